@@ -1,0 +1,292 @@
+// Package app is the one wiring point: it turns a configuration into a
+// store, a key provider, the core services and the listeners, creates a data
+// directory on first start, and runs everything until its context ends.
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/keys/software"
+	"github.com/certwright/certwright/internal/lint"
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/store"
+)
+
+// Files inside the data directory.
+const (
+	KEKFile    = "kek"
+	TokenFile  = "admin.token"
+	RootFile   = "root.pem"
+	ServerFile = "server.json"
+	DBFile     = "certwright.db"
+)
+
+// system is the principal the server acts as for its own work.
+var system = authz.Principal{Name: "certwright-server", Role: authz.RoleAdmin}
+
+// App is a wired Certwright instance.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	clock    clock.Clock
+	store    *store.DB
+	keys     *software.Provider
+	issuer   *issue.Service
+	cas      *ca.Manager
+	profiles *profile.Catalog
+	auth     *authz.Authenticator
+	tls      *serverTLS
+}
+
+// DBURL returns the store URL for cfg.
+func DBURL(cfg *config.Config) string {
+	if cfg.DB != "" {
+		return cfg.DB
+	}
+	return "sqlite:" + filepath.Join(cfg.DataDir, DBFile)
+}
+
+// Open wires an instance from an existing data directory. It refuses to
+// start when the key-encryption key does not unwrap the CA keys.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.Clock) (*App, error) {
+	kek, err := software.LoadKEK(filepath.Join(cfg.DataDir, KEKFile))
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a, err := wire(ctx, cfg, log, clk, kek)
+	if err != nil {
+		return nil, err
+	}
+	cas, err := a.store.ListCAs(ctx)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("app: list CAs: %w", err)
+	}
+	if len(cas) == 0 {
+		a.Close()
+		return nil, fmt.Errorf("app: the database %s holds no CAs, but the data directory %s exists: was it created against another database?", redactURL(DBURL(cfg)), cfg.DataDir)
+	}
+	if err := a.issuer.VerifyKeys(ctx, cas); err != nil {
+		a.Close()
+		if errors.Is(err, keys.ErrWrongKEK) {
+			return nil, fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file?): %w",
+				filepath.Join(cfg.DataDir, KEKFile), err)
+		}
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return a, nil
+}
+
+func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.Clock, kek []byte) (*App, error) {
+	kp, err := software.New(kek, nil)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	st, err := store.Open(ctx, DBURL(cfg), log)
+	if err != nil {
+		return nil, fmt.Errorf("app: open store: %w", err)
+	}
+	linter, err := lint.New(lint.Options{})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	profiles := profile.NewCatalog(st)
+	iss, err := issue.New(issue.Config{PublicHTTPBase: cfg.PublicHTTPURL, Clock: clk, Log: log}, st, profiles, kp, linter)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a := &App{
+		cfg: cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles,
+		cas:  ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
+		auth: authz.NewAuthenticator(st),
+	}
+	a.tls = &serverTLS{app: a}
+	return a, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.store.Close() }
+
+// InitResult reports what Init created.
+type InitResult struct {
+	DataDir         string
+	RootFingerprint string
+	TokenPath       string
+}
+
+// ErrExists is returned by Init for an existing data directory.
+var ErrExists = errors.New("app: data directory already exists")
+
+// Exists reports whether dir exists (as anything).
+func Exists(dir string) bool {
+	_, err := os.Lstat(dir)
+	return err == nil
+}
+
+// Init creates a data directory: KEK, database, root and issuing CA, the
+// server's TLS certificate, the admin token and root.pem. It never
+// overwrites anything, and on failure removes what it created.
+func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.Clock) (res *InitResult, err error) {
+	dir := cfg.DataDir
+	if Exists(dir) {
+		return nil, fmt.Errorf("%w: %s (init never overwrites; use another --data-dir or remove it)", ErrExists, dir)
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("app: create data directory: %w", err)
+	}
+	var a *App
+	defer func() {
+		if err != nil {
+			if a != nil {
+				a.Close()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	kekPath := filepath.Join(dir, KEKFile)
+	if err := software.GenerateKEK(kekPath); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	kek, err := software.LoadKEK(kekPath)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a, err = wire(ctx, cfg, log, clk, kek)
+	if err != nil {
+		return nil, err
+	}
+	if cas, err := a.store.ListCAs(ctx); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	} else if len(cas) > 0 {
+		return nil, fmt.Errorf("app: the database %s already holds CAs; to add a replica, copy the existing data directory (with its kek) instead of running init", redactURL(DBURL(cfg)))
+	}
+	in := cfg.Init
+	org := []string{in.Organization}
+	rootAlg, _ := pki.ParseKeyAlgorithm(in.RootKey)
+	root, err := a.issuer.CreateRoot(ctx, system, &ca.Spec{
+		Name: in.RootName, Subject: pkix.Name{CommonName: in.RootCommonName, Organization: org},
+		KeyAlg: rootAlg, Validity: days(in.RootValidityDays), MaxPathLen: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: create root CA: %w", err)
+	}
+	intAlg, _ := pki.ParseKeyAlgorithm(in.IssuingKey)
+	if _, err := a.issuer.CreateIntermediate(ctx, system, root.ID, &ca.Spec{
+		Name: in.IssuingName, Subject: pkix.Name{CommonName: in.IssuingCommonName, Organization: org},
+		KeyAlg: intAlg, Validity: days(in.IssuingValidityDays), MaxPathLen: 0,
+	}); err != nil {
+		return nil, fmt.Errorf("app: create issuing CA: %w", err)
+	}
+	if _, err := a.tls.issue(ctx); err != nil {
+		return nil, err
+	}
+	token, rec, err := authz.NewToken("admin", authz.RoleAdmin, clk.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.CreateToken(ctx, rec); err != nil {
+		return nil, fmt.Errorf("app: store admin token: %w", err)
+	}
+	tokenPath := filepath.Join(dir, TokenFile)
+	if err := writeFileExcl(tokenPath, []byte(token+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFileExcl(filepath.Join(dir, RootFile), pki.CertPEM(root.CertDER), 0o644); err != nil {
+		return nil, err
+	}
+	if err := cfg.Save(); err != nil {
+		return nil, err
+	}
+	if err := a.Close(); err != nil {
+		return nil, fmt.Errorf("app: close store: %w", err)
+	}
+	log.Info("data directory initialised", "dir", dir)
+	return &InitResult{DataDir: dir, RootFingerprint: pki.FingerprintColons(root.CertDER), TokenPath: tokenPath}, nil
+}
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+func writeFileExcl(path string, b []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("app: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("app: sync %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if at := strings.LastIndex(s, "@"); at > i {
+			userinfo := s[i+3 : at]
+			if u, _, ok := strings.Cut(userinfo, ":"); ok {
+				return s[:i+3] + u + ":xxxxx" + s[at:]
+			}
+		}
+	}
+	return s
+}
+
+// ClientInfo is written to DATA/server.json so the CLI finds the server.
+type ClientInfo struct {
+	URL string `json:"url"`
+}
+
+func (a *App) writeClientInfo(url string) error {
+	b, _ := json.MarshalIndent(ClientInfo{URL: url}, "", "  ")
+	path := filepath.Join(a.cfg.DataDir, ServerFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// RootFingerprint returns the SHA-256 fingerprint of the first root CA.
+func (a *App) RootFingerprint(ctx context.Context) (string, error) {
+	cas, err := a.store.ListCAs(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cas {
+		if c.Kind == ca.KindRoot && len(c.CertDER) > 0 && c.Status != ca.StatusDeleted {
+			return pki.FingerprintColons(c.CertDER), nil
+		}
+	}
+	return "", errors.New("app: no root CA")
+}
+

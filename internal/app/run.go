@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/certwright/certwright/internal/web/api"
+	"github.com/certwright/certwright/internal/web/pkipub"
+)
+
+// Listening reports where a running instance serves.
+type Listening struct {
+	HTTPSURL string
+	HTTPURL  string
+}
+
+// securityHeaders adds the headers every HTTPS response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Handler returns the HTTPS handler (exported for tests).
+func (a *App) Handler() (http.Handler, error) {
+	apiH, err := api.New(api.Deps{
+		Log: a.log, Clock: a.clock, Auth: a.auth, Issuer: a.issuer, CAs: a.cas,
+		Inventory: a.store, Profiles: a.profiles, DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiH)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("Certwright: the API is under /api/v1 (bearer token required).\n"))
+	})
+	return securityHeaders(mux), nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully. ready is called
+// once both listeners accept connections.
+func (a *App) Run(ctx context.Context, ready func(Listening)) error {
+	if err := a.tls.refresh(ctx); err != nil {
+		return err
+	}
+	h, err := a.Handler()
+	if err != nil {
+		return err
+	}
+	httpsLn, err := net.Listen("tcp", a.cfg.HTTPSListen)
+	if err != nil {
+		return fmt.Errorf("app: listen %s: %w", a.cfg.HTTPSListen, err)
+	}
+	httpLn, err := net.Listen("tcp", a.cfg.HTTPListen)
+	if err != nil {
+		httpsLn.Close()
+		return fmt.Errorf("app: listen %s: %w", a.cfg.HTTPListen, err)
+	}
+	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)
+	httpsSrv := &http.Server{
+		Handler: h, TLSConfig: a.tls.tlsConfig(), ErrorLog: errLog,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	}
+	httpSrv := &http.Server{
+		Handler: pkipub.New(a.store, a.store, a.log), ErrorLog: errLog,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+	}
+	l := Listening{HTTPSURL: "https://" + clientAddr(httpsLn.Addr()), HTTPURL: "http://" + clientAddr(httpLn.Addr())}
+	if err := a.writeClientInfo(l.HTTPSURL); err != nil {
+		httpsLn.Close()
+		httpLn.Close()
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	start := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	start(func() error {
+		if err := httpsSrv.ServeTLS(httpsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("app: https: %w", err)
+		}
+		return nil
+	})
+	start(func() error {
+		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("app: http: %w", err)
+		}
+		return nil
+	})
+	start(func() error { return a.cas.Run(ctx, time.Hour) })
+	start(func() error { return a.renewLoop(ctx, time.Hour) })
+	if ready != nil {
+		ready(l)
+	}
+
+	<-ctx.Done()
+	a.log.Info("shutting down")
+	shutCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
+	defer done()
+	_ = httpsSrv.Shutdown(shutCtx)
+	_ = httpSrv.Shutdown(shutCtx)
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+func (a *App) renewLoop(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := a.tls.refresh(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("server TLS renewal failed; will retry", "err", err)
+			}
+		}
+	}
+}
+
+// clientAddr turns a listen address into one a local client can dial.
+func clientAddr(addr net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

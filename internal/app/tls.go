@@ -1,0 +1,149 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/store"
+)
+
+// settingServerTLS holds the serial of the server's current TLS certificate.
+const settingServerTLS = "server_tls_serial"
+
+// serverTLS keeps the server's own certificate, issued from the default CA
+// through the normal issuance path, and renews it when a third of its life
+// remains. The key is retained wrapped in the store so every replica can load it.
+type serverTLS struct {
+	app  *App
+	cert atomic.Pointer[tls.Certificate]
+}
+
+func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
+	a := s.app
+	req := issue.Request{
+		Principal: system, CA: a.cfg.DefaultCA, Profile: "web_server",
+		Subject:      pkix.Name{CommonName: a.cfg.TLSNames[0]},
+		ValidityDays: a.cfg.TLSValidityDays, Tags: []string{"certwright-server"},
+		RetainKey:    true,
+	}
+	for _, n := range a.cfg.TLSNames {
+		if ip := net.ParseIP(n); ip != nil {
+			req.IPAddresses = append(req.IPAddresses, ip)
+		} else {
+			req.DNSNames = append(req.DNSNames, n)
+		}
+	}
+	res, err := a.issuer.Issue(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("app: issue server TLS certificate: %w", err)
+	}
+	if err := a.store.PutSetting(ctx, settingServerTLS, []byte(res.Cert.Serial)); err != nil {
+		return nil, fmt.Errorf("app: record server TLS certificate: %w", err)
+	}
+	c := &tls.Certificate{Certificate: [][]byte{res.Leaf.Raw}, PrivateKey: res.Key, Leaf: res.Leaf}
+	for _, cc := range res.Chain {
+		if !selfSigned(cc) {
+			c.Certificate = append(c.Certificate, cc.Raw)
+		}
+	}
+	a.log.Info("server TLS certificate issued", "serial", res.Cert.Serial, "not_after", res.Leaf.NotAfter)
+	return c, nil
+}
+
+func selfSigned(c *x509.Certificate) bool {
+	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
+// load reads the current certificate from the store.
+func (s *serverTLS) load(ctx context.Context) (*tls.Certificate, error) {
+	a := s.app
+	serial, err := a.store.GetSetting(ctx, settingServerTLS)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := a.store.GetCertificate(ctx, string(serial))
+	if err != nil {
+		return nil, fmt.Errorf("app: server TLS certificate %s: %w", serial, err)
+	}
+	if rec.ManagedKey == nil {
+		return nil, fmt.Errorf("app: server TLS certificate %s has no retained key", serial)
+	}
+	key, err := a.keys.Signer(ctx, *rec.ManagedKey)
+	if err != nil {
+		return nil, fmt.Errorf("app: server TLS key: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil, fmt.Errorf("app: server TLS certificate: %w", err)
+	}
+	c := &tls.Certificate{Certificate: [][]byte{rec.DER}, PrivateKey: key, Leaf: leaf}
+	chain, err := a.issuer.Chain(ctx, rec.CAID)
+	if err != nil {
+		return nil, err
+	}
+	for _, cc := range chain {
+		if !selfSigned(cc) {
+			c.Certificate = append(c.Certificate, cc.Raw)
+		}
+	}
+	return c, nil
+}
+
+// needsRenewal is true once less than a third of the lifetime remains.
+func needsRenewal(leaf *x509.Certificate, now time.Time) bool {
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	return now.After(leaf.NotAfter.Add(-life / 3))
+}
+
+// refresh loads the stored certificate (another replica may have renewed
+// it) and renews it when due.
+func (s *serverTLS) refresh(ctx context.Context) error {
+	c, err := s.load(ctx)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if c == nil || needsRenewal(c.Leaf, s.app.clock.Now()) {
+		if c, err = s.issue(ctx); err != nil {
+			return err
+		}
+	}
+	if old := s.cert.Load(); old == nil || old.Leaf.SerialNumber.Cmp(c.Leaf.SerialNumber) != 0 {
+		s.cert.Store(c)
+	}
+	return nil
+}
+
+func (s *serverTLS) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c := s.cert.Load()
+	if c == nil {
+		return nil, errors.New("app: no server certificate loaded")
+	}
+	return c, nil
+}
+
+// tlsConfig is the server's TLS policy: TLS 1.2 minimum, 1.3 preferred, and
+// for 1.2 only ECDHE with AES-GCM or ChaCha20-Poly1305 (SEC09's list).
+func (s *serverTLS) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384},
+		GetCertificate:   s.get,
+		NextProtos:       []string{"h2", "http/1.1"},
+	}
+}

@@ -1,0 +1,110 @@
+package ca
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/certwright/certwright/internal/clock"
+)
+
+// Store is the persistence the CA manager needs.
+type Store interface {
+	GetCA(ctx context.Context, idOrName string) (*CA, error)
+	ListCAs(ctx context.Context) ([]*CA, error)
+	UpdateCA(ctx context.Context, c *CA) error
+	PurgeCAs(ctx context.Context, now time.Time) ([]string, error)
+}
+
+// Manager changes the lifecycle state of CAs: disable, enable, delete,
+// restore and purge. Creating CAs signs certificates and so lives in issue.
+type Manager struct {
+	store         Store
+	clock         clock.Clock
+	log           *slog.Logger
+	restoreWindow time.Duration
+}
+
+// NewManager returns a Manager. restoreWindow <= 0 means DefaultRestoreWindow.
+func NewManager(st Store, clk clock.Clock, log *slog.Logger, restoreWindow time.Duration) *Manager {
+	if restoreWindow <= 0 {
+		restoreWindow = DefaultRestoreWindow
+	}
+	return &Manager{store: st, clock: clk, log: log, restoreWindow: restoreWindow}
+}
+
+// Get returns a CA by id or name.
+func (m *Manager) Get(ctx context.Context, idOrName string) (*CA, error) {
+	c, err := m.store.GetCA(ctx, idOrName)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %q: %w", idOrName, err)
+	}
+	return c, nil
+}
+
+// List returns every CA, deleted ones included.
+func (m *Manager) List(ctx context.Context) ([]*CA, error) { return m.store.ListCAs(ctx) }
+
+func (m *Manager) change(ctx context.Context, idOrName, what string, f func(*CA, time.Time) error) (*CA, error) {
+	c, err := m.Get(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	if err := f(c, m.clock.Now()); err != nil {
+		return nil, err
+	}
+	if err := m.store.UpdateCA(ctx, c); err != nil {
+		return nil, fmt.Errorf("ca: save %s: %w", c.Name, err)
+	}
+	m.log.Info("ca "+what, "ca", c.Name, "id", c.ID, "status", c.Status)
+	return c, nil
+}
+
+// Disable stops a CA issuing.
+func (m *Manager) Disable(ctx context.Context, idOrName string) (*CA, error) {
+	return m.change(ctx, idOrName, "disabled", (*CA).Disable)
+}
+
+// Enable lets a disabled CA issue again.
+func (m *Manager) Enable(ctx context.Context, idOrName string) (*CA, error) {
+	return m.change(ctx, idOrName, "enabled", (*CA).Enable)
+}
+
+// Delete soft-deletes a disabled or pending CA.
+func (m *Manager) Delete(ctx context.Context, idOrName string) (*CA, error) {
+	return m.change(ctx, idOrName, "deleted", func(c *CA, now time.Time) error { return c.Delete(now, m.restoreWindow) })
+}
+
+// Restore brings back a soft-deleted CA within its window.
+func (m *Manager) Restore(ctx context.Context, idOrName string) (*CA, error) {
+	return m.change(ctx, idOrName, "restored", (*CA).Restore)
+}
+
+// Purge removes CAs whose restore window has passed, keys included.
+func (m *Manager) Purge(ctx context.Context) ([]string, error) {
+	ids, err := m.store.PurgeCAs(ctx, m.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("ca: purge: %w", err)
+	}
+	for _, id := range ids {
+		m.log.Info("ca purged", "id", id)
+	}
+	return ids, nil
+}
+
+// Run purges expired deletions every interval until ctx ends.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := m.Purge(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("ca purge failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,303 @@
+// Package cli owns the certwright command line: Main parses the arguments, dispatches to a subcommand from one table, and talks to the server through a typed API client.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// version is what "certwright version" prints.
+const version = "0.1.0-dev"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// command is one entry of the command table: a group (sub set) or a leaf
+// (run or passthrough set).
+type command struct {
+	name    string
+	summary string
+	// args follows the command path in the usage line, e.g. "NAME [--pem]".
+	args    string
+	example string
+	sub     []*command
+	// run parses its own flags through runner.parse, which handles --help.
+	run func(ctx context.Context, r *runner, args []string) error
+	// passthrough hands the arguments unparsed to the server side (init, serve).
+	passthrough func(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error
+}
+
+// runner carries the I/O of one invocation and the command being run.
+type runner struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	path   []string
+	cmd    *command
+}
+
+// hintError is an error with a suggestion for the user, printed on its own
+// "hint:" line.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// usageError marks a command line the user must correct; it exits 2.
+type usageError struct{ hintError }
+
+func (e *usageError) Unwrap() error { return &e.hintError }
+
+// errHelpShown reports that help was printed as asked; it exits 0.
+var errHelpShown = errors.New("help shown")
+
+// Main runs the certwright command line with args (without the program
+// name) and returns the process exit code. It reads the environment only
+// through env and writes only to stdout and stderr, so it can run in-process.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, getenv: env}
+	return report(stderr, dispatch(ctx, r, commandTree(), args))
+}
+
+// report prints err on the one error path and picks the exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil || errors.Is(err, errHelpShown) || errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "certwright: %v\n", err)
+	var h *hintError
+	if errors.As(err, &h) && h.hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", h.hint)
+	}
+	var u *usageError
+	if errors.As(err, &u) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// dispatch walks the command table along args and runs the leaf it reaches.
+func dispatch(ctx context.Context, r *runner, root *command, args []string) error {
+	cur := root
+	var path []string
+	for cur.sub != nil {
+		if len(args) == 0 || isHelpArg(args[0]) {
+			printGroupHelp(r.stdout, cur, path)
+			return errHelpShown
+		}
+		name := args[0]
+		if strings.HasPrefix(name, "-") {
+			return newUsageError(fmt.Sprintf("flag %s must follow a command", name),
+				"flags go after the command, e.g. \"certwright ca list --json\"; run \"certwright help\" for the commands")
+		}
+		next := findCommand(cur, name)
+		if next == nil {
+			where := strings.Join(append(append([]string{"certwright"}, path...), "--help"), " ")
+			return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(append([]string{}, path...), name), " ")),
+				fmt.Sprintf("run %q for the list of commands", where))
+		}
+		path = append(path, name)
+		cur, args = next, args[1:]
+	}
+	r.path, r.cmd = path, cur
+	if cur.passthrough != nil {
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			if isHelpArg(a) {
+				printLeafHelp(r.stdout, cur, path, nil)
+				return errHelpShown
+			}
+		}
+		return cur.passthrough(ctx, args, r.stdout, r.stderr, r.getenv)
+	}
+	return cur.run(ctx, r, args)
+}
+
+func findCommand(group *command, name string) *command {
+	for _, c := range group.sub {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func newUsageError(msg, hint string) error {
+	return &usageError{hintError{err: errors.New(msg), hint: hint}}
+}
+
+// usagef reports a command-line mistake in the running command.
+func (r *runner) usagef(format string, a ...any) error {
+	return newUsageError(fmt.Sprintf(format, a...),
+		fmt.Sprintf("run %q for usage", "certwright "+strings.Join(r.path, " ")+" --help"))
+}
+
+// commandLine is the usage line of a command.
+func commandLine(c *command, path []string) string {
+	s := "certwright " + strings.Join(path, " ")
+	if c.sub != nil {
+		s += " <command>"
+	}
+	if c.args != "" {
+		s += " " + c.args
+	}
+	return strings.TrimSpace(s)
+}
+
+func printLeafHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\n", commandLine(c, path), upperFirst(c.summary))
+	if fs != nil {
+		printFlags(w, fs)
+	}
+	fmt.Fprintf(w, "\nExample:\n%s\n", indent(c.example, "  "))
+}
+
+func printGroupHelp(w io.Writer, g *command, path []string) {
+	if len(path) == 0 {
+		fmt.Fprintf(w, "certwright runs and manages a private PKI: certificate authorities,\ncertificates and the profiles they are issued under.\n\n")
+		fmt.Fprintf(w, "Usage: certwright <command> [arguments] [flags]\n")
+	} else {
+		fmt.Fprintf(w, "Usage: %s [arguments] [flags]\n\n%s.\n", commandLine(g, path), upperFirst(g.summary))
+	}
+	fmt.Fprintf(w, "\nCommands (with an example each):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var walk func(c *command, p []string)
+	walk = func(c *command, p []string) {
+		if c.sub != nil {
+			for _, s := range c.sub {
+				walk(s, append(append([]string{}, p...), s.name))
+			}
+			return
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.Join(p[len(path):], " "), c.summary)
+		for _, line := range strings.Split(c.example, "\n") {
+			fmt.Fprintf(tw, "  \t  $ %s\n", line)
+		}
+	}
+	walk(g, path)
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s", clientFlagsHelp)
+	fmt.Fprintf(w, "\nRun \"certwright help <command>\" or \"certwright <command> --help\" for a command's flags.\n")
+}
+
+// clientFlagsHelp documents where client commands find the server.
+const clientFlagsHelp = `Client flags, accepted by every command that talks to the server:
+  --data-dir DIR     data directory ($CERTWRIGHT_DATA_DIR, default ./certwright-data)
+  --server URL       server URL ($CERTWRIGHT_SERVER, default from DIR/server.json)
+  --token-file FILE  file holding the API token ($CERTWRIGHT_TOKEN_FILE; $CERTWRIGHT_TOKEN
+                     holds the token itself; default DIR/admin.token)
+  --ca-file FILE     root certificate(s) to trust for the server ($CERTWRIGHT_CA_FILE,
+                     default DIR/root.pem)
+  --json             print the API's JSON answer
+`
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// commandTree is the one table of commands.
+func commandTree() *command {
+	return &command{name: "certwright", sub: []*command{
+		{
+			name: "init", summary: "set up a data directory: root CA, key-encryption key, admin token",
+			args: "[flags]", example: "certwright init --data-dir ./certwright-data",
+			passthrough: runInit,
+		},
+		{
+			name: "serve", summary: "run the server (API, ACME, CRL/OCSP, dashboard, background jobs)",
+			args: "[flags]", example: "certwright serve --data-dir ./certwright-data",
+			passthrough: runServe,
+		},
+		{name: "ca", summary: "manage certificate authorities", sub: caCommands()},
+		{name: "cert", summary: "issue, list and fetch certificates", sub: certCommands()},
+		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
+		{
+			name: "verify", summary: "check a certificate chain offline (no server needed)",
+			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--json]",
+			example: "certwright verify app.pem --purpose server --host app.example.internal",
+			run:     runVerify,
+		},
+		{
+			name: "version", summary: "print the version", example: "certwright version",
+			run: runVersion,
+		},
+		{
+			name: "help", summary: "show help for a command", args: "[COMMAND...]",
+			example: "certwright help cert issue",
+			run:     runHelp,
+		},
+	}}
+}
+
+func runVersion(_ context.Context, r *runner, args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	if _, err := r.parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "certwright %s\n", version)
+	return nil
+}
+
+func runHelp(ctx context.Context, r *runner, args []string) error {
+	for _, a := range args {
+		if isHelpArg(a) {
+			printLeafHelp(r.stdout, r.cmd, r.path, nil)
+			return errHelpShown
+		}
+	}
+	root := commandTree()
+	cur := root
+	var path []string
+	for _, a := range args {
+		if cur.sub == nil {
+			break
+		}
+		next := findCommand(cur, a)
+		if next == nil {
+			return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(path, a), " ")),
+				"run \"certwright help\" for the list of commands")
+		}
+		path = append(path, a)
+		cur = next
+	}
+	if cur.sub != nil {
+		printGroupHelp(r.stdout, cur, path)
+		return errHelpShown
+	}
+	// A leaf prints its full help, flags included, when asked for --help.
+	return dispatch(ctx, r, root, append(path, "--help"))
+}

@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// reorderArgs moves every flag (and the value of a flag that takes one)
+// ahead of the positional arguments, so that "cert show SERIAL --json"
+// parses like "cert show --json SERIAL". Everything after "--" stays
+// positional. Unknown flags are kept as flags so that Parse reports them.
+func reorderArgs(fs *flag.FlagSet, args []string) []string {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil || isBoolFlag(f) {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return append(append(flags, "--"), positional...)
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// parse parses args into fs wherever the flags are, prints the command's
+// help for -h/--help, and checks that exactly the named positional
+// arguments are present.
+func (r *runner) parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(reorderArgs(fs, args)); err != nil {
+		if err == flag.ErrHelp {
+			printLeafHelp(r.stdout, r.cmd, r.path, fs)
+			return nil, errHelpShown
+		}
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = "unknown flag --" + name
+		}
+		return nil, r.usagef("%s", msg)
+	}
+	rest := fs.Args()
+	if len(rest) < len(positional) {
+		return nil, r.usagef("missing %s", positional[len(rest)])
+	}
+	if len(rest) > len(positional) {
+		return nil, r.usagef("unexpected argument %q", rest[len(positional)])
+	}
+	return rest, nil
+}
+
+// required reports the first of the named string flags left empty.
+func (r *runner) required(fs *flag.FlagSet, names ...string) error {
+	for _, n := range names {
+		if f := fs.Lookup(n); f != nil && f.Value.String() == "" {
+			return r.usagef("--%s is required", n)
+		}
+	}
+	return nil
+}
+
+// isSet reports whether the flag was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// printFlags lists a command's own flags, then the client flags.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var own, client []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if isClientFlag(f.Name) {
+			client = append(client, f)
+		} else {
+			own = append(own, f)
+		}
+	})
+	section := func(title string, list []*flag.Flag) {
+		if len(list) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s:\n", title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, f := range list {
+			arg, usage := flag.UnquoteUsage(f)
+			if isBoolFlag(f) {
+				arg = ""
+			}
+			name := "--" + f.Name
+			if arg != "" {
+				name += " " + arg
+			}
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				usage += fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\n", name, usage)
+		}
+		tw.Flush()
+	}
+	section("Flags", own)
+	section("Client flags", client)
+}
+
+// listFlag collects comma-separated values; the flag may also be repeated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// keyAlgFlag accepts a key algorithm name and stores its canonical form.
+type keyAlgFlag string
+
+func (k *keyAlgFlag) String() string { return string(*k) }
+
+func (k *keyAlgFlag) Set(s string) error {
+	a, err := pki.ParseKeyAlgorithm(s)
+	if err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "pki: "))
+	}
+	*k = keyAlgFlag(a)
+	return nil
+}
+
+// durationFlag holds a duration given as 30d, 2w, 12h or a Go duration.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string {
+	if *d == 0 {
+		return ""
+	}
+	return formatDuration(time.Duration(*d))
+}
+
+func (d *durationFlag) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
+// parseDuration accepts a whole number of weeks or days ("2w", "30d") or
+// anything time.ParseDuration accepts ("12h", "90m"); negative and zero
+// durations are errors.
+func parseDuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("%q is not a duration like 30d, 2w or 12h", s)
+	t := strings.TrimSpace(s)
+	unit := time.Duration(0)
+	if n, ok := strings.CutSuffix(t, "d"); ok {
+		t, unit = n, 24*time.Hour
+	} else if n, ok := strings.CutSuffix(t, "w"); ok {
+		t, unit = n, 7*24*time.Hour
+	}
+	if unit != 0 {
+		v, err := strconv.Atoi(t)
+		if err != nil || v <= 0 || time.Duration(v) > 100*365*24*time.Hour/unit {
+			return 0, bad
+		}
+		return time.Duration(v) * unit, nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d <= 0 {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// formatDuration renders d the way the API's expiring_within parameter
+// takes it: whole days as "Nd", anything else as a Go duration.
+func formatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	return d.String()
+}
+
+// clientFlags are the flags of every command that talks to the server.
+type clientFlags struct {
+	dataDir   string
+	server    string
+	tokenFile string
+	caFile    string
+	json      bool
+}
+
+func isClientFlag(name string) bool {
+	switch name {
+	case "data-dir", "server", "token-file", "ca-file", "json":
+		return true
+	}
+	return false
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "", "data `DIR` ($CERTWRIGHT_DATA_DIR, default ./certwright-data)")
+	fs.StringVar(&c.server, "server", "", "server `URL` ($CERTWRIGHT_SERVER, default from DIR/server.json)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "`FILE` holding the API token ($CERTWRIGHT_TOKEN_FILE or $CERTWRIGHT_TOKEN, default DIR/admin.token)")
+	fs.StringVar(&c.caFile, "ca-file", "", "root certificate `FILE` to trust for the server ($CERTWRIGHT_CA_FILE, default DIR/root.pem)")
+	fs.BoolVar(&c.json, "json", false, "print the API's JSON answer")
+}

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/certwright/certwright/internal/app"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/config"
+)
+
+// serverFlags are shared by init and serve; flags override DATA/config.yaml.
+type serverFlags struct {
+	dataDir, configFile, db, httpsListen, httpListen, publicHTTP, logLevel, defaultCA string
+	org, rootKey, rootCN, issuingKey, issuingCN                                      string
+	rootDays, issuingDays, tlsDays                                                   int
+}
+
+func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withInit bool) {
+	dd := env("CERTWRIGHT_DATA_DIR")
+	if dd == "" {
+		dd = "certwright-data"
+	}
+	fs.StringVar(&f.dataDir, "data-dir", dd, "data directory (env CERTWRIGHT_DATA_DIR)")
+	fs.StringVar(&f.configFile, "config", "", "configuration file (default DATA/config.yaml)")
+	fs.StringVar(&f.db, "db", env("CERTWRIGHT_DB"), "store: postgres://... (default SQLite in the data directory; env CERTWRIGHT_DB)")
+	fs.StringVar(&f.httpsListen, "https-listen", "", "HTTPS API address (default 127.0.0.1:8443)")
+	fs.StringVar(&f.httpListen, "http-listen", "", "plain-HTTP address for /crl, /ocsp, /ca, /healthz (default 127.0.0.1:8080)")
+	fs.StringVar(&f.publicHTTP, "public-http-url", "", "base URL put in certificates for CRL/OCSP/caIssuers (default http://HTTP-LISTEN)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
+	fs.StringVar(&f.defaultCA, "default-ca", "", "CA that issues when a request names none (default: the issuing CA made at init)")
+	fs.IntVar(&f.tlsDays, "tls-days", 0, "lifetime of the server's own TLS certificate in days (default 90)")
+	if withInit {
+		fs.StringVar(&f.org, "org", "", "organisation name in the CA subjects (default Certwright)")
+		fs.StringVar(&f.rootKey, "root-key", "", "root key algorithm: ecdsa-p256, ecdsa-p384, rsa-2048/3072/4096, ed25519 (default ecdsa-p384)")
+		fs.StringVar(&f.rootCN, "root-cn", "", "root CA common name (default \"ORG Root CA\")")
+		fs.IntVar(&f.rootDays, "root-days", 0, "root CA lifetime in days (default 3650)")
+		fs.StringVar(&f.issuingKey, "issuing-key", "", "issuing CA key algorithm (default ecdsa-p256)")
+		fs.StringVar(&f.issuingCN, "issuing-cn", "", "issuing CA common name (default \"ORG Issuing CA 1\")")
+		fs.IntVar(&f.issuingDays, "issuing-days", 0, "issuing CA lifetime in days (default 1825)")
+	}
+}
+
+func (f *serverFlags) config() (*config.Config, error) {
+	cfg := &config.Config{}
+	path := f.configFile
+	if path == "" {
+		path = filepath.Join(f.dataDir, config.FileName)
+	}
+	if err := cfg.Load(path); err != nil {
+		return nil, err
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	setInt := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	cfg.DataDir = f.dataDir
+	set(&cfg.DB, f.db)
+	set(&cfg.HTTPSListen, f.httpsListen)
+	set(&cfg.HTTPListen, f.httpListen)
+	set(&cfg.PublicHTTPURL, f.publicHTTP)
+	set(&cfg.LogLevel, f.logLevel)
+	set(&cfg.DefaultCA, f.defaultCA)
+	setInt(&cfg.TLSValidityDays, f.tlsDays)
+	set(&cfg.Init.Organization, f.org)
+	set(&cfg.Init.RootKey, f.rootKey)
+	set(&cfg.Init.RootCommonName, f.rootCN)
+	setInt(&cfg.Init.RootValidityDays, f.rootDays)
+	set(&cfg.Init.IssuingKey, f.issuingKey)
+	set(&cfg.Init.IssuingCommonName, f.issuingCN)
+	setInt(&cfg.Init.IssuingValidityDays, f.issuingDays)
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func parseServerFlags(name string, args []string, stderr io.Writer, env func(string) string, withInit bool) (*config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serverFlags
+	f.register(fs, env, withInit)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f.config()
+}
+
+func printInit(w io.Writer, res *app.InitResult) {
+	fmt.Fprintf(w, "Initialised data directory %s\n", res.DataDir)
+	fmt.Fprintf(w, "  root CA SHA-256 fingerprint: %s\n", res.RootFingerprint)
+	fmt.Fprintf(w, "  admin token written to:      %s (mode 0600)\n", res.TokenPath)
+	fmt.Fprintf(w, "  root certificate:            %s\n", filepath.Join(res.DataDir, app.RootFile))
+}
+
+// runInit implements "certwright init".
+func runInit(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	cfg, err := parseServerFlags("init", args, stderr, env, true)
+	if err != nil {
+		return err
+	}
+	res, err := app.Init(ctx, cfg, newLogger(stderr, cfg.LogLevel), clock.Real{})
+	if err != nil {
+		if errors.Is(err, app.ErrExists) {
+			return &hintError{err: err, hint: "to run the existing instance, use `certwright serve --data-dir " + cfg.DataDir + "`"}
+		}
+		return err
+	}
+	printInit(stdout, res)
+	return nil
+}
+
+// runServe implements "certwright serve": it initialises the data directory
+// on first start, then serves until interrupted.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	cfg, err := parseServerFlags("serve", args, stderr, env, true)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	if !app.Exists(cfg.DataDir) {
+		res, err := app.Init(ctx, cfg, log, clock.Real{})
+		if err != nil {
+			return err
+		}
+		printInit(stdout, res)
+	}
+	a, err := app.Open(ctx, cfg, log, clock.Real{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fp, err := a.RootFingerprint(ctx)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx, func(l app.Listening) {
+		fmt.Fprintf(stdout, "Certwright is serving\n")
+		fmt.Fprintf(stdout, "  data directory:              %s\n", cfg.DataDir)
+		fmt.Fprintf(stdout, "  API (HTTPS):                 %s\n", l.HTTPSURL)
+		fmt.Fprintf(stdout, "  revocation data (HTTP):      %s\n", l.HTTPURL)
+		fmt.Fprintf(stdout, "  root CA SHA-256 fingerprint: %s\n", fp)
+		fmt.Fprintf(stdout, "  admin token:                 %s\n", filepath.Join(cfg.DataDir, app.TokenFile))
+	})
+}

@@ -1,0 +1,192 @@
+// Package config owns Certwright's configuration: the tree of settings,
+// their safe defaults, strict decoding of the YAML file and Validate.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// FileName is the configuration file inside the data directory.
+const FileName = "config.yaml"
+
+// Config is the whole configuration. Zero values are replaced by defaults
+// in Defaults; every field can be set in DATA/config.yaml or by a flag.
+type Config struct {
+	// DataDir holds the KEK, admin token, root.pem and (by default) the SQLite database.
+	DataDir string `yaml:"-"`
+	// DB is a store URL: empty for DATA/certwright.db (SQLite), or postgres://...
+	DB string `yaml:"db,omitempty"`
+	// HTTPSListen serves the API (and later ACME and the dashboard).
+	HTTPSListen string `yaml:"https_listen,omitempty"`
+	// HTTPListen serves /crl, /ocsp, /ca and /healthz over plain HTTP.
+	HTTPListen string `yaml:"http_listen,omitempty"`
+	// PublicHTTPURL is the base of the CRL, OCSP and caIssuers URLs embedded
+	// in certificates; it must stay stable. Default http://HTTPListen.
+	PublicHTTPURL string `yaml:"public_http_url,omitempty"`
+	// DefaultCA is the CA that issues when a request names none.
+	DefaultCA string `yaml:"default_ca,omitempty"`
+	// RestoreWindowDays is how long a deleted CA can be restored.
+	RestoreWindowDays int `yaml:"restore_window_days,omitempty"`
+	// TLSValidityDays is the lifetime of the server's own TLS certificate.
+	TLSValidityDays int `yaml:"tls_validity_days,omitempty"`
+	// TLSNames are the server certificate's names (DNS names or IPs).
+	TLSNames []string `yaml:"tls_names,omitempty"`
+	// MaxBodyBytes bounds API request bodies.
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level,omitempty"`
+	// Init applies only when a data directory is created.
+	Init InitConfig `yaml:"init,omitempty"`
+}
+
+// InitConfig shapes the CA hierarchy created by init.
+type InitConfig struct {
+	Organization        string `yaml:"organization,omitempty"`
+	RootName            string `yaml:"root_name,omitempty"`
+	RootCommonName      string `yaml:"root_common_name,omitempty"`
+	RootKey             string `yaml:"root_key,omitempty"`
+	RootValidityDays    int    `yaml:"root_validity_days,omitempty"`
+	IssuingName         string `yaml:"issuing_name,omitempty"`
+	IssuingCommonName   string `yaml:"issuing_common_name,omitempty"`
+	IssuingKey          string `yaml:"issuing_key,omitempty"`
+	IssuingValidityDays int    `yaml:"issuing_validity_days,omitempty"`
+}
+
+// Defaults fills every zero field with its default.
+func (c *Config) Defaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
+	}
+	def(&c.DataDir, "certwright-data")
+	def(&c.HTTPSListen, "127.0.0.1:8443")
+	def(&c.HTTPListen, "127.0.0.1:8080")
+	def(&c.PublicHTTPURL, "http://"+c.HTTPListen)
+	def(&c.LogLevel, "info")
+	defInt(&c.RestoreWindowDays, 30)
+	defInt(&c.TLSValidityDays, 90)
+	if len(c.TLSNames) == 0 {
+		c.TLSNames = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	in := &c.Init
+	def(&in.Organization, "Certwright")
+	def(&in.RootName, "root")
+	def(&in.RootCommonName, in.Organization+" Root CA")
+	def(&in.RootKey, string(pki.ECDSAP384))
+	defInt(&in.RootValidityDays, 3650)
+	def(&in.IssuingName, "issuing")
+	def(&in.IssuingCommonName, in.Organization+" Issuing CA 1")
+	def(&in.IssuingKey, string(pki.ECDSAP256))
+	defInt(&in.IssuingValidityDays, 1825)
+	def(&c.DefaultCA, in.IssuingName)
+}
+
+// ErrInvalid marks a configuration error; the message names the field.
+var ErrInvalid = errors.New("config: invalid")
+
+func invalid(field, format string, a ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, a...))
+}
+
+// Validate checks a defaulted configuration.
+func (c *Config) Validate() error {
+	for field, addr := range map[string]string{"https_listen": c.HTTPSListen, "http_listen": c.HTTPListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return invalid(field, "%q is not host:port", addr)
+		}
+	}
+	u, err := url.Parse(c.PublicHTTPURL)
+	if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return invalid("public_http_url", "%q must be http://host[:port] (revocation data is served over plain HTTP)", c.PublicHTTPURL)
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite:") {
+		return invalid("db", "want postgres://..., postgresql://... or sqlite:PATH")
+	}
+	if c.RestoreWindowDays < 7 || c.RestoreWindowDays > 30 {
+		return invalid("restore_window_days", "%d: want 7 to 30", c.RestoreWindowDays)
+	}
+	if c.TLSValidityDays < 1 || c.TLSValidityDays > 397 {
+		return invalid("tls_validity_days", "%d: want 1 to 397", c.TLSValidityDays)
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
+		return invalid("max_body_bytes", "%d: want 1 KiB to 64 MiB", c.MaxBodyBytes)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return invalid("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	for _, k := range []struct{ field, v string }{{"init.root_key", c.Init.RootKey}, {"init.issuing_key", c.Init.IssuingKey}} {
+		if _, err := pki.ParseKeyAlgorithm(k.v); err != nil {
+			return invalid(k.field, "%v", err)
+		}
+	}
+	if c.Init.RootValidityDays <= c.Init.IssuingValidityDays {
+		return invalid("init.issuing_validity_days", "%d must be shorter than the root's %d", c.Init.IssuingValidityDays, c.Init.RootValidityDays)
+	}
+	return nil
+}
+
+// MaxFileSize bounds the configuration file.
+const MaxFileSize = 64 << 10
+
+// Load reads DIR/config.yaml when it exists into c (strict: unknown fields
+// are errors). A missing file is not an error.
+func (c *Config) Load(path string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if len(b) > MaxFileSize {
+		return fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, MaxFileSize)
+	}
+	return c.Decode(b, path)
+}
+
+// Decode parses YAML strictly into c.
+func (c *Config) Decode(b []byte, name string) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
+	}
+	return nil
+}
+
+// Save writes the persistent part of c to DIR/config.yaml (0600: it may hold a database URL with a password).
+func (c *Config) Save() error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("config: encode: %w", err)
+	}
+	head := []byte("# Certwright configuration, written at init. Flags override it.\n")
+	path := filepath.Join(c.DataDir, FileName)
+	if err := os.WriteFile(path, append(head, b...), 0o600); err != nil {
+		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	return nil
+}

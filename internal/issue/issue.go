@@ -1,0 +1,507 @@
+// Package issue owns the one issuance path: every certificate Certwright
+// signs — leaves from a CSR or with a managed key, and subordinate CA
+// certificates — is checked against its profile, linted, signed and stored
+// here, so a policy or audit rule is written once. It is the only package
+// besides revoke that holds CA signers.
+package issue
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/profile"
+)
+
+// Store is the persistence the issuance path needs.
+type Store interface {
+	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
+	CreateCA(ctx context.Context, c *ca.CA) error
+	UpdateCA(ctx context.Context, c *ca.CA) error
+	InsertCertificate(ctx context.Context, c *inventory.Certificate) error
+}
+
+// Profiles resolves a profile name to its definition.
+type Profiles interface {
+	Get(ctx context.Context, name string) (*profile.Profile, error)
+}
+
+// Linter checks a to-be-signed certificate before the real signature.
+type Linter interface {
+	// Check lints tmpl as issuer would sign it; it returns warnings, or an
+	// error naming the error-level lints that failed.
+	Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, issuerKey crypto.PublicKey, cabf bool) ([]string, error)
+	// CheckDER lints an already-signed certificate that nobody has seen yet
+	// (a self-signed root, whose issuer is itself).
+	CheckDER(der []byte, cabf bool) ([]string, error)
+}
+
+// Errors the edge maps to client errors.
+var (
+	// ErrInvalid marks a request that is malformed or breaks a rule.
+	ErrInvalid = errors.New("issue: invalid request")
+	// ErrApprovalRequired marks a profile that requires an approver; the
+	// approval workflow is not available yet, so such a profile cannot issue.
+	ErrApprovalRequired = errors.New("issue: profile requires approval by a second person, and approvals are not enabled on this server")
+	// ErrForbidden marks a principal not allowed to issue.
+	ErrForbidden = errors.New("issue: not allowed")
+)
+
+// Config holds what the issuance path needs besides its ports.
+type Config struct {
+	// PublicHTTPBase is the plain-HTTP base URL relying parties use for CRL,
+	// OCSP and caIssuers, e.g. http://127.0.0.1:8080.
+	PublicHTTPBase string
+	Clock          clock.Clock
+	Log            *slog.Logger
+	// Rand is the source for serials; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Service is the issuance path.
+type Service struct {
+	cfg      Config
+	store    Store
+	profiles Profiles
+	keys     keys.Provider
+	linter   Linter
+
+	mu      sync.RWMutex
+	signers map[string]crypto.Signer     // by key ID
+	parsed  map[string]*x509.Certificate // by CA ID + fingerprint
+}
+
+// New wires the issuance path. Every dependency is required.
+func New(cfg Config, st Store, profiles Profiles, kp keys.Provider, linter Linter) (*Service, error) {
+	if cfg.PublicHTTPBase == "" {
+		return nil, errors.New("issue: public HTTP base URL is required")
+	}
+	if u, err := url.Parse(cfg.PublicHTTPBase); err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("issue: public HTTP base URL %q must be an absolute http:// URL (revocation data is served over plain HTTP)", cfg.PublicHTTPBase)
+	}
+	if cfg.Clock == nil || cfg.Log == nil || st == nil || profiles == nil || kp == nil || linter == nil {
+		return nil, errors.New("issue: clock, logger, store, profiles, key provider and linter are required")
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &Service{
+		cfg: cfg, store: st, profiles: profiles, keys: kp, linter: linter,
+		signers: map[string]crypto.Signer{},
+		parsed:  map[string]*x509.Certificate{},
+	}, nil
+}
+
+// Request asks for a leaf certificate. Exactly one of CSR or KeyAlgorithm
+// (managed key; may be empty to use the profile's default) applies: when CSR
+// is nil the server generates the key.
+type Request struct {
+	Principal authz.Principal
+	CA        string // id or name
+	Profile   string
+	CSR       *x509.CertificateRequest
+	// Managed-key requests name the subject here.
+	KeyAlgorithm   pki.KeyAlgorithm
+	Subject        pkix.Name
+	DNSNames       []string
+	IPAddresses    []net.IP
+	EmailAddresses []string
+	URIs           []*url.URL
+	ValidityDays   int
+	Tags           []string
+	// RetainKey keeps a managed key wrapped even when the profile would
+	// not. Only the server sets it, for its own TLS key; the API never does.
+	RetainKey bool
+}
+
+// Result is an issued certificate.
+type Result struct {
+	Cert *inventory.Certificate
+	Leaf *x509.Certificate
+	// Chain is the issuer chain above the leaf, nearest first, up to and
+	// including the root.
+	Chain []*x509.Certificate
+	// Key is the managed private key (managed-key requests only). It is
+	// handed to the caller once; it is retained (wrapped) only when the
+	// profile's key_export is "retain".
+	Key crypto.Signer
+}
+
+const maxTags = 32
+
+func validateTags(tags []string) ([]string, error) {
+	if len(tags) > maxTags {
+		return nil, fmt.Errorf("%w: %d tags, at most %d", ErrInvalid, len(tags), maxTags)
+	}
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if t == "" || len(t) > 64 || strings.ContainsAny(t, ",\n\r\t") {
+			return nil, fmt.Errorf("%w: tag %q: use 1-64 characters without commas or control characters", ErrInvalid, t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Issue runs the issuance path for a leaf certificate.
+func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
+	// 1-2. Authentication happened at the edge; authorisation by role.
+	if err := authorize(req.Principal); err != nil {
+		return nil, err
+	}
+	tags, err := validateTags(req.Tags)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := s.profiles.Get(ctx, req.Profile)
+	if err != nil {
+		return nil, err
+	}
+	authority, issuer, err := s.issuingCA(ctx, req.CA)
+	if err != nil {
+		return nil, err
+	}
+
+	// The subject key: from the CSR, or generated here.
+	var (
+		pub     crypto.PublicKey
+		managed crypto.Signer
+		pr      profile.Request
+	)
+	if req.CSR != nil {
+		pub = req.CSR.PublicKey
+		pr = profile.Request{
+			PublicKey: pub, Subject: req.CSR.Subject,
+			DNSNames: req.CSR.DNSNames, IPAddresses: req.CSR.IPAddresses,
+			EmailAddresses: req.CSR.EmailAddresses, URIs: req.CSR.URIs,
+		}
+		if len(req.CSR.Extensions) > 0 {
+			if err := checkCSRExtensions(req.CSR); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		alg := req.KeyAlgorithm
+		if alg == "" {
+			alg = prof.DefaultKeyAlgorithm()
+		}
+		if err := prof.AllowsAlgorithm(alg); err != nil {
+			return nil, err
+		}
+		pr = profile.Request{
+			Subject: req.Subject, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
+			EmailAddresses: req.EmailAddresses, URIs: req.URIs,
+		}
+		managed, err = alg.Generate(s.cfg.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("issue: generate %s key: %w", alg, err)
+		}
+		pub = managed.Public()
+		pr.PublicKey = pub
+	}
+	addCommonNameSAN(&pr)
+	pr.ValidityDays = req.ValidityDays
+
+	// 3. Profile policy.
+	if err := prof.Check(pr); err != nil {
+		return nil, err
+	}
+	// 4. Approval.
+	if prof.RequireApproval {
+		return nil, fmt.Errorf("%w (profile %s)", ErrApprovalRequired, prof.Name)
+	}
+	validity, err := prof.Validity(req.ValidityDays)
+	if err != nil {
+		return nil, err
+	}
+
+	// 5. Template with a fresh random serial.
+	serial, err := pki.NewSerial(s.cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	ski, err := pki.SubjectKeyID(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	now := s.cfg.Clock.Now()
+	notBefore := now.Add(-time.Minute).Truncate(time.Second)
+	notAfter := notBefore.Add(validity)
+	if notAfter.After(issuer.NotAfter) {
+		notAfter = issuer.NotAfter
+	}
+	ku, eku := prof.Usages(pub)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pr.Subject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              ku,
+		ExtKeyUsage:           eku,
+		BasicConstraintsValid: true,
+		SubjectKeyId:          ski,
+		AuthorityKeyId:        issuer.SubjectKeyId,
+		DNSNames:              pr.DNSNames,
+		IPAddresses:           pr.IPAddresses,
+		EmailAddresses:        pr.EmailAddresses,
+		URIs:                  pr.URIs,
+		SignatureAlgorithm:    pki.SignatureAlgorithmFor(issuer.PublicKey),
+	}
+	ca.URLsFor(s.cfg.PublicHTTPBase, authority.ID).Apply(tmpl)
+
+	// 6. Lint before the real signature.
+	warnings, err := s.linter.Check(tmpl, pub, issuer, issuer.PublicKey, prof.CABFLints)
+	if err != nil {
+		return nil, err
+	}
+
+	// 7. Sign.
+	signer, err := s.signer(ctx, authority.Key)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(s.cfg.Rand, tmpl, issuer, pub, signer)
+	if err != nil {
+		return nil, fmt.Errorf("issue: sign: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("issue: parse signed certificate: %w", err)
+	}
+
+	// 8. Store durably before anyone sees the certificate.
+	rec := Record(leaf, authority.ID, prof.Name, req.Principal.Name, tags, warnings, now)
+	if managed != nil && (prof.KeyExport == "retain" || req.RetainKey) {
+		exp, ok := s.keys.(keys.Exporter)
+		if !ok {
+			return nil, errors.New("issue: key provider cannot retain managed keys")
+		}
+		ref, err := exp.Wrap(ctx, "", managed)
+		if err != nil {
+			return nil, fmt.Errorf("issue: wrap managed key: %w", err)
+		}
+		rec.ManagedKey = &ref
+	}
+	if err := s.store.InsertCertificate(ctx, rec); err != nil {
+		return nil, fmt.Errorf("issue: store certificate: %w", err)
+	}
+	chain, err := s.Chain(ctx, authority.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Log.Info("certificate issued", "serial", rec.Serial, "ca", authority.Name, "profile", prof.Name,
+		"requester", req.Principal.Name, "sans", len(rec.SANs), "managed_key", managed != nil)
+	return &Result{Cert: rec, Leaf: leaf, Chain: chain, Key: managed}, nil
+}
+
+// Record builds the inventory record for a signed certificate.
+func Record(leaf *x509.Certificate, caID, profileName, requester string, tags, warnings []string, now time.Time) *inventory.Certificate {
+	fam, bits, _ := pki.DescribeKey(leaf.PublicKey)
+	if tags == nil {
+		tags = []string{}
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return &inventory.Certificate{
+		Serial:             pki.SerialHex(leaf.SerialNumber),
+		CAID:               caID,
+		Profile:            profileName,
+		Requester:          requester,
+		Subject:            leaf.Subject.String(),
+		SANs:               SANs(leaf),
+		NotBefore:          leaf.NotBefore.UTC(),
+		NotAfter:           leaf.NotAfter.UTC(),
+		KeyAlgorithm:       fam,
+		KeyBits:            bits,
+		SignatureAlgorithm: leaf.SignatureAlgorithm.String(),
+		Status:             inventory.StatusValid,
+		Fingerprint:        pki.Fingerprint(leaf.Raw),
+		Tags:               tags,
+		LintWarnings:       warnings,
+		DER:                leaf.Raw,
+		CreatedAt:          now.UTC(),
+	}
+}
+
+// SANs lists every subject alternative name of a certificate as text.
+func SANs(c *x509.Certificate) []string {
+	out := make([]string, 0, len(c.DNSNames)+len(c.IPAddresses)+len(c.EmailAddresses)+len(c.URIs))
+	out = append(out, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	out = append(out, c.EmailAddresses...)
+	for _, u := range c.URIs {
+		out = append(out, u.String())
+	}
+	return out
+}
+
+func authorize(p authz.Principal) error {
+	if p.Name == "" {
+		return fmt.Errorf("%w: no authenticated principal", ErrForbidden)
+	}
+	if p.Role != authz.RoleAdmin {
+		return fmt.Errorf("%w: role %q may not issue", ErrForbidden, p.Role)
+	}
+	return nil
+}
+
+// addCommonNameSAN copies a host-name or IP common name into the SANs, since
+// relying parties match only SANs (RFC 6125) and lints require it.
+func addCommonNameSAN(r *profile.Request) {
+	cn := strings.TrimSpace(r.Subject.CommonName)
+	if cn == "" {
+		return
+	}
+	if ip := net.ParseIP(cn); ip != nil {
+		for _, have := range r.IPAddresses {
+			if have.Equal(ip) {
+				return
+			}
+		}
+		r.IPAddresses = append(append([]net.IP{}, r.IPAddresses...), ip)
+		return
+	}
+	if !strings.Contains(cn, ".") || strings.ContainsAny(cn, " @/:") {
+		return
+	}
+	for _, have := range r.DNSNames {
+		if strings.EqualFold(have, cn) {
+			return
+		}
+	}
+	r.DNSNames = append(append([]string{}, r.DNSNames...), strings.ToLower(cn))
+}
+
+// CSR extensions other than the SAN and the key/usage requests are ignored;
+// a CSR asking to be a CA is refused outright rather than silently trimmed.
+func checkCSRExtensions(csr *x509.CertificateRequest) error {
+	for _, e := range csr.Extensions {
+		if e.Id.Equal(oidBasicConstraints) {
+			var bc struct {
+				IsCA bool `asn1:"optional"`
+			}
+			if _, err := asn1.Unmarshal(e.Value, &bc); err == nil && bc.IsCA {
+				return fmt.Errorf("%w: the CSR asks for a CA certificate (basicConstraints CA:TRUE); leaf profiles cannot issue CAs", ErrInvalid)
+			}
+		}
+	}
+	return nil
+}
+
+var oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
+
+func (s *Service) signer(ctx context.Context, ref keys.Ref) (crypto.Signer, error) {
+	s.mu.RLock()
+	sg, ok := s.signers[ref.ID]
+	s.mu.RUnlock()
+	if ok {
+		return sg, nil
+	}
+	sg, err := s.keys.Signer(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("issue: load CA key %s: %w", ref.ID, err)
+	}
+	s.mu.Lock()
+	s.signers[ref.ID] = sg
+	s.mu.Unlock()
+	return sg, nil
+}
+
+func (s *Service) parse(c *ca.CA) (*x509.Certificate, error) {
+	if len(c.CertDER) == 0 {
+		return nil, fmt.Errorf("%w: CA %s has no certificate yet", ca.ErrNotIssuing, c.Name)
+	}
+	k := c.ID + "/" + pki.Fingerprint(c.CertDER)
+	s.mu.RLock()
+	cert, ok := s.parsed[k]
+	s.mu.RUnlock()
+	if ok {
+		return cert, nil
+	}
+	cert, err := x509.ParseCertificate(c.CertDER)
+	if err != nil {
+		return nil, fmt.Errorf("issue: parse certificate of CA %s: %w", c.Name, err)
+	}
+	s.mu.Lock()
+	s.parsed[k] = cert
+	s.mu.Unlock()
+	return cert, nil
+}
+
+// issuingCA resolves an active CA that may sign leaves.
+func (s *Service) issuingCA(ctx context.Context, idOrName string) (*ca.CA, *x509.Certificate, error) {
+	if idOrName == "" {
+		return nil, nil, fmt.Errorf("%w: no CA named: give the issuing CA", ErrInvalid)
+	}
+	c, err := s.store.GetCA(ctx, idOrName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue: CA %q: %w", idOrName, err)
+	}
+	if err := c.CanIssue(); err != nil {
+		return nil, nil, err
+	}
+	if c.Kind == ca.KindRoot {
+		return nil, nil, fmt.Errorf("%w: CA %s is a root; a root issues only intermediate CAs — issue from one of its intermediates", ca.ErrNotIssuing, c.Name)
+	}
+	cert, err := s.parse(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.cfg.Clock.Now()
+	if now.After(cert.NotAfter) {
+		return nil, nil, fmt.Errorf("%w: CA %s expired on %s", ca.ErrNotIssuing, c.Name, cert.NotAfter.Format(time.RFC3339))
+	}
+	return c, cert, nil
+}
+
+// Chain returns the certificates from the CA idOrName up to its root,
+// nearest first. An externally signed CA ends with the chain imported with it.
+func (s *Service) Chain(ctx context.Context, idOrName string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	id := idOrName
+	for depth := 0; depth < 10; depth++ {
+		c, err := s.store.GetCA(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("issue: chain: CA %q: %w", id, err)
+		}
+		cert, err := s.parse(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cert)
+		if c.ParentID == "" {
+			for _, d := range c.ChainDER {
+				pc, err := x509.ParseCertificate(d)
+				if err != nil {
+					return nil, fmt.Errorf("issue: chain of CA %s: %w", c.Name, err)
+				}
+				out = append(out, pc)
+			}
+			return out, nil
+		}
+		id = c.ParentID
+	}
+	return nil, errors.New("issue: CA hierarchy deeper than 10")
+}

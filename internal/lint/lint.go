@@ -1,0 +1,345 @@
+// Package lint owns pre-issuance linting: it signs a to-be-issued
+// certificate with a throwaway key and issuer, runs zlint over the result and
+// reports the lints that would fail, so a bad certificate is never signed by
+// a real CA key.
+package lint
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"strings"
+	"sync"
+
+	zx509 "github.com/zmap/zcrypto/x509"
+	"github.com/zmap/zlint/v3"
+	zl "github.com/zmap/zlint/v3/lint"
+
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// privateSources are the zlint sources that hold for any X.509 PKI, public
+// or private: the RFCs every relying party implements and the community
+// lints for encoding mistakes.
+var privateSources = zl.SourceList{
+	zl.RFC5280,
+	zl.RFC3279,
+	zl.RFC5480,
+	zl.RFC5891,
+	zl.RFC6962,
+	zl.RFC8813,
+	zl.Community,
+}
+
+// cabfSources are added when a profile asks for CA/Browser Forum rules: the
+// TLS Baseline Requirements and the root programs that enforce them. EV,
+// S/MIME, code-signing BRs and ETSI stay out: Certwright issues none of
+// those certificate policies.
+var cabfSources = zl.SourceList{
+	zl.CABFBaselineRequirements,
+	zl.MozillaRootStorePolicy,
+	zl.AppleRootStorePolicy,
+	zl.ChromeRootStorePolicy,
+}
+
+// alwaysExcluded are lints that cannot say anything about a lint
+// certificate, so running them is pure cost.
+var alwaysExcluded = []string{
+	// Checks whether the certificate's signature verifies under any of eight
+	// compromised eMudhra P-384 CA keys. A lint certificate is always signed
+	// by our throwaway key, so it can never fire — yet it costs eight ECDSA
+	// verifications, about 90% of a Check on an ECDSA issuer.
+	"e_cert_issued_by_compromised_emudhra_ca",
+}
+
+// No other lint is excluded. Surveyed against the certificates a private CA
+// issues (names under .internal, .lan, .corp, .home.arpa, single labels,
+// localhost, RFC 1918 and loopback IPs, SPIFFE URIs, empty subjects with
+// SANs, 10-year leaves, no AIA/CRL DP), only CABF_BR lints fire:
+// e_dnsname_not_valid_tld, e_ext_san_contains_reserved_ip,
+// w_sub_cert_aia_contains_internal_names, e_sub_cert_certificate_policies_missing,
+// e_sub_cert_cert_policy_empty, w_subject_common_name_included and
+// w_ext_subject_key_identifier_not_recommended_subscriber. The private set
+// already leaves those out by source, and they are right for the CA/B Forum
+// set. n_san_iana_pub_suffix_empty, the obvious suspect, flags only names
+// that are themselves a bare public suffix, so it stays.
+
+// Options configures a Linter. The zero value is ready to use.
+type Options struct {
+	// ExcludeNames names further zlint lints to skip in both sets, for a
+	// deployment that knowingly departs from one. Unknown names are an error.
+	ExcludeNames []string
+}
+
+// Finding is one lint that did not pass.
+type Finding struct {
+	Name    string // zlint name, e.g. "e_sub_cert_aia_does_not_contain_ocsp_url"
+	Status  string // "warn", "error" or "fatal"
+	Details string // zlint's explanation; may be empty
+}
+
+func (f Finding) String() string {
+	if f.Details == "" {
+		return f.Name
+	}
+	return fmt.Sprintf("%s (%s)", f.Name, f.Details)
+}
+
+// Error is returned by Check when one or more lints fail with status error
+// or fatal. The certificate must not be issued.
+type Error struct {
+	Lints []Finding
+}
+
+func (e *Error) Error() string {
+	parts := make([]string, len(e.Lints))
+	for i, f := range e.Lints {
+		parts[i] = f.String()
+	}
+	return "lint: certificate failed " + strings.Join(parts, ", ")
+}
+
+// Linter lints to-be-signed certificates. It is safe for concurrent use.
+type Linter struct {
+	private zl.Registry
+	cabf    zl.Registry
+
+	// signers holds one throwaway key per key type (see keySpec), each
+	// created on first use; values are *throwawayKey.
+	signers sync.Map
+
+	mu      sync.Mutex
+	issuers map[string]*x509.Certificate // real issuer fingerprint → throwaway issuer
+}
+
+// maxIssuers bounds the throwaway-issuer cache. A CA server has a handful
+// of issuers; the bound only matters if a caller lints against arbitrary ones.
+const maxIssuers = 256
+
+type throwawayKey struct {
+	once   sync.Once
+	signer crypto.Signer
+	err    error
+}
+
+// New builds the two lint registries once; filtering the global registry
+// per call would dominate the cost of a check.
+func New(opts Options) (*Linter, error) {
+	exclude := append(append([]string(nil), alwaysExcluded...), opts.ExcludeNames...)
+	private, err := zl.GlobalRegistry().Filter(zl.FilterOptions{
+		IncludeSources: privateSources,
+		ExcludeNames:   exclude,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lint: build private registry: %w", err)
+	}
+	both := append(append(zl.SourceList(nil), privateSources...), cabfSources...)
+	cabf, err := zl.GlobalRegistry().Filter(zl.FilterOptions{
+		IncludeSources: both,
+		ExcludeNames:   exclude,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lint: build CA/B Forum registry: %w", err)
+	}
+	return &Linter{private: private, cabf: cabf, issuers: make(map[string]*x509.Certificate)}, nil
+}
+
+// Names lists the lints Check runs for the given set, sorted.
+func (l *Linter) Names(cabf bool) []string {
+	return l.registry(cabf).CertificateLints().Names()
+}
+
+func (l *Linter) registry(cabf bool) zl.Registry {
+	if cabf {
+		return l.cabf
+	}
+	return l.private
+}
+
+// Check lints what tmpl would become if issuer signed it for the subject
+// key pub. A nil issuer means tmpl is self-signed (a root) with key pub.
+// With cabf set, the CA/Browser Forum TLS lints run as well.
+//
+// It returns an *Error when any lint fails with status error or fatal, and
+// otherwise the lints that warned, as "w_name: details".
+func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, cabf bool) ([]string, error) {
+	if tmpl == nil || pub == nil {
+		return nil, errors.New("lint: template and subject public key are required")
+	}
+	der, err := l.sign(tmpl, pub, issuer)
+	if err != nil {
+		return nil, err
+	}
+	zc, err := zx509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("lint: parse lint certificate: %w", err)
+	}
+	res := zlint.LintCertificateEx(zc, l.registry(cabf))
+	return processResults(res)
+}
+
+func processResults(res *zlint.ResultSet) ([]string, error) {
+	if !res.WarningsPresent && !res.ErrorsPresent && !res.FatalsPresent {
+		return nil, nil
+	}
+	var warnings []string
+	var failed []Finding
+	for name, r := range res.Results {
+		switch r.Status {
+		case zl.Warn:
+			if r.Details == "" {
+				warnings = append(warnings, name)
+			} else {
+				warnings = append(warnings, name+": "+r.Details)
+			}
+		case zl.Error, zl.Fatal:
+			failed = append(failed, Finding{Name: name, Status: r.Status.String(), Details: r.Details})
+		}
+	}
+	sort.Strings(warnings)
+	if len(failed) > 0 {
+		sort.Slice(failed, func(i, j int) bool { return failed[i].Name < failed[j].Name })
+		return warnings, &Error{Lints: failed}
+	}
+	return warnings, nil
+}
+
+// sign produces the lint certificate: tmpl signed by a throwaway key of the
+// same type as the real issuer's, under a throwaway issuer with the real
+// issuer's subject and key identifier, so the issuer DN, AKI and signature
+// algorithm come out byte-for-byte as the real signature will make them.
+func (l *Linter) sign(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate) ([]byte, error) {
+	if issuer == nil {
+		signer, err := l.throwaway(pub)
+		if err != nil {
+			return nil, err
+		}
+		self := *tmpl
+		self.PublicKey = nil
+		der, err := x509.CreateCertificate(rand.Reader, &self, &self, signer.Public(), signer)
+		if err != nil {
+			return nil, fmt.Errorf("lint: sign self-signed lint certificate: %w", err)
+		}
+		return der, nil
+	}
+	parent, signer, err := l.throwawayIssuer(issuer)
+	if err != nil {
+		return nil, err
+	}
+	// A certificate for the issuer's own key (a renewed root) must stay
+	// self-signed under the throwaway key, as Boulder's linter does.
+	if samePublicKey(pub, issuer.PublicKey) {
+		pub = signer.Public()
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		return nil, fmt.Errorf("lint: sign lint certificate: %w", err)
+	}
+	return der, nil
+}
+
+func samePublicKey(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && b != nil && k.Equal(b)
+}
+
+// keySpec names a key type precisely enough that a throwaway key of that
+// spec makes the same signature algorithm choice as the real key.
+func keySpec(pub crypto.PublicKey) (string, func() (crypto.Signer, error), error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		bits := k.N.BitLen()
+		return fmt.Sprintf("rsa-%d", bits), func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, bits) }, nil
+	case *ecdsa.PublicKey:
+		curve := k.Curve
+		return "ecdsa-" + curve.Params().Name, func() (crypto.Signer, error) { return ecdsa.GenerateKey(curve, rand.Reader) }, nil
+	case ed25519.PublicKey:
+		return "ed25519", func() (crypto.Signer, error) {
+			_, priv, err := ed25519.GenerateKey(rand.Reader)
+			return priv, err
+		}, nil
+	}
+	return "", nil, fmt.Errorf("lint: unsupported issuer key type %T", pub)
+}
+
+func (l *Linter) throwaway(pub crypto.PublicKey) (crypto.Signer, error) {
+	spec, gen, err := keySpec(pub)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := l.signers.LoadOrStore(spec, &throwawayKey{})
+	k := v.(*throwawayKey)
+	k.once.Do(func() {
+		k.signer, k.err = gen()
+		if k.err != nil {
+			k.err = fmt.Errorf("lint: generate throwaway %s key: %w", spec, k.err)
+		}
+	})
+	return k.signer, k.err
+}
+
+func (l *Linter) throwawayIssuer(issuer *x509.Certificate) (*x509.Certificate, crypto.Signer, error) {
+	signer, err := l.throwaway(issuer.PublicKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(issuer.Raw) == 0 {
+		return nil, nil, errors.New("lint: issuer certificate has no DER (Raw is empty)")
+	}
+	fp := pki.Fingerprint(issuer.Raw)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c, ok := l.issuers[fp]; ok {
+		return c, signer, nil
+	}
+	c, err := makeIssuer(issuer, signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(l.issuers) >= maxIssuers {
+		clear(l.issuers)
+	}
+	l.issuers[fp] = c
+	return c, signer, nil
+}
+
+// makeIssuer creates a self-signed stand-in for real. x509.CreateCertificate
+// reads three things from a parent: its subject (the child's issuer DN),
+// its SubjectKeyId (the child's AKI) and its public key (which must match
+// the signer). The first two are copied exactly; the key is the throwaway.
+func makeIssuer(real *x509.Certificate, signer crypto.Signer) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		RawSubject:            real.RawSubject,
+		SubjectKeyId:          real.SubjectKeyId,
+		NotBefore:             real.NotBefore,
+		NotAfter:              real.NotAfter,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
+	if err != nil {
+		return nil, fmt.Errorf("lint: create throwaway issuer: %w", err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("lint: parse throwaway issuer: %w", err)
+	}
+	if !bytes.Equal(c.RawSubject, real.RawSubject) {
+		return nil, errors.New("lint: throwaway issuer subject differs from the real issuer's")
+	}
+	// CreateCertificate invents an SKI for a CA template without one; an
+	// issuer that really has none must not give the lint certificate an AKI.
+	c.SubjectKeyId = real.SubjectKeyId
+	return c, nil
+}

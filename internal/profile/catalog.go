@@ -1,0 +1,125 @@
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// ErrUnknown is returned for a profile name that is neither built in nor custom.
+var ErrUnknown = errors.New("profile: unknown profile")
+
+// ErrBuiltin is returned when a change would touch a built-in profile.
+var ErrBuiltin = errors.New("profile: built-in profiles cannot be created, changed or deleted")
+
+// Documents stores custom profiles as JSON documents by name.
+type Documents interface {
+	CreateProfile(ctx context.Context, name string, doc []byte) error
+	UpdateProfile(ctx context.Context, name string, doc []byte) error
+	GetProfile(ctx context.Context, name string) ([]byte, error)
+	ListProfiles(ctx context.Context) (map[string][]byte, error)
+	DeleteProfile(ctx context.Context, name string) error
+}
+
+// Catalog is every profile this instance knows: the built-ins, then the
+// custom ones in the store. Built-in names cannot be shadowed.
+type Catalog struct {
+	docs     Documents
+	builtins map[string]*Profile
+}
+
+// NewCatalog returns a catalog over docs.
+func NewCatalog(docs Documents) *Catalog {
+	c := &Catalog{docs: docs, builtins: map[string]*Profile{}}
+	for _, p := range Builtins() {
+		c.builtins[p.Name] = p
+	}
+	return c
+}
+
+// Get returns a copy of the named profile.
+func (c *Catalog) Get(ctx context.Context, name string) (*Profile, error) {
+	if p, ok := c.builtins[name]; ok {
+		return p.Clone(), nil
+	}
+	if !validName(name) {
+		return nil, fmt.Errorf("%w %q", ErrUnknown, name)
+	}
+	doc, err := c.docs.GetProfile(ctx, name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w %q (built-in: %s): %w", ErrUnknown, name, c.builtinNames(), err)
+	}
+	p, err := Parse(doc)
+	if err != nil {
+		return nil, fmt.Errorf("profile: stored definition of %q: %w", name, err)
+	}
+	return p, nil
+}
+
+func (c *Catalog) builtinNames() string {
+	var s string
+	for _, p := range Builtins() {
+		if s != "" {
+			s += ", "
+		}
+		s += p.Name
+	}
+	return s
+}
+
+// List returns built-in then custom profiles, each group sorted by name.
+func (c *Catalog) List(ctx context.Context) ([]*Profile, error) {
+	out := Builtins()
+	docs, err := c.docs.ListProfiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("profile: list: %w", err)
+	}
+	var custom []*Profile
+	for name, doc := range docs {
+		p, err := Parse(doc)
+		if err != nil {
+			return nil, fmt.Errorf("profile: stored definition of %q: %w", name, err)
+		}
+		custom = append(custom, p)
+	}
+	sort.Slice(custom, func(i, j int) bool { return custom[i].Name < custom[j].Name })
+	return append(out, custom...), nil
+}
+
+func (c *Catalog) save(ctx context.Context, p *Profile, write func(context.Context, string, []byte) error) error {
+	if _, ok := c.builtins[p.Name]; ok {
+		return fmt.Errorf("%w (%s)", ErrBuiltin, p.Name)
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	p.Builtin = false
+	doc, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	return write(ctx, p.Name, doc)
+}
+
+// Create stores a new custom profile.
+func (c *Catalog) Create(ctx context.Context, p *Profile) error {
+	return c.save(ctx, p, c.docs.CreateProfile)
+}
+
+// Update replaces a custom profile. Certificates already issued keep the
+// values they were issued with.
+func (c *Catalog) Update(ctx context.Context, p *Profile) error {
+	return c.save(ctx, p, c.docs.UpdateProfile)
+}
+
+// Delete removes a custom profile.
+func (c *Catalog) Delete(ctx context.Context, name string) error {
+	if _, ok := c.builtins[name]; ok {
+		return fmt.Errorf("%w (%s)", ErrBuiltin, name)
+	}
+	return c.docs.DeleteProfile(ctx, name)
+}

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Group commit. SQLite has one writer and synchronous=FULL costs one fsync
+// per commit, so a transaction per issuance would cap throughput at the
+// disk's fsync rate. Instead InsertCertificate queues its row and a single
+// writer goroutine takes everything queued (up to maxBatch), writes it in one
+// transaction, commits once and answers every caller. There is no linger:
+// rows that arrive while a commit is in flight form the next batch, so a lone
+// caller pays one commit and a busy server shares each fsync widely.
+const (
+	maxBatch   = 256
+	queueDepth = 4 * maxBatch
+)
+
+// A request's state decides, exactly once, whether the writer writes its row
+// or its caller gives up on it.
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+type insertReq struct {
+	ctx   context.Context
+	row   *certRow
+	state atomic.Int32
+	done  chan error // buffered: the writer never blocks answering
+}
+
+type batcher struct {
+	db    *DB
+	queue chan *insertReq
+	// mu orders Close after every send in progress: senders hold it shared,
+	// stop takes it exclusively before closing queue.
+	mu      sync.RWMutex
+	closed  bool
+	stopped chan struct{}
+}
+
+func newBatcher(db *DB) *batcher {
+	b := &batcher{
+		db:      db,
+		queue:   make(chan *insertReq, queueDepth),
+		stopped: make(chan struct{}),
+	}
+	go b.run()
+	return b
+}
+
+// insert queues r and waits for its outcome. If ctx ends before the writer
+// has taken the row, it returns ctx's error and the row is never written;
+// once taken, it waits for the commit so the answer is never a guess.
+func (b *batcher) insert(ctx context.Context, r *certRow) error {
+	req := &insertReq{ctx: ctx, row: r, done: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, errClosed)
+	}
+	select {
+	case b.queue <- req:
+		b.mu.RUnlock()
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, ctx.Err())
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return fmt.Errorf("store: insert certificate %s: %w", r.serial, ctx.Err())
+		}
+		return <-req.done
+	}
+}
+
+// stop lets the writer finish everything queued and waits for it.
+func (b *batcher) stop() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.mu.Unlock()
+	<-b.stopped
+}
+
+func (b *batcher) run() {
+	defer close(b.stopped)
+	batch := make([]*insertReq, 0, maxBatch)
+	for first := range b.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-b.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		b.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit writes the live requests of batch in one transaction and answers
+// each caller.
+func (b *batcher) commit(batch []*insertReq) {
+	live := make([]*insertReq, 0, len(batch))
+	for _, r := range batch {
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.done <- fmt.Errorf("store: insert certificate %s: %w", r.row.serial, err)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	results, rowErr, err := b.write(live)
+	if rowErr && len(live) > 1 {
+		// A statement failed for a reason other than a taken serial.
+		// Write each row alone so that only the row at fault fails.
+		b.db.logger.Warn("batched certificate insert failed; retrying rows one by one", "rows", len(live), "err", err)
+		for _, r := range live {
+			res, _, err := b.write([]*insertReq{r})
+			if err != nil {
+				res = []error{err}
+			}
+			r.done <- res[0]
+		}
+		return
+	}
+	for i, r := range live {
+		if err != nil {
+			r.done <- err
+		} else {
+			r.done <- results[i]
+		}
+	}
+}
+
+// write inserts reqs in one transaction. results[i] is nil or a conflict
+// error for reqs[i]; err is set when the transaction failed as a whole, with
+// rowErr true when a row's statement (not BEGIN or COMMIT) failed.
+func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err error) {
+	db := b.db
+	// Not a caller's context: one caller giving up must not abort the
+	// others' transaction.
+	ctx := context.Background()
+	fail := func(err error) error {
+		if len(reqs) == 1 {
+			return fmt.Errorf("store: insert certificate %s: %w", reqs[0].row.serial, err)
+		}
+		return fmt.Errorf("store: insert certificate (batch of %d): %w", len(reqs), err)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, fail(err)
+	}
+	defer tx.Rollback()
+	certStmt, err := tx.PrepareContext(ctx, db.q.insertCert)
+	if err != nil {
+		return nil, false, fail(err)
+	}
+	defer certStmt.Close()
+	nameStmt, err := tx.PrepareContext(ctx, db.q.insertName)
+	if err != nil {
+		return nil, false, fail(err)
+	}
+	defer nameStmt.Close()
+
+	results = make([]error, len(reqs))
+	for i, r := range reqs {
+		inserted, err := db.insertCert(ctx, tx, certStmt, nameStmt, r.row)
+		if err != nil {
+			return nil, true, fail(err)
+		}
+		if !inserted {
+			results[i] = conflict("certificate serial", r.row.serial)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, fail(err)
+	}
+	return results, false, nil
+}

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// CreateCA stores a new CA. It returns ErrConflict when the ID or the name
+// is taken (a purged CA's name is free again).
+func (db *DB) CreateCA(ctx context.Context, c *ca.CA) error {
+	if c.ID == "" || c.Name == "" {
+		return errors.New("store: create CA: ID and name are required")
+	}
+	args, err := db.caArgs(c)
+	if err != nil {
+		return err
+	}
+	n, err := execAffected(ctx, db.write, db.q.insertCA, append([]any{c.ID}, args...)...)
+	if err != nil {
+		return fmt.Errorf("store: create CA %q: %w", c.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: CA with ID %q or name %q", ErrConflict, c.ID, c.Name)
+	}
+	return nil
+}
+
+// UpdateCA replaces every column of the CA with c.ID. It returns ErrNotFound
+// for an unknown ID and ErrConflict when the new name is another CA's.
+func (db *DB) UpdateCA(ctx context.Context, c *ca.CA) error {
+	args, err := db.caArgs(c)
+	if err != nil {
+		return err
+	}
+	n, err := execAffected(ctx, db.write, db.q.updateCA, append(args, c.ID)...)
+	if db.d.uniqueViolation(err) {
+		return conflict("CA name", c.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("store: update CA %q: %w", c.ID, err)
+	}
+	if n == 0 {
+		return notFound("CA", c.ID)
+	}
+	return nil
+}
+
+// caArgs returns the column values after id, in caColumns order.
+func (db *DB) caArgs(c *ca.CA) ([]any, error) {
+	chain, err := json.Marshal(nonNilChain(c.ChainDER))
+	if err != nil {
+		return nil, fmt.Errorf("store: CA %q chain: %w", c.ID, err)
+	}
+	return []any{
+		c.Name, string(c.Kind), c.ParentID, c.External, string(c.Status),
+		c.Key.Provider, c.Key.ID, string(c.Key.Algorithm), nilIfEmpty(c.Key.Blob),
+		nilIfEmpty(c.CertDER), nilIfEmpty(c.CSRDER), string(chain), string(c.PreviousStatus),
+		db.timeArg(c.CreatedAt), db.timeArg(c.UpdatedAt), db.nullTimeArg(c.DeletedAt), db.nullTimeArg(c.RestorableUntil),
+	}, nil
+}
+
+// GetCA returns the CA whose ID or name is idOrName.
+func (db *DB) GetCA(ctx context.Context, idOrName string) (*ca.CA, error) {
+	c, err := scanCA(db.read.QueryRowContext(ctx, db.q.getCA, idOrName, idOrName, idOrName))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("CA", idOrName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get CA %q: %w", idOrName, err)
+	}
+	return c, nil
+}
+
+// ListCAs returns every CA, soft-deleted ones included, oldest first (ties
+// by ID).
+func (db *DB) ListCAs(ctx context.Context) ([]*ca.CA, error) {
+	rows, err := db.read.QueryContext(ctx, db.q.listCAs)
+	if err != nil {
+		return nil, fmt.Errorf("store: list CAs: %w", err)
+	}
+	defer rows.Close()
+	out := []*ca.CA{}
+	for rows.Next() {
+		c, err := scanCA(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list CAs: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list CAs: %w", err)
+	}
+	return out, nil
+}
+
+// PurgeCAs hard-deletes the soft-deleted CAs whose restore window ended
+// before now, wrapped key blob included, and returns their IDs. Rows of the
+// certificates they issued are kept.
+func (db *DB) PurgeCAs(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := db.write.QueryContext(ctx, db.q.purgeCAs, string(ca.StatusDeleted), db.timeArg(now))
+	if err != nil {
+		return nil, fmt.Errorf("store: purge CAs: %w", err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: purge CAs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: purge CAs: %w", err)
+	}
+	// Close commits the DELETE's implicit transaction; report its failure.
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("store: purge CAs: %w", err)
+	}
+	return ids, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCA(s scanner) (*ca.CA, error) {
+	var (
+		c                          ca.CA
+		kind, status, prev, keyAlg string
+		chain                      []byte
+	)
+	err := s.Scan(&c.ID, &c.Name, &kind, &c.ParentID, &c.External, &status,
+		&c.Key.Provider, &c.Key.ID, &keyAlg, &c.Key.Blob, &c.CertDER, &c.CSRDER, &chain, &prev,
+		timeScan{&c.CreatedAt}, timeScan{&c.UpdatedAt}, nullTimeScan{&c.DeletedAt}, nullTimeScan{&c.RestorableUntil})
+	if err != nil {
+		return nil, err
+	}
+	c.Kind, c.Status, c.PreviousStatus, c.Key.Algorithm = ca.Kind(kind), ca.Status(status), ca.Status(prev), pki.KeyAlgorithm(keyAlg)
+	if err := json.Unmarshal(chain, &c.ChainDER); err != nil {
+		return nil, fmt.Errorf("CA %q chain: %w", c.ID, err)
+	}
+	if len(c.ChainDER) == 0 {
+		c.ChainDER = nil
+	}
+	c.Key.Blob, c.CertDER, c.CSRDER = nilIfEmpty(c.Key.Blob), nilIfEmpty(c.CertDER), nilIfEmpty(c.CSRDER)
+	return &c, nil
+}
+
+func nonNilChain(c [][]byte) [][]byte {
+	if c == nil {
+		return [][]byte{}
+	}
+	return c
+}
+
+// nilIfEmpty maps empty byte slices to nil (SQL NULL), so nil and empty
+// both read back as nil.
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

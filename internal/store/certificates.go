@@ -1,0 +1,297 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// Listing page sizes.
+const (
+	DefaultListLimit = 1000
+	MaxListLimit     = 10000
+)
+
+// Kinds of row in certificate_names.
+const (
+	nameKindSAN = "san"
+	nameKindTag = "tag"
+)
+
+// certRow is a certificate encoded for insertion, built on the caller's
+// goroutine so that the single SQLite writer only executes statements.
+type certRow struct {
+	serial string
+	args   []any    // certColumns order
+	names  []string // kind, value pairs
+}
+
+func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
+	if c.Serial == "" {
+		return nil, errors.New("store: insert certificate: serial is required")
+	}
+	sans, err := jsonList(c.SANs)
+	if err != nil {
+		return nil, fmt.Errorf("store: insert certificate %s: %w", c.Serial, err)
+	}
+	tags, err := jsonList(c.Tags)
+	if err != nil {
+		return nil, fmt.Errorf("store: insert certificate %s: %w", c.Serial, err)
+	}
+	lint, err := jsonList(c.LintWarnings)
+	if err != nil {
+		return nil, fmt.Errorf("store: insert certificate %s: %w", c.Serial, err)
+	}
+	var mkProvider, mkID, mkAlg any
+	var mkBlob []byte
+	if k := c.ManagedKey; k != nil {
+		mkProvider, mkID, mkAlg, mkBlob = k.Provider, k.ID, string(k.Algorithm), k.Blob
+	}
+	der := c.DER
+	if der == nil {
+		der = []byte{}
+	}
+	r := &certRow{
+		serial: c.Serial,
+		args: []any{
+			c.Serial, c.CAID, c.Profile, c.Requester, c.Subject, sans,
+			db.timeArg(c.NotBefore), db.timeArg(c.NotAfter), c.KeyAlgorithm, c.KeyBits,
+			c.SignatureAlgorithm, string(c.Status), c.Fingerprint, tags, lint, der,
+			mkProvider, mkID, mkAlg, nilIfEmpty(mkBlob), db.timeArg(c.CreatedAt),
+		},
+	}
+	// Each name once: a certificate may list a SAN in two spellings.
+	seen := make(map[[2]string]bool, len(c.SANs)+len(c.Tags))
+	add := func(kind, value string) {
+		k := [2]string{kind, value}
+		if !seen[k] {
+			seen[k] = true
+			r.names = append(r.names, kind, value)
+		}
+	}
+	for _, s := range c.SANs {
+		add(nameKindSAN, strings.ToLower(s))
+	}
+	for _, t := range c.Tags {
+		add(nameKindTag, t)
+	}
+	return r, nil
+}
+
+func jsonList(s []string) (string, error) {
+	if s == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal(s)
+	return string(b), err
+}
+
+// InsertCertificate records an issued certificate. It returns ErrConflict
+// when the serial exists. The row is durably committed when it returns nil.
+func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", c.Serial, err)
+	}
+	r, err := db.encodeCert(c)
+	if err != nil {
+		return err
+	}
+	if db.batch != nil {
+		return db.batch.insert(ctx, r)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
+	}
+	defer tx.Rollback()
+	inserted, err := db.insertCert(ctx, tx, nil, nil, r)
+	if err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
+	}
+	if !inserted {
+		return conflict("certificate serial", r.serial)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
+	}
+	return nil
+}
+
+// insertCert writes r and its names in tx, through the prepared statements
+// when given. It reports false, writing nothing, when the serial exists.
+func (db *DB) insertCert(ctx context.Context, tx *sql.Tx, certStmt, nameStmt *sql.Stmt, r *certRow) (bool, error) {
+	var res sql.Result
+	var err error
+	if certStmt != nil {
+		res, err = certStmt.ExecContext(ctx, r.args...)
+	} else {
+		res, err = tx.ExecContext(ctx, db.q.insertCert, r.args...)
+	}
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if len(r.names) == 0 {
+		return true, nil
+	}
+	if db.d.multiRowInsert {
+		args := make([]any, 0, len(r.names)/2*3)
+		for i := 0; i < len(r.names); i += 2 {
+			args = append(args, r.names[i], r.names[i+1], r.serial)
+		}
+		q := "INSERT INTO certificate_names (kind, value, serial) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(r.names)/2), ", ")
+		_, err := tx.ExecContext(ctx, db.d.rebind(q), args...)
+		return err == nil, err
+	}
+	for i := 0; i < len(r.names); i += 2 {
+		if nameStmt != nil {
+			_, err = nameStmt.ExecContext(ctx, r.names[i], r.names[i+1], r.serial)
+		} else {
+			_, err = tx.ExecContext(ctx, db.q.insertName, r.names[i], r.names[i+1], r.serial)
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// GetCertificate returns the certificate with the given serial.
+func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error) {
+	c, err := scanCert(db.read.QueryRowContext(ctx, db.q.getCert, serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("certificate serial", serial)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get certificate %s: %w", serial, err)
+	}
+	return c, nil
+}
+
+// ListCertificates returns one page of the certificates matching every
+// non-zero field of f, ordered by serial. The next page starts after the
+// last serial returned (f.After). f.Limit <= 0 means DefaultListLimit; more
+// than MaxListLimit is capped.
+func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error) {
+	var where []string
+	var args []any
+	cond := func(c string, arg any) {
+		where = append(where, c)
+		args = append(args, arg)
+	}
+	if f.After != "" {
+		cond("serial > ?", f.After)
+	}
+	if f.CAID != "" {
+		cond("ca_id = ?", f.CAID)
+	}
+	if f.Profile != "" {
+		cond("profile = ?", f.Profile)
+	}
+	if f.Status != "" {
+		cond("status = ?", string(f.Status))
+	}
+	if f.SAN != "" {
+		cond("serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
+	}
+	if f.Tag != "" {
+		cond("serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = ?)", f.Tag)
+	}
+	if !f.ExpiringBefore.IsZero() {
+		cond("not_after < ?", db.timeArg(f.ExpiringBefore))
+	}
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultListLimit
+	case limit > MaxListLimit:
+		limit = MaxListLimit
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + certColumns + " FROM certificates")
+	if len(where) > 0 {
+		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	b.WriteString(" ORDER BY serial LIMIT ?")
+	args = append(args, limit)
+
+	rows, err := db.read.QueryContext(ctx, db.d.rebind(b.String()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list certificates: %w", err)
+	}
+	defer rows.Close()
+	out := []*inventory.Certificate{}
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list certificates: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list certificates: %w", err)
+	}
+	return out, nil
+}
+
+// CountCertificates returns how many certificates caID issued; an empty
+// caID counts all certificates.
+func (db *DB) CountCertificates(ctx context.Context, caID string) (int, error) {
+	q, args := "SELECT COUNT(*) FROM certificates", []any(nil)
+	if caID != "" {
+		q, args = db.d.rebind(q+" WHERE ca_id = ?"), []any{caID}
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count certificates of CA %q: %w", caID, err)
+	}
+	return n, nil
+}
+
+func scanCert(s scanner) (*inventory.Certificate, error) {
+	var (
+		c                      inventory.Certificate
+		sans, tags, lint       []byte
+		status                 string
+		mkProvider, mkID, mkAl sql.NullString
+		mkBlob                 []byte
+	)
+	err := s.Scan(&c.Serial, &c.CAID, &c.Profile, &c.Requester, &c.Subject, &sans,
+		timeScan{&c.NotBefore}, timeScan{&c.NotAfter}, &c.KeyAlgorithm, &c.KeyBits,
+		&c.SignatureAlgorithm, &status, &c.Fingerprint, &tags, &lint, &c.DER,
+		&mkProvider, &mkID, &mkAl, &mkBlob, timeScan{&c.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	c.Status = inventory.Status(status)
+	for _, l := range []struct {
+		raw []byte
+		dst *[]string
+	}{{sans, &c.SANs}, {tags, &c.Tags}, {lint, &c.LintWarnings}} {
+		if err := json.Unmarshal(l.raw, l.dst); err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", c.Serial, err)
+		}
+		if *l.dst == nil {
+			*l.dst = []string{}
+		}
+	}
+	if mkProvider.Valid {
+		c.ManagedKey = &keys.Ref{
+			Provider:  mkProvider.String,
+			ID:        mkID.String,
+			Algorithm: pki.KeyAlgorithm(mkAl.String),
+			Blob:      nilIfEmpty(mkBlob),
+		}
+	}
+	return &c, nil
+}

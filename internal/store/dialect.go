@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/store/postgres"
+	"github.com/certwright/certwright/internal/store/sqlite"
+)
+
+// dialect is everything that differs between the two databases. The SQL in
+// this package is written once, with ? placeholders, and rebound per dialect.
+type dialect struct {
+	name string
+	// open returns the write and read pools (the same pool when the
+	// database has no single-writer limit).
+	open func(ctx context.Context, target string, logger *slog.Logger) (write, read *sql.DB, err error)
+	// numbered placeholders: $1, $2, ... instead of ?.
+	numbered bool
+	// timeArg turns a UTC time truncated to the microsecond into the
+	// column's parameter value.
+	timeArg func(time.Time) any
+	// migrationsTable is created before any migration runs.
+	migrationsTable string
+	// lock and unlock bracket migrations on one connection so that two
+	// processes starting together do not both apply them. Empty when each
+	// migration's own transaction is enough (SQLite's BEGIN IMMEDIATE).
+	lock, unlock string
+	// uniqueViolation recognises a PRIMARY KEY or UNIQUE failure.
+	uniqueViolation func(error) bool
+	// groupCommit batches concurrent certificate inserts into one
+	// transaction behind a single writer goroutine (batch.go).
+	groupCommit bool
+	// multiRowInsert writes a certificate's names with one statement; on
+	// SQLite a reused single-row statement is cheaper, there being no
+	// round trip to save.
+	multiRowInsert bool
+}
+
+// migrationLockKey is the pg_advisory_lock key guarding migrations
+// ("cw-migr" in ASCII).
+const migrationLockKey = 0x63772d6d69677200
+
+var sqliteDialect = dialect{
+	name:     "sqlite",
+	open:     openSQLite,
+	numbered: false,
+	// Integer microseconds keep range comparisons in SQL exact and cheap.
+	timeArg: func(t time.Time) any { return t.UnixMicro() },
+	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP
+	) STRICT`,
+	uniqueViolation: sqlite.IsUniqueViolation,
+	groupCommit:     true,
+	multiRowInsert:  false,
+}
+
+var postgresDialect = dialect{
+	name:     "postgres",
+	open:     openPostgres,
+	numbered: true,
+	timeArg:  func(t time.Time) any { return t },
+	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     NOT NULL PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`,
+	lock:            "SELECT pg_advisory_lock(" + strconv.FormatInt(migrationLockKey, 10) + ")",
+	unlock:          "SELECT pg_advisory_unlock(" + strconv.FormatInt(migrationLockKey, 10) + ")",
+	uniqueViolation: postgres.IsUniqueViolation,
+	groupCommit:     false,
+	multiRowInsert:  true,
+}
+
+func openSQLite(ctx context.Context, path string, logger *slog.Logger) (write, read *sql.DB, err error) {
+	p, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !p.Created && p.Mode&0o077 != 0 {
+		logger.Warn("database file is accessible to other users; it holds wrapped keys, consider chmod 600",
+			"path", path, "mode", p.Mode.String())
+	}
+	return p.Write, p.Read, nil
+}
+
+func openPostgres(ctx context.Context, url string, _ *slog.Logger) (write, read *sql.DB, err error) {
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, db, nil
+}
+
+// rebind rewrites ? placeholders as $n for dialects that number them. The
+// package's SQL has no ? inside string literals.
+func (d *dialect) rebind(q string) string {
+	if !d.numbered {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// utc normalises a time to what the database returns: UTC, microseconds.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// timeScan reads a time column: Unix microseconds on SQLite, timestamptz on
+// PostgreSQL.
+type timeScan struct{ dst *time.Time }
+
+func (s timeScan) Scan(src any) error {
+	t, err := scanTime(src)
+	if err != nil {
+		return err
+	}
+	*s.dst = t
+	return nil
+}
+
+// nullTimeScan reads a nullable time column.
+type nullTimeScan struct{ dst **time.Time }
+
+func (s nullTimeScan) Scan(src any) error {
+	if src == nil {
+		*s.dst = nil
+		return nil
+	}
+	t, err := scanTime(src)
+	if err != nil {
+		return err
+	}
+	*s.dst = &t
+	return nil
+}
+
+func scanTime(src any) (time.Time, error) {
+	switch v := src.(type) {
+	case int64:
+		return time.UnixMicro(v).UTC(), nil
+	case time.Time:
+		return utc(v), nil
+	default:
+		return time.Time{}, fmt.Errorf("store: cannot read a time from a %T column value", src)
+	}
+}
+
+// timeArg and nullTimeArg encode times for the dialect.
+func (db *DB) timeArg(t time.Time) any { return db.d.timeArg(utc(t)) }
+
+func (db *DB) nullTimeArg(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return db.timeArg(*t)
+}

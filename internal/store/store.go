@@ -1,0 +1,135 @@
+// Package store owns Certwright's persistent state — CAs, issued
+// certificates, profiles, API tokens and settings — in SQLite or PostgreSQL
+// behind one concrete type, *DB, opened and migrated by Open.
+//
+// Times are stored in UTC at microsecond precision: a time read back equals
+// the time written truncated to the microsecond, in UTC.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: already exists")
+)
+
+// errClosed is returned by InsertCertificate after Close.
+var errClosed = errors.New("store: closed")
+
+// DB is an open store. It is safe for concurrent use.
+type DB struct {
+	d      *dialect
+	write  *sql.DB // the only pool that writes; one connection on SQLite
+	read   *sql.DB // the same pool as write on PostgreSQL
+	logger *slog.Logger
+	// batch group-commits certificate inserts; nil on PostgreSQL.
+	batch *batcher
+	q     queries
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens and migrates a store. url is "sqlite:PATH", "sqlite://PATH" or
+// a bare file path for SQLite, or "postgres://..." / "postgresql://..." for
+// PostgreSQL; a PostgreSQL URL may carry run-time parameters such as
+// ?search_path=myschema. A nil logger discards.
+func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d, target, err := parseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{d: d, logger: logger.With("component", "store", "dialect", d.name)}
+	db.write, db.read, err = d.open(ctx, target, db.logger)
+	if err != nil {
+		return nil, err
+	}
+	db.q = buildQueries(d)
+	if err := db.migrate(ctx); err != nil {
+		db.closePools()
+		return nil, err
+	}
+	if d.groupCommit {
+		db.batch = newBatcher(db)
+	}
+	return db, nil
+}
+
+// parseURL picks the dialect from url's scheme, a bare path meaning SQLite.
+func parseURL(url string) (*dialect, string, error) {
+	for _, s := range schemes {
+		if rest, ok := strings.CutPrefix(url, s.prefix); ok {
+			if s.keepPrefix {
+				return s.d, url, nil
+			}
+			return s.d, rest, nil
+		}
+	}
+	if scheme, _, ok := strings.Cut(url, "://"); ok {
+		return nil, "", fmt.Errorf("store: unsupported database URL scheme %q (want sqlite:, postgres:// or a file path)", scheme)
+	}
+	return &sqliteDialect, url, nil
+}
+
+// schemes maps URL prefixes to dialects; the longer prefix of a pair comes first.
+var schemes = [...]struct {
+	prefix     string
+	d          *dialect
+	keepPrefix bool // the driver parses the whole URL
+}{
+	{"postgres://", &postgresDialect, true},
+	{"postgresql://", &postgresDialect, true},
+	{"sqlite://", &sqliteDialect, false},
+	{"sqlite:", &sqliteDialect, false},
+}
+
+// Close waits for queued certificate inserts to be written, then closes the
+// database. Calling it again does nothing.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		if db.batch != nil {
+			db.batch.stop()
+		}
+		if err := db.closePools(); err != nil {
+			db.closeErr = fmt.Errorf("store: close: %w", err)
+		}
+	})
+	return db.closeErr
+}
+
+func (db *DB) closePools() error {
+	if db.read == db.write {
+		return db.write.Close()
+	}
+	return errors.Join(db.write.Close(), db.read.Close())
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.d.name }
+
+// notFound and conflict say which record the sentinel is about.
+func notFound(what, key string) error { return fmt.Errorf("%w: %s %q", ErrNotFound, what, key) }
+func conflict(what, key string) error { return fmt.Errorf("%w: %s %q", ErrConflict, what, key) }
+
+// execAffected runs a single-row write and returns the number of rows it touched.
+func execAffected(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, query string, args ...any) (int64, error) {
+	res, err := ex.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,533 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	return writeJSON(w, http.StatusOK, p)
+}
+
+// ---- CAs
+
+func (h *Handler) caView(r *http.Request, c *ca.CA, withPEM bool) apitypes.CA {
+	v := apitypes.CA{
+		ID: c.ID, Name: c.Name, Kind: string(c.Kind), External: c.External, Status: string(c.Status),
+		ParentID: c.ParentID, KeyAlgorithm: string(c.Key.Algorithm), CreatedAt: c.CreatedAt,
+		DeletedAt: c.DeletedAt, RestorableUntil: c.RestorableUntil,
+	}
+	if c.ParentID != "" {
+		if p, err := h.d.CAs.Get(r.Context(), c.ParentID); err == nil {
+			v.Parent = p.Name
+		}
+	}
+	if n, err := h.d.Inventory.CountCertificates(r.Context(), c.ID); err == nil {
+		v.CertificatesIssued = n
+	}
+	if len(c.CertDER) > 0 {
+		if cert, err := x509.ParseCertificate(c.CertDER); err == nil {
+			nb, na := cert.NotBefore.UTC(), cert.NotAfter.UTC()
+			v.Subject, v.NotBefore, v.NotAfter = cert.Subject.String(), &nb, &na
+			pl := cert.MaxPathLen
+			if !cert.MaxPathLenZero && pl == 0 {
+				pl = -1
+			}
+			v.PathLen = &pl
+			v.Fingerprint = pki.Fingerprint(c.CertDER)
+			if withPEM {
+				v.CertificatePEM = string(pki.CertPEM(c.CertDER))
+			}
+		}
+	}
+	if c.Status == ca.StatusPending && len(c.CSRDER) > 0 {
+		v.CSRPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: c.CSRDER}))
+	}
+	return v
+}
+
+func (h *Handler) listCAs(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	cas, err := h.d.CAs.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]apitypes.CA, 0, len(cas))
+	for _, c := range cas {
+		out = append(out, h.caView(r, c, false))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) showCA(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	c, err := h.d.CAs.Get(r.Context(), r.PathValue("ca"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, h.caView(r, c, true))
+}
+
+func parseCIDRs(field string, in []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, s := range in {
+		_, n, err := net.ParseCIDR(strings.TrimSpace(s))
+		if err != nil {
+			return nil, badInput("%s: %q is not a CIDR range", field, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (h *Handler) createCA(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.CreateCARequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	spec := &ca.Spec{
+		Name:           strings.TrimSpace(req.Name),
+		Subject:        pkix.Name{CommonName: req.CommonName},
+		PermittedDNS:   req.Constraints.PermittedDNS,
+		ExcludedDNS:    req.Constraints.ExcludedDNS,
+		PermittedEmail: req.Constraints.PermittedEmail,
+		PermittedURI:   req.Constraints.PermittedURI,
+	}
+	if req.Organization != "" {
+		spec.Subject.Organization = []string{req.Organization}
+	}
+	if req.Country != "" {
+		spec.Subject.Country = []string{req.Country}
+	}
+	var err error
+	if spec.PermittedIP, err = parseCIDRs("name_constraints.permitted_ip", req.Constraints.PermittedIP); err != nil {
+		return err
+	}
+	if spec.ExcludedIP, err = parseCIDRs("name_constraints.excluded_ip", req.Constraints.ExcludedIP); err != nil {
+		return err
+	}
+	defAlg, defDays, defPath := pki.ECDSAP256, 1825, 0
+	if req.Type == "root" {
+		defAlg, defDays, defPath = pki.ECDSAP384, 3650, 1
+	}
+	spec.KeyAlg = defAlg
+	if req.KeyAlgorithm != "" {
+		if spec.KeyAlg, err = pki.ParseKeyAlgorithm(req.KeyAlgorithm); err != nil {
+			return badInput("key_algorithm: %v", err)
+		}
+	}
+	days := defDays
+	if req.ValidityDays != 0 {
+		days = req.ValidityDays
+	}
+	spec.Validity = time.Duration(days) * 24 * time.Hour
+	spec.MaxPathLen = defPath
+	if req.PathLen != nil {
+		spec.MaxPathLen = *req.PathLen
+	}
+	var c *ca.CA
+	switch req.Type {
+	case "root":
+		if req.Parent != "" {
+			return badInput("a root has no parent; use type intermediate")
+		}
+		c, err = h.d.Issuer.CreateRoot(r.Context(), p, spec)
+	case "intermediate":
+		if req.Parent == "" {
+			return badInput("parent: an intermediate needs the parent CA (or use type external for a CA signed elsewhere)")
+		}
+		c, err = h.d.Issuer.CreateIntermediate(r.Context(), p, req.Parent, spec)
+	case "external":
+		c, err = h.d.Issuer.CreateExternal(r.Context(), p, spec)
+	default:
+		return badInput("type %q: want root, intermediate or external", req.Type)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, h.caView(r, c, true))
+}
+
+func (h *Handler) caChain(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	chain, err := h.d.Issuer.Chain(r.Context(), r.PathValue("ca"))
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, c := range chain {
+		buf.Write(pki.CertPEM(c.Raw))
+	}
+	return writePEM(w, buf.Bytes())
+}
+
+func (h *Handler) caCSR(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	c, err := h.d.CAs.Get(r.Context(), r.PathValue("ca"))
+	if err != nil {
+		return err
+	}
+	if len(c.CSRDER) == 0 {
+		return fmt.Errorf("%w: CA %s was not created as an external CA and has no CSR", errNotFound, c.Name)
+	}
+	return writePEM(w, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: c.CSRDER}))
+}
+
+func (h *Handler) importCA(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.ImportCARequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	certs, err := pki.ParseCertificates([]byte(req.CertificatePEM))
+	if err != nil {
+		return badInput("certificate_pem: %v", err)
+	}
+	var chain []*x509.Certificate
+	if len(certs) > 1 {
+		chain = certs[1:]
+	}
+	if strings.TrimSpace(req.ChainPEM) != "" {
+		more, err := pki.ParseCertificates([]byte(req.ChainPEM))
+		if err != nil {
+			return badInput("chain_pem: %v", err)
+		}
+		chain = append(chain, more...)
+	}
+	c, err := h.d.Issuer.ImportCertificate(r.Context(), p, r.PathValue("ca"), certs[0], chain)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, h.caView(r, c, true))
+}
+
+func (h *Handler) caState(f func(CAs, context.Context, string) (*ca.CA, error)) func(http.ResponseWriter, *http.Request, authz.Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+		c, err := f(h.d.CAs, r.Context(), r.PathValue("ca"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, h.caView(r, c, false))
+	}
+}
+
+// ---- certificates
+
+func (h *Handler) certView(r *http.Request, c *inventory.Certificate, caNames map[string]string) apitypes.Certificate {
+	name, ok := caNames[c.CAID]
+	if !ok {
+		if a, err := h.d.CAs.Get(r.Context(), c.CAID); err == nil {
+			name = a.Name
+		}
+		caNames[c.CAID] = name
+	}
+	return apitypes.Certificate{
+		Serial: c.Serial, CAID: c.CAID, CA: name, Profile: c.Profile, Requester: c.Requester,
+		Subject: c.Subject, SANs: c.SANs, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		KeyAlgorithm: c.KeyAlgorithm, KeyBits: c.KeyBits, SignatureAlgorithm: c.SignatureAlgorithm,
+		Status: string(c.Status), Fingerprint: c.Fingerprint, Tags: c.Tags, LintWarnings: c.LintWarnings,
+		CreatedAt: c.CreatedAt,
+	}
+}
+
+func (h *Handler) issued(r *http.Request, res *issue.Result) (apitypes.IssuedCertificate, error) {
+	out := apitypes.IssuedCertificate{Certificate: h.certView(r, res.Cert, map[string]string{})}
+	out.CertificatePEM = string(pki.CertPEM(res.Leaf.Raw))
+	var chain, root []byte
+	for _, c := range res.Chain {
+		if isSelfSigned(c) {
+			root = append(root, pki.CertPEM(c.Raw)...)
+			continue
+		}
+		chain = append(chain, pki.CertPEM(c.Raw)...)
+	}
+	out.ChainPEM, out.RootPEM = string(chain), string(root)
+	return out, nil
+}
+
+func isSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
+func (h *Handler) defaultCA(name string) string {
+	if name == "" {
+		return h.d.DefaultCA
+	}
+	return name
+}
+
+func (h *Handler) sign(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.SignRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.CSRPEM) == "" {
+		return badInput("csr_pem is required")
+	}
+	if req.Profile == "" {
+		return badInput("profile is required")
+	}
+	csr, err := pki.ParseCSR([]byte(req.CSRPEM))
+	if err != nil {
+		return badInput("csr_pem: %v", err)
+	}
+	res, err := h.d.Issuer.Issue(r.Context(), issue.Request{
+		Principal: p, CA: h.defaultCA(req.CA), Profile: req.Profile, CSR: csr,
+		ValidityDays: req.ValidityDays, Tags: req.Tags,
+	})
+	if err != nil {
+		return err
+	}
+	out, err := h.issued(r, res)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.IssueRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Profile == "" {
+		return badInput("profile is required")
+	}
+	format := req.KeyFormat
+	if format == "" {
+		format = "pkcs8"
+	}
+	if format != "pkcs8" && format != "pkcs12" {
+		return badInput("key_format %q: want pkcs8 or pkcs12", req.KeyFormat)
+	}
+	if format == "pkcs12" && len(req.Password) < 8 {
+		return badInput("password: PKCS#12 output needs a password of at least 8 characters")
+	}
+	ireq := issue.Request{
+		Principal: p, CA: h.defaultCA(req.CA), Profile: req.Profile,
+		Subject: pkix.Name{CommonName: req.CommonName}, DNSNames: req.DNSNames,
+		EmailAddresses: req.Emails, ValidityDays: req.ValidityDays, Tags: req.Tags,
+	}
+	if req.KeyAlgorithm != "" {
+		alg, err := pki.ParseKeyAlgorithm(req.KeyAlgorithm)
+		if err != nil {
+			return badInput("key_algorithm: %v", err)
+		}
+		ireq.KeyAlgorithm = alg
+	}
+	for _, s := range req.IPAddresses {
+		ip := net.ParseIP(strings.TrimSpace(s))
+		if ip == nil {
+			return badInput("ip_addresses: %q is not an IP address", s)
+		}
+		ireq.IPAddresses = append(ireq.IPAddresses, ip)
+	}
+	for _, s := range req.URIs {
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme == "" {
+			return badInput("uris: %q is not an absolute URI", s)
+		}
+		ireq.URIs = append(ireq.URIs, u)
+	}
+	res, err := h.d.Issuer.Issue(r.Context(), ireq)
+	if err != nil {
+		return err
+	}
+	out, err := h.issued(r, res)
+	if err != nil {
+		return err
+	}
+	if err := encodeKey(&out, res, format, req.Password); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+// parseDuration accepts Go durations plus d (days) and w (weeks).
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil || v < 0 || v > 36500 {
+				return 0, fmt.Errorf("%q is not a duration like 30d", s)
+			}
+			return time.Duration(v) * unit, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration like 30d, 2w or 12h", s)
+	}
+	return d, nil
+}
+
+func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	q := r.URL.Query()
+	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after")}
+	if s := q.Get("status"); s != "" {
+		switch inventory.Status(s) {
+		case inventory.StatusValid, inventory.StatusRevoked:
+			f.Status = inventory.Status(s)
+		default:
+			return badInput("status %q: want valid or revoked", s)
+		}
+	}
+	if c := q.Get("ca"); c != "" {
+		a, err := h.d.CAs.Get(r.Context(), c)
+		if err != nil {
+			return err
+		}
+		f.CAID = a.ID
+	}
+	if e := q.Get("expiring_within"); e != "" {
+		d, err := parseDuration(e)
+		if err != nil {
+			return badInput("expiring_within: %v", err)
+		}
+		f.ExpiringBefore = h.d.Clock.Now().Add(d)
+	}
+	f.Limit = 500
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return badInput("limit %q: want 1 to 1000", l)
+		}
+		f.Limit = n
+	}
+	if f.After != "" {
+		s, err := pki.NormalizeSerial(f.After)
+		if err != nil {
+			return badInput("after: %v", err)
+		}
+		f.After = s
+	}
+	certs, err := h.d.Inventory.ListCertificates(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := apitypes.CertificateList{Certificates: make([]apitypes.Certificate, 0, len(certs))}
+	names := map[string]string{}
+	for _, c := range certs {
+		out.Certificates = append(out.Certificates, h.certView(r, c, names))
+	}
+	if len(certs) == f.Limit {
+		out.Next = certs[len(certs)-1].Serial
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) getCert(r *http.Request) (*inventory.Certificate, error) {
+	s, err := pki.NormalizeSerial(r.PathValue("serial"))
+	if err != nil {
+		return nil, badInput("%v", err)
+	}
+	return h.d.Inventory.GetCertificate(r.Context(), s)
+}
+
+func (h *Handler) showCert(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	c, err := h.getCert(r)
+	if err != nil {
+		return err
+	}
+	v := h.certView(r, c, map[string]string{})
+	v.CertificatePEM = string(pki.CertPEM(c.DER))
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (h *Handler) certPEM(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	c, err := h.getCert(r)
+	if err != nil {
+		return err
+	}
+	out := pki.CertPEM(c.DER)
+	if v := r.URL.Query().Get("chain"); v == "true" || v == "1" {
+		chain, err := h.d.Issuer.Chain(r.Context(), c.CAID)
+		if err != nil {
+			return err
+		}
+		for _, cc := range chain {
+			if !isSelfSigned(cc) {
+				out = append(out, pki.CertPEM(cc.Raw)...)
+			}
+		}
+	}
+	return writePEM(w, out)
+}
+
+// ---- profiles
+
+func (h *Handler) listProfiles(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	ps, err := h.d.Profiles.List(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"profiles": ps})
+}
+
+func (h *Handler) showProfile(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	p, err := h.d.Profiles.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, p)
+}
+
+func readProfile(r *http.Request) (*profile.Profile, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, badInput("the request body must hold a profile definition (YAML or JSON)")
+	}
+	return profile.Parse(body)
+}
+
+func (h *Handler) createProfile(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	p, err := readProfile(r)
+	if err != nil {
+		return err
+	}
+	if err := h.d.Profiles.Create(r.Context(), p); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, p)
+}
+
+func (h *Handler) updateProfile(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	p, err := readProfile(r)
+	if err != nil {
+		return err
+	}
+	if name := r.PathValue("name"); p.Name != name {
+		return badInput("the definition names profile %q but the URL names %q", p.Name, name)
+	}
+	if err := h.d.Profiles.Update(r.Context(), p); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, p)
+}
+
+func (h *Handler) deleteProfile(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+	if err := h.d.Profiles.Delete(r.Context(), r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,140 @@
+// Package apitypes owns the JSON shapes of the /api/v1 REST API, shared by
+// the server (web/api) and the typed client (cli).
+package apitypes
+
+import "time"
+
+// Error is every API error body.
+type Error struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail,omitempty"`
+	// Rule names the profile rule or field that failed, when one did.
+	Rule string `json:"rule,omitempty"`
+}
+
+// NameConstraints of a subordinate CA (RFC 5280 4.2.1.10).
+type NameConstraints struct {
+	PermittedDNS   []string `json:"permitted_dns,omitempty"`
+	ExcludedDNS    []string `json:"excluded_dns,omitempty"`
+	PermittedIP    []string `json:"permitted_ip,omitempty"` // CIDRs
+	ExcludedIP     []string `json:"excluded_ip,omitempty"`
+	PermittedEmail []string `json:"permitted_email,omitempty"`
+	PermittedURI   []string `json:"permitted_uri,omitempty"`
+}
+
+// CreateCARequest creates a root, an intermediate under a CA of this
+// instance (Parent set), or an external intermediate (External: key here,
+// certificate signed elsewhere).
+type CreateCARequest struct {
+	Name         string          `json:"name"`
+	Type         string          `json:"type"` // root | intermediate | external
+	Parent       string          `json:"parent,omitempty"`
+	CommonName   string          `json:"common_name"`
+	Organization string          `json:"organization,omitempty"`
+	Country      string          `json:"country,omitempty"`
+	KeyAlgorithm string          `json:"key_algorithm,omitempty"` // default ecdsa-p384 root, ecdsa-p256 intermediate
+	ValidityDays int             `json:"validity_days,omitempty"` // default 3650 root, 1825 intermediate
+	PathLen      *int            `json:"path_len,omitempty"`      // default 1 root, 0 intermediate; -1 = unlimited
+	Constraints  NameConstraints `json:"name_constraints,omitempty"`
+}
+
+// CA describes one certificate authority.
+type CA struct {
+	ID                 string     `json:"id"`
+	Name               string     `json:"name"`
+	Kind               string     `json:"kind"`
+	External           bool       `json:"external"`
+	Status             string     `json:"status"`
+	ParentID           string     `json:"parent_id,omitempty"`
+	Parent             string     `json:"parent,omitempty"`
+	Subject            string     `json:"subject,omitempty"`
+	KeyAlgorithm       string     `json:"key_algorithm"`
+	NotBefore          *time.Time `json:"not_before,omitempty"`
+	NotAfter           *time.Time `json:"not_after,omitempty"`
+	PathLen            *int       `json:"path_len,omitempty"`
+	Fingerprint        string     `json:"sha256_fingerprint,omitempty"`
+	CertificatesIssued int        `json:"certificates_issued"`
+	CreatedAt          time.Time  `json:"created_at"`
+	DeletedAt          *time.Time `json:"deleted_at,omitempty"`
+	RestorableUntil    *time.Time `json:"restorable_until,omitempty"`
+	CertificatePEM     string     `json:"certificate_pem,omitempty"`
+	CSRPEM             string     `json:"csr_pem,omitempty"` // pending external CAs
+}
+
+// ImportCARequest completes a pending external CA.
+type ImportCARequest struct {
+	CertificatePEM string `json:"certificate_pem"`
+	ChainPEM       string `json:"chain_pem,omitempty"`
+}
+
+// SignRequest signs a CSR.
+type SignRequest struct {
+	CSRPEM       string   `json:"csr_pem"`
+	Profile      string   `json:"profile"`
+	CA           string   `json:"ca,omitempty"` // default: the server's default issuing CA
+	ValidityDays int      `json:"validity_days,omitempty"`
+	Tags         []string `json:"tags,omitempty"`
+}
+
+// IssueRequest issues a certificate with a key the server generates.
+type IssueRequest struct {
+	Profile      string   `json:"profile"`
+	CA           string   `json:"ca,omitempty"`
+	CommonName   string   `json:"common_name,omitempty"`
+	DNSNames     []string `json:"dns_names,omitempty"`
+	IPAddresses  []string `json:"ip_addresses,omitempty"`
+	Emails       []string `json:"emails,omitempty"`
+	URIs         []string `json:"uris,omitempty"`
+	KeyAlgorithm string   `json:"key_algorithm,omitempty"`
+	ValidityDays int      `json:"validity_days,omitempty"`
+	Tags         []string `json:"tags,omitempty"`
+	// KeyFormat is "pkcs8" (default, PEM) or "pkcs12" (base64, needs Password).
+	KeyFormat string `json:"key_format,omitempty"`
+	Password  string `json:"password,omitempty"`
+}
+
+// Certificate is an inventory record.
+type Certificate struct {
+	Serial             string    `json:"serial"`
+	CAID               string    `json:"ca_id"`
+	CA                 string    `json:"ca"`
+	Profile            string    `json:"profile"`
+	Requester          string    `json:"requester"`
+	Subject            string    `json:"subject"`
+	SANs               []string  `json:"sans"`
+	NotBefore          time.Time `json:"not_before"`
+	NotAfter           time.Time `json:"not_after"`
+	KeyAlgorithm       string    `json:"key_algorithm"`
+	KeyBits            int       `json:"key_bits"`
+	SignatureAlgorithm string    `json:"signature_algorithm"`
+	Status             string    `json:"status"`
+	Fingerprint        string    `json:"sha256_fingerprint"`
+	Tags               []string  `json:"tags"`
+	LintWarnings       []string  `json:"lint_warnings"`
+	CreatedAt          time.Time `json:"created_at"`
+	CertificatePEM     string    `json:"certificate_pem,omitempty"`
+}
+
+// IssuedCertificate is the answer to sign and issue.
+type IssuedCertificate struct {
+	Certificate
+	// ChainPEM is the issuing CA and any intermediates above it, without
+	// the self-signed root.
+	ChainPEM string `json:"chain_pem"`
+	RootPEM  string `json:"root_pem"`
+	// Managed-key answers only; shown once.
+	PrivateKeyPEM string `json:"private_key_pem,omitempty"`
+	PKCS12        []byte `json:"pkcs12,omitempty"`
+}
+
+// CertificateList is a page of inventory.
+type CertificateList struct {
+	Certificates []Certificate `json:"certificates"`
+	// Next, when set, is the serial to pass as "after" for the next page.
+	Next string `json:"next,omitempty"`
+}
+
+// Profile is carried as its JSON definition (see internal/profile).
+type ProfileList struct {
+	Profiles []map[string]any `json:"profiles"`
+}
