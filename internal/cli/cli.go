@@ -127,13 +127,24 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 				break
 			}
 			if isHelpArg(a) {
-				printLeafHelp(r.stdout, cur, path, nil)
-				return errHelpShown
+				return passthroughHelp(ctx, r, cur, path)
 			}
 		}
 		return cur.passthrough(ctx, args, r.stdout, r.stderr, r.getenv)
 	}
 	return cur.run(ctx, r, args)
+}
+
+// passthroughHelp prints the usage and example of init or serve, with the
+// flags their own flag set lists when asked for help.
+func passthroughHelp(ctx context.Context, r *runner, c *command, path []string) error {
+	fmt.Fprintf(r.stdout, "Usage: %s\n\n%s.\n\n", commandLine(c, path), upperFirst(c.summary))
+	err := c.passthrough(ctx, []string{"--help"}, r.stdout, r.stdout, r.getenv)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "\nExample:\n%s\n", indent(c.example, "  "))
+	return errHelpShown
 }
 
 func findCommand(group *command, name string) *command {

@@ -1,0 +1,338 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+// maxResponse bounds every answer the client reads from the server.
+const maxResponse = 32 << 20
+
+// client is a typed client of the /api/v1 REST API.
+type client struct {
+	base  string // server URL without a trailing slash
+	token string
+	http  *http.Client
+}
+
+func newClient(ep *endpoint) *client {
+	return &client{
+		base:  strings.TrimRight(ep.server.String(), "/"),
+		token: ep.token,
+		http:  httpClient(ep.roots),
+	}
+}
+
+// close releases idle connections, so that in-process use leaks nothing.
+func (c *client) close() { c.http.CloseIdleConnections() }
+
+// apiError is an error answer of the API.
+type apiError struct {
+	status int
+	body   apitypes.Error
+}
+
+func (e *apiError) Error() string {
+	msg := e.body.Error
+	if msg == "" {
+		msg = strings.ToLower(http.StatusText(e.status))
+		if msg == "" {
+			msg = "HTTP status " + strconv.Itoa(e.status)
+		}
+	}
+	if e.body.Detail != "" {
+		msg += ": " + e.body.Detail
+	}
+	if e.body.Rule != "" {
+		msg += " (rule: " + e.body.Rule + ")"
+	}
+	return msg
+}
+
+// seg escapes one path segment (a CA or profile name, a serial).
+func seg(s string) string { return url.PathEscape(s) }
+
+// request sends one API request. A JSON answer is decoded into out when out
+// is not nil; the raw body is returned either way.
+func (c *client) request(ctx context.Context, method, path string, query url.Values, body []byte, contentType string, out any) ([]byte, error) {
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", "certwright/"+version)
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if out != nil {
+		req.Header.Set("Accept", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	data, err := readAllLimited(resp.Body, "the server's answer", maxResponse)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, errorFromResponse(resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return nil, fmt.Errorf("%s %s: the server's answer is not the expected JSON: %w", method, path, err)
+		}
+	}
+	return data, nil
+}
+
+func errorFromResponse(status int, data []byte) error {
+	e := &apiError{status: status}
+	if json.Unmarshal(data, &e.body) != nil {
+		e.body = apitypes.Error{}
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		return &hintError{e, "the server did not accept the token; check --token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or DATA/admin.token"}
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return &hintError{e, "the server answered with a redirect; --server must be the certwright API's base URL"}
+	}
+	return e
+}
+
+// transportError explains a request that got no HTTP answer.
+func (c *client) transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("request to %s: %w", c.base, ctx.Err())
+	}
+	inner := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		inner = ue.Err
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &hintError{fmt.Errorf("cannot connect to %s: connection refused", c.base),
+			"the server is not running: start it with `certwright serve`, or check --server"}
+	case errors.As(err, &unknownCA):
+		return &hintError{fmt.Errorf("cannot connect to %s: the server's certificate is not signed by a trusted root", c.base),
+			"--ca-file (default DATA/root.pem) must hold the root that issued the server's certificate"}
+	case errors.As(err, &badHost):
+		return &hintError{fmt.Errorf("cannot connect to %s: %v", c.base, badHost),
+			"--server must name a host or address that the server's certificate covers"}
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return &hintError{fmt.Errorf("request to %s timed out: %v", c.base, inner),
+			"is the server reachable from here? check --server"}
+	}
+	return fmt.Errorf("request to %s: %w", c.base, inner)
+}
+
+func (c *client) getJSON(ctx context.Context, path string, query url.Values, out any) error {
+	_, err := c.request(ctx, http.MethodGet, path, query, nil, "", out)
+	return err
+}
+
+func (c *client) postJSON(ctx context.Context, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+	}
+	_, err := c.request(ctx, http.MethodPost, path, nil, body, "application/json", out)
+	return err
+}
+
+func (c *client) getPEM(ctx context.Context, path string, query url.Values) ([]byte, error) {
+	return c.request(ctx, http.MethodGet, path, query, nil, "", nil)
+}
+
+// ListCAs lists every CA.
+func (c *client) ListCAs(ctx context.Context) ([]apitypes.CA, error) {
+	var out []apitypes.CA
+	err := c.getJSON(ctx, "/api/v1/cas", nil, &out)
+	return out, err
+}
+
+// CreateCA creates a root, intermediate or external CA.
+func (c *client) CreateCA(ctx context.Context, req apitypes.CreateCARequest) (apitypes.CA, error) {
+	var out apitypes.CA
+	err := c.postJSON(ctx, "/api/v1/cas", req, &out)
+	return out, err
+}
+
+// GetCA shows one CA by ID or name.
+func (c *client) GetCA(ctx context.Context, ca string) (apitypes.CA, error) {
+	var out apitypes.CA
+	err := c.getJSON(ctx, "/api/v1/cas/"+seg(ca), nil, &out)
+	return out, err
+}
+
+// CAChain returns the CA's certificate and its parents up to the root, as PEM.
+func (c *client) CAChain(ctx context.Context, ca string) ([]byte, error) {
+	return c.getPEM(ctx, "/api/v1/cas/"+seg(ca)+"/chain", nil)
+}
+
+// CACSR returns the CSR of a pending external CA, as PEM.
+func (c *client) CACSR(ctx context.Context, ca string) ([]byte, error) {
+	return c.getPEM(ctx, "/api/v1/cas/"+seg(ca)+"/csr", nil)
+}
+
+// ImportCA completes a pending external CA with its signed certificate.
+func (c *client) ImportCA(ctx context.Context, ca string, req apitypes.ImportCARequest) (apitypes.CA, error) {
+	var out apitypes.CA
+	err := c.postJSON(ctx, "/api/v1/cas/"+seg(ca)+"/certificate", req, &out)
+	return out, err
+}
+
+func (c *client) caState(ctx context.Context, ca, action string) (apitypes.CA, error) {
+	var out apitypes.CA
+	err := c.postJSON(ctx, "/api/v1/cas/"+seg(ca)+"/"+action, nil, &out)
+	return out, err
+}
+
+// DisableCA stops a CA from issuing.
+func (c *client) DisableCA(ctx context.Context, ca string) (apitypes.CA, error) {
+	return c.caState(ctx, ca, "disable")
+}
+
+// EnableCA lets a disabled CA issue again.
+func (c *client) EnableCA(ctx context.Context, ca string) (apitypes.CA, error) {
+	return c.caState(ctx, ca, "enable")
+}
+
+// DeleteCA soft-deletes a CA; it can be restored for a while.
+func (c *client) DeleteCA(ctx context.Context, ca string) (apitypes.CA, error) {
+	return c.caState(ctx, ca, "delete")
+}
+
+// RestoreCA undoes a soft delete.
+func (c *client) RestoreCA(ctx context.Context, ca string) (apitypes.CA, error) {
+	return c.caState(ctx, ca, "restore")
+}
+
+// Sign issues a certificate for a CSR.
+func (c *client) Sign(ctx context.Context, req apitypes.SignRequest) (apitypes.IssuedCertificate, error) {
+	var out apitypes.IssuedCertificate
+	err := c.postJSON(ctx, "/api/v1/certificates/sign", req, &out)
+	return out, err
+}
+
+// Issue issues a certificate with a key the server generates.
+func (c *client) Issue(ctx context.Context, req apitypes.IssueRequest) (apitypes.IssuedCertificate, error) {
+	var out apitypes.IssuedCertificate
+	err := c.postJSON(ctx, "/api/v1/certificates/issue", req, &out)
+	return out, err
+}
+
+// certFilter selects inventory records; empty fields do not filter.
+type certFilter struct {
+	CA, Profile, Status, SAN, Tag string
+	ExpiringWithin                string // e.g. "30d"
+	Limit                         int
+	After                         string
+}
+
+func (f certFilter) query() url.Values {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("ca", f.CA)
+	set("profile", f.Profile)
+	set("status", f.Status)
+	set("san", f.SAN)
+	set("tag", f.Tag)
+	set("expiring_within", f.ExpiringWithin)
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	set("after", f.After)
+	return q
+}
+
+// ListCertificates returns one page of inventory.
+func (c *client) ListCertificates(ctx context.Context, f certFilter) (apitypes.CertificateList, error) {
+	var out apitypes.CertificateList
+	err := c.getJSON(ctx, "/api/v1/certificates", f.query(), &out)
+	return out, err
+}
+
+// GetCertificate shows one inventory record, with its PEM.
+func (c *client) GetCertificate(ctx context.Context, serial string) (apitypes.Certificate, error) {
+	var out apitypes.Certificate
+	err := c.getJSON(ctx, "/api/v1/certificates/"+seg(serial), nil, &out)
+	return out, err
+}
+
+// CertificatePEM returns the certificate as PEM, followed by its chain
+// without the root when chain is true.
+func (c *client) CertificatePEM(ctx context.Context, serial string, chain bool) ([]byte, error) {
+	var q url.Values
+	if chain {
+		q = url.Values{"chain": {"true"}}
+	}
+	return c.getPEM(ctx, "/api/v1/certificates/"+seg(serial)+"/pem", q)
+}
+
+// ListProfiles lists built-in and custom profiles.
+func (c *client) ListProfiles(ctx context.Context) (apitypes.ProfileList, error) {
+	var out apitypes.ProfileList
+	err := c.getJSON(ctx, "/api/v1/profiles", nil, &out)
+	return out, err
+}
+
+// GetProfile shows one profile's definition.
+func (c *client) GetProfile(ctx context.Context, name string) (map[string]any, error) {
+	var out map[string]any
+	err := c.getJSON(ctx, "/api/v1/profiles/"+seg(name), nil, &out)
+	return out, err
+}
+
+// CreateProfile uploads a new profile definition (YAML or JSON as given).
+func (c *client) CreateProfile(ctx context.Context, def []byte, contentType string) (map[string]any, error) {
+	var out map[string]any
+	_, err := c.request(ctx, http.MethodPost, "/api/v1/profiles", nil, def, contentType, &out)
+	return out, err
+}
+
+// UpdateProfile replaces a custom profile's definition.
+func (c *client) UpdateProfile(ctx context.Context, name string, def []byte, contentType string) (map[string]any, error) {
+	var out map[string]any
+	_, err := c.request(ctx, http.MethodPut, "/api/v1/profiles/"+seg(name), nil, def, contentType, &out)
+	return out, err
+}
+
+// DeleteProfile removes a custom profile.
+func (c *client) DeleteProfile(ctx context.Context, name string) error {
+	_, err := c.request(ctx, http.MethodDelete, "/api/v1/profiles/"+seg(name), nil, nil, "", nil)
+	return err
+}

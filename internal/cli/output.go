@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// printJSON writes v as indented JSON, as the API sends it.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// table prints aligned columns under a header row.
+type table struct {
+	tw *tabwriter.Writer
+}
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	t.row(header...)
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			cells[i] = "-"
+		}
+		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i])
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+// fields prints "key: value" lines with aligned values, skipping empty ones.
+type fields struct {
+	tw *tabwriter.Writer
+}
+
+func newFields(w io.Writer) *fields {
+	return &fields{tw: tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)}
+}
+
+func (f *fields) add(key, value string) {
+	if value == "" {
+		return
+	}
+	fmt.Fprintf(f.tw, "%s:\t%s\n", key, value)
+}
+
+func (f *fields) flush() error { return f.tw.Flush() }
+
+// tableTime is the compact UTC time of list columns.
+func tableTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+func tableTimePtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return tableTime(*t)
+}
+
+// showTime is the full UTC time of show output.
+func showTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func showTimePtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return showTime(*t)
+}
+
+// ensureNewline makes concatenated PEM documents stay well formed.
+func ensureNewline(s string) string {
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		return s + "\n"
+	}
+	return s
+}
+
+// writeOutput writes data to path, or to stdout when path is "" or "-". A
+// file is replaced atomically so that a reader never sees half of it.
+func (r *runner) writeOutput(path string, data []byte, perm os.FileMode) error {
+	if path == "" || path == "-" {
+		_, err := r.stdout.Write(data)
+		return err
+	}
+	return writeFileAtomic(path, data, perm)
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeNewFile creates path with mode perm and refuses to replace an
+// existing file: it is for private keys, which are shown only once.
+func writeNewFile(path string, data []byte, perm os.FileMode) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkNewFile fails early, before anything is issued, when a key file
+// already exists.
+func checkNewFile(path string) error {
+	_, err := os.Lstat(path)
+	if err == nil {
+		return &hintError{fmt.Errorf("%s already exists; a private key is never overwritten", path),
+			"choose another file name, or move the old key away first"}
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	return nil
+}
+
+// readInput reads a file named on the command line; "-" is stdin.
+func (r *runner) readInput(path string, max int64) ([]byte, error) {
+	if path == "-" {
+		return readAllLimited(r.stdin, "standard input", max)
+	}
+	return readLimited(path, max)
+}

@@ -1,0 +1,124 @@
+// Package storetest owns the conformance suite every store backend must pass
+// (Run) and the helpers that give a test its own throw-away SQLite file or
+// PostgreSQL schema.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/certwright/certwright/internal/store"
+	"github.com/certwright/certwright/internal/store/postgres"
+)
+
+// EnvPostgres names the variable holding the URL of a PostgreSQL database
+// the tests may create schemas in, e.g.
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
+const EnvPostgres = "CERTWRIGHT_TEST_POSTGRES"
+
+// PostgresURL returns $CERTWRIGHT_TEST_POSTGRES, skipping tb when it is unset.
+func PostgresURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(EnvPostgres)
+	if u == "" {
+		tb.Skip("set " + EnvPostgres + "=postgres://... to run the PostgreSQL store tests")
+	}
+	return u
+}
+
+// OpenSQLite opens a store on a new SQLite file in a temporary directory,
+// closed when tb ends. Domain tests use it as their real store.
+func OpenSQLite(tb testing.TB) *store.DB {
+	tb.Helper()
+	return open(tb, filepath.Join(tb.TempDir(), "certwright.db"))
+}
+
+// OpenPostgres opens a store in a new schema of the database at
+// $CERTWRIGHT_TEST_POSTGRES (skipping tb when unset), dropped when tb ends.
+func OpenPostgres(tb testing.TB) *store.DB {
+	tb.Helper()
+	return open(tb, PostgresSchema(tb, PostgresURL(tb)))
+}
+
+// SQLite returns an open function for Run: each test gets its own file, and
+// calling it again with the same test reopens that file.
+func SQLite() func(*testing.T) *store.DB {
+	return memo(func(t *testing.T) string { return filepath.Join(t.TempDir(), "certwright.db") })
+}
+
+// Postgres returns an open function for Run on the database at url: each
+// test gets its own schema, and calling it again with the same test reopens
+// that schema.
+func Postgres(url string) func(*testing.T) *store.DB {
+	return memo(func(t *testing.T) string { return PostgresSchema(t, url) })
+}
+
+// memo opens the database newURL makes for a test, making it once per test.
+func memo(newURL func(*testing.T) string) func(*testing.T) *store.DB {
+	var mu sync.Mutex
+	urls := map[*testing.T]string{}
+	return func(t *testing.T) *store.DB {
+		t.Helper()
+		mu.Lock()
+		u, ok := urls[t]
+		if !ok {
+			u = newURL(t)
+			urls[t] = u
+		}
+		mu.Unlock()
+		return open(t, u)
+	}
+}
+
+func open(tb testing.TB, url string) *store.DB {
+	tb.Helper()
+	db, err := store.Open(context.Background(), url, nil)
+	if err != nil {
+		tb.Fatalf("store.Open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+// PostgresSchema creates a schema with a random name in the database at
+// baseURL, drops it (and everything in it) when tb ends, and returns baseURL
+// with search_path set to it.
+func PostgresSchema(tb testing.TB, baseURL string) string {
+	tb.Helper()
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", EnvPostgres, err)
+	}
+	var suffix [8]byte
+	rand.Read(suffix[:]) // never fails since Go 1.24
+	schema := "cw_test_" + hex.EncodeToString(suffix[:])
+	admin(tb, baseURL, "CREATE SCHEMA "+schema)
+	tb.Cleanup(func() { admin(tb, baseURL, "DROP SCHEMA "+schema+" CASCADE") })
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func admin(tb testing.TB, url, stmt string) {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		tb.Fatalf("%s: %v", stmt, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
+		tb.Fatalf("%s: %v", stmt, err)
+	}
+}
