@@ -139,7 +139,7 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	}
 	tmpl.AuthorityKeyId = parentCert.SubjectKeyId
 	tmpl.SignatureAlgorithm = pki.SignatureAlgorithmFor(parentCert.PublicKey)
-	if _, err := s.linter.Check(tmpl, signer.Public(), parentCert, parentCert.PublicKey, false); err != nil {
+	if _, err := s.linter.Check(tmpl, signer.Public(), parentCert, false); err != nil {
 		return nil, err
 	}
 	der, err := x509.CreateCertificate(s.cfg.Rand, tmpl, parentCert, signer.Public(), parentSigner)

@@ -48,7 +48,7 @@ type Profiles interface {
 type Linter interface {
 	// Check lints tmpl as issuer would sign it; it returns warnings, or an
 	// error naming the error-level lints that failed.
-	Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, issuerKey crypto.PublicKey, cabf bool) ([]string, error)
+	Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, cabf bool) ([]string, error)
 	// CheckDER lints an already-signed certificate that nobody has seen yet
 	// (a self-signed root, whose issuer is itself).
 	CheckDER(der []byte, cabf bool) ([]string, error)
@@ -269,7 +269,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 	ca.URLsFor(s.cfg.PublicHTTPBase, authority.ID).Apply(tmpl)
 
 	// 6. Lint before the real signature.
-	warnings, err := s.linter.Check(tmpl, pub, issuer, issuer.PublicKey, prof.CABFLints)
+	warnings, err := s.linter.Check(tmpl, pub, issuer, prof.CABFLints)
 	if err != nil {
 		return nil, err
 	}

@@ -188,7 +188,9 @@ func (l *Linter) registry(cabf bool) zl.Registry {
 // With cabf set, the CA/Browser Forum TLS lints run as well.
 //
 // It returns an *Error when any lint fails with status error or fatal, and
-// otherwise the lints that warned, as "w_name: details".
+// otherwise the lints that warned, as "w_name: details". The first Check
+// for an issuer key type generates that type's throwaway key, which for
+// RSA-4096 takes a second or more; later checks reuse it.
 func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, cabf bool) ([]string, error) {
 	if tmpl == nil || pub == nil {
 		return nil, errors.New("lint: template and subject public key are required")

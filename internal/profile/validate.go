@@ -234,6 +234,7 @@ func cidrProblem(s string) string {
 
 // checkList reports the first empty, invalid or duplicate entry of list.
 func checkList(field string, list []string, problem func(string) string) *FieldError {
+	seen := make(map[string]bool, len(list))
 	for i, s := range list {
 		f := fmt.Sprintf("%s[%d]", field, i)
 		if s == "" {
@@ -242,9 +243,10 @@ func checkList(field string, list []string, problem func(string) string) *FieldE
 		if p := problem(s); p != "" {
 			return &FieldError{Field: f, Problem: p}
 		}
-		if slices.Contains(list[:i], s) {
+		if seen[s] {
 			return fieldErr(f, "duplicate entry %q", s)
 		}
+		seen[s] = true
 	}
 	return nil
 }

@@ -106,7 +106,10 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate) e
 	if db.batch != nil {
 		return db.batch.insert(ctx, r)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	// The transaction outlives ctx so that a cancellation cannot land
+	// between the server committing and the answer: ctx is checked last
+	// before COMMIT, and after that the caller learns the real outcome.
+	tx, err := db.write.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
@@ -117,6 +120,9 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate) e
 	}
 	if !inserted {
 		return conflict("certificate serial", r.serial)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)

@@ -215,6 +215,7 @@ var errorStatus = []struct {
 	{issue.ErrConflict, http.StatusConflict, "conflict"},
 	{errConflict, http.StatusConflict, "conflict"},
 	{profile.ErrUnknown, http.StatusNotFound, "unknown profile"},
+	{profile.ErrTooLarge, http.StatusRequestEntityTooLarge, "profile definition too large"},
 	{profile.ErrBuiltin, http.StatusConflict, "built-in profile"},
 	{errNotFound, http.StatusNotFound, "not found"},
 	{store.ErrNotFound, http.StatusNotFound, "not found"},

@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// testCA is a certificate with its key, for building chains in tests.
+type testCA struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// issueCert signs tmpl with parent (nil: self-signed) and returns it.
+func issueCert(t *testing.T, tmpl *x509.Certificate, key *ecdsa.PrivateKey, parent *testCA) *testCA {
+	t.Helper()
+	serial, err := pki.NewSerial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl.SerialNumber = serial
+	if tmpl.SubjectKeyId, err = pki.SubjectKeyID(key.Public()); err != nil {
+		t.Fatal(err)
+	}
+	signerCert, signerKey := tmpl, crypto.Signer(key)
+	if parent != nil {
+		signerCert, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, key.Public(), signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: c, key: key}
+}
+
+func caTemplate(cn string, pathLen int) *x509.Certificate {
+	now := time.Now()
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-365 * 24 * time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            pathLen,
+		MaxPathLenZero:        pathLen == 0,
+	}
+}
+
+func leafTemplate(host string, notBefore, notAfter time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: host},
+		DNSNames:              []string{host},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+}
+
+// testChain is root -> intermediate, written to files in a temp dir.
+type testChain struct {
+	dir          string
+	root, inter  *testCA
+	rootFile     string
+	interFile    string
+	validLeaf    string // leaf then intermediate
+	expiredLeaf  string // leaf only
+	validLeafPEM []byte
+}
+
+func newTestChain(t *testing.T) *testChain {
+	t.Helper()
+	dir := t.TempDir()
+	root := issueCert(t, caTemplate("Test Root CA", 1), newKey(t), nil)
+	inter := issueCert(t, caTemplate("Test Issuing CA", 0), newKey(t), root)
+	now := time.Now()
+	valid := issueCert(t, leafTemplate("app.example.internal", now.Add(-time.Hour), now.Add(30*24*time.Hour)), newKey(t), inter)
+	expired := issueCert(t, leafTemplate("old.example.internal", now.Add(-60*24*time.Hour), now.Add(-24*time.Hour)), newKey(t), inter)
+	tc := &testChain{
+		dir: dir, root: root, inter: inter,
+		rootFile:     filepath.Join(dir, "root.pem"),
+		interFile:    filepath.Join(dir, "inter.pem"),
+		validLeaf:    filepath.Join(dir, "app.pem"),
+		expiredLeaf:  filepath.Join(dir, "old.pem"),
+		validLeafPEM: pki.CertPEM(valid.cert.Raw, inter.cert.Raw),
+	}
+	write := func(path string, data []byte) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(tc.rootFile, pki.CertPEM(root.cert.Raw))
+	write(tc.interFile, pki.CertPEM(inter.cert.Raw))
+	write(tc.validLeaf, tc.validLeafPEM)
+	write(tc.expiredLeaf, pki.CertPEM(expired.cert.Raw))
+	return tc
+}
+
+// writeTestRoot writes a self-signed CA certificate and returns its path.
+func writeTestRoot(t *testing.T) string {
+	t.Helper()
+	return newTestChain(t).rootFile
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	tc := newTestChain(t)
+	noData := filepath.Join(tc.dir, "no-data-dir")
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantCode int
+		want     []string // in stdout
+		wantErr  []string // in stderr
+	}{
+		{
+			name: "valid chain in the certificate file",
+			args: []string{"verify", tc.validLeaf, "--roots", tc.rootFile, "--purpose", "server", "--host", "app.example.internal"},
+			want: []string{"valid", "Test Issuing CA", "roots:     " + tc.rootFile},
+		},
+		{
+			name: "flags before the certificate",
+			args: []string{"verify", "--purpose", "server", "--roots", tc.rootFile, tc.validLeaf},
+			want: []string{"valid"},
+		},
+		{
+			name: "roots from the data directory",
+			args: []string{"verify", tc.validLeaf, "--data-dir", tc.dir},
+			want: []string{"valid", filepath.Join(tc.dir, "root.pem")},
+		},
+		{
+			name: "intermediate from --chain",
+			env:  map[string]string{"CERTWRIGHT_DATA_DIR": tc.dir},
+			args: []string{"verify", tc.expiredLeaf, "--chain", tc.interFile},
+			// Expired, but the chain itself is sound.
+			wantCode: 1, want: []string{"[expired]", "NOT valid"}, wantErr: []string{"certwright: verify " + tc.expiredLeaf, "expired"},
+		},
+		{
+			name:     "expired",
+			args:     []string{"verify", tc.expiredLeaf, "--chain", tc.interFile, "--roots", tc.rootFile, "--purpose", "server"},
+			wantCode: 1, want: []string{"expired", "NOT valid: 1 problem(s)"},
+		},
+		{
+			name:     "hostname mismatch",
+			args:     []string{"verify", tc.validLeaf, "--roots", tc.rootFile, "--host", "other.example.internal"},
+			wantCode: 1, want: []string{"hostname_mismatch", "other.example.internal"}, wantErr: []string{"other.example.internal"},
+		},
+		{
+			name:     "wrong purpose",
+			args:     []string{"verify", tc.validLeaf, "--roots", tc.rootFile, "--purpose", "client"},
+			wantCode: 1, want: []string{"wrong_purpose"},
+		},
+		{
+			name:     "untrusted without the intermediate",
+			args:     []string{"verify", tc.expiredLeaf, "--roots", tc.rootFile, "--data-dir", noData},
+			wantCode: 1, want: []string{"untrusted"},
+		},
+		{
+			name:     "not a certificate",
+			args:     []string{"verify", tc.dir + "/nope.pem", "--roots", tc.rootFile},
+			wantCode: 1, wantErr: []string{"nope.pem"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := tt.env
+			if env == nil {
+				env = map[string]string{"CERTWRIGHT_DATA_DIR": noData}
+			}
+			code, out, errOut := run(t, env, tt.args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			if tt.wantCode == 0 && errOut != "" {
+				t.Errorf("stderr %q, want nothing", errOut)
+			}
+		})
+	}
+}
+
+func TestVerifyJSONAndStdin(t *testing.T) {
+	t.Parallel()
+	tc := newTestChain(t)
+	var out, errb strings.Builder
+	code := Main(t.Context(), []string{"verify", "-", "--roots", tc.rootFile, "--json", "--host", "nope.example"},
+		strings.NewReader(string(tc.validLeafPEM)), &out, &errb, func(string) string { return "" })
+	if code != 1 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	var rep struct {
+		Valid    bool
+		Problems []struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out.String())
+	}
+	if rep.Valid || len(rep.Problems) != 1 || rep.Problems[0].Code != "hostname_mismatch" {
+		t.Errorf("report %+v, want one hostname_mismatch", rep)
+	}
+}
