@@ -61,8 +61,14 @@ type usageError struct{ hintError }
 
 func (e *usageError) Unwrap() error { return &e.hintError }
 
+// constError is an error that can be a constant, so sentinels are not
+// package-level variables.
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
 // errHelpShown reports that help was printed as asked; it exits 0.
-var errHelpShown = errors.New("help shown")
+const errHelpShown = constError("help shown")
 
 // Main runs the certwright command line with args (without the program
 // name) and returns the process exit code. It reads the environment only

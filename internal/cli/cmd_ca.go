@@ -182,13 +182,13 @@ type caSpecFlags struct {
 
 func (s *caSpecFlags) register(fs *flag.FlagSet, defKey string, defDays, defPathLen int, withValidity bool) {
 	fs.StringVar(&s.name, "name", "", "CA `NAME`, unique on this server")
-	fs.StringVar(&s.cn, "cn", "", "subject common name")
-	fs.StringVar(&s.org, "org", "", "subject organization")
-	fs.StringVar(&s.country, "country", "", "subject country (two letters)")
+	fs.StringVar(&s.cn, "cn", "", "subject common name `CN`")
+	fs.StringVar(&s.org, "org", "", "subject organization `O`")
+	fs.StringVar(&s.country, "country", "", "subject country `C` (two letters)")
 	fs.Var(&s.key, "key", "key `ALG`: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519 (server default "+defKey+")")
 	if withValidity {
-		fs.IntVar(&s.days, "days", 0, "validity in days (server default "+strconv.Itoa(defDays)+")")
-		fs.IntVar(&s.pathLen, "path-len", 0, "maximum number of CAs below this one, -1 for unlimited (server default "+strconv.Itoa(defPathLen)+")")
+		fs.IntVar(&s.days, "days", 0, "validity of `N` days (server default "+strconv.Itoa(defDays)+")")
+		fs.IntVar(&s.pathLen, "path-len", 0, "at most `N` CAs below this one, -1 for unlimited (server default "+strconv.Itoa(defPathLen)+")")
 	}
 }
 

@@ -61,7 +61,7 @@ type issueFlags struct {
 func (f *issueFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.profile, "profile", "", "`PROFILE` to issue under (see certwright profile list)")
 	fs.StringVar(&f.ca, "ca", "", "issuing `CA` (default: the server's default issuing CA)")
-	fs.IntVar(&f.days, "days", 0, "validity in days (default: the profile's maximum)")
+	fs.IntVar(&f.days, "days", 0, "validity of `N` days (default: the profile's maximum)")
 	fs.Var(&f.tags, "tag", "inventory `TAGS`, comma-separated")
 	fs.StringVar(&f.out, "out", "", "write the certificate and its chain (without the root) to `FILE` (mode 0644)")
 }
@@ -154,7 +154,7 @@ func runCertIssue(ctx context.Context, r *runner, args []string) error {
 	cf.register(fs)
 	var f issueFlags
 	f.register(fs)
-	cn := fs.String("cn", "", "subject common name")
+	cn := fs.String("cn", "", "subject common name `CN`")
 	var dns, ips, emails, uris listFlag
 	fs.Var(&dns, "dns", "DNS `NAMES`, comma-separated")
 	fs.Var(&ips, "ip", "IP `ADDRESSES`, comma-separated")

@@ -17,8 +17,8 @@ import (
 // serverFlags are shared by init and serve; flags override DATA/config.yaml.
 type serverFlags struct {
 	dataDir, configFile, db, httpsListen, httpListen, publicHTTP, logLevel, defaultCA string
-	org, rootKey, rootCN, issuingKey, issuingCN                                      string
-	rootDays, issuingDays, tlsDays                                                   int
+	org, rootKey, rootCN, issuingKey, issuingCN                                       string
+	rootDays, issuingDays, tlsDays                                                    int
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withInit bool) {
@@ -98,8 +98,14 @@ func parseServerFlags(name string, args []string, stderr io.Writer, env func(str
 	fs.SetOutput(stderr)
 	var f serverFlags
 	f.register(fs, env, withInit)
+	if len(args) != 1 || (args[0] != "--help" && args[0] != "-h") {
+		fs.SetOutput(io.Discard)
+	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{hintError{err: err, hint: "run \"certwright " + name + " --help\" for usage"}}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -71,14 +71,12 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	}
 	tmpl.AuthorityKeyId = tmpl.SubjectKeyId
 	tmpl.SignatureAlgorithm = pki.SignatureAlgorithmFor(signer.Public())
+	if _, err := s.linter.Check(tmpl, signer.Public(), nil, false); err != nil {
+		return nil, err
+	}
 	der, err := x509.CreateCertificate(s.cfg.Rand, tmpl, tmpl, signer.Public(), signer)
 	if err != nil {
 		return nil, fmt.Errorf("issue: self-sign root: %w", err)
-	}
-	// A self-signed root has no other issuer to lint against: lint the
-	// signed result before anyone can see or trust it.
-	if _, err := s.linter.CheckDER(der, false); err != nil {
-		return nil, err
 	}
 	rec, err := s.newCARecord(spec, ca.KindRoot, "", ref)
 	if err != nil {

@@ -46,12 +46,10 @@ type Profiles interface {
 
 // Linter checks a to-be-signed certificate before the real signature.
 type Linter interface {
-	// Check lints tmpl as issuer would sign it; it returns warnings, or an
-	// error naming the error-level lints that failed.
+	// Check lints tmpl as issuer would sign it (issuer nil: self-signed with
+	// pub); it returns warnings, or an error naming the error-level lints
+	// that failed.
 	Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, cabf bool) ([]string, error)
-	// CheckDER lints an already-signed certificate that nobody has seen yet
-	// (a self-signed root, whose issuer is itself).
-	CheckDER(der []byte, cabf bool) ([]string, error)
 }
 
 // Errors the edge maps to client errors.

@@ -31,6 +31,8 @@ type dialect struct {
 	// processes starting together do not both apply them. Empty when each
 	// migration's own transaction is enough (SQLite's BEGIN IMMEDIATE).
 	lock, unlock string
+	// afterMigrate runs once the schema is current.
+	afterMigrate string
 	// uniqueViolation recognises a PRIMARY KEY or UNIQUE failure.
 	uniqueViolation func(error) bool
 	// groupCommit batches concurrent certificate inserts into one
@@ -57,6 +59,10 @@ var sqliteDialect = dialect{
 		name       TEXT    NOT NULL,
 		applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP
 	) STRICT`,
+	// Refresh planner statistics where stale (SQLite's advice for
+	// long-lived connections), so that listing certificates by expiry can
+	// choose the not_after index once the table is large.
+	afterMigrate:    "PRAGMA optimize=0x10002",
 	uniqueViolation: sqlite.IsUniqueViolation,
 	groupCommit:     true,
 	multiRowInsert:  false,

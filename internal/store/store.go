@@ -61,6 +61,12 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		db.closePools()
 		return nil, err
 	}
+	if d.afterMigrate != "" {
+		if _, err := db.write.ExecContext(ctx, d.afterMigrate); err != nil {
+			db.closePools()
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+	}
 	if d.groupCommit {
 		db.batch = newBatcher(db)
 	}

@@ -68,6 +68,9 @@ func Open(ctx context.Context, path string) (*Pools, error) {
 			// Zero freed content when it costs no extra I/O, so purged
 			// key blobs do not linger in free pages.
 			"secure_delete(FAST)",
+			// Truncate the WAL back to 64 MiB after a checkpoint that
+			// follows a burst of issuance.
+			"journal_size_limit(67108864)",
 		},
 		// BEGIN IMMEDIATE takes the write lock up front, so a transaction
 		// never fails half-way with SQLITE_BUSY when another process writes.

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ConcurrentInsertDurable", testConcurrentInsertDurable},
 		{"ConcurrentConflict", testConcurrentConflict},
 		{"CancelledInsert", testCancelledInsert},
+		{"CloseDrains", testCloseDrains},
 		{"InsertAfterClose", testInsertAfterClose},
 		{"Profiles", testProfiles},
 		{"Tokens", testTokens},
@@ -57,7 +58,9 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 
 // base has nanoseconds and a zone so that round trips exercise truncation
 // to microseconds and conversion to UTC.
-var base = time.Date(2026, time.March, 4, 5, 6, 7, 123456789, time.FixedZone("UTC+1", 3600))
+func base() time.Time {
+	return time.Date(2026, time.March, 4, 5, 6, 7, 123456789, time.FixedZone("UTC+1", 3600))
+}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -109,8 +112,8 @@ func newCA(id, name string) *ca.CA {
 			Blob:      []byte("wrapped key of " + id + "\x00\xff"),
 		},
 		CertDER:   []byte("cert der of " + id),
-		CreatedAt: base,
-		UpdatedAt: base.Add(time.Minute),
+		CreatedAt: base(),
+		UpdatedAt: base().Add(time.Minute),
 	}
 }
 
@@ -144,8 +147,8 @@ func newCert(serial, caID string) *inventory.Certificate {
 		Requester:          "alice",
 		Subject:            "CN=" + serial,
 		SANs:               []string{serial + ".example.com", "Mixed.Example.ORG"},
-		NotBefore:          base,
-		NotAfter:           base.Add(90 * 24 * time.Hour),
+		NotBefore:          base(),
+		NotAfter:           base().Add(90 * 24 * time.Hour),
 		KeyAlgorithm:       pki.FamilyECDSA,
 		KeyBits:            256,
 		SignatureAlgorithm: "ECDSA-SHA256",
@@ -154,7 +157,7 @@ func newCert(serial, caID string) *inventory.Certificate {
 		Tags:               []string{"prod"},
 		LintWarnings:       []string{},
 		DER:                []byte("der of " + serial),
-		CreatedAt:          base,
+		CreatedAt:          base(),
 	}
 }
 
@@ -234,7 +237,7 @@ func testCAs(t *testing.T, open func(*testing.T) *store.DB) {
 		Key:       keys.Ref{Provider: "pkcs11", ID: "label-1", Algorithm: pki.RSA3072},
 		CSRDER:    []byte("csr"),
 		ChainDER:  [][]byte{[]byte("issuer"), []byte("root\x00")},
-		CreatedAt: base, UpdatedAt: base,
+		CreatedAt: base(), UpdatedAt: base(),
 	}
 	must(t, db.CreateCA(ctx, root))
 	must(t, db.CreateCA(ctx, pending))
@@ -258,9 +261,9 @@ func testCAs(t *testing.T, open func(*testing.T) *store.DB) {
 	upd := *root
 	upd.Name = "Root One Renamed"
 	upd.Status, upd.PreviousStatus = ca.StatusDeleted, ca.StatusActive
-	upd.DeletedAt = ptr(base.Add(time.Hour))
-	upd.RestorableUntil = ptr(base.Add(30 * 24 * time.Hour))
-	upd.UpdatedAt = base.Add(time.Hour)
+	upd.DeletedAt = ptr(base().Add(time.Hour))
+	upd.RestorableUntil = ptr(base().Add(30 * 24 * time.Hour))
+	upd.UpdatedAt = base().Add(time.Hour)
 	upd.Key.Blob = []byte("rewrapped")
 	upd.ChainDER = [][]byte{[]byte("c")}
 	must(t, db.UpdateCA(ctx, &upd))
@@ -293,15 +296,15 @@ func testCAOrder(t *testing.T, open func(*testing.T) *store.DB) {
 		created time.Time
 		deleted bool
 	}{
-		{"c", base.Add(2 * time.Second), false},
-		{"b", base, true},
-		{"a", base.Add(time.Second), false},
-		{"d", base, false},
+		{"c", base().Add(2 * time.Second), false},
+		{"b", base(), true},
+		{"a", base().Add(time.Second), false},
+		{"d", base(), false},
 	} {
 		x := newCA(c.id, "CA "+c.id)
 		x.CreatedAt = c.created
 		if c.deleted {
-			x.Status, x.DeletedAt, x.RestorableUntil = ca.StatusDeleted, ptr(base), ptr(base)
+			x.Status, x.DeletedAt, x.RestorableUntil = ca.StatusDeleted, ptr(base()), ptr(base())
 		}
 		must(t, db.CreateCA(ctx, x))
 	}
@@ -319,7 +322,7 @@ func testCAOrder(t *testing.T, open func(*testing.T) *store.DB) {
 func testPurgeCAs(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
-	now := base.Add(100 * time.Hour)
+	now := base().Add(100 * time.Hour)
 	for _, c := range []struct {
 		id         string
 		status     ca.Status
@@ -382,7 +385,7 @@ func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	must(t, err)
 	checkCert(t, got, full)
 
-	bare := &inventory.Certificate{Serial: "02", CAID: "ca1", Status: inventory.StatusRevoked, DER: []byte{1}, CreatedAt: base}
+	bare := &inventory.Certificate{Serial: "02", CAID: "ca1", Status: inventory.StatusRevoked, DER: []byte{1}, CreatedAt: base()}
 	must(t, db.InsertCertificate(ctx, bare))
 	got, err = db.GetCertificate(ctx, "02")
 	must(t, err)
@@ -407,7 +410,7 @@ func testTimeRoundTrip(t *testing.T, open func(*testing.T) *store.DB) {
 	db := open(t)
 	for i, tm := range []time.Time{
 		{},
-		base,
+		base(),
 		time.Date(1969, time.December, 31, 23, 59, 59, 999999999, time.UTC),
 		time.Date(9999, time.December, 31, 23, 59, 59, 999999000, time.FixedZone("W", -5*3600)),
 		time.Now(), // carries a monotonic reading
@@ -452,10 +455,10 @@ func testListCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	} {
 		c := newCert(f.serial, f.ca)
 		c.Profile, c.Status, c.SANs, c.Tags = f.profile, f.status, f.sans, f.tags
-		c.NotAfter = base.Add(time.Duration(f.days) * 24 * time.Hour)
+		c.NotAfter = base().Add(time.Duration(f.days) * 24 * time.Hour)
 		must(t, db.InsertCertificate(ctx, c))
 	}
-	day := func(n int) time.Time { return base.Add(time.Duration(n) * 24 * time.Hour) }
+	day := func(n int) time.Time { return base().Add(time.Duration(n) * 24 * time.Hour) }
 	all := []string{"0001", "0002", "0003", "0004", "0005", "00a0", "00b", "0100"}
 
 	for _, tc := range []struct {
@@ -728,6 +731,43 @@ func testCancelledInsert(t *testing.T, open func(*testing.T) *store.DB) {
 	}
 }
 
+// testCloseDrains closes the store while inserts are in flight: each caller
+// either succeeds, and its row survives a reopen, or fails, and no row exists.
+func testCloseDrains(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	const n = 200
+	errs := make([]error, n)
+	started := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			started <- struct{}{}
+			errs[i] = db.InsertCertificate(ctx, newCert(fmt.Sprintf("d%04d", i), "ca1"))
+		})
+	}
+	for range n / 2 {
+		<-started
+	}
+	must(t, db.Close())
+	wg.Wait()
+
+	db = open(t)
+	var ok int
+	for i, err := range errs {
+		_, gerr := db.GetCertificate(ctx, fmt.Sprintf("d%04d", i))
+		switch {
+		case err == nil && gerr != nil:
+			t.Errorf("insert %d succeeded before Close returned, but reads back: %v", i, gerr)
+		case err != nil && !errors.Is(gerr, store.ErrNotFound):
+			t.Errorf("insert %d failed (%v) but its row exists (%v)", i, err, gerr)
+		case err == nil:
+			ok++
+		}
+	}
+	t.Logf("%d of %d inserts finished before Close", ok, n)
+}
+
 func testInsertAfterClose(t *testing.T, open func(*testing.T) *store.DB) {
 	db := open(t)
 	must(t, db.Close())
@@ -777,9 +817,9 @@ func testProfiles(t *testing.T, open func(*testing.T) *store.DB) {
 func testTokens(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
-	tok := &authz.Token{ID: "tok1", Name: "ci", Role: authz.RoleAdmin, SecretHash: []byte{0, 0xde, 0xad, 0xbe, 0xef}, CreatedAt: base}
+	tok := &authz.Token{ID: "tok1", Name: "ci", Role: authz.RoleAdmin, SecretHash: []byte{0, 0xde, 0xad, 0xbe, 0xef}, CreatedAt: base()}
 	must(t, db.CreateToken(ctx, tok))
-	wantErr(t, db.CreateToken(ctx, &authz.Token{ID: "tok1", Name: "other", CreatedAt: base}), store.ErrConflict)
+	wantErr(t, db.CreateToken(ctx, &authz.Token{ID: "tok1", Name: "other", CreatedAt: base()}), store.ErrConflict)
 	got, err := db.GetToken(ctx, "tok1")
 	must(t, err)
 	checkTime(t, "CreatedAt", got.CreatedAt, tok.CreatedAt)

@@ -19,6 +19,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/store"
 )
@@ -238,7 +239,7 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 		writeError(w, http.StatusBadRequest, "invalid profile", fe.Error(), fe.Field)
 		return http.StatusBadRequest
 	}
-	var le lintError
+	var le *lint.Error
 	if errors.As(err, &le) {
 		writeError(w, http.StatusUnprocessableEntity, "pre-issuance lint failed", err.Error(), "")
 		return http.StatusUnprocessableEntity
@@ -255,12 +256,6 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 	h.d.Log.Error("api internal error", "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error", "the server failed to complete the request; see its log", "")
 	return http.StatusInternalServerError
-}
-
-// lintError is satisfied by the lint package's error without importing it.
-type lintError interface {
-	error
-	LintFailures() []string
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

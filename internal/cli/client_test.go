@@ -1,0 +1,435 @@
+package cli
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+const testToken = "cwt_test_0123456789"
+
+// request is what the fake API saw.
+type request struct {
+	method, path, query, auth, contentType string
+	body                                   []byte
+}
+
+// fakeAPI is an httptest TLS server standing in for "certwright serve",
+// with a data directory that points at it.
+type fakeAPI struct {
+	srv     *httptest.Server
+	dataDir string
+	env     map[string]string
+
+	mu   sync.Mutex
+	seen []request
+}
+
+func newFakeAPI(t *testing.T, routes map[string]http.HandlerFunc) *fakeAPI {
+	t.Helper()
+	f := &fakeAPI{dataDir: t.TempDir()}
+	mux := http.NewServeMux()
+	for pattern, h := range routes {
+		mux.HandleFunc(pattern, h)
+	}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.seen = append(f.seen, request{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), body})
+		f.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+testToken {
+			writeTestJSON(w, 401, apitypes.Error{Error: "unauthorized", Detail: "a valid bearer token is required"})
+			return
+		}
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	writeFile(t, filepath.Join(f.dataDir, "server.json"), fmt.Sprintf(`{"url": %q}`, f.srv.URL), 0o644)
+	writeFile(t, filepath.Join(f.dataDir, "admin.token"), testToken+"\n", 0o600)
+	writeFile(t, filepath.Join(f.dataDir, "root.pem"), string(pki.CertPEM(f.srv.Certificate().Raw)), 0o644)
+	f.env = map[string]string{"CERTWRIGHT_DATA_DIR": f.dataDir}
+	return f
+}
+
+func (f *fakeAPI) requests() []request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]request(nil), f.seen...)
+}
+
+func writeFile(t *testing.T, path, data string, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeTestJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func testCSR(t *testing.T) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "app.example.internal"}, DNSNames: []string{"app.example.internal"},
+	}, newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+}
+
+func issuedAnswer(tc *testChain) apitypes.IssuedCertificate {
+	return apitypes.IssuedCertificate{
+		Certificate: apitypes.Certificate{
+			Serial: "01aabbcc", Subject: "CN=app.example.internal", SANs: []string{"app.example.internal"},
+			NotAfter: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), Profile: "web_server", CA: "issuing", Status: "valid",
+			CertificatePEM: string(tc.validLeafPEM[:strings.Index(string(tc.validLeafPEM), "-----END CERTIFICATE-----")+26]),
+		},
+		ChainPEM: string(pki.CertPEM(tc.inter.cert.Raw)),
+		RootPEM:  string(pki.CertPEM(tc.root.cert.Raw)),
+	}
+}
+
+func TestListCAsDiscoversTheServer(t *testing.T) {
+	t.Parallel()
+	na := time.Date(2035, 5, 6, 7, 8, 0, 0, time.UTC)
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, []apitypes.CA{
+				{Name: "root", Kind: "root", Status: "active", KeyAlgorithm: "ecdsa-p384", NotAfter: &na},
+				{Name: "issuing", Kind: "intermediate", Status: "active", Parent: "root", KeyAlgorithm: "ecdsa-p256", CertificatesIssued: 3},
+			})
+		},
+	})
+	code, out, errOut := run(t, f.env, "ca", "list")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[1], "2035-05-06 07:08") ||
+		!strings.Contains(lines[2], "issuing") || !strings.HasSuffix(lines[2], "3") {
+		t.Errorf("table:\n%s", out)
+	}
+	if strings.Index(lines[0], "STATUS") != strings.Index(lines[2], "active") {
+		t.Errorf("columns are not aligned:\n%s", out)
+	}
+	reqs := f.requests()
+	if len(reqs) != 1 || reqs[0].auth != "Bearer "+testToken {
+		t.Errorf("requests %+v", reqs)
+	}
+
+	code, out, _ = run(t, f.env, "ca", "list", "--json")
+	var cas []apitypes.CA
+	if code != 0 || json.Unmarshal([]byte(out), &cas) != nil || len(cas) != 2 || !strings.Contains(out, "\n  {") {
+		t.Errorf("--json: exit %d\n%s", code, out)
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"POST /api/v1/certificates/sign": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 400, apitypes.Error{Error: "policy violation", Detail: "profile: RSA key of 1024 bits is below 2048", Rule: "keys"})
+		},
+		"GET /api/v1/cas/{ca}": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(502)
+		},
+	})
+	csr := filepath.Join(t.TempDir(), "req.pem")
+	writeFile(t, csr, string(testCSR(t)), 0o644)
+	out := filepath.Join(t.TempDir(), "out.pem")
+
+	code, _, errOut := run(t, f.env, "cert", "sign", "--csr", csr, "--profile", "web_server", "--out", out)
+	if code != 1 || errOut != "certwright: policy violation: profile: RSA key of 1024 bits is below 2048 (rule: keys)\n" {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed sign wrote its output file")
+	}
+
+	code, _, errOut = run(t, f.env, "ca", "show", "x")
+	if code != 1 || errOut != "certwright: bad gateway\n" {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+
+	env := map[string]string{"CERTWRIGHT_DATA_DIR": f.dataDir, "CERTWRIGHT_TOKEN": "wrong"}
+	code, _, errOut = run(t, env, "ca", "show", "x")
+	if code != 1 || !strings.Contains(errOut, "certwright: unauthorized: a valid bearer token is required\nhint: ") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestTransportErrors(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, nil)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://" + ln.Addr().String()
+	ln.Close()
+	code, _, errOut := run(t, f.env, "ca", "list", "--server", closed)
+	if code != 1 || !strings.Contains(errOut, "connection refused") || !strings.Contains(errOut, "hint: the server is not running") {
+		t.Errorf("refused: exit %d, stderr %q", code, errOut)
+	}
+
+	code, _, errOut = run(t, f.env, "ca", "list", "--ca-file", writeTestRoot(t))
+	if code != 1 || !strings.Contains(errOut, "not signed by a trusted root") || !strings.Contains(errOut, "hint: --ca-file") {
+		t.Errorf("unknown CA: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestTokenSources(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) { writeTestJSON(w, 200, []apitypes.CA{}) },
+	})
+	open := filepath.Join(t.TempDir(), "token")
+	writeFile(t, open, "  "+testToken+"\n\n", 0o644)
+	code, _, errOut := run(t, f.env, "ca", "list", "--token-file", open)
+	if code != 0 || !strings.Contains(errOut, "warning: token file") || !strings.Contains(errOut, "chmod 600") {
+		t.Errorf("readable token file: exit %d, stderr %q", code, errOut)
+	}
+	env := map[string]string{"CERTWRIGHT_SERVER": f.srv.URL, "CERTWRIGHT_TOKEN": testToken,
+		"CERTWRIGHT_CA_FILE": filepath.Join(f.dataDir, "root.pem"), "CERTWRIGHT_DATA_DIR": t.TempDir()}
+	if code, _, errOut := run(t, env, "ca", "list"); code != 0 || errOut != "No CAs.\n" {
+		t.Errorf("environment: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestCertSign(t *testing.T) {
+	t.Parallel()
+	tc := newTestChain(t)
+	var got apitypes.SignRequest
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"POST /api/v1/certificates/sign": func(w http.ResponseWriter, r *http.Request) {
+			_ = json.NewDecoder(r.Body).Decode(&got)
+			writeTestJSON(w, 201, issuedAnswer(tc))
+		},
+	})
+	dir := t.TempDir()
+	csr := filepath.Join(dir, "req.pem")
+	writeFile(t, csr, string(testCSR(t)), 0o644)
+	out := filepath.Join(dir, "app.pem")
+	code, stdout, errOut := run(t, f.env, "cert", "sign", "--csr", csr, "--profile", "web_server", "--tag", "a,b", "--tag", "c", "--days", "30", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if got.Profile != "web_server" || got.ValidityDays != 30 || strings.Join(got.Tags, " ") != "a b c" || !strings.Contains(got.CSRPEM, "BEGIN CERTIFICATE REQUEST") {
+		t.Errorf("request %+v", got)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != string(tc.validLeafPEM) {
+		t.Errorf("output file holds\n%s\nwant the leaf then the intermediate", data)
+	}
+	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+	if stdout != "" || !strings.Contains(errOut, "01aabbcc") || !strings.Contains(errOut, "CN=app.example.internal") || !strings.Contains(errOut, "2030-01-02T03:04:05Z") {
+		t.Errorf("stdout %q, stderr %q", stdout, errOut)
+	}
+
+	code, stdout, _ = run(t, f.env, "cert", "sign", "--csr", csr, "--profile", "web_server")
+	if code != 0 || stdout != string(tc.validLeafPEM) {
+		t.Errorf("to stdout: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = run(t, f.env, "cert", "sign", "--csr", csr, "--profile", "web_server", "--json")
+	if code != 0 || !strings.Contains(stdout, `"serial": "01aabbcc"`) {
+		t.Errorf("--json: exit %d\n%s", code, stdout)
+	}
+	writeFile(t, csr, "-----BEGIN CERTIFICATE REQUEST-----\nbm90\n-----END CERTIFICATE REQUEST-----\n", 0o644)
+	n := len(f.requests())
+	if code, _, errOut := run(t, f.env, "cert", "sign", "--csr", csr, "--profile", "web_server"); code != 1 || !strings.Contains(errOut, "CSR") {
+		t.Errorf("bad CSR: exit %d, stderr %q", code, errOut)
+	}
+	if len(f.requests()) != n {
+		t.Error("a bad CSR was sent to the server")
+	}
+}
+
+func TestCertIssueKeyFiles(t *testing.T) {
+	t.Parallel()
+	tc := newTestChain(t)
+	var reqs []apitypes.IssueRequest
+	var mu sync.Mutex
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"POST /api/v1/certificates/issue": func(w http.ResponseWriter, r *http.Request) {
+			var req apitypes.IssueRequest
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			mu.Lock()
+			reqs = append(reqs, req)
+			mu.Unlock()
+			ans := issuedAnswer(tc)
+			if req.KeyFormat == "pkcs12" {
+				ans.PKCS12 = []byte{0x30, 0x82, 0x00, 0xff, 'p', '1', '2'}
+			} else {
+				ans.PrivateKeyPEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
+			}
+			writeTestJSON(w, 201, ans)
+		},
+	})
+	dir := t.TempDir()
+	key, cert := filepath.Join(dir, "app.key"), filepath.Join(dir, "app.pem")
+	args := []string{"cert", "issue", "--profile", "web_server", "--cn", "app.example.internal", "--dns", "app.example.internal,www.example.internal",
+		"--ip", "10.0.0.1", "--key", "p384", "--out", cert, "--key-out", key}
+	code, stdout, errOut := run(t, f.env, args...)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if len(reqs) != 1 || reqs[0].KeyAlgorithm != "ecdsa-p384" || len(reqs[0].DNSNames) != 2 || reqs[0].IPAddresses[0] != "10.0.0.1" || reqs[0].KeyFormat != "" {
+		t.Errorf("requests %+v", reqs)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v %v", fi, err)
+	}
+	if data, _ := os.ReadFile(cert); string(data) != string(tc.validLeafPEM) {
+		t.Errorf("certificate file:\n%s", data)
+	}
+	if stdout != "" || !strings.Contains(errOut, key) || !strings.Contains(errOut, cert) {
+		t.Errorf("stdout %q, stderr %q", stdout, errOut)
+	}
+
+	// A second run must not replace the key, and must fail before issuing.
+	code, _, errOut = run(t, f.env, args...)
+	if code != 1 || !strings.Contains(errOut, "already exists") || len(reqs) != 1 {
+		t.Errorf("existing key: exit %d, stderr %q, %d requests", code, errOut, len(reqs))
+	}
+
+	// PKCS#12: raw bytes, mode 0600, the password from a file; JSON without the key.
+	p12, pw := filepath.Join(dir, "app.p12"), filepath.Join(dir, "pw")
+	writeFile(t, pw, "correct horse\n", 0o600)
+	code, stdout, errOut = run(t, f.env, "cert", "issue", "--profile", "web_server", "--cn", "app", "--p12-out", p12, "--p12-password-file", pw, "--json")
+	if code != 0 {
+		t.Fatalf("p12: exit %d, stderr %q", code, errOut)
+	}
+	if last := reqs[len(reqs)-1]; last.KeyFormat != "pkcs12" || last.Password != "correct horse" {
+		t.Errorf("p12 request %+v", last)
+	}
+	if data, _ := os.ReadFile(p12); string(data) != "\x30\x82\x00\xffp12" {
+		t.Errorf("p12 file %q", data)
+	}
+	if strings.Contains(stdout, "pkcs12") || strings.Contains(stdout, "PRIVATE KEY") || !strings.Contains(stdout, "01aabbcc") {
+		t.Errorf("--json output:\n%s", stdout)
+	}
+	writeFile(t, pw, "short\n", 0o600)
+	if code, _, errOut := run(t, f.env, "cert", "issue", "--profile", "p", "--cn", "x", "--p12-out", p12+"2", "--p12-password-file", pw); code != 1 || !strings.Contains(errOut, "8 characters") {
+		t.Errorf("short password: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestCertListPages(t *testing.T) {
+	t.Parallel()
+	const total = 5
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/certificates": func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.Query()
+			start := 0
+			if a := q.Get("after"); a != "" {
+				start, _ = strconv.Atoi(a)
+			}
+			size := 2
+			if l := q.Get("limit"); l != "" {
+				size, _ = strconv.Atoi(l)
+			}
+			var out apitypes.CertificateList
+			for i := start + 1; i <= total && len(out.Certificates) < size; i++ {
+				out.Certificates = append(out.Certificates, apitypes.Certificate{
+					Serial: strconv.Itoa(i), SANs: []string{fmt.Sprintf("host%d.example", i)}, Profile: "web_server",
+					CA: "issuing", Status: "valid", NotAfter: time.Date(2030, 1, i, 0, 0, 0, 0, time.UTC),
+				})
+			}
+			if n := len(out.Certificates); n == size && start+n < total {
+				out.Next = out.Certificates[n-1].Serial
+			}
+			writeTestJSON(w, 200, out)
+		},
+	})
+	code, out, errOut := run(t, f.env, "cert", "list", "--expiring-within", "2w", "--profile", "web_server")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != total+1 || !strings.Contains(lines[1], "host1.example") ||
+		!strings.Contains(lines[total], "2030-01-05 00:00") {
+		t.Errorf("table:\n%s", out)
+	}
+	reqs := f.requests()
+	if len(reqs) != 3 || reqs[0].query != "expiring_within=14d&profile=web_server" || !strings.Contains(reqs[2].query, "after=4") {
+		for _, r := range reqs {
+			t.Logf("query %s", r.query)
+		}
+		t.Errorf("%d requests", len(reqs))
+	}
+
+	code, out, errOut = run(t, f.env, "cert", "list", "--limit", "3", "--json")
+	var list apitypes.CertificateList
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Certificates) != 3 || list.Next != "3" {
+		t.Errorf("--limit 3 --json: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+}
+
+func TestCreateRootAndProfileRequests(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"POST /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			var req apitypes.CreateCARequest
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			writeTestJSON(w, 201, apitypes.CA{Name: req.Name, Kind: req.Type, Status: "active", PathLen: req.PathLen})
+		},
+		"POST /api/v1/profiles": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 201, map[string]any{"name": "corp_web"})
+		},
+		"DELETE /api/v1/profiles/{name}": func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) },
+	})
+	code, out, errOut := run(t, f.env, "ca", "create-root", "--name", "r", "--cn", "Root", "--path-len", "-1", "--key", "rsa4096")
+	if code != 0 || !strings.Contains(out, "Path length:") || !strings.Contains(out, "unlimited") {
+		t.Errorf("exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	code, _, _ = run(t, f.env, "ca", "create-root", "--name", "r2", "--cn", "Root 2")
+	reqs := f.requests()
+	if code != 0 || !strings.Contains(string(reqs[0].body), `"path_len":-1`) || !strings.Contains(string(reqs[0].body), `"key_algorithm":"rsa-4096"`) ||
+		strings.Contains(string(reqs[1].body), "path_len") || !strings.Contains(string(reqs[1].body), `"type":"root"`) {
+		t.Errorf("bodies %s / %s", reqs[0].body, reqs[1].body)
+	}
+
+	def := "name: corp_web\nkeys: [{algorithm: ECDSA, min_bits: 256}]\n"
+	file := filepath.Join(t.TempDir(), "corp.yaml")
+	writeFile(t, file, def, 0o644)
+	code, out, errOut = run(t, f.env, "profile", "create", "--file", file)
+	reqs = f.requests()
+	last := reqs[len(reqs)-1]
+	if code != 0 || out != "Created profile corp_web.\n" || last.contentType != "application/yaml" || string(last.body) != def {
+		t.Errorf("exit %d, stderr %q, stdout %q, request %+v", code, errOut, out, last)
+	}
+	code, out, _ = run(t, f.env, "profile", "delete", "corp_web")
+	if code != 0 || out != "Deleted profile corp_web.\n" {
+		t.Errorf("delete: exit %d, %q", code, out)
+	}
+}
