@@ -287,4 +287,3 @@ func (a *App) RootFingerprint(ctx context.Context) (string, error) {
 	}
 	return "", errors.New("app: no root CA")
 }
-

@@ -32,7 +32,7 @@ func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
 		Principal: system, CA: a.cfg.DefaultCA, Profile: "web_server",
 		Subject:      pkix.Name{CommonName: a.cfg.TLSNames[0]},
 		ValidityDays: a.cfg.TLSValidityDays, Tags: []string{"certwright-server"},
-		RetainKey:    true,
+		RetainKey: true,
 	}
 	for _, n := range a.cfg.TLSNames {
 		if ip := net.ParseIP(n); ip != nil {
