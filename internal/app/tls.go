@@ -49,17 +49,12 @@ func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("app: record server TLS certificate: %w", err)
 	}
 	c := &tls.Certificate{Certificate: [][]byte{res.Leaf.Raw}, PrivateKey: res.Key, Leaf: res.Leaf}
-	for _, cc := range res.Chain {
-		if !selfSigned(cc) {
-			c.Certificate = append(c.Certificate, cc.Raw)
-		}
+	intermediates, _ := issue.SplitChain(res.Chain)
+	for _, cc := range intermediates {
+		c.Certificate = append(c.Certificate, cc.Raw)
 	}
 	a.log.Info("server TLS certificate issued", "serial", res.Cert.Serial, "not_after", res.Leaf.NotAfter)
 	return c, nil
-}
-
-func selfSigned(c *x509.Certificate) bool {
-	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
 // load reads the current certificate from the store.
@@ -89,10 +84,9 @@ func (s *serverTLS) load(ctx context.Context) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, cc := range chain {
-		if !selfSigned(cc) {
-			c.Certificate = append(c.Certificate, cc.Raw)
-		}
+	intermediates, _ := issue.SplitChain(chain)
+	for _, cc := range intermediates {
+		c.Certificate = append(c.Certificate, cc.Raw)
 	}
 	return c, nil
 }

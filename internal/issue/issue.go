@@ -6,6 +6,7 @@
 package issue
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -83,8 +84,9 @@ type Service struct {
 	linter   Linter
 
 	mu      sync.RWMutex
-	signers map[string]crypto.Signer     // by key ID
-	parsed  map[string]*x509.Certificate // by CA ID + fingerprint
+	signers map[string]crypto.Signer       // by key ID
+	parsed  map[string]*x509.Certificate   // by CA ID + fingerprint
+	chains  map[string][]*x509.Certificate // by CA ID; a CA's certificate never changes once set
 }
 
 // New wires the issuance path. Every dependency is required.
@@ -105,6 +107,7 @@ func New(cfg Config, st Store, profiles Profiles, kp keys.Provider, linter Linte
 		cfg: cfg, store: st, profiles: profiles, keys: kp, linter: linter,
 		signers: map[string]crypto.Signer{},
 		parsed:  map[string]*x509.Certificate{},
+		chains:  map[string][]*x509.Certificate{},
 	}, nil
 }
 
@@ -133,6 +136,8 @@ type Request struct {
 // Result is an issued certificate.
 type Result struct {
 	Cert *inventory.Certificate
+	// CAName is the issuing CA's name.
+	CAName string
 	Leaf *x509.Certificate
 	// Chain is the issuer chain above the leaf, nearest first, up to and
 	// including the root.
@@ -308,7 +313,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	s.cfg.Log.Info("certificate issued", "serial", rec.Serial, "ca", authority.Name, "profile", prof.Name,
 		"requester", req.Principal.Name, "sans", len(rec.SANs), "managed_key", managed != nil)
-	return &Result{Cert: rec, Leaf: leaf, Chain: chain, Key: managed}, nil
+	return &Result{Cert: rec, CAName: authority.Name, Leaf: leaf, Chain: chain, Key: managed}, nil
 }
 
 // Record builds the inventory record for a signed certificate.
@@ -477,29 +482,61 @@ func (s *Service) issuingCA(ctx context.Context, idOrName string) (*ca.CA, *x509
 // Chain returns the certificates from the CA idOrName up to its root,
 // nearest first. An externally signed CA ends with the chain imported with it.
 func (s *Service) Chain(ctx context.Context, idOrName string) ([]*x509.Certificate, error) {
+	s.mu.RLock()
+	cached, ok := s.chains[idOrName]
+	s.mu.RUnlock()
+	if ok {
+		return cached, nil
+	}
+	chain, first, err := s.buildChain(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.chains[first] = chain
+	s.mu.Unlock()
+	return chain, nil
+}
+
+// buildChain walks the hierarchy upwards; it returns the chain and the
+// first CA's ID (the cache key).
+func (s *Service) buildChain(ctx context.Context, idOrName string) ([]*x509.Certificate, string, error) {
 	var out []*x509.Certificate
+	first := ""
 	id := idOrName
 	for depth := 0; depth < 10; depth++ {
 		c, err := s.store.GetCA(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("issue: chain: CA %q: %w", id, err)
+			return nil, "", fmt.Errorf("issue: chain: CA %q: %w", id, err)
+		}
+		if first == "" {
+			first = c.ID
 		}
 		cert, err := s.parse(c)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, cert)
 		if c.ParentID == "" {
 			for _, d := range c.ChainDER {
 				pc, err := x509.ParseCertificate(d)
 				if err != nil {
-					return nil, fmt.Errorf("issue: chain of CA %s: %w", c.Name, err)
+					return nil, "", fmt.Errorf("issue: chain of CA %s: %w", c.Name, err)
 				}
 				out = append(out, pc)
 			}
-			return out, nil
+			return out, first, nil
 		}
 		id = c.ParentID
 	}
-	return nil, errors.New("issue: CA hierarchy deeper than 10")
+	return nil, "", errors.New("issue: CA hierarchy deeper than 10")
+}
+
+// SplitChain separates an issuer chain into the certificates a server sends
+// (everything below the root) and the self-issued root at its end, if any.
+func SplitChain(chain []*x509.Certificate) (intermediates []*x509.Certificate, root *x509.Certificate) {
+	if n := len(chain); n > 0 && bytes.Equal(chain[n-1].RawIssuer, chain[n-1].RawSubject) {
+		return chain[:n-1], chain[n-1]
+	}
+	return chain, nil
 }

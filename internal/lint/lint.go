@@ -83,7 +83,7 @@ type Options struct {
 // Finding is one lint that did not pass.
 type Finding struct {
 	Name    string // zlint name, e.g. "e_sub_cert_aia_does_not_contain_ocsp_url"
-	Status  string // "warn", "error" or "fatal"
+	Status  string // "error" or "fatal"
 	Details string // zlint's explanation; may be empty
 }
 

@@ -181,7 +181,7 @@ func SerialHex(s *big.Int) string { return hex.EncodeToString(s.Bytes()) }
 // NormalizeSerial accepts hex with optional colons or 0x prefix and returns the
 // canonical lowercase form.
 func NormalizeSerial(s string) (string, error) {
-	s = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "0x"))
+	s = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "0x")
 	s = strings.ReplaceAll(s, ":", "")
 	if s == "" || len(s) > 64 {
 		return "", fmt.Errorf("pki: serial %q: want 1-64 hex digits", s)

@@ -63,7 +63,10 @@ var ErrMalformedBlob = errors.New("software: malformed wrapped key")
 type Provider struct {
 	kek  cipher.AEAD
 	rand io.Reader
-	// cache maps key ID to *cached, so each blob is unwrapped and parsed once.
+	// cache maps key ID to *cached, so a key in use is unwrapped and parsed
+	// once. Only Signer fills it: CA keys are asked for again and again,
+	// while managed end-entity keys passed through Generate or Wrap are
+	// not, and caching them would grow memory with every one issued.
 	cache sync.Map
 }
 
@@ -74,7 +77,7 @@ type cached struct {
 
 // New returns a provider that wraps keys under kek, which must be exactly
 // KEKSize bytes. A nil rand uses crypto/rand; rand supplies key IDs, data
-// keys and nonces.
+// keys and nonces, and must be safe for concurrent use.
 func New(kek []byte, random io.Reader) (*Provider, error) {
 	if len(kek) != KEKSize {
 		return nil, fmt.Errorf("software: KEK is %d bytes, want %d", len(kek), KEKSize)
@@ -214,9 +217,7 @@ func (p *Provider) wrap(id string, alg pki.KeyAlgorithm, key crypto.Signer) (key
 	p.kek.Seal(blob[offDK:offDK], blob[offDKNonce:offDK], dataKey, aad)
 	blob = dk.Seal(blob, blob[offCTNonce:offCT], der, aad)
 
-	ref := keys.Ref{Provider: Name, ID: id, Algorithm: alg, Blob: blob}
-	p.cache.Store(id, &cached{blob: bytes.Clone(blob), signer: key})
-	return ref, nil
+	return keys.Ref{Provider: Name, ID: id, Algorithm: alg, Blob: blob}, nil
 }
 
 func (p *Provider) unwrap(ref keys.Ref) (crypto.Signer, error) {

@@ -13,15 +13,19 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// busyTimeoutMillis bounds how long a connection waits for a lock held by
-// another process (a second server or an operator's sqlite3 shell) before
-// failing with SQLITE_BUSY.
-const busyTimeoutMillis = "10000"
+// busyTimeout bounds how long a connection waits for a lock held by another
+// connection or process (a second server, an operator's sqlite3 shell)
+// before failing with SQLITE_BUSY.
+const (
+	busyTimeout       = 10 * time.Second
+	busyTimeoutMillis = "10000"
+)
 
 // Pools are the two connection pools of one database file. SQLite admits a
 // single writer at a time, so Write holds exactly one connection and every
@@ -60,7 +64,6 @@ func Open(ctx context.Context, path string) (*Pools, error) {
 	write, err := sql.Open("sqlite", dsn(abs, url.Values{
 		"_pragma": {
 			"busy_timeout(" + busyTimeoutMillis + ")",
-			"journal_mode(WAL)",
 			// FULL: the WAL is fsynced at every commit, so a returned
 			// issuance survives a power cut. NORMAL would not.
 			"synchronous(FULL)",
@@ -84,14 +87,9 @@ func Open(ctx context.Context, path string) (*Pools, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 
-	var journal string
-	if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&journal); err != nil {
+	if err := setWAL(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("store: sqlite: open %s: %w", abs, err)
-	}
-	if journal != "wal" {
-		write.Close()
-		return nil, fmt.Errorf("store: sqlite: open %s: journal mode is %q, WAL is required", abs, journal)
 	}
 	if err := chmodSidecars(abs); err != nil {
 		write.Close()
@@ -118,6 +116,39 @@ func Open(ctx context.Context, path string) (*Pools, error) {
 		return nil, fmt.Errorf("store: sqlite: open %s: %w", abs, err)
 	}
 	return &Pools{Write: write, Read: read, Created: created, Mode: mode}, nil
+}
+
+// setWAL switches the file to WAL mode, which persists in the file. Two
+// processes converting a new file at once can get SQLITE_BUSY without the
+// busy handler being consulted (SQLite's deadlock avoidance), so BUSY is
+// retried here up to busyTimeout.
+func setWAL(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, busyTimeout)
+	defer cancel()
+	retry := time.NewTicker(5 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && mode == "wal":
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal mode is %q, WAL is required", mode)
+		case !isBusy(err):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("set WAL mode: %w (%w)", err, ctx.Err())
+		case <-retry.C:
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // dsn builds a file: URI so that a path containing '?' or '#' is escaped

@@ -245,22 +245,18 @@ func (h *Handler) certView(r *http.Request, c *inventory.Certificate, caNames ma
 }
 
 func (h *Handler) issued(r *http.Request, res *issue.Result) (apitypes.IssuedCertificate, error) {
-	out := apitypes.IssuedCertificate{Certificate: h.certView(r, res.Cert, map[string]string{})}
+	out := apitypes.IssuedCertificate{Certificate: h.certView(r, res.Cert, map[string]string{res.Cert.CAID: res.CAName})}
 	out.CertificatePEM = string(pki.CertPEM(res.Leaf.Raw))
-	var chain, root []byte
-	for _, c := range res.Chain {
-		if isSelfSigned(c) {
-			root = append(root, pki.CertPEM(c.Raw)...)
-			continue
-		}
+	intermediates, root := issue.SplitChain(res.Chain)
+	var chain []byte
+	for _, c := range intermediates {
 		chain = append(chain, pki.CertPEM(c.Raw)...)
 	}
-	out.ChainPEM, out.RootPEM = string(chain), string(root)
+	out.ChainPEM = string(chain)
+	if root != nil {
+		out.RootPEM = string(pki.CertPEM(root.Raw))
+	}
 	return out, nil
-}
-
-func isSelfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
 func (h *Handler) defaultCA(name string) string {
@@ -461,10 +457,9 @@ func (h *Handler) certPEM(w http.ResponseWriter, r *http.Request, _ authz.Princi
 		if err != nil {
 			return err
 		}
-		for _, cc := range chain {
-			if !isSelfSigned(cc) {
-				out = append(out, pki.CertPEM(cc.Raw)...)
-			}
+		intermediates, _ := issue.SplitChain(chain)
+		for _, cc := range intermediates {
+			out = append(out, pki.CertPEM(cc.Raw)...)
 		}
 	}
 	return writePEM(w, out)

@@ -18,12 +18,7 @@ func encodeKey(out *apitypes.IssuedCertificate, res *issue.Result, format, passw
 		return nil
 	}
 	if format == "pkcs12" {
-		var cas []*x509.Certificate
-		for _, c := range res.Chain {
-			if !isSelfSigned(c) {
-				cas = append(cas, c)
-			}
-		}
+		cas, _ := issue.SplitChain(res.Chain)
 		p12, err := pkcs12.Modern.Encode(res.Key, res.Leaf, cas, password)
 		if err != nil {
 			return fmt.Errorf("api: encode PKCS#12: %w", err)
