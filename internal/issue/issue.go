@@ -138,7 +138,7 @@ type Result struct {
 	Cert *inventory.Certificate
 	// CAName is the issuing CA's name.
 	CAName string
-	Leaf *x509.Certificate
+	Leaf   *x509.Certificate
 	// Chain is the issuer chain above the leaf, nearest first, up to and
 	// including the root.
 	Chain []*x509.Certificate
