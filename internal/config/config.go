@@ -117,7 +117,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	u, err := url.Parse(c.PublicHTTPURL)
-	if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+	// The URL is the prefix of every CRL, OCSP and caIssuers URL: anything
+	// beyond scheme, host and port would corrupt them.
+	if err != nil || u.Scheme != "http" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
 		return invalid("public_http_url", "%q must be http://host[:port] (revocation data is served over plain HTTP)", c.PublicHTTPURL)
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite:") {

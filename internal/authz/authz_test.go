@@ -1,0 +1,215 @@
+package authz_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/store"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func openStore(t *testing.T) (*store.DB, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, dir
+}
+
+// issueToken makes a token and stores its record, as the server does.
+func issueToken(t *testing.T, db *store.DB, name string) (string, *authz.Token) {
+	t.Helper()
+	tok, rec, err := authz.NewToken(name, authz.RoleAdmin, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateToken(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	return tok, rec
+}
+
+func secretOf(t *testing.T, tok string) string {
+	t.Helper()
+	parts := strings.SplitN(tok, "_", 3)
+	if len(parts) != 3 || parts[0] != "cwt" {
+		t.Fatalf("token %q is not cwt_<id>_<secret>", tok)
+	}
+	return parts[2]
+}
+
+func TestNewToken(t *testing.T) {
+	t.Parallel()
+	tok, rec, err := authz.NewToken("ci", authz.RoleAdmin, now.In(time.FixedZone("x", 3600)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok, "cwt_"+rec.ID+"_") {
+		t.Fatalf("token %q does not start with cwt_%s_", tok, rec.ID)
+	}
+	if len(rec.ID) != 16 {
+		t.Errorf("id %q is %d characters, want 16", rec.ID, len(rec.ID))
+	}
+	if len(tok) > 128 {
+		t.Errorf("token is %d characters, longer than Authenticate accepts", len(tok))
+	}
+	secret := secretOf(t, tok)
+	if want := sha256.Sum256([]byte(secret)); !bytes.Equal(rec.SecretHash, want[:]) {
+		t.Errorf("SecretHash is not SHA-256 of the secret")
+	}
+	if rec.Name != "ci" || rec.Role != authz.RoleAdmin || !rec.CreatedAt.Equal(now) || rec.CreatedAt.Location() != time.UTC {
+		t.Errorf("record = %+v", rec)
+	}
+	// The record as the API would show it carries neither secret nor hash.
+	js, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(js, []byte(secret)) || bytes.Contains(js, []byte("secret")) {
+		t.Errorf("JSON of the record exposes the secret: %s", js)
+	}
+
+	tok2, rec2, err := authz.NewToken("ci", authz.RoleAdmin, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok2 == tok || rec2.ID == rec.ID {
+		t.Error("two tokens share an id or a value")
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	db, dir := openStore(t)
+	a := authz.NewAuthenticator(db)
+	tok, rec := issueToken(t, db, "alice")
+	other, _ := issueToken(t, db, "bob")
+	secret := secretOf(t, tok)
+	otherSecret := secretOf(t, other)
+
+	t.Run("round trip", func(t *testing.T) {
+		t.Parallel()
+		p, err := a.Authenticate(context.Background(), tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p != (authz.Principal{Name: "alice", Role: authz.RoleAdmin}) {
+			t.Fatalf("principal = %+v", p)
+		}
+	})
+
+	bad := []struct {
+		name, token string
+	}{
+		{"empty", ""},
+		{"bearer prefix kept", "Bearer " + tok},
+		{"no prefix", strings.TrimPrefix(tok, "cwt_")},
+		{"wrong prefix", "cwx_" + strings.TrimPrefix(tok, "cwt_")},
+		{"wrong secret", "cwt_" + rec.ID + "_" + otherSecret},
+		{"secret one character off", tok[:len(tok)-1] + flip(tok[len(tok)-1])},
+		{"secret truncated", tok[:len(tok)-1]},
+		{"secret with suffix", tok + "A"},
+		{"empty secret", "cwt_" + rec.ID + "_"},
+		{"no secret", "cwt_" + rec.ID},
+		{"unknown id", "cwt_0123456789abcdef_" + secret},
+		{"id of another token", strings.Replace(other, secretOf(t, other), secret, 1)},
+		{"short id", "cwt_" + rec.ID[:15] + "_" + secret},
+		{"long id", "cwt_" + rec.ID + "0_" + secret},
+		{"upper-case id", "cwt_" + strings.ToUpper(rec.ID) + "_" + secret},
+		{"over-long", tok + strings.Repeat("A", 129-len(tok))},
+		{"very long", "cwt_" + rec.ID + "_" + strings.Repeat("A", 1<<20)},
+		{"only prefix", "cwt_"},
+		{"underscores", "cwt___"},
+	}
+	for _, tt := range bad {
+		t.Run("reject/"+tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := a.Authenticate(context.Background(), tt.token)
+			if !errors.Is(err, authz.ErrUnauthenticated) {
+				t.Fatalf("Authenticate = %+v, %v; want ErrUnauthenticated", p, err)
+			}
+			if p != (authz.Principal{}) {
+				t.Errorf("principal %+v returned with an error", p)
+			}
+		})
+	}
+
+	t.Run("cancelled context", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := a.Authenticate(ctx, "cwt_0123456789abcdef_x"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	})
+
+	t.Run("secret never stored", func(t *testing.T) {
+		t.Parallel()
+		got, err := db.GetToken(context.Background(), rec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(got.SecretHash, []byte(secret)) || !bytes.Equal(got.SecretHash, rec.SecretHash) {
+			t.Errorf("stored hash %x is not the record's hash", got.SecretHash)
+		}
+		// Nothing the database wrote to disk (main file, WAL, SHM) holds
+		// either secret.
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []string{secret, otherSecret} {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("%s contains a token secret", e.Name())
+				}
+			}
+		}
+	})
+}
+
+// TestAuthenticateUnderscoreInSecret covers secrets whose base64url form
+// contains '_', the token's own separator.
+func TestAuthenticateUnderscoreInSecret(t *testing.T) {
+	t.Parallel()
+	db, _ := openStore(t)
+	a := authz.NewAuthenticator(db)
+	found := false
+	for i := 0; i < 200 && !found; i++ {
+		tok, _ := issueToken(t, db, "u")
+		if !strings.Contains(secretOf(t, tok), "_") {
+			continue
+		}
+		found = true
+		if _, err := a.Authenticate(context.Background(), tok); err != nil {
+			t.Fatalf("token %q with '_' in its secret: %v", tok, err)
+		}
+	}
+	if !found {
+		t.Fatal("no secret with '_' in 200 tokens")
+	}
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
