@@ -35,6 +35,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/store"
 	"github.com/certwright/certwright/internal/store/postgres"
 	"github.com/certwright/certwright/internal/store/storetest"
@@ -850,7 +851,7 @@ func TestServerTLSRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("%x", renewed.SerialNumber); string(stored) != want {
+	if want := pki.SerialHex(renewed.SerialNumber); string(stored) != want {
 		t.Errorf("stored server TLS serial %s, want %s", stored, want)
 	}
 	// A second refresh keeps the renewed certificate.
