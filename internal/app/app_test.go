@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,8 +179,8 @@ func (in *tInstance) stop() error {
 	in.stopped = true
 	in.cancel()
 	defer in.app.Close()
-	if tr, ok := in.client.Transport.(*http.Transport); ok && in.client != nil {
-		tr.CloseIdleConnections()
+	if in.client != nil {
+		in.client.CloseIdleConnections()
 	}
 	select {
 	case err := <-in.done:
@@ -408,17 +410,35 @@ func tDERLen(b []byte) (int, int) {
 	return n, 1 + k
 }
 
-// tFindPrivateKeyEncoded also looks inside base64 and PEM-in-JSON encodings
-// of v, since text columns may carry keys that way.
+// tEncodedRun and tHexRun match runs of text that may encode binary data.
+var (
+	tEncodedRun = regexp.MustCompile(`[A-Za-z0-9+/_-]{40,}={0,2}`)
+	tHexRun     = regexp.MustCompile(`[0-9a-fA-F]{40,}`)
+)
+
+// tFindPrivateKeyEncoded also looks inside the base64 and hex runs of v
+// (whole or embedded in JSON), since text columns may carry keys that way.
 func tFindPrivateKeyEncoded(v []byte, secrets map[string][]byte) string {
 	if f := tFindPrivateKey(v, secrets); f != "" {
 		return f
 	}
-	s := strings.TrimSpace(string(v))
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if d, err := enc.DecodeString(s); err == nil && len(d) > 0 {
-			if f := tFindPrivateKey(d, secrets); f != "" {
-				return f + " (base64)"
+	for _, run := range tHexRun.FindAll(v, -1) {
+		s := string(run)
+		for _, h := range []string{s, s[1:], s[:len(s)-1]} {
+			if d, err := hex.DecodeString(h); err == nil {
+				if f := tFindPrivateKey(d, secrets); f != "" {
+					return f + " (hex)"
+				}
+			}
+		}
+	}
+	for _, run := range tEncodedRun.FindAll(v, -1) {
+		s := string(run)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			if d, err := enc.WithPadding(base64.NoPadding).DecodeString(strings.TrimRight(s, "=")); err == nil {
+				if f := tFindPrivateKey(d, secrets); f != "" {
+					return f + " (base64)"
+				}
 			}
 		}
 	}
@@ -457,7 +477,7 @@ func tScanDir(t *testing.T, dir string, secrets map[string][]byte) {
 			return err
 		}
 		files++
-		if f := tFindPrivateKey(b, secrets); f != "" {
+		if f := tFindPrivateKeyEncoded(b, secrets); f != "" {
 			t.Errorf("%s holds an unencrypted private key (%s)", path, f)
 		}
 		return nil
@@ -470,7 +490,7 @@ func tScanDir(t *testing.T, dir string, secrets map[string][]byte) {
 	}
 }
 
-// tScanTables fails t for any value in any table of the store at dbURL
+// tScanTables fails t for any value in any table of cfg's store
 // that holds a private key. It returns how many rows it read per table.
 func tScanTables(t *testing.T, cfg *config.Config, secrets map[string][]byte) map[string]int {
 	t.Helper()
@@ -624,8 +644,14 @@ func TestNoPlaintextPrivateKeys(t *testing.T) {
 			if f := tFindPrivateKey(append([]byte("xx"), block.Bytes...), nil); f == "" {
 				t.Fatal("scanner misses a DER PKCS#8 key")
 			}
-			if f := tFindPrivateKeyEncoded([]byte(base64.StdEncoding.EncodeToString(block.Bytes)), nil); f == "" {
-				t.Fatal("scanner misses a base64 PKCS#8 key")
+			for _, enc := range []string{
+				`["` + base64.StdEncoding.EncodeToString(block.Bytes) + `"]`,
+				`{"k":"` + base64.RawURLEncoding.EncodeToString(block.Bytes) + `"}`,
+				"x" + hex.EncodeToString(block.Bytes) + "x",
+			} {
+				if f := tFindPrivateKeyEncoded([]byte(enc), nil); f == "" {
+					t.Fatalf("scanner misses an encoded PKCS#8 key in %.40q...", enc)
+				}
 			}
 			if f := tFindPrivateKey(append([]byte("xx"), secrets["CA root"]...), secrets); f == "" {
 				t.Fatal("scanner misses a raw secret")
@@ -862,7 +888,7 @@ func TestServerTLSRenewal(t *testing.T) {
 		t.Errorf("refresh renewed again (%x, want %x)", s, renewed.SerialNumber)
 	}
 	// The API still answers over the renewed certificate.
-	in.client.Transport.(*http.Transport).CloseIdleConnections()
+	in.client.CloseIdleConnections()
 	in.must(http.StatusOK, "GET", "/api/v1/whoami", nil, nil)
 }
 

@@ -145,6 +145,7 @@ func New(d Deps) (*Handler, error) {
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		// Unknown API paths also require a token, so their existence leaks nothing.
 		if _, err := h.authenticate(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required", "")
 			return
 		}
