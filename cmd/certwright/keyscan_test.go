@@ -5,55 +5,11 @@ import (
 	"crypto/x509"
 	"testing"
 
+	"github.com/certwright/certwright/internal/keys/keyscan"
 	"github.com/certwright/certwright/internal/pki"
 )
 
-// findPrivateKey reports a private key found in b: a PEM private-key block,
-// or a DER PKCS#8, SEC 1 or PKCS#1 private key at any offset.
-func findPrivateKey(b []byte) string {
-	if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
-		return "PEM private key block"
-	}
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] != 0x30 {
-			continue
-		}
-		n, hdr := derLen(b[i+1:])
-		if n <= 0 || n > 8192 || i+1+hdr+n > len(b) {
-			continue
-		}
-		tlv := b[i : i+1+hdr+n]
-		if _, err := x509.ParsePKCS8PrivateKey(tlv); err == nil {
-			return "DER PKCS#8 key"
-		}
-		if _, err := x509.ParseECPrivateKey(tlv); err == nil {
-			return "DER EC key"
-		}
-		if _, err := x509.ParsePKCS1PrivateKey(tlv); err == nil {
-			return "DER PKCS#1 key"
-		}
-	}
-	return ""
-}
-
-// derLen decodes a DER length; it returns the length and the header size.
-func derLen(b []byte) (int, int) {
-	if len(b) == 0 {
-		return 0, 0
-	}
-	if b[0] < 0x80 {
-		return int(b[0]), 1
-	}
-	k := int(b[0] & 0x7f)
-	if k == 0 || k > 2 || len(b) < 1+k {
-		return 0, 0
-	}
-	n := 0
-	for _, c := range b[1 : 1+k] {
-		n = n<<8 | int(c)
-	}
-	return n, 1 + k
-}
+func findPrivateKey(b []byte) string { return keyscan.Find(b, nil) }
 
 // TestFindPrivateKeyFindsEmbeddedKeys proves the scanner used by the
 // "nokeys" script command detects keys hidden inside other bytes.

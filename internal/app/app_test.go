@@ -19,6 +19,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/certwright/certwright/internal/keys/keyscan"
 	"io"
 	"log/slog"
 	"net"
@@ -27,7 +28,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -355,94 +355,14 @@ func tMustOpenSSL(t *testing.T, dir string, args ...string) string {
 	return out
 }
 
-// ---- private-key scanning (the technique of cmd/certwright/keyscan_test.go)
+// ---- private-key scanning: see internal/keys/keyscan
 
-// tFindPrivateKey reports a private key found in b: a PEM private-key block,
-// a DER PKCS#8, SEC 1 or PKCS#1 private key at any offset, or one of the
-// raw secrets given (key scalars the test knows).
-func tFindPrivateKey(b []byte, secrets map[string][]byte) string {
-	if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
-		return "PEM private key block"
-	}
-	for name, s := range secrets {
-		if len(s) >= 16 && bytes.Contains(b, s) {
-			return "raw secret of " + name
-		}
-	}
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] != 0x30 {
-			continue
-		}
-		n, hdr := tDERLen(b[i+1:])
-		if n <= 0 || n > 8192 || i+1+hdr+n > len(b) {
-			continue
-		}
-		tlv := b[i : i+1+hdr+n]
-		if _, err := x509.ParsePKCS8PrivateKey(tlv); err == nil {
-			return "DER PKCS#8 key"
-		}
-		if _, err := x509.ParseECPrivateKey(tlv); err == nil {
-			return "DER EC key"
-		}
-		if _, err := x509.ParsePKCS1PrivateKey(tlv); err == nil {
-			return "DER PKCS#1 key"
-		}
-	}
-	return ""
-}
+var tScanner = keyscan.NewScanner()
 
-// tDERLen decodes a DER length; it returns the length and the header size.
-func tDERLen(b []byte) (int, int) {
-	if len(b) == 0 {
-		return 0, 0
-	}
-	if b[0] < 0x80 {
-		return int(b[0]), 1
-	}
-	k := int(b[0] & 0x7f)
-	if k == 0 || k > 2 || len(b) < 1+k {
-		return 0, 0
-	}
-	n := 0
-	for _, c := range b[1 : 1+k] {
-		n = n<<8 | int(c)
-	}
-	return n, 1 + k
-}
+func tFindPrivateKey(b []byte, secrets map[string][]byte) string { return keyscan.Find(b, secrets) }
 
-// tEncodedRun and tHexRun match runs of text that may encode binary data.
-var (
-	tEncodedRun = regexp.MustCompile(`[A-Za-z0-9+/_-]{40,}={0,2}`)
-	tHexRun     = regexp.MustCompile(`[0-9a-fA-F]{40,}`)
-)
-
-// tFindPrivateKeyEncoded also looks inside the base64 and hex runs of v
-// (whole or embedded in JSON), since text columns may carry keys that way.
 func tFindPrivateKeyEncoded(v []byte, secrets map[string][]byte) string {
-	if f := tFindPrivateKey(v, secrets); f != "" {
-		return f
-	}
-	for _, run := range tHexRun.FindAll(v, -1) {
-		s := string(run)
-		for _, h := range []string{s, s[1:], s[:len(s)-1]} {
-			if d, err := hex.DecodeString(h); err == nil {
-				if f := tFindPrivateKey(d, secrets); f != "" {
-					return f + " (hex)"
-				}
-			}
-		}
-	}
-	for _, run := range tEncodedRun.FindAll(v, -1) {
-		s := string(run)
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-			if d, err := enc.WithPadding(base64.NoPadding).DecodeString(strings.TrimRight(s, "=")); err == nil {
-				if f := tFindPrivateKey(d, secrets); f != "" {
-					return f + " (base64)"
-				}
-			}
-		}
-	}
-	return ""
+	return tScanner.FindEncoded(v, secrets)
 }
 
 // tSecret returns the raw private value of a key.

@@ -35,10 +35,17 @@ func (s *Service) newCARecord(spec *ca.Spec, kind ca.Kind, parentID string, ref 
 	}, nil
 }
 
-// ensureNameFree fails early, before a key is generated, when the name is taken.
-func (s *Service) ensureNameFree(ctx context.Context, name string) error {
-	if _, err := s.store.GetCA(ctx, name); err == nil {
-		return fmt.Errorf("%w: a CA named %q already exists", ErrConflict, name)
+// checkNewCA authorises a CA creation and validates its spec; it fails
+// before a key is generated when the name is taken.
+func (s *Service) checkNewCA(ctx context.Context, p authz.Principal, spec *ca.Spec) error {
+	if err := authorize(p); err != nil {
+		return err
+	}
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if _, err := s.store.GetCA(ctx, spec.Name); err == nil {
+		return fmt.Errorf("%w: a CA named %q already exists", ErrConflict, spec.Name)
 	}
 	return nil
 }
@@ -48,13 +55,7 @@ var ErrConflict = errors.New("issue: conflict")
 
 // CreateRoot creates a self-signed root CA with a new key.
 func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Spec) (*ca.CA, error) {
-	if err := authorize(p); err != nil {
-		return nil, err
-	}
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if err := s.ensureNameFree(ctx, spec.Name); err != nil {
+	if err := s.checkNewCA(ctx, p, spec); err != nil {
 		return nil, err
 	}
 	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg)
@@ -92,13 +93,7 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 
 // CreateIntermediate creates a subordinate CA signed by parent, a CA of this instance.
 func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, parent string, spec *ca.Spec) (*ca.CA, error) {
-	if err := authorize(p); err != nil {
-		return nil, err
-	}
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if err := s.ensureNameFree(ctx, spec.Name); err != nil {
+	if err := s.checkNewCA(ctx, p, spec); err != nil {
 		return nil, err
 	}
 	parentCA, err := s.store.GetCA(ctx, parent)
@@ -156,13 +151,7 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 // signed elsewhere. It returns the pending CA; its CSRDER is the request to
 // take to the external signer.
 func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *ca.Spec) (*ca.CA, error) {
-	if err := authorize(p); err != nil {
-		return nil, err
-	}
-	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if err := s.ensureNameFree(ctx, spec.Name); err != nil {
+	if err := s.checkNewCA(ctx, p, spec); err != nil {
 		return nil, err
 	}
 	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg)
