@@ -118,10 +118,14 @@ func (c *Config) Validate() error {
 	}
 	u, err := url.Parse(c.PublicHTTPURL)
 	// The URL is the prefix of every CRL, OCSP and caIssuers URL: anything
-	// beyond scheme, host and port would corrupt them.
+	// beyond scheme, host and port would corrupt them, and a wildcard listen
+	// address (the default's source) is not a host relying parties can reach.
 	if err != nil || u.Scheme != "http" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") ||
 		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
 		return invalid("public_http_url", "%q must be http://host[:port] (revocation data is served over plain HTTP)", c.PublicHTTPURL)
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+		return invalid("public_http_url", "%q names no host: set it to the address relying parties use to reach this server", c.PublicHTTPURL)
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite:") {
 		return invalid("db", "want postgres://..., postgresql://... or sqlite:PATH")

@@ -120,6 +120,9 @@ func TestValidate(t *testing.T) {
 		{"public url without host", "public_http_url: http://:8080\n", "public_http_url"},
 		// A wildcard listen address cannot be the URL relying parties fetch.
 		{"public url from wildcard listen", "http_listen: ':8080'\n", "public_http_url"},
+		{"public url from 0.0.0.0 listen", "http_listen: '0.0.0.0:8080'\n", "public_http_url"},
+		{"public url from [::] listen", "http_listen: '[::]:8080'\n", "public_http_url"},
+		{"wildcard listen with a public url", "http_listen: '0.0.0.0:8080'\npublic_http_url: http://pki.example.internal:8080\n", ""},
 		{"db scheme", "db: mysql://x\n", "db"},
 		{"restore window too short", "restore_window_days: 6\n", "restore_window_days"},
 		{"restore window too long", "restore_window_days: 31\n", "restore_window_days"},

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
@@ -106,6 +107,9 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	parentCert, err := s.parse(parentCA)
 	if err != nil {
 		return nil, err
+	}
+	if now := s.cfg.Clock.Now(); now.After(parentCert.NotAfter) {
+		return nil, fmt.Errorf("%w: CA %s expired on %s", ca.ErrNotIssuing, parentCA.Name, parentCert.NotAfter.Format(time.RFC3339))
 	}
 	if err := ca.CheckChild(parentCert, spec.MaxPathLen, parentCert.NotAfter); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

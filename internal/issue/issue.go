@@ -94,7 +94,7 @@ func New(cfg Config, st Store, profiles Profiles, kp keys.Provider, linter Linte
 	if cfg.PublicHTTPBase == "" {
 		return nil, errors.New("issue: public HTTP base URL is required")
 	}
-	if u, err := url.Parse(cfg.PublicHTTPBase); err != nil || u.Scheme != "http" || u.Host == "" {
+	if u, err := url.Parse(cfg.PublicHTTPBase); err != nil || u.Scheme != "http" || u.Hostname() == "" {
 		return nil, fmt.Errorf("issue: public HTTP base URL %q must be an absolute http:// URL (revocation data is served over plain HTTP)", cfg.PublicHTTPBase)
 	}
 	if cfg.Clock == nil || cfg.Log == nil || st == nil || profiles == nil || kp == nil || linter == nil {
