@@ -232,6 +232,14 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 	if prof.RequireApproval {
 		return nil, fmt.Errorf("%w (profile %s)", ErrApprovalRequired, prof.Name)
 	}
+	// A constrained CA never signs what relying parties would reject.
+	chain, err := s.Chain(ctx, authority.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.CheckNameConstraints(chain, pr.DNSNames, pr.IPAddresses, pr.EmailAddresses, pr.URIs); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	validity, err := prof.Validity(req.ValidityDays)
 	if err != nil {
 		return nil, err
@@ -306,10 +314,6 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	if err := s.store.InsertCertificate(ctx, rec); err != nil {
 		return nil, fmt.Errorf("issue: store certificate: %w", err)
-	}
-	chain, err := s.Chain(ctx, authority.ID)
-	if err != nil {
-		return nil, err
 	}
 	s.cfg.Log.Info("certificate issued", "serial", rec.Serial, "ca", authority.Name, "profile", prof.Name,
 		"requester", req.Principal.Name, "sans", len(rec.SANs), "managed_key", managed != nil)

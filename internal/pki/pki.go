@@ -154,9 +154,9 @@ func AlgorithmOf(pub crypto.PublicKey) (KeyAlgorithm, error) {
 	return "", fmt.Errorf("pki: no key algorithm for %s-%d", fam, bits)
 }
 
-// NewSerial returns a positive serial number with 128 bits of randomness.
-// The top bit is cleared so the DER encoding never needs a sign byte beyond
-// 17 octets, and zero is rejected.
+// NewSerial returns a positive serial number with 128 bits of randomness:
+// a 0x01 octet followed by 16 random octets, so every serial is 17 octets
+// long in DER, never needs a sign byte, and is never zero.
 func NewSerial(r io.Reader) (*big.Int, error) {
 	if r == nil {
 		r = rand.Reader
