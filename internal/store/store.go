@@ -34,6 +34,8 @@ type DB struct {
 	// batch group-commits certificate inserts; nil on PostgreSQL.
 	batch *batcher
 	q     queries
+	// getCAStmt is q.getCA prepared on the read pool.
+	getCAStmt *sql.Stmt
 
 	closeOnce sync.Once
 	closeErr  error
@@ -66,6 +68,12 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 			db.closePools()
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
+	}
+	// The CA lookup runs on every issuance: prepare it once per connection
+	// instead of parsing the SQL on every call.
+	if db.getCAStmt, err = db.read.PrepareContext(ctx, db.q.getCA); err != nil {
+		db.closePools()
+		return nil, fmt.Errorf("store: open: prepare: %w", err)
 	}
 	if d.groupCommit {
 		db.batch = newBatcher(db)
@@ -108,6 +116,7 @@ func (db *DB) Close() error {
 		if db.batch != nil {
 			db.batch.stop()
 		}
+		db.getCAStmt.Close()
 		if err := db.closePools(); err != nil {
 			db.closeErr = fmt.Errorf("store: close: %w", err)
 		}
