@@ -116,6 +116,11 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate) e
 	defer tx.Rollback()
 	inserted, err := db.insertCert(ctx, tx, nil, nil, r)
 	if err != nil {
+		// A cancellation mid-statement surfaces from the driver as a broken
+		// connection; say that it was the caller's context.
+		if cerr := ctx.Err(); cerr != nil {
+			err = errors.Join(cerr, err)
+		}
 		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
 	if !inserted {
