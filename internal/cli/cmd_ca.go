@@ -74,13 +74,8 @@ func (r *runner) connect(cf *clientFlags) (*client, error) {
 }
 
 func runCAList(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("ca list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
-	if _, err := r.parse(fs, args); err != nil {
-		return err
-	}
-	c, err := r.connect(&cf)
+	fs, cf := newClientFlagSet("ca list")
+	c, _, err := r.open(fs, cf, args)
 	if err != nil {
 		return err
 	}
@@ -150,15 +145,9 @@ func printCA(r *runner, a apitypes.CA, withPEM bool) error {
 }
 
 func runCAShow(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("ca show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("ca show")
 	withPEM := fs.Bool("pem", false, "also print the CA certificate as PEM")
-	pos, err := r.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := r.connect(&cf)
+	c, pos, err := r.open(fs, cf, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -224,9 +213,7 @@ func (r *runner) createCA(ctx context.Context, cf *clientFlags, req apitypes.Cre
 }
 
 func runCACreateRoot(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("ca create-root", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("ca create-root")
 	var s caSpecFlags
 	s.register(fs, "ecdsa-p384", 3650, 1, true)
 	if _, err := r.parse(fs, args); err != nil {
@@ -235,7 +222,7 @@ func runCACreateRoot(ctx context.Context, r *runner, args []string) error {
 	if err := r.checkSpec(fs, &s); err != nil {
 		return err
 	}
-	a, err := r.createCA(ctx, &cf, s.request(fs, "root"))
+	a, err := r.createCA(ctx, cf, s.request(fs, "root"))
 	if err != nil {
 		return err
 	}
@@ -247,9 +234,7 @@ func runCACreateRoot(ctx context.Context, r *runner, args []string) error {
 }
 
 func runCACreateIntermediate(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("ca create-intermediate", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("ca create-intermediate")
 	var s caSpecFlags
 	s.register(fs, "ecdsa-p256", 1825, 0, true)
 	parent := fs.String("parent", "", "parent `CA` (name or ID) that signs this one")
@@ -276,7 +261,7 @@ func runCACreateIntermediate(ctx context.Context, r *runner, args []string) erro
 		PermittedIP: nc.permitIP, ExcludedIP: nc.excludeIP,
 		PermittedEmail: nc.permitEmail, PermittedURI: nc.permitURI,
 	}
-	a, err := r.createCA(ctx, &cf, req)
+	a, err := r.createCA(ctx, cf, req)
 	if err != nil {
 		return err
 	}
@@ -288,9 +273,7 @@ func runCACreateIntermediate(ctx context.Context, r *runner, args []string) erro
 }
 
 func runCACreateExternal(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("ca create-external", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("ca create-external")
 	var s caSpecFlags
 	s.register(fs, "ecdsa-p256", 0, 0, false)
 	out := fs.String("out", "", "write the CSR to `FILE` instead of standard output")
@@ -300,7 +283,7 @@ func runCACreateExternal(ctx context.Context, r *runner, args []string) error {
 	if err := r.required(fs, "name", "cn"); err != nil {
 		return err
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
@@ -334,15 +317,9 @@ func runCACreateExternal(ctx context.Context, r *runner, args []string) error {
 
 // runPEMCommand is "ca csr" and "ca chain": fetch PEM, write it out.
 func runPEMCommand(ctx context.Context, r *runner, args []string, what string, fetch func(*client, context.Context, string) ([]byte, error)) error {
-	fs := flag.NewFlagSet("ca "+what, flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("ca " + what)
 	out := fs.String("out", "", "write the PEM to `FILE` instead of standard output")
-	pos, err := r.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := r.connect(&cf)
+	c, pos, err := r.open(fs, cf, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -371,9 +348,7 @@ func runCAChain(ctx context.Context, r *runner, args []string) error {
 }
 
 func runCAImport(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("ca import", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("ca import")
 	certFile := fs.String("cert", "", "PEM `FILE` with the CA certificate signed by the external CA")
 	chainFile := fs.String("chain", "", "PEM `FILE` with the certificates above it")
 	pos, err := r.parse(fs, args, "NAME")
@@ -396,7 +371,7 @@ func runCAImport(ctx context.Context, r *runner, args []string) error {
 		}
 		req.ChainPEM = string(chainPEM)
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
@@ -436,14 +411,8 @@ func caStateCommand(action, summary string, call func(*client, context.Context, 
 		name: action, summary: summary, args: "NAME [--json]",
 		example: "certwright ca " + action + " internal",
 		run: func(ctx context.Context, r *runner, args []string) error {
-			fs := flag.NewFlagSet("ca "+action, flag.ContinueOnError)
-			var cf clientFlags
-			cf.register(fs)
-			pos, err := r.parse(fs, args, "NAME")
-			if err != nil {
-				return err
-			}
-			c, err := r.connect(&cf)
+			fs, cf := newClientFlagSet("ca " + action)
+			c, pos, err := r.open(fs, cf, args, "NAME")
 			if err != nil {
 				return err
 			}

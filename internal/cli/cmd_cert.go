@@ -96,9 +96,7 @@ func (r *runner) issuedSummary(res apitypes.IssuedCertificate, wrote []string) {
 }
 
 func runCertSign(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("cert sign", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("cert sign")
 	var f issueFlags
 	f.register(fs)
 	csrFile := fs.String("csr", "", "PEM or DER `FILE` holding the certificate signing request (- for standard input)")
@@ -119,7 +117,7 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read CSR %s: %w", *csrFile, err)
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
@@ -149,9 +147,7 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 }
 
 func runCertIssue(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("cert issue", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("cert issue")
 	var f issueFlags
 	f.register(fs)
 	cn := fs.String("cn", "", "subject common name `CN`")
@@ -210,7 +206,7 @@ func runCertIssue(ctx context.Context, r *runner, args []string) error {
 	if err := checkNewFile(keyPath); err != nil {
 		return err
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
@@ -275,9 +271,7 @@ func (r *runner) readPassword(path string) (string, error) {
 }
 
 func runCertList(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("cert list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("cert list")
 	var f certFilter
 	fs.StringVar(&f.CA, "ca", "", "only certificates issued by `CA`")
 	fs.StringVar(&f.Profile, "profile", "", "only certificates issued under `PROFILE`")
@@ -296,7 +290,7 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 	if within != 0 {
 		f.ExpiringWithin = formatDuration(time.Duration(within))
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
@@ -367,9 +361,7 @@ func (r *runner) serialArg(s string) (string, error) {
 }
 
 func runCertShow(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("cert show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("cert show")
 	pos, err := r.parse(fs, args, "SERIAL")
 	if err != nil {
 		return err
@@ -378,7 +370,7 @@ func runCertShow(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
@@ -414,9 +406,7 @@ func runCertShow(ctx context.Context, r *runner, args []string) error {
 }
 
 func runCertGet(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("cert get", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet("cert get")
 	chain := fs.Bool("chain", false, "append the chain without the root")
 	out := fs.String("out", "", "write the PEM to `FILE` (mode 0644) instead of standard output")
 	pos, err := r.parse(fs, args, "SERIAL")
@@ -427,7 +417,7 @@ func runCertGet(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -47,13 +46,8 @@ func profileCommands() []*command {
 }
 
 func runProfileList(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("profile list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
-	if _, err := r.parse(fs, args); err != nil {
-		return err
-	}
-	c, err := r.connect(&cf)
+	fs, cf := newClientFlagSet("profile list")
+	c, _, err := r.open(fs, cf, args)
 	if err != nil {
 		return err
 	}
@@ -183,14 +177,8 @@ func profileYAML(p map[string]any) ([]byte, error) {
 }
 
 func runProfileShow(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("profile show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
-	pos, err := r.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := r.connect(&cf)
+	fs, cf := newClientFlagSet("profile show")
+	c, pos, err := r.open(fs, cf, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -245,9 +233,7 @@ func runProfileWrite(ctx context.Context, r *runner, args []string, update bool)
 	if update {
 		name, positional = "profile update", []string{"NAME"}
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
+	fs, cf := newClientFlagSet(name)
 	file := fs.String("file", "", "YAML or JSON profile definition `FILE` (- for standard input)")
 	pos, err := r.parse(fs, args, positional...)
 	if err != nil {
@@ -260,7 +246,7 @@ func runProfileWrite(ctx context.Context, r *runner, args []string, update bool)
 	if err != nil {
 		return err
 	}
-	c, err := r.connect(&cf)
+	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
@@ -292,14 +278,8 @@ func runProfileUpdate(ctx context.Context, r *runner, args []string) error {
 }
 
 func runProfileDelete(ctx context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("profile delete", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs)
-	pos, err := r.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := r.connect(&cf)
+	fs, cf := newClientFlagSet("profile delete")
+	c, pos, err := r.open(fs, cf, args, "NAME")
 	if err != nil {
 		return err
 	}

@@ -241,3 +241,25 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.caFile, "ca-file", "", "root certificate `FILE` to trust for the server ($CERTWRIGHT_CA_FILE, default DIR/root.pem)")
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answer")
 }
+
+// newClientFlagSet is the flag set of a client command, carrying the
+// client flags (--data-dir, --server, --token-file, --ca-file, --json).
+func newClientFlagSet(name string) (*flag.FlagSet, *clientFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cf := &clientFlags{}
+	cf.register(fs)
+	return fs, cf
+}
+
+// open parses a client command's arguments and connects to the server.
+func (r *runner) open(fs *flag.FlagSet, cf *clientFlags, args []string, positional ...string) (*client, []string, error) {
+	pos, err := r.parse(fs, args, positional...)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := r.connect(cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, pos, nil
+}
