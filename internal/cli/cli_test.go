@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/certwright/certwright/internal/inventory"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,16 +91,16 @@ func TestParseDuration(t *testing.T) {
 		{" 7d ", 7 * day},
 	}
 	for _, tt := range good {
-		got, err := parseDuration(tt.in)
+		got, err := inventory.ParseWindow(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			t.Errorf("inventory.ParseWindow(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
 	for _, in := range []string{"", "d", "abc", "-5d", "0d", "0", "1.5d", "5x", "30 d", "-2h", "99999999999d", "2w3d"} {
-		if got, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
+		if got, err := inventory.ParseWindow(in); err == nil {
+			t.Errorf("inventory.ParseWindow(%q) = %v, want an error", in, got)
 		} else if !strings.Contains(err.Error(), "30d") {
-			t.Errorf("parseDuration(%q) error %q does not show an example", in, err)
+			t.Errorf("inventory.ParseWindow(%q) error %q does not show an example", in, err)
 		}
 	}
 }
@@ -111,11 +112,11 @@ func TestFormatDuration(t *testing.T) {
 		14 * 24 * time.Hour: "14d",
 		12 * time.Hour:      "12h0m0s",
 	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		if got := inventory.FormatWindow(d); got != want {
+			t.Errorf("inventory.FormatWindow(%v) = %q, want %q", d, got, want)
 		}
 		// The server parses what the client sends.
-		if back, err := parseDuration(formatDuration(d)); err != nil || back != d {
+		if back, err := inventory.ParseWindow(inventory.FormatWindow(d)); err != nil || back != d {
 			t.Errorf("round trip of %v: %v, %v", d, back, err)
 		}
 	}

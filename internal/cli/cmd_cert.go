@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"github.com/certwright/certwright/internal/inventory"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -288,7 +289,7 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 		return r.usagef("--limit must be positive")
 	}
 	if within != 0 {
-		f.ExpiringWithin = formatDuration(time.Duration(within))
+		f.ExpiringWithin = inventory.FormatWindow(time.Duration(within))
 	}
 	c, err := r.connect(cf)
 	if err != nil {

@@ -354,25 +354,6 @@ func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.P
 	return writeJSON(w, http.StatusCreated, out)
 }
 
-// parseDuration accepts Go durations plus d (days) and w (weeks).
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			v, err := strconv.Atoi(n)
-			if err != nil || v < 0 || v > 36500 {
-				return 0, fmt.Errorf("%q is not a duration like 30d", s)
-			}
-			return time.Duration(v) * unit, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration like 30d, 2w or 12h", s)
-	}
-	return d, nil
-}
-
 func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
 	q := r.URL.Query()
 	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after")}
@@ -392,7 +373,7 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, _ authz.Prin
 		f.CAID = a.ID
 	}
 	if e := q.Get("expiring_within"); e != "" {
-		d, err := parseDuration(e)
+		d, err := inventory.ParseWindow(e)
 		if err != nil {
 			return badInput("expiring_within: %v", err)
 		}
