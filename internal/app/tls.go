@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -48,13 +49,19 @@ func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
 	if err := a.store.PutSetting(ctx, settingServerTLS, []byte(res.Cert.Serial)); err != nil {
 		return nil, fmt.Errorf("app: record server TLS certificate: %w", err)
 	}
-	c := &tls.Certificate{Certificate: [][]byte{res.Leaf.Raw}, PrivateKey: res.Key, Leaf: res.Leaf}
-	intermediates, _ := issue.SplitChain(res.Chain)
+	a.log.Info("server TLS certificate issued", "serial", res.Cert.Serial, "not_after", res.Leaf.NotAfter)
+	return tlsCertificate(res.Leaf, res.Key, res.Chain), nil
+}
+
+// tlsCertificate is what the listener serves: the leaf and the chain
+// below the root (clients hold the root already).
+func tlsCertificate(leaf *x509.Certificate, key crypto.Signer, chain []*x509.Certificate) *tls.Certificate {
+	c := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+	intermediates, _ := issue.SplitChain(chain)
 	for _, cc := range intermediates {
 		c.Certificate = append(c.Certificate, cc.Raw)
 	}
-	a.log.Info("server TLS certificate issued", "serial", res.Cert.Serial, "not_after", res.Leaf.NotAfter)
-	return c, nil
+	return c
 }
 
 // load reads the current certificate from the store.
@@ -79,16 +86,11 @@ func (s *serverTLS) load(ctx context.Context) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: server TLS certificate: %w", err)
 	}
-	c := &tls.Certificate{Certificate: [][]byte{rec.DER}, PrivateKey: key, Leaf: leaf}
 	chain, err := a.issuer.Chain(ctx, rec.CAID)
 	if err != nil {
 		return nil, err
 	}
-	intermediates, _ := issue.SplitChain(chain)
-	for _, cc := range intermediates {
-		c.Certificate = append(c.Certificate, cc.Raw)
-	}
-	return c, nil
+	return tlsCertificate(leaf, key, chain), nil
 }
 
 // needsRenewal is true once less than a third of the lifetime remains.

@@ -41,7 +41,20 @@ func New(cas CAs, db Pinger, log *slog.Logger) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		_, _ = w.Write(c.CertDER)
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /healthz", Health(db, log))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte("not found\n"))
+	})
+	return mux
+}
+
+// Health answers "ok" while the store answers, 503 otherwise. Both
+// listeners serve it.
+func Health(db Pinger, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		if err := db.Ping(r.Context()); err != nil && !errors.Is(err, context.Canceled) {
@@ -52,11 +65,4 @@ func New(cas CAs, db Pinger, log *slog.Logger) http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte("not found\n"))
-	})
-	return mux
 }
