@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -204,9 +205,8 @@ func apiCall(ts *testscript.TestScript, neg bool, args []string) {
 	defer resp.Body.Close()
 	var out strings.Builder
 	fmt.Fprintf(&out, "status %d\n", resp.StatusCode)
-	buf := make([]byte, 64<<10)
-	n, _ := resp.Body.Read(buf)
-	out.Write(buf[:n])
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	out.Write(b)
 	ts.Stdout().Write([]byte(out.String()))
 }
 

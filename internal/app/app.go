@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -248,13 +248,8 @@ func writeFileExcl(path string, b []byte, mode os.FileMode) error {
 
 // redactURL hides a password in a database URL.
 func redactURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		if at := strings.LastIndex(s, "@"); at > i {
-			userinfo := s[i+3 : at]
-			if u, _, ok := strings.Cut(userinfo, ":"); ok {
-				return s[:i+3] + u + ":xxxxx" + s[at:]
-			}
-		}
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
 	}
 	return s
 }
