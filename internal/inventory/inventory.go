@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // Status of an issued certificate.
@@ -32,13 +33,55 @@ type Certificate struct {
 	SignatureAlgorithm string    `json:"signature_algorithm"`
 	Status             Status    `json:"status"`
 	Fingerprint        string    `json:"sha256_fingerprint"`
-	Tags               []string  `json:"tags"`
-	LintWarnings       []string  `json:"lint_warnings"`
-	DER                []byte    `json:"-"`
+	// SPKISHA256 is the hex SHA-256 of the SubjectPublicKeyInfo, the key's
+	// identity across certificates (used to revoke everything on a leaked key).
+	SPKISHA256   string   `json:"spki_sha256"`
+	Tags         []string `json:"tags"`
+	LintWarnings []string `json:"lint_warnings"`
+	DER          []byte   `json:"-"`
 	// ManagedKey is set when the server generated the key and the profile
 	// says to retain it (wrapped).
 	ManagedKey *keys.Ref `json:"-"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Revocation is set once the certificate is revoked.
+	Revocation *Revocation `json:"revocation,omitempty"`
+}
+
+// Revocation records that a certificate was revoked. It is permanent: a
+// serial is revoked at most once, and the first record stands.
+type Revocation struct {
+	Serial string `json:"serial"`
+	// CAID is the CA that issued the revoked certificate: the CA whose CRL
+	// and OCSP responses list it.
+	CAID      string     `json:"ca_id"`
+	RevokedAt time.Time  `json:"revoked_at"`
+	Reason    pki.Reason `json:"reason"`
+	// InvalidityDate is when the key is known or suspected to have been
+	// compromised (RFC 5280 5.3.2); zero when not given.
+	InvalidityDate time.Time `json:"invalidity_date,omitzero"`
+	RevokedBy      string    `json:"revoked_by"`
+	// NotAfter is the revoked certificate's expiry; the entry leaves the
+	// CA's CRL after it.
+	NotAfter time.Time `json:"not_after"`
+	// CA is true when the revoked certificate is a subordinate CA's own
+	// certificate (listed on its parent's CRL).
+	CA bool `json:"ca"`
+}
+
+// Selector picks certificates for bulk revocation; every non-empty field
+// must match and at least one must be set.
+type Selector struct {
+	CAID    string `json:"ca_id,omitempty"`
+	Profile string `json:"profile,omitempty"`
+	// SAN matches any subject alternative name exactly (case-insensitive).
+	SAN string `json:"san,omitempty"`
+	// SPKISHA256 matches the hex SHA-256 of the public key (SubjectPublicKeyInfo).
+	SPKISHA256 string `json:"spki_sha256,omitempty"`
+}
+
+// Empty reports whether no field is set.
+func (s Selector) Empty() bool {
+	return s.CAID == "" && s.Profile == "" && s.SAN == "" && s.SPKISHA256 == ""
 }
 
 // Filter selects certificates; zero fields do not filter.
@@ -49,6 +92,8 @@ type Filter struct {
 	// SAN matches any subject alternative name exactly (case-insensitive).
 	SAN string
 	Tag string
+	// SPKISHA256 keeps certificates for this public key (hex SHA-256 of the SPKI).
+	SPKISHA256 string
 	// ExpiringBefore keeps certificates whose NotAfter is before this time.
 	ExpiringBefore time.Time
 	Limit          int // 0 means the store's default (1000)
