@@ -25,6 +25,7 @@ import (
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/revoke"
 	"github.com/certwright/certwright/internal/store"
 )
 
@@ -48,6 +49,7 @@ type App struct {
 	store    *store.DB
 	keys     *software.Provider
 	issuer   *issue.Service
+	revoker  *revoke.Service
 	cas      *ca.Manager
 	profiles *profile.Catalog
 	auth     *authz.Authenticator
@@ -113,8 +115,17 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	crlLife, ocspLife, responderLife := cfg.Revocation.Durations()
+	rv, err := revoke.New(revoke.Config{
+		Clock: clk, Log: log, CRLLifetime: crlLife, OCSPLifetime: ocspLife,
+		ResponderLifetime: responderLife, OCSPCacheEntries: cfg.Revocation.OCSPCacheEntries,
+	}, st, kp, linter)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	a := &App{
-		cfg: cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles,
+		cfg: cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
 		cas:  ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		auth: authz.NewAuthenticator(st),
 	}

@@ -38,7 +38,7 @@ func securityHeaders(next http.Handler) http.Handler {
 func (a *App) Handler() (http.Handler, error) {
 	apiH, err := api.New(api.Deps{
 		Log: a.log, Clock: a.clock, Auth: a.auth, Issuer: a.issuer, CAs: a.cas,
-		Inventory: a.store, Profiles: a.profiles, DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
+		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -82,8 +82,14 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 	}
+	pub, err := a.PublicHandler()
+	if err != nil {
+		httpsLn.Close()
+		httpLn.Close()
+		return err
+	}
 	httpSrv := &http.Server{
-		Handler: pkipub.New(a.store, a.store, a.log), ErrorLog: errLog,
+		Handler: pub, ErrorLog: errLog,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
 	}
@@ -122,6 +128,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	})
 	start(func() error { return a.cas.Run(ctx, time.Hour) })
 	start(func() error { return a.renewLoop(ctx, time.Hour) })
+	start(func() error { return a.revoker.Run(ctx) })
 	if ready != nil {
 		ready(l)
 	}

@@ -29,7 +29,9 @@ type command struct {
 	// args follows the command path in the usage line, e.g. "NAME [--pem]".
 	args    string
 	example string
-	sub     []*command
+	// more is extra help text printed after the flags.
+	more string
+	sub  []*command
 	// run parses its own flags through runner.parse, which handles --help.
 	run func(ctx context.Context, r *runner, args []string) error
 	// passthrough hands the arguments unparsed to the server side (init, serve).
@@ -189,6 +191,9 @@ func printLeafHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 	if fs != nil {
 		printFlags(w, fs)
 	}
+	if c.more != "" {
+		fmt.Fprintf(w, "\n%s\n", c.more)
+	}
 	fmt.Fprintf(w, "\nExample:\n%s\n", indent(c.example, "  "))
 }
 
@@ -260,7 +265,7 @@ func commandTree() *command {
 			passthrough: runServe,
 		},
 		{name: "ca", summary: "manage certificate authorities", sub: caCommands()},
-		{name: "cert", summary: "issue, list and fetch certificates", sub: certCommands()},
+		{name: "cert", summary: "issue, list, fetch and revoke certificates", sub: append(certCommands(), revokeCommands()...)},
 		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",

@@ -336,3 +336,24 @@ func (c *client) DeleteProfile(ctx context.Context, name string) error {
 	_, err := c.request(ctx, http.MethodDelete, "/api/v1/profiles/"+seg(name), nil, nil, "", nil)
 	return err
 }
+
+// RevokeCertificate revokes one certificate.
+func (c *client) RevokeCertificate(ctx context.Context, serial string, req apitypes.RevokeRequest) (apitypes.Revocation, error) {
+	var out apitypes.Revocation
+	err := c.postJSON(ctx, "/api/v1/certificates/"+seg(serial)+"/revoke", req, &out)
+	return out, err
+}
+
+// RevokeBulk revokes (or with DryRun lists) every certificate matching a selector.
+func (c *client) RevokeBulk(ctx context.Context, req apitypes.BulkRevokeRequest) (apitypes.BulkRevokeResult, error) {
+	var out apitypes.BulkRevokeResult
+	err := c.postJSON(ctx, "/api/v1/revocations", req, &out)
+	return out, err
+}
+
+// RevokeCA revokes a subordinate CA's certificate and disables the CA.
+func (c *client) RevokeCA(ctx context.Context, ca string, req apitypes.RevokeRequest) (apitypes.Revocation, error) {
+	var out apitypes.Revocation
+	err := c.postJSON(ctx, "/api/v1/cas/"+seg(ca)+"/revoke", req, &out)
+	return out, err
+}

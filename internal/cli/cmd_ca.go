@@ -61,6 +61,13 @@ func caCommands() []*command {
 		caStateCommand("enable", "let a disabled CA issue again", (*client).EnableCA),
 		caStateCommand("delete", "soft-delete a CA (restorable for a while)", (*client).DeleteCA),
 		caStateCommand("restore", "restore a soft-deleted CA", (*client).RestoreCA),
+		{
+			name: "revoke", summary: "revoke a subordinate CA's certificate (listed on its parent's CRL and OCSP) and disable the CA",
+			args:    "NAME [--reason REASON] [--invalidity-date TIME] [--json]",
+			example: "certwright ca revoke team --reason ca_compromise",
+			more:    "REASON defaults to ca_compromise. Revocation is permanent; certificates the CA issued stop validating wherever relying parties check revocation.",
+			run:     runCARevoke,
+		},
 	}
 }
 
@@ -431,4 +438,35 @@ func caStateCommand(action, summary string, call func(*client, context.Context, 
 			return nil
 		},
 	}
+}
+
+func runCARevoke(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("ca revoke")
+	var f revokeFlags
+	f.register(fs, "why: `REASON` (default ca_compromise)")
+	pos, err := r.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	body, err := r.revokeBody(&f, false)
+	if err != nil {
+		return err
+	}
+	c, err := r.connect(cf)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	rev, err := c.RevokeCA(ctx, pos[0], body)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, rev)
+	}
+	r.printRevocation(rev, "CA "+pos[0]+" certificate")
+	if !rev.AlreadyRevoked {
+		fmt.Fprintf(r.stdout, "CA %s is disabled.\n", pos[0])
+	}
+	return nil
 }

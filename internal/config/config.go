@@ -12,9 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
 )
 
@@ -45,10 +47,38 @@ type Config struct {
 	TLSNames []string `yaml:"tls_names,omitempty"`
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
+	// Revocation tunes CRLs and the OCSP responder.
+	Revocation RevocationConfig `yaml:"revocation,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level,omitempty"`
 	// Init applies only when a data directory is created.
 	Init InitConfig `yaml:"init,omitempty"`
+}
+
+// RevocationConfig tunes CRLs and OCSP. Durations are written like 7d,
+// 2w or 12h.
+type RevocationConfig struct {
+	// CRLLifetime is thisUpdate to nextUpdate of every CRL (default 7d);
+	// CRLs are regenerated after a third of it, and after each revocation.
+	CRLLifetime string `yaml:"crl_lifetime,omitempty"`
+	// OCSPLifetime is thisUpdate to nextUpdate of an OCSP response
+	// (default 24h); responses are re-signed after a quarter of it.
+	OCSPLifetime string `yaml:"ocsp_response_lifetime,omitempty"`
+	// ResponderLifetime is the validity of each CA's delegated OCSP
+	// responder certificate (default 7d); it is replaced with a third left.
+	ResponderLifetime string `yaml:"ocsp_responder_lifetime,omitempty"`
+	// OCSPCacheEntries bounds the pre-signed OCSP responses kept in memory
+	// (about 1 KB each; default 1000000). Beyond it, responses are signed
+	// per request.
+	OCSPCacheEntries int `yaml:"ocsp_cache_entries,omitempty"`
+}
+
+// Durations returns the parsed revocation durations (after Validate).
+func (r RevocationConfig) Durations() (crl, ocspResp, responder time.Duration) {
+	crl, _ = inventory.ParseWindow(r.CRLLifetime)
+	ocspResp, _ = inventory.ParseWindow(r.OCSPLifetime)
+	responder, _ = inventory.ParseWindow(r.ResponderLifetime)
+	return crl, ocspResp, responder
 }
 
 // InitConfig shapes the CA hierarchy created by init.
@@ -89,6 +119,11 @@ func (c *Config) Defaults() {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	rv := &c.Revocation
+	def(&rv.CRLLifetime, "7d")
+	def(&rv.OCSPLifetime, "24h")
+	def(&rv.ResponderLifetime, "7d")
+	defInt(&rv.OCSPCacheEntries, 1_000_000)
 	in := &c.Init
 	def(&in.Organization, "Certwright")
 	def(&in.RootName, "root")
@@ -138,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		return invalid("max_body_bytes", "%d: want 1 KiB to 64 MiB", c.MaxBodyBytes)
+	}
+	if err := c.Revocation.validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -194,6 +232,34 @@ func (c *Config) Save() error {
 	path := filepath.Join(c.DataDir, FileName)
 	if err := os.WriteFile(path, append(head, b...), 0o600); err != nil {
 		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	return nil
+}
+
+func (r RevocationConfig) validate() error {
+	limits := []struct {
+		field, v string
+		lo, hi   time.Duration
+	}{
+		{"revocation.crl_lifetime", r.CRLLifetime, time.Hour, 90 * 24 * time.Hour},
+		{"revocation.ocsp_response_lifetime", r.OCSPLifetime, 10 * time.Minute, 7 * 24 * time.Hour},
+		{"revocation.ocsp_responder_lifetime", r.ResponderLifetime, 2 * time.Hour, 90 * 24 * time.Hour},
+	}
+	for _, l := range limits {
+		d, err := inventory.ParseWindow(l.v)
+		if err != nil {
+			return invalid(l.field, "%v", err)
+		}
+		if d < l.lo || d > l.hi {
+			return invalid(l.field, "%s: want %s to %s", l.v, inventory.FormatWindow(l.lo), inventory.FormatWindow(l.hi))
+		}
+	}
+	_, resp, responder := r.Durations()
+	if responder < 2*resp {
+		return invalid("revocation.ocsp_responder_lifetime", "%s must be at least twice ocsp_response_lifetime (%s): responses may not outlive the certificate that signs them", r.ResponderLifetime, r.OCSPLifetime)
+	}
+	if r.OCSPCacheEntries < 1000 || r.OCSPCacheEntries > 50_000_000 {
+		return invalid("revocation.ocsp_cache_entries", "%d: want 1000 to 50000000", r.OCSPCacheEntries)
 	}
 	return nil
 }

@@ -343,6 +343,7 @@ func Record(leaf *x509.Certificate, caID, profileName, requester string, tags, w
 		SignatureAlgorithm: leaf.SignatureAlgorithm.String(),
 		Status:             inventory.StatusValid,
 		Fingerprint:        pki.Fingerprint(leaf.Raw),
+		SPKISHA256:         pki.Fingerprint(leaf.RawSubjectPublicKeyInfo),
 		Tags:               tags,
 		LintWarnings:       warnings,
 		DER:                leaf.Raw,

@@ -21,6 +21,7 @@ import (
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/revoke"
 	"github.com/certwright/certwright/internal/store"
 )
 
@@ -74,6 +75,7 @@ type Deps struct {
 	CAs       CAs
 	Inventory Inventory
 	Profiles  Profiles
+	Revoker   Revoker
 	// DefaultCA issues when a request names no CA.
 	DefaultCA string
 	// MaxBody bounds request bodies; 0 means 1 MiB.
@@ -90,6 +92,7 @@ const (
 	PermIssue   Permission = "issue"
 	PermCAAdmin Permission = "ca-admin"
 	PermProfile Permission = "profile-admin"
+	PermRevoke  Permission = "revoke"
 )
 
 // Route is one entry of the route table.
@@ -109,7 +112,7 @@ type Handler struct {
 
 // New builds the handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.CAs == nil || d.Inventory == nil || d.Profiles == nil {
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.CAs == nil || d.Inventory == nil || d.Profiles == nil || d.Revoker == nil {
 		return nil, errors.New("api: every dependency is required")
 	}
 	if d.MaxBody <= 0 {
@@ -132,6 +135,9 @@ func New(d Deps) (*Handler, error) {
 		{"GET", "/api/v1/certificates", PermRead, h.listCerts},
 		{"GET", "/api/v1/certificates/{serial}", PermRead, h.showCert},
 		{"GET", "/api/v1/certificates/{serial}/pem", PermRead, h.certPEM},
+		{"POST", "/api/v1/certificates/{serial}/revoke", PermRevoke, h.revokeCert},
+		{"POST", "/api/v1/revocations", PermRevoke, h.revokeBulk},
+		{"POST", "/api/v1/cas/{ca}/revoke", PermCAAdmin, h.revokeCA},
 		{"GET", "/api/v1/profiles", PermRead, h.listProfiles},
 		{"POST", "/api/v1/profiles", PermProfile, h.createProfile},
 		{"GET", "/api/v1/profiles/{name}", PermRead, h.showProfile},
@@ -207,6 +213,9 @@ var errorStatus = []struct {
 	label  string
 }{
 	{issue.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{revoke.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{revoke.ErrNoMatch, http.StatusNotFound, "nothing matches"},
+	{revoke.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{errBadInput, http.StatusBadRequest, "invalid request"},
 	{ca.ErrSpec, http.StatusBadRequest, "invalid CA definition"},
 	{ca.ErrImport, http.StatusBadRequest, "certificate cannot be imported"},

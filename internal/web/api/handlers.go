@@ -240,8 +240,15 @@ func (h *Handler) certView(r *http.Request, c *inventory.Certificate, caNames ma
 		Subject: c.Subject, SANs: c.SANs, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
 		KeyAlgorithm: c.KeyAlgorithm, KeyBits: c.KeyBits, SignatureAlgorithm: c.SignatureAlgorithm,
 		Status: string(c.Status), Fingerprint: c.Fingerprint, Tags: c.Tags, LintWarnings: c.LintWarnings,
-		CreatedAt: c.CreatedAt,
+		CreatedAt: c.CreatedAt, SPKISHA256: c.SPKISHA256, Revocation: revocation(c.Revocation),
 	}
+}
+
+func revocation(r *inventory.Revocation) *apitypes.Revocation {
+	if r == nil {
+		return nil
+	}
+	return revocationView(r, true)
 }
 
 func (h *Handler) issued(r *http.Request, res *issue.Result) (apitypes.IssuedCertificate, error) {
@@ -356,7 +363,10 @@ func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.P
 
 func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
 	q := r.URL.Query()
-	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after")}
+	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after"), SPKISHA256: q.Get("spki_sha256")}
+	if f.SPKISHA256 != "" && !isHex(f.SPKISHA256, 64) {
+		return badInput("spki_sha256 %q: want 64 hex digits", f.SPKISHA256)
+	}
 	if s := q.Get("status"); s != "" {
 		switch inventory.Status(s) {
 		case inventory.StatusValid, inventory.StatusRevoked:

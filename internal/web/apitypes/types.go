@@ -112,7 +112,10 @@ type Certificate struct {
 	Tags               []string  `json:"tags"`
 	LintWarnings       []string  `json:"lint_warnings"`
 	CreatedAt          time.Time `json:"created_at"`
+	SPKISHA256         string    `json:"spki_sha256"`
 	CertificatePEM     string    `json:"certificate_pem,omitempty"`
+	// Revocation is set for a revoked certificate.
+	Revocation *Revocation `json:"revocation,omitempty"`
 }
 
 // IssuedCertificate is the answer to sign and issue.
@@ -137,4 +140,57 @@ type CertificateList struct {
 // Profile is carried as its JSON definition (see internal/profile).
 type ProfileList struct {
 	Profiles []map[string]any `json:"profiles"`
+}
+
+// RevokeRequest revokes one certificate, or a subordinate CA's certificate.
+type RevokeRequest struct {
+	// Reason is one of unspecified, key_compromise, ca_compromise,
+	// affiliation_changed, superseded, cessation_of_operation,
+	// privilege_withdrawn, aa_compromise. Required for certificates; a CA
+	// defaults to ca_compromise.
+	Reason string `json:"reason"`
+	// InvalidityDate (RFC 3339) is when the key is known or suspected to
+	// have been compromised; it may not be in the future.
+	InvalidityDate *time.Time `json:"invalidity_date,omitempty"`
+}
+
+// Revocation is a stored revocation.
+type Revocation struct {
+	Serial         string     `json:"serial"`
+	CAID           string     `json:"ca_id"`
+	RevokedAt      time.Time  `json:"revoked_at"`
+	Reason         string     `json:"reason"`
+	InvalidityDate *time.Time `json:"invalidity_date,omitempty"`
+	RevokedBy      string     `json:"revoked_by"`
+	NotAfter       time.Time  `json:"not_after"`
+	// CA marks a subordinate CA's own certificate.
+	CA bool `json:"ca,omitempty"`
+	// AlreadyRevoked is true when the serial was revoked before this
+	// request; the record is the original one.
+	AlreadyRevoked bool `json:"already_revoked,omitempty"`
+}
+
+// Selector picks certificates for bulk revocation; every given field must
+// match and at least one is required.
+type Selector struct {
+	CA         string `json:"ca,omitempty"` // id or name
+	Profile    string `json:"profile,omitempty"`
+	SAN        string `json:"san,omitempty"`
+	SPKISHA256 string `json:"spki_sha256,omitempty"`
+}
+
+// BulkRevokeRequest revokes every unexpired certificate that matches.
+type BulkRevokeRequest struct {
+	Selector       Selector   `json:"selector"`
+	Reason         string     `json:"reason"`
+	InvalidityDate *time.Time `json:"invalidity_date,omitempty"`
+	// DryRun lists what would be revoked and changes nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// BulkRevokeResult lists the certificates revoked (or that would be).
+type BulkRevokeResult struct {
+	DryRun  bool     `json:"dry_run"`
+	Count   int      `json:"count"`
+	Serials []string `json:"serials"`
 }

@@ -1,0 +1,417 @@
+package revoke
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/revoke/ocsp"
+)
+
+// OCSPResponse is what the responder sends for one request.
+type OCSPResponse struct {
+	DER        []byte
+	ETag       string // quoted
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	// Cacheable is false for error responses (malformedRequest,
+	// unauthorized, tryLater), which carry no times.
+	Cacheable bool
+}
+
+// presignHash is the CertID hash responses are pre-signed for: SHA-1, the
+// one RFC 5019 clients use. Requests with other hashes are signed on first
+// use and cached as well.
+const presignHash = crypto.SHA1
+
+func cacheKey(h crypto.Hash, serial []byte) string {
+	b := make([]byte, 0, 1+len(serial))
+	b = append(b, byte(h))
+	return string(append(b, serial...))
+}
+
+func errorResponse(status ocsp.ResponseStatus) OCSPResponse {
+	return OCSPResponse{DER: ocsp.ErrorResponse(status)}
+}
+
+func (e *entry) response() OCSPResponse {
+	return OCSPResponse{DER: e.der, ETag: e.etag, ThisUpdate: time.Unix(e.this, 0).UTC(), NextUpdate: time.Unix(e.next, 0).UTC(), Cacheable: true}
+}
+
+// fresh reports whether e may still be served: less than half its lifetime
+// has passed. Older entries are re-signed on the next request.
+func (s *Service) fresh(e *entry, now time.Time) bool {
+	return now.Unix() < e.this+int64(s.cfg.OCSPLifetime/time.Second)/2
+}
+
+// Respond answers one DER OCSP request for the CA with ID caID. It never
+// fails: problems become OCSP error responses. A request for a certificate
+// whose response is cached costs a parse and a map lookup.
+func (s *Service) Respond(ctx context.Context, caID string, reqDER []byte) OCSPResponse {
+	req, err := ocsp.ParseRequest(reqDER)
+	if err != nil {
+		return errorResponse(ocsp.StatusFor(err))
+	}
+	st, err := s.state(ctx, caID)
+	if err != nil {
+		if errors.Is(err, ErrNoCA) {
+			return errorResponse(ocsp.StatusUnauthorized)
+		}
+		s.cfg.Log.Error("OCSP: load CA", "ca", caID, "err", err)
+		return errorResponse(ocsp.StatusTryLater)
+	}
+	// A CertID naming another issuer is not ours to answer (RFC 6960 2.3).
+	if !st.issuer.Matches(req.CertID) {
+		return errorResponse(ocsp.StatusUnauthorized)
+	}
+	serial := req.Serial.Bytes()
+	key := cacheKey(req.Hash, serial)
+	now := s.cfg.Clock.Now()
+	st.mu.RLock()
+	e, epoch := st.cache[key], st.epoch
+	st.mu.RUnlock()
+	if e != nil && s.fresh(e, now) {
+		return e.response()
+	}
+	e, err = s.lookupAndSign(ctx, st, req.CertID, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Log.Error("OCSP: answer", "ca", st.name, "serial", hex.EncodeToString(serial), "err", err)
+		}
+		return errorResponse(ocsp.StatusTryLater)
+	}
+	if e.status != ocsp.Unknown {
+		s.insert(st, key, e, func() bool { return st.epoch == epoch })
+	}
+	return e.response()
+}
+
+// lookupAndSign reads a certificate's status from the store and signs it.
+func (s *Service) lookupAndSign(ctx context.Context, st *caState, id ocsp.CertID, now time.Time) (*entry, error) {
+	serialHex := pki.SerialHex(id.Serial)
+	issued, rev, err := s.store.LookupSerial(ctx, st.id, serialHex)
+	if err != nil {
+		return nil, err
+	}
+	if !issued && rev == nil {
+		if issued, err = s.isChildCA(ctx, st, id.Serial); err != nil {
+			return nil, err
+		}
+	}
+	a := ocsp.Answer{Status: ocsp.Unknown}
+	switch {
+	case rev != nil:
+		a = ocsp.Answer{Status: ocsp.Revoked, RevokedAt: rev.RevokedAt, Reason: rev.Reason}
+	case issued:
+		a.Status = ocsp.Good
+	}
+	return s.sign(ctx, st, id, a, now)
+}
+
+// isChildCA reports whether serial is the certificate of a subordinate CA
+// that st signed (CA certificates are not in the leaf inventory).
+func (s *Service) isChildCA(ctx context.Context, st *caState, serial *big.Int) (bool, error) {
+	cas, err := s.store.ListCAs(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cas {
+		if c.ParentID != st.id || len(c.CertDER) == 0 {
+			continue
+		}
+		cert, err := x509.ParseCertificate(c.CertDER)
+		if err == nil && cert.SerialNumber.Cmp(serial) == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// sign signs answer a for id with st's current responder.
+func (s *Service) sign(ctx context.Context, st *caState, id ocsp.CertID, a ocsp.Answer, now time.Time) (*entry, error) {
+	r, err := s.responder(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	this := now.UTC().Truncate(time.Second)
+	next := this.Add(s.cfg.OCSPLifetime)
+	if next.After(r.Cert.NotAfter) {
+		next = r.Cert.NotAfter.UTC().Truncate(time.Second)
+	}
+	a.ThisUpdate, a.NextUpdate = this, next
+	der, err := r.Sign(s.cfg.Rand, id, a)
+	if err != nil {
+		return nil, fmt.Errorf("sign OCSP response: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	e := &entry{
+		der: der, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
+		this: this.Unix(), next: next.Unix(), status: a.Status,
+	}
+	e.seen(s.pass.Load())
+	return e, nil
+}
+
+// insert caches e under key when ok (checked under the lock) allows and
+// the cache has room.
+func (s *Service) insert(st *caState, key string, e *entry, ok func() bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if ok != nil && !ok() {
+		return
+	}
+	if _, have := st.cache[key]; !have {
+		if s.cached.Load() >= int64(s.cfg.OCSPCacheEntries) {
+			return
+		}
+		s.cached.Add(1)
+	}
+	st.cache[key] = e
+}
+
+// revoked drops the cached responses of newly revoked serials, so that no
+// request after the revocation is answered "good", and pre-signs the
+// revoked responses again for small sets (larger ones are signed on demand
+// and by the next pre-signing pass).
+func (st *caState) revoked(ctx context.Context, s *Service, recs []*inventory.Revocation) {
+	serials := make([][]byte, 0, len(recs))
+	st.mu.Lock()
+	st.epoch++
+	for _, r := range recs {
+		b, err := hex.DecodeString(r.Serial)
+		if err != nil {
+			continue
+		}
+		serials = append(serials, b)
+		for _, h := range ocsp.Hashes() {
+			k := cacheKey(h, b)
+			if _, ok := st.cache[k]; ok {
+				delete(st.cache, k)
+				s.cached.Add(-1)
+			}
+		}
+		if st.passRevoked != nil {
+			st.passRevoked[r.Serial] = true
+		}
+	}
+	st.mu.Unlock()
+	if len(recs) > 64 {
+		s.requestWarm(st.id)
+		return
+	}
+	now := s.cfg.Clock.Now()
+	for i, r := range recs {
+		if i >= len(serials) {
+			break
+		}
+		id, err := st.issuer.CertID(presignHash, new(big.Int).SetBytes(serials[i]))
+		if err != nil {
+			continue
+		}
+		e, err := s.sign(ctx, st, id, ocsp.Answer{Status: ocsp.Revoked, RevokedAt: r.RevokedAt, Reason: r.Reason}, now)
+		if err != nil {
+			s.cfg.Log.Error("OCSP: pre-sign revoked response", "ca", st.name, "serial", r.Serial, "err", err)
+			continue
+		}
+		// Revocation is final, so a revoked answer is always safe to cache.
+		s.insert(st, cacheKey(presignHash, serials[i]), e, nil)
+	}
+}
+
+func (s *Service) requestWarm(caID string) {
+	select {
+	case s.warm <- caID:
+	default:
+	}
+}
+
+// Presign signs and caches a response for every unexpired certificate of
+// the CA caID that lacks a fresh one, and drops responses for certificates
+// that have expired. It is the background half of "a request costs a
+// lookup".
+func (s *Service) Presign(ctx context.Context, caID string) (signed int, err error) {
+	st, err := s.state(ctx, caID)
+	if err != nil {
+		return 0, err
+	}
+	return s.presign(ctx, st)
+}
+
+func (s *Service) presign(ctx context.Context, st *caState) (signed int, err error) {
+	pass := s.pass.Add(1)
+	st.mu.Lock()
+	st.passRevoked = map[string]bool{}
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		st.passRevoked = nil
+		st.mu.Unlock()
+	}()
+	start := time.Now()
+	now := s.cfg.Clock.Now()
+	// Entries are re-signed once a quarter of their lifetime has passed, so
+	// a pass every quarter lifetime keeps every one of them fresh.
+	refresh := int64(s.cfg.OCSPLifetime/time.Second) / 4
+	full := false
+	err = s.store.EachUnexpired(ctx, st.id, now, func(serialHex string, _ time.Time, rev *inventory.Revocation) error {
+		serial, err := hex.DecodeString(serialHex)
+		if err != nil {
+			return fmt.Errorf("serial %q: %w", serialHex, err)
+		}
+		key := cacheKey(presignHash, serial)
+		want := ocsp.Good
+		if rev != nil {
+			want = ocsp.Revoked
+		}
+		st.mu.RLock()
+		e := st.cache[key]
+		st.mu.RUnlock()
+		if e != nil && e.status == want && now.Unix() < e.this+refresh {
+			e.seen(pass)
+			return nil
+		}
+		if full && e == nil {
+			return nil
+		}
+		id, err := st.issuer.CertID(presignHash, new(big.Int).SetBytes(serial))
+		if err != nil {
+			return err
+		}
+		a := ocsp.Answer{Status: want}
+		if rev != nil {
+			a.RevokedAt, a.Reason = rev.RevokedAt, rev.Reason
+		}
+		ne, err := s.sign(ctx, st, id, a, now)
+		if err != nil {
+			return err
+		}
+		ne.seen(pass)
+		s.insert(st, key, ne, func() bool { return !st.passRevoked[serialHex] })
+		if e == nil && s.cached.Load() >= int64(s.cfg.OCSPCacheEntries) {
+			full = true
+		}
+		signed++
+		return nil
+	})
+	if err != nil {
+		return signed, fmt.Errorf("revoke: pre-sign OCSP responses of CA %s: %w", st.name, err)
+	}
+	// Whatever the pass did not see has expired (or is keyed by a rarer
+	// hash and will be signed again on demand).
+	evicted := 0
+	st.mu.Lock()
+	for k, e := range st.cache {
+		if e.passSeen() < pass {
+			delete(st.cache, k)
+			evicted++
+		}
+	}
+	st.lastPresign = now
+	st.mu.Unlock()
+	s.cached.Add(-int64(evicted))
+	if full {
+		s.cfg.Log.Warn("OCSP response cache is full; further responses are signed on demand", "entries", s.cfg.OCSPCacheEntries)
+	}
+	s.cfg.Log.Info("OCSP responses pre-signed", "ca", st.name, "signed", signed, "evicted", evicted,
+		"took", time.Since(start).Round(time.Millisecond))
+	return signed, nil
+}
+
+// responder returns st's delegated OCSP responder, issuing a new one when
+// there is none or the current one is in the last third of its life.
+func (s *Service) responder(ctx context.Context, st *caState) (*ocsp.Responder, error) {
+	now := s.cfg.Clock.Now()
+	if r := st.responder.Load(); r != nil && !s.responderDue(st, r.Cert, now) {
+		return r, nil
+	}
+	st.respMu.Lock()
+	defer st.respMu.Unlock()
+	if r := st.responder.Load(); r != nil && !s.responderDue(st, r.Cert, now) {
+		return r, nil
+	}
+	if r := st.responder.Load(); r == nil {
+		// After a restart: the stored responder, if still good.
+		if rec, err := s.store.GetOCSPResponder(ctx, st.id); err == nil {
+			cert, err := x509.ParseCertificate(rec.CertDER)
+			if err == nil && cert.CheckSignatureFrom(st.cert) == nil && !s.responderDue(st, cert, now) {
+				key, err := s.keys.Signer(ctx, rec.Key)
+				if err != nil {
+					return nil, fmt.Errorf("load OCSP responder key of CA %s: %w", st.name, err)
+				}
+				r := &ocsp.Responder{Issuer: st.cert, Cert: cert, Key: key}
+				st.responder.Store(r)
+				return r, nil
+			}
+		}
+	}
+	r, err := s.issueResponder(ctx, st, now)
+	if err != nil {
+		return nil, err
+	}
+	st.responder.Store(r)
+	return r, nil
+}
+
+// responderDue reports whether cert should be replaced: it has expired, or
+// less than a third of the configured lifetime is left and a new one
+// would last longer (a CA near its own end caps its responder).
+func (s *Service) responderDue(st *caState, cert *x509.Certificate, now time.Time) bool {
+	if !now.Before(cert.NotAfter) {
+		return true
+	}
+	if cert.NotAfter.Sub(now) >= s.cfg.ResponderLifetime/3 {
+		return false
+	}
+	return st.cert.NotAfter.After(cert.NotAfter.Add(time.Hour))
+}
+
+func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time) (*ocsp.Responder, error) {
+	ref, key, err := s.keys.Generate(ctx, pki.ECDSAP256)
+	if err != nil {
+		return nil, fmt.Errorf("generate OCSP responder key for CA %s: %w", st.name, err)
+	}
+	serial, err := pki.NewSerial(s.cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	notBefore := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	notAfter := notBefore.Add(s.cfg.ResponderLifetime)
+	if notAfter.After(st.cert.NotAfter) {
+		notAfter = st.cert.NotAfter
+	}
+	if !notAfter.After(now) {
+		return nil, fmt.Errorf("CA %s expired on %s: no OCSP responder can be issued", st.name, st.cert.NotAfter.Format(time.RFC3339))
+	}
+	tmpl, err := ocsp.ResponderTemplate(st.cert, key.Public(), serial, notBefore, notAfter)
+	if err != nil {
+		return nil, fmt.Errorf("OCSP responder template for CA %s: %w", st.name, err)
+	}
+	if _, err := s.linter.Check(tmpl, key.Public(), st.cert, false); err != nil {
+		return nil, fmt.Errorf("OCSP responder certificate for CA %s: %w", st.name, err)
+	}
+	caKey, err := s.signer(ctx, st.key)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(s.cfg.Rand, tmpl, st.cert, key.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign OCSP responder certificate for CA %s: %w", st.name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.PutOCSPResponder(ctx, &Responder{CAID: st.id, CertDER: der, Key: ref, NotAfter: cert.NotAfter, CreatedAt: now}); err != nil {
+		return nil, fmt.Errorf("store OCSP responder of CA %s: %w", st.name, err)
+	}
+	s.cfg.Log.Info("OCSP responder certificate issued", "ca", st.name, "serial", pki.SerialHex(cert.SerialNumber), "not_after", cert.NotAfter)
+	return &ocsp.Responder{Issuer: st.cert, Cert: cert, Key: key}, nil
+}

@@ -1,0 +1,116 @@
+package revoke
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// tick is how often the background loops look for scheduled work; what is
+// due is decided on the service's clock.
+const tick = time.Minute
+
+// Run keeps revocation data current until ctx ends: CRLs rebuilt after
+// revocations (coalesced) and before a third of their lifetime has passed,
+// OCSP responders rotated, and OCSP responses pre-signed and refreshed.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.runCRLs(ctx) }()
+	go func() { defer wg.Done(); s.runOCSP(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+func (s *Service) runCRLs(ctx context.Context) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	s.MaintainCRLs(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.dirty:
+			// Let a burst of revocations land, then rebuild once.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(s.cfg.Coalesce):
+			}
+			s.rebuildDirty(ctx)
+		case <-t.C:
+			s.MaintainCRLs(ctx)
+		}
+	}
+}
+
+func (s *Service) runOCSP(ctx context.Context) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	s.MaintainOCSP(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-s.warm:
+			if _, err := s.Presign(ctx, id); err != nil && ctx.Err() == nil {
+				s.cfg.Log.Error("OCSP pre-signing failed", "ca", id, "err", err)
+			}
+		case <-t.C:
+			s.MaintainOCSP(ctx)
+		}
+	}
+}
+
+// MaintainCRLs builds the CRL of every CA that has none, is marked dirty,
+// or is due for its scheduled refresh. Errors are logged; the next call
+// retries.
+func (s *Service) MaintainCRLs(ctx context.Context) {
+	sts, err := s.states(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Log.Error("CRL maintenance", "err", err)
+		}
+		return
+	}
+	s.rebuildDirty(ctx)
+	stale := s.crlStale(s.cfg.Clock.Now())
+	for _, st := range sts {
+		if c := st.crl.Load(); c != nil && !stale(c) {
+			continue
+		}
+		if _, err := s.regenerate(ctx, st, stale); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Error("scheduled CRL regeneration failed", "ca", st.name, "err", err)
+		}
+	}
+}
+
+// MaintainOCSP rotates responders that are due and runs a pre-signing pass
+// for every CA whose last pass is a quarter of the response lifetime old.
+func (s *Service) MaintainOCSP(ctx context.Context) {
+	sts, err := s.states(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Log.Error("OCSP maintenance", "err", err)
+		}
+		return
+	}
+	now := s.cfg.Clock.Now()
+	for _, st := range sts {
+		if _, err := s.responder(ctx, st); err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Log.Error("OCSP responder rotation failed", "ca", st.name, "err", err)
+			}
+			continue
+		}
+		st.mu.RLock()
+		last := st.lastPresign
+		st.mu.RUnlock()
+		if !last.IsZero() && now.Sub(last) < s.cfg.OCSPLifetime/4 {
+			continue
+		}
+		if _, err := s.presign(ctx, st); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Error("OCSP pre-signing failed", "ca", st.name, "err", err)
+		}
+	}
+}
