@@ -45,16 +45,20 @@ func TestScripts(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl not found: install it (apt-get install openssl) to run the command-line scripts")
 	}
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"waitserver": waitServer,
+		"apicall":    apiCall,
+		"kekswap":    kekSwap,
+		"nokeys":     noPlainKeys,
+	}
+	for name, f := range revocationCmds {
+		cmds[name] = f
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Setup:               setupScript(t),
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitserver": waitServer,
-			"apicall":    apiCall,
-			"kekswap":    kekSwap,
-			"nokeys":     noPlainKeys,
-		},
+		Cmds:                cmds,
 		Condition: func(cond string) (bool, error) {
 			if cond == "postgres" {
 				return os.Getenv("CERTWRIGHT_TEST_POSTGRES") != "", nil
