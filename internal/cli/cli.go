@@ -269,7 +269,7 @@ func commandTree() *command {
 		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
-			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--json]",
+			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--check-revocation] [--json]",
 			example: "certwright verify app.pem --purpose server --host app.example.internal",
 			run:     runVerify,
 		},

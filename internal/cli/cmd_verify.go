@@ -9,13 +9,27 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/verify"
 )
 
-// runVerify checks a certificate offline: it needs no server, only files.
-func runVerify(_ context.Context, r *runner, args []string) error {
+// runVerify checks a certificate offline: it needs no server, only files,
+// and no network unless --check-revocation asks for it.
+func runVerify(ctx context.Context, r *runner, args []string) error {
+	return runVerifyWith(ctx, r, args, &revChecker{})
+}
+
+// verifyJSON is the --json output: the report, and the revocation check
+// when --check-revocation is given.
+type verifyJSON struct {
+	verify.Report
+	Revocation *revReport `json:"revocation,omitempty"`
+}
+
+// runVerifyWith is runVerify with the revocation checker's limits given.
+func runVerifyWith(ctx context.Context, r *runner, args []string, rc *revChecker) error {
 	fset := flag.NewFlagSet("verify", flag.ContinueOnError)
 	chainFile := fset.String("chain", "", "PEM `FILE` with intermediates to build the chain from")
 	rootsFile := fset.String("roots", "", "PEM `FILE` with the roots to trust (default DIR/root.pem if it exists, else the system roots)")
@@ -23,6 +37,7 @@ func runVerify(_ context.Context, r *runner, args []string) error {
 	host := fset.String("host", "", "check the certificate names this DNS `NAME` or IP address")
 	dataDir := fset.String("data-dir", "", "data `DIR` whose root.pem is trusted by default ($CERTWRIGHT_DATA_DIR, default ./certwright-data)")
 	asJSON := fset.Bool("json", false, "print the report as JSON")
+	checkRev := fset.Bool("check-revocation", false, "also ask the certificate's CRL distribution points and OCSP responders (and those of its intermediates) whether it is revoked; fails when revoked or when no source answers")
 	pos, err := r.parse(fset, args, "CERT")
 	if err != nil {
 		return err
@@ -66,12 +81,29 @@ func runVerify(_ context.Context, r *runner, args []string) error {
 	}
 
 	rep := verify.Verify(certs[0], opts)
+	var rev *revReport
+	if *checkRev {
+		rev = rc.check(ctx, certs[0], opts)
+		// Revocation comes first: it outweighs any other problem.
+		rep.Problems = append(rev.problems(), rep.Problems...)
+		rep.Valid = len(rep.Problems) == 0
+		for _, w := range rev.Warnings {
+			fmt.Fprintf(r.stderr, "certwright: warning: %s\n", w)
+		}
+	}
 	if *asJSON {
-		if err := printJSON(r.stdout, rep); err != nil {
+		if err := printJSON(r.stdout, verifyJSON{Report: rep, Revocation: rev}); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(r.stdout, "roots:     %s\n%s", rootsFrom, rep.Text())
+		text := rep.Text()
+		if rev != nil {
+			// The revocation details go before the final valid/NOT valid line.
+			body := strings.TrimSuffix(text, "\n")
+			i := strings.LastIndexByte(body, '\n') + 1
+			text = body[:i] + rev.text() + text[i:]
+		}
+		fmt.Fprintf(r.stdout, "roots:     %s\n%s", rootsFrom, text)
 	}
 	if rep.Valid {
 		return nil
@@ -79,11 +111,18 @@ func runVerify(_ context.Context, r *runner, args []string) error {
 	msg := "not valid"
 	if len(rep.Problems) > 0 {
 		msg = rep.Problems[0].Message
+		if rep.Problems[0].Code == codeRevoked {
+			msg = "revoked: " + msg
+		}
 		if n := len(rep.Problems) - 1; n > 0 {
 			msg += fmt.Sprintf(" (and %d more problem(s))", n)
 		}
 	}
-	return fmt.Errorf("verify %s: %s", pos[0], msg)
+	err = fmt.Errorf("verify %s: %s", pos[0], msg)
+	if rev != nil && rev.Status == revUndetermined {
+		return &hintError{err, "--check-revocation fails closed when no CRL or OCSP source answers; make one reachable, or verify without --check-revocation"}
+	}
+	return err
 }
 
 // readCerts reads one or more certificates (PEM or DER) from a file or "-".

@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,5 +237,42 @@ func TestVerifyJSONAndStdin(t *testing.T) {
 	}
 	if rep.Valid || len(rep.Problems) != 1 || rep.Problems[0].Code != "hostname_mismatch" {
 		t.Errorf("report %+v, want one hostname_mismatch", rep)
+	}
+}
+
+// TestVerifyOfflineWithoutCheckRevocation: without --check-revocation the
+// command stays offline, whatever URLs the certificate names, and its JSON
+// has no revocation member.
+func TestVerifyOfflineWithoutCheckRevocation(t *testing.T) {
+	t.Parallel()
+	f := newRevFixture(t, revFixtureOpts{})
+	var hits atomic.Int32
+	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, r)
+	})
+	f.crl, f.ocsp = count, count
+	f.srv.Start()
+	code, out, errOut := run(t, nil, "verify", f.leafFile, "--roots", f.rootFile, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if _, ok := rep["revocation"]; ok || rep["valid"] != true {
+		t.Errorf("report %v, want valid and no revocation member", rep)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d requests to the CRL/OCSP server, want none", n)
+	}
+}
+
+func TestVerifyHelpListsCheckRevocation(t *testing.T) {
+	t.Parallel()
+	code, out, _ := run(t, nil, "verify", "--help")
+	if code != 0 || !strings.Contains(out, "--check-revocation") {
+		t.Errorf("exit %d, help lacks --check-revocation:\n%s", code, out)
 	}
 }

@@ -28,6 +28,10 @@ const (
 	CodeMissingAKI       = "missing_aki"
 	CodeCAAsLeaf         = "ca_as_leaf"
 	CodeBadOption        = "bad_option"
+	// Revocation codes; the command line fills them when asked to check
+	// revocation (fetching CRLs and OCSP is network work the core does not do).
+	CodeRevoked                = "revoked"
+	CodeRevocationUndetermined = "revocation_undetermined"
 )
 
 // CodeInfo describes one problem code.
@@ -39,6 +43,8 @@ type CodeInfo struct {
 // codeTable is the one list of problem codes, in the order Text reports them.
 var codeTable = []CodeInfo{
 	{CodeBadOption, "the verification options are invalid"},
+	{CodeRevoked, "the certificate or a certificate in its chain is revoked (CRL or OCSP)"},
+	{CodeRevocationUndetermined, "revocation was to be checked, but no CRL or OCSP source gave an answer"},
 	{CodeExpired, "the certificate or a certificate in its chain has expired"},
 	{CodeNotYetValid, "the certificate or a certificate in its chain is not valid yet"},
 	{CodeUntrusted, "no chain leads from the certificate to a trusted root"},
