@@ -49,7 +49,7 @@ func (e *entry) response() OCSPResponse {
 // fresh reports whether e may still be served: less than half its lifetime
 // has passed. Older entries are re-signed on the next request.
 func (s *Service) fresh(e *entry, now time.Time) bool {
-	return now.Unix() < e.this+int64(s.cfg.OCSPLifetime/time.Second)/2
+	return now.Unix() < e.this+int64(s.cfg.OCSPLifetime/time.Second)/2 && now.Unix() < e.next
 }
 
 // Respond answers one DER OCSP request for the CA with ID caID. It never
@@ -246,6 +246,9 @@ func (s *Service) Presign(ctx context.Context, caID string) (signed int, err err
 }
 
 func (s *Service) presign(ctx context.Context, st *caState) (signed int, err error) {
+	// One pass per CA at a time: passRevoked belongs to the running pass.
+	st.presignMu.Lock()
+	defer st.presignMu.Unlock()
 	pass := s.pass.Add(1)
 	st.mu.Lock()
 	st.passRevoked = map[string]bool{}

@@ -28,6 +28,8 @@ type caState struct {
 	respMu    sync.Mutex // serialises responder rotation
 	responder atomic.Pointer[ocsp.Responder]
 
+	presignMu sync.Mutex // one pre-signing pass at a time
+
 	mu sync.RWMutex
 	// cache holds pre-signed responses by cacheKey.
 	cache map[string]*entry
