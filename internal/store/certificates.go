@@ -58,12 +58,17 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 	if der == nil {
 		der = []byte{}
 	}
+	spki := strings.ToLower(c.SPKISHA256)
+	if spki == "" {
+		// Unparsable DER (only tests write it) leaves the column empty.
+		spki, _ = spkiSHA256(der)
+	}
 	r := &certRow{
 		serial: c.Serial,
 		args: []any{
 			c.Serial, c.CAID, c.Profile, c.Requester, c.Subject, sans,
 			db.timeArg(c.NotBefore), db.timeArg(c.NotAfter), c.KeyAlgorithm, c.KeyBits,
-			c.SignatureAlgorithm, string(c.Status), c.Fingerprint, tags, lint, der,
+			c.SignatureAlgorithm, string(c.Status), c.Fingerprint, spki, tags, lint, der,
 			mkProvider, mkID, mkAlg, nilIfEmpty(mkBlob), db.timeArg(c.CreatedAt),
 		},
 	}
@@ -177,9 +182,10 @@ func (db *DB) insertCert(ctx context.Context, tx *sql.Tx, certStmt, nameStmt *sq
 	return true, nil
 }
 
-// GetCertificate returns the certificate with the given serial.
+// GetCertificate returns the certificate with the given serial, its
+// Revocation set when it is revoked.
 func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error) {
-	c, err := scanCert(db.read.QueryRowContext(ctx, db.q.getCert, serial))
+	c, err := scanCert(db.read.QueryRowContext(ctx, db.q.getCert, serial), new(certScan))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("certificate serial", serial)
 	}
@@ -190,9 +196,10 @@ func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Cer
 }
 
 // ListCertificates returns one page of the certificates matching every
-// non-zero field of f, ordered by serial. The next page starts after the
-// last serial returned (f.After). f.Limit <= 0 means DefaultListLimit; more
-// than MaxListLimit is capped.
+// non-zero field of f (SAN and SPKISHA256 case-insensitively), ordered by
+// serial, each with its Revocation when revoked. The next page starts after
+// the last serial returned (f.After). f.Limit <= 0 means DefaultListLimit;
+// more than MaxListLimit is capped.
 func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error) {
 	var where []string
 	var args []any
@@ -201,25 +208,28 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		args = append(args, arg)
 	}
 	if f.After != "" {
-		cond("serial > ?", f.After)
+		cond("c.serial > ?", f.After)
 	}
 	if f.CAID != "" {
-		cond("ca_id = ?", f.CAID)
+		cond("c.ca_id = ?", f.CAID)
 	}
 	if f.Profile != "" {
-		cond("profile = ?", f.Profile)
+		cond("c.profile = ?", f.Profile)
 	}
 	if f.Status != "" {
-		cond("status = ?", string(f.Status))
+		cond("c.status = ?", string(f.Status))
 	}
 	if f.SAN != "" {
-		cond("serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
+		cond("c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
 	}
 	if f.Tag != "" {
-		cond("serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = ?)", f.Tag)
+		cond("c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = ?)", f.Tag)
+	}
+	if f.SPKISHA256 != "" {
+		cond("c.spki_sha256 = ?", strings.ToLower(f.SPKISHA256))
 	}
 	if !f.ExpiringBefore.IsZero() {
-		cond("not_after < ?", db.timeArg(f.ExpiringBefore))
+		cond("c.not_after < ?", db.timeArg(f.ExpiringBefore))
 	}
 	limit := f.Limit
 	switch {
@@ -229,11 +239,11 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		limit = MaxListLimit
 	}
 	var b strings.Builder
-	b.WriteString("SELECT " + certColumns + " FROM certificates")
+	b.WriteString(db.q.certSelect)
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
-	b.WriteString(" ORDER BY serial LIMIT ?")
+	b.WriteString(" ORDER BY c.serial LIMIT ?")
 	args = append(args, limit)
 
 	rows, err := db.read.QueryContext(ctx, db.d.rebind(b.String()), args...)
@@ -242,8 +252,9 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	}
 	defer rows.Close()
 	out := []*inventory.Certificate{}
+	var cs certScan
 	for rows.Next() {
-		c, err := scanCert(rows)
+		c, err := scanCert(rows, &cs)
 		if err != nil {
 			return nil, fmt.Errorf("store: list certificates: %w", err)
 		}
@@ -269,26 +280,36 @@ func (db *DB) CountCertificates(ctx context.Context, caID string) (int, error) {
 	return n, nil
 }
 
-func scanCert(s scanner) (*inventory.Certificate, error) {
-	var (
-		c                      inventory.Certificate
-		sans, tags, lint       []byte
-		status                 string
-		mkProvider, mkID, mkAl sql.NullString
-		mkBlob                 []byte
-	)
-	err := s.Scan(&c.Serial, &c.CAID, &c.Profile, &c.Requester, &c.Subject, &sans,
-		timeScan{&c.NotBefore}, timeScan{&c.NotAfter}, &c.KeyAlgorithm, &c.KeyBits,
-		&c.SignatureAlgorithm, &status, &c.Fingerprint, &tags, &lint, &c.DER,
-		&mkProvider, &mkID, &mkAl, &mkBlob, timeScan{&c.CreatedAt})
-	if err != nil {
+// certScan is scanCert's scratch row, reused across the rows of one query
+// so that the scan destinations are built once.
+type certScan struct {
+	c                      inventory.Certificate
+	sans, tags, lint       []byte
+	status                 string
+	mkProvider, mkID, mkAl sql.NullString
+	mkBlob                 []byte
+	rev                    nullRevScan
+	dest                   []any
+}
+
+// scanCert reads certColumns then revColumns (NULLs when not revoked).
+func scanCert(s scanner, cs *certScan) (*inventory.Certificate, error) {
+	if cs.dest == nil {
+		x := &cs.c
+		cs.dest = append([]any{&x.Serial, &x.CAID, &x.Profile, &x.Requester, &x.Subject, &cs.sans,
+			timeScan{&x.NotBefore}, timeScan{&x.NotAfter}, &x.KeyAlgorithm, &x.KeyBits,
+			&x.SignatureAlgorithm, &cs.status, &x.Fingerprint, &x.SPKISHA256, &cs.tags, &cs.lint, &x.DER,
+			&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}}, cs.rev.dest()...)
+	}
+	if err := s.Scan(cs.dest...); err != nil {
 		return nil, err
 	}
-	c.Status = inventory.Status(status)
+	c := cs.c
+	c.Status = inventory.Status(cs.status)
 	for _, l := range []struct {
 		raw []byte
 		dst *[]string
-	}{{sans, &c.SANs}, {tags, &c.Tags}, {lint, &c.LintWarnings}} {
+	}{{cs.sans, &c.SANs}, {cs.tags, &c.Tags}, {cs.lint, &c.LintWarnings}} {
 		if err := json.Unmarshal(l.raw, l.dst); err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", c.Serial, err)
 		}
@@ -296,13 +317,14 @@ func scanCert(s scanner) (*inventory.Certificate, error) {
 			*l.dst = []string{}
 		}
 	}
-	if mkProvider.Valid {
+	if cs.mkProvider.Valid {
 		c.ManagedKey = &keys.Ref{
-			Provider:  mkProvider.String,
-			ID:        mkID.String,
-			Algorithm: pki.KeyAlgorithm(mkAl.String),
-			Blob:      nilIfEmpty(mkBlob),
+			Provider:  cs.mkProvider.String,
+			ID:        cs.mkID.String,
+			Algorithm: pki.KeyAlgorithm(cs.mkAl.String),
+			Blob:      nilIfEmpty(cs.mkBlob),
 		}
 	}
+	c.Revocation = cs.rev.revocation()
 	return &c, nil
 }

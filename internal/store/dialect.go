@@ -25,6 +25,13 @@ type dialect struct {
 	// timeArg turns a UTC time truncated to the microsecond into the
 	// column's parameter value.
 	timeArg func(time.Time) any
+	// timeType is the SQL type of a time column, for casting a parameter
+	// whose type the statement does not fix (INSERT ... SELECT ?).
+	timeType string
+	// stringsFromJSON is a subquery yielding the elements of a JSON array
+	// of strings given as its one parameter: a list of any length in one
+	// statement.
+	stringsFromJSON string
 	// migrationsTable is created before any migration runs.
 	migrationsTable string
 	// lock and unlock bracket migrations on one connection so that two
@@ -53,7 +60,9 @@ var sqliteDialect = dialect{
 	open:     openSQLite,
 	numbered: false,
 	// Integer microseconds keep range comparisons in SQL exact and cheap.
-	timeArg: func(t time.Time) any { return t.UnixMicro() },
+	timeArg:         func(t time.Time) any { return t.UnixMicro() },
+	timeType:        "INTEGER",
+	stringsFromJSON: "SELECT value FROM json_each(?)",
 	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		name       TEXT    NOT NULL,
@@ -69,10 +78,12 @@ var sqliteDialect = dialect{
 }
 
 var postgresDialect = dialect{
-	name:     "postgres",
-	open:     openPostgres,
-	numbered: true,
-	timeArg:  func(t time.Time) any { return t },
+	name:            "postgres",
+	open:            openPostgres,
+	numbered:        true,
+	timeArg:         func(t time.Time) any { return t },
+	timeType:        "timestamptz",
+	stringsFromJSON: "SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
 	migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer     NOT NULL PRIMARY KEY,
 		name       text        NOT NULL,

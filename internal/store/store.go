@@ -1,6 +1,7 @@
 // Package store owns Certwright's persistent state — CAs, issued
-// certificates, profiles, API tokens and settings — in SQLite or PostgreSQL
-// behind one concrete type, *DB, opened and migrated by Open.
+// certificates and their revocations, CRL numbers, OCSP responders,
+// profiles, API tokens and settings — in SQLite or PostgreSQL behind one
+// concrete type, *DB, opened and migrated by Open.
 //
 // Times are stored in UTC at microsecond precision: a time read back equals
 // the time written truncated to the microsecond, in UTC.
@@ -68,6 +69,10 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 			db.closePools()
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
+	}
+	if err := db.backfillSPKI(ctx); err != nil {
+		db.closePools()
+		return nil, err
 	}
 	// The CA lookup runs on every issuance: prepare it once per connection
 	// instead of parsing the SQL on every call.

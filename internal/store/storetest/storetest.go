@@ -48,7 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Tokens", testTokens},
 		{"Settings", testSettings},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, revocationTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, open)
