@@ -34,12 +34,17 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// Handler returns the HTTPS handler (exported for tests).
-func (a *App) Handler() (http.Handler, error) {
-	apiH, err := api.New(api.Deps{
+// API returns the /api/v1 handler wired to the core.
+func (a *App) API() (*api.Handler, error) {
+	return api.New(api.Deps{
 		Log: a.log, Clock: a.clock, Auth: a.auth, Issuer: a.issuer, CAs: a.cas,
 		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 	})
+}
+
+// Handler returns the HTTPS handler (exported for tests).
+func (a *App) Handler() (http.Handler, error) {
+	apiH, err := a.API()
 	if err != nil {
 		return nil, err
 	}
