@@ -84,7 +84,7 @@ type Service struct {
 	linter   Linter
 
 	mu      sync.RWMutex
-	signers map[string]crypto.Signer       // by key ID
+	signers *keys.SignerCache
 	parsed  map[string]*x509.Certificate   // by CA ID + fingerprint
 	chains  map[string][]*x509.Certificate // by CA ID; a CA's certificate never changes once set
 }
@@ -105,7 +105,7 @@ func New(cfg Config, st Store, profiles Profiles, kp keys.Provider, linter Linte
 	}
 	return &Service{
 		cfg: cfg, store: st, profiles: profiles, keys: kp, linter: linter,
-		signers: map[string]crypto.Signer{},
+		signers: keys.NewSignerCache(kp),
 		parsed:  map[string]*x509.Certificate{},
 		chains:  map[string][]*x509.Certificate{},
 	}, nil
@@ -421,19 +421,10 @@ func checkCSRExtensions(csr *x509.CertificateRequest) error {
 var oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
 
 func (s *Service) signer(ctx context.Context, ref keys.Ref) (crypto.Signer, error) {
-	s.mu.RLock()
-	sg, ok := s.signers[ref.ID]
-	s.mu.RUnlock()
-	if ok {
-		return sg, nil
-	}
-	sg, err := s.keys.Signer(ctx, ref)
+	sg, err := s.signers.Signer(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("issue: load CA key %s: %w", ref.ID, err)
 	}
-	s.mu.Lock()
-	s.signers[ref.ID] = sg
-	s.mu.Unlock()
 	return sg, nil
 }
 

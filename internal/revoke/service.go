@@ -80,8 +80,8 @@ type Service struct {
 	linter Linter
 
 	mu      sync.Mutex
-	signers map[string]crypto.Signer // by key ID
-	cas     map[string]*caState      // by CA ID
+	signers *keys.SignerCache
+	cas     map[string]*caState // by CA ID
 
 	dirtyCAs map[string]bool // CAs whose CRL must be rebuilt (under mu)
 	cached   atomic.Int64    // OCSP responses cached across all CAs
@@ -123,7 +123,7 @@ func New(cfg Config, st Store, kp keys.Provider, linter Linter) (*Service, error
 	}
 	return &Service{
 		cfg: cfg, store: st, keys: kp, linter: linter,
-		signers:  map[string]crypto.Signer{},
+		signers:  keys.NewSignerCache(kp),
 		cas:      map[string]*caState{},
 		dirtyCAs: map[string]bool{},
 		dirty:    make(chan struct{}, 1),
@@ -333,18 +333,9 @@ func (s *Service) revoked(ctx context.Context, caID string, recs []*inventory.Re
 }
 
 func (s *Service) signer(ctx context.Context, ref keys.Ref) (crypto.Signer, error) {
-	s.mu.Lock()
-	sg, ok := s.signers[ref.ID]
-	s.mu.Unlock()
-	if ok {
-		return sg, nil
-	}
-	sg, err := s.keys.Signer(ctx, ref)
+	sg, err := s.signers.Signer(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("revoke: load key %s: %w", ref.ID, err)
 	}
-	s.mu.Lock()
-	s.signers[ref.ID] = sg
-	s.mu.Unlock()
 	return sg, nil
 }
