@@ -182,7 +182,11 @@ func (s *Service) insert(st *caState, key string, e *entry, ok func() bool) {
 // revoked responses again for small sets (larger ones are signed on demand
 // and by the next pre-signing pass).
 func (st *caState) revoked(ctx context.Context, s *Service, recs []*inventory.Revocation) {
-	serials := make([][]byte, 0, len(recs))
+	type revokedSerial struct {
+		rec    *inventory.Revocation
+		serial []byte
+	}
+	done := make([]revokedSerial, 0, len(recs))
 	st.mu.Lock()
 	st.epoch++
 	for _, r := range recs {
@@ -190,7 +194,7 @@ func (st *caState) revoked(ctx context.Context, s *Service, recs []*inventory.Re
 		if err != nil {
 			continue
 		}
-		serials = append(serials, b)
+		done = append(done, revokedSerial{r, b})
 		for _, h := range ocsp.Hashes() {
 			k := cacheKey(h, b)
 			if _, ok := st.cache[k]; ok {
@@ -203,26 +207,23 @@ func (st *caState) revoked(ctx context.Context, s *Service, recs []*inventory.Re
 		}
 	}
 	st.mu.Unlock()
-	if len(recs) > 64 {
+	if len(done) > 64 {
 		s.requestWarm(st.id)
 		return
 	}
 	now := s.cfg.Clock.Now()
-	for i, r := range recs {
-		if i >= len(serials) {
-			break
-		}
-		id, err := st.issuer.CertID(presignHash, new(big.Int).SetBytes(serials[i]))
+	for _, d := range done {
+		id, err := st.issuer.CertID(presignHash, new(big.Int).SetBytes(d.serial))
 		if err != nil {
 			continue
 		}
-		e, err := s.sign(ctx, st, id, ocsp.Answer{Status: ocsp.Revoked, RevokedAt: r.RevokedAt, Reason: r.Reason}, now)
+		e, err := s.sign(ctx, st, id, ocsp.Answer{Status: ocsp.Revoked, RevokedAt: d.rec.RevokedAt, Reason: d.rec.Reason}, now)
 		if err != nil {
-			s.cfg.Log.Error("OCSP: pre-sign revoked response", "ca", st.name, "serial", r.Serial, "err", err)
+			s.cfg.Log.Error("OCSP: pre-sign revoked response", "ca", st.name, "serial", d.rec.Serial, "err", err)
 			continue
 		}
 		// Revocation is final, so a revoked answer is always safe to cache.
-		s.insert(st, cacheKey(presignHash, serials[i]), e, nil)
+		s.insert(st, cacheKey(presignHash, d.serial), e, nil)
 	}
 }
 
