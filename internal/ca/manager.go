@@ -2,11 +2,14 @@ package ca
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // Store is the persistence the CA manager needs.
@@ -15,6 +18,8 @@ type Store interface {
 	ListCAs(ctx context.Context) ([]*CA, error)
 	UpdateCA(ctx context.Context, c *CA) error
 	PurgeCAs(ctx context.Context, now time.Time) ([]string, error)
+	// LookupSerial reports the revocation of serial listed under caID, if any.
+	LookupSerial(ctx context.Context, caID, serial string) (issued bool, rev *inventory.Revocation, err error)
 }
 
 // Manager changes the lifecycle state of CAs: disable, enable, delete,
@@ -66,8 +71,27 @@ func (m *Manager) Disable(ctx context.Context, idOrName string) (*CA, error) {
 	return m.change(ctx, idOrName, "disabled", (*CA).Disable)
 }
 
-// Enable lets a disabled CA issue again.
+// Enable lets a disabled CA issue again, unless its certificate has been
+// revoked: revocation is permanent.
 func (m *Manager) Enable(ctx context.Context, idOrName string) (*CA, error) {
+	c, err := m.Get(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	if c.ParentID != "" && len(c.CertDER) > 0 {
+		cert, err := x509.ParseCertificate(c.CertDER)
+		if err != nil {
+			return nil, fmt.Errorf("ca: parse certificate of %s: %w", c.Name, err)
+		}
+		_, rev, err := m.store.LookupSerial(ctx, c.ParentID, pki.SerialHex(cert.SerialNumber))
+		if err != nil {
+			return nil, fmt.Errorf("ca: check revocation of %s: %w", c.Name, err)
+		}
+		if rev != nil {
+			return nil, fmt.Errorf("%w: CA %s's certificate was revoked at %s (reason %s); revocation is permanent, so it cannot issue again — create a new CA",
+				ErrTransition, c.Name, rev.RevokedAt.Format(time.RFC3339), rev.Reason)
+		}
+	}
 	return m.change(ctx, idOrName, "enabled", (*CA).Enable)
 }
 
