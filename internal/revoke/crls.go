@@ -109,9 +109,6 @@ func (s *Service) crlStale(now time.Time) func(*CRL) bool {
 // markDirty asks for caID's CRL to be rebuilt after the coalescing delay.
 func (s *Service) markDirty(caID string) {
 	s.mu.Lock()
-	if s.dirtyCAs == nil {
-		s.dirtyCAs = map[string]bool{}
-	}
 	s.dirtyCAs[caID] = true
 	s.mu.Unlock()
 	select {

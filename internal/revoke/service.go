@@ -79,7 +79,7 @@ type Service struct {
 	keys   keys.Provider
 	linter Linter
 
-	mu      sync.Mutex
+	mu      sync.RWMutex // guards cas and dirtyCAs
 	signers *keys.SignerCache
 	cas     map[string]*caState // by CA ID
 

@@ -59,8 +59,8 @@ func (e *entry) passSeen() uint64 { return e.passN.Load() }
 
 // loaded returns the CA's state if it is in memory.
 func (s *Service) loaded(caID string) *caState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return s.cas[caID]
 }
 
