@@ -5,26 +5,71 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
 // ErrUnauthenticated means no valid credential was presented. Its message
-// never says which part was wrong.
-var ErrUnauthenticated = errors.New("authz: missing or invalid token")
+// never says which part was wrong; Reason (for the audit log) does.
+var ErrUnauthenticated = errors.New("authz: missing or invalid credentials")
 
-// TokenStore is the persistence token authentication needs.
-type TokenStore interface {
-	GetToken(ctx context.Context, id string) (*Token, error)
+// AuthError is an authentication failure with the reason kept for the
+// audit log. It matches ErrUnauthenticated and prints as it does.
+type AuthError struct{ Reason string }
+
+func (e *AuthError) Error() string        { return ErrUnauthenticated.Error() }
+func (e *AuthError) Is(target error) bool { return target == ErrUnauthenticated }
+
+func unauthenticated(reason string) error { return &AuthError{Reason: reason} }
+
+// Principal records as stored.
+
+// PrincipalRecord is a principal without its bindings.
+type PrincipalRecord struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Kind        Kind       `json:"kind"`
+	Description string     `json:"description"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CreatedBy   string     `json:"created_by"`
+	DisabledAt  *time.Time `json:"disabled_at,omitempty"`
 }
 
-// NewToken makes a token for name with role. The returned string is shown
-// to the user once; only rec (with a hash of the secret) is stored.
-func NewToken(name string, role Role, now time.Time) (token string, rec *Token, err error) {
+// Identity maps a client-certificate name to a principal.
+type Identity struct {
+	// Kind is "uri" (a SAN URI such as spiffe://...) or "dns" (a SAN DNS name).
+	Kind        string    `json:"kind"`
+	Value       string    `json:"value"`
+	PrincipalID string    `json:"principal_id"`
+	Principal   string    `json:"principal"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Token is an API bearer token as stored: only a hash of its secret is kept.
+// The token string handed to a user is "cwt_<ID>_<secret>", the secret 256
+// random bits.
+type Token struct {
+	ID          string     `json:"id"`
+	PrincipalID string     `json:"principal_id"`
+	Principal   string     `json:"principal"` // name, for display
+	Description string     `json:"description"`
+	SecretHash  []byte     `json:"-"` // SHA-256 of the secret part
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
+}
+
+// NewToken makes a token for the principal. The returned string is shown to
+// the user once; only rec (with a hash of the secret) is stored. A zero
+// expires means the token does not expire.
+func NewToken(principalID, description string, now, expires time.Time) (token string, rec *Token, err error) {
 	idb := make([]byte, 8)
 	secret := make([]byte, 32)
 	if _, err := rand.Read(idb); err != nil {
@@ -36,31 +81,75 @@ func NewToken(name string, role Role, now time.Time) (token string, rec *Token, 
 	id := hex.EncodeToString(idb)
 	sec := base64.RawURLEncoding.EncodeToString(secret)
 	h := sha256.Sum256([]byte(sec))
-	return "cwt_" + id + "_" + sec, &Token{ID: id, Name: name, Role: role, SecretHash: h[:], CreatedAt: now.UTC()}, nil
+	rec = &Token{ID: id, PrincipalID: principalID, Description: description, SecretHash: h[:], CreatedAt: now.UTC()}
+	if !expires.IsZero() {
+		e := expires.UTC()
+		rec.ExpiresAt = &e
+	}
+	return "cwt_" + id + "_" + sec, rec, nil
 }
 
-// Authenticator checks bearer tokens against their stored hashes.
+// LooksLikeToken reports whether s has the shape of a Certwright token, so
+// that one pasted where it does not belong (a URL) can be refused.
+func LooksLikeToken(s string) bool { return strings.HasPrefix(strings.TrimSpace(s), "cwt_") }
+
+// Store is the persistence authentication needs.
+type Store interface {
+	GetToken(ctx context.Context, id string) (*Token, error)
+	// LoadPrincipal returns the principal with its bindings, roles resolved.
+	LoadPrincipal(ctx context.Context, id string) (*Principal, *PrincipalRecord, error)
+	// PrincipalByIdentity returns the ID of the principal an mTLS identity maps to.
+	PrincipalByIdentity(ctx context.Context, kind, value string) (string, error)
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// CertChecker validates a client certificate chain against the CAs of this
+// server and says whether it has been revoked.
+type CertChecker interface {
+	// VerifyClient returns nil when leaf chains (through intermediates) to
+	// one of the server's CAs for client authentication and is not revoked.
+	VerifyClient(ctx context.Context, leaf *x509.Certificate, intermediates []*x509.Certificate, now time.Time) error
+}
+
+// Authenticator turns bearer tokens and client certificates into principals.
 type Authenticator struct {
-	store TokenStore
+	store Store
+	certs CertChecker
+	now   func() time.Time
 	// dummy is compared against when the token id is unknown, so an unknown
 	// id costs the same as a wrong secret.
 	dummy [32]byte
+
+	// touched remembers when each token's last-used time was last written,
+	// so a busy token costs one write a minute, not one per request.
+	mu      sync.Mutex
+	touched map[string]time.Time
 }
 
-// NewAuthenticator returns an Authenticator over st.
-func NewAuthenticator(st TokenStore) *Authenticator { return &Authenticator{store: st} }
+// TouchInterval is how stale a token's recorded last-used time may get.
+const TouchInterval = time.Minute
+
+// NewAuthenticator returns an Authenticator. certs may be nil: client
+// certificates are then refused.
+func NewAuthenticator(st Store, certs CertChecker, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	return &Authenticator{store: st, certs: certs, now: now, touched: map[string]time.Time{}}
+}
 
 // maxTokenLen bounds the bearer string before any work is done on it.
 const maxTokenLen = 128
 
-// Authenticate returns the principal a token belongs to.
+// Authenticate returns the principal a bearer token belongs to. An
+// expired or revoked token, or one whose principal is disabled, fails.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if len(token) > maxTokenLen || !strings.HasPrefix(token, "cwt_") {
-		return Principal{}, ErrUnauthenticated
+		return Principal{}, unauthenticated("malformed token")
 	}
 	id, secret, ok := strings.Cut(strings.TrimPrefix(token, "cwt_"), "_")
 	if !ok || len(id) != 16 || secret == "" {
-		return Principal{}, ErrUnauthenticated
+		return Principal{}, unauthenticated("malformed token")
 	}
 	h := sha256.Sum256([]byte(secret))
 	rec, err := a.store.GetToken(ctx, id)
@@ -69,10 +158,98 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		if ctx.Err() != nil {
 			return Principal{}, ctx.Err()
 		}
-		return Principal{}, ErrUnauthenticated
+		return Principal{}, unauthenticated("unknown token " + id)
 	}
 	if subtle.ConstantTimeCompare(h[:], rec.SecretHash) != 1 {
-		return Principal{}, ErrUnauthenticated
+		return Principal{}, unauthenticated("wrong secret for token " + id)
 	}
-	return Principal{Name: rec.Name, Role: rec.Role}, nil
+	now := a.now()
+	if rec.RevokedAt != nil {
+		return Principal{}, unauthenticated("token " + id + " was revoked")
+	}
+	if rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt) {
+		return Principal{}, unauthenticated("token " + id + " expired")
+	}
+	p, err := a.load(ctx, rec.PrincipalID)
+	if err != nil {
+		return Principal{}, err
+	}
+	p.Auth = "token:" + id
+	a.touch(ctx, id, now)
+	return p, nil
+}
+
+// AuthenticateCertificate returns the principal a verified client
+// certificate maps to: its SAN URIs first, then its DNS names.
+func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.Certificate, intermediates []*x509.Certificate) (Principal, error) {
+	if a.certs == nil {
+		return Principal{}, unauthenticated("client certificates are not accepted")
+	}
+	if err := a.certs.VerifyClient(ctx, leaf, intermediates, a.now()); err != nil {
+		if ctx.Err() != nil {
+			return Principal{}, ctx.Err()
+		}
+		return Principal{}, unauthenticated("client certificate: " + err.Error())
+	}
+	var names [][2]string
+	for _, u := range leaf.URIs {
+		names = append(names, [2]string{"uri", u.String()})
+	}
+	for _, d := range leaf.DNSNames {
+		names = append(names, [2]string{"dns", strings.ToLower(d)})
+	}
+	found := ""
+	for _, n := range names {
+		id, err := a.store.PrincipalByIdentity(ctx, n[0], n[1])
+		if err != nil {
+			if ctx.Err() != nil {
+				return Principal{}, ctx.Err()
+			}
+			continue
+		}
+		if found != "" && found != id {
+			return Principal{}, unauthenticated("client certificate names map to more than one principal")
+		}
+		found = id
+	}
+	if found == "" {
+		return Principal{}, unauthenticated("client certificate maps to no principal")
+	}
+	p, err := a.load(ctx, found)
+	if err != nil {
+		return Principal{}, err
+	}
+	p.Auth = "mtls:" + fmt.Sprintf("%x", leaf.SerialNumber)
+	return p, nil
+}
+
+func (a *Authenticator) load(ctx context.Context, id string) (Principal, error) {
+	p, rec, err := a.store.LoadPrincipal(ctx, id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Principal{}, ctx.Err()
+		}
+		return Principal{}, unauthenticated("principal " + id + " not found")
+	}
+	if rec.DisabledAt != nil {
+		return Principal{}, unauthenticated("principal " + rec.Name + " is disabled")
+	}
+	return *p, nil
+}
+
+// touch records the token's use at most once per TouchInterval. A failed
+// write costs only freshness.
+func (a *Authenticator) touch(ctx context.Context, id string, now time.Time) {
+	a.mu.Lock()
+	last, ok := a.touched[id]
+	if ok && now.Sub(last) < TouchInterval {
+		a.mu.Unlock()
+		return
+	}
+	if len(a.touched) > 100000 {
+		clear(a.touched)
+	}
+	a.touched[id] = now
+	a.mu.Unlock()
+	_ = a.store.TouchToken(ctx, id, now)
 }
