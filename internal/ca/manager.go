@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
@@ -16,8 +18,9 @@ import (
 type Store interface {
 	GetCA(ctx context.Context, idOrName string) (*CA, error)
 	ListCAs(ctx context.Context) ([]*CA, error)
-	UpdateCA(ctx context.Context, c *CA) error
-	PurgeCAs(ctx context.Context, now time.Time) ([]string, error)
+	// UpdateCA and PurgeCAs commit their audit events with the change.
+	UpdateCA(ctx context.Context, c *CA, ev audit.Event) error
+	PurgeCAs(ctx context.Context, now time.Time, ev audit.Event) ([]string, error)
 	// LookupSerial reports the revocation of serial listed under caID, if any.
 	LookupSerial(ctx context.Context, caID, serial string) (issued bool, rev *inventory.Revocation, err error)
 }
@@ -51,15 +54,38 @@ func (m *Manager) Get(ctx context.Context, idOrName string) (*CA, error) {
 // List returns every CA, deleted ones included.
 func (m *Manager) List(ctx context.Context) ([]*CA, error) { return m.store.ListCAs(ctx) }
 
-func (m *Manager) change(ctx context.Context, idOrName, what string, f func(*CA, time.Time) error) (*CA, error) {
+// action names the audit action of a lifecycle change ("disabled" -> "ca.disable").
+func action(what string) string {
+	switch what {
+	case "disabled":
+		return "ca.disable"
+	case "enabled":
+		return "ca.enable"
+	case "deleted":
+		return "ca.delete"
+	}
+	return "ca.restore"
+}
+
+// ErrForbidden is authz.ErrForbidden.
+var ErrForbidden = authz.ErrForbidden
+
+func (m *Manager) change(ctx context.Context, p authz.Principal, idOrName, what string, f func(*CA, time.Time) error) (*CA, error) {
 	c, err := m.Get(ctx, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	if err := f(c, m.clock.Now()); err != nil {
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return nil, err
 	}
-	if err := m.store.UpdateCA(ctx, c); err != nil {
+	from := c.Status
+	now := m.clock.Now()
+	if err := f(c, now); err != nil {
+		return nil, err
+	}
+	ev := audit.New(p, now, action(what), c.ID,
+		map[string]any{"name": c.Name, "from": from, "to": c.Status})
+	if err := m.store.UpdateCA(ctx, c, ev); err != nil {
 		return nil, fmt.Errorf("ca: save %s: %w", c.Name, err)
 	}
 	m.log.Info("ca "+what, "ca", c.Name, "id", c.ID, "status", c.Status)
@@ -67,15 +93,18 @@ func (m *Manager) change(ctx context.Context, idOrName, what string, f func(*CA,
 }
 
 // Disable stops a CA issuing.
-func (m *Manager) Disable(ctx context.Context, idOrName string) (*CA, error) {
-	return m.change(ctx, idOrName, "disabled", (*CA).Disable)
+func (m *Manager) Disable(ctx context.Context, p authz.Principal, idOrName string) (*CA, error) {
+	return m.change(ctx, p, idOrName, "disabled", (*CA).Disable)
 }
 
 // Enable lets a disabled CA issue again, unless its certificate has been
 // revoked: revocation is permanent.
-func (m *Manager) Enable(ctx context.Context, idOrName string) (*CA, error) {
+func (m *Manager) Enable(ctx context.Context, p authz.Principal, idOrName string) (*CA, error) {
 	c, err := m.Get(ctx, idOrName)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return nil, err
 	}
 	if c.ParentID != "" && len(c.CertDER) > 0 {
@@ -92,22 +121,23 @@ func (m *Manager) Enable(ctx context.Context, idOrName string) (*CA, error) {
 				ErrTransition, c.Name, rev.RevokedAt.Format(time.RFC3339), rev.Reason)
 		}
 	}
-	return m.change(ctx, idOrName, "enabled", (*CA).Enable)
+	return m.change(ctx, p, idOrName, "enabled", (*CA).Enable)
 }
 
 // Delete soft-deletes a disabled or pending CA.
-func (m *Manager) Delete(ctx context.Context, idOrName string) (*CA, error) {
-	return m.change(ctx, idOrName, "deleted", func(c *CA, now time.Time) error { return c.Delete(now, m.restoreWindow) })
+func (m *Manager) Delete(ctx context.Context, p authz.Principal, idOrName string) (*CA, error) {
+	return m.change(ctx, p, idOrName, "deleted", func(c *CA, now time.Time) error { return c.Delete(now, m.restoreWindow) })
 }
 
 // Restore brings back a soft-deleted CA within its window.
-func (m *Manager) Restore(ctx context.Context, idOrName string) (*CA, error) {
-	return m.change(ctx, idOrName, "restored", (*CA).Restore)
+func (m *Manager) Restore(ctx context.Context, p authz.Principal, idOrName string) (*CA, error) {
+	return m.change(ctx, p, idOrName, "restored", (*CA).Restore)
 }
 
 // Purge removes CAs whose restore window has passed, keys included.
 func (m *Manager) Purge(ctx context.Context) ([]string, error) {
-	ids, err := m.store.PurgeCAs(ctx, m.clock.Now())
+	now := m.clock.Now()
+	ids, err := m.store.PurgeCAs(ctx, now, audit.New(authz.System(), now, "ca.purge", "", map[string]any{"key": "destroyed"}))
 	if err != nil {
 		return nil, fmt.Errorf("ca: purge: %w", err)
 	}

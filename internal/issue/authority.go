@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/keys"
@@ -39,8 +40,8 @@ func (s *Service) newCARecord(spec *ca.Spec, kind ca.Kind, parentID string, ref 
 // checkNewCA authorises a CA creation and validates its spec; it fails
 // before a key is generated when the name is taken.
 func (s *Service) checkNewCA(ctx context.Context, p authz.Principal, spec *ca.Spec) error {
-	if err := authorize(p); err != nil {
-		return err
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAName: spec.Name}); err != nil {
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -85,7 +86,8 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 		return nil, err
 	}
 	rec.CertDER = der
-	if err := s.store.CreateCA(ctx, rec); err != nil {
+	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "root", "key_algorithm": spec.KeyAlg, "serial": pki.SerialHex(serial), "ca_key_use": "self-signature"})
+	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
 	s.cfg.Log.Info("root CA created", "ca", rec.Name, "id", rec.ID, "key", spec.KeyAlg)
@@ -144,7 +146,8 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 		return nil, fmt.Errorf("issue: sign intermediate: %w", err)
 	}
 	rec.CertDER = der
-	if err := s.store.CreateCA(ctx, rec); err != nil {
+	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "intermediate", "parent": parentCA.Name, "parent_id": parentCA.ID, "key_algorithm": spec.KeyAlg, "serial": pki.SerialHex(serial), "ca_key_use": parentCA.ID})
+	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
 	s.cfg.Log.Info("intermediate CA created", "ca", rec.Name, "id", rec.ID, "parent", parentCA.Name, "key", spec.KeyAlg)
@@ -174,7 +177,8 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 		return nil, err
 	}
 	rec.External, rec.Status, rec.CSRDER = true, ca.StatusPending, csrDER
-	if err := s.store.CreateCA(ctx, rec); err != nil {
+	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "external", "key_algorithm": spec.KeyAlg})
+	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
 	s.cfg.Log.Info("external CA created, awaiting certificate", "ca", rec.Name, "id", rec.ID)
@@ -184,12 +188,12 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 // ImportCertificate completes a pending external CA with the certificate the
 // external signer returned and, optionally, that signer's chain.
 func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOrName string, cert *x509.Certificate, chain []*x509.Certificate) (*ca.CA, error) {
-	if err := authorize(p); err != nil {
-		return nil, err
-	}
 	c, err := s.store.GetCA(ctx, idOrName)
 	if err != nil {
 		return nil, fmt.Errorf("issue: CA %q: %w", idOrName, err)
+	}
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
 	if c.Status != ca.StatusPending {
 		return nil, fmt.Errorf("%w: CA %s is %s; only a pending external CA takes an imported certificate", ca.ErrTransition, c.Name, c.Status)
@@ -208,7 +212,8 @@ func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOr
 	}
 	c.Status = ca.StatusActive
 	c.UpdatedAt = s.cfg.Clock.Now()
-	if err := s.store.UpdateCA(ctx, c); err != nil {
+	ev := audit.New(p, c.UpdatedAt, "ca.import", c.ID, map[string]any{"name": c.Name, "fingerprint": pki.Fingerprint(cert.Raw)})
+	if err := s.store.UpdateCA(ctx, c, ev); err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", c.Name, err)
 	}
 	s.cfg.Log.Info("external CA certificate imported", "ca", c.Name, "id", c.ID)

@@ -19,10 +19,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
@@ -33,11 +35,27 @@ import (
 )
 
 // Store is the persistence the issuance path needs.
+// Every write carries the audit event that describes it, committed in the
+// same transaction.
 type Store interface {
 	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
-	CreateCA(ctx context.Context, c *ca.CA) error
-	UpdateCA(ctx context.Context, c *ca.CA) error
-	InsertCertificate(ctx context.Context, c *inventory.Certificate) error
+	CreateCA(ctx context.Context, c *ca.CA, ev audit.Event) error
+	UpdateCA(ctx context.Context, c *ca.CA, ev audit.Event) error
+	InsertCertificate(ctx context.Context, c *inventory.Certificate, ev audit.Event) error
+	ApprovalStore
+}
+
+// ApprovalStore keeps requests held for approval, and loads the requester
+// again when its request is approved.
+type ApprovalStore interface {
+	CreateApprovalRequest(ctx context.Context, r *ApprovalRequest, ev audit.Event) error
+	GetApprovalRequest(ctx context.Context, id string) (*ApprovalRequest, error)
+	ListApprovalRequests(ctx context.Context, status string, limit int) ([]*ApprovalRequest, error)
+	// UpdateApprovalRequest writes r's decision fields only if the stored
+	// status is from (and, from pending, the request has not expired).
+	UpdateApprovalRequest(ctx context.Context, r *ApprovalRequest, from string, now time.Time, ev audit.Event) error
+	ExpireApprovalRequests(ctx context.Context, now time.Time, ev audit.Event) ([]string, error)
+	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
 }
 
 // Profiles resolves a profile name to its definition.
@@ -57,11 +75,9 @@ type Linter interface {
 var (
 	// ErrInvalid marks a request that is malformed or breaks a rule.
 	ErrInvalid = errors.New("issue: invalid request")
-	// ErrApprovalRequired marks a profile that requires an approver; the
-	// approval workflow is not available yet, so such a profile cannot issue.
-	ErrApprovalRequired = errors.New("issue: profile requires approval by a second person, and approvals are not enabled on this server")
-	// ErrForbidden marks a principal not allowed to issue.
-	ErrForbidden = errors.New("issue: not allowed")
+	// ErrForbidden marks a principal not allowed to do what it asked; it is
+	// authz.ErrForbidden, so either matches.
+	ErrForbidden = authz.ErrForbidden
 )
 
 // Config holds what the issuance path needs besides its ports.
@@ -73,6 +89,8 @@ type Config struct {
 	Log            *slog.Logger
 	// Rand is the source for serials; nil means crypto/rand.
 	Rand io.Reader
+	// ApprovalLifetime is how long a request waits for approval; 0 means 72h.
+	ApprovalLifetime time.Duration
 }
 
 // Service is the issuance path.
@@ -102,6 +120,9 @@ func New(cfg Config, st Store, profiles Profiles, kp keys.Provider, linter Linte
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
+	}
+	if cfg.ApprovalLifetime <= 0 {
+		cfg.ApprovalLifetime = 72 * time.Hour
 	}
 	return &Service{
 		cfg: cfg, store: st, profiles: profiles, keys: kp, linter: linter,
@@ -142,6 +163,9 @@ type Result struct {
 	// Chain is the issuer chain above the leaf, nearest first, up to and
 	// including the root.
 	Chain []*x509.Certificate
+	// Pending is set, and everything else empty, when the request is held
+	// for approval.
+	Pending *ApprovalRequest
 	// Key is the managed private key (managed-key requests only). It is
 	// handed to the caller once; it is retained (wrapped) only when the
 	// profile's key_export is "retain".
@@ -165,12 +189,15 @@ func validateTags(tags []string) ([]string, error) {
 	return out, nil
 }
 
-// Issue runs the issuance path for a leaf certificate.
+// Issue runs the issuance path for a leaf certificate. Under a profile
+// that requires approval it stores the request and returns a Result with
+// Pending set and no certificate.
 func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
-	// 1-2. Authentication happened at the edge; authorisation by role.
-	if err := authorize(req.Principal); err != nil {
-		return nil, err
-	}
+	return s.issue(ctx, req, nil)
+}
+
+// issue is Issue; approved is the request being replayed after approval.
+func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequest) (*Result, error) {
 	tags, err := validateTags(req.Tags)
 	if err != nil {
 		return nil, err
@@ -184,11 +211,12 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 
-	// The subject key: from the CSR, or generated here.
+	// The request as the profile sees it; the key comes later for managed keys.
 	var (
 		pub     crypto.PublicKey
 		managed crypto.Signer
 		pr      profile.Request
+		alg     pki.KeyAlgorithm
 	)
 	if req.CSR != nil {
 		pub = req.CSR.PublicKey
@@ -203,7 +231,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 			}
 		}
 	} else {
-		alg := req.KeyAlgorithm
+		alg = req.KeyAlgorithm
 		if alg == "" {
 			alg = prof.DefaultKeyAlgorithm()
 		}
@@ -214,6 +242,26 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 			Subject: req.Subject, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
 			EmailAddresses: req.EmailAddresses, URIs: req.URIs,
 		}
+	}
+	addCommonNameSAN(&pr)
+	pr.ValidityDays = req.ValidityDays
+
+	// 2. Authorisation: may this principal issue under this profile on this
+	// CA for these names? A server-generated key goes to machines only.
+	res := authz.Resource{CAID: authority.ID, CAName: authority.Name, Profile: prof.Name, Names: requestNames(&pr)}
+	if err := req.Principal.Allow(authz.PermCertIssue, res); err != nil {
+		return nil, err
+	}
+	if req.CSR == nil {
+		if req.Principal.Kind != authz.KindMachine {
+			return nil, fmt.Errorf("%w: private keys are handed out to machine principals only; %s is %s: submit a CSR instead", ErrForbidden, req.Principal.Name, req.Principal.Kind)
+		}
+		if err := req.Principal.Allow(authz.PermKeyExport, res); err != nil {
+			return nil, err
+		}
+		if prof.RequireApproval && approved == nil {
+			return nil, fmt.Errorf("%w: profile %s requires approval, and server-generated keys are not held for approval: submit a CSR", ErrInvalid, prof.Name)
+		}
 		managed, err = alg.Generate(s.cfg.Rand)
 		if err != nil {
 			return nil, fmt.Errorf("issue: generate %s key: %w", alg, err)
@@ -221,16 +269,10 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 		pub = managed.Public()
 		pr.PublicKey = pub
 	}
-	addCommonNameSAN(&pr)
-	pr.ValidityDays = req.ValidityDays
 
 	// 3. Profile policy.
 	if err := prof.Check(pr); err != nil {
 		return nil, err
-	}
-	// 4. Approval.
-	if prof.RequireApproval {
-		return nil, fmt.Errorf("%w (profile %s)", ErrApprovalRequired, prof.Name)
 	}
 	// A constrained CA never signs what relying parties would reject.
 	chain, err := s.Chain(ctx, authority.ID)
@@ -243,6 +285,10 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 	validity, err := prof.Validity(req.ValidityDays)
 	if err != nil {
 		return nil, err
+	}
+	// 4. Approval: held until a second principal approves.
+	if prof.RequireApproval && approved == nil {
+		return s.hold(ctx, req, authority, prof, res.Names)
 	}
 
 	// 5. Template with a fresh random serial.
@@ -312,7 +358,26 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 		}
 		rec.ManagedKey = &ref
 	}
-	if err := s.store.InsertCertificate(ctx, rec); err != nil {
+	details := map[string]any{
+		"ca": authority.Name, "ca_id": authority.ID, "ca_key": authority.Key.ID, "profile": prof.Name,
+		"subject": rec.Subject, "sans": rec.SANs, "not_after": rec.NotAfter,
+	}
+	if managed != nil {
+		switch {
+		case req.Principal.ID == authz.System().ID:
+			details["managed_key"] = "retained"
+		case rec.ManagedKey != nil:
+			details["managed_key"] = "handed_out_and_retained"
+		default:
+			details["managed_key"] = "handed_out"
+		}
+	}
+	if approved != nil {
+		details["approval_request"] = approved.ID
+		details["approved_by"] = approved.DecidedBy
+	}
+	ev := audit.New(req.Principal, now, "certificate.issue", rec.Serial, details)
+	if err := s.store.InsertCertificate(ctx, rec, ev); err != nil {
 		return nil, fmt.Errorf("issue: store certificate: %w", err)
 	}
 	s.cfg.Log.Info("certificate issued", "serial", rec.Serial, "ca", authority.Name, "profile", prof.Name,
@@ -365,14 +430,22 @@ func SANs(c *x509.Certificate) []string {
 	return out
 }
 
-func authorize(p authz.Principal) error {
-	if p.Name == "" {
-		return fmt.Errorf("%w: no authenticated principal", ErrForbidden)
+// requestNames lists every name a certificate would carry, for scope checks:
+// the SANs and the subject common name.
+func requestNames(r *profile.Request) []string {
+	out := make([]string, 0, len(r.DNSNames)+len(r.IPAddresses)+len(r.EmailAddresses)+len(r.URIs)+1)
+	out = append(out, r.DNSNames...)
+	for _, ip := range r.IPAddresses {
+		out = append(out, ip.String())
 	}
-	if p.Role != authz.RoleAdmin {
-		return fmt.Errorf("%w: role %q may not issue", ErrForbidden, p.Role)
+	out = append(out, r.EmailAddresses...)
+	for _, u := range r.URIs {
+		out = append(out, u.String())
 	}
-	return nil
+	if cn := r.Subject.CommonName; cn != "" && !slices.ContainsFunc(out, func(n string) bool { return strings.EqualFold(n, cn) }) {
+		out = append(out, cn)
+	}
+	return out
 }
 
 // addCommonNameSAN copies a host-name or IP common name into the SANs, since

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"math/big"
 	"time"
 
@@ -92,6 +94,14 @@ func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) 
 		return nil, fmt.Errorf("revoke: sign CRL of CA %s: %w", st.name, err)
 	}
 	c := &CRL{DER: der, Number: number, ThisUpdate: now, NextUpdate: next, Entries: b.Len()}
+	// Every use of a CA key is audited; a CRL whose signature is not on
+	// the record is not published.
+	ev := audit.New(authz.System(), now, "crl.sign", st.id, map[string]any{
+		"ca": st.name, "ca_key": st.key.ID, "number": number, "entries": c.Entries, "next_update": next,
+	})
+	if err := s.store.AppendAudit(ctx, ev); err != nil {
+		return nil, fmt.Errorf("revoke: audit CRL %d of CA %s: %w", number, st.name, err)
+	}
 	st.crl.Store(c)
 	s.cfg.Log.Info("CRL generated", "ca", st.name, "number", number, "entries", c.Entries,
 		"bytes", len(der), "took", time.Since(start).Round(time.Millisecond))

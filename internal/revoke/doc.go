@@ -6,6 +6,7 @@ package revoke
 
 import (
 	"context"
+	"github.com/certwright/certwright/internal/audit"
 	"time"
 
 	"github.com/certwright/certwright/internal/ca"
@@ -34,16 +35,16 @@ type Store interface {
 	// r.NotAfter from the certificate. When the serial is already revoked
 	// it changes nothing and returns the first record with created false.
 	// An unknown serial is store.ErrNotFound.
-	RevokeCertificate(ctx context.Context, r *inventory.Revocation) (stored *inventory.Revocation, created bool, err error)
+	RevokeCertificate(ctx context.Context, r *inventory.Revocation, ev audit.Event) (stored *inventory.Revocation, created bool, err error)
 	// RevokeMatching revokes, in one transaction, every certificate that
 	// matches sel, is not yet revoked and has not expired at now, with
 	// tmpl's time, reason, invalidity date and revoker. It returns the new
 	// records. With dryRun it writes nothing and returns what it would do.
-	RevokeMatching(ctx context.Context, sel inventory.Selector, now time.Time, tmpl inventory.Revocation, dryRun bool) ([]*inventory.Revocation, error)
+	RevokeMatching(ctx context.Context, sel inventory.Selector, now time.Time, tmpl inventory.Revocation, dryRun bool, ev audit.Event) ([]*inventory.Revocation, error)
 	// RevokeCA records r (r.CA true, r.CAID the parent) and stores the
 	// updated CA c (now disabled) in one transaction; idempotent like
 	// RevokeCertificate.
-	RevokeCA(ctx context.Context, r *inventory.Revocation, c *ca.CA) (stored *inventory.Revocation, created bool, err error)
+	RevokeCA(ctx context.Context, r *inventory.Revocation, c *ca.CA, ev audit.Event) (stored *inventory.Revocation, created bool, err error)
 	// GetRevocation returns the revocation of serial, or store.ErrNotFound.
 	GetRevocation(ctx context.Context, serial string) (*inventory.Revocation, error)
 	// LookupSerial reports whether caID issued the leaf certificate serial
@@ -66,5 +67,7 @@ type Store interface {
 	// store.ErrNotFound.
 	GetOCSPResponder(ctx context.Context, caID string) (*Responder, error)
 	// PutOCSPResponder stores r as caID's current responder.
-	PutOCSPResponder(ctx context.Context, r *Responder) error
+	PutOCSPResponder(ctx context.Context, r *Responder, ev audit.Event) error
+	// AppendAudit appends events that record no other change (CRL signatures).
+	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"math/big"
 	"time"
 
@@ -413,7 +415,10 @@ func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.PutOCSPResponder(ctx, &Responder{CAID: st.id, CertDER: der, Key: ref, NotAfter: cert.NotAfter, CreatedAt: now}); err != nil {
+	ev := audit.New(authz.System(), now, "ocsp.responder.issue", st.id, map[string]any{
+		"ca": st.name, "ca_key": st.key.ID, "serial": pki.SerialHex(cert.SerialNumber), "not_after": cert.NotAfter,
+	})
+	if err := s.store.PutOCSPResponder(ctx, &Responder{CAID: st.id, CertDER: der, Key: ref, NotAfter: cert.NotAfter, CreatedAt: now}, ev); err != nil {
 		return nil, fmt.Errorf("store OCSP responder of CA %s: %w", st.name, err)
 	}
 	s.cfg.Log.Info("OCSP responder certificate issued", "ca", st.name, "serial", pki.SerialHex(cert.SerialNumber), "not_after", cert.NotAfter)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
@@ -29,8 +30,8 @@ var (
 	// ErrNoMatch is returned by bulk revocation when the selector matches
 	// no unexpired, unrevoked certificate.
 	ErrNoMatch = errors.New("revoke: no certificate matches")
-	// ErrForbidden marks a principal not allowed to revoke.
-	ErrForbidden = errors.New("revoke: not allowed")
+	// ErrForbidden marks a principal not allowed to revoke; it is authz.ErrForbidden.
+	ErrForbidden = authz.ErrForbidden
 	// ErrNoCA is returned for revocation data of a CA this server does not
 	// serve (unknown, purged, or without a certificate yet).
 	ErrNoCA = errors.New("revoke: no such CA")
@@ -141,22 +142,9 @@ type Request struct {
 	InvalidityDate time.Time
 }
 
-func authorize(p authz.Principal) error {
-	if p.Name == "" {
-		return fmt.Errorf("%w: no authenticated principal", ErrForbidden)
-	}
-	if p.Role != authz.RoleAdmin {
-		return fmt.Errorf("%w: role %q may not revoke", ErrForbidden, p.Role)
-	}
-	return nil
-}
-
 // template checks the parts of a request every kind of revocation shares
 // and returns the record to store.
 func (s *Service) template(p authz.Principal, reason pki.Reason, invalidity time.Time) (inventory.Revocation, error) {
-	if err := authorize(p); err != nil {
-		return inventory.Revocation{}, err
-	}
 	if !reason.Valid() {
 		return inventory.Revocation{}, fmt.Errorf("%w: revocation reason code %d is not supported (one of %v)", ErrInvalid, int(reason), pki.ReasonNames())
 	}
@@ -184,7 +172,19 @@ func (s *Service) Revoke(ctx context.Context, req Request) (rec *inventory.Revoc
 		return nil, false, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	t.Serial = serial
-	rec, created, err = s.store.RevokeCertificate(ctx, &t)
+	cert, err := s.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return nil, false, fmt.Errorf("revoke: certificate %s: %w", serial, err)
+	}
+	res := authz.Resource{CAID: cert.CAID, Profile: cert.Profile, Names: cert.SANs}
+	if c, err := s.store.GetCA(ctx, cert.CAID); err == nil {
+		res.CAName = c.Name
+	}
+	if err := req.Principal.Allow(authz.PermCertRevoke, res); err != nil {
+		return nil, false, err
+	}
+	ev := audit.New(req.Principal, t.RevokedAt, "certificate.revoke", serial, revDetails(&t, res.CAName, ""))
+	rec, created, err = s.store.RevokeCertificate(ctx, &t, ev)
 	if err != nil {
 		return nil, false, fmt.Errorf("revoke: certificate %s: %w", serial, err)
 	}
@@ -218,14 +218,21 @@ func (s *Service) RevokeMatching(ctx context.Context, req BulkRequest) ([]*inven
 	if sel.Empty() {
 		return nil, fmt.Errorf("%w: give at least one selector (CA, profile, SAN or public key)", ErrInvalid)
 	}
+	res := authz.Resource{Profile: sel.Profile}
 	if sel.CAID != "" {
 		c, err := s.store.GetCA(ctx, sel.CAID)
 		if err != nil {
 			return nil, fmt.Errorf("revoke: CA %q: %w", sel.CAID, err)
 		}
 		sel.CAID = c.ID
+		res.CAID, res.CAName = c.ID, c.Name
 	}
-	recs, err := s.store.RevokeMatching(ctx, sel, s.cfg.Clock.Now(), t, req.DryRun)
+	// A binding limited to names cannot cover a selector: fail closed.
+	if err := req.Principal.Allow(authz.PermCertRevoke, res); err != nil {
+		return nil, err
+	}
+	ev := audit.New(req.Principal, t.RevokedAt, "certificate.revoke", "", revDetails(&t, res.CAName, describe(req.Selector)))
+	recs, err := s.store.RevokeMatching(ctx, sel, s.cfg.Clock.Now(), t, req.DryRun, ev)
 	if err != nil {
 		return nil, fmt.Errorf("revoke: bulk: %w", err)
 	}
@@ -289,6 +296,9 @@ func (s *Service) RevokeCA(ctx context.Context, req CARequest) (*inventory.Revoc
 	if err != nil {
 		return nil, false, fmt.Errorf("revoke: CA %q: %w", req.CA, err)
 	}
+	if err := req.Principal.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
+		return nil, false, err
+	}
 	if c.Kind == ca.KindRoot || c.ParentID == "" {
 		what := "a root CA"
 		if c.Kind != ca.KindRoot {
@@ -312,7 +322,10 @@ func (s *Service) RevokeCA(ctx context.Context, req CARequest) (*inventory.Revoc
 			return nil, false, err
 		}
 	}
-	rec, created, err := s.store.RevokeCA(ctx, &t, c)
+	d := revDetails(&t, c.Name, "")
+	d["serial"], d["parent_id"] = t.Serial, c.ParentID
+	ev := audit.New(req.Principal, t.RevokedAt, "ca.revoke", c.ID, d)
+	rec, created, err := s.store.RevokeCA(ctx, &t, c, ev)
 	if err != nil {
 		return nil, false, fmt.Errorf("revoke: CA %s: %w", c.Name, err)
 	}
@@ -321,6 +334,21 @@ func (s *Service) RevokeCA(ctx context.Context, req CARequest) (*inventory.Revoc
 		s.cfg.Log.Warn("CA certificate revoked", "ca", c.Name, "id", c.ID, "serial", rec.Serial, "parent", c.ParentID, "reason", rec.Reason.String(), "by", rec.RevokedBy)
 	}
 	return rec, created, nil
+}
+
+// revDetails is the audit detail of a revocation.
+func revDetails(t *inventory.Revocation, caName, selector string) map[string]any {
+	d := map[string]any{"reason": t.Reason.String()}
+	if caName != "" {
+		d["ca"] = caName
+	}
+	if !t.InvalidityDate.IsZero() {
+		d["invalidity_date"] = t.InvalidityDate
+	}
+	if selector != "" {
+		d["selector"] = selector
+	}
+	return d
 }
 
 // revoked makes new revocations under caID visible: OCSP at once, the CRL
