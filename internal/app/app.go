@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/certwright/certwright/internal/access"
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
@@ -38,9 +40,6 @@ const (
 	DBFile     = "certwright.db"
 )
 
-// system is the principal the server acts as for its own work.
-var system = authz.Principal{Name: "certwright-server", Role: authz.RoleAdmin}
-
 // App is a wired Certwright instance.
 type App struct {
 	cfg      *config.Config
@@ -53,6 +52,8 @@ type App struct {
 	cas      *ca.Manager
 	profiles *profile.Catalog
 	auth     *authz.Authenticator
+	access   *access.Service
+	audit    *audit.Checkpointer
 	tls      *serverTLS
 }
 
@@ -109,8 +110,8 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	profiles := profile.NewCatalog(st)
-	iss, err := issue.New(issue.Config{PublicHTTPBase: cfg.PublicHTTPURL, Clock: clk, Log: log}, st, profiles, kp, linter)
+	profiles := profile.NewCatalog(st, clk.Now)
+	iss, err := issue.New(issue.Config{PublicHTTPBase: cfg.PublicHTTPURL, Clock: clk, Log: log, ApprovalLifetime: cfg.Approval.Lifetime()}, st, profiles, kp, linter)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
@@ -124,10 +125,23 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	acc, err := access.New(st, clk, log)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	cp, err := audit.NewCheckpointer(audit.CheckpointConfig{
+		Clock: clk, Log: log, Every: int64(cfg.Audit.CheckpointEvents), Interval: cfg.Audit.Interval(),
+	}, st, kp)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	a := &App{
 		cfg: cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
-		cas:  ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
-		auth: authz.NewAuthenticator(st),
+		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
+		auth:   authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
+		access: acc, audit: cp,
 	}
 	a.tls = &serverTLS{app: a}
 	return a, nil
@@ -198,7 +212,7 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	in := cfg.Init
 	org := []string{in.Organization}
 	rootAlg, _ := pki.ParseKeyAlgorithm(in.RootKey)
-	root, err := a.issuer.CreateRoot(ctx, system, &ca.Spec{
+	root, err := a.issuer.CreateRoot(ctx, authz.System(), &ca.Spec{
 		Name: in.RootName, Subject: pkix.Name{CommonName: in.RootCommonName, Organization: org},
 		KeyAlg: rootAlg, Validity: days(in.RootValidityDays), MaxPathLen: 1,
 	})
@@ -206,7 +220,7 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: create root CA: %w", err)
 	}
 	intAlg, _ := pki.ParseKeyAlgorithm(in.IssuingKey)
-	if _, err := a.issuer.CreateIntermediate(ctx, system, root.ID, &ca.Spec{
+	if _, err := a.issuer.CreateIntermediate(ctx, authz.System(), root.ID, &ca.Spec{
 		Name: in.IssuingName, Subject: pkix.Name{CommonName: in.IssuingCommonName, Organization: org},
 		KeyAlg: intAlg, Validity: days(in.IssuingValidityDays), MaxPathLen: 0,
 	}); err != nil {
@@ -215,12 +229,24 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if _, err := a.tls.issue(ctx); err != nil {
 		return nil, err
 	}
-	token, rec, err := authz.NewToken("admin", authz.RoleAdmin, clk.Now())
+	// The first administrator: a person, bound to admin, with one token.
+	sys := authz.System()
+	admin, err := a.access.CreatePrincipal(ctx, sys, "admin", authz.KindHuman, "created by init")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("app: create admin principal: %w", err)
 	}
-	if err := a.store.CreateToken(ctx, rec); err != nil {
-		return nil, fmt.Errorf("app: store admin token: %w", err)
+	if _, err := a.access.Bind(ctx, sys, admin.ID, authz.RoleAdmin, authz.Scope{}); err != nil {
+		return nil, fmt.Errorf("app: bind admin role: %w", err)
+	}
+	token, _, err := a.access.CreateToken(ctx, sys, admin.ID, "created by init", 0)
+	if err != nil {
+		return nil, fmt.Errorf("app: create admin token: %w", err)
+	}
+	if _, err := a.audit.EnsureKey(ctx); err != nil {
+		return nil, fmt.Errorf("app: create audit key: %w", err)
+	}
+	if _, err := a.audit.Checkpoint(ctx); err != nil {
+		return nil, fmt.Errorf("app: first audit checkpoint: %w", err)
 	}
 	tokenPath := filepath.Join(dir, TokenFile)
 	if err := writeFileExcl(tokenPath, []byte(token+"\n"), 0o600); err != nil {

@@ -37,8 +37,10 @@ func securityHeaders(next http.Handler) http.Handler {
 // API returns the /api/v1 handler wired to the core.
 func (a *App) API() (*api.Handler, error) {
 	return api.New(api.Deps{
-		Log: a.log, Clock: a.clock, Auth: a.auth, Issuer: a.issuer, CAs: a.cas,
-		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
+		Log: a.log, Clock: a.clock, Auth: a.auth, Issuer: a.issuer, Approvals: a.issuer, CAs: a.cas,
+		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, Access: a.access,
+		Auditor: auditor{DB: a.store, app: a}, Reports: a.store,
+		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 	})
 }
 
@@ -66,6 +68,12 @@ func (a *App) Handler() (http.Handler, error) {
 // once both listeners accept connections.
 func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	if err := a.tls.refresh(ctx); err != nil {
+		return err
+	}
+	if _, err := a.audit.EnsureKey(ctx); err != nil {
+		return fmt.Errorf("app: audit key: %w", err)
+	}
+	if err := a.auditStart(ctx); err != nil {
 		return err
 	}
 	h, err := a.Handler()
@@ -134,6 +142,8 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	start(func() error { return a.cas.Run(ctx, time.Hour) })
 	start(func() error { return a.renewLoop(ctx, time.Hour) })
 	start(func() error { return a.revoker.Run(ctx) })
+	start(func() error { a.audit.Run(ctx); return nil })
+	start(func() error { return a.expireLoop(ctx, time.Minute) })
 	if ready != nil {
 		ready(l)
 	}
@@ -147,6 +157,22 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	wg.Wait()
 	close(errc)
 	return <-errc
+}
+
+// expireLoop marks approval requests past their lifetime expired.
+func (a *App) expireLoop(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := a.issuer.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("expiring approval requests failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 func (a *App) renewLoop(ctx context.Context, every time.Duration) error {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/store"
 )
@@ -30,7 +31,7 @@ type serverTLS struct {
 func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
 	a := s.app
 	req := issue.Request{
-		Principal: system, CA: a.cfg.DefaultCA, Profile: "web_server",
+		Principal: authz.System(), CA: a.cfg.DefaultCA, Profile: "web_server",
 		Subject:      pkix.Name{CommonName: a.cfg.TLSNames[0]},
 		ValidityDays: a.cfg.TLSValidityDays, Tags: []string{"certwright-server"},
 		RetainKey: true,
@@ -140,6 +141,9 @@ func (s *serverTLS) tlsConfig() *tls.Config {
 		},
 		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384},
 		GetCertificate:   s.get,
-		NextProtos:       []string{"h2", "http/1.1"},
+		// Client certificates are requested, never required: the API
+		// verifies them against this instance's CAs and revocations.
+		ClientAuth: tls.RequestClientCert,
+		NextProtos: []string{"h2", "http/1.1"},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // version is what "certwright version" prints.
@@ -19,6 +20,8 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitPending: the request is held for approval; nothing was issued yet.
+	exitPending = 3
 )
 
 // command is one entry of the command table: a group (sub set) or a leaf
@@ -46,6 +49,8 @@ type runner struct {
 	getenv func(string) string
 	path   []string
 	cmd    *command
+	// now is the clock that relative times (--since 30d) count back from.
+	now func() time.Time
 }
 
 // hintError is an error with a suggestion for the user, printed on its own
@@ -62,6 +67,22 @@ func (e *hintError) Unwrap() error { return e.err }
 type usageError struct{ hintError }
 
 func (e *usageError) Unwrap() error { return &e.hintError }
+
+// codeError ends a command with a particular exit code. With err nil the
+// command has already said why, and nothing more is printed.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *codeError) Unwrap() error { return e.err }
 
 // constError is an error that can be a constant, so sentinels are not
 // package-level variables.
@@ -82,7 +103,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, getenv: env}
+	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, getenv: env, now: time.Now}
 	return report(stderr, dispatch(ctx, r, commandTree(), args))
 }
 
@@ -90,6 +111,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 func report(stderr io.Writer, err error) int {
 	if err == nil || errors.Is(err, errHelpShown) || errors.Is(err, flag.ErrHelp) {
 		return exitOK
+	}
+	var ce *codeError
+	if errors.As(err, &ce) && ce.err == nil {
+		return ce.code
 	}
 	fmt.Fprintf(stderr, "certwright: %v\n", err)
 	var h *hintError
@@ -99,6 +124,9 @@ func report(stderr io.Writer, err error) int {
 	var u *usageError
 	if errors.As(err, &u) {
 		return exitUsage
+	}
+	if ce != nil {
+		return ce.code
 	}
 	return exitError
 }
@@ -222,6 +250,9 @@ func printGroupHelp(w io.Writer, g *command, path []string) {
 	walk(g, path)
 	tw.Flush()
 	fmt.Fprintf(w, "\n%s", clientFlagsHelp)
+	if len(path) == 0 {
+		fmt.Fprintf(w, "\n%s", exitCodesHelp)
+	}
 	fmt.Fprintf(w, "\nRun \"certwright help <command>\" or \"certwright <command> --help\" for a command's flags.\n")
 }
 
@@ -233,7 +264,20 @@ const clientFlagsHelp = `Client flags, accepted by every command that talks to t
                      holds the token itself; default DIR/admin.token)
   --ca-file FILE     root certificate(s) to trust for the server ($CERTWRIGHT_CA_FILE,
                      default DIR/root.pem)
+  --client-cert FILE authenticate with this TLS client certificate (PEM) instead of a
+                     token ($CERTWRIGHT_CLIENT_CERT); without an explicit token no
+                     Authorization header is sent and DIR/admin.token is not read
+  --client-key FILE  the client certificate's private key (PEM, $CERTWRIGHT_CLIENT_KEY)
   --json             print the API's JSON answer
+`
+
+// exitCodesHelp documents the exit codes.
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  failure (the server refused, the audit log is tampered, a request was not issued, ...)
+  2  usage error: correct the command line
+  3  pending: the request is held until a second principal approves it
+     (certwright request approve ID), then fetch it with certwright request fetch ID
 `
 
 func upperFirst(s string) string {
@@ -267,6 +311,12 @@ func commandTree() *command {
 		{name: "ca", summary: "manage certificate authorities", sub: caCommands()},
 		{name: "cert", summary: "issue, list, fetch and revoke certificates", sub: append(certCommands(), revokeCommands()...)},
 		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
+		{name: "request", summary: "list, approve, reject and fetch requests held for approval", sub: requestCommands()},
+		{name: "principal", summary: "manage principals (people and machines) and their mTLS identities", sub: principalCommands()},
+		{name: "token", summary: "create, list and revoke API tokens", sub: tokenCommands()},
+		{name: "role", summary: "manage roles and bind them to principals", sub: roleCommands()},
+		{name: "audit", summary: "verify and export the tamper-evident audit log", sub: auditCommands()},
+		{name: "report", summary: "report certificates issued or revoked in a period", sub: reportCommands()},
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
 			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--check-revocation] [--json]",

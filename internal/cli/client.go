@@ -24,15 +24,18 @@ const maxResponse = 32 << 20
 // client is a typed client of the /api/v1 REST API.
 type client struct {
 	base  string // server URL without a trailing slash
-	token string
-	http  *http.Client
+	token string // empty: authenticate with the client certificate only
+	// certFile is the client certificate in use, named in the 401 hint.
+	certFile string
+	http     *http.Client
 }
 
 func newClient(ep *endpoint) *client {
 	return &client{
-		base:  strings.TrimRight(ep.server.String(), "/"),
-		token: ep.token,
-		http:  httpClient(ep.roots),
+		base:     strings.TrimRight(ep.server.String(), "/"),
+		token:    ep.token,
+		certFile: ep.certFile,
+		http:     httpClient(ep.roots, ep.clientCert),
 	}
 }
 
@@ -68,6 +71,13 @@ func seg(s string) string { return url.PathEscape(s) }
 // request sends one API request. A JSON answer is decoded into out when out
 // is not nil; the raw body is returned either way.
 func (c *client) request(ctx context.Context, method, path string, query url.Values, body []byte, contentType string, out any) ([]byte, error) {
+	_, data, err := c.requestStatus(ctx, method, path, query, body, contentType, out)
+	return data, err
+}
+
+// newRequest builds a request with the credentials. The token goes in the
+// Authorization header only, never in the URL.
+func (c *client) newRequest(ctx context.Context, method, path string, query url.Values, body []byte, contentType string) (*http.Request, error) {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -80,41 +90,93 @@ func (c *client) request(ctx context.Context, method, path string, query url.Val
 	if err != nil {
 		return nil, fmt.Errorf("build request %s %s: %w", method, path, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	req.Header.Set("User-Agent", "certwright/"+version)
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
+	}
+	return req, nil
+}
+
+// requestStatus is request that also returns the 2xx status, for the
+// routes whose answer depends on it (201 issued, 202 held for approval).
+func (c *client) requestStatus(ctx context.Context, method, path string, query url.Values, body []byte, contentType string, out any) (int, []byte, error) {
+	req, err := c.newRequest(ctx, method, path, query, body, contentType)
+	if err != nil {
+		return 0, nil, err
 	}
 	if out != nil {
 		req.Header.Set("Accept", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.transportError(ctx, err)
+		return 0, nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := readAllLimited(resp.Body, "the server's answer", maxResponse)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, errorFromResponse(resp.StatusCode, data)
+		return 0, nil, c.errorFromResponse(resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return nil, fmt.Errorf("%s %s: the server's answer is not the expected JSON: %w", method, path, err)
+			return 0, nil, fmt.Errorf("%s %s: the server's answer is not the expected JSON: %w", method, path, err)
 		}
 	}
-	return data, nil
+	return resp.StatusCode, data, nil
 }
 
-func errorFromResponse(status int, data []byte) error {
+// stream copies a 2xx answer to w as it arrives, without the size limit
+// and overall timeout of request: an audit export can be large. The
+// context still bounds it.
+func (c *client) stream(ctx context.Context, path string, query url.Values, accept string, w io.Writer) error {
+	req, err := c.newRequest(ctx, http.MethodGet, path, query, nil, "")
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", accept)
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, err := readAllLimited(resp.Body, "the server's answer", maxResponse)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", path, err)
+		}
+		return c.errorFromResponse(resp.StatusCode, data)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("GET %s: %w", path, ctx.Err())
+		}
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *client) errorFromResponse(status int, data []byte) error {
 	e := &apiError{status: status}
 	if json.Unmarshal(data, &e.body) != nil {
 		e.body = apitypes.Error{}
 	}
 	switch status {
 	case http.StatusUnauthorized:
+		switch {
+		case c.certFile != "" && c.token != "":
+			return &hintError{e, "the server accepted neither the token nor the client certificate " + c.certFile +
+				"; check --token-file/$CERTWRIGHT_TOKEN(_FILE), and that the certificate is issued by one of the server's CAs and its SAN URI or DNS name is registered (certwright principal identity add)"}
+		case c.certFile != "":
+			return &hintError{e, "the server did not accept the client certificate " + c.certFile +
+				": it must be issued by one of the server's CAs, unexpired and unrevoked, and its SAN URI or DNS name registered to an enabled principal (certwright principal identity add NAME --uri URI)"}
+		}
 		return &hintError{e, "the server did not accept the token; check --token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or DATA/admin.token"}
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		return &hintError{e, "the server answered with a redirect; --server must be the certwright API's base URL"}
@@ -237,11 +299,39 @@ func (c *client) RestoreCA(ctx context.Context, ca string) (apitypes.CA, error) 
 	return c.caState(ctx, ca, "restore")
 }
 
-// Sign issues a certificate for a CSR.
+// pendingError is a sign request the server accepted (202) but holds until
+// a second principal approves it: nothing was issued yet.
+type pendingError struct {
+	Request apitypes.ApprovalRequest
+}
+
+func (e *pendingError) Error() string {
+	return fmt.Sprintf("request %s is pending approval (expires %s)", e.Request.ID, showTime(e.Request.ExpiresAt))
+}
+
+// Sign issues a certificate for a CSR. When the profile requires approval
+// the server answers 202 and Sign returns a *pendingError.
 func (c *client) Sign(ctx context.Context, req apitypes.SignRequest) (apitypes.IssuedCertificate, error) {
 	var out apitypes.IssuedCertificate
-	err := c.postJSON(ctx, "/api/v1/certificates/sign", req, &out)
-	return out, err
+	body, err := json.Marshal(req)
+	if err != nil {
+		return out, fmt.Errorf("encode request: %w", err)
+	}
+	status, data, err := c.requestStatus(ctx, http.MethodPost, "/api/v1/certificates/sign", nil, body, "application/json", nil)
+	if err != nil {
+		return out, err
+	}
+	if status == http.StatusAccepted {
+		var pending apitypes.ApprovalRequest
+		if err := json.Unmarshal(data, &pending); err != nil || pending.ID == "" {
+			return out, fmt.Errorf("POST /api/v1/certificates/sign: the server held the request for approval but its answer is not an approval request")
+		}
+		return out, &pendingError{Request: pending}
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return out, fmt.Errorf("POST /api/v1/certificates/sign: the server's answer is not the expected JSON: %w", err)
+	}
+	return out, nil
 }
 
 // Issue issues a certificate with a key the server generates.

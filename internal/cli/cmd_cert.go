@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"github.com/certwright/certwright/internal/inventory"
@@ -24,7 +25,9 @@ func certCommands() []*command {
 			name: "sign", summary: "issue a certificate for a CSR",
 			args:    "--csr FILE --profile PROFILE [--ca CA] [--days N] [--tag T,...] [--out FILE]",
 			example: "certwright cert sign --csr app.csr --profile web_server --out app.pem",
-			run:     runCertSign,
+			more: "When the profile requires approval, nothing is issued yet: the command prints the request ID and exits 3.\n" +
+				"Once a second principal approves it, fetch the certificate with: certwright request fetch ID --out FILE\n\n" + exitCodesHelp,
+			run: runCertSign,
 		},
 		{
 			name: "issue", summary: "issue a certificate with a key the server generates (the key is shown once)",
@@ -127,6 +130,17 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 		CSRPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw})),
 		Profile: f.profile, CA: f.ca, ValidityDays: f.days, Tags: f.tags,
 	})
+	var pending *pendingError
+	if errors.As(err, &pending) {
+		// Nothing was issued: nothing is written, and the exit code says so.
+		if cf.json {
+			if err := printJSON(r.stdout, pending.Request); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(r.stderr, pendingMessage(pending.Request, f.out))
+		return &codeError{code: exitPending}
+	}
 	if err != nil {
 		return err
 	}

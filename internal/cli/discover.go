@@ -35,6 +35,9 @@ type endpoint struct {
 	server *url.URL
 	token  string
 	roots  *x509.CertPool
+	// clientCert authenticates over mTLS; certFile names it in hints.
+	clientCert *tls.Certificate
+	certFile   string
 }
 
 // dataDir resolves the data directory: flag, then environment, then default.
@@ -53,6 +56,7 @@ func firstNonEmpty(s ...string) string {
 
 // discover finds the server URL, the token and the roots to trust: each
 // from its flag, then its environment variable, then the data directory.
+// A client certificate comes from its flags or environment only.
 func (r *runner) discover(cf *clientFlags) (*endpoint, error) {
 	dir := r.dataDir(cf)
 	ep := &endpoint{}
@@ -65,10 +69,17 @@ func (r *runner) discover(cf *clientFlags) (*endpoint, error) {
 	if rawURL == "" {
 		missing = append(missing, "server URL (--server, $CERTWRIGHT_SERVER or "+filepath.Join(dir, serverFile)+")")
 	}
-	if ep.token, err = r.findToken(cf, dir); err != nil {
+	if ep.clientCert, ep.certFile, err = r.findClientCert(cf); err != nil {
 		return nil, err
 	}
-	if ep.token == "" {
+	// With a client certificate and no token named explicitly, the
+	// certificate is the credential: DIR/admin.token is not read.
+	if ep.clientCert == nil || r.explicitToken(cf) {
+		if ep.token, err = r.findToken(cf, dir); err != nil {
+			return nil, err
+		}
+	}
+	if ep.token == "" && ep.clientCert == nil {
 		missing = append(missing, "API token (--token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or "+filepath.Join(dir, tokenFile)+")")
 	}
 	if ep.roots, err = r.findRoots(cf, dir); err != nil {
@@ -128,6 +139,48 @@ func parseServerURL(s string) (*url.URL, error) {
 	}
 	u.RawQuery, u.Fragment = "", ""
 	return u, nil
+}
+
+// explicitToken reports whether a token was named by flag or environment,
+// as opposed to the data directory's admin.token.
+func (r *runner) explicitToken(cf *clientFlags) bool {
+	return cf.tokenFile != "" || strings.TrimSpace(r.getenv("CERTWRIGHT_TOKEN")) != "" || r.getenv("CERTWRIGHT_TOKEN_FILE") != ""
+}
+
+// findClientCert loads the TLS client certificate and key, from the flags
+// or the environment; both or neither must be given.
+func (r *runner) findClientCert(cf *clientFlags) (*tls.Certificate, string, error) {
+	certFile := firstNonEmpty(cf.clientCert, r.getenv("CERTWRIGHT_CLIENT_CERT"))
+	keyFile := firstNonEmpty(cf.clientKey, r.getenv("CERTWRIGHT_CLIENT_KEY"))
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, "", nil
+	case keyFile == "":
+		return nil, "", &hintError{fmt.Errorf("client certificate %s: no private key given", certFile),
+			"pass --client-key FILE (or set $CERTWRIGHT_CLIENT_KEY) with --client-cert"}
+	case certFile == "":
+		return nil, "", &hintError{fmt.Errorf("client key %s: no certificate given", keyFile),
+			"pass --client-cert FILE (or set $CERTWRIGHT_CLIENT_CERT) with --client-key"}
+	}
+	if fi, err := os.Stat(keyFile); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(r.stderr, "certwright: warning: client key file %s is readable by group or others (mode %04o); run chmod 600 %s\n",
+			keyFile, fi.Mode().Perm(), keyFile)
+	}
+	certPEM, err := readLimited(certFile, pki.MaxPEMInput)
+	if err != nil {
+		return nil, "", fmt.Errorf("read client certificate: %w", err)
+	}
+	keyPEM, err := readLimited(keyFile, pki.MaxPEMInput)
+	if err != nil {
+		return nil, "", fmt.Errorf("read client key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	clear(keyPEM)
+	if err != nil {
+		return nil, "", &hintError{fmt.Errorf("load client certificate %s and key %s: %w", certFile, keyFile, err),
+			"both files must be PEM, the key unencrypted, and the key must belong to the certificate"}
+	}
+	return &pair, certFile, nil
 }
 
 func (r *runner) findToken(cf *clientFlags, dir string) (string, error) {
@@ -213,15 +266,19 @@ func readAllLimited(rd io.Reader, name string, max int64) ([]byte, error) {
 
 // httpClient trusts only the given roots: the server's certificate comes
 // from the private PKI, never from the system's public roots.
-func httpClient(roots *x509.CertPool) *http.Client {
+func httpClient(roots *x509.CertPool, clientCert *tls.Certificate) *http.Client {
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    roots,
+	}
+	if clientCert != nil {
+		tc.Certificates = []tls.Certificate{*clientCert}
+	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Transport: &http.Transport{
-			DialContext: dialer.DialContext,
-			TLSClientConfig: &tls.Config{
-				MinVersion: tls.VersionTLS12,
-				RootCAs:    roots,
-			},
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       tc,
 			ForceAttemptHTTP2:     true,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 2 * time.Minute,

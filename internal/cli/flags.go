@@ -52,7 +52,7 @@ func isBoolFlag(f *flag.Flag) bool {
 
 // parse parses args into fs wherever the flags are, prints the command's
 // help for -h/--help, and checks that exactly the named positional
-// arguments are present.
+// arguments are present (those named in brackets may be left out).
 func (r *runner) parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -68,7 +68,14 @@ func (r *runner) parse(fs *flag.FlagSet, args []string, positional ...string) ([
 		return nil, r.usagef("%s", msg)
 	}
 	rest := fs.Args()
-	if len(rest) < len(positional) {
+	// A name in brackets, "[PRINCIPAL]", is optional; optional names come last.
+	required := 0
+	for _, p := range positional {
+		if !strings.HasPrefix(p, "[") {
+			required++
+		}
+	}
+	if len(rest) < required {
 		return nil, r.usagef("missing %s", positional[len(rest)])
 	}
 	if len(rest) > len(positional) {
@@ -183,16 +190,18 @@ func (d *durationFlag) Set(s string) error {
 
 // clientFlags are the flags of every command that talks to the server.
 type clientFlags struct {
-	dataDir   string
-	server    string
-	tokenFile string
-	caFile    string
-	json      bool
+	dataDir    string
+	server     string
+	tokenFile  string
+	caFile     string
+	clientCert string
+	clientKey  string
+	json       bool
 }
 
 func isClientFlag(name string) bool {
 	switch name {
-	case "data-dir", "server", "token-file", "ca-file", "json":
+	case "data-dir", "server", "token-file", "ca-file", "client-cert", "client-key", "json":
 		return true
 	}
 	return false
@@ -203,11 +212,14 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", "", "server `URL` ($CERTWRIGHT_SERVER, default from DIR/server.json)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "`FILE` holding the API token ($CERTWRIGHT_TOKEN_FILE or $CERTWRIGHT_TOKEN, default DIR/admin.token)")
 	fs.StringVar(&c.caFile, "ca-file", "", "root certificate `FILE` to trust for the server ($CERTWRIGHT_CA_FILE, default DIR/root.pem)")
+	fs.StringVar(&c.clientCert, "client-cert", "", "authenticate with the TLS client certificate in `FILE` (PEM, $CERTWRIGHT_CLIENT_CERT); without --token-file or $CERTWRIGHT_TOKEN(_FILE) no token is sent")
+	fs.StringVar(&c.clientKey, "client-key", "", "private key `FILE` of --client-cert (PEM, $CERTWRIGHT_CLIENT_KEY)")
 	fs.BoolVar(&c.json, "json", false, "print the API's JSON answer")
 }
 
 // newClientFlagSet is the flag set of a client command, carrying the
-// client flags (--data-dir, --server, --token-file, --ca-file, --json).
+// client flags (--data-dir, --server, --token-file, --ca-file,
+// --client-cert, --client-key, --json).
 func newClientFlagSet(name string) (*flag.FlagSet, *clientFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	cf := &clientFlags{}

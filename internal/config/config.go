@@ -49,6 +49,10 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
 	// Revocation tunes CRLs and the OCSP responder.
 	Revocation RevocationConfig `yaml:"revocation,omitempty"`
+	// Audit tunes the audit log's signed checkpoints.
+	Audit AuditConfig `yaml:"audit,omitempty"`
+	// Approval tunes the approval workflow.
+	Approval ApprovalConfig `yaml:"approval,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level,omitempty"`
 	// Init applies only when a data directory is created.
@@ -79,6 +83,32 @@ func (r RevocationConfig) Durations() (crl, ocspResp, responder time.Duration) {
 	ocspResp, _ = inventory.ParseWindow(r.OCSPLifetime)
 	responder, _ = inventory.ParseWindow(r.ResponderLifetime)
 	return crl, ocspResp, responder
+}
+
+// AuditConfig says how often the audit chain's head is signed: after
+// CheckpointEvents new events, or CheckpointInterval after the last
+// checkpoint when there are new events, whichever comes first.
+type AuditConfig struct {
+	CheckpointEvents   int    `yaml:"checkpoint_events,omitempty"`   // default 1000
+	CheckpointInterval string `yaml:"checkpoint_interval,omitempty"` // default 5m
+}
+
+// Interval returns the parsed checkpoint interval (after Validate).
+func (a AuditConfig) Interval() time.Duration {
+	d, _ := inventory.ParseWindow(a.CheckpointInterval)
+	return d
+}
+
+// ApprovalConfig tunes requests held for approval.
+type ApprovalConfig struct {
+	// RequestLifetime is how long a request waits for an approver (default 72h).
+	RequestLifetime string `yaml:"request_lifetime,omitempty"`
+}
+
+// Lifetime returns the parsed request lifetime (after Validate).
+func (a ApprovalConfig) Lifetime() time.Duration {
+	d, _ := inventory.ParseWindow(a.RequestLifetime)
+	return d
 }
 
 // InitConfig shapes the CA hierarchy created by init.
@@ -124,6 +154,9 @@ func (c *Config) Defaults() {
 	def(&rv.OCSPLifetime, "24h")
 	def(&rv.ResponderLifetime, "7d")
 	defInt(&rv.OCSPCacheEntries, 1_000_000)
+	defInt(&c.Audit.CheckpointEvents, 1000)
+	def(&c.Audit.CheckpointInterval, "5m")
+	def(&c.Approval.RequestLifetime, "72h")
 	in := &c.Init
 	def(&in.Organization, "Certwright")
 	def(&in.RootName, "root")
@@ -176,6 +209,19 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Revocation.validate(); err != nil {
 		return err
+	}
+	if n := c.Audit.CheckpointEvents; n < 1 || n > 1_000_000 {
+		return invalid("audit.checkpoint_events", "%d: want 1 to 1000000", n)
+	}
+	if d, err := inventory.ParseWindow(c.Audit.CheckpointInterval); err != nil {
+		return invalid("audit.checkpoint_interval", "%v", err)
+	} else if d < time.Second || d > 24*time.Hour {
+		return invalid("audit.checkpoint_interval", "%s: want 1s to 24h", c.Audit.CheckpointInterval)
+	}
+	if d, err := inventory.ParseWindow(c.Approval.RequestLifetime); err != nil {
+		return invalid("approval.request_lifetime", "%v", err)
+	} else if d < time.Minute || d > 30*24*time.Hour {
+		return invalid("approval.request_lifetime", "%s: want 1m to 30d", c.Approval.RequestLifetime)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -43,6 +43,7 @@ type Store interface {
 	UpdateCA(ctx context.Context, c *ca.CA, ev audit.Event) error
 	InsertCertificate(ctx context.Context, c *inventory.Certificate, ev audit.Event) error
 	ApprovalStore
+	KeyStore
 }
 
 // ApprovalStore keeps requests held for approval, and loads the requester

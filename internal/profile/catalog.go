@@ -1,9 +1,15 @@
 package profile
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"sort"
 )
 
@@ -15,23 +21,27 @@ var ErrBuiltin = errors.New("profile: built-in profiles cannot be created, chang
 
 // Documents stores custom profiles as JSON documents by name.
 type Documents interface {
-	CreateProfile(ctx context.Context, name string, doc []byte) error
-	UpdateProfile(ctx context.Context, name string, doc []byte) error
+	CreateProfile(ctx context.Context, name string, doc []byte, ev audit.Event) error
+	UpdateProfile(ctx context.Context, name string, doc []byte, ev audit.Event) error
 	GetProfile(ctx context.Context, name string) ([]byte, error)
 	ListProfiles(ctx context.Context) (map[string][]byte, error)
-	DeleteProfile(ctx context.Context, name string) error
+	DeleteProfile(ctx context.Context, name string, ev audit.Event) error
 }
 
 // Catalog is every profile this instance knows: the built-ins, then the
 // custom ones in the store. Built-in names cannot be shadowed.
 type Catalog struct {
 	docs     Documents
+	now      func() time.Time
 	builtins map[string]*Profile
 }
 
-// NewCatalog returns a catalog over docs.
-func NewCatalog(docs Documents) *Catalog {
-	c := &Catalog{docs: docs, builtins: map[string]*Profile{}}
+// NewCatalog returns a catalog over docs; now stamps audit events (nil: time.Now).
+func NewCatalog(docs Documents, now func() time.Time) *Catalog {
+	if now == nil {
+		now = time.Now
+	}
+	c := &Catalog{docs: docs, now: now, builtins: map[string]*Profile{}}
 	for _, p := range Builtins() {
 		c.builtins[p.Name] = p
 	}
@@ -90,7 +100,10 @@ func (c *Catalog) List(ctx context.Context) ([]*Profile, error) {
 	return append(out, custom...), nil
 }
 
-func (c *Catalog) save(ctx context.Context, p *Profile, write func(context.Context, string, []byte) error) error {
+func (c *Catalog) save(ctx context.Context, who authz.Principal, action string, p *Profile, write func(context.Context, string, []byte, audit.Event) error) error {
+	if err := who.Allow(authz.PermProfileManage, authz.Resource{Profile: p.Name}); err != nil {
+		return err
+	}
 	if _, ok := c.builtins[p.Name]; ok {
 		return fmt.Errorf("%w (%s)", ErrBuiltin, p.Name)
 	}
@@ -102,24 +115,29 @@ func (c *Catalog) save(ctx context.Context, p *Profile, write func(context.Conte
 	if err != nil {
 		return err
 	}
-	return write(ctx, p.Name, doc)
+	sum := sha256.Sum256(doc)
+	ev := audit.New(who, c.now(), action, p.Name, map[string]any{"sha256": hex.EncodeToString(sum[:]), "require_approval": p.RequireApproval})
+	return write(ctx, p.Name, doc, ev)
 }
 
 // Create stores a new custom profile.
-func (c *Catalog) Create(ctx context.Context, p *Profile) error {
-	return c.save(ctx, p, c.docs.CreateProfile)
+func (c *Catalog) Create(ctx context.Context, who authz.Principal, p *Profile) error {
+	return c.save(ctx, who, "profile.create", p, c.docs.CreateProfile)
 }
 
 // Update replaces a custom profile. Certificates already issued keep the
 // values they were issued with.
-func (c *Catalog) Update(ctx context.Context, p *Profile) error {
-	return c.save(ctx, p, c.docs.UpdateProfile)
+func (c *Catalog) Update(ctx context.Context, who authz.Principal, p *Profile) error {
+	return c.save(ctx, who, "profile.update", p, c.docs.UpdateProfile)
 }
 
 // Delete removes a custom profile.
-func (c *Catalog) Delete(ctx context.Context, name string) error {
+func (c *Catalog) Delete(ctx context.Context, who authz.Principal, name string) error {
+	if err := who.Allow(authz.PermProfileManage, authz.Resource{Profile: name}); err != nil {
+		return err
+	}
 	if _, ok := c.builtins[name]; ok {
 		return fmt.Errorf("%w (%s)", ErrBuiltin, name)
 	}
-	return c.docs.DeleteProfile(ctx, name)
+	return c.docs.DeleteProfile(ctx, name, audit.New(who, c.now(), "profile.delete", name, nil))
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/certwright/certwright/internal/audit"
 )
 
 // Group commit. SQLite has one writer and synchronous=FULL costs one fsync
@@ -30,6 +32,7 @@ const (
 type insertReq struct {
 	ctx   context.Context
 	row   *certRow
+	ev    *audit.Event // normalized; appended when the row is
 	state atomic.Int32
 	done  chan error // buffered: the writer never blocks answering
 }
@@ -54,11 +57,12 @@ func newBatcher(db *DB) *batcher {
 	return b
 }
 
-// insert queues r and waits for its outcome. If ctx ends before the writer
-// has taken the row, it returns ctx's error and the row is never written;
-// once taken, it waits for the commit so the answer is never a guess.
-func (b *batcher) insert(ctx context.Context, r *certRow) error {
-	req := &insertReq{ctx: ctx, row: r, done: make(chan error, 1)}
+// insert queues r with its audit event and waits for the outcome. If ctx
+// ends before the writer has taken the row, it returns ctx's error and
+// neither is ever written; once taken, it waits for the commit so the
+// answer is never a guess.
+func (b *batcher) insert(ctx context.Context, r *certRow, ev *audit.Event) error {
+	req := &insertReq{ctx: ctx, row: r, ev: ev, done: make(chan error, 1)}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -155,9 +159,11 @@ func (b *batcher) commit(batch []*insertReq) {
 	}
 }
 
-// write inserts reqs in one transaction. results[i] is nil or a conflict
-// error for reqs[i]; err is set when the transaction failed as a whole, with
-// rowErr true when a row's statement (not BEGIN or COMMIT) failed.
+// write inserts reqs in one transaction, then appends the events of the rows
+// written, in request order, as the transaction's last statements. results[i]
+// is nil or a conflict error for reqs[i] (whose event is not appended); err
+// is set when the transaction failed as a whole, with rowErr true when a
+// statement (not BEGIN or COMMIT) failed.
 func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err error) {
 	db := b.db
 	// Not a caller's context: one caller giving up must not abort the
@@ -186,6 +192,7 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 	defer nameStmt.Close()
 
 	results = make([]error, len(reqs))
+	evs := make([]*audit.Event, 0, len(reqs))
 	for i, r := range reqs {
 		inserted, err := db.insertCert(ctx, tx, certStmt, nameStmt, r.row)
 		if err != nil {
@@ -193,7 +200,12 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 		}
 		if !inserted {
 			results[i] = conflict("certificate serial", r.row.serial)
+			continue
 		}
+		evs = append(evs, r.ev)
+	}
+	if err := db.appendAudit(ctx, tx, evs...); err != nil {
+		return nil, true, fail(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, false, fail(err)

@@ -51,7 +51,7 @@ func benchInsert(b *testing.B, url string) {
 				KeyAlgorithm: pki.FamilyECDSA, KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",
 				Status: inventory.StatusValid, Fingerprint: serial + serial, SPKISHA256: serial + serial,
 				Tags: []string{"bench"}, DER: der, CreatedAt: now,
-			})
+			}, tev())
 			if err != nil {
 				b.Error(err)
 				return
@@ -95,7 +95,7 @@ func benchList(b *testing.B, url string) {
 					KeyAlgorithm: pki.FamilyECDSA, KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",
 					Status: inventory.StatusValid, Fingerprint: serial + serial, Tags: []string{"bench"},
 					DER: der, CreatedAt: now,
-				})
+				}, tev())
 				if err != nil {
 					b.Error(err)
 				}
@@ -165,7 +165,7 @@ func BenchmarkRevokeMatching100k(b *testing.B) {
 		b.ResetTimer()
 		for b.Loop() {
 			recs, err := db.RevokeMatching(ctx, inventory.Selector{SPKISHA256: key}, now,
-				inventory.Revocation{RevokedAt: now, Reason: pki.ReasonKeyCompromise, RevokedBy: "bench"}, false)
+				inventory.Revocation{RevokedAt: now, Reason: pki.ReasonKeyCompromise, RevokedBy: "bench"}, false, tev())
 			if err != nil || len(recs) != 100_000 {
 				b.Fatalf("RevokeMatching: %d records, %v", len(recs), err)
 			}
@@ -251,7 +251,7 @@ func BenchmarkEachUnexpired1M(b *testing.B) {
 		fillCertificates(b, raw, "ca2", "aa", 100_000, now.Add(24*time.Hour))
 		raw.analyze(b)
 		recs, err := db.RevokeMatching(ctx, inventory.Selector{SPKISHA256: "bb"}, now,
-			inventory.Revocation{RevokedAt: now, Reason: pki.ReasonKeyCompromise, RevokedBy: "bench"}, false)
+			inventory.Revocation{RevokedAt: now, Reason: pki.ReasonKeyCompromise, RevokedBy: "bench"}, false, tev())
 		if err != nil || len(recs) != 100_000 {
 			b.Fatalf("RevokeMatching: %d records, %v", len(recs), err)
 		}

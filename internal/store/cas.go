@@ -6,48 +6,70 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/pki"
 )
 
-// CreateCA stores a new CA. It returns ErrConflict when the ID or the name
-// is taken (a purged CA's name is free again).
-func (db *DB) CreateCA(ctx context.Context, c *ca.CA) error {
+// CreateCA stores a new CA and appends ev to the audit log, in one
+// transaction. It returns ErrConflict when the ID or the name is taken (a
+// purged CA's name is free again).
+func (db *DB) CreateCA(ctx context.Context, c *ca.CA, ev audit.Event) error {
 	if c.ID == "" || c.Name == "" {
 		return errors.New("store: create CA: ID and name are required")
+	}
+	if err := normalizeEvent(&ev); err != nil {
+		return fmt.Errorf("store: create CA %q: %w", c.ID, err)
 	}
 	args, err := db.caArgs(c)
 	if err != nil {
 		return err
 	}
-	n, err := execAffected(ctx, db.write, db.q.insertCA, append([]any{c.ID}, args...)...)
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := execAffected(ctx, tx, db.q.insertCA, append([]any{c.ID}, args...)...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: CA with ID %q or name %q", ErrConflict, c.ID, c.Name)
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
 	if err != nil {
 		return fmt.Errorf("store: create CA %q: %w", c.ID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: CA with ID %q or name %q", ErrConflict, c.ID, c.Name)
 	}
 	return nil
 }
 
-// UpdateCA replaces every column of the CA with c.ID. It returns ErrNotFound
-// for an unknown ID and ErrConflict when the new name is another CA's.
-func (db *DB) UpdateCA(ctx context.Context, c *ca.CA) error {
+// UpdateCA replaces every column of the CA with c.ID and appends ev to the
+// audit log, in one transaction. It returns ErrNotFound for an unknown ID
+// and ErrConflict when the new name is another CA's.
+func (db *DB) UpdateCA(ctx context.Context, c *ca.CA, ev audit.Event) error {
+	if err := normalizeEvent(&ev); err != nil {
+		return fmt.Errorf("store: update CA %q: %w", c.ID, err)
+	}
 	args, err := db.caArgs(c)
 	if err != nil {
 		return err
 	}
-	n, err := execAffected(ctx, db.write, db.q.updateCA, append(args, c.ID)...)
-	if db.d.uniqueViolation(err) {
-		return conflict("CA name", c.Name)
-	}
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := execAffected(ctx, tx, db.q.updateCA, append(args, c.ID)...)
+		if db.d.uniqueViolation(err) {
+			return conflict("CA name", c.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound("CA", c.ID)
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
 	if err != nil {
 		return fmt.Errorf("store: update CA %q: %w", c.ID, err)
-	}
-	if n == 0 {
-		return notFound("CA", c.ID)
 	}
 	return nil
 }
@@ -102,26 +124,43 @@ func (db *DB) ListCAs(ctx context.Context) ([]*ca.CA, error) {
 
 // PurgeCAs hard-deletes the soft-deleted CAs whose restore window ended
 // before now, wrapped key blob included, and returns their IDs. Rows of the
-// certificates they issued are kept.
-func (db *DB) PurgeCAs(ctx context.Context, now time.Time) ([]string, error) {
-	rows, err := db.write.QueryContext(ctx, db.q.purgeCAs, string(ca.StatusDeleted), db.timeArg(now))
-	if err != nil {
+// certificates they issued are kept. Each purged CA gets a copy of ev,
+// Target its ID, appended to the audit log in the same transaction.
+func (db *DB) PurgeCAs(ctx context.Context, now time.Time, ev audit.Event) ([]string, error) {
+	if err := normalizeEvent(&ev); err != nil {
 		return nil, fmt.Errorf("store: purge CAs: %w", err)
 	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: purge CAs: %w", err)
+	var ids []string
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		ids = []string{}
+		rows, err := tx.QueryContext(ctx, db.q.purgeCAs, string(ca.StatusDeleted), db.timeArg(now))
+		if err != nil {
+			return err
 		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: purge CAs: %w", err)
-	}
-	// Close commits the DELETE's implicit transaction; report its failure.
-	if err := rows.Close(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		evs := make([]*audit.Event, len(ids))
+		for i, id := range ids {
+			e := ev
+			e.Target = id
+			evs[i] = &e
+		}
+		return db.appendAudit(ctx, tx, evs...)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: purge CAs: %w", err)
 	}
 	return ids, nil

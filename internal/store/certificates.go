@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/pki"
@@ -98,10 +99,15 @@ func jsonList(s []string) (string, error) {
 	return string(b), err
 }
 
-// InsertCertificate records an issued certificate. It returns ErrConflict
-// when the serial exists. The row is durably committed when it returns nil.
-func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate) error {
+// InsertCertificate records an issued certificate and appends ev to the
+// audit log, in one transaction. It returns ErrConflict, appending nothing,
+// when the serial exists. The row and its event are durably committed when
+// it returns nil.
+func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate, ev audit.Event) error {
 	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", c.Serial, err)
+	}
+	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: insert certificate %s: %w", c.Serial, err)
 	}
 	r, err := db.encodeCert(c)
@@ -109,7 +115,7 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate) e
 		return err
 	}
 	if db.batch != nil {
-		return db.batch.insert(ctx, r)
+		return db.batch.insert(ctx, r, &ev)
 	}
 	// The transaction outlives ctx so that a cancellation cannot land
 	// between the server committing and the answer: ctx is checked last
@@ -130,6 +136,12 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate) e
 	}
 	if !inserted {
 		return conflict("certificate serial", r.serial)
+	}
+	if err := db.appendAudit(ctx, tx, &ev); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = errors.Join(cerr, err)
+		}
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
@@ -292,18 +304,28 @@ type certScan struct {
 	dest                   []any
 }
 
+// certDest returns scan destinations for certColumns.
+func (cs *certScan) certDest() []any {
+	x := &cs.c
+	return []any{&x.Serial, &x.CAID, &x.Profile, &x.Requester, &x.Subject, &cs.sans,
+		timeScan{&x.NotBefore}, timeScan{&x.NotAfter}, &x.KeyAlgorithm, &x.KeyBits,
+		&x.SignatureAlgorithm, &cs.status, &x.Fingerprint, &x.SPKISHA256, &cs.tags, &cs.lint, &x.DER,
+		&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}}
+}
+
 // scanCert reads certColumns then revColumns (NULLs when not revoked).
 func scanCert(s scanner, cs *certScan) (*inventory.Certificate, error) {
 	if cs.dest == nil {
-		x := &cs.c
-		cs.dest = append([]any{&x.Serial, &x.CAID, &x.Profile, &x.Requester, &x.Subject, &cs.sans,
-			timeScan{&x.NotBefore}, timeScan{&x.NotAfter}, &x.KeyAlgorithm, &x.KeyBits,
-			&x.SignatureAlgorithm, &cs.status, &x.Fingerprint, &x.SPKISHA256, &cs.tags, &cs.lint, &x.DER,
-			&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}}, cs.rev.dest()...)
+		cs.dest = append(cs.certDest(), cs.rev.dest()...)
 	}
 	if err := s.Scan(cs.dest...); err != nil {
 		return nil, err
 	}
+	return cs.build()
+}
+
+// build returns a new certificate from the scanned row.
+func (cs *certScan) build() (*inventory.Certificate, error) {
 	c := cs.c
 	c.Status = inventory.Status(cs.status)
 	for _, l := range []struct {

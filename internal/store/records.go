@@ -6,32 +6,44 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/audit"
 )
 
 // CreateProfile stores a custom certificate profile, an opaque JSON
-// document, under name. It returns ErrConflict when the name is taken.
-func (db *DB) CreateProfile(ctx context.Context, name string, doc []byte) error {
-	n, err := execAffected(ctx, db.write, db.q.insertProfile, name, nonNil(doc))
-	if err != nil {
+// document, under name and appends ev to the audit log, in one
+// transaction. It returns ErrConflict when the name is taken.
+func (db *DB) CreateProfile(ctx context.Context, name string, doc []byte, ev audit.Event) error {
+	if err := db.profileWrite(ctx, db.q.insertProfile, []any{name, nonNil(doc)}, ev, func() error { return conflict("profile", name) }); err != nil {
 		return fmt.Errorf("store: create profile %q: %w", name, err)
-	}
-	if n == 0 {
-		return conflict("profile", name)
 	}
 	return nil
 }
 
-// UpdateProfile replaces the document of profile name.
-func (db *DB) UpdateProfile(ctx context.Context, name string, doc []byte) error {
-	n, err := execAffected(ctx, db.write, db.q.updateProfile, nonNil(doc), name)
-	if err != nil {
+// UpdateProfile replaces the document of profile name and appends ev to
+// the audit log, in one transaction.
+func (db *DB) UpdateProfile(ctx context.Context, name string, doc []byte, ev audit.Event) error {
+	if err := db.profileWrite(ctx, db.q.updateProfile, []any{nonNil(doc), name}, ev, func() error { return notFound("profile", name) }); err != nil {
 		return fmt.Errorf("store: update profile %q: %w", name, err)
 	}
-	if n == 0 {
-		return notFound("profile", name)
-	}
 	return nil
+}
+
+// profileWrite runs the single-row write q and appends ev, in one
+// transaction; none returns the error for a write that touched no row.
+func (db *DB) profileWrite(ctx context.Context, q string, args []any, ev audit.Event, none func() error) error {
+	if err := normalizeEvent(&ev); err != nil {
+		return err
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := execAffected(ctx, tx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return none()
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
 }
 
 // GetProfile returns the document of profile name.
@@ -69,49 +81,13 @@ func (db *DB) ListProfiles(ctx context.Context) (map[string][]byte, error) {
 	return out, nil
 }
 
-// DeleteProfile removes profile name.
-func (db *DB) DeleteProfile(ctx context.Context, name string) error {
-	n, err := execAffected(ctx, db.write, db.q.deleteProfile, name)
-	if err != nil {
+// DeleteProfile removes profile name and appends ev to the audit log, in
+// one transaction.
+func (db *DB) DeleteProfile(ctx context.Context, name string, ev audit.Event) error {
+	if err := db.profileWrite(ctx, db.q.deleteProfile, []any{name}, ev, func() error { return notFound("profile", name) }); err != nil {
 		return fmt.Errorf("store: delete profile %q: %w", name, err)
 	}
-	if n == 0 {
-		return notFound("profile", name)
-	}
 	return nil
-}
-
-// CreateToken stores an API token. It returns ErrConflict when the ID is
-// taken.
-func (db *DB) CreateToken(ctx context.Context, t *authz.Token) error {
-	if t.ID == "" {
-		return errors.New("store: create token: ID is required")
-	}
-	n, err := execAffected(ctx, db.write, db.q.insertToken,
-		t.ID, t.Name, string(t.Role), nonNil(t.SecretHash), db.timeArg(t.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("store: create token %q: %w", t.ID, err)
-	}
-	if n == 0 {
-		return conflict("token", t.ID)
-	}
-	return nil
-}
-
-// GetToken returns the token with the given ID.
-func (db *DB) GetToken(ctx context.Context, id string) (*authz.Token, error) {
-	var t authz.Token
-	var role string
-	err := db.read.QueryRowContext(ctx, db.q.getToken, id).
-		Scan(&t.ID, &t.Name, &role, &t.SecretHash, timeScan{&t.CreatedAt})
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("token", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get token %q: %w", id, err)
-	}
-	t.Role = authz.Role(role)
-	return &t, nil
 }
 
 // GetSetting returns the value stored under key.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/revoke"
 )
@@ -28,15 +29,24 @@ func (db *DB) GetOCSPResponder(ctx context.Context, caID string) (*revoke.Respon
 }
 
 // PutOCSPResponder stores r as r.CAID's current responder, replacing the
-// previous one. Its key is stored as a CA's is: provider, ID, algorithm and
-// wrapped blob.
-func (db *DB) PutOCSPResponder(ctx context.Context, r *revoke.Responder) error {
+// previous one, and appends ev to the audit log, in one transaction. Its
+// key is stored as a CA's is: provider, ID, algorithm and wrapped blob.
+func (db *DB) PutOCSPResponder(ctx context.Context, r *revoke.Responder, ev audit.Event) error {
 	if r.CAID == "" {
 		return errors.New("store: put OCSP responder: CA ID is required")
 	}
-	_, err := db.write.ExecContext(ctx, db.q.putResponder, r.CAID, nonNil(r.CertDER),
-		r.Key.Provider, r.Key.ID, string(r.Key.Algorithm), nilIfEmpty(r.Key.Blob),
-		db.timeArg(r.NotAfter), db.timeArg(r.CreatedAt))
+	if err := normalizeEvent(&ev); err != nil {
+		return fmt.Errorf("store: put OCSP responder of CA %q: %w", r.CAID, err)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q.putResponder, r.CAID, nonNil(r.CertDER),
+			r.Key.Provider, r.Key.ID, string(r.Key.Algorithm), nilIfEmpty(r.Key.Blob),
+			db.timeArg(r.NotAfter), db.timeArg(r.CreatedAt))
+		if err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
 	if err != nil {
 		return fmt.Errorf("store: put OCSP responder of CA %q: %w", r.CAID, err)
 	}

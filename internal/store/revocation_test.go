@@ -131,7 +131,7 @@ func TestRevokeAllOrNothing(t *testing.T) {
 			err := db.InsertCertificate(ctx, &inventory.Certificate{
 				Serial: fmt.Sprintf("c%04d", i), CAID: "ca1", Status: inventory.StatusValid,
 				NotAfter: now.Add(time.Hour), DER: []byte{1}, CreatedAt: now,
-			})
+			}, tev())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,7 +160,7 @@ func TestRevokeAllOrNothing(t *testing.T) {
 			{CAID: "ca1"},           // fails inserting c0040
 			{CAID: "ca1", SAN: "x"}, // matches nothing: succeeds, empty
 		} {
-			recs, err := db.RevokeMatching(ctx, sel, now, tmpl, false)
+			recs, err := db.RevokeMatching(ctx, sel, now, tmpl, false, tev())
 			switch {
 			case sel.SAN == "" && err == nil:
 				t.Fatalf("RevokeMatching(%+v) succeeded through a failing trigger: %d records", sel, len(recs))
@@ -170,14 +170,14 @@ func TestRevokeAllOrNothing(t *testing.T) {
 			check(fmt.Sprintf("RevokeMatching(%+v)", sel))
 		}
 		raw.exec(t, `DROP TRIGGER boom_INSERT_revocations`+map[bool]string{true: " ON revocations"}[raw.numbered])
-		if _, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, now, tmpl, false); err == nil {
+		if _, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, now, tmpl, false, tev()); err == nil {
 			t.Fatal("RevokeMatching succeeded through a failing status update")
 		}
 		check("RevokeMatching with a failing status update")
 
 		r := tmpl
 		r.Serial = "c0030"
-		if _, _, err := db.RevokeCertificate(ctx, &r); err == nil {
+		if _, _, err := db.RevokeCertificate(ctx, &r, tev()); err == nil {
 			t.Fatal("RevokeCertificate succeeded through a failing status update")
 		}
 		if _, err := db.GetRevocation(ctx, "c0030"); !errors.Is(err, store.ErrNotFound) {
@@ -187,7 +187,7 @@ func TestRevokeAllOrNothing(t *testing.T) {
 
 		// Without the trigger everything goes through at once.
 		raw.exec(t, `DROP TRIGGER boom_UPDATE_certificates`+map[bool]string{true: " ON certificates"}[raw.numbered])
-		recs, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, now, tmpl, false)
+		recs, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, now, tmpl, false, tev())
 		if err != nil || len(recs) != n {
 			t.Fatalf("RevokeMatching = %d records, %v; want %d", len(recs), err, n)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
@@ -24,8 +25,13 @@ import (
 // certificate revoked, in one transaction. It fills r.CAID and r.NotAfter
 // from the certificate (r.CA is false: certificates rows are leaves). When
 // the serial is already revoked it changes nothing and returns the first
-// record with created false. An unknown serial is ErrNotFound.
-func (db *DB) RevokeCertificate(ctx context.Context, r *inventory.Revocation) (stored *inventory.Revocation, created bool, err error) {
+// record with created false. An unknown serial is ErrNotFound. ev is
+// appended to the audit log in the same transaction, only when the
+// revocation is created.
+func (db *DB) RevokeCertificate(ctx context.Context, r *inventory.Revocation, ev audit.Event) (stored *inventory.Revocation, created bool, err error) {
+	if err := normalizeEvent(&ev); err != nil {
+		return nil, false, fmt.Errorf("store: revoke certificate %s: %w", r.Serial, err)
+	}
 	rec := normRevocation(*r)
 	rec.CA = false
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
@@ -39,8 +45,10 @@ func (db *DB) RevokeCertificate(ctx context.Context, r *inventory.Revocation) (s
 		if stored, created, err = db.insertRevocation(ctx, tx, &rec); err != nil || !created {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q.setRevoked, rec.Serial)
-		return err
+		if _, err = tx.ExecContext(ctx, db.q.setRevoked, rec.Serial); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("store: revoke certificate %s: %w", r.Serial, err)
@@ -54,10 +62,14 @@ func (db *DB) RevokeCertificate(ctx context.Context, r *inventory.Revocation) (s
 // as UpdateCA does, in one transaction. When the serial is already revoked
 // it changes nothing, c included, and returns the first record with created
 // false. An unknown c.ID is ErrNotFound and a name taken by another CA
-// ErrConflict; either way nothing is written.
-func (db *DB) RevokeCA(ctx context.Context, r *inventory.Revocation, c *ca.CA) (stored *inventory.Revocation, created bool, err error) {
+// ErrConflict; either way nothing is written. ev is appended to the audit
+// log in the same transaction, only when the revocation is created.
+func (db *DB) RevokeCA(ctx context.Context, r *inventory.Revocation, c *ca.CA, ev audit.Event) (stored *inventory.Revocation, created bool, err error) {
 	if r.Serial == "" || r.CAID == "" {
 		return nil, false, fmt.Errorf("store: revoke CA %q: the revocation needs the certificate's serial and the parent CA's ID", c.ID)
+	}
+	if err := normalizeEvent(&ev); err != nil {
+		return nil, false, fmt.Errorf("store: revoke CA %q (serial %s): %w", c.ID, r.Serial, err)
 	}
 	rec := normRevocation(*r)
 	rec.CA = true
@@ -79,7 +91,7 @@ func (db *DB) RevokeCA(ctx context.Context, r *inventory.Revocation, c *ca.CA) (
 		if n == 0 {
 			return notFound("CA", c.ID)
 		}
-		return nil
+		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("store: revoke CA %q (serial %s): %w", c.ID, r.Serial, err)
@@ -114,13 +126,20 @@ func (db *DB) insertRevocation(ctx context.Context, tx *sql.Tx, rec *inventory.R
 // the new records ordered by serial: an empty, non-nil slice when nothing
 // matches. With dryRun it writes nothing and returns what it would do.
 //
+// Each certificate revoked gets a copy of ev, Target its serial, appended
+// to the audit log in the same transaction in serial order; a dry run
+// appends none, but ev must be valid all the same.
+//
 // A certificate revoked concurrently is either revoked here or skipped,
 // never counted twice. The new records are held in memory, a few hundred
 // bytes each, and on SQLite the transaction holds the single writer (other
 // writes wait) for its whole run: 1.5 to 2 s per 100,000 certificates.
-func (db *DB) RevokeMatching(ctx context.Context, sel inventory.Selector, now time.Time, tmpl inventory.Revocation, dryRun bool) ([]*inventory.Revocation, error) {
+func (db *DB) RevokeMatching(ctx context.Context, sel inventory.Selector, now time.Time, tmpl inventory.Revocation, dryRun bool, ev audit.Event) ([]*inventory.Revocation, error) {
 	if sel.Empty() {
 		return nil, errors.New("store: revoke matching: the selector is empty and would match every certificate")
+	}
+	if err := normalizeEvent(&ev); err != nil {
+		return nil, fmt.Errorf("store: revoke matching: %w", err)
 	}
 	where, args := db.matchWhere(sel, now)
 	t := normRevocation(tmpl)
@@ -186,7 +205,15 @@ func (db *DB) RevokeMatching(ctx context.Context, sel inventory.Selector, now ti
 			if n != int64(len(out)) {
 				return fmt.Errorf("marked %d certificates revoked, want %d", n, len(out))
 			}
-			return nil
+			slices.SortFunc(out, func(a, b *inventory.Revocation) int { return strings.Compare(a.Serial, b.Serial) })
+			evs := make([]audit.Event, len(out))
+			ptrs := make([]*audit.Event, len(out))
+			for i, r := range out {
+				evs[i] = ev
+				evs[i].Target = r.Serial
+				ptrs[i] = &evs[i]
+			}
+			return db.appendAudit(ctx, tx, ptrs...)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("store: revoke matching: %w", err)

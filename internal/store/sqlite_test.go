@@ -151,7 +151,7 @@ func TestSQLiteRowFailureInBatch(t *testing.T) {
 			if i == n/2 {
 				c.Requester = "boom"
 			}
-			errs[i] = db.InsertCertificate(ctx, c)
+			errs[i] = db.InsertCertificate(ctx, c, tev())
 		})
 	}
 	close(start)

@@ -1,6 +1,6 @@
 // Package store owns Certwright's persistent state — CAs, issued
 // certificates and their revocations, CRL numbers, OCSP responders,
-// profiles, API tokens and settings — in SQLite or PostgreSQL behind one
+// profiles, API tokens, settings and the hash-chained audit log — in SQLite or PostgreSQL behind one
 // concrete type, *DB, opened and migrated by Open.
 //
 // Times are stored in UTC at microsecond precision: a time read back equals
@@ -35,6 +35,7 @@ type DB struct {
 	// batch group-commits certificate inserts; nil on PostgreSQL.
 	batch *batcher
 	q     queries
+	aq    auditQueries
 	// getCAStmt is q.getCA prepared on the read pool.
 	getCAStmt *sql.Stmt
 
@@ -60,6 +61,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		return nil, err
 	}
 	db.q = buildQueries(d)
+	db.aq = buildAuditQueries(d)
 	if err := db.migrate(ctx); err != nil {
 		db.closePools()
 		return nil, err

@@ -142,15 +142,15 @@ func testRevokeCertificate(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
 	cert := newCert("0a", "ca1")
-	must(t, db.InsertCertificate(ctx, cert))
-	must(t, db.InsertCertificate(ctx, newCert("0b", "ca1")))
+	must(t, db.InsertCertificate(ctx, cert, tev()))
+	must(t, db.InsertCertificate(ctx, newCert("0b", "ca1"), tev()))
 
 	_, err := db.GetRevocation(ctx, "0a")
 	wantErr(t, err, store.ErrNotFound)
 
 	r := newRev("0a")
 	r.CAID, r.NotAfter, r.CA = "ignored", base(), true // the store sets these
-	got, created, err := db.RevokeCertificate(ctx, r)
+	got, created, err := db.RevokeCertificate(ctx, r, tev())
 	must(t, err)
 	if !created {
 		t.Error("first revocation: created = false")
@@ -164,7 +164,7 @@ func testRevokeCertificate(t *testing.T, open func(*testing.T) *store.DB) {
 
 	// Again, with other facts: the first record stands.
 	again := &inventory.Revocation{Serial: "0a", RevokedAt: base().Add(48 * time.Hour), Reason: pki.ReasonSuperseded, RevokedBy: "bob"}
-	got, created, err = db.RevokeCertificate(ctx, again)
+	got, created, err = db.RevokeCertificate(ctx, again, tev())
 	must(t, err)
 	if created {
 		t.Error("second revocation: created = true")
@@ -197,7 +197,7 @@ func testRevokeCertificate(t *testing.T, open func(*testing.T) *store.DB) {
 		t.Errorf("revoked serials = %v", s)
 	}
 
-	_, _, err = db.RevokeCertificate(ctx, newRev("ffff"))
+	_, _, err = db.RevokeCertificate(ctx, newRev("ffff"), tev())
 	wantErr(t, err, store.ErrNotFound)
 	_, err = db.GetRevocation(ctx, "ffff")
 	wantErr(t, err, store.ErrNotFound)
@@ -205,7 +205,7 @@ func testRevokeCertificate(t *testing.T, open func(*testing.T) *store.DB) {
 	// No invalidity date reads back as the zero time.
 	plain := newRev("0b")
 	plain.InvalidityDate = time.Time{}
-	got, created, err = db.RevokeCertificate(ctx, plain)
+	got, created, err = db.RevokeCertificate(ctx, plain, tev())
 	must(t, err)
 	if !created || !got.InvalidityDate.IsZero() {
 		t.Errorf("created %v, InvalidityDate %v", created, got.InvalidityDate)
@@ -227,7 +227,7 @@ func testRevokeCertificate(t *testing.T, open func(*testing.T) *store.DB) {
 func testRevokeCertificateConcurrent(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
-	must(t, db.InsertCertificate(ctx, newCert("0c", "ca1")))
+	must(t, db.InsertCertificate(ctx, newCert("0c", "ca1"), tev()))
 	const n = 16
 	created := make([]bool, n)
 	recs := make([]*inventory.Revocation, n)
@@ -237,7 +237,7 @@ func testRevokeCertificateConcurrent(t *testing.T, open func(*testing.T) *store.
 			r := newRev("0c")
 			r.RevokedBy = fmt.Sprintf("caller %d", i)
 			var err error
-			recs[i], created[i], err = db.RevokeCertificate(ctx, r)
+			recs[i], created[i], err = db.RevokeCertificate(ctx, r, tev())
 			if err != nil {
 				t.Error(err)
 			}
@@ -296,9 +296,9 @@ func insertMatchFixture(t *testing.T, db *store.DB) matchFixture {
 		cert.Profile, cert.SANs, cert.Status = c.profile, c.sans, c.status
 		cert.NotAfter = base().Add(time.Duration(c.days) * 24 * time.Hour)
 		cert.DER = NewCertDER(t, c.key, 1)
-		must(t, db.InsertCertificate(ctx, cert))
+		must(t, db.InsertCertificate(ctx, cert, tev()))
 	}
-	_, _, err := db.RevokeCertificate(ctx, newRev("07"))
+	_, _, err := db.RevokeCertificate(ctx, newRev("07"), tev())
 	must(t, err)
 	return f
 }
@@ -309,7 +309,7 @@ func testRevokeMatching(t *testing.T, open func(*testing.T) *store.DB) {
 		db := open(t)
 		f := insertMatchFixture(t, db)
 		for _, dry := range []bool{true, false} {
-			got, err := db.RevokeMatching(ctx, inventory.Selector{}, f.now, *newRev(""), dry)
+			got, err := db.RevokeMatching(ctx, inventory.Selector{}, f.now, *newRev(""), dry, tev())
 			if err == nil || errors.Is(err, store.ErrNotFound) {
 				t.Errorf("dry run %v: got %d records, err %v; want an error other than ErrNotFound", dry, len(got), err)
 			}
@@ -368,14 +368,14 @@ func testRevokeMatching(t *testing.T, open func(*testing.T) *store.DB) {
 				}
 			}
 
-			dry, err := db.RevokeMatching(ctx, sel, f.now, tmpl, true)
+			dry, err := db.RevokeMatching(ctx, sel, f.now, tmpl, true, tev())
 			must(t, err)
 			check("dry run", dry)
 			if s := revokedSerials(t, db); !slices.Equal(s, []string{"07"}) {
 				t.Errorf("after dry run, revoked = %v, want [07]", s)
 			}
 
-			got, err := db.RevokeMatching(ctx, sel, f.now, tmpl, false)
+			got, err := db.RevokeMatching(ctx, sel, f.now, tmpl, false, tev())
 			must(t, err)
 			check("revoke", got)
 			want := slices.Sorted(slices.Values(append([]string{"07"}, tc.want...)))
@@ -388,7 +388,7 @@ func testRevokeMatching(t *testing.T, open func(*testing.T) *store.DB) {
 				checkRev(t, stored, r)
 			}
 
-			again, err := db.RevokeMatching(ctx, sel, f.now, tmpl, false)
+			again, err := db.RevokeMatching(ctx, sel, f.now, tmpl, false, tev())
 			must(t, err)
 			if again == nil || len(again) != 0 {
 				t.Errorf("second run = %v, want an empty non-nil slice", again)
@@ -404,8 +404,8 @@ func testRevokeMatchingCancelled(t *testing.T, open func(*testing.T) *store.DB) 
 	bg := context.Background()
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
-	must(t, db.InsertCertificate(bg, newCert("0001", "ca1")))
-	_, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, base(), *newRev(""), false)
+	must(t, db.InsertCertificate(bg, newCert("0001", "ca1"), tev()))
+	_, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, base(), *newRev(""), false, tev())
 	wantErr(t, err, context.Canceled)
 	if s := revokedSerials(t, db); len(s) != 0 {
 		t.Fatalf("cancelled bulk revocation revoked %v", s)
@@ -423,7 +423,7 @@ func testRevokeMatchingCancelled(t *testing.T, open func(*testing.T) *store.DB) 
 	// through the transaction, in a bounded number of attempts.
 	for timeout := time.Duration(0); ; timeout = timeout*5/4 + 100*time.Microsecond {
 		ctx, cancel := context.WithTimeout(bg, timeout)
-		got, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, base(), *newRev(""), false)
+		got, err := db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, base(), *newRev(""), false, tev())
 		cancel()
 		k := countRevoked()
 		if err != nil {
@@ -465,7 +465,7 @@ func testRevokeMatchingVersusSingle(t *testing.T, open func(*testing.T) *store.D
 			<-start
 			for i := w; i < n; i += 4 {
 				serial := fmt.Sprintf("s%04d", i)
-				_, created, err := db.RevokeCertificate(ctx, newRev(serial))
+				_, created, err := db.RevokeCertificate(ctx, newRev(serial), tev())
 				if err != nil {
 					t.Error(err)
 					return
@@ -481,7 +481,7 @@ func testRevokeMatchingVersusSingle(t *testing.T, open func(*testing.T) *store.D
 	wg.Go(func() {
 		<-start
 		var err error
-		bulk, err = db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, base(), *newRev(""), false)
+		bulk, err = db.RevokeMatching(ctx, inventory.Selector{CAID: "ca1"}, base(), *newRev(""), false, tev())
 		if err != nil {
 			t.Error(err)
 		}
@@ -505,11 +505,11 @@ func testRevokeMatchingVersusSingle(t *testing.T, open func(*testing.T) *store.D
 func testRevokeCA(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
-	must(t, db.CreateCA(ctx, newCA("root", "Root")))
+	must(t, db.CreateCA(ctx, newCA("root", "Root"), tev()))
 	sub := newCA("sub", "Sub")
 	sub.Kind, sub.ParentID = ca.KindIntermediate, "root"
-	must(t, db.CreateCA(ctx, sub))
-	must(t, db.CreateCA(ctx, newCA("other", "Other")))
+	must(t, db.CreateCA(ctx, sub, tev()))
+	must(t, db.CreateCA(ctx, newCA("other", "Other"), tev()))
 
 	r := &inventory.Revocation{
 		Serial: "5ab", CAID: "root", RevokedAt: base().Add(time.Hour), Reason: pki.ReasonCACompromise,
@@ -519,18 +519,18 @@ func testRevokeCA(t *testing.T, open func(*testing.T) *store.DB) {
 	// Failures of the CA update write nothing.
 	ghost := *sub
 	ghost.ID = "ghost"
-	_, _, err := db.RevokeCA(ctx, r, &ghost)
+	_, _, err := db.RevokeCA(ctx, r, &ghost, tev())
 	wantErr(t, err, store.ErrNotFound)
 	clash := *sub
 	clash.Name = "Other"
-	_, _, err = db.RevokeCA(ctx, r, &clash)
+	_, _, err = db.RevokeCA(ctx, r, &clash, tev())
 	wantErr(t, err, store.ErrConflict)
 	_, err = db.GetRevocation(ctx, "5ab")
 	wantErr(t, err, store.ErrNotFound)
 
 	disabled := *sub
 	must(t, disabled.Disable(base().Add(time.Hour)))
-	got, created, err := db.RevokeCA(ctx, r, &disabled)
+	got, created, err := db.RevokeCA(ctx, r, &disabled, tev())
 	must(t, err)
 	want := *r
 	want.CA = true
@@ -550,7 +550,7 @@ func testRevokeCA(t *testing.T, open func(*testing.T) *store.DB) {
 	renamed.Name, renamed.Status = "Renamed", ca.StatusActive
 	again := *r
 	again.Reason, again.RevokedAt = pki.ReasonSuperseded, base().Add(48*time.Hour)
-	got, created, err = db.RevokeCA(ctx, &again, &renamed)
+	got, created, err = db.RevokeCA(ctx, &again, &renamed, tev())
 	must(t, err)
 	if created {
 		t.Error("second RevokeCA: created = true")
@@ -581,7 +581,7 @@ func testRevokeCA(t *testing.T, open func(*testing.T) *store.DB) {
 		return nil
 	}))
 
-	_, _, err = db.RevokeCA(ctx, &inventory.Revocation{CAID: "root"}, &disabled)
+	_, _, err = db.RevokeCA(ctx, &inventory.Revocation{CAID: "root"}, &disabled, tev())
 	if err == nil {
 		t.Error("RevokeCA without a serial succeeded")
 	}
@@ -590,9 +590,9 @@ func testRevokeCA(t *testing.T, open func(*testing.T) *store.DB) {
 func testLookupSerial(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
-	must(t, db.InsertCertificate(ctx, newCert("0a", "ca1")))
-	must(t, db.InsertCertificate(ctx, newCert("0b", "ca1")))
-	want, _, err := db.RevokeCertificate(ctx, newRev("0b"))
+	must(t, db.InsertCertificate(ctx, newCert("0a", "ca1"), tev()))
+	must(t, db.InsertCertificate(ctx, newCert("0b", "ca1"), tev()))
+	want, _, err := db.RevokeCertificate(ctx, newRev("0b"), tev())
 	must(t, err)
 	for _, tc := range []struct {
 		ca, serial string
@@ -626,19 +626,19 @@ func testEachRevoked(t *testing.T, open func(*testing.T) *store.DB) {
 	}{{"ca1", 90}, {"ca1", 10}, {"ca1", 9}, {"ca2", 90}, {"ca1", 30}} {
 		cert := newCert(fmt.Sprintf("%02x", i), c.ca)
 		cert.NotAfter = base().Add(time.Duration(c.days) * 24 * time.Hour)
-		must(t, db.InsertCertificate(ctx, cert))
+		must(t, db.InsertCertificate(ctx, cert, tev()))
 		r := newRev(cert.Serial)
 		r.Reason = pki.Reason(i)
 		if i%2 == 1 {
 			r.InvalidityDate = time.Time{}
 		}
-		rec, _, err := db.RevokeCertificate(ctx, r)
+		rec, _, err := db.RevokeCertificate(ctx, r, tev())
 		must(t, err)
 		if c.ca == "ca1" && c.days >= 10 {
 			want[rec.Serial] = rec
 		}
 	}
-	must(t, db.InsertCertificate(ctx, newCert("ff", "ca1"))) // not revoked
+	must(t, db.InsertCertificate(ctx, newCert("ff", "ca1"), tev())) // not revoked
 
 	var first *inventory.Revocation
 	got := map[string]*inventory.Revocation{}
@@ -689,9 +689,9 @@ func testEachUnexpired(t *testing.T, open func(*testing.T) *store.DB) {
 	} {
 		cert := newCert(c.serial, c.ca)
 		cert.NotAfter = base().Add(time.Duration(c.days) * 24 * time.Hour)
-		must(t, db.InsertCertificate(ctx, cert))
+		must(t, db.InsertCertificate(ctx, cert, tev()))
 		if c.revoke {
-			_, _, err := db.RevokeCertificate(ctx, newRev(c.serial))
+			_, _, err := db.RevokeCertificate(ctx, newRev(c.serial), tev())
 			must(t, err)
 		}
 	}
@@ -819,7 +819,7 @@ func testOCSPResponder(t *testing.T, open func(*testing.T) *store.DB) {
 		Key:      keys.Ref{Provider: "software", ID: "ocsp-1", Algorithm: pki.ECDSAP256, Blob: []byte{0, 1, 0xff}},
 		NotAfter: base().Add(7 * 24 * time.Hour), CreatedAt: base(),
 	}
-	must(t, db.PutOCSPResponder(ctx, r1))
+	must(t, db.PutOCSPResponder(ctx, r1, tev()))
 	got, err := db.GetOCSPResponder(ctx, "ca1")
 	must(t, err)
 	check(got, r1)
@@ -830,14 +830,14 @@ func testOCSPResponder(t *testing.T, open func(*testing.T) *store.DB) {
 		Key:      keys.Ref{Provider: "pkcs11", ID: "ocsp-2", Algorithm: pki.RSA3072}, // no blob
 		NotAfter: base().Add(14 * 24 * time.Hour), CreatedAt: base().Add(24 * time.Hour),
 	}
-	must(t, db.PutOCSPResponder(ctx, r2))
+	must(t, db.PutOCSPResponder(ctx, r2, tev()))
 	got, err = db.GetOCSPResponder(ctx, "ca1")
 	must(t, err)
 	check(got, r2)
 
 	other := *r1
 	other.CAID = "ca2"
-	must(t, db.PutOCSPResponder(ctx, &other))
+	must(t, db.PutOCSPResponder(ctx, &other, tev()))
 	got, err = db.GetOCSPResponder(ctx, "ca1")
 	must(t, err)
 	check(got, r2)
@@ -845,7 +845,7 @@ func testOCSPResponder(t *testing.T, open func(*testing.T) *store.DB) {
 	must(t, err)
 	check(got, &other)
 
-	if err := db.PutOCSPResponder(ctx, &revoke.Responder{}); err == nil {
+	if err := db.PutOCSPResponder(ctx, &revoke.Responder{}, tev()); err == nil {
 		t.Error("PutOCSPResponder without a CA ID succeeded")
 	}
 }
@@ -859,16 +859,16 @@ func testSPKI(t *testing.T, open func(*testing.T) *store.DB) {
 	// Computed from the DER when not given.
 	c1 := newCert("01", "ca1")
 	c1.DER = NewCertDER(t, ka, 1)
-	must(t, db.InsertCertificate(ctx, c1))
+	must(t, db.InsertCertificate(ctx, c1, tev()))
 	// Given (as issuance does), normalised to lower case.
 	c2 := newCert("02", "ca1")
 	c2.DER, c2.SPKISHA256 = NewCertDER(t, ka, 2), strings.ToUpper(ha)
-	must(t, db.InsertCertificate(ctx, c2))
+	must(t, db.InsertCertificate(ctx, c2, tev()))
 	c3 := newCert("03", "ca2")
 	c3.DER = NewCertDER(t, kb, 3)
-	must(t, db.InsertCertificate(ctx, c3))
+	must(t, db.InsertCertificate(ctx, c3, tev()))
 	// DER that does not parse leaves it empty.
-	must(t, db.InsertCertificate(ctx, newCert("04", "ca1")))
+	must(t, db.InsertCertificate(ctx, newCert("04", "ca1"), tev()))
 
 	for serial, want := range map[string]string{"01": ha, "02": ha, "03": hb, "04": ""} {
 		c, err := db.GetCertificate(ctx, serial)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/keys"
@@ -45,10 +45,12 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"CloseDrains", testCloseDrains},
 		{"InsertAfterClose", testInsertAfterClose},
 		{"Profiles", testProfiles},
-		{"Tokens", testTokens},
 		{"Settings", testSettings},
 	}
-	for _, tc := range append(tests, revocationTests...) {
+	tests = append(tests, revocationTests...)
+	tests = append(tests, auditTests...)
+	tests = append(tests, accessTests...)
+	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, open)
@@ -63,6 +65,11 @@ func base() time.Time {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// tev returns a valid audit event for the changes a test makes.
+func tev() audit.Event {
+	return audit.Event{Time: base(), Principal: "test", Action: "test.action", Outcome: audit.Success}
+}
 
 func wantErr(t *testing.T, err, target error) {
 	t.Helper()
@@ -239,8 +246,8 @@ func testCAs(t *testing.T, open func(*testing.T) *store.DB) {
 		ChainDER:  [][]byte{[]byte("issuer"), []byte("root\x00")},
 		CreatedAt: base(), UpdatedAt: base(),
 	}
-	must(t, db.CreateCA(ctx, root))
-	must(t, db.CreateCA(ctx, pending))
+	must(t, db.CreateCA(ctx, root, tev()))
+	must(t, db.CreateCA(ctx, pending, tev()))
 
 	for _, key := range []string{"root1", "Root One"} {
 		got, err := db.GetCA(ctx, key)
@@ -254,8 +261,8 @@ func testCAs(t *testing.T, open func(*testing.T) *store.DB) {
 		t.Errorf("pending CA: CertDER %q, Key.Blob %q, want nil", got.CertDER, got.Key.Blob)
 	}
 
-	wantErr(t, db.CreateCA(ctx, newCA("root1", "Another Name")), store.ErrConflict)
-	wantErr(t, db.CreateCA(ctx, newCA("root2", "Root One")), store.ErrConflict)
+	wantErr(t, db.CreateCA(ctx, newCA("root1", "Another Name"), tev()), store.ErrConflict)
+	wantErr(t, db.CreateCA(ctx, newCA("root2", "Root One"), tev()), store.ErrConflict)
 
 	// Whole-row update, soft delete included.
 	upd := *root
@@ -266,7 +273,7 @@ func testCAs(t *testing.T, open func(*testing.T) *store.DB) {
 	upd.UpdatedAt = base().Add(time.Hour)
 	upd.Key.Blob = []byte("rewrapped")
 	upd.ChainDER = [][]byte{[]byte("c")}
-	must(t, db.UpdateCA(ctx, &upd))
+	must(t, db.UpdateCA(ctx, &upd, tev()))
 	got, err = db.GetCA(ctx, "Root One Renamed")
 	must(t, err)
 	checkCA(t, got, &upd)
@@ -274,13 +281,13 @@ func testCAs(t *testing.T, open func(*testing.T) *store.DB) {
 		t.Errorf("GetCA(old name) err = %v, want ErrNotFound", err)
 	}
 
-	wantErr(t, db.UpdateCA(ctx, newCA("ghost", "Ghost")), store.ErrNotFound)
+	wantErr(t, db.UpdateCA(ctx, newCA("ghost", "Ghost"), tev()), store.ErrNotFound)
 	clash := *pending
 	clash.Name = "Root One Renamed"
-	wantErr(t, db.UpdateCA(ctx, &clash), store.ErrConflict)
+	wantErr(t, db.UpdateCA(ctx, &clash, tev()), store.ErrConflict)
 
 	// An ID match wins over a name that happens to equal it.
-	must(t, db.CreateCA(ctx, newCA("root3", "int1")))
+	must(t, db.CreateCA(ctx, newCA("root3", "int1"), tev()))
 	got, err = db.GetCA(ctx, "int1")
 	must(t, err)
 	if got.ID != "int1" {
@@ -306,7 +313,7 @@ func testCAOrder(t *testing.T, open func(*testing.T) *store.DB) {
 		if c.deleted {
 			x.Status, x.DeletedAt, x.RestorableUntil = ca.StatusDeleted, ptr(base()), ptr(base())
 		}
-		must(t, db.CreateCA(ctx, x))
+		must(t, db.CreateCA(ctx, x, tev()))
 	}
 	cas, err := db.ListCAs(ctx)
 	must(t, err)
@@ -340,11 +347,11 @@ func testPurgeCAs(t *testing.T, open func(*testing.T) *store.DB) {
 		if c.status == ca.StatusDeleted {
 			x.DeletedAt, x.PreviousStatus = ptr(now.Add(-2000*time.Hour)), ca.StatusActive
 		}
-		must(t, db.CreateCA(ctx, x))
+		must(t, db.CreateCA(ctx, x, tev()))
 	}
-	must(t, db.InsertCertificate(ctx, newCert("0a01", "deleted-past")))
+	must(t, db.InsertCertificate(ctx, newCert("0a01", "deleted-past"), tev()))
 
-	ids, err := db.PurgeCAs(ctx, now)
+	ids, err := db.PurgeCAs(ctx, now, tev())
 	must(t, err)
 	slices.Sort(ids)
 	if want := []string{"deleted-long-ago", "deleted-past"}; !slices.Equal(ids, want) {
@@ -363,13 +370,13 @@ func testPurgeCAs(t *testing.T, open func(*testing.T) *store.DB) {
 	if _, err := db.GetCertificate(ctx, "0a01"); err != nil {
 		t.Errorf("certificate of a purged CA: %v, want it kept", err)
 	}
-	ids, err = db.PurgeCAs(ctx, now)
+	ids, err = db.PurgeCAs(ctx, now, tev())
 	must(t, err)
 	if len(ids) != 0 {
 		t.Errorf("second PurgeCAs = %v, want none", ids)
 	}
 	// A purged CA's name is free again.
-	must(t, db.CreateCA(ctx, newCA("new", "name-deleted-past")))
+	must(t, db.CreateCA(ctx, newCA("new", "name-deleted-past"), tev()))
 }
 
 func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
@@ -380,13 +387,13 @@ func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	full.LintWarnings = []string{"w_one", "w_two"}
 	full.ManagedKey = &keys.Ref{Provider: "software", ID: "ee-1", Algorithm: pki.ECDSAP384, Blob: []byte{0, 1, 2, 0xff}}
 	full.Tags = []string{"prod", "team-a"}
-	must(t, db.InsertCertificate(ctx, full))
+	must(t, db.InsertCertificate(ctx, full, tev()))
 	got, err := db.GetCertificate(ctx, "01ab")
 	must(t, err)
 	checkCert(t, got, full)
 
 	bare := &inventory.Certificate{Serial: "02", CAID: "ca1", Status: inventory.StatusRevoked, DER: []byte{1}, CreatedAt: base()}
-	must(t, db.InsertCertificate(ctx, bare))
+	must(t, db.InsertCertificate(ctx, bare, tev()))
 	got, err = db.GetCertificate(ctx, "02")
 	must(t, err)
 	checkCert(t, got, bare)
@@ -395,7 +402,7 @@ func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	}
 
 	dup := newCert("01ab", "other-ca")
-	wantErr(t, db.InsertCertificate(ctx, dup), store.ErrConflict)
+	wantErr(t, db.InsertCertificate(ctx, dup, tev()), store.ErrConflict)
 	got, err = db.GetCertificate(ctx, "01ab")
 	must(t, err)
 	checkCert(t, got, full) // the duplicate changed nothing
@@ -417,19 +424,13 @@ func testTimeRoundTrip(t *testing.T, open func(*testing.T) *store.DB) {
 	} {
 		c := newCert(fmt.Sprintf("%04x", i), "ca1")
 		c.NotBefore, c.NotAfter, c.CreatedAt = tm, tm, tm
-		must(t, db.InsertCertificate(ctx, c))
+		must(t, db.InsertCertificate(ctx, c, tev()))
 		got, err := db.GetCertificate(ctx, c.Serial)
 		must(t, err)
 		checkCert(t, got, c)
 		if tm.IsZero() && !got.NotAfter.IsZero() {
 			t.Errorf("zero time read back as %v", got.NotAfter)
 		}
-
-		tok := &authz.Token{ID: c.Serial, Name: "t", Role: authz.RoleAdmin, SecretHash: []byte{1}, CreatedAt: tm}
-		must(t, db.CreateToken(ctx, tok))
-		gt, err := db.GetToken(ctx, tok.ID)
-		must(t, err)
-		checkTime(t, "token CreatedAt", gt.CreatedAt, tm)
 	}
 }
 
@@ -456,7 +457,7 @@ func testListCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 		c := newCert(f.serial, f.ca)
 		c.Profile, c.Status, c.SANs, c.Tags = f.profile, f.status, f.sans, f.tags
 		c.NotAfter = base().Add(time.Duration(f.days) * 24 * time.Hour)
-		must(t, db.InsertCertificate(ctx, c))
+		must(t, db.InsertCertificate(ctx, c, tev()))
 	}
 	day := func(n int) time.Time { return base().Add(time.Duration(n) * 24 * time.Hour) }
 	all := []string{"0001", "0002", "0003", "0004", "0005", "00a0", "00b", "0100"}
@@ -569,7 +570,7 @@ func insertMany(t *testing.T, db *store.DB, n int, serial func(int) string) {
 	for range 16 {
 		wg.Go(func() {
 			for i := range next {
-				errs <- db.InsertCertificate(ctx, newCert(serial(i), "ca1"))
+				errs <- db.InsertCertificate(ctx, newCert(serial(i), "ca1"), tev())
 			}
 		})
 	}
@@ -593,7 +594,7 @@ func testCountCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 		t.Errorf("count on empty store = %d", n)
 	}
 	for i, caID := range []string{"caA", "caA", "caB"} {
-		must(t, db.InsertCertificate(ctx, newCert(fmt.Sprintf("%02x", i), caID)))
+		must(t, db.InsertCertificate(ctx, newCert(fmt.Sprintf("%02x", i), caID), tev()))
 	}
 	for caID, want := range map[string]int{"caA": 2, "caB": 1, "caC": 0, "": 3} {
 		n, err := db.CountCertificates(ctx, caID)
@@ -614,7 +615,7 @@ func testConcurrentInsertDurable(t *testing.T, open func(*testing.T) *store.DB) 
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs[i] = db.InsertCertificate(ctx, newCert(fmt.Sprintf("c%04d", i), "ca1"))
+			errs[i] = db.InsertCertificate(ctx, newCert(fmt.Sprintf("c%04d", i), "ca1"), tev())
 		})
 	}
 	close(start)
@@ -645,7 +646,7 @@ func testConcurrentInsertDurable(t *testing.T, open func(*testing.T) *store.DB) 
 func testConcurrentConflict(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
-	must(t, db.InsertCertificate(ctx, newCert("dup", "ca1")))
+	must(t, db.InsertCertificate(ctx, newCert("dup", "ca1"), tev()))
 
 	// 197 fresh serials, one taken serial and one new serial inserted twice,
 	// all released at once so that they share batches.
@@ -662,7 +663,7 @@ func testConcurrentConflict(t *testing.T, open func(*testing.T) *store.DB) {
 			<-start
 			c := newCert(serial, "ca1")
 			c.Requester = fmt.Sprintf("job %d", i)
-			errs[i] = db.InsertCertificate(ctx, c)
+			errs[i] = db.InsertCertificate(ctx, c, tev())
 		})
 	}
 	close(start)
@@ -700,7 +701,7 @@ func testCancelledInsert(t *testing.T, open func(*testing.T) *store.DB) {
 	db := open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	wantErr(t, db.InsertCertificate(ctx, newCert("aa", "ca1")), context.Canceled)
+	wantErr(t, db.InsertCertificate(ctx, newCert("aa", "ca1"), tev()), context.Canceled)
 	if _, err := db.GetCertificate(context.Background(), "aa"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("cancelled insert was written: GetCertificate err = %v", err)
 	}
@@ -714,7 +715,7 @@ func testCancelledInsert(t *testing.T, open func(*testing.T) *store.DB) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*20*time.Microsecond)
 			defer cancel()
-			errs[i] = db.InsertCertificate(ctx, newCert(fmt.Sprintf("t%03d", i), "ca1"))
+			errs[i] = db.InsertCertificate(ctx, newCert(fmt.Sprintf("t%03d", i), "ca1"), tev())
 		})
 	}
 	wg.Wait()
@@ -743,7 +744,7 @@ func testCloseDrains(t *testing.T, open func(*testing.T) *store.DB) {
 	for i := range n {
 		wg.Go(func() {
 			started <- struct{}{}
-			errs[i] = db.InsertCertificate(ctx, newCert(fmt.Sprintf("d%04d", i), "ca1"))
+			errs[i] = db.InsertCertificate(ctx, newCert(fmt.Sprintf("d%04d", i), "ca1"), tev())
 		})
 	}
 	for range n / 2 {
@@ -771,7 +772,7 @@ func testCloseDrains(t *testing.T, open func(*testing.T) *store.DB) {
 func testInsertAfterClose(t *testing.T, open func(*testing.T) *store.DB) {
 	db := open(t)
 	must(t, db.Close())
-	if err := db.InsertCertificate(context.Background(), newCert("01", "ca1")); err == nil {
+	if err := db.InsertCertificate(context.Background(), newCert("01", "ca1"), tev()); err == nil {
 		t.Error("InsertCertificate after Close succeeded")
 	}
 	must(t, db.Close())
@@ -786,9 +787,9 @@ func testProfiles(t *testing.T, open func(*testing.T) *store.DB) {
 		t.Errorf("ListProfiles on empty store = %v", list)
 	}
 	doc := []byte(`{"name":"web",  "validity":"90d"}`) // kept byte for byte
-	must(t, db.CreateProfile(ctx, "web", doc))
-	must(t, db.CreateProfile(ctx, "mail", []byte(`{}`)))
-	wantErr(t, db.CreateProfile(ctx, "web", []byte(`{}`)), store.ErrConflict)
+	must(t, db.CreateProfile(ctx, "web", doc, tev()))
+	must(t, db.CreateProfile(ctx, "mail", []byte(`{}`), tev()))
+	wantErr(t, db.CreateProfile(ctx, "web", []byte(`{}`), tev()), store.ErrConflict)
 
 	got, err := db.GetProfile(ctx, "web")
 	must(t, err)
@@ -798,8 +799,8 @@ func testProfiles(t *testing.T, open func(*testing.T) *store.DB) {
 	_, err = db.GetProfile(ctx, "nope")
 	wantErr(t, err, store.ErrNotFound)
 
-	must(t, db.UpdateProfile(ctx, "web", []byte(`{"v":2}`)))
-	wantErr(t, db.UpdateProfile(ctx, "nope", []byte(`{}`)), store.ErrNotFound)
+	must(t, db.UpdateProfile(ctx, "web", []byte(`{"v":2}`), tev()))
+	wantErr(t, db.UpdateProfile(ctx, "nope", []byte(`{}`), tev()), store.ErrNotFound)
 	list, err = db.ListProfiles(ctx)
 	must(t, err)
 	want := map[string][]byte{"web": []byte(`{"v":2}`), "mail": []byte(`{}`)}
@@ -807,27 +808,11 @@ func testProfiles(t *testing.T, open func(*testing.T) *store.DB) {
 		t.Errorf("ListProfiles = %q, want %q", list, want)
 	}
 
-	must(t, db.DeleteProfile(ctx, "web"))
-	wantErr(t, db.DeleteProfile(ctx, "web"), store.ErrNotFound)
+	must(t, db.DeleteProfile(ctx, "web", tev()))
+	wantErr(t, db.DeleteProfile(ctx, "web", tev()), store.ErrNotFound)
 	_, err = db.GetProfile(ctx, "web")
 	wantErr(t, err, store.ErrNotFound)
-	must(t, db.CreateProfile(ctx, "web", doc)) // the name is free again
-}
-
-func testTokens(t *testing.T, open func(*testing.T) *store.DB) {
-	ctx := context.Background()
-	db := open(t)
-	tok := &authz.Token{ID: "tok1", Name: "ci", Role: authz.RoleAdmin, SecretHash: []byte{0, 0xde, 0xad, 0xbe, 0xef}, CreatedAt: base()}
-	must(t, db.CreateToken(ctx, tok))
-	wantErr(t, db.CreateToken(ctx, &authz.Token{ID: "tok1", Name: "other", CreatedAt: base()}), store.ErrConflict)
-	got, err := db.GetToken(ctx, "tok1")
-	must(t, err)
-	checkTime(t, "CreatedAt", got.CreatedAt, tok.CreatedAt)
-	if got.ID != tok.ID || got.Name != tok.Name || got.Role != tok.Role || !bytes.Equal(got.SecretHash, tok.SecretHash) {
-		t.Errorf("GetToken = %+v, want %+v", got, tok)
-	}
-	_, err = db.GetToken(ctx, "nope")
-	wantErr(t, err, store.ErrNotFound)
+	must(t, db.CreateProfile(ctx, "web", doc, tev())) // the name is free again
 }
 
 func testSettings(t *testing.T, open func(*testing.T) *store.DB) {

@@ -1,19 +1,26 @@
-// Package api owns the /api/v1 REST edge: it authenticates every request,
-// decodes and size-limits bodies, calls the core, and is the one place where
-// core errors become HTTP statuses and JSON error bodies.
+// Package api owns the /api/v1 REST edge: it authenticates every request
+// (bearer token or client certificate), checks the route's permission from
+// the one route table, audits every refusal, decodes and size-limits
+// bodies, calls the core, and is the one place where core errors become
+// HTTP statuses and JSON error bodies.
 package api
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/access"
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
@@ -25,9 +32,10 @@ import (
 	"github.com/certwright/certwright/internal/store"
 )
 
-// Authenticator turns a bearer token into a principal.
+// Authenticator turns a bearer token or a client certificate into a principal.
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (authz.Principal, error)
+	AuthenticateCertificate(ctx context.Context, leaf *x509.Certificate, intermediates []*x509.Certificate) (authz.Principal, error)
 }
 
 // Issuer is the issuance path.
@@ -38,16 +46,26 @@ type Issuer interface {
 	CreateExternal(ctx context.Context, p authz.Principal, spec *ca.Spec) (*ca.CA, error)
 	ImportCertificate(ctx context.Context, p authz.Principal, idOrName string, cert *x509.Certificate, chain []*x509.Certificate) (*ca.CA, error)
 	Chain(ctx context.Context, idOrName string) ([]*x509.Certificate, error)
+	// ExportKey hands a retained managed key to a machine principal.
+	ExportKey(ctx context.Context, p authz.Principal, serial string) ([]byte, error)
+}
+
+// Approvals is the approval workflow.
+type Approvals interface {
+	Approve(ctx context.Context, approver authz.Principal, id, comment string) (*issue.ApprovalRequest, *issue.Result, error)
+	Reject(ctx context.Context, approver authz.Principal, id, comment string) (*issue.ApprovalRequest, error)
+	GetRequest(ctx context.Context, p authz.Principal, id string) (*issue.ApprovalRequest, error)
+	ListRequests(ctx context.Context, p authz.Principal, status string, limit int) ([]*issue.ApprovalRequest, error)
 }
 
 // CAs changes CA lifecycle state.
 type CAs interface {
 	Get(ctx context.Context, idOrName string) (*ca.CA, error)
 	List(ctx context.Context) ([]*ca.CA, error)
-	Disable(ctx context.Context, idOrName string) (*ca.CA, error)
-	Enable(ctx context.Context, idOrName string) (*ca.CA, error)
-	Delete(ctx context.Context, idOrName string) (*ca.CA, error)
-	Restore(ctx context.Context, idOrName string) (*ca.CA, error)
+	Disable(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
+	Enable(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
+	Delete(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
+	Restore(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
 }
 
 // Inventory reads issued certificates.
@@ -61,9 +79,23 @@ type Inventory interface {
 type Profiles interface {
 	Get(ctx context.Context, name string) (*profile.Profile, error)
 	List(ctx context.Context) ([]*profile.Profile, error)
-	Create(ctx context.Context, p *profile.Profile) error
-	Update(ctx context.Context, p *profile.Profile) error
-	Delete(ctx context.Context, name string) error
+	Create(ctx context.Context, who authz.Principal, p *profile.Profile) error
+	Update(ctx context.Context, who authz.Principal, p *profile.Profile) error
+	Delete(ctx context.Context, who authz.Principal, name string) error
+}
+
+// Auditor records refused requests and reads the audit log.
+type Auditor interface {
+	AppendAudit(ctx context.Context, evs ...audit.Event) error
+	EachAuditEventBetween(ctx context.Context, since, until time.Time, fn func(*audit.Event) error) error
+	// Verify walks the chain and its checkpoints.
+	Verify(ctx context.Context) (*audit.Report, error)
+}
+
+// Reports reads what was issued and revoked in a period.
+type Reports interface {
+	EachIssued(ctx context.Context, since, until time.Time, fn func(*inventory.Certificate) error) error
+	EachRevokedBetween(ctx context.Context, since, until time.Time, fn func(r *inventory.Revocation, cert *inventory.Certificate) error) error
 }
 
 // Deps are the API's dependencies; all are required.
@@ -72,35 +104,28 @@ type Deps struct {
 	Clock     clock.Clock
 	Auth      Authenticator
 	Issuer    Issuer
+	Approvals Approvals
 	CAs       CAs
 	Inventory Inventory
 	Profiles  Profiles
 	Revoker   Revoker
+	Access    *access.Service
+	Auditor   Auditor
+	Reports   Reports
 	// DefaultCA issues when a request names no CA.
 	DefaultCA string
 	// MaxBody bounds request bodies; 0 means 1 MiB.
 	MaxBody int64
 }
 
-// Permission names what a route does, for authorisation.
-type Permission string
-
-// Permissions. Every principal today is an admin; scoped roles arrive with
-// the access-control issue, and each route already names what it needs.
-const (
-	PermRead    Permission = "read"
-	PermIssue   Permission = "issue"
-	PermCAAdmin Permission = "ca-admin"
-	PermProfile Permission = "profile-admin"
-	PermRevoke  Permission = "revoke"
-)
-
-// Route is one entry of the route table.
+// Route is one entry of the route table: what it is called in the audit
+// log, and the permissions of which a caller must hold at least one.
 type Route struct {
-	Method     string
-	Pattern    string
-	Permission Permission
-	handle     func(w http.ResponseWriter, r *http.Request, p authz.Principal) error
+	Method      string
+	Pattern     string
+	Action      string
+	Permissions []authz.Permission
+	handle      func(w http.ResponseWriter, r *http.Request, p authz.Principal) error
 }
 
 // Handler serves /api/v1.
@@ -110,53 +135,86 @@ type Handler struct {
 	routes []Route
 }
 
+func route(method, pattern, action string, handle func(http.ResponseWriter, *http.Request, authz.Principal) error, perms ...authz.Permission) Route {
+	return Route{Method: method, Pattern: pattern, Action: action, Permissions: perms, handle: handle}
+}
+
 // New builds the handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.CAs == nil || d.Inventory == nil || d.Profiles == nil || d.Revoker == nil {
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.Approvals == nil || d.CAs == nil ||
+		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil {
 		return nil, errors.New("api: every dependency is required")
 	}
 	if d.MaxBody <= 0 {
 		d.MaxBody = 1 << 20
 	}
 	h := &Handler{d: d, mux: http.NewServeMux()}
+	const (
+		caRead, caManage           = authz.PermCARead, authz.PermCAManage
+		certRead, certIssue        = authz.PermCertRead, authz.PermCertIssue
+		profRead, profManage       = authz.PermProfileRead, authz.PermProfileManage
+		princRead, princManage     = authz.PermPrincipalRead, authz.PermPrincipalAdmin
+		approve, auditRead, report = authz.PermRequestApprove, authz.PermAuditRead, authz.PermReportRead
+	)
 	h.routes = []Route{
-		{"GET", "/api/v1/cas", PermRead, h.listCAs},
-		{"POST", "/api/v1/cas", PermCAAdmin, h.createCA},
-		{"GET", "/api/v1/cas/{ca}", PermRead, h.showCA},
-		{"GET", "/api/v1/cas/{ca}/chain", PermRead, h.caChain},
-		{"GET", "/api/v1/cas/{ca}/csr", PermRead, h.caCSR},
-		{"POST", "/api/v1/cas/{ca}/certificate", PermCAAdmin, h.importCA},
-		{"POST", "/api/v1/cas/{ca}/disable", PermCAAdmin, h.caState(CAs.Disable)},
-		{"POST", "/api/v1/cas/{ca}/enable", PermCAAdmin, h.caState(CAs.Enable)},
-		{"POST", "/api/v1/cas/{ca}/delete", PermCAAdmin, h.caState(CAs.Delete)},
-		{"POST", "/api/v1/cas/{ca}/restore", PermCAAdmin, h.caState(CAs.Restore)},
-		{"POST", "/api/v1/certificates/sign", PermIssue, h.sign},
-		{"POST", "/api/v1/certificates/issue", PermIssue, h.issueManaged},
-		{"GET", "/api/v1/certificates", PermRead, h.listCerts},
-		{"GET", "/api/v1/certificates/{serial}", PermRead, h.showCert},
-		{"GET", "/api/v1/certificates/{serial}/pem", PermRead, h.certPEM},
-		{"POST", "/api/v1/certificates/{serial}/revoke", PermRevoke, h.revokeCert},
-		{"POST", "/api/v1/revocations", PermRevoke, h.revokeBulk},
-		{"POST", "/api/v1/cas/{ca}/revoke", PermCAAdmin, h.revokeCA},
-		{"GET", "/api/v1/profiles", PermRead, h.listProfiles},
-		{"POST", "/api/v1/profiles", PermProfile, h.createProfile},
-		{"GET", "/api/v1/profiles/{name}", PermRead, h.showProfile},
-		{"PUT", "/api/v1/profiles/{name}", PermProfile, h.updateProfile},
-		{"DELETE", "/api/v1/profiles/{name}", PermProfile, h.deleteProfile},
-		{"GET", "/api/v1/whoami", PermRead, h.whoami},
+		route("GET", "/api/v1/cas", "ca.list", h.listCAs, caRead),
+		route("POST", "/api/v1/cas", "ca.create", h.createCA, caManage),
+		route("GET", "/api/v1/cas/{ca}", "ca.show", h.showCA, caRead),
+		route("GET", "/api/v1/cas/{ca}/chain", "ca.chain", h.caChain, caRead),
+		route("GET", "/api/v1/cas/{ca}/csr", "ca.csr", h.caCSR, caRead),
+		route("POST", "/api/v1/cas/{ca}/certificate", "ca.import", h.importCA, caManage),
+		route("POST", "/api/v1/cas/{ca}/disable", "ca.disable", h.caState(CAs.Disable), caManage),
+		route("POST", "/api/v1/cas/{ca}/enable", "ca.enable", h.caState(CAs.Enable), caManage),
+		route("POST", "/api/v1/cas/{ca}/delete", "ca.delete", h.caState(CAs.Delete), caManage),
+		route("POST", "/api/v1/cas/{ca}/restore", "ca.restore", h.caState(CAs.Restore), caManage),
+		route("POST", "/api/v1/cas/{ca}/revoke", "ca.revoke", h.revokeCA, caManage),
+		route("POST", "/api/v1/certificates/sign", "certificate.issue", h.sign, certIssue),
+		route("POST", "/api/v1/certificates/issue", "certificate.issue", h.issueManaged, certIssue),
+		route("GET", "/api/v1/certificates", "certificate.list", h.listCerts, certRead),
+		route("GET", "/api/v1/certificates/{serial}", "certificate.show", h.showCert, certRead),
+		route("GET", "/api/v1/certificates/{serial}/pem", "certificate.pem", h.certPEM, certRead),
+		route("GET", "/api/v1/certificates/{serial}/key", "key.export", h.exportKey, authz.PermKeyExport),
+		route("POST", "/api/v1/certificates/{serial}/revoke", "certificate.revoke", h.revokeCert, authz.PermCertRevoke),
+		route("POST", "/api/v1/revocations", "certificate.revoke", h.revokeBulk, authz.PermCertRevoke),
+		route("GET", "/api/v1/profiles", "profile.list", h.listProfiles, profRead),
+		route("POST", "/api/v1/profiles", "profile.create", h.createProfile, profManage),
+		route("GET", "/api/v1/profiles/{name}", "profile.show", h.showProfile, profRead),
+		route("PUT", "/api/v1/profiles/{name}", "profile.update", h.updateProfile, profManage),
+		route("DELETE", "/api/v1/profiles/{name}", "profile.delete", h.deleteProfile, profManage),
+		route("GET", "/api/v1/principals", "principal.list", h.listPrincipals, princRead),
+		route("POST", "/api/v1/principals", "principal.create", h.createPrincipal, princManage),
+		route("GET", "/api/v1/principals/{name}", "principal.show", h.showPrincipal, princRead),
+		route("POST", "/api/v1/principals/{name}/disable", "principal.disable", h.disablePrincipal, princManage),
+		route("GET", "/api/v1/principals/{name}/tokens", "token.list", h.listTokens, princRead),
+		route("POST", "/api/v1/principals/{name}/tokens", "token.create", h.createToken, princManage),
+		route("POST", "/api/v1/tokens/{id}/revoke", "token.revoke", h.revokeToken, princManage),
+		route("POST", "/api/v1/principals/{name}/identities", "identity.add", h.addIdentity, princManage),
+		route("POST", "/api/v1/principals/{name}/identities/remove", "identity.remove", h.removeIdentity, princManage),
+		route("GET", "/api/v1/roles", "role.list", h.listRoles, princRead),
+		route("POST", "/api/v1/roles", "role.create", h.createRole, princManage),
+		route("DELETE", "/api/v1/roles/{name}", "role.delete", h.deleteRole, princManage),
+		route("GET", "/api/v1/bindings", "binding.list", h.listBindings, princRead),
+		route("POST", "/api/v1/bindings", "binding.create", h.createBinding, princManage),
+		route("DELETE", "/api/v1/bindings/{id}", "binding.delete", h.deleteBinding, princManage),
+		route("GET", "/api/v1/requests", "request.list", h.listRequests, certIssue, approve),
+		route("GET", "/api/v1/requests/{id}", "request.show", h.showRequest, certIssue, approve),
+		route("POST", "/api/v1/requests/{id}/approve", "request.approve", h.approveRequest, approve),
+		route("POST", "/api/v1/requests/{id}/reject", "request.reject", h.rejectRequest, approve),
+		route("GET", "/api/v1/audit/events", "audit.export", h.auditEvents, auditRead),
+		route("GET", "/api/v1/audit/verify", "audit.verify", h.auditVerify, auditRead),
+		route("GET", "/api/v1/reports/{kind}", "report.read", h.report, report),
+		route("GET", "/api/v1/whoami", "whoami", h.whoami, authz.Permissions()...),
 	}
 	for _, rt := range h.routes {
+		if len(rt.Permissions) == 0 || rt.Action == "" {
+			return nil, fmt.Errorf("api: route %s %s declares no permission or action", rt.Method, rt.Pattern)
+		}
 		h.mux.Handle(rt.Method+" "+rt.Pattern, h.wrap(rt))
 	}
-	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		// Unknown API paths also require a token, so their existence leaks nothing.
-		if _, err := h.authenticate(r); err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required", "")
-			return
-		}
-		writeError(w, http.StatusNotFound, "not found", "no API route "+r.Method+" "+r.URL.Path, "")
-	})
+	h.mux.Handle("/api/", h.wrap(Route{Action: "api.unknown", Permissions: authz.Permissions(),
+		handle: func(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+			return fmt.Errorf("%w: no API route %s %s", errNotFound, r.Method, r.URL.Path)
+		}}))
 	return h, nil
 }
 
@@ -165,45 +223,151 @@ func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-func (h *Handler) authenticate(r *http.Request) (authz.Principal, error) {
-	auth := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return authz.Principal{}, authz.ErrUnauthenticated
+// tokenInQuery reports whether the query string carries what looks like a
+// credential: such URLs end up in proxy and server logs.
+func tokenInQuery(r *http.Request) bool {
+	if r.URL.RawQuery == "" {
+		return false
 	}
-	return h.d.Auth.Authenticate(r.Context(), strings.TrimSpace(tok))
+	for k, vs := range r.URL.Query() {
+		switch strings.ToLower(k) {
+		case "token", "access_token", "api_key", "apikey", "bearer", "authorization":
+			return true
+		}
+		for _, v := range vs {
+			if authz.LooksLikeToken(v) {
+				return true
+			}
+		}
+	}
+	return strings.Contains(r.URL.RawQuery, "cwt_")
 }
 
-// allow checks the principal's role against the route's permission.
-func allow(p authz.Principal, perm Permission) error {
-	if p.Role == authz.RoleAdmin {
-		return nil
+// authenticate uses the bearer token when there is an Authorization
+// header, else a verified client certificate.
+func (h *Handler) authenticate(r *http.Request) (authz.Principal, error) {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, tok, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return authz.Principal{}, &authz.AuthError{Reason: "Authorization header is not a bearer token"}
+		}
+		return h.d.Auth.Authenticate(r.Context(), strings.TrimSpace(tok))
 	}
-	return fmt.Errorf("%w: role %q lacks permission %q", issue.ErrForbidden, p.Role, perm)
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return h.d.Auth.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates[0], r.TLS.PeerCertificates[1:])
+	}
+	return authz.Principal{}, &authz.AuthError{Reason: "no credentials"}
+}
+
+func canAny(p authz.Principal, perms []authz.Permission) bool {
+	for _, perm := range perms {
+		if p.Can(perm) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 func (h *Handler) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		p, err := h.authenticate(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required", "")
-			h.d.Log.Info("api request", "method", r.Method, "path", r.URL.Path, "status", 401, "remote", r.RemoteAddr)
+		reqID := newRequestID()
+		w.Header().Set("X-Request-Id", reqID)
+		anon := authz.Principal{Name: "anonymous", Source: remoteHost(r), RequestID: reqID}
+		if tokenInQuery(r) {
+			writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in the Authorization header: a URL ends up in logs. Revoke that token.", "")
+			h.deny(r, rt, anon, http.StatusBadRequest, "token in query string", "")
 			return
 		}
-		if err := allow(p, rt.Permission); err != nil {
-			writeError(w, http.StatusForbidden, "forbidden", err.Error(), "")
+		p, err := h.authenticate(r)
+		if err != nil {
+			if ctxErr := r.Context().Err(); ctxErr != nil {
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token or client certificate is required", "")
+			reason := "authentication failed"
+			var ae *authz.AuthError
+			if errors.As(err, &ae) {
+				reason = ae.Reason
+			} else if !errors.Is(err, authz.ErrUnauthenticated) {
+				h.d.Log.Error("api authentication error", "err", err)
+			}
+			h.deny(r, rt, anon, http.StatusUnauthorized, reason, "")
+			return
+		}
+		p.Source, p.RequestID = anon.Source, reqID
+		if !canAny(p, rt.Permissions) {
+			detail := fmt.Sprintf("principal %q has no role granting %s", p.Name, permNames(rt.Permissions))
+			writeError(w, http.StatusForbidden, "forbidden", detail, "")
+			h.deny(r, rt, p, http.StatusForbidden, detail, "")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, h.d.MaxBody)
 		status := http.StatusOK
 		if err := rt.handle(w, r, p); err != nil {
 			status = h.fail(w, err)
+			// A refused change is audited; the core wrote nothing. Reads
+			// that fail (404 on a GET) are not security events, but a
+			// forbidden read is.
+			if status == http.StatusForbidden || status == http.StatusUnauthorized || (status >= 400 && r.Method != http.MethodGet) {
+				h.deny(r, rt, p, status, err.Error(), "")
+			}
 		}
 		h.d.Log.Debug("api request", "method", r.Method, "path", r.URL.Path, "principal", p.Name,
-			"status", status, "duration_ms", time.Since(start).Milliseconds())
+			"status", status, "request_id", reqID, "duration_ms", time.Since(start).Milliseconds())
 	})
+}
+
+func permNames(perms []authz.Permission) string {
+	if len(perms) == len(authz.Permissions()) {
+		return "any permission"
+	}
+	s := make([]string, len(perms))
+	for i, p := range perms {
+		s[i] = string(p)
+	}
+	return strings.Join(s, " or ")
+}
+
+// deny writes the audit event of a refused request. It never records the
+// credential or the query string.
+func (h *Handler) deny(r *http.Request, rt Route, p authz.Principal, status int, detail, _ string) {
+	outcome := audit.Denied
+	if status >= 500 {
+		outcome = audit.Failed
+	}
+	ev := audit.New(p, h.d.Clock.Now(), rt.Action, r.URL.Path, map[string]any{
+		"method": r.Method, "status": status, "error": truncate(detail, 500), "auth": p.Auth,
+	})
+	ev.Outcome = outcome
+	// The client's cancellation must not lose the record.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := h.d.Auditor.AppendAudit(ctx, ev); err != nil {
+		h.d.Log.Error("audit write failed for a refused request", "action", rt.Action, "status", status, "err", err)
+	}
+	h.d.Log.Info("api request refused", "method", r.Method, "path", r.URL.Path, "principal", p.Name, "status", status, "remote", p.Source, "request_id", p.RequestID)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // errorStatus is the one mapping from core errors to HTTP statuses.
@@ -215,12 +379,13 @@ var errorStatus = []struct {
 	{issue.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{revoke.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{revoke.ErrNoMatch, http.StatusNotFound, "nothing matches"},
-	{revoke.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{errBadInput, http.StatusBadRequest, "invalid request"},
 	{ca.ErrSpec, http.StatusBadRequest, "invalid CA definition"},
 	{ca.ErrImport, http.StatusBadRequest, "certificate cannot be imported"},
-	{issue.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{issue.ErrApprovalRequired, http.StatusForbidden, "approval required"},
+	{authz.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{access.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{access.ErrNotFound, http.StatusNotFound, "not found"},
+	{issue.ErrNotPending, http.StatusConflict, "request is not pending"},
 	{ca.ErrNotIssuing, http.StatusConflict, "CA cannot issue"},
 	{ca.ErrTransition, http.StatusConflict, "CA state conflict"},
 	{issue.ErrConflict, http.StatusConflict, "conflict"},

@@ -25,7 +25,11 @@ import (
 )
 
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
-	return writeJSON(w, http.StatusOK, p)
+	bs := make([]apitypes.Binding, 0, len(p.Bindings))
+	for i := range p.Bindings {
+		bs = append(bs, bindingView(&p.Bindings[i]))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"id": p.ID, "name": p.Name, "kind": p.Kind, "auth": p.Auth, "bindings": bs})
 }
 
 // ---- CAs
@@ -215,9 +219,9 @@ func (h *Handler) importCA(w http.ResponseWriter, r *http.Request, p authz.Princ
 	return writeJSON(w, http.StatusOK, h.caView(r, c, true))
 }
 
-func (h *Handler) caState(f func(CAs, context.Context, string) (*ca.CA, error)) func(http.ResponseWriter, *http.Request, authz.Principal) error {
-	return func(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
-		c, err := f(h.d.CAs, r.Context(), r.PathValue("ca"))
+func (h *Handler) caState(f func(CAs, context.Context, authz.Principal, string) (*ca.CA, error)) func(http.ResponseWriter, *http.Request, authz.Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+		c, err := f(h.d.CAs, r.Context(), p, r.PathValue("ca"))
 		if err != nil {
 			return err
 		}
@@ -295,6 +299,10 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request, p authz.Principal
 	if err != nil {
 		return err
 	}
+	if res.Pending != nil {
+		w.Header().Set("Location", "/api/v1/requests/"+res.Pending.ID)
+		return writeJSON(w, http.StatusAccepted, requestView(res.Pending, ""))
+	}
 	out, err := h.issued(r, res)
 	if err != nil {
 		return err
@@ -361,7 +369,7 @@ func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.P
 	return writeJSON(w, http.StatusCreated, out)
 }
 
-func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	q := r.URL.Query()
 	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after"), SPKISHA256: q.Get("spki_sha256")}
 	if f.SPKISHA256 != "" && !isHex(f.SPKISHA256, 64) {
@@ -411,7 +419,12 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, _ authz.Prin
 	out := apitypes.CertificateList{Certificates: make([]apitypes.Certificate, 0, len(certs))}
 	names := map[string]string{}
 	for _, c := range certs {
-		out.Certificates = append(out.Certificates, h.certView(r, c, names))
+		v := h.certView(r, c, names)
+		// A viewer bound to a scope sees only what its scope covers.
+		if who.Allow(authz.PermCertRead, certResource(c, v.CA)) != nil {
+			continue
+		}
+		out.Certificates = append(out.Certificates, v)
 	}
 	if len(certs) == f.Limit {
 		out.Next = certs[len(certs)-1].Serial
@@ -419,16 +432,33 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, _ authz.Prin
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (h *Handler) getCert(r *http.Request) (*inventory.Certificate, error) {
+// certResource is what a scope check of an issued certificate looks at.
+func certResource(c *inventory.Certificate, caName string) authz.Resource {
+	return authz.Resource{CAID: c.CAID, CAName: caName, Profile: c.Profile, Names: c.SANs}
+}
+
+// getCert returns the certificate in the path, if who may read it.
+func (h *Handler) getCert(r *http.Request, who authz.Principal) (*inventory.Certificate, error) {
 	s, err := pki.NormalizeSerial(r.PathValue("serial"))
 	if err != nil {
 		return nil, badInput("%v", err)
 	}
-	return h.d.Inventory.GetCertificate(r.Context(), s)
+	c, err := h.d.Inventory.GetCertificate(r.Context(), s)
+	if err != nil {
+		return nil, err
+	}
+	name := ""
+	if a, err := h.d.CAs.Get(r.Context(), c.CAID); err == nil {
+		name = a.Name
+	}
+	if err := who.Allow(authz.PermCertRead, certResource(c, name)); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-func (h *Handler) showCert(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
-	c, err := h.getCert(r)
+func (h *Handler) showCert(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
+	c, err := h.getCert(r, who)
 	if err != nil {
 		return err
 	}
@@ -437,8 +467,8 @@ func (h *Handler) showCert(w http.ResponseWriter, r *http.Request, _ authz.Princ
 	return writeJSON(w, http.StatusOK, v)
 }
 
-func (h *Handler) certPEM(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
-	c, err := h.getCert(r)
+func (h *Handler) certPEM(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
+	c, err := h.getCert(r, who)
 	if err != nil {
 		return err
 	}
@@ -485,18 +515,18 @@ func readProfile(r *http.Request) (*profile.Profile, error) {
 	return profile.Parse(body)
 }
 
-func (h *Handler) createProfile(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+func (h *Handler) createProfile(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	p, err := readProfile(r)
 	if err != nil {
 		return err
 	}
-	if err := h.d.Profiles.Create(r.Context(), p); err != nil {
+	if err := h.d.Profiles.Create(r.Context(), who, p); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, p)
 }
 
-func (h *Handler) updateProfile(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
+func (h *Handler) updateProfile(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	p, err := readProfile(r)
 	if err != nil {
 		return err
@@ -504,14 +534,14 @@ func (h *Handler) updateProfile(w http.ResponseWriter, r *http.Request, _ authz.
 	if name := r.PathValue("name"); p.Name != name {
 		return badInput("the definition names profile %q but the URL names %q", p.Name, name)
 	}
-	if err := h.d.Profiles.Update(r.Context(), p); err != nil {
+	if err := h.d.Profiles.Update(r.Context(), who, p); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, p)
 }
 
-func (h *Handler) deleteProfile(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
-	if err := h.d.Profiles.Delete(r.Context(), r.PathValue("name")); err != nil {
+func (h *Handler) deleteProfile(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
+	if err := h.d.Profiles.Delete(r.Context(), who, r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

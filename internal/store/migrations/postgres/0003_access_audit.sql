@@ -108,6 +108,10 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_time ON audit_events (time, seq);
 
+-- Reports: certificates issued and revocations made in a period.
+CREATE INDEX certificates_created_at ON certificates (created_at, serial);
+CREATE INDEX revocations_revoked_at ON revocations (revoked_at, serial);
+
 CREATE TABLE audit_head (
     id   integer NOT NULL PRIMARY KEY CHECK (id = 1),
     seq  bigint  NOT NULL,

@@ -1,0 +1,468 @@
+// Package access owns the administration of who may do what: creating and
+// disabling principals, minting and revoking their API tokens, mapping
+// client-certificate names to them, defining custom roles and binding
+// roles within scopes. Every change is checked against the caller's own
+// permissions — nobody grants more than they hold — and audited in the
+// same transaction.
+package access
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/clock"
+)
+
+// Store is the persistence access administration needs. Every write
+// commits its audit event in the same transaction.
+type Store interface {
+	CreatePrincipal(ctx context.Context, p *authz.PrincipalRecord, ev audit.Event) error
+	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
+	ListPrincipals(ctx context.Context) ([]*authz.PrincipalRecord, error)
+	DisablePrincipal(ctx context.Context, id string, at time.Time, ev audit.Event) error
+	CreateToken(ctx context.Context, t *authz.Token, ev audit.Event) error
+	GetToken(ctx context.Context, id string) (*authz.Token, error)
+	ListTokens(ctx context.Context, principalID string) ([]*authz.Token, error)
+	RevokeToken(ctx context.Context, id string, at time.Time, ev audit.Event) (*authz.Token, error)
+	AddIdentity(ctx context.Context, i *authz.Identity, ev audit.Event) error
+	RemoveIdentity(ctx context.Context, kind, value string, ev audit.Event) error
+	ListIdentities(ctx context.Context, principalID string) ([]*authz.Identity, error)
+	CreateRole(ctx context.Context, r *authz.Role, ev audit.Event) error
+	GetRole(ctx context.Context, name string) (*authz.Role, error)
+	ListRoles(ctx context.Context) ([]*authz.Role, error)
+	DeleteRole(ctx context.Context, name string, ev audit.Event) error
+	CreateBinding(ctx context.Context, b *authz.Binding, ev audit.Event) error
+	DeleteBinding(ctx context.Context, id string, ev audit.Event) (*authz.Binding, error)
+	ListBindings(ctx context.Context, principalID string) ([]*authz.Binding, error)
+}
+
+// Errors the edge maps to client errors.
+var (
+	// ErrInvalid marks a malformed request: a bad name, kind or pattern.
+	ErrInvalid = errors.New("access: invalid request")
+	// ErrForbidden is authz.ErrForbidden.
+	ErrForbidden = authz.ErrForbidden
+	// ErrNotFound marks a record that does not exist where the store did
+	// not say so itself.
+	ErrNotFound = errors.New("access: not found")
+)
+
+// MaxTokenLifetime bounds a token's expiry.
+const MaxTokenLifetime = 10 * 365 * 24 * time.Hour
+
+// Service administers principals, tokens, identities, roles and bindings.
+type Service struct {
+	store Store
+	clock clock.Clock
+	log   *slog.Logger
+}
+
+// New returns a Service; every argument is required.
+func New(st Store, clk clock.Clock, log *slog.Logger) (*Service, error) {
+	if st == nil || clk == nil || log == nil {
+		return nil, errors.New("access: store, clock and logger are required")
+	}
+	return &Service{store: st, clock: clk, log: log}, nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+func checkName(what, name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%w: %s name %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalid, what, name)
+	}
+	return nil
+}
+
+func newID(prefix string) (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("access: id: %w", err)
+	}
+	return prefix + hex.EncodeToString(b), nil
+}
+
+func (s *Service) allow(who authz.Principal, perm authz.Permission) error {
+	return who.Allow(perm, authz.Resource{})
+}
+
+// CreatePrincipal adds a person or a system.
+func (s *Service) CreatePrincipal(ctx context.Context, who authz.Principal, name string, kind authz.Kind, description string) (*authz.PrincipalRecord, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return nil, err
+	}
+	if err := checkName("principal", name); err != nil {
+		return nil, err
+	}
+	if !kind.Valid() {
+		return nil, fmt.Errorf("%w: principal kind %q: use %q or %q", ErrInvalid, kind, authz.KindHuman, authz.KindMachine)
+	}
+	if len(description) > 500 {
+		return nil, fmt.Errorf("%w: description is %d bytes, at most 500", ErrInvalid, len(description))
+	}
+	id, err := newID("p_")
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	p := &authz.PrincipalRecord{ID: id, Name: name, Kind: kind, Description: description, CreatedAt: now, CreatedBy: who.Name}
+	ev := audit.New(who, now, "principal.create", name, map[string]any{"id": id, "kind": kind})
+	if err := s.store.CreatePrincipal(ctx, p, ev); err != nil {
+		return nil, fmt.Errorf("access: create principal %s: %w", name, err)
+	}
+	s.log.Info("principal created", "principal", name, "kind", kind, "by", who.Name)
+	return p, nil
+}
+
+// GetPrincipal returns a principal by ID or name.
+func (s *Service) GetPrincipal(ctx context.Context, who authz.Principal, idOrName string) (*authz.PrincipalRecord, error) {
+	if err := s.allow(who, authz.PermPrincipalRead); err != nil {
+		return nil, err
+	}
+	return s.store.GetPrincipal(ctx, idOrName)
+}
+
+// ListPrincipals returns every principal.
+func (s *Service) ListPrincipals(ctx context.Context, who authz.Principal) ([]*authz.PrincipalRecord, error) {
+	if err := s.allow(who, authz.PermPrincipalRead); err != nil {
+		return nil, err
+	}
+	return s.store.ListPrincipals(ctx)
+}
+
+// Disable stops a principal authenticating and revokes its tokens. A
+// principal cannot disable itself.
+func (s *Service) Disable(ctx context.Context, who authz.Principal, idOrName string) (*authz.PrincipalRecord, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return nil, err
+	}
+	p, err := s.store.GetPrincipal(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	if p.ID == who.ID {
+		return nil, fmt.Errorf("%w: %s cannot disable itself", ErrInvalid, who.Name)
+	}
+	if p.DisabledAt != nil {
+		return p, nil
+	}
+	now := s.clock.Now()
+	if err := s.store.DisablePrincipal(ctx, p.ID, now, audit.New(who, now, "principal.disable", p.Name, map[string]any{"id": p.ID})); err != nil {
+		return nil, fmt.Errorf("access: disable %s: %w", p.Name, err)
+	}
+	p.DisabledAt = &now
+	s.log.Info("principal disabled", "principal", p.Name, "by", who.Name)
+	return p, nil
+}
+
+// CreateToken mints a token for a principal; ttl 0 means no expiry. The
+// returned string is the only copy of the secret.
+func (s *Service) CreateToken(ctx context.Context, who authz.Principal, idOrName, description string, ttl time.Duration) (string, *authz.Token, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return "", nil, err
+	}
+	if ttl < 0 || ttl > MaxTokenLifetime {
+		return "", nil, fmt.Errorf("%w: token lifetime %s must be between 0 (no expiry) and %s", ErrInvalid, ttl, MaxTokenLifetime)
+	}
+	if len(description) > 500 {
+		return "", nil, fmt.Errorf("%w: description is %d bytes, at most 500", ErrInvalid, len(description))
+	}
+	p, err := s.store.GetPrincipal(ctx, idOrName)
+	if err != nil {
+		return "", nil, err
+	}
+	if p.DisabledAt != nil {
+		return "", nil, fmt.Errorf("%w: principal %s is disabled", ErrInvalid, p.Name)
+	}
+	now := s.clock.Now()
+	var expires time.Time
+	if ttl > 0 {
+		expires = now.Add(ttl)
+	}
+	tok, rec, err := authz.NewToken(p.ID, description, now, expires)
+	if err != nil {
+		return "", nil, err
+	}
+	rec.Principal = p.Name
+	details := map[string]any{"token_id": rec.ID}
+	if rec.ExpiresAt != nil {
+		details["expires_at"] = *rec.ExpiresAt
+	}
+	if err := s.store.CreateToken(ctx, rec, audit.New(who, now, "token.create", p.Name, details)); err != nil {
+		return "", nil, fmt.Errorf("access: create token for %s: %w", p.Name, err)
+	}
+	s.log.Info("token created", "principal", p.Name, "token_id", rec.ID, "by", who.Name)
+	return tok, rec, nil
+}
+
+// ListTokens lists a principal's tokens ("" for all).
+func (s *Service) ListTokens(ctx context.Context, who authz.Principal, idOrName string) ([]*authz.Token, error) {
+	if err := s.allow(who, authz.PermPrincipalRead); err != nil {
+		return nil, err
+	}
+	id := ""
+	if idOrName != "" {
+		p, err := s.store.GetPrincipal(ctx, idOrName)
+		if err != nil {
+			return nil, err
+		}
+		id = p.ID
+	}
+	return s.store.ListTokens(ctx, id)
+}
+
+// RevokeToken revokes a token at once.
+func (s *Service) RevokeToken(ctx context.Context, who authz.Principal, id string) (*authz.Token, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return nil, err
+	}
+	t, err := s.store.GetToken(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	t, err = s.store.RevokeToken(ctx, id, now, audit.New(who, now, "token.revoke", t.Principal, map[string]any{"token_id": id}))
+	if err != nil {
+		return nil, fmt.Errorf("access: revoke token %s: %w", id, err)
+	}
+	s.log.Info("token revoked", "token_id", id, "by", who.Name)
+	return t, nil
+}
+
+// normIdentity checks and canonicalises a client-certificate name.
+func normIdentity(kind, value string) (string, error) {
+	switch kind {
+	case "uri":
+		u, err := url.Parse(value)
+		if err != nil || u.Scheme == "" || len(value) > 1024 {
+			return "", fmt.Errorf("%w: identity URI %q must be an absolute URI such as spiffe://example.internal/agent", ErrInvalid, value)
+		}
+		return u.String(), nil
+	case "dns":
+		v := strings.ToLower(strings.TrimSuffix(value, "."))
+		if v == "" || len(v) > 253 || strings.ContainsAny(v, " */@:") {
+			return "", fmt.Errorf("%w: identity DNS name %q is not a host name", ErrInvalid, value)
+		}
+		return v, nil
+	}
+	return "", fmt.Errorf("%w: identity kind %q: use uri or dns", ErrInvalid, kind)
+}
+
+// AddIdentity maps a client-certificate SAN (URI or DNS name) to a principal.
+func (s *Service) AddIdentity(ctx context.Context, who authz.Principal, idOrName, kind, value string) (*authz.Identity, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return nil, err
+	}
+	v, err := normIdentity(kind, value)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.store.GetPrincipal(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	i := &authz.Identity{Kind: kind, Value: v, PrincipalID: p.ID, Principal: p.Name, CreatedAt: now}
+	if err := s.store.AddIdentity(ctx, i, audit.New(who, now, "identity.add", p.Name, map[string]any{"kind": kind, "value": v})); err != nil {
+		return nil, fmt.Errorf("access: add identity %s:%s: %w", kind, v, err)
+	}
+	return i, nil
+}
+
+// RemoveIdentity removes a client-certificate mapping of a principal.
+func (s *Service) RemoveIdentity(ctx context.Context, who authz.Principal, idOrName, kind, value string) error {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return err
+	}
+	v, err := normIdentity(kind, value)
+	if err != nil {
+		return err
+	}
+	p, err := s.store.GetPrincipal(ctx, idOrName)
+	if err != nil {
+		return err
+	}
+	ids, err := s.store.ListIdentities(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(ids, func(i *authz.Identity) bool { return i.Kind == kind && i.Value == v }) {
+		return fmt.Errorf("access: %s has no identity %s:%s: %w", p.Name, kind, v, ErrNotFound)
+	}
+	now := s.clock.Now()
+	return s.store.RemoveIdentity(ctx, kind, v, audit.New(who, now, "identity.remove", p.Name, map[string]any{"kind": kind, "value": v}))
+}
+
+// ListIdentities lists a principal's identities ("" for all).
+func (s *Service) ListIdentities(ctx context.Context, who authz.Principal, principalID string) ([]*authz.Identity, error) {
+	if err := s.allow(who, authz.PermPrincipalRead); err != nil {
+		return nil, err
+	}
+	return s.store.ListIdentities(ctx, principalID)
+}
+
+// escalates returns an error naming the first permission in perms that who
+// does not hold: nobody grants more than they have.
+func escalates(who authz.Principal, perms []authz.Permission) error {
+	for _, p := range perms {
+		if err := who.Allow(p, authz.Resource{}); err != nil {
+			return fmt.Errorf("%w: %s cannot grant %s without holding it everywhere itself", ErrForbidden, who.Name, p)
+		}
+	}
+	return nil
+}
+
+// CreateRole defines a custom role.
+func (s *Service) CreateRole(ctx context.Context, who authz.Principal, r authz.Role) (*authz.Role, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return nil, err
+	}
+	if err := checkName("role", r.Name); err != nil {
+		return nil, err
+	}
+	if _, ok := authz.BuiltinRole(r.Name); ok {
+		return nil, fmt.Errorf("%w: %s is a built-in role", ErrInvalid, r.Name)
+	}
+	if len(r.Permissions) == 0 {
+		return nil, fmt.Errorf("%w: role %s grants no permissions (known: %s)", ErrInvalid, r.Name, permList())
+	}
+	seen := map[authz.Permission]bool{}
+	perms := make([]authz.Permission, 0, len(r.Permissions))
+	for _, p := range r.Permissions {
+		if !p.Valid() {
+			return nil, fmt.Errorf("%w: unknown permission %q (known: %s)", ErrInvalid, p, permList())
+		}
+		if !seen[p] {
+			seen[p] = true
+			perms = append(perms, p)
+		}
+	}
+	if err := escalates(who, perms); err != nil {
+		return nil, err
+	}
+	if len(r.Description) > 500 {
+		return nil, fmt.Errorf("%w: description is %d bytes, at most 500", ErrInvalid, len(r.Description))
+	}
+	now := s.clock.Now()
+	role := &authz.Role{Name: r.Name, Description: r.Description, Permissions: perms, CreatedAt: now}
+	if err := s.store.CreateRole(ctx, role, audit.New(who, now, "role.create", r.Name, map[string]any{"permissions": perms})); err != nil {
+		return nil, fmt.Errorf("access: create role %s: %w", r.Name, err)
+	}
+	return role, nil
+}
+
+func permList() string {
+	var s []string
+	for _, p := range authz.Permissions() {
+		s = append(s, string(p))
+	}
+	return strings.Join(s, ", ")
+}
+
+// ListRoles returns built-in then custom roles.
+func (s *Service) ListRoles(ctx context.Context, who authz.Principal) ([]*authz.Role, error) {
+	if err := s.allow(who, authz.PermPrincipalRead); err != nil {
+		return nil, err
+	}
+	return s.store.ListRoles(ctx)
+}
+
+// DeleteRole removes a custom role that no binding uses.
+func (s *Service) DeleteRole(ctx context.Context, who authz.Principal, name string) error {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return err
+	}
+	if _, ok := authz.BuiltinRole(name); ok {
+		return fmt.Errorf("%w: %s is a built-in role", ErrInvalid, name)
+	}
+	return s.store.DeleteRole(ctx, name, audit.New(who, s.clock.Now(), "role.delete", name, nil))
+}
+
+// Bind grants a role to a principal within a scope. The caller must hold
+// every permission of the role itself.
+func (s *Service) Bind(ctx context.Context, who authz.Principal, idOrName, roleName string, scope authz.Scope) (*authz.Binding, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return nil, err
+	}
+	if err := scope.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if n := len(scope.CAs) + len(scope.Profiles) + len(scope.Names); n > 100 {
+		return nil, fmt.Errorf("%w: scope lists %d entries, at most 100", ErrInvalid, n)
+	}
+	p, err := s.store.GetPrincipal(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	role, err := s.store.GetRole(ctx, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if err := escalates(who, role.Permissions); err != nil {
+		return nil, err
+	}
+	id, err := newID("b_")
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	b := &authz.Binding{ID: id, PrincipalID: p.ID, Principal: p.Name, Role: *role, Scope: scope, CreatedAt: now, CreatedBy: who.Name}
+	ev := audit.New(who, now, "binding.create", p.Name, map[string]any{"binding": id, "role": role.Name, "scope": scope})
+	if err := s.store.CreateBinding(ctx, b, ev); err != nil {
+		return nil, fmt.Errorf("access: bind %s to %s: %w", role.Name, p.Name, err)
+	}
+	s.log.Info("role bound", "principal", p.Name, "role", role.Name, "scope", scope.String(), "by", who.Name)
+	return b, nil
+}
+
+// Unbind removes a binding.
+func (s *Service) Unbind(ctx context.Context, who authz.Principal, id string) (*authz.Binding, error) {
+	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
+		return nil, err
+	}
+	all, err := s.store.ListBindings(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(all, func(b *authz.Binding) bool { return b.ID == id })
+	if i < 0 {
+		return nil, fmt.Errorf("access: binding %q: %w", id, ErrNotFound)
+	}
+	old := all[i]
+	if old.PrincipalID == who.ID && old.Role.Has(authz.PermPrincipalAdmin) {
+		return nil, fmt.Errorf("%w: %s cannot remove its own binding granting %s; another administrator must", ErrInvalid, who.Name, authz.PermPrincipalAdmin)
+	}
+	ev := audit.New(who, s.clock.Now(), "binding.delete", old.Principal, map[string]any{"binding": id, "role": old.Role.Name, "scope": old.Scope})
+	b, err := s.store.DeleteBinding(ctx, id, ev)
+	if err != nil {
+		return nil, fmt.Errorf("access: unbind %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// ListBindings lists bindings of a principal ("" for all).
+func (s *Service) ListBindings(ctx context.Context, who authz.Principal, idOrName string) ([]*authz.Binding, error) {
+	if err := s.allow(who, authz.PermPrincipalRead); err != nil {
+		return nil, err
+	}
+	id := ""
+	if idOrName != "" {
+		p, err := s.store.GetPrincipal(ctx, idOrName)
+		if err != nil {
+			return nil, err
+		}
+		id = p.ID
+	}
+	return s.store.ListBindings(ctx, id)
+}
