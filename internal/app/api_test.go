@@ -33,7 +33,7 @@ func tAPIRoutes(t *testing.T, a *App) []api.Route {
 
 // tMinRoutes is the size of the route table when this test was written; a
 // smaller table means routes went missing from Routes().
-const tMinRoutes = 24
+const tMinRoutes = 47
 
 // tPath fills a route pattern's wildcards; it fails for a wildcard it does
 // not know, so a new one gets a value here before its route is covered.
@@ -62,7 +62,7 @@ func TestEveryRouteRequiresAuthentication(t *testing.T) {
 	before := in.certCount()
 	// Values that name real objects, so a route that skipped authentication
 	// would do real work and answer 2xx.
-	realValues := map[string]string{"ca": "issuing", "serial": string(serverSerial), "name": "web_server"}
+	realValues := map[string]string{"ca": "issuing", "serial": string(serverSerial), "name": "web_server", "id": "0123456789abcdef", "kind": "issued"}
 	adminID, _, _ := strings.Cut(strings.TrimPrefix(in.token, "cwt_"), "_")
 	randomID := make([]byte, 8)
 	rand.Read(randomID)
@@ -89,8 +89,8 @@ func TestEveryRouteRequiresAuthentication(t *testing.T) {
 			t.Errorf("route %s listed twice", key)
 		}
 		seen[key] = true
-		if !strings.HasPrefix(rt.Pattern, "/api/v1/") || rt.Permission == "" {
-			t.Errorf("route %s: want a /api/v1/ pattern with a permission, got permission %q", key, rt.Permission)
+		if !strings.HasPrefix(rt.Pattern, "/api/v1/") || len(rt.Permissions) == 0 {
+			t.Errorf("route %s: want a /api/v1/ pattern with a permission, got %q", key, rt.Permissions)
 		}
 		path := tPath(t, rt.Pattern, realValues)
 		walked++
@@ -117,7 +117,7 @@ func TestEveryRouteRequiresAuthentication(t *testing.T) {
 			}
 			// The table is what is served: with a token the route is found
 			// (it may still refuse the probe's values, but not as unknown).
-			probe := tPath(t, rt.Pattern, map[string]string{"ca": "no-such-ca", "serial": "01", "name": "no_such_profile"})
+			probe := tPath(t, rt.Pattern, map[string]string{"ca": "no-such-ca", "serial": "01", "name": "no_such_profile", "id": "0123456789abcdee", "kind": "issued"})
 			var r tResp
 			if rt.Method == "POST" || rt.Method == "PUT" {
 				r = in.raw(rt.Method, probe, in.bearer(), strings.NewReader("{}"))

@@ -168,7 +168,7 @@ func BenchmarkIssueInProcess(b *testing.B) {
 			a := benchApp(b, kind)
 			csrs := benchCSRs(b, 256)
 			var i atomic.Int64
-			p := authz.Principal{Name: "bench", Role: authz.RoleAdmin}
+			p := authz.WithRole("bench", authz.KindMachine, authz.RoleAdmin, authz.Scope{})
 			ctx := context.Background()
 			b.SetParallelism(16) // 32 concurrent callers on 2 cores, as the HTTPS benchmark
 			b.ReportAllocs()

@@ -381,7 +381,7 @@ func BenchmarkRevokeBurst(b *testing.B) {
 			if _, err := a.revoker.CRL(ctx, caID); err != nil {
 				b.Fatal(err)
 			}
-			p := authz.Principal{Name: "bench", Role: authz.RoleAdmin}
+			p := authz.WithRole("bench", authz.KindMachine, authz.RoleAdmin, authz.Scope{})
 			var burst, lag time.Duration
 			for b.Loop() {
 				b.StopTimer()

@@ -240,7 +240,7 @@ var tamperCases = []struct {
 		kind: "checkpoint", seq: firstCP, message: "does not match its private key",
 	},
 	{
-		name: "alter a checkpoint's signature",
+		name: "move a checkpoint to another seq",
 		tamper: func(t *testing.T, f *fixture) {
 			f.raw.exec(t, `UPDATE audit_checkpoints SET seq = ? WHERE seq = ?`, secondCP+5, secondCP)
 		},

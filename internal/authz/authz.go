@@ -289,3 +289,14 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// WithRole returns a principal (ID = name) bound to one built-in role
+// within scope. It serves tests and tools that act without a store; an
+// unknown role name gives a principal with no permissions.
+func WithRole(name string, kind Kind, roleName string, scope Scope) Principal {
+	p := Principal{ID: name, Name: name, Kind: kind, Auth: "local"}
+	if r, ok := BuiltinRole(roleName); ok {
+		p.Bindings = []Binding{{ID: "b_" + name, PrincipalID: name, Principal: name, Role: r, Scope: scope}}
+	}
+	return p
+}

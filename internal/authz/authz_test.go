@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/store"
 )
@@ -29,14 +30,39 @@ func openStore(t *testing.T) (*store.DB, string) {
 	return db, dir
 }
 
-// issueToken makes a token and stores its record, as the server does.
+func ev(action string) audit.Event {
+	return audit.Event{Time: now, Principal: "test", Action: action, Outcome: audit.Success}
+}
+
+// newPrincipal stores a principal bound to role.
+func newPrincipal(t *testing.T, db *store.DB, name string, kind authz.Kind, role string) *authz.PrincipalRecord {
+	t.Helper()
+	ctx := context.Background()
+	p := &authz.PrincipalRecord{ID: "p_" + name, Name: name, Kind: kind, CreatedAt: now, CreatedBy: "test"}
+	if err := db.CreatePrincipal(ctx, p, ev("principal.create")); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := authz.BuiltinRole(role)
+	if err := db.CreateBinding(ctx, &authz.Binding{ID: "b_" + name, PrincipalID: p.ID, Role: r, CreatedAt: now, CreatedBy: "test"}, ev("binding.create")); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// issueToken makes a principal and a token for it, as the server does.
 func issueToken(t *testing.T, db *store.DB, name string) (string, *authz.Token) {
 	t.Helper()
-	tok, rec, err := authz.NewToken(name, authz.RoleAdmin, now)
+	p := newPrincipal(t, db, name, authz.KindHuman, authz.RoleAdmin)
+	return tokenFor(t, db, p.ID, time.Time{})
+}
+
+func tokenFor(t *testing.T, db *store.DB, principalID string, expires time.Time) (string, *authz.Token) {
+	t.Helper()
+	tok, rec, err := authz.NewToken(principalID, "test", now, expires)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateToken(context.Background(), rec); err != nil {
+	if err := db.CreateToken(context.Background(), rec, ev("token.create")); err != nil {
 		t.Fatal(err)
 	}
 	return tok, rec
@@ -53,7 +79,7 @@ func secretOf(t *testing.T, tok string) string {
 
 func TestNewToken(t *testing.T) {
 	t.Parallel()
-	tok, rec, err := authz.NewToken("ci", authz.RoleAdmin, now.In(time.FixedZone("x", 3600)))
+	tok, rec, err := authz.NewToken("p_ci", "ci", now.In(time.FixedZone("x", 3600)), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +96,7 @@ func TestNewToken(t *testing.T) {
 	if want := sha256.Sum256([]byte(secret)); !bytes.Equal(rec.SecretHash, want[:]) {
 		t.Errorf("SecretHash is not SHA-256 of the secret")
 	}
-	if rec.Name != "ci" || rec.Role != authz.RoleAdmin || !rec.CreatedAt.Equal(now) || rec.CreatedAt.Location() != time.UTC {
+	if rec.PrincipalID != "p_ci" || rec.Description != "ci" || rec.ExpiresAt != nil || !rec.CreatedAt.Equal(now) || rec.CreatedAt.Location() != time.UTC {
 		t.Errorf("record = %+v", rec)
 	}
 	// The record as the API would show it carries neither secret nor hash.
@@ -82,7 +108,7 @@ func TestNewToken(t *testing.T) {
 		t.Errorf("JSON of the record exposes the secret: %s", js)
 	}
 
-	tok2, rec2, err := authz.NewToken("ci", authz.RoleAdmin, now)
+	tok2, rec2, err := authz.NewToken("p_ci", "ci", now, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +120,7 @@ func TestNewToken(t *testing.T) {
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
 	db, dir := openStore(t)
-	a := authz.NewAuthenticator(db)
+	a := authz.NewAuthenticator(db, nil, func() time.Time { return now })
 	tok, rec := issueToken(t, db, "alice")
 	other, _ := issueToken(t, db, "bob")
 	secret := secretOf(t, tok)
@@ -106,7 +132,7 @@ func TestAuthenticate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p != (authz.Principal{Name: "alice", Role: authz.RoleAdmin}) {
+		if p.Name != "alice" || p.ID != "p_alice" || p.Kind != authz.KindHuman || p.Auth != "token:"+rec.ID || !p.Can(authz.PermCAManage) {
 			t.Fatalf("principal = %+v", p)
 		}
 	})
@@ -141,7 +167,7 @@ func TestAuthenticate(t *testing.T) {
 			if !errors.Is(err, authz.ErrUnauthenticated) {
 				t.Fatalf("Authenticate = %+v, %v; want ErrUnauthenticated", p, err)
 			}
-			if p != (authz.Principal{}) {
+			if p.Name != "" || len(p.Bindings) != 0 {
 				t.Errorf("principal %+v returned with an error", p)
 			}
 		})
@@ -190,10 +216,11 @@ func TestAuthenticate(t *testing.T) {
 func TestAuthenticateUnderscoreInSecret(t *testing.T) {
 	t.Parallel()
 	db, _ := openStore(t)
-	a := authz.NewAuthenticator(db)
+	a := authz.NewAuthenticator(db, nil, nil)
 	found := false
+	p := newPrincipal(t, db, "u", authz.KindMachine, authz.RoleViewer)
 	for i := 0; i < 200 && !found; i++ {
-		tok, _ := issueToken(t, db, "u")
+		tok, _ := tokenFor(t, db, p.ID, time.Time{})
 		if !strings.Contains(secretOf(t, tok), "_") {
 			continue
 		}
@@ -212,4 +239,53 @@ func flip(c byte) string {
 		return "B"
 	}
 	return "A"
+}
+
+// TestTokenLifecycle: expiry, revocation, a disabled principal, and the
+// last-used time.
+func TestTokenLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := openStore(t)
+	clock := now
+	a := authz.NewAuthenticator(db, nil, func() time.Time { return clock })
+	p := newPrincipal(t, db, "ci", authz.KindMachine, authz.RoleIssuer)
+
+	expiring, exp := tokenFor(t, db, p.ID, now.Add(time.Hour))
+	if _, err := a.Authenticate(ctx, expiring); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	got, err := db.GetToken(ctx, exp.ID)
+	if err != nil || got.LastUsedAt == nil || !got.LastUsedAt.Equal(now) {
+		t.Fatalf("last used = %v, %v; want %s", got.LastUsedAt, err, now)
+	}
+	clock = now.Add(time.Hour)
+	_, err = a.Authenticate(ctx, expiring)
+	var ae *authz.AuthError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "expired") || !errors.Is(err, authz.ErrUnauthenticated) {
+		t.Fatalf("expired token: %v", err)
+	}
+	if strings.Contains(err.Error(), "expired") {
+		t.Errorf("the error a client sees says why: %q", err)
+	}
+	clock = now
+
+	revoked, rrec := tokenFor(t, db, p.ID, time.Time{})
+	if _, err := db.RevokeToken(ctx, rrec.ID, now, ev("token.revoke")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(ctx, revoked); !errors.As(err, &ae) || !strings.Contains(ae.Reason, "revoked") {
+		t.Fatalf("revoked token: %v", err)
+	}
+
+	live, _ := tokenFor(t, db, p.ID, time.Time{})
+	if _, err := a.Authenticate(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DisablePrincipal(ctx, p.ID, now, ev("principal.disable")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(ctx, live); !errors.Is(err, authz.ErrUnauthenticated) {
+		t.Fatalf("token of a disabled principal: %v", err)
+	}
 }

@@ -116,7 +116,7 @@ func runAuditVerify(ctx context.Context, r *runner, args []string) error {
 func runAuditExport(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("audit export")
 	var rf rangeFlags
-	rf.register(fs, "the server's, 30 days ago")
+	rf.register(fs, "the server's default")
 	format := fs.String("format", "jsonl", "output `FORMAT`: jsonl, one JSON event per line (the only format)")
 	out := fs.String("out", "", "write to `FILE` (mode 0600) instead of standard output")
 	if _, err := r.parse(fs, args); err != nil {

@@ -26,7 +26,8 @@ func certCommands() []*command {
 			args:    "--csr FILE --profile PROFILE [--ca CA] [--days N] [--tag T,...] [--out FILE]",
 			example: "certwright cert sign --csr app.csr --profile web_server --out app.pem",
 			more: "When the profile requires approval, nothing is issued yet: the command prints the request ID and exits 3.\n" +
-				"Once a second principal approves it, fetch the certificate with: certwright request fetch ID --out FILE\n\n" + exitCodesHelp,
+				"Once a second principal approves it, fetch the certificate with: certwright request fetch ID --out FILE\n\n" +
+				strings.TrimSuffix(exitCodesHelp, "\n"),
 			run: runCertSign,
 		},
 		{

@@ -114,7 +114,7 @@ func TestCreateIntermediateRefused(t *testing.T) {
 	ctx := context.Background()
 	m := ca.NewManager(e.db, e.clk, slog.New(slog.DiscardHandler), 0)
 	e.intermediate(t, "root", "off", pki.ECDSAP256, 365*day, 0, nil)
-	if _, err := m.Disable(ctx, "off"); err != nil {
+	if _, err := m.Disable(ctx, admin, "off"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.CreateExternal(ctx, admin, &ca.Spec{Name: "pending", Subject: pkix.Name{CommonName: "Pending"}, KeyAlg: pki.ECDSAP256, Validity: 365 * day}); err != nil {
@@ -140,7 +140,9 @@ func TestCreateIntermediateRefused(t *testing.T) {
 		{"invalid spec", admin, "root", &ca.Spec{Name: "Bad Name", Subject: pkix.Name{CommonName: "x"}, KeyAlg: pki.ECDSAP256, Validity: 365 * day}, []error{issue.ErrInvalid, ca.ErrSpec}},
 		{"invalid key", admin, "root", &ca.Spec{Name: "k", Subject: pkix.Name{CommonName: "x"}, KeyAlg: "dsa", Validity: 365 * day}, []error{issue.ErrInvalid, ca.ErrSpec, pki.ErrUnknownKeyAlgorithm}},
 		{"duplicate name", admin, "root", &ca.Spec{Name: "issuing", Subject: pkix.Name{CommonName: "x"}, KeyAlg: pki.ECDSAP256, Validity: 365 * day}, []error{issue.ErrConflict}},
-		{"not an admin", authz.Principal{Name: "eve", Role: "viewer"}, "root", spec(0), []error{issue.ErrForbidden}},
+		{"a viewer", authz.WithRole("eve", authz.KindHuman, authz.RoleViewer, authz.Scope{}), "root", spec(0), []error{issue.ErrForbidden, authz.ErrForbidden}},
+		{"an issuer", authz.WithRole("ivan", authz.KindMachine, authz.RoleIssuer, authz.Scope{}), "root", spec(0), []error{issue.ErrForbidden}},
+		{"a CA admin scoped to another CA", authz.WithRole("carol", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{CAs: []string{"other"}}), "root", spec(0), []error{issue.ErrForbidden}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

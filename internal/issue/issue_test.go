@@ -40,7 +40,7 @@ const base = "http://pki.example.internal:8080"
 
 var (
 	start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	admin = authz.Principal{Name: "admin", Role: authz.RoleAdmin}
+	admin = authz.WithRole("admin", authz.KindMachine, authz.RoleAdmin, authz.Scope{})
 )
 
 const day = 24 * time.Hour
@@ -97,7 +97,7 @@ func newEnv(t *testing.T) *env {
 	if e.linter, err = lint.New(lint.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	e.profiles = profile.NewCatalog(db)
+	e.profiles = profile.NewCatalog(db, e.clk.Now)
 	e.svc = e.newService(t, e.kp)
 
 	e.root, err = e.svc.CreateRoot(ctx, admin, &ca.Spec{
@@ -403,7 +403,7 @@ func TestIssueProfileMatrix(t *testing.T) {
 		Names:         profile.NameRules{DNS: profile.DNSRule{Allow: true}, IP: profile.IPRule{Allow: true}, RequireSAN: true},
 		SubjectFields: []string{"common_name", "organization"},
 	}
-	if err := e.profiles.Create(ctx, ed); err != nil {
+	if err := e.profiles.Create(ctx, admin, ed); err != nil {
 		t.Fatal(err)
 	}
 	profs := append(profile.Builtins(), ed)
@@ -548,14 +548,14 @@ func TestIssueRefused(t *testing.T) {
 	ctx := context.Background()
 	m := ca.NewManager(e.db, e.clk, slog.New(slog.DiscardHandler), 0)
 	e.intermediate(t, "root", "disabled", pki.ECDSAP256, 365*day, 0, nil)
-	if _, err := m.Disable(ctx, "disabled"); err != nil {
+	if _, err := m.Disable(ctx, admin, "disabled"); err != nil {
 		t.Fatal(err)
 	}
 	e.intermediate(t, "root", "deleted", pki.ECDSAP256, 365*day, 0, nil)
-	if _, err := m.Disable(ctx, "deleted"); err != nil {
+	if _, err := m.Disable(ctx, admin, "deleted"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Delete(ctx, "deleted"); err != nil {
+	if _, err := m.Delete(ctx, admin, "deleted"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.CreateExternal(ctx, admin, &ca.Spec{
@@ -582,7 +582,7 @@ func TestIssueRefused(t *testing.T) {
 		{"unknown profile", func(r *issue.Request) { r.Profile = "nope" }, profile.ErrUnknown},
 		{"malformed profile name", func(r *issue.Request) { r.Profile = "Web Server!" }, profile.ErrUnknown},
 		{"no principal", func(r *issue.Request) { r.Principal = authz.Principal{} }, issue.ErrForbidden},
-		{"unknown role", func(r *issue.Request) { r.Principal = authz.Principal{Name: "eve", Role: "viewer"} }, issue.ErrForbidden},
+		{"unknown role", func(r *issue.Request) { r.Principal = authz.WithRole("eve", authz.KindMachine, authz.RoleViewer, authz.Scope{}) }, issue.ErrForbidden},
 		{"bad tag", func(r *issue.Request) { r.Tags = []string{"a,b"} }, issue.ErrInvalid},
 		{"too many tags", func(r *issue.Request) { r.Tags = slices.Repeat([]string{"t"}, 33) }, issue.ErrInvalid},
 	}
@@ -697,7 +697,7 @@ func TestIssueManagedKey(t *testing.T) {
 		Names:         profile.NameRules{DNS: profile.DNSRule{Allow: true}, RequireSAN: true},
 		SubjectFields: []string{"common_name"}, KeyExport: profile.KeyExportRetain,
 	}
-	if err := e.profiles.Create(ctx, retain); err != nil {
+	if err := e.profiles.Create(ctx, admin, retain); err != nil {
 		t.Fatal(err)
 	}
 	web, _ := profile.Builtin("web_server")
@@ -804,19 +804,28 @@ func TestIssueRequireApproval(t *testing.T) {
 	ctx := context.Background()
 	p, _ := profile.Builtin("web_server")
 	p.Name, p.RequireApproval, p.Builtin = "web_server_approved", true, false
-	if err := e.profiles.Create(ctx, p); err != nil {
+	if err := e.profiles.Create(ctx, admin, p); err != nil {
 		t.Fatal(err)
 	}
 	key := mustKey(t, pki.ECDSAP256)
 	n := e.count(t)
-	for _, req := range []issue.Request{
-		{Principal: admin, CA: "issuing", Profile: p.Name, CSR: mustCSR(t, key, names("web_server"))},
-		{Principal: admin, CA: "issuing", Profile: p.Name, Subject: pkix.Name{CommonName: "a.example.internal"}},
-	} {
-		res, err := e.svc.Issue(ctx, req)
-		if !errors.Is(err, issue.ErrApprovalRequired) {
-			t.Fatalf("Issue = %v, %v; want ErrApprovalRequired", res, err)
-		}
+
+	// A CSR request is held: no certificate, a pending request instead.
+	res, err := e.svc.Issue(ctx, issue.Request{Principal: admin, CA: "issuing", Profile: p.Name, CSR: mustCSR(t, key, names("web_server"))})
+	if err != nil {
+		t.Fatalf("Issue under a require_approval profile: %v", err)
+	}
+	if res.Pending == nil || res.Cert != nil || res.Leaf != nil || res.Key != nil {
+		t.Fatalf("Issue = %+v; want only Pending set", res)
+	}
+	if res.Pending.Status != issue.StatusPending || res.Pending.Profile != p.Name || res.Pending.CA != "issuing" || res.Pending.Requester != admin.Name {
+		t.Errorf("pending request = %+v", res.Pending)
+	}
+
+	// A server-generated key is never held for approval.
+	res, err = e.svc.Issue(ctx, issue.Request{Principal: admin, CA: "issuing", Profile: p.Name, Subject: pkix.Name{CommonName: "a.example.internal"}})
+	if !errors.Is(err, issue.ErrInvalid) {
+		t.Fatalf("managed-key Issue = %+v, %v; want ErrInvalid", res, err)
 	}
 	if got := e.count(t); got != n {
 		t.Errorf("approval-required profile stored %d certificates", got-n)
@@ -933,7 +942,7 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := profile.NewCatalog(db)
+	cat := profile.NewCatalog(db, nil)
 	good := issue.Config{PublicHTTPBase: base, Clock: clock.NewFake(start), Log: slog.New(slog.DiscardHandler)}
 
 	tests := []struct {

@@ -39,7 +39,7 @@ const day = 24 * time.Hour
 
 var (
 	start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	admin = authz.Principal{Name: "alice", Role: authz.RoleAdmin}
+	admin = authz.WithRole("alice", authz.KindHuman, authz.RoleAdmin, authz.Scope{})
 
 	oidInvalidityDate = asn1.ObjectIdentifier{2, 5, 29, 24}
 	oidOCSPNoCheck    = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
@@ -84,7 +84,7 @@ func newEnv(t *testing.T, mutate func(*revoke.Config)) *env {
 		t.Fatal(err)
 	}
 	e.issuer, err = issue.New(issue.Config{PublicHTTPBase: "http://pki.example.internal:8080", Clock: e.clk, Log: log},
-		db, profile.NewCatalog(db), e.kp, e.linter)
+		db, profile.NewCatalog(db, e.clk.Now), e.kp, e.linter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestRevoke(t *testing.T) {
 	// Revocation is permanent: a second request, later, by someone else,
 	// with another reason, changes nothing.
 	e.clk.Advance(time.Hour)
-	again, created, err := e.svc.Revoke(ctx, revoke.Request{Principal: authz.Principal{Name: "bob", Role: authz.RoleAdmin}, Serial: serial, Reason: pki.ReasonSuperseded})
+	again, created, err := e.svc.Revoke(ctx, revoke.Request{Principal: authz.WithRole("bob", authz.KindHuman, authz.RoleAdmin, authz.Scope{}), Serial: serial, Reason: pki.ReasonSuperseded})
 	if err != nil || created {
 		t.Fatalf("second Revoke = created %v, %v; want the first record, not created", created, err)
 	}
@@ -410,7 +410,7 @@ func TestRevoke(t *testing.T) {
 		{"reason 42", revoke.Request{Principal: admin, Serial: serialOf(other), Reason: pki.Reason(42)}, revoke.ErrInvalid},
 		{"negative reason", revoke.Request{Principal: admin, Serial: serialOf(other), Reason: pki.Reason(-1)}, revoke.ErrInvalid},
 		{"future invalidity date", revoke.Request{Principal: admin, Serial: serialOf(other), Reason: pki.ReasonKeyCompromise, InvalidityDate: e.clk.Now().Add(time.Hour)}, revoke.ErrInvalid},
-		{"non-admin", revoke.Request{Principal: authz.Principal{Name: "mallory", Role: "viewer"}, Serial: serialOf(other)}, revoke.ErrForbidden},
+		{"non-admin", revoke.Request{Principal: authz.WithRole("mallory", authz.KindHuman, authz.RoleViewer, authz.Scope{}), Serial: serialOf(other)}, revoke.ErrForbidden},
 		{"no principal", revoke.Request{Serial: serialOf(other)}, revoke.ErrForbidden},
 		{"malformed serial", revoke.Request{Principal: admin, Serial: "not-hex"}, revoke.ErrInvalid},
 		{"zero serial", revoke.Request{Principal: admin, Serial: "00"}, revoke.ErrInvalid},
@@ -1011,7 +1011,7 @@ func TestRevokeMatchingRefused(t *testing.T) {
 		{"unknown CA", revoke.BulkRequest{Principal: admin, Selector: inventory.Selector{CAID: "no-such-ca"}}, store.ErrNotFound},
 		{"bad reason", revoke.BulkRequest{Principal: admin, Selector: inventory.Selector{Profile: "web_server"}, Reason: pki.Reason(6)}, revoke.ErrInvalid},
 		{"future invalidity", revoke.BulkRequest{Principal: admin, Selector: inventory.Selector{Profile: "web_server"}, InvalidityDate: start.Add(time.Hour)}, revoke.ErrInvalid},
-		{"non-admin", revoke.BulkRequest{Principal: authz.Principal{Name: "mallory", Role: "viewer"}, Selector: inventory.Selector{Profile: "web_server"}}, revoke.ErrForbidden},
+		{"non-admin", revoke.BulkRequest{Principal: authz.WithRole("mallory", authz.KindHuman, authz.RoleViewer, authz.Scope{}), Selector: inventory.Selector{Profile: "web_server"}}, revoke.ErrForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			recs, err := e.svc.RevokeMatching(ctx, tt.req)
@@ -1123,7 +1123,7 @@ func TestRevokeCA(t *testing.T) {
 	}
 	rootCRL := e.regenerate(t, e.root.ID)
 
-	if _, _, err := e.svc.RevokeCA(ctx, revoke.CARequest{Principal: authz.Principal{Name: "mallory", Role: "viewer"}, CA: "issuing"}); !errors.Is(err, revoke.ErrForbidden) {
+	if _, _, err := e.svc.RevokeCA(ctx, revoke.CARequest{Principal: authz.WithRole("mallory", authz.KindHuman, authz.RoleViewer, authz.Scope{}), CA: "issuing"}); !errors.Is(err, revoke.ErrForbidden) {
 		t.Errorf("RevokeCA by a non-admin = %v, want ErrForbidden", err)
 	}
 	if _, _, err := e.svc.RevokeCA(ctx, revoke.CARequest{Principal: admin, CA: "issuing", Reason: pki.Reason(6)}); !errors.Is(err, revoke.ErrInvalid) {
