@@ -237,6 +237,7 @@ func tRSACSR(t *testing.T, bits int, name string) []byte {
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	in := tNewServer(t, "")
+	in.tUseMachineAdmin(t)
 	if r := in.raw("POST", "/api/v1/profiles", in.bearer(), strings.NewReader(tCorpProfile)); r.status != http.StatusCreated {
 		t.Fatalf("create profile: %d %s", r.status, r.body)
 	}
@@ -366,6 +367,7 @@ func TestExternalCA(t *testing.T) {
 	t.Parallel()
 	tNeedOpenSSL(t)
 	in := tNewServer(t, "")
+	in.tUseMachineAdmin(t)
 	dir := t.TempDir()
 	write := func(name, s string) {
 		t.Helper()

@@ -512,6 +512,7 @@ func TestNoPlaintextPrivateKeys(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
 			in := tNewServer(t, be.dbURL(t))
+			in.tUseMachineAdmin(t)
 			ctx := context.Background()
 
 			csrKey := tECKey(t, elliptic.P256())
@@ -584,7 +585,7 @@ func TestNoPlaintextPrivateKeys(t *testing.T) {
 			}
 			tScanDir(t, in.cfg.DataDir, secrets)
 			counts := tScanTables(t, in.cfg, secrets)
-			for _, table := range []string{"cas", "certificates", "tokens", "settings"} {
+			for _, table := range []string{"cas", "certificates", "api_tokens", "settings", "audit_keys", "audit_events"} {
 				if counts[table] == 0 {
 					t.Errorf("table %s: no rows read (tables read: %v)", table, counts)
 				}

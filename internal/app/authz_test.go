@@ -182,3 +182,13 @@ func TestEveryRouteRequiresPermission(t *testing.T) {
 		t.Errorf("%d certificates after refused requests, want %d", n, before)
 	}
 }
+
+// tUseMachineAdmin creates a machine principal bound to admin and makes
+// it the instance's caller: managed keys are handed to machines only.
+func (in *tInstance) tUseMachineAdmin(t *testing.T) {
+	t.Helper()
+	var res apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "agent", Kind: "machine", Role: "admin", Token: true}, &res)
+	in.token = res.Token.Token
+}

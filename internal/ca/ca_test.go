@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/keys"
@@ -23,7 +25,15 @@ import (
 	"github.com/certwright/certwright/internal/store"
 )
 
-var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var (
+	now   = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	admin = authz.WithRole("alice", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{})
+)
+
+// created is the audit event of a CA record a test writes directly.
+func created(c *ca.CA) audit.Event {
+	return audit.New(authz.System(), now, "ca.create", c.ID, nil)
+}
 
 const day = 24 * time.Hour
 
@@ -179,7 +189,7 @@ func createCA(t *testing.T, db *store.DB, name string, status ca.Status) *ca.CA 
 		Key:       keys.Ref{Provider: "software", ID: "k_" + name, Algorithm: pki.ECDSAP256, Blob: []byte{1}},
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if err := db.CreateCA(context.Background(), c); err != nil {
+	if err := db.CreateCA(context.Background(), c, created(c)); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -205,7 +215,7 @@ func TestManagerLifecycle(t *testing.T) {
 
 	steps := []struct {
 		name    string
-		do      func(context.Context, string) (*ca.CA, error)
+		do      func(context.Context, authz.Principal, string) (*ca.CA, error)
 		ca      string
 		advance time.Duration
 		want    ca.Status // "" means refused with ErrTransition
@@ -227,7 +237,7 @@ func TestManagerLifecycle(t *testing.T) {
 	for _, s := range steps {
 		clk.Advance(s.advance)
 		before := statusOf(t, db, s.ca)
-		got, err := s.do(ctx, s.ca)
+		got, err := s.do(ctx, admin, s.ca)
 		if s.want == "" {
 			if !errors.Is(err, ca.ErrTransition) {
 				t.Fatalf("%s: %+v, %v; want ErrTransition", s.name, got, err)
@@ -257,11 +267,77 @@ func TestManagerLifecycle(t *testing.T) {
 		}
 	}
 
-	if _, err := m.Disable(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := m.Disable(ctx, admin, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Disable(unknown) = %v, want store.ErrNotFound", err)
 	}
 	if _, err := m.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(unknown) = %v, want store.ErrNotFound", err)
+	}
+}
+
+// TestManagerAuthorisation: a lifecycle change needs ca:manage over the CA,
+// by ID or name; a refused change leaves the CA and the audit log alone,
+// and an allowed one is audited under the principal's name.
+func TestManagerAuthorisation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openStore(t)
+	clk := clock.NewFake(now)
+	m := ca.NewManager(db, clk, slog.New(slog.DiscardHandler), 7*day)
+	createCA(t, db, "issuing", ca.StatusActive)
+	createCA(t, db, "other", ca.StatusActive)
+
+	refused := []struct {
+		name string
+		p    authz.Principal
+	}{
+		{"no principal", authz.Principal{}},
+		{"viewer", authz.WithRole("vera", authz.KindHuman, authz.RoleViewer, authz.Scope{})},
+		{"issuer", authz.WithRole("ivan", authz.KindMachine, authz.RoleIssuer, authz.Scope{})},
+		{"auditor", authz.WithRole("audrey", authz.KindHuman, authz.RoleAuditor, authz.Scope{})},
+		{"CA admin of another CA", authz.WithRole("olga", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{CAs: []string{"other"}})},
+		{"CA admin limited to a profile", authz.WithRole("pat", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{Profiles: []string{"web_server"}})},
+	}
+	for _, tt := range refused {
+		for _, op := range []struct {
+			name string
+			do   func(context.Context, authz.Principal, string) (*ca.CA, error)
+		}{{"disable", m.Disable}, {"enable", m.Enable}, {"delete", m.Delete}, {"restore", m.Restore}} {
+			if got, err := op.do(ctx, tt.p, "issuing"); !errors.Is(err, ca.ErrForbidden) || !errors.Is(err, authz.ErrForbidden) {
+				t.Errorf("%s by %s = %+v, %v; want ErrForbidden", op.name, tt.name, got, err)
+			}
+		}
+		if st := statusOf(t, db, "ca_issuing"); st != ca.StatusActive {
+			t.Fatalf("after refusals by %s the CA is %s", tt.name, st)
+		}
+	}
+
+	// Scoped CA admins: by name, and by ID.
+	byName := authz.WithRole("olga", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{CAs: []string{"other"}})
+	if _, err := m.Disable(ctx, byName, "ca_other"); err != nil {
+		t.Errorf("CA admin of other (by name) disabling it by ID: %v", err)
+	}
+	byID := authz.WithRole("ida", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{CAs: []string{"ca_issuing"}})
+	if _, err := m.Disable(ctx, byID, "issuing"); err != nil {
+		t.Errorf("CA admin of ca_issuing (by ID) disabling it by name: %v", err)
+	}
+
+	type ev struct{ principal, action, target string }
+	var got []ev
+	if err := db.EachAuditEvent(ctx, 0, func(e *audit.Event) error {
+		got = append(got, ev{e.Principal, e.Action, e.Target})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []ev{
+		{"system", "ca.create", "ca_issuing"},
+		{"system", "ca.create", "ca_other"},
+		{"olga", "ca.disable", "ca_other"},
+		{"ida", "ca.disable", "ca_issuing"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit events = %v, want %v", got, want)
 	}
 }
 
@@ -280,12 +356,12 @@ func TestManagerPurge(t *testing.T) {
 
 	// old and pending are deleted at day 0, recent at day 5.
 	for _, name := range []string{"old", "pending"} {
-		if _, err := m.Delete(ctx, name); err != nil {
+		if _, err := m.Delete(ctx, admin, name); err != nil {
 			t.Fatal(err)
 		}
 	}
 	clk.Advance(5 * day)
-	if _, err := m.Delete(ctx, "recent"); err != nil {
+	if _, err := m.Delete(ctx, admin, "recent"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -324,12 +400,12 @@ func TestManagerPurge(t *testing.T) {
 	if want := []string{"active", "disabled"}; !slices.Equal(names, want) {
 		t.Fatalf("after purges the store holds %v, want %v", names, want)
 	}
-	if _, err := m.Restore(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := m.Restore(ctx, admin, "old"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Restore(purged) = %v, want store.ErrNotFound", err)
 	}
 	// A purged CA's name is free again.
 	c := &ca.CA{ID: "ca_new", Name: "old", Kind: ca.KindRoot, Status: ca.StatusActive, CreatedAt: now, UpdatedAt: now}
-	if err := db.CreateCA(ctx, c); err != nil {
+	if err := db.CreateCA(ctx, c, created(c)); err != nil {
 		t.Errorf("name of a purged CA not reusable: %v", err)
 	}
 }
