@@ -566,6 +566,9 @@ func TestIssueRefused(t *testing.T) {
 	key := mustKey(t, pki.ECDSAP256)
 	csr := mustCSR(t, key, names("web_server"))
 	n := e.count(t)
+	viewer := authz.WithRole("eve", authz.KindMachine, authz.RoleViewer, authz.Scope{})
+	approver := authz.WithRole("abe", authz.KindHuman, authz.RoleApprover, authz.Scope{})
+	nobody := authz.WithRole("nat", authz.KindMachine, "no_such_role", authz.Scope{})
 
 	tests := []struct {
 		name    string
@@ -582,7 +585,9 @@ func TestIssueRefused(t *testing.T) {
 		{"unknown profile", func(r *issue.Request) { r.Profile = "nope" }, profile.ErrUnknown},
 		{"malformed profile name", func(r *issue.Request) { r.Profile = "Web Server!" }, profile.ErrUnknown},
 		{"no principal", func(r *issue.Request) { r.Principal = authz.Principal{} }, issue.ErrForbidden},
-		{"unknown role", func(r *issue.Request) { r.Principal = authz.WithRole("eve", authz.KindMachine, authz.RoleViewer, authz.Scope{}) }, issue.ErrForbidden},
+		{"viewer", func(r *issue.Request) { r.Principal = viewer }, issue.ErrForbidden},
+		{"approver", func(r *issue.Request) { r.Principal = approver }, authz.ErrForbidden},
+		{"unknown role", func(r *issue.Request) { r.Principal = nobody }, issue.ErrForbidden},
 		{"bad tag", func(r *issue.Request) { r.Tags = []string{"a,b"} }, issue.ErrInvalid},
 		{"too many tags", func(r *issue.Request) { r.Tags = slices.Repeat([]string{"t"}, 33) }, issue.ErrInvalid},
 	}

@@ -40,6 +40,9 @@ const day = 24 * time.Hour
 var (
 	start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	admin = authz.WithRole("alice", authz.KindHuman, authz.RoleAdmin, authz.Scope{})
+	// machine issues the test certificates: server-generated keys go to
+	// machine principals only.
+	machine = authz.WithRole("deployer", authz.KindMachine, authz.RoleIssuer, authz.Scope{})
 
 	oidInvalidityDate = asn1.ObjectIdentifier{2, 5, 29, 24}
 	oidOCSPNoCheck    = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
@@ -163,7 +166,7 @@ func (e *env) leaf(t *testing.T, o leafOpts) *x509.Certificate {
 	if len(o.dns) == 0 {
 		o.dns = []string{fmt.Sprintf("h%x.example.com", mrand.Uint64())}
 	}
-	req := issue.Request{Principal: admin, CA: "issuing", Profile: o.profile, ValidityDays: o.days}
+	req := issue.Request{Principal: machine, CA: "issuing", Profile: o.profile, ValidityDays: o.days}
 	if o.key != nil {
 		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: o.dns}, o.key)
 		if err != nil {
@@ -1331,7 +1334,7 @@ func TestNoResponsePastNextUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	shortCert := mustParse(t, short.CertDER)
-	res, err := e.issuer.Issue(ctx, issue.Request{Principal: admin, CA: "short", Profile: "web_server", KeyAlgorithm: pki.ECDSAP256, DNSNames: []string{"late.example.com"}})
+	res, err := e.issuer.Issue(ctx, issue.Request{Principal: machine, CA: "short", Profile: "web_server", KeyAlgorithm: pki.ECDSAP256, DNSNames: []string{"late.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
