@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,6 +51,7 @@ func TestScripts(t *testing.T) {
 		"apicall":    apiCall,
 		"kekswap":    kekSwap,
 		"nokeys":     noPlainKeys,
+		"capture":    capture,
 	}
 	for name, f := range revocationCmds {
 		cmds[name] = f
@@ -247,4 +249,21 @@ func noPlainKeys(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%v", err)
 	}
 	ts.Logf("checked %d files for private keys", n)
+}
+
+// capture REGEXP VAR: set VAR to the first submatch of REGEXP in the last
+// command's stdout.
+func capture(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: capture REGEXP VAR")
+	}
+	re, err := regexp.Compile(args[0])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	m := re.FindStringSubmatch(ts.ReadFile("stdout"))
+	if m == nil || len(m) < 2 {
+		ts.Fatalf("capture: %q not found in stdout", args[0])
+	}
+	ts.Setenv(args[1], m[1])
 }

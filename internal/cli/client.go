@@ -56,8 +56,13 @@ func (e *apiError) Error() string {
 			msg = "HTTP status " + strconv.Itoa(e.status)
 		}
 	}
-	if e.body.Detail != "" {
-		msg += ": " + e.body.Detail
+	if d := e.body.Detail; d != "" {
+		// A detail that already starts with the label says it once.
+		if strings.HasPrefix(d, msg+": ") {
+			msg = d
+		} else {
+			msg += ": " + d
+		}
 	}
 	if e.body.Rule != "" {
 		msg += " (rule: " + e.body.Rule + ")"
@@ -169,15 +174,19 @@ func (c *client) errorFromResponse(status int, data []byte) error {
 	}
 	switch status {
 	case http.StatusUnauthorized:
+		// The status goes in the hint, where a script can match it; the
+		// first line stays the server's words.
 		switch {
 		case c.certFile != "" && c.token != "":
-			return &hintError{e, "the server accepted neither the token nor the client certificate " + c.certFile +
+			return &hintError{e, "HTTP 401: the server accepted neither the token nor the client certificate " + c.certFile +
 				"; check --token-file/$CERTWRIGHT_TOKEN(_FILE), and that the certificate is issued by one of the server's CAs and its SAN URI or DNS name is registered (certwright principal identity add)"}
 		case c.certFile != "":
-			return &hintError{e, "the server did not accept the client certificate " + c.certFile +
+			return &hintError{e, "HTTP 401: the server did not accept the client certificate " + c.certFile +
 				": it must be issued by one of the server's CAs, unexpired and unrevoked, and its SAN URI or DNS name registered to an enabled principal (certwright principal identity add NAME --uri URI)"}
 		}
-		return &hintError{e, "the server did not accept the token; check --token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or DATA/admin.token"}
+		return &hintError{e, "HTTP 401: the server did not accept the token; check --token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or DATA/admin.token"}
+	case http.StatusForbidden:
+		return &hintError{e, "HTTP 403: you are authenticated, but no role of yours grants this here; an administrator can check with `certwright role bindings --principal NAME`"}
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		return &hintError{e, "the server answered with a redirect; --server must be the certwright API's base URL"}
 	}

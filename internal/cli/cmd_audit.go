@@ -93,22 +93,25 @@ func runAuditVerify(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.json {
+	// The verdict is the command's output, on stdout either way; the exit
+	// code tells a script which it was.
+	switch {
+	case cf.json:
 		if err := printJSON(r.stdout, res); err != nil {
 			return err
 		}
-	}
-	if !res.Intact {
+	case res.Intact:
+		fmt.Fprintf(r.stdout, "audit log intact: %d events, %d checkpoints, last checkpoint at seq %d\n",
+			res.Events, res.Checkpoints, res.LastCheckpoint)
+	default:
 		kind, seq, msg := "unknown", int64(0), "the server reported a broken chain without details"
 		if p := res.Problem; p != nil {
 			kind, seq, msg = p.Kind, p.Seq, p.Message
 		}
-		return &hintError{fmt.Errorf("audit log TAMPERED: %s at event %d: %s", kind, seq, msg),
-			"the log was changed outside certwright; keep the database as it is for investigation and compare with an earlier export (certwright audit export)"}
+		fmt.Fprintf(r.stdout, "audit log TAMPERED: %s at event %d: %s\n", kind, seq, msg)
 	}
-	if !cf.json {
-		fmt.Fprintf(r.stdout, "audit log intact: %d events, %d checkpoints, last checkpoint at seq %d\n",
-			res.Events, res.Checkpoints, res.LastCheckpoint)
+	if !res.Intact {
+		return &codeError{code: exitError}
 	}
 	return nil
 }

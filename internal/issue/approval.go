@@ -64,8 +64,22 @@ func (s *Service) hold(ctx context.Context, req Request, authority *ca.CA, prof 
 	return &Result{Pending: r}, nil
 }
 
-func (r *ApprovalRequest) resource() authz.Resource {
-	return authz.Resource{CAName: r.CA, Profile: r.Profile, Names: r.Names}
+// resource is what request r touches, for scope checks. The request
+// records its CA by name; the CA's ID is looked up (through cache, when
+// given) so that a binding scoped by CA ID covers it too.
+func (s *Service) resource(ctx context.Context, r *ApprovalRequest, cache map[string]string) authz.Resource {
+	res := authz.Resource{CAName: r.CA, Profile: r.Profile, Names: r.Names}
+	if id, ok := cache[r.CA]; ok {
+		res.CAID = id
+		return res
+	}
+	if c, err := s.store.GetCA(ctx, r.CA); err == nil {
+		res.CAID = c.ID
+	}
+	if cache != nil {
+		cache[r.CA] = res.CAID
+	}
+	return res
 }
 
 // decidable loads request id for a decision by approver: pending, not
@@ -75,11 +89,7 @@ func (s *Service) decidable(ctx context.Context, approver authz.Principal, id st
 	if err != nil {
 		return nil, err
 	}
-	res := r.resource()
-	if c, err := s.store.GetCA(ctx, r.CA); err == nil {
-		res.CAID = c.ID
-	}
-	if err := approver.Allow(authz.PermRequestApprove, res); err != nil {
+	if err := approver.Allow(authz.PermRequestApprove, s.resource(ctx, r, nil)); err != nil {
 		return nil, err
 	}
 	if approver.ID == r.RequesterID {
@@ -191,7 +201,7 @@ func (s *Service) GetRequest(ctx context.Context, p authz.Principal, id string) 
 	if r.RequesterID == p.ID {
 		return r, nil
 	}
-	if err := p.Allow(authz.PermRequestApprove, r.resource()); err != nil {
+	if err := p.Allow(authz.PermRequestApprove, s.resource(ctx, r, nil)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -210,8 +220,9 @@ func (s *Service) ListRequests(ctx context.Context, p authz.Principal, status st
 		return nil, err
 	}
 	out := make([]*ApprovalRequest, 0, len(all))
+	caIDs := map[string]string{}
 	for _, r := range all {
-		if r.RequesterID == p.ID || p.Allow(authz.PermRequestApprove, r.resource()) == nil {
+		if r.RequesterID == p.ID || p.Can(authz.PermRequestApprove) && p.Allow(authz.PermRequestApprove, s.resource(ctx, r, caIDs)) == nil {
 			out = append(out, r)
 		}
 	}

@@ -41,7 +41,7 @@ func (s *Service) newCARecord(spec *ca.Spec, kind ca.Kind, parentID string, ref 
 // before a key is generated when the name is taken.
 func (s *Service) checkNewCA(ctx context.Context, p authz.Principal, spec *ca.Spec) error {
 	if err := p.Allow(authz.PermCAManage, authz.Resource{CAName: spec.Name}); err != nil {
-		return fmt.Errorf("%w: %w", ErrForbidden, err)
+		return err
 	}
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -102,6 +102,11 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	parentCA, err := s.store.GetCA(ctx, parent)
 	if err != nil {
 		return nil, fmt.Errorf("issue: parent CA %q: %w", parent, err)
+	}
+	// The new CA is signed with the parent's key: the principal must
+	// manage the parent as well as the new CA.
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: parentCA.ID, CAName: parentCA.Name}); err != nil {
+		return nil, err
 	}
 	if err := parentCA.CanIssue(); err != nil {
 		return nil, err
@@ -193,7 +198,7 @@ func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOr
 		return nil, fmt.Errorf("issue: CA %q: %w", idOrName, err)
 	}
 	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrForbidden, err)
+		return nil, err
 	}
 	if c.Status != ca.StatusPending {
 		return nil, fmt.Errorf("%w: CA %s is %s; only a pending external CA takes an imported certificate", ca.ErrTransition, c.Name, c.Status)

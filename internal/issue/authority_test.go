@@ -143,6 +143,7 @@ func TestCreateIntermediateRefused(t *testing.T) {
 		{"a viewer", authz.WithRole("eve", authz.KindHuman, authz.RoleViewer, authz.Scope{}), "root", spec(0), []error{issue.ErrForbidden, authz.ErrForbidden}},
 		{"an issuer", authz.WithRole("ivan", authz.KindMachine, authz.RoleIssuer, authz.Scope{}), "root", spec(0), []error{issue.ErrForbidden}},
 		{"a CA admin scoped to another CA", authz.WithRole("carol", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{CAs: []string{"other"}}), "root", spec(0), []error{issue.ErrForbidden}},
+		{"a CA admin of the new CA but not of its parent", authz.WithRole("carol", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{CAs: []string{"child"}}), "root", spec(0), []error{issue.ErrForbidden}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,8 +164,10 @@ func TestCreateIntermediateRefused(t *testing.T) {
 			}
 		})
 	}
-	// The refusals left the name free.
-	if _, err := e.svc.CreateIntermediate(ctx, admin, "root", spec(0)); err != nil {
+	// The refusals left the name free, for a CA admin of both the parent
+	// (by ID) and the new CA (by name).
+	both := authz.WithRole("carol", authz.KindHuman, authz.RoleCAAdmin, authz.Scope{CAs: []string{e.root.ID, "child"}})
+	if _, err := e.svc.CreateIntermediate(ctx, both, "root", spec(0)); err != nil {
 		t.Fatalf("CreateIntermediate after refusals: %v", err)
 	}
 }
