@@ -112,7 +112,7 @@ func (c *client) requestStatus(ctx context.Context, method, path string, query u
 	if err != nil {
 		return 0, nil, err
 	}
-	if out != nil {
+	if out != nil || contentType == "application/json" {
 		req.Header.Set("Accept", "application/json")
 	}
 	resp, err := c.http.Do(req)

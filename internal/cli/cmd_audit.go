@@ -20,7 +20,7 @@ func auditCommands() []*command {
 			name: "verify", summary: "check the audit log's hash chain and checkpoints on the server",
 			args:    "[--json]",
 			example: "certwright audit verify",
-			more:    "Exits 0 when the log is intact, 1 when an event was modified, deleted, inserted or reordered.",
+			more:    "Exits 0 and prints a summary when the log is intact; exits 1 with \"audit log TAMPERED: KIND at event N: ...\" on standard error when an event was modified, deleted, inserted or reordered.",
 			run:     runAuditVerify,
 		},
 		{
@@ -93,25 +93,23 @@ func runAuditVerify(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The verdict is the command's output, on stdout either way; the exit
-	// code tells a script which it was.
-	switch {
-	case cf.json:
+	if cf.json {
 		if err := printJSON(r.stdout, res); err != nil {
 			return err
 		}
-	case res.Intact:
-		fmt.Fprintf(r.stdout, "audit log intact: %d events, %d checkpoints, last checkpoint at seq %d\n",
-			res.Events, res.Checkpoints, res.LastCheckpoint)
-	default:
+	}
+	if !res.Intact {
+		// A broken chain is a failure: the one error path, exit 1.
 		kind, seq, msg := "unknown", int64(0), "the server reported a broken chain without details"
 		if p := res.Problem; p != nil {
 			kind, seq, msg = p.Kind, p.Seq, p.Message
 		}
-		fmt.Fprintf(r.stdout, "audit log TAMPERED: %s at event %d: %s\n", kind, seq, msg)
+		return &hintError{fmt.Errorf("audit log TAMPERED: %s at event %d: %s", kind, seq, msg),
+			"the log was changed outside certwright: keep the database as it is for investigation, and compare with an earlier export (certwright audit export)"}
 	}
-	if !res.Intact {
-		return &codeError{code: exitError}
+	if !cf.json {
+		fmt.Fprintf(r.stdout, "audit log intact: %d events, %d checkpoints, last checkpoint at seq %d\n",
+			res.Events, res.Checkpoints, res.LastCheckpoint)
 	}
 	return nil
 }

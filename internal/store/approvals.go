@@ -123,9 +123,9 @@ func (db *DB) UpdateApprovalRequest(ctx context.Context, r *issue.ApprovalReques
 				return err
 			}
 			if status != from {
-				return fmt.Errorf("%w: approval request %q is %s, not %s", ErrConflict, r.ID, status, from)
+				return fmt.Errorf("%w: %w: approval request %q is %s, not %s", issue.ErrNotPending, ErrConflict, r.ID, status, from)
 			}
-			return fmt.Errorf("%w: approval request %q expired at %s", ErrConflict, r.ID, expires.Format(time.RFC3339))
+			return fmt.Errorf("%w: %w: approval request %q expired at %s", issue.ErrNotPending, ErrConflict, r.ID, expires.Format(time.RFC3339))
 		}
 		return db.appendAudit(ctx, tx, &ev)
 	})

@@ -21,7 +21,6 @@ const (
 
 	sqlInsertPrincipal = `INSERT INTO principals (` + principalColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`
-	sqlPrincipalIDTaken = `SELECT COUNT(*) FROM principals WHERE id = ?`
 	sqlGetPrincipalByID = `SELECT ` + principalColumns + ` FROM principals WHERE id = ?`
 	// An ID match wins over a name match, as for CAs.
 	sqlGetPrincipal = `SELECT ` + principalColumns + ` FROM principals WHERE id = ? OR name = ?
@@ -89,14 +88,14 @@ func (db *DB) CreatePrincipal(ctx context.Context, p *authz.PrincipalRecord, ev 
 			return err
 		}
 		if n == 0 {
-			var ids int
-			if err := tx.QueryRowContext(ctx, db.d.rebind(sqlPrincipalIDTaken), p.ID).Scan(&ids); err != nil {
+			err := db.principalExists(ctx, tx, p.ID)
+			if errors.Is(err, ErrNotFound) {
+				return conflict("principal name", p.Name)
+			}
+			if err != nil {
 				return err
 			}
-			if ids > 0 {
-				return conflict("principal ID", p.ID)
-			}
-			return conflict("principal name", p.Name)
+			return conflict("principal ID", p.ID)
 		}
 		return db.appendAudit(ctx, tx, &ev)
 	})
@@ -143,7 +142,7 @@ func (db *DB) DisablePrincipal(ctx context.Context, id string, at time.Time, ev 
 			return err
 		}
 		if disabled == 0 {
-			if err := principalExists(ctx, db, tx, id); err != nil {
+			if err := db.principalExists(ctx, tx, id); err != nil {
 				return err
 			}
 		}
@@ -163,7 +162,7 @@ func (db *DB) DisablePrincipal(ctx context.Context, id string, at time.Time, ev 
 }
 
 // principalExists returns ErrNotFound unless principal id exists.
-func principalExists(ctx context.Context, db *DB, q querier, id string) error {
+func (db *DB) principalExists(ctx context.Context, q querier, id string) error {
 	var n int
 	if err := q.QueryRowContext(ctx, db.d.rebind(sqlPrincipalExists), id).Scan(&n); err != nil {
 		return err
@@ -232,7 +231,7 @@ func (db *DB) CreateToken(ctx context.Context, t *authz.Token, ev audit.Event) e
 		return errors.New("store: create token: ID and principal are required")
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := principalExists(ctx, db, tx, t.PrincipalID); err != nil {
+		if err := db.principalExists(ctx, tx, t.PrincipalID); err != nil {
 			return err
 		}
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertToken), t.ID, t.PrincipalID, t.Description,
@@ -338,7 +337,7 @@ func (db *DB) AddIdentity(ctx context.Context, i *authz.Identity, ev audit.Event
 		return errors.New("store: add identity: kind, value and principal are required")
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := principalExists(ctx, db, tx, i.PrincipalID); err != nil {
+		if err := db.principalExists(ctx, tx, i.PrincipalID); err != nil {
 			return err
 		}
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertIdentity), i.Kind, i.Value, i.PrincipalID, db.timeArg(i.CreatedAt))
@@ -544,7 +543,7 @@ func (db *DB) CreateBinding(ctx context.Context, b *authz.Binding, ev audit.Even
 		lists[i] = s
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := principalExists(ctx, db, tx, b.PrincipalID); err != nil {
+		if err := db.principalExists(ctx, tx, b.PrincipalID); err != nil {
 			return err
 		}
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertBinding), b.ID, b.PrincipalID, b.Role.Name,
