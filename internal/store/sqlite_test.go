@@ -164,4 +164,8 @@ func TestSQLiteRowFailureInBatch(t *testing.T) {
 	if count, err := db.CountCertificates(ctx, ""); err != nil || count != n-1 {
 		t.Errorf("count = %d, %v; want %d", count, err, n-1)
 	}
+	// One audit event per certificate written, none for the failed row.
+	if seq, _, err := db.AuditHead(ctx); err != nil || seq != n-1 {
+		t.Errorf("audit head = %d, %v; want %d", seq, err, n-1)
+	}
 }
