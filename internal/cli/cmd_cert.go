@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/certwright/certwright/internal/inventory"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,7 +54,47 @@ func certCommands() []*command {
 			example: "certwright cert get 01a2b3c4d5e6f708090a0b0c0d0e0f1011 --chain --out app.pem",
 			run:     runCertGet,
 		},
+		{
+			name: "key", summary: "fetch a certificate's retained managed key (machine principals with key:export only)",
+			args:    "SERIAL --out FILE",
+			example: "certwright cert key 01a2b3c4d5e6f708090a0b0c0d0e0f1011 --out app.key --token-file agent.token",
+			more:    "Only keys the profile retained (key_export: retain) can be fetched again, only by a machine\nprincipal whose key:export covers the certificate; every hand-out is audited.",
+			run:     runCertKey,
+		},
 	}
+}
+
+func runCertKey(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("cert key")
+	out := fs.String("out", "", "write the PKCS#8 PEM key to `FILE` (created with mode 0600; required)")
+	pos, err := r.parse(fs, args, "SERIAL")
+	if err != nil {
+		return err
+	}
+	if *out == "" || *out == "-" {
+		return r.usagef("--out FILE is required: a private key is never printed to the terminal")
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return fmt.Errorf("%s exists; refusing to overwrite a key file", *out)
+	}
+	serial, err := r.serialArg(pos[0])
+	if err != nil {
+		return err
+	}
+	c, err := r.connect(cf)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	data, err := c.getPEM(ctx, "/api/v1/certificates/"+seg(serial)+"/key", nil)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(*out, data, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stderr, "key of %s written to %s (mode 0600)\n", serial, *out)
+	return nil
 }
 
 // issueFlags are shared by sign and issue.
