@@ -16,6 +16,11 @@ import (
 // transaction, commits once and answers every caller. There is no linger:
 // rows that arrive while a commit is in flight form the next batch, so a lone
 // caller pays one commit and a busy server shares each fsync widely.
+//
+// PostgreSQL batches too: every audited write holds the audit_head row lock
+// until it commits, so certificate transactions of their own would
+// serialise on that lock at one commit latency each; a batch takes the lock
+// once for all its certificates and their events.
 const (
 	maxBatch   = 256
 	queueDepth = 4 * maxBatch

@@ -92,7 +92,7 @@ var postgresDialect = dialect{
 	lock:            "SELECT pg_advisory_lock(" + strconv.FormatInt(migrationLockKey, 10) + ")",
 	unlock:          "SELECT pg_advisory_unlock(" + strconv.FormatInt(migrationLockKey, 10) + ")",
 	uniqueViolation: postgres.IsUniqueViolation,
-	groupCommit:     false,
+	groupCommit:     true,
 	multiRowInsert:  true,
 }
 

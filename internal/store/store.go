@@ -32,7 +32,7 @@ type DB struct {
 	write  *sql.DB // the only pool that writes; one connection on SQLite
 	read   *sql.DB // the same pool as write on PostgreSQL
 	logger *slog.Logger
-	// batch group-commits certificate inserts; nil on PostgreSQL.
+	// batch group-commits certificate inserts (and their audit events).
 	batch *batcher
 	q     queries
 	aq    auditQueries
