@@ -81,7 +81,7 @@ func tokenCommands() []*command {
 		},
 		{
 			name: "revoke", summary: "revoke a token", args: "ID [--json]",
-			example: "certwright token revoke tok_01HV3Q",
+			example: "certwright token revoke 9f2c4e1a7b3d5f60",
 			run:     runTokenRevoke,
 		},
 	}
@@ -119,7 +119,7 @@ func roleCommands() []*command {
 		},
 		{
 			name: "unbind", summary: "remove a role binding", args: "BINDING_ID",
-			example: "certwright role unbind bnd_01HV3Q",
+			example: "certwright role unbind b_4e1a7b3d5f609f2c",
 			run:     runRoleUnbind,
 		},
 		{

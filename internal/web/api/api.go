@@ -289,7 +289,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		anon := authz.Principal{Name: "anonymous", Source: remoteHost(r), RequestID: reqID}
 		if tokenInQuery(r) {
 			writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in the Authorization header: a URL ends up in logs. Revoke that token.", "")
-			h.deny(r, rt, anon, http.StatusBadRequest, "token in query string", "")
+			h.deny(r, rt, anon, http.StatusBadRequest, "token in query string")
 			return
 		}
 		p, err := h.authenticate(r)
@@ -306,14 +306,14 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			} else if !errors.Is(err, authz.ErrUnauthenticated) {
 				h.d.Log.Error("api authentication error", "err", err)
 			}
-			h.deny(r, rt, anon, http.StatusUnauthorized, reason, "")
+			h.deny(r, rt, anon, http.StatusUnauthorized, reason)
 			return
 		}
 		p.Source, p.RequestID = anon.Source, reqID
 		if !canAny(p, rt.Permissions) {
 			detail := fmt.Sprintf("principal %q has no role granting %s", p.Name, permNames(rt.Permissions))
 			writeError(w, http.StatusForbidden, "forbidden", detail, "")
-			h.deny(r, rt, p, http.StatusForbidden, detail, "")
+			h.deny(r, rt, p, http.StatusForbidden, detail)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, h.d.MaxBody)
@@ -324,7 +324,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			// that fail (404 on a GET) are not security events, but a
 			// forbidden read is.
 			if status == http.StatusForbidden || status == http.StatusUnauthorized || (status >= 400 && r.Method != http.MethodGet) {
-				h.deny(r, rt, p, status, err.Error(), "")
+				h.deny(r, rt, p, status, err.Error())
 			}
 		}
 		h.d.Log.Debug("api request", "method", r.Method, "path", r.URL.Path, "principal", p.Name,
@@ -345,7 +345,7 @@ func permNames(perms []authz.Permission) string {
 
 // deny writes the audit event of a refused request. It never records the
 // credential or the query string.
-func (h *Handler) deny(r *http.Request, rt Route, p authz.Principal, status int, detail, _ string) {
+func (h *Handler) deny(r *http.Request, rt Route, p authz.Principal, status int, detail string) {
 	outcome := audit.Denied
 	if status >= 500 {
 		outcome = audit.Failed
