@@ -444,7 +444,7 @@ func TestAuditVerify(t *testing.T) {
 		},
 	})
 	code, stdout, errOut := run(t, f.env, "audit", "verify")
-	if code != 0 || stdout != "audit log intact: 1204 events, 12 checkpoints, last checkpoint at seq 1200\n" || errOut != "" {
+	if code != 0 || stdout != "audit log intact: 1204 events, 12 checkpoints, last checkpoint at seq 1200 (4 events since)\n" || errOut != "" {
 		t.Errorf("intact: exit %d, stdout %q, stderr %q", code, stdout, errOut)
 	}
 	mu.Lock()

@@ -108,8 +108,8 @@ func runAuditVerify(ctx context.Context, r *runner, args []string) error {
 			"the log was changed outside certwright: keep the database as it is for investigation, and compare with an earlier export (certwright audit export)"}
 	}
 	if !cf.json {
-		fmt.Fprintf(r.stdout, "audit log intact: %d events, %d checkpoints, last checkpoint at seq %d\n",
-			res.Events, res.Checkpoints, res.LastCheckpoint)
+		fmt.Fprintf(r.stdout, "audit log intact: %d events, %d %s, last checkpoint at seq %d (%d events since)\n",
+			res.Events, res.Checkpoints, plural(res.Checkpoints, "checkpoint"), res.LastCheckpoint, res.Unanchored)
 	}
 	return nil
 }
@@ -195,4 +195,11 @@ func streamToFile(path string, perm os.FileMode, fill func(io.Writer) error) (er
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
