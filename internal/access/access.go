@@ -389,9 +389,11 @@ func (s *Service) DeleteRole(ctx context.Context, who authz.Principal, name stri
 	return s.store.DeleteRole(ctx, name, audit.New(who, s.clock.Now(), "role.delete", name, nil))
 }
 
-// Bind grants a role to a principal within a scope. The caller must hold
-// every permission of the role itself.
-func (s *Service) Bind(ctx context.Context, who authz.Principal, idOrName, roleName string, scope authz.Scope) (*authz.Binding, error) {
+// CheckGrant reports whether who may grant role roleName within scope:
+// the scope is valid and who holds every permission of the role itself.
+// Bind runs it; callers that create several records in one request run
+// it first, so a refused grant leaves nothing behind.
+func (s *Service) CheckGrant(ctx context.Context, who authz.Principal, roleName string, scope authz.Scope) (*authz.Role, error) {
 	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
 		return nil, err
 	}
@@ -401,15 +403,25 @@ func (s *Service) Bind(ctx context.Context, who authz.Principal, idOrName, roleN
 	if n := len(scope.CAs) + len(scope.Profiles) + len(scope.Names); n > 100 {
 		return nil, fmt.Errorf("%w: scope lists %d entries, at most 100", ErrInvalid, n)
 	}
-	p, err := s.store.GetPrincipal(ctx, idOrName)
-	if err != nil {
-		return nil, err
-	}
 	role, err := s.store.GetRole(ctx, roleName)
 	if err != nil {
 		return nil, err
 	}
 	if err := escalates(who, role.Permissions); err != nil {
+		return nil, err
+	}
+	return role, nil
+}
+
+// Bind grants a role to a principal within a scope. The caller must hold
+// every permission of the role itself.
+func (s *Service) Bind(ctx context.Context, who authz.Principal, idOrName, roleName string, scope authz.Scope) (*authz.Binding, error) {
+	role, err := s.CheckGrant(ctx, who, roleName, scope)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.store.GetPrincipal(ctx, idOrName)
+	if err != nil {
 		return nil, err
 	}
 	id, err := newID("b_")

@@ -192,3 +192,26 @@ func (in *tInstance) tUseMachineAdmin(t *testing.T) {
 		apitypes.CreatePrincipalRequest{Name: "agent", Kind: "machine", Role: "admin", Token: true}, &res)
 	in.token = res.Token.Token
 }
+
+// TestCreatePrincipalRefusedGrantLeavesNothing: a principal administrator
+// who asks for a role it does not hold gets 403, and no principal is left
+// behind half-made.
+func TestCreatePrincipalRefusedGrantLeavesNothing(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	in.must(http.StatusCreated, "POST", "/api/v1/roles", apitypes.Role{Name: "iam", Permissions: []string{"principal:manage", "principal:read"}}, nil)
+	var res apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{Name: "iam-bot", Kind: "machine", Role: "iam", Token: true}, &res)
+	iam := "Bearer " + res.Token.Token
+	for _, role := range []string{"admin", "issuer", "no-such-role"} {
+		r := in.raw("POST", "/api/v1/principals", iam, strings.NewReader(tJSON(t, apitypes.CreatePrincipalRequest{Name: "escalated", Kind: "machine", Role: role, Token: true})))
+		if r.status != http.StatusForbidden && r.status != http.StatusNotFound {
+			t.Errorf("role %s: status %d, want 403 (404 for an unknown role): %s", role, r.status, tTrim(r.body))
+		}
+		if r := in.raw("GET", "/api/v1/principals/escalated", in.bearer(), nil); r.status != http.StatusNotFound {
+			t.Fatalf("after the refused request for role %s, principal escalated exists (status %d)", role, r.status)
+		}
+	}
+	// Within what it holds, it may.
+	in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{Name: "helper", Kind: "machine", Role: "iam"}, nil)
+}

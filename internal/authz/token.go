@@ -28,8 +28,6 @@ func (e *AuthError) Is(target error) bool { return target == ErrUnauthenticated 
 
 func unauthenticated(reason string) error { return &AuthError{Reason: reason} }
 
-// Principal records as stored.
-
 // PrincipalRecord is a principal without its bindings.
 type PrincipalRecord struct {
 	ID          string     `json:"id"`

@@ -122,22 +122,11 @@ func (h *Handler) createPrincipal(w http.ResponseWriter, r *http.Request, who au
 	if req.Role == "" && !scopeEmpty(req.Scope) {
 		return badInput("scope is set but no role is given")
 	}
-	// Check the binding and token before creating anything, so a bad
+	// Check the grant before creating anything, so a bad or escalating
 	// role leaves no principal behind.
 	if req.Role != "" {
-		if err := scopeFrom(req.Scope).Validate(); err != nil {
-			return badInput("scope: %v", err)
-		}
-		roles, err := h.d.Access.ListRoles(r.Context(), who)
-		if err != nil {
+		if _, err := h.d.Access.CheckGrant(r.Context(), who, req.Role, scopeFrom(req.Scope)); err != nil {
 			return err
-		}
-		known := false
-		for _, rl := range roles {
-			known = known || rl.Name == req.Role
-		}
-		if !known {
-			return badInput("unknown role %q", req.Role)
 		}
 	}
 	p, err := h.d.Access.CreatePrincipal(r.Context(), who, req.Name, authz.Kind(req.Kind), req.Description)
@@ -411,12 +400,4 @@ func (h *Handler) decide(approve bool) func(http.ResponseWriter, *http.Request, 
 		// status failed and the reason: the decision itself stands.
 		return writeJSON(w, http.StatusOK, requestView(a, pem))
 	}
-}
-
-func (h *Handler) approveRequest(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
-	return h.decide(true)(w, r, who)
-}
-
-func (h *Handler) rejectRequest(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
-	return h.decide(false)(w, r, who)
 }
