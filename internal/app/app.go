@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/access"
+	"github.com/certwright/certwright/internal/acme"
+	"github.com/certwright/certwright/internal/acme/validate"
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
@@ -40,6 +42,9 @@ const (
 	DBFile     = "certwright.db"
 )
 
+// DefaultACMEProvisioner is the ACME provisioner init creates.
+const DefaultACMEProvisioner = "default"
+
 // App is a wired Certwright instance.
 type App struct {
 	cfg      *config.Config
@@ -54,6 +59,7 @@ type App struct {
 	auth     *authz.Authenticator
 	access   *access.Service
 	audit    *audit.Checkpointer
+	acme     *acme.Service
 	tls      *serverTLS
 }
 
@@ -137,8 +143,31 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	ac := &cfg.ACME
+	timeout, orderLife, validAuthzLife := ac.Durations()
+	validator, err := validate.New(validate.Config{
+		HTTPPort: ac.HTTP01Port, TLSPort: ac.TLSALPN01Port, Resolver: ac.Resolver,
+		Deny: ac.DenyPrefixes(), Timeout: timeout, Log: log.With("component", "acme-validate"),
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	acmeSvc, err := acme.New(acme.Config{
+		Clock: clk, Log: log.With("component", "acme"), OrderLifetime: orderLife, PendingAuthzLifetime: orderLife,
+		ValidAuthzLifetime: validAuthzLife, Workers: ac.Workers,
+		Limits: acme.Limits{
+			OrdersPerHour: ac.OrdersPerHour, AccountsPerHour: ac.AccountsPerHour,
+			FailedValidationsPerHour: ac.FailedValidationsPerHour, PendingAuthorizations: ac.PendingAuthorizations,
+		},
+	}, st, iss, rv, profiles, validator, kp)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	a := &App{
-		cfg: cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
+		acme: acmeSvc,
+		cfg:  cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
 		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		auth:   authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
 		access: acc, audit: cp,
@@ -241,6 +270,13 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	token, _, err := a.access.CreateToken(ctx, sys, admin.ID, "created by init", 0)
 	if err != nil {
 		return nil, fmt.Errorf("app: create admin token: %w", err)
+	}
+	// ACME works right after the first start: a provisioner on the
+	// issuing CA for web servers, offering every challenge type.
+	if _, err := a.acme.CreateProvisioner(ctx, sys, acme.ProvisionerSpec{
+		Name: DefaultACMEProvisioner, CA: in.IssuingName, Profile: "web_server",
+	}); err != nil {
+		return nil, fmt.Errorf("app: create ACME provisioner: %w", err)
 	}
 	if _, err := a.audit.EnsureKey(ctx); err != nil {
 		return nil, fmt.Errorf("app: create audit key: %w", err)

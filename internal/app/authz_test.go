@@ -62,6 +62,12 @@ var tRoutePermissions = map[string][]authz.Permission{
 	"GET /api/v1/audit/events":                         {authz.PermAuditRead},
 	"GET /api/v1/audit/verify":                         {authz.PermAuditRead},
 	"GET /api/v1/reports/{kind}":                       {authz.PermReportRead},
+	"POST /api/v1/acme/provisioners":                   {authz.PermCAManage},
+	"GET /api/v1/acme/provisioners":                    {authz.PermCARead},
+	"GET /api/v1/acme/provisioners/{name}":             {authz.PermCARead},
+	"POST /api/v1/acme/provisioners/{name}/eab":        {authz.PermPrincipalAdmin},
+	"GET /api/v1/acme/provisioners/{name}/eab":         {authz.PermPrincipalRead},
+	"POST /api/v1/acme/renew-now":                      {authz.PermCertRevoke},
 	"GET /api/v1/whoami":                               authz.Permissions(),
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certwright/certwright/internal/web/acmeapi"
 	"github.com/certwright/certwright/internal/web/api"
 	"github.com/certwright/certwright/internal/web/pkipub"
 )
@@ -40,6 +41,7 @@ func (a *App) API() (*api.Handler, error) {
 		Log: a.log, Clock: a.clock, Auth: a.auth, Issuer: a.issuer, Approvals: a.issuer, CAs: a.cas,
 		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, Access: a.access,
 		Auditor: auditor{DB: a.store, app: a}, Reports: a.store,
+		ACME:      a.acme,
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 	})
 }
@@ -52,6 +54,11 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiH)
+	acmeH, err := acmeapi.New(acmeapi.Deps{Log: a.log.With("component", "acme-api"), Service: a.acme, BaseURL: a.cfg.ACME.BaseURL})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/acme/", acmeH)
 	mux.Handle("GET /healthz", pkipub.Health(a.store, a.log))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
@@ -59,7 +66,7 @@ func (a *App) Handler() (http.Handler, error) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("Certwright: the API is under /api/v1 (bearer token required).\n"))
+		_, _ = w.Write([]byte("Certwright: the API is under /api/v1 (bearer token required); ACME directories are at /acme/NAME/directory.\n"))
 	})
 	return securityHeaders(mux), nil
 }
@@ -115,7 +122,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 4)
+	errc := make(chan error, 16)
 	var wg sync.WaitGroup
 	start := func(f func() error) {
 		wg.Add(1)
@@ -144,6 +151,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	start(func() error { return a.revoker.Run(ctx) })
 	start(func() error { a.audit.Run(ctx); return nil })
 	start(func() error { return a.expireLoop(ctx, time.Minute) })
+	start(func() error { return a.acme.Run(ctx) })
 	if ready != nil {
 		ready(l)
 	}

@@ -15,7 +15,7 @@ const module = "github.com/certwright/certwright/"
 var core = []string{
 	"internal/pki", "internal/clock", "internal/profile", "internal/lint", "internal/ca",
 	"internal/issue", "internal/inventory", "internal/authz", "internal/keys", "internal/verify",
-	"internal/revoke", "internal/revoke/crl", "internal/revoke/ocsp", "internal/audit", "internal/access",
+	"internal/revoke", "internal/revoke/crl", "internal/revoke/ocsp", "internal/audit", "internal/access", "internal/acme",
 }
 
 // forbiddenInCore are imports the domain core must not use.

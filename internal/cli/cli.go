@@ -311,6 +311,7 @@ func commandTree() *command {
 		{name: "ca", summary: "manage certificate authorities", sub: caCommands()},
 		{name: "cert", summary: "issue, list, fetch and revoke certificates", sub: append(certCommands(), revokeCommands()...)},
 		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
+		{name: "acme", summary: "manage ACME provisioners, external account binding keys and renewal requests", sub: acmeCommands()},
 		{name: "request", summary: "list, approve, reject and fetch requests held for approval", sub: requestCommands()},
 		{name: "principal", summary: "manage principals (people and machines) and their mTLS identities", sub: principalCommands()},
 		{name: "token", summary: "create, list and revoke API tokens", sub: tokenCommands()},

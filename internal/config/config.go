@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,6 +54,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit,omitempty"`
 	// Approval tunes the approval workflow.
 	Approval ApprovalConfig `yaml:"approval,omitempty"`
+	// ACME tunes the ACME server's challenge validation and limits.
+	ACME ACMEConfig `yaml:"acme,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level,omitempty"`
 	// Init applies only when a data directory is created.
@@ -111,6 +114,56 @@ func (a ApprovalConfig) Lifetime() time.Duration {
 	return d
 }
 
+// ACMEConfig tunes the ACME server. Durations are written like 7d or 12h.
+type ACMEConfig struct {
+	// BaseURL is the https://host[:port] clients reach the server at, used
+	// in every ACME URL; empty means the Host of each request.
+	BaseURL string `yaml:"base_url,omitempty"`
+	// HTTP01Port is the port http-01 validation connects to (default 80).
+	HTTP01Port int `yaml:"http01_port,omitempty"`
+	// TLSALPN01Port is the port tls-alpn-01 validation connects to (default 443).
+	TLSALPN01Port int `yaml:"tls_alpn01_port,omitempty"`
+	// Resolver is the host:port of the DNS server validation uses; empty
+	// means the servers in /etc/resolv.conf.
+	Resolver string `yaml:"resolver,omitempty"`
+	// DenyValidation lists address ranges (CIDR) validation never connects to.
+	DenyValidation []string `yaml:"deny_validation,omitempty"`
+	// ValidationTimeout bounds one challenge validation (default 10s).
+	ValidationTimeout string `yaml:"validation_timeout,omitempty"`
+	// Workers is the number of concurrent validations (default 8).
+	Workers int `yaml:"workers,omitempty"`
+	// OrderLifetime is how long an order may take (default 7d); pending
+	// authorizations live as long.
+	OrderLifetime string `yaml:"order_lifetime,omitempty"`
+	// ValidAuthzLifetime is how long a valid authorization is reused (default 30d).
+	ValidAuthzLifetime string `yaml:"valid_authz_lifetime,omitempty"`
+	// Rate limits, stored in the database so they hold across replicas.
+	OrdersPerHour            int `yaml:"orders_per_hour,omitempty"`             // per account (default 300)
+	AccountsPerHour          int `yaml:"accounts_per_hour,omitempty"`           // per IP address (default 50)
+	FailedValidationsPerHour int `yaml:"failed_validations_per_hour,omitempty"` // per account (default 60)
+	PendingAuthorizations    int `yaml:"pending_authorizations,omitempty"`      // per account (default 1000)
+}
+
+// Durations returns the parsed validation timeout, order lifetime and
+// valid-authorization lifetime (after Validate).
+func (a ACMEConfig) Durations() (timeout, order, validAuthz time.Duration) {
+	timeout, _ = inventory.ParseWindow(a.ValidationTimeout)
+	order, _ = inventory.ParseWindow(a.OrderLifetime)
+	validAuthz, _ = inventory.ParseWindow(a.ValidAuthzLifetime)
+	return
+}
+
+// DenyPrefixes returns the parsed deny_validation ranges (after Validate).
+func (a ACMEConfig) DenyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range a.DenyValidation {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
 // InitConfig shapes the CA hierarchy created by init.
 type InitConfig struct {
 	Organization        string `yaml:"organization,omitempty"`
@@ -157,6 +210,17 @@ func (c *Config) Defaults() {
 	defInt(&c.Audit.CheckpointEvents, 1000)
 	def(&c.Audit.CheckpointInterval, "5m")
 	def(&c.Approval.RequestLifetime, "72h")
+	ac := &c.ACME
+	defInt(&ac.HTTP01Port, 80)
+	defInt(&ac.TLSALPN01Port, 443)
+	def(&ac.ValidationTimeout, "10s")
+	defInt(&ac.Workers, 8)
+	def(&ac.OrderLifetime, "7d")
+	def(&ac.ValidAuthzLifetime, "30d")
+	defInt(&ac.OrdersPerHour, 300)
+	defInt(&ac.AccountsPerHour, 50)
+	defInt(&ac.FailedValidationsPerHour, 60)
+	defInt(&ac.PendingAuthorizations, 1000)
 	in := &c.Init
 	def(&in.Organization, "Certwright")
 	def(&in.RootName, "root")
@@ -223,6 +287,9 @@ func (c *Config) Validate() error {
 	} else if d < time.Minute || d > 30*24*time.Hour {
 		return invalid("approval.request_lifetime", "%s: want 1m to 30d", c.Approval.RequestLifetime)
 	}
+	if err := c.ACME.validate(); err != nil {
+		return err
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -235,6 +302,59 @@ func (c *Config) Validate() error {
 	}
 	if c.Init.RootValidityDays <= c.Init.IssuingValidityDays {
 		return invalid("init.issuing_validity_days", "%d must be shorter than the root's %d", c.Init.IssuingValidityDays, c.Init.RootValidityDays)
+	}
+	return nil
+}
+
+func (a *ACMEConfig) validate() error {
+	if a.BaseURL != "" {
+		u, err := url.Parse(a.BaseURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return invalid("acme.base_url", "%q must be https://host[:port]", a.BaseURL)
+		}
+		a.BaseURL = strings.TrimSuffix(a.BaseURL, "/")
+	}
+	for field, p := range map[string]int{"acme.http01_port": a.HTTP01Port, "acme.tls_alpn01_port": a.TLSALPN01Port} {
+		if p < 1 || p > 65535 {
+			return invalid(field, "%d is not a port", p)
+		}
+	}
+	if a.Resolver != "" {
+		if _, port, err := net.SplitHostPort(a.Resolver); err != nil || port == "" {
+			return invalid("acme.resolver", "%q is not host:port (for example 127.0.0.1:53)", a.Resolver)
+		}
+	}
+	for _, s := range a.DenyValidation {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			return invalid("acme.deny_validation", "%q is not a CIDR range such as 10.0.0.0/8", s)
+		}
+	}
+	for _, d := range []struct {
+		field, v string
+		min, max time.Duration
+	}{
+		{"acme.validation_timeout", a.ValidationTimeout, time.Second, 5 * time.Minute},
+		{"acme.order_lifetime", a.OrderLifetime, time.Hour, 30 * 24 * time.Hour},
+		{"acme.valid_authz_lifetime", a.ValidAuthzLifetime, time.Hour, 90 * 24 * time.Hour},
+	} {
+		v, err := inventory.ParseWindow(d.v)
+		if err != nil {
+			return invalid(d.field, "%v", err)
+		}
+		if v < d.min || v > d.max {
+			return invalid(d.field, "%s: want %s to %s", d.v, inventory.FormatWindow(d.min), inventory.FormatWindow(d.max))
+		}
+	}
+	for field, n := range map[string]int{
+		"acme.workers": a.Workers, "acme.orders_per_hour": a.OrdersPerHour, "acme.accounts_per_hour": a.AccountsPerHour,
+		"acme.failed_validations_per_hour": a.FailedValidationsPerHour, "acme.pending_authorizations": a.PendingAuthorizations,
+	} {
+		if n < 1 || n > 1_000_000 {
+			return invalid(field, "%d: want 1 to 1000000", n)
+		}
+	}
+	if a.Workers > 256 {
+		return invalid("acme.workers", "%d: at most 256", a.Workers)
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ type Certificate struct {
 	// says to retain it (wrapped).
 	ManagedKey *keys.Ref `json:"-"`
 	CreatedAt  time.Time `json:"created_at"`
+	// RenewNowAt is set when an operator asked for the certificate to be
+	// replaced now (acme renew-now): its renewal window starts then.
+	RenewNowAt time.Time `json:"renew_now_at,omitzero"`
 	// Revocation is set once the certificate is revoked.
 	Revocation *Revocation `json:"revocation,omitempty"`
 }

@@ -88,6 +88,18 @@ func (p *Profile) Check(r Request) error {
 	return nil
 }
 
+// CheckNames evaluates only r's names (names.max_sans, names.dns, names.ip,
+// names.email, names.uri), for callers that learn the key later, such as
+// an ACME order.
+func (p *Profile) CheckNames(r Request) error {
+	for _, c := range []func(*Request) *Violation{p.checkSANCount, p.checkDNS, p.checkIP, p.checkEmail, p.checkURI} {
+		if v := c(&r); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
 func (p *Profile) checkKey(r *Request) *Violation {
 	fam, bits, err := describeKey(r.PublicKey)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/inventory"
@@ -71,6 +72,7 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 			db.timeArg(c.NotBefore), db.timeArg(c.NotAfter), c.KeyAlgorithm, c.KeyBits,
 			c.SignatureAlgorithm, string(c.Status), c.Fingerprint, spki, tags, lint, der,
 			mkProvider, mkID, mkAlg, nilIfEmpty(mkBlob), db.timeArg(c.CreatedAt),
+			db.zeroNullTimeArg(c.RenewNowAt),
 		},
 	}
 	// Each name once: a certificate may list a SAN in two spellings.
@@ -310,8 +312,14 @@ func (cs *certScan) certDest() []any {
 	return []any{&x.Serial, &x.CAID, &x.Profile, &x.Requester, &x.Subject, &cs.sans,
 		timeScan{&x.NotBefore}, timeScan{&x.NotAfter}, &x.KeyAlgorithm, &x.KeyBits,
 		&x.SignatureAlgorithm, &cs.status, &x.Fingerprint, &x.SPKISHA256, &cs.tags, &cs.lint, &x.DER,
-		&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}}
+		&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}, (*zeroTime)(&x.RenewNowAt)}
 }
+
+// zeroTime reads a nullable time column, NULL as the zero time, through a
+// pointer into the destination: nullable (reports.go) can then zero it.
+type zeroTime time.Time
+
+func (z *zeroTime) Scan(src any) error { return zeroTimeScan{(*time.Time)(z)}.Scan(src) }
 
 // scanCert reads certColumns then revColumns (NULLs when not revoked).
 func scanCert(s scanner, cs *certScan) (*inventory.Certificate, error) {

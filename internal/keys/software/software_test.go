@@ -371,3 +371,29 @@ func BenchmarkSignerCold(b *testing.B) {
 		}
 	}
 }
+
+func TestSealOpen(t *testing.T) {
+	p := newProvider(t, newKEK(t))
+	sealed, err := p.Seal([]byte("hmac secret"), []byte("eab_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("hmac secret")) {
+		t.Fatal("sealed blob contains the plaintext")
+	}
+	got, err := p.Open(sealed, []byte("eab_1"))
+	if err != nil || string(got) != "hmac secret" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	if _, err := p.Open(sealed, []byte("eab_2")); !errors.Is(err, keys.ErrWrongKEK) {
+		t.Fatalf("Open with another record's aad: %v, want ErrWrongKEK", err)
+	}
+	other := newProvider(t, newKEK(t))
+	if _, err := other.Open(sealed, []byte("eab_1")); !errors.Is(err, keys.ErrWrongKEK) {
+		t.Fatalf("Open under another KEK: %v, want ErrWrongKEK", err)
+	}
+	sealed[len(sealed)-1] ^= 1
+	if _, err := p.Open(sealed, []byte("eab_1")); err == nil {
+		t.Fatal("Open accepted a tampered blob")
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/access"
+	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
@@ -112,6 +113,7 @@ type Deps struct {
 	Access    *access.Service
 	Auditor   Auditor
 	Reports   Reports
+	ACME      ACMEAdmin
 	// DefaultCA issues when a request names no CA.
 	DefaultCA string
 	// MaxBody bounds request bodies; 0 means 1 MiB.
@@ -142,7 +144,7 @@ func route(method, pattern, action string, handle func(http.ResponseWriter, *htt
 // New builds the handler.
 func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.Approvals == nil || d.CAs == nil ||
-		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil {
+		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil || d.ACME == nil {
 		return nil, errors.New("api: every dependency is required")
 	}
 	if d.MaxBody <= 0 {
@@ -203,6 +205,12 @@ func New(d Deps) (*Handler, error) {
 		route("GET", "/api/v1/audit/events", "audit.export", h.auditEvents, auditRead),
 		route("GET", "/api/v1/audit/verify", "audit.verify", h.auditVerify, auditRead),
 		route("GET", "/api/v1/reports/{kind}", "report.read", h.report, report),
+		route("POST", "/api/v1/acme/provisioners", "acme.provisioner.create", h.createProvisioner, caManage),
+		route("GET", "/api/v1/acme/provisioners", "acme.provisioner.list", h.listProvisioners, caRead),
+		route("GET", "/api/v1/acme/provisioners/{name}", "acme.provisioner.show", h.showProvisioner, caRead),
+		route("POST", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.create", h.createEABKey, princManage),
+		route("GET", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.list", h.listEABKeys, princRead),
+		route("POST", "/api/v1/acme/renew-now", "acme.renew_now", h.renewNow, authz.PermCertRevoke),
 		route("GET", "/api/v1/whoami", "whoami", h.whoami, authz.Permissions()...),
 	}
 	for _, rt := range h.routes {
@@ -385,6 +393,9 @@ var errorStatus = []struct {
 	{authz.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{access.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{access.ErrNotFound, http.StatusNotFound, "not found"},
+	{acme.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{acme.ErrNotFound, http.StatusNotFound, "not found"},
+	{acme.ErrConflict, http.StatusConflict, "conflict"},
 	{issue.ErrNotPending, http.StatusConflict, "request is not pending"},
 	{ca.ErrNotIssuing, http.StatusConflict, "CA cannot issue"},
 	{ca.ErrTransition, http.StatusConflict, "CA state conflict"},

@@ -1,0 +1,285 @@
+package acme
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/lint"
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/revoke"
+)
+
+// csrIdentifiers returns the identifiers a CSR asks for: its SANs and a
+// common name, which must repeat one of them.
+func csrIdentifiers(csr *x509.CertificateRequest) ([]Identifier, error) {
+	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return nil, NewProblem(ErrBadCSR, "the CSR names email addresses or URIs; ACME orders carry dns and ip identifiers only")
+	}
+	var ids []Identifier
+	add := func(id Identifier) {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, n := range csr.DNSNames {
+		add(Identifier{Type: IdentifierDNS, Value: strings.ToLower(strings.TrimSuffix(n, "."))})
+	}
+	for _, ip := range csr.IPAddresses {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return nil, NewProblem(ErrBadCSR, "malformed IP address in the CSR")
+		}
+		add(Identifier{Type: IdentifierIP, Value: a.Unmap().String()})
+	}
+	if cn := csr.Subject.CommonName; cn != "" {
+		id := Identifier{Type: IdentifierDNS, Value: strings.ToLower(strings.TrimSuffix(cn, "."))}
+		if a, err := netip.ParseAddr(cn); err == nil {
+			id = Identifier{Type: IdentifierIP, Value: a.Unmap().String()}
+		}
+		if !slices.Contains(ids, id) {
+			return nil, NewProblem(ErrBadCSR, "the CSR's common name %q is not one of its subject alternative names", cn)
+		}
+	}
+	return ids, nil
+}
+
+func sameIdentifiers(a, b []Identifier) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func identifierList(ids []Identifier) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.Type + ":" + id.Value
+	}
+	slices.Sort(s)
+	return strings.Join(s, ", ")
+}
+
+// Finalize issues the certificate of a ready order from a CSR that asks for
+// exactly the order's identifiers, through the one issuance path.
+func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account, orderID string, csrDER []byte) (*Order, error) {
+	o, err := s.Order(ctx, acct, orderID)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != StatusReady {
+		return nil, NewProblem(ErrOrderNotReady, "order is %s, not ready", o.Status)
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, NewProblem(ErrBadCSR, "cannot parse the CSR: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, NewProblem(ErrBadCSR, "the CSR's signature does not verify: %v", err)
+	}
+	ids, err := csrIdentifiers(csr)
+	if err != nil {
+		return nil, err
+	}
+	if !sameIdentifiers(ids, o.Identifiers) {
+		return nil, NewProblem(ErrBadCSR, "the CSR asks for %s but the order is for %s", identifierList(ids), identifierList(o.Identifiers))
+	}
+	p, err := s.principal(ctx, prov, acct)
+	if err != nil {
+		return nil, err
+	}
+	processing := *o
+	processing.Status = StatusProcessing
+	processing.UpdatedAt = s.cfg.Clock.Now()
+	if err := s.store.UpdateOrder(ctx, &processing, StatusReady); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, NewProblem(ErrOrderNotReady, "order is already being finalized")
+		}
+		return nil, fmt.Errorf("acme: finalize: %w", err)
+	}
+	res, err := s.issuer.Issue(ctx, issue.Request{
+		Principal: p, CA: prov.CAID, Profile: prov.Profile, CSR: csr,
+		Tags: []string{"acme", "acme:" + prov.Name},
+	})
+	if err == nil && res.Pending != nil {
+		err = NewProblem(ErrUnauthorized, "profile %s requires approval, which ACME cannot wait for", prov.Profile)
+	}
+	if err != nil {
+		return nil, s.finalizeFailed(ctx, &processing, err)
+	}
+	done := processing
+	done.Status = StatusValid
+	done.CertSerial = res.Cert.Serial
+	done.UpdatedAt = s.cfg.Clock.Now()
+	if err := s.store.UpdateOrder(ctx, &done, StatusProcessing); err != nil {
+		return nil, fmt.Errorf("acme: order %s: certificate %s issued but not recorded on the order: %w", o.ID, res.Cert.Serial, err)
+	}
+	return &done, nil
+}
+
+// finalizeFailed records why issuance failed. A CSR the profile rejects
+// sends the order back to ready, so the client may try another CSR; any
+// other failure makes it invalid.
+func (s *Service) finalizeFailed(ctx context.Context, o *Order, err error) error {
+	var (
+		viol *profile.Violation
+		lerr *lint.Error
+		pb   = AsProblem(err)
+	)
+	next := *o
+	next.UpdatedAt = s.cfg.Clock.Now()
+	switch {
+	case pb != nil:
+		next.Status = StatusInvalid
+	case errors.As(err, &viol), errors.As(err, &lerr), errors.Is(err, issue.ErrInvalid):
+		pb = NewProblem(ErrBadCSR, "%v", err)
+		next.Status = StatusReady
+	case errors.Is(err, authz.ErrForbidden):
+		pb = NewProblem(ErrUnauthorized, "%v", err)
+		next.Status = StatusInvalid
+	default:
+		s.cfg.Log.Error("acme: finalize", "order", o.ID, "err", err)
+		pb = NewProblem(ErrServerInternal, "issuance failed")
+		next.Status = StatusInvalid
+	}
+	if next.Status == StatusInvalid {
+		next.Error = pb
+	}
+	if uerr := s.store.UpdateOrder(ctx, &next, StatusProcessing); uerr != nil {
+		s.cfg.Log.Error("acme: record failed finalization", "order", o.ID, "err", uerr)
+	}
+	return pb
+}
+
+// CertificateChain returns the PEM chain, leaf first and root excluded, of
+// a certificate one of acct's orders produced.
+func (s *Service) CertificateChain(ctx context.Context, acct *Account, serial string) ([]byte, error) {
+	norm, err := pki.NormalizeSerial(serial)
+	if err != nil {
+		return nil, notFound("certificate", serial)
+	}
+	o, err := s.store.OrderByCertificate(ctx, norm)
+	if errors.Is(err, ErrNotFound) || (err == nil && o.AccountID != acct.ID) {
+		return nil, notFound("certificate", serial)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acme: certificate: %w", err)
+	}
+	c, err := s.store.GetCertificate(ctx, norm)
+	if err != nil {
+		return nil, fmt.Errorf("acme: certificate %s: %w", norm, err)
+	}
+	chain, err := s.issuer.Chain(ctx, c.CAID)
+	if err != nil {
+		return nil, fmt.Errorf("acme: chain of %s: %w", norm, err)
+	}
+	ders := [][]byte{c.DER}
+	for _, ic := range chain {
+		if bytes.Equal(ic.RawIssuer, ic.RawSubject) && ic.CheckSignatureFrom(ic) == nil {
+			continue // the root: relying parties hold it already
+		}
+		ders = append(ders, ic.Raw)
+	}
+	return pki.CertPEM(ders...), nil
+}
+
+// acmeReasons are the revocation reasons an ACME client may give (RFC 8555
+// §7.6 defers to RFC 5280; a subscriber cannot claim a CA compromise).
+var acmeReasons = []pki.Reason{
+	pki.ReasonUnspecified, pki.ReasonKeyCompromise, pki.ReasonAffiliationChanged,
+	pki.ReasonSuperseded, pki.ReasonCessationOfOperation,
+}
+
+// Revoke revokes a certificate this server issued. The request is
+// authorised by the account that ordered it, by an account holding valid
+// authorizations for all its identifiers, or (acct nil) by the
+// certificate's own key, certKey.
+func (s *Service) Revoke(ctx context.Context, prov *Provisioner, acct *Account, certKey crypto.PublicKey, certDER []byte, reason *int) error {
+	leaf, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return NewProblem(ErrMalformed, "cannot parse the certificate: %v", err)
+	}
+	r := pki.ReasonUnspecified
+	if reason != nil {
+		r = pki.Reason(*reason)
+		if !slices.Contains(acmeReasons, r) {
+			return NewProblem(ErrBadRevocationReason, "reason %d is not accepted (0, 1, 3, 4 or 5)", *reason)
+		}
+	}
+	serial := pki.SerialHex(leaf.SerialNumber)
+	rec, err := s.store.GetCertificate(ctx, serial)
+	if err != nil || !bytes.Equal(rec.DER, certDER) {
+		return NewProblem(ErrMalformed, "this server did not issue that certificate")
+	}
+	if rec.Revocation != nil {
+		return NewProblem(ErrAlreadyRevoked, "certificate was revoked at %s", rec.Revocation.RevokedAt.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	var who string
+	if acct == nil {
+		eq, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		if certKey == nil || !ok || !eq.Equal(certKey) {
+			return NewProblem(ErrUnauthorized, "the request is not signed by the certificate's key")
+		}
+		who = "acme:" + prov.Name + "/certificate-key"
+	} else {
+		if err := s.mayRevoke(ctx, acct, serial, rec.SANs); err != nil {
+			return err
+		}
+		who = accountName(prov, acct)
+	}
+	p := authz.Principal{
+		ID: who, Name: who, Kind: authz.KindMachine, Auth: "acme",
+		Bindings: []authz.Binding{{
+			ID: "acme-revoke", PrincipalID: who, Principal: who,
+			Role: authz.Role{Name: "acme_revoke", Permissions: []authz.Permission{authz.PermCertRevoke}},
+			// This certificate's CA and profile; ownership was checked above.
+			Scope: authz.Scope{CAs: []string{rec.CAID}, Profiles: []string{rec.Profile}},
+		}},
+	}
+	_, created, err := s.revoker.Revoke(ctx, revoke.Request{Principal: p, Serial: serial, Reason: r})
+	if err != nil {
+		return fmt.Errorf("acme: revoke %s: %w", serial, err)
+	}
+	if !created {
+		return NewProblem(ErrAlreadyRevoked, "certificate is already revoked")
+	}
+	return nil
+}
+
+// mayRevoke allows the account that ordered the certificate, or one with
+// valid authorizations for every name in it.
+func (s *Service) mayRevoke(ctx context.Context, acct *Account, serial string, sans []string) error {
+	if o, err := s.store.OrderByCertificate(ctx, serial); err == nil && o.AccountID == acct.ID {
+		return nil
+	}
+	now := s.cfg.Clock.Now()
+	for _, san := range sans {
+		ident := Identifier{Type: IdentifierDNS, Value: strings.ToLower(san)}
+		if a, err := netip.ParseAddr(san); err == nil {
+			ident = Identifier{Type: IdentifierIP, Value: a.Unmap().String()}
+		}
+		base, wild := strings.CutPrefix(ident.Value, "*.")
+		ident.Value = base
+		if _, err := s.store.ReusableAuthorization(ctx, acct.ID, ident, wild, now); err != nil {
+			return NewProblem(ErrUnauthorized, "this account neither ordered the certificate nor holds a valid authorization for %s", san)
+		}
+	}
+	if len(sans) == 0 {
+		return NewProblem(ErrUnauthorized, "this account did not order the certificate")
+	}
+	return nil
+}

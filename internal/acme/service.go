@@ -1,0 +1,242 @@
+package acme
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/revoke"
+)
+
+// ErrInvalid marks an operator request that is malformed or breaks a rule.
+var ErrInvalid = errors.New("acme: invalid request")
+
+// Issuer is the issuance path ACME finalizes orders through.
+type Issuer interface {
+	Issue(ctx context.Context, req issue.Request) (*issue.Result, error)
+	Chain(ctx context.Context, caID string) ([]*x509.Certificate, error)
+}
+
+// Revoker revokes certificates.
+type Revoker interface {
+	Revoke(ctx context.Context, req revoke.Request) (*inventory.Revocation, bool, error)
+}
+
+// Profiles resolves profile names.
+type Profiles interface {
+	Get(ctx context.Context, name string) (*profile.Profile, error)
+}
+
+// Validator proves control of an identifier. A failure it attributes to the
+// client returns an error with an ACMEType() string method naming the ACME
+// error type.
+type Validator interface {
+	Validate(ctx context.Context, challengeType, identType, value, token, keyAuth string) error
+}
+
+// Sealer encrypts small secrets (EAB HMAC keys) under the key-encryption
+// key; aad binds the ciphertext to its record.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Limits bound what one account or address may ask for. Zero fields take
+// the defaults in brackets.
+type Limits struct {
+	// OrdersPerHour is the new orders one account may create per hour (300).
+	OrdersPerHour int
+	// AccountsPerHour is the new accounts one IP address may register per
+	// provisioner per hour (50).
+	AccountsPerHour int
+	// FailedValidationsPerHour is the failed validations per account per
+	// hour after which challenges are refused (60).
+	FailedValidationsPerHour int
+	// PendingAuthorizations caps an account's pending authorizations (1000).
+	PendingAuthorizations int
+}
+
+func (l *Limits) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.OrdersPerHour, 300)
+	def(&l.AccountsPerHour, 50)
+	def(&l.FailedValidationsPerHour, 60)
+	def(&l.PendingAuthorizations, 1000)
+}
+
+// Config holds the ACME service's settings; zero durations take the
+// defaults in brackets.
+type Config struct {
+	Clock clock.Clock
+	Log   *slog.Logger
+	// Rand is the source of IDs, tokens and nonces; nil means crypto/rand.
+	Rand io.Reader
+	// NonceLifetime is how long a nonce may be used (1h).
+	NonceLifetime time.Duration
+	// OrderLifetime is how long an order may take to complete (7 days).
+	OrderLifetime time.Duration
+	// PendingAuthzLifetime is how long a pending authorization waits
+	// for its challenge (7 days); ValidAuthzLifetime is how long a valid
+	// one is reused for new orders (30 days).
+	PendingAuthzLifetime time.Duration
+	ValidAuthzLifetime   time.Duration
+	// RenewalInfoRetry is the Retry-After of renewal information (6h).
+	RenewalInfoRetry time.Duration
+	// Workers validate challenges concurrently (8); QueueSize bounds the
+	// challenges waiting for a worker (4096).
+	Workers   int
+	QueueSize int
+	Limits    Limits
+}
+
+// Service runs the ACME protocol's state machines.
+type Service struct {
+	cfg       Config
+	store     Store
+	issuer    Issuer
+	revoker   Revoker
+	profiles  Profiles
+	validator Validator
+	sealer    Sealer
+
+	queue chan job
+
+	nonceMu  sync.Mutex
+	nonceKey []byte
+
+	provMu    sync.Mutex
+	provCache map[string]provEntry
+}
+
+type provEntry struct {
+	p       *Provisioner
+	fetched time.Time
+}
+
+// provisionerTTL is how long a provisioner stays cached; provisioners are
+// created rarely and never change.
+const provisionerTTL = 10 * time.Second
+
+// New wires the ACME service; every dependency is required.
+func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Validator, sealer Sealer) (*Service, error) {
+	if cfg.Clock == nil || cfg.Log == nil || st == nil || iss == nil || rv == nil || profiles == nil || v == nil || sealer == nil {
+		return nil, errors.New("acme: clock, logger, store, issuer, revoker, profiles, validator and sealer are required")
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defDur(&cfg.NonceLifetime, time.Hour)
+	defDur(&cfg.OrderLifetime, 7*24*time.Hour)
+	defDur(&cfg.PendingAuthzLifetime, 7*24*time.Hour)
+	defDur(&cfg.ValidAuthzLifetime, 30*24*time.Hour)
+	defDur(&cfg.RenewalInfoRetry, 6*time.Hour)
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 4096
+	}
+	cfg.Limits.defaults()
+	return &Service{
+		cfg: cfg, store: st, issuer: iss, revoker: rv, profiles: profiles, validator: v, sealer: sealer,
+		queue:     make(chan job, cfg.QueueSize),
+		provCache: map[string]provEntry{},
+	}, nil
+}
+
+// NonceLifetime is how long a nonce stays usable.
+func (s *Service) NonceLifetime() time.Duration { return s.cfg.NonceLifetime }
+
+// Provisioner returns the provisioner named name (an error matching
+// ErrNotFound when there is none).
+func (s *Service) Provisioner(ctx context.Context, name string) (*Provisioner, error) {
+	now := s.cfg.Clock.Now()
+	s.provMu.Lock()
+	e, ok := s.provCache[name]
+	s.provMu.Unlock()
+	if ok && now.Sub(e.fetched) < provisionerTTL && now.Sub(e.fetched) >= 0 {
+		return e.p, nil
+	}
+	p, err := s.store.GetProvisioner(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if p.Name != name { // matched by ID: the directory is addressed by name only
+		return nil, fmt.Errorf("acme: provisioner %q: %w", name, ErrNotFound)
+	}
+	s.provMu.Lock()
+	if len(s.provCache) > 1024 {
+		clear(s.provCache)
+	}
+	s.provCache[name] = provEntry{p: p, fetched: now}
+	s.provMu.Unlock()
+	return p, nil
+}
+
+// randomID returns n random bytes, base64url-encoded.
+func (s *Service) randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return "", fmt.Errorf("acme: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// accountName is how an account appears as a requester and in the audit log.
+func accountName(prov *Provisioner, acct *Account) string {
+	return "acme:" + prov.Name + "/" + acct.ID
+}
+
+// acmeAccountPerms is what an account without an external account binding may do:
+// issue on its provisioner's CA under its profile. The provisioner's name
+// rules and the challenges bound it further.
+var acmeAccountPerms = []authz.Permission{authz.PermCertIssue}
+
+// principal is the authority an account acts with. An account bound to a
+// principal by its EAB key inherits that principal's roles and scopes;
+// any other account may issue on its provisioner's CA and profile only.
+func (s *Service) principal(ctx context.Context, prov *Provisioner, acct *Account) (authz.Principal, error) {
+	name := accountName(prov, acct)
+	if acct.PrincipalID != "" {
+		p, rec, err := s.store.LoadPrincipal(ctx, acct.PrincipalID)
+		if err != nil {
+			return authz.Principal{}, fmt.Errorf("acme: account %s: principal %s: %w", acct.ID, acct.PrincipalID, err)
+		}
+		if rec != nil && rec.DisabledAt != nil {
+			return authz.Principal{}, NewProblem(ErrUnauthorized, "the principal %s this account is bound to is disabled", rec.Name)
+		}
+		out := *p
+		out.Name = name + " (principal " + p.Name + ")"
+		out.Auth = "acme"
+		return out, nil
+	}
+	return authz.Principal{
+		ID: "acme:" + acct.ID, Name: name, Kind: authz.KindMachine, Auth: "acme",
+		Bindings: []authz.Binding{{
+			ID: "acme:" + prov.ID, PrincipalID: "acme:" + acct.ID, Principal: name,
+			Role:  authz.Role{Name: "acme_account", Description: "ACME account of provisioner " + prov.Name, Permissions: acmeAccountPerms},
+			Scope: authz.Scope{CAs: []string{prov.CAID}, Profiles: []string{prov.Profile}},
+		}},
+	}, nil
+}
