@@ -199,4 +199,3 @@ func (s *Service) ListEABKeys(ctx context.Context, p authz.Principal, provName s
 	}
 	return s.store.ListEABKeys(ctx, prov.ID)
 }
-

@@ -67,7 +67,9 @@ func (s *Service) NewNonce(ctx context.Context) (string, error) {
 // UseNonce accepts a nonce once: it must be one this service minted, not
 // expired, and not used before (on any replica).
 func (s *Service) UseNonce(ctx context.Context, nonce string) error {
-	bad := func(why string) error { return NewProblem(ErrBadNonce, "nonce %s; get a fresh one from the Replay-Nonce header", why) }
+	bad := func(why string) error {
+		return NewProblem(ErrBadNonce, "nonce %s; get a fresh one from the Replay-Nonce header", why)
+	}
 	if nonce == "" {
 		return bad("missing")
 	}

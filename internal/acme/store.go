@@ -81,7 +81,7 @@ type Store interface {
 	// ReusableAuthorization returns the account's newest valid
 	// authorization for ident (and wildcard flag) expiring after t.
 	ReusableAuthorization(ctx context.Context, accountID string, ident Identifier, wildcard bool, t time.Time) (*Authorization, error)
-	// UpdateAuthorization writes the authorization's status and every
+	// UpdateAuthorization writes the authorization's status, expiry and every
 	// challenge's status, validated time and error, when the stored
 	// status is from; otherwise ErrConflict.
 	UpdateAuthorization(ctx context.Context, a *Authorization, from string) error

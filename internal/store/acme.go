@@ -94,7 +94,7 @@ const (
 	sqlReusableAuthz = authzSelect + ` WHERE a.id = (SELECT id FROM acme_authorizations
 		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = '` + acme.StatusValid + `'
 		AND expires > ? AND wildcard = ? ORDER BY expires DESC, id LIMIT 1)` + authzOrder
-	sqlUpdateAuthz      = `UPDATE acme_authorizations SET status = ? WHERE id = ? AND status = ?`
+	sqlUpdateAuthz      = `UPDATE acme_authorizations SET status = ?, expires = ? WHERE id = ? AND status = ?`
 	sqlAuthzStatus      = `SELECT status FROM acme_authorizations WHERE id = ?`
 	sqlUpdateChallenge  = `UPDATE acme_challenges SET status = ?, validated = ?, error = ? WHERE id = ? AND status = ?`
 	sqlUpdateChallengeA = `UPDATE acme_challenges SET status = ?, validated = ?, error = ? WHERE id = ? AND authz_id = ?`
@@ -877,7 +877,7 @@ func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, fr
 		chArgs[i] = []any{c.Status, db.zeroNullTimeArg(c.Validated), p, c.ID, a.ID}
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateAuthz), a.Status, a.ID, from)
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateAuthz), a.Status, db.timeArg(a.Expires), a.ID, from)
 		if err != nil {
 			return err
 		}

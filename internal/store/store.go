@@ -13,15 +13,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/certwright/certwright/internal/acme"
 )
 
-// Errors callers branch on with errors.Is.
+// Errors callers branch on with errors.Is. Each also matches the error of
+// the same meaning that core packages declare for their ports.
 var (
-	ErrNotFound = errors.New("store: not found")
-	ErrConflict = errors.New("store: already exists")
+	ErrNotFound error = &sentinelError{msg: "store: not found", also: []error{acme.ErrNotFound}}
+	ErrConflict error = &sentinelError{msg: "store: already exists", also: []error{acme.ErrConflict}}
 )
+
+// sentinelError is a store error that errors.Is also matches against its
+// core counterparts.
+type sentinelError struct {
+	msg  string
+	also []error
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+
+// Is reports whether target is one of e's counterparts.
+func (e *sentinelError) Is(target error) bool { return slices.Contains(e.also, target) }
 
 // errClosed is returned by InsertCertificate after Close.
 var errClosed = errors.New("store: closed")

@@ -1,11 +1,14 @@
 package validate
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -88,6 +91,16 @@ func (v *Validator) lookup(ctx context.Context, host string) ([]netip.Addr, erro
 		return []netip.Addr{addr}, nil
 	}
 
+	if v.hostsFile != "" {
+		if addrs := hostsLookup(v.hostsFile, host); len(addrs) > 0 {
+			for _, a := range addrs {
+				if err := v.allowed(a); err != nil {
+					return nil, err
+				}
+			}
+			return addrs, nil
+		}
+	}
 	var addrs []netip.Addr
 	var firstErr error
 	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
@@ -182,4 +195,43 @@ func dial(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, error
 		lastErr = newError(typeDNS, nil, "no addresses to connect to")
 	}
 	return nil, lastErr
+}
+
+// maxHostsFile bounds how much of the hosts file is read.
+const maxHostsFile = 1 << 20
+
+// hostsLookup returns host's addresses in a hosts(5) file, IPv4 first; a
+// missing or unreadable file gives none.
+func hostsLookup(path, host string) []netip.Addr {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	var v4, v6 []netip.Addr
+	sc := bufio.NewScanner(io.LimitReader(f, maxHostsFile))
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		a, err := netip.ParseAddr(fields[0])
+		if err != nil || a.Zone() != "" {
+			continue
+		}
+		for _, name := range fields[1:] {
+			if strings.ToLower(strings.TrimSuffix(name, ".")) != host {
+				continue
+			}
+			if a = a.Unmap(); a.Is4() {
+				v4 = append(v4, a)
+			} else {
+				v6 = append(v6, a)
+			}
+			break
+		}
+	}
+	return append(v4, v6...)
 }

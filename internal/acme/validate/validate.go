@@ -28,7 +28,7 @@ type Config struct {
 	TLSPort  int // port tls-alpn-01 connects to (and https redirects for http-01); 0 means 443
 	// Resolver is "host:port" of the DNS server used for A/AAAA lookups of
 	// http-01/tls-alpn-01 targets and for dns-01 TXT lookups. "" means the
-	// servers in /etc/resolv.conf (parse with dns.ClientConfigFromFile; if that
+	// hosts in /etc/hosts, then the servers in /etc/resolv.conf (if that
 	// fails fall back to 127.0.0.1:53).
 	Resolver string
 	// Deny lists address ranges validation never connects to (checked on every
@@ -42,9 +42,12 @@ type Config struct {
 
 // Validator runs ACME challenge validations. It is safe for concurrent use.
 type Validator struct {
-	httpPort     uint16
-	tlsPort      uint16
-	resolvers    []string
+	httpPort  uint16
+	tlsPort   uint16
+	resolvers []string
+	// hostsFile is consulted before DNS when no resolver is configured,
+	// as the system resolver does.
+	hostsFile    string
 	deny         []netip.Prefix
 	timeout      time.Duration
 	maxRedirects int
@@ -57,6 +60,7 @@ const (
 	defaultMaxRedirects = 10
 	defaultMaxBody      = 8 << 10
 	resolvConf          = "/etc/resolv.conf"
+	hostsPath           = "/etc/hosts"
 	fallbackResolver    = "127.0.0.1:53"
 )
 
@@ -109,6 +113,7 @@ func New(cfg Config) (*Validator, error) {
 		v.resolvers = []string{cfg.Resolver}
 	} else {
 		v.resolvers = systemResolvers()
+		v.hostsFile = hostsPath
 	}
 	return v, nil
 }

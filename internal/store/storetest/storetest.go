@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 	tests = append(tests, revocationTests...)
 	tests = append(tests, auditTests...)
 	tests = append(tests, accessTests...)
+	tests = append(tests, acmeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -34,6 +34,7 @@ type Service interface {
 	UseNonce(ctx context.Context, nonce string) error
 	NewAccount(ctx context.Context, prov *acme.Provisioner, req acme.NewAccountRequest) (*acme.Account, bool, error)
 	EABKey(ctx context.Context, prov *acme.Provisioner, keyID string) ([]byte, error)
+	AccountByKey(ctx context.Context, prov *acme.Provisioner, thumbprint string) (*acme.Account, error)
 	Account(ctx context.Context, prov *acme.Provisioner, id string) (*acme.Account, error)
 	UpdateAccount(ctx context.Context, prov *acme.Provisioner, acct *acme.Account, contact []string, deactivate bool) (*acme.Account, error)
 	ChangeKey(ctx context.Context, prov *acme.Provisioner, acct *acme.Account, thumbprint string, jwk []byte) (*acme.Account, error)
@@ -309,7 +310,7 @@ func (h *Handler) baseFor(r *http.Request) string {
 	return "https://" + r.Host
 }
 
-func link(url, rel string) string { return "<" + url + ">;rel=\"" + rel + "\"" }
+func link(u, rel string) string { return "<" + u + ">;rel=\"" + rel + "\"" }
 
 // clientIP is the host part of RemoteAddr: the peer the rate limits count.
 func clientIP(r *http.Request) string {

@@ -59,11 +59,11 @@ type jwsMessage struct {
 // flattenedJWS is the JSON form of RFC 7515 §7.2.2. Signatures and Header
 // are decoded only to refuse them.
 type flattenedJWS struct {
-	Protected  *string              `json:"protected"`
-	Payload    *string              `json:"payload"`
-	Signature  *string              `json:"signature"`
-	Header     josejson.RawMessage  `json:"header"`
-	Signatures josejson.RawMessage  `json:"signatures"`
+	Protected  *string             `json:"protected"`
+	Payload    *string             `json:"payload"`
+	Signature  *string             `json:"signature"`
+	Header     josejson.RawMessage `json:"header"`
+	Signatures josejson.RawMessage `json:"signatures"`
 }
 
 func malformed(format string, args ...any) error {
@@ -111,8 +111,6 @@ func parseFlattened(body []byte, algs []jose.SignatureAlgorithm) (*jwsMessage, e
 		return nil, malformed("JWS has no protected header")
 	case raw.Payload == nil:
 		return nil, malformed("JWS has no payload")
-	case raw.Signature == nil || *raw.Signature == "":
-		return nil, malformed("JWS has no signature")
 	}
 	protected, err := base64.RawURLEncoding.DecodeString(*raw.Protected)
 	if err != nil {
@@ -130,6 +128,9 @@ func parseFlattened(body []byte, algs []jose.SignatureAlgorithm) (*jwsMessage, e
 	m.Alg = jose.SignatureAlgorithm(alg)
 	if !algAllowed(algs, m.Alg) {
 		return nil, badSignatureAlgorithm(algs, "JWS algorithm %q is not supported", alg)
+	}
+	if raw.Signature == nil || *raw.Signature == "" {
+		return nil, malformed("JWS has no signature")
 	}
 	for _, name := range []string{"crit", "b64"} {
 		if _, ok := hdr[name]; ok {

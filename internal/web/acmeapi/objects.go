@@ -15,16 +15,16 @@ type urls struct {
 	base, name string
 }
 
-func (u urls) dir() string                      { return u.base + "/acme/" + u.name }
-func (u urls) directory() string                { return u.dir() + "/directory" }
-func (u urls) accountPrefix() string            { return u.dir() + "/account/" }
-func (u urls) account(id string) string         { return u.accountPrefix() + id }
-func (u urls) accountOrders(id string) string   { return u.account(id) + "/orders" }
-func (u urls) order(id string) string           { return u.dir() + "/order/" + id }
-func (u urls) finalize(id string) string        { return u.order(id) + "/finalize" }
-func (u urls) authz(id string) string           { return u.dir() + "/authz/" + id }
+func (u urls) dir() string                         { return u.base + "/acme/" + u.name }
+func (u urls) directory() string                   { return u.dir() + "/directory" }
+func (u urls) accountPrefix() string               { return u.dir() + "/account/" }
+func (u urls) account(id string) string            { return u.accountPrefix() + id }
+func (u urls) accountOrders(id string) string      { return u.account(id) + "/orders" }
+func (u urls) order(id string) string              { return u.dir() + "/order/" + id }
+func (u urls) finalize(id string) string           { return u.order(id) + "/finalize" }
+func (u urls) authz(id string) string              { return u.dir() + "/authz/" + id }
 func (u urls) challenge(authzID, id string) string { return u.dir() + "/chall/" + authzID + "/" + id }
-func (u urls) cert(serial string) string        { return u.dir() + "/cert/" + serial }
+func (u urls) cert(serial string) string           { return u.dir() + "/cert/" + serial }
 
 // timestamp is t in RFC 3339, UTC; "" for the zero time.
 func timestamp(t time.Time) string {
