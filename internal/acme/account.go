@@ -102,8 +102,8 @@ func (s *Service) NewAccount(ctx context.Context, prov *Provisioner, req NewAcco
 	}
 	if req.EABKeyID != "" {
 		k, err := s.store.GetEABKey(ctx, req.EABKeyID)
-		if err != nil {
-			return nil, false, NewProblem(ErrUnauthorized, "external account key %q is unknown", req.EABKeyID)
+		if err != nil || k.ProvisionerID != prov.ID {
+			return nil, false, NewProblem(ErrUnauthorized, "external account key %q is unknown to provisioner %s", req.EABKeyID, prov.Name)
 		}
 		acct.EABKeyID, acct.PrincipalID = k.ID, k.PrincipalID
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/acme/validate"
 	"github.com/certwright/certwright/internal/acme/validate/validatetest"
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
@@ -509,3 +510,21 @@ func (e *env) issueCert(t *testing.T, svc *acme.Service, prov *acme.Provisioner,
 }
 
 func acmeSpec(name string) acme.ProvisionerSpec { return acme.ProvisionerSpec{Name: name} }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// auditEvents returns every audit event in the environment's log (copies:
+// the store reuses the event it hands to the callback).
+func auditEvents(t testing.TB, e *env) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	if err := e.db.EachAuditEvent(context.Background(), 0, func(ev *audit.Event) error {
+		c := *ev
+		c.Details = append([]byte(nil), ev.Details...)
+		out = append(out, c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -18,6 +18,10 @@ var core = []string{
 	"internal/revoke", "internal/revoke/crl", "internal/revoke/ocsp", "internal/audit", "internal/access", "internal/acme",
 }
 
+// nestedAdapters live under a core package but touch the outside world
+// (the design's map puts challenge validation beside the ACME core).
+var nestedAdapters = []string{"internal/acme/validate"}
+
 // forbiddenInCore are imports the domain core must not use.
 var forbiddenInCore = []string{
 	"net/http", "database/sql", "html/template",
@@ -101,7 +105,7 @@ func TestCoreImportsNoTransportOrStorage(t *testing.T) {
 	pkgs := scan(t, root(t))
 	checked := 0
 	for dir, p := range pkgs {
-		if !under(dir, core) {
+		if !under(dir, core) || under(dir, nestedAdapters) {
 			continue
 		}
 		checked++

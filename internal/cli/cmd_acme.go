@@ -42,7 +42,8 @@ func acmeCommands() []*command {
 				name: "create", summary: "create an external account binding key (its HMAC key is shown once)",
 				args:    "--provisioner NAME [--principal P] [--description D] [--json]",
 				example: "certwright acme eab create --provisioner internal --principal web-fleet --description \"web servers\"",
-				more: "The key binds one ACME account, which then acts with --principal's roles and scopes.\n" +
+				more: "The key binds one ACME account, which then acts with --principal's roles and scopes (a machine principal);\n" +
+					"without --principal the account has only the provisioner's authority.\n" +
 					"The HMAC key is printed once, on standard output; pass it with the key ID to the ACME client.",
 				run: runACMEEABCreate,
 			},
@@ -225,7 +226,7 @@ func runACMEShow(ctx context.Context, r *runner, args []string) error {
 func runACMEEABCreate(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("acme eab create")
 	prov := fs.String("provisioner", "", "the ACME provisioner `NAME` the key registers an account with")
-	principal := fs.String("principal", "", "the bound account acts with this `PRINCIPAL`'s roles and scopes (name or ID)")
+	principal := fs.String("principal", "", "the bound account acts with this machine `PRINCIPAL`'s roles and scopes (name or ID; default: none, the account has only the provisioner's authority)")
 	desc := fs.String("description", "", "free-text `DESCRIPTION`")
 	if _, err := r.parse(fs, args); err != nil {
 		return err

@@ -363,9 +363,9 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 		fmt.Fprintln(r.stderr, "No certificates.")
 		return nil
 	}
-	t := newTable(r.stdout, "SERIAL", "SUBJECT", "PROFILE", "CA", "NOT AFTER", "STATUS")
+	t := newTable(r.stdout, "SERIAL", "SUBJECT", "PROFILE", "CA", "NOT AFTER", "STATUS", "REQUESTER")
 	for _, cert := range list.Certificates {
-		t.row(cert.Serial, certName(cert), cert.Profile, cert.CA, tableTime(cert.NotAfter), cert.Status)
+		t.row(cert.Serial, certName(cert), cert.Profile, cert.CA, tableTime(cert.NotAfter), cert.Status, cert.Requester)
 	}
 	if err := t.flush(); err != nil {
 		return err

@@ -19,6 +19,8 @@ type serverFlags struct {
 	dataDir, configFile, db, httpsListen, httpListen, publicHTTP, logLevel, defaultCA string
 	org, rootKey, rootCN, issuingKey, issuingCN                                       string
 	rootDays, issuingDays, tlsDays                                                    int
+	acmeResolver                                                                      string
+	acmeHTTP01Port, acmeTLSALPN01Port                                                 int
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withInit bool) {
@@ -35,6 +37,9 @@ func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withIn
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
 	fs.StringVar(&f.defaultCA, "default-ca", "", "CA that issues when a request names none (default: the issuing CA made at init)")
 	fs.IntVar(&f.tlsDays, "tls-days", 0, "lifetime of the server's own TLS certificate in days (default 90)")
+	fs.IntVar(&f.acmeHTTP01Port, "acme-http01-port", 0, "port ACME http-01 validation connects to (default 80)")
+	fs.IntVar(&f.acmeTLSALPN01Port, "acme-tls-alpn01-port", 0, "port ACME tls-alpn-01 validation connects to (default 443)")
+	fs.StringVar(&f.acmeResolver, "acme-resolver", "", "DNS server (ip:port) ACME validation asks (default /etc/hosts, then /etc/resolv.conf)")
 	if withInit {
 		fs.StringVar(&f.org, "org", "", "organisation name in the CA subjects (default Certwright)")
 		fs.StringVar(&f.rootKey, "root-key", "", "root key algorithm: ecdsa-p256, ecdsa-p384, rsa-2048/3072/4096, ed25519 (default ecdsa-p384)")
@@ -73,6 +78,9 @@ func (f *serverFlags) config() (*config.Config, error) {
 	set(&cfg.LogLevel, f.logLevel)
 	set(&cfg.DefaultCA, f.defaultCA)
 	setInt(&cfg.TLSValidityDays, f.tlsDays)
+	setInt(&cfg.ACME.HTTP01Port, f.acmeHTTP01Port)
+	setInt(&cfg.ACME.TLSALPN01Port, f.acmeTLSALPN01Port)
+	set(&cfg.ACME.Resolver, f.acmeResolver)
 	set(&cfg.Init.Organization, f.org)
 	set(&cfg.Init.RootKey, f.rootKey)
 	set(&cfg.Init.RootCommonName, f.rootCN)
