@@ -24,7 +24,6 @@ func TestChallengeSuccess(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "challenges"})
-	acct := e.account(t, e.svc, prov)
 
 	for _, tc := range []struct {
 		name, typ string
@@ -64,7 +63,6 @@ func TestChallengeSuccess(t *testing.T) {
 			}
 		})
 	}
-	_ = acct
 }
 
 func TestChallengeFailure(t *testing.T) {

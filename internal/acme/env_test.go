@@ -528,3 +528,8 @@ func auditEvents(t testing.TB, e *env) []audit.Event {
 	}
 	return out
 }
+
+func pkiP384(t testing.TB) (crypto.Signer, error) {
+	t.Helper()
+	return pki.ECDSAP384.Generate(nil)
+}

@@ -63,6 +63,13 @@ func acmeCommands() []*command {
 				"their next check; others renew on their own schedule. Nothing is revoked.",
 			run: runACMERenewNow,
 		},
+		{
+			name: "renewal-info", summary: "show the renewal window ACME clients are told for a certificate (RFC 9773)",
+			args:    "CERT.pem [--provisioner NAME] [--json]",
+			example: "certwright acme renewal-info /etc/letsencrypt/live/app/cert.pem",
+			more:    "Asks the provisioner's renewalInfo resource (default provisioner: default), as an ARI-aware client does.",
+			run:     runACMERenewalInfo,
+		},
 	}
 }
 

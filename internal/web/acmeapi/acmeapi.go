@@ -94,7 +94,10 @@ type route struct {
 
 // request is what a handler knows about the request it answers.
 type request struct {
-	r    *http.Request
+	r *http.Request
+	// w is the server's own ResponseWriter, which http.MaxBytesReader
+	// tells to close the connection after an oversized body.
+	w    http.ResponseWriter
 	id   string
 	urls urls
 	prov *acme.Provisioner
@@ -179,10 +182,13 @@ next:
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	rq := &request{r: r, id: newRequestID()}
+	rq := &request{r: r, w: w, id: newRequestID()}
 	sw.Header().Set("X-Request-Id", rq.id)
 	if err := h.serve(sw, rq); err != nil {
 		h.writeProblem(sw, rq, err)
+	}
+	if sw.status == 0 {
+		sw.status = http.StatusOK
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "remote", clientIP(r),
 		"request_id", rq.id, "duration_ms", time.Since(start).Milliseconds()}
@@ -248,7 +254,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, rq *request, keys keyPolic
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/jose+json" {
 		return withStatus(http.StatusUnsupportedMediaType, acme.ErrMalformed, "Content-Type must be application/jose+json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.d.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(rq.w, r.Body, h.d.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
