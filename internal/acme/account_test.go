@@ -290,6 +290,21 @@ func TestExternalAccountBinding(t *testing.T) {
 			t.Errorf("the other provisioner's key was spent: %v", err)
 		}
 	})
+	t.Run("principal by name", func(t *testing.T) {
+		k, _, err := e.svc.CreateEABKey(ctx, admin, "eab", "eab-bot", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.PrincipalID != principalID || k.PrincipalName != "eab-bot" {
+			t.Errorf("key bound to %q (%s), want %s", k.PrincipalID, k.PrincipalName, principalID)
+		}
+		if _, _, err := e.svc.CreateEABKey(ctx, admin, "eab", "no-such-bot", ""); err == nil {
+			t.Error("a key was created for an unknown principal")
+		}
+		if _, _, err := e.svc.CreateEABKey(ctx, admin, "no-such-provisioner", "", ""); err == nil {
+			t.Error("a key was created for an unknown provisioner")
+		}
+	})
 	t.Run("create needs principal:manage", func(t *testing.T) {
 		_, _, err := e.svc.CreateEABKey(ctx, viewer, "eab", "", "")
 		if !errorsIs(err, authz.ErrForbidden) {

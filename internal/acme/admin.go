@@ -154,7 +154,12 @@ func (s *Service) CreateEABKey(ctx context.Context, p authz.Principal, provName,
 	}
 	k := &EABKey{ProvisionerID: prov.ID, Description: description, CreatedAt: s.cfg.Clock.Now().UTC(), CreatedBy: p.Name}
 	if principal != "" {
-		target, rec, err := s.store.LoadPrincipal(ctx, principal)
+		// The API and CLI name the principal by ID or name; its roles load by ID.
+		found, err := s.store.GetPrincipal(ctx, principal)
+		if err != nil {
+			return nil, nil, fmt.Errorf("acme: principal %q: %w", principal, err)
+		}
+		target, rec, err := s.store.LoadPrincipal(ctx, found.ID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("acme: principal %q: %w", principal, err)
 		}

@@ -74,20 +74,24 @@ type RenewalInfo struct {
 	RetryAfter time.Duration
 }
 
-// renewNowSpan is the length of a window an operator moved to now.
+// renewNowSpan is the length of a window an operator moved to now. The
+// window ends at that moment, so it lies wholly in the past for every
+// later check: RFC 9773 clients pick a random time inside the window and
+// renew at once only when that time has passed.
 const renewNowSpan = time.Hour
 
 // Window computes a certificate's suggested renewal window. An operator's
-// renew-now, or a revocation, opens it at that moment; otherwise it spans
+// renew-now, or a revocation, closes it at that moment (renew now);
+// otherwise it spans
 // the first half of the renewal period before expiry: the profile's
 // renew_before_days, capped at a third of the validity (a third when the
 // profile sets none).
 func Window(c *inventory.Certificate, renewBeforeDays int) (start, end time.Time) {
 	switch {
 	case c.Revocation != nil:
-		return c.Revocation.RevokedAt, c.Revocation.RevokedAt.Add(renewNowSpan)
+		return c.Revocation.RevokedAt.Add(-renewNowSpan), c.Revocation.RevokedAt
 	case !c.RenewNowAt.IsZero():
-		return c.RenewNowAt, c.RenewNowAt.Add(renewNowSpan)
+		return c.RenewNowAt.Add(-renewNowSpan), c.RenewNowAt
 	}
 	validity := c.NotAfter.Sub(c.NotBefore)
 	period := validity / 3

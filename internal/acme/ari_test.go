@@ -159,8 +159,18 @@ func TestRenewNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ri.Start.After(now) || !ri.End.After(now) {
-		t.Errorf("window after renew-now %s..%s, want one open at %s", ri.Start, ri.End, now)
+	if ri.Start.After(now) || !ri.Start.Before(ri.End) {
+		t.Errorf("window after renew-now %s..%s, want one starting at or before %s", ri.Start, ri.End, now)
+	}
+	rec, err := e.db.GetCertificate(ctx, c.order.CertSerial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.RenewNowAt.Equal(now) {
+		t.Errorf("renew_now_at %s, want %s", rec.RenewNowAt, now)
+	}
+	if ws, we := acme.Window(rec, 30); !ri.Start.Equal(ws) || !ri.End.Equal(we) {
+		t.Errorf("window %s..%s, Window says %s..%s", ri.Start, ri.End, ws, we)
 	}
 	var ev bool
 	for _, a := range auditEvents(t, e) {

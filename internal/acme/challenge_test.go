@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,4 +226,69 @@ func TestFailedValidationsLimit(t *testing.T) {
 		t.Fatalf("an hour later: %v", err)
 	}
 	waitAuthz(t, e.svc, acct, as[1].ID, acme.StatusValid)
+}
+
+func TestRespondChallengeConcurrent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "concurrent"})
+	acct := e.account(t, e.svc, prov)
+	replica := e.service(t, nil)
+	_, a := oneAuthzOrder(t, e.svc, prov, acct, acme.Identifier{Type: "dns", Value: "concurrent.example.test"})
+	ch := challengeOf(t, a, acme.ChallengeHTTP01)
+	e.serveHTTP01(ch.Token, acme.KeyAuthorization(ch.Token, acct.KeyThumbprint))
+
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		svc := e.svc
+		if i%2 == 1 {
+			svc = replica
+		}
+		wg.Go(func() { _, _, errs[i] = svc.RespondChallenge(ctx, acct, a.ID, ch.ID) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("response %d: %v", i, err)
+		}
+	}
+	waitAuthz(t, e.svc, acct, a.ID, acme.StatusValid)
+}
+
+// With no worker free and the queue full, a response is refused and the
+// challenge stays pending for a later try.
+func TestRespondChallengeQueueFull(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "queue"})
+	acct := e.account(t, e.svc, prov)
+	// Not running: nothing takes jobs off the queue.
+	idle, err := acme.New(acme.Config{Clock: e.clk, Log: e.log, QueueSize: 1}, e.db, e.issuer, e.revoker, e.profiles, e.val, e.kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := idle.NewOrder(ctx, prov, acct, acme.OrderRequest{Identifiers: dnsIDs("q1.example.test", "q2.example.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := authzs(t, idle, acct, o)
+	c1 := challengeOf(t, as[0], acme.ChallengeHTTP01)
+	if got, _, err := idle.RespondChallenge(ctx, acct, as[0].ID, c1.ID); err != nil || got.Status != acme.StatusProcessing {
+		t.Fatalf("first response: %+v, %v", got, err)
+	}
+	c2 := challengeOf(t, as[1], acme.ChallengeHTTP01)
+	_, _, err = idle.RespondChallenge(ctx, acct, as[1].ID, c2.ID)
+	if p := wantProblem(t, err, acme.ErrRateLimited); p.RetryAfterSeconds <= 0 {
+		t.Errorf("retry after %d", p.RetryAfterSeconds)
+	}
+	a2, err := idle.Authorization(ctx, acct, as[1].ID)
+	if err != nil || challengeOf(t, a2, acme.ChallengeHTTP01).Status != acme.StatusPending {
+		t.Fatalf("refused challenge: %+v, %v", a2, err)
+	}
+	// A running service takes the refused one.
+	e.respond(t, e.svc, acct, a2, acme.ChallengeHTTP01)
+	waitAuthz(t, e.svc, acct, a2.ID, acme.StatusValid)
 }

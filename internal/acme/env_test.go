@@ -71,12 +71,11 @@ type env struct {
 	root, inter         *ca.CA
 	rootCert, interCert *x509.Certificate
 
-	mu        sync.Mutex
-	httpResp  map[string]string          // http-01: token -> body
-	tlsCerts  map[string]tls.Certificate // tls-alpn-01: SNI -> certificate
-	httpPort  int
-	tlsPort   int
-	validates int // challenge responses served, for sanity checks
+	mu       sync.Mutex
+	httpResp map[string]string          // http-01: token -> body
+	tlsCerts map[string]tls.Certificate // tls-alpn-01: SNI -> certificate
+	httpPort int
+	tlsPort  int
 }
 
 // newEnv builds the environment and starts its ACME service; mutate may
@@ -181,7 +180,6 @@ func (e *env) startHTTP(t *testing.T) {
 		token, ok := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
 		e.mu.Lock()
 		body, found := e.httpResp[token]
-		e.validates++
 		e.mu.Unlock()
 		if !ok || !found {
 			http.NotFound(w, r)
@@ -205,7 +203,6 @@ func (e *env) startTLS(t *testing.T) {
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
-			e.validates++
 			c, ok := e.tlsCerts[hello.ServerName]
 			if !ok {
 				return nil, errors.New("no challenge certificate for " + hello.ServerName)
@@ -508,8 +505,6 @@ func (e *env) issueCert(t *testing.T, svc *acme.Service, prov *acme.Provisioner,
 	}
 	return issued{order: o, leaf: leaf, key: key}
 }
-
-func acmeSpec(name string) acme.ProvisionerSpec { return acme.ProvisionerSpec{Name: name} }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 

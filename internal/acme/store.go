@@ -103,6 +103,8 @@ type Store interface {
 	// their serials.
 	MarkRenewNow(ctx context.Context, sel RenewSelector, at time.Time, ev audit.Event) ([]string, error)
 	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
+	// GetPrincipal finds a principal by ID or, failing that, name.
+	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }
 
