@@ -664,10 +664,18 @@ subject_fields: [common_name]
 `
 
 // TestACMEProtoFailures drives the protocol's failure paths against one
-// instance; each case has an account (key) of its own.
+// instance per backend; each case has an account (key) of its own.
 func TestACMEProtoFailures(t *testing.T) {
 	t.Parallel()
-	s := tACStart(t, "", nil)
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			tACFailures(t, tACStart(t, be.dbURL(t), nil))
+		})
+	}
+}
+
+func tACFailures(t *testing.T, s *tACServer) {
 	in := s.in
 	in.must(http.StatusCreated, "POST", "/api/v1/acme/provisioners", map[string]any{
 		"name": "tac-restricted", "ca": "issuing", "profile": "web_server", "allow_names": []string{"*.ok.test"},
@@ -780,8 +788,9 @@ func TestACMEProtoFailures(t *testing.T) {
 			tACNoErr(t, err)
 			r, err := c.postRaw(c.kid, nonce, jws, "application/jose+json")
 			tACNoErr(t, err)
-			t.Logf("%s: %s", name, r)
-			tACWantProblem(t, r, http.StatusBadRequest, "malformed")
+			if p := tACWantProblem(t, r, http.StatusBadRequest, "malformed"); !strings.Contains(p.Detail, name) {
+				t.Errorf("%s: detail %q does not say %q", name, p.Detail, name)
+			}
 		}
 	})
 

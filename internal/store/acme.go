@@ -245,6 +245,9 @@ func (db *DB) EnsureNonceKey(ctx context.Context, candidate []byte) ([]byte, err
 // was used before. It runs on every ACME request: one statement, no
 // transaction of its own and no audit event.
 func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool, error) {
+	if db.nonces != nil {
+		return db.nonces.use(ctx, id, expires)
+	}
 	n, err := execAffected(ctx, db.write, db.d.rebind(sqlUseNonce), id, db.timeArg(expires))
 	if err != nil {
 		return false, fmt.Errorf("store: use ACME nonce: %w", err)

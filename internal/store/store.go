@@ -50,6 +50,8 @@ type DB struct {
 	logger *slog.Logger
 	// batch group-commits certificate inserts (and their audit events).
 	batch *batcher
+	// nonces group-commits ACME nonce uses (SQLite only).
+	nonces *nonceBatcher
 	q     queries
 	aq    auditQueries
 	// getCAStmt is q.getCA prepared on the read pool.
@@ -101,6 +103,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if d.groupCommit {
 		db.batch = newBatcher(db)
 	}
+	if d == &sqliteDialect {
+		db.nonces = newNonceBatcher(db)
+	}
 	return db, nil
 }
 
@@ -138,6 +143,9 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		if db.batch != nil {
 			db.batch.stop()
+		}
+		if db.nonces != nil {
+			db.nonces.stop()
 		}
 		db.getCAStmt.Close()
 		if err := db.closePools(); err != nil {
