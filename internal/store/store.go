@@ -52,8 +52,8 @@ type DB struct {
 	batch *batcher
 	// nonces group-commits ACME nonce uses (SQLite only).
 	nonces *nonceBatcher
-	q     queries
-	aq    auditQueries
+	q      queries
+	aq     auditQueries
 	// getCAStmt is q.getCA prepared on the read pool.
 	getCAStmt *sql.Stmt
 
