@@ -105,24 +105,6 @@ const (
 		WHERE c.status = '` + acme.StatusInvalid + `' AND c.validated >= ? AND a.account_id = ?`
 )
 
-// portError is a store error that also matches the acme port's sentinel.
-type portError struct{ err, port error }
-
-func (e *portError) Error() string   { return e.err.Error() }
-func (e *portError) Unwrap() []error { return []error{e.err, e.port} }
-
-// acmeErr makes err, when it wraps ErrNotFound or ErrConflict, match
-// acme.ErrNotFound or acme.ErrConflict as well; its message is unchanged.
-func acmeErr(err error) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return &portError{err, acme.ErrNotFound}
-	case errors.Is(err, ErrConflict):
-		return &portError{err, acme.ErrConflict}
-	}
-	return err
-}
-
 // CreateProvisioner stores p and appends ev. It returns ErrConflict when
 // the ID or the name is taken.
 func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev audit.Event) error {
@@ -159,7 +141,7 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
-		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, acmeErr(err))
+		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
 	return nil
 }
@@ -169,7 +151,7 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 func (db *DB) GetProvisioner(ctx context.Context, idOrName string) (*acme.Provisioner, error) {
 	p, err := scanProvisioner(db.read.QueryRowContext(ctx, db.d.rebind(sqlGetProvisioner), idOrName, idOrName, idOrName))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, acmeErr(notFound("ACME provisioner", idOrName))
+		return nil, notFound("ACME provisioner", idOrName)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: get ACME provisioner %q: %w", idOrName, err)
@@ -315,7 +297,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *acme.Account, ev audit.Event
 		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
-		return fmt.Errorf("store: create ACME account %q: %w", a.ID, acmeErr(err))
+		return fmt.Errorf("store: create ACME account %q: %w", a.ID, err)
 	}
 	return nil
 }
@@ -336,7 +318,7 @@ func (db *DB) accountExists(ctx context.Context, q querier, id string) error {
 func (db *DB) GetAccount(ctx context.Context, id string) (*acme.Account, error) {
 	a, err := scanAccount(db.read.QueryRowContext(ctx, db.d.rebind(sqlGetAccount), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, acmeErr(notFound("ACME account", id))
+		return nil, notFound("ACME account", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: get ACME account %q: %w", id, err)
@@ -349,7 +331,7 @@ func (db *DB) GetAccount(ctx context.Context, id string) (*acme.Account, error) 
 func (db *DB) AccountByThumbprint(ctx context.Context, provisionerID, thumbprint string) (*acme.Account, error) {
 	a, err := scanAccount(db.read.QueryRowContext(ctx, db.d.rebind(sqlAccountByThumbprint), provisionerID, thumbprint))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, acmeErr(notFound("ACME account with key thumbprint", thumbprint))
+		return nil, notFound("ACME account with key thumbprint", thumbprint)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: ACME account by thumbprint %q: %w", thumbprint, err)
@@ -390,7 +372,7 @@ func (db *DB) UpdateAccount(ctx context.Context, a *acme.Account, ev audit.Event
 		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
-		return fmt.Errorf("store: update ACME account %q: %w", a.ID, acmeErr(err))
+		return fmt.Errorf("store: update ACME account %q: %w", a.ID, err)
 	}
 	return nil
 }
@@ -452,7 +434,7 @@ func (db *DB) CreateEABKey(ctx context.Context, k *acme.EABKey, ev audit.Event) 
 		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
-		return fmt.Errorf("store: create external account key %q: %w", k.ID, acmeErr(err))
+		return fmt.Errorf("store: create external account key %q: %w", k.ID, err)
 	}
 	return nil
 }
@@ -462,7 +444,7 @@ func (db *DB) CreateEABKey(ctx context.Context, k *acme.EABKey, ev audit.Event) 
 func (db *DB) GetEABKey(ctx context.Context, id string) (*acme.EABKey, error) {
 	k, err := scanEABKey(db.read.QueryRowContext(ctx, db.d.rebind(sqlGetEABKey), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, acmeErr(notFound("external account key", id))
+		return nil, notFound("external account key", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: get external account key %q: %w", id, err)
@@ -635,7 +617,7 @@ func (db *DB) CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Aut
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: create ACME order %q: %w", o.ID, acmeErr(err))
+		return fmt.Errorf("store: create ACME order %q: %w", o.ID, err)
 	}
 	return nil
 }
@@ -661,7 +643,7 @@ func (db *DB) OrderReplacing(ctx context.Context, certID string) (*acme.Order, e
 func (db *DB) getOrder(ctx context.Context, q, what, key string) (*acme.Order, error) {
 	o, err := scanOrder(db.read.QueryRowContext(ctx, db.d.rebind(q), key))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, acmeErr(notFound(what, key))
+		return nil, notFound(what, key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: get %s %q: %w", what, key, err)
@@ -684,7 +666,7 @@ func (db *DB) UpdateOrder(ctx context.Context, o *acme.Order, from string) error
 		err = db.casFailed(ctx, sqlOrderStatus, "ACME order", o.ID, from)
 	}
 	if err != nil {
-		return fmt.Errorf("store: update ACME order %q: %w", o.ID, acmeErr(err))
+		return fmt.Errorf("store: update ACME order %q: %w", o.ID, err)
 	}
 	return nil
 }
@@ -804,7 +786,7 @@ func (db *DB) GetAuthorizations(ctx context.Context, ids ...string) ([]*acme.Aut
 	out := make([]*acme.Authorization, len(ids))
 	for i, id := range ids {
 		if out[i] = byID[id]; out[i] == nil {
-			return nil, acmeErr(notFound("ACME authorization", id))
+			return nil, notFound("ACME authorization", id)
 		}
 	}
 	return out, nil
@@ -824,7 +806,7 @@ func (db *DB) ReusableAuthorization(ctx context.Context, accountID string, ident
 		return nil, fmt.Errorf("store: reusable ACME authorization: %w", err)
 	}
 	if len(found) == 0 {
-		return nil, acmeErr(notFound("reusable ACME authorization for", ident.Type+":"+ident.Value))
+		return nil, notFound("reusable ACME authorization for", ident.Type+":"+ident.Value)
 	}
 	return found[0], nil
 }
@@ -908,7 +890,7 @@ func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, fr
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: update ACME authorization %q: %w", a.ID, acmeErr(err))
+		return fmt.Errorf("store: update ACME authorization %q: %w", a.ID, err)
 	}
 	return nil
 }
@@ -926,7 +908,7 @@ func (db *DB) UpdateChallenge(ctx context.Context, c *acme.Challenge, from strin
 		err = db.casFailed(ctx, sqlChallengeStatus, "ACME challenge", c.ID, from)
 	}
 	if err != nil {
-		return fmt.Errorf("store: update ACME challenge %q: %w", c.ID, acmeErr(err))
+		return fmt.Errorf("store: update ACME challenge %q: %w", c.ID, err)
 	}
 	return nil
 }
