@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,10 +25,13 @@ func CertID(cert *x509.Certificate) string {
 }
 
 func certID(aki []byte, serial *big.Int) string {
-	der, _ := asn1.Marshal(serial) // INTEGER: tag, length, content
-	var raw asn1.RawValue
-	_, _ = asn1.Unmarshal(der, &raw)
-	return base64.RawURLEncoding.EncodeToString(aki) + "." + base64.RawURLEncoding.EncodeToString(raw.Bytes)
+	// The DER INTEGER's content: big-endian, with a leading zero byte when
+	// the high bit is set (serials are positive).
+	b := serial.Bytes()
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		b = append([]byte{0}, b...)
+	}
+	return base64.RawURLEncoding.EncodeToString(aki) + "." + base64.RawURLEncoding.EncodeToString(b)
 }
 
 // parseCertID splits an RFC 9773 identifier.

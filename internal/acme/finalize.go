@@ -187,24 +187,13 @@ func (s *Service) CertificateChain(ctx context.Context, acct *Account, serial st
 	if err != nil {
 		return nil, fmt.Errorf("acme: chain of %s: %w", norm, err)
 	}
+	// The root is left out: relying parties hold it already.
+	intermediates, _ := issue.SplitChain(chain)
 	ders := [][]byte{c.DER}
-	for _, ic := range chain {
-		if selfSigned(ic) {
-			continue // the root: relying parties hold it already
-		}
+	for _, ic := range intermediates {
 		ders = append(ders, ic.Raw)
 	}
 	return pki.CertPEM(ders...), nil
-}
-
-// selfSigned tells a root from the chain's other certificates by its
-// names and key identifiers (RFC 5280 §4.2.1.1: only a self-signed
-// certificate may omit the authority key identifier). It decides only
-// what is served, so it does not check the signature: a P-384 root's
-// self-signature costs more than the rest of a download.
-func selfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) &&
-		(len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId))
 }
 
 // acmeReasons are the revocation reasons an ACME client may give (RFC 8555
