@@ -248,7 +248,7 @@ func (h *Handler) serve(w http.ResponseWriter, rq *request) error {
 }
 
 // authenticate reads and verifies the JWS of a POST (RFC 8555 §6.2-6.5):
-// media type, size, shape, url, nonce, then the key and the signature.
+// media type, size, shape, url, the key and the signature, then the nonce.
 func (h *Handler) authenticate(w http.ResponseWriter, rq *request, keys keyPolicy) error {
 	r := rq.r
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/jose+json" {
@@ -279,9 +279,6 @@ func (h *Handler) authenticate(w http.ResponseWriter, rq *request, keys keyPolic
 	case keys == byKID && m.JWK != nil:
 		return malformed("this resource needs a JWS with the account URL as kid, not a jwk")
 	}
-	if err := h.d.Service.UseNonce(rq.ctx(), m.Nonce); err != nil {
-		return err
-	}
 	key := m.JWK
 	if key == nil {
 		id, ok := strings.CutPrefix(m.KeyID, rq.urls.accountPrefix())
@@ -302,6 +299,12 @@ func (h *Handler) authenticate(w http.ResponseWriter, rq *request, keys keyPolic
 	}
 	payload, err := m.verify(key)
 	if err != nil {
+		rq.acct = nil
+		return err
+	}
+	// The nonce is spent only by a request whose signature verifies, so a
+	// forged request can neither burn a client's nonce nor cost a write.
+	if err := h.d.Service.UseNonce(rq.ctx(), m.Nonce); err != nil {
 		rq.acct = nil
 		return err
 	}

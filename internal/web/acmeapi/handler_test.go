@@ -611,6 +611,14 @@ func TestPOSTChecks(t *testing.T) {
 	c.fs.nonces["nonce-replay"] = false
 	wantProblem(t, c.do("POST", path, body, "application/jose+json"), 404, acme.ErrMalformed)
 	wantProblem(t, c.do("POST", path, body, "application/jose+json"), 400, acme.ErrBadNonce)
+
+	// A request whose signature does not verify leaves its nonce unspent.
+	c.fs.nonces["nonce-forged"] = false
+	forged := flattened(t, "ES256", other, map[string]any{"nonce": "nonce-forged", "url": "https://ca.example" + path, "kid": c.kid}, nil)
+	wantProblem(t, c.do("POST", path, forged, "application/jose+json"), 400, acme.ErrMalformed)
+	if c.fs.nonces["nonce-forged"] {
+		t.Error("a request with a bad signature spent its nonce")
+	}
 }
 
 func TestAccountLifecycle(t *testing.T) {
