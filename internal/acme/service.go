@@ -208,14 +208,10 @@ func accountName(prov *Provisioner, acct *Account) string {
 	return "acme:" + prov.Name + "/" + acct.ID
 }
 
-// acmeAccountPerms is what an account without an external account binding may do:
-// issue on its provisioner's CA under its profile. The provisioner's name
-// rules and the challenges bound it further.
-var acmeAccountPerms = []authz.Permission{authz.PermCertIssue}
-
 // principal is the authority an account acts with. An account bound to a
 // principal by its EAB key inherits that principal's roles and scopes;
-// any other account may issue on its provisioner's CA and profile only.
+// any other account may issue (cert:issue only) on its provisioner's CA and
+// profile; the provisioner's name rules and the challenges bound it further.
 func (s *Service) principal(ctx context.Context, prov *Provisioner, acct *Account) (authz.Principal, error) {
 	name := accountName(prov, acct)
 	if acct.PrincipalID != "" {
@@ -235,7 +231,7 @@ func (s *Service) principal(ctx context.Context, prov *Provisioner, acct *Accoun
 		ID: "acme:" + acct.ID, Name: name, Kind: authz.KindMachine, Auth: "acme",
 		Bindings: []authz.Binding{{
 			ID: "acme:" + prov.ID, PrincipalID: "acme:" + acct.ID, Principal: name,
-			Role:  authz.Role{Name: "acme_account", Description: "ACME account of provisioner " + prov.Name, Permissions: acmeAccountPerms},
+			Role:  authz.Role{Name: "acme_account", Description: "ACME account of provisioner " + prov.Name, Permissions: []authz.Permission{authz.PermCertIssue}},
 			Scope: authz.Scope{CAs: []string{prov.CAID}, Profiles: []string{prov.Profile}},
 		}},
 	}, nil
