@@ -48,6 +48,62 @@ type Certificate struct {
 	RenewNowAt time.Time `json:"renew_now_at,omitzero"`
 	// Revocation is set once the certificate is revoked.
 	Revocation *Revocation `json:"revocation,omitempty"`
+
+	// Source is SourceIssued or SourceImported.
+	Source Source `json:"source"`
+	// Owner is who answers for the certificate (a team or person), free text.
+	Owner string `json:"owner,omitempty"`
+	// Issuer is the issuer's distinguished name (imported certificates).
+	Issuer string `json:"issuer,omitempty"`
+	// IssuerSerial is an imported certificate's own serial number in
+	// lowercase hex; its inventory Serial is its SHA-256 fingerprint,
+	// because serials are unique only per issuer.
+	IssuerSerial string `json:"issuer_serial,omitempty"`
+	// Chain is an imported certificate's issuer chain as given, nearest first.
+	Chain [][]byte `json:"-"`
+	// AutoRenew is set when the server renews the certificate itself at its
+	// profile's renewal threshold (it holds the key, or may reuse it).
+	AutoRenew bool `json:"auto_renew"`
+	// Replaces is the serial of the certificate this one renewed.
+	Replaces string `json:"replaces,omitempty"`
+	// RenewedBy is the serial of the certificate that renewed this one.
+	RenewedBy string `json:"renewed_by,omitempty"`
+	// RenewalKind says how this certificate replaced its predecessor.
+	RenewalKind RenewalKind `json:"renewal_kind,omitempty"`
+	// RenewFailures counts failed automatic renewals since the last success;
+	// RenewRetryAt is when the next attempt is due and RenewError the last error.
+	RenewFailures int       `json:"renew_failures,omitempty"`
+	RenewRetryAt  time.Time `json:"renew_retry_at,omitzero"`
+	RenewError    string    `json:"renew_error,omitempty"`
+	// SupersedeAt is when this renewed certificate is revoked as superseded.
+	SupersedeAt time.Time `json:"supersede_at,omitzero"`
+}
+
+// Source says where a certificate in the inventory came from.
+type Source string
+
+// Sources.
+const (
+	SourceIssued   Source = "issued"
+	SourceImported Source = "imported"
+)
+
+// RenewalKind says how a certificate came to replace its predecessor.
+type RenewalKind string
+
+// Renewal kinds. Every kind but RenewalManual is automation: no person
+// was involved.
+const (
+	RenewalAuto   RenewalKind = "auto"   // the server's renewal job
+	RenewalAgent  RenewalKind = "agent"  // certwright agent on the host
+	RenewalACME   RenewalKind = "acme"   // an ACME client (replaces / ARI)
+	RenewalRotate RenewalKind = "rotate" // an emergency rotation
+	RenewalManual RenewalKind = "manual" // a person ran cert renew or submitted replaces
+)
+
+// Automated reports whether no person was involved in the renewal.
+func (k RenewalKind) Automated() bool {
+	return k == RenewalAuto || k == RenewalAgent || k == RenewalACME || k == RenewalRotate
 }
 
 // Revocation records that a certificate was revoked. It is permanent: a

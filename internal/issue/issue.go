@@ -408,6 +408,7 @@ func Record(leaf *x509.Certificate, caID, profileName, requester string, tags, w
 		KeyBits:            bits,
 		SignatureAlgorithm: leaf.SignatureAlgorithm.String(),
 		Status:             inventory.StatusValid,
+		Source:             inventory.SourceIssued,
 		Fingerprint:        pki.Fingerprint(leaf.Raw),
 		SPKISHA256:         pki.Fingerprint(leaf.RawSubjectPublicKeyInfo),
 		Tags:               tags,

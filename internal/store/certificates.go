@@ -56,6 +56,14 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 	if k := c.ManagedKey; k != nil {
 		mkProvider, mkID, mkAlg, mkBlob = k.Provider, k.ID, string(k.Algorithm), k.Blob
 	}
+	chain, err := json.Marshal(nonNilChain(c.Chain))
+	if err != nil {
+		return nil, fmt.Errorf("store: insert certificate %s: chain: %w", c.Serial, err)
+	}
+	source := c.Source
+	if source == "" {
+		source = inventory.SourceIssued
+	}
 	der := c.DER
 	if der == nil {
 		der = []byte{}
@@ -73,6 +81,9 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 			c.SignatureAlgorithm, string(c.Status), c.Fingerprint, spki, tags, lint, der,
 			mkProvider, mkID, mkAlg, nilIfEmpty(mkBlob), db.timeArg(c.CreatedAt),
 			db.zeroNullTimeArg(c.RenewNowAt),
+			string(source), c.Owner, c.Issuer, c.IssuerSerial, string(chain), c.AutoRenew, c.Replaces,
+			c.RenewedBy, string(c.RenewalKind), c.RenewFailures, db.zeroNullTimeArg(c.RenewRetryAt), c.RenewError,
+			db.zeroNullTimeArg(c.SupersedeAt),
 		},
 	}
 	// Each name once: a certificate may list a SAN in two spellings.
@@ -302,6 +313,8 @@ type certScan struct {
 	status                 string
 	mkProvider, mkID, mkAl sql.NullString
 	mkBlob                 []byte
+	source, kind           string
+	chain                  []byte
 	rev                    nullRevScan
 	dest                   []any
 }
@@ -312,7 +325,9 @@ func (cs *certScan) certDest() []any {
 	return []any{&x.Serial, &x.CAID, &x.Profile, &x.Requester, &x.Subject, &cs.sans,
 		timeScan{&x.NotBefore}, timeScan{&x.NotAfter}, &x.KeyAlgorithm, &x.KeyBits,
 		&x.SignatureAlgorithm, &cs.status, &x.Fingerprint, &x.SPKISHA256, &cs.tags, &cs.lint, &x.DER,
-		&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}, (*zeroTime)(&x.RenewNowAt)}
+		&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}, (*zeroTime)(&x.RenewNowAt),
+		&cs.source, &x.Owner, &x.Issuer, &x.IssuerSerial, &cs.chain, &x.AutoRenew, &x.Replaces, &x.RenewedBy, &cs.kind,
+		&x.RenewFailures, (*zeroTime)(&x.RenewRetryAt), &x.RenewError, (*zeroTime)(&x.SupersedeAt)}
 }
 
 // zeroTime reads a nullable time column, NULL as the zero time, through a
@@ -336,6 +351,17 @@ func scanCert(s scanner, cs *certScan) (*inventory.Certificate, error) {
 func (cs *certScan) build() (*inventory.Certificate, error) {
 	c := cs.c
 	c.Status = inventory.Status(cs.status)
+	c.Source = inventory.Source(cs.source)
+	c.RenewalKind = inventory.RenewalKind(cs.kind)
+	c.Chain = nil
+	if len(cs.chain) > 0 {
+		if err := json.Unmarshal(cs.chain, &c.Chain); err != nil {
+			return nil, fmt.Errorf("certificate %s chain: %w", c.Serial, err)
+		}
+		if len(c.Chain) == 0 {
+			c.Chain = nil
+		}
+	}
 	for _, l := range []struct {
 		raw []byte
 		dst *[]string

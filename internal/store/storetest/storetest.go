@@ -161,6 +161,7 @@ func newCert(serial, caID string) *inventory.Certificate {
 		KeyBits:            256,
 		SignatureAlgorithm: "ECDSA-SHA256",
 		Status:             inventory.StatusValid,
+		Source:             inventory.SourceIssued,
 		Fingerprint:        "ab" + serial,
 		Tags:               []string{"prod"},
 		LintWarnings:       []string{},
@@ -174,6 +175,8 @@ func checkCert(t *testing.T, got, want *inventory.Certificate) {
 	checkTime(t, "NotBefore", got.NotBefore, want.NotBefore)
 	checkTime(t, "NotAfter", got.NotAfter, want.NotAfter)
 	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
+	checkTime(t, "RenewRetryAt", got.RenewRetryAt, want.RenewRetryAt)
+	checkTime(t, "SupersedeAt", got.SupersedeAt, want.SupersedeAt)
 	for _, s := range [][]string{got.SANs, got.Tags, got.LintWarnings} {
 		if s == nil {
 			t.Errorf("certificate %s: SANs, Tags and LintWarnings must be non-nil, got %#v %#v %#v", want.Serial, got.SANs, got.Tags, got.LintWarnings)
@@ -183,6 +186,7 @@ func checkCert(t *testing.T, got, want *inventory.Certificate) {
 	g, w := *got, *want
 	g.NotBefore, g.NotAfter, g.CreatedAt = time.Time{}, time.Time{}, time.Time{}
 	w.NotBefore, w.NotAfter, w.CreatedAt = time.Time{}, time.Time{}, time.Time{}
+	g.RenewRetryAt, g.SupersedeAt, w.RenewRetryAt, w.SupersedeAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	for _, s := range []*[]string{&w.SANs, &w.Tags, &w.LintWarnings} {
 		if *s == nil {
 			*s = []string{}
@@ -388,6 +392,9 @@ func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	full.LintWarnings = []string{"w_one", "w_two"}
 	full.ManagedKey = &keys.Ref{Provider: "software", ID: "ee-1", Algorithm: pki.ECDSAP384, Blob: []byte{0, 1, 2, 0xff}}
 	full.Tags = []string{"prod", "team-a"}
+	full.Owner, full.AutoRenew, full.Replaces, full.RenewalKind = "team-a", true, "00ff", inventory.RenewalAgent
+	full.RenewFailures, full.RenewRetryAt, full.RenewError = 2, base().Add(time.Hour), "CA disabled"
+	full.SupersedeAt = base().Add(48 * time.Hour)
 	must(t, db.InsertCertificate(ctx, full, tev()))
 	got, err := db.GetCertificate(ctx, "01ab")
 	must(t, err)
@@ -397,7 +404,16 @@ func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	must(t, db.InsertCertificate(ctx, bare, tev()))
 	got, err = db.GetCertificate(ctx, "02")
 	must(t, err)
+	bare.Source = inventory.SourceIssued // the column's default
 	checkCert(t, got, bare)
+
+	imp := newCert("fp01", "")
+	imp.Source, imp.Issuer, imp.IssuerSerial = inventory.SourceImported, "CN=Public CA", "0a0b"
+	imp.Chain = [][]byte{{1, 2, 3}, {4, 5}}
+	must(t, db.InsertCertificate(ctx, imp, tev()))
+	got, err = db.GetCertificate(ctx, "fp01")
+	must(t, err)
+	checkCert(t, got, imp)
 	if got.ManagedKey != nil {
 		t.Errorf("ManagedKey = %+v, want nil", got.ManagedKey)
 	}

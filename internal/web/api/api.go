@@ -114,6 +114,12 @@ type Deps struct {
 	Auditor   Auditor
 	Reports   Reports
 	ACME      ACMEAdmin
+	// Lifecycle renews, rotates and reports renewal windows (lifecycle.go).
+	Lifecycle Lifecycle
+	// Imports adds certificates issued elsewhere to the inventory (imports.go).
+	Imports Importer
+	// Compliance builds the compliance report (compliance.go).
+	Compliance Compliance
 	// DefaultCA issues when a request names no CA.
 	DefaultCA string
 	// MaxBody bounds request bodies; 0 means 1 MiB.
@@ -213,6 +219,9 @@ func New(d Deps) (*Handler, error) {
 		route("POST", "/api/v1/acme/renew-now", "acme.renew_now", h.renewNow, authz.PermCertRevoke),
 		route("GET", "/api/v1/whoami", "whoami", h.whoami, authz.Permissions()...),
 	}
+	h.routes = append(h.routes, h.lifecycleRoutes()...)
+	h.routes = append(h.routes, h.importRoutes()...)
+	h.routes = append(h.routes, h.complianceRoutes()...)
 	for _, rt := range h.routes {
 		if len(rt.Permissions) == 0 || rt.Action == "" {
 			return nil, fmt.Errorf("api: route %s %s declares no permission or action", rt.Method, rt.Pattern)

@@ -74,6 +74,17 @@ type SignRequest struct {
 	CA           string   `json:"ca,omitempty"` // default: the server's default issuing CA
 	ValidityDays int      `json:"validity_days,omitempty"`
 	Tags         []string `json:"tags,omitempty"`
+	// Owner is who answers for the certificate (free text, shown in alerts).
+	Owner string `json:"owner,omitempty"`
+	// Replaces is the serial of the certificate this one renews; it must
+	// be valid, not yet replaced, and share a name with the request.
+	Replaces string `json:"replaces,omitempty"`
+	// RenewalKind says who renews: "agent" (certwright agent) or "manual"
+	// (the default). Only meaningful with Replaces.
+	RenewalKind string `json:"renewal_kind,omitempty"`
+	// AutoRenew asks the server to renew this certificate itself, reusing
+	// the CSR's key; the profile must set allow_key_reuse.
+	AutoRenew bool `json:"auto_renew,omitempty"`
 }
 
 // IssueRequest issues a certificate with a key the server generates.
@@ -91,6 +102,11 @@ type IssueRequest struct {
 	// KeyFormat is "pkcs8" (default, PEM) or "pkcs12" (base64, needs Password).
 	KeyFormat string `json:"key_format,omitempty"`
 	Password  string `json:"password,omitempty"`
+	// Owner is who answers for the certificate (free text, shown in alerts).
+	Owner string `json:"owner,omitempty"`
+	// AutoRenew asks the server to keep the key (wrapped) and renew the
+	// certificate itself, with a new key, at the profile's threshold.
+	AutoRenew bool `json:"auto_renew,omitempty"`
 }
 
 // Certificate is an inventory record.
@@ -116,6 +132,35 @@ type Certificate struct {
 	CertificatePEM     string    `json:"certificate_pem,omitempty"`
 	// Revocation is set for a revoked certificate.
 	Revocation *Revocation `json:"revocation,omitempty"`
+	// Source is "issued" (signed here) or "imported".
+	Source       string `json:"source"`
+	Owner        string `json:"owner,omitempty"`
+	Issuer       string `json:"issuer,omitempty"`        // imported certificates
+	IssuerSerial string `json:"issuer_serial,omitempty"` // imported certificates' own serial
+	AutoRenew    bool   `json:"auto_renew"`
+	Replaces     string `json:"replaces,omitempty"`
+	RenewedBy    string `json:"renewed_by,omitempty"`
+	RenewalKind  string `json:"renewal_kind,omitempty"`
+	RenewError   string `json:"renew_error,omitempty"`
+}
+
+// RenewalInfo says when a certificate should be renewed: agents poll it.
+type RenewalInfo struct {
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+	// WindowStart..WindowEnd is when to renew; both in the past once an
+	// operator or a rotation asked for it now.
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	// RenewNow is true when the window has started (or the certificate is
+	// revoked): replace it at once.
+	RenewNow bool `json:"renew_now"`
+	// Reason explains RenewNow: "threshold", "requested", "rotation",
+	// "revoked" or "".
+	Reason     string    `json:"reason,omitempty"`
+	RenewedBy  string    `json:"renewed_by,omitempty"`
+	Revoked    bool      `json:"revoked"`
+	ServerTime time.Time `json:"server_time"`
 }
 
 // IssuedCertificate is the answer to sign and issue.
