@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -309,7 +310,7 @@ func commandTree() *command {
 			passthrough: runServe,
 		},
 		{name: "ca", summary: "manage certificate authorities", sub: caCommands()},
-		{name: "cert", summary: "issue, list, fetch and revoke certificates", sub: append(certCommands(), revokeCommands()...)},
+		{name: "cert", summary: "issue, list, fetch, import, renew and revoke certificates", sub: slices.Concat(certCommands(), importCommands(), renewCommands(), revokeCommands())},
 		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
 		{name: "acme", summary: "manage ACME provisioners, external account binding keys and renewal requests", sub: acmeCommands()},
 		{name: "request", summary: "list, approve, reject and fetch requests held for approval", sub: requestCommands()},
@@ -317,7 +318,10 @@ func commandTree() *command {
 		{name: "token", summary: "create, list and revoke API tokens", sub: tokenCommands()},
 		{name: "role", summary: "manage roles and bind them to principals", sub: roleCommands()},
 		{name: "audit", summary: "verify and export the tamper-evident audit log", sub: auditCommands()},
-		{name: "report", summary: "report certificates issued or revoked in a period", sub: reportCommands()},
+		{name: "report", summary: "report certificates issued or revoked in a period, and compliance with policy", sub: reportCommands()},
+		{name: "alerts", summary: "list alerts and send a test alert to a channel", sub: alertsCommands()},
+		rotateCommand(),
+		agentCommand(),
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
 			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--check-revocation] [--json]",
