@@ -92,6 +92,14 @@ type Config struct {
 	Rand io.Reader
 	// ApprovalLifetime is how long a request waits for approval; 0 means 72h.
 	ApprovalLifetime time.Duration
+	// Observer, when set, hears the outcome of every leaf issuance (metrics).
+	Observer Observer
+}
+
+// Observer hears the outcome of each leaf issuance. caName and profile are
+// empty when the request failed.
+type Observer interface {
+	ObserveIssue(caName, profile string, elapsed time.Duration, err error)
 }
 
 // Service is the issuance path.
@@ -194,7 +202,21 @@ func validateTags(tags []string) ([]string, error) {
 // that requires approval it stores the request and returns a Result with
 // Pending set and no certificate.
 func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
-	return s.issue(ctx, req, nil)
+	if s.cfg.Observer == nil {
+		return s.issue(ctx, req, nil)
+	}
+	start := time.Now()
+	res, err := s.issue(ctx, req, nil)
+	// Labels only from a successful issuance: a failed request's names
+	// come from the caller and would make label values unbounded.
+	caName, prof := "", ""
+	if res != nil && res.Cert != nil {
+		caName, prof = res.CAName, res.Cert.Profile
+	}
+	if res == nil || res.Pending == nil {
+		s.cfg.Observer.ObserveIssue(caName, prof, time.Since(start), err)
+	}
+	return res, err
 }
 
 // issue is Issue; approved is the request being replayed after approval.
