@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
@@ -111,10 +112,18 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 		}
 		return nil, fmt.Errorf("acme: finalize: %w", err)
 	}
-	res, err := s.issuer.Issue(ctx, issue.Request{
+	ireq := issue.Request{
 		Principal: p, CA: prov.CAID, Profile: prov.Profile, CSR: csr,
 		Tags: []string{"acme", "acme:" + prov.Name},
-	})
+	}
+	// An order that replaces a certificate links the two in the inventory,
+	// unless something else (a rotation) renewed it first.
+	if o.Replaces != "" {
+		if old, err := s.certificateByID(ctx, o.Replaces); err == nil && old.RenewedBy == "" {
+			ireq.Replaces, ireq.RenewalKind = old.Serial, inventory.RenewalACME
+		}
+	}
+	res, err := s.issuer.Issue(ctx, ireq)
 	if err == nil && res.Pending != nil {
 		err = NewProblem(ErrUnauthorized, "profile %s requires approval, which ACME cannot wait for", prov.Profile)
 	}

@@ -159,9 +159,28 @@ type Request struct {
 	ValidityDays   int
 	Tags           []string
 	// RetainKey keeps a managed key wrapped even when the profile would
-	// not. Only the server sets it, for its own TLS key; the API never does.
+	// not. Only the server sets it (its own TLS key, renewals of certificates
+	// it renews itself); the API never does.
 	RetainKey bool
+	// PublicKey certifies this key again instead of a CSR or a new key
+	// (renewal with key reuse; the profile must allow it). Only the
+	// renewal path sets it.
+	PublicKey crypto.PublicKey
+	// Owner is who answers for the certificate (free text).
+	Owner string
+	// AutoRenew marks the certificate for renewal by the server. With a
+	// managed key the key is retained (wrapped) so the renewal can be
+	// handed out; with a CSR the profile must allow key reuse.
+	AutoRenew bool
+	// Replaces is the serial of the certificate this one renews, and
+	// RenewalKind how (default manual). The predecessor must exist, be
+	// covered by the principal's cert:issue, share a name with the request
+	// and not be replaced already.
+	Replaces    string
+	RenewalKind inventory.RenewalKind
 }
+
+const maxOwner = 200
 
 // Result is an issued certificate.
 type Result struct {
@@ -225,6 +244,12 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if err != nil {
 		return nil, err
 	}
+	if len(req.Owner) > maxOwner || strings.ContainsAny(req.Owner, "\r\n\t") {
+		return nil, fmt.Errorf("%w: owner: use at most %d characters without control characters", ErrInvalid, maxOwner)
+	}
+	if req.Replaces == "" && req.RenewalKind != "" {
+		return nil, fmt.Errorf("%w: a renewal kind needs the serial of the certificate being replaced", ErrInvalid)
+	}
 	prof, err := s.profiles.Get(ctx, req.Profile)
 	if err != nil {
 		return nil, err
@@ -241,7 +266,22 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		pr      profile.Request
 		alg     pki.KeyAlgorithm
 	)
-	if req.CSR != nil {
+	if req.PublicKey != nil && req.CSR != nil {
+		return nil, fmt.Errorf("%w: a request carries a CSR or a public key to reuse, not both", ErrInvalid)
+	}
+	if req.PublicKey != nil {
+		if !prof.AllowKeyReuse {
+			return nil, fmt.Errorf("%w: profile %s does not allow key reuse (allow_key_reuse): renew with a new key", ErrInvalid, prof.Name)
+		}
+		pub = req.PublicKey
+		pr = profile.Request{
+			PublicKey: pub, Subject: req.Subject, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
+			EmailAddresses: req.EmailAddresses, URIs: req.URIs,
+		}
+	} else if req.CSR != nil {
+		if req.AutoRenew && !prof.AllowKeyReuse {
+			return nil, fmt.Errorf("%w: auto_renew with a CSR renews the same key, and profile %s does not allow key reuse (allow_key_reuse); let the server generate the key, or renew from the host (certwright agent)", ErrInvalid, prof.Name)
+		}
 		pub = req.CSR.PublicKey
 		pr = profile.Request{
 			PublicKey: pub, Subject: req.CSR.Subject,
@@ -275,7 +315,13 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if err := req.Principal.Allow(authz.PermCertIssue, res); err != nil {
 		return nil, err
 	}
-	if req.CSR == nil {
+	var predecessor *inventory.Certificate
+	if req.Replaces != "" {
+		if predecessor, err = s.checkReplaces(ctx, req, res); err != nil {
+			return nil, err
+		}
+	}
+	if req.CSR == nil && req.PublicKey == nil {
 		if req.Principal.Kind != authz.KindMachine {
 			return nil, fmt.Errorf("%w: private keys are handed out to machine principals only; %s is %s: submit a CSR instead", ErrForbidden, req.Principal.Name, req.Principal.Kind)
 		}
@@ -370,7 +416,14 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 
 	// 8. Store durably before anyone sees the certificate.
 	rec := Record(leaf, authority.ID, prof.Name, req.Principal.Name, tags, warnings, now)
-	if managed != nil && (prof.KeyExport == "retain" || req.RetainKey) {
+	rec.Owner, rec.AutoRenew = req.Owner, req.AutoRenew
+	if predecessor != nil {
+		rec.Replaces, rec.RenewalKind = predecessor.Serial, req.RenewalKind
+		if rec.RenewalKind == "" {
+			rec.RenewalKind = inventory.RenewalManual
+		}
+	}
+	if managed != nil && (prof.KeyExport == "retain" || req.RetainKey || req.AutoRenew) {
 		exp, ok := s.keys.(keys.Exporter)
 		if !ok {
 			return nil, errors.New("issue: key provider cannot retain managed keys")
@@ -395,6 +448,12 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 			details["managed_key"] = "handed_out"
 		}
 	}
+	if rec.Replaces != "" {
+		details["replaces"], details["renewal_kind"] = rec.Replaces, rec.RenewalKind
+	}
+	if rec.AutoRenew {
+		details["auto_renew"] = true
+	}
 	if approved != nil {
 		details["approval_request"] = approved.ID
 		details["approved_by"] = approved.DecidedBy
@@ -406,6 +465,46 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	s.cfg.Log.Info("certificate issued", "serial", rec.Serial, "ca", authority.Name, "profile", prof.Name,
 		"requester", req.Principal.Name, "sans", len(rec.SANs), "managed_key", managed != nil)
 	return &Result{Cert: rec, CAName: authority.Name, Leaf: leaf, Chain: chain, Key: managed}, nil
+}
+
+// checkReplaces loads the certificate req renews and checks that the
+// principal may renew it: it was issued here, is not replaced already,
+// shares a name with the request, and all its names are within the
+// principal's cert:issue.
+func (s *Service) checkReplaces(ctx context.Context, req Request, res authz.Resource) (*inventory.Certificate, error) {
+	switch req.RenewalKind {
+	case "", inventory.RenewalManual, inventory.RenewalAuto, inventory.RenewalAgent, inventory.RenewalACME, inventory.RenewalRotate:
+	default:
+		return nil, fmt.Errorf("%w: renewal kind %q: want agent or manual", ErrInvalid, req.RenewalKind)
+	}
+	old, err := s.store.GetCertificate(ctx, strings.ToLower(strings.TrimSpace(req.Replaces)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: replaces %s: %w", ErrInvalid, req.Replaces, err)
+	}
+	if old.Source == inventory.SourceImported {
+		return nil, fmt.Errorf("%w: replaces %s: an imported certificate is renewed by its own issuer", ErrInvalid, old.Serial)
+	}
+	if old.RenewedBy != "" {
+		return nil, fmt.Errorf("%w: replaces %s: already renewed by %s", ErrConflict, old.Serial, old.RenewedBy)
+	}
+	oldRes := authz.Resource{CAID: old.CAID, Profile: old.Profile, Names: old.SANs}
+	if c, err := s.store.GetCA(ctx, old.CAID); err == nil {
+		oldRes.CAName = c.Name
+	}
+	if err := req.Principal.Allow(authz.PermCertIssue, oldRes); err != nil {
+		return nil, fmt.Errorf("replaces %s: %w", old.Serial, err)
+	}
+	shared := false
+	for _, n := range res.Names {
+		if slices.ContainsFunc(old.SANs, func(o string) bool { return strings.EqualFold(o, n) }) {
+			shared = true
+			break
+		}
+	}
+	if !shared {
+		return nil, fmt.Errorf("%w: replaces %s: it shares no name with the request", ErrInvalid, old.Serial)
+	}
+	return old, nil
 }
 
 // Record builds the inventory record for a signed certificate.

@@ -45,6 +45,10 @@ type Profile struct {
 	RequireApproval bool     `json:"require_approval" yaml:"require_approval"`
 	// KeyExport is KeyExportOnce or KeyExportRetain; empty means once.
 	KeyExport string `json:"key_export" yaml:"key_export"`
+	// AllowKeyReuse lets a renewal certify the same public key again
+	// (auto_renew of a CSR certificate, cert renew --reuse-key). Off by
+	// default: every renewal rotates the key.
+	AllowKeyReuse bool `json:"allow_key_reuse,omitempty" yaml:"allow_key_reuse,omitempty"`
 	// CABFLints also runs the CA/Browser Forum lints before issuance.
 	CABFLints bool `json:"cabf_lints" yaml:"cabf_lints"`
 	// Builtin marks the profiles from Builtins. Parse always clears it.

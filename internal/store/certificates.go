@@ -31,6 +31,9 @@ const (
 // goroutine so that the single SQLite writer only executes statements.
 type certRow struct {
 	serial string
+	// replaces is the predecessor's serial, marked renewed by this one in
+	// the same transaction.
+	replaces string
 	args   []any    // certColumns order
 	names  []string // kind, value pairs
 }
@@ -74,7 +77,8 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 		spki, _ = spkiSHA256(der)
 	}
 	r := &certRow{
-		serial: c.Serial,
+		serial:   c.Serial,
+		replaces: c.Replaces,
 		args: []any{
 			c.Serial, c.CAID, c.Profile, c.Requester, c.Subject, sans,
 			db.timeArg(c.NotBefore), db.timeArg(c.NotAfter), c.KeyAlgorithm, c.KeyBits,
@@ -127,7 +131,7 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate, e
 	if err != nil {
 		return err
 	}
-	if db.batch != nil {
+	if db.batch != nil && r.replaces == "" {
 		return db.batch.insert(ctx, r, &ev)
 	}
 	// The transaction outlives ctx so that a cancellation cannot land
@@ -138,6 +142,20 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate, e
 		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
 	defer tx.Rollback()
+	if r.replaces != "" {
+		// The predecessor is renewed once: a second renewal loses here.
+		res, err := tx.ExecContext(ctx, db.d.rebind(`UPDATE certificates SET renewed_by = ?, renew_retry_at = NULL, renew_error = ''
+			WHERE serial = ? AND renewed_by = ''`), r.serial, r.replaces)
+		if err != nil {
+			return fmt.Errorf("store: insert certificate %s: mark %s renewed: %w", r.serial, r.replaces, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
+			}
+			return conflict("renewal of certificate", r.replaces)
+		}
+	}
 	inserted, err := db.insertCert(ctx, tx, nil, nil, r)
 	if err != nil {
 		// A cancellation mid-statement surfaces from the driver as a broken

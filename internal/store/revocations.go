@@ -229,23 +229,28 @@ func (db *DB) RevokeMatching(ctx context.Context, sel inventory.Selector, now ti
 
 // matchWhere is the condition on certificates for RevokeMatching.
 func (db *DB) matchWhere(sel inventory.Selector, now time.Time) (string, []any) {
-	where := []string{"status = '" + string(inventory.StatusValid) + "'", "not_after >= ?"}
+	return db.matchWhereIn(sel, now, "")
+}
+
+// matchWhereIn is matchWhere with every column prefixed by p (e.g. "c.").
+func (db *DB) matchWhereIn(sel inventory.Selector, now time.Time, p string) (string, []any) {
+	where := []string{p + "status = '" + string(inventory.StatusValid) + "'", p + "not_after >= ?"}
 	args := []any{db.timeArg(now)}
 	cond := func(c string, arg any) {
 		where = append(where, c)
 		args = append(args, arg)
 	}
 	if sel.CAID != "" {
-		cond("ca_id = ?", sel.CAID)
+		cond(p+"ca_id = ?", sel.CAID)
 	}
 	if sel.Profile != "" {
-		cond("profile = ?", sel.Profile)
+		cond(p+"profile = ?", sel.Profile)
 	}
 	if sel.SAN != "" {
-		cond("serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(sel.SAN))
+		cond(p+"serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(sel.SAN))
 	}
 	if sel.SPKISHA256 != "" {
-		cond("spki_sha256 = ?", strings.ToLower(sel.SPKISHA256))
+		cond(p+"spki_sha256 = ?", strings.ToLower(sel.SPKISHA256))
 	}
 	return strings.Join(where, " AND "), args
 }

@@ -245,6 +245,9 @@ func (h *Handler) certView(r *http.Request, c *inventory.Certificate, caNames ma
 		KeyAlgorithm: c.KeyAlgorithm, KeyBits: c.KeyBits, SignatureAlgorithm: c.SignatureAlgorithm,
 		Status: string(c.Status), Fingerprint: c.Fingerprint, Tags: c.Tags, LintWarnings: c.LintWarnings,
 		CreatedAt: c.CreatedAt, SPKISHA256: c.SPKISHA256, Revocation: revocation(c.Revocation),
+		Source: string(c.Source), Owner: c.Owner, Issuer: c.Issuer, IssuerSerial: c.IssuerSerial,
+		AutoRenew: c.AutoRenew, Replaces: c.Replaces, RenewedBy: c.RenewedBy, RenewalKind: string(c.RenewalKind),
+		RenewError: c.RenewError,
 	}
 }
 
@@ -292,9 +295,14 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request, p authz.Principal
 	if err != nil {
 		return badInput("csr_pem: %v", err)
 	}
+	kind, err := renewalKind(req.Replaces, req.RenewalKind)
+	if err != nil {
+		return err
+	}
 	res, err := h.d.Issuer.Issue(r.Context(), issue.Request{
 		Principal: p, CA: h.defaultCA(req.CA), Profile: req.Profile, CSR: csr,
-		ValidityDays: req.ValidityDays, Tags: req.Tags,
+		ValidityDays: req.ValidityDays, Tags: req.Tags, Owner: req.Owner, AutoRenew: req.AutoRenew,
+		Replaces: req.Replaces, RenewalKind: kind,
 	})
 	if err != nil {
 		return err
@@ -308,6 +316,20 @@ func (h *Handler) sign(w http.ResponseWriter, r *http.Request, p authz.Principal
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, out)
+}
+
+// renewalKind reads a sign request's renewal_kind: only agent and manual
+// come from outside; the server's own renewals set the others.
+func renewalKind(replaces, kind string) (inventory.RenewalKind, error) {
+	switch {
+	case kind == "":
+		return "", nil
+	case replaces == "":
+		return "", badInput("renewal_kind needs replaces: the serial of the certificate being renewed")
+	case kind == string(inventory.RenewalAgent) || kind == string(inventory.RenewalManual):
+		return inventory.RenewalKind(kind), nil
+	}
+	return "", badInput("renewal_kind %q: want agent or manual", kind)
 }
 
 func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
@@ -332,6 +354,7 @@ func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.P
 		Principal: p, CA: h.defaultCA(req.CA), Profile: req.Profile,
 		Subject: pkix.Name{CommonName: req.CommonName}, DNSNames: req.DNSNames,
 		EmailAddresses: req.Emails, ValidityDays: req.ValidityDays, Tags: req.Tags,
+		Owner: req.Owner, AutoRenew: req.AutoRenew,
 	}
 	if req.KeyAlgorithm != "" {
 		alg, err := pki.ParseKeyAlgorithm(req.KeyAlgorithm)

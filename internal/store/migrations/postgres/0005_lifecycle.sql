@@ -28,6 +28,8 @@ CREATE INDEX certificates_auto_renew ON certificates (not_after) WHERE auto_rene
 CREATE INDEX certificates_supersede ON certificates (supersede_at) WHERE supersede_at IS NOT NULL;
 CREATE INDEX certificates_renew_now ON certificates (renew_now_at) WHERE renew_now_at IS NOT NULL;
 CREATE INDEX certificates_replaces ON certificates (replaces) WHERE replaces <> '';
+-- The expiry check also looks at certificates added since its last run.
+CREATE INDEX certificates_created_at ON certificates (created_at);
 
 -- Every renewal attempt, for the compliance report's KPIs.
 CREATE TABLE renewal_attempts (
@@ -82,6 +84,7 @@ CREATE TABLE jobs (
 CREATE TABLE rotations (
     id            text    NOT NULL PRIMARY KEY,
     selector      text    NOT NULL, -- JSON inventory.Selector
+    to_ca         text    NOT NULL, -- CA re-issued certificates come from; empty: their own
     reason        text    NOT NULL, -- revocation reason for the old certificates
     grace_seconds integer NOT NULL,
     status        text    NOT NULL, -- running, done

@@ -1,0 +1,102 @@
+package lifecycle
+
+import (
+	"time"
+
+	"github.com/certwright/certwright/internal/inventory"
+)
+
+// Delivery states.
+const (
+	DeliveryPending = "pending"
+	DeliverySent    = "sent"
+	DeliveryFailed  = "failed" // gave up
+)
+
+// Delivery is one alert's delivery to one channel.
+type Delivery struct {
+	AlertID       string    `json:"alert_id"`
+	Channel       string    `json:"channel"`
+	Status        string    `json:"status"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error,omitempty"`
+	SentAt        time.Time `json:"sent_at,omitzero"`
+	// Alert is filled by the store when it hands out due deliveries.
+	Alert *Alert `json:"-"`
+}
+
+// AlertRecord is a stored alert with its deliveries.
+type AlertRecord struct {
+	Alert      Alert      `json:"alert"`
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// Job outcomes.
+const (
+	OutcomeOK      = "ok"
+	OutcomeError   = "error"
+	OutcomeSkipped = "skipped" // another replica held the lock
+)
+
+// JobState is a scheduled job's last run and its cursor.
+type JobState struct {
+	Name       string    `json:"name"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Outcome    string    `json:"outcome"`
+	Detail     string    `json:"detail"`
+	// Cursor is job-defined: the expiry check keeps the "now" of its last
+	// complete run, so the next run looks only at what crossed since.
+	Cursor time.Time `json:"cursor,omitzero"`
+	// Interval is how often the job runs (from configuration, not stored).
+	Interval time.Duration `json:"interval"`
+}
+
+// Rotation states.
+const (
+	RotationRunning = "running"
+	RotationDone    = "done"
+)
+
+// Rotation item methods and states.
+const (
+	// MethodReissue: the server holds (or may reuse) the key and re-issues.
+	MethodReissue = "reissue"
+	// MethodSignal: the holder (agent, ACME client) replaces it when told
+	// through its renewal window.
+	MethodSignal = "signal"
+
+	ItemPending  = "pending"
+	ItemReplaced = "replaced"
+	ItemRevoked  = "revoked"
+	ItemFailed   = "failed"
+)
+
+// Rotation is an emergency replacement of every certificate a selector
+// matches: re-issue or signal, then revoke the old ones after Grace.
+type Rotation struct {
+	ID       string             `json:"id"`
+	Selector inventory.Selector `json:"selector"`
+	// ToCA, when set, is the CA re-issued certificates come from.
+	ToCA       string        `json:"to_ca,omitempty"`
+	Reason     string        `json:"reason"` // revocation reason name
+	Grace      time.Duration `json:"grace"`
+	Status     string        `json:"status"`
+	CreatedBy  string        `json:"created_by"`
+	CreatedAt  time.Time     `json:"created_at"`
+	FinishedAt time.Time     `json:"finished_at,omitzero"`
+}
+
+// RevokeAt is when the old certificates are revoked.
+func (r *Rotation) RevokeAt() time.Time { return r.CreatedAt.Add(r.Grace) }
+
+// RotationItem is one certificate of a rotation.
+type RotationItem struct {
+	Serial    string    `json:"serial"`
+	Method    string    `json:"method"`
+	Status    string    `json:"status"`
+	NewSerial string    `json:"new_serial,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/inventory"
+)
+
+// Certificate counts by state, as CertificateCounts reports them.
+const (
+	CountValid     = "valid"      // not revoked, not expired
+	CountExpired   = "expired"    // not revoked, expired
+	CountRevoked   = "revoked"    // revoked, expired or not
+	CountImported  = "imported"   // valid and imported
+	CountAutoRenew = "auto_renew" // valid, renewed automatically, not yet renewed
+)
+
+// EachExpiry calls fn for up to limit certificates that are not revoked,
+// have not been renewed (renewed_by is empty) and expire after
+// notAfterFrom, soonest first (ties by serial). It walks the not_after
+// index, so its cost grows with limit, not with the inventory. An error
+// from fn stops the walk and is returned wrapped.
+func (db *DB) EachExpiry(ctx context.Context, notAfterFrom time.Time, limit int, fn func(inventory.ExpiryRow) error) error {
+	if limit <= 0 {
+		return fmt.Errorf("store: certificate expiry: limit %d must be positive", limit)
+	}
+	first := "COALESCE(json_extract(sans, '$[0]'), '')"
+	if db.d.numbered {
+		first = "COALESCE(sans->>0, '')"
+	}
+	q := db.d.rebind(`SELECT serial, ca_id, profile, ` + first + `, subject, not_after FROM certificates
+		WHERE not_after > ? AND status <> '` + string(inventory.StatusRevoked) + `' AND renewed_by = ''
+		ORDER BY not_after, serial LIMIT ?`)
+	rows, err := db.read.QueryContext(ctx, q, db.timeArg(notAfterFrom), limit)
+	if err != nil {
+		return fmt.Errorf("store: certificate expiry: %w", err)
+	}
+	defer rows.Close()
+	var (
+		r       inventory.ExpiryRow
+		subject string
+		dest    = []any{&r.Serial, &r.CAID, &r.Profile, &r.Name, &subject, timeScan{&r.NotAfter}}
+	)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("store: certificate expiry: %w", err)
+		}
+		if r.Name == "" {
+			r.Name = commonName(subject)
+		}
+		if err := fn(r); err != nil {
+			return fmt.Errorf("store: certificate expiry: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: certificate expiry: %w", err)
+	}
+	return nil
+}
+
+// CertificateCounts returns how many certificates are in each state at
+// now, keyed by CountValid, CountExpired, CountRevoked, CountImported and
+// CountAutoRenew; every key is present. Valid, expired and revoked
+// partition the inventory; imported and auto_renew are subsets of valid.
+func (db *DB) CertificateCounts(ctx context.Context, now time.Time) (map[string]int, error) {
+	// One pass over the table: five index range scans would each read
+	// most of it again.
+	const notRevoked = `status <> '` + string(inventory.StatusRevoked) + `'`
+	q := db.d.rebind(`SELECT
+		COALESCE(SUM(CASE WHEN ` + notRevoked + ` AND not_after > ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN ` + notRevoked + ` AND not_after <= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN ` + notRevoked + ` THEN 0 ELSE 1 END), 0),
+		COALESCE(SUM(CASE WHEN ` + notRevoked + ` AND not_after > ? AND source = '` + string(inventory.SourceImported) + `' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN ` + notRevoked + ` AND not_after > ? AND auto_renew AND renewed_by = '' THEN 1 ELSE 0 END), 0)
+		FROM certificates`)
+	t := db.timeArg(now)
+	var valid, expired, revoked, imported, auto int64
+	if err := db.read.QueryRowContext(ctx, q, t, t, t, t).Scan(&valid, &expired, &revoked, &imported, &auto); err != nil {
+		return nil, fmt.Errorf("store: count certificates by state: %w", err)
+	}
+	return map[string]int{
+		CountValid: int(valid), CountExpired: int(expired), CountRevoked: int(revoked),
+		CountImported: int(imported), CountAutoRenew: int(auto),
+	}, nil
+}
+
+// commonName returns the value of the first CN attribute of an RFC 4514
+// distinguished name as pkix.Name.String writes it ("CN=a\,b,O=x"), or ""
+// when there is none.
+func commonName(dn string) string {
+	for dn != "" {
+		var attr string
+		attr, dn = nextAttr(dn)
+		if typ, val, ok := strings.Cut(attr, "="); ok && strings.EqualFold(strings.TrimSpace(typ), "CN") {
+			return unescapeDN(val)
+		}
+	}
+	return ""
+}
+
+// nextAttr splits off the first type=value pair of dn, at the first
+// unescaped ',' or '+'.
+func nextAttr(dn string) (attr, rest string) {
+	for i := 0; i < len(dn); i++ {
+		switch dn[i] {
+		case '\\':
+			i++ // skip the escaped character
+		case ',', '+':
+			return dn[:i], dn[i+1:]
+		}
+	}
+	return dn, ""
+}
+
+// unescapeDN undoes RFC 4514 escaping: \c for a special character and \hh
+// for a byte.
+func unescapeDN(v string) string {
+	if !strings.Contains(v, `\`) {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' || i+1 >= len(v) {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]) {
+			b.WriteByte(unhex(v[i+1])<<4 | unhex(v[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(v[i+1])
+		i++
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}
