@@ -15,6 +15,7 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/pki"
 )
 
@@ -76,32 +77,10 @@ type RenewalInfo struct {
 	RetryAfter time.Duration
 }
 
-// renewNowSpan is the length of a window an operator moved to now. The
-// window ends at that moment, so it lies wholly in the past for every
-// later check: RFC 9773 clients pick a random time inside the window and
-// renew at once only when that time has passed.
-const renewNowSpan = time.Hour
-
-// Window computes a certificate's suggested renewal window. An operator's
-// renew-now, or a revocation, closes it at that moment (renew now);
-// otherwise it spans
-// the first half of the renewal period before expiry: the profile's
-// renew_before_days, capped at a third of the validity (a third when the
-// profile sets none).
+// Window computes a certificate's suggested renewal window
+// (lifecycle.Window: the agent and ACME clients get the same answer).
 func Window(c *inventory.Certificate, renewBeforeDays int) (start, end time.Time) {
-	switch {
-	case c.Revocation != nil:
-		return c.Revocation.RevokedAt.Add(-renewNowSpan), c.Revocation.RevokedAt
-	case !c.RenewNowAt.IsZero():
-		return c.RenewNowAt.Add(-renewNowSpan), c.RenewNowAt
-	}
-	validity := c.NotAfter.Sub(c.NotBefore)
-	period := validity / 3
-	if rb := time.Duration(renewBeforeDays) * 24 * time.Hour; rb > 0 && rb < period {
-		period = rb
-	}
-	start = c.NotAfter.Add(-period)
-	return start, start.Add(period / 2)
+	return lifecycle.Window(c, renewBeforeDays)
 }
 
 // RenewalInfo returns the renewal window of the certificate certID names.

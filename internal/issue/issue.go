@@ -321,12 +321,17 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 			return nil, err
 		}
 	}
+	// A renewal the server keeps the key of hands nothing out: the
+	// machine-only and key:export rules apply when the key is fetched.
+	serverKept := req.RetainKey && predecessor != nil
 	if req.CSR == nil && req.PublicKey == nil {
-		if req.Principal.Kind != authz.KindMachine {
+		if !serverKept && req.Principal.Kind != authz.KindMachine {
 			return nil, fmt.Errorf("%w: private keys are handed out to machine principals only; %s is %s: submit a CSR instead", ErrForbidden, req.Principal.Name, req.Principal.Kind)
 		}
-		if err := req.Principal.Allow(authz.PermKeyExport, res); err != nil {
-			return nil, err
+		if !serverKept {
+			if err := req.Principal.Allow(authz.PermKeyExport, res); err != nil {
+				return nil, err
+			}
 		}
 		if prof.RequireApproval && approved == nil {
 			return nil, fmt.Errorf("%w: profile %s requires approval, and server-generated keys are not held for approval: submit a CSR", ErrInvalid, prof.Name)

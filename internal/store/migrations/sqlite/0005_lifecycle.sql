@@ -28,8 +28,6 @@ CREATE INDEX certificates_auto_renew ON certificates (not_after) WHERE auto_rene
 CREATE INDEX certificates_supersede ON certificates (supersede_at) WHERE supersede_at IS NOT NULL;
 CREATE INDEX certificates_renew_now ON certificates (renew_now_at) WHERE renew_now_at IS NOT NULL;
 CREATE INDEX certificates_replaces ON certificates (replaces) WHERE replaces <> '';
--- The expiry check also looks at certificates added since its last run.
-CREATE INDEX certificates_created_at ON certificates (created_at);
 
 -- Every renewal attempt, for the compliance report's KPIs.
 CREATE TABLE renewal_attempts (

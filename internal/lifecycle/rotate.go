@@ -1,0 +1,240 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/revoke"
+)
+
+// RotationStore keeps rotations.
+type RotationStore interface {
+	EachMatching(ctx context.Context, sel inventory.Selector, now time.Time, fn func(*inventory.Certificate) error) error
+	CreateRotation(ctx context.Context, r *Rotation, items []RotationItem, ev audit.Event) error
+	GetRotation(ctx context.Context, id string) (*Rotation, []RotationItem, error)
+	ListRotations(ctx context.Context, runningOnly bool, limit int) ([]*Rotation, error)
+	UpdateRotationItem(ctx context.Context, rotationID string, it RotationItem) error
+	FinishRotation(ctx context.Context, id string, at time.Time, ev audit.Event) error
+}
+
+// maxRotationItems bounds one rotation; split larger ones by profile.
+const maxRotationItems = 100000
+
+// RotationRequest starts an emergency rotation.
+type RotationRequest struct {
+	Principal authz.Principal
+	Selector  inventory.Selector
+	// ToCA re-issues from another CA (e.g. a new intermediate); empty keeps
+	// each certificate's own.
+	ToCA string
+	// Reason for revoking the old certificates (default superseded; a
+	// key selector defaults to keyCompromise).
+	Reason string
+	// Grace is how long the old certificates stay valid (default 24h).
+	Grace time.Duration
+}
+
+// StartRotation records a rotation of every valid certificate the selector
+// matches: those the server holds the key of (or may reuse it) are
+// re-issued by the rotation job; the rest are marked for renewal now, so
+// agents and ACME clients (ARI) replace them. After the grace period the
+// old certificates are revoked. It needs cert:issue and cert:revoke over
+// every certificate.
+func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rotation, []RotationItem, error) {
+	if req.Selector.Empty() {
+		return nil, nil, fmt.Errorf("%w: name what to rotate: --ca, --profile or --key-spki", ErrInvalid)
+	}
+	if req.Reason == "" {
+		req.Reason = pki.ReasonSuperseded.String()
+		if req.Selector.SPKISHA256 != "" {
+			req.Reason = pki.ReasonKeyCompromise.String()
+		}
+	}
+	reason, err := pki.ParseReason(req.Reason)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if req.Grace == 0 {
+		req.Grace = 24 * time.Hour
+	}
+	if req.Grace < 0 || req.Grace > 90*24*time.Hour {
+		return nil, nil, fmt.Errorf("%w: grace period %v: want 0s to 90d", ErrInvalid, req.Grace)
+	}
+	if req.ToCA != "" {
+		c, err := s.store.GetCA(ctx, req.ToCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: --to-ca %s: %w", ErrInvalid, req.ToCA, err)
+		}
+		if err := c.CanIssue(); err != nil {
+			return nil, nil, fmt.Errorf("%w: --to-ca %s: %w", ErrInvalid, req.ToCA, err)
+		}
+		req.ToCA = c.ID
+	}
+	now := s.cfg.Clock.Now().UTC()
+	id, err := s.newID()
+	if err != nil {
+		return nil, nil, err
+	}
+	var items []RotationItem
+	caNames := map[string]string{}
+	err = s.store.EachMatching(ctx, req.Selector, now, func(c *inventory.Certificate) error {
+		if c.Requester == authz.System().Name {
+			return nil // the server's own TLS certificate renews itself
+		}
+		if len(items) >= maxRotationItems {
+			return fmt.Errorf("%w: more than %d certificates match; rotate them in parts (add --profile)", ErrInvalid, maxRotationItems)
+		}
+		name, ok := caNames[c.CAID]
+		if !ok {
+			name = s.caName(ctx, c.CAID)
+			caNames[c.CAID] = name
+		}
+		res := authz.Resource{CAID: c.CAID, CAName: name, Profile: c.Profile, Names: c.SANs}
+		if err := req.Principal.Allow(authz.PermCertRevoke, res); err != nil {
+			return fmt.Errorf("certificate %s: %w", c.Serial, err)
+		}
+		if err := req.Principal.Allow(authz.PermCertIssue, res); err != nil {
+			return fmt.Errorf("certificate %s: %w", c.Serial, err)
+		}
+		method := MethodSignal
+		// A compromised key is never certified again: only a server-held
+		// key is replaced by the server.
+		if c.ManagedKey != nil || (c.AutoRenew && req.Selector.SPKISHA256 == "") {
+			method = MethodReissue
+		}
+		items = append(items, RotationItem{Serial: c.Serial, Method: method, Status: ItemPending, UpdatedAt: now})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(items) == 0 {
+		return nil, nil, fmt.Errorf("%w: no valid certificate matches the selector", ErrInvalid)
+	}
+	r := &Rotation{ID: id, Selector: req.Selector, ToCA: req.ToCA, Reason: reason.String(), Grace: req.Grace,
+		Status: RotationRunning, CreatedBy: req.Principal.Name, CreatedAt: now}
+	reissue := 0
+	for _, it := range items {
+		if it.Method == MethodReissue {
+			reissue++
+		}
+	}
+	ev := audit.New(req.Principal, now, "rotation.start", id, map[string]any{
+		"selector": req.Selector, "to_ca": req.ToCA, "reason": r.Reason, "grace": req.Grace.String(),
+		"certificates": len(items), "reissue": reissue, "signal": len(items) - reissue,
+	})
+	if err := s.store.CreateRotation(ctx, r, items, ev); err != nil {
+		return nil, nil, err
+	}
+	s.cfg.Log.Info("rotation started", "id", id, "certificates", len(items), "reissue", reissue, "by", req.Principal.Name)
+	return r, items, nil
+}
+
+// Rotation returns a rotation and its items (cert:read).
+func (s *Service) Rotation(ctx context.Context, p authz.Principal, id string) (*Rotation, []RotationItem, error) {
+	if err := p.Allow(authz.PermCertRead, authz.Resource{}); err != nil {
+		if !p.Can(authz.PermCertRevoke) {
+			return nil, nil, err
+		}
+	}
+	return s.store.GetRotation(ctx, id)
+}
+
+// Rotations lists recent rotations.
+func (s *Service) Rotations(ctx context.Context, p authz.Principal) ([]*Rotation, error) {
+	if !p.Can(authz.PermCertRead) && !p.Can(authz.PermCertRevoke) {
+		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertRead)
+	}
+	return s.store.ListRotations(ctx, false, 100)
+}
+
+// ProcessRotations advances every running rotation: re-issues pending
+// reissue items, notices signal items their holders replaced, and after
+// the grace period revokes the old certificates and finishes. It is
+// idempotent, so an interrupted rotation resumes where it stopped.
+func (s *Service) ProcessRotations(ctx context.Context) (int, error) {
+	rs, err := s.store.ListRotations(ctx, true, 100)
+	if err != nil {
+		return 0, fmt.Errorf("lifecycle: rotations: %w", err)
+	}
+	var errs []error
+	for _, r := range rs {
+		if err := s.processRotation(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("rotation %s: %w", r.ID, err))
+		}
+	}
+	return len(rs), errors.Join(errs...)
+}
+
+func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
+	_, items, err := s.store.GetRotation(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	revokeNow := !now.Before(r.RevokeAt())
+	reason, _ := pki.ParseReason(r.Reason)
+	open := 0
+	for _, it := range items {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if it.Status == ItemRevoked || it.Status == ItemFailed && revokeNow {
+			continue
+		}
+		changed := false
+		if it.Status == ItemPending {
+			c, err := s.store.GetCertificate(ctx, it.Serial)
+			switch {
+			case err != nil:
+				it.Error, changed = err.Error(), true
+			case c.RenewedBy != "":
+				it.Status, it.NewSerial, it.Error, changed = ItemReplaced, c.RenewedBy, "", true
+			case it.Method == MethodReissue:
+				res, err := s.Renew(ctx, c, RenewOptions{Kind: inventory.RenewalRotate, ToCA: r.ToCA})
+				if err != nil {
+					it.Error, changed = err.Error(), true
+					if revokeNow {
+						it.Status = ItemFailed
+					}
+				} else {
+					it.Status, it.NewSerial, it.Error, changed = ItemReplaced, res.Cert.Serial, "", true
+				}
+			}
+		}
+		if revokeNow && (it.Status == ItemReplaced || it.Status == ItemPending || it.Status == ItemFailed) {
+			_, _, err := s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: it.Serial, Reason: reason})
+			if err != nil {
+				it.Error, changed = "revoke: "+err.Error(), true
+			} else {
+				if it.Status == ItemPending {
+					it.Error = "not replaced before the grace period ended; revoked anyway"
+				}
+				it.Status, changed = ItemRevoked, true
+			}
+		}
+		if changed {
+			it.UpdatedAt = now
+			if err := s.store.UpdateRotationItem(ctx, r.ID, it); err != nil {
+				return err
+			}
+		}
+		if it.Status != ItemRevoked {
+			open++
+		}
+	}
+	if revokeNow && open == 0 {
+		ev := audit.New(authz.System(), now, "rotation.finish", r.ID, map[string]any{"certificates": len(items)})
+		if err := s.store.FinishRotation(ctx, r.ID, now, ev); err != nil {
+			return err
+		}
+		s.cfg.Log.Info("rotation finished", "id", r.ID, "certificates", len(items))
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/clock"
+)
+
+// Locker makes a job run once even when several replicas run it: TryLock
+// returns ok false when another holder has the lock. The in-process
+// LocalLocker serves one replica; a database-backed one (PostgreSQL
+// advisory locks) serves many.
+type Locker interface {
+	TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error)
+}
+
+// LocalLocker is a Locker for one process.
+type LocalLocker struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+// TryLock implements Locker.
+func (l *LocalLocker) TryLock(_ context.Context, name string) (func(), bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held == nil {
+		l.held = map[string]bool{}
+	}
+	if l.held[name] {
+		return nil, false, nil
+	}
+	l.held[name] = true
+	return func() {
+		l.mu.Lock()
+		delete(l.held, name)
+		l.mu.Unlock()
+	}, true, nil
+}
+
+// Job is one scheduled task. Run gets the job's stored state (its cursor)
+// and returns a one-line outcome; a returned cursor replaces the stored one.
+type Job struct {
+	Name     string
+	Interval time.Duration
+	Run      func(ctx context.Context, st *JobState) (detail string, err error)
+}
+
+// Scheduler runs jobs at their intervals, each under its lock, and
+// records every run's outcome in the store and the log.
+type Scheduler struct {
+	clock  clock.Clock
+	log    *slog.Logger
+	store  JobStore
+	locker Locker
+	jobs   []Job
+	// triggers let a job be run now (an API call, a raised alert).
+	triggers map[string]chan struct{}
+}
+
+// NewScheduler returns a scheduler for jobs.
+func NewScheduler(clk clock.Clock, log *slog.Logger, st JobStore, locker Locker, jobs []Job) (*Scheduler, error) {
+	if clk == nil || log == nil || st == nil || locker == nil {
+		return nil, errors.New("lifecycle: scheduler needs a clock, logger, store and locker")
+	}
+	s := &Scheduler{clock: clk, log: log, store: st, locker: locker, jobs: jobs, triggers: map[string]chan struct{}{}}
+	for _, j := range jobs {
+		if j.Name == "" || j.Interval <= 0 || j.Run == nil {
+			return nil, fmt.Errorf("lifecycle: job %q needs a name, a positive interval and a function", j.Name)
+		}
+		if _, dup := s.triggers[j.Name]; dup {
+			return nil, fmt.Errorf("lifecycle: job %q is defined twice", j.Name)
+		}
+		s.triggers[j.Name] = make(chan struct{}, 1)
+	}
+	return s, nil
+}
+
+// ErrUnknownJob marks a job name the scheduler does not have.
+var ErrUnknownJob = errors.New("lifecycle: unknown job")
+
+// Trigger asks job name to run as soon as possible.
+func (s *Scheduler) Trigger(name string) error {
+	ch, ok := s.triggers[name]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownJob, name)
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run runs every job once at start, then at its interval or when
+// triggered, until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, j := range s.jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(j.Interval)
+			defer t.Stop()
+			for {
+				if _, err := s.RunJob(ctx, j.Name); err != nil && ctx.Err() == nil {
+					s.log.Error("job could not run", "job", j.Name, "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				case <-s.triggers[j.Name]:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// RunJob runs job name now, under its lock, and returns its recorded
+// state; Outcome is OutcomeSkipped when another runner holds the lock.
+func (s *Scheduler) RunJob(ctx context.Context, name string) (*JobState, error) {
+	i := slices.IndexFunc(s.jobs, func(j Job) bool { return j.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("%w %q", ErrUnknownJob, name)
+	}
+	j := s.jobs[i]
+	unlock, ok, err := s.locker.TryLock(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle: lock job %s: %w", name, err)
+	}
+	if !ok {
+		s.log.Debug("job skipped: running elsewhere", "job", name)
+		return &JobState{Name: name, Outcome: OutcomeSkipped, Interval: j.Interval}, nil
+	}
+	defer unlock()
+	st, err := s.store.GetJob(ctx, name)
+	if err != nil {
+		st = &JobState{Name: name}
+	}
+	st.Interval = j.Interval
+	st.StartedAt = s.clock.Now().UTC()
+	start := time.Now()
+	detail, runErr := j.Run(ctx, st)
+	st.FinishedAt = s.clock.Now().UTC()
+	st.Detail = detail
+	st.Outcome = OutcomeOK
+	if runErr != nil {
+		st.Outcome = OutcomeError
+		if detail != "" {
+			st.Detail = detail + "; "
+		}
+		st.Detail += runErr.Error()
+		s.log.Error("job failed", "job", name, "elapsed", time.Since(start).Round(time.Millisecond), "detail", st.Detail)
+	} else {
+		s.log.Info("job ran", "job", name, "elapsed", time.Since(start).Round(time.Millisecond), "outcome", detail)
+	}
+	if err := s.store.PutJob(context.WithoutCancel(ctx), st); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// Jobs returns every job's last recorded run.
+func (s *Scheduler) Jobs(ctx context.Context, p authz.Principal) ([]*JobState, error) {
+	if !p.Can(authz.PermCertRead) {
+		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertRead)
+	}
+	out := make([]*JobState, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		st, err := s.store.GetJob(ctx, j.Name)
+		if err != nil {
+			st = &JobState{Name: j.Name, Outcome: "never run"}
+		}
+		st.Interval = j.Interval
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Run runs job name now for principal p (it needs ca:manage).
+func (s *Scheduler) RunAs(ctx context.Context, p authz.Principal, name string) (*JobState, error) {
+	if !p.Can(authz.PermCAManage) {
+		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCAManage)
+	}
+	return s.RunJob(ctx, name)
+}
+
+// Intervals configure the standard jobs.
+type Intervals struct {
+	ExpiryCheck, Delivery, Renewal, Supersede, Rotation time.Duration
+}
+
+// Jobs returns the lifecycle's standard jobs.
+func (s *Service) Jobs(iv Intervals) []Job {
+	def := func(d, v time.Duration) time.Duration {
+		if d <= 0 {
+			return v
+		}
+		return d
+	}
+	return []Job{
+		{Name: "expiry-check", Interval: def(iv.ExpiryCheck, time.Hour), Run: func(ctx context.Context, st *JobState) (string, error) {
+			now := s.cfg.Clock.Now().UTC()
+			res, err := s.CheckExpiry(ctx, st.Cursor)
+			if err == nil {
+				st.Cursor = now
+			}
+			return fmt.Sprintf("%d certificates examined, %d CAs, %d alerts raised", res.Examined, res.CAs, res.Raised), err
+		}},
+		{Name: "alert-delivery", Interval: def(iv.Delivery, 15*time.Second), Run: func(ctx context.Context, _ *JobState) (string, error) {
+			res, err := s.Deliver(ctx)
+			return fmt.Sprintf("%d sent, %d to retry, %d failed", res.Sent, res.Retrying, res.Failed), err
+		}},
+		{Name: "renewal", Interval: def(iv.Renewal, 10*time.Minute), Run: func(ctx context.Context, _ *JobState) (string, error) {
+			res, err := s.RenewDue(ctx)
+			return fmt.Sprintf("%d renewed, %d failed", res.Renewed, res.Failed), err
+		}},
+		{Name: "supersede", Interval: def(iv.Supersede, 10*time.Minute), Run: func(ctx context.Context, _ *JobState) (string, error) {
+			n, err := s.SupersedeDue(ctx)
+			return fmt.Sprintf("%d superseded certificates revoked", n), err
+		}},
+		{Name: "rotation", Interval: def(iv.Rotation, time.Minute), Run: func(ctx context.Context, _ *JobState) (string, error) {
+			n, err := s.ProcessRotations(ctx)
+			return fmt.Sprintf("%d running rotations advanced", n), err
+		}},
+	}
+}

@@ -1,0 +1,360 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/revoke"
+)
+
+// ExpiryStore finds certificates by expiry and CAs.
+type ExpiryStore interface {
+	EachExpiringBetween(ctx context.Context, from, to time.Time, fn func(*inventory.Certificate) error) error
+	EachCreatedBetween(ctx context.Context, from, to, notAfterBefore time.Time, fn func(*inventory.Certificate) error) error
+	ListCAs(ctx context.Context) ([]*ca.CA, error)
+	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
+	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
+}
+
+// AlertStore keeps alerts and their deliveries.
+type AlertStore interface {
+	RaiseAlert(ctx context.Context, a *Alert, channels []string) (bool, error)
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
+	UpdateDelivery(ctx context.Context, d *Delivery) error
+	ListAlerts(ctx context.Context, limit int) ([]*AlertRecord, error)
+}
+
+// JobStore keeps each job's last run.
+type JobStore interface {
+	GetJob(ctx context.Context, name string) (*JobState, error)
+	PutJob(ctx context.Context, j *JobState) error
+}
+
+// RenewalStore keeps renewal state.
+type RenewalStore interface {
+	EachAutoRenewDue(ctx context.Context, notAfterBefore, now time.Time, limit int, fn func(*inventory.Certificate) error) error
+	RecordRenewalFailure(ctx context.Context, serial string, failures int, retryAt time.Time, msg string) error
+	RecordRenewalAttempt(ctx context.Context, a inventory.RenewalAttempt) error
+	SetSupersedeAt(ctx context.Context, serial string, at time.Time) error
+	SupersedeDue(ctx context.Context, now time.Time, limit int) ([]string, error)
+	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
+	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
+}
+
+// Store is every port the lifecycle needs from storage.
+type Store interface {
+	ExpiryStore
+	AlertStore
+	JobStore
+	RenewalStore
+	RotationStore
+}
+
+// Issuer is the one issuance path.
+type Issuer interface {
+	Issue(ctx context.Context, req issue.Request) (*issue.Result, error)
+}
+
+// Revoker revokes one certificate.
+type Revoker interface {
+	Revoke(ctx context.Context, req revoke.Request) (*inventory.Revocation, bool, error)
+}
+
+// Profiles resolves profiles.
+type Profiles interface {
+	Get(ctx context.Context, name string) (*profile.Profile, error)
+	List(ctx context.Context) ([]*profile.Profile, error)
+}
+
+// Sender delivers alerts to one channel.
+type Sender interface {
+	Send(ctx context.Context, a Alert) error
+}
+
+// RevocationHealth says which CAs' CRL or OCSP data failed to refresh.
+type RevocationHealth interface {
+	Stale(now time.Time) []StaleRevocation
+}
+
+// StaleRevocation is a CA whose revocation data is late.
+type StaleRevocation struct {
+	CAID string
+	// What is "crl" or "ocsp".
+	What       string
+	NextUpdate time.Time
+	Error      string
+}
+
+// Observer hears renewals and deliveries (metrics).
+type Observer interface {
+	ObserveRenewal(kind string, elapsed time.Duration, err error)
+	ObserveDelivery(channel string, err error)
+}
+
+// Config tunes the lifecycle. Zero values get the defaults noted.
+type Config struct {
+	Clock clock.Clock
+	Log   *slog.Logger
+	Rand  io.Reader // nil: crypto/rand
+	// Thresholds are the expiry alert thresholds (default 30, 14, 7, 1 days).
+	Thresholds []time.Duration
+	// CAThresholds apply to CA certificates (default 180, 90, 30, 7 days).
+	CAThresholds []time.Duration
+	// Router picks alert channels; Channels are the configured ones.
+	Router   Router
+	Channels map[string]Sender
+	// Permanent says a delivery error is not worth retrying.
+	Permanent func(error) bool
+	// DeliveryAttempts bounds retries of one delivery (default 12).
+	DeliveryAttempts int
+	// DeliveryTimeout bounds one delivery attempt (default 30s).
+	DeliveryTimeout time.Duration
+	// SupersedeAfter, when positive, revokes a renewed certificate as
+	// superseded this long after its successor was issued.
+	SupersedeAfter time.Duration
+	// RenewRetry is the first retry delay of a failed renewal, doubling up
+	// to RenewRetryMax (defaults 15m and 12h).
+	RenewRetry, RenewRetryMax time.Duration
+	// Health, when set, reports stale revocation data.
+	Health RevocationHealth
+	// Observer, when set, hears renewals and deliveries.
+	Observer Observer
+}
+
+// Service runs the lifecycle jobs.
+type Service struct {
+	cfg      Config
+	store    Store
+	issuer   Issuer
+	revoker  Revoker
+	profiles Profiles
+	// kick asks the delivery job to run now (an alert was raised).
+	kick chan struct{}
+}
+
+// New returns a Service; every port is required.
+func New(cfg Config, st Store, iss Issuer, rev Revoker, profiles Profiles) (*Service, error) {
+	if cfg.Clock == nil || cfg.Log == nil || st == nil || iss == nil || rev == nil || profiles == nil {
+		return nil, errors.New("lifecycle: clock, logger, store, issuer, revoker and profiles are required")
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if len(cfg.Thresholds) == 0 {
+		cfg.Thresholds = Days(30, 14, 7, 1)
+	}
+	if len(cfg.CAThresholds) == 0 {
+		cfg.CAThresholds = Days(180, 90, 30, 7)
+	}
+	for _, t := range append(slices.Clone(cfg.Thresholds), cfg.CAThresholds...) {
+		if t <= 0 {
+			return nil, fmt.Errorf("lifecycle: threshold %v must be positive", t)
+		}
+	}
+	slices.Sort(cfg.Thresholds)
+	slices.Sort(cfg.CAThresholds)
+	cfg.Thresholds = slices.Compact(cfg.Thresholds)
+	cfg.CAThresholds = slices.Compact(cfg.CAThresholds)
+	if cfg.Permanent == nil {
+		cfg.Permanent = func(error) bool { return false }
+	}
+	if cfg.DeliveryAttempts <= 0 {
+		cfg.DeliveryAttempts = 12
+	}
+	if cfg.DeliveryTimeout <= 0 {
+		cfg.DeliveryTimeout = 30 * time.Second
+	}
+	if cfg.RenewRetry <= 0 {
+		cfg.RenewRetry = 15 * time.Minute
+	}
+	if cfg.RenewRetryMax <= 0 {
+		cfg.RenewRetryMax = 12 * time.Hour
+	}
+	for _, rt := range cfg.Router.Routes {
+		for _, ch := range rt.Channels {
+			if _, ok := cfg.Channels[ch]; !ok {
+				return nil, fmt.Errorf("lifecycle: an alert route names channel %q, which is not configured", ch)
+			}
+		}
+	}
+	for _, ch := range cfg.Router.Default {
+		if _, ok := cfg.Channels[ch]; !ok {
+			return nil, fmt.Errorf("lifecycle: default alert channel %q is not configured", ch)
+		}
+	}
+	return &Service{cfg: cfg, store: st, issuer: iss, revoker: rev, profiles: profiles, kick: make(chan struct{}, 1)}, nil
+}
+
+// Days turns whole days into durations.
+func Days(d ...int) []time.Duration {
+	out := make([]time.Duration, len(d))
+	for i, n := range d {
+		out[i] = time.Duration(n) * 24 * time.Hour
+	}
+	return out
+}
+
+// Kicked is signalled when an alert was raised and deliveries should run.
+func (s *Service) Kicked() <-chan struct{} { return s.kick }
+
+func (s *Service) newID() (string, error) {
+	var b [12]byte
+	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
+		return "", fmt.Errorf("lifecycle: random id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// raise stores a (de-duplicated) and routes it; it reports whether a was new.
+func (s *Service) raise(ctx context.Context, a *Alert) (bool, error) {
+	id, err := s.newID()
+	if err != nil {
+		return false, err
+	}
+	a.ID = id
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = s.cfg.Clock.Now().UTC()
+	}
+	channels := s.cfg.Router.Channels(*a)
+	created, err := s.store.RaiseAlert(ctx, a, channels)
+	if err != nil {
+		return false, err
+	}
+	if created {
+		s.cfg.Log.Info("alert raised", "kind", a.Kind, "subject", a.Subject, "threshold", a.Threshold, "channels", channels, "summary", a.Summary)
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return created, nil
+}
+
+// Alerts returns the newest alerts with their deliveries.
+func (s *Service) Alerts(ctx context.Context, p authz.Principal, limit int) ([]*AlertRecord, error) {
+	if err := p.Allow(authz.PermCertRead, authz.Resource{}); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return s.store.ListAlerts(ctx, limit)
+}
+
+// ChannelNames lists the configured channels.
+func (s *Service) ChannelNames() []string {
+	out := make([]string, 0, len(s.cfg.Channels))
+	for n := range s.cfg.Channels {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ErrInvalid marks a malformed request.
+var ErrInvalid = errors.New("lifecycle: invalid request")
+
+func (s *Service) caName(ctx context.Context, id string) string {
+	if a, err := s.store.GetCA(ctx, id); err == nil {
+		return a.Name
+	}
+	return ""
+}
+
+// ErrUnknownChannel marks a test send to a channel that is not configured.
+var ErrUnknownChannel = errors.New("lifecycle: unknown alert channel")
+
+// SendTest sends a test alert to one channel at once, bypassing the
+// queue, and returns the delivery's error. It needs principal:manage
+// (it reaches outside systems on the operator's behalf).
+func (s *Service) SendTest(ctx context.Context, p authz.Principal, channel string) error {
+	if err := p.Allow(authz.PermPrincipalAdmin, authz.Resource{}); err != nil {
+		return err
+	}
+	ch, ok := s.cfg.Channels[channel]
+	if !ok {
+		return fmt.Errorf("%w %q: configured channels are %v", ErrUnknownChannel, channel, s.ChannelNames())
+	}
+	now := s.cfg.Clock.Now().UTC()
+	id, err := s.newID()
+	if err != nil {
+		return err
+	}
+	a := Alert{
+		ID: id, Kind: AlertTest, Severity: SeverityInfo, Subject: "test:" + channel, Threshold: now.Format(time.RFC3339Nano),
+		Summary: "Test alert from Certwright to channel " + channel,
+		Detail:  "This is a test message sent by " + p.Name + " with `certwright alerts test " + channel + "`. Alerts to this channel work.",
+		CreatedAt: now,
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
+	defer cancel()
+	err = ch.Send(ctx, a)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ObserveDelivery(channel, err)
+	}
+	if err != nil {
+		return fmt.Errorf("lifecycle: test alert to %s: %w", channel, err)
+	}
+	s.cfg.Log.Info("test alert sent", "channel", channel, "by", p.Name)
+	return nil
+}
+
+// ReportDeployFailure raises a deploy_failed alert for an agent's entry,
+// once per host, entry and certificate.
+func (s *Service) ReportDeployFailure(ctx context.Context, p authz.Principal, host, entry, serial, msg string) error {
+	if !p.Can(authz.PermCertIssue) {
+		return fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertIssue)
+	}
+	if len(host) > 253 || len(entry) > 128 || len(serial) > 64 || len(msg) > 4096 {
+		return fmt.Errorf("%w: host, entry, serial or error is too long", ErrInvalid)
+	}
+	a := &Alert{
+		Kind: AlertDeployFailed, Severity: SeverityCritical, Subject: "deploy:" + host + "/" + entry, Threshold: serial,
+		Summary: fmt.Sprintf("Deployment of %s on %s failed", entry, host),
+		Detail:  fmt.Sprintf("The agent on %s (principal %s) could not deploy certificate %s for entry %s: %s. The new files are kept; the agent retries.", host, p.Name, serial, entry, msg),
+	}
+	if serial != "" {
+		if c, err := s.store.GetCertificate(ctx, serial); err == nil {
+			if err := p.Allow(authz.PermCertIssue, authz.Resource{CAID: c.CAID, Profile: c.Profile, Names: c.SANs, CAName: s.caName(ctx, c.CAID)}); err != nil {
+				return err
+			}
+			a.Cert = s.ref(ctx, c, nil)
+			a.DaysLeft = c.NotAfter.Sub(s.cfg.Clock.Now()).Hours() / 24
+		}
+	}
+	_, err := s.raise(ctx, a)
+	return err
+}
+
+// ref describes c for an alert; caNames caches CA names.
+func (s *Service) ref(ctx context.Context, c *inventory.Certificate, caNames map[string]string) *CertRef {
+	name, ok := caNames[c.CAID]
+	if !ok && c.CAID != "" {
+		if a, err := s.store.GetCA(ctx, c.CAID); err == nil {
+			name = a.Name
+		}
+		if caNames != nil {
+			caNames[c.CAID] = name
+		}
+	}
+	if name == "" && c.Source == inventory.SourceImported {
+		name = c.Issuer
+	}
+	return &CertRef{
+		Serial: c.Serial, CAID: c.CAID, CA: name, Profile: c.Profile, Subject: c.Subject,
+		SANs: slices.Clone(c.SANs), NotAfter: c.NotAfter.UTC(), Owner: c.Owner, Tags: slices.Clone(c.Tags), Source: string(c.Source),
+	}
+}
