@@ -295,8 +295,8 @@ func (s *Service) SendTest(ctx context.Context, p authz.Principal, channel strin
 	}
 	a := Alert{
 		ID: id, Kind: AlertTest, Severity: SeverityInfo, Subject: "test:" + channel, Threshold: now.Format(time.RFC3339Nano),
-		Summary: "Test alert from Certwright to channel " + channel,
-		Detail:  "This is a test message sent by " + p.Name + " with `certwright alerts test " + channel + "`. Alerts to this channel work.",
+		Summary:   "Test alert from Certwright to channel " + channel,
+		Detail:    "This is a test message sent by " + p.Name + " with `certwright alerts test " + channel + "`. Alerts to this channel work.",
 		CreatedAt: now,
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)

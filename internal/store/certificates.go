@@ -34,8 +34,8 @@ type certRow struct {
 	// replaces is the predecessor's serial, marked renewed by this one in
 	// the same transaction.
 	replaces string
-	args   []any    // certColumns order
-	names  []string // kind, value pairs
+	args     []any    // certColumns order
+	names    []string // kind, value pairs
 }
 
 func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
