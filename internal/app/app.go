@@ -26,6 +26,7 @@ import (
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/keys/software"
+	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
@@ -61,6 +62,9 @@ type App struct {
 	audit    *audit.Checkpointer
 	acme     *acme.Service
 	tls      *serverTLS
+
+	lifecycle *lifecycle.Service
+	scheduler *lifecycle.Scheduler
 }
 
 // DBURL returns the store URL for cfg.
@@ -173,6 +177,10 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		access: acc, audit: cp,
 	}
 	a.tls = &serverTLS{app: a}
+	if err := a.wireLifecycle(nil, nil); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -68,6 +68,16 @@ var tRoutePermissions = map[string][]authz.Permission{
 	"POST /api/v1/acme/provisioners/{name}/eab":        {authz.PermPrincipalAdmin},
 	"GET /api/v1/acme/provisioners/{name}/eab":         {authz.PermPrincipalRead},
 	"POST /api/v1/acme/renew-now":                      {authz.PermCertRevoke},
+	"GET /api/v1/certificates/{serial}/renewal-info":   {authz.PermCertRead, authz.PermCertIssue},
+	"POST /api/v1/certificates/{serial}/renew":         {authz.PermCertIssue},
+	"GET /api/v1/alerts":                               {authz.PermCertRead},
+	"POST /api/v1/alerts/test":                         {authz.PermPrincipalAdmin},
+	"POST /api/v1/alerts/deploy-failed":                {authz.PermCertIssue},
+	"POST /api/v1/rotations":                           {authz.PermCertRevoke},
+	"GET /api/v1/rotations":                            {authz.PermCertRead, authz.PermCertRevoke},
+	"GET /api/v1/rotations/{id}":                       {authz.PermCertRead, authz.PermCertRevoke},
+	"GET /api/v1/jobs":                                 {authz.PermCertRead},
+	"POST /api/v1/jobs/{name}/run":                     {authz.PermCAManage},
 	"GET /api/v1/whoami":                               authz.Permissions(),
 }
 

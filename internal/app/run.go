@@ -42,6 +42,7 @@ func (a *App) API() (*api.Handler, error) {
 		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, Access: a.access,
 		Auditor: auditor{DB: a.store, app: a}, Reports: a.store,
 		ACME:      a.acme,
+		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler},
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 	})
 }
@@ -152,6 +153,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	start(func() error { a.audit.Run(ctx); return nil })
 	start(func() error { return a.expireLoop(ctx, time.Minute) })
 	start(func() error { return a.acme.Run(ctx) })
+	start(func() error { return a.runLifecycle(ctx) })
 	if ready != nil {
 		ready(l)
 	}

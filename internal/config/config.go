@@ -56,6 +56,12 @@ type Config struct {
 	Approval ApprovalConfig `yaml:"approval,omitempty"`
 	// ACME tunes the ACME server's challenge validation and limits.
 	ACME ACMEConfig `yaml:"acme,omitempty"`
+	// Lifecycle tunes expiry monitoring, renewal and rotation.
+	Lifecycle LifecycleConfig `yaml:"lifecycle,omitempty"`
+	// Alerts declares alert channels and routes.
+	Alerts AlertsConfig `yaml:"alerts,omitempty"`
+	// Metrics places the Prometheus endpoint.
+	Metrics MetricsConfig `yaml:"metrics,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level,omitempty"`
 	// Init applies only when a data directory is created.
@@ -232,6 +238,7 @@ func (c *Config) Defaults() {
 	def(&in.IssuingKey, string(pki.ECDSAP256))
 	defInt(&in.IssuingValidityDays, 1825)
 	def(&c.DefaultCA, in.IssuingName)
+	c.lifecycleDefaults()
 }
 
 // ErrInvalid marks a configuration error; the message names the field.
@@ -288,6 +295,9 @@ func (c *Config) Validate() error {
 		return invalid("approval.request_lifetime", "%s: want 1m to 30d", c.Approval.RequestLifetime)
 	}
 	if err := c.ACME.validate(); err != nil {
+		return err
+	}
+	if err := c.validateLifecycle(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

@@ -264,6 +264,9 @@ func (s *Service) ChannelNames() []string {
 	return out
 }
 
+// ErrDelivery marks a channel that did not take an alert.
+var ErrDelivery = errors.New("lifecycle: delivery failed")
+
 // ErrInvalid marks a malformed request.
 var ErrInvalid = errors.New("lifecycle: invalid request")
 
@@ -306,7 +309,7 @@ func (s *Service) SendTest(ctx context.Context, p authz.Principal, channel strin
 		s.cfg.Observer.ObserveDelivery(channel, err)
 	}
 	if err != nil {
-		return fmt.Errorf("lifecycle: test alert to %s: %w", channel, err)
+		return fmt.Errorf("%w: test alert to %s: %w", ErrDelivery, channel, err)
 	}
 	s.cfg.Log.Info("test alert sent", "channel", channel, "by", p.Name)
 	return nil

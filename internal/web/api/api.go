@@ -27,6 +27,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
@@ -409,6 +410,11 @@ var errorStatus = []struct {
 	{ca.ErrNotIssuing, http.StatusConflict, "CA cannot issue"},
 	{ca.ErrTransition, http.StatusConflict, "CA state conflict"},
 	{issue.ErrConflict, http.StatusConflict, "conflict"},
+	{lifecycle.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{lifecycle.ErrConflict, http.StatusConflict, "conflict"},
+	{lifecycle.ErrUnknownChannel, http.StatusNotFound, "unknown alert channel"},
+	{lifecycle.ErrUnknownJob, http.StatusNotFound, "unknown job"},
+	{lifecycle.ErrDelivery, http.StatusBadGateway, "alert not delivered"},
 	{errConflict, http.StatusConflict, "conflict"},
 	{profile.ErrUnknown, http.StatusNotFound, "unknown profile"},
 	{profile.ErrTooLarge, http.StatusRequestEntityTooLarge, "profile definition too large"},

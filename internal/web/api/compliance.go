@@ -1,6 +1,136 @@
 package api
 
-// Compliance is what the compliance report route needs.
-type Compliance interface{}
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
 
-func (h *Handler) complianceRoutes() []Route { return nil }
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/compliance"
+	"github.com/certwright/certwright/internal/web/apitypes"
+	"github.com/certwright/certwright/internal/web/report"
+)
+
+// Compliance is what the compliance report route needs: compliance.Reporter.
+type Compliance interface {
+	Build(ctx context.Context, since time.Time) (*compliance.Report, error)
+}
+
+// complianceRoutes are registered only when a Compliance is wired. The
+// pattern is more specific than /api/v1/reports/{kind}, so it wins.
+func (h *Handler) complianceRoutes() []Route {
+	if h.d.Compliance == nil {
+		return nil
+	}
+	rend, err := report.NewRenderer()
+	handle := func(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+		if err != nil {
+			return err
+		}
+		return h.complianceReport(w, r, p, rend)
+	}
+	return []Route{
+		route("GET", "/api/v1/reports/compliance", "report.compliance", handle, authz.PermReportRead),
+	}
+}
+
+// complianceReport answers ?format=json (default), csv or html, over the
+// period from ?since (RFC 3339, default 90 days ago) to now.
+func (h *Handler) complianceReport(w http.ResponseWriter, r *http.Request, who authz.Principal, rend *report.Renderer) error {
+	if err := who.Allow(authz.PermReportRead, authz.Resource{}); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	if format != "json" && format != "csv" && format != "html" {
+		return badInput("format %q: want json, csv or html", format)
+	}
+	now := h.d.Clock.Now().UTC()
+	since, err := parseTime("since", q.Get("since"), now.Add(-compliance.DefaultPeriod))
+	if err != nil {
+		return err
+	}
+	if !since.Before(now) {
+		return badInput("since %s is not in the past", since.Format(time.RFC3339))
+	}
+	rep, err := h.d.Compliance.Build(r.Context(), since)
+	if errors.Is(err, compliance.ErrTooLarge) {
+		return fmt.Errorf("%w: %w", errBadInput, err)
+	}
+	if err != nil {
+		return err
+	}
+	out := complianceView(rep)
+	var buf bytes.Buffer
+	switch format {
+	case "json":
+		return writeJSON(w, http.StatusOK, out)
+	case "csv":
+		if err := report.WriteCSV(&buf, &out); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", report.ContentTypeCSV)
+		w.Header().Set("Content-Disposition", `attachment; filename="certwright-compliance.csv"`)
+	default:
+		if err := rend.WriteHTML(&buf, &out); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", report.ContentTypeHTML)
+		// The page's own style sheet, allowed by its hash; nothing else.
+		w.Header().Set("Content-Security-Policy", report.ContentSecurityPolicy())
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func complianceView(rep *compliance.Report) apitypes.ComplianceReport {
+	out := apitypes.ComplianceReport{
+		Since: rep.Since, Until: rep.Until, GeneratedAt: rep.GeneratedAt,
+		Summary: apitypes.ComplianceSummary{ComplianceCounts: countsView(rep.Summary.Counts), BySource: []apitypes.ComplianceSourceCounts{}},
+		KPIs: apitypes.ComplianceKPIs{
+			RenewalAttempts: rep.KPIs.RenewalAttempts, RenewalsSucceeded: rep.KPIs.RenewalsSucceeded,
+			RenewalSuccessRate: rep.KPIs.RenewalSuccessRate, AutomatedRenewals: rep.KPIs.AutomatedRenewals,
+			AutomationRate: rep.KPIs.AutomationRate, CurrentCertificates: rep.KPIs.CurrentCertificates,
+			AutoManaged: rep.KPIs.AutoManaged, AutoManagedShare: rep.KPIs.AutoManagedShare,
+			ExpiryIncidents: rep.KPIs.ExpiryIncidents, NearMisses: rep.KPIs.NearMisses,
+		},
+		WorstOffenders: make([]apitypes.ComplianceRow, 0, len(rep.WorstOffenders)),
+		Certificates:   make([]apitypes.ComplianceRow, 0, len(rep.Rows)),
+	}
+	for _, s := range rep.Summary.BySource {
+		out.Summary.BySource = append(out.Summary.BySource, apitypes.ComplianceSourceCounts{Source: string(s.Source), ComplianceCounts: countsView(s.Counts)})
+	}
+	for _, row := range rep.WorstOffenders {
+		out.WorstOffenders = append(out.WorstOffenders, rowView(row))
+	}
+	for _, row := range rep.Rows {
+		out.Certificates = append(out.Certificates, rowView(row))
+	}
+	return out
+}
+
+func countsView(c compliance.Counts) apitypes.ComplianceCounts {
+	return apitypes.ComplianceCounts{Total: c.Total, Compliant: c.Compliant, Warning: c.Warning, NonCompliant: c.NonCompliant}
+}
+
+func rowView(r *compliance.Row) apitypes.ComplianceRow {
+	v := apitypes.ComplianceRow{
+		Serial: r.Serial, Fingerprint: r.Fingerprint, Subject: r.Subject, Names: r.Names, Source: string(r.Source),
+		CAID: r.CAID, CA: r.CA, Issuer: r.Issuer, IssuerSerial: r.IssuerSerial, Profile: r.Profile, Owner: r.Owner,
+		Tags: r.Tags, KeyAlgorithm: r.KeyAlgorithm, KeyBits: r.KeyBits, SignatureAlgorithm: r.SignatureAlgorithm,
+		NotBefore: r.NotBefore, NotAfter: r.NotAfter, ValidityDays: r.ValidityDays, DaysLeft: r.DaysLeft,
+		Expired: r.Expired, Public: r.Public, Chain: r.Chain, Revocation: r.Revocation, AutoManaged: r.AutoManaged,
+		Status: string(r.Status), Findings: make([]apitypes.ComplianceFinding, 0, len(r.Findings)),
+	}
+	for _, f := range r.Findings {
+		v.Findings = append(v.Findings, apitypes.ComplianceFinding{Rule: f.Rule, Severity: string(f.Severity), Message: f.Message})
+	}
+	return v
+}

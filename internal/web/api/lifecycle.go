@@ -1,6 +1,254 @@
 package api
 
-// Lifecycle is what the lifecycle routes need.
-type Lifecycle interface{}
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
-func (h *Handler) lifecycleRoutes() []Route { return nil }
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/lifecycle"
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+// Lifecycle is what the lifecycle routes need: renewal, alerts, rotations
+// and the scheduled jobs.
+type Lifecycle interface {
+	RenewalInfo(ctx context.Context, p authz.Principal, serial string) (*lifecycle.RenewalInfo, error)
+	RenewByHand(ctx context.Context, p authz.Principal, serial string, reuseKey bool) (*issue.Result, error)
+	ReportDeployFailure(ctx context.Context, p authz.Principal, host, entry, serial, msg string) error
+	Alerts(ctx context.Context, p authz.Principal, limit int) ([]*lifecycle.AlertRecord, error)
+	ChannelNames() []string
+	SendTest(ctx context.Context, p authz.Principal, channel string) error
+	StartRotation(ctx context.Context, req lifecycle.RotationRequest) (*lifecycle.Rotation, []lifecycle.RotationItem, error)
+	Rotation(ctx context.Context, p authz.Principal, id string) (*lifecycle.Rotation, []lifecycle.RotationItem, error)
+	Rotations(ctx context.Context, p authz.Principal) ([]*lifecycle.Rotation, error)
+	Jobs(ctx context.Context, p authz.Principal) ([]*lifecycle.JobState, error)
+	RunJob(ctx context.Context, p authz.Principal, name string) (*lifecycle.JobState, error)
+}
+
+func (h *Handler) lifecycleRoutes() []Route {
+	const (
+		certRead, certIssue, certRevoke = authz.PermCertRead, authz.PermCertIssue, authz.PermCertRevoke
+	)
+	return []Route{
+		route("GET", "/api/v1/certificates/{serial}/renewal-info", "certificate.renewal_info", h.renewalInfo, certRead, certIssue),
+		route("POST", "/api/v1/certificates/{serial}/renew", "certificate.renew", h.renewCert, certIssue),
+		route("GET", "/api/v1/alerts", "alert.list", h.listAlerts, certRead),
+		route("POST", "/api/v1/alerts/test", "alert.test", h.testAlert, authz.PermPrincipalAdmin),
+		route("POST", "/api/v1/alerts/deploy-failed", "alert.deploy_failed", h.deployFailed, certIssue),
+		route("POST", "/api/v1/rotations", "rotation.start", h.startRotation, certRevoke),
+		route("GET", "/api/v1/rotations", "rotation.list", h.listRotations, certRead, certRevoke),
+		route("GET", "/api/v1/rotations/{id}", "rotation.show", h.showRotation, certRead, certRevoke),
+		route("GET", "/api/v1/jobs", "job.list", h.listJobs, certRead),
+		route("POST", "/api/v1/jobs/{name}/run", "job.run", h.runJob, authz.PermCAManage),
+	}
+}
+
+func (h *Handler) renewalInfo(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	info, err := h.d.Lifecycle.RenewalInfo(r.Context(), p, strings.ToLower(r.PathValue("serial")))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apitypes.RenewalInfo{
+		Serial: info.Serial, NotAfter: info.NotAfter, WindowStart: info.WindowStart, WindowEnd: info.WindowEnd,
+		RenewNow: info.RenewNow, Reason: info.Reason, RenewedBy: info.RenewedBy, Revoked: info.Revoked,
+		ServerTime: h.d.Clock.Now().UTC(),
+	})
+}
+
+func (h *Handler) renewCert(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.RenewRequest
+	if err := decodeOptional(r, &req); err != nil {
+		return err
+	}
+	res, err := h.d.Lifecycle.RenewByHand(r.Context(), p, strings.ToLower(r.PathValue("serial")), req.ReuseKey)
+	if err != nil {
+		return err
+	}
+	// A renewed server-held key stays on the server: machines fetch it
+	// with key export; nobody gets it in this answer.
+	res.Key = nil
+	out, err := h.issued(r, res)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+// decodeOptional decodes a JSON body when there is one.
+func decodeOptional(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return decode(r, v)
+}
+
+func (h *Handler) listAlerts(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return badInput("limit %q: want 1 to 1000", s)
+		}
+		limit = n
+	}
+	recs, err := h.d.Lifecycle.Alerts(r.Context(), p, limit)
+	if err != nil {
+		return err
+	}
+	out := apitypes.AlertList{Alerts: make([]apitypes.Alert, 0, len(recs)), Channels: h.d.Lifecycle.ChannelNames()}
+	for _, rec := range recs {
+		a := rec.Alert
+		v := apitypes.Alert{ID: a.ID, Kind: string(a.Kind), Severity: string(a.Severity), Subject: a.Subject, Threshold: a.Threshold,
+			Summary: a.Summary, Detail: a.Detail, DaysLeft: a.DaysLeft, CreatedAt: a.CreatedAt, Deliveries: []apitypes.AlertDelivery{}}
+		if a.Cert != nil {
+			v.Serial = a.Cert.Serial
+		}
+		for _, d := range rec.Deliveries {
+			dv := apitypes.AlertDelivery{Channel: d.Channel, Status: d.Status, Attempts: d.Attempts, NextAttemptAt: d.NextAttemptAt, LastError: d.LastError}
+			if !d.SentAt.IsZero() {
+				t := d.SentAt
+				dv.SentAt = &t
+			}
+			v.Deliveries = append(v.Deliveries, dv)
+		}
+		out.Alerts = append(out.Alerts, v)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) testAlert(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.AlertTestRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Channel == "" {
+		return badInput("channel is required")
+	}
+	if err := h.d.Lifecycle.SendTest(r.Context(), p, req.Channel); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"channel": req.Channel, "status": "sent"})
+}
+
+func (h *Handler) deployFailed(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.DeployFailure
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Entry == "" || req.Host == "" || req.Error == "" {
+		return badInput("entry, host and error are required")
+	}
+	if err := h.d.Lifecycle.ReportDeployFailure(r.Context(), p, req.Host, req.Entry, strings.ToLower(req.Serial), req.Error); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "reported"})
+}
+
+func (h *Handler) startRotation(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.RotationRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	sel := inventory.Selector{Profile: req.Profile, SPKISHA256: strings.ToLower(req.SPKISHA256)}
+	if req.CA != "" {
+		c, err := h.d.CAs.Get(r.Context(), req.CA)
+		if err != nil {
+			return err
+		}
+		sel.CAID = c.ID
+	}
+	var grace time.Duration
+	if req.Grace != "" {
+		d, err := inventory.ParseWindow(req.Grace)
+		if err != nil {
+			return badInput("grace: %v", err)
+		}
+		grace = d
+	}
+	rot, items, err := h.d.Lifecycle.StartRotation(r.Context(), lifecycle.RotationRequest{
+		Principal: p, Selector: sel, ToCA: req.ToCA, Reason: req.Reason, Grace: grace,
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/rotations/"+rot.ID)
+	return writeJSON(w, http.StatusCreated, rotationView(rot, items, true))
+}
+
+func rotationView(r *lifecycle.Rotation, items []lifecycle.RotationItem, withItems bool) apitypes.Rotation {
+	v := apitypes.Rotation{
+		ID: r.ID, CAID: r.Selector.CAID, Profile: r.Selector.Profile, SPKISHA256: r.Selector.SPKISHA256, ToCA: r.ToCA,
+		Reason: r.Reason, Grace: inventory.FormatWindow(r.Grace), Status: r.Status, CreatedBy: r.CreatedBy,
+		CreatedAt: r.CreatedAt, RevokeAt: r.RevokeAt(), Counts: map[string]int{},
+	}
+	if !r.FinishedAt.IsZero() {
+		t := r.FinishedAt
+		v.FinishedAt = &t
+	}
+	for _, it := range items {
+		v.Counts[it.Status]++
+		if withItems {
+			v.Items = append(v.Items, apitypes.RotationItem{Serial: it.Serial, Method: it.Method, Status: it.Status,
+				NewSerial: it.NewSerial, Error: it.Error, UpdatedAt: it.UpdatedAt})
+		}
+	}
+	return v
+}
+
+func (h *Handler) listRotations(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	rs, err := h.d.Lifecycle.Rotations(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	out := apitypes.RotationList{Rotations: make([]apitypes.Rotation, 0, len(rs))}
+	for _, rot := range rs {
+		out.Rotations = append(out.Rotations, rotationView(rot, nil, false))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) showRotation(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	rot, items, err := h.d.Lifecycle.Rotation(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rotationView(rot, items, true))
+}
+
+func jobView(j *lifecycle.JobState) apitypes.Job {
+	v := apitypes.Job{Name: j.Name, Interval: inventory.FormatWindow(j.Interval), Outcome: j.Outcome, Detail: j.Detail}
+	if !j.StartedAt.IsZero() {
+		t := j.StartedAt
+		v.StartedAt = &t
+	}
+	if !j.FinishedAt.IsZero() {
+		t := j.FinishedAt
+		v.FinishedAt = &t
+	}
+	return v
+}
+
+func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	js, err := h.d.Lifecycle.Jobs(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	out := apitypes.JobList{Jobs: make([]apitypes.Job, 0, len(js))}
+	for _, j := range js {
+		out.Jobs = append(out.Jobs, jobView(j))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) runJob(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	st, err := h.d.Lifecycle.RunJob(r.Context(), p, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, jobView(st))
+}

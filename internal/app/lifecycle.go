@@ -1,0 +1,188 @@
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/lifecycle"
+	"github.com/certwright/certwright/internal/notify"
+)
+
+// maxSecretFile bounds a secret or password file.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads a secret from a file, refusing one others can read.
+func readSecretFile(dataDir, field, path string) ([]byte, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dataDir, path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("app: %s: %w", field, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("app: %s: %s is readable by others (mode %04o): chmod 600 it", field, path, fi.Mode().Perm())
+	}
+	if fi.Size() > maxSecretFile {
+		return nil, fmt.Errorf("app: %s: %s is larger than %d bytes", field, path, maxSecretFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("app: %s: %w", field, err)
+	}
+	return []byte(strings.TrimRight(string(b), "\r\n")), nil
+}
+
+func readCAFile(dataDir, field, path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dataDir, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("app: %s: %w", field, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("app: %s: %s holds no PEM certificate", field, path)
+	}
+	return pool, nil
+}
+
+// alertChannels builds the configured alert channels.
+func alertChannels(cfg *config.Config) (map[string]lifecycle.Sender, error) {
+	out := map[string]lifecycle.Sender{}
+	for i, ch := range cfg.Alerts.Channels {
+		field := fmt.Sprintf("alerts.channels[%d] (%s)", i, ch.Name)
+		pool, err := readCAFile(cfg.DataDir, field+".ca_file", ch.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		var timeout time.Duration
+		if ch.Timeout != "" {
+			timeout, _ = inventory.ParseWindow(ch.Timeout)
+		}
+		switch ch.Type {
+		case "webhook":
+			var secret []byte
+			if ch.SecretFile != "" {
+				if secret, err = readSecretFile(cfg.DataDir, field+".secret_file", ch.SecretFile); err != nil {
+					return nil, err
+				}
+			}
+			w, err := notify.NewWebhook(notify.WebhookConfig{Name: ch.Name, URL: ch.URL, Headers: ch.Headers, Secret: secret, RootCAs: pool, Timeout: timeout})
+			if err != nil {
+				return nil, fmt.Errorf("app: %s: %w", field, err)
+			}
+			out[ch.Name] = w
+		case "email":
+			var password []byte
+			if ch.PasswordFile != "" {
+				if password, err = readSecretFile(cfg.DataDir, field+".password_file", ch.PasswordFile); err != nil {
+					return nil, err
+				}
+			}
+			e, err := notify.NewEmail(notify.EmailConfig{
+				Name: ch.Name, Addr: ch.SMTP, TLS: ch.TLS, Username: ch.Username, Password: string(password),
+				From: ch.From, To: ch.To, RootCAs: pool, Timeout: timeout,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("app: %s: %w", field, err)
+			}
+			out[ch.Name] = e
+		}
+	}
+	return out, nil
+}
+
+// wireLifecycle builds the lifecycle service and its scheduler.
+func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Observer) error {
+	channels, err := alertChannels(a.cfg)
+	if err != nil {
+		return err
+	}
+	router := lifecycle.Router{Default: a.cfg.Alerts.Default}
+	if len(router.Default) == 0 {
+		for name := range channels {
+			router.Default = append(router.Default, name)
+		}
+	}
+	for _, r := range a.cfg.Alerts.Routes {
+		rt := lifecycle.Route{Tags: r.Tags, Profiles: r.Profiles, CAs: r.CAs, Channels: r.Channels}
+		for _, k := range r.Kinds {
+			rt.Kinds = append(rt.Kinds, lifecycle.AlertKind(k))
+		}
+		router.Routes = append(router.Routes, rt)
+	}
+	d := a.cfg.Lifecycle.Durations()
+	lc, err := lifecycle.New(lifecycle.Config{
+		Clock: a.clock, Log: a.log.With("component", "lifecycle"),
+		Thresholds: d.Thresholds, CAThresholds: d.CAThresholds,
+		Router: router, Channels: channels, Permanent: notify.IsPermanent,
+		DeliveryAttempts: a.cfg.Lifecycle.DeliveryAttempts,
+		SupersedeAfter:   d.SupersedeAfter, RenewRetry: d.RenewalRetry,
+		Health: health, Observer: obs,
+	}, a.store, a.issuer, a.revoker, a.profiles)
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	sched, err := lifecycle.NewScheduler(a.clock, a.log.With("component", "scheduler"), a.store, &lifecycle.LocalLocker{},
+		lc.Jobs(lifecycle.Intervals{ExpiryCheck: d.ExpiryCheck, Delivery: d.Delivery, Renewal: d.Renewal}))
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	a.lifecycle, a.scheduler = lc, sched
+	return nil
+}
+
+// runLifecycle runs the scheduler, and the delivery job as soon as an
+// alert is raised.
+func (a *App) runLifecycle(ctx context.Context) error {
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.lifecycle.Kicked():
+				_ = a.scheduler.Trigger("alert-delivery")
+			}
+		}
+	}()
+	return a.scheduler.Run(ctx)
+}
+
+// lifecycleAPI serves the API's lifecycle routes from the service and
+// the scheduler.
+type lifecycleAPI struct {
+	*lifecycle.Service
+	sched *lifecycle.Scheduler
+}
+
+// Jobs lists the scheduled jobs (the API's view, not the job table).
+func (l lifecycleAPI) Jobs(ctx context.Context, p authz.Principal) ([]*lifecycle.JobState, error) {
+	return l.sched.Jobs(ctx, p)
+}
+
+// RunJob runs a job now.
+func (l lifecycleAPI) RunJob(ctx context.Context, p authz.Principal, name string) (*lifecycle.JobState, error) {
+	return l.sched.RunAs(ctx, p, name)
+}
+
+// StartRotation starts a rotation and has the rotation job take it up at once.
+func (l lifecycleAPI) StartRotation(ctx context.Context, req lifecycle.RotationRequest) (*lifecycle.Rotation, []lifecycle.RotationItem, error) {
+	r, items, err := l.Service.StartRotation(ctx, req)
+	if err == nil {
+		_ = l.sched.Trigger("rotation")
+	}
+	return r, items, err
+}
