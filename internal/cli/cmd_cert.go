@@ -99,9 +99,10 @@ func runCertKey(ctx context.Context, r *runner, args []string) error {
 
 // issueFlags are shared by sign and issue.
 type issueFlags struct {
-	profile, ca, out string
-	days             int
-	tags             listFlag
+	profile, ca, out, owner string
+	days                    int
+	tags                    listFlag
+	autoRenew               bool
 }
 
 func (f *issueFlags) register(fs *flag.FlagSet) {
@@ -110,6 +111,8 @@ func (f *issueFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.days, "days", 0, "validity of `N` days (default: the profile's maximum)")
 	fs.Var(&f.tags, "tag", "inventory `TAGS`, comma-separated")
 	fs.StringVar(&f.out, "out", "", "write the certificate and its chain (without the root) to `FILE` (mode 0644)")
+	fs.StringVar(&f.owner, "owner", "", "who answers for the certificate (`TEXT`, shown in alerts)")
+	fs.BoolVar(&f.autoRenew, "auto-renew", false, "let the server renew the certificate at its profile's threshold (sign: the profile must allow key reuse; issue: the server keeps the key, wrapped)")
 }
 
 func (r *runner) checkIssueFlags(fs *flag.FlagSet, f *issueFlags) error {
@@ -146,6 +149,7 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 	var f issueFlags
 	f.register(fs)
 	csrFile := fs.String("csr", "", "PEM or DER `FILE` holding the certificate signing request (- for standard input)")
+	replaces := fs.String("replaces", "", "`SERIAL` of the certificate this one renews (links the two; it must share a name)")
 	if _, err := r.parse(fs, args); err != nil {
 		return err
 	}
@@ -163,6 +167,12 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read CSR %s: %w", *csrFile, err)
 	}
+	replacesSerial := ""
+	if *replaces != "" {
+		if replacesSerial, err = r.serialArg(*replaces); err != nil {
+			return err
+		}
+	}
 	c, err := r.connect(cf)
 	if err != nil {
 		return err
@@ -170,7 +180,8 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	res, err := c.Sign(ctx, apitypes.SignRequest{
 		CSRPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw})),
-		Profile: f.profile, CA: f.ca, ValidityDays: f.days, Tags: f.tags,
+		Profile: f.profile, CA: f.ca, ValidityDays: f.days, Tags: f.tags, Owner: f.owner, AutoRenew: f.autoRenew,
+		Replaces: replacesSerial,
 	})
 	var pending *pendingError
 	if errors.As(err, &pending) {
@@ -230,6 +241,7 @@ func runCertIssue(ctx context.Context, r *runner, args []string) error {
 	req := apitypes.IssueRequest{
 		Profile: f.profile, CA: f.ca, CommonName: *cn, DNSNames: dns, IPAddresses: ips, Emails: emails, URIs: uris,
 		KeyAlgorithm: string(keyAlg), ValidityDays: f.days, Tags: f.tags,
+		Owner: f.owner, AutoRenew: f.autoRenew,
 	}
 	var keyPath string
 	switch {

@@ -18,6 +18,10 @@ import (
 // certificates that expired before it ever ran.
 const firstRunLookback = 7 * 24 * time.Hour
 
+// createdOverlap widens the look at newly added certificates: one inserted
+// while a check ran is seen by the next. De-duplication absorbs repeats.
+const createdOverlap = 10 * time.Minute
+
 // ThresholdLabel names a threshold in alerts and de-duplication keys: "7d",
 // or "12h" for thresholds that are not whole days.
 func ThresholdLabel(d time.Duration) string {
@@ -116,8 +120,8 @@ func (s *Service) CheckExpiry(ctx context.Context, prev time.Time) (ExpiryResult
 	if prev.IsZero() || now.Sub(prev) > maxT+firstRunLookback {
 		ranges = [][2]time.Time{{now.Add(-firstRunLookback), now.Add(maxT)}}
 	} else {
-		if !now.After(prev) {
-			return res, nil
+		if prev.After(now) {
+			prev = now // the clock went back: look at the present only
 		}
 		// Threshold t was crossed in (prev, now] by certificates expiring
 		// in (prev+t, now+t]; t = 0 is expiry itself.
@@ -125,7 +129,10 @@ func (s *Service) CheckExpiry(ctx context.Context, prev time.Time) (ExpiryResult
 			ranges = append(ranges, [2]time.Time{prev.Add(t), now.Add(t)})
 		}
 		ranges = mergeRanges(ranges)
-		if err := s.store.EachCreatedBetween(ctx, prev, now, now.Add(maxT), visit); err != nil {
+		// Certificates added since the last run may already be inside a
+		// threshold. The overlap covers rows committed after that run read
+		// (their created_at is earlier than their commit).
+		if err := s.store.EachCreatedBetween(ctx, prev.Add(-createdOverlap), now.Add(createdOverlap), now.Add(maxT), visit); err != nil {
 			return res, fmt.Errorf("lifecycle: expiry check: %w", err)
 		}
 	}
