@@ -22,6 +22,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/keys"
@@ -63,8 +64,10 @@ type App struct {
 	acme     *acme.Service
 	tls      *serverTLS
 
-	lifecycle *lifecycle.Service
-	scheduler *lifecycle.Scheduler
+	lifecycle  *lifecycle.Service
+	scheduler  *lifecycle.Scheduler
+	imports    *compliance.Importer
+	compliance *compliance.Reporter
 }
 
 // DBURL returns the store URL for cfg.
@@ -169,7 +172,18 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	importer, err := compliance.NewImporter(st, clk, log.With("component", "import"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	reporter, err := compliance.NewReporter(compliance.ReporterConfig{Clock: clk, Log: log.With("component", "compliance")}, st, profiles, linter)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	a := &App{
+		imports: importer, compliance: reporter,
 		acme: acmeSvc,
 		cfg:  cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
 		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),

@@ -78,6 +78,8 @@ var tRoutePermissions = map[string][]authz.Permission{
 	"GET /api/v1/rotations/{id}":                       {authz.PermCertRead, authz.PermCertRevoke},
 	"GET /api/v1/jobs":                                 {authz.PermCertRead},
 	"POST /api/v1/jobs/{name}/run":                     {authz.PermCAManage},
+	"POST /api/v1/certificates/import":                 {authz.PermCertIssue},
+	"GET /api/v1/reports/compliance":                   {authz.PermReportRead},
 	"GET /api/v1/whoami":                               authz.Permissions(),
 }
 

@@ -102,8 +102,8 @@ func TestExpiryAlertOnceOnBothChannels(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			rc := tStartReceivers(t, notifytest.WebhookOptions{})
 			cfg := tConfig(t, be.dbURL(t))
+			rc := tStartReceivers(t, notifytest.WebhookOptions{})
 			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 			tInit(t, cfg, clk)
 			tAlertConfig(t, cfg, rc)
@@ -254,5 +254,215 @@ func TestAlertsTestChannel(t *testing.T) {
 	r := in.call("POST", "/api/v1/alerts/test", apitypes.AlertTestRequest{Channel: "nope"})
 	if r.status != http.StatusNotFound || !strings.Contains(r.apiErr(t).Detail, "ops-hook") {
 		t.Fatalf("unknown channel: %d %s", r.status, r.body)
+	}
+}
+
+func tGetCert(t *testing.T, in *tInstance, serial string) apitypes.Certificate {
+	t.Helper()
+	var c apitypes.Certificate
+	in.must(http.StatusOK, "GET", "/api/v1/certificates/"+serial, nil, &c)
+	return c
+}
+
+func tIssueAuto(t *testing.T, in *tInstance, name string, days int) apitypes.IssuedCertificate {
+	t.Helper()
+	var out apitypes.IssuedCertificate
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/issue", apitypes.IssueRequest{
+		Profile: "internal_service", DNSNames: []string{name}, ValidityDays: days, AutoRenew: true, Owner: "team-b",
+	}, &out)
+	return out
+}
+
+// TestManagedRenewal: a certificate the server holds the key of is renewed
+// when it crosses its profile's threshold, with a new key, linked to its
+// predecessor, which is revoked as superseded after the grace period; a
+// failing renewal backs off, alerts once, and succeeds once fixed.
+func TestManagedRenewal(t *testing.T) {
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := tConfig(t, be.dbURL(t))
+			rc := tStartReceivers(t, notifytest.WebhookOptions{})
+			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+			tInit(t, cfg, clk)
+			tAlertConfig(t, cfg, rc)
+			cfg.Lifecycle.RevokeSupersededAfter = "1h"
+			in := tStart(t, cfg, clk)
+			in.tUseMachineAdmin(t)
+
+			old := tIssueAuto(t, in, "auto.internal.test", 30)
+			if !old.AutoRenew || old.Owner != "team-b" {
+				t.Fatalf("issued: auto_renew %v owner %q", old.AutoRenew, old.Owner)
+			}
+			if st := tRunJob(t, in, "renewal"); !strings.HasPrefix(st.Detail, "0 renewed") {
+				t.Fatalf("renewed before its window: %s", st.Detail)
+			}
+			// internal_service renews 7 days before expiry.
+			clk.Advance(23*24*time.Hour + time.Hour)
+			if st := tRunJob(t, in, "renewal"); !strings.HasPrefix(st.Detail, "1 renewed") {
+				t.Fatalf("renewal run: %s", st.Detail)
+			}
+			o := tGetCert(t, in, old.Serial)
+			if o.RenewedBy == "" {
+				t.Fatal("the old certificate is not marked renewed")
+			}
+			n := tGetCert(t, in, o.RenewedBy)
+			if n.Replaces != old.Serial || n.RenewalKind != "auto" || !n.AutoRenew || n.Owner != "team-b" ||
+				n.SPKISHA256 == o.SPKISHA256 || strings.Join(n.SANs, ",") != "auto.internal.test" {
+				t.Fatalf("successor = %+v", n)
+			}
+			if !n.NotAfter.After(o.NotAfter) {
+				t.Errorf("successor expires %v, not after the old %v", n.NotAfter, o.NotAfter)
+			}
+			// The new key is the server's to hand out to the machine.
+			r := in.call("GET", "/api/v1/certificates/"+n.Serial+"/key", nil)
+			if r.status != http.StatusOK || !strings.Contains(string(r.body), "PRIVATE KEY") {
+				t.Fatalf("key of the renewed certificate: %d %s", r.status, tTrim(r.body))
+			}
+			var info apitypes.RenewalInfo
+			in.must(http.StatusOK, "GET", "/api/v1/certificates/"+old.Serial+"/renewal-info", nil, &info)
+			if info.RenewedBy != n.Serial {
+				t.Errorf("renewal-info of the old one: %+v", info)
+			}
+			// Superseded after the grace period, not before.
+			tRunJob(t, in, "supersede")
+			if c := tGetCert(t, in, old.Serial); c.Revocation != nil {
+				t.Fatal("revoked before the grace period ended")
+			}
+			clk.Advance(61 * time.Minute)
+			tRunJob(t, in, "supersede")
+			if c := tGetCert(t, in, old.Serial); c.Revocation == nil || c.Revocation.Reason != "superseded" {
+				t.Fatalf("old certificate after the grace period: %+v", c.Revocation)
+			}
+
+			// A renewal that fails: the CA is disabled.
+			failing := tIssueAuto(t, in, "fails.internal.test", 30)
+			in.must(http.StatusOK, "POST", "/api/v1/cas/issuing/disable", nil, nil)
+			clk.Advance(24 * 24 * time.Hour)
+			// The first renewal's successor is due again by now, so two fail.
+			if st := tRunJob(t, in, "renewal"); !strings.Contains(st.Detail, "2 failed") {
+				t.Fatalf("renewal run with the CA disabled: %s", st.Detail)
+			}
+			f := tGetCert(t, in, failing.Serial)
+			if f.RenewedBy != "" || !strings.Contains(f.RenewError, "disabled") {
+				t.Fatalf("after a failed renewal: renewed_by %q, error %q", f.RenewedBy, f.RenewError)
+			}
+			tRunJob(t, in, "renewal") // backing off: not retried yet, no second alert
+			tRunJob(t, in, "alert-delivery")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			hooks, err := rc.hook.Wait(ctx, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := 0
+			for _, h := range hooks {
+				var a lifecycle.Alert
+				if err := json.Unmarshal(h.Alert, &a); err != nil {
+					t.Fatal(err)
+				}
+				if a.Kind == lifecycle.AlertRenewalFailed && a.Subject == failing.Serial {
+					// One alert per certificate, however often it fails.
+					failed++
+					if !strings.Contains(a.Detail, "disabled") || !strings.Contains(a.Detail, "cert renew "+failing.Serial) {
+						t.Errorf("renewal_failed detail: %s", a.Detail)
+					}
+				}
+			}
+			if failed != 1 {
+				t.Errorf("%d renewal_failed alerts, want 1", failed)
+			}
+			in.must(http.StatusOK, "POST", "/api/v1/cas/issuing/enable", nil, nil)
+			clk.Advance(20 * time.Minute) // past the first retry (15m plus jitter)
+			if st := tRunJob(t, in, "renewal"); !strings.HasPrefix(st.Detail, "2 renewed") {
+				t.Fatalf("retry after the CA came back: %s", st.Detail)
+			}
+			if c := tGetCert(t, in, failing.Serial); c.RenewedBy == "" || c.RenewError != "" {
+				t.Fatalf("after the retry: %+v", c)
+			}
+		})
+	}
+}
+
+// TestEmergencyRotation: rotate --ca re-issues what the server holds the
+// key of, tells the others to renew now (an agent's replacement counts),
+// revokes every old certificate after the grace period, and finishes.
+func TestEmergencyRotation(t *testing.T) {
+	t.Parallel()
+	cfg := tConfig(t, "")
+	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	tInit(t, cfg, clk)
+	in := tStart(t, cfg, clk)
+	in.tUseMachineAdmin(t)
+	held := tIssueAuto(t, in, "held.internal.test", 30)
+	csrKey := tECKey(t, elliptic.P256())
+	var onHost apitypes.IssuedCertificate
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+		CSRPEM: string(tCSR(t, csrKey, "host.internal.test")), Profile: "internal_service", ValidityDays: 30,
+	}, &onHost)
+
+	var rot apitypes.Rotation
+	in.must(http.StatusCreated, "POST", "/api/v1/rotations", apitypes.RotationRequest{CA: "issuing", Grace: "1h"}, &rot)
+	methods := map[string]string{}
+	for _, it := range rot.Items {
+		methods[it.Serial] = it.Method
+	}
+	if len(rot.Items) != 2 || methods[held.Serial] != "reissue" || methods[onHost.Serial] != "signal" {
+		t.Fatalf("rotation items = %+v (the server's own TLS certificate must not be in it)", rot.Items)
+	}
+	var info apitypes.RenewalInfo
+	in.must(http.StatusOK, "GET", "/api/v1/certificates/"+onHost.Serial+"/renewal-info", nil, &info)
+	if !info.RenewNow || info.Reason != "requested" {
+		t.Fatalf("the host's certificate is not due now: %+v", info)
+	}
+	tRunJob(t, in, "rotation")
+	in.must(http.StatusOK, "GET", "/api/v1/rotations/"+rot.ID, nil, &rot)
+	if rot.Counts["replaced"] != 1 || rot.Counts["pending"] != 1 || rot.Status != "running" {
+		t.Fatalf("after the first pass: %+v", rot.Counts)
+	}
+	// The agent on the host renews, naming what it replaces.
+	var repl apitypes.IssuedCertificate
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+		CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "host.internal.test")), Profile: "internal_service",
+		Replaces: onHost.Serial, RenewalKind: "agent",
+	}, &repl)
+	if repl.Replaces != onHost.Serial || repl.RenewalKind != "agent" {
+		t.Fatalf("replacement: replaces %q kind %q", repl.Replaces, repl.RenewalKind)
+	}
+	// A second replacement of the same certificate is refused.
+	r := in.call("POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+		CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "host.internal.test")), Profile: "internal_service", Replaces: onHost.Serial,
+	})
+	if r.status != http.StatusConflict {
+		t.Fatalf("second replacement: %d %s", r.status, tTrim(r.body))
+	}
+	tRunJob(t, in, "rotation")
+	in.must(http.StatusOK, "GET", "/api/v1/rotations/"+rot.ID, nil, &rot)
+	if rot.Counts["replaced"] != 2 {
+		t.Fatalf("after the agent replaced its certificate: %+v", rot.Counts)
+	}
+	for _, s := range []string{held.Serial, onHost.Serial} {
+		if c := tGetCert(t, in, s); c.Revocation != nil {
+			t.Fatalf("%s revoked before the grace period ended", s)
+		}
+	}
+	clk.Advance(61 * time.Minute)
+	tRunJob(t, in, "rotation")
+	in.must(http.StatusOK, "GET", "/api/v1/rotations/"+rot.ID, nil, &rot)
+	if rot.Status != "done" || rot.Counts["revoked"] != 2 {
+		t.Fatalf("after the grace period: %s %+v", rot.Status, rot.Counts)
+	}
+	for _, s := range []string{held.Serial, onHost.Serial} {
+		c := tGetCert(t, in, s)
+		if c.Revocation == nil || c.Revocation.Reason != "superseded" || c.RenewedBy == "" {
+			t.Errorf("%s after the rotation: revocation %+v renewed_by %q", s, c.Revocation, c.RenewedBy)
+		}
+	}
+	// Nothing matches any more: a new rotation of the same CA has only the replacements.
+	var again apitypes.Rotation
+	in.must(http.StatusCreated, "POST", "/api/v1/rotations", apitypes.RotationRequest{CA: "issuing", Grace: "1h"}, &again)
+	if len(again.Items) != 2 {
+		t.Errorf("second rotation has %d items, want the 2 replacements", len(again.Items))
 	}
 }

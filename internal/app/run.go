@@ -43,6 +43,7 @@ func (a *App) API() (*api.Handler, error) {
 		Auditor: auditor{DB: a.store, app: a}, Reports: a.store,
 		ACME:      a.acme,
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler},
+		Imports:   a.imports, Compliance: a.compliance,
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 	})
 }

@@ -90,12 +90,16 @@ func hasCRLF(s string) bool {
 	return strings.ContainsAny(s, "\r\n\x00")
 }
 
+// minRedacted is the shortest secret excerpt redacts.
+const minRedacted = 4
+
 // excerpt returns at most n bytes of b as valid UTF-8, with every secret
 // replaced, quoted for an error message.
 func excerpt(b []byte, n int, secrets []string) string {
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
 	for _, sec := range secrets {
-		if sec != "" {
+		// Shorter values would mangle ordinary words and reveal little.
+		if len(sec) >= minRedacted {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
 		}
 	}

@@ -149,6 +149,12 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 			w.secrets = append(w.secrets, p)
 		}
 	}
+	// Chat services put their token in the URL's path or query.
+	for _, part := range []string{u.EscapedPath(), u.Path, u.RawQuery} {
+		if len(part) > 1 {
+			w.secrets = append(w.secrets, part)
+		}
+	}
 	// Longest first, so that a value containing another is redacted whole.
 	slices.SortFunc(w.secrets, func(a, b string) int { return len(b) - len(a) })
 

@@ -71,6 +71,9 @@ type Config struct {
 	ResponderLifetime time.Duration
 	OCSPCacheEntries  int
 	Coalesce          time.Duration
+
+	// Observer, when set, hears the outcome of every revocation (metrics).
+	Observer Observer
 }
 
 // Service records revocations and keeps every CA's CRL and OCSP responses.
@@ -90,6 +93,8 @@ type Service struct {
 
 	dirty chan struct{} // a CRL needs regenerating (buffer 1)
 	warm  chan string   // a CA whose OCSP responses to pre-sign (buffered)
+
+	refreshes freshLog // refresh failures per CA, for Freshness
 }
 
 // New wires the revocation service. Clock, Log, the store, the key provider
@@ -163,6 +168,7 @@ func (s *Service) template(p authz.Principal, reason pki.Reason, invalidity time
 // record with created false. When Revoke returns, OCSP already answers
 // revoked; the CA's CRL follows within the coalescing delay.
 func (s *Service) Revoke(ctx context.Context, req Request) (rec *inventory.Revocation, created bool, err error) {
+	defer func(start time.Time) { s.observe(req.Reason, one(created), start, err) }(time.Now())
 	t, err := s.template(req.Principal, req.Reason, req.InvalidityDate)
 	if err != nil {
 		return nil, false, err
@@ -209,7 +215,10 @@ type BulkRequest struct {
 // RevokeMatching revokes, in one transaction, every unexpired and not yet
 // revoked certificate the selector matches, and returns the new records.
 // A selector that matches nothing is ErrNoMatch.
-func (s *Service) RevokeMatching(ctx context.Context, req BulkRequest) ([]*inventory.Revocation, error) {
+func (s *Service) RevokeMatching(ctx context.Context, req BulkRequest) (recs []*inventory.Revocation, err error) {
+	if !req.DryRun {
+		defer func(start time.Time) { s.observe(req.Reason, len(recs), start, err) }(time.Now())
+	}
 	t, err := s.template(req.Principal, req.Reason, req.InvalidityDate)
 	if err != nil {
 		return nil, err
@@ -232,7 +241,7 @@ func (s *Service) RevokeMatching(ctx context.Context, req BulkRequest) ([]*inven
 		return nil, err
 	}
 	ev := audit.New(req.Principal, t.RevokedAt, "certificate.revoke", "", revDetails(&t, res.CAName, describe(req.Selector)))
-	recs, err := s.store.RevokeMatching(ctx, sel, s.cfg.Clock.Now(), t, req.DryRun, ev)
+	recs, err = s.store.RevokeMatching(ctx, sel, s.cfg.Clock.Now(), t, req.DryRun, ev)
 	if err != nil {
 		return nil, fmt.Errorf("revoke: bulk: %w", err)
 	}
@@ -283,11 +292,12 @@ type CARequest struct {
 // parent's CRL and OCSP, and the CA is disabled in the same transaction.
 // A root has no issuer here to revoke it, and an externally signed CA's
 // certificate belongs to its external issuer: both are refused.
-func (s *Service) RevokeCA(ctx context.Context, req CARequest) (*inventory.Revocation, bool, error) {
+func (s *Service) RevokeCA(ctx context.Context, req CARequest) (rec *inventory.Revocation, created bool, err error) {
 	reason := req.Reason
 	if reason == pki.ReasonUnspecified {
 		reason = pki.ReasonCACompromise
 	}
+	defer func(start time.Time) { s.observe(reason, one(created), start, err) }(time.Now())
 	t, err := s.template(req.Principal, reason, req.InvalidityDate)
 	if err != nil {
 		return nil, false, err
@@ -325,7 +335,7 @@ func (s *Service) RevokeCA(ctx context.Context, req CARequest) (*inventory.Revoc
 	d := revDetails(&t, c.Name, "")
 	d["serial"], d["parent_id"] = t.Serial, c.ParentID
 	ev := audit.New(req.Principal, t.RevokedAt, "ca.revoke", c.ID, d)
-	rec, created, err := s.store.RevokeCA(ctx, &t, c, ev)
+	rec, created, err = s.store.RevokeCA(ctx, &t, c, ev)
 	if err != nil {
 		return nil, false, fmt.Errorf("revoke: CA %s: %w", c.Name, err)
 	}

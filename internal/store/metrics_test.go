@@ -40,7 +40,8 @@ func TestEachExpiry(t *testing.T) {
 			metricsCert("a3", "ca1", now.Add(-3*24*h), nil),  // expired 3 days ago: inside the window
 			metricsCert("a4", "ca1", now.Add(-10*24*h), nil), // expired before the window
 			metricsCert("a5", "ca1", now.Add(5*h), func(c *inventory.Certificate) { c.Status = inventory.StatusRevoked }),
-			metricsCert("a6", "ca1", now.Add(6*h), func(c *inventory.Certificate) { c.RenewedBy = "a7" }),
+			metricsCert("a6", "ca1", now.Add(6*h), nil),
+			// Renews a6: inserting it sets a6's renewed_by.
 			metricsCert("a7", "ca1", now.Add(60*24*h), func(c *inventory.Certificate) { c.Replaces = "a6" }),
 			// Imported, no SANs: the name comes from the subject's CN, unescaped.
 			metricsCert("fp9", "", now.Add(10*24*h), func(c *inventory.Certificate) {
@@ -136,8 +137,8 @@ func TestCertificateCounts(t *testing.T) {
 		add("i2", now.Add(-day), imported)                                                  // expired: not counted as imported
 		add("i3", now.Add(day), func(c *inventory.Certificate) { imported(c); revoked(c) }) // revoked: not imported
 		add("u1", now.Add(day), auto)
-		add("u2", now.Add(day), func(c *inventory.Certificate) { auto(c); c.RenewedBy = "u3" }) // renewed already
-		add("u3", now.Add(-day), auto)                                                          // expired
+		add("u2", now.Add(day), auto)
+		add("u3", now.Add(-day), func(c *inventory.Certificate) { auto(c); c.Replaces = "u2" }) // expired; renews u2
 		add("u4", now.Add(day), func(c *inventory.Certificate) { auto(c); revoked(c) })
 
 		got, err = db.CertificateCounts(ctx, now)

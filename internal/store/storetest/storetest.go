@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 	tests = append(tests, auditTests...)
 	tests = append(tests, accessTests...)
 	tests = append(tests, acmeTests...)
+	tests = append(tests, importTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -392,7 +393,7 @@ func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	full.LintWarnings = []string{"w_one", "w_two"}
 	full.ManagedKey = &keys.Ref{Provider: "software", ID: "ee-1", Algorithm: pki.ECDSAP384, Blob: []byte{0, 1, 2, 0xff}}
 	full.Tags = []string{"prod", "team-a"}
-	full.Owner, full.AutoRenew, full.Replaces, full.RenewalKind = "team-a", true, "00ff", inventory.RenewalAgent
+	full.Owner, full.AutoRenew, full.RenewalKind = "team-a", true, inventory.RenewalAgent
 	full.RenewFailures, full.RenewRetryAt, full.RenewError = 2, base().Add(time.Hour), "CA disabled"
 	full.SupersedeAt = base().Add(48 * time.Hour)
 	must(t, db.InsertCertificate(ctx, full, tev()))
@@ -406,6 +407,23 @@ func testCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 	must(t, err)
 	bare.Source = inventory.SourceIssued // the column's default
 	checkCert(t, got, bare)
+
+	// A renewal marks its predecessor in the same transaction, once.
+	must(t, db.InsertCertificate(ctx, newCert("0c01", "ca1"), tev()))
+	succ := newCert("0c02", "ca1")
+	succ.Replaces, succ.RenewalKind = "0c01", inventory.RenewalAuto
+	must(t, db.InsertCertificate(ctx, succ, tev()))
+	if got, err := db.GetCertificate(ctx, "0c01"); err != nil || got.RenewedBy != "0c02" {
+		t.Fatalf("predecessor after renewal: %+v, %v", got, err)
+	}
+	again := newCert("01ad", "ca1")
+	again.Replaces = "0c01"
+	if err := db.InsertCertificate(ctx, again, tev()); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second renewal of 0c01: %v, want ErrConflict", err)
+	}
+	if _, err := db.GetCertificate(ctx, "01ad"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused renewal left a certificate behind: %v", err)
+	}
 
 	imp := newCert("fp01", "")
 	imp.Source, imp.Issuer, imp.IssuerSerial = inventory.SourceImported, "CN=Public CA", "0a0b"

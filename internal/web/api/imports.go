@@ -59,9 +59,7 @@ func (h *Handler) importCerts(w http.ResponseWriter, r *http.Request, p authz.Pr
 	out := apitypes.ImportResult{Imported: make([]apitypes.Certificate, 0, len(res.Imported)), Skipped: make([]apitypes.ImportSkipped, 0, len(res.Skipped))}
 	names := map[string]string{}
 	for _, c := range res.Imported {
-		v := h.certView(r, c, names)
-		v.Source, v.Owner, v.Issuer, v.IssuerSerial = string(c.Source), c.Owner, c.Issuer, c.IssuerSerial
-		out.Imported = append(out.Imported, v)
+		out.Imported = append(out.Imported, h.certView(r, c, names))
 	}
 	for _, s := range res.Skipped {
 		out.Skipped = append(out.Skipped, apitypes.ImportSkipped{Fingerprint: s.Fingerprint, Subject: s.Subject, Reason: s.Reason})
