@@ -56,6 +56,9 @@ func TestScripts(t *testing.T) {
 	for name, f := range revocationCmds {
 		cmds[name] = f
 	}
+	for name, f := range lifecycleCmds {
+		cmds[name] = f
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -60,7 +61,7 @@ func readCAFile(dataDir, field, path string) (*x509.CertPool, error) {
 }
 
 // alertChannels builds the configured alert channels.
-func alertChannels(cfg *config.Config) (map[string]lifecycle.Sender, error) {
+func alertChannels(cfg *config.Config, clk clock.Clock) (map[string]lifecycle.Sender, error) {
 	out := map[string]lifecycle.Sender{}
 	for i, ch := range cfg.Alerts.Channels {
 		field := fmt.Sprintf("alerts.channels[%d] (%s)", i, ch.Name)
@@ -94,7 +95,7 @@ func alertChannels(cfg *config.Config) (map[string]lifecycle.Sender, error) {
 			}
 			e, err := notify.NewEmail(notify.EmailConfig{
 				Name: ch.Name, Addr: ch.SMTP, TLS: ch.TLS, Username: ch.Username, Password: string(password),
-				From: ch.From, To: ch.To, RootCAs: pool, Timeout: timeout,
+				From: ch.From, To: ch.To, RootCAs: pool, Timeout: timeout, Clock: clk,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("app: %s: %w", field, err)
@@ -107,7 +108,7 @@ func alertChannels(cfg *config.Config) (map[string]lifecycle.Sender, error) {
 
 // wireLifecycle builds the lifecycle service and its scheduler.
 func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Observer) error {
-	channels, err := alertChannels(a.cfg)
+	channels, err := alertChannels(a.cfg, a.clock)
 	if err != nil {
 		return err
 	}

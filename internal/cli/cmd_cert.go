@@ -455,7 +455,11 @@ func runCertShow(ctx context.Context, r *runner, args []string) error {
 	fl.add("Serial", cert.Serial)
 	fl.add("Subject", cert.Subject)
 	fl.add("SANs", strings.Join(cert.SANs, ", "))
-	fl.add("Status", cert.Status)
+	status := cert.Status
+	if cert.Revocation != nil {
+		status += " (" + cert.Revocation.Reason + ", " + showTime(cert.Revocation.RevokedAt) + ")"
+	}
+	fl.add("Status", status)
 	fl.add("Not before", showTime(cert.NotBefore))
 	fl.add("Not after", showTime(cert.NotAfter))
 	fl.add("CA", cert.CA)
@@ -471,6 +475,18 @@ func runCertShow(ctx context.Context, r *runner, args []string) error {
 	fl.add("Tags", strings.Join(cert.Tags, ", "))
 	fl.add("Lint warnings", strings.Join(cert.LintWarnings, "; "))
 	fl.add("Created", showTime(cert.CreatedAt))
+	for _, kv := range [][2]string{
+		{"Source", cert.Source}, {"Issuer", cert.Issuer}, {"Issuer serial", cert.IssuerSerial}, {"Owner", cert.Owner},
+		{"Replaces", cert.Replaces}, {"Renewed by", cert.RenewedBy}, {"Renewal kind", cert.RenewalKind},
+		{"Last renewal error", cert.RenewError},
+	} {
+		if kv[1] != "" {
+			fl.add(kv[0], kv[1])
+		}
+	}
+	if cert.AutoRenew {
+		fl.add("Auto-renew", "yes")
+	}
 	return fl.flush()
 }
 

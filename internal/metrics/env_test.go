@@ -35,6 +35,12 @@ import (
 
 const day = 24 * time.Hour
 
+// The store implements the metrics' ports.
+var (
+	_ metrics.Inventory = (*store.DB)(nil)
+	_ metrics.CAs       = (*store.DB)(nil)
+)
+
 var (
 	admin   = authz.WithRole("alice", authz.KindHuman, authz.RoleAdmin, authz.Scope{})
 	machine = authz.WithRole("deployer", authz.KindMachine, authz.RoleIssuer, authz.Scope{})

@@ -22,6 +22,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/revoke"
 )
@@ -101,10 +102,13 @@ type Metrics struct {
 	acmeOrders     *prometheus.CounterVec
 }
 
-// The services' observer ports this type implements.
+// The services' observer ports this type implements, and the service
+// whose state it reads.
 var (
-	_ issue.Observer  = (*Metrics)(nil)
-	_ revoke.Observer = (*Metrics)(nil)
+	_ issue.Observer     = (*Metrics)(nil)
+	_ revoke.Observer    = (*Metrics)(nil)
+	_ lifecycle.Observer = (*Metrics)(nil)
+	_ Revocation         = (*revoke.Service)(nil)
 )
 
 // durationBuckets spans a cached OCSP-speed call to a bulk revocation or a
