@@ -29,6 +29,7 @@ import (
 	"github.com/certwright/certwright/internal/keys/software"
 	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/lint"
+	"github.com/certwright/certwright/internal/metrics"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
@@ -65,6 +66,7 @@ type App struct {
 	tls      *serverTLS
 
 	lifecycle  *lifecycle.Service
+	metrics    *metrics.Metrics
 	scheduler  *lifecycle.Scheduler
 	imports    *compliance.Importer
 	compliance *compliance.Reporter
@@ -124,7 +126,12 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	profiles := profile.NewCatalog(st, clk.Now)
-	iss, err := issue.New(issue.Config{PublicHTTPBase: cfg.PublicHTTPURL, Clock: clk, Log: log, ApprovalLifetime: cfg.Approval.Lifetime()}, st, profiles, kp, linter)
+	mx, err := metrics.New(metrics.Config{Clock: clk, Log: log.With("component", "metrics"), MaxCertificates: cfg.Metrics.MaxCertificates}, st, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	iss, err := issue.New(issue.Config{PublicHTTPBase: cfg.PublicHTTPURL, Clock: clk, Log: log, ApprovalLifetime: cfg.Approval.Lifetime(), Observer: mx}, st, profiles, kp, linter)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
@@ -132,9 +139,13 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	crlLife, ocspLife, responderLife := cfg.Revocation.Durations()
 	rv, err := revoke.New(revoke.Config{
 		Clock: clk, Log: log, CRLLifetime: crlLife, OCSPLifetime: ocspLife,
-		ResponderLifetime: responderLife, OCSPCacheEntries: cfg.Revocation.OCSPCacheEntries,
+		ResponderLifetime: responderLife, OCSPCacheEntries: cfg.Revocation.OCSPCacheEntries, Observer: mx,
 	}, st, kp, linter)
 	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if err := mx.RegisterRevocation(rv); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -188,10 +199,10 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		cfg:  cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
 		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		auth:   authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
-		access: acc, audit: cp,
+		access: acc, audit: cp, metrics: mx,
 	}
 	a.tls = &serverTLS{app: a}
-	if err := a.wireLifecycle(nil, nil); err != nil {
+	if err := a.wireLifecycle(revocationHealth{rv}, mx); err != nil {
 		st.Close()
 		return nil, err
 	}

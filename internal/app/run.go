@@ -60,7 +60,8 @@ func (a *App) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("/acme/", acmeH)
+	mux.Handle("/acme/", a.metrics.ACMEMiddleware(acmeH))
+	mux.Handle("GET /metrics", a.metricsAuth(a.metrics.Handler()))
 	mux.Handle("GET /healthz", pkipub.Health(a.store, a.log))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
@@ -121,6 +122,12 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 		httpLn.Close()
 		return err
 	}
+	metricsLn, metricsToken, err := a.metricsListener()
+	if err != nil {
+		httpsLn.Close()
+		httpLn.Close()
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -155,6 +162,9 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	start(func() error { return a.expireLoop(ctx, time.Minute) })
 	start(func() error { return a.acme.Run(ctx) })
 	start(func() error { return a.runLifecycle(ctx) })
+	if metricsLn != nil {
+		start(func() error { return a.metrics.Serve(ctx, metricsLn, metricsToken) })
+	}
 	if ready != nil {
 		ready(l)
 	}

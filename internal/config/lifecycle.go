@@ -269,8 +269,13 @@ func (c *Config) validateLifecycle() error {
 	}
 	m := &c.Metrics
 	if m.Listen != "" {
-		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+		host, _, err := net.SplitHostPort(m.Listen)
+		if err != nil {
 			return invalid("metrics.listen", "%q is not host:port", m.Listen)
+		}
+		ip := net.ParseIP(host)
+		if m.TokenFile == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return invalid("metrics.token_file", "metrics.listen %q is reachable from other hosts: set token_file so scrapers must present a bearer token", m.Listen)
 		}
 	} else if m.TokenFile != "" {
 		return invalid("metrics.token_file", "applies to the separate listener: set metrics.listen too (on the HTTPS listener /metrics takes API tokens)")

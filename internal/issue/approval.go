@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
@@ -164,10 +165,13 @@ func (s *Service) replay(ctx context.Context, approver authz.Principal, r *Appro
 	}
 	p := *requester
 	p.Source, p.RequestID = approver.Source, approver.RequestID
-	return s.issue(ctx, Request{
+	start := time.Now()
+	res, err := s.issue(ctx, Request{
 		Principal: p, CA: h.CA, Profile: h.Profile, CSR: csr,
 		ValidityDays: h.ValidityDays, Tags: h.Tags,
 	}, r)
+	s.observe(res, start, err)
+	return res, err
 }
 
 // Reject ends a pending request without a certificate.

@@ -226,16 +226,23 @@ func (s *Service) Issue(ctx context.Context, req Request) (*Result, error) {
 	}
 	start := time.Now()
 	res, err := s.issue(ctx, req, nil)
+	s.observe(res, start, err)
+	return res, err
+}
+
+// observe tells the observer how an issuance ended; a request held for
+// approval is counted when it is released.
+func (s *Service) observe(res *Result, start time.Time, err error) {
+	if s.cfg.Observer == nil || (res != nil && res.Pending != nil) {
+		return
+	}
 	// Labels only from a successful issuance: a failed request's names
 	// come from the caller and would make label values unbounded.
 	caName, prof := "", ""
 	if res != nil && res.Cert != nil {
 		caName, prof = res.CAName, res.Cert.Profile
 	}
-	if res == nil || res.Pending == nil {
-		s.cfg.Observer.ObserveIssue(caName, prof, time.Since(start), err)
-	}
-	return res, err
+	s.cfg.Observer.ObserveIssue(caName, prof, time.Since(start), err)
 }
 
 // issue is Issue; approved is the request being replayed after approval.

@@ -229,7 +229,7 @@ func (s *Service) Jobs(iv Intervals) []Job {
 			n, err := s.SupersedeDue(ctx)
 			return fmt.Sprintf("%d superseded certificates revoked", n), err
 		}},
-		{Name: "rotation", Interval: def(iv.Rotation, time.Minute), Run: func(ctx context.Context, _ *JobState) (string, error) {
+		{Name: "rotation", Interval: def(iv.Rotation, 10*time.Second), Run: func(ctx context.Context, _ *JobState) (string, error) {
 			n, err := s.ProcessRotations(ctx)
 			return fmt.Sprintf("%d running rotations advanced", n), err
 		}},

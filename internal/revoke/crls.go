@@ -48,9 +48,10 @@ func (s *Service) RegenerateCRL(ctx context.Context, caID string) (*CRL, error) 
 // regenerate builds a new CRL for st. When stale is non-nil, it does
 // nothing if the current CRL is no longer stale (another caller already
 // rebuilt it while this one waited).
-func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) bool) (*CRL, error) {
+func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) bool) (_ *CRL, err error) {
 	st.crlMu.Lock()
 	defer st.crlMu.Unlock()
+	defer func() { s.noteCRL(ctx, st, err) }()
 	if cur := st.crl.Load(); cur != nil && stale != nil && !stale(cur) {
 		return cur, nil
 	}

@@ -252,6 +252,7 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 	// One pass per CA at a time: passRevoked belongs to the running pass.
 	st.presignMu.Lock()
 	defer st.presignMu.Unlock()
+	defer func() { s.notePresign(ctx, st, err) }()
 	pass := s.pass.Add(1)
 	st.mu.Lock()
 	st.passRevoked = map[string]bool{}

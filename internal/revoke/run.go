@@ -97,7 +97,9 @@ func (s *Service) MaintainOCSP(ctx context.Context) {
 	}
 	now := s.cfg.Clock.Now()
 	for _, st := range sts {
-		if _, err := s.responder(ctx, st); err != nil {
+		_, err := s.responder(ctx, st)
+		s.noteResponder(ctx, st, err)
+		if err != nil {
 			if ctx.Err() == nil {
 				s.cfg.Log.Error("OCSP responder rotation failed", "ca", st.name, "err", err)
 			}

@@ -28,6 +28,8 @@ CREATE INDEX certificates_auto_renew ON certificates (not_after) WHERE auto_rene
 CREATE INDEX certificates_supersede ON certificates (supersede_at) WHERE supersede_at IS NOT NULL;
 CREATE INDEX certificates_renew_now ON certificates (renew_now_at) WHERE renew_now_at IS NOT NULL;
 CREATE INDEX certificates_replaces ON certificates (replaces) WHERE replaces <> '';
+-- Imported certificates, counted for metrics and reports.
+CREATE INDEX certificates_imported ON certificates (not_after) WHERE source = 'imported';
 
 -- Every renewal attempt, for the compliance report's KPIs.
 CREATE TABLE renewal_attempts (
