@@ -229,13 +229,20 @@ const certInsertCols = `serial, ca_id, profile, requester, subject, sans, not_be
 // loadExpiryInventory inserts n certificates of caID into the database
 // in one transaction: on SQLite through one prepared multi-row INSERT of
 // 1,000 rows (12 parameters each), on PostgreSQL through INSERT ... SELECT
-// FROM unnest of column arrays, 10,000 rows per statement.
+// FROM unnest of column arrays, 10,000 rows per statement. The secondary
+// indexes of both tables are dropped first and rebuilt from their own
+// definitions after the rows (a sorted build instead of a million random
+// inserts); the primary keys stay.
 func loadExpiryInventory(ctx context.Context, db *sql.DB, pg bool, caID string, start time.Time, n int, seed uint64) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	indexes, err := dropSecondaryIndexes(ctx, tx, pg)
+	if err != nil {
+		return err
+	}
 	if pg {
 		err = genInventory(start, n, 10_000, seed, func(b *invBatch) error {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (`+certInsertCols+`)
@@ -264,7 +271,53 @@ func loadExpiryInventory(ctx context.Context, db *sql.DB, pg bool, caID string, 
 	if err != nil {
 		return err
 	}
+	for _, def := range indexes {
+		if _, err := tx.ExecContext(ctx, def); err != nil {
+			return fmt.Errorf("rebuild index: %s: %w", def, err)
+		}
+	}
 	return tx.Commit()
+}
+
+// dropSecondaryIndexes drops the indexes of certificates and revocations
+// that no constraint owns and returns their definitions.
+func dropSecondaryIndexes(ctx context.Context, tx *sql.Tx, pg bool) ([]string, error) {
+	q := `SELECT name, sql FROM sqlite_master
+		WHERE type = 'index' AND tbl_name IN ('certificates', 'revocations') AND sql IS NOT NULL ORDER BY name`
+	if pg {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL maintenance_work_mem = '256MB'"); err != nil {
+			return nil, err
+		}
+		q = `SELECT indexname, indexdef FROM pg_indexes
+			WHERE schemaname = current_schema() AND tablename IN ('certificates', 'revocations')
+				AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE connamespace = current_schema()::regnamespace)
+			ORDER BY indexname`
+	}
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list indexes: %w", err)
+	}
+	var names, defs []string
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names, defs = append(names, name), append(defs, def)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no secondary indexes on certificates: did the schema change?")
+	}
+	for _, name := range names {
+		if _, err := tx.ExecContext(ctx, "DROP INDEX "+name); err != nil {
+			return nil, fmt.Errorf("drop index %s: %w", name, err)
+		}
+	}
+	return defs, nil
 }
 
 func loadSQLite(ctx context.Context, tx *sql.Tx, caID string, start time.Time, n int, seed uint64) error {
@@ -342,6 +395,19 @@ func (e *expiryEnv) countExpiring(tb testing.TB, from, to time.Time) int {
 	if err := e.raw.QueryRowContext(context.Background(), pgRebind(e.pg, `SELECT count(*) FROM certificates
 		WHERE not_after > ? AND not_after <= ? AND status = 'valid' AND renewed_by = ''`),
 		e.timeArg(from), e.timeArg(to)).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// countAdded counts valid, not renewed certificates added in (from, to]
+// that expire by notAfterBefore.
+func (e *expiryEnv) countAdded(tb testing.TB, from, to, notAfterBefore time.Time) int {
+	tb.Helper()
+	var n int
+	if err := e.raw.QueryRowContext(context.Background(), pgRebind(e.pg, `SELECT count(*) FROM certificates
+		WHERE created_at > ? AND created_at <= ? AND not_after <= ? AND status = 'valid' AND renewed_by = ''`),
+		e.timeArg(from), e.timeArg(to), e.timeArg(notAfterBefore)).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
 	return n
@@ -444,9 +510,17 @@ func BenchmarkExpiryCheck(b *testing.B) {
 						wantRaised += n
 					}
 				}
-				if examined != wantExamined || raised != wantRaised {
-					b.Errorf("over %d hours the check examined %d certificates and raised %d alerts; the inventory holds %d and %d in the crossed ranges",
-						b.N, examined, raised, wantExamined, wantRaised)
+				// Each run also reads what was added around it: only the
+				// certificates Init issued (the server's own), in the first.
+				added := 0
+				for k := range b.N {
+					prev := begin.Add(time.Duration(k) * time.Hour)
+					now := prev.Add(time.Hour)
+					added += env.countAdded(b, prev.Add(-createdOverlapCopy), now.Add(createdOverlapCopy), now.Add(read[len(read)-1]))
+				}
+				if examined != wantExamined+added || raised < wantRaised || raised > wantRaised+added {
+					b.Errorf("over %d hours the check examined %d certificates and raised %d alerts; the inventory holds %d in the crossed ranges (%d raising an alert) and %d added during the runs",
+						b.N, examined, raised, wantExamined, wantRaised, added)
 				}
 				b.ReportMetric(float64(examined)/float64(b.N), "certs/op")
 				b.ReportMetric(float64(raised)/float64(b.N), "alerts/op")
