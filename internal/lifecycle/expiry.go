@@ -103,17 +103,17 @@ func (s *Service) CheckExpiry(ctx context.Context, prev time.Time) (ExpiryResult
 
 	caNames := map[string]string{}
 	seen := map[string]bool{}
+	batch := &alertBatch{s: s}
 	visit := func(c *inventory.Certificate) error {
 		res.Examined++
 		if seen[c.Serial] {
 			return nil
 		}
 		seen[c.Serial] = true
-		raised, err := s.checkCert(ctx, c, now, renewBefore[c.Profile], caNames)
-		if raised {
-			res.Raised++
+		if a := s.certAlert(ctx, c, now, renewBefore[c.Profile], caNames); a != nil {
+			return batch.add(ctx, a)
 		}
-		return err
+		return nil
 	}
 
 	var ranges [][2]time.Time
@@ -141,6 +141,10 @@ func (s *Service) CheckExpiry(ctx context.Context, prev time.Time) (ExpiryResult
 			return res, fmt.Errorf("lifecycle: expiry check: %w", err)
 		}
 	}
+	if err := batch.flush(ctx); err != nil {
+		return res, fmt.Errorf("lifecycle: expiry check: %w", err)
+	}
+	res.Raised = batch.raised
 	n, raised, err := s.checkCAs(ctx, now)
 	res.CAs, res.Raised = n, res.Raised+raised
 	if err != nil {
@@ -166,16 +170,16 @@ func mergeRanges(rs [][2]time.Time) [][2]time.Time {
 	return out
 }
 
-// checkCert raises the alert c's time left calls for, once.
-func (s *Service) checkCert(ctx context.Context, c *inventory.Certificate, now time.Time, renewBefore time.Duration, caNames map[string]string) (bool, error) {
+// certAlert returns the alert c's time left calls for, or nil.
+func (s *Service) certAlert(ctx context.Context, c *inventory.Certificate, now time.Time, renewBefore time.Duration, caNames map[string]string) *Alert {
 	cr, ok := crossingOf(c, now, s.cfg.Thresholds, renewBefore)
 	if !ok {
-		return false, nil
+		return nil
 	}
 	managed := Managed(c)
 	if cr.kind == AlertRenewalDue && managed {
 		// Something renews it; say nothing unless that is late.
-		return false, nil
+		return nil
 	}
 	if managed && cr.kind == AlertExpiring {
 		rb := 0
@@ -183,7 +187,7 @@ func (s *Service) checkCert(ctx context.Context, c *inventory.Certificate, now t
 			rb = int(renewBefore / (24 * time.Hour))
 		}
 		if _, end := Window(c, rb); now.Before(end) {
-			return false, nil // the renewal window is still open
+			return nil // the renewal window is still open
 		}
 	}
 	days := c.NotAfter.Sub(now).Hours() / 24
@@ -214,7 +218,7 @@ func (s *Service) checkCert(ctx context.Context, c *inventory.Certificate, now t
 	if c.RenewError != "" {
 		a.Detail += " Last renewal error: " + c.RenewError
 	}
-	return s.raise(ctx, a)
+	return a
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }

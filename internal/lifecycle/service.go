@@ -32,6 +32,8 @@ type ExpiryStore interface {
 // AlertStore keeps alerts and their deliveries.
 type AlertStore interface {
 	RaiseAlert(ctx context.Context, a *Alert, channels []string) (bool, error)
+	// RaiseAlerts raises many in one transaction; channels[i] go with as[i].
+	RaiseAlerts(ctx context.Context, as []*Alert, channels [][]string) ([]bool, error)
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
 	UpdateDelivery(ctx context.Context, d *Delivery) error
 	ListAlerts(ctx context.Context, limit int) ([]*AlertRecord, error)
@@ -241,6 +243,69 @@ func (s *Service) raise(ctx context.Context, a *Alert) (bool, error) {
 		}
 	}
 	return created, nil
+}
+
+// alertBatch collects alerts to raise in one transaction: a check that
+// finds many certificates inside a threshold (the first run over a large
+// inventory) commits once per batch, not once per alert.
+type alertBatch struct {
+	s        *Service
+	alerts   []*Alert
+	channels [][]string
+	raised   int
+}
+
+// alertBatchSize bounds one transaction of alerts.
+const alertBatchSize = 1000
+
+func (b *alertBatch) add(ctx context.Context, a *Alert) error {
+	id, err := b.s.newID()
+	if err != nil {
+		return err
+	}
+	a.ID = id
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = b.s.cfg.Clock.Now().UTC()
+	}
+	b.alerts = append(b.alerts, a)
+	b.channels = append(b.channels, b.s.cfg.Router.Channels(*a))
+	if len(b.alerts) >= alertBatchSize {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+func (b *alertBatch) flush(ctx context.Context) error {
+	if len(b.alerts) == 0 {
+		return nil
+	}
+	created, err := b.s.store.RaiseAlerts(ctx, b.alerts, b.channels)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for i, c := range created {
+		if !c {
+			continue
+		}
+		n++
+		a := b.alerts[i]
+		if n <= 20 {
+			b.s.cfg.Log.Info("alert raised", "kind", a.Kind, "subject", a.Subject, "threshold", a.Threshold, "channels", b.channels[i], "summary", a.Summary)
+		}
+	}
+	if n > 20 {
+		b.s.cfg.Log.Info("alerts raised", "count", n, "logged", 20)
+	}
+	if n > 0 {
+		select {
+		case b.s.kick <- struct{}{}:
+		default:
+		}
+	}
+	b.raised += n
+	b.alerts, b.channels = b.alerts[:0], b.channels[:0]
+	return nil
 }
 
 // Alerts returns the newest alerts with their deliveries.

@@ -136,33 +136,64 @@ func truncate(s string, n int) string {
 // threshold exists, and queues its delivery to each channel. It reports
 // whether a was new; the unique key makes this hold across replicas.
 func (db *DB) RaiseAlert(ctx context.Context, a *lifecycle.Alert, channels []string) (bool, error) {
-	payload, err := json.Marshal(a)
+	created, err := db.RaiseAlerts(ctx, []*lifecycle.Alert{a}, [][]string{channels})
 	if err != nil {
-		return false, fmt.Errorf("store: raise alert: %w", err)
+		return false, err
 	}
-	created := false
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subject, kind, threshold) DO NOTHING`),
-			a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), string(payload))
+	return created[0], nil
+}
+
+// RaiseAlerts is RaiseAlert for many alerts in one transaction (one
+// commit, one fsync): channels[i] are the channels of as[i].
+func (db *DB) RaiseAlerts(ctx context.Context, as []*lifecycle.Alert, channels [][]string) ([]bool, error) {
+	if len(as) != len(channels) {
+		return nil, errors.New("store: raise alerts: one channel list per alert")
+	}
+	payloads := make([]string, len(as))
+	for i, a := range as {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return nil, fmt.Errorf("store: raise alert: %w", err)
+		}
+		payloads[i] = string(b)
+	}
+	created := make([]bool, len(as))
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, db.d.rebind(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subject, kind, threshold) DO NOTHING`))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+		defer ins.Close()
+		del, err := tx.PrepareContext(ctx, db.d.rebind(`INSERT INTO alert_deliveries
+			(alert_id, channel, status, attempts, next_attempt_at, last_error) VALUES (?, ?, ?, 0, ?, '')`))
+		if err != nil {
 			return err
 		}
-		created = true
-		for _, ch := range channels {
-			if _, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO alert_deliveries
-				(alert_id, channel, status, attempts, next_attempt_at, last_error) VALUES (?, ?, ?, 0, ?, '')`),
-				a.ID, ch, lifecycle.DeliveryPending, db.timeArg(a.CreatedAt)); err != nil {
+		defer del.Close()
+		for i, a := range as {
+			created[i] = false
+			res, err := ins.ExecContext(ctx, a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), payloads[i])
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			created[i] = true
+			for _, ch := range channels[i] {
+				if _, err := del.ExecContext(ctx, a.ID, ch, lifecycle.DeliveryPending, db.timeArg(a.CreatedAt)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: raise alert %s %s %s: %w", a.Kind, a.Subject, a.Threshold, err)
+		return nil, fmt.Errorf("store: raise %d alerts: %w", len(as), err)
 	}
 	return created, nil
 }
