@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -143,6 +144,10 @@ func (db *DB) RaiseAlert(ctx context.Context, a *lifecycle.Alert, channels []str
 	return created[0], nil
 }
 
+// alertsPerStatement bounds the rows of one INSERT of alerts or deliveries
+// (6 parameters a row: within SQLite's 32,766 and PostgreSQL's 65,535).
+const alertsPerStatement = 1000
+
 // RaiseAlerts is RaiseAlert for many alerts in one transaction (one
 // commit, one fsync): channels[i] are the channels of as[i].
 func (db *DB) RaiseAlerts(ctx context.Context, as []*lifecycle.Alert, channels [][]string) ([]bool, error) {
@@ -159,38 +164,74 @@ func (db *DB) RaiseAlerts(ctx context.Context, as []*lifecycle.Alert, channels [
 	}
 	created := make([]bool, len(as))
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, db.d.rebind(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subject, kind, threshold) DO NOTHING`))
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		del, err := tx.PrepareContext(ctx, db.d.rebind(`INSERT INTO alert_deliveries
-			(alert_id, channel, status, attempts, next_attempt_at, last_error) VALUES (?, ?, ?, 0, ?, '')`))
-		if err != nil {
-			return err
-		}
-		defer del.Close()
-		for i, a := range as {
-			created[i] = false
-			res, err := ins.ExecContext(ctx, a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), payloads[i])
+		clear(created)
+		// One multi-row statement per chunk: on PostgreSQL a statement per
+		// row costs a round trip each, which dominates a large batch.
+		for lo := 0; lo < len(as); lo += alertsPerStatement {
+			hi := min(lo+alertsPerStatement, len(as))
+			var q strings.Builder
+			q.WriteString(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload) VALUES `)
+			args := make([]any, 0, 6*(hi-lo))
+			index := make(map[string]int, hi-lo)
+			for i := lo; i < hi; i++ {
+				if i > lo {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?)")
+				a := as[i]
+				args = append(args, a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), payloads[i])
+				index[a.ID] = i
+			}
+			q.WriteString(` ON CONFLICT (subject, kind, threshold) DO NOTHING RETURNING id`)
+			rows, err := tx.QueryContext(ctx, db.d.rebind(q.String()), args...)
 			if err != nil {
 				return err
 			}
-			if n, err := res.RowsAffected(); err != nil || n == 0 {
-				if err != nil {
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
 					return err
 				}
+				if i, ok := index[id]; ok {
+					created[i] = true
+				}
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+		}
+		var q strings.Builder
+		var args []any
+		n := 0
+		flush := func() error {
+			if n == 0 {
+				return nil
+			}
+			_, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO alert_deliveries
+				(alert_id, channel, status, attempts, next_attempt_at, last_error) VALUES `+q.String()), args...)
+			q.Reset()
+			args, n = args[:0], 0
+			return err
+		}
+		for i, a := range as {
+			if !created[i] {
 				continue
 			}
-			created[i] = true
 			for _, ch := range channels[i] {
-				if _, err := del.ExecContext(ctx, a.ID, ch, lifecycle.DeliveryPending, db.timeArg(a.CreatedAt)); err != nil {
-					return err
+				if n > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, 0, ?, '')")
+				args = append(args, a.ID, ch, lifecycle.DeliveryPending, db.timeArg(a.CreatedAt))
+				if n++; n == alertsPerStatement {
+					if err := flush(); err != nil {
+						return err
+					}
 				}
 			}
 		}
-		return nil
+		return flush()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: raise %d alerts: %w", len(as), err)
