@@ -190,7 +190,7 @@ func runRotate(ctx context.Context, r *runner, args []string) error {
 	fs.StringVar(&req.Profile, "profile", "", "rotate every certificate issued under `PROFILE`")
 	fs.StringVar(&req.SPKISHA256, "key-spki", "", "rotate every certificate for the public key whose SubjectPublicKeyInfo has SHA-256 `HEX`")
 	fs.StringVar(&req.ToCA, "to-ca", "", "re-issue from `CA` instead of each certificate's own")
-	fs.StringVar(&req.Grace, "grace", "24h", "how long the old certificates stay valid (`DURATION`, e.g. 2h, 7d; 0s revokes as soon as replaced)")
+	fs.StringVar(&req.Grace, "grace", "24h", "how long the old certificates stay valid (`DURATION`, e.g. 10s, 2h, 7d); every old certificate is revoked when it ends")
 	fs.StringVar(&req.Reason, "reason", "", "revocation `REASON` for the old certificates (default superseded, or key_compromise with --key-spki)")
 	status := fs.Bool("status", false, "show rotations instead of starting one")
 	noWait := fs.Bool("no-wait", false, "start the rotation and return without following it")
@@ -235,9 +235,6 @@ func runRotate(ctx context.Context, r *runner, args []string) error {
 	}
 	if req.CA == "" && req.Profile == "" && req.SPKISHA256 == "" {
 		return r.usagef("say what to rotate: --ca, --profile or --key-spki")
-	}
-	if req.Grace == "0s" || req.Grace == "0" {
-		req.Grace = "1s"
 	}
 	var rot apitypes.Rotation
 	if err := c.postJSON(ctx, "/api/v1/rotations", req, &rot); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/lifecycle"
 )
 
 // LifecycleConfig tunes expiry monitoring, renewal and rotation. Durations
@@ -286,14 +287,14 @@ func (c *Config) validateLifecycle() error {
 	return nil
 }
 
-// alertKinds mirrors lifecycle.AlertKinds (config may not import the core's
-// lifecycle package without a cycle risk; the app test checks they agree).
+// alertKinds are the alert kinds routes may name.
 func alertKinds() []string {
-	return []string{"expiring", "renewal_due", "expired", "renewal_failed", "ca_expiring", "revocation_stale", "deploy_failed", "test"}
+	var out []string
+	for _, k := range lifecycle.AlertKinds() {
+		out = append(out, string(k))
+	}
+	return out
 }
-
-// AlertKinds lists the alert kinds routes may name.
-func AlertKinds() []string { return alertKinds() }
 
 func checkDuration(field, v string, min, max time.Duration) error {
 	d, err := inventory.ParseWindow(v)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -119,16 +118,13 @@ func (s *Service) renew(ctx context.Context, c *inventory.Certificate, opts Rene
 	default:
 		return nil, fmt.Errorf("%w: the server holds no key for certificate %s: renew it from the host (certwright agent, or cert sign --replaces %s), or with --reuse-key where the profile allows", ErrInvalid, c.Serial, c.Serial)
 	}
+	// The profile's maximum may have shrunk since the original was issued.
+	if prof, err := s.profiles.Get(ctx, c.Profile); err == nil && prof.MaxValidityDays > 0 && req.ValidityDays > prof.MaxValidityDays {
+		req.ValidityDays = prof.MaxValidityDays
+	}
 	res, err := s.issuer.Issue(ctx, req)
 	if err != nil {
-		if errors.Is(err, issue.ErrInvalid) && req.ValidityDays > 0 && strings.Contains(err.Error(), "validity") {
-			// The profile's maximum shrank since: take its default.
-			req.ValidityDays = 0
-			res, err = s.issuer.Issue(ctx, req)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("lifecycle: renew %s: %w", c.Serial, err)
-		}
+		return nil, fmt.Errorf("lifecycle: renew %s: %w", c.Serial, err)
 	}
 	if res.Pending != nil {
 		return nil, fmt.Errorf("%w: profile %s requires approval; request %s waits for an approver", ErrInvalid, c.Profile, res.Pending.ID)

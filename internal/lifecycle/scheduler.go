@@ -187,7 +187,7 @@ func (s *Scheduler) Jobs(ctx context.Context, p authz.Principal) ([]*JobState, e
 	return out, nil
 }
 
-// Run runs job name now for principal p (it needs ca:manage).
+// RunAs runs job name now for principal p (it needs ca:manage).
 func (s *Scheduler) RunAs(ctx context.Context, p authz.Principal, name string) (*JobState, error) {
 	if !p.Can(authz.PermCAManage) {
 		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCAManage)

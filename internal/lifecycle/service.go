@@ -222,27 +222,14 @@ func (s *Service) newID() (string, error) {
 
 // raise stores a (de-duplicated) and routes it; it reports whether a was new.
 func (s *Service) raise(ctx context.Context, a *Alert) (bool, error) {
-	id, err := s.newID()
-	if err != nil {
+	b := &alertBatch{s: s}
+	if err := b.add(ctx, a); err != nil {
 		return false, err
 	}
-	a.ID = id
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.cfg.Clock.Now().UTC()
-	}
-	channels := s.cfg.Router.Channels(*a)
-	created, err := s.store.RaiseAlert(ctx, a, channels)
-	if err != nil {
+	if err := b.flush(ctx); err != nil {
 		return false, err
 	}
-	if created {
-		s.cfg.Log.Info("alert raised", "kind", a.Kind, "subject", a.Subject, "threshold", a.Threshold, "channels", channels, "summary", a.Summary)
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
-	}
-	return created, nil
+	return b.raised > 0, nil
 }
 
 // alertBatch collects alerts to raise in one transaction: a check that

@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/inventory"
@@ -40,14 +42,5 @@ func RenewalPeriod(validity time.Duration, renewBeforeDays int) time.Duration {
 // Managed reports whether something renews c without a person: the
 // server (auto_renew), an ACME client, or an agent.
 func Managed(c *inventory.Certificate) bool {
-	return c.AutoRenew || c.RenewalKind.Automated() || len(c.Requester) > 5 && c.Requester[:5] == "acme:" || hasTag(c.Tags, "agent")
-}
-
-func hasTag(tags []string, t string) bool {
-	for _, x := range tags {
-		if x == t {
-			return true
-		}
-	}
-	return false
+	return c.AutoRenew || c.RenewalKind.Automated() || strings.HasPrefix(c.Requester, "acme:") || slices.Contains(c.Tags, "agent")
 }
