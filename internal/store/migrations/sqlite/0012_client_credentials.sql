@@ -12,20 +12,20 @@ CREATE TABLE client_credentials (
 ) STRICT, WITHOUT ROWID;
 
 -- Certificates issued before this migration keep working when the rule
--- above held at issuance: the identity was registered before the
--- certificate was issued, and the requester was the identity's principal or
--- an unscoped administrator. A certificate whose SANs name several
--- principals, the server's own, imported and ACME certificates get no row.
+-- above held at issuance: the requester was the identity's principal
+-- itself, or an unscoped administrator who issued it after the identity was
+-- registered. A certificate whose SANs name several principals, the
+-- server's own, imported and ACME certificates get no row.
 INSERT INTO client_credentials (serial, principal_id)
 SELECT c.serial, MIN(i.principal_id)
 FROM certificates c
 JOIN certificate_names n ON n.serial = c.serial AND n.kind = 'san'
-JOIN principal_identities i ON lower(i.value) = n.value AND i.created_at <= c.created_at
+JOIN principal_identities i ON lower(i.value) = n.value
 JOIN principals p ON p.id = i.principal_id
 WHERE c.source = 'issued' AND c.requester <> 'system'
-  AND (c.requester = p.name OR EXISTS (
+  AND (c.requester = p.name OR (i.created_at <= c.created_at AND EXISTS (
         SELECT 1 FROM principals r JOIN role_bindings b ON b.principal_id = r.id
         WHERE r.name = c.requester AND b.role = 'admin'
-          AND b.cas = '[]' AND b.profiles = '[]' AND b.names = '[]'))
+          AND b.cas = '[]' AND b.profiles = '[]' AND b.names = '[]')))
 GROUP BY c.serial
 HAVING COUNT(DISTINCT i.principal_id) = 1;
