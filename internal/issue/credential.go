@@ -53,8 +53,8 @@ func (s *Service) clientCredential(ctx context.Context, who authz.Principal, pr 
 	owner := matched[0]
 	for _, m := range matched[1:] {
 		if m.PrincipalID != owner.PrincipalID {
-			return "", fmt.Errorf("%w: %s %s is the mTLS identity of principal %s and %s %s that of principal %s: one client certificate cannot carry the identities of two principals",
-				ErrInvalid, owner.Kind, owner.Value, owner.Principal, m.Kind, m.Value, m.Principal)
+			return "", fmt.Errorf("%w: %s %s and %s %s are the mTLS identities of two principals (%s and %s): one client certificate cannot carry both",
+				ErrInvalid, owner.Kind, owner.Value, m.Kind, m.Value, principalLabel(who, owner), principalLabel(who, m))
 		}
 	}
 	if who.ID != owner.PrincipalID {
@@ -72,8 +72,8 @@ func (s *Service) clientCredential(ctx context.Context, who authz.Principal, pr 
 // owner's identity: only an administrator of that principal may.
 func (s *Service) mayEnrol(ctx context.Context, who authz.Principal, owner *authz.Identity) error {
 	refuse := func(why string) error {
-		return fmt.Errorf("%w: %s %s is the mTLS identity of principal %s; a client certificate carrying it is issued only to %s itself, or by an administrator holding principal:manage and every permission %s holds (rule: identity names are not minted by others); %s",
-			ErrForbidden, owner.Kind, owner.Value, owner.Principal, owner.Principal, owner.Principal, why)
+		return fmt.Errorf("%w: %s %s is the mTLS identity of %s; a client certificate carrying it is issued only to that principal itself, or by an administrator holding principal:manage and every permission that principal holds (rule: identity names are not minted by others); %s",
+			ErrForbidden, owner.Kind, owner.Value, principalLabel(who, owner), why)
 	}
 	if err := who.Allow(authz.PermPrincipalAdmin, authz.Resource{}); err != nil {
 		return refuse(fmt.Sprintf("%s does not hold principal:manage everywhere", describe(who)))
@@ -90,6 +90,16 @@ func (s *Service) mayEnrol(ctx context.Context, who authz.Principal, owner *auth
 		}
 	}
 	return nil
+}
+
+// principalLabel names the principal an identity belongs to for who's
+// error message: by name to those who may read principals, and only as
+// "another principal" to everyone else (an ACME client above all).
+func principalLabel(who authz.Principal, id *authz.Identity) string {
+	if who.Can(authz.PermPrincipalRead) {
+		return "principal " + id.Principal
+	}
+	return "another principal"
 }
 
 func describe(p authz.Principal) string {
