@@ -98,6 +98,10 @@ type Store interface {
 	LoadPrincipal(ctx context.Context, id string) (*Principal, *PrincipalRecord, error)
 	// PrincipalByIdentity returns the ID of the principal an mTLS identity maps to.
 	PrincipalByIdentity(ctx context.Context, kind, value string) (string, error)
+	// ClientCredential returns the ID of the principal the certificate
+	// serial was issued to as an mTLS credential, and an error when it was
+	// issued as none.
+	ClientCredential(ctx context.Context, serial string) (string, error)
 	TouchToken(ctx context.Context, id string, at time.Time) error
 }
 
@@ -179,6 +183,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 
 // AuthenticateCertificate returns the principal a verified client
 // certificate maps to: its SAN URIs first, then its DNS names.
+//
+// A name alone proves nothing — any requester can put any name its scope
+// allows into a CSR, and an ACME account any name it validated — so the
+// certificate must also have been issued as a credential of that very
+// principal: the issuance path records one only for a certificate issued
+// to the principal itself, or by an administrator with principal:manage
+// over it while the identity was registered, and never for ACME.
 func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.Certificate, intermediates []*x509.Certificate) (Principal, error) {
 	if a.certs == nil {
 		return Principal{}, unauthenticated("client certificates are not accepted")
@@ -213,11 +224,24 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 	if found == "" {
 		return Principal{}, unauthenticated("client certificate maps to no principal")
 	}
+	serial := hex.EncodeToString(leaf.SerialNumber.Bytes()) // as the inventory writes it (pki.SerialHex)
+	holder, err := a.store.ClientCredential(ctx, serial)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Principal{}, ctx.Err()
+		}
+		holder = ""
+	}
+	if holder != found {
+		return Principal{}, unauthenticated("client certificate " + serial + " carries the identity of principal " + found +
+			" but was not issued to it as a credential (issued to another requester, by ACME, or before the identity was registered):" +
+			" register the identity first, then issue the certificate as that principal or as its administrator")
+	}
 	p, err := a.load(ctx, found)
 	if err != nil {
 		return Principal{}, err
 	}
-	p.Auth = "mtls:" + fmt.Sprintf("%x", leaf.SerialNumber)
+	p.Auth = "mtls:" + serial
 	return p, nil
 }
 

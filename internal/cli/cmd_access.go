@@ -49,7 +49,7 @@ func principalCommands() []*command {
 		},
 		{name: "identity", summary: "register the client-certificate names (mTLS) a principal authenticates with", sub: []*command{
 			{
-				name: "add", summary: "let a client certificate with this SAN URI or DNS name authenticate as the principal",
+				name: "add", summary: "let client certificates with this SAN URI or DNS name, issued to the principal (register first, then issue), authenticate as it",
 				args:    "NAME (--uri URI | --dns NAME) [--json]",
 				example: "certwright principal identity add deploy-bot --uri spiffe://example.internal/deploy-bot",
 				run:     runIdentityAdd,
@@ -512,8 +512,8 @@ func runIdentityAdd(ctx context.Context, r *runner, args []string) error {
 	if cf.json {
 		return printJSON(r.stdout, got)
 	}
-	fmt.Fprintf(r.stdout, "A client certificate from one of this server's CAs with SAN %s %s now authenticates as %s.\n",
-		strings.ToUpper(got.Kind), got.Value, pos[0])
+	fmt.Fprintf(r.stdout, "A client certificate with SAN %s %s authenticates as %s when it was issued to %s itself, or by its administrator after this registration; a certificate issued to anyone else (or by ACME) does not.\n",
+		strings.ToUpper(got.Kind), got.Value, pos[0], pos[0])
 	return nil
 }
 

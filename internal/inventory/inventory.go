@@ -77,6 +77,12 @@ type Certificate struct {
 	RenewError    string    `json:"renew_error,omitempty"`
 	// SupersedeAt is when this renewed certificate is revoked as superseded.
 	SupersedeAt time.Time `json:"supersede_at,omitzero"`
+	// ClientPrincipalID is the principal this certificate may authenticate
+	// as over mTLS, decided by the issuance path; "" for none (ACME, the
+	// server's own, certificates that cannot authenticate clients). It is
+	// written with the certificate and read back only by
+	// authentication (ClientCredential), not by listings.
+	ClientPrincipalID string `json:"-"`
 }
 
 // Source says where a certificate in the inventory came from.

@@ -44,6 +44,7 @@ type Store interface {
 	InsertCertificate(ctx context.Context, c *inventory.Certificate, ev audit.Event) error
 	ApprovalStore
 	KeyStore
+	IdentityStore
 }
 
 // ApprovalStore keeps requests held for approval, and loads the requester
@@ -367,6 +368,13 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if err != nil {
 		return nil, err
 	}
+	// Names registered as a principal's mTLS identity are minted only for
+	// that principal: a SAN must never become another principal's login.
+	ku, eku := prof.Usages(pub)
+	credential, err := s.clientCredential(ctx, req.Principal, &pr, eku)
+	if err != nil {
+		return nil, err
+	}
 	// 4. Approval: held until a second principal approves.
 	if prof.RequireApproval && approved == nil {
 		return s.hold(ctx, req, authority, prof, res.Names)
@@ -387,7 +395,6 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if notAfter.After(issuer.NotAfter) {
 		notAfter = issuer.NotAfter
 	}
-	ku, eku := prof.Usages(pub)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pr.Subject,
@@ -429,6 +436,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	// 8. Store durably before anyone sees the certificate.
 	rec := Record(leaf, authority.ID, prof.Name, req.Principal.Name, tags, warnings, now)
 	rec.Owner, rec.AutoRenew = req.Owner, req.AutoRenew
+	rec.ClientPrincipalID = credential
 	if predecessor != nil {
 		rec.Replaces, rec.RenewalKind = predecessor.Serial, req.RenewalKind
 		if rec.RenewalKind == "" {

@@ -34,8 +34,11 @@ type certRow struct {
 	// replaces is the predecessor's serial, marked renewed by this one in
 	// the same transaction.
 	replaces string
-	args     []any    // certColumns order
-	names    []string // kind, value pairs
+	// credential is the principal the certificate authenticates as over
+	// mTLS ("" for none), a client_credentials row.
+	credential string
+	args       []any    // certColumns order
+	names      []string // kind, value pairs
 }
 
 func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
@@ -77,8 +80,9 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 		spki, _ = spkiSHA256(der)
 	}
 	r := &certRow{
-		serial:   c.Serial,
-		replaces: c.Replaces,
+		serial:     c.Serial,
+		replaces:   c.Replaces,
+		credential: c.ClientPrincipalID,
 		args: []any{
 			c.Serial, c.CAID, c.Profile, c.Requester, c.Subject, sans,
 			db.timeArg(c.NotBefore), db.timeArg(c.NotAfter), c.KeyAlgorithm, c.KeyBits,
@@ -198,6 +202,11 @@ func (db *DB) insertCert(ctx context.Context, tx *sql.Tx, certStmt, nameStmt *sq
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
+	}
+	if r.credential != "" {
+		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertClientCredential), r.serial, r.credential); err != nil {
+			return false, err
+		}
 	}
 	if len(r.names) == 0 {
 		return true, nil

@@ -384,15 +384,17 @@ func (db *DB) ListIdentities(ctx context.Context, principalID string) ([]*authz.
 	if err != nil {
 		return nil, fmt.Errorf("store: list identities: %w", err)
 	}
-	out, err := collect(rows, func(s scanner) (*authz.Identity, error) {
-		var i authz.Identity
-		err := s.Scan(&i.Kind, &i.Value, &i.PrincipalID, &i.Principal, timeScan{&i.CreatedAt})
-		return &i, err
-	})
+	out, err := collect(rows, scanIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("store: list identities: %w", err)
 	}
 	return out, nil
+}
+
+func scanIdentity(s scanner) (*authz.Identity, error) {
+	var i authz.Identity
+	err := s.Scan(&i.Kind, &i.Value, &i.PrincipalID, &i.Principal, timeScan{&i.CreatedAt})
+	return &i, err
 }
 
 // PrincipalByIdentity returns the ID of the principal a client-certificate
