@@ -105,6 +105,9 @@ func (s *Service) CreatePrincipal(ctx context.Context, who authz.Principal, name
 	if err := checkName("principal", name); err != nil {
 		return nil, err
 	}
+	if err := authz.ReservedName(name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	if !kind.Valid() {
 		return nil, fmt.Errorf("%w: principal kind %q: use %q or %q", ErrInvalid, kind, authz.KindHuman, authz.KindMachine)
 	}

@@ -84,7 +84,7 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	var items []RotationItem
 	caNames := map[string]string{}
 	err = s.store.EachMatching(ctx, req.Selector, now, func(c *inventory.Certificate) error {
-		if c.Requester == authz.System().Name {
+		if c.ServerOwned() {
 			return nil // the server's own TLS certificate renews itself
 		}
 		if len(items) >= maxRotationItems {
