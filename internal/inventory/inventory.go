@@ -26,14 +26,14 @@ func (c *Certificate) ServerOwned() bool { return c.RequesterID == authz.System(
 
 // Certificate is one issued certificate with the facts operators search by.
 type Certificate struct {
-	Serial             string    `json:"serial"` // lowercase hex
-	CAID               string    `json:"ca_id"`
-	Profile            string    `json:"profile"`
-	Requester          string    `json:"requester"`
+	Serial    string `json:"serial"` // lowercase hex
+	CAID      string `json:"ca_id"`
+	Profile   string `json:"profile"`
+	Requester string `json:"requester"`
 	// RequesterID is the requesting principal's ID: what identifies it,
 	// where Requester (its name) is for people to read. The server's own
 	// certificates carry authz.System().ID (see ServerOwned).
-	RequesterID string `json:"requester_id,omitempty"`
+	RequesterID        string    `json:"requester_id,omitempty"`
 	Subject            string    `json:"subject"`
 	SANs               []string  `json:"sans"`
 	NotBefore          time.Time `json:"not_before"`
