@@ -454,7 +454,7 @@ func (s *Service) DeleteRole(ctx context.Context, who authz.Principal, name stri
 		return err
 	}
 	if err := escalates(who, role.Permissions); err != nil {
-		return err
+		return fmt.Errorf("access: delete role %s: %w", name, err)
 	}
 	return s.store.DeleteRole(ctx, name, audit.New(who, s.clock.Now(), "role.delete", name, nil))
 }

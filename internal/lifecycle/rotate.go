@@ -136,6 +136,10 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	return r, items, nil
 }
 
+// maxListVisibilityChecks bounds the certificates one rotation listing
+// looks up to decide what a scoped caller may see.
+const maxListVisibilityChecks = 20000
+
 // ErrNotVisible marks a rotation none of whose certificates is within the
 // caller's scope: to that caller it does not exist.
 var ErrNotVisible = errors.New("lifecycle: not found")
@@ -203,10 +207,14 @@ func (s *Service) Rotations(ctx context.Context, p authz.Principal) ([]*Rotation
 	}
 	caNames := map[string]string{}
 	out := rs[:0:0]
+	budget := maxListVisibilityChecks
 	for _, r := range rs {
 		if r.CreatedBy == p.Name {
 			out = append(out, r)
 			continue
+		}
+		if budget <= 0 {
+			continue // fail closed: not shown rather than unbounded work
 		}
 		_, items, err := s.store.GetRotation(ctx, r.ID)
 		if err != nil {
@@ -215,6 +223,11 @@ func (s *Service) Rotations(ctx context.Context, p authz.Principal) ([]*Rotation
 		for _, it := range items {
 			if err := ctx.Err(); err != nil {
 				return nil, err
+			}
+			if budget--; budget < 0 {
+				s.cfg.Log.Warn("rotation list: visibility check budget spent; older rotations not shown to a scoped caller",
+					"principal", p.Name, "budget", maxListVisibilityChecks)
+				break
 			}
 			if s.itemVisible(ctx, p, it.Serial, caNames) {
 				out = append(out, r)
