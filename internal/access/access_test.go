@@ -318,3 +318,24 @@ func TestMayActOnScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestReservedNames: no principal takes a name the server uses.
+func TestReservedNames(t *testing.T) {
+	s, db := setup(t)
+	ctx := context.Background()
+	n := len(events(t, db))
+	for _, name := range []string{"system", "anonymous", "p_0123456789abcdef", "p0123456789abcdef"} {
+		if _, err := s.CreatePrincipal(ctx, authz.System(), name, authz.KindMachine, ""); !errors.Is(err, access.ErrInvalid) || !strings.Contains(err.Error(), name) {
+			t.Errorf("principal %q: %v, want ErrInvalid naming it", name, err)
+		}
+	}
+	if err := authz.ReservedName("acme:default/1"); err == nil {
+		t.Error("the acme: namespace is not reserved")
+	}
+	if got := events(t, db); len(got) != n {
+		t.Errorf("refusals wrote events: %v", got[n:])
+	}
+	if _, err := s.CreatePrincipal(ctx, authz.System(), "systems", authz.KindMachine, ""); err != nil {
+		t.Errorf("a name merely starting like a reserved one: %v", err)
+	}
+}
