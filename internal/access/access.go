@@ -105,6 +105,9 @@ func (s *Service) CreatePrincipal(ctx context.Context, who authz.Principal, name
 	if err := checkName("principal", name); err != nil {
 		return nil, err
 	}
+	if err := authz.ReservedName(name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	if !kind.Valid() {
 		return nil, fmt.Errorf("%w: principal kind %q: use %q or %q", ErrInvalid, kind, authz.KindHuman, authz.KindMachine)
 	}
@@ -147,7 +150,7 @@ func (s *Service) Disable(ctx context.Context, who authz.Principal, idOrName str
 	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
 		return nil, err
 	}
-	p, err := s.store.GetPrincipal(ctx, idOrName)
+	p, err := s.actOn(ctx, who, idOrName)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +181,7 @@ func (s *Service) CreateToken(ctx context.Context, who authz.Principal, idOrName
 	if len(description) > 500 {
 		return "", nil, fmt.Errorf("%w: description is %d bytes, at most 500", ErrInvalid, len(description))
 	}
-	p, err := s.store.GetPrincipal(ctx, idOrName)
+	p, err := s.actOn(ctx, who, idOrName)
 	if err != nil {
 		return "", nil, err
 	}
@@ -231,6 +234,9 @@ func (s *Service) RevokeToken(ctx context.Context, who authz.Principal, id strin
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.actOn(ctx, who, t.PrincipalID); err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	t, err = s.store.RevokeToken(ctx, id, now, audit.New(who, now, "token.revoke", t.Principal, map[string]any{"token_id": id}))
 	if err != nil {
@@ -268,7 +274,7 @@ func (s *Service) AddIdentity(ctx context.Context, who authz.Principal, idOrName
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.store.GetPrincipal(ctx, idOrName)
+	p, err := s.actOn(ctx, who, idOrName)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +295,7 @@ func (s *Service) RemoveIdentity(ctx context.Context, who authz.Principal, idOrN
 	if err != nil {
 		return err
 	}
-	p, err := s.store.GetPrincipal(ctx, idOrName)
+	p, err := s.actOn(ctx, who, idOrName)
 	if err != nil {
 		return err
 	}
@@ -321,6 +327,62 @@ func escalates(who authz.Principal, perms []authz.Permission) error {
 		}
 	}
 	return nil
+}
+
+// MayActOn returns nil when who may change target (mint or revoke its
+// tokens, map identities to it, bind or unbind its roles, disable it, hand
+// it an ACME account key): target's effective permissions and scopes are a
+// subset of who's — each permission target holds within a scope, who holds
+// within a scope at least as wide — and, when target holds the built-in
+// admin role, who holds it unscoped. Otherwise it returns an error wrapping
+// ErrForbidden that names what target holds beyond who. Acting on a
+// principal is as good as holding its credentials, so a principal:manage
+// holder may not act on anyone who holds more than it does.
+func MayActOn(who, target authz.Principal) error {
+	if holdsAdmin(target, false) && !holdsAdmin(who, true) {
+		return fmt.Errorf("%w: %s holds the %s role; only a principal holding %s unscoped may act on it, and %s does not",
+			ErrForbidden, target.Name, authz.RoleAdmin, authz.RoleAdmin, who.Name)
+	}
+	for _, tb := range target.Bindings {
+		for _, perm := range tb.Role.Permissions {
+			if !slices.ContainsFunc(who.Bindings, func(wb authz.Binding) bool {
+				return wb.Role.Has(perm) && wb.Scope.Covers(tb.Scope)
+			}) {
+				return fmt.Errorf("%w: %s holds %s within %s (role %s), which %s does not hold that widely; only a principal holding at least as much may act on it",
+					ErrForbidden, target.Name, perm, tb.Scope.String(), tb.Role.Name, who.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// holdsAdmin reports whether p has a binding of the built-in admin role
+// (only an unscoped one when unscoped is set).
+func holdsAdmin(p authz.Principal, unscoped bool) bool {
+	return slices.ContainsFunc(p.Bindings, func(b authz.Binding) bool {
+		return b.Role.Name == authz.RoleAdmin && (!unscoped || b.Scope.Empty())
+	})
+}
+
+// actOn loads the principal idOrName with its bindings and checks that who
+// may act on it (MayActOn).
+func (s *Service) actOn(ctx context.Context, who authz.Principal, idOrName string) (*authz.PrincipalRecord, error) {
+	p, err := s.store.GetPrincipal(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := s.store.ListBindings(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("access: bindings of %s: %w", p.Name, err)
+	}
+	target := authz.Principal{ID: p.ID, Name: p.Name, Kind: p.Kind, Bindings: make([]authz.Binding, 0, len(bs))}
+	for _, b := range bs {
+		target.Bindings = append(target.Bindings, *b)
+	}
+	if err := MayActOn(who, target); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // CreateRole defines a custom role.
@@ -386,6 +448,14 @@ func (s *Service) DeleteRole(ctx context.Context, who authz.Principal, name stri
 	if _, ok := authz.BuiltinRole(name); ok {
 		return fmt.Errorf("%w: %s is a built-in role", ErrInvalid, name)
 	}
+	// Nobody removes what they could not have granted.
+	role, err := s.store.GetRole(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := escalates(who, role.Permissions); err != nil {
+		return fmt.Errorf("access: delete role %s: %w", name, err)
+	}
 	return s.store.DeleteRole(ctx, name, audit.New(who, s.clock.Now(), "role.delete", name, nil))
 }
 
@@ -420,7 +490,7 @@ func (s *Service) Bind(ctx context.Context, who authz.Principal, idOrName, roleN
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.store.GetPrincipal(ctx, idOrName)
+	p, err := s.actOn(ctx, who, idOrName)
 	if err != nil {
 		return nil, err
 	}
@@ -454,6 +524,9 @@ func (s *Service) Unbind(ctx context.Context, who authz.Principal, id string) (*
 	old := all[i]
 	if old.PrincipalID == who.ID && old.Role.Has(authz.PermPrincipalAdmin) {
 		return nil, fmt.Errorf("%w: %s cannot remove its own binding granting %s; another administrator must", ErrInvalid, who.Name, authz.PermPrincipalAdmin)
+	}
+	if _, err := s.actOn(ctx, who, old.PrincipalID); err != nil {
+		return nil, err
 	}
 	ev := audit.New(who, s.clock.Now(), "binding.delete", old.Principal, map[string]any{"binding": id, "role": old.Role.Name, "scope": old.Scope})
 	b, err := s.store.DeleteBinding(ctx, id, ev)

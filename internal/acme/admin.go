@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/certwright/certwright/internal/access"
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
@@ -168,6 +169,10 @@ func (s *Service) CreateEABKey(ctx context.Context, p authz.Principal, provName,
 		}
 		if target.Kind != authz.KindMachine {
 			return nil, nil, invalid("principal %s is %s; ACME accounts act as machines: bind a machine principal", target.Name, target.Kind)
+		}
+		// The key lets its holder act as target: as good as a token for it.
+		if err := access.MayActOn(p, *target); err != nil {
+			return nil, nil, err
 		}
 		k.PrincipalID, k.PrincipalName = target.ID, target.Name
 	}

@@ -63,11 +63,15 @@ type Event struct {
 	Seq       int64     `json:"seq"`
 	Time      time.Time `json:"time"`
 	Principal string    `json:"principal"`
-	Source    string    `json:"source,omitempty"`
-	Action    string    `json:"action"`
-	Target    string    `json:"target,omitempty"`
-	Outcome   Outcome   `json:"outcome"`
-	RequestID string    `json:"request_id,omitempty"`
+	// PrincipalID is the acting principal's ID ("system" for the server,
+	// "" for an anonymous caller and for events recorded before IDs were):
+	// names are for reading, the ID says who it was.
+	PrincipalID string  `json:"principal_id,omitempty"`
+	Source      string  `json:"source,omitempty"`
+	Action      string  `json:"action"`
+	Target      string  `json:"target,omitempty"`
+	Outcome     Outcome `json:"outcome"`
+	RequestID   string  `json:"request_id,omitempty"`
 	// Details is a JSON object, stored and hashed byte for byte.
 	Details  json.RawMessage `json:"details,omitempty"`
 	PrevHash Hash            `json:"prev_hash,omitempty"`
@@ -96,7 +100,7 @@ func (e *Event) Normalize() error {
 		return fmt.Errorf("%w: %s: no time", ErrInvalid, e.Action)
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	for _, f := range []*string{&e.Principal, &e.Source, &e.Action, &e.Target, &e.RequestID} {
+	for _, f := range []*string{&e.Principal, &e.PrincipalID, &e.Source, &e.Action, &e.Target, &e.RequestID} {
 		if len(*f) > maxField {
 			*f = (*f)[:maxField]
 		}
@@ -115,14 +119,24 @@ func (e *Event) Normalize() error {
 // Seq and the hashes. Seq is left out so that a row moved to another
 // position still verifies on its own, and the broken link names it as
 // reordered rather than modified.
+//
+// An event with a PrincipalID hashes as v2, which covers it; one without
+// (recorded before IDs were, or anonymous) as v1, so old chains verify
+// unchanged. Blanking the ID of a v2 event changes its hash either way.
 func (e *Event) ComputeHash(prev Hash) Hash {
 	h := sha256.New()
-	h.Write([]byte("certwright audit event v1\x00"))
+	fields := []string{e.Principal, e.Source, e.Action, e.Target, string(e.Outcome), e.RequestID, string(e.Details)}
+	if e.PrincipalID == "" {
+		h.Write([]byte("certwright audit event v1\x00"))
+	} else {
+		h.Write([]byte("certwright audit event v2\x00"))
+		fields = append(fields, e.PrincipalID)
+	}
 	h.Write(prev)
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(e.Time.UTC().UnixMicro()))
 	h.Write(buf[:])
-	for _, f := range []string{e.Principal, e.Source, e.Action, e.Target, string(e.Outcome), e.RequestID, string(e.Details)} {
+	for _, f := range fields {
 		binary.BigEndian.PutUint64(buf[:], uint64(len(f)))
 		h.Write(buf[:])
 		h.Write([]byte(f))
@@ -134,7 +148,7 @@ func (e *Event) ComputeHash(prev Hash) Hash {
 // JSON object (nil for none).
 func New(p authz.Principal, now time.Time, action, target string, details any) Event {
 	e := Event{
-		Time: now, Principal: p.Name, Source: p.Source, Action: action, Target: target,
+		Time: now, Principal: p.Name, PrincipalID: p.ID, Source: p.Source, Action: action, Target: target,
 		Outcome: Success, RequestID: p.RequestID,
 	}
 	if details != nil {

@@ -13,18 +13,19 @@ import (
 // (whitespace is compacted; invalid JSON cannot be embedded), so an
 // exported record can always be hashed again.
 type jsonlEvent struct {
-	Seq        int64           `json:"seq"`
-	Time       time.Time       `json:"time"`
-	Principal  string          `json:"principal"`
-	Source     string          `json:"source,omitempty"`
-	Action     string          `json:"action"`
-	Target     string          `json:"target,omitempty"`
-	Outcome    Outcome         `json:"outcome"`
-	RequestID  string          `json:"request_id,omitempty"`
-	Details    json.RawMessage `json:"details,omitempty"`
-	DetailsRaw *string         `json:"details_raw,omitempty"`
-	PrevHash   Hash            `json:"prev_hash,omitempty"`
-	Hash       Hash            `json:"hash,omitempty"`
+	Seq         int64           `json:"seq"`
+	Time        time.Time       `json:"time"`
+	Principal   string          `json:"principal"`
+	PrincipalID string          `json:"principal_id,omitempty"`
+	Source      string          `json:"source,omitempty"`
+	Action      string          `json:"action"`
+	Target      string          `json:"target,omitempty"`
+	Outcome     Outcome         `json:"outcome"`
+	RequestID   string          `json:"request_id,omitempty"`
+	Details     json.RawMessage `json:"details,omitempty"`
+	DetailsRaw  *string         `json:"details_raw,omitempty"`
+	PrevHash    Hash            `json:"prev_hash,omitempty"`
+	Hash        Hash            `json:"hash,omitempty"`
 }
 
 // WriteJSONL writes ev as one JSON object on one line (the Event JSON
@@ -32,7 +33,7 @@ type jsonlEvent struct {
 // written verbatim, as the string details_raw.
 func WriteJSONL(w io.Writer, ev *Event) error {
 	j := jsonlEvent{
-		Seq: ev.Seq, Time: ev.Time, Principal: ev.Principal, Source: ev.Source, Action: ev.Action,
+		Seq: ev.Seq, Time: ev.Time, Principal: ev.Principal, PrincipalID: ev.PrincipalID, Source: ev.Source, Action: ev.Action,
 		Target: ev.Target, Outcome: ev.Outcome, RequestID: ev.RequestID,
 		PrevHash: ev.PrevHash, Hash: ev.Hash,
 	}

@@ -8,6 +8,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -197,6 +198,27 @@ func System() Principal {
 	admin, _ := BuiltinRole(RoleAdmin)
 	return Principal{ID: "system", Name: "system", Kind: KindMachine, Auth: "system",
 		Bindings: []Binding{{ID: "system", PrincipalID: "system", Principal: "system", Role: admin}}}
+}
+
+// principalIDShape is the shape of a stored principal's ID: a name of that
+// shape could be mistaken for another principal's ID in a lookup.
+var principalIDShape = regexp.MustCompile(`^p_?[0-9a-f]{16}$`)
+
+// ReservedName returns an error when name belongs to the server: "system"
+// (the server itself), "anonymous" (unauthenticated callers in the audit
+// log), the "acme:" namespace (ACME accounts as requesters) and anything
+// shaped like a principal ID. No principal may take one.
+func ReservedName(name string) error {
+	n := strings.ToLower(strings.TrimSpace(name))
+	switch {
+	case n == System().Name, n == "anonymous":
+		return fmt.Errorf("authz: principal name %q is reserved for the server; choose another", name)
+	case strings.HasPrefix(n, "acme:"):
+		return fmt.Errorf("authz: principal name %q: the acme: namespace is reserved for ACME accounts; choose another", name)
+	case principalIDShape.MatchString(n):
+		return fmt.Errorf("authz: principal name %q has the shape of a principal ID; choose another", name)
+	}
+	return nil
 }
 
 // Can reports whether any of p's bindings grants perm, whatever its scope.

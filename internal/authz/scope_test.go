@@ -407,3 +407,35 @@ func TestWithRole(t *testing.T) {
 		t.Errorf("Allow for an unknown role = %v, want ErrForbidden", err)
 	}
 }
+
+// TestURIScopePathCaseSensitive: a URI scope compares scheme and host
+// case-insensitively and the path exactly; SPIFFE paths are case-sensitive,
+// so a principal scoped to spiffe://example.internal/deploy must not get
+// spiffe://example.internal/Deploy.
+func TestURIScopePathCaseSensitive(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"spiffe://example.internal/deploy", "spiffe://Example.INTERNAL/deploy", true},
+		{"SPIFFE://example.internal/deploy", "spiffe://example.internal/deploy", true},
+		{"spiffe://example.internal/deploy", "spiffe://Example.internal/Deploy", false},
+		{"spiffe://example.internal/Deploy", "spiffe://example.internal/deploy", false},
+		{"https://example.internal/A?x=Y", "HTTPS://EXAMPLE.internal/A?x=Y", true},
+		{"https://example.internal/A?x=Y", "https://example.internal/A?x=y", false},
+		{"spiffe://example.internal/deploy.", "spiffe://example.internal/deploy", false},
+	}
+	for _, tt := range tests {
+		if got := authz.MatchName(tt.pattern, tt.name); got != tt.want {
+			t.Errorf("MatchName(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+	p := authz.WithRole("svc", authz.KindMachine, authz.RoleIssuer, authz.Scope{Names: []string{"spiffe://example.internal/deploy"}})
+	if err := p.Allow(authz.PermCertIssue, authz.Resource{Names: []string{"spiffe://Example.internal/Deploy"}}); !errors.Is(err, authz.ErrForbidden) {
+		t.Errorf("issuing spiffe://Example.internal/Deploy within scope spiffe://example.internal/deploy: %v, want ErrForbidden", err)
+	}
+	if err := p.Allow(authz.PermCertIssue, authz.Resource{Names: []string{"spiffe://EXAMPLE.internal/deploy"}}); err != nil {
+		t.Errorf("host case must not matter: %v", err)
+	}
+}

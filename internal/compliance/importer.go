@@ -313,6 +313,7 @@ func (im *Importer) Import(ctx context.Context, req ImportRequest) (*ImportResul
 			continue
 		}
 		rec := importRecord(cd, caID, req.Principal.Name, owner, tags, now)
+		rec.RequesterID = req.Principal.ID
 		recs = append(recs, rec)
 		evs = append(evs, audit.New(req.Principal, now, "certificate.import", rec.Serial, map[string]any{
 			"file": cd.file, "subject": rec.Subject, "issuer": rec.Issuer, "issuer_serial": rec.IssuerSerial,

@@ -5,6 +5,7 @@ package inventory
 import (
 	"time"
 
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/pki"
 )
@@ -18,12 +19,21 @@ const (
 	StatusRevoked Status = "revoked"
 )
 
+// ServerOwned reports whether the server requested c for itself (its own
+// TLS certificate). It goes by the requester's principal ID, which no
+// stored principal can share, never by its name.
+func (c *Certificate) ServerOwned() bool { return c.RequesterID == authz.System().ID }
+
 // Certificate is one issued certificate with the facts operators search by.
 type Certificate struct {
-	Serial             string    `json:"serial"` // lowercase hex
-	CAID               string    `json:"ca_id"`
-	Profile            string    `json:"profile"`
-	Requester          string    `json:"requester"`
+	Serial    string `json:"serial"` // lowercase hex
+	CAID      string `json:"ca_id"`
+	Profile   string `json:"profile"`
+	Requester string `json:"requester"`
+	// RequesterID is the requesting principal's ID: what identifies it,
+	// where Requester (its name) is for people to read. The server's own
+	// certificates carry authz.System().ID (see ServerOwned).
+	RequesterID        string    `json:"requester_id,omitempty"`
 	Subject            string    `json:"subject"`
 	SANs               []string  `json:"sans"`
 	NotBefore          time.Time `json:"not_before"`

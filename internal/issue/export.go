@@ -36,7 +36,7 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 	if p.Kind != authz.KindMachine {
 		return nil, fmt.Errorf("%w: private keys are handed out to machine principals only; %s is %s", ErrForbidden, p.Name, p.Kind)
 	}
-	if cert.Requester == authz.System().Name {
+	if cert.ServerOwned() {
 		return nil, fmt.Errorf("%w: certificate %s belongs to the server itself; its key is never exported", ErrForbidden, serial)
 	}
 	if cert.ManagedKey == nil {

@@ -435,6 +435,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 
 	// 8. Store durably before anyone sees the certificate.
 	rec := Record(leaf, authority.ID, prof.Name, req.Principal.Name, tags, warnings, now)
+	rec.RequesterID = req.Principal.ID
 	rec.Owner, rec.AutoRenew = req.Owner, req.AutoRenew
 	rec.ClientPrincipalID = credential
 	if predecessor != nil {

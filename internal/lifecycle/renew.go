@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -70,7 +71,7 @@ func (s *Service) renew(ctx context.Context, c *inventory.Certificate, opts Rene
 	if c.RenewedBy != "" {
 		return nil, fmt.Errorf("%w: certificate %s was already renewed by %s", ErrConflict, c.Serial, c.RenewedBy)
 	}
-	if c.Requester == authz.System().Name {
+	if c.ServerOwned() {
 		return nil, fmt.Errorf("%w: certificate %s is the server's own; the server renews it itself", ErrInvalid, c.Serial)
 	}
 	leaf, err := x509.ParseCertificate(c.DER)
@@ -81,7 +82,8 @@ func (s *Service) renew(ctx context.Context, c *inventory.Certificate, opts Rene
 	if opts.Principal != nil {
 		p = *opts.Principal
 	} else {
-		rec, err := s.store.GetPrincipal(ctx, c.Requester)
+		// By ID where recorded: a name identifies no one for certain.
+		rec, err := s.store.GetPrincipal(ctx, cmp.Or(c.RequesterID, c.Requester))
 		if err != nil {
 			return nil, fmt.Errorf("lifecycle: renew %s: its requester %s: %w", c.Serial, c.Requester, err)
 		}

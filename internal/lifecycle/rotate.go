@@ -84,7 +84,7 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	var items []RotationItem
 	caNames := map[string]string{}
 	err = s.store.EachMatching(ctx, req.Selector, now, func(c *inventory.Certificate) error {
-		if c.Requester == authz.System().Name {
+		if c.ServerOwned() {
 			return nil // the server's own TLS certificate renews itself
 		}
 		if len(items) >= maxRotationItems {
@@ -136,22 +136,106 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	return r, items, nil
 }
 
-// Rotation returns a rotation and its items (cert:read).
+// maxListVisibilityChecks bounds the certificates one rotation listing
+// looks up to decide what a scoped caller may see.
+const maxListVisibilityChecks = 20000
+
+// ErrNotVisible marks a rotation none of whose certificates is within the
+// caller's scope: to that caller it does not exist.
+var ErrNotVisible = errors.New("lifecycle: not found")
+
+// Rotation returns a rotation and the items the caller may see: those whose
+// certificate its cert:read or cert:revoke covers. A rotation with none is
+// ErrNotVisible, unless the caller started it.
 func (s *Service) Rotation(ctx context.Context, p authz.Principal, id string) (*Rotation, []RotationItem, error) {
-	if err := p.Allow(authz.PermCertRead, authz.Resource{}); err != nil {
-		if !p.Can(authz.PermCertRevoke) {
+	if !p.Can(authz.PermCertRead) && !p.Can(authz.PermCertRevoke) {
+		return nil, nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertRead)
+	}
+	r, items, err := s.store.GetRotation(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rotationSeesAll(p) {
+		return r, items, nil
+	}
+	caNames := map[string]string{}
+	var shown []RotationItem
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
+		if s.itemVisible(ctx, p, it.Serial, caNames) {
+			shown = append(shown, it)
+		}
 	}
-	return s.store.GetRotation(ctx, id)
+	if len(shown) == 0 && r.CreatedBy != p.Name {
+		return nil, nil, fmt.Errorf("%w: rotation %s", ErrNotVisible, id)
+	}
+	return r, shown, nil
 }
 
-// Rotations lists recent rotations.
+// rotationSeesAll reports whether p's cert:read or cert:revoke is unscoped.
+func rotationSeesAll(p authz.Principal) bool {
+	return p.Allow(authz.PermCertRead, authz.Resource{}) == nil || p.Allow(authz.PermCertRevoke, authz.Resource{}) == nil
+}
+
+// itemVisible reports whether p's cert:read or cert:revoke covers the
+// certificate serial (false when it cannot be read).
+func (s *Service) itemVisible(ctx context.Context, p authz.Principal, serial string, caNames map[string]string) bool {
+	c, err := s.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return false
+	}
+	name, ok := caNames[c.CAID]
+	if !ok {
+		name = s.caName(ctx, c.CAID)
+		caNames[c.CAID] = name
+	}
+	res := authz.Resource{CAID: c.CAID, CAName: name, Profile: c.Profile, Names: c.SANs}
+	return p.Allow(authz.PermCertRead, res) == nil || p.Allow(authz.PermCertRevoke, res) == nil
+}
+
+// Rotations lists recent rotations: for a scoped caller, those it started
+// or with at least one certificate within its scope.
 func (s *Service) Rotations(ctx context.Context, p authz.Principal) ([]*Rotation, error) {
 	if !p.Can(authz.PermCertRead) && !p.Can(authz.PermCertRevoke) {
 		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertRead)
 	}
-	return s.store.ListRotations(ctx, false, 100)
+	rs, err := s.store.ListRotations(ctx, false, 100)
+	if err != nil || rotationSeesAll(p) {
+		return rs, err
+	}
+	caNames := map[string]string{}
+	out := rs[:0:0]
+	budget := maxListVisibilityChecks
+	for _, r := range rs {
+		if r.CreatedBy == p.Name {
+			out = append(out, r)
+			continue
+		}
+		if budget <= 0 {
+			continue // fail closed: not shown rather than unbounded work
+		}
+		_, items, err := s.store.GetRotation(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if budget--; budget < 0 {
+				s.cfg.Log.Warn("rotation list: visibility check budget spent; older rotations not shown to a scoped caller",
+					"principal", p.Name, "budget", maxListVisibilityChecks)
+				break
+			}
+			if s.itemVisible(ctx, p, it.Serial, caNames) {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // ProcessRotations advances every running rotation: re-issues pending

@@ -19,10 +19,11 @@ import (
 // commit or roll back together.
 
 const (
-	auditColumns      = `seq, time, principal, source, action, target, outcome, request_id, details, prev_hash, hash`
+	auditColumns      = `seq, time, principal, source, action, target, outcome, request_id, details, prev_hash, hash, principal_id`
 	checkpointColumns = `seq, hash, time, key_id, signature`
 	auditKeyColumns   = `id, key_provider, key_id, key_algorithm, key_blob, public_key, created_at`
-	// auditInsertRows bounds a multi-row audit insert: 11 parameters a row
+	auditColumnCount  = 12
+	// auditInsertRows bounds a multi-row audit insert: 12 parameters a row
 	// stays well under PostgreSQL's 65,535.
 	auditInsertRows = 500
 )
@@ -46,7 +47,7 @@ func buildAuditQueries(d *dialect) auditQueries {
 		lockHead:         lock,
 		readHead:         `SELECT seq, hash FROM audit_head WHERE id = 1`,
 		updateHead:       `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`,
-		insertEvent:      `INSERT INTO audit_events (` + auditColumns + `) VALUES (` + params(11) + `)`,
+		insertEvent:      `INSERT INTO audit_events (` + auditColumns + `) VALUES (` + params(auditColumnCount) + `)`,
 		eachFrom:         `SELECT ` + auditColumns + ` FROM audit_events WHERE seq >= ? ORDER BY seq`,
 		insertCheckpoint: `INSERT INTO audit_checkpoints (` + checkpointColumns + `) VALUES (` + params(5) + `) ON CONFLICT DO NOTHING`,
 		listCheckpoints:  `SELECT ` + checkpointColumns + ` FROM audit_checkpoints ORDER BY seq`,
@@ -113,12 +114,12 @@ func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*audit.Event) 
 	if db.d.multiRowInsert && len(evs) > 1 {
 		for len(evs) > 0 {
 			n := min(len(evs), auditInsertRows)
-			args := make([]any, 0, n*11)
+			args := make([]any, 0, n*auditColumnCount)
 			for _, ev := range evs[:n] {
 				args = append(args, db.eventArgs(ev)...)
 			}
 			q := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("("+params(11)+"), ", n), ", ")
+				strings.TrimSuffix(strings.Repeat("("+params(auditColumnCount)+"), ", n), ", ")
 			if _, err := tx.ExecContext(ctx, db.d.rebind(q), args...); err != nil {
 				return err
 			}
@@ -146,7 +147,7 @@ func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*audit.Event) 
 // eventArgs returns ev's column values in auditColumns order.
 func (db *DB) eventArgs(ev *audit.Event) []any {
 	return []any{ev.Seq, db.timeArg(ev.Time), ev.Principal, ev.Source, ev.Action, ev.Target,
-		string(ev.Outcome), ev.RequestID, string(ev.Details), []byte(ev.PrevHash), []byte(ev.Hash)}
+		string(ev.Outcome), ev.RequestID, string(ev.Details), []byte(ev.PrevHash), []byte(ev.Hash), ev.PrincipalID}
 }
 
 // AppendAudit appends standalone events (denied requests, CRL signatures,
@@ -207,7 +208,7 @@ func (db *DB) eachAudit(ctx context.Context, q string, args []any, fn func(*audi
 		detailsBuf, prevBuf, hashBuf, outBuf []byte
 	)
 	dest := []any{&ev.Seq, timeScan{&ev.Time}, &ev.Principal, &ev.Source, &ev.Action, &ev.Target,
-		&outcome, &ev.RequestID, &details, &prevHash, &hash}
+		&outcome, &ev.RequestID, &details, &prevHash, &hash, &ev.PrincipalID}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return wrap(err)

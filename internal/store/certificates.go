@@ -91,7 +91,7 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 			db.zeroNullTimeArg(c.RenewNowAt),
 			string(source), c.Owner, c.Issuer, c.IssuerSerial, string(chain), c.AutoRenew, c.Replaces,
 			c.RenewedBy, string(c.RenewalKind), c.RenewFailures, db.zeroNullTimeArg(c.RenewRetryAt), c.RenewError,
-			db.zeroNullTimeArg(c.SupersedeAt),
+			db.zeroNullTimeArg(c.SupersedeAt), c.RequesterID,
 		},
 	}
 	// Each name once: a certificate may list a SAN in two spellings.
@@ -354,7 +354,7 @@ func (cs *certScan) certDest() []any {
 		&x.SignatureAlgorithm, &cs.status, &x.Fingerprint, &x.SPKISHA256, &cs.tags, &cs.lint, &x.DER,
 		&cs.mkProvider, &cs.mkID, &cs.mkAl, &cs.mkBlob, timeScan{&x.CreatedAt}, (*zeroTime)(&x.RenewNowAt),
 		&cs.source, &x.Owner, &x.Issuer, &x.IssuerSerial, &cs.chain, &x.AutoRenew, &x.Replaces, &x.RenewedBy, &cs.kind,
-		&x.RenewFailures, (*zeroTime)(&x.RenewRetryAt), &x.RenewError, (*zeroTime)(&x.SupersedeAt)}
+		&x.RenewFailures, (*zeroTime)(&x.RenewRetryAt), &x.RenewError, (*zeroTime)(&x.SupersedeAt), &x.RequesterID}
 }
 
 // zeroTime reads a nullable time column, NULL as the zero time, through a

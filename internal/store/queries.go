@@ -15,7 +15,7 @@ const (
 		key_bits, signature_algorithm, status, fingerprint, spki_sha256, tags, lint_warnings, der,
 		managed_key_provider, managed_key_id, managed_key_algorithm, managed_key_blob, created_at, renew_now_at,
 		source, owner, issuer, issuer_serial, chain_der, auto_renew, replaces, renewed_by, renewal_kind,
-		renew_failures, renew_retry_at, renew_error, supersede_at`
+		renew_failures, renew_retry_at, renew_error, supersede_at, requester_id`
 	revColumns       = `serial, ca_id, revoked_at, reason, invalidity_date, revoked_by, not_after, ca`
 	responderColumns = `ca_id, cert_der, key_provider, key_id, key_algorithm, key_blob, not_after, created_at`
 	tokenColumns     = `id, name, role, secret_hash, created_at`
@@ -56,7 +56,7 @@ func buildQueries(d *dialect) queries {
 		listCAs:  `SELECT ` + caColumns + ` FROM cas ORDER BY created_at, id`,
 		purgeCAs: `DELETE FROM cas WHERE status = ? AND restorable_until < ? RETURNING id`,
 
-		insertCert: `INSERT INTO certificates (` + certColumns + `) VALUES (` + params(36) + `)
+		insertCert: `INSERT INTO certificates (` + certColumns + `) VALUES (` + params(37) + `)
 			ON CONFLICT (serial) DO NOTHING`,
 		insertName: `INSERT INTO certificate_names (kind, value, serial) VALUES (?, ?, ?)`,
 		getCert:    certSelect + ` WHERE c.serial = ?`,

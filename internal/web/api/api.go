@@ -414,6 +414,7 @@ var errorStatus = []struct {
 	{lifecycle.ErrConflict, http.StatusConflict, "conflict"},
 	{lifecycle.ErrUnknownChannel, http.StatusNotFound, "unknown alert channel"},
 	{lifecycle.ErrUnknownJob, http.StatusNotFound, "unknown job"},
+	{lifecycle.ErrNotVisible, http.StatusNotFound, "not found"},
 	{lifecycle.ErrDelivery, http.StatusBadGateway, "alert not delivered"},
 	{errConflict, http.StatusConflict, "conflict"},
 	{profile.ErrUnknown, http.StatusNotFound, "unknown profile"},

@@ -44,7 +44,7 @@ func (h *Handler) period(r *http.Request) (since, until time.Time, err error) {
 }
 
 func eventView(e *audit.Event) apitypes.AuditEvent {
-	return apitypes.AuditEvent{Seq: e.Seq, Time: e.Time, Principal: e.Principal, Source: e.Source, Action: e.Action,
+	return apitypes.AuditEvent{Seq: e.Seq, Time: e.Time, Principal: e.Principal, PrincipalID: e.PrincipalID, Source: e.Source, Action: e.Action,
 		Target: e.Target, Outcome: string(e.Outcome), RequestID: e.RequestID, Details: e.Details,
 		PrevHash: e.PrevHash.String(), Hash: e.Hash.String()}
 }

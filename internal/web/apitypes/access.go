@@ -127,17 +127,19 @@ type Decision struct {
 
 // AuditEvent is one audit log record as exported (one JSON object per line).
 type AuditEvent struct {
-	Seq       int64           `json:"seq"`
-	Time      time.Time       `json:"time"`
-	Principal string          `json:"principal"`
-	Source    string          `json:"source,omitempty"`
-	Action    string          `json:"action"`
-	Target    string          `json:"target,omitempty"`
-	Outcome   string          `json:"outcome"`
-	RequestID string          `json:"request_id,omitempty"`
-	Details   json.RawMessage `json:"details,omitempty"`
-	PrevHash  string          `json:"prev_hash"`
-	Hash      string          `json:"hash"`
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Principal string    `json:"principal"`
+	// PrincipalID is the acting principal's ID (absent on old events).
+	PrincipalID string          `json:"principal_id,omitempty"`
+	Source      string          `json:"source,omitempty"`
+	Action      string          `json:"action"`
+	Target      string          `json:"target,omitempty"`
+	Outcome     string          `json:"outcome"`
+	RequestID   string          `json:"request_id,omitempty"`
+	Details     json.RawMessage `json:"details,omitempty"`
+	PrevHash    string          `json:"prev_hash"`
+	Hash        string          `json:"hash"`
 }
 
 // AuditProblem is the first break verification found.

@@ -1,0 +1,20 @@
+-- Principals by ID, not by name: certificates record their requester's
+-- principal ID (the server's own: 'system', an ID no stored principal can
+-- have), and audit events the acting principal's ID beside its name.
+
+ALTER TABLE certificates ADD COLUMN requester_id text NOT NULL DEFAULT '';
+
+-- Certificates issued before: a requester that names a stored principal
+-- gets its ID. 'system' was the server's own unless a principal took that
+-- name; then only the server's current TLS certificate (in settings) is
+-- known to be the server's, and the rest are that principal's.
+UPDATE certificates SET requester_id = 'system'
+WHERE requester = 'system'
+  AND (NOT EXISTS (SELECT 1 FROM principals WHERE name = 'system')
+       OR serial IN (SELECT convert_from(value, 'UTF8') FROM settings WHERE name = 'server_tls_serial'));
+UPDATE certificates c SET requester_id = p.id
+FROM principals p
+WHERE c.requester_id = '' AND p.name = c.requester;
+
+-- Events appended before this migration have '' (their hash covers no ID).
+ALTER TABLE audit_events ADD COLUMN principal_id text NOT NULL DEFAULT '';
