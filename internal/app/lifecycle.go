@@ -15,6 +15,7 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/notify"
+	"github.com/certwright/certwright/internal/recovery"
 )
 
 // maxSecretFile bounds a secret or password file.
@@ -149,7 +150,7 @@ func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Obs
 // runLifecycle runs the scheduler, and the delivery job as soon as an
 // alert is raised.
 func (a *App) runLifecycle(ctx context.Context) error {
-	go func() {
+	recovery.Go(a.log, "alert-delivery trigger", func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -158,7 +159,7 @@ func (a *App) runLifecycle(ctx context.Context) error {
 				_ = a.scheduler.Trigger("alert-delivery")
 			}
 		}
-	}()
+	})
 	return a.scheduler.Run(ctx)
 }
 

@@ -71,7 +71,7 @@ func (a *App) Handler() (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("Certwright: the API is under /api/v1 (bearer token required); ACME directories are at /acme/NAME/directory.\n"))
 	})
-	return securityHeaders(mux), nil
+	return recoverHTTP(a.log, securityHeaders(mux)), nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready is called
@@ -137,7 +137,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f(); err != nil {
+			if err := a.supervise(ctx, f); err != nil {
 				errc <- err
 				cancel()
 			}
