@@ -133,7 +133,7 @@ func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Obs
 		Router: router, Channels: channels, Permanent: notify.IsPermanent,
 		DeliveryAttempts: a.cfg.Lifecycle.DeliveryAttempts,
 		SupersedeAfter:   d.SupersedeAfter, RenewRetry: d.RenewalRetry,
-		Health: health, Observer: obs,
+		Health: health, Observer: obs, ServerCert: a.tls,
 	}, a.store, a.issuer, a.revoker, a.profiles)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)

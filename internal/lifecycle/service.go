@@ -134,6 +134,18 @@ type Config struct {
 	Health RevocationHealth
 	// Observer, when set, hears renewals and deliveries.
 	Observer Observer
+	// ServerCert, when set, replaces the server's own TLS certificate
+	// when an emergency rotation matches it.
+	ServerCert ServerCert
+}
+
+// ServerCert is the server's own TLS certificate, which the server renews
+// itself. Reissue replaces it now if serial is the certificate being
+// served (from toCA when set, else from serial's own CA) and returns the
+// serial served from now on; for an older, no longer served certificate
+// it only returns the current serial.
+type ServerCert interface {
+	Reissue(ctx context.Context, serial, toCA string) (string, error)
 }
 
 // Service runs the lifecycle jobs.

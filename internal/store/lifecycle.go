@@ -354,13 +354,14 @@ func (db *DB) PutJob(ctx context.Context, j *lifecycle.JobState) error {
 }
 
 // EachMatching calls fn for every valid, unexpired certificate that sel
-// matches, in serial order.
+// matches, in serial order: the set RevokeMatching revokes, renewed
+// certificates included.
 func (db *DB) EachMatching(ctx context.Context, sel inventory.Selector, now time.Time, fn func(*inventory.Certificate) error) error {
 	if sel.Empty() {
 		return errors.New("store: the selector is empty and would match every certificate")
 	}
 	where, args := db.matchWhereIn(sel, now, "c.")
-	return db.eachCert(ctx, "certificates matching a selector", where+" AND c.renewed_by = '' ORDER BY c.serial", args, fn)
+	return db.eachCert(ctx, "certificates matching a selector", where+" ORDER BY c.serial", args, fn)
 }
 
 // CreateRotation stores a rotation with its items, marks the certificates
