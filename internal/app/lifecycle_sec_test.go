@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -412,4 +414,154 @@ func TestRotateToCAAuthorisesTheRotatingPrincipal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDeployFailedIsScopedBoundedAndAudited reproduces issue 13 #12: any
+// issuer could raise critical alerts with arbitrary text for any host,
+// as often as it liked, unaudited. A report now needs a certificate in the
+// reporter's scope, is attributed to the reporter (the host is shown as
+// reported), has its text cleaned and capped, is limited to one alert per
+// reporter and certificate every 10 minutes and 20 per hour, and each
+// alert raised is audited.
+func TestDeployFailedIsScopedBoundedAndAudited(t *testing.T) {
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := tConfig(t, be.dbURL(t))
+			clk := clock.NewFake(time.Now().UTC().Truncate(time.Hour).Add(time.Minute))
+			tInit(t, cfg, clk)
+			in := tStart(t, cfg, clk)
+			in.tUseMachineAdmin(t)
+			var res apitypes.CreatePrincipalResult
+			in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{
+				Name: "team-agent", Kind: "machine", Role: "issuer", Scope: apitypes.Scope{Names: []string{"*.team.test"}}, Token: true,
+			}, &res)
+			agentAuth := "Bearer " + res.Token.Token
+			var mine []apitypes.IssuedCertificate
+			for i := range DeployReportsPerHourForTest + 1 {
+				var c apitypes.IssuedCertificate
+				in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+					CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), fmt.Sprintf("s%d.team.test", i))), Profile: "internal_service", ValidityDays: 30,
+				}, &c)
+				mine = append(mine, c)
+			}
+			var other apitypes.IssuedCertificate
+			in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+				CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "db.other.test")), Profile: "internal_service", ValidityDays: 30,
+			}, &other)
+
+			report := func(f apitypes.DeployFailure) tResp {
+				return in.raw("POST", "/api/v1/alerts/deploy-failed", agentAuth, strings.NewReader(tJSON(t, f)))
+			}
+			ok := apitypes.DeployFailure{Entry: "web", Host: "web-1.team.test", Serial: mine[0].Serial, Error: "reload failed"}
+			for _, tc := range []struct {
+				name string
+				f    apitypes.DeployFailure
+				want int
+			}{
+				{"no serial", apitypes.DeployFailure{Entry: "web", Host: "web-1", Error: "x"}, http.StatusBadRequest},
+				{"unknown serial", apitypes.DeployFailure{Entry: "web", Host: "web-1", Serial: "01ab", Error: "x"}, http.StatusNotFound},
+				{"serial out of scope", apitypes.DeployFailure{Entry: "web", Host: "web-1", Serial: other.Serial, Error: "x"}, http.StatusForbidden},
+				{"host with a newline", apitypes.DeployFailure{Entry: "web", Host: "web-1\nSubject: pwned", Serial: mine[0].Serial, Error: "x"}, http.StatusBadRequest},
+				{"entry with an escape", apitypes.DeployFailure{Entry: "web\x1b[2J", Host: "web-1", Serial: mine[0].Serial, Error: "x"}, http.StatusBadRequest},
+				{"entry too long", apitypes.DeployFailure{Entry: strings.Repeat("e", 129), Host: "web-1", Serial: mine[0].Serial, Error: "x"}, http.StatusBadRequest},
+			} {
+				if r := report(tc.f); r.status != tc.want {
+					t.Errorf("%s: %d %s, want %d", tc.name, r.status, tTrim(r.body), tc.want)
+				}
+			}
+			if n := tDeployAlerts(t, in); len(n) != 0 {
+				t.Fatalf("refused reports raised %d alerts", len(n))
+			}
+
+			// Accepted: the text is cleaned and capped, the alert attributed.
+			f := ok
+			f.Error = "reload failed\r\nSubject: URGENT wire money\x1b[31m\u202e" + strings.Repeat("A", 5000)
+			if r := report(f); r.status != http.StatusAccepted {
+				t.Fatalf("report in scope: %d %s", r.status, tTrim(r.body))
+			}
+			alerts := tDeployAlerts(t, in)
+			if len(alerts) != 1 {
+				t.Fatalf("%d deploy_failed alerts, want 1", len(alerts))
+			}
+			a := alerts[0]
+			if a.Serial != mine[0].Serial || !strings.HasPrefix(a.Subject, "deploy:") || !strings.HasSuffix(a.Subject, "/"+mine[0].Serial) ||
+				strings.Contains(a.Subject, "web-1") || !strings.Contains(a.Summary, "team-agent") {
+				t.Errorf("alert subject %q summary %q: want the principal and the certificate", a.Subject, a.Summary)
+			}
+			if strings.ContainsAny(a.Detail, "\r\n\x1b\u202e") || len(a.Detail) > 1600 || !strings.Contains(a.Detail, "...") {
+				t.Errorf("alert detail not cleaned and capped (%d bytes): %q", len(a.Detail), a.Detail)
+			}
+
+			// One per principal and certificate every 10 minutes.
+			if r := report(ok); r.status != http.StatusTooManyRequests {
+				t.Errorf("second report within 10 minutes: %d %s, want 429", r.status, tTrim(r.body))
+			}
+			clk.Advance(10 * time.Minute)
+			if r := report(ok); r.status != http.StatusAccepted {
+				t.Errorf("report after 10 minutes: %d %s", r.status, tTrim(r.body))
+			}
+			// At most 20 an hour per principal, whatever the certificate.
+			accepted := 2
+			for _, c := range mine[1:] {
+				f := ok
+				f.Serial = c.Serial
+				r := report(f)
+				if accepted < DeployReportsPerHourForTest {
+					if r.status != http.StatusAccepted {
+						t.Fatalf("report %d: %d %s", accepted+1, r.status, tTrim(r.body))
+					}
+					accepted++
+					continue
+				}
+				if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "last hour") {
+					t.Errorf("report %d in the hour: %d %s, want 429", accepted+1, r.status, tTrim(r.body))
+				}
+			}
+			if n := len(tDeployAlerts(t, in)); n != DeployReportsPerHourForTest {
+				t.Errorf("%d alerts, want %d", n, DeployReportsPerHourForTest)
+			}
+			clk.Advance(61 * time.Minute)
+			f = ok
+			f.Serial = mine[len(mine)-1].Serial
+			if r := report(f); r.status != http.StatusAccepted {
+				t.Errorf("report after the hour: %d %s", r.status, tTrim(r.body))
+			}
+
+			// Every alert raised is audited, attributed to the reporter.
+			audited := 0
+			if err := in.app.store.EachAuditEvent(context.Background(), 0, func(ev *audit.Event) error {
+				if ev.Action == "alert.deploy_failed" && ev.Outcome == audit.Success {
+					audited++
+					if ev.Principal != "team-agent" {
+						t.Errorf("audit event by %q", ev.Principal)
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if audited != DeployReportsPerHourForTest+1 {
+				t.Errorf("%d alert.deploy_failed audit events, want %d", audited, DeployReportsPerHourForTest+1)
+			}
+		})
+	}
+}
+
+// DeployReportsPerHourForTest is lifecycle.DeployReportsPerHour.
+const DeployReportsPerHourForTest = lifecycle.DeployReportsPerHour
+
+// tDeployAlerts lists the deploy_failed alerts.
+func tDeployAlerts(t *testing.T, in *tInstance) []apitypes.Alert {
+	t.Helper()
+	var list apitypes.AlertList
+	in.must(http.StatusOK, "GET", "/api/v1/alerts?limit=1000", nil, &list)
+	var out []apitypes.Alert
+	for _, a := range list.Alerts {
+		if a.Kind == "deploy_failed" {
+			out = append(out, a)
+		}
+	}
+	return out
 }

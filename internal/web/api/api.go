@@ -415,6 +415,7 @@ var errorStatus = []struct {
 	{lifecycle.ErrUnknownChannel, http.StatusNotFound, "unknown alert channel"},
 	{lifecycle.ErrUnknownJob, http.StatusNotFound, "unknown job"},
 	{lifecycle.ErrDelivery, http.StatusBadGateway, "alert not delivered"},
+	{lifecycle.ErrRateLimited, http.StatusTooManyRequests, "rate limited"},
 	{errConflict, http.StatusConflict, "conflict"},
 	{profile.ErrUnknown, http.StatusNotFound, "unknown profile"},
 	{profile.ErrTooLarge, http.StatusRequestEntityTooLarge, "profile definition too large"},
