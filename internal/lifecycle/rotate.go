@@ -11,6 +11,7 @@ import (
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/recovery"
 	"github.com/certwright/certwright/internal/revoke"
 )
 
@@ -200,7 +201,11 @@ func (s *Service) ProcessRotations(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	for _, r := range rs {
-		if err := s.processRotation(ctx, r); err != nil {
+		// One rotation's bad record does not hold up the others.
+		if err := recovery.Call(func() error { return s.processRotation(ctx, r) }); err != nil {
+			if _, ok := errors.AsType[*recovery.PanicError](err); ok {
+				recovery.Log(s.cfg.Log, "rotation "+r.ID, err)
+			}
 			errs = append(errs, fmt.Errorf("rotation %s: %w", r.ID, err))
 		}
 	}
