@@ -133,6 +133,11 @@ func TestRenewalUnderNewApprovalRuleDoesNotCrash(t *testing.T) {
 			if list, err := in.app.store.ListApprovalRequests(context.Background(), "", 0); err != nil || len(list) != 0 {
 				t.Errorf("approval requests stored: %v, %v", list, err)
 			}
+			// By hand (cert renew --reuse-key): a clear 400, not a dropped connection.
+			r := in.call("POST", "/api/v1/certificates/"+c.Serial+"/renew", apitypes.RenewRequest{ReuseKey: true})
+			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "requires approval") {
+				t.Errorf("cert renew --reuse-key: %d %s, want 400 naming the approval rule", r.status, tTrim(r.body))
+			}
 			leaf, issuer := tPEMCert(t, c.CertificatePEM), tPEMCert(t, c.ChainPEM)
 			if s := tOCSPStatus(t, in, leaf, issuer); s != ocsp.Good {
 				t.Errorf("OCSP status %d, want good", s)
