@@ -570,3 +570,39 @@ func tDeployAlerts(t *testing.T, in *tInstance) []apitypes.Alert {
 	}
 	return out
 }
+
+// TestRotatedServerCertReachesOtherReplicas: a replica that did not run
+// the rotation notices the replaced server certificate (the minute check)
+// and serves the new one.
+func TestRotatedServerCertReachesOtherReplicas(t *testing.T) {
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := tConfig(t, be.dbURL(t))
+			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+			tInit(t, cfg, clk)
+			a := tStart(t, cfg, clk)
+			b := tStart(t, cfg, clk)
+			a.tUseMachineAdmin(t)
+			before, _ := tServedChain(t, b)
+			a.must(http.StatusCreated, "POST", "/api/v1/rotations", apitypes.RotationRequest{CA: "issuing", Grace: "1h"}, nil)
+			tRunJob(t, a, "rotation")
+			ctx := context.Background()
+			if !b.app.tls.replaced(ctx) {
+				t.Fatal("the other replica does not notice the replaced server certificate")
+			}
+			if err := b.app.tls.refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			onA, _ := tServedChain(t, a)
+			onB, _ := tServedChain(t, b)
+			if onB.SerialNumber.Cmp(before.SerialNumber) == 0 || onB.SerialNumber.Cmp(onA.SerialNumber) != 0 {
+				t.Fatalf("replica B serves %s (before %s), replica A %s", tSerialHex(onB), tSerialHex(before), tSerialHex(onA))
+			}
+			if b.app.tls.replaced(ctx) {
+				t.Error("still reported replaced after the refresh")
+			}
+		})
+	}
+}

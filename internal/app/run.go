@@ -199,14 +199,22 @@ func (a *App) expireLoop(ctx context.Context, every time.Duration) error {
 func (a *App) renewLoop(ctx context.Context, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// Another replica may replace the certificate (an emergency rotation):
+	// a cheap check each minute picks that up long before the hour.
+	changed := time.NewTicker(time.Minute)
+	defer changed.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := a.tls.refresh(ctx); err != nil && ctx.Err() == nil {
-				a.log.Error("server TLS renewal failed; will retry", "err", err)
+		case <-changed.C:
+			if !a.tls.replaced(ctx) {
+				continue
 			}
+		}
+		if err := a.tls.refresh(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("server TLS renewal failed; will retry", "err", err)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/store"
 )
 
@@ -163,6 +164,14 @@ func (s *serverTLS) Reissue(ctx context.Context, serial, toCA string) (string, e
 	}
 	a.log.Warn("server TLS certificate replaced by an emergency rotation", "old_serial", serial, "serial", string(next))
 	return string(next), nil
+}
+
+// replaced reports whether the store names another certificate than the
+// one served (one query).
+func (s *serverTLS) replaced(ctx context.Context) bool {
+	serial, err := s.app.store.GetSetting(ctx, settingServerTLS)
+	c := s.cert.Load()
+	return err == nil && c != nil && string(serial) != pki.SerialHex(c.Leaf.SerialNumber)
 }
 
 func (s *serverTLS) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
