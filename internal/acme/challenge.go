@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/certwright/certwright/internal/recovery"
 )
 
 // job is one challenge waiting for validation.
@@ -84,7 +86,9 @@ func (s *Service) Run(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case j := <-s.queue:
-					s.validate(ctx, j)
+					// A panic fails this validation only (it stays
+					// processing and expires), never the worker or the server.
+					recovery.Do(s.cfg.Log, "acme validation of challenge "+j.chID, func() { s.validate(ctx, j) })
 				}
 			}
 		}()

@@ -489,12 +489,15 @@ func TestAgentReloadFailureRaisesAlert(t *testing.T) {
 	if found == nil {
 		t.Fatalf("no deploy_failed alert among %d alerts", len(list.Alerts))
 	}
-	if found.Serial != serial || !strings.Contains(found.Subject, "web-1.example.internal") || !strings.Contains(found.Subject, "web") ||
+	// The subject is the reporting principal and the certificate; the host
+	// and entry are the agent's description, shown as reported.
+	if found.Serial != serial || !strings.Contains(found.Subject, serial) ||
+		!strings.Contains(found.Detail, `"web-1.example.internal", as reported`) || !strings.Contains(found.Detail, `entry "web"`) ||
 		!strings.Contains(found.Detail, "exit status 7") || !strings.Contains(found.Detail, "app refused the new certificate") {
-		t.Errorf("alert %+v, want serial %s, the host and entry, and the command's failure", *found, serial)
+		t.Errorf("alert %+v, want serial %s, the reported host and entry, and the command's failure", *found, serial)
 	}
 	// The retry reports again; the server keeps one alert for the same
-	// host, entry and certificate.
+	// principal and certificate (one per 10 minutes).
 	if err := a.RunOnce(context.Background()); !errors.Is(err, agent.ErrDeploy) {
 		t.Fatalf("second RunOnce: %v, want agent.ErrDeploy", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/notify"
+	"github.com/certwright/certwright/internal/recovery"
 )
 
 // maxSecretFile bounds a secret or password file.
@@ -132,7 +133,7 @@ func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Obs
 		Router: router, Channels: channels, Permanent: notify.IsPermanent,
 		DeliveryAttempts: a.cfg.Lifecycle.DeliveryAttempts,
 		SupersedeAfter:   d.SupersedeAfter, RenewRetry: d.RenewalRetry,
-		Health: health, Observer: obs,
+		Health: health, Observer: obs, ServerCert: a.tls,
 	}, a.store, a.issuer, a.revoker, a.profiles)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -149,7 +150,7 @@ func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Obs
 // runLifecycle runs the scheduler, and the delivery job as soon as an
 // alert is raised.
 func (a *App) runLifecycle(ctx context.Context) error {
-	go func() {
+	recovery.Go(a.log, "alert-delivery trigger", func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -158,7 +159,7 @@ func (a *App) runLifecycle(ctx context.Context) error {
 				_ = a.scheduler.Trigger("alert-delivery")
 			}
 		}
-	}()
+	})
 	return a.scheduler.Run(ctx)
 }
 

@@ -408,8 +408,9 @@ func TestEmergencyRotation(t *testing.T) {
 	for _, it := range rot.Items {
 		methods[it.Serial] = it.Method
 	}
-	if len(rot.Items) != 2 || methods[held.Serial] != "reissue" || methods[onHost.Serial] != "signal" {
-		t.Fatalf("rotation items = %+v (the server's own TLS certificate must not be in it)", rot.Items)
+	// The server's own TLS certificate is in it too (issue 13 #11).
+	if len(rot.Items) != 3 || methods[held.Serial] != "reissue" || methods[onHost.Serial] != "signal" {
+		t.Fatalf("rotation items = %+v, want held, onHost and the server's TLS certificate", rot.Items)
 	}
 	var info apitypes.RenewalInfo
 	in.must(http.StatusOK, "GET", "/api/v1/certificates/"+onHost.Serial+"/renewal-info", nil, &info)
@@ -418,7 +419,7 @@ func TestEmergencyRotation(t *testing.T) {
 	}
 	tRunJob(t, in, "rotation")
 	in.must(http.StatusOK, "GET", "/api/v1/rotations/"+rot.ID, nil, &rot)
-	if rot.Counts["replaced"] != 1 || rot.Counts["pending"] != 1 || rot.Status != "running" {
+	if rot.Counts["replaced"] != 2 || rot.Counts["pending"] != 1 || rot.Status != "running" {
 		t.Fatalf("after the first pass: %+v", rot.Counts)
 	}
 	// The agent on the host renews, naming what it replaces.
@@ -439,7 +440,7 @@ func TestEmergencyRotation(t *testing.T) {
 	}
 	tRunJob(t, in, "rotation")
 	in.must(http.StatusOK, "GET", "/api/v1/rotations/"+rot.ID, nil, &rot)
-	if rot.Counts["replaced"] != 2 {
+	if rot.Counts["replaced"] != 3 {
 		t.Fatalf("after the agent replaced its certificate: %+v", rot.Counts)
 	}
 	for _, s := range []string{held.Serial, onHost.Serial} {
@@ -450,7 +451,7 @@ func TestEmergencyRotation(t *testing.T) {
 	clk.Advance(61 * time.Minute)
 	tRunJob(t, in, "rotation")
 	in.must(http.StatusOK, "GET", "/api/v1/rotations/"+rot.ID, nil, &rot)
-	if rot.Status != "done" || rot.Counts["revoked"] != 2 {
+	if rot.Status != "done" || rot.Counts["revoked"] != 3 {
 		t.Fatalf("after the grace period: %s %+v", rot.Status, rot.Counts)
 	}
 	for _, s := range []string{held.Serial, onHost.Serial} {
@@ -459,10 +460,11 @@ func TestEmergencyRotation(t *testing.T) {
 			t.Errorf("%s after the rotation: revocation %+v renewed_by %q", s, c.Revocation, c.RenewedBy)
 		}
 	}
-	// Nothing matches any more: a new rotation of the same CA has only the replacements.
+	// Nothing old matches any more: a new rotation of the same CA has only
+	// the replacements (the server's new TLS certificate among them).
 	var again apitypes.Rotation
 	in.must(http.StatusCreated, "POST", "/api/v1/rotations", apitypes.RotationRequest{CA: "issuing", Grace: "1h"}, &again)
-	if len(again.Items) != 2 {
-		t.Errorf("second rotation has %d items, want the 2 replacements", len(again.Items))
+	if len(again.Items) != 3 {
+		t.Errorf("second rotation has %d items, want the 3 replacements", len(again.Items))
 	}
 }

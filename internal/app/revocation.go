@@ -34,8 +34,12 @@ func (p ocspPort) Respond(ctx context.Context, caID string, req []byte) pkipub.O
 
 // PublicHandler is the plain-HTTP handler: CRLs, OCSP, CA certificates, health.
 func (a *App) PublicHandler() (http.Handler, error) {
-	return pkipub.New(pkipub.Deps{
+	h, err := pkipub.New(pkipub.Deps{
 		CAs: a.store, DB: a.store, CRLs: crlPort{a.revoker}, OCSP: ocspPort{a.revoker},
 		Clock: a.clock, Log: a.log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return recoverHTTP(a.log, h), nil
 }

@@ -71,7 +71,7 @@ func (a *App) Handler() (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("Certwright: the API is under /api/v1 (bearer token required); ACME directories are at /acme/NAME/directory.\n"))
 	})
-	return securityHeaders(mux), nil
+	return recoverHTTP(a.log, securityHeaders(mux)), nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully. ready is called
@@ -137,7 +137,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f(); err != nil {
+			if err := a.supervise(ctx, f); err != nil {
 				errc <- err
 				cancel()
 			}
@@ -199,14 +199,22 @@ func (a *App) expireLoop(ctx context.Context, every time.Duration) error {
 func (a *App) renewLoop(ctx context.Context, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// Another replica may replace the certificate (an emergency rotation):
+	// a cheap check each minute picks that up long before the hour.
+	changed := time.NewTicker(time.Minute)
+	defer changed.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := a.tls.refresh(ctx); err != nil && ctx.Err() == nil {
-				a.log.Error("server TLS renewal failed; will retry", "err", err)
+		case <-changed.C:
+			if !a.tls.replaced(ctx) {
+				continue
 			}
+		}
+		if err := a.tls.refresh(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("server TLS renewal failed; will retry", "err", err)
 		}
 	}
 }

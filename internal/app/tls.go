@@ -14,6 +14,7 @@ import (
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/store"
 )
 
@@ -29,9 +30,15 @@ type serverTLS struct {
 }
 
 func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
+	return s.issueFrom(ctx, s.app.cfg.DefaultCA)
+}
+
+// issueFrom issues a new server certificate from CA caID (id or name) and
+// records it as the one to serve.
+func (s *serverTLS) issueFrom(ctx context.Context, caID string) (*tls.Certificate, error) {
 	a := s.app
 	req := issue.Request{
-		Principal: authz.System(), CA: a.cfg.DefaultCA, Profile: "web_server",
+		Principal: authz.System(), CA: caID, Profile: "web_server",
 		Subject:      pkix.Name{CommonName: a.cfg.TLSNames[0]},
 		ValidityDays: a.cfg.TLSValidityDays, Tags: []string{"certwright-server"},
 		RetainKey: true,
@@ -65,6 +72,10 @@ func tlsCertificate(leaf *x509.Certificate, key crypto.Signer, chain []*x509.Cer
 	return c
 }
 
+// errServerCertRevoked: the stored server certificate was revoked (e.g.
+// by an emergency rotation); refresh issues a new one.
+var errServerCertRevoked = errors.New("revoked")
+
 // load reads the current certificate from the store.
 func (s *serverTLS) load(ctx context.Context) (*tls.Certificate, error) {
 	a := s.app
@@ -75,6 +86,9 @@ func (s *serverTLS) load(ctx context.Context) (*tls.Certificate, error) {
 	rec, err := a.store.GetCertificate(ctx, string(serial))
 	if err != nil {
 		return nil, fmt.Errorf("app: server TLS certificate %s: %w", serial, err)
+	}
+	if rec.Revocation != nil {
+		return nil, fmt.Errorf("app: server TLS certificate %s: %w", serial, errServerCertRevoked)
 	}
 	if rec.ManagedKey == nil {
 		return nil, fmt.Errorf("app: server TLS certificate %s has no retained key", serial)
@@ -104,7 +118,7 @@ func needsRenewal(leaf *x509.Certificate, now time.Time) bool {
 // it) and renews it when due.
 func (s *serverTLS) refresh(ctx context.Context) error {
 	c, err := s.load(ctx)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errServerCertRevoked) {
 		return err
 	}
 	if c == nil || needsRenewal(c.Leaf, s.app.clock.Now()) {
@@ -116,6 +130,48 @@ func (s *serverTLS) refresh(ctx context.Context) error {
 		s.cert.Store(c)
 	}
 	return nil
+}
+
+// Reissue implements lifecycle.ServerCert for an emergency rotation that
+// matched serial: if serial is the certificate being served, a new one
+// (new key) is issued from toCA, or from serial's own CA, and served from
+// the next handshake on. Other replicas load it at their next refresh.
+func (s *serverTLS) Reissue(ctx context.Context, serial, toCA string) (string, error) {
+	a := s.app
+	cur, err := a.store.GetSetting(ctx, settingServerTLS)
+	if err != nil {
+		return "", fmt.Errorf("app: server TLS certificate: %w", err)
+	}
+	if string(cur) != serial {
+		return string(cur), nil // an older one, no longer served
+	}
+	caID := toCA
+	if caID == "" {
+		rec, err := a.store.GetCertificate(ctx, serial)
+		if err != nil {
+			return "", fmt.Errorf("app: server TLS certificate %s: %w", serial, err)
+		}
+		caID = rec.CAID
+	}
+	c, err := s.issueFrom(ctx, caID)
+	if err != nil {
+		return "", err
+	}
+	s.cert.Store(c)
+	next, err := a.store.GetSetting(ctx, settingServerTLS)
+	if err != nil {
+		return "", fmt.Errorf("app: server TLS certificate: %w", err)
+	}
+	a.log.Warn("server TLS certificate replaced by an emergency rotation", "old_serial", serial, "serial", string(next))
+	return string(next), nil
+}
+
+// replaced reports whether the store names another certificate than the
+// one served (one query).
+func (s *serverTLS) replaced(ctx context.Context) bool {
+	serial, err := s.app.store.GetSetting(ctx, settingServerTLS)
+	c := s.cert.Load()
+	return err == nil && c != nil && string(serial) != pki.SerialHex(c.Leaf.SerialNumber)
 }
 
 func (s *serverTLS) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {

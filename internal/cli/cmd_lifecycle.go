@@ -178,7 +178,12 @@ func rotateCommand() *command {
 			"now, so agents and ACME clients (ARI) replace them at their next check. After the grace period every old\n" +
 			"certificate is revoked (reason superseded; key_compromise for --key-spki). The rotation runs on the server and\n" +
 			"resumes after a restart; this command follows its progress until it finishes (Ctrl-C stops following, not the\n" +
-			"rotation). --status shows the latest rotations, or one by ID.",
+			"rotation). --status shows the latest rotations, or one by ID.\n\n" +
+			"A rotation takes every unexpired, unrevoked certificate the selector matches, the same set as cert revoke-bulk:\n" +
+			"certificates already renewed and the server's own TLS certificate included (the server re-issues that one and\n" +
+			"serves the new one at once). Without --to-ca the CA key is NOT changed: the replacements are signed by the same\n" +
+			"CA. If a CA key is compromised, create a new CA and rotate with --to-ca NEW (you need cert:issue on NEW for\n" +
+			"every certificate's profile and names), then revoke or retire the old CA.",
 		run: runRotate,
 	}
 }
@@ -245,7 +250,7 @@ func runRotate(ctx context.Context, r *runner, args []string) error {
 	}
 	reissue, signal := 0, 0
 	for _, it := range rot.Items {
-		if it.Method == "reissue" {
+		if it.Method == "reissue" || it.Method == "server" {
 			reissue++
 		} else {
 			signal++
@@ -254,6 +259,9 @@ func runRotate(ctx context.Context, r *runner, args []string) error {
 	if !cf.json {
 		fmt.Fprintf(r.stdout, "Rotation %s started: %d certificates (%d re-issued by the server, %d replaced by their agents or ACME clients); old ones are revoked at %s.\n",
 			rot.ID, len(rot.Items), reissue, signal, showTime(rot.RevokeAt))
+		if req.ToCA == "" {
+			fmt.Fprintln(r.stdout, "The CA key is not changed: replacements are signed by each certificate's own CA. If a CA key is compromised, rotate with --to-ca NEW_CA.")
+		}
 	}
 	if *noWait {
 		fmt.Fprintf(r.stdout, "Follow it with: certwright rotate --status %s\n", rot.ID)

@@ -19,6 +19,7 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/recovery"
 )
 
 // Status is a certificate's standing in the compliance report.
@@ -321,13 +322,29 @@ func (r *Reporter) evaluateAll(ctx context.Context, env *evalEnv, since time.Tim
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	jobs := make(chan job, 2*workers)
 	results := make(chan result, 2*workers)
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		panicMu  sync.Mutex
+		panicErr error
+	)
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				results <- result{j.i, env.evaluate(j.c)}
+				// A panic on one certificate fails this report (the
+				// request answers 500), never the server: a panic in a
+				// goroutine of its own is not caught by net/http.
+				var row *Row
+				if err := recovery.Call(func() error { row = env.evaluate(j.c); return nil }); err != nil {
+					recovery.Log(r.cfg.Log, "compliance evaluation of "+j.c.Serial, err)
+					panicMu.Lock()
+					if panicErr == nil {
+						panicErr = fmt.Errorf("compliance: evaluating certificate %s: %w", j.c.Serial, err)
+					}
+					panicMu.Unlock()
+				}
+				results <- result{j.i, row}
 			}
 		}()
 	}
@@ -359,6 +376,9 @@ func (r *Reporter) evaluateAll(ctx context.Context, env *evalEnv, since time.Tim
 	wg.Wait()
 	close(results)
 	<-collected
+	if err == nil {
+		err = panicErr
+	}
 	if err != nil {
 		return nil, err
 	}

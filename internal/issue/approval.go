@@ -41,6 +41,9 @@ func newRequestID() (string, error) {
 
 // hold stores req as a pending approval request.
 func (s *Service) hold(ctx context.Context, req Request, authority *ca.CA, prof *profile.Profile, names []string) (*Result, error) {
+	if req.CSR == nil {
+		return nil, fmt.Errorf("%w: profile %s requires approval, and a request without a CSR cannot be held for approval", ErrInvalid, prof.Name)
+	}
 	id, err := newRequestID()
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -552,6 +553,44 @@ func TestApprovalManagedKeyRefused(t *testing.T) {
 	res, err := e.svc.Issue(ctx, issue.Request{Principal: bot, CA: "issuing", Profile: prof.Name, DNSNames: []string{"a.example.internal"}})
 	if !errors.Is(err, issue.ErrInvalid) {
 		t.Fatalf("managed-key Issue under require_approval = %+v, %v; want ErrInvalid", res, err)
+	}
+	if list, err := e.db.ListApprovalRequests(ctx, "", 0); err != nil || len(list) != 0 {
+		t.Errorf("approval requests stored: %v, %v", list, err)
+	}
+	if got := e.count(t); got != n {
+		t.Errorf("refused request stored %d certificates", got-n)
+	}
+}
+
+// TestApprovalKeyReuseRefused: a renewal that certifies a stored key
+// again (no CSR) under a profile that requires approval fails with an
+// error naming the rule, instead of dereferencing the missing CSR (issue
+// 13 #8: the renewal job panicked and crash-looped the server). Nothing
+// is stored.
+func TestApprovalKeyReuseRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	p, _ := profile.Builtin("web_server")
+	p.Name, p.RequireApproval, p.AllowKeyReuse, p.Builtin = "web_server_reuse_approved", true, true, false
+	if err := e.profiles.Create(ctx, admin, p); err != nil {
+		t.Fatal(err)
+	}
+	n := e.count(t)
+	key := mustKey(t, pki.ECDSAP256)
+	var res *issue.Result
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("Issue panicked: %v", v)
+			}
+		}()
+		res, err = e.svc.Issue(ctx, issue.Request{Principal: admin, CA: "issuing", Profile: p.Name,
+			PublicKey: key.Public(), DNSNames: []string{"reuse.example.internal"}})
+		return err
+	}()
+	if !errors.Is(err, issue.ErrInvalid) || !strings.Contains(err.Error(), "requires approval") {
+		t.Fatalf("key-reuse Issue under require_approval = %+v, %v; want ErrInvalid naming the approval rule", res, err)
 	}
 	if list, err := e.db.ListApprovalRequests(ctx, "", 0); err != nil || len(list) != 0 {
 		t.Errorf("approval requests stored: %v, %v", list, err)

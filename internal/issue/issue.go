@@ -377,6 +377,12 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 	// 4. Approval: held until a second principal approves.
 	if prof.RequireApproval && approved == nil {
+		if req.CSR == nil {
+			// A held request is replayed from its CSR; a renewal that
+			// certifies a stored key again has none. It fails (the renewal
+			// job records it and alerts) rather than bypassing the approver.
+			return nil, fmt.Errorf("%w: profile %s requires approval, and only a request with a CSR can be held for an approver; a renewal that reuses the key has none: renew from the host with a CSR (certwright agent, or cert sign), or remove require_approval from the profile", ErrInvalid, prof.Name)
+		}
 		return s.hold(ctx, req, authority, prof, res.Names)
 	}
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/certwright/certwright/internal/recovery"
 )
 
 // deliveryBatch bounds the deliveries one run attempts.
@@ -78,8 +80,12 @@ func (s *Service) attempt(ctx context.Context, d *Delivery) {
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
-	err := ch.Send(actx, *d.Alert)
+	// A channel that panics fails this attempt like any error.
+	err := recovery.Call(func() error { return ch.Send(actx, *d.Alert) })
 	cancel()
+	if _, ok := errors.AsType[*recovery.PanicError](err); ok {
+		recovery.Log(s.cfg.Log, "alert delivery to "+d.Channel, err)
+	}
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.ObserveDelivery(d.Channel, err)
 	}

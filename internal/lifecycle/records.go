@@ -66,6 +66,9 @@ const (
 	// MethodSignal: the holder (agent, ACME client) replaces it when told
 	// through its renewal window.
 	MethodSignal = "signal"
+	// MethodServer: the server's own TLS certificate; the server
+	// re-issues it and serves the new one at once.
+	MethodServer = "server"
 
 	ItemPending  = "pending"
 	ItemReplaced = "replaced"

@@ -13,6 +13,7 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/recovery"
 	"github.com/certwright/certwright/internal/revoke"
 )
 
@@ -36,7 +37,16 @@ type RenewOptions struct {
 // records the attempt, and on failure the backoff state (automatic kinds).
 func (s *Service) Renew(ctx context.Context, c *inventory.Certificate, opts RenewOptions) (*issue.Result, error) {
 	start := time.Now()
-	res, err := s.renew(ctx, c, opts)
+	var res *issue.Result
+	// A panic (one bad record) is this renewal's failure, recorded and
+	// retried like any other, never the job's or the server's.
+	err := recovery.Call(func() (err error) {
+		res, err = s.renew(ctx, c, opts)
+		return err
+	})
+	if _, ok := errors.AsType[*recovery.PanicError](err); ok {
+		recovery.Log(s.cfg.Log, "renewal of "+c.Serial, err)
+	}
 	now := s.cfg.Clock.Now().UTC()
 	att := inventory.RenewalAttempt{Serial: c.Serial, Kind: opts.Kind, OK: err == nil, At: now,
 		DaysLeft: round2(c.NotAfter.Sub(now).Hours() / 24)}
@@ -237,7 +247,11 @@ func (s *Service) SupersedeDue(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, serial := range serials {
-		if _, _, err := s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: serial, Reason: pki.ReasonSuperseded}); err != nil {
+		err := recovery.Call(func() error {
+			_, _, err := s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: serial, Reason: pki.ReasonSuperseded})
+			return err
+		})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("revoke superseded %s: %w", serial, err))
 			continue
 		}

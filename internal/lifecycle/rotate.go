@@ -8,8 +8,10 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/recovery"
 	"github.com/certwright/certwright/internal/revoke"
 )
 
@@ -66,6 +68,7 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	if req.Grace < 0 || req.Grace > 90*24*time.Hour {
 		return nil, nil, fmt.Errorf("%w: grace period %v: want 0s to 90d", ErrInvalid, req.Grace)
 	}
+	var toCA *ca.CA
 	if req.ToCA != "" {
 		c, err := s.store.GetCA(ctx, req.ToCA)
 		if err != nil {
@@ -74,7 +77,7 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 		if err := c.CanIssue(); err != nil {
 			return nil, nil, fmt.Errorf("%w: --to-ca %s: %w", ErrInvalid, req.ToCA, err)
 		}
-		req.ToCA = c.ID
+		req.ToCA, toCA = c.ID, c
 	}
 	now := s.cfg.Clock.Now().UTC()
 	id, err := s.newID()
@@ -83,10 +86,10 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	}
 	var items []RotationItem
 	caNames := map[string]string{}
+	// The same set cert revoke-bulk would revoke: every unexpired,
+	// unrevoked match, including certificates already renewed (their key
+	// or CA is what is being rotated away from) and the server's own.
 	err = s.store.EachMatching(ctx, req.Selector, now, func(c *inventory.Certificate) error {
-		if c.ServerOwned() {
-			return nil // the server's own TLS certificate renews itself
-		}
 		if len(items) >= maxRotationItems {
 			return fmt.Errorf("%w: more than %d certificates match; rotate them in parts (add --profile)", ErrInvalid, maxRotationItems)
 		}
@@ -102,10 +105,21 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 		if err := req.Principal.Allow(authz.PermCertIssue, res); err != nil {
 			return fmt.Errorf("certificate %s: %w", c.Serial, err)
 		}
+		// The replacement comes from --to-ca: the rotating principal must
+		// be allowed to issue this certificate's profile and names there.
+		if toCA != nil {
+			to := authz.Resource{CAID: toCA.ID, CAName: toCA.Name, Profile: c.Profile, Names: c.SANs}
+			if err := req.Principal.Allow(authz.PermCertIssue, to); err != nil {
+				return fmt.Errorf("certificate %s (profile %s) cannot be re-issued from --to-ca %s: %w", c.Serial, c.Profile, toCA.Name, err)
+			}
+		}
 		method := MethodSignal
 		// A compromised key is never certified again: only a server-held
 		// key is replaced by the server.
-		if c.ManagedKey != nil || (c.AutoRenew && req.Selector.SPKISHA256 == "") {
+		switch {
+		case c.ServerOwned():
+			method = MethodServer
+		case c.ManagedKey != nil || (c.AutoRenew && req.Selector.SPKISHA256 == ""):
 			method = MethodReissue
 		}
 		items = append(items, RotationItem{Serial: c.Serial, Method: method, Status: ItemPending, UpdatedAt: now})
@@ -134,6 +148,22 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	}
 	s.cfg.Log.Info("rotation started", "id", id, "certificates", len(items), "reissue", reissue, "by", req.Principal.Name)
 	return r, items, nil
+}
+
+// reissueServerCert replaces the server's TLS certificate if serial is the
+// one served, and returns the serial served now.
+func (s *Service) reissueServerCert(ctx context.Context, serial, toCA string) (string, error) {
+	if s.cfg.ServerCert == nil {
+		return "", fmt.Errorf("lifecycle: certificate %s is the server's own, and this process cannot replace it", serial)
+	}
+	next, err := s.cfg.ServerCert.Reissue(ctx, serial, toCA)
+	if err != nil {
+		return "", fmt.Errorf("lifecycle: re-issue the server's TLS certificate %s: %w", serial, err)
+	}
+	if next == serial {
+		return "", fmt.Errorf("lifecycle: the server still serves TLS certificate %s", serial)
+	}
+	return next, nil
 }
 
 // maxListVisibilityChecks bounds the certificates one rotation listing
@@ -249,7 +279,11 @@ func (s *Service) ProcessRotations(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	for _, r := range rs {
-		if err := s.processRotation(ctx, r); err != nil {
+		// One rotation's bad record does not hold up the others.
+		if err := recovery.Call(func() error { return s.processRotation(ctx, r) }); err != nil {
+			if _, ok := errors.AsType[*recovery.PanicError](err); ok {
+				recovery.Log(s.cfg.Log, "rotation "+r.ID, err)
+			}
 			errs = append(errs, fmt.Errorf("rotation %s: %w", r.ID, err))
 		}
 	}
@@ -280,6 +314,16 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 				it.Error, changed = err.Error(), true
 			case c.RenewedBy != "":
 				it.Status, it.NewSerial, it.Error, changed = ItemReplaced, c.RenewedBy, "", true
+			case it.Method == MethodServer:
+				next, err := s.reissueServerCert(ctx, c.Serial, r.ToCA)
+				if err != nil {
+					it.Error, changed = err.Error(), true
+					if revokeNow {
+						it.Status = ItemFailed
+					}
+				} else {
+					it.Status, it.NewSerial, it.Error, changed = ItemReplaced, next, "", true
+				}
 			case it.Method == MethodReissue:
 				res, err := s.Renew(ctx, c, RenewOptions{Kind: inventory.RenewalRotate, ToCA: r.ToCA})
 				if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/recovery"
 )
 
 // Locker makes a job run once even when several replicas run it: TryLock
@@ -110,9 +111,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			t := time.NewTicker(j.Interval)
 			defer t.Stop()
 			for {
-				if _, err := s.RunJob(ctx, j.Name); err != nil && ctx.Err() == nil {
-					s.log.Error("job could not run", "job", j.Name, "err", err)
-				}
+				// RunJob records a panicking job as failed; this guard
+				// keeps the loop alive if the recording itself panics.
+				recovery.Do(s.log, "job "+j.Name, func() {
+					if _, err := s.RunJob(ctx, j.Name); err != nil && ctx.Err() == nil {
+						s.log.Error("job could not run", "job", j.Name, "err", err)
+					}
+				})
 				select {
 				case <-ctx.Done():
 					return
@@ -150,7 +155,16 @@ func (s *Scheduler) RunJob(ctx context.Context, name string) (*JobState, error) 
 	st.Interval = j.Interval
 	st.StartedAt = s.clock.Now().UTC()
 	start := time.Now()
-	detail, runErr := j.Run(ctx, st)
+	var detail string
+	// A panic (one bad record) fails this run, recorded like any error;
+	// the scheduler and every other job keep running.
+	runErr := recovery.Call(func() (err error) {
+		detail, err = j.Run(ctx, st)
+		return err
+	})
+	if pe, ok := errors.AsType[*recovery.PanicError](runErr); ok {
+		s.log.Error("job panicked; recorded as failed", "job", name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
 	st.FinishedAt = s.clock.Now().UTC()
 	st.Detail = detail
 	st.Outcome = OutcomeOK

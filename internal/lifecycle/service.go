@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
@@ -37,6 +38,12 @@ type AlertStore interface {
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
 	UpdateDelivery(ctx context.Context, d *Delivery) error
 	ListAlerts(ctx context.Context, limit int) ([]*AlertRecord, error)
+	// RaiseAlertAudited is RaiseAlert appending ev, in the same
+	// transaction, when a is new.
+	RaiseAlertAudited(ctx context.Context, a *Alert, channels []string, ev audit.Event) (bool, error)
+	// CountAlerts counts alerts of kind whose subject starts with
+	// subjectPrefix, created at or after since.
+	CountAlerts(ctx context.Context, kind AlertKind, subjectPrefix string, since time.Time) (int, error)
 }
 
 // JobStore keeps each job's last run.
@@ -134,6 +141,18 @@ type Config struct {
 	Health RevocationHealth
 	// Observer, when set, hears renewals and deliveries.
 	Observer Observer
+	// ServerCert, when set, replaces the server's own TLS certificate
+	// when an emergency rotation matches it.
+	ServerCert ServerCert
+}
+
+// ServerCert is the server's own TLS certificate, which the server renews
+// itself. Reissue replaces it now if serial is the certificate being
+// served (from toCA when set, else from serial's own CA) and returns the
+// serial served from now on; for an older, no longer served certificate
+// it only returns the current serial.
+type ServerCert interface {
+	Reissue(ctx context.Context, serial, toCA string) (string, error)
 }
 
 // Service runs the lifecycle jobs.
@@ -365,33 +384,6 @@ func (s *Service) SendTest(ctx context.Context, p authz.Principal, channel strin
 	}
 	s.cfg.Log.Info("test alert sent", "channel", channel, "by", p.Name)
 	return nil
-}
-
-// ReportDeployFailure raises a deploy_failed alert for an agent's entry,
-// once per host, entry and certificate.
-func (s *Service) ReportDeployFailure(ctx context.Context, p authz.Principal, host, entry, serial, msg string) error {
-	if !p.Can(authz.PermCertIssue) {
-		return fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertIssue)
-	}
-	if len(host) > 253 || len(entry) > 128 || len(serial) > 64 || len(msg) > 4096 {
-		return fmt.Errorf("%w: host, entry, serial or error is too long", ErrInvalid)
-	}
-	a := &Alert{
-		Kind: AlertDeployFailed, Severity: SeverityCritical, Subject: "deploy:" + host + "/" + entry, Threshold: serial,
-		Summary: fmt.Sprintf("Deployment of %s on %s failed", entry, host),
-		Detail:  fmt.Sprintf("The agent on %s (principal %s) could not deploy certificate %s for entry %s: %s. The new files are kept; the agent retries.", host, p.Name, serial, entry, msg),
-	}
-	if serial != "" {
-		if c, err := s.store.GetCertificate(ctx, serial); err == nil {
-			if err := p.Allow(authz.PermCertIssue, authz.Resource{CAID: c.CAID, Profile: c.Profile, Names: c.SANs, CAName: s.caName(ctx, c.CAID)}); err != nil {
-				return err
-			}
-			a.Cert = s.ref(ctx, c, nil)
-			a.DaysLeft = c.NotAfter.Sub(s.cfg.Clock.Now()).Hours() / 24
-		}
-	}
-	_, err := s.raise(ctx, a)
-	return err
 }
 
 // ref describes c for an alert; caNames caches CA names.

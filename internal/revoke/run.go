@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/certwright/certwright/internal/recovery"
 )
 
 // tick is how often the background loops look for scheduled work; what is
@@ -22,10 +24,17 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// guard runs one step of a background loop: a panic in it (one bad
+// record) is logged with its stack and the loop goes on, so revocation
+// serving never stops with it.
+func (s *Service) guard(what string, f func()) {
+	recovery.Do(s.cfg.Log, what, f)
+}
+
 func (s *Service) runCRLs(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	s.MaintainCRLs(ctx)
+	s.guard("CRL maintenance", func() { s.MaintainCRLs(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -37,9 +46,9 @@ func (s *Service) runCRLs(ctx context.Context) {
 				return
 			case <-time.After(s.cfg.Coalesce):
 			}
-			s.rebuildDirty(ctx)
+			s.guard("CRL rebuild", func() { s.rebuildDirty(ctx) })
 		case <-t.C:
-			s.MaintainCRLs(ctx)
+			s.guard("CRL maintenance", func() { s.MaintainCRLs(ctx) })
 		}
 	}
 }
@@ -47,17 +56,19 @@ func (s *Service) runCRLs(ctx context.Context) {
 func (s *Service) runOCSP(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	s.MaintainOCSP(ctx)
+	s.guard("OCSP maintenance", func() { s.MaintainOCSP(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case id := <-s.warm:
-			if _, err := s.Presign(ctx, id); err != nil && ctx.Err() == nil {
-				s.cfg.Log.Error("OCSP pre-signing failed", "ca", id, "err", err)
-			}
+			s.guard("OCSP pre-signing", func() {
+				if _, err := s.Presign(ctx, id); err != nil && ctx.Err() == nil {
+					s.cfg.Log.Error("OCSP pre-signing failed", "ca", id, "err", err)
+				}
+			})
 		case <-t.C:
-			s.MaintainOCSP(ctx)
+			s.guard("OCSP maintenance", func() { s.MaintainOCSP(ctx) })
 		}
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -119,9 +120,29 @@ func (b *batcher) run() {
 				break fill
 			}
 		}
-		b.commit(batch)
+		b.commitGuarded(batch)
 		clear(batch)
 	}
+}
+
+// commitGuarded is commit that survives a panic: the writer goes on, and
+// every caller of the batch not yet answered gets an error instead of
+// waiting forever (or the process dying with it).
+func (b *batcher) commitGuarded(batch []*insertReq) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		b.db.logger.Error("certificate group commit panicked; its callers get an error", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		for _, r := range batch {
+			select {
+			case r.done <- fmt.Errorf("store: insert certificate %s: the group commit failed (panic: %v)", r.row.serial, v):
+			default: // answered already
+			}
+		}
+	}()
+	b.commit(batch)
 }
 
 // commit writes the live requests of batch in one transaction and answers

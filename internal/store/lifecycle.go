@@ -164,79 +164,124 @@ func (db *DB) RaiseAlerts(ctx context.Context, as []*lifecycle.Alert, channels [
 	}
 	created := make([]bool, len(as))
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		clear(created)
-		// One multi-row statement per chunk: on PostgreSQL a statement per
-		// row costs a round trip each, which dominates a large batch.
-		for lo := 0; lo < len(as); lo += alertsPerStatement {
-			hi := min(lo+alertsPerStatement, len(as))
-			var q strings.Builder
-			q.WriteString(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload) VALUES `)
-			args := make([]any, 0, 6*(hi-lo))
-			index := make(map[string]int, hi-lo)
-			for i := lo; i < hi; i++ {
-				if i > lo {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?, ?, ?, ?, ?)")
-				a := as[i]
-				args = append(args, a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), payloads[i])
-				index[a.ID] = i
-			}
-			q.WriteString(` ON CONFLICT (subject, kind, threshold) DO NOTHING RETURNING id`)
-			rows, err := tx.QueryContext(ctx, db.d.rebind(q.String()), args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				if i, ok := index[id]; ok {
-					created[i] = true
-				}
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-		}
-		var q strings.Builder
-		var args []any
-		n := 0
-		flush := func() error {
-			if n == 0 {
-				return nil
-			}
-			_, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO alert_deliveries
-				(alert_id, channel, status, attempts, next_attempt_at, last_error) VALUES `+q.String()), args...)
-			q.Reset()
-			args, n = args[:0], 0
-			return err
-		}
-		for i, a := range as {
-			if !created[i] {
-				continue
-			}
-			for _, ch := range channels[i] {
-				if n > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString("(?, ?, ?, 0, ?, '')")
-				args = append(args, a.ID, ch, lifecycle.DeliveryPending, db.timeArg(a.CreatedAt))
-				if n++; n == alertsPerStatement {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return flush()
+		return db.raiseAlertsTx(ctx, tx, as, payloads, channels, created)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: raise %d alerts: %w", len(as), err)
 	}
 	return created, nil
+}
+
+// RaiseAlertAudited is RaiseAlert that, when a is new, appends ev in the
+// same transaction (an alert a principal reported).
+func (db *DB) RaiseAlertAudited(ctx context.Context, a *lifecycle.Alert, channels []string, ev audit.Event) (bool, error) {
+	if err := normalizeEvent(&ev); err != nil {
+		return false, fmt.Errorf("store: raise alert: %w", err)
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return false, fmt.Errorf("store: raise alert: %w", err)
+	}
+	created := make([]bool, 1)
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.raiseAlertsTx(ctx, tx, []*lifecycle.Alert{a}, []string{string(b)}, [][]string{channels}, created); err != nil {
+			return err
+		}
+		if !created[0] {
+			return nil
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: raise alert %s: %w", a.Subject, err)
+	}
+	return created[0], nil
+}
+
+// CountAlerts counts the alerts of kind whose subject starts with
+// subjectPrefix, created at or after since.
+func (db *DB) CountAlerts(ctx context.Context, kind lifecycle.AlertKind, subjectPrefix string, since time.Time) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, db.d.rebind(`SELECT COUNT(*) FROM alerts
+		WHERE kind = ? AND created_at >= ? AND substr(subject, 1, ?) = ?`),
+		string(kind), db.timeArg(since), len([]rune(subjectPrefix)), subjectPrefix).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count alerts: %w", err)
+	}
+	return n, nil
+}
+
+// raiseAlertsTx inserts as (payloads[i] is as[i] as JSON) and the
+// deliveries of the new ones, marking created[i] for each new as[i].
+func (db *DB) raiseAlertsTx(ctx context.Context, tx *sql.Tx, as []*lifecycle.Alert, payloads []string, channels [][]string, created []bool) error {
+	clear(created)
+	// One multi-row statement per chunk: on PostgreSQL a statement per
+	// row costs a round trip each, which dominates a large batch.
+	for lo := 0; lo < len(as); lo += alertsPerStatement {
+		hi := min(lo+alertsPerStatement, len(as))
+		var q strings.Builder
+		q.WriteString(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload) VALUES `)
+		args := make([]any, 0, 6*(hi-lo))
+		index := make(map[string]int, hi-lo)
+		for i := lo; i < hi; i++ {
+			if i > lo {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?)")
+			a := as[i]
+			args = append(args, a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), payloads[i])
+			index[a.ID] = i
+		}
+		q.WriteString(` ON CONFLICT (subject, kind, threshold) DO NOTHING RETURNING id`)
+		rows, err := tx.QueryContext(ctx, db.d.rebind(q.String()), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			if i, ok := index[id]; ok {
+				created[i] = true
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	var q strings.Builder
+	var args []any
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO alert_deliveries
+			(alert_id, channel, status, attempts, next_attempt_at, last_error) VALUES `+q.String()), args...)
+		q.Reset()
+		args, n = args[:0], 0
+		return err
+	}
+	for i, a := range as {
+		if !created[i] {
+			continue
+		}
+		for _, ch := range channels[i] {
+			if n > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, 0, ?, '')")
+			args = append(args, a.ID, ch, lifecycle.DeliveryPending, db.timeArg(a.CreatedAt))
+			if n++; n == alertsPerStatement {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
 }
 
 // DueDeliveries returns up to limit pending deliveries whose next attempt
@@ -354,13 +399,14 @@ func (db *DB) PutJob(ctx context.Context, j *lifecycle.JobState) error {
 }
 
 // EachMatching calls fn for every valid, unexpired certificate that sel
-// matches, in serial order.
+// matches, in serial order: the set RevokeMatching revokes, renewed
+// certificates included.
 func (db *DB) EachMatching(ctx context.Context, sel inventory.Selector, now time.Time, fn func(*inventory.Certificate) error) error {
 	if sel.Empty() {
 		return errors.New("store: the selector is empty and would match every certificate")
 	}
 	where, args := db.matchWhereIn(sel, now, "c.")
-	return db.eachCert(ctx, "certificates matching a selector", where+" AND c.renewed_by = '' ORDER BY c.serial", args, fn)
+	return db.eachCert(ctx, "certificates matching a selector", where+" ORDER BY c.serial", args, fn)
 }
 
 // CreateRotation stores a rotation with its items, marks the certificates

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -84,8 +85,27 @@ func (b *nonceBatcher) run() {
 				break fill
 			}
 		}
-		b.commit(batch)
+		b.commitGuarded(batch)
 	}
+}
+
+// commitGuarded is commit that survives a panic: the writer goes on and
+// every caller of the batch not yet answered gets an error.
+func (b *nonceBatcher) commitGuarded(batch []*nonceReq) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		b.db.logger.Error("nonce group commit panicked; its callers get an error", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		for _, r := range batch {
+			select {
+			case r.done <- nonceRes{err: fmt.Errorf("store: record nonce use: the group commit failed (panic: %v)", v)}:
+			default: // answered already
+			}
+		}
+	}()
+	b.commit(batch)
 }
 
 func (b *nonceBatcher) commit(batch []*nonceReq) {

@@ -416,6 +416,7 @@ var errorStatus = []struct {
 	{lifecycle.ErrUnknownJob, http.StatusNotFound, "unknown job"},
 	{lifecycle.ErrNotVisible, http.StatusNotFound, "not found"},
 	{lifecycle.ErrDelivery, http.StatusBadGateway, "alert not delivered"},
+	{lifecycle.ErrRateLimited, http.StatusTooManyRequests, "rate limited"},
 	{errConflict, http.StatusConflict, "conflict"},
 	{profile.ErrUnknown, http.StatusNotFound, "unknown profile"},
 	{profile.ErrTooLarge, http.StatusRequestEntityTooLarge, "profile definition too large"},

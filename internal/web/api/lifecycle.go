@@ -140,8 +140,8 @@ func (h *Handler) deployFailed(w http.ResponseWriter, r *http.Request, p authz.P
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.Entry == "" || req.Host == "" || req.Error == "" {
-		return badInput("entry, host and error are required")
+	if req.Entry == "" || req.Host == "" || req.Error == "" || req.Serial == "" {
+		return badInput("serial, entry, host and error are required")
 	}
 	if err := h.d.Lifecycle.ReportDeployFailure(r.Context(), p, req.Host, req.Entry, strings.ToLower(req.Serial), req.Error); err != nil {
 		return err

@@ -67,7 +67,7 @@ type RotationRequest struct {
 // RotationItem is one certificate of a rotation.
 type RotationItem struct {
 	Serial    string    `json:"serial"`
-	Method    string    `json:"method"` // reissue or signal
+	Method    string    `json:"method"` // reissue, signal, or server (the server's own TLS certificate)
 	Status    string    `json:"status"` // pending, replaced, revoked, failed
 	NewSerial string    `json:"new_serial,omitempty"`
 	Error     string    `json:"error,omitempty"`

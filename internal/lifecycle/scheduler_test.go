@@ -1,0 +1,104 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/lifecycle"
+	"github.com/certwright/certwright/internal/store"
+	"github.com/certwright/certwright/internal/store/storetest"
+)
+
+// openStores opens a fresh SQLite store, and a PostgreSQL one when
+// CERTWRIGHT_TEST_POSTGRES is set.
+func openStores(t *testing.T) map[string]*store.DB {
+	t.Helper()
+	urls := map[string]string{"sqlite": "sqlite:" + t.TempDir() + "/db"}
+	if base := os.Getenv("CERTWRIGHT_TEST_POSTGRES"); base != "" {
+		urls["postgres"] = storetest.PostgresSchema(t, base)
+	}
+	out := map[string]*store.DB{}
+	for name, u := range urls {
+		db, err := store.Open(context.Background(), u, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Cleanup(func() { db.Close() })
+		out[name] = db
+	}
+	return out
+}
+
+// TestSchedulerSurvivesPanickingJob: a job that panics (one bad record)
+// is recorded as a failed run with the panic in its detail; the
+// scheduler goes on running it and every other job (issue 13 #8: a panic
+// in the renewal job crash-looped the server and took OCSP/CRL down).
+func TestSchedulerSurvivesPanickingJob(t *testing.T) {
+	t.Parallel()
+	for name, db := range openStores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var bad, good atomic.Int32
+			jobs := []lifecycle.Job{
+				{Name: "bad", Interval: 10 * time.Millisecond, Run: func(context.Context, *lifecycle.JobState) (string, error) {
+					bad.Add(1)
+					var m map[string]int
+					m["record"]++ // assignment to a nil map: a runtime panic
+					return "unreachable", nil
+				}},
+				{Name: "good", Interval: 10 * time.Millisecond, Run: func(context.Context, *lifecycle.JobState) (string, error) {
+					good.Add(1)
+					return "fine", nil
+				}},
+			}
+			sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, &lifecycle.LocalLocker{}, jobs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			st, err := sched.RunJob(ctx, "bad")
+			if err != nil {
+				t.Fatalf("RunJob(bad) = %v", err)
+			}
+			if st.Outcome != lifecycle.OutcomeError || !strings.Contains(st.Detail, "panic") || !strings.Contains(st.Detail, "nil map") {
+				t.Fatalf("panicking run recorded as %s: %q", st.Outcome, st.Detail)
+			}
+			stored, err := db.GetJob(ctx, "bad")
+			if err != nil || stored.Outcome != lifecycle.OutcomeError || !strings.Contains(stored.Detail, "panic") {
+				t.Fatalf("stored run of the panicking job = %+v, %v", stored, err)
+			}
+
+			// Under Run, both jobs keep being run after the panics.
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- sched.Run(runCtx) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for bad.Load() < 4 || good.Load() < 4 {
+				if time.Now().After(deadline) {
+					cancel()
+					t.Fatalf("after 10s: bad ran %d times, good %d; want both at least 4", bad.Load(), good.Load())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("Run = %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after cancellation")
+			}
+			if st, err := db.GetJob(ctx, "good"); err != nil || st.Outcome != lifecycle.OutcomeOK {
+				t.Errorf("the other job's last run = %+v, %v", st, err)
+			}
+		})
+	}
+}
