@@ -4,21 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/miekg/dns"
 )
 
-// maxTXTShown is how many wrong TXT values a failure lists.
-const maxTXTShown = 3
-
 // dns01 looks for base64url(SHA-256(keyAuth)) in a TXT record at
-// _acme-challenge.VALUE (RFC 8555 §8.4).
-func (v *Validator) dns01(ctx context.Context, id identifier, _, keyAuth string) error {
+// _acme-challenge.VALUE (RFC 8555 §8.4). A failure counts the TXT records
+// found without quoting them (they go to the server's log only).
+func (v *Validator) dns01(ctx context.Context, at *attempt, id identifier, _, keyAuth string) error {
 	name := "_acme-challenge." + id.value
-	digest := sha256.Sum256([]byte(keyAuth))
-	want := base64.RawURLEncoding.EncodeToString(digest[:])
+	at.add(name)
+	want := DNS01Value(keyAuth)
 
 	r, err := v.query(ctx, name, dns.TypeTXT)
 	if err != nil {
@@ -34,24 +32,31 @@ func (v *Validator) dns01(ctx context.Context, id identifier, _, keyAuth string)
 	var seen []string
 	for _, rr := range r.Answer {
 		if txt, ok := rr.(*dns.TXT); ok {
-			value := strings.Join(txt.Txt, "")
-			if value == want {
+			if TXTMatches(txt.Txt, want) {
 				return nil
 			}
-			seen = append(seen, value)
+			seen = append(seen, clip(strings.Join(txt.Txt, "")))
 		}
 	}
 	if len(seen) == 0 {
 		return newError(typeUnauthorized, nil, "no TXT record at %s", name)
 	}
-	shown := make([]string, 0, maxTXTShown)
-	for _, s := range seen[:min(len(seen), maxTXTShown)] {
-		shown = append(shown, fmt.Sprintf("%q", clip(s)))
-	}
-	more := ""
-	if n := len(seen) - maxTXTShown; n > 0 {
-		more = fmt.Sprintf(" and %d more", n)
-	}
-	return newError(typeUnauthorized, nil, "incorrect TXT record at %s: expected %q, found %s%s",
-		name, want, strings.Join(shown, ", "), more)
+	v.log.LogAttrs(ctx, slog.LevelInfo, "acme dns-01 TXT records not accepted",
+		slog.String("name", name), slog.Any("values", seen[:min(len(seen), 10)]))
+	return newError(typeUnauthorized, nil, "incorrect TXT record at %s: found %d TXT record(s), none is the expected %q", name, len(seen), want)
+}
+
+// DNS01Value is the TXT record value that proves keyAuth (RFC 8555 §8.4):
+// base64url(SHA-256(keyAuth)).
+func DNS01Value(keyAuth string) string {
+	digest := sha256.Sum256([]byte(keyAuth))
+	return base64.RawURLEncoding.EncodeToString(digest[:])
+}
+
+// TXTMatches reports whether a TXT record, given as its character-strings,
+// is want. A record longer than 255 bytes arrives split; the strings are
+// joined first (RFC 8555 §8.4 values are 43 bytes, so this only matters to
+// be exact).
+func TXTMatches(strs []string, want string) bool {
+	return want != "" && strings.Join(strs, "") == want
 }
