@@ -67,4 +67,3 @@ func (v *Validator) control(_, address string, _ syscall.RawConn) error {
 	}
 	return nil
 }
-

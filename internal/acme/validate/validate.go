@@ -40,9 +40,9 @@ type Config struct {
 	// ConnectTimeout bounds each TCP connect; 0 means 5s (never more
 	// than Timeout).
 	ConnectTimeout time.Duration
-	MaxRedirects int           // http-01; 0 means 10
-	MaxBody      int64         // http-01 response bytes read; 0 means 8 KiB
-	Log          *slog.Logger  // nil discards
+	MaxRedirects   int          // http-01; 0 means 10
+	MaxBody        int64        // http-01 response bytes read; 0 means 8 KiB
+	Log            *slog.Logger // nil discards
 }
 
 // Validator runs ACME challenge validations. It is safe for concurrent use.
@@ -52,13 +52,13 @@ type Validator struct {
 	resolvers []string
 	// hostsFile is consulted before DNS when no resolver is configured,
 	// as the system resolver does.
-	hostsFile    string
+	hostsFile      string
 	deny           []netip.Prefix
 	timeout        time.Duration
 	connectTimeout time.Duration
 	maxRedirects   int
-	maxBody      int64
-	log          *slog.Logger
+	maxBody        int64
+	log            *slog.Logger
 }
 
 const (
@@ -78,8 +78,8 @@ func New(cfg Config) (*Validator, error) {
 		timeout:        cfg.Timeout,
 		connectTimeout: cfg.ConnectTimeout,
 		maxRedirects:   cfg.MaxRedirects,
-		maxBody:      cfg.MaxBody,
-		log:          cfg.Log,
+		maxBody:        cfg.MaxBody,
+		log:            cfg.Log,
 	}
 	var err error
 	if v.httpPort, err = port("HTTPPort", cfg.HTTPPort, 80); err != nil {
