@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -52,6 +53,18 @@ func csrIdentifiers(csr *x509.CertificateRequest) ([]Identifier, error) {
 		}
 	}
 	return ids, nil
+}
+
+// subjectCNOnly returns the CSR with its subject cut down to the common
+// name, as Let's Encrypt does: ACME validates names, so organisation,
+// unit, country and every other attribute a client asks for would be
+// unverified claims signed by the CA. csrIdentifiers has already checked
+// that a common name repeats one of the (validated) identifiers. The
+// CSR's signature was checked on its raw bytes, which stay as they are.
+func subjectCNOnly(csr *x509.CertificateRequest) *x509.CertificateRequest {
+	c := *csr
+	c.Subject = pkix.Name{CommonName: csr.Subject.CommonName}
+	return &c
 }
 
 func sameIdentifiers(a, b []Identifier) bool {
@@ -111,6 +124,9 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 			return nil, NewProblem(ErrOrderNotReady, "order is already being finalized")
 		}
 		return nil, fmt.Errorf("acme: finalize: %w", err)
+	}
+	if !prov.AllowSubjectFields {
+		csr = subjectCNOnly(csr)
 	}
 	ireq := issue.Request{
 		Principal: p, CA: prov.CAID, Profile: prov.Profile, CSR: csr,
