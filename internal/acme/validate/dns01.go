@@ -27,23 +27,35 @@ func (v *Validator) dns01(ctx context.Context, at *attempt, id identifier, _, ke
 	default:
 		return newError(typeDNS, nil, "%s looking up TXT for %s", dns.RcodeToString[r.Rcode], name)
 	}
-	// A CNAME at the name is followed by the resolver; every TXT in the
-	// answer belongs to the chain it returned.
-	var seen []string
-	for _, rr := range r.Answer {
-		if txt, ok := rr.(*dns.TXT); ok {
-			if TXTMatches(txt.Txt, want) {
-				return nil
-			}
-			seen = append(seen, clip(strings.Join(txt.Txt, "")))
-		}
+	found, n, seen := matchTXT(r, want)
+	if found {
+		return nil
 	}
-	if len(seen) == 0 {
+	if n == 0 {
 		return newError(typeUnauthorized, nil, "no TXT record at %s", name)
 	}
 	v.log.LogAttrs(ctx, slog.LevelInfo, "acme dns-01 TXT records not accepted",
-		slog.String("name", name), slog.Any("values", seen[:min(len(seen), 10)]))
-	return newError(typeUnauthorized, nil, "incorrect TXT record at %s: found %d TXT record(s), none is the expected %q", name, len(seen), want)
+		slog.String("name", name), slog.Any("values", seen))
+	return newError(typeUnauthorized, nil, "incorrect TXT record at %s: found %d TXT record(s), none is the expected %q", name, n, want)
+}
+
+// matchTXT looks through an answer's TXT records for want; when it is not
+// there, n counts the records and others holds the first few (clipped) for
+// the log. A CNAME at the name is followed by the
+// resolver; every TXT in the answer belongs to the chain it returned.
+func matchTXT(r *dns.Msg, want string) (found bool, n int, others []string) {
+	for _, rr := range r.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			if TXTMatches(txt.Txt, want) {
+				return true, 0, nil
+			}
+			n++
+			if len(others) < 10 {
+				others = append(others, clip(strings.Join(txt.Txt, "")))
+			}
+		}
+	}
+	return false, n, others
 }
 
 // DNS01Value is the TXT record value that proves keyAuth (RFC 8555 §8.4):
