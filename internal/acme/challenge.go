@@ -107,11 +107,6 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for {
-				select {
-				case <-ctx.Done():
-					return
-				default:
-				}
 				j, ok := s.queue.take(ctx)
 				if !ok {
 					return

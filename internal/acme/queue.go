@@ -95,6 +95,9 @@ func (q *queue) submit(j job) {
 // take returns the next job to run, waiting until there is one or ctx ends.
 func (q *queue) take(ctx context.Context) (job, bool) {
 	for {
+		if ctx.Err() != nil {
+			return job{}, false
+		}
 		q.mu.Lock()
 		if j, ok := q.pick(); ok {
 			q.mu.Unlock()
