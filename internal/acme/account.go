@@ -41,7 +41,10 @@ func checkContacts(contact []string) error {
 		}
 		addr, ok := strings.CutPrefix(c, "mailto:")
 		if !ok {
-			return NewProblem(ErrUnsupportedContact, "contact %q: only mailto: contacts are supported", c)
+			if a, err := mail.ParseAddress(c); err == nil && a.Address == c && a.Name == "" {
+				return NewProblem(ErrUnsupportedContact, "contact %q has no scheme: use \"mailto:%s\"", c, c)
+			}
+			return NewProblem(ErrUnsupportedContact, "contact %q: only mailto: contacts are supported, for example \"mailto:ops@example.com\"", c)
 		}
 		if strings.ContainsAny(addr, "?,") {
 			return NewProblem(ErrInvalidContact, "contact %q: one address per mailto: URL, without header fields", c)

@@ -21,11 +21,13 @@ type ProvisionerSpec struct {
 	CA      string `json:"ca"` // ID or name
 	Profile string `json:"profile"`
 	// Challenges offered; empty means all three.
-	Challenges     []string `json:"challenges,omitempty"`
-	AllowNames     []string `json:"allow_names,omitempty"`
-	RequireEAB     bool     `json:"require_eab,omitempty"`
-	TermsOfService string   `json:"terms_of_service,omitempty"`
-	Website        string   `json:"website,omitempty"`
+	Challenges []string `json:"challenges,omitempty"`
+	AllowNames []string `json:"allow_names,omitempty"`
+	RequireEAB bool     `json:"require_eab,omitempty"`
+	// AllowSubjectFields keeps the CSR's subject fields beyond the CN.
+	AllowSubjectFields bool   `json:"allow_subject_fields,omitempty"`
+	TermsOfService     string `json:"terms_of_service,omitempty"`
+	Website            string `json:"website,omitempty"`
 }
 
 var provisionerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -99,13 +101,13 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	}
 	prov := &Provisioner{
 		ID: "acme_" + id, Name: spec.Name, CAID: c.ID, CAName: c.Name, Profile: prof.Name,
-		Challenges: chs, AllowNames: names, RequireEAB: spec.RequireEAB,
+		Challenges: chs, AllowNames: names, RequireEAB: spec.RequireEAB, AllowSubjectFields: spec.AllowSubjectFields,
 		TermsOfService: spec.TermsOfService, Website: spec.Website,
 		CreatedAt: s.cfg.Clock.Now().UTC(), CreatedBy: p.Name,
 	}
 	ev := audit.New(p, prov.CreatedAt, "acme.provisioner.create", prov.Name, map[string]any{
 		"id": prov.ID, "ca": c.Name, "ca_id": c.ID, "profile": prov.Profile, "challenges": chs,
-		"allow_names": names, "require_eab": prov.RequireEAB,
+		"allow_names": names, "require_eab": prov.RequireEAB, "allow_subject_fields": prov.AllowSubjectFields,
 	})
 	if err := s.store.CreateProvisioner(ctx, prov, ev); err != nil {
 		return nil, fmt.Errorf("acme: create provisioner %s: %w", spec.Name, err)

@@ -35,18 +35,51 @@ func certID(aki []byte, serial *big.Int) string {
 	return base64.RawURLEncoding.EncodeToString(aki) + "." + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// parseCertID splits an RFC 9773 identifier.
+// parseCertID splits an RFC 9773 identifier. Only the base64url alphabet
+// and the one '.' are accepted: encoding/base64 skips '\r' and '\n' while
+// decoding, so without this check an ID with line breaks in it would name
+// a certificate (and be echoed into logs and problem details as given).
 func parseCertID(id string) (aki []byte, serial string, err error) {
+	bad := func() (aki []byte, serial string, err error) {
+		return nil, "", NewProblem(ErrMalformed, "certificate ID %q is not AKI.serial in base64url", clipID(id))
+	}
+	if len(id) > 200 || !certIDChars(id) {
+		return bad()
+	}
 	a, s, ok := strings.Cut(id, ".")
-	if !ok || a == "" || s == "" || len(id) > 200 {
-		return nil, "", NewProblem(ErrMalformed, "certificate ID %q is not AKI.serial in base64url", id)
+	if !ok || a == "" || s == "" {
+		return bad()
 	}
 	aki, err1 := base64.RawURLEncoding.DecodeString(a)
 	sb, err2 := base64.RawURLEncoding.DecodeString(s)
 	if err1 != nil || err2 != nil || len(sb) == 0 || sb[0]&0x80 != 0 {
-		return nil, "", NewProblem(ErrMalformed, "certificate ID %q is not AKI.serial in base64url", id)
+		return bad()
 	}
 	return aki, pki.SerialHex(new(big.Int).SetBytes(sb)), nil
+}
+
+// certIDChars reports whether id holds only base64url characters and
+// exactly one '.'.
+func certIDChars(id string) bool {
+	dots := 0
+	for _, c := range []byte(id) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return dots == 1
+}
+
+// clipID bounds a client's ID quoted in a problem.
+func clipID(id string) string {
+	if len(id) > 64 {
+		return id[:64] + "..."
+	}
+	return id
 }
 
 // certificateByID finds the certificate an RFC 9773 ID names.

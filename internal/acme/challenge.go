@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/recovery"
 )
 
@@ -13,6 +15,10 @@ import (
 type job struct {
 	authzID, chID string
 	keyAuth       string
+	accountID     string
+	provisionerID string
+	// target is what the queue limits per target: the identifier.
+	target string
 }
 
 // KeyAuthorization is the key authorization of a challenge token for an
@@ -50,9 +56,19 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 		pb.RetryAfterSeconds = 3600
 		return nil, nil, pb
 	}
+	j := job{
+		authzID: a.ID, chID: ch.ID, keyAuth: KeyAuthorization(ch.Token, acct.KeyThumbprint),
+		accountID: acct.ID, provisionerID: acct.ProvisionerID, target: a.Identifier.Type + ":" + a.Identifier.Value,
+	}
+	// The slot is claimed before the challenge leaves pending, so a
+	// refused challenge can simply be retried.
+	if err := s.queue.reserve(j.accountID, j.target); err != nil {
+		return nil, nil, queueProblem(err, s.cfg.Limits, a.Identifier.Value)
+	}
 	next := *ch
 	next.Status = StatusProcessing
 	if err := s.store.UpdateChallenge(ctx, &next, StatusPending); err != nil {
+		s.queue.release(j.accountID, j.target)
 		if errors.Is(err, ErrConflict) { // responded to concurrently
 			a, err := s.authorization(ctx, acct, authzID)
 			if err != nil {
@@ -62,16 +78,26 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 		}
 		return nil, nil, fmt.Errorf("acme: challenge: %w", err)
 	}
-	select {
-	case s.queue <- job{authzID: a.ID, chID: ch.ID, keyAuth: KeyAuthorization(ch.Token, acct.KeyThumbprint)}:
-	default:
-		_ = s.store.UpdateChallenge(ctx, ch, StatusProcessing)
-		pb := NewProblem(ErrRateLimited, "the validation queue is full; try again shortly")
-		pb.RetryAfterSeconds = 5
-		return nil, nil, pb
-	}
+	s.queue.submit(j)
 	*ch = next
 	return ch, a, nil
+}
+
+// queueProblem tells the client which limit refused its challenge.
+func queueProblem(err error, l Limits, target string) *Problem {
+	var pb *Problem
+	switch {
+	case errors.Is(err, errAccountBacklog):
+		pb = NewProblem(ErrRateLimited, "this account has %d challenges waiting for or in validation, the limit; retry once some complete", l.ValidationsInFlight)
+		pb.RetryAfterSeconds = 10
+	case errors.Is(err, errTargetBacklog):
+		pb = NewProblem(ErrRateLimited, "%d challenges for %s are waiting for or in validation, the limit; retry shortly", l.TargetValidationsInFlight, target)
+		pb.RetryAfterSeconds = 10
+	default:
+		pb = NewProblem(ErrRateLimited, "the validation queue is full; try again shortly")
+		pb.RetryAfterSeconds = 5
+	}
+	return pb
 }
 
 // Run validates challenges with a bounded pool of workers and forgets
@@ -82,14 +108,14 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for {
-				select {
-				case <-ctx.Done():
+				j, ok := s.queue.take(ctx)
+				if !ok {
 					return
-				case j := <-s.queue:
-					// A panic fails this validation only (it stays
-					// processing and expires), never the worker or the server.
-					recovery.Do(s.cfg.Log, "acme validation of challenge "+j.chID, func() { s.validate(ctx, j) })
 				}
+				// A panic fails this validation only (it stays
+				// processing and expires), never the worker or the server.
+				recovery.Do(s.cfg.Log, "acme validation of challenge "+j.chID, func() { s.validate(ctx, j) })
+				s.queue.done(j)
 			}
 		}()
 	}
@@ -136,12 +162,17 @@ func (s *Service) validate(ctx context.Context, j job) {
 	}
 	ch := &a.Challenges[i]
 	vctx, cancel := context.WithTimeout(ctx, validationTimeout)
-	verr := s.validator.Validate(vctx, ch.Type, a.Identifier.Type, a.Identifier.Value, ch.Token, j.keyAuth)
+	targets, verr := s.validator.ValidateAttempt(vctx, ch.Type, a.Identifier.Type, a.Identifier.Value, ch.Token, j.keyAuth)
 	cancel()
 	if ctx.Err() != nil {
 		return // shutting down: the challenge stays processing
 	}
 	now := s.cfg.Clock.Now()
+	var pb *Problem
+	if verr != nil {
+		pb = validationProblem(verr, a.Identifier)
+	}
+	s.auditAttempt(ctx, j, a, ch, targets, pb, now)
 	ch.Validated = now
 	if verr == nil {
 		ch.Status = StatusValid
@@ -149,7 +180,7 @@ func (s *Service) validate(ctx context.Context, j job) {
 		a.Expires = now.Add(s.cfg.ValidAuthzLifetime)
 	} else {
 		ch.Status = StatusInvalid
-		ch.Error = validationProblem(verr, a.Identifier)
+		ch.Error = pb
 		a.Status = StatusInvalid
 	}
 	if a.Status == StatusValid && !now.Before(a.Expires) {
@@ -165,6 +196,39 @@ func (s *Service) validate(ctx context.Context, j job) {
 		return
 	}
 	s.cfg.Log.Debug("acme: challenge validated", "authz", a.ID, "type", ch.Type, "identifier", a.Identifier.Value, "status", ch.Status)
+}
+
+// auditAttempt records one validation attempt: what it connected to and
+// how it ended. The attempt happened whatever becomes of the
+// authorization, so it is recorded on its own.
+func (s *Service) auditAttempt(ctx context.Context, j job, a *Authorization, ch *Challenge, targets []string, pb *Problem, now time.Time) {
+	provName := j.provisionerID
+	if prov, err := s.store.GetProvisioner(ctx, j.provisionerID); err == nil {
+		provName = prov.Name
+	}
+	name := "acme:" + provName + "/" + j.accountID
+	p := authz.Principal{ID: "acme:" + j.accountID, Name: name, Kind: authz.KindMachine, Auth: "acme"}
+	if targets == nil {
+		targets = []string{}
+	}
+	details := map[string]any{
+		"provisioner": provName, "account": j.accountID, "authorization": a.ID, "challenge": ch.ID,
+		"type": ch.Type, "identifier": a.Identifier, "targets": targets, "result": StatusValid,
+	}
+	ev := audit.New(p, now, "acme.challenge.validate", a.Identifier.Type+":"+a.Identifier.Value, details)
+	if pb != nil {
+		details["result"] = StatusInvalid
+		details["problem"] = string(pb.Type)
+		details["detail"] = pb.Detail
+		ev = audit.New(p, now, "acme.challenge.validate", a.Identifier.Type+":"+a.Identifier.Value, details)
+		ev.Outcome = audit.Failed
+		if pb.Type == ErrRejectedIdentifier {
+			ev.Outcome = audit.Denied
+		}
+	}
+	if err := s.store.AppendAudit(ctx, ev); err != nil {
+		s.cfg.Log.Error("acme: audit validation attempt", "authz", a.ID, "err", err)
+	}
 }
 
 // validationProblem turns a validator error into the challenge's problem.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -52,6 +53,18 @@ func csrIdentifiers(csr *x509.CertificateRequest) ([]Identifier, error) {
 		}
 	}
 	return ids, nil
+}
+
+// subjectCNOnly returns the CSR with its subject cut down to the common
+// name, as Let's Encrypt does: ACME validates names, so organisation,
+// unit, country and every other attribute a client asks for would be
+// unverified claims signed by the CA. csrIdentifiers has already checked
+// that a common name repeats one of the (validated) identifiers. The
+// CSR's signature was checked on its raw bytes, which stay as they are.
+func subjectCNOnly(csr *x509.CertificateRequest) *x509.CertificateRequest {
+	c := *csr
+	c.Subject = pkix.Name{CommonName: csr.Subject.CommonName}
+	return &c
 }
 
 func sameIdentifiers(a, b []Identifier) bool {
@@ -111,6 +124,9 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 			return nil, NewProblem(ErrOrderNotReady, "order is already being finalized")
 		}
 		return nil, fmt.Errorf("acme: finalize: %w", err)
+	}
+	if !prov.AllowSubjectFields {
+		csr = subjectCNOnly(csr)
 	}
 	ireq := issue.Request{
 		Principal: p, CA: prov.CAID, Profile: prov.Profile, CSR: csr,
@@ -244,7 +260,7 @@ func (s *Service) Revoke(ctx context.Context, prov *Provisioner, acct *Account, 
 		}
 		who = "acme:" + prov.Name + "/certificate-key"
 	} else {
-		if err := s.mayRevoke(ctx, acct, serial, rec.SANs); err != nil {
+		if err := s.mayRevoke(ctx, prov, acct, serial, rec.SANs); err != nil {
 			return err
 		}
 		who = accountName(prov, acct)
@@ -269,10 +285,22 @@ func (s *Service) Revoke(ctx context.Context, prov *Provisioner, acct *Account, 
 }
 
 // mayRevoke allows the account that ordered the certificate, or one with
-// valid authorizations for every name in it.
-func (s *Service) mayRevoke(ctx context.Context, acct *Account, serial string, sans []string) error {
-	if o, err := s.store.OrderByCertificate(ctx, serial); err == nil && o.AccountID == acct.ID {
+// valid authorizations for every name in it. The second reaches only
+// certificates issued through this provisioner: validating a name on an
+// ACME endpoint says nothing about certificates that other paths (the API,
+// renewal, EST, another provisioner) issued for it, and their owners would
+// not expect an anonymous ACME account to revoke them. Those are revoked
+// through the API, or by anyone holding the certificate's key.
+func (s *Service) mayRevoke(ctx context.Context, prov *Provisioner, acct *Account, serial string, sans []string) error {
+	o, err := s.store.OrderByCertificate(ctx, serial)
+	if err == nil && o.AccountID == acct.ID {
 		return nil
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("acme: revoke: %w", err)
+	}
+	if err != nil || o.ProvisionerID != prov.ID {
+		return NewProblem(ErrUnauthorized, "this account did not order the certificate, and it was not issued through ACME provisioner %s; revoke it through the Certwright API or with the certificate's key", prov.Name)
 	}
 	now := s.cfg.Clock.Now()
 	for _, san := range sans {

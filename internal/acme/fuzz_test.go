@@ -63,16 +63,32 @@ func FuzzParseCertID(f *testing.F) {
 	for _, s := range []string{
 		"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", "aYhba4dGQEHhs3uEe6CuLN4ByNQ.", ".AIdlQyE", "a.b.c", "", ".",
 		"aYhba4dGQEHhs3uEe6CuLN4ByNQ.gA", "AA.AA", "A.A", "!!.??", strings.Repeat("A", 300) + ".AQ",
+		"aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdl\nQyE", "aYhba4dG\r\nQEHhs3uEe6CuLN4ByNQ.AIdlQyE", "AA.AQ\n", " AA.AQ", "AA.AQ==",
+		"AA%2EAQ", "AA.AQ\x00", "AA.A+Q", "AA.A/Q",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
 		aki, serial, err := parseCertID(id)
 		if err != nil {
-			if AsProblem(err) == nil {
+			p := AsProblem(err)
+			if p == nil {
 				t.Fatalf("error %v is not a problem", err)
 			}
+			if len(p.Detail) > 400 { // 64 bytes quoted, at most 4 characters each
+				t.Fatalf("problem detail is %d bytes", len(p.Detail))
+			}
 			return
+		}
+		// Accepted IDs are base64url with exactly one '.', nothing else:
+		// no line breaks, padding, spaces or standard-base64 characters.
+		if strings.Count(id, ".") != 1 {
+			t.Fatalf("accepted %q with %d dots", id, strings.Count(id, "."))
+		}
+		for _, c := range []byte(id) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+				t.Fatalf("accepted %q containing %q", id, c)
+			}
 		}
 		n, ok := new(big.Int).SetString(serial, 16)
 		if serial != "" && (!ok || n.Sign() < 0) {

@@ -24,6 +24,18 @@ type OrderRequest struct {
 
 const maxIdentifiers = 100
 
+// absentTime reports whether an order's notBefore/notAfter asks for
+// nothing: empty, or the zero time. The smallstep step CLI always sends
+// "0001-01-01T00:00:00Z" for both (Go's zero time.Time marshalled), as
+// Vault and OpenBao accept.
+func absentTime(s string) bool {
+	if s == "" {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil && t.IsZero()
+}
+
 // normalizeIdentifier returns the canonical form of an identifier, or a
 // problem naming what is wrong with it.
 func normalizeIdentifier(id Identifier) (Identifier, *Problem) {
@@ -103,8 +115,8 @@ func challengeTypesFor(prov *Provisioner, ident Identifier, wildcard bool) []str
 // NewOrder creates an order for the identifiers, reusing the account's
 // valid authorizations and creating the rest.
 func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account, req OrderRequest) (*Order, error) {
-	if req.NotBefore != "" || req.NotAfter != "" {
-		return nil, NewProblem(ErrMalformed, "notBefore and notAfter are not supported: profile %s sets the validity", prov.Profile)
+	if !absentTime(req.NotBefore) || !absentTime(req.NotAfter) {
+		return nil, NewProblem(ErrMalformed, "notBefore and notAfter are not supported: profile %s sets the validity; leave them out", prov.Profile)
 	}
 	if len(req.Identifiers) == 0 {
 		return nil, NewProblem(ErrMalformed, "an order needs at least one identifier")

@@ -2,9 +2,12 @@ package acme_test
 
 import (
 	"context"
+	"crypto/x509"
+	"strings"
 	"testing"
 
 	"github.com/certwright/certwright/internal/acme"
+	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
 )
 
@@ -109,4 +112,53 @@ func TestRevoke(t *testing.T) {
 			t.Errorf("revoking the CA certificate: %v", err)
 		}
 	})
+}
+
+// TestRevokeByAuthorizationScope: an account that validated a name may
+// revoke certificates for it issued through its own provisioner only, not
+// ones the API or another provisioner issued (#21c).
+func TestRevokeByAuthorizationScope(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "scope"})
+	other := e.provisioner(t, acme.ProvisionerSpec{Name: "scope-other"})
+	const name = "shared.scope.test"
+
+	// Issued by the API on the same CA and profile.
+	csr, err := x509.ParseCertificateRequest(csrFor(t, newKey(t), name, []string{name}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := e.issuer.Issue(ctx, issue.Request{Principal: admin, CA: e.inter.ID, Profile: "web_server", CSR: csr})
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	// Issued through another provisioner on the same CA and profile.
+	viaOther := e.issueCert(t, e.svc, other, e.account(t, e.svc, other), name)
+	// Issued through this provisioner to another account.
+	viaThis := e.issueCert(t, e.svc, prov, e.account(t, e.svc, prov), name)
+
+	holder := e.account(t, e.svc, prov)
+	e.readyOrder(t, e.svc, prov, holder, dnsIDs(name)...)
+
+	for what, der := range map[string][]byte{"API-issued": api.Cert.DER, "other provisioner's": viaOther.leaf.Raw} {
+		err := e.svc.Revoke(ctx, prov, holder, nil, der, nil)
+		p := wantProblem(t, err, acme.ErrUnauthorized)
+		if !strings.Contains(p.Detail, "not issued through ACME provisioner scope") {
+			t.Errorf("%s: detail %q", what, p.Detail)
+		}
+	}
+	for _, serial := range []string{api.Cert.Serial, viaOther.order.CertSerial} {
+		rec, err := e.db.GetCertificate(ctx, serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Revocation != nil {
+			t.Fatalf("certificate %s revoked by an account that only validated its name", serial)
+		}
+	}
+	if err := e.svc.Revoke(ctx, prov, holder, nil, viaThis.leaf.Raw, nil); err != nil {
+		t.Fatalf("revoking a certificate of this provisioner with valid authorizations: %v", err)
+	}
 }

@@ -41,9 +41,10 @@ type Profiles interface {
 
 // Validator proves control of an identifier. A failure it attributes to the
 // client returns an error with an ACMEType() string method naming the ACME
-// error type.
+// error type. targets lists what the attempt talked to ("ip:port", or
+// the name looked up), for the audit trail.
 type Validator interface {
-	Validate(ctx context.Context, challengeType, identType, value, token, keyAuth string) error
+	ValidateAttempt(ctx context.Context, challengeType, identType, value, token, keyAuth string) (targets []string, err error)
 }
 
 // Sealer encrypts small secrets (EAB HMAC keys) under the key-encryption
@@ -66,6 +67,19 @@ type Limits struct {
 	FailedValidationsPerHour int
 	// PendingAuthorizations caps an account's pending authorizations (1000).
 	PendingAuthorizations int
+	// ValidationsInFlight caps an account's challenges waiting for or in
+	// validation (100, an order's maximum identifiers); past it a
+	// challenge is refused with rateLimited and stays pending.
+	ValidationsInFlight int
+	// TargetValidationsInFlight caps the challenges waiting for or in
+	// validation against one identifier, across accounts (100).
+	TargetValidationsInFlight int
+	// ConcurrentValidations is how many of one account's validations run at
+	// once (a quarter of the workers, at least 1), so that one account's
+	// slow targets leave workers free for the others; TargetConcurrency is
+	// the same for one identifier (2).
+	ConcurrentValidations int
+	TargetConcurrency     int
 }
 
 func (l *Limits) defaults() {
@@ -78,6 +92,9 @@ func (l *Limits) defaults() {
 	def(&l.AccountsPerHour, 50)
 	def(&l.FailedValidationsPerHour, 60)
 	def(&l.PendingAuthorizations, 1000)
+	def(&l.ValidationsInFlight, 100)
+	def(&l.TargetValidationsInFlight, 100)
+	def(&l.TargetConcurrency, 2)
 }
 
 // Config holds the ACME service's settings; zero durations take the
@@ -115,7 +132,7 @@ type Service struct {
 	validator Validator
 	sealer    Sealer
 
-	queue chan job
+	queue *queue
 
 	nonceMu  sync.Mutex
 	nonceKey []byte
@@ -158,9 +175,15 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 		cfg.QueueSize = 4096
 	}
 	cfg.Limits.defaults()
+	if cfg.Limits.ConcurrentValidations <= 0 {
+		cfg.Limits.ConcurrentValidations = max(1, cfg.Workers/4)
+	}
 	return &Service{
 		cfg: cfg, store: st, issuer: iss, revoker: rv, profiles: profiles, validator: v, sealer: sealer,
-		queue:     make(chan job, cfg.QueueSize),
+		queue: newQueue(queueLimits{
+			total: cfg.QueueSize, perAccount: cfg.Limits.ValidationsInFlight, perTarget: cfg.Limits.TargetValidationsInFlight,
+			runningAccount: cfg.Limits.ConcurrentValidations, runningPerTarget: cfg.Limits.TargetConcurrency,
+		}),
 		provCache: map[string]provEntry{},
 	}, nil
 }

@@ -53,12 +53,17 @@ type Provisioner struct {
 	// AllowNames limits the identifiers orders may name (authz.MatchName
 	// patterns: exact, *.suffix, CIDR); empty allows every name the
 	// profile allows.
-	AllowNames     []string  `json:"allow_names"`
-	RequireEAB     bool      `json:"require_eab"`
-	TermsOfService string    `json:"terms_of_service,omitempty"`
-	Website        string    `json:"website,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	CreatedBy      string    `json:"created_by"`
+	AllowNames []string `json:"allow_names"`
+	RequireEAB bool     `json:"require_eab"`
+	// AllowSubjectFields keeps a CSR's whole subject (O, OU, C, ...) in
+	// the certificate. Off (the default), only the common name is kept,
+	// and only when it is one of the order's identifiers: ACME proves
+	// control of names, nothing else.
+	AllowSubjectFields bool      `json:"allow_subject_fields"`
+	TermsOfService     string    `json:"terms_of_service,omitempty"`
+	Website            string    `json:"website,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	CreatedBy          string    `json:"created_by"`
 }
 
 // Account is an ACME account: a public key registered with one provisioner.

@@ -19,7 +19,7 @@ func acmeCommands() []*command {
 	return []*command{
 		{
 			name: "create", summary: "create an ACME provisioner: a directory issuing on one CA under one profile",
-			args:    "NAME --ca CA --profile PROFILE [--challenges TYPE,...] [--allow-names PATTERN,...] [--require-eab] [--terms-of-service URL] [--website URL] [--json]",
+			args:    "NAME --ca CA --profile PROFILE [--challenges TYPE,...] [--allow-names PATTERN,...] [--require-eab] [--allow-subject-fields] [--terms-of-service URL] [--website URL] [--json]",
 			example: "certwright acme create internal --ca issuing --profile web_server --allow-names '*.example.internal,10.0.0.0/8' --require-eab",
 			more: "Challenge types: " + challenges + " (default: all).\n" +
 				"--allow-names patterns: " + patternHelp + "; without it, orders may name whatever the profile allows.\n" +
@@ -93,6 +93,7 @@ func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	fs.Var(&challenges, "challenges", "offer only these challenge `TYPES` (comma-separated or repeated; default: all)")
 	fs.Var(&allow, "allow-names", "orders may name only identifiers matching `PATTERN` (comma-separated or repeated; default: what the profile allows)")
 	requireEAB := fs.Bool("require-eab", false, "new accounts must present an external account binding key")
+	subjectFields := fs.Bool("allow-subject-fields", false, "keep the CSR's subject fields (O, OU, C, ...); by default certificates carry only a validated common name")
 	tos := fs.String("terms-of-service", "", "terms of service `URL` shown to ACME clients")
 	website := fs.String("website", "", "`URL` of a page about this ACME service")
 	pos, err := r.parse(fs, args, "NAME")
@@ -128,7 +129,7 @@ func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	p, err := c.CreateProvisioner(ctx, apitypes.CreateProvisionerRequest{
 		Name: pos[0], CA: *ca, Profile: *prof, Challenges: challenges, AllowNames: allow,
-		RequireEAB: *requireEAB, TermsOfService: *tos, Website: *website,
+		RequireEAB: *requireEAB, AllowSubjectFields: *subjectFields, TermsOfService: *tos, Website: *website,
 	})
 	if err != nil {
 		return err
@@ -173,6 +174,11 @@ func printProvisioner(w io.Writer, p apitypes.Provisioner) error {
 	}
 	fl.add("Allowed names", names)
 	fl.add("External account binding", eabLabel(p.RequireEAB))
+	if p.AllowSubjectFields {
+		fl.add("Subject fields", "kept from the CSR")
+	} else {
+		fl.add("Subject fields", "common name only")
+	}
 	fl.add("Terms of service", p.TermsOfService)
 	fl.add("Website", p.Website)
 	fl.add("Created", showTime(p.CreatedAt))

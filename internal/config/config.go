@@ -132,7 +132,11 @@ type ACMEConfig struct {
 	// Resolver is the host:port of the DNS server validation uses; empty
 	// means the servers in /etc/resolv.conf.
 	Resolver string `yaml:"resolver,omitempty"`
-	// DenyValidation lists address ranges (CIDR) validation never connects to.
+	// DenyValidation lists address ranges (CIDR) validation never connects
+	// to, in addition to the built-in default (link-local, unspecified,
+	// multicast, broadcast/reserved and cloud metadata addresses; see
+	// validate.DefaultDeny). Loopback and private ranges stay allowed
+	// unless listed here.
 	DenyValidation []string `yaml:"deny_validation,omitempty"`
 	// ValidationTimeout bounds one challenge validation (default 10s).
 	ValidationTimeout string `yaml:"validation_timeout,omitempty"`

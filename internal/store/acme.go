@@ -19,11 +19,11 @@ var _ acme.Store = (*DB)(nil)
 // rebound per dialect.
 const (
 	provisionerSelect = `SELECT p.id, p.name, p.ca_id, COALESCE(c.name, ''), p.profile, p.challenges, p.allow_names,
-		p.require_eab, p.terms_of_service, p.website, p.created_at, p.created_by
+		p.require_eab, p.terms_of_service, p.website, p.created_at, p.created_by, p.allow_subject_fields
 		FROM acme_provisioners p LEFT JOIN cas c ON c.id = p.ca_id`
 	sqlInsertProvisioner = `INSERT INTO acme_provisioners (id, name, ca_id, profile, challenges, allow_names,
-		require_eab, terms_of_service, website, created_at, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+		require_eab, terms_of_service, website, created_at, created_by, allow_subject_fields)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	// An ID match wins over a name match, as for CAs and principals.
 	sqlGetProvisioner = provisionerSelect + ` WHERE p.id = ? OR p.name = ?
 		ORDER BY CASE WHEN p.id = ? THEN 0 ELSE 1 END LIMIT 1`
@@ -124,7 +124,7 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 	}
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertProvisioner), p.ID, p.Name, p.CAID, p.Profile,
-			challenges, allow, p.RequireEAB, p.TermsOfService, p.Website, db.timeArg(p.CreatedAt), p.CreatedBy)
+			challenges, allow, p.RequireEAB, p.TermsOfService, p.Website, db.timeArg(p.CreatedAt), p.CreatedBy, p.AllowSubjectFields)
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func scanProvisioner(s scanner) (*acme.Provisioner, error) {
 	var p acme.Provisioner
 	var challenges, allow string
 	if err := s.Scan(&p.ID, &p.Name, &p.CAID, &p.CAName, &p.Profile, &challenges, &allow, &p.RequireEAB,
-		&p.TermsOfService, &p.Website, timeScan{&p.CreatedAt}, &p.CreatedBy); err != nil {
+		&p.TermsOfService, &p.Website, timeScan{&p.CreatedAt}, &p.CreatedBy, &p.AllowSubjectFields); err != nil {
 		return nil, err
 	}
 	var err error

@@ -3,8 +3,12 @@ package validate
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -21,7 +25,12 @@ const maxHeaderBytes = 16 << 10
 // http01 fetches http://VALUE/.well-known/acme-challenge/TOKEN (RFC 8555
 // §8.3), following redirects by hand so that every hop's scheme, port and
 // addresses are checked before anything is sent.
-func (v *Validator) http01(ctx context.Context, id identifier, token, keyAuth string) error {
+//
+// Nothing the target sends back reaches the client: a failure says what
+// was asked for and the status and length of what came back. The body
+// goes to the server's log only, so validation cannot be used to read
+// internal HTTP responses.
+func (v *Validator) http01(ctx context.Context, at *attempt, id identifier, token, keyAuth string) error {
 	if !validToken(token) {
 		return newError(typeMalformed, nil, "invalid token %q", clip(token))
 	}
@@ -31,21 +40,21 @@ func (v *Validator) http01(ctx context.Context, id identifier, token, keyAuth st
 	}
 	u := &url.URL{Scheme: "http", Host: host, Path: "/.well-known/acme-challenge/" + token}
 	for redirects := 0; ; redirects++ {
-		body, next, err := v.fetch(ctx, u)
+		body, next, err := v.fetch(ctx, at, u)
 		if err != nil {
 			return err
 		}
 		if next == nil {
-			got := string(bytes.TrimSpace(body))
-			if got != keyAuth {
-				return newError(typeIncorrectResponse, nil, "%s: expected %q, got %q", u, keyAuth, clip(got))
+			if !KeyAuthorizationMatches(body, keyAuth) {
+				v.logBody(ctx, u, http.StatusOK, body)
+				return newError(typeIncorrectResponse, nil, "%s: HTTP 200 with a %d-byte body that is not the key authorization %q", u, len(body), keyAuth)
 			}
 			return nil
 		}
 		if redirects >= v.maxRedirects {
 			return newError(typeConnection, nil, "too many redirects: more than %d, the last from %s", v.maxRedirects, u)
 		}
-		if err := v.checkRedirect(u, next); err != nil {
+		if err := v.checkRedirect(id, u, next); err != nil {
 			return err
 		}
 		u = next
@@ -66,7 +75,25 @@ func validToken(token string) bool {
 	return true
 }
 
-func (v *Validator) checkRedirect(from, to *url.URL) error {
+// KeyAuthorizationMatches reports whether an http-01 response body is the
+// key authorization: RFC 8555 §8.3 lets the server trim surrounding
+// whitespace (a trailing newline is common).
+func KeyAuthorizationMatches(body []byte, keyAuth string) bool {
+	got := bytes.TrimSpace(body)
+	return keyAuth != "" && subtle.ConstantTimeCompare(got, []byte(keyAuth)) == 1
+}
+
+// logBody records, on the server only, what a target answered, truncated.
+func (v *Validator) logBody(ctx context.Context, u *url.URL, status int, body []byte) {
+	v.log.LogAttrs(ctx, slog.LevelInfo, "acme http-01 response not accepted",
+		slog.String("url", clip(u.String())), slog.Int("status", status), slog.Int("length", len(body)),
+		slog.String("body", strconv.Quote(clip(string(body)))))
+}
+
+// checkRedirect judges a redirect before it is followed: scheme, port,
+// host syntax, and no IP literal other than the identifier being
+// validated (a name's addresses are checked when it is looked up).
+func (v *Validator) checkRedirect(id identifier, from, to *url.URL) error {
 	var want uint16
 	switch to.Scheme {
 	case "http":
@@ -82,7 +109,13 @@ func (v *Validator) checkRedirect(from, to *url.URL) error {
 		}
 	}
 	host := to.Hostname()
-	if _, err := netip.ParseAddr(host); err != nil && !validDNSName(strings.ToLower(host)) {
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if id.typ != "ip" || addr.WithZone("") != id.ip {
+			return newError(typeConnection, nil, "%s redirected to the IP address %s: redirects may name an IP address only when it is the identifier being validated", from, clip(host))
+		}
+		return nil
+	}
+	if !validDNSName(strings.ToLower(host)) {
 		return newError(typeConnection, nil, "%s redirected to %q: invalid host", from, clip(to.String()))
 	}
 	return nil
@@ -90,7 +123,7 @@ func (v *Validator) checkRedirect(from, to *url.URL) error {
 
 // fetch performs one GET. It returns the body of a 200 response, or the
 // target of a redirect.
-func (v *Validator) fetch(ctx context.Context, u *url.URL) ([]byte, *url.URL, error) {
+func (v *Validator) fetch(ctx context.Context, at *attempt, u *url.URL) ([]byte, *url.URL, error) {
 	port := v.httpPort
 	if u.Scheme == "https" {
 		port = v.tlsPort
@@ -110,10 +143,10 @@ func (v *Validator) fetch(ctx context.Context, u *url.URL) ([]byte, *url.URL, er
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: maxHeaderBytes,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dial(ctx, addrs, port)
+			return v.dial(ctx, at, addrs, port)
 		},
 		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			conn, err := dial(ctx, addrs, port)
+			conn, err := v.dial(ctx, at, addrs, port)
 			if err != nil {
 				return nil, err
 			}
@@ -142,7 +175,7 @@ func (v *Validator) fetch(ctx context.Context, u *url.URL) ([]byte, *url.URL, er
 	req.Header.Set("Accept", "*/*")
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
-		return nil, nil, netError(ctx, typeConnection, "GET "+u.String(), err)
+		return nil, nil, v.roundTripError(ctx, u, err)
 	}
 	defer resp.Body.Close()
 
@@ -160,17 +193,48 @@ func (v *Validator) fetch(ctx context.Context, u *url.URL) ([]byte, *url.URL, er
 		return nil, next, nil
 	}
 
-	if resp.StatusCode != http.StatusOK {
-		// A snippet of the body is often the quickest hint at what answered.
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, clipLen+1))
-		return nil, nil, newError(typeIncorrectResponse, nil, "%s: HTTP status %d, expected 200; body %q", u, resp.StatusCode, clip(string(snippet)))
-	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, v.maxBody+1))
 	if err != nil {
 		return nil, nil, netError(ctx, typeConnection, "reading response from "+u.String(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		v.logBody(ctx, u, resp.StatusCode, body)
+		return nil, nil, newError(typeIncorrectResponse, nil, "%s: HTTP status %d with a %s body, expected 200", u, resp.StatusCode, bodySize(body, v.maxBody))
 	}
 	if int64(len(body)) > v.maxBody {
 		return nil, nil, newError(typeIncorrectResponse, nil, "%s: response larger than %d bytes", u, v.maxBody)
 	}
 	return body, nil, nil
+}
+
+func bodySize(body []byte, maxBody int64) string {
+	if int64(len(body)) > maxBody {
+		return fmt.Sprintf("more than %d-byte", maxBody)
+	}
+	return fmt.Sprintf("%d-byte", len(body))
+}
+
+// roundTripError reports a failed request without quoting what the target
+// sent: net/http's parse errors repeat the offending status line or
+// header, which would hand internal responses to the client. Errors from
+// the network itself (refused, reset, timed out, denied) are kept.
+func (v *Validator) roundTripError(ctx context.Context, u *url.URL, err error) error {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e
+	}
+	if ctx.Err() != nil {
+		return netError(ctx, typeConnection, "GET "+u.String(), err)
+	}
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return netError(ctx, typeConnection, "GET "+u.String(), err)
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return netError(ctx, typeConnection, "GET "+u.String(), err)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return newError(typeConnection, err, "GET %s: connection closed before a complete HTTP response", u)
+	}
+	v.log.LogAttrs(ctx, slog.LevelInfo, "acme http-01 malformed response",
+		slog.String("url", clip(u.String())), slog.String("err", clip(err.Error())))
+	return newError(typeConnection, err, "GET %s: the response is not valid HTTP/1.1", u)
 }

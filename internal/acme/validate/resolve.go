@@ -154,31 +154,26 @@ func (v *Validator) lookup(ctx context.Context, host string) ([]netip.Addr, erro
 	return addrs, nil
 }
 
-func (v *Validator) allowed(addr netip.Addr) error {
-	addr = addr.Unmap()
-	for _, p := range v.deny {
-		if p.Contains(addr) {
-			return newError(typeRejectedIdentifier, nil, "validation to %s is denied by policy", addr)
-		}
-	}
-	return nil
-}
-
-// dial connects to the first of addrs that accepts on port. Each attempt but
-// the last gets a fair share of the remaining time, so one black-holed
-// address does not use up the whole attempt.
-func dial(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, error) {
+// dial connects to the first of addrs that accepts on port. Each connect
+// gets at most the connect timeout and, but for the last address, a fair
+// share of the remaining time, so one black-holed address does not use up
+// the whole attempt. The dialer's Control hook checks the deny list once
+// more on the address actually dialled.
+func (v *Validator) dial(ctx context.Context, at *attempt, addrs []netip.Addr, port uint16) (net.Conn, error) {
 	var lastErr error
-	var d net.Dialer
+	d := net.Dialer{Control: v.control}
 	for i, a := range addrs {
 		target := netip.AddrPortFrom(a, port).String()
-		actx, cancel := ctx, context.CancelFunc(func() {})
+		at.add(target)
+		limit := v.connectTimeout
 		if left := len(addrs) - i; left > 1 {
 			if deadline, ok := ctx.Deadline(); ok {
-				actx, cancel = context.WithTimeout(ctx, time.Until(deadline)/time.Duration(left))
+				limit = min(limit, time.Until(deadline)/time.Duration(left))
 			}
 		}
+		actx, cancel := context.WithTimeout(ctx, limit)
 		conn, err := d.DialContext(actx, "tcp", target)
+		timedOut := actx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err == nil {
 			return conn, nil
@@ -186,7 +181,11 @@ func dial(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, error
 		if opErr, ok := errors.AsType[*net.OpError](err); ok && opErr.Err != nil {
 			err = opErr.Err // its message repeats the address
 		}
-		lastErr = netError(ctx, typeConnection, "connecting to "+target, err)
+		if timedOut {
+			lastErr = newError(typeConnection, err, "connecting to %s: timed out after %s", target, limit.Round(time.Millisecond))
+		} else {
+			lastErr = netError(ctx, typeConnection, "connecting to "+target, err)
+		}
 		if ctx.Err() != nil {
 			break
 		}

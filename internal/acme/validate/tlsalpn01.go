@@ -38,7 +38,10 @@ const (
 
 // tlsALPN01 connects with ALPN acme-tls/1 and checks the self-signed
 // challenge certificate (RFC 8737 §3).
-func (v *Validator) tlsALPN01(ctx context.Context, id identifier, _, keyAuth string) error {
+//
+// Failures name what was expected, never what the peer sent beyond whether
+// it matched: the target may be an internal TLS service.
+func (v *Validator) tlsALPN01(ctx context.Context, at *attempt, id identifier, _, keyAuth string) error {
 	sni := id.value
 	if id.typ == "ip" {
 		// RFC 8738 §6: the SNI is the reverse mapping name.
@@ -52,7 +55,7 @@ func (v *Validator) tlsALPN01(ctx context.Context, id identifier, _, keyAuth str
 	if err != nil {
 		return err
 	}
-	conn, err := dial(ctx, addrs, v.tlsPort)
+	conn, err := v.dial(ctx, at, addrs, v.tlsPort)
 	if err != nil {
 		return err
 	}
@@ -69,7 +72,7 @@ func (v *Validator) tlsALPN01(ctx context.Context, id identifier, _, keyAuth str
 	}
 	cs := tc.ConnectionState()
 	if cs.NegotiatedProtocol != acmeTLS1 {
-		return newError(typeUnauthorized, nil, "%s (SNI %s) did not negotiate ALPN %q (got %q)", target, sni, acmeTLS1, clip(cs.NegotiatedProtocol))
+		return newError(typeUnauthorized, nil, "%s (SNI %s) did not negotiate ALPN %q", target, sni, acmeTLS1)
 	}
 	if len(cs.PeerCertificates) == 0 {
 		return newError(typeTLS, nil, "%s (SNI %s) sent no certificate", target, sni)
@@ -129,7 +132,7 @@ func checkChallengeCert(cert *x509.Certificate, id identifier, keyAuth string) s
 	}
 	want := sha256.Sum256([]byte(keyAuth))
 	if subtle.ConstantTimeCompare(got, want[:]) != 1 {
-		return fmt.Sprintf("acmeIdentifier is %x, expected SHA-256 of the key authorization %x", got, want)
+		return fmt.Sprintf("acmeIdentifier is not the SHA-256 of the key authorization (expected %x)", want)
 	}
 	return ""
 }

@@ -156,7 +156,7 @@ func TestTLSALPN01(t *testing.T) {
 		{
 			name: "wrong digest", identType: "dns", value: "example.test",
 			cert:   func(t *testing.T) tls.Certificate { return challengeCert(t, "dns", "example.test", "other.key") },
-			protos: acme, wantType: "unauthorized", detail: "expected SHA-256 of the key authorization",
+			protos: acme, wantType: "unauthorized", detail: "acmeIdentifier is not the SHA-256 of the key authorization",
 		},
 		{
 			name: "extra SAN", identType: "dns", value: "example.test",

@@ -31,13 +31,18 @@ type Config struct {
 	// hosts in /etc/hosts, then the servers in /etc/resolv.conf (if that
 	// fails fall back to 127.0.0.1:53).
 	Resolver string
-	// Deny lists address ranges validation never connects to (checked on every
-	// resolved address and on every redirect target). Empty: allow all.
-	Deny         []netip.Prefix
-	Timeout      time.Duration // whole validation attempt; 0 means 10s
-	MaxRedirects int           // http-01; 0 means 10
-	MaxBody      int64         // http-01 response bytes read; 0 means 8 KiB
-	Log          *slog.Logger  // nil discards
+	// Deny lists address ranges validation never connects to, in addition
+	// to DefaultDeny (which always applies). They are checked on every
+	// resolved address, on every redirect target and again on the address
+	// each connection is made to.
+	Deny    []netip.Prefix
+	Timeout time.Duration // whole validation attempt; 0 means 10s
+	// ConnectTimeout bounds each TCP connect; 0 means 5s (never more
+	// than Timeout).
+	ConnectTimeout time.Duration
+	MaxRedirects   int          // http-01; 0 means 10
+	MaxBody        int64        // http-01 response bytes read; 0 means 8 KiB
+	Log            *slog.Logger // nil discards
 }
 
 // Validator runs ACME challenge validations. It is safe for concurrent use.
@@ -47,16 +52,18 @@ type Validator struct {
 	resolvers []string
 	// hostsFile is consulted before DNS when no resolver is configured,
 	// as the system resolver does.
-	hostsFile    string
-	deny         []netip.Prefix
-	timeout      time.Duration
-	maxRedirects int
-	maxBody      int64
-	log          *slog.Logger
+	hostsFile      string
+	deny           []netip.Prefix
+	timeout        time.Duration
+	connectTimeout time.Duration
+	maxRedirects   int
+	maxBody        int64
+	log            *slog.Logger
 }
 
 const (
 	defaultTimeout      = 10 * time.Second
+	defaultConnect      = 5 * time.Second
 	defaultMaxRedirects = 10
 	defaultMaxBody      = 8 << 10
 	resolvConf          = "/etc/resolv.conf"
@@ -68,10 +75,11 @@ const (
 // invalid Deny prefixes and a Resolver that is not "ip:port" are rejected.
 func New(cfg Config) (*Validator, error) {
 	v := &Validator{
-		timeout:      cfg.Timeout,
-		maxRedirects: cfg.MaxRedirects,
-		maxBody:      cfg.MaxBody,
-		log:          cfg.Log,
+		timeout:        cfg.Timeout,
+		connectTimeout: cfg.ConnectTimeout,
+		maxRedirects:   cfg.MaxRedirects,
+		maxBody:        cfg.MaxBody,
+		log:            cfg.Log,
 	}
 	var err error
 	if v.httpPort, err = port("HTTPPort", cfg.HTTPPort, 80); err != nil {
@@ -83,6 +91,8 @@ func New(cfg Config) (*Validator, error) {
 	switch {
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("validate: Timeout %s is negative", cfg.Timeout)
+	case cfg.ConnectTimeout < 0:
+		return nil, fmt.Errorf("validate: ConnectTimeout %s is negative", cfg.ConnectTimeout)
 	case cfg.MaxRedirects < 0:
 		return nil, fmt.Errorf("validate: MaxRedirects %d is negative", cfg.MaxRedirects)
 	case cfg.MaxBody < 0:
@@ -91,6 +101,10 @@ func New(cfg Config) (*Validator, error) {
 	if v.timeout == 0 {
 		v.timeout = defaultTimeout
 	}
+	if v.connectTimeout == 0 {
+		v.connectTimeout = defaultConnect
+	}
+	v.connectTimeout = min(v.connectTimeout, v.timeout)
 	if v.maxRedirects == 0 {
 		v.maxRedirects = defaultMaxRedirects
 	}
@@ -100,6 +114,7 @@ func New(cfg Config) (*Validator, error) {
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
+	v.deny = DefaultDeny()
 	for _, p := range cfg.Deny {
 		if !p.IsValid() {
 			return nil, fmt.Errorf("validate: invalid Deny prefix %q", p)
@@ -206,7 +221,7 @@ func validDNSName(name string) bool {
 // challenge is one row of the challenge table.
 type challenge struct {
 	ipOK bool // whether the challenge is defined for ip identifiers
-	run  func(v *Validator, ctx context.Context, id identifier, token, keyAuth string) error
+	run  func(v *Validator, ctx context.Context, at *attempt, id identifier, token, keyAuth string) error
 }
 
 var challenges = map[string]challenge{
@@ -223,16 +238,41 @@ var challenges = map[string]challenge{
 // *Error wraps ctx.Err(), so errors.Is(err, context.Canceled) tells an
 // interrupted attempt from a failed one.
 func (v *Validator) Validate(ctx context.Context, challengeType, identType, value, token, keyAuth string) error {
+	_, err := v.ValidateAttempt(ctx, challengeType, identType, value, token, keyAuth)
+	return err
+}
+
+// attempt collects what one validation talked to.
+type attempt struct {
+	targets []string
+}
+
+// maxTargets bounds the targets one attempt records (redirects times
+// addresses).
+const maxTargets = 32
+
+func (at *attempt) add(target string) {
+	if len(at.targets) < maxTargets {
+		at.targets = append(at.targets, target)
+	}
+}
+
+// ValidateAttempt is Validate that also returns what the attempt talked to,
+// for the audit trail: every "ip:port" it connected or tried to connect to,
+// in order (for dns-01, the TXT name looked up).
+func (v *Validator) ValidateAttempt(ctx context.Context, challengeType, identType, value, token, keyAuth string) ([]string, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	err := v.validate(ctx, challengeType, identType, value, token, keyAuth)
+	at := &attempt{}
+	err := v.validate(ctx, at, challengeType, identType, value, token, keyAuth)
 
 	attrs := []slog.Attr{
 		slog.String("challenge", challengeType),
 		slog.String("identifier_type", identType),
 		slog.String("identifier", clip(value)),
 		slog.Duration("duration", time.Since(start)),
+		slog.Any("targets", at.targets),
 	}
 	if err != nil {
 		e, _ := errors.AsType[*Error](err)
@@ -241,10 +281,10 @@ func (v *Validator) Validate(ctx context.Context, challengeType, identType, valu
 		attrs = append(attrs, slog.String("result", "valid"))
 	}
 	v.log.LogAttrs(ctx, slog.LevelInfo, "acme validation", attrs...)
-	return err
+	return at.targets, err
 }
 
-func (v *Validator) validate(ctx context.Context, challengeType, identType, value, token, keyAuth string) error {
+func (v *Validator) validate(ctx context.Context, at *attempt, challengeType, identType, value, token, keyAuth string) error {
 	c, ok := challenges[challengeType]
 	if !ok {
 		return newError(typeMalformed, nil, "unsupported challenge type %q", clip(challengeType))
@@ -259,7 +299,7 @@ func (v *Validator) validate(ctx context.Context, challengeType, identType, valu
 	if keyAuth == "" {
 		return newError(typeMalformed, nil, "empty key authorization")
 	}
-	if err := c.run(v, ctx, id, token, keyAuth); err != nil {
+	if err := c.run(v, ctx, at, id, token, keyAuth); err != nil {
 		if e, ok := errors.AsType[*Error](err); ok {
 			return e
 		}

@@ -165,7 +165,7 @@ func TestHTTP01(t *testing.T) {
 			handler: func(ports, *atomic.Int32) http.HandlerFunc {
 				return func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("nope")) }
 			},
-			wantType: "incorrectResponse", detail: `got "nope"`,
+			wantType: "incorrectResponse", detail: "HTTP 200 with a 4-byte body that is not the key authorization",
 		},
 		{
 			name: "not found", identType: "dns", value: "example.test",
@@ -259,9 +259,10 @@ func TestHTTP01(t *testing.T) {
 			name: "redirect into denied range", identType: "dns", value: "example.test",
 			handler: func(ports, *atomic.Int32) http.HandlerFunc {
 				return func(w http.ResponseWriter, r *http.Request) {
-					http.Redirect(w, r, "http://10.1.2.3/x", http.StatusFound)
+					http.Redirect(w, r, "http://ten.test/x", http.StatusFound)
 				}
 			},
+			setup: func(s *validatetest.DNSServer) { s.SetA("ten.test", netip.MustParseAddr("10.1.2.3")) },
 			cfg: func(_ *testing.T, c *validate.Config, _ ports) {
 				c.Deny = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 			},
@@ -485,12 +486,12 @@ func TestDNS01(t *testing.T) {
 		{
 			name: "wrong value", value: "example.test",
 			setup:    func(s *validatetest.DNSServer) { s.SetTXT(name, "wrong-value") },
-			wantType: "unauthorized", detail: `found "wrong-value"`,
+			wantType: "unauthorized", detail: `found 1 TXT record(s), none is the expected`,
 		},
 		{
 			name: "many wrong values", value: "example.test",
 			setup:    func(s *validatetest.DNSServer) { s.SetTXT(name, "a", "b", "c", "d", "e") },
-			wantType: "unauthorized", detail: `found "a", "b", "c" and 2 more`,
+			wantType: "unauthorized", detail: `found 5 TXT record(s), none is the expected`,
 		},
 		{
 			name: "cleared record", value: "example.test",

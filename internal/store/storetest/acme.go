@@ -49,13 +49,14 @@ func wantACMEErr(t *testing.T, err, storeErr, acmeErr error) {
 func newProvisioner(id, name, caID string) *acme.Provisioner {
 	return &acme.Provisioner{
 		ID: id, Name: name, CAID: caID, Profile: "server",
-		Challenges:     []string{acme.ChallengeDNS01, acme.ChallengeHTTP01},
-		AllowNames:     []string{"*.example.com", "10.0.0.0/8"},
-		RequireEAB:     true,
-		TermsOfService: "https://example.com/tos",
-		Website:        "https://example.com",
-		CreatedAt:      base(),
-		CreatedBy:      "tester",
+		Challenges:         []string{acme.ChallengeDNS01, acme.ChallengeHTTP01},
+		AllowNames:         []string{"*.example.com", "10.0.0.0/8"},
+		RequireEAB:         true,
+		AllowSubjectFields: true,
+		TermsOfService:     "https://example.com/tos",
+		Website:            "https://example.com",
+		CreatedAt:          base(),
+		CreatedBy:          "tester",
 	}
 }
 

@@ -36,7 +36,7 @@ func directoryURL(r *http.Request, prov string) string {
 func provisionerView(r *http.Request, p *acme.Provisioner) apitypes.Provisioner {
 	v := apitypes.Provisioner{
 		ID: p.ID, Name: p.Name, CAID: p.CAID, CA: p.CAName, Profile: p.Profile,
-		Challenges: p.Challenges, AllowNames: p.AllowNames, RequireEAB: p.RequireEAB,
+		Challenges: p.Challenges, AllowNames: p.AllowNames, RequireEAB: p.RequireEAB, AllowSubjectFields: p.AllowSubjectFields,
 		TermsOfService: p.TermsOfService, Website: p.Website, CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy,
 		DirectoryURL: directoryURL(r, p.Name),
 	}
@@ -69,7 +69,7 @@ func (h *Handler) createProvisioner(w http.ResponseWriter, r *http.Request, p au
 	prov, err := h.d.ACME.CreateProvisioner(r.Context(), p, acme.ProvisionerSpec{
 		Name: strings.TrimSpace(req.Name), CA: req.CA, Profile: req.Profile,
 		Challenges: req.Challenges, AllowNames: req.AllowNames, RequireEAB: req.RequireEAB,
-		TermsOfService: req.TermsOfService, Website: req.Website,
+		AllowSubjectFields: req.AllowSubjectFields, TermsOfService: req.TermsOfService, Website: req.Website,
 	})
 	if err != nil {
 		return err

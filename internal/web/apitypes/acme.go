@@ -16,25 +16,29 @@ type CreateProvisionerRequest struct {
 	AllowNames []string `json:"allow_names,omitempty"`
 	// RequireEAB makes new accounts present an external account binding
 	// (RFC 8555 §7.3.4).
-	RequireEAB     bool   `json:"require_eab,omitempty"`
-	TermsOfService string `json:"terms_of_service,omitempty"`
-	Website        string `json:"website,omitempty"`
+	RequireEAB bool `json:"require_eab,omitempty"`
+	// AllowSubjectFields keeps the CSR's subject fields (O, OU, C, ...);
+	// by default a certificate carries only a validated common name.
+	AllowSubjectFields bool   `json:"allow_subject_fields,omitempty"`
+	TermsOfService     string `json:"terms_of_service,omitempty"`
+	Website            string `json:"website,omitempty"`
 }
 
 // Provisioner is an ACME provisioner with the URL ACME clients start from.
 type Provisioner struct {
-	ID             string    `json:"id"`
-	Name           string    `json:"name"`
-	CAID           string    `json:"ca_id"`
-	CA             string    `json:"ca,omitempty"`
-	Profile        string    `json:"profile"`
-	Challenges     []string  `json:"challenges"`
-	AllowNames     []string  `json:"allow_names"`
-	RequireEAB     bool      `json:"require_eab"`
-	TermsOfService string    `json:"terms_of_service,omitempty"`
-	Website        string    `json:"website,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	CreatedBy      string    `json:"created_by"`
+	ID                 string    `json:"id"`
+	Name               string    `json:"name"`
+	CAID               string    `json:"ca_id"`
+	CA                 string    `json:"ca,omitempty"`
+	Profile            string    `json:"profile"`
+	Challenges         []string  `json:"challenges"`
+	AllowNames         []string  `json:"allow_names"`
+	RequireEAB         bool      `json:"require_eab"`
+	AllowSubjectFields bool      `json:"allow_subject_fields"`
+	TermsOfService     string    `json:"terms_of_service,omitempty"`
+	Website            string    `json:"website,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	CreatedBy          string    `json:"created_by"`
 	// DirectoryURL is the ACME directory of the provisioner, as reached
 	// through the host the API was called on.
 	DirectoryURL string `json:"directory_url"`

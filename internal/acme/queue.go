@@ -1,0 +1,176 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// The validation queue is fair per account: a worker takes the next job
+// round-robin over the accounts with work waiting, and skips an account
+// already running its share, so one account's backlog (say, challenges
+// against a tarpit that holds every connection for the full timeout) cannot
+// delay another account's validation. Jobs in flight (waiting or running)
+// are counted per account and per target, and a challenge past either
+// limit is refused with rateLimited, before it leaves pending.
+
+// Errors of queue.reserve.
+var (
+	errQueueFull      = errors.New("acme: validation queue full")
+	errAccountBacklog = errors.New("acme: account has too many validations in flight")
+	errTargetBacklog  = errors.New("acme: target has too many validations in flight")
+)
+
+// queueLimits bound the queue; every field is positive.
+type queueLimits struct {
+	total            int // jobs waiting, all accounts
+	perAccount       int // jobs in flight per account
+	perTarget        int // jobs in flight per target, all accounts
+	runningAccount   int // jobs running at once per account
+	runningPerTarget int // jobs running at once per target
+}
+
+// queue holds validation jobs. It is safe for concurrent use.
+type queue struct {
+	lim queueLimits
+
+	mu       sync.Mutex
+	waiting  map[string][]job // per account, oldest first
+	ring     []string         // accounts with waiting jobs, in turn order
+	next     int              // ring index of the next account to serve
+	queued   int
+	inflight map[string]int // per account: reserved, waiting or running
+	targets  map[string]int // per target: reserved, waiting or running
+	running  map[string]int // per account
+	runningT map[string]int // per target
+	wake     chan struct{}  // closed and replaced when work may be takeable
+}
+
+func newQueue(lim queueLimits) *queue {
+	return &queue{
+		lim: lim, waiting: map[string][]job{}, inflight: map[string]int{}, targets: map[string]int{},
+		running: map[string]int{}, runningT: map[string]int{}, wake: make(chan struct{}),
+	}
+}
+
+// reserve claims an in-flight slot for a job of account on target; the
+// caller then submits the job or releases the slot.
+func (q *queue) reserve(account, target string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.queued >= q.lim.total:
+		return errQueueFull
+	case q.inflight[account] >= q.lim.perAccount:
+		return errAccountBacklog
+	case q.targets[target] >= q.lim.perTarget:
+		return errTargetBacklog
+	}
+	q.inflight[account]++
+	q.targets[target]++
+	q.queued++ // counted as waiting until done or released
+	return nil
+}
+
+// release gives back a slot reserve claimed for a job never submitted.
+func (q *queue) release(account, target string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queued--
+	dec(q.inflight, account)
+	dec(q.targets, target)
+}
+
+// submit queues a job whose slot is reserved.
+func (q *queue) submit(j job) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting[j.accountID]) == 0 {
+		q.ring = append(q.ring, j.accountID)
+	}
+	q.waiting[j.accountID] = append(q.waiting[j.accountID], j)
+	q.signal()
+}
+
+// take returns the next job to run, waiting until there is one or ctx ends.
+func (q *queue) take(ctx context.Context) (job, bool) {
+	for {
+		if ctx.Err() != nil {
+			return job{}, false
+		}
+		q.mu.Lock()
+		if j, ok := q.pick(); ok {
+			q.mu.Unlock()
+			return j, true
+		}
+		wake := q.wake
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return job{}, false
+		case <-wake:
+		}
+	}
+}
+
+// pick takes, round-robin from q.next, the first waiting job whose account
+// and target are below their running limits. q.mu is held.
+func (q *queue) pick() (job, bool) {
+	for n := range len(q.ring) {
+		i := (q.next + n) % len(q.ring)
+		acct := q.ring[i]
+		if q.running[acct] >= q.lim.runningAccount {
+			continue
+		}
+		jobs := q.waiting[acct]
+		for k, j := range jobs {
+			if q.runningT[j.target] >= q.lim.runningPerTarget {
+				continue
+			}
+			jobs = append(jobs[:k:k], jobs[k+1:]...)
+			q.running[acct]++
+			q.runningT[j.target]++
+			q.queued--
+			if len(jobs) == 0 {
+				delete(q.waiting, acct)
+				q.ring = append(q.ring[:i:i], q.ring[i+1:]...)
+				q.next = i
+			} else {
+				q.waiting[acct] = jobs
+				q.next = i + 1
+			}
+			if len(q.ring) > 0 {
+				q.next %= len(q.ring)
+			} else {
+				q.next = 0
+			}
+			return j, true
+		}
+	}
+	return job{}, false
+}
+
+// done ends a job pick handed out.
+func (q *queue) done(j job) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	dec(q.running, j.accountID)
+	dec(q.runningT, j.target)
+	dec(q.inflight, j.accountID)
+	dec(q.targets, j.target)
+	q.signal()
+}
+
+// signal wakes every waiting worker. q.mu is held.
+func (q *queue) signal() {
+	close(q.wake)
+	q.wake = make(chan struct{})
+}
+
+func dec(m map[string]int, k string) {
+	if m[k] <= 1 {
+		delete(m, k)
+		return
+	}
+	m[k]--
+}
