@@ -62,7 +62,7 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 	}
 	if err != nil {
 		clear(der)
-		if !errors.Is(err, keys.ErrWrongKEK) && !errors.Is(err, keys.ErrKeyMismatch) {
+		if !errors.Is(err, keys.ErrWrongKEK) && !errors.Is(err, keys.ErrKeyMismatch) && !errors.Is(err, keys.ErrLegacyFormat) {
 			return nil, fmt.Errorf("issue: unwrap managed key of %s: %w", serial, err)
 		}
 		details["reason"] = "the stored key does not belong to this certificate"

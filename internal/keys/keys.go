@@ -80,6 +80,12 @@ func (p Purpose) Validate() error {
 // or moved to a record (purpose) it was not wrapped for.
 var ErrWrongKEK = errors.New("keys: key-encryption key does not match (or the wrapped key was altered or moved to another record)")
 
+// ErrLegacyFormat means a key is still wrapped in the format of versions up
+// to 5e5a77d, bound to its ID only. The server re-wraps such keys on start;
+// one that is left was not the key of the record holding it (the database
+// was altered), and it is never used.
+var ErrLegacyFormat = errors.New("keys: key is wrapped in the legacy format bound to its ID only and was not re-wrapped on start (it is not the key of the record holding it)")
+
 // ErrKeyMismatch means a private key's public half is not the public key of
 // the certificate (or CA, or audit key) whose record holds it: the record
 // was tampered with. Such a key is neither used nor exported.

@@ -75,9 +75,10 @@ func aadV2(purpose keys.Purpose, id string) []byte {
 	return []byte("certwright-key/v2\x00" + string(purpose) + "\x00" + id)
 }
 
-// ErrLegacyBlob is returned by Signer for a key still wrapped in the
-// version-1 format: Open re-wraps those on start.
-var ErrLegacyBlob = errors.New("software: key is wrapped in the legacy format bound to its ID only; the server re-wraps such keys on start (certwright serve), and a key that was not re-wrapped did not match its record")
+// ErrLegacyBlob is returned by Signer and ExportPKCS8 for a key still
+// wrapped in the version-1 format: the server re-wraps those on start
+// (MigrateLegacy), except one that is not the key of its record.
+var ErrLegacyBlob = keys.ErrLegacyFormat
 
 // ErrMalformedBlob is returned when a Ref's blob is not a blob this package wrote.
 var ErrMalformedBlob = errors.New("software: malformed wrapped key")
