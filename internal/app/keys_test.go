@@ -260,3 +260,29 @@ func TestCAKeyMovedBetweenCAsDoesNotSign(t *testing.T) {
 		})
 	}
 }
+
+// TestServerTLSKeyNotExportedWhenRelabelled: the server's own TLS key is
+// bound to the server's purpose, so a database writer who relabels the
+// server's certificate as a machine's (requester) cannot have it exported.
+func TestServerTLSKeyNotExportedWhenRelabelled(t *testing.T) {
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			in := tNewServer(t, be.dbURL(t))
+			deployer := tKeyExporter(t, in, "deployer")
+			serial, err := in.app.store.GetSetting(context.Background(), settingServerTLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tExec(t, tDBWriter(t, in.cfg), 1, "UPDATE certificates SET requester = 'deployer' WHERE serial = '"+string(serial)+"'")
+			r := in.raw("GET", "/api/v1/certificates/"+string(serial)+"/key", deployer, nil)
+			if r.status == http.StatusOK || strings.Contains(string(r.body), "PRIVATE KEY") {
+				t.Fatalf("the server's TLS key was handed out after relabelling its certificate: %d", r.status)
+			}
+			if r.status != http.StatusConflict {
+				t.Errorf("status %d, want 409: %s", r.status, tTrim(r.body))
+			}
+		})
+	}
+}

@@ -52,10 +52,3 @@ func (c *SignerCache) Signer(ctx context.Context, ref Ref, purpose Purpose) (cry
 	c.mu.Unlock()
 	return sg, nil
 }
-
-// Len is the number of signers held.
-func (c *SignerCache) Len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.signers)
-}
