@@ -8,13 +8,16 @@ import (
 	"database/sql"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/store/postgres"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -228,7 +231,8 @@ func TestCopiedCAKeyNotExported(t *testing.T) {
 
 // TestCAKeyMovedBetweenCAsDoesNotSign: a wrapped key copied from one CA's
 // row onto another CA's row does not unwrap there, so the second CA
-// cannot sign with the first one's key; the first keeps working.
+// cannot sign with the first one's key (and the server refuses to start
+// with it); the first keeps working.
 func TestCAKeyMovedBetweenCAsDoesNotSign(t *testing.T) {
 	t.Parallel()
 	for _, be := range tBackends {
@@ -256,6 +260,28 @@ func TestCAKeyMovedBetweenCAsDoesNotSign(t *testing.T) {
 			}
 			if r := tSignWith(t, in, "issuing", "still.example.internal"); r.status != http.StatusCreated {
 				t.Fatalf("issuing CA after the attack: %d %s", r.status, tTrim(r.body))
+			}
+			// The copied key does not unwrap as team's: it is bound to
+			// the issuing CA.
+			ctx := context.Background()
+			team, err := in.app.store.GetCA(ctx, "team")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := in.app.keys.Signer(ctx, team.Key, keys.CAPurpose(team.ID)); !errors.Is(err, keys.ErrWrongKEK) {
+				t.Errorf("issuing CA's key on team's row unwraps for team: %v, want ErrWrongKEK", err)
+			}
+			// And a restart refuses to run with a CA whose key is not its own.
+			if err := in.stop(); err != nil {
+				t.Fatal(err)
+			}
+			a, err := Open(ctx, in.cfg, tLogger(), clock.Real{})
+			if err == nil {
+				a.Close()
+				t.Fatal("Open succeeded with another CA's key on team's row")
+			}
+			if !strings.Contains(err.Error(), "CA team") {
+				t.Errorf("Open error %q does not name CA team", err)
 			}
 		})
 	}
