@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/store/postgres"
 	"github.com/certwright/certwright/internal/store/storetest"
 	"github.com/certwright/certwright/internal/web/apitypes"
@@ -208,6 +210,9 @@ func TestLegacyKeysMigrate(t *testing.T) {
 			if d := tDetails(t, evs[0]); d["found"] != 8.0 || d["rewrapped"] != 8.0 || d["refused"] != nil {
 				t.Errorf("key.rewrap details = %v, want 8 found and re-wrapped", d)
 			}
+			if m, err := in.app.store.GetSetting(context.Background(), settingKeyFormat); err != nil || string(m) != "done" {
+				t.Errorf("setting %s = %q, %v; want done", settingKeyFormat, m, err)
+			}
 
 			// The server's TLS key: the listener serves the fixture's
 			// certificate with it.
@@ -389,5 +394,47 @@ func tOCSPGood(t *testing.T, in *tInstance, c *x509.Certificate, responderSerial
 	}
 	if got := fmt.Sprintf("%x", r.Certificate.SerialNumber); strings.TrimLeft(got, "0") != strings.TrimLeft(responderSerial, "0") {
 		t.Errorf("OCSP answered by responder %s, want the one stored before the upgrade, %s", got, responderSerial)
+	}
+}
+
+// TestLegacyMigrationIsAtomic: the re-wrap runs in one transaction. When
+// the last CA's key does not open (here: another CA's legacy blob copied
+// onto it, so its ID no longer matches), the start is refused and nothing
+// is changed: the keys re-wrapped before it are rolled back, no marker and
+// no audit event are written, and the next start tries again.
+func TestLegacyMigrationIsAtomic(t *testing.T) {
+	t.Parallel()
+	for _, fx := range tLegacyFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := fx.setup(t, fx.dir)
+			db := tDBWriter(t, cfg)
+			tExec(t, db, 1, `UPDATE cas SET key_blob = (SELECT key_blob FROM cas ORDER BY id LIMIT 1)
+				WHERE id = (SELECT id FROM cas ORDER BY id DESC LIMIT 1)`)
+			before := tKeyRows(t, cfg)
+
+			a, err := Open(context.Background(), cfg, tLogger(), clock.NewFake(tLegacyTime))
+			if err == nil {
+				a.Close()
+				t.Fatal("Open succeeded with a CA key that does not open")
+			}
+			if !errors.Is(err, keys.ErrWrongKEK) || !strings.Contains(err.Error(), "refusing to start") {
+				t.Errorf("Open: %v, want a refusal wrapping ErrWrongKEK", err)
+			}
+			for i, r := range tKeyRows(t, cfg) {
+				if !bytes.Equal(r.blob, before[i].blob) {
+					t.Errorf("the key of %s changed although the migration failed", r.where)
+				}
+			}
+			var n int
+			if err := db.QueryRowContext(context.Background(),
+				"SELECT count(*) FROM settings WHERE name = '"+settingKeyFormat+"'").Scan(&n); err != nil || n != 0 {
+				t.Errorf("marker rows after the failed migration: %d (%v), want 0", n, err)
+			}
+			if err := db.QueryRowContext(context.Background(),
+				"SELECT count(*) FROM audit_events WHERE action = 'key.rewrap'").Scan(&n); err != nil || n != 0 {
+				t.Errorf("key.rewrap events after the failed migration: %d (%v), want 0", n, err)
+			}
+		})
 	}
 }

@@ -12,11 +12,16 @@ import (
 	"github.com/certwright/certwright/internal/store"
 )
 
+// settingKeyFormat records that rewrapLegacyKeys finished: later starts
+// skip the scan. Deleting it makes the next start look again (after
+// restoring old rows from a backup, say).
+const settingKeyFormat = "keys_purpose_bound"
+
 // rewrapLegacyKeys upgrades software keys wrapped by versions up to
 // 5e5a77d, whose additional data was the key ID only, to the format that
-// binds each key to its purpose and owner. It runs at every start, before
-// any key is used, in one transaction (a failure changes nothing), and is
-// a no-op once no legacy blob is left.
+// binds each key to its purpose and owner. It runs at start, before any
+// key is used, in one transaction (a failure changes nothing), and once
+// it has finished later starts skip it (settingKeyFormat).
 //
 // The purpose comes from where the key sits, and a legacy blob may have
 // been copied there from elsewhere before the upgrade (say a CA's key onto
@@ -32,7 +37,7 @@ func (a *App) rewrapLegacyKeys(ctx context.Context) error {
 		return fmt.Errorf("app: re-wrap keys: %w", err)
 	}
 	var refused []string
-	res, err := a.store.RewrapKeys(ctx, software.Name, software.LegacyBlobPrefix,
+	res, err := a.store.RewrapKeys(ctx, software.Name, software.LegacyBlobPrefix, settingKeyFormat,
 		func(k *store.WrappedKey) ([]byte, error) {
 			ref, err := a.keys.MigrateLegacy(ctx, k.Ref, legacyPurpose(k, serverTLS), k.Public)
 			switch {

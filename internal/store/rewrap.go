@@ -98,6 +98,9 @@ func certPublic(der []byte) (crypto.PublicKey, error) {
 
 // RewrapResult counts what RewrapKeys did.
 type RewrapResult struct {
+	// Done is true when the marker said an earlier run finished: nothing
+	// was read.
+	Done bool
 	// Found is the number of keys whose blob started with the prefix.
 	Found int
 	// Rewrapped is the number whose blob was replaced.
@@ -110,16 +113,29 @@ type RewrapResult struct {
 // transaction: an error from fn (or the database) changes nothing. fn
 // returning a nil blob leaves that row as it is. A row whose blob changed
 // since it was read (another process migrating at the same time) is left
-// alone. When anything was found and event is not nil, the event it
-// returns is appended to the audit log in the same transaction.
-func (db *DB) RewrapKeys(ctx context.Context, provider string, prefix []byte,
+// alone.
+//
+// marker names the setting that records a finished run: when it holds
+// "done" nothing is read (so a large inventory is not scanned at every
+// start), and the run sets it in the same transaction. When anything was
+// found and event is not nil, the event it returns is appended to the
+// audit log in that transaction too.
+func (db *DB) RewrapKeys(ctx context.Context, provider string, prefix []byte, marker string,
 	fn func(*WrappedKey) ([]byte, error), event func(RewrapResult) *audit.Event) (RewrapResult, error) {
 	var res RewrapResult
-	if len(prefix) == 0 {
-		return res, errors.New("store: rewrap keys: empty blob prefix")
+	if len(prefix) == 0 || marker == "" {
+		return res, errors.New("store: rewrap keys: empty blob prefix or marker")
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res = RewrapResult{}
+		var done []byte
+		switch err := tx.QueryRowContext(ctx, db.q.getSetting, marker).Scan(&done); {
+		case err == nil && string(done) == rewrapDone:
+			res.Done = true
+			return nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("read %s: %w", marker, err)
+		}
 		for _, tb := range rewrapTables {
 			found, err := db.legacyKeys(ctx, tx, tb, provider, prefix)
 			if err != nil {
@@ -141,6 +157,9 @@ func (db *DB) RewrapKeys(ctx context.Context, provider string, prefix []byte,
 				res.Rewrapped += int(n)
 			}
 		}
+		if _, err := tx.ExecContext(ctx, db.q.putSetting, marker, []byte(rewrapDone)); err != nil {
+			return fmt.Errorf("write %s: %w", marker, err)
+		}
 		if res.Found == 0 || event == nil {
 			return nil
 		}
@@ -155,6 +174,9 @@ func (db *DB) RewrapKeys(ctx context.Context, provider string, prefix []byte,
 	}
 	return res, nil
 }
+
+// rewrapDone is the marker setting's value once a run finished.
+const rewrapDone = "done"
 
 type foundKey struct{ WrappedKey }
 
