@@ -56,7 +56,7 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 	// Unwrapped for this certificate only and without the signer cache:
 	// a key copied here from a CA, the server's TLS or another certificate
 	// does not unwrap, and a key handed out is not kept in memory.
-	der, err := exp.ExportPKCS8(ctx, *cert.ManagedKey, keys.ManagedPurpose(serial))
+	der, err := exp.ExportPKCS8(ctx, *cert.ManagedKey, keys.ManagedPurpose(cert.Serial))
 	if err == nil {
 		err = matchCertificate(der, cert.DER)
 	}
