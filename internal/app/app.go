@@ -91,6 +91,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if err != nil {
 		return nil, err
 	}
+	if err := a.rewrapLegacyKeys(ctx); err != nil {
+		a.Close()
+		if errors.Is(err, keys.ErrWrongKEK) {
+			return nil, fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file, or a CA key record altered in the database?): %w",
+				filepath.Join(cfg.DataDir, KEKFile), err)
+		}
+		return nil, err
+	}
 	cas, err := a.store.ListCAs(ctx)
 	if err != nil {
 		a.Close()
@@ -103,7 +111,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if err := a.issuer.VerifyKeys(ctx, cas); err != nil {
 		a.Close()
 		if errors.Is(err, keys.ErrWrongKEK) {
-			return nil, fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file?): %w",
+			return nil, fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file, or a CA key record altered in the database?): %w",
 				filepath.Join(cfg.DataDir, KEKFile), err)
 		}
 		return nil, fmt.Errorf("app: %w", err)

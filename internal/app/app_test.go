@@ -554,7 +554,7 @@ func TestNoPlaintextPrivateKeys(t *testing.T) {
 				t.Fatalf("%d CAs, want root, issuing, team and ext", len(cas))
 			}
 			for _, c := range cas {
-				s, err := in.app.keys.Signer(ctx, c.Key)
+				s, err := in.app.keys.Signer(ctx, c.Key, keys.CAPurpose(c.ID))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,20 +29,6 @@ import (
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
-
-// tPEMCert parses the first certificate of a PEM text.
-func tPEMCert(t *testing.T, s string) *x509.Certificate {
-	t.Helper()
-	b, _ := pem.Decode([]byte(s))
-	if b == nil {
-		t.Fatalf("no PEM block in %q", tTrim([]byte(s)))
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // tOCSPStatus asks the instance's plain-HTTP responder, at the path the
 // certificate names, about leaf (issued by issuer).

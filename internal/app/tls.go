@@ -14,6 +14,7 @@ import (
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/store"
 )
@@ -93,13 +94,16 @@ func (s *serverTLS) load(ctx context.Context) (*tls.Certificate, error) {
 	if rec.ManagedKey == nil {
 		return nil, fmt.Errorf("app: server TLS certificate %s has no retained key", serial)
 	}
-	key, err := a.keys.Signer(ctx, *rec.ManagedKey)
+	key, err := a.keys.Signer(ctx, *rec.ManagedKey, keys.ServerTLSPurpose(rec.Serial))
 	if err != nil {
 		return nil, fmt.Errorf("app: server TLS key: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(rec.DER)
 	if err != nil {
 		return nil, fmt.Errorf("app: server TLS certificate: %w", err)
+	}
+	if err := keys.CheckPublic(key, leaf.PublicKey); err != nil {
+		return nil, fmt.Errorf("app: server TLS certificate %s: %w", rec.Serial, err)
 	}
 	chain, err := a.issuer.Chain(ctx, rec.CAID)
 	if err != nil {

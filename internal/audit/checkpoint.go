@@ -156,7 +156,7 @@ func (c *Checkpointer) createKey(ctx context.Context) (*Key, crypto.Signer, erro
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, nil, fmt.Errorf("audit: key id: %w", err)
 	}
-	ref, s, err := c.kp.Generate(ctx, KeyAlgorithm)
+	ref, s, err := c.kp.Generate(ctx, KeyAlgorithm, keys.AuditPurpose(hex.EncodeToString(id[:])))
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: generate key: %w", err)
 	}

@@ -31,7 +31,7 @@ type VerifySource interface {
 
 // Signers unwraps audit keys; keys.Provider and *keys.SignerCache satisfy it.
 type Signers interface {
-	Signer(ctx context.Context, ref keys.Ref) (crypto.Signer, error)
+	Signer(ctx context.Context, ref keys.Ref, purpose keys.Purpose) (crypto.Signer, error)
 }
 
 // Problem kinds, as found in Problem.Kind.
@@ -306,7 +306,7 @@ func checkSignatures(ctx context.Context, cps []*Checkpoint, ks []*Key, signers 
 // trustKey unwraps k's private half and returns it if its public key
 // matches the stored one.
 func trustKey(ctx context.Context, k *Key, signers Signers) (crypto.Signer, error) {
-	s, err := signers.Signer(ctx, k.Key)
+	s, err := signers.Signer(ctx, k.Key, keys.AuditPurpose(k.ID))
 	if err != nil {
 		return nil, fmt.Errorf("audit key %s cannot be unwrapped: %w", k.ID, err)
 	}

@@ -25,16 +25,12 @@ func newCAID() (string, error) {
 	return "ca_" + hex.EncodeToString(b), nil
 }
 
-func (s *Service) newCARecord(spec *ca.Spec, kind ca.Kind, parentID string, ref keys.Ref) (*ca.CA, error) {
-	id, err := newCAID()
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) newCARecord(id string, spec *ca.Spec, kind ca.Kind, parentID string, ref keys.Ref) *ca.CA {
 	now := s.cfg.Clock.Now()
 	return &ca.CA{
 		ID: id, Name: spec.Name, Kind: kind, ParentID: parentID, Status: ca.StatusActive,
 		Key: ref, CreatedAt: now, UpdatedAt: now,
-	}, nil
+	}
 }
 
 // checkNewCA authorises a CA creation and validates its spec; it fails
@@ -60,7 +56,11 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	if err := s.checkNewCA(ctx, p, spec); err != nil {
 		return nil, err
 	}
-	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg)
+	id, err := newCAID()
+	if err != nil {
+		return nil, err
+	}
+	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg, keys.CAPurpose(id))
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate root key: %w", err)
 	}
@@ -81,10 +81,7 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	if err != nil {
 		return nil, fmt.Errorf("issue: self-sign root: %w", err)
 	}
-	rec, err := s.newCARecord(spec, ca.KindRoot, "", ref)
-	if err != nil {
-		return nil, err
-	}
+	rec := s.newCARecord(id, spec, ca.KindRoot, "", ref)
 	rec.CertDER = der
 	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "root", "key_algorithm": spec.KeyAlg, "serial": pki.SerialHex(serial), "ca_key_use": "self-signature"})
 	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
@@ -121,11 +118,15 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	if err := ca.CheckChild(parentCert, spec.MaxPathLen, parentCert.NotAfter); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	parentSigner, err := s.signer(ctx, parentCA.Key)
+	parentSigner, err := s.caSigner(ctx, parentCA)
 	if err != nil {
 		return nil, err
 	}
-	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg)
+	id, err := newCAID()
+	if err != nil {
+		return nil, err
+	}
+	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg, keys.CAPurpose(id))
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate intermediate key: %w", err)
 	}
@@ -133,10 +134,7 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.newCARecord(spec, ca.KindIntermediate, parentCA.ID, ref)
-	if err != nil {
-		return nil, err
-	}
+	rec := s.newCARecord(id, spec, ca.KindIntermediate, parentCA.ID, ref)
 	tmpl, err := ca.Template(spec, signer.Public(), serial, s.cfg.Clock.Now(), parentCert, ca.URLsFor(s.cfg.PublicHTTPBase, parentCA.ID))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -166,7 +164,11 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 	if err := s.checkNewCA(ctx, p, spec); err != nil {
 		return nil, err
 	}
-	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg)
+	id, err := newCAID()
+	if err != nil {
+		return nil, err
+	}
+	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg, keys.CAPurpose(id))
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate key: %w", err)
 	}
@@ -177,10 +179,7 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 	if err != nil {
 		return nil, fmt.Errorf("issue: create CSR: %w", err)
 	}
-	rec, err := s.newCARecord(spec, ca.KindIntermediate, "", ref)
-	if err != nil {
-		return nil, err
-	}
+	rec := s.newCARecord(id, spec, ca.KindIntermediate, "", ref)
 	rec.External, rec.Status, rec.CSRDER = true, ca.StatusPending, csrDER
 	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "external", "key_algorithm": spec.KeyAlg})
 	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
@@ -203,7 +202,7 @@ func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOr
 	if c.Status != ca.StatusPending {
 		return nil, fmt.Errorf("%w: CA %s is %s; only a pending external CA takes an imported certificate", ca.ErrTransition, c.Name, c.Status)
 	}
-	signer, err := s.signer(ctx, c.Key)
+	signer, err := s.caSigner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +226,7 @@ func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOr
 
 // PublicKey returns the public key of a CA; the private key never leaves.
 func (s *Service) PublicKey(ctx context.Context, c *ca.CA) (crypto.PublicKey, error) {
-	sg, err := s.signer(ctx, c.Key)
+	sg, err := s.caSigner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -235,14 +234,15 @@ func (s *Service) PublicKey(ctx context.Context, c *ca.CA) (crypto.PublicKey, er
 }
 
 // VerifyKeys loads every non-deleted CA's key once. It fails when the
-// key-encryption key does not match, so a server never runs (or creates new
-// keys) with the wrong KEK.
+// key-encryption key does not match, or a CA's key is not the key of its
+// certificate, so a server never runs (or creates new keys) with the wrong
+// KEK or a tampered CA record.
 func (s *Service) VerifyKeys(ctx context.Context, cas []*ca.CA) error {
 	for _, c := range cas {
 		if c.Status == ca.StatusDeleted {
 			continue
 		}
-		if _, err := s.signer(ctx, c.Key); err != nil {
+		if _, err := s.caSigner(ctx, c); err != nil {
 			return fmt.Errorf("issue: CA %s: %w", c.Name, err)
 		}
 	}

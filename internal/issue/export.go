@@ -2,13 +2,16 @@ package issue
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/keys"
 )
 
 // KeyStore is what handing out a retained managed key needs besides Store.
@@ -45,20 +48,56 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 	if cert.Revocation != nil {
 		return nil, fmt.Errorf("%w: certificate %s is revoked; its key is not handed out", ErrConflict, serial)
 	}
-	signer, err := s.keys.Signer(ctx, *cert.ManagedKey)
-	if err != nil {
-		return nil, fmt.Errorf("issue: unwrap managed key of %s: %w", serial, err)
+	exp, ok := s.keys.(keys.Exporter)
+	if !ok {
+		return nil, errors.New("issue: key provider cannot hand out managed keys")
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(signer)
-	if err != nil {
-		return nil, fmt.Errorf("issue: encode managed key of %s: %w", serial, err)
+	details := map[string]any{"ca": res.CAName, "profile": cert.Profile, "key_id": cert.ManagedKey.ID}
+	// Unwrapped for this certificate only and without the signer cache:
+	// a key copied here from a CA, the server's TLS or another certificate
+	// does not unwrap, and a key handed out is not kept in memory.
+	der, err := exp.ExportPKCS8(ctx, *cert.ManagedKey, keys.ManagedPurpose(cert.Serial))
+	if err == nil {
+		err = matchCertificate(der, cert.DER)
 	}
-	ev := audit.New(p, s.cfg.Clock.Now(), "key.export", serial, map[string]any{
-		"ca": res.CAName, "profile": cert.Profile, "key_id": cert.ManagedKey.ID,
-	})
+	if err != nil {
+		clear(der)
+		if !errors.Is(err, keys.ErrWrongKEK) && !errors.Is(err, keys.ErrKeyMismatch) && !errors.Is(err, keys.ErrLegacyFormat) {
+			return nil, fmt.Errorf("issue: unwrap managed key of %s: %w", serial, err)
+		}
+		details["reason"] = "the stored key does not belong to this certificate"
+		ev := audit.New(p, s.cfg.Clock.Now(), "key.export", serial, details)
+		ev.Outcome = audit.Failed
+		if aerr := s.store.AppendAudit(ctx, ev); aerr != nil {
+			return nil, fmt.Errorf("issue: audit refused key hand-out of %s: %w", serial, aerr)
+		}
+		s.cfg.Log.Error("managed key NOT handed out: the stored key does not belong to its certificate; the database row was altered",
+			"serial", serial, "principal", p.Name, "key_id", cert.ManagedKey.ID, "err", err)
+		return nil, fmt.Errorf("%w: the key stored for certificate %s is not that certificate's key (its database record was altered); it is not handed out: %w", ErrConflict, serial, err)
+	}
+	defer clear(der)
+	ev := audit.New(p, s.cfg.Clock.Now(), "key.export", serial, details)
 	if err := s.store.AppendAudit(ctx, ev); err != nil {
 		return nil, fmt.Errorf("issue: audit key hand-out of %s: %w", serial, err)
 	}
 	s.cfg.Log.Info("managed key handed out", "serial", serial, "principal", p.Name)
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// matchCertificate returns an error wrapping keys.ErrKeyMismatch unless the
+// PKCS#8 key der is the private half of certificate certDER's public key.
+func matchCertificate(der, certDER []byte) error {
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return fmt.Errorf("issue: parse certificate: %w", err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return fmt.Errorf("issue: parse managed key: %w", err)
+	}
+	sg, ok := key.(crypto.Signer)
+	if !ok {
+		return fmt.Errorf("issue: managed key is %T, not a signer", key)
+	}
+	return keys.CheckPublic(sg, cert.PublicKey)
 }

@@ -426,7 +426,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 
 	// 7. Sign.
-	signer, err := s.signer(ctx, authority.Key)
+	signer, err := s.caSigner(ctx, authority)
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +455,14 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		if !ok {
 			return nil, errors.New("issue: key provider cannot retain managed keys")
 		}
-		ref, err := exp.Wrap(ctx, "", managed)
+		// Bound to this certificate, and to the server's own TLS when
+		// the server asked: that key is never exported, and a managed
+		// key row cannot be relabelled into it or out of it.
+		purpose := keys.ManagedPurpose(rec.Serial)
+		if req.Principal.ID == authz.System().ID {
+			purpose = keys.ServerTLSPurpose(rec.Serial)
+		}
+		ref, err := exp.Wrap(ctx, purpose, managed)
 		if err != nil {
 			return nil, fmt.Errorf("issue: wrap managed key: %w", err)
 		}
@@ -643,10 +650,33 @@ func checkCSRExtensions(csr *x509.CertificateRequest) error {
 
 var oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
 
-func (s *Service) signer(ctx context.Context, ref keys.Ref) (crypto.Signer, error) {
-	sg, err := s.signers.Signer(ctx, ref)
+// caSigner returns the signer of CA c: its key unwrapped for this CA (a key
+// copied from another record does not unwrap) and checked against the
+// public key of its certificate, or of its CSR while it is pending.
+func (s *Service) caSigner(ctx context.Context, c *ca.CA) (crypto.Signer, error) {
+	sg, err := s.signers.Signer(ctx, c.Key, keys.CAPurpose(c.ID))
 	if err != nil {
-		return nil, fmt.Errorf("issue: load CA key %s: %w", ref.ID, err)
+		return nil, fmt.Errorf("issue: load key %s of CA %s: %w", c.Key.ID, c.Name, err)
+	}
+	var pub crypto.PublicKey
+	switch {
+	case len(c.CertDER) > 0:
+		cert, err := s.parse(c)
+		if err != nil {
+			return nil, err
+		}
+		pub = cert.PublicKey
+	case len(c.CSRDER) > 0:
+		csr, err := x509.ParseCertificateRequest(c.CSRDER)
+		if err != nil {
+			return nil, fmt.Errorf("issue: parse CSR of CA %s: %w", c.Name, err)
+		}
+		pub = csr.PublicKey
+	default:
+		return nil, fmt.Errorf("issue: CA %s has neither a certificate nor a CSR to check its key against", c.Name)
+	}
+	if err := keys.CheckPublic(sg, pub); err != nil {
+		return nil, fmt.Errorf("issue: key %s of CA %s: %w", c.Key.ID, c.Name, err)
 	}
 	return sg, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/keys/software"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
@@ -789,7 +790,7 @@ func TestIssueManagedKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := kp.Signer(ctx, *stored.ManagedKey)
+			back, err := kp.Signer(ctx, *stored.ManagedKey, keys.ManagedPurpose(stored.Serial))
 			if err != nil {
 				t.Fatalf("unwrap retained key: %v", err)
 			}

@@ -82,7 +82,7 @@ func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) 
 	if err != nil {
 		return nil, fmt.Errorf("revoke: read revocations of CA %s: %w", st.name, err)
 	}
-	signer, err := s.signer(ctx, st.key)
+	signer, err := s.caSigner(ctx, st)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/revoke/ocsp"
 )
@@ -349,7 +350,10 @@ func (s *Service) responder(ctx context.Context, st *caState) (*ocsp.Responder, 
 		if rec, err := s.store.GetOCSPResponder(ctx, st.id); err == nil {
 			cert, err := x509.ParseCertificate(rec.CertDER)
 			if err == nil && cert.CheckSignatureFrom(st.cert) == nil && !s.responderDue(st, cert, now) {
-				key, err := s.keys.Signer(ctx, rec.Key)
+				key, err := s.keys.Signer(ctx, rec.Key, keys.OCSPPurpose(st.id))
+				if err == nil {
+					err = keys.CheckPublic(key, cert.PublicKey)
+				}
 				if err != nil {
 					return nil, fmt.Errorf("load OCSP responder key of CA %s: %w", st.name, err)
 				}
@@ -381,7 +385,7 @@ func (s *Service) responderDue(st *caState, cert *x509.Certificate, now time.Tim
 }
 
 func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time) (*ocsp.Responder, error) {
-	ref, key, err := s.keys.Generate(ctx, pki.ECDSAP256)
+	ref, key, err := s.keys.Generate(ctx, pki.ECDSAP256, keys.OCSPPurpose(st.id))
 	if err != nil {
 		return nil, fmt.Errorf("generate OCSP responder key for CA %s: %w", st.name, err)
 	}
@@ -404,7 +408,7 @@ func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time
 	if _, err := s.linter.Check(tmpl, key.Public(), st.cert, false); err != nil {
 		return nil, fmt.Errorf("OCSP responder certificate for CA %s: %w", st.name, err)
 	}
-	caKey, err := s.signer(ctx, st.key)
+	caKey, err := s.caSigner(ctx, st)
 	if err != nil {
 		return nil, err
 	}

@@ -370,10 +370,16 @@ func (s *Service) revoked(ctx context.Context, caID string, recs []*inventory.Re
 	s.markDirty(caID)
 }
 
-func (s *Service) signer(ctx context.Context, ref keys.Ref) (crypto.Signer, error) {
-	sg, err := s.signers.Signer(ctx, ref)
+// caSigner returns the signer of st's CA: its key unwrapped for that CA (a
+// key copied from another record does not unwrap) and checked against the
+// CA certificate's public key.
+func (s *Service) caSigner(ctx context.Context, st *caState) (crypto.Signer, error) {
+	sg, err := s.signers.Signer(ctx, st.key, keys.CAPurpose(st.id))
 	if err != nil {
-		return nil, fmt.Errorf("revoke: load key %s: %w", ref.ID, err)
+		return nil, fmt.Errorf("revoke: load key %s of CA %s: %w", st.key.ID, st.name, err)
+	}
+	if err := keys.CheckPublic(sg, st.cert.PublicKey); err != nil {
+		return nil, fmt.Errorf("revoke: key %s of CA %s: %w", st.key.ID, st.name, err)
 	}
 	return sg, nil
 }

@@ -23,6 +23,9 @@ import (
 	"github.com/certwright/certwright/internal/pki"
 )
 
+// testPurpose is the purpose the generic round-trip tests bind keys to.
+const testPurpose = keys.Purpose("ca:ca_test")
+
 func newKEK(t *testing.T) []byte {
 	t.Helper()
 	k := make([]byte, software.KEKSize)
@@ -69,7 +72,7 @@ func TestRoundTripEveryAlgorithm(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			p := newProvider(t, kek)
-			ref, signer, err := p.Generate(ctx, alg)
+			ref, signer, err := p.Generate(ctx, alg, testPurpose)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +98,7 @@ func TestRoundTripEveryAlgorithm(t *testing.T) {
 
 			// A second provider with the same KEK starts with an empty cache,
 			// so this exercises the real unwrap.
-			again, err := newProvider(t, kek).Signer(ctx, ref)
+			again, err := newProvider(t, kek).Signer(ctx, ref, testPurpose)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,11 +138,11 @@ func TestUnwrapFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	kek := newKEK(t)
-	ref, _, err := newProvider(t, kek).Generate(ctx, pki.ECDSAP256)
+	ref, _, err := newProvider(t, kek).Generate(ctx, pki.ECDSAP256, testPurpose)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, err := newProvider(t, kek).Generate(ctx, pki.ECDSAP256)
+	other, _, err := newProvider(t, kek).Generate(ctx, pki.ECDSAP256, testPurpose)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +180,7 @@ func TestUnwrapFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := newProvider(t, tc.kek).Signer(ctx, tc.ref())
+			_, err := newProvider(t, tc.kek).Signer(ctx, tc.ref(), testPurpose)
 			if err == nil {
 				t.Fatal("Signer succeeded")
 			}
@@ -197,17 +200,17 @@ func TestCacheChecksBlob(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := newProvider(t, newKEK(t))
-	ref, _, err := p.Generate(ctx, pki.Ed25519)
+	ref, _, err := p.Generate(ctx, pki.Ed25519, testPurpose)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Signer(ctx, ref); err != nil {
+	if _, err := p.Signer(ctx, ref, testPurpose); err != nil {
 		t.Fatal(err)
 	}
 	bad := ref
 	bad.Blob = bytes.Clone(ref.Blob)
 	bad.Blob[len(bad.Blob)-1] ^= 0xff
-	if _, err := p.Signer(ctx, bad); !errors.Is(err, keys.ErrWrongKEK) {
+	if _, err := p.Signer(ctx, bad, testPurpose); !errors.Is(err, keys.ErrWrongKEK) {
 		t.Fatalf("tampered blob with warm cache: %v", err)
 	}
 }
@@ -221,31 +224,25 @@ func TestWrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := p.Wrap(ctx, "", key)
+	managed := keys.ManagedPurpose("0a1b")
+	ref, err := p.Wrap(ctx, managed, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(ref.ID, "k_") || ref.Algorithm != pki.RSA2048 {
 		t.Fatalf("bad ref %+v", ref)
 	}
-	named, err := p.Wrap(ctx, "managed-1", key)
+	got, err := newProvider(t, kek).Signer(ctx, ref, managed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if named.ID != "managed-1" {
-		t.Fatalf("ID = %q", named.ID)
+	if !got.(*rsa.PrivateKey).Equal(key) {
+		t.Fatal("unwrapped key differs")
 	}
-	for _, r := range []keys.Ref{ref, named} {
-		got, err := newProvider(t, kek).Signer(ctx, r)
-		if err != nil {
-			t.Fatal(err)
+	for _, bad := range []keys.Purpose{"", "managed:", "cert:0a1b", "ca"} {
+		if _, err := p.Wrap(ctx, bad, key); !errors.Is(err, keys.ErrPurpose) {
+			t.Errorf("Wrap for purpose %q: %v, want ErrPurpose", bad, err)
 		}
-		if !got.(*rsa.PrivateKey).Equal(key) {
-			t.Fatal("unwrapped key differs")
-		}
-	}
-	if _, err := p.Wrap(ctx, strings.Repeat("x", 200), key); err == nil {
-		t.Fatal("overlong ID accepted")
 	}
 }
 
@@ -263,7 +260,7 @@ func TestCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	p := newProvider(t, newKEK(t))
-	if _, _, err := p.Generate(ctx, pki.ECDSAP256); !errors.Is(err, context.Canceled) {
+	if _, _, err := p.Generate(ctx, pki.ECDSAP256, testPurpose); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Generate: %v", err)
 	}
 }
@@ -360,13 +357,13 @@ func BenchmarkSignerCold(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ref, _, err := p.Generate(ctx, pki.ECDSAP256)
+	ref, _, err := p.Generate(ctx, pki.ECDSAP256, testPurpose)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
 		fresh, _ := software.New(kek, nil)
-		if _, err := fresh.Signer(ctx, ref); err != nil {
+		if _, err := fresh.Signer(ctx, ref, testPurpose); err != nil {
 			b.Fatal(err)
 		}
 	}

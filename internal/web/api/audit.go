@@ -243,6 +243,7 @@ func (h *Handler) exportKey(w http.ResponseWriter, r *http.Request, who authz.Pr
 	if err != nil {
 		return err
 	}
+	defer clear(pemKey) // the only copy of the key this process keeps
 	w.Header().Set("Cache-Control", "no-store")
 	return writePEM(w, pemKey)
 }
