@@ -289,7 +289,7 @@ func TestCAKeyMovedBetweenCAsDoesNotSign(t *testing.T) {
 
 // TestServerTLSKeyNotExportedWhenRelabelled: the server's own TLS key is
 // bound to the server's purpose, so a database writer who relabels the
-// server's certificate as a machine's (requester) cannot have it exported.
+// server's certificate as a machine's (requester name and id) cannot have it exported.
 func TestServerTLSKeyNotExportedWhenRelabelled(t *testing.T) {
 	t.Parallel()
 	for _, be := range tBackends {
@@ -301,7 +301,11 @@ func TestServerTLSKeyNotExportedWhenRelabelled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tExec(t, tDBWriter(t, in.cfg), 1, "UPDATE certificates SET requester = 'deployer' WHERE serial = '"+string(serial)+"'")
+			var who apitypes.Principal
+			in.must(http.StatusOK, "GET", "/api/v1/principals/deployer", nil, &who)
+			// Both marks of ownership, name and principal id, say deployer:
+			// what still refuses is the key's purpose binding.
+			tExec(t, tDBWriter(t, in.cfg), 1, "UPDATE certificates SET requester = 'deployer', requester_id = '"+who.ID+"' WHERE serial = '"+string(serial)+"'")
 			r := in.raw("GET", "/api/v1/certificates/"+string(serial)+"/key", deployer, nil)
 			if r.status == http.StatusOK || strings.Contains(string(r.body), "PRIVATE KEY") {
 				t.Fatalf("the server's TLS key was handed out after relabelling its certificate: %d", r.status)
