@@ -100,6 +100,11 @@ func (r RevocationConfig) Durations() (crl, ocspResp, responder time.Duration) {
 type AuditConfig struct {
 	CheckpointEvents   int    `yaml:"checkpoint_events,omitempty"`   // default 1000
 	CheckpointInterval string `yaml:"checkpoint_interval,omitempty"` // default 5m
+	// AnchorLog, when set, is a file (relative paths are in the data
+	// directory) to which every checkpoint is appended as a JSON line, for
+	// shipping to storage the server cannot rewrite. The latest checkpoint
+	// is always kept in DATA/audit-anchor.json as well.
+	AnchorLog string `yaml:"anchor_log,omitempty"`
 }
 
 // Interval returns the parsed checkpoint interval (after Validate).
