@@ -65,6 +65,7 @@ type App struct {
 	access   *access.Service
 	audit    *audit.Checkpointer
 	anchor   *audit.FileAnchor
+	refusals *audit.RefusalCounter
 	acme     *acme.Service
 	tls      *serverTLS
 
@@ -172,6 +173,11 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	refusals, err := audit.NewRefusalCounter(audit.RefusalCounterConfig{Clock: clk, Log: log}, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	ac := &cfg.ACME
 	timeout, orderLife, validAuthzLife := ac.Durations()
 	validator, err := validate.New(validate.Config{
@@ -210,7 +216,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		cfg:  cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
 		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		auth:   authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
-		access: acc, audit: cp, anchor: anchor, metrics: mx,
+		access: acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
 	}
 	a.tls = &serverTLS{app: a}
 	if err := a.wireLifecycle(revocationHealth{rv}, mx); err != nil {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/keys"
@@ -76,7 +77,10 @@ type Event struct {
 
 // Size limits, enforced by Normalize so an event always fits its row.
 const (
-	maxField   = 1024
+	maxField = 1024
+	// MaxTarget bounds an event's target: a caller-supplied path or name
+	// must not make a refused request cost kilobytes of permanent log.
+	MaxTarget  = 256
 	maxDetails = 64 << 10
 )
 
@@ -96,11 +100,10 @@ func (e *Event) Normalize() error {
 		return fmt.Errorf("%w: %s: no time", ErrInvalid, e.Action)
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	for _, f := range []*string{&e.Principal, &e.Source, &e.Action, &e.Target, &e.RequestID} {
-		if len(*f) > maxField {
-			*f = (*f)[:maxField]
-		}
+	for _, f := range []*string{&e.Principal, &e.Source, &e.Action, &e.RequestID} {
+		*f = truncateUTF8(*f, maxField)
 	}
+	e.Target = truncateUTF8(e.Target, MaxTarget)
 	if len(e.Details) == 0 {
 		e.Details = json.RawMessage("{}")
 	}
@@ -108,6 +111,22 @@ func (e *Event) Normalize() error {
 		return fmt.Errorf("%w: %s: details are %d bytes, over %d", ErrInvalid, e.Action, len(e.Details), maxDetails)
 	}
 	return nil
+}
+
+// truncateUTF8 cuts s to at most n bytes, on a UTF-8 character boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// anonymous is the principal of a request refused before authentication.
+func anonymous(source string) authz.Principal {
+	return authz.Principal{Name: "anonymous", Source: source}
 }
 
 // ComputeHash returns the chain hash of e after prev: SHA-256 over a
