@@ -1,7 +1,8 @@
 // Package api owns the /api/v1 REST edge: it authenticates every request
 // (bearer token or client certificate), checks the route's permission from
-// the one route table, audits every refusal, decodes and size-limits
-// bodies, calls the core, and is the one place where core errors become
+// the one route table, audits every refusal (those refused before
+// authentication as counts per source and minute, with a per-source
+// limit), decodes and size-limits bodies, calls the core, and is the one place where core errors become
 // HTTP statuses and JSON error bodies.
 package api
 
