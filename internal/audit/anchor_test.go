@@ -168,6 +168,13 @@ func TestCheckpointChain(t *testing.T) {
 					t.Fatalf("checkpoint %d: counter %d, prev %s; want %d, %s", c.Seq, c.Counter, c.PrevHash, i+1, prev)
 				}
 			}
+			// A second checkpoint #3 (another replica's, at another head)
+			// is refused by the store.
+			dup := *cps[2]
+			dup.Seq = 999
+			if err := f.db.InsertCheckpoint(ctx, &dup); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("a second checkpoint #3: %v, want ErrConflict", err)
+			}
 			f.raw.exec(t, `DELETE FROM audit_checkpoints WHERE seq = ?`, secondCP)
 			r := verify(t, f.db, f.kp)
 			if r.Intact || r.Problem.Kind != audit.KindCheckpoint || r.Problem.Seq != lastSeq+5 ||

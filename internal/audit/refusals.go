@@ -253,9 +253,14 @@ func (c *RefusalCounter) Flush(ctx context.Context, all bool) error {
 		c.mu.Unlock()
 		return fmt.Errorf("audit: record refused requests: %w", err)
 	}
-	for _, ev := range evs {
-		c.cfg.Log.Warn("refused unauthenticated requests", "source", ev.Source, "details", string(ev.Details))
+	var requests int64
+	for _, k := range keys {
+		for _, b := range taken[k].buckets() {
+			requests += b.count
+		}
 	}
+	c.cfg.Log.Warn("refused unauthenticated API requests recorded", "requests", requests, "events", len(evs),
+		"minutes", len(keys), "first_source", evs[0].Source)
 	return nil
 }
 
