@@ -195,10 +195,10 @@ func (s *Scheduler) RunAs(ctx context.Context, p authz.Principal, name string) (
 	if !slices.ContainsFunc(s.jobs, func(j Job) bool { return j.Name == name }) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownJob, name)
 	}
-	now := s.clock.Now()
+	started := s.clock.Now().UTC()
 	st, err := s.RunJob(ctx, name)
 	var outcome error
-	details := map[string]any{}
+	details := map[string]any{"started_at": started}
 	switch {
 	case err != nil:
 		outcome = err
@@ -208,7 +208,7 @@ func (s *Scheduler) RunAs(ctx context.Context, p authz.Principal, name string) (
 	if st != nil {
 		details["outcome"], details["detail"] = st.Outcome, st.Detail
 	}
-	if aerr := recordAction(ctx, s.store, p, now, ActionJobRun, name, outcome, details); aerr != nil {
+	if aerr := recordAction(ctx, s.store, p, s.clock.Now(), ActionJobRun, name, outcome, details); aerr != nil {
 		return st, errors.Join(err, aerr)
 	}
 	return st, err

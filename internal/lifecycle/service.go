@@ -362,7 +362,7 @@ func (s *Service) SendTest(ctx context.Context, p authz.Principal, channel strin
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.ObserveDelivery(channel, err)
 	}
-	if aerr := recordAction(ctx, s.store, p, now, ActionAlertTest, channel, err, map[string]any{"alert_id": id}); aerr != nil {
+	if aerr := recordAction(ctx, s.store, p, s.cfg.Clock.Now(), ActionAlertTest, channel, err, map[string]any{"alert_id": id}); aerr != nil {
 		return aerr
 	}
 	if err != nil {
