@@ -115,8 +115,21 @@ type auditor struct {
 	app *App
 }
 
+// Verify checks the chain, its checkpoints, and the checkpoints against
+// the anchor kept in the data directory. The anchor is read first: a
+// checkpoint signed meanwhile is in the database before it is anchored.
 func (a auditor) Verify(ctx context.Context) (*audit.Report, error) {
-	return audit.Verify(ctx, a.DB, a.app.keys)
+	anchors, anchorErr := a.app.anchor.LoadAll(ctx)
+	rep, err := audit.Verify(ctx, a.DB, a.app.keys, anchors...)
+	if err != nil {
+		return nil, err
+	}
+	if anchorErr != nil && rep.Problem == nil {
+		rep.Intact = false
+		rep.Problem = &audit.Problem{Seq: rep.LastCheckpoint, Kind: audit.KindAnchor, Message: fmt.Sprintf(
+			"the external anchor cannot be read, so deleted checkpoints would go unnoticed: %v", anchorErr)}
+	}
+	return rep, nil
 }
 
 // auditStart records the server starting with the effective configuration's

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/web/api"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -54,7 +55,13 @@ func tPath(t *testing.T, pattern string, values map[string]string) string {
 // changes nothing.
 func TestEveryRouteRequiresAuthentication(t *testing.T) {
 	t.Parallel()
-	in := tNewServer(t, "")
+	// The walk sends hundreds of refused requests from one address in a
+	// second: lift the per-source limit (TestUnauthenticatedFloodIsBounded
+	// tests it) so every one is answered 401.
+	cfg := tConfig(t, "")
+	cfg.Audit.UnauthenticatedBurst = 1_000_000
+	tInit(t, cfg, clock.Real{})
+	in := tStart(t, cfg, clock.Real{})
 	serverSerial, err := in.app.store.GetSetting(t.Context(), settingServerTLS)
 	if err != nil {
 		t.Fatal(err)

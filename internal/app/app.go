@@ -43,6 +43,8 @@ const (
 	RootFile   = "root.pem"
 	ServerFile = "server.json"
 	DBFile     = "certwright.db"
+	// AnchorFile keeps the latest audit checkpoint outside the database.
+	AnchorFile = "audit-anchor.json"
 )
 
 // DefaultACMEProvisioner is the ACME provisioner init creates.
@@ -62,6 +64,8 @@ type App struct {
 	auth     *authz.Authenticator
 	access   *access.Service
 	audit    *audit.Checkpointer
+	anchor   *audit.FileAnchor
+	refusals *audit.RefusalCounter
 	acme     *acme.Service
 	tls      *serverTLS
 
@@ -162,9 +166,22 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	anchor := &audit.FileAnchor{Path: filepath.Join(cfg.DataDir, AnchorFile)}
+	if cfg.Audit.AnchorLog != "" {
+		anchor.LogPath = cfg.Audit.AnchorLog
+		if !filepath.IsAbs(anchor.LogPath) {
+			anchor.LogPath = filepath.Join(cfg.DataDir, anchor.LogPath)
+		}
+	}
 	cp, err := audit.NewCheckpointer(audit.CheckpointConfig{
 		Clock: clk, Log: log, Every: int64(cfg.Audit.CheckpointEvents), Interval: cfg.Audit.Interval(),
+		Anchor: anchor,
 	}, st, kp)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	refusals, err := audit.NewRefusalCounter(audit.RefusalCounterConfig{Clock: clk, Log: log}, st)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
@@ -207,7 +224,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		cfg:  cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
 		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		auth:   authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
-		access: acc, audit: cp, metrics: mx,
+		access: acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
 	}
 	a.tls = &serverTLS{app: a}
 	if err := a.wireLifecycle(revocationHealth{rv}, mx); err != nil {

@@ -203,7 +203,7 @@ func TestLegacyKeysMigrate(t *testing.T) {
 					t.Errorf("key of %s has format %d after the migration, want 2", r.where, r.blob[0])
 				}
 			}
-			evs := tAuditEvents(t, in, "key.rewrap")
+			evs := tAuditEventsOf(t, in, "key.rewrap")
 			if len(evs) != 1 || evs[0].Outcome != audit.Success {
 				t.Fatalf("key.rewrap events = %+v, want one success", evs)
 			}
@@ -265,7 +265,7 @@ func TestLegacyKeysMigrate(t *testing.T) {
 					t.Errorf("second start re-wrapped the key of %s again", r.where)
 				}
 			}
-			if evs := tAuditEvents(t, again, "key.rewrap"); len(evs) != 1 {
+			if evs := tAuditEventsOf(t, again, "key.rewrap"); len(evs) != 1 {
 				t.Errorf("%d key.rewrap events after the second start, want 1", len(evs))
 			}
 		})
@@ -289,7 +289,7 @@ func TestLegacyCopiedCAKeyNotMigrated(t *testing.T) {
 			tCopyCAKeyToCert(t, tDBWriter(t, cfg), "issuing", serial)
 
 			in := tStart(t, cfg, clock.NewFake(tLegacyTime))
-			evs := tAuditEvents(t, in, "key.rewrap")
+			evs := tAuditEventsOf(t, in, "key.rewrap")
 			if len(evs) != 1 || evs[0].Outcome != audit.Failed {
 				t.Fatalf("key.rewrap events = %+v, want one failure", evs)
 			}

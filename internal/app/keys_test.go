@@ -137,7 +137,7 @@ func tIssueRetained(t *testing.T, in *tInstance, auth, name string) apitypes.Iss
 }
 
 // tAuditEvents returns the audit events with action, in order.
-func tAuditEvents(t *testing.T, in *tInstance, action string) []audit.Event {
+func tAuditEventsOf(t *testing.T, in *tInstance, action string) []audit.Event {
 	t.Helper()
 	var out []audit.Event
 	err := in.app.store.EachAuditEvent(context.Background(), 0, func(e *audit.Event) error {
@@ -207,7 +207,7 @@ func TestCopiedCAKeyNotExported(t *testing.T) {
 			if d := r.apiErr(t).Detail; !strings.Contains(d, cert.Serial) || !strings.Contains(d, "not that certificate's key") {
 				t.Errorf("refusal detail %q does not say what is wrong", d)
 			}
-			evs := tAuditEvents(t, in, "key.export")
+			evs := tAuditEventsOf(t, in, "key.export")
 			if len(evs) != 2 || evs[1].Outcome != audit.Failed || evs[1].Target != cert.Serial {
 				t.Errorf("key.export events = %+v, want a success then a failure for %s", evs, cert.Serial)
 			}

@@ -45,6 +45,8 @@ func (a *App) API() (*api.Handler, error) {
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler},
 		Imports:   a.imports, Compliance: a.compliance,
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
+		Refusals: a.refusals, UnauthenticatedPerSecond: a.cfg.Audit.UnauthenticatedPerSecond,
+		UnauthenticatedBurst: a.cfg.Audit.UnauthenticatedBurst,
 	})
 }
 
@@ -159,6 +161,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	start(func() error { return a.renewLoop(ctx, time.Hour) })
 	start(func() error { return a.revoker.Run(ctx) })
 	start(func() error { a.audit.Run(ctx); return nil })
+	start(func() error { a.refusals.Run(ctx); return nil })
 	start(func() error { return a.expireLoop(ctx, time.Minute) })
 	start(func() error { return a.acme.Run(ctx) })
 	start(func() error { return a.runLifecycle(ctx) })
@@ -176,6 +179,11 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	_ = httpsSrv.Shutdown(shutCtx)
 	_ = httpSrv.Shutdown(shutCtx)
 	wg.Wait()
+	// Requests refused while the listeners drained are counted after the
+	// counter's own final write.
+	if err := a.refusals.Flush(shutCtx, true); err != nil {
+		a.log.Error("write refused requests at shutdown", "err", err)
+	}
 	close(errc)
 	return <-errc
 }

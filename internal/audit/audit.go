@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/keys"
@@ -80,7 +81,10 @@ type Event struct {
 
 // Size limits, enforced by Normalize so an event always fits its row.
 const (
-	maxField   = 1024
+	maxField = 1024
+	// MaxTarget bounds an event's target: a caller-supplied path or name
+	// must not make a refused request cost kilobytes of permanent log.
+	MaxTarget  = 256
 	maxDetails = 64 << 10
 )
 
@@ -100,11 +104,10 @@ func (e *Event) Normalize() error {
 		return fmt.Errorf("%w: %s: no time", ErrInvalid, e.Action)
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	for _, f := range []*string{&e.Principal, &e.PrincipalID, &e.Source, &e.Action, &e.Target, &e.RequestID} {
-		if len(*f) > maxField {
-			*f = (*f)[:maxField]
-		}
+	for _, f := range []*string{&e.Principal, &e.PrincipalID, &e.Source, &e.Action, &e.RequestID} {
+		*f = truncateUTF8(*f, maxField)
 	}
+	e.Target = truncateUTF8(e.Target, MaxTarget)
 	if len(e.Details) == 0 {
 		e.Details = json.RawMessage("{}")
 	}
@@ -112,6 +115,22 @@ func (e *Event) Normalize() error {
 		return fmt.Errorf("%w: %s: details are %d bytes, over %d", ErrInvalid, e.Action, len(e.Details), maxDetails)
 	}
 	return nil
+}
+
+// truncateUTF8 cuts s to at most n bytes, on a UTF-8 character boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// anonymous is the principal of a request refused before authentication.
+func anonymous(source string) authz.Principal {
+	return authz.Principal{Name: "anonymous", Source: source}
 }
 
 // ComputeHash returns the chain hash of e after prev: SHA-256 over a
@@ -164,22 +183,55 @@ func New(p authz.Principal, now time.Time, action, target string, details any) E
 	return e
 }
 
-// Checkpoint pins the chain: the hash of event Seq, signed by the audit key.
+// Checkpoint pins the chain: the hash of event Seq, signed by the audit
+// key. Checkpoints chain to each other as events do: Counter is the
+// checkpoint's position among all checkpoints (from 1) and PrevHash the
+// Digest of the one before it (Genesis for the first), both signed, so a
+// deleted or replaced checkpoint breaks the link of the next one.
+//
+// A checkpoint written before checkpoints were chained has Counter 0 and
+// no PrevHash, and is signed over the older message; such checkpoints can
+// only precede chained ones.
 type Checkpoint struct {
 	Seq       int64     `json:"seq"`
 	Hash      Hash      `json:"hash"`
 	Time      time.Time `json:"time"`
 	KeyID     string    `json:"key_id"`
+	Counter   int64     `json:"counter,omitempty"`
+	PrevHash  Hash      `json:"prev_hash,omitempty"`
 	Signature []byte    `json:"signature"`
 }
 
+// Chained reports whether c links to the checkpoint before it (it was
+// written by a version that chains checkpoints).
+func (c *Checkpoint) Chained() bool { return c.Counter > 0 }
+
 // Message is what the audit key signs (SHA-256 of it, for ECDSA).
 func (c *Checkpoint) Message() []byte {
-	return []byte("certwright audit checkpoint v1\n" +
+	if !c.Chained() {
+		return []byte("certwright audit checkpoint v1\n" +
+			strconv.FormatInt(c.Seq, 10) + "\n" +
+			hex.EncodeToString(c.Hash) + "\n" +
+			strconv.FormatInt(c.Time.UTC().UnixMicro(), 10) + "\n" +
+			c.KeyID + "\n")
+	}
+	return []byte("certwright audit checkpoint v2\n" +
+		strconv.FormatInt(c.Counter, 10) + "\n" +
 		strconv.FormatInt(c.Seq, 10) + "\n" +
 		hex.EncodeToString(c.Hash) + "\n" +
 		strconv.FormatInt(c.Time.UTC().UnixMicro(), 10) + "\n" +
-		c.KeyID + "\n")
+		c.KeyID + "\n" +
+		hex.EncodeToString(c.PrevHash) + "\n")
+}
+
+// Digest identifies c: SHA-256 over its signed message. The next
+// checkpoint's PrevHash and the external anchor refer to a checkpoint by
+// it.
+func (c *Checkpoint) Digest() Hash {
+	h := sha256.New()
+	h.Write([]byte("certwright audit checkpoint digest\x00"))
+	h.Write(c.Message())
+	return h.Sum(nil)
 }
 
 // Key is an audit signing key: its wrapped private half (by reference) and

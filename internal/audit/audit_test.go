@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/clock"
@@ -84,8 +85,18 @@ func TestNormalize(t *testing.T) {
 	if string(e.Details) != "{}" {
 		t.Errorf("empty Details became %q, want {}", e.Details)
 	}
-	if len(e.Target) != 1024 {
-		t.Errorf("Target is %d bytes after Normalize, want 1024", len(e.Target))
+	if len(e.Target) != audit.MaxTarget || audit.MaxTarget != 256 {
+		t.Errorf("Target is %d bytes after Normalize, want 256", len(e.Target))
+	}
+	// The cut never splits a character.
+	e.Target = strings.Repeat("é", 200) // 400 bytes
+	e.Principal = strings.Repeat("p", 5000)
+	if err := e.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Target) != 256 || !utf8.ValidString(e.Target) || len(e.Principal) != 1024 {
+		t.Errorf("after Normalize: target %d bytes (valid UTF-8 %v), principal %d bytes; want 256, true, 1024",
+			len(e.Target), utf8.ValidString(e.Target), len(e.Principal))
 	}
 
 	for _, tc := range []struct {

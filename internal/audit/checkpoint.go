@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/pki"
@@ -32,6 +33,9 @@ type CheckpointStore interface {
 	// cannot name.
 	ListCheckpoints(ctx context.Context) ([]*Checkpoint, error)
 	LastCheckpoint(ctx context.Context) (*Checkpoint, error)
+	// CheckpointAt returns the checkpoint at event seq, and an error when
+	// there is none.
+	CheckpointAt(ctx context.Context, seq int64) (*Checkpoint, error)
 	CreateAuditKey(ctx context.Context, k *Key) error
 	ListAuditKeys(ctx context.Context) ([]*Key, error)
 }
@@ -48,6 +52,11 @@ type CheckpointConfig struct {
 	Interval time.Duration
 	// Poll is how often Run looks at the head (default 1s).
 	Poll time.Duration
+	// Anchor keeps the latest checkpoint outside the database (nil: no
+	// external anchor). The Checkpointer refuses to sign a chain that
+	// does not contain the anchored checkpoint, and anchors every
+	// checkpoint it signs.
+	Anchor AnchorStore
 }
 
 // Defaults for CheckpointConfig.
@@ -79,9 +88,13 @@ type Checkpointer struct {
 	st  CheckpointStore
 	kp  keys.Provider
 
-	mu     sync.Mutex // serialises Checkpoint and EnsureKey
+	mu     sync.Mutex // serialises Checkpoint, EnsureKey and CheckAnchor
 	key    *Key
 	signer crypto.Signer
+	// anchor is the anchor as last loaded or saved; anchorLoaded says
+	// whether it was loaded (nil then means there is none).
+	anchor       *Anchor
+	anchorLoaded bool
 }
 
 // NewCheckpointer returns a Checkpointer that keeps its key in kp (wrapped
@@ -176,7 +189,7 @@ func (c *Checkpointer) createKey(ctx context.Context) (*Key, crypto.Signer, erro
 		return nil, nil, fmt.Errorf("audit: key event: %w", err)
 	}
 	ev := Event{
-		Time: now, Principal: "system", Action: ActionKeyCreate, Target: k.ID,
+		Time: now, Principal: authz.System().Name, PrincipalID: authz.System().ID, Action: ActionKeyCreate, Target: k.ID,
 		Outcome: Success, Details: details,
 	}
 	if err := ev.Normalize(); err != nil {
@@ -223,21 +236,151 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	if err := c.checkExtends(ctx, last, seq, hash); err != nil {
 		return nil, err
 	}
+	pos, err := c.position(ctx, last)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkAnchor(ctx, last, pos); err != nil {
+		return nil, err
+	}
 	cp := &Checkpoint{
 		Seq: seq, Hash: hash, Time: c.cfg.Clock.Now().UTC().Truncate(time.Microsecond), KeyID: key.ID,
+		Counter: pos + 1, PrevHash: Genesis(),
+	}
+	if last != nil {
+		cp.PrevHash = last.Digest()
 	}
 	if cp.Signature, err = signCheckpoint(signer, cp); err != nil {
 		return nil, fmt.Errorf("audit: checkpoint: sign: %w", err)
 	}
 	if err := c.st.InsertCheckpoint(ctx, cp); err != nil {
-		// Another replica may have signed the same head first.
-		if other, lerr := c.lastCheckpoint(ctx); lerr == nil && other != nil && other.Seq >= cp.Seq {
+		// Another replica may have signed the same head, or the same
+		// position, first.
+		if other, lerr := c.lastCheckpoint(ctx); lerr == nil && other != nil && (other.Seq >= cp.Seq || other.Counter >= cp.Counter) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("audit: checkpoint %d: %w", cp.Seq, err)
 	}
-	c.cfg.Log.Debug("audit checkpoint", "seq", cp.Seq, "key_id", cp.KeyID)
+	c.cfg.Log.Debug("audit checkpoint", "seq", cp.Seq, "counter", cp.Counter, "key_id", cp.KeyID)
+	// The checkpoint is in the database: an anchor that fails to follow
+	// lags behind, which is safe; it is retried with the next one.
+	if err := c.saveAnchor(ctx, &Anchor{Position: cp.Counter, Checkpoint: *cp}); err != nil {
+		c.cfg.Log.Error("audit anchor not updated", "seq", cp.Seq, "counter", cp.Counter, "err", err)
+	}
 	return cp, nil
+}
+
+// position returns the position of last among all checkpoints (0 for
+// none): its counter when it is chained, else (the first chained
+// checkpoint after an upgrade) the number of checkpoints.
+func (c *Checkpointer) position(ctx context.Context, last *Checkpoint) (int64, error) {
+	if last == nil {
+		return 0, nil
+	}
+	if last.Chained() {
+		return last.Counter, nil
+	}
+	all, err := c.st.ListCheckpoints(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("audit: checkpoint: %w", err)
+	}
+	return int64(len(all)), nil
+}
+
+// loadAnchor returns the anchor, loading it on first use.
+func (c *Checkpointer) loadAnchor(ctx context.Context) (*Anchor, error) {
+	if c.cfg.Anchor == nil || c.anchorLoaded {
+		return c.anchor, nil
+	}
+	a, err := c.cfg.Anchor.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAnchor, err)
+	}
+	c.anchor, c.anchorLoaded = a, true
+	return a, nil
+}
+
+func (c *Checkpointer) saveAnchor(ctx context.Context, a *Anchor) error {
+	if c.cfg.Anchor == nil {
+		return nil
+	}
+	if err := c.cfg.Anchor.Save(ctx, a); err != nil {
+		return err
+	}
+	c.anchor, c.anchorLoaded = a, true
+	return nil
+}
+
+// checkAnchor checks that the database's checkpoints, the last of which
+// is last at position pos, still hold the anchored checkpoint: if they do
+// not, checkpoints were deleted or replaced, and signing the chain's head
+// would vouch for whatever replaced them.
+func (c *Checkpointer) checkAnchor(ctx context.Context, last *Checkpoint, pos int64) error {
+	a, err := c.loadAnchor(ctx)
+	if err != nil || a == nil {
+		return err
+	}
+	ac := &a.Checkpoint
+	if last == nil || pos < a.Position || last.Seq < ac.Seq {
+		have := "no checkpoint"
+		if last != nil {
+			have = fmt.Sprintf("%d checkpoint(s), the last at event %d", pos, last.Seq)
+		}
+		return fmt.Errorf("%w: the anchor records checkpoint #%d at event %d, but the database holds %s: checkpoints were deleted; refusing to sign",
+			ErrAnchor, a.Position, ac.Seq, have)
+	}
+	got, err := c.st.CheckpointAt(ctx, ac.Seq)
+	if err != nil {
+		return fmt.Errorf("%w: the anchored checkpoint #%d at event %d is not in the database (%w); refusing to sign", ErrAnchor, a.Position, ac.Seq, err)
+	}
+	if !bytes.Equal(got.Digest(), ac.Digest()) {
+		return fmt.Errorf("%w: the database's checkpoint at event %d is not the anchored checkpoint #%d: checkpoints were replaced; refusing to sign",
+			ErrAnchor, ac.Seq, a.Position)
+	}
+	return nil
+}
+
+// CheckAnchor checks the database's checkpoints against the external
+// anchor, as Checkpoint does before signing, and returns an error wrapping
+// ErrAnchor when they do not hold it. When there is no anchor yet (the
+// first start of a version that keeps one) it anchors the last checkpoint
+// once its signature is verified with the audit key.
+func (c *Checkpointer) CheckAnchor(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg.Anchor == nil {
+		return nil
+	}
+	a, err := c.loadAnchor(ctx)
+	if err != nil {
+		return err
+	}
+	last, err := c.lastCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	pos, err := c.position(ctx, last)
+	if err != nil {
+		return err
+	}
+	if a != nil {
+		return c.checkAnchor(ctx, last, pos)
+	}
+	if last == nil {
+		return nil
+	}
+	key, signer, err := c.ensureKey(ctx)
+	if err != nil {
+		return err
+	}
+	if last.KeyID != key.ID || !verifySignature(signer.Public(), last.Message(), last.Signature) {
+		return fmt.Errorf("%w: the last checkpoint (event %d) is not signed by the audit key; not anchoring it", ErrAnchor, last.Seq)
+	}
+	if err := c.saveAnchor(ctx, &Anchor{Position: pos, Checkpoint: *last}); err != nil {
+		return fmt.Errorf("audit: anchor: %w", err)
+	}
+	c.cfg.Log.Info("audit checkpoints anchored outside the database", "seq", last.Seq, "position", pos)
+	return nil
 }
 
 // checkExtends walks the events after last up to seq, checking each one's
@@ -298,6 +441,9 @@ func (c *Checkpointer) lastCheckpoint(ctx context.Context) (*Checkpoint, error) 
 // Run checkpoints per the config until ctx ends, then writes a final
 // checkpoint (bounded by a short timeout of its own).
 func (c *Checkpointer) Run(ctx context.Context) {
+	if err := c.CheckAnchor(ctx); err != nil && ctx.Err() == nil {
+		c.cfg.Log.Error("audit checkpoints do not extend the external anchor: no checkpoint will be signed until this is resolved; run certwright audit verify", "err", err)
+	}
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	since := c.cfg.Clock.Now() // the interval counts from start-up when there is no checkpoint

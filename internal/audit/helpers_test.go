@@ -75,6 +75,8 @@ var backends = []backend{
 		r := &rawDB{DB: raw, timeArg: func(tm time.Time) any { return tm.UnixMicro() }}
 		r.exec(t, `DROP TRIGGER audit_events_no_update`)
 		r.exec(t, `DROP TRIGGER audit_events_no_delete`)
+		r.exec(t, `DROP TRIGGER audit_checkpoints_no_update`)
+		r.exec(t, `DROP TRIGGER audit_checkpoints_no_delete`)
 		return db, r
 	}},
 	{"postgres", func(t testing.TB) (*store.DB, *rawDB) {
@@ -87,6 +89,7 @@ var backends = []backend{
 		t.Cleanup(func() { raw.Close() })
 		r := &rawDB{DB: raw, numbered: true, timeArg: func(tm time.Time) any { return tm }}
 		r.exec(t, `ALTER TABLE audit_events DISABLE TRIGGER USER`)
+		r.exec(t, `ALTER TABLE audit_checkpoints DISABLE TRIGGER USER`)
 		return db, r
 	}},
 }

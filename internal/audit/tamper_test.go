@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,10 +26,12 @@ const (
 )
 
 type fixture struct {
-	db  *store.DB
-	raw *rawDB
-	kp  *software.Provider
-	cp  *audit.Checkpointer
+	db     *store.DB
+	raw    *rawDB
+	kp     *software.Provider
+	cp     *audit.Checkpointer
+	clk    *clock.Fake
+	anchor *audit.FileAnchor
 }
 
 func newFixture(t *testing.T, b backend) *fixture {
@@ -37,7 +40,8 @@ func newFixture(t *testing.T, b backend) *fixture {
 	db, raw := b.open(t)
 	kp := newProvider(t)
 	clk := clock.NewFake(t0)
-	cp, err := audit.NewCheckpointer(audit.CheckpointConfig{Clock: clk}, db, kp)
+	anchor := &audit.FileAnchor{Path: filepath.Join(t.TempDir(), "audit-anchor.json")}
+	cp, err := audit.NewCheckpointer(audit.CheckpointConfig{Clock: clk, Anchor: anchor}, db, kp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +54,7 @@ func newFixture(t *testing.T, b backend) *fixture {
 		t.Fatalf("second Checkpoint = %+v, %v; want seq %d", c, err, secondCP)
 	}
 	appendEvents(t, db, clk, 10)
-	return &fixture{db: db, raw: raw, kp: kp, cp: cp}
+	return &fixture{db: db, raw: raw, kp: kp, cp: cp, clk: clk, anchor: anchor}
 }
 
 func TestTamper(t *testing.T) {

@@ -42,6 +42,9 @@ const (
 	KindReordered  = "reordered"
 	KindTruncated  = "truncated"
 	KindCheckpoint = "checkpoint"
+	// KindAnchor: the checkpoint kept outside the database (the anchor)
+	// is missing from the database or differs from the one there.
+	KindAnchor = "anchor"
 )
 
 // Problem is the first sign of tampering Verify found.
@@ -49,7 +52,8 @@ type Problem struct {
 	// Seq is the event the problem is about: the modified, missing,
 	// inserted or misplaced one, or the checkpoint's seq.
 	Seq int64 `json:"seq"`
-	// Kind is one of modified, deleted, inserted, reordered, truncated, checkpoint.
+	// Kind is one of modified, deleted, inserted, reordered, truncated,
+	// checkpoint, anchor.
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
 }
@@ -72,6 +76,9 @@ type Report struct {
 	// Unanchored counts the events after the last checkpoint: a deletion
 	// of those, with the head rewritten to match, cannot be detected.
 	Unanchored int64 `json:"unanchored"`
+	// Anchors names the external anchors checked, with the checkpoint
+	// each one records.
+	Anchors []string `json:"anchors,omitempty"`
 	// Problem is the first problem found, nil when Intact.
 	Problem *Problem `json:"problem,omitempty"`
 }
@@ -80,8 +87,13 @@ type Report struct {
 // in Report.Problem (the first problem in seq order, then the end-of-chain
 // checks); the error is for I/O failures only.
 //
+// Checkpoints must chain to each other, and every anchor (the latest
+// checkpoint as kept outside the database; read them BEFORE calling Verify,
+// so that a checkpoint signed meanwhile cannot put them ahead of what
+// Verify reads) must be among them at its position.
+//
 // The chain is read as a stream, so memory does not grow with the log.
-func Verify(ctx context.Context, src VerifySource, signers Signers) (*Report, error) {
+func Verify(ctx context.Context, src VerifySource, signers Signers, anchors ...Anchor) (*Report, error) {
 	cps, err := src.ListCheckpoints(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit: verify: checkpoints: %w", err)
@@ -96,9 +108,13 @@ func Verify(ctx context.Context, src VerifySource, signers Signers) (*Report, er
 	v := &verifier{}
 	// A checkpoint whose signature cannot be trusted is itself a problem,
 	// and one that must not be believed about truncation either.
-	trusted, err := checkSignatures(ctx, cps, ks, signers, v.consider)
+	trusted, pubs, err := checkSignatures(ctx, cps, ks, signers, v.consider)
 	if err != nil {
 		return nil, err
+	}
+	checkCheckpointChain(cps, v.consider)
+	for i := range anchors {
+		checkAnchor(&anchors[i], cps, pubs, v.consider)
 	}
 
 	next := 0 // index of the next checkpoint to match against the chain
@@ -137,6 +153,9 @@ func Verify(ctx context.Context, src VerifySource, signers Signers) (*Report, er
 		r.LastCheckpoint = cps[len(cps)-1].Seq
 	}
 	r.Unanchored = max(0, v.lastSeq-r.LastCheckpoint)
+	for _, a := range anchors {
+		r.Anchors = append(r.Anchors, fmt.Sprintf("%s: checkpoint #%d at event %d", a.Source, a.Position, a.Checkpoint.Seq))
+	}
 
 	// End-of-chain checks, only when the walk found nothing.
 	if v.first == nil {
@@ -254,8 +273,8 @@ func (v *verifier) consider(p *Problem) {
 // checkSignatures verifies every checkpoint's signature with a key whose
 // public half is trusted only after its wrapped private half unwraps to
 // the same key. It reports untrusted checkpoints through problem and
-// returns the trusted set.
-func checkSignatures(ctx context.Context, cps []*Checkpoint, ks []*Key, signers Signers, problem func(*Problem)) (map[*Checkpoint]bool, error) {
+// returns the trusted set and the trusted public keys by key ID.
+func checkSignatures(ctx context.Context, cps []*Checkpoint, ks []*Key, signers Signers, problem func(*Problem)) (map[*Checkpoint]bool, map[string]crypto.PublicKey, error) {
 	byID := make(map[string]*Key, len(ks))
 	for _, k := range ks {
 		byID[k.ID] = k
@@ -277,7 +296,7 @@ func checkSignatures(ctx context.Context, cps []*Checkpoint, ks []*Key, signers 
 				s, err := trustKey(ctx, k, signers)
 				if err != nil {
 					if ctxErr := ctx.Err(); ctxErr != nil {
-						return nil, fmt.Errorf("audit: verify: %w", ctxErr)
+						return nil, nil, fmt.Errorf("audit: verify: %w", ctxErr)
 					}
 					st.why = err.Error()
 				} else {
@@ -300,7 +319,99 @@ func checkSignatures(ctx context.Context, cps []*Checkpoint, ks []*Key, signers 
 			trusted[c] = true
 		}
 	}
-	return trusted, nil
+	// Keys no checkpoint names still authenticate an anchor.
+	pubs := map[string]crypto.PublicKey{}
+	for id, st := range states {
+		if st.why == "" {
+			pubs[id] = st.pub
+		}
+	}
+	for _, k := range ks {
+		if _, done := states[k.ID]; done {
+			continue
+		}
+		s, err := trustKey(ctx, k, signers)
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, nil, fmt.Errorf("audit: verify: %w", ctxErr)
+			}
+			continue
+		}
+		pubs[k.ID] = s.Public()
+	}
+	return trusted, pubs, nil
+}
+
+// checkCheckpointChain checks that every chained checkpoint sits at the
+// position its counter says and links to the one before it, and that no
+// unchained (older) checkpoint follows a chained one. cps is sorted by seq.
+func checkCheckpointChain(cps []*Checkpoint, problem func(*Problem)) {
+	chained := false
+	for i, c := range cps {
+		if !c.Chained() {
+			if chained {
+				problem(&Problem{Seq: c.Seq, Kind: KindCheckpoint, Message: fmt.Sprintf(
+					"checkpoint at event %d carries no link to the checkpoint before it, but follows linked checkpoints: it was inserted", c.Seq)})
+				return
+			}
+			continue
+		}
+		chained = true
+		prev := Genesis()
+		if i > 0 {
+			prev = cps[i-1].Digest()
+		}
+		switch {
+		case c.Counter != int64(i+1):
+			problem(&Problem{Seq: c.Seq, Kind: KindCheckpoint, Message: fmt.Sprintf(
+				"checkpoint #%d (event %d) is number %d in the database: checkpoints before it were deleted or inserted",
+				c.Counter, c.Seq, i+1)})
+			return
+		case !bytes.Equal(c.PrevHash, prev):
+			problem(&Problem{Seq: c.Seq, Kind: KindCheckpoint, Message: fmt.Sprintf(
+				"checkpoint #%d (event %d) does not link to the checkpoint before it: checkpoints were deleted or replaced",
+				c.Counter, c.Seq)})
+			return
+		}
+	}
+}
+
+// checkAnchor checks that the database's checkpoints (cps, sorted by seq)
+// hold the anchored checkpoint at its position, and that the anchor was
+// signed by a trusted audit key.
+func checkAnchor(a *Anchor, cps []*Checkpoint, pubs map[string]crypto.PublicKey, problem func(*Problem)) {
+	ac := &a.Checkpoint
+	pub, ok := pubs[ac.KeyID]
+	switch {
+	case a.Position < 1:
+		problem(&Problem{Seq: ac.Seq, Kind: KindAnchor, Message: fmt.Sprintf(
+			"the external anchor (%s) names no checkpoint position", a.Source)})
+		return
+	case !ok:
+		problem(&Problem{Seq: ac.Seq, Kind: KindAnchor, Message: fmt.Sprintf(
+			"the external anchor (%s) is signed by audit key %q, which the database does not hold (or holds replaced): the audit keys were changed",
+			a.Source, ac.KeyID)})
+		return
+	case !verifySignature(pub, ac.Message(), ac.Signature):
+		problem(&Problem{Seq: ac.Seq, Kind: KindAnchor, Message: fmt.Sprintf(
+			"the external anchor (%s) has an invalid signature: it was altered", a.Source)})
+		return
+	}
+	if int64(len(cps)) < a.Position {
+		last := "none"
+		if len(cps) > 0 {
+			last = fmt.Sprintf("the last at event %d", cps[len(cps)-1].Seq)
+		}
+		problem(&Problem{Seq: ac.Seq, Kind: KindAnchor, Message: fmt.Sprintf(
+			"the external anchor (%s) records checkpoint #%d at event %d, but the database holds %d checkpoint(s) (%s): checkpoints were deleted",
+			a.Source, a.Position, ac.Seq, len(cps), last)})
+		return
+	}
+	if got := cps[a.Position-1]; !bytes.Equal(got.Digest(), ac.Digest()) {
+		problem(&Problem{Seq: ac.Seq, Kind: KindAnchor, Message: fmt.Sprintf(
+			"the external anchor (%s) records checkpoint #%d at event %d, but the database's checkpoint #%d (event %d) is a different one: checkpoints were deleted or replaced",
+			a.Source, a.Position, ac.Seq, a.Position, got.Seq)})
+	}
 }
 
 // trustKey unwraps k's private half and returns it if its public key

@@ -20,8 +20,9 @@ func auditCommands() []*command {
 			name: "verify", summary: "check the audit log's hash chain and checkpoints on the server",
 			args:    "[--json]",
 			example: "certwright audit verify",
-			more:    "Exits 0 and prints a summary when the log is intact; exits 1 with \"audit log TAMPERED: KIND at event N: ...\" on standard error when an event was modified, deleted, inserted or reordered.",
-			run:     runAuditVerify,
+			more: "Exits 0 and prints a summary when the log is intact; exits 1 with \"audit log TAMPERED: KIND at event N: ...\" on standard error when an event was modified, deleted, inserted or reordered,\n" +
+				"or when checkpoints were deleted or replaced (KIND anchor: the latest checkpoint, kept outside the database in DATA/audit-anchor.json, is no longer in it).",
+			run: runAuditVerify,
 		},
 		{
 			name: "export", summary: "export audit events as JSON lines (one event per line)",
@@ -110,6 +111,9 @@ func runAuditVerify(ctx context.Context, r *runner, args []string) error {
 	if !cf.json {
 		fmt.Fprintf(r.stdout, "audit log intact: %d events, %d %s, last checkpoint at seq %d (%d events since)\n",
 			res.Events, res.Checkpoints, plural(res.Checkpoints, "checkpoint"), res.LastCheckpoint, res.Unanchored)
+		for _, a := range res.Anchors {
+			fmt.Fprintf(r.stdout, "checked against the external anchor: %s\n", a)
+		}
 	}
 	return nil
 }

@@ -100,6 +100,18 @@ func (r RevocationConfig) Durations() (crl, ocspResp, responder time.Duration) {
 type AuditConfig struct {
 	CheckpointEvents   int    `yaml:"checkpoint_events,omitempty"`   // default 1000
 	CheckpointInterval string `yaml:"checkpoint_interval,omitempty"` // default 5m
+	// AnchorLog, when set, is a file (relative paths are in the data
+	// directory) to which every checkpoint is appended as a JSON line, for
+	// shipping to storage the server cannot rewrite. The latest checkpoint
+	// is always kept in DATA/audit-anchor.json as well.
+	AnchorLog string `yaml:"anchor_log,omitempty"`
+	// UnauthenticatedPerSecond and UnauthenticatedBurst limit, per source
+	// address, the API requests refused before authentication (no or bad
+	// token or client certificate): past the burst, that source gets 429
+	// with Retry-After until the rate allows again. Refused requests are
+	// audited as one event per source and minute with a count.
+	UnauthenticatedPerSecond float64 `yaml:"unauthenticated_per_second,omitempty"` // default 10
+	UnauthenticatedBurst     int     `yaml:"unauthenticated_burst,omitempty"`      // default 20
 }
 
 // Interval returns the parsed checkpoint interval (after Validate).
@@ -219,6 +231,10 @@ func (c *Config) Defaults() {
 	defInt(&rv.OCSPCacheEntries, 1_000_000)
 	defInt(&c.Audit.CheckpointEvents, 1000)
 	def(&c.Audit.CheckpointInterval, "5m")
+	if c.Audit.UnauthenticatedPerSecond == 0 {
+		c.Audit.UnauthenticatedPerSecond = 10
+	}
+	defInt(&c.Audit.UnauthenticatedBurst, 20)
 	def(&c.Approval.RequestLifetime, "72h")
 	ac := &c.ACME
 	defInt(&ac.HTTP01Port, 80)
@@ -292,6 +308,12 @@ func (c *Config) Validate() error {
 		return invalid("audit.checkpoint_interval", "%v", err)
 	} else if d < time.Second || d > 24*time.Hour {
 		return invalid("audit.checkpoint_interval", "%s: want 1s to 24h", c.Audit.CheckpointInterval)
+	}
+	if r := c.Audit.UnauthenticatedPerSecond; !(r >= 0.01 && r <= 1e6) {
+		return invalid("audit.unauthenticated_per_second", "%v: want 0.01 to 1000000", r)
+	}
+	if n := c.Audit.UnauthenticatedBurst; n < 1 || n > 1_000_000 {
+		return invalid("audit.unauthenticated_burst", "%d: want 1 to 1000000", n)
 	}
 	if d, err := inventory.ParseWindow(c.Approval.RequestLifetime); err != nil {
 		return invalid("approval.request_lifetime", "%v", err)

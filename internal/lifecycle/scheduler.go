@@ -206,7 +206,26 @@ func (s *Scheduler) RunAs(ctx context.Context, p authz.Principal, name string) (
 	if !p.Can(authz.PermCAManage) {
 		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCAManage)
 	}
-	return s.RunJob(ctx, name)
+	if !slices.ContainsFunc(s.jobs, func(j Job) bool { return j.Name == name }) {
+		return nil, fmt.Errorf("%w %q", ErrUnknownJob, name)
+	}
+	started := s.clock.Now().UTC()
+	st, err := s.RunJob(ctx, name)
+	var outcome error
+	details := map[string]any{"started_at": started}
+	switch {
+	case err != nil:
+		outcome = err
+	case st.Outcome == OutcomeError:
+		outcome = errors.New(st.Detail)
+	}
+	if st != nil {
+		details["outcome"], details["detail"] = st.Outcome, st.Detail
+	}
+	if aerr := recordAction(ctx, s.store, p, s.clock.Now(), ActionJobRun, name, outcome, details); aerr != nil {
+		return st, errors.Join(err, aerr)
+	}
+	return st, err
 }
 
 // Intervals configure the standard jobs.

@@ -46,10 +46,12 @@ type AlertStore interface {
 	CountAlerts(ctx context.Context, kind AlertKind, subjectPrefix string, since time.Time) (int, error)
 }
 
-// JobStore keeps each job's last run.
+// JobStore keeps each job's last run, and the audit record of a job run
+// or a test alert asked for by a principal.
 type JobStore interface {
 	GetJob(ctx context.Context, name string) (*JobState, error)
 	PutJob(ctx context.Context, j *JobState) error
+	AuditAppender
 }
 
 // RenewalStore keeps renewal state.
@@ -373,11 +375,14 @@ func (s *Service) SendTest(ctx context.Context, p authz.Principal, channel strin
 		Detail:    "This is a test message sent by " + p.Name + " with `certwright alerts test " + channel + "`. Alerts to this channel work.",
 		CreatedAt: now,
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
 	defer cancel()
-	err = ch.Send(ctx, a)
+	err = ch.Send(sctx, a)
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.ObserveDelivery(channel, err)
+	}
+	if aerr := recordAction(ctx, s.store, p, s.cfg.Clock.Now(), ActionAlertTest, channel, err, map[string]any{"alert_id": id}); aerr != nil {
+		return aerr
 	}
 	if err != nil {
 		return fmt.Errorf("%w: test alert to %s: %w", ErrDelivery, channel, err)

@@ -20,7 +20,7 @@ import (
 
 const (
 	auditColumns      = `seq, time, principal, source, action, target, outcome, request_id, details, prev_hash, hash, principal_id`
-	checkpointColumns = `seq, hash, time, key_id, signature`
+	checkpointColumns = `seq, hash, time, key_id, signature, counter, prev_hash`
 	auditKeyColumns   = `id, key_provider, key_id, key_algorithm, key_blob, public_key, created_at`
 	auditColumnCount  = 12
 	// auditInsertRows bounds a multi-row audit insert: 12 parameters a row
@@ -33,6 +33,7 @@ type auditQueries struct {
 	lockHead, readHead, updateHead, insertEvent string
 	eachFrom                                    string
 	insertCheckpoint, listCheckpoints, lastCP   string
+	checkpointAt                                string
 	insertKey, listKeys                         string
 }
 
@@ -49,15 +50,16 @@ func buildAuditQueries(d *dialect) auditQueries {
 		updateHead:       `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`,
 		insertEvent:      `INSERT INTO audit_events (` + auditColumns + `) VALUES (` + params(auditColumnCount) + `)`,
 		eachFrom:         `SELECT ` + auditColumns + ` FROM audit_events WHERE seq >= ? ORDER BY seq`,
-		insertCheckpoint: `INSERT INTO audit_checkpoints (` + checkpointColumns + `) VALUES (` + params(5) + `) ON CONFLICT DO NOTHING`,
+		insertCheckpoint: `INSERT INTO audit_checkpoints (` + checkpointColumns + `) VALUES (` + params(7) + `) ON CONFLICT DO NOTHING`,
 		listCheckpoints:  `SELECT ` + checkpointColumns + ` FROM audit_checkpoints ORDER BY seq`,
 		lastCP:           `SELECT ` + checkpointColumns + ` FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`,
+		checkpointAt:     `SELECT ` + checkpointColumns + ` FROM audit_checkpoints WHERE seq = ?`,
 		insertKey:        `INSERT INTO audit_keys (` + auditKeyColumns + `) VALUES (` + params(7) + `) ON CONFLICT DO NOTHING`,
 		listKeys:         `SELECT ` + auditKeyColumns + ` FROM audit_keys ORDER BY created_at, id`,
 	}
 	for _, s := range []*string{
 		&q.lockHead, &q.readHead, &q.updateHead, &q.insertEvent, &q.eachFrom,
-		&q.insertCheckpoint, &q.listCheckpoints, &q.lastCP, &q.insertKey, &q.listKeys,
+		&q.insertCheckpoint, &q.listCheckpoints, &q.lastCP, &q.checkpointAt, &q.insertKey, &q.listKeys,
 	} {
 		*s = d.rebind(*s)
 	}
@@ -244,10 +246,10 @@ func (db *DB) AuditHead(ctx context.Context) (seq int64, hash audit.Hash, err er
 }
 
 // InsertCheckpoint stores c. It returns ErrConflict when a checkpoint at
-// c.Seq exists.
+// c.Seq, or a chained one with c.Counter, exists.
 func (db *DB) InsertCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
 	n, err := execAffected(ctx, db.write, db.aq.insertCheckpoint,
-		c.Seq, nonNil(c.Hash), db.timeArg(c.Time), c.KeyID, nonNil(c.Signature))
+		c.Seq, nonNil(c.Hash), db.timeArg(c.Time), c.KeyID, nonNil(c.Signature), c.Counter, nonNil(c.PrevHash))
 	if err != nil {
 		return fmt.Errorf("store: insert audit checkpoint %d: %w", c.Seq, err)
 	}
@@ -291,13 +293,28 @@ func (db *DB) LastCheckpoint(ctx context.Context) (*audit.Checkpoint, error) {
 	return c, nil
 }
 
+// CheckpointAt returns the checkpoint at event seq, or ErrNotFound.
+func (db *DB) CheckpointAt(ctx context.Context, seq int64) (*audit.Checkpoint, error) {
+	c, err := scanCheckpoint(db.read.QueryRowContext(ctx, db.aq.checkpointAt, seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: audit checkpoint at event %d", ErrNotFound, seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: audit checkpoint at event %d: %w", seq, err)
+	}
+	return c, nil
+}
+
 func scanCheckpoint(s scanner) (*audit.Checkpoint, error) {
 	var c audit.Checkpoint
-	var hash []byte
-	if err := s.Scan(&c.Seq, &hash, timeScan{&c.Time}, &c.KeyID, &c.Signature); err != nil {
+	var hash, prev []byte
+	if err := s.Scan(&c.Seq, &hash, timeScan{&c.Time}, &c.KeyID, &c.Signature, &c.Counter, &prev); err != nil {
 		return nil, err
 	}
 	c.Hash = hash
+	if len(prev) > 0 {
+		c.PrevHash = prev
+	}
 	return &c, nil
 }
 

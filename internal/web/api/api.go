@@ -1,7 +1,8 @@
 // Package api owns the /api/v1 REST edge: it authenticates every request
 // (bearer token or client certificate), checks the route's permission from
-// the one route table, audits every refusal, decodes and size-limits
-// bodies, calls the core, and is the one place where core errors become
+// the one route table, audits every refusal (those refused before
+// authentication as counts per source and minute, with a per-source
+// limit), decodes and size-limits bodies, calls the core, and is the one place where core errors become
 // HTTP statuses and JSON error bodies.
 package api
 
@@ -125,6 +126,12 @@ type Deps struct {
 	DefaultCA string
 	// MaxBody bounds request bodies; 0 means 1 MiB.
 	MaxBody int64
+	// Refusals counts requests refused before authentication (refused.go).
+	Refusals Refusals
+	// UnauthenticatedPerSecond and UnauthenticatedBurst limit such
+	// refusals per source; 0 takes the defaults.
+	UnauthenticatedPerSecond float64
+	UnauthenticatedBurst     int
 }
 
 // Route is one entry of the route table: what it is called in the audit
@@ -139,9 +146,10 @@ type Route struct {
 
 // Handler serves /api/v1.
 type Handler struct {
-	d      Deps
-	mux    *http.ServeMux
-	routes []Route
+	d       Deps
+	mux     *http.ServeMux
+	routes  []Route
+	limiter *failureLimiter
 }
 
 func route(method, pattern, action string, handle func(http.ResponseWriter, *http.Request, authz.Principal) error, perms ...authz.Permission) Route {
@@ -154,10 +162,14 @@ func New(d Deps) (*Handler, error) {
 		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil || d.ACME == nil {
 		return nil, errors.New("api: every dependency is required")
 	}
+	if d.Refusals == nil {
+		return nil, errors.New("api: Refusals is required: requests refused before authentication are audited through it")
+	}
 	if d.MaxBody <= 0 {
 		d.MaxBody = 1 << 20
 	}
-	h := &Handler{d: d, mux: http.NewServeMux()}
+	h := &Handler{d: d, mux: http.NewServeMux(),
+		limiter: newFailureLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst)}
 	const (
 		caRead, caManage           = authz.PermCARead, authz.PermCAManage
 		certRead, certIssue        = authz.PermCertRead, authz.PermCertIssue
@@ -305,9 +317,13 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		reqID := newRequestID()
 		w.Header().Set("X-Request-Id", reqID)
 		anon := authz.Principal{Name: "anonymous", Source: remoteHost(r), RequestID: reqID}
+		if wait := h.limiter.wait(anon.Source); wait > 0 {
+			h.tooMany(w, r, rt, anon, wait)
+			return
+		}
 		if tokenInQuery(r) {
 			writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in the Authorization header: a URL ends up in logs. Revoke that token.", "")
-			h.deny(r, rt, anon, http.StatusBadRequest, "token in query string")
+			h.refuse(r, rt, anon, http.StatusBadRequest, "token in query string")
 			return
 		}
 		p, err := h.authenticate(r)
@@ -324,7 +340,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			} else if !errors.Is(err, authz.ErrUnauthenticated) {
 				h.d.Log.Error("api authentication error", "err", err)
 			}
-			h.deny(r, rt, anon, http.StatusUnauthorized, reason)
+			h.refuse(r, rt, anon, http.StatusUnauthorized, reason)
 			return
 		}
 		p.Source, p.RequestID = anon.Source, reqID

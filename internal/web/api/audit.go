@@ -102,6 +102,7 @@ func (h *Handler) auditVerify(w http.ResponseWriter, r *http.Request, who authz.
 	out := apitypes.AuditVerifyResult{
 		Intact: rep.Intact, Events: rep.Events, HeadSeq: rep.HeadSeq, HeadHash: rep.HeadHash.String(),
 		Checkpoints: rep.Checkpoints, LastCheckpoint: rep.LastCheckpoint, Unanchored: rep.Unanchored,
+		Anchors:    rep.Anchors,
 		DurationMS: time.Since(start).Milliseconds(),
 	}
 	if p := rep.Problem; p != nil {

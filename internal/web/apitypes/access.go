@@ -158,6 +158,7 @@ type AuditVerifyResult struct {
 	Checkpoints    int           `json:"checkpoints"`
 	LastCheckpoint int64         `json:"last_checkpoint_seq"`
 	Unanchored     int64         `json:"events_after_last_checkpoint"`
+	Anchors        []string      `json:"anchors,omitempty"` // external anchors checked, with the checkpoint each records
 	Problem        *AuditProblem `json:"problem,omitempty"`
 	DurationMS     int64         `json:"duration_ms"`
 }
