@@ -20,6 +20,7 @@ import (
 	"github.com/go-acme/lego/v4/certificate"
 
 	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -300,7 +301,13 @@ func TestMTLSEnrolledIdentityAuthenticates(t *testing.T) {
 // the name was registered): every route answers 401, and nothing changes.
 func TestEveryRouteRefusesAnotherPrincipalsIdentity(t *testing.T) {
 	t.Parallel()
-	in := tNewServer(t, "")
+	// Every route refused from one address in a second: lift the
+	// per-source limit (TestUnauthenticatedFloodIsBounded tests it) so
+	// each refusal is the 401 under test, not a 429.
+	cfg := tConfig(t, "")
+	cfg.Audit.UnauthenticatedBurst = 1_000_000
+	tInit(t, cfg, clock.Real{})
+	in := tStart(t, cfg, clock.Real{})
 	ctx := context.Background()
 	const uri = "spiffe://example.internal/ops-admin"
 	ci := in.tCreatePrincipal(t, "ci", "issuer", apitypes.Scope{Profiles: []string{"internal_service"}}, true)
