@@ -140,8 +140,13 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 		}
 	}
 	res, err := s.issuer.Issue(ctx, ireq)
-	if err == nil && res.Pending != nil {
-		err = NewProblem(ErrUnauthorized, "profile %s requires approval, which ACME cannot wait for", prov.Profile)
+	if errors.Is(err, issue.ErrApprovalUnavailable) || (err == nil && res.Pending != nil) {
+		// The profile gained require_approval after the provisioner was
+		// created (CreateProvisioner refuses such a profile). The issuance
+		// path refuses ACME requests instead of holding them; a pending
+		// result would be a bug there, and is refused all the same.
+		err = NewProblem(ErrUnauthorized, "profile %s of provisioner %s requires approval, which an ACME client cannot wait for; nothing was issued or held for approval. The server operator must serve these clients from a provisioner whose profile does not require approval (certwright acme create), or remove require_approval from the profile",
+			prov.Profile, prov.Name)
 	}
 	if err != nil {
 		return nil, s.finalizeFailed(ctx, &processing, err)

@@ -202,6 +202,8 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		Limits: acme.Limits{
 			OrdersPerHour: ac.OrdersPerHour, AccountsPerHour: ac.AccountsPerHour,
 			FailedValidationsPerHour: ac.FailedValidationsPerHour, PendingAuthorizations: ac.PendingAuthorizations,
+			ValidationsInFlight: ac.ValidationsInFlight, TargetValidationsInFlight: ac.TargetValidationsInFlight,
+			ConcurrentValidations: ac.ConcurrentValidations, TargetConcurrency: ac.TargetConcurrency,
 		},
 	}, st, iss, rv, profiles, validator, kp)
 	if err != nil {

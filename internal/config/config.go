@@ -164,7 +164,24 @@ type ACMEConfig struct {
 	AccountsPerHour          int `yaml:"accounts_per_hour,omitempty"`           // per IP address (default 50)
 	FailedValidationsPerHour int `yaml:"failed_validations_per_hour,omitempty"` // per account (default 60)
 	PendingAuthorizations    int `yaml:"pending_authorizations,omitempty"`      // per account (default 1000)
+	// Validation fairness, per replica (the validation queue is in memory).
+	// ValidationsInFlight caps one account's challenges waiting for or in
+	// validation (default 100); TargetValidationsInFlight the same for one
+	// identifier across accounts (default 100). Past either a challenge is
+	// refused with rateLimited and stays pending.
+	ValidationsInFlight       int `yaml:"validations_in_flight,omitempty"`
+	TargetValidationsInFlight int `yaml:"target_validations_in_flight,omitempty"`
+	// ConcurrentValidations is how many of one account's validations run at
+	// once (default a quarter of workers, at least 1); TargetConcurrency the
+	// same for one identifier (default 2, at most workers). Both at most
+	// workers.
+	ConcurrentValidations int `yaml:"concurrent_validations,omitempty"`
+	TargetConcurrency     int `yaml:"target_concurrency,omitempty"`
 }
+
+// MaxValidationsQueued is the ACME validation queue's size (acme.Config's
+// QueueSize default): no in-flight limit above it means anything.
+const MaxValidationsQueued = 4096
 
 // Durations returns the parsed validation timeout, order lifetime and
 // valid-authorization lifetime (after Validate).
@@ -247,6 +264,12 @@ func (c *Config) Defaults() {
 	defInt(&ac.AccountsPerHour, 50)
 	defInt(&ac.FailedValidationsPerHour, 60)
 	defInt(&ac.PendingAuthorizations, 1000)
+	defInt(&ac.ValidationsInFlight, 100)
+	defInt(&ac.TargetValidationsInFlight, 100)
+	if ac.Workers > 0 {
+		defInt(&ac.ConcurrentValidations, max(1, ac.Workers/4))
+		defInt(&ac.TargetConcurrency, min(2, ac.Workers))
+	}
 	in := &c.Init
 	def(&in.Organization, "Certwright")
 	def(&in.RootName, "root")
@@ -391,6 +414,22 @@ func (a *ACMEConfig) validate() error {
 	}
 	if a.Workers > 256 {
 		return invalid("acme.workers", "%d: at most 256", a.Workers)
+	}
+	for _, q := range []struct {
+		field string
+		n     int
+	}{{"acme.validations_in_flight", a.ValidationsInFlight}, {"acme.target_validations_in_flight", a.TargetValidationsInFlight}} {
+		if q.n < 1 || q.n > MaxValidationsQueued {
+			return invalid(q.field, "%d: want 1 to %d (the validation queue's size); leave it out for the default 100", q.n, MaxValidationsQueued)
+		}
+	}
+	for _, r := range []struct {
+		field string
+		n     int
+	}{{"acme.concurrent_validations", a.ConcurrentValidations}, {"acme.target_concurrency", a.TargetConcurrency}} {
+		if r.n < 1 || r.n > a.Workers {
+			return invalid(r.field, "%d: want 1 to acme.workers (%d): validations running at once cannot exceed the workers; leave it out for the default", r.n, a.Workers)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,11 @@ type heldRequest struct {
 	Profile      string   `json:"profile"`
 	ValidityDays int      `json:"validity_days,omitempty"`
 	Tags         []string `json:"tags,omitempty"`
+	// Auth is how the requester authenticated (authz.Principal.Auth):
+	// the replay acts with the same kind of authentication, so a held
+	// request becomes an mTLS credential only where the original request
+	// could have (never for ACME).
+	Auth string `json:"auth,omitempty"`
 }
 
 // ErrNotPending marks a decision on a request that is no longer pending
@@ -48,7 +54,7 @@ func (s *Service) hold(ctx context.Context, req Request, authority *ca.CA, prof 
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(heldRequest{CSR: req.CSR.Raw, CA: authority.Name, Profile: prof.Name, ValidityDays: req.ValidityDays, Tags: req.Tags})
+	body, err := json.Marshal(heldRequest{CSR: req.CSR.Raw, CA: authority.Name, Profile: prof.Name, ValidityDays: req.ValidityDays, Tags: req.Tags, Auth: req.Principal.Auth})
 	if err != nil {
 		return nil, fmt.Errorf("issue: encode request: %w", err)
 	}
@@ -168,6 +174,13 @@ func (s *Service) replay(ctx context.Context, approver authz.Principal, r *Appro
 	}
 	p := *requester
 	p.Source, p.RequestID = approver.Source, approver.RequestID
+	p.Auth = h.Auth
+	if h.Auth == "" && slices.Contains(h.Tags, "acme") {
+		// Held before the request recorded its authentication: ACME
+		// finalize tagged its requests "acme". Treat it as ACME (no
+		// credential); at worst a user-tagged request loses one.
+		p.Auth = authACME
+	}
 	start := time.Now()
 	res, err := s.issue(ctx, Request{
 		Principal: p, CA: h.CA, Profile: h.Profile, CSR: csr,

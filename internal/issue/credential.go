@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/certwright/certwright/internal/access"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/profile"
 )
@@ -43,7 +44,7 @@ func (s *Service) clientCredential(ctx context.Context, who authz.Principal, pr 
 			return "", fmt.Errorf("issue: mTLS identities: %w", err)
 		}
 	}
-	noCredential := who.Auth == "acme" || who.ID == "" || who.ID == authz.System().ID
+	noCredential := who.Auth == authACME || who.ID == "" || who.ID == authz.System().ID
 	if len(matched) == 0 {
 		if noCredential {
 			return "", nil
@@ -69,7 +70,12 @@ func (s *Service) clientCredential(ctx context.Context, who authz.Principal, pr 
 }
 
 // mayEnrol reports whether who may issue a client certificate carrying
-// owner's identity: only an administrator of that principal may.
+// owner's identity: only an administrator of that principal may — a holder
+// of principal:manage everywhere that may act on the principal under the
+// one rule for acting on principals (access.MayActOn: everything the
+// principal holds, who holds at least as widely, and only an unscoped admin
+// acts on an admin). Enrolling a credential is acting on the principal, so
+// it follows the same rule as minting its tokens.
 func (s *Service) mayEnrol(ctx context.Context, who authz.Principal, owner *authz.Identity) error {
 	refuse := func(why string) error {
 		return fmt.Errorf("%w: %s %s is the mTLS identity of %s; a client certificate carrying it is issued only to that principal itself, or by an administrator holding principal:manage and every permission that principal holds (rule: identity names are not minted by others); %s",
@@ -82,12 +88,12 @@ func (s *Service) mayEnrol(ctx context.Context, who authz.Principal, owner *auth
 	if err != nil {
 		return fmt.Errorf("issue: principal %s of identity %s %s: %w", owner.Principal, owner.Kind, owner.Value, err)
 	}
-	for _, tb := range target.Bindings {
-		for _, perm := range tb.Role.Permissions {
-			if !slices.ContainsFunc(who.Bindings, func(wb authz.Binding) bool { return wb.Role.Has(perm) && scopeWithin(tb.Scope, wb.Scope) }) {
-				return refuse(fmt.Sprintf("%s does not hold %s over %s", describe(who), perm, tb.Scope))
-			}
-		}
+	named := *target
+	if !who.Can(authz.PermPrincipalRead) {
+		named.Name = "that principal"
+	}
+	if err := access.MayActOn(who, named); err != nil {
+		return refuse(strings.TrimPrefix(err.Error(), authz.ErrForbidden.Error()+": "))
 	}
 	return nil
 }
@@ -107,27 +113,6 @@ func describe(p authz.Principal) string {
 		return "the requester"
 	}
 	return "requester " + p.Name
-}
-
-// scopeWithin reports whether outer covers everything inner does. It is
-// conservative: a limited dimension of outer covers only the same entries
-// listed in inner, never an unlimited one.
-func scopeWithin(inner, outer authz.Scope) bool {
-	within := func(in, out []string) bool {
-		if len(out) == 0 {
-			return true
-		}
-		if len(in) == 0 {
-			return false
-		}
-		for _, v := range in {
-			if !slices.Contains(out, v) {
-				return false
-			}
-		}
-		return true
-	}
-	return within(inner.CAs, outer.CAs) && within(inner.Profiles, outer.Profiles) && within(inner.Names, outer.Names)
 }
 
 // clientAuthCapable reports whether a certificate with these extended key

@@ -80,7 +80,16 @@ var (
 	// ErrForbidden marks a principal not allowed to do what it asked; it is
 	// authz.ErrForbidden, so either matches.
 	ErrForbidden = authz.ErrForbidden
+	// ErrApprovalUnavailable marks a request under a profile that requires
+	// approval from a requester that cannot wait for an approver (an ACME
+	// client). It is refused, and nothing is stored; the error also wraps
+	// ErrForbidden.
+	ErrApprovalUnavailable = errors.New("issue: approval unavailable to this requester")
 )
+
+// authACME is the Principal.Auth of ACME accounts, bound or anonymous
+// (internal/acme sets it).
+const authACME = "acme"
 
 // Config holds what the issuance path needs besides its ports.
 type Config struct {
@@ -377,6 +386,13 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 	// 4. Approval: held until a second principal approves.
 	if prof.RequireApproval && approved == nil {
+		if req.Principal.Auth == authACME {
+			// An ACME client cannot poll an approval request, and the
+			// replay could not act as the account it came from (an account
+			// bound to a principal would be replayed as that principal,
+			// with all its roles): refuse rather than hold.
+			return nil, fmt.Errorf("%w: %w: profile %s requires approval, which an ACME client cannot wait for; nothing was held", ErrForbidden, ErrApprovalUnavailable, prof.Name)
+		}
 		if req.CSR == nil {
 			// A held request is replayed from its CSR; a renewal that
 			// certifies a stored key again has none. It fails (the renewal
