@@ -28,7 +28,7 @@ func tWriteBodies(t *testing.T) map[string]string {
 		"profile.create":    `{"name":"csrf_prof","keys":[{"algorithm":"ECDSA","min_bits":256}],"max_validity_days":90,"renew_before_days":30,"ext_key_usage":["server_auth"],"names":{"dns":{"allow":true}}}`,
 		"ca.create":         j(apitypes.CreateCARequest{Name: "csrf-ca", Type: "intermediate", Parent: "root", CommonName: "CSRF CA"}),
 		"principal.create":  j(apitypes.CreatePrincipalRequest{Name: "csrf-admin", Kind: "machine", Role: "admin", Token: true}),
-		"certificate.issue": j(map[string]any{"csr": csr, "profile": "web_server"}),
+		"certificate.issue": j(apitypes.SignRequest{CSRPEM: csr, Profile: "web_server"}),
 	}
 }
 

@@ -388,6 +388,11 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		notAfter = issuer.NotAfter
 	}
 	ku, eku := prof.Usages(pub)
+	// Backstop behind profile validation: no leaf from this path ever
+	// carries OCSPSigning (a delegated responder for its CA).
+	if err := profile.CheckIssuableEKU(eku, prof.AllowTimeStamping); err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pr.Subject,
