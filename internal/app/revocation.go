@@ -36,6 +36,6 @@ func (p ocspPort) Respond(ctx context.Context, caID string, req []byte) pkipub.O
 func (a *App) PublicHandler() (http.Handler, error) {
 	return pkipub.New(pkipub.Deps{
 		CAs: a.store, DB: a.store, CRLs: crlPort{a.revoker}, OCSP: ocspPort{a.revoker},
-		Clock: a.clock, Log: a.log,
+		Clock: a.clock, Log: a.log, RatePerSecond: a.cfg.Revocation.PublicRateLimit,
 	})
 }
