@@ -152,6 +152,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	rv, err := revoke.New(revoke.Config{
 		Clock: clk, Log: log, CRLLifetime: crlLife, OCSPLifetime: ocspLife,
 		ResponderLifetime: responderLife, OCSPCacheEntries: cfg.Revocation.OCSPCacheEntries, Observer: mx,
+		OCSPUnknownPerSecond: cfg.Revocation.OCSPUnknownPerSecond,
 	}, st, kp, linter)
 	if err != nil {
 		st.Close()

@@ -36,7 +36,7 @@ func (p ocspPort) Respond(ctx context.Context, caID string, req []byte) pkipub.O
 func (a *App) PublicHandler() (http.Handler, error) {
 	h, err := pkipub.New(pkipub.Deps{
 		CAs: a.store, DB: a.store, CRLs: crlPort{a.revoker}, OCSP: ocspPort{a.revoker},
-		Clock: a.clock, Log: a.log,
+		Clock: a.clock, Log: a.log, RatePerSecond: a.cfg.Revocation.PublicRateLimit,
 	})
 	if err != nil {
 		return nil, err

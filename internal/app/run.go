@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/web/acmeapi"
 	"github.com/certwright/certwright/internal/web/api"
 	"github.com/certwright/certwright/internal/web/pkipub"
@@ -47,6 +48,7 @@ func (a *App) API() (*api.Handler, error) {
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 		Refusals: a.refusals, UnauthenticatedPerSecond: a.cfg.Audit.UnauthenticatedPerSecond,
 		UnauthenticatedBurst: a.cfg.Audit.UnauthenticatedBurst,
+		Origins:              apiOrigins(a.cfg), OwnHosts: a.cfg.TLSNames,
 	})
 }
 
@@ -235,4 +237,13 @@ func clientAddr(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// apiOrigins are the browser origins besides its own that the API accepts
+// writes from: the configured acme.base_url, if any.
+func apiOrigins(cfg *config.Config) []string {
+	if cfg.ACME.BaseURL != "" {
+		return []string{cfg.ACME.BaseURL}
+	}
+	return nil
 }

@@ -15,10 +15,16 @@ var ErrNameConstraint = errors.New("ca: name outside the issuing CA's name const
 
 // CheckNameConstraints refuses names that a CA in chain (the issuing CA
 // first) does not permit or explicitly excludes, so a constrained CA never
-// signs a certificate that relying parties would reject.
+// signs a certificate that relying parties would reject. A CA that permits
+// some subtrees (a whitelist) permits no name of a type it lists no
+// permitted subtree for, even when its certificate, made before Certwright
+// closed such types (closeUnpermittedTypes), leaves that type open.
 func CheckNameConstraints(chain []*x509.Certificate, dns []string, ips []net.IP, emails []string, uris []*url.URL) error {
 	for _, c := range chain {
 		who := c.Subject.CommonName
+		if err := checkClosedTypes(c, dns, ips, emails, uris); err != nil {
+			return err
+		}
 		for _, n := range dns {
 			if err := checkDomain("DNS name", n, who, c.PermittedDNSDomains, c.ExcludedDNSDomains); err != nil {
 				return err
@@ -51,6 +57,35 @@ func CheckNameConstraints(chain []*x509.Certificate, dns []string, ips []net.IP,
 		}
 	}
 	return nil
+}
+
+// checkClosedTypes refuses a name of a type that a whitelisting CA does not
+// permit at all.
+func checkClosedTypes(c *x509.Certificate, dns []string, ips []net.IP, emails []string, uris []*url.URL) error {
+	if len(c.PermittedDNSDomains)+len(c.PermittedIPRanges)+len(c.PermittedEmailAddresses)+len(c.PermittedURIDomains) == 0 {
+		return nil
+	}
+	var kind, name string
+	switch {
+	case len(c.PermittedDNSDomains) == 0 && len(dns) > 0:
+		kind, name = "DNS names", dns[0]
+	case len(c.PermittedIPRanges) == 0 && len(ips) > 0:
+		kind, name = "IP addresses", ips[0].String()
+	case closedDomains(c.PermittedEmailAddresses) && len(emails) > 0:
+		kind, name = "email addresses", emails[0]
+	case closedDomains(c.PermittedURIDomains) && len(uris) > 0:
+		kind, name = "URIs", uris[0].String()
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s: CA %q permits only the name subtrees it lists and lists no %s; issue from a CA that permits them",
+		ErrNameConstraint, name, c.Subject.CommonName, kind)
+}
+
+// closedDomains reports a permitted list that admits no real name: empty,
+// or only the sentinel closeUnpermittedTypes writes.
+func closedDomains(permitted []string) bool {
+	return len(permitted) == 0 || len(permitted) == 1 && permitted[0] == unpermittedDomain
 }
 
 func checkDomain(kind, name, who string, permitted, excluded []string) error {
@@ -105,6 +140,10 @@ func anyEmail(addr string, constraints []string) bool {
 	}
 	host := addr[at+1:]
 	for _, c := range constraints {
+		if c == "" {
+			// A zero-length constraint matches every address (RFC 5280).
+			return true
+		}
 		if strings.Contains(c, "@") {
 			if strings.EqualFold(addr, c) {
 				return true

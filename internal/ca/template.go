@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,7 @@ func Template(s *Spec, pub crypto.PublicKey, serial *big.Int, now time.Time, par
 		PermittedEmailAddresses: s.PermittedEmail,
 		PermittedURIDomains:     s.PermittedURI,
 	}
+	closeUnpermittedTypes(t)
 	if len(s.PermittedDNS)+len(s.ExcludedDNS)+len(s.PermittedIP)+len(s.ExcludedIP)+len(s.PermittedEmail)+len(s.PermittedURI) > 0 {
 		t.PermittedDNSDomainsCritical = true
 	}
@@ -123,6 +125,53 @@ func Template(s *Spec, pub crypto.PublicKey, serial *big.Int, now time.Time, par
 		urls.apply(t)
 	}
 	return t, nil
+}
+
+// unpermittedDomain is a permitted subtree nothing real falls under
+// (RFC 2606 reserves .invalid). It has two labels because a URI name
+// constraint must be a fully qualified domain name (RFC 5280 4.2.1.10,
+// zlint e_name_constraint_not_fqdn).
+const unpermittedDomain = "none.invalid"
+
+// closeUnpermittedTypes applies the CA/Browser Forum rule for technically
+// constrained CAs (TLS BR 7.1.2.10.8) to every name type: once a CA
+// permits some subtree (a whitelist), a name type with no permitted
+// subtree is closed rather than left open:
+//
+//   - dNSName: a zero-length dNSName in excludedSubtrees (matches every
+//     name in Go's crypto/x509 and OpenSSL), as the BRs prescribe;
+//   - iPAddress: 0.0.0.0/0 and ::/0 in excludedSubtrees, as the BRs
+//     prescribe;
+//   - rfc822Name: "none.invalid" in permittedSubtrees, plus a zero-length
+//     rfc822Name in excludedSubtrees. Go honours either; OpenSSL reads a
+//     zero-length exclusion as matching nothing, so the permitted
+//     sentinel is what closes the type for OpenSSL-based relying parties;
+//   - uniformResourceIdentifier: "none.invalid" in permittedSubtrees only:
+//     a zero-length URI constraint is not an FQDN, which RFC 5280 requires
+//     (zlint refuses it), and OpenSSL would not honour it either.
+//
+// An operator who wants a type open under a whitelist permits it
+// explicitly, e.g. --permit-ip 0.0.0.0/0,::/0. A CA with exclusions only
+// (a blacklist) is left as written.
+func closeUnpermittedTypes(t *x509.Certificate) {
+	if len(t.PermittedDNSDomains)+len(t.PermittedIPRanges)+len(t.PermittedEmailAddresses)+len(t.PermittedURIDomains) == 0 {
+		return
+	}
+	if len(t.PermittedDNSDomains) == 0 && !slices.Contains(t.ExcludedDNSDomains, "") {
+		t.ExcludedDNSDomains = append(slices.Clone(t.ExcludedDNSDomains), "")
+	}
+	if len(t.PermittedIPRanges) == 0 {
+		t.ExcludedIPRanges = append(slices.Clone(t.ExcludedIPRanges),
+			&net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			&net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)})
+	}
+	if len(t.PermittedEmailAddresses) == 0 {
+		t.PermittedEmailAddresses = []string{unpermittedDomain}
+		t.ExcludedEmailAddresses = append(slices.Clone(t.ExcludedEmailAddresses), "")
+	}
+	if len(t.PermittedURIDomains) == 0 {
+		t.PermittedURIDomains = []string{unpermittedDomain}
+	}
 }
 
 // CheckChild refuses a subordinate CA the parent's path length does not allow.

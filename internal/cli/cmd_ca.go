@@ -246,7 +246,10 @@ func runCACreateIntermediate(ctx context.Context, r *runner, args []string) erro
 	s.register(fs, "ecdsa-p256", 1825, 0, true)
 	parent := fs.String("parent", "", "parent `CA` (name or ID) that signs this one")
 	var nc struct{ permitDNS, excludeDNS, permitIP, excludeIP, permitEmail, permitURI listFlag }
-	fs.Var(&nc.permitDNS, "permit-dns", "permitted DNS `SUFFIXES`, comma-separated")
+	// Any --permit-* closes the name types not permitted (all IPs, DNS
+	// names, emails or URIs excluded), as for CA/B Forum technically
+	// constrained CAs.
+	fs.Var(&nc.permitDNS, "permit-dns", "permitted DNS `SUFFIXES`, comma-separated; with any --permit-*, name types not permitted are excluded (--permit-ip 0.0.0.0/0,::/0 keeps IPs open)")
 	fs.Var(&nc.excludeDNS, "exclude-dns", "excluded DNS `SUFFIXES`, comma-separated")
 	fs.Var(&nc.permitIP, "permit-ip", "permitted IP ranges, comma-separated `CIDRS`")
 	fs.Var(&nc.excludeIP, "exclude-ip", "excluded IP ranges, comma-separated `CIDRS`")

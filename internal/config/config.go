@@ -84,6 +84,15 @@ type RevocationConfig struct {
 	// (about 1 KB each; default 1000000). Beyond it, responses are signed
 	// per request.
 	OCSPCacheEntries int `yaml:"ocsp_cache_entries,omitempty"`
+	// OCSPUnknownPerSecond is each CA's rate of new signed "unknown" OCSP
+	// answers for never-issued serials (default 200, burst twice it);
+	// beyond it such requests get tryLater.
+	OCSPUnknownPerSecond int `yaml:"ocsp_unknown_per_second,omitempty"`
+	// PublicRateLimit is the requests per second each source address
+	// (IPv6: each /64) may send to the plain-HTTP listener's /ocsp, /crl
+	// and /ca (default 100, burst twice it; 429 beyond). -1 turns it off.
+	// Loopback peers are exempt.
+	PublicRateLimit int `yaml:"public_rate_limit,omitempty"`
 }
 
 // Durations returns the parsed revocation durations (after Validate).
@@ -246,6 +255,8 @@ func (c *Config) Defaults() {
 	def(&rv.OCSPLifetime, "24h")
 	def(&rv.ResponderLifetime, "7d")
 	defInt(&rv.OCSPCacheEntries, 1_000_000)
+	defInt(&rv.OCSPUnknownPerSecond, 200)
+	defInt(&rv.PublicRateLimit, 100)
 	defInt(&c.Audit.CheckpointEvents, 1000)
 	def(&c.Audit.CheckpointInterval, "5m")
 	if c.Audit.UnauthenticatedPerSecond == 0 {
@@ -501,6 +512,12 @@ func (r RevocationConfig) validate() error {
 	}
 	if r.OCSPCacheEntries < 1000 || r.OCSPCacheEntries > 50_000_000 {
 		return invalid("revocation.ocsp_cache_entries", "%d: want 1000 to 50000000", r.OCSPCacheEntries)
+	}
+	if r.OCSPUnknownPerSecond < 1 || r.OCSPUnknownPerSecond > 1_000_000 {
+		return invalid("revocation.ocsp_unknown_per_second", "%d: want 1 to 1000000", r.OCSPUnknownPerSecond)
+	}
+	if r.PublicRateLimit != -1 && (r.PublicRateLimit < 1 || r.PublicRateLimit > 1_000_000) {
+		return invalid("revocation.public_rate_limit", "%d: want 1 to 1000000 requests per second per source, or -1 for no limit", r.PublicRateLimit)
 	}
 	return nil
 }

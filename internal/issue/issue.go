@@ -380,6 +380,11 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	// Names registered as a principal's mTLS identity are minted only for
 	// that principal: a SAN must never become another principal's login.
 	ku, eku := prof.Usages(pub)
+	// Backstop behind profile validation: no leaf from this path ever
+	// carries OCSPSigning (a delegated responder for its CA).
+	if err := profile.CheckIssuableEKU(eku, prof.AllowTimeStamping); err != nil {
+		return nil, err
+	}
 	credential, err := s.clientCredential(ctx, req.Principal, &pr, eku)
 	if err != nil {
 		return nil, err

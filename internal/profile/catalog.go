@@ -90,7 +90,7 @@ func (c *Catalog) List(ctx context.Context) ([]*Profile, error) {
 	}
 	var custom []*Profile
 	for name, doc := range docs {
-		p, err := Parse(doc)
+		p, err := parseListed(doc)
 		if err != nil {
 			return nil, fmt.Errorf("profile: stored definition of %q: %w", name, err)
 		}

@@ -351,7 +351,9 @@ func (p *Profile) Usages(pub crypto.PublicKey) (x509.KeyUsage, []x509.ExtKeyUsag
 	}
 	var eku []x509.ExtKeyUsage
 	for _, name := range p.ExtKeyUsage {
-		if u, ok := lookupExtKeyUsage(name); ok {
+		// A refused EKU never reaches a template, even from a profile
+		// built in code without Validate.
+		if u, ok := lookupExtKeyUsage(name); ok && u.refused == "" && (!u.optIn || p.AllowTimeStamping) {
 			eku = append(eku, u.eku)
 		}
 	}

@@ -307,7 +307,9 @@ func TestUsages(t *testing.T) {
 	every := mustBuiltin(t, "web_server")
 	every.Keys = append(every.Keys, KeyRule{pki.FamilyEd25519, 0})
 	every.KeyUsage = []string{"digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement"}
-	every.ExtKeyUsage = []string{"server_auth", "client_auth", "code_signing", "email_protection", "time_stamping", "ocsp_signing"}
+	// time_stamping (opt-in, alone) and ocsp_signing (never) cannot be in
+	// a profile with other EKUs; see eku_policy_test.go.
+	every.ExtKeyUsage = []string{"server_auth", "client_auth", "code_signing", "email_protection"}
 	if err := every.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +341,7 @@ func TestUsages(t *testing.T) {
 		{"every/unknown key", every, "not a key", ds | cc, nil},
 	}
 	allEKU := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageCodeSigning,
-		x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageTimeStamping, x509.ExtKeyUsageOCSPSigning}
+		x509.ExtKeyUsageEmailProtection}
 	for _, tt := range tests {
 		ku, eku := tt.p.Usages(tt.key)
 		if tt.eku == nil {

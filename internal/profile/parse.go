@@ -32,6 +32,18 @@ const maxDepth = 8
 // canonical form, key_export defaulting to "once", max_sans to
 // DefaultMaxSANs, Builtin cleared) and validated.
 func Parse(data []byte) (*Profile, error) {
+	return parse(data, true)
+}
+
+// parseListed parses a stored definition for listing only: it skips the EKU
+// policy, so a profile stored before that policy existed (say with
+// ocsp_signing) still shows up to be fixed or deleted, while Catalog.Get,
+// and so issuance, refuses it.
+func parseListed(data []byte) (*Profile, error) {
+	return parse(data, false)
+}
+
+func parse(data []byte, policy bool) (*Profile, error) {
 	if len(data) > MaxInput {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxInput)
 	}
@@ -48,8 +60,8 @@ func Parse(data []byte) (*Profile, error) {
 		return nil, err
 	}
 	p.normalize()
-	if err := p.Validate(); err != nil {
-		return nil, err
+	if fe := p.validate(policy); fe != nil {
+		return nil, fe
 	}
 	return p, nil
 }

@@ -49,6 +49,10 @@ type Profile struct {
 	// (auto_renew of a CSR certificate, cert renew --reuse-key). Off by
 	// default: every renewal rotates the key.
 	AllowKeyReuse bool `json:"allow_key_reuse,omitempty" yaml:"allow_key_reuse,omitempty"`
+	// AllowTimeStamping permits ext_key_usage [time_stamping] (alone). Off
+	// by default: use it only on a profile reserved, by role scopes, for a
+	// CA dedicated to time stamping.
+	AllowTimeStamping bool `json:"allow_time_stamping,omitempty" yaml:"allow_time_stamping,omitempty"`
 	// CABFLints also runs the CA/Browser Forum lints before issuance.
 	CABFLints bool `json:"cabf_lints" yaml:"cabf_lints"`
 	// Builtin marks the profiles from Builtins. Parse always clears it.

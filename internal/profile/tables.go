@@ -74,20 +74,54 @@ func lookupKeyUsage(name string) (keyUsage, bool) {
 	return keyUsage{}, false
 }
 
+// extKeyUsage maps a profile EKU name to its value. refused, when set, is
+// why no profile may carry it; optIn marks an EKU a profile carries only
+// with allow_time_stamping and as its sole EKU.
 type extKeyUsage struct {
-	name string
-	eku  x509.ExtKeyUsage
+	name    string
+	eku     x509.ExtKeyUsage
+	refused string
+	optIn   bool
 }
 
 func extKeyUsages() []extKeyUsage {
 	return []extKeyUsage{
-		{"server_auth", x509.ExtKeyUsageServerAuth},
-		{"client_auth", x509.ExtKeyUsageClientAuth},
-		{"code_signing", x509.ExtKeyUsageCodeSigning},
-		{"email_protection", x509.ExtKeyUsageEmailProtection},
-		{"time_stamping", x509.ExtKeyUsageTimeStamping},
-		{"ocsp_signing", x509.ExtKeyUsageOCSPSigning},
+		{name: "server_auth", eku: x509.ExtKeyUsageServerAuth},
+		{name: "client_auth", eku: x509.ExtKeyUsageClientAuth},
+		{name: "code_signing", eku: x509.ExtKeyUsageCodeSigning},
+		{name: "email_protection", eku: x509.ExtKeyUsageEmailProtection},
+		// A time-stamping certificate speaks for the CA's clock to every
+		// relying party that trusts the CA for RFC 3161 tokens, so it is
+		// opt-in and alone (RFC 3161 2.3).
+		{name: "time_stamping", eku: x509.ExtKeyUsageTimeStamping, optIn: true},
+		// A leaf with id-kp-OCSPSigning issued by a CA is a delegated OCSP
+		// responder for that CA (RFC 6960 4.2.2.2): its holder can sign
+		// "good" for any revoked certificate. Only the revocation service
+		// mints responder certificates, never a profile.
+		{name: "ocsp_signing", eku: x509.ExtKeyUsageOCSPSigning,
+			refused: "is reserved for the revocation service's own OCSP responder certificates: a leaf carrying it could sign \"good\" for any revoked certificate of its CA; remove it"},
 	}
+}
+
+// CheckIssuableEKU refuses extended key usages that the issuance path must
+// never sign into a leaf: OCSPSigning always, TimeStamping unless
+// allowTimeStamping (the profile's allow_time_stamping). It is the issuance
+// path's backstop behind Validate.
+func CheckIssuableEKU(ekus []x509.ExtKeyUsage, allowTimeStamping bool) error {
+	for _, e := range ekus {
+		for _, u := range extKeyUsages() {
+			if u.eku != e {
+				continue
+			}
+			if u.refused != "" {
+				return &FieldError{Field: "ext_key_usage: " + u.name, Problem: u.refused}
+			}
+			if u.optIn && !allowTimeStamping {
+				return &FieldError{Field: "ext_key_usage: " + u.name, Problem: "requires allow_time_stamping: true"}
+			}
+		}
+	}
+	return nil
 }
 
 func lookupExtKeyUsage(name string) (extKeyUsage, bool) {

@@ -39,13 +39,15 @@ func fieldErr(field, format string, args ...any) *FieldError {
 // before validating, so a profile built in code must already be canonical
 // (lower-case names, CIDRs in netip.Prefix.String form).
 func (p *Profile) Validate() error {
-	if fe := p.validate(); fe != nil {
+	if fe := p.validate(true); fe != nil {
 		return fe
 	}
 	return nil
 }
 
-func (p *Profile) validate() *FieldError {
+// validate checks the definition; policy adds the EKU policy (refused and
+// opt-in EKUs), which only listing a stored profile skips.
+func (p *Profile) validate(policy bool) *FieldError {
 	if !validName(p.Name) {
 		return fieldErr("name", "%q must be 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit", p.Name)
 	}
@@ -75,6 +77,11 @@ func (p *Profile) validate() *FieldError {
 	}); fe != nil {
 		return fe
 	}
+	if policy {
+		if fe := p.validateEKUPolicy(); fe != nil {
+			return fe
+		}
+	}
 	if fe := p.Names.validate(); fe != nil {
 		return fe
 	}
@@ -90,6 +97,29 @@ func (p *Profile) validate() *FieldError {
 	case "", KeyExportOnce, KeyExportRetain:
 	default:
 		return fieldErr("key_export", "%q must be %q or %q", p.KeyExport, KeyExportOnce, KeyExportRetain)
+	}
+	return nil
+}
+
+// validateEKUPolicy refuses ocsp_signing outright and time_stamping unless
+// allow_time_stamping is set and time_stamping is the profile's only EKU.
+// The field is always named "ext_key_usage: <eku>" so the API error says
+// exactly what to remove.
+func (p *Profile) validateEKUPolicy() *FieldError {
+	for _, name := range p.ExtKeyUsage {
+		u, _ := lookupExtKeyUsage(name)
+		field := "ext_key_usage: " + name
+		switch {
+		case u.refused != "":
+			return &FieldError{Field: field, Problem: u.refused}
+		case u.optIn && !p.AllowTimeStamping:
+			return &FieldError{Field: field, Problem: "a time-stamping certificate is allowed only with allow_time_stamping: true, on a profile used with a dedicated time-stamping CA"}
+		case u.optIn && len(p.ExtKeyUsage) != 1:
+			return &FieldError{Field: field, Problem: "must be the only extended key usage of a time-stamping profile (RFC 3161 2.3)"}
+		}
+	}
+	if p.AllowTimeStamping && !slices.Contains(p.ExtKeyUsage, "time_stamping") {
+		return fieldErr("allow_time_stamping", "set while ext_key_usage lacks time_stamping")
 	}
 	return nil
 }

@@ -84,7 +84,13 @@ func (s *Service) Respond(ctx context.Context, caID string, reqDER []byte) OCSPR
 	if e != nil && s.fresh(e, now) {
 		return e.response()
 	}
+	if e := s.cachedUnknown(st, key, now); e != nil {
+		return e.response()
+	}
 	e, err = s.lookupAndSign(ctx, st, req.CertID, now)
+	if errors.Is(err, errUnknownBudget) {
+		return errorResponse(ocsp.StatusTryLater)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.cfg.Log.Error("OCSP: answer", "ca", st.name, "serial", hex.EncodeToString(serial), "err", err)
@@ -93,9 +99,15 @@ func (s *Service) Respond(ctx context.Context, caID string, reqDER []byte) OCSPR
 	}
 	if e.status != ocsp.Unknown {
 		s.insert(st, key, e, func() bool { return st.epoch == epoch })
+	} else {
+		s.insertUnknown(st, key, e)
 	}
 	return e.response()
 }
+
+// errUnknownBudget: the CA's budget for signing new "unknown" answers is
+// spent for now.
+var errUnknownBudget = errors.New("revoke: OCSP budget for unknown serials spent")
 
 // lookupAndSign reads a certificate's status from the store and signs it.
 func (s *Service) lookupAndSign(ctx context.Context, st *caState, id ocsp.CertID, now time.Time) (*entry, error) {
@@ -115,27 +127,10 @@ func (s *Service) lookupAndSign(ctx context.Context, st *caState, id ocsp.CertID
 		a = ocsp.Answer{Status: ocsp.Revoked, RevokedAt: rev.RevokedAt, Reason: rev.Reason}
 	case issued:
 		a.Status = ocsp.Good
+	case !st.unknownBudget.take(now, s.cfg.OCSPUnknownPerSecond):
+		return nil, errUnknownBudget
 	}
 	return s.sign(ctx, st, id, a, now)
-}
-
-// isChildCA reports whether serial is the certificate of a subordinate CA
-// that st signed (CA certificates are not in the leaf inventory).
-func (s *Service) isChildCA(ctx context.Context, st *caState, serial *big.Int) (bool, error) {
-	cas, err := s.store.ListCAs(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, c := range cas {
-		if c.ParentID != st.id || len(c.CertDER) == 0 {
-			continue
-		}
-		cert, err := x509.ParseCertificate(c.CertDER)
-		if err == nil && cert.SerialNumber.Cmp(serial) == 0 {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // sign signs answer a for id with st's current responder.
@@ -203,6 +198,10 @@ func (st *caState) revoked(ctx context.Context, s *Service, recs []*inventory.Re
 			if _, ok := st.cache[k]; ok {
 				delete(st.cache, k)
 				s.cached.Add(-1)
+			}
+			if _, ok := st.unknown[k]; ok {
+				delete(st.unknown, k)
+				s.unknownCached.Add(-1)
 			}
 		}
 		if st.passRevoked != nil {
@@ -323,7 +322,15 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 		}
 	}
 	st.lastPresign = now
+	dropped := 0
+	for k, e := range st.unknown {
+		if now.Unix() >= e.this+int64(UnknownCacheTTL/time.Second) {
+			delete(st.unknown, k)
+			dropped++
+		}
+	}
 	st.mu.Unlock()
+	s.unknownCached.Add(-int64(dropped))
 	s.cached.Add(-int64(evicted))
 	if full {
 		s.cfg.Log.Warn("OCSP response cache is full; further responses are signed on demand", "entries", s.cfg.OCSPCacheEntries)

@@ -71,6 +71,13 @@ type Config struct {
 	ResponderLifetime time.Duration
 	OCSPCacheEntries  int
 	Coalesce          time.Duration
+	// OCSPUnknownCacheEntries bounds the signed "unknown" answers kept for
+	// never-issued serials (default DefaultOCSPUnknownCacheEntries).
+	OCSPUnknownCacheEntries int
+	// OCSPUnknownPerSecond is each CA's rate of new "unknown" answers
+	// signed; past it such requests get tryLater (default
+	// DefaultOCSPUnknownPerSecond).
+	OCSPUnknownPerSecond int
 
 	// Observer, when set, hears the outcome of every revocation (metrics).
 	Observer Observer
@@ -89,7 +96,9 @@ type Service struct {
 
 	dirtyCAs map[string]bool // CAs whose CRL must be rebuilt (under mu)
 	cached   atomic.Int64    // OCSP responses cached across all CAs
-	pass     atomic.Uint64   // pre-signing pass counter
+	// unknownCached counts the signed "unknown" answers kept (unknown.go).
+	unknownCached atomic.Int64
+	pass          atomic.Uint64 // pre-signing pass counter
 
 	dirty chan struct{} // a CRL needs regenerating (buffer 1)
 	warm  chan string   // a CA whose OCSP responses to pre-sign (buffered)
@@ -117,6 +126,12 @@ func New(cfg Config, st Store, kp keys.Provider, linter Linter) (*Service, error
 	def(&cfg.Coalesce, DefaultCoalesce)
 	if cfg.OCSPCacheEntries <= 0 {
 		cfg.OCSPCacheEntries = DefaultOCSPCacheEntries
+	}
+	if cfg.OCSPUnknownCacheEntries <= 0 {
+		cfg.OCSPUnknownCacheEntries = DefaultOCSPUnknownCacheEntries
+	}
+	if cfg.OCSPUnknownPerSecond <= 0 {
+		cfg.OCSPUnknownPerSecond = DefaultOCSPUnknownPerSecond
 	}
 	if cfg.CRLLifetime < time.Hour {
 		return nil, fmt.Errorf("revoke: CRL lifetime %s is below the minimum of 1h", cfg.CRLLifetime)

@@ -41,6 +41,12 @@ type caState struct {
 	passRevoked map[string]bool
 	// lastPresign is the clock time of the last completed pre-signing pass.
 	lastPresign time.Time
+	// unknown holds signed "unknown" answers for never-issued serials, by
+	// cacheKey (unknown.go); under mu.
+	unknown map[string]*entry
+
+	children      childSet      // subordinate CA serials (unknown.go)
+	unknownBudget unknownBudget // new "unknown" signatures (unknown.go)
 }
 
 // entry is one pre-signed OCSP response.
@@ -94,7 +100,7 @@ func (s *Service) state(ctx context.Context, caID string) (*caState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revoke: CA %s: %w", c.Name, err)
 	}
-	st := &caState{id: c.ID, name: c.Name, cert: cert, key: c.Key, issuer: iss, cache: map[string]*entry{}}
+	st := &caState{id: c.ID, name: c.Name, cert: cert, key: c.Key, issuer: iss, cache: map[string]*entry{}, unknown: map[string]*entry{}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if have := s.cas[caID]; have != nil {

@@ -132,6 +132,12 @@ type Deps struct {
 	// refusals per source; 0 takes the defaults.
 	UnauthenticatedPerSecond float64
 	UnauthenticatedBurst     int
+	// Origins are browser origins (https://host[:port]) a write may come
+	// from besides the server's own; any other Origin is refused (csrf.go).
+	Origins []string
+	// OwnHosts are the names in the server's TLS certificate: a write whose
+	// Origin is https://<the request's Host> with such a name is same-origin.
+	OwnHosts []string
 }
 
 // Route is one entry of the route table: what it is called in the audit
@@ -142,6 +148,7 @@ type Route struct {
 	Action      string
 	Permissions []authz.Permission
 	handle      func(w http.ResponseWriter, r *http.Request, p authz.Principal) error
+	guard       writeGuard
 }
 
 // Handler serves /api/v1.
@@ -235,6 +242,10 @@ func New(d Deps) (*Handler, error) {
 	h.routes = append(h.routes, h.lifecycleRoutes()...)
 	h.routes = append(h.routes, h.importRoutes()...)
 	h.routes = append(h.routes, h.complianceRoutes()...)
+	bodyTypes := routeBodyTypes()
+	for i := range h.routes {
+		h.routes[i].guard.extraTypes = bodyTypes[h.routes[i].Action]
+	}
 	for _, rt := range h.routes {
 		if len(rt.Permissions) == 0 || rt.Action == "" {
 			return nil, fmt.Errorf("api: route %s %s declares no permission or action", rt.Method, rt.Pattern)
@@ -344,6 +355,11 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			return
 		}
 		p.Source, p.RequestID = anon.Source, reqID
+		if status, msg, detail := h.writeCheck(r, rt.guard); status != 0 {
+			writeError(w, status, msg, detail, "")
+			h.deny(r, rt, p, status, detail)
+			return
+		}
 		if !canAny(p, rt.Permissions) {
 			detail := fmt.Sprintf("principal %q has no role granting %s", p.Name, permNames(rt.Permissions))
 			writeError(w, http.StatusForbidden, "forbidden", detail, "")

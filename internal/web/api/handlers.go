@@ -197,26 +197,36 @@ func (h *Handler) importCA(w http.ResponseWriter, r *http.Request, p authz.Princ
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	certs, err := pki.ParseCertificates([]byte(req.CertificatePEM))
+	cert, chain, err := importedCertificates(req)
 	if err != nil {
-		return badInput("certificate_pem: %v", err)
+		return err
 	}
-	var chain []*x509.Certificate
-	if len(certs) > 1 {
-		chain = certs[1:]
-	}
-	if strings.TrimSpace(req.ChainPEM) != "" {
-		more, err := pki.ParseCertificates([]byte(req.ChainPEM))
-		if err != nil {
-			return badInput("chain_pem: %v", err)
-		}
-		chain = append(chain, more...)
-	}
-	c, err := h.d.Issuer.ImportCertificate(r.Context(), p, r.PathValue("ca"), certs[0], chain)
+	c, err := h.d.Issuer.ImportCertificate(r.Context(), p, r.PathValue("ca"), cert, chain)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, h.caView(r, c, true))
+}
+
+// importedCertificates reads an externally signed CA certificate and its
+// issuer chain from an import request (fuzzed by FuzzImportCA).
+func importedCertificates(req apitypes.ImportCARequest) (*x509.Certificate, []*x509.Certificate, error) {
+	certs, err := pki.ParseCertificates([]byte(req.CertificatePEM))
+	if err != nil {
+		return nil, nil, badInput("certificate_pem: %v", err)
+	}
+	if len(certs) == 0 {
+		return nil, nil, badInput("certificate_pem holds no certificate")
+	}
+	chain := certs[1:]
+	if strings.TrimSpace(req.ChainPEM) != "" {
+		more, err := pki.ParseCertificates([]byte(req.ChainPEM))
+		if err != nil {
+			return nil, nil, badInput("chain_pem: %v", err)
+		}
+		chain = append(chain, more...)
+	}
+	return certs[0], chain, nil
 }
 
 func (h *Handler) caState(f func(CAs, context.Context, authz.Principal, string) (*ca.CA, error)) func(http.ResponseWriter, *http.Request, authz.Principal) error {

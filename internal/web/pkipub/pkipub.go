@@ -82,6 +82,13 @@ type Deps struct {
 	// which otherwise runs to nextUpdate: it bounds how long an HTTP cache
 	// keeps serving a status after a revocation. Zero means one hour.
 	MaxAge time.Duration
+	// RatePerSecond is the per-source request rate of /ocsp, /crl and /ca
+	// (burst twice it, 429 past it; ratelimit.go). Zero means
+	// DefaultRatePerSecond; negative turns the limit off.
+	RatePerSecond int
+	// RateLimitLoopback applies the limit to loopback peers too, which
+	// are otherwise exempt (tests).
+	RateLimitLoopback bool
 }
 
 // DefaultMaxAge is the max-age cap when Deps.MaxAge is zero.
@@ -92,6 +99,7 @@ type handler struct {
 	maxAge time.Duration
 	mux    *http.ServeMux
 	hv     headerValues
+	lim    *limiter
 }
 
 // headerValues are header value slices shared by every response, assigned
@@ -124,6 +132,11 @@ func New(d Deps) (http.Handler, error) {
 	if h.maxAge == 0 {
 		h.maxAge = DefaultMaxAge
 	}
+	rate := d.RatePerSecond
+	if rate == 0 {
+		rate = DefaultRatePerSecond
+	}
+	h.lim = newLimiter(rate, d.RateLimitLoopback, d.Clock.Now)
 	h.mux.HandleFunc("GET /ca/{file}", h.serveCA)
 	h.mux.Handle("GET /healthz", Health(d.DB, d.Log))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -133,6 +146,10 @@ func New(d Deps) (http.Handler, error) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/healthz" && !h.lim.allow(r) {
+		h.tooMany(w)
+		return
+	}
 	switch p := r.URL.Path; {
 	case strings.HasPrefix(p, "/ocsp/"):
 		h.serveOCSP(w, r)
