@@ -3,12 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -362,33 +360,7 @@ func tOCSPGood(t *testing.T, in *tInstance, c *x509.Certificate, responderSerial
 	var ca apitypes.CA
 	in.must(http.StatusOK, "GET", "/api/v1/cas/issuing", nil, &ca)
 	issuer := tPEMCert(t, ca.CertificatePEM)
-	if len(c.OCSPServer) == 0 {
-		t.Fatal("certificate names no OCSP responder")
-	}
-	u, err := url.Parse(c.OCSPServer[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := ocsp.CreateRequest(c, issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(in.l.HTTPURL+u.Path, "application/ocsp-request", bytes.NewReader(der))
-	if err != nil {
-		t.Fatalf("OCSP: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("OCSP: status %d: %q", resp.StatusCode, tTrim(body))
-	}
-	r, err := ocsp.ParseResponseForCert(body, c, issuer)
-	if err != nil {
-		t.Fatalf("OCSP response: %v", err)
-	}
+	r := tOCSPResponse(t, in, c, issuer)
 	if r.Status != ocsp.Good || r.Certificate == nil {
 		t.Fatalf("OCSP status %d, responder %v; want good from a delegated responder", r.Status, r.Certificate)
 	}

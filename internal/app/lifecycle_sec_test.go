@@ -34,6 +34,13 @@ import (
 // certificate names, about leaf (issued by issuer).
 func tOCSPStatus(t *testing.T, in *tInstance, leaf, issuer *x509.Certificate) int {
 	t.Helper()
+	return tOCSPResponse(t, in, leaf, issuer).Status
+}
+
+// tOCSPResponse is the parsed, verified answer of the instance's
+// plain-HTTP responder about leaf (issued by issuer).
+func tOCSPResponse(t *testing.T, in *tInstance, leaf, issuer *x509.Certificate) *ocsp.Response {
+	t.Helper()
 	if len(leaf.OCSPServer) == 0 {
 		t.Fatal("certificate names no OCSP responder")
 	}
@@ -61,7 +68,7 @@ func tOCSPStatus(t *testing.T, in *tInstance, leaf, issuer *x509.Certificate) in
 	if err != nil {
 		t.Fatalf("OCSP response: %v", err)
 	}
-	return r.Status
+	return r
 }
 
 // tReuseProfile stores reuse_service: internal_service that allows key
