@@ -7,11 +7,11 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/certwright/certwright/internal/acme"
+	"github.com/certwright/certwright/internal/acme/validate/validatetest"
 	"github.com/certwright/certwright/internal/audit"
 )
 
@@ -23,30 +23,7 @@ func tarpit(t *testing.T, addr string, port int) {
 	if err != nil {
 		t.Skipf("cannot listen on %s:%d: %v", addr, port, err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	validatetest.Tarpit(t, ln)
 }
 
 // TestValidationStarvation is the reported attack: account A queues many

@@ -4,9 +4,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 
+	"github.com/certwright/certwright/internal/acme/validate/validatetest"
 	"github.com/certwright/certwright/internal/config"
 )
 
@@ -20,32 +20,7 @@ func TestACMEValidationLimitsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		done  = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		for range 64 { // bounded: the test opens two validations
-			c, err := tarpit.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		tarpit.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	validatetest.Tarpit(t, tarpit)
 	port := tarpit.Addr().(*net.TCPAddr).Port
 	s := tACStart(t, "", func(a *config.ACMEConfig) {
 		a.HTTP01Port = port

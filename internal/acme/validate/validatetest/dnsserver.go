@@ -1,6 +1,7 @@
-// Package validatetest provides an in-process DNS server for tests of ACME
-// challenge validation: create one with NewDNSServer, point
-// validate.Config.Resolver at its Addr, and set the records a test needs.
+// Package validatetest provides targets for tests of ACME challenge
+// validation: an in-process DNS server (create one with NewDNSServer, point
+// validate.Config.Resolver at its Addr, and set the records a test needs)
+// and a tarpit that accepts connections and never answers (Tarpit).
 package validatetest
 
 import (
