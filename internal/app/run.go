@@ -105,7 +105,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	}
 	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)
 	httpsSrv := &http.Server{
-		Handler: h, TLSConfig: a.tls.tlsConfig(), ErrorLog: errLog,
+		Handler: h, TLSConfig: a.tls.tlsConfig(), ErrorLog: errLog, ConnContext: api.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 	}

@@ -328,13 +328,18 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		reqID := newRequestID()
 		w.Header().Set("X-Request-Id", reqID)
 		anon := authz.Principal{Name: "anonymous", Source: remoteHost(r), RequestID: reqID}
-		if wait := h.limiter.wait(anon.Source); wait > 0 {
-			h.tooMany(w, r, rt, anon, wait)
-			return
-		}
 		if tokenInQuery(r) {
 			writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in the Authorization header: a URL ends up in logs. Revoke that token.", "")
 			h.refuse(r, rt, anon, http.StatusBadRequest, "token in query string")
+			return
+		}
+		// A source past its refusal budget is still served when its
+		// credential verifies (others may share its address); what would
+		// fail gets 429, and is looked at only when that is cheap
+		// (refused.go).
+		wait := h.limiter.wait(anon.Source)
+		if wait > 0 && !worthAuthenticating(r) {
+			h.tooMany(w, r, rt, anon, wait)
 			return
 		}
 		p, err := h.authenticate(r)
@@ -342,15 +347,22 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			if ctxErr := r.Context().Err(); ctxErr != nil {
 				return
 			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token or client certificate is required", "")
 			reason := "authentication failed"
 			var ae *authz.AuthError
 			if errors.As(err, &ae) {
 				reason = ae.Reason
+				if c := connOf(r); c != nil && byCertificate(r) {
+					c.certRefused.Store(true)
+				}
 			} else if !errors.Is(err, authz.ErrUnauthenticated) {
 				h.d.Log.Error("api authentication error", "err", err)
 			}
+			if wait > 0 {
+				h.tooMany(w, r, rt, anon, wait)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token or client certificate is required", "")
 			h.refuse(r, rt, anon, http.StatusUnauthorized, reason)
 			return
 		}

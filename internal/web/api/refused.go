@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -29,10 +33,17 @@ const (
 	maxLimitedSources = 10000
 )
 
-// failureLimiter is a token bucket per source address, spent by requests
-// refused before authentication. A source whose bucket is empty is
-// answered 429 before any credential is looked at, so a flood costs
-// neither a token lookup nor a certificate verification.
+// failureLimiter is a token bucket per source address (IPv6: per /64),
+// spent by requests refused before authentication. A source whose bucket
+// is empty is answered 429 for every request that would be refused, but
+// not for one whose credential verifies: many clients can share an
+// address (NAT, a CI runner, a load balancer), and one of them failing
+// must not lock the others out. What a request costs before it is known
+// to fail stays bounded (wrap): no credential or a malformed token costs
+// nothing, a bearer token a hash and one lookup by primary key, and a
+// client certificate — whose chain verification is the expensive part —
+// is verified at most once per connection while its source is over budget
+// (a TLS connection's certificate never changes; ConnContext).
 type failureLimiter struct {
 	now   func() time.Time
 	rate  float64 // tokens a second
@@ -67,9 +78,26 @@ func (l *failureLimiter) refill(b *tokenBucket, now time.Time) {
 	b.at = now
 }
 
-// wait returns how long source must wait before its next request is
-// looked at: 0 when it may go ahead.
+// limitKey is the bucket of a source address: an IPv6 address counts by
+// its /64, the block one subscriber usually holds (so cycling through it
+// buys nothing), an IPv4 address (also IPv4-mapped) by itself.
+func limitKey(source string) string {
+	a, err := netip.ParseAddr(source)
+	if err != nil {
+		return source
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// wait returns how long source must wait before its next refused request
+// is answered other than 429: 0 when it is within its budget.
 func (l *failureLimiter) wait(source string) time.Duration {
+	source = limitKey(source)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -91,6 +119,7 @@ func (l *failureLimiter) wait(source string) time.Duration {
 
 // fail spends one token of source's bucket.
 func (l *failureLimiter) fail(source string) {
+	source = limitKey(source)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -122,12 +151,56 @@ func (l *failureLimiter) prune(now time.Time) {
 	}
 }
 
+// connState is what the API remembers about one client connection.
+type connState struct {
+	// certRefused: the connection's client certificate failed
+	// authentication once.
+	certRefused atomic.Bool
+}
+
+type connKey struct{}
+
+// ConnContext is the http.Server ConnContext the API's server needs: it
+// gives each connection a place to remember that its client certificate
+// was refused, so that a source past its refusal budget gets a client
+// certificate verified at most once per connection. Without it, such a
+// source's client certificates are not verified at all (429).
+func ConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, new(connState))
+}
+
+func connOf(r *http.Request) *connState {
+	c, _ := r.Context().Value(connKey{}).(*connState)
+	return c
+}
+
+// byCertificate reports whether authenticate uses r's client certificate.
+func byCertificate(r *http.Request) bool {
+	return r.Header.Get("Authorization") == "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+}
+
+// worthAuthenticating says whether a request from a source past its
+// budget is authenticated (and served if its credential verifies) rather
+// than answered 429 at once: a bearer token costs a hash and one indexed
+// lookup, a malformed one nothing; a client certificate is verified unless
+// it was already refused on this connection; no credential fails anyway.
+func worthAuthenticating(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	if byCertificate(r) {
+		c := connOf(r)
+		return c != nil && !c.certRefused.Load()
+	}
+	return false
+}
+
 // tooMany answers a source that used up its refusals.
 func (h *Handler) tooMany(w http.ResponseWriter, r *http.Request, rt Route, anon authz.Principal, wait time.Duration) {
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeError(w, http.StatusTooManyRequests, "too many refused requests",
-		fmt.Sprintf("too many requests from %s were refused for missing or bad credentials; retry after %d s with a valid bearer token or client certificate", anon.Source, secs), "")
+		fmt.Sprintf("too many requests from %s were refused for missing or bad credentials; until its budget refills (retry after %d s) only requests whose bearer token or client certificate verifies are served", anon.Source, secs), "")
 	h.refuse(r, rt, anon, http.StatusTooManyRequests, "rate limited")
 }
 
