@@ -20,6 +20,10 @@ const MaxInput = 64 << 10
 // ErrTooLarge is returned by Parse for input over MaxInput bytes.
 var ErrTooLarge = errors.New("profile: definition too large")
 
+// ErrMalformed is returned by Parse for input that is not one well-formed
+// YAML or JSON document: the caller's mistake, with the parser's reason.
+var ErrMalformed = errors.New("profile: malformed definition")
+
 // maxDepth is deeper than any profile field; it stops a hostile document
 // from recursing the strict-field walk.
 const maxDepth = 8
@@ -73,7 +77,7 @@ func parseJSON(data []byte) (*Profile, error) {
 		return nil, err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("profile: trailing data after the JSON object")
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformed)
 	}
 
 	// The walk has vetted every field; the strict decoder is the backstop.
@@ -84,7 +88,7 @@ func parseJSON(data []byte) (*Profile, error) {
 		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 			return nil, fieldErr(te.Field, "want %s, got JSON %s", te.Type, te.Value)
 		}
-		return nil, fmt.Errorf("profile: decode JSON: %w", err)
+		return nil, fmt.Errorf("%w: decode JSON: %w", ErrMalformed, err)
 	}
 	return &p, nil
 }
@@ -93,7 +97,7 @@ func jsonSyntaxErr(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("profile: decode JSON: %w", err)
+	return fmt.Errorf("%w: decode JSON: %w", ErrMalformed, err)
 }
 
 // walkJSON reads one value from dec and checks it against t: known and
@@ -179,16 +183,16 @@ func parseYAML(data []byte) (*Profile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("profile: empty definition")
+			return nil, fmt.Errorf("%w: empty definition", ErrMalformed)
 		}
-		return nil, fmt.Errorf("profile: decode YAML: %w", err)
+		return nil, fmt.Errorf("%w: decode YAML: %w", ErrMalformed, err)
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
-		return nil, errors.New("profile: more than one YAML document")
+		return nil, fmt.Errorf("%w: more than one YAML document", ErrMalformed)
 	}
 	if len(doc.Content) != 1 {
-		return nil, errors.New("profile: empty definition")
+		return nil, fmt.Errorf("%w: empty definition", ErrMalformed)
 	}
 	if err := walkYAML(doc.Content[0], reflect.TypeFor[Profile](), "", 0); err != nil {
 		return nil, err
@@ -198,7 +202,7 @@ func parseYAML(data []byte) (*Profile, error) {
 	dec = yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("profile: decode YAML: %w", err)
+		return nil, fmt.Errorf("%w: decode YAML: %w", ErrMalformed, err)
 	}
 	return &p, nil
 }

@@ -323,13 +323,14 @@ func TestParseRejectsDocument(t *testing.T) {
 		is   error
 	}{
 		{"too large", minimalYAML + "description: " + strings.Repeat("x", MaxInput) + "\n", ErrTooLarge},
-		{"empty", "", nil},
-		{"only comments", "# nothing\n", nil},
-		{"two YAML documents", minimalYAML + "---\n" + minimalYAML, nil},
-		{"trailing JSON", minimalJSON + "{}", nil},
-		{"truncated JSON", minimalJSON[:40], nil},
-		{"JSON syntax", `{"name" "p"}`, nil},
-		{"YAML syntax", "name: [p\n", nil},
+		{"empty", "", ErrMalformed},
+		{"only comments", "# nothing\n", ErrMalformed},
+		{"two YAML documents", minimalYAML + "---\n" + minimalYAML, ErrMalformed},
+		{"trailing JSON", minimalJSON + "{}", ErrMalformed},
+		{"truncated JSON", minimalJSON[:40], ErrMalformed},
+		{"JSON syntax", `{"name" "p"}`, ErrMalformed},
+		{"YAML syntax", "name: [p\n", ErrMalformed},
+		{"YAML flow list then block item", minimalYAML + "ext_key_usage: [server_auth]\n  - client_auth\n", ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

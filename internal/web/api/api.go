@@ -464,6 +464,7 @@ var errorStatus = []struct {
 	{errConflict, http.StatusConflict, "conflict"},
 	{profile.ErrUnknown, http.StatusNotFound, "unknown profile"},
 	{profile.ErrTooLarge, http.StatusRequestEntityTooLarge, "profile definition too large"},
+	{profile.ErrMalformed, http.StatusBadRequest, "invalid profile"},
 	{profile.ErrBuiltin, http.StatusConflict, "built-in profile"},
 	{errNotFound, http.StatusNotFound, "not found"},
 	{store.ErrNotFound, http.StatusNotFound, "not found"},
