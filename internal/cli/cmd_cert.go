@@ -406,7 +406,9 @@ func listAll(ctx context.Context, c *client, f certFilter, limit int) (apitypes.
 		}
 		out.Certificates = append(out.Certificates, page.Certificates...)
 		out.Next = page.Next
-		if page.Next == "" || len(page.Certificates) == 0 {
+		// An empty page with a next cursor is the server skipping rows
+		// outside the caller's scope: follow it.
+		if page.Next == "" {
 			out.Next = ""
 			return out, nil
 		}

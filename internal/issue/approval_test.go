@@ -683,10 +683,13 @@ func TestExportKey(t *testing.T) {
 		return out
 	}
 
-	// The requesting machine, and another machine whose key:export covers
-	// the certificate, each get the key; each hand-out is audited.
-	other := authz.WithRole("bot2", authz.KindMachine, authz.RoleIssuer, authz.Scope{Profiles: []string{prof.Name}, Names: []string{"*.example.internal"}})
-	for i, p := range []authz.Principal{bot, other, bot} {
+	// The requesting machine gets the key, twice; each hand-out is
+	// audited. The certificate can authenticate a TLS client, so it is
+	// bot's mTLS credential: another machine whose key:export covers it is
+	// refused below (it would log in as bot); it gets the key of a
+	// server-only certificate.
+	other := authz.WithRole("bot2", authz.KindMachine, authz.RoleIssuer, authz.Scope{Profiles: []string{prof.Name, "server_retain"}, Names: []string{"*.example.internal"}})
+	for i, p := range []authz.Principal{bot, bot} {
 		key, err := e.svc.ExportKey(ctx, p, serial)
 		if err != nil {
 			t.Fatalf("ExportKey by %s: %v", p.Name, err)
@@ -700,6 +703,17 @@ func TestExportKey(t *testing.T) {
 			!strings.Contains(string(ev.Details), `"profile":"`+prof.Name+`"`) {
 			t.Errorf("key.export event = %+v", ev)
 		}
+	}
+
+	serverOnly := *prof
+	serverOnly.Name, serverOnly.ExtKeyUsage = "server_retain", []string{"server_auth"}
+	if err := e.profiles.Create(ctx, admin, &serverOnly); err != nil {
+		t.Fatal(err)
+	}
+	if res := issueAs(bot, serverOnly.Name, false); res.Cert.ManagedKey == nil {
+		t.Fatal("server_retain kept no key")
+	} else if key, err := e.svc.ExportKey(ctx, other, res.Cert.Serial); err != nil || !strings.Contains(string(key), "PRIVATE KEY") {
+		t.Fatalf("ExportKey of a server-only certificate by another machine: %v", err)
 	}
 
 	// The server's own key: issued to the system, retained, never handed out.
@@ -728,6 +742,7 @@ func TestExportKey(t *testing.T) {
 		{"machine outside its names", authz.WithRole("svc-bot", authz.KindMachine, authz.RoleIssuer, authz.Scope{Names: []string{"*.svc.internal"}}), serial, authz.ErrForbidden},
 		{"machine outside its profiles", authz.WithRole("svc-bot", authz.KindMachine, authz.RoleIssuer, authz.Scope{Profiles: []string{"internal_service"}}), serial, authz.ErrForbidden},
 		{"nobody", authz.Principal{}, serial, authz.ErrForbidden},
+		{"another machine: the certificate is bot's mTLS credential", other, serial, authz.ErrForbidden},
 		{"the server's own key", bot, own.Cert.Serial, authz.ErrForbidden},
 		{"the server's own key, to the system", authz.System(), own.Cert.Serial, authz.ErrForbidden},
 		{"key from a CSR", bot, csrCert.Cert.Serial, issue.ErrConflict},

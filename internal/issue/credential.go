@@ -77,25 +77,37 @@ func (s *Service) clientCredential(ctx context.Context, who authz.Principal, pr 
 // acts on an admin). Enrolling a credential is acting on the principal, so
 // it follows the same rule as minting its tokens.
 func (s *Service) mayEnrol(ctx context.Context, who authz.Principal, owner *authz.Identity) error {
-	refuse := func(why string) error {
-		return fmt.Errorf("%w: %s %s is the mTLS identity of %s; a client certificate carrying it is issued only to that principal itself, or by an administrator holding principal:manage and every permission that principal holds (rule: identity names are not minted by others); %s",
-			ErrForbidden, owner.Kind, owner.Value, principalLabel(who, owner), why)
-	}
-	if err := who.Allow(authz.PermPrincipalAdmin, authz.Resource{}); err != nil {
-		return refuse(fmt.Sprintf("%s does not hold principal:manage everywhere", describe(who)))
-	}
-	target, _, err := s.store.LoadPrincipal(ctx, owner.PrincipalID)
+	why, err := s.administers(ctx, who, owner.PrincipalID)
 	if err != nil {
 		return fmt.Errorf("issue: principal %s of identity %s %s: %w", owner.Principal, owner.Kind, owner.Value, err)
+	}
+	if why == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %s is the mTLS identity of %s; a client certificate carrying it is issued only to that principal itself, or by an administrator holding principal:manage and every permission that principal holds (rule: identity names are not minted by others); %s",
+		ErrForbidden, owner.Kind, owner.Value, principalLabel(who, owner), why)
+}
+
+// administers applies the enrolment rule: who administers principal
+// targetID when it holds principal:manage everywhere and may act on the
+// principal (access.MayActOn). It returns "" when who does, and otherwise
+// why not (naming the principal only to callers with principal:read).
+func (s *Service) administers(ctx context.Context, who authz.Principal, targetID string) (string, error) {
+	if err := who.Allow(authz.PermPrincipalAdmin, authz.Resource{}); err != nil {
+		return fmt.Sprintf("%s does not hold principal:manage everywhere", describe(who)), nil
+	}
+	target, _, err := s.store.LoadPrincipal(ctx, targetID)
+	if err != nil {
+		return "", err
 	}
 	named := *target
 	if !who.Can(authz.PermPrincipalRead) {
 		named.Name = "that principal"
 	}
 	if err := access.MayActOn(who, named); err != nil {
-		return refuse(strings.TrimPrefix(err.Error(), authz.ErrForbidden.Error()+": "))
+		return strings.TrimPrefix(err.Error(), authz.ErrForbidden.Error()+": "), nil
 	}
-	return nil
+	return "", nil
 }
 
 // principalLabel names the principal an identity belongs to for who's

@@ -18,11 +18,16 @@ import (
 type KeyStore interface {
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
+	// CredentialHolder returns the ID of the principal the certificate
+	// serial was issued to as an mTLS client credential ("" for none).
+	CredentialHolder(ctx context.Context, serial string) (string, error)
 }
 
 // ExportKey returns the retained managed key of certificate serial as a
 // PKCS#8 PEM block. Only machine principals whose key:export covers the
-// certificate get it; the server's own TLS key and CA keys never leave.
+// certificate get it; the server's own TLS key and CA keys never leave. The
+// key of a principal's mTLS client credential goes only to that principal,
+// or to an administrator who may enrol it (mayHoldCredential).
 // The hand-out is audited before the key is returned.
 func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial string) ([]byte, error) {
 	cert, err := s.store.GetCertificate(ctx, serial)
@@ -41,6 +46,9 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 	}
 	if cert.ServerOwned() {
 		return nil, fmt.Errorf("%w: certificate %s belongs to the server itself; its key is never exported", ErrForbidden, serial)
+	}
+	if err := s.mayHoldCredential(ctx, p, serial); err != nil {
+		return nil, err
 	}
 	if cert.ManagedKey == nil {
 		return nil, fmt.Errorf("%w: the server kept no key for certificate %s (its profile's key_export is not retain, or the key came from a CSR)", ErrConflict, serial)
@@ -82,6 +90,36 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 	}
 	s.cfg.Log.Info("managed key handed out", "serial", serial, "principal", p.Name)
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// mayHoldCredential refuses who the key of certificate serial when that
+// certificate is another principal's mTLS client credential: whoever holds
+// the key authenticates as that principal. The key goes to the holder
+// itself, or to an administrator who could have issued the credential
+// (the enrolment rule: principal:manage everywhere and access.MayActOn).
+func (s *Service) mayHoldCredential(ctx context.Context, who authz.Principal, serial string) error {
+	holder, err := s.store.CredentialHolder(ctx, serial)
+	if err != nil {
+		return fmt.Errorf("issue: credential holder of %s: %w", serial, err)
+	}
+	if holder == "" || holder == who.ID {
+		return nil
+	}
+	why, err := s.administers(ctx, who, holder)
+	if err != nil {
+		return fmt.Errorf("issue: credential holder of %s: %w", serial, err)
+	}
+	if why == "" {
+		return nil
+	}
+	label := "another principal"
+	if who.Can(authz.PermPrincipalRead) {
+		if target, _, err := s.store.LoadPrincipal(ctx, holder); err == nil {
+			label = "principal " + target.Name
+		}
+	}
+	return fmt.Errorf("%w: certificate %s is the mTLS client credential of %s: whoever holds its key authenticates as that principal, so the key is handed out only to that principal itself, or to an administrator holding principal:manage and every permission that principal holds (rule: a credential's key goes only to its holder); %s",
+		ErrForbidden, serial, label, why)
 }
 
 // matchCertificate returns an error wrapping keys.ErrKeyMismatch unless the

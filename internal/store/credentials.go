@@ -29,6 +29,16 @@ func (db *DB) ClientCredential(ctx context.Context, serial string) (string, erro
 	return id, nil
 }
 
+// CredentialHolder returns the ID of the principal the certificate serial
+// was issued to as an mTLS credential, and "" when it is none.
+func (db *DB) CredentialHolder(ctx context.Context, serial string) (string, error) {
+	id, err := db.ClientCredential(ctx, serial)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return id, err
+}
+
 // maxIdentityMatch bounds the names one MatchIdentities query asks about.
 const maxIdentityMatch = 100
 

@@ -157,6 +157,9 @@ type Handler struct {
 	mux     *http.ServeMux
 	routes  []Route
 	limiter *failureLimiter
+	// cursors seals certificate-listing positions; scan bounds listings.
+	cursors *cursorSealer
+	scan    scanLimits
 }
 
 func route(method, pattern, action string, handle func(http.ResponseWriter, *http.Request, authz.Principal) error, perms ...authz.Permission) Route {
@@ -176,7 +179,12 @@ func New(d Deps) (*Handler, error) {
 		d.MaxBody = 1 << 20
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(),
-		limiter: newFailureLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst)}
+		limiter: newFailureLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst),
+		scan:    scanLimits{page: listScanPage, max: listScanMax}}
+	var err error
+	if h.cursors, err = newCursorSealer(); err != nil {
+		return nil, err
+	}
 	const (
 		caRead, caManage           = authz.PermCARead, authz.PermCAManage
 		certRead, certIssue        = authz.PermCertRead, authz.PermCertIssue

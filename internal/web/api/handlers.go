@@ -402,10 +402,6 @@ func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.P
 	return writeJSON(w, http.StatusCreated, out)
 }
 
-// maxListScan bounds the rows one certificate listing reads to fill a
-// page for a principal whose scope covers few of them.
-const maxListScan = 20000
-
 func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	q := r.URL.Query()
 	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after"), SPKISHA256: q.Get("spki_sha256")}
@@ -442,7 +438,15 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 		}
 		f.Limit = n
 	}
-	if f.After != "" {
+	filters := listFilters(f, q.Get("expiring_within"))
+	switch {
+	case strings.HasPrefix(f.After, cursorPrefix):
+		s, err := h.cursors.open(who.ID, filters, f.After)
+		if err != nil {
+			return badInput("after: this continuation cursor is not valid here (it works only for who received it, with the same filters, until the server restarts): continue after the last certificate you were shown")
+		}
+		f.After = s
+	case f.After != "":
 		s, err := pki.NormalizeSerial(f.After)
 		if err != nil {
 			return badInput("after: %v", err)
@@ -450,42 +454,29 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 		f.After = s
 	}
 	// A viewer bound to a scope sees only what its scope covers, and the
-	// cursor names only a certificate it was shown: pages are read until
-	// this one is full or the inventory ends, at most maxListScan rows.
+	// cursor names only a certificate it was shown: the store is read in
+	// pages until this one is full or the inventory ends, at most
+	// h.scan.max rows per request (scanVisible). When that bound ends the
+	// scan first, next is an opaque, sealed position instead: the row
+	// reached may be outside the caller's scope.
 	out := apitypes.CertificateList{Certificates: make([]apitypes.Certificate, 0, f.Limit)}
 	names := map[string]string{}
-	scanned := 0
-	for {
-		certs, err := h.d.Inventory.ListCertificates(r.Context(), f)
-		if err != nil {
-			return err
+	resume, err := scanVisible(r.Context(), h.d.Inventory.ListCertificates, f, h.scan, func(c *inventory.Certificate) bool {
+		v := h.certView(r, c, names)
+		if who.Allow(authz.PermCertRead, certResource(c, v.CA)) != nil {
+			return false
 		}
-		for _, c := range certs {
-			v := h.certView(r, c, names)
-			if who.Allow(authz.PermCertRead, certResource(c, v.CA)) != nil {
-				continue
-			}
-			out.Certificates = append(out.Certificates, v)
-			if len(out.Certificates) == f.Limit {
-				break
-			}
-		}
-		scanned += len(certs)
-		if len(out.Certificates) == f.Limit {
-			out.Next = out.Certificates[f.Limit-1].Serial
-			break
-		}
-		if len(certs) < f.Limit {
-			break // the inventory ends here
-		}
-		if scanned >= maxListScan {
-			if len(out.Certificates) == 0 {
-				return badInput("none of the next %d certificates is within your scope: narrow the listing with ca, profile or san", scanned)
-			}
-			out.Next = out.Certificates[len(out.Certificates)-1].Serial
-			break
-		}
-		f.After = certs[len(certs)-1].Serial
+		out.Certificates = append(out.Certificates, v)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case resume != "":
+		out.Next = h.cursors.seal(who.ID, filters, resume)
+	case len(out.Certificates) == f.Limit:
+		out.Next = out.Certificates[f.Limit-1].Serial
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

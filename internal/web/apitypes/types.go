@@ -178,7 +178,10 @@ type IssuedCertificate struct {
 // CertificateList is a page of inventory.
 type CertificateList struct {
 	Certificates []Certificate `json:"certificates"`
-	// Next, when set, is the serial to pass as "after" for the next page.
+	// Next, when set, is what to pass as "after" for the next page: the
+	// serial of the last certificate shown, or, when the server stopped
+	// reading rows outside the caller's scope before the page was full
+	// (the page may even be empty), an opaque cursor ("scan." + ...).
 	Next string `json:"next,omitempty"`
 }
 

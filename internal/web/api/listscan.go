@@ -1,0 +1,134 @@
+package api
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// Bounds of one certificate listing for a caller whose scope covers few
+// rows: the store is read in pages of at least listScanPage rows (never one
+// row at a time for limit=1), and at most listScanMax rows per request.
+const (
+	listScanPage = 1000
+	listScanMax  = 20000
+)
+
+// scanLimits are the listing bounds a Handler applies (listScanPage,
+// listScanMax; tests lower them).
+type scanLimits struct{ page, max int }
+
+// certLister is the inventory read a listing pages over.
+type certLister func(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
+
+// scanVisible reads the inventory from f.After in serial order and hands
+// every row to show, which says whether the row was shown (it is within the
+// caller's scope); it stops once f.Limit rows were shown, at the end of the
+// inventory, or after lim.max rows. The first read asks for f.Limit rows
+// (a caller that sees everything needs no more), later ones for at least
+// lim.page. It returns resume, the last row read, only when the row bound
+// ended the scan before the page was full: the listing continues after it,
+// but it may be outside the caller's scope and must not be shown as such.
+func scanVisible(ctx context.Context, list certLister, f inventory.Filter, lim scanLimits, show func(*inventory.Certificate) bool) (resume string, err error) {
+	want, shown, scanned := f.Limit, 0, 0
+	for {
+		certs, err := list(ctx, f)
+		if err != nil {
+			return "", err
+		}
+		for _, c := range certs {
+			if show(c) {
+				if shown++; shown == want {
+					return "", nil
+				}
+			}
+		}
+		scanned += len(certs)
+		if len(certs) < f.Limit {
+			return "", nil // the inventory ends here
+		}
+		f.After = certs[len(certs)-1].Serial
+		if scanned >= lim.max {
+			return f.After, nil
+		}
+		f.Limit = max(want, lim.page, 1)
+		if rest := lim.max - scanned; rest < f.Limit {
+			f.Limit = rest
+		}
+	}
+}
+
+// cursorPrefix marks a sealed scan position in "after"/"next"; serials
+// are hex and never contain it.
+const cursorPrefix = "scan."
+
+// cursorSealer turns a scan position (a serial the caller may not be
+// allowed to see) into an opaque cursor and back: AES-256-GCM under a key
+// of this process, bound to the caller and to the listing's filters. The
+// cursor reveals nothing about the serial, cannot be forged or moved to
+// another caller or filter, and is valid until the server restarts.
+type cursorSealer struct{ aead cipher.AEAD }
+
+func newCursorSealer() (*cursorSealer, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("api: list cursor key: %w", err)
+	}
+	b, err := aes.NewCipher(key)
+	clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("api: list cursor key: %w", err)
+	}
+	g, err := cipher.NewGCM(b)
+	if err != nil {
+		return nil, fmt.Errorf("api: list cursor key: %w", err)
+	}
+	return &cursorSealer{aead: g}, nil
+}
+
+// errCursor marks a sealed cursor that does not open here.
+var errCursor = errors.New("api: list cursor not valid")
+
+func cursorAAD(principalID, filters string) []byte {
+	return []byte("certwright certificate list cursor v1\x00" + principalID + "\x00" + filters)
+}
+
+// seal returns the cursor for continuing after serial.
+func (s *cursorSealer) seal(principalID, filters, serial string) string {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce) // crypto/rand.Read never fails (Go 1.24+)
+	out := s.aead.Seal(nonce, nonce, []byte(serial), cursorAAD(principalID, filters))
+	return cursorPrefix + base64.RawURLEncoding.EncodeToString(out)
+}
+
+// open returns the serial sealed in cursor for this caller and filters.
+func (s *cursorSealer) open(principalID, filters, cursor string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(cursor, cursorPrefix))
+	if err != nil || len(raw) < s.aead.NonceSize() {
+		return "", errCursor
+	}
+	n := s.aead.NonceSize()
+	pt, err := s.aead.Open(nil, raw[:n], raw[n:], cursorAAD(principalID, filters))
+	if err != nil {
+		return "", errCursor
+	}
+	serial, err := pki.NormalizeSerial(string(pt))
+	if err != nil {
+		return "", errCursor
+	}
+	return serial, nil
+}
+
+// listFilters is the part of a listing's query a cursor is bound to:
+// everything but the position and the page size.
+func listFilters(f inventory.Filter, expiringWithin string) string {
+	return strings.Join([]string{f.CAID, f.Profile, string(f.Status), f.SAN, f.Tag, f.SPKISHA256, expiringWithin}, "\x00")
+}
