@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/keys"
 )
 
 // A database writer (no KEK, no access to the data directory) who also
@@ -330,6 +332,60 @@ func TestLegacyOwnKeyRestoredAfterUpgradeNotOpened(t *testing.T) {
 			r := again.raw("GET", "/api/v1/certificates/"+serial+"/key", deployer, nil)
 			if r.status != http.StatusConflict || strings.Contains(string(r.body), "PRIVATE KEY") {
 				t.Fatalf("export of a legacy key restored after the upgrade: %d %s, want 409 without a key", r.status, tTrim(r.body))
+			}
+		})
+	}
+}
+
+// TestLegacyCAKeyAfterUpgradeRefusesStart: a CA's legacy blob back in the
+// database after the upgrade (here: the issuing CA's own, as when a whole
+// database backup made before the upgrade is restored) is not opened, so
+// the start is refused with a message naming the marker file. Deleting
+// that file, as the message says to do only for such a restore, lets the
+// next start migrate the restored key again.
+func TestLegacyCAKeyAfterUpgradeRefusesStart(t *testing.T) {
+	t.Parallel()
+	for _, fx := range tLegacyFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := fx.setup(t, fx.dir)
+			db := tDBWriter(t, cfg)
+			backup := tReadLegacyCAKey(t, db, "issuing")
+			clk := clock.NewFake(tLegacyTime)
+			in := tStart(t, cfg, clk)
+			if err := in.stop(); err != nil {
+				t.Fatal(err)
+			}
+			tExecArgs(t, db, cfg, 1, "UPDATE cas SET key_blob = ? WHERE name = 'issuing'", backup.blob)
+			tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
+
+			for range 2 { // the refusal holds at every start
+				a, err := Open(context.Background(), cfg, tLogger(), clk)
+				if err == nil {
+					a.Close()
+					t.Fatal("Open succeeded with a legacy CA key after the upgrade")
+				}
+				if !errors.Is(err, keys.ErrLegacyFormat) || !strings.Contains(err.Error(), KeysMarkerFile) {
+					t.Fatalf("Open: %v; want a refusal wrapping ErrLegacyFormat that names %s", err, KeysMarkerFile)
+				}
+			}
+			var blob []byte
+			if err := db.QueryRowContext(context.Background(), "SELECT key_blob FROM cas WHERE name = 'issuing'").Scan(&blob); err != nil || !bytes.Equal(blob, backup.blob) {
+				t.Fatalf("the restored CA key changed (%v) although the marker file was there", err)
+			}
+
+			if err := os.Remove(filepath.Join(cfg.DataDir, KeysMarkerFile)); err != nil {
+				t.Fatal(err)
+			}
+			again := tStart(t, cfg, clk)
+			if err := db.QueryRowContext(context.Background(), "SELECT key_blob FROM cas WHERE name = 'issuing'").Scan(&blob); err != nil || blob[0] != 2 {
+				t.Fatalf("the restored CA key was not re-wrapped after the marker file was deleted (%v)", err)
+			}
+			if !tMarkerExists(t, cfg) {
+				t.Errorf("no %s after the second migration", KeysMarkerFile)
+			}
+			if r := tSignWith(t, again, "issuing", "after-restore.example.internal"); r.status != http.StatusCreated {
+				t.Fatalf("issuing CA after the restore: %d %s", r.status, tTrim(r.body))
 			}
 		})
 	}

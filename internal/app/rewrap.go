@@ -20,6 +20,11 @@ import (
 // restoring old rows from a backup, say).
 const settingKeyFormat = "keys_purpose_bound"
 
+// settingKeyFormatRefused is settingKeyFormat's value after a start that
+// found legacy keys it no longer opens (KeysMarkerFile present): any value
+// but "done" makes the next start look again.
+const settingKeyFormatRefused = "legacy keys refused"
+
 // KeysMarkerFile, in the data directory beside the KEK, records outside
 // the database that this directory's keys are purpose-bound (migration
 // finished, or created by init). Once it exists the software provider
@@ -122,6 +127,14 @@ func (a *App) rewrapLegacyKeys(ctx context.Context) error {
 			"found", res.Found, "rewrapped", res.Rewrapped, "refused", len(refused))
 	}
 	if closed {
+		if len(refused) > 0 {
+			// Not "done": the next start looks (and reports) again, and
+			// after a whole pre-upgrade database was restored and the
+			// marker file deleted on purpose, the migration runs.
+			if err := a.store.PutSetting(ctx, settingKeyFormat, []byte(settingKeyFormatRefused)); err != nil {
+				return fmt.Errorf("app: re-wrap keys: %w", err)
+			}
+		}
 		return nil
 	}
 	// The database says every key is purpose-bound (this run, or another
