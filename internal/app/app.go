@@ -114,6 +114,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	}
 	if err := a.issuer.VerifyKeys(ctx, cas); err != nil {
 		a.Close()
+		if errors.Is(err, keys.ErrLegacyFormat) {
+			return nil, fmt.Errorf("app: refusing to start: a CA key in the database is still in the legacy format (refused by the re-wrap, or written into the database after this data directory's keys were made purpose-bound: see the errors logged above); legacy keys are not opened once %s exists. If, and only if, the whole database was restored from a backup made before the upgrade, delete that file to migrate again: %w",
+				filepath.Join(cfg.DataDir, KeysMarkerFile), err)
+		}
 		if errors.Is(err, keys.ErrWrongKEK) {
 			return nil, fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file, or a CA key record altered in the database?): %w",
 				filepath.Join(cfg.DataDir, KEKFile), err)
@@ -290,10 +294,15 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	// A new directory holds no legacy keys, and never opens any.
+	if err := software.WriteLegacyMarker(filepath.Join(dir, KeysMarkerFile)); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	a, err = wire(ctx, cfg, log, clk, kek)
 	if err != nil {
 		return nil, err
 	}
+	a.keys.CloseLegacy()
 	if cas, err := a.store.ListCAs(ctx); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	} else if len(cas) > 0 {

@@ -43,7 +43,7 @@ func TestExportRefusesAnotherPrincipalsCredentialKey(t *testing.T) {
 			ci := in.tCreatePrincipal(t, "ci", "issuer", apitypes.Scope{Profiles: []string{"internal_service"}}, true)
 			wide := in.tCreatePrincipal(t, "wide", "issuer", apitypes.Scope{}, true)
 
-			tExportRefused(t, in, cred.Serial, map[string]string{"ci": ci, "wide": wide})
+			tCredentialExportRefused(t, in, cred.Serial, map[string]string{"ci": ci, "wide": wide})
 
 			// The holder gets its own key and logs in with it.
 			key := tExportKey(t, in, adminTok, cred.Serial)
@@ -71,7 +71,7 @@ func TestExportRefusesAnotherPrincipalsCredentialKey(t *testing.T) {
 			if next.Replaces != cred.Serial {
 				t.Fatalf("successor %+v does not replace %s", next, cred.Serial)
 			}
-			tExportRefused(t, in, next.Serial, map[string]string{"ci": ci, "wide": wide})
+			tCredentialExportRefused(t, in, next.Serial, map[string]string{"ci": ci, "wide": wide})
 			chain := in.raw("GET", "/api/v1/certificates/"+next.Serial+"/pem?chain=true", adminTok, nil)
 			if chain.status != http.StatusOK {
 				t.Fatalf("successor's chain: %d %s", chain.status, tTrim(chain.body))
@@ -121,7 +121,7 @@ func tExportKey(t *testing.T, in *tInstance, auth, serial string) crypto.Private
 
 // tExportRefused asserts that each caller is refused serial's key with 403
 // naming the credential rule, and that each refusal is audited as denied.
-func tExportRefused(t *testing.T, in *tInstance, serial string, callers map[string]string) {
+func tCredentialExportRefused(t *testing.T, in *tInstance, serial string, callers map[string]string) {
 	t.Helper()
 	for name, auth := range callers {
 		before := len(tAuditEventsOf(t, in, "key.export"))

@@ -407,6 +407,9 @@ func TestLegacyMigrationIsAtomic(t *testing.T) {
 				"SELECT count(*) FROM audit_events WHERE action = 'key.rewrap'").Scan(&n); err != nil || n != 0 {
 				t.Errorf("key.rewrap events after the failed migration: %d (%v), want 0", n, err)
 			}
+			if tMarkerExists(t, cfg) {
+				t.Errorf("%s written although the migration failed", KeysMarkerFile)
+			}
 		})
 	}
 }

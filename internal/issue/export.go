@@ -7,11 +7,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // KeyStore is what handing out a retained managed key needs besides Store.
@@ -21,6 +23,42 @@ type KeyStore interface {
 	// CredentialHolder returns the ID of the principal the certificate
 	// serial was issued to as an mTLS client credential ("" for none).
 	CredentialHolder(ctx context.Context, serial string) (string, error)
+	// InstanceKeys returns the public keys of every CA, OCSP responder
+	// and audit key: never a managed key.
+	InstanceKeys(ctx context.Context) ([]crypto.PublicKey, error)
+}
+
+// ErrNotManagedCertificate means a certificate record that holds a managed
+// key does not hold an end-entity certificate issued by its CA under its
+// serial (the record was altered, say to a CA's own certificate).
+var ErrNotManagedCertificate = errors.New("issue: the record's certificate is not an end-entity certificate issued by its CA under its serial")
+
+// CheckManagedCertificate returns an error wrapping ErrNotManagedCertificate
+// unless certDER is an end-entity (not CA) certificate with serial
+// (lowercase hex, as stored) whose signature verifies under issuerDER, the
+// certificate of the CA its record names.
+func CheckManagedCertificate(certDER, issuerDER []byte, serial string) error {
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotManagedCertificate, err)
+	}
+	if cert.IsCA {
+		return fmt.Errorf("%w: it is a CA certificate (%s)", ErrNotManagedCertificate, cert.Subject)
+	}
+	if want, ok := new(big.Int).SetString(serial, 16); !ok || want.Cmp(cert.SerialNumber) != 0 {
+		return fmt.Errorf("%w: its serial is %s, the record's %s", ErrNotManagedCertificate, pki.SerialHex(cert.SerialNumber), serial)
+	}
+	if len(issuerDER) == 0 {
+		return fmt.Errorf("%w: its CA has no certificate", ErrNotManagedCertificate)
+	}
+	issuer, err := x509.ParseCertificate(issuerDER)
+	if err != nil {
+		return fmt.Errorf("%w: its CA's certificate: %w", ErrNotManagedCertificate, err)
+	}
+	if err := cert.CheckSignatureFrom(issuer); err != nil {
+		return fmt.Errorf("%w: not signed by its CA %s: %w", ErrNotManagedCertificate, issuer.Subject, err)
+	}
+	return nil
 }
 
 // ExportKey returns the retained managed key of certificate serial as a
@@ -35,8 +73,9 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 		return nil, err
 	}
 	res := authz.Resource{CAID: cert.CAID, Profile: cert.Profile, Names: cert.SANs}
+	var issuerDER []byte
 	if c, err := s.store.GetCA(ctx, cert.CAID); err == nil {
-		res.CAName = c.Name
+		res.CAName, issuerDER = c.Name, c.CertDER
 	}
 	if err := p.Allow(authz.PermKeyExport, res); err != nil {
 		return nil, err
@@ -66,22 +105,31 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 	// does not unwrap, and a key handed out is not kept in memory.
 	der, err := exp.ExportPKCS8(ctx, *cert.ManagedKey, keys.ManagedPurpose(cert.Serial))
 	if err == nil {
-		err = matchCertificate(der, cert.DER)
+		err = s.checkExportable(ctx, der, cert, issuerDER)
 	}
 	if err != nil {
 		clear(der)
-		if !errors.Is(err, keys.ErrWrongKEK) && !errors.Is(err, keys.ErrKeyMismatch) && !errors.Is(err, keys.ErrLegacyFormat) {
+		reason, what := "the stored key does not belong to this certificate", "not that certificate's key"
+		switch {
+		case errors.Is(err, keys.ErrInstanceKey):
+			reason = "the stored key is one of the instance's own keys (a CA, OCSP responder or audit key)"
+			what = "one of this instance's own keys (a CA, OCSP responder or audit key), never a managed key"
+		case errors.Is(err, ErrNotManagedCertificate):
+			reason = "the stored certificate is not an end-entity certificate issued by its CA"
+			what = "held by a record whose certificate is not an end-entity certificate issued by its CA"
+		case errors.Is(err, keys.ErrWrongKEK), errors.Is(err, keys.ErrKeyMismatch), errors.Is(err, keys.ErrLegacyFormat):
+		default:
 			return nil, fmt.Errorf("issue: unwrap managed key of %s: %w", serial, err)
 		}
-		details["reason"] = "the stored key does not belong to this certificate"
+		details["reason"] = reason
 		ev := audit.New(p, s.cfg.Clock.Now(), "key.export", serial, details)
 		ev.Outcome = audit.Failed
 		if aerr := s.store.AppendAudit(ctx, ev); aerr != nil {
 			return nil, fmt.Errorf("issue: audit refused key hand-out of %s: %w", serial, aerr)
 		}
-		s.cfg.Log.Error("managed key NOT handed out: the stored key does not belong to its certificate; the database row was altered",
-			"serial", serial, "principal", p.Name, "key_id", cert.ManagedKey.ID, "err", err)
-		return nil, fmt.Errorf("%w: the key stored for certificate %s is not that certificate's key (its database record was altered); it is not handed out: %w", ErrConflict, serial, err)
+		s.cfg.Log.Error("managed key NOT handed out: the database row was altered",
+			"serial", serial, "principal", p.Name, "key_id", cert.ManagedKey.ID, "reason", reason, "err", err)
+		return nil, fmt.Errorf("%w: the key stored for certificate %s is %s (its database record was altered); it is not handed out: %w", ErrConflict, serial, what, err)
 	}
 	defer clear(der)
 	ev := audit.New(p, s.cfg.Clock.Now(), "key.export", serial, details)
@@ -122,12 +170,16 @@ func (s *Service) mayHoldCredential(ctx context.Context, who authz.Principal, se
 		ErrForbidden, serial, label, why)
 }
 
-// matchCertificate returns an error wrapping keys.ErrKeyMismatch unless the
-// PKCS#8 key der is the private half of certificate certDER's public key.
-func matchCertificate(der, certDER []byte) error {
-	cert, err := x509.ParseCertificate(certDER)
+// checkExportable returns an error unless the PKCS#8 key der may be handed
+// out as the managed key of cert: it is the private half of the
+// certificate's public key (keys.ErrKeyMismatch), the certificate is an
+// end-entity certificate issued by its CA (ErrNotManagedCertificate), and
+// the key is none of the instance's own keys (keys.ErrInstanceKey) — the
+// last two hold even if the record's certificate was replaced as well.
+func (s *Service) checkExportable(ctx context.Context, der []byte, cert *inventory.Certificate, issuerDER []byte) error {
+	c, err := x509.ParseCertificate(cert.DER)
 	if err != nil {
-		return fmt.Errorf("issue: parse certificate: %w", err)
+		return fmt.Errorf("%w: parse certificate: %w", ErrNotManagedCertificate, err)
 	}
 	key, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
@@ -137,5 +189,15 @@ func matchCertificate(der, certDER []byte) error {
 	if !ok {
 		return fmt.Errorf("issue: managed key is %T, not a signer", key)
 	}
-	return keys.CheckPublic(sg, cert.PublicKey)
+	if err := keys.CheckPublic(sg, c.PublicKey); err != nil {
+		return err
+	}
+	if err := CheckManagedCertificate(cert.DER, issuerDER, cert.Serial); err != nil {
+		return err
+	}
+	own, err := s.store.InstanceKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("issue: the instance's own keys: %w", err)
+	}
+	return keys.CheckNotInstanceKey(sg.Public(), own)
 }

@@ -91,6 +91,27 @@ var ErrLegacyFormat = errors.New("keys: key is wrapped in the legacy format boun
 // was tampered with. Such a key is neither used nor exported.
 var ErrKeyMismatch = errors.New("keys: private key does not match the public key of its record")
 
+// ErrInstanceKey means a key offered as a managed (exportable) key is one
+// of the instance's own keys — a CA's, an OCSP responder's or an audit
+// key — because a database record was altered to put it there. Such a
+// key is never a managed key: it is neither re-wrapped as one nor exported.
+var ErrInstanceKey = errors.New("keys: the key is one of the instance's own keys (a CA, OCSP responder or audit key), never a managed key")
+
+// CheckNotInstanceKey returns an error wrapping ErrInstanceKey when pub
+// equals any of own, the public keys of the instance's own keys.
+func CheckNotInstanceKey(pub crypto.PublicKey, own []crypto.PublicKey) error {
+	p, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok {
+		return fmt.Errorf("%w: cannot compare a %T", ErrKeyMismatch, pub)
+	}
+	for _, o := range own {
+		if o != nil && p.Equal(o) {
+			return ErrInstanceKey
+		}
+	}
+	return nil
+}
+
 // CheckPublic returns an error wrapping ErrKeyMismatch unless sg's public
 // half equals want.
 func CheckPublic(sg crypto.Signer, want crypto.PublicKey) error {

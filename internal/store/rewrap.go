@@ -35,6 +35,11 @@ type WrappedKey struct {
 	Ref       keys.Ref
 	// Public is nil when the record's public key does not parse.
 	Public crypto.PublicKey
+	// CertDER is the certificate of a KeyKindManaged row, and IssuerDER
+	// the certificate of the CA its ca_id names (nil when that CA has
+	// none): a legacy key is re-wrapped for a certificate only when the
+	// certificate really is an end-entity certificate issued by that CA.
+	CertDER, IssuerDER []byte
 }
 
 // Where names the record for logs and audit details ("ca ca_…").
@@ -67,8 +72,9 @@ var rewrapTables = []rewrapTable{
 	},
 	{
 		kind: KeyKindManaged,
-		sel: `SELECT serial, requester, managed_key_id, managed_key_algorithm, managed_key_blob, der, NULL FROM certificates
-			WHERE managed_key_provider = ? AND substr(managed_key_blob, 1, ?) = ? ORDER BY serial`,
+		sel: `SELECT c.serial, c.requester, c.managed_key_id, c.managed_key_algorithm, c.managed_key_blob, c.der, a.cert_der
+			FROM certificates c LEFT JOIN cas a ON a.id = c.ca_id
+			WHERE c.managed_key_provider = ? AND substr(c.managed_key_blob, 1, ?) = ? ORDER BY c.serial`,
 		update: `UPDATE certificates SET managed_key_blob = ? WHERE serial = ? AND managed_key_blob = ?`,
 		public: func(der, _ []byte) (crypto.PublicKey, error) { return certPublic(der) },
 	},
@@ -201,6 +207,9 @@ func (db *DB) legacyKeys(ctx context.Context, tx *sql.Tx, tb rewrapTable, provid
 		f.Kind, f.Ref.Provider, f.Ref.Algorithm = tb.kind, provider, pki.KeyAlgorithm(alg)
 		if pub, err := tb.public(der1, der2); err == nil {
 			f.Public = pub
+		}
+		if tb.kind == KeyKindManaged {
+			f.CertDER, f.IssuerDER = der1, der2
 		}
 		out = append(out, f)
 	}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/pki"
@@ -80,6 +81,12 @@ func aadV2(purpose keys.Purpose, id string) []byte {
 // (MigrateLegacy), except one that is not the key of its record.
 var ErrLegacyBlob = keys.ErrLegacyFormat
 
+// ErrLegacyClosed is returned by MigrateLegacy once CloseLegacy was
+// called: the purpose-bound migration of this data directory finished, so
+// a version-1 blob found later was put into the database afterwards (from
+// a backup, or by someone who can write it) and is never opened.
+var ErrLegacyClosed = fmt.Errorf("software: legacy keys are no longer opened: the purpose-bound migration already finished: %w", keys.ErrLegacyFormat)
+
 // ErrMalformedBlob is returned when a Ref's blob is not a blob this package wrote.
 var ErrMalformedBlob = errors.New("software: malformed wrapped key")
 
@@ -93,6 +100,9 @@ type Provider struct {
 	// Generate, Wrap or ExportPKCS8 are not, and caching them would keep
 	// every exported key in memory for the life of the process.
 	cache sync.Map
+	// legacyClosed, once set by CloseLegacy, makes MigrateLegacy refuse:
+	// no version-1 blob is opened again.
+	legacyClosed atomic.Bool
 }
 
 type cacheKey struct {
@@ -244,9 +254,15 @@ func IsLegacy(ref keys.Ref) bool {
 // only when its public half equals want, the public key of the record it
 // sits in; otherwise the error wraps keys.ErrKeyMismatch and nothing is
 // re-wrapped. Nothing is cached.
+//
+// After CloseLegacy it opens nothing and returns an error wrapping
+// ErrLegacyClosed.
 func (p *Provider) MigrateLegacy(ctx context.Context, ref keys.Ref, purpose keys.Purpose, want crypto.PublicKey) (keys.Ref, error) {
 	if err := ctx.Err(); err != nil {
 		return keys.Ref{}, fmt.Errorf("software: migrate: %w", err)
+	}
+	if p.legacyClosed.Load() {
+		return keys.Ref{}, fmt.Errorf("key %q for %s: %w", ref.ID, purpose, ErrLegacyClosed)
 	}
 	if ref.Provider != Name {
 		return keys.Ref{}, fmt.Errorf("software: key %q belongs to provider %q", ref.ID, ref.Provider)
@@ -280,6 +296,17 @@ func (p *Provider) MigrateLegacy(ctx context.Context, ref keys.Ref, purpose keys
 	}
 	return p.wrap(ref.ID, purpose, alg, signer)
 }
+
+// CloseLegacy makes the provider refuse to open version-1 blobs for the
+// rest of its life: MigrateLegacy returns ErrLegacyClosed. The server
+// calls it once the purpose-bound migration of its data directory has
+// finished (or when the directory was created by a version that never
+// wrote version-1 blobs), so a legacy blob written into the database
+// later cannot be re-wrapped under whatever purpose its row claims.
+func (p *Provider) CloseLegacy() { p.legacyClosed.Store(true) }
+
+// LegacyClosed reports whether CloseLegacy was called.
+func (p *Provider) LegacyClosed() bool { return p.legacyClosed.Load() }
 
 func (p *Provider) checkRef(ctx context.Context, ref keys.Ref, purpose keys.Purpose) error {
 	if err := ctx.Err(); err != nil {
