@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -19,16 +20,38 @@ type job struct {
 	provisionerID string
 	// target is what the queue limits per target: the identifier.
 	target string
+	// source is the address that answered the challenge (sourceKey), and
+	// bound says the account has an external account binding; the queue
+	// limits anonymous accounts per source and in total.
+	source string
+	bound  bool
+}
+
+// sourceKey is what the queue limits per source: the client's IP address,
+// an IPv6 address cut to its /64 (one host's usual allocation), an
+// IPv4-mapped address as IPv4. Anything unparsable is its own key, and an
+// empty address (no request, as in tests) is one key shared by all.
+func sourceKey(clientIP string) string {
+	a, err := netip.ParseAddr(clientIP)
+	if err != nil {
+		return clientIP
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 // KeyAuthorization is the key authorization of a challenge token for an
 // account key (RFC 8555 §8.1).
 func KeyAuthorization(token, thumbprint string) string { return token + "." + thumbprint }
 
-// RespondChallenge starts validation of a pending challenge. It is
-// idempotent: a challenge already processing, valid or invalid is returned
-// as it stands.
-func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, chID string) (*Challenge, *Authorization, error) {
+// RespondChallenge starts validation of a pending challenge; clientIP is
+// the address of the request that asked for it (the per-source limit). It
+// is idempotent: a challenge already processing, valid or invalid is
+// returned as it stands.
+func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, chID, clientIP string) (*Challenge, *Authorization, error) {
 	a, err := s.authorization(ctx, acct, authzID)
 	if err != nil {
 		return nil, nil, err
@@ -59,16 +82,17 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	j := job{
 		authzID: a.ID, chID: ch.ID, keyAuth: KeyAuthorization(ch.Token, acct.KeyThumbprint),
 		accountID: acct.ID, provisionerID: acct.ProvisionerID, target: a.Identifier.Type + ":" + a.Identifier.Value,
+		source: sourceKey(clientIP), bound: acct.EABKeyID != "",
 	}
 	// The slot is claimed before the challenge leaves pending, so a
 	// refused challenge can simply be retried.
-	if err := s.queue.reserve(j.accountID, j.target); err != nil {
-		return nil, nil, queueProblem(err, s.cfg.Limits, a.Identifier.Value)
+	if err := s.queue.reserve(j); err != nil {
+		return nil, nil, queueProblem(err, s.cfg.Limits, a.Identifier.Value, j.source)
 	}
 	next := *ch
 	next.Status = StatusProcessing
 	if err := s.store.UpdateChallenge(ctx, &next, StatusPending); err != nil {
-		s.queue.release(j.accountID, j.target)
+		s.queue.release(j)
 		if errors.Is(err, ErrConflict) { // responded to concurrently
 			a, err := s.authorization(ctx, acct, authzID)
 			if err != nil {
@@ -84,12 +108,18 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 }
 
 // queueProblem tells the client which limit refused its challenge.
-func queueProblem(err error, l Limits, target string) *Problem {
+func queueProblem(err error, l Limits, target, source string) *Problem {
 	var pb *Problem
 	switch {
 	case errors.Is(err, errAccountBacklog):
 		pb = NewProblem(ErrRateLimited, "this account has %d challenges waiting for or in validation, the limit; retry once some complete", l.ValidationsInFlight)
 		pb.RetryAfterSeconds = 10
+	case errors.Is(err, errSourceBacklog):
+		pb = NewProblem(ErrRateLimited, "%d challenges from your address (%s), by accounts without external account binding, are waiting for or in validation, the limit; retry once some complete", l.SourceValidationsInFlight, source)
+		pb.RetryAfterSeconds = 10
+	case errors.Is(err, errAnonymousFull):
+		pb = NewProblem(ErrRateLimited, "the validation queue's share for accounts without external account binding is full; try again shortly")
+		pb.RetryAfterSeconds = 5
 	case errors.Is(err, errTargetBacklog):
 		pb = NewProblem(ErrRateLimited, "%d challenges for %s are waiting for or in validation, the limit; retry shortly", l.TargetValidationsInFlight, target)
 		pb.RetryAfterSeconds = 10

@@ -98,7 +98,7 @@ func TestChallengeFailure(t *testing.T) {
 			o, a := oneAuthzOrder(t, e.svc, prov, acct, id)
 			ch := challengeOf(t, a, tc.typ)
 			tc.serve(t, acct, a, ch)
-			if _, _, err := e.svc.RespondChallenge(ctx, acct, a.ID, ch.ID); err != nil {
+			if _, _, err := e.svc.RespondChallenge(ctx, acct, a.ID, ch.ID, ""); err != nil {
 				t.Fatal(err)
 			}
 			a = waitAuthz(t, e.svc, acct, a.ID, acme.StatusInvalid)
@@ -127,7 +127,7 @@ func TestChallengeFailure(t *testing.T) {
 				if c.ID == ch.ID {
 					continue
 				}
-				c2, _, err := e.svc.RespondChallenge(ctx, acct, a.ID, c.ID)
+				c2, _, err := e.svc.RespondChallenge(ctx, acct, a.ID, c.ID, "")
 				if err != nil || c2.Status != acme.StatusPending {
 					t.Errorf("responding to %s of an invalid authorization: %+v, %v", c.Type, c2, err)
 				}
@@ -154,7 +154,7 @@ func TestRespondChallengeIdempotent(t *testing.T) {
 	_, a := oneAuthzOrder(t, e.svc, prov, acct, acme.Identifier{Type: "dns", Value: "idem.example.test"})
 
 	first := e.respond(t, e.svc, acct, a, acme.ChallengeHTTP01)
-	again, a2, err := e.svc.RespondChallenge(ctx, acct, a.ID, first.ID)
+	again, a2, err := e.svc.RespondChallenge(ctx, acct, a.ID, first.ID, "")
 	if err != nil {
 		t.Fatalf("responding again: %v", err)
 	}
@@ -163,24 +163,24 @@ func TestRespondChallengeIdempotent(t *testing.T) {
 	}
 	waitAuthz(t, e.svc, acct, a.ID, acme.StatusValid)
 	for range 3 {
-		c, got, err := e.svc.RespondChallenge(ctx, acct, a.ID, first.ID)
+		c, got, err := e.svc.RespondChallenge(ctx, acct, a.ID, first.ID, "")
 		if err != nil || c.Status != acme.StatusValid || got.Status != acme.StatusValid {
 			t.Fatalf("responding to a valid challenge: %+v, %v", c, err)
 		}
 	}
 	// The other challenges of a valid authorization stay as they are.
 	dns := challengeOf(t, a, acme.ChallengeDNS01)
-	c, _, err := e.svc.RespondChallenge(ctx, acct, a.ID, dns.ID)
+	c, _, err := e.svc.RespondChallenge(ctx, acct, a.ID, dns.ID, "")
 	if err != nil || c.Status != acme.StatusPending {
 		t.Errorf("responding to dns-01 of a valid authorization: %+v, %v", c, err)
 	}
 
-	_, _, err = e.svc.RespondChallenge(ctx, acct, a.ID, "no-such-challenge")
+	_, _, err = e.svc.RespondChallenge(ctx, acct, a.ID, "no-such-challenge", "")
 	if p := wantProblem(t, err, acme.ErrMalformed); p.Status() != 404 {
 		t.Errorf("unknown challenge: status %d", p.Status())
 	}
 	other := e.account(t, e.svc, prov)
-	_, _, err = e.svc.RespondChallenge(ctx, other, a.ID, first.ID)
+	_, _, err = e.svc.RespondChallenge(ctx, other, a.ID, first.ID, "")
 	if p := wantProblem(t, err, acme.ErrMalformed); p.Status() != 404 {
 		t.Errorf("another account's challenge: status %d", p.Status())
 	}
@@ -198,14 +198,14 @@ func TestFailedValidationsLimit(t *testing.T) {
 	}
 	as := authzs(t, e.svc, acct, o)
 	// Nothing is served for f1: its validation fails.
-	if _, _, err := e.svc.RespondChallenge(ctx, acct, as[0].ID, challengeOf(t, as[0], acme.ChallengeHTTP01).ID); err != nil {
+	if _, _, err := e.svc.RespondChallenge(ctx, acct, as[0].ID, challengeOf(t, as[0], acme.ChallengeHTTP01).ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitAuthz(t, e.svc, acct, as[0].ID, acme.StatusInvalid)
 
 	ch := challengeOf(t, as[1], acme.ChallengeHTTP01)
 	e.serveHTTP01(ch.Token, acme.KeyAuthorization(ch.Token, acct.KeyThumbprint))
-	_, _, err = e.svc.RespondChallenge(ctx, acct, as[1].ID, ch.ID)
+	_, _, err = e.svc.RespondChallenge(ctx, acct, as[1].ID, ch.ID, "")
 	if p := wantProblem(t, err, acme.ErrRateLimited); p.RetryAfterSeconds <= 0 {
 		t.Errorf("retry after %d", p.RetryAfterSeconds)
 	}
@@ -222,7 +222,7 @@ func TestFailedValidationsLimit(t *testing.T) {
 
 	// The failure ages out after an hour.
 	e.clk.Advance(time.Hour + time.Second)
-	if _, _, err := e.svc.RespondChallenge(ctx, acct, as[1].ID, ch.ID); err != nil {
+	if _, _, err := e.svc.RespondChallenge(ctx, acct, as[1].ID, ch.ID, ""); err != nil {
 		t.Fatalf("an hour later: %v", err)
 	}
 	waitAuthz(t, e.svc, acct, as[1].ID, acme.StatusValid)
@@ -246,7 +246,7 @@ func TestRespondChallengeConcurrent(t *testing.T) {
 		if i%2 == 1 {
 			svc = replica
 		}
-		wg.Go(func() { _, _, errs[i] = svc.RespondChallenge(ctx, acct, a.ID, ch.ID) })
+		wg.Go(func() { _, _, errs[i] = svc.RespondChallenge(ctx, acct, a.ID, ch.ID, "") })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -276,11 +276,11 @@ func TestRespondChallengeQueueFull(t *testing.T) {
 	}
 	as := authzs(t, idle, acct, o)
 	c1 := challengeOf(t, as[0], acme.ChallengeHTTP01)
-	if got, _, err := idle.RespondChallenge(ctx, acct, as[0].ID, c1.ID); err != nil || got.Status != acme.StatusProcessing {
+	if got, _, err := idle.RespondChallenge(ctx, acct, as[0].ID, c1.ID, ""); err != nil || got.Status != acme.StatusProcessing {
 		t.Fatalf("first response: %+v, %v", got, err)
 	}
 	c2 := challengeOf(t, as[1], acme.ChallengeHTTP01)
-	_, _, err = idle.RespondChallenge(ctx, acct, as[1].ID, c2.ID)
+	_, _, err = idle.RespondChallenge(ctx, acct, as[1].ID, c2.ID, "")
 	if p := wantProblem(t, err, acme.ErrRateLimited); p.RetryAfterSeconds <= 0 {
 		t.Errorf("retry after %d", p.RetryAfterSeconds)
 	}

@@ -376,6 +376,12 @@ func challengeOf(t testing.TB, a *acme.Authorization, typ string) *acme.Challeng
 // type typ and tells the service to validate it.
 func (e *env) respond(t *testing.T, svc *acme.Service, acct *acme.Account, a *acme.Authorization, typ string) *acme.Challenge {
 	t.Helper()
+	return e.respondFrom(t, svc, acct, a, typ, "")
+}
+
+// respondFrom is respond with the client's address.
+func (e *env) respondFrom(t *testing.T, svc *acme.Service, acct *acme.Account, a *acme.Authorization, typ, clientIP string) *acme.Challenge {
+	t.Helper()
 	ch := challengeOf(t, a, typ)
 	keyAuth := acme.KeyAuthorization(ch.Token, acct.KeyThumbprint)
 	switch typ {
@@ -386,7 +392,7 @@ func (e *env) respond(t *testing.T, svc *acme.Service, acct *acme.Account, a *ac
 	case acme.ChallengeTLSALPN01:
 		e.serveTLSALPN01(t, a.Identifier, keyAuth)
 	}
-	got, _, err := svc.RespondChallenge(context.Background(), acct, a.ID, ch.ID)
+	got, _, err := svc.RespondChallenge(context.Background(), acct, a.ID, ch.ID, clientIP)
 	if err != nil {
 		t.Fatalf("RespondChallenge %s %s: %v", typ, a.Identifier.Value, err)
 	}

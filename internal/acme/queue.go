@@ -13,12 +13,22 @@ import (
 // delay another account's validation. Jobs in flight (waiting or running)
 // are counted per account and per target, and a challenge past either
 // limit is refused with rateLimited, before it leaves pending.
+//
+// Accounts cost nothing to create, so per-account limits alone let many
+// accounts (Sybils) fill the queue. Two more limits hold for accounts
+// without an external account binding (anonymous ones): their jobs in
+// flight are counted per source address (the address of the request that
+// answered the challenge; IPv6 by /64), and together they may fill at most
+// three quarters of the queue, so that accounts bound by an operator's key
+// always find room.
 
 // Errors of queue.reserve.
 var (
 	errQueueFull      = errors.New("acme: validation queue full")
 	errAccountBacklog = errors.New("acme: account has too many validations in flight")
 	errTargetBacklog  = errors.New("acme: target has too many validations in flight")
+	errSourceBacklog  = errors.New("acme: source address has too many validations in flight")
+	errAnonymousFull  = errors.New("acme: the validation queue's share for accounts without external account binding is full")
 )
 
 // queueLimits bound the queue; every field is positive.
@@ -28,7 +38,12 @@ type queueLimits struct {
 	perTarget        int // jobs in flight per target, all accounts
 	runningAccount   int // jobs running at once per account
 	runningPerTarget int // jobs running at once per target
+	perSource        int // jobs in flight per source address, anonymous accounts
 }
+
+// anonymousShare is how much of the queue anonymous accounts may fill
+// together: three quarters, at least one job.
+func (l queueLimits) anonymousShare() int { return max(1, l.total*3/4) }
 
 // queue holds validation jobs. It is safe for concurrent use.
 type queue struct {
@@ -39,7 +54,9 @@ type queue struct {
 	ring     []string         // accounts with waiting jobs, in turn order
 	next     int              // ring index of the next account to serve
 	queued   int
+	anon     int            // of queued, jobs of anonymous accounts
 	inflight map[string]int // per account: reserved, waiting or running
+	sources  map[string]int // per source, anonymous accounts: reserved, waiting or running
 	targets  map[string]int // per target: reserved, waiting or running
 	running  map[string]int // per account
 	runningT map[string]int // per target
@@ -48,37 +65,49 @@ type queue struct {
 
 func newQueue(lim queueLimits) *queue {
 	return &queue{
-		lim: lim, waiting: map[string][]job{}, inflight: map[string]int{}, targets: map[string]int{},
+		lim: lim, waiting: map[string][]job{}, inflight: map[string]int{}, targets: map[string]int{}, sources: map[string]int{},
 		running: map[string]int{}, runningT: map[string]int{}, wake: make(chan struct{}),
 	}
 }
 
-// reserve claims an in-flight slot for a job of account on target; the
-// caller then submits the job or releases the slot.
-func (q *queue) reserve(account, target string) error {
+// reserve claims an in-flight slot for job j (its account, target, source
+// and binding); the caller then submits j or releases the slot.
+func (q *queue) reserve(j job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
 	case q.queued >= q.lim.total:
 		return errQueueFull
-	case q.inflight[account] >= q.lim.perAccount:
+	case !j.bound && q.anon >= q.lim.anonymousShare():
+		return errAnonymousFull
+	case q.inflight[j.accountID] >= q.lim.perAccount:
 		return errAccountBacklog
-	case q.targets[target] >= q.lim.perTarget:
+	case !j.bound && q.sources[j.source] >= q.lim.perSource:
+		return errSourceBacklog
+	case q.targets[j.target] >= q.lim.perTarget:
 		return errTargetBacklog
 	}
-	q.inflight[account]++
-	q.targets[target]++
-	q.queued++ // counted as waiting until done or released
+	q.inflight[j.accountID]++
+	q.targets[j.target]++
+	q.queued++ // counted as waiting until picked or released
+	if !j.bound {
+		q.sources[j.source]++
+		q.anon++
+	}
 	return nil
 }
 
 // release gives back a slot reserve claimed for a job never submitted.
-func (q *queue) release(account, target string) {
+func (q *queue) release(j job) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.queued--
-	dec(q.inflight, account)
-	dec(q.targets, target)
+	dec(q.inflight, j.accountID)
+	dec(q.targets, j.target)
+	if !j.bound {
+		q.anon--
+		dec(q.sources, j.source)
+	}
 }
 
 // submit queues a job whose slot is reserved.
@@ -131,6 +160,9 @@ func (q *queue) pick() (job, bool) {
 			q.running[acct]++
 			q.runningT[j.target]++
 			q.queued--
+			if !j.bound {
+				q.anon--
+			}
 			if len(jobs) == 0 {
 				delete(q.waiting, acct)
 				q.ring = append(q.ring[:i:i], q.ring[i+1:]...)
@@ -158,6 +190,9 @@ func (q *queue) done(j job) {
 	dec(q.runningT, j.target)
 	dec(q.inflight, j.accountID)
 	dec(q.targets, j.target)
+	if !j.bound {
+		dec(q.sources, j.source)
+	}
 	q.signal()
 }
 

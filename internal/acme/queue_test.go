@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -12,10 +13,10 @@ import (
 // concurrency; in-flight limits refuse at reserve time.
 func TestQueueFairness(t *testing.T) {
 	t.Parallel()
-	q := newQueue(queueLimits{total: 100, perAccount: 3, perTarget: 4, runningAccount: 1, runningPerTarget: 1})
+	q := newQueue(queueLimits{total: 100, perAccount: 3, perTarget: 4, runningAccount: 1, runningPerTarget: 1, perSource: 100})
 	add := func(acct, target, id string) {
 		t.Helper()
-		if err := q.reserve(acct, target); err != nil {
+		if err := q.reserve(job{accountID: acct, target: target}); err != nil {
 			t.Fatalf("reserve %s %s: %v", acct, target, err)
 		}
 		q.submit(job{chID: id, accountID: acct, target: target})
@@ -23,7 +24,7 @@ func TestQueueFairness(t *testing.T) {
 	add("a", "ta1", "a1")
 	add("a", "ta2", "a2")
 	add("a", "ta3", "a3")
-	if err := q.reserve("a", "ta4"); !errors.Is(err, errAccountBacklog) {
+	if err := q.reserve(job{accountID: "a", target: "ta4"}); !errors.Is(err, errAccountBacklog) {
 		t.Fatalf("fourth job of a: %v, want errAccountBacklog", err)
 	}
 	add("b", "tb", "b1")
@@ -55,19 +56,134 @@ func TestQueueFairness(t *testing.T) {
 	if !next["c1"] || !next["a2"] {
 		t.Fatalf("after a1 took %v, want c1 and a2", next)
 	}
-	if err := q.reserve("d", "ta1"); err != nil {
+	if err := q.reserve(job{accountID: "d", target: "ta1"}); err != nil {
 		t.Fatalf("reserve: %v", err)
 	}
-	q.release("d", "ta1")
+	q.release(job{accountID: "d", target: "ta1"})
 	for range 3 {
 		add("e", "ta9", "e")
 	}
 	add("f", "ta9", "f")
-	if err := q.reserve("g", "ta9"); !errors.Is(err, errTargetBacklog) {
+	if err := q.reserve(job{accountID: "g", target: "ta9"}); !errors.Is(err, errTargetBacklog) {
 		t.Fatalf("fifth job on ta9: %v, want errTargetBacklog", err)
 	}
 	cancel()
 	if _, ok := q.take(ctx); ok {
 		t.Fatal("take after cancel returned a job")
+	}
+}
+
+// shipped are the queue limits with the shipped defaults (acme.Config and
+// acme.Limits zero values).
+var shipped = queueLimits{total: 4096, perAccount: 100, perTarget: 100, runningAccount: 2, runningPerTarget: 2, perSource: 200}
+
+// TestQueueSybilSource is the reported attack: 41 anonymous accounts (fewer
+// than one address may create in an hour) each reserving 100 challenges for
+// distinct names would fill the 4096-job queue, so that every other
+// account's challenge is refused. Anonymous accounts answering from one
+// address now stop at the per-source limit, whatever the number of
+// accounts, and an account answering from another address still gets in.
+func TestQueueSybilSource(t *testing.T) {
+	t.Parallel()
+	q := newQueue(shipped)
+	const attacker = "203.0.113.66"
+	n := 0
+	var refused error
+	for a := range 41 {
+		for i := range 100 {
+			err := q.reserve(job{accountID: fmt.Sprintf("sybil-%d", a), target: fmt.Sprintf("dns:t%d-%d.tarpit.example", a, i), source: attacker})
+			if err == nil {
+				n++
+			} else if refused == nil {
+				refused = err
+			}
+		}
+	}
+	if n != shipped.perSource {
+		t.Errorf("accounts answering from one address reserved %d slots, want the per-source limit %d", n, shipped.perSource)
+	}
+	if !errors.Is(refused, errSourceBacklog) {
+		t.Errorf("first refusal %v, want errSourceBacklog", refused)
+	}
+	if err := q.reserve(job{accountID: "legit", target: "dns:www.example.internal", source: "198.51.100.7"}); err != nil {
+		t.Fatalf("an account answering from another address: %v", err)
+	}
+	// A finished job frees its source's slot.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	q.submit(job{accountID: "sybil-0", target: "dns:t0-0.tarpit.example", source: attacker})
+	j, ok := q.take(ctx)
+	if !ok {
+		t.Fatal("take timed out")
+	}
+	q.done(j)
+	if err := q.reserve(job{accountID: "sybil-40", target: "dns:again.tarpit.example", source: attacker}); err != nil {
+		t.Fatalf("after a job of the source finished: %v", err)
+	}
+}
+
+// TestQueueReservesBoundShare: anonymous accounts spread over many
+// addresses (each below the per-source limit) fill at most three quarters
+// of the queue; an account with an external account binding still gets
+// in, also from an address whose anonymous accounts are at their limit.
+func TestQueueReservesBoundShare(t *testing.T) {
+	t.Parallel()
+	q := newQueue(shipped)
+	n := 0
+	var refused error
+	for a := range 41 { // one address (a /64 each) per account
+		src := sourceKey(fmt.Sprintf("2001:db8:%x::1", a))
+		for i := range 100 {
+			err := q.reserve(job{accountID: fmt.Sprintf("sybil-%d", a), target: fmt.Sprintf("dns:t%d-%d.tarpit.example", a, i), source: src})
+			if err == nil {
+				n++
+			} else if refused == nil {
+				refused = err
+			}
+		}
+	}
+	if want := shipped.total * 3 / 4; n != want {
+		t.Errorf("anonymous accounts reserved %d slots, want three quarters of the queue (%d)", n, want)
+	}
+	if !errors.Is(refused, errAnonymousFull) {
+		t.Errorf("first refusal %v, want errAnonymousFull", refused)
+	}
+	if err := q.reserve(job{accountID: "late-anonymous", target: "dns:late.example", source: "192.0.2.1"}); !errors.Is(err, errAnonymousFull) {
+		t.Errorf("another anonymous account: %v, want errAnonymousFull", err)
+	}
+	for i := range shipped.perAccount {
+		if err := q.reserve(job{accountID: "bound", target: fmt.Sprintf("dns:h%d.example.internal", i), source: sourceKey("2001:db8:0::99"), bound: true}); err != nil {
+			t.Fatalf("challenge %d of an account with external account binding: %v", i, err)
+		}
+	}
+	if err := q.reserve(job{accountID: "bound", target: "dns:one-more.example.internal", source: "192.0.2.1", bound: true}); !errors.Is(err, errAccountBacklog) {
+		t.Errorf("bound account past its own limit: %v, want errAccountBacklog", err)
+	}
+}
+
+// TestSourceKey: the per-source limit keys IPv4 addresses as they are,
+// IPv6 by /64, and IPv4-mapped IPv6 as the IPv4 address.
+func TestSourceKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ a, b string }{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"fe80::1%eth0", "fe80::2"},
+	} {
+		if sourceKey(tc.a) != sourceKey(tc.b) {
+			t.Errorf("sourceKey(%q) = %q, sourceKey(%q) = %q: want the same", tc.a, sourceKey(tc.a), tc.b, sourceKey(tc.b))
+		}
+	}
+	for _, tc := range []struct{ a, b string }{
+		{"2001:db8:1:2::1", "2001:db8:1:3::1"},
+		{"192.0.2.1", "192.0.2.2"},
+		{"", "192.0.2.1"},
+	} {
+		if sourceKey(tc.a) == sourceKey(tc.b) {
+			t.Errorf("sourceKey(%q) = sourceKey(%q) = %q: want different", tc.a, tc.b, sourceKey(tc.a))
+		}
+	}
+	if got := sourceKey("2001:db8:1:2:3:4:5:6"); got != "2001:db8:1:2::/64" {
+		t.Errorf("sourceKey = %q, want 2001:db8:1:2::/64", got)
 	}
 }

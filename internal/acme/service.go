@@ -80,6 +80,12 @@ type Limits struct {
 	// the same for one identifier (2).
 	ConcurrentValidations int
 	TargetConcurrency     int
+	// SourceValidationsInFlight caps the challenges waiting for or in
+	// validation that accounts without external account binding answered
+	// from one address (IPv6: one /64), across accounts (200), so that
+	// accounts made by the dozen cannot fill the queue. Those accounts
+	// together also fill at most three quarters of the queue.
+	SourceValidationsInFlight int
 }
 
 func (l *Limits) defaults() {
@@ -95,6 +101,7 @@ func (l *Limits) defaults() {
 	def(&l.ValidationsInFlight, 100)
 	def(&l.TargetValidationsInFlight, 100)
 	def(&l.TargetConcurrency, 2)
+	def(&l.SourceValidationsInFlight, 200)
 }
 
 // Config holds the ACME service's settings; zero durations take the
@@ -183,6 +190,7 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 		queue: newQueue(queueLimits{
 			total: cfg.QueueSize, perAccount: cfg.Limits.ValidationsInFlight, perTarget: cfg.Limits.TargetValidationsInFlight,
 			runningAccount: cfg.Limits.ConcurrentValidations, runningPerTarget: cfg.Limits.TargetConcurrency,
+			perSource: cfg.Limits.SourceValidationsInFlight,
 		}),
 		provCache: map[string]provEntry{},
 	}, nil

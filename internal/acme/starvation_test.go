@@ -13,6 +13,7 @@ import (
 	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/acme/validate/validatetest"
 	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 )
 
 // tarpit listens on addr:port, accepts connections and never answers,
@@ -55,7 +56,7 @@ func TestValidationStarvation(t *testing.T) {
 	var refused int
 	for i, a := range authzs(t, e.svc, attacker, o) {
 		ch := challengeOf(t, a, acme.ChallengeHTTP01)
-		_, _, err := e.svc.RespondChallenge(ctx, attacker, a.ID, ch.ID)
+		_, _, err := e.svc.RespondChallenge(ctx, attacker, a.ID, ch.ID, "")
 		if i < limit {
 			if err != nil {
 				t.Fatalf("challenge %d within the limit: %v", i, err)
@@ -108,7 +109,7 @@ func TestValidationTargetLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := authzs(t, e.svc, acct, o)[0]
-		_, _, err = e.svc.RespondChallenge(ctx, acct, a.ID, challengeOf(t, a, acme.ChallengeHTTP01).ID)
+		_, _, err = e.svc.RespondChallenge(ctx, acct, a.ID, challengeOf(t, a, acme.ChallengeHTTP01).ID, "")
 		errs = append(errs, err)
 	}
 	if errs[0] != nil || errs[1] != nil {
@@ -137,7 +138,7 @@ func TestValidationAttemptsAudited(t *testing.T) {
 	waitAuthz(t, e.svc, acct, as[0].ID, acme.StatusValid)
 	bad := challengeOf(t, as[1], acme.ChallengeHTTP01)
 	e.serveHTTP01(bad.Token, "wrong")
-	if _, _, err := e.svc.RespondChallenge(ctx, acct, as[1].ID, bad.ID); err != nil {
+	if _, _, err := e.svc.RespondChallenge(ctx, acct, as[1].ID, bad.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitAuthz(t, e.svc, acct, as[1].ID, acme.StatusInvalid)
@@ -175,4 +176,83 @@ func TestValidationAttemptsAudited(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestValidationSourceLimit: anonymous accounts answering challenges from
+// one address share that address's in-flight limit, however many accounts
+// there are; past it a challenge is refused with rateLimited and stays
+// pending, while an account answering from another address, and an
+// account with an external account binding answering from the same one,
+// are still queued and validated.
+func TestValidationSourceLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 3
+	e := newEnv(t, func(c *acme.Config) {
+		c.Workers = 4
+		c.Limits.SourceValidationsInFlight = limit
+	})
+	tarpit(t, "127.0.0.11", e.httpPort)
+	ctx := context.Background()
+	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "sources", Challenges: []string{acme.ChallengeHTTP01}})
+	const attacker = "192.0.2.1"
+	var results []error
+	var last *acme.Authorization
+	var lastAcct *acme.Account
+	for k := range 2 { // two accounts, two challenges each, one address
+		acct := e.account(t, e.svc, prov)
+		var names []string
+		for i := range 2 {
+			n := "s" + strconv.Itoa(k) + "-" + strconv.Itoa(i) + ".tarpit.test"
+			e.dns.SetA(n, netip.MustParseAddr("127.0.0.11"))
+			names = append(names, n)
+		}
+		o, err := e.svc.NewOrder(ctx, prov, acct, acme.OrderRequest{Identifiers: dnsIDs(names...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range authzs(t, e.svc, acct, o) {
+			_, _, err := e.svc.RespondChallenge(ctx, acct, a.ID, challengeOf(t, a, acme.ChallengeHTTP01).ID, attacker)
+			results = append(results, err)
+			last, lastAcct = a, acct
+		}
+	}
+	for i, err := range results[:limit] {
+		if err != nil {
+			t.Fatalf("challenge %d within the source limit: %v", i, err)
+		}
+	}
+	p := wantProblem(t, results[limit], acme.ErrRateLimited)
+	if p.RetryAfterSeconds <= 0 || !strings.Contains(p.Detail, "3 challenges from your address (192.0.2.1)") {
+		t.Errorf("refusal %+v", p)
+	}
+	if a, err := e.svc.Authorization(ctx, lastAcct, last.ID); err != nil || challengeOf(t, a, acme.ChallengeHTTP01).Status != acme.StatusPending {
+		t.Errorf("refused challenge is not pending: %+v, %v", a, err)
+	}
+
+	other := e.account(t, e.svc, prov)
+	o, err := e.svc.NewOrder(ctx, prov, other, acme.OrderRequest{Identifiers: dnsIDs("other.example.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := authzs(t, e.svc, other, o)[0]
+	e.respondFrom(t, e.svc, other, a, acme.ChallengeHTTP01, "192.0.2.2")
+	waitAuthz(t, e.svc, other, a.ID, acme.StatusValid)
+
+	k, _, err := e.svc.CreateEABKey(ctx, admin, "sources", e.eabPrincipal(t, "source-bot", authz.Scope{}), "same NAT as the attacker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := newAccountReq(t)
+	req.EABKeyID = k.ID
+	bound, _, err := e.svc.NewAccount(ctx, prov, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err = e.svc.NewOrder(ctx, prov, bound, acme.OrderRequest{Identifiers: dnsIDs("bound.example.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = authzs(t, e.svc, bound, o)[0]
+	e.respondFrom(t, e.svc, bound, a, acme.ChallengeHTTP01, attacker)
+	waitAuthz(t, e.svc, bound, a.ID, acme.StatusValid)
 }

@@ -209,6 +209,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 			FailedValidationsPerHour: ac.FailedValidationsPerHour, PendingAuthorizations: ac.PendingAuthorizations,
 			ValidationsInFlight: ac.ValidationsInFlight, TargetValidationsInFlight: ac.TargetValidationsInFlight,
 			ConcurrentValidations: ac.ConcurrentValidations, TargetConcurrency: ac.TargetConcurrency,
+			SourceValidationsInFlight: ac.SourceValidationsInFlight,
 		},
 	}, st, iss, rv, profiles, validator, kp)
 	if err != nil {

@@ -186,6 +186,11 @@ type ACMEConfig struct {
 	// workers.
 	ConcurrentValidations int `yaml:"concurrent_validations,omitempty"`
 	TargetConcurrency     int `yaml:"target_concurrency,omitempty"`
+	// SourceValidationsInFlight caps the challenges of accounts without
+	// external account binding answered from one address (IPv6: one /64),
+	// across accounts (default 200). Those accounts together also fill at
+	// most three quarters of the queue.
+	SourceValidationsInFlight int `yaml:"source_validations_in_flight,omitempty"`
 }
 
 // MaxValidationsQueued is the ACME validation queue's size (acme.Config's
@@ -277,6 +282,7 @@ func (c *Config) Defaults() {
 	defInt(&ac.PendingAuthorizations, 1000)
 	defInt(&ac.ValidationsInFlight, 100)
 	defInt(&ac.TargetValidationsInFlight, 100)
+	defInt(&ac.SourceValidationsInFlight, 200)
 	if ac.Workers > 0 {
 		defInt(&ac.ConcurrentValidations, max(1, ac.Workers/4))
 		defInt(&ac.TargetConcurrency, min(2, ac.Workers))
@@ -425,6 +431,9 @@ func (a *ACMEConfig) validate() error {
 	}
 	if a.Workers > 256 {
 		return invalid("acme.workers", "%d: at most 256", a.Workers)
+	}
+	if n := a.SourceValidationsInFlight; n < 1 || n > MaxValidationsQueued {
+		return invalid("acme.source_validations_in_flight", "%d: want 1 to %d (the validation queue's size); leave it out for the default 200", n, MaxValidationsQueued)
 	}
 	for _, q := range []struct {
 		field string

@@ -43,7 +43,7 @@ type Service interface {
 	OrderIDs(ctx context.Context, acct *acme.Account, after string, limit int) ([]string, error)
 	Authorization(ctx context.Context, acct *acme.Account, id string) (*acme.Authorization, error)
 	DeactivateAuthorization(ctx context.Context, acct *acme.Account, id string) (*acme.Authorization, error)
-	RespondChallenge(ctx context.Context, acct *acme.Account, authzID, chID string) (*acme.Challenge, *acme.Authorization, error)
+	RespondChallenge(ctx context.Context, acct *acme.Account, authzID, chID, clientIP string) (*acme.Challenge, *acme.Authorization, error)
 	Finalize(ctx context.Context, prov *acme.Provisioner, acct *acme.Account, orderID string, csrDER []byte) (*acme.Order, error)
 	CertificateChain(ctx context.Context, acct *acme.Account, serial string) ([]byte, error)
 	Revoke(ctx context.Context, prov *acme.Provisioner, acct *acme.Account, certKey crypto.PublicKey, certDER []byte, reason *int) error

@@ -256,7 +256,7 @@ func (f *fakeService) DeactivateAuthorization(ctx context.Context, acct *acme.Ac
 	return z, nil
 }
 
-func (f *fakeService) RespondChallenge(ctx context.Context, acct *acme.Account, authzID, chID string) (*acme.Challenge, *acme.Authorization, error) {
+func (f *fakeService) RespondChallenge(ctx context.Context, acct *acme.Account, authzID, chID, clientIP string) (*acme.Challenge, *acme.Authorization, error) {
 	z, err := f.Authorization(ctx, acct, authzID)
 	if err != nil {
 		return nil, nil, err

@@ -392,7 +392,7 @@ func (h *Handler) challenge(w http.ResponseWriter, rq *request) error {
 			return err
 		}
 		var err error
-		if ch, _, err = h.d.Service.RespondChallenge(rq.ctx(), rq.acct, authzID, chID); err != nil {
+		if ch, _, err = h.d.Service.RespondChallenge(rq.ctx(), rq.acct, authzID, chID, clientIP(rq.r)); err != nil {
 			return err
 		}
 	}
