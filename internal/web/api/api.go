@@ -469,6 +469,10 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 		writeError(w, http.StatusBadRequest, "policy violation", v.Error(), v.Rule)
 		return http.StatusBadRequest
 	}
+	if errors.Is(err, issue.ErrKeyCompromised) {
+		writeError(w, http.StatusBadRequest, "policy violation", err.Error(), "compromised_key")
+		return http.StatusBadRequest
+	}
 	var fe *profile.FieldError
 	if errors.As(err, &fe) {
 		writeError(w, http.StatusBadRequest, "invalid profile", fe.Error(), fe.Field)
