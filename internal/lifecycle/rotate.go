@@ -151,6 +151,32 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	return r, items, nil
 }
 
+// revokeRest revokes every certificate of the key rotation r rotates away
+// from that is still valid, and returns how many could not be revoked.
+func (s *Service) revokeRest(ctx context.Context, r *Rotation, now time.Time, reason pki.Reason) (int, error) {
+	var rest []string
+	err := s.store.EachMatching(ctx, inventory.Selector{SPKISHA256: r.Selector.SPKISHA256}, now, func(c *inventory.Certificate) error {
+		if len(rest) >= maxRotationItems {
+			return fmt.Errorf("more than %d certificates of the key", maxRotationItems)
+		}
+		rest = append(rest, c.Serial)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lifecycle: rotation %s: certificates of the key: %w", r.ID, err)
+	}
+	failed := 0
+	for _, serial := range rest {
+		if _, _, err := s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: serial, Reason: reason}); err != nil {
+			s.cfg.Log.Error("rotation: revoking a certificate of the rotated key failed", "rotation", r.ID, "serial", serial, "err", err)
+			failed++
+			continue
+		}
+		s.cfg.Log.Warn("rotation: revoked a certificate of the rotated key issued as the rotation started", "rotation", r.ID, "serial", serial)
+	}
+	return failed, nil
+}
+
 // unfitSuccessor returns the certificate that renewed c when it is no
 // replacement in rotation r, and why: it certifies the key a rotation by
 // key rotates away from, or it comes from c's own CA when the rotation
@@ -393,6 +419,16 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 		if it.Status != ItemRevoked {
 			open++
 		}
+	}
+	if revokeNow && open == 0 && r.Selector.SPKISHA256 != "" {
+		// The key was listed as compromised when the rotation started; a
+		// certificate for it whose issuance checked the list just before
+		// is not an item. Every certificate of the key goes.
+		late, err := s.revokeRest(ctx, r, now, reason)
+		if err != nil {
+			return err
+		}
+		open += late
 	}
 	if revokeNow && open == 0 {
 		ev := audit.New(authz.System(), now, "rotation.finish", r.ID, map[string]any{"certificates": len(items)})

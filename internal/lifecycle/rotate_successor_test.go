@@ -76,7 +76,9 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 // leaked key again (or, under --to-ca, one from the CA rotated away from)
 // "replaced" it and stayed valid. Such a successor is no replacement: the
 // item stays pending with the reason, and after the grace period both are
-// revoked; a successor with a new key (from the new CA) still counts.
+// revoked; a successor with a new key (from the new CA) still counts. A
+// certificate of the rotated key that is neither item nor successor (issued
+// as the rotation started) is revoked when the rotation ends.
 func TestRotationSuccessorMustLeaveTheRotatedKeyOrCA(t *testing.T) {
 	t.Parallel()
 	for name, db := range openStores(t) {
@@ -115,6 +117,9 @@ func TestRotationSuccessorMustLeaveTheRotatedKeyOrCA(t *testing.T) {
 			a2 := insertCert(t, db, now, 3001, leaked, "ca_old", a.Serial)
 			b2 := insertCert(t, db, now, 3002, newKey(t), "ca_old", b.Serial)
 			c2 := insertCert(t, db, now, 3003, newKey(t), "ca_new", c.Serial)
+			// Issued for the leaked key as the rotation started (its
+			// issuance checked the list just before): no item, no successor.
+			a3 := insertCert(t, db, now, 3004, leaked, "ca_old", "")
 
 			if _, err := svc.ProcessRotations(ctx); err != nil {
 				t.Fatal(err)
@@ -142,7 +147,7 @@ func TestRotationSuccessorMustLeaveTheRotatedKeyOrCA(t *testing.T) {
 			if _, err := svc.ProcessRotations(ctx); err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range []string{a.Serial, a2.Serial, b.Serial, b2.Serial, c.Serial} {
+			for _, s := range []string{a.Serial, a2.Serial, a3.Serial, b.Serial, b2.Serial, c.Serial} {
 				if !slices.Contains(rv.serials, s) {
 					t.Errorf("%s not revoked after the grace period (revoked: %v)", s, rv.serials)
 				}
