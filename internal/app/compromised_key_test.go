@@ -177,6 +177,9 @@ func TestKeyCompromiseRevocationBlocksTheKey(t *testing.T) {
 			tWantCompromised(t, "sign with the key of a certificate revoked as key_compromise", sign(one, "one.internal.test"),
 				"revocation of serial "+c1.Serial)
 			tWantCompromised(t, "the same key for other names", sign(one, "other.internal.test"), "revocation of serial "+c1.Serial)
+			if k := tGetCert(t, in, c1.Serial).KeyCompromised; k == nil || k.Source != "revocation" || k.Ref != c1.Serial {
+				t.Errorf("cert show %s: key_compromised %+v, want the revocation", c1.Serial, k)
+			}
 
 			b1, b2 := issued(bulk, "bulk.internal.test"), issued(bulk, "bulk2.internal.test")
 			in.must(http.StatusOK, "POST", "/api/v1/revocations", apitypes.BulkRevokeRequest{
@@ -186,7 +189,9 @@ func TestKeyCompromiseRevocationBlocksTheKey(t *testing.T) {
 
 			c3 := issued(retired, "retired.internal.test")
 			in.must(http.StatusOK, "POST", "/api/v1/certificates/"+c3.Serial+"/revoke", apitypes.RevokeRequest{Reason: "superseded"}, nil)
-			issued(retired, "retired.internal.test")
+			if k := tGetCert(t, in, issued(retired, "retired.internal.test").Serial).KeyCompromised; k != nil {
+				t.Errorf("cert show of a key revoked as superseded: key_compromised %+v", k)
+			}
 			issued(tECKey(t, elliptic.P256()), "one.internal.test")
 		})
 	}

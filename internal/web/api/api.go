@@ -76,6 +76,9 @@ type Inventory interface {
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
 	CountCertificates(ctx context.Context, caID string) (int, error)
+	// CompromisedKey is the report of a key on the compromised-key list,
+	// nil when it is not listed.
+	CompromisedKey(ctx context.Context, spkiSHA256 string) (*inventory.CompromisedKey, error)
 }
 
 // Profiles manages built-in and custom profiles.
