@@ -175,6 +175,10 @@ func (s *Service) finalizeFailed(ctx context.Context, o *Order, err error) error
 	switch {
 	case pb != nil:
 		next.Status = StatusInvalid
+	case errors.Is(err, issue.ErrKeyCompromised):
+		// RFC 8555 7.3: the client may finalize again with a new key.
+		pb = NewProblem(ErrBadPublicKey, "%v", err)
+		next.Status = StatusReady
 	case errors.As(err, &viol), errors.As(err, &lerr), errors.Is(err, issue.ErrInvalid):
 		pb = NewProblem(ErrBadCSR, "%v", err)
 		next.Status = StatusReady

@@ -489,6 +489,13 @@ func runCertShow(ctx context.Context, r *runner, args []string) error {
 	if cert.AutoRenew {
 		fl.add("Auto-renew", "yes")
 	}
+	if k := cert.KeyCompromised; k != nil {
+		by := ""
+		if k.ReportedBy != "" {
+			by = " by " + k.ReportedBy
+		}
+		fl.add("Key compromised", fmt.Sprintf("reported %s (%s %s%s); never certified again", showTime(k.ReportedAt), k.Source, k.Ref, by))
+	}
 	return fl.flush()
 }
 

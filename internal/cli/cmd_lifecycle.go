@@ -183,7 +183,10 @@ func rotateCommand() *command {
 			"certificates already renewed and the server's own TLS certificate included (the server re-issues that one and\n" +
 			"serves the new one at once). Without --to-ca the CA key is NOT changed: the replacements are signed by the same\n" +
 			"CA. If a CA key is compromised, create a new CA and rotate with --to-ca NEW (you need cert:issue on NEW for\n" +
-			"every certificate's profile and names), then revoke or retire the old CA.",
+			"every certificate's profile and names), then revoke or retire the old CA.\n\n" +
+			"--key-spki reports the key compromised: from the start it is never certified again (renewals reusing it,\n" +
+			"CSRs and ACME orders for it are refused), a renewal counts as the replacement only with a new key, and when\n" +
+			"the rotation ends every certificate of the key is revoked.",
 		run: runRotate,
 	}
 }

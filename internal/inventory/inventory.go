@@ -175,3 +175,19 @@ type Filter struct {
 	// After is the serial to continue after (keyset paging, ordered by serial).
 	After string
 }
+
+// Sources of a compromised-key report.
+const (
+	CompromiseRotation   = "rotation"   // an emergency rotation by key
+	CompromiseRevocation = "revocation" // a certificate revoked as keyCompromise
+)
+
+// CompromisedKey is a public key reported compromised: it is never
+// certified again.
+type CompromisedKey struct {
+	SPKISHA256 string // lower-case hex SHA-256 of the SubjectPublicKeyInfo
+	ReportedAt time.Time
+	Source     string // CompromiseRotation or CompromiseRevocation
+	Ref        string // the rotation's ID, or the revoked certificate's serial
+	ReportedBy string // principal name; empty for reports older than the list
+}

@@ -45,6 +45,7 @@ type Store interface {
 	ApprovalStore
 	KeyStore
 	IdentityStore
+	CompromisedKeys
 }
 
 // ApprovalStore keeps requests held for approval, and loads the requester
@@ -335,6 +336,14 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	var predecessor *inventory.Certificate
 	if req.Replaces != "" {
 		if predecessor, err = s.checkReplaces(ctx, req, res); err != nil {
+			return nil, err
+		}
+	}
+	// A key reported compromised is never certified again. A key the
+	// server generates below is new, so only a CSR's or a reused key is
+	// looked up; before anything is held for approval.
+	if pub != nil {
+		if err := s.checkKeyNotCompromised(ctx, pub); err != nil {
 			return nil, err
 		}
 	}

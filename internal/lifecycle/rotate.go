@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -148,6 +149,51 @@ func (s *Service) StartRotation(ctx context.Context, req RotationRequest) (*Rota
 	}
 	s.cfg.Log.Info("rotation started", "id", id, "certificates", len(items), "reissue", reissue, "by", req.Principal.Name)
 	return r, items, nil
+}
+
+// revokeRest revokes every certificate of the key rotation r rotates away
+// from that is still valid, and returns how many could not be revoked.
+func (s *Service) revokeRest(ctx context.Context, r *Rotation, now time.Time, reason pki.Reason) (int, error) {
+	var rest []string
+	err := s.store.EachMatching(ctx, inventory.Selector{SPKISHA256: r.Selector.SPKISHA256}, now, func(c *inventory.Certificate) error {
+		if len(rest) >= maxRotationItems {
+			return fmt.Errorf("more than %d certificates of the key", maxRotationItems)
+		}
+		rest = append(rest, c.Serial)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lifecycle: rotation %s: certificates of the key: %w", r.ID, err)
+	}
+	failed := 0
+	for _, serial := range rest {
+		if _, _, err := s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: serial, Reason: reason}); err != nil {
+			s.cfg.Log.Error("rotation: revoking a certificate of the rotated key failed", "rotation", r.ID, "serial", serial, "err", err)
+			failed++
+			continue
+		}
+		s.cfg.Log.Warn("rotation: revoked a certificate of the rotated key issued as the rotation started", "rotation", r.ID, "serial", serial)
+	}
+	return failed, nil
+}
+
+// unfitSuccessor returns the certificate that renewed c when it is no
+// replacement in rotation r, and why: it certifies the key a rotation by
+// key rotates away from, or it comes from c's own CA when the rotation
+// re-issues from another (--to-ca). A successor already revoked is nil.
+func (s *Service) unfitSuccessor(ctx context.Context, r *Rotation, c *inventory.Certificate) (*inventory.Certificate, string, error) {
+	next, err := s.store.GetCertificate(ctx, c.RenewedBy)
+	if err != nil {
+		return nil, "", fmt.Errorf("lifecycle: successor %s of %s: %w", c.RenewedBy, c.Serial, err)
+	}
+	switch {
+	case next.Revocation != nil:
+	case r.Selector.SPKISHA256 != "" && strings.EqualFold(next.SPKISHA256, r.Selector.SPKISHA256):
+		return next, "it certifies the same key", nil
+	case r.ToCA != "" && next.CAID != r.ToCA && next.CAID == c.CAID:
+		return next, "it comes from the CA being rotated away from", nil
+	}
+	return nil, "", nil
 }
 
 // reissueServerCert replaces the server's TLS certificate if serial is the
@@ -307,11 +353,23 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 			continue
 		}
 		changed := false
+		var unfit *inventory.Certificate // a successor that does not replace the item
 		if it.Status == ItemPending {
 			c, err := s.store.GetCertificate(ctx, it.Serial)
+			if err == nil && c.RenewedBy != "" {
+				var why string
+				if unfit, why, err = s.unfitSuccessor(ctx, r, c); err == nil && unfit != nil {
+					if msg := fmt.Sprintf("renewed by %s, which does not replace it: %s; revoked with it", unfit.Serial, why); it.Error != msg {
+						it.Error, changed = msg, true
+					}
+				}
+			}
 			switch {
 			case err != nil:
 				it.Error, changed = err.Error(), true
+			case unfit != nil:
+				// Stays pending: its holder must replace it properly
+				// before the grace period ends.
 			case c.RenewedBy != "":
 				it.Status, it.NewSerial, it.Error, changed = ItemReplaced, c.RenewedBy, "", true
 			case it.Method == MethodServer:
@@ -338,6 +396,11 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 		}
 		if revokeNow && (it.Status == ItemReplaced || it.Status == ItemPending || it.Status == ItemFailed) {
 			_, _, err := s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: it.Serial, Reason: reason})
+			if err == nil && unfit != nil {
+				// It certifies the rotated key, or comes from the CA
+				// rotated away from: it goes with its predecessor.
+				_, _, err = s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: unfit.Serial, Reason: reason})
+			}
 			if err != nil {
 				it.Error, changed = "revoke: "+err.Error(), true
 			} else {
@@ -356,6 +419,16 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 		if it.Status != ItemRevoked {
 			open++
 		}
+	}
+	if revokeNow && open == 0 && r.Selector.SPKISHA256 != "" {
+		// The key was listed as compromised when the rotation started; a
+		// certificate for it whose issuance checked the list just before
+		// is not an item. Every certificate of the key goes.
+		late, err := s.revokeRest(ctx, r, now, reason)
+		if err != nil {
+			return err
+		}
+		open += late
 	}
 	if revokeNow && open == 0 {
 		ev := audit.New(authz.System(), now, "rotation.finish", r.ID, map[string]any{"certificates": len(items)})

@@ -425,6 +425,11 @@ func (db *DB) CreateRotation(ctx context.Context, r *lifecycle.Rotation, items [
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), r.ID, string(sel), r.ToCA, r.Reason, int64(r.Grace/time.Second), r.Status, r.CreatedBy, db.timeArg(r.CreatedAt)); err != nil {
 			return err
 		}
+		// A rotation by key reports the key compromised: from now on it is
+		// never certified again (the issuance path checks the list).
+		if err := db.reportCompromisedKey(ctx, tx, r.Selector.SPKISHA256, r.ID, r.CreatedBy, r.CreatedAt); err != nil {
+			return err
+		}
 		for _, it := range items {
 			if _, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO rotation_items (rotation_id, serial, method, status, new_serial, error, updated_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?)`), r.ID, it.Serial, it.Method, it.Status, it.NewSerial, it.Error, db.timeArg(it.UpdatedAt)); err != nil {

@@ -48,6 +48,15 @@ func (db *DB) RevokeCertificate(ctx context.Context, r *inventory.Revocation, ev
 		if _, err = tx.ExecContext(ctx, db.q.setRevoked, rec.Serial); err != nil {
 			return err
 		}
+		if rec.Reason == pki.ReasonKeyCompromise {
+			js, err := json.Marshal([]string{rec.Serial})
+			if err != nil {
+				return err
+			}
+			if err := db.reportCompromisedCerts(ctx, tx, string(js), rec.RevokedBy, rec.RevokedAt); err != nil {
+				return err
+			}
+		}
 		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
@@ -205,6 +214,11 @@ func (db *DB) RevokeMatching(ctx context.Context, sel inventory.Selector, now ti
 			}
 			if n != int64(len(out)) {
 				return fmt.Errorf("marked %d certificates revoked, want %d", n, len(out))
+			}
+			if t.Reason == pki.ReasonKeyCompromise {
+				if err := db.reportCompromisedCerts(ctx, tx, string(js), t.RevokedBy, t.RevokedAt); err != nil {
+					return err
+				}
 			}
 			slices.SortFunc(out, func(a, b *inventory.Revocation) int { return strings.Compare(a.Serial, b.Serial) })
 			evs := make([]audit.Event, len(out))

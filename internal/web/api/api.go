@@ -76,6 +76,9 @@ type Inventory interface {
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
 	CountCertificates(ctx context.Context, caID string) (int, error)
+	// CompromisedKey is the report of a key on the compromised-key list,
+	// nil when it is not listed.
+	CompromisedKey(ctx context.Context, spkiSHA256 string) (*inventory.CompromisedKey, error)
 }
 
 // Profiles manages built-in and custom profiles.
@@ -488,6 +491,10 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 	var v *profile.Violation
 	if errors.As(err, &v) {
 		writeError(w, http.StatusBadRequest, "policy violation", v.Error(), v.Rule)
+		return http.StatusBadRequest
+	}
+	if errors.Is(err, issue.ErrKeyCompromised) {
+		writeError(w, http.StatusBadRequest, "policy violation", err.Error(), "compromised_key")
 		return http.StatusBadRequest
 	}
 	var fe *profile.FieldError

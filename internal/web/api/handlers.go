@@ -513,6 +513,15 @@ func (h *Handler) showCert(w http.ResponseWriter, r *http.Request, who authz.Pri
 	}
 	v := h.certView(r, c, map[string]string{})
 	v.CertificatePEM = string(pki.CertPEM(c.DER))
+	if c.SPKISHA256 != "" {
+		k, err := h.d.Inventory.CompromisedKey(r.Context(), c.SPKISHA256)
+		if err != nil {
+			return err
+		}
+		if k != nil {
+			v.KeyCompromised = &apitypes.KeyCompromise{ReportedAt: k.ReportedAt, Source: k.Source, Ref: k.Ref, ReportedBy: k.ReportedBy}
+		}
+	}
 	return writeJSON(w, http.StatusOK, v)
 }
 

@@ -109,6 +109,16 @@ type IssueRequest struct {
 	AutoRenew bool `json:"auto_renew,omitempty"`
 }
 
+// KeyCompromise is the report that put a key on the compromised-key list.
+type KeyCompromise struct {
+	ReportedAt time.Time `json:"reported_at"`
+	// Source is "rotation" (a rotation by key) or "revocation" (a
+	// certificate revoked as key_compromise); Ref its ID or serial.
+	Source     string `json:"source"`
+	Ref        string `json:"ref"`
+	ReportedBy string `json:"reported_by,omitempty"`
+}
+
 // Certificate is an inventory record.
 type Certificate struct {
 	Serial             string    `json:"serial"`
@@ -132,6 +142,9 @@ type Certificate struct {
 	CertificatePEM     string    `json:"certificate_pem,omitempty"`
 	// Revocation is set for a revoked certificate.
 	Revocation *Revocation `json:"revocation,omitempty"`
+	// KeyCompromised is set (cert show only) when the certificate's key was
+	// reported compromised: it is never certified again.
+	KeyCompromised *KeyCompromise `json:"key_compromised,omitempty"`
 	// Source is "issued" (signed here) or "imported".
 	Source       string `json:"source"`
 	Owner        string `json:"owner,omitempty"`
