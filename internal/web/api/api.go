@@ -7,6 +7,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -554,17 +556,27 @@ func badInput(format string, a ...any) error {
 
 // decode reads one JSON object strictly: unknown fields are errors.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
+		return badInput("request body could not be read: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return badInput("request body is not valid JSON for this route: %v", err)
 	}
 	if dec.More() {
 		return badInput("request body holds more than one JSON value")
+	}
+	// What encoding/json accepts quietly (a key twice, a key matching a
+	// field only case-insensitively) could read differently to a proxy or
+	// an auditor in front of us: refuse it.
+	if err := checkKeys(data, v); err != nil {
+		return badInput("%v", err)
 	}
 	return nil
 }

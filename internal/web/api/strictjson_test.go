@@ -1,0 +1,59 @@
+package api
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+// TestDecodeRefusesAmbiguousKeys: encoding/json matches field names
+// case-insensitively and keeps the last of duplicate keys, so
+// {"role":"viewer","ROLE":"admin"} decoded as admin while a proxy or an
+// auditor reading the first key saw viewer. decode refuses such bodies,
+// naming the key, at any depth; ordinary bodies still decode.
+func TestDecodeRefusesAmbiguousKeys(t *testing.T) {
+	t.Parallel()
+	refused := map[string]string{
+		`{"name":"bot","kind":"machine","role":"viewer","ROLE":"admin"}`:      `"role" and "ROLE" differ only in case`,
+		`{"name":"bot","kind":"machine","role":"viewer","role":"admin"}`:      `"role" appears twice`,
+		`{"name":"bot","kind":"machine","ROLE":"admin"}`:                      `did you mean "role"`,
+		`{"name":"bot","kind":"machine","scope":{"cas":["a"],"cas":["b"]}}`:   `scope: key "cas" appears twice`,
+		`{"name":"bot","kind":"machine","scope":{"Profiles":["web_server"]}}`: `did you mean "profiles"`,
+		`{"name":"bot","kind":"machine","Name":"admin"}`:                      `"name" and "Name" differ only in case`,
+	}
+	for body, want := range refused {
+		var req apitypes.CreatePrincipalRequest
+		err := decode(bodyRequest([]byte(body)), &req)
+		if !errors.Is(err, errBadInput) {
+			t.Errorf("%s: decode = %v (decoded %+v), want a bad-input error", body, err, req)
+			continue
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q does not say %q", body, err, want)
+		}
+	}
+
+	var req apitypes.CreatePrincipalRequest
+	ok := `{"name":"bot","kind":"machine","role":"issuer","scope":{"cas":["issuing"],"names":["*.svc.internal"]},"token":true}`
+	if err := decode(bodyRequest([]byte(ok)), &req); err != nil {
+		t.Fatalf("ordinary body refused: %v", err)
+	}
+	if req.Role != "issuer" || len(req.Scope.CAs) != 1 || !req.Token {
+		t.Errorf("decoded %+v", req)
+	}
+	// Types that decode themselves (time.Time) and free-form values keep
+	// working; only their object keys are checked for duplicates.
+	var rv struct {
+		At    time.Time      `json:"at"`
+		Extra map[string]any `json:"extra"`
+	}
+	if err := decode(bodyRequest([]byte(`{"at":"2026-01-01T00:00:00Z","extra":{"A":1,"b":{"c":2}}}`)), &rv); err != nil {
+		t.Errorf("time and map body refused: %v", err)
+	}
+	if err := decode(bodyRequest([]byte(`{"at":"2026-01-01T00:00:00Z","extra":{"k":1,"k":2}}`)), &rv); !errors.Is(err, errBadInput) {
+		t.Errorf("duplicate key inside a map: %v, want a bad-input error", err)
+	}
+}
