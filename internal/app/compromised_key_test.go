@@ -66,10 +66,7 @@ func TestRotationByKeyNeverRecertifiesTheKey(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
+			in, _, clk := tStartOnFakeClock(t, be.dbURL(t))
 			in.tUseMachineAdmin(t)
 			prof := tReuseProfile(t, in)
 			leaked := tECKey(t, elliptic.P256())

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
-	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -29,10 +28,7 @@ func TestExportRefusesAnotherPrincipalsCredentialKey(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
+			in, _, clk := tStartOnFakeClock(t, be.dbURL(t))
 			in.tUseMachineAdmin(t) // "agent": an unscoped admin machine, may enrol anyone
 
 			const adminURI = "spiffe://example.internal/deploy-admin"

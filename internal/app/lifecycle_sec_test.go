@@ -95,10 +95,7 @@ func TestRenewalUnderNewApprovalRuleDoesNotCrash(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
+			in, cfg, clk := tStartOnFakeClock(t, be.dbURL(t))
 			in.tUseMachineAdmin(t)
 			prof := tReuseProfile(t, in)
 			var c apitypes.IssuedCertificate
@@ -229,10 +226,7 @@ func TestRotationByKeyCoversRenewedCertificates(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
+			in, _, clk := tStartOnFakeClock(t, be.dbURL(t))
 			in.tUseMachineAdmin(t)
 			prof := tReuseProfile(t, in)
 			leaked := tECKey(t, elliptic.P256())
@@ -282,10 +276,7 @@ func TestRotationByCACoversEverything(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
+			in, _, clk := tStartOnFakeClock(t, be.dbURL(t))
 			in.tUseMachineAdmin(t)
 
 			held := tIssueAuto(t, in, "held.internal.test", 30)
@@ -357,10 +348,7 @@ func TestRotateToCAAuthorisesTheRotatingPrincipal(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
+			in, _, _ := tStartOnFakeClock(t, be.dbURL(t))
 			in.tUseMachineAdmin(t)
 			in.must(http.StatusCreated, "POST", "/api/v1/cas", apitypes.CreateCARequest{
 				Name: "team", Type: "intermediate", Parent: "root", CommonName: "Team CA",

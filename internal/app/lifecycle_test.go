@@ -390,10 +390,7 @@ func TestManagedRenewal(t *testing.T) {
 // revokes every old certificate after the grace period, and finishes.
 func TestEmergencyRotation(t *testing.T) {
 	t.Parallel()
-	cfg := tConfig(t, "")
-	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-	tInit(t, cfg, clk)
-	in := tStart(t, cfg, clk)
+	in, _, clk := tStartOnFakeClock(t, "")
 	in.tUseMachineAdmin(t)
 	held := tIssueAuto(t, in, "held.internal.test", 30)
 	csrKey := tECKey(t, elliptic.P256())
@@ -467,4 +464,15 @@ func TestEmergencyRotation(t *testing.T) {
 	if len(again.Items) != 3 {
 		t.Errorf("second rotation has %d items, want the 3 replacements", len(again.Items))
 	}
+}
+
+// tStartOnFakeClock initialises and starts an instance on database url
+// (SQLite when empty) whose clock is a fake set to now; it returns the
+// instance, its configuration (to restart it) and the clock.
+func tStartOnFakeClock(t *testing.T, url string) (*tInstance, *config.Config, *clock.Fake) {
+	t.Helper()
+	cfg := tConfig(t, url)
+	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	tInit(t, cfg, clk)
+	return tStart(t, cfg, clk), cfg, clk
 }
