@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // ErrUnauthenticated means no valid credential was presented. Its message
@@ -224,7 +226,7 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 	if found == "" {
 		return Principal{}, unauthenticated("client certificate maps to no principal")
 	}
-	serial := hex.EncodeToString(leaf.SerialNumber.Bytes()) // as the inventory writes it (pki.SerialHex)
+	serial := pki.SerialHex(leaf.SerialNumber) // as the inventory writes it
 	holder, err := a.store.ClientCredential(ctx, serial)
 	if err != nil {
 		if ctx.Err() != nil {
