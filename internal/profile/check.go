@@ -351,9 +351,10 @@ func (p *Profile) Usages(pub crypto.PublicKey) (x509.KeyUsage, []x509.ExtKeyUsag
 	}
 	var eku []x509.ExtKeyUsage
 	for _, name := range p.ExtKeyUsage {
-		// A refused EKU never reaches a template, even from a profile
-		// built in code without Validate.
-		if u, ok := lookupExtKeyUsage(name); ok && u.refused == "" && (!u.optIn || p.AllowTimeStamping) {
+		// A refused EKU (from a profile that skipped Validate) is passed
+		// on: CheckIssuableEKU, on the issuance path, refuses it by name
+		// rather than signing a certificate without it.
+		if u, ok := lookupExtKeyUsage(name); ok {
 			eku = append(eku, u.eku)
 		}
 	}

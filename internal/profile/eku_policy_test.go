@@ -52,17 +52,21 @@ func TestParseRefusesResponderAndTimeStampingEKU(t *testing.T) {
 }
 
 // TestUsagesNeverEmitsOCSPSigning: even a profile built in code without
-// Validate never yields OCSPSigning, and CheckIssuableEKU (the issuance
-// backstop) refuses it.
+// Validate never yields an issuable OCSPSigning: CheckIssuableEKU (the
+// issuance backstop) refuses what Usages derives from it, naming the field.
 func TestUsagesNeverEmitsOCSPSigning(t *testing.T) {
 	t.Parallel()
 	p := mustBuiltin(t, "web_server")
 	p.ExtKeyUsage = []string{"server_auth", "ocsp_signing", "time_stamping"}
 	_, got := p.Usages(rsaPub(2048))
-	if !slices.Equal(got, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) {
-		t.Errorf("Usages = %v, want server_auth only", got)
-	}
 	var fe *FieldError
+	if err := CheckIssuableEKU(got, p.AllowTimeStamping); !errors.As(err, &fe) || fe.Field != "ext_key_usage: ocsp_signing" {
+		t.Errorf("CheckIssuableEKU(Usages %v) = %v, want a refusal naming ext_key_usage: ocsp_signing", got, err)
+	}
+	p.ExtKeyUsage = []string{"server_auth", "time_stamping"}
+	if _, got = p.Usages(rsaPub(2048)); CheckIssuableEKU(got, p.AllowTimeStamping) == nil {
+		t.Errorf("CheckIssuableEKU(Usages %v) accepted time_stamping without allow_time_stamping", got)
+	}
 	if err := CheckIssuableEKU([]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageOCSPSigning}, true); !errors.As(err, &fe) || fe.Field != "ext_key_usage: ocsp_signing" {
 		t.Errorf("CheckIssuableEKU(OCSPSigning) = %v", err)
 	}
