@@ -32,11 +32,7 @@ func recordAction(ctx context.Context, st AuditAppender, p authz.Principal, at t
 		details = map[string]any{}
 	}
 	if failure != nil {
-		msg := failure.Error()
-		if len(msg) > maxAuditDetail {
-			msg = msg[:maxAuditDetail]
-		}
-		details["error"] = msg
+		details["error"] = cleanText(failure.Error(), maxAuditDetail)
 	}
 	ev := audit.New(p, at, action, target, details)
 	if failure != nil {

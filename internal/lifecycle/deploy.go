@@ -11,6 +11,7 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // ErrRateLimited marks a report refused because its reporter sent too
@@ -45,8 +46,9 @@ func (s *Service) ReportDeployFailure(ctx context.Context, p authz.Principal, ho
 	if serial == "" {
 		return fmt.Errorf("%w: serial is required: a deploy failure is reported for a certificate in your scope", ErrInvalid)
 	}
-	if len(serial) > 64 || strings.Trim(strings.ToLower(serial), "0123456789abcdef") != "" {
-		return fmt.Errorf("%w: serial %.70q: want the certificate's serial in hex", ErrInvalid, serial)
+	serial, err := pki.NormalizeSerial(serial)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := checkHost(host); err != nil {
 		return err
