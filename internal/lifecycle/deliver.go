@@ -81,11 +81,8 @@ func (s *Service) attempt(ctx context.Context, d *Delivery) {
 	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
 	// A channel that panics fails this attempt like any error.
-	err := recovery.Call(func() error { return ch.Send(actx, *d.Alert) })
+	err := recovery.CallLogged(s.cfg.Log, "alert delivery to "+d.Channel, func() error { return ch.Send(actx, *d.Alert) })
 	cancel()
-	if _, ok := errors.AsType[*recovery.PanicError](err); ok {
-		recovery.Log(s.cfg.Log, "alert delivery to "+d.Channel, err)
-	}
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.ObserveDelivery(d.Channel, err)
 	}

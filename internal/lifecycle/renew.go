@@ -40,13 +40,10 @@ func (s *Service) Renew(ctx context.Context, c *inventory.Certificate, opts Rene
 	var res *issue.Result
 	// A panic (one bad record) is this renewal's failure, recorded and
 	// retried like any other, never the job's or the server's.
-	err := recovery.Call(func() (err error) {
+	err := recovery.CallLogged(s.cfg.Log, "renewal of "+c.Serial, func() (err error) {
 		res, err = s.renew(ctx, c, opts)
 		return err
 	})
-	if _, ok := errors.AsType[*recovery.PanicError](err); ok {
-		recovery.Log(s.cfg.Log, "renewal of "+c.Serial, err)
-	}
 	now := s.cfg.Clock.Now().UTC()
 	att := inventory.RenewalAttempt{Serial: c.Serial, Kind: opts.Kind, OK: err == nil, At: now,
 		DaysLeft: round2(c.NotAfter.Sub(now).Hours() / 24)}
@@ -247,7 +244,7 @@ func (s *Service) SupersedeDue(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, serial := range serials {
-		err := recovery.Call(func() error {
+		err := recovery.CallLogged(s.cfg.Log, "revocation of superseded "+serial, func() error {
 			_, _, err := s.revoker.Revoke(ctx, revoke.Request{Principal: authz.System(), Serial: serial, Reason: pki.ReasonSuperseded})
 			return err
 		})

@@ -326,10 +326,7 @@ func (s *Service) ProcessRotations(ctx context.Context) (int, error) {
 	var errs []error
 	for _, r := range rs {
 		// One rotation's bad record does not hold up the others.
-		if err := recovery.Call(func() error { return s.processRotation(ctx, r) }); err != nil {
-			if _, ok := errors.AsType[*recovery.PanicError](err); ok {
-				recovery.Log(s.cfg.Log, "rotation "+r.ID, err)
-			}
+		if err := recovery.CallLogged(s.cfg.Log, "rotation "+r.ID, func() error { return s.processRotation(ctx, r) }); err != nil {
 			errs = append(errs, fmt.Errorf("rotation %s: %w", r.ID, err))
 		}
 	}

@@ -158,13 +158,10 @@ func (s *Scheduler) RunJob(ctx context.Context, name string) (*JobState, error) 
 	var detail string
 	// A panic (one bad record) fails this run, recorded like any error;
 	// the scheduler and every other job keep running.
-	runErr := recovery.Call(func() (err error) {
+	runErr := recovery.CallLogged(s.log, "job "+name, func() (err error) {
 		detail, err = j.Run(ctx, st)
 		return err
 	})
-	if pe, ok := errors.AsType[*recovery.PanicError](runErr); ok {
-		s.log.Error("job panicked; recorded as failed", "job", name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
-	}
 	st.FinishedAt = s.clock.Now().UTC()
 	st.Detail = detail
 	st.Outcome = OutcomeOK

@@ -42,6 +42,17 @@ func Do(log *slog.Logger, what string, f func()) (panicked bool) {
 	return false
 }
 
+// CallLogged is Call for work whose failure its caller records: f's
+// error is returned as is, and a panic is also logged with its stack (Log)
+// before it is returned as a *PanicError.
+func CallLogged(log *slog.Logger, what string, f func() error) error {
+	err := Call(f)
+	if _, ok := errors.AsType[*PanicError](err); ok {
+		Log(log, what, err)
+	}
+	return err
+}
+
 // Go runs f in a new goroutine under Do.
 func Go(log *slog.Logger, what string, f func()) {
 	go Do(log, what, f)

@@ -39,3 +39,20 @@ func TestDoLogsAndReturns(t *testing.T) {
 		t.Errorf("log = %s", out)
 	}
 }
+
+func TestCallLoggedLogsPanicsOnly(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	want := errors.New("plain")
+	if err := CallLogged(log, "step", func() error { return want }); !errors.Is(err, want) || buf.Len() != 0 {
+		t.Fatalf("CallLogged of a failing function = %v, logged %q; want its error, nothing logged", err, buf.String())
+	}
+	err := CallLogged(log, "step", func() error { panic("boom") })
+	if _, ok := errors.AsType[*PanicError](err); !ok {
+		t.Fatalf("CallLogged of a panicking function = %v, want a *PanicError", err)
+	}
+	if out := buf.String(); !strings.Contains(out, "boom") || !strings.Contains(out, "recovery_test.go") {
+		t.Errorf("panic not logged with its stack: %q", out)
+	}
+}
