@@ -100,9 +100,12 @@ func (l *Limits) defaults() {
 	def(&l.PendingAuthorizations, 1000)
 	def(&l.ValidationsInFlight, 100)
 	def(&l.TargetValidationsInFlight, 100)
-	def(&l.TargetConcurrency, 2)
 	def(&l.SourceValidationsInFlight, 200)
 }
+
+// DefaultQueueSize is the validation queue's size when Config.QueueSize
+// is zero; config.MaxValidationsQueued must equal it (a test checks).
+const DefaultQueueSize = 4096
 
 // Config holds the ACME service's settings; zero durations take the
 // defaults in brackets.
@@ -179,11 +182,15 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 		cfg.Workers = 8
 	}
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 4096
+		cfg.QueueSize = DefaultQueueSize
 	}
 	cfg.Limits.defaults()
+	// The same defaults config applies (config.ACMEConfig), from workers.
 	if cfg.Limits.ConcurrentValidations <= 0 {
 		cfg.Limits.ConcurrentValidations = max(1, cfg.Workers/4)
+	}
+	if cfg.Limits.TargetConcurrency <= 0 {
+		cfg.Limits.TargetConcurrency = min(2, cfg.Workers)
 	}
 	return &Service{
 		cfg: cfg, store: st, issuer: iss, revoker: rv, profiles: profiles, validator: v, sealer: sealer,

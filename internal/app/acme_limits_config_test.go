@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/acme/validate/validatetest"
 	"github.com/certwright/certwright/internal/config"
 )
@@ -46,5 +47,14 @@ func TestACMEValidationLimitsFromConfig(t *testing.T) {
 	tACWantProblem(t, r, http.StatusTooManyRequests, "rateLimited")
 	if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs <= 0 {
 		t.Errorf("Retry-After %q, want delta-seconds", r.header.Get("Retry-After"))
+	}
+}
+
+// TestACMEQueueSizeMatchesConfig: config bounds the in-flight limits by
+// the validation queue's size, which acme defines; the two must agree.
+func TestACMEQueueSizeMatchesConfig(t *testing.T) {
+	t.Parallel()
+	if config.MaxValidationsQueued != acme.DefaultQueueSize {
+		t.Errorf("config.MaxValidationsQueued = %d, acme.DefaultQueueSize = %d", config.MaxValidationsQueued, acme.DefaultQueueSize)
 	}
 }
