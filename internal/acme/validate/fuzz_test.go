@@ -32,6 +32,28 @@ func FuzzHTTP01Body(f *testing.F) {
 	})
 }
 
+// TestKeyAuthorizationMatches: fixed answers for what FuzzHTTP01Body
+// compares against a plain equality.
+func TestKeyAuthorizationMatches(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		body, keyAuth string
+		want          bool
+	}{
+		{fuzzKeyAuth, fuzzKeyAuth, true},
+		{" \t" + fuzzKeyAuth + "\r\n", fuzzKeyAuth, true},
+		{fuzzKeyAuth + "x", fuzzKeyAuth, false},
+		{strings.ToUpper(fuzzKeyAuth), fuzzKeyAuth, false},
+		{fuzzKeyAuth[:len(fuzzKeyAuth)-1], fuzzKeyAuth, false},
+		{"", "", false},
+		{"  ", "", false},
+	} {
+		if got := KeyAuthorizationMatches([]byte(c.body), c.keyAuth); got != c.want {
+			t.Errorf("KeyAuthorizationMatches(%q, %q) = %v, want %v", c.body, c.keyAuth, got, c.want)
+		}
+	}
+}
+
 // FuzzRedirect feeds the Location an http-01 target answers with. An
 // accepted redirect is http(s) on the validation ports, and names an IP
 // address only when it is the identifier itself.
