@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/certwright/certwright/internal/atomicfile"
 )
 
 // An Anchor is the latest checkpoint as recorded outside the database, so
@@ -125,7 +126,7 @@ func (f *FileAnchor) Save(_ context.Context, a *Anchor) error {
 	if err != nil {
 		return fmt.Errorf("audit: anchor: %w", err)
 	}
-	if err := writeAtomic(f.Path, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(f.Path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("audit: anchor file: %w", err)
 	}
 	if f.LogPath == "" {
@@ -179,38 +180,6 @@ func lastLine(path string) ([]byte, error) {
 	return b, nil
 }
 
-// writeAtomic replaces path with b: a reader sees the old file or the new
-// one, never a mix, and the new one survives a crash once this returns.
-func writeAtomic(path string, b []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(b); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
 // appendLine appends b to the file at path (created 0600) and syncs it.
 func appendLine(path string, b []byte) error {
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -226,16 +195,4 @@ func appendLine(path string, b []byte) error {
 		return err
 	}
 	return fh.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -310,7 +311,7 @@ func runCACreateExternal(ctx context.Context, r *runner, args []string) error {
 	}
 	if cf.json {
 		if *out != "" && *out != "-" {
-			if err := writeFileAtomic(*out, csr, 0o644); err != nil {
+			if err := atomicfile.WriteFile(*out, csr, 0o644); err != nil {
 				return err
 			}
 		}
@@ -340,7 +341,7 @@ func runPEMCommand(ctx context.Context, r *runner, args []string, what string, f
 	}
 	if cf.json {
 		if *out != "" && *out != "-" {
-			if err := writeFileAtomic(*out, data, 0o644); err != nil {
+			if err := atomicfile.WriteFile(*out, data, 0o644); err != nil {
 				return err
 			}
 		}

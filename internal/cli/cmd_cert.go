@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -90,7 +91,7 @@ func runCertKey(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(*out, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(*out, data, 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.stderr, "key of %s written to %s (mode 0600)\n", serial, *out)
@@ -199,7 +200,7 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 	}
 	toFile := f.out != "" && f.out != "-"
 	if toFile {
-		if err := writeFileAtomic(f.out, leafAndChain(res), 0o644); err != nil {
+		if err := atomicfile.WriteFile(f.out, leafAndChain(res), 0o644); err != nil {
 			return &hintError{err, "the certificate was issued; fetch it again with: certwright cert get " + res.Serial + " --chain --out FILE"}
 		}
 	}
@@ -303,7 +304,7 @@ func runCertIssue(ctx context.Context, r *runner, args []string) error {
 	wrote := []string{keyPath}
 	toFile := f.out != "" && f.out != "-"
 	if toFile {
-		if err := writeFileAtomic(f.out, leafAndChain(res), 0o644); err != nil {
+		if err := atomicfile.WriteFile(f.out, leafAndChain(res), 0o644); err != nil {
 			return &hintError{err, "the key is in " + keyPath + "; fetch the certificate with: certwright cert get " + res.Serial + " --chain --out FILE"}
 		}
 		wrote = append(wrote, f.out)
@@ -522,7 +523,7 @@ func runCertGet(ctx context.Context, r *runner, args []string) error {
 	}
 	if cf.json {
 		if *out != "" && *out != "-" {
-			if err := writeFileAtomic(*out, data, 0o644); err != nil {
+			if err := atomicfile.WriteFile(*out, data, 0o644); err != nil {
 				return err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -53,7 +54,7 @@ func runCertRenew(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	if *out != "" {
-		if err := writeFileAtomic(*out, leafAndChain(res), 0o644); err != nil {
+		if err := atomicfile.WriteFile(*out, leafAndChain(res), 0o644); err != nil {
 			return &hintError{err, "the certificate was renewed; fetch it with: certwright cert get " + res.Serial + " --chain --out FILE"}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -232,7 +233,7 @@ func runRequestFetch(ctx context.Context, r *runner, args []string) error {
 	data := []byte(ensureNewline(q.CertificatePEM))
 	toFile := *out != "-"
 	if toFile {
-		if err := writeFileAtomic(*out, data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(*out, data, 0o644); err != nil {
 			return err
 		}
 	}

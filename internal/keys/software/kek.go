@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/certwright/certwright/internal/atomicfile"
 )
 
 // ErrKEKPermissions is returned by LoadKEK for a KEK file that other users
@@ -48,16 +50,8 @@ func GenerateKEK(path string) (err error) {
 // syncDir makes the new directory entry durable, so a crash right after
 // GenerateKEK cannot lose the KEK that keys are about to be wrapped under.
 func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("software: open KEK directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("software: sync KEK directory %s: %w", dir, err)
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("software: KEK directory: %w", err)
 	}
 	return nil
 }

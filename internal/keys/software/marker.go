@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/certwright/certwright/internal/atomicfile"
 )
 
 // The legacy marker is a file beside the KEK recording that the keys of
@@ -39,35 +40,12 @@ func LegacyMarkerExists(path string) (bool, error) {
 // WriteLegacyMarker creates the marker at path (mode 0600) atomically and
 // durably: written to a temporary file, synced, renamed into place and the
 // directory synced. An existing marker is left as it is.
-func WriteLegacyMarker(path string) (err error) {
+func WriteLegacyMarker(path string) error {
 	if ok, err := LegacyMarkerExists(path); err != nil || ok {
 		return err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("software: write legacy marker: %w", err)
+	if err := atomicfile.WriteFile(path, []byte(legacyMarkerText), 0o600); err != nil {
+		return fmt.Errorf("software: legacy marker: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("software: write legacy marker: %w", err)
-	}
-	if _, err = tmp.WriteString(legacyMarkerText); err != nil {
-		return fmt.Errorf("software: write legacy marker: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("software: sync legacy marker: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("software: close legacy marker: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("software: write legacy marker %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return nil
 }
