@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/recovery"
 )
 
@@ -25,22 +25,6 @@ type job struct {
 	// limits anonymous accounts per source and in total.
 	source string
 	bound  bool
-}
-
-// sourceKey is what the queue limits per source: the client's IP address,
-// an IPv6 address cut to its /64 (one host's usual allocation), an
-// IPv4-mapped address as IPv4. Anything unparsable is its own key, and an
-// empty address (no request, as in tests) is one key shared by all.
-func sourceKey(clientIP string) string {
-	a, err := netip.ParseAddr(clientIP)
-	if err != nil {
-		return clientIP
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
-	}
-	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 // KeyAuthorization is the key authorization of a challenge token for an
@@ -82,7 +66,7 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	j := job{
 		authzID: a.ID, chID: ch.ID, keyAuth: KeyAuthorization(ch.Token, acct.KeyThumbprint),
 		accountID: acct.ID, provisionerID: acct.ProvisionerID, target: a.Identifier.Type + ":" + a.Identifier.Value,
-		source: sourceKey(clientIP), bound: acct.EABKeyID != "",
+		source: netsource.Key(clientIP), bound: acct.EABKeyID != "",
 	}
 	// The slot is claimed before the challenge leaves pending, so a
 	// refused challenge can simply be retried.

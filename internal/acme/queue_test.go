@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // TestQueueFairness: workers serve accounts round-robin, never run more
@@ -132,7 +134,7 @@ func TestQueueReservesBoundShare(t *testing.T) {
 	n := 0
 	var refused error
 	for a := range 41 { // one address (a /64 each) per account
-		src := sourceKey(fmt.Sprintf("2001:db8:%x::1", a))
+		src := netsource.Key(fmt.Sprintf("2001:db8:%x::1", a))
 		for i := range 100 {
 			err := q.reserve(job{accountID: fmt.Sprintf("sybil-%d", a), target: fmt.Sprintf("dns:t%d-%d.tarpit.example", a, i), source: src})
 			if err == nil {
@@ -152,7 +154,7 @@ func TestQueueReservesBoundShare(t *testing.T) {
 		t.Errorf("another anonymous account: %v, want errAnonymousFull", err)
 	}
 	for i := range shipped.perAccount {
-		if err := q.reserve(job{accountID: "bound", target: fmt.Sprintf("dns:h%d.example.internal", i), source: sourceKey("2001:db8:0::99"), bound: true}); err != nil {
+		if err := q.reserve(job{accountID: "bound", target: fmt.Sprintf("dns:h%d.example.internal", i), source: netsource.Key("2001:db8:0::99"), bound: true}); err != nil {
 			t.Fatalf("challenge %d of an account with external account binding: %v", i, err)
 		}
 	}
@@ -170,8 +172,8 @@ func TestSourceKey(t *testing.T) {
 		{"::ffff:192.0.2.1", "192.0.2.1"},
 		{"fe80::1%eth0", "fe80::2"},
 	} {
-		if sourceKey(tc.a) != sourceKey(tc.b) {
-			t.Errorf("sourceKey(%q) = %q, sourceKey(%q) = %q: want the same", tc.a, sourceKey(tc.a), tc.b, sourceKey(tc.b))
+		if netsource.Key(tc.a) != netsource.Key(tc.b) {
+			t.Errorf("netsource.Key(%q) = %q, netsource.Key(%q) = %q: want the same", tc.a, netsource.Key(tc.a), tc.b, netsource.Key(tc.b))
 		}
 	}
 	for _, tc := range []struct{ a, b string }{
@@ -179,11 +181,11 @@ func TestSourceKey(t *testing.T) {
 		{"192.0.2.1", "192.0.2.2"},
 		{"", "192.0.2.1"},
 	} {
-		if sourceKey(tc.a) == sourceKey(tc.b) {
-			t.Errorf("sourceKey(%q) = sourceKey(%q) = %q: want different", tc.a, tc.b, sourceKey(tc.a))
+		if netsource.Key(tc.a) == netsource.Key(tc.b) {
+			t.Errorf("netsource.Key(%q) = netsource.Key(%q) = %q: want different", tc.a, tc.b, netsource.Key(tc.a))
 		}
 	}
-	if got := sourceKey("2001:db8:1:2:3:4:5:6"); got != "2001:db8:1:2::/64" {
+	if got := netsource.Key("2001:db8:1:2:3:4:5:6"); got != "2001:db8:1:2::/64" {
 		t.Errorf("sourceKey = %q, want 2001:db8:1:2::/64", got)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // Refusals counts requests refused before authentication; the audit log
@@ -78,26 +78,10 @@ func (l *failureLimiter) refill(b *tokenBucket, now time.Time) {
 	b.at = now
 }
 
-// limitKey is the bucket of a source address: an IPv6 address counts by
-// its /64, the block one subscriber usually holds (so cycling through it
-// buys nothing), an IPv4 address (also IPv4-mapped) by itself.
-func limitKey(source string) string {
-	a, err := netip.ParseAddr(source)
-	if err != nil {
-		return source
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
-
 // wait returns how long source must wait before its next refused request
 // is answered other than 429: 0 when it is within its budget.
 func (l *failureLimiter) wait(source string) time.Duration {
-	source = limitKey(source)
+	source = netsource.Key(source)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -119,7 +103,7 @@ func (l *failureLimiter) wait(source string) time.Duration {
 
 // fail spends one token of source's bucket.
 func (l *failureLimiter) fail(source string) {
-	source = limitKey(source)
+	source = netsource.Key(source)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // TestLimitKeyIPv6By64: the refusal budget of an IPv6 source is its /64,
@@ -30,8 +31,8 @@ func TestLimitKeyIPv6By64(t *testing.T) {
 		"::ffff:192.0.2.1":        "192.0.2.1",
 		"not-an-address":          "not-an-address",
 	} {
-		if got := limitKey(in); got != want {
-			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
+		if got := netsource.Key(in); got != want {
+			t.Errorf("netsource.Key(%q) = %q, want %q", in, got, want)
 		}
 	}
 

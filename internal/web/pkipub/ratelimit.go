@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // Per-source rate limit of the plain-HTTP listener (issue 13 #16). Anyone
@@ -65,15 +67,10 @@ func (l *limiter) sourceKey(remote string) (netip.Addr, bool) {
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	a = a.Unmap().WithZone("")
-	if a.IsLoopback() && !l.loopback {
+	if a.Unmap().IsLoopback() && !l.loopback {
 		return netip.Addr{}, false
 	}
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		a = p.Addr()
-	}
-	return a, true
+	return netsource.Addr(a), true
 }
 
 // allow takes a token for the request's source.
