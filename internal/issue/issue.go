@@ -456,7 +456,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 
 	// 7. Sign.
-	signer, err := s.caSigner(ctx, authority)
+	signer, err := s.caSignerFor(ctx, authority, issuer.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -684,10 +684,6 @@ var oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
 // copied from another record does not unwrap) and checked against the
 // public key of its certificate, or of its CSR while it is pending.
 func (s *Service) caSigner(ctx context.Context, c *ca.CA) (crypto.Signer, error) {
-	sg, err := s.signers.Signer(ctx, c.Key, keys.CAPurpose(c.ID))
-	if err != nil {
-		return nil, fmt.Errorf("issue: load key %s of CA %s: %w", c.Key.ID, c.Name, err)
-	}
 	var pub crypto.PublicKey
 	switch {
 	case len(c.CertDER) > 0:
@@ -704,6 +700,17 @@ func (s *Service) caSigner(ctx context.Context, c *ca.CA) (crypto.Signer, error)
 		pub = csr.PublicKey
 	default:
 		return nil, fmt.Errorf("issue: CA %s has neither a certificate nor a CSR to check its key against", c.Name)
+	}
+	return s.caSignerFor(ctx, c, pub)
+}
+
+// caSignerFor is caSigner for a caller that holds c's public key already
+// (issuance has the parsed CA certificate): the key is unwrapped for c's
+// purpose and checked against pub.
+func (s *Service) caSignerFor(ctx context.Context, c *ca.CA, pub crypto.PublicKey) (crypto.Signer, error) {
+	sg, err := s.signers.Signer(ctx, c.Key, keys.CAPurpose(c.ID))
+	if err != nil {
+		return nil, fmt.Errorf("issue: load key %s of CA %s: %w", c.Key.ID, c.Name, err)
 	}
 	if err := keys.CheckPublic(sg, pub); err != nil {
 		return nil, fmt.Errorf("issue: key %s of CA %s: %w", c.Key.ID, c.Name, err)
