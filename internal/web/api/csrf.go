@@ -22,21 +22,16 @@ import (
 // jsonType is the media type every API body is written in.
 const jsonType = "application/json"
 
-// writeGuard is what writeCheck needs of a route: the media types its
-// body may have beyond application/json.
-type writeGuard struct {
-	extraTypes []string
-}
+// yamlTypes are the media types of a YAML body, which the profile routes
+// also read (profile create -f p.yaml). Neither is one a browser may send
+// cross-site without a preflight.
+func yamlTypes() []string { return []string{"application/yaml", "application/x-yaml"} }
 
-// routeBodyTypes lists the routes that also read a non-JSON body, by
-// action: a profile definition may be YAML (profile create -f p.yaml).
-// Neither type is one a browser may send cross-site without a preflight.
-func routeBodyTypes() map[string][]string {
-	yaml := []string{"application/yaml", "application/x-yaml"}
-	return map[string][]string{
-		"profile.create": yaml,
-		"profile.update": yaml,
-	}
+// acceptingBody returns rt that also accepts a body of the media types
+// extra, beyond application/json.
+func acceptingBody(rt Route, extra ...string) Route {
+	rt.bodyTypes = extra
+	return rt
 }
 
 // unsafeMethod reports a method that may change state.
@@ -53,7 +48,7 @@ func unsafeMethod(m string) bool {
 // same-origin/none, 415 for a body without an accepted Content-Type. It
 // returns 0 when the request may proceed, else the status, the error label
 // and a detail saying how to fix the request.
-func (h *Handler) writeCheck(r *http.Request, g writeGuard) (int, string, string) {
+func (h *Handler) writeCheck(r *http.Request, extraTypes []string) (int, string, string) {
 	if !unsafeMethod(r.Method) {
 		return 0, "", ""
 	}
@@ -92,12 +87,12 @@ func (h *Handler) writeCheck(r *http.Request, g writeGuard) (int, string, string
 				fmt.Sprintf("Content-Type parameter %s=%q is not accepted; send application/json (optionally charset=utf-8)", truncate(k, 40), truncate(v, 40))
 		}
 	}
-	if mt == jsonType || slices.Contains(g.extraTypes, mt) {
+	if mt == jsonType || slices.Contains(extraTypes, mt) {
 		return 0, "", ""
 	}
 	want := jsonType
-	if len(g.extraTypes) > 0 {
-		want += " or " + strings.Join(g.extraTypes, " or ")
+	if len(extraTypes) > 0 {
+		want += " or " + strings.Join(extraTypes, " or ")
 	}
 	return http.StatusUnsupportedMediaType, "unsupported content type",
 		fmt.Sprintf("Content-Type %s is not accepted on %s %s; send %s", truncate(mt, 100), r.Method, r.URL.Path, want)
