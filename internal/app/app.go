@@ -98,8 +98,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if err := a.rewrapLegacyKeys(ctx); err != nil {
 		a.Close()
 		if errors.Is(err, keys.ErrWrongKEK) {
-			return nil, fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file, or a CA key record altered in the database?): %w",
-				filepath.Join(cfg.DataDir, KEKFile), err)
+			return nil, wrongKEK(cfg, err)
 		}
 		return nil, err
 	}
@@ -119,12 +118,18 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 				filepath.Join(cfg.DataDir, KeysMarkerFile), err)
 		}
 		if errors.Is(err, keys.ErrWrongKEK) {
-			return nil, fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file, or a CA key record altered in the database?): %w",
-				filepath.Join(cfg.DataDir, KEKFile), err)
+			return nil, wrongKEK(cfg, err)
 		}
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	return a, nil
+}
+
+// wrongKEK is the start-up refusal when the KEK file does not open the CA
+// keys the database holds.
+func wrongKEK(cfg *config.Config, err error) error {
+	return fmt.Errorf("app: refusing to start: the key-encryption key %s does not unwrap the CA keys in the database (wrong or replaced KEK file, or a CA key record altered in the database?): %w",
+		filepath.Join(cfg.DataDir, KEKFile), err)
 }
 
 func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.Clock, kek []byte) (*App, error) {
