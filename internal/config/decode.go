@@ -1,0 +1,212 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/certwright/certwright/internal/yamlconf"
+)
+
+// maxDecodeErrors is how many problems one decode reports.
+const maxDecodeErrors = 20
+
+// FieldError is a setting that breaks a rule. Field is the dotted key
+// (alerts.channels[0].url); File and Line, when known, say where it was
+// written. It matches ErrInvalid.
+type FieldError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	loc := ""
+	switch {
+	case e.File != "" && e.Line > 0:
+		loc = fmt.Sprintf("%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		loc = e.File + ": "
+	}
+	return ErrInvalid.Error() + ": " + loc + e.Field + ": " + e.Msg
+}
+
+// Is makes a FieldError match ErrInvalid.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+// source remembers where each setting was written, so that Validate can
+// name the line of the value it refuses.
+type source struct {
+	file  string
+	lines map[string]int // field path -> line of its key
+}
+
+// locate adds the file and line of e's field, or of the nearest enclosing
+// setting written in the file.
+func (s *source) locate(e *FieldError) {
+	if s == nil || e.File != "" {
+		return
+	}
+	for f := e.Field; f != ""; f = parentField(f) {
+		if line, ok := s.lines[f]; ok {
+			e.File, e.Line = s.file, line
+			return
+		}
+	}
+}
+
+// parentField drops the last element of a dotted, indexed field path.
+func parentField(f string) string {
+	i := strings.LastIndexAny(f, ".[")
+	if i < 0 {
+		return ""
+	}
+	return f[:i]
+}
+
+// Decode parses YAML strictly into c: unknown or repeated keys, values of
+// the wrong kind and anchors are errors naming the file, line and key, an
+// unknown key listed with the valid ones at its level. Every error
+// matches ErrInvalid.
+func (c *Config) Decode(b []byte, name string) error {
+	root, err := yamlconf.Document(name, b)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if root == nil {
+		c.src = &source{file: name, lines: map[string]int{}}
+		return nil
+	}
+	w := &shapeChecker{file: name, lines: map[string]int{}}
+	w.check(root, "", reflect.TypeOf(*c))
+	if len(w.errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(w.errs...))
+	}
+	if err := root.Decode(c); err != nil {
+		// The shape check above admits only what decodes; this is a
+		// safety net, not an expected path.
+		return fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
+	}
+	c.src = &source{file: name, lines: w.lines}
+	return nil
+}
+
+// shapeChecker walks a YAML node tree alongside the Go type it decodes
+// into, reporting every mismatch in the words of the file (keys, lists,
+// whole numbers), never of Go.
+type shapeChecker struct {
+	file  string
+	lines map[string]int
+	errs  []error
+}
+
+func (w *shapeChecker) fail(n *yaml.Node, field, format string, a ...any) {
+	if len(w.errs) < maxDecodeErrors {
+		w.errs = append(w.errs, &yamlconf.Error{File: w.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, a...)})
+	}
+}
+
+// yamlKeys returns the YAML keys of struct type t and their field indexes.
+func yamlKeys(t reflect.Type) ([]string, map[string]int) {
+	var keys []string
+	idx := map[string]int{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		keys = append(keys, name)
+		idx[name] = i
+	}
+	return keys, idx
+}
+
+func (w *shapeChecker) check(n *yaml.Node, field string, t reflect.Type) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty value keeps the default
+	}
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		w.fail(n, field, "YAML anchors and aliases are not supported: write the value out")
+		return
+	}
+	scalar := func(want string, tags ...string) {
+		if n.Kind != yaml.ScalarNode {
+			w.fail(n, field, "want %s, got %s", want, yamlconf.KindName(n))
+			return
+		}
+		for _, tag := range tags {
+			if n.Tag == tag {
+				return
+			}
+		}
+		if len(tags) > 0 {
+			w.fail(n, field, "want %s, got %s", want, yamlconf.KindName(n))
+		}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		keys, idx := yamlKeys(t)
+		where := field
+		if where == "" {
+			where = "the configuration"
+		}
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, field, "%s must be a mapping of key: value, got %s", where, yamlconf.KindName(n))
+			return
+		}
+		for _, err := range yamlconf.Mapping(w.file, n, field, keys, func(key string, k, v *yaml.Node, f string) {
+			w.lines[f] = k.Line
+			w.check(v, f, t.Field(idx[key]).Type)
+		}) {
+			if len(w.errs) < maxDecodeErrors {
+				w.errs = append(w.errs, err)
+			}
+		}
+	case reflect.String:
+		scalar("a text value")
+	case reflect.Int, reflect.Int64:
+		scalar("a whole number", "!!int")
+	case reflect.Float64:
+		scalar("a number", "!!int", "!!float")
+	case reflect.Bool:
+		scalar("true or false", "!!bool")
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.fail(n, field, "want a list such as [a, b], got %s", yamlconf.KindName(n))
+			return
+		}
+		for i, e := range n.Content {
+			f := fmt.Sprintf("%s[%d]", field, i)
+			w.lines[f] = e.Line
+			w.check(e, f, t.Elem())
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, field, "want a mapping of name: value, got %s", yamlconf.KindName(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				w.fail(k, field, "a name must be a plain word, got %s", yamlconf.KindName(k))
+				continue
+			}
+			f := yamlconf.JoinField(field, k.Value)
+			w.lines[f] = k.Line
+			w.check(v, f, t.Elem())
+		}
+	default:
+		w.fail(n, field, "cannot be set in the file")
+	}
+}
