@@ -489,7 +489,9 @@ func (c *Config) Load(path string) error {
 // at start or on reload. dataDir is the data directory the file's
 // relative paths belong to.
 func ReadFile(path, dataDir string) (*Config, error) {
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config: %s: %w", path, os.ErrNotExist)
+	} else if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	c := &Config{DataDir: dataDir}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -84,6 +85,12 @@ func (c *Config) Decode(b []byte, name string) error {
 	w := &shapeChecker{file: name, lines: map[string]int{}}
 	w.check(root, "", reflect.TypeOf(*c))
 	if len(w.errs) > 0 {
+		slices.SortStableFunc(w.errs, func(x, y error) int {
+			var ex, ey *yamlconf.Error
+			errors.As(x, &ex)
+			errors.As(y, &ey)
+			return ex.Line - ey.Line
+		})
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(w.errs...))
 	}
 	if err := root.Decode(c); err != nil {
@@ -208,5 +215,50 @@ func (w *shapeChecker) check(n *yaml.Node, field string, t reflect.Type) {
 		}
 	default:
 		w.fail(n, field, "cannot be set in the file")
+	}
+}
+
+// Settings returns every setting of c by its dotted key as written in the
+// file (acme.orders_per_hour, alerts.channels[0].url), each value as
+// text: lists of values as [a, b], mappings as {k: v}. Comparing the
+// settings of two configurations says which keys changed.
+func (c *Config) Settings() map[string]string {
+	out := map[string]string{}
+	flatten(out, "", reflect.ValueOf(*c))
+	return out
+}
+
+func flatten(out map[string]string, field string, v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		keys, idx := yamlKeys(v.Type())
+		for _, k := range keys {
+			flatten(out, yamlconf.JoinField(field, k), v.Field(idx[k]))
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Struct {
+			for i := range v.Len() {
+				flatten(out, fmt.Sprintf("%s[%d]", field, i), v.Index(i))
+			}
+			return
+		}
+		parts := make([]string, v.Len())
+		for i := range v.Len() {
+			parts[i] = fmt.Sprint(v.Index(i).Interface())
+		}
+		out[field] = "[" + strings.Join(parts, ", ") + "]"
+	case reflect.Map:
+		keys := make([]string, 0, v.Len())
+		for _, k := range v.MapKeys() {
+			keys = append(keys, k.String())
+		}
+		slices.Sort(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + ": " + fmt.Sprint(v.MapIndex(reflect.ValueOf(k)).Interface())
+		}
+		out[field] = "{" + strings.Join(parts, ", ") + "}"
+	default:
+		out[field] = fmt.Sprint(v.Interface())
 	}
 }
