@@ -19,28 +19,17 @@ import (
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
-// tLogBuffer is a log sink safe for concurrent writers.
-type tLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *tLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *tLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// String returns what was written, when w is a *bytes.Buffer.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.(*bytes.Buffer).String()
 }
 
 // tReloadable starts an instance whose configuration is its data
 // directory's config.yaml, with a logger at a changeable level, and returns
 // it with its reloader and log.
-func tReloadable(t *testing.T, edit func(*config.Config)) (*tInstance, *Reloader, *tLogBuffer, string) {
+func tReloadable(t *testing.T, edit func(*config.Config)) (*tInstance, *Reloader, *syncWriter, string) {
 	t.Helper()
 	cfg := tConfig(t, "")
 	tInit(t, cfg, clock.Real{})
@@ -54,7 +43,7 @@ func tReloadable(t *testing.T, edit func(*config.Config)) (*tInstance, *Reloader
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &tLogBuffer{}
+	logs := &syncWriter{w: &bytes.Buffer{}}
 	level := new(slog.LevelVar)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	in := tStartLogged(t, started, clock.Real{}, log)

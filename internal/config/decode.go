@@ -152,13 +152,13 @@ func (w *shapeChecker) check(n *yaml.Node, field string, t reflect.Type) {
 			w.fail(n, field, "want %s, got %s", want, yamlconf.KindName(n))
 			return
 		}
-		for _, tag := range tags {
-			if n.Tag == tag {
-				return
-			}
-		}
-		if len(tags) > 0 {
+		if len(tags) > 0 && !slices.Contains(tags, n.Tag) {
 			w.fail(n, field, "want %s, got %s", want, yamlconf.KindName(n))
+			return
+		}
+		// A number of the right kind may still not fit (2^70).
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			w.fail(n, field, "want %s, got %s, which is out of range", want, yamlconf.KindName(n))
 		}
 	}
 	switch t.Kind() {

@@ -27,6 +27,7 @@ func TestDecodeNamesLineAndKnownKeys(t *testing.T) {
 		{"unknown key in a list item", "alerts:\n  channels:\n    - name: a\n      type: webhook\n      uri: https://x\n",
 			"config: invalid: c.yaml:5: alerts.channels[0].uri: unknown field (known fields: ca_file, from, headers, name, password_file, secret_file, smtp, timeout, tls, to, type, url, username)"},
 		{"text for a number", "acme:\n  workers: eight\n", `config: invalid: c.yaml:2: acme.workers: want a whole number, got "eight"`},
+		{"number too large", "max_body_bytes: 9223372036854775808\n", `config: invalid: c.yaml:1: max_body_bytes: want a whole number, got "9223372036854775808", which is out of range`},
 		{"list for text", "http_listen: [a, b]\n", "config: invalid: c.yaml:1: http_listen: want a text value, got a list"},
 		{"text for a list", "tls_names: localhost\n", `config: invalid: c.yaml:1: tls_names: want a list such as [a, b], got "localhost"`},
 		{"mapping for a number", "audit:\n  unauthenticated_per_second: {a: 1}\n", "config: invalid: c.yaml:2: audit.unauthenticated_per_second: want a number, got a mapping"},
@@ -124,4 +125,33 @@ func TestSettingsKeys(t *testing.T) {
 	if _, ok := s["data_dir"]; ok {
 		t.Error("data_dir is not a file setting")
 	}
+}
+
+// FuzzDecode: no input panics the decoder; every refusal matches
+// ErrInvalid and speaks of keys and values, never of Go types; what is
+// accepted can be defaulted and flattened.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		"", "log_level: debug\n", "acme:\n  workers: 3\n  deny_validation: [10.0.0.0/8]\n",
+		"alerts:\n  channels:\n    - {name: a, type: webhook, url: 'https://x', headers: {A: b}}\n",
+		"max_body_bytes: 9223372036854775808\n", "x: &a 1\ny: *a\n", "- a\n", "tls_names: [a, [b]]\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c config.Config
+		err := c.Decode(b, "f.yaml")
+		if err != nil {
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("error %v does not match ErrInvalid", err)
+			}
+			if msg := err.Error(); strings.Contains(msg, "unmarshal") || strings.Contains(msg, " into ") {
+				t.Fatalf("error speaks of Go types: %v", err)
+			}
+			return
+		}
+		c.Defaults()
+		_ = c.Validate()
+		_ = c.Settings()
+	})
 }
