@@ -99,15 +99,15 @@ type Basic struct {
 
 // NameConstraints is the name constraints extension of a CA.
 type NameConstraints struct {
-	Critical          bool     `json:"critical"`
-	PermittedDNS      []string `json:"permitted_dns,omitempty"`
-	ExcludedDNS       []string `json:"excluded_dns,omitempty"`
-	PermittedIP       []string `json:"permitted_ip,omitempty"`
-	ExcludedIP        []string `json:"excluded_ip,omitempty"`
-	PermittedEmail    []string `json:"permitted_email,omitempty"`
-	ExcludedEmail     []string `json:"excluded_email,omitempty"`
-	PermittedURI      []string `json:"permitted_uri,omitempty"`
-	ExcludedURI       []string `json:"excluded_uri,omitempty"`
+	Critical       bool     `json:"critical"`
+	PermittedDNS   []string `json:"permitted_dns,omitempty"`
+	ExcludedDNS    []string `json:"excluded_dns,omitempty"`
+	PermittedIP    []string `json:"permitted_ip,omitempty"`
+	ExcludedIP     []string `json:"excluded_ip,omitempty"`
+	PermittedEmail []string `json:"permitted_email,omitempty"`
+	ExcludedEmail  []string `json:"excluded_email,omitempty"`
+	PermittedURI   []string `json:"permitted_uri,omitempty"`
+	ExcludedURI    []string `json:"excluded_uri,omitempty"`
 }
 
 // CSR is what a certificate signing request asks for.
@@ -303,13 +303,13 @@ func describeCert(c *x509.Certificate, now time.Time) Certificate {
 
 func nameConstraints(c *x509.Certificate) *NameConstraints {
 	nc := &NameConstraints{
-		Critical:          c.PermittedDNSDomainsCritical,
-		PermittedDNS:      c.PermittedDNSDomains,
-		ExcludedDNS:       c.ExcludedDNSDomains,
-		PermittedEmail:    c.PermittedEmailAddresses,
-		ExcludedEmail:     c.ExcludedEmailAddresses,
-		PermittedURI:      c.PermittedURIDomains,
-		ExcludedURI:       c.ExcludedURIDomains,
+		Critical:       c.PermittedDNSDomainsCritical,
+		PermittedDNS:   c.PermittedDNSDomains,
+		ExcludedDNS:    c.ExcludedDNSDomains,
+		PermittedEmail: c.PermittedEmailAddresses,
+		ExcludedEmail:  c.ExcludedEmailAddresses,
+		PermittedURI:   c.PermittedURIDomains,
+		ExcludedURI:    c.ExcludedURIDomains,
 	}
 	for _, n := range c.PermittedIPRanges {
 		nc.PermittedIP = append(nc.PermittedIP, n.String())
