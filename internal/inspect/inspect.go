@@ -247,10 +247,15 @@ func certReport(certs []*x509.Certificate, ignored []string, opts Options) *Repo
 	for i, c := range certs {
 		out[i] = describeCert(c, opts.Now)
 		if i+1 < len(certs) {
-			err := c.CheckSignatureFrom(certs[i+1])
+			next := certs[i+1]
+			err := c.CheckSignatureFrom(next)
 			ok := err == nil
 			out[i].SignedByNext = &ok
-			if err != nil {
+			switch {
+			case !bytes.Equal(c.RawIssuer, next.RawSubject):
+				out[i].SignatureProblem = fmt.Sprintf("its issuer is %q, the next certificate's subject is %q (wrong order, or a certificate is missing)",
+					c.Issuer.String(), next.Subject.String())
+			case err != nil:
 				out[i].SignatureProblem = err.Error()
 			}
 		}

@@ -14,6 +14,7 @@ func (r *Report) Text() string {
 	var b strings.Builder
 	switch r.Kind {
 	case KindCertificate:
+		b.WriteString("Certificate\n")
 		writeCert(&b, *r.Certificate)
 	case KindChain:
 		fmt.Fprintf(&b, "Chain of %d certificates, leaf first.\n", len(r.Certificates))
@@ -25,7 +26,7 @@ func (r *Report) Text() string {
 			case *c.SignedByNext:
 				fmt.Fprintf(&b, "  Signed by next:      yes, by certificate %d\n", i+2)
 			default:
-				fmt.Fprintf(&b, "  Signed by next:      NO, certificate %d did not sign it: %s\n", i+2, c.SignatureProblem)
+				fmt.Fprintf(&b, "  Signed by next:      NO: %s\n", c.SignatureProblem)
 			}
 		}
 	case KindCSR:
