@@ -61,9 +61,6 @@ func runCertRequest(ctx context.Context, r *runner, args []string) error {
 	if err := r.checkIssueFlags(fs, &f); err != nil {
 		return err
 	}
-	if f.autoRenew {
-		return r.usagef("--auto-renew needs a key the server holds; renew a requested certificate with cert request again (or certwright agent)")
-	}
 	if *keyOut == "-" || f.out == "-" {
 		return r.usagef("--out and --key-out name files: a private key is never printed")
 	}
@@ -103,6 +100,7 @@ func runCertRequest(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	res, err := c.Sign(ctx, apitypes.SignRequest{
 		CSRPEM: string(csr), Profile: f.profile, CA: f.ca, ValidityDays: f.days, Tags: f.tags, Owner: f.owner,
+		AutoRenew: f.autoRenew,
 	})
 	var pending *pendingError
 	if errors.As(err, &pending) {

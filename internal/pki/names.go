@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -110,7 +111,7 @@ type Names struct {
 	URIs   []*url.URL
 }
 
-// ParseNames sorts names into their SAN types: an IP address, an email
+// ParseNames sorts names into their SAN types, dropping repeats: an IP address, an email
 // address (holds "@"), a URI (holds "://"), else a DNS name. A "dns:",
 // "ip:", "email:" or "uri:" prefix says the type explicitly.
 func ParseNames(names []string) (Names, error) {
@@ -131,24 +132,32 @@ func ParseNames(names []string) (Names, error) {
 			if ip == nil {
 				return Names{}, fmt.Errorf("pki: %q is not an IP address", rest)
 			}
-			out.IPs = append(out.IPs, ip)
+			if !slices.ContainsFunc(out.IPs, ip.Equal) {
+				out.IPs = append(out.IPs, ip)
+			}
 		case kind == "uri" || (kind == "" && strings.Contains(rest, "://")):
 			u, err := url.Parse(rest)
 			if err != nil || u.Scheme == "" {
 				return Names{}, fmt.Errorf("pki: %q is not an absolute URI", rest)
 			}
-			out.URIs = append(out.URIs, u)
+			if !slices.ContainsFunc(out.URIs, func(v *url.URL) bool { return v.String() == u.String() }) {
+				out.URIs = append(out.URIs, u)
+			}
 		case kind == "email" || (kind == "" && strings.Contains(rest, "@")):
 			a, err := mail.ParseAddress(rest)
 			if err != nil || a.Address != rest {
 				return Names{}, fmt.Errorf("pki: %q is not a plain email address", rest)
 			}
-			out.Emails = append(out.Emails, rest)
+			if !slices.Contains(out.Emails, rest) {
+				out.Emails = append(out.Emails, rest)
+			}
 		default:
 			if strings.ContainsAny(rest, " /@:") {
 				return Names{}, fmt.Errorf("pki: %q is not a DNS name", rest)
 			}
-			out.DNS = append(out.DNS, strings.ToLower(rest))
+			if d := strings.ToLower(rest); !slices.Contains(out.DNS, d) {
+				out.DNS = append(out.DNS, d)
+			}
 		}
 	}
 	return out, nil
