@@ -10,10 +10,27 @@ import (
 	"github.com/certwright/certwright/internal/store/sqlite"
 )
 
-// SnapshotSQLite copies the SQLite database file src into dst (a new
-// file, mode 0600) as of one read transaction, while a server may be
-// writing src. It never migrates or otherwise writes src.
-func SnapshotSQLite(ctx context.Context, src, dst string) error {
+// DialectOf returns the dialect, "sqlite" or "postgres", of a store URL
+// as Open reads it.
+func DialectOf(url string) (string, error) {
+	d, _, err := parseURL(url)
+	if err != nil {
+		return "", err
+	}
+	return d.name, nil
+}
+
+// SnapshotSQLite copies the SQLite database at url (as for Open) into dst,
+// a new file (mode 0600), as of one read transaction, while a server may
+// be writing it. It never migrates or otherwise writes the database.
+func SnapshotSQLite(ctx context.Context, url, dst string) error {
+	d, src, err := parseURL(url)
+	if err != nil {
+		return err
+	}
+	if d != &sqliteDialect {
+		return fmt.Errorf("store: snapshot: %s is not a SQLite database", d.name)
+	}
 	return sqlite.Snapshot(ctx, src, dst)
 }
 
