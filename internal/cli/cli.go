@@ -323,6 +323,7 @@ func commandTree() *command {
 		{name: "jobs", summary: "show and run the scheduled jobs (expiry check, alert delivery, renewal, rotation)", sub: jobsCommands()},
 		rotateCommand(),
 		agentCommand(),
+		backupCommand(), restoreCommand(),
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
 			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--check-revocation] [--json]",
