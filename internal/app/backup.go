@@ -79,12 +79,15 @@ type BackupResult struct {
 // running on it: everything committed before the snapshot began is in it,
 // and it is consistent (the audit chain and its anchor verify).
 func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clock.Clock) (*BackupResult, error) {
-	dir := cfg.DataDir
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("app: backup: %w", err)
+	}
 	kekPath := filepath.Join(dir, KEKFile)
 	if _, err := os.Stat(kekPath); err != nil {
 		return nil, fmt.Errorf("app: backup: %s is not a Certwright data directory (no %s): run backup on the server host with the --data-dir serve uses: %w", dir, KEKFile, err)
 	}
-	dbURL := DBURL(cfg)
+	dbURL := DBURL(&config.Config{DataDir: dir, DB: cfg.DB})
 	dialect, err := store.DialectOf(dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("app: backup: %w", err)
@@ -444,7 +447,7 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 	if err := atomicfile.SyncDir(parent); err != nil {
 		return nil, fmt.Errorf("app: restore: %w", err)
 	}
-	res = &RestoreResult{DataDir: target, Manifest: m, RootFingerprint: fp, DB: redactURL(DBURL(cfg))}
+	res = &RestoreResult{DataDir: target, Manifest: m, RootFingerprint: fp, DB: redactURL(DBURL(&config.Config{DataDir: target, DB: cfg.DB}))}
 	if token != nil {
 		res.TokenPath = filepath.Join(target, TokenFile)
 	}

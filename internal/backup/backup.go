@@ -71,10 +71,25 @@ type Manifest struct {
 
 // Entry is one file of a bundle.
 type Entry struct {
-	Name   string      `json:"name"`
-	Size   int64       `json:"size"`
-	SHA256 string      `json:"sha256"`
-	Mode   fs.FileMode `json:"mode"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	// Mode is "0600", or "0644" for a file others may read (root.pem).
+	Mode string `json:"mode"`
+}
+
+// File modes a bundle records.
+const (
+	modePrivate = "0600"
+	modePublic  = "0644"
+)
+
+// perm is the mode a restored file gets.
+func (e *Entry) perm() fs.FileMode {
+	if e.Mode == modePublic {
+		return 0o644
+	}
+	return 0o600
 }
 
 // CheckSchema refuses a bundle whose schema version is above known, the
@@ -138,7 +153,7 @@ func Write(ctx context.Context, out string, m *Manifest, dir string, names []str
 	}
 	gz := gzip.NewWriter(tmp)
 	tw := tar.NewWriter(gz)
-	if err := writeEntry(tw, ManifestName, 0o600, m.Created, int64(len(mb)), strings.NewReader(string(mb)), ""); err != nil {
+	if err := writeEntry(tw, ManifestName, modePrivate, m.Created, int64(len(mb)), strings.NewReader(string(mb)), ""); err != nil {
 		return err
 	}
 	for _, e := range m.Entries {
@@ -177,8 +192,9 @@ func Write(ctx context.Context, out string, m *Manifest, dir string, names []str
 // writeEntry writes one tar entry of size bytes from r; when sum is set,
 // the bytes written must hash to it (the file did not change since it was
 // hashed).
-func writeEntry(tw *tar.Writer, name string, mode fs.FileMode, mtime time.Time, size int64, r io.Reader, sum string) error {
-	hdr := &tar.Header{Name: name, Mode: int64(mode.Perm()), Size: size, ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+func writeEntry(tw *tar.Writer, name, mode string, mtime time.Time, size int64, r io.Reader, sum string) error {
+	perm := (&Entry{Mode: mode}).perm()
+	hdr := &tar.Header{Name: name, Mode: int64(perm), Size: size, ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("backup: %s: %w", name, err)
 	}
@@ -193,34 +209,30 @@ func writeEntry(tw *tar.Writer, name string, mode fs.FileMode, mtime time.Time, 
 	return nil
 }
 
-func hashFile(path string) (sum string, size int64, mode fs.FileMode, err error) {
+// hashFile returns the SHA-256, size and bundle mode of the file at path.
+// Nothing in a bundle is executable or writable by others.
+func hashFile(path string) (sum string, size int64, mode string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, 0, fmt.Errorf("backup: %w", err)
+		return "", 0, "", fmt.Errorf("backup: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", 0, 0, fmt.Errorf("backup: %w", err)
+		return "", 0, "", fmt.Errorf("backup: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", 0, 0, fmt.Errorf("backup: %s is not a regular file", path)
+		return "", 0, "", fmt.Errorf("backup: %s is not a regular file", path)
 	}
 	h := sha256.New()
 	if size, err = io.Copy(h, f); err != nil {
-		return "", 0, 0, fmt.Errorf("backup: %s: %w", path, err)
+		return "", 0, "", fmt.Errorf("backup: %s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), size, fileMode(fi.Mode()), nil
-}
-
-// fileMode is the mode a bundle records and a restore gives: 0644 for a
-// file others could read, else 0600. Nothing is executable or writable by
-// others.
-func fileMode(m fs.FileMode) fs.FileMode {
-	if m.Perm()&0o044 != 0 {
-		return 0o644
+	mode = modePrivate
+	if fi.Mode().Perm()&0o044 != 0 {
+		mode = modePublic
 	}
-	return 0o600
+	return hex.EncodeToString(h.Sum(nil)), size, mode, nil
 }
 
 // Verify reads the bundle at path through and returns its manifest if
@@ -248,7 +260,7 @@ func Extract(ctx context.Context, path, dir string, keep func(name string) bool)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode(e.Mode))
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.perm())
 		if err != nil {
 			return err
 		}
@@ -404,6 +416,9 @@ func parseManifest(b []byte) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: %s lists %q twice", ErrCorrupt, ManifestName, e.Name)
 		}
 		names[e.Name] = true
+		if e.Mode != modePrivate && e.Mode != modePublic {
+			return nil, fmt.Errorf("%w: %s: %q has mode %q (want %s or %s)", ErrCorrupt, ManifestName, e.Name, e.Mode, modePrivate, modePublic)
+		}
 		if _, err := hex.DecodeString(e.SHA256); err != nil || len(e.SHA256) != 2*sha256.Size || e.SHA256 != strings.ToLower(e.SHA256) {
 			return nil, fmt.Errorf("%w: %s: %q has no valid SHA-256", ErrCorrupt, ManifestName, e.Name)
 		}

@@ -146,10 +146,10 @@ func TestVerifyRefusesBadBundles(t *testing.T) {
 	}
 	m := tManifest()
 	m.Format = FormatVersion
-	m.Entries = []Entry{{Name: "db", Size: 3, SHA256: strings.Repeat("0", 64), Mode: 0o600}}
+	m.Entries = []Entry{{Name: "db", Size: 3, SHA256: strings.Repeat("0", 64), Mode: "0600"}}
 	wrongSum := tRaw(t, [2]string{ManifestName, tManifestJSON(t, m)}, [2]string{"db", "abc"})
 	right := *m
-	right.Entries = []Entry{{Name: "db", Size: 3, SHA256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", Mode: 0o600}} // SHA-256("abc")
+	right.Entries = []Entry{{Name: "db", Size: 3, SHA256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", Mode: "0600"}} // SHA-256("abc")
 	if _, err := Verify(ctx, tRaw(t, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"})); err != nil {
 		t.Fatalf("a hand-made bundle with the right checksum: %v", err)
 	}
