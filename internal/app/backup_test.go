@@ -463,3 +463,45 @@ func tPGExec(t *testing.T, url, stmt string) {
 		t.Fatalf("%s: %v\n%s", stmt, err, b)
 	}
 }
+
+// TestBackupConfigHoldsNoSecrets: the bundled config.yaml never carries a
+// database password nor a SQLite path outside the restored directory, and
+// the printed pg_dump command carries no password.
+func TestBackupConfigHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ db, want, notWant string }{
+		{"postgres://cw:s3cret@db.internal:5432/pki?sslmode=verify-full&search_path=certwright", "db: postgres://cw@db.internal:5432/pki", "s3cret"},
+		{"sqlite:/var/lib/elsewhere/cw.db", "", "elsewhere"},
+		{"", "", "db:"},
+	} {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "config.yaml")
+		body := "log_level: debug\n"
+		if tc.db != "" {
+			body += "db: " + tc.db + "\n"
+		}
+		if err := os.WriteFile(src, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		staging := t.TempDir()
+		if ok, err := stageConfig(src, staging); err != nil || !ok {
+			t.Fatalf("stageConfig(%q): %v, %v", tc.db, ok, err)
+		}
+		b, err := os.ReadFile(filepath.Join(staging, config.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "log_level: debug") || !strings.Contains(string(b), tc.want) || strings.Contains(string(b), tc.notWant) {
+			t.Errorf("db %q: staged config\n%s\nwant %q and not %q", tc.db, b, tc.want, tc.notWant)
+		}
+	}
+	dump, restore := pgCommands("postgres://cw:s3cret@db.internal:5432/pki?sslmode=verify-full&search_path=certwright&application_name=x", "/b/it's.pgdump")
+	for _, cmd := range []string{dump, restore} {
+		if strings.Contains(cmd, "s3cret") || strings.Contains(cmd, "search_path") || !strings.Contains(cmd, "sslmode=verify-full") {
+			t.Errorf("command %q", cmd)
+		}
+	}
+	if !strings.Contains(dump, "--schema=certwright ") || !strings.Contains(dump, `--file='/b/it'\''s.pgdump'`) {
+		t.Errorf("pg_dump command %q", dump)
+	}
+}
