@@ -110,7 +110,7 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 	// The anchor is read before the database is snapshot: the checkpoint
 	// it names is then in the snapshot.
 	for _, name := range []string{AnchorFile, KeysMarkerFile, RootFile} {
-		ok, err := copyFile(filepath.Join(dir, name), filepath.Join(staging, name))
+		ok, err := copyFile(filepath.Join(dir, name), filepath.Join(staging, name), false)
 		if err != nil {
 			return nil, fmt.Errorf("app: backup: %w", err)
 		}
@@ -121,7 +121,7 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 	if log := cfg.Audit.AnchorLog; log != "" {
 		if filepath.IsAbs(log) || filepath.Base(log) != log {
 			res.ExternalAnchorLog = log
-		} else if ok, err := copyLines(filepath.Join(dir, log), filepath.Join(staging, log)); err != nil {
+		} else if ok, err := copyFile(filepath.Join(dir, log), filepath.Join(staging, log), true); err != nil {
 			return nil, fmt.Errorf("app: backup: %w", err)
 		} else if ok {
 			names = append(names, log)
@@ -170,8 +170,10 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 }
 
 // copyFile copies src to dst (new) with its mode narrowed as a bundle
-// keeps it; a missing src is not copied and not an error.
-func copyFile(src, dst string) (bool, error) {
+// keeps it; a missing src is not copied and not an error. With wholeLines
+// only the complete lines are copied: src is an append-only log the server
+// may be appending to.
+func copyFile(src, dst string, wholeLines bool) (bool, error) {
 	b, err := os.ReadFile(src)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -187,20 +189,10 @@ func copyFile(src, dst string) (bool, error) {
 	if fi.Mode().Perm()&0o044 != 0 {
 		mode = 0o644
 	}
+	if wholeLines {
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
+	}
 	return true, writeFileExcl(dst, b, mode)
-}
-
-// copyLines copies the complete lines of src, an append-only log a server
-// may be appending to, to dst.
-func copyLines(src, dst string) (bool, error) {
-	b, err := os.ReadFile(src)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, writeFileExcl(dst, b[:bytes.LastIndexByte(b, '\n')+1], 0o600)
 }
 
 // stageConfig copies the configuration file into staging, without the

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +108,7 @@ func tCheckRestored(t *testing.T, out *tInstance, acked []tAck, want []audit.Eve
 	if !res.Intact {
 		t.Fatalf("audit verify on the restored instance: %+v", res.Problem)
 	}
+	t.Logf("restored audit log: %d events, %d checkpoints, anchors %v", res.Events, res.Checkpoints, res.Anchors)
 	if res.Checkpoints < 2 {
 		t.Errorf("restored log has %d checkpoints; the test meant to back up while checkpoints were written", res.Checkpoints)
 	}
@@ -120,6 +122,7 @@ func TestBackupUnderLoad(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cfg := tConfig(t, "")
+	cfg.Audit.AnchorLog = "anchors.jsonl" // in the data directory: bundled
 	tInit(t, cfg, clock.Real{})
 	in := tStart(t, cfg, clock.Real{})
 	// Checkpoints (and with them anchor-file writes) race the snapshot, as
@@ -211,6 +214,9 @@ func TestBackupUnderLoad(t *testing.T) {
 		t.Fatalf("bundle: %v, %v; want mode 0600", fi, err)
 	}
 	tCheckBundleContents(t, out)
+	if !slices.ContainsFunc(res.Manifest.Entries, func(e backup.Entry) bool { return e.Name == "anchors.jsonl" }) {
+		t.Errorf("the bundle lacks the anchor log kept in the data directory")
+	}
 
 	dir := filepath.Join(t.TempDir(), "restored")
 	rr, err := Restore(ctx, RestoreOptions{
