@@ -351,14 +351,16 @@ func TestRestoreRefuses(t *testing.T) {
 		bundle string
 		kek    string
 		dir    string
+		db     string
 		want   error
 		msg    string
 	}{
-		{"wrong KEK", good, wrongKEK, "", ErrWrongBundleKEK, "kek file of the instance"},
-		{"truncated", write(whole[:len(whole)*2/3]), res.KEKPath, "", backup.ErrTruncated, "copy the whole file"},
-		{"damaged", write(damaged), res.KEKPath, "", nil, "bundle"},
-		{"newer schema", tRewrite(t, good, func(m *backup.Manifest) { m.SchemaVersion = known + 1 }), res.KEKPath, "", backup.ErrNewerSchema, fmt.Sprintf("schema version %d", known+1)},
-		{"non-empty target", good, res.KEKPath, nonEmpty, ErrExists, "not empty"},
+		{"wrong KEK", good, wrongKEK, "", "", ErrWrongBundleKEK, "kek file of the instance"},
+		{"truncated", write(whole[:len(whole)*2/3]), res.KEKPath, "", "", backup.ErrTruncated, "copy the whole file"},
+		{"damaged", write(damaged), res.KEKPath, "", "", nil, "bundle"},
+		{"newer schema", tRewrite(t, good, func(m *backup.Manifest) { m.SchemaVersion = known + 1 }), res.KEKPath, "", "", backup.ErrNewerSchema, fmt.Sprintf("schema version %d", known+1)},
+		{"non-empty target", good, res.KEKPath, nonEmpty, "", ErrExists, "not empty"},
+		{"--db for a SQLite backup", good, res.KEKPath, "", "postgres://cw@127.0.0.1/x", nil, "holds its database"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -366,7 +368,7 @@ func TestRestoreRefuses(t *testing.T) {
 			if dir == "" {
 				dir = filepath.Join(t.TempDir(), "restored")
 			}
-			_, err := Restore(ctx, RestoreOptions{Bundle: tc.bundle, DataDir: dir, KEKFile: tc.kek}, tLogger(), clock.Real{})
+			_, err := Restore(ctx, RestoreOptions{Bundle: tc.bundle, DataDir: dir, KEKFile: tc.kek, DB: tc.db}, tLogger(), clock.Real{})
 			if err == nil {
 				t.Fatal("Restore succeeded")
 			}
@@ -459,6 +461,18 @@ func TestBackupRestorePostgres(t *testing.T) {
 	}
 	restored := tStart(t, tRestoredConfig(t, dir), clock.Real{})
 	tCheckRestored(t, restored, acked, want)
+	if err := restored.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// --db names the database explicitly, and is written into the config.
+	dir2 := filepath.Join(t.TempDir(), "restored")
+	if _, err := Restore(ctx, RestoreOptions{Bundle: out, DataDir: dir2, KEKFile: res.KEKPath, DB: dbURL}, tLogger(), clock.Real{}); err != nil {
+		t.Fatalf("Restore --db: %v", err)
+	}
+	if got := tRestoredConfig(t, dir2).DB; got != dbURL {
+		t.Errorf("restored config names database %q, want %q", got, dbURL)
+	}
 }
 
 // tPGExec runs one statement on the PostgreSQL server at url.
