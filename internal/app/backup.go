@@ -374,8 +374,11 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 		return nil, fmt.Errorf("app: restore: %w", err)
 	}
 	if opts.DB != "" {
-		if d, err := store.DialectOf(opts.DB); err != nil || d != "postgres" || m.Dialect != "postgres" {
-			return nil, fmt.Errorf("app: restore: --db names the PostgreSQL database of a PostgreSQL backup; this backup is from a %s instance and holds its database", m.Dialect)
+		if m.Dialect != "postgres" {
+			return nil, fmt.Errorf("app: restore: --db is for a backup of a PostgreSQL instance; this backup is from a %s instance and holds its database", m.Dialect)
+		}
+		if d, err := store.DialectOf(opts.DB); err != nil || d != "postgres" {
+			return nil, errors.New("app: restore: --db must be a PostgreSQL URL (postgres://...): the database pg_restore restored the dump into")
 		}
 	}
 
@@ -392,7 +395,12 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 			os.RemoveAll(staging)
 		}
 	}()
-	if _, err := backup.Extract(ctx, opts.Bundle, staging, func(name string) bool { return !strings.HasPrefix(name, bundleCerts) }); err != nil {
+	// The certificates under certs/ are extracted only to compare them
+	// with a PostgreSQL database, and removed before the directory is
+	// placed.
+	if _, err := backup.Extract(ctx, opts.Bundle, staging, func(name string) bool {
+		return m.Dialect == "postgres" || !strings.HasPrefix(name, bundleCerts)
+	}); err != nil {
 		return nil, fmt.Errorf("app: restore: %w", err)
 	}
 	if err := writeFileExcl(filepath.Join(staging, KEKFile), kek, 0o600); err != nil {
@@ -421,6 +429,14 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("app: restore: the backup's configuration: %w", err)
 	}
+	if m.Dialect == "postgres" {
+		if err := checkPostgres(ctx, cfg.DB, m, filepath.Join(staging, bundleCerts)); err != nil {
+			return nil, err
+		}
+		if err := os.RemoveAll(filepath.Join(staging, bundleCerts)); err != nil {
+			return nil, fmt.Errorf("app: restore: %w", err)
+		}
+	}
 	fp, err := checkRestored(ctx, cfg, m, log, clk)
 	if err != nil {
 		return nil, err
@@ -444,6 +460,49 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 		res.TokenPath = filepath.Join(target, TokenFile)
 	}
 	return res, nil
+}
+
+// checkPostgres checks, reading only, that the PostgreSQL database at
+// dbURL is the one backed up: restored from a dump taken after the bundle
+// (schema at least as new) and holding every CA certificate the bundle
+// lists. Opening an empty or foreign database would migrate it, changing
+// a database the restore was refused for.
+func checkPostgres(ctx context.Context, dbURL string, m *backup.Manifest, certsDir string) error {
+	fix := "restore the pg_dump taken right after this backup into it (pg_restore), then pass it with --db; nothing was restored"
+	info, err := store.Inspect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("app: restore: the database %s is not a Certwright database (%s): %w", redactURL(dbURL), fix, err)
+	}
+	if info.SchemaVersion < m.SchemaVersion {
+		return fmt.Errorf("app: restore: the database %s has schema version %d, older than the backup's %d: it was not dumped after this backup; %s",
+			redactURL(dbURL), info.SchemaVersion, m.SchemaVersion, fix)
+	}
+	have := make(map[string]bool, len(info.CACerts))
+	for _, c := range info.CACerts {
+		have[string(c.CertDER)] = true
+	}
+	ents, err := os.ReadDir(certsDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("app: restore: %w", err)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "ca-") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(certsDir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("app: restore: %w", err)
+		}
+		certs, err := pki.ParseCertificates(b)
+		if err != nil || len(certs) != 1 {
+			return fmt.Errorf("app: restore: the backup's %s%s is not one certificate: %w", bundleCerts, e.Name(), err)
+		}
+		if !have[string(certs[0].Raw)] {
+			return fmt.Errorf("app: restore: the database %s does not hold the CA certificate %s%s of this backup: it is another instance's database; %s",
+				redactURL(dbURL), bundleCerts, e.Name(), fix)
+		}
+	}
+	return nil
 }
 
 // checkRestored opens the restored directory as serve would and returns

@@ -450,6 +450,17 @@ func TestBackupRestorePostgres(t *testing.T) {
 	schema := res.PGDump[strings.Index(res.PGDump, "--schema=")+len("--schema="):]
 	schema = schema[:strings.IndexByte(schema, ' ')]
 	tPGExec(t, base, "DROP SCHEMA "+schema+" CASCADE")
+	// Before pg_restore the (empty) database is refused and left as it was.
+	tPGExec(t, base, "CREATE SCHEMA "+schema)
+	early := filepath.Join(t.TempDir(), "early")
+	if _, err := Restore(ctx, RestoreOptions{Bundle: out, DataDir: early, KEKFile: res.KEKPath}, tLogger(), clock.Real{}); err == nil || !strings.Contains(err.Error(), "pg_restore") {
+		t.Fatalf("Restore before pg_restore: %v", err)
+	}
+	tNothingLeft(t, early)
+	if _, err := store.Inspect(ctx, dbURL); err == nil {
+		t.Fatal("the refused restore created tables in the empty database")
+	}
+	tPGExec(t, base, "DROP SCHEMA "+schema)
 	sh(res.PGRestore)
 
 	dir := filepath.Join(t.TempDir(), "restored")
