@@ -39,6 +39,9 @@ const ManifestName = "manifest.json"
 const (
 	maxManifest = 1 << 20
 	maxEntries  = 1000
+	// maxTrailer bounds the padding after the tar end (tar tools pad to
+	// a 10 KiB record).
+	maxTrailer = 64 << 10
 	// MaxSize bounds the sum of a bundle's uncompressed entries.
 	MaxSize int64 = 64 << 30
 )
@@ -350,8 +353,13 @@ func walk(ctx context.Context, path string, fn func(e *Entry, r io.Reader) error
 		}
 	}
 	// The gzip trailer's CRC and length catch damage the tar end missed.
-	if _, err := io.Copy(io.Discard, gz); err != nil {
+	// Past the tar end there is only padding: a bounded amount.
+	n, err := io.Copy(io.Discard, io.LimitReader(gz, maxTrailer+1))
+	if err != nil {
 		return nil, readError(path, "", err)
+	}
+	if n > maxTrailer {
+		return nil, fmt.Errorf("%w: %s has more than %d bytes after its last entry", ErrCorrupt, path, maxTrailer)
 	}
 	return m, nil
 }

@@ -55,6 +55,12 @@ func tBundle(t *testing.T, files map[string]string) string {
 // with no checking: a bundle made by hand.
 func tRaw(t *testing.T, entries ...[2]string) string {
 	t.Helper()
+	return tRawTrailer(t, 0, entries...)
+}
+
+// tRawTrailer is tRaw with trailer zero bytes after the tar end.
+func tRawTrailer(t *testing.T, trailer int, entries ...[2]string) string {
+	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -65,6 +71,7 @@ func tRaw(t *testing.T, entries ...[2]string) string {
 		tw.Write([]byte(e[1]))
 	}
 	tw.Close()
+	gz.Write(make([]byte, trailer))
 	gz.Close()
 	p := filepath.Join(t.TempDir(), "raw.tar.gz")
 	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
@@ -154,6 +161,10 @@ func TestVerifyRefusesBadBundles(t *testing.T) {
 		t.Fatalf("a hand-made bundle with the right checksum: %v", err)
 	}
 	extra := tRaw(t, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"}, [2]string{"kek", "secret"})
+	if _, err := Verify(ctx, tRawTrailer(t, 9216, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"})); err != nil {
+		t.Fatalf("a bundle padded to a 10 KiB tar record: %v", err)
+	}
+	bomb := tRawTrailer(t, 64<<20, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"})
 	newer := *m
 	newer.Format = FormatVersion + 1
 	traversal := *m
@@ -169,6 +180,7 @@ func TestVerifyRefusesBadBundles(t *testing.T) {
 		{"wrong checksum", wrongSum, ErrChecksum},
 		{"gzip damage", write(append(append([]byte{}, whole[:len(whole)-8]...), 0, 0, 0, 0, 0, 0, 0, 0)), ErrChecksum},
 		{"entry not in the manifest", extra, ErrCorrupt},
+		{"megabytes after the tar end", bomb, ErrCorrupt},
 		{"newer format", tRaw(t, [2]string{ManifestName, tManifestJSON(t, &newer)}), ErrNewerFormat},
 		{"path traversal", tRaw(t, [2]string{ManifestName, tManifestJSON(t, &traversal)}), ErrCorrupt},
 		{"manifest not first", tRaw(t, [2]string{"db", "abc"}, [2]string{ManifestName, tManifestJSON(t, m)}), ErrCorrupt},
