@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/certwright/certwright/internal/atomicfile"
@@ -118,9 +119,9 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 			names = append(names, name)
 		}
 	}
-	if log := cfg.Audit.AnchorLog; log != "" {
-		if filepath.IsAbs(log) || filepath.Base(log) != log {
-			res.ExternalAnchorLog = log
+	if log := filepath.Clean(cfg.Audit.AnchorLog); cfg.Audit.AnchorLog != "" {
+		if filepath.IsAbs(log) || filepath.Base(log) != log || backup.ValidName(log) != nil || slices.Contains(dataDirFiles(), log) {
+			res.ExternalAnchorLog = cfg.Audit.AnchorLog
 		} else if ok, err := copyFile(filepath.Join(dir, log), filepath.Join(staging, log), true); err != nil {
 			return nil, fmt.Errorf("app: backup: %w", err)
 		} else if ok {
@@ -167,6 +168,12 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 		res.PGDump, res.PGRestore = pgCommands(dbURL, strings.TrimSuffix(out, ".tar.gz")+".pgdump")
 	}
 	return res, nil
+}
+
+// dataDirFiles are the data directory's own files, which an anchor log of
+// the same name must not be bundled as.
+func dataDirFiles() []string {
+	return []string{KEKFile, TokenFile, RootFile, ServerFile, DBFile, AnchorFile, KeysMarkerFile, config.FileName}
 }
 
 // copyFile copies src to dst (new) with its mode narrowed as a bundle

@@ -109,6 +109,11 @@ func (m *Manifest) CheckSchema(known int) error {
 // starts with a dot, so none is "..".
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$`)
 
+// ValidName reports whether name can be a bundle entry: a plain file name
+// or one level of subdirectory, of letters, digits, '.', '_' and '-', not
+// starting with a dot.
+func ValidName(name string) error { return validName(name) }
+
 func validName(name string) error {
 	if !namePattern.MatchString(name) || name == ManifestName {
 		return fmt.Errorf("%w: entry name %q is not allowed", ErrCorrupt, name)
