@@ -324,6 +324,7 @@ func commandTree() *command {
 		rotateCommand(),
 		agentCommand(),
 		inspectCommand(),
+		backupCommand(), restoreCommand(),
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
 			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--check-revocation] [--json]",
