@@ -15,7 +15,7 @@ import (
 func completionCommand() *command {
 	return &command{
 		name: "completion", summary: "print a shell completion script for bash, zsh or fish",
-		args: "bash|zsh|fish",
+		args:    "bash|zsh|fish",
 		example: "source <(certwright completion bash)",
 		more: `Install it once:
   bash:  certwright completion bash > ~/.local/share/bash-completion/completions/certwright

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-
 )
 
 func contextCommands() []*command {
@@ -132,4 +131,3 @@ func contextHint(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "clientctx: ")
 	return &hintError{fmt.Errorf("%s", msg), "`certwright context list` shows the saved contexts"}
 }
-

@@ -146,7 +146,6 @@ func fetchRoots(ctx context.Context, hc *http.Client, u string) ([]*x509.Certifi
 	return certs, nil
 }
 
-
 func containsFP(list []Fingerprint, f Fingerprint) bool {
 	for _, g := range list {
 		if g == f {

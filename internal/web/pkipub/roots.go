@@ -62,4 +62,3 @@ func Roots(cas CALister, log *slog.Logger) http.Handler {
 		_, _ = w.Write(pki.CertPEM(out...))
 	})
 }
-
