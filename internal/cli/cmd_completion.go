@@ -16,7 +16,7 @@ func completionCommand() *command {
 	return &command{
 		name: "completion", summary: "print a shell completion script for bash, zsh or fish",
 		args:    "bash|zsh|fish",
-		example: "source <(certwright completion bash)",
+		example: "certwright completion bash > ~/.local/share/bash-completion/completions/certwright",
 		more: `Install it once:
   bash:  certwright completion bash > ~/.local/share/bash-completion/completions/certwright
   zsh:   certwright completion zsh > "${fpath[1]}/_certwright"
