@@ -3,8 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"encoding/json"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,6 +238,52 @@ func TestLogin(t *testing.T) {
 			t.Error("context use of a removed context succeeded")
 		}
 	})
+}
+
+// TestLoginWithClientCertificate: a context made with --client-cert and
+// --client-key and no token authenticates by mTLS from then on.
+func TestLoginWithClientCertificate(t *testing.T) {
+	t.Parallel()
+	dataDir, url, fp := liveServer(t)
+	admin := map[string]string{"CERTWRIGHT_DATA_DIR": dataDir}
+	const uri = "spiffe://example.internal/bot"
+	for _, args := range [][]string{
+		{"principal", "create", "bot", "--kind", "machine", "--role", "viewer"},
+		{"principal", "identity", "add", "bot", "--uri", uri},
+	} {
+		if code, out, errOut := run(t, admin, args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	key := newKey(t)
+	u, _ := neturl.Parse(uri)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "bot"}, URIs: []*neturl.URL{u}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	csr, certFile, keyFile := filepath.Join(dir, "bot.csr"), filepath.Join(dir, "bot.pem"), filepath.Join(dir, "bot.key")
+	writeFile(t, csr, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), 0o644)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})), 0o600)
+	if code, out, errOut := run(t, admin, "cert", "sign", "--csr", csr, "--profile", "internal_service", "--out", certFile); code != 0 {
+		t.Fatalf("cert sign: exit %d\n%s%s", code, out, errOut)
+	}
+
+	user := map[string]string{"XDG_CONFIG_HOME": t.TempDir()}
+	code, out, errOut := run(t, user, "login", "--context", "bot", "--server", url, "--fingerprint", fp.String(),
+		"--client-cert", certFile, "--client-key", keyFile)
+	if code != 0 || !strings.Contains(out, "as bot") || !strings.Contains(out, "client certificate") {
+		t.Fatalf("login with a client certificate: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = run(t, user, "whoami", "--json")
+	var who apitypes.Whoami
+	if code != 0 || json.Unmarshal([]byte(out), &who) != nil || who.Name != "bot" || who.AuthMethod != "client_certificate" || who.ExpiresAt == nil {
+		t.Errorf("whoami through the mTLS context: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 func TestGlobalFlagsReachTheLeaf(t *testing.T) {
