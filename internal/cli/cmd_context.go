@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/certwright/certwright/internal/clientctx"
 )
 
 func contextCommands() []*command {
@@ -85,30 +87,31 @@ func runContextList(_ context.Context, r *runner, args []string) error {
 	return t.flush()
 }
 
-func runContextUse(_ context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("context use", flag.ContinueOnError)
+// contextArg parses the NAME of context use and remove and opens the store.
+func (r *runner) contextArg(name string, args []string) (*clientctx.Store, string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	st, err := r.contextStore()
+	return st, pos[0], err
+}
+
+func runContextUse(_ context.Context, r *runner, args []string) error {
+	st, name, err := r.contextArg("context use", args)
 	if err != nil {
 		return err
 	}
-	if err := st.Use(pos[0]); err != nil {
+	if err := st.Use(name); err != nil {
 		return contextHint(err)
 	}
-	fmt.Fprintf(r.stdout, "Context %s is now current.\n", pos[0])
+	fmt.Fprintf(r.stdout, "Context %s is now current.\n", name)
 	return nil
 }
 
 func runContextRemove(_ context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("context remove", flag.ContinueOnError)
-	pos, err := r.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	st, err := r.contextStore()
+	st, name, err := r.contextArg("context remove", args)
 	if err != nil {
 		return err
 	}
@@ -116,11 +119,11 @@ func runContextRemove(_ context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := st.Remove(pos[0]); err != nil {
+	if err := st.Remove(name); err != nil {
 		return contextHint(err)
 	}
-	fmt.Fprintf(r.stdout, "Context %s removed (its token file deleted; the token itself stays valid until revoked: certwright token revoke ID).\n", pos[0])
-	if cur == pos[0] {
+	fmt.Fprintf(r.stdout, "Context %s removed (its token file deleted; the token itself stays valid until revoked: certwright token revoke ID).\n", name)
+	if cur == name {
 		fmt.Fprintln(r.stdout, "No context is current now; pick one with `certwright context use NAME`.")
 	}
 	return nil
