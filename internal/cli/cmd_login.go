@@ -25,8 +25,9 @@ func loginCommand() *command {
 		args:    "--server URL --fingerprint SHA256 [--token-file FILE] [--context NAME]",
 		example: "certwright login --server https://pki.example.internal:8443 --fingerprint 3A:1F:...:C2 --token-file alice.token",
 		more: `The fingerprint is the "root CA SHA-256 fingerprint" that "certwright serve"
-prints (or "certwright ca show ROOT" on the server); colons, case and a
-"SHA256:" prefix do not matter, but all 32 bytes must match. login fetches
+prints (or "certwright ca show ROOT" on the server); colons, case, a
+"SHA256:" prefix or openssl's "sha256 Fingerprint=" do not matter, but all
+32 bytes must match. login fetches
 the root over TLS, refuses it unless its SHA-256 is that fingerprint, checks
 the server's certificate against it, then calls whoami with the token; only
 when all of that works does it write anything.

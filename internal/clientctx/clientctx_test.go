@@ -31,13 +31,13 @@ func TestParseFingerprint(t *testing.T) {
 	colons := want.String()
 	plain := strings.ToLower(strings.ReplaceAll(colons, ":", ""))
 	for _, in := range []string{colons, strings.ToLower(colons), plain, strings.ToUpper(plain), "SHA256:" + plain,
-		"sha256:" + colons, "SHA-256:" + colons, "  " + colons + "\n"} {
+		"sha256:" + colons, "SHA-256:" + colons, "  " + colons + "\n", "sha256 Fingerprint=" + colons, "SHA256 Fingerprint=" + colons} {
 		got, err := ParseFingerprint(in)
 		if err != nil || got != want {
 			t.Errorf("ParseFingerprint(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", plain[:62], plain + "00", plain[:63] + "g", "md5:" + plain, colons[:len(colons)-3], "SHA1:" + plain} {
+	for _, in := range []string{"", plain[:62], plain + "00", plain[:63] + "g", "md5:" + plain, colons[:len(colons)-3], "SHA1:" + plain, "sha1 Fingerprint=" + colons} {
 		if got, err := ParseFingerprint(in); err == nil {
 			t.Errorf("ParseFingerprint(%q) = %v, want an error", in, got)
 		} else if !strings.Contains(err.Error(), "64 hex digits") && !strings.Contains(err.Error(), "not a SHA-256") {

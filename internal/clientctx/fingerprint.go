@@ -28,10 +28,14 @@ func (f Fingerprint) String() string {
 
 // ParseFingerprint reads a SHA-256 fingerprint as a user pastes it: with or
 // without colons, in either case, with an optional "SHA256:" or "sha-256:"
-// prefix. It must name all 32 bytes; nothing shorter matches.
+// prefix, or as openssl prints it ("sha256 Fingerprint=AB:CD:..."). It must
+// name all 32 bytes; nothing shorter matches.
 func ParseFingerprint(s string) (Fingerprint, error) {
 	var f Fingerprint
 	in := strings.TrimSpace(s)
+	if k, v, ok := strings.Cut(in, "="); ok && strings.EqualFold(strings.Join(strings.Fields(k), " "), "sha256 fingerprint") {
+		in = v
+	}
 	if i := strings.IndexByte(in, ':'); i > 0 {
 		switch strings.ToLower(in[:i]) {
 		case "sha256", "sha-256":
