@@ -67,6 +67,7 @@ func (a *App) Handler() (http.Handler, error) {
 	mux.Handle("/acme/", a.metrics.ACMEMiddleware(acmeH))
 	mux.Handle("GET /metrics", a.metricsAuth(a.metrics.Handler()))
 	mux.Handle("GET /healthz", pkipub.Health(a.store, a.log))
+	mux.Handle("GET "+pkipub.RootsPath, pkipub.Roots(a.store, a.log))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

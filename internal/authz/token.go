@@ -178,7 +178,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if err != nil {
 		return Principal{}, err
 	}
-	p.Auth = "token:" + id
+	p.Auth, p.AuthExpiresAt = "token:"+id, rec.ExpiresAt
 	a.touch(ctx, id, now)
 	return p, nil
 }
@@ -243,7 +243,8 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 	if err != nil {
 		return Principal{}, err
 	}
-	p.Auth = "mtls:" + serial
+	notAfter := leaf.NotAfter.UTC()
+	p.Auth, p.AuthExpiresAt = "mtls:"+serial, &notAfter
 	return p, nil
 }
 
