@@ -49,6 +49,7 @@ func (a *App) API() (*api.Handler, error) {
 		Refusals: a.refusals, UnauthenticatedPerSecond: a.cfg.Audit.UnauthenticatedPerSecond,
 		UnauthenticatedBurst: a.cfg.Audit.UnauthenticatedBurst,
 		Origins:              apiOrigins(a.cfg), OwnHosts: a.cfg.TLSNames,
+		StoreTimeout: a.cfg.StoreDeadline(),
 	})
 }
 
