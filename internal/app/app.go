@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/certwright/certwright/internal/access"
@@ -34,6 +35,7 @@ import (
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
 	"github.com/certwright/certwright/internal/store"
+	"github.com/certwright/certwright/internal/web/pkipub"
 )
 
 // Files inside the data directory.
@@ -68,6 +70,10 @@ type App struct {
 	refusals *audit.RefusalCounter
 	acme     *acme.Service
 	tls      *serverTLS
+	// health answers /healthz and /readyz on both listeners; serving is
+	// true while Run's listeners accept requests.
+	health  *pkipub.Health
+	serving atomic.Bool
 
 	lifecycle  *lifecycle.Service
 	metrics    *metrics.Metrics
@@ -240,6 +246,9 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		access: acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
 	}
 	a.tls = &serverTLS{app: a}
+	// The health checks' cache bounds the load they put on the store, in
+	// wall time whatever clock the instance runs on.
+	a.health = pkipub.NewHealth(st, log.With("component", "health"), time.Now)
 	if err := a.wireLifecycle(revocationHealth{rv}, mx); err != nil {
 		st.Close()
 		return nil, err

@@ -13,7 +13,6 @@ import (
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/web/acmeapi"
 	"github.com/certwright/certwright/internal/web/api"
-	"github.com/certwright/certwright/internal/web/pkipub"
 )
 
 // Listening reports where a running instance serves.
@@ -67,7 +66,8 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	mux.Handle("/acme/", a.metrics.ACMEMiddleware(acmeH))
 	mux.Handle("GET /metrics", a.metricsAuth(a.metrics.Handler()))
-	mux.Handle("GET /healthz", pkipub.Health(a.store, a.log))
+	mux.Handle("GET /healthz", a.health.Healthz())
+	mux.Handle("GET /readyz", a.health.Readyz(a.serving.Load))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -171,11 +171,13 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	if metricsLn != nil {
 		start(func() error { return a.metrics.Serve(ctx, metricsLn, metricsToken) })
 	}
+	a.serving.Store(true)
 	if ready != nil {
 		ready(l)
 	}
 
 	<-ctx.Done()
+	a.serving.Store(false)
 	a.log.Info("shutting down")
 	shutCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
 	defer done()
