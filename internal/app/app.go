@@ -93,19 +93,18 @@ func DBURL(cfg *config.Config) string {
 // Open wires an instance from an existing data directory. It refuses to
 // start when the key-encryption key does not unwrap the CA keys.
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.Clock) (*App, error) {
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := checkDatabaseFile(cfg); err != nil {
+		return nil, err
+	}
 	kek, err := software.LoadKEK(filepath.Join(cfg.DataDir, KEKFile))
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	a, err := wire(ctx, cfg, log, clk, kek)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.rewrapLegacyKeys(ctx); err != nil {
-		a.Close()
-		if errors.Is(err, keys.ErrWrongKEK) {
-			return nil, wrongKEK(cfg, err)
-		}
 		return nil, err
 	}
 	cas, err := a.store.ListCAs(ctx)
@@ -116,6 +115,18 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if len(cas) == 0 {
 		a.Close()
 		return nil, fmt.Errorf("app: the database %s holds no CAs, but the data directory %s exists: was it created against another database?", redactURL(DBURL(cfg)), cfg.DataDir)
+	}
+	if err := a.checkInstance(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.warnDurability(ctx)
+	if err := a.rewrapLegacyKeys(ctx); err != nil {
+		a.Close()
+		if errors.Is(err, keys.ErrWrongKEK) {
+			return nil, wrongKEK(cfg, err)
+		}
+		return nil, err
 	}
 	if err := a.issuer.VerifyKeys(ctx, cas); err != nil {
 		a.Close()
@@ -322,6 +333,9 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	} else if len(cas) > 0 {
 		return nil, fmt.Errorf("app: the database %s already holds CAs; to add a replica, copy the existing data directory (with its kek) instead of running init", redactURL(DBURL(cfg)))
+	}
+	if err := a.checkInstance(ctx); err != nil {
+		return nil, err
 	}
 	in := cfg.Init
 	org := []string{in.Organization}
