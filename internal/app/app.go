@@ -128,6 +128,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		}
 		return nil, err
 	}
+	// The records as re-wrapped.
+	if cas, err = a.store.ListCAs(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("app: list CAs: %w", err)
+	}
 	if err := a.issuer.VerifyKeys(ctx, cas); err != nil {
 		a.Close()
 		if errors.Is(err, keys.ErrLegacyFormat) {

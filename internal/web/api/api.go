@@ -35,6 +35,7 @@ import (
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
 	"github.com/certwright/certwright/internal/store"
+	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
 // Authenticator turns a bearer token or a client certificate into a principal.
@@ -388,7 +389,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
 			if ae.Public != "" {
-				writeError(w, http.StatusUnauthorized, "credentials expired", ae.Public, "")
+				writeError(w, http.StatusUnauthorized, "token expired", ae.Public+"; a new token is needed", apitypes.RuleTokenExpired)
 			} else {
 				writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token or client certificate is required", "")
 			}
