@@ -60,7 +60,8 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiH)
-	acmeH, err := acmeapi.New(acmeapi.Deps{Log: a.log.With("component", "acme-api"), Service: a.acme, BaseURL: a.cfg.ACME.BaseURL})
+	acmeH, err := acmeapi.New(acmeapi.Deps{Log: a.log.With("component", "acme-api"), Service: a.acme, BaseURL: a.cfg.ACME.BaseURL,
+		StoreTimeout: a.cfg.StoreDeadline()})
 	if err != nil {
 		return nil, err
 	}
