@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/certwright/certwright/internal/clock"
@@ -106,30 +105,13 @@ func TestServeRefusesAnotherInstancesDatabase(t *testing.T) {
 	}
 }
 
-type tSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *tSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *tSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestServeWarnsSynchronousCommitOff(t *testing.T) {
 	t.Parallel()
 	cfg := tConfig(t, tBackends[1].dbURL(t))
 	tInit(t, cfg, clock.Real{})
 	open := func() string {
-		var buf tSyncBuffer
-		a, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(&buf, nil)), clock.Real{})
+		var buf bytes.Buffer
+		a, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil)), clock.Real{})
 		if err != nil {
 			t.Fatal(err)
 		}

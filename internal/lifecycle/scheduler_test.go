@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,7 +108,7 @@ func TestSchedulerSurvivesPanickingJob(t *testing.T) {
 func TestSchedulerLogsIdleRunsAtDebug(t *testing.T) {
 	t.Parallel()
 	db := storetest.OpenSQLite(t)
-	var buf syncBuffer
+	var buf strings.Builder // RunJob logs before it returns
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	jobs := []lifecycle.Job{
 		{Name: "idle", Interval: time.Hour, Run: func(_ context.Context, st *lifecycle.JobState) (string, error) {
@@ -133,21 +132,4 @@ func TestSchedulerLogsIdleRunsAtDebug(t *testing.T) {
 	if !strings.Contains(out, `level=DEBUG msg="job ran" job=idle`) || !strings.Contains(out, `level=INFO msg="job ran" job=busy`) {
 		t.Errorf("job log:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
