@@ -720,3 +720,40 @@ func BenchmarkOCSPLoopback(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 }
+
+// hungDB is a store that never answers before the caller's deadline.
+type hungDB struct{}
+
+func (hungDB) Ping(ctx context.Context) error      { <-ctx.Done(); return ctx.Err() }
+func (hungDB) CanCommit(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+
+// TestHealthBoundedAndReady: /healthz says degraded within a second of a
+// hung store; /readyz says ready only while serving and the store
+// answers.
+func TestHealthBoundedAndReady(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	get := func(h http.Handler) (*httptest.ResponseRecorder, time.Duration) {
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		return rec, time.Since(start)
+	}
+	hung := pkipub.NewHealth(hungDB{}, log, time.Now)
+	for _, h := range []http.Handler{hung.Healthz(), hung.Readyz(func() bool { return true })} {
+		rec, took := get(h)
+		if rec.Code != http.StatusServiceUnavailable || took > 1100*time.Millisecond || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("hung store: %d after %s: %q", rec.Code, took, rec.Body)
+		}
+	}
+	if rec, _ := get(hung.Healthz()); !strings.HasPrefix(rec.Body.String(), "degraded") {
+		t.Errorf("hung store: /healthz says %q, want degraded", rec.Body)
+	}
+	ok := pkipub.NewHealth(fakeDB{}, log, time.Now)
+	if rec, _ := get(ok.Readyz(func() bool { return true })); rec.Code != http.StatusOK || rec.Body.String() != "ready\n" {
+		t.Errorf("serving: /readyz %d %q", rec.Code, rec.Body)
+	}
+	if rec, _ := get(ok.Readyz(func() bool { return false })); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("not serving: /readyz %d %q", rec.Code, rec.Body)
+	}
+}
