@@ -48,37 +48,35 @@ func NewHealth(p Probe, log *slog.Logger, now func() time.Time) *Health {
 // CRLs and OCSP responses are still served from memory then, but nothing
 // can be issued, revoked or audited.
 func (h *Health) Healthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h.commit.run(r.Context()); err != nil {
-			if r.Context().Err() != nil {
-				return
-			}
-			h.log.Warn("health: the store cannot commit", "err", err)
-			writeHealth(w, http.StatusServiceUnavailable, "degraded: the database cannot commit (unreachable, read-only, full or stalled); revocation data is served from memory; see the server log\n")
-			return
-		}
-		writeHealth(w, http.StatusOK, "ok\n")
-	})
+	return h.answer(h.commit, nil, "ok\n", "health: the store cannot commit",
+		"degraded: the database cannot commit (unreachable, read-only, full or stalled); revocation data is served from memory; see the server log\n")
 }
 
 // Readyz answers 200 "ready" while serving reports true and the store
 // answers, 503 otherwise: what a load balancer asks before sending
 // requests here.
 func (h *Health) Readyz(serving func() bool) http.Handler {
+	return h.answer(h.answers, serving, "ready\n", "ready: the store does not answer",
+		"not ready: the database does not answer; see the server log\n")
+}
+
+// answer serves one check: 200 with ok when it passes (and serving, when
+// given, reports true), 503 with down when it fails.
+func (h *Health) answer(c *sharedCheck, serving func() bool, ok, logMsg, down string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !serving() {
+		if serving != nil && !serving() {
 			writeHealth(w, http.StatusServiceUnavailable, "not ready: not serving (starting or shutting down)\n")
 			return
 		}
-		if err := h.answers.run(r.Context()); err != nil {
+		if err := c.run(r.Context()); err != nil {
 			if r.Context().Err() != nil {
 				return
 			}
-			h.log.Warn("ready: the store does not answer", "err", err)
-			writeHealth(w, http.StatusServiceUnavailable, "not ready: the database does not answer; see the server log\n")
+			h.log.Warn(logMsg, "err", err)
+			writeHealth(w, http.StatusServiceUnavailable, down)
 			return
 		}
-		writeHealth(w, http.StatusOK, "ready\n")
+		writeHealth(w, http.StatusOK, ok)
 	})
 }
 
