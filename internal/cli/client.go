@@ -187,6 +187,8 @@ func (c *client) errorFromResponse(status int, data []byte) error {
 				": it must be issued by one of the server's CAs, unexpired and unrevoked, and its SAN URI or DNS name registered to an enabled principal (certwright principal identity add NAME --uri URI)"}
 		}
 		return &hintError{e, "HTTP 401: the server did not accept the token; check --token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or DATA/admin.token"}
+	case http.StatusServiceUnavailable:
+		return &hintError{e, "HTTP 503: the server is up but its database did not answer; retry shortly (the server's /healthz says degraded while this lasts, and its log says why)"}
 	case http.StatusForbidden:
 		return &hintError{e, "HTTP 403: you are authenticated, but no role of yours grants this here; an administrator can check with `certwright role bindings --principal NAME`"}
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:

@@ -450,3 +450,20 @@ func TestExpiredTokenSaysSo(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, errOut)
 	}
 }
+
+// TestUnavailableSaysRetry: a 503 (the server's database is down) says to
+// retry, not that the request was wrong.
+func TestUnavailableSaysRetry(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "5")
+			writeTestJSON(w, 503, apitypes.Error{Error: "service unavailable",
+				Detail: "the server's database did not answer in time or cannot be written; retry later"})
+		},
+	})
+	code, _, errOut := run(t, f.env, "ca", "list")
+	if code == 0 || !strings.Contains(errOut, "service unavailable") || !strings.Contains(errOut, "hint: HTTP 503: the server is up but its database did not answer; retry shortly") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
