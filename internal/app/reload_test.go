@@ -61,8 +61,8 @@ func tWebhook(t *testing.T) *notifytest.WebhookReceiver {
 	return h
 }
 
-// tRewrite changes the configuration file through edit.
-func tRewrite(t *testing.T, path, dataDir string, edit func(*config.Config)) {
+// tRewriteConfig changes the configuration file through edit.
+func tRewriteConfig(t *testing.T, path, dataDir string, edit func(*config.Config)) {
 	t.Helper()
 	c, err := config.ReadFile(path, dataDir)
 	if err != nil {
@@ -106,7 +106,7 @@ func TestReloadAppliesLiveSettings(t *testing.T) {
 		t.Fatalf("reload of the unchanged file: %v, %+v", err, changes)
 	}
 
-	tRewrite(t, path, in.cfg.DataDir, func(c *config.Config) {
+	tRewriteConfig(t, path, in.cfg.DataDir, func(c *config.Config) {
 		c.Alerts = config.AlertsConfig{Channels: []config.ChannelConfig{{Name: "new-hook", Type: "webhook", URL: newHook.URL + "?token=" + token}}}
 		c.LogLevel = "debug"
 		c.Lifecycle.ExpiryCheckInterval = "90s"
