@@ -220,8 +220,9 @@ func (w *shapeChecker) check(n *yaml.Node, field string, t reflect.Type) {
 
 // Settings returns every setting of c by its dotted key as written in the
 // file (acme.orders_per_hour, alerts.channels[0].url), each value as
-// text: lists of values as [a, b], mappings as {k: v}. Comparing the
-// settings of two configurations says which keys changed.
+// text: lists of values as [a, b], mappings as {k: v}, and unset or
+// empty ones as "". Comparing the settings of two configurations says
+// which keys changed.
 func (c *Config) Settings() map[string]string {
 	out := map[string]string{}
 	flatten(out, "", reflect.ValueOf(*c))
@@ -229,6 +230,10 @@ func (c *Config) Settings() map[string]string {
 }
 
 func flatten(out map[string]string, field string, v reflect.Value) {
+	if (v.Kind() == reflect.Slice || v.Kind() == reflect.Map) && v.Len() == 0 {
+		out[field] = "" // as if absent: an added list item's empty fields are no change
+		return
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		keys, idx := yamlKeys(v.Type())

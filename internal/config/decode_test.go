@@ -155,3 +155,16 @@ func FuzzDecode(f *testing.F) {
 		_ = c.Settings()
 	})
 }
+
+// TestSettingsEmptyIsUnset: empty lists and mappings read as unset, so an
+// added alert channel reports only the fields it sets.
+func TestSettingsEmptyIsUnset(t *testing.T) {
+	t.Parallel()
+	c := defaulted(t, "alerts:\n  channels:\n    - {name: hook, type: webhook, url: 'https://x'}\n")
+	s := c.Settings()
+	for _, key := range []string{"alerts.channels[0].headers", "alerts.channels[0].to", "alerts.routes", "acme.deny_validation"} {
+		if s[key] != "" {
+			t.Errorf("Settings()[%q] = %q, want empty", key, s[key])
+		}
+	}
+}
