@@ -37,7 +37,7 @@ const (
 		require_eab = ?, allow_subject_fields = ?, terms_of_service = ?, website = ? WHERE id = ?`
 	sqlSetProvisionerDisabled = `UPDATE acme_provisioners SET disabled_at = ?, disabled_by = ? WHERE id = ?`
 	// Only a disabled provisioner is deleted.
-	sqlDeleteProvisioner = `DELETE FROM acme_provisioners WHERE id = ? AND disabled_at IS NOT NULL`
+	sqlDeleteProvisioner    = `DELETE FROM acme_provisioners WHERE id = ? AND disabled_at IS NOT NULL`
 	sqlDeactivateAccountsOf = `UPDATE acme_accounts SET status = '` + acme.StatusDeactivated + `'
 		WHERE provisioner_id = ? AND status = '` + acme.StatusValid + `'`
 	sqlEndOrdersOf = `UPDATE acme_orders SET status = '` + acme.StatusInvalid + `', error = ?, updated_at = ?
