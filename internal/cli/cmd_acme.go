@@ -53,7 +53,12 @@ func acmeCommands() []*command {
 				example: "certwright acme eab list --provisioner internal",
 				run:     runACMEEABList,
 			},
+			acmeEABRevokeCommand(),
 		}},
+		acmeUpdateCommand(),
+		acmeStateCommand("disable"),
+		acmeStateCommand("enable"),
+		acmeDeleteCommand(),
 		{
 			name: "renew-now", summary: "ask ACME clients to renew matching certificates at their next renewal-info check",
 			args:    "(--ca CA | --profile P | --san NAME | --spki HEX | --serial SERIAL)... [--json]",
@@ -85,6 +90,25 @@ func (r *runner) absoluteURL(flagName, s string) error {
 	return nil
 }
 
+// checkPolicyFlags checks the policy flags acme create and acme update
+// share before anything is sent.
+func (r *runner) checkPolicyFlags(challenges, allow []string, tos, website string) error {
+	for _, c := range challenges {
+		if !slices.Contains(acme.ChallengeTypes(), c) {
+			return r.usagef("--challenges: unknown challenge type %q (want %s)", c, strings.Join(acme.ChallengeTypes(), ", "))
+		}
+	}
+	for _, p := range allow {
+		if err := authz.ValidatePattern(p); err != nil {
+			return r.usagef("--allow-names: %s", strings.TrimPrefix(err.Error(), "authz: "))
+		}
+	}
+	if err := r.absoluteURL("terms-of-service", tos); err != nil {
+		return err
+	}
+	return r.absoluteURL("website", website)
+}
+
 func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("acme create")
 	ca := fs.String("ca", "", "issue on `CA` (name or ID)")
@@ -106,20 +130,7 @@ func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	if err := r.required(fs, "ca", "profile"); err != nil {
 		return err
 	}
-	for _, c := range challenges {
-		if !slices.Contains(acme.ChallengeTypes(), c) {
-			return r.usagef("--challenges: unknown challenge type %q (want %s)", c, strings.Join(acme.ChallengeTypes(), ", "))
-		}
-	}
-	for _, p := range allow {
-		if err := authz.ValidatePattern(p); err != nil {
-			return r.usagef("--allow-names: %s", strings.TrimPrefix(err.Error(), "authz: "))
-		}
-	}
-	if err := r.absoluteURL("terms-of-service", *tos); err != nil {
-		return err
-	}
-	if err := r.absoluteURL("website", *website); err != nil {
+	if err := r.checkPolicyFlags(challenges, allow, *tos, *website); err != nil {
 		return err
 	}
 	c, err := r.connect(cf)
@@ -159,6 +170,15 @@ func printProvisioner(w io.Writer, p apitypes.Provisioner) error {
 	fl := newFields(w)
 	fl.add("Name", p.Name)
 	fl.add("ID", p.ID)
+	status := provisionerStatus(p)
+	if p.Disabled {
+		status += " since " + showTimePtr(p.DisabledAt)
+		if p.DisabledBy != "" {
+			status += " by " + p.DisabledBy
+		}
+		status += ": no new accounts, orders or certificates; revocation and renewal information go on"
+	}
+	fl.add("Status", status)
 	ca := p.CA
 	if ca == "" {
 		ca = p.CAID
@@ -208,13 +228,13 @@ func runACMEList(ctx context.Context, r *runner, args []string) error {
 		fmt.Fprintln(r.stderr, "No ACME provisioners; create one with `certwright acme create NAME --ca CA --profile PROFILE`.")
 		return nil
 	}
-	t := newTable(r.stdout, "NAME", "CA", "PROFILE", "CHALLENGES", "EAB", "DIRECTORY URL")
+	t := newTable(r.stdout, "NAME", "STATUS", "CA", "PROFILE", "CHALLENGES", "EAB", "DIRECTORY URL")
 	for _, p := range list.Provisioners {
 		ca := p.CA
 		if ca == "" {
 			ca = p.CAID
 		}
-		t.row(p.Name, ca, p.Profile, strings.Join(p.Challenges, ","), eabLabel(p.RequireEAB), p.DirectoryURL)
+		t.row(p.Name, provisionerStatus(p), ca, p.Profile, strings.Join(p.Challenges, ","), eabLabel(p.RequireEAB), p.DirectoryURL)
 	}
 	return t.flush()
 }
@@ -315,7 +335,10 @@ func runACMEEABList(ctx context.Context, r *runner, args []string) error {
 			principal = k.PrincipalID
 		}
 		status := "unused"
-		if k.AccountID != "" {
+		switch {
+		case k.RevokedAt != nil:
+			status = "revoked " + tableTimePtr(k.RevokedAt)
+		case k.AccountID != "":
 			status = "bound " + tableTimePtr(k.BoundAt)
 		}
 		t.row(k.ID, principal, strings.TrimSpace(status), k.AccountID, tableTime(k.CreatedAt), k.CreatedBy, k.Description)
