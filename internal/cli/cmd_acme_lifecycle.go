@@ -179,7 +179,7 @@ func acmeDeleteCommand() *command {
 	return &command{
 		name: "delete", summary: "delete a disabled ACME provisioner (its accounts are deactivated; its certificates stay on record)",
 		args:    "NAME [--json]",
-		example: "certwright acme disable internal && certwright acme delete internal",
+		example: "certwright acme delete internal",
 		more: "Only a disabled provisioner can be deleted: disable it first. Deleting deactivates its accounts, makes its\n" +
 			"pending and ready orders invalid and revokes its external account binding keys; the certificates it issued\n" +
 			"stay valid and on record (revoke them with `certwright cert revoke` if needed). A provisioner created later\n" +
