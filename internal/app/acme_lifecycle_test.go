@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"crypto/elliptic"
 	"encoding/json"
 	"net/http"
@@ -24,13 +23,10 @@ import (
 func tAuditOf(t *testing.T, in *tInstance, action string) []string {
 	t.Helper()
 	var out []string
-	if err := in.app.store.EachAuditEvent(context.Background(), 0, func(e *audit.Event) error {
+	for _, e := range tAuditEvents(t, in, 0) {
 		if e.Action == action && e.Outcome == audit.Success {
 			out = append(out, e.Principal+" "+e.Target+" "+string(e.Details))
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
