@@ -61,12 +61,7 @@ func TestACMELifecycleRequestShapes(t *testing.T) {
 			AccountDeactivated: true}),
 		"GET /api/v1/acme/provisioners/{name}": ok(off),
 	})
-	for _, tt := range []struct {
-		args         []string
-		method, path string
-		body         string
-		stdout       []string
-	}{
+	checkRequestShapes(t, f, []requestShape{
 		{[]string{"acme", "update", "internal", "--allow-names", "", "--require-eab=false"}, "PATCH", "/api/v1/acme/provisioners/internal",
 			`{"allow_names":[],"require_eab":false}`, []string{"Updated ACME provisioner internal", "allow_names", "*.a.test -> (none)", "true -> false"}},
 		{[]string{"acme", "update", "internal", "--ca", "issuing2", "--challenges", "dns-01,http-01", "--allow-subject-fields", "--website", ""},
@@ -79,29 +74,7 @@ func TestACMELifecycleRequestShapes(t *testing.T) {
 		{[]string{"acme", "eab", "revoke", "eab_1"}, "POST", "/api/v1/acme/eab/eab_1/revoke", "",
 			[]string{"Revoked external account binding key eab_1", "acct_9, is deactivated"}},
 		{[]string{"acme", "show", "internal"}, "GET", "/api/v1/acme/provisioners/internal", "", []string{"Status:", "disabled since", "by admin"}},
-	} {
-		name := strings.Join(tt.args, " ")
-		n := len(f.requests())
-		code, out, errOut := run(t, f.env, tt.args...)
-		if code != 0 {
-			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)
-			continue
-		}
-		for _, w := range tt.stdout {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s: stdout lacks %q:\n%s", name, w, out)
-			}
-		}
-		reqs := f.requests()[n:]
-		if len(reqs) != 1 {
-			t.Errorf("%s: %d requests, want 1", name, len(reqs))
-			continue
-		}
-		got := reqs[0]
-		if got.method != tt.method || got.path != tt.path || (tt.body != "" && !jsonEqual(t, got.body, tt.body)) {
-			t.Errorf("%s:\n got %s %s %s\nwant %s %s %s", name, got.method, got.path, got.body, tt.method, tt.path, tt.body)
-		}
-	}
+	})
 
 	// --json prints the API's answer: one object.
 	for _, tt := range []struct {
@@ -146,5 +119,43 @@ func TestInitACMEFlag(t *testing.T) {
 	}
 	if _, err := parseServerFlags("init", []string{"--acme=perhaps"}, nil, env, true); err == nil || !strings.Contains(err.Error(), "acme") {
 		t.Errorf("--acme=perhaps: %v, want an error naming the flag", err)
+	}
+}
+
+// requestShape is a command line, the one API request it must send and
+// what its output must contain.
+type requestShape struct {
+	args         []string
+	method, path string
+	body         string
+	stdout       []string
+}
+
+// checkRequestShapes runs each command line against f in turn (each case
+// checks the one request it adds).
+func checkRequestShapes(t *testing.T, f *fakeAPI, tests []requestShape) {
+	t.Helper()
+	for _, tt := range tests {
+		name := strings.Join(tt.args, " ")
+		n := len(f.requests())
+		code, out, errOut := run(t, f.env, tt.args...)
+		if code != 0 {
+			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)
+			continue
+		}
+		for _, w := range tt.stdout {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: stdout lacks %q:\n%s", name, w, out)
+			}
+		}
+		reqs := f.requests()[n:]
+		if len(reqs) != 1 {
+			t.Errorf("%s: %d requests, want 1", name, len(reqs))
+			continue
+		}
+		got := reqs[0]
+		if got.method != tt.method || got.path != tt.path || !jsonEqual(t, got.body, tt.body) {
+			t.Errorf("%s:\n got %s %s %s\nwant %s %s %s", name, got.method, got.path, got.body, tt.method, tt.path, tt.body)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -90,6 +91,32 @@ func (r *runner) absoluteURL(flagName, s string) error {
 	return nil
 }
 
+// policyFlags are the provisioner policy flags acme create and acme
+// update share.
+type policyFlags struct {
+	ca, profile, tos, website *string
+	challenges, allow         listFlag
+	requireEAB, subjectFields *bool
+}
+
+func registerPolicyFlags(fs *flag.FlagSet) *policyFlags {
+	f := &policyFlags{}
+	f.ca = fs.String("ca", "", "issue on `CA` (name or ID)")
+	f.profile = fs.String("profile", "", "issue under `PROFILE`")
+	fs.Var(&f.challenges, "challenges", "offer only these challenge `TYPES` (comma-separated or repeated; at creation the default is all)")
+	fs.Var(&f.allow, "allow-names", "orders may name only identifiers matching `PATTERN` (comma-separated or repeated; none: what the profile allows)")
+	f.requireEAB = fs.Bool("require-eab", false, "accounts must present an external account binding key")
+	f.subjectFields = fs.Bool("allow-subject-fields", false, "keep the CSR's subject fields (O, OU, C, ...); by default certificates carry only a validated common name")
+	f.tos = fs.String("terms-of-service", "", "terms of service `URL` shown to ACME clients")
+	f.website = fs.String("website", "", "`URL` of a page about this ACME service")
+	return f
+}
+
+// check checks the flags before anything is sent.
+func (f *policyFlags) check(r *runner) error {
+	return r.checkPolicyFlags(f.challenges, f.allow, *f.tos, *f.website)
+}
+
 // checkPolicyFlags checks the policy flags acme create and acme update
 // share before anything is sent.
 func (r *runner) checkPolicyFlags(challenges, allow []string, tos, website string) error {
@@ -111,15 +138,7 @@ func (r *runner) checkPolicyFlags(challenges, allow []string, tos, website strin
 
 func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("acme create")
-	ca := fs.String("ca", "", "issue on `CA` (name or ID)")
-	prof := fs.String("profile", "", "issue under `PROFILE`")
-	var challenges, allow listFlag
-	fs.Var(&challenges, "challenges", "offer only these challenge `TYPES` (comma-separated or repeated; default: all)")
-	fs.Var(&allow, "allow-names", "orders may name only identifiers matching `PATTERN` (comma-separated or repeated; default: what the profile allows)")
-	requireEAB := fs.Bool("require-eab", false, "new accounts must present an external account binding key")
-	subjectFields := fs.Bool("allow-subject-fields", false, "keep the CSR's subject fields (O, OU, C, ...); by default certificates carry only a validated common name")
-	tos := fs.String("terms-of-service", "", "terms of service `URL` shown to ACME clients")
-	website := fs.String("website", "", "`URL` of a page about this ACME service")
+	f := registerPolicyFlags(fs)
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err
@@ -130,7 +149,7 @@ func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	if err := r.required(fs, "ca", "profile"); err != nil {
 		return err
 	}
-	if err := r.checkPolicyFlags(challenges, allow, *tos, *website); err != nil {
+	if err := f.check(r); err != nil {
 		return err
 	}
 	c, err := r.connect(cf)
@@ -139,8 +158,8 @@ func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	}
 	defer c.close()
 	p, err := c.CreateProvisioner(ctx, apitypes.CreateProvisionerRequest{
-		Name: pos[0], CA: *ca, Profile: *prof, Challenges: challenges, AllowNames: allow,
-		RequireEAB: *requireEAB, AllowSubjectFields: *subjectFields, TermsOfService: *tos, Website: *website,
+		Name: pos[0], CA: *f.ca, Profile: *f.profile, Challenges: f.challenges, AllowNames: f.allow,
+		RequireEAB: *f.requireEAB, AllowSubjectFields: *f.subjectFields, TermsOfService: *f.tos, Website: *f.website,
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,61 +32,13 @@ func acmeUpdateCommand() *command {
 
 func runACMEUpdate(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("acme update")
-	ca := fs.String("ca", "", "issue on `CA` (name or ID)")
-	prof := fs.String("profile", "", "issue under `PROFILE`")
-	var challenges, allow listFlag
-	fs.Var(&challenges, "challenges", "offer only these challenge `TYPES` (comma-separated or repeated)")
-	fs.Var(&allow, "allow-names", "orders may name only identifiers matching `PATTERN` (comma-separated or repeated; '' lifts the limit)")
-	requireEAB := fs.Bool("require-eab", false, "accounts must be bound by an external account binding key (true or false)")
-	subjectFields := fs.Bool("allow-subject-fields", false, "keep the CSR's subject fields (true or false)")
-	tos := fs.String("terms-of-service", "", "terms of service `URL` shown to ACME clients ('' for none)")
-	website := fs.String("website", "", "`URL` of a page about this ACME service ('' for none)")
+	f := registerPolicyFlags(fs)
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	var req apitypes.UpdateProvisionerRequest
-	if isSet(fs, "ca") {
-		if strings.TrimSpace(*ca) == "" {
-			return r.usagef("--ca must name a CA")
-		}
-		req.CA = ca
-	}
-	if isSet(fs, "profile") {
-		if strings.TrimSpace(*prof) == "" {
-			return r.usagef("--profile must name a profile")
-		}
-		req.Profile = prof
-	}
-	if isSet(fs, "challenges") {
-		if len(challenges) == 0 {
-			return r.usagef("--challenges must name at least one challenge type")
-		}
-		req.Challenges = (*[]string)(&challenges)
-	}
-	if isSet(fs, "allow-names") {
-		names := []string(allow)
-		if names == nil {
-			names = []string{}
-		}
-		req.AllowNames = &names
-	}
-	if isSet(fs, "require-eab") {
-		req.RequireEAB = requireEAB
-	}
-	if isSet(fs, "allow-subject-fields") {
-		req.AllowSubjectFields = subjectFields
-	}
-	if isSet(fs, "terms-of-service") {
-		req.TermsOfService = tos
-	}
-	if isSet(fs, "website") {
-		req.Website = website
-	}
-	if req == (apitypes.UpdateProvisionerRequest{}) {
-		return r.usagef("nothing to change: give at least one of --ca, --profile, --challenges, --allow-names, --require-eab, --allow-subject-fields, --terms-of-service and --website")
-	}
-	if err := r.checkPolicyFlags(challenges, allow, *tos, *website); err != nil {
+	req, err := f.update(r, fs)
+	if err != nil {
 		return err
 	}
 	c, err := r.connect(cf)
@@ -113,6 +66,50 @@ func runACMEUpdate(ctx context.Context, r *runner, args []string) error {
 		fl.add("  "+ch.Field, changeValue(ch.From)+" -> "+changeValue(ch.To))
 	}
 	return fl.flush()
+}
+
+// update is the partial update the flags given on the command line ask
+// for, checked before anything is sent.
+func (f *policyFlags) update(r *runner, fs *flag.FlagSet) (apitypes.UpdateProvisionerRequest, error) {
+	var req apitypes.UpdateProvisionerRequest
+	for _, s := range []struct {
+		flag, what string
+		v          *string
+		dst        **string
+	}{{"ca", "a CA", f.ca, &req.CA}, {"profile", "a profile", f.profile, &req.Profile}} {
+		if isSet(fs, s.flag) {
+			if strings.TrimSpace(*s.v) == "" {
+				return req, r.usagef("--%s must name %s", s.flag, s.what)
+			}
+			*s.dst = s.v
+		}
+	}
+	if isSet(fs, "challenges") {
+		if len(f.challenges) == 0 {
+			return req, r.usagef("--challenges must name at least one challenge type")
+		}
+		req.Challenges = (*[]string)(&f.challenges)
+	}
+	if isSet(fs, "allow-names") {
+		names := append([]string{}, f.allow...)
+		req.AllowNames = &names
+	}
+	if isSet(fs, "require-eab") {
+		req.RequireEAB = f.requireEAB
+	}
+	if isSet(fs, "allow-subject-fields") {
+		req.AllowSubjectFields = f.subjectFields
+	}
+	if isSet(fs, "terms-of-service") {
+		req.TermsOfService = f.tos
+	}
+	if isSet(fs, "website") {
+		req.Website = f.website
+	}
+	if req == (apitypes.UpdateProvisionerRequest{}) {
+		return req, r.usagef("nothing to change: give at least one of --ca, --profile, --challenges, --allow-names, --require-eab, --allow-subject-fields, --terms-of-service and --website")
+	}
+	return req, f.check(r)
 }
 
 // changeValue shows one side of a change: lists comma-separated, empty

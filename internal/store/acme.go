@@ -134,11 +134,7 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
-	challenges, err := jsonList(p.Challenges)
-	if err != nil {
-		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
-	}
-	allow, err := jsonList(p.AllowNames)
+	challenges, allow, err := provisionerLists(p)
 	if err != nil {
 		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
@@ -164,6 +160,15 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
 	return nil
+}
+
+// provisionerLists encodes p's challenges and allowed names as stored.
+func provisionerLists(p *acme.Provisioner) (challenges, allow string, err error) {
+	if challenges, err = jsonList(p.Challenges); err != nil {
+		return "", "", err
+	}
+	allow, err = jsonList(p.AllowNames)
+	return challenges, allow, err
 }
 
 // GetProvisioner returns the provisioner whose ID or, failing that, name

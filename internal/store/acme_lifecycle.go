@@ -19,11 +19,7 @@ func (db *DB) UpdateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: update ACME provisioner %q: %w", p.Name, err)
 	}
-	challenges, err := jsonList(p.Challenges)
-	if err != nil {
-		return fmt.Errorf("store: update ACME provisioner %q: %w", p.Name, err)
-	}
-	allow, err := jsonList(p.AllowNames)
+	challenges, allow, err := provisionerLists(p)
 	if err != nil {
 		return fmt.Errorf("store: update ACME provisioner %q: %w", p.Name, err)
 	}
