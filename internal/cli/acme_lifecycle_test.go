@@ -77,22 +77,13 @@ func TestACMELifecycleRequestShapes(t *testing.T) {
 	})
 
 	// --json prints the API's answer: one object.
-	for _, tt := range []struct {
-		args []string
-		key  string
-	}{
+	checkJSONKeys(t, f, []jsonKey{
 		{[]string{"acme", "update", "internal", "--require-eab"}, "changes"},
 		{[]string{"acme", "disable", "internal"}, "disabled_at"},
 		{[]string{"acme", "enable", "internal"}, "disabled"},
 		{[]string{"acme", "delete", "internal"}, "accounts_deactivated"},
 		{[]string{"acme", "eab", "revoke", "eab_1"}, "account_deactivated"},
-	} {
-		code, out, errOut := run(t, f.env, append(tt.args, "--json")...)
-		var v map[string]any
-		if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v[tt.key] == nil {
-			t.Errorf("%s --json: exit %d, stderr %q\n%s", strings.Join(tt.args, " "), code, errOut, out)
-		}
-	}
+	})
 }
 
 // TestInitACMEFlag: init --acme=false asks for no provisioner; without the
@@ -156,6 +147,24 @@ func checkRequestShapes(t *testing.T, f *fakeAPI, tests []requestShape) {
 		got := reqs[0]
 		if got.method != tt.method || got.path != tt.path || !jsonEqual(t, got.body, tt.body) {
 			t.Errorf("%s:\n got %s %s %s\nwant %s %s %s", name, got.method, got.path, got.body, tt.method, tt.path, tt.body)
+		}
+	}
+}
+
+// jsonKey is a command line whose --json output must be one object
+// holding key.
+type jsonKey struct {
+	args []string
+	key  string
+}
+
+func checkJSONKeys(t *testing.T, f *fakeAPI, tests []jsonKey) {
+	t.Helper()
+	for _, tt := range tests {
+		code, out, errOut := run(t, f.env, append(tt.args, "--json")...)
+		var v map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v[tt.key] == nil {
+			t.Errorf("%s --json: exit %d, stderr %q\n%s", strings.Join(tt.args, " "), code, errOut, out)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -95,22 +94,13 @@ func TestACMERequestShapes(t *testing.T) {
 	checkRequestShapes(t, f, tests)
 
 	// --json prints the API's answer.
-	for _, tt := range []struct {
-		args []string
-		key  string
-	}{
+	checkJSONKeys(t, f, []jsonKey{
 		{[]string{"acme", "list"}, "provisioners"},
 		{[]string{"acme", "show", "internal"}, "directory_url"},
 		{[]string{"acme", "eab", "list", "--provisioner", "internal"}, "keys"},
 		{[]string{"acme", "eab", "create", "--provisioner", "internal"}, "hmac_key"},
 		{[]string{"acme", "renew-now", "--profile", "web_server"}, "serials"},
-	} {
-		code, out, errOut := run(t, f.env, append(tt.args, "--json")...)
-		var v map[string]any
-		if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v[tt.key] == nil {
-			t.Errorf("%s --json: exit %d, stderr %q\n%s", strings.Join(tt.args, " "), code, errOut, out)
-		}
-	}
+	})
 }
 
 func TestACMERenewNowNothingMatches(t *testing.T) {
