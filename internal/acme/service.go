@@ -158,8 +158,8 @@ type provEntry struct {
 
 // provisionerTTL is how long a provisioner stays cached. A change made
 // through this Service drops it from the cache at once; other replicas
-// see it within the TTL, except finalization, which always reads the
-// provisioner afresh.
+// see it within the TTL, except challenge responses and finalization,
+// which always read the provisioner afresh.
 const provisionerTTL = 10 * time.Second
 
 // New wires the ACME service; every dependency is required.

@@ -164,8 +164,8 @@ func acmeStateCommand(action string) *command {
 	if action == "disable" {
 		cmd.summary = "stop an ACME provisioner taking new accounts, orders and finalizations (revocation goes on)"
 		cmd.more = "ACME clients get an `unauthorized` problem saying the provisioner is disabled. Existing certificates stay\n" +
-			"valid, and revocation and renewal information keep working for them. Another replica of the server sees\n" +
-			"the change within 10 seconds for new accounts and orders, at once for finalization."
+			"valid, and revocation and renewal information keep working for them. Challenge responses and finalization\n" +
+			"stop at once on every replica; other replicas may take new accounts and orders for up to 10 seconds more."
 	} else {
 		cmd.summary = "let a disabled ACME provisioner take new accounts and orders again"
 	}
