@@ -152,11 +152,19 @@ func TestACMEEABRevokeEndToEnd(t *testing.T) {
 
 // TestACMEUpdateAndDeleteOverAPI: a PATCH changes only the fields sent and
 // is audited with the changes; an unknown provisioner is a 404 listing the
-// others; a deleted provisioner's name can be reused and its old account
-// is not the new one's.
+// others; only a disabled provisioner is deleted, its directory is gone and
+// its name can be reused under a new ID. On both backends.
 func TestACMEUpdateAndDeleteOverAPI(t *testing.T) {
 	t.Parallel()
-	in := tNewServer(t, "")
+	for _, b := range tBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			tACMEUpdateAndDeleteOverAPI(t, tNewServer(t, b.dbURL(t)))
+		})
+	}
+}
+
+func tACMEUpdateAndDeleteOverAPI(t *testing.T, in *tInstance) {
 	var upd apitypes.UpdatedProvisioner
 	in.must(http.StatusOK, "PATCH", "/api/v1/acme/provisioners/"+DefaultACMEProvisioner,
 		map[string]any{"allow_names": []string{"*.example.internal"}, "require_eab": true}, &upd)
