@@ -183,6 +183,10 @@ func tACMEUpdateAndDeleteOverAPI(t *testing.T, in *tInstance) {
 		t.Errorf("update events %q", got)
 	}
 
+	r = in.raw("DELETE", "/api/v1/acme/provisioners/default", in.bearer(), nil)
+	if r.status != http.StatusConflict || !strings.Contains(r.apiErr(t).Detail, "disable it first") {
+		t.Errorf("DELETE of an enabled provisioner: %d %s", r.status, tTrim(r.body))
+	}
 	in.must(http.StatusOK, "POST", "/api/v1/acme/provisioners/default/disable", nil, nil)
 	var del apitypes.DeletedProvisioner
 	in.must(http.StatusOK, "DELETE", "/api/v1/acme/provisioners/default", nil, &del)
