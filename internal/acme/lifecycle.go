@@ -55,9 +55,28 @@ func (s *Service) findProvisioner(ctx context.Context, name string) (*Provisione
 		names[i] = p.Name
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("%w: no ACME provisioner %q; there are none (create one with certwright acme create)", ErrNotFound, name)
+		return nil, notFoundf("no ACME provisioner %q; there are none (create one with certwright acme create)", name)
 	}
-	return nil, fmt.Errorf("%w: no ACME provisioner %q; the provisioners are: %s", ErrNotFound, name, strings.Join(names, ", "))
+	return nil, notFoundf("no ACME provisioner %q; the provisioners are: %s", name, strings.Join(names, ", "))
+}
+
+// operatorError is a sentinel (ErrNotFound, ErrConflict) with a message
+// of its own, for operators: it says what is wrong and what to do, without
+// the sentinel's text.
+type operatorError struct {
+	kind error
+	msg  string
+}
+
+func (e *operatorError) Error() string { return e.msg }
+func (e *operatorError) Unwrap() error { return e.kind }
+
+func notFoundf(format string, args ...any) error {
+	return &operatorError{kind: ErrNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+func conflictf(format string, args ...any) error {
+	return &operatorError{kind: ErrConflict, msg: fmt.Sprintf(format, args...)}
 }
 
 // forget drops name from the provisioner cache, so that this replica's
@@ -205,9 +224,9 @@ func (s *Service) setDisabled(ctx context.Context, p authz.Principal, name strin
 	action, at, by := "acme.provisioner.enable", time.Time{}, ""
 	switch {
 	case disable && prov.Disabled():
-		return nil, fmt.Errorf("%w: ACME provisioner %s is disabled already (since %s, by %s)", ErrConflict, prov.Name, prov.DisabledAt.UTC().Format(time.RFC3339), prov.DisabledBy)
+		return nil, conflictf("ACME provisioner %s is disabled already (since %s, by %s)", prov.Name, prov.DisabledAt.UTC().Format(time.RFC3339), prov.DisabledBy)
 	case !disable && !prov.Disabled():
-		return nil, fmt.Errorf("%w: ACME provisioner %s is enabled already", ErrConflict, prov.Name)
+		return nil, conflictf("ACME provisioner %s is enabled already", prov.Name)
 	case disable:
 		action, at, by = "acme.provisioner.disable", now, p.Name
 	}
@@ -242,7 +261,7 @@ func (s *Service) DeleteProvisioner(ctx context.Context, p authz.Principal, name
 		return nil, DeleteCounts{}, err
 	}
 	if !prov.Disabled() {
-		return nil, DeleteCounts{}, fmt.Errorf("%w: ACME provisioner %s is enabled; disable it first (certwright acme disable %s), then delete it", ErrConflict, prov.Name, prov.Name)
+		return nil, DeleteCounts{}, conflictf("ACME provisioner %s is enabled; disable it first (certwright acme disable %s), then delete it", prov.Name, prov.Name)
 	}
 	now := s.cfg.Clock.Now().UTC()
 	reason := NewProblem(ErrUnauthorized, "ACME provisioner %s was deleted by its operator", prov.Name)
@@ -272,6 +291,9 @@ func (s *Service) RevokeEABKey(ctx context.Context, p authz.Principal, keyID str
 		return nil, false, err
 	}
 	k, err := s.store.GetEABKey(ctx, keyID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, notFoundf("no external account binding key %q; list a provisioner's keys with certwright acme eab list --provisioner NAME", keyID)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("acme: external account key %q: %w", keyID, err)
 	}
@@ -287,7 +309,7 @@ func (s *Service) RevokeEABKey(ctx context.Context, p authz.Principal, keyID str
 		}
 	}
 	if !k.RevokedAt.IsZero() {
-		return nil, false, fmt.Errorf("%w: external account key %s is revoked already (since %s, by %s)", ErrConflict, k.ID, k.RevokedAt.UTC().Format(time.RFC3339), k.RevokedBy)
+		return nil, false, conflictf("external account key %s is revoked already (since %s, by %s)", k.ID, k.RevokedAt.UTC().Format(time.RFC3339), k.RevokedBy)
 	}
 	provName := k.ProvisionerID
 	if prov, err := s.store.GetProvisioner(ctx, k.ProvisionerID); err == nil {
