@@ -149,9 +149,9 @@ func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name st
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading ACME provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	prov, err := s.store.GetProvisioner(ctx, name)
+	prov, err := s.findProvisioner(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("acme: provisioner %q: %w", name, err)
+		return nil, err
 	}
 	return prov, nil
 }
@@ -171,9 +171,9 @@ func (s *Service) CreateEABKey(ctx context.Context, p authz.Principal, provName,
 	if len(description) > 256 {
 		return nil, nil, invalid("description longer than 256 characters")
 	}
-	prov, err := s.store.GetProvisioner(ctx, provName)
+	prov, err := s.findProvisioner(ctx, provName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("acme: provisioner %q: %w", provName, err)
+		return nil, nil, err
 	}
 	k := &EABKey{ProvisionerID: prov.ID, Description: description, CreatedAt: s.cfg.Clock.Now().UTC(), CreatedBy: p.Name}
 	if principal != "" {
@@ -225,9 +225,9 @@ func (s *Service) ListEABKeys(ctx context.Context, p authz.Principal, provName s
 	if !p.Can(authz.PermPrincipalRead) {
 		return nil, fmt.Errorf("%w: listing external account keys needs %s", authz.ErrForbidden, authz.PermPrincipalRead)
 	}
-	prov, err := s.store.GetProvisioner(ctx, provName)
+	prov, err := s.findProvisioner(ctx, provName)
 	if err != nil {
-		return nil, fmt.Errorf("acme: provisioner %q: %w", provName, err)
+		return nil, err
 	}
 	return s.store.ListEABKeys(ctx, prov.ID)
 }

@@ -247,13 +247,13 @@ func runACMEList(ctx context.Context, r *runner, args []string) error {
 		fmt.Fprintln(r.stderr, "No ACME provisioners; create one with `certwright acme create NAME --ca CA --profile PROFILE`.")
 		return nil
 	}
-	t := newTable(r.stdout, "NAME", "STATUS", "CA", "PROFILE", "CHALLENGES", "EAB", "DIRECTORY URL")
+	t := newTable(r.stdout, "NAME", "CA", "PROFILE", "CHALLENGES", "EAB", "STATUS", "DIRECTORY URL")
 	for _, p := range list.Provisioners {
 		ca := p.CA
 		if ca == "" {
 			ca = p.CAID
 		}
-		t.row(p.Name, provisionerStatus(p), ca, p.Profile, strings.Join(p.Challenges, ","), eabLabel(p.RequireEAB), p.DirectoryURL)
+		t.row(p.Name, ca, p.Profile, strings.Join(p.Challenges, ","), eabLabel(p.RequireEAB), provisionerStatus(p), p.DirectoryURL)
 	}
 	return t.flush()
 }
