@@ -73,6 +73,10 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	return prov, nil
 }
 
+// maxAllowNames bounds a provisioner's allowed-name patterns, each
+// matched against every identifier of every order.
+const maxAllowNames = 256
+
 // checkPolicy checks prov's issuing policy as create and update do, and
 // normalises it in place: caRef (ID or name) must be an active CA that p
 // may manage (its ID and name are filled in), the profile must exist,
@@ -116,6 +120,9 @@ func (s *Service) checkPolicy(ctx context.Context, p authz.Principal, prov *Prov
 		}
 	}
 	prov.Challenges = chs
+	if len(prov.AllowNames) > maxAllowNames {
+		return invalid("%d allowed-name patterns; at most %d (use wildcards or CIDR ranges)", len(prov.AllowNames), maxAllowNames)
+	}
 	names := []string{}
 	for _, n := range prov.AllowNames {
 		n = strings.TrimSpace(n)

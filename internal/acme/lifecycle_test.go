@@ -98,6 +98,7 @@ func TestUpdateProvisioner(t *testing.T) {
 		{"unknown challenge", acme.ProvisionerUpdate{Challenges: &[]string{"ftp-01"}}, acme.ErrInvalid, "ftp-01"},
 		{"bad pattern", acme.ProvisionerUpdate{AllowNames: &[]string{"a.*.test"}}, acme.ErrInvalid, "allow-names"},
 		{"bad URL", acme.ProvisionerUpdate{Website: ptr("javascript:alert(1)")}, acme.ErrInvalid, "website"},
+		{"too many patterns", acme.ProvisionerUpdate{AllowNames: ptr(slices.Repeat([]string{"*.upd.test"}, 257))}, acme.ErrInvalid, "at most 256"},
 		{"empty CA", acme.ProvisionerUpdate{CA: ptr(" ")}, acme.ErrInvalid, "CA and a profile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
