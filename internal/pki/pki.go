@@ -3,6 +3,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -202,9 +203,14 @@ func Fingerprint(der []byte) string {
 // FingerprintColons formats the SHA-256 of DER as AA:BB:... as openssl prints it.
 func FingerprintColons(der []byte) string {
 	h := sha256.Sum256(der)
-	parts := make([]string, len(h))
-	for i, b := range h {
-		parts[i] = fmt.Sprintf("%02X", b)
+	return ColonHex(h[:])
+}
+
+// ColonHex formats bytes as AA:BB:..., as openssl prints key identifiers.
+func ColonHex(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02X", x)
 	}
 	return strings.Join(parts, ":")
 }
@@ -320,4 +326,10 @@ func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	}
 	h := sha256.Sum256(bits)
 	return h[:20], nil
+}
+
+// SelfSigned reports whether c names itself as issuer and its signature
+// verifies with its own key: the shape of a root certificate.
+func SelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
 }
