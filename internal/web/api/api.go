@@ -258,6 +258,11 @@ func New(d Deps) (*Handler, error) {
 		route("GET", "/api/v1/acme/provisioners/{name}", "acme.provisioner.show", h.showProvisioner, caRead),
 		route("POST", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.create", h.createEABKey, princManage),
 		route("GET", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.list", h.listEABKeys, princRead),
+		route("PATCH", "/api/v1/acme/provisioners/{name}", "acme.provisioner.update", h.updateProvisioner, caManage),
+		route("POST", "/api/v1/acme/provisioners/{name}/disable", "acme.provisioner.disable", h.provisionerState(ACMEAdmin.DisableProvisioner), caManage),
+		route("POST", "/api/v1/acme/provisioners/{name}/enable", "acme.provisioner.enable", h.provisionerState(ACMEAdmin.EnableProvisioner), caManage),
+		route("DELETE", "/api/v1/acme/provisioners/{name}", "acme.provisioner.delete", h.deleteProvisioner, caManage),
+		route("POST", "/api/v1/acme/eab/{id}/revoke", "acme.eab.revoke", h.revokeEABKey, princManage),
 		slow(route("POST", "/api/v1/acme/renew-now", "acme.renew_now", h.renewNow, authz.PermCertRevoke)),
 		route("GET", "/api/v1/whoami", "whoami", h.whoami, authz.Permissions()...),
 	}
