@@ -354,8 +354,12 @@ func (c *client) Issue(ctx context.Context, req apitypes.IssueRequest) (apitypes
 type certFilter struct {
 	CA, Profile, Status, SAN, Tag string
 	ExpiringWithin                string // e.g. "30d"
-	Limit                         int
-	After                         string
+	// Sort is "expiry" or "serial" (the API's default).
+	Sort string
+	// Current drops revoked certificates and those a renewal superseded.
+	Current bool
+	Limit   int
+	After   string
 }
 
 func (f certFilter) query() url.Values {
@@ -371,6 +375,10 @@ func (f certFilter) query() url.Values {
 	set("san", f.SAN)
 	set("tag", f.Tag)
 	set("expiring_within", f.ExpiringWithin)
+	set("sort", f.Sort)
+	if f.Current {
+		q.Set("current", "true")
+	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}

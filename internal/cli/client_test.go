@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -355,9 +356,9 @@ func TestCertListPages(t *testing.T) {
 			if a := q.Get("after"); a != "" {
 				start, _ = strconv.Atoi(a)
 			}
-			size := 2
-			if l := q.Get("limit"); l != "" {
-				size, _ = strconv.Atoi(l)
+			size := 2 // the server's pages are smaller than asked for
+			if l, _ := strconv.Atoi(q.Get("limit")); l > 0 && l < size {
+				size = l
 			}
 			var out apitypes.CertificateList
 			for i := start + 1; i <= total && len(out.Certificates) < size; i++ {
@@ -372,7 +373,8 @@ func TestCertListPages(t *testing.T) {
 			writeTestJSON(w, 200, out)
 		},
 	})
-	code, out, errOut := run(t, f.env, "cert", "list", "--expiring-within", "2w", "--profile", "web_server")
+	// --all follows every page, and keeps revoked and renewed certificates.
+	code, out, errOut := run(t, f.env, "cert", "list", "--expiring-within", "2w", "--profile", "web_server", "--all")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -381,17 +383,85 @@ func TestCertListPages(t *testing.T) {
 		t.Errorf("table:\n%s", out)
 	}
 	reqs := f.requests()
-	if len(reqs) != 3 || reqs[0].query != "expiring_within=14d&profile=web_server" || !strings.Contains(reqs[2].query, "after=4") {
+	if len(reqs) != 3 || reqs[0].query != "expiring_within=14d&limit=1000&profile=web_server&sort=expiry" || !strings.Contains(reqs[2].query, "after=4") {
 		for _, r := range reqs {
 			t.Logf("query %s", r.query)
 		}
 		t.Errorf("%d requests", len(reqs))
 	}
 
-	code, out, errOut = run(t, f.env, "cert", "list", "--limit", "3", "--json")
+	// Without --all: a page of 50, revoked and renewed ones left out of
+	// --expiring-within.
+	before := len(f.requests())
+	code, out, errOut = run(t, f.env, "cert", "list", "--expiring-within", "2w", "--sort", "serial")
+	reqs = f.requests()
+	if first := reqs[before].query; first != "current=true&expiring_within=14d&limit=50&sort=serial" {
+		t.Errorf("default page query %s", first)
+	}
+	if code != 0 || strings.Count(out, "host") != total || errOut != "" {
+		t.Errorf("default page: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	// A full page says how to go on.
+	code, out, errOut = run(t, f.env, "cert", "list", "--limit", "2")
+	if code != 0 || strings.Count(out, "host") != 2 || !strings.Contains(errOut, "add --after 2 for the next page, or --all for every page") {
+		t.Errorf("--limit 2: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+
+	code, out, errOut = run(t, f.env, "cert", "list", "--limit", "1", "--json")
 	var list apitypes.CertificateList
-	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Certificates) != 3 || list.Next != "3" {
-		t.Errorf("--limit 3 --json: exit %d, stderr %q\n%s", code, errOut, out)
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Certificates) != 1 || list.Next != "1" {
+		t.Errorf("--limit 1 --json: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+
+	for _, args := range [][]string{
+		{"--limit", "0"}, {"--all", "--limit", "5"}, {"--sort", "expiry_date"}, {"--status", "expird"},
+	} {
+		code, _, errOut := run(t, f.env, append([]string{"cert", "list"}, args...)...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+	if _, _, errOut := run(t, f.env, "cert", "list", "--status", "expird"); !strings.Contains(errOut, `did you mean "expired"? valid: valid, revoked, expired`) {
+		t.Errorf("--status typo: stderr %q", errOut)
+	}
+}
+
+// TestCertListColumns: the days left, the first SAN, a shortened imported
+// fingerprint, and the status words for expired and renewed certificates.
+func TestCertListColumns(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	fp := strings.Repeat("ab", 32)
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/certificates": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, apitypes.CertificateList{Certificates: []apitypes.Certificate{
+				{Serial: "0a", SANs: []string{"old.example", "alt.example"}, Status: "valid", NotAfter: now.Add(-36 * time.Hour), Source: "issued"},
+				{Serial: "0b", SANs: []string{"renewed.example"}, Status: "valid", NotAfter: now.Add(10*24*time.Hour + time.Hour), RenewedBy: "0c", Source: "issued"},
+				{Serial: fp, Subject: "CN=legacy", Status: "revoked", NotAfter: now.Add(400*24*time.Hour + time.Hour), Source: "imported"},
+			}})
+		},
+	})
+	code, out, errOut := run(t, f.env, "cert", "list")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^SERIAL +NAME +PROFILE +CA +NOT AFTER +DAYS LEFT +STATUS +REQUESTER$`),
+		regexp.MustCompile(`^0a +old\.example +- +- +\S+ \S+ +-2 +expired +-$`),
+		regexp.MustCompile(`^0b +renewed\.example .* 10 +valid,renewed +-$`),
+		regexp.MustCompile(`^abababababababab… +CN=legacy .* 400 +revoked +-$`),
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("table:\n%s", out)
+	}
+	for i, re := range want {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %d = %q, want %s", i, lines[i], re)
+		}
+	}
+	if strings.Contains(out, "alt.example") {
+		t.Errorf("only the first SAN is shown:\n%s", out)
 	}
 }
 

@@ -207,7 +207,7 @@ func TestListCursorBoundToCallerAndFilters(t *testing.T) {
 		"another filter":     {who, url.Values{"after": {l.Next}, "profile": {"internal_service"}}},
 		"altered":            {who, url.Values{"after": {string(tampered)}}},
 		"forged":             {who, url.Values{"after": {cursorPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}},
-		"another server run": {who, url.Values{"after": {tListHandler(t, inv).cursors.seal(who.ID, listFilters(inventory.Filter{}, ""), inv.certs[0].Serial)}}},
+		"another server run": {who, url.Values{"after": {tListHandler(t, inv).cursors.seal(who.ID, listFilters(inventory.Filter{}, "", ""), inv.certs[0].Serial)}}},
 	} {
 		if _, err := tList(t, h, tc.who, tc.q); !errors.Is(err, errBadInput) {
 			t.Errorf("%s: %v, want a bad-input error", name, err)
