@@ -105,11 +105,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		stdin = strings.NewReader("")
 	}
 	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, getenv: env, now: time.Now}
-	return report(stderr, dispatch(ctx, r, commandTree(), args))
+	return report(stderr, dispatch(ctx, r, commandTree(), args), wantsJSON(args))
 }
 
-// report prints err on the one error path and picks the exit code.
-func report(stderr io.Writer, err error) int {
+// report prints err on the one error path and picks the exit code. With
+// asJSON the error is one JSON object on stderr (errorJSON), so that a
+// script reading --json output can read the failure too.
+func report(stderr io.Writer, err error, asJSON bool) int {
 	if err == nil || errors.Is(err, errHelpShown) || errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -117,19 +119,59 @@ func report(stderr io.Writer, err error) int {
 	if errors.As(err, &ce) && ce.err == nil {
 		return ce.code
 	}
-	fmt.Fprintf(stderr, "certwright: %v\n", err)
-	var h *hintError
-	if errors.As(err, &h) && h.hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", h.hint)
-	}
+	code := exitError
 	var u *usageError
-	if errors.As(err, &u) {
-		return exitUsage
+	switch {
+	case errors.As(err, &u):
+		code = exitUsage
+	case ce != nil:
+		code = ce.code
 	}
-	if ce != nil {
-		return ce.code
+	var h *hintError
+	hint := ""
+	if errors.As(err, &h) {
+		hint = h.hint
 	}
-	return exitError
+	if asJSON {
+		e := errorJSON{Message: err.Error(), Hint: hint, Exit: code}
+		var ae *apiError
+		if errors.As(err, &ae) {
+			e.Status, e.Rule = ae.status, ae.body.Rule
+		}
+		if printJSON(stderr, map[string]errorJSON{"error": e}) == nil {
+			return code
+		}
+	}
+	fmt.Fprintf(stderr, "certwright: %v\n", err)
+	if hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
+	return code
+}
+
+// errorJSON is a failure under --json: {"error": {...}} on stderr.
+type errorJSON struct {
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	// Status is the HTTP status of the API's refusal, when there was one.
+	Status int `json:"status,omitempty"`
+	// Rule names the rule that refused (see the API's error body).
+	Rule string `json:"rule,omitempty"`
+	Exit int    `json:"exit_code"`
+}
+
+// wantsJSON reports whether --json is on the command line (before "--"),
+// wherever it stands: errors in parsing the rest are JSON too.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
 }
 
 func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help" }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"github.com/certwright/certwright/internal/inventory"
 	"os"
@@ -196,6 +197,26 @@ func TestClientFlagsInHelp(t *testing.T) {
 	}
 }
 
+// checkUsageError checks that stderr is a usage error holding want and a
+// hint: "certwright: ..." and "hint: ..." lines, or with --json one JSON
+// object {"error": {...}} with exit_code 2.
+func checkUsageError(t *testing.T, args []string, stderr, want string) {
+	t.Helper()
+	if !wantsJSON(args) {
+		if !strings.HasPrefix(stderr, "certwright: ") || !strings.Contains(stderr, "\nhint: ") || !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q, want a one-line error with %q and a hint", stderr, want)
+		}
+		return
+	}
+	var e struct{ Error errorJSON }
+	if err := json.Unmarshal([]byte(stderr), &e); err != nil {
+		t.Fatalf("stderr under --json is not one JSON object: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(e.Error.Message+" "+e.Error.Hint, want) || e.Error.Hint == "" || e.Error.Exit != exitUsage {
+		t.Errorf("stderr %s: want an error with %q, a hint and exit_code 2", stderr, want)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -228,13 +249,8 @@ func TestUsageErrors(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout %q, want nothing", out)
 			}
-			if !strings.HasPrefix(errOut, "certwright: ") || !strings.Contains(errOut, "\nhint: ") {
-				t.Errorf("stderr %q: want \"certwright: ...\" and a hint line", errOut)
-			}
 			for _, w := range tt.want {
-				if !strings.Contains(errOut, w) {
-					t.Errorf("stderr %q lacks %q", errOut, w)
-				}
+				checkUsageError(t, tt.args, errOut, w)
 			}
 		})
 	}

@@ -245,8 +245,8 @@ func (c *client) getPEM(ctx context.Context, path string, query url.Values) ([]b
 }
 
 // ListCAs lists every CA.
-func (c *client) ListCAs(ctx context.Context) ([]apitypes.CA, error) {
-	var out []apitypes.CA
+func (c *client) ListCAs(ctx context.Context) (apitypes.CAList, error) {
+	var out apitypes.CAList
 	err := c.getJSON(ctx, "/api/v1/cas", nil, &out)
 	return out, err
 }

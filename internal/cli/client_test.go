@@ -120,10 +120,10 @@ func TestListCAsDiscoversTheServer(t *testing.T) {
 	na := time.Date(2035, 5, 6, 7, 8, 0, 0, time.UTC)
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
 		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
-			writeTestJSON(w, 200, []apitypes.CA{
+			writeTestJSON(w, 200, apitypes.CAList{CAs: []apitypes.CA{
 				{Name: "root", Kind: "root", Status: "active", KeyAlgorithm: "ecdsa-p384", NotAfter: &na},
 				{Name: "issuing", Kind: "intermediate", Status: "active", Parent: "root", KeyAlgorithm: "ecdsa-p256", CertificatesIssued: 3},
-			})
+			}})
 		},
 	})
 	code, out, errOut := run(t, f.env, "ca", "list")
@@ -144,8 +144,8 @@ func TestListCAsDiscoversTheServer(t *testing.T) {
 	}
 
 	code, out, _ = run(t, f.env, "ca", "list", "--json")
-	var cas []apitypes.CA
-	if code != 0 || json.Unmarshal([]byte(out), &cas) != nil || len(cas) != 2 || !strings.Contains(out, "\n  {") {
+	var cas apitypes.CAList
+	if code != 0 || json.Unmarshal([]byte(out), &cas) != nil || len(cas.CAs) != 2 || !strings.Contains(out, "\n  \"cas\": [") {
 		t.Errorf("--json: exit %d\n%s", code, out)
 	}
 }
@@ -208,7 +208,7 @@ func TestTransportErrors(t *testing.T) {
 func TestTokenSources(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) { writeTestJSON(w, 200, []apitypes.CA{}) },
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) { writeTestJSON(w, 200, apitypes.CAList{CAs: []apitypes.CA{}}) },
 	})
 	open := filepath.Join(t.TempDir(), "token")
 	writeFile(t, open, "  "+testToken+"\n\n", 0o644)

@@ -88,15 +88,13 @@ func runCAList(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	defer c.close()
-	cas, err := c.ListCAs(ctx)
+	res, err := c.ListCAs(ctx)
 	if err != nil {
 		return err
 	}
+	cas := res.CAs
 	if cf.json {
-		if cas == nil {
-			cas = []apitypes.CA{}
-		}
-		return printJSON(r.stdout, cas)
+		return printList(r.stdout, "cas", cas)
 	}
 	if len(cas) == 0 {
 		fmt.Fprintln(r.stderr, "No CAs.")

@@ -74,9 +74,9 @@ func (h *Handler) listCAs(w http.ResponseWriter, r *http.Request, _ authz.Princi
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.CA, 0, len(cas))
+	out := apitypes.CAList{CAs: make([]apitypes.CA, 0, len(cas))}
 	for _, c := range cas {
-		out = append(out, h.caView(r, c, false))
+		out.CAs = append(out.CAs, h.caView(r, c, false))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -61,6 +61,11 @@ type CA struct {
 	CSRPEM             string     `json:"csr_pem,omitempty"` // pending external CAs
 }
 
+// CAList is every CA.
+type CAList struct {
+	CAs []CA `json:"cas"`
+}
+
 // ImportCARequest completes a pending external CA.
 type ImportCARequest struct {
 	CertificatePEM string `json:"certificate_pem"`
