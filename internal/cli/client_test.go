@@ -208,7 +208,9 @@ func TestTransportErrors(t *testing.T) {
 func TestTokenSources(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) { writeTestJSON(w, 200, apitypes.CAList{CAs: []apitypes.CA{}}) },
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, apitypes.CAList{CAs: []apitypes.CA{}})
+		},
 	})
 	open := filepath.Join(t.TempDir(), "token")
 	writeFile(t, open, "  "+testToken+"\n\n", 0o644)
