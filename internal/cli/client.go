@@ -186,11 +186,28 @@ func (c *client) errorFromResponse(status int, data []byte) error {
 		}
 		return &hintError{e, "HTTP 401: the server did not accept the token; check --token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or DATA/admin.token"}
 	case http.StatusForbidden:
-		return &hintError{e, "HTTP 403: you are authenticated, but no role of yours grants this here; an administrator can check with `certwright role bindings --principal NAME`"}
+		return &hintError{e, "HTTP 403: " + refusalHint(e.body.Rule)}
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		return &hintError{e, "the server answered with a redirect; --server must be the certwright API's base URL"}
 	}
 	return e
+}
+
+// refusalHint is the fix for a 403, by the rule the server says refused.
+func refusalHint(rule string) string {
+	switch rule {
+	case "role":
+		return "you are authenticated, but no role of yours grants this; an administrator can check with `certwright role bindings --principal NAME` and grant one with `certwright role bind`"
+	case "scope":
+		return "a role of yours grants this, but its scope (CAs, profiles, names) does not cover this certificate or CA; an administrator can check the scope with `certwright role bindings --principal NAME`"
+	case "two_person_rule":
+		return "the two-person rule: whoever requested it cannot approve or reject it; another principal with request:approve must (certwright request approve ID)"
+	case "machine_only_key_handout":
+		return "the server hands private keys to machine principals only: make the key yourself and send a CSR (certwright cert sign --csr FILE), or use a machine principal's token"
+	case "escalation":
+		return "nobody grants or acts on more than they hold: ask a principal holding at least as much (for the admin role, admin unscoped)"
+	}
+	return "you are authenticated, but the server refused this for the reason above"
 }
 
 // transportError explains a request that got no HTTP answer.

@@ -505,3 +505,35 @@ func TestCreateRootAndProfileRequests(t *testing.T) {
 		t.Errorf("delete: exit %d, %q", code, out)
 	}
 }
+
+// TestRefusalHintsAndJSONErrors: a 403's hint follows the rule the server
+// names, and under --json the error is one JSON object on stderr with the
+// status, the rule and the exit code.
+func TestRefusalHintsAndJSONErrors(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/certificates/{serial}": func(w http.ResponseWriter, r *http.Request) {
+			rule := map[string]string{"01": "scope", "02": "two_person_rule", "03": "machine_only_key_handout", "04": "role", "05": ""}[r.PathValue("serial")]
+			writeTestJSON(w, 403, apitypes.Error{Error: "forbidden", Detail: "forbidden: refused", Rule: rule})
+		},
+	})
+	for serial, want := range map[string]string{
+		"01": "its scope (CAs, profiles, names)", "02": "two-person rule", "03": "machine principals only",
+		"04": "certwright role bind", "05": "refused this for the reason above",
+	} {
+		code, _, errOut := run(t, f.env, "cert", "show", serial)
+		if code != 1 || !strings.Contains(errOut, "hint: HTTP 403: ") || !strings.Contains(errOut, want) {
+			t.Errorf("cert show %s: exit %d, stderr %q; want a hint with %q", serial, code, errOut, want)
+		}
+	}
+
+	code, out, errOut := run(t, f.env, "cert", "show", "01", "--json")
+	var e struct{ Error errorJSON }
+	if err := json.Unmarshal([]byte(errOut), &e); err != nil || code != 1 || out != "" {
+		t.Fatalf("--json: exit %d, stdout %q, stderr %q (%v)", code, out, errOut, err)
+	}
+	if e.Error.Status != 403 || e.Error.Rule != "scope" || e.Error.Exit != 1 || !strings.Contains(e.Error.Message, "refused") ||
+		!strings.Contains(e.Error.Hint, "scope") {
+		t.Errorf("--json error %+v", e.Error)
+	}
+}

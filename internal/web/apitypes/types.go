@@ -8,7 +8,9 @@ import "time"
 type Error struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail,omitempty"`
-	// Rule names the profile rule or field that failed, when one did.
+	// Rule names the profile rule or field that failed, when one did; on
+	// a 403, the authorisation rule that refused: role, scope,
+	// two_person_rule, machine_only_key_handout or escalation.
 	Rule string `json:"rule,omitempty"`
 }
 
