@@ -14,7 +14,7 @@ func TestRefusalRule(t *testing.T) {
 		err  error
 		want Rule
 	}{
-		{"no role", p.Allow(PermPrincipalManage, Resource{}), RuleRole},
+		{"no role", p.Allow(PermPrincipalAdmin, Resource{}), RuleRole},
 		{"outside the scope", p.Allow(PermCertIssue, Resource{Names: []string{"a.out.test"}}), RuleScope},
 		{"wrapped", fmt.Errorf("issue: %w", Refuse(RuleTwoPerson, "x")), RuleTwoPerson},
 		{"plain forbidden", fmt.Errorf("%w: x", ErrForbidden), ""},
