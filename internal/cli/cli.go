@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/certwright/certwright/internal/suggest"
 )
 
 // version is what "certwright version" prints.
@@ -192,9 +194,7 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 		}
 		next := findCommand(cur, name)
 		if next == nil {
-			where := strings.Join(append(append([]string{"certwright"}, path...), "--help"), " ")
-			return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(append([]string{}, path...), name), " ")),
-				fmt.Sprintf("run %q for the list of commands", where))
+			return unknownCommand(cur, path, name)
 		}
 		path = append(path, name)
 		cur, args = next, args[1:]
@@ -233,6 +233,18 @@ func findCommand(group *command, name string) *command {
 		}
 	}
 	return nil
+}
+
+// unknownCommand is the usage error for a name that is not a command of
+// group: it suggests the closest one and lists them all.
+func unknownCommand(group *command, path []string, name string) error {
+	names := make([]string, len(group.sub))
+	for i, c := range group.sub {
+		names[i] = c.name
+	}
+	where := strings.Join(append(append([]string{"certwright"}, path...), "--help"), " ")
+	return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(slices.Clone(path), name), " ")),
+		fmt.Sprintf("%s; run %q for what each does", suggest.Hint(name, names), where))
 }
 
 func newUsageError(msg, hint string) error {
@@ -408,8 +420,7 @@ func runHelp(ctx context.Context, r *runner, args []string) error {
 		}
 		next := findCommand(cur, a)
 		if next == nil {
-			return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(path, a), " ")),
-				"run \"certwright help\" for the list of commands")
+			return unknownCommand(cur, path, a)
 		}
 		path = append(path, a)
 		cur = next
