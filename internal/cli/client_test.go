@@ -537,3 +537,44 @@ func TestRefusalHintsAndJSONErrors(t *testing.T) {
 		t.Errorf("--json error %+v", e.Error)
 	}
 }
+
+// TestUnknownNamesSuggest: a 404 for a profile, CA or job named on the
+// command line suggests the closest one the caller can list, and lists
+// them; a caller that may not list them learns nothing more.
+func TestUnknownNamesSuggest(t *testing.T) {
+	t.Parallel()
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		writeTestJSON(w, 404, apitypes.Error{Error: "not found", Detail: "not found: " + r.PathValue("name")})
+	}
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/profiles/{name}":  notFound,
+		"GET /api/v1/cas/{name}":       notFound,
+		"POST /api/v1/jobs/{name}/run": notFound,
+		"GET /api/v1/profiles": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, map[string]any{"profiles": []map[string]any{{"name": "web_server"}, {"name": "internal_service"}}})
+		},
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 403, apitypes.Error{Error: "forbidden", Rule: "role"})
+		},
+		"GET /api/v1/jobs": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, apitypes.JobList{Jobs: []apitypes.Job{{Name: "expiry_check"}, {Name: "renewal"}}})
+		},
+	})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"profile", "show", "web_servr"}, `hint: there is no profile "web_servr": did you mean "web_server"? valid: web_server, internal_service`},
+		{[]string{"jobs", "run", "expiry-check"}, `hint: there is no job "expiry-check": did you mean "expiry_check"? valid: expiry_check, renewal`},
+	} {
+		code, _, errOut := run(t, f.env, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	// The caller may not list CAs: the 404 stays as it is.
+	code, _, errOut := run(t, f.env, "ca", "show", "isuing")
+	if code != 1 || strings.Contains(errOut, "hint:") || strings.Contains(errOut, "valid") {
+		t.Errorf("ca show without ca list: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -160,7 +160,7 @@ func runCAShow(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	a, err := c.GetCA(ctx, pos[0])
 	if err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"CA", pos[0]})
 	}
 	if cf.json {
 		return printJSON(r.stdout, a)

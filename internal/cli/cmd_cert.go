@@ -188,6 +188,7 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 		Profile: f.profile, CA: f.ca, ValidityDays: f.days, Tags: f.tags, Owner: f.owner, AutoRenew: f.autoRenew,
 		Replaces: replacesSerial,
 	})
+	err = c.explainNotFound(ctx, err, nameRef{"profile", f.profile}, nameRef{"CA", f.ca})
 	var pending *pendingError
 	if errors.As(err, &pending) {
 		// Nothing was issued: nothing is written, and the exit code says so.
@@ -287,7 +288,7 @@ func runCertIssue(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	res, err := c.Issue(ctx, req)
 	if err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"profile", f.profile}, nameRef{"CA", f.ca})
 	}
 	// The key first: the certificate can be fetched again, the key cannot.
 	lost := "certificate " + res.Serial + " was issued but its key is lost; revoke it and issue again"
@@ -399,7 +400,7 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	list, err := listAll(ctx, c, f, n)
 	if err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"CA", f.CA})
 	}
 	if cf.json {
 		return printJSON(r.stdout, list)
