@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/certwright/certwright/internal/errtext"
 	"github.com/certwright/certwright/internal/suggest"
 )
 
@@ -134,8 +135,9 @@ func report(stderr io.Writer, err error, asJSON bool) int {
 	if errors.As(err, &h) {
 		hint = h.hint
 	}
+	msg := errtext.User(err)
 	if asJSON {
-		e := errorJSON{Message: err.Error(), Hint: hint, Exit: code}
+		e := errorJSON{Message: msg, Hint: hint, Exit: code}
 		var ae *apiError
 		if errors.As(err, &ae) {
 			e.Status, e.Rule = ae.status, ae.body.Rule
@@ -144,7 +146,7 @@ func report(stderr io.Writer, err error, asJSON bool) int {
 			return code
 		}
 	}
-	fmt.Fprintf(stderr, "certwright: %v\n", err)
+	fmt.Fprintf(stderr, "certwright: %s\n", msg)
 	if hint != "" {
 		fmt.Fprintf(stderr, "hint: %s\n", hint)
 	}

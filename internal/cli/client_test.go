@@ -165,7 +165,7 @@ func TestAPIErrors(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.pem")
 
 	code, _, errOut := run(t, f.env, "cert", "sign", "--csr", csr, "--profile", "web_server", "--out", out)
-	if code != 1 || errOut != "certwright: policy violation: profile: RSA key of 1024 bits is below 2048 (rule: keys)\n" {
+	if code != 1 || errOut != "certwright: policy violation: RSA key of 1024 bits is below 2048 (rule: keys)\n" {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 	if _, err := os.Stat(out); err == nil {

@@ -170,7 +170,8 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 	}
 	csr, err := pki.ParseCSR(data)
 	if err != nil {
-		return fmt.Errorf("read CSR %s: %w", *csrFile, err)
+		return &hintError{fmt.Errorf("read CSR %s: %w", *csrFile, err),
+			"--csr must name a certificate signing request, PEM (BEGIN CERTIFICATE REQUEST) or DER; make one with: openssl req -new -key KEY -subj /CN=NAME -out req.pem"}
 	}
 	replacesSerial := ""
 	if *replaces != "" {

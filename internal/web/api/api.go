@@ -28,6 +28,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/errtext"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -510,7 +511,7 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 	for _, m := range errorStatus {
 		if errors.Is(err, m.target) {
 			// A refusal names the authorisation rule that refused.
-			writeError(w, m.status, m.label, userDetail(err), string(authz.RuleOf(err)))
+			writeError(w, m.status, m.label, errtext.User(err), string(authz.RuleOf(err)))
 			return m.status
 		}
 	}
@@ -520,36 +521,6 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 	h.d.Log.Error("api internal error", "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error", "the server failed to complete the request; see its log", "")
 	return http.StatusInternalServerError
-}
-
-// isErrPackage reports whether s is the prefix one of our packages puts
-// on its errors ("store: not found: CA \"x\""): useful in a log, noise to
-// the user of the API.
-func isErrPackage(s string) bool {
-	switch s {
-	case "access", "acme", "agent", "api", "audit", "authz", "ca", "compliance", "config", "crl", "enroll",
-		"est", "inventory", "issue", "keys", "lifecycle", "lint", "notify", "ocsp", "pkcs11", "pki", "profile",
-		"revcheck", "revoke", "scan", "scep", "software", "store", "validate":
-		return true
-	}
-	return false
-}
-
-// userDetail is err's message as the API's "detail" says it: without the
-// package prefixes of the wrapping chain, and without a part said twice
-// in a row ("store: not found: store: not found: CA" becomes "not found:
-// CA"). The audit log keeps the whole message.
-func userDetail(err error) string {
-	parts := strings.Split(err.Error(), ": ")
-	out := parts[:0]
-	for i, p := range parts {
-		// A prefix is followed by more; a last part is a value.
-		if (isErrPackage(p) && i < len(parts)-1) || (len(out) > 0 && out[len(out)-1] == p) {
-			continue
-		}
-		out = append(out, p)
-	}
-	return strings.Join(out, ": ")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -148,20 +147,5 @@ func TestOverBudgetSourceIsServedWithValidCredentials(t *testing.T) {
 	before := auth.certCalls
 	if got := do(conn{}, "", 1); got != http.StatusTooManyRequests || auth.certCalls != before {
 		t.Errorf("certificate on a connection the API keeps no state for: %d after %d verifications, want 429 with none", got, auth.certCalls-before)
-	}
-}
-
-func TestUserDetail(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		`store: not found: CA "x"`:                                   `not found: CA "x"`,
-		`issue: invalid request: store: not found: profile`:          `invalid request: not found: profile`,
-		`lifecycle: unknown job "crl": lifecycle: unknown job "crl"`: `unknown job "crl"`,
-		`forbidden: bot has no role granting ca:read`:                `forbidden: bot has no role granting ca:read`,
-		`the store: is not a prefix here`:                            `the store: is not a prefix here`,
-	} {
-		if got := userDetail(errors.New(in)); got != want {
-			t.Errorf("userDetail(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
