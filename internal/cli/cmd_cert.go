@@ -358,7 +358,7 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 	var f certFilter
 	fs.StringVar(&f.CA, "ca", "", "only certificates issued by `CA`")
 	fs.StringVar(&f.Profile, "profile", "", "only certificates issued under `PROFILE`")
-	fs.StringVar(&f.Status, "status", "", "only certificates in `STATUS`: valid, revoked or expired (unrevoked, past their expiry)")
+	fs.StringVar(&f.Status, "status", "", "only certificates in `STATUS`: valid (neither revoked nor expired), revoked or expired (unrevoked, past their expiry)")
 	fs.StringVar(&f.SAN, "san", "", "only certificates for this DNS `NAME`, IP, email or URI")
 	fs.StringVar(&f.Tag, "tag", "", "only certificates with `TAG`")
 	fs.StringVar(&f.Sort, "sort", "expiry", "`ORDER` of the list: expiry (soonest first) or serial")

@@ -175,6 +175,8 @@ type Filter struct {
 	// ExpiredAt keeps unrevoked certificates whose NotAfter is at or
 	// before this time: the expired ones.
 	ExpiredAt time.Time
+	// UnexpiredAt keeps certificates whose NotAfter is after this time.
+	UnexpiredAt time.Time
 	// Current drops revoked certificates and those superseded by a renewal.
 	Current bool
 	Limit   int // 0 means the store's default (1000)

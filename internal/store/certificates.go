@@ -293,6 +293,9 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	if !f.ExpiredAt.IsZero() {
 		cond("c.not_after <= ? AND c.status <> '"+string(inventory.StatusRevoked)+"'", db.timeArg(f.ExpiredAt))
 	}
+	if !f.UnexpiredAt.IsZero() {
+		cond("c.not_after > ?", db.timeArg(f.UnexpiredAt))
+	}
 	if f.Current {
 		where = append(where, "c.status <> '"+string(inventory.StatusRevoked)+"' AND c.renewed_by = ''")
 	}

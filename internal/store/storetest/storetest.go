@@ -533,6 +533,7 @@ func testListCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 		{"by expiry after a tie", inventory.Filter{Order: inventory.OrderExpiry, After: "0001", AfterNotAfter: day(10)}, byExpiry[2:]},
 		{"expired", inventory.Filter{ExpiredAt: day(20)}, []string{"0001", "0100", "0101"}},
 		{"expired includes the instant", inventory.Filter{ExpiredAt: day(15)}, []string{"0001", "0100", "0101"}},
+		{"unexpired", inventory.Filter{Status: inventory.StatusValid, UnexpiredAt: day(15)}, []string{"0003", "0004", "0005", "00b"}},
 		{"current", inventory.Filter{Current: true, ExpiringBefore: day(35)}, []string{"0001", "0100", "0101"}},
 		{"limit", inventory.Filter{Limit: 2}, []string{"0001", "0002"}},
 		{"combined", inventory.Filter{CAID: "caA", Profile: "server", Status: inventory.StatusValid, SAN: "WWW.example.com", Tag: "prod", ExpiringBefore: day(61)}, []string{"0001", "00b"}},

@@ -414,8 +414,11 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	}
 	if s := q.Get("status"); s != "" {
 		switch inventory.Status(s) {
-		case inventory.StatusValid, inventory.StatusRevoked:
-			f.Status = inventory.Status(s)
+		case inventory.StatusValid:
+			// valid: neither revoked nor expired.
+			f.Status, f.UnexpiredAt = inventory.StatusValid, h.d.Clock.Now()
+		case inventory.StatusRevoked:
+			f.Status = inventory.StatusRevoked
 		case statusExpired:
 			f.ExpiredAt = h.d.Clock.Now()
 		default:
