@@ -93,13 +93,13 @@ func tManageOnlyCannotActOnAdmin(t *testing.T, dbURL string) {
 	snapshot := func() string {
 		var v apitypes.Principal
 		in.must(http.StatusOK, "GET", "/api/v1/principals/"+admin, nil, &v)
-		var ps []apitypes.Principal
+		var ps apitypes.PrincipalList
 		in.must(http.StatusOK, "GET", "/api/v1/principals", nil, &ps)
-		var rs []apitypes.Role
+		var rs apitypes.RoleList
 		in.must(http.StatusOK, "GET", "/api/v1/roles", nil, &rs)
 		var eab apitypes.EABKeyList
 		in.must(http.StatusOK, "GET", "/api/v1/acme/provisioners/"+DefaultACMEProvisioner+"/eab", nil, &eab)
-		return tJSON(t, v) + tJSON(t, len(ps)) + tJSON(t, rs) + tJSON(t, eab)
+		return tJSON(t, v) + tJSON(t, len(ps.Principals)) + tJSON(t, rs) + tJSON(t, eab)
 	}
 	before := snapshot()
 

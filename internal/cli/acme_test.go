@@ -43,9 +43,7 @@ func TestACMEUsageErrors(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout %q, want nothing", out)
 			}
-			if !strings.HasPrefix(errOut, "certwright: ") || !strings.Contains(errOut, "\nhint: ") || !strings.Contains(errOut, tt.want) {
-				t.Errorf("stderr %q, want a one-line error with %q and a hint", errOut, tt.want)
-			}
+			checkUsageError(t, tt.args, errOut, tt.want)
 		})
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/errtext"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -409,7 +410,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		}
 		if !canAny(p, rt.Permissions) {
 			detail := fmt.Sprintf("principal %q has no role granting %s", p.Name, permNames(rt.Permissions))
-			writeError(w, http.StatusForbidden, "forbidden", detail, "")
+			writeError(w, http.StatusForbidden, "forbidden", detail, string(authz.RuleRole))
 			h.deny(r, rt, p, http.StatusForbidden, detail)
 			return
 		}
@@ -537,7 +538,8 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 	}
 	for _, m := range errorStatus {
 		if errors.Is(err, m.target) {
-			writeError(w, m.status, m.label, err.Error(), "")
+			// A refusal names the authorisation rule that refused.
+			writeError(w, m.status, m.label, errtext.User(err), string(authz.RuleOf(err)))
 			return m.status
 		}
 	}
