@@ -323,7 +323,7 @@ func (s *Service) ListIdentities(ctx context.Context, who authz.Principal, princ
 func escalates(who authz.Principal, perms []authz.Permission) error {
 	for _, p := range perms {
 		if err := who.Allow(p, authz.Resource{}); err != nil {
-			return fmt.Errorf("%w: %s cannot grant %s without holding it everywhere itself", ErrForbidden, who.Name, p)
+			return authz.Refuse(authz.RuleEscalation, "%s cannot grant %s without holding it everywhere itself", who.Name, p)
 		}
 	}
 	return nil
@@ -340,16 +340,16 @@ func escalates(who authz.Principal, perms []authz.Permission) error {
 // holder may not act on anyone who holds more than it does.
 func MayActOn(who, target authz.Principal) error {
 	if holdsAdmin(target, false) && !holdsAdmin(who, true) {
-		return fmt.Errorf("%w: %s holds the %s role; only a principal holding %s unscoped may act on it, and %s does not",
-			ErrForbidden, target.Name, authz.RoleAdmin, authz.RoleAdmin, who.Name)
+		return authz.Refuse(authz.RuleEscalation, "%s holds the %s role; only a principal holding %s unscoped may act on it, and %s does not",
+			target.Name, authz.RoleAdmin, authz.RoleAdmin, who.Name)
 	}
 	for _, tb := range target.Bindings {
 		for _, perm := range tb.Role.Permissions {
 			if !slices.ContainsFunc(who.Bindings, func(wb authz.Binding) bool {
 				return wb.Role.Has(perm) && wb.Scope.Covers(tb.Scope)
 			}) {
-				return fmt.Errorf("%w: %s holds %s within %s (role %s), which %s does not hold that widely; only a principal holding at least as much may act on it",
-					ErrForbidden, target.Name, perm, tb.Scope.String(), tb.Role.Name, who.Name)
+				return authz.Refuse(authz.RuleEscalation, "%s holds %s within %s (role %s), which %s does not hold that widely; only a principal holding at least as much may act on it",
+					target.Name, perm, tb.Scope.String(), tb.Role.Name, who.Name)
 			}
 		}
 	}

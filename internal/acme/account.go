@@ -73,6 +73,9 @@ func (s *Service) NewAccount(ctx context.Context, prov *Provisioner, req NewAcco
 	if req.OnlyReturnExisting {
 		return nil, false, NewProblem(ErrAccountDoesNotExist, "no account is registered with this key")
 	}
+	if err := prov.refuseNew("new accounts"); err != nil {
+		return nil, false, err
+	}
 	if prov.RequireEAB && req.EABKeyID == "" {
 		return nil, false, NewProblem(ErrExternalAccountRequired, "provisioner %s requires an external account binding: ask an operator for a key (certwright acme eab create --provisioner %s)", prov.Name, prov.Name)
 	}
@@ -123,6 +126,9 @@ func (s *Service) NewAccount(ctx context.Context, prov *Provisioner, req NewAcco
 		if errors.Is(err, ErrConflict) {
 			if acct.EABKeyID != "" {
 				if _, err2 := s.store.AccountByThumbprint(ctx, prov.ID, req.Thumbprint); err2 != nil {
+					if k, err3 := s.store.GetEABKey(ctx, acct.EABKeyID); err3 == nil && !k.RevokedAt.IsZero() {
+						return nil, false, NewProblem(ErrUnauthorized, "external account key %q is revoked", acct.EABKeyID)
+					}
 					return nil, false, NewProblem(ErrUnauthorized, "external account key %q is already bound to an account", acct.EABKeyID)
 				}
 			}
@@ -152,6 +158,9 @@ func (s *Service) EABKey(ctx context.Context, prov *Provisioner, keyID string) (
 	}
 	if err != nil {
 		return nil, fmt.Errorf("acme: external account key: %w", err)
+	}
+	if !k.RevokedAt.IsZero() {
+		return nil, NewProblem(ErrUnauthorized, "external account key %q was revoked by the operator: ask for a new one", keyID)
 	}
 	if k.AccountID != "" {
 		return nil, NewProblem(ErrUnauthorized, "external account key %q is already bound to an account", keyID)

@@ -45,75 +45,102 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	if spec.CA == "" || spec.Profile == "" {
 		return nil, invalid("a provisioner needs a CA and a profile")
 	}
-	c, err := s.store.GetCA(ctx, spec.CA)
-	if err != nil {
-		return nil, fmt.Errorf("acme: CA %q: %w", spec.CA, err)
+	prov := &Provisioner{
+		Name: spec.Name, Profile: spec.Profile, Challenges: spec.Challenges, AllowNames: spec.AllowNames,
+		RequireEAB: spec.RequireEAB, AllowSubjectFields: spec.AllowSubjectFields,
+		TermsOfService: spec.TermsOfService, Website: spec.Website,
 	}
-	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
+	if len(prov.Challenges) == 0 {
+		prov.Challenges = ChallengeTypes()
+	}
+	if err := s.checkPolicy(ctx, p, prov, spec.CA); err != nil {
 		return nil, err
-	}
-	if c.Status != ca.StatusActive {
-		return nil, invalid("CA %s is %s; ACME can issue from an active CA only", c.Name, c.Status)
-	}
-	prof, err := s.profiles.Get(ctx, spec.Profile)
-	if err != nil {
-		return nil, fmt.Errorf("acme: profile %q: %w", spec.Profile, err)
-	}
-	if prof.RequireApproval {
-		return nil, invalid("profile %s requires approval, which ACME clients cannot wait for", prof.Name)
-	}
-	if !prof.Names.DNS.Allow && !prof.Names.IP.Allow {
-		return nil, invalid("profile %s allows neither DNS names nor IP addresses, so no ACME order could succeed", prof.Name)
-	}
-	challenges := spec.Challenges
-	if len(challenges) == 0 {
-		challenges = ChallengeTypes()
-	}
-	var chs []string
-	for _, t := range challenges {
-		t = strings.TrimSpace(t)
-		if !slices.Contains(ChallengeTypes(), t) {
-			return nil, invalid("challenge type %q: use %s", t, strings.Join(ChallengeTypes(), ", "))
-		}
-		if !slices.Contains(chs, t) {
-			chs = append(chs, t)
-		}
-	}
-	names := []string{}
-	for _, n := range spec.AllowNames {
-		n = strings.TrimSpace(n)
-		if err := authz.ValidatePattern(n); err != nil {
-			return nil, fmt.Errorf("%w: allow-names: %w", ErrInvalid, err)
-		}
-		names = append(names, n)
-	}
-	for field, v := range map[string]string{"terms of service": spec.TermsOfService, "website": spec.Website} {
-		if v == "" {
-			continue
-		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(v) > 2048 {
-			return nil, invalid("%s %q is not an absolute http(s) URL", field, v)
-		}
 	}
 	id, err := s.randomID(9)
 	if err != nil {
 		return nil, err
 	}
-	prov := &Provisioner{
-		ID: "acme_" + id, Name: spec.Name, CAID: c.ID, CAName: c.Name, Profile: prof.Name,
-		Challenges: chs, AllowNames: names, RequireEAB: spec.RequireEAB, AllowSubjectFields: spec.AllowSubjectFields,
-		TermsOfService: spec.TermsOfService, Website: spec.Website,
-		CreatedAt: s.cfg.Clock.Now().UTC(), CreatedBy: p.Name,
-	}
+	prov.ID = "acme_" + id
+	prov.CreatedAt, prov.CreatedBy = s.cfg.Clock.Now().UTC(), p.Name
 	ev := audit.New(p, prov.CreatedAt, "acme.provisioner.create", prov.Name, map[string]any{
-		"id": prov.ID, "ca": c.Name, "ca_id": c.ID, "profile": prov.Profile, "challenges": chs,
-		"allow_names": names, "require_eab": prov.RequireEAB, "allow_subject_fields": prov.AllowSubjectFields,
+		"id": prov.ID, "ca": prov.CAName, "ca_id": prov.CAID, "profile": prov.Profile, "challenges": prov.Challenges,
+		"allow_names": prov.AllowNames, "require_eab": prov.RequireEAB, "allow_subject_fields": prov.AllowSubjectFields,
 	})
 	if err := s.store.CreateProvisioner(ctx, prov, ev); err != nil {
 		return nil, fmt.Errorf("acme: create provisioner %s: %w", spec.Name, err)
 	}
-	s.cfg.Log.Info("acme provisioner created", "name", prov.Name, "ca", c.Name, "profile", prov.Profile, "by", p.Name)
+	s.cfg.Log.Info("acme provisioner created", "name", prov.Name, "ca", prov.CAName, "profile", prov.Profile, "by", p.Name)
 	return prov, nil
+}
+
+// maxAllowNames bounds a provisioner's allowed-name patterns, each
+// matched against every identifier of every order.
+const maxAllowNames = 256
+
+// checkPolicy checks prov's issuing policy as create and update do, and
+// normalises it in place: caRef (ID or name) must be an active CA that p
+// may manage (its ID and name are filled in), the profile must exist,
+// issue without approval and allow DNS names or IP addresses (its
+// canonical name is kept), the challenge types must be known (duplicates
+// dropped), the allowed-name patterns valid and the URLs absolute.
+func (s *Service) checkPolicy(ctx context.Context, p authz.Principal, prov *Provisioner, caRef string) error {
+	c, err := s.store.GetCA(ctx, caRef)
+	if err != nil {
+		return fmt.Errorf("acme: CA %q: %w", caRef, err)
+	}
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
+		return err
+	}
+	if c.Status != ca.StatusActive {
+		return invalid("CA %s is %s; ACME can issue from an active CA only", c.Name, c.Status)
+	}
+	prov.CAID, prov.CAName = c.ID, c.Name
+	prof, err := s.profiles.Get(ctx, prov.Profile)
+	if err != nil {
+		return fmt.Errorf("acme: profile %q: %w", prov.Profile, err)
+	}
+	if prof.RequireApproval {
+		return invalid("profile %s requires approval, which ACME clients cannot wait for", prof.Name)
+	}
+	if !prof.Names.DNS.Allow && !prof.Names.IP.Allow {
+		return invalid("profile %s allows neither DNS names nor IP addresses, so no ACME order could succeed", prof.Name)
+	}
+	prov.Profile = prof.Name
+	if len(prov.Challenges) == 0 {
+		return invalid("a provisioner must offer at least one challenge type: %s", strings.Join(ChallengeTypes(), ", "))
+	}
+	var chs []string
+	for _, t := range prov.Challenges {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(ChallengeTypes(), t) {
+			return invalid("challenge type %q: use %s", t, strings.Join(ChallengeTypes(), ", "))
+		}
+		if !slices.Contains(chs, t) {
+			chs = append(chs, t)
+		}
+	}
+	prov.Challenges = chs
+	if len(prov.AllowNames) > maxAllowNames {
+		return invalid("%d allowed-name patterns; at most %d (use wildcards or CIDR ranges)", len(prov.AllowNames), maxAllowNames)
+	}
+	names := []string{}
+	for _, n := range prov.AllowNames {
+		n = strings.TrimSpace(n)
+		if err := authz.ValidatePattern(n); err != nil {
+			return fmt.Errorf("%w: allow-names: %w", ErrInvalid, err)
+		}
+		names = append(names, n)
+	}
+	prov.AllowNames = names
+	for field, v := range map[string]string{"terms of service": prov.TermsOfService, "website": prov.Website} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(v) > 2048 {
+			return invalid("%s %q is not an absolute http(s) URL", field, v)
+		}
+	}
+	return nil
 }
 
 // ListProvisioners lists every provisioner; it needs ca:read.
@@ -129,9 +156,9 @@ func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name st
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading ACME provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	prov, err := s.store.GetProvisioner(ctx, name)
+	prov, err := s.findProvisioner(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("acme: provisioner %q: %w", name, err)
+		return nil, err
 	}
 	return prov, nil
 }
@@ -151,9 +178,9 @@ func (s *Service) CreateEABKey(ctx context.Context, p authz.Principal, provName,
 	if len(description) > 256 {
 		return nil, nil, invalid("description longer than 256 characters")
 	}
-	prov, err := s.store.GetProvisioner(ctx, provName)
+	prov, err := s.findProvisioner(ctx, provName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("acme: provisioner %q: %w", provName, err)
+		return nil, nil, err
 	}
 	k := &EABKey{ProvisionerID: prov.ID, Description: description, CreatedAt: s.cfg.Clock.Now().UTC(), CreatedBy: p.Name}
 	if principal != "" {
@@ -205,9 +232,9 @@ func (s *Service) ListEABKeys(ctx context.Context, p authz.Principal, provName s
 	if !p.Can(authz.PermPrincipalRead) {
 		return nil, fmt.Errorf("%w: listing external account keys needs %s", authz.ErrForbidden, authz.PermPrincipalRead)
 	}
-	prov, err := s.store.GetProvisioner(ctx, provName)
+	prov, err := s.findProvisioner(ctx, provName)
 	if err != nil {
-		return nil, fmt.Errorf("acme: provisioner %q: %w", provName, err)
+		return nil, err
 	}
 	return s.store.ListEABKeys(ctx, prov.ID)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -52,6 +54,19 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	ch := &a.Challenges[i]
 	if a.Status != StatusPending || ch.Status != StatusPending {
 		return ch, a, nil
+	}
+	// Validation is something new: the provisioner as it stands now must
+	// allow it (not disabled, EAB if required, the challenge type offered).
+	prov, err := s.currentProvisioner(ctx, acct.ProvisionerID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := prov.mayServe(acct, "challenge responses"); err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(prov.Challenges, ch.Type) {
+		return nil, nil, NewProblem(ErrUnauthorized, "ACME provisioner %s no longer offers %s challenges; respond to one of its other challenges (%s) or place a new order",
+			prov.Name, ch.Type, strings.Join(prov.Challenges, ", "))
 	}
 	now := s.cfg.Clock.Now()
 	failed, err := s.store.CountFailedValidationsSince(ctx, acct.ID, now.Add(-time.Hour))

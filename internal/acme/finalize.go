@@ -95,6 +95,21 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 	if err != nil {
 		return nil, err
 	}
+	// Issuance follows the provisioner as it is now, not as cached or as
+	// it was when the order was placed: disabled, EAB now required, a
+	// narrowed name list, a new CA or profile all apply at once.
+	if prov, err = s.currentProvisioner(ctx, prov.ID); err != nil {
+		return nil, err
+	}
+	if err := prov.mayServe(acct, "finalizations"); err != nil {
+		return nil, err
+	}
+	for _, id := range o.Identifiers {
+		if !prov.allowsName(id.Value) {
+			return nil, &Problem{Type: ErrRejectedIdentifier, Identifier: &Identifier{Type: id.Type, Value: id.Value},
+				Detail: fmt.Sprintf("%s is no longer among the names provisioner %s issues for (%s)", id.Value, prov.Name, strings.Join(prov.AllowNames, ", "))}
+		}
+	}
 	if o.Status != StatusReady {
 		return nil, NewProblem(ErrOrderNotReady, "order is %s, not ready", o.Status)
 	}

@@ -115,6 +115,9 @@ func challengeTypesFor(prov *Provisioner, ident Identifier, wildcard bool) []str
 // NewOrder creates an order for the identifiers, reusing the account's
 // valid authorizations and creating the rest.
 func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account, req OrderRequest) (*Order, error) {
+	if err := prov.mayServe(acct, "new orders"); err != nil {
+		return nil, err
+	}
 	if !absentTime(req.NotBefore) || !absentTime(req.NotAfter) {
 		return nil, NewProblem(ErrMalformed, "notBefore and notAfter are not supported: profile %s sets the validity; leave them out", prov.Profile)
 	}
@@ -158,7 +161,7 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 			subs = append(subs, pb)
 		}
 		base, wild := strings.CutPrefix(id.Value, "*.")
-		if len(prov.AllowNames) > 0 && !slices.ContainsFunc(prov.AllowNames, func(pat string) bool { return authz.MatchName(pat, id.Value) }) {
+		if !prov.allowsName(id.Value) {
 			sub(ErrRejectedIdentifier, "%s is not among the names provisioner %s issues for (%s)", id.Value, prov.Name, strings.Join(prov.AllowNames, ", "))
 			continue
 		}
@@ -224,6 +227,9 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 		base, wild := strings.CutPrefix(id.Value, "*.")
 		ident := Identifier{Type: id.Type, Value: base}
 		a, err := s.store.ReusableAuthorization(ctx, acct.ID, ident, wild, now.Add(time.Hour))
+		if err == nil && !provedByOffered(prov, a) {
+			err = ErrNotFound // proved by a challenge the provisioner no longer offers: prove it again
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrNotFound):
@@ -413,4 +419,34 @@ func (s *Service) DeactivateAuthorization(ctx context.Context, acct *Account, id
 		return nil, fmt.Errorf("acme: deactivate authorization: %w", err)
 	}
 	return a, nil
+}
+
+// allowsName reports whether the provisioner's allowed names admit the
+// identifier value (every name when it lists none).
+func (p *Provisioner) allowsName(value string) bool {
+	return len(p.AllowNames) == 0 || slices.ContainsFunc(p.AllowNames, func(pat string) bool { return authz.MatchName(pat, value) })
+}
+
+// mayServe is the problem refusing acct something new (what) on the
+// provisioner: it is disabled, or it requires external account binding and
+// acct has none (require-EAB turned on after the account was made).
+func (p *Provisioner) mayServe(acct *Account, what string) error {
+	if err := p.refuseNew(what); err != nil {
+		return err
+	}
+	if p.RequireEAB && acct.EABKeyID == "" {
+		return NewProblem(ErrExternalAccountRequired, "ACME provisioner %s now requires external account binding and this account has none: register a new account with a key from the operator (certwright acme eab create --provisioner %s)", p.Name, p.Name)
+	}
+	return nil
+}
+
+// provedByOffered reports whether a valid authorization was proved by a
+// challenge type the provisioner still offers.
+func provedByOffered(p *Provisioner, a *Authorization) bool {
+	for _, c := range a.Challenges {
+		if c.Status == StatusValid {
+			return slices.Contains(p.Challenges, c.Type)
+		}
+	}
+	return false
 }

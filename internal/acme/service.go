@@ -160,8 +160,10 @@ type provEntry struct {
 	fetched time.Time
 }
 
-// provisionerTTL is how long a provisioner stays cached; provisioners are
-// created rarely and never change.
+// provisionerTTL is how long a provisioner stays cached. A change made
+// through this Service drops it from the cache at once; other replicas
+// see it within the TTL, except challenge responses and finalization,
+// which always read the provisioner afresh.
 const provisionerTTL = 10 * time.Second
 
 // New wires the ACME service; every dependency is required.

@@ -28,6 +28,17 @@ type Store interface {
 	// GetProvisioner finds a provisioner by ID or, failing that, name.
 	GetProvisioner(ctx context.Context, idOrName string) (*Provisioner, error)
 	ListProvisioners(ctx context.Context) ([]*Provisioner, error)
+	// UpdateProvisioner writes p's policy fields (not its name, creation
+	// or disabled state); an unknown ID is ErrNotFound.
+	UpdateProvisioner(ctx context.Context, p *Provisioner, ev audit.Event) error
+	// SetProvisionerDisabled disables the provisioner as of at, or enables
+	// it when at is zero.
+	SetProvisionerDisabled(ctx context.Context, id string, at time.Time, by string, ev audit.Event) error
+	// DeleteProvisioner removes a disabled provisioner (an enabled one is
+	// ErrConflict), deactivates its accounts, ends its pending and ready
+	// orders with reason and revokes its external account keys, appending
+	// the event ev builds from the counts, in one transaction.
+	DeleteProvisioner(ctx context.Context, id string, at time.Time, by string, reason *Problem, ev func(DeleteCounts) audit.Event) (DeleteCounts, error)
 
 	// EnsureNonceKey stores candidate as the nonce MAC key unless one is
 	// stored already, and returns the stored key (so every replica uses
@@ -57,6 +68,10 @@ type Store interface {
 	CreateEABKey(ctx context.Context, k *EABKey, ev audit.Event) error
 	GetEABKey(ctx context.Context, id string) (*EABKey, error)
 	ListEABKeys(ctx context.Context, provisionerID string) ([]*EABKey, error)
+	// RevokeEABKey revokes a key (revoked already is ErrConflict) and
+	// deactivates the valid account it bound, appending the event ev
+	// builds from that account's ID and whether it was deactivated.
+	RevokeEABKey(ctx context.Context, id string, at time.Time, by string, ev func(accountID string, deactivated bool) audit.Event) (string, bool, error)
 
 	// CreateOrder stores o and the authorizations in authzs that are new
 	// (an order may also point at existing, reused authorizations).

@@ -64,7 +64,15 @@ type Provisioner struct {
 	Website            string    `json:"website,omitempty"`
 	CreatedAt          time.Time `json:"created_at"`
 	CreatedBy          string    `json:"created_by"`
+	// DisabledAt is when an operator disabled the provisioner (zero while
+	// enabled): it then takes no new accounts, orders, challenge responses
+	// or finalizations, while revocation and renewal information go on.
+	DisabledAt time.Time `json:"disabled_at,omitzero"`
+	DisabledBy string    `json:"disabled_by,omitempty"`
 }
+
+// Disabled reports whether an operator disabled the provisioner.
+func (p *Provisioner) Disabled() bool { return !p.DisabledAt.IsZero() }
 
 // Account is an ACME account: a public key registered with one provisioner.
 type Account struct {
@@ -159,4 +167,18 @@ type EABKey struct {
 	// one account only.
 	AccountID string    `json:"account_id,omitempty"`
 	BoundAt   time.Time `json:"bound_at,omitzero"`
+	// RevokedAt is when an operator revoked the key (zero until then): a
+	// revoked key binds no account, and the account it bound is
+	// deactivated.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	RevokedBy string    `json:"revoked_by,omitempty"`
+}
+
+// DeleteCounts is what deleting a provisioner ended: the accounts
+// deactivated, the pending or ready orders made invalid and the external
+// account keys revoked.
+type DeleteCounts struct {
+	Accounts int64 `json:"accounts_deactivated"`
+	Orders   int64 `json:"orders_ended"`
+	EABKeys  int64 `json:"eab_keys_revoked"`
 }

@@ -372,11 +372,14 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: create admin token: %w", err)
 	}
 	// ACME works right after the first start: a provisioner on the
-	// issuing CA for web servers, offering every challenge type.
-	if _, err := a.acme.CreateProvisioner(ctx, sys, acme.ProvisionerSpec{
-		Name: DefaultACMEProvisioner, CA: in.IssuingName, Profile: "web_server",
-	}); err != nil {
-		return nil, fmt.Errorf("app: create ACME provisioner: %w", err)
+	// issuing CA for web servers, offering every challenge type; unless
+	// the operator asked for none (init --acme=false).
+	if !in.SkipACMEProvisioner {
+		if _, err := a.acme.CreateProvisioner(ctx, sys, acme.ProvisionerSpec{
+			Name: DefaultACMEProvisioner, CA: in.IssuingName, Profile: "web_server",
+		}); err != nil {
+			return nil, fmt.Errorf("app: create ACME provisioner: %w", err)
+		}
 	}
 	if _, err := a.audit.EnsureKey(ctx); err != nil {
 		return nil, fmt.Errorf("app: create audit key: %w", err)

@@ -24,7 +24,7 @@ type tManageAttack struct {
 // how the walk below aims it at an admin. A principal:manage route missing
 // here fails the walk: say how it could act on a principal holding more
 // than its caller, or put it in tManageNoTarget with the reason.
-func tManageAttacks(admin, adminTokenID, adminBinding, adminURI string) map[string]tManageAttack {
+func tManageAttacks(admin, adminTokenID, adminBinding, adminURI, adminEABKey string) map[string]tManageAttack {
 	return map[string]tManageAttack{
 		// A new principal bound to admin.
 		"POST /api/v1/principals":                {body: apitypes.CreatePrincipalRequest{Name: "escalated", Kind: "machine", Role: authz.RoleAdmin, Token: true}},
@@ -44,6 +44,8 @@ func tManageAttacks(admin, adminTokenID, adminBinding, adminURI string) map[stri
 		// An ACME account key acting as the admin.
 		"POST /api/v1/acme/provisioners/{name}/eab": {values: map[string]string{"name": DefaultACMEProvisioner},
 			body: apitypes.CreateEABKeyRequest{Principal: admin}},
+		// Revoking the ACME account key that acts as the admin.
+		"POST /api/v1/acme/eab/{id}/revoke": {values: map[string]string{"id": adminEABKey}},
 	}
 }
 
@@ -78,6 +80,8 @@ func tManageOnlyCannotActOnAdmin(t *testing.T, dbURL string) {
 	in.must(http.StatusCreated, "POST", "/api/v1/principals",
 		apitypes.CreatePrincipalRequest{Name: admin, Kind: "machine", Role: authz.RoleAdmin, Token: true}, &target)
 	in.must(http.StatusCreated, "POST", "/api/v1/principals/"+admin+"/identities", apitypes.Identity{Kind: "uri", Value: adminURI}, nil)
+	var adminEAB apitypes.NewEABKey
+	in.must(http.StatusCreated, "POST", "/api/v1/acme/provisioners/"+DefaultACMEProvisioner+"/eab", apitypes.CreateEABKeyRequest{Principal: admin}, &adminEAB)
 	// A custom role the caller could not have granted.
 	in.must(http.StatusCreated, "POST", "/api/v1/roles", apitypes.Role{Name: "operators", Permissions: []string{"cert:issue", "key:export"}}, nil)
 	// The caller: principal:manage and principal:read, nothing else.
@@ -89,17 +93,17 @@ func tManageOnlyCannotActOnAdmin(t *testing.T, dbURL string) {
 	snapshot := func() string {
 		var v apitypes.Principal
 		in.must(http.StatusOK, "GET", "/api/v1/principals/"+admin, nil, &v)
-		var ps []apitypes.Principal
+		var ps apitypes.PrincipalList
 		in.must(http.StatusOK, "GET", "/api/v1/principals", nil, &ps)
-		var rs []apitypes.Role
+		var rs apitypes.RoleList
 		in.must(http.StatusOK, "GET", "/api/v1/roles", nil, &rs)
 		var eab apitypes.EABKeyList
 		in.must(http.StatusOK, "GET", "/api/v1/acme/provisioners/"+DefaultACMEProvisioner+"/eab", nil, &eab)
-		return tJSON(t, v) + tJSON(t, len(ps)) + tJSON(t, rs) + tJSON(t, eab)
+		return tJSON(t, v) + tJSON(t, len(ps.Principals)) + tJSON(t, rs) + tJSON(t, eab)
 	}
 	before := snapshot()
 
-	attacks := tManageAttacks(admin, target.Token.Record.ID, target.Principal.Bindings[0].ID, adminURI)
+	attacks := tManageAttacks(admin, target.Token.Record.ID, target.Principal.Bindings[0].ID, adminURI, adminEAB.KeyID)
 	walked := 0
 	for _, rt := range tAPIRoutes(t, in.app) {
 		if !slices.Contains(rt.Permissions, authz.PermPrincipalAdmin) {

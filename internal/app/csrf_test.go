@@ -43,7 +43,7 @@ func TestWritesRefuseCrossSiteRequests(t *testing.T) {
 	bodies := tWriteBodies(t)
 	values := map[string]string{"ca": "issuing", "serial": "01", "name": "web_server", "id": "0123456789abcdef", "kind": "issued"}
 	before := in.certCount()
-	var cas []apitypes.CA
+	var cas apitypes.CAList
 	in.must(http.StatusOK, "GET", "/api/v1/cas", nil, &cas)
 
 	type probe struct {
@@ -122,12 +122,12 @@ func TestWritesRefuseCrossSiteRequests(t *testing.T) {
 	if n := in.certCount(); n != before {
 		t.Errorf("%d certificates after refused writes, want %d", n, before)
 	}
-	var after []apitypes.CA
+	var after apitypes.CAList
 	in.must(http.StatusOK, "GET", "/api/v1/cas", nil, &after)
-	if len(after) != len(cas) {
-		t.Errorf("%d CAs after refused writes, want %d", len(after), len(cas))
+	if len(after.CAs) != len(cas.CAs) {
+		t.Errorf("%d CAs after refused writes, want %d", len(after.CAs), len(cas.CAs))
 	}
-	for _, c := range after {
+	for _, c := range after.CAs {
 		if c.Status != "active" {
 			t.Errorf("CA %s is %s after refused writes", c.Name, c.Status)
 		}

@@ -251,7 +251,7 @@ type Resource struct {
 // and an error wrapping ErrForbidden that names the missing piece otherwise.
 func (p Principal) Allow(perm Permission, res Resource) error {
 	if !p.Can(perm) {
-		return fmt.Errorf("%w: %s has no role granting %s", ErrForbidden, p.describe(), perm)
+		return Refuse(RuleRole, "%s has no role granting %s", p.describe(), perm)
 	}
 	var why string
 	for i := range p.Bindings {
@@ -267,7 +267,7 @@ func (p Principal) Allow(perm Permission, res Resource) error {
 			why = reason
 		}
 	}
-	return fmt.Errorf("%w: %s may %s only within its scope: %s", ErrForbidden, p.describe(), perm, why)
+	return Refuse(RuleScope, "%s may %s only within its scope: %s", p.describe(), perm, why)
 }
 
 func (p Principal) describe() string {

@@ -27,7 +27,7 @@ func runAt(t *testing.T, now time.Time, env map[string]string, args ...string) (
 	var out, errb bytes.Buffer
 	r := &runner{stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
 		getenv: func(k string) string { return env[k] }, now: func() time.Time { return now }}
-	code = report(&errb, dispatch(context.Background(), r, commandTree(), args))
+	code = report(&errb, dispatch(context.Background(), r, commandTree(), args), wantsJSON(args))
 	return code, out.String(), errb.String()
 }
 
@@ -78,9 +78,7 @@ func TestAccessUsageErrors(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout %q, want nothing", out)
 			}
-			if !strings.HasPrefix(errOut, "certwright: ") || !strings.Contains(errOut, "\nhint: ") || !strings.Contains(errOut, tt.want) {
-				t.Errorf("stderr %q, want a one-line error with %q and a hint", errOut, tt.want)
-			}
+			checkUsageError(t, tt.args, errOut, tt.want)
 		})
 	}
 }
@@ -155,21 +153,21 @@ func TestAccessRequestShapes(t *testing.T) {
 	rejected := request
 	rejected.Status = "rejected"
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"GET /api/v1/principals":                           ok(200, []apitypes.Principal{principal}),
+		"GET /api/v1/principals":                           ok(200, apitypes.PrincipalList{Principals: []apitypes.Principal{principal}}),
 		"POST /api/v1/principals":                          ok(201, apitypes.CreatePrincipalResult{Principal: principal}),
 		"GET /api/v1/principals/{name}":                    ok(200, principal),
 		"POST /api/v1/principals/{name}/disable":           ok(200, principal),
-		"GET /api/v1/principals/{name}/tokens":             ok(200, []apitypes.Token{token}),
+		"GET /api/v1/principals/{name}/tokens":             ok(200, apitypes.TokenList{Tokens: []apitypes.Token{token}}),
 		"POST /api/v1/tokens/{id}/revoke":                  ok(200, token),
 		"POST /api/v1/principals/{name}/identities":        ok(201, apitypes.Identity{Kind: "dns", Value: "bot.example.internal"}),
 		"POST /api/v1/principals/{name}/identities/remove": ok(204, nil),
-		"GET /api/v1/roles":                                ok(200, []apitypes.Role{{Name: "admin", Permissions: []string{"ca:read"}, Builtin: true}}),
+		"GET /api/v1/roles":                                ok(200, apitypes.RoleList{Roles: []apitypes.Role{{Name: "admin", Permissions: []string{"ca:read"}, Builtin: true}}}),
 		"POST /api/v1/roles":                               ok(201, apitypes.Role{Name: "renewer", Permissions: []string{"cert:read", "cert:issue"}}),
 		"DELETE /api/v1/roles/{name}":                      ok(204, nil),
-		"GET /api/v1/bindings":                             ok(200, principal.Bindings),
+		"GET /api/v1/bindings":                             ok(200, apitypes.BindingList{Bindings: principal.Bindings}),
 		"POST /api/v1/bindings":                            ok(201, principal.Bindings[0]),
 		"DELETE /api/v1/bindings/{id}":                     ok(204, nil),
-		"GET /api/v1/requests":                             ok(200, []apitypes.ApprovalRequest{request}),
+		"GET /api/v1/requests":                             ok(200, apitypes.ApprovalRequestList{Requests: []apitypes.ApprovalRequest{request}}),
 		"GET /api/v1/requests/{id}":                        ok(200, request),
 		"POST /api/v1/requests/{id}/approve":               ok(200, issued),
 		"POST /api/v1/requests/{id}/reject":                ok(200, rejected),
@@ -247,13 +245,18 @@ func TestAccessRequestShapes(t *testing.T) {
 		}
 	}
 
-	// Every list command prints the API's JSON with --json, [] when empty.
-	for _, args := range [][]string{{"principal", "list"}, {"token", "list", "bot"}, {"token", "list"}, {"role", "list"},
-		{"role", "bindings"}, {"request", "list"}} {
-		code, out, errOut := run(t, f.env, append(args, "--json")...)
-		var v []map[string]any
-		if code != 0 || json.Unmarshal([]byte(out), &v) != nil || len(v) != 1 {
-			t.Errorf("%s --json: exit %d, stderr %q\n%s", strings.Join(args, " "), code, errOut, out)
+	// Every list command prints an object with the items under a named key.
+	for _, tc := range []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"principal", "list"}, "principals"}, {[]string{"token", "list", "bot"}, "tokens"}, {[]string{"token", "list"}, "tokens"},
+		{[]string{"role", "list"}, "roles"}, {[]string{"role", "bindings"}, "bindings"}, {[]string{"request", "list"}, "requests"},
+	} {
+		code, out, errOut := run(t, f.env, append(tc.args, "--json")...)
+		var v map[string][]map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &v) != nil || len(v) != 1 || len(v[tc.key]) != 1 {
+			t.Errorf("%s --json: exit %d, stderr %q\n%s", strings.Join(tc.args, " "), code, errOut, out)
 		}
 	}
 }
@@ -587,7 +590,7 @@ func newMTLSServer(t *testing.T) *mtlsServer {
 			writeTestJSON(w, 401, apitypes.Error{Error: "unauthorized"})
 			return
 		}
-		writeTestJSON(w, 200, []apitypes.Role{})
+		writeTestJSON(w, 200, apitypes.RoleList{Roles: []apitypes.Role{}})
 	}))
 	m.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	m.srv.StartTLS()

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,9 +43,7 @@ func TestACMEUsageErrors(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout %q, want nothing", out)
 			}
-			if !strings.HasPrefix(errOut, "certwright: ") || !strings.Contains(errOut, "\nhint: ") || !strings.Contains(errOut, tt.want) {
-				t.Errorf("stderr %q, want a one-line error with %q and a hint", errOut, tt.want)
-			}
+			checkUsageError(t, tt.args, errOut, tt.want)
 		})
 	}
 }
@@ -71,12 +68,7 @@ func TestACMERequestShapes(t *testing.T) {
 		"POST /api/v1/acme/renew-now":               ok(200, apitypes.RenewNowResult{Count: 2, Serials: []string{"01ab", "02cd"}}),
 	})
 	spki := strings.Repeat("AB", 32)
-	tests := []struct {
-		args         []string
-		method, path string
-		body         string
-		stdout       []string
-	}{
+	tests := []requestShape{
 		{[]string{"acme", "create", "internal", "--ca", "issuing", "--profile", "web_server", "--challenges", "http-01", "--challenges", "dns-01",
 			"--allow-names", "*.example.internal,10.0.0.0/8", "--require-eab", "--terms-of-service", "https://example.internal/terms"},
 			"POST", "/api/v1/acme/provisioners",
@@ -97,48 +89,16 @@ func TestACMERequestShapes(t *testing.T) {
 		{[]string{"acme", "renew-now", "--spki", spki, "--serial", "01:AB", "--profile", "web_server"}, "POST", "/api/v1/acme/renew-now",
 			`{"profile":"web_server","spki_sha256":"` + strings.ToLower(spki) + `","serial":"01ab"}`, nil},
 	}
-	for _, tt := range tests {
-		// Sequential: each case checks the one request it adds.
-		name := strings.Join(tt.args, " ")
-		n := len(f.requests())
-		code, out, errOut := run(t, f.env, tt.args...)
-		if code != 0 {
-			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)
-			continue
-		}
-		for _, w := range tt.stdout {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s: stdout lacks %q:\n%s", name, w, out)
-			}
-		}
-		reqs := f.requests()[n:]
-		if len(reqs) != 1 {
-			t.Errorf("%s: %d requests, want 1", name, len(reqs))
-			continue
-		}
-		got := reqs[0]
-		if got.method != tt.method || got.path != tt.path || !jsonEqual(t, got.body, tt.body) {
-			t.Errorf("%s:\n got %s %s %s\nwant %s %s %s", name, got.method, got.path, got.body, tt.method, tt.path, tt.body)
-		}
-	}
+	checkRequestShapes(t, f, tests)
 
 	// --json prints the API's answer.
-	for _, tt := range []struct {
-		args []string
-		key  string
-	}{
+	checkJSONKeys(t, f, []jsonKey{
 		{[]string{"acme", "list"}, "provisioners"},
 		{[]string{"acme", "show", "internal"}, "directory_url"},
 		{[]string{"acme", "eab", "list", "--provisioner", "internal"}, "keys"},
 		{[]string{"acme", "eab", "create", "--provisioner", "internal"}, "hmac_key"},
 		{[]string{"acme", "renew-now", "--profile", "web_server"}, "serials"},
-	} {
-		code, out, errOut := run(t, f.env, append(tt.args, "--json")...)
-		var v map[string]any
-		if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v[tt.key] == nil {
-			t.Errorf("%s --json: exit %d, stderr %q\n%s", strings.Join(tt.args, " "), code, errOut, out)
-		}
-	}
+	})
 }
 
 func TestACMERenewNowNothingMatches(t *testing.T) {

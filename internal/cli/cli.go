@@ -11,6 +11,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/certwright/certwright/internal/errtext"
+	"github.com/certwright/certwright/internal/suggest"
 )
 
 // version is what "certwright version" prints.
@@ -108,11 +111,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		stdin = strings.NewReader("")
 	}
 	r := &runner{stdin: stdin, stdout: stdout, stderr: stderr, getenv: env, now: time.Now}
-	return report(stderr, dispatch(ctx, r, commandTree(), args))
+	return report(stderr, dispatch(ctx, r, commandTree(), args), wantsJSON(args))
 }
 
-// report prints err on the one error path and picks the exit code.
-func report(stderr io.Writer, err error) int {
+// report prints err on the one error path and picks the exit code. With
+// asJSON the error is one JSON object on stderr (errorJSON), so that a
+// script reading --json output can read the failure too.
+func report(stderr io.Writer, err error, asJSON bool) int {
 	if err == nil || errors.Is(err, errHelpShown) || errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -120,19 +125,60 @@ func report(stderr io.Writer, err error) int {
 	if errors.As(err, &ce) && ce.err == nil {
 		return ce.code
 	}
-	fmt.Fprintf(stderr, "certwright: %v\n", err)
-	var h *hintError
-	if errors.As(err, &h) && h.hint != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", h.hint)
-	}
+	code := exitError
 	var u *usageError
-	if errors.As(err, &u) {
-		return exitUsage
+	switch {
+	case errors.As(err, &u):
+		code = exitUsage
+	case ce != nil:
+		code = ce.code
 	}
-	if ce != nil {
-		return ce.code
+	var h *hintError
+	hint := ""
+	if errors.As(err, &h) {
+		hint = h.hint
 	}
-	return exitError
+	msg := errtext.User(err)
+	if asJSON {
+		e := errorJSON{Message: msg, Hint: hint, Exit: code}
+		var ae *apiError
+		if errors.As(err, &ae) {
+			e.Status, e.Rule = ae.status, ae.body.Rule
+		}
+		if printJSON(stderr, map[string]errorJSON{"error": e}) == nil {
+			return code
+		}
+	}
+	fmt.Fprintf(stderr, "certwright: %s\n", msg)
+	if hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
+	return code
+}
+
+// errorJSON is a failure under --json: {"error": {...}} on stderr.
+type errorJSON struct {
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	// Status is the HTTP status of the API's refusal, when there was one.
+	Status int `json:"status,omitempty"`
+	// Rule names the rule that refused (see the API's error body).
+	Rule string `json:"rule,omitempty"`
+	Exit int    `json:"exit_code"`
+}
+
+// wantsJSON reports whether --json is on the command line (before "--"),
+// wherever it stands: errors in parsing the rest are JSON too.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
 }
 
 func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
@@ -158,9 +204,7 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 		}
 		next := findCommand(cur, name)
 		if next == nil {
-			where := strings.Join(append(append([]string{"certwright"}, path...), "--help"), " ")
-			return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(append([]string{}, path...), name), " ")),
-				fmt.Sprintf("run %q for the list of commands", where))
+			return unknownCommand(cur, path, name)
 		}
 		path = append(path, name)
 		cur, args = next, args[1:]
@@ -200,6 +244,18 @@ func findCommand(group *command, name string) *command {
 		}
 	}
 	return nil
+}
+
+// unknownCommand is the usage error for a name that is not a command of
+// group: it suggests the closest one and lists them all.
+func unknownCommand(group *command, path []string, name string) error {
+	names := make([]string, len(group.sub))
+	for i, c := range group.sub {
+		names[i] = c.name
+	}
+	where := strings.Join(append(append([]string{"certwright"}, path...), "--help"), " ")
+	return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(slices.Clone(path), name), " ")),
+		fmt.Sprintf("%s; run %q for what each does", suggest.Hint(name, names), where))
 }
 
 func newUsageError(msg, hint string) error {
@@ -385,8 +441,7 @@ func runHelp(ctx context.Context, r *runner, args []string) error {
 		}
 		next := findCommand(cur, a)
 		if next == nil {
-			return newUsageError(fmt.Sprintf("unknown command %q", strings.Join(append(path, a), " ")),
-				"run \"certwright help\" for the list of commands")
+			return unknownCommand(cur, path, a)
 		}
 		path = append(path, a)
 		cur = next

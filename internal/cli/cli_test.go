@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"github.com/certwright/certwright/internal/inventory"
 	"os"
@@ -196,6 +197,26 @@ func TestClientFlagsInHelp(t *testing.T) {
 	}
 }
 
+// checkUsageError checks that stderr is a usage error holding want and a
+// hint: "certwright: ..." and "hint: ..." lines, or with --json one JSON
+// object {"error": {...}} with exit_code 2.
+func checkUsageError(t *testing.T, args []string, stderr, want string) {
+	t.Helper()
+	if !wantsJSON(args) {
+		if !strings.HasPrefix(stderr, "certwright: ") || !strings.Contains(stderr, "\nhint: ") || !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q, want a one-line error with %q and a hint", stderr, want)
+		}
+		return
+	}
+	var e struct{ Error errorJSON }
+	if err := json.Unmarshal([]byte(stderr), &e); err != nil {
+		t.Fatalf("stderr under --json is not one JSON object: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(e.Error.Message+" "+e.Error.Hint, want) || e.Error.Hint == "" || e.Error.Exit != exitUsage {
+		t.Errorf("stderr %s: want an error with %q, a hint and exit_code 2", stderr, want)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -205,6 +226,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bogus"}, []string{`unknown command "bogus"`, "hint: "}},
 		{[]string{"ca", "bogus"}, []string{`unknown command "ca bogus"`, "certwright ca --help"}},
 		{[]string{"ca", "list", "--bogus"}, []string{"unknown flag --bogus", "certwright ca list --help"}},
+		{[]string{"crt", "list"}, []string{`unknown command "crt"`, `did you mean "cert"? valid: init, serve, ca, cert,`}},
+		{[]string{"cert", "lsit"}, []string{`unknown command "cert lsit"`, `did you mean "list"?`, "valid: sign, issue, list,"}},
+		{[]string{"cert", "list", "--limt", "5"}, []string{"unknown flag --limt", "did you mean --limit?", "its own flags: --after, --all, --ca,"}},
+		{[]string{"cert", "list", "--json", "--expirng-within", "5d"}, []string{"did you mean --expiring-within?"}},
+		{[]string{"help", "cert", "shwo"}, []string{`did you mean "show"?`}},
 		{[]string{"--bogus", "ca", "list"}, []string{"unknown flag --bogus before the command", "--context", "--json"}},
 		{[]string{"ca", "--status", "valid", "list"}, []string{"unknown flag --status before the command"}},
 		{[]string{"--server"}, []string{"flag --server needs a value"}},
@@ -230,13 +256,8 @@ func TestUsageErrors(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout %q, want nothing", out)
 			}
-			if !strings.HasPrefix(errOut, "certwright: ") || !strings.Contains(errOut, "\nhint: ") {
-				t.Errorf("stderr %q: want \"certwright: ...\" and a hint line", errOut)
-			}
 			for _, w := range tt.want {
-				if !strings.Contains(errOut, w) {
-					t.Errorf("stderr %q lacks %q", errOut, w)
-				}
+				checkUsageError(t, tt.args, errOut, w)
 			}
 		})
 	}

@@ -190,11 +190,28 @@ func (c *client) errorFromResponse(status int, data []byte) error {
 	case http.StatusServiceUnavailable:
 		return &hintError{e, "HTTP 503: the server is up but its database did not answer; retry shortly (the server's /healthz says degraded while this lasts, and its log says why)"}
 	case http.StatusForbidden:
-		return &hintError{e, "HTTP 403: you are authenticated, but no role of yours grants this here; an administrator can check with `certwright role bindings --principal NAME`"}
+		return &hintError{e, "HTTP 403: " + refusalHint(e.body.Rule)}
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		return &hintError{e, "the server answered with a redirect; --server must be the certwright API's base URL"}
 	}
 	return e
+}
+
+// refusalHint is the fix for a 403, by the rule the server says refused.
+func refusalHint(rule string) string {
+	switch rule {
+	case "role":
+		return "you are authenticated, but no role of yours grants this; an administrator can check with `certwright role bindings --principal NAME` and grant one with `certwright role bind`"
+	case "scope":
+		return "a role of yours grants this, but its scope (CAs, profiles, names) does not cover this certificate or CA; an administrator can check the scope with `certwright role bindings --principal NAME`"
+	case "two_person_rule":
+		return "the two-person rule: whoever requested it cannot approve or reject it; another principal with request:approve must (certwright request approve ID)"
+	case "machine_only_key_handout":
+		return "the server hands private keys to machine principals only: make the key yourself and send a CSR (certwright cert sign --csr FILE), or use a machine principal's token"
+	case "escalation":
+		return "nobody grants or acts on more than they hold: ask a principal holding at least as much (for the admin role, admin unscoped)"
+	}
+	return "you are authenticated, but the server refused this for the reason above"
 }
 
 // transportError explains a request that got no HTTP answer.
@@ -249,8 +266,8 @@ func (c *client) getPEM(ctx context.Context, path string, query url.Values) ([]b
 }
 
 // ListCAs lists every CA.
-func (c *client) ListCAs(ctx context.Context) ([]apitypes.CA, error) {
-	var out []apitypes.CA
+func (c *client) ListCAs(ctx context.Context) (apitypes.CAList, error) {
+	var out apitypes.CAList
 	err := c.getJSON(ctx, "/api/v1/cas", nil, &out)
 	return out, err
 }
@@ -358,8 +375,12 @@ func (c *client) Issue(ctx context.Context, req apitypes.IssueRequest) (apitypes
 type certFilter struct {
 	CA, Profile, Status, SAN, Tag string
 	ExpiringWithin                string // e.g. "30d"
-	Limit                         int
-	After                         string
+	// Sort is "expiry" or "serial" (the API's default).
+	Sort string
+	// Current drops revoked certificates and those a renewal superseded.
+	Current bool
+	Limit   int
+	After   string
 }
 
 func (f certFilter) query() url.Values {
@@ -375,6 +396,10 @@ func (f certFilter) query() url.Values {
 	set("san", f.SAN)
 	set("tag", f.Tag)
 	set("expiring_within", f.ExpiringWithin)
+	set("sort", f.Sort)
+	if f.Current {
+		q.Set("current", "true")
+	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}

@@ -11,8 +11,8 @@ import (
 )
 
 // ListPrincipals lists every principal with its bindings, identities and tokens.
-func (c *client) ListPrincipals(ctx context.Context) ([]apitypes.Principal, error) {
-	var out []apitypes.Principal
+func (c *client) ListPrincipals(ctx context.Context) (apitypes.PrincipalList, error) {
+	var out apitypes.PrincipalList
 	err := c.getJSON(ctx, "/api/v1/principals", nil, &out)
 	return out, err
 }
@@ -51,8 +51,8 @@ func (c *client) RemoveIdentity(ctx context.Context, principal string, id apityp
 }
 
 // ListTokens lists a principal's tokens (never their secrets).
-func (c *client) ListTokens(ctx context.Context, principal string) ([]apitypes.Token, error) {
-	var out []apitypes.Token
+func (c *client) ListTokens(ctx context.Context, principal string) (apitypes.TokenList, error) {
+	var out apitypes.TokenList
 	err := c.getJSON(ctx, "/api/v1/principals/"+seg(principal)+"/tokens", nil, &out)
 	return out, err
 }
@@ -73,8 +73,8 @@ func (c *client) RevokeToken(ctx context.Context, id string) (apitypes.Token, er
 }
 
 // ListRoles lists the built-in roles, then the custom ones.
-func (c *client) ListRoles(ctx context.Context) ([]apitypes.Role, error) {
-	var out []apitypes.Role
+func (c *client) ListRoles(ctx context.Context) (apitypes.RoleList, error) {
+	var out apitypes.RoleList
 	err := c.getJSON(ctx, "/api/v1/roles", nil, &out)
 	return out, err
 }
@@ -93,12 +93,12 @@ func (c *client) DeleteRole(ctx context.Context, name string) error {
 }
 
 // ListBindings lists role bindings, of one principal when principal is not empty.
-func (c *client) ListBindings(ctx context.Context, principal string) ([]apitypes.Binding, error) {
+func (c *client) ListBindings(ctx context.Context, principal string) (apitypes.BindingList, error) {
 	var q url.Values
 	if principal != "" {
 		q = url.Values{"principal": {principal}}
 	}
-	var out []apitypes.Binding
+	var out apitypes.BindingList
 	err := c.getJSON(ctx, "/api/v1/bindings", q, &out)
 	return out, err
 }
@@ -117,12 +117,12 @@ func (c *client) DeleteBinding(ctx context.Context, id string) error {
 }
 
 // ListRequests lists approval requests in a status (pending, ..., or all).
-func (c *client) ListRequests(ctx context.Context, status string) ([]apitypes.ApprovalRequest, error) {
+func (c *client) ListRequests(ctx context.Context, status string) (apitypes.ApprovalRequestList, error) {
 	var q url.Values
 	if status != "" {
 		q = url.Values{"status": {status}}
 	}
-	var out []apitypes.ApprovalRequest
+	var out apitypes.ApprovalRequestList
 	err := c.getJSON(ctx, "/api/v1/requests", q, &out)
 	return out, err
 }

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -39,6 +42,38 @@ func (c *client) CreateEABKey(ctx context.Context, provisioner string, req apity
 func (c *client) ListEABKeys(ctx context.Context, provisioner string) (apitypes.EABKeyList, error) {
 	var out apitypes.EABKeyList
 	err := c.getJSON(ctx, "/api/v1/acme/provisioners/"+seg(provisioner)+"/eab", nil, &out)
+	return out, err
+}
+
+// UpdateProvisioner changes the fields of an ACME provisioner that req holds.
+func (c *client) UpdateProvisioner(ctx context.Context, name string, req apitypes.UpdateProvisionerRequest) (apitypes.UpdatedProvisioner, error) {
+	var out apitypes.UpdatedProvisioner
+	body, err := json.Marshal(req)
+	if err != nil {
+		return out, fmt.Errorf("encode request: %w", err)
+	}
+	_, err = c.request(ctx, http.MethodPatch, "/api/v1/acme/provisioners/"+seg(name), nil, body, "application/json", &out)
+	return out, err
+}
+
+// SetProvisionerState disables or enables (action) an ACME provisioner.
+func (c *client) SetProvisionerState(ctx context.Context, name, action string) (apitypes.Provisioner, error) {
+	var out apitypes.Provisioner
+	err := c.postJSON(ctx, "/api/v1/acme/provisioners/"+seg(name)+"/"+action, nil, &out)
+	return out, err
+}
+
+// DeleteProvisioner deletes a disabled ACME provisioner.
+func (c *client) DeleteProvisioner(ctx context.Context, name string) (apitypes.DeletedProvisioner, error) {
+	var out apitypes.DeletedProvisioner
+	_, err := c.request(ctx, http.MethodDelete, "/api/v1/acme/provisioners/"+seg(name), nil, nil, "", &out)
+	return out, err
+}
+
+// RevokeEABKey revokes an external account binding key.
+func (c *client) RevokeEABKey(ctx context.Context, keyID string) (apitypes.RevokedEABKey, error) {
+	var out apitypes.RevokedEABKey
+	err := c.postJSON(ctx, "/api/v1/acme/eab/"+seg(keyID)+"/revoke", nil, &out)
 	return out, err
 }
 

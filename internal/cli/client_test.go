@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,10 +120,10 @@ func TestListCAsDiscoversTheServer(t *testing.T) {
 	na := time.Date(2035, 5, 6, 7, 8, 0, 0, time.UTC)
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
 		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
-			writeTestJSON(w, 200, []apitypes.CA{
+			writeTestJSON(w, 200, apitypes.CAList{CAs: []apitypes.CA{
 				{Name: "root", Kind: "root", Status: "active", KeyAlgorithm: "ecdsa-p384", NotAfter: &na},
 				{Name: "issuing", Kind: "intermediate", Status: "active", Parent: "root", KeyAlgorithm: "ecdsa-p256", CertificatesIssued: 3},
-			})
+			}})
 		},
 	})
 	code, out, errOut := run(t, f.env, "ca", "list")
@@ -143,8 +144,8 @@ func TestListCAsDiscoversTheServer(t *testing.T) {
 	}
 
 	code, out, _ = run(t, f.env, "ca", "list", "--json")
-	var cas []apitypes.CA
-	if code != 0 || json.Unmarshal([]byte(out), &cas) != nil || len(cas) != 2 || !strings.Contains(out, "\n  {") {
+	var cas apitypes.CAList
+	if code != 0 || json.Unmarshal([]byte(out), &cas) != nil || len(cas.CAs) != 2 || !strings.Contains(out, "\n  \"cas\": [") {
 		t.Errorf("--json: exit %d\n%s", code, out)
 	}
 }
@@ -164,7 +165,7 @@ func TestAPIErrors(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.pem")
 
 	code, _, errOut := run(t, f.env, "cert", "sign", "--csr", csr, "--profile", "web_server", "--out", out)
-	if code != 1 || errOut != "certwright: policy violation: profile: RSA key of 1024 bits is below 2048 (rule: keys)\n" {
+	if code != 1 || errOut != "certwright: policy violation: RSA key of 1024 bits is below 2048 (rule: keys)\n" {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 	if _, err := os.Stat(out); err == nil {
@@ -207,7 +208,9 @@ func TestTransportErrors(t *testing.T) {
 func TestTokenSources(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) { writeTestJSON(w, 200, []apitypes.CA{}) },
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, apitypes.CAList{CAs: []apitypes.CA{}})
+		},
 	})
 	open := filepath.Join(t.TempDir(), "token")
 	writeFile(t, open, "  "+testToken+"\n\n", 0o644)
@@ -355,9 +358,9 @@ func TestCertListPages(t *testing.T) {
 			if a := q.Get("after"); a != "" {
 				start, _ = strconv.Atoi(a)
 			}
-			size := 2
-			if l := q.Get("limit"); l != "" {
-				size, _ = strconv.Atoi(l)
+			size := 2 // the server's pages are smaller than asked for
+			if l, _ := strconv.Atoi(q.Get("limit")); l > 0 && l < size {
+				size = l
 			}
 			var out apitypes.CertificateList
 			for i := start + 1; i <= total && len(out.Certificates) < size; i++ {
@@ -372,7 +375,8 @@ func TestCertListPages(t *testing.T) {
 			writeTestJSON(w, 200, out)
 		},
 	})
-	code, out, errOut := run(t, f.env, "cert", "list", "--expiring-within", "2w", "--profile", "web_server")
+	// --all follows every page, and keeps revoked and renewed certificates.
+	code, out, errOut := run(t, f.env, "cert", "list", "--expiring-within", "2w", "--profile", "web_server", "--all")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -381,17 +385,85 @@ func TestCertListPages(t *testing.T) {
 		t.Errorf("table:\n%s", out)
 	}
 	reqs := f.requests()
-	if len(reqs) != 3 || reqs[0].query != "expiring_within=14d&profile=web_server" || !strings.Contains(reqs[2].query, "after=4") {
+	if len(reqs) != 3 || reqs[0].query != "expiring_within=14d&limit=1000&profile=web_server&sort=expiry" || !strings.Contains(reqs[2].query, "after=4") {
 		for _, r := range reqs {
 			t.Logf("query %s", r.query)
 		}
 		t.Errorf("%d requests", len(reqs))
 	}
 
-	code, out, errOut = run(t, f.env, "cert", "list", "--limit", "3", "--json")
+	// Without --all: a page of 50, revoked and renewed ones left out of
+	// --expiring-within.
+	before := len(f.requests())
+	code, out, errOut = run(t, f.env, "cert", "list", "--expiring-within", "2w", "--sort", "serial")
+	reqs = f.requests()
+	if first := reqs[before].query; first != "current=true&expiring_within=14d&limit=50&sort=serial" {
+		t.Errorf("default page query %s", first)
+	}
+	if code != 0 || strings.Count(out, "host") != total || errOut != "" {
+		t.Errorf("default page: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	// A full page says how to go on.
+	code, out, errOut = run(t, f.env, "cert", "list", "--limit", "2")
+	if code != 0 || strings.Count(out, "host") != 2 || !strings.Contains(errOut, "add --after 2 for the next page, or --all for every page") {
+		t.Errorf("--limit 2: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+
+	code, out, errOut = run(t, f.env, "cert", "list", "--limit", "1", "--json")
 	var list apitypes.CertificateList
-	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Certificates) != 3 || list.Next != "3" {
-		t.Errorf("--limit 3 --json: exit %d, stderr %q\n%s", code, errOut, out)
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Certificates) != 1 || list.Next != "1" {
+		t.Errorf("--limit 1 --json: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+
+	for _, args := range [][]string{
+		{"--limit", "0"}, {"--all", "--limit", "5"}, {"--sort", "expiry_date"}, {"--status", "expird"},
+	} {
+		code, _, errOut := run(t, f.env, append([]string{"cert", "list"}, args...)...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+	if _, _, errOut := run(t, f.env, "cert", "list", "--status", "expird"); !strings.Contains(errOut, `did you mean "expired"? valid: valid, revoked, expired`) {
+		t.Errorf("--status typo: stderr %q", errOut)
+	}
+}
+
+// TestCertListColumns: the days left, the first SAN, a shortened imported
+// fingerprint, and the status words for expired and renewed certificates.
+func TestCertListColumns(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	fp := strings.Repeat("ab", 32)
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/certificates": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, apitypes.CertificateList{Certificates: []apitypes.Certificate{
+				{Serial: "0a", SANs: []string{"old.example", "alt.example"}, Status: "valid", NotAfter: now.Add(-36 * time.Hour), Source: "issued"},
+				{Serial: "0b", SANs: []string{"renewed.example"}, Status: "valid", NotAfter: now.Add(10*24*time.Hour + time.Hour), RenewedBy: "0c", Source: "issued"},
+				{Serial: fp, Subject: "CN=legacy", Status: "revoked", NotAfter: now.Add(400*24*time.Hour + time.Hour), Source: "imported"},
+			}})
+		},
+	})
+	code, out, errOut := run(t, f.env, "cert", "list")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^SERIAL +NAME +PROFILE +CA +NOT AFTER +DAYS LEFT +STATUS +REQUESTER$`),
+		regexp.MustCompile(`^0a +old\.example +- +- +\S+ \S+ +-2 +expired +-$`),
+		regexp.MustCompile(`^0b +renewed\.example .* 10 +valid,renewed +-$`),
+		regexp.MustCompile(`^abababababababab… +CN=legacy .* 400 +revoked +-$`),
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("table:\n%s", out)
+	}
+	for i, re := range want {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %d = %q, want %s", i, lines[i], re)
+		}
+	}
+	if strings.Contains(out, "alt.example") {
+		t.Errorf("only the first SAN is shown:\n%s", out)
 	}
 }
 
@@ -431,6 +503,79 @@ func TestCreateRootAndProfileRequests(t *testing.T) {
 	code, out, _ = run(t, f.env, "profile", "delete", "corp_web")
 	if code != 0 || out != "Deleted profile corp_web.\n" {
 		t.Errorf("delete: exit %d, %q", code, out)
+	}
+}
+
+// TestRefusalHintsAndJSONErrors: a 403's hint follows the rule the server
+// names, and under --json the error is one JSON object on stderr with the
+// status, the rule and the exit code.
+func TestRefusalHintsAndJSONErrors(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/certificates/{serial}": func(w http.ResponseWriter, r *http.Request) {
+			rule := map[string]string{"01": "scope", "02": "two_person_rule", "03": "machine_only_key_handout", "04": "role", "05": ""}[r.PathValue("serial")]
+			writeTestJSON(w, 403, apitypes.Error{Error: "forbidden", Detail: "forbidden: refused", Rule: rule})
+		},
+	})
+	for serial, want := range map[string]string{
+		"01": "its scope (CAs, profiles, names)", "02": "two-person rule", "03": "machine principals only",
+		"04": "certwright role bind", "05": "refused this for the reason above",
+	} {
+		code, _, errOut := run(t, f.env, "cert", "show", serial)
+		if code != 1 || !strings.Contains(errOut, "hint: HTTP 403: ") || !strings.Contains(errOut, want) {
+			t.Errorf("cert show %s: exit %d, stderr %q; want a hint with %q", serial, code, errOut, want)
+		}
+	}
+
+	code, out, errOut := run(t, f.env, "cert", "show", "01", "--json")
+	var e struct{ Error errorJSON }
+	if err := json.Unmarshal([]byte(errOut), &e); err != nil || code != 1 || out != "" {
+		t.Fatalf("--json: exit %d, stdout %q, stderr %q (%v)", code, out, errOut, err)
+	}
+	if e.Error.Status != 403 || e.Error.Rule != "scope" || e.Error.Exit != 1 || !strings.Contains(e.Error.Message, "refused") ||
+		!strings.Contains(e.Error.Hint, "scope") {
+		t.Errorf("--json error %+v", e.Error)
+	}
+}
+
+// TestUnknownNamesSuggest: a 404 for a profile, CA or job named on the
+// command line suggests the closest one the caller can list, and lists
+// them; a caller that may not list them learns nothing more.
+func TestUnknownNamesSuggest(t *testing.T) {
+	t.Parallel()
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		writeTestJSON(w, 404, apitypes.Error{Error: "not found", Detail: "not found: " + r.PathValue("name")})
+	}
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/profiles/{name}":  notFound,
+		"GET /api/v1/cas/{name}":       notFound,
+		"POST /api/v1/jobs/{name}/run": notFound,
+		"GET /api/v1/profiles": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, map[string]any{"profiles": []map[string]any{{"name": "web_server"}, {"name": "internal_service"}}})
+		},
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 403, apitypes.Error{Error: "forbidden", Rule: "role"})
+		},
+		"GET /api/v1/jobs": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, apitypes.JobList{Jobs: []apitypes.Job{{Name: "expiry_check"}, {Name: "renewal"}}})
+		},
+	})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"profile", "show", "web_servr"}, `hint: there is no profile "web_servr": did you mean "web_server"? valid: web_server, internal_service`},
+		{[]string{"jobs", "run", "expiry-check"}, `hint: there is no job "expiry-check": did you mean "expiry_check"? valid: expiry_check, renewal`},
+	} {
+		code, _, errOut := run(t, f.env, tc.args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	// The caller may not list CAs: the 404 stays as it is.
+	code, _, errOut := run(t, f.env, "ca", "show", "isuing")
+	if code != 1 || strings.Contains(errOut, "hint:") || strings.Contains(errOut, "valid") {
+		t.Errorf("ca show without ca list: exit %d, stderr %q", code, errOut)
 	}
 }
 

@@ -392,15 +392,13 @@ func runPrincipalList(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	defer c.close()
-	list, err := c.ListPrincipals(ctx)
+	res, err := c.ListPrincipals(ctx)
 	if err != nil {
 		return err
 	}
+	list := res.Principals
 	if cf.json {
-		if list == nil {
-			list = []apitypes.Principal{}
-		}
-		return printJSON(r.stdout, list)
+		return printList(r.stdout, "principals", list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(r.stderr, "No principals.")
@@ -594,16 +592,18 @@ func runTokenList(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	var tokens []apitypes.Token
 	if len(pos) == 1 {
-		if tokens, err = c.ListTokens(ctx, pos[0]); err != nil {
-			return err
-		}
-	} else {
-		// There is no route for every token: each principal carries its own.
-		list, err := c.ListPrincipals(ctx)
+		res, err := c.ListTokens(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		for _, p := range list {
+		tokens = res.Tokens
+	} else {
+		// There is no route for every token: each principal carries its own.
+		res, err := c.ListPrincipals(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range res.Principals {
 			for _, tok := range p.Tokens {
 				if tok.Principal == "" {
 					tok.Principal = p.Name
@@ -613,10 +613,7 @@ func runTokenList(ctx context.Context, r *runner, args []string) error {
 		}
 	}
 	if cf.json {
-		if tokens == nil {
-			tokens = []apitypes.Token{}
-		}
-		return printJSON(r.stdout, tokens)
+		return printList(r.stdout, "tokens", tokens)
 	}
 	if len(tokens) == 0 {
 		fmt.Fprintln(r.stderr, "No tokens.")
@@ -650,15 +647,13 @@ func runRoleList(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	defer c.close()
-	roles, err := c.ListRoles(ctx)
+	res, err := c.ListRoles(ctx)
 	if err != nil {
 		return err
 	}
+	roles := res.Roles
 	if cf.json {
-		if roles == nil {
-			roles = []apitypes.Role{}
-		}
-		return printJSON(r.stdout, roles)
+		return printList(r.stdout, "roles", roles)
 	}
 	if len(roles) == 0 {
 		fmt.Fprintln(r.stderr, "No roles.")
@@ -782,15 +777,13 @@ func runRoleBindings(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	defer c.close()
-	list, err := c.ListBindings(ctx, *principal)
+	res, err := c.ListBindings(ctx, *principal)
 	if err != nil {
 		return err
 	}
+	list := res.Bindings
 	if cf.json {
-		if list == nil {
-			list = []apitypes.Binding{}
-		}
-		return printJSON(r.stdout, list)
+		return printList(r.stdout, "bindings", list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(r.stderr, "No bindings.")

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -53,7 +54,12 @@ func acmeCommands() []*command {
 				example: "certwright acme eab list --provisioner internal",
 				run:     runACMEEABList,
 			},
+			acmeEABRevokeCommand(),
 		}},
+		acmeUpdateCommand(),
+		acmeStateCommand("disable"),
+		acmeStateCommand("enable"),
+		acmeDeleteCommand(),
 		{
 			name: "renew-now", summary: "ask ACME clients to renew matching certificates at their next renewal-info check",
 			args:    "(--ca CA | --profile P | --san NAME | --spki HEX | --serial SERIAL)... [--json]",
@@ -85,27 +91,35 @@ func (r *runner) absoluteURL(flagName, s string) error {
 	return nil
 }
 
-func runACMECreate(ctx context.Context, r *runner, args []string) error {
-	fs, cf := newClientFlagSet("acme create")
-	ca := fs.String("ca", "", "issue on `CA` (name or ID)")
-	prof := fs.String("profile", "", "issue under `PROFILE`")
-	var challenges, allow listFlag
-	fs.Var(&challenges, "challenges", "offer only these challenge `TYPES` (comma-separated or repeated; default: all)")
-	fs.Var(&allow, "allow-names", "orders may name only identifiers matching `PATTERN` (comma-separated or repeated; default: what the profile allows)")
-	requireEAB := fs.Bool("require-eab", false, "new accounts must present an external account binding key")
-	subjectFields := fs.Bool("allow-subject-fields", false, "keep the CSR's subject fields (O, OU, C, ...); by default certificates carry only a validated common name")
-	tos := fs.String("terms-of-service", "", "terms of service `URL` shown to ACME clients")
-	website := fs.String("website", "", "`URL` of a page about this ACME service")
-	pos, err := r.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(pos[0]) == "" {
-		return r.usagef("NAME must not be empty")
-	}
-	if err := r.required(fs, "ca", "profile"); err != nil {
-		return err
-	}
+// policyFlags are the provisioner policy flags acme create and acme
+// update share.
+type policyFlags struct {
+	ca, profile, tos, website *string
+	challenges, allow         listFlag
+	requireEAB, subjectFields *bool
+}
+
+func registerPolicyFlags(fs *flag.FlagSet) *policyFlags {
+	f := &policyFlags{}
+	f.ca = fs.String("ca", "", "issue on `CA` (name or ID)")
+	f.profile = fs.String("profile", "", "issue under `PROFILE`")
+	fs.Var(&f.challenges, "challenges", "offer only these challenge `TYPES` (comma-separated or repeated; at creation the default is all)")
+	fs.Var(&f.allow, "allow-names", "orders may name only identifiers matching `PATTERN` (comma-separated or repeated; none: what the profile allows)")
+	f.requireEAB = fs.Bool("require-eab", false, "accounts must present an external account binding key")
+	f.subjectFields = fs.Bool("allow-subject-fields", false, "keep the CSR's subject fields (O, OU, C, ...); by default certificates carry only a validated common name")
+	f.tos = fs.String("terms-of-service", "", "terms of service `URL` shown to ACME clients")
+	f.website = fs.String("website", "", "`URL` of a page about this ACME service")
+	return f
+}
+
+// check checks the flags before anything is sent.
+func (f *policyFlags) check(r *runner) error {
+	return r.checkPolicyFlags(f.challenges, f.allow, *f.tos, *f.website)
+}
+
+// checkPolicyFlags checks the policy flags acme create and acme update
+// share before anything is sent.
+func (r *runner) checkPolicyFlags(challenges, allow []string, tos, website string) error {
 	for _, c := range challenges {
 		if !slices.Contains(acme.ChallengeTypes(), c) {
 			return r.usagef("--challenges: unknown challenge type %q (want %s)", c, strings.Join(acme.ChallengeTypes(), ", "))
@@ -116,10 +130,26 @@ func runACMECreate(ctx context.Context, r *runner, args []string) error {
 			return r.usagef("--allow-names: %s", strings.TrimPrefix(err.Error(), "authz: "))
 		}
 	}
-	if err := r.absoluteURL("terms-of-service", *tos); err != nil {
+	if err := r.absoluteURL("terms-of-service", tos); err != nil {
 		return err
 	}
-	if err := r.absoluteURL("website", *website); err != nil {
+	return r.absoluteURL("website", website)
+}
+
+func runACMECreate(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("acme create")
+	f := registerPolicyFlags(fs)
+	pos, err := r.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(pos[0]) == "" {
+		return r.usagef("NAME must not be empty")
+	}
+	if err := r.required(fs, "ca", "profile"); err != nil {
+		return err
+	}
+	if err := f.check(r); err != nil {
 		return err
 	}
 	c, err := r.connect(cf)
@@ -128,8 +158,8 @@ func runACMECreate(ctx context.Context, r *runner, args []string) error {
 	}
 	defer c.close()
 	p, err := c.CreateProvisioner(ctx, apitypes.CreateProvisionerRequest{
-		Name: pos[0], CA: *ca, Profile: *prof, Challenges: challenges, AllowNames: allow,
-		RequireEAB: *requireEAB, AllowSubjectFields: *subjectFields, TermsOfService: *tos, Website: *website,
+		Name: pos[0], CA: *f.ca, Profile: *f.profile, Challenges: f.challenges, AllowNames: f.allow,
+		RequireEAB: *f.requireEAB, AllowSubjectFields: *f.subjectFields, TermsOfService: *f.tos, Website: *f.website,
 	})
 	if err != nil {
 		return err
@@ -159,6 +189,15 @@ func printProvisioner(w io.Writer, p apitypes.Provisioner) error {
 	fl := newFields(w)
 	fl.add("Name", p.Name)
 	fl.add("ID", p.ID)
+	status := provisionerStatus(p)
+	if p.Disabled {
+		status += " since " + showTimePtr(p.DisabledAt)
+		if p.DisabledBy != "" {
+			status += " by " + p.DisabledBy
+		}
+		status += ": no new accounts, orders or certificates; revocation and renewal information go on"
+	}
+	fl.add("Status", status)
 	ca := p.CA
 	if ca == "" {
 		ca = p.CAID
@@ -208,13 +247,13 @@ func runACMEList(ctx context.Context, r *runner, args []string) error {
 		fmt.Fprintln(r.stderr, "No ACME provisioners; create one with `certwright acme create NAME --ca CA --profile PROFILE`.")
 		return nil
 	}
-	t := newTable(r.stdout, "NAME", "CA", "PROFILE", "CHALLENGES", "EAB", "DIRECTORY URL")
+	t := newTable(r.stdout, "NAME", "CA", "PROFILE", "CHALLENGES", "EAB", "STATUS", "DIRECTORY URL")
 	for _, p := range list.Provisioners {
 		ca := p.CA
 		if ca == "" {
 			ca = p.CAID
 		}
-		t.row(p.Name, ca, p.Profile, strings.Join(p.Challenges, ","), eabLabel(p.RequireEAB), p.DirectoryURL)
+		t.row(p.Name, ca, p.Profile, strings.Join(p.Challenges, ","), eabLabel(p.RequireEAB), provisionerStatus(p), p.DirectoryURL)
 	}
 	return t.flush()
 }
@@ -315,7 +354,10 @@ func runACMEEABList(ctx context.Context, r *runner, args []string) error {
 			principal = k.PrincipalID
 		}
 		status := "unused"
-		if k.AccountID != "" {
+		switch {
+		case k.RevokedAt != nil:
+			status = "revoked " + tableTimePtr(k.RevokedAt)
+		case k.AccountID != "":
 			status = "bound " + tableTimePtr(k.BoundAt)
 		}
 		t.row(k.ID, principal, strings.TrimSpace(status), k.AccountID, tableTime(k.CreatedAt), k.CreatedBy, k.Description)

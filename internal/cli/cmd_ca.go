@@ -88,15 +88,13 @@ func runCAList(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	defer c.close()
-	cas, err := c.ListCAs(ctx)
+	res, err := c.ListCAs(ctx)
 	if err != nil {
 		return err
 	}
+	cas := res.CAs
 	if cf.json {
-		if cas == nil {
-			cas = []apitypes.CA{}
-		}
-		return printJSON(r.stdout, cas)
+		return printList(r.stdout, "cas", cas)
 	}
 	if len(cas) == 0 {
 		fmt.Fprintln(r.stderr, "No CAs.")
@@ -162,7 +160,7 @@ func runCAShow(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	a, err := c.GetCA(ctx, pos[0])
 	if err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"CA", pos[0]})
 	}
 	if cf.json {
 		return printJSON(r.stdout, a)

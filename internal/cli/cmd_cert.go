@@ -15,6 +15,7 @@ import (
 
 	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/suggest"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -40,9 +41,12 @@ func certCommands() []*command {
 		},
 		{
 			name: "list", summary: "list issued certificates",
-			args:    "[--ca CA] [--profile P] [--status valid|revoked] [--san NAME] [--tag T] [--expiring-within 30d] [--limit N] [--json]",
+			args:    "[--ca CA] [--profile P] [--status valid|revoked|expired] [--san NAME] [--tag T] [--expiring-within 30d] [--sort expiry|serial] [--limit N | --all] [--after POSITION] [--json]",
 			example: "certwright cert list --expiring-within 30d",
-			run:     runCertList,
+			more: "The list is sorted by expiry, soonest first, and shows one page of 50 unless --limit or --all;\n" +
+				"the line under it says how to get the next page. STATUS says renewed when a renewal superseded\n" +
+				"the certificate; imported certificates' serials (their SHA-256 fingerprints) are shortened.",
+			run: runCertList,
 		},
 		{
 			name: "show", summary: "show one certificate's inventory record", args: "SERIAL [--json]",
@@ -166,7 +170,8 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 	}
 	csr, err := pki.ParseCSR(data)
 	if err != nil {
-		return fmt.Errorf("read CSR %s: %w", *csrFile, err)
+		return &hintError{fmt.Errorf("read CSR %s: %w", *csrFile, err),
+			"--csr must name a certificate signing request, PEM (BEGIN CERTIFICATE REQUEST) or DER; make one with: openssl req -new -key KEY -subj /CN=NAME -out req.pem"}
 	}
 	replacesSerial := ""
 	if *replaces != "" {
@@ -184,6 +189,7 @@ func runCertSign(ctx context.Context, r *runner, args []string) error {
 		Profile: f.profile, CA: f.ca, ValidityDays: f.days, Tags: f.tags, Owner: f.owner, AutoRenew: f.autoRenew,
 		Replaces: replacesSerial,
 	})
+	err = c.explainNotFound(ctx, err, nameRef{"profile", f.profile}, nameRef{"CA", f.ca})
 	var pending *pendingError
 	if errors.As(err, &pending) {
 		// Nothing was issued: nothing is written, and the exit code says so.
@@ -283,7 +289,7 @@ func runCertIssue(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	res, err := c.Issue(ctx, req)
 	if err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"profile", f.profile}, nameRef{"CA", f.ca})
 	}
 	// The key first: the certificate can be fetched again, the key cannot.
 	lost := "certificate " + res.Serial + " was issued but its key is lost; revoke it and issue again"
@@ -340,34 +346,62 @@ func (r *runner) readPassword(path string) (string, error) {
 	return pw, nil
 }
 
+// Paging of cert list: a page of defaultListLimit unless --limit, every
+// page up to maxListAll certificates with --all.
+const (
+	defaultListLimit = 50
+	maxListAll       = 100000
+)
+
 func runCertList(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("cert list")
 	var f certFilter
 	fs.StringVar(&f.CA, "ca", "", "only certificates issued by `CA`")
 	fs.StringVar(&f.Profile, "profile", "", "only certificates issued under `PROFILE`")
-	fs.StringVar(&f.Status, "status", "", "only certificates in `STATUS` valid or revoked")
+	fs.StringVar(&f.Status, "status", "", "only certificates in `STATUS`: valid (neither revoked nor expired), revoked or expired (unrevoked, past their expiry)")
 	fs.StringVar(&f.SAN, "san", "", "only certificates for this DNS `NAME`, IP, email or URI")
 	fs.StringVar(&f.Tag, "tag", "", "only certificates with `TAG`")
+	fs.StringVar(&f.Sort, "sort", "expiry", "`ORDER` of the list: expiry (soonest first) or serial")
 	var within durationFlag
-	fs.Var(&within, "expiring-within", "only certificates that expire within `DURATION` (30d, 2w, 12h)")
-	limit := fs.Int("limit", 0, "list at most `N` certificates (default: all)")
+	fs.Var(&within, "expiring-within", "only certificates that expire within `DURATION` (30d, 2w, 12h); revoked and renewed ones are left out unless --all")
+	limit := fs.Int("limit", defaultListLimit, "list at most `N` certificates (one page)")
+	all := fs.Bool("all", false, fmt.Sprintf("list every page (up to %d certificates), and with --expiring-within also the revoked and renewed ones", maxListAll))
+	fs.StringVar(&f.After, "after", "", "continue after `POSITION`, the \"next\" of the previous page")
 	if _, err := r.parse(fs, args); err != nil {
 		return err
 	}
-	if *limit < 0 {
-		return r.usagef("--limit must be positive")
+	if *limit < 1 {
+		return r.usagef("--limit must be at least 1")
+	}
+	if *all && isSet(fs, "limit") {
+		return r.usagef("--all and --limit exclude each other: --all lists every page")
+	}
+	switch f.Sort {
+	case "expiry", "serial":
+	default:
+		return newUsageError(fmt.Sprintf("unknown --sort %q", f.Sort), suggest.Hint(f.Sort, []string{"expiry", "serial"}))
+	}
+	switch f.Status {
+	case "", "valid", "revoked", "expired":
+	default:
+		return newUsageError(fmt.Sprintf("unknown --status %q", f.Status), suggest.Hint(f.Status, []string{"valid", "revoked", "expired"}))
 	}
 	if within != 0 {
 		f.ExpiringWithin = inventory.FormatWindow(time.Duration(within))
+		f.Current = !*all
+	}
+	n := *limit
+	if *all {
+		n = maxListAll
 	}
 	c, err := r.connect(cf)
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	list, err := listAll(ctx, c, f, *limit)
+	list, err := listAll(ctx, c, f, n)
 	if err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"CA", f.CA})
 	}
 	if cf.json {
 		return printJSON(r.stdout, list)
@@ -376,31 +410,76 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 		fmt.Fprintln(r.stderr, "No certificates.")
 		return nil
 	}
-	t := newTable(r.stdout, "SERIAL", "SUBJECT", "PROFILE", "CA", "NOT AFTER", "STATUS", "REQUESTER")
+	now := r.now()
+	t := newTable(r.stdout, "SERIAL", "NAME", "PROFILE", "CA", "NOT AFTER", "DAYS LEFT", "STATUS", "REQUESTER")
 	for _, cert := range list.Certificates {
-		t.row(cert.Serial, certName(cert), cert.Profile, cert.CA, tableTime(cert.NotAfter), cert.Status, cert.Requester)
+		t.row(listSerial(cert), firstNonEmpty(firstSAN(cert), cert.Subject), cert.Profile, cert.CA, tableTime(cert.NotAfter),
+			strconv.Itoa(daysLeft(cert.NotAfter, now)), listStatus(cert, now), cert.Requester)
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if list.Next != "" {
-		fmt.Fprintf(r.stderr, "More certificates match; raise --limit to see them.\n")
+	switch {
+	case list.Next != "" && *all:
+		fmt.Fprintf(r.stderr, "Listed the first %d certificates; narrow the list with --ca, --profile, --status, --san or --tag.\n", maxListAll)
+	case list.Next != "":
+		fmt.Fprintf(r.stderr, "More certificates match: add --after %s for the next page, or --all for every page.\n", list.Next)
 	}
 	return nil
+}
+
+// listSerial is the serial column: an imported certificate's key is its
+// 64-digit SHA-256 fingerprint, shortened here (cert list --json and cert
+// show have it whole).
+func listSerial(c apitypes.Certificate) string {
+	const short = 16
+	if c.Source == "imported" && len(c.Serial) > short {
+		return c.Serial[:short] + "…"
+	}
+	return c.Serial
+}
+
+func firstSAN(c apitypes.Certificate) string {
+	if len(c.SANs) > 0 {
+		return c.SANs[0]
+	}
+	return ""
+}
+
+// daysLeft counts whole days until notAfter; negative once expired.
+func daysLeft(notAfter, now time.Time) int {
+	d := notAfter.Sub(now)
+	days := int(d / (24 * time.Hour))
+	if d < 0 && d%(24*time.Hour) != 0 {
+		days--
+	}
+	return days
+}
+
+// listStatus is the status column: revoked, expired or valid, and
+// "renewed" when a renewal superseded the certificate.
+func listStatus(c apitypes.Certificate, now time.Time) string {
+	s := c.Status
+	if s == "valid" && !c.NotAfter.After(now) {
+		s = "expired"
+	}
+	if c.RenewedBy != "" {
+		s += ",renewed"
+	}
+	return s
 }
 
 // maxPage is the largest page the API serves.
 const maxPage = 1000
 
-// listAll follows the "next" links until limit certificates (0: all) are
-// collected. Next in the answer is set only when more remain.
+// listAll follows the "next" links until limit certificates are collected.
+// Next in the answer is set only when more remain.
 func listAll(ctx context.Context, c *client, f certFilter, limit int) (apitypes.CertificateList, error) {
 	out := apitypes.CertificateList{Certificates: []apitypes.Certificate{}}
-	for {
-		f.Limit = 0
-		if limit > 0 {
-			f.Limit = min(limit-len(out.Certificates), maxPage)
-		}
+	// A page holds at least one certificate or moves past 20,000 rows
+	// outside the caller's scope, so this bounds the requests.
+	for range limit + maxListAll/maxPage + 1 {
+		f.Limit = min(limit-len(out.Certificates), maxPage)
 		page, err := c.ListCertificates(ctx, f)
 		if err != nil {
 			return out, err
@@ -409,12 +488,7 @@ func listAll(ctx context.Context, c *client, f certFilter, limit int) (apitypes.
 		out.Next = page.Next
 		// An empty page with a next cursor is the server skipping rows
 		// outside the caller's scope: follow it.
-		if page.Next == "" {
-			out.Next = ""
-			return out, nil
-		}
-		if limit > 0 && len(out.Certificates) >= limit {
-			out.Certificates = out.Certificates[:limit]
+		if page.Next == "" || len(out.Certificates) >= limit {
 			return out, nil
 		}
 		if page.Next == f.After {
@@ -422,6 +496,7 @@ func listAll(ctx context.Context, c *client, f certFilter, limit int) (apitypes.
 		}
 		f.After = page.Next
 	}
+	return out, nil
 }
 
 func (r *runner) serialArg(s string) (string, error) {

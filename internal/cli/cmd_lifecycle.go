@@ -409,7 +409,7 @@ func runJobsRun(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	var j apitypes.Job
 	if err := c.postJSON(ctx, "/api/v1/jobs/"+seg(pos[0])+"/run", struct{}{}, &j); err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"job", pos[0]})
 	}
 	if cf.json {
 		return printJSON(r.stdout, j)

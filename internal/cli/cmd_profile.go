@@ -185,7 +185,7 @@ func runProfileShow(ctx context.Context, r *runner, args []string) error {
 	defer c.close()
 	p, err := c.GetProfile(ctx, pos[0])
 	if err != nil {
-		return err
+		return c.explainNotFound(ctx, err, nameRef{"profile", pos[0]})
 	}
 	if cf.json {
 		return printJSON(r.stdout, p)

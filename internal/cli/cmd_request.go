@@ -75,15 +75,13 @@ func runRequestList(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	defer c.close()
-	list, err := c.ListRequests(ctx, *status)
+	res, err := c.ListRequests(ctx, *status)
 	if err != nil {
 		return err
 	}
+	list := res.Requests
 	if cf.json {
-		if list == nil {
-			list = []apitypes.ApprovalRequest{}
-		}
-		return printJSON(r.stdout, list)
+		return printList(r.stdout, "requests", list)
 	}
 	if len(list) == 0 {
 		if *status == "all" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/suggest"
 )
 
 // reorderArgs moves every flag (and the value of a flag that takes one)
@@ -67,7 +68,7 @@ func (r *runner) parse(fs *flag.FlagSet, args []string, positional ...string) ([
 		}
 		msg := err.Error()
 		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-			msg = "unknown flag --" + name
+			return nil, r.unknownFlag(fs, name)
 		}
 		return nil, r.usagef("%s", msg)
 	}
@@ -86,6 +87,26 @@ func (r *runner) parse(fs *flag.FlagSet, args []string, positional ...string) ([
 		return nil, r.usagef("unexpected argument %q", rest[len(positional)])
 	}
 	return rest, nil
+}
+
+// unknownFlag suggests the closest flag of fs and lists the command's own.
+func (r *runner) unknownFlag(fs *flag.FlagSet, name string) error {
+	var all, own []string
+	fs.VisitAll(func(f *flag.Flag) {
+		all = append(all, "--"+f.Name)
+		if !isClientFlag(f.Name) {
+			own = append(own, "--"+f.Name)
+		}
+	})
+	help := fmt.Sprintf("run %q for every flag", "certwright "+strings.Join(r.path, " ")+" --help")
+	hint := help
+	if c, ok := suggest.Closest("--"+name, all); ok {
+		hint = fmt.Sprintf("did you mean %s? %s", c, help)
+	}
+	if len(own) > 0 {
+		hint += "; its own flags: " + strings.Join(own, ", ")
+	}
+	return newUsageError("unknown flag --"+name, hint)
 }
 
 // required reports the first of the named string flags left empty.

@@ -166,8 +166,8 @@ func TestLogin(t *testing.T) {
 			{"--server", url, "ca", "list", "--json"},
 		} {
 			code, out, errOut := run(t, user, args...)
-			var cas []apitypes.CA
-			if code != 0 || json.Unmarshal([]byte(out), &cas) != nil || len(cas) == 0 {
+			var cas apitypes.CAList
+			if code != 0 || json.Unmarshal([]byte(out), &cas) != nil || len(cas.CAs) == 0 {
 				t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
 			}
 		}
@@ -289,7 +289,9 @@ func TestLoginWithClientCertificate(t *testing.T) {
 func TestGlobalFlagsReachTheLeaf(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, map[string]http.HandlerFunc{
-		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) { writeTestJSON(w, 200, []apitypes.CA{{Name: "root"}}) },
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 200, apitypes.CAList{CAs: []apitypes.CA{{Name: "root"}}})
+		},
 	})
 	for _, args := range [][]string{
 		{"--json", "--data-dir", f.dataDir, "ca", "list"},
@@ -298,7 +300,7 @@ func TestGlobalFlagsReachTheLeaf(t *testing.T) {
 		{"-json", "ca", "list", "--data-dir", f.dataDir},
 	} {
 		code, out, errOut := run(t, nil, args...)
-		if code != 0 || !strings.HasPrefix(out, "[") {
+		if code != 0 || !strings.HasPrefix(out, "{\n  \"cas\": [") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}

@@ -21,6 +21,15 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// printList writes a list as every --json list is shaped: an object with
+// the items (never null) under key, as the API sends its lists.
+func printList[T any](w io.Writer, key string, items []T) error {
+	if items == nil {
+		items = []T{}
+	}
+	return printJSON(w, map[string][]T{key: items})
+}
+
 // table prints aligned columns under a header row.
 type table struct {
 	tw *tabwriter.Writer

@@ -291,7 +291,7 @@ func runRevVerify(t *testing.T, rc *revChecker, args ...string) (code int, stdou
 		getenv: func(string) string { return "" },
 		path:   []string{"verify"}, cmd: findCommand(commandTree(), "verify"),
 	}
-	code = report(&errb, runVerifyWith(t.Context(), r, append([]string{"--check-revocation"}, args...), rc))
+	code = report(&errb, runVerifyWith(t.Context(), r, append([]string{"--check-revocation"}, args...), rc), wantsJSON(args))
 	return code, out.String(), errb.String()
 }
 

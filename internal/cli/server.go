@@ -24,6 +24,7 @@ type serverFlags struct {
 	rootDays, issuingDays, tlsDays                                                    int
 	acmeResolver                                                                      string
 	acmeHTTP01Port, acmeTLSALPN01Port                                                 int
+	noACME                                                                            noACMEFlag
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withInit bool) {
@@ -45,6 +46,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withIn
 		fs.StringVar(&f.issuingKey, "issuing-key", "", "issuing CA key algorithm (default ecdsa-p256)")
 		fs.StringVar(&f.issuingCN, "issuing-cn", "", "issuing CA common name (default \"ORG Issuing CA 1\")")
 		fs.IntVar(&f.issuingDays, "issuing-days", 0, "issuing CA lifetime in days (default 1825)")
+		fs.Var(&f.noACME, "acme", "create the ACME provisioner \"default\" (default true; --acme=false creates none)")
 	}
 }
 
@@ -97,6 +99,7 @@ func (f *serverFlags) config() (*config.Config, error) {
 	set(&cfg.Init.IssuingKey, f.issuingKey)
 	set(&cfg.Init.IssuingCommonName, f.issuingCN)
 	setInt(&cfg.Init.IssuingValidityDays, f.issuingDays)
+	cfg.Init.SkipACMEProvisioner = cfg.Init.SkipACMEProvisioner || bool(f.noACME)
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -239,6 +239,9 @@ type InitConfig struct {
 	IssuingCommonName   string `yaml:"issuing_common_name,omitempty"`
 	IssuingKey          string `yaml:"issuing_key,omitempty"`
 	IssuingValidityDays int    `yaml:"issuing_validity_days,omitempty"`
+	// SkipACMEProvisioner leaves out the ACME provisioner "default" that
+	// init otherwise creates (init --acme=false).
+	SkipACMEProvisioner bool `yaml:"skip_acme_provisioner,omitempty"`
 }
 
 // Defaults fills every zero field with its default.

@@ -3,6 +3,7 @@
 package inventory
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -171,9 +172,47 @@ type Filter struct {
 	SPKISHA256 string
 	// ExpiringBefore keeps certificates whose NotAfter is before this time.
 	ExpiringBefore time.Time
-	Limit          int // 0 means the store's default (1000)
-	// After is the serial to continue after (keyset paging, ordered by serial).
-	After string
+	// ExpiredAt keeps unrevoked certificates whose NotAfter is at or
+	// before this time: the expired ones.
+	ExpiredAt time.Time
+	// UnexpiredAt keeps certificates whose NotAfter is after this time.
+	UnexpiredAt time.Time
+	// Current drops revoked certificates and those superseded by a renewal.
+	Current bool
+	Limit   int // 0 means the store's default (1000)
+	// Order is the order of the listing: by serial (the zero value) or by
+	// expiry.
+	Order Order
+	// After is the serial to continue after (keyset paging); with
+	// OrderExpiry AfterNotAfter is that certificate's NotAfter.
+	After         string
+	AfterNotAfter time.Time
+}
+
+// Order is the order of a certificate listing. Every order ends on the
+// serial, so that paging is stable in every store.
+type Order string
+
+// Orders of a listing.
+const (
+	OrderSerial Order = ""       // by serial
+	OrderExpiry Order = "expiry" // by NotAfter, soonest first, then serial
+)
+
+// ParseOrder reads an order by name: "serial" or "expiry".
+func ParseOrder(s string) (Order, error) {
+	switch s {
+	case "serial":
+		return OrderSerial, nil
+	case string(OrderExpiry):
+		return OrderExpiry, nil
+	}
+	return "", fmt.Errorf("inventory: unknown order %q: want expiry or serial", s)
+}
+
+// Continue sets f to resume after c, the last certificate of a page.
+func (f *Filter) Continue(c *Certificate) {
+	f.After, f.AfterNotAfter = c.Serial, c.NotAfter
 }
 
 // Sources of a compromised-key report.

@@ -103,7 +103,7 @@ func (s *Service) decidable(ctx context.Context, approver authz.Principal, id st
 		return nil, err
 	}
 	if approver.ID == r.RequesterID {
-		return nil, fmt.Errorf("%w: two-person rule: %s requested %s and cannot decide on it; another approver must", ErrForbidden, approver.Name, id)
+		return nil, authz.Refuse(authz.RuleTwoPerson, "two-person rule: %s requested %s and cannot decide on it; another approver must", approver.Name, id)
 	}
 	if r.Status != StatusPending {
 		return nil, fmt.Errorf("%w: request %s is %s", ErrNotPending, id, r.Status)

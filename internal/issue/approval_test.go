@@ -294,16 +294,19 @@ func TestApprovalWorkflow(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		p    authz.Principal
+		rule authz.Rule // the rule the refusal names
 	}{
-		{"the requester", rita},
-		{"an issuer", other},
-		{"an approver of another profile", narrow},
-		{"an approver of another CA", otherCA},
-		{"a viewer", viewer},
-		{"nobody", authz.Principal{}},
+		{"the requester", rita, authz.RuleTwoPerson},
+		{"an issuer", other, authz.RuleRole},
+		{"an approver of another profile", narrow, authz.RuleScope},
+		{"an approver of another CA", otherCA, authz.RuleScope},
+		{"a viewer", viewer, authz.RuleRole},
+		{"nobody", authz.Principal{}, authz.RuleRole},
 	} {
 		if got, _, err := e.svc.Approve(ctx, tt.p, r.ID, "ok"); !errors.Is(err, authz.ErrForbidden) || !errors.Is(err, issue.ErrForbidden) {
 			t.Errorf("Approve by %s = %+v, %v; want ErrForbidden", tt.name, got, err)
+		} else if rule := authz.RuleOf(err); rule != tt.rule {
+			t.Errorf("Approve by %s = %v: rule %q, want %q", tt.name, err, rule, tt.rule)
 		}
 		if got, err := e.svc.Reject(ctx, tt.p, r.ID, "no"); !errors.Is(err, authz.ErrForbidden) {
 			t.Errorf("Reject by %s = %+v, %v; want ErrForbidden", tt.name, got, err)

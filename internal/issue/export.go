@@ -81,7 +81,7 @@ func (s *Service) ExportKey(ctx context.Context, p authz.Principal, serial strin
 		return nil, err
 	}
 	if p.Kind != authz.KindMachine {
-		return nil, fmt.Errorf("%w: private keys are handed out to machine principals only; %s is %s", ErrForbidden, p.Name, p.Kind)
+		return nil, authz.Refuse(authz.RuleMachineOnlyKey, "private keys are handed out to machine principals only; %s is %s", p.Name, p.Kind)
 	}
 	if cert.ServerOwned() {
 		return nil, fmt.Errorf("%w: certificate %s belongs to the server itself; its key is never exported", ErrForbidden, serial)

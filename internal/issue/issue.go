@@ -352,7 +352,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	serverKept := req.RetainKey && predecessor != nil
 	if req.CSR == nil && req.PublicKey == nil {
 		if !serverKept && req.Principal.Kind != authz.KindMachine {
-			return nil, fmt.Errorf("%w: private keys are handed out to machine principals only; %s is %s: submit a CSR instead", ErrForbidden, req.Principal.Name, req.Principal.Kind)
+			return nil, authz.Refuse(authz.RuleMachineOnlyKey, "private keys are handed out to machine principals only; %s is %s: submit a CSR instead", req.Principal.Name, req.Principal.Kind)
 		}
 		if !serverKept {
 			if err := req.Principal.Allow(authz.PermKeyExport, res); err != nil {

@@ -41,7 +41,7 @@ const (
 // shape and shown as reported.
 func (s *Service) ReportDeployFailure(ctx context.Context, p authz.Principal, host, entry, serial, msg string) error {
 	if !p.Can(authz.PermCertIssue) {
-		return fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertIssue)
+		return authz.Refuse(authz.RuleRole, "%s has no role granting %s", p.Name, authz.PermCertIssue)
 	}
 	if serial == "" {
 		return fmt.Errorf("%w: serial is required: a deploy failure is reported for a certificate in your scope", ErrInvalid)

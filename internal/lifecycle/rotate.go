@@ -225,7 +225,7 @@ var ErrNotVisible = errors.New("lifecycle: not found")
 // ErrNotVisible, unless the caller started it.
 func (s *Service) Rotation(ctx context.Context, p authz.Principal, id string) (*Rotation, []RotationItem, error) {
 	if !p.Can(authz.PermCertRead) && !p.Can(authz.PermCertRevoke) {
-		return nil, nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertRead)
+		return nil, nil, authz.Refuse(authz.RuleRole, "%s has no role granting %s", p.Name, authz.PermCertRead)
 	}
 	r, items, err := s.store.GetRotation(ctx, id)
 	if err != nil {
@@ -275,7 +275,7 @@ func (s *Service) itemVisible(ctx context.Context, p authz.Principal, serial str
 // or with at least one certificate within its scope.
 func (s *Service) Rotations(ctx context.Context, p authz.Principal) ([]*Rotation, error) {
 	if !p.Can(authz.PermCertRead) && !p.Can(authz.PermCertRevoke) {
-		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertRead)
+		return nil, authz.Refuse(authz.RuleRole, "%s has no role granting %s", p.Name, authz.PermCertRead)
 	}
 	rs, err := s.store.ListRotations(ctx, false, 100)
 	if err != nil || rotationSeesAll(p) {

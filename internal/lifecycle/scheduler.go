@@ -237,7 +237,7 @@ func (s *Scheduler) RunJob(ctx context.Context, name string) (*JobState, error) 
 // Jobs returns every job's last recorded run.
 func (s *Scheduler) Jobs(ctx context.Context, p authz.Principal) ([]*JobState, error) {
 	if !p.Can(authz.PermCertRead) {
-		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCertRead)
+		return nil, authz.Refuse(authz.RuleRole, "%s has no role granting %s", p.Name, authz.PermCertRead)
 	}
 	out := make([]*JobState, 0, len(s.jobs))
 	for _, j := range s.jobs {
@@ -254,7 +254,7 @@ func (s *Scheduler) Jobs(ctx context.Context, p authz.Principal) ([]*JobState, e
 // RunAs runs job name now for principal p (it needs ca:manage).
 func (s *Scheduler) RunAs(ctx context.Context, p authz.Principal, name string) (*JobState, error) {
 	if !p.Can(authz.PermCAManage) {
-		return nil, fmt.Errorf("%w: %s has no role granting %s", authz.ErrForbidden, p.Name, authz.PermCAManage)
+		return nil, authz.Refuse(authz.RuleRole, "%s has no role granting %s", p.Name, authz.PermCAManage)
 	}
 	if !slices.ContainsFunc(s.jobs, func(j Job) bool { return j.Name == name }) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownJob, name)

@@ -19,7 +19,8 @@ var _ acme.Store = (*DB)(nil)
 // rebound per dialect.
 const (
 	provisionerSelect = `SELECT p.id, p.name, p.ca_id, COALESCE(c.name, ''), p.profile, p.challenges, p.allow_names,
-		p.require_eab, p.terms_of_service, p.website, p.created_at, p.created_by, p.allow_subject_fields
+		p.require_eab, p.terms_of_service, p.website, p.created_at, p.created_by, p.allow_subject_fields,
+		p.disabled_at, p.disabled_by
 		FROM acme_provisioners p LEFT JOIN cas c ON c.id = p.ca_id`
 	sqlInsertProvisioner = `INSERT INTO acme_provisioners (id, name, ca_id, profile, challenges, allow_names,
 		require_eab, terms_of_service, website, created_at, created_by, allow_subject_fields)
@@ -29,6 +30,19 @@ const (
 		ORDER BY CASE WHEN p.id = ? THEN 0 ELSE 1 END LIMIT 1`
 	sqlListProvisioners  = provisionerSelect + ` ORDER BY p.name`
 	sqlProvisionerExists = `SELECT COUNT(*) FROM acme_provisioners WHERE id = ?`
+	// The policy an operator may change; disabled_at is written on its own
+	// (sqlSetProvisionerDisabled), so an update racing a disable cannot
+	// enable the provisioner again.
+	sqlUpdateProvisioner = `UPDATE acme_provisioners SET ca_id = ?, profile = ?, challenges = ?, allow_names = ?,
+		require_eab = ?, allow_subject_fields = ?, terms_of_service = ?, website = ? WHERE id = ?`
+	sqlSetProvisionerDisabled = `UPDATE acme_provisioners SET disabled_at = ?, disabled_by = ? WHERE id = ?`
+	// Only a disabled provisioner is deleted.
+	sqlDeleteProvisioner    = `DELETE FROM acme_provisioners WHERE id = ? AND disabled_at IS NOT NULL`
+	sqlDeactivateAccountsOf = `UPDATE acme_accounts SET status = '` + acme.StatusDeactivated + `'
+		WHERE provisioner_id = ? AND status = '` + acme.StatusValid + `'`
+	sqlEndOrdersOf = `UPDATE acme_orders SET status = '` + acme.StatusInvalid + `', error = ?, updated_at = ?
+		WHERE provisioner_id = ? AND status IN ('` + acme.StatusPending + `', '` + acme.StatusReady + `')`
+	sqlRevokeEABKeysOf = `UPDATE acme_eab_keys SET revoked_at = ?, revoked_by = ? WHERE provisioner_id = ? AND revoked_at IS NULL`
 
 	sqlInsertNonceKey = `INSERT INTO acme_nonce_key (id, key) VALUES (1, ?) ON CONFLICT DO NOTHING`
 	sqlGetNonceKey    = `SELECT key FROM acme_nonce_key WHERE id = 1`
@@ -49,7 +63,7 @@ const (
 	sqlCountAccounts = `SELECT COUNT(*) FROM acme_accounts WHERE provisioner_id = ? AND created_ip = ? AND created_at >= ?`
 
 	eabSelect = `SELECT k.id, k.provisioner_id, k.principal_id, COALESCE(p.name, ''), k.description, k.sealed,
-		k.created_at, k.created_by, k.account_id, k.bound_at
+		k.created_at, k.created_by, k.account_id, k.bound_at, k.revoked_at, k.revoked_by
 		FROM acme_eab_keys k LEFT JOIN principals p ON p.id = k.principal_id`
 	sqlInsertEABKey = `INSERT INTO acme_eab_keys (id, provisioner_id, principal_id, description, sealed, created_at,
 		created_by, account_id, bound_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
@@ -57,8 +71,14 @@ const (
 	sqlListEABKeys   = eabSelect + ` ORDER BY k.created_at, k.id`
 	sqlListEABKeysOf = eabSelect + ` WHERE k.provisioner_id = ? ORDER BY k.created_at, k.id`
 	sqlBindEABKey    = `UPDATE acme_eab_keys SET account_id = ?, bound_at = ?
-		WHERE id = ? AND account_id IS NULL AND provisioner_id = ?`
-	sqlEABKeyExists = `SELECT COUNT(*) FROM acme_eab_keys WHERE id = ? AND provisioner_id = ?`
+		WHERE id = ? AND account_id IS NULL AND revoked_at IS NULL AND provisioner_id = ?`
+	sqlEABKeyRevoked = `SELECT revoked_at IS NOT NULL FROM acme_eab_keys WHERE id = ? AND provisioner_id = ?`
+	// One statement revokes the key and reads the account it bound, so a
+	// binding that commits first is seen and one that commits later fails.
+	sqlRevokeEABKey = `UPDATE acme_eab_keys SET revoked_at = ?, revoked_by = ?
+		WHERE id = ? AND revoked_at IS NULL RETURNING COALESCE(account_id, '')`
+	sqlDeactivateAccount = `UPDATE acme_accounts SET status = '` + acme.StatusDeactivated + `'
+		WHERE id = ? AND status = '` + acme.StatusValid + `'`
 
 	orderColumns = `id, account_id, provisioner_id, status, identifiers, not_before, not_after, expires, authz_ids,
 		error, cert_serial, replaces, created_at, updated_at`
@@ -114,11 +134,7 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
-	challenges, err := jsonList(p.Challenges)
-	if err != nil {
-		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
-	}
-	allow, err := jsonList(p.AllowNames)
+	challenges, allow, err := provisionerLists(p)
 	if err != nil {
 		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
@@ -144,6 +160,15 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
 	return nil
+}
+
+// provisionerLists encodes p's challenges and allowed names as stored.
+func provisionerLists(p *acme.Provisioner) (challenges, allow string, err error) {
+	if challenges, err = jsonList(p.Challenges); err != nil {
+		return "", "", err
+	}
+	allow, err = jsonList(p.AllowNames)
+	return challenges, allow, err
 }
 
 // GetProvisioner returns the provisioner whose ID or, failing that, name
@@ -179,7 +204,8 @@ func scanProvisioner(s scanner) (*acme.Provisioner, error) {
 	var p acme.Provisioner
 	var challenges, allow string
 	if err := s.Scan(&p.ID, &p.Name, &p.CAID, &p.CAName, &p.Profile, &challenges, &allow, &p.RequireEAB,
-		&p.TermsOfService, &p.Website, timeScan{&p.CreatedAt}, &p.CreatedBy, &p.AllowSubjectFields); err != nil {
+		&p.TermsOfService, &p.Website, timeScan{&p.CreatedAt}, &p.CreatedBy, &p.AllowSubjectFields,
+		zeroTimeScan{&p.DisabledAt}, &p.DisabledBy); err != nil {
 		return nil, err
 	}
 	var err error
@@ -284,12 +310,16 @@ func (db *DB) CreateAccount(ctx context.Context, a *acme.Account, ev audit.Event
 				return err
 			}
 			if n == 0 {
-				var keys int
-				if err := tx.QueryRowContext(ctx, db.d.rebind(sqlEABKeyExists), a.EABKeyID, a.ProvisionerID).Scan(&keys); err != nil {
+				var revoked bool
+				err := tx.QueryRowContext(ctx, db.d.rebind(sqlEABKeyRevoked), a.EABKeyID, a.ProvisionerID).Scan(&revoked)
+				if errors.Is(err, sql.ErrNoRows) {
+					return notFound("external account key", a.EABKeyID)
+				}
+				if err != nil {
 					return err
 				}
-				if keys == 0 {
-					return notFound("external account key", a.EABKeyID)
+				if revoked {
+					return fmt.Errorf("%w: external account key %q is revoked", ErrConflict, a.EABKeyID)
 				}
 				return fmt.Errorf("%w: external account key %q is bound already", ErrConflict, a.EABKeyID)
 			}
@@ -477,7 +507,7 @@ func scanEABKey(s scanner) (*acme.EABKey, error) {
 	var k acme.EABKey
 	var account sql.NullString
 	if err := s.Scan(&k.ID, &k.ProvisionerID, &k.PrincipalID, &k.PrincipalName, &k.Description, &k.Sealed,
-		timeScan{&k.CreatedAt}, &k.CreatedBy, &account, zeroTimeScan{&k.BoundAt}); err != nil {
+		timeScan{&k.CreatedAt}, &k.CreatedBy, &account, zeroTimeScan{&k.BoundAt}, zeroTimeScan{&k.RevokedAt}, &k.RevokedBy); err != nil {
 		return nil, err
 	}
 	k.Sealed = nonNil(k.Sealed)

@@ -249,8 +249,9 @@ func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Cer
 
 // ListCertificates returns one page of the certificates matching every
 // non-zero field of f (SAN and SPKISHA256 case-insensitively), ordered by
-// serial, each with its Revocation when revoked. The next page starts after
-// the last serial returned (f.After). f.Limit <= 0 means DefaultListLimit;
+// f.Order (serial, or expiry then serial), each with its Revocation when
+// revoked. The next page starts after the last certificate returned
+// (f.Continue). f.Limit <= 0 means DefaultListLimit;
 // more than MaxListLimit is capped.
 func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error) {
 	var where []string
@@ -259,7 +260,13 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		where = append(where, c)
 		args = append(args, arg)
 	}
-	if f.After != "" {
+	switch {
+	case f.After == "":
+	case f.Order == inventory.OrderExpiry:
+		na := db.timeArg(f.AfterNotAfter)
+		where = append(where, "(c.not_after > ? OR (c.not_after = ? AND c.serial > ?))")
+		args = append(args, na, na, f.After)
+	default:
 		cond("c.serial > ?", f.After)
 	}
 	if f.CAID != "" {
@@ -283,6 +290,15 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	if !f.ExpiringBefore.IsZero() {
 		cond("c.not_after < ?", db.timeArg(f.ExpiringBefore))
 	}
+	if !f.ExpiredAt.IsZero() {
+		cond("c.not_after <= ? AND c.status <> '"+string(inventory.StatusRevoked)+"'", db.timeArg(f.ExpiredAt))
+	}
+	if !f.UnexpiredAt.IsZero() {
+		cond("c.not_after > ?", db.timeArg(f.UnexpiredAt))
+	}
+	if f.Current {
+		where = append(where, "c.status <> '"+string(inventory.StatusRevoked)+"' AND c.renewed_by = ''")
+	}
 	limit := f.Limit
 	switch {
 	case limit <= 0:
@@ -295,7 +311,11 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
-	b.WriteString(" ORDER BY c.serial LIMIT ?")
+	if f.Order == inventory.OrderExpiry {
+		b.WriteString(" ORDER BY c.not_after, c.serial LIMIT ?")
+	} else {
+		b.WriteString(" ORDER BY c.serial LIMIT ?")
+	}
 	args = append(args, limit)
 
 	rows, err := db.read.QueryContext(ctx, db.d.rebind(b.String()), args...)

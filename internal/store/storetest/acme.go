@@ -34,6 +34,8 @@ var acmeTests = []struct {
 	{"ACMEReusableAuthorization", testACMEReusableAuthorization},
 	{"ACMERateLimitCounts", testACMERateLimitCounts},
 	{"ACMEMarkRenewNow", testACMEMarkRenewNow},
+	{"ACMEProvisionerLifecycle", testACMEProvisionerLifecycle},
+	{"ACMERevokeEABKey", testACMERevokeEABKey},
 	{"CertificateRenewNowAt", testCertificateRenewNowAt},
 }
 

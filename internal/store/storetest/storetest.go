@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -492,10 +493,18 @@ func testListCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 		c := newCert(f.serial, f.ca)
 		c.Profile, c.Status, c.SANs, c.Tags = f.profile, f.status, f.sans, f.tags
 		c.NotAfter = base().Add(time.Duration(f.days) * 24 * time.Hour)
+		if f.serial == "0003" {
+			c.RenewedBy = "0004" // superseded by a renewal
+		}
 		must(t, db.InsertCertificate(ctx, c, tev()))
 	}
+	// 0101 expires with 0001: the serial breaks the tie.
+	tie := newCert("0101", "caB")
+	tie.NotAfter, tie.Tags, tie.SANs = base().Add(10*24*time.Hour), nil, []string{"tie.example.net"}
+	must(t, db.InsertCertificate(ctx, tie, tev()))
 	day := func(n int) time.Time { return base().Add(time.Duration(n) * 24 * time.Hour) }
-	all := []string{"0001", "0002", "0003", "0004", "0005", "00a0", "00b", "0100"}
+	all := []string{"0001", "0002", "0003", "0004", "0005", "00a0", "00b", "0100", "0101"}
+	byExpiry := []string{"00a0", "0001", "0101", "0100", "0002", "0003", "0004", "0005", "00b"}
 
 	for _, tc := range []struct {
 		name string
@@ -516,10 +525,16 @@ func testListCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 		{"tag", inventory.Filter{Tag: "prod"}, []string{"0001", "0002", "00b"}},
 		{"tag case-sensitive", inventory.Filter{Tag: "Prod"}, []string{"0004"}},
 		{"tag second", inventory.Filter{Tag: "team-a"}, []string{"0002", "0005"}},
-		{"expiring before", inventory.Filter{ExpiringBefore: day(20)}, []string{"0001", "00a0", "0100"}},
+		{"expiring before", inventory.Filter{ExpiringBefore: day(20)}, []string{"0001", "00a0", "0100", "0101"}},
 		{"expiring before is strict", inventory.Filter{ExpiringBefore: day(10)}, []string{"00a0"}},
-		{"after", inventory.Filter{After: "0004"}, []string{"0005", "00a0", "00b", "0100"}},
-		{"after unknown serial", inventory.Filter{After: "00a"}, []string{"00a0", "00b", "0100"}},
+		{"after", inventory.Filter{After: "0004"}, []string{"0005", "00a0", "00b", "0100", "0101"}},
+		{"after unknown serial", inventory.Filter{After: "00a"}, []string{"00a0", "00b", "0100", "0101"}},
+		{"by expiry", inventory.Filter{Order: inventory.OrderExpiry}, byExpiry},
+		{"by expiry after a tie", inventory.Filter{Order: inventory.OrderExpiry, After: "0001", AfterNotAfter: day(10)}, byExpiry[2:]},
+		{"expired", inventory.Filter{ExpiredAt: day(20)}, []string{"0001", "0100", "0101"}},
+		{"expired includes the instant", inventory.Filter{ExpiredAt: day(15)}, []string{"0001", "0100", "0101"}},
+		{"unexpired", inventory.Filter{Status: inventory.StatusValid, UnexpiredAt: day(15)}, []string{"0003", "0004", "0005", "00b"}},
+		{"current", inventory.Filter{Current: true, ExpiringBefore: day(35)}, []string{"0001", "0100", "0101"}},
 		{"limit", inventory.Filter{Limit: 2}, []string{"0001", "0002"}},
 		{"combined", inventory.Filter{CAID: "caA", Profile: "server", Status: inventory.StatusValid, SAN: "WWW.example.com", Tag: "prod", ExpiringBefore: day(61)}, []string{"0001", "00b"}},
 		{"combined with after", inventory.Filter{CAID: "caA", SAN: "www.example.com", After: "0001"}, []string{"00b"}},
@@ -537,25 +552,30 @@ func testListCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 		})
 	}
 
-	t.Run("paging", func(t *testing.T) {
-		var paged []string
-		f := inventory.Filter{Limit: 3}
-		for page := 0; ; page++ {
-			got, err := db.ListCertificates(ctx, f)
-			must(t, err)
-			if len(got) == 0 {
-				break
+	for _, tc := range []struct {
+		order inventory.Order
+		want  []string
+	}{{inventory.OrderSerial, all}, {inventory.OrderExpiry, byExpiry}} {
+		t.Run("paging by "+cmp.Or(string(tc.order), "serial"), func(t *testing.T) {
+			var paged []string
+			f := inventory.Filter{Limit: 2, Order: tc.order}
+			for page := 0; ; page++ {
+				got, err := db.ListCertificates(ctx, f)
+				must(t, err)
+				if len(got) == 0 {
+					break
+				}
+				if page > len(all) {
+					t.Fatal("paging does not end")
+				}
+				paged = append(paged, serials(got)...)
+				f.Continue(got[len(got)-1])
 			}
-			if page > len(all) {
-				t.Fatal("paging does not end")
+			if !slices.Equal(paged, tc.want) {
+				t.Errorf("paged = %v, want %v", paged, tc.want)
 			}
-			paged = append(paged, serials(got)...)
-			f.After = got[len(got)-1].Serial
-		}
-		if !slices.Equal(paged, all) {
-			t.Errorf("paged = %v, want %v", paged, all)
-		}
-	})
+		})
+	}
 
 	t.Run("full records", func(t *testing.T) {
 		got, err := db.ListCertificates(ctx, inventory.Filter{SAN: "api.example.com"})

@@ -72,13 +72,13 @@ func (h *Handler) listPrincipals(w http.ResponseWriter, r *http.Request, who aut
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.Principal, 0, len(ps))
+	out := apitypes.PrincipalList{Principals: make([]apitypes.Principal, 0, len(ps))}
 	for _, p := range ps {
 		v, err := h.principalView(r, who, p)
 		if err != nil {
 			return err
 		}
-		out = append(out, v)
+		out.Principals = append(out.Principals, v)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -172,9 +172,9 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, who authz.P
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.Token, 0, len(ts))
+	out := apitypes.TokenList{Tokens: make([]apitypes.Token, 0, len(ts))}
 	for _, t := range ts {
-		out = append(out, tokenView(t))
+		out.Tokens = append(out.Tokens, tokenView(t))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -237,9 +237,9 @@ func (h *Handler) listRoles(w http.ResponseWriter, r *http.Request, who authz.Pr
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.Role, 0, len(rs))
+	out := apitypes.RoleList{Roles: make([]apitypes.Role, 0, len(rs))}
 	for _, rl := range rs {
-		out = append(out, roleView(rl))
+		out.Roles = append(out.Roles, roleView(rl))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -276,9 +276,9 @@ func (h *Handler) listBindings(w http.ResponseWriter, r *http.Request, who authz
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.Binding, 0, len(bs))
+	out := apitypes.BindingList{Bindings: make([]apitypes.Binding, 0, len(bs))}
 	for _, b := range bs {
-		out = append(out, bindingView(b))
+		out.Bindings = append(out.Bindings, bindingView(b))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -351,9 +351,9 @@ func (h *Handler) listRequests(w http.ResponseWriter, r *http.Request, who authz
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.ApprovalRequest, 0, len(rs))
+	out := apitypes.ApprovalRequestList{Requests: make([]apitypes.ApprovalRequest, 0, len(rs))}
 	for _, a := range rs {
-		out = append(out, requestView(a, ""))
+		out.Requests = append(out.Requests, requestView(a, ""))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -22,6 +22,11 @@ type ACMEAdmin interface {
 	GetProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
 	CreateEABKey(ctx context.Context, p authz.Principal, prov, principal, description string) (*acme.EABKey, []byte, error)
 	ListEABKeys(ctx context.Context, p authz.Principal, prov string) ([]*acme.EABKey, error)
+	UpdateProvisioner(ctx context.Context, p authz.Principal, name string, u acme.ProvisionerUpdate) (*acme.Provisioner, []acme.Change, error)
+	DisableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+	EnableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+	DeleteProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, acme.DeleteCounts, error)
+	RevokeEABKey(ctx context.Context, p authz.Principal, keyID string) (*acme.EABKey, bool, error)
 	RenewNow(ctx context.Context, p authz.Principal, sel acme.RenewSelector) ([]string, error)
 }
 
@@ -38,7 +43,11 @@ func provisionerView(r *http.Request, p *acme.Provisioner) apitypes.Provisioner 
 		ID: p.ID, Name: p.Name, CAID: p.CAID, CA: p.CAName, Profile: p.Profile,
 		Challenges: p.Challenges, AllowNames: p.AllowNames, RequireEAB: p.RequireEAB, AllowSubjectFields: p.AllowSubjectFields,
 		TermsOfService: p.TermsOfService, Website: p.Website, CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy,
-		DirectoryURL: directoryURL(r, p.Name),
+		DirectoryURL: directoryURL(r, p.Name), Disabled: p.Disabled(), DisabledBy: p.DisabledBy,
+	}
+	if p.Disabled() {
+		t := p.DisabledAt
+		v.DisabledAt = &t
 	}
 	if v.Challenges == nil {
 		v.Challenges = []string{}
@@ -57,6 +66,10 @@ func eabKeyView(k *acme.EABKey) apitypes.EABKey {
 	if !k.BoundAt.IsZero() {
 		t := k.BoundAt
 		v.BoundAt = &t
+	}
+	if !k.RevokedAt.IsZero() {
+		t := k.RevokedAt
+		v.RevokedAt, v.RevokedBy = &t, k.RevokedBy
 	}
 	return v
 }
@@ -162,4 +175,53 @@ func (h *Handler) renewNow(w http.ResponseWriter, r *http.Request, p authz.Princ
 		serials = []string{}
 	}
 	return writeJSON(w, http.StatusOK, apitypes.RenewNowResult{Count: len(serials), Serials: serials})
+}
+
+func (h *Handler) updateProvisioner(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.UpdateProvisionerRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	prov, changes, err := h.d.ACME.UpdateProvisioner(r.Context(), p, r.PathValue("name"), acme.ProvisionerUpdate{
+		CA: req.CA, Profile: req.Profile, Challenges: req.Challenges, AllowNames: req.AllowNames,
+		RequireEAB: req.RequireEAB, AllowSubjectFields: req.AllowSubjectFields,
+		TermsOfService: req.TermsOfService, Website: req.Website,
+	})
+	if err != nil {
+		return err
+	}
+	out := apitypes.UpdatedProvisioner{Provisioner: provisionerView(r, prov), Changes: make([]apitypes.ProvisionerChange, 0, len(changes))}
+	for _, c := range changes {
+		out.Changes = append(out.Changes, apitypes.ProvisionerChange{Field: c.Field, From: c.From, To: c.To})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// provisionerState serves disable and enable.
+func (h *Handler) provisionerState(op func(ACMEAdmin, context.Context, authz.Principal, string) (*acme.Provisioner, error)) func(http.ResponseWriter, *http.Request, authz.Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+		prov, err := op(h.d.ACME, r.Context(), p, r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, provisionerView(r, prov))
+	}
+}
+
+func (h *Handler) deleteProvisioner(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	prov, counts, err := h.d.ACME.DeleteProvisioner(r.Context(), p, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apitypes.DeletedProvisioner{
+		Provisioner: provisionerView(r, prov), AccountsDeactivated: counts.Accounts, OrdersEnded: counts.Orders, EABKeysRevoked: counts.EABKeys,
+	})
+}
+
+func (h *Handler) revokeEABKey(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	k, deactivated, err := h.d.ACME.RevokeEABKey(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apitypes.RevokedEABKey{EABKey: eabKeyView(k), AccountDeactivated: deactivated})
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/errtext"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -258,6 +259,11 @@ func New(d Deps) (*Handler, error) {
 		route("GET", "/api/v1/acme/provisioners/{name}", "acme.provisioner.show", h.showProvisioner, caRead),
 		route("POST", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.create", h.createEABKey, princManage),
 		route("GET", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.list", h.listEABKeys, princRead),
+		route("PATCH", "/api/v1/acme/provisioners/{name}", "acme.provisioner.update", h.updateProvisioner, caManage),
+		route("POST", "/api/v1/acme/provisioners/{name}/disable", "acme.provisioner.disable", h.provisionerState(ACMEAdmin.DisableProvisioner), caManage),
+		route("POST", "/api/v1/acme/provisioners/{name}/enable", "acme.provisioner.enable", h.provisionerState(ACMEAdmin.EnableProvisioner), caManage),
+		route("DELETE", "/api/v1/acme/provisioners/{name}", "acme.provisioner.delete", h.deleteProvisioner, caManage),
+		route("POST", "/api/v1/acme/eab/{id}/revoke", "acme.eab.revoke", h.revokeEABKey, princManage),
 		slow(route("POST", "/api/v1/acme/renew-now", "acme.renew_now", h.renewNow, authz.PermCertRevoke)),
 		route("GET", "/api/v1/whoami", "whoami", h.whoami, authz.Permissions()...),
 	}
@@ -404,7 +410,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		}
 		if !canAny(p, rt.Permissions) {
 			detail := fmt.Sprintf("principal %q has no role granting %s", p.Name, permNames(rt.Permissions))
-			writeError(w, http.StatusForbidden, "forbidden", detail, "")
+			writeError(w, http.StatusForbidden, "forbidden", detail, string(authz.RuleRole))
 			h.deny(r, rt, p, http.StatusForbidden, detail)
 			return
 		}
@@ -532,7 +538,8 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 	}
 	for _, m := range errorStatus {
 		if errors.Is(err, m.target) {
-			writeError(w, m.status, m.label, err.Error(), "")
+			// A refusal names the authorisation rule that refused.
+			writeError(w, m.status, m.label, errtext.User(err), string(authz.RuleOf(err)))
 			return m.status
 		}
 	}

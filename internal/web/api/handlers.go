@@ -89,9 +89,9 @@ func (h *Handler) listCAs(w http.ResponseWriter, r *http.Request, _ authz.Princi
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.CA, 0, len(cas))
+	out := apitypes.CAList{CAs: make([]apitypes.CA, 0, len(cas))}
 	for _, c := range cas {
-		out = append(out, h.caView(r, c, false))
+		out.CAs = append(out.CAs, h.caView(r, c, false))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -417,6 +417,10 @@ func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.P
 	return writeJSON(w, http.StatusCreated, out)
 }
 
+// statusExpired is the listing filter for unrevoked certificates past
+// their NotAfter; it is not a stored status.
+const statusExpired inventory.Status = "expired"
+
 func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	q := r.URL.Query()
 	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after"), SPKISHA256: q.Get("spki_sha256")}
@@ -425,11 +429,30 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	}
 	if s := q.Get("status"); s != "" {
 		switch inventory.Status(s) {
-		case inventory.StatusValid, inventory.StatusRevoked:
-			f.Status = inventory.Status(s)
+		case inventory.StatusValid:
+			// valid: neither revoked nor expired.
+			f.Status, f.UnexpiredAt = inventory.StatusValid, h.d.Clock.Now()
+		case inventory.StatusRevoked:
+			f.Status = inventory.StatusRevoked
+		case statusExpired:
+			f.ExpiredAt = h.d.Clock.Now()
 		default:
-			return badInput("status %q: want valid or revoked", s)
+			return badInput("status %q: want valid, revoked or expired", s)
 		}
+	}
+	if s := q.Get("sort"); s != "" {
+		o, err := inventory.ParseOrder(s)
+		if err != nil {
+			return badInput("sort %q: want expiry (soonest first) or serial", s)
+		}
+		f.Order = o
+	}
+	if s := q.Get("current"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return badInput("current %q: want true or false", s)
+		}
+		f.Current = b
 	}
 	if c := q.Get("ca"); c != "" {
 		a, err := h.d.CAs.Get(r.Context(), c)
@@ -453,20 +476,20 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 		}
 		f.Limit = n
 	}
-	filters := listFilters(f, q.Get("expiring_within"))
-	switch {
-	case strings.HasPrefix(f.After, cursorPrefix):
-		s, err := h.cursors.open(who.ID, filters, f.After)
+	filters := listFilters(f, q.Get("status"), q.Get("expiring_within"))
+	switch after := f.After; {
+	case strings.HasPrefix(after, cursorPrefix):
+		pos, err := h.cursors.open(who.ID, filters, after)
+		if err == nil {
+			err = parsePosition(&f, pos)
+		}
 		if err != nil {
 			return badInput("after: this continuation cursor is not valid here (it works only for who received it, with the same filters, until the server restarts): continue after the last certificate you were shown")
 		}
-		f.After = s
-	case f.After != "":
-		s, err := pki.NormalizeSerial(f.After)
-		if err != nil {
+	case after != "":
+		if err := parsePosition(&f, after); err != nil {
 			return badInput("after: %v", err)
 		}
-		f.After = s
 	}
 	// A viewer bound to a scope sees only what its scope covers, and the
 	// cursor names only a certificate it was shown: the store is read in
@@ -476,22 +499,24 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	// reached may be outside the caller's scope.
 	out := apitypes.CertificateList{Certificates: make([]apitypes.Certificate, 0, f.Limit)}
 	names := map[string]string{}
+	var last *inventory.Certificate
 	resume, err := scanVisible(r.Context(), h.d.Inventory.ListCertificates, f, h.scan, func(c *inventory.Certificate) bool {
 		v := h.certView(r, c, names)
 		if who.Allow(authz.PermCertRead, certResource(c, v.CA)) != nil {
 			return false
 		}
 		out.Certificates = append(out.Certificates, v)
+		last = c
 		return true
 	})
 	if err != nil {
 		return err
 	}
 	switch {
-	case resume != "":
-		out.Next = h.cursors.seal(who.ID, filters, resume)
+	case resume != nil:
+		out.Next = h.cursors.seal(who.ID, filters, listPosition(f.Order, resume))
 	case len(out.Certificates) == f.Limit:
-		out.Next = out.Certificates[f.Limit-1].Serial
+		out.Next = listPosition(f.Order, last)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

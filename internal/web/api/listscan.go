@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
@@ -29,7 +31,7 @@ type scanLimits struct{ page, max int }
 // certLister is the inventory read a listing pages over.
 type certLister func(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
 
-// scanVisible reads the inventory from f.After in serial order and hands
+// scanVisible reads the inventory from f's position in f.Order and hands
 // every row to show, which says whether the row was shown (it is within the
 // caller's scope); it stops once f.Limit rows were shown, at the end of the
 // inventory, or after lim.max rows. The first read asks for f.Limit rows
@@ -37,33 +39,61 @@ type certLister func(ctx context.Context, f inventory.Filter) ([]*inventory.Cert
 // lim.page. It returns resume, the last row read, only when the row bound
 // ended the scan before the page was full: the listing continues after it,
 // but it may be outside the caller's scope and must not be shown as such.
-func scanVisible(ctx context.Context, list certLister, f inventory.Filter, lim scanLimits, show func(*inventory.Certificate) bool) (resume string, err error) {
+func scanVisible(ctx context.Context, list certLister, f inventory.Filter, lim scanLimits, show func(*inventory.Certificate) bool) (resume *inventory.Certificate, err error) {
 	want, shown, scanned := f.Limit, 0, 0
 	for {
 		certs, err := list(ctx, f)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		for _, c := range certs {
 			if show(c) {
 				if shown++; shown == want {
-					return "", nil
+					return nil, nil
 				}
 			}
 		}
 		scanned += len(certs)
 		if len(certs) < f.Limit {
-			return "", nil // the inventory ends here
+			return nil, nil // the inventory ends here
 		}
-		f.After = certs[len(certs)-1].Serial
+		f.Continue(certs[len(certs)-1])
 		if scanned >= lim.max {
-			return f.After, nil
+			return certs[len(certs)-1], nil
 		}
 		f.Limit = max(want, lim.page, 1)
 		if rest := lim.max - scanned; rest < f.Limit {
 			f.Limit = rest
 		}
 	}
+}
+
+// listPosition is the text of the position after c in a listing: its
+// serial, or in expiry order "<NotAfter in Unix microseconds>_<serial>".
+func listPosition(o inventory.Order, c *inventory.Certificate) string {
+	if o == inventory.OrderExpiry {
+		return strconv.FormatInt(c.NotAfter.UnixMicro(), 10) + "_" + c.Serial
+	}
+	return c.Serial
+}
+
+// parsePosition sets f's position from s, as listPosition wrote it.
+func parsePosition(f *inventory.Filter, s string) error {
+	serial := s
+	if f.Order == inventory.OrderExpiry {
+		micros, rest, ok := strings.Cut(s, "_")
+		n, err := strconv.ParseInt(micros, 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%q is not a position in expiry order (want the \"next\" of the previous page)", s)
+		}
+		f.AfterNotAfter, serial = time.UnixMicro(n).UTC(), rest
+	}
+	n, err := pki.NormalizeSerial(serial)
+	if err != nil {
+		return err
+	}
+	f.After = n
+	return nil
 }
 
 // cursorPrefix marks a sealed scan position in "after"/"next"; serials
@@ -101,15 +131,15 @@ func cursorAAD(principalID, filters string) []byte {
 	return []byte("certwright certificate list cursor v1\x00" + principalID + "\x00" + filters)
 }
 
-// seal returns the cursor for continuing after serial.
-func (s *cursorSealer) seal(principalID, filters, serial string) string {
+// seal returns the cursor for continuing after position (listPosition).
+func (s *cursorSealer) seal(principalID, filters, position string) string {
 	nonce := make([]byte, s.aead.NonceSize())
 	_, _ = rand.Read(nonce) // crypto/rand.Read never fails (Go 1.24+)
-	out := s.aead.Seal(nonce, nonce, []byte(serial), cursorAAD(principalID, filters))
+	out := s.aead.Seal(nonce, nonce, []byte(position), cursorAAD(principalID, filters))
 	return cursorPrefix + base64.RawURLEncoding.EncodeToString(out)
 }
 
-// open returns the serial sealed in cursor for this caller and filters.
+// open returns the position sealed in cursor for this caller and filters.
 func (s *cursorSealer) open(principalID, filters, cursor string) (string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(cursor, cursorPrefix))
 	if err != nil || len(raw) < s.aead.NonceSize() {
@@ -120,15 +150,12 @@ func (s *cursorSealer) open(principalID, filters, cursor string) (string, error)
 	if err != nil {
 		return "", errCursor
 	}
-	serial, err := pki.NormalizeSerial(string(pt))
-	if err != nil {
-		return "", errCursor
-	}
-	return serial, nil
+	return string(pt), nil
 }
 
 // listFilters is the part of a listing's query a cursor is bound to:
 // everything but the position and the page size.
-func listFilters(f inventory.Filter, expiringWithin string) string {
-	return strings.Join([]string{f.CAID, f.Profile, string(f.Status), f.SAN, f.Tag, f.SPKISHA256, expiringWithin}, "\x00")
+func listFilters(f inventory.Filter, status, expiringWithin string) string {
+	return strings.Join([]string{f.CAID, f.Profile, status, f.SAN, f.Tag, f.SPKISHA256, expiringWithin,
+		string(f.Order), strconv.FormatBool(f.Current)}, "\x00")
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
@@ -207,10 +208,51 @@ func TestListCursorBoundToCallerAndFilters(t *testing.T) {
 		"another filter":     {who, url.Values{"after": {l.Next}, "profile": {"internal_service"}}},
 		"altered":            {who, url.Values{"after": {string(tampered)}}},
 		"forged":             {who, url.Values{"after": {cursorPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}},
-		"another server run": {who, url.Values{"after": {tListHandler(t, inv).cursors.seal(who.ID, listFilters(inventory.Filter{}, ""), inv.certs[0].Serial)}}},
+		"another server run": {who, url.Values{"after": {tListHandler(t, inv).cursors.seal(who.ID, listFilters(inventory.Filter{}, "", ""), inv.certs[0].Serial)}}},
 	} {
 		if _, err := tList(t, h, tc.who, tc.q); !errors.Is(err, errBadInput) {
 			t.Errorf("%s: %v, want a bad-input error", name, err)
 		}
+	}
+}
+
+// TestListPositionInExpiryOrder: in expiry order "next" carries the
+// NotAfter with the serial, parses back to the same position, and a sealed
+// cursor holds it too; a serial-order position is refused in expiry order.
+func TestListPositionInExpiryOrder(t *testing.T) {
+	t.Parallel()
+	c := &inventory.Certificate{Serial: "0a1b", NotAfter: time.Date(2027, 3, 4, 5, 6, 7, 891011000, time.UTC)}
+	pos := listPosition(inventory.OrderExpiry, c)
+	if pos != fmt.Sprint(c.NotAfter.UnixMicro())+"_0a1b" {
+		t.Errorf("position %q", pos)
+	}
+	f := inventory.Filter{Order: inventory.OrderExpiry}
+	if err := parsePosition(&f, pos); err != nil || f.After != "0a1b" || !f.AfterNotAfter.Equal(c.NotAfter) {
+		t.Errorf("parsePosition(%q) = %v, %+v", pos, err, f)
+	}
+	if err := parsePosition(&inventory.Filter{Order: inventory.OrderExpiry}, "0a1b"); err == nil {
+		t.Error("a serial was taken as a position in expiry order")
+	}
+	if err := parsePosition(&inventory.Filter{}, pos); err == nil {
+		t.Error("an expiry position was taken as a serial")
+	}
+
+	// A scoped caller across a gap gets a sealed cursor that resumes in
+	// expiry order.
+	inv, inside := tGapInventory(30, []int{0}, 0)
+	h := tListHandler(t, inv)
+	h.scan = scanLimits{page: 10, max: 20}
+	who := authz.WithRole("team", authz.KindMachine, authz.RoleViewer, authz.Scope{Names: []string{"*.in.test"}})
+	l, err := tList(t, h, who, url.Values{"limit": {"1"}, "sort": {"expiry"}})
+	if err != nil || len(l.Certificates) != 0 || !strings.HasPrefix(l.Next, cursorPrefix) {
+		t.Fatalf("first page %+v, %v", l, err)
+	}
+	l, err = tList(t, h, who, url.Values{"limit": {"1"}, "sort": {"expiry"}, "after": {l.Next}})
+	if err != nil || len(l.Certificates) != 1 || l.Certificates[0].Serial != inside[0] {
+		t.Fatalf("after the cursor %+v, %v", l, err)
+	}
+	// The cursor is bound to the order.
+	if _, err := tList(t, h, who, url.Values{"limit": {"1"}, "after": {h.cursors.seal(who.ID, listFilters(inventory.Filter{Order: inventory.OrderExpiry}, "", ""), pos)}}); err == nil {
+		t.Error("a cursor sealed for expiry order opened in serial order")
 	}
 }

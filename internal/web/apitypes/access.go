@@ -199,3 +199,28 @@ type Report struct {
 	PerCA        []ReportCA    `json:"per_ca"`
 	Certificates []ReportEntry `json:"certificates"`
 }
+
+// PrincipalList is every principal the caller may see.
+type PrincipalList struct {
+	Principals []Principal `json:"principals"`
+}
+
+// TokenList is a principal's tokens (or every token).
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// RoleList is every role.
+type RoleList struct {
+	Roles []Role `json:"roles"`
+}
+
+// BindingList is role bindings.
+type BindingList struct {
+	Bindings []Binding `json:"bindings"`
+}
+
+// ApprovalRequestList is requests held for approval.
+type ApprovalRequestList struct {
+	Requests []ApprovalRequest `json:"requests"`
+}

@@ -39,9 +39,51 @@ type Provisioner struct {
 	Website            string    `json:"website,omitempty"`
 	CreatedAt          time.Time `json:"created_at"`
 	CreatedBy          string    `json:"created_by"`
+	// Disabled provisioners take no new accounts, orders, challenge
+	// responses or finalizations; revocation and renewal information go on.
+	Disabled   bool       `json:"disabled"`
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	DisabledBy string     `json:"disabled_by,omitempty"`
 	// DirectoryURL is the ACME directory of the provisioner, as reached
 	// through the host the API was called on.
 	DirectoryURL string `json:"directory_url"`
+}
+
+// UpdateProvisionerRequest changes an ACME provisioner's policy: only
+// the fields present change (an empty list clears allow_names; challenges
+// must keep at least one type).
+type UpdateProvisionerRequest struct {
+	CA                 *string   `json:"ca,omitempty"` // id or name
+	Profile            *string   `json:"profile,omitempty"`
+	Challenges         *[]string `json:"challenges,omitempty"`
+	AllowNames         *[]string `json:"allow_names,omitempty"`
+	RequireEAB         *bool     `json:"require_eab,omitempty"`
+	AllowSubjectFields *bool     `json:"allow_subject_fields,omitempty"`
+	TermsOfService     *string   `json:"terms_of_service,omitempty"`
+	Website            *string   `json:"website,omitempty"`
+}
+
+// ProvisionerChange is one field an update changed.
+type ProvisionerChange struct {
+	Field string `json:"field"`
+	From  any    `json:"from"`
+	To    any    `json:"to"`
+}
+
+// UpdatedProvisioner is a provisioner after an update, with what changed
+// (empty when the update changed nothing).
+type UpdatedProvisioner struct {
+	Provisioner
+	Changes []ProvisionerChange `json:"changes"`
+}
+
+// DeletedProvisioner is a provisioner just deleted, with what its
+// deletion ended. Its accounts, orders and certificates stay on record.
+type DeletedProvisioner struct {
+	Provisioner
+	AccountsDeactivated int64 `json:"accounts_deactivated"`
+	OrdersEnded         int64 `json:"orders_ended"`
+	EABKeysRevoked      int64 `json:"eab_keys_revoked"`
 }
 
 // ProvisionerList is every ACME provisioner.
@@ -80,6 +122,17 @@ type EABKey struct {
 	// one account only.
 	AccountID string     `json:"account_id,omitempty"`
 	BoundAt   *time.Time `json:"bound_at,omitempty"`
+	// A revoked key binds no account; the account it bound is deactivated.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy string     `json:"revoked_by,omitempty"`
+}
+
+// RevokedEABKey is an external account binding key just revoked;
+// AccountDeactivated says whether the account it bound was deactivated
+// by the revocation.
+type RevokedEABKey struct {
+	EABKey
+	AccountDeactivated bool `json:"account_deactivated"`
 }
 
 // EABKeyList is a provisioner's external account binding keys.

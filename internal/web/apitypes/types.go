@@ -8,7 +8,9 @@ import "time"
 type Error struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail,omitempty"`
-	// Rule names the profile rule or field that failed, when one did.
+	// Rule names the profile rule or field that failed, when one did; on
+	// a 403, the authorisation rule that refused: role, scope,
+	// two_person_rule, machine_only_key_handout or escalation.
 	Rule string `json:"rule,omitempty"`
 }
 
@@ -63,6 +65,11 @@ type CA struct {
 	RestorableUntil    *time.Time `json:"restorable_until,omitempty"`
 	CertificatePEM     string     `json:"certificate_pem,omitempty"`
 	CSRPEM             string     `json:"csr_pem,omitempty"` // pending external CAs
+}
+
+// CAList is every CA.
+type CAList struct {
+	CAs []CA `json:"cas"`
 }
 
 // ImportCARequest completes a pending external CA.
