@@ -121,7 +121,7 @@ func TestSIGHUPReloadsTheRealBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Count(edited, "\n")
-	wantRefusal := fmt.Sprintf("configuration reload refused; the running configuration is unchanged\" err=\"config: invalid: %s:%d: not valid YAML", path, lines+2)
+	wantRefusal := fmt.Sprintf("configuration reload refused; the running configuration is unchanged\" err=\"config: invalid configuration: %s:%d: not valid YAML", path, lines+2)
 	waitFor(t, 30*time.Second, "the refusal is logged", out, func() bool { return strings.Contains(out.String(), wantRefusal) })
 	select {
 	case err := <-exited:

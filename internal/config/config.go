@@ -317,7 +317,7 @@ func (c *Config) Defaults() {
 }
 
 // ErrInvalid marks a configuration error; the message names the field.
-var ErrInvalid = errors.New("config: invalid")
+var ErrInvalid = errors.New("config: invalid configuration")
 
 func invalid(field, format string, a ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}

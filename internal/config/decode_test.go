@@ -21,20 +21,20 @@ func TestDecodeNamesLineAndKnownKeys(t *testing.T) {
 		want       string // the whole first line of the error
 	}{
 		{"unknown top-level key", "log_level: info\nlisten: x\n",
-			"config: invalid: c.yaml:2: listen: unknown field (known fields: acme, alerts, approval, audit, db, default_ca, http_listen, https_listen, init, lifecycle, log_level, max_body_bytes, metrics, public_http_url, restore_window_days, revocation, store_timeout, tls_names, tls_validity_days)"},
+			"config: invalid configuration: c.yaml:2: listen: unknown field (known fields: acme, alerts, approval, audit, db, default_ca, http_listen, https_listen, init, lifecycle, log_level, max_body_bytes, metrics, public_http_url, restore_window_days, revocation, store_timeout, tls_names, tls_validity_days)"},
 		{"unknown nested key", "metrics:\n  max_certificates: 5\n  lisen: 127.0.0.1:9464\n",
-			"config: invalid: c.yaml:3: metrics.lisen: unknown field (known fields: listen, max_certificates, token_file)"},
+			"config: invalid configuration: c.yaml:3: metrics.lisen: unknown field (known fields: listen, max_certificates, token_file)"},
 		{"unknown key in a list item", "alerts:\n  channels:\n    - name: a\n      type: webhook\n      uri: https://x\n",
-			"config: invalid: c.yaml:5: alerts.channels[0].uri: unknown field (known fields: ca_file, from, headers, name, password_file, secret_file, smtp, timeout, tls, to, type, url, username)"},
-		{"text for a number", "acme:\n  workers: eight\n", `config: invalid: c.yaml:2: acme.workers: want a whole number, got "eight"`},
-		{"number too large", "max_body_bytes: 9223372036854775808\n", `config: invalid: c.yaml:1: max_body_bytes: want a whole number, got "9223372036854775808", which is out of range`},
-		{"list for text", "http_listen: [a, b]\n", "config: invalid: c.yaml:1: http_listen: want a text value, got a list"},
-		{"text for a list", "tls_names: localhost\n", `config: invalid: c.yaml:1: tls_names: want a list such as [a, b], got "localhost"`},
-		{"mapping for a number", "audit:\n  unauthenticated_per_second: {a: 1}\n", "config: invalid: c.yaml:2: audit.unauthenticated_per_second: want a number, got a mapping"},
-		{"key twice", "log_level: info\nlog_level: debug\n", "config: invalid: c.yaml:2: log_level: given twice (first on line 1)"},
-		{"anchor", "init:\n  root_name: &r root\n", "config: invalid: c.yaml:2: init.root_name: YAML anchors and aliases are not supported: write the value out"},
-		{"broken YAML", "acme:\n  workers: [\n", "config: invalid: c.yaml:2: not valid YAML: did not find expected node content"},
-		{"two documents", "log_level: info\n---\nlog_level: debug\n", "config: invalid: c.yaml:2: a second YAML document: the file must hold one"},
+			"config: invalid configuration: c.yaml:5: alerts.channels[0].uri: unknown field (known fields: ca_file, from, headers, name, password_file, secret_file, smtp, timeout, tls, to, type, url, username)"},
+		{"text for a number", "acme:\n  workers: eight\n", `config: invalid configuration: c.yaml:2: acme.workers: want a whole number, got "eight"`},
+		{"number too large", "max_body_bytes: 9223372036854775808\n", `config: invalid configuration: c.yaml:1: max_body_bytes: want a whole number, got "9223372036854775808", which is out of range`},
+		{"list for text", "http_listen: [a, b]\n", "config: invalid configuration: c.yaml:1: http_listen: want a text value, got a list"},
+		{"text for a list", "tls_names: localhost\n", `config: invalid configuration: c.yaml:1: tls_names: want a list such as [a, b], got "localhost"`},
+		{"mapping for a number", "audit:\n  unauthenticated_per_second: {a: 1}\n", "config: invalid configuration: c.yaml:2: audit.unauthenticated_per_second: want a number, got a mapping"},
+		{"key twice", "log_level: info\nlog_level: debug\n", "config: invalid configuration: c.yaml:2: log_level: given twice (first on line 1)"},
+		{"anchor", "init:\n  root_name: &r root\n", "config: invalid configuration: c.yaml:2: init.root_name: YAML anchors and aliases are not supported: write the value out"},
+		{"broken YAML", "acme:\n  workers: [\n", "config: invalid configuration: c.yaml:2: not valid YAML: did not find expected node content"},
+		{"two documents", "log_level: info\n---\nlog_level: debug\n", "config: invalid configuration: c.yaml:2: a second YAML document: the file must hold one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
