@@ -73,8 +73,8 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("acme: rate limit: %w", err)
 	}
-	if failed >= s.cfg.Limits.FailedValidationsPerHour {
-		pb := NewProblem(ErrRateLimited, "%d failed validations in the last hour; the limit is %d per account", failed, s.cfg.Limits.FailedValidationsPerHour)
+	if failed >= s.settings().Limits.FailedValidationsPerHour {
+		pb := NewProblem(ErrRateLimited, "%d failed validations in the last hour; the limit is %d per account", failed, s.settings().Limits.FailedValidationsPerHour)
 		pb.RetryAfterSeconds = 3600
 		return nil, nil, pb
 	}
@@ -86,7 +86,7 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	// The slot is claimed before the challenge leaves pending, so a
 	// refused challenge can simply be retried.
 	if err := s.queue.reserve(j); err != nil {
-		return nil, nil, queueProblem(err, s.cfg.Limits, a.Identifier.Value, j.source)
+		return nil, nil, queueProblem(err, s.settings().Limits, a.Identifier.Value, j.source)
 	}
 	next := *ch
 	next.Status = StatusProcessing
@@ -206,7 +206,7 @@ func (s *Service) validate(ctx context.Context, j job) {
 	if verr == nil {
 		ch.Status = StatusValid
 		a.Status = StatusValid
-		a.Expires = now.Add(s.cfg.ValidAuthzLifetime)
+		a.Expires = now.Add(s.settings().ValidAuthzLifetime)
 	} else {
 		ch.Status = StatusInvalid
 		ch.Error = pb

@@ -204,8 +204,8 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 	if err != nil {
 		return nil, fmt.Errorf("acme: rate limit: %w", err)
 	}
-	if n >= s.cfg.Limits.OrdersPerHour {
-		pb := NewProblem(ErrRateLimited, "%d new orders in the last hour; the limit is %d per account", n, s.cfg.Limits.OrdersPerHour)
+	if n >= s.settings().Limits.OrdersPerHour {
+		pb := NewProblem(ErrRateLimited, "%d new orders in the last hour; the limit is %d per account", n, s.settings().Limits.OrdersPerHour)
 		pb.RetryAfterSeconds = 300
 		return nil, pb
 	}
@@ -216,7 +216,7 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 
 	o := &Order{
 		AccountID: acct.ID, ProvisionerID: prov.ID, Status: StatusPending, Identifiers: idents,
-		Expires: now.Add(s.cfg.OrderLifetime), Replaces: req.Replaces, CreatedAt: now, UpdatedAt: now,
+		Expires: now.Add(s.settings().OrderLifetime), Replaces: req.Replaces, CreatedAt: now, UpdatedAt: now,
 	}
 	if o.ID, err = s.randomID(12); err != nil {
 		return nil, err
@@ -234,8 +234,8 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 		case err == nil:
 		case errors.Is(err, ErrNotFound):
 			allValid = false
-			if pending+len(fresh) >= s.cfg.Limits.PendingAuthorizations {
-				pb := NewProblem(ErrRateLimited, "the account has %d pending authorizations; the limit is %d: complete or deactivate some", pending+len(fresh), s.cfg.Limits.PendingAuthorizations)
+			if pending+len(fresh) >= s.settings().Limits.PendingAuthorizations {
+				pb := NewProblem(ErrRateLimited, "the account has %d pending authorizations; the limit is %d: complete or deactivate some", pending+len(fresh), s.settings().Limits.PendingAuthorizations)
 				pb.RetryAfterSeconds = 3600
 				return nil, pb
 			}
@@ -282,7 +282,7 @@ func (s *Service) newAuthorization(prov *Provisioner, acct *Account, ident Ident
 	}
 	a := &Authorization{
 		ID: id, AccountID: acct.ID, ProvisionerID: prov.ID, Identifier: ident, Wildcard: wild,
-		Status: StatusPending, Expires: now.Add(s.cfg.PendingAuthzLifetime), CreatedAt: now,
+		Status: StatusPending, Expires: now.Add(s.settings().PendingAuthzLifetime), CreatedAt: now,
 	}
 	for _, t := range challengeTypesFor(prov, ident, wild) {
 		chID, err := s.randomID(9)

@@ -196,6 +196,15 @@ func (q *queue) done(j job) {
 	q.signal()
 }
 
+// setLimits replaces the limits; jobs already in flight stay, and workers
+// wake in case a raised running limit lets them take more.
+func (q *queue) setLimits(lim queueLimits) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.lim = lim
+	q.signal()
+}
+
 // signal wakes every waiting worker. q.mu is held.
 func (q *queue) signal() {
 	close(q.wake)

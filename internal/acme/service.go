@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -149,6 +150,9 @@ type Service struct {
 
 	provMu    sync.Mutex
 	provCache map[string]provEntry
+
+	// live holds the settings a reload may change.
+	live atomic.Pointer[Settings]
 }
 
 type provEntry struct {
@@ -186,24 +190,83 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
-	cfg.Limits.defaults()
-	// The same defaults config applies (config.ACMEConfig), from workers.
-	if cfg.Limits.ConcurrentValidations <= 0 {
-		cfg.Limits.ConcurrentValidations = max(1, cfg.Workers/4)
+	set := Settings{
+		OrderLifetime: cfg.OrderLifetime, PendingAuthzLifetime: cfg.PendingAuthzLifetime,
+		ValidAuthzLifetime: cfg.ValidAuthzLifetime, Limits: cfg.Limits,
 	}
-	if cfg.Limits.TargetConcurrency <= 0 {
-		cfg.Limits.TargetConcurrency = min(2, cfg.Workers)
+	if err := set.normalise(cfg.Workers); err != nil {
+		return nil, err
 	}
-	return &Service{
+	// The settings live in s.live from now on.
+	cfg.OrderLifetime, cfg.PendingAuthzLifetime, cfg.ValidAuthzLifetime, cfg.Limits = 0, 0, 0, Limits{}
+	s := &Service{
 		cfg: cfg, store: st, issuer: iss, revoker: rv, profiles: profiles, validator: v, sealer: sealer,
-		queue: newQueue(queueLimits{
-			total: cfg.QueueSize, perAccount: cfg.Limits.ValidationsInFlight, perTarget: cfg.Limits.TargetValidationsInFlight,
-			runningAccount: cfg.Limits.ConcurrentValidations, runningPerTarget: cfg.Limits.TargetConcurrency,
-			perSource: cfg.Limits.SourceValidationsInFlight,
-		}),
+		queue:     newQueue(set.queueLimits(cfg.QueueSize)),
 		provCache: map[string]provEntry{},
-	}, nil
+	}
+	s.live.Store(&set)
+	return s, nil
 }
+
+// Settings are the ACME settings a running service can change
+// (SetSettings, on a configuration reload): object lifetimes and limits.
+// Zero values get the defaults.
+type Settings struct {
+	OrderLifetime        time.Duration
+	PendingAuthzLifetime time.Duration
+	ValidAuthzLifetime   time.Duration
+	Limits               Limits
+}
+
+// normalise fills the defaults; the running-at-once limits default from,
+// and may not exceed, workers.
+func (set *Settings) normalise(workers int) error {
+	defDur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defDur(&set.OrderLifetime, 7*24*time.Hour)
+	defDur(&set.PendingAuthzLifetime, 7*24*time.Hour)
+	defDur(&set.ValidAuthzLifetime, 30*24*time.Hour)
+	l := &set.Limits
+	l.defaults()
+	// The same defaults config applies (config.ACMEConfig), from workers.
+	if l.ConcurrentValidations <= 0 {
+		l.ConcurrentValidations = max(1, workers/4)
+	}
+	if l.TargetConcurrency <= 0 {
+		l.TargetConcurrency = min(2, workers)
+	}
+	if l.ConcurrentValidations > workers || l.TargetConcurrency > workers {
+		return fmt.Errorf("acme: concurrent validations (%d per account, %d per target) cannot exceed the %d workers", l.ConcurrentValidations, l.TargetConcurrency, workers)
+	}
+	return nil
+}
+
+func (set *Settings) queueLimits(total int) queueLimits {
+	l := set.Limits
+	return queueLimits{
+		total: total, perAccount: l.ValidationsInFlight, perTarget: l.TargetValidationsInFlight,
+		runningAccount: l.ConcurrentValidations, runningPerTarget: l.TargetConcurrency,
+		perSource: l.SourceValidationsInFlight,
+	}
+}
+
+// SetSettings replaces the running lifetimes and limits: orders and
+// challenges from now on are judged by set (objects already made keep
+// their expiry). Invalid settings are refused and the running ones kept.
+func (s *Service) SetSettings(set Settings) error {
+	if err := set.normalise(s.cfg.Workers); err != nil {
+		return err
+	}
+	s.queue.setLimits(set.queueLimits(s.cfg.QueueSize))
+	s.live.Store(&set)
+	return nil
+}
+
+// settings returns the running settings; callers must not modify them.
+func (s *Service) settings() *Settings { return s.live.Load() }
 
 // NonceLifetime is how long a nonce stays usable.
 func (s *Service) NonceLifetime() time.Duration { return s.cfg.NonceLifetime }

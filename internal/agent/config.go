@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/yamlconf"
 )
 
 // Limits and defaults of the configuration.
@@ -114,23 +114,7 @@ type Entry struct {
 
 // ConfigError is one problem in a configuration file: where it is, which
 // field, and what is wrong.
-type ConfigError struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-func (e *ConfigError) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Field == "" {
-		return loc + ": " + e.Msg
-	}
-	return loc + ": " + e.Field + ": " + e.Msg
-}
+type ConfigError = yamlconf.Error
 
 // LoadConfig reads, decodes and validates an agent configuration file.
 // Decoding is strict: unknown or repeated fields, values of the wrong type
@@ -162,24 +146,14 @@ func ParseConfig(name, baseDir string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("agent: config %s is larger than %d bytes", name, MaxConfigSize)
 	}
 	d := &nodeDecoder{file: name, baseDir: baseDir}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &ConfigError{File: name, Msg: "the file is empty: it needs at least server, token_file (or client_cert and client_key) and certificates"}
-		}
-		return nil, &ConfigError{File: name, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	root, err := yamlconf.Document(name, data)
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, &ConfigError{File: name, Line: extra.Line, Msg: "a second YAML document: the file must hold one"}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{File: name, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	if root == nil {
+		return nil, &ConfigError{File: name, Msg: "the file is empty: it needs at least server, token_file (or client_cert and client_key) and certificates"}
 	}
-	if len(doc.Content) == 0 {
-		return nil, &ConfigError{File: name, Msg: "the file is empty"}
-	}
-	cfg := d.config(doc.Content[0])
+	cfg := d.config(root)
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
 	}
@@ -206,65 +180,22 @@ func (d *nodeDecoder) fail(n *yaml.Node, field, format string, a ...any) {
 	d.errs = append(d.errs, &ConfigError{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, a...)})
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "a document"
-}
-
-func joinField(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
-}
-
 // fields walks a mapping: each key must be in table and appear once. It
 // returns the key nodes seen, by name.
 func (d *nodeDecoder) fields(n *yaml.Node, path string, table map[string]func(v *yaml.Node, field string)) map[string]*yaml.Node {
 	seen := map[string]*yaml.Node{}
-	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "want a mapping of field: value, got %s", kindName(n))
-		return seen
+	known := make([]string, 0, len(table))
+	for name := range table {
+		known = append(known, name)
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.fail(k, path, "a field name must be a plain word, got %s", kindName(k))
-			continue
+	errs := yamlconf.Mapping(d.file, n, path, known, func(key string, k, v *yaml.Node, field string) {
+		seen[key] = k
+		table[key](v, field)
+	})
+	for _, e := range errs {
+		if len(d.errs) < maxConfigErrors {
+			d.errs = append(d.errs, e)
 		}
-		field := joinField(path, k.Value)
-		if prev, dup := seen[k.Value]; dup {
-			d.fail(k, field, "given twice (first on line %d)", prev.Line)
-			continue
-		}
-		seen[k.Value] = k
-		set, ok := table[k.Value]
-		if !ok {
-			known := make([]string, 0, len(table))
-			for name := range table {
-				known = append(known, name)
-			}
-			slices.Sort(known)
-			d.fail(k, field, "unknown field (known fields: %s)", strings.Join(known, ", "))
-			continue
-		}
-		if v.Kind == yaml.AliasNode || v.Anchor != "" {
-			d.fail(v, field, "YAML anchors and aliases are not supported: write the value out")
-			continue
-		}
-		set(v, field)
 	}
 	return seen
 }
@@ -273,7 +204,7 @@ func (d *nodeDecoder) fields(n *yaml.Node, path string, table map[string]func(v 
 // command true, not a boolean.
 func (d *nodeDecoder) str(n *yaml.Node, field string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.fail(n, field, "want a string, got %s", kindName(n))
+		d.fail(n, field, "want a string, got %s", yamlconf.KindName(n))
 		return "", false
 	}
 	s := strings.TrimSpace(n.Value)
@@ -286,7 +217,7 @@ func (d *nodeDecoder) str(n *yaml.Node, field string) (string, bool) {
 
 func (d *nodeDecoder) strList(n *yaml.Node, field string) ([]string, bool) {
 	if n.Kind != yaml.SequenceNode {
-		d.fail(n, field, "want a list such as [a, b], got %s", kindName(n))
+		d.fail(n, field, "want a list such as [a, b], got %s", yamlconf.KindName(n))
 		return nil, false
 	}
 	out := make([]string, 0, len(n.Content))
@@ -315,7 +246,7 @@ func (d *nodeDecoder) duration(n *yaml.Node, field string) (time.Duration, bool)
 func (d *nodeDecoder) positiveInt(n *yaml.Node, field string) (int, bool) {
 	v, err := strconv.Atoi(n.Value)
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil || v <= 0 {
-		d.fail(n, field, "want a positive whole number, got %s", kindName(n))
+		d.fail(n, field, "want a positive whole number, got %s", yamlconf.KindName(n))
 		return 0, false
 	}
 	return v, true
@@ -445,7 +376,7 @@ func (d *nodeDecoder) config(root *yaml.Node) *Config {
 		return cfg
 	}
 	if entriesNode.Kind != yaml.SequenceNode {
-		d.fail(entriesNode, "certificates", "want a list of certificates, got %s", kindName(entriesNode))
+		d.fail(entriesNode, "certificates", "want a list of certificates, got %s", yamlconf.KindName(entriesNode))
 		return cfg
 	}
 	if len(entriesNode.Content) == 0 && !hasCert {

@@ -183,7 +183,7 @@ func TestConfigErrors(t *testing.T) {
 			`agent.yaml:3: certificates: want a list of certificates, got a mapping`},
 		{"empty file", "", `agent.yaml: the file is empty: it needs at least server, token_file (or client_cert and client_key) and certificates`},
 		{"two documents", minimalConfig + "---\nserver: x\n", `agent.yaml:11: a second YAML document: the file must hold one`},
-		{"not YAML", "server: [\n", `agent.yaml: not valid YAML: line 1: did not find expected node content`},
+		{"not YAML", "server: [\n", `agent.yaml:1: not valid YAML: did not find expected node content`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,7 +69,9 @@ type App struct {
 	anchor   *audit.FileAnchor
 	refusals *audit.RefusalCounter
 	acme     *acme.Service
-	tls      *serverTLS
+	// validator checks ACME challenges; a reload changes its deny list.
+	validator *validate.Validator
+	tls       *serverTLS
 	// health answers /healthz and /readyz on both listeners; serving is
 	// true while Run's listeners accept requests.
 	health  *pkipub.Health
@@ -179,11 +181,11 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	crlLife, ocspLife, responderLife := cfg.Revocation.Durations()
+	rt := revocationTimings(cfg)
 	rv, err := revoke.New(revoke.Config{
-		Clock: clk, Log: log, CRLLifetime: crlLife, OCSPLifetime: ocspLife,
-		ResponderLifetime: responderLife, OCSPCacheEntries: cfg.Revocation.OCSPCacheEntries, Observer: mx,
-		OCSPUnknownPerSecond: cfg.Revocation.OCSPUnknownPerSecond,
+		Clock: clk, Log: log, CRLLifetime: rt.CRLLifetime, OCSPLifetime: rt.OCSPLifetime,
+		ResponderLifetime: rt.ResponderLifetime, OCSPCacheEntries: rt.OCSPCacheEntries, Observer: mx,
+		OCSPUnknownPerSecond: rt.OCSPUnknownPerSecond,
 	}, st, kp, linter)
 	if err != nil {
 		st.Close()
@@ -219,7 +221,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	ac := &cfg.ACME
-	timeout, orderLife, validAuthzLife := ac.Durations()
+	timeout, _, _ := ac.Durations()
 	validator, err := validate.New(validate.Config{
 		HTTPPort: ac.HTTP01Port, TLSPort: ac.TLSALPN01Port, Resolver: ac.Resolver,
 		Deny: ac.DenyPrefixes(), Timeout: timeout, Log: log.With("component", "acme-validate"),
@@ -228,16 +230,10 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	as := acmeSettings(cfg)
 	acmeSvc, err := acme.New(acme.Config{
-		Clock: clk, Log: log.With("component", "acme"), OrderLifetime: orderLife, PendingAuthzLifetime: orderLife,
-		ValidAuthzLifetime: validAuthzLife, Workers: ac.Workers,
-		Limits: acme.Limits{
-			OrdersPerHour: ac.OrdersPerHour, AccountsPerHour: ac.AccountsPerHour,
-			FailedValidationsPerHour: ac.FailedValidationsPerHour, PendingAuthorizations: ac.PendingAuthorizations,
-			ValidationsInFlight: ac.ValidationsInFlight, TargetValidationsInFlight: ac.TargetValidationsInFlight,
-			ConcurrentValidations: ac.ConcurrentValidations, TargetConcurrency: ac.TargetConcurrency,
-			SourceValidationsInFlight: ac.SourceValidationsInFlight,
-		},
+		Clock: clk, Log: log.With("component", "acme"), OrderLifetime: as.OrderLifetime, PendingAuthzLifetime: as.PendingAuthzLifetime,
+		ValidAuthzLifetime: as.ValidAuthzLifetime, Workers: ac.Workers, Limits: as.Limits,
 	}, st, iss, rv, profiles, validator, kp)
 	if err != nil {
 		st.Close()
@@ -255,8 +251,8 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	}
 	a := &App{
 		imports: importer, compliance: reporter,
-		acme: acmeSvc,
-		cfg:  cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
+		acme: acmeSvc, validator: validator,
+		cfg: cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
 		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		auth:   authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
 		access: acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,

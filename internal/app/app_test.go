@@ -126,7 +126,13 @@ func tNewServer(t *testing.T, dbURL string) *tInstance {
 // (or stop is called).
 func tStart(t *testing.T, cfg *config.Config, clk clock.Clock) *tInstance {
 	t.Helper()
-	a, err := Open(context.Background(), cfg, tLogger(), clk)
+	return tStartLogged(t, cfg, clk, tLogger())
+}
+
+// tStartLogged is tStart with the instance's logger given.
+func tStartLogged(t *testing.T, cfg *config.Config, clk clock.Clock, log *slog.Logger) *tInstance {
+	t.Helper()
+	a, err := Open(context.Background(), cfg, log, clk)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

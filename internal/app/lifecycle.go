@@ -107,39 +107,59 @@ func alertChannels(cfg *config.Config, clk clock.Clock) (map[string]lifecycle.Se
 	return out, nil
 }
 
-// wireLifecycle builds the lifecycle service and its scheduler.
-func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Observer) error {
-	channels, err := alertChannels(a.cfg, a.clock)
+// lifecycleSettings builds the lifecycle settings of cfg that a reload can
+// change: its alert channels (reading their secret and CA files), routes
+// and thresholds, delivery attempts and renewal retries.
+func lifecycleSettings(cfg *config.Config, clk clock.Clock) (lifecycle.Settings, error) {
+	channels, err := alertChannels(cfg, clk)
 	if err != nil {
-		return err
+		return lifecycle.Settings{}, err
 	}
-	router := lifecycle.Router{Default: a.cfg.Alerts.Default}
+	router := lifecycle.Router{Default: cfg.Alerts.Default}
 	if len(router.Default) == 0 {
 		for name := range channels {
 			router.Default = append(router.Default, name)
 		}
 	}
-	for _, r := range a.cfg.Alerts.Routes {
+	for _, r := range cfg.Alerts.Routes {
 		rt := lifecycle.Route{Tags: r.Tags, Profiles: r.Profiles, CAs: r.CAs, Channels: r.Channels}
 		for _, k := range r.Kinds {
 			rt.Kinds = append(rt.Kinds, lifecycle.AlertKind(k))
 		}
 		router.Routes = append(router.Routes, rt)
 	}
-	d := a.cfg.Lifecycle.Durations()
+	d := cfg.Lifecycle.Durations()
+	return lifecycle.Settings{
+		Thresholds: d.Thresholds, CAThresholds: d.CAThresholds, Router: router, Channels: channels,
+		DeliveryAttempts: cfg.Lifecycle.DeliveryAttempts, SupersedeAfter: d.SupersedeAfter, RenewRetry: d.RenewalRetry,
+	}, nil
+}
+
+// jobIntervals are the scheduled jobs' intervals in cfg.
+func jobIntervals(cfg *config.Config) lifecycle.Intervals {
+	d := cfg.Lifecycle.Durations()
+	return lifecycle.Intervals{ExpiryCheck: d.ExpiryCheck, Delivery: d.Delivery, Renewal: d.Renewal}
+}
+
+// wireLifecycle builds the lifecycle service and its scheduler.
+func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Observer) error {
+	set, err := lifecycleSettings(a.cfg, a.clock)
+	if err != nil {
+		return err
+	}
 	lc, err := lifecycle.New(lifecycle.Config{
 		Clock: a.clock, Log: a.log.With("component", "lifecycle"),
-		Thresholds: d.Thresholds, CAThresholds: d.CAThresholds,
-		Router: router, Channels: channels, Permanent: notify.IsPermanent,
-		DeliveryAttempts: a.cfg.Lifecycle.DeliveryAttempts,
-		SupersedeAfter:   d.SupersedeAfter, RenewRetry: d.RenewalRetry,
+		Thresholds: set.Thresholds, CAThresholds: set.CAThresholds,
+		Router: set.Router, Channels: set.Channels, Permanent: notify.IsPermanent,
+		DeliveryAttempts: set.DeliveryAttempts,
+		SupersedeAfter:   set.SupersedeAfter, RenewRetry: set.RenewRetry,
 		Health: health, Observer: obs, ServerCert: a.tls,
 	}, a.store, a.issuer, a.revoker, a.profiles)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
 	sched, err := lifecycle.NewScheduler(a.clock, a.log.With("component", "scheduler"), a.store, &lifecycle.LocalLocker{},
-		lc.Jobs(lifecycle.Intervals{ExpiryCheck: d.ExpiryCheck, Delivery: d.Delivery, Renewal: d.Renewal}))
+		lc.Jobs(jobIntervals(a.cfg)))
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}

@@ -389,6 +389,7 @@ func commandTree() *command {
 		{name: "report", summary: "report certificates issued or revoked in a period, and compliance with policy", sub: reportCommands()},
 		{name: "alerts", summary: "list alerts and send a test alert to a channel", sub: alertsCommands()},
 		{name: "jobs", summary: "show and run the scheduled jobs (expiry check, alert delivery, renewal, rotation)", sub: jobsCommands()},
+		{name: "config", summary: "validate a server configuration file offline", sub: configCommands()},
 		rotateCommand(),
 		agentCommand(),
 		inspectCommand(),

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/certwright/certwright/internal/app"
 	"github.com/certwright/certwright/internal/clock"
@@ -105,12 +108,30 @@ func (f *serverFlags) config() (*config.Config, error) {
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
+	log, _ := newLevelLogger(w, level)
+	return log
+}
+
+// newLevelLogger returns a logger whose level a reload can change.
+func newLevelLogger(w io.Writer, level string) (*slog.Logger, *slog.LevelVar) {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	lv := new(slog.LevelVar)
+	lv.Set(l)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv
 }
 
 func parseServerFlags(name string, args []string, stderr io.Writer, env func(string) string, withInit bool) (*config.Config, error) {
+	f, err := parseServerFlagSet(name, args, stderr, env, withInit)
+	if err != nil {
+		return nil, err
+	}
+	return f.config()
+}
+
+// parseServerFlagSet parses init's or serve's flags; f.config() then reads
+// the configuration they name (again on each reload).
+func parseServerFlagSet(name string, args []string, stderr io.Writer, env func(string) string, withInit bool) (*serverFlags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f serverFlags
@@ -127,7 +148,7 @@ func parseServerFlags(name string, args []string, stderr io.Writer, env func(str
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return f.config()
+	return &f, nil
 }
 
 func printInit(w io.Writer, res *app.InitResult) {
@@ -155,13 +176,28 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 }
 
 // runServe implements "certwright serve": it initialises the data directory
-// on first start, then serves until interrupted.
+// on first start, then serves until interrupted, re-reading its
+// configuration on SIGHUP.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
-	cfg, err := parseServerFlags("serve", args, stderr, env, true)
+	// From here on SIGHUP reloads instead of ending the process; one that
+	// arrives before serving starts is taken up once it does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, args, stdout, stderr, env, hup)
+}
+
+// serve is runServe with the reload signal given (tests send their own).
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string, hup <-chan os.Signal) error {
+	f, err := parseServerFlagSet("serve", args, stderr, env, true)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	log, level := newLevelLogger(stderr, cfg.LogLevel)
 	if !app.Exists(cfg.DataDir) {
 		res, err := app.Init(ctx, cfg, log, clock.Real{})
 		if err != nil {
@@ -178,6 +214,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	if err != nil {
 		return err
 	}
+	rctx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		a.NewReloader(level, f.config).Run(rctx, hup)
+	}()
+	defer func() {
+		stopReload()
+		<-reloaded
+	}()
 	return a.Run(ctx, func(l app.Listening) {
 		fmt.Fprintf(stdout, "Certwright is serving\n")
 		fmt.Fprintf(stdout, "  data directory:              %s\n", cfg.DataDir)

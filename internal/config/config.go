@@ -3,10 +3,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -70,6 +68,9 @@ type Config struct {
 	LogLevel string `yaml:"log_level,omitempty"`
 	// Init applies only when a data directory is created.
 	Init InitConfig `yaml:"init,omitempty"`
+
+	// src, after Decode, says where each setting was written.
+	src *source
 }
 
 // StoreDeadline returns the parsed store_timeout (after Validate).
@@ -316,14 +317,24 @@ func (c *Config) Defaults() {
 }
 
 // ErrInvalid marks a configuration error; the message names the field.
-var ErrInvalid = errors.New("config: invalid")
+var ErrInvalid = errors.New("config: invalid configuration")
 
 func invalid(field, format string, a ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, a...))
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
-// Validate checks a defaulted configuration.
+// Validate checks a defaulted configuration. A refused setting is a
+// *FieldError naming, when the setting came from a file, its line.
 func (c *Config) Validate() error {
+	err := c.validate()
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		c.src.locate(fe)
+	}
+	return err
+}
+
+func (c *Config) validate() error {
 	for field, addr := range map[string]string{"https_listen": c.HTTPSListen, "http_listen": c.HTTPListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return invalid(field, "%q is not host:port", addr)
@@ -490,14 +501,25 @@ func (c *Config) Load(path string) error {
 	return c.Decode(b, path)
 }
 
-// Decode parses YAML strictly into c.
-func (c *Config) Decode(b []byte, name string) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
+// ReadFile reads the configuration file at path strictly (a missing file
+// is an error here), fills the defaults and validates it, as serve would
+// at start or on reload. dataDir is the data directory the file's
+// relative paths belong to.
+func ReadFile(path, dataDir string) (*Config, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("config: %s: %w", path, os.ErrNotExist)
+	} else if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	return nil
+	c := &Config{DataDir: dataDir}
+	if err := c.Load(path); err != nil {
+		return nil, err
+	}
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Save writes the persistent part of c to DIR/config.yaml (0600: it may hold a database URL with a password).

@@ -73,7 +73,7 @@ func (s *Service) Deliver(ctx context.Context) (DeliverResult, error) {
 
 func (s *Service) attempt(ctx context.Context, d *Delivery) {
 	d.Attempts++
-	ch, ok := s.cfg.Channels[d.Channel]
+	ch, ok := s.settings().Channels[d.Channel]
 	if !ok {
 		d.Status, d.LastError = DeliveryFailed, "channel "+d.Channel+" is no longer configured"
 		s.cfg.Log.Error("alert not delivered", "alert", d.AlertID, "channel", d.Channel, "err", d.LastError)
@@ -93,7 +93,7 @@ func (s *Service) attempt(ctx context.Context, d *Delivery) {
 		return
 	}
 	d.LastError = err.Error()
-	if s.cfg.Permanent(err) || d.Attempts >= s.cfg.DeliveryAttempts {
+	if s.cfg.Permanent(err) || d.Attempts >= s.settings().DeliveryAttempts {
 		d.Status = DeliveryFailed
 		s.cfg.Log.Error("alert delivery failed; giving up", "alert", d.AlertID, "channel", d.Channel, "attempts", d.Attempts, "err", err)
 		return

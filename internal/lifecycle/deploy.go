@@ -92,7 +92,7 @@ func (s *Service) ReportDeployFailure(ctx context.Context, p authz.Principal, ho
 	ev := audit.New(p, now, "alert.deploy_failed", c.Serial, map[string]any{
 		"alert": id, "host": host, "entry": entry, "error": msg,
 	})
-	created, err := s.store.RaiseAlertAudited(ctx, a, s.cfg.Router.Channels(*a), ev)
+	created, err := s.store.RaiseAlertAudited(ctx, a, s.settings().Router.Channels(*a), ev)
 	if err != nil {
 		return fmt.Errorf("lifecycle: deploy failure: %w", err)
 	}

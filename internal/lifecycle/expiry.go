@@ -89,7 +89,7 @@ func (s *Service) CheckExpiry(ctx context.Context, prev time.Time) (ExpiryResult
 		return res, fmt.Errorf("lifecycle: expiry check: %w", err)
 	}
 	renewBefore := map[string]time.Duration{}
-	thresholds := slices.Clone(s.cfg.Thresholds)
+	thresholds := slices.Clone(s.settings().Thresholds)
 	for _, p := range profs {
 		if p.RenewBeforeDays > 0 {
 			d := time.Duration(p.RenewBeforeDays) * 24 * time.Hour
@@ -172,7 +172,7 @@ func mergeRanges(rs [][2]time.Time) [][2]time.Time {
 
 // certAlert returns the alert c's time left calls for, or nil.
 func (s *Service) certAlert(ctx context.Context, c *inventory.Certificate, now time.Time, renewBefore time.Duration, caNames map[string]string) *Alert {
-	cr, ok := crossingOf(c, now, s.cfg.Thresholds, renewBefore)
+	cr, ok := crossingOf(c, now, s.settings().Thresholds, renewBefore)
 	if !ok {
 		return nil
 	}
@@ -241,7 +241,7 @@ func (s *Service) checkCAs(ctx context.Context, now time.Time) (int, int, error)
 		}
 		n++
 		rec := &inventory.Certificate{NotAfter: cert.NotAfter}
-		cr, ok := crossingOf(rec, now, s.cfg.CAThresholds, 0)
+		cr, ok := crossingOf(rec, now, s.settings().CAThresholds, 0)
 		if !ok {
 			continue
 		}

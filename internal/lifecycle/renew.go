@@ -61,8 +61,8 @@ func (s *Service) Renew(ctx context.Context, c *inventory.Certificate, opts Rene
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.SupersedeAfter > 0 {
-		if err := s.store.SetSupersedeAt(ctx, c.Serial, now.Add(s.cfg.SupersedeAfter)); err != nil {
+	if after := s.settings().SupersedeAfter; after > 0 {
+		if err := s.store.SetSupersedeAt(ctx, c.Serial, now.Add(after)); err != nil {
 			s.cfg.Log.Error("scheduling the superseded certificate's revocation failed", "serial", c.Serial, "err", err)
 		}
 	}
@@ -206,7 +206,7 @@ func (s *Service) RenewDue(ctx context.Context) (RenewResult, error) {
 
 // RenewBackoff is the wait after the n-th consecutive failed renewal.
 func (s *Service) RenewBackoff(n int) time.Duration {
-	return backoff(s.cfg.RenewRetry, s.cfg.RenewRetryMax, n, s.cfg.Rand)
+	return backoff(s.settings().RenewRetry, s.cfg.RenewRetryMax, n, s.cfg.Rand)
 }
 
 func (s *Service) renewFailed(ctx context.Context, c *inventory.Certificate, rerr error) {

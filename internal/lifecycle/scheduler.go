@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -64,6 +65,10 @@ type Scheduler struct {
 	jobs   []Job
 	// triggers let a job be run now (an API call, a raised alert).
 	triggers map[string]chan struct{}
+	// intervals hold each job's current interval (SetInterval changes
+	// it); retimed wakes the job's loop to restart its ticker.
+	intervals map[string]*atomic.Int64
+	retimed   map[string]chan struct{}
 }
 
 // NewScheduler returns a scheduler for jobs.
@@ -71,7 +76,8 @@ func NewScheduler(clk clock.Clock, log *slog.Logger, st JobStore, locker Locker,
 	if clk == nil || log == nil || st == nil || locker == nil {
 		return nil, errors.New("lifecycle: scheduler needs a clock, logger, store and locker")
 	}
-	s := &Scheduler{clock: clk, log: log, store: st, locker: locker, jobs: jobs, triggers: map[string]chan struct{}{}}
+	s := &Scheduler{clock: clk, log: log, store: st, locker: locker, jobs: jobs, triggers: map[string]chan struct{}{},
+		intervals: map[string]*atomic.Int64{}, retimed: map[string]chan struct{}{}}
 	for _, j := range jobs {
 		if j.Name == "" || j.Interval <= 0 || j.Run == nil {
 			return nil, fmt.Errorf("lifecycle: job %q needs a name, a positive interval and a function", j.Name)
@@ -80,8 +86,38 @@ func NewScheduler(clk clock.Clock, log *slog.Logger, st JobStore, locker Locker,
 			return nil, fmt.Errorf("lifecycle: job %q is defined twice", j.Name)
 		}
 		s.triggers[j.Name] = make(chan struct{}, 1)
+		s.retimed[j.Name] = make(chan struct{}, 1)
+		s.intervals[j.Name] = new(atomic.Int64)
+		s.intervals[j.Name].Store(int64(j.Interval))
 	}
 	return s, nil
+}
+
+// Interval returns job name's current interval (0 for an unknown job).
+func (s *Scheduler) Interval(name string) time.Duration {
+	if iv, ok := s.intervals[name]; ok {
+		return time.Duration(iv.Load())
+	}
+	return 0
+}
+
+// SetInterval changes job name's interval while the scheduler runs: the
+// job next runs one new interval from now (or when triggered).
+func (s *Scheduler) SetInterval(name string, d time.Duration) error {
+	iv, ok := s.intervals[name]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownJob, name)
+	}
+	if d <= 0 {
+		return fmt.Errorf("lifecycle: job %q needs a positive interval, not %v", name, d)
+	}
+	if time.Duration(iv.Swap(int64(d))) != d {
+		select {
+		case s.retimed[name] <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
 // ErrUnknownJob marks a job name the scheduler does not have.
@@ -108,8 +144,23 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(j.Interval)
+			t := time.NewTicker(s.Interval(j.Name))
 			defer t.Stop()
+			// wait returns true when the job is due, false when ctx ended.
+			wait := func() bool {
+				for {
+					select {
+					case <-ctx.Done():
+						return false
+					case <-t.C:
+						return true
+					case <-s.triggers[j.Name]:
+						return true
+					case <-s.retimed[j.Name]:
+						t.Reset(s.Interval(j.Name))
+					}
+				}
+			}
 			for {
 				// RunJob records a panicking job as failed; this guard
 				// keeps the loop alive if the recording itself panics.
@@ -118,11 +169,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 						s.log.Error("job could not run", "job", j.Name, "err", err)
 					}
 				})
-				select {
-				case <-ctx.Done():
+				if !wait() {
 					return
-				case <-t.C:
-				case <-s.triggers[j.Name]:
 				}
 			}
 		}()
@@ -145,14 +193,14 @@ func (s *Scheduler) RunJob(ctx context.Context, name string) (*JobState, error) 
 	}
 	if !ok {
 		s.log.Debug("job skipped: running elsewhere", "job", name)
-		return &JobState{Name: name, Outcome: OutcomeSkipped, Interval: j.Interval}, nil
+		return &JobState{Name: name, Outcome: OutcomeSkipped, Interval: s.Interval(name)}, nil
 	}
 	defer unlock()
 	st, err := s.store.GetJob(ctx, name)
 	if err != nil {
 		st = &JobState{Name: name}
 	}
-	st.Interval = j.Interval
+	st.Interval = s.Interval(name)
 	st.Idle = false
 	st.StartedAt = s.clock.Now().UTC()
 	start := time.Now()
@@ -197,7 +245,7 @@ func (s *Scheduler) Jobs(ctx context.Context, p authz.Principal) ([]*JobState, e
 		if err != nil {
 			st = &JobState{Name: j.Name, Outcome: "never run"}
 		}
-		st.Interval = j.Interval
+		st.Interval = s.Interval(j.Name)
 		out = append(out, st)
 	}
 	return out, nil

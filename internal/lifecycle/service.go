@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -166,6 +167,8 @@ type Service struct {
 	profiles Profiles
 	// kick asks the delivery job to run now (an alert was raised).
 	kick chan struct{}
+	// live holds the settings a reload may change.
+	live atomic.Pointer[Settings]
 }
 
 // New returns a Service; every port is required.
@@ -176,50 +179,94 @@ func New(cfg Config, st Store, iss Issuer, rev Revoker, profiles Profiles) (*Ser
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	if len(cfg.Thresholds) == 0 {
-		cfg.Thresholds = Days(30, 14, 7, 1)
-	}
-	if len(cfg.CAThresholds) == 0 {
-		cfg.CAThresholds = Days(180, 90, 30, 7)
-	}
-	for _, t := range append(slices.Clone(cfg.Thresholds), cfg.CAThresholds...) {
-		if t <= 0 {
-			return nil, fmt.Errorf("lifecycle: threshold %v must be positive", t)
-		}
-	}
-	slices.Sort(cfg.Thresholds)
-	slices.Sort(cfg.CAThresholds)
-	cfg.Thresholds = slices.Compact(cfg.Thresholds)
-	cfg.CAThresholds = slices.Compact(cfg.CAThresholds)
 	if cfg.Permanent == nil {
 		cfg.Permanent = func(error) bool { return false }
-	}
-	if cfg.DeliveryAttempts <= 0 {
-		cfg.DeliveryAttempts = 12
 	}
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = 30 * time.Second
 	}
-	if cfg.RenewRetry <= 0 {
-		cfg.RenewRetry = 15 * time.Minute
-	}
 	if cfg.RenewRetryMax <= 0 {
 		cfg.RenewRetryMax = 12 * time.Hour
 	}
-	for _, rt := range cfg.Router.Routes {
+	set := Settings{
+		Thresholds: cfg.Thresholds, CAThresholds: cfg.CAThresholds, Router: cfg.Router, Channels: cfg.Channels,
+		DeliveryAttempts: cfg.DeliveryAttempts, SupersedeAfter: cfg.SupersedeAfter, RenewRetry: cfg.RenewRetry,
+	}
+	if err := set.normalise(); err != nil {
+		return nil, err
+	}
+	// The settings live in s.live from now on; the copies in cfg would
+	// go stale at the first SetSettings.
+	cfg.Thresholds, cfg.CAThresholds, cfg.Router, cfg.Channels = nil, nil, Router{}, nil
+	cfg.DeliveryAttempts, cfg.SupersedeAfter, cfg.RenewRetry = 0, 0, 0
+	svc := &Service{cfg: cfg, store: st, issuer: iss, revoker: rev, profiles: profiles, kick: make(chan struct{}, 1)}
+	svc.live.Store(&set)
+	return svc, nil
+}
+
+// Settings are what a running service's lifecycle can be changed to
+// (SetSettings, on a configuration reload): thresholds, alert routing and
+// channels, delivery attempts and renewal retries. Zero values get the
+// defaults noted on Config.
+type Settings struct {
+	Thresholds, CAThresholds []time.Duration
+	Router                   Router
+	Channels                 map[string]Sender
+	DeliveryAttempts         int
+	SupersedeAfter           time.Duration
+	RenewRetry               time.Duration
+}
+
+// normalise fills the defaults, sorts the thresholds and checks that every
+// channel a route names is configured.
+func (set *Settings) normalise() error {
+	if len(set.Thresholds) == 0 {
+		set.Thresholds = Days(30, 14, 7, 1)
+	}
+	if len(set.CAThresholds) == 0 {
+		set.CAThresholds = Days(180, 90, 30, 7)
+	}
+	for _, t := range append(slices.Clone(set.Thresholds), set.CAThresholds...) {
+		if t <= 0 {
+			return fmt.Errorf("lifecycle: threshold %v must be positive", t)
+		}
+	}
+	set.Thresholds = slices.Compact(slices.Sorted(slices.Values(set.Thresholds)))
+	set.CAThresholds = slices.Compact(slices.Sorted(slices.Values(set.CAThresholds)))
+	if set.DeliveryAttempts <= 0 {
+		set.DeliveryAttempts = 12
+	}
+	if set.RenewRetry <= 0 {
+		set.RenewRetry = 15 * time.Minute
+	}
+	for _, rt := range set.Router.Routes {
 		for _, ch := range rt.Channels {
-			if _, ok := cfg.Channels[ch]; !ok {
-				return nil, fmt.Errorf("lifecycle: an alert route names channel %q, which is not configured", ch)
+			if _, ok := set.Channels[ch]; !ok {
+				return fmt.Errorf("lifecycle: an alert route names channel %q, which is not configured", ch)
 			}
 		}
 	}
-	for _, ch := range cfg.Router.Default {
-		if _, ok := cfg.Channels[ch]; !ok {
-			return nil, fmt.Errorf("lifecycle: default alert channel %q is not configured", ch)
+	for _, ch := range set.Router.Default {
+		if _, ok := set.Channels[ch]; !ok {
+			return fmt.Errorf("lifecycle: default alert channel %q is not configured", ch)
 		}
 	}
-	return &Service{cfg: cfg, store: st, issuer: iss, revoker: rev, profiles: profiles, kick: make(chan struct{}, 1)}, nil
+	return nil
 }
+
+// SetSettings replaces the running settings at once: alerts raised from
+// now on are routed, and queued deliveries sent, by set. Invalid settings
+// are refused and the running ones kept.
+func (s *Service) SetSettings(set Settings) error {
+	if err := set.normalise(); err != nil {
+		return err
+	}
+	s.live.Store(&set)
+	return nil
+}
+
+// settings returns the running settings; callers must not modify them.
+func (s *Service) settings() *Settings { return s.live.Load() }
 
 // Days turns whole days into durations.
 func Days(d ...int) []time.Duration {
@@ -276,7 +323,7 @@ func (b *alertBatch) add(ctx context.Context, a *Alert) error {
 		a.CreatedAt = b.s.cfg.Clock.Now().UTC()
 	}
 	b.alerts = append(b.alerts, a)
-	b.channels = append(b.channels, b.s.cfg.Router.Channels(*a))
+	b.channels = append(b.channels, b.s.settings().Router.Channels(*a))
 	if len(b.alerts) >= alertBatchSize {
 		return b.flush(ctx)
 	}
@@ -329,8 +376,9 @@ func (s *Service) Alerts(ctx context.Context, p authz.Principal, limit int) ([]*
 
 // ChannelNames lists the configured channels.
 func (s *Service) ChannelNames() []string {
-	out := make([]string, 0, len(s.cfg.Channels))
-	for n := range s.cfg.Channels {
+	channels := s.settings().Channels
+	out := make([]string, 0, len(channels))
+	for n := range channels {
 		out = append(out, n)
 	}
 	slices.Sort(out)
@@ -360,7 +408,7 @@ func (s *Service) SendTest(ctx context.Context, p authz.Principal, channel strin
 	if err := p.Allow(authz.PermPrincipalAdmin, authz.Resource{}); err != nil {
 		return err
 	}
-	ch, ok := s.cfg.Channels[channel]
+	ch, ok := s.settings().Channels[channel]
 	if !ok {
 		return fmt.Errorf("%w %q: configured channels are %v", ErrUnknownChannel, channel, s.ChannelNames())
 	}

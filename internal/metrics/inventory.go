@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,7 +64,7 @@ type caInfo struct {
 type inventoryCollector struct {
 	clock clock.Clock
 	log   *slog.Logger
-	max   int
+	max   atomic.Int64 // series cap; SetMaxCertificates changes it
 	inv   Inventory
 	cas   CAs
 	// timeout bounds a refresh made from Collect, which has no context.
@@ -79,10 +80,12 @@ type inventoryCollector struct {
 }
 
 func newInventoryCollector(cfg Config, inv Inventory, cas CAs) *inventoryCollector {
-	return &inventoryCollector{
-		clock: cfg.Clock, log: cfg.Log, max: cfg.MaxCertificates, inv: inv, cas: cas,
+	c := &inventoryCollector{
+		clock: cfg.Clock, log: cfg.Log, inv: inv, cas: cas,
 		timeout: cfg.ScrapeTimeout, sem: make(chan struct{}, 1),
 	}
+	c.max.Store(int64(cfg.MaxCertificates))
+	return c
 }
 
 // Describe sends the descriptors of the families Collect sends.
@@ -168,7 +171,8 @@ func (c *inventoryCollector) readCAs(ctx context.Context) (map[string]caInfo, er
 func (c *inventoryCollector) readInventory(ctx context.Context, now time.Time, cas map[string]caInfo) (*snapshot, error) {
 	s := &snapshot{taken: now}
 	// One row more than the cap says whether the cap cut the list.
-	limit := c.max + 1
+	maxSeries := int(c.max.Load())
+	limit := maxSeries + 1
 	s.series = make([]expirySeries, 0, min(limit, 4096))
 	err := c.inv.EachExpiry(ctx, now.Add(-ExpiredWindow), limit, func(r inventory.ExpiryRow) error {
 		caName := clip(r.CAID)
@@ -183,8 +187,8 @@ func (c *inventoryCollector) readInventory(ctx context.Context, now time.Time, c
 	if err != nil {
 		return nil, fmt.Errorf("metrics: read certificate expiry: %w", err)
 	}
-	if len(s.series) > c.max {
-		s.series, s.truncated = s.series[:c.max], true
+	if len(s.series) > maxSeries {
+		s.series, s.truncated = s.series[:maxSeries], true
 	}
 	if s.counts, err = c.inv.CertificateCounts(ctx, now); err != nil {
 		return nil, fmt.Errorf("metrics: count certificates: %w", err)

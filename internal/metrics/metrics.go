@@ -102,6 +102,25 @@ type Metrics struct {
 	acmeOrders     *prometheus.CounterVec
 }
 
+// SetMaxCertificates changes the cap on per-certificate expiry series
+// while serving; the next scrape reads the inventory again under it.
+func (m *Metrics) SetMaxCertificates(n int) error {
+	if n < 1 || n > MaxMaxCertificates {
+		return fmt.Errorf("metrics: max_certificates %d is out of range (1 to %d)", n, MaxMaxCertificates)
+	}
+	m.inv.max.Store(int64(n))
+	m.inv.mu.Lock()
+	if m.inv.snap != nil {
+		// Age a copy (scrapes may hold the old one): it still serves until
+		// the next read replaces it.
+		aged := *m.inv.snap
+		aged.taken = time.Time{}
+		m.inv.snap = &aged
+	}
+	m.inv.mu.Unlock()
+	return nil
+}
+
 // The services' observer ports this type implements, and the service
 // whose state it reads.
 var (

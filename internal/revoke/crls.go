@@ -86,7 +86,7 @@ func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) 
 	if err != nil {
 		return nil, err
 	}
-	next := now.Add(s.cfg.CRLLifetime)
+	next := now.Add(s.timings().CRLLifetime)
 	der, err := b.Sign(s.cfg.Rand, crl.Params{
 		Issuer: st.cert, Signer: signer, Number: big.NewInt(number),
 		ThisUpdate: now, NextUpdate: next,
@@ -113,7 +113,7 @@ func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) 
 // of its lifetime has passed, well before the half the seeds allow.
 func (s *Service) crlStale(now time.Time) func(*CRL) bool {
 	return func(c *CRL) bool {
-		return !now.Before(c.ThisUpdate.Add(s.cfg.CRLLifetime / 3))
+		return !now.Before(c.ThisUpdate.Add(s.timings().CRLLifetime / 3))
 	}
 }
 

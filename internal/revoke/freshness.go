@@ -76,7 +76,7 @@ func (s *Service) Freshness() []Freshness {
 		f := Freshness{CAID: st.id, CAName: st.name}
 		if c := st.crl.Load(); c != nil {
 			f.CRLNumber, f.CRLThisUpdate, f.CRLNextUpdate, f.CRLEntries = c.Number, c.ThisUpdate, c.NextUpdate, c.Entries
-			f.CRLRefreshDue = c.ThisUpdate.Add(s.cfg.CRLLifetime / 3)
+			f.CRLRefreshDue = c.ThisUpdate.Add(s.timings().CRLLifetime / 3)
 		}
 		if r := st.responder.Load(); r != nil && r.Cert != nil {
 			f.OCSPResponderNotAfter = r.Cert.NotAfter
@@ -85,8 +85,8 @@ func (s *Service) Freshness() []Freshness {
 		f.OCSPLastPresign = st.lastPresign
 		st.mu.RUnlock()
 		if !f.OCSPLastPresign.IsZero() {
-			f.OCSPRefreshDue = f.OCSPLastPresign.Add(s.cfg.OCSPLifetime / 4)
-			f.OCSPNextUpdate = f.OCSPLastPresign.Add(s.cfg.OCSPLifetime * 3 / 4)
+			f.OCSPRefreshDue = f.OCSPLastPresign.Add(s.timings().OCSPLifetime / 4)
+			f.OCSPNextUpdate = f.OCSPLastPresign.Add(s.timings().OCSPLifetime * 3 / 4)
 			if !f.OCSPResponderNotAfter.IsZero() && f.OCSPResponderNotAfter.Before(f.OCSPNextUpdate) {
 				f.OCSPNextUpdate = f.OCSPResponderNotAfter
 			}

@@ -53,7 +53,7 @@ func (e *entry) response() OCSPResponse {
 // fresh reports whether e may still be served: less than half its lifetime
 // has passed. Older entries are re-signed on the next request.
 func (s *Service) fresh(e *entry, now time.Time) bool {
-	return now.Unix() < e.this+int64(s.cfg.OCSPLifetime/time.Second)/2 && now.Unix() < e.next
+	return now.Unix() < e.this+int64(s.timings().OCSPLifetime/time.Second)/2 && now.Unix() < e.next
 }
 
 // Respond answers one DER OCSP request for the CA with ID caID. It never
@@ -128,7 +128,7 @@ func (s *Service) lookupAndSign(ctx context.Context, st *caState, id ocsp.CertID
 		a = ocsp.Answer{Status: ocsp.Revoked, RevokedAt: rev.RevokedAt, Reason: rev.Reason}
 	case issued:
 		a.Status = ocsp.Good
-	case !st.unknownBudget.take(now, s.cfg.OCSPUnknownPerSecond):
+	case !st.unknownBudget.take(now, s.timings().OCSPUnknownPerSecond):
 		return nil, errUnknownBudget
 	}
 	return s.sign(ctx, st, id, a, now)
@@ -141,7 +141,7 @@ func (s *Service) sign(ctx context.Context, st *caState, id ocsp.CertID, a ocsp.
 		return nil, err
 	}
 	this := now.UTC().Truncate(time.Second)
-	next := this.Add(s.cfg.OCSPLifetime)
+	next := this.Add(s.timings().OCSPLifetime)
 	if next.After(r.Cert.NotAfter) {
 		next = r.Cert.NotAfter.UTC().Truncate(time.Second)
 	}
@@ -168,7 +168,7 @@ func (s *Service) insert(st *caState, key string, e *entry, ok func() bool) {
 		return
 	}
 	if _, have := st.cache[key]; !have {
-		if s.cached.Load() >= int64(s.cfg.OCSPCacheEntries) {
+		if s.cached.Load() >= int64(s.timings().OCSPCacheEntries) {
 			return
 		}
 		s.cached.Add(1)
@@ -267,7 +267,7 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 	now := s.cfg.Clock.Now()
 	// Entries are re-signed once a quarter of their lifetime has passed, so
 	// a pass every quarter lifetime keeps every one of them fresh.
-	refresh := int64(s.cfg.OCSPLifetime/time.Second) / 4
+	refresh := int64(s.timings().OCSPLifetime/time.Second) / 4
 	full := false
 	err = s.store.EachUnexpired(ctx, st.id, now, func(serialHex string, _ time.Time, rev *inventory.Revocation) error {
 		serial, err := hex.DecodeString(serialHex)
@@ -303,7 +303,7 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 		}
 		ne.seen(pass)
 		s.insert(st, key, ne, func() bool { return !st.passRevoked[serialHex] })
-		if e == nil && s.cached.Load() >= int64(s.cfg.OCSPCacheEntries) {
+		if e == nil && s.cached.Load() >= int64(s.timings().OCSPCacheEntries) {
 			full = true
 		}
 		signed++
@@ -334,7 +334,7 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 	s.unknownCached.Add(-int64(dropped))
 	s.cached.Add(-int64(evicted))
 	if full {
-		s.cfg.Log.Warn("OCSP response cache is full; further responses are signed on demand", "entries", s.cfg.OCSPCacheEntries)
+		s.cfg.Log.Warn("OCSP response cache is full; further responses are signed on demand", "entries", s.timings().OCSPCacheEntries)
 	}
 	level := slog.LevelInfo
 	if signed == 0 && evicted == 0 {
@@ -390,7 +390,7 @@ func (s *Service) responderDue(st *caState, cert *x509.Certificate, now time.Tim
 	if !now.Before(cert.NotAfter) {
 		return true
 	}
-	if cert.NotAfter.Sub(now) >= s.cfg.ResponderLifetime/3 {
+	if cert.NotAfter.Sub(now) >= s.timings().ResponderLifetime/3 {
 		return false
 	}
 	return st.cert.NotAfter.After(cert.NotAfter.Add(time.Hour))
@@ -406,7 +406,7 @@ func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time
 		return nil, err
 	}
 	notBefore := now.Add(-time.Minute).UTC().Truncate(time.Second)
-	notAfter := notBefore.Add(s.cfg.ResponderLifetime)
+	notAfter := notBefore.Add(s.timings().ResponderLifetime)
 	if notAfter.After(st.cert.NotAfter) {
 		notAfter = st.cert.NotAfter
 	}

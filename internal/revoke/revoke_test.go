@@ -1627,3 +1627,26 @@ func TestPresignRacingRevoke(t *testing.T) {
 		})
 	}
 }
+
+// TestSetTimingsWhileRunning: a CRL lifetime replaced on a running service
+// (a configuration reload) sets the next CRL's nextUpdate; timings below
+// the minimums are refused and the running ones kept.
+func TestSetTimingsWhileRunning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	if err := e.svc.SetTimings(revoke.Timings{CRLLifetime: 2 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.regenerate(t, e.inter.ID)
+	if got := c.NextUpdate.Sub(c.ThisUpdate); got != 2*time.Hour {
+		t.Errorf("CRL lifetime after SetTimings = %v, want 2h", got)
+	}
+	if err := e.svc.SetTimings(revoke.Timings{CRLLifetime: time.Minute}); err == nil {
+		t.Fatal("a 1m CRL lifetime was accepted")
+	}
+	e.clk.Advance(time.Hour)
+	c = e.regenerate(t, e.inter.ID)
+	if got := c.NextUpdate.Sub(c.ThisUpdate); got != 2*time.Hour {
+		t.Errorf("CRL lifetime after a refused SetTimings = %v, want the running 2h", got)
+	}
+}

@@ -119,7 +119,7 @@ func (s *Service) MaintainOCSP(ctx context.Context) {
 		st.mu.RLock()
 		last := st.lastPresign
 		st.mu.RUnlock()
-		if !last.IsZero() && now.Sub(last) < s.cfg.OCSPLifetime/4 {
+		if !last.IsZero() && now.Sub(last) < s.timings().OCSPLifetime/4 {
 			continue
 		}
 		if _, err := s.presign(ctx, st); err != nil && ctx.Err() == nil {

@@ -104,6 +104,7 @@ type Service struct {
 	warm  chan string   // a CA whose OCSP responses to pre-sign (buffered)
 
 	refreshes freshLog // refresh failures per CA, for Freshness
+	live      atomic.Pointer[Timings]
 }
 
 // New wires the revocation service. Clock, Log, the store, the key provider
@@ -120,37 +121,83 @@ func New(cfg Config, st Store, kp keys.Provider, linter Linter) (*Service, error
 			*d = v
 		}
 	}
-	def(&cfg.CRLLifetime, DefaultCRLLifetime)
-	def(&cfg.OCSPLifetime, DefaultOCSPLifetime)
-	def(&cfg.ResponderLifetime, DefaultResponderLifetime)
 	def(&cfg.Coalesce, DefaultCoalesce)
-	if cfg.OCSPCacheEntries <= 0 {
-		cfg.OCSPCacheEntries = DefaultOCSPCacheEntries
-	}
 	if cfg.OCSPUnknownCacheEntries <= 0 {
 		cfg.OCSPUnknownCacheEntries = DefaultOCSPUnknownCacheEntries
 	}
-	if cfg.OCSPUnknownPerSecond <= 0 {
-		cfg.OCSPUnknownPerSecond = DefaultOCSPUnknownPerSecond
+	t := Timings{
+		CRLLifetime: cfg.CRLLifetime, OCSPLifetime: cfg.OCSPLifetime, ResponderLifetime: cfg.ResponderLifetime,
+		OCSPCacheEntries: cfg.OCSPCacheEntries, OCSPUnknownPerSecond: cfg.OCSPUnknownPerSecond,
 	}
-	if cfg.CRLLifetime < time.Hour {
-		return nil, fmt.Errorf("revoke: CRL lifetime %s is below the minimum of 1h", cfg.CRLLifetime)
+	if err := t.normalise(); err != nil {
+		return nil, err
 	}
-	if cfg.OCSPLifetime < 10*time.Minute {
-		return nil, fmt.Errorf("revoke: OCSP response lifetime %s is below the minimum of 10m", cfg.OCSPLifetime)
-	}
-	if cfg.ResponderLifetime < 2*cfg.OCSPLifetime {
-		return nil, fmt.Errorf("revoke: OCSP responder lifetime %s must be at least twice the response lifetime %s", cfg.ResponderLifetime, cfg.OCSPLifetime)
-	}
-	return &Service{
+	// The timings live in s.timings from now on.
+	cfg.CRLLifetime, cfg.OCSPLifetime, cfg.ResponderLifetime, cfg.OCSPCacheEntries, cfg.OCSPUnknownPerSecond = 0, 0, 0, 0, 0
+	s := &Service{
 		cfg: cfg, store: st, keys: kp, linter: linter,
 		signers:  keys.NewSignerCache(kp),
 		cas:      map[string]*caState{},
 		dirtyCAs: map[string]bool{},
 		dirty:    make(chan struct{}, 1),
 		warm:     make(chan string, 64),
-	}, nil
+	}
+	s.live.Store(&t)
+	return s, nil
 }
+
+// Timings are the revocation settings a running service can change
+// (SetTimings, on a configuration reload). Zero values mean the defaults.
+type Timings struct {
+	CRLLifetime       time.Duration
+	OCSPLifetime      time.Duration
+	ResponderLifetime time.Duration
+	OCSPCacheEntries  int
+	// OCSPUnknownPerSecond is each CA's rate of new signed "unknown" answers.
+	OCSPUnknownPerSecond int
+}
+
+// normalise fills the defaults and checks the lifetimes' minimums.
+func (t *Timings) normalise() error {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.CRLLifetime, DefaultCRLLifetime)
+	def(&t.OCSPLifetime, DefaultOCSPLifetime)
+	def(&t.ResponderLifetime, DefaultResponderLifetime)
+	if t.OCSPCacheEntries <= 0 {
+		t.OCSPCacheEntries = DefaultOCSPCacheEntries
+	}
+	if t.OCSPUnknownPerSecond <= 0 {
+		t.OCSPUnknownPerSecond = DefaultOCSPUnknownPerSecond
+	}
+	if t.CRLLifetime < time.Hour {
+		return fmt.Errorf("revoke: CRL lifetime %s is below the minimum of 1h", t.CRLLifetime)
+	}
+	if t.OCSPLifetime < 10*time.Minute {
+		return fmt.Errorf("revoke: OCSP response lifetime %s is below the minimum of 10m", t.OCSPLifetime)
+	}
+	if t.ResponderLifetime < 2*t.OCSPLifetime {
+		return fmt.Errorf("revoke: OCSP responder lifetime %s must be at least twice the response lifetime %s", t.ResponderLifetime, t.OCSPLifetime)
+	}
+	return nil
+}
+
+// SetTimings replaces the running timings: CRLs and OCSP responses signed
+// from now on, and the refresh schedule, follow t. Invalid timings are
+// refused and the running ones kept.
+func (s *Service) SetTimings(t Timings) error {
+	if err := t.normalise(); err != nil {
+		return err
+	}
+	s.live.Store(&t)
+	return nil
+}
+
+// timings returns the running timings; callers must not modify them.
+func (s *Service) timings() *Timings { return s.live.Load() }
 
 // Request asks for one certificate to be revoked.
 type Request struct {

@@ -44,7 +44,7 @@ func (v *Validator) allowed(addr netip.Addr) error {
 		check = append(check, netip.AddrFrom4([4]byte(b[12:16])))
 	}
 	for _, a := range check {
-		for _, p := range v.deny {
+		for _, p := range *v.deny.Load() {
 			if p.Contains(a) {
 				return newError(typeRejectedIdentifier, nil, "validation to %s is denied by policy", shown)
 			}

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -53,7 +54,7 @@ type Validator struct {
 	// hostsFile is consulted before DNS when no resolver is configured,
 	// as the system resolver does.
 	hostsFile      string
-	deny           []netip.Prefix
+	deny           atomic.Pointer[[]netip.Prefix] // DefaultDeny plus Config.Deny; SetDeny replaces it
 	timeout        time.Duration
 	connectTimeout time.Duration
 	maxRedirects   int
@@ -70,6 +71,21 @@ const (
 	hostsPath           = "/etc/hosts"
 	fallbackResolver    = "127.0.0.1:53"
 )
+
+// SetDeny replaces the operator's deny list (Config.Deny) while the
+// validator runs: every connection from now on is judged by DefaultDeny
+// plus extra. An invalid prefix is refused and the running list kept.
+func (v *Validator) SetDeny(extra []netip.Prefix) error {
+	deny := DefaultDeny()
+	for _, p := range extra {
+		if !p.IsValid() {
+			return fmt.Errorf("validate: invalid Deny prefix %q", p)
+		}
+		deny = append(deny, p.Masked())
+	}
+	v.deny.Store(&deny)
+	return nil
+}
 
 // New checks cfg and returns a Validator. Negative values, ports above 65535,
 // invalid Deny prefixes and a Resolver that is not "ip:port" are rejected.
@@ -114,12 +130,8 @@ func New(cfg Config) (*Validator, error) {
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
-	v.deny = DefaultDeny()
-	for _, p := range cfg.Deny {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("validate: invalid Deny prefix %q", p)
-		}
-		v.deny = append(v.deny, p.Masked())
+	if err := v.SetDeny(cfg.Deny); err != nil {
+		return nil, err
 	}
 	if cfg.Resolver != "" {
 		if err := checkResolver(cfg.Resolver); err != nil {

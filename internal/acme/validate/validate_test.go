@@ -574,3 +574,25 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// TestSetDenyWhileRunning: a deny list replaced on a running validator
+// (a configuration reload) judges the next validation, and lifting it
+// lets validation through again; an invalid prefix is refused.
+func TestSetDenyWhileRunning(t *testing.T) {
+	t.Parallel()
+	port := serveOn(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(keyAuth)) }))
+	v := newValidator(t, validatetest.NewDNSServer(t), validate.Config{HTTPPort: port})
+	wantProblem(t, v.Validate(t.Context(), "http-01", "ip", "127.0.0.1", token, keyAuth), "", "")
+	if err := v.SetDeny([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}); err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(t, v.Validate(t.Context(), "http-01", "ip", "127.0.0.1", token, keyAuth), "rejectedIdentifier", "validation to 127.0.0.1 is denied by policy")
+	if err := v.SetDeny([]netip.Prefix{{}}); err == nil {
+		t.Fatal("an invalid prefix was accepted")
+	}
+	wantProblem(t, v.Validate(t.Context(), "http-01", "ip", "127.0.0.1", token, keyAuth), "rejectedIdentifier", "denied by policy")
+	if err := v.SetDeny(nil); err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(t, v.Validate(t.Context(), "http-01", "ip", "127.0.0.1", token, keyAuth), "", "")
+}
