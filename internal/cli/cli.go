@@ -39,7 +39,7 @@ type command struct {
 	// run parses its own flags through runner.parse, which handles --help.
 	run func(ctx context.Context, r *runner, args []string) error
 	// passthrough hands the arguments unparsed to the server side (init, serve).
-	passthrough func(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error
+	passthrough func(ctx context.Context, stdin io.Reader, args []string, stdout, stderr io.Writer, env func(string) string) error
 }
 
 // runner carries the I/O of one invocation and the command being run.
@@ -167,7 +167,7 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 				return passthroughHelp(ctx, r, cur, path)
 			}
 		}
-		return cur.passthrough(ctx, args, r.stdout, r.stderr, r.getenv)
+		return cur.passthrough(ctx, r.stdin, args, r.stdout, r.stderr, r.getenv)
 	}
 	return cur.run(ctx, r, args)
 }
@@ -176,7 +176,7 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 // flags their own flag set lists when asked for help.
 func passthroughHelp(ctx context.Context, r *runner, c *command, path []string) error {
 	fmt.Fprintf(r.stdout, "Usage: %s\n\n%s.\n\n", commandLine(c, path), upperFirst(c.summary))
-	err := c.passthrough(ctx, []string{"--help"}, r.stdout, r.stdout, r.getenv)
+	err := c.passthrough(ctx, nil, []string{"--help"}, r.stdout, r.stdout, r.getenv)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return err
 	}
