@@ -126,7 +126,13 @@ func tNewServer(t *testing.T, dbURL string) *tInstance {
 // (or stop is called).
 func tStart(t *testing.T, cfg *config.Config, clk clock.Clock) *tInstance {
 	t.Helper()
-	a, err := Open(context.Background(), cfg, tLogger(), clk)
+	return tStartLog(t, cfg, clk, tLogger())
+}
+
+// tStartLog is tStart logging to log.
+func tStartLog(t *testing.T, cfg *config.Config, clk clock.Clock, log *slog.Logger) *tInstance {
+	t.Helper()
+	a, err := Open(context.Background(), cfg, log, clk)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// version is what "certwright version" prints.
+// version is what "certwright version" prints when the build carries no
+// module version (go build in a checkout, go run, tests).
 const version = "0.1.0-dev"
 
 // Exit codes.
@@ -144,6 +145,9 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 			return errHelpShown
 		}
 		name := args[0]
+		if len(path) == 0 && isVersionArg(name) {
+			name = "version"
+		}
 		if strings.HasPrefix(name, "-") {
 			return newUsageError(fmt.Sprintf("flag %s must follow a command", name),
 				"flags go after the command, e.g. \"certwright ca list --json\"; run \"certwright help\" for the commands")
@@ -330,7 +334,7 @@ func commandTree() *command {
 			run:     runVerify,
 		},
 		{
-			name: "version", summary: "print the version", example: "certwright version",
+			name: "version", summary: "print the version, commit and Go version (also: certwright --version)", example: "certwright version",
 			run: runVersion,
 		},
 		{
@@ -339,15 +343,6 @@ func commandTree() *command {
 			run:     runHelp,
 		},
 	}}
-}
-
-func runVersion(_ context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if _, err := r.parse(fs, args); err != nil {
-		return err
-	}
-	fmt.Fprintf(r.stdout, "certwright %s\n", version)
-	return nil
 }
 
 func runHelp(ctx context.Context, r *runner, args []string) error {
