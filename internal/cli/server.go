@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/certwright/certwright/internal/app"
 	"github.com/certwright/certwright/internal/clock"
@@ -136,8 +137,11 @@ func parseServerFlags(name string, args []string, stderr io.Writer, env func(str
 	return f.config(ask)
 }
 
-func printInit(w io.Writer, res *app.InitResult) {
+func printInit(w io.Writer, cfg *config.Config, res *app.InitResult) {
 	fmt.Fprintf(w, "Initialised data directory %s\n", res.DataDir)
+	fmt.Fprintf(w, "  organisation:                %s\n", cfg.Init.Organization)
+	fmt.Fprintf(w, "  public URL (CRL, OCSP):      %s\n", cfg.PublicHTTPURL)
+	fmt.Fprintf(w, "  server certificate names:    %s\n", strings.Join(cfg.TLSNames, ", "))
 	fmt.Fprintf(w, "  root CA SHA-256 fingerprint: %s\n", res.RootFingerprint)
 	fmt.Fprintf(w, "  admin token written to:      %s (mode 0600)\n", res.TokenPath)
 	fmt.Fprintf(w, "  root certificate:            %s\n", filepath.Join(res.DataDir, app.RootFile))
@@ -167,7 +171,7 @@ func runInit(ctx context.Context, stdin io.Reader, args []string, stdout, stderr
 		}
 		return err
 	}
-	printInit(stdout, res)
+	printInit(stdout, cfg, res)
 	return nil
 }
 
@@ -184,7 +188,7 @@ func runServe(ctx context.Context, _ io.Reader, args []string, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		printInit(stdout, res)
+		printInit(stdout, cfg, res)
 	}
 	a, err := app.Open(ctx, cfg, log, clock.Real{})
 	if err != nil {
