@@ -184,6 +184,9 @@ func passthroughHelp(ctx context.Context, r *runner, c *command, path []string) 
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return err
 	}
+	if c.more != "" {
+		fmt.Fprintf(r.stdout, "\n%s\n", c.more)
+	}
 	fmt.Fprintf(r.stdout, "\nExample:\n%s\n", indent(c.example, "  "))
 	return errHelpShown
 }
@@ -305,7 +308,8 @@ func commandTree() *command {
 	return &command{name: "certwright", sub: []*command{
 		{
 			name: "init", summary: "set up a data directory: root CA, key-encryption key, admin token",
-			args: "[flags]", example: "certwright init --data-dir ./certwright-data",
+			args: "[flags]", example: "certwright init --data-dir ./certwright-data --org Example --public-http-url http://pki.example.internal:8080 --tls-names pki.example.internal,localhost",
+			more:        "On a terminal, init asks for the organisation and the public URL when no flag or\nconfiguration file gives them; it never asks when its input is not a terminal.",
 			passthrough: runInit,
 		},
 		{

@@ -38,7 +38,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withIn
 	fs.StringVar(&f.publicHTTP, "public-http-url", "", "base URL put in certificates for CRL/OCSP/caIssuers (default http://HTTP-LISTEN)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
 	fs.StringVar(&f.defaultCA, "default-ca", "", "CA that issues when a request names none (default: the issuing CA made at init)")
-	fs.Var(&f.tlsNames, "tls-names", "comma-separated host names and IP addresses of the server's own certificate, the names clients reach the API by (default: the host of --public-http-url, localhost, 127.0.0.1, ::1)")
+	fs.Var(&f.tlsNames, "tls-names", "comma-separated `NAMES` (host names, IP addresses) of the server's own certificate: the names clients reach the API by (default: the host of --public-http-url, localhost, 127.0.0.1, ::1)")
 	fs.IntVar(&f.tlsDays, "tls-days", 0, "lifetime of the server's own TLS certificate in days (default 90)")
 	fs.IntVar(&f.acmeHTTP01Port, "acme-http01-port", 0, "port ACME http-01 validation connects to (default 80)")
 	fs.IntVar(&f.acmeTLSALPN01Port, "acme-tls-alpn01-port", 0, "port ACME tls-alpn-01 validation connects to (default 443)")
