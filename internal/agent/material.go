@@ -265,17 +265,6 @@ func newCSR(e *Entry, key crypto.Signer, rnd io.Reader) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
-// keyPEM encodes key as PKCS#8.
-func keyPEM(key crypto.Signer) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("agent: encode private key: %w", err)
-	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	clear(der)
-	return out, nil
-}
-
 func certsPEM(certs ...*x509.Certificate) []byte {
 	var b bytes.Buffer
 	for _, c := range certs {
@@ -287,7 +276,7 @@ func certsPEM(certs ...*x509.Certificate) []byte {
 // fileSpecs lays m out in e's files, in the order they are renamed: key,
 // cert, chain, bundle.
 func fileSpecs(e *Entry, m *material) ([]fileSpec, error) {
-	kp, err := keyPEM(m.key)
+	kp, err := pki.PrivateKeyPEM(m.key)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ var core = []string{
 	"internal/pki", "internal/clock", "internal/profile", "internal/lint", "internal/ca",
 	"internal/issue", "internal/inventory", "internal/authz", "internal/keys", "internal/verify",
 	"internal/revoke", "internal/revoke/crl", "internal/revoke/ocsp", "internal/audit", "internal/access", "internal/acme",
-	"internal/lifecycle", "internal/compliance",
+	"internal/lifecycle", "internal/compliance", "internal/inspect",
 }
 
 // nestedAdapters live under a core package but touch the outside world

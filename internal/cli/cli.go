@@ -318,7 +318,7 @@ func commandTree() *command {
 			passthrough: runServe,
 		},
 		{name: "ca", summary: "manage certificate authorities", sub: caCommands()},
-		{name: "cert", summary: "issue, list, fetch, import, renew and revoke certificates", sub: slices.Concat(certCommands(), importCommands(), renewCommands(), revokeCommands())},
+		{name: "cert", summary: "issue, list, fetch, import, renew and revoke certificates", sub: slices.Concat(certCommands(), certRequestCommands(), importCommands(), renewCommands(), revokeCommands())},
 		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
 		{name: "acme", summary: "manage ACME provisioners, external account binding keys and renewal requests", sub: acmeCommands()},
 		{name: "request", summary: "list, approve, reject and fetch requests held for approval", sub: requestCommands()},
@@ -331,6 +331,8 @@ func commandTree() *command {
 		{name: "jobs", summary: "show and run the scheduled jobs (expiry check, alert delivery, renewal, rotation)", sub: jobsCommands()},
 		rotateCommand(),
 		agentCommand(),
+		inspectCommand(),
+		backupCommand(), restoreCommand(),
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
 			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--check-revocation] [--json]",

@@ -49,6 +49,9 @@ func readBuildVersion(bi *debug.BuildInfo, ok bool) buildVersion {
 	return v
 }
 
+// currentVersion is this binary's build version.
+func currentVersion() buildVersion { return readBuildVersion(debug.ReadBuildInfo()) }
+
 func (v buildVersion) print(w io.Writer) {
 	fmt.Fprintf(w, "certwright %s\n", v.Version)
 	commit := v.Commit
@@ -67,6 +70,6 @@ func runVersion(_ context.Context, r *runner, args []string) error {
 	if _, err := r.parse(fs, args); err != nil {
 		return err
 	}
-	readBuildVersion(debug.ReadBuildInfo()).print(r.stdout)
+	currentVersion().print(r.stdout)
 	return nil
 }

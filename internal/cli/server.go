@@ -26,13 +26,7 @@ type serverFlags struct {
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withInit bool) {
-	dd := env("CERTWRIGHT_DATA_DIR")
-	if dd == "" {
-		dd = "certwright-data"
-	}
-	fs.StringVar(&f.dataDir, "data-dir", dd, "data directory (env CERTWRIGHT_DATA_DIR)")
-	fs.StringVar(&f.configFile, "config", "", "configuration file (default DATA/config.yaml)")
-	fs.StringVar(&f.db, "db", env("CERTWRIGHT_DB"), "store: postgres://... (default SQLite in the data directory; env CERTWRIGHT_DB)")
+	f.registerStore(fs, env)
 	fs.StringVar(&f.httpsListen, "https-listen", "", "HTTPS API address (default 127.0.0.1:8443)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "plain-HTTP address for /crl, /ocsp, /ca, /healthz (default 127.0.0.1:8080)")
 	fs.StringVar(&f.publicHTTP, "public-http-url", "", "base URL put in certificates for CRL/OCSP/caIssuers (default http://HTTP-LISTEN)")
@@ -52,6 +46,18 @@ func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withIn
 		fs.StringVar(&f.issuingCN, "issuing-cn", "", "issuing CA common name (default \"ORG Issuing CA 1\")")
 		fs.IntVar(&f.issuingDays, "issuing-days", 0, "issuing CA lifetime in days (default 1825)")
 	}
+}
+
+// registerStore registers the flags that find the data directory, its
+// configuration and its database (all a local command such as backup needs).
+func (f *serverFlags) registerStore(fs *flag.FlagSet, env func(string) string) {
+	dd := env("CERTWRIGHT_DATA_DIR")
+	if dd == "" {
+		dd = "certwright-data"
+	}
+	fs.StringVar(&f.dataDir, "data-dir", dd, "data directory (env CERTWRIGHT_DATA_DIR)")
+	fs.StringVar(&f.configFile, "config", "", "configuration file (default DATA/config.yaml)")
+	fs.StringVar(&f.db, "db", env("CERTWRIGHT_DB"), "store: postgres://... (default SQLite in the data directory; env CERTWRIGHT_DB)")
 }
 
 // config merges DATA/config.yaml (or --config) and the flags, lets ask

@@ -18,7 +18,6 @@ import (
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
-	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
 )
 
@@ -213,7 +212,7 @@ func InventorySerial(der []byte) string {
 // certNames are the names a scope check looks at: the SANs and the
 // subject common name.
 func certNames(c *x509.Certificate) []string {
-	names := issue.SANs(c)
+	names := pki.SANs(c)
 	if cn := c.Subject.CommonName; cn != "" && !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, cn) }) {
 		names = append(names, cn)
 	}
@@ -368,7 +367,7 @@ func importRecord(cd candidate, caID, requester, owner string, tags []string, no
 		CAID:               caID,
 		Requester:          requester,
 		Subject:            c.Subject.String(),
-		SANs:               issue.SANs(c),
+		SANs:               pki.SANs(c),
 		NotBefore:          c.NotBefore.UTC(),
 		NotAfter:           c.NotAfter.UTC(),
 		KeyAlgorithm:       fam,

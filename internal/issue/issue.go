@@ -586,7 +586,7 @@ func Record(leaf *x509.Certificate, caID, profileName, requester string, tags, w
 		Profile:            profileName,
 		Requester:          requester,
 		Subject:            leaf.Subject.String(),
-		SANs:               SANs(leaf),
+		SANs:               pki.SANs(leaf),
 		NotBefore:          leaf.NotBefore.UTC(),
 		NotAfter:           leaf.NotAfter.UTC(),
 		KeyAlgorithm:       fam,
@@ -601,20 +601,6 @@ func Record(leaf *x509.Certificate, caID, profileName, requester string, tags, w
 		DER:                leaf.Raw,
 		CreatedAt:          now.UTC(),
 	}
-}
-
-// SANs lists every subject alternative name of a certificate as text.
-func SANs(c *x509.Certificate) []string {
-	out := make([]string, 0, len(c.DNSNames)+len(c.IPAddresses)+len(c.EmailAddresses)+len(c.URIs))
-	out = append(out, c.DNSNames...)
-	for _, ip := range c.IPAddresses {
-		out = append(out, ip.String())
-	}
-	out = append(out, c.EmailAddresses...)
-	for _, u := range c.URIs {
-		out = append(out, u.String())
-	}
-	return out
 }
 
 // requestNames lists every name a certificate would carry, for scope checks:

@@ -202,9 +202,14 @@ func Fingerprint(der []byte) string {
 // FingerprintColons formats the SHA-256 of DER as AA:BB:... as openssl prints it.
 func FingerprintColons(der []byte) string {
 	h := sha256.Sum256(der)
-	parts := make([]string, len(h))
-	for i, b := range h {
-		parts[i] = fmt.Sprintf("%02X", b)
+	return ColonHex(h[:])
+}
+
+// ColonHex formats bytes as AA:BB:..., as openssl prints key identifiers.
+func ColonHex(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02X", x)
 	}
 	return strings.Join(parts, ":")
 }

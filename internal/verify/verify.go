@@ -83,19 +83,6 @@ var purposes = map[string]purposeInfo{
 	PurposeCode:   {x509.ExtKeyUsageCodeSigning, "code signing (codeSigning)", true},
 }
 
-var ekuNames = map[x509.ExtKeyUsage]string{
-	x509.ExtKeyUsageAny:             "any",
-	x509.ExtKeyUsageServerAuth:      "serverAuth",
-	x509.ExtKeyUsageClientAuth:      "clientAuth",
-	x509.ExtKeyUsageCodeSigning:     "codeSigning",
-	x509.ExtKeyUsageEmailProtection: "emailProtection",
-	x509.ExtKeyUsageTimeStamping:    "timeStamping",
-	x509.ExtKeyUsageOCSPSigning:     "OCSPSigning",
-	x509.ExtKeyUsageIPSECEndSystem:  "ipsecEndSystem",
-	x509.ExtKeyUsageIPSECTunnel:     "ipsecTunnel",
-	x509.ExtKeyUsageIPSECUser:       "ipsecUser",
-}
-
 // weakSignatures maps signature algorithms with broken hashes to the hash name.
 var weakSignatures = map[x509.SignatureAlgorithm]string{
 	x509.MD2WithRSA:    "MD2",
@@ -513,18 +500,7 @@ func ekuProblem(c *x509.Certificate, p purposeInfo) string {
 }
 
 func ekuList(c *x509.Certificate) string {
-	var s []string
-	for _, u := range c.ExtKeyUsage {
-		if n, ok := ekuNames[u]; ok {
-			s = append(s, n)
-		} else {
-			s = append(s, fmt.Sprintf("EKU #%d", u))
-		}
-	}
-	for _, oid := range c.UnknownExtKeyUsage {
-		s = append(s, oid.String())
-	}
-	return strings.Join(s, ", ")
+	return strings.Join(pki.ExtKeyUsageNames(c), ", ")
 }
 
 func (v *verifier) checkAlgorithms(c *x509.Certificate, what string) {

@@ -211,3 +211,66 @@ func IsUniqueViolation(err error) bool {
 	}
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
+
+// OpenQueryOnly opens the existing database file at path for reading only
+// (query_only, no migration, no mode change), on one connection: for
+// taking or inspecting a backup while a server may be writing the file.
+func OpenQueryOnly(ctx context.Context, path string) (*sql.DB, error) {
+	return openExisting(ctx, path, "query_only(ON)")
+}
+
+// openExisting opens the existing file at path on one connection, with
+// the busy timeout and the pragmas extra.
+func openExisting(ctx context.Context, path string, extra ...string) (*sql.DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("store: sqlite: %s is a directory", abs)
+	}
+	db, err := sql.Open("sqlite", dsn(abs, url.Values{
+		// mode=rw: never create a missing file.
+		"mode":    {"rw"},
+		"_pragma": append([]string{"busy_timeout(" + busyTimeoutMillis + ")"}, extra...),
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: sqlite: open %s: %w", abs, err)
+	}
+	return db, nil
+}
+
+// Snapshot copies the database file at src into dst, a new file (mode
+// 0600), as of one read transaction (VACUUM INTO): a consistent copy,
+// holding every transaction committed before it began and none after,
+// taken while other connections and processes keep writing src.
+func Snapshot(ctx context.Context, src, dst string) (err error) {
+	// Not query_only: SQLite counts VACUUM INTO as a write, though it
+	// only reads src.
+	db, err := openExisting(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: sqlite: snapshot: %w", err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
+		return fmt.Errorf("store: sqlite: snapshot %s: %w", src, err)
+	}
+	return nil
+}
