@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -46,7 +47,7 @@ func TestAskIdentity(t *testing.T) {
 			cfg := c.given
 			cfg.DataDir = "certwright-data"
 			var out bytes.Buffer
-			err := askIdentity(strings.NewReader(c.input), &out, &cfg)
+			err := askIdentity(context.Background(), strings.NewReader(c.input), &out, &cfg)
 			if c.wantErr == nil && c.wantOrg == "" {
 				if err == nil {
 					t.Fatalf("no error; output:\n%s", out.String())
@@ -76,6 +77,20 @@ func TestAskIdentity(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAskIdentityInterrupted: Ctrl-C (the context ending) stops a question
+// that waits for an answer.
+func TestAskIdentityInterrupted(t *testing.T) {
+	t.Parallel()
+	r, w := io.Pipe()
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg := config.Config{DataDir: "certwright-data"}
+	if err := askIdentity(ctx, r, io.Discard, &cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
 

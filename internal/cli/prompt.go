@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,9 @@ const errNoAnswer = constError("init: input ended before every question was answ
 
 // asker asks questions on a terminal, one line per answer.
 type asker struct {
+	// ctx ends on Ctrl-C (serve and init catch SIGINT): a question waiting
+	// for an answer gives up then.
+	ctx context.Context
 	in  *bufio.Reader
 	out io.Writer
 }
@@ -58,8 +62,28 @@ func (a *asker) ask(question, def string, check func(string) error) (string, err
 	return "", fmt.Errorf("init: no valid answer after %d attempts: %w", maxAttempts, last)
 }
 
-// readLine reads one line of at most maxAnswer bytes, trimmed.
+// readLine reads one line of at most maxAnswer bytes, trimmed, or gives
+// up when ctx ends (the read itself cannot be interrupted; the process
+// ends right after).
 func (a *asker) readLine() (string, error) {
+	type answer struct {
+		line string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := a.read()
+		ch <- answer{line, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.line, r.err
+	case <-a.ctx.Done():
+		return "", fmt.Errorf("init: interrupted; nothing was created: %w", a.ctx.Err())
+	}
+}
+
+func (a *asker) read() (string, error) {
 	var b strings.Builder
 	for {
 		chunk, isPrefix, err := a.in.ReadLine()
@@ -82,14 +106,14 @@ func (a *asker) readLine() (string, error) {
 // askIdentity asks for the settings that name the CA for good and that
 // neither the flags nor the configuration file gave: the organisation in
 // the CA subjects and the public URL embedded in every certificate.
-func askIdentity(in io.Reader, out io.Writer, cfg *config.Config) error {
+func askIdentity(ctx context.Context, in io.Reader, out io.Writer, cfg *config.Config) error {
 	if cfg.Init.Organization != "" && cfg.PublicHTTPURL != "" {
 		return nil
 	}
 	// The defaults the answers replace, as Defaults would set them.
 	def := config.Config{HTTPListen: cfg.HTTPListen}
 	def.Defaults()
-	a := &asker{in: bufio.NewReader(in), out: out}
+	a := &asker{ctx: ctx, in: bufio.NewReader(in), out: out}
 	fmt.Fprintf(out, "Setting up a new CA in %s. The organisation goes into the CA certificates for\ngood, the public URL into every certificate issued. Press Enter to keep the default shown.\n", cfg.DataDir)
 	if cfg.Init.Organization == "" {
 		org, err := a.ask("Organisation name (in the CA certificates' subjects)", def.Init.Organization, config.ValidateOrganization)

@@ -163,7 +163,7 @@ func runInit(ctx context.Context, stdin io.Reader, args []string, stdout, stderr
 			if app.Exists(c.DataDir) {
 				return nil // Init refuses it, with the reason
 			}
-			return askIdentity(stdin, stderr, c)
+			return askIdentity(ctx, stdin, stderr, c)
 		}
 	}
 	cfg, err := parseServerFlags("init", args, stderr, env, true, ask)
