@@ -329,6 +329,11 @@ func (a *Agent) runOne(ctx context.Context, e *Entry) error {
 	}
 	st.failures++
 	delay := a.backoff(st.failures)
+	if ra := (*RetryAfterError)(nil); errors.As(err, &ra) {
+		// The server said when: no sooner, and no later than the
+		// check interval.
+		delay = max(delay, min(ra.After, a.cfg.CheckInterval))
+	}
 	st.next = a.now().Add(delay)
 	a.log.Error("agent entry failed", "entry", e.Name, "err", err, "attempt", st.failures, "retry_in", delay.Round(time.Second).String(),
 		"retryable", errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDeploy))

@@ -858,3 +858,28 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return within 5s of cancellation")
 	}
 }
+
+// TestRunOnceHonoursRetryAfter: a 503 with Retry-After (the server's store
+// is down) puts the next attempt no sooner than the server asked.
+func TestRunOnceHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t, false)
+	e := newEnv(t, f, "")
+	a := e.agent(Options{})
+	if err := a.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.setRenewNow(pki.SerialHex(mustLeaf(t, e.cert).SerialNumber))
+	f.setDown(true)
+	f.setRetryAfter("120")
+	start := time.Now()
+	err := a.RunOnce(context.Background())
+	var ra *RetryAfterError
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &ra) || ra.After != 2*time.Minute {
+		t.Fatalf("RunOnce with a 503 and Retry-After 120: %v", err)
+	}
+	// The backoff alone would retry within 5s.
+	if st := a.states["web"]; st.next.Before(start.Add(2 * time.Minute)) {
+		t.Errorf("next attempt at %s, want at least 120s after %s", st.next, start)
+	}
+}

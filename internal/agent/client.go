@@ -26,6 +26,29 @@ const requestTimeout = 30 * time.Second
 // (5xx, 429): the files on disk are kept and the call is retried later.
 var ErrUnavailable = errors.New("agent: server unavailable")
 
+// RetryAfterError is a server's 503 or 429 that said when to come back
+// (Retry-After): the agent waits at least that long before the retry.
+type RetryAfterError struct {
+	Err   error // matches ErrUnavailable
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.After) }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// maxRetryAfter bounds the wait a server can ask for.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter parses a Retry-After header given in seconds (RFC 9110
+// 10.2.3); 0 when absent or not seconds.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
+}
+
 // ErrNotFound is what an API error with status 404 matches.
 var ErrNotFound = errors.New("agent: not found")
 
@@ -109,7 +132,11 @@ func (c *apiClient) call(ctx context.Context, method, path string, in, out any) 
 		return 0, time.Time{}, fmt.Errorf("agent: %s %s: answer larger than %d bytes", method, path, maxResponse)
 	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-		return 0, time.Time{}, fmt.Errorf("%w: %s %s: %s", ErrUnavailable, method, path, statusMessage(resp.StatusCode, data))
+		err := fmt.Errorf("%w: %s %s: %s", ErrUnavailable, method, path, statusMessage(resp.StatusCode, data))
+		if d := retryAfter(resp.Header.Get("Retry-After")); d > 0 {
+			return 0, time.Time{}, &RetryAfterError{Err: err, After: d}
+		}
+		return 0, time.Time{}, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := &APIError{Method: method, Path: path, Status: resp.StatusCode}

@@ -121,6 +121,8 @@ type fakeServer struct {
 	infos    int
 	failures []apitypes.DeployFailure
 	down     bool // answer 503
+	// retryAfter is the Retry-After header of the 503s, when set.
+	retryAfter string
 }
 
 func newFakeServer(t *testing.T, mtls bool) *fakeServer {
@@ -163,9 +165,12 @@ func writeOK(w http.ResponseWriter, status int, v any) {
 func (f *fakeServer) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		down := f.down
+		down, retryAfter := f.down, f.retryAfter
 		f.mu.Unlock()
 		if down {
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
+			}
 			writeErr(w, http.StatusServiceUnavailable, "database unavailable")
 			return
 		}
@@ -296,6 +301,12 @@ func (f *fakeServer) setDown(down bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.down = down
+}
+
+func (f *fakeServer) setRetryAfter(v string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retryAfter = v
 }
 
 func (f *fakeServer) deployFailures() []apitypes.DeployFailure {

@@ -71,7 +71,7 @@ func (c *clientCerts) pools(ctx context.Context) (*x509.CertPool, *x509.CertPool
 func (c *clientCerts) VerifyClient(ctx context.Context, leaf *x509.Certificate, intermediates []*x509.Certificate, now time.Time) error {
 	roots, inter, byRaw, err := c.pools(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", authz.ErrUnavailable, err)
 	}
 	pool := inter.Clone()
 	for _, i := range intermediates {
@@ -93,7 +93,7 @@ func (c *clientCerts) VerifyClient(ctx context.Context, leaf *x509.Certificate, 
 		serial := pki.SerialHex(chain[i].SerialNumber)
 		issued, rev, err := c.store.LookupSerial(ctx, issuer.ID, serial)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", authz.ErrUnavailable, err)
 		}
 		if rev != nil {
 			return fmt.Errorf("certificate %s was revoked at %s (%s)", serial, rev.RevokedAt.Format(time.RFC3339), rev.Reason)

@@ -197,6 +197,7 @@ func TestSecurityHeaders(t *testing.T) {
 		want         int
 	}{
 		{"healthz", "GET", "/healthz", "", "", http.StatusOK},
+		{"readyz", "GET", "/readyz", "", "", http.StatusOK},
 		{"index", "GET", "/", "", "", http.StatusOK},
 		{"api list", "GET", "/api/v1/cas", in.bearer(), "", http.StatusOK},
 		{"api pem", "GET", "/api/v1/cas/issuing/chain", in.bearer(), "", http.StatusOK},

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/certwright/certwright/internal/access"
@@ -34,6 +35,7 @@ import (
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
 	"github.com/certwright/certwright/internal/store"
+	"github.com/certwright/certwright/internal/web/pkipub"
 )
 
 // Files inside the data directory.
@@ -68,6 +70,10 @@ type App struct {
 	refusals *audit.RefusalCounter
 	acme     *acme.Service
 	tls      *serverTLS
+	// health answers /healthz and /readyz on both listeners; serving is
+	// true while Run's listeners accept requests.
+	health  *pkipub.Health
+	serving atomic.Bool
 
 	lifecycle  *lifecycle.Service
 	metrics    *metrics.Metrics
@@ -87,19 +93,18 @@ func DBURL(cfg *config.Config) string {
 // Open wires an instance from an existing data directory. It refuses to
 // start when the key-encryption key does not unwrap the CA keys.
 func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.Clock) (*App, error) {
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := checkDatabaseFile(cfg); err != nil {
+		return nil, err
+	}
 	kek, err := software.LoadKEK(filepath.Join(cfg.DataDir, KEKFile))
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	a, err := wire(ctx, cfg, log, clk, kek)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.rewrapLegacyKeys(ctx); err != nil {
-		a.Close()
-		if errors.Is(err, keys.ErrWrongKEK) {
-			return nil, wrongKEK(cfg, err)
-		}
 		return nil, err
 	}
 	cas, err := a.store.ListCAs(ctx)
@@ -110,6 +115,23 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if len(cas) == 0 {
 		a.Close()
 		return nil, fmt.Errorf("app: the database %s holds no CAs, but the data directory %s exists: was it created against another database?", redactURL(DBURL(cfg)), cfg.DataDir)
+	}
+	if err := a.checkInstance(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.warnDurability(ctx)
+	if err := a.rewrapLegacyKeys(ctx); err != nil {
+		a.Close()
+		if errors.Is(err, keys.ErrWrongKEK) {
+			return nil, wrongKEK(cfg, err)
+		}
+		return nil, err
+	}
+	// The records as re-wrapped.
+	if cas, err = a.store.ListCAs(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("app: list CAs: %w", err)
 	}
 	if err := a.issuer.VerifyKeys(ctx, cas); err != nil {
 		a.Close()
@@ -240,6 +262,9 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		access: acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
 	}
 	a.tls = &serverTLS{app: a}
+	// The health checks' cache bounds the load they put on the store, in
+	// wall time whatever clock the instance runs on.
+	a.health = pkipub.NewHealth(st, log.With("component", "health"), time.Now)
 	if err := a.wireLifecycle(revocationHealth{rv}, mx); err != nil {
 		st.Close()
 		return nil, err
@@ -313,6 +338,9 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	} else if len(cas) > 0 {
 		return nil, fmt.Errorf("app: the database %s already holds CAs; to add a replica, copy the existing data directory (with its kek) instead of running init", redactURL(DBURL(cfg)))
+	}
+	if err := a.checkInstance(ctx); err != nil {
+		return nil, err
 	}
 	in := cfg.Init
 	org := []string{in.Organization}

@@ -35,7 +35,7 @@ func (p ocspPort) Respond(ctx context.Context, caID string, req []byte) pkipub.O
 // PublicHandler is the plain-HTTP handler: CRLs, OCSP, CA certificates, health.
 func (a *App) PublicHandler() (http.Handler, error) {
 	h, err := pkipub.New(pkipub.Deps{
-		CAs: a.store, DB: a.store, CRLs: crlPort{a.revoker}, OCSP: ocspPort{a.revoker},
+		CAs: a.store, Health: a.health, Serving: a.serving.Load, CRLs: crlPort{a.revoker}, OCSP: ocspPort{a.revoker},
 		Clock: a.clock, Log: a.log, RatePerSecond: a.cfg.Revocation.PublicRateLimit,
 	})
 	if err != nil {

@@ -49,6 +49,7 @@ func (a *App) API() (*api.Handler, error) {
 		Refusals: a.refusals, UnauthenticatedPerSecond: a.cfg.Audit.UnauthenticatedPerSecond,
 		UnauthenticatedBurst: a.cfg.Audit.UnauthenticatedBurst,
 		Origins:              apiOrigins(a.cfg), OwnHosts: a.cfg.TLSNames,
+		StoreTimeout: a.cfg.StoreDeadline(),
 	})
 }
 
@@ -60,13 +61,16 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiH)
-	acmeH, err := acmeapi.New(acmeapi.Deps{Log: a.log.With("component", "acme-api"), Service: a.acme, BaseURL: a.cfg.ACME.BaseURL})
+	acmeH, err := acmeapi.New(acmeapi.Deps{Log: a.log.With("component", "acme-api"), Service: a.acme, BaseURL: a.cfg.ACME.BaseURL,
+		StoreTimeout: a.cfg.StoreDeadline()})
 	if err != nil {
 		return nil, err
 	}
 	mux.Handle("/acme/", a.metrics.ACMEMiddleware(acmeH))
 	mux.Handle("GET /metrics", a.metricsAuth(a.metrics.Handler()))
-	mux.Handle("GET /healthz", pkipub.Health(a.store, a.log))
+	mux.Handle("GET /healthz", a.health.Healthz())
+	mux.Handle("GET /readyz", a.health.Readyz(a.serving.Load))
+	mux.Handle("GET "+pkipub.RootsPath, pkipub.Roots(a.store, a.log))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -173,11 +177,13 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	if metricsLn != nil {
 		start(func() error { return a.metrics.Serve(ctx, metricsLn, metricsToken) })
 	}
+	a.serving.Store(true)
 	if ready != nil {
 		ready(l)
 	}
 
 	<-ctx.Done()
+	a.serving.Store(false)
 	a.log.Info("shutting down")
 	shutCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
 	defer done()

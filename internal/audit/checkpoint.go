@@ -448,6 +448,7 @@ func (c *Checkpointer) Run(ctx context.Context) {
 	defer t.Stop()
 	since := c.cfg.Clock.Now() // the interval counts from start-up when there is no checkpoint
 	var retryAfter time.Time
+	failures := 0 // consecutive store failures
 	for {
 		select {
 		case <-ctx.Done():
@@ -467,16 +468,35 @@ func (c *Checkpointer) Run(ctx context.Context) {
 		if err == nil && due {
 			_, err = c.Checkpoint(ctx)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				continue
-			}
+		switch {
+		case err == nil:
+			failures = 0
+		case ctx.Err() != nil:
+		case errors.Is(err, ErrChainBroken) || errors.Is(err, ErrAnchor):
 			// A broken chain stays broken: say so once an interval,
 			// not once a poll.
 			c.cfg.Log.Error("audit checkpoint", "err", err)
 			retryAfter = now.Add(c.cfg.Interval)
+		default:
+			// The store failing passes: retry soon, backing off to
+			// the interval, so a checkpoint is not a whole interval
+			// late because of one failed write.
+			failures++
+			wait := retryBackoff(c.cfg.Poll, c.cfg.Interval, failures)
+			c.cfg.Log.Warn("audit checkpoint failed; will retry", "err", err, "attempt", failures, "retry_in", wait.String())
+			retryAfter = now.Add(wait)
 		}
 	}
+}
+
+// retryBackoff is the wait after the nth consecutive failure: poll,
+// doubling, at most limit.
+func retryBackoff(poll, limit time.Duration, n int) time.Duration {
+	d := poll
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // due says whether the head has moved far enough, or long enough ago,

@@ -178,3 +178,40 @@ func TestCheckpointerRun(t *testing.T) {
 		t.Fatalf("Verify: %+v", r)
 	}
 }
+
+// TestCheckpointerRunRetriesStoreErrors: a checkpoint that fails because
+// the store fails is retried soon after the store recovers, not an
+// interval later.
+func TestCheckpointerRunRetriesStoreErrors(t *testing.T) {
+	t.Parallel()
+	db, raw := backends[0].open(t)
+	kp := newProvider(t)
+	clk := clock.NewFake(t0)
+	cp, err := audit.NewCheckpointer(audit.CheckpointConfig{
+		Clock: clk, Every: 1000, Interval: time.Hour, Poll: time.Millisecond,
+	}, db, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.EnsureKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, db, clk, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	// The checkpoints table is out of reach while the interval passes:
+	// the checkpoint that falls due fails.
+	raw.exec(t, `ALTER TABLE audit_checkpoints RENAME TO audit_checkpoints_away`)
+	go func() { cp.Run(ctx); close(done) }()
+	time.Sleep(20 * time.Millisecond)
+	clk.Advance(time.Hour)
+	time.Sleep(50 * time.Millisecond)
+	if c, err := db.LastCheckpoint(context.Background()); err == nil {
+		t.Fatalf("checkpoint %+v written without its table", c)
+	}
+	raw.exec(t, `ALTER TABLE audit_checkpoints_away RENAME TO audit_checkpoints`)
+	// A minute later (the interval is an hour) it has been retried.
+	clk.Advance(time.Minute)
+	waitCheckpoint(t, db, 4)
+}

@@ -186,6 +186,10 @@ type Principal struct {
 	// Auth says how this request authenticated: "token:<id>",
 	// "mtls:<serial>" or "system".
 	Auth string `json:"auth,omitempty"`
+	// AuthExpiresAt is when the credential of this request stops working
+	// (the token's expiry, the client certificate's notAfter); nil when
+	// it does not expire.
+	AuthExpiresAt *time.Time `json:"-"`
 	// Source and RequestID describe the request the principal acts in;
 	// audit events carry them.
 	Source    string `json:"-"`

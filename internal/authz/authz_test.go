@@ -268,6 +268,14 @@ func TestTokenLifecycle(t *testing.T) {
 	if strings.Contains(err.Error(), "expired") {
 		t.Errorf("the error a client sees says why: %q", err)
 	}
+	// The holder of the secret may be told: the API says so.
+	if want := "expired at " + exp.ExpiresAt.UTC().Format(time.RFC3339); !strings.Contains(ae.Public, want) {
+		t.Errorf("expired token: public message %q, want it to say %q", ae.Public, want)
+	}
+	// A wrong secret is told nothing more, expired or not.
+	if _, err := a.Authenticate(ctx, expiring[:len(expiring)-2]+"xx"); !errors.As(err, &ae) || ae.Public != "" {
+		t.Errorf("wrong secret of an expired token: %v (public %q)", err, ae.Public)
+	}
 	clock = now
 
 	revoked, rrec := tokenFor(t, db, p.ID, time.Time{})
@@ -287,5 +295,32 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	if _, err := a.Authenticate(ctx, live); !errors.Is(err, authz.ErrUnauthenticated) {
 		t.Fatalf("token of a disabled principal: %v", err)
+	}
+}
+
+// TestAuthenticateStoreFailure: a store that fails is not a bad
+// credential: authentication fails with ErrUnavailable, never as
+// unauthenticated (which the API would answer 401 and audit as refused).
+func TestAuthenticateStoreFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := openStore(t)
+	a := authz.NewAuthenticator(db, nil, func() time.Time { return now })
+	p := newPrincipal(t, db, "ci", authz.KindMachine, authz.RoleIssuer)
+	tok, _ := tokenFor(t, db, p.ID, time.Time{})
+	if _, err := a.Authenticate(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.Authenticate(ctx, tok)
+	if !errors.Is(err, authz.ErrUnavailable) || errors.Is(err, authz.ErrUnauthenticated) {
+		t.Fatalf("store closed: %v; want ErrUnavailable, not ErrUnauthenticated", err)
+	}
+	// An unknown token is still unknown only when the store says so.
+	_, err = a.Authenticate(ctx, "cwt_0123456789abcdef_secret")
+	if !errors.Is(err, authz.ErrUnavailable) {
+		t.Fatalf("unknown token, store closed: %v; want ErrUnavailable", err)
 	}
 }

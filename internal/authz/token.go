@@ -21,14 +21,40 @@ import (
 // never says which part was wrong; Reason (for the audit log) does.
 var ErrUnauthenticated = errors.New("authz: missing or invalid credentials")
 
+// ErrNotFound is what a Store returns for a token, principal, identity or
+// credential it does not hold. Any other Store error is the store failing,
+// not the caller: authentication then fails with ErrUnavailable.
+var ErrNotFound = errors.New("authz: not found")
+
+// ErrUnavailable means the credential could not be checked because the
+// store failed or did not answer in time: the caller may retry, and has
+// not been refused.
+var ErrUnavailable = errors.New("authz: credentials cannot be checked now")
+
 // AuthError is an authentication failure with the reason kept for the
 // audit log. It matches ErrUnauthenticated and prints as it does.
-type AuthError struct{ Reason string }
+type AuthError struct {
+	Reason string
+	// Public, when set, is what the caller may be told beyond "invalid
+	// credentials": only for a credential whose secret verified (an
+	// expired token), so it reveals nothing to a guesser.
+	Public string
+}
 
 func (e *AuthError) Error() string        { return ErrUnauthenticated.Error() }
 func (e *AuthError) Is(target error) bool { return target == ErrUnauthenticated }
 
 func unauthenticated(reason string) error { return &AuthError{Reason: reason} }
+
+// unavailable is a store failure during authentication. The context's
+// error, when it ended, is kept too, so the edge can tell a caller that
+// went away from a store that did not answer in time.
+func unavailable(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w: %w", ErrUnavailable, err, cerr)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
 
 // PrincipalRecord is a principal without its bindings.
 type PrincipalRecord struct {
@@ -159,8 +185,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	rec, err := a.store.GetToken(ctx, id)
 	if err != nil {
 		subtle.ConstantTimeCompare(h[:], a.dummy[:])
-		if ctx.Err() != nil {
-			return Principal{}, ctx.Err()
+		if !errors.Is(err, ErrNotFound) {
+			return Principal{}, unavailable(ctx, err)
 		}
 		return Principal{}, unauthenticated("unknown token " + id)
 	}
@@ -172,13 +198,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		return Principal{}, unauthenticated("token " + id + " was revoked")
 	}
 	if rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt) {
-		return Principal{}, unauthenticated("token " + id + " expired")
+		return Principal{}, &AuthError{Reason: "token " + id + " expired",
+			Public: "token " + id + " expired at " + rec.ExpiresAt.UTC().Format(time.RFC3339)}
 	}
 	p, err := a.load(ctx, rec.PrincipalID)
 	if err != nil {
 		return Principal{}, err
 	}
-	p.Auth = "token:" + id
+	p.Auth, p.AuthExpiresAt = "token:"+id, rec.ExpiresAt
 	a.touch(ctx, id, now)
 	return p, nil
 }
@@ -197,8 +224,8 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 		return Principal{}, unauthenticated("client certificates are not accepted")
 	}
 	if err := a.certs.VerifyClient(ctx, leaf, intermediates, a.now()); err != nil {
-		if ctx.Err() != nil {
-			return Principal{}, ctx.Err()
+		if ctx.Err() != nil || errors.Is(err, ErrUnavailable) {
+			return Principal{}, unavailable(ctx, err)
 		}
 		return Principal{}, unauthenticated("client certificate: " + err.Error())
 	}
@@ -213,8 +240,8 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 	for _, n := range names {
 		id, err := a.store.PrincipalByIdentity(ctx, n[0], n[1])
 		if err != nil {
-			if ctx.Err() != nil {
-				return Principal{}, ctx.Err()
+			if !errors.Is(err, ErrNotFound) {
+				return Principal{}, unavailable(ctx, err)
 			}
 			continue
 		}
@@ -229,8 +256,8 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 	serial := pki.SerialHex(leaf.SerialNumber) // as the inventory writes it
 	holder, err := a.store.ClientCredential(ctx, serial)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Principal{}, ctx.Err()
+		if !errors.Is(err, ErrNotFound) {
+			return Principal{}, unavailable(ctx, err)
 		}
 		holder = ""
 	}
@@ -243,15 +270,16 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 	if err != nil {
 		return Principal{}, err
 	}
-	p.Auth = "mtls:" + serial
+	notAfter := leaf.NotAfter.UTC()
+	p.Auth, p.AuthExpiresAt = "mtls:"+serial, &notAfter
 	return p, nil
 }
 
 func (a *Authenticator) load(ctx context.Context, id string) (Principal, error) {
 	p, rec, err := a.store.LoadPrincipal(ctx, id)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Principal{}, ctx.Err()
+		if !errors.Is(err, ErrNotFound) {
+			return Principal{}, unavailable(ctx, err)
 		}
 		return Principal{}, unauthenticated("principal " + id + " not found")
 	}

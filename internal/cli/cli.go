@@ -53,6 +53,9 @@ type runner struct {
 	cmd    *command
 	// now is the clock that relative times (--since 30d) count back from.
 	now func() time.Time
+	// flagSink, when set, receives a leaf's flag set instead of parsing
+	// it (completion reads the flags this way).
+	flagSink func(*flag.FlagSet)
 }
 
 // hintError is an error with a suggestion for the user, printed on its own
@@ -138,7 +141,7 @@ func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help
 // dispatch walks the command table along args and runs the leaf it reaches.
 func dispatch(ctx context.Context, r *runner, root *command, args []string) error {
 	cur := root
-	var path []string
+	var path, global []string
 	for cur.sub != nil {
 		if len(args) == 0 || isHelpArg(args[0]) {
 			printGroupHelp(r.stdout, cur, path)
@@ -149,8 +152,13 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 			name = "version"
 		}
 		if strings.HasPrefix(name, "-") {
-			return newUsageError(fmt.Sprintf("flag %s must follow a command", name),
-				"flags go after the command, e.g. \"certwright ca list --json\"; run \"certwright help\" for the commands")
+			// Client flags before the command go to the leaf (globalflags.go).
+			lifted, rest, err := liftClientFlags(args)
+			if err != nil {
+				return err
+			}
+			global, args = append(global, lifted...), rest
+			continue
 		}
 		next := findCommand(cur, name)
 		if next == nil {
@@ -162,6 +170,7 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 		cur, args = next, args[1:]
 	}
 	r.path, r.cmd = path, cur
+	args = append(global, args...)
 	if cur.passthrough != nil {
 		for _, a := range args {
 			if a == "--" {
@@ -265,7 +274,10 @@ func printGroupHelp(w io.Writer, g *command, path []string) {
 }
 
 // clientFlagsHelp documents where client commands find the server.
-const clientFlagsHelp = `Client flags, accepted by every command that talks to the server:
+const clientFlagsHelp = `Client flags, accepted by every command that talks to the server, before or after it:
+  --context NAME     use the context saved by "certwright login --context NAME"
+                     ($CERTWRIGHT_CONTEXT; default: ./certwright-data when it exists,
+                     else the current context)
   --data-dir DIR     data directory ($CERTWRIGHT_DATA_DIR, default ./certwright-data)
   --server URL       server URL ($CERTWRIGHT_SERVER, default from DIR/server.json)
   --token-file FILE  file holding the API token ($CERTWRIGHT_TOKEN_FILE; $CERTWRIGHT_TOKEN
@@ -333,6 +345,10 @@ func commandTree() *command {
 		agentCommand(),
 		inspectCommand(),
 		backupCommand(), restoreCommand(),
+		loginCommand(),
+		whoamiCommand(),
+		{name: "context", summary: "list, switch and remove the contexts saved by certwright login", sub: contextCommands()},
+		completionCommand(),
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
 			args:    "CERT [--chain FILE] [--roots FILE] [--purpose server|client|code] [--host NAME] [--check-revocation] [--json]",

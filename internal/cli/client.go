@@ -177,6 +177,8 @@ func (c *client) errorFromResponse(status int, data []byte) error {
 		// The status goes in the hint, where a script can match it; the
 		// first line stays the server's words.
 		switch {
+		case e.body.Rule == apitypes.RuleTokenExpired:
+			return &hintError{e, "HTTP 401: the token has expired; get a new one from an administrator (certwright token create PRINCIPAL --expires 90d) and use it with --token-file or $CERTWRIGHT_TOKEN_FILE"}
 		case c.certFile != "" && c.token != "":
 			return &hintError{e, "HTTP 401: the server accepted neither the token nor the client certificate " + c.certFile +
 				"; check --token-file/$CERTWRIGHT_TOKEN(_FILE), and that the certificate is issued by one of the server's CAs and its SAN URI or DNS name is registered (certwright principal identity add)"}
@@ -185,6 +187,8 @@ func (c *client) errorFromResponse(status int, data []byte) error {
 				": it must be issued by one of the server's CAs, unexpired and unrevoked, and its SAN URI or DNS name registered to an enabled principal (certwright principal identity add NAME --uri URI)"}
 		}
 		return &hintError{e, "HTTP 401: the server did not accept the token; check --token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or DATA/admin.token"}
+	case http.StatusServiceUnavailable:
+		return &hintError{e, "HTTP 503: the server is up but its database did not answer; retry shortly (the server's /healthz says degraded while this lasts, and its log says why)"}
 	case http.StatusForbidden:
 		return &hintError{e, "HTTP 403: you are authenticated, but no role of yours grants this here; an administrator can check with `certwright role bindings --principal NAME`"}
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:

@@ -433,3 +433,37 @@ func TestCreateRootAndProfileRequests(t *testing.T) {
 		t.Errorf("delete: exit %d, %q", code, out)
 	}
 }
+
+// TestExpiredTokenSaysSo: a 401 for an expired token says "expired" and
+// when, with a hint to get a new token, not the generic "check the token".
+func TestExpiredTokenSaysSo(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 401, apitypes.Error{Error: "token expired",
+				Detail: "token 0123456789abcdef expired at 2026-01-02T03:04:05Z; a new token is needed", Rule: apitypes.RuleTokenExpired})
+		},
+	})
+	code, _, errOut := run(t, f.env, "ca", "list")
+	if code == 0 || !strings.Contains(errOut, "expired at 2026-01-02T03:04:05Z") ||
+		!strings.Contains(errOut, "hint: HTTP 401: the token has expired; get a new one") || strings.Contains(errOut, "check --token-file") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+// TestUnavailableSaysRetry: a 503 (the server's database is down) says to
+// retry, not that the request was wrong.
+func TestUnavailableSaysRetry(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "5")
+			writeTestJSON(w, 503, apitypes.Error{Error: "service unavailable",
+				Detail: "the server's database did not answer in time or cannot be written; retry later"})
+		},
+	})
+	code, _, errOut := run(t, f.env, "ca", "list")
+	if code == 0 || !strings.Contains(errOut, "service unavailable") || !strings.Contains(errOut, "hint: HTTP 503: the server is up but its database did not answer; retry shortly") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+}

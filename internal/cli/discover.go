@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/clientctx"
 	"github.com/certwright/certwright/internal/pki"
 )
 
@@ -28,7 +29,7 @@ const (
 	rootFile       = "root.pem"
 )
 
-const discoveryHint = "is `certwright serve` running in this directory? or pass --server/--token-file/--ca-file (or --data-dir)"
+const discoveryHint = "is `certwright serve` running in this directory? or log in once with `certwright login --server URL --fingerprint SHA256`, or pass --server/--token-file/--ca-file (or --data-dir, --context)"
 
 // endpoint is where and how a client command reaches the server.
 type endpoint struct {
@@ -38,11 +39,30 @@ type endpoint struct {
 	// clientCert authenticates over mTLS; certFile names it in hints.
 	clientCert *tls.Certificate
 	certFile   string
+	// from says where the settings came from, for whoami.
+	from string
 }
 
-// dataDir resolves the data directory: flag, then environment, then default.
-func (r *runner) dataDir(cf *clientFlags) string {
-	return firstNonEmpty(cf.dataDir, r.getenv("CERTWRIGHT_DATA_DIR"), defaultDataDir)
+// source is where the settings not given by flag or environment come
+// from: a data directory, or a context saved by "certwright login".
+type source struct {
+	dir string
+	ctx *clientctx.Saved
+}
+
+func (s *source) name() string {
+	if s.ctx != nil {
+		return "context " + s.ctx.Name
+	}
+	return "data directory " + s.dir
+}
+
+// where names the file (or context entry) a setting would come from.
+func (s *source) where(file string) string {
+	if s.ctx != nil {
+		return "context " + s.ctx.Name
+	}
+	return filepath.Join(s.dir, file)
 }
 
 func firstNonEmpty(s ...string) string {
@@ -54,46 +74,112 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
+// contextStore is the per-user store of contexts.
+func (r *runner) contextStore() (*clientctx.Store, error) {
+	dir, err := clientctx.Dir(r.getenv)
+	if err != nil {
+		return nil, &hintError{err, "set $XDG_CONFIG_HOME or $HOME: contexts are saved under $XDG_CONFIG_HOME/certwright"}
+	}
+	return clientctx.Open(dir), nil
+}
+
+// loadContext reads a saved context, naming the fix when there is none.
+func (r *runner) loadContext(name string) (*clientctx.Saved, error) {
+	st, err := r.contextStore()
+	if err != nil {
+		return nil, err
+	}
+	sv, err := st.Load(name)
+	var nf *clientctx.NotFoundError
+	if errors.As(err, &nf) {
+		return nil, &hintError{err, fmt.Sprintf("log in first: certwright login --context %s --server URL --fingerprint SHA256; `certwright context list` shows the saved ones", name)}
+	}
+	return sv, err
+}
+
+// pickSource decides where the settings not given by flag or environment
+// come from, in this order:
+//
+//  1. --context NAME or $CERTWRIGHT_CONTEXT: that saved context;
+//  2. --data-dir DIR or $CERTWRIGHT_DATA_DIR: that data directory;
+//  3. ./certwright-data, when it exists: the server's own directory;
+//  4. the current context, set by the last login or "context use";
+//  5. else ./certwright-data, which then reports what is missing.
+func (r *runner) pickSource(cf *clientFlags) (*source, error) {
+	if name := firstNonEmpty(cf.context, r.getenv("CERTWRIGHT_CONTEXT")); name != "" {
+		sv, err := r.loadContext(name)
+		if err != nil {
+			return nil, err
+		}
+		return &source{ctx: sv}, nil
+	}
+	if dir := firstNonEmpty(cf.dataDir, r.getenv("CERTWRIGHT_DATA_DIR")); dir != "" {
+		return &source{dir: dir}, nil
+	}
+	if fi, err := os.Stat(defaultDataDir); err == nil && fi.IsDir() {
+		return &source{dir: defaultDataDir}, nil
+	}
+	if st, err := r.contextStore(); err == nil {
+		cur, err := st.Current()
+		if err != nil {
+			return nil, err
+		}
+		if cur != "" {
+			sv, err := r.loadContext(cur)
+			if err != nil {
+				return nil, err
+			}
+			return &source{ctx: sv}, nil
+		}
+	}
+	return &source{dir: defaultDataDir}, nil
+}
+
 // discover finds the server URL, the token and the roots to trust: each
-// from its flag, then its environment variable, then the data directory.
-// A client certificate comes from its flags or environment only.
+// from its flag, then its environment variable, then the source (a data
+// directory or a saved context, see pickSource). A client certificate
+// comes from its flags or environment, or from a context.
 func (r *runner) discover(cf *clientFlags) (*endpoint, error) {
-	dir := r.dataDir(cf)
-	ep := &endpoint{}
+	src, err := r.pickSource(cf)
+	if err != nil {
+		return nil, err
+	}
+	ep := &endpoint{from: src.name()}
 	var missing []string
 
-	rawURL, err := r.findServerURL(cf, dir)
+	rawURL, err := r.findServerURL(cf, src)
 	if err != nil {
 		return nil, err
 	}
 	if rawURL == "" {
-		missing = append(missing, "server URL (--server, $CERTWRIGHT_SERVER or "+filepath.Join(dir, serverFile)+")")
+		missing = append(missing, "server URL (--server, $CERTWRIGHT_SERVER or "+src.where(serverFile)+")")
 	}
-	if ep.clientCert, ep.certFile, err = r.findClientCert(cf); err != nil {
+	if ep.clientCert, ep.certFile, err = r.findClientCert(cf, src); err != nil {
 		return nil, err
 	}
 	// With a client certificate and no token named explicitly, the
-	// certificate is the credential: DIR/admin.token is not read.
-	if ep.clientCert == nil || r.explicitToken(cf) {
-		if ep.token, err = r.findToken(cf, dir); err != nil {
+	// certificate is the credential: DIR/admin.token is not read. A
+	// context holds a token only when its login gave one.
+	if ep.clientCert == nil || r.explicitToken(cf) || src.ctx != nil {
+		if ep.token, err = r.findToken(cf, src); err != nil {
 			return nil, err
 		}
 	}
 	if ep.token == "" && ep.clientCert == nil {
-		missing = append(missing, "API token (--token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or "+filepath.Join(dir, tokenFile)+")")
+		missing = append(missing, "API token (--token-file, $CERTWRIGHT_TOKEN_FILE, $CERTWRIGHT_TOKEN or "+src.where(tokenFile)+")")
 	}
-	if ep.roots, err = r.findRoots(cf, dir); err != nil {
+	if ep.roots, err = r.findRoots(cf, src); err != nil {
 		return nil, err
 	}
 	if ep.roots == nil {
-		missing = append(missing, "root certificate (--ca-file, $CERTWRIGHT_CA_FILE or "+filepath.Join(dir, rootFile)+")")
+		missing = append(missing, "root certificate (--ca-file, $CERTWRIGHT_CA_FILE or "+src.where(rootFile)+")")
 	}
-	if len(missing) == 3 {
+	if len(missing) == 3 && src.ctx == nil {
 		why := "it holds no " + serverFile + ", " + tokenFile + " or " + rootFile
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(src.dir); errors.Is(err, fs.ErrNotExist) {
 			why = "it does not exist"
 		}
-		return nil, &hintError{fmt.Errorf("cannot find the server: data directory %s: %s", dir, why), discoveryHint}
+		return nil, &hintError{fmt.Errorf("cannot find the server: data directory %s: %s", src.dir, why), discoveryHint}
 	}
 	if len(missing) > 0 {
 		return nil, &hintError{fmt.Errorf("cannot find the %s", strings.Join(missing, ", nor the ")), discoveryHint}
@@ -104,11 +190,14 @@ func (r *runner) discover(cf *clientFlags) (*endpoint, error) {
 	return ep, nil
 }
 
-func (r *runner) findServerURL(cf *clientFlags, dir string) (string, error) {
+func (r *runner) findServerURL(cf *clientFlags, src *source) (string, error) {
 	if s := firstNonEmpty(cf.server, r.getenv("CERTWRIGHT_SERVER")); s != "" {
 		return s, nil
 	}
-	path := filepath.Join(dir, serverFile)
+	if src.ctx != nil {
+		return src.ctx.Server, nil
+	}
+	path := filepath.Join(src.dir, serverFile)
 	data, err := readLimited(path, 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
@@ -149,9 +238,12 @@ func (r *runner) explicitToken(cf *clientFlags) bool {
 
 // findClientCert loads the TLS client certificate and key, from the flags
 // or the environment; both or neither must be given.
-func (r *runner) findClientCert(cf *clientFlags) (*tls.Certificate, string, error) {
+func (r *runner) findClientCert(cf *clientFlags, src *source) (*tls.Certificate, string, error) {
 	certFile := firstNonEmpty(cf.clientCert, r.getenv("CERTWRIGHT_CLIENT_CERT"))
 	keyFile := firstNonEmpty(cf.clientKey, r.getenv("CERTWRIGHT_CLIENT_KEY"))
+	if certFile == "" && keyFile == "" && src != nil && src.ctx != nil {
+		certFile, keyFile = src.ctx.ClientCert, src.ctx.ClientKey
+	}
 	switch {
 	case certFile == "" && keyFile == "":
 		return nil, "", nil
@@ -183,7 +275,7 @@ func (r *runner) findClientCert(cf *clientFlags) (*tls.Certificate, string, erro
 	return &pair, certFile, nil
 }
 
-func (r *runner) findToken(cf *clientFlags, dir string) (string, error) {
+func (r *runner) findToken(cf *clientFlags, src *source) (string, error) {
 	if cf.tokenFile != "" {
 		return r.readToken(cf.tokenFile)
 	}
@@ -193,7 +285,13 @@ func (r *runner) findToken(cf *clientFlags, dir string) (string, error) {
 	if f := r.getenv("CERTWRIGHT_TOKEN_FILE"); f != "" {
 		return r.readToken(f)
 	}
-	path := filepath.Join(dir, tokenFile)
+	if src.ctx != nil {
+		if src.ctx.TokenPath == "" {
+			return "", nil
+		}
+		return r.readToken(src.ctx.TokenPath)
+	}
+	path := filepath.Join(src.dir, tokenFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -210,20 +308,16 @@ func (r *runner) readToken(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read token: %w", err)
 	}
-	tok := strings.TrimSpace(string(data))
-	if tok == "" {
-		return "", fmt.Errorf("read token: %s is empty", path)
-	}
-	if strings.ContainsAny(tok, " \t\r\n") {
-		return "", fmt.Errorf("read token: %s holds more than one word; it must hold only the token", path)
-	}
-	return tok, nil
+	return checkToken(string(data), path)
 }
 
-func (r *runner) findRoots(cf *clientFlags, dir string) (*x509.CertPool, error) {
+func (r *runner) findRoots(cf *clientFlags, src *source) (*x509.CertPool, error) {
 	path := firstNonEmpty(cf.caFile, r.getenv("CERTWRIGHT_CA_FILE"))
+	if path == "" && src.ctx != nil {
+		path = src.ctx.RootPath
+	}
 	if path == "" {
-		path = filepath.Join(dir, rootFile)
+		path = filepath.Join(src.dir, rootFile)
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}

@@ -54,6 +54,10 @@ func isBoolFlag(f *flag.Flag) bool {
 // help for -h/--help, and checks that exactly the named positional
 // arguments are present (those named in brackets may be left out).
 func (r *runner) parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
+	if r.flagSink != nil {
+		r.flagSink(fs)
+		return nil, errHelpShown
+	}
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	if err := fs.Parse(reorderArgs(fs, args)); err != nil {
@@ -190,6 +194,7 @@ func (d *durationFlag) Set(s string) error {
 
 // clientFlags are the flags of every command that talks to the server.
 type clientFlags struct {
+	context    string
 	dataDir    string
 	server     string
 	tokenFile  string
@@ -201,13 +206,14 @@ type clientFlags struct {
 
 func isClientFlag(name string) bool {
 	switch name {
-	case "data-dir", "server", "token-file", "ca-file", "client-cert", "client-key", "json":
+	case "context", "data-dir", "server", "token-file", "ca-file", "client-cert", "client-key", "json":
 		return true
 	}
 	return false
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.context, "context", "", "use the saved login `NAME` (certwright login; $CERTWRIGHT_CONTEXT)")
 	fs.StringVar(&c.dataDir, "data-dir", "", "data `DIR` ($CERTWRIGHT_DATA_DIR, default ./certwright-data)")
 	fs.StringVar(&c.server, "server", "", "server `URL` ($CERTWRIGHT_SERVER, default from DIR/server.json)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "`FILE` holding the API token ($CERTWRIGHT_TOKEN_FILE or $CERTWRIGHT_TOKEN, default DIR/admin.token)")
@@ -218,7 +224,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 }
 
 // newClientFlagSet is the flag set of a client command, carrying the
-// client flags (--data-dir, --server, --token-file, --ca-file,
+// client flags (--context, --data-dir, --server, --token-file, --ca-file,
 // --client-cert, --client-key, --json).
 func newClientFlagSet(name string) (*flag.FlagSet, *clientFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

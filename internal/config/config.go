@@ -52,6 +52,10 @@ type Config struct {
 	TLSNames []string `yaml:"tls_names,omitempty"`
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
+	// StoreTimeout bounds the store's part of an API or ACME request
+	// (default 5s): a stalled database gives 503 after it, not a hung
+	// request.
+	StoreTimeout string `yaml:"store_timeout,omitempty"`
 	// Revocation tunes CRLs and the OCSP responder.
 	Revocation RevocationConfig `yaml:"revocation,omitempty"`
 	// Audit tunes the audit log's signed checkpoints.
@@ -70,6 +74,12 @@ type Config struct {
 	LogLevel string `yaml:"log_level,omitempty"`
 	// Init applies only when a data directory is created.
 	Init InitConfig `yaml:"init,omitempty"`
+}
+
+// StoreDeadline returns the parsed store_timeout (after Validate).
+func (c *Config) StoreDeadline() time.Duration {
+	d, _ := inventory.ParseWindow(c.StoreTimeout)
+	return d
 }
 
 // RevocationConfig tunes CRLs and OCSP. Durations are written like 7d,
@@ -259,6 +269,7 @@ func (c *Config) Defaults() {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	def(&c.StoreTimeout, "5s")
 	rv := &c.Revocation
 	def(&rv.CRLLifetime, "7d")
 	def(&rv.OCSPLifetime, "24h")
@@ -363,6 +374,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		return invalid("max_body_bytes", "%d: want 1 KiB to 64 MiB", c.MaxBodyBytes)
+	}
+	if d, err := inventory.ParseWindow(c.StoreTimeout); err != nil || d < 100*time.Millisecond || d > time.Minute {
+		return invalid("store_timeout", "%q: want a duration from 100ms to 1m, like 5s", c.StoreTimeout)
 	}
 	if err := c.Revocation.validate(); err != nil {
 		return err

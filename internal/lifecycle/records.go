@@ -51,6 +51,9 @@ type JobState struct {
 	Cursor time.Time `json:"cursor,omitzero"`
 	// Interval is how often the job runs (from configuration, not stored).
 	Interval time.Duration `json:"interval"`
+	// Idle is set by a run that found nothing to do: it is logged at
+	// debug rather than info (not stored).
+	Idle bool `json:"-"`
 }
 
 // Rotation states.

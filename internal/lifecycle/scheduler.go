@@ -153,6 +153,7 @@ func (s *Scheduler) RunJob(ctx context.Context, name string) (*JobState, error) 
 		st = &JobState{Name: name}
 	}
 	st.Interval = j.Interval
+	st.Idle = false
 	st.StartedAt = s.clock.Now().UTC()
 	start := time.Now()
 	var detail string
@@ -173,7 +174,11 @@ func (s *Scheduler) RunJob(ctx context.Context, name string) (*JobState, error) 
 		st.Detail += runErr.Error()
 		s.log.Error("job failed", "job", name, "elapsed", time.Since(start).Round(time.Millisecond), "detail", st.Detail)
 	} else {
-		s.log.Info("job ran", "job", name, "elapsed", time.Since(start).Round(time.Millisecond), "outcome", detail)
+		level := slog.LevelInfo
+		if st.Idle {
+			level = slog.LevelDebug
+		}
+		s.log.Log(ctx, level, "job ran", "job", name, "elapsed", time.Since(start).Round(time.Millisecond), "outcome", detail)
 	}
 	if err := s.store.PutJob(context.WithoutCancel(ctx), st); err != nil {
 		return st, err
@@ -245,22 +250,27 @@ func (s *Service) Jobs(iv Intervals) []Job {
 			if err == nil {
 				st.Cursor = now
 			}
+			st.Idle = res.Raised == 0
 			return fmt.Sprintf("%d certificates examined, %d CAs, %d alerts raised", res.Examined, res.CAs, res.Raised), err
 		}},
-		{Name: "alert-delivery", Interval: def(iv.Delivery, 15*time.Second), Run: func(ctx context.Context, _ *JobState) (string, error) {
+		{Name: "alert-delivery", Interval: def(iv.Delivery, 15*time.Second), Run: func(ctx context.Context, st *JobState) (string, error) {
 			res, err := s.Deliver(ctx)
+			st.Idle = res.Sent+res.Retrying+res.Failed == 0
 			return fmt.Sprintf("%d sent, %d to retry, %d failed", res.Sent, res.Retrying, res.Failed), err
 		}},
-		{Name: "renewal", Interval: def(iv.Renewal, 10*time.Minute), Run: func(ctx context.Context, _ *JobState) (string, error) {
+		{Name: "renewal", Interval: def(iv.Renewal, 10*time.Minute), Run: func(ctx context.Context, st *JobState) (string, error) {
 			res, err := s.RenewDue(ctx)
+			st.Idle = res.Renewed+res.Failed == 0
 			return fmt.Sprintf("%d renewed, %d failed", res.Renewed, res.Failed), err
 		}},
-		{Name: "supersede", Interval: def(iv.Supersede, 10*time.Minute), Run: func(ctx context.Context, _ *JobState) (string, error) {
+		{Name: "supersede", Interval: def(iv.Supersede, 10*time.Minute), Run: func(ctx context.Context, st *JobState) (string, error) {
 			n, err := s.SupersedeDue(ctx)
+			st.Idle = n == 0
 			return fmt.Sprintf("%d superseded certificates revoked", n), err
 		}},
-		{Name: "rotation", Interval: def(iv.Rotation, 10*time.Second), Run: func(ctx context.Context, _ *JobState) (string, error) {
+		{Name: "rotation", Interval: def(iv.Rotation, 10*time.Second), Run: func(ctx context.Context, st *JobState) (string, error) {
 			n, err := s.ProcessRotations(ctx)
+			st.Idle = n == 0
 			return fmt.Sprintf("%d running rotations advanced", n), err
 		}},
 	}

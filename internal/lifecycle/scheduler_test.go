@@ -102,3 +102,34 @@ func TestSchedulerSurvivesPanickingJob(t *testing.T) {
 		})
 	}
 }
+
+// TestSchedulerLogsIdleRunsAtDebug: a run that found nothing to do is
+// logged at debug, one that did something at info.
+func TestSchedulerLogsIdleRunsAtDebug(t *testing.T) {
+	t.Parallel()
+	db := storetest.OpenSQLite(t)
+	var buf strings.Builder // RunJob logs before it returns
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	jobs := []lifecycle.Job{
+		{Name: "idle", Interval: time.Hour, Run: func(_ context.Context, st *lifecycle.JobState) (string, error) {
+			st.Idle = true
+			return "0 done", nil
+		}},
+		{Name: "busy", Interval: time.Hour, Run: func(context.Context, *lifecycle.JobState) (string, error) {
+			return "3 done", nil
+		}},
+	}
+	sched, err := lifecycle.NewScheduler(clock.Real{}, log, db, &lifecycle.LocalLocker{}, jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"idle", "busy"} {
+		if _, err := sched.RunJob(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := buf.String()
+	if !strings.Contains(out, `level=DEBUG msg="job ran" job=idle`) || !strings.Contains(out, `level=INFO msg="job ran" job=busy`) {
+		t.Errorf("job log:\n%s", out)
+	}
+}

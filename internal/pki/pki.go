@@ -3,6 +3,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -325,4 +326,10 @@ func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	}
 	h := sha256.Sum256(bits)
 	return h[:20], nil
+}
+
+// SelfSigned reports whether c names itself as issuer and its signature
+// verifies with its own key: the shape of a root certificate.
+func SelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
 }

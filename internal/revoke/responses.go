@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"log/slog"
 	"math/big"
 	"time"
 
@@ -335,7 +336,11 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 	if full {
 		s.cfg.Log.Warn("OCSP response cache is full; further responses are signed on demand", "entries", s.cfg.OCSPCacheEntries)
 	}
-	s.cfg.Log.Info("OCSP responses pre-signed", "ca", st.name, "signed", signed, "evicted", evicted,
+	level := slog.LevelInfo
+	if signed == 0 && evicted == 0 {
+		level = slog.LevelDebug // nothing was due
+	}
+	s.cfg.Log.Log(ctx, level, "OCSP responses pre-signed", "ca", st.name, "signed", signed, "evicted", evicted,
 		"took", time.Since(start).Round(time.Millisecond))
 	return signed, nil
 }

@@ -18,12 +18,13 @@ import (
 	"sync"
 
 	"github.com/certwright/certwright/internal/acme"
+	"github.com/certwright/certwright/internal/authz"
 )
 
 // Errors callers branch on with errors.Is. Each also matches the error of
 // the same meaning that core packages declare for their ports.
 var (
-	ErrNotFound error = &sentinelError{msg: "store: not found", also: []error{acme.ErrNotFound}}
+	ErrNotFound error = &sentinelError{msg: "store: not found", also: []error{acme.ErrNotFound, authz.ErrNotFound}}
 	ErrConflict error = &sentinelError{msg: "store: already exists", also: []error{acme.ErrConflict}}
 )
 

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,6 +40,29 @@ func Open(ctx context.Context, url string) (*sql.DB, error) {
 		return nil, fmt.Errorf("store: postgres: connect to %s/%s: %w", cfg.Host, cfg.Database, err)
 	}
 	return db, nil
+}
+
+// IsUnavailable reports an error of the server or the connection rather
+// than of the statement: it could not be reached or stopped answering,
+// is shutting down or read-only, or ran out of disk or connections.
+// Retrying later may succeed.
+func IsUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.Timeout(err) {
+		return true
+	}
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(e.Code, "08"), // connection exception
+		strings.HasPrefix(e.Code, "53"),  // insufficient resources: disk full, out of memory, too many connections
+		strings.HasPrefix(e.Code, "57P"), // operator intervention: shutting down, cannot connect now
+		e.Code == "25006":                // read_only_sql_transaction: a standby, or default_transaction_read_only
+		return true
+	}
+	return false
 }
 
 // IsUniqueViolation reports whether err is a PRIMARY KEY or UNIQUE

@@ -274,3 +274,19 @@ func Snapshot(ctx context.Context, src, dst string) (err error) {
 	}
 	return nil
 }
+
+// IsUnavailable reports an error of the database file rather than of the
+// statement: locked past the busy timeout, read-only, full, or failing
+// I/O. Retrying later may succeed.
+func IsUnavailable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL,
+		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
+}

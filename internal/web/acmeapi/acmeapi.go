@@ -62,7 +62,18 @@ type Deps struct {
 	BaseURL string
 	// MaxBody bounds request bodies; 0 means 64 KiB.
 	MaxBody int64
+	// StoreTimeout bounds each request, and so every store call it makes;
+	// 0 means DefaultStoreTimeout. Finalize (issuance) gets
+	// SlowRequestTimeout.
+	StoreTimeout time.Duration
 }
+
+// Request deadlines: a stalled database answers 503 after them instead of
+// hanging the client.
+const (
+	DefaultStoreTimeout = 5 * time.Second
+	SlowRequestTimeout  = time.Minute
+)
 
 // DefaultMaxBody is the body limit when Deps.MaxBody is zero.
 const DefaultMaxBody = 64 << 10
@@ -90,6 +101,8 @@ type route struct {
 	method string // GET (HEAD too) or POST
 	keys   keyPolicy
 	handle func(w http.ResponseWriter, rq *request) error
+	// slow: the route issues, and gets SlowRequestTimeout.
+	slow bool
 }
 
 // request is what a handler knows about the request it answers.
@@ -147,7 +160,7 @@ func New(d Deps) (*Handler, error) {
 		{path: []string{"account", "*"}, method: post, handle: h.account},
 		{path: []string{"account", "*", "orders"}, method: post, handle: h.accountOrders},
 		{path: []string{"order", "*"}, method: post, handle: h.order},
-		{path: []string{"order", "*", "finalize"}, method: post, handle: h.finalize},
+		{path: []string{"order", "*", "finalize"}, method: post, handle: h.finalize, slow: true},
 		{path: []string{"authz", "*"}, method: post, handle: h.authz},
 		{path: []string{"chall", "*", "*"}, method: post, handle: h.challenge},
 		{path: []string{"cert", "*"}, method: post, handle: h.cert},
@@ -213,6 +226,18 @@ func (h *Handler) serve(w http.ResponseWriter, rq *request) error {
 	if segs[0] == "" {
 		return notFound("no ACME resource at %s", r.URL.Path)
 	}
+	rt, args := h.match(segs[1:])
+	timeout := h.d.StoreTimeout
+	if timeout <= 0 {
+		timeout = DefaultStoreTimeout
+	}
+	if rt != nil && rt.slow {
+		timeout = max(timeout, SlowRequestTimeout)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	rq.r = r.WithContext(ctx)
+	r = rq.r
 	rq.urls = urls{base: h.baseFor(r), name: segs[0]}
 	prov, err := h.d.Service.Provisioner(rq.ctx(), segs[0])
 	if err != nil {
@@ -223,7 +248,6 @@ func (h *Handler) serve(w http.ResponseWriter, rq *request) error {
 	}
 	rq.prov = prov
 	w.Header().Set("Link", link(rq.urls.directory(), "index"))
-	rt, args := h.match(segs[1:])
 	if rt == nil {
 		return notFound("no ACME resource at %s", r.URL.Path)
 	}

@@ -9,6 +9,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/certwright/certwright/internal/acme"
+	"github.com/certwright/certwright/internal/store"
 )
 
 // problem is an ACME problem with what acme.Problem does not carry: an
@@ -68,6 +69,10 @@ func toProblem(err error) (pr *problem, internal bool) {
 	if errors.Is(err, acme.ErrNotFound) {
 		return &problem{p: acme.NewProblem(acme.ErrMalformed, "no such resource"), status: http.StatusNotFound}, false
 	}
+	if errors.Is(err, context.DeadlineExceeded) || store.Unavailable(err) {
+		return &problem{p: acme.NewProblem(acme.ErrServerInternal, "the server's database is unavailable; retry later"),
+			status: http.StatusServiceUnavailable}, true
+	}
 	return &problem{p: acme.NewProblem(acme.ErrServerInternal, "internal error")}, !errors.Is(err, context.Canceled)
 }
 
@@ -109,7 +114,8 @@ func (h *Handler) writeProblem(w http.ResponseWriter, rq *request, err error) {
 		h.d.Log.Error("acme internal error", "method", rq.r.Method, "path", rq.r.URL.Path, "request_id", rq.id, "err", err)
 	}
 	hdr := w.Header()
-	if hdr.Get("Replay-Nonce") == "" {
+	// With the database unavailable there is no nonce to hand out.
+	if hdr.Get("Replay-Nonce") == "" && pr.httpStatus() != http.StatusServiceUnavailable {
 		if n, nerr := h.d.Service.NewNonce(rq.r.Context()); nerr == nil {
 			hdr.Set("Replay-Nonce", n)
 		} else if !errors.Is(nerr, context.Canceled) {
@@ -119,6 +125,9 @@ func (h *Handler) writeProblem(w http.ResponseWriter, rq *request, err error) {
 	status := pr.httpStatus()
 	if pr.p.Type == acme.ErrRateLimited && pr.p.RetryAfterSeconds > 0 {
 		hdr.Set("Retry-After", strconv.Itoa(pr.p.RetryAfterSeconds))
+	}
+	if status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", "5")
 	}
 	if status == http.StatusConflict && pr.p.Location != "" && rq.urls.name != "" {
 		hdr.Set("Location", rq.urls.dir()+"/"+pr.p.Location)

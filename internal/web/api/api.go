@@ -35,6 +35,7 @@ import (
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
 	"github.com/certwright/certwright/internal/store"
+	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
 // Authenticator turns a bearer token or a client certificate into a principal.
@@ -143,6 +144,9 @@ type Deps struct {
 	// OwnHosts are the names in the server's TLS certificate: a write whose
 	// Origin is https://<the request's Host> with such a name is same-origin.
 	OwnHosts []string
+	// StoreTimeout bounds each request, and so every store call it makes
+	// (deadline.go); 0 means DefaultStoreTimeout.
+	StoreTimeout time.Duration
 }
 
 // Route is one entry of the route table: what it is called in the audit
@@ -156,6 +160,9 @@ type Route struct {
 	// bodyTypes are the media types the route's body may have beyond
 	// application/json (csrf.go).
 	bodyTypes []string
+	// slow routes get slowRouteTimeout rather than the store timeout
+	// (deadline.go).
+	slow bool
 }
 
 // Handler serves /api/v1.
@@ -201,7 +208,7 @@ func New(d Deps) (*Handler, error) {
 	)
 	h.routes = []Route{
 		route("GET", "/api/v1/cas", "ca.list", h.listCAs, caRead),
-		route("POST", "/api/v1/cas", "ca.create", h.createCA, caManage),
+		slow(route("POST", "/api/v1/cas", "ca.create", h.createCA, caManage)),
 		route("GET", "/api/v1/cas/{ca}", "ca.show", h.showCA, caRead),
 		route("GET", "/api/v1/cas/{ca}/chain", "ca.chain", h.caChain, caRead),
 		route("GET", "/api/v1/cas/{ca}/csr", "ca.csr", h.caCSR, caRead),
@@ -210,15 +217,15 @@ func New(d Deps) (*Handler, error) {
 		route("POST", "/api/v1/cas/{ca}/enable", "ca.enable", h.caState(CAs.Enable), caManage),
 		route("POST", "/api/v1/cas/{ca}/delete", "ca.delete", h.caState(CAs.Delete), caManage),
 		route("POST", "/api/v1/cas/{ca}/restore", "ca.restore", h.caState(CAs.Restore), caManage),
-		route("POST", "/api/v1/cas/{ca}/revoke", "ca.revoke", h.revokeCA, caManage),
+		slow(route("POST", "/api/v1/cas/{ca}/revoke", "ca.revoke", h.revokeCA, caManage)),
 		route("POST", "/api/v1/certificates/sign", "certificate.issue", h.sign, certIssue),
-		route("POST", "/api/v1/certificates/issue", "certificate.issue", h.issueManaged, certIssue),
+		slow(route("POST", "/api/v1/certificates/issue", "certificate.issue", h.issueManaged, certIssue)),
 		route("GET", "/api/v1/certificates", "certificate.list", h.listCerts, certRead),
 		route("GET", "/api/v1/certificates/{serial}", "certificate.show", h.showCert, certRead),
 		route("GET", "/api/v1/certificates/{serial}/pem", "certificate.pem", h.certPEM, certRead),
 		route("GET", "/api/v1/certificates/{serial}/key", "key.export", h.exportKey, authz.PermKeyExport),
 		route("POST", "/api/v1/certificates/{serial}/revoke", "certificate.revoke", h.revokeCert, authz.PermCertRevoke),
-		route("POST", "/api/v1/revocations", "certificate.revoke", h.revokeBulk, authz.PermCertRevoke),
+		slow(route("POST", "/api/v1/revocations", "certificate.revoke", h.revokeBulk, authz.PermCertRevoke)),
 		route("GET", "/api/v1/profiles", "profile.list", h.listProfiles, profRead),
 		acceptingBody(route("POST", "/api/v1/profiles", "profile.create", h.createProfile, profManage), yamlTypes()...),
 		route("GET", "/api/v1/profiles/{name}", "profile.show", h.showProfile, profRead),
@@ -243,15 +250,15 @@ func New(d Deps) (*Handler, error) {
 		route("GET", "/api/v1/requests/{id}", "request.show", h.showRequest, certIssue, approve),
 		route("POST", "/api/v1/requests/{id}/approve", "request.approve", h.decide(true), approve),
 		route("POST", "/api/v1/requests/{id}/reject", "request.reject", h.decide(false), approve),
-		route("GET", "/api/v1/audit/events", "audit.export", h.auditEvents, auditRead),
-		route("GET", "/api/v1/audit/verify", "audit.verify", h.auditVerify, auditRead),
-		route("GET", "/api/v1/reports/{kind}", "report.read", h.report, report),
+		slow(route("GET", "/api/v1/audit/events", "audit.export", h.auditEvents, auditRead)),
+		slow(route("GET", "/api/v1/audit/verify", "audit.verify", h.auditVerify, auditRead)),
+		slow(route("GET", "/api/v1/reports/{kind}", "report.read", h.report, report)),
 		route("POST", "/api/v1/acme/provisioners", "acme.provisioner.create", h.createProvisioner, caManage),
 		route("GET", "/api/v1/acme/provisioners", "acme.provisioner.list", h.listProvisioners, caRead),
 		route("GET", "/api/v1/acme/provisioners/{name}", "acme.provisioner.show", h.showProvisioner, caRead),
 		route("POST", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.create", h.createEABKey, princManage),
 		route("GET", "/api/v1/acme/provisioners/{name}/eab", "acme.eab.list", h.listEABKeys, princRead),
-		route("POST", "/api/v1/acme/renew-now", "acme.renew_now", h.renewNow, authz.PermCertRevoke),
+		slow(route("POST", "/api/v1/acme/renew-now", "acme.renew_now", h.renewNow, authz.PermCertRevoke)),
 		route("GET", "/api/v1/whoami", "whoami", h.whoami, authz.Permissions()...),
 	}
 	h.routes = append(h.routes, h.lifecycleRoutes()...)
@@ -336,6 +343,12 @@ func remoteHost(r *http.Request) string {
 func (h *Handler) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// gone: the client went away. The deadline below is ours, and
+		// answers 503.
+		gone := r.Context().Err
+		ctx, cancel := context.WithTimeout(r.Context(), h.deadline(rt))
+		defer cancel()
+		r = r.WithContext(ctx)
 		reqID := newRequestID()
 		w.Header().Set("X-Request-Id", reqID)
 		anon := authz.Principal{Name: "anonymous", Source: remoteHost(r), RequestID: reqID}
@@ -355,26 +368,32 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		}
 		p, err := h.authenticate(r)
 		if err != nil {
-			if ctxErr := r.Context().Err(); ctxErr != nil {
+			if gone() != nil {
 				return
 			}
-			reason := "authentication failed"
 			var ae *authz.AuthError
-			if errors.As(err, &ae) {
-				reason = ae.Reason
-				if c := connOf(r); c != nil && byCertificate(r) {
-					c.certRefused.Store(true)
-				}
-			} else if !errors.Is(err, authz.ErrUnauthenticated) {
-				h.d.Log.Error("api authentication error", "err", err)
+			if !errors.As(err, &ae) {
+				// The credential could not be checked: the caller is
+				// not refused (no refusal is counted or audited) and
+				// may retry.
+				h.d.Log.Warn("api authentication unavailable", "path", r.URL.Path, "request_id", reqID, "err", err)
+				h.writeUnavailable(w)
+				return
+			}
+			if c := connOf(r); c != nil && byCertificate(r) {
+				c.certRefused.Store(true)
 			}
 			if wait > 0 {
 				h.tooMany(w, r, rt, anon, wait)
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="certwright"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token or client certificate is required", "")
-			h.refuse(r, rt, anon, http.StatusUnauthorized, reason)
+			if ae.Public != "" {
+				writeError(w, http.StatusUnauthorized, "token expired", ae.Public+"; a new token is needed", apitypes.RuleTokenExpired)
+			} else {
+				writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token or client certificate is required", "")
+			}
+			h.refuse(r, rt, anon, http.StatusUnauthorized, ae.Reason)
 			return
 		}
 		p.Source, p.RequestID = anon.Source, reqID
@@ -395,8 +414,12 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			status = h.fail(w, err)
 			// A refused change is audited; the core wrote nothing. Reads
 			// that fail (404 on a GET) are not security events, but a
-			// forbidden read is.
-			if status == http.StatusForbidden || status == http.StatusUnauthorized || (status >= 400 && r.Method != http.MethodGet) {
+			// forbidden read is. A 503 refused nothing, and the store
+			// that would record it is the part failing.
+			if status == http.StatusServiceUnavailable {
+				h.d.Log.Warn("api request failed: store unavailable", "method", r.Method, "path", r.URL.Path, "principal", p.Name,
+					"status", status, "request_id", reqID, "err", err)
+			} else if status == http.StatusForbidden || status == http.StatusUnauthorized || (status >= 400 && r.Method != http.MethodGet) {
 				h.deny(r, rt, p, status, err.Error())
 			}
 		}
@@ -515,6 +538,10 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 	}
 	if errors.Is(err, context.Canceled) {
 		return 499
+	}
+	if unavailable(err) {
+		h.writeUnavailable(w)
+		return http.StatusServiceUnavailable
 	}
 	h.d.Log.Error("api internal error", "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error", "the server failed to complete the request; see its log", "")

@@ -33,7 +33,7 @@ func (h *Handler) complianceRoutes() []Route {
 		return h.complianceReport(w, r, p, rend)
 	}
 	return []Route{
-		route("GET", "/api/v1/reports/compliance", "report.compliance", handle, authz.PermReportRead),
+		slow(route("GET", "/api/v1/reports/compliance", "report.compliance", handle, authz.PermReportRead)),
 	}
 }
 

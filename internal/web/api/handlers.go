@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,11 +26,25 @@ import (
 )
 
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
-	bs := make([]apitypes.Binding, 0, len(p.Bindings))
+	v := apitypes.Whoami{ID: p.ID, Name: p.Name, Kind: string(p.Kind), Auth: p.Auth, ExpiresAt: p.AuthExpiresAt,
+		Bindings: make([]apitypes.Binding, 0, len(p.Bindings)), Permissions: []string{}}
+	perms := map[string]bool{}
 	for i := range p.Bindings {
-		bs = append(bs, bindingView(&p.Bindings[i]))
+		v.Bindings = append(v.Bindings, bindingView(&p.Bindings[i]))
+		for _, perm := range p.Bindings[i].Role.Permissions {
+			if !perms[string(perm)] {
+				perms[string(perm)] = true
+				v.Permissions = append(v.Permissions, string(perm))
+			}
+		}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"id": p.ID, "name": p.Name, "kind": p.Kind, "auth": p.Auth, "bindings": bs})
+	slices.Sort(v.Permissions)
+	if id, ok := strings.CutPrefix(p.Auth, "token:"); ok {
+		v.AuthMethod, v.TokenID = "token", id
+	} else if serial, ok := strings.CutPrefix(p.Auth, "mtls:"); ok {
+		v.AuthMethod, v.CertificateSerial = "client_certificate", serial
+	}
+	return writeJSON(w, http.StatusOK, v)
 }
 
 // ---- CAs

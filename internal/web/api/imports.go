@@ -23,7 +23,7 @@ func (h *Handler) importRoutes() []Route {
 		return nil
 	}
 	return []Route{
-		route("POST", "/api/v1/certificates/import", "certificate.import", h.importCerts, authz.PermCertIssue),
+		slow(route("POST", "/api/v1/certificates/import", "certificate.import", h.importCerts, authz.PermCertIssue)),
 	}
 }
 

@@ -36,15 +36,15 @@ func (h *Handler) lifecycleRoutes() []Route {
 	)
 	return []Route{
 		route("GET", "/api/v1/certificates/{serial}/renewal-info", "certificate.renewal_info", h.renewalInfo, certRead, certIssue),
-		route("POST", "/api/v1/certificates/{serial}/renew", "certificate.renew", h.renewCert, certIssue),
+		slow(route("POST", "/api/v1/certificates/{serial}/renew", "certificate.renew", h.renewCert, certIssue)),
 		route("GET", "/api/v1/alerts", "alert.list", h.listAlerts, certRead),
 		route("POST", "/api/v1/alerts/test", "alert.test", h.testAlert, authz.PermPrincipalAdmin),
 		route("POST", "/api/v1/alerts/deploy-failed", "alert.deploy_failed", h.deployFailed, certIssue),
-		route("POST", "/api/v1/rotations", "rotation.start", h.startRotation, certRevoke),
+		slow(route("POST", "/api/v1/rotations", "rotation.start", h.startRotation, certRevoke)),
 		route("GET", "/api/v1/rotations", "rotation.list", h.listRotations, certRead, certRevoke),
 		route("GET", "/api/v1/rotations/{id}", "rotation.show", h.showRotation, certRead, certRevoke),
 		route("GET", "/api/v1/jobs", "job.list", h.listJobs, certRead),
-		route("POST", "/api/v1/jobs/{name}/run", "job.run", h.runJob, authz.PermCAManage),
+		slow(route("POST", "/api/v1/jobs/{name}/run", "job.run", h.runJob, authz.PermCAManage)),
 	}
 }
 

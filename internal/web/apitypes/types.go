@@ -12,6 +12,10 @@ type Error struct {
 	Rule string `json:"rule,omitempty"`
 }
 
+// RuleTokenExpired is the Rule of the 401 answering a token that verified
+// but has expired: the client should tell its user to get a new one.
+const RuleTokenExpired = "token_expired"
+
 // NameConstraints of a subordinate CA (RFC 5280 4.2.1.10).
 type NameConstraints struct {
 	PermittedDNS   []string `json:"permitted_dns,omitempty"`

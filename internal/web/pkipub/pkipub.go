@@ -1,6 +1,7 @@
 // Package pkipub owns the plain-HTTP edge that relying parties use: CA
 // certificates for AIA caIssuers (/ca/<id>.crt), CRLs (/crl/<id>.crl),
-// OCSP (/ocsp/<id>, RFC 6960 appendix A and RFC 5019 5-6) and /healthz.
+// OCSP (/ocsp/<id>, RFC 6960 appendix A and RFC 5019 5-6), /healthz and
+// /readyz.
 // It only carries bytes: CRLs and OCSP responses are built and signed
 // behind the CRLs and OCSP ports, and no key is held here.
 package pkipub
@@ -21,11 +22,6 @@ import (
 // CAs reads CA records.
 type CAs interface {
 	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
-}
-
-// Pinger reports whether the store answers.
-type Pinger interface {
-	Ping(ctx context.Context) error
 }
 
 // CRLs gives each CA's current CRL.
@@ -70,14 +66,19 @@ type OCSPAnswer struct {
 	Cacheable bool
 }
 
-// Deps are the handler's dependencies; all but MaxAge are required.
+// Deps are the handler's dependencies; all but MaxAge, the rate settings
+// and Serving are required.
 type Deps struct {
-	CAs   CAs
-	DB    Pinger
-	CRLs  CRLs
-	OCSP  OCSP
-	Clock clock.Clock
-	Log   *slog.Logger
+	CAs CAs
+	// Health answers /healthz and /readyz (health.go).
+	Health *Health
+	// Serving reports whether the server is serving, for /readyz; nil
+	// means always.
+	Serving func() bool
+	CRLs    CRLs
+	OCSP    OCSP
+	Clock   clock.Clock
+	Log     *slog.Logger
 	// MaxAge caps the Cache-Control max-age of CRLs and OCSP responses,
 	// which otherwise runs to nextUpdate: it bounds how long an HTTP cache
 	// keeps serving a status after a revocation. Zero means one hour.
@@ -113,7 +114,7 @@ type headerValues struct {
 // http.ServeMux: the mux cleans paths and redirects "//" with a 301, and a
 // base64 OCSP request in a GET path may contain "//".
 func New(d Deps) (http.Handler, error) {
-	if d.CAs == nil || d.DB == nil || d.CRLs == nil || d.OCSP == nil || d.Clock == nil || d.Log == nil {
+	if d.CAs == nil || d.Health == nil || d.CRLs == nil || d.OCSP == nil || d.Clock == nil || d.Log == nil {
 		return nil, errors.New("pkipub: every dependency is required")
 	}
 	if d.MaxAge < 0 {
@@ -138,7 +139,12 @@ func New(d Deps) (http.Handler, error) {
 	}
 	h.lim = newLimiter(rate, d.RateLimitLoopback, d.Clock.Now)
 	h.mux.HandleFunc("GET /ca/{file}", h.serveCA)
-	h.mux.Handle("GET /healthz", Health(d.DB, d.Log))
+	serving := d.Serving
+	if serving == nil {
+		serving = func() bool { return true }
+	}
+	h.mux.Handle("GET /healthz", d.Health.Healthz())
+	h.mux.Handle("GET /readyz", d.Health.Readyz(serving))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.text(w, http.StatusNotFound, "not found\n")
 	})
@@ -146,7 +152,7 @@ func New(d Deps) (http.Handler, error) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/healthz" && !h.lim.allow(r) {
+	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !h.lim.allow(r) {
 		h.tooMany(w)
 		return
 	}
@@ -184,22 +190,6 @@ func (h *handler) text(w http.ResponseWriter, code int, msg string) {
 	hdr["X-Content-Type-Options"] = h.hv.nosniff
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(msg))
-}
-
-// Health answers "ok" while the store answers, 503 otherwise. Both
-// listeners serve it.
-func Health(db Pinger, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if err := db.Ping(r.Context()); err != nil && !errors.Is(err, context.Canceled) {
-			log.Warn("health check failed", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("database unavailable\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
 }
 
 // validCAID accepts what a CA id can look like ("ca_" and up to 64 letters,

@@ -40,7 +40,8 @@ func (f fakeCAs) GetCA(_ context.Context, id string) (*ca.CA, error) {
 
 type fakeDB struct{ err error }
 
-func (f fakeDB) Ping(context.Context) error { return f.err }
+func (f fakeDB) Ping(context.Context) error      { return f.err }
+func (f fakeDB) CanCommit(context.Context) error { return f.err }
 
 type fakeCRLs struct {
 	crls map[string]*pkipub.CRL
@@ -108,12 +109,12 @@ func newEnv(t testing.TB) *env {
 		}},
 	}
 	h, err := pkipub.New(pkipub.Deps{
-		CAs:   fakeCAs{caID: {ID: caID, CertDER: []byte("ca-der")}},
-		DB:    fakeDB{},
-		CRLs:  e.crls,
-		OCSP:  e.ocsp,
-		Clock: e.clock,
-		Log:   slog.New(slog.DiscardHandler),
+		CAs:    fakeCAs{caID: {ID: caID, CertDER: []byte("ca-der")}},
+		Health: pkipub.NewHealth(fakeDB{}, slog.New(slog.DiscardHandler), time.Now),
+		CRLs:   e.crls,
+		OCSP:   e.ocsp,
+		Clock:  e.clock,
+		Log:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestHealth(t *testing.T) {
 	if resp, body := e.do(t, "GET", "/healthz", nil, nil); resp.StatusCode != 200 || string(body) != "ok\n" {
 		t.Errorf("%d %q", resp.StatusCode, body)
 	}
-	h := pkipub.Health(fakeDB{err: errors.New("down")}, slog.New(slog.DiscardHandler))
+	h := pkipub.NewHealth(fakeDB{err: errors.New("down")}, slog.New(slog.DiscardHandler), time.Now).Healthz()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	if rec.Code != http.StatusServiceUnavailable {
@@ -664,7 +665,7 @@ func (s staticOCSP) Respond(context.Context, string, []byte) pkipub.OCSPAnswer {
 func newBenchHandler(b *testing.B) http.Handler {
 	b.Helper()
 	h, err := pkipub.New(pkipub.Deps{
-		CAs: fakeCAs{}, DB: fakeDB{}, CRLs: &fakeCRLs{}, Clock: clock.NewFake(t0), Log: slog.New(slog.DiscardHandler),
+		CAs: fakeCAs{}, Health: pkipub.NewHealth(fakeDB{}, slog.New(slog.DiscardHandler), time.Now), CRLs: &fakeCRLs{}, Clock: clock.NewFake(t0), Log: slog.New(slog.DiscardHandler),
 		OCSP: staticOCSP{DER: make([]byte, 500), ETag: `"0123456789abcdef01234567"`, ThisUpdate: t0, NextUpdate: t0.Add(4 * time.Hour), Cacheable: true},
 	})
 	if err != nil {
@@ -718,4 +719,41 @@ func BenchmarkOCSPLoopback(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+// hungDB is a store that never answers before the caller's deadline.
+type hungDB struct{}
+
+func (hungDB) Ping(ctx context.Context) error      { <-ctx.Done(); return ctx.Err() }
+func (hungDB) CanCommit(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+
+// TestHealthBoundedAndReady: /healthz says degraded within a second of a
+// hung store; /readyz says ready only while serving and the store
+// answers.
+func TestHealthBoundedAndReady(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	get := func(h http.Handler) (*httptest.ResponseRecorder, time.Duration) {
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		return rec, time.Since(start)
+	}
+	hung := pkipub.NewHealth(hungDB{}, log, time.Now)
+	for _, h := range []http.Handler{hung.Healthz(), hung.Readyz(func() bool { return true })} {
+		rec, took := get(h)
+		if rec.Code != http.StatusServiceUnavailable || took > 1100*time.Millisecond || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("hung store: %d after %s: %q", rec.Code, took, rec.Body)
+		}
+	}
+	if rec, _ := get(hung.Healthz()); !strings.HasPrefix(rec.Body.String(), "degraded") {
+		t.Errorf("hung store: /healthz says %q, want degraded", rec.Body)
+	}
+	ok := pkipub.NewHealth(fakeDB{}, log, time.Now)
+	if rec, _ := get(ok.Readyz(func() bool { return true })); rec.Code != http.StatusOK || rec.Body.String() != "ready\n" {
+		t.Errorf("serving: /readyz %d %q", rec.Code, rec.Body)
+	}
+	if rec, _ := get(ok.Readyz(func() bool { return false })); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("not serving: /readyz %d %q", rec.Code, rec.Body)
+	}
 }

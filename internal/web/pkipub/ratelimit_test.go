@@ -26,7 +26,7 @@ func limitedServer(t *testing.T, rate int, loopback bool) (*httptest.Server, *cl
 	t.Helper()
 	clk := clock.NewFake(t0.Add(10 * time.Minute))
 	h, err := pkipub.New(pkipub.Deps{
-		CAs: fakeCAs{caID: {ID: caID, CertDER: []byte("ca-der")}}, DB: fakeDB{},
+		CAs: fakeCAs{caID: {ID: caID, CertDER: []byte("ca-der")}}, Health: pkipub.NewHealth(fakeDB{}, slog.New(slog.DiscardHandler), time.Now),
 		CRLs: &fakeCRLs{crls: map[string]*pkipub.CRL{caID: {
 			DER: []byte("crl-der"), Number: big.NewInt(42), ThisUpdate: t0, NextUpdate: t0.Add(7 * 24 * time.Hour)}}},
 		OCSP:  &fakeOCSP{answer: pkipub.OCSPAnswer{DER: signedResponse, ThisUpdate: t0, NextUpdate: t0.Add(4 * time.Hour), Cacheable: true}},
