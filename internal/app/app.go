@@ -358,6 +358,9 @@ func Init(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	if _, err := a.tls.issue(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.notePublicURL(ctx); err != nil {
+		return nil, err
+	}
 	// The first administrator: a person, bound to admin, with one token.
 	sys := authz.System()
 	admin, err := a.access.CreatePrincipal(ctx, sys, "admin", authz.KindHuman, "created by init")

@@ -777,7 +777,7 @@ func TestServerTLSRenewal(t *testing.T) {
 
 	// Just before two thirds of the lifetime: kept.
 	clk.Set(renewAt.Add(-time.Hour))
-	if err := in.app.tls.refresh(ctx); err != nil {
+	if err := in.app.tls.refresh(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if s := in.servedLeaf().SerialNumber; s.Cmp(orig.SerialNumber) != 0 {
@@ -786,7 +786,7 @@ func TestServerTLSRenewal(t *testing.T) {
 
 	// Just after: renewed, served on a new connection, recorded.
 	clk.Set(renewAt.Add(time.Hour))
-	if err := in.app.tls.refresh(ctx); err != nil {
+	if err := in.app.tls.refresh(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	renewed := in.servedLeaf()
@@ -808,7 +808,7 @@ func TestServerTLSRenewal(t *testing.T) {
 		t.Errorf("stored server TLS serial %s, want %s", stored, want)
 	}
 	// A second refresh keeps the renewed certificate.
-	if err := in.app.tls.refresh(ctx); err != nil {
+	if err := in.app.tls.refresh(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if s := in.servedLeaf().SerialNumber; s.Cmp(renewed.SerialNumber) != 0 {

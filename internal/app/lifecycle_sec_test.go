@@ -580,7 +580,7 @@ func TestRotatedServerCertReachesOtherReplicas(t *testing.T) {
 				if tSerialHex(served) != string(stored) && !r.app.tls.replaced(ctx) {
 					t.Fatalf("a replica serving %s does not notice the stored server certificate %s replaced it", tSerialHex(served), stored)
 				}
-				if err := r.app.tls.refresh(ctx); err != nil {
+				if err := r.app.tls.refresh(ctx, false); err != nil {
 					t.Fatal(err)
 				}
 				if r.app.tls.replaced(ctx) {

@@ -85,7 +85,10 @@ func (a *App) Handler() (http.Handler, error) {
 // Run serves until ctx ends, then shuts down gracefully. ready is called
 // once both listeners accept connections.
 func (a *App) Run(ctx context.Context, ready func(Listening)) error {
-	if err := a.tls.refresh(ctx); err != nil {
+	if err := a.EnsureServerCertificate(ctx, a.cfg.TLSNames); err != nil {
+		return err
+	}
+	if err := a.notePublicURL(ctx); err != nil {
 		return err
 	}
 	if _, err := a.audit.EnsureKey(ctx); err != nil {
@@ -124,7 +127,7 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
 	}
-	l := Listening{HTTPSURL: "https://" + clientAddr(httpsLn.Addr()), HTTPURL: "http://" + clientAddr(httpLn.Addr())}
+	l := Listening{HTTPSURL: "https://" + clientHost(httpsLn.Addr(), a.tls.tlsNames()), HTTPURL: "http://" + clientAddr(httpLn.Addr())}
 	if err := a.writeClientInfo(l.HTTPSURL); err != nil {
 		httpsLn.Close()
 		httpLn.Close()
@@ -229,7 +232,7 @@ func (a *App) renewLoop(ctx context.Context, every time.Duration) error {
 				continue
 			}
 		}
-		if err := a.tls.refresh(ctx); err != nil && ctx.Err() == nil {
+		if err := a.tls.refresh(ctx, false); err != nil && ctx.Err() == nil {
 			a.log.Error("server TLS renewal failed; will retry", "err", err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +30,16 @@ const settingServerTLS = "server_tls_serial"
 type serverTLS struct {
 	app  *App
 	cert atomic.Pointer[tls.Certificate]
+	// names are the certificate's names (tls_names); a reload may replace them.
+	names atomic.Pointer[[]string]
+}
+
+// tlsNames returns the names the server certificate is issued for.
+func (s *serverTLS) tlsNames() []string {
+	if n := s.names.Load(); n != nil {
+		return *n
+	}
+	return s.app.cfg.TLSNames
 }
 
 func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
@@ -38,13 +50,14 @@ func (s *serverTLS) issue(ctx context.Context) (*tls.Certificate, error) {
 // records it as the one to serve.
 func (s *serverTLS) issueFrom(ctx context.Context, caID string) (*tls.Certificate, error) {
 	a := s.app
+	names := s.tlsNames()
 	req := issue.Request{
 		Principal: authz.System(), CA: caID, Profile: "web_server",
-		Subject:      pkix.Name{CommonName: a.cfg.TLSNames[0]},
+		Subject:      pkix.Name{CommonName: names[0]},
 		ValidityDays: a.cfg.TLSValidityDays, Tags: []string{"certwright-server"},
 		RetainKey: true,
 	}
-	for _, n := range a.cfg.TLSNames {
+	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
 			req.IPAddresses = append(req.IPAddresses, ip)
 		} else {
@@ -119,16 +132,28 @@ func needsRenewal(leaf *x509.Certificate, now time.Time) bool {
 }
 
 // refresh loads the stored certificate (another replica may have renewed
-// it) and renews it when due.
-func (s *serverTLS) refresh(ctx context.Context) error {
+// it) and renews it when due. With checkNames it also replaces a
+// certificate whose names are not tls_names; the periodic refresh does
+// not, so replicas configured with different names cannot take turns
+// replacing each other's certificate.
+func (s *serverTLS) refresh(ctx context.Context, checkNames bool) error {
 	c, err := s.load(ctx)
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errServerCertRevoked) {
 		return err
 	}
-	if c == nil || needsRenewal(c.Leaf, s.app.clock.Now()) {
+	switch {
+	case c == nil || needsRenewal(c.Leaf, s.app.clock.Now()):
 		if c, err = s.issue(ctx); err != nil {
 			return err
 		}
+	case checkNames && !sameNames(certNames(c.Leaf), s.tlsNames()):
+		old := c.Leaf
+		if c, err = s.issue(ctx); err != nil {
+			return err
+		}
+		s.app.log.Info("server TLS certificate re-issued because tls_names changed",
+			"old_names", strings.Join(certNames(old), ","), "names", strings.Join(s.tlsNames(), ","),
+			"old_serial", pki.SerialHex(old.SerialNumber), "serial", pki.SerialHex(c.Leaf.SerialNumber))
 	}
 	if old := s.cert.Load(); old == nil || old.Leaf.SerialNumber.Cmp(c.Leaf.SerialNumber) != 0 {
 		s.cert.Store(c)
@@ -206,4 +231,31 @@ func (s *serverTLS) tlsConfig() *tls.Config {
 		ClientAuth: tls.RequestClientCert,
 		NextProtos: []string{"h2", "http/1.1"},
 	}
+}
+
+// certNames are the DNS names and IP addresses a certificate carries.
+func certNames(c *x509.Certificate) []string {
+	names := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
+}
+
+// sameNames compares two lists of host names and IP addresses as sets
+// (case and IP spelling aside): the order changes nothing a client checks.
+func sameNames(a, b []string) bool {
+	norm := func(names []string) []string {
+		out := make([]string, 0, len(names))
+		for _, n := range names {
+			if ip := net.ParseIP(n); ip != nil {
+				out = append(out, ip.String())
+			} else {
+				out = append(out, strings.ToLower(n))
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(norm(a), norm(b))
 }

@@ -100,7 +100,7 @@ func TestInitACMEFlag(t *testing.T) {
 		{[]string{"--acme=true"}, false},
 		{[]string{"--acme=false"}, true},
 	} {
-		cfg, err := parseServerFlags("init", append(tt.args, "--data-dir", t.TempDir()+"/d"), nil, env, true)
+		cfg, err := parseServerFlags("init", append(tt.args, "--data-dir", t.TempDir()+"/d"), nil, env, true, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", tt.args, err)
 		}
@@ -108,7 +108,7 @@ func TestInitACMEFlag(t *testing.T) {
 			t.Errorf("%q: SkipACMEProvisioner %v, want %v", tt.args, cfg.Init.SkipACMEProvisioner, tt.skip)
 		}
 	}
-	if _, err := parseServerFlags("init", []string{"--acme=perhaps"}, nil, env, true); err == nil || !strings.Contains(err.Error(), "acme") {
+	if _, err := parseServerFlags("init", []string{"--acme=perhaps"}, nil, env, true, nil); err == nil || !strings.Contains(err.Error(), "acme") {
 		t.Errorf("--acme=perhaps: %v, want an error naming the flag", err)
 	}
 }

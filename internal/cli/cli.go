@@ -16,7 +16,8 @@ import (
 	"github.com/certwright/certwright/internal/suggest"
 )
 
-// version is what "certwright version" prints.
+// version is what "certwright version" prints when the build carries no
+// module version (go build in a checkout, go run, tests).
 const version = "0.1.0-dev"
 
 // Exit codes.
@@ -42,7 +43,7 @@ type command struct {
 	// run parses its own flags through runner.parse, which handles --help.
 	run func(ctx context.Context, r *runner, args []string) error
 	// passthrough hands the arguments unparsed to the server side (init, serve).
-	passthrough func(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error
+	passthrough func(ctx context.Context, stdin io.Reader, args []string, stdout, stderr io.Writer, env func(string) string) error
 }
 
 // runner carries the I/O of one invocation and the command being run.
@@ -193,6 +194,9 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 			return errHelpShown
 		}
 		name := args[0]
+		if len(path) == 0 && isVersionArg(name) {
+			name = "version"
+		}
 		if strings.HasPrefix(name, "-") {
 			// Client flags before the command go to the leaf (globalflags.go).
 			lifted, rest, err := liftClientFlags(args)
@@ -220,7 +224,7 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 				return passthroughHelp(ctx, r, cur, path)
 			}
 		}
-		return cur.passthrough(ctx, args, r.stdout, r.stderr, r.getenv)
+		return cur.passthrough(ctx, r.stdin, args, r.stdout, r.stderr, r.getenv)
 	}
 	return cur.run(ctx, r, args)
 }
@@ -229,9 +233,12 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 // flags their own flag set lists when asked for help.
 func passthroughHelp(ctx context.Context, r *runner, c *command, path []string) error {
 	fmt.Fprintf(r.stdout, "Usage: %s\n\n%s.\n\n", commandLine(c, path), upperFirst(c.summary))
-	err := c.passthrough(ctx, []string{"--help"}, r.stdout, r.stdout, r.getenv)
+	err := c.passthrough(ctx, nil, []string{"--help"}, r.stdout, r.stdout, r.getenv)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return err
+	}
+	if c.more != "" {
+		fmt.Fprintf(r.stdout, "\n%s\n", c.more)
 	}
 	fmt.Fprintf(r.stdout, "\nExample:\n%s\n", indent(c.example, "  "))
 	return errHelpShown
@@ -369,7 +376,8 @@ func commandTree() *command {
 	return &command{name: "certwright", sub: []*command{
 		{
 			name: "init", summary: "set up a data directory: root CA, key-encryption key, admin token",
-			args: "[flags]", example: "certwright init --data-dir ./certwright-data",
+			args: "[flags]", example: "certwright init --data-dir ./certwright-data --org Example --public-http-url http://pki.example.internal:8080 --tls-names pki.example.internal,localhost",
+			more:        "On a terminal, init asks for the organisation and the public URL when no flag or\nconfiguration file gives them; it never asks when its input is not a terminal.",
 			passthrough: runInit,
 		},
 		{
@@ -405,7 +413,7 @@ func commandTree() *command {
 			run:     runVerify,
 		},
 		{
-			name: "version", summary: "print the version", example: "certwright version",
+			name: "version", summary: "print the version, commit and Go version (also: certwright --version)", example: "certwright version",
 			run: runVersion,
 		},
 		{
@@ -414,15 +422,6 @@ func commandTree() *command {
 			run:     runHelp,
 		},
 	}}
-}
-
-func runVersion(_ context.Context, r *runner, args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if _, err := r.parse(fs, args); err != nil {
-		return err
-	}
-	fmt.Fprintf(r.stdout, "certwright %s\n", version)
-	return nil
 }
 
 func runHelp(ctx context.Context, r *runner, args []string) error {

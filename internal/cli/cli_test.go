@@ -8,6 +8,7 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -269,9 +270,12 @@ func TestBareAndVersion(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Usage: certwright <command>") || !strings.Contains(out, "Example") && !strings.Contains(out, "$ certwright") {
 		t.Errorf("bare certwright: exit %d\n%s", code, out)
 	}
-	code, out, _ = run(t, nil, "version")
-	if code != 0 || out != "certwright "+version+"\n" {
-		t.Errorf("version: exit %d, %q", code, out)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, _ = run(t, nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "certwright "+version+"\n") || !strings.Contains(out, "commit: ") ||
+			!strings.Contains(out, "go:     "+runtime.Version()) {
+			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
 	}
 }
 

@@ -64,11 +64,11 @@ func runBackup(ctx context.Context, r *runner, args []string) error {
 	if *out == "" {
 		return r.usagef("--out FILE is required: where to write the backup")
 	}
-	cfg, err := sf.config()
+	cfg, err := sf.config(nil)
 	if err != nil {
 		return err
 	}
-	res, err := app.Backup(ctx, cfg, app.BackupOptions{Out: *out, ConfigFile: sf.configFile, Version: version}, clock.Real{})
+	res, err := app.Backup(ctx, cfg, app.BackupOptions{Out: *out, ConfigFile: sf.configFile, Version: currentVersion().Version}, clock.Real{})
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func completionNodes(ctx context.Context, getenv func(string) string) []compNode
 		switch {
 		case c.passthrough != nil:
 			var help bytes.Buffer
-			_ = c.passthrough(ctx, []string{"--help"}, &help, &help, func(string) string { return "" })
+			_ = c.passthrough(ctx, nil, []string{"--help"}, &help, &help, func(string) string { return "" })
 			for _, m := range passthroughFlag.FindAllStringSubmatch(help.String(), -1) {
 				n.flags = append(n.flags, "--"+m[1])
 			}

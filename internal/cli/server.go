@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/certwright/certwright/internal/app"
@@ -20,6 +21,7 @@ import (
 // serverFlags are shared by init and serve; flags override DATA/config.yaml.
 type serverFlags struct {
 	dataDir, configFile, db, httpsListen, httpListen, publicHTTP, logLevel, defaultCA string
+	tlsNames                                                                          listFlag
 	org, rootKey, rootCN, issuingKey, issuingCN                                       string
 	rootDays, issuingDays, tlsDays                                                    int
 	acmeResolver                                                                      string
@@ -34,6 +36,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withIn
 	fs.StringVar(&f.publicHTTP, "public-http-url", "", "base URL put in certificates for CRL/OCSP/caIssuers (default http://HTTP-LISTEN)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
 	fs.StringVar(&f.defaultCA, "default-ca", "", "CA that issues when a request names none (default: the issuing CA made at init)")
+	fs.Var(&f.tlsNames, "tls-names", "comma-separated `NAMES` (host names, IP addresses) of the server's own certificate: the names clients reach the API by (default: the host of --public-http-url, localhost, 127.0.0.1, ::1)")
 	fs.IntVar(&f.tlsDays, "tls-days", 0, "lifetime of the server's own TLS certificate in days (default 90)")
 	fs.IntVar(&f.acmeHTTP01Port, "acme-http01-port", 0, "port ACME http-01 validation connects to (default 80)")
 	fs.IntVar(&f.acmeTLSALPN01Port, "acme-tls-alpn01-port", 0, "port ACME tls-alpn-01 validation connects to (default 443)")
@@ -62,7 +65,9 @@ func (f *serverFlags) registerStore(fs *flag.FlagSet, env func(string) string) {
 	fs.StringVar(&f.db, "db", env("CERTWRIGHT_DB"), "store: postgres://... (default SQLite in the data directory; env CERTWRIGHT_DB)")
 }
 
-func (f *serverFlags) config() (*config.Config, error) {
+// config merges DATA/config.yaml (or --config) and the flags, lets ask
+// fill in what is still unset, then applies defaults and validates.
+func (f *serverFlags) config(ask func(*config.Config) error) (*config.Config, error) {
 	cfg := &config.Config{}
 	path := f.configFile
 	if path == "" {
@@ -86,6 +91,9 @@ func (f *serverFlags) config() (*config.Config, error) {
 	set(&cfg.HTTPSListen, f.httpsListen)
 	set(&cfg.HTTPListen, f.httpListen)
 	set(&cfg.PublicHTTPURL, f.publicHTTP)
+	if len(f.tlsNames) > 0 {
+		cfg.TLSNames = f.tlsNames
+	}
 	set(&cfg.LogLevel, f.logLevel)
 	set(&cfg.DefaultCA, f.defaultCA)
 	setInt(&cfg.TLSValidityDays, f.tlsDays)
@@ -100,6 +108,11 @@ func (f *serverFlags) config() (*config.Config, error) {
 	set(&cfg.Init.IssuingCommonName, f.issuingCN)
 	setInt(&cfg.Init.IssuingValidityDays, f.issuingDays)
 	cfg.Init.SkipACMEProvisioner = cfg.Init.SkipACMEProvisioner || bool(f.noACME)
+	if ask != nil {
+		if err := ask(cfg); err != nil {
+			return nil, err
+		}
+	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -121,15 +134,18 @@ func newLevelLogger(w io.Writer, level string) (*slog.Logger, *slog.LevelVar) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv
 }
 
-func parseServerFlags(name string, args []string, stderr io.Writer, env func(string) string, withInit bool) (*config.Config, error) {
+// parseServerFlags parses the flags of init or serve into a validated
+// configuration; ask, when not nil, fills in settings neither the flags nor
+// the file gave, before defaults apply.
+func parseServerFlags(name string, args []string, stderr io.Writer, env func(string) string, withInit bool, ask func(*config.Config) error) (*config.Config, error) {
 	f, err := parseServerFlagSet(name, args, stderr, env, withInit)
 	if err != nil {
 		return nil, err
 	}
-	return f.config()
+	return f.config(ask)
 }
 
-// parseServerFlagSet parses init's or serve's flags; f.config() then reads
+// parseServerFlagSet parses init's or serve's flags; f.config then reads
 // the configuration they name (again on each reload).
 func parseServerFlagSet(name string, args []string, stderr io.Writer, env func(string) string, withInit bool) (*serverFlags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -151,16 +167,30 @@ func parseServerFlagSet(name string, args []string, stderr io.Writer, env func(s
 	return &f, nil
 }
 
-func printInit(w io.Writer, res *app.InitResult) {
+func printInit(w io.Writer, cfg *config.Config, res *app.InitResult) {
 	fmt.Fprintf(w, "Initialised data directory %s\n", res.DataDir)
+	fmt.Fprintf(w, "  organisation:                %s\n", cfg.Init.Organization)
+	fmt.Fprintf(w, "  public URL (CRL, OCSP):      %s\n", cfg.PublicHTTPURL)
+	fmt.Fprintf(w, "  server certificate names:    %s\n", strings.Join(cfg.TLSNames, ", "))
 	fmt.Fprintf(w, "  root CA SHA-256 fingerprint: %s\n", res.RootFingerprint)
 	fmt.Fprintf(w, "  admin token written to:      %s (mode 0600)\n", res.TokenPath)
 	fmt.Fprintf(w, "  root certificate:            %s\n", filepath.Join(res.DataDir, app.RootFile))
 }
 
-// runInit implements "certwright init".
-func runInit(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
-	cfg, err := parseServerFlags("init", args, stderr, env, true)
+// runInit implements "certwright init". On a terminal it asks for the
+// organisation and public URL when neither flags nor file gave them;
+// otherwise (a script, a service, stdin from /dev/null) it never asks.
+func runInit(ctx context.Context, stdin io.Reader, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	var ask func(*config.Config) error
+	if isTerminal(stdin) {
+		ask = func(c *config.Config) error {
+			if app.Exists(c.DataDir) {
+				return nil // Init refuses it, with the reason
+			}
+			return askIdentity(ctx, stdin, stderr, c)
+		}
+	}
+	cfg, err := parseServerFlags("init", args, stderr, env, true, ask)
 	if err != nil {
 		return err
 	}
@@ -171,14 +201,14 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		}
 		return err
 	}
-	printInit(stdout, res)
+	printInit(stdout, cfg, res)
 	return nil
 }
 
 // runServe implements "certwright serve": it initialises the data directory
 // on first start, then serves until interrupted, re-reading its
 // configuration on SIGHUP.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+func runServe(ctx context.Context, _ io.Reader, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	// From here on SIGHUP reloads instead of ending the process; one that
 	// arrives before serving starts is taken up once it does.
 	hup := make(chan os.Signal, 1)
@@ -193,7 +223,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, env fun
 	if err != nil {
 		return err
 	}
-	cfg, err := f.config()
+	cfg, err := f.config(nil)
 	if err != nil {
 		return err
 	}
@@ -203,7 +233,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, env fun
 		if err != nil {
 			return err
 		}
-		printInit(stdout, res)
+		printInit(stdout, cfg, res)
 	}
 	a, err := app.Open(ctx, cfg, log, clock.Real{})
 	if err != nil {
@@ -218,18 +248,59 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, env fun
 	reloaded := make(chan struct{})
 	go func() {
 		defer close(reloaded)
-		a.NewReloader(level, f.config).Run(rctx, hup)
+		a.NewReloader(level, func() (*config.Config, error) { return f.config(nil) }).Run(rctx, hup)
 	}()
 	defer func() {
 		stopReload()
 		<-reloaded
 	}()
 	return a.Run(ctx, func(l app.Listening) {
-		fmt.Fprintf(stdout, "Certwright is serving\n")
-		fmt.Fprintf(stdout, "  data directory:              %s\n", cfg.DataDir)
-		fmt.Fprintf(stdout, "  API (HTTPS):                 %s\n", l.HTTPSURL)
-		fmt.Fprintf(stdout, "  revocation data (HTTP):      %s\n", l.HTTPURL)
-		fmt.Fprintf(stdout, "  root CA SHA-256 fingerprint: %s\n", fp)
-		fmt.Fprintf(stdout, "  admin token:                 %s\n", filepath.Join(cfg.DataDir, app.TokenFile))
+		b := banner{
+			dataDir: cfg.DataDir, store: app.StoreLocation(cfg), httpsURL: l.HTTPSURL, httpURL: l.HTTPURL,
+			fingerprint: fp, token: filepath.Join(cfg.DataDir, app.TokenFile), trial: app.IsTrial(cfg),
+		}
+		dirs, derr := a.ACMEDirectories(ctx, l.HTTPSURL)
+		if derr != nil {
+			log.Warn("cannot list ACME provisioners for the banner", "err", derr)
+		}
+		b.acme = dirs
+		printBanner(stdout, b)
 	})
+}
+
+// banner is what serve prints once it listens.
+type banner struct {
+	dataDir, store, httpsURL, httpURL, fingerprint, token string
+	// acme lists the ACME directory URLs.
+	acme []string
+	// trial: the default organisation and loopback revocation URLs.
+	trial bool
+}
+
+// maxBannerACME bounds the ACME directories the banner lists.
+const maxBannerACME = 3
+
+func printBanner(w io.Writer, b banner) {
+	fmt.Fprintf(w, "Certwright is serving\n")
+	fmt.Fprintf(w, "  data directory:              %s\n", b.dataDir)
+	fmt.Fprintf(w, "  store:                       %s\n", b.store)
+	fmt.Fprintf(w, "  API (HTTPS):                 %s\n", b.httpsURL)
+	fmt.Fprintf(w, "  revocation data (HTTP):      %s\n", b.httpURL)
+	switch {
+	case len(b.acme) == 0:
+		fmt.Fprintf(w, "  ACME directory:              none (certwright acme create NAME --ca issuing --profile web_server)\n")
+	default:
+		for i, d := range b.acme {
+			if i == maxBannerACME {
+				fmt.Fprintf(w, "                               and %d more (certwright acme list)\n", len(b.acme)-i)
+				break
+			}
+			fmt.Fprintf(w, "  ACME directory:              %s\n", d)
+		}
+	}
+	fmt.Fprintf(w, "  root CA SHA-256 fingerprint: %s\n", b.fingerprint)
+	fmt.Fprintf(w, "  admin token:                 %s\n", b.token)
+	if b.trial {
+		fmt.Fprintf(w, "This is a local trial CA (organisation and URLs left at their defaults): only this machine can check its revocation data. For a real one, init a new data directory: certwright init --data-dir DIR --org NAME --public-http-url http://HOST:8080 --tls-names HOST\n")
+	}
 }

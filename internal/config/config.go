@@ -10,13 +10,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/profile"
 )
 
 // FileName is the configuration file inside the data directory.
@@ -264,7 +268,7 @@ func (c *Config) Defaults() {
 	defInt(&c.RestoreWindowDays, 30)
 	defInt(&c.TLSValidityDays, 90)
 	if len(c.TLSNames) == 0 {
-		c.TLSNames = []string{"localhost", "127.0.0.1", "::1"}
+		c.TLSNames = defaultTLSNames(c.PublicHTTPURL)
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
@@ -316,6 +320,30 @@ func (c *Config) Defaults() {
 	c.lifecycleDefaults()
 }
 
+// defaultTLSNames are the server certificate's names when tls_names is not
+// set: the host of public_http_url (the name the CA is known by) and the
+// loopback names the local command line uses.
+func defaultTLSNames(publicURL string) []string {
+	names := []string{"localhost", "127.0.0.1", "::1"}
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Hostname() == "" {
+		return names
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() || ip.IsLoopback() {
+			return names
+		}
+		host = ip.String()
+	} else {
+		host = strings.ToLower(host)
+	}
+	if slices.Contains(names, host) {
+		return names
+	}
+	return append([]string{host}, names...)
+}
+
 // ErrInvalid marks a configuration error; the message names the field.
 var ErrInvalid = errors.New("config: invalid configuration")
 
@@ -340,16 +368,14 @@ func (c *Config) validate() error {
 			return invalid(field, "%q is not host:port", addr)
 		}
 	}
-	u, err := url.Parse(c.PublicHTTPURL)
-	// The URL is the prefix of every CRL, OCSP and caIssuers URL: anything
-	// beyond scheme, host and port would corrupt them, and a wildcard listen
-	// address (the default's source) is not a host relying parties can reach.
-	if err != nil || u.Scheme != "http" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
-		return invalid("public_http_url", "%q must be http://host[:port] (revocation data is served over plain HTTP)", c.PublicHTTPURL)
+	if err := ValidatePublicHTTPURL(c.PublicHTTPURL); err != nil {
+		return err
 	}
-	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
-		return invalid("public_http_url", "%q names no host: set it to the address relying parties use to reach this server", c.PublicHTTPURL)
+	if err := ValidateTLSNames(c.TLSNames); err != nil {
+		return err
+	}
+	if err := ValidateOrganization(c.Init.Organization); err != nil {
+		return err
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite:") {
 		return invalid("db", "want postgres://..., postgresql://... or sqlite:PATH")
@@ -406,6 +432,58 @@ func (c *Config) validate() error {
 	}
 	if c.Init.RootValidityDays <= c.Init.IssuingValidityDays {
 		return invalid("init.issuing_validity_days", "%d must be shorter than the root's %d", c.Init.IssuingValidityDays, c.Init.RootValidityDays)
+	}
+	return nil
+}
+
+// ValidatePublicHTTPURL checks a public_http_url value.
+func ValidatePublicHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	// The URL is the prefix of every CRL, OCSP and caIssuers URL: anything
+	// beyond scheme, host and port would corrupt them, and a wildcard listen
+	// address (the default's source) is not a host relying parties can reach.
+	if err != nil || u.Scheme != "http" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return invalid("public_http_url", "%q must be http://host[:port] (revocation data is served over plain HTTP)", s)
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+		return invalid("public_http_url", "%q names no host: set it to the address relying parties use to reach this server", s)
+	}
+	return nil
+}
+
+// MaxTLSNames bounds tls_names.
+const MaxTLSNames = 100
+
+// ValidateTLSNames checks tls_names: host names or IP addresses, at least one.
+func ValidateTLSNames(names []string) error {
+	if len(names) == 0 || len(names) > MaxTLSNames {
+		return invalid("tls_names", "%d names: want 1 to %d host names or IP addresses", len(names), MaxTLSNames)
+	}
+	for _, n := range names {
+		if net.ParseIP(n) != nil {
+			continue
+		}
+		if p := profile.HostNameProblem(n); p != "" {
+			return invalid("tls_names", "%q: %s (want a host name such as pki.example.internal or an IP address)", n, p)
+		}
+	}
+	return nil
+}
+
+// MaxOrganization is the upper bound X.520 sets on an organisation name.
+const MaxOrganization = 64
+
+// ValidateOrganization checks init.organization, which goes into the CA
+// subjects: 1 to 64 printable characters.
+func ValidateOrganization(s string) error {
+	if strings.TrimSpace(s) == "" || utf8.RuneCountInString(s) > MaxOrganization {
+		return invalid("init.organization", "%q: want 1 to %d characters", s, MaxOrganization)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return invalid("init.organization", "%q: control or non-printable character %U", s, r)
+		}
 	}
 	return nil
 }

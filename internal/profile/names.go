@@ -191,3 +191,9 @@ func uriHasPrefix(u, prefix *url.URL) bool {
 		return up == pp || strings.HasPrefix(up, pp+"/")
 	}
 }
+
+// HostNameProblem says why name is not a host name a certificate can carry
+// (no wildcard), or returns "".
+func HostNameProblem(name string) string {
+	return dnsNameProblem(lowerASCII(name), false)
+}
