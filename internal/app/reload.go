@@ -37,6 +37,7 @@ const (
 	groupACME       liveGroup = "ACME limits"
 	groupACMEDeny   liveGroup = "ACME deny list"
 	groupMetrics    liveGroup = "metrics"
+	groupTLSNames   liveGroup = "server certificate names"
 )
 
 // reloadRule says how a changed key takes effect: live with its group, or
@@ -93,7 +94,7 @@ func reloadRules() []reloadRule {
 		{key: "metrics.max_certificates", group: groupMetrics},
 		// Restart: named here for their secrecy or for the lead's wiring.
 		{key: "db", secret: true},
-		{key: "tls_names"},       // the server certificate is re-issued at the next start
+		{key: "tls_names", group: groupTLSNames},
 		{key: "public_http_url"}, // new certificates get the new URLs after a restart
 		{key: "init", initOnly: true},
 	}
@@ -188,7 +189,7 @@ func (r *Reloader) Reload(ctx context.Context) ([]Change, error) {
 		}
 		return 0
 	})
-	appliers := r.appliers()
+	appliers := r.appliers(ctx)
 	commits := make([]func() error, 0, len(groups))
 	for _, g := range groups {
 		commit, err := appliers[g](next)
@@ -270,9 +271,17 @@ func (r *Reloader) diff(next *config.Config) []Change {
 
 // appliers prepare each live group from a new configuration: they read
 // and check everything first and return the commit that puts it in place.
-func (r *Reloader) appliers() map[liveGroup]func(*config.Config) (func() error, error) {
+func (r *Reloader) appliers(ctx context.Context) map[liveGroup]func(*config.Config) (func() error, error) {
 	a := r.app
 	return map[liveGroup]func(*config.Config) (func() error, error){
+		groupTLSNames: func(c *config.Config) (func() error, error) {
+			if err := config.ValidateTLSNames(c.TLSNames); err != nil {
+				return nil, err
+			}
+			names := slices.Clone(c.TLSNames)
+			// A new certificate is served from the next handshake on.
+			return func() error { return a.EnsureServerCertificate(ctx, names) }, nil
+		},
 		groupLogLevel: func(c *config.Config) (func() error, error) {
 			var l slog.Level
 			if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {

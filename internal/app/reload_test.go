@@ -239,3 +239,41 @@ func TestReloadRefusesInvalidFile(t *testing.T) {
 		t.Errorf("reload of the restored file: %v, %+v", err, changes)
 	}
 }
+
+// TestReloadReissuesServerCertificateForNewTLSNames: tls_names changed in
+// the file take effect on reload, without a restart: the next handshake
+// gets a certificate for the new names, and the change is logged as live.
+func TestReloadReissuesServerCertificateForNewTLSNames(t *testing.T) {
+	t.Parallel()
+	in, rl, logs, path := tReloadable(t, func(*config.Config) {})
+	before := in.servedLeaf()
+	tRewriteConfig(t, path, in.app.cfg.DataDir, func(c *config.Config) {
+		c.TLSNames = []string{"127.0.0.1", "pki.example.internal"}
+	})
+	changes, err := rl.Reload(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := tChange(changes, "tls_names"); !ok || !c.Live {
+		t.Fatalf("tls_names change %+v (found %v), want applied live; log:\n%s", c, ok, logs.String())
+	}
+	after := in.servedLeaf()
+	if after.SerialNumber.Cmp(before.SerialNumber) == 0 {
+		t.Fatal("tls_names changed on reload but the old server certificate is still served")
+	}
+	if err := after.VerifyHostname("pki.example.internal"); err != nil {
+		t.Errorf("re-issued certificate: %v", err)
+	}
+	if !strings.Contains(logs.String(), "tls_names changed") {
+		t.Errorf("no log line for the re-issue:\n%s", logs.String())
+	}
+
+	// An invalid name is refused as a whole: the served certificate stays.
+	tRewriteConfig(t, path, in.app.cfg.DataDir, func(c *config.Config) { c.TLSNames = []string{"bad name"} })
+	if _, err := rl.Reload(context.Background()); err == nil {
+		t.Fatal("reload accepted an invalid tls_names entry")
+	}
+	if s := in.servedLeaf().SerialNumber; s.Cmp(after.SerialNumber) != 0 {
+		t.Error("a refused reload replaced the server certificate")
+	}
+}
