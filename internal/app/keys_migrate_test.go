@@ -85,9 +85,12 @@ var tLegacyFixtures = []tLegacyFixture{
 }
 
 // tLegacyFiles makes cfg.DataDir a data directory holding the fixture's
-// KEK, admin token and root certificate.
+// KEK, admin token and root certificate. tls_names are the fixture's
+// server certificate's names (the default before it took in the public
+// URL's host), so a start does not re-issue that certificate with a new key.
 func tLegacyFiles(t *testing.T, dir string, cfg *config.Config) {
 	t.Helper()
+	cfg.TLSNames = []string{"localhost", "127.0.0.1", "::1"}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
