@@ -530,6 +530,12 @@ func checkRestored(ctx context.Context, cfg *config.Config, m *backup.Manifest, 
 	if err != nil {
 		return "", fmt.Errorf("app: restore: %w", err)
 	}
+	// The instance backed up may have published CRLs after the snapshot,
+	// numbered past its counters: restored CAs number on from the restore
+	// time in milliseconds, above any count of CRLs published before.
+	if err := a.store.RaiseCRLNumbers(ctx, clk.Now().UnixMilli()); err != nil {
+		return "", fmt.Errorf("app: restore: %w", err)
+	}
 	return fp, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,8 +237,20 @@ func TestBackupUnderLoad(t *testing.T) {
 	if fp, _ := in.app.RootFingerprint(ctx); rr.RootFingerprint != fp {
 		t.Errorf("restored root fingerprint %s, want %s", rr.RootFingerprint, fp)
 	}
+	// Every CRL number the original published is below lastCRL.
+	var issuing apitypes.CA
+	in.must(http.StatusOK, "GET", "/api/v1/cas/issuing", nil, &issuing)
+	lastCRL, err := in.app.store.NextCRLNumber(ctx, issuing.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	restored := tStart(t, tRestoredConfig(t, dir), clock.Real{})
 	tCheckRestored(t, restored, before, tAuditEvents(t, in, 0)[:headSeq])
+	// The original published CRLs after the snapshot: the restored
+	// instance's numbers go on above them, never repeating one.
+	if n := tCRLNumber(t, restored, issuing.ID); n <= lastCRL {
+		t.Errorf("restored instance publishes CRL number %d; the original had already published up to %d", n, lastCRL-1)
+	}
 	// The restored instance works: it issues.
 	restored.sign(tCSR(t, key, "after-restore.example.test"))
 }
@@ -535,4 +548,24 @@ func TestBackupConfigHoldsNoSecrets(t *testing.T) {
 	if !strings.Contains(dump, "--schema=certwright ") || !strings.Contains(dump, `--file='/b/it'\''s.pgdump'`) {
 		t.Errorf("pg_dump command %q", dump)
 	}
+}
+
+// tCRLNumber fetches caID's CRL from in's plain-HTTP listener and returns
+// its number.
+func tCRLNumber(t *testing.T, in *tInstance, caID string) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + in.httpAddr() + "/crl/" + caID + ".crl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	der, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET CRL of %s: %d, %v", caID, resp.StatusCode, err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crl.Number.Int64()
 }

@@ -12,9 +12,9 @@ import "strings"
 // \"x\""): useful in a log, noise to a user.
 func isPackage(s string) bool {
 	switch s {
-	case "access", "acme", "agent", "api", "audit", "authz", "ca", "compliance", "config", "crl", "enroll",
+	case "access", "acme", "agent", "api", "app", "audit", "authz", "backup", "ca", "clientctx", "compliance", "config", "crl", "enroll",
 		"est", "inventory", "issue", "keys", "lifecycle", "lint", "notify", "ocsp", "pkcs11", "pki", "profile",
-		"revcheck", "revoke", "scan", "scep", "software", "store", "validate",
+		"revcheck", "revoke", "scan", "scep", "software", "sqlite", "postgres", "store", "validate", "yamlconf", "inspect",
 		"asn1", "x509":
 		return true
 	}

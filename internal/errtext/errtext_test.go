@@ -14,6 +14,8 @@ func TestUser(t *testing.T) {
 		`forbidden: bot has no role granting ca:read`:                `forbidden: bot has no role granting ca:read`,
 		`the store: is not a prefix here`:                            `the store: is not a prefix here`,
 		`read CSR a.pem: pki: parse CSR: asn1: structure error`:      `read CSR a.pem: parse CSR: structure error`,
+		`app: restore: backup: bundle ends too early`:                `restore: bundle ends too early`,
+		`app: refusing to start: data directory d is open to others`: `refusing to start: data directory d is open to others`,
 	} {
 		if got := User(errors.New(in)); got != want {
 			t.Errorf("User(%q) = %q, want %q", in, got, want)

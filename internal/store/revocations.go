@@ -364,6 +364,22 @@ func (db *DB) EachUnexpired(ctx context.Context, caID string, now time.Time, fn 
 	return nil
 }
 
+// sqlRaiseCRLNumbers lifts every CA's last CRL number to at least a floor.
+const sqlRaiseCRLNumbers = `INSERT INTO crl_numbers (ca_id, number) SELECT id, ? FROM cas WHERE true
+	ON CONFLICT (ca_id) DO UPDATE SET number = CASE WHEN crl_numbers.number < excluded.number
+		THEN excluded.number ELSE crl_numbers.number END`
+
+// RaiseCRLNumbers makes every CA's next CRL number greater than floor.
+// A restored database calls it: the instance it was copied from may have
+// published CRLs numbered past the copy's counters, and RFC 5280 wants a
+// CA's CRL numbers to increase, never repeat.
+func (db *DB) RaiseCRLNumbers(ctx context.Context, floor int64) error {
+	if _, err := db.write.ExecContext(ctx, db.d.rebind(sqlRaiseCRLNumbers), floor); err != nil {
+		return fmt.Errorf("store: raise CRL numbers: %w", err)
+	}
+	return nil
+}
+
 // NextCRLNumber allocates caID's next CRL number, 1 first. The increment is
 // one atomic statement, committed before it returns: numbers never repeat,
 // across restarts or between processes sharing the database.
