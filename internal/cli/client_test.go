@@ -6,8 +6,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -543,6 +545,7 @@ func TestRefusalHintsAndJSONErrors(t *testing.T) {
 // them; a caller that may not list them learns nothing more.
 func TestUnknownNamesSuggest(t *testing.T) {
 	t.Parallel()
+	dir := t.TempDir()
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeTestJSON(w, 404, apitypes.Error{Error: "not found", Detail: "not found: " + r.PathValue("name")})
 	}
@@ -550,6 +553,9 @@ func TestUnknownNamesSuggest(t *testing.T) {
 		"GET /api/v1/profiles/{name}":  notFound,
 		"GET /api/v1/cas/{name}":       notFound,
 		"POST /api/v1/jobs/{name}/run": notFound,
+		"POST /api/v1/certificates/sign": func(w http.ResponseWriter, r *http.Request) {
+			writeTestJSON(w, 404, apitypes.Error{Error: "not found", Detail: `unknown profile "web_servr"`})
+		},
 		"GET /api/v1/profiles": func(w http.ResponseWriter, r *http.Request) {
 			writeTestJSON(w, 200, map[string]any{"profiles": []map[string]any{{"name": "web_server"}, {"name": "internal_service"}}})
 		},
@@ -566,11 +572,16 @@ func TestUnknownNamesSuggest(t *testing.T) {
 	}{
 		{[]string{"profile", "show", "web_servr"}, `hint: there is no profile "web_servr": did you mean "web_server"? valid: web_server, internal_service`},
 		{[]string{"jobs", "run", "expiry-check"}, `hint: there is no job "expiry-check": did you mean "expiry_check"? valid: expiry_check, renewal`},
+		{[]string{"cert", "request", "x.example.internal", "--profile", "web_servr", "--out", filepath.Join(dir, "x.pem"), "--key-out", filepath.Join(dir, "x.key")},
+			`hint: there is no profile "web_servr": did you mean "web_server"?`},
 	} {
 		code, _, errOut := run(t, f.env, tc.args...)
 		if code != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.key")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cert request refused for its profile left a key file behind: %v", err)
 	}
 	// The caller may not list CAs: the 404 stays as it is.
 	code, _, errOut := run(t, f.env, "ca", "show", "isuing")

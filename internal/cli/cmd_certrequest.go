@@ -102,6 +102,7 @@ func runCertRequest(ctx context.Context, r *runner, args []string) error {
 		CSRPEM: string(csr), Profile: f.profile, CA: f.ca, ValidityDays: f.days, Tags: f.tags, Owner: f.owner,
 		AutoRenew: f.autoRenew,
 	})
+	err = c.explainNotFound(ctx, err, nameRef{"profile", f.profile}, nameRef{"CA", f.ca})
 	var pending *pendingError
 	if errors.As(err, &pending) {
 		// The certificate comes later, for this key: the key must be kept now.
