@@ -99,7 +99,7 @@ func (e *Entry) perm() fs.FileMode {
 // newest this build's migrations reach.
 func (m *Manifest) CheckSchema(known int) error {
 	if m.SchemaVersion > known {
-		return fmt.Errorf("%w: it holds schema version %d, this build knows up to %d; restore it with Certwright %s or newer",
+		return fmt.Errorf("%w: it holds schema version %d, this build knows up to %d; restore it with a Certwright at least as new as the one that made it (%s)",
 			ErrNewerSchema, m.SchemaVersion, known, m.CertwrightVersion)
 	}
 	return nil
