@@ -88,6 +88,14 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 	if _, err := os.Stat(kekPath); err != nil {
 		return nil, fmt.Errorf("app: backup: %s is not a Certwright data directory (no %s): run backup on the server host with the --data-dir serve uses: %w", dir, KEKFile, err)
 	}
+	// The KEK never goes into the bundle; a key derived from it
+	// authenticates the manifest, so restore refuses a bundle changed by
+	// anyone without the KEK.
+	kek, err := software.LoadKEK(kekPath)
+	if err != nil {
+		return nil, fmt.Errorf("app: backup: %w", err)
+	}
+	defer clear(kek)
 	dbURL := DBURL(&config.Config{DataDir: dir, DB: cfg.DB})
 	dialect, err := store.DialectOf(dbURL)
 	if err != nil {
@@ -160,7 +168,7 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 		CertwrightVersion: opts.Version, Created: clk.Now().UTC(),
 		Dialect: dialect, SchemaVersion: info.SchemaVersion, DatabaseIncluded: dialect == "sqlite",
 	}
-	if err := backup.Write(ctx, out, m, staging, names); err != nil {
+	if err := backup.Write(ctx, out, m, staging, names, kek); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	res.Manifest = m
@@ -369,7 +377,10 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 		}
 	}
 
-	m, err := backup.Verify(ctx, opts.Bundle)
+	m, err := backup.Verify(ctx, opts.Bundle, kek)
+	if errors.Is(err, backup.ErrUnauthenticated) {
+		return nil, fmt.Errorf("%w: the bundle's manifest does not authenticate with this KEK: either --kek is not the kek file of the instance the backup was made from, or the bundle was changed after it was made; nothing was restored: %w", ErrWrongBundleKEK, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("app: restore: %w", err)
 	}
@@ -407,7 +418,7 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 	// placed.
 	if _, err := backup.Extract(ctx, opts.Bundle, staging, func(name string) bool {
 		return m.Dialect == "postgres" || !strings.HasPrefix(name, bundleCerts)
-	}); err != nil {
+	}, kek); err != nil {
 		return nil, fmt.Errorf("app: restore: %w", err)
 	}
 	if err := writeFileExcl(filepath.Join(staging, KEKFile), kek, 0o600); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/certwright/certwright/internal/backup"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/keys/software"
 	"github.com/certwright/certwright/internal/store"
 	"github.com/certwright/certwright/internal/store/storetest"
 	"github.com/certwright/certwright/internal/web/apitypes"
@@ -214,7 +215,7 @@ func TestBackupUnderLoad(t *testing.T) {
 	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("bundle: %v, %v; want mode 0600", fi, err)
 	}
-	tCheckBundleContents(t, out)
+	tCheckBundleContents(t, out, res.KEKPath)
 	if !slices.ContainsFunc(res.Manifest.Entries, func(e backup.Entry) bool { return e.Name == "anchors.jsonl" }) {
 		t.Errorf("the bundle lacks the anchor log kept in the data directory")
 	}
@@ -258,9 +259,13 @@ func TestBackupUnderLoad(t *testing.T) {
 // tCheckBundleContents checks what a bundle holds: never the KEK nor the
 // admin token; the anchor, marker, root and config, and the CA
 // certificates.
-func tCheckBundleContents(t *testing.T, path string) {
+func tCheckBundleContents(t *testing.T, path, kekPath string) {
 	t.Helper()
-	m, err := backup.Verify(context.Background(), path)
+	kek, err := software.LoadKEK(kekPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := backup.Verify(context.Background(), path, kek)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -294,13 +299,15 @@ func tNothingLeft(t *testing.T, dir string) {
 	}
 }
 
-// tRewrite rebuilds the bundle at path with its manifest changed by edit
-// (checksums recomputed: a well-formed bundle).
-func tRewrite(t *testing.T, path string, edit func(*backup.Manifest)) string {
+// tRewrite rebuilds the bundle at path (authenticated with kek) with its
+// manifest changed by edit, checksums recomputed and the manifest
+// authenticated with sealWith: with the same KEK a genuine bundle, with
+// another a forgery by someone without it.
+func tRewrite(t *testing.T, path string, kek, sealWith []byte, edit func(*backup.Manifest)) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	m, err := backup.Extract(ctx, path, dir, func(string) bool { return true })
+	m, err := backup.Extract(ctx, path, dir, func(string) bool { return true }, kek)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +317,7 @@ func tRewrite(t *testing.T, path string, edit func(*backup.Manifest)) string {
 	}
 	edit(m)
 	out := filepath.Join(t.TempDir(), "edited.tar.gz")
-	if err := backup.Write(ctx, out, m, dir, names); err != nil {
+	if err := backup.Write(ctx, out, m, dir, names, sealWith); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -348,6 +355,10 @@ func TestRestoreRefuses(t *testing.T) {
 	if err := os.WriteFile(wrongKEK, other, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	kek, err := software.LoadKEK(res.KEKPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	known, err := store.KnownSchemaVersion("sqlite")
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +382,11 @@ func TestRestoreRefuses(t *testing.T) {
 		{"wrong KEK", good, wrongKEK, "", "", ErrWrongBundleKEK, "kek file of the instance"},
 		{"truncated", write(whole[:len(whole)*2/3]), res.KEKPath, "", "", backup.ErrTruncated, "copy the whole file"},
 		{"damaged", write(damaged), res.KEKPath, "", "", nil, "bundle"},
-		{"newer schema", tRewrite(t, good, func(m *backup.Manifest) { m.SchemaVersion = known + 1 }), res.KEKPath, "", "", backup.ErrNewerSchema, fmt.Sprintf("schema version %d", known+1)},
+		{"newer schema", tRewrite(t, good, kek, kek, func(m *backup.Manifest) { m.SchemaVersion = known + 1 }), res.KEKPath, "", "", backup.ErrNewerSchema, fmt.Sprintf("schema version %d", known+1)},
+		// Someone with the bundle but not the KEK changes a file (here: drops
+		// one) and recomputes the checksums: the manifest no longer
+		// authenticates.
+		{"changed without the KEK", tRewrite(t, good, kek, other, func(m *backup.Manifest) { m.Entries = m.Entries[:len(m.Entries)-1] }), res.KEKPath, "", "", backup.ErrUnauthenticated, "changed after it was made"},
 		{"non-empty target", good, res.KEKPath, nonEmpty, "", ErrExists, "not empty"},
 		{"--db for a SQLite backup", good, res.KEKPath, "", "postgres://cw@127.0.0.1/x", nil, "holds its database"},
 	} {
@@ -444,7 +459,7 @@ func TestBackupRestorePostgres(t *testing.T) {
 	if res.Manifest.Dialect != "postgres" || res.Manifest.DatabaseIncluded || !strings.Contains(res.PGDump, "--schema=cw_test_") || strings.Contains(res.PGDump, "search_path") {
 		t.Fatalf("result: manifest %+v, pg_dump %q", res.Manifest, res.PGDump)
 	}
-	tCheckBundleContents(t, out)
+	tCheckBundleContents(t, out, res.KEKPath)
 	sh := func(cmd string) {
 		t.Helper()
 		c := exec.Command("sh", "-c", cmd)

@@ -12,6 +12,8 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -70,6 +72,53 @@ type Manifest struct {
 	// means (pg_dump for PostgreSQL).
 	DatabaseIncluded bool    `json:"database_included"`
 	Entries          []Entry `json:"entries"`
+	// MAC is the manifest's HMAC-SHA256 (hex) under a key derived from the
+	// instance's KEK: restore, which needs that KEK anyway, refuses a
+	// bundle whose manifest (and so whose files) someone without the KEK
+	// changed or made up.
+	MAC string `json:"mac,omitempty"`
+}
+
+// ErrUnauthenticated is returned for a manifest whose MAC does not match
+// the KEK given: another instance's KEK, or a bundle changed after it was
+// made.
+var ErrUnauthenticated = errors.New("backup: the bundle's manifest does not authenticate with this KEK")
+
+// macKeyInfo separates the MAC key from every other use of the KEK.
+const macKeyInfo = "certwright backup manifest v1"
+
+// macOf is the HMAC-SHA256 of m's canonical JSON (without its MAC) under
+// a key derived from kek with HKDF-SHA256.
+func macOf(m *Manifest, kek []byte) (string, error) {
+	if len(kek) == 0 {
+		return "", errors.New("backup: no key-encryption key to authenticate the manifest with")
+	}
+	key, err := hkdf.Key(sha256.New, kek, nil, macKeyInfo, 32)
+	if err != nil {
+		return "", fmt.Errorf("backup: %w", err)
+	}
+	defer clear(key)
+	c := *m
+	c.MAC = ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", fmt.Errorf("backup: manifest: %w", err)
+	}
+	h := hmac.New(sha256.New, key)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// authenticate checks m's MAC under kek, in constant time.
+func (m *Manifest) authenticate(kek []byte) error {
+	want, err := macOf(m, kek)
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal([]byte(want), []byte(m.MAC)) {
+		return ErrUnauthenticated
+	}
+	return nil
 }
 
 // Entry is one file of a bundle.
@@ -126,7 +175,7 @@ func validName(name string) error {
 // change while Write runs: copy them into dir first. out must not exist;
 // it is written to a temporary file beside it, synced, and linked into
 // place with mode 0600, so out is either absent or complete.
-func Write(ctx context.Context, out string, m *Manifest, dir string, names []string) (err error) {
+func Write(ctx context.Context, out string, m *Manifest, dir string, names []string, kek []byte) (err error) {
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("backup: %s already exists (a backup never overwrites a file; choose another name)", out)
 	}
@@ -141,6 +190,9 @@ func Write(ctx context.Context, out string, m *Manifest, dir string, names []str
 			return err
 		}
 		m.Entries = append(m.Entries, Entry{Name: name, Size: size, SHA256: sum, Mode: mode})
+	}
+	if m.MAC, err = macOf(m, kek); err != nil {
+		return err
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -246,8 +298,8 @@ func hashFile(path string) (sum string, size int64, mode string, err error) {
 // Verify reads the bundle at path through and returns its manifest if
 // every entry is listed, present once and matches its size and checksum,
 // and the file is complete. It writes nothing.
-func Verify(ctx context.Context, path string) (*Manifest, error) {
-	return walk(ctx, path, func(_ *Entry, r io.Reader) error {
+func Verify(ctx context.Context, path string, kek []byte) (*Manifest, error) {
+	return walk(ctx, path, kek, func(_ *Entry, r io.Reader) error {
 		_, err := io.Copy(io.Discard, r)
 		return err
 	})
@@ -258,8 +310,8 @@ func Verify(ctx context.Context, path string) (*Manifest, error) {
 // directory; subdirectories are made 0700, files 0600 or, if the bundle
 // says others could read them, 0644). On error dir holds part of the
 // bundle: extract into a new directory and remove it on failure.
-func Extract(ctx context.Context, path, dir string, keep func(name string) bool) (*Manifest, error) {
-	return walk(ctx, path, func(e *Entry, r io.Reader) error {
+func Extract(ctx context.Context, path, dir string, keep func(name string) bool, kek []byte) (*Manifest, error) {
+	return walk(ctx, path, kek, func(e *Entry, r io.Reader) error {
 		if !keep(e.Name) {
 			_, err := io.Copy(io.Discard, r)
 			return err
@@ -286,7 +338,7 @@ func Extract(ctx context.Context, path, dir string, keep func(name string) bool)
 
 // walk reads the bundle, handing each entry's contents to fn, and checks
 // it as Verify documents.
-func walk(ctx context.Context, path string, fn func(e *Entry, r io.Reader) error) (*Manifest, error) {
+func walk(ctx context.Context, path string, kek []byte, fn func(e *Entry, r io.Reader) error) (*Manifest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
@@ -311,6 +363,10 @@ func walk(ctx context.Context, path string, fn func(e *Entry, r io.Reader) error
 	}
 	m, err := parseManifest(mb)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// Nothing the manifest says is used before it authenticates.
+	if err := m.authenticate(kek); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	byName := make(map[string]*Entry, len(m.Entries))

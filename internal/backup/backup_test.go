@@ -45,7 +45,7 @@ func tBundle(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir, names := tFiles(t, files)
 	out := filepath.Join(t.TempDir(), "b.tar.gz")
-	if err := Write(context.Background(), out, tManifest(), dir, names); err != nil {
+	if err := Write(context.Background(), out, tManifest(), dir, names, tKEK()); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	return out
@@ -80,13 +80,13 @@ func tRawTrailer(t *testing.T, trailer int, entries ...[2]string) string {
 	return p
 }
 
+// tKEK is the key-encryption key the test bundles are authenticated with.
+func tKEK() []byte { return bytes.Repeat([]byte{7}, 32) }
+
+// tManifestJSON is m, authenticated with tKEK, as JSON.
 func tManifestJSON(t *testing.T, m *Manifest) string {
 	t.Helper()
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return tSealedJSON(t, m, tKEK())
 }
 
 func TestWriteVerifyExtract(t *testing.T) {
@@ -100,7 +100,7 @@ func TestWriteVerifyExtract(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 1 {
 		t.Errorf("%d files beside the bundle, want none (temporary file left?)", len(ents)-1)
 	}
-	m, err := Verify(ctx, out)
+	m, err := Verify(ctx, out, tKEK())
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestWriteVerifyExtract(t *testing.T) {
 		t.Errorf("manifest %+v", m)
 	}
 	dst := t.TempDir()
-	if _, err := Extract(ctx, out, dst, func(n string) bool { return !strings.HasPrefix(n, "certs/") }); err != nil {
+	if _, err := Extract(ctx, out, dst, func(n string) bool { return !strings.HasPrefix(n, "certs/") }, tKEK()); err != nil {
 		t.Fatalf("Extract: %v", err)
 	}
 	for name, body := range files {
@@ -131,7 +131,7 @@ func TestWriteVerifyExtract(t *testing.T) {
 			t.Errorf("%s mode %v, want %v", name, fi.Mode().Perm(), want)
 		}
 	}
-	if err := Write(ctx, out, tManifest(), dst, nil); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if err := Write(ctx, out, tManifest(), dst, nil, tKEK()); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("Write over an existing bundle: %v", err)
 	}
 }
@@ -157,11 +157,11 @@ func TestVerifyRefusesBadBundles(t *testing.T) {
 	wrongSum := tRaw(t, [2]string{ManifestName, tManifestJSON(t, m)}, [2]string{"db", "abc"})
 	right := *m
 	right.Entries = []Entry{{Name: "db", Size: 3, SHA256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", Mode: "0600"}} // SHA-256("abc")
-	if _, err := Verify(ctx, tRaw(t, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"})); err != nil {
+	if _, err := Verify(ctx, tRaw(t, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"}), tKEK()); err != nil {
 		t.Fatalf("a hand-made bundle with the right checksum: %v", err)
 	}
 	extra := tRaw(t, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"}, [2]string{"kek", "secret"})
-	if _, err := Verify(ctx, tRawTrailer(t, 9216, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"})); err != nil {
+	if _, err := Verify(ctx, tRawTrailer(t, 9216, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"}), tKEK()); err != nil {
 		t.Fatalf("a bundle padded to a 10 KiB tar record: %v", err)
 	}
 	bomb := tRawTrailer(t, 64<<20, [2]string{ManifestName, tManifestJSON(t, &right)}, [2]string{"db", "abc"})
@@ -185,16 +185,18 @@ func TestVerifyRefusesBadBundles(t *testing.T) {
 		{"path traversal", tRaw(t, [2]string{ManifestName, tManifestJSON(t, &traversal)}), ErrCorrupt},
 		{"manifest not first", tRaw(t, [2]string{"db", "abc"}, [2]string{ManifestName, tManifestJSON(t, m)}), ErrCorrupt},
 		{"missing entry", tRaw(t, [2]string{ManifestName, tManifestJSON(t, m)}), ErrTruncated},
+		{"manifest without a MAC", tRaw(t, [2]string{ManifestName, tUnsealedJSON(t, &right)}, [2]string{"db", "abc"}), ErrUnauthenticated},
+		{"manifest sealed with another KEK", tRaw(t, [2]string{ManifestName, tSealedJSON(t, &right, bytes.Repeat([]byte{8}, 32))}, [2]string{"db", "abc"}), ErrUnauthenticated},
 		{"not gzip", write([]byte("hello, world")), ErrCorrupt},
 		{"empty file", write(nil), ErrTruncated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := Verify(ctx, tc.path); !errors.Is(err, tc.want) {
+			if _, err := Verify(ctx, tc.path, tKEK()); !errors.Is(err, tc.want) {
 				t.Errorf("Verify = %v, want %v", err, tc.want)
 			}
 			dst := t.TempDir()
-			if _, err := Extract(ctx, tc.path, dst, func(string) bool { return true }); !errors.Is(err, tc.want) {
+			if _, err := Extract(ctx, tc.path, dst, func(string) bool { return true }, tKEK()); !errors.Is(err, tc.want) {
 				t.Errorf("Extract = %v, want %v", err, tc.want)
 			}
 			if _, err := os.Stat(filepath.Join(filepath.Dir(dst), "kek")); err == nil {
@@ -213,4 +215,32 @@ func TestCheckSchema(t *testing.T) {
 	if err := m.CheckSchema(2); !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "schema version 3") {
 		t.Errorf("newer schema: %v", err)
 	}
+}
+
+// tUnsealedJSON is m as JSON with no MAC: a manifest made without the KEK.
+func tUnsealedJSON(t *testing.T, m *Manifest) string {
+	t.Helper()
+	c := *m
+	c.MAC = ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// tSealedJSON is m authenticated with kek, as JSON.
+func tSealedJSON(t *testing.T, m *Manifest, kek []byte) string {
+	t.Helper()
+	c := *m
+	mac, err := macOf(&c, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MAC = mac
+	b, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -22,7 +22,7 @@ func FuzzVerify(f *testing.F) {
 		}
 	}
 	good := filepath.Join(dir, "good.tar.gz")
-	if err := Write(context.Background(), good, tManifest(), src, []string{"db", "certs/ca-root.pem"}); err != nil {
+	if err := Write(context.Background(), good, tManifest(), src, []string{"db", "certs/ca-root.pem"}, tKEK()); err != nil {
 		f.Fatal(err)
 	}
 	b, err := os.ReadFile(good)
@@ -39,7 +39,7 @@ func FuzzVerify(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		m, err := Verify(ctx, p)
+		m, err := Verify(ctx, p, tKEK())
 		if err != nil {
 			return
 		}
@@ -47,7 +47,7 @@ func FuzzVerify(f *testing.F) {
 		if err := os.Mkdir(out, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Extract(ctx, p, out, func(string) bool { return true }); err != nil {
+		if _, err := Extract(ctx, p, out, func(string) bool { return true }, tKEK()); err != nil {
 			t.Fatalf("Verify accepted what Extract refuses: %v", err)
 		}
 		for _, e := range m.Entries {
