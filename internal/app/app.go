@@ -427,10 +427,42 @@ func writeFileExcl(path string, b []byte, mode os.FileMode) error {
 
 // redactURL hides a password in a database URL.
 func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		return u.Redacted()
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
 	}
-	return s
+	q := u.Query()
+	for _, k := range secretURLParams() {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
+}
+
+// secretURLParams are the query parameters of a PostgreSQL URL that hold
+// a password (pgx reads both).
+func secretURLParams() []string { return []string{"password", "sslpassword"} }
+
+// withoutSecrets is the database URL s without its passwords (user info
+// and query), for a file that may be copied elsewhere.
+func withoutSecrets(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	q := u.Query()
+	for _, k := range secretURLParams() {
+		if q.Has(k) {
+			q.Del(k)
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
 }
 
 // ClientInfo is written to DATA/server.json so the CLI finds the server.

@@ -231,9 +231,8 @@ func stageConfig(path, staging string) (bool, error) {
 	}
 	if d, err := store.DialectOf(c.DB); err == nil && d == "sqlite" {
 		c.DB = ""
-	} else if u, err := url.Parse(c.DB); err == nil && u.User != nil {
-		u.User = url.User(u.User.Username())
-		c.DB = u.String()
+	} else {
+		c.DB = withoutSecrets(c.DB)
 	}
 	c.DataDir = staging
 	if err := c.Save(); err != nil {

@@ -530,6 +530,7 @@ func TestBackupConfigHoldsNoSecrets(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ db, want, notWant string }{
 		{"postgres://cw:s3cret@db.internal:5432/pki?sslmode=verify-full&search_path=certwright", "db: postgres://cw@db.internal:5432/pki", "s3cret"},
+		{"postgres://cw@db.internal/pki?password=qs3cret&sslmode=require&sslpassword=k3ypass", "db: postgres://cw@db.internal/pki?sslmode=require", "3"},
 		{"sqlite:/var/lib/elsewhere/cw.db", "", "elsewhere"},
 		{"", "", "db:"},
 	} {
@@ -552,6 +553,11 @@ func TestBackupConfigHoldsNoSecrets(t *testing.T) {
 		}
 		if !strings.Contains(string(b), "log_level: debug") || !strings.Contains(string(b), tc.want) || strings.Contains(string(b), tc.notWant) {
 			t.Errorf("db %q: staged config\n%s\nwant %q and not %q", tc.db, b, tc.want, tc.notWant)
+		}
+	}
+	for _, u := range []string{"postgres://cw:s3cret@db/pki", "postgres://cw@db/pki?password=s3cret", "postgres://db/pki?sslpassword=s3cret"} {
+		if r := redactURL(u); strings.Contains(r, "s3cret") {
+			t.Errorf("redactURL(%q) = %q", u, r)
 		}
 	}
 	dump, restore := pgCommands("postgres://cw:s3cret@db.internal:5432/pki?sslmode=verify-full&search_path=certwright&application_name=x", "/b/it's.pgdump")
