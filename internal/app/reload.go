@@ -200,9 +200,14 @@ func (r *Reloader) Reload(ctx context.Context) ([]Change, error) {
 		}
 		commits = append(commits, commit)
 	}
+	// A group that fails to apply (the store is down while the server
+	// certificate is re-issued, say) keeps the reload from being recorded,
+	// so the next reload finds the same changes and tries again.
+	failed := false
 	for i, commit := range commits[:len(commits)-1] {
 		if err := commit(); err != nil {
-			log.Error("configuration reload: could not apply "+string(groups[i]), "err", err)
+			failed = true
+			log.Error("configuration reload: could not apply "+string(groups[i])+"; the next reload tries again", "err", err)
 		}
 	}
 	live, restart := 0, 0
@@ -225,9 +230,12 @@ func (r *Reloader) Reload(ctx context.Context) ([]Change, error) {
 	}
 	log.Info("configuration reloaded", "applied_live", live, "needs_restart", restart)
 	if err := commits[len(commits)-1](); err != nil {
-		log.Error("configuration reload: could not apply "+string(groups[len(groups)-1]), "err", err)
+		failed = true
+		log.Error("configuration reload: could not apply "+string(groups[len(groups)-1])+"; the next reload tries again", "err", err)
 	}
-	r.applied = next
+	if !failed {
+		r.applied = next
+	}
 	return changes, nil
 }
 
