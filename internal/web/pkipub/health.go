@@ -40,7 +40,9 @@ var errProbeTimeout = errors.New("pkipub: the store did not answer the health ch
 // NewHealth returns the health checks of store p. now is the clock the
 // cached results age by.
 func NewHealth(p Probe, log *slog.Logger, now func() time.Time) *Health {
-	return &Health{log: log, commit: &sharedCheck{fn: p.CanCommit, now: now}, answers: &sharedCheck{fn: p.Ping, now: now}}
+	return &Health{log: log,
+		commit:  &sharedCheck{fn: p.CanCommit, now: now, log: log, what: "health: the store cannot commit"},
+		answers: &sharedCheck{fn: p.Ping, now: now, log: log, what: "ready: the store does not answer"}}
 }
 
 // Healthz answers 200 "ok" while the store commits writes, and 503
@@ -48,7 +50,7 @@ func NewHealth(p Probe, log *slog.Logger, now func() time.Time) *Health {
 // CRLs and OCSP responses are still served from memory then, but nothing
 // can be issued, revoked or audited.
 func (h *Health) Healthz() http.Handler {
-	return h.answer(h.commit, nil, "ok\n", "health: the store cannot commit",
+	return h.answer(h.commit, nil, "ok\n",
 		"degraded: the database cannot commit (unreachable, read-only, full or stalled); revocation data is served from memory; see the server log\n")
 }
 
@@ -56,13 +58,13 @@ func (h *Health) Healthz() http.Handler {
 // answers, 503 otherwise: what a load balancer asks before sending
 // requests here.
 func (h *Health) Readyz(serving func() bool) http.Handler {
-	return h.answer(h.answers, serving, "ready\n", "ready: the store does not answer",
+	return h.answer(h.answers, serving, "ready\n",
 		"not ready: the database does not answer; see the server log\n")
 }
 
 // answer serves one check: 200 with ok when it passes (and serving, when
 // given, reports true), 503 with down when it fails.
-func (h *Health) answer(c *sharedCheck, serving func() bool, ok, logMsg, down string) http.Handler {
+func (h *Health) answer(c *sharedCheck, serving func() bool, ok, down string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if serving != nil && !serving() {
 			writeHealth(w, http.StatusServiceUnavailable, "not ready: not serving (starting or shutting down)\n")
@@ -72,7 +74,6 @@ func (h *Health) answer(c *sharedCheck, serving func() bool, ok, logMsg, down st
 			if r.Context().Err() != nil {
 				return
 			}
-			h.log.Warn(logMsg, "err", err)
 			writeHealth(w, http.StatusServiceUnavailable, down)
 			return
 		}
@@ -97,6 +98,11 @@ func writeHealth(w http.ResponseWriter, status int, body string) {
 type sharedCheck struct {
 	fn  func(context.Context) error
 	now func() time.Time
+
+	// log and what report a change of the check's outcome (failing, then
+	// passing again) once, not once per request.
+	log  *slog.Logger
+	what string
 
 	mu      sync.Mutex
 	at      time.Time
@@ -138,7 +144,14 @@ func (c *sharedCheck) probe(done chan struct{}) {
 		err = errors.Join(errProbeTimeout, err)
 	}
 	c.mu.Lock()
+	wasFailing, first := c.err != nil, c.at.IsZero()
 	c.at, c.err, c.running = c.now(), err, nil
 	c.mu.Unlock()
+	switch {
+	case err != nil && (first || !wasFailing):
+		c.log.Warn(c.what, "err", err)
+	case err == nil && wasFailing:
+		c.log.Info("store health check passes again", "was", c.what)
+	}
 	close(done)
 }

@@ -200,6 +200,30 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestHealthLogsOncePerOutage: anonymous callers polling /healthz while
+// the store is down do not each add a log line: the outage is logged once.
+func TestHealthLogsOncePerOutage(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clk := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := pkipub.NewHealth(fakeDB{err: errors.New("down")}, slog.New(slog.NewTextHandler(&logs, nil)), clk).Healthz()
+	for i := range 5 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("request %d: %d", i, rec.Code)
+		}
+		mu.Lock()
+		now = now.Add(2 * time.Second) // past the cache: every request probes again
+		mu.Unlock()
+	}
+	if n := strings.Count(logs.String(), "cannot commit"); n != 1 {
+		t.Errorf("%d log lines for one outage, want 1:\n%s", n, logs.String())
+	}
+}
+
 func TestCRL(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
