@@ -117,6 +117,14 @@ func (r *runner) pickSource(cf *clientFlags) (*source, error) {
 		return &source{dir: dir}, nil
 	}
 	if fi, err := os.Stat(defaultDataDir); err == nil && fi.IsDir() {
+		// A ./certwright-data in a directory someone else controls (a
+		// clone, /tmp) would otherwise silently take the place of the
+		// server this user logged in to: say so.
+		if st, err := r.contextStore(); err == nil {
+			if cur, err := st.Current(); err == nil && cur != "" {
+				fmt.Fprintf(r.stderr, "certwright: note: using %s in this directory, not your current context %q (pass --context %s for it)\n", defaultDataDir, cur, cur)
+			}
+		}
 		return &source{dir: defaultDataDir}, nil
 	}
 	if st, err := r.contextStore(); err == nil {
