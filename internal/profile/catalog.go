@@ -16,6 +16,16 @@ import (
 // ErrUnknown is returned for a profile name that is neither built in nor custom.
 var ErrUnknown = errors.New("profile: unknown profile")
 
+// unknownError is an unknown profile's error: its message, and the
+// errors it wraps for errors.Is.
+type unknownError struct {
+	msg  string
+	errs []error
+}
+
+func (e *unknownError) Error() string   { return e.msg }
+func (e *unknownError) Unwrap() []error { return e.errs }
+
 // ErrBuiltin is returned when a change would touch a built-in profile.
 var ErrBuiltin = errors.New("profile: built-in profiles cannot be created, changed or deleted")
 
@@ -61,7 +71,13 @@ func (c *Catalog) Get(ctx context.Context, name string) (*Profile, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w %q (built-in: %s): %w", ErrUnknown, name, c.builtinNames(), err)
+		msg := fmt.Sprintf("%v %q (built-in: %s)", ErrUnknown, name, c.builtinNames())
+		if errors.Is(err, authz.ErrNotFound) {
+			// The store's "not found: profile x" says it again: keep it
+			// for errors.Is, not in the message.
+			return nil, &unknownError{msg: msg, errs: []error{ErrUnknown, err}}
+		}
+		return nil, fmt.Errorf("profile: read profile %q: %w", name, err)
 	}
 	p, err := Parse(doc)
 	if err != nil {
