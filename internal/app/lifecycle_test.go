@@ -299,13 +299,20 @@ func TestManagedRenewal(t *testing.T) {
 				t.Fatalf("renewed before its window: %s", st.Detail)
 			}
 			// internal_service renews 7 days before expiry.
+			// The advance may also wake the scheduled renewal job, which can
+			// renew before the run asked for here: either renews, once.
 			clk.Advance(23*24*time.Hour + time.Hour)
-			if st := tRunJob(t, in, "renewal"); !strings.HasPrefix(st.Detail, "1 renewed") {
+			st := tRunJob(t, in, "renewal")
+			if !strings.HasPrefix(st.Detail, "1 renewed") && !strings.HasPrefix(st.Detail, "0 renewed, 0 failed") {
 				t.Fatalf("renewal run: %s", st.Detail)
 			}
 			o := tGetCert(t, in, old.Serial)
+			for deadline := time.Now().Add(5 * time.Second); o.RenewedBy == "" && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				o = tGetCert(t, in, old.Serial)
+			}
 			if o.RenewedBy == "" {
-				t.Fatal("the old certificate is not marked renewed")
+				t.Fatalf("the old certificate is not marked renewed (renewal run: %s)", st.Detail)
 			}
 			n := tGetCert(t, in, o.RenewedBy)
 			if n.Replaces != old.Serial || n.RenewalKind != "auto" || !n.AutoRenew || n.Owner != "team-b" ||
