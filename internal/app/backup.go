@@ -276,12 +276,9 @@ var libpqParams = map[string]bool{
 // pgCommands returns the pg_dump and pg_restore commands for the database
 // at dbURL, without its password (pg_dump reads PGPASSWORD or ~/.pgpass).
 func pgCommands(dbURL, file string) (dump, restore string) {
-	u, err := url.Parse(dbURL)
+	u, err := url.Parse(withoutSecrets(dbURL))
 	if err != nil {
 		return "", ""
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
 	}
 	q := u.Query()
 	var schemas []string
