@@ -161,9 +161,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z
 // ValidName reports whether name can be a bundle entry: a plain file name
 // or one level of subdirectory, of letters, digits, '.', '_' and '-', not
 // starting with a dot.
-func ValidName(name string) error { return validName(name) }
-
-func validName(name string) error {
+func ValidName(name string) error {
 	if !namePattern.MatchString(name) || name == ManifestName {
 		return fmt.Errorf("%w: entry name %q is not allowed", ErrCorrupt, name)
 	}
@@ -182,7 +180,7 @@ func Write(ctx context.Context, out string, m *Manifest, dir string, names []str
 	m.Format = FormatVersion
 	m.Entries = m.Entries[:0]
 	for _, name := range names {
-		if err := validName(name); err != nil {
+		if err := ValidName(name); err != nil {
 			return err
 		}
 		sum, size, mode, err := hashFile(filepath.Join(dir, filepath.FromSlash(name)))
@@ -478,7 +476,7 @@ func parseManifest(b []byte) (*Manifest, error) {
 	var total int64
 	names := make(map[string]bool, len(m.Entries))
 	for _, e := range m.Entries {
-		if err := validName(e.Name); err != nil {
+		if err := ValidName(e.Name); err != nil {
 			return nil, err
 		}
 		if names[e.Name] {
