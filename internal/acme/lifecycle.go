@@ -221,25 +221,22 @@ func (s *Service) setDisabled(ctx context.Context, p authz.Principal, name strin
 		return nil, err
 	}
 	now := s.cfg.Clock.Now().UTC()
-	action, at, by := "acme.provisioner.enable", time.Time{}, ""
+	verb, at, by := "enable", time.Time{}, ""
 	switch {
 	case disable && prov.Disabled():
 		return nil, conflictf("ACME provisioner %s is disabled already (since %s, by %s)", prov.Name, prov.DisabledAt.UTC().Format(time.RFC3339), prov.DisabledBy)
 	case !disable && !prov.Disabled():
 		return nil, conflictf("ACME provisioner %s is enabled already", prov.Name)
 	case disable:
-		action, at, by = "acme.provisioner.disable", now, p.Name
+		verb, at, by = "disable", now, p.Name
 	}
-	ev := audit.New(p, now, action, prov.Name, map[string]any{"id": prov.ID})
+	ev := audit.New(p, now, "acme.provisioner."+verb, prov.Name, map[string]any{"id": prov.ID})
 	if err := s.store.SetProvisionerDisabled(ctx, prov.ID, at, by, ev); err != nil {
-		return nil, fmt.Errorf("acme: %s provisioner %s: %w", strings.TrimPrefix(action, "acme.provisioner."), prov.Name, err)
+		return nil, fmt.Errorf("acme: %s provisioner %s: %w", verb, prov.Name, err)
 	}
 	s.forget(prov.Name)
-	prov.DisabledAt, prov.DisabledBy = at, by
-	if !at.IsZero() {
-		prov.DisabledAt = s.storedTime(at)
-	}
-	s.cfg.Log.Info("acme provisioner "+strings.TrimPrefix(action, "acme.provisioner.")+"d", "name", prov.Name, "by", p.Name)
+	prov.DisabledAt, prov.DisabledBy = s.storedTime(at), by // the zero time stays zero
+	s.cfg.Log.Info("acme provisioner "+verb+"d", "name", prov.Name, "by", p.Name)
 	return prov, nil
 }
 
