@@ -114,26 +114,20 @@ func registerPolicyFlags(fs *flag.FlagSet) *policyFlags {
 
 // check checks the flags before anything is sent.
 func (f *policyFlags) check(r *runner) error {
-	return r.checkPolicyFlags(f.challenges, f.allow, *f.tos, *f.website)
-}
-
-// checkPolicyFlags checks the policy flags acme create and acme update
-// share before anything is sent.
-func (r *runner) checkPolicyFlags(challenges, allow []string, tos, website string) error {
-	for _, c := range challenges {
+	for _, c := range f.challenges {
 		if !slices.Contains(acme.ChallengeTypes(), c) {
 			return r.usagef("--challenges: unknown challenge type %q (want %s)", c, strings.Join(acme.ChallengeTypes(), ", "))
 		}
 	}
-	for _, p := range allow {
+	for _, p := range f.allow {
 		if err := authz.ValidatePattern(p); err != nil {
 			return r.usagef("--allow-names: %s", strings.TrimPrefix(err.Error(), "authz: "))
 		}
 	}
-	if err := r.absoluteURL("terms-of-service", tos); err != nil {
+	if err := r.absoluteURL("terms-of-service", *f.tos); err != nil {
 		return err
 	}
-	return r.absoluteURL("website", website)
+	return r.absoluteURL("website", *f.website)
 }
 
 func runACMECreate(ctx context.Context, r *runner, args []string) error {
