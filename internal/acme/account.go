@@ -91,8 +91,8 @@ func (s *Service) NewAccount(ctx context.Context, prov *Provisioner, req NewAcco
 		if err != nil {
 			return nil, false, fmt.Errorf("acme: rate limit: %w", err)
 		}
-		if n >= s.settings().Limits.AccountsPerHour {
-			p := NewProblem(ErrRateLimited, "%d new accounts from %s in the last hour; the limit is %d", n, req.ClientIP, s.settings().Limits.AccountsPerHour)
+		if limit := s.settings().Limits.AccountsPerHour; n >= limit {
+			p := NewProblem(ErrRateLimited, "%d new accounts from %s in the last hour; the limit is %d", n, req.ClientIP, limit)
 			p.RetryAfterSeconds = 3600
 			return nil, false, p
 		}

@@ -73,8 +73,8 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("acme: rate limit: %w", err)
 	}
-	if failed >= s.settings().Limits.FailedValidationsPerHour {
-		pb := NewProblem(ErrRateLimited, "%d failed validations in the last hour; the limit is %d per account", failed, s.settings().Limits.FailedValidationsPerHour)
+	if limit := s.settings().Limits.FailedValidationsPerHour; failed >= limit {
+		pb := NewProblem(ErrRateLimited, "%d failed validations in the last hour; the limit is %d per account", failed, limit)
 		pb.RetryAfterSeconds = 3600
 		return nil, nil, pb
 	}

@@ -204,8 +204,8 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 	if err != nil {
 		return nil, fmt.Errorf("acme: rate limit: %w", err)
 	}
-	if n >= s.settings().Limits.OrdersPerHour {
-		pb := NewProblem(ErrRateLimited, "%d new orders in the last hour; the limit is %d per account", n, s.settings().Limits.OrdersPerHour)
+	if limit := s.settings().Limits.OrdersPerHour; n >= limit {
+		pb := NewProblem(ErrRateLimited, "%d new orders in the last hour; the limit is %d per account", n, limit)
 		pb.RetryAfterSeconds = 300
 		return nil, pb
 	}
@@ -234,8 +234,8 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 		case err == nil:
 		case errors.Is(err, ErrNotFound):
 			allValid = false
-			if pending+len(fresh) >= s.settings().Limits.PendingAuthorizations {
-				pb := NewProblem(ErrRateLimited, "the account has %d pending authorizations; the limit is %d: complete or deactivate some", pending+len(fresh), s.settings().Limits.PendingAuthorizations)
+			if limit := s.settings().Limits.PendingAuthorizations; pending+len(fresh) >= limit {
+				pb := NewProblem(ErrRateLimited, "the account has %d pending authorizations; the limit is %d: complete or deactivate some", pending+len(fresh), limit)
 				pb.RetryAfterSeconds = 3600
 				return nil, pb
 			}
