@@ -61,10 +61,7 @@ func scanVisible(ctx context.Context, list certLister, f inventory.Filter, lim s
 		if scanned >= lim.max {
 			return certs[len(certs)-1], nil
 		}
-		f.Limit = max(want, lim.page, 1)
-		if rest := lim.max - scanned; rest < f.Limit {
-			f.Limit = rest
-		}
+		f.Limit = min(max(want, lim.page, 1), lim.max-scanned)
 	}
 }
 
