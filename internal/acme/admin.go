@@ -156,11 +156,7 @@ func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name st
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading ACME provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	prov, err := s.findProvisioner(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return prov, nil
+	return s.findProvisioner(ctx, name)
 }
 
 // eabKeyLen is the HMAC key length in bytes (HS256 wants at least 32).
