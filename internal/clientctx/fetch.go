@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,7 +98,7 @@ func FetchRoot(ctx context.Context, server *url.URL, want Fingerprint) (*x509.Ce
 			root = c
 			break
 		}
-		if c.IsCA && pki.SelfSigned(c) && !containsFP(offered, fp) {
+		if c.IsCA && pki.SelfSigned(c) && !slices.Contains(offered, fp) {
 			offered = append(offered, fp)
 		}
 	}
@@ -144,13 +145,4 @@ func fetchRoots(ctx context.Context, hc *http.Client, u string) ([]*x509.Certifi
 		return nil, nil
 	}
 	return certs, nil
-}
-
-func containsFP(list []Fingerprint, f Fingerprint) bool {
-	for _, g := range list {
-		if g == f {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // Fingerprint is the SHA-256 of a certificate's DER encoding.
@@ -15,16 +17,7 @@ func FingerprintOf(der []byte) Fingerprint { return sha256.Sum256(der) }
 
 // String formats the fingerprint as "certwright serve" prints it:
 // uppercase hex pairs joined by colons.
-func (f Fingerprint) String() string {
-	var b strings.Builder
-	for i, c := range f {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		fmt.Fprintf(&b, "%02X", c)
-	}
-	return b.String()
-}
+func (f Fingerprint) String() string { return pki.ColonHex(f[:]) }
 
 // ParseFingerprint reads a SHA-256 fingerprint as a user pastes it: with or
 // without colons, in either case, with an optional "SHA256:" or "sha-256:"
