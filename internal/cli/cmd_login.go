@@ -123,13 +123,13 @@ func runLogin(ctx context.Context, r *runner, args []string) error {
 	if cf.json {
 		return printJSON(r.stdout, loginResult{Context: name, Current: true, Server: saved.Server,
 			RootFingerprint: saved.RootFingerprint, RootSubject: root.Subject.String(),
-			Directory: filepath.Join(store.Path(), "contexts", name), Whoami: who})
+			Directory: store.ContextDir(name), Whoami: who})
 	}
 	fmt.Fprintf(r.stdout, "Logged in to %s as %s (%s, %s)\n", saved.Server, who.Name, who.Kind, credentialText(who))
 	f := newFields(r.stdout)
 	f.add("  context", name+" (current)")
 	f.add("  root CA", root.Subject.String()+", SHA-256 "+saved.RootFingerprint)
-	f.add("  saved in", filepath.Join(store.Path(), "contexts", name))
+	f.add("  saved in", store.ContextDir(name))
 	return f.flush()
 }
 

@@ -106,7 +106,8 @@ func Open(dir string) *Store { return &Store{dir: dir} }
 // Path is the store's directory.
 func (s *Store) Path() string { return s.dir }
 
-func (s *Store) contextDir(name string) string { return filepath.Join(s.dir, contextsDir, name) }
+// ContextDir is the directory a context named name is saved in.
+func (s *Store) ContextDir(name string) string { return filepath.Join(s.dir, contextsDir, name) }
 
 // Save writes a context with its root certificate and token (empty: none)
 // and, with makeCurrent, makes it the current one. It replaces a context
@@ -147,7 +148,7 @@ func (s *Store) Save(c Context, rootDER []byte, token string, makeCurrent bool) 
 			return fmt.Errorf("clientctx: %w", err)
 		}
 	}
-	final := s.contextDir(c.Name)
+	final := s.ContextDir(c.Name)
 	var old string
 	if _, err := os.Lstat(final); err == nil {
 		if old, err = os.MkdirTemp(parent, ".old-"+c.Name+"-"); err != nil {
@@ -183,7 +184,7 @@ func (s *Store) Load(name string) (*Saved, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	dir := s.contextDir(name)
+	dir := s.ContextDir(name)
 	data, err := readLimited(filepath.Join(dir, metaFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		known, _ := s.Names()
@@ -300,7 +301,7 @@ func (s *Store) Remove(name string) error {
 			return err
 		}
 	}
-	if err := os.RemoveAll(s.contextDir(name)); err != nil {
+	if err := os.RemoveAll(s.ContextDir(name)); err != nil {
 		return fmt.Errorf("clientctx: remove context %s: %w", name, err)
 	}
 	return atomicfile.SyncDir(filepath.Join(s.dir, contextsDir))
