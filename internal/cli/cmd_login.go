@@ -90,13 +90,12 @@ func runLogin(ctx context.Context, r *runner, args []string) error {
 
 	root, err := clientctx.FetchRoot(ctx, u, fp)
 	if err != nil {
+		hint := "check --server (the URL `certwright serve` printed after \"API (HTTPS):\") and that its TLS names cover that host"
 		var mm *clientctx.MismatchError
 		if errors.As(err, &mm) {
-			return &hintError{fmt.Errorf("login refused, nothing saved: %s", strings.TrimPrefix(err.Error(), "clientctx: ")),
-				"compare with the fingerprint `certwright serve` printed on the server (or `certwright ca show ROOT` there); a different one means another server, or someone in between"}
+			hint = "compare with the fingerprint `certwright serve` printed on the server (or `certwright ca show ROOT` there); a different one means another server, or someone in between"
 		}
-		return &hintError{fmt.Errorf("login refused, nothing saved: %s", strings.TrimPrefix(err.Error(), "clientctx: ")),
-			"check --server (the URL `certwright serve` printed after \"API (HTTPS):\") and that its TLS names cover that host"}
+		return &hintError{fmt.Errorf("login refused, nothing saved: %s", strings.TrimPrefix(err.Error(), "clientctx: ")), hint}
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
