@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/pki"
@@ -37,12 +38,9 @@ func Roots(cas CALister, log *slog.Logger) http.Handler {
 		}
 		var out [][]byte
 		add := func(der []byte) {
-			for _, d := range out {
-				if bytes.Equal(d, der) {
-					return
-				}
+			if !slices.ContainsFunc(out, func(d []byte) bool { return bytes.Equal(d, der) }) {
+				out = append(out, der)
 			}
-			out = append(out, der)
 		}
 		for _, c := range list {
 			if c.Status == ca.StatusDeleted || len(c.CertDER) == 0 {
