@@ -69,7 +69,7 @@ func toProblem(err error) (pr *problem, internal bool) {
 	if errors.Is(err, acme.ErrNotFound) {
 		return &problem{p: acme.NewProblem(acme.ErrMalformed, "no such resource"), status: http.StatusNotFound}, false
 	}
-	if errors.Is(err, context.DeadlineExceeded) || store.Unavailable(err) {
+	if store.Unavailable(err) {
 		return &problem{p: acme.NewProblem(acme.ErrServerInternal, "the server's database is unavailable; retry later"),
 			status: http.StatusServiceUnavailable}, true
 	}

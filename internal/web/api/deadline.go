@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -45,7 +44,7 @@ func (h *Handler) deadline(rt Route) time.Duration {
 // that the store did not answer in time or could not be used: the caller
 // should retry later (503), and nothing was refused.
 func unavailable(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, authz.ErrUnavailable) || store.Unavailable(err)
+	return errors.Is(err, authz.ErrUnavailable) || store.Unavailable(err)
 }
 
 // writeUnavailable answers 503 with Retry-After.
