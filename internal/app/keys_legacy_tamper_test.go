@@ -110,6 +110,19 @@ func tExportRefused(t *testing.T, in *tInstance, fxDir, serial string) {
 	}
 }
 
+// tRewrapRefused fails unless in's audit log holds n key.rewrap events,
+// the last a failure that found found keys, re-wrapped rewrapped and
+// refused certificate serial.
+func tRewrapRefused(t *testing.T, in *tInstance, n int, found, rewrapped float64, serial string) {
+	t.Helper()
+	evs := tAuditEventsOf(t, in, "key.rewrap")
+	if len(evs) != n || evs[n-1].Outcome != audit.Failed {
+		t.Errorf("key.rewrap events = %d, outcomes %v; want %d, the last a failure", len(evs), tOutcomes(evs), n)
+	} else if d := tDetails(t, evs[n-1]); d["found"] != found || d["rewrapped"] != rewrapped || !strings.Contains(tJSON(t, d["refused"]), "certificate "+serial) {
+		t.Errorf("key.rewrap details = %v, want %v found, %v re-wrapped, certificate %s refused", d, found, rewrapped, serial)
+	}
+}
+
 // tMarkerExists reports whether cfg's data directory holds the keys marker
 // file (and fails when it exists with a mode other than 0600).
 func tMarkerExists(t *testing.T, cfg *config.Config) bool {
@@ -145,12 +158,7 @@ func TestLegacyCAKeyWithCADERNotMigrated(t *testing.T) {
 			tPlantCAKey(t, db, cfg, tReadLegacyCAKey(t, db, "issuing"), serial)
 
 			in := tStart(t, cfg, clock.NewFake(tLegacyTime))
-			evs := tAuditEventsOf(t, in, "key.rewrap")
-			if len(evs) != 1 || evs[0].Outcome != audit.Failed {
-				t.Errorf("key.rewrap events = %d, outcome %v; want one failure", len(evs), tOutcomes(evs))
-			} else if d := tDetails(t, evs[0]); d["found"] != 8.0 || d["rewrapped"] != 7.0 || !strings.Contains(tJSON(t, d["refused"]), "certificate "+serial) {
-				t.Errorf("key.rewrap details = %v, want 8 found, 7 re-wrapped, certificate %s refused", d, serial)
-			}
+			tRewrapRefused(t, in, 1, 8, 7, serial)
 			if b := tManagedBlob(t, db, serial); b[0] != 1 {
 				t.Errorf("the CA key on certificate %s was re-wrapped (format %d)", serial, b[0])
 			}
@@ -198,12 +206,7 @@ func TestLegacyKeyRestoredAfterUpgradeNotOpened(t *testing.T) {
 			if !again.app.keys.LegacyClosed() {
 				t.Error("the provider still opens legacy keys")
 			}
-			evs := tAuditEventsOf(t, again, "key.rewrap")
-			if len(evs) != 2 || evs[1].Outcome != audit.Failed {
-				t.Errorf("key.rewrap events = %d, outcomes %v; want the upgrade's and a failure", len(evs), tOutcomes(evs))
-			} else if d := tDetails(t, evs[1]); d["found"] != 1.0 || d["rewrapped"] != 0.0 || !strings.Contains(tJSON(t, d["refused"]), "certificate "+serial) {
-				t.Errorf("key.rewrap details = %v, want 1 found, 0 re-wrapped, certificate %s refused", d, serial)
-			}
+			tRewrapRefused(t, again, 2, 1, 0, serial) // the upgrade's, then the failure
 			if b := tManagedBlob(t, db, serial); !bytes.Equal(b, backup.blob) {
 				t.Errorf("the restored CA key on certificate %s was changed (format %d)", serial, b[0])
 			}
