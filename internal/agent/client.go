@@ -27,7 +27,8 @@ const requestTimeout = 30 * time.Second
 var ErrUnavailable = errors.New("agent: server unavailable")
 
 // RetryAfterError is a server's 503 or 429 that said when to come back
-// (Retry-After): the agent waits at least that long before the retry.
+// (Retry-After): the agent waits that long before the retry, but no
+// longer than its check interval.
 type RetryAfterError struct {
 	Err   error // matches ErrUnavailable
 	After time.Duration
