@@ -148,26 +148,21 @@ func tMarkerExists(t *testing.T, cfg *config.Config) bool {
 // certificate issued by its CA), the key stays legacy, its export is
 // refused (409, audited) and the issuing CA keeps signing.
 func TestLegacyCAKeyWithCADERNotMigrated(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			db := tDBWriter(t, cfg)
-			serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
-			tPlantCAKey(t, db, cfg, tReadLegacyCAKey(t, db, "issuing"), serial)
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		db := tDBWriter(t, cfg)
+		serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
+		tPlantCAKey(t, db, cfg, tReadLegacyCAKey(t, db, "issuing"), serial)
 
-			in := tStart(t, cfg, clock.NewFake(tLegacyTime))
-			tRewrapRefused(t, in, 1, 8, 7, serial)
-			if b := tManagedBlob(t, db, serial); b[0] != 1 {
-				t.Errorf("the CA key on certificate %s was re-wrapped (format %d)", serial, b[0])
-			}
-			tExportRefused(t, in, fx.dir, serial)
-			if r := tSignWith(t, in, "issuing", "after-upgrade.example.internal"); r.status != http.StatusCreated {
-				t.Fatalf("issuing CA after the attack: %d %s", r.status, tTrim(r.body))
-			}
-		})
-	}
+		in := tStart(t, cfg, clock.NewFake(tLegacyTime))
+		tRewrapRefused(t, in, 1, 8, 7, serial)
+		if b := tManagedBlob(t, db, serial); b[0] != 1 {
+			t.Errorf("the CA key on certificate %s was re-wrapped (format %d)", serial, b[0])
+		}
+		tExportRefused(t, in, fx.dir, serial)
+		if r := tSignWith(t, in, "issuing", "after-upgrade.example.internal"); r.status != http.StatusCreated {
+			t.Fatalf("issuing CA after the attack: %d %s", r.status, tTrim(r.body))
+		}
+	})
 }
 
 // TestLegacyKeyRestoredAfterUpgradeNotOpened: after a clean upgrade, the
@@ -179,43 +174,38 @@ func TestLegacyCAKeyWithCADERNotMigrated(t *testing.T) {
 // key.rewrap failure), stays legacy, its export is refused, and the CA
 // keeps signing.
 func TestLegacyKeyRestoredAfterUpgradeNotOpened(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			db := tDBWriter(t, cfg)
-			backup := tReadLegacyCAKey(t, db, "issuing")
-			if tMarkerExists(t, cfg) {
-				t.Fatal("the fixture's data directory already has the marker file")
-			}
-			clk := clock.NewFake(tLegacyTime)
-			in := tStart(t, cfg, clk)
-			if !tMarkerExists(t, cfg) {
-				t.Errorf("no %s after the migration", KeysMarkerFile)
-			}
-			if err := in.stop(); err != nil {
-				t.Fatal(err)
-			}
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		db := tDBWriter(t, cfg)
+		backup := tReadLegacyCAKey(t, db, "issuing")
+		if tMarkerExists(t, cfg) {
+			t.Fatal("the fixture's data directory already has the marker file")
+		}
+		clk := clock.NewFake(tLegacyTime)
+		in := tStart(t, cfg, clk)
+		if !tMarkerExists(t, cfg) {
+			t.Errorf("no %s after the migration", KeysMarkerFile)
+		}
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
 
-			serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
-			tPlantCAKey(t, db, cfg, backup, serial)
-			tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
+		serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
+		tPlantCAKey(t, db, cfg, backup, serial)
+		tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
 
-			again := tStart(t, cfg, clk)
-			if !again.app.keys.LegacyClosed() {
-				t.Error("the provider still opens legacy keys")
-			}
-			tRewrapRefused(t, again, 2, 1, 0, serial) // the upgrade's, then the failure
-			if b := tManagedBlob(t, db, serial); !bytes.Equal(b, backup.blob) {
-				t.Errorf("the restored CA key on certificate %s was changed (format %d)", serial, b[0])
-			}
-			tExportRefused(t, again, fx.dir, serial)
-			if r := tSignWith(t, again, "issuing", "after-restore.example.internal"); r.status != http.StatusCreated {
-				t.Fatalf("issuing CA after the attack: %d %s", r.status, tTrim(r.body))
-			}
-		})
-	}
+		again := tStart(t, cfg, clk)
+		if !again.app.keys.LegacyClosed() {
+			t.Error("the provider still opens legacy keys")
+		}
+		tRewrapRefused(t, again, 2, 1, 0, serial) // the upgrade's, then the failure
+		if b := tManagedBlob(t, db, serial); !bytes.Equal(b, backup.blob) {
+			t.Errorf("the restored CA key on certificate %s was changed (format %d)", serial, b[0])
+		}
+		tExportRefused(t, again, fx.dir, serial)
+		if r := tSignWith(t, again, "issuing", "after-restore.example.internal"); r.status != http.StatusCreated {
+			t.Fatalf("issuing CA after the attack: %d %s", r.status, tTrim(r.body))
+		}
+	})
 }
 
 // TestKeysMarkerReplica: two data directories (replicas) share one
@@ -224,54 +214,49 @@ func TestLegacyKeyRestoredAfterUpgradeNotOpened(t *testing.T) {
 // marker, re-wraps nothing, and writes its file; from then on it opens no
 // legacy blob either, even when the database's marker is deleted.
 func TestKeysMarkerReplica(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			db := tDBWriter(t, cfg)
-			backup := tReadLegacyCAKey(t, db, "issuing")
-			clk := clock.NewFake(tLegacyTime)
-			in := tStart(t, cfg, clk)
-			if err := in.stop(); err != nil {
-				t.Fatal(err)
-			}
-			migrated := tKeyRows(t, cfg)
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		db := tDBWriter(t, cfg)
+		backup := tReadLegacyCAKey(t, db, "issuing")
+		clk := clock.NewFake(tLegacyTime)
+		in := tStart(t, cfg, clk)
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
+		migrated := tKeyRows(t, cfg)
 
-			replica := *cfg
-			replica.DataDir = filepath.Join(t.TempDir(), "replica")
-			replica.DB = DBURL(cfg)
-			replica.HTTPSListen, replica.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
-			tLegacyFiles(t, fx.dir, &replica)
-			if tMarkerExists(t, &replica) {
-				t.Fatal("the replica's data directory already has the marker file")
+		replica := *cfg
+		replica.DataDir = filepath.Join(t.TempDir(), "replica")
+		replica.DB = DBURL(cfg)
+		replica.HTTPSListen, replica.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
+		tLegacyFiles(t, fx.dir, &replica)
+		if tMarkerExists(t, &replica) {
+			t.Fatal("the replica's data directory already has the marker file")
+		}
+		in2 := tStart(t, &replica, clk)
+		if !tMarkerExists(t, &replica) || !in2.app.keys.LegacyClosed() {
+			t.Error("the replica did not record that its keys are purpose-bound")
+		}
+		for i, r := range tKeyRows(t, cfg) {
+			if !bytes.Equal(r.blob, migrated[i].blob) {
+				t.Errorf("the replica re-wrapped the key of %s again", r.where)
 			}
-			in2 := tStart(t, &replica, clk)
-			if !tMarkerExists(t, &replica) || !in2.app.keys.LegacyClosed() {
-				t.Error("the replica did not record that its keys are purpose-bound")
-			}
-			for i, r := range tKeyRows(t, cfg) {
-				if !bytes.Equal(r.blob, migrated[i].blob) {
-					t.Errorf("the replica re-wrapped the key of %s again", r.where)
-				}
-			}
-			if evs := tAuditEventsOf(t, in2, "key.rewrap"); len(evs) != 1 {
-				t.Errorf("%d key.rewrap events after the replica's start, want 1", len(evs))
-			}
-			if err := in2.stop(); err != nil {
-				t.Fatal(err)
-			}
+		}
+		if evs := tAuditEventsOf(t, in2, "key.rewrap"); len(evs) != 1 {
+			t.Errorf("%d key.rewrap events after the replica's start, want 1", len(evs))
+		}
+		if err := in2.stop(); err != nil {
+			t.Fatal(err)
+		}
 
-			serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
-			tPlantCAKey(t, db, cfg, backup, serial)
-			tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
-			in3 := tStart(t, &replica, clk)
-			if b := tManagedBlob(t, db, serial); !bytes.Equal(b, backup.blob) {
-				t.Errorf("the replica re-wrapped the restored CA key on certificate %s (format %d)", serial, b[0])
-			}
-			tExportRefused(t, in3, fx.dir, serial)
-		})
-	}
+		serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
+		tPlantCAKey(t, db, cfg, backup, serial)
+		tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
+		in3 := tStart(t, &replica, clk)
+		if b := tManagedBlob(t, db, serial); !bytes.Equal(b, backup.blob) {
+			t.Errorf("the replica re-wrapped the restored CA key on certificate %s (format %d)", serial, b[0])
+		}
+		tExportRefused(t, in3, fx.dir, serial)
+	})
 }
 
 // TestInitWritesKeysMarker: a new data directory has the marker file from
@@ -307,37 +292,32 @@ func tOutcomes(evs []audit.Event) []string {
 // blob is opened, whatever the row: it is not re-wrapped (audited), and its
 // export is refused.
 func TestLegacyOwnKeyRestoredAfterUpgradeNotOpened(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			db := tDBWriter(t, cfg)
-			serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
-			backup := tManagedBlob(t, db, serial)
-			clk := clock.NewFake(tLegacyTime)
-			in := tStart(t, cfg, clk)
-			if err := in.stop(); err != nil {
-				t.Fatal(err)
-			}
-			tExecArgs(t, db, cfg, 1, "UPDATE certificates SET managed_key_blob = ? WHERE serial = ?", backup, serial)
-			tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		db := tDBWriter(t, cfg)
+		serial := tStoredSerial(t, cfg, tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem"))))
+		backup := tManagedBlob(t, db, serial)
+		clk := clock.NewFake(tLegacyTime)
+		in := tStart(t, cfg, clk)
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
+		tExecArgs(t, db, cfg, 1, "UPDATE certificates SET managed_key_blob = ? WHERE serial = ?", backup, serial)
+		tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
 
-			again := tStart(t, cfg, clk)
-			if b := tManagedBlob(t, db, serial); !bytes.Equal(b, backup) {
-				t.Errorf("the restored legacy key of certificate %s was re-wrapped (format %d)", serial, b[0])
-			}
-			evs := tAuditEventsOf(t, again, "key.rewrap")
-			if len(evs) != 2 || evs[1].Outcome != audit.Failed {
-				t.Errorf("key.rewrap events = %d, outcomes %v; want the upgrade's and a failure", len(evs), tOutcomes(evs))
-			}
-			deployer := "Bearer " + strings.TrimSpace(string(tReadFixture(t, fx.dir, "deployer.token")))
-			r := again.raw("GET", "/api/v1/certificates/"+serial+"/key", deployer, nil)
-			if r.status != http.StatusConflict || strings.Contains(string(r.body), "PRIVATE KEY") {
-				t.Fatalf("export of a legacy key restored after the upgrade: %d %s, want 409 without a key", r.status, tTrim(r.body))
-			}
-		})
-	}
+		again := tStart(t, cfg, clk)
+		if b := tManagedBlob(t, db, serial); !bytes.Equal(b, backup) {
+			t.Errorf("the restored legacy key of certificate %s was re-wrapped (format %d)", serial, b[0])
+		}
+		evs := tAuditEventsOf(t, again, "key.rewrap")
+		if len(evs) != 2 || evs[1].Outcome != audit.Failed {
+			t.Errorf("key.rewrap events = %d, outcomes %v; want the upgrade's and a failure", len(evs), tOutcomes(evs))
+		}
+		deployer := "Bearer " + strings.TrimSpace(string(tReadFixture(t, fx.dir, "deployer.token")))
+		r := again.raw("GET", "/api/v1/certificates/"+serial+"/key", deployer, nil)
+		if r.status != http.StatusConflict || strings.Contains(string(r.body), "PRIVATE KEY") {
+			t.Fatalf("export of a legacy key restored after the upgrade: %d %s, want 409 without a key", r.status, tTrim(r.body))
+		}
+	})
 }
 
 // TestLegacyCAKeyAfterUpgradeRefusesStart: a CA's legacy blob back in the
@@ -347,49 +327,44 @@ func TestLegacyOwnKeyRestoredAfterUpgradeNotOpened(t *testing.T) {
 // that file, as the message says to do only for such a restore, lets the
 // next start migrate the restored key again.
 func TestLegacyCAKeyAfterUpgradeRefusesStart(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			db := tDBWriter(t, cfg)
-			backup := tReadLegacyCAKey(t, db, "issuing")
-			clk := clock.NewFake(tLegacyTime)
-			in := tStart(t, cfg, clk)
-			if err := in.stop(); err != nil {
-				t.Fatal(err)
-			}
-			tExecArgs(t, db, cfg, 1, "UPDATE cas SET key_blob = ? WHERE name = 'issuing'", backup.blob)
-			tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		db := tDBWriter(t, cfg)
+		backup := tReadLegacyCAKey(t, db, "issuing")
+		clk := clock.NewFake(tLegacyTime)
+		in := tStart(t, cfg, clk)
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
+		tExecArgs(t, db, cfg, 1, "UPDATE cas SET key_blob = ? WHERE name = 'issuing'", backup.blob)
+		tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
 
-			for range 2 { // the refusal holds at every start
-				a, err := Open(context.Background(), cfg, tLogger(), clk)
-				if err == nil {
-					a.Close()
-					t.Fatal("Open succeeded with a legacy CA key after the upgrade")
-				}
-				if !errors.Is(err, keys.ErrLegacyFormat) || !strings.Contains(err.Error(), KeysMarkerFile) {
-					t.Fatalf("Open: %v; want a refusal wrapping ErrLegacyFormat that names %s", err, KeysMarkerFile)
-				}
+		for range 2 { // the refusal holds at every start
+			a, err := Open(context.Background(), cfg, tLogger(), clk)
+			if err == nil {
+				a.Close()
+				t.Fatal("Open succeeded with a legacy CA key after the upgrade")
 			}
-			var blob []byte
-			if err := db.QueryRowContext(context.Background(), "SELECT key_blob FROM cas WHERE name = 'issuing'").Scan(&blob); err != nil || !bytes.Equal(blob, backup.blob) {
-				t.Fatalf("the restored CA key changed (%v) although the marker file was there", err)
+			if !errors.Is(err, keys.ErrLegacyFormat) || !strings.Contains(err.Error(), KeysMarkerFile) {
+				t.Fatalf("Open: %v; want a refusal wrapping ErrLegacyFormat that names %s", err, KeysMarkerFile)
 			}
+		}
+		var blob []byte
+		if err := db.QueryRowContext(context.Background(), "SELECT key_blob FROM cas WHERE name = 'issuing'").Scan(&blob); err != nil || !bytes.Equal(blob, backup.blob) {
+			t.Fatalf("the restored CA key changed (%v) although the marker file was there", err)
+		}
 
-			if err := os.Remove(filepath.Join(cfg.DataDir, KeysMarkerFile)); err != nil {
-				t.Fatal(err)
-			}
-			again := tStart(t, cfg, clk)
-			if err := db.QueryRowContext(context.Background(), "SELECT key_blob FROM cas WHERE name = 'issuing'").Scan(&blob); err != nil || blob[0] != 2 {
-				t.Fatalf("the restored CA key was not re-wrapped after the marker file was deleted (%v)", err)
-			}
-			if !tMarkerExists(t, cfg) {
-				t.Errorf("no %s after the second migration", KeysMarkerFile)
-			}
-			if r := tSignWith(t, again, "issuing", "after-restore.example.internal"); r.status != http.StatusCreated {
-				t.Fatalf("issuing CA after the restore: %d %s", r.status, tTrim(r.body))
-			}
-		})
-	}
+		if err := os.Remove(filepath.Join(cfg.DataDir, KeysMarkerFile)); err != nil {
+			t.Fatal(err)
+		}
+		again := tStart(t, cfg, clk)
+		if err := db.QueryRowContext(context.Background(), "SELECT key_blob FROM cas WHERE name = 'issuing'").Scan(&blob); err != nil || blob[0] != 2 {
+			t.Fatalf("the restored CA key was not re-wrapped after the marker file was deleted (%v)", err)
+		}
+		if !tMarkerExists(t, cfg) {
+			t.Errorf("no %s after the second migration", KeysMarkerFile)
+		}
+		if r := tSignWith(t, again, "issuing", "after-restore.example.internal"); r.status != http.StatusCreated {
+			t.Fatalf("issuing CA after the restore: %d %s", r.status, tTrim(r.body))
+		}
+	})
 }

@@ -45,6 +45,18 @@ type tLegacyFixture struct {
 	setup func(t *testing.T, dir string) *config.Config
 }
 
+// tEachLegacyFixture runs test in parallel on every legacy fixture, with
+// the configuration fx.setup made for it.
+func tEachLegacyFixture(t *testing.T, test func(t *testing.T, fx tLegacyFixture, cfg *config.Config)) {
+	t.Parallel()
+	for _, fx := range tLegacyFixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, fx, fx.setup(t, fx.dir))
+		})
+	}
+}
+
 var tLegacyFixtures = []tLegacyFixture{
 	{"sqlite", "testdata/legacy-5e5a77d", func(t *testing.T, dir string) *config.Config {
 		cfg := tConfig(t, "")
@@ -175,102 +187,97 @@ func tDetails(t *testing.T, ev audit.Event) map[string]any {
 // in one audited step; afterwards every key still does its job, and a
 // second start changes nothing.
 func TestLegacyKeysMigrate(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			before := tKeyRows(t, cfg)
-			if len(before) != 8 {
-				t.Fatalf("fixture holds %d wrapped keys, want 8", len(before))
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		before := tKeyRows(t, cfg)
+		if len(before) != 8 {
+			t.Fatalf("fixture holds %d wrapped keys, want 8", len(before))
+		}
+		for _, r := range before {
+			if r.blob[0] != 1 {
+				t.Fatalf("fixture key of %s has format %d, want the legacy 1", r.where, r.blob[0])
 			}
-			for _, r := range before {
-				if r.blob[0] != 1 {
-					t.Fatalf("fixture key of %s has format %d, want the legacy 1", r.where, r.blob[0])
-				}
-			}
+		}
 
-			clk := clock.NewFake(tLegacyTime)
-			in := tStart(t, cfg, clk)
-			after := tKeyRows(t, cfg)
-			if len(after) != len(before) {
-				t.Fatalf("%d wrapped keys after the migration, want %d", len(after), len(before))
+		clk := clock.NewFake(tLegacyTime)
+		in := tStart(t, cfg, clk)
+		after := tKeyRows(t, cfg)
+		if len(after) != len(before) {
+			t.Fatalf("%d wrapped keys after the migration, want %d", len(after), len(before))
+		}
+		for i, r := range after {
+			if r.where != before[i].where || r.id != before[i].id {
+				t.Errorf("key %d: %s %s, was %s %s", i, r.where, r.id, before[i].where, before[i].id)
 			}
-			for i, r := range after {
-				if r.where != before[i].where || r.id != before[i].id {
-					t.Errorf("key %d: %s %s, was %s %s", i, r.where, r.id, before[i].where, before[i].id)
-				}
-				if r.blob[0] != 2 {
-					t.Errorf("key of %s has format %d after the migration, want 2", r.where, r.blob[0])
-				}
+			if r.blob[0] != 2 {
+				t.Errorf("key of %s has format %d after the migration, want 2", r.where, r.blob[0])
 			}
-			evs := tAuditEventsOf(t, in, "key.rewrap")
-			if len(evs) != 1 || evs[0].Outcome != audit.Success {
-				t.Fatalf("key.rewrap events = %+v, want one success", evs)
-			}
-			if d := tDetails(t, evs[0]); d["found"] != 8.0 || d["rewrapped"] != 8.0 || d["refused"] != nil {
-				t.Errorf("key.rewrap details = %v, want 8 found and re-wrapped", d)
-			}
-			if m, err := in.app.store.GetSetting(context.Background(), settingKeyFormat); err != nil || string(m) != "done" {
-				t.Errorf("setting %s = %q, %v; want done", settingKeyFormat, m, err)
-			}
+		}
+		evs := tAuditEventsOf(t, in, "key.rewrap")
+		if len(evs) != 1 || evs[0].Outcome != audit.Success {
+			t.Fatalf("key.rewrap events = %+v, want one success", evs)
+		}
+		if d := tDetails(t, evs[0]); d["found"] != 8.0 || d["rewrapped"] != 8.0 || d["refused"] != nil {
+			t.Errorf("key.rewrap details = %v, want 8 found and re-wrapped", d)
+		}
+		if m, err := in.app.store.GetSetting(context.Background(), settingKeyFormat); err != nil || string(m) != "done" {
+			t.Errorf("setting %s = %q, %v; want done", settingKeyFormat, m, err)
+		}
 
-			// The server's TLS key: the listener serves the fixture's
-			// certificate with it.
-			serial := strings.TrimSpace(string(tServerTLSSerial(t, in)))
-			if got := in.servedLeaf(); got == nil || strings.TrimLeft(got.SerialNumber.Text(16), "0") != strings.TrimLeft(serial, "0") {
-				t.Errorf("served certificate %v, want the fixture's %s", got, serial)
-			}
-			// The managed key: the fixture's machine gets the very key
-			// the old server generated.
-			deployer := "Bearer " + strings.TrimSpace(string(tReadFixture(t, fx.dir, "deployer.token")))
-			svc := tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem")))
-			r := in.raw("GET", "/api/v1/certificates/"+tStoredSerial(t, cfg, svc)+"/key", deployer, nil)
-			if r.status != http.StatusOK {
-				t.Fatalf("export of the fixture's managed key: %d %s", r.status, tTrim(r.body))
-			}
-			if !tSamePublic(tPEMKeyPublic(t, r.body), svc.PublicKey) ||
-				!tSamePublic(tPEMKeyPublic(t, tReadFixture(t, fx.dir, "svc.key")), svc.PublicKey) {
-				t.Fatal("exported key is not the fixture's svc.key")
-			}
-			// The CA keys: the issuing CA signs, the root's key made the
-			// issuing CA's certificate, and the pending external CA still
-			// has the key of its CSR.
-			if r := tSignWith(t, in, "issuing", "after-upgrade.example.internal"); r.status != http.StatusCreated {
-				t.Fatalf("issuing CA after the upgrade: %d %s", r.status, tTrim(r.body))
-			}
-			var pending apitypes.CA
-			in.must(http.StatusOK, "GET", "/api/v1/cas/corp-pending", nil, &pending)
-			if pending.Status != "pending" || pending.CSRPEM == "" {
-				t.Errorf("pending external CA = %+v", pending)
-			}
-			// The OCSP responder keys sign answers.
-			tOCSPGood(t, in, svc, tResponderSerial(t, cfg, "issuing"))
-			// The audit key signs a checkpoint over the new events, and
-			// the whole log (made by both versions) verifies.
-			if _, err := in.app.audit.Checkpoint(context.Background()); err != nil {
-				t.Fatalf("checkpoint with the migrated audit key: %v", err)
-			}
-			rep, err := audit.Verify(context.Background(), in.app.store, in.app.keys)
-			if err != nil || !rep.Intact {
-				t.Fatalf("audit verify after the upgrade: %+v, %v", rep, err)
-			}
+		// The server's TLS key: the listener serves the fixture's
+		// certificate with it.
+		serial := strings.TrimSpace(string(tServerTLSSerial(t, in)))
+		if got := in.servedLeaf(); got == nil || strings.TrimLeft(got.SerialNumber.Text(16), "0") != strings.TrimLeft(serial, "0") {
+			t.Errorf("served certificate %v, want the fixture's %s", got, serial)
+		}
+		// The managed key: the fixture's machine gets the very key
+		// the old server generated.
+		deployer := "Bearer " + strings.TrimSpace(string(tReadFixture(t, fx.dir, "deployer.token")))
+		svc := tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem")))
+		r := in.raw("GET", "/api/v1/certificates/"+tStoredSerial(t, cfg, svc)+"/key", deployer, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("export of the fixture's managed key: %d %s", r.status, tTrim(r.body))
+		}
+		if !tSamePublic(tPEMKeyPublic(t, r.body), svc.PublicKey) ||
+			!tSamePublic(tPEMKeyPublic(t, tReadFixture(t, fx.dir, "svc.key")), svc.PublicKey) {
+			t.Fatal("exported key is not the fixture's svc.key")
+		}
+		// The CA keys: the issuing CA signs, the root's key made the
+		// issuing CA's certificate, and the pending external CA still
+		// has the key of its CSR.
+		if r := tSignWith(t, in, "issuing", "after-upgrade.example.internal"); r.status != http.StatusCreated {
+			t.Fatalf("issuing CA after the upgrade: %d %s", r.status, tTrim(r.body))
+		}
+		var pending apitypes.CA
+		in.must(http.StatusOK, "GET", "/api/v1/cas/corp-pending", nil, &pending)
+		if pending.Status != "pending" || pending.CSRPEM == "" {
+			t.Errorf("pending external CA = %+v", pending)
+		}
+		// The OCSP responder keys sign answers.
+		tOCSPGood(t, in, svc, tResponderSerial(t, cfg, "issuing"))
+		// The audit key signs a checkpoint over the new events, and
+		// the whole log (made by both versions) verifies.
+		if _, err := in.app.audit.Checkpoint(context.Background()); err != nil {
+			t.Fatalf("checkpoint with the migrated audit key: %v", err)
+		}
+		rep, err := audit.Verify(context.Background(), in.app.store, in.app.keys)
+		if err != nil || !rep.Intact {
+			t.Fatalf("audit verify after the upgrade: %+v, %v", rep, err)
+		}
 
-			// A second start finds nothing to do.
-			if err := in.stop(); err != nil {
-				t.Fatal(err)
+		// A second start finds nothing to do.
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
+		again := tStart(t, cfg, clk)
+		for i, r := range tKeyRows(t, cfg) {
+			if string(r.blob) != string(after[i].blob) {
+				t.Errorf("second start re-wrapped the key of %s again", r.where)
 			}
-			again := tStart(t, cfg, clk)
-			for i, r := range tKeyRows(t, cfg) {
-				if string(r.blob) != string(after[i].blob) {
-					t.Errorf("second start re-wrapped the key of %s again", r.where)
-				}
-			}
-			if evs := tAuditEventsOf(t, again, "key.rewrap"); len(evs) != 1 {
-				t.Errorf("%d key.rewrap events after the second start, want 1", len(evs))
-			}
-		})
-	}
+		}
+		if evs := tAuditEventsOf(t, again, "key.rewrap"); len(evs) != 1 {
+			t.Errorf("%d key.rewrap events after the second start, want 1", len(evs))
+		}
+	})
 }
 
 // TestLegacyCopiedCAKeyNotMigrated: the attacker of issue 13 #4 copied
@@ -280,38 +287,33 @@ func TestLegacyKeysMigrate(t *testing.T) {
 // not re-wrapped (logged, audited as a failed key.rewrap), its export is
 // refused and is not the CA's key, and everything else migrates and works.
 func TestLegacyCopiedCAKeyNotMigrated(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			svc := tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem")))
-			serial := tStoredSerial(t, cfg, svc)
-			tCopyCAKeyToCert(t, tDBWriter(t, cfg), "issuing", serial)
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		svc := tPEMCert(t, string(tReadFixture(t, fx.dir, "svc.pem")))
+		serial := tStoredSerial(t, cfg, svc)
+		tCopyCAKeyToCert(t, tDBWriter(t, cfg), "issuing", serial)
 
-			in := tStart(t, cfg, clock.NewFake(tLegacyTime))
-			evs := tAuditEventsOf(t, in, "key.rewrap")
-			if len(evs) != 1 || evs[0].Outcome != audit.Failed {
-				t.Fatalf("key.rewrap events = %+v, want one failure", evs)
-			}
-			d := tDetails(t, evs[0])
-			if d["found"] != 8.0 || d["rewrapped"] != 7.0 || !strings.Contains(tJSON(t, d["refused"]), "certificate "+serial) {
-				t.Errorf("key.rewrap details = %v, want 8 found, 7 re-wrapped, certificate %s refused", d, serial)
-			}
-			caPub := tCAPublicKey(t, in, "issuing")
-			deployer := "Bearer " + strings.TrimSpace(string(tReadFixture(t, fx.dir, "deployer.token")))
-			r := in.raw("GET", "/api/v1/certificates/"+serial+"/key", deployer, nil)
-			if r.status == http.StatusOK && tSamePublic(tPEMKeyPublic(t, r.body), caPub) {
-				t.Fatal("the issuing CA's private key was handed out")
-			}
-			if r.status != http.StatusConflict || strings.Contains(string(r.body), "PRIVATE KEY") {
-				t.Fatalf("export of the tampered row: %d %s, want 409 without a key", r.status, tTrim(r.body))
-			}
-			if r := tSignWith(t, in, "issuing", "after-upgrade.example.internal"); r.status != http.StatusCreated {
-				t.Fatalf("issuing CA after the upgrade: %d %s", r.status, tTrim(r.body))
-			}
-		})
-	}
+		in := tStart(t, cfg, clock.NewFake(tLegacyTime))
+		evs := tAuditEventsOf(t, in, "key.rewrap")
+		if len(evs) != 1 || evs[0].Outcome != audit.Failed {
+			t.Fatalf("key.rewrap events = %+v, want one failure", evs)
+		}
+		d := tDetails(t, evs[0])
+		if d["found"] != 8.0 || d["rewrapped"] != 7.0 || !strings.Contains(tJSON(t, d["refused"]), "certificate "+serial) {
+			t.Errorf("key.rewrap details = %v, want 8 found, 7 re-wrapped, certificate %s refused", d, serial)
+		}
+		caPub := tCAPublicKey(t, in, "issuing")
+		deployer := "Bearer " + strings.TrimSpace(string(tReadFixture(t, fx.dir, "deployer.token")))
+		r := in.raw("GET", "/api/v1/certificates/"+serial+"/key", deployer, nil)
+		if r.status == http.StatusOK && tSamePublic(tPEMKeyPublic(t, r.body), caPub) {
+			t.Fatal("the issuing CA's private key was handed out")
+		}
+		if r.status != http.StatusConflict || strings.Contains(string(r.body), "PRIVATE KEY") {
+			t.Fatalf("export of the tampered row: %d %s, want 409 without a key", r.status, tTrim(r.body))
+		}
+		if r := tSignWith(t, in, "issuing", "after-upgrade.example.internal"); r.status != http.StatusCreated {
+			t.Fatalf("issuing CA after the upgrade: %d %s", r.status, tTrim(r.body))
+		}
+	})
 }
 
 // tStoredSerial is the serial of c as the store writes it.
@@ -378,41 +380,36 @@ func tOCSPGood(t *testing.T, in *tInstance, c *x509.Certificate, responderSerial
 // is changed: the keys re-wrapped before it are rolled back, no marker and
 // no audit event are written, and the next start tries again.
 func TestLegacyMigrationIsAtomic(t *testing.T) {
-	t.Parallel()
-	for _, fx := range tLegacyFixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := fx.setup(t, fx.dir)
-			db := tDBWriter(t, cfg)
-			tExec(t, db, 1, `UPDATE cas SET key_blob = (SELECT key_blob FROM cas ORDER BY id LIMIT 1)
-				WHERE id = (SELECT id FROM cas ORDER BY id DESC LIMIT 1)`)
-			before := tKeyRows(t, cfg)
+	tEachLegacyFixture(t, func(t *testing.T, fx tLegacyFixture, cfg *config.Config) {
+		db := tDBWriter(t, cfg)
+		tExec(t, db, 1, `UPDATE cas SET key_blob = (SELECT key_blob FROM cas ORDER BY id LIMIT 1)
+			WHERE id = (SELECT id FROM cas ORDER BY id DESC LIMIT 1)`)
+		before := tKeyRows(t, cfg)
 
-			a, err := Open(context.Background(), cfg, tLogger(), clock.NewFake(tLegacyTime))
-			if err == nil {
-				a.Close()
-				t.Fatal("Open succeeded with a CA key that does not open")
+		a, err := Open(context.Background(), cfg, tLogger(), clock.NewFake(tLegacyTime))
+		if err == nil {
+			a.Close()
+			t.Fatal("Open succeeded with a CA key that does not open")
+		}
+		if !errors.Is(err, keys.ErrWrongKEK) || !strings.Contains(err.Error(), "refusing to start") {
+			t.Errorf("Open: %v, want a refusal wrapping ErrWrongKEK", err)
+		}
+		for i, r := range tKeyRows(t, cfg) {
+			if !bytes.Equal(r.blob, before[i].blob) {
+				t.Errorf("the key of %s changed although the migration failed", r.where)
 			}
-			if !errors.Is(err, keys.ErrWrongKEK) || !strings.Contains(err.Error(), "refusing to start") {
-				t.Errorf("Open: %v, want a refusal wrapping ErrWrongKEK", err)
-			}
-			for i, r := range tKeyRows(t, cfg) {
-				if !bytes.Equal(r.blob, before[i].blob) {
-					t.Errorf("the key of %s changed although the migration failed", r.where)
-				}
-			}
-			var n int
-			if err := db.QueryRowContext(context.Background(),
-				"SELECT count(*) FROM settings WHERE name = '"+settingKeyFormat+"'").Scan(&n); err != nil || n != 0 {
-				t.Errorf("marker rows after the failed migration: %d (%v), want 0", n, err)
-			}
-			if err := db.QueryRowContext(context.Background(),
-				"SELECT count(*) FROM audit_events WHERE action = 'key.rewrap'").Scan(&n); err != nil || n != 0 {
-				t.Errorf("key.rewrap events after the failed migration: %d (%v), want 0", n, err)
-			}
-			if tMarkerExists(t, cfg) {
-				t.Errorf("%s written although the migration failed", KeysMarkerFile)
-			}
-		})
-	}
+		}
+		var n int
+		if err := db.QueryRowContext(context.Background(),
+			"SELECT count(*) FROM settings WHERE name = '"+settingKeyFormat+"'").Scan(&n); err != nil || n != 0 {
+			t.Errorf("marker rows after the failed migration: %d (%v), want 0", n, err)
+		}
+		if err := db.QueryRowContext(context.Background(),
+			"SELECT count(*) FROM audit_events WHERE action = 'key.rewrap'").Scan(&n); err != nil || n != 0 {
+			t.Errorf("key.rewrap events after the failed migration: %d (%v), want 0", n, err)
+		}
+		if tMarkerExists(t, cfg) {
+			t.Errorf("%s written although the migration failed", KeysMarkerFile)
+		}
+	})
 }
