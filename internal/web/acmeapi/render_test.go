@@ -1,7 +1,10 @@
 package acmeapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -162,5 +165,26 @@ func TestWriteProblem(t *testing.T) {
 				t.Errorf("internal error not logged: %s", logs.String())
 			}
 		})
+	}
+}
+
+// TestStoreUnavailableIs503: a store that missed the request's deadline
+// is a retryable 503 (logged as internal), not a 500; a cancelled
+// request stays a quiet 500.
+func TestStoreUnavailableIs503(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		status   int
+		internal bool
+	}{
+		{"deadline", fmt.Errorf("store: get order: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, true},
+		{"canceled", fmt.Errorf("store: get order: %w", context.Canceled), http.StatusInternalServerError, false},
+		{"other", errors.New("disk on fire"), http.StatusInternalServerError, true},
+	} {
+		pr, internal := toProblem(tc.err)
+		if pr.httpStatus() != tc.status || internal != tc.internal {
+			t.Errorf("%s: status %d, internal %v; want %d, %v", tc.name, pr.httpStatus(), internal, tc.status, tc.internal)
+		}
 	}
 }
