@@ -180,9 +180,6 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 		}
 	}
 	defDur(&cfg.NonceLifetime, time.Hour)
-	defDur(&cfg.OrderLifetime, 7*24*time.Hour)
-	defDur(&cfg.PendingAuthzLifetime, 7*24*time.Hour)
-	defDur(&cfg.ValidAuthzLifetime, 30*24*time.Hour)
 	defDur(&cfg.RenewalInfoRetry, 6*time.Hour)
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
