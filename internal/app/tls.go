@@ -187,12 +187,9 @@ func (s *serverTLS) Reissue(ctx context.Context, serial, toCA string) (string, e
 		return "", err
 	}
 	s.cert.Store(c)
-	next, err := a.store.GetSetting(ctx, settingServerTLS)
-	if err != nil {
-		return "", fmt.Errorf("app: server TLS certificate: %w", err)
-	}
-	a.log.Warn("server TLS certificate replaced by an emergency rotation", "old_serial", serial, "serial", string(next))
-	return string(next), nil
+	next := pki.SerialHex(c.Leaf.SerialNumber)
+	a.log.Warn("server TLS certificate replaced by an emergency rotation", "old_serial", serial, "serial", next)
+	return next, nil
 }
 
 // replaced reports whether the store names another certificate than the
