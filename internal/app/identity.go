@@ -86,14 +86,13 @@ func urlBase(c *x509.Certificate) string {
 // StoreLocation names the store for people: the SQLite file, or the
 // PostgreSQL URL without its password.
 func StoreLocation(cfg *config.Config) string {
-	u := DBURL(cfg)
-	if path, ok := strings.CutPrefix(u, "sqlite:"); ok {
+	if path := sqlitePath(cfg); path != "" {
 		if abs, err := filepath.Abs(path); err == nil {
 			path = abs
 		}
 		return "SQLite " + path
 	}
-	return "PostgreSQL " + redactURL(u)
+	return "PostgreSQL " + redactURL(DBURL(cfg))
 }
 
 // IsTrial reports whether cfg describes a local trial CA: the default
