@@ -148,11 +148,7 @@ func (w *shapeChecker) check(n *yaml.Node, field string, t reflect.Type) {
 		return
 	}
 	scalar := func(want string, tags ...string) {
-		if n.Kind != yaml.ScalarNode {
-			w.fail(n, field, "want %s, got %s", want, yamlconf.KindName(n))
-			return
-		}
-		if len(tags) > 0 && !slices.Contains(tags, n.Tag) {
+		if n.Kind != yaml.ScalarNode || len(tags) > 0 && !slices.Contains(tags, n.Tag) {
 			w.fail(n, field, "want %s, got %s", want, yamlconf.KindName(n))
 			return
 		}
