@@ -92,9 +92,9 @@ func reloadRules() []reloadRule {
 		{key: "acme.valid_authz_lifetime", group: groupACME},
 		{key: "acme.deny_validation", group: groupACMEDeny},
 		{key: "metrics.max_certificates", group: groupMetrics},
+		{key: "tls_names", group: groupTLSNames},
 		// Restart: named here for their secrecy or for the lead's wiring.
 		{key: "db", secret: true},
-		{key: "tls_names", group: groupTLSNames},
 		{key: "public_http_url"}, // new certificates get the new URLs after a restart
 		{key: "init", initOnly: true},
 	}
