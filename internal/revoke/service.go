@@ -116,12 +116,9 @@ func New(cfg Config, st Store, kp keys.Provider, linter Linter) (*Service, error
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
+	if cfg.Coalesce <= 0 {
+		cfg.Coalesce = DefaultCoalesce
 	}
-	def(&cfg.Coalesce, DefaultCoalesce)
 	if cfg.OCSPUnknownCacheEntries <= 0 {
 		cfg.OCSPUnknownCacheEntries = DefaultOCSPUnknownCacheEntries
 	}
