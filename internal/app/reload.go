@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/clock"
@@ -310,10 +309,12 @@ func (r *Reloader) appliers(ctx context.Context) map[liveGroup]func(*config.Conf
 			return func() error { return a.lifecycle.SetSettings(set) }, nil
 		},
 		groupJobs: func(c *config.Config) (func() error, error) {
-			iv := jobIntervals(c)
+			// The jobs as start-up builds them: their names and defaulted
+			// intervals come from the lifecycle, not from a copy here.
+			jobs := a.lifecycle.Jobs(jobIntervals(c))
 			return func() error {
-				for name, d := range map[string]time.Duration{"expiry-check": iv.ExpiryCheck, "alert-delivery": iv.Delivery, "renewal": iv.Renewal} {
-					if err := a.scheduler.SetInterval(name, d); err != nil {
+				for _, j := range jobs {
+					if err := a.scheduler.SetInterval(j.Name, j.Interval); err != nil {
 						return err
 					}
 				}
