@@ -566,17 +566,23 @@ const MaxFileSize = 64 << 10
 // Load reads DIR/config.yaml when it exists into c (strict: unknown fields
 // are errors). A missing file is not an error.
 func (c *Config) Load(path string) error {
+	_, err := c.load(path)
+	return err
+}
+
+// load is Load, also saying whether the file exists.
+func (c *Config) load(path string) (found bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return true, fmt.Errorf("config: %w", err)
 	}
 	if len(b) > MaxFileSize {
-		return fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, MaxFileSize)
+		return true, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, MaxFileSize)
 	}
-	return c.Decode(b, path)
+	return true, c.Decode(b, path)
 }
 
 // ReadFile reads the configuration file at path strictly (a missing file
@@ -584,14 +590,13 @@ func (c *Config) Load(path string) error {
 // at start or on reload. dataDir is the data directory the file's
 // relative paths belong to.
 func ReadFile(path, dataDir string) (*Config, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("config: %s: %w", path, os.ErrNotExist)
-	} else if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
 	c := &Config{DataDir: dataDir}
-	if err := c.Load(path); err != nil {
+	found, err := c.load(path)
+	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("config: %s: %w", path, os.ErrNotExist)
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
