@@ -286,17 +286,15 @@ func printBanner(w io.Writer, b banner) {
 	fmt.Fprintf(w, "  store:                       %s\n", b.store)
 	fmt.Fprintf(w, "  API (HTTPS):                 %s\n", b.httpsURL)
 	fmt.Fprintf(w, "  revocation data (HTTP):      %s\n", b.httpURL)
-	switch {
-	case len(b.acme) == 0:
+	if len(b.acme) == 0 {
 		fmt.Fprintf(w, "  ACME directory:              none (certwright acme create NAME --ca issuing --profile web_server)\n")
-	default:
-		for i, d := range b.acme {
-			if i == maxBannerACME {
-				fmt.Fprintf(w, "                               and %d more (certwright acme list)\n", len(b.acme)-i)
-				break
-			}
-			fmt.Fprintf(w, "  ACME directory:              %s\n", d)
+	}
+	for i, d := range b.acme {
+		if i == maxBannerACME {
+			fmt.Fprintf(w, "                               and %d more (certwright acme list)\n", len(b.acme)-i)
+			break
 		}
+		fmt.Fprintf(w, "  ACME directory:              %s\n", d)
 	}
 	fmt.Fprintf(w, "  root CA SHA-256 fingerprint: %s\n", b.fingerprint)
 	fmt.Fprintf(w, "  admin token:                 %s\n", b.token)
