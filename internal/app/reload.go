@@ -172,22 +172,21 @@ func (r *Reloader) Reload(ctx context.Context) ([]Change, error) {
 	// The alerting group is always rebuilt: a channel's secret or CA file
 	// may have changed behind an unchanged path.
 	groups := []liveGroup{groupAlerting}
+	logLevel := false
 	for _, c := range changes {
-		if g := ruleFor(reloadRules(), c.Key).group; c.Live && !slices.Contains(groups, g) {
+		switch g := ruleFor(reloadRules(), c.Key).group; {
+		case !c.Live || slices.Contains(groups, g):
+		case g == groupLogLevel:
+			logLevel = true
+		default:
 			groups = append(groups, g)
 		}
 	}
 	// The log level goes last, so a quieter level does not hide the
 	// lines saying what changed.
-	slices.SortStableFunc(groups, func(x, y liveGroup) int {
-		switch {
-		case x == groupLogLevel && y != groupLogLevel:
-			return 1
-		case y == groupLogLevel && x != groupLogLevel:
-			return -1
-		}
-		return 0
-	})
+	if logLevel {
+		groups = append(groups, groupLogLevel)
+	}
 	appliers := r.appliers(ctx)
 	commits := make([]func() error, 0, len(groups))
 	for _, g := range groups {
