@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -172,6 +173,10 @@ func TestStoreLocation(t *testing.T) {
 	cfg := &config.Config{DataDir: "/var/lib/certwright"}
 	if got, want := StoreLocation(cfg), "SQLite /var/lib/certwright/certwright.db"; got != want {
 		t.Errorf("StoreLocation = %q, want %q", got, want)
+	}
+	cfg.DB = "sqlite://pki.db" // relative, as the store reads it
+	if abs, _ := filepath.Abs("pki.db"); StoreLocation(cfg) != "SQLite "+abs {
+		t.Errorf("StoreLocation = %q, want %q", StoreLocation(cfg), "SQLite "+abs)
 	}
 	cfg.DB = "postgres://certwright:s3cret-pw@db.internal:5432/pki?sslmode=verify-full"
 	got := StoreLocation(cfg)
