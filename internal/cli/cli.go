@@ -405,6 +405,7 @@ func commandTree() *command {
 		loginCommand(),
 		whoamiCommand(),
 		{name: "context", summary: "list, switch and remove the contexts saved by certwright login", sub: contextCommands()},
+		{name: "bench", summary: "measure the server under load", sub: benchCommands()},
 		completionCommand(),
 		{
 			name: "verify", summary: "check a certificate chain offline (no server needed)",
