@@ -16,7 +16,7 @@ import (
 func benchCommands() []*command {
 	return []*command{{
 		name: "issue", summary: "measure issuance against a live server: certificates/s, latency and server CPU per certificate",
-		args: "[--clients N] [--count N] [--warmup N] [--profile P] [--ca CA] [--key ecdsa-p256|rsa-2048] [--server-pid PID] [--max-duration D] [--timeout D] [--save-certs FILE] [--serials FILE] [--json]",
+		args:    "[--clients N] [--count N] [--warmup N] [--profile P] [--ca CA] [--key ecdsa-p256|rsa-2048] [--server-pid PID] [--max-duration D] [--timeout D] [--save-certs FILE] [--serials FILE] [--json]",
 		example: "certwright bench issue --clients 32 --count 10000 --server-pid \"$(pgrep -n -x certwright)\"",
 		more: "Every request signs a CSR for a fresh key and a new name (<run>-<i>.DOMAIN) with\n" +
 			"POST /api/v1/certificates/sign; all keys and CSRs are made before the clock starts. The\n" +
