@@ -1,23 +1,20 @@
 package app
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,8 +29,8 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/loadgen"
 	"github.com/certwright/certwright/internal/pki"
-	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
 // benchStores lists the stores a benchmark runs on: SQLite always,
@@ -77,7 +74,11 @@ func benchPostgresURL(b *testing.B) string {
 	return u.String()
 }
 
-func benchApp(b *testing.B, storeKind string) *App {
+func benchApp(b *testing.B, storeKind string) *App { return benchAppWith(b, storeKind, nil) }
+
+// benchAppWith is benchApp with the configuration adjusted by tune, after
+// the defaults are set.
+func benchAppWith(b *testing.B, storeKind string, tune func(*config.Config)) *App {
 	b.Helper()
 	cfg := &config.Config{
 		DataDir: filepath.Join(b.TempDir(), "data"), HTTPSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
@@ -87,6 +88,9 @@ func benchApp(b *testing.B, storeKind string) *App {
 		cfg.DB = benchPostgresURL(b)
 	}
 	cfg.Defaults()
+	if tune != nil {
+		tune(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +165,10 @@ func BenchmarkCreateCertificateBare(b *testing.B) {
 }
 
 // BenchmarkIssueInProcess runs the whole issuance path in-process: parse and
-// verify the CSR, profile check, lint, sign, store durably.
+// verify the CSR, profile check, lint, sign, store durably. cpu-us/cert is
+// the process's CPU time (RUSAGE_SELF: every goroutine, GC included) over
+// the timed section per certificate; on PostgreSQL the database server's
+// own CPU is not in it.
 func BenchmarkIssueInProcess(b *testing.B) {
 	for _, kind := range benchStores(b) {
 		b.Run(kind, func(b *testing.B) {
@@ -173,7 +180,7 @@ func BenchmarkIssueInProcess(b *testing.B) {
 			b.SetParallelism(16) // 32 concurrent callers on 2 cores, as the HTTPS benchmark
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := time.Now()
+			start, cpu0 := time.Now(), benchCPU(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					csr, err := pki.ParseCSR(csrs[int(i.Add(1))%len(csrs)])
@@ -187,76 +194,125 @@ func BenchmarkIssueInProcess(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "certs/s")
+			cpu, elapsed := benchCPU(b)-cpu0, time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "certs/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/cert")
 		})
 	}
 }
 
+// benchServe runs a's servers until the benchmark ends.
+func benchServe(b *testing.B, a *App) Listening {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Listening, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, func(l Listening) { ready <- l }) }()
+	var l Listening
+	select {
+	case l = <-ready:
+	case err := <-done:
+		b.Fatal(err)
+	case <-time.After(20 * time.Second):
+		b.Fatal("server not ready after 20s")
+	}
+	b.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			b.Error("Run did not return within 20s of cancellation")
+		}
+	})
+	return l
+}
+
+// benchIssueClients is the concurrency of BenchmarkIssueHTTPS, as in the
+// issue's reference measurement.
+const benchIssueClients = 32
+
+// benchIssuePlan is what BenchmarkIssueHTTPS tells its client process.
+type benchIssuePlan struct {
+	URL, RootFile, TokenFile string
+	Count, Warmup, Clients   int
+}
+
 // BenchmarkIssueHTTPS measures end-to-end issuance over HTTPS: 32
-// concurrent keep-alive clients POST /api/v1/certificates/sign.
+// concurrent keep-alive clients POST /api/v1/certificates/sign. The
+// clients (internal/loadgen, as "certwright bench issue") run in a child
+// process and prepare every CSR and warm every connection before the
+// timer starts, so ns/op, allocs/op and cpu-us/cert (RUSAGE_SELF over the
+// timed section per certificate) are the server's alone; p99-ms is the
+// clients' latency. On PostgreSQL the database server's CPU is not in it.
 func BenchmarkIssueHTTPS(b *testing.B) {
 	for _, kind := range benchStores(b) {
 		b.Run(kind, func(b *testing.B) {
 			a := benchApp(b, kind)
-			ctx, cancel := context.WithCancel(context.Background())
-			ready := make(chan Listening, 1)
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx, func(l Listening) { ready <- l }) }()
-			var l Listening
-			select {
-			case l = <-ready:
-			case err := <-done:
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { cancel(); <-done })
-
-			rootPEM, err := os.ReadFile(filepath.Join(a.cfg.DataDir, RootFile))
-			if err != nil {
-				b.Fatal(err)
-			}
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(rootPEM)
-			token, err := os.ReadFile(filepath.Join(a.cfg.DataDir, TokenFile))
-			if err != nil {
-				b.Fatal(err)
-			}
-			const clients = 32
-			tr := &http.Transport{
-				TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-				MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, ForceAttemptHTTP2: false,
-			}
-			b.Cleanup(tr.CloseIdleConnections)
-			client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-			var bodies [][]byte
-			for _, c := range benchCSRs(b, 256) {
-				body, _ := json.Marshal(apitypes.SignRequest{CSRPEM: string(c), Profile: "web_server"})
-				bodies = append(bodies, body)
-			}
-			auth := "Bearer " + strings.TrimSpace(string(token))
-			var i atomic.Int64
-			b.SetParallelism((clients + 1) / 2) // GOMAXPROCS 2 on the reference machine: 32 goroutines
+			l := benchServe(b, a)
+			child := startBenchChild(b, "issue")
+			child.say("plan", benchIssuePlan{
+				URL: l.HTTPSURL, RootFile: filepath.Join(a.cfg.DataDir, RootFile), TokenFile: filepath.Join(a.cfg.DataDir, TokenFile),
+				Count: b.N, Warmup: 2 * benchIssueClients, Clients: benchIssueClients,
+			})
+			child.hear("ready", &struct{}{})
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req, _ := http.NewRequest("POST", l.HTTPSURL+"/api/v1/certificates/sign", bytes.NewReader(bodies[int(i.Add(1))%len(bodies)]))
-					req.Header.Set("Authorization", auth)
-					req.Header.Set("Content-Type", "application/json")
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusCreated {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "certs/s")
+			cpu0 := benchCPU(b)
+			child.say("go", nil)
+			var res loadgen.Result
+			child.hear("result", &res)
+			cpu := benchCPU(b) - cpu0
+			b.StopTimer()
+			if res.Failed > 0 || res.OK != b.N {
+				b.Fatalf("%d of %d issued; first failure %+v; by status %v", res.OK, b.N, res.FirstFailure, res.ErrorsByStatus)
+			}
+			b.ReportMetric(res.CertsPerSecond, "certs/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/cert")
+			b.ReportMetric(res.Latency.P99, "p99-ms")
 		})
 	}
+}
+
+// benchChildIssue is the client process of BenchmarkIssueHTTPS.
+func benchChildIssue(t *testing.T, in *bufio.Scanner) {
+	var p benchIssuePlan
+	childHear(t, in, "plan", &p)
+	rootPEM, err := os.ReadFile(p.RootFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(rootPEM)
+	token, err := os.ReadFile(p.TokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := loadgen.Target{URL: p.URL, Token: strings.TrimSpace(string(token)), Roots: pool}
+	ctx := context.Background()
+	batch, err := loadgen.Prepare(ctx, loadgen.Plan{Count: p.Count, Warmup: p.Warmup, Profile: "web_server", Key: pki.ECDSAP256, Domain: "bench.example.internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := loadgen.NewHTTPClient(target, p.Clients)
+	defer hc.CloseIdleConnections()
+	opts := loadgen.Options{Clients: p.Clients, MaxDuration: 10 * time.Minute}
+	// The warm-up runs on its own, so that the benchmark's timer starts
+	// after it and before the measured requests.
+	if len(batch.Warmup) > 0 {
+		warm, err := loadgen.Run(ctx, hc, target, &loadgen.Batch{Measured: batch.Warmup}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if warm.Failed > 0 {
+			t.Fatalf("warm-up: %d failed, the first: %+v", warm.Failed, warm.FirstFailure)
+		}
+	}
+	childSay(t, "ready", struct{}{})
+	childHear(t, in, "go", nil)
+	res, err := loadgen.Run(ctx, hc, target, &loadgen.Batch{Measured: batch.Measured}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	childSay(t, "result", res)
 }
