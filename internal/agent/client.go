@@ -133,7 +133,7 @@ func (c *apiClient) call(ctx context.Context, method, path string, in, out any) 
 		return 0, time.Time{}, fmt.Errorf("agent: %s %s: answer larger than %d bytes", method, path, maxResponse)
 	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-		err := fmt.Errorf("%w: %s %s: %s", ErrUnavailable, method, path, statusMessage(resp.StatusCode, data))
+		err := fmt.Errorf("%w: %s %s: %s", ErrUnavailable, method, path, apitypes.StatusMessage(resp.StatusCode, data))
 		if d := retryAfter(resp.Header.Get("Retry-After")); d > 0 {
 			return 0, time.Time{}, &RetryAfterError{Err: err, After: d}
 		}
@@ -150,18 +150,6 @@ func (c *apiClient) call(ctx context.Context, method, path string, in, out any) 
 		}
 	}
 	return resp.StatusCode, arrived, nil
-}
-
-func statusMessage(status int, body []byte) string {
-	var e apitypes.Error
-	msg := strconv.Itoa(status) + " " + http.StatusText(status)
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		msg += ": " + e.Error
-		if e.Detail != "" {
-			msg += ": " + e.Detail
-		}
-	}
-	return msg
 }
 
 // renewalInfo asks when the certificate with this serial should be renewed.

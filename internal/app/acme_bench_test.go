@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -88,15 +87,8 @@ func tACBenchOrders(b *testing.B, storeKind string) {
 		DirURL: l.HTTPSURL + "/acme/default/directory", RootFile: filepath.Join(a.cfg.DataDir, RootFile),
 		Orders: b.N, Workers: tACBenchWorkers,
 	})
-	child.hear("ready", &struct{}{})
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := benchCPU(b)
-	child.say("go", nil)
 	var res tACBenchResult
-	child.hear("result", &res)
-	cpu := benchCPU(b) - cpu0
-	b.StopTimer()
+	cpu := child.measure(&res)
 	if res.Error != "" || res.Orders != b.N {
 		b.Fatalf("%d of %d orders: %s", res.Orders, b.N, res.Error)
 	}
@@ -117,12 +109,7 @@ func benchChildACME(t *testing.T, in *bufio.Scanner) {
 	var p tACBenchPlan
 	childHear(t, in, "plan", &p)
 
-	rootPEM, err := os.ReadFile(p.RootFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(rootPEM)
+	pool := benchRoots(t, p.RootFile)
 	tr := &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		MaxIdleConnsPerHost: 2 * p.Workers, MaxConnsPerHost: 2 * p.Workers,
@@ -146,6 +133,7 @@ func benchChildACME(t *testing.T, in *bufio.Scanner) {
 	}
 	csrKeys := make([]*ecdsa.PrivateKey, p.Orders)
 	for i := range csrKeys {
+		var err error
 		if csrKeys[i], err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 			t.Fatal(err)
 		}

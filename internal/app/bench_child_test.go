@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -159,4 +160,33 @@ func (c *benchChild) hear(word string, v any) {
 	}
 	_ = c.cmd.Wait()
 	c.b.Fatalf("client process ended before %q (%v):\n%s\n%s", word, c.out.Err(), strings.Join(c.other, "\n"), c.errb.String())
+}
+
+// measure is the timed section: it tells the ready child to go, waits for
+// its result into out, and returns this process's CPU time in between.
+func (c *benchChild) measure(out any) time.Duration {
+	c.b.Helper()
+	c.hear("ready", &struct{}{})
+	c.b.ReportAllocs()
+	c.b.ResetTimer()
+	cpu0 := benchCPU(c.b)
+	c.say("go", nil)
+	c.hear("result", out)
+	cpu := benchCPU(c.b) - cpu0
+	c.b.StopTimer()
+	return cpu
+}
+
+// benchRoots is the pool of the root certificates in the PEM file path.
+func benchRoots(t *testing.T, path string) *x509.CertPool {
+	t.Helper()
+	rootPEM, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(rootPEM) {
+		t.Fatalf("%s: no certificate", path)
+	}
+	return pool
 }

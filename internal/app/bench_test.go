@@ -255,15 +255,8 @@ func BenchmarkIssueHTTPS(b *testing.B) {
 				URL: l.HTTPSURL, RootFile: filepath.Join(a.cfg.DataDir, RootFile), TokenFile: filepath.Join(a.cfg.DataDir, TokenFile),
 				Count: b.N, Warmup: 2 * benchIssueClients, Clients: benchIssueClients,
 			})
-			child.hear("ready", &struct{}{})
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := benchCPU(b)
-			child.say("go", nil)
 			var res loadgen.Result
-			child.hear("result", &res)
-			cpu := benchCPU(b) - cpu0
-			b.StopTimer()
+			cpu := child.measure(&res)
 			if res.Failed > 0 || res.OK != b.N {
 				b.Fatalf("%d of %d issued; first failure %+v; by status %v", res.OK, b.N, res.FirstFailure, res.ErrorsByStatus)
 			}
@@ -278,12 +271,7 @@ func BenchmarkIssueHTTPS(b *testing.B) {
 func benchChildIssue(t *testing.T, in *bufio.Scanner) {
 	var p benchIssuePlan
 	childHear(t, in, "plan", &p)
-	rootPEM, err := os.ReadFile(p.RootFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(rootPEM)
+	pool := benchRoots(t, p.RootFile)
 	token, err := os.ReadFile(p.TokenFile)
 	if err != nil {
 		t.Fatal(err)

@@ -159,7 +159,11 @@ func printBenchResult(r *runner, res *loadgen.Result) error {
 	l := res.Latency
 	f.add("Latency (ok)", fmt.Sprintf("p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms", l.P50, l.P90, l.P99, l.Max))
 	if c := res.CPU; c != nil {
-		f.add("Server CPU", fmt.Sprintf("%.2f s (pid %d), %.3f ms per certificate", c.ServerSeconds, c.ServerPID, c.ServerMSPerCert))
+		perReq := ""
+		if res.Failed > 0 {
+			perReq = fmt.Sprintf(", %.3f ms per request", c.ServerMSPerRequest)
+		}
+		f.add("Server CPU", fmt.Sprintf("%.2f s (pid %d), %.3f ms per certificate%s", c.ServerSeconds, c.ServerPID, c.ServerMSPerCert, perReq))
 		f.add("Other CPU", fmt.Sprintf("load generator %.2f s, other processes %.2f s (machine busy %.2f s)", c.LoadgenSeconds, c.OtherSeconds, c.MachineBusySeconds))
 	}
 	if ff := res.FirstFailure; ff != nil {

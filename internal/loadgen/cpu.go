@@ -17,8 +17,10 @@ type CPU struct {
 	ServerPID int `json:"server_pid"`
 	// ServerSeconds is the server process's user + system time.
 	ServerSeconds float64 `json:"server_seconds"`
-	// ServerMSPerCert is ServerSeconds per certificate issued.
-	ServerMSPerCert float64 `json:"server_ms_per_cert"`
+	// ServerMSPerCert is ServerSeconds per certificate issued;
+	// ServerMSPerRequest per request answered, refusals included.
+	ServerMSPerCert    float64 `json:"server_ms_per_cert"`
+	ServerMSPerRequest float64 `json:"server_ms_per_request"`
 	// LoadgenSeconds is this process's own time.
 	LoadgenSeconds float64 `json:"loadgen_seconds"`
 	// OtherSeconds is every other process's (and the kernel's) busy time
@@ -48,7 +50,7 @@ func sampleCPU(pid int) (cpuSample, error) {
 	return s, nil
 }
 
-func cpuBetween(pid int, before, after cpuSample, certs int) *CPU {
+func cpuBetween(pid int, before, after cpuSample, certs, requests int) *CPU {
 	sec := func(a, b uint64) float64 {
 		if b < a {
 			return 0
@@ -64,6 +66,9 @@ func cpuBetween(pid int, before, after cpuSample, certs int) *CPU {
 	c.OtherSeconds = max(0, c.MachineBusySeconds-c.ServerSeconds-c.LoadgenSeconds)
 	if certs > 0 {
 		c.ServerMSPerCert = c.ServerSeconds * 1000 / float64(certs)
+	}
+	if requests > 0 {
+		c.ServerMSPerRequest = c.ServerSeconds * 1000 / float64(requests)
 	}
 	return c
 }

@@ -308,7 +308,7 @@ func Run(ctx context.Context, hc *http.Client, t Target, b *Batch, o Options) (*
 		if err != nil {
 			return nil, err
 		}
-		res.CPU = cpuBetween(o.ServerPID, before, after, m.ok)
+		res.CPU = cpuBetween(o.ServerPID, before, after, m.ok, m.sent)
 	}
 	return res, nil
 }
@@ -415,7 +415,7 @@ func (r *runner) one(ctx context.Context, body []byte) (Issued, int, error) {
 		return Issued{}, 0, fmt.Errorf("reading the answer: %w", transportError(err))
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return Issued{}, resp.StatusCode, statusError(resp.StatusCode, data)
+		return Issued{}, resp.StatusCode, errors.New(apitypes.StatusMessage(resp.StatusCode, data))
 	}
 	var a answer
 	if err := json.Unmarshal(data, &a); err != nil || a.Serial == "" {
@@ -435,20 +435,6 @@ func transportError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// statusError is a non-201 answer as text: the status, then the API's
-// error and detail when the body is one.
-func statusError(status int, data []byte) error {
-	var e apitypes.Error
-	msg := strconv.Itoa(status) + " " + http.StatusText(status)
-	if json.Unmarshal(data, &e) == nil && e.Error != "" {
-		msg += ": " + e.Error
-		if e.Detail != "" {
-			msg += ": " + e.Detail
-		}
-	}
-	return errors.New(msg)
 }
 
 func percentiles(ds []time.Duration) Latency {

@@ -225,3 +225,12 @@ func TestPrepareMakesDistinctNames(t *testing.T) {
 		seen[csr.DNSNames[0]] = true
 	}
 }
+
+func TestCPUBetween(t *testing.T) {
+	t.Parallel()
+	c := cpuBetween(7, cpuSample{server: 100, self: 10, machine: 1000}, cpuSample{server: 300, self: 30, machine: 1500}, 1000, 4000)
+	want := CPU{ServerPID: 7, ServerSeconds: 2, ServerMSPerCert: 2, ServerMSPerRequest: 0.5, LoadgenSeconds: 0.2, OtherSeconds: 2.8, MachineBusySeconds: 5}
+	if *c != want {
+		t.Errorf("got %+v\nwant %+v", *c, want)
+	}
+}
