@@ -16,7 +16,7 @@ import (
 func benchCommands() []*command {
 	return []*command{{
 		name: "issue", summary: "measure issuance against a live server: certificates/s, latency and server CPU per certificate",
-		args:    "[--clients N] [--count N] [--warmup N] [--profile P] [--ca CA] [--key ecdsa-p256|rsa-2048] [--server-pid PID] [--max-duration D] [--timeout D] [--save-certs FILE] [--serials FILE] [--json]",
+		args:    "[--clients N] [--count N] [--warmup N] [--profile P] [--ca CA] [--domain DOMAIN] [--key ecdsa-p256|rsa-2048] [--server-pid PID] [--max-duration D] [--timeout D] [--save-certs FILE] [--serials FILE] [--json]",
 		example: "certwright bench issue --clients 32 --count 10000 --server-pid \"$(pgrep -n -x certwright)\"",
 		more: "Every request signs a CSR for a fresh key and a new name (<run>-<i>.DOMAIN) with\n" +
 			"POST /api/v1/certificates/sign; all keys and CSRs are made before the clock starts. The\n" +
@@ -35,9 +35,9 @@ func benchCommands() []*command {
 
 func runBenchIssue(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("bench issue")
-	clients := fs.Int("clients", 32, "concurrent `N` clients, each on its own connection")
-	count := fs.Int("count", 10000, fmt.Sprintf("measured requests `N` (1 to %d)", loadgen.MaxCount))
-	warmup := fs.Int("warmup", 200, "requests `N` sent before the measured phase, not counted")
+	clients := fs.Int("clients", 32, "`N` concurrent clients, each on its own connection")
+	count := fs.Int("count", 10000, fmt.Sprintf("send `N` measured requests (1 to %d)", loadgen.MaxCount))
+	warmup := fs.Int("warmup", 200, "first send `N` requests that are not measured")
 	profile := fs.String("profile", defaultRequestProfile, "profile `NAME` to issue under")
 	caName := fs.String("ca", "", "issuing CA `NAME` (default: the server's default)")
 	domain := fs.String("domain", "bench.example.internal", "the names asked for are under `DOMAIN`")
@@ -45,7 +45,7 @@ func runBenchIssue(ctx context.Context, r *runner, args []string) error {
 	fs.Var(&key, "key", "key `ALG` of each CSR: ecdsa-p256 or rsa-2048 (RSA keys take ~0.1 s each to make)")
 	serverPID := fs.Int("server-pid", 0, "read the server's CPU time from /proc/`PID`/stat (Linux)")
 	maxDuration := fs.Duration("max-duration", 5*time.Minute, "stop the run after `D` (warm-up included)")
-	timeout := fs.Duration("timeout", 30*time.Second, "bound of one request `D`")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up on one request after `D`")
 	saveCerts := fs.String("save-certs", "", "write the PEM of every certificate received to `FILE` (mode 0644)")
 	serials := fs.String("serials", "", "write the serial of every certificate received to `FILE`, one a line")
 	if _, err := r.parse(fs, args); err != nil {
