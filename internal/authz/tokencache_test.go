@@ -71,6 +71,13 @@ func eachBackend(t *testing.T, fn func(t *testing.T, env *cacheEnv)) {
 	}
 }
 
+// token makes a machine principal bound to role and a token for it.
+func (env *cacheEnv) token(t *testing.T, name, role string, expires time.Time) (string, *authz.Token) {
+	t.Helper()
+	p := newPrincipal(t, env.db, name, authz.KindMachine, role)
+	return tokenFor(t, env.db, p.ID, expires)
+}
+
 func mustAuth(t *testing.T, a *authz.Authenticator, tok string) authz.Principal {
 	t.Helper()
 	p, err := a.Authenticate(context.Background(), tok)
@@ -98,8 +105,7 @@ func refused(t *testing.T, a *authz.Authenticator, tok, why string) *authz.AuthE
 func TestTokenCacheServesWithoutStore(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, env *cacheEnv) {
-		p := newPrincipal(t, env.db, "ci", authz.KindMachine, authz.RoleIssuer)
-		tok, _ := tokenFor(t, env.db, p.ID, now.Add(time.Hour))
+		tok, _ := env.token(t, "ci", authz.RoleIssuer, now.Add(time.Hour))
 		first := mustAuth(t, env.a, tok)
 		tokens, principals := env.reads.tokens.Load(), env.reads.principals.Load()
 		if tokens != 1 || principals != 1 {
@@ -140,8 +146,7 @@ func TestTokenCacheServesWithoutStore(t *testing.T) {
 func TestTokenCacheRevokeTakesEffectAtOnce(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, env *cacheEnv) {
-		p := newPrincipal(t, env.db, "ci", authz.KindMachine, authz.RoleIssuer)
-		tok, rec := tokenFor(t, env.db, p.ID, time.Time{})
+		tok, rec := env.token(t, "ci", authz.RoleIssuer, time.Time{})
 		mustAuth(t, env.a, tok)
 		mustAuth(t, env.a, tok)
 		if n := authz.CachedTokens(env.a); n != 1 {
@@ -161,8 +166,7 @@ func TestTokenCacheRevokeTakesEffectAtOnce(t *testing.T) {
 func TestTokenCacheDisableTakesEffectAtOnce(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, env *cacheEnv) {
-		p := newPrincipal(t, env.db, "ci", authz.KindMachine, authz.RoleIssuer)
-		tok, _ := tokenFor(t, env.db, p.ID, time.Time{})
+		tok, _ := env.token(t, "ci", authz.RoleIssuer, time.Time{})
 		mustAuth(t, env.a, tok)
 		if _, err := env.acc.Disable(context.Background(), authz.System(), "ci"); err != nil {
 			t.Fatal(err)
@@ -177,8 +181,7 @@ func TestTokenCacheBindingsTakeEffectAtOnce(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, env *cacheEnv) {
 		ctx := context.Background()
-		p := newPrincipal(t, env.db, "ci", authz.KindMachine, authz.RoleViewer)
-		tok, _ := tokenFor(t, env.db, p.ID, time.Time{})
+		tok, _ := env.token(t, "ci", authz.RoleViewer, time.Time{})
 		if mustAuth(t, env.a, tok).Can(authz.PermAuditRead) {
 			t.Fatal("viewer can read the audit log")
 		}
@@ -205,8 +208,7 @@ func TestTokenCacheOtherReplica(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, env *cacheEnv) {
 		ctx := context.Background()
-		p := newPrincipal(t, env.db, "ci", authz.KindMachine, authz.RoleIssuer)
-		tok, rec := tokenFor(t, env.db, p.ID, time.Time{})
+		tok, rec := env.token(t, "ci", authz.RoleIssuer, time.Time{})
 		start := env.clk.Now()
 		mustAuth(t, env.a, tok)
 		if _, err := env.other.RevokeToken(ctx, rec.ID, now, ev("token.revoke")); err != nil {
@@ -220,8 +222,7 @@ func TestTokenCacheOtherReplica(t *testing.T) {
 		refused(t, env.a, tok, "token revoked by another replica, after the bound")
 
 		// A binding removed there: gone here after the bound.
-		p2 := newPrincipal(t, env.db, "deploy", authz.KindMachine, authz.RoleIssuer)
-		tok2, _ := tokenFor(t, env.db, p2.ID, time.Time{})
+		tok2, _ := env.token(t, "deploy", authz.RoleIssuer, time.Time{})
 		start = env.clk.Now()
 		mustAuth(t, env.a, tok2)
 		if _, err := env.other.DeleteBinding(ctx, "b_deploy", ev("binding.delete")); err != nil {
@@ -233,11 +234,10 @@ func TestTokenCacheOtherReplica(t *testing.T) {
 		}
 
 		// A principal disabled there: refused here after the bound.
-		p3 := newPrincipal(t, env.db, "web", authz.KindMachine, authz.RoleIssuer)
-		tok3, _ := tokenFor(t, env.db, p3.ID, time.Time{})
+		tok3, _ := env.token(t, "web", authz.RoleIssuer, time.Time{})
 		start = env.clk.Now()
 		mustAuth(t, env.a, tok3)
-		if err := env.other.DisablePrincipal(ctx, p3.ID, now, ev("principal.disable")); err != nil {
+		if err := env.other.DisablePrincipal(ctx, "p_web", now, ev("principal.disable")); err != nil {
 			t.Fatal(err)
 		}
 		env.clk.Set(start.Add(time.Second))
@@ -250,9 +250,8 @@ func TestTokenCacheOtherReplica(t *testing.T) {
 func TestTokenCacheWrongSecret(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, env *cacheEnv) {
-		p := newPrincipal(t, env.db, "ci", authz.KindMachine, authz.RoleIssuer)
-		tok, rec := tokenFor(t, env.db, p.ID, time.Time{})
-		other, _ := tokenFor(t, env.db, p.ID, time.Time{})
+		tok, rec := env.token(t, "ci", authz.RoleIssuer, time.Time{})
+		other, _ := tokenFor(t, env.db, rec.PrincipalID, time.Time{})
 		refused(t, env.a, "cwt_0123456789abcdef_"+secretOf(t, tok), "unknown id")
 		refused(t, env.a, "cwt_"+rec.ID+"_"+secretOf(t, other), "wrong secret, not cached")
 		if n := authz.CachedTokens(env.a); n != 0 {
@@ -281,9 +280,8 @@ func TestTokenCacheWrongSecret(t *testing.T) {
 func TestTokenCacheExpiry(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, env *cacheEnv) {
-		p := newPrincipal(t, env.db, "ci", authz.KindMachine, authz.RoleIssuer)
 		expires := now.Add(500 * time.Millisecond)
-		tok, rec := tokenFor(t, env.db, p.ID, expires)
+		tok, rec := env.token(t, "ci", authz.RoleIssuer, expires)
 		mustAuth(t, env.a, tok)
 		env.clk.Set(expires.Add(-time.Microsecond))
 		mustAuth(t, env.a, tok)
