@@ -14,6 +14,7 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/store"
 )
 
@@ -305,7 +306,8 @@ func TestAuthenticateStoreFailure(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := openStore(t)
-	a := authz.NewAuthenticator(db, nil, func() time.Time { return now })
+	clk := clock.NewFake(now)
+	a := authz.NewAuthenticator(db, nil, clk.Now)
 	p := newPrincipal(t, db, "ci", authz.KindMachine, authz.RoleIssuer)
 	tok, _ := tokenFor(t, db, p.ID, time.Time{})
 	if _, err := a.Authenticate(ctx, tok); err != nil {
@@ -314,6 +316,8 @@ func TestAuthenticateStoreFailure(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The token is cached: past the cache's age it is read again.
+	clk.Advance(authz.TokenCacheMaxAge)
 	_, err := a.Authenticate(ctx, tok)
 	if !errors.Is(err, authz.ErrUnavailable) || errors.Is(err, authz.ErrUnauthenticated) {
 		t.Fatalf("store closed: %v; want ErrUnavailable, not ErrUnauthenticated", err)

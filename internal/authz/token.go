@@ -131,6 +131,11 @@ type Store interface {
 	// issued as none.
 	ClientCredential(ctx context.Context, serial string) (string, error)
 	TouchToken(ctx context.Context, id string, at time.Time) error
+	// AccessGeneration changes after every change this process commits
+	// to tokens, principals, identities, roles or bindings (TouchToken
+	// aside); it may change more often. Cached authentications of an
+	// older generation are not used.
+	AccessGeneration() uint64
 }
 
 // CertChecker validates a client certificate chain against the CAs of this
@@ -150,6 +155,9 @@ type Authenticator struct {
 	// id costs the same as a wrong secret.
 	dummy [32]byte
 
+	// tokens caches verified tokens and their principals (tokencache.go).
+	tokens *tokenCache
+
 	// touched remembers when each token's last-used time was last written,
 	// so a busy token costs one write a minute, not one per request.
 	mu      sync.Mutex
@@ -165,7 +173,7 @@ func NewAuthenticator(st Store, certs CertChecker, now func() time.Time) *Authen
 	if now == nil {
 		now = time.Now
 	}
-	return &Authenticator{store: st, certs: certs, now: now, touched: map[string]time.Time{}}
+	return &Authenticator{store: st, certs: certs, now: now, tokens: newTokenCache(TokenCacheSize), touched: map[string]time.Time{}}
 }
 
 // maxTokenLen bounds the bearer string before any work is done on it.
@@ -173,6 +181,13 @@ const maxTokenLen = 128
 
 // Authenticate returns the principal a bearer token belongs to. An
 // expired or revoked token, or one whose principal is disabled, fails.
+//
+// A token that verified is cached with its principal (tokencache.go), so
+// the next requests read nothing from the store: the presented secret is
+// still compared with the stored hash, and the expiry with the clock, on
+// every request. A change made through this process (store writes move
+// AccessGeneration) takes effect on the next request; one made by
+// another process within TokenCacheMaxAge.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if len(token) > maxTokenLen || !strings.HasPrefix(token, "cwt_") {
 		return Principal{}, unauthenticated("malformed token")
@@ -182,6 +197,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		return Principal{}, unauthenticated("malformed token")
 	}
 	h := sha256.Sum256([]byte(secret))
+	// Both are read before the store is: a change committed after this
+	// point moves the generation, so what is read below is not cached
+	// past it, and the entry's age counts from here.
+	gen := a.store.AccessGeneration()
+	now := a.now()
+	if e := a.tokens.get(id, gen, now); e != nil {
+		// A wrong secret goes on to the store, as it would uncached: a
+		// guess costs and tells the same whether the token is cached.
+		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
+			if !e.expires.IsZero() && !now.Before(e.expires) {
+				a.tokens.remove(id)
+				return Principal{}, expiredToken(id, e.expires)
+			}
+			a.touch(ctx, id, now)
+			return copyPrincipal(e.principal), nil
+		}
+	}
 	rec, err := a.store.GetToken(ctx, id)
 	if err != nil {
 		subtle.ConstantTimeCompare(h[:], a.dummy[:])
@@ -193,21 +225,32 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if subtle.ConstantTimeCompare(h[:], rec.SecretHash) != 1 {
 		return Principal{}, unauthenticated("wrong secret for token " + id)
 	}
-	now := a.now()
 	if rec.RevokedAt != nil {
 		return Principal{}, unauthenticated("token " + id + " was revoked")
 	}
 	if rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt) {
-		return Principal{}, &AuthError{Reason: "token " + id + " expired",
-			Public: "token " + id + " expired at " + rec.ExpiresAt.UTC().Format(time.RFC3339)}
+		return Principal{}, expiredToken(id, *rec.ExpiresAt)
 	}
 	p, err := a.load(ctx, rec.PrincipalID)
 	if err != nil {
 		return Principal{}, err
 	}
 	p.Auth, p.AuthExpiresAt = "token:"+id, rec.ExpiresAt
+	e := &cachedToken{principal: copyPrincipal(p), read: now}
+	copy(e.hash[:], rec.SecretHash) // the compare above proved it 32 bytes
+	if rec.ExpiresAt != nil {
+		e.expires = *rec.ExpiresAt
+		exp := e.expires
+		e.principal.AuthExpiresAt = &exp
+	}
+	a.tokens.put(id, gen, e)
 	a.touch(ctx, id, now)
 	return p, nil
+}
+
+func expiredToken(id string, at time.Time) error {
+	return &AuthError{Reason: "token " + id + " expired",
+		Public: "token " + id + " expired at " + at.UTC().Format(time.RFC3339)}
 }
 
 // AuthenticateCertificate returns the principal a verified client

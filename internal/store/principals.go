@@ -81,7 +81,7 @@ func (db *DB) CreatePrincipal(ctx context.Context, p *authz.PrincipalRecord, ev 
 	if !p.Kind.Valid() {
 		return fmt.Errorf("store: create principal %q: unknown kind %q", p.Name, p.Kind)
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertPrincipal), p.ID, p.Name, string(p.Kind), p.Description,
 			db.timeArg(p.CreatedAt), p.CreatedBy, db.nullTimeArg(p.DisabledAt))
 		if err != nil {
@@ -136,7 +136,7 @@ func (db *DB) ListPrincipals(ctx context.Context) ([]*authz.PrincipalRecord, err
 // principal revokes only what is left unrevoked, and with nothing left
 // changes nothing and appends no event.
 func (db *DB) DisablePrincipal(ctx context.Context, id string, at time.Time, ev audit.Event) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		disabled, err := execAffected(ctx, tx, db.d.rebind(sqlDisablePrincipal), db.timeArg(at), id)
 		if err != nil {
 			return err
@@ -230,7 +230,7 @@ func (db *DB) CreateToken(ctx context.Context, t *authz.Token, ev audit.Event) e
 	if t.ID == "" || t.PrincipalID == "" {
 		return errors.New("store: create token: ID and principal are required")
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		if err := db.principalExists(ctx, tx, t.PrincipalID); err != nil {
 			return err
 		}
@@ -287,7 +287,7 @@ func (db *DB) ListTokens(ctx context.Context, principalID string) ([]*authz.Toke
 // event is appended.
 func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time, ev audit.Event) (*authz.Token, error) {
 	var t *authz.Token
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlRevokeToken), db.timeArg(at), id)
 		if err != nil {
 			return err
@@ -336,7 +336,7 @@ func (db *DB) AddIdentity(ctx context.Context, i *authz.Identity, ev audit.Event
 	if i.Kind == "" || i.Value == "" || i.PrincipalID == "" {
 		return errors.New("store: add identity: kind, value and principal are required")
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		if err := db.principalExists(ctx, tx, i.PrincipalID); err != nil {
 			return err
 		}
@@ -357,7 +357,7 @@ func (db *DB) AddIdentity(ctx context.Context, i *authz.Identity, ev audit.Event
 
 // RemoveIdentity removes a client-certificate name mapping and appends ev.
 func (db *DB) RemoveIdentity(ctx context.Context, kind, value string, ev audit.Event) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlDeleteIdentity), kind, value)
 		if err != nil {
 			return err
@@ -424,7 +424,7 @@ func (db *DB) CreateRole(ctx context.Context, r *authz.Role, ev audit.Event) err
 	if err != nil {
 		return fmt.Errorf("store: create role %q: %w", r.Name, err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertRole), r.Name, r.Description, string(perms), db.timeArg(r.CreatedAt))
 		if err != nil {
 			return err
@@ -486,7 +486,7 @@ func (db *DB) DeleteRole(ctx context.Context, name string, ev audit.Event) error
 	if _, ok := authz.BuiltinRole(name); ok {
 		return fmt.Errorf("store: delete role %q: %w: built-in roles cannot be deleted", name, ErrConflict)
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlDeleteRole), name)
 		if err != nil {
 			return err
@@ -544,7 +544,7 @@ func (db *DB) CreateBinding(ctx context.Context, b *authz.Binding, ev audit.Even
 		}
 		lists[i] = s
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		if err := db.principalExists(ctx, tx, b.PrincipalID); err != nil {
 			return err
 		}
@@ -568,7 +568,7 @@ func (db *DB) CreateBinding(ctx context.Context, b *authz.Binding, ev audit.Even
 // as it was.
 func (db *DB) DeleteBinding(ctx context.Context, id string, ev audit.Event) (*authz.Binding, error) {
 	var out *authz.Binding
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		bs, err := db.bindings(ctx, tx, db.d.rebind(sqlGetBinding), id)
 		if err != nil {
 			return err

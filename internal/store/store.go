@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/authz"
@@ -57,6 +58,9 @@ type DB struct {
 	aq     auditQueries
 	// getCAStmt is q.getCA prepared on the read pool.
 	getCAStmt *sql.Stmt
+	// accessGen moves with every write authentication depends on
+	// (access_generation.go).
+	accessGen atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
