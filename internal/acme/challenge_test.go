@@ -266,7 +266,7 @@ func TestRespondChallengeQueueFull(t *testing.T) {
 	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "queue"})
 	acct := e.account(t, e.svc, prov)
 	// Not running: nothing takes jobs off the queue.
-	idle, err := acme.New(acme.Config{Clock: e.clk, Log: e.log, QueueSize: 1}, e.db, e.issuer, e.revoker, e.profiles, e.val, e.kp)
+	idle, err := acme.New(acme.Config{Clock: e.clk, Log: e.log, QueueSize: 1, RespondWait: -1}, e.db, e.issuer, e.revoker, e.profiles, e.val, e.kp)
 	if err != nil {
 		t.Fatal(err)
 	}
