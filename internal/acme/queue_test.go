@@ -189,3 +189,39 @@ func TestSourceKey(t *testing.T) {
 		t.Errorf("sourceKey = %q, want 2001:db8:1:2::/64", got)
 	}
 }
+
+// TestQueueAlone: reserve says whether the job is its account's only one
+// in flight, counting jobs reserved, waiting and running until done.
+func TestQueueAlone(t *testing.T) {
+	t.Parallel()
+	q := newQueue(queueLimits{total: 10, perAccount: 5, perTarget: 5, runningAccount: 1, runningPerTarget: 1, perSource: 10})
+	reserve := func(acct, target string) bool {
+		t.Helper()
+		alone, err := q.reserve(job{accountID: acct, target: target})
+		if err != nil {
+			t.Fatalf("reserve %s %s: %v", acct, target, err)
+		}
+		return alone
+	}
+	if !reserve("a", "t1") {
+		t.Error("first job of a is not alone")
+	}
+	if reserve("a", "t2") {
+		t.Error("second job of a is alone")
+	}
+	if !reserve("b", "t3") {
+		t.Error("first job of b is not alone")
+	}
+	q.submit(job{accountID: "a", target: "t1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	j, ok := q.take(ctx)
+	if !ok {
+		t.Fatal("no job to take")
+	}
+	q.done(j)
+	q.release(job{accountID: "a", target: "t2"})
+	if !reserve("a", "t4") {
+		t.Error("job of a after the others ended is not alone")
+	}
+}
