@@ -20,6 +20,9 @@ type job struct {
 	keyAuth       string
 	accountID     string
 	provisionerID string
+	// provisionerName names the provisioner in the audit trail (a
+	// provisioner's name never changes).
+	provisionerName string
 	// target is what the queue limits per target: the identifier.
 	target string
 	// source is the address that answered the challenge (sourceKey), and
@@ -27,6 +30,17 @@ type job struct {
 	// limits anonymous accounts per source and in total.
 	source string
 	bound  bool
+	// result, when set, hears how the validation ended.
+	result *jobResult
+}
+
+// jobResult is how a validation ended, for the challenge response waiting
+// on it: done is closed when the worker is through with the job, and authz
+// is then the authorization as the worker stored it (nil when it stored
+// nothing, say because the authorization changed meanwhile).
+type jobResult struct {
+	done  chan struct{}
+	authz *Authorization
 }
 
 // KeyAuthorization is the key authorization of a challenge token for an
@@ -36,7 +50,10 @@ func KeyAuthorization(token, thumbprint string) string { return token + "." + th
 // RespondChallenge starts validation of a pending challenge; clientIP is
 // the address of the request that asked for it (the per-source limit). It
 // is idempotent: a challenge already processing, valid or invalid is
-// returned as it stands.
+// returned as it stands. When the validation it starts is the account's
+// only one in flight and ends within Config.RespondWait, the answer is its
+// outcome, saving the client a poll (and a Retry-After wait); otherwise
+// the answer is processing.
 func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, chID, clientIP string) (*Challenge, *Authorization, error) {
 	a, err := s.authorization(ctx, acct, authzID)
 	if err != nil {
@@ -80,12 +97,14 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	}
 	j := job{
 		authzID: a.ID, chID: ch.ID, keyAuth: KeyAuthorization(ch.Token, acct.KeyThumbprint),
-		accountID: acct.ID, provisionerID: acct.ProvisionerID, target: a.Identifier.Type + ":" + a.Identifier.Value,
+		accountID: acct.ID, provisionerID: acct.ProvisionerID, provisionerName: prov.Name,
+		target: a.Identifier.Type + ":" + a.Identifier.Value,
 		source: netsource.Key(clientIP), bound: acct.EABKeyID != "",
 	}
 	// The slot is claimed before the challenge leaves pending, so a
 	// refused challenge can simply be retried.
-	if err := s.queue.reserve(j); err != nil {
+	alone, err := s.queue.reserve(j)
+	if err != nil {
 		return nil, nil, queueProblem(err, s.settings().Limits, a.Identifier.Value, j.source)
 	}
 	next := *ch
@@ -101,9 +120,42 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 		}
 		return nil, nil, fmt.Errorf("acme: challenge: %w", err)
 	}
+	// Only an account's lone validation is waited for: a client answering
+	// many challenges one after another must not wait for each in turn.
+	if alone && s.cfg.RespondWait > 0 {
+		j.result = &jobResult{done: make(chan struct{})}
+	}
 	s.queue.submit(j)
 	*ch = next
+	if j.result != nil {
+		if done := s.awaitValidation(ctx, j.result); done != nil {
+			for k := range done.Challenges {
+				if done.Challenges[k].ID == chID {
+					return &done.Challenges[k], done, nil
+				}
+			}
+		}
+	}
 	return ch, a, nil
+}
+
+// awaitValidation waits up to Config.RespondWait, or until ctx ends, for
+// the validation of r to end, and returns the authorization it stored, or
+// nil.
+func (s *Service) awaitValidation(ctx context.Context, r *jobResult) *Authorization {
+	t := time.NewTimer(s.cfg.RespondWait)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		if r.authz != nil {
+			a := *r.authz
+			a.Status = effectiveStatus(&a, s.cfg.Clock.Now())
+			return &a
+		}
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // queueProblem tells the client which limit refused its challenge.
@@ -145,6 +197,9 @@ func (s *Service) Run(ctx context.Context) error {
 				// processing and expires), never the worker or the server.
 				recovery.Do(s.cfg.Log, "acme validation of challenge "+j.chID, func() { s.validate(ctx, j) })
 				s.queue.done(j)
+				if j.result != nil {
+					close(j.result.done)
+				}
 			}
 		}()
 	}
@@ -201,7 +256,7 @@ func (s *Service) validate(ctx context.Context, j job) {
 	if verr != nil {
 		pb = validationProblem(verr, a.Identifier)
 	}
-	s.auditAttempt(ctx, j, a, ch, targets, pb, now)
+	ev := attemptEvent(j, a, ch, targets, pb, now)
 	ch.Validated = now
 	if verr == nil {
 		ch.Status = StatusValid
@@ -215,7 +270,16 @@ func (s *Service) validate(ctx context.Context, j job) {
 	if a.Status == StatusValid && !now.Before(a.Expires) {
 		a.Status = StatusInvalid
 	}
-	if err := s.store.UpdateAuthorization(ctx, a, StatusPending); err != nil {
+	// The outcome and its audit event commit together; the attempt
+	// happened whatever becomes of the authorization, so when the
+	// authorization cannot take the outcome the event is appended alone.
+	// Only the challenge validated changed; the others stay as stored.
+	upd := *a
+	upd.Challenges = []Challenge{*ch}
+	if err := s.store.UpdateAuthorization(ctx, &upd, StatusPending, ev); err != nil {
+		if aerr := s.store.AppendAudit(ctx, ev); aerr != nil {
+			s.cfg.Log.Error("acme: audit validation attempt", "authz", a.ID, "err", aerr)
+		}
 		if errors.Is(err, ErrConflict) {
 			// Deactivated or expired meanwhile: record the challenge only.
 			_ = s.store.UpdateChallenge(ctx, ch, StatusProcessing)
@@ -224,40 +288,36 @@ func (s *Service) validate(ctx context.Context, j job) {
 		s.cfg.Log.Error("acme: record validation", "authz", a.ID, "err", err)
 		return
 	}
+	if j.result != nil {
+		j.result.authz = a
+	}
 	s.cfg.Log.Debug("acme: challenge validated", "authz", a.ID, "type", ch.Type, "identifier", a.Identifier.Value, "status", ch.Status)
 }
 
-// auditAttempt records one validation attempt: what it connected to and
-// how it ended. The attempt happened whatever becomes of the
-// authorization, so it is recorded on its own.
-func (s *Service) auditAttempt(ctx context.Context, j job, a *Authorization, ch *Challenge, targets []string, pb *Problem, now time.Time) {
-	provName := j.provisionerID
-	if prov, err := s.store.GetProvisioner(ctx, j.provisionerID); err == nil {
-		provName = prov.Name
-	}
-	name := "acme:" + provName + "/" + j.accountID
+// attemptEvent is the audit event of one validation attempt: what it
+// connected to and how it ended.
+func attemptEvent(j job, a *Authorization, ch *Challenge, targets []string, pb *Problem, now time.Time) audit.Event {
+	name := "acme:" + j.provisionerName + "/" + j.accountID
 	p := authz.Principal{ID: "acme:" + j.accountID, Name: name, Kind: authz.KindMachine, Auth: "acme"}
 	if targets == nil {
 		targets = []string{}
 	}
 	details := map[string]any{
-		"provisioner": provName, "account": j.accountID, "authorization": a.ID, "challenge": ch.ID,
+		"provisioner": j.provisionerName, "account": j.accountID, "authorization": a.ID, "challenge": ch.ID,
 		"type": ch.Type, "identifier": a.Identifier, "targets": targets, "result": StatusValid,
 	}
+	if pb == nil {
+		return audit.New(p, now, "acme.challenge.validate", a.Identifier.Type+":"+a.Identifier.Value, details)
+	}
+	details["result"] = StatusInvalid
+	details["problem"] = string(pb.Type)
+	details["detail"] = pb.Detail
 	ev := audit.New(p, now, "acme.challenge.validate", a.Identifier.Type+":"+a.Identifier.Value, details)
-	if pb != nil {
-		details["result"] = StatusInvalid
-		details["problem"] = string(pb.Type)
-		details["detail"] = pb.Detail
-		ev = audit.New(p, now, "acme.challenge.validate", a.Identifier.Type+":"+a.Identifier.Value, details)
-		ev.Outcome = audit.Failed
-		if pb.Type == ErrRejectedIdentifier {
-			ev.Outcome = audit.Denied
-		}
+	ev.Outcome = audit.Failed
+	if pb.Type == ErrRejectedIdentifier {
+		ev.Outcome = audit.Denied
 	}
-	if err := s.store.AppendAudit(ctx, ev); err != nil {
-		s.cfg.Log.Error("acme: audit validation attempt", "authz", a.ID, "err", err)
-	}
+	return ev
 }
 
 // validationProblem turns a validator error into the challenge's problem.

@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -266,7 +267,7 @@ func TestRespondChallengeQueueFull(t *testing.T) {
 	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "queue"})
 	acct := e.account(t, e.svc, prov)
 	// Not running: nothing takes jobs off the queue.
-	idle, err := acme.New(acme.Config{Clock: e.clk, Log: e.log, QueueSize: 1}, e.db, e.issuer, e.revoker, e.profiles, e.val, e.kp)
+	idle, err := acme.New(acme.Config{Clock: e.clk, Log: e.log, QueueSize: 1, RespondWait: -1}, e.db, e.issuer, e.revoker, e.profiles, e.val, e.kp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,4 +292,47 @@ func TestRespondChallengeQueueFull(t *testing.T) {
 	// A running service takes the refused one.
 	e.respond(t, e.svc, acct, a2, acme.ChallengeHTTP01)
 	waitAuthz(t, e.svc, acct, a2.ID, acme.StatusValid)
+}
+
+// A challenge response waits for its validation when it is the account's
+// only one in flight, and answers with the outcome; with another of the
+// account's validations in flight it answers processing at once.
+func TestRespondChallengeAnswersOutcome(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *acme.Config) { c.RespondWait = 10 * time.Second })
+	tarpit(t, "127.0.0.11", e.httpPort)
+	e.dns.SetA("held.tarpit.test", netip.MustParseAddr("127.0.0.11"))
+	ctx := context.Background()
+	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "answer", Challenges: []string{acme.ChallengeHTTP01}})
+
+	acct := e.account(t, e.svc, prov)
+	_, a := oneAuthzOrder(t, e.svc, prov, acct, acme.Identifier{Type: "dns", Value: "good.example.test"})
+	if ch := e.respond(t, e.svc, acct, a, acme.ChallengeHTTP01); ch.Status != acme.StatusValid || ch.Validated.IsZero() {
+		t.Errorf("lone valid challenge answered %+v", ch)
+	}
+	_, a = oneAuthzOrder(t, e.svc, prov, acct, acme.Identifier{Type: "dns", Value: "bad.example.test"})
+	bad := challengeOf(t, a, acme.ChallengeHTTP01)
+	e.serveHTTP01(bad.Token, "wrong")
+	ch, az, err := e.svc.RespondChallenge(ctx, acct, a.ID, bad.ID, "")
+	if err != nil || ch.Status != acme.StatusInvalid || ch.Error == nil || az.Status != acme.StatusInvalid {
+		t.Errorf("lone invalid challenge answered %+v (authorization %+v), %v", ch, az, err)
+	}
+
+	// The tarpit holds the first validation; the second is answered at once.
+	other := e.account(t, e.svc, prov)
+	_, held := oneAuthzOrder(t, e.svc, prov, other, acme.Identifier{Type: "dns", Value: "held.tarpit.test"})
+	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if ch, _, err := e.svc.RespondChallenge(wctx, other, held.ID, challengeOf(t, held, acme.ChallengeHTTP01).ID, ""); err != nil || ch.Status != acme.StatusProcessing {
+		t.Fatalf("held challenge answered %+v, %v", ch, err)
+	}
+	_, quick := oneAuthzOrder(t, e.svc, prov, other, acme.Identifier{Type: "dns", Value: "quick.example.test"})
+	start := time.Now()
+	if ch := e.respond(t, e.svc, other, quick, acme.ChallengeHTTP01); ch.Status != acme.StatusProcessing {
+		t.Errorf("challenge with another in flight answered %s, want processing", ch.Status)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("challenge with another in flight answered after %s", d)
+	}
+	waitAuthz(t, e.svc, other, quick.ID, acme.StatusValid)
 }

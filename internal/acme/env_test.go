@@ -440,8 +440,22 @@ func describe(a *acme.Authorization) []string {
 // http-01, returning the order once ready.
 func (e *env) readyOrder(t *testing.T, svc *acme.Service, prov *acme.Provisioner, acct *acme.Account, ids ...acme.Identifier) *acme.Order {
 	t.Helper()
-	ctx := context.Background()
-	o, err := svc.NewOrder(ctx, prov, acct, acme.OrderRequest{Identifiers: ids})
+	o, err := svc.Order(context.Background(), acct, e.provedOrder(t, svc, prov, acct, ids...).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != acme.StatusReady {
+		t.Fatalf("order %s is %s after every authorization is valid, want ready", o.ID, o.Status)
+	}
+	return o
+}
+
+// provedOrder creates an order and proves every new authorization with
+// http-01, returning the order as created: nothing has asked for it since,
+// so it is still stored pending.
+func (e *env) provedOrder(t *testing.T, svc *acme.Service, prov *acme.Provisioner, acct *acme.Account, ids ...acme.Identifier) *acme.Order {
+	t.Helper()
+	o, err := svc.NewOrder(context.Background(), prov, acct, acme.OrderRequest{Identifiers: ids})
 	if err != nil {
 		t.Fatalf("NewOrder %v: %v", ids, err)
 	}
@@ -450,13 +464,6 @@ func (e *env) readyOrder(t *testing.T, svc *acme.Service, prov *acme.Provisioner
 			e.respond(t, svc, acct, a, acme.ChallengeHTTP01)
 			waitAuthz(t, svc, acct, a.ID, acme.StatusValid)
 		}
-	}
-	o, err = svc.Order(ctx, acct, o.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Status != acme.StatusReady {
-		t.Fatalf("order %s is %s after every authorization is valid, want ready", o.ID, o.Status)
 	}
 	return o
 }

@@ -91,9 +91,22 @@ func identifierList(ids []Identifier) string {
 // Finalize issues the certificate of a ready order from a CSR that asks for
 // exactly the order's identifiers, through the one issuance path.
 func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account, orderID string, csrDER []byte) (*Order, error) {
-	o, err := s.Order(ctx, acct, orderID)
+	stored, err := s.ownOrder(ctx, acct, orderID)
 	if err != nil {
 		return nil, err
+	}
+	// A pending order whose authorizations are all valid moves straight
+	// to processing below, from the status it is stored with: the ready
+	// in between is not written. Any other change (expiry, a failed
+	// authorization) is stored as Order would.
+	o, err := s.advance(ctx, stored)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != StatusReady {
+		if o, err = s.refresh(ctx, stored); err != nil {
+			return nil, err
+		}
 	}
 	// Issuance follows the provisioner as it is now, not as cached or as
 	// it was when the order was placed: disabled, EAB now required, a
@@ -134,7 +147,12 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 	processing := *o
 	processing.Status = StatusProcessing
 	processing.UpdatedAt = s.cfg.Clock.Now()
-	if err := s.store.UpdateOrder(ctx, &processing, StatusReady); err != nil {
+	err = s.store.UpdateOrder(ctx, &processing, stored.Status)
+	if errors.Is(err, ErrConflict) && stored.Status == StatusPending {
+		// Moved to ready meanwhile (a concurrent poll): the same transition.
+		err = s.store.UpdateOrder(ctx, &processing, StatusReady)
+	}
+	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, NewProblem(ErrOrderNotReady, "order is already being finalized")
 		}
@@ -228,17 +246,17 @@ func (s *Service) CertificateChain(ctx context.Context, acct *Account, serial st
 	if err != nil {
 		return nil, fmt.Errorf("acme: certificate: %w", err)
 	}
-	c, err := s.store.GetCertificate(ctx, norm)
+	caID, der, err := s.store.CertificateDER(ctx, norm)
 	if err != nil {
 		return nil, fmt.Errorf("acme: certificate %s: %w", norm, err)
 	}
-	chain, err := s.issuer.Chain(ctx, c.CAID)
+	chain, err := s.issuer.Chain(ctx, caID)
 	if err != nil {
 		return nil, fmt.Errorf("acme: chain of %s: %w", norm, err)
 	}
 	// The root is left out: relying parties hold it already.
 	intermediates, _ := issue.SplitChain(chain)
-	ders := [][]byte{c.DER}
+	ders := [][]byte{der}
 	for _, ic := range intermediates {
 		ders = append(ders, ic.Raw)
 	}

@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -12,14 +13,33 @@ import (
 	"github.com/certwright/certwright/internal/profile"
 )
 
-// Two clients finalizing the same order at once get one certificate.
+// Two clients finalizing the same order at once get one certificate,
+// whether the order was stored ready (polled) or is still stored pending
+// (finalized without a poll: Finalize moves it to processing directly).
 func TestFinalizeConcurrent(t *testing.T) {
 	t.Parallel()
+	for _, polled := range []bool{true, false} {
+		t.Run(fmt.Sprintf("polled=%t", polled), func(t *testing.T) {
+			t.Parallel()
+			testFinalizeConcurrent(t, polled)
+		})
+	}
+}
+
+func testFinalizeConcurrent(t *testing.T, polled bool) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	prov := e.provisioner(t, acme.ProvisionerSpec{Name: "race"})
 	acct := e.account(t, e.svc, prov)
-	o := e.readyOrder(t, e.svc, prov, acct, dnsIDs("race.example.test")...)
+	var o *acme.Order
+	if polled {
+		o = e.readyOrder(t, e.svc, prov, acct, dnsIDs("race.example.test")...)
+	} else {
+		o = e.provedOrder(t, e.svc, prov, acct, dnsIDs("race.example.test")...)
+		if o.Status != acme.StatusPending {
+			t.Fatalf("order is stored %s, want pending", o.Status)
+		}
+	}
 	replica := e.service(t, nil)
 
 	const n = 4
@@ -54,6 +74,9 @@ func TestFinalizeConcurrent(t *testing.T) {
 	}
 	if issued != 1 {
 		t.Errorf("%d certificates issued, want 1", issued)
+	}
+	if got, err := e.svc.Order(ctx, acct, o.ID); err != nil || got.Status != acme.StatusValid || got.CertSerial == "" {
+		t.Errorf("order after finalization: %+v, %v", got, err)
 	}
 }
 

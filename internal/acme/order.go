@@ -300,6 +300,15 @@ func (s *Service) newAuthorization(prov *Provisioner, acct *Account, ident Ident
 
 // Order returns the account's order with its status brought up to date.
 func (s *Service) Order(ctx context.Context, acct *Account, id string) (*Order, error) {
+	o, err := s.ownOrder(ctx, acct, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.refresh(ctx, o)
+}
+
+// ownOrder returns acct's order id as stored.
+func (s *Service) ownOrder(ctx context.Context, acct *Account, id string) (*Order, error) {
 	o, err := s.store.GetOrder(ctx, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && o.AccountID != acct.ID) {
 		return nil, notFound("order", id)
@@ -307,12 +316,29 @@ func (s *Service) Order(ctx context.Context, acct *Account, id string) (*Order, 
 	if err != nil {
 		return nil, fmt.Errorf("acme: order: %w", err)
 	}
-	return s.refresh(ctx, o)
+	return o, nil
 }
 
 // refresh moves an order on when its authorizations or its expiry say so,
 // and stores the change.
 func (s *Service) refresh(ctx context.Context, o *Order) (*Order, error) {
+	next, err := s.advance(ctx, o)
+	if err != nil || next == o {
+		return next, err
+	}
+	if err := s.store.UpdateOrder(ctx, next, o.Status); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return s.store.GetOrder(ctx, o.ID)
+		}
+		return nil, fmt.Errorf("acme: update order %s: %w", o.ID, err)
+	}
+	return next, nil
+}
+
+// advance returns the order as its authorizations and its expiry say it
+// stands now, without storing anything: o itself when nothing changed, a
+// changed copy otherwise.
+func (s *Service) advance(ctx context.Context, o *Order) (*Order, error) {
 	if o.Status != StatusPending && o.Status != StatusReady {
 		return o, nil
 	}
@@ -355,12 +381,6 @@ func (s *Service) refresh(ctx context.Context, o *Order) (*Order, error) {
 		return o, nil
 	}
 	next.UpdatedAt = now
-	if err := s.store.UpdateOrder(ctx, &next, o.Status); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return s.store.GetOrder(ctx, o.ID)
-		}
-		return nil, fmt.Errorf("acme: update order %s: %w", o.ID, err)
-	}
 	return &next, nil
 }
 

@@ -71,21 +71,22 @@ func newQueue(lim queueLimits) *queue {
 }
 
 // reserve claims an in-flight slot for job j (its account, target, source
-// and binding); the caller then submits j or releases the slot.
-func (q *queue) reserve(j job) error {
+// and binding); the caller then submits j or releases the slot. alone
+// reports that j is its account's only job in flight.
+func (q *queue) reserve(j job) (alone bool, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
 	case q.queued >= q.lim.total:
-		return errQueueFull
+		return false, errQueueFull
 	case !j.bound && q.anon >= q.lim.anonymousShare():
-		return errAnonymousFull
+		return false, errAnonymousFull
 	case q.inflight[j.accountID] >= q.lim.perAccount:
-		return errAccountBacklog
+		return false, errAccountBacklog
 	case !j.bound && q.sources[j.source] >= q.lim.perSource:
-		return errSourceBacklog
+		return false, errSourceBacklog
 	case q.targets[j.target] >= q.lim.perTarget:
-		return errTargetBacklog
+		return false, errTargetBacklog
 	}
 	q.inflight[j.accountID]++
 	q.targets[j.target]++
@@ -94,7 +95,7 @@ func (q *queue) reserve(j job) error {
 		q.sources[j.source]++
 		q.anon++
 	}
-	return nil
+	return q.inflight[j.accountID] == 1, nil
 }
 
 // release gives back a slot reserve claimed for a job never submitted.

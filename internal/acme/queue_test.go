@@ -18,7 +18,7 @@ func TestQueueFairness(t *testing.T) {
 	q := newQueue(queueLimits{total: 100, perAccount: 3, perTarget: 4, runningAccount: 1, runningPerTarget: 1, perSource: 100})
 	add := func(acct, target, id string) {
 		t.Helper()
-		if err := q.reserve(job{accountID: acct, target: target}); err != nil {
+		if _, err := q.reserve(job{accountID: acct, target: target}); err != nil {
 			t.Fatalf("reserve %s %s: %v", acct, target, err)
 		}
 		q.submit(job{chID: id, accountID: acct, target: target})
@@ -26,7 +26,7 @@ func TestQueueFairness(t *testing.T) {
 	add("a", "ta1", "a1")
 	add("a", "ta2", "a2")
 	add("a", "ta3", "a3")
-	if err := q.reserve(job{accountID: "a", target: "ta4"}); !errors.Is(err, errAccountBacklog) {
+	if _, err := q.reserve(job{accountID: "a", target: "ta4"}); !errors.Is(err, errAccountBacklog) {
 		t.Fatalf("fourth job of a: %v, want errAccountBacklog", err)
 	}
 	add("b", "tb", "b1")
@@ -58,7 +58,7 @@ func TestQueueFairness(t *testing.T) {
 	if !next["c1"] || !next["a2"] {
 		t.Fatalf("after a1 took %v, want c1 and a2", next)
 	}
-	if err := q.reserve(job{accountID: "d", target: "ta1"}); err != nil {
+	if _, err := q.reserve(job{accountID: "d", target: "ta1"}); err != nil {
 		t.Fatalf("reserve: %v", err)
 	}
 	q.release(job{accountID: "d", target: "ta1"})
@@ -66,7 +66,7 @@ func TestQueueFairness(t *testing.T) {
 		add("e", "ta9", "e")
 	}
 	add("f", "ta9", "f")
-	if err := q.reserve(job{accountID: "g", target: "ta9"}); !errors.Is(err, errTargetBacklog) {
+	if _, err := q.reserve(job{accountID: "g", target: "ta9"}); !errors.Is(err, errTargetBacklog) {
 		t.Fatalf("fifth job on ta9: %v, want errTargetBacklog", err)
 	}
 	cancel()
@@ -93,7 +93,7 @@ func TestQueueSybilSource(t *testing.T) {
 	var refused error
 	for a := range 41 {
 		for i := range 100 {
-			err := q.reserve(job{accountID: fmt.Sprintf("sybil-%d", a), target: fmt.Sprintf("dns:t%d-%d.tarpit.example", a, i), source: attacker})
+			_, err := q.reserve(job{accountID: fmt.Sprintf("sybil-%d", a), target: fmt.Sprintf("dns:t%d-%d.tarpit.example", a, i), source: attacker})
 			if err == nil {
 				n++
 			} else if refused == nil {
@@ -107,7 +107,7 @@ func TestQueueSybilSource(t *testing.T) {
 	if !errors.Is(refused, errSourceBacklog) {
 		t.Errorf("first refusal %v, want errSourceBacklog", refused)
 	}
-	if err := q.reserve(job{accountID: "legit", target: "dns:www.example.internal", source: "198.51.100.7"}); err != nil {
+	if _, err := q.reserve(job{accountID: "legit", target: "dns:www.example.internal", source: "198.51.100.7"}); err != nil {
 		t.Fatalf("an account answering from another address: %v", err)
 	}
 	// A finished job frees its source's slot.
@@ -119,7 +119,7 @@ func TestQueueSybilSource(t *testing.T) {
 		t.Fatal("take timed out")
 	}
 	q.done(j)
-	if err := q.reserve(job{accountID: "sybil-40", target: "dns:again.tarpit.example", source: attacker}); err != nil {
+	if _, err := q.reserve(job{accountID: "sybil-40", target: "dns:again.tarpit.example", source: attacker}); err != nil {
 		t.Fatalf("after a job of the source finished: %v", err)
 	}
 }
@@ -136,7 +136,7 @@ func TestQueueReservesBoundShare(t *testing.T) {
 	for a := range 41 { // one address (a /64 each) per account
 		src := netsource.Key(fmt.Sprintf("2001:db8:%x::1", a))
 		for i := range 100 {
-			err := q.reserve(job{accountID: fmt.Sprintf("sybil-%d", a), target: fmt.Sprintf("dns:t%d-%d.tarpit.example", a, i), source: src})
+			_, err := q.reserve(job{accountID: fmt.Sprintf("sybil-%d", a), target: fmt.Sprintf("dns:t%d-%d.tarpit.example", a, i), source: src})
 			if err == nil {
 				n++
 			} else if refused == nil {
@@ -150,15 +150,15 @@ func TestQueueReservesBoundShare(t *testing.T) {
 	if !errors.Is(refused, errAnonymousFull) {
 		t.Errorf("first refusal %v, want errAnonymousFull", refused)
 	}
-	if err := q.reserve(job{accountID: "late-anonymous", target: "dns:late.example", source: "192.0.2.1"}); !errors.Is(err, errAnonymousFull) {
+	if _, err := q.reserve(job{accountID: "late-anonymous", target: "dns:late.example", source: "192.0.2.1"}); !errors.Is(err, errAnonymousFull) {
 		t.Errorf("another anonymous account: %v, want errAnonymousFull", err)
 	}
 	for i := range shipped.perAccount {
-		if err := q.reserve(job{accountID: "bound", target: fmt.Sprintf("dns:h%d.example.internal", i), source: netsource.Key("2001:db8:0::99"), bound: true}); err != nil {
+		if _, err := q.reserve(job{accountID: "bound", target: fmt.Sprintf("dns:h%d.example.internal", i), source: netsource.Key("2001:db8:0::99"), bound: true}); err != nil {
 			t.Fatalf("challenge %d of an account with external account binding: %v", i, err)
 		}
 	}
-	if err := q.reserve(job{accountID: "bound", target: "dns:one-more.example.internal", source: "192.0.2.1", bound: true}); !errors.Is(err, errAccountBacklog) {
+	if _, err := q.reserve(job{accountID: "bound", target: "dns:one-more.example.internal", source: "192.0.2.1", bound: true}); !errors.Is(err, errAccountBacklog) {
 		t.Errorf("bound account past its own limit: %v, want errAccountBacklog", err)
 	}
 }
@@ -187,5 +187,41 @@ func TestSourceKey(t *testing.T) {
 	}
 	if got := netsource.Key("2001:db8:1:2:3:4:5:6"); got != "2001:db8:1:2::/64" {
 		t.Errorf("sourceKey = %q, want 2001:db8:1:2::/64", got)
+	}
+}
+
+// TestQueueAlone: reserve says whether the job is its account's only one
+// in flight, counting jobs reserved, waiting and running until done.
+func TestQueueAlone(t *testing.T) {
+	t.Parallel()
+	q := newQueue(queueLimits{total: 10, perAccount: 5, perTarget: 5, runningAccount: 1, runningPerTarget: 1, perSource: 10})
+	reserve := func(acct, target string) bool {
+		t.Helper()
+		alone, err := q.reserve(job{accountID: acct, target: target})
+		if err != nil {
+			t.Fatalf("reserve %s %s: %v", acct, target, err)
+		}
+		return alone
+	}
+	if !reserve("a", "t1") {
+		t.Error("first job of a is not alone")
+	}
+	if reserve("a", "t2") {
+		t.Error("second job of a is alone")
+	}
+	if !reserve("b", "t3") {
+		t.Error("first job of b is not alone")
+	}
+	q.submit(job{accountID: "a", target: "t1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	j, ok := q.take(ctx)
+	if !ok {
+		t.Fatal("no job to take")
+	}
+	q.done(j)
+	q.release(job{accountID: "a", target: "t2"})
+	if !reserve("a", "t4") {
+		t.Error("job of a after the others ended is not alone")
 	}
 }

@@ -130,7 +130,11 @@ type Config struct {
 	// challenges waiting for a worker (4096).
 	Workers   int
 	QueueSize int
-	Limits    Limits
+	// RespondWait is how long a challenge response waits for the
+	// validation it starts to end before answering processing (1s, the
+	// Retry-After a processing answer carries); negative: no wait.
+	RespondWait time.Duration
+	Limits      Limits
 }
 
 // Service runs the ACME protocol's state machines.
@@ -181,6 +185,9 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 	}
 	defDur(&cfg.NonceLifetime, time.Hour)
 	defDur(&cfg.RenewalInfoRetry, 6*time.Hour)
+	if cfg.RespondWait == 0 {
+		cfg.RespondWait = time.Second
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}

@@ -97,9 +97,10 @@ type Store interface {
 	// authorization for ident (and wildcard flag) expiring after t.
 	ReusableAuthorization(ctx context.Context, accountID string, ident Identifier, wildcard bool, t time.Time) (*Authorization, error)
 	// UpdateAuthorization writes the authorization's status, expiry and every
-	// challenge's status, validated time and error, when the stored
-	// status is from; otherwise ErrConflict.
-	UpdateAuthorization(ctx context.Context, a *Authorization, from string) error
+	// challenge's status, validated time and error, and appends evs, in
+	// one transaction, when the stored status is from; otherwise
+	// ErrConflict, and nothing is written.
+	UpdateAuthorization(ctx context.Context, a *Authorization, from string, evs ...audit.Event) error
 	// UpdateChallenge writes one challenge's status, validated and error
 	// when its stored status is from; otherwise ErrConflict.
 	UpdateChallenge(ctx context.Context, c *Challenge, from string) error
@@ -112,6 +113,9 @@ type Store interface {
 
 	// Certificates and CAs (shared with the rest of Certwright).
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
+	// CertificateDER returns the issuing CA's ID and the DER of the
+	// certificate serial: what a download needs, read cheaply.
+	CertificateDER(ctx context.Context, serial string) (caID string, der []byte, err error)
 	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
 	// MarkRenewNow sets renew_now_at to at on every unexpired, unrevoked
 	// certificate the selector matches (Serial too, when set) and returns

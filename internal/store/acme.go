@@ -97,6 +97,9 @@ const (
 	sqlOrderReplacing = `SELECT ` + orderColumns + ` FROM acme_orders
 		WHERE replaces = ? AND status <> '` + acme.StatusInvalid + `' ORDER BY created_at, id LIMIT 1`
 	sqlCountOrders = `SELECT COUNT(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?`
+	// The two columns a certificate download needs, from the serial's
+	// index alone: no revocation join, no wide row decode.
+	sqlCertificateDER = `SELECT ca_id, der FROM certificates WHERE serial = ?`
 
 	sqlInsertAuthz = `INSERT INTO acme_authorizations (id, account_id, provisioner_id, ident_type, ident_value,
 		wildcard, status, expires, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
@@ -663,6 +666,21 @@ func (db *DB) OrderByCertificate(ctx context.Context, serial string) (*acme.Orde
 	return db.getOrder(ctx, sqlOrderByCert, "ACME order of certificate", serial)
 }
 
+// CertificateDER returns the issuing CA and the DER of the certificate
+// with the given serial; an unknown serial is ErrNotFound.
+func (db *DB) CertificateDER(ctx context.Context, serial string) (string, []byte, error) {
+	var caID string
+	var der []byte
+	err := db.read.QueryRowContext(ctx, db.d.rebind(sqlCertificateDER), serial).Scan(&caID, &der)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, notFound("certificate serial", serial)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("store: get certificate %s: %w", serial, err)
+	}
+	return caID, der, nil
+}
+
 // OrderReplacing returns the oldest order, not invalid, that replaces the
 // certificate with ARI certificate ID certID.
 func (db *DB) OrderReplacing(ctx context.Context, certID string) (*acme.Order, error) {
@@ -878,11 +896,18 @@ func scanAuthzs(rows *sql.Rows) ([]*acme.Authorization, error) {
 }
 
 // UpdateAuthorization writes a's status and each of its challenges'
-// status, validated time and error, in one transaction, provided the
-// stored status is from; otherwise it returns an error wrapping
-// ErrConflict that names the current status. An unknown authorization or
-// challenge is ErrNotFound.
-func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, from string) error {
+// status, validated time and error, and appends evs, in one transaction,
+// provided the stored status is from; otherwise it returns an error
+// wrapping ErrConflict that names the current status, and appends nothing.
+// An unknown authorization or challenge is ErrNotFound.
+func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, from string, evs ...audit.Event) error {
+	ptrs := make([]*audit.Event, len(evs))
+	for i := range evs {
+		ptrs[i] = &evs[i]
+		if err := normalizeEvent(ptrs[i]); err != nil {
+			return err
+		}
+	}
 	chArgs := make([][]any, len(a.Challenges))
 	for i, c := range a.Challenges {
 		p, err := problemArg(c.Error)
@@ -917,7 +942,7 @@ func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, fr
 				return notFound("ACME challenge of the authorization", a.Challenges[i].ID)
 			}
 		}
-		return nil
+		return db.appendAudit(ctx, tx, ptrs...)
 	})
 	if err != nil {
 		return fmt.Errorf("store: update ACME authorization %q: %w", a.ID, err)

@@ -37,6 +37,7 @@ var acmeTests = []struct {
 	{"ACMEProvisionerLifecycle", testACMEProvisionerLifecycle},
 	{"ACMERevokeEABKey", testACMERevokeEABKey},
 	{"CertificateRenewNowAt", testCertificateRenewNowAt},
+	{"CertificateDER", testCertificateDER},
 }
 
 // wantACMEErr checks that err matches both the store's sentinel and the
@@ -677,15 +678,19 @@ func testACMEAuthorizations(t *testing.T, open func(*testing.T) *store.DB) {
 	up.Status = acme.StatusValid
 	up.Challenges[0].Status, up.Challenges[0].Validated = acme.StatusValid, base().Add(2*time.Minute)
 	up.Challenges[1].Error = nil // cleared
-	must(t, db.UpdateAuthorization(ctx, &up, acme.StatusPending))
+	log := newAuditLog(t, db)
+	must(t, db.UpdateAuthorization(ctx, &up, acme.StatusPending, ev("acme.challenge.validate", "dns:a.example.com")))
 	got, err = db.GetAuthorizations(ctx, "az1")
 	must(t, err)
 	checkAuthz(t, got[0], &up)
+	log.expect(t, "acme.challenge.validate dns:a.example.com")
 
+	// A refused update appends nothing either.
 	stale := up
 	stale.Status = acme.StatusInvalid
-	err = db.UpdateAuthorization(ctx, &stale, acme.StatusPending)
+	err = db.UpdateAuthorization(ctx, &stale, acme.StatusPending, ev("acme.challenge.validate", "dns:a.example.com"))
 	wantACMEErr(t, err, store.ErrConflict, acme.ErrConflict)
+	log.expect(t)
 	err = db.UpdateAuthorization(ctx, newAuthz("nope", "acct1", "x.example.com"), acme.StatusPending)
 	wantACMEErr(t, err, store.ErrNotFound, acme.ErrNotFound)
 	// A challenge that is not the authorization's fails the whole update.
@@ -989,4 +994,20 @@ func checkRenewNow(t *testing.T, got, want *inventory.Certificate) {
 		return
 	}
 	checkTime(t, "RenewNowAt of "+want.Serial, got.RenewNowAt, want.RenewNowAt)
+}
+
+// testCertificateDER checks the download read: the issuing CA and the DER
+// by serial, ErrNotFound for an unknown serial.
+func testCertificateDER(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	c := newCert("0c", "ca1")
+	must(t, db.InsertCertificate(ctx, c, tev()))
+	caID, der, err := db.CertificateDER(ctx, "0c")
+	must(t, err)
+	if caID != "ca1" || !bytes.Equal(der, c.DER) {
+		t.Errorf("CertificateDER = %q, %x; want ca1, %x", caID, der, c.DER)
+	}
+	_, _, err = db.CertificateDER(ctx, "0d")
+	wantACMEErr(t, err, store.ErrNotFound, acme.ErrNotFound)
 }

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -83,6 +84,36 @@ type Handler struct {
 	d      Deps
 	base   string
 	routes []route
+
+	// keys memoizes account keys parsed from their stored JSON, which
+	// fixes the key: parsing is pure, and a key change stores new JSON.
+	// The account itself (its status, its key) is read on every request.
+	keyMu sync.Mutex
+	keys  map[string]*jose.JSONWebKey
+}
+
+// maxCachedKeys bounds Handler.keys; a full memo starts over.
+const maxCachedKeys = 4096
+
+// accountKey returns the parsed account key stored as b.
+func (h *Handler) accountKey(b []byte) (*jose.JSONWebKey, error) {
+	h.keyMu.Lock()
+	k, ok := h.keys[string(b)]
+	h.keyMu.Unlock()
+	if ok {
+		return k, nil
+	}
+	k, err := parseAccountKey(b)
+	if err != nil {
+		return nil, err
+	}
+	h.keyMu.Lock()
+	if len(h.keys) >= maxCachedKeys {
+		clear(h.keys)
+	}
+	h.keys[string(b)] = k
+	h.keyMu.Unlock()
+	return k, nil
 }
 
 // keyPolicy says which JWS key a resource accepts (RFC 8555 §6.2).
@@ -139,7 +170,7 @@ func New(d Deps) (*Handler, error) {
 	if d.MaxBody == 0 {
 		d.MaxBody = DefaultMaxBody
 	}
-	h := &Handler{d: d}
+	h := &Handler{d: d, keys: map[string]*jose.JSONWebKey{}}
 	if d.BaseURL != "" {
 		u, err := url.Parse(d.BaseURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
@@ -316,7 +347,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, rq *request, keys keyPolic
 			}
 			return err
 		}
-		if key, err = parseAccountKey(acct.KeyJWK); err != nil {
+		if key, err = h.accountKey(acct.KeyJWK); err != nil {
 			return fmt.Errorf("acmeapi: account %s: %w", acct.ID, err)
 		}
 		rq.acct = acct
