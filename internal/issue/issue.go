@@ -30,6 +30,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
 )
@@ -72,6 +73,9 @@ type Linter interface {
 	// pub); it returns warnings, or an error naming the error-level lints
 	// that failed.
 	Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, cabf bool) ([]string, error)
+	// CheckTBS is Check for a to-be-signed certificate already built
+	// (lint.NewTBS), which the real key then signs as it is.
+	CheckTBS(tbs *lint.TBS, cabf bool) ([]string, error)
 }
 
 // Errors the edge maps to client errors.
@@ -449,24 +453,10 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 	ca.URLsFor(s.cfg.PublicHTTPBase, authority.ID).Apply(tmpl)
 
-	// 6. Lint before the real signature.
-	warnings, err := s.linter.Check(tmpl, pub, issuer, prof.CABFLints)
+	// 6-7. Lint before the real signature, then sign.
+	leaf, warnings, err := s.lintAndSign(ctx, authority, tmpl, pub, issuer, prof.CABFLints)
 	if err != nil {
 		return nil, err
-	}
-
-	// 7. Sign.
-	signer, err := s.caSignerFor(ctx, authority, issuer.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.CreateCertificate(s.cfg.Rand, tmpl, issuer, pub, signer)
-	if err != nil {
-		return nil, fmt.Errorf("issue: sign: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("issue: parse signed certificate: %w", err)
 	}
 
 	// 8. Store durably before anyone sees the certificate.
