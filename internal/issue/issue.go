@@ -109,6 +109,11 @@ type Config struct {
 	ApprovalLifetime time.Duration
 	// Observer, when set, hears the outcome of every leaf issuance (metrics).
 	Observer Observer
+	// CAs serves the CA records issuance reads. Every other writer of CA
+	// records in this process must invalidate the same cache (the
+	// Service's own writes do); nil means a cache of the Service's own
+	// over the store.
+	CAs *ca.Cache
 }
 
 // Observer hears the outcome of each leaf issuance. caName and profile are
@@ -147,6 +152,9 @@ func New(cfg Config, st Store, profiles Profiles, kp keys.Provider, linter Linte
 	}
 	if cfg.ApprovalLifetime <= 0 {
 		cfg.ApprovalLifetime = 72 * time.Hour
+	}
+	if cfg.CAs == nil {
+		cfg.CAs = ca.NewCache(st, cfg.Clock)
 	}
 	return &Service{
 		cfg: cfg, store: st, profiles: profiles, keys: kp, linter: linter,
@@ -715,12 +723,14 @@ func (s *Service) parse(c *ca.CA) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// issuingCA resolves an active CA that may sign leaves.
+// issuingCA resolves an active CA that may sign leaves. The record comes
+// from the CA cache: a change through this process is seen at once, one
+// by another process within ca.CacheMaxAge (1 s).
 func (s *Service) issuingCA(ctx context.Context, idOrName string) (*ca.CA, *x509.Certificate, error) {
 	if idOrName == "" {
 		return nil, nil, fmt.Errorf("%w: no CA named: give the issuing CA", ErrInvalid)
 	}
-	c, err := s.store.GetCA(ctx, idOrName)
+	c, err := s.cfg.CAs.GetCA(ctx, idOrName)
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue: CA %q: %w", idOrName, err)
 	}
