@@ -54,14 +54,16 @@ const DefaultACMEProvisioner = "default"
 
 // App is a wired Certwright instance.
 type App struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	clock    clock.Clock
-	store    *store.DB
-	keys     *software.Provider
-	issuer   *issue.Service
-	revoker  *revoke.Service
-	cas      *ca.Manager
+	cfg     *config.Config
+	log     *slog.Logger
+	clock   clock.Clock
+	store   *store.DB
+	keys    *software.Provider
+	issuer  *issue.Service
+	revoker *revoke.Service
+	cas     *ca.Manager
+	// caCache is the issuance path's CA cache; see caWrites.
+	caCache  *ca.Cache
 	profiles *profile.Catalog
 	auth     *authz.Authenticator
 	access   *access.Service
@@ -123,7 +125,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, err
 	}
 	a.warnDurability(ctx)
-	if err := a.rewrapLegacyKeys(ctx); err != nil {
+	err = a.rewrapLegacyKeys(ctx)
+	a.caCache.Invalidate() // CA key blobs may have been re-wrapped
+	if err != nil {
 		a.Close()
 		if errors.Is(err, keys.ErrWrongKEK) {
 			return nil, wrongKEK(cfg, err)
@@ -171,12 +175,14 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	profiles := profile.NewCatalog(st, clk.Now)
+	caCache := ca.NewCache(st, clk)
+	cw := caWrites{DB: st, cas: caCache}
 	mx, err := metrics.New(metrics.Config{Clock: clk, Log: log.With("component", "metrics"), MaxCertificates: cfg.Metrics.MaxCertificates}, st, st)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	iss, err := issue.New(issue.Config{PublicHTTPBase: cfg.PublicHTTPURL, Clock: clk, Log: log, ApprovalLifetime: cfg.Approval.Lifetime(), Observer: mx}, st, profiles, kp, linter)
+	iss, err := issue.New(issue.Config{PublicHTTPBase: cfg.PublicHTTPURL, Clock: clk, Log: log, ApprovalLifetime: cfg.Approval.Lifetime(), Observer: mx, CAs: caCache}, cw, profiles, kp, linter)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
@@ -186,7 +192,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		Clock: clk, Log: log, CRLLifetime: rt.CRLLifetime, OCSPLifetime: rt.OCSPLifetime,
 		ResponderLifetime: rt.ResponderLifetime, OCSPCacheEntries: rt.OCSPCacheEntries, Observer: mx,
 		OCSPUnknownPerSecond: rt.OCSPUnknownPerSecond,
-	}, st, kp, linter)
+	}, cw, kp, linter)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
@@ -253,9 +259,10 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		imports: importer, compliance: reporter,
 		acme: acmeSvc, validator: validator,
 		cfg: cfg, log: log, clock: clk, store: st, keys: kp, issuer: iss, profiles: profiles, revoker: rv,
-		cas:    ca.NewManager(st, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
-		auth:   authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
-		access: acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
+		cas:     ca.NewManager(cw, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
+		caCache: caCache,
+		auth:    authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
+		access:  acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
 	}
 	a.tls = &serverTLS{app: a}
 	// The health checks' cache bounds the load they put on the store, in

@@ -13,8 +13,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/keys"
@@ -238,7 +240,10 @@ func TestCAKeyMovedBetweenCAsDoesNotSign(t *testing.T) {
 	for _, be := range tBackends {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
-			in := tNewServer(t, be.dbURL(t))
+			cfg := tConfig(t, be.dbURL(t))
+			clk := clock.NewFake(time.Now().UTC())
+			tInit(t, cfg, clk)
+			in := tStart(t, cfg, clk)
 			in.must(http.StatusCreated, "POST", "/api/v1/cas", apitypes.CreateCARequest{
 				Name: "team", Type: "intermediate", Parent: "root", CommonName: "Team CA",
 			}, nil)
@@ -250,6 +255,9 @@ func TestCAKeyMovedBetweenCAsDoesNotSign(t *testing.T) {
 			from := func(col string) string { return "(SELECT " + col + " FROM cas WHERE name = 'issuing')" }
 			tExec(t, db, 1, "UPDATE cas SET key_id = "+from("key_id")+", key_algorithm = "+from("key_algorithm")+
 				", key_blob = "+from("key_blob")+" WHERE name = 'team'")
+			// A change written to the database past this server reaches
+			// its CA cache within ca.CacheMaxAge.
+			clk.Advance(ca.CacheMaxAge)
 
 			r := tSignWith(t, in, "team", "moved.example.internal")
 			if r.status == http.StatusCreated {

@@ -84,7 +84,9 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	rec := s.newCARecord(id, spec, ca.KindRoot, "", ref)
 	rec.CertDER = der
 	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "root", "key_algorithm": spec.KeyAlg, "serial": pki.SerialHex(serial), "ca_key_use": "self-signature"})
-	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
+	err = s.store.CreateCA(ctx, rec, ev)
+	s.cfg.CAs.Invalidate()
+	if err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
 	s.cfg.Log.Info("root CA created", "ca", rec.Name, "id", rec.ID, "key", spec.KeyAlg)
@@ -150,7 +152,9 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	}
 	rec.CertDER = der
 	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "intermediate", "parent": parentCA.Name, "parent_id": parentCA.ID, "key_algorithm": spec.KeyAlg, "serial": pki.SerialHex(serial), "ca_key_use": parentCA.ID})
-	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
+	err = s.store.CreateCA(ctx, rec, ev)
+	s.cfg.CAs.Invalidate()
+	if err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
 	s.cfg.Log.Info("intermediate CA created", "ca", rec.Name, "id", rec.ID, "parent", parentCA.Name, "key", spec.KeyAlg)
@@ -182,7 +186,9 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 	rec := s.newCARecord(id, spec, ca.KindIntermediate, "", ref)
 	rec.External, rec.Status, rec.CSRDER = true, ca.StatusPending, csrDER
 	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "external", "key_algorithm": spec.KeyAlg})
-	if err := s.store.CreateCA(ctx, rec, ev); err != nil {
+	err = s.store.CreateCA(ctx, rec, ev)
+	s.cfg.CAs.Invalidate()
+	if err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
 	s.cfg.Log.Info("external CA created, awaiting certificate", "ca", rec.Name, "id", rec.ID)
@@ -217,7 +223,9 @@ func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOr
 	c.Status = ca.StatusActive
 	c.UpdatedAt = s.cfg.Clock.Now()
 	ev := audit.New(p, c.UpdatedAt, "ca.import", c.ID, map[string]any{"name": c.Name, "fingerprint": pki.Fingerprint(cert.Raw)})
-	if err := s.store.UpdateCA(ctx, c, ev); err != nil {
+	err = s.store.UpdateCA(ctx, c, ev)
+	s.cfg.CAs.Invalidate()
+	if err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", c.Name, err)
 	}
 	s.cfg.Log.Info("external CA certificate imported", "ca", c.Name, "id", c.ID)

@@ -30,6 +30,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
 )
@@ -72,6 +73,9 @@ type Linter interface {
 	// pub); it returns warnings, or an error naming the error-level lints
 	// that failed.
 	Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certificate, cabf bool) ([]string, error)
+	// CheckTBS is Check for a to-be-signed certificate already built
+	// (lint.NewTBS), which the real key then signs as it is.
+	CheckTBS(tbs *lint.TBS, cabf bool) ([]string, error)
 }
 
 // Errors the edge maps to client errors.
@@ -105,6 +109,11 @@ type Config struct {
 	ApprovalLifetime time.Duration
 	// Observer, when set, hears the outcome of every leaf issuance (metrics).
 	Observer Observer
+	// CAs serves the CA records issuance reads. Every other writer of CA
+	// records in this process must invalidate the same cache (the
+	// Service's own writes do); nil means a cache of the Service's own
+	// over the store.
+	CAs *ca.Cache
 }
 
 // Observer hears the outcome of each leaf issuance. caName and profile are
@@ -143,6 +152,9 @@ func New(cfg Config, st Store, profiles Profiles, kp keys.Provider, linter Linte
 	}
 	if cfg.ApprovalLifetime <= 0 {
 		cfg.ApprovalLifetime = 72 * time.Hour
+	}
+	if cfg.CAs == nil {
+		cfg.CAs = ca.NewCache(st, cfg.Clock)
 	}
 	return &Service{
 		cfg: cfg, store: st, profiles: profiles, keys: kp, linter: linter,
@@ -449,24 +461,10 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 	ca.URLsFor(s.cfg.PublicHTTPBase, authority.ID).Apply(tmpl)
 
-	// 6. Lint before the real signature.
-	warnings, err := s.linter.Check(tmpl, pub, issuer, prof.CABFLints)
+	// 6-7. Lint before the real signature, then sign.
+	leaf, warnings, err := s.lintAndSign(ctx, authority, tmpl, pub, issuer, prof.CABFLints)
 	if err != nil {
 		return nil, err
-	}
-
-	// 7. Sign.
-	signer, err := s.caSignerFor(ctx, authority, issuer.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.CreateCertificate(s.cfg.Rand, tmpl, issuer, pub, signer)
-	if err != nil {
-		return nil, fmt.Errorf("issue: sign: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("issue: parse signed certificate: %w", err)
 	}
 
 	// 8. Store durably before anyone sees the certificate.
@@ -725,12 +723,14 @@ func (s *Service) parse(c *ca.CA) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-// issuingCA resolves an active CA that may sign leaves.
+// issuingCA resolves an active CA that may sign leaves. The record comes
+// from the CA cache: a change through this process is seen at once, one
+// by another process within ca.CacheMaxAge (1 s).
 func (s *Service) issuingCA(ctx context.Context, idOrName string) (*ca.CA, *x509.Certificate, error) {
 	if idOrName == "" {
 		return nil, nil, fmt.Errorf("%w: no CA named: give the issuing CA", ErrInvalid)
 	}
-	c, err := s.store.GetCA(ctx, idOrName)
+	c, err := s.cfg.CAs.GetCA(ctx, idOrName)
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue: CA %q: %w", idOrName, err)
 	}

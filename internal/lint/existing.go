@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	zx509 "github.com/zmap/zcrypto/x509"
-	"github.com/zmap/zlint/v3"
 	zl "github.com/zmap/zlint/v3/lint"
 )
 
@@ -42,7 +41,7 @@ func (l *Linter) CheckExisting(der []byte, cabf bool) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lint: zlint cannot parse the certificate: %w", err)
 	}
-	res := zlint.LintCertificateEx(zc, l.registry(cabf))
+	res := l.lint(zc, cabf)
 	out := &Result{}
 	for name, r := range res.Results {
 		if r == nil {

@@ -59,6 +59,8 @@ var alwaysExcluded = []string{
 	// by our throwaway key, so it can never fire — yet it costs eight ECDSA
 	// verifications, about 90% of a Check on an ECDSA issuer.
 	"e_cert_issued_by_compromised_emudhra_ca",
+	// Run by the Linter itself, faster and to the same effect (smallkey.go).
+	smallKeyLint,
 }
 
 // No other lint is excluded. Surveyed against the certificates a private CA
@@ -119,6 +121,11 @@ type Linter struct {
 
 	mu      sync.Mutex
 	issuers map[string]*x509.Certificate // real issuer fingerprint → throwaway issuer
+
+	// smallKeyLint is zlint's e_ecdsa_small_private_key, nil when the
+	// deployment excludes it; the Linter runs its own equivalent
+	// (smallKey), and zlint's only for a curve it has no table for.
+	smallKeyLint *zl.CertificateLint
 }
 
 // maxIssuers bounds the throwaway-issuer cache. A CA server has a handful
@@ -150,11 +157,17 @@ func New(opts Options) (*Linter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lint: build CA/B Forum registry: %w", err)
 	}
-	return &Linter{
+	l := &Linter{
 		private: withCachedNames(private),
 		cabf:    withCachedNames(cabf),
 		issuers: make(map[string]*x509.Certificate),
-	}, nil
+	}
+	if !slices.Contains(opts.ExcludeNames, smallKeyLint) {
+		if l.smallKeyLint = zl.GlobalRegistry().CertificateLints().ByName(smallKeyLint); l.smallKeyLint == nil {
+			return nil, fmt.Errorf("lint: zlint has no lint %s", smallKeyLint)
+		}
+	}
+	return l, nil
 }
 
 // cachedNames is a zlint registry whose Names is computed once. zlint calls
@@ -173,7 +186,12 @@ func (r cachedNames) Names() []string { return r.names }
 
 // Names lists the lints Check runs for the given set, sorted.
 func (l *Linter) Names(cabf bool) []string {
-	return slices.Clone(l.registry(cabf).CertificateLints().Names())
+	names := slices.Clone(l.registry(cabf).CertificateLints().Names())
+	if l.smallKeyLint != nil {
+		names = append(names, smallKeyLint)
+		slices.Sort(names)
+	}
+	return names
 }
 
 func (l *Linter) registry(cabf bool) zl.Registry {
@@ -195,6 +213,16 @@ func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x50
 	if tmpl == nil || pub == nil {
 		return nil, errors.New("lint: template and subject public key are required")
 	}
+	if issuer != nil && !samePublicKey(pub, issuer.PublicKey) {
+		t, err := NewTBS(tmpl, issuer, pub)
+		if err != nil {
+			return nil, err
+		}
+		return l.CheckTBS(t, cabf)
+	}
+	// A self-signed certificate is linted as one: re-signed whole under a
+	// throwaway key, which also stands in for its subject key, so that
+	// zcrypto sees a valid self-signature (roots are recognised by it).
 	der, err := l.sign(tmpl, pub, issuer)
 	if err != nil {
 		return nil, err
@@ -203,8 +231,56 @@ func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x50
 	if err != nil {
 		return nil, fmt.Errorf("lint: parse lint certificate: %w", err)
 	}
-	res := zlint.LintCertificateEx(zc, l.registry(cabf))
+	res := l.lint(zc, cabf)
+	// The lint certificate carries the throwaway key: check the real one.
+	if r := l.smallKeyOf(pub); r != nil {
+		addResult(res, smallKeyLint, r)
+	}
 	return processResults(res)
+}
+
+// CheckTBS lints the to-be-signed certificate t (see NewTBS), as Check
+// does: it signs t.Raw with a throwaway key of the issuer's key type under
+// t's signature algorithm and lints the result, whose every byte but the
+// signature value is the certificate the real key will sign. The real key
+// signs only after CheckTBS returns no error.
+func (l *Linter) CheckTBS(t *TBS, cabf bool) ([]string, error) {
+	signer, err := l.throwaway(t.issuerPub)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := crypto.SignMessage(signer, rand.Reader, t.Raw, t.Opts)
+	if err != nil {
+		return nil, fmt.Errorf("lint: sign lint certificate: %w", err)
+	}
+	der, err := t.Certificate(sig)
+	if err != nil {
+		return nil, err
+	}
+	zc, err := zx509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("lint: parse lint certificate: %w", err)
+	}
+	return processResults(l.lint(zc, cabf))
+}
+
+// lint runs the registry for the set and the Linter's own checks over zc.
+func (l *Linter) lint(zc *zx509.Certificate, cabf bool) *zlint.ResultSet {
+	res := zlint.LintCertificateEx(zc, l.registry(cabf))
+	if r := l.smallKey(zc); r != nil {
+		addResult(res, smallKeyLint, r)
+	}
+	return res
+}
+
+// addResult records a failing result of the Linter's own checks in res.
+func addResult(res *zlint.ResultSet, name string, r *zl.LintResult) {
+	res.Results[name] = r
+	if r.Status == zl.Fatal {
+		res.FatalsPresent = true
+	} else {
+		res.ErrorsPresent = true
+	}
 }
 
 func processResults(res *zlint.ResultSet) ([]string, error) {
