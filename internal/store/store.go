@@ -85,8 +85,8 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		db.closePools()
 		return nil, err
 	}
-	if d.afterMigrate != "" {
-		if _, err := db.write.ExecContext(ctx, d.afterMigrate); err != nil {
+	if d.afterMigrate != nil {
+		if err := d.afterMigrate(ctx, db.write); err != nil {
 			db.closePools()
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
