@@ -90,7 +90,8 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, evs ...*audit.Event) 
 	}
 	var seq int64
 	var head []byte
-	if err := tx.QueryRowContext(ctx, db.aq.lockHead).Scan(&seq, &head); err != nil {
+	ptx := db.wr.tx(tx)
+	if err := ptx.QueryRowContext(ctx, db.aq.lockHead).Scan(&seq, &head); err != nil {
 		return fmt.Errorf("store: audit: read head: %w", err)
 	}
 	prev := audit.Hash(head)
@@ -103,15 +104,15 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, evs ...*audit.Event) 
 	if err := db.insertEvents(ctx, tx, evs); err != nil {
 		return fmt.Errorf("store: audit: append: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, db.aq.updateHead, seq, []byte(prev)); err != nil {
+	if _, err := ptx.ExecContext(ctx, db.aq.updateHead, seq, []byte(prev)); err != nil {
 		return fmt.Errorf("store: audit: update head: %w", err)
 	}
 	return nil
 }
 
 // insertEvents writes evs, whose chain fields are set: one statement per
-// event on SQLite (prepared once when there are several), multi-row
-// statements on PostgreSQL to save round trips.
+// event on SQLite (prepared once per store), multi-row statements on
+// PostgreSQL to save round trips.
 func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*audit.Event) error {
 	if db.d.multiRowInsert && len(evs) > 1 {
 		for len(evs) > 0 {
@@ -129,17 +130,9 @@ func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*audit.Event) 
 		}
 		return nil
 	}
-	if len(evs) == 1 {
-		_, err := tx.ExecContext(ctx, db.aq.insertEvent, db.eventArgs(evs[0])...)
-		return err
-	}
-	stmt, err := tx.PrepareContext(ctx, db.aq.insertEvent)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+	insert := db.wr.tx(tx).bind(ctx, db.aq.insertEvent)
 	for _, ev := range evs {
-		if _, err := stmt.ExecContext(ctx, db.eventArgs(ev)...); err != nil {
+		if _, err := insert.ExecContext(ctx, db.eventArgs(ev)...); err != nil {
 			return err
 		}
 	}

@@ -206,16 +206,10 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 		return nil, false, fail(err)
 	}
 	defer tx.Rollback()
-	certStmt, err := tx.PrepareContext(ctx, db.q.insertCert)
-	if err != nil {
-		return nil, false, fail(err)
-	}
-	defer certStmt.Close()
-	nameStmt, err := tx.PrepareContext(ctx, db.q.insertName)
-	if err != nil {
-		return nil, false, fail(err)
-	}
-	defer nameStmt.Close()
+	// Prepared once per store on SQLite; nil on PostgreSQL, where pgx
+	// reuses its own prepared statement for the query text.
+	certStmt := db.wr.in(ctx, tx, db.q.insertCert)
+	nameStmt := db.wr.in(ctx, tx, db.q.insertName)
 
 	results = make([]error, len(reqs))
 	evs := make([]*audit.Event, 0, len(reqs))

@@ -46,6 +46,9 @@ type dialect struct {
 	// groupCommit batches concurrent certificate inserts into one
 	// transaction behind a single writer goroutine (batch.go).
 	groupCommit bool
+	// prepare runs the hot statements through statements prepared once
+	// (stmts.go); pgx does so by itself.
+	prepare bool
 	// multiRowInsert writes a certificate's names with one statement; on
 	// SQLite a reused single-row statement is cheaper, there being no
 	// round trip to save.
@@ -74,6 +77,7 @@ var sqliteDialect = dialect{
 	afterMigrate:    sqlite.Optimize,
 	uniqueViolation: sqlite.IsUniqueViolation,
 	groupCommit:     true,
+	prepare:         true,
 	multiRowInsert:  false,
 }
 
