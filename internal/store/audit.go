@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -23,9 +22,6 @@ const (
 	checkpointColumns = `seq, hash, time, key_id, signature, counter, prev_hash`
 	auditKeyColumns   = `id, key_provider, key_id, key_algorithm, key_blob, public_key, created_at`
 	auditColumnCount  = 12
-	// auditInsertRows bounds a multi-row audit insert: 12 parameters a row
-	// stays well under PostgreSQL's 65,535.
-	auditInsertRows = 500
 )
 
 // auditQueries are the audit log's statements, rebound for the dialect.
@@ -111,24 +107,13 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, evs ...*audit.Event) 
 }
 
 // insertEvents writes evs, whose chain fields are set: one statement per
-// event on SQLite (prepared once per store), multi-row statements on
-// PostgreSQL to save round trips.
+// event on SQLite (prepared once per store), one statement for all of
+// them on PostgreSQL to save round trips (pgbatch.go).
 func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*audit.Event) error {
 	if db.d.multiRowInsert && len(evs) > 1 {
-		for len(evs) > 0 {
-			n := min(len(evs), auditInsertRows)
-			args := make([]any, 0, n*auditColumnCount)
-			for _, ev := range evs[:n] {
-				args = append(args, db.eventArgs(ev)...)
-			}
-			q := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("("+params(auditColumnCount)+"), ", n), ", ")
-			if _, err := tx.ExecContext(ctx, db.d.rebind(q), args...); err != nil {
-				return err
-			}
-			evs = evs[n:]
-		}
-		return nil
+		_, err := tx.ExecContext(ctx, pgInsertEvents,
+			columnsOf(len(evs), auditColumnCount, func(i int) []any { return db.eventArgs(evs[i]) })...)
+		return err
 	}
 	insert := db.wr.tx(tx).bind(ctx, db.aq.insertEvent)
 	for _, ev := range evs {

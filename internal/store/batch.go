@@ -213,10 +213,22 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 
 	results = make([]error, len(reqs))
 	evs := make([]*audit.Event, 0, len(reqs))
-	for i, r := range reqs {
-		inserted, err := db.insertCert(ctx, tx, certStmt, nameStmt, r.row)
-		if err != nil {
+	var many []bool // each row written by one statement (PostgreSQL)
+	if db.d.multiRowInsert {
+		rows := make([]*certRow, len(reqs))
+		for i, r := range reqs {
+			rows[i] = r.row
+		}
+		if many, err = db.insertCertsPG(ctx, tx, rows); err != nil {
 			return nil, true, fail(err)
+		}
+	}
+	for i, r := range reqs {
+		inserted := many != nil && many[i]
+		if many == nil {
+			if inserted, err = db.insertCert(ctx, tx, certStmt, nameStmt, r.row); err != nil {
+				return nil, true, fail(err)
+			}
 		}
 		if !inserted {
 			results[i] = conflict("certificate serial", r.row.serial)
