@@ -143,24 +143,30 @@ func anonymous(source string) authz.Principal {
 // (recorded before IDs were, or anonymous) as v1, so old chains verify
 // unchanged. Blanking the ID of a v2 event changes its hash either way.
 func (e *Event) ComputeHash(prev Hash) Hash {
-	h := sha256.New()
-	fields := []string{e.Principal, e.Source, e.Action, e.Target, string(e.Outcome), e.RequestID, string(e.Details)}
+	fields := [...]string{e.Principal, e.Source, e.Action, e.Target, string(e.Outcome), e.RequestID, string(e.Details), e.PrincipalID}
+	domain, n := "certwright audit event v2\x00", len(fields)
 	if e.PrincipalID == "" {
-		h.Write([]byte("certwright audit event v1\x00"))
-	} else {
-		h.Write([]byte("certwright audit event v2\x00"))
-		fields = append(fields, e.PrincipalID)
+		domain, n = "certwright audit event v1\x00", n-1
 	}
-	h.Write(prev)
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], uint64(e.Time.UTC().UnixMicro()))
-	h.Write(buf[:])
-	for _, f := range fields {
-		binary.BigEndian.PutUint64(buf[:], uint64(len(f)))
-		h.Write(buf[:])
-		h.Write([]byte(f))
+	// One buffer hashed at once: an issuance event fits the stack array.
+	size := len(domain) + len(prev) + 8 + 8*n
+	for _, f := range fields[:n] {
+		size += len(f)
 	}
-	return h.Sum(nil)
+	var stack [512]byte
+	buf := stack[:0]
+	if size > len(stack) {
+		buf = make([]byte, 0, size)
+	}
+	buf = append(buf, domain...)
+	buf = append(buf, prev...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(e.Time.UTC().UnixMicro()))
+	for _, f := range fields[:n] {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(len(f)))
+		buf = append(buf, f...)
+	}
+	sum := sha256.Sum256(buf)
+	return Hash(sum[:])
 }
 
 // New returns a successful event by p at now. details is marshalled to a

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,18 @@ func TestEventPrincipalID(t *testing.T) {
 	h := withID.ComputeHash(audit.Genesis())
 	if h.String() == v1 {
 		t.Error("the principal ID is not covered by the hash")
+	}
+	// Computed by ComputeHash at commit b6707ed, before it hashed one
+	// buffer; the second event's details outgrow that buffer's stack array.
+	const v2 = "67a2ca17a7ce2b44bd711a7b16c91d671f959a3377576d0bd5db962e3f258a64"
+	if h.String() != v2 {
+		t.Errorf("an event with a principal ID hashes to %s, want the original %s", h, v2)
+	}
+	big := withID
+	big.Details = json.RawMessage(`{"pad":"` + strings.Repeat("x", 600) + `"}`)
+	const v2big = "216beb766a9599e85a55ca78cc26d99ad866b2b20fd6f2f8d077373e6b7af51d"
+	if got := big.ComputeHash(audit.Genesis()).String(); got != v2big {
+		t.Errorf("an event with large details hashes to %s, want the original %s", got, v2big)
 	}
 	other := withID
 	other.PrincipalID = "p_fedcba9876543210"

@@ -177,7 +177,7 @@ func provisionerLists(p *acme.Provisioner) (challenges, allow string, err error)
 // GetProvisioner returns the provisioner whose ID or, failing that, name
 // is idOrName.
 func (db *DB) GetProvisioner(ctx context.Context, idOrName string) (*acme.Provisioner, error) {
-	p, err := scanProvisioner(db.read.QueryRowContext(ctx, db.d.rebind(sqlGetProvisioner), idOrName, idOrName, idOrName))
+	p, err := scanProvisioner(db.rd.QueryRowContext(ctx, db.d.rebind(sqlGetProvisioner), idOrName, idOrName, idOrName))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("ACME provisioner", idOrName)
 	}
@@ -349,7 +349,7 @@ func (db *DB) accountExists(ctx context.Context, q querier, id string) error {
 
 // GetAccount returns the account with the given ID.
 func (db *DB) GetAccount(ctx context.Context, id string) (*acme.Account, error) {
-	a, err := scanAccount(db.read.QueryRowContext(ctx, db.d.rebind(sqlGetAccount), id))
+	a, err := scanAccount(db.rd.QueryRowContext(ctx, db.d.rebind(sqlGetAccount), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("ACME account", id)
 	}
@@ -362,7 +362,7 @@ func (db *DB) GetAccount(ctx context.Context, id string) (*acme.Account, error) 
 // AccountByThumbprint returns the provisioner's account whose key has the
 // given RFC 7638 thumbprint.
 func (db *DB) AccountByThumbprint(ctx context.Context, provisionerID, thumbprint string) (*acme.Account, error) {
-	a, err := scanAccount(db.read.QueryRowContext(ctx, db.d.rebind(sqlAccountByThumbprint), provisionerID, thumbprint))
+	a, err := scanAccount(db.rd.QueryRowContext(ctx, db.d.rebind(sqlAccountByThumbprint), provisionerID, thumbprint))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("ACME account with key thumbprint", thumbprint)
 	}
@@ -689,7 +689,7 @@ func (db *DB) OrderReplacing(ctx context.Context, certID string) (*acme.Order, e
 
 // getOrder runs a one-order query whose single parameter is key.
 func (db *DB) getOrder(ctx context.Context, q, what, key string) (*acme.Order, error) {
-	o, err := scanOrder(db.read.QueryRowContext(ctx, db.d.rebind(q), key))
+	o, err := scanOrder(db.rd.QueryRowContext(ctx, db.d.rebind(q), key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(what, key)
 	}

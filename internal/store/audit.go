@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -23,9 +22,6 @@ const (
 	checkpointColumns = `seq, hash, time, key_id, signature, counter, prev_hash`
 	auditKeyColumns   = `id, key_provider, key_id, key_algorithm, key_blob, public_key, created_at`
 	auditColumnCount  = 12
-	// auditInsertRows bounds a multi-row audit insert: 12 parameters a row
-	// stays well under PostgreSQL's 65,535.
-	auditInsertRows = 500
 )
 
 // auditQueries are the audit log's statements, rebound for the dialect.
@@ -90,7 +86,8 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, evs ...*audit.Event) 
 	}
 	var seq int64
 	var head []byte
-	if err := tx.QueryRowContext(ctx, db.aq.lockHead).Scan(&seq, &head); err != nil {
+	ptx := db.wr.tx(tx)
+	if err := ptx.QueryRowContext(ctx, db.aq.lockHead).Scan(&seq, &head); err != nil {
 		return fmt.Errorf("store: audit: read head: %w", err)
 	}
 	prev := audit.Hash(head)
@@ -103,43 +100,24 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, evs ...*audit.Event) 
 	if err := db.insertEvents(ctx, tx, evs); err != nil {
 		return fmt.Errorf("store: audit: append: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, db.aq.updateHead, seq, []byte(prev)); err != nil {
+	if _, err := ptx.ExecContext(ctx, db.aq.updateHead, seq, []byte(prev)); err != nil {
 		return fmt.Errorf("store: audit: update head: %w", err)
 	}
 	return nil
 }
 
 // insertEvents writes evs, whose chain fields are set: one statement per
-// event on SQLite (prepared once when there are several), multi-row
-// statements on PostgreSQL to save round trips.
+// event on SQLite (prepared once per store), one statement for all of
+// them on PostgreSQL to save round trips (pgbatch.go).
 func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*audit.Event) error {
 	if db.d.multiRowInsert && len(evs) > 1 {
-		for len(evs) > 0 {
-			n := min(len(evs), auditInsertRows)
-			args := make([]any, 0, n*auditColumnCount)
-			for _, ev := range evs[:n] {
-				args = append(args, db.eventArgs(ev)...)
-			}
-			q := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("("+params(auditColumnCount)+"), ", n), ", ")
-			if _, err := tx.ExecContext(ctx, db.d.rebind(q), args...); err != nil {
-				return err
-			}
-			evs = evs[n:]
-		}
-		return nil
-	}
-	if len(evs) == 1 {
-		_, err := tx.ExecContext(ctx, db.aq.insertEvent, db.eventArgs(evs[0])...)
+		_, err := tx.ExecContext(ctx, pgInsertEvents,
+			columnsOf(len(evs), auditColumnCount, func(i int) []any { return db.eventArgs(evs[i]) })...)
 		return err
 	}
-	stmt, err := tx.PrepareContext(ctx, db.aq.insertEvent)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+	insert := db.wr.tx(tx).bind(ctx, db.aq.insertEvent)
 	for _, ev := range evs {
-		if _, err := stmt.ExecContext(ctx, db.eventArgs(ev)...); err != nil {
+		if _, err := insert.ExecContext(ctx, db.eventArgs(ev)...); err != nil {
 			return err
 		}
 	}

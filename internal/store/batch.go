@@ -206,23 +206,29 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 		return nil, false, fail(err)
 	}
 	defer tx.Rollback()
-	certStmt, err := tx.PrepareContext(ctx, db.q.insertCert)
-	if err != nil {
-		return nil, false, fail(err)
-	}
-	defer certStmt.Close()
-	nameStmt, err := tx.PrepareContext(ctx, db.q.insertName)
-	if err != nil {
-		return nil, false, fail(err)
-	}
-	defer nameStmt.Close()
+	// Prepared once per store on SQLite; nil on PostgreSQL, where pgx
+	// reuses its own prepared statement for the query text.
+	certStmt := db.wr.in(ctx, tx, db.q.insertCert)
+	nameStmt := db.wr.in(ctx, tx, db.q.insertName)
 
 	results = make([]error, len(reqs))
 	evs := make([]*audit.Event, 0, len(reqs))
-	for i, r := range reqs {
-		inserted, err := db.insertCert(ctx, tx, certStmt, nameStmt, r.row)
-		if err != nil {
+	var many []bool // each row written by one statement (PostgreSQL)
+	if db.d.multiRowInsert {
+		rows := make([]*certRow, len(reqs))
+		for i, r := range reqs {
+			rows[i] = r.row
+		}
+		if many, err = db.insertCertsPG(ctx, tx, rows); err != nil {
 			return nil, true, fail(err)
+		}
+	}
+	for i, r := range reqs {
+		inserted := many != nil && many[i]
+		if many == nil {
+			if inserted, err = db.insertCert(ctx, tx, certStmt, nameStmt, r.row); err != nil {
+				return nil, true, fail(err)
+			}
 		}
 		if !inserted {
 			results[i] = conflict("certificate serial", r.row.serial)

@@ -90,7 +90,7 @@ func (db *DB) caArgs(c *ca.CA) ([]any, error) {
 
 // GetCA returns the CA whose ID or name is idOrName.
 func (db *DB) GetCA(ctx context.Context, idOrName string) (*ca.CA, error) {
-	c, err := scanCA(db.getCAStmt.QueryRowContext(ctx, idOrName, idOrName, idOrName))
+	c, err := scanCA(db.rd.QueryRowContext(ctx, db.q.getCA, idOrName, idOrName, idOrName))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("CA", idOrName)
 	}

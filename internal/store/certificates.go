@@ -160,7 +160,7 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate, e
 			return conflict("renewal of certificate", r.replaces)
 		}
 	}
-	inserted, err := db.insertCert(ctx, tx, nil, nil, r)
+	inserted, err := db.insertCert(ctx, tx, db.wr.in(ctx, tx, db.q.insertCert), db.wr.in(ctx, tx, db.q.insertName), r)
 	if err != nil {
 		// A cancellation mid-statement surfaces from the driver as a broken
 		// connection; say that it was the caller's context.

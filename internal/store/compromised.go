@@ -16,14 +16,17 @@ import (
 // the transaction of the report (a rotation by key, a keyCompromise
 // revocation), so a key is listed exactly when the report is stored.
 
-const compromisedColumns = `spki_sha256, reported_at, source, ref, reported_by`
+const (
+	compromisedColumns = `spki_sha256, reported_at, source, ref, reported_by`
+	sqlCompromisedKey  = `SELECT ` + compromisedColumns + ` FROM compromised_keys WHERE spki_sha256 = ?`
+)
 
 // CompromisedKey returns the report of the key whose SPKI SHA-256 is
 // spkiSHA256 (hex, any case), or nil when it was never reported
 // compromised. One primary-key lookup.
 func (db *DB) CompromisedKey(ctx context.Context, spkiSHA256 string) (*inventory.CompromisedKey, error) {
 	var k inventory.CompromisedKey
-	err := db.read.QueryRowContext(ctx, db.d.rebind(`SELECT `+compromisedColumns+` FROM compromised_keys WHERE spki_sha256 = ?`),
+	err := db.rd.QueryRowContext(ctx, db.d.rebind(sqlCompromisedKey),
 		strings.ToLower(strings.TrimSpace(spkiSHA256))).
 		Scan(&k.SPKISHA256, timeScan{&k.ReportedAt}, &k.Source, &k.Ref, &k.ReportedBy)
 	if errors.Is(err, sql.ErrNoRows) {

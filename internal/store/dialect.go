@@ -38,13 +38,17 @@ type dialect struct {
 	// processes starting together do not both apply them. Empty when each
 	// migration's own transaction is enough (SQLite's BEGIN IMMEDIATE).
 	lock, unlock string
-	// afterMigrate runs once the schema is current.
-	afterMigrate string
+	// afterMigrate runs on the write pool once the schema is current; nil
+	// for nothing.
+	afterMigrate func(ctx context.Context, write *sql.DB) error
 	// uniqueViolation recognises a PRIMARY KEY or UNIQUE failure.
 	uniqueViolation func(error) bool
 	// groupCommit batches concurrent certificate inserts into one
 	// transaction behind a single writer goroutine (batch.go).
 	groupCommit bool
+	// prepare runs the hot statements through statements prepared once
+	// (stmts.go); pgx does so by itself.
+	prepare bool
 	// multiRowInsert writes a certificate's names with one statement; on
 	// SQLite a reused single-row statement is cheaper, there being no
 	// round trip to save.
@@ -68,12 +72,12 @@ var sqliteDialect = dialect{
 		name       TEXT    NOT NULL,
 		applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP
 	) STRICT`,
-	// Refresh planner statistics where stale (SQLite's advice for
-	// long-lived connections), so that listing certificates by expiry can
-	// choose the not_after index once the table is large.
-	afterMigrate:    "PRAGMA optimize=0x10002",
+	// Refresh planner statistics where stale, without the samples that
+	// would make prepared statements recompile on every call.
+	afterMigrate:    sqlite.Optimize,
 	uniqueViolation: sqlite.IsUniqueViolation,
 	groupCommit:     true,
+	prepare:         true,
 	multiRowInsert:  false,
 }
 

@@ -111,9 +111,13 @@ func (b *nonceBatcher) commitGuarded(batch []*nonceReq) {
 func (b *nonceBatcher) commit(batch []*nonceReq) {
 	fresh := make([]bool, len(batch))
 	err := b.db.inTx(context.Background(), func(tx *sql.Tx) error {
-		q := b.db.d.rebind(sqlUseNonce)
+		use := b.db.wr.tx(tx).bind(context.Background(), b.db.d.rebind(sqlUseNonce))
 		for i, r := range batch {
-			n, err := execAffected(context.Background(), tx, q, r.id, r.expires)
+			res, err := use.ExecContext(context.Background(), r.id, r.expires)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
 			if err != nil {
 				return err
 			}

@@ -179,14 +179,14 @@ func (db *DB) principalExists(ctx context.Context, q querier, id string) error {
 // is left out. It runs on every authenticated request: two indexed
 // queries.
 func (db *DB) LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error) {
-	rec, err := scanPrincipal(db.read.QueryRowContext(ctx, db.d.rebind(sqlGetPrincipalByID), id))
+	rec, err := scanPrincipal(db.rd.QueryRowContext(ctx, db.d.rebind(sqlGetPrincipalByID), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, notFound("principal", id)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: load principal %q: %w", id, err)
 	}
-	bs, err := db.bindings(ctx, db.read, db.d.rebind(sqlBindingsOf), id)
+	bs, err := db.bindings(ctx, db.rd, db.d.rebind(sqlBindingsOf), id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: load principal %q: %w", id, err)
 	}
@@ -254,7 +254,7 @@ func (db *DB) CreateToken(ctx context.Context, t *authz.Token, ev audit.Event) e
 // GetToken returns the token with the given ID, its principal's name
 // filled in.
 func (db *DB) GetToken(ctx context.Context, id string) (*authz.Token, error) {
-	t, err := scanToken(db.read.QueryRowContext(ctx, db.d.rebind(sqlGetToken), id))
+	t, err := scanToken(db.rd.QueryRowContext(ctx, db.d.rebind(sqlGetToken), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token", id)
 	}
@@ -310,7 +310,7 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time, ev audit
 // TouchToken records that token id was used at at. It appends no audit
 // event: the request the token authenticated is audited itself.
 func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
-	n, err := execAffected(ctx, db.write, db.d.rebind(sqlTouchToken), db.timeArg(at), id)
+	n, err := execAffected(ctx, db.wr, db.d.rebind(sqlTouchToken), db.timeArg(at), id)
 	if err != nil {
 		return fmt.Errorf("store: touch token %q: %w", id, err)
 	}

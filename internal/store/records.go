@@ -49,7 +49,7 @@ func (db *DB) profileWrite(ctx context.Context, q string, args []any, ev audit.E
 // GetProfile returns the document of profile name.
 func (db *DB) GetProfile(ctx context.Context, name string) ([]byte, error) {
 	var doc []byte
-	err := db.read.QueryRowContext(ctx, db.q.getProfile, name).Scan(&doc)
+	err := db.rd.QueryRowContext(ctx, db.q.getProfile, name).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("profile", name)
 	}

@@ -16,7 +16,7 @@ import (
 func (db *DB) GetOCSPResponder(ctx context.Context, caID string) (*revoke.Responder, error) {
 	var r revoke.Responder
 	var alg string
-	err := db.read.QueryRowContext(ctx, db.q.getResponder, caID).Scan(&r.CAID, &r.CertDER,
+	err := db.rd.QueryRowContext(ctx, db.q.getResponder, caID).Scan(&r.CAID, &r.CertDER,
 		&r.Key.Provider, &r.Key.ID, &alg, &r.Key.Blob, timeScan{&r.NotAfter}, timeScan{&r.CreatedAt})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("OCSP responder of CA", caID)

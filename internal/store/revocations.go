@@ -287,7 +287,7 @@ func (db *DB) GetRevocation(ctx context.Context, serial string) (*inventory.Revo
 // subordinate CA's own certificate), returns it. One query.
 func (db *DB) LookupSerial(ctx context.Context, caID, serial string) (issued bool, rev *inventory.Revocation, err error) {
 	var nr nullRevScan
-	err = db.read.QueryRowContext(ctx, db.q.lookupSerial, serial, caID, serial, caID).Scan(append([]any{&issued}, nr.dest()...)...)
+	err = db.rd.QueryRowContext(ctx, db.q.lookupSerial, serial, caID, serial, caID).Scan(append([]any{&issued}, nr.dest()...)...)
 	if err != nil {
 		return false, nil, fmt.Errorf("store: look up serial %s of CA %q: %w", serial, caID, err)
 	}

@@ -56,8 +56,9 @@ type DB struct {
 	nonces *nonceBatcher
 	q      queries
 	aq     auditQueries
-	// getCAStmt is q.getCA prepared on the read pool.
-	getCAStmt *sql.Stmt
+	// rd and wr run the hot statements of the read and write pools
+	// prepared once (stmts.go).
+	rd, wr *prepared
 	// accessGen moves with every write authentication depends on
 	// (access_generation.go).
 	accessGen atomic.Uint64
@@ -89,8 +90,8 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		db.closePools()
 		return nil, err
 	}
-	if d.afterMigrate != "" {
-		if _, err := db.write.ExecContext(ctx, d.afterMigrate); err != nil {
+	if d.afterMigrate != nil {
+		if err := d.afterMigrate(ctx, db.write); err != nil {
 			db.closePools()
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
@@ -99,11 +100,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		db.closePools()
 		return nil, err
 	}
-	// The CA lookup runs on every issuance: prepare it once per connection
-	// instead of parsing the SQL on every call.
-	if db.getCAStmt, err = db.read.PrepareContext(ctx, db.q.getCA); err != nil {
+	if err := db.prepareHot(ctx); err != nil {
 		db.closePools()
-		return nil, fmt.Errorf("store: open: prepare: %w", err)
+		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	if d.groupCommit {
 		db.batch = newBatcher(db)
@@ -152,12 +151,34 @@ func (db *DB) Close() error {
 		if db.nonces != nil {
 			db.nonces.stop()
 		}
-		db.getCAStmt.Close()
-		if err := db.closePools(); err != nil {
+		err := errors.Join(db.rd.close(), db.wr.close(), db.closePools())
+		if err != nil {
 			db.closeErr = fmt.Errorf("store: close: %w", err)
 		}
 	})
 	return db.closeErr
+}
+
+// prepareHot prepares the statements that run on every issuance,
+// authenticated request, ACME request or OCSP lookup.
+func (db *DB) prepareHot(ctx context.Context) error {
+	r := db.d.rebind
+	var err error
+	db.rd, err = prepare(ctx, db.read, db.d.prepare,
+		db.q.getCA, db.q.getProfile, db.q.lookupSerial, db.q.getResponder,
+		r(sqlGetToken), r(sqlGetPrincipalByID), r(sqlBindingsOf), r(sqlCompromisedKey),
+		r(sqlGetProvisioner), r(sqlGetAccount), r(sqlAccountByThumbprint), r(sqlGetOrder))
+	if err != nil {
+		return err
+	}
+	db.wr, err = prepare(ctx, db.write, db.d.prepare,
+		db.q.insertCert, db.q.insertName, db.aq.lockHead, db.aq.insertEvent, db.aq.updateHead,
+		r(sqlUseNonce), r(sqlTouchToken))
+	if err != nil {
+		db.rd.close()
+		return err
+	}
+	return nil
 }
 
 func (db *DB) closePools() error {
