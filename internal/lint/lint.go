@@ -115,6 +115,11 @@ type Linter struct {
 	private zl.Registry
 	cabf    zl.Registry
 
+	// placeholders holds, per key type and signer options, one signature
+	// by that type's throwaway key over a fixed message (see
+	// placeholderSignature); values are []byte.
+	placeholders sync.Map
+
 	// signers holds one throwaway key per key type (see keySpec), each
 	// created on first use; values are *throwawayKey.
 	signers sync.Map
@@ -245,13 +250,9 @@ func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x50
 // signature value is the certificate the real key will sign. The real key
 // signs only after CheckTBS returns no error.
 func (l *Linter) CheckTBS(t *TBS, cabf bool) ([]string, error) {
-	signer, err := l.throwaway(t.issuerPub)
+	sig, err := l.placeholderSignature(t.issuerPub, t.Opts)
 	if err != nil {
 		return nil, err
-	}
-	sig, err := crypto.SignMessage(signer, rand.Reader, t.Raw, t.Opts)
-	if err != nil {
-		return nil, fmt.Errorf("lint: sign lint certificate: %w", err)
 	}
 	der, err := t.Certificate(sig)
 	if err != nil {
@@ -346,6 +347,53 @@ func (l *Linter) sign(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x509
 func samePublicKey(a, b crypto.PublicKey) bool {
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && b != nil && k.Equal(b)
+}
+
+// placeholderMessage is what a throwaway key signs for the signature
+// value of lint certificates.
+const placeholderMessage = "certwright lint certificate: this signature covers nothing"
+
+type placeholderKey struct {
+	spec string
+	hash crypto.Hash
+	pss  bool
+}
+
+// placeholderSignature returns the signature value a lint certificate
+// carries: a signature by the throwaway key of the issuer's key type, with
+// the options the real key will sign with, made once per type and options
+// and reused. No lint checks that a signature value verifies (zlint looks
+// at the signature's algorithm identifier and encoding, which are the
+// real ones; zcrypto checks a signature only to call a certificate with
+// subject equal to issuer self-signed, and a throwaway signature over the
+// real TBS would not verify under the subject key either), so signing each
+// TBS with the throwaway key bought nothing but an ECDSA signature per
+// certificate. The real CA key signs only after the lints pass.
+func (l *Linter) placeholderSignature(issuerPub crypto.PublicKey, opts crypto.SignerOpts) ([]byte, error) {
+	spec, _, err := keySpec(issuerPub)
+	if err != nil {
+		return nil, err
+	}
+	k := placeholderKey{spec: spec}
+	if opts != nil {
+		k.hash = opts.HashFunc()
+	}
+	if _, ok := opts.(*rsa.PSSOptions); ok {
+		k.pss = true
+	}
+	if v, ok := l.placeholders.Load(k); ok {
+		return v.([]byte), nil
+	}
+	signer, err := l.throwaway(issuerPub)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := crypto.SignMessage(signer, rand.Reader, []byte(placeholderMessage), opts)
+	if err != nil {
+		return nil, fmt.Errorf("lint: sign lint certificate: %w", err)
+	}
+	v, _ := l.placeholders.LoadOrStore(k, sig)
+	return v.([]byte), nil
 }
 
 // keySpec names a key type precisely enough that a throwaway key of that
