@@ -167,7 +167,7 @@ func printBenchResult(r *runner, res *loadgen.Result) error {
 		f.add("Other CPU", fmt.Sprintf("load generator %.2f s, other processes %.2f s (machine busy %.2f s)", c.LoadgenSeconds, c.OtherSeconds, c.MachineBusySeconds))
 	}
 	if ff := res.FirstFailure; ff != nil {
-		f.add("First failure", fmt.Sprintf("%.3f s into the run (request %d): %s", ff.AfterSeconds, ff.Request, ff.Error))
+		f.add("First failure", fmt.Sprintf("%.3f s into the run, sent at %s (request %d): %s", ff.AfterSeconds, ff.At.Format("15:04:05.000Z07:00"), ff.Request, ff.Error))
 	}
 	if err := f.flush(); err != nil {
 		return err

@@ -175,9 +175,13 @@ type Issued struct {
 type Failure struct {
 	// AfterSeconds is when it was sent, from the start of the measured phase.
 	AfterSeconds float64 `json:"after_seconds"`
-	Request      int     `json:"request"`
-	Status       int     `json:"status,omitempty"`
-	Error        string  `json:"error"`
+	// At is when it was sent, by this machine's clock, to compare with
+	// the time of a change made during the run (a token revoked, a CA
+	// disabled).
+	At      time.Time `json:"at"`
+	Request int       `json:"request"`
+	Status  int       `json:"status,omitempty"`
+	Error   string    `json:"error"`
 }
 
 // Latency holds percentiles of successful requests, in milliseconds.
@@ -355,7 +359,7 @@ func (r *runner) phase(ctx context.Context, bodies [][]byte, start time.Time) *p
 					res.latencies = append(res.latencies, d)
 					res.issued = append(res.issued, is)
 				} else {
-					res.fail(i, sent.Sub(start), status, err)
+					res.fail(i, sent, sent.Sub(start), status, err)
 				}
 				mu.Unlock()
 			}
@@ -366,7 +370,7 @@ func (r *runner) phase(ctx context.Context, bodies [][]byte, start time.Time) *p
 }
 
 // fail records a failed request; the caller holds the lock.
-func (res *phaseResult) fail(i int, after time.Duration, status int, err error) {
+func (res *phaseResult) fail(i int, sent time.Time, after time.Duration, status int, err error) {
 	res.failed++
 	key := "transport"
 	if status != 0 {
@@ -382,7 +386,7 @@ func (res *phaseResult) fail(i int, after time.Duration, status int, err error) 
 	}
 	res.byText[text]++
 	if res.first == nil || after.Seconds() < res.first.AfterSeconds {
-		res.first = &Failure{AfterSeconds: after.Seconds(), Request: i, Status: status, Error: text}
+		res.first = &Failure{AfterSeconds: after.Seconds(), At: sent.UTC(), Request: i, Status: status, Error: text}
 	}
 }
 
