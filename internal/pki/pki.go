@@ -12,6 +12,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -215,11 +216,30 @@ func ColonHex(b []byte) string {
 	return strings.Join(parts, ":")
 }
 
-// CertPEM encodes DER certificates as concatenated PEM blocks.
+// CertPEM encodes DER certificates as concatenated PEM blocks, byte for
+// byte as pem.EncodeToMemory does (64-character lines), into one buffer
+// sized up front: every issuance answer carries a leaf and its chain.
 func CertPEM(ders ...[]byte) []byte {
-	var out []byte
+	const (
+		begin = "-----BEGIN CERTIFICATE-----\n"
+		end   = "-----END CERTIFICATE-----\n"
+		line  = 48 // DER bytes per 64-character base64 line
+	)
+	n := 0
 	for _, d := range ders {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
+		enc := base64.StdEncoding.EncodedLen(len(d))
+		n += len(begin) + enc + (enc+63)/64 + len(end)
+	}
+	out := make([]byte, 0, n)
+	for _, d := range ders {
+		out = append(out, begin...)
+		for len(d) > 0 {
+			chunk := d[:min(line, len(d))]
+			out = base64.StdEncoding.AppendEncode(out, chunk)
+			out = append(out, '\n')
+			d = d[len(chunk):]
+		}
+		out = append(out, end...)
 	}
 	return out
 }

@@ -397,3 +397,25 @@ func FuzzParseCSR(f *testing.F) {
 		}
 	})
 }
+
+func TestCertPEMMatchesEncodeToMemory(t *testing.T) {
+	var ders [][]byte
+	for _, n := range []int{0, 1, 2, 3, 47, 48, 49, 95, 96, 97, 500, 1024} {
+		d := make([]byte, n)
+		for i := range d {
+			d[i] = byte(i*7 + n)
+		}
+		ders = append(ders, d)
+		want := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})
+		if got := pki.CertPEM(d); !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: got\n%s\nwant\n%s", n, got, want)
+		}
+	}
+	var want []byte
+	for _, d := range ders {
+		want = append(want, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
+	}
+	if got := pki.CertPEM(ders...); !bytes.Equal(got, want) {
+		t.Fatal("concatenated blocks differ from pem.EncodeToMemory's")
+	}
+}
