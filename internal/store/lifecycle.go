@@ -420,7 +420,7 @@ func (db *DB) CreateRotation(ctx context.Context, r *lifecycle.Rotation, items [
 	if err != nil {
 		return fmt.Errorf("store: create rotation: %w", err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.compromisedTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO rotations (id, selector, to_ca, reason, grace_seconds, status, created_by, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), r.ID, string(sel), r.ToCA, r.Reason, int64(r.Grace/time.Second), r.Status, r.CreatedBy, db.timeArg(r.CreatedAt)); err != nil {
 			return err

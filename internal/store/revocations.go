@@ -34,7 +34,7 @@ func (db *DB) RevokeCertificate(ctx context.Context, r *inventory.Revocation, ev
 	}
 	rec := normRevocation(*r)
 	rec.CA = false
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.compromisedTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, db.q.getCertRev, rec.Serial).Scan(&rec.CAID, timeScan{&rec.NotAfter})
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("certificate serial", rec.Serial)
@@ -189,7 +189,7 @@ func (db *DB) RevokeMatching(ctx context.Context, sel inventory.Selector, now ti
 		insArgs := append([]any{db.timeArg(t.RevokedAt), int64(t.Reason), db.zeroNullTimeArg(t.InvalidityDate), t.RevokedBy}, args...)
 		update := db.d.rebind(`UPDATE certificates SET status = '` + string(inventory.StatusRevoked) + `'
 			WHERE serial IN (` + db.d.stringsFromJSON + `)`)
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
+		err := db.compromisedTx(ctx, func(tx *sql.Tx) error {
 			rows, err := tx.QueryContext(ctx, insert, insArgs...)
 			if err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/authz"
@@ -62,6 +63,13 @@ type DB struct {
 	// accessGen moves with every write authentication depends on
 	// (access_generation.go).
 	accessGen atomic.Uint64
+	// compromisedGen moves with every write that may list a key as
+	// compromised; compromised holds this process's copy of the list
+	// (compromised.go).
+	compromisedGen atomic.Uint64
+	compromised    compromisedCache
+	// now is the clock of the in-memory copies' freshness bounds.
+	now func() time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,7 +87,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{d: d, logger: logger.With("component", "store", "dialect", d.name)}
+	db := &DB{d: d, logger: logger.With("component", "store", "dialect", d.name), now: time.Now}
 	db.write, db.read, err = d.open(ctx, target, db.logger)
 	if err != nil {
 		return nil, err
