@@ -113,6 +113,9 @@ const (
 		a.expires, a.created_at, c.id, c.type, c.token, c.status, c.validated, c.error
 		FROM acme_authorizations a LEFT JOIN acme_challenges c ON c.authz_id = a.id`
 	authzOrder = ` ORDER BY a.id, c.position`
+	// sqlGetAuthz reads one authorization, as GetAuthorizations does for
+	// one ID (the query of several IDs is built at run time).
+	sqlGetAuthz = authzSelect + ` WHERE a.id IN (?)` + authzOrder
 	// The account's valid authorization for the identifier expiring last.
 	sqlReusableAuthz = authzSelect + ` WHERE a.id = (SELECT id FROM acme_authorizations
 		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = '` + acme.StatusValid + `'
@@ -616,7 +619,8 @@ func (db *DB) CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Aut
 		}
 	}
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertOrder), o.ID, o.AccountID, o.ProvisionerID, o.Status,
+		ptx := db.wr.tx(tx)
+		n, err := execAffected(ctx, ptx, db.d.rebind(sqlInsertOrder), o.ID, o.AccountID, o.ProvisionerID, o.Status,
 			string(identsJSON), db.zeroNullTimeArg(o.NotBefore), db.zeroNullTimeArg(o.NotAfter), db.timeArg(o.Expires),
 			authzIDs, problem, nullIfBlank(o.CertSerial), nullIfBlank(o.Replaces), db.timeArg(o.CreatedAt),
 			db.timeArg(o.UpdatedAt))
@@ -626,9 +630,9 @@ func (db *DB) CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Aut
 		if n == 0 {
 			return conflict("ACME order", o.ID)
 		}
-		insertAuthz := db.d.rebind(sqlInsertAuthz)
+		insertAuthz := ptx.bind(ctx, db.d.rebind(sqlInsertAuthz))
 		for _, a := range authzs {
-			n, err := execAffected(ctx, tx, insertAuthz, a.ID, a.AccountID, a.ProvisionerID, a.Identifier.Type,
+			n, err := execBoundAffected(ctx, insertAuthz, a.ID, a.AccountID, a.ProvisionerID, a.Identifier.Type,
 				a.Identifier.Value, a.Wildcard, a.Status, db.timeArg(a.Expires), db.timeArg(a.CreatedAt))
 			if err != nil {
 				return err
@@ -637,9 +641,9 @@ func (db *DB) CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Aut
 				return conflict("ACME authorization", a.ID)
 			}
 		}
-		insertChallenge := db.d.rebind(sqlInsertChallenge)
+		insertChallenge := ptx.bind(ctx, db.d.rebind(sqlInsertChallenge))
 		for _, c := range chRows {
-			n, err := execAffected(ctx, tx, insertChallenge, c.args...)
+			n, err := execBoundAffected(ctx, insertChallenge, c.args...)
 			if err != nil {
 				return err
 			}
@@ -671,7 +675,7 @@ func (db *DB) OrderByCertificate(ctx context.Context, serial string) (*acme.Orde
 func (db *DB) CertificateDER(ctx context.Context, serial string) (string, []byte, error) {
 	var caID string
 	var der []byte
-	err := db.read.QueryRowContext(ctx, db.d.rebind(sqlCertificateDER), serial).Scan(&caID, &der)
+	err := db.rd.QueryRowContext(ctx, db.d.rebind(sqlCertificateDER), serial).Scan(&caID, &der)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil, notFound("certificate serial", serial)
 	}
@@ -708,7 +712,7 @@ func (db *DB) UpdateOrder(ctx context.Context, o *acme.Order, from string) error
 	if err != nil {
 		return fmt.Errorf("store: update ACME order %q: %w", o.ID, err)
 	}
-	n, err := execAffected(ctx, db.write, db.d.rebind(sqlUpdateOrder), o.Status, problem, nullIfBlank(o.CertSerial),
+	n, err := execAffected(ctx, db.wr, db.d.rebind(sqlUpdateOrder), o.Status, problem, nullIfBlank(o.CertSerial),
 		db.timeArg(o.UpdatedAt), o.ID, from)
 	if err == nil && n == 0 {
 		err = db.casFailed(ctx, sqlOrderStatus, "ACME order", o.ID, from)
@@ -771,7 +775,7 @@ func (db *DB) ListOrderIDs(ctx context.Context, accountID, after string, limit i
 // CountOrdersSince counts the account's orders created at or after since.
 func (db *DB) CountOrdersSince(ctx context.Context, accountID string, since time.Time) (int, error) {
 	var n int
-	if err := db.read.QueryRowContext(ctx, db.d.rebind(sqlCountOrders), accountID, db.timeArg(since)).Scan(&n); err != nil {
+	if err := db.rd.QueryRowContext(ctx, db.d.rebind(sqlCountOrders), accountID, db.timeArg(since)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count ACME orders of %q: %w", accountID, err)
 	}
 	return n, nil
@@ -818,8 +822,11 @@ func (db *DB) GetAuthorizations(ctx context.Context, ids ...string) ([]*acme.Aut
 	for i, id := range uniq {
 		args[i] = id
 	}
-	q := authzSelect + ` WHERE a.id IN (` + params(len(uniq)) + `)` + authzOrder
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(q), args...)
+	q := sqlGetAuthz // one ID, the common case, has a prepared statement
+	if len(uniq) > 1 {
+		q = authzSelect + ` WHERE a.id IN (` + params(len(uniq)) + `)` + authzOrder
+	}
+	rows, err := db.rd.QueryContext(ctx, db.d.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: get ACME authorizations: %w", err)
 	}
@@ -844,7 +851,7 @@ func (db *DB) GetAuthorizations(ctx context.Context, ids ...string) ([]*acme.Aut
 // ident with the given wildcard flag that expires after t, the one
 // expiring last when there are several.
 func (db *DB) ReusableAuthorization(ctx context.Context, accountID string, ident acme.Identifier, wildcard bool, t time.Time) (*acme.Authorization, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(sqlReusableAuthz), accountID, ident.Type, ident.Value,
+	rows, err := db.rd.QueryContext(ctx, db.d.rebind(sqlReusableAuthz), accountID, ident.Type, ident.Value,
 		db.timeArg(t), wildcard)
 	if err != nil {
 		return nil, fmt.Errorf("store: reusable ACME authorization: %w", err)
@@ -917,7 +924,8 @@ func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, fr
 		chArgs[i] = []any{c.Status, db.zeroNullTimeArg(c.Validated), p, c.ID, a.ID}
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateAuthz), a.Status, db.timeArg(a.Expires), a.ID, from)
+		ptx := db.wr.tx(tx)
+		n, err := execAffected(ctx, ptx, db.d.rebind(sqlUpdateAuthz), a.Status, db.timeArg(a.Expires), a.ID, from)
 		if err != nil {
 			return err
 		}
@@ -932,9 +940,9 @@ func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, fr
 			}
 			return fmt.Errorf("%w: ACME authorization %q is %s, not %s", ErrConflict, a.ID, status, from)
 		}
-		update := db.d.rebind(sqlUpdateChallengeA)
+		update := ptx.bind(ctx, db.d.rebind(sqlUpdateChallengeA))
 		for i, args := range chArgs {
-			n, err := execAffected(ctx, tx, update, args...)
+			n, err := execBoundAffected(ctx, update, args...)
 			if err != nil {
 				return err
 			}
@@ -958,7 +966,7 @@ func (db *DB) UpdateChallenge(ctx context.Context, c *acme.Challenge, from strin
 	if err != nil {
 		return fmt.Errorf("store: update ACME challenge %q: %w", c.ID, err)
 	}
-	n, err := execAffected(ctx, db.write, db.d.rebind(sqlUpdateChallenge), c.Status, db.zeroNullTimeArg(c.Validated), p, c.ID, from)
+	n, err := execAffected(ctx, db.wr, db.d.rebind(sqlUpdateChallenge), c.Status, db.zeroNullTimeArg(c.Validated), p, c.ID, from)
 	if err == nil && n == 0 {
 		err = db.casFailed(ctx, sqlChallengeStatus, "ACME challenge", c.ID, from)
 	}
@@ -972,7 +980,7 @@ func (db *DB) UpdateChallenge(ctx context.Context, c *acme.Challenge, from strin
 // that expire after now.
 func (db *DB) CountPendingAuthorizations(ctx context.Context, accountID string, now time.Time) (int, error) {
 	var n int
-	if err := db.read.QueryRowContext(ctx, db.d.rebind(sqlCountPending), accountID, db.timeArg(now)).Scan(&n); err != nil {
+	if err := db.rd.QueryRowContext(ctx, db.d.rebind(sqlCountPending), accountID, db.timeArg(now)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count pending ACME authorizations of %q: %w", accountID, err)
 	}
 	return n, nil
@@ -982,7 +990,7 @@ func (db *DB) CountPendingAuthorizations(ctx context.Context, accountID string, 
 // invalid at or after since.
 func (db *DB) CountFailedValidationsSince(ctx context.Context, accountID string, since time.Time) (int, error) {
 	var n int
-	if err := db.read.QueryRowContext(ctx, db.d.rebind(sqlCountFailed), db.timeArg(since), accountID).Scan(&n); err != nil {
+	if err := db.rd.QueryRowContext(ctx, db.d.rebind(sqlCountFailed), db.timeArg(since), accountID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count failed ACME validations of %q: %w", accountID, err)
 	}
 	return n, nil

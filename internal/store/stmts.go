@@ -136,3 +136,12 @@ func (b boundStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, er
 	}
 	return b.tx.ExecContext(ctx, b.q, args...)
 }
+
+// execBoundAffected executes b with args and returns the rows it affected.
+func execBoundAffected(ctx context.Context, b boundStmt, args ...any) (int64, error) {
+	res, err := b.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -175,13 +175,17 @@ func (db *DB) prepareHot(ctx context.Context) error {
 	db.rd, err = prepare(ctx, db.read, db.d.prepare,
 		db.q.getCA, db.q.getProfile, db.q.lookupSerial, db.q.getResponder,
 		r(sqlGetToken), r(sqlGetPrincipalByID), r(sqlBindingsOf), r(sqlCompromisedKey),
-		r(sqlGetProvisioner), r(sqlGetAccount), r(sqlAccountByThumbprint), r(sqlGetOrder))
+		r(sqlGetProvisioner), r(sqlGetAccount), r(sqlAccountByThumbprint), r(sqlGetOrder),
+		r(sqlOrderByCert), r(sqlGetAuthz), r(sqlReusableAuthz), r(sqlCountOrders), r(sqlCountPending),
+		r(sqlCountFailed), r(sqlCertificateDER))
 	if err != nil {
 		return err
 	}
 	db.wr, err = prepare(ctx, db.write, db.d.prepare,
 		db.q.insertCert, db.q.insertName, db.aq.lockHead, db.aq.insertEvent, db.aq.updateHead,
-		r(sqlUseNonce), r(sqlTouchToken))
+		r(sqlUseNonce), r(sqlTouchToken),
+		r(sqlInsertOrder), r(sqlInsertAuthz), r(sqlInsertChallenge), r(sqlUpdateOrder), r(sqlUpdateAuthz),
+		r(sqlUpdateChallengeA), r(sqlUpdateChallenge))
 	if err != nil {
 		db.rd.close()
 		return err
