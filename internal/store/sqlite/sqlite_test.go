@@ -32,6 +32,7 @@ func TestOpenSettings(t *testing.T) {
 		{"write", "busy_timeout", busyTimeoutMillis},
 		{"write", "secure_delete", "2"}, // FAST
 		{"write", "query_only", "0"},
+		{"write", "wal_autocheckpoint", walAutocheckpointPages},
 		{"read", "journal_mode", "wal"},
 		{"read", "foreign_keys", "1"},
 		{"read", "busy_timeout", busyTimeoutMillis},
