@@ -17,9 +17,20 @@ import (
 	"github.com/certwright/certwright/internal/keys"
 )
 
-// VerifySource is the storage Verify reads: the events in seq order, the
-// head, the checkpoints and the keys that signed them.
+// VerifySource is the storage Verify reads. Verify does all its reads
+// through one Snapshot, so that an append committed while it runs is seen
+// whole (its events and the head that records them) or not at all: read
+// from different states, a concurrent append would look like tampering
+// (events after the last one read "deleted", or a head "rolled back").
 type VerifySource interface {
+	// ReadAuditSnapshot calls fn with a Snapshot whose reads all see the
+	// same committed state of the database, and returns fn's error.
+	ReadAuditSnapshot(ctx context.Context, fn func(Snapshot) error) error
+}
+
+// Snapshot reads the audit log as of one committed state: the events in
+// seq order, the head, the checkpoints and the keys that signed them.
+type Snapshot interface {
 	// EachAuditEvent calls fn for every event with seq >= from, in seq
 	// order, without loading them all at once.
 	EachAuditEvent(ctx context.Context, from int64, fn func(*Event) error) error
@@ -93,7 +104,23 @@ type Report struct {
 // Verify reads) must be among them at its position.
 //
 // The chain is read as a stream, so memory does not grow with the log.
+// Every read is made in one snapshot (see VerifySource), so appends
+// committed meanwhile are never reported as tampering.
 func Verify(ctx context.Context, src VerifySource, signers Signers, anchors ...Anchor) (*Report, error) {
+	var r *Report
+	err := src.ReadAuditSnapshot(ctx, func(snap Snapshot) error {
+		var err error
+		r, err = verify(ctx, snap, signers, anchors)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// verify is Verify on one snapshot.
+func verify(ctx context.Context, src Snapshot, signers Signers, anchors []Anchor) (*Report, error) {
 	cps, err := src.ListCheckpoints(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit: verify: checkpoints: %w", err)

@@ -156,7 +156,11 @@ func (db *DB) AppendAudit(ctx context.Context, evs ...audit.Event) error {
 // call, overwritten, its slices included: it must not keep it or them. An
 // error from fn stops the scan and is returned as is.
 func (db *DB) EachAuditEvent(ctx context.Context, from int64, fn func(*audit.Event) error) error {
-	return db.eachAudit(ctx, db.aq.eachFrom, []any{from}, fn, func(err error) error {
+	return db.eachAuditFrom(ctx, db.read, from, fn)
+}
+
+func (db *DB) eachAuditFrom(ctx context.Context, src querier, from int64, fn func(*audit.Event) error) error {
+	return db.eachAudit(ctx, src, db.aq.eachFrom, []any{from}, fn, func(err error) error {
 		return fmt.Errorf("store: audit events from %d: %w", from, err)
 	})
 }
@@ -169,15 +173,15 @@ func (db *DB) EachAuditEventBetween(ctx context.Context, since, until time.Time,
 		q += ` AND time < ?`
 		args = append(args, db.timeArg(until))
 	}
-	return db.eachAudit(ctx, db.d.rebind(q+` ORDER BY seq`), args, fn, func(err error) error {
+	return db.eachAudit(ctx, db.read, db.d.rebind(q+` ORDER BY seq`), args, fn, func(err error) error {
 		return fmt.Errorf("store: audit events between %s and %s: %w", since.Format(time.RFC3339), until.Format(time.RFC3339), err)
 	})
 }
 
-// eachAudit streams the events q selects to fn. Errors of the database go
-// through wrap; fn's are returned as they are.
-func (db *DB) eachAudit(ctx context.Context, q string, args []any, fn func(*audit.Event) error, wrap func(error) error) error {
-	rows, err := db.read.QueryContext(ctx, q, args...)
+// eachAudit streams the events q selects from src to fn. Errors of the
+// database go through wrap; fn's are returned as they are.
+func (db *DB) eachAudit(ctx context.Context, src querier, q string, args []any, fn func(*audit.Event) error, wrap func(error) error) error {
+	rows, err := src.QueryContext(ctx, q, args...)
 	if err != nil {
 		return wrap(err)
 	}
@@ -216,8 +220,12 @@ func (db *DB) eachAudit(ctx context.Context, q string, args []any, fn func(*audi
 // AuditHead returns the sequence number and hash of the last event: 0 and
 // audit.Genesis() when the log is empty.
 func (db *DB) AuditHead(ctx context.Context) (seq int64, hash audit.Hash, err error) {
+	return db.auditHead(ctx, db.read)
+}
+
+func (db *DB) auditHead(ctx context.Context, src querier) (seq int64, hash audit.Hash, err error) {
 	var h []byte
-	if err := db.read.QueryRowContext(ctx, db.aq.readHead).Scan(&seq, &h); err != nil {
+	if err := src.QueryRowContext(ctx, db.aq.readHead).Scan(&seq, &h); err != nil {
 		return 0, nil, fmt.Errorf("store: audit head: %w", err)
 	}
 	return seq, audit.Hash(h), nil
@@ -239,7 +247,11 @@ func (db *DB) InsertCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
 
 // ListCheckpoints returns every checkpoint, by seq ascending.
 func (db *DB) ListCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
-	rows, err := db.read.QueryContext(ctx, db.aq.listCheckpoints)
+	return db.listCheckpoints(ctx, db.read)
+}
+
+func (db *DB) listCheckpoints(ctx context.Context, src querier) ([]*audit.Checkpoint, error) {
+	rows, err := src.QueryContext(ctx, db.aq.listCheckpoints)
 	if err != nil {
 		return nil, fmt.Errorf("store: list audit checkpoints: %w", err)
 	}
@@ -315,7 +327,11 @@ func (db *DB) CreateAuditKey(ctx context.Context, k *audit.Key) error {
 
 // ListAuditKeys returns every audit key, oldest first (ties by ID).
 func (db *DB) ListAuditKeys(ctx context.Context) ([]*audit.Key, error) {
-	rows, err := db.read.QueryContext(ctx, db.aq.listKeys)
+	return db.listAuditKeys(ctx, db.read)
+}
+
+func (db *DB) listAuditKeys(ctx context.Context, src querier) ([]*audit.Key, error) {
+	rows, err := src.QueryContext(ctx, db.aq.listKeys)
 	if err != nil {
 		return nil, fmt.Errorf("store: list audit keys: %w", err)
 	}
@@ -334,4 +350,52 @@ func (db *DB) ListAuditKeys(ctx context.Context) ([]*audit.Key, error) {
 		return nil, fmt.Errorf("store: list audit keys: %w", err)
 	}
 	return out, nil
+}
+
+// snapshotTx is a read-only transaction that sees one committed state
+// throughout: REPEATABLE READ takes PostgreSQL's snapshot at its first
+// statement; on SQLite in WAL mode every transaction reads from the
+// snapshot its first statement takes (the driver begins a read-only
+// transaction as a plain deferred BEGIN and ignores the isolation level).
+var snapshotTx = sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+
+// ReadAuditSnapshot calls fn with a view of the audit log (events, head,
+// checkpoints, keys) read in one read-only transaction, so that every
+// read sees the same committed state: an append committed meanwhile is
+// seen whole or not at all. It returns fn's error as is.
+func (db *DB) ReadAuditSnapshot(ctx context.Context, fn func(audit.Snapshot) error) error {
+	tx, err := db.read.BeginTx(ctx, &snapshotTx)
+	if err != nil {
+		return fmt.Errorf("store: audit snapshot: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(auditSnapshot{db: db, tx: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: audit snapshot: %w", err)
+	}
+	return nil
+}
+
+// auditSnapshot reads the audit log in one read-only transaction.
+type auditSnapshot struct {
+	db *DB
+	tx *sql.Tx
+}
+
+func (s auditSnapshot) EachAuditEvent(ctx context.Context, from int64, fn func(*audit.Event) error) error {
+	return s.db.eachAuditFrom(ctx, s.tx, from, fn)
+}
+
+func (s auditSnapshot) AuditHead(ctx context.Context) (int64, audit.Hash, error) {
+	return s.db.auditHead(ctx, s.tx)
+}
+
+func (s auditSnapshot) ListCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
+	return s.db.listCheckpoints(ctx, s.tx)
+}
+
+func (s auditSnapshot) ListAuditKeys(ctx context.Context) ([]*audit.Key, error) {
+	return s.db.listAuditKeys(ctx, s.tx)
 }
