@@ -23,13 +23,19 @@ import (
 // process drops what it holds at once; the last-used time does not.
 func TestAccessWritesMoveGeneration(t *testing.T) {
 	t.Parallel()
+	onBackends(t, accessWritesMoveGeneration)
+}
+
+// onBackends runs f in parallel on a new SQLite store and a new
+// PostgreSQL one (skipped when CERTWRIGHT_TEST_POSTGRES is unset).
+func onBackends(t *testing.T, f func(*testing.T, *store.DB)) {
 	for _, b := range []struct {
 		name string
 		open func(testing.TB) *store.DB
 	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			accessWritesMoveGeneration(t, b.open(t))
+			f(t, b.open(t))
 		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/store"
-	"github.com/certwright/certwright/internal/store/storetest"
 )
 
 // acmeWrite matches a write to the tables ACME account resolution reads.
@@ -29,15 +28,7 @@ func TestACMEWritesUseACMETx(t *testing.T) {
 // account resolution reads move ACMEGeneration; orders and nonces do not.
 func TestACMEWritesMoveGeneration(t *testing.T) {
 	t.Parallel()
-	for _, b := range []struct {
-		name string
-		open func(testing.TB) *store.DB
-	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			acmeWritesMoveGeneration(t, b.open(t))
-		})
-	}
+	onBackends(t, acmeWritesMoveGeneration)
 }
 
 func acmeWritesMoveGeneration(t *testing.T, db *store.DB) {
