@@ -187,9 +187,18 @@ func (s *Service) AccountByKey(ctx context.Context, prov *Provisioner, thumbprin
 	return a, nil
 }
 
-// Account loads prov's account id and checks that it may act.
+// Account loads prov's account id and checks that it may act. A valid
+// account is cached (AccountCacheMaxAge, AccountCacheSize); the checks
+// run on every call.
 func (s *Service) Account(ctx context.Context, prov *Provisioner, id string) (*Account, error) {
-	a, err := s.store.GetAccount(ctx, id)
+	gen, now := s.store.ACMEGeneration(), s.cfg.Clock.Now()
+	a, ok := s.accounts.get(id, gen, now)
+	var err error
+	if !ok {
+		if a, err = s.store.GetAccount(ctx, id); err == nil && a.Status == StatusValid {
+			s.accounts.put(id, gen, now, a)
+		}
+	}
 	if errors.Is(err, ErrNotFound) || (err == nil && a.ProvisionerID != prov.ID) {
 		return nil, NewProblem(ErrAccountDoesNotExist, "account %q does not exist", id)
 	}

@@ -82,13 +82,20 @@ type env struct {
 // adjust the service's config (limits, lifetimes) before it is created.
 func newEnv(t *testing.T, mutate func(*acme.Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	db, err := store.Open(ctx, "sqlite:"+t.TempDir()+"/db", log)
+	db, err := store.Open(context.Background(), "sqlite:"+t.TempDir()+"/db", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newEnvOn(t, db, mutate)
+}
+
+// newEnvOn is newEnv on the store db.
+func newEnvOn(t *testing.T, db *store.DB, mutate func(*acme.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	var err error
 	e := &env{db: db, clk: clock.NewFake(start), log: log, httpResp: map[string]string{}, tlsCerts: map[string]tls.Certificate{}}
 	kek := make([]byte, software.KEKSize)
 	if _, err := rand.Read(kek); err != nil {

@@ -79,13 +79,11 @@ func conflictf(format string, args ...any) error {
 	return &operatorError{kind: ErrConflict, msg: fmt.Sprintf(format, args...)}
 }
 
-// forget drops name from the provisioner cache, so that this replica's
-// ACME endpoints see a change at once (others within provisionerTTL).
-func (s *Service) forget(name string) {
-	s.provMu.Lock()
-	delete(s.provCache, name)
-	s.provMu.Unlock()
-}
+// forget drops name from the provisioner cache. The store's ACME
+// generation moves with every change, so this replica sees it at once
+// anyway (others within AccountCacheMaxAge); forget keeps that true of a
+// Store that would not move it for some change.
+func (s *Service) forget(name string) { s.provisioners.remove(name) }
 
 // currentProvisioner reads provisioner id from the store, bypassing the
 // cache: finalization and validation act on the provisioner as it is now.

@@ -152,23 +152,17 @@ type Service struct {
 	nonceMu  sync.Mutex
 	nonceKey []byte
 
-	provMu    sync.Mutex
-	provCache map[string]provEntry
+	// provisioners and accounts cache what requests resolve, under the
+	// store's ACME generation (account_cache.go).
+	provisioners *genCache[*Provisioner]
+	accounts     *genCache[*Account]
 
 	// live holds the settings a reload may change.
 	live atomic.Pointer[Settings]
 }
 
-type provEntry struct {
-	p       *Provisioner
-	fetched time.Time
-}
-
-// provisionerTTL is how long a provisioner stays cached. A change made
-// through this Service drops it from the cache at once; other replicas
-// see it within the TTL, except challenge responses and finalization,
-// which always read the provisioner afresh.
-const provisionerTTL = 10 * time.Second
+// provisionerCacheSize bounds the cached provisioners.
+const provisionerCacheSize = 1024
 
 // New wires the ACME service; every dependency is required.
 func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Validator, sealer Sealer) (*Service, error) {
@@ -205,8 +199,9 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 	cfg.OrderLifetime, cfg.PendingAuthzLifetime, cfg.ValidAuthzLifetime, cfg.Limits = 0, 0, 0, Limits{}
 	s := &Service{
 		cfg: cfg, store: st, issuer: iss, revoker: rv, profiles: profiles, validator: v, sealer: sealer,
-		queue:     newQueue(set.queueLimits(cfg.QueueSize)),
-		provCache: map[string]provEntry{},
+		queue:        newQueue(set.queueLimits(cfg.QueueSize)),
+		provisioners: newGenCache(provisionerCacheSize, cloneProvisioner),
+		accounts:     newGenCache(AccountCacheSize, cloneAccount),
 	}
 	s.live.Store(&set)
 	return s, nil
@@ -276,14 +271,13 @@ func (s *Service) settings() *Settings { return s.live.Load() }
 func (s *Service) NonceLifetime() time.Duration { return s.cfg.NonceLifetime }
 
 // Provisioner returns the provisioner named name (an error matching
-// ErrNotFound when there is none).
+// ErrNotFound when there is none). It is cached as accounts are
+// (AccountCacheMaxAge), except for challenge responses and finalization,
+// which always read the provisioner afresh.
 func (s *Service) Provisioner(ctx context.Context, name string) (*Provisioner, error) {
-	now := s.cfg.Clock.Now()
-	s.provMu.Lock()
-	e, ok := s.provCache[name]
-	s.provMu.Unlock()
-	if ok && now.Sub(e.fetched) < provisionerTTL && now.Sub(e.fetched) >= 0 {
-		return e.p, nil
+	gen, now := s.store.ACMEGeneration(), s.cfg.Clock.Now()
+	if p, ok := s.provisioners.get(name, gen, now); ok {
+		return p, nil
 	}
 	p, err := s.store.GetProvisioner(ctx, name)
 	if err != nil {
@@ -292,12 +286,7 @@ func (s *Service) Provisioner(ctx context.Context, name string) (*Provisioner, e
 	if p.Name != name { // matched by ID: the directory is addressed by name only
 		return nil, fmt.Errorf("acme: provisioner %q: %w", name, ErrNotFound)
 	}
-	s.provMu.Lock()
-	if len(s.provCache) > 1024 {
-		clear(s.provCache)
-	}
-	s.provCache[name] = provEntry{p: p, fetched: now}
-	s.provMu.Unlock()
+	s.provisioners.put(name, gen, now, p)
 	return p, nil
 }
 

@@ -125,6 +125,11 @@ type Store interface {
 	// GetPrincipal finds a principal by ID or, failing that, name.
 	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
+
+	// ACMEGeneration changes after every change this process makes (or
+	// tries to) to provisioners, accounts or external account keys; the
+	// service's caches drop what they hold when it changes.
+	ACMEGeneration() uint64
 }
 
 // RenewSelector picks certificates whose renewal window moves to now;

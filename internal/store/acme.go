@@ -144,7 +144,7 @@ func (db *DB) CreateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 	if err != nil {
 		return fmt.Errorf("store: create ACME provisioner %q: %w", p.Name, err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.acmeTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertProvisioner), p.ID, p.Name, p.CAID, p.Profile,
 			challenges, allow, p.RequireEAB, p.TermsOfService, p.Website, db.timeArg(p.CreatedAt), p.CreatedBy, p.AllowSubjectFields)
 		if err != nil {
@@ -295,7 +295,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *acme.Account, ev audit.Event
 	if err != nil {
 		return fmt.Errorf("store: create ACME account %q: %w", a.ID, err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.acmeTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertAccount), a.ID, a.ProvisionerID, a.KeyThumbprint,
 			nonNil(a.KeyJWK), contact, a.Status, a.TermsAgreed, nullIfBlank(a.EABKeyID), nullIfBlank(a.PrincipalID),
 			db.timeArg(a.CreatedAt), a.CreatedIP)
@@ -386,7 +386,7 @@ func (db *DB) UpdateAccount(ctx context.Context, a *acme.Account, ev audit.Event
 	if err != nil {
 		return fmt.Errorf("store: update ACME account %q: %w", a.ID, err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.acmeTx(ctx, func(tx *sql.Tx) error {
 		var held int
 		if err := tx.QueryRowContext(ctx, db.d.rebind(sqlThumbprintHeld), a.ID, a.KeyThumbprint).Scan(&held); err != nil {
 			return err
@@ -458,7 +458,7 @@ func (db *DB) CreateEABKey(ctx context.Context, k *acme.EABKey, ev audit.Event) 
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: create external account key %q: %w", k.ID, err)
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.acmeTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertEABKey), k.ID, k.ProvisionerID, k.PrincipalID, k.Description,
 			nonNil(k.Sealed), db.timeArg(k.CreatedAt), k.CreatedBy, nullIfBlank(k.AccountID), db.zeroNullTimeArg(k.BoundAt))
 		if err != nil {

@@ -23,7 +23,7 @@ func (db *DB) UpdateProvisioner(ctx context.Context, p *acme.Provisioner, ev aud
 	if err != nil {
 		return fmt.Errorf("store: update ACME provisioner %q: %w", p.Name, err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.acmeTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateProvisioner), p.CAID, p.Profile, challenges, allow,
 			p.RequireEAB, p.AllowSubjectFields, p.TermsOfService, p.Website, p.ID)
 		if err != nil {
@@ -50,7 +50,7 @@ func (db *DB) SetProvisionerDisabled(ctx context.Context, id string, at time.Tim
 	if at.IsZero() {
 		by = ""
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.acmeTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlSetProvisionerDisabled), db.zeroNullTimeArg(at), by, id)
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func (db *DB) DeleteProvisioner(ctx context.Context, id string, at time.Time, by
 	if err != nil {
 		return counts, fmt.Errorf("store: delete ACME provisioner %q: %w", id, err)
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.acmeTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlDeleteProvisioner), id)
 		if err != nil {
 			return err
@@ -123,7 +123,7 @@ func (db *DB) DeleteProvisioner(ctx context.Context, id string, at time.Time, by
 // already is ErrConflict, an unknown one ErrNotFound.
 func (db *DB) RevokeEABKey(ctx context.Context, id string, at time.Time, by string,
 	ev func(accountID string, deactivated bool) audit.Event) (accountID string, deactivated bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.acmeTx(ctx, func(tx *sql.Tx) error {
 		accountID, deactivated = "", false
 		err := tx.QueryRowContext(ctx, db.d.rebind(sqlRevokeEABKey), db.timeArg(at), by, id).Scan(&accountID)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -63,6 +63,9 @@ type DB struct {
 	// accessGen moves with every write authentication depends on
 	// (access_generation.go).
 	accessGen atomic.Uint64
+	// acmeGen moves with every write ACME account resolution depends on
+	// (acme_generation.go).
+	acmeGen atomic.Uint64
 	// compromisedGen moves with every write that may list a key as
 	// compromised; compromised holds this process's copy of the list
 	// (compromised.go).

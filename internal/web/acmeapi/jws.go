@@ -6,10 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math/big"
 
 	jose "github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
@@ -53,7 +57,12 @@ type jwsMessage struct {
 	JWK *jose.JSONWebKey
 
 	hasNonce bool
-	obj      *jose.JSONWebSignature
+	// signingInput is what the signature covers (RFC 7515 §5.2): the
+	// protected header and the payload, base64url-encoded, joined by a
+	// dot; payload and signature are decoded.
+	signingInput []byte
+	payload      []byte
+	signature    []byte
 }
 
 // flattenedJWS is the JSON form of RFC 7515 §7.2.2. Signatures and Header
@@ -152,13 +161,20 @@ func parseFlattened(body []byte, algs []jose.SignatureAlgorithm) (*jwsMessage, e
 			return nil, err
 		}
 	}
-	m.obj, err = jose.ParseSignedJSON(string(trimmed), []jose.SignatureAlgorithm{m.Alg})
-	if err != nil {
-		return nil, malformed("JWS could not be parsed: %v", err)
+	if m.payload, err = base64.RawURLEncoding.DecodeString(*raw.Payload); err != nil {
+		return nil, malformed("JWS payload is not base64url")
 	}
-	if len(m.obj.Signatures) != 1 {
-		return nil, malformed("JWS must have exactly one signature")
+	if m.signature, err = base64.RawURLEncoding.DecodeString(*raw.Signature); err != nil {
+		return nil, malformed("JWS signature is not base64url")
 	}
+	// The input is encoded again from the decoded parts, as go-jose does:
+	// the bytes signed are those of the canonical encoding.
+	enc := base64.RawURLEncoding
+	in := make([]byte, enc.EncodedLen(len(protected))+1+enc.EncodedLen(len(m.payload)))
+	enc.Encode(in, protected)
+	in[enc.EncodedLen(len(protected))] = '.'
+	enc.Encode(in[enc.EncodedLen(len(protected))+1:], m.payload)
+	m.signingInput = in
 	return m, nil
 }
 
@@ -232,11 +248,58 @@ func checkAccountKey(k *jose.JSONWebKey) error {
 // key) and returns the payload. An algorithm that does not fit the key
 // fails here too.
 func (m *jwsMessage) verify(key *jose.JSONWebKey) ([]byte, error) {
-	payload, err := m.obj.Verify(key)
-	if err != nil {
+	if key == nil || !verifySignature(m.Alg, key.Key, m.signingInput, m.signature) {
 		return nil, malformed("JWS signature invalid")
 	}
-	return payload, nil
+	return m.payload, nil
+}
+
+// verifySignature reports whether sig is a valid signature of input under
+// alg by key. The key's type (and, for ECDSA, curve) must be alg's: ES256
+// P-256, ES384 P-384, RS256 RSA, EdDSA Ed25519, HS256/384/512 a []byte
+// MAC key. Every other algorithm fails.
+func verifySignature(alg jose.SignatureAlgorithm, key any, input, sig []byte) bool {
+	switch alg {
+	case jose.ES256, jose.ES384:
+		pub, ok := key.(*ecdsa.PublicKey)
+		curve, size, h := elliptic.P256(), 32, crypto.SHA256
+		if alg == jose.ES384 {
+			curve, size, h = elliptic.P384(), 48, crypto.SHA384
+		}
+		if !ok || pub.Curve != curve || len(sig) != 2*size {
+			return false
+		}
+		d := h.New()
+		d.Write(input)
+		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
+		return ecdsa.Verify(pub, d.Sum(nil), r, s)
+	case jose.RS256:
+		pub, ok := key.(*rsa.PublicKey)
+		if !ok {
+			return false
+		}
+		d := sha256.Sum256(input)
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig) == nil
+	case jose.EdDSA:
+		pub, ok := key.(ed25519.PublicKey)
+		return ok && len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, input, sig)
+	case jose.HS256, jose.HS384, jose.HS512:
+		k, ok := key.([]byte)
+		if !ok {
+			return false
+		}
+		h := sha256.New
+		switch alg {
+		case jose.HS384:
+			h = sha512.New384
+		case jose.HS512:
+			h = sha512.New
+		}
+		mac := hmac.New(h, k)
+		mac.Write(input)
+		return hmac.Equal(mac.Sum(nil), sig)
+	}
+	return false
 }
 
 // thumbprint is the RFC 7638 SHA-256 thumbprint of k, base64url.
@@ -298,10 +361,10 @@ func parseEAB(raw []byte, url string) (*eabBinding, error) {
 // verify checks the binding's MAC with hmacKey and that it binds
 // accountKey, the key of the outer JWS.
 func (b *eabBinding) verify(hmacKey []byte, accountKey *jose.JSONWebKey) error {
-	payload, err := b.m.obj.Verify(hmacKey)
-	if err != nil {
+	if !verifySignature(b.m.Alg, hmacKey, b.m.signingInput, b.m.signature) {
 		return acme.NewProblem(acme.ErrUnauthorized, "external account binding signature is invalid")
 	}
+	payload := b.m.payload
 	var bound jose.JSONWebKey
 	if err := bound.UnmarshalJSON(payload); err != nil || !bound.Valid() || !bound.IsPublic() {
 		return malformed("external account binding payload is not a public JWK")

@@ -238,6 +238,15 @@ func TestParseJWS(t *testing.T) {
 		{name: "no signature", body: mutate(good, func(m map[string]any) { delete(m, "signature") }), want: acme.ErrMalformed},
 		{name: "no payload", body: mutate(good, func(m map[string]any) { delete(m, "payload") }), want: acme.ErrMalformed},
 		{name: "protected not base64url", body: mutate(good, func(m map[string]any) { m["protected"] = "!!" }), want: acme.ErrMalformed},
+		{name: "payload not base64url", body: mutate(good, func(m map[string]any) { m["payload"] = "!!" }), want: acme.ErrMalformed},
+		{name: "payload padded", body: mutate(good, func(m map[string]any) { m["payload"] = m["payload"].(string) + "=" }), want: acme.ErrMalformed},
+		{name: "signature not base64url", body: mutate(good, func(m map[string]any) { m["signature"] = "!!" }), want: acme.ErrMalformed},
+		{name: "signature truncated", body: mutate(good, func(m map[string]any) { s := m["signature"].(string); m["signature"] = s[:len(s)-4] }), wantVerif: acme.ErrMalformed},
+		{name: "signature extended", body: mutate(good, func(m map[string]any) { m["signature"] = m["signature"].(string) + "AAAA" }), wantVerif: acme.ErrMalformed},
+		{name: "kid with an account key of another type", body: flattened(t, "ES256", ks["ES256"], kidHeader(), payload), verifyKey: ks["RS256"], wantVerif: acme.ErrMalformed},
+		{name: "EdDSA header, ECDSA jwk", body: flattened(t, "EdDSA", ks["EdDSA"], jwkHeader(t, ks["ES256"]), payload), wantVerif: acme.ErrMalformed},
+		{name: "RS256 header, ECDSA jwk", body: flattened(t, "RS256", ks["RS256"], jwkHeader(t, ks["ES256"]), payload), wantVerif: acme.ErrMalformed},
+		{name: "ES384 header, P-256 jwk", body: flattened(t, "ES384", ks["ES384"], jwkHeader(t, ks["ES256"]), payload), wantVerif: acme.ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,6 +266,15 @@ func TestParseJWS(t *testing.T) {
 				key = &jose.JSONWebKey{Key: tc.verifyKey.Public()}
 			}
 			got, err := m.verify(key)
+			// The verdict is go-jose's on the same message and key.
+			joseOK := false
+			if obj, jerr := jose.ParseSignedJSON(string(tc.body), signatureAlgorithms); jerr == nil {
+				_, jerr = obj.Verify(key)
+				joseOK = jerr == nil
+			}
+			if joseOK != (err == nil) {
+				t.Errorf("verify ok = %v, go-jose's = %v", err == nil, joseOK)
+			}
 			if gotT := problemType(err); gotT != tc.wantVerif || (err != nil && gotT == "") {
 				t.Fatalf("verify: got %v, want %q", err, tc.wantVerif)
 			}
