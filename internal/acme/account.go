@@ -192,11 +192,11 @@ func (s *Service) AccountByKey(ctx context.Context, prov *Provisioner, thumbprin
 // run on every call.
 func (s *Service) Account(ctx context.Context, prov *Provisioner, id string) (*Account, error) {
 	gen, now := s.store.ACMEGeneration(), s.cfg.Clock.Now()
-	a, ok := s.accounts.get(id, gen, now)
+	a, ok := s.accounts.Get(id, gen, now)
 	var err error
 	if !ok {
 		if a, err = s.store.GetAccount(ctx, id); err == nil && a.Status == StatusValid {
-			s.accounts.put(id, gen, now, a)
+			s.accounts.Put(id, gen, now, a)
 		}
 	}
 	if errors.Is(err, ErrNotFound) || (err == nil && a.ProvisionerID != prov.ID) {

@@ -83,7 +83,7 @@ func conflictf(format string, args ...any) error {
 // generation moves with every change, so this replica sees it at once
 // anyway (others within AccountCacheMaxAge); forget keeps that true of a
 // Store that would not move it for some change.
-func (s *Service) forget(name string) { s.provisioners.remove(name) }
+func (s *Service) forget(name string) { s.provisioners.Remove(name) }
 
 // currentProvisioner reads provisioner id from the store, bypassing the
 // cache: finalization and validation act on the provisioner as it is now.

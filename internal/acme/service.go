@@ -15,6 +15,7 @@ import (
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/gencache"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/profile"
@@ -154,8 +155,8 @@ type Service struct {
 
 	// provisioners and accounts cache what requests resolve, under the
 	// store's ACME generation (account_cache.go).
-	provisioners *genCache[*Provisioner]
-	accounts     *genCache[*Account]
+	provisioners *gencache.Cache[*Provisioner]
+	accounts     *gencache.Cache[*Account]
 
 	// live holds the settings a reload may change.
 	live atomic.Pointer[Settings]
@@ -200,8 +201,8 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 	s := &Service{
 		cfg: cfg, store: st, issuer: iss, revoker: rv, profiles: profiles, validator: v, sealer: sealer,
 		queue:        newQueue(set.queueLimits(cfg.QueueSize)),
-		provisioners: newGenCache(provisionerCacheSize, cloneProvisioner),
-		accounts:     newGenCache(AccountCacheSize, cloneAccount),
+		provisioners: gencache.New(AccountCacheMaxAge, provisionerCacheSize, cloneProvisioner),
+		accounts:     gencache.New(AccountCacheMaxAge, AccountCacheSize, cloneAccount),
 	}
 	s.live.Store(&set)
 	return s, nil
@@ -276,7 +277,7 @@ func (s *Service) NonceLifetime() time.Duration { return s.cfg.NonceLifetime }
 // which always read the provisioner afresh.
 func (s *Service) Provisioner(ctx context.Context, name string) (*Provisioner, error) {
 	gen, now := s.store.ACMEGeneration(), s.cfg.Clock.Now()
-	if p, ok := s.provisioners.get(name, gen, now); ok {
+	if p, ok := s.provisioners.Get(name, gen, now); ok {
 		return p, nil
 	}
 	p, err := s.store.GetProvisioner(ctx, name)
@@ -286,7 +287,7 @@ func (s *Service) Provisioner(ctx context.Context, name string) (*Provisioner, e
 	if p.Name != name { // matched by ID: the directory is addressed by name only
 		return nil, fmt.Errorf("acme: provisioner %q: %w", name, ErrNotFound)
 	}
-	s.provisioners.put(name, gen, now, p)
+	s.provisioners.Put(name, gen, now, p)
 	return p, nil
 }
 

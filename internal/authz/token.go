@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certwright/certwright/internal/gencache"
 	"github.com/certwright/certwright/internal/pki"
 )
 
@@ -156,7 +157,7 @@ type Authenticator struct {
 	dummy [32]byte
 
 	// tokens caches verified tokens and their principals (tokencache.go).
-	tokens *tokenCache
+	tokens *gencache.Cache[*cachedToken]
 
 	// touched remembers when each token's last-used time was last written,
 	// so a busy token costs one write a minute, not one per request.
@@ -173,7 +174,7 @@ func NewAuthenticator(st Store, certs CertChecker, now func() time.Time) *Authen
 	if now == nil {
 		now = time.Now
 	}
-	return &Authenticator{store: st, certs: certs, now: now, tokens: newTokenCache(TokenCacheSize), touched: map[string]time.Time{}}
+	return &Authenticator{store: st, certs: certs, now: now, tokens: gencache.New[*cachedToken](TokenCacheMaxAge, TokenCacheSize, nil), touched: map[string]time.Time{}}
 }
 
 // maxTokenLen bounds the bearer string before any work is done on it.
@@ -202,12 +203,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	// past it, and the entry's age counts from here.
 	gen := a.store.AccessGeneration()
 	now := a.now()
-	if e := a.tokens.get(id, gen, now); e != nil {
+	if e, ok := a.tokens.Get(id, gen, now); ok {
 		// A wrong secret goes on to the store, as it would uncached: a
 		// guess costs and tells the same whether the token is cached.
 		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
 			if !e.expires.IsZero() && !now.Before(e.expires) {
-				a.tokens.remove(id)
+				a.tokens.Remove(id)
 				return Principal{}, expiredToken(id, e.expires)
 			}
 			a.touch(ctx, id, now)
@@ -236,14 +237,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		return Principal{}, err
 	}
 	p.Auth, p.AuthExpiresAt = "token:"+id, rec.ExpiresAt
-	e := &cachedToken{principal: copyPrincipal(p), read: now}
+	e := &cachedToken{principal: copyPrincipal(p)}
 	copy(e.hash[:], rec.SecretHash) // the compare above proved it 32 bytes
 	if rec.ExpiresAt != nil {
 		e.expires = *rec.ExpiresAt
 		exp := e.expires
 		e.principal.AuthExpiresAt = &exp
 	}
-	a.tokens.put(id, gen, e)
+	a.tokens.Put(id, gen, now, e)
 	a.touch(ctx, id, now)
 	return p, nil
 }
