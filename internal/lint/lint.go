@@ -245,9 +245,10 @@ func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x50
 }
 
 // CheckTBS lints the to-be-signed certificate t (see NewTBS), as Check
-// does: it signs t.Raw with a throwaway key of the issuer's key type under
-// t's signature algorithm and lints the result, whose every byte but the
-// signature value is the certificate the real key will sign. The real key
+// does: it assembles t.Raw with the placeholder signature of the issuer's
+// key type and t's signer options (placeholderSignature) and lints the
+// result, whose every byte but the signature value is the certificate the
+// real key will sign. The real key
 // signs only after CheckTBS returns no error.
 func (l *Linter) CheckTBS(t *TBS, cabf bool) ([]string, error) {
 	sig, err := l.placeholderSignature(t.issuerPub, t.Opts)
