@@ -352,6 +352,11 @@ func (r *runner) phase(ctx context.Context, bodies [][]byte, start time.Time) *p
 				sent := time.Now()
 				is, status, err := r.one(ctx, bodies[i])
 				d := time.Since(sent)
+				if err != nil && ctx.Err() != nil {
+					// Cut off by the run's end (--max-duration), not
+					// refused by the server: counted as not sent.
+					return
+				}
 				mu.Lock()
 				res.sent++
 				if err == nil {

@@ -192,6 +192,10 @@ func TestRunStopsAtMaxDuration(t *testing.T) {
 	if time.Since(start) > 2*time.Second || res.NotSent == 0 || res.NotSent+res.Requests != 200 || !strings.Contains(res.Stopped, "max duration") {
 		t.Fatalf("after %s: report %+v", time.Since(start), res)
 	}
+	// Requests in flight when the run ended were cut off, not refused.
+	if res.Failed != 0 {
+		t.Fatalf("%d requests cut off by the max duration counted as failed: %+v", res.Failed, res.ErrorsByText)
+	}
 }
 
 func TestRunRejectsClients(t *testing.T) {
