@@ -100,7 +100,7 @@ func runComplianceReport(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	if *format != "table" {
-		return r.writeOutput(*out, data, 0o644)
+		return r.writeOutput(*out, indentedJSON(data, *format), 0o644)
 	}
 	var rep apitypes.ComplianceReport
 	if err := json.Unmarshal(data, &rep); err != nil {
@@ -208,7 +208,7 @@ func runReport(ctx context.Context, r *runner, args []string, kind string) error
 		return err
 	}
 	if *format != "table" {
-		return r.writeOutput(*out, data, 0o644)
+		return r.writeOutput(*out, indentedJSON(data, *format), 0o644)
 	}
 	var rep apitypes.Report
 	if err := json.Unmarshal(data, &rep); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,20 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// indentedJSON returns the server's answer indented for a reader when
+// format is json (the API answers compact JSON); any other format, or
+// bytes that are not JSON, unchanged.
+func indentedJSON(data []byte, format string) []byte {
+	if format != "json" {
+		return data
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, data, "", "  "); err != nil {
+		return data
+	}
+	return buf.Bytes()
 }
 
 // printList writes a list as every --json list is shaped: an object with

@@ -64,7 +64,7 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate root key: %w", err)
 	}
-	serial, err := pki.NewSerial(s.cfg.Rand)
+	serial, err := pki.NewSerialAt(s.cfg.Rand, s.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate intermediate key: %w", err)
 	}
-	serial, err := pki.NewSerial(s.cfg.Rand)
+	serial, err := pki.NewSerialAt(s.cfg.Rand, s.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}

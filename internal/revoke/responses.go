@@ -401,7 +401,7 @@ func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time
 	if err != nil {
 		return nil, fmt.Errorf("generate OCSP responder key for CA %s: %w", st.name, err)
 	}
-	serial, err := pki.NewSerial(s.cfg.Rand)
+	serial, err := pki.NewSerialAt(s.cfg.Rand, now)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -45,13 +47,23 @@ func benchInsert(b *testing.B, url string) {
 		ctx := context.Background()
 		for pb.Next() {
 			n := seq.Add(1)
-			serial := fmt.Sprintf("%032x", n)
-			err := db.InsertCertificate(ctx, &inventory.Certificate{
+			// Serials as issuance makes them (time first, then random);
+			// the key hash and fingerprint random, as they are.
+			sn, err := pki.NewSerial(nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			serial := pki.SerialHex(sn)
+			spki := sha256.Sum256([]byte(serial))
+			fp := sha256.Sum256(spki[:])
+			host := fmt.Sprintf("host%d", n)
+			err = db.InsertCertificate(ctx, &inventory.Certificate{
 				Serial: serial, CAID: "ca1", Profile: "server", Requester: "bench",
-				Subject: "CN=host" + serial, SANs: []string{"host" + serial + ".example.com", "www.example.com"},
+				Subject: "CN=" + host, SANs: []string{host + ".example.com", "www.example.com"},
 				NotBefore: now, NotAfter: now.Add(90 * 24 * time.Hour),
 				KeyAlgorithm: pki.FamilyECDSA, KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",
-				Status: inventory.StatusValid, Fingerprint: serial + serial, SPKISHA256: serial + serial,
+				Status: inventory.StatusValid, Fingerprint: hex.EncodeToString(fp[:]), SPKISHA256: hex.EncodeToString(spki[:]),
 				Tags: []string{"bench"}, DER: der, CreatedAt: now,
 			}, tev())
 			if err != nil {

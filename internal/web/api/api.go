@@ -558,9 +558,9 @@ func (h *Handler) fail(w http.ResponseWriter, err error) int {
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	// Compact: indenting cost an issuance 30 µs of its CPU (the answer
+	// carries three PEM blocks); `jq .` indents for a reader.
+	return json.NewEncoder(w).Encode(v)
 }
 
 func writeError(w http.ResponseWriter, status int, msg, detail, rule string) {
