@@ -218,7 +218,7 @@ func (s *Service) NewOrder(ctx context.Context, prov *Provisioner, acct *Account
 		AccountID: acct.ID, ProvisionerID: prov.ID, Status: StatusPending, Identifiers: idents,
 		Expires: now.Add(s.settings().OrderLifetime), Replaces: req.Replaces, CreatedAt: now, UpdatedAt: now,
 	}
-	if o.ID, err = s.randomID(12); err != nil {
+	if o.ID, err = s.orderedID(12); err != nil {
 		return nil, err
 	}
 	var fresh []*Authorization
@@ -276,7 +276,7 @@ func compound(subs []*Problem, format string, args ...any) *Problem {
 }
 
 func (s *Service) newAuthorization(prov *Provisioner, acct *Account, ident Identifier, wild bool, now time.Time) (*Authorization, error) {
-	id, err := s.randomID(12)
+	id, err := s.orderedID(12)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (s *Service) newAuthorization(prov *Provisioner, acct *Account, ident Ident
 		Status: StatusPending, Expires: now.Add(s.settings().PendingAuthzLifetime), CreatedAt: now,
 	}
 	for _, t := range challengeTypesFor(prov, ident, wild) {
-		chID, err := s.randomID(9)
+		chID, err := s.orderedID(9)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -298,6 +299,20 @@ func (s *Service) randomID(n int) (string, error) {
 		return "", fmt.Errorf("acme: random: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// orderedID returns the time in Unix milliseconds (6 bytes) then n random
+// bytes, base64url-encoded: IDs of orders, authorizations and challenges,
+// written several times per order, cluster by creation time in the store's
+// indexes (as certificate serials do, pki.NewSerialAt) instead of landing
+// on a random page each. The random part alone makes them unguessable.
+func (s *Service) orderedID(n int) (string, error) {
+	b := make([]byte, 8+n)
+	binary.BigEndian.PutUint64(b, uint64(max(s.cfg.Clock.Now().UnixMilli(), 0))<<16)
+	if _, err := io.ReadFull(s.cfg.Rand, b[6:]); err != nil {
+		return "", fmt.Errorf("acme: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:6+n]), nil
 }
 
 // accountName is how an account appears as a requester and in the audit log.

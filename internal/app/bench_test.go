@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,6 +94,13 @@ func benchAppWith(b *testing.B, storeKind string, tune func(*config.Config)) *Ap
 	}
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
+	}
+	// The server runs with serve's GC target (ServeGCPercent, or GOGC when
+	// set); the benchmarks' clients, in a child process, keep Go's.
+	prevGC := debug.SetGCPercent(100)
+	debug.SetGCPercent(prevGC)
+	if SetServeGCTarget(os.Getenv) {
+		b.Cleanup(func() { debug.SetGCPercent(prevGC) })
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()

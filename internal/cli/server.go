@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -215,26 +214,8 @@ func runServe(ctx context.Context, _ io.Reader, args []string, stdout, stderr io
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	setServeGCTarget(env)
+	app.SetServeGCTarget(env)
 	return serve(ctx, args, stdout, stderr, env, hup)
-}
-
-// serveGCPercent is the server's garbage-collection target when GOGC is
-// not set. An issuance allocates about 150 KB, nearly all of it garbage
-// when the answer is written, while the live heap stays small; at Go's
-// default of 100 the collector runs so often that raising the target to
-// 300 cut server CPU per certificate by about 12 % under load, for about
-// 25 MB more memory (README, Speed).
-const serveGCPercent = 300
-
-// setServeGCTarget applies serveGCPercent unless the operator chose a
-// target with GOGC; it reports whether it did.
-func setServeGCTarget(env func(string) string) bool {
-	if env("GOGC") != "" {
-		return false
-	}
-	debug.SetGCPercent(serveGCPercent)
-	return true
 }
 
 // serve is runServe with the reload signal given (tests send their own).

@@ -256,13 +256,10 @@ func (db *DB) EnsureNonceKey(ctx context.Context, candidate []byte) ([]byte, err
 }
 
 // UseNonce records nonce id as used until expires, reporting false when it
-// was used before. It runs on every ACME request: one statement, no
-// transaction of its own and no audit event.
+// was used before. It runs on every ACME request: one statement
+// (group-committed on SQLite) and no audit event.
 func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool, error) {
-	if db.nonces != nil {
-		return db.nonces.use(ctx, id, expires)
-	}
-	n, err := execAffected(ctx, db.write, db.d.rebind(sqlUseNonce), id, db.timeArg(expires))
+	n, err := db.execWrite(ctx, db.d.rebind(sqlUseNonce), id, db.timeArg(expires))
 	if err != nil {
 		return false, fmt.Errorf("store: use ACME nonce: %w", err)
 	}
@@ -618,7 +615,7 @@ func (db *DB) CreateOrder(ctx context.Context, o *acme.Order, authzs []*acme.Aut
 				db.zeroNullTimeArg(c.Validated), p}})
 		}
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.groupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		ptx := db.wr.tx(tx)
 		n, err := execAffected(ctx, ptx, db.d.rebind(sqlInsertOrder), o.ID, o.AccountID, o.ProvisionerID, o.Status,
 			string(identsJSON), db.zeroNullTimeArg(o.NotBefore), db.zeroNullTimeArg(o.NotAfter), db.timeArg(o.Expires),
@@ -712,7 +709,7 @@ func (db *DB) UpdateOrder(ctx context.Context, o *acme.Order, from string) error
 	if err != nil {
 		return fmt.Errorf("store: update ACME order %q: %w", o.ID, err)
 	}
-	n, err := execAffected(ctx, db.wr, db.d.rebind(sqlUpdateOrder), o.Status, problem, nullIfBlank(o.CertSerial),
+	n, err := db.execWrite(ctx, db.d.rebind(sqlUpdateOrder), o.Status, problem, nullIfBlank(o.CertSerial),
 		db.timeArg(o.UpdatedAt), o.ID, from)
 	if err == nil && n == 0 {
 		err = db.casFailed(ctx, sqlOrderStatus, "ACME order", o.ID, from)
@@ -923,7 +920,7 @@ func (db *DB) UpdateAuthorization(ctx context.Context, a *acme.Authorization, fr
 		}
 		chArgs[i] = []any{c.Status, db.zeroNullTimeArg(c.Validated), p, c.ID, a.ID}
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.groupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		ptx := db.wr.tx(tx)
 		n, err := execAffected(ctx, ptx, db.d.rebind(sqlUpdateAuthz), a.Status, db.timeArg(a.Expires), a.ID, from)
 		if err != nil {
@@ -966,7 +963,7 @@ func (db *DB) UpdateChallenge(ctx context.Context, c *acme.Challenge, from strin
 	if err != nil {
 		return fmt.Errorf("store: update ACME challenge %q: %w", c.ID, err)
 	}
-	n, err := execAffected(ctx, db.wr, db.d.rebind(sqlUpdateChallenge), c.Status, db.zeroNullTimeArg(c.Validated), p, c.ID, from)
+	n, err := db.execWrite(ctx, db.d.rebind(sqlUpdateChallenge), c.Status, db.zeroNullTimeArg(c.Validated), p, c.ID, from)
 	if err == nil && n == 0 {
 		err = db.casFailed(ctx, sqlChallengeStatus, "ACME challenge", c.ID, from)
 	}

@@ -3,9 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
-	"sync"
-	"sync/atomic"
 
 	"github.com/certwright/certwright/internal/audit"
 )
@@ -27,39 +24,22 @@ const (
 	queueDepth = 4 * maxBatch
 )
 
-// A request's state decides, exactly once, whether the writer writes its row
-// or its caller gives up on it.
-const (
-	reqQueued int32 = iota
-	reqTaken
-	reqAbandoned
-)
-
 type insertReq struct {
-	ctx   context.Context
-	row   *certRow
-	ev    *audit.Event // normalized; appended when the row is
-	state atomic.Int32
-	done  chan error // buffered: the writer never blocks answering
+	groupCall
+	row *certRow
+	ev  *audit.Event // normalized; appended when the row is
 }
 
 type batcher struct {
-	db    *DB
-	queue chan *insertReq
-	// mu orders Close after every send in progress: senders hold it shared,
-	// stop takes it exclusively before closing queue.
-	mu      sync.RWMutex
-	closed  bool
-	stopped chan struct{}
+	db *DB
+	q  *groupQueue[*insertReq]
 }
 
 func newBatcher(db *DB) *batcher {
-	b := &batcher{
-		db:      db,
-		queue:   make(chan *insertReq, queueDepth),
-		stopped: make(chan struct{}),
-	}
-	go b.run()
+	b := &batcher{db: db}
+	b.q = newGroupQueue(db.logger, "certificate group commit", b.commit, func(r *insertReq, v any) {
+		r.answerOnce(fmt.Errorf("store: insert certificate %s: the group commit failed (panic: %v)", r.row.serial, v))
+	})
 	return b
 }
 
@@ -68,96 +48,28 @@ func newBatcher(db *DB) *batcher {
 // neither is ever written; once taken, it waits for the commit so the
 // answer is never a guess.
 func (b *batcher) insert(ctx context.Context, r *certRow, ev *audit.Event) error {
-	req := &insertReq{ctx: ctx, row: r, ev: ev, done: make(chan error, 1)}
-	b.mu.RLock()
-	if b.closed {
-		b.mu.RUnlock()
-		return fmt.Errorf("store: insert certificate %s: %w", r.serial, errClosed)
+	req := &insertReq{groupCall: newGroupCall(ctx), row: r, ev: ev}
+	if err := b.q.send(ctx, req); err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
-	select {
-	case b.queue <- req:
-		b.mu.RUnlock()
-	case <-ctx.Done():
-		b.mu.RUnlock()
-		return fmt.Errorf("store: insert certificate %s: %w", r.serial, ctx.Err())
+	abandoned, err := req.wait()
+	if abandoned {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
-			return fmt.Errorf("store: insert certificate %s: %w", r.serial, ctx.Err())
-		}
-		return <-req.done
-	}
+	return err
 }
 
 // stop lets the writer finish everything queued and waits for it.
-func (b *batcher) stop() {
-	b.mu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.queue)
-	}
-	b.mu.Unlock()
-	<-b.stopped
-}
-
-func (b *batcher) run() {
-	defer close(b.stopped)
-	batch := make([]*insertReq, 0, maxBatch)
-	for first := range b.queue {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-b.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		b.commitGuarded(batch)
-		clear(batch)
-	}
-}
-
-// commitGuarded is commit that survives a panic: the writer goes on, and
-// every caller of the batch not yet answered gets an error instead of
-// waiting forever (or the process dying with it).
-func (b *batcher) commitGuarded(batch []*insertReq) {
-	defer func() {
-		v := recover()
-		if v == nil {
-			return
-		}
-		b.db.logger.Error("certificate group commit panicked; its callers get an error", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		for _, r := range batch {
-			select {
-			case r.done <- fmt.Errorf("store: insert certificate %s: the group commit failed (panic: %v)", r.row.serial, v):
-			default: // answered already
-			}
-		}
-	}()
-	b.commit(batch)
-}
+func (b *batcher) stop() { b.q.stop() }
 
 // commit writes the live requests of batch in one transaction and answers
 // each caller.
 func (b *batcher) commit(batch []*insertReq) {
 	live := make([]*insertReq, 0, len(batch))
 	for _, r := range batch {
-		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
-			continue
+		if r.take(func(err error) error { return fmt.Errorf("store: insert certificate %s: %w", r.row.serial, err) }) {
+			live = append(live, r)
 		}
-		if err := r.ctx.Err(); err != nil {
-			r.done <- fmt.Errorf("store: insert certificate %s: %w", r.row.serial, err)
-			continue
-		}
-		live = append(live, r)
 	}
 	if len(live) == 0 {
 		return

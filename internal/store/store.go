@@ -53,10 +53,10 @@ type DB struct {
 	logger *slog.Logger
 	// batch group-commits certificate inserts (and their audit events).
 	batch *batcher
-	// nonces group-commits ACME nonce uses (SQLite only).
-	nonces *nonceBatcher
-	q      queries
-	aq     auditQueries
+	// group group-commits the ACME order path's writes (SQLite only).
+	group *txGroup
+	q     queries
+	aq    auditQueries
 	// rd and wr run the hot statements of the read and write pools
 	// prepared once (stmts.go).
 	rd, wr *prepared
@@ -119,7 +119,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		db.batch = newBatcher(db)
 	}
 	if d == &sqliteDialect {
-		db.nonces = newNonceBatcher(db)
+		db.group = newTxGroup(db)
 	}
 	return db, nil
 }
@@ -159,8 +159,8 @@ func (db *DB) Close() error {
 		if db.batch != nil {
 			db.batch.stop()
 		}
-		if db.nonces != nil {
-			db.nonces.stop()
+		if db.group != nil {
+			db.group.q.stop()
 		}
 		err := errors.Join(db.rd.close(), db.wr.close(), db.closePools())
 		if err != nil {
@@ -188,7 +188,7 @@ func (db *DB) prepareHot(ctx context.Context) error {
 		db.q.insertCert, db.q.insertName, db.aq.lockHead, db.aq.insertEvent, db.aq.updateHead,
 		r(sqlUseNonce), r(sqlTouchToken),
 		r(sqlInsertOrder), r(sqlInsertAuthz), r(sqlInsertChallenge), r(sqlUpdateOrder), r(sqlUpdateAuthz),
-		r(sqlUpdateChallengeA), r(sqlUpdateChallenge))
+		r(sqlUpdateChallengeA), r(sqlUpdateChallenge), sqlSavepoint, sqlRollbackTo, sqlRelease)
 	if err != nil {
 		db.rd.close()
 		return err

@@ -1,17 +1,17 @@
-package cli
+package app
 
 import (
 	"runtime/debug"
 	"testing"
 )
 
-// TestServeGCTarget: serve raises the GC target to serveGCPercent, and
+// TestServeGCTarget: serve raises the GC target to ServeGCPercent, and
 // leaves one the operator set with GOGC alone.
 func TestServeGCTarget(t *testing.T) {
 	orig := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(orig)
 
-	if setServeGCTarget(func(k string) string {
+	if SetServeGCTarget(func(k string) string {
 		if k == "GOGC" {
 			return "50"
 		}
@@ -22,10 +22,10 @@ func TestServeGCTarget(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Fatalf("GC target %d after GOGC was set, want it untouched (100)", got)
 	}
-	if !setServeGCTarget(func(string) string { return "" }) {
+	if !SetServeGCTarget(func(string) string { return "" }) {
 		t.Fatal("the GC target was not applied without GOGC")
 	}
-	if got := debug.SetGCPercent(100); got != serveGCPercent {
-		t.Fatalf("GC target %d, want %d", got, serveGCPercent)
+	if got := debug.SetGCPercent(100); got != ServeGCPercent {
+		t.Fatalf("GC target %d, want %d", got, ServeGCPercent)
 	}
 }
