@@ -49,21 +49,14 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
-	msg := e.body.Error
-	if msg == "" {
-		msg = strings.ToLower(http.StatusText(e.status))
-		if msg == "" {
-			msg = "HTTP status " + strconv.Itoa(e.status)
+	body := e.body
+	if body.Error == "" {
+		body.Error = strings.ToLower(http.StatusText(e.status))
+		if body.Error == "" {
+			body.Error = "HTTP status " + strconv.Itoa(e.status)
 		}
 	}
-	if d := e.body.Detail; d != "" {
-		// A detail that already starts with the label says it once.
-		if strings.HasPrefix(d, msg+": ") {
-			msg = d
-		} else {
-			msg += ": " + d
-		}
-	}
+	msg := body.Message()
 	if e.body.Rule != "" {
 		msg += " (rule: " + e.body.Rule + ")"
 	}
