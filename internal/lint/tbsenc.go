@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
@@ -29,7 +30,7 @@ func encodeTBS(tmpl, issuer *x509.Certificate, pub crypto.PublicKey) (raw []byte
 		return nil, nil, nil, false
 	}
 	alg, hash, ok := signatureAlgorithm(tmpl.SignatureAlgorithm, issuer.PublicKey)
-	if !ok {
+	if !ok || !subjectKeyType(pub) {
 		return nil, nil, nil, false
 	}
 	spki, err := x509.MarshalPKIXPublicKey(pub)
@@ -112,15 +113,20 @@ var (
 func signatureAlgorithm(sig x509.SignatureAlgorithm, issuerPub crypto.PublicKey) ([]byte, crypto.SignerOpts, bool) {
 	switch k := issuerPub.(type) {
 	case *ecdsa.PublicKey:
+		// x509 signs only with the named curves, compared by identity.
+		var def x509.SignatureAlgorithm
+		switch k.Curve {
+		case elliptic.P256():
+			def = x509.ECDSAWithSHA256
+		case elliptic.P384():
+			def = x509.ECDSAWithSHA384
+		case elliptic.P521():
+			def = x509.ECDSAWithSHA512
+		default:
+			return nil, nil, false
+		}
 		if sig == 0 {
-			switch k.Curve.Params().BitSize {
-			case 256:
-				sig = x509.ECDSAWithSHA256
-			case 384:
-				sig = x509.ECDSAWithSHA384
-			case 521:
-				sig = x509.ECDSAWithSHA512
-			}
+			sig = def
 		}
 		switch sig {
 		case x509.ECDSAWithSHA256:
@@ -145,6 +151,18 @@ func signatureAlgorithm(sig x509.SignatureAlgorithm, issuerPub crypto.PublicKey)
 		}
 	}
 	return nil, nil, false
+}
+
+// subjectKeyType reports whether pub is of a type x509 certifies: RSA,
+// ECDSA (MarshalPKIXPublicKey refuses other curves) or Ed25519 — not, for
+// one, an X25519 key, which MarshalPKIXPublicKey encodes but
+// CreateCertificate refuses.
+func subjectKeyType(pub crypto.PublicKey) bool {
+	switch pub.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return true
+	}
+	return false
 }
 
 // addTime writes t as encoding/asn1 does: UTCTime from 1950 to 2049,

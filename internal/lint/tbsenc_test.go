@@ -3,6 +3,7 @@ package lint
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -197,11 +198,27 @@ func TestEncodeTBSDeclines(t *testing.T) {
 		return &x509.Certificate{SerialNumber: big.NewInt(1000), Subject: pkix.Name{CommonName: "x"},
 			NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"x.example.internal"}}
 	}
+	x25519, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issuers x509 cannot sign for: a P-256 look-alike that is not the
+	// named curve, and a key with no curve at all.
+	look := *elliptic.P256().Params()
+	look.Name = "custom"
+	p256 := keys["P-256"].Public().(*ecdsa.PublicKey)
+	oddCurve := *issuer
+	oddCurve.PublicKey = &ecdsa.PublicKey{Curve: &look, X: p256.X, Y: p256.Y}
+	noCurve := *issuer
+	noCurve.PublicKey = &ecdsa.PublicKey{}
 	for _, tc := range []struct {
 		name   string
 		issuer *x509.Certificate
 		edit   func(*x509.Certificate)
 	}{
+		{"X25519 subject key", issuer, func(*x509.Certificate) {}},
+		{"issuer curve not a named one", &oddCurve, func(*x509.Certificate) {}},
+		{"issuer key without a curve", &noCurve, func(*x509.Certificate) {}},
 		{"CA", issuer, func(c *x509.Certificate) { c.IsCA, c.BasicConstraintsValid = true, true }},
 		{"path length on a leaf", issuer, func(c *x509.Certificate) { c.BasicConstraintsValid, c.MaxPathLen = true, 2 }},
 		{"extra extension", issuer, func(c *x509.Certificate) {
@@ -223,6 +240,9 @@ func TestEncodeTBSDeclines(t *testing.T) {
 			tmpl := base()
 			tc.edit(tmpl)
 			pub := keys["P-256"].Public()
+			if tc.name == "X25519 subject key" {
+				pub = x25519.PublicKey()
+			}
 			if _, _, _, ok := encodeTBS(tmpl, tc.issuer, pub); ok {
 				t.Fatal("the encoder took a template it does not cover")
 			}

@@ -260,7 +260,10 @@ func (g *txGroup) write(live []*txJob) (results []error, err error) {
 			if _, err := ptx.ExecContext(bg, sqlRollbackTo); err != nil {
 				// SQLite rolled the whole transaction back (an I/O
 				// error, a full disk): nothing of the group is kept.
-				return results, fmt.Errorf("store: group transaction rolled back with a failed write (%w): %w", jerr, err)
+				// jerr is this caller's own; the others share err, so
+				// jerr is named, not wrapped (an ErrConflict of one
+				// caller is not the others').
+				return results, fmt.Errorf("store: group transaction rolled back after a failed write (%v): %w", jerr, err)
 			}
 		}
 		if _, err := ptx.ExecContext(bg, sqlRelease); err != nil {

@@ -196,7 +196,7 @@ func TestTxGroupWholeRollback(t *testing.T) {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
 				return err
 			}
-			return errors.New("lost the transaction")
+			return conflict("row", "lost")
 		},
 		func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO t VALUES ('after', 1)`)
@@ -211,8 +211,14 @@ func TestTxGroupWholeRollback(t *testing.T) {
 	}
 	db.group.q.writeGuarded(batch)
 	for i, j := range batch {
-		if err := <-j.done; err == nil {
+		err := <-j.done
+		if err == nil {
 			t.Errorf("job %d: no error, want the group's failure", i)
+		}
+		// Only the job that failed has its conflict; the others share
+		// the group's failure, not its cause.
+		if got := errors.Is(err, ErrConflict); got != (i == 1) {
+			t.Errorf("job %d: errors.Is(%v, ErrConflict) = %v", i, err, got)
 		}
 	}
 	if got := groupRows(t, db); len(got) != 0 {
