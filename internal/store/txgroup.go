@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -196,6 +197,10 @@ func newTxGroup(db *DB) *txGroup {
 // error; once fn has started, do waits for the outcome, so the answer is
 // never a guess.
 func (g *txGroup) do(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	if ctx.Value(inGroupKey{}) != nil {
+		// Queued behind the transaction it runs in, it would wait for ever.
+		return errNestedGroup
+	}
 	j := &txJob{groupCall: newGroupCall(ctx), fn: fn}
 	if err := g.q.send(ctx, j); err != nil {
 		return err
@@ -203,6 +208,11 @@ func (g *txGroup) do(ctx context.Context, fn func(context.Context, *sql.Tx) erro
 	_, err := j.wait()
 	return err
 }
+
+// inGroupKey marks the context a function runs with inside the group.
+type inGroupKey struct{}
+
+var errNestedGroup = errors.New("store: a write group function asked for another group transaction (it would wait for itself); use the transaction it was given")
 
 const (
 	sqlSavepoint  = "SAVEPOINT grp"
@@ -250,7 +260,7 @@ func (g *txGroup) write(live []*txJob) (results []error, err error) {
 		if _, err := ptx.ExecContext(bg, sqlSavepoint); err != nil {
 			return nil, fmt.Errorf("store: group transaction: %w", err)
 		}
-		jerr := j.fn(context.WithoutCancel(j.ctx), tx)
+		jerr := j.fn(context.WithValue(context.WithoutCancel(j.ctx), inGroupKey{}, true), tx)
 		if jerr == nil {
 			// As inTx: a caller gone before its commit keeps nothing.
 			jerr = j.ctx.Err()

@@ -257,3 +257,21 @@ func TestTxGroupPanic(t *testing.T) {
 		t.Errorf("after Close: err = %v, want errClosed", err)
 	}
 }
+
+// TestTxGroupNested: a function that asks for another group transaction
+// from inside the group gets an error instead of waiting for itself.
+func TestTxGroupNested(t *testing.T) {
+	t.Parallel()
+	db := openGroupTest(t)
+	var inner error
+	err := db.groupTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		inner = db.groupTx(ctx, func(context.Context, *sql.Tx) error { return nil })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(inner, errNestedGroup) {
+		t.Fatalf("nested call: %v, want errNestedGroup", inner)
+	}
+}
