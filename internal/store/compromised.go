@@ -31,11 +31,18 @@ const (
 func (db *DB) CompromisedKey(ctx context.Context, spkiSHA256 string) (*inventory.CompromisedKey, error) {
 	spki := strings.ToLower(strings.TrimSpace(spkiSHA256))
 	listed, known := db.compromised.lookup(db.compromisedGen.Load(), db.now(), spki)
-	if !known {
+	switch {
+	case known:
+	case db.compromised.startLoad():
 		var err error
 		if listed, err = db.loadCompromised(ctx, spki); err != nil {
 			return nil, fmt.Errorf("store: compromised key %s: %w", spkiSHA256, err)
 		}
+	default:
+		// Another caller is reading the list again: rather than every
+		// issuance of that moment reading all of it too, this one looks
+		// its key up in the table.
+		listed = true
 	}
 	if !listed {
 		return nil, nil
@@ -70,6 +77,22 @@ type compromisedCache struct {
 	loadedAt time.Time
 	loaded   bool
 	keys     map[string]struct{} // nil when the list is too long to hold
+	loading  bool                // a caller is reading the list again
+	loads    int                 // reads of the list, for tests
+}
+
+// startLoad reports whether the caller is to read the list again (and then
+// must call loadCompromised, which ends the read): false while another
+// caller is reading it.
+func (c *compromisedCache) startLoad() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loading {
+		return false
+	}
+	c.loading = true
+	c.loads++
+	return true
 }
 
 // lookup answers from the copy when it was read under generation gen less
@@ -88,10 +111,17 @@ func (c *compromisedCache) lookup(gen uint64, now time.Time, spki string) (liste
 	return listed, true
 }
 
-// loadCompromised reads the whole list when it is short enough to hold,
+// loadCompromised reads the whole list when it is short enough to hold
+// (one caller at a time: startLoad),
 // keeps it under the generation read before the read (so that a report
 // committed meanwhile leaves the copy stale), and answers for spki.
 func (db *DB) loadCompromised(ctx context.Context, spki string) (bool, error) {
+	c := &db.compromised
+	defer func() {
+		c.mu.Lock()
+		c.loading = false
+		c.mu.Unlock()
+	}()
 	gen, at := db.compromisedGen.Load(), db.now()
 	rows, err := db.read.QueryContext(ctx, db.d.rebind(`SELECT spki_sha256 FROM compromised_keys LIMIT ?`), maxCachedCompromised+1)
 	if err != nil {
@@ -114,7 +144,6 @@ func (db *DB) loadCompromised(ctx context.Context, spki string) (bool, error) {
 		// Too long to hold: the caller looks the key up in the table.
 		keys, listed = nil, true
 	}
-	c := &db.compromised
 	c.mu.Lock()
 	c.gen, c.loadedAt, c.loaded, c.keys = gen, at, true, keys
 	c.mu.Unlock()
