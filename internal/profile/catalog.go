@@ -1,8 +1,10 @@
 package profile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"context"
@@ -44,14 +46,29 @@ type Catalog struct {
 	docs     Documents
 	now      func() time.Time
 	builtins map[string]*Profile
+
+	// parsed holds, by name, the custom profile documents last read and
+	// their parse: Get reads the document every time (a change on any
+	// replica counts at once) but parses it only when it differs, which
+	// cost an issuance about 40 µs and 600 allocations.
+	mu     sync.Mutex
+	parsed map[string]parsedDoc
 }
+
+type parsedDoc struct {
+	doc []byte
+	p   *Profile // never handed out: Get returns clones
+}
+
+// maxParsed bounds the parsed documents kept; past it Get parses again.
+const maxParsed = 1024
 
 // NewCatalog returns a catalog over docs; now stamps audit events (nil: time.Now).
 func NewCatalog(docs Documents, now func() time.Time) *Catalog {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Catalog{docs: docs, now: now, builtins: map[string]*Profile{}}
+	c := &Catalog{docs: docs, now: now, builtins: map[string]*Profile{}, parsed: map[string]parsedDoc{}}
 	for _, p := range Builtins() {
 		c.builtins[p.Name] = p
 	}
@@ -79,10 +96,21 @@ func (c *Catalog) Get(ctx context.Context, name string) (*Profile, error) {
 		}
 		return nil, fmt.Errorf("profile: read profile %q: %w", name, err)
 	}
+	c.mu.Lock()
+	prev, ok := c.parsed[name]
+	c.mu.Unlock()
+	if ok && bytes.Equal(prev.doc, doc) {
+		return prev.p.Clone(), nil
+	}
 	p, err := Parse(doc)
 	if err != nil {
 		return nil, fmt.Errorf("profile: stored definition of %q: %w", name, err)
 	}
+	c.mu.Lock()
+	if _, ok := c.parsed[name]; ok || len(c.parsed) < maxParsed {
+		c.parsed[name] = parsedDoc{doc: bytes.Clone(doc), p: p.Clone()}
+	}
+	c.mu.Unlock()
 	return p, nil
 }
 
