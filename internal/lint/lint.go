@@ -59,8 +59,10 @@ var alwaysExcluded = []string{
 	// by our throwaway key, so it can never fire — yet it costs eight ECDSA
 	// verifications, about 90% of a Check on an ECDSA issuer.
 	"e_cert_issued_by_compromised_emudhra_ca",
-	// Run by the Linter itself, faster and to the same effect (smallkey.go).
+	// Run by the Linter itself, faster and to the same effect (smallkey.go,
+	// fermat.go).
 	smallKeyLint,
+	fermatLint,
 }
 
 // No other lint is excluded. Surveyed against the certificates a private CA
@@ -131,6 +133,10 @@ type Linter struct {
 	// deployment excludes it; the Linter runs its own equivalent
 	// (smallKey), and zlint's only for a curve it has no table for.
 	smallKeyLint *zl.CertificateLint
+
+	// fermatOn is false when the deployment excludes zlint's
+	// e_rsa_fermat_factorization, which the Linter runs itself (fermat).
+	fermatOn bool
 }
 
 // maxIssuers bounds the throwaway-issuer cache. A CA server has a handful
@@ -163,9 +169,10 @@ func New(opts Options) (*Linter, error) {
 		return nil, fmt.Errorf("lint: build CA/B Forum registry: %w", err)
 	}
 	l := &Linter{
-		private: withCachedNames(private),
-		cabf:    withCachedNames(cabf),
-		issuers: make(map[string]*x509.Certificate),
+		private:  withCachedNames(private),
+		cabf:     withCachedNames(cabf),
+		issuers:  make(map[string]*x509.Certificate),
+		fermatOn: !slices.Contains(opts.ExcludeNames, fermatLint),
 	}
 	if !slices.Contains(opts.ExcludeNames, smallKeyLint) {
 		if l.smallKeyLint = zl.GlobalRegistry().CertificateLints().ByName(smallKeyLint); l.smallKeyLint == nil {
@@ -194,8 +201,11 @@ func (l *Linter) Names(cabf bool) []string {
 	names := slices.Clone(l.registry(cabf).CertificateLints().Names())
 	if l.smallKeyLint != nil {
 		names = append(names, smallKeyLint)
-		slices.Sort(names)
 	}
+	if l.fermatOn {
+		names = append(names, fermatLint)
+	}
+	slices.Sort(names)
 	return names
 }
 
@@ -241,6 +251,11 @@ func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x50
 	if r := l.smallKeyOf(pub); r != nil {
 		addResult(res, smallKeyLint, r)
 	}
+	if r := l.fermatOf(pub); r != nil {
+		addResult(res, fermatLint, r)
+	} else {
+		delete(res.Results, fermatLint) // the throwaway key's, not the real one's
+	}
 	return processResults(res)
 }
 
@@ -271,6 +286,9 @@ func (l *Linter) lint(zc *zx509.Certificate, cabf bool) *zlint.ResultSet {
 	res := zlint.LintCertificateEx(zc, l.registry(cabf))
 	if r := l.smallKey(zc); r != nil {
 		addResult(res, smallKeyLint, r)
+	}
+	if r := l.fermat(zc); r != nil {
+		addResult(res, fermatLint, r)
 	}
 	return res
 }
