@@ -819,10 +819,8 @@ func (db *DB) GetAuthorizations(ctx context.Context, ids ...string) ([]*acme.Aut
 	for i, id := range uniq {
 		args[i] = id
 	}
-	q := sqlGetAuthz // one ID, the common case, has a prepared statement
-	if len(uniq) > 1 {
-		q = authzSelect + ` WHERE a.id IN (` + params(len(uniq)) + `)` + authzOrder
-	}
+	// For one ID, the common case, this is sqlGetAuthz, prepared.
+	q := authzSelect + ` WHERE a.id IN (` + params(len(uniq)) + `)` + authzOrder
 	rows, err := db.rd.QueryContext(ctx, db.d.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: get ACME authorizations: %w", err)

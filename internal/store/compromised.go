@@ -154,8 +154,7 @@ func (db *DB) loadCompromised(ctx context.Context, spki string) (bool, error) {
 // compromised; the generation moves when the transaction has ended, as
 // accessTx's does.
 func (db *DB) compromisedTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	defer db.compromisedGen.Add(1)
-	return db.inTx(ctx, fn)
+	return db.genTx(ctx, &db.compromisedGen, fn)
 }
 
 // reportCompromisedKey lists the key spkiSHA256 as compromised by the

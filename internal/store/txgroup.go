@@ -254,10 +254,12 @@ func (g *txGroup) write(live []*txJob) (results []error, err error) {
 		return nil, fmt.Errorf("store: begin group transaction: %w", err)
 	}
 	defer tx.Rollback()
+	// Bound to the transaction once, not per job.
 	ptx := g.db.wr.tx(tx)
+	savepoint, rollbackTo, release := ptx.bind(bg, sqlSavepoint), ptx.bind(bg, sqlRollbackTo), ptx.bind(bg, sqlRelease)
 	results = make([]error, len(live))
 	for i, j := range live {
-		if _, err := ptx.ExecContext(bg, sqlSavepoint); err != nil {
+		if _, err := savepoint.ExecContext(bg); err != nil {
 			return nil, fmt.Errorf("store: group transaction: %w", err)
 		}
 		jerr := j.fn(context.WithValue(context.WithoutCancel(j.ctx), inGroupKey{}, true), tx)
@@ -267,7 +269,7 @@ func (g *txGroup) write(live []*txJob) (results []error, err error) {
 		}
 		if jerr != nil {
 			results[i] = jerr
-			if _, err := ptx.ExecContext(bg, sqlRollbackTo); err != nil {
+			if _, err := rollbackTo.ExecContext(bg); err != nil {
 				// SQLite rolled the whole transaction back (an I/O
 				// error, a full disk): nothing of the group is kept.
 				// jerr is this caller's own; the others share err, so
@@ -276,7 +278,7 @@ func (g *txGroup) write(live []*txJob) (results []error, err error) {
 				return results, fmt.Errorf("store: group transaction rolled back after a failed write (%v): %w", jerr, err)
 			}
 		}
-		if _, err := ptx.ExecContext(bg, sqlRelease); err != nil {
+		if _, err := release.ExecContext(bg); err != nil {
 			return results, fmt.Errorf("store: group transaction: %w", err)
 		}
 	}
