@@ -79,12 +79,6 @@ func conflictf(format string, args ...any) error {
 	return &operatorError{kind: ErrConflict, msg: fmt.Sprintf(format, args...)}
 }
 
-// forget drops name from the provisioner cache. The store's ACME
-// generation moves with every change, so this replica sees it at once
-// anyway (others within AccountCacheMaxAge); forget keeps that true of a
-// Store that would not move it for some change.
-func (s *Service) forget(name string) { s.provisioners.Remove(name) }
-
 // currentProvisioner reads provisioner id from the store, bypassing the
 // cache: finalization and validation act on the provisioner as it is now.
 // A provisioner deleted since is a problem, not ErrNotFound.
@@ -168,7 +162,6 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 	if err := s.store.UpdateProvisioner(ctx, &next, ev); err != nil {
 		return nil, nil, fmt.Errorf("acme: update provisioner %s: %w", cur.Name, err)
 	}
-	s.forget(cur.Name)
 	fields := make([]string, len(changes))
 	for i, c := range changes {
 		fields[i] = c.Field
@@ -232,7 +225,6 @@ func (s *Service) setDisabled(ctx context.Context, p authz.Principal, name strin
 	if err := s.store.SetProvisionerDisabled(ctx, prov.ID, at, by, ev); err != nil {
 		return nil, fmt.Errorf("acme: %s provisioner %s: %w", verb, prov.Name, err)
 	}
-	s.forget(prov.Name)
 	prov.DisabledAt, prov.DisabledBy = s.storedTime(at), by // the zero time stays zero
 	s.cfg.Log.Info("acme provisioner "+verb+"d", "name", prov.Name, "by", p.Name)
 	return prov, nil
@@ -269,7 +261,6 @@ func (s *Service) DeleteProvisioner(ctx context.Context, p authz.Principal, name
 	if err != nil {
 		return nil, DeleteCounts{}, fmt.Errorf("acme: delete provisioner %s: %w", prov.Name, err)
 	}
-	s.forget(prov.Name)
 	s.cfg.Log.Info("acme provisioner deleted", "name", prov.Name, "id", prov.ID, "accounts_deactivated", counts.Accounts, "by", p.Name)
 	return prov, counts, nil
 }
