@@ -61,13 +61,11 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	msg := e.Body.Error
-	if msg == "" {
-		msg = strings.ToLower(http.StatusText(e.Status))
+	body := e.Body
+	if body.Error == "" {
+		body.Error = strings.ToLower(http.StatusText(e.Status))
 	}
-	if e.Body.Detail != "" {
-		msg += ": " + e.Body.Detail
-	}
+	msg := body.Message()
 	if e.Body.Rule != "" {
 		msg += " (rule: " + e.Body.Rule + ")"
 	}

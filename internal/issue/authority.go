@@ -64,11 +64,12 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate root key: %w", err)
 	}
-	serial, err := pki.NewSerialAt(s.cfg.Rand, s.cfg.Clock.Now())
+	now := s.cfg.Clock.Now()
+	serial, err := pki.NewSerialAt(s.cfg.Rand, now)
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := ca.Template(spec, signer.Public(), serial, s.cfg.Clock.Now(), nil, ca.URLs{})
+	tmpl, err := ca.Template(spec, signer.Public(), serial, now, nil, ca.URLs{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -132,12 +133,13 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate intermediate key: %w", err)
 	}
-	serial, err := pki.NewSerialAt(s.cfg.Rand, s.cfg.Clock.Now())
+	now := s.cfg.Clock.Now()
+	serial, err := pki.NewSerialAt(s.cfg.Rand, now)
 	if err != nil {
 		return nil, err
 	}
 	rec := s.newCARecord(id, spec, ca.KindIntermediate, parentCA.ID, ref)
-	tmpl, err := ca.Template(spec, signer.Public(), serial, s.cfg.Clock.Now(), parentCert, ca.URLsFor(s.cfg.PublicHTTPBase, parentCA.ID))
+	tmpl, err := ca.Template(spec, signer.Public(), serial, now, parentCert, ca.URLsFor(s.cfg.PublicHTTPBase, parentCA.ID))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

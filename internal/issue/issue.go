@@ -428,8 +428,9 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		return s.hold(ctx, req, authority, prof, res.Names)
 	}
 
-	// 5. Template with a fresh random serial.
-	serial, err := pki.NewSerialAt(s.cfg.Rand, s.cfg.Clock.Now())
+	// 5. Template with a fresh serial (the issuance time, then random).
+	now := s.cfg.Clock.Now()
+	serial, err := pki.NewSerialAt(s.cfg.Rand, now)
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +438,6 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	now := s.cfg.Clock.Now()
 	notBefore := now.Add(-time.Minute).Truncate(time.Second)
 	notAfter := notBefore.Add(validity)
 	if notAfter.After(issuer.NotAfter) {

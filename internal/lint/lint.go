@@ -253,8 +253,6 @@ func (l *Linter) Check(tmpl *x509.Certificate, pub crypto.PublicKey, issuer *x50
 	}
 	if r := l.fermatOf(pub); r != nil {
 		addResult(res, fermatLint, r)
-	} else {
-		delete(res.Results, fermatLint) // the throwaway key's, not the real one's
 	}
 	return processResults(res)
 }

@@ -165,7 +165,8 @@ func AlgorithmOf(pub crypto.PublicKey) (KeyAlgorithm, error) {
 // prefix keeps serials in issuance order, so the stores' serial-keyed
 // indexes grow at their end instead of at random pages (on SQLite this
 // halves the cost of an issuance's insert). The time it reveals is the
-// certificate's own notBefore, to the millisecond.
+// issuance time, to the millisecond (notBefore, a minute earlier to the
+// second, says nearly as much).
 const (
 	serialTimeOctets   = 6
 	serialRandomOctets = 13
@@ -177,8 +178,8 @@ func NewSerial(r io.Reader) (*big.Int, error) { return NewSerialAt(r, time.Now()
 
 // NewSerialAt returns a positive serial number for a certificate issued at
 // t: t in Unix milliseconds (6 octets) then 104 random bits read from r
-// (crypto/rand when r is nil). From 2005 until the year 10889 the first
-// octet is non-zero and below 0x80, so the DER INTEGER is always 19 octets
+// (crypto/rand when r is nil). From November 2004 until the year 6429 (2^47
+// milliseconds) the first octet is non-zero and below 0x80, so the DER INTEGER is always 19 octets
 // with no sign octet, within RFC 5280's 20-octet limit.
 func NewSerialAt(r io.Reader, t time.Time) (*big.Int, error) {
 	if r == nil {

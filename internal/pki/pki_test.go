@@ -186,14 +186,18 @@ func TestNewSerial(t *testing.T) {
 		}
 	})
 
-	t.Run("clock before 1970 still positive", func(t *testing.T) {
+	t.Run("clock before 1970 counts as 1970", func(t *testing.T) {
 		t.Parallel()
 		s, err := pki.NewSerialAt(&countingReader{}, time.Unix(-5, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Sign() <= 0 {
-			t.Errorf("serial = %x, want positive", s)
+		epoch, err := pki.NewSerialAt(&countingReader{}, time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Cmp(epoch) != 0 {
+			t.Errorf("serial at -5 s = %x, want the epoch's %x", s, epoch)
 		}
 	})
 
