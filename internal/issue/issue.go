@@ -49,6 +49,14 @@ type Store interface {
 	CompromisedKeys
 }
 
+// insertExpecter is a Store whose certificate inserts are group-committed:
+// an issuance announces itself when it starts, so that the commit in
+// front of it waits for its row rather than committing without it.
+// arrived is called just before InsertCertificate, or on giving up.
+type insertExpecter interface {
+	ExpectCertificate() (arrived func())
+}
+
 // ApprovalStore keeps requests held for approval, and loads the requester
 // again when its request is approved.
 type ApprovalStore interface {
@@ -270,6 +278,11 @@ func (s *Service) observe(res *Result, start time.Time, err error) {
 
 // issue is Issue; approved is the request being replayed after approval.
 func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequest) (*Result, error) {
+	arrived := func() {}
+	if ex, ok := s.store.(insertExpecter); ok {
+		arrived = ex.ExpectCertificate()
+		defer arrived()
+	}
 	tags, err := validateTags(req.Tags)
 	if err != nil {
 		return nil, err
@@ -521,6 +534,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		details["approved_by"] = approved.DecidedBy
 	}
 	ev := audit.New(req.Principal, now, "certificate.issue", rec.Serial, details)
+	arrived()
 	if err := s.store.InsertCertificate(ctx, rec, ev); err != nil {
 		return nil, fmt.Errorf("issue: store certificate: %w", err)
 	}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 )
@@ -11,9 +13,17 @@ import (
 // per commit, so a transaction per issuance would cap throughput at the
 // disk's fsync rate. Instead InsertCertificate queues its row and a single
 // writer goroutine takes everything queued (up to maxBatch), writes it in one
-// transaction, commits once and answers every caller. There is no linger:
-// rows that arrive while a commit is in flight form the next batch, so a lone
-// caller pays one commit and a busy server shares each fsync widely.
+// transaction, commits once and answers every caller. Rows that arrive while
+// a commit is in flight form the next batch. On SQLite that alone shares
+// little under load: a commit takes less time than an issuance, so the
+// writer found one or two rows waiting and paid a commit, its WAL frames
+// and an fsync for each (1.4 rows a commit at 32 clients). So an issuance
+// announces itself when it starts (ExpectCertificate), and while one is
+// announced and has not yet arrived, or the last batch held more than one
+// row, the writer waits for more rows, up to sqliteCommitLinger after it
+// took the first: at 32 clients a commit then holds ten rows or more and a
+// certificate costs about a quarter less CPU, while a lone caller, its
+// batches of one row and nothing announced behind it, pays no wait.
 //
 // PostgreSQL batches too: every audited write holds the audit_head row lock
 // until it commits, so certificate transactions of their own would
@@ -22,6 +32,11 @@ import (
 const (
 	maxBatch   = 256
 	queueDepth = 4 * maxBatch
+	// sqliteCommitLinger bounds the wait for more rows. It is added to an
+	// issuance's latency only under concurrent load, whose queueing for
+	// the CPU costs far more (p99 fell from about 47 ms to 25 ms at 32
+	// clients, the commits being fewer).
+	sqliteCommitLinger = 2 * time.Millisecond
 )
 
 type insertReq struct {
@@ -33,14 +48,29 @@ type insertReq struct {
 type batcher struct {
 	db *DB
 	q  *groupQueue[*insertReq]
+	// expected counts the announced issuances that have not yet arrived.
+	expected atomic.Int64
 }
 
 func newBatcher(db *DB) *batcher {
 	b := &batcher{db: db}
-	b.q = newGroupQueue(db.logger, "certificate group commit", b.commit, func(r *insertReq, v any) {
+	lp := lingerPolicy{linger: db.d.commitLinger, coming: func() bool { return b.expected.Load() > 0 }}
+	b.q = newGroupQueue(db.logger, "certificate group commit", lp, b.commit, func(r *insertReq, v any) {
 		r.answerOnce(fmt.Errorf("store: insert certificate %s: the group commit failed (panic: %v)", r.row.serial, v))
 	})
 	return b
+}
+
+// expect announces a row and returns the function that withdraws the
+// announcement, once, however often it is called.
+func (b *batcher) expect() (arrived func()) {
+	b.expected.Add(1)
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			b.expected.Add(-1)
+		}
+	}
 }
 
 // insert queues r with its audit event and waits for the outcome. If ctx

@@ -120,6 +120,20 @@ func jsonList(s []string) (string, error) {
 	return string(b), err
 }
 
+// ExpectCertificate announces that an issuance has started whose
+// certificate will soon reach InsertCertificate, so that the certificate
+// group commit waits a little for it (see batch.go) instead of
+// committing the rows it has and paying another commit for this one.
+// The caller calls arrived just before InsertCertificate, or when it gives
+// up; an announcement never withdrawn only makes commits wait their full
+// linger. Calls after the first do nothing.
+func (db *DB) ExpectCertificate() (arrived func()) {
+	if db.batch == nil {
+		return func() {}
+	}
+	return db.batch.expect()
+}
+
 // InsertCertificate records an issued certificate and appends ev to the
 // audit log, in one transaction. It returns ErrConflict, appending nothing,
 // when the serial exists. The row and its event are durably committed when
