@@ -60,9 +60,10 @@ var alwaysExcluded = []string{
 	// verifications, about 90% of a Check on an ECDSA issuer.
 	"e_cert_issued_by_compromised_emudhra_ca",
 	// Run by the Linter itself, faster and to the same effect (smallkey.go,
-	// fermat.go).
+	// fermat.go, extder.go).
 	smallKeyLint,
 	fermatLint,
+	extDERLint,
 }
 
 // No other lint is excluded. Surveyed against the certificates a private CA
@@ -137,6 +138,9 @@ type Linter struct {
 	// fermatOn is false when the deployment excludes zlint's
 	// e_rsa_fermat_factorization, which the Linter runs itself (fermat).
 	fermatOn bool
+	// extDEROn is false when the deployment excludes zlint's
+	// e_cert_ext_invalid_der, which the Linter runs itself (extDER).
+	extDEROn bool
 }
 
 // maxIssuers bounds the throwaway-issuer cache. A CA server has a handful
@@ -173,6 +177,7 @@ func New(opts Options) (*Linter, error) {
 		cabf:     withCachedNames(cabf),
 		issuers:  make(map[string]*x509.Certificate),
 		fermatOn: !slices.Contains(opts.ExcludeNames, fermatLint),
+		extDEROn: !slices.Contains(opts.ExcludeNames, extDERLint),
 	}
 	if !slices.Contains(opts.ExcludeNames, smallKeyLint) {
 		if l.smallKeyLint = zl.GlobalRegistry().CertificateLints().ByName(smallKeyLint); l.smallKeyLint == nil {
@@ -204,6 +209,9 @@ func (l *Linter) Names(cabf bool) []string {
 	}
 	if l.fermatOn {
 		names = append(names, fermatLint)
+	}
+	if l.extDEROn {
+		names = append(names, extDERLint)
 	}
 	slices.Sort(names)
 	return names
@@ -287,6 +295,11 @@ func (l *Linter) lint(zc *zx509.Certificate, cabf bool) *zlint.ResultSet {
 	}
 	if r := l.fermat(zc); r != nil {
 		addResult(res, fermatLint, r)
+	}
+	if l.extDEROn {
+		if r := extDER(zc); r != nil {
+			addResult(res, extDERLint, r)
+		}
 	}
 	return res
 }
