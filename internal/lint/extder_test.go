@@ -67,6 +67,20 @@ func rebuildTBS(t *testing.T, der []byte, exts [][]byte, uniqueIDs bool) []byte 
 	return b.BytesOrPanic()
 }
 
+// extDERLeaf is a leaf as x509 makes it, to rebuild.
+func extDERLeaf(t *testing.T) []byte {
+	t.Helper()
+	keys := encTestKeys(t)
+	issuer := encTestIssuer(t, keys["P-256"], pkix.Name{CommonName: "Issuing CA"})
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "leaf"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"leaf.example"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, keys["P-256"].Public(), keys["P-256"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
 // ext encodes an Extension; critical is nil for no flag, else its one
 // content octet.
 func ext(t *testing.T, oid asn1.ObjectIdentifier, critical *byte, value []byte) []byte {
@@ -94,14 +108,7 @@ func TestExtDERMatchesZlint(t *testing.T) {
 	if theirs == nil {
 		t.Fatal("zlint has no " + extDERLint)
 	}
-	keys := encTestKeys(t)
-	issuer := encTestIssuer(t, keys["P-256"], pkix.Name{CommonName: "Issuing CA"})
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"leaf.example"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, keys["P-256"].Public(), keys["P-256"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	der := extDERLeaf(t)
 	f, tr := byte(0), byte(0xff)
 	ku := ext(t, asn1.ObjectIdentifier{2, 5, 29, 15}, nil, []byte{3, 2, 7, 0x80})
 	kuFalse := ext(t, asn1.ObjectIdentifier{2, 5, 29, 15}, &f, []byte{3, 2, 7, 0x80})
@@ -166,14 +173,7 @@ func TestExtDERRunsOnce(t *testing.T) {
 			t.Errorf("cabf=%v: %s missing from Names", cabf, extDERLint)
 		}
 	}
-	keys := encTestKeys(t)
-	issuer := encTestIssuer(t, keys["P-256"], pkix.Name{CommonName: "Issuing CA"})
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"leaf.example"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, keys["P-256"].Public(), keys["P-256"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	der := extDERLeaf(t)
 	f := byte(0)
 	bad := rebuildTBS(t, der, [][]byte{ext(t, asn1.ObjectIdentifier{2, 5, 29, 15}, &f, []byte{3, 2, 7, 0x80})}, false)
 	zc, err := zx509.ParseCertificate(bad)
