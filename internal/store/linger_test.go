@@ -157,3 +157,23 @@ func TestExpectCertificate(t *testing.T) {
 		t.Fatal("a row is still expected after every announcement was withdrawn")
 	}
 }
+
+// TestGroupQueueStopEndsLinger: stopping the queue while the writer waits
+// for announced items writes what it holds at once.
+func TestGroupQueueStopEndsLinger(t *testing.T) {
+	t.Parallel()
+	written := make(chan []int, 4)
+	q := newGroupQueue(slog.New(slog.DiscardHandler), "test", lingerPolicy{linger: time.Hour, coming: func() bool { return true }},
+		func(b []int) { written <- slices.Clone(b) }, func(int, any) {})
+	sendItem(t, q, 1)
+	stopped := make(chan struct{})
+	go func() { q.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stop did not return within 10s of a lingering batch")
+	}
+	if b := nextBatch(t, written, time.Second); !slices.Equal(b, []int{1}) {
+		t.Fatalf("batch %v, want [1]", b)
+	}
+}
