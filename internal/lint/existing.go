@@ -43,7 +43,7 @@ func (l *Linter) CheckExisting(der []byte, cabf bool) (*Result, error) {
 	}
 	res := l.lint(zc, cabf)
 	out := &Result{}
-	for name, r := range res.Results {
+	for name, r := range res {
 		if r == nil {
 			continue
 		}
