@@ -74,6 +74,15 @@ func TestCompromisedKeyCache(t *testing.T) {
 		// Through another replica: the copy may answer "not listed" until
 		// it is CompromisedCacheMaxAge old, never after.
 		revoke(other, "c-other")
+		// Within the bound "not listed" is the copy's answer, not the
+		// database's (which has the report already): the copy is in use.
+		if listed(spki('b')) {
+			t.Fatal("a key reported through another replica is listed before the copy expired: the answer did not come from the in-memory copy")
+		}
+		elapsed.Store(int64(store.CompromisedCacheMaxAge) - 1)
+		if listed(spki('b')) {
+			t.Fatalf("the copy was read again before it was %v old", store.CompromisedCacheMaxAge)
+		}
 		elapsed.Store(int64(store.CompromisedCacheMaxAge))
 		if !listed(spki('b')) {
 			t.Fatalf("a key reported through another replica is not listed %v later", store.CompromisedCacheMaxAge)
