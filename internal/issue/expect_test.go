@@ -2,13 +2,17 @@ package issue_test
 
 import (
 	"context"
+	"crypto/x509/pkix"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/store"
 )
@@ -48,10 +52,11 @@ func (s *expectingStore) InsertCertificate(ctx context.Context, c *inventory.Cer
 }
 
 // TestIssueAnnouncesItsInsert: an issuance tells the store's group commit
-// that its certificate is coming when it starts, withdraws that just
-// before it inserts (so the commit does not wait for a row already
-// queued), and withdraws it too when it fails before inserting (an
-// announcement left behind would make every later commit wait).
+// that its certificate is coming once nothing slow or open-ended (key
+// generation, a hold for approval) stands before the insert, withdraws
+// that just before it inserts (so the commit does not wait for a row
+// already queued), and withdraws it too when it fails after announcing
+// (an announcement left behind would make every later commit wait).
 func TestIssueAnnouncesItsInsert(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -62,9 +67,18 @@ func TestIssueAnnouncesItsInsert(t *testing.T) {
 	}
 	ctx := context.Background()
 	csr := mustCSR(t, mustKey(t, pki.ECDSAP256), names("web_server"))
-	if _, err := svc.Issue(ctx, issue.Request{Principal: admin, CA: "issuing", Profile: "web_server", CSR: csr}); err != nil {
+	_, err = svc.Issue(ctx, issue.Request{Principal: admin, CA: "issuing", Profile: "web_server", CSR: csr})
+	if err != nil {
 		t.Fatal(err)
 	}
+	// Fails lint, after the announcement.
+	_, err = svc.Issue(ctx, issue.Request{Principal: admin, CA: "issuing", Profile: "web_server",
+		Subject: pkix.Name{CommonName: strings.Repeat("a", 65)}, DNSNames: []string{"a.example.internal"}})
+	var le *lint.Error
+	if !errors.As(err, &le) {
+		t.Fatalf("Issue = %v, want a lint error", err)
+	}
+	// Fails before anything is on its way: never announced.
 	if _, err := svc.Issue(ctx, issue.Request{Principal: admin, CA: "issuing", Profile: "no-such-profile", CSR: csr}); err == nil {
 		t.Fatal("issuance under a missing profile succeeded")
 	}

@@ -278,11 +278,6 @@ func (s *Service) observe(res *Result, start time.Time, err error) {
 
 // issue is Issue; approved is the request being replayed after approval.
 func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequest) (*Result, error) {
-	arrived := func() {}
-	if ex, ok := s.store.(insertExpecter); ok {
-		arrived = ex.ExpectCertificate()
-		defer arrived()
-	}
 	tags, err := validateTags(req.Tags)
 	if err != nil {
 		return nil, err
@@ -439,6 +434,16 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 			return nil, fmt.Errorf("%w: profile %s requires approval, and only a request with a CSR can be held for an approver; a renewal that reuses the key has none: renew from the host with a CSR (certwright agent, or cert sign), or remove require_approval from the profile", ErrInvalid, prof.Name)
 		}
 		return s.hold(ctx, req, authority, prof, res.Names)
+	}
+
+	// From here the certificate is on its way to the store: announced only
+	// now, after any key generation or hold for approval, so that the
+	// group commit never waits for something that may take seconds or
+	// never come.
+	arrived := func() {}
+	if ex, ok := s.store.(insertExpecter); ok {
+		arrived = ex.ExpectCertificate()
+		defer arrived()
 	}
 
 	// 5. Template with a fresh serial (the issuance time, then random).
