@@ -50,8 +50,9 @@ type Store interface {
 }
 
 // insertExpecter is a Store whose certificate inserts are group-committed:
-// an issuance announces itself when it starts, so that the commit in
-// front of it waits for its row rather than committing without it.
+// an issuance announces itself once nothing open-ended stands before its
+// insert, so that the commit in front of it waits (briefly) for its row
+// rather than committing without it.
 // arrived is called just before InsertCertificate, or on giving up.
 type insertExpecter interface {
 	ExpectCertificate() (arrived func())
@@ -438,8 +439,8 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 
 	// From here the certificate is on its way to the store: announced only
 	// now, after any key generation or hold for approval, so that the
-	// group commit never waits for something that may take seconds or
-	// never come.
+	// group commit is not held back by those (it waits at most its
+	// linger, whatever follows: the CA signature, a managed key's wrap).
 	arrived := func() {}
 	if ex, ok := s.store.(insertExpecter); ok {
 		arrived = ex.ExpectCertificate()

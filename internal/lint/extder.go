@@ -15,14 +15,20 @@ import (
 // implementation decodes the whole certificate again through reflection
 // to read that flag: about 12 us of each certificate, the most expensive
 // lint a leaf runs. The Linter runs an equivalent walk of the extensions
-// it already has (same name, status, details and applicability, every
-// certificate; TestExtDERMatchesZlint) and keeps zlint's out of its
-// registries so nothing runs twice.
+// it already has (same name, status, details, applicability and effective
+// date; TestExtDERMatchesZlint) and keeps zlint's out of its registries so
+// nothing runs twice.
 const extDERLint = "e_cert_ext_invalid_der"
 
-// extDER checks zc's extensions as zlint's lint does. It returns nil when
-// they pass, and otherwise the failing result.
-func extDER(zc *zx509.Certificate) *zl.LintResult {
+// extDER checks zc's extensions as zlint's lint does; meta is zlint's lint,
+// whose effective date (RFC 5280's) decides, as in zlint, that a
+// certificate from before it is not checked. It returns nil when the
+// extensions pass or the lint is not in effect, and otherwise the failing
+// result.
+func extDER(meta *zl.CertificateLint, zc *zx509.Certificate) *zl.LintResult {
+	if !meta.CheckEffective(zc) {
+		return nil
+	}
 	exts, ok := tbsExtensions(zc.RawTBSCertificate)
 	if !ok {
 		return &zl.LintResult{Status: zl.Fatal, Details: "Failed to decode certificate"}
@@ -45,7 +51,10 @@ func extDER(zc *zx509.Certificate) *zl.LintResult {
 }
 
 // tbsExtensions returns the contents of tbs's extensions field (empty
-// when it has none); ok is false when tbs is not a TBSCertificate.
+// when it has none); ok is false when tbs is not a TBSCertificate. It
+// reads as leniently as zlint's decode (encoding/asn1 into a struct):
+// unique IDs in either form, and bytes after the extensions, inside their
+// explicit tag or after it, ignored.
 func tbsExtensions(tbs []byte) (exts cryptobyte.String, ok bool) {
 	in := cryptobyte.String(tbs)
 	var body cryptobyte.String
@@ -64,17 +73,20 @@ func tbsExtensions(tbs []byte) (exts cryptobyte.String, ok bool) {
 			return nil, false
 		}
 	}
-	// issuerUniqueID [1] and subjectUniqueID [2] (optional, implicit).
-	if !body.SkipOptionalASN1(cbasn1.Tag(1).ContextSpecific()) ||
-		!body.SkipOptionalASN1(cbasn1.Tag(2).ContextSpecific()) {
-		return nil, false
+	// issuerUniqueID [1] and subjectUniqueID [2] (optional).
+	for _, n := range []cbasn1.Tag{1, 2} {
+		for _, t := range []cbasn1.Tag{n.ContextSpecific(), n.Constructed().ContextSpecific()} {
+			if !body.SkipOptionalASN1(t) {
+				return nil, false
+			}
+		}
 	}
-	if body.Empty() {
+	if body.Empty() || !body.PeekASN1Tag(cbasn1.Tag(3).Constructed().ContextSpecific()) {
 		return nil, true
 	}
 	var explicit cryptobyte.String
 	if !body.ReadASN1(&explicit, cbasn1.Tag(3).Constructed().ContextSpecific()) ||
-		!explicit.ReadASN1(&exts, cbasn1.SEQUENCE) || !explicit.Empty() || !body.Empty() {
+		!explicit.ReadASN1(&exts, cbasn1.SEQUENCE) {
 		return nil, false
 	}
 	return exts, true

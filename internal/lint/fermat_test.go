@@ -91,12 +91,7 @@ func TestFermatMatchesZlint(t *testing.T) {
 // primes.
 func TestFermatRefusesCloseKey(t *testing.T) {
 	t.Parallel()
-	l, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := encTestKeys(t)
-	issuer := encTestIssuer(t, keys["P-256"], pkix.Name{CommonName: "Issuing CA"})
+	l, _, issuer := linterWithIssuer(t)
 	p, err := rand.Prime(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)

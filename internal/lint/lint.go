@@ -138,9 +138,10 @@ type Linter struct {
 	// fermatOn is false when the deployment excludes zlint's
 	// e_rsa_fermat_factorization, which the Linter runs itself (fermat).
 	fermatOn bool
-	// extDEROn is false when the deployment excludes zlint's
-	// e_cert_ext_invalid_der, which the Linter runs itself (extDER).
-	extDEROn bool
+	// extDERMeta is zlint's e_cert_ext_invalid_der, nil when the
+	// deployment excludes it; the Linter runs its own equivalent (extDER)
+	// under the lint's metadata.
+	extDERMeta *zl.CertificateLint
 }
 
 // maxIssuers bounds the throwaway-issuer cache. A CA server has a handful
@@ -177,11 +178,15 @@ func New(opts Options) (*Linter, error) {
 		cabf:     cabf,
 		issuers:  make(map[string]*x509.Certificate),
 		fermatOn: !slices.Contains(opts.ExcludeNames, fermatLint),
-		extDEROn: !slices.Contains(opts.ExcludeNames, extDERLint),
 	}
 	if !slices.Contains(opts.ExcludeNames, smallKeyLint) {
 		if l.smallKeyLint = zl.GlobalRegistry().CertificateLints().ByName(smallKeyLint); l.smallKeyLint == nil {
 			return nil, fmt.Errorf("lint: zlint has no lint %s", smallKeyLint)
+		}
+	}
+	if !slices.Contains(opts.ExcludeNames, extDERLint) {
+		if l.extDERMeta = zl.GlobalRegistry().CertificateLints().ByName(extDERLint); l.extDERMeta == nil {
+			return nil, fmt.Errorf("lint: zlint has no lint %s", extDERLint)
 		}
 	}
 	return l, nil
@@ -196,7 +201,7 @@ func (l *Linter) Names(cabf bool) []string {
 	if l.fermatOn {
 		names = append(names, fermatLint)
 	}
-	if l.extDEROn {
+	if l.extDERMeta != nil {
 		names = append(names, extDERLint)
 	}
 	slices.Sort(names)
@@ -295,8 +300,8 @@ func (l *Linter) lint(zc *zx509.Certificate, cabf bool) map[string]*zl.LintResul
 	if r := l.fermat(zc); r != nil {
 		res = withResult(res, fermatLint, r)
 	}
-	if l.extDEROn {
-		if r := extDER(zc); r != nil {
+	if l.extDERMeta != nil {
+		if r := extDER(l.extDERMeta, zc); r != nil {
 			res = withResult(res, extDERLint, r)
 		}
 	}

@@ -18,7 +18,8 @@ import (
 // little under load: a commit takes less time than an issuance, so the
 // writer found one or two rows waiting and paid a commit, its WAL frames
 // and an fsync for each (1.4 rows a commit at 32 clients). So an issuance
-// announces itself when it starts (ExpectCertificate), and while one is
+// announces itself once its certificate is on its way (ExpectCertificate:
+// template, lint, signature, audit event left), and while one is
 // announced and has not yet arrived, or the last batch held more than one
 // row, the writer waits for more rows, up to sqliteCommitLinger after it
 // took the first: at 32 clients a commit then holds ten rows or more and a

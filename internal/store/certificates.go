@@ -120,8 +120,9 @@ func jsonList(s []string) (string, error) {
 	return string(b), err
 }
 
-// ExpectCertificate announces that an issuance has started whose
-// certificate will soon reach InsertCertificate, so that the certificate
+// ExpectCertificate announces an issuance whose certificate will soon
+// reach InsertCertificate (nothing open-ended left before it), so that the
+// certificate
 // group commit waits a little for it (see batch.go) instead of
 // committing the rows it has and paying another commit for this one.
 // The caller calls arrived just before InsertCertificate, or when it gives

@@ -46,8 +46,9 @@ type dialect struct {
 	// groupCommit batches concurrent certificate inserts into one
 	// transaction behind a single writer goroutine (batch.go).
 	groupCommit bool
-	// commitLinger is how long the certificate group commit waits for more
-	// rows under load (batch.go); zero for none.
+	// commitLinger is how long the certificate group commit and the write
+	// group wait for more rows under load (batch.go, txgroup.go); zero for
+	// none.
 	commitLinger time.Duration
 	// prepare runs the hot statements through statements prepared once
 	// (stmts.go); pgx does so by itself.

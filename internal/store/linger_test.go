@@ -90,8 +90,10 @@ func TestGroupQueueLingerIsBounded(t *testing.T) {
 	start := time.Now()
 	sendItem(t, q, 1)
 	b := nextBatch(t, written, 10*time.Second)
-	if waited := time.Since(start); !slices.Equal(b, []int{1}) || waited < linger {
-		t.Fatalf("batch %v after %v, want [1] after at least %v", b, waited, linger)
+	// The upper bound leaves a loaded machine seconds of slack; a linger
+	// that re-armed itself would never end.
+	if waited := time.Since(start); !slices.Equal(b, []int{1}) || waited < linger || waited > linger+3*time.Second {
+		t.Fatalf("batch %v after %v, want [1] after %v (at most seconds more)", b, waited, linger)
 	}
 }
 
