@@ -2,8 +2,6 @@ package issue
 
 import (
 	"context"
-	"crypto"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -25,14 +23,11 @@ type CompromisedKeys interface {
 // badPublicKey.
 var ErrKeyCompromised = errors.New("issue: key reported compromised")
 
-// checkKeyNotCompromised refuses to certify pub when it was reported
-// compromised: a leaked key is never certified again, whoever asks and
-// however (CSR, renewal reusing the key, ACME). One indexed lookup.
-func (s *Service) checkKeyNotCompromised(ctx context.Context, pub crypto.PublicKey) error {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return fmt.Errorf("%w: public key: %w", ErrInvalid, err)
-	}
+// checkKeyNotCompromised refuses to certify the key whose DER
+// SubjectPublicKeyInfo is der when it was reported compromised: a leaked
+// key is never certified again, whoever asks and however (CSR, renewal
+// reusing the key, ACME). One indexed lookup.
+func (s *Service) checkKeyNotCompromised(ctx context.Context, der []byte) error {
 	spki := pki.Fingerprint(der)
 	k, err := s.store.CompromisedKey(ctx, spki)
 	if err != nil {

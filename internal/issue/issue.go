@@ -363,8 +363,12 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	// A key reported compromised is never certified again. A key the
 	// server generates below is new, so only a CSR's or a reused key is
 	// looked up; before anything is held for approval.
+	var spki []byte // pub's DER SubjectPublicKeyInfo, marshalled once
 	if pub != nil {
-		if err := s.checkKeyNotCompromised(ctx, pub); err != nil {
+		if spki, err = x509.MarshalPKIXPublicKey(pub); err != nil {
+			return nil, fmt.Errorf("%w: public key: %w", ErrInvalid, err)
+		}
+		if err := s.checkKeyNotCompromised(ctx, spki); err != nil {
 			return nil, err
 		}
 	}
@@ -453,7 +457,12 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if err != nil {
 		return nil, err
 	}
-	ski, err := pki.SubjectKeyID(pub)
+	if spki == nil { // a key generated above
+		if spki, err = x509.MarshalPKIXPublicKey(pub); err != nil {
+			return nil, fmt.Errorf("issue: public key: %w", err)
+		}
+	}
+	ski, err := pki.SubjectKeyIDOf(spki)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

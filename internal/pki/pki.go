@@ -363,12 +363,7 @@ func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pki: marshal public key: %w", err)
 	}
-	bits, err := subjectPublicKeyBits(spki)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(bits)
-	return h[:20], nil
+	return SubjectKeyIDOf(spki)
 }
 
 // SelfSigned reports whether c names itself as issuer and its signature

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -403,6 +404,43 @@ func TestSubjectKeyID(t *testing.T) {
 	}
 	if _, err := pki.SubjectKeyID(struct{}{}); err == nil {
 		t.Error("SubjectKeyID accepted an unsupported key type")
+	}
+}
+
+// TestSubjectKeyIDOf: from the DER SubjectPublicKeyInfo, the same SKI as
+// SubjectKeyID gives for the key; anything but one DER SubjectPublicKeyInfo
+// with a whole-octet key is refused.
+func TestSubjectKeyIDOf(t *testing.T) {
+	t.Parallel()
+	var spki []byte
+	for _, alg := range []pki.KeyAlgorithm{pki.RSA2048, pki.ECDSAP256, pki.Ed25519} {
+		k := mustKey(t, alg)
+		var err error
+		if spki, err = x509.MarshalPKIXPublicKey(k.Public()); err != nil {
+			t.Fatal(err)
+		}
+		want, err := pki.SubjectKeyID(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pki.SubjectKeyIDOf(spki)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: SubjectKeyIDOf = %x (%v), SubjectKeyID %x", alg, got, err, want)
+		}
+	}
+	// An Ed25519 SPKI is 30 0x2a 30 05 06 03 2b6570 03 0x21 00 <32 octets>.
+	unused := slices.Clone(spki)
+	unused[11] = 1 // one unused bit in the BIT STRING
+	for name, der := range map[string][]byte{
+		"trailing data":   append(slices.Clone(spki), 0),
+		"not a SEQUENCE":  {4, 1, 0},
+		"unused key bits": unused,
+		"empty":           nil,
+		"truncated":       spki[:len(spki)-1],
+	} {
+		if ski, err := pki.SubjectKeyIDOf(der); err == nil {
+			t.Errorf("%s: SubjectKeyIDOf = %x, want an error", name, ski)
+		}
 	}
 }
 

@@ -1,20 +1,34 @@
 package pki
 
 import (
-	"crypto/x509/pkix"
-	"encoding/asn1"
-	"fmt"
+	"crypto/sha256"
+	"errors"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-type subjectPublicKeyInfo struct {
-	Algorithm pkix.AlgorithmIdentifier
-	PublicKey asn1.BitString
+// subjectPublicKeyBits returns the subjectPublicKey BIT STRING's octets of
+// a DER SubjectPublicKeyInfo (SEQUENCE { AlgorithmIdentifier, BIT STRING }).
+func subjectPublicKeyBits(spkiDER []byte) ([]byte, error) {
+	in := cryptobyte.String(spkiDER)
+	var spki, alg cryptobyte.String
+	var bits []byte
+	if !in.ReadASN1(&spki, cbasn1.SEQUENCE) || !spki.ReadASN1(&alg, cbasn1.SEQUENCE) ||
+		!spki.ReadASN1BitStringAsBytes(&bits) || !spki.Empty() || !in.Empty() {
+		return nil, errors.New("pki: parse SubjectPublicKeyInfo: not a DER SEQUENCE of an algorithm and a whole-octet BIT STRING")
+	}
+	return bits, nil
 }
 
-func subjectPublicKeyBits(spkiDER []byte) ([]byte, error) {
-	var s subjectPublicKeyInfo
-	if _, err := asn1.Unmarshal(spkiDER, &s); err != nil {
-		return nil, fmt.Errorf("pki: parse SubjectPublicKeyInfo: %w", err)
+// SubjectKeyIDOf is SubjectKeyID for a public key already in DER
+// SubjectPublicKeyInfo form (x509.MarshalPKIXPublicKey's output), for a
+// caller that has it anyway.
+func SubjectKeyIDOf(spkiDER []byte) ([]byte, error) {
+	bits, err := subjectPublicKeyBits(spkiDER)
+	if err != nil {
+		return nil, err
 	}
-	return s.PublicKey.Bytes, nil
+	h := sha256.Sum256(bits)
+	return h[:20], nil
 }
