@@ -109,7 +109,7 @@ func parseLifetime(field, s string) (time.Duration, error) {
 
 func (h *Handler) createPrincipal(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	var req apitypes.CreatePrincipalRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	ttl, err := parseLifetime("token_expires_in", req.TokenExpiresIn)
@@ -181,7 +181,7 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, who authz.P
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	var req apitypes.CreateTokenRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	ttl, err := parseLifetime("expires_in", req.ExpiresIn)
@@ -210,7 +210,7 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, who authz.
 
 func (h *Handler) addIdentity(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	var req apitypes.Identity
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	i, err := h.d.Access.AddIdentity(r.Context(), who, r.PathValue("name"), req.Kind, req.Value)
@@ -222,7 +222,7 @@ func (h *Handler) addIdentity(w http.ResponseWriter, r *http.Request, who authz.
 
 func (h *Handler) removeIdentity(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	var req apitypes.Identity
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	if err := h.d.Access.RemoveIdentity(r.Context(), who, r.PathValue("name"), req.Kind, req.Value); err != nil {
@@ -246,7 +246,7 @@ func (h *Handler) listRoles(w http.ResponseWriter, r *http.Request, who authz.Pr
 
 func (h *Handler) createRole(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	var req apitypes.Role
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	if req.Builtin {
@@ -285,7 +285,7 @@ func (h *Handler) listBindings(w http.ResponseWriter, r *http.Request, who authz
 
 func (h *Handler) createBinding(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	var req apitypes.CreateBindingRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	if req.Principal == "" || req.Role == "" {
@@ -375,7 +375,7 @@ func (h *Handler) showRequest(w http.ResponseWriter, r *http.Request, who authz.
 func (h *Handler) decide(approve bool) func(http.ResponseWriter, *http.Request, authz.Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 		var d apitypes.Decision
-		if err := decode(r, &d); err != nil {
+		if err := h.decode(r, &d); err != nil {
 			return err
 		}
 		id := r.PathValue("id")

@@ -76,7 +76,7 @@ func eabKeyView(k *acme.EABKey) apitypes.EABKey {
 
 func (h *Handler) createProvisioner(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.CreateProvisionerRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	prov, err := h.d.ACME.CreateProvisioner(r.Context(), p, acme.ProvisionerSpec{
@@ -112,7 +112,7 @@ func (h *Handler) showProvisioner(w http.ResponseWriter, r *http.Request, p auth
 
 func (h *Handler) createEABKey(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.CreateEABKeyRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	prov := r.PathValue("name")
@@ -146,7 +146,7 @@ func (h *Handler) listEABKeys(w http.ResponseWriter, r *http.Request, p authz.Pr
 
 func (h *Handler) renewNow(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.RenewNowRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	// The CA goes as given, ID or name: the Service resolves it.
@@ -179,7 +179,7 @@ func (h *Handler) renewNow(w http.ResponseWriter, r *http.Request, p authz.Princ
 
 func (h *Handler) updateProvisioner(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.UpdateProvisionerRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	prov, changes, err := h.d.ACME.UpdateProvisioner(r.Context(), p, r.PathValue("name"), acme.ProvisionerUpdate{

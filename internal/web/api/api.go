@@ -175,6 +175,7 @@ type Handler struct {
 	// cursors seals certificate-listing positions; scan bounds listings.
 	cursors *cursorSealer
 	scan    scanLimits
+	fields  *fieldCache // request types' JSON fields, for decode
 }
 
 func route(method, pattern, action string, handle func(http.ResponseWriter, *http.Request, authz.Principal) error, perms ...authz.Permission) Route {
@@ -195,7 +196,7 @@ func New(d Deps) (*Handler, error) {
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(),
 		limiter: newFailureLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst),
-		scan:    scanLimits{page: listScanPage, max: listScanMax}}
+		scan:    scanLimits{page: listScanPage, max: listScanMax}, fields: &fieldCache{}}
 	var err error
 	if h.cursors, err = newCursorSealer(); err != nil {
 		return nil, err
@@ -587,7 +588,10 @@ func badInput(format string, a ...any) error {
 }
 
 // decode reads one JSON object strictly: unknown fields are errors.
-func decode(r *http.Request, v any) error {
+func (h *Handler) decode(r *http.Request, v any) error { return decodeWith(r, v, h.fields) }
+
+// decodeWith is decode with the field cache fc (nil: none).
+func decodeWith(r *http.Request, v any, fc *fieldCache) error {
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -607,7 +611,7 @@ func decode(r *http.Request, v any) error {
 	// What encoding/json accepts quietly (a key twice, a key matching a
 	// field only case-insensitively) could read differently to a proxy or
 	// an auditor in front of us: refuse it.
-	if err := checkKeys(data, v); err != nil {
+	if err := checkKeys(data, v, fc); err != nil {
 		return badInput("%v", err)
 	}
 	return nil

@@ -118,7 +118,7 @@ func parseCIDRs(field string, in []string) ([]*net.IPNet, error) {
 
 func (h *Handler) createCA(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.CreateCARequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	spec := &ca.Spec{
@@ -209,7 +209,7 @@ func (h *Handler) caCSR(w http.ResponseWriter, r *http.Request, _ authz.Principa
 
 func (h *Handler) importCA(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.ImportCARequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	cert, chain, err := importedCertificates(req)
@@ -307,7 +307,7 @@ func (h *Handler) defaultCA(name string) string {
 
 func (h *Handler) sign(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.SignRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.CSRPEM) == "" {
@@ -359,7 +359,7 @@ func renewalKind(replaces, kind string) (inventory.RenewalKind, error) {
 
 func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.IssueRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	if req.Profile == "" {

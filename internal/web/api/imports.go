@@ -32,7 +32,7 @@ func (h *Handler) importRoutes() []Route {
 // refuses the whole request.
 func (h *Handler) importCerts(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.ImportRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	var files []compliance.ImportFile

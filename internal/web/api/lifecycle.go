@@ -62,7 +62,7 @@ func (h *Handler) renewalInfo(w http.ResponseWriter, r *http.Request, p authz.Pr
 
 func (h *Handler) renewCert(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.RenewRequest
-	if err := decodeOptional(r, &req); err != nil {
+	if err := h.decodeOptional(r, &req); err != nil {
 		return err
 	}
 	res, err := h.d.Lifecycle.RenewByHand(r.Context(), p, strings.ToLower(r.PathValue("serial")), req.ReuseKey)
@@ -80,11 +80,11 @@ func (h *Handler) renewCert(w http.ResponseWriter, r *http.Request, p authz.Prin
 }
 
 // decodeOptional decodes a JSON body when there is one.
-func decodeOptional(r *http.Request, v any) error {
+func (h *Handler) decodeOptional(r *http.Request, v any) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	return decode(r, v)
+	return h.decode(r, v)
 }
 
 func (h *Handler) listAlerts(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
@@ -123,7 +123,7 @@ func (h *Handler) listAlerts(w http.ResponseWriter, r *http.Request, p authz.Pri
 
 func (h *Handler) testAlert(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.AlertTestRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	if req.Channel == "" {
@@ -137,7 +137,7 @@ func (h *Handler) testAlert(w http.ResponseWriter, r *http.Request, p authz.Prin
 
 func (h *Handler) deployFailed(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.DeployFailure
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	if req.Entry == "" || req.Host == "" || req.Error == "" || req.Serial == "" {
@@ -151,7 +151,7 @@ func (h *Handler) deployFailed(w http.ResponseWriter, r *http.Request, p authz.P
 
 func (h *Handler) startRotation(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var req apitypes.RotationRequest
-	if err := decode(r, &req); err != nil {
+	if err := h.decode(r, &req); err != nil {
 		return err
 	}
 	sel := inventory.Selector{Profile: req.Profile, SPKISHA256: strings.ToLower(req.SPKISHA256)}

@@ -58,7 +58,7 @@ func (h *Handler) revokeCert(w http.ResponseWriter, r *http.Request, p authz.Pri
 		return badInput("%v", err)
 	}
 	var body apitypes.RevokeRequest
-	if err := decode(r, &body); err != nil {
+	if err := h.decode(r, &body); err != nil {
 		return err
 	}
 	reason, inv, err := reasonAndDate(body.Reason, body.InvalidityDate, true)
@@ -74,7 +74,7 @@ func (h *Handler) revokeCert(w http.ResponseWriter, r *http.Request, p authz.Pri
 
 func (h *Handler) revokeCA(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var body apitypes.RevokeRequest
-	if err := decode(r, &body); err != nil {
+	if err := h.decode(r, &body); err != nil {
 		return err
 	}
 	reason, inv, err := reasonAndDate(body.Reason, body.InvalidityDate, false)
@@ -90,7 +90,7 @@ func (h *Handler) revokeCA(w http.ResponseWriter, r *http.Request, p authz.Princ
 
 func (h *Handler) revokeBulk(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	var body apitypes.BulkRevokeRequest
-	if err := decode(r, &body); err != nil {
+	if err := h.decode(r, &body); err != nil {
 		return err
 	}
 	reason, inv, err := reasonAndDate(body.Reason, body.InvalidityDate, true)

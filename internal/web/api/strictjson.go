@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // maxJSONDepth bounds how deeply checkKeys follows nested objects and
@@ -24,15 +25,34 @@ var (
 // (encoding/json keeps the last) and a key that names a field only when
 // case is ignored ("ROLE" for "role"). It checks keys only; the decoder
 // checks values.
-func checkKeys(data []byte, v any) error {
+// fc, when not nil, keeps each type's field map (jsonFields) once made.
+func checkKeys(data []byte, v any, fc *fieldCache) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	return walkKeys(dec, reflect.TypeOf(v), "", 0)
+	return walkKeys(dec, reflect.TypeOf(v), "", 0, fc)
+}
+
+// fieldCache keeps jsonFields per type, for a Handler: a request body's
+// types are few and fixed, and reflecting over them again cost every
+// request a few microseconds.
+type fieldCache struct {
+	m sync.Map // reflect.Type → map[string]reflect.Type, never changed once stored
+}
+
+func (c *fieldCache) fields(t reflect.Type) map[string]reflect.Type {
+	if c == nil {
+		return jsonFields(t)
+	}
+	if f, ok := c.m.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f, _ := c.m.LoadOrStore(t, jsonFields(t))
+	return f.(map[string]reflect.Type)
 }
 
 // walkKeys reads one value from dec; t is the Go type it will decode into
 // (nil: anything, keys are only checked for duplicates).
-func walkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+func walkKeys(dec *json.Decoder, t reflect.Type, path string, depth int, fc *fieldCache) error {
 	if depth > maxJSONDepth {
 		return fmt.Errorf("%s: nested too deeply", where(path))
 	}
@@ -57,7 +77,7 @@ func walkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 		if t != nil {
 			switch t.Kind() {
 			case reflect.Struct:
-				fields = jsonFields(t)
+				fields = fc.fields(t)
 			case reflect.Map:
 				elem = t.Elem()
 			}
@@ -90,7 +110,7 @@ func walkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 				}
 				next = ft
 			}
-			if err := walkKeys(dec, next, path+"."+key, depth+1); err != nil {
+			if err := walkKeys(dec, next, path+"."+key, depth+1, fc); err != nil {
 				return err
 			}
 		}
@@ -100,7 +120,7 @@ func walkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
+			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), depth+1, fc); err != nil {
 				return err
 			}
 		}

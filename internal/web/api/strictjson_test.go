@@ -2,6 +2,9 @@ package api
 
 import (
 	"errors"
+	"maps"
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,32 @@ import (
 // {"role":"viewer","ROLE":"admin"} decoded as admin while a proxy or an
 // auditor reading the first key saw viewer. decode refuses such bodies,
 // naming the key, at any depth; ordinary bodies still decode.
+// decode is Handler.decode for the tests, with a cache of its own (the
+// cache's reuse is TestFieldCache's).
+func decode(r *http.Request, v any) error { return decodeWith(r, v, &fieldCache{}) }
+
+// TestFieldCache: the cache gives jsonFields' map for a type, and the same
+// map the second time.
+func TestFieldCache(t *testing.T) {
+	t.Parallel()
+	var c fieldCache
+	typ := reflect.TypeOf(struct {
+		A string `json:"a"`
+		B int
+		c bool
+	}{})
+	first, second := c.fields(typ), c.fields(typ)
+	if !maps.Equal(first, jsonFields(typ)) || len(first) != 2 {
+		t.Fatalf("fields = %v, want %v", first, jsonFields(typ))
+	}
+	if reflect.ValueOf(first).Pointer() != reflect.ValueOf(second).Pointer() {
+		t.Error("the second look-up made the map again")
+	}
+	if nilCache := (*fieldCache)(nil); !maps.Equal(nilCache.fields(typ), first) {
+		t.Error("a nil cache does not fall back to jsonFields")
+	}
+}
+
 func TestDecodeRefusesAmbiguousKeys(t *testing.T) {
 	t.Parallel()
 	refused := map[string]string{
