@@ -1,13 +1,14 @@
 package api
 
 import (
-	"bytes"
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // maxJSONDepth bounds how deeply checkKeys follows nested objects and
@@ -26,10 +27,11 @@ var (
 // case is ignored ("ROLE" for "role"). It checks keys only; the decoder
 // checks values.
 // fc, when not nil, keeps each type's field map (jsonFields) once made.
+// data must be JSON that encoding/json has decoded into v without error;
+// only its first value is read.
 func checkKeys(data []byte, v any, fc *fieldCache) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return walkKeys(dec, reflect.TypeOf(v), "", 0, fc)
+	w := keyWalker{data: data, fc: fc}
+	return w.value(reflect.TypeOf(v), "", 0)
 }
 
 // fieldCache keeps jsonFields per type, for a Handler: a request body's
@@ -50,83 +52,185 @@ func (c *fieldCache) fields(t reflect.Type) map[string]reflect.Type {
 	return f.(map[string]reflect.Type)
 }
 
-// walkKeys reads one value from dec; t is the Go type it will decode into
-// (nil: anything, keys are only checked for duplicates).
-func walkKeys(dec *json.Decoder, t reflect.Type, path string, depth int, fc *fieldCache) error {
-	if depth > maxJSONDepth {
-		return fmt.Errorf("%s: nested too deeply", where(path))
+// keyWalker walks JSON that encoding/json has already decoded without
+// error (so its first value is well-formed), reading each object's keys
+// and skipping everything else. encoding/json's Token API did the same at
+// several times the cost: it builds and drops an error for the delimiter
+// after every string it reads.
+type keyWalker struct {
+	data []byte
+	i    int
+	fc   *fieldCache
+}
+
+func (w *keyWalker) space() {
+	for w.i < len(w.data) {
+		switch w.data[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
+		default:
+			return
+		}
 	}
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
+}
+
+// peek returns the next byte after white space, or 0 at the end.
+func (w *keyWalker) peek() byte {
+	w.space()
+	if w.i >= len(w.data) {
+		return 0
 	}
-	if t != nil && (reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler)) {
-		t = nil // decoded by its own method: check duplicates only
+	return w.data[w.i]
+}
+
+var errKeysTruncated = errors.New("request body: JSON ends early")
+
+// str reads the string at w.i and returns its value as encoding/json reads
+// it (escapes resolved, invalid UTF-8 replaced).
+func (w *keyWalker) str() (string, error) {
+	if w.peek() != '"' {
+		return "", errKeysTruncated
 	}
-	tok, err := dec.Token()
+	start, plain := w.i, true
+	for w.i++; w.i < len(w.data); w.i++ {
+		switch c := w.data[w.i]; {
+		case c == '\\':
+			plain = false
+			w.i++
+		case c == '"':
+			w.i++
+			raw := w.data[start:w.i]
+			if plain && utf8.Valid(raw) {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "", fmt.Errorf("request body: %w", err)
+			}
+			return s, nil
+		}
+	}
+	return "", errKeysTruncated
+}
+
+// value walks one value; t is the Go type it will decode into (nil:
+// anything, keys are only checked for duplicates).
+func (w *keyWalker) value(t reflect.Type, path string, depth int) error {
+	t, err := valueType(t, path, depth)
 	if err != nil {
 		return err
 	}
-	delim, ok := tok.(json.Delim)
-	if !ok {
-		return nil // a scalar
-	}
-	switch delim {
+	switch w.peek() {
+	case 0:
+		return errKeysTruncated
+	case '"':
+		_, err := w.str()
+		return err
 	case '{':
+		w.i++
 		var fields map[string]reflect.Type
 		var elem reflect.Type
 		if t != nil {
 			switch t.Kind() {
 			case reflect.Struct:
-				fields = fc.fields(t)
+				fields = w.fc.fields(t)
 			case reflect.Map:
 				elem = t.Elem()
 			}
 		}
 		seen := map[string]string{}
-		for dec.More() {
-			kt, err := dec.Token()
+		for {
+			switch w.peek() {
+			case '}':
+				w.i++
+				return nil
+			case ',':
+				w.i++
+			}
+			key, err := w.str()
 			if err != nil {
 				return err
 			}
-			key, _ := kt.(string)
-			folded := strings.ToLower(key)
-			if prev, dup := seen[folded]; dup {
-				if prev == key {
-					return fmt.Errorf("%s: key %q appears twice", where(path), key)
-				}
-				return fmt.Errorf("%s: keys %q and %q differ only in case", where(path), prev, key)
+			if w.peek() != ':' {
+				return errKeysTruncated
 			}
-			seen[folded] = key
-			next := elem
-			if fields != nil {
-				ft, ok := fields[key]
-				if !ok {
-					for name := range fields {
-						if strings.EqualFold(name, key) {
-							return fmt.Errorf("%s: unknown field %q (did you mean %q? field names are case-sensitive)", where(path), key, name)
-						}
-					}
-					// Unknown fields are the decoder's to refuse.
-				}
-				next = ft
+			w.i++
+			next, err := checkKey(seen, fields, elem, key, path)
+			if err != nil {
+				return err
 			}
-			if err := walkKeys(dec, next, path+"."+key, depth+1, fc); err != nil {
+			if err := w.value(next, path+"."+key, depth+1); err != nil {
 				return err
 			}
 		}
 	case '[':
+		w.i++
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
-		for i := 0; dec.More(); i++ {
-			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), depth+1, fc); err != nil {
+		for i := 0; ; i++ {
+			switch w.peek() {
+			case ']':
+				w.i++
+				return nil
+			case ',':
+				w.i++
+			}
+			if err := w.value(elem, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
 				return err
 			}
 		}
+	default: // a number, true, false or null
+		for w.i < len(w.data) && !strings.ContainsRune(",:]} \t\n\r", rune(w.data[w.i])) {
+			w.i++
+		}
+		return nil
 	}
-	_, err = dec.Token() // the closing delimiter
-	return err
+}
+
+// valueType is the type whose keys a value at path and depth is checked
+// against: t without pointers, or nil (duplicates only) when t decodes
+// itself; an error when the value is nested too deeply.
+func valueType(t reflect.Type, path string, depth int) (reflect.Type, error) {
+	if depth > maxJSONDepth {
+		return nil, fmt.Errorf("%s: nested too deeply", where(path))
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler)) {
+		return nil, nil // decoded by its own method: check duplicates only
+	}
+	return t, nil
+}
+
+// checkKey checks one key of the object at path: seen holds the object's
+// keys so far by their lower case; fields (an object decoded into a
+// struct) or elem (into a map) give the type of the key's value, which it
+// returns.
+func checkKey(seen map[string]string, fields map[string]reflect.Type, elem reflect.Type, key, path string) (reflect.Type, error) {
+	folded := strings.ToLower(key)
+	if prev, dup := seen[folded]; dup {
+		if prev == key {
+			return nil, fmt.Errorf("%s: key %q appears twice", where(path), key)
+		}
+		return nil, fmt.Errorf("%s: keys %q and %q differ only in case", where(path), prev, key)
+	}
+	seen[folded] = key
+	if fields == nil {
+		return elem, nil
+	}
+	ft, ok := fields[key]
+	if !ok {
+		for name := range fields {
+			if strings.EqualFold(name, key) {
+				return nil, fmt.Errorf("%s: unknown field %q (did you mean %q? field names are case-sensitive)", where(path), key, name)
+			}
+		}
+		// Unknown fields are the decoder's to refuse.
+	}
+	return ft, nil
 }
 
 // jsonFields maps the JSON names encoding/json gives t's fields (embedded
