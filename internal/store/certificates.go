@@ -122,9 +122,8 @@ func jsonList(s []string) (string, error) {
 
 // ExpectCertificate announces an issuance whose certificate will soon
 // reach InsertCertificate (nothing open-ended left before it), so that the
-// certificate
-// group commit waits a little for it (see batch.go) instead of
-// committing the rows it has and paying another commit for this one.
+// certificate group commit waits a little for it (see batch.go) instead
+// of committing the rows it has and paying another commit for this one.
 // The caller calls arrived just before InsertCertificate, or when it gives
 // up; an announcement never withdrawn only makes commits wait their full
 // linger. Calls after the first do nothing.

@@ -105,6 +105,7 @@ var postgresDialect = dialect{
 	// No linger: a PostgreSQL commit is a round trip whose fsync the
 	// server groups itself, and waiting for bigger batches saved neither
 	// this process's CPU nor PostgreSQL's in a side-by-side run.
+	commitLinger:   0,
 	multiRowInsert: true,
 }
 

@@ -26,9 +26,10 @@ var (
 // (encoding/json keeps the last) and a key that names a field only when
 // case is ignored ("ROLE" for "role"). It checks keys only; the decoder
 // checks values.
-// fc, when not nil, keeps each type's field map (jsonFields) once made.
+//
 // data must be JSON that encoding/json has decoded into v without error;
-// only its first value is read.
+// only its first value is read. fc, when not nil, keeps each type's field
+// map (jsonFields) once made.
 func checkKeys(data []byte, v any, fc *fieldCache) error {
 	w := keyWalker{data: data, fc: fc}
 	return w.value(reflect.TypeOf(v), "", 0)
