@@ -84,7 +84,8 @@ func FuzzCheckKeysMatchesToken(f *testing.F) {
 		`{"name":"a","name_constraints":{"permitted_dns":["x"],"permitted_dns":["y"]}}`,
 		`{"selector":{"ca":"a","CA":"b"}}`, "{\"a\xff\":1,\"a\xfe\":2}", `{"extra":{"k":1,"k":2}}`,
 		"{\"extra\":{\"a\xff\":1,\"a\xfe\":2}}", `{"extra":{"K\u0041":1,"ka":2}}`, `{"List":[{"a":1},{"b":1,"B":2}]}`,
-		` { "profile" : "a" , "tags" : [ ] } `, `{"name":"a"}}`, `{}`, `[]`, `null`, `"x"`, `1`,
+		` { "profile" : "a" , "tags" : [ ] } `, `{"csr_pem":"a\"b\\","profile":"\\\"x\u0022"}`,
+		`{"csr_pem":"-----BEGIN\nx\n-----END\n","csr_pem":"y"}`, `{"name":"a"}}`, `{}`, `[]`, `null`, `"x"`, `1`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -84,5 +85,28 @@ func TestDecodeRefusesAmbiguousKeys(t *testing.T) {
 	}
 	if err := decode(bodyRequest([]byte(`{"at":"2026-01-01T00:00:00Z","extra":{"k":1,"k":2}}`)), &rv); !errors.Is(err, errBadInput) {
 		t.Errorf("duplicate key inside a map: %v, want a bad-input error", err)
+	}
+}
+
+// BenchmarkCheckKeysSign checks the keys of a sign request's body, whose
+// CSR is a long string with escaped newlines.
+func BenchmarkCheckKeysSign(b *testing.B) {
+	body, err := json.Marshal(apitypes.SignRequest{
+		CSRPEM:  "-----BEGIN CERTIFICATE REQUEST-----\n" + strings.Repeat(strings.Repeat("A", 64)+"\n", 8) + "-----END CERTIFICATE REQUEST-----\n",
+		Profile: "web_server", Tags: []string{"team:payments"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var v apitypes.SignRequest
+	if err := json.Unmarshal(body, &v); err != nil {
+		b.Fatal(err)
+	}
+	fc := &fieldCache{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checkKeys(body, &v, fc); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
