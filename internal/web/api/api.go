@@ -33,6 +33,7 @@ import (
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/lint"
+	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
 	"github.com/certwright/certwright/internal/store"
@@ -171,7 +172,7 @@ type Handler struct {
 	d       Deps
 	mux     *http.ServeMux
 	routes  []Route
-	limiter *failureLimiter
+	limiter *netsource.Limiter
 	// cursors seals certificate-listing positions; scan bounds listings.
 	cursors *cursorSealer
 	scan    scanLimits
@@ -195,7 +196,7 @@ func New(d Deps) (*Handler, error) {
 		d.MaxBody = 1 << 20
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(),
-		limiter: newFailureLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst),
+		limiter: netsource.NewLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst),
 		scan:    scanLimits{page: listScanPage, max: listScanMax}, fields: &fieldCache{}}
 	var err error
 	if h.cursors, err = newCursorSealer(); err != nil {
@@ -368,7 +369,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		// credential verifies (others may share its address); what would
 		// fail gets 429, and is looked at only when that is cheap
 		// (refused.go).
-		wait := h.limiter.wait(anon.Source)
+		wait := h.limiter.Wait(anon.Source)
 		if wait > 0 && !worthAuthenticating(r) {
 			h.tooMany(w, r, rt, anon, wait)
 			return

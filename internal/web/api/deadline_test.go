@@ -14,6 +14,7 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // tStoreAuth fails the way Authenticator does when its store fails:
@@ -56,7 +57,7 @@ func TestCredentialCheckUnavailableIs503(t *testing.T) {
 	h := &Handler{
 		d: Deps{Log: slog.New(slog.DiscardHandler), Clock: clock.Real{}, Auth: tStoreAuth{}, Refusals: refusals,
 			MaxBody: 1 << 10, StoreTimeout: 200 * time.Millisecond},
-		limiter: newFailureLimiter(time.Now, 0.01, 1),
+		limiter: netsource.NewLimiter(time.Now, 0.01, 1),
 	}
 	srv := h.wrap(route("GET", "/api/v1/x", "x.read", func(w http.ResponseWriter, _ *http.Request, _ authz.Principal) error {
 		w.WriteHeader(http.StatusOK)

@@ -37,14 +37,14 @@ func TestLimitKeyIPv6By64(t *testing.T) {
 	}
 
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newFailureLimiter(func() time.Time { return now }, 0.01, 3)
+	l := netsource.NewLimiter(func() time.Time { return now }, 0.01, 3)
 	for i := range 3 {
-		l.fail("2001:db8:1:2::" + string(rune('a'+i)))
+		l.Fail("2001:db8:1:2::" + string(rune('a'+i)))
 	}
-	if l.wait("2001:db8:1:2:dead:beef:0:1") <= 0 {
+	if l.Wait("2001:db8:1:2:dead:beef:0:1") <= 0 {
 		t.Error("three refusals from three addresses of one /64: a fourth address of it is not limited")
 	}
-	if l.wait("2001:db8:1:3::a") != 0 || l.wait("192.0.2.1") != 0 {
+	if l.Wait("2001:db8:1:3::a") != 0 || l.Wait("192.0.2.1") != 0 {
 		t.Error("another /64 or an IPv4 source is limited by the first /64's refusals")
 	}
 }
@@ -90,7 +90,7 @@ func TestOverBudgetSourceIsServedWithValidCredentials(t *testing.T) {
 	h := &Handler{
 		d: Deps{Log: slog.New(slog.DiscardHandler), Clock: clock.Real{}, Auth: auth, Refusals: tRefusals{}, MaxBody: 1 << 10},
 		// One refusal back per 100 s: over budget for the whole test.
-		limiter: newFailureLimiter(time.Now, 0.01, 2),
+		limiter: netsource.NewLimiter(time.Now, 0.01, 2),
 	}
 	srv := h.wrap(route("GET", "/api/v1/x", "x.read", func(w http.ResponseWriter, _ *http.Request, _ authz.Principal) error {
 		w.WriteHeader(http.StatusOK)
