@@ -226,6 +226,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if subtle.ConstantTimeCompare(h[:], rec.SecretHash) != 1 {
 		return Principal{}, unauthenticated("wrong secret for token " + id)
 	}
+	return a.admit(ctx, rec, gen, now)
+}
+
+// admit finishes authenticating the token rec (its secret already proved,
+// or vouched for by a session): it must be neither revoked nor expired,
+// and its principal enabled; the result is cached under gen.
+func (a *Authenticator) admit(ctx context.Context, rec *Token, gen uint64, now time.Time) (Principal, error) {
+	id := rec.ID
+	if len(rec.SecretHash) != sha256.Size {
+		return Principal{}, unauthenticated("token " + id + " has no valid stored hash")
+	}
 	if rec.RevokedAt != nil {
 		return Principal{}, unauthenticated("token " + id + " was revoked")
 	}
@@ -238,7 +249,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	}
 	p.Auth, p.AuthExpiresAt = "token:"+id, rec.ExpiresAt
 	e := &cachedToken{principal: copyPrincipal(p)}
-	copy(e.hash[:], rec.SecretHash) // the compare above proved it 32 bytes
+	copy(e.hash[:], rec.SecretHash) // checked above: 32 bytes
 	if rec.ExpiresAt != nil {
 		e.expires = *rec.ExpiresAt
 		exp := e.expires

@@ -35,6 +35,7 @@ var accessTests = []struct {
 	{"DisablePrincipal", testDisablePrincipal},
 	{"LoadPrincipal", testLoadPrincipal},
 	{"APITokens", testAPITokens},
+	{"ConsoleSessions", testConsoleSessions},
 	{"Identities", testIdentities},
 	{"Roles", testRoles},
 	{"Bindings", testBindings},
@@ -860,5 +861,68 @@ func testTokenMigration(t *testing.T, open func(*testing.T) *store.DB) {
 	}
 	if _, err := auth.Authenticate(ctx, "cwt_0123456789abcdef_"+base64.RawURLEncoding.EncodeToString([]byte("wrong"))); err == nil {
 		t.Error("a wrong secret authenticated after migration")
+	}
+}
+
+// testConsoleSessions: a session is stored with its sign-in event, read
+// back by its hash, touched while active, and ended once (its sign-out
+// event with it); a second end changes nothing.
+func testConsoleSessions(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	log := newAuditLog(t, db)
+	s := &authz.Session{IDHash: strings.Repeat("ab", 32), PrincipalID: "p1", Auth: "token:00000000000000t1", Source: "192.0.2.1",
+		CreatedAt: base(), LastSeenAt: base(), ExpiresAt: base().Add(12 * time.Hour)}
+	must(t, db.CreateSession(ctx, s, ev("console.sign_in", "p1")))
+	log.expect(t, "console.sign_in p1")
+	wantErr(t, db.CreateSession(ctx, s, ev("console.sign_in", "p1")), store.ErrConflict)
+	log.expect(t)
+
+	got, err := db.GetSession(ctx, s.IDHash)
+	must(t, err)
+	checkSession(t, got, s)
+	_, err = db.GetSession(ctx, strings.Repeat("cd", 32))
+	wantErr(t, err, store.ErrNotFound)
+
+	seen := base().Add(time.Minute)
+	must(t, db.TouchSession(ctx, s.IDHash, seen))
+	got, err = db.GetSession(ctx, s.IDHash)
+	must(t, err)
+	checkTime(t, "LastSeenAt after TouchSession", got.LastSeenAt, seen)
+
+	end := base().Add(time.Hour)
+	ended, err := db.EndSession(ctx, s.IDHash, end, "signed out", ev("console.sign_out", "p1"))
+	must(t, err)
+	if !ended {
+		t.Error("EndSession of an active session reported false")
+	}
+	log.expect(t, "console.sign_out p1")
+	ended, err = db.EndSession(ctx, s.IDHash, end.Add(time.Hour), "idle", ev("console.sign_out", "p1"))
+	must(t, err)
+	if ended {
+		t.Error("EndSession of an ended session reported true")
+	}
+	log.expect(t)
+	must(t, db.TouchSession(ctx, s.IDHash, end.Add(2*time.Hour)))
+	got, err = db.GetSession(ctx, s.IDHash)
+	must(t, err)
+	checkNullTime(t, "EndedAt after a second end", got.EndedAt, &end)
+	checkTime(t, "LastSeenAt after a touch of an ended session", got.LastSeenAt, seen)
+	if got.EndReason != "signed out" {
+		t.Errorf("end reason %q after a second end, want the first (signed out)", got.EndReason)
+	}
+}
+
+func checkSession(t *testing.T, got, want *authz.Session) {
+	t.Helper()
+	checkTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
+	checkTime(t, "LastSeenAt", got.LastSeenAt, want.LastSeenAt)
+	checkTime(t, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+	checkNullTime(t, "EndedAt", got.EndedAt, want.EndedAt)
+	g, w := *got, *want
+	g.CreatedAt, g.LastSeenAt, g.ExpiresAt, g.EndedAt = time.Time{}, time.Time{}, time.Time{}, nil
+	w.CreatedAt, w.LastSeenAt, w.ExpiresAt, w.EndedAt = time.Time{}, time.Time{}, time.Time{}, nil
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("session = %+v, want %+v", g, w)
 	}
 }
