@@ -48,12 +48,7 @@ func (a *Authenticator) Resume(ctx context.Context, auth string) (Principal, err
 	gen := a.store.AccessGeneration()
 	now := a.now()
 	if e, ok := a.tokens.Get(id, gen, now); ok {
-		if !e.expires.IsZero() && !now.Before(e.expires) {
-			a.tokens.Remove(id)
-			return Principal{}, expiredToken(id, e.expires)
-		}
-		a.touch(ctx, id, now)
-		return copyPrincipal(e.principal), nil
+		return a.fromCache(ctx, id, e, now)
 	}
 	rec, err := a.store.GetToken(ctx, id)
 	if err != nil {

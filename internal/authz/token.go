@@ -207,12 +207,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		// A wrong secret goes on to the store, as it would uncached: a
 		// guess costs and tells the same whether the token is cached.
 		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
-			if !e.expires.IsZero() && !now.Before(e.expires) {
-				a.tokens.Remove(id)
-				return Principal{}, expiredToken(id, e.expires)
-			}
-			a.touch(ctx, id, now)
-			return copyPrincipal(e.principal), nil
+			return a.fromCache(ctx, id, e, now)
 		}
 	}
 	rec, err := a.store.GetToken(ctx, id)
@@ -227,6 +222,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		return Principal{}, unauthenticated("wrong secret for token " + id)
 	}
 	return a.admit(ctx, rec, gen, now)
+}
+
+// fromCache returns the principal of the cached token id, unless it has
+// expired.
+func (a *Authenticator) fromCache(ctx context.Context, id string, e *cachedToken, now time.Time) (Principal, error) {
+	if !e.expires.IsZero() && !now.Before(e.expires) {
+		a.tokens.Remove(id)
+		return Principal{}, expiredToken(id, e.expires)
+	}
+	a.touch(ctx, id, now)
+	return copyPrincipal(e.principal), nil
 }
 
 // admit finishes authenticating the token rec (its secret already proved,
