@@ -197,7 +197,7 @@ func New(d Deps) (*Handler, error) {
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(),
 		limiter: netsource.NewLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst),
-		scan:    scanLimits{page: listScanPage, max: listScanMax}, fields: &fieldCache{}}
+		scan:    scanLimits{Page: listScanPage, Max: listScanMax}, fields: &fieldCache{}}
 	var err error
 	if h.cursors, err = newCursorSealer(); err != nil {
 		return nil, err

@@ -494,13 +494,13 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	// A viewer bound to a scope sees only what its scope covers, and the
 	// cursor names only a certificate it was shown: the store is read in
 	// pages until this one is full or the inventory ends, at most
-	// h.scan.max rows per request (scanVisible). When that bound ends the
+	// h.scan.Max rows per request (inventory.ScanVisible). When that bound ends the
 	// scan first, next is an opaque, sealed position instead: the row
 	// reached may be outside the caller's scope.
 	out := apitypes.CertificateList{Certificates: make([]apitypes.Certificate, 0, f.Limit)}
 	names := map[string]string{}
 	var last *inventory.Certificate
-	resume, err := scanVisible(r.Context(), h.d.Inventory.ListCertificates, f, h.scan, func(c *inventory.Certificate) bool {
+	resume, err := inventory.ScanVisible(r.Context(), h.d.Inventory.ListCertificates, f, h.scan, func(c *inventory.Certificate) bool {
 		v := h.certView(r, c, names)
 		if who.Allow(authz.PermCertRead, certResource(c, v.CA)) != nil {
 			return false

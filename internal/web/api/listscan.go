@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -17,53 +16,14 @@ import (
 )
 
 // Bounds of one certificate listing for a caller whose scope covers few
-// rows: the store is read in pages of at least listScanPage rows (never one
-// row at a time for limit=1), and at most listScanMax rows per request.
+// rows (inventory.ScanVisible).
 const (
-	listScanPage = 1000
-	listScanMax  = 20000
+	listScanPage = inventory.ScanPage
+	listScanMax  = inventory.ScanMax
 )
 
-// scanLimits are the listing bounds a Handler applies (listScanPage,
-// listScanMax; tests lower them).
-type scanLimits struct{ page, max int }
-
-// certLister is the inventory read a listing pages over.
-type certLister func(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
-
-// scanVisible reads the inventory from f's position in f.Order and hands
-// every row to show, which says whether the row was shown (it is within the
-// caller's scope); it stops once f.Limit rows were shown, at the end of the
-// inventory, or after lim.max rows. The first read asks for f.Limit rows
-// (a caller that sees everything needs no more), later ones for at least
-// lim.page. It returns resume, the last row read, only when the row bound
-// ended the scan before the page was full: the listing continues after it,
-// but it may be outside the caller's scope and must not be shown as such.
-func scanVisible(ctx context.Context, list certLister, f inventory.Filter, lim scanLimits, show func(*inventory.Certificate) bool) (resume *inventory.Certificate, err error) {
-	want, shown, scanned := f.Limit, 0, 0
-	for {
-		certs, err := list(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range certs {
-			if show(c) {
-				if shown++; shown == want {
-					return nil, nil
-				}
-			}
-		}
-		scanned += len(certs)
-		if len(certs) < f.Limit {
-			return nil, nil // the inventory ends here
-		}
-		f.Continue(certs[len(certs)-1])
-		if scanned >= lim.max {
-			return certs[len(certs)-1], nil
-		}
-		f.Limit = min(max(want, lim.page, 1), lim.max-scanned)
-	}
-}
+// scanLimits are the listing bounds a Handler applies (tests lower them).
+type scanLimits = inventory.ScanLimits
 
 // listPosition is the text of the position after c in a listing: its
 // serial, or in expiry order "<NotAfter in Unix microseconds>_<serial>".

@@ -71,7 +71,7 @@ func tListHandler(t *testing.T, inv *tInventory) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Handler{d: Deps{Inventory: inv, CAs: tCAs{}}, cursors: cur, scan: scanLimits{page: listScanPage, max: listScanMax}}
+	return &Handler{d: Deps{Inventory: inv, CAs: tCAs{}}, cursors: cur, scan: scanLimits{Page: listScanPage, Max: listScanMax}}
 }
 
 // tList runs GET /api/v1/certificates?query as who.
@@ -185,7 +185,7 @@ func TestListCursorBoundToCallerAndFilters(t *testing.T) {
 	t.Parallel()
 	inv, _ := tGapInventory(30, []int{0}, 0)
 	h := tListHandler(t, inv)
-	h.scan = scanLimits{page: 10, max: 20} // the unexported bounds, lowered
+	h.scan = scanLimits{Page: 10, Max: 20} // the unexported bounds, lowered
 	who := authz.WithRole("team", authz.KindMachine, authz.RoleViewer, authz.Scope{Names: []string{"*.in.test"}})
 	l, err := tList(t, h, who, url.Values{"limit": {"1"}})
 	if err != nil || len(l.Certificates) != 0 || !strings.HasPrefix(l.Next, cursorPrefix) {
@@ -241,7 +241,7 @@ func TestListPositionInExpiryOrder(t *testing.T) {
 	// expiry order.
 	inv, inside := tGapInventory(30, []int{0}, 0)
 	h := tListHandler(t, inv)
-	h.scan = scanLimits{page: 10, max: 20}
+	h.scan = scanLimits{Page: 10, Max: 20}
 	who := authz.WithRole("team", authz.KindMachine, authz.RoleViewer, authz.Scope{Names: []string{"*.in.test"}})
 	l, err := tList(t, h, who, url.Values{"limit": {"1"}, "sort": {"expiry"}})
 	if err != nil || len(l.Certificates) != 0 || !strings.HasPrefix(l.Next, cursorPrefix) {
