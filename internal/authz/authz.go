@@ -236,6 +236,18 @@ func (p Principal) Can(perm Permission) bool {
 	return false
 }
 
+// Everywhere reports whether one of p's bindings grants perm with no scope:
+// Allow(perm, res) then holds for every res, so a view may use a count
+// over everything instead of checking row by row.
+func (p Principal) Everywhere(perm Permission) bool {
+	for i := range p.Bindings {
+		if p.Bindings[i].Role.Has(perm) && p.Bindings[i].Scope.Empty() {
+			return true
+		}
+	}
+	return false
+}
+
 // Resource is what an operation touches. Empty fields are unknown: a
 // binding scoped on that dimension does not cover them (fail closed).
 type Resource struct {

@@ -439,3 +439,25 @@ func TestURIScopePathCaseSensitive(t *testing.T) {
 		t.Errorf("host case must not matter: %v", err)
 	}
 }
+
+// TestEverywhere: only an unscoped binding of a role holding the
+// permission makes a principal see everything.
+func TestEverywhere(t *testing.T) {
+	t.Parallel()
+	scoped := authz.Scope{CAs: []string{"issuing"}}
+	for _, tc := range []struct {
+		name string
+		p    authz.Principal
+		want bool
+	}{
+		{"no bindings", principal(), false},
+		{"viewer, unscoped", principal(authz.Binding{Role: role(t, authz.RoleViewer)}), true},
+		{"viewer, scoped", principal(authz.Binding{Role: role(t, authz.RoleViewer), Scope: scoped}), false},
+		{"scoped viewer and unscoped viewer", principal(authz.Binding{Role: role(t, authz.RoleViewer), Scope: scoped}, authz.Binding{Role: role(t, authz.RoleViewer)}), true},
+		{"unscoped role without the permission", principal(authz.Binding{Role: authz.Role{Name: "none"}}), false},
+	} {
+		if got := tc.p.Everywhere(authz.PermCertRead); got != tc.want {
+			t.Errorf("%s: Everywhere(cert:read) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -163,3 +163,42 @@ func unhex(c byte) byte {
 		return c - 'a' + 10
 	}
 }
+
+// ExpiringCounts returns, for each bound in ascending order, how many
+// certificates neither revoked nor renewed expire after now and at or
+// before that bound. It reads the not_after index over (now, last bound]
+// only, so its cost grows with the certificates in that window, not with
+// the inventory.
+func (db *DB) ExpiringCounts(ctx context.Context, now time.Time, bounds []time.Time) ([]int, error) {
+	if len(bounds) == 0 {
+		return nil, nil
+	}
+	var sel strings.Builder
+	args := make([]any, 0, len(bounds)+2)
+	for i, b := range bounds {
+		if i > 0 {
+			sel.WriteString(", ")
+			if b.Before(bounds[i-1]) {
+				return nil, fmt.Errorf("store: expiring counts: bounds out of order")
+			}
+		}
+		sel.WriteString("COALESCE(SUM(CASE WHEN not_after <= ? THEN 1 ELSE 0 END), 0)")
+		args = append(args, db.timeArg(b))
+	}
+	args = append(args, db.timeArg(now), db.timeArg(bounds[len(bounds)-1]))
+	q := db.d.rebind(`SELECT ` + sel.String() + ` FROM certificates
+		WHERE not_after > ? AND not_after <= ? AND status <> '` + string(inventory.StatusRevoked) + `' AND renewed_by = ''`)
+	counts := make([]int64, len(bounds))
+	dest := make([]any, len(bounds))
+	for i := range counts {
+		dest[i] = &counts[i]
+	}
+	if err := db.read.QueryRowContext(ctx, q, args...).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("store: expiring counts: %w", err)
+	}
+	out := make([]int, len(bounds))
+	for i, c := range counts {
+		out[i] = int(c)
+	}
+	return out, nil
+}

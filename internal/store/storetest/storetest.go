@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ListCertificates", testListCertificates},
 		{"ListLimits", testListLimits},
 		{"CountCertificates", testCountCertificates},
+		{"ExpiringCounts", testExpiringCounts},
 		{"ConcurrentInsertDurable", testConcurrentInsertDurable},
 		{"ConcurrentConflict", testConcurrentConflict},
 		{"CancelledInsert", testCancelledInsert},
@@ -888,5 +889,42 @@ func testSettings(t *testing.T, open func(*testing.T) *store.DB) {
 	must(t, err)
 	if string(got) != "c" {
 		t.Errorf("GetSetting(tls.cert) = %q", got)
+	}
+}
+
+// testExpiringCounts: certificates expiring within each window, counted
+// cumulatively, without the revoked, the renewed and those already
+// expired or expiring past the last bound.
+func testExpiringCounts(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	now := base().Add(time.Hour)
+	day := 24 * time.Hour
+	add := func(serial string, expires time.Duration, edit func(*inventory.Certificate)) {
+		t.Helper()
+		c := newCert(serial, "caA")
+		c.NotAfter = now.Add(expires)
+		if edit != nil {
+			edit(c)
+		}
+		must(t, db.InsertCertificate(ctx, c, tev()))
+	}
+	add("01", 2*day, nil)
+	add("02", 6*day, nil)
+	add("03", 10*day, nil)
+	add("04", 29*day, nil)
+	add("05", 120*day, nil)                                                                 // past the last bound
+	add("06", -day, nil)                                                                    // expired
+	add("07", 3*day, func(c *inventory.Certificate) { c.Status = inventory.StatusRevoked }) // revoked
+	add("08", 4*day, nil)
+	add("09", 300*day, func(c *inventory.Certificate) { c.Replaces = "08" }) // renews 08
+	bounds := []time.Time{now.Add(7 * day), now.Add(14 * day), now.Add(30 * day), now.Add(90 * day)}
+	got, err := db.ExpiringCounts(ctx, now, bounds)
+	must(t, err)
+	if want := []int{2, 3, 4, 4}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ExpiringCounts = %v, want %v", got, want)
+	}
+	if _, err := db.ExpiringCounts(ctx, now, []time.Time{bounds[1], bounds[0]}); err == nil {
+		t.Error("bounds out of order accepted")
 	}
 }
