@@ -1,6 +1,14 @@
 package inventory
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/pki"
+)
 
 // Bounds of one certificate listing for a caller whose scope covers few
 // rows: the store is read in pages of at least ScanPage rows (never one
@@ -49,4 +57,33 @@ func ScanVisible(ctx context.Context, list Lister, f Filter, lim ScanLimits, sho
 		}
 		f.Limit = min(max(want, lim.Page, 1), lim.Max-scanned)
 	}
+}
+
+// Position is the text of the position after c in a listing: its
+// serial, or in expiry order "<NotAfter in Unix microseconds>_<serial>".
+func Position(o Order, c *Certificate) string {
+	if o == OrderExpiry {
+		return strconv.FormatInt(c.NotAfter.UnixMicro(), 10) + "_" + c.Serial
+	}
+	return c.Serial
+}
+
+// SetPosition sets f's position from s, as Position wrote it for f's
+// order.
+func (f *Filter) SetPosition(s string) error {
+	serial := s
+	if f.Order == OrderExpiry {
+		micros, rest, ok := strings.Cut(s, "_")
+		n, err := strconv.ParseInt(micros, 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("%q is not a position in expiry order (want the \"next\" of the previous page)", s)
+		}
+		f.AfterNotAfter, serial = time.UnixMicro(n).UTC(), rest
+	}
+	n, err := pki.NormalizeSerial(serial)
+	if err != nil {
+		return err
+	}
+	f.After = n
+	return nil
 }

@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/certwright/certwright/internal/inventory"
-	"github.com/certwright/certwright/internal/pki"
 )
 
 // Bounds of one certificate listing for a caller whose scope covers few
@@ -25,33 +23,11 @@ const (
 // scanLimits are the listing bounds a Handler applies (tests lower them).
 type scanLimits = inventory.ScanLimits
 
-// listPosition is the text of the position after c in a listing: its
-// serial, or in expiry order "<NotAfter in Unix microseconds>_<serial>".
-func listPosition(o inventory.Order, c *inventory.Certificate) string {
-	if o == inventory.OrderExpiry {
-		return strconv.FormatInt(c.NotAfter.UnixMicro(), 10) + "_" + c.Serial
-	}
-	return c.Serial
-}
+// listPosition is inventory.Position.
+func listPosition(o inventory.Order, c *inventory.Certificate) string { return inventory.Position(o, c) }
 
 // parsePosition sets f's position from s, as listPosition wrote it.
-func parsePosition(f *inventory.Filter, s string) error {
-	serial := s
-	if f.Order == inventory.OrderExpiry {
-		micros, rest, ok := strings.Cut(s, "_")
-		n, err := strconv.ParseInt(micros, 10, 64)
-		if !ok || err != nil {
-			return fmt.Errorf("%q is not a position in expiry order (want the \"next\" of the previous page)", s)
-		}
-		f.AfterNotAfter, serial = time.UnixMicro(n).UTC(), rest
-	}
-	n, err := pki.NormalizeSerial(serial)
-	if err != nil {
-		return err
-	}
-	f.After = n
-	return nil
-}
+func parsePosition(f *inventory.Filter, s string) error { return f.SetPosition(s) }
 
 // cursorPrefix marks a sealed scan position in "after"/"next"; serials
 // are hex and never contain it.
