@@ -24,7 +24,9 @@ const (
 type scanLimits = inventory.ScanLimits
 
 // listPosition is inventory.Position.
-func listPosition(o inventory.Order, c *inventory.Certificate) string { return inventory.Position(o, c) }
+func listPosition(o inventory.Order, c *inventory.Certificate) string {
+	return inventory.Position(o, c)
+}
 
 // parsePosition sets f's position from s, as listPosition wrote it.
 func parsePosition(f *inventory.Filter, s string) error { return f.SetPosition(s) }
