@@ -13,6 +13,7 @@ import (
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/web/acmeapi"
 	"github.com/certwright/certwright/internal/web/api"
+	"github.com/certwright/certwright/internal/web/console"
 	"github.com/certwright/certwright/internal/web/pkipub"
 )
 
@@ -53,6 +54,14 @@ func (a *App) API() (*api.Handler, error) {
 	})
 }
 
+// Console returns the web console's handler wired to the core.
+func (a *App) Console() (*console.Handler, error) {
+	return console.New(console.Deps{
+		Log: a.log.With("component", "console"), Clock: a.clock, Auth: a.auth, Sessions: a.store,
+		Inventory: a.store, CAs: a.cas, Refusals: a.refusals, StoreTimeout: a.cfg.StoreDeadline(),
+	})
+}
+
 // Handler returns the HTTPS handler (exported for tests).
 func (a *App) Handler() (http.Handler, error) {
 	apiH, err := a.API()
@@ -71,14 +80,11 @@ func (a *App) Handler() (http.Handler, error) {
 	mux.Handle("GET /healthz", a.health.Healthz())
 	mux.Handle("GET /readyz", a.health.Readyz(a.serving.Load))
 	mux.Handle("GET "+pkipub.RootsPath, pkipub.Roots(a.store, a.log))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("Certwright: the API is under /api/v1 (bearer token required); ACME directories are at /acme/NAME/directory.\n"))
-	})
+	con, err := a.Console()
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", con)
 	return recoverHTTP(a.log, securityHeaders(mux)), nil
 }
 

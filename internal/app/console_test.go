@@ -1,0 +1,402 @@
+package app
+
+import (
+	"crypto/elliptic"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+// tBrowser is a console client: it keeps the session cookie as a browser
+// would, follows no redirect (the tests look at each), and sends Origin
+// on its POSTs as a browser does (origin "" leaves it out).
+type tBrowser struct {
+	t      *testing.T
+	in     *tInstance
+	client *http.Client
+	cookie string // the session secret, "" before sign-in
+	origin string
+}
+
+func (in *tInstance) browser(t *testing.T) *tBrowser {
+	t.Helper()
+	c := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: in.tlsConfig()},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return &tBrowser{t: t, in: in, client: c, origin: in.l.HTTPSURL}
+}
+
+func (b *tBrowser) do(method, path string, form url.Values) tResp {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.in.l.HTTPSURL+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if method == http.MethodPost && b.origin != "" {
+		req.Header.Set("Origin", b.origin)
+	}
+	if b.cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "__Host-certwright", Value: b.cookie})
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-certwright" {
+			b.cookie = c.Value
+		}
+	}
+	return tResp{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// signIn signs in with token and checks the session cookie's attributes.
+func (b *tBrowser) signIn(token string) {
+	b.t.Helper()
+	r := b.do("POST", "/login", url.Values{"token": {token}, "next": {"/"}})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/" {
+		b.t.Fatalf("sign-in: %d to %q, want 303 to /: %s", r.status, r.header.Get("Location"), tTrim(r.body))
+	}
+	sc := r.header.Get("Set-Cookie")
+	for _, attr := range []string{"__Host-certwright=", "Path=/", "Secure", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(sc, attr) {
+			b.t.Errorf("session cookie %q lacks %s", sc, attr)
+		}
+	}
+	if strings.Contains(sc, "Domain=") {
+		b.t.Errorf("session cookie %q has a Domain", sc)
+	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf reads the form token off a console page.
+func (b *tBrowser) csrf() string {
+	b.t.Helper()
+	r := b.do("GET", "/", nil)
+	m := csrfField.FindSubmatch(r.body)
+	if r.status != http.StatusOK || m == nil {
+		b.t.Fatalf("GET /: %d without a CSRF token: %s", r.status, tTrim(r.body))
+	}
+	return string(m[1])
+}
+
+// wantLogin checks that r sends the browser to the sign-in page saying why.
+func wantLogin(t *testing.T, r tResp, ended string) {
+	t.Helper()
+	loc := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?") || !strings.Contains(loc, "ended="+ended) {
+		t.Errorf("got %d to %q, want 303 to the sign-in page with ended=%s", r.status, loc, ended)
+	}
+}
+
+// tAuditActions lists the console's events after seq from, as
+// "action principal" (background jobs append their own meanwhile).
+func tAuditActions(t *testing.T, in *tInstance, from int64) []string {
+	t.Helper()
+	var out []string
+	for _, ev := range tAuditEvents(t, in, from) {
+		if strings.HasPrefix(ev.Action, "console.") {
+			out = append(out, ev.Action+" "+ev.Principal)
+		}
+	}
+	return out
+}
+
+// TestConsoleSignIn: sign-in with a token opens a server-side session in a
+// __Host- cookie (Secure, HttpOnly, SameSite=Strict), audited; pages carry
+// a CSP without inline code; sign-out needs the form's CSRF token and this
+// origin, ends the session (audited) and the cookie no longer works; a
+// second sign-in gets a new session and ends the first.
+func TestConsoleSignIn(t *testing.T) {
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			in := tNewServer(t, be.dbURL(t))
+			b := in.browser(t)
+
+			wantLogin(t, b.do("GET", "/", nil), "required")
+			wantLogin(t, b.do("GET", "/certificates?status=valid", nil), "required")
+			login := b.do("GET", "/login", nil)
+			if login.status != http.StatusOK || !strings.Contains(string(login.body), `name="token"`) {
+				t.Fatalf("GET /login: %d %s", login.status, tTrim(login.body))
+			}
+			csp := login.header.Get("Content-Security-Policy")
+			for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("CSP %q lacks %s", csp, want)
+				}
+			}
+			if strings.Contains(csp, "unsafe-") {
+				t.Errorf("CSP %q allows unsafe sources", csp)
+			}
+
+			head := tAuditHead(t, in)
+			// Sign-in from another origin, or with no Origin, is refused
+			// before the token is looked at.
+			b.origin = "https://evil.example"
+			if r := b.do("POST", "/login", url.Values{"token": {in.token}}); r.status != http.StatusForbidden || b.cookie != "" {
+				t.Errorf("sign-in from another origin: %d, cookie %q; want 403 and none", r.status, b.cookie)
+			}
+			b.origin = ""
+			if r := b.do("POST", "/login", url.Values{"token": {in.token}}); r.status != http.StatusForbidden || b.cookie != "" {
+				t.Errorf("sign-in without Origin: %d, cookie %q; want 403 and none", r.status, b.cookie)
+			}
+			b.origin = in.l.HTTPSURL
+			bad := b.do("POST", "/login", url.Values{"token": {"cwt_0123456789abcdef_bm90LXRoZS1zZWNyZXQ"}})
+			if bad.status != http.StatusUnauthorized || b.cookie != "" || strings.Contains(string(bad.body), "bm90LXRoZS1zZWNyZXQ") {
+				t.Errorf("wrong token: %d, cookie %q; want 401, no cookie, the token not echoed", bad.status, b.cookie)
+			}
+			if got := tAuditActions(t, in, head); len(got) != 0 {
+				t.Errorf("refused sign-ins appended %v at once; refusals are counted per minute", got)
+			}
+
+			b.signIn(in.token)
+			first := b.cookie
+			ov := b.do("GET", "/", nil)
+			if ov.status != http.StatusOK || !strings.Contains(string(ov.body), "valid") || !strings.Contains(string(ov.body), "admin") {
+				t.Fatalf("overview: %d %s", ov.status, tTrim(ov.body))
+			}
+			if got := tAuditActions(t, in, head); len(got) != 1 || got[0] != "console.sign_in admin" {
+				t.Errorf("audit after sign-in: %v, want [console.sign_in admin]", got)
+			}
+
+			// Sign-out: refused without the CSRF token, with a wrong one
+			// and from another origin; then done.
+			csrf := b.csrf()
+			for name, tc := range map[string]struct {
+				origin string
+				form   url.Values
+			}{
+				"no CSRF token":   {in.l.HTTPSURL, url.Values{}},
+				"wrong token":     {in.l.HTTPSURL, url.Values{"csrf": {csrf[:len(csrf)-2] + "xx"}}},
+				"another origin":  {"https://evil.example", url.Values{"csrf": {csrf}}},
+				"no Origin":       {"", url.Values{"csrf": {csrf}}},
+				"null Origin":     {"null", url.Values{"csrf": {csrf}}},
+				"http own origin": {"http://" + in.httpsAddr(), url.Values{"csrf": {csrf}}},
+			} {
+				b.origin = tc.origin
+				if r := b.do("POST", "/logout", tc.form); r.status != http.StatusForbidden {
+					t.Errorf("sign-out with %s: %d, want 403", name, r.status)
+				}
+			}
+			b.origin = in.l.HTTPSURL
+			if r := b.do("GET", "/", nil); r.status != http.StatusOK {
+				t.Fatalf("the session ended after refused sign-outs: %d", r.status)
+			}
+			out := b.do("POST", "/logout", url.Values{"csrf": {csrf}})
+			if out.status != http.StatusSeeOther || out.header.Get("Location") != "/login?ended=signed_out" || b.cookie != "" {
+				t.Errorf("sign-out: %d to %q, cookie %q; want 303 to /login?ended=signed_out and the cookie cleared", out.status, out.header.Get("Location"), b.cookie)
+			}
+			b.cookie = first // a copy of the cookie kept by someone
+			wantLogin(t, b.do("GET", "/", nil), "signed_out")
+			if got := tAuditActions(t, in, head); len(got) != 2 || got[1] != "console.sign_out admin" {
+				t.Errorf("audit after sign-out: %v", got)
+			}
+
+			// A new sign-in gets a new secret; the one it replaces ends.
+			b.cookie = ""
+			b.signIn(in.token)
+			second := b.cookie
+			b.signIn(in.token)
+			if b.cookie == second || b.cookie == first {
+				t.Error("a new sign-in reused an earlier session secret")
+			}
+			third := b.cookie
+			b.cookie = second
+			wantLogin(t, b.do("GET", "/", nil), "required")
+			b.cookie = third
+			if r := b.do("GET", "/", nil); r.status != http.StatusOK {
+				t.Errorf("the newest session: %d", r.status)
+			}
+			// A made-up cookie is no session.
+			b.cookie = strings.Repeat("A", 43)
+			wantLogin(t, b.do("GET", "/", nil), "required")
+		})
+	}
+}
+
+// TestConsoleSessionEndsWithCredential: revoking the token a session was
+// signed in with, or disabling its principal, ends the session on its
+// next request.
+func TestConsoleSessionEndsWithCredential(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	var res apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "carol", Kind: "human", Role: "viewer", Token: true}, &res)
+	b := in.browser(t)
+	b.signIn(res.Token.Token)
+	if r := b.do("GET", "/certificates", nil); r.status != http.StatusOK {
+		t.Fatalf("inventory as viewer: %d %s", r.status, tTrim(r.body))
+	}
+	in.must(http.StatusOK, "POST", "/api/v1/tokens/"+res.Token.Record.ID+"/revoke", nil, nil)
+	wantLogin(t, b.do("GET", "/", nil), "refused")
+
+	var res2 apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "dave", Kind: "human", Role: "viewer", Token: true}, &res2)
+	b2 := in.browser(t)
+	b2.signIn(res2.Token.Token)
+	in.must(http.StatusOK, "POST", "/api/v1/principals/dave/disable", nil, nil)
+	wantLogin(t, b2.do("GET", "/certificates", nil), "refused")
+}
+
+// TestConsoleTimeouts: a session ends after 30 minutes without a request,
+// and 12 hours after sign-in however busy.
+func TestConsoleTimeouts(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now().UTC())
+	cfg := tConfig(t, "")
+	tInit(t, cfg, clk)
+	in := tStart(t, cfg, clk)
+	b := in.browser(t)
+	b.signIn(in.token)
+	clk.Advance(29 * time.Minute)
+	if r := b.do("GET", "/", nil); r.status != http.StatusOK {
+		t.Fatalf("after 29 idle minutes: %d", r.status)
+	}
+	clk.Advance(31 * time.Minute)
+	wantLogin(t, b.do("GET", "/", nil), "idle")
+
+	b.cookie = ""
+	b.signIn(in.token)
+	for i := 1; i <= 12*60/20; i++ {
+		clk.Advance(20 * time.Minute)
+		r := b.do("GET", "/", nil)
+		if i < 12*60/20 {
+			if r.status != http.StatusOK {
+				t.Fatalf("a session used every 20 minutes ended after %d minutes: %d", 20*i, r.status)
+			}
+			continue
+		}
+		wantLogin(t, r, "expired") // 12 hours after sign-in
+	}
+}
+
+// TestConsoleScope: a viewer scoped to one profile sees only that
+// profile's certificates in the inventory and in the overview's counts.
+func TestConsoleScope(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	key := tECKey(t, elliptic.P256())
+	in.sign(tCSR(t, key, "web-a.example.internal"))
+	in.sign(tCSR(t, key, "web-b.example.internal"))
+	var svc apitypes.IssuedCertificate
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign",
+		apitypes.SignRequest{CSRPEM: string(tCSR(t, key, "svc.example.internal")), Profile: "internal_service"}, &svc)
+
+	var res apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{
+		Name: "svc-viewer", Kind: "human", Role: "viewer", Scope: apitypes.Scope{Profiles: []string{"internal_service"}}, Token: true}, &res)
+	b := in.browser(t)
+	b.signIn(res.Token.Token)
+	list := string(b.do("GET", "/certificates", nil).body)
+	if !strings.Contains(list, "svc.example.internal") || strings.Contains(list, "web-a.example.internal") || strings.Contains(list, "web-b.example.internal") {
+		t.Errorf("scoped inventory shows the wrong certificates: %s", tTrim([]byte(list)))
+	}
+	ov := string(b.do("GET", "/", nil).body)
+	if !strings.Contains(ov, `<span class="n">1</span> valid`) || !strings.Contains(ov, "your scope covers") {
+		t.Errorf("scoped overview does not count one valid certificate in scope: %s", tTrim([]byte(ov)))
+	}
+
+	admin := in.browser(t)
+	admin.signIn(in.token)
+	list = string(admin.do("GET", "/certificates?sort=expiry", nil).body)
+	for _, n := range []string{"svc.example.internal", "web-a.example.internal", "web-b.example.internal"} {
+		if !strings.Contains(list, n) {
+			t.Errorf("admin inventory lacks %s", n)
+		}
+	}
+	if r := admin.do("GET", "/certificates?status=bogus", nil); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "choose valid, expired or revoked") {
+		t.Errorf("a bad filter: %d %s", r.status, tTrim(r.body))
+	}
+	ov = string(admin.do("GET", "/", nil).body)
+	if !strings.Contains(ov, `<span class="n">4</span> valid`) {
+		t.Errorf("admin overview does not count 4 valid certificates: %s", tTrim([]byte(ov)))
+	}
+}
+
+// TestConsoleSignInLimited: failed sign-ins from one address are limited;
+// past the budget even a good token waits (a guess must not be cheaper
+// than the wait).
+func TestConsoleSignInLimited(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	b := in.browser(t)
+	for i := range 5 {
+		if r := b.do("POST", "/login", url.Values{"token": {"cwt_0123456789abcdef_d3Jvbmc"}}); r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i+1, r.status)
+		}
+	}
+	r := b.do("POST", "/login", url.Values{"token": {in.token}})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || b.cookie != "" {
+		t.Errorf("after 5 failures: %d, Retry-After %q, cookie %q; want 429 with Retry-After and no session", r.status, r.header.Get("Retry-After"), b.cookie)
+	}
+}
+
+// TestConsoleRoutesNeedSession walks every console route without a
+// session: pages send the browser to sign in, state changes are refused,
+// and only the sign-in page and the stylesheet are served.
+func TestConsoleRoutesNeedSession(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	h, err := in.app.Console()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := in.browser(t)
+	public := 0
+	for _, rt := range h.Routes() {
+		path := strings.TrimSuffix(rt.Pattern, "{$}")
+		if rt.Pattern == "/static/" {
+			path = "/static/console.css"
+		}
+		r := b.do(rt.Method, path, url.Values{})
+		switch {
+		case rt.Public:
+			public++
+			if rt.Method == "GET" && r.status != http.StatusOK {
+				t.Errorf("public %s %s: %d", rt.Method, path, r.status)
+			}
+		case rt.Method == "GET":
+			wantLogin(t, r, "required")
+		default:
+			if r.status != http.StatusForbidden {
+				t.Errorf("%s %s without a session: %d, want 403", rt.Method, path, r.status)
+			}
+		}
+		if !rt.Public && rt.Method == "GET" && rt.Permission == "" {
+			t.Errorf("page %s %s names no permission", rt.Method, rt.Pattern)
+		}
+	}
+	if public != 3 {
+		t.Errorf("%d public routes, want 3 (sign-in page, sign-in, stylesheet)", public)
+	}
+	if r := b.do("GET", "/no/such/page", nil); r.status != http.StatusNotFound {
+		t.Errorf("an unknown page: %d, want 404", r.status)
+	}
+}

@@ -1,0 +1,220 @@
+// Package console owns the web console served under / on the HTTPS
+// listener: server-rendered pages (html/template, with their CSS embedded
+// in the binary, no script and no external request), the server-side
+// sessions people sign in to, and the checks every page and form passes —
+// the session, the same authorisation as the API (authz.Principal.Allow),
+// a CSRF token and the Origin on every state change, and a
+// Content-Security-Policy without inline code.
+package console
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/netsource"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Authenticator checks the token a person signs in with, and at every
+// request the credential a session was signed in with.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (authz.Principal, error)
+	Resume(ctx context.Context, auth string) (authz.Principal, error)
+}
+
+// Sessions stores console sessions (only the hash of their secret).
+type Sessions interface {
+	CreateSession(ctx context.Context, s *authz.Session, ev audit.Event) error
+	GetSession(ctx context.Context, idHash string) (*authz.Session, error)
+	TouchSession(ctx context.Context, idHash string, at time.Time) error
+	EndSession(ctx context.Context, idHash string, at time.Time, reason string, evs ...audit.Event) (bool, error)
+}
+
+// Inventory reads the certificates the pages show.
+type Inventory interface {
+	ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
+	// CertificateCounts counts valid, expired and revoked certificates
+	// (store.CountValid, ...).
+	CertificateCounts(ctx context.Context, now time.Time) (map[string]int, error)
+	ExpiringCounts(ctx context.Context, now time.Time, bounds []time.Time) ([]int, error)
+}
+
+// CAs lists the certificate authorities (for names and filters).
+type CAs interface {
+	List(ctx context.Context) ([]*ca.CA, error)
+}
+
+// Refusals counts refused sign-ins; the audit log gets one event per
+// source and minute (audit.RefusalCounter).
+type Refusals interface {
+	Add(r audit.Refusal)
+}
+
+// Defaults of Deps' timeouts and sign-in limits.
+const (
+	DefaultIdleTimeout = 30 * time.Minute
+	DefaultMaxAge      = 12 * time.Hour
+	// DefaultSignInPerSecond and DefaultSignInBurst bound failed sign-ins
+	// per source: 5 at once, then one every 10 seconds.
+	DefaultSignInPerSecond = 0.1
+	DefaultSignInBurst     = 5
+)
+
+// Deps is what the console needs.
+type Deps struct {
+	Log       *slog.Logger
+	Clock     clock.Clock
+	Auth      Authenticator
+	Sessions  Sessions
+	Inventory Inventory
+	CAs       CAs
+	Refusals  Refusals
+
+	// IdleTimeout ends a session not used for this long; MaxAge ends any
+	// session this long after sign-in (and no session outlives the token
+	// it was signed in with).
+	IdleTimeout, MaxAge time.Duration
+	// SignInPerSecond and SignInBurst bound failed sign-ins per source
+	// address (IPv6: per /64).
+	SignInPerSecond float64
+	SignInBurst     int
+	// StoreTimeout bounds the store reads of one page (0: none).
+	StoreTimeout time.Duration
+}
+
+// Handler serves the console.
+type Handler struct {
+	d       Deps
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	static  http.Handler
+	limiter *netsource.Limiter
+	routes  []Route
+}
+
+// Route is one console route, for the route-walk tests: Public routes are
+// served without a session (sign-in, assets); every other one needs one,
+// and Permission names what its page checks with Allow ("" for none beyond
+// a session).
+type Route struct {
+	Method, Pattern string
+	Public          bool
+	Permission      authz.Permission
+}
+
+// New returns the console handler.
+func New(d Deps) (*Handler, error) {
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Refusals == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs and Refusals are required")
+	}
+	if d.IdleTimeout <= 0 {
+		d.IdleTimeout = DefaultIdleTimeout
+	}
+	if d.MaxAge <= 0 {
+		d.MaxAge = DefaultMaxAge
+	}
+	if d.SignInPerSecond <= 0 {
+		d.SignInPerSecond = DefaultSignInPerSecond
+	}
+	if d.SignInBurst <= 0 {
+		d.SignInBurst = DefaultSignInBurst
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, fmt.Errorf("console: static files: %w", err)
+	}
+	h := &Handler{d: d, mux: http.NewServeMux(), pages: pages, static: http.StripPrefix("/static/", http.FileServerFS(sub)),
+		limiter: netsource.NewLimiter(d.Clock.Now, d.SignInPerSecond, d.SignInBurst)}
+	h.public("GET /static/", h.serveStatic)
+	h.public("GET /login", h.loginPage)
+	h.public("POST /login", h.signIn)
+	h.page("POST /logout", "", h.signOut)
+	h.page("GET /{$}", authz.PermCertRead, h.overview)
+	h.page("GET /certificates", authz.PermCertRead, h.certificates)
+	h.mux.HandleFunc("/", h.notFound)
+	return h, nil
+}
+
+// Routes lists the console's routes.
+func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
+
+func (h *Handler) public(pattern string, fn http.HandlerFunc) {
+	h.addRoute(pattern, true, "")
+	h.mux.HandleFunc(pattern, fn)
+}
+
+// page registers a route served only within a session; perm is what the
+// page itself checks.
+func (h *Handler) page(pattern string, perm authz.Permission, fn func(http.ResponseWriter, *http.Request, *visit)) {
+	h.addRoute(pattern, false, perm)
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		v, ok := h.enter(w, r)
+		if !ok {
+			return
+		}
+		fn(w, r, v)
+	})
+}
+
+func (h *Handler) addRoute(pattern string, public bool, perm authz.Permission) {
+	var rt Route
+	_, _ = fmt.Sscanf(pattern, "%s %s", &rt.Method, &rt.Pattern)
+	rt.Public, rt.Permission = public, perm
+	h.routes = append(h.routes, rt)
+}
+
+// ServeHTTP serves a console request with the console's own security
+// headers (they replace the server's stricter default for API answers).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.mux.ServeHTTP(w, r)
+}
+
+// contentSecurityPolicy allows the console's own stylesheet and forms that
+// post to itself, and nothing else: no script at all, no inline style, no
+// framing, no other origin.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	h.static.ServeHTTP(w, r)
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusNotFound, "error", nil, errorPage{Title: "Not found", Message: "There is no console page at this address."})
+}
+
+// storeContext bounds the store reads of one page.
+func (h *Handler) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if h.d.StoreTimeout > 0 {
+		return context.WithTimeout(r.Context(), h.d.StoreTimeout)
+	}
+	return context.WithCancel(r.Context())
+}

@@ -1,0 +1,420 @@
+package console
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/inventory"
+)
+
+// Store keys of CertificateCounts (store.CountValid, ...), repeated here so
+// that the console does not import the store.
+const (
+	countValid   = "valid"
+	countExpired = "expired"
+	countRevoked = "revoked"
+)
+
+// expiryWindows are the overview's "expiring within" windows, in days.
+var expiryWindows = []int{7, 14, 30, 60, 90}
+
+// parsePages parses every page with the shared layout.
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"exact":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"day":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"relative": relative,
+		"thousands": func(n int) string {
+			s := strconv.Itoa(n)
+			for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+				s = s[:i] + "," + s[i:]
+			}
+			return s
+		},
+	}
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("console: template %s: %w", n, err)
+		}
+		out[base] = t
+	}
+	return out, nil
+}
+
+// relative says how far t is from now for people: "in 12 days", "3 hours ago".
+func relative(now, t time.Time) string {
+	d := t.Sub(now)
+	future := d >= 0
+	if !future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		return "now"
+	case d < time.Hour:
+		s = plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		s = plural(int(d/time.Hour), "hour")
+	default:
+		s = plural(int(d/(24*time.Hour)), "day")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
+
+// page is what the layout renders around a view.
+type page struct {
+	Title    string
+	Nav      string // the current section
+	Who      string
+	CSRF     string
+	Now      time.Time
+	SignedIn bool
+	View     any
+}
+
+type errorPage struct{ Title, Message string }
+
+// render writes the page name with view, inside the layout; v is nil
+// outside a session.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v *visit, view any) {
+	t := h.pages[name]
+	p := page{View: view, Now: h.d.Clock.Now()}
+	switch view := view.(type) {
+	case errorPage:
+		p.Title = view.Title
+	case loginView:
+		p.Title = "Sign in"
+	case *overviewView:
+		p.Title, p.Nav = "Overview", "overview"
+	case *certificatesView:
+		p.Title, p.Nav = "Certificates", "certificates"
+	}
+	if v != nil {
+		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, p); err != nil {
+		h.d.Log.Error("console: render", "page", name, "err", err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// certRow is one certificate as a table shows it.
+type certRow struct {
+	Serial, Name, CA, Profile, Status, Source, Owner string
+	NotAfter                                         time.Time
+	DaysLeft                                         int
+	Expired                                          bool
+}
+
+func (h *Handler) row(c *inventory.Certificate, caNames map[string]string, now time.Time) certRow {
+	name := c.Subject
+	if len(c.SANs) > 0 {
+		name = c.SANs[0]
+		if len(c.SANs) > 1 {
+			name += fmt.Sprintf(" (+%d)", len(c.SANs)-1)
+		}
+	}
+	status := string(c.Status)
+	expired := !now.Before(c.NotAfter)
+	if c.Status == inventory.StatusValid && expired {
+		status = "expired"
+	}
+	return certRow{Serial: c.Serial, Name: name, CA: firstNonEmpty(caNames[c.CAID], c.CAID), Profile: c.Profile, Status: status,
+		Source: string(c.Source), Owner: c.Owner, NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now) / (24 * time.Hour)), Expired: expired}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// caNames maps CA IDs to names.
+func (h *Handler) caNames(r *http.Request) (map[string]string, []string, error) {
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	cas, err := h.d.CAs.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := make(map[string]string, len(cas))
+	names := make([]string, 0, len(cas))
+	for _, c := range cas {
+		m[c.ID] = c.Name
+		names = append(names, c.Name)
+	}
+	return m, names, nil
+}
+
+func certResource(c *inventory.Certificate, caName string) authz.Resource {
+	return authz.Resource{CAID: c.CAID, CAName: caName, Profile: c.Profile, Names: c.SANs}
+}
+
+// windowCount is one "expiring within" figure of the overview.
+type windowCount struct {
+	Days  int
+	Count int
+	Link  string
+}
+
+type overviewView struct {
+	Valid, Expired, Revoked int
+	Windows                 []windowCount
+	Soonest                 []certRow
+	// Scoped: counted over the certificates the viewer's scope covers,
+	// read row by row; Partial: that read stopped at its bound.
+	Scoped, Partial bool
+	Scanned         int
+	NoAccess        bool
+}
+
+// overview is the risk header: how many certificates are valid, expired
+// and revoked, how many expire within each window, and the soonest to
+// expire. A viewer whose cert:read is unscoped gets the store's counts
+// (index-backed, cheap at any size); a scoped one gets counts over what
+// its scope covers, read row by row up to inventory.ScanMax rows.
+func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !v.who.Can(authz.PermCertRead) {
+		h.render(w, r, http.StatusOK, "overview", v, &overviewView{NoAccess: true})
+		return
+	}
+	names, _, err := h.caNames(r)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	now := h.d.Clock.Now()
+	ov := &overviewView{}
+	bounds := make([]time.Time, len(expiryWindows))
+	for i, d := range expiryWindows {
+		bounds[i] = now.Add(time.Duration(d) * 24 * time.Hour)
+	}
+	counts := make([]int, len(expiryWindows))
+	visible := func(c *inventory.Certificate) bool {
+		return v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) == nil
+	}
+	if v.who.Everywhere(authz.PermCertRead) {
+		byState, err := h.d.Inventory.CertificateCounts(ctx, now)
+		if err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		ov.Valid, ov.Expired, ov.Revoked = byState[countValid], byState[countExpired], byState[countRevoked]
+		if counts, err = h.d.Inventory.ExpiringCounts(ctx, now, bounds); err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+	} else {
+		ov.Scoped = true
+		f := inventory.Filter{Limit: inventory.ScanMax}
+		resume, err := inventory.ScanVisible(ctx, h.d.Inventory.ListCertificates, f, inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, func(c *inventory.Certificate) bool {
+			ov.Scanned++
+			if !visible(c) {
+				return false
+			}
+			switch {
+			case c.Status == inventory.StatusRevoked:
+				ov.Revoked++
+			case !now.Before(c.NotAfter):
+				ov.Expired++
+			default:
+				ov.Valid++
+				for i, b := range bounds {
+					if c.RenewedBy == "" && !c.NotAfter.After(b) {
+						counts[i]++
+					}
+				}
+			}
+			return true
+		})
+		if err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		ov.Partial = resume != nil || ov.Scanned >= inventory.ScanMax
+	}
+	for i, d := range expiryWindows {
+		ov.Windows = append(ov.Windows, windowCount{Days: d, Count: counts[i], Link: "/certificates?" + url.Values{"within": {strconv.Itoa(d)}, "status": {"valid"}, "current": {"1"}, "sort": {"expiry"}}.Encode()})
+	}
+	// The soonest to expire, of those not revoked and not yet renewed.
+	f := inventory.Filter{Order: inventory.OrderExpiry, UnexpiredAt: now, Current: true, Limit: 10}
+	if _, err := inventory.ScanVisible(ctx, h.d.Inventory.ListCertificates, f, inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, func(c *inventory.Certificate) bool {
+		if !visible(c) {
+			return false
+		}
+		ov.Soonest = append(ov.Soonest, h.row(c, names, now))
+		return true
+	}); err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "overview", v, ov)
+}
+
+// pageSize is the rows of one inventory page.
+const pageSize = 100
+
+type certificatesView struct {
+	Rows                                    []certRow
+	Name, CA, Profile, Status, Within, Sort string
+	Current                                 bool
+	CAs                                     []string
+	Next                                    string
+	Stopped                                 bool // the scan bound ended the page early
+	Error                                   string
+	Scoped                                  bool
+}
+
+// certificates is the inventory: every certificate the viewer's scope
+// covers, filtered, in serial or expiry order, a page at a time.
+func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit) {
+	q := r.URL.Query()
+	cv := &certificatesView{Name: q.Get("name"), CA: q.Get("ca"), Profile: q.Get("profile"), Status: q.Get("status"),
+		Within: q.Get("within"), Sort: q.Get("sort"), Current: q.Get("current") == "1", Scoped: !v.who.Everywhere(authz.PermCertRead)}
+	names, caList, err := h.caNames(r)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	cv.CAs = caList
+	if !v.who.Can(authz.PermCertRead) {
+		cv.Error = "Your roles do not include reading certificates (cert:read)."
+		h.render(w, r, http.StatusForbidden, "certificates", v, cv)
+		return
+	}
+	now := h.d.Clock.Now()
+	f, err := certFilter(q, names, now)
+	if err != nil {
+		cv.Error = err.Error()
+		h.render(w, r, http.StatusBadRequest, "certificates", v, cv)
+		return
+	}
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	var last *inventory.Certificate
+	resume, err := inventory.ScanVisible(ctx, h.d.Inventory.ListCertificates, f, inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, func(c *inventory.Certificate) bool {
+		if v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) != nil {
+			return false
+		}
+		cv.Rows = append(cv.Rows, h.row(c, names, now))
+		last = c
+		return true
+	})
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	cv.Stopped = resume != nil
+	if len(cv.Rows) == f.Limit && last != nil {
+		next := url.Values{}
+		for k, vals := range q {
+			if k != "after" {
+				next[k] = vals
+			}
+		}
+		next.Set("after", inventory.Position(f.Order, last))
+		cv.Next = "/certificates?" + next.Encode()
+	}
+	h.render(w, r, http.StatusOK, "certificates", v, cv)
+}
+
+// certFilter reads the inventory page's query; its errors say what to fix.
+func certFilter(q url.Values, caIDs map[string]string, now time.Time) (inventory.Filter, error) {
+	f := inventory.Filter{Limit: pageSize}
+	if s := q.Get("sort"); s != "" {
+		o, err := inventory.ParseOrder(s)
+		if err != nil {
+			return f, fmt.Errorf("sort %q: choose expiry or serial", s)
+		}
+		f.Order = o
+	}
+	if n := strings.TrimSpace(q.Get("name")); n != "" {
+		if len(n) > 253 {
+			return f, fmt.Errorf("name: at most 253 characters")
+		}
+		f.SAN = n
+	}
+	if p := strings.TrimSpace(q.Get("profile")); p != "" {
+		f.Profile = p
+	}
+	if c := q.Get("ca"); c != "" {
+		for id, name := range caIDs {
+			if name == c || id == c {
+				f.CAID = id
+			}
+		}
+		if f.CAID == "" {
+			return f, fmt.Errorf("CA %q: there is no such CA", c)
+		}
+	}
+	switch s := q.Get("status"); s {
+	case "":
+	case "valid":
+		f.Status, f.UnexpiredAt = inventory.StatusValid, now
+	case "revoked":
+		f.Status = inventory.StatusRevoked
+	case "expired":
+		f.ExpiredAt = now
+	default:
+		return f, fmt.Errorf("status %q: choose valid, expired or revoked", s)
+	}
+	if d := q.Get("within"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 || n > 3650 {
+			return f, fmt.Errorf("expiring within %q: give a number of days from 1 to 3650", d)
+		}
+		// As `cert list --expiring-within`: expired ones included,
+		// unless status narrows it.
+		f.ExpiringBefore = now.Add(time.Duration(n) * 24 * time.Hour)
+	}
+	switch c := q.Get("current"); c {
+	case "":
+	case "1":
+		f.Current = true
+	default:
+		return f, fmt.Errorf("current %q: give 1 to leave out certificates already renewed, or nothing", c)
+	}
+	if a := q.Get("after"); a != "" {
+		if err := f.SetPosition(a); err != nil {
+			return f, fmt.Errorf("after: %v (follow the page's Next link)", err)
+		}
+	}
+	return f, nil
+}
