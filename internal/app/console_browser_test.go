@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// tChromium starts headless Chromium trusting only the key of in's TLS
+// certificate, and collects every console error, exception and log entry
+// of level error (a CSP violation is one) into problems.
+func tChromium(t *testing.T, in *tInstance) (ctx context.Context, problems func() []string) {
+	t.Helper()
+	bin := "/usr/bin/chromium"
+	if _, err := os.Stat(bin); err != nil {
+		t.Skip("install chromium (Debian package chromium) to drive the console in a real browser")
+	}
+	spki := sha256.Sum256(in.servedLeaf().RawSubjectPublicKeyInfo)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	// The first Run starts the browser and must not carry the timeout.
+	if err := chromedp.Do(bctx); err != nil {
+		cancelBrowser()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelBrowser(); cancelAlloc() })
+	var mu sync.Mutex
+	var seen []string
+	listen := chromedp.Listen(tctx, func(ev any) {
+		var p string
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			p = "exception: " + e.ExceptionDetails.Text
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				p = "console error"
+			}
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError || e.Entry.Level == cdplog.EntryLevelWarning {
+				p = fmt.Sprintf("%s %s: %s (%s)", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL)
+			}
+		}
+		if p != "" {
+			mu.Lock()
+			seen = append(seen, p)
+			mu.Unlock()
+		}
+	})
+	if listen != nil {
+		t.Fatalf("listen to chromium: %v", listen)
+	}
+	if _, err := chromedp.Call(tctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("chromium: Log.enable: %v", err)
+	}
+	if _, err := chromedp.Call(tctx, runtime.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("chromium: Runtime.enable: %v", err)
+	}
+	return tctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// TestConsoleInChromium signs in to the console in a real browser, as a
+// person would: the sign-in page, the overview with the seeded
+// certificates counted, the inventory filtered, sign-out. No page may log
+// an error (a blocked resource, a CSP violation, a script error). With
+// CERTWRIGHT_SCREENSHOTS=DIR it writes a screenshot of each view there.
+func TestConsoleInChromium(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	key := tECKey(t, elliptic.P256())
+	for _, n := range []string{"app-1.example.internal", "app-2.example.internal", "db.example.internal"} {
+		in.sign(tCSR(t, key, n))
+	}
+	ctx, problems := tChromium(t, in)
+	shots := os.Getenv("CERTWRIGHT_SCREENSHOTS")
+	shot := func(name string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("chromium: %s: %v (problems so far: %v)", what, err, problems())
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("chromium: text of %s: %v", sel, err)
+		}
+		return s
+	}
+	base := in.l.HTTPSURL
+	step("open the console", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	loginURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot("sign-in")
+	step("sign in", chromedp.SendKeys(chromedp.CSS("#token"), in.token), chromedp.Submit(chromedp.CSS("form.login")),
+		chromedp.WaitVisible(chromedp.CSS("ul.tiles")))
+	tiles := text("ul.tiles")
+	shot("overview")
+	step("open the inventory", chromedp.Click(chromedp.CSS(`nav a[href="/certificates"]`)), chromedp.WaitVisible(chromedp.CSS("table")))
+	table := text("table")
+	shot("certificates")
+	step("filter by name", chromedp.SetValue(chromedp.CSS(`input[name="name"]`), "db.example.internal"),
+		chromedp.Submit(chromedp.CSS("form.filters")), chromedp.WaitVisible(chromedp.CSS("table")))
+	afterFilter := text("table")
+	step("sign out", chromedp.Click(chromedp.CSS("form.signout button")), chromedp.WaitVisible(chromedp.CSS("#token")))
+	signedOut := text("main")
+	if !strings.Contains(loginURL, "/login?ended=required") {
+		t.Errorf("opening / without a session landed on %s", loginURL)
+	}
+	// The server's own certificate and the three seeded.
+	if !strings.Contains(tiles, "4\nvalid") && !strings.Contains(tiles, "4 valid") {
+		t.Errorf("overview tiles %q do not count 4 valid certificates", tiles)
+	}
+	for _, n := range []string{"app-1.example.internal", "app-2.example.internal", "db.example.internal"} {
+		if !strings.Contains(table, n) {
+			t.Errorf("inventory lacks %s: %q", n, table)
+		}
+	}
+	if !strings.Contains(afterFilter, "db.example.internal") || strings.Contains(afterFilter, "app-1.example.internal") {
+		t.Errorf("filtered by name, the inventory shows %q", afterFilter)
+	}
+	if !strings.Contains(signedOut, "You signed out.") {
+		t.Errorf("after sign-out the page says %q", signedOut)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("the browser reported problems: %v", p)
+	}
+}
