@@ -17,6 +17,9 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
 // tChromium starts headless Chromium trusting only the key of in's TLS
@@ -84,15 +87,17 @@ func tChromium(t *testing.T, in *tInstance) (ctx context.Context, problems func(
 
 // TestConsoleInChromium signs in to the console in a real browser, as a
 // person would: the sign-in page, the overview with the seeded
-// certificates counted, the inventory filtered, sign-out. No page may log
+// certificates counted, the inventory filtered, a certificate revoked
+// from its page (and OCSP then says revoked), sign-out. No page may log
 // an error (a blocked resource, a CSP violation, a script error). With
 // CERTWRIGHT_SCREENSHOTS=DIR it writes a screenshot of each view there.
 func TestConsoleInChromium(t *testing.T) {
 	t.Parallel()
 	in := tNewServer(t, "")
 	key := tECKey(t, elliptic.P256())
+	var db apitypes.IssuedCertificate
 	for _, n := range []string{"app-1.example.internal", "app-2.example.internal", "db.example.internal"} {
-		in.sign(tCSR(t, key, n))
+		db = in.sign(tCSR(t, key, n))
 	}
 	ctx, problems := tChromium(t, in)
 	shots := os.Getenv("CERTWRIGHT_SCREENSHOTS")
@@ -140,6 +145,19 @@ func TestConsoleInChromium(t *testing.T) {
 	step("filter by name", chromedp.SetValue(chromedp.CSS(`input[name="name"]`), "db.example.internal"),
 		chromedp.Submit(chromedp.CSS("form.filters")), chromedp.WaitVisible(chromedp.CSS("table")))
 	afterFilter := text("table")
+	step("open the certificate", chromedp.Click(chromedp.CSS(`table a[href="/certificates/`+db.Serial+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("form.revoke")))
+	shot("certificate")
+	step("revoke it", chromedp.SetValue(chromedp.CSS(`select[name="reason"]`), "key_compromise"),
+		chromedp.Click(chromedp.CSS(`input[name="confirm"]`)), chromedp.Click(chromedp.CSS(`form.revoke button`)),
+		chromedp.WaitVisible(chromedp.CSS("#rev")))
+	revoked := text("main")
+	if s := tOCSPStatus(t, in, tPEMCert(t, db.CertificatePEM), tPEMCert(t, db.ChainPEM)); s != ocsp.Revoked {
+		t.Errorf("OCSP after revoking in the browser: %d, want revoked", s)
+	}
+	if !strings.Contains(revoked, "key_compromise") || !strings.Contains(revoked, "The certificate is revoked") {
+		t.Errorf("after revoking, the page says %q", revoked)
+	}
 	step("sign out", chromedp.Click(chromedp.CSS("form.signout button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	signedOut := text("main")
 	if !strings.Contains(loginURL, "/login?ended=required") {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -323,6 +325,21 @@ func TestConsoleScope(t *testing.T) {
 		t.Errorf("scoped overview does not count one valid certificate in scope: %s", tTrim([]byte(ov)))
 	}
 
+	// A principal whose only role lacks cert:read signs in to an
+	// overview that says so, and is refused the inventory.
+	in.must(http.StatusCreated, "POST", "/api/v1/roles", apitypes.Role{Name: "audit-only", Permissions: []string{"audit:read"}}, nil)
+	var appr apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{
+		Name: "frank", Kind: "human", Role: "audit-only", Token: true}, &appr)
+	ab := in.browser(t)
+	ab.signIn(appr.Token.Token)
+	if r := ab.do("GET", "/", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "do not include reading certificates") {
+		t.Errorf("overview without cert:read: %d %s", r.status, tTrim(r.body))
+	}
+	if r := ab.do("GET", "/certificates", nil); r.status != http.StatusForbidden || strings.Contains(string(r.body), "svc.example.internal") {
+		t.Errorf("inventory without cert:read: %d, want 403", r.status)
+	}
+
 	admin := in.browser(t)
 	admin.signIn(in.token)
 	list = string(admin.do("GET", "/certificates?sort=expiry", nil).body)
@@ -375,6 +392,7 @@ func TestConsoleRoutesNeedSession(t *testing.T) {
 		if rt.Pattern == "/static/" {
 			path = "/static/console.css"
 		}
+		path = strings.ReplaceAll(path, "{serial}", "01")
 		r := b.do(rt.Method, path, url.Values{})
 		switch {
 		case rt.Public:
@@ -389,7 +407,9 @@ func TestConsoleRoutesNeedSession(t *testing.T) {
 				t.Errorf("%s %s without a session: %d, want 403", rt.Method, path, r.status)
 			}
 		}
-		if !rt.Public && rt.Method == "GET" && rt.Permission == "" {
+		// Every page but the landing page names the permission it needs
+		// (the landing page shows only what cert:read allows).
+		if !rt.Public && rt.Method == "GET" && rt.Permission == "" && rt.Pattern != "/{$}" {
 			t.Errorf("page %s %s names no permission", rt.Method, rt.Pattern)
 		}
 	}
@@ -398,5 +418,90 @@ func TestConsoleRoutesNeedSession(t *testing.T) {
 	}
 	if r := b.do("GET", "/no/such/page", nil); r.status != http.StatusNotFound {
 		t.Errorf("an unknown page: %d, want 404", r.status)
+	}
+}
+
+// TestConsoleRevoke: the certificate page revokes through the core with
+// the viewer's own permission and scope: the form needs a reason, the
+// confirmation, the CSRF token and this origin; a viewer without
+// cert:revoke gets no form and is refused; a certificate outside the
+// viewer's scope is not found. After the revocation the OCSP responder
+// answers revoked.
+func TestConsoleRevoke(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	key := tECKey(t, elliptic.P256())
+	issued := in.sign(tCSR(t, key, "gone.example.internal"))
+	var svc apitypes.IssuedCertificate
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign",
+		apitypes.SignRequest{CSRPEM: string(tCSR(t, key, "svc.example.internal")), Profile: "internal_service"}, &svc)
+	page := "/certificates/" + issued.Serial
+
+	// A viewer sees the certificate but no revoke form, and is refused.
+	var viewer apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "erin", Kind: "human", Role: "viewer", Token: true}, &viewer)
+	vb := in.browser(t)
+	vb.signIn(viewer.Token.Token)
+	if r := vb.do("GET", page, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "gone.example.internal") || strings.Contains(string(r.body), "/revoke") {
+		t.Errorf("viewer's certificate page: %d, revoke form shown: %v", r.status, strings.Contains(string(r.body), "/revoke"))
+	}
+	vcsrf := vb.csrf()
+	if r := vb.do("POST", page+"/revoke", url.Values{"csrf": {vcsrf}, "reason": {"key_compromise"}, "confirm": {"yes"}}); r.status != http.StatusForbidden {
+		t.Errorf("viewer revoking: %d, want 403", r.status)
+	}
+
+	// Scoped to internal_service: the web_server certificate is not found.
+	var scoped apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{
+		Name: "svc-ops", Kind: "human", Role: "admin", Scope: apitypes.Scope{Profiles: []string{"internal_service"}}, Token: true}, &scoped)
+	sb := in.browser(t)
+	sb.signIn(scoped.Token.Token)
+	if r := sb.do("GET", page, nil); r.status != http.StatusNotFound || strings.Contains(string(r.body), "gone.example.internal") {
+		t.Errorf("out-of-scope certificate page: %d", r.status)
+	}
+	if r := sb.do("POST", page+"/revoke", url.Values{"csrf": {sb.csrf()}, "reason": {"key_compromise"}, "confirm": {"yes"}}); r.status != http.StatusNotFound {
+		t.Errorf("revoking out of scope: %d, want 404", r.status)
+	}
+	if r := sb.do("GET", "/certificates/"+svc.Serial, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "/revoke") {
+		t.Errorf("in-scope certificate page: %d, revoke form shown: %v", r.status, strings.Contains(string(r.body), "/revoke"))
+	}
+
+	b := in.browser(t)
+	b.signIn(in.token)
+	if r := b.do("GET", page, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "/revoke") {
+		t.Fatalf("admin's certificate page: %d, no revoke form", r.status)
+	}
+	csrf := b.csrf()
+	for name, form := range map[string]url.Values{
+		"no confirmation": {"csrf": {csrf}, "reason": {"key_compromise"}},
+		"no reason":       {"csrf": {csrf}, "confirm": {"yes"}},
+		"unknown reason":  {"csrf": {csrf}, "reason": {"because"}, "confirm": {"yes"}},
+		"bad date":        {"csrf": {csrf}, "reason": {"key_compromise"}, "confirm": {"yes"}, "invalidity_date": {"yesterday"}},
+	} {
+		if r := b.do("POST", page+"/revoke", form); r.status != http.StatusBadRequest {
+			t.Errorf("revoke with %s: %d, want 400", name, r.status)
+		}
+	}
+	if r := b.do("POST", page+"/revoke", url.Values{"reason": {"key_compromise"}, "confirm": {"yes"}}); r.status != http.StatusForbidden {
+		t.Errorf("revoke without the CSRF token: %d, want 403", r.status)
+	}
+	leaf, issuer := tPEMCert(t, issued.CertificatePEM), tPEMCert(t, issued.ChainPEM)
+	if s := tOCSPStatus(t, in, leaf, issuer); s != ocsp.Good {
+		t.Fatalf("OCSP before the revocation: %d", s)
+	}
+	r := b.do("POST", page+"/revoke", url.Values{"csrf": {csrf}, "reason": {"key_compromise"}, "confirm": {"yes"}})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != page+"?revoked=1" {
+		t.Fatalf("revoke: %d to %q: %s", r.status, r.header.Get("Location"), tTrim(r.body))
+	}
+	if s := tOCSPStatus(t, in, leaf, issuer); s != ocsp.Revoked {
+		t.Errorf("OCSP after the console's revocation: %d, want revoked", s)
+	}
+	after := string(b.do("GET", page+"?revoked=1", nil).body)
+	if !strings.Contains(after, "key_compromise") || !strings.Contains(after, "admin") || strings.Contains(after, "/revoke\"") {
+		t.Errorf("the page after revocation does not show it: %s", tTrim([]byte(after)))
+	}
+	if r := b.do("GET", page+"/pem", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "BEGIN CERTIFICATE") {
+		t.Errorf("PEM download: %d", r.status)
 	}
 }

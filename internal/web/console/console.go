@@ -24,6 +24,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/netsource"
+	"github.com/certwright/certwright/internal/revoke"
 )
 
 //go:embed templates/*.html
@@ -49,6 +50,10 @@ type Sessions interface {
 
 // Inventory reads the certificates the pages show.
 type Inventory interface {
+	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
+	// GetRevocation returns the revocation of serial, or an error
+	// wrapping authz.ErrNotFound.
+	GetRevocation(ctx context.Context, serial string) (*inventory.Revocation, error)
 	ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
 	// CertificateCounts counts valid, expired and revoked certificates
 	// (store.CountValid, ...).
@@ -59,6 +64,12 @@ type Inventory interface {
 // CAs lists the certificate authorities (for names and filters).
 type CAs interface {
 	List(ctx context.Context) ([]*ca.CA, error)
+}
+
+// Revoker revokes certificates; it checks the principal's permission and
+// scope itself (the same core call as the API's).
+type Revoker interface {
+	Revoke(ctx context.Context, req revoke.Request) (*inventory.Revocation, bool, error)
 }
 
 // Refusals counts refused sign-ins; the audit log gets one event per
@@ -85,6 +96,7 @@ type Deps struct {
 	Sessions  Sessions
 	Inventory Inventory
 	CAs       CAs
+	Revoker   Revoker
 	Refusals  Refusals
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
@@ -121,8 +133,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Refusals == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs and Refusals are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Refusals == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker and Refusals are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -150,8 +162,13 @@ func New(d Deps) (*Handler, error) {
 	h.public("GET /login", h.loginPage)
 	h.public("POST /login", h.signIn)
 	h.page("POST /logout", "", h.signOut)
-	h.page("GET /{$}", authz.PermCertRead, h.overview)
+	// The landing page of every signed-in principal: it shows what
+	// cert:read allows, and says so when that is nothing.
+	h.page("GET /{$}", "", h.overview)
 	h.page("GET /certificates", authz.PermCertRead, h.certificates)
+	h.page("GET /certificates/{serial}", authz.PermCertRead, h.certificate)
+	h.page("GET /certificates/{serial}/pem", authz.PermCertRead, h.certificatePEM)
+	h.page("POST /certificates/{serial}/revoke", authz.PermCertRevoke, h.revokeCertificate)
 	h.mux.HandleFunc("/", h.notFound)
 	return h, nil
 }
@@ -171,6 +188,12 @@ func (h *Handler) page(pattern string, perm authz.Permission, fn func(http.Respo
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		v, ok := h.enter(w, r)
 		if !ok {
+			return
+		}
+		// The page checks the scope with Allow; a principal holding the
+		// permission nowhere is refused here first, as the API's routes do.
+		if perm != "" && !v.who.Can(perm) {
+			h.render(w, r, http.StatusForbidden, "error", v, errorPage{Title: "Not allowed", Message: "Your roles do not include " + string(perm) + "."})
 			return
 		}
 		fn(w, r, v)
