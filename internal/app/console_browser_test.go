@@ -88,7 +88,8 @@ func tChromium(t *testing.T, in *tInstance) (ctx context.Context, problems func(
 // TestConsoleInChromium signs in to the console in a real browser, as a
 // person would: the sign-in page, the overview with the seeded
 // certificates counted, the inventory filtered, a certificate revoked
-// from its page (and OCSP then says revoked), sign-out. No page may log
+// from its page (and OCSP then says revoked), the audit log verified,
+// sign-out. No page may log
 // an error (a blocked resource, a CSP violation, a script error). With
 // CERTWRIGHT_SCREENSHOTS=DIR it writes a screenshot of each view there.
 func TestConsoleInChromium(t *testing.T) {
@@ -158,6 +159,12 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(revoked, "key_compromise") || !strings.Contains(revoked, "The certificate is revoked") {
 		t.Errorf("after revoking, the page says %q", revoked)
 	}
+	step("verify the audit log", chromedp.Click(chromedp.CSS(`nav a[href="/audit"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/audit/verify"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/audit/verify"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))
+	if s := text(".notice.ok"); !strings.Contains(s, "The audit log is intact") {
+		t.Errorf("after verifying, the audit page says %q", s)
+	}
+	shot("audit")
 	step("sign out", chromedp.Click(chromedp.CSS("form.signout button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	signedOut := text("main")
 	if !strings.Contains(loginURL, "/login?ended=required") {

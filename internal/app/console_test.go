@@ -505,3 +505,40 @@ func TestConsoleRevoke(t *testing.T) {
 		t.Errorf("PEM download: %d", r.status)
 	}
 }
+
+// TestConsoleAudit: the audit page lists the newest events (filtered by
+// principal or action prefix) and verifies the chain on a POST with the
+// CSRF token; a viewer without audit:read gets neither the link nor the
+// page.
+func TestConsoleAudit(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	b := in.browser(t)
+	b.signIn(in.token)
+	page := string(b.do("GET", "/audit?action=console.", nil).body)
+	if !strings.Contains(page, "console.sign_in") || strings.Contains(page, "ca.create") || !strings.Contains(page, `href="/audit"`) {
+		t.Errorf("audit page filtered to console.: %s", tTrim([]byte(page)))
+	}
+	if r := b.do("POST", "/audit/verify", url.Values{}); r.status != http.StatusForbidden {
+		t.Errorf("verify without the CSRF token: %d, want 403", r.status)
+	}
+	r := b.do("POST", "/audit/verify", url.Values{"csrf": {b.csrf()}})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), "The audit log is intact") {
+		t.Errorf("verify: %d %s", r.status, tTrim(r.body))
+	}
+
+	var viewer apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "gina", Kind: "human", Role: "viewer", Token: true}, &viewer)
+	vb := in.browser(t)
+	vb.signIn(viewer.Token.Token)
+	if ov := string(vb.do("GET", "/", nil).body); strings.Contains(ov, `href="/audit"`) {
+		t.Error("a viewer without audit:read is shown the audit link")
+	}
+	if r := vb.do("GET", "/audit", nil); r.status != http.StatusForbidden || strings.Contains(string(r.body), "console.sign_in") {
+		t.Errorf("viewer's audit page: %d", r.status)
+	}
+	if r := vb.do("POST", "/audit/verify", url.Values{"csrf": {vb.csrf()}}); r.status != http.StatusForbidden {
+		t.Errorf("viewer's verify: %d, want 403", r.status)
+	}
+}

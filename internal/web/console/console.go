@@ -72,6 +72,14 @@ type Revoker interface {
 	Revoke(ctx context.Context, req revoke.Request) (*inventory.Revocation, bool, error)
 }
 
+// Audit reads the audit log and verifies its chain.
+type Audit interface {
+	AuditHead(ctx context.Context) (seq int64, hash audit.Hash, err error)
+	EachAuditEvent(ctx context.Context, from int64, fn func(*audit.Event) error) error
+	// Verify walks the chain, its checkpoints and the external anchor.
+	Verify(ctx context.Context) (*audit.Report, error)
+}
+
 // Refusals counts refused sign-ins; the audit log gets one event per
 // source and minute (audit.RefusalCounter).
 type Refusals interface {
@@ -97,6 +105,7 @@ type Deps struct {
 	Inventory Inventory
 	CAs       CAs
 	Revoker   Revoker
+	Audit     Audit
 	Refusals  Refusals
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
@@ -133,8 +142,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Refusals == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker and Refusals are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Refusals == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit and Refusals are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -169,6 +178,8 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /certificates/{serial}", authz.PermCertRead, h.certificate)
 	h.page("GET /certificates/{serial}/pem", authz.PermCertRead, h.certificatePEM)
 	h.page("POST /certificates/{serial}/revoke", authz.PermCertRevoke, h.revokeCertificate)
+	h.page("GET /audit", authz.PermAuditRead, h.auditLog)
+	h.page("POST /audit/verify", authz.PermAuditRead, h.auditVerify)
 	h.mux.HandleFunc("/", h.notFound)
 	return h, nil
 }

@@ -32,8 +32,16 @@ func parsePages() (map[string]*template.Template, error) {
 		"exact":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"day":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"relative": relative,
-		"thousands": func(n int) string {
-			s := strconv.Itoa(n)
+		"thousands": func(n any) string {
+			var s string
+			switch n := n.(type) {
+			case int:
+				s = strconv.Itoa(n)
+			case int64:
+				s = strconv.FormatInt(n, 10)
+			default:
+				s = fmt.Sprint(n)
+			}
 			for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
 				s = s[:i] + "," + s[i:]
 			}
@@ -98,6 +106,8 @@ type page struct {
 	CSRF     string
 	Now      time.Time
 	SignedIn bool
+	// CanAudit: the viewer may read the audit log (its link is shown).
+	CanAudit bool
 	View     any
 }
 
@@ -119,9 +129,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Certificates", "certificates"
 	case *certificateView:
 		p.Title, p.Nav = "Certificate "+view.Row.Name, "certificates"
+	case *auditView:
+		p.Title, p.Nav = "Audit log", "audit"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
+		p.CanAudit = v.who.Allow(authz.PermAuditRead, authz.Resource{}) == nil
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
