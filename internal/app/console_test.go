@@ -2,6 +2,7 @@ package app
 
 import (
 	"crypto/elliptic"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,7 +13,9 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -392,7 +395,7 @@ func TestConsoleRoutesNeedSession(t *testing.T) {
 		if rt.Pattern == "/static/" {
 			path = "/static/console.css"
 		}
-		path = strings.ReplaceAll(path, "{serial}", "01")
+		path = strings.NewReplacer("{serial}", "01", "{id}", "0123456789abcdef").Replace(path)
 		r := b.do(rt.Method, path, url.Values{})
 		switch {
 		case rt.Public:
@@ -409,7 +412,7 @@ func TestConsoleRoutesNeedSession(t *testing.T) {
 		}
 		// Every page but the landing page names the permission it needs
 		// (the landing page shows only what cert:read allows).
-		if !rt.Public && rt.Method == "GET" && rt.Permission == "" && rt.Pattern != "/{$}" {
+		if !rt.Public && rt.Method == "GET" && len(rt.Permissions) == 0 && rt.Pattern != "/{$}" {
 			t.Errorf("page %s %s names no permission", rt.Method, rt.Pattern)
 		}
 	}
@@ -540,5 +543,78 @@ func TestConsoleAudit(t *testing.T) {
 	}
 	if r := vb.do("POST", "/audit/verify", url.Values{"csrf": {vb.csrf()}}); r.status != http.StatusForbidden {
 		t.Errorf("viewer's verify: %d, want 403", r.status)
+	}
+}
+
+// TestConsoleApprovals: a request held for approval appears on the
+// approvals page; its requester sees no buttons and is refused by the
+// two-person rule if it posts anyway; a second principal approves it and
+// the certificate is issued; a rejected one is recorded as such.
+func TestConsoleApprovals(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	p, _ := profile.Builtin("internal_service")
+	p.Name, p.Builtin, p.RequireApproval = "held_service", false, true
+	if err := in.app.profiles.Create(t.Context(), authz.System(), p); err != nil {
+		t.Fatal(err)
+	}
+	key := tECKey(t, elliptic.P256())
+	hold := func(name string) string {
+		t.Helper()
+		r := in.call("POST", "/api/v1/certificates/sign", apitypes.SignRequest{CSRPEM: string(tCSR(t, key, name)), Profile: "held_service"})
+		var held struct {
+			ID string `json:"id"`
+		}
+		if r.status != http.StatusAccepted || json.Unmarshal(r.body, &held) != nil || held.ID == "" {
+			t.Fatalf("sign under held_service: %d %s", r.status, tTrim(r.body))
+		}
+		return held.ID
+	}
+	first, second := hold("held-1.example.internal"), hold("held-2.example.internal")
+
+	// The requester (admin, who holds request:approve) sees them pending,
+	// without buttons, and the two-person rule refuses its decision.
+	b := in.browser(t)
+	b.signIn(in.token)
+	page := string(b.do("GET", "/requests", nil).body)
+	if !strings.Contains(page, "held-1.example.internal") || strings.Contains(page, "/requests/"+first+"/approve") || !strings.Contains(page, "another approver must decide") {
+		t.Errorf("the requester's approvals page: %s", tTrim([]byte(page)))
+	}
+	r := b.do("POST", "/requests/"+first+"/approve", url.Values{"csrf": {b.csrf()}})
+	if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "two-person rule") {
+		t.Errorf("the requester approving its own request: %d %s", r.status, tTrim(r.body))
+	}
+
+	var appr apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "hana", Kind: "human", Role: "approver", Token: true}, &appr)
+	ab := in.browser(t)
+	ab.signIn(appr.Token.Token)
+	page = string(ab.do("GET", "/requests", nil).body)
+	if !strings.Contains(page, "/requests/"+first+"/approve") || !strings.Contains(page, "/requests/"+second+"/reject") {
+		t.Fatalf("the approver's page lacks the buttons: %s", tTrim([]byte(page)))
+	}
+	csrf := ab.csrf()
+	if r := ab.do("POST", "/requests/"+first+"/approve", url.Values{"comment": {"ok"}}); r.status != http.StatusForbidden {
+		t.Errorf("approve without the CSRF token: %d, want 403", r.status)
+	}
+	r = ab.do("POST", "/requests/"+first+"/approve", url.Values{"csrf": {csrf}, "comment": {"checked the names"}})
+	loc := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/requests?decided=approved&serial=") {
+		t.Fatalf("approve: %d to %q: %s", r.status, loc, tTrim(r.body))
+	}
+	serial := strings.TrimPrefix(loc, "/requests?decided=approved&serial=")
+	if c := string(ab.do("GET", "/certificates/"+serial, nil).body); !strings.Contains(c, "held-1.example.internal") {
+		t.Errorf("the approved request's certificate %s: %s", serial, tTrim([]byte(c)))
+	}
+	if r := ab.do("POST", "/requests/"+first+"/approve", url.Values{"csrf": {csrf}}); r.status != http.StatusConflict {
+		t.Errorf("approving it again: %d, want 409", r.status)
+	}
+	if r := ab.do("POST", "/requests/"+second+"/reject", url.Values{"csrf": {csrf}, "comment": {"not ours"}}); r.status != http.StatusSeeOther {
+		t.Errorf("reject: %d", r.status)
+	}
+	page = string(ab.do("GET", "/requests?status=", nil).body)
+	if !strings.Contains(page, "issued") || !strings.Contains(page, "rejected") || !strings.Contains(page, "not ours") {
+		t.Errorf("all requests after the decisions: %s", tTrim([]byte(page)))
 	}
 }

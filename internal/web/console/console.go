@@ -16,6 +16,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -23,6 +25,7 @@ import (
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/revoke"
 )
@@ -80,6 +83,14 @@ type Audit interface {
 	Verify(ctx context.Context) (*audit.Report, error)
 }
 
+// Approvals lists and decides requests held for approval; each call
+// checks the principal's permission, scope and the two-person rule itself.
+type Approvals interface {
+	Approve(ctx context.Context, approver authz.Principal, id, comment string) (*issue.ApprovalRequest, *issue.Result, error)
+	Reject(ctx context.Context, approver authz.Principal, id, comment string) (*issue.ApprovalRequest, error)
+	ListRequests(ctx context.Context, p authz.Principal, status string, limit int) ([]*issue.ApprovalRequest, error)
+}
+
 // Refusals counts refused sign-ins; the audit log gets one event per
 // source and minute (audit.RefusalCounter).
 type Refusals interface {
@@ -106,6 +117,7 @@ type Deps struct {
 	CAs       CAs
 	Revoker   Revoker
 	Audit     Audit
+	Approvals Approvals
 	Refusals  Refusals
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
@@ -132,18 +144,18 @@ type Handler struct {
 
 // Route is one console route, for the route-walk tests: Public routes are
 // served without a session (sign-in, assets); every other one needs one,
-// and Permission names what its page checks with Allow ("" for none beyond
-// a session).
+// and a principal holding none of Permissions (when there are any) is
+// refused before its page, which checks the scope itself with Allow.
 type Route struct {
 	Method, Pattern string
 	Public          bool
-	Permission      authz.Permission
+	Permissions     []authz.Permission
 }
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Refusals == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit and Refusals are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals and Refusals are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -170,16 +182,19 @@ func New(d Deps) (*Handler, error) {
 	h.public("GET /static/", h.serveStatic)
 	h.public("GET /login", h.loginPage)
 	h.public("POST /login", h.signIn)
-	h.page("POST /logout", "", h.signOut)
+	h.page("POST /logout", h.signOut)
 	// The landing page of every signed-in principal: it shows what
 	// cert:read allows, and says so when that is nothing.
-	h.page("GET /{$}", "", h.overview)
-	h.page("GET /certificates", authz.PermCertRead, h.certificates)
-	h.page("GET /certificates/{serial}", authz.PermCertRead, h.certificate)
-	h.page("GET /certificates/{serial}/pem", authz.PermCertRead, h.certificatePEM)
-	h.page("POST /certificates/{serial}/revoke", authz.PermCertRevoke, h.revokeCertificate)
-	h.page("GET /audit", authz.PermAuditRead, h.auditLog)
-	h.page("POST /audit/verify", authz.PermAuditRead, h.auditVerify)
+	h.page("GET /{$}", h.overview)
+	h.page("GET /certificates", h.certificates, authz.PermCertRead)
+	h.page("GET /certificates/{serial}", h.certificate, authz.PermCertRead)
+	h.page("GET /certificates/{serial}/pem", h.certificatePEM, authz.PermCertRead)
+	h.page("POST /certificates/{serial}/revoke", h.revokeCertificate, authz.PermCertRevoke)
+	h.page("GET /requests", h.requests, authz.PermCertIssue, authz.PermRequestApprove)
+	h.page("POST /requests/{id}/approve", h.decide(true), authz.PermRequestApprove)
+	h.page("POST /requests/{id}/reject", h.decide(false), authz.PermRequestApprove)
+	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
+	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
 	h.mux.HandleFunc("/", h.notFound)
 	return h, nil
 }
@@ -188,14 +203,14 @@ func New(d Deps) (*Handler, error) {
 func (h *Handler) Routes() []Route { return append([]Route(nil), h.routes...) }
 
 func (h *Handler) public(pattern string, fn http.HandlerFunc) {
-	h.addRoute(pattern, true, "")
+	h.addRoute(pattern, true, nil)
 	h.mux.HandleFunc(pattern, fn)
 }
 
-// page registers a route served only within a session; perm is what the
-// page itself checks.
-func (h *Handler) page(pattern string, perm authz.Permission, fn func(http.ResponseWriter, *http.Request, *visit)) {
-	h.addRoute(pattern, false, perm)
+// page registers a route served only within a session, to a principal
+// holding one of perms (any principal when there are none).
+func (h *Handler) page(pattern string, fn func(http.ResponseWriter, *http.Request, *visit), perms ...authz.Permission) {
+	h.addRoute(pattern, false, perms)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		v, ok := h.enter(w, r)
 		if !ok {
@@ -203,19 +218,28 @@ func (h *Handler) page(pattern string, perm authz.Permission, fn func(http.Respo
 		}
 		// The page checks the scope with Allow; a principal holding the
 		// permission nowhere is refused here first, as the API's routes do.
-		if perm != "" && !v.who.Can(perm) {
-			h.render(w, r, http.StatusForbidden, "error", v, errorPage{Title: "Not allowed", Message: "Your roles do not include " + string(perm) + "."})
+		if len(perms) > 0 && !slices.ContainsFunc(perms, v.who.Can) {
+			h.render(w, r, http.StatusForbidden, "error", v, errorPage{Title: "Not allowed", Message: "Your roles do not include " + permList(perms) + "."})
 			return
 		}
 		fn(w, r, v)
 	})
 }
 
-func (h *Handler) addRoute(pattern string, public bool, perm authz.Permission) {
+func (h *Handler) addRoute(pattern string, public bool, perms []authz.Permission) {
 	var rt Route
 	_, _ = fmt.Sscanf(pattern, "%s %s", &rt.Method, &rt.Pattern)
-	rt.Public, rt.Permission = public, perm
+	rt.Public, rt.Permissions = public, perms
 	h.routes = append(h.routes, rt)
+}
+
+// permList names permissions for a person: "a", "a or b".
+func permList(perms []authz.Permission) string {
+	names := make([]string, len(perms))
+	for i, p := range perms {
+		names[i] = string(p)
+	}
+	return strings.Join(names, " or ")
 }
 
 // ServeHTTP serves a console request with the console's own security

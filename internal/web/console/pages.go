@@ -32,6 +32,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"exact":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"day":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"relative": relative,
+		"list":     func(v ...string) []string { return v },
 		"thousands": func(n any) string {
 			var s string
 			switch n := n.(type) {
@@ -106,9 +107,10 @@ type page struct {
 	CSRF     string
 	Now      time.Time
 	SignedIn bool
-	// CanAudit: the viewer may read the audit log (its link is shown).
-	CanAudit bool
-	View     any
+	// CanAudit: the viewer may read the audit log (its link is shown);
+	// CanRequests: it may request or approve (the approvals link).
+	CanAudit, CanRequests bool
+	View                  any
 }
 
 type errorPage struct{ Title, Message string }
@@ -131,10 +133,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Certificate "+view.Row.Name, "certificates"
 	case *auditView:
 		p.Title, p.Nav = "Audit log", "audit"
+	case *requestsView:
+		p.Title, p.Nav = "Approvals", "requests"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
 		p.CanAudit = v.who.Allow(authz.PermAuditRead, authz.Resource{}) == nil
+		p.CanRequests = v.who.Can(authz.PermCertIssue) || v.who.Can(authz.PermRequestApprove)
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
