@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -89,7 +92,7 @@ func tChromium(t *testing.T, in *tInstance) (ctx context.Context, problems func(
 // person would: the sign-in page, the overview with the seeded
 // certificates counted, the inventory filtered, a certificate revoked
 // from its page (and OCSP then says revoked), the audit log verified,
-// sign-out. No page may log
+// sign-out; then a second principal approves the admin's held request. No page may log
 // an error (a blocked resource, a CSP violation, a script error). With
 // CERTWRIGHT_SCREENSHOTS=DIR it writes a screenshot of each view there.
 func TestConsoleInChromium(t *testing.T) {
@@ -100,6 +103,19 @@ func TestConsoleInChromium(t *testing.T) {
 	for _, n := range []string{"app-1.example.internal", "app-2.example.internal", "db.example.internal"} {
 		db = in.sign(tCSR(t, key, n))
 	}
+	// A request held for approval, made by the admin, and an approver.
+	held, _ := profile.Builtin("internal_service")
+	held.Name, held.Builtin, held.RequireApproval = "held_service", false, true
+	if err := in.app.profiles.Create(t.Context(), authz.System(), held); err != nil {
+		t.Fatal(err)
+	}
+	if r := in.call("POST", "/api/v1/certificates/sign", apitypes.SignRequest{CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "held.example.internal")), Profile: "held_service"}); r.status != http.StatusAccepted {
+		t.Fatalf("held request: %d %s", r.status, tTrim(r.body))
+	}
+	var approver apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "ida", Kind: "human", Role: "approver", Token: true}, &approver)
+
 	ctx, problems := tChromium(t, in)
 	shots := os.Getenv("CERTWRIGHT_SCREENSHOTS")
 	shot := func(name string) {
@@ -167,6 +183,15 @@ func TestConsoleInChromium(t *testing.T) {
 	shot("audit")
 	step("sign out", chromedp.Click(chromedp.CSS("form.signout button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	signedOut := text("main")
+	step("sign in as the approver", chromedp.SendKeys(chromedp.CSS("#token"), approver.Token.Token),
+		chromedp.Submit(chromedp.CSS("form.login")), chromedp.WaitVisible(chromedp.CSS(`nav a[href="/requests"]`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="/requests"]`)), chromedp.WaitVisible(chromedp.CSS("form.decide")))
+	shot("approvals")
+	step("approve", chromedp.SendKeys(chromedp.CSS(`form.decide input[name="comment"]`), "names checked"),
+		chromedp.Click(chromedp.CSS(`form.decide button[type="submit"]:not([formaction])`)), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))
+	if s := text(".notice.ok"); !strings.Contains(s, "Approved; the certificate was issued") {
+		t.Errorf("after approving, the page says %q", s)
+	}
 	if !strings.Contains(loginURL, "/login?ended=required") {
 		t.Errorf("opening / without a session landed on %s", loginURL)
 	}
