@@ -1,0 +1,192 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// seedInventory inserts n certificates of caID as an inventory looks after
+// years of use: expiries spread from 60 days ago to two years ahead, one
+// in twenty revoked, one in ten renewed, two profiles, a DNS name each
+// (in certificate_names too, for the name filter). It writes rows
+// directly, in batches, so that a million take a minute, not hours.
+func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) {
+	b.Helper()
+	db, pg := rawStore(b, a)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	timeArg := func(t time.Time) any {
+		if pg {
+			return t
+		}
+		return t.UnixMicro()
+	}
+	ph := func(i int) string {
+		if pg {
+			return "$" + strconv.Itoa(i)
+		}
+		return "?"
+	}
+	serials = make([]string, n)
+	for i := range serials {
+		s, err := pki.NewSerialAt(nil, now.Add(-time.Duration(n-i)*time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		serials[i] = pki.SerialHex(s)
+	}
+	const batch = 400
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for start := 0; start < n; start += batch {
+		end := min(start+batch, n)
+		var q, names strings.Builder
+		var args, nameArgs []any
+		q.WriteString(`INSERT INTO certificates (serial, ca_id, profile, requester, subject, sans, not_before, not_after,
+			key_algorithm, key_bits, signature_algorithm, status, fingerprint, spki_sha256, tags, lint_warnings, der, created_at, renewed_by) VALUES `)
+		names.WriteString(`INSERT INTO certificate_names (kind, value, serial) VALUES `)
+		for i := start; i < end; i++ {
+			if i > start {
+				q.WriteString(",")
+				names.WriteString(",")
+			}
+			name := fmt.Sprintf("host-%d.svc-%d.example.internal", i, i%97)
+			profile, status, renewed := "web_server", "valid", ""
+			if i%3 == 0 {
+				profile = "internal_service"
+			}
+			if i%20 == 7 {
+				status = "revoked"
+			}
+			if i%10 == 3 {
+				renewed = serials[(i+1)%n]
+			}
+			notAfter := now.Add(time.Duration(i%790-60) * 24 * time.Hour)
+			k := len(args)
+			fmt.Fprintf(&q, "(%s,%s,%s,'bench',%s,%s,%s,%s,'ECDSA',256,'ECDSA-SHA256',%s,'fp','',%s,'[]',%s,%s,%s)",
+				ph(k+1), ph(k+2), ph(k+3), ph(k+4), ph(k+5), ph(k+6), ph(k+7), ph(k+8), ph(k+9), ph(k+10), ph(k+11), ph(k+12))
+			args = append(args, serials[i], caID, profile, "CN="+name, `["`+name+`"]`, timeArg(notAfter.Add(-90*24*time.Hour)),
+				timeArg(notAfter), status, "[]", []byte{0}, timeArg(now), renewed)
+			m := len(nameArgs)
+			fmt.Fprintf(&names, "('san',%s,%s)", ph(m+1), ph(m+2))
+			nameArgs = append(nameArgs, name, serials[i])
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, names.String(), nameArgs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	// Statistics as a server keeps them: PostgreSQL's autovacuum would
+	// analyse; on SQLite, sqlite.Optimize's bounded ANALYZE, without
+	// sqlite_stat4 samples (which a full ANALYZE writes and no server
+	// keeps: with them SQLite re-plans statements per value bound).
+	stmts := []string{"VACUUM ANALYZE"}
+	if !pg {
+		stmts = []string{"PRAGMA analysis_limit=400", "ANALYZE", "DROP TABLE IF EXISTS sqlite_stat4"}
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return serials
+}
+
+// BenchmarkConsolePages renders each console page for a signed-in admin
+// against an inventory of CERTWRIGHT_BENCH_CERTS certificates (default
+// 1,000,000), through the whole HTTPS handler (session check included, the
+// network not), and reports ms/page. The goal is under 200 ms a page.
+func BenchmarkConsolePages(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("CERTWRIGHT_BENCH_CERTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			b.Fatalf("CERTWRIGHT_BENCH_CERTS=%q: want a positive number", s)
+		}
+		n = v
+	}
+	for _, kind := range benchStores(b) {
+		b.Run(kind, func(b *testing.B) {
+			a := benchApp(b, kind)
+			caID := issuingCA(b, a)
+			serials := seedInventory(b, a, caID, n)
+			h, err := a.Handler()
+			if err != nil {
+				b.Fatal(err)
+			}
+			token, err := os.ReadFile(filepath.Join(a.cfg.DataDir, TokenFile))
+			if err != nil {
+				b.Fatal(err)
+			}
+			const origin = "https://console.bench"
+			req := func(method, path string, form url.Values, cookie string) *httptest.ResponseRecorder {
+				var r *http.Request
+				if form != nil {
+					r = httptest.NewRequest(method, origin+path, strings.NewReader(form.Encode()))
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					r.Header.Set("Origin", origin)
+				} else {
+					r = httptest.NewRequest(method, origin+path, nil)
+				}
+				if cookie != "" {
+					r.AddCookie(&http.Cookie{Name: "__Host-certwright", Value: cookie})
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w
+			}
+			login := req("POST", "/login", url.Values{"token": {strings.TrimSpace(string(token))}}, "")
+			var cookie string
+			for _, c := range login.Result().Cookies() {
+				if c.Name == "__Host-certwright" {
+					cookie = c.Value
+				}
+			}
+			if login.Code != http.StatusSeeOther || cookie == "" {
+				b.Fatalf("sign-in: %d", login.Code)
+			}
+			mid := serials[len(serials)/2]
+			for _, p := range []struct{ name, path string }{
+				{"overview", "/"},
+				{"certificates", "/certificates"},
+				{"certificates-expiring-30d", "/certificates?status=valid&current=1&within=30&sort=expiry"},
+				{"certificates-by-name", "/certificates?name=host-" + strconv.Itoa(len(serials)/2) + ".svc-" + strconv.Itoa(len(serials)/2%97) + ".example.internal"},
+				{"certificates-revoked-page-2", "/certificates?status=revoked&after=" + mid},
+				{"certificate", "/certificates/" + mid},
+				{"audit", "/audit"},
+				{"requests", "/requests"},
+			} {
+				b.Run(p.name, func(b *testing.B) {
+					if w := req("GET", p.path, nil, cookie); w.Code != http.StatusOK {
+						b.Fatalf("GET %s: %d %s", p.path, w.Code, w.Body.String())
+					}
+					start := time.Now()
+					for b.Loop() {
+						if w := req("GET", p.path, nil, cookie); w.Code != http.StatusOK {
+							b.Fatalf("GET %s: %d", p.path, w.Code)
+						}
+					}
+					b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/page")
+				})
+			}
+		})
+	}
+}
