@@ -230,3 +230,12 @@ type CompromisedKey struct {
 	Ref        string // the rotation's ID, or the revoked certificate's serial
 	ReportedBy string // principal name; empty for reports older than the list
 }
+
+// Counts is the inventory's risk summary at one moment: certificates
+// valid (neither revoked nor expired), expired (not revoked) and revoked,
+// and for each of a list of bounds how many valid ones not yet renewed
+// expire after the moment and at or before that bound.
+type Counts struct {
+	Valid, Expired, Revoked int
+	Expiring                []int
+}

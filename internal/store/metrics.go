@@ -164,41 +164,90 @@ func unhex(c byte) byte {
 	}
 }
 
-// ExpiringCounts returns, for each bound in ascending order, how many
-// certificates neither revoked nor renewed expire after now and at or
-// before that bound. It reads the not_after index over (now, last bound]
-// only, so its cost grows with the certificates in that window, not with
-// the inventory.
-func (db *DB) ExpiringCounts(ctx context.Context, now time.Time, bounds []time.Time) ([]int, error) {
-	if len(bounds) == 0 {
-		return nil, nil
+// expiryDay is t's expiry_day: whole UTC days since 1970, rounded down.
+func expiryDay(t time.Time) int64 {
+	d := t.Unix() / 86400
+	if t.Unix()%86400 < 0 {
+		d--
 	}
-	var sel strings.Builder
-	args := make([]any, 0, len(bounds)+2)
+	return d
+}
+
+// InventoryCounts returns the risk summary at now (inventory.Counts) with
+// one count per bound (ascending, each after now). Whole days come from
+// certificate_counts, which triggers keep in step with every write to
+// certificates; the parts of days at either end of a window (today
+// before and after now, and a bound's own day up to the bound) are
+// counted exactly from the not_after index. Its cost grows with the
+// number of CA × profile × day combinations and with the certificates of
+// those few partial days, not with the inventory.
+func (db *DB) InventoryCounts(ctx context.Context, now time.Time, bounds []time.Time) (inventory.Counts, error) {
+	var out inventory.Counts
+	day0 := expiryDay(now)
+	notRenewed := "renewed = 0"
+	if db.d.numbered {
+		notRenewed = "NOT renewed"
+	}
+	sel := []string{
+		"COALESCE(SUM(CASE WHEN status = 'valid' AND expiry_day > ? THEN n ELSE 0 END), 0)",
+		"COALESCE(SUM(CASE WHEN status = 'valid' AND expiry_day < ? THEN n ELSE 0 END), 0)",
+		"COALESCE(SUM(CASE WHEN status = 'revoked' THEN n ELSE 0 END), 0)",
+	}
+	args := []any{day0, day0}
 	for i, b := range bounds {
-		if i > 0 {
-			sel.WriteString(", ")
-			if b.Before(bounds[i-1]) {
-				return nil, fmt.Errorf("store: expiring counts: bounds out of order")
-			}
+		if !b.After(now) || i > 0 && b.Before(bounds[i-1]) {
+			return out, fmt.Errorf("store: inventory counts: bounds must be after now and ascending")
 		}
-		sel.WriteString("COALESCE(SUM(CASE WHEN not_after <= ? THEN 1 ELSE 0 END), 0)")
-		args = append(args, db.timeArg(b))
+		sel = append(sel, "COALESCE(SUM(CASE WHEN status = 'valid' AND "+notRenewed+" AND expiry_day > ? AND expiry_day < ? THEN n ELSE 0 END), 0)")
+		args = append(args, day0, expiryDay(b))
 	}
-	args = append(args, db.timeArg(now), db.timeArg(bounds[len(bounds)-1]))
-	q := db.d.rebind(`SELECT ` + sel.String() + ` FROM certificates
-		WHERE not_after > ? AND not_after <= ? AND status <> '` + string(inventory.StatusRevoked) + `' AND renewed_by = ''`)
-	counts := make([]int64, len(bounds))
-	dest := make([]any, len(bounds))
-	for i := range counts {
-		dest[i] = &counts[i]
+	vals := make([]int64, len(sel))
+	dest := make([]any, len(sel))
+	for i := range vals {
+		dest[i] = &vals[i]
 	}
+	q := db.d.rebind(`SELECT ` + strings.Join(sel, ", ") + ` FROM certificate_counts`)
 	if err := db.read.QueryRowContext(ctx, q, args...).Scan(dest...); err != nil {
-		return nil, fmt.Errorf("store: expiring counts: %w", err)
+		return out, fmt.Errorf("store: inventory counts: %w", err)
 	}
-	out := make([]int, len(bounds))
-	for i, c := range counts {
-		out[i] = int(c)
+	out.Valid, out.Expired, out.Revoked = int(vals[0]), int(vals[1]), int(vals[2])
+	out.Expiring = make([]int, len(bounds))
+	for i := range bounds {
+		out.Expiring[i] = int(vals[3+i])
+	}
+
+	// Today, on either side of now.
+	dayStart := func(d int64) time.Time { return time.Unix(d*86400, 0).UTC() }
+	var later, earlier, laterNotRenewed int64
+	today := db.d.rebind(`SELECT
+		COALESCE(SUM(CASE WHEN not_after > ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN not_after <= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN not_after > ? AND renewed_by = '' THEN 1 ELSE 0 END), 0)
+		FROM certificates WHERE not_after >= ? AND not_after < ? AND status = 'valid'`)
+	t := db.timeArg(now)
+	if err := db.read.QueryRowContext(ctx, today, t, t, t, db.timeArg(dayStart(day0)), db.timeArg(dayStart(day0+1))).Scan(&later, &earlier, &laterNotRenewed); err != nil {
+		return out, fmt.Errorf("store: inventory counts: %w", err)
+	}
+	out.Valid += int(later)
+	out.Expired += int(earlier)
+
+	// Each bound's own day, up to the bound (or, for a bound today, the
+	// part of today up to it).
+	part := db.d.rebind(`SELECT COUNT(*) FROM certificates
+		WHERE not_after > ? AND not_after <= ? AND status = 'valid' AND renewed_by = ''`)
+	for i, b := range bounds {
+		from := dayStart(expiryDay(b))
+		if expiryDay(b) == day0 {
+			from = now
+		} else {
+			out.Expiring[i] += int(laterNotRenewed)
+			from = from.Add(-time.Microsecond) // not_after > from: the day's first instant included
+		}
+		var n int64
+		if err := db.read.QueryRowContext(ctx, part, db.timeArg(from), db.timeArg(b)).Scan(&n); err != nil {
+			return out, fmt.Errorf("store: inventory counts: %w", err)
+		}
+		out.Expiring[i] += int(n)
 	}
 	return out, nil
 }

@@ -40,7 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ListCertificates", testListCertificates},
 		{"ListLimits", testListLimits},
 		{"CountCertificates", testCountCertificates},
-		{"ExpiringCounts", testExpiringCounts},
+		{"InventoryCounts", testInventoryCounts},
+		{"InventoryCountsBackfill", testInventoryCountsBackfill},
 		{"ConcurrentInsertDurable", testConcurrentInsertDurable},
 		{"ConcurrentConflict", testConcurrentConflict},
 		{"CancelledInsert", testCancelledInsert},
@@ -892,39 +893,102 @@ func testSettings(t *testing.T, open func(*testing.T) *store.DB) {
 	}
 }
 
-// testExpiringCounts: certificates expiring within each window, counted
-// cumulatively, without the revoked, the renewed and those already
-// expired or expiring past the last bound.
-func testExpiringCounts(t *testing.T, open func(*testing.T) *store.DB) {
+// testInventoryCounts: the summary from certificate_counts and the partial
+// days equals a count of every certificate, with expiries on every side of
+// now and of each bound, after inserts, a revocation and a renewal (the
+// triggers' update path).
+func testInventoryCounts(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
-	now := base().Add(time.Hour)
-	day := 24 * time.Hour
-	add := func(serial string, expires time.Duration, edit func(*inventory.Certificate)) {
+	// Mid-day, so that today has certificates on both sides of now.
+	now := time.Date(2026, 6, 10, 13, 30, 0, 0, time.UTC)
+	hour := time.Hour
+	bounds := []time.Time{now.Add(7 * 24 * hour), now.Add(30 * 24 * hour), now.Add(90 * 24 * hour)}
+	type cert struct {
+		notAfter         time.Time
+		revoked, renewed bool
+	}
+	var all []*cert
+	var serial int
+	add := func(c *inventory.Certificate) {
 		t.Helper()
-		c := newCert(serial, "caA")
-		c.NotAfter = now.Add(expires)
-		if edit != nil {
-			edit(c)
-		}
 		must(t, db.InsertCertificate(ctx, c, tev()))
 	}
-	add("01", 2*day, nil)
-	add("02", 6*day, nil)
-	add("03", 10*day, nil)
-	add("04", 29*day, nil)
-	add("05", 120*day, nil)                                                                 // past the last bound
-	add("06", -day, nil)                                                                    // expired
-	add("07", 3*day, func(c *inventory.Certificate) { c.Status = inventory.StatusRevoked }) // revoked
-	add("08", 4*day, nil)
-	add("09", 300*day, func(c *inventory.Certificate) { c.Replaces = "08" }) // renews 08
-	bounds := []time.Time{now.Add(7 * day), now.Add(14 * day), now.Add(30 * day), now.Add(90 * day)}
-	got, err := db.ExpiringCounts(ctx, now, bounds)
-	must(t, err)
-	if want := []int{2, 3, 4, 4}; !reflect.DeepEqual(got, want) {
-		t.Errorf("ExpiringCounts = %v, want %v", got, want)
+	offsets := []time.Duration{-72 * hour, -24 * hour, -14 * hour, -2 * hour, -time.Minute, 0, time.Minute, 2 * hour, 9 * hour, 10*hour + 29*time.Minute,
+		11 * hour, 30 * hour, 7*24*hour - time.Hour, 7 * 24 * hour, 7*24*hour + time.Minute, 7*24*hour + 11*hour, 29 * 24 * hour, 30 * 24 * hour,
+		30*24*hour + time.Second, 89 * 24 * hour, 90 * 24 * hour, 91 * 24 * hour, 400 * 24 * hour}
+	for i, off := range offsets {
+		for k := range 3 {
+			serial++
+			c := newCert(fmt.Sprintf("%04x", serial), []string{"caA", "caB"}[k%2])
+			c.NotAfter = now.Add(off)
+			cc := &cert{notAfter: c.NotAfter}
+			if (i+k)%5 == 0 {
+				c.Status, cc.revoked = inventory.StatusRevoked, true
+			}
+			add(c)
+			all = append(all, cc)
+		}
 	}
-	if _, err := db.ExpiringCounts(ctx, now, []time.Time{bounds[1], bounds[0]}); err == nil {
-		t.Error("bounds out of order accepted")
+	want := func() inventory.Counts {
+		var w inventory.Counts
+		w.Expiring = make([]int, len(bounds))
+		for _, c := range all {
+			switch {
+			case c.revoked:
+				w.Revoked++
+			case c.notAfter.After(now):
+				w.Valid++
+				for i, b := range bounds {
+					if !c.renewed && !c.notAfter.After(b) {
+						w.Expiring[i]++
+					}
+				}
+			default:
+				w.Expired++
+			}
+		}
+		return w
+	}
+	check := func(when string) {
+		t.Helper()
+		got, err := db.InventoryCounts(ctx, now, bounds)
+		must(t, err)
+		if w := want(); !reflect.DeepEqual(got, w) {
+			t.Errorf("%s: InventoryCounts = %+v, want %+v", when, got, w)
+		}
+	}
+	check("after inserts")
+
+	// Revoke a valid one expiring today after now; renew one expiring
+	// within the first bound.
+	var toRevoke, toRenew int
+	for i, c := range all {
+		if !c.revoked && c.notAfter.After(now) && c.notAfter.Before(now.Add(2*hour)) && toRevoke == 0 {
+			toRevoke = i + 1
+		}
+		if !c.revoked && c.notAfter.After(now.Add(24*hour)) && c.notAfter.Before(bounds[0]) && toRenew == 0 {
+			toRenew = i + 1
+		}
+	}
+	if toRevoke == 0 || toRenew == 0 {
+		t.Fatal("the test data lacks a certificate to revoke or renew")
+	}
+	rev := &inventory.Revocation{Serial: fmt.Sprintf("%04x", toRevoke), CAID: []string{"caA", "caB"}[(toRevoke-1)%3%2],
+		RevokedAt: now, Reason: pki.ReasonKeyCompromise, RevokedBy: "alice", NotAfter: all[toRevoke-1].notAfter}
+	if _, _, err := db.RevokeCertificate(ctx, rev, tev()); err != nil {
+		t.Fatal(err)
+	}
+	all[toRevoke-1].revoked = true
+	serial++
+	next := newCert(fmt.Sprintf("%04x", serial), "caA")
+	next.NotAfter, next.Replaces = now.Add(500*24*hour), fmt.Sprintf("%04x", toRenew)
+	add(next)
+	all[toRenew-1].renewed = true
+	all = append(all, &cert{notAfter: next.NotAfter})
+	check("after a revocation and a renewal")
+
+	if _, err := db.InventoryCounts(ctx, now, []time.Time{now.Add(-hour)}); err == nil {
+		t.Error("a bound before now accepted")
 	}
 }

@@ -58,10 +58,9 @@ type Inventory interface {
 	// wrapping authz.ErrNotFound.
 	GetRevocation(ctx context.Context, serial string) (*inventory.Revocation, error)
 	ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error)
-	// CertificateCounts counts valid, expired and revoked certificates
-	// (store.CountValid, ...).
-	CertificateCounts(ctx context.Context, now time.Time) (map[string]int, error)
-	ExpiringCounts(ctx context.Context, now time.Time, bounds []time.Time) ([]int, error)
+	// InventoryCounts summarises the whole inventory (inventory.Counts)
+	// without reading every certificate.
+	InventoryCounts(ctx context.Context, now time.Time, bounds []time.Time) (inventory.Counts, error)
 }
 
 // CAs lists the certificate authorities (for names and filters).

@@ -15,14 +15,6 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 )
 
-// Store keys of CertificateCounts (store.CountValid, ...), repeated here so
-// that the console does not import the store.
-const (
-	countValid   = "valid"
-	countExpired = "expired"
-	countRevoked = "revoked"
-)
-
 // expiryWindows are the overview's "expiring within" windows, in days.
 var expiryWindows = []int{7, 14, 30, 60, 90}
 
@@ -225,9 +217,10 @@ type overviewView struct {
 
 // overview is the risk header: how many certificates are valid, expired
 // and revoked, how many expire within each window, and the soonest to
-// expire. A viewer whose cert:read is unscoped gets the store's counts
-// (index-backed, cheap at any size); a scoped one gets counts over what
-// its scope covers, read row by row up to inventory.ScanMax rows.
+// expire. A viewer whose cert:read is unscoped gets the store's summary
+// (kept per CA, profile and day of expiry, cheap at any size); a scoped
+// one gets counts over what its scope covers, read row by row up to
+// inventory.ScanMax rows.
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !v.who.Can(authz.PermCertRead) {
 		h.render(w, r, http.StatusOK, "overview", v, &overviewView{NoAccess: true})
@@ -251,16 +244,12 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 		return v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) == nil
 	}
 	if v.who.Everywhere(authz.PermCertRead) {
-		byState, err := h.d.Inventory.CertificateCounts(ctx, now)
+		c, err := h.d.Inventory.InventoryCounts(ctx, now, bounds)
 		if err != nil {
 			h.unavailable(w, r, err)
 			return
 		}
-		ov.Valid, ov.Expired, ov.Revoked = byState[countValid], byState[countExpired], byState[countRevoked]
-		if counts, err = h.d.Inventory.ExpiringCounts(ctx, now, bounds); err != nil {
-			h.unavailable(w, r, err)
-			return
-		}
+		ov.Valid, ov.Expired, ov.Revoked, counts = c.Valid, c.Expired, c.Revoked, c.Expiring
 	} else {
 		ov.Scoped = true
 		f := inventory.Filter{Limit: inventory.ScanMax}
