@@ -3,16 +3,11 @@ package storetest
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +16,6 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/store"
-	"github.com/certwright/certwright/internal/store/postgres"
-	"github.com/certwright/certwright/internal/store/sqlite"
 )
 
 // accessTests cover principals, tokens, identities, roles, bindings and
@@ -749,67 +742,20 @@ func testExpireApprovalRequests(t *testing.T, open func(*testing.T) *store.DB) {
 func testTokenMigration(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	dialect := open(t).Dialect()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Skip("cannot locate the migration files")
-	}
-	dir := filepath.Join(filepath.Dir(file), "..", "migrations", dialect)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("migration files not found: %v", err)
-	}
-
-	var url string
-	var raw *sql.DB
-	switch dialect {
-	case "sqlite":
-		url = "sqlite:" + filepath.Join(t.TempDir(), "v2.db")
-		pools, err := sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite:"))
-		must(t, err)
-		defer pools.Close()
-		raw = pools.Write
-	case "postgres":
-		url = PostgresSchema(t, PostgresURL(t))
-		db, err := postgres.Open(ctx, url)
-		must(t, err)
-		defer db.Close()
-		raw = db
-	default:
-		t.Fatalf("unknown dialect %q", dialect)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if dialect == "postgres" {
-			for i := range args {
-				q = strings.Replace(q, "?", fmt.Sprintf("$%d", i+1), 1)
-			}
-		}
-		if _, err := raw.ExecContext(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL,
-		applied_at TEXT NOT NULL DEFAULT 'before')`)
-	for _, name := range []string{"0001_init", "0002_revocation"} {
-		body, err := os.ReadFile(filepath.Join(dir, name+".sql"))
-		must(t, err)
-		exec(string(body))
-		v, _, _ := strings.Cut(name, "_")
-		version, err := strconv.Atoi(v)
-		must(t, err)
-		exec(`INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, version, name)
-	}
+	old := openOldSchema(t, dialect, 2)
+	raw, exec, url := old.raw, old.exec, old.url
 	created := base()
 	var createdArg any = created.UTC()
 	if dialect == "sqlite" {
 		createdArg = created.UnixMicro()
 	}
 	type oldToken struct{ id, name, role, secret string }
-	old := []oldToken{
+	tokens := []oldToken{
 		{"0123456789abcdef", "ci", authz.RoleAdmin, "c2VjcmV0LW9uZQ"},
 		{"fedcba9876543210", "ops", authz.RoleAdmin, "c2VjcmV0LXR3bw"},
 		{"00000000000000aa", "ops", authz.RoleViewer, "c2VjcmV0LXRocmVl"},
 	}
-	for _, o := range old {
+	for _, o := range tokens {
 		h := sha256.Sum256([]byte(o.secret))
 		exec(`INSERT INTO tokens (id, name, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 			o.id, o.name, o.role, h[:], createdArg)
@@ -826,7 +772,7 @@ func testTokenMigration(t *testing.T, open func(*testing.T) *store.DB) {
 		"fedcba9876543210": "ops-fedcba9876543210", // names repeat: the ID is appended
 		"00000000000000aa": "ops-00000000000000aa",
 	}
-	for _, o := range old {
+	for _, o := range tokens {
 		rec, err := db.GetPrincipal(ctx, "p"+o.id)
 		must(t, err)
 		if rec.Name != wantNames[o.id] || rec.Kind != authz.KindHuman || rec.DisabledAt != nil {
