@@ -166,6 +166,8 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 			return nil, true, fail(err)
 		}
 	}
+	rows := make([]*certRow, len(reqs))
+	written := make([]bool, len(reqs))
 	for i, r := range reqs {
 		inserted := many != nil && many[i]
 		if many == nil {
@@ -173,11 +175,15 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 				return nil, true, fail(err)
 			}
 		}
+		rows[i], written[i] = r.row, inserted
 		if !inserted {
 			results[i] = conflict("certificate serial", r.row.serial)
 			continue
 		}
 		evs = append(evs, r.ev)
+	}
+	if err := db.countInserted(ctx, tx, rows, written); err != nil {
+		return nil, true, fail(err)
 	}
 	if err := db.appendAudit(ctx, tx, evs...); err != nil {
 		return nil, true, fail(err)

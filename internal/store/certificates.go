@@ -39,6 +39,8 @@ type certRow struct {
 	credential string
 	args       []any    // certColumns order
 	names      []string // kind, value pairs
+	// count is the certificate_counts group the row adds to.
+	count countKey
 }
 
 func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
@@ -83,6 +85,8 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 		serial:     c.Serial,
 		replaces:   c.Replaces,
 		credential: c.ClientPrincipalID,
+		count: countKey{caID: c.CAID, profile: c.Profile, status: string(c.Status), renewed: c.RenewedBy != "",
+			expiryDay: expiryDay(c.NotAfter)},
 		args: []any{
 			c.Serial, c.CAID, c.Profile, c.Requester, c.Subject, sans,
 			db.timeArg(c.NotBefore), db.timeArg(c.NotAfter), c.KeyAlgorithm, c.KeyBits,
@@ -185,6 +189,9 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate, e
 	}
 	if !inserted {
 		return conflict("certificate serial", r.serial)
+	}
+	if err := db.countInserted(ctx, tx, []*certRow{r}, nil); err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
 	if err := db.appendAudit(ctx, tx, &ev); err != nil {
 		if cerr := ctx.Err(); cerr != nil {

@@ -61,6 +61,9 @@ func (db *DB) ImportCertificates(ctx context.Context, certs []*inventory.Certifi
 				done = append(done, &evs[i])
 			}
 		}
+		if err := db.countInserted(ctx, tx, rows, inserted); err != nil {
+			return err
+		}
 		return db.appendAudit(ctx, tx, done...)
 	})
 	if err != nil {

@@ -988,6 +988,25 @@ func testInventoryCounts(t *testing.T, open func(*testing.T) *store.DB) {
 	all = append(all, &cert{notAfter: next.NotAfter})
 	check("after a revocation and a renewal")
 
+	// Imports, several in one transaction, one of them already present.
+	var imports []*inventory.Certificate
+	var evs []audit.Event
+	for i, off := range []time.Duration{-30 * hour, 3 * hour, 3 * 24 * hour, 3 * 24 * hour} {
+		serial++
+		c := newCert(fmt.Sprintf("%04x", serial), "caB")
+		c.NotAfter, c.Source = now.Add(off), inventory.SourceImported
+		if i == 3 {
+			c.Serial = imports[2].Serial // a duplicate: not written, not counted
+		} else {
+			all = append(all, &cert{notAfter: c.NotAfter})
+		}
+		imports, evs = append(imports, c), append(evs, tev())
+	}
+	if _, err := db.ImportCertificates(ctx, imports, evs); err != nil {
+		t.Fatal(err)
+	}
+	check("after an import")
+
 	if _, err := db.InventoryCounts(ctx, now, []time.Time{now.Add(-hour)}); err == nil {
 		t.Error("a bound before now accepted")
 	}

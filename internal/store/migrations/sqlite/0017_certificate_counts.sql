@@ -1,7 +1,7 @@
 -- How many certificates there are per CA, profile, status, renewal and day
--- of expiry (UTC days since 1970), kept by triggers on certificates in the
--- same transaction as every insert, status, renewal or expiry change and
--- delete, so that the console's overview counts a million certificates by
+-- of expiry (UTC days since 1970), kept in the same transaction as every
+-- insert (by the store), status, renewal or expiry change and delete (by
+-- triggers), so that the console's overview counts a million certificates by
 -- summing a few thousand rows instead of reading them all.
 CREATE TABLE certificate_counts (
     ca_id      TEXT    NOT NULL,
@@ -17,11 +17,9 @@ INSERT INTO certificate_counts (ca_id, profile, status, renewed, expiry_day, n)
 SELECT ca_id, profile, status, renewed_by <> '', not_after / 86400000000, COUNT(*)
 FROM certificates GROUP BY 1, 2, 3, 4, 5;
 
-CREATE TRIGGER certificate_counts_insert AFTER INSERT ON certificates BEGIN
-    INSERT INTO certificate_counts (ca_id, profile, status, renewed, expiry_day, n)
-    VALUES (NEW.ca_id, NEW.profile, NEW.status, NEW.renewed_by <> '', NEW.not_after / 86400000000, 1)
-    ON CONFLICT (ca_id, profile, status, renewed, expiry_day) DO UPDATE SET n = n + 1;
-END;
+-- Inserts are counted by the store in the inserting transaction, one
+-- statement per group of a batch (store.countInserted): a row trigger here
+-- cost every issuance about 7 % of its CPU.
 
 CREATE TRIGGER certificate_counts_update AFTER UPDATE OF ca_id, profile, status, renewed_by, not_after ON certificates BEGIN
     UPDATE certificate_counts SET n = n - 1
