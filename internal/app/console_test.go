@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/elliptic"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -616,5 +617,36 @@ func TestConsoleApprovals(t *testing.T) {
 	page = string(ab.do("GET", "/requests?status=", nil).body)
 	if !strings.Contains(page, "issued") || !strings.Contains(page, "rejected") || !strings.Contains(page, "not ours") {
 		t.Errorf("all requests after the decisions: %s", tTrim([]byte(page)))
+	}
+}
+
+var serialCell = regexp.MustCompile(`href="/certificates/([0-9a-f]+)"`)
+
+// TestConsoleExpiringMatchesCLI: the inventory filtered to "expiring
+// within 30 days" lists exactly the certificates `cert list
+// --expiring-within 30d` lists (the API's expiring_within=30d).
+func TestConsoleExpiringMatchesCLI(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	key := tECKey(t, elliptic.P256())
+	for i, days := range []int{5, 20, 29, 31, 60, 90} {
+		in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+			CSRPEM: string(tCSR(t, key, fmt.Sprintf("e%d.example.internal", i))), Profile: "internal_service", ValidityDays: days}, nil)
+	}
+	var list apitypes.CertificateList
+	in.must(http.StatusOK, "GET", "/api/v1/certificates?expiring_within=30d&sort=expiry&limit=1000", nil, &list)
+	var want []string
+	for _, c := range list.Certificates {
+		want = append(want, c.Serial)
+	}
+	b := in.browser(t)
+	b.signIn(in.token)
+	page := b.do("GET", "/certificates?within=30&sort=expiry", nil)
+	var got []string
+	for _, m := range serialCell.FindAllSubmatch(page.body, -1) {
+		got = append(got, string(m[1]))
+	}
+	if len(want) != 3 || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("console within=30: %v; API expiring_within=30d: %v (want the 3 of 5, 20 and 29 days)", got, want)
 	}
 }
