@@ -175,6 +175,11 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(revoked, "key_compromise") || !strings.Contains(revoked, "The certificate is revoked") {
 		t.Errorf("after revoking, the page says %q", revoked)
 	}
+	step("open the CAs", chromedp.Click(chromedp.CSS(`nav a[href="/cas"]`)), chromedp.WaitVisible(chromedp.CSS("table")))
+	if s := text("table"); !strings.Contains(s, "issuing") || !strings.Contains(s, "root") {
+		t.Errorf("the CA page shows %q", s)
+	}
+	shot("cas")
 	step("verify the audit log", chromedp.Click(chromedp.CSS(`nav a[href="/audit"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/audit/verify"]`)),
 		chromedp.Click(chromedp.CSS(`form[action="/audit/verify"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))
 	if s := text(".notice.ok"); !strings.Contains(s, "The audit log is intact") {

@@ -650,3 +650,52 @@ func TestConsoleExpiringMatchesCLI(t *testing.T) {
 		t.Errorf("console within=30: %v; API expiring_within=30d: %v (want the 3 of 5, 20 and 29 days)", got, want)
 	}
 }
+
+// TestConsoleCAs: the CA page shows the hierarchy (root above issuing)
+// with the certificates each issued; an admin disables the issuing CA
+// (confirmation required) and issuance stops at once, then enables it;
+// a viewer gets no buttons and is refused.
+func TestConsoleCAs(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	b := in.browser(t)
+	b.signIn(in.token)
+	page := string(b.do("GET", "/cas", nil).body)
+	root, issuing := strings.Index(page, "<strong>root</strong>"), strings.Index(page, "<strong>issuing</strong>")
+	if root < 0 || issuing < root || !strings.Contains(page, `class="depth-1"><strong>issuing`) || !strings.Contains(page, "/cas/issuing/disable") {
+		t.Fatalf("CA page: %s", tTrim([]byte(page)))
+	}
+	csrf := b.csrf()
+	if r := b.do("POST", "/cas/issuing/disable", url.Values{"csrf": {csrf}}); r.status != http.StatusBadRequest {
+		t.Errorf("disable without the confirmation: %d, want 400", r.status)
+	}
+	if r := b.do("POST", "/cas/issuing/disable", url.Values{"csrf": {csrf}, "confirm": {"yes"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("disable: %d %s", r.status, tTrim(r.body))
+	}
+	key := tECKey(t, elliptic.P256())
+	if r := in.call("POST", "/api/v1/certificates/sign", apitypes.SignRequest{CSRPEM: string(tCSR(t, key, "x.example.internal")), Profile: "web_server"}); r.status != http.StatusConflict {
+		t.Errorf("issuance after the console disabled the CA: %d, want 409", r.status)
+	}
+	if !strings.Contains(string(b.do("GET", "/cas", nil).body), "/cas/issuing/enable") {
+		t.Error("a disabled CA shows no enable button")
+	}
+	if r := b.do("POST", "/cas/issuing/enable", url.Values{"csrf": {csrf}}); r.status != http.StatusSeeOther {
+		t.Fatalf("enable: %d %s", r.status, tTrim(r.body))
+	}
+	in.sign(tCSR(t, key, "x.example.internal"))
+
+	var viewer apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: "jo", Kind: "human", Role: "viewer", Token: true}, &viewer)
+	vb := in.browser(t)
+	vb.signIn(viewer.Token.Token)
+	if p := string(vb.do("GET", "/cas", nil).body); !strings.Contains(p, "<strong>issuing</strong>") || strings.Contains(p, "/disable") {
+		t.Errorf("viewer's CA page: %s", tTrim([]byte(p)))
+	}
+	if r := vb.do("POST", "/cas/issuing/disable", url.Values{"csrf": {vb.csrf()}, "confirm": {"yes"}}); r.status != http.StatusForbidden {
+		t.Errorf("viewer disabling: %d, want 403", r.status)
+	}
+	if r := vb.do("GET", "/cas/issuing/certificate", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "BEGIN CERTIFICATE") {
+		t.Errorf("CA certificate download: %d", r.status)
+	}
+}

@@ -251,3 +251,27 @@ func (db *DB) InventoryCounts(ctx context.Context, now time.Time, bounds []time.
 	}
 	return out, nil
 }
+
+// CountsByCA returns how many certificates each CA issued (any status),
+// from certificate_counts: its cost grows with the CAs, profiles and days
+// of expiry, not with the inventory.
+func (db *DB) CountsByCA(ctx context.Context) (map[string]int, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT ca_id, SUM(n) FROM certificate_counts GROUP BY ca_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: counts by CA: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("store: counts by CA: %w", err)
+		}
+		out[id] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: counts by CA: %w", err)
+	}
+	return out, nil
+}

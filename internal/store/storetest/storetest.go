@@ -1007,6 +1007,12 @@ func testInventoryCounts(t *testing.T, open func(*testing.T) *store.DB) {
 	}
 	check("after an import")
 
+	byCA, err := db.CountsByCA(ctx)
+	must(t, err)
+	if byCA["caA"]+byCA["caB"] != len(all) || byCA["caA"] == 0 || byCA["caB"] == 0 {
+		t.Errorf("CountsByCA = %v, want %d certificates across caA and caB", byCA, len(all))
+	}
+
 	if _, err := db.InventoryCounts(ctx, now, []time.Time{now.Add(-hour)}); err == nil {
 		t.Error("a bound before now accepted")
 	}

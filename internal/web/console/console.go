@@ -61,11 +61,16 @@ type Inventory interface {
 	// InventoryCounts summarises the whole inventory (inventory.Counts)
 	// without reading every certificate.
 	InventoryCounts(ctx context.Context, now time.Time, bounds []time.Time) (inventory.Counts, error)
+	// CountsByCA is how many certificates each CA issued, by CA ID.
+	CountsByCA(ctx context.Context) (map[string]int, error)
 }
 
-// CAs lists the certificate authorities (for names and filters).
+// CAs lists the certificate authorities and changes their state; Disable
+// and Enable check the principal's ca:manage over the CA themselves.
 type CAs interface {
 	List(ctx context.Context) ([]*ca.CA, error)
+	Disable(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
+	Enable(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
 }
 
 // Revoker revokes certificates; it checks the principal's permission and
@@ -192,6 +197,10 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /requests", h.requests, authz.PermCertIssue, authz.PermRequestApprove)
 	h.page("POST /requests/{id}/approve", h.decide(true), authz.PermRequestApprove)
 	h.page("POST /requests/{id}/reject", h.decide(false), authz.PermRequestApprove)
+	h.page("GET /cas", h.cas, authz.PermCARead)
+	h.page("GET /cas/{name}/certificate", h.caCertificate, authz.PermCARead)
+	h.page("POST /cas/{name}/disable", h.caChange(false), authz.PermCAManage)
+	h.page("POST /cas/{name}/enable", h.caChange(true), authz.PermCAManage)
 	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
 	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
 	h.mux.HandleFunc("/", h.notFound)

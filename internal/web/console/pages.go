@@ -101,8 +101,8 @@ type page struct {
 	SignedIn bool
 	// CanAudit: the viewer may read the audit log (its link is shown);
 	// CanRequests: it may request or approve (the approvals link).
-	CanAudit, CanRequests bool
-	View                  any
+	CanAudit, CanRequests, CanCAs bool
+	View                          any
 }
 
 type errorPage struct{ Title, Message string }
@@ -127,11 +127,14 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Audit log", "audit"
 	case *requestsView:
 		p.Title, p.Nav = "Approvals", "requests"
+	case *casView:
+		p.Title, p.Nav = "Certificate authorities", "cas"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
 		p.CanAudit = v.who.Allow(authz.PermAuditRead, authz.Resource{}) == nil
 		p.CanRequests = v.who.Can(authz.PermCertIssue) || v.who.Can(authz.PermRequestApprove)
+		p.CanCAs = v.who.Can(authz.PermCARead)
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {

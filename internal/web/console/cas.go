@@ -1,0 +1,200 @@
+package console
+
+import (
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// caRow is one CA as the CA page shows it, at its depth in the hierarchy.
+type caRow struct {
+	CA                    *ca.CA
+	Depth                 int
+	Subject, KeyAlg       string
+	NotAfter              time.Time
+	HasCert               bool
+	Issued                int
+	Constraints           []string
+	CanDisable, CanEnable bool
+}
+
+type casView struct {
+	Rows          []caRow
+	Notice, Error string
+}
+
+// cas shows the CA hierarchy the viewer's ca:read covers, roots first and
+// each CA under its parent, with status, key, validity, name constraints
+// and how many certificates it issued; a viewer whose ca:manage covers a CA
+// gets its disable or enable button.
+func (h *Handler) cas(w http.ResponseWriter, r *http.Request, v *visit) {
+	notice := ""
+	switch r.URL.Query().Get("changed") {
+	case "disabled":
+		notice = "The CA is disabled: it issues nothing until enabled; its CRL and OCSP keep being served."
+	case "enabled":
+		notice = "The CA is enabled."
+	}
+	h.showCAs(w, r, v, http.StatusOK, notice, "")
+}
+
+func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, problem string) {
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	all, err := h.d.CAs.List(ctx)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	issued, err := h.d.Inventory.CountsByCA(ctx)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	children := map[string][]*ca.CA{}
+	var roots []*ca.CA
+	byID := map[string]bool{}
+	for _, c := range all {
+		byID[c.ID] = true
+	}
+	for _, c := range all {
+		if c.ParentID == "" || !byID[c.ParentID] {
+			roots = append(roots, c)
+		} else {
+			children[c.ParentID] = append(children[c.ParentID], c)
+		}
+	}
+	cv := &casView{Notice: notice, Error: problem}
+	var walk func(c *ca.CA, depth int)
+	walk = func(c *ca.CA, depth int) {
+		res := authz.Resource{CAID: c.ID, CAName: c.Name}
+		if v.who.Allow(authz.PermCARead, res) == nil {
+			row := caRow{CA: c, Depth: depth, Issued: issued[c.ID]}
+			if cert, err := x509.ParseCertificate(c.CertDER); err == nil {
+				row.HasCert, row.Subject, row.NotAfter = true, cert.Subject.String(), cert.NotAfter
+				fam, bits, _ := pki.DescribeKey(cert.PublicKey)
+				row.KeyAlg = string(fam)
+				if bits > 0 {
+					row.KeyAlg += " " + strconv.Itoa(bits)
+				}
+				row.Constraints = constraints(cert)
+			}
+			manage := v.who.Allow(authz.PermCAManage, res) == nil
+			row.CanDisable = manage && c.Status == ca.StatusActive
+			row.CanEnable = manage && c.Status == ca.StatusDisabled
+			cv.Rows = append(cv.Rows, row)
+		}
+		for _, k := range children[c.ID] {
+			walk(k, depth+1)
+		}
+	}
+	for _, c := range roots {
+		walk(c, 0)
+	}
+	h.render(w, r, status, "cas", v, cv)
+}
+
+// constraints lists a CA certificate's name constraints for people.
+func constraints(c *x509.Certificate) []string {
+	var out []string
+	add := func(kind string, vals []string) {
+		for _, v := range vals {
+			out = append(out, kind+" "+v)
+		}
+	}
+	add("permit DNS", c.PermittedDNSDomains)
+	add("exclude DNS", c.ExcludedDNSDomains)
+	for _, n := range c.PermittedIPRanges {
+		out = append(out, "permit IP "+n.String())
+	}
+	for _, n := range c.ExcludedIPRanges {
+		out = append(out, "exclude IP "+n.String())
+	}
+	add("permit e-mail", c.PermittedEmailAddresses)
+	add("permit URI", c.PermittedURIDomains)
+	slices.Sort(out)
+	return out
+}
+
+// caCertificate downloads a CA's certificate.
+func (h *Handler) caCertificate(w http.ResponseWriter, r *http.Request, v *visit) {
+	c := h.findCA(w, r, v)
+	if c == nil {
+		return
+	}
+	if len(c.CertDER) == 0 {
+		h.render(w, r, http.StatusNotFound, "error", v, errorPage{Title: "No certificate", Message: "This CA has no certificate yet (it waits for its external signature)."})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+c.Name+`.pem"`)
+	_, _ = w.Write(pki.CertPEM(c.CertDER))
+}
+
+// findCA returns the CA in the path if v's principal may read it, else
+// answers 404 (unknown and out of scope alike) and returns nil.
+func (h *Handler) findCA(w http.ResponseWriter, r *http.Request, v *visit) *ca.CA {
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	all, err := h.d.CAs.List(ctx)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return nil
+	}
+	name := r.PathValue("name")
+	for _, c := range all {
+		if c.Name == name && v.who.Allow(authz.PermCARead, authz.Resource{CAID: c.ID, CAName: c.Name}) == nil {
+			return c
+		}
+	}
+	h.render(w, r, http.StatusNotFound, "error", v, errorPage{Title: "CA not found", Message: "There is no CA of this name that you may see."})
+	return nil
+}
+
+// caChange disables or enables a CA through the CA manager, which checks
+// ca:manage over it; disabling needs the form's confirmation.
+func (h *Handler) caChange(enable bool) func(http.ResponseWriter, *http.Request, *visit) {
+	return func(w http.ResponseWriter, r *http.Request, v *visit) {
+		c := h.findCA(w, r, v)
+		if c == nil {
+			return
+		}
+		if !enable && r.PostFormValue("confirm") != "yes" {
+			h.showCAs(w, r, v, http.StatusBadRequest, "", "Tick the confirmation to disable "+c.Name+": it stops issuing at once.")
+			return
+		}
+		ctx, cancel := h.storeContext(r)
+		defer cancel()
+		var err error
+		if enable {
+			_, err = h.d.CAs.Enable(ctx, v.who, c.Name)
+		} else {
+			_, err = h.d.CAs.Disable(ctx, v.who, c.Name)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, authz.ErrForbidden):
+			h.showCAs(w, r, v, http.StatusForbidden, "", "Refused: "+publicReason(err))
+			return
+		case errors.Is(err, ca.ErrTransition):
+			h.showCAs(w, r, v, http.StatusConflict, "", strings.TrimPrefix(err.Error(), "ca: "))
+			return
+		default:
+			h.unavailable(w, r, err)
+			return
+		}
+		to := "disabled"
+		if enable {
+			to = "enabled"
+		}
+		http.Redirect(w, r, "/cas?changed="+to, http.StatusSeeOther)
+	}
+}
