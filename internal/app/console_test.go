@@ -699,3 +699,45 @@ func TestConsoleCAs(t *testing.T) {
 		t.Errorf("CA certificate download: %d", r.status)
 	}
 }
+
+// TestConsoleExport: the inventory's current view exports as CSV and JSON,
+// every page of it, limited to the viewer's scope, with a value a
+// requester chose kept from being read as a spreadsheet formula.
+func TestConsoleExport(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	key := tECKey(t, elliptic.P256())
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+		CSRPEM: string(tCSR(t, key, "csv.example.internal")), Profile: "internal_service", Owner: `=HYPERLINK("http://x","y")`}, nil)
+	in.sign(tCSR(t, key, "web.example.internal"))
+	b := in.browser(t)
+	b.signIn(in.token)
+	if p := string(b.do("GET", "/certificates?profile=internal_service", nil).body); !strings.Contains(p, "/certificates/export?format=csv&amp;profile=internal_service") {
+		t.Errorf("the inventory page has no export link for its view: %s", tTrim([]byte(p)))
+	}
+	r := b.do("GET", "/certificates/export?format=csv&profile=internal_service", nil)
+	body := string(r.body)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") || r.header.Get("X-Certwright-Export") != "complete" ||
+		!strings.Contains(body, "csv.example.internal") || strings.Contains(body, "web.example.internal") {
+		t.Fatalf("CSV export: %d %q %q: %s", r.status, r.header.Get("Content-Type"), r.header.Get("X-Certwright-Export"), body)
+	}
+	if !strings.Contains(body, `"'=HYPERLINK(""http://x"",""y"")"`) {
+		t.Errorf("the owner is not defused in the CSV: %s", body)
+	}
+	r = b.do("GET", "/certificates/export?format=json", nil)
+	var rows []map[string]any
+	if err := json.Unmarshal(r.body, &rows); err != nil || len(rows) != 3 {
+		t.Fatalf("JSON export: %v, %d rows, want 3 (the server's own and two): %s", err, len(rows), tTrim(r.body))
+	}
+	if r := b.do("GET", "/certificates/export?format=xml", nil); r.status != http.StatusBadRequest {
+		t.Errorf("an unknown format: %d", r.status)
+	}
+	var scoped apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{
+		Name: "kim", Kind: "human", Role: "viewer", Scope: apitypes.Scope{Profiles: []string{"internal_service"}}, Token: true}, &scoped)
+	sb := in.browser(t)
+	sb.signIn(scoped.Token.Token)
+	if body := string(sb.do("GET", "/certificates/export?format=csv", nil).body); !strings.Contains(body, "csv.example.internal") || strings.Contains(body, "web.example.internal") {
+		t.Errorf("a scoped viewer's export: %s", body)
+	}
+}

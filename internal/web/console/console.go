@@ -191,6 +191,7 @@ func New(d Deps) (*Handler, error) {
 	// cert:read allows, and says so when that is nothing.
 	h.page("GET /{$}", h.overview)
 	h.page("GET /certificates", h.certificates, authz.PermCertRead)
+	h.page("GET /certificates/export", h.exportCertificates, authz.PermCertRead)
 	h.page("GET /certificates/{serial}", h.certificate, authz.PermCertRead)
 	h.page("GET /certificates/{serial}/pem", h.certificatePEM, authz.PermCertRead)
 	h.page("POST /certificates/{serial}/revoke", h.revokeCertificate, authz.PermCertRevoke)

@@ -312,6 +312,8 @@ type certificatesView struct {
 	Stopped                                 bool // the scan bound ended the page early
 	Error                                   string
 	Scoped                                  bool
+	// ExportCSV and ExportJSON download the whole view.
+	ExportCSV, ExportJSON string
 }
 
 // certificates is the inventory: every certificate the viewer's scope
@@ -349,6 +351,16 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 		return
 	}
 	cv.Stopped = resume != nil
+	exp := url.Values{}
+	for k, vals := range q {
+		if k != "after" {
+			exp[k] = vals
+		}
+	}
+	exp.Set("format", "csv")
+	cv.ExportCSV = "/certificates/export?" + exp.Encode()
+	exp.Set("format", "json")
+	cv.ExportJSON = "/certificates/export?" + exp.Encode()
 	if len(cv.Rows) == f.Limit && last != nil {
 		next := url.Values{}
 		for k, vals := range q {
