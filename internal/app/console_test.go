@@ -591,6 +591,9 @@ func TestConsoleApprovals(t *testing.T) {
 		apitypes.CreatePrincipalRequest{Name: "hana", Kind: "human", Role: "approver", Token: true}, &appr)
 	ab := in.browser(t)
 	ab.signIn(appr.Token.Token)
+	if ov := string(ab.do("GET", "/", nil).body); !strings.Contains(ov, `<span class="n">2</span> pending approval`) {
+		t.Errorf("the approver's overview does not count 2 pending requests: %s", tTrim([]byte(ov)))
+	}
 	page = string(ab.do("GET", "/requests", nil).body)
 	if !strings.Contains(page, "/requests/"+first+"/approve") || !strings.Contains(page, "/requests/"+second+"/reject") {
 		t.Fatalf("the approver's page lacks the buttons: %s", tTrim([]byte(page)))

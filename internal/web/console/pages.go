@@ -216,6 +216,10 @@ type overviewView struct {
 	Scoped, Partial bool
 	Scanned         int
 	NoAccess        bool
+	// Pending is the requests held for approval the viewer may see (its
+	// own and those it may decide); ShowPending: it may see some.
+	Pending     int
+	ShowPending bool
 }
 
 // overview is the risk header: how many certificates are valid, expired
@@ -284,6 +288,14 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	for i, d := range expiryWindows {
 		ov.Windows = append(ov.Windows, windowCount{Days: d, Count: counts[i], Link: "/certificates?" + url.Values{"within": {strconv.Itoa(d)}, "status": {"valid"}, "current": {"1"}, "sort": {"expiry"}}.Encode()})
+	}
+	if v.who.Can(authz.PermCertIssue) || v.who.Can(authz.PermRequestApprove) {
+		held, err := h.d.Approvals.ListRequests(ctx, v.who, "pending", 1000)
+		if err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		ov.Pending, ov.ShowPending = len(held), true
 	}
 	// The soonest to expire, of those not revoked and not yet renewed.
 	f := inventory.Filter{Order: inventory.OrderExpiry, UnexpiredAt: now, Current: true, Limit: 10}
