@@ -60,6 +60,8 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit,omitempty"`
 	// Approval tunes the approval workflow.
 	Approval ApprovalConfig `yaml:"approval,omitempty"`
+	// Console tunes the web console's sessions.
+	Console ConsoleConfig `yaml:"console,omitempty"`
 	// ACME tunes the ACME server's challenge validation and limits.
 	ACME ACMEConfig `yaml:"acme,omitempty"`
 	// Lifecycle tunes expiry monitoring, renewal and rotation.
@@ -153,6 +155,27 @@ type ApprovalConfig struct {
 // Lifetime returns the parsed request lifetime (after Validate).
 func (a ApprovalConfig) Lifetime() time.Duration {
 	d, _ := inventory.ParseWindow(a.RequestLifetime)
+	return d
+}
+
+// ConsoleConfig tunes the web console's sessions. Durations are written
+// like 30m or 12h.
+type ConsoleConfig struct {
+	// IdleTimeout ends a session not used for this long (default 30m).
+	IdleTimeout string `yaml:"idle_timeout,omitempty"`
+	// MaxAge ends every session this long after sign-in (default 12h).
+	MaxAge string `yaml:"max_age,omitempty"`
+}
+
+// Idle returns the parsed idle timeout (after Validate).
+func (c ConsoleConfig) Idle() time.Duration {
+	d, _ := inventory.ParseWindow(c.IdleTimeout)
+	return d
+}
+
+// Max returns the parsed maximum session age (after Validate).
+func (c ConsoleConfig) Max() time.Duration {
+	d, _ := inventory.ParseWindow(c.MaxAge)
 	return d
 }
 
@@ -288,6 +311,8 @@ func (c *Config) Defaults() {
 	}
 	defInt(&c.Audit.UnauthenticatedBurst, 20)
 	def(&c.Approval.RequestLifetime, "72h")
+	def(&c.Console.IdleTimeout, "30m")
+	def(&c.Console.MaxAge, "12h")
 	ac := &c.ACME
 	defInt(&ac.HTTP01Port, 80)
 	defInt(&ac.TLSALPN01Port, 443)
@@ -413,6 +438,19 @@ func (c *Config) validate() error {
 		return invalid("approval.request_lifetime", "%v", err)
 	} else if d < time.Minute || d > 30*24*time.Hour {
 		return invalid("approval.request_lifetime", "%s: want 1m to 30d", c.Approval.RequestLifetime)
+	}
+	idle, err := inventory.ParseWindow(c.Console.IdleTimeout)
+	if err != nil {
+		return invalid("console.idle_timeout", "%v", err)
+	} else if idle < time.Minute || idle > 24*time.Hour {
+		return invalid("console.idle_timeout", "%s: want 1m to 24h", c.Console.IdleTimeout)
+	}
+	if d, err := inventory.ParseWindow(c.Console.MaxAge); err != nil {
+		return invalid("console.max_age", "%v", err)
+	} else if d < 5*time.Minute || d > 30*24*time.Hour {
+		return invalid("console.max_age", "%s: want 5m to 30d", c.Console.MaxAge)
+	} else if d < idle {
+		return invalid("console.max_age", "%s is shorter than console.idle_timeout (%s): a session would never reach its idle timeout", c.Console.MaxAge, c.Console.IdleTimeout)
 	}
 	if err := c.ACME.validate(); err != nil {
 		return err

@@ -133,6 +133,11 @@ func TestValidate(t *testing.T) {
 		{"root key", "init:\n  root_key: rsa-1024\n", "init.root_key"},
 		{"issuing key", "init:\n  issuing_key: p521\n", "init.issuing_key"},
 		{"issuing outlives root", "init:\n  root_validity_days: 365\n  issuing_validity_days: 365\n", "init.issuing_validity_days"},
+		{"console timeouts", "console:\n  idle_timeout: 15m\n  max_age: 8h\n", ""},
+		{"console idle too short", "console:\n  idle_timeout: 30s\n", "console.idle_timeout"},
+		{"console idle garbage", "console:\n  idle_timeout: soon\n", "console.idle_timeout"},
+		{"console max age too long", "console:\n  max_age: 31d\n", "console.max_age"},
+		{"console max age under idle", "console:\n  idle_timeout: 2h\n  max_age: 1h\n", "console.max_age"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
