@@ -352,12 +352,20 @@ func TestConsoleScope(t *testing.T) {
 			t.Errorf("admin inventory lacks %s", n)
 		}
 	}
+	// A serial typed into the name box opens the certificate, for a viewer
+	// who may see it; for one who may not, nothing is found.
+	if r := admin.do("GET", "/certificates?name="+svc.Serial, nil); r.status != http.StatusSeeOther || r.header.Get("Location") != "/certificates/"+svc.Serial {
+		t.Errorf("serial search: %d to %q", r.status, r.header.Get("Location"))
+	}
+	if r := b.do("GET", "/certificates?name="+in.sign(tCSR(t, key, "web-c.example.internal")).Serial, nil); r.status != http.StatusOK || strings.Contains(string(r.body), "web-c.example.internal") {
+		t.Errorf("serial search outside the scope: %d", r.status)
+	}
 	if r := admin.do("GET", "/certificates?status=bogus", nil); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "choose valid, expired or revoked") {
 		t.Errorf("a bad filter: %d %s", r.status, tTrim(r.body))
 	}
 	ov = string(admin.do("GET", "/", nil).body)
-	if !strings.Contains(ov, `<span class="n">4</span> valid`) {
-		t.Errorf("admin overview does not count 4 valid certificates: %s", tTrim([]byte(ov)))
+	if !strings.Contains(ov, `<span class="n">5</span> valid`) {
+		t.Errorf("admin overview does not count 5 valid certificates: %s", tTrim([]byte(ov)))
 	}
 }
 

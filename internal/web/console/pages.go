@@ -13,6 +13,7 @@ import (
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // expiryWindows are the overview's "expiring within" windows, in days.
@@ -349,6 +350,18 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 	}
 	ctx, cancel := h.storeContext(r)
 	defer cancel()
+	// A serial typed into the name box (a name never looks like one: it
+	// has a dot or is not all hex) opens that certificate, if the viewer
+	// may see it.
+	if n := strings.TrimSpace(cv.Name); len(n) >= 16 && !strings.Contains(n, ".") {
+		if serial, err := pki.NormalizeSerial(n); err == nil {
+			if c, err := h.d.Inventory.GetCertificate(ctx, serial); err == nil &&
+				v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) == nil {
+				http.Redirect(w, r, "/certificates/"+c.Serial, http.StatusSeeOther)
+				return
+			}
+		}
+	}
 	var last *inventory.Certificate
 	resume, err := inventory.ScanVisible(ctx, h.d.Inventory.ListCertificates, f, inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, func(c *inventory.Certificate) bool {
 		if v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) != nil {
