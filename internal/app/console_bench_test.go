@@ -104,7 +104,7 @@ func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) 
 		// that added certificate_counts counts existing ones (on
 		// PostgreSQL its trigger counted them).
 		stmts = []string{"DELETE FROM certificate_counts", `INSERT INTO certificate_counts (ca_id, profile, status, renewed, expiry_day, n)
-			SELECT ca_id, profile, status, renewed_by <> '', not_after / 86400000000, COUNT(*) FROM certificates GROUP BY 1, 2, 3, 4, 5`,
+			SELECT ca_id, profile, status, renewed_by <> '', (not_after - ((not_after % 86400000000) + 86400000000) % 86400000000) / 86400000000, COUNT(*) FROM certificates GROUP BY 1, 2, 3, 4, 5`,
 			"PRAGMA analysis_limit=400", "ANALYZE", "DROP TABLE IF EXISTS sqlite_stat4"}
 	}
 	for _, q := range stmts {

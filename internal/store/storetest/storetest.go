@@ -1007,6 +1007,22 @@ func testInventoryCounts(t *testing.T, open func(*testing.T) *store.DB) {
 	}
 	check("after an import")
 
+	// A certificate that expired before 1970 (an import may carry any
+	// date), then revoked: its day is the same on insert and on update.
+	serial++
+	old := newCert(fmt.Sprintf("%04x", serial), "caA")
+	old.NotBefore, old.NotAfter, old.Source = time.Date(1969, 12, 30, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 12, 0, 0, 0, time.UTC), inventory.SourceImported
+	if _, err := db.ImportCertificates(ctx, []*inventory.Certificate{old}, []audit.Event{tev()}); err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, &cert{notAfter: old.NotAfter})
+	if _, _, err := db.RevokeCertificate(ctx, &inventory.Revocation{Serial: old.Serial, CAID: "caA", RevokedAt: now,
+		Reason: pki.ReasonKeyCompromise, RevokedBy: "alice", NotAfter: old.NotAfter}, tev()); err != nil {
+		t.Fatal(err)
+	}
+	all[len(all)-1].revoked = true
+	check("after revoking a certificate that expired before 1970")
+
 	byCA, err := db.CountsByCA(ctx)
 	must(t, err)
 	if byCA["caA"]+byCA["caB"] != len(all) || byCA["caA"] == 0 || byCA["caB"] == 0 {

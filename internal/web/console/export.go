@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 const (
 	exportMaxRows = 100_000
 	exportMaxScan = 1_000_000
+	exportTimeout = time.Minute
 )
 
 // exportRow is one certificate in an export.
@@ -57,20 +59,31 @@ func (h *Handler) exportCertificates(w http.ResponseWriter, r *http.Request, v *
 		return
 	}
 	f.After, f.AfterNotAfter = "", time.Time{} // the whole view, not the page
-	ctx, cancel := h.storeContext(r)
+	// An export reads many pages: it gets exportTimeout in all rather than
+	// one page's store deadline, and says so if it stops there.
+	ctx, cancel := context.WithTimeout(r.Context(), exportTimeout)
 	defer cancel()
 	var rows []exportRow
 	scanned, status := 0, "complete"
+scan:
 	for {
 		f.Limit = inventory.ScanPage
 		page, err := h.d.Inventory.ListCertificates(ctx, f)
 		if err != nil {
+			if ctx.Err() != nil && len(rows) > 0 {
+				status = "stopped after " + exportTimeout.String() + ": narrow the filter"
+				break
+			}
 			h.unavailable(w, r, err)
 			return
 		}
 		for _, c := range page {
 			if v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) != nil {
 				continue
+			}
+			if len(rows) == exportMaxRows {
+				status = "stopped at 100000 rows: narrow the filter"
+				break scan
 			}
 			row := h.row(c, names, now)
 			rows = append(rows, exportRow{Serial: c.Serial, Names: c.SANs, Subject: c.Subject, Status: row.Status,
@@ -79,10 +92,6 @@ func (h *Handler) exportCertificates(w http.ResponseWriter, r *http.Request, v *
 		}
 		scanned += len(page)
 		if len(page) < f.Limit {
-			break
-		}
-		if len(rows) >= exportMaxRows {
-			rows, status = rows[:exportMaxRows], "stopped at 100000 rows: narrow the filter"
 			break
 		}
 		if scanned >= exportMaxScan {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,8 +103,8 @@ type page struct {
 	SignedIn bool
 	// CanAudit: the viewer may read the audit log (its link is shown);
 	// CanRequests: it may request or approve (the approvals link).
-	CanAudit, CanRequests, CanCAs bool
-	View                          any
+	CanAudit, CanRequests, CanCAs, CanCerts bool
+	View                                    any
 }
 
 type errorPage struct{ Title, Message string }
@@ -136,6 +137,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CanAudit = v.who.Allow(authz.PermAuditRead, authz.Resource{}) == nil
 		p.CanRequests = v.who.Can(authz.PermCertIssue) || v.who.Can(authz.PermRequestApprove)
 		p.CanCAs = v.who.Can(authz.PermCARead)
+		p.CanCerts = v.who.Can(authz.PermCertRead)
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
@@ -335,12 +337,19 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 	q := r.URL.Query()
 	cv := &certificatesView{Name: q.Get("name"), CA: q.Get("ca"), Profile: q.Get("profile"), Status: q.Get("status"),
 		Within: q.Get("within"), Sort: q.Get("sort"), Current: q.Get("current") == "1", Scoped: !v.who.Everywhere(authz.PermCertRead)}
-	names, caList, err := h.caNames(r)
+	names, _, err := h.caNames(r)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
 	}
-	cv.CAs = caList
+	// The CA filter offers only CAs the viewer may read about (the API's
+	// CA list needs ca:read too).
+	for id, name := range names {
+		if v.who.Allow(authz.PermCARead, authz.Resource{CAID: id, CAName: name}) == nil {
+			cv.CAs = append(cv.CAs, name)
+		}
+	}
+	slices.Sort(cv.CAs)
 	now := h.d.Clock.Now()
 	f, err := certFilter(q, names, now)
 	if err != nil {

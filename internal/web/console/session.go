@@ -154,13 +154,30 @@ func sameOrigin(r *http.Request) error {
 	return nil
 }
 
-// localPath returns p when it is a path on this server ("/..."), else "/":
-// a sign-in never redirects elsewhere.
+// localPath returns p when it is a path (and query) on this server, else
+// "/": a sign-in never redirects elsewhere. Browsers drop tabs and line
+// breaks from a URL and read a backslash as a slash, so "/\t/evil" or
+// "/\\evil" would leave the site: any control character, backslash,
+// scheme, host or user refuses it, and what is returned is the parsed
+// path and query written out again.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
 		return "/"
 	}
-	return p
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return "/"
+	}
+	out := u.EscapedPath()
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out
 }
 
 // toLogin sends a browser without a usable session to the sign-in page; a

@@ -1,5 +1,6 @@
 -- How many certificates there are per CA, profile, status, renewal and day
--- of expiry (UTC days since 1970), kept in the same transaction as every
+-- of expiry (UTC days since 1970, rounded down also before 1970, as the
+-- store's expiryDay does), kept in the same transaction as every
 -- insert (by the store), status, renewal or expiry change and delete (by
 -- triggers), so that the console's overview counts a million certificates by
 -- summing a few thousand rows instead of reading them all.
@@ -14,7 +15,7 @@ CREATE TABLE certificate_counts (
 ) STRICT, WITHOUT ROWID;
 
 INSERT INTO certificate_counts (ca_id, profile, status, renewed, expiry_day, n)
-SELECT ca_id, profile, status, renewed_by <> '', not_after / 86400000000, COUNT(*)
+SELECT ca_id, profile, status, renewed_by <> '', (not_after - ((not_after % 86400000000) + 86400000000) % 86400000000) / 86400000000, COUNT(*)
 FROM certificates GROUP BY 1, 2, 3, 4, 5;
 
 -- Inserts are counted by the store in the inserting transaction, one
@@ -24,14 +25,14 @@ FROM certificates GROUP BY 1, 2, 3, 4, 5;
 CREATE TRIGGER certificate_counts_update AFTER UPDATE OF ca_id, profile, status, renewed_by, not_after ON certificates BEGIN
     UPDATE certificate_counts SET n = n - 1
     WHERE ca_id = OLD.ca_id AND profile = OLD.profile AND status = OLD.status
-      AND renewed = (OLD.renewed_by <> '') AND expiry_day = OLD.not_after / 86400000000;
+      AND renewed = (OLD.renewed_by <> '') AND expiry_day = (OLD.not_after - ((OLD.not_after % 86400000000) + 86400000000) % 86400000000) / 86400000000;
     INSERT INTO certificate_counts (ca_id, profile, status, renewed, expiry_day, n)
-    VALUES (NEW.ca_id, NEW.profile, NEW.status, NEW.renewed_by <> '', NEW.not_after / 86400000000, 1)
+    VALUES (NEW.ca_id, NEW.profile, NEW.status, NEW.renewed_by <> '', (NEW.not_after - ((NEW.not_after % 86400000000) + 86400000000) % 86400000000) / 86400000000, 1)
     ON CONFLICT (ca_id, profile, status, renewed, expiry_day) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER certificate_counts_delete AFTER DELETE ON certificates BEGIN
     UPDATE certificate_counts SET n = n - 1
     WHERE ca_id = OLD.ca_id AND profile = OLD.profile AND status = OLD.status
-      AND renewed = (OLD.renewed_by <> '') AND expiry_day = OLD.not_after / 86400000000;
+      AND renewed = (OLD.renewed_by <> '') AND expiry_day = (OLD.not_after - ((OLD.not_after % 86400000000) + 86400000000) % 86400000000) / 86400000000;
 END;
