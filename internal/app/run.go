@@ -206,13 +206,27 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	return <-errc
 }
 
-// expireLoop marks approval requests past their lifetime expired.
+// sessionRetention is how long a console session's row is kept after it
+// ended (its sign-in and sign-out stay in the audit log).
+const sessionRetention = 30 * 24 * time.Hour
+
+// expireLoop marks approval requests past their lifetime expired, and
+// about hourly deletes console sessions ended longer than
+// sessionRetention ago.
 func (a *App) expireLoop(ctx context.Context, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := a.issuer.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("expiring approval requests failed; will retry", "err", err)
+		}
+		if now := a.clock.Now(); now.Sub(pruned) >= time.Hour {
+			if _, err := a.store.PruneSessions(ctx, now.Add(-sessionRetention)); err != nil && ctx.Err() == nil {
+				a.log.Error("pruning console sessions failed; will retry", "err", err)
+			} else {
+				pruned = now
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -84,3 +84,16 @@ func (db *DB) EndSession(ctx context.Context, idHash string, at time.Time, reaso
 	}
 	return ended, nil
 }
+
+// PruneSessions deletes console sessions that ended, or reached their
+// absolute end, before before, and returns how many. Sign-ins and
+// sign-outs stay in the audit log; the rows are only what resumes a
+// session.
+func (db *DB) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	n, err := execAffected(ctx, db.wr, db.d.rebind(`DELETE FROM console_sessions
+		WHERE (ended_at IS NOT NULL AND ended_at < ?) OR expires_at < ?`), db.timeArg(before), db.timeArg(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune console sessions: %w", err)
+	}
+	return n, nil
+}

@@ -857,6 +857,31 @@ func testConsoleSessions(t *testing.T, open func(*testing.T) *store.DB) {
 	if got.EndReason != "signed out" {
 		t.Errorf("end reason %q after a second end, want the first (signed out)", got.EndReason)
 	}
+
+	// Pruning deletes ended and expired sessions older than the cutoff,
+	// and no other.
+	live := &authz.Session{IDHash: strings.Repeat("ef", 32), PrincipalID: "p1", Auth: "token:00000000000000t1", Source: "192.0.2.1",
+		CreatedAt: end, LastSeenAt: end, ExpiresAt: end.Add(12 * time.Hour)}
+	must(t, db.CreateSession(ctx, live, ev("console.sign_in", "p1")))
+	n, err := db.PruneSessions(ctx, end)
+	must(t, err)
+	if n != 0 {
+		t.Errorf("PruneSessions before the end deleted %d", n)
+	}
+	n, err = db.PruneSessions(ctx, end.Add(time.Hour))
+	must(t, err)
+	if n != 1 {
+		t.Errorf("PruneSessions after the end deleted %d, want the ended one", n)
+	}
+	_, err = db.GetSession(ctx, s.IDHash)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = db.GetSession(ctx, live.IDHash)
+	must(t, err)
+	n, err = db.PruneSessions(ctx, live.ExpiresAt.Add(time.Second))
+	must(t, err)
+	if n != 1 {
+		t.Errorf("PruneSessions after the absolute end deleted %d, want the expired one", n)
+	}
 }
 
 func checkSession(t *testing.T, got, want *authz.Session) {
