@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"crypto/elliptic"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -756,4 +758,55 @@ func TestConsoleExport(t *testing.T) {
 	if body := string(sb.do("GET", "/certificates/export?format=csv", nil).body); !strings.Contains(body, "csv.example.internal") || strings.Contains(body, "web.example.internal") {
 		t.Errorf("a scoped viewer's export: %s", body)
 	}
+}
+
+// TestConsoleSessionsPruned: the approval-expiry loop deletes a console
+// session's row 30 days after it ended, and keeps a younger one.
+func TestConsoleSessionsPruned(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now().UTC())
+	cfg := tConfig(t, "")
+	tInit(t, cfg, clk)
+	in := tStart(t, cfg, clk)
+	old, young := in.browser(t), in.browser(t)
+	old.signIn(in.token)
+	if r := old.do("POST", "/logout", url.Values{"csrf": {old.csrf()}}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", r.status)
+	}
+	clk.Advance(29 * 24 * time.Hour)
+	young.signIn(in.token)
+	if n := tSessionRows(t, in); n != 2 {
+		t.Fatalf("%d session rows before the prune, want 2", n)
+	}
+	clk.Advance(2 * 24 * time.Hour) // the first ended 31 days ago
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.app.expireLoop(ctx, 10*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for n := tSessionRows(t, in); n != 1; n = tSessionRows(t, in) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d console session rows after the prune, want 1 (the younger)", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tSessionRows counts the rows of console_sessions of in's SQLite file.
+func tSessionRows(t *testing.T, in *tInstance) int {
+	t.Helper()
+	path, ok := strings.CutPrefix(DBURL(in.cfg), "sqlite:")
+	if !ok {
+		t.Fatal("tSessionRows reads SQLite only")
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM console_sessions").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
