@@ -38,7 +38,7 @@ func (h *Handler) findCertificate(w http.ResponseWriter, r *http.Request, v *vis
 		notFound()
 		return nil, nil
 	}
-	names, _, err := h.caNames(r)
+	names, err := h.caNames(r)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return nil, nil

@@ -47,7 +47,7 @@ func (h *Handler) exportCertificates(w http.ResponseWriter, r *http.Request, v *
 		h.render(w, r, http.StatusBadRequest, "error", v, errorPage{Title: "Unknown format", Message: "Export as csv or json."})
 		return
 	}
-	names, _, err := h.caNames(r)
+	names, err := h.caNames(r)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return

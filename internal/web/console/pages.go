@@ -183,20 +183,18 @@ func firstNonEmpty(a, b string) string {
 }
 
 // caNames maps CA IDs to names.
-func (h *Handler) caNames(r *http.Request) (map[string]string, []string, error) {
+func (h *Handler) caNames(r *http.Request) (map[string]string, error) {
 	ctx, cancel := h.storeContext(r)
 	defer cancel()
 	cas, err := h.d.CAs.List(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	m := make(map[string]string, len(cas))
-	names := make([]string, 0, len(cas))
 	for _, c := range cas {
 		m[c.ID] = c.Name
-		names = append(names, c.Name)
 	}
-	return m, names, nil
+	return m, nil
 }
 
 func certResource(c *inventory.Certificate, caName string) authz.Resource {
@@ -236,7 +234,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 		h.render(w, r, http.StatusOK, "overview", v, &overviewView{NoAccess: true})
 		return
 	}
-	names, _, err := h.caNames(r)
+	names, err := h.caNames(r)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
@@ -337,7 +335,7 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 	q := r.URL.Query()
 	cv := &certificatesView{Name: q.Get("name"), CA: q.Get("ca"), Profile: q.Get("profile"), Status: q.Get("status"),
 		Within: q.Get("within"), Sort: q.Get("sort"), Current: q.Get("current") == "1", Scoped: !v.who.Everywhere(authz.PermCertRead)}
-	names, _, err := h.caNames(r)
+	names, err := h.caNames(r)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return

@@ -41,11 +41,10 @@ func (h *Handler) requests(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (h *Handler) showRequests(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, problem string) {
+	// Pending by default, and after a decision; "status=" (empty) is all.
 	st := r.URL.Query().Get("status")
-	if r.Method != http.MethodGet {
-		st = "pending"
-	} else if _, ok := r.URL.Query()["status"]; !ok {
-		st = "pending"
+	if _, given := r.URL.Query()["status"]; r.Method != http.MethodGet || !given {
+		st = issue.StatusPending
 	}
 	rv := &requestsView{Status: st, Notice: notice, Error: problem}
 	if r.Method == http.MethodGet {
@@ -63,7 +62,7 @@ func (h *Handler) showRequests(w http.ResponseWriter, r *http.Request, v *visit,
 		rv.Error, rv.Status, status = "Status "+st+": choose pending, issued, rejected, expired or failed.", "pending", http.StatusBadRequest
 		st = "pending"
 	}
-	names, _, err := h.caNames(r)
+	names, err := h.caNames(r)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
