@@ -239,3 +239,9 @@ type Counts struct {
 	Valid, Expired, Revoked int
 	Expiring                []int
 }
+
+// Resource is what a scope check of the certificate c looks at; caName is
+// the name of c's CA (a binding may name CAs by ID or by name).
+func (c *Certificate) Resource(caName string) authz.Resource {
+	return authz.Resource{CAID: c.CAID, CAName: caName, Profile: c.Profile, Names: c.SANs}
+}

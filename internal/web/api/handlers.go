@@ -502,7 +502,7 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	var last *inventory.Certificate
 	resume, err := inventory.ScanVisible(r.Context(), h.d.Inventory.ListCertificates, f, h.scan, func(c *inventory.Certificate) bool {
 		v := h.certView(r, c, names)
-		if who.Allow(authz.PermCertRead, certResource(c, v.CA)) != nil {
+		if who.Allow(authz.PermCertRead, c.Resource(v.CA)) != nil {
 			return false
 		}
 		out.Certificates = append(out.Certificates, v)
@@ -521,11 +521,6 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// certResource is what a scope check of an issued certificate looks at.
-func certResource(c *inventory.Certificate, caName string) authz.Resource {
-	return authz.Resource{CAID: c.CAID, CAName: caName, Profile: c.Profile, Names: c.SANs}
-}
-
 // getCert returns the certificate in the path, if who may read it.
 func (h *Handler) getCert(r *http.Request, who authz.Principal) (*inventory.Certificate, error) {
 	s, err := pki.NormalizeSerial(r.PathValue("serial"))
@@ -540,7 +535,7 @@ func (h *Handler) getCert(r *http.Request, who authz.Principal) (*inventory.Cert
 	if a, err := h.d.CAs.Get(r.Context(), c.CAID); err == nil {
 		name = a.Name
 	}
-	if err := who.Allow(authz.PermCertRead, certResource(c, name)); err != nil {
+	if err := who.Allow(authz.PermCertRead, c.Resource(name)); err != nil {
 		return nil, err
 	}
 	return c, nil

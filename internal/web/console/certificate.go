@@ -54,7 +54,7 @@ func (h *Handler) findCertificate(w http.ResponseWriter, r *http.Request, v *vis
 		}
 		return nil, nil
 	}
-	if v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) != nil {
+	if v.who.Allow(authz.PermCertRead, c.Resource(names[c.CAID])) != nil {
 		notFound()
 		return nil, nil
 	}
@@ -88,7 +88,7 @@ func (h *Handler) showCertificate(w http.ResponseWriter, r *http.Request, v *vis
 			h.unavailable(w, r, err)
 			return
 		}
-	} else if v.who.Allow(authz.PermCertRevoke, certResource(c, names[c.CAID])) == nil {
+	} else if v.who.Allow(authz.PermCertRevoke, c.Resource(names[c.CAID])) == nil {
 		cv.CanRevoke, cv.Reasons = true, pki.ReasonNames()
 	}
 	h.render(w, r, status, "certificate", v, cv)

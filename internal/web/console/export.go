@@ -78,7 +78,7 @@ scan:
 			return
 		}
 		for _, c := range page {
-			if v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) != nil {
+			if v.who.Allow(authz.PermCertRead, c.Resource(names[c.CAID])) != nil {
 				continue
 			}
 			if len(rows) == exportMaxRows {

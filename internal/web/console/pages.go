@@ -197,10 +197,6 @@ func (h *Handler) caNames(r *http.Request) (map[string]string, error) {
 	return m, nil
 }
 
-func certResource(c *inventory.Certificate, caName string) authz.Resource {
-	return authz.Resource{CAID: c.CAID, CAName: caName, Profile: c.Profile, Names: c.SANs}
-}
-
 // windowCount is one "expiring within" figure of the overview.
 type windowCount struct {
 	Days  int
@@ -249,7 +245,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	counts := make([]int, len(expiryWindows))
 	visible := func(c *inventory.Certificate) bool {
-		return v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) == nil
+		return v.who.Allow(authz.PermCertRead, c.Resource(names[c.CAID])) == nil
 	}
 	if v.who.Everywhere(authz.PermCertRead) {
 		c, err := h.d.Inventory.InventoryCounts(ctx, now, bounds)
@@ -363,7 +359,7 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 	if n := strings.TrimSpace(cv.Name); len(n) >= 16 && !strings.Contains(n, ".") {
 		if serial, err := pki.NormalizeSerial(n); err == nil {
 			if c, err := h.d.Inventory.GetCertificate(ctx, serial); err == nil &&
-				v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) == nil {
+				v.who.Allow(authz.PermCertRead, c.Resource(names[c.CAID])) == nil {
 				http.Redirect(w, r, "/certificates/"+c.Serial, http.StatusSeeOther)
 				return
 			}
@@ -371,7 +367,7 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 	}
 	var last *inventory.Certificate
 	resume, err := inventory.ScanVisible(ctx, h.d.Inventory.ListCertificates, f, inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, func(c *inventory.Certificate) bool {
-		if v.who.Allow(authz.PermCertRead, certResource(c, names[c.CAID])) != nil {
+		if v.who.Allow(authz.PermCertRead, c.Resource(names[c.CAID])) != nil {
 			return false
 		}
 		cv.Rows = append(cv.Rows, h.row(c, names, now))
