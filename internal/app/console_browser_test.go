@@ -186,6 +186,21 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("after verifying, the audit page says %q", s)
 	}
 	shot("audit")
+	step("create a principal with a token", chromedp.Click(chromedp.CSS(`nav a[href="/access"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/access/principals"]`)),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/access/principals"] input[name="name"]`), "release-bot"),
+		chromedp.SetValue(chromedp.CSS(`form[action="/access/principals"] select[name="kind"]`), "machine"),
+		chromedp.SetValue(chromedp.CSS(`form[action="/access/principals"] select[name="role"]`), "viewer"),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/access/principals"] input[name="cas"]`), "issuing"),
+		chromedp.Click(chromedp.CSS(`form[action="/access/principals"] input[name="token"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/access/principals"] button`)), chromedp.WaitVisible(chromedp.CSS("#newtoken")))
+	minted := text("#newtoken")
+	if r := in.raw("GET", "/api/v1/whoami", "Bearer "+minted, nil); r.status != http.StatusOK {
+		t.Errorf("the token minted in the browser: %d, want 200", r.status)
+	}
+	shot("principal")
+	step("open the access page", chromedp.Click(chromedp.CSS(`nav a[href="/access"]`)), chromedp.WaitVisible(chromedp.CSS(`a[href="/access/principals/release-bot"]`)))
+	shot("access")
 	step("sign out", chromedp.Click(chromedp.CSS("form.signout button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	signedOut := text("main")
 	step("sign in as the approver", chromedp.SendKeys(chromedp.CSS("#token"), approver.Token.Token),

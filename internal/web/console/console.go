@@ -123,6 +123,7 @@ type Deps struct {
 	Audit     Audit
 	Approvals Approvals
 	Refusals  Refusals
+	Access    Access
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
@@ -158,8 +159,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals and Refusals are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals and Access are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -204,6 +205,16 @@ func New(d Deps) (*Handler, error) {
 	h.page("POST /cas/{name}/enable", h.caChange(true), authz.PermCAManage)
 	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
 	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
+	h.page("GET /access", h.accessPage, authz.PermPrincipalRead)
+	h.page("GET /access/principals/{name}", h.principalPage, authz.PermPrincipalRead)
+	h.page("POST /access/principals", h.createPrincipal, authz.PermPrincipalAdmin)
+	h.page("POST /access/principals/{name}/tokens", h.createToken, authz.PermPrincipalAdmin)
+	h.page("POST /access/principals/{name}/disable", h.disablePrincipal, authz.PermPrincipalAdmin)
+	h.page("POST /access/principals/{name}/bindings", h.bind, authz.PermPrincipalAdmin)
+	h.page("POST /access/bindings/{id}/delete", h.unbind, authz.PermPrincipalAdmin)
+	h.page("POST /access/tokens/{id}/revoke", h.revokeToken, authz.PermPrincipalAdmin)
+	h.page("POST /access/roles", h.createRole, authz.PermPrincipalAdmin)
+	h.page("POST /access/roles/{name}/delete", h.deleteRole, authz.PermPrincipalAdmin)
 	h.mux.HandleFunc("/", h.notFound)
 	return h, nil
 }

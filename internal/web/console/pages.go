@@ -103,8 +103,8 @@ type page struct {
 	SignedIn bool
 	// CanAudit: the viewer may read the audit log (its link is shown);
 	// CanRequests: it may request or approve (the approvals link).
-	CanAudit, CanRequests, CanCAs, CanCerts bool
-	View                                    any
+	CanAudit, CanRequests, CanCAs, CanCerts, CanAccess bool
+	View                                               any
 }
 
 type errorPage struct{ Title, Message string }
@@ -131,6 +131,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Approvals", "requests"
 	case *casView:
 		p.Title, p.Nav = "Certificate authorities", "cas"
+	case *accessView:
+		p.Title, p.Nav = "Access", "access"
+	case *principalView:
+		p.Title, p.Nav = "Principal "+view.P.Name, "access"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
@@ -138,6 +142,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CanRequests = v.who.Can(authz.PermCertIssue) || v.who.Can(authz.PermRequestApprove)
 		p.CanCAs = v.who.Can(authz.PermCARead)
 		p.CanCerts = v.who.Can(authz.PermCertRead)
+		p.CanAccess = v.who.Allow(authz.PermPrincipalRead, authz.Resource{}) == nil
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
