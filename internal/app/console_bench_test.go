@@ -100,11 +100,13 @@ func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) 
 	// keeps: with them SQLite re-plans statements per value bound).
 	stmts := []string{"VACUUM ANALYZE"}
 	if !pg {
-		// Rows written around the store are counted as the migration
-		// that added certificate_counts counts existing ones (on
-		// PostgreSQL its trigger counted them).
+		// Rows written around the store are counted as the migrations
+		// that added certificate_counts and issuance_counts count existing ones (on
+		// PostgreSQL their triggers counted them).
 		stmts = []string{"DELETE FROM certificate_counts", `INSERT INTO certificate_counts (ca_id, profile, status, renewed, expiry_day, n)
 			SELECT ca_id, profile, status, renewed_by <> '', (not_after - ((not_after % 86400000000) + 86400000000) % 86400000000) / 86400000000, COUNT(*) FROM certificates GROUP BY 1, 2, 3, 4, 5`,
+			"DELETE FROM issuance_counts", `INSERT INTO issuance_counts (day, ca_id, n)
+			SELECT (created_at - ((created_at % 86400000000) + 86400000000) % 86400000000) / 86400000000, ca_id, COUNT(*) FROM certificates WHERE source = 'issued' GROUP BY 1, 2`,
 			"PRAGMA analysis_limit=400", "ANALYZE", "DROP TABLE IF EXISTS sqlite_stat4"}
 	}
 	for _, q := range stmts {

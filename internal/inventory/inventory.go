@@ -240,6 +240,16 @@ type Counts struct {
 	Expiring                []int
 }
 
+// DayCount is how many certificates one UTC day (its midnight) holds for
+// one CA: expiring that day (with Renewed telling whether they were
+// renewed), issued or revoked on it.
+type DayCount struct {
+	Day     time.Time
+	CAID    string
+	Renewed bool
+	N       int
+}
+
 // Resource is what a scope check of the certificate c looks at; caName is
 // the name of c's CA (a binding may name CAs by ID or by name).
 func (c *Certificate) Resource(caName string) authz.Resource {

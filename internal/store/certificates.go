@@ -41,6 +41,10 @@ type certRow struct {
 	names      []string // kind, value pairs
 	// count is the certificate_counts group the row adds to.
 	count countKey
+	// issued: the certificate was issued here (not imported), and is
+	// counted in issuance_counts on issuedDay, created_at's UTC day.
+	issued    bool
+	issuedDay int64
 }
 
 func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
@@ -97,6 +101,9 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 			c.RenewedBy, string(c.RenewalKind), c.RenewFailures, db.zeroNullTimeArg(c.RenewRetryAt), c.RenewError,
 			db.zeroNullTimeArg(c.SupersedeAt), c.RequesterID,
 		},
+	}
+	if source == inventory.SourceIssued {
+		r.issued, r.issuedDay = true, expiryDay(c.CreatedAt)
 	}
 	// Each name once: a certificate may list a SAN in two spellings.
 	seen := make(map[[2]string]bool, len(c.SANs)+len(c.Tags))

@@ -20,15 +20,30 @@ type countKey struct {
 // they wrote themselves, a batch of one CA and profile in one statement.
 // Updates and deletes are counted by triggers (migration 0017); on
 // PostgreSQL a statement-level trigger counts inserts too, and this does
-// nothing.
+// nothing. The certificates issued here are counted by day of issuance
+// and CA in issuance_counts alike (migration 0019).
 func (db *DB) countInserted(ctx context.Context, tx *sql.Tx, rows []*certRow, inserted []bool) error {
 	if db.d.name == postgresDialect.name {
 		return nil
 	}
 	groups := make(map[countKey]int64, 1)
+	type issuedKey struct {
+		day  int64
+		caID string
+	}
+	issued := make(map[issuedKey]int64, 1)
 	for i, r := range rows {
 		if inserted == nil || inserted[i] {
 			groups[r.count]++
+			if r.issued {
+				issued[issuedKey{r.issuedDay, r.count.caID}]++
+			}
+		}
+	}
+	for k, n := range issued {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO issuance_counts (day, ca_id, n) VALUES (?, ?, ?)
+			ON CONFLICT (day, ca_id) DO UPDATE SET n = n + excluded.n`, k.day, k.caID, n); err != nil {
+			return fmt.Errorf("count issuance: %w", err)
 		}
 	}
 	for k, n := range groups {

@@ -217,7 +217,6 @@ func (db *DB) InventoryCounts(ctx context.Context, now time.Time, bounds []time.
 	}
 
 	// Today, on either side of now.
-	dayStart := func(d int64) time.Time { return time.Unix(d*86400, 0).UTC() }
 	var later, earlier, laterNotRenewed int64
 	today := db.d.rebind(`SELECT
 		COALESCE(SUM(CASE WHEN not_after > ? THEN 1 ELSE 0 END), 0),

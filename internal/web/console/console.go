@@ -63,6 +63,11 @@ type Inventory interface {
 	InventoryCounts(ctx context.Context, now time.Time, bounds []time.Time) (inventory.Counts, error)
 	// CountsByCA is how many certificates each CA issued, by CA ID.
 	CountsByCA(ctx context.Context) (map[string]int, error)
+	// ValidByExpiryDay, IssuedByDay and RevokedByDay count certificates
+	// per UTC day from the day of from on (summaries, not rows).
+	ValidByExpiryDay(ctx context.Context, from time.Time) ([]inventory.DayCount, error)
+	IssuedByDay(ctx context.Context, from time.Time) ([]inventory.DayCount, error)
+	RevokedByDay(ctx context.Context, from time.Time) ([]inventory.DayCount, error)
 }
 
 // CAs lists the certificate authorities and changes their state; Disable

@@ -27,20 +27,17 @@ func parsePages() (map[string]*template.Template, error) {
 		"day":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"relative": relative,
 		"list":     func(v ...string) []string { return v },
+		"add":      func(a, b int) int { return a + b },
+		"sub":      func(a, b int) int { return a - b },
 		"thousands": func(n any) string {
-			var s string
 			switch n := n.(type) {
 			case int:
-				s = strconv.Itoa(n)
+				return thousands(n)
 			case int64:
-				s = strconv.FormatInt(n, 10)
+				return thousands(int(n))
 			default:
-				s = fmt.Sprint(n)
+				return fmt.Sprint(n)
 			}
-			for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-				s = s[:i] + "," + s[i:]
-			}
-			return s
 		},
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
@@ -60,6 +57,12 @@ func parsePages() (map[string]*template.Template, error) {
 		out[base] = t
 	}
 	return out, nil
+}
+
+// utcDay is the midnight (UTC) that begins t's UTC day.
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 // relative says how far t is from now for people: "in 12 days", "3 hours ago".
@@ -222,6 +225,8 @@ type overviewView struct {
 	// own and those it may decide); ShowPending: it may see some.
 	Pending     int
 	ShowPending bool
+	// Charts: the expiry timeline, days left and the activity per day.
+	Charts []*chart
 }
 
 // overview is the risk header: how many certificates are valid, expired
@@ -243,6 +248,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx, cancel := h.storeContext(r)
 	defer cancel()
 	now := h.d.Clock.Now()
+	today := utcDay(now)
 	ov := &overviewView{}
 	bounds := make([]time.Time, len(expiryWindows))
 	for i, d := range expiryWindows {
@@ -259,13 +265,38 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 			return
 		}
 		ov.Valid, ov.Expired, ov.Revoked, counts = c.Valid, c.Expired, c.Revoked, c.Expiring
+		days, err := h.d.Inventory.ValidByExpiryDay(ctx, now)
+		if err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		since := today.AddDate(0, 0, -(activityDays - 1))
+		issued, err := h.d.Inventory.IssuedByDay(ctx, since)
+		if err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		revoked, err := h.d.Inventory.RevokedByDay(ctx, since)
+		if err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		ov.Charts = []*chart{expiryTimeline(days, today, names), daysLeft(days, today), activity(issued, revoked, today, true)}
 	} else {
 		ov.Scoped = true
+		var expiring, issued []inventory.DayCount
+		since := today.AddDate(0, 0, -(activityDays - 1))
 		f := inventory.Filter{Limit: inventory.ScanMax}
 		resume, err := inventory.ScanVisible(ctx, h.d.Inventory.ListCertificates, f, inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, func(c *inventory.Certificate) bool {
 			ov.Scanned++
 			if !visible(c) {
 				return false
+			}
+			if c.Source == inventory.SourceIssued && !c.CreatedAt.Before(since) {
+				issued = append(issued, inventory.DayCount{Day: utcDay(c.CreatedAt), CAID: c.CAID, N: 1})
+			}
+			if c.Status == inventory.StatusValid && !c.NotAfter.Before(today) {
+				expiring = append(expiring, inventory.DayCount{Day: utcDay(c.NotAfter), CAID: c.CAID, Renewed: c.RenewedBy != "", N: 1})
 			}
 			switch {
 			case c.Status == inventory.StatusRevoked:
@@ -287,6 +318,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 			return
 		}
 		ov.Partial = resume != nil || ov.Scanned >= inventory.ScanMax
+		ov.Charts = []*chart{expiryTimeline(expiring, today, names), daysLeft(expiring, today), activity(issued, nil, today, false)}
 	}
 	for i, d := range expiryWindows {
 		ov.Windows = append(ov.Windows, windowCount{Days: d, Count: counts[i], Link: "/certificates?" + url.Values{"within": {strconv.Itoa(d)}, "status": {"valid"}, "current": {"1"}, "sort": {"expiry"}}.Encode()})
@@ -455,6 +487,27 @@ func certFilter(q url.Values, caIDs map[string]string, now time.Time) (inventory
 		// As `cert list --expiring-within`: expired ones included,
 		// unless status narrows it.
 		f.ExpiringBefore = now.Add(time.Duration(n) * 24 * time.Hour)
+	}
+	// A span of UTC days of expiry, as the overview's charts link to
+	// their bars: from the first day's start to the last day's start.
+	for _, k := range []string{"expires_from", "expires_to"} {
+		v := q.Get(k)
+		if v == "" {
+			continue
+		}
+		d, err := time.Parse(dayLayout, v)
+		if err != nil {
+			return f, fmt.Errorf("%s %q: give a date as YYYY-MM-DD", k, v)
+		}
+		if k == "expires_to" {
+			if f.ExpiringBefore.IsZero() || d.Before(f.ExpiringBefore) {
+				f.ExpiringBefore = d
+			}
+		} else if from := d.Add(-time.Microsecond); from.After(f.UnexpiredAt) {
+			// UnexpiredAt keeps NotAfter after it: the day's first
+			// instant (the store keeps microseconds) included.
+			f.UnexpiredAt = from
+		}
 	}
 	switch c := q.Get("current"); c {
 	case "":
