@@ -131,6 +131,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Approvals", "requests"
 	case *casView:
 		p.Title, p.Nav = "Certificate authorities", "cas"
+	case *alertsView:
+		p.Title, p.Nav = "Alerts and jobs", "alerts"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
