@@ -40,8 +40,10 @@ type deliveryRow struct {
 	// another is due at When) or queued (not yet attempted, due at When).
 	State    string
 	Attempts int
-	// When is the delivery time (delivered) or the next attempt.
-	When time.Time
+	// When is the delivery time (delivered) or the next attempt; WhenText
+	// says it for people.
+	When     time.Time
+	WhenText string
 	// Error is the last attempt's error, cut to shortText; ErrorFull to
 	// longText.
 	Error, ErrorFull string
@@ -69,10 +71,11 @@ type jobRow struct {
 	Outcome        string
 	Detail         string
 	DetailFull     string
-	// Next is when the job runs next, counted from its last start; Due:
-	// that time has passed (it runs at its next tick).
-	Next time.Time
-	Due  bool
+	// Next is about when the job runs next, counted from its last start
+	// (its ticker counts from the server's start); NextText says it for
+	// people, "due" once passed.
+	Next     time.Time
+	NextText string
 }
 
 type alertsView struct {
@@ -160,14 +163,14 @@ func (h *Handler) showAlerts(w http.ResponseWriter, r *http.Request, v *visit, s
 func alertFilter(q url.Values, av *alertsView) error {
 	av.Kind = q.Get("kind")
 	if av.Kind != "" && !slices.Contains(av.Kinds, av.Kind) {
-		return fmt.Errorf("kind %q: choose one of %s, or any", av.Kind, strings.Join(av.Kinds, ", "))
+		return fmt.Errorf("kind %q: choose one of %s, or any", cut(av.Kind, 100), strings.Join(av.Kinds, ", "))
 	}
 	switch u := q.Get("undelivered"); u {
 	case "":
 	case "1":
 		av.Undelivered = true
 	default:
-		return fmt.Errorf("undelivered %q: give 1 to show only alerts not yet delivered to every channel, or nothing", u)
+		return fmt.Errorf("undelivered %q: give 1 to show only alerts not yet delivered to every channel, or nothing", cut(u, 100))
 	}
 	return nil
 }
@@ -184,6 +187,7 @@ func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*l
 	if err != nil {
 		return err
 	}
+	now := h.d.Clock.Now()
 	configured := map[string]bool{}
 	for _, c := range av.Channels {
 		configured[c] = true
@@ -205,6 +209,14 @@ func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*l
 				dr.State, dr.When = "retrying", d.NextAttemptAt
 			default:
 				dr.State, dr.When = "queued", d.NextAttemptAt
+			}
+			switch {
+			case dr.State == "delivered":
+				dr.WhenText = relative(now, dr.When)
+			case dr.State != "failed" && !dr.When.After(now):
+				dr.WhenText = "due"
+			case dr.State != "failed":
+				dr.WhenText = relativeNear(now, dr.When)
 			}
 			if dr.State != "delivered" {
 				row.Undelivered = true
@@ -257,9 +269,21 @@ func jobView(j *lifecycle.JobState, now time.Time) jobRow {
 	}
 	if j.Interval > 0 {
 		row.Next = j.StartedAt.Add(j.Interval)
-		row.Due = !row.Next.After(now)
+		row.NextText = "due"
+		if row.Next.After(now) {
+			row.NextText = relativeNear(now, row.Next)
+		}
 	}
 	return row
+}
+
+// relativeNear is relative, but says a time within the next minute is in
+// under a minute, not "now": retries and short intervals are seconds away.
+func relativeNear(now, t time.Time) string {
+	if d := t.Sub(now); d > 0 && d < time.Minute {
+		return "in under a minute"
+	}
+	return relative(now, t)
 }
 
 // humanInterval says how often a job runs: "every 15s", "every 1h0m0s"
