@@ -26,6 +26,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/revoke"
 )
@@ -100,6 +101,19 @@ type Approvals interface {
 	ListRequests(ctx context.Context, p authz.Principal, status string, limit int) ([]*issue.ApprovalRequest, error)
 }
 
+// Lifecycle lists alerts and the scheduled jobs and runs a job now; each
+// call checks the principal's permission itself (the API's calls).
+type Lifecycle interface {
+	// Alerts returns the newest limit alerts with their deliveries.
+	Alerts(ctx context.Context, p authz.Principal, limit int) ([]*lifecycle.AlertRecord, error)
+	// ChannelNames lists the configured alert channels.
+	ChannelNames() []string
+	Jobs(ctx context.Context, p authz.Principal) ([]*lifecycle.JobState, error)
+	// RunJob runs job name now and returns its recorded state, or an
+	// error wrapping lifecycle.ErrUnknownJob.
+	RunJob(ctx context.Context, p authz.Principal, name string) (*lifecycle.JobState, error)
+}
+
 // Refusals counts refused sign-ins; the audit log gets one event per
 // source and minute (audit.RefusalCounter).
 type Refusals interface {
@@ -129,6 +143,7 @@ type Deps struct {
 	Approvals Approvals
 	Refusals  Refusals
 	Access    Access
+	Lifecycle Lifecycle
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
@@ -164,8 +179,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals and Access are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, Access and Lifecycle are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -208,6 +223,8 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /cas/{name}/certificate", h.caCertificate, authz.PermCARead)
 	h.page("POST /cas/{name}/disable", h.caChange(false), authz.PermCAManage)
 	h.page("POST /cas/{name}/enable", h.caChange(true), authz.PermCAManage)
+	h.page("GET /alerts", h.alerts, authz.PermCertRead)
+	h.page("POST /jobs/{name}/run", h.runJob, authz.PermCAManage)
 	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
 	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
 	h.page("GET /access", h.accessPage, authz.PermPrincipalRead)

@@ -138,6 +138,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Access", "access"
 	case *principalView:
 		p.Title, p.Nav = "Principal "+view.P.Name, "access"
+	case *alertsView:
+		p.Title, p.Nav = "Alerts and jobs", "alerts"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
