@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/elliptic"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -715,6 +716,22 @@ func TestConsoleCAs(t *testing.T) {
 	}
 	if r := vb.do("GET", "/cas/issuing/certificate", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "BEGIN CERTIFICATE") {
 		t.Errorf("CA certificate download: %d", r.status)
+	}
+	// The CRL downloads (built if there is none yet), signed by the CA,
+	// and the CA's row then says which CRL is served and until when.
+	r := vb.do("GET", "/cas/issuing/crl", nil)
+	list, err := x509.ParseRevocationList(r.body)
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/pkix-crl" || err != nil {
+		t.Fatalf("CRL download: %d %q: %v", r.status, r.header.Get("Content-Type"), err)
+	}
+	var issuingCA apitypes.CA
+	in.must(http.StatusOK, "GET", "/api/v1/cas/issuing", nil, &issuingCA)
+	if caCert := tPEMCert(t, issuingCA.CertificatePEM); list.CheckSignatureFrom(caCert) != nil {
+		t.Error("the downloaded CRL is not signed by the issuing CA")
+	}
+	want := fmt.Sprintf("CRL #%d, ", list.Number.Int64())
+	if p := string(vb.do("GET", "/cas", nil).body); !strings.Contains(p, want) || !strings.Contains(p, "next update <time") {
+		t.Errorf("the CA page does not show the CRL served (%s): %s", want, tTrim([]byte(p)))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/revoke"
 )
 
 // caRow is one CA as the CA page shows it, at its depth in the hierarchy.
@@ -24,6 +25,11 @@ type caRow struct {
 	Issued                int
 	Constraints           []string
 	CanDisable, CanEnable bool
+	// Rev is how current the CA's revocation data is (nil: not loaded by
+	// the revocation service yet); CRLStale: its CRL is past nextUpdate;
+	// OCSPStale: a pre-signing pass is overdue by a quarter lifetime.
+	Rev                 *revoke.Freshness
+	CRLStale, OCSPStale bool
 }
 
 type casView struct {
@@ -72,6 +78,11 @@ func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, stat
 			children[c.ParentID] = append(children[c.ParentID], c)
 		}
 	}
+	fresh := map[string]*revoke.Freshness{}
+	for _, f := range h.d.Revoker.Freshness() {
+		fresh[f.CAID] = &f
+	}
+	now := h.d.Clock.Now()
 	cv := &casView{Notice: notice, Error: problem}
 	var walk func(c *ca.CA, depth int)
 	walk = func(c *ca.CA, depth int) {
@@ -86,6 +97,11 @@ func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, stat
 					row.KeyAlg += " " + strconv.Itoa(bits)
 				}
 				row.Constraints = constraints(cert)
+			}
+			if f := fresh[c.ID]; f != nil {
+				row.Rev = f
+				row.CRLStale = !f.CRLNextUpdate.IsZero() && now.After(f.CRLNextUpdate)
+				row.OCSPStale = !f.OCSPRefreshDue.IsZero() && now.After(f.OCSPRefreshDue.Add(f.OCSPRefreshDue.Sub(f.OCSPLastPresign)))
 			}
 			manage := v.who.Allow(authz.PermCAManage, res) == nil
 			row.CanDisable = manage && c.Status == ca.StatusActive
@@ -137,6 +153,29 @@ func (h *Handler) caCertificate(w http.ResponseWriter, r *http.Request, v *visit
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+c.Name+`.pem"`)
 	_, _ = w.Write(pki.CertPEM(c.CertDER))
+}
+
+// caCRL downloads a CA's current CRL, as the CRL distribution point
+// serves it.
+func (h *Handler) caCRL(w http.ResponseWriter, r *http.Request, v *visit) {
+	c := h.findCA(w, r, v)
+	if c == nil {
+		return
+	}
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	crl, err := h.d.Revoker.CRL(ctx, c.ID)
+	if errors.Is(err, revoke.ErrNoCA) {
+		h.render(w, r, http.StatusNotFound, "error", v, errorPage{Title: "No CRL", Message: "This CA has no CRL: it issues nothing yet."})
+		return
+	}
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+c.Name+`.crl"`)
+	_, _ = w.Write(crl.DER)
 }
 
 // findCA returns the CA in the path if v's principal may read it, else

@@ -80,9 +80,13 @@ type CAs interface {
 }
 
 // Revoker revokes certificates; it checks the principal's permission and
-// scope itself (the same core call as the API's).
+// scope itself (the same core call as the API's). Freshness says how
+// current each CA's CRL and OCSP responses are (memory only).
 type Revoker interface {
 	Revoke(ctx context.Context, req revoke.Request) (*inventory.Revocation, bool, error)
+	Freshness() []revoke.Freshness
+	// CRL is the CA's current CRL (built if there is none yet).
+	CRL(ctx context.Context, caID string) (*revoke.CRL, error)
 }
 
 // Audit reads the audit log and verifies its chain.
@@ -221,6 +225,7 @@ func New(d Deps) (*Handler, error) {
 	h.page("POST /requests/{id}/reject", h.decide(false), authz.PermRequestApprove)
 	h.page("GET /cas", h.cas, authz.PermCARead)
 	h.page("GET /cas/{name}/certificate", h.caCertificate, authz.PermCARead)
+	h.page("GET /cas/{name}/crl", h.caCRL, authz.PermCARead)
 	h.page("POST /cas/{name}/disable", h.caChange(false), authz.PermCAManage)
 	h.page("POST /cas/{name}/enable", h.caChange(true), authz.PermCAManage)
 	h.page("GET /alerts", h.alerts, authz.PermCertRead)
