@@ -49,7 +49,8 @@ type Activity struct {
 }
 
 // ProvisionerActivity returns provisioner name's recent accounts, orders
-// and failed validations. It needs ca:read over the provisioner's CA.
+// (each as it stands now) and failed validations. It needs ca:read over
+// the provisioner's CA.
 func (s *Service) ProvisionerActivity(ctx context.Context, p authz.Principal, name string) (*Activity, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading ACME activity needs %s", authz.ErrForbidden, authz.PermCARead)
@@ -67,6 +68,14 @@ func (s *Service) ProvisionerActivity(ctx context.Context, p authz.Principal, na
 	}
 	if a.Orders, err = s.store.RecentOrders(ctx, prov.ID, ActivityLimit); err != nil {
 		return nil, fmt.Errorf("acme: orders of %s: %w", prov.Name, err)
+	}
+	// A pending or ready order is stored as its client last saw it; shown
+	// as it stands now (failed, expired, ready), as the client would be
+	// told, without storing anything.
+	for i, o := range a.Orders {
+		if a.Orders[i], err = s.advance(ctx, o); err != nil {
+			return nil, err
+		}
 	}
 	if a.Failures, err = s.store.RecentFailedValidations(ctx, prov.ID, ActivityLimit); err != nil {
 		return nil, fmt.Errorf("acme: failed validations of %s: %w", prov.Name, err)

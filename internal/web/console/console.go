@@ -20,14 +20,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/revoke"
+	"github.com/certwright/certwright/internal/web/report"
 )
 
 //go:embed templates/*.html
@@ -95,6 +98,23 @@ type Approvals interface {
 	ListRequests(ctx context.Context, p authz.Principal, status string, limit int) ([]*issue.ApprovalRequest, error)
 }
 
+// ACME is the operator side of ACME, the API's calls: each checks the
+// principal itself (ca:read to read; ca:manage over the provisioner's CA
+// to disable or enable it).
+type ACME interface {
+	ListProvisioners(ctx context.Context, p authz.Principal) ([]*acme.Provisioner, error)
+	GetProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+	ProvisionerActivity(ctx context.Context, p authz.Principal, name string) (*acme.Activity, error)
+	DisableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+	EnableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+}
+
+// Compliance builds the compliance report (compliance.Reporter), the
+// API's report.
+type Compliance interface {
+	Build(ctx context.Context, since time.Time) (*compliance.Report, error)
+}
+
 // Refusals counts refused sign-ins; the audit log gets one event per
 // source and minute (audit.RefusalCounter).
 type Refusals interface {
@@ -124,6 +144,10 @@ type Deps struct {
 	Approvals Approvals
 	Refusals  Refusals
 
+	// ACME and Compliance serve the ACME and compliance pages.
+	ACME       ACME
+	Compliance Compliance
+
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
 	// it was signed in with).
@@ -144,6 +168,8 @@ type Handler struct {
 	static  http.Handler
 	limiter *netsource.Limiter
 	routes  []Route
+	// report renders the compliance report's HTML page, as the API does.
+	report *report.Renderer
 }
 
 // Route is one console route, for the route-walk tests: Public routes are
@@ -158,8 +184,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals and Refusals are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.ACME == nil || d.Compliance == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, ACME and Compliance are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -177,12 +203,16 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	rend, err := report.NewRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	sub, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return nil, fmt.Errorf("console: static files: %w", err)
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(), pages: pages, static: http.StripPrefix("/static/", http.FileServerFS(sub)),
-		limiter: netsource.NewLimiter(d.Clock.Now, d.SignInPerSecond, d.SignInBurst)}
+		limiter: netsource.NewLimiter(d.Clock.Now, d.SignInPerSecond, d.SignInBurst), report: rend}
 	h.public("GET /static/", h.serveStatic)
 	h.public("GET /login", h.loginPage)
 	h.public("POST /login", h.signIn)
@@ -202,6 +232,13 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /cas/{name}/certificate", h.caCertificate, authz.PermCARead)
 	h.page("POST /cas/{name}/disable", h.caChange(false), authz.PermCAManage)
 	h.page("POST /cas/{name}/enable", h.caChange(true), authz.PermCAManage)
+	// Not under /acme/: that is the ACME protocol's (directories, orders).
+	h.page("GET /acme-provisioners", h.acmeProvisioners, authz.PermCARead)
+	h.page("GET /acme-provisioners/{name}", h.acmeProvisioner, authz.PermCARead)
+	h.page("POST /acme-provisioners/{name}/disable", h.acmeChange(false), authz.PermCAManage)
+	h.page("POST /acme-provisioners/{name}/enable", h.acmeChange(true), authz.PermCAManage)
+	h.page("GET /compliance", h.compliance, authz.PermReportRead)
+	h.page("GET /compliance/report", h.complianceReport, authz.PermReportRead)
 	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
 	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
 	h.mux.HandleFunc("/", h.notFound)

@@ -104,7 +104,10 @@ type page struct {
 	// CanAudit: the viewer may read the audit log (its link is shown);
 	// CanRequests: it may request or approve (the approvals link).
 	CanAudit, CanRequests, CanCAs, CanCerts bool
-	View                                    any
+	// CanACME: it may read ACME provisioners; CanCompliance: the
+	// compliance report (report:read with no scope, as the API's).
+	CanACME, CanCompliance bool
+	View                   any
 }
 
 type errorPage struct{ Title, Message string }
@@ -131,6 +134,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Approvals", "requests"
 	case *casView:
 		p.Title, p.Nav = "Certificate authorities", "cas"
+	case *acmeView:
+		p.Title, p.Nav = "ACME provisioners", "acme"
+	case *acmeProvisionerView:
+		p.Title, p.Nav = "ACME provisioner "+view.Row.P.Name, "acme"
+	case *complianceView:
+		p.Title, p.Nav = "Compliance", "compliance"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
@@ -138,6 +147,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CanRequests = v.who.Can(authz.PermCertIssue) || v.who.Can(authz.PermRequestApprove)
 		p.CanCAs = v.who.Can(authz.PermCARead)
 		p.CanCerts = v.who.Can(authz.PermCertRead)
+		p.CanACME = v.who.Can(authz.PermCARead)
+		p.CanCompliance = v.who.Allow(authz.PermReportRead, authz.Resource{}) == nil
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
