@@ -9,39 +9,39 @@ import (
 	"testing"
 
 	"github.com/go-acme/lego/v4/certificate"
-	"github.com/go-acme/lego/v4/challenge/dns01"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
-// tSilentDNS answers dns-01 by publishing nothing, so the validation fails.
-type tSilentDNS struct{}
+// tSilentHTTP answers http-01 by serving nothing, so the validation
+// fails: nothing listens on the port the server connects to. (Unlike
+// dns-01, lego then asks no DNS server anything.)
+type tSilentHTTP struct{}
 
-func (tSilentDNS) Present(string, string, string) error { return nil }
-func (tSilentDNS) CleanUp(string, string, string) error { return nil }
+func (tSilentHTTP) Present(string, string, string) error { return nil }
+func (tSilentHTTP) CleanUp(string, string, string) error { return nil }
 
 // tACMEActivity creates provisioner "shop" on e and runs lego against it:
 // one account gets a certificate for www.shop.acme.test, another fails
-// dns-01 for bad.shop.acme.test. It returns the first account's ID, the
+// http-01 for bad.shop.acme.test. It returns the first account's ID, the
 // second's, the certificate's serial and the first account's client.
 func tACMEActivity(t *testing.T, e *tLegoEnv) (good, bad, serial string, client *tLegoAcct) {
 	t.Helper()
 	e.must(http.StatusCreated, "POST", "/api/v1/acme/provisioners", apitypes.CreateProvisionerRequest{
-		Name: "shop", CA: "issuing", Profile: "web_server", Challenges: []string{"http-01", "dns-01"},
+		Name: "shop", CA: "issuing", Profile: "web_server", Challenges: []string{"http-01", "tls-alpn-01"},
 	}, nil)
 	a := e.newClient(t, "shop", tECKey(t, elliptic.P256()), "http-01")
 	good = path.Base(a.register(t))
 	serial = a.obtain(t, certificate.ObtainRequest{Domains: []string{"www.shop.acme.test"}}).serial
 
 	f := e.newClient(t, "shop", tECKey(t, elliptic.P256()))
-	if err := f.Challenge.SetDNS01Provider(tSilentDNS{}, dns01.WrapPreCheck(
-		func(_, _, _ string, _ dns01.PreCheckFunc) (bool, error) { return true, nil })); err != nil {
+	if err := f.Challenge.SetHTTP01Provider(tSilentHTTP{}); err != nil {
 		t.Fatal(err)
 	}
 	bad = path.Base(f.register(t))
 	if _, err := f.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{"bad.shop.acme.test"}, Bundle: true}); err == nil {
-		t.Fatal("dns-01 without a TXT record succeeded")
+		t.Fatal("http-01 with nothing served succeeded")
 	}
 	return good, bad, serial, a
 }
@@ -66,7 +66,7 @@ func TestConsoleACME(t *testing.T) {
 			list := admin.do("GET", "/acme-provisioners", nil)
 			body := string(list.body)
 			if list.status != http.StatusOK || !strings.Contains(body, `href="/acme-provisioners/shop"`) ||
-				!strings.Contains(body, e.directoryURL("shop")) || !strings.Contains(body, "http-01, dns-01") ||
+				!strings.Contains(body, e.directoryURL("shop")) || !strings.Contains(body, "http-01, tls-alpn-01") ||
 				!strings.Contains(body, `action="/acme-provisioners/shop/disable"`) || !strings.Contains(body, `href="/acme-provisioners" aria-current="page">ACME</a>`) {
 				t.Fatalf("ACME list: %d %s", list.status, tTrim(list.body))
 			}
@@ -86,12 +86,12 @@ func TestConsoleACME(t *testing.T) {
 					t.Errorf("orders section lacks %q: %s", want, orders)
 				}
 			}
-			for _, want := range []string{"bad.shop.acme.test", "dns-01", bad} {
+			for _, want := range []string{"bad.shop.acme.test", "http-01", bad} {
 				if !strings.Contains(failures, want) {
 					t.Errorf("failed validations lack %q: %s", want, failures)
 				}
 			}
-			if strings.Contains(failures, "www.shop.acme.test") || !strings.Contains(failures, "TXT") {
+			if strings.Contains(failures, "www.shop.acme.test") || !strings.Contains(failures, `<div class="hint">connection</div>`) {
 				t.Errorf("failed validations show the wrong rows or no error: %s", failures)
 			}
 			if r := admin.do("GET", "/acme-provisioners/nope", nil); r.status != http.StatusNotFound || strings.Contains(string(r.body), "shop") {
