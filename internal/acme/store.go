@@ -111,6 +111,15 @@ type Store interface {
 	// became invalid at or after since.
 	CountFailedValidationsSince(ctx context.Context, accountID string, since time.Time) (int, error)
 
+	// The operator's view of a provisioner, each newest first and at most
+	// limit long. RecentAccounts counts each account's orders up to
+	// countCap.
+	RecentAccounts(ctx context.Context, provisionerID string, limit, countCap int) ([]*AccountActivity, error)
+	RecentOrders(ctx context.Context, provisionerID string, limit int) ([]*Order, error)
+	// RecentFailedValidations returns the failed challenges of the
+	// provisioner's newest invalid authorizations.
+	RecentFailedValidations(ctx context.Context, provisionerID string, limit int) ([]*FailedValidation, error)
+
 	// Certificates and CAs (shared with the rest of Certwright).
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	// CertificateDER returns the issuing CA's ID and the DER of the

@@ -36,6 +36,7 @@ var acmeTests = []struct {
 	{"ACMEMarkRenewNow", testACMEMarkRenewNow},
 	{"ACMEProvisionerLifecycle", testACMEProvisionerLifecycle},
 	{"ACMERevokeEABKey", testACMERevokeEABKey},
+	{"ACMEActivity", testACMEActivity},
 	{"CertificateRenewNowAt", testCertificateRenewNowAt},
 	{"CertificateDER", testCertificateDER},
 }

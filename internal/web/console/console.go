@@ -20,15 +20,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/revoke"
+	"github.com/certwright/certwright/internal/web/report"
 )
 
 //go:embed templates/*.html
@@ -118,6 +121,23 @@ type Lifecycle interface {
 	RunJob(ctx context.Context, p authz.Principal, name string) (*lifecycle.JobState, error)
 }
 
+// ACME is the operator side of ACME, the API's calls: each checks the
+// principal itself (ca:read to read; ca:manage over the provisioner's CA
+// to disable or enable it).
+type ACME interface {
+	ListProvisioners(ctx context.Context, p authz.Principal) ([]*acme.Provisioner, error)
+	GetProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+	ProvisionerActivity(ctx context.Context, p authz.Principal, name string) (*acme.Activity, error)
+	DisableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+	EnableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+}
+
+// Compliance builds the compliance report (compliance.Reporter), the
+// API's report.
+type Compliance interface {
+	Build(ctx context.Context, since time.Time) (*compliance.Report, error)
+}
+
 // Refusals counts refused sign-ins; the audit log gets one event per
 // source and minute (audit.RefusalCounter).
 type Refusals interface {
@@ -149,6 +169,10 @@ type Deps struct {
 	Access    Access
 	Lifecycle Lifecycle
 
+	// ACME and Compliance serve the ACME and compliance pages.
+	ACME       ACME
+	Compliance Compliance
+
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
 	// it was signed in with).
@@ -169,6 +193,8 @@ type Handler struct {
 	static  http.Handler
 	limiter *netsource.Limiter
 	routes  []Route
+	// report renders the compliance report's HTML page, as the API does.
+	report *report.Renderer
 }
 
 // Route is one console route, for the route-walk tests: Public routes are
@@ -183,8 +209,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, Access and Lifecycle are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME and Compliance are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -202,12 +228,16 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	rend, err := report.NewRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	sub, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		return nil, fmt.Errorf("console: static files: %w", err)
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(), pages: pages, static: http.StripPrefix("/static/", http.FileServerFS(sub)),
-		limiter: netsource.NewLimiter(d.Clock.Now, d.SignInPerSecond, d.SignInBurst)}
+		limiter: netsource.NewLimiter(d.Clock.Now, d.SignInPerSecond, d.SignInBurst), report: rend}
 	h.public("GET /static/", h.serveStatic)
 	h.public("GET /login", h.loginPage)
 	h.public("POST /login", h.signIn)
@@ -230,6 +260,13 @@ func New(d Deps) (*Handler, error) {
 	h.page("POST /cas/{name}/enable", h.caChange(true), authz.PermCAManage)
 	h.page("GET /alerts", h.alerts, authz.PermCertRead)
 	h.page("POST /jobs/{name}/run", h.runJob, authz.PermCAManage)
+	// Not under /acme/: that is the ACME protocol's (directories, orders).
+	h.page("GET /acme-provisioners", h.acmeProvisioners, authz.PermCARead)
+	h.page("GET /acme-provisioners/{name}", h.acmeProvisioner, authz.PermCARead)
+	h.page("POST /acme-provisioners/{name}/disable", h.acmeChange(false), authz.PermCAManage)
+	h.page("POST /acme-provisioners/{name}/enable", h.acmeChange(true), authz.PermCAManage)
+	h.page("GET /compliance", h.compliance, authz.PermReportRead)
+	h.page("GET /compliance/report", h.complianceReport, authz.PermReportRead)
 	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
 	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
 	h.page("GET /access", h.accessPage, authz.PermPrincipalRead)

@@ -107,7 +107,10 @@ type page struct {
 	// CanAudit: the viewer may read the audit log (its link is shown);
 	// CanRequests: it may request or approve (the approvals link).
 	CanAudit, CanRequests, CanCAs, CanCerts, CanAccess bool
-	View                                               any
+	// CanACME: it may read ACME provisioners; CanCompliance: the
+	// compliance report (report:read with no scope, as the API's).
+	CanACME, CanCompliance bool
+	View                   any
 }
 
 type errorPage struct{ Title, Message string }
@@ -140,6 +143,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "Principal "+view.P.Name, "access"
 	case *alertsView:
 		p.Title, p.Nav = "Alerts and jobs", "alerts"
+	case *acmeView:
+		p.Title, p.Nav = "ACME provisioners", "acme"
+	case *acmeProvisionerView:
+		p.Title, p.Nav = "ACME provisioner "+view.Row.P.Name, "acme"
+	case *complianceView:
+		p.Title, p.Nav = "Compliance", "compliance"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
@@ -148,6 +157,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CanCAs = v.who.Can(authz.PermCARead)
 		p.CanCerts = v.who.Can(authz.PermCertRead)
 		p.CanAccess = v.who.Allow(authz.PermPrincipalRead, authz.Resource{}) == nil
+		p.CanACME = v.who.Can(authz.PermCARead)
+		p.CanCompliance = v.who.Allow(authz.PermReportRead, authz.Resource{}) == nil
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
