@@ -180,9 +180,12 @@ func (e *tLegoEnv) newClient(t *testing.T, prov string, key crypto.PrivateKey, c
 			p := &tLegoProvider{Provider: &tLegoDNSProvider{srv: e.dns}}
 			a.providers[ch] = p
 			// The test DNS server is the only one that knows the
-			// record; lego's propagation check would ask others.
+			// record; lego's propagation check would ask others. Its
+			// CNAME lookups go to the test server too: by default lego
+			// asks the system's resolvers, off this machine.
 			err = c.Challenge.SetDNS01Provider(p, dns01.WrapPreCheck(
-				func(_, _, _ string, _ dns01.PreCheckFunc) (bool, error) { return true, nil }))
+				func(_, _, _ string, _ dns01.PreCheckFunc) (bool, error) { return true, nil }),
+				dns01.AddRecursiveNameservers([]string{e.dns.Addr()}))
 		default:
 			t.Fatalf("unknown challenge type %q", ch)
 		}
