@@ -2,8 +2,6 @@ package app
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,35 +25,8 @@ func TestConsoleACMEComplianceInChromium(t *testing.T) {
 	weak := e.tImport(http.StatusCreated, apitypes.ImportRequest{Files: []apitypes.ImportFile{
 		{Name: "weak.pem", PEM: tLegacyPEM(t, "weak.example.com", "sha256", 1024, 30)}}}).Imported[0]
 
-	ctx, problems := tChromium(t, e.tInstance)
-	shots := os.Getenv("CERTWRIGHT_SCREENSHOTS")
-	shot := func(name string) {
-		t.Helper()
-		if shots == "" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("chromium: %s: %v (problems so far: %v)", what, err, problems())
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("chromium: text of %s: %v", sel, err)
-		}
-		return s
-	}
+	tab := tChromiumTab(t, e.tInstance)
+	problems, step, text, shot := tab.problems, tab.step, tab.text, tab.shot
 	provisioner := func() apitypes.Provisioner {
 		t.Helper()
 		var p apitypes.Provisioner

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,35 +16,8 @@ import (
 func TestConsoleAlertsInChromium(t *testing.T) {
 	t.Parallel()
 	in, clk, _ := tAlertsInstance(t, "")
-	ctx, problems := tChromium(t, in)
-	shot := func(name string) {
-		t.Helper()
-		dir := os.Getenv("CERTWRIGHT_SCREENSHOTS")
-		if dir == "" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("chromium: %s: %v (problems so far: %v)", what, err, problems())
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("chromium: text of %s: %v", sel, err)
-		}
-		return s
-	}
+	tab := tChromiumTab(t, in)
+	problems, step, text, shot := tab.problems, tab.step, tab.text, tab.shot
 	step("sign in", chromedp.Navigate(in.l.HTTPSURL+"/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), in.token), chromedp.Submit(chromedp.CSS("form.login")),
 		chromedp.WaitVisible(chromedp.CSS("ul.tiles")))

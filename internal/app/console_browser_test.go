@@ -88,6 +88,52 @@ func tChromium(t *testing.T, in *tInstance) (ctx context.Context, problems func(
 	}
 }
 
+// tTab is a Chromium tab on the console (tChromium): each step fails the
+// test with the problems the browser reported so far, and a screenshot
+// is written only when CERTWRIGHT_SCREENSHOTS names a folder.
+type tTab struct {
+	t        *testing.T
+	ctx      context.Context
+	problems func() []string
+}
+
+func tChromiumTab(t *testing.T, in *tInstance) *tTab {
+	t.Helper()
+	ctx, problems := tChromium(t, in)
+	return &tTab{t: t, ctx: ctx, problems: problems}
+}
+
+func (b *tTab) step(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("chromium: %s: %v (problems so far: %v)", what, err, b.problems())
+	}
+}
+
+func (b *tTab) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("chromium: text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b *tTab) shot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("CERTWRIGHT_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // TestConsoleInChromium signs in to the console in a real browser, as a
 // person would: the sign-in page, the overview with the seeded
 // certificates counted, the inventory filtered, a certificate revoked
@@ -116,35 +162,8 @@ func TestConsoleInChromium(t *testing.T) {
 	in.must(http.StatusCreated, "POST", "/api/v1/principals",
 		apitypes.CreatePrincipalRequest{Name: "ida", Kind: "human", Role: "approver", Token: true}, &approver)
 
-	ctx, problems := tChromium(t, in)
-	shots := os.Getenv("CERTWRIGHT_SCREENSHOTS")
-	shot := func(name string) {
-		t.Helper()
-		if shots == "" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("chromium: %s: %v (problems so far: %v)", what, err, problems())
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("chromium: text of %s: %v", sel, err)
-		}
-		return s
-	}
+	tab := tChromiumTab(t, in)
+	ctx, problems, step, text, shot := tab.ctx, tab.problems, tab.step, tab.text, tab.shot
 	base := in.l.HTTPSURL
 	step("open the console", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	loginURL, err := chromedp.Run(ctx, chromedp.Location())
