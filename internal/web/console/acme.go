@@ -1,10 +1,10 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/acme"
@@ -231,37 +231,21 @@ func (h *Handler) acmeChange(enable bool) func(http.ResponseWriter, *http.Reques
 		if p == nil {
 			return
 		}
-		if !enable && r.PostFormValue("confirm") != "yes" {
-			h.showProvisioner(w, r, v, http.StatusBadRequest, "", "Tick the confirmation to disable "+p.Name+": its clients get no certificate until it is enabled.")
-			return
-		}
-		ctx, cancel := h.storeContext(r)
-		defer cancel()
-		var err error
-		if enable {
-			_, err = h.d.ACME.EnableProvisioner(ctx, v.who, p.Name)
-		} else {
-			_, err = h.d.ACME.DisableProvisioner(ctx, v.who, p.Name)
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, authz.ErrForbidden):
-			h.showProvisioner(w, r, v, http.StatusForbidden, "", "Refused: "+publicReason(err))
-			return
-		case errors.Is(err, acme.ErrConflict):
-			h.showProvisioner(w, r, v, http.StatusConflict, "", strings.TrimPrefix(err.Error(), "acme: "))
-			return
-		case errors.Is(err, acme.ErrNotFound):
-			h.render(w, r, http.StatusNotFound, "error", v, errorPage{Title: "Provisioner not found", Message: "There is no ACME provisioner of this name that you may see."})
-			return
-		default:
-			h.unavailable(w, r, err)
-			return
-		}
-		to := "disabled"
-		if enable {
-			to = "enabled"
-		}
-		http.Redirect(w, r, "/acme-provisioners/"+url.PathEscape(p.Name)+"?changed="+to, http.StatusSeeOther)
+		h.toggle(w, r, v, enable, stateChange{
+			Unconfirmed:  "Tick the confirmation to disable " + p.Name + ": its clients get no certificate until it is enabled.",
+			Conflict:     acme.ErrConflict,
+			NotFound:     acme.ErrNotFound,
+			NotFoundPage: errorPage{Title: "Provisioner not found", Message: "There is no ACME provisioner of this name that you may see."},
+			Show:         func(status int, msg string) { h.showProvisioner(w, r, v, status, "", msg) },
+			Done:         "/acme-provisioners/" + url.PathEscape(p.Name),
+			Run: func(ctx context.Context) (err error) {
+				if enable {
+					_, err = h.d.ACME.EnableProvisioner(ctx, v.who, p.Name)
+				} else {
+					_, err = h.d.ACME.DisableProvisioner(ctx, v.who, p.Name)
+				}
+				return err
+			},
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"net/http"
@@ -206,34 +207,74 @@ func (h *Handler) caChange(enable bool) func(http.ResponseWriter, *http.Request,
 		if c == nil {
 			return
 		}
-		if !enable && r.PostFormValue("confirm") != "yes" {
-			h.showCAs(w, r, v, http.StatusBadRequest, "", "Tick the confirmation to disable "+c.Name+": it stops issuing at once.")
-			return
-		}
-		ctx, cancel := h.storeContext(r)
-		defer cancel()
-		var err error
-		if enable {
-			_, err = h.d.CAs.Enable(ctx, v.who, c.Name)
-		} else {
-			_, err = h.d.CAs.Disable(ctx, v.who, c.Name)
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, authz.ErrForbidden):
-			h.showCAs(w, r, v, http.StatusForbidden, "", "Refused: "+publicReason(err))
-			return
-		case errors.Is(err, ca.ErrTransition):
-			h.showCAs(w, r, v, http.StatusConflict, "", strings.TrimPrefix(err.Error(), "ca: "))
-			return
-		default:
-			h.unavailable(w, r, err)
-			return
-		}
-		to := "disabled"
-		if enable {
-			to = "enabled"
-		}
-		http.Redirect(w, r, "/cas?changed="+to, http.StatusSeeOther)
+		h.toggle(w, r, v, enable, stateChange{
+			Unconfirmed: "Tick the confirmation to disable " + c.Name + ": it stops issuing at once.",
+			Conflict:    ca.ErrTransition,
+			Show:        func(status int, msg string) { h.showCAs(w, r, v, status, "", msg) },
+			Done:        "/cas",
+			Run: func(ctx context.Context) (err error) {
+				if enable {
+					_, err = h.d.CAs.Enable(ctx, v.who, c.Name)
+				} else {
+					_, err = h.d.CAs.Disable(ctx, v.who, c.Name)
+				}
+				return err
+			},
+		})
 	}
+}
+
+// stateChange is a disable or enable form's change of one CA or
+// provisioner, found already (see toggle).
+type stateChange struct {
+	// Unconfirmed says why disabling needs the form's confirmation.
+	Unconfirmed string
+	// Run makes the change through the core, which checks the viewer's
+	// permission over the target itself.
+	Run func(ctx context.Context) error
+	// Conflict is the core's error for a change the target's state does
+	// not allow (a 409); NotFound, when set, its error for a target gone
+	// meanwhile (a 404 with NotFoundPage).
+	Conflict, NotFound error
+	NotFoundPage       errorPage
+	// Show answers a refusal on the page the form was on.
+	Show func(status int, msg string)
+	// Done is where the browser goes after the change, with
+	// ?changed=disabled or enabled.
+	Done string
+}
+
+// toggle runs a disable (enable false) or enable form's change: disabling
+// needs the confirmation; a refusal is a 403 naming the rule and a
+// conflict a 409 with the core's reason, both shown by c.Show.
+func (h *Handler) toggle(w http.ResponseWriter, r *http.Request, v *visit, enable bool, c stateChange) {
+	if !enable && r.PostFormValue("confirm") != "yes" {
+		c.Show(http.StatusBadRequest, c.Unconfirmed)
+		return
+	}
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	err := c.Run(ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, authz.ErrForbidden):
+		c.Show(http.StatusForbidden, "Refused: "+publicReason(err))
+		return
+	case errors.Is(err, c.Conflict):
+		// The reason without its package's prefix ("ca: ", "acme: ").
+		_, reason, _ := strings.Cut(err.Error(), ": ")
+		c.Show(http.StatusConflict, reason)
+		return
+	case c.NotFound != nil && errors.Is(err, c.NotFound):
+		h.render(w, r, http.StatusNotFound, "error", v, c.NotFoundPage)
+		return
+	default:
+		h.unavailable(w, r, err)
+		return
+	}
+	to := "disabled"
+	if enable {
+		to = "enabled"
+	}
+	http.Redirect(w, r, c.Done+"?changed="+to, http.StatusSeeOther)
 }
