@@ -26,18 +26,7 @@ func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) 
 	db, pg := rawStore(b, a)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	timeArg := func(t time.Time) any {
-		if pg {
-			return t
-		}
-		return t.UnixMicro()
-	}
-	ph := func(i int) string {
-		if pg {
-			return "$" + strconv.Itoa(i)
-		}
-		return "?"
-	}
+	timeArg, ph := rawArgs(pg)
 	serials = make([]string, n)
 	for i := range serials {
 		s, err := pki.NewSerialAt(nil, now.Add(-time.Duration(n-i)*time.Second))

@@ -31,6 +31,25 @@ import (
 
 // rawStore opens the app's database directly, to seed large inventories
 // in seconds instead of issuing them one by one.
+// rawArgs are the seeders' helpers for rawStore's dialect: a time as the
+// store keeps it (PostgreSQL timestamptz, SQLite Unix microseconds) and
+// the i-th placeholder.
+func rawArgs(pg bool) (timeArg func(time.Time) any, ph func(i int) string) {
+	timeArg = func(t time.Time) any {
+		if pg {
+			return t
+		}
+		return t.UnixMicro()
+	}
+	ph = func(i int) string {
+		if pg {
+			return "$" + strconv.Itoa(i)
+		}
+		return "?"
+	}
+	return timeArg, ph
+}
+
 func rawStore(b *testing.B, a *App) (*sql.DB, bool) {
 	b.Helper()
 	u := DBURL(a.cfg)
@@ -67,18 +86,7 @@ func seedCerts(b *testing.B, a *App, caID string, n int, revoked bool) []string 
 	}
 	now := time.Now().UTC()
 	notAfter := now.Add(365 * 24 * time.Hour)
-	timeArg := func(t time.Time) any {
-		if pg {
-			return t
-		}
-		return t.UnixMicro()
-	}
-	ph := func(i int) string {
-		if pg {
-			return "$" + strconv.Itoa(i)
-		}
-		return "?"
-	}
+	timeArg, ph := rawArgs(pg)
 	const batch = 500
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
