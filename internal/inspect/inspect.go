@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +109,30 @@ type NameConstraints struct {
 	ExcludedEmail  []string `json:"excluded_email,omitempty"`
 	PermittedURI   []string `json:"permitted_uri,omitempty"`
 	ExcludedURI    []string `json:"excluded_uri,omitempty"`
+}
+
+// Lines says each constraint for people, one a line: "permit DNS
+// example.com", "exclude IP 10.0.0.0/8", sorted.
+func (nc *NameConstraints) Lines() []string {
+	if nc == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range []struct {
+		kind string
+		vals []string
+	}{
+		{"permit DNS", nc.PermittedDNS}, {"exclude DNS", nc.ExcludedDNS},
+		{"permit IP", nc.PermittedIP}, {"exclude IP", nc.ExcludedIP},
+		{"permit e-mail", nc.PermittedEmail}, {"exclude e-mail", nc.ExcludedEmail},
+		{"permit URI", nc.PermittedURI}, {"exclude URI", nc.ExcludedURI},
+	} {
+		for _, v := range g.vals {
+			out = append(out, g.kind+" "+v)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // CSR is what a certificate signing request asks for.
@@ -300,13 +325,14 @@ func describeCert(c *x509.Certificate, now time.Time) Certificate {
 		}
 		d.BasicConstraints = b
 	}
-	if nc := nameConstraints(c); nc != nil {
+	if nc := NameConstraintsOf(c); nc != nil {
 		d.NameConstraints = nc
 	}
 	return d
 }
 
-func nameConstraints(c *x509.Certificate) *NameConstraints {
+// NameConstraintsOf returns c's name constraints, nil when it has none.
+func NameConstraintsOf(c *x509.Certificate) *NameConstraints {
 	nc := &NameConstraints{
 		Critical:       c.PermittedDNSDomainsCritical,
 		PermittedDNS:   c.PermittedDNSDomains,

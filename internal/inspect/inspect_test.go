@@ -14,6 +14,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -357,4 +358,25 @@ func FuzzInspect(f *testing.F) {
 			t.Fatalf("report does not marshal: %v", err)
 		}
 	})
+}
+
+// TestNameConstraintLines: every kind of name constraint, permitted and
+// excluded, is said, sorted; a certificate without any says nothing.
+func TestNameConstraintLines(t *testing.T) {
+	_, ipnet, _ := net.ParseCIDR("10.0.0.0/8")
+	_, ipnet2, _ := net.ParseCIDR("192.168.0.0/16")
+	c := &x509.Certificate{
+		PermittedDNSDomains: []string{"example.com"}, ExcludedDNSDomains: []string{"bad.example.com"},
+		PermittedIPRanges: []*net.IPNet{ipnet}, ExcludedIPRanges: []*net.IPNet{ipnet2},
+		PermittedEmailAddresses: []string{"example.com"}, ExcludedEmailAddresses: []string{"x@example.com"},
+		PermittedURIDomains: []string{".example.com"}, ExcludedURIDomains: []string{"bad.example.com"},
+	}
+	want := []string{"exclude DNS bad.example.com", "exclude IP 192.168.0.0/16", "exclude URI bad.example.com", "exclude e-mail x@example.com",
+		"permit DNS example.com", "permit IP 10.0.0.0/8", "permit URI .example.com", "permit e-mail example.com"}
+	if got := NameConstraintsOf(c).Lines(); !slices.Equal(got, want) {
+		t.Errorf("Lines() = %q, want %q", got, want)
+	}
+	if got := NameConstraintsOf(&x509.Certificate{}).Lines(); got != nil {
+		t.Errorf("no constraints: Lines() = %q", got)
+	}
 }

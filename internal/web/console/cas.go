@@ -5,13 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/inspect"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/revoke"
 )
@@ -97,7 +97,7 @@ func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, stat
 				if bits > 0 {
 					row.KeyAlg += " " + strconv.Itoa(bits)
 				}
-				row.Constraints = constraints(cert)
+				row.Constraints = inspect.NameConstraintsOf(cert).Lines()
 			}
 			if f := fresh[c.ID]; f != nil {
 				row.Rev = f
@@ -117,28 +117,6 @@ func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, stat
 		walk(c, 0)
 	}
 	h.render(w, r, status, "cas", v, cv)
-}
-
-// constraints lists a CA certificate's name constraints for people.
-func constraints(c *x509.Certificate) []string {
-	var out []string
-	add := func(kind string, vals []string) {
-		for _, v := range vals {
-			out = append(out, kind+" "+v)
-		}
-	}
-	add("permit DNS", c.PermittedDNSDomains)
-	add("exclude DNS", c.ExcludedDNSDomains)
-	for _, n := range c.PermittedIPRanges {
-		out = append(out, "permit IP "+n.String())
-	}
-	for _, n := range c.ExcludedIPRanges {
-		out = append(out, "exclude IP "+n.String())
-	}
-	add("permit e-mail", c.PermittedEmailAddresses)
-	add("permit URI", c.PermittedURIDomains)
-	slices.Sort(out)
-	return out
 }
 
 // caCertificate downloads a CA's certificate.
