@@ -20,17 +20,14 @@ import (
 // a few maintenance ticks (so a failure the hooks did not see still shows).
 type revocationHealth struct{ svc *revoke.Service }
 
-// staleGrace is how far past its refresh time revocation data may be
-// before it counts as stale; maintenance runs every minute.
-const staleGrace = 5 * time.Minute
-
 func (h revocationHealth) Stale(now time.Time) []lifecycle.StaleRevocation {
 	var out []lifecycle.StaleRevocation
 	for _, f := range h.svc.Freshness() {
-		if f.CRLError != "" || (!f.CRLRefreshDue.IsZero() && now.After(f.CRLRefreshDue.Add(staleGrace))) {
+		crl, ocsp := f.Stale(now, revoke.StaleGrace)
+		if crl {
 			out = append(out, lifecycle.StaleRevocation{CAID: f.CAID, What: "crl", NextUpdate: f.CRLNextUpdate, Error: f.CRLError})
 		}
-		if f.OCSPError != "" || (!f.OCSPRefreshDue.IsZero() && now.After(f.OCSPRefreshDue.Add(staleGrace))) {
+		if ocsp {
 			out = append(out, lifecycle.StaleRevocation{CAID: f.CAID, What: "ocsp", NextUpdate: f.OCSPNextUpdate, Error: f.OCSPError})
 		}
 	}

@@ -61,6 +61,19 @@ type Freshness struct {
 // responses failed.
 func (f Freshness) Failing() bool { return f.CRLError != "" || f.OCSPError != "" }
 
+// Stale reports whether the CA's CRL and its OCSP responses are stale at
+// now: the latest refresh failed, or the due one is more than grace late
+// (maintenance runs every minute, so a little lateness is normal).
+func (f Freshness) Stale(now time.Time, grace time.Duration) (crl, ocsp bool) {
+	crl = f.CRLError != "" || (!f.CRLRefreshDue.IsZero() && now.After(f.CRLRefreshDue.Add(grace)))
+	ocsp = f.OCSPError != "" || (!f.OCSPRefreshDue.IsZero() && now.After(f.OCSPRefreshDue.Add(grace)))
+	return crl, ocsp
+}
+
+// StaleGrace is how far past its refresh time revocation data may be
+// before it counts as stale: the alerts and the console say so from then.
+const StaleGrace = 5 * time.Minute
+
 // Freshness returns the revocation state of every CA this service has
 // loaded (all of them, once Run's first maintenance pass has run), ordered
 // by CA name. It reads memory only.

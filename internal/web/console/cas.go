@@ -27,8 +27,8 @@ type caRow struct {
 	Constraints           []string
 	CanDisable, CanEnable bool
 	// Rev is how current the CA's revocation data is (nil: not loaded by
-	// the revocation service yet); CRLStale: its CRL is past nextUpdate;
-	// OCSPStale: a pre-signing pass is overdue by a quarter lifetime.
+	// the revocation service yet); CRLStale and OCSPStale: its refresh
+	// failed or is late, as the stale-revocation alert judges it.
 	Rev                 *revoke.Freshness
 	CRLStale, OCSPStale bool
 }
@@ -101,8 +101,7 @@ func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, stat
 			}
 			if f := fresh[c.ID]; f != nil {
 				row.Rev = f
-				row.CRLStale = !f.CRLNextUpdate.IsZero() && now.After(f.CRLNextUpdate)
-				row.OCSPStale = !f.OCSPRefreshDue.IsZero() && now.After(f.OCSPRefreshDue.Add(f.OCSPRefreshDue.Sub(f.OCSPLastPresign)))
+				row.CRLStale, row.OCSPStale = f.Stale(now, revoke.StaleGrace)
 			}
 			manage := v.who.Allow(authz.PermCAManage, res) == nil
 			row.CanDisable = manage && c.Status == ca.StatusActive
