@@ -76,8 +76,9 @@ func TestConsoleAccess(t *testing.T) {
 			if who.Name != "deployer" || len(who.Bindings) != 1 || who.Bindings[0].Role != "viewer" || strings.Join(who.Bindings[0].Scope.CAs, ",") != "issuing" {
 				t.Errorf("the minted token's principal: %+v", who)
 			}
-			if r := b.do("POST", "/access/principals", url.Values{"csrf": {csrf}, "name": {"deployer"}, "kind": {"human"}}); r.status != http.StatusConflict {
-				t.Errorf("a taken name: %d, want 409", r.status)
+			if r := b.do("POST", "/access/principals", url.Values{"csrf": {csrf}, "name": {"deployer"}, "kind": {"human"}}); r.status != http.StatusConflict ||
+				!regexp.MustCompile(`role="alert">[^<]*already exists[^<]*deployer[^<]*<`).Match(r.body) || strings.Contains(string(r.body), "store: ") {
+				t.Errorf("a taken name: %d, want 409 naming it without package prefixes: %s", r.status, tTrim(r.body))
 			}
 
 			// A second token, then its revocation.

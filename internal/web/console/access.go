@@ -376,25 +376,12 @@ func (h *Handler) accessRefused(w http.ResponseWriter, r *http.Request, v *visit
 	case errors.Is(err, authz.ErrNotFound), errors.Is(err, access.ErrNotFound):
 		h.render(w, r, http.StatusNotFound, "error", v, errorPage{Title: "Not found", Message: "There is no such principal, token, role or binding."})
 	case errors.Is(err, access.ErrInvalid):
-		show(http.StatusBadRequest, strings.TrimPrefix(err.Error(), access.ErrInvalid.Error()+": "))
+		show(http.StatusBadRequest, userReason(err))
 	case errors.Is(err, store.ErrConflict):
-		show(http.StatusConflict, conflictReason(err))
+		show(http.StatusConflict, userReason(err))
 	default:
 		h.unavailable(w, r, err)
 	}
-}
-
-// conflictReason is the store's conflict for people: what is taken or
-// still in use, without the layers' prefixes.
-func conflictReason(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, store.ErrConflict.Error()+": "); i >= 0 {
-		return strings.TrimPrefix(msg[i:], store.ErrConflict.Error()+": ")
-	}
-	if i := strings.Index(msg, ": "+store.ErrConflict.Error()); i >= 0 {
-		return "Already exists: " + strings.TrimPrefix(msg[:i], "access: ")
-	}
-	return "That conflicts with what exists."
 }
 
 // accessFailed answers a page read the core refused or could not do.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -238,9 +237,7 @@ func (h *Handler) toggle(w http.ResponseWriter, r *http.Request, v *visit, enabl
 		c.Show(http.StatusForbidden, "Refused: "+publicReason(err))
 		return
 	case errors.Is(err, c.Conflict):
-		// The reason without its package's prefix ("ca: ", "acme: ").
-		_, reason, _ := strings.Cut(err.Error(), ": ")
-		c.Show(http.StatusConflict, reason)
+		c.Show(http.StatusConflict, userReason(err))
 		return
 	case c.NotFound != nil && errors.Is(err, c.NotFound):
 		h.render(w, r, http.StatusNotFound, "error", v, c.NotFoundPage)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/errtext"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/revoke"
@@ -141,13 +142,20 @@ func (h *Handler) revokeCertificate(w http.ResponseWriter, r *http.Request, v *v
 		refuse(http.StatusForbidden, "You may not revoke this certificate: "+publicReason(err))
 		return
 	case errors.Is(err, revoke.ErrInvalid):
-		refuse(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "revoke: invalid request: "))
+		refuse(http.StatusBadRequest, userReason(err))
 		return
 	default:
 		h.unavailable(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/certificates/"+c.Serial+"?revoked=1", http.StatusSeeOther)
+}
+
+// userReason is err's message for people: errtext.User's (no package
+// prefixes), without the "invalid request: " a bad-input error starts
+// with.
+func userReason(err error) string {
+	return strings.TrimPrefix(errtext.User(err), "invalid request: ")
 }
 
 // publicReason is the rule a refusal names, without its prefix: what the

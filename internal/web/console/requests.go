@@ -126,7 +126,7 @@ func (h *Handler) decide(approve bool) func(http.ResponseWriter, *http.Request, 
 			h.showRequests(w, r, v, http.StatusUnprocessableEntity, "", "Approved, but the certificate could not be issued: "+decided.Error)
 			return
 		case errors.Is(err, issue.ErrInvalid):
-			h.showRequests(w, r, v, http.StatusBadRequest, "", strings.TrimPrefix(err.Error(), "issue: "))
+			h.showRequests(w, r, v, http.StatusBadRequest, "", userReason(err))
 			return
 		default:
 			h.unavailable(w, r, err)
