@@ -25,12 +25,6 @@ type Session struct {
 	EndReason   string // "signed out", "idle", "expired", "credential refused"
 }
 
-// Active reports whether s may still be used at now, given the idle
-// timeout: not ended, before its absolute end, and seen within idle.
-func (s *Session) Active(now time.Time, idle time.Duration) bool {
-	return s.EndedAt == nil && now.Before(s.ExpiresAt) && now.Sub(s.LastSeenAt) < idle
-}
-
 // ErrSessionCredential is returned by Resume for a session whose sign-in
 // method it does not know.
 var ErrSessionCredential = errors.New("authz: the session names no credential this server can check")

@@ -19,11 +19,11 @@ type auditView struct {
 	Events            []*audit.Event
 	Head              int64
 	Principal, Action string
-	// Oldest is the first event read; Window how many were read.
-	Oldest, Window int64
-	Report         *audit.Report
-	Verify         bool // the page shows a verification's result
-	Refused        string
+	// Window is how many events were read.
+	Window  int64
+	Report  *audit.Report
+	Verify  bool // the page shows a verification's result
+	Refused string
 }
 
 // auditLog shows the newest events, optionally only those of a principal
@@ -54,7 +54,7 @@ func (h *Handler) showAudit(w http.ResponseWriter, r *http.Request, v *visit, re
 	if av.Principal == "" && av.Action == "" {
 		from = max(1, head-auditPage+1)
 	}
-	av.Oldest, av.Window = from, head-from+1
+	av.Window = head - from + 1
 	var events []*audit.Event
 	err = h.d.Audit.EachAuditEvent(ctx, from, func(ev *audit.Event) error {
 		if av.Principal != "" && ev.Principal != av.Principal {

@@ -107,10 +107,11 @@ type page struct {
 	// CanAudit: the viewer may read the audit log (its link is shown);
 	// CanRequests: it may request or approve (the approvals link).
 	CanAudit, CanRequests, CanCAs, CanCerts, CanAccess bool
-	// CanACME: it may read ACME provisioners; CanCompliance: the
-	// compliance report (report:read with no scope, as the API's).
-	CanACME, CanCompliance bool
-	View                   any
+	// CanCompliance: it may read the compliance report (report:read with
+	// no scope, as the API's). The ACME link goes with CanCAs: both need
+	// ca:read somewhere.
+	CanCompliance bool
+	View          any
 }
 
 type errorPage struct{ Title, Message string }
@@ -157,7 +158,6 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CanCAs = v.who.Can(authz.PermCARead)
 		p.CanCerts = v.who.Can(authz.PermCertRead)
 		p.CanAccess = v.who.Allow(authz.PermPrincipalRead, authz.Resource{}) == nil
-		p.CanACME = v.who.Can(authz.PermCARead)
 		p.CanCompliance = v.who.Allow(authz.PermReportRead, authz.Resource{}) == nil
 	}
 	var buf bytes.Buffer
@@ -173,10 +173,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 // certRow is one certificate as a table shows it.
 type certRow struct {
-	Serial, Name, CA, Profile, Status, Source, Owner string
-	NotAfter                                         time.Time
-	DaysLeft                                         int
-	Expired                                          bool
+	Serial, Name, CA, Profile, Status, Source string
+	NotAfter                                  time.Time
+	Expired                                   bool
 }
 
 func (h *Handler) row(c *inventory.Certificate, caNames map[string]string, now time.Time) certRow {
@@ -193,7 +192,7 @@ func (h *Handler) row(c *inventory.Certificate, caNames map[string]string, now t
 		status = "expired"
 	}
 	return certRow{Serial: c.Serial, Name: name, CA: firstNonEmpty(caNames[c.CAID], c.CAID), Profile: c.Profile, Status: status,
-		Source: string(c.Source), Owner: c.Owner, NotAfter: c.NotAfter, DaysLeft: int(c.NotAfter.Sub(now) / (24 * time.Hour)), Expired: expired}
+		Source: string(c.Source), NotAfter: c.NotAfter, Expired: expired}
 }
 
 func firstNonEmpty(a, b string) string {
