@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -163,14 +162,14 @@ func (h *Handler) showAlerts(w http.ResponseWriter, r *http.Request, v *visit, s
 func alertFilter(q url.Values, av *alertsView) error {
 	av.Kind = q.Get("kind")
 	if av.Kind != "" && !slices.Contains(av.Kinds, av.Kind) {
-		return fmt.Errorf("kind %q: choose one of %s, or any", cut(av.Kind, 100), strings.Join(av.Kinds, ", "))
+		return fmt.Errorf("kind %q: choose one of %s, or any", clip(av.Kind, 100), strings.Join(av.Kinds, ", "))
 	}
 	switch u := q.Get("undelivered"); u {
 	case "":
 	case "1":
 		av.Undelivered = true
 	default:
-		return fmt.Errorf("undelivered %q: give 1 to show only alerts not yet delivered to every channel, or nothing", cut(u, 100))
+		return fmt.Errorf("undelivered %q: give 1 to show only alerts not yet delivered to every channel, or nothing", clip(u, 100))
 	}
 	return nil
 }
@@ -195,10 +194,10 @@ func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*l
 	av.Read = len(recs)
 	for _, rec := range recs {
 		a := rec.Alert
-		row := alertRow{Kind: string(a.Kind), Severity: string(a.Severity), Threshold: a.Threshold, Summary: cut(a.Summary, longText), Raised: a.CreatedAt,
+		row := alertRow{Kind: string(a.Kind), Severity: string(a.Severity), Threshold: a.Threshold, Summary: clip(a.Summary, longText), Raised: a.CreatedAt,
 			Cert: a.Subject, Undelivered: len(rec.Deliveries) == 0}
 		for _, d := range rec.Deliveries {
-			dr := deliveryRow{Channel: d.Channel, Attempts: d.Attempts, Error: cut(d.LastError, shortText), ErrorFull: cut(d.LastError, longText),
+			dr := deliveryRow{Channel: d.Channel, Attempts: d.Attempts, Error: clip(d.LastError, shortText), ErrorFull: clip(d.LastError, longText),
 				Unconfigured: !configured[d.Channel]}
 			switch {
 			case d.Status == lifecycle.DeliverySent:
@@ -255,7 +254,7 @@ func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*l
 // jobView describes a job's last run for people.
 func jobView(j *lifecycle.JobState, now time.Time) jobRow {
 	row := jobRow{Name: j.Name, Interval: humanInterval(j.Interval), Outcome: j.Outcome,
-		Detail: cut(j.Detail, shortText), DetailFull: cut(j.Detail, longText)}
+		Detail: clip(j.Detail, shortText), DetailFull: clip(j.Detail, longText)}
 	if j.StartedAt.IsZero() {
 		return row
 	}
@@ -302,15 +301,6 @@ func humanInterval(d time.Duration) string {
 	return "every " + s
 }
 
-// cut shortens s to n characters, marking the cut.
-func cut(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
-}
-
 // runJob runs a scheduled job now through the same call as the API, which
 // needs ca:manage, then sends the browser back to the page, which says
 // how the run ended.
@@ -325,7 +315,7 @@ func (h *Handler) runJob(w http.ResponseWriter, r *http.Request, v *visit) {
 		h.showAlerts(w, r, v, http.StatusForbidden, "Refused: "+publicReason(err))
 		return
 	case errors.Is(err, lifecycle.ErrUnknownJob):
-		h.showAlerts(w, r, v, http.StatusNotFound, "There is no job named "+cut(name, 100)+".")
+		h.showAlerts(w, r, v, http.StatusNotFound, "There is no job named "+clip(name, 100)+".")
 		return
 	default:
 		h.unavailable(w, r, err)
