@@ -717,6 +717,9 @@ func TestConsoleCAs(t *testing.T) {
 	if r := vb.do("GET", "/cas/issuing/certificate", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "BEGIN CERTIFICATE") {
 		t.Errorf("CA certificate download: %d", r.status)
 	}
+	if r := vb.do("GET", "/cas/no-such-ca/certificate", nil); r.status != http.StatusNotFound {
+		t.Errorf("an unknown CA's certificate: %d, want 404", r.status)
+	}
 	// The CRL downloads (built if there is none yet), signed by the CA,
 	// and the CA's row then says which CRL is served and until when.
 	r := vb.do("GET", "/cas/issuing/crl", nil)

@@ -77,6 +77,9 @@ type Inventory interface {
 // CAs lists the certificate authorities and changes their state; Disable
 // and Enable check the principal's ca:manage over the CA themselves.
 type CAs interface {
+	// Get returns a CA by ID or name, or an error wrapping
+	// authz.ErrNotFound.
+	Get(ctx context.Context, idOrName string) (*ca.CA, error)
 	List(ctx context.Context) ([]*ca.CA, error)
 	Disable(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
 	Enable(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
