@@ -171,7 +171,8 @@ func (db *DB) Close() error {
 }
 
 // prepareHot prepares the statements that run on every issuance,
-// authenticated request, ACME request or OCSP lookup.
+// authenticated request (console pages included), ACME request or OCSP
+// lookup.
 func (db *DB) prepareHot(ctx context.Context) error {
 	r := db.d.rebind
 	var err error
@@ -180,13 +181,13 @@ func (db *DB) prepareHot(ctx context.Context) error {
 		r(sqlGetToken), r(sqlGetPrincipalByID), r(sqlBindingsOf), r(sqlCompromisedKey),
 		r(sqlGetProvisioner), r(sqlGetAccount), r(sqlAccountByThumbprint), r(sqlGetOrder),
 		r(sqlOrderByCert), r(sqlGetAuthz), r(sqlReusableAuthz), r(sqlCountOrders), r(sqlCountPending),
-		r(sqlCountFailed), r(sqlCertificateDER))
+		r(sqlCountFailed), r(sqlCertificateDER), r(sqlGetSession))
 	if err != nil {
 		return err
 	}
 	db.wr, err = prepare(ctx, db.write, db.d.prepare,
 		db.q.insertCert, db.q.insertName, db.aq.lockHead, db.aq.insertEvent, db.aq.updateHead,
-		r(sqlUseNonce), r(sqlTouchToken),
+		r(sqlUseNonce), r(sqlTouchToken), r(sqlTouchSession),
 		r(sqlInsertOrder), r(sqlInsertAuthz), r(sqlInsertChallenge), r(sqlUpdateOrder), r(sqlUpdateAuthz),
 		r(sqlUpdateChallengeA), r(sqlUpdateChallenge), sqlSavepoint, sqlRollbackTo, sqlRelease)
 	if err != nil {
