@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -347,4 +348,10 @@ func (s *Service) principal(ctx context.Context, prov *Provisioner, acct *Accoun
 			Scope: authz.Scope{CAs: []string{prov.CAID}, Profiles: []string{prov.Profile}},
 		}},
 	}, nil
+}
+
+// DirectoryURL is where ACME clients find provisioner prov on host (the
+// host a request reached, which the server answers on).
+func DirectoryURL(host, prov string) string {
+	return "https://" + host + "/acme/" + url.PathEscape(prov) + "/directory"
 }

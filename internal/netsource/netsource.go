@@ -5,7 +5,10 @@
 // or the low bits of its IPv6 address.
 package netsource
 
-import "net/netip"
+import (
+	"net"
+	"net/netip"
+)
 
 // Addr is the source a is counted as: a itself for IPv4 (mapped forms
 // unmapped), the first address of its /64 for IPv6.
@@ -31,4 +34,13 @@ func Key(s string) string {
 		return netip.PrefixFrom(a, 64).String()
 	}
 	return a.String()
+}
+
+// RemoteHost is the host of a request's remote address ("192.0.2.1:4711"
+// reads "192.0.2.1"), or the address itself when it has no port.
+func RemoteHost(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
 }

@@ -19,3 +19,13 @@ func TestKey(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteHost: a remote address's host, IPv6 unbracketed; an address
+// without a port is kept whole.
+func TestRemoteHost(t *testing.T) {
+	for in, want := range map[string]string{"192.0.2.1:4711": "192.0.2.1", "[2001:db8::1]:443": "2001:db8::1", "192.0.2.1": "192.0.2.1", "@": "@"} {
+		if got := RemoteHost(in); got != want {
+			t.Errorf("RemoteHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/certwright/certwright/internal/acme"
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // Service is the part of acme.Service the edge calls. Every error a client
@@ -234,7 +234,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "remote", clientIP(r),
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "remote", netsource.RemoteHost(r.RemoteAddr),
 		"request_id", rq.id, "duration_ms", time.Since(start).Milliseconds()}
 	if rq.acct != nil {
 		attrs = append(attrs, "account", rq.acct.ID)
@@ -375,14 +375,6 @@ func (h *Handler) baseFor(r *http.Request) string {
 }
 
 func link(u, rel string) string { return "<" + u + ">;rel=\"" + rel + "\"" }
-
-// clientIP is the host part of RemoteAddr: the peer the rate limits count.
-func clientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
 
 func newRequestID() string {
 	b := make([]byte, 12)

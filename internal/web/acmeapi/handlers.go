@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/acme"
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // ordersPageSize is how many order URLs one orders-list page holds.
@@ -151,7 +152,7 @@ func (h *Handler) newAccount(w http.ResponseWriter, rq *request) error {
 	}
 	req := acme.NewAccountRequest{
 		Thumbprint: tp, JWK: jwk, Contact: p.Contact, TermsAgreed: p.TermsOfServiceAgreed,
-		OnlyReturnExisting: p.OnlyReturnExisting, ClientIP: clientIP(rq.r),
+		OnlyReturnExisting: p.OnlyReturnExisting, ClientIP: netsource.RemoteHost(rq.r.RemoteAddr),
 	}
 	if eab := bytes.TrimSpace(p.ExternalAccountBinding); len(eab) > 0 && !bytes.Equal(eab, []byte("null")) && !p.OnlyReturnExisting {
 		keyID, err := h.externalAccountBinding(rq, eab, tp)
@@ -392,7 +393,7 @@ func (h *Handler) challenge(w http.ResponseWriter, rq *request) error {
 			return err
 		}
 		var err error
-		if ch, _, err = h.d.Service.RespondChallenge(rq.ctx(), rq.acct, authzID, chID, clientIP(rq.r)); err != nil {
+		if ch, _, err = h.d.Service.RespondChallenge(rq.ctx(), rq.acct, authzID, chID, netsource.RemoteHost(rq.r.RemoteAddr)); err != nil {
 			return err
 		}
 	}

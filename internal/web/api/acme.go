@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/certwright/certwright/internal/acme"
@@ -32,18 +31,12 @@ type ACMEAdmin interface {
 
 var _ ACMEAdmin = (*acme.Service)(nil)
 
-// directoryURL is where ACME clients find provisioner prov: on the host
-// this API request reached, which is the host the server answers on.
-func directoryURL(r *http.Request, prov string) string {
-	return "https://" + r.Host + "/acme/" + url.PathEscape(prov) + "/directory"
-}
-
 func provisionerView(r *http.Request, p *acme.Provisioner) apitypes.Provisioner {
 	v := apitypes.Provisioner{
 		ID: p.ID, Name: p.Name, CAID: p.CAID, CA: p.CAName, Profile: p.Profile,
 		Challenges: p.Challenges, AllowNames: p.AllowNames, RequireEAB: p.RequireEAB, AllowSubjectFields: p.AllowSubjectFields,
 		TermsOfService: p.TermsOfService, Website: p.Website, CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy,
-		DirectoryURL: directoryURL(r, p.Name), Disabled: p.Disabled(), DisabledBy: p.DisabledBy,
+		DirectoryURL: acme.DirectoryURL(r.Host, p.Name), Disabled: p.Disabled(), DisabledBy: p.DisabledBy,
 	}
 	if p.Disabled() {
 		t := p.DisabledAt
@@ -128,7 +121,7 @@ func (h *Handler) createEABKey(w http.ResponseWriter, r *http.Request, p authz.P
 	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusCreated, apitypes.NewEABKey{
 		KeyID: key.ID, HMACKey: base64.RawURLEncoding.EncodeToString(hmacKey),
-		Provisioner: prov, Principal: principal, DirectoryURL: directoryURL(r, prov),
+		Provisioner: prov, Principal: principal, DirectoryURL: acme.DirectoryURL(r.Host, prov),
 	})
 }
 

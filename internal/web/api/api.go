@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -341,13 +340,6 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
 func (h *Handler) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -359,7 +351,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 		r = r.WithContext(ctx)
 		reqID := newRequestID()
 		w.Header().Set("X-Request-Id", reqID)
-		anon := authz.Principal{Name: "anonymous", Source: remoteHost(r), RequestID: reqID}
+		anon := authz.Principal{Name: "anonymous", Source: netsource.RemoteHost(r.RemoteAddr), RequestID: reqID}
 		if tokenInQuery(r) {
 			writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in the Authorization header: a URL ends up in logs. Revoke that token.", "")
 			h.refuse(r, rt, anon, http.StatusBadRequest, "token in query string")

@@ -81,15 +81,9 @@ type acmeProvisionerView struct {
 	Notice, Error string
 }
 
-// directoryURL is where ACME clients find provisioner name: on the host
-// this request reached, as the API says it.
-func directoryURL(r *http.Request, name string) string {
-	return "https://" + r.Host + "/acme/" + url.PathEscape(name) + "/directory"
-}
-
 func (h *Handler) provisionerRow(r *http.Request, v *visit, p *acme.Provisioner) provisionerRow {
 	manage := v.who.Allow(authz.PermCAManage, authz.Resource{CAID: p.CAID, CAName: p.CAName}) == nil
-	return provisionerRow{P: p, Directory: directoryURL(r, p.Name), CanDisable: manage && !p.Disabled(), CanEnable: manage && p.Disabled(), CSRF: v.csrf}
+	return provisionerRow{P: p, Directory: acme.DirectoryURL(r.Host, p.Name), CanDisable: manage && !p.Disabled(), CanEnable: manage && p.Disabled(), CSRF: v.csrf}
 }
 
 // acmeProvisioners lists the provisioners whose CA the viewer's ca:read

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/netsource"
 )
 
 // cookieName carries the session's secret. The __Host- prefix makes the
@@ -125,15 +125,6 @@ func sessionSecret(r *http.Request) string {
 		return ""
 	}
 	return c.Value
-}
-
-// source is the address a request came from.
-func source(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // sameOrigin refuses a state-changing request a page of another origin
@@ -253,7 +244,7 @@ func (h *Handler) enter(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		return nil, false
 	}
 	v := &visit{who: who, session: s, csrf: csrfToken(secret)}
-	v.who.Source = source(r)
+	v.who.Source = netsource.RemoteHost(r.RemoteAddr)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if err := sameOrigin(r); err != nil {
 			h.render(w, r, http.StatusForbidden, "error", v, errorPage{Title: "Request refused", Message: "This change was refused: " + err.Error() + ". Use the console's own pages to make changes."})
@@ -291,7 +282,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusForbidden, "error", nil, errorPage{Title: "Sign-in refused", Message: "This sign-in was refused: " + err.Error() + ". Sign in from the console's own page."})
 		return
 	}
-	src := source(r)
+	src := netsource.RemoteHost(r.RemoteAddr)
 	if wait := h.limiter.Wait(src); wait > 0 {
 		secs := max(1, int(math.Ceil(wait.Seconds())))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
