@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -16,11 +15,6 @@ import (
 // the HTML report lists every one.
 const complianceRows = 100
 
-// kpi is one indicator of the report, as the HTML report words it.
-type kpi struct {
-	Name, Value, Basis string
-}
-
 // complianceRow is a non-compliant certificate with the rules it fails.
 type complianceRow struct {
 	Serial, Name, Source, CA string
@@ -31,20 +25,12 @@ type complianceRow struct {
 type complianceView struct {
 	Since, Until time.Time
 	Summary      compliance.Counts
-	KPIs         []kpi
+	KPIs         []report.KPIRow
 	Rows         []complianceRow
 	// NonCompliant is how many there are; Rows holds the first
 	// complianceRows, soonest to expire first.
 	NonCompliant int
 	Error        string
-}
-
-// pct is a rate as the HTML report shows it.
-func pct(v *float64) string {
-	if v == nil {
-		return "n/a"
-	}
-	return strconv.FormatFloat(*v*100, 'f', 1, 64) + "%"
 }
 
 // buildReport builds the compliance report as the API does by default
@@ -76,15 +62,8 @@ func (h *Handler) compliance(w http.ResponseWriter, r *http.Request, v *visit) {
 	if rep == nil {
 		return
 	}
-	k := rep.KPIs
 	cv := &complianceView{Since: rep.Since, Until: rep.Until, Summary: rep.Summary.Counts, NonCompliant: rep.Summary.NonCompliant,
-		KPIs: []kpi{
-			{"Renewal success rate", pct(k.RenewalSuccessRate), strconv.Itoa(k.RenewalsSucceeded) + " of " + strconv.Itoa(k.RenewalAttempts) + " renewal attempts in the period succeeded"},
-			{"Automated renewals", pct(k.AutomationRate), strconv.Itoa(k.AutomatedRenewals) + " of " + strconv.Itoa(k.RenewalsSucceeded) + " renewals needed no person"},
-			{"Auto-managed certificates", pct(k.AutoManagedShare), strconv.Itoa(k.AutoManaged) + " of " + strconv.Itoa(k.CurrentCertificates) + " current certificates renew without a person"},
-			{"Expiry incidents", strconv.Itoa(k.ExpiryIncidents), "certificates that expired in the period while valid and never renewed"},
-			{"Near misses", strconv.Itoa(k.NearMisses), "renewals in the period done with less than a day left"},
-		}}
+		KPIs: report.KPIRows(report.KPIsView(rep.KPIs))}
 	// The report's rows are soonest to expire first.
 	for _, row := range rep.Rows {
 		if row.Status != compliance.StatusNonCompliant {

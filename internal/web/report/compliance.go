@@ -1,6 +1,8 @@
 package report
 
 import (
+	"strconv"
+
 	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -10,14 +12,8 @@ import (
 func FromCompliance(rep *compliance.Report) apitypes.ComplianceReport {
 	out := apitypes.ComplianceReport{
 		Since: rep.Since, Until: rep.Until, GeneratedAt: rep.GeneratedAt,
-		Summary: apitypes.ComplianceSummary{ComplianceCounts: countsView(rep.Summary.Counts), BySource: []apitypes.ComplianceSourceCounts{}},
-		KPIs: apitypes.ComplianceKPIs{
-			RenewalAttempts: rep.KPIs.RenewalAttempts, RenewalsSucceeded: rep.KPIs.RenewalsSucceeded,
-			RenewalSuccessRate: rep.KPIs.RenewalSuccessRate, AutomatedRenewals: rep.KPIs.AutomatedRenewals,
-			AutomationRate: rep.KPIs.AutomationRate, CurrentCertificates: rep.KPIs.CurrentCertificates,
-			AutoManaged: rep.KPIs.AutoManaged, AutoManagedShare: rep.KPIs.AutoManagedShare,
-			ExpiryIncidents: rep.KPIs.ExpiryIncidents, NearMisses: rep.KPIs.NearMisses,
-		},
+		Summary:        apitypes.ComplianceSummary{ComplianceCounts: countsView(rep.Summary.Counts), BySource: []apitypes.ComplianceSourceCounts{}},
+		KPIs:           KPIsView(rep.KPIs),
 		WorstOffenders: make([]apitypes.ComplianceRow, 0, len(rep.WorstOffenders)),
 		Certificates:   make([]apitypes.ComplianceRow, 0, len(rep.Rows)),
 	}
@@ -31,6 +27,33 @@ func FromCompliance(rep *compliance.Report) apitypes.ComplianceReport {
 		out.Certificates = append(out.Certificates, rowView(row))
 	}
 	return out
+}
+
+// KPIsView is the report's renewal KPIs as the API answers them.
+func KPIsView(k compliance.KPIs) apitypes.ComplianceKPIs {
+	return apitypes.ComplianceKPIs{
+		RenewalAttempts: k.RenewalAttempts, RenewalsSucceeded: k.RenewalsSucceeded,
+		RenewalSuccessRate: k.RenewalSuccessRate, AutomatedRenewals: k.AutomatedRenewals,
+		AutomationRate: k.AutomationRate, CurrentCertificates: k.CurrentCertificates,
+		AutoManaged: k.AutoManaged, AutoManagedShare: k.AutoManagedShare,
+		ExpiryIncidents: k.ExpiryIncidents, NearMisses: k.NearMisses,
+	}
+}
+
+// KPIRow is one renewal KPI as a page shows it: its name, its value for
+// people ("97.5%", "n/a", "3") and what it is based on.
+type KPIRow struct{ Name, Value, Basis string }
+
+// KPIRows are the KPIs as the HTML report and the console show them.
+func KPIRows(k apitypes.ComplianceKPIs) []KPIRow {
+	n := strconv.Itoa
+	return []KPIRow{
+		{"Renewal success rate", pct(k.RenewalSuccessRate), n(k.RenewalsSucceeded) + " of " + n(k.RenewalAttempts) + " renewal attempts in the period succeeded"},
+		{"Automated renewals", pct(k.AutomationRate), n(k.AutomatedRenewals) + " of " + n(k.RenewalsSucceeded) + " renewals needed no person (server, agent, ACME, rotation)"},
+		{"Auto-managed certificates", pct(k.AutoManagedShare), n(k.AutoManaged) + " of " + n(k.CurrentCertificates) + " current certificates renew without a person"},
+		{"Expiry incidents", n(k.ExpiryIncidents), "certificates that expired in the period while valid and never renewed"},
+		{"Near misses", n(k.NearMisses), "renewals in the period done with less than a day left"},
+	}
 }
 
 func countsView(c compliance.Counts) apitypes.ComplianceCounts {

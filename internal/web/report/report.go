@@ -182,12 +182,8 @@ const page = `<!DOCTYPE html>
 <h2>Renewal KPIs</h2>
 <table id="kpis">
 <tr><th>Indicator</th><th>Value</th><th>Based on</th></tr>
-<tr><td>Renewal success rate</td><td class="num">{{pct .R.KPIs.RenewalSuccessRate}}</td><td>{{.R.KPIs.RenewalsSucceeded}} of {{.R.KPIs.RenewalAttempts}} renewal attempts in the period succeeded</td></tr>
-<tr><td>Automated renewals</td><td class="num">{{pct .R.KPIs.AutomationRate}}</td><td>{{.R.KPIs.AutomatedRenewals}} of {{.R.KPIs.RenewalsSucceeded}} renewals needed no person (server, agent, ACME, rotation)</td></tr>
-<tr><td>Auto-managed certificates</td><td class="num">{{pct .R.KPIs.AutoManagedShare}}</td><td>{{.R.KPIs.AutoManaged}} of {{.R.KPIs.CurrentCertificates}} current certificates renew without a person</td></tr>
-<tr><td>Expiry incidents</td><td class="num">{{.R.KPIs.ExpiryIncidents}}</td><td>certificates that expired in the period while valid and never renewed</td></tr>
-<tr><td>Near misses</td><td class="num">{{.R.KPIs.NearMisses}}</td><td>renewals in the period done with less than a day left</td></tr>
-</table>
+{{range .KPIs}}<tr><td>{{.Name}}</td><td class="num">{{.Value}}</td><td>{{.Basis}}</td></tr>
+{{end}}</table>
 
 <h2>Worst offenders</h2>
 {{if .R.WorstOffenders}}{{template "rows" .R.WorstOffenders}}{{else}}<p class="none">Every certificate is compliant.</p>{{end}}
@@ -235,7 +231,8 @@ func (r *Renderer) WriteHTML(w io.Writer, rep *apitypes.ComplianceReport) error 
 	data := struct {
 		Policy string
 		R      *apitypes.ComplianceReport
-	}{metaPolicy(), rep}
+		KPIs   []KPIRow
+	}{metaPolicy(), rep, KPIRows(rep.KPIs)}
 	if err := r.tmpl.Execute(w, data); err != nil {
 		return fmt.Errorf("report: render HTML: %w", err)
 	}
