@@ -174,7 +174,7 @@ type Handler struct {
 	limiter *netsource.Limiter
 	// cursors seals certificate-listing positions; scan bounds listings.
 	cursors *cursorSealer
-	scan    scanLimits
+	scan    inventory.ScanLimits
 	fields  *fieldCache // request types' JSON fields, for decode
 }
 
@@ -196,7 +196,7 @@ func New(d Deps) (*Handler, error) {
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(),
 		limiter: netsource.NewLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst),
-		scan:    scanLimits{Page: listScanPage, Max: listScanMax}, fields: &fieldCache{}}
+		scan:    inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, fields: &fieldCache{}}
 	var err error
 	if h.cursors, err = newCursorSealer(); err != nil {
 		return nil, err

@@ -481,13 +481,13 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	case strings.HasPrefix(after, cursorPrefix):
 		pos, err := h.cursors.open(who.ID, filters, after)
 		if err == nil {
-			err = parsePosition(&f, pos)
+			err = f.SetPosition(pos)
 		}
 		if err != nil {
 			return badInput("after: this continuation cursor is not valid here (it works only for who received it, with the same filters, until the server restarts): continue after the last certificate you were shown")
 		}
 	case after != "":
-		if err := parsePosition(&f, after); err != nil {
+		if err := f.SetPosition(after); err != nil {
 			return badInput("after: %v", err)
 		}
 	}
@@ -514,9 +514,9 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 	}
 	switch {
 	case resume != nil:
-		out.Next = h.cursors.seal(who.ID, filters, listPosition(f.Order, resume))
+		out.Next = h.cursors.seal(who.ID, filters, inventory.Position(f.Order, resume))
 	case len(out.Certificates) == f.Limit:
-		out.Next = listPosition(f.Order, last)
+		out.Next = inventory.Position(f.Order, last)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -13,24 +13,6 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 )
 
-// Bounds of one certificate listing for a caller whose scope covers few
-// rows (inventory.ScanVisible).
-const (
-	listScanPage = inventory.ScanPage
-	listScanMax  = inventory.ScanMax
-)
-
-// scanLimits are the listing bounds a Handler applies (tests lower them).
-type scanLimits = inventory.ScanLimits
-
-// listPosition is inventory.Position.
-func listPosition(o inventory.Order, c *inventory.Certificate) string {
-	return inventory.Position(o, c)
-}
-
-// parsePosition sets f's position from s, as listPosition wrote it.
-func parsePosition(f *inventory.Filter, s string) error { return f.SetPosition(s) }
-
 // cursorPrefix marks a sealed scan position in "after"/"next"; serials
 // are hex and never contain it.
 const cursorPrefix = "scan."

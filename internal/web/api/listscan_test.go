@@ -71,7 +71,7 @@ func tListHandler(t *testing.T, inv *tInventory) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Handler{d: Deps{Inventory: inv, CAs: tCAs{}}, cursors: cur, scan: scanLimits{Page: listScanPage, Max: listScanMax}}
+	return &Handler{d: Deps{Inventory: inv, CAs: tCAs{}}, cursors: cur, scan: inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}}
 }
 
 // tList runs GET /api/v1/certificates?query as who.
@@ -129,8 +129,8 @@ func TestListScanBoundsQueriesAndCrossesGaps(t *testing.T) {
 				break
 			}
 		}
-		if len(inv.limits) > 21 || rows > listScanMax+1 {
-			t.Errorf("page %d: %d store reads for %d rows, want at most 21 reads of at most %d rows", page, len(inv.limits), rows, listScanMax)
+		if len(inv.limits) > 21 || rows > inventory.ScanMax+1 {
+			t.Errorf("page %d: %d store reads for %d rows, want at most 21 reads of at most %d rows", page, len(inv.limits), rows, inventory.ScanMax)
 		}
 		if err != nil {
 			t.Fatalf("page %d: %v (a scoped caller must be able to page past rows outside its scope)", page, err)
@@ -185,7 +185,7 @@ func TestListCursorBoundToCallerAndFilters(t *testing.T) {
 	t.Parallel()
 	inv, _ := tGapInventory(30, []int{0}, 0)
 	h := tListHandler(t, inv)
-	h.scan = scanLimits{Page: 10, Max: 20} // the unexported bounds, lowered
+	h.scan = inventory.ScanLimits{Page: 10, Max: 20} // the handler's bounds, lowered
 	who := authz.WithRole("team", authz.KindMachine, authz.RoleViewer, authz.Scope{Names: []string{"*.in.test"}})
 	l, err := tList(t, h, who, url.Values{"limit": {"1"}})
 	if err != nil || len(l.Certificates) != 0 || !strings.HasPrefix(l.Next, cursorPrefix) {
@@ -222,18 +222,18 @@ func TestListCursorBoundToCallerAndFilters(t *testing.T) {
 func TestListPositionInExpiryOrder(t *testing.T) {
 	t.Parallel()
 	c := &inventory.Certificate{Serial: "0a1b", NotAfter: time.Date(2027, 3, 4, 5, 6, 7, 891011000, time.UTC)}
-	pos := listPosition(inventory.OrderExpiry, c)
+	pos := inventory.Position(inventory.OrderExpiry, c)
 	if pos != fmt.Sprint(c.NotAfter.UnixMicro())+"_0a1b" {
 		t.Errorf("position %q", pos)
 	}
 	f := inventory.Filter{Order: inventory.OrderExpiry}
-	if err := parsePosition(&f, pos); err != nil || f.After != "0a1b" || !f.AfterNotAfter.Equal(c.NotAfter) {
-		t.Errorf("parsePosition(%q) = %v, %+v", pos, err, f)
+	if err := f.SetPosition(pos); err != nil || f.After != "0a1b" || !f.AfterNotAfter.Equal(c.NotAfter) {
+		t.Errorf("SetPosition(%q) = %v, %+v", pos, err, f)
 	}
-	if err := parsePosition(&inventory.Filter{Order: inventory.OrderExpiry}, "0a1b"); err == nil {
+	if err := (&inventory.Filter{Order: inventory.OrderExpiry}).SetPosition("0a1b"); err == nil {
 		t.Error("a serial was taken as a position in expiry order")
 	}
-	if err := parsePosition(&inventory.Filter{}, pos); err == nil {
+	if err := (&inventory.Filter{}).SetPosition(pos); err == nil {
 		t.Error("an expiry position was taken as a serial")
 	}
 
@@ -241,7 +241,7 @@ func TestListPositionInExpiryOrder(t *testing.T) {
 	// expiry order.
 	inv, inside := tGapInventory(30, []int{0}, 0)
 	h := tListHandler(t, inv)
-	h.scan = scanLimits{Page: 10, Max: 20}
+	h.scan = inventory.ScanLimits{Page: 10, Max: 20}
 	who := authz.WithRole("team", authz.KindMachine, authz.RoleViewer, authz.Scope{Names: []string{"*.in.test"}})
 	l, err := tList(t, h, who, url.Values{"limit": {"1"}, "sort": {"expiry"}})
 	if err != nil || len(l.Certificates) != 0 || !strings.HasPrefix(l.Next, cursorPrefix) {
