@@ -156,27 +156,27 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 
 	results = make([]error, len(reqs))
 	evs := make([]*audit.Event, 0, len(reqs))
-	var many []bool // each row written by one statement (PostgreSQL)
+	rows := make([]*certRow, len(reqs))
+	for i, r := range reqs {
+		rows[i] = r.row
+	}
+	// written[i]: rows[i] was inserted (not a serial already there); on
+	// PostgreSQL one statement writes them all.
+	var written []bool
 	if db.d.multiRowInsert {
-		rows := make([]*certRow, len(reqs))
-		for i, r := range reqs {
-			rows[i] = r.row
-		}
-		if many, err = db.insertCertsPG(ctx, tx, rows); err != nil {
+		if written, err = db.insertCertsPG(ctx, tx, rows); err != nil {
 			return nil, true, fail(err)
 		}
+	} else {
+		written = make([]bool, len(reqs))
 	}
-	rows := make([]*certRow, len(reqs))
-	written := make([]bool, len(reqs))
 	for i, r := range reqs {
-		inserted := many != nil && many[i]
-		if many == nil {
-			if inserted, err = db.insertCert(ctx, tx, certStmt, nameStmt, r.row); err != nil {
+		if !db.d.multiRowInsert {
+			if written[i], err = db.insertCert(ctx, tx, certStmt, nameStmt, r.row); err != nil {
 				return nil, true, fail(err)
 			}
 		}
-		rows[i], written[i] = r.row, inserted
-		if !inserted {
+		if !written[i] {
 			results[i] = conflict("certificate serial", r.row.serial)
 			continue
 		}
