@@ -336,6 +336,18 @@ func TestConsoleScope(t *testing.T) {
 	if !strings.Contains(ov, `<span class="n">1</span> valid`) || !strings.Contains(ov, "your scope covers") {
 		t.Errorf("scoped overview does not count one valid certificate in scope: %s", tTrim([]byte(ov)))
 	}
+	// Its charts are drawn from the rows in its scope, without the
+	// revocations (which the store counts over everything).
+	if !strings.Contains(ov, `id="timeline-h"`) || strings.Contains(ov, `<th scope="col">revoked</th>`) || !strings.Contains(ov, "Revocations per day are shown to viewers") {
+		t.Errorf("scoped overview's charts: %s", tTrim([]byte(ov)))
+	}
+	total := 0
+	for _, f := range tChartFigures(t, ov, "daysleft") {
+		total += f.values[0]
+	}
+	if total != 1 {
+		t.Errorf("scoped days-left chart counts %d certificates, want the one in scope", total)
+	}
 
 	// A principal whose only role lacks cert:read signs in to an
 	// overview that says so, and is refused the inventory.
