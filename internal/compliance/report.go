@@ -1,7 +1,6 @@
 package compliance
 
 import (
-	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -264,7 +263,39 @@ func NewReporter(cfg ReporterConfig, st ReportStore, profiles Profiles, linter L
 // Build measures every valid, not renewed certificate (issued or
 // imported), and those that expired since since, against policy, and
 // computes the period's renewal KPIs. A zero since means DefaultPeriod ago.
+// It keeps every row, so it refuses an inventory of more than MaxRows
+// candidates (ErrTooLarge); Summarize has no such bound.
 func (r *Reporter) Build(ctx context.Context, since time.Time) (*Report, error) {
+	env, err := r.prepare(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Since: env.since, Until: env.now, GeneratedAt: env.now, Rows: []*Row{}}
+	err = r.evaluateEach(ctx, env, r.cfg.MaxRows, func(i int, row *Row) {
+		for len(rep.Rows) <= i {
+			rep.Rows = append(rep.Rows, nil)
+		}
+		rep.Rows[i] = row
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compliance: report: %w", err)
+	}
+	t := newTally(0)
+	for _, row := range rep.Rows {
+		t.add(row)
+	}
+	if err := r.finish(ctx, env, t); err != nil {
+		return nil, err
+	}
+	rep.Summary, rep.KPIs, rep.WorstOffenders = t.summary, t.kpis, t.worst
+	r.cfg.Log.Info("compliance report built", "certificates", len(rep.Rows), "non_compliant", rep.Summary.NonCompliant,
+		"warning", rep.Summary.Warning, "since", env.since)
+	return rep, nil
+}
+
+// prepare checks since (zero: DefaultPeriod ago) and loads what
+// evaluating a certificate needs: the CAs and the profiles.
+func (r *Reporter) prepare(ctx context.Context, since time.Time) (*evalEnv, error) {
 	now := r.cfg.Clock.Now().UTC()
 	if since.IsZero() {
 		since = now.Add(-DefaultPeriod)
@@ -281,7 +312,7 @@ func (r *Reporter) Build(ctx context.Context, since time.Time) (*Report, error) 
 	if err != nil {
 		return nil, fmt.Errorf("compliance: report: list profiles: %w", err)
 	}
-	env := &evalEnv{now: now, roots: r.cfg.Roots, linter: r.linter, cas: cas, caNames: map[string]string{}, profiles: map[string]*profile.Profile{}}
+	env := &evalEnv{now: now, since: since, roots: r.cfg.Roots, linter: r.linter, cas: cas, caNames: map[string]string{}, profiles: map[string]*profile.Profile{}}
 	for _, c := range cas {
 		env.caNames[c.rec.ID] = c.rec.Name
 		env.caCerts = append(env.caCerts, c.cert)
@@ -289,28 +320,28 @@ func (r *Reporter) Build(ctx context.Context, since time.Time) (*Report, error) 
 	for _, p := range profs {
 		env.profiles[p.Name] = p
 	}
-	rep := &Report{Since: since, Until: now, GeneratedAt: now, WorstOffenders: []*Row{}}
-	if rep.Rows, err = r.evaluateAll(ctx, env, since); err != nil {
-		return nil, fmt.Errorf("compliance: report: %w", err)
-	}
-	stats, err := r.store.RenewalStats(ctx, since, now)
-	if err != nil {
-		return nil, fmt.Errorf("compliance: report: %w", err)
-	}
-	incidents, err := r.store.CountExpiryIncidents(ctx, since, now)
-	if err != nil {
-		return nil, fmt.Errorf("compliance: report: %w", err)
-	}
-	summarise(rep, stats, incidents)
-	r.cfg.Log.Info("compliance report built", "certificates", len(rep.Rows), "non_compliant", rep.Summary.NonCompliant,
-		"warning", rep.Summary.Warning, "since", since)
-	return rep, nil
+	return env, nil
 }
 
-// evaluateAll evaluates every candidate certificate on all CPUs (zlint is
-// the bulk of the cost) and returns the rows in the store's order. At most
-// a few certificates per worker are in flight besides the rows.
-func (r *Reporter) evaluateAll(ctx context.Context, env *evalEnv, since time.Time) ([]*Row, error) {
+// finish reads the period's renewal figures and completes t's KPIs.
+func (r *Reporter) finish(ctx context.Context, env *evalEnv, t *tally) error {
+	stats, err := r.store.RenewalStats(ctx, env.since, env.now)
+	if err != nil {
+		return fmt.Errorf("compliance: report: %w", err)
+	}
+	incidents, err := r.store.CountExpiryIncidents(ctx, env.since, env.now)
+	if err != nil {
+		return fmt.Errorf("compliance: report: %w", err)
+	}
+	t.finish(stats, incidents)
+	return nil
+}
+
+// evaluateEach evaluates every candidate certificate on all CPUs (zlint is
+// the bulk of the cost) and calls fn with each row and its index in the
+// store's order, from one goroutine. At most a few certificates per worker
+// are in flight. More than limit candidates (0: no bound) is ErrTooLarge.
+func (r *Reporter) evaluateEach(ctx context.Context, env *evalEnv, limit int, fn func(i int, row *Row)) error {
 	type job struct {
 		i int
 		c *inventory.Certificate
@@ -348,21 +379,19 @@ func (r *Reporter) evaluateAll(ctx context.Context, env *evalEnv, since time.Tim
 			}
 		}()
 	}
-	rows := []*Row{}
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
 		for res := range results {
-			for len(rows) <= res.i {
-				rows = append(rows, nil)
+			if res.row != nil {
+				fn(res.i, res.row)
 			}
-			rows[res.i] = res.row
 		}
 	}()
 	n := 0
-	err := r.store.EachComplianceCandidate(ctx, since, func(c *inventory.Certificate) error {
-		if n >= r.cfg.MaxRows {
-			return fmt.Errorf("%w: the inventory holds more than %d certificates to report on", ErrTooLarge, r.cfg.MaxRows)
+	err := r.store.EachComplianceCandidate(ctx, env.since, func(c *inventory.Certificate) error {
+		if limit > 0 && n >= limit {
+			return fmt.Errorf("%w: the inventory holds more than %d certificates to report on", ErrTooLarge, limit)
 		}
 		select {
 		case jobs <- job{n, c}:
@@ -379,10 +408,7 @@ func (r *Reporter) evaluateAll(ctx context.Context, env *evalEnv, since time.Tim
 	if err == nil {
 		err = panicErr
 	}
-	if err != nil {
-		return nil, err
-	}
-	return rows, nil
+	return err
 }
 
 func ratio(n, d int) *float64 {
@@ -393,58 +419,10 @@ func ratio(n, d int) *float64 {
 	return &v
 }
 
-// summarise fills in the counts, the worst offenders and the KPIs.
-func summarise(rep *Report, stats RenewalStats, incidents int) {
-	bySource := map[inventory.Source]*Counts{}
-	k := &rep.KPIs
-	for _, row := range rep.Rows {
-		rep.Summary.add(row.Status)
-		sc := bySource[row.Source]
-		if sc == nil {
-			sc = &Counts{}
-			bySource[row.Source] = sc
-		}
-		sc.add(row.Status)
-		if !row.Expired {
-			k.CurrentCertificates++
-			if row.AutoManaged {
-				k.AutoManaged++
-			}
-		}
-	}
-	rep.Summary.BySource = []SourceCounts{}
-	for src, c := range bySource {
-		rep.Summary.BySource = append(rep.Summary.BySource, SourceCounts{Source: src, Counts: *c})
-	}
-	slices.SortFunc(rep.Summary.BySource, func(a, b SourceCounts) int { return strings.Compare(string(a.Source), string(b.Source)) })
-
-	var bad []*Row
-	for _, row := range rep.Rows {
-		if row.Status != StatusCompliant {
-			bad = append(bad, row)
-		}
-	}
-	slices.SortStableFunc(bad, func(a, b *Row) int {
-		return cmp.Or(cmp.Compare(a.Status.rank(), b.Status.rank()), a.NotAfter.Compare(b.NotAfter), strings.Compare(a.Serial, b.Serial))
-	})
-	rep.WorstOffenders = append(rep.WorstOffenders, bad[:min(len(bad), WorstOffenderCount)]...)
-
-	k.RenewalAttempts, k.RenewalsSucceeded = stats.Attempts, stats.Succeeded
-	k.RenewalSuccessRate = ratio(stats.Succeeded, stats.Attempts)
-	for kind, n := range stats.SucceededByKind {
-		if kind.Automated() {
-			k.AutomatedRenewals += n
-		}
-	}
-	k.AutomationRate = ratio(k.AutomatedRenewals, stats.Succeeded)
-	k.AutoManagedShare = ratio(k.AutoManaged, k.CurrentCertificates)
-	k.ExpiryIncidents = incidents
-	k.NearMisses = stats.NearMisses
-}
-
 // evalEnv is what evaluating one certificate needs, loaded once per report.
 type evalEnv struct {
 	now      time.Time
+	since    time.Time
 	roots    *x509.CertPool
 	linter   Linter
 	cas      []ourCA
