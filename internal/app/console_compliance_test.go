@@ -5,11 +5,14 @@ import (
 	"crypto/elliptic"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/web/apitypes"
@@ -24,12 +27,15 @@ func tPct(v *float64) string {
 	return strconv.FormatFloat(*v*100, 'f', 1, 64) + "%"
 }
 
-// TestConsoleCompliance: on both backends, an imported RSA-1024
-// certificate is listed as non-compliant with the key rule and a link to
-// its page, a compliant one is not; the counts and KPIs are the API
-// report's; the HTML report downloads as an attachment holding it. A
-// principal without report:read, or with it only within a scope (as the
-// API refuses), gets 403 and no nav link.
+// TestConsoleCompliance: on both backends, the page shows the newest
+// summary its job built, and "Rebuild" (ca:manage) builds it anew; then
+// an imported RSA-1024 certificate is listed as non-compliant with the key
+// rule and a link to its page, a compliant one is not; the counts and
+// KPIs are the API report's; the overview's non-compliant and weak-key
+// tiles say the same; the HTML report downloads as an attachment holding
+// it. An auditor (report:read, no ca:manage) sees no rebuild button and is
+// refused one. A principal without report:read, or with it only within a
+// scope (as the API refuses), gets 403 and no nav link.
 func TestConsoleCompliance(t *testing.T) {
 	t.Parallel()
 	tNeedOpenSSL(t)
@@ -56,9 +62,31 @@ func TestConsoleCompliance(t *testing.T) {
 			in.must(http.StatusOK, "GET", "/api/v1/reports/compliance", nil, &rep)
 			b := in.browser(t)
 			b.signIn(in.token)
+			// The summary the job built at start (or none yet, or one
+			// from during the seeding) and a button to rebuild it.
 			r := b.do("GET", "/compliance", nil)
+			if r.status != http.StatusOK || !strings.Contains(string(r.body), `action="/compliance/rebuild"`) {
+				t.Fatalf("compliance page before a rebuild: %d, want 200 with the rebuild button: %s", r.status, tTrim(r.body))
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				r = b.do("POST", "/compliance/rebuild", url.Values{"csrf": {b.csrf()}})
+				if r.status != http.StatusConflict || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond) // the run at start still holds the job
+			}
+			if r.status != http.StatusSeeOther || r.header.Get("Location") != "/compliance?rebuilt=1" {
+				t.Fatalf("rebuild: %d %s %s", r.status, r.header.Get("Location"), tTrim(r.body))
+			}
+			if !slices.ContainsFunc(tAuditEvents(t, in, 0), func(ev audit.Event) bool {
+				return ev.Action == "job.run" && ev.Target == ComplianceJob && ev.Principal == "admin"
+			}) {
+				t.Error("the rebuild is not audited as admin's run of the job")
+			}
+			r = b.do("GET", "/compliance?rebuilt=1", nil)
 			page := string(r.body)
-			if r.status != http.StatusOK || !strings.Contains(page, `href="/compliance" aria-current="page">Compliance</a>`) {
+			if r.status != http.StatusOK || !strings.Contains(page, `href="/compliance" aria-current="page">Compliance</a>`) || !strings.Contains(page, "rebuilt just now") {
 				t.Fatalf("compliance page: %d %s", r.status, tTrim(r.body))
 			}
 			list := tSection(page, "noncompliant")
@@ -77,9 +105,19 @@ func TestConsoleCompliance(t *testing.T) {
 				fmt.Sprintf(`<span class="n">%d</span> reported on`, rep.Summary.Total),
 				fmt.Sprintf(`<span class="n">%d</span> compliant`, rep.Summary.Compliant),
 				fmt.Sprintf(`<span class="n">%d</span> non-compliant`, rep.Summary.NonCompliant),
+				`<span class="n">1</span> with a weak key`,
 			} {
 				if !strings.Contains(summary, want) {
 					t.Errorf("summary lacks %q: %s", want, summary)
+				}
+			}
+			ov := tSection(string(b.do("GET", "/", nil).body), "risk")
+			for _, want := range []string{
+				fmt.Sprintf(`<span class="n">%d</span> non-compliant</a>`, rep.Summary.NonCompliant),
+				`<span class="n">1</span> with a weak key</a>`, `href="/compliance#weak"`, `href="/compliance#noncompliant"`,
+			} {
+				if !strings.Contains(ov, want) {
+					t.Errorf("overview lacks %q: %s", want, ov)
 				}
 			}
 			k := rep.KPIs
@@ -107,6 +145,20 @@ func TestConsoleCompliance(t *testing.T) {
 			}
 			if !strings.Contains(string(dl.body), weak.Serial) || !strings.Contains(string(dl.body), "Non-compliant") || !strings.Contains(page, `href="/compliance/report"`) {
 				t.Error("the downloaded report does not show the non-compliant certificate, or the page does not link it")
+			}
+
+			// An auditor may read the summary but not run its job.
+			var aud apitypes.CreatePrincipalResult
+			in.must(http.StatusCreated, "POST", "/api/v1/principals",
+				apitypes.CreatePrincipalRequest{Name: "ada", Kind: "human", Role: authz.RoleAuditor, Token: true}, &aud)
+			ab := in.browser(t)
+			ab.signIn(aud.Token.Token)
+			if r := ab.do("GET", "/compliance", nil); r.status != http.StatusOK || !strings.Contains(string(r.body), weak.Serial) ||
+				strings.Contains(string(r.body), "/compliance/rebuild") {
+				t.Errorf("auditor's compliance page: %d, want 200 with the summary and no rebuild button", r.status)
+			}
+			if r := ab.do("POST", "/compliance/rebuild", url.Values{"csrf": {ab.csrf()}}); r.status != http.StatusForbidden {
+				t.Errorf("an auditor's rebuild: %d, want 403", r.status)
 			}
 
 			// A viewer has no report:read; an auditor scoped to a CA has it

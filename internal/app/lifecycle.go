@@ -141,6 +141,30 @@ func jobIntervals(cfg *config.Config) lifecycle.Intervals {
 	return lifecycle.Intervals{ExpiryCheck: d.ExpiryCheck, Delivery: d.Delivery, Renewal: d.Renewal}
 }
 
+// ComplianceJob is the job that rebuilds the compliance summary.
+const ComplianceJob = "compliance-summary"
+
+// scheduledJobs are the lifecycle's jobs and the compliance summary's,
+// with their intervals in cfg.
+func (a *App) scheduledJobs(cfg *config.Config) []lifecycle.Job {
+	every := cfg.Lifecycle.Durations().Compliance
+	if every <= 0 {
+		every = time.Hour
+	}
+	return append(a.lifecycle.Jobs(jobIntervals(cfg)), lifecycle.Job{Name: ComplianceJob, Interval: every,
+		Run: func(ctx context.Context, _ *lifecycle.JobState) (string, error) {
+			s, err := a.compliance.Summarize(ctx, time.Time{})
+			if err != nil {
+				return "", err
+			}
+			if err := a.store.SaveComplianceSnapshot(ctx, s); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d certificates, %d non-compliant, %d with a weak key, in %s", s.Summary.Total, s.Summary.NonCompliant,
+				s.WeakKeys, s.Took.Round(time.Millisecond)), nil
+		}})
+}
+
 // wireLifecycle builds the lifecycle service and its scheduler.
 func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Observer) error {
 	set, err := lifecycleSettings(a.cfg, a.clock)
@@ -158,12 +182,13 @@ func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Obs
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
+	a.lifecycle = lc
 	sched, err := lifecycle.NewScheduler(a.clock, a.log.With("component", "scheduler"), a.store, &lifecycle.LocalLocker{},
-		lc.Jobs(jobIntervals(a.cfg)))
+		a.scheduledJobs(a.cfg))
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
-	a.lifecycle, a.scheduler = lc, sched
+	a.scheduler = sched
 	return nil
 }
 

@@ -73,6 +73,7 @@ func reloadRules() []reloadRule {
 		{key: "lifecycle.expiry_check_interval", group: groupJobs},
 		{key: "lifecycle.renewal_interval", group: groupJobs},
 		{key: "lifecycle.delivery_interval", group: groupJobs},
+		{key: "lifecycle.compliance_interval", group: groupJobs},
 		{key: "revocation.crl_lifetime", group: groupRevocation},
 		{key: "revocation.ocsp_response_lifetime", group: groupRevocation},
 		{key: "revocation.ocsp_responder_lifetime", group: groupRevocation},
@@ -310,7 +311,7 @@ func (r *Reloader) appliers(ctx context.Context) map[liveGroup]func(*config.Conf
 		groupJobs: func(c *config.Config) (func() error, error) {
 			// The jobs as start-up builds them: their names and defaulted
 			// intervals come from the lifecycle, not from a copy here.
-			jobs := a.lifecycle.Jobs(jobIntervals(c))
+			jobs := a.scheduledJobs(c)
 			return func() error {
 				for _, j := range jobs {
 					if err := a.scheduler.SetInterval(j.Name, j.Interval); err != nil {

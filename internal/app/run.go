@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/store"
 	"github.com/certwright/certwright/internal/web/acmeapi"
 	"github.com/certwright/certwright/internal/web/api"
 	"github.com/certwright/certwright/internal/web/console"
@@ -59,10 +61,24 @@ func (a *App) Console() (*console.Handler, error) {
 	return console.New(console.Deps{
 		Log: a.log.With("component", "console"), Clock: a.clock, Auth: a.auth, Sessions: a.store,
 		Inventory: a.store, CAs: a.cas, Revoker: a.revoker, Audit: auditor{DB: a.store, app: a}, Approvals: a.issuer, Refusals: a.refusals, Access: a.access,
-		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler}, ACME: a.acme, Compliance: a.compliance, StoreTimeout: a.cfg.StoreDeadline(),
+		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler}, ACME: a.acme,
+		Compliance: complianceReports{Reporter: a.compliance, store: a.store}, StoreTimeout: a.cfg.StoreDeadline(),
 		IdleTimeout: a.cfg.Console.Idle(), MaxAge: a.cfg.Console.Max(),
 	})
 }
+
+// complianceReports are the console's compliance reports: built on demand
+// by the reporter, or the newest summary its job stored.
+type complianceReports struct {
+	*compliance.Reporter
+	store *store.DB
+}
+
+func (c complianceReports) LatestSnapshot(ctx context.Context) (*compliance.Snapshot, error) {
+	return c.store.LatestComplianceSnapshot(ctx)
+}
+
+func (complianceReports) JobName() string { return ComplianceJob }
 
 // Handler returns the HTTPS handler (exported for tests).
 func (a *App) Handler() (http.Handler, error) {

@@ -41,12 +41,15 @@ type LifecycleConfig struct {
 	DeliveryInterval string `yaml:"delivery_interval,omitempty"`
 	// DeliveryAttempts bounds the attempts per alert and channel (default 12).
 	DeliveryAttempts int `yaml:"delivery_attempts,omitempty"`
+	// ComplianceInterval is how often the compliance summary the console
+	// shows is rebuilt (default 1h).
+	ComplianceInterval string `yaml:"compliance_interval,omitempty"`
 }
 
 // LifecycleDurations are the parsed lifecycle settings.
 type LifecycleDurations struct {
-	ExpiryCheck, Renewal, RenewalRetry, SupersedeAfter, Delivery time.Duration
-	Thresholds, CAThresholds                                     []time.Duration
+	ExpiryCheck, Renewal, RenewalRetry, SupersedeAfter, Delivery, Compliance time.Duration
+	Thresholds, CAThresholds                                                 []time.Duration
 }
 
 // Durations returns the parsed settings (after Validate).
@@ -57,7 +60,7 @@ func (l LifecycleConfig) Durations() LifecycleDurations {
 	}
 	out := LifecycleDurations{
 		ExpiryCheck: p(l.ExpiryCheckInterval), Renewal: p(l.RenewalInterval), RenewalRetry: p(l.RenewalRetry),
-		Delivery: p(l.DeliveryInterval),
+		Delivery: p(l.DeliveryInterval), Compliance: p(l.ComplianceInterval),
 	}
 	if l.RevokeSupersededAfter != "" {
 		out.SupersedeAfter = p(l.RevokeSupersededAfter)
@@ -137,6 +140,7 @@ func (c *Config) lifecycleDefaults() {
 	def(&l.RenewalInterval, "10m")
 	def(&l.RenewalRetry, "15m")
 	def(&l.DeliveryInterval, "15s")
+	def(&l.ComplianceInterval, "1h")
 	if len(l.AlertThresholds) == 0 {
 		l.AlertThresholds = []string{"30d", "14d", "7d", "1d"}
 	}
@@ -163,6 +167,7 @@ func (c *Config) validateLifecycle() error {
 		{"lifecycle.renewal_interval", l.RenewalInterval, 10 * time.Second, 24 * time.Hour},
 		{"lifecycle.renewal_retry", l.RenewalRetry, time.Second, 24 * time.Hour},
 		{"lifecycle.delivery_interval", l.DeliveryInterval, time.Second, time.Hour},
+		{"lifecycle.compliance_interval", l.ComplianceInterval, time.Minute, 24 * time.Hour},
 	} {
 		if err := checkDuration(d.field, d.v, d.min, d.max); err != nil {
 			return err

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -94,4 +97,46 @@ func (db *DB) CountExpiryIncidents(ctx context.Context, since, until time.Time) 
 		return 0, fmt.Errorf("store: expiry incidents between %s and %s: %w", since.Format(time.RFC3339), until.Format(time.RFC3339), err)
 	}
 	return n, nil
+}
+
+// keepSnapshots is how many compliance summaries are kept: the newest.
+const keepSnapshots = 24
+
+// SaveComplianceSnapshot stores s and drops all but the keepSnapshots
+// newest summaries.
+func (db *DB) SaveComplianceSnapshot(ctx context.Context, s *compliance.Snapshot) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("store: save compliance summary: %w", err)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO compliance_snapshots (generated_at, body) VALUES (?, ?)
+			ON CONFLICT (generated_at) DO UPDATE SET body = excluded.body`), db.timeArg(s.GeneratedAt), string(body)); err != nil {
+			return fmt.Errorf("store: save compliance summary: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, db.d.rebind(`DELETE FROM compliance_snapshots WHERE generated_at <
+			(SELECT MIN(generated_at) FROM (SELECT generated_at FROM compliance_snapshots ORDER BY generated_at DESC LIMIT ?) AS newest)`),
+			keepSnapshots); err != nil {
+			return fmt.Errorf("store: prune compliance summaries: %w", err)
+		}
+		return nil
+	})
+}
+
+// LatestComplianceSnapshot returns the newest compliance summary, or an
+// error wrapping authz.ErrNotFound when none was built yet.
+func (db *DB) LatestComplianceSnapshot(ctx context.Context) (*compliance.Snapshot, error) {
+	var body string
+	err := db.read.QueryRowContext(ctx, `SELECT body FROM compliance_snapshots ORDER BY generated_at DESC LIMIT 1`).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("compliance summary", "latest")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: latest compliance summary: %w", err)
+	}
+	s := &compliance.Snapshot{}
+	if err := json.Unmarshal([]byte(body), s); err != nil {
+		return nil, fmt.Errorf("store: latest compliance summary: %w", err)
+	}
+	return s, nil
 }

@@ -2,12 +2,14 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/compliance"
+	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/web/report"
 )
 
@@ -23,28 +25,46 @@ type complianceRow struct {
 }
 
 type complianceView struct {
-	Since, Until time.Time
-	Summary      compliance.Counts
-	KPIs         []report.KPIRow
-	Rows         []complianceRow
+	Since, Until, GeneratedAt time.Time
+	Took                      time.Duration
+	Summary                   compliance.Counts
+	WeakKeys, WeakSignatures  int
+	KPIs                      []report.KPIRow
+	Rows                      []complianceRow
 	// NonCompliant is how many there are; Rows holds the first
 	// complianceRows, soonest to expire first.
 	NonCompliant int
-	Error        string
+	// None: no summary was built yet.
+	None bool
+	// CanRebuild: the viewer may run the summary's job now.
+	CanRebuild bool
+	Job        string
+	Notice     string
+	Error      string
+}
+
+// mayReport answers a viewer without unscoped report:read and returns
+// false: the compliance report covers every certificate.
+func (h *Handler) mayReport(w http.ResponseWriter, r *http.Request, v *visit) bool {
+	if err := v.who.Allow(authz.PermReportRead, authz.Resource{}); err != nil {
+		h.render(w, r, http.StatusForbidden, "error", v, errorPage{Title: "Not allowed", Message: "The compliance report covers every certificate, so it needs report:read with no scope. " + publicReason(err)})
+		return false
+	}
+	return true
 }
 
 // buildReport builds the compliance report as the API does by default
-// (report:read with no scope; the period's default length), or answers
-// the refusal or the error and returns nil.
+// (the period's default length), or answers the refusal or the error and
+// returns nil.
 func (h *Handler) buildReport(w http.ResponseWriter, r *http.Request, v *visit) *compliance.Report {
-	if err := v.who.Allow(authz.PermReportRead, authz.Resource{}); err != nil {
-		h.render(w, r, http.StatusForbidden, "error", v, errorPage{Title: "Not allowed", Message: "The compliance report covers every certificate, so it needs report:read with no scope. " + publicReason(err)})
+	if !h.mayReport(w, r, v) {
 		return nil
 	}
 	rep, err := h.d.Compliance.Build(r.Context(), h.d.Clock.Now().UTC().Add(-compliance.DefaultPeriod))
 	if errors.Is(err, compliance.ErrTooLarge) {
 		// As the API answers it: the report is refused, not cut short.
-		h.render(w, r, http.StatusBadRequest, "compliance", v, &complianceView{Error: err.Error()})
+		h.render(w, r, http.StatusBadRequest, "error", v, errorPage{Title: "Report too large",
+			Message: userReason(err) + ". The compliance page shows the summary, built at any size."})
 		return nil
 	}
 	if err != nil {
@@ -54,24 +74,38 @@ func (h *Handler) buildReport(w http.ResponseWriter, r *http.Request, v *visit) 
 	return rep
 }
 
-// compliance shows the compliance report's counts and KPIs and its
-// non-compliant certificates with the rules they fail, linking to each
-// certificate and to the whole report.
+// compliance shows the newest compliance summary — the report's counts
+// and KPIs and its first non-compliant certificates with the rules they
+// fail — which a scheduled job builds, so the page costs one read at any
+// inventory size; the whole report is a download.
 func (h *Handler) compliance(w http.ResponseWriter, r *http.Request, v *visit) {
-	rep := h.buildReport(w, r, v)
-	if rep == nil {
+	if !h.mayReport(w, r, v) {
 		return
 	}
-	cv := &complianceView{Since: rep.Since, Until: rep.Until, Summary: rep.Summary.Counts, NonCompliant: rep.Summary.NonCompliant,
-		KPIs: report.KPIRows(report.KPIsView(rep.KPIs))}
-	// The report's rows are soonest to expire first.
-	for _, row := range rep.Rows {
-		if row.Status != compliance.StatusNonCompliant {
-			continue
-		}
-		if len(cv.Rows) == complianceRows {
-			break
-		}
+	cv := &complianceView{Job: h.d.Compliance.JobName(), CanRebuild: v.who.Can(authz.PermCAManage)}
+	if r.URL.Query().Get("rebuilt") == "1" {
+		cv.Notice = "The summary was rebuilt just now."
+	}
+	h.showCompliance(w, r, v, http.StatusOK, cv)
+}
+
+func (h *Handler) showCompliance(w http.ResponseWriter, r *http.Request, v *visit, status int, cv *complianceView) {
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	snap, err := h.d.Compliance.LatestSnapshot(ctx)
+	switch {
+	case errors.Is(err, authz.ErrNotFound):
+		cv.None = true
+		h.render(w, r, status, "compliance", v, cv)
+		return
+	case err != nil:
+		h.unavailable(w, r, err)
+		return
+	}
+	cv.Since, cv.Until, cv.GeneratedAt, cv.Took = snap.Since, snap.Until, snap.GeneratedAt, snap.Took.Round(time.Millisecond)
+	cv.Summary, cv.NonCompliant, cv.WeakKeys, cv.WeakSignatures = snap.Summary.Counts, snap.Summary.NonCompliant, snap.WeakKeys, snap.WeakSignatures
+	cv.KPIs = report.KPIRows(report.KPIsView(snap.KPIs))
+	for _, row := range snap.NonCompliant[:min(len(snap.NonCompliant), complianceRows)] {
 		cr := complianceRow{Serial: row.Serial, Name: row.Subject, Source: string(row.Source), CA: firstNonEmpty(row.CA, row.Issuer), NotAfter: row.NotAfter}
 		if len(row.Names) > 0 {
 			cr.Name = row.Names[0]
@@ -83,7 +117,38 @@ func (h *Handler) compliance(w http.ResponseWriter, r *http.Request, v *visit) {
 		}
 		cv.Rows = append(cv.Rows, cr)
 	}
-	h.render(w, r, http.StatusOK, "compliance", v, cv)
+	h.render(w, r, status, "compliance", v, cv)
+}
+
+// rebuildCompliance runs the summary's job now, as the jobs page's Run
+// now does (ca:manage, checked by the scheduler, and audited).
+func (h *Handler) rebuildCompliance(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !h.mayReport(w, r, v) {
+		return
+	}
+	job := h.d.Compliance.JobName()
+	cv := &complianceView{Job: job, CanRebuild: true}
+	ctx, cancel := context.WithTimeout(r.Context(), jobRunTimeout)
+	defer cancel()
+	st, err := h.d.Lifecycle.RunJob(ctx, v.who, job)
+	switch {
+	case errors.Is(err, authz.ErrForbidden):
+		cv.CanRebuild, cv.Error = false, "Refused: "+publicReason(err)
+		h.showCompliance(w, r, v, http.StatusForbidden, cv)
+		return
+	case err != nil:
+		h.unavailable(w, r, err)
+		return
+	case st.Outcome == lifecycle.OutcomeSkipped:
+		cv.Error = "The summary is being rebuilt right now; reload this page in a moment."
+		h.showCompliance(w, r, v, http.StatusConflict, cv)
+		return
+	case st.Outcome == lifecycle.OutcomeError:
+		cv.Error = "The rebuild failed: " + clip(st.Detail, 300) + " The previous summary is shown."
+		h.showCompliance(w, r, v, http.StatusInternalServerError, cv)
+		return
+	}
+	http.Redirect(w, r, "/compliance?rebuilt=1", http.StatusSeeOther)
 }
 
 // complianceReport downloads the API's HTML report. It is a download,

@@ -136,9 +136,14 @@ type ACME interface {
 }
 
 // Compliance builds the compliance report (compliance.Reporter), the
-// API's report.
+// API's report, and reads the newest summary, which the job named
+// JobName builds.
 type Compliance interface {
 	Build(ctx context.Context, since time.Time) (*compliance.Report, error)
+	// LatestSnapshot returns the newest summary, or an error wrapping
+	// authz.ErrNotFound when none was built yet.
+	LatestSnapshot(ctx context.Context) (*compliance.Snapshot, error)
+	JobName() string
 }
 
 // Refusals counts refused sign-ins; the audit log gets one event per
@@ -270,6 +275,7 @@ func New(d Deps) (*Handler, error) {
 	h.page("POST /acme-provisioners/{name}/enable", h.acmeChange(true), authz.PermCAManage)
 	h.page("GET /compliance", h.compliance, authz.PermReportRead)
 	h.page("GET /compliance/report", h.complianceReport, authz.PermReportRead)
+	h.page("POST /compliance/rebuild", h.rebuildCompliance, authz.PermCAManage)
 	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
 	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
 	h.page("GET /access", h.accessPage, authz.PermPrincipalRead)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
 )
@@ -239,6 +241,9 @@ type overviewView struct {
 	ShowPending bool
 	// Charts: the expiry timeline, days left and the activity per day.
 	Charts []*chart
+	// Compliance is the newest compliance summary, for a viewer with
+	// unscoped report:read once one was built.
+	Compliance *compliance.Snapshot
 }
 
 // overview is the risk header: how many certificates are valid, expired
@@ -342,6 +347,18 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 			return
 		}
 		ov.Pending, ov.ShowPending = len(held), true
+	}
+	// Non-compliant and weak keys: the compliance summary's (its job
+	// evaluates every certificate; the overview only reads the result).
+	if v.who.Allow(authz.PermReportRead, authz.Resource{}) == nil {
+		snap, err := h.d.Compliance.LatestSnapshot(ctx)
+		switch {
+		case err == nil:
+			ov.Compliance = snap
+		case !errors.Is(err, authz.ErrNotFound):
+			h.unavailable(w, r, err)
+			return
+		}
 	}
 	// The soonest to expire, of those not revoked and not yet renewed.
 	f := inventory.Filter{Order: inventory.OrderExpiry, UnexpiredAt: now, Current: true, Limit: 10}
