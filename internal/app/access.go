@@ -118,7 +118,7 @@ type auditor struct {
 // Verify checks the chain, its checkpoints, and the checkpoints against
 // the anchor kept in the data directory. The anchor is read first: a
 // checkpoint signed meanwhile is in the database before it is anchored.
-func (a auditor) Verify(ctx context.Context) (*audit.Report, error) {
+func (a auditor) Verify(ctx context.Context, p authz.Principal) (*audit.Report, error) {
 	anchors, anchorErr := a.app.anchor.LoadAll(ctx)
 	rep, err := audit.Verify(ctx, a.DB, a.app.keys, anchors...)
 	if err != nil {
@@ -128,6 +128,15 @@ func (a auditor) Verify(ctx context.Context) (*audit.Report, error) {
 		rep.Intact = false
 		rep.Problem = &audit.Problem{Seq: rep.LastCheckpoint, Kind: audit.KindAnchor, Message: fmt.Sprintf(
 			"the external anchor cannot be read, so deleted checkpoints would go unnoticed: %v", anchorErr)}
+	}
+	// On the record: who verified, and what it found (the console's audit
+	// page shows the newest).
+	ev := audit.New(p, a.app.clock.Now(), audit.ActionVerify, "audit log", rep)
+	if !rep.Intact {
+		ev.Outcome = audit.Failed
+	}
+	if err := a.AppendAudit(ctx, ev); err != nil {
+		return nil, fmt.Errorf("app: record the audit verification: %w", err)
 	}
 	return rep, nil
 }

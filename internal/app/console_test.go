@@ -7,16 +7,19 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/profile"
@@ -538,40 +541,101 @@ func TestConsoleRevoke(t *testing.T) {
 	}
 }
 
-// TestConsoleAudit: the audit page lists the newest events (filtered by
-// principal or action prefix) and verifies the chain on a POST with the
-// CSRF token; a viewer without audit:read gets neither the link nor the
-// page.
+// TestConsoleAudit: on both backends, the audit page filters by action
+// prefix, principal, target and time, pages on with "Older events", shows
+// each event's details escaped, refuses a bad date with 400; "Verify the
+// chain now" needs the CSRF token, says intact, is recorded in the log
+// as the verifier's, and the page shows it afterwards with the newest
+// checkpoint; a viewer without audit:read is refused and not linked.
 func TestConsoleAudit(t *testing.T) {
 	t.Parallel()
-	in := tNewServer(t, "")
-	b := in.browser(t)
-	b.signIn(in.token)
-	page := string(b.do("GET", "/audit?action=console.", nil).body)
-	if !strings.Contains(page, "console.sign_in") || strings.Contains(page, "ca.create") || !strings.Contains(page, `href="/audit"`) {
-		t.Errorf("audit page filtered to console.: %s", tTrim([]byte(page)))
-	}
-	if r := b.do("POST", "/audit/verify", url.Values{}); r.status != http.StatusForbidden {
-		t.Errorf("verify without the CSRF token: %d, want 403", r.status)
-	}
-	r := b.do("POST", "/audit/verify", url.Values{"csrf": {b.csrf()}})
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), "The audit log is intact") {
-		t.Errorf("verify: %d %s", r.status, tTrim(r.body))
-	}
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			in := tNewServer(t, be.dbURL(t))
+			b := in.browser(t)
+			b.signIn(in.token)
+			page := string(b.do("GET", "/audit?action=console.", nil).body)
+			if !strings.Contains(page, "console.sign_in") || strings.Contains(page, "ca.create") || !strings.Contains(page, `href="/audit"`) {
+				t.Errorf("audit page filtered to console.: %s", tTrim([]byte(page)))
+			}
+			if !strings.Contains(page, "has not been verified yet") {
+				t.Error("the page does not say the chain was never verified")
+			}
 
-	var viewer apitypes.CreatePrincipalResult
-	in.must(http.StatusCreated, "POST", "/api/v1/principals",
-		apitypes.CreatePrincipalRequest{Name: "gina", Kind: "human", Role: "viewer", Token: true}, &viewer)
-	vb := in.browser(t)
-	vb.signIn(viewer.Token.Token)
-	if ov := string(vb.do("GET", "/", nil).body); strings.Contains(ov, `href="/audit"`) {
-		t.Error("a viewer without audit:read is shown the audit link")
-	}
-	if r := vb.do("GET", "/audit", nil); r.status != http.StatusForbidden || strings.Contains(string(r.body), "console.sign_in") {
-		t.Errorf("viewer's audit page: %d", r.status)
-	}
-	if r := vb.do("POST", "/audit/verify", url.Values{"csrf": {vb.csrf()}}); r.status != http.StatusForbidden {
-		t.Errorf("viewer's verify: %d, want 403", r.status)
+			// 120 events of one action, one with details a person typed.
+			ctx := context.Background()
+			now := time.Now()
+			var evs []audit.Event
+			for i := range 120 {
+				ev := audit.New(authz.System(), now, "test.page", fmt.Sprintf("item-%03d", i), nil)
+				if i == 7 {
+					ev = audit.New(authz.System(), now, "test.page", "item-007", map[string]string{"note": "<b>bold</b>"})
+				}
+				evs = append(evs, ev)
+			}
+			if err := in.app.store.AppendAudit(ctx, evs...); err != nil {
+				t.Fatal(err)
+			}
+			page = string(b.do("GET", "/audit?action=test.", nil).body)
+			older := regexp.MustCompile(`<a href="(/audit\?[^"]+)" rel="next">`).FindStringSubmatch(page)
+			if n := strings.Count(page, "<td>test.page</td>"); n != 100 || older == nil || !strings.Contains(page, "item-119") || strings.Contains(page, "item-019<") {
+				t.Fatalf("first page: %d test events (want 100, newest first) and Older link %v", n, older)
+			}
+			page = string(b.do("GET", html.UnescapeString(older[1]), nil).body)
+			if n := strings.Count(page, "<td>test.page</td>"); n != 20 || !strings.Contains(page, "item-000") || strings.Contains(page, `rel="next"`) {
+				t.Errorf("second page: %d test events, want the oldest 20 and no Older link", n)
+			}
+			if !strings.Contains(page, "&lt;b&gt;bold&lt;/b&gt;") || strings.Contains(page, "<b>bold</b>") {
+				t.Error("an event's details are not shown escaped")
+			}
+			if page = string(b.do("GET", "/audit?target=item-042", nil).body); strings.Count(page, "<td>test.page</td>") != 1 {
+				t.Errorf("target filter: %s", tTrim([]byte(page)))
+			}
+			tomorrow := now.UTC().AddDate(0, 0, 1).Format("2006-01-02")
+			if page = string(b.do("GET", "/audit?principal=admin&from="+tomorrow, nil).body); !strings.Contains(page, "No event matches") {
+				t.Error("events from tomorrow on were listed")
+			}
+			today := now.UTC().Format("2006-01-02")
+			if page = string(b.do("GET", "/audit?principal=admin&from="+today+"&to="+today, nil).body); !strings.Contains(page, "console.sign_in") || strings.Contains(page, "test.page") {
+				t.Error("admin's events of today are not listed, or another principal's are")
+			}
+			if r := b.do("GET", "/audit?from=yesterday", nil); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "give a UTC date") {
+				t.Errorf("a bad date: %d, want 400 naming the format", r.status)
+			}
+
+			if r := b.do("POST", "/audit/verify", url.Values{}); r.status != http.StatusForbidden {
+				t.Errorf("verify without the CSRF token: %d, want 403", r.status)
+			}
+			r := b.do("POST", "/audit/verify", url.Values{"csrf": {b.csrf()}})
+			if r.status != http.StatusOK || !strings.Contains(string(r.body), "The audit log is intact") {
+				t.Errorf("verify: %d %s", r.status, tTrim(r.body))
+			}
+			if !slices.ContainsFunc(tAuditEvents(t, in, 0), func(ev audit.Event) bool {
+				return ev.Action == audit.ActionVerify && ev.Principal == "admin" && ev.Outcome == audit.Success && strings.Contains(string(ev.Details), `"intact":true`)
+			}) {
+				t.Error("the verification is not recorded as admin's, intact")
+			}
+			page = string(b.do("GET", "/audit", nil).body)
+			if !regexp.MustCompile(`Intact up to event \d+[^<]*: verified <time[^>]*>[^<]*</time> by admin`).MatchString(page) || !strings.Contains(page, "The newest signed checkpoint pins event") {
+				t.Errorf("the page does not show the last verification and checkpoint: %s", tSection(page, "chain"))
+			}
+
+			var viewer apitypes.CreatePrincipalResult
+			in.must(http.StatusCreated, "POST", "/api/v1/principals",
+				apitypes.CreatePrincipalRequest{Name: "gina", Kind: "human", Role: "viewer", Token: true}, &viewer)
+			vb := in.browser(t)
+			vb.signIn(viewer.Token.Token)
+			if ov := string(vb.do("GET", "/", nil).body); strings.Contains(ov, `href="/audit"`) {
+				t.Error("a viewer without audit:read is shown the audit link")
+			}
+			if r := vb.do("GET", "/audit", nil); r.status != http.StatusForbidden || strings.Contains(string(r.body), "console.sign_in") {
+				t.Errorf("viewer's audit page: %d", r.status)
+			}
+			if r := vb.do("POST", "/audit/verify", url.Values{"csrf": {vb.csrf()}}); r.status != http.StatusForbidden {
+				t.Errorf("viewer's verify: %d, want 403", r.status)
+			}
+		})
 	}
 }
 

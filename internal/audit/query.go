@@ -5,8 +5,8 @@ import "time"
 // Query selects audit events for reading, newest first: every condition
 // that is set holds.
 type Query struct {
-	// Principal and Target match exactly.
-	Principal, Target string
+	// Principal, Target and Action match exactly.
+	Principal, Target, Action string
 	// ActionPrefix matches actions that start with it ("certificate.").
 	ActionPrefix string
 	// Since and Until bound the event's time: Since <= time < Until.

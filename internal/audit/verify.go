@@ -490,3 +490,6 @@ func shortHash(h Hash) string {
 	}
 	return s
 }
+
+// ActionVerify is the action of the event recording a verification.
+const ActionVerify = "audit.verify"

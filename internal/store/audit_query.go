@@ -9,8 +9,8 @@ import (
 )
 
 // FindAuditEvents returns up to q.Limit events matching q, newest first.
-// An exact principal or target reads its index (principal, seq) or
-// (target, seq); a time range reads (time, seq), newest first; the action
+// An exact principal, target or action reads its index (principal, seq),
+// (target, seq) or (action, seq); a time range reads (time, seq), newest first; the action
 // prefix is checked on the rows read, so a query with only a prefix should
 // set q.Floor to bound the read.
 func (db *DB) FindAuditEvents(ctx context.Context, q audit.Query) ([]*audit.Event, error) {
@@ -28,6 +28,9 @@ func (db *DB) FindAuditEvents(ctx context.Context, q audit.Query) ([]*audit.Even
 	}
 	if q.Target != "" {
 		add("target = ?", q.Target)
+	}
+	if q.Action != "" {
+		add("action = ?", q.Action)
 	}
 	if q.ActionPrefix != "" {
 		add("substr(action, 1, ?) = ?", len(q.ActionPrefix))
@@ -52,7 +55,7 @@ func (db *DB) FindAuditEvents(ctx context.Context, q audit.Query) ([]*audit.Even
 	// With a time range and no exact match, walk the time index from its
 	// newest end; otherwise seq order serves every index named above.
 	order := ` ORDER BY seq DESC`
-	if (!q.Since.IsZero() || !q.Until.IsZero()) && q.Principal == "" && q.Target == "" {
+	if (!q.Since.IsZero() || !q.Until.IsZero()) && q.Principal == "" && q.Target == "" && q.Action == "" {
 		order = ` ORDER BY time DESC, seq DESC`
 	}
 	args = append(args, q.Limit)

@@ -51,6 +51,7 @@ func TestFindAuditEvents(t *testing.T) {
 			{"principal", audit.Query{Principal: "bob"}, func(i int) bool { return i%3 == 1 }},
 			{"target", audit.Query{Target: "t2"}, func(i int) bool { return i%5 == 2 }},
 			{"action prefix", audit.Query{ActionPrefix: "certificate."}, func(i int) bool { return i%4 < 2 }},
+			{"action", audit.Query{Action: "certificate.revoke"}, func(i int) bool { return i%4 == 1 }},
 			{"time", audit.Query{Since: start.Add(10 * time.Minute), Until: start.Add(20 * time.Minute)}, func(i int) bool { return i >= 10 && i < 20 }},
 			{"principal, action and time", audit.Query{Principal: "ann", ActionPrefix: "certificate.", Since: start.Add(5 * time.Minute)},
 				func(i int) bool { return i%3 == 0 && i%4 < 2 && i >= 5 }},

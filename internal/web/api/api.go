@@ -99,7 +99,8 @@ type Auditor interface {
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 	EachAuditEventBetween(ctx context.Context, since, until time.Time, fn func(*audit.Event) error) error
 	// Verify walks the chain and its checkpoints.
-	Verify(ctx context.Context) (*audit.Report, error)
+	// Verify walks the chain and records who asked and what it found.
+	Verify(ctx context.Context, p authz.Principal) (*audit.Report, error)
 }
 
 // Reports reads what was issued and revoked in a period.

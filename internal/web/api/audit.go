@@ -95,7 +95,7 @@ func (h *Handler) auditVerify(w http.ResponseWriter, r *http.Request, who authz.
 		return err
 	}
 	start := time.Now()
-	rep, err := h.d.Auditor.Verify(r.Context())
+	rep, err := h.d.Auditor.Verify(r.Context(), who)
 	if err != nil {
 		return err
 	}

@@ -98,9 +98,14 @@ type Revoker interface {
 // Audit reads the audit log and verifies its chain.
 type Audit interface {
 	AuditHead(ctx context.Context) (seq int64, hash audit.Hash, err error)
-	EachAuditEvent(ctx context.Context, from int64, fn func(*audit.Event) error) error
-	// Verify walks the chain, its checkpoints and the external anchor.
-	Verify(ctx context.Context) (*audit.Report, error)
+	// FindAuditEvents returns the events q selects, newest first.
+	FindAuditEvents(ctx context.Context, q audit.Query) ([]*audit.Event, error)
+	// LastCheckpoint is the newest signed checkpoint, or an error
+	// wrapping authz.ErrNotFound.
+	LastCheckpoint(ctx context.Context) (*audit.Checkpoint, error)
+	// Verify walks the chain, its checkpoints and the external anchor,
+	// and records who asked and what it found (audit.ActionVerify).
+	Verify(ctx context.Context, p authz.Principal) (*audit.Report, error)
 }
 
 // Approvals lists and decides requests held for approval; each call
