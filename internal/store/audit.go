@@ -178,6 +178,30 @@ func (db *DB) EachAuditEventBetween(ctx context.Context, since, until time.Time,
 	})
 }
 
+// AuditEventsByTarget returns the newest limit events whose target is
+// target (and whose action is action, when it is not ""), newest first:
+// a range of the audit_events_target index however long the log is.
+func (db *DB) AuditEventsByTarget(ctx context.Context, target, action string, limit int) ([]*audit.Event, error) {
+	q, args := `SELECT `+auditColumns+` FROM audit_events WHERE target = ?`, []any{target}
+	if action != "" {
+		q += ` AND action = ?`
+		args = append(args, action)
+	}
+	args = append(args, limit)
+	var out []*audit.Event
+	err := db.eachAudit(ctx, db.read, db.d.rebind(q+` ORDER BY target DESC, seq DESC LIMIT ?`), args, func(ev *audit.Event) error {
+		c := *ev
+		c.Details = append([]byte(nil), ev.Details...)
+		c.PrevHash = append([]byte(nil), ev.PrevHash...)
+		c.Hash = append([]byte(nil), ev.Hash...)
+		out = append(out, &c)
+		return nil
+	}, func(err error) error {
+		return fmt.Errorf("store: audit events of %s: %w", target, err)
+	})
+	return out, err
+}
+
 // eachAudit streams the events q selects from src to fn. Errors of the
 // database go through wrap; fn's are returned as they are.
 func (db *DB) eachAudit(ctx context.Context, src querier, q string, args []any, fn func(*audit.Event) error, wrap func(error) error) error {

@@ -19,6 +19,9 @@ type auditView struct {
 	Events            []*audit.Event
 	Head              int64
 	Principal, Action string
+	// Target: only events with this target, the newest auditPage of them
+	// (by index, however long the log).
+	Target string
 	// Window is how many events were read.
 	Window  int64
 	Report  *audit.Report
@@ -36,7 +39,8 @@ func (h *Handler) auditLog(w http.ResponseWriter, r *http.Request, v *visit) {
 
 func (h *Handler) showAudit(w http.ResponseWriter, r *http.Request, v *visit, rep *audit.Report) {
 	q := r.URL.Query()
-	av := &auditView{Principal: strings.TrimSpace(q.Get("principal")), Action: strings.TrimSpace(q.Get("action")), Report: rep, Verify: rep != nil}
+	av := &auditView{Principal: strings.TrimSpace(q.Get("principal")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target")),
+		Report: rep, Verify: rep != nil}
 	if err := v.who.Allow(authz.PermAuditRead, authz.Resource{}); err != nil {
 		av.Refused = "Reading the audit log takes audit:read without a scope: " + publicReason(err)
 		h.render(w, r, http.StatusForbidden, "audit", v, av)
@@ -50,6 +54,20 @@ func (h *Handler) showAudit(w http.ResponseWriter, r *http.Request, v *visit, re
 		return
 	}
 	av.Head = head
+	if av.Target != "" {
+		evs, err := h.d.Audit.AuditEventsByTarget(ctx, av.Target, "", auditPage)
+		if err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		for _, ev := range evs {
+			if (av.Principal == "" || ev.Principal == av.Principal) && strings.HasPrefix(ev.Action, av.Action) {
+				av.Events = append(av.Events, ev)
+			}
+		}
+		h.render(w, r, http.StatusOK, "audit", v, av)
+		return
+	}
 	from := max(1, head-auditScan+1)
 	if av.Principal == "" && av.Action == "" {
 		from = max(1, head-auditPage+1)
