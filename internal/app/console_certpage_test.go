@@ -1,0 +1,244 @@
+package app
+
+import (
+	"crypto/elliptic"
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-acme/lego/v4/certificate"
+
+	"github.com/certwright/certwright/internal/lifecycle"
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+// tPage is a console page's body, unescaped, for a test that looks for
+// text in it.
+func tPage(t *testing.T, b *tBrowser, path string) string {
+	t.Helper()
+	r := b.do("GET", path, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, r.status, tTrim(r.body))
+	}
+	return html.UnescapeString(string(r.body))
+}
+
+func tWantIn(t *testing.T, page, what string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(page, w) {
+			t.Errorf("%s: the page lacks %q", what, w)
+		}
+	}
+}
+
+func tWantNotIn(t *testing.T, page, what string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if strings.Contains(page, w) {
+			t.Errorf("%s: the page has %q", what, w)
+		}
+	}
+}
+
+// TestConsoleCertificatePage: the certificate page shows the certificate's
+// chain (its CAs, linked to /cas) with a chain download equal to the API's,
+// the renewal window the ACME renewal-info endpoint gives, its alerts with
+// their deliveries, the agents' reports, and its audit events (linked to
+// the audit log filtered by target); each section says when it is empty.
+func TestConsoleCertificatePage(t *testing.T) {
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			in := tNewServer(t, be.dbURL(t))
+			ctx := t.Context()
+			issued := in.sign(tCSR(t, tECKey(t, elliptic.P256()), "seen.example.internal"))
+			quiet := in.sign(tCSR(t, tECKey(t, elliptic.P256()), "quiet.example.internal"))
+			in.must(http.StatusAccepted, "POST", "/api/v1/alerts/deploy-failed", apitypes.DeployFailure{
+				Entry: "nginx-front", Host: "web-7.example.internal", Serial: issued.Serial, Error: "reload failed: exit status 1",
+			}, nil)
+			c, err := in.app.store.GetCertificate(ctx, issued.Serial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			if _, err := in.app.store.RaiseAlert(ctx, &lifecycle.Alert{
+				ID: "alert-expiring-1", Kind: lifecycle.AlertExpiring, Severity: lifecycle.SeverityWarning,
+				Subject: c.Serial, Threshold: "30d", Summary: "seen.example.internal expires in 30 days",
+				Cert: &lifecycle.CertRef{Serial: c.Serial, CAID: c.CAID, SANs: c.SANs, NotAfter: c.NotAfter}, CreatedAt: now.Add(-time.Hour),
+			}, []string{"ops-chat"}); err != nil {
+				t.Fatal(err)
+			}
+
+			b := in.browser(t)
+			b.signIn(in.token)
+			path := "/certificates/" + issued.Serial
+			page := tPage(t, b, path)
+
+			cas, err := in.app.cas.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			issuing := ""
+			for _, a := range cas {
+				if a.ID == c.CAID {
+					issuing = a.Name
+				}
+			}
+			tWantIn(t, page, "chain", `href="/cas#ca-`+issuing+`"`, "root</span>", `href="`+path+`/chain"`)
+			if cp := b.do("GET", "/cas", nil); !strings.Contains(string(cp.body), `id="ca-`+issuing+`"`) {
+				t.Errorf("the CAs page has no anchor for CA %s", issuing)
+			}
+			dl := b.do("GET", path+"/chain", nil)
+			api := in.call("GET", "/api/v1/certificates/"+issued.Serial+"/pem?chain=true", nil)
+			if dl.status != http.StatusOK || string(dl.body) != string(api.body) || strings.Count(string(dl.body), "BEGIN CERTIFICATE") < 2 {
+				t.Errorf("chain download: %d, %d certificates, same as the API's: %v", dl.status, strings.Count(string(dl.body), "BEGIN CERTIFICATE"), string(dl.body) == string(api.body))
+			}
+
+			// The window the ACME renewal-info endpoint computes.
+			id, err := certificate.MakeARICertID(tPEMCert(t, issued.CertificatePEM))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ari, err := in.app.acme.RenewalInfo(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const exact = "2006-01-02 15:04:05 UTC"
+			tWantIn(t, page, "renewal window", "Suggested window", ari.Start.Format(exact), ari.End.Format(exact), "no, not before the window starts")
+
+			tWantIn(t, page, "alerts", "Deployment of seen.example.internal failed", "seen.example.internal expires in 30 days", "ops-chat", "30d")
+			if strings.Index(page, "Deployment of seen.example.internal failed") > strings.Index(page, "expires in 30 days") {
+				t.Error("alerts are not newest first")
+			}
+			tWantIn(t, page, "deployments", "web-7.example.internal", "nginx-front", "reload failed: exit status 1")
+			tWantIn(t, page, "audit events", "certificate.issue", "alert.deploy_failed", `href="/audit?target=`+issued.Serial+`"`)
+			audit := tPage(t, b, "/audit?target="+issued.Serial)
+			tWantIn(t, audit, "audit log by target", "certificate.issue", "alert.deploy_failed", "whose target is "+issued.Serial)
+			tWantNotIn(t, audit, "audit log by target", "console.sign_in")
+
+			empty := tPage(t, b, "/certificates/"+quiet.Serial)
+			tWantIn(t, empty, "empty sections", "No alert has been raised for this certificate.",
+				"No agent has reported a failed deployment of this certificate.", "certificate.issue")
+			tWantNotIn(t, empty, "empty sections", "web-7.example.internal", "ops-chat")
+		})
+	}
+}
+
+// TestConsoleCertificateRenew: Renew now moves an agent's certificate's
+// renewal window to now through the API's renew-now call (audited as
+// acme.renew_now, found among the certificate's events), and Renew
+// renews a certificate whose key the server holds, through the API's
+// renew; a viewer without the permission, or whose permission's scope
+// does not cover the certificate, gets neither button and is refused.
+func TestConsoleCertificateRenew(t *testing.T) {
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			in := tNewServer(t, be.dbURL(t))
+			var agentCert apitypes.IssuedCertificate
+			in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+				CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "host.example.internal")), Profile: "web_server", Tags: []string{"agent"},
+			}, &agentCert)
+			// Server-held keys go to machine principals only.
+			human := in.token
+			in.tUseMachineAdmin(t)
+			held := tIssueAuto(t, in, "held.internal.test", 30)
+			var heldWeb apitypes.IssuedCertificate
+			in.must(http.StatusCreated, "POST", "/api/v1/certificates/issue", apitypes.IssueRequest{
+				Profile: "web_server", DNSNames: []string{"heldweb.example.internal"}, AutoRenew: true}, &heldWeb)
+			in.token = human
+			agentPage, heldPage := "/certificates/"+agentCert.Serial, "/certificates/"+held.Serial
+			renewNow, renew := `action="`+agentPage+`/renew-now"`, `action="`+heldPage+`/renew"`
+
+			// A viewer (cert:read only) sees neither button and is refused.
+			var viewer apitypes.CreatePrincipalResult
+			in.must(http.StatusCreated, "POST", "/api/v1/principals",
+				apitypes.CreatePrincipalRequest{Name: "vera", Kind: "human", Role: "viewer", Token: true}, &viewer)
+			vb := in.browser(t)
+			vb.signIn(viewer.Token.Token)
+			tWantNotIn(t, tPage(t, vb, agentPage), "viewer", "/renew-now", "Audit events</h2>\n<div")
+			tWantIn(t, tPage(t, vb, agentPage), "viewer", "shown to those who may read the audit log")
+			tWantNotIn(t, tPage(t, vb, heldPage), "viewer", `/renew"`)
+			vcsrf := vb.csrf()
+			if r := vb.do("POST", agentPage+"/renew-now", url.Values{"csrf": {vcsrf}}); r.status != http.StatusForbidden {
+				t.Errorf("viewer's renew now: %d, want 403", r.status)
+			}
+			if r := vb.do("POST", heldPage+"/renew", url.Values{"csrf": {vcsrf}}); r.status != http.StatusForbidden {
+				t.Errorf("viewer's renew: %d, want 403", r.status)
+			}
+
+			// Reading everything, but an admin only of internal_service:
+			// the web_server agent certificate's Renew now is not theirs.
+			var split apitypes.CreatePrincipalResult
+			in.must(http.StatusCreated, "POST", "/api/v1/principals",
+				apitypes.CreatePrincipalRequest{Name: "svc-ops", Kind: "human", Role: "viewer", Token: true}, &split)
+			in.must(http.StatusCreated, "POST", "/api/v1/bindings", apitypes.CreateBindingRequest{
+				Principal: "svc-ops", Role: "admin", Scope: apitypes.Scope{Profiles: []string{"internal_service"}}}, nil)
+			sb := in.browser(t)
+			sb.signIn(split.Token.Token)
+			tWantNotIn(t, tPage(t, sb, agentPage), "scoped admin, out of scope", "/renew-now")
+			if r := sb.do("POST", agentPage+"/renew-now", url.Values{"csrf": {sb.csrf()}}); r.status != http.StatusForbidden ||
+				!strings.Contains(string(r.body), "only within its scope") {
+				t.Errorf("renew now out of scope: %d %s", r.status, tTrim(r.body))
+			}
+			if c, _ := in.app.store.GetCertificate(t.Context(), agentCert.Serial); c == nil || !c.RenewNowAt.IsZero() {
+				t.Fatal("a refused renew now moved the window")
+			}
+			// Out of its own scope too: a held key under web_server.
+			heldWebPage := "/certificates/" + heldWeb.Serial
+			tWantNotIn(t, tPage(t, sb, heldWebPage), "scoped admin, out of scope", `/renew"`)
+			if r := sb.do("POST", heldWebPage+"/renew", url.Values{"csrf": {sb.csrf()}}); r.status != http.StatusForbidden {
+				t.Errorf("renew out of scope: %d %s", r.status, tTrim(r.body))
+			}
+			tWantIn(t, tPage(t, sb, heldPage), "scoped admin, in scope", renew)
+
+			b := in.browser(t)
+			b.signIn(in.token)
+			page := tPage(t, b, agentPage)
+			tWantIn(t, page, "admin", renewNow)
+			tWantNotIn(t, page, "admin on a certificate without a server-held key", `/renew"`)
+			if r := b.do("POST", agentPage+"/renew-now", url.Values{}); r.status != http.StatusForbidden {
+				t.Errorf("renew now without the CSRF token: %d, want 403", r.status)
+			}
+			csrf := b.csrf()
+			r := b.do("POST", agentPage+"/renew-now", url.Values{"csrf": {csrf}})
+			if r.status != http.StatusSeeOther || r.header.Get("Location") != agentPage+"?renew_now=1" {
+				t.Fatalf("renew now: %d to %q: %s", r.status, r.header.Get("Location"), tTrim(r.body))
+			}
+			after := tPage(t, b, agentPage+"?renew_now=1")
+			id, err := certificate.MakeARICertID(tPEMCert(t, agentCert.CertificatePEM))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ari, err := in.app.acme.RenewalInfo(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const exact = "2006-01-02 15:04:05 UTC"
+			tWantIn(t, after, "after renew now", "renewal was asked for", "acme.renew_now", ari.End.Format(exact), "Its renewal window now ends now")
+
+			page = tPage(t, b, heldPage)
+			tWantIn(t, page, "admin on a server-held key", renew)
+			r = b.do("POST", heldPage+"/renew", url.Values{"csrf": {csrf}})
+			loc := r.header.Get("Location")
+			if r.status != http.StatusSeeOther || !strings.HasSuffix(loc, "?renewed=1") || loc == heldPage+"?renewed=1" {
+				t.Fatalf("renew: %d to %q: %s", r.status, loc, tTrim(r.body))
+			}
+			next := tPage(t, b, loc)
+			tWantIn(t, next, "the successor", "Renewed: this is the new certificate", `href="`+heldPage+`"`)
+			old := tPage(t, b, heldPage)
+			tWantIn(t, old, "the renewed one", "Renewed by")
+			tWantNotIn(t, old, "the renewed one", renew)
+			// Renewing it again is a conflict, said on the page.
+			if r := b.do("POST", heldPage+"/renew", url.Values{"csrf": {csrf}}); r.status != http.StatusConflict || !strings.Contains(string(r.body), "already renewed") {
+				t.Errorf("renewing twice: %d %s", r.status, tTrim(r.body))
+			}
+		})
+	}
+}
