@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/go-acme/lego/v4/certificate"
 
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -240,5 +241,65 @@ func TestConsoleCertificateRenew(t *testing.T) {
 				t.Errorf("renewing twice: %d %s", r.status, tTrim(r.body))
 			}
 		})
+	}
+}
+
+// TestConsoleCertificateInChromium opens a certificate the server holds
+// the key of, which an agent failed to deploy and an alert concerns, in a
+// real browser: every section shows, Renew now and then Renew work from
+// their buttons, and no page logs an error (a CSP violation, a blocked
+// resource). With CERTWRIGHT_SCREENSHOTS=DIR it writes the page's
+// screenshot (certificate.png) there.
+func TestConsoleCertificateInChromium(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	human := in.token
+	in.tUseMachineAdmin(t)
+	var held apitypes.IssuedCertificate
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/issue", apitypes.IssueRequest{
+		Profile: "internal_service", DNSNames: []string{"api.internal.test", "api-2.internal.test"}, ValidityDays: 30,
+		AutoRenew: true, Owner: "team-b", Tags: []string{"agent", "payments"},
+	}, &held)
+	in.must(http.StatusAccepted, "POST", "/api/v1/alerts/deploy-failed", apitypes.DeployFailure{
+		Entry: "nginx-front", Host: "web-7.internal.test", Serial: held.Serial, Error: "reload failed: exit status 1",
+	}, nil)
+	in.token = human
+	c, err := in.app.store.GetCertificate(t.Context(), held.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.app.store.RaiseAlert(t.Context(), &lifecycle.Alert{
+		ID: "alert-expiring-1", Kind: lifecycle.AlertExpiring, Severity: lifecycle.SeverityWarning,
+		Subject: c.Serial, Threshold: "30d", Summary: "api.internal.test expires in 30 days",
+		Cert: &lifecycle.CertRef{Serial: c.Serial, CAID: c.CAID, SANs: c.SANs, NotAfter: c.NotAfter}, CreatedAt: time.Now().Add(-time.Hour),
+	}, []string{"ops-chat"}); err != nil {
+		t.Fatal(err)
+	}
+
+	tab := tChromiumTab(t, in)
+	problems, step, text, shot := tab.problems, tab.step, tab.text, tab.shot
+	page := in.l.HTTPSURL + "/certificates/" + held.Serial
+	step("sign in", chromedp.Navigate(in.l.HTTPSURL+"/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), in.token), chromedp.Submit(chromedp.CSS("form.login")),
+		chromedp.WaitVisible(chromedp.CSS("ul.tiles")))
+	step("open the certificate", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#events")))
+	main := text("main")
+	for _, want := range []string{"Chain", "issuing", "Suggested window", "api.internal.test expires in 30 days", "ops-chat",
+		"web-7.internal.test", "nginx-front", "certificate.issue", "alert.deploy_failed", "Renew now", "Download chain"} {
+		if !strings.Contains(main, want) {
+			t.Errorf("the certificate page lacks %q", want)
+		}
+	}
+	shot("certificate")
+	step("renew now", chromedp.Click(chromedp.CSS(`form[action$="/renew-now"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if s := text(".notice"); !strings.Contains(s, "Its renewal window now ends now") {
+		t.Errorf("after Renew now, the page says %q", s)
+	}
+	step("renew", chromedp.Click(chromedp.CSS(`form[action$="/renew"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if s := text("main"); !strings.Contains(s, "Renewed: this is the new certificate") || !strings.Contains(s, held.Serial) {
+		t.Errorf("after Renew, the page says %q", s)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("the browser reported problems: %v", p)
 	}
 }

@@ -126,7 +126,7 @@ func (h *Handler) certificate(w http.ResponseWriter, r *http.Request, v *visit) 
 	case q.Get("revoked") == "1" && c.Status == inventory.StatusRevoked:
 		notice = "The certificate is revoked; its OCSP answer and the next CRL say so."
 	case q.Get("renew_now") == "1" && !c.RenewNowAt.IsZero():
-		notice = "Its renewal window now ends now: its ACME client or agent renews it at its next check."
+		notice = "Its renewal window now ends now: its ACME client, agent or the server's renewal job renews it at its next check."
 	case q.Get("renewed") == "1" && c.Replaces != "":
 		notice = "Renewed: this is the new certificate, with a new key the server holds."
 	}
