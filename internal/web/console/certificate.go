@@ -260,30 +260,6 @@ func (h *Handler) chainLinks(ctx context.Context, chain []*x509.Certificate) ([]
 	return out, nil
 }
 
-// certificateChain downloads the certificate with its issuing chain
-// without the root, as the API's PEM download with chain=true.
-func (h *Handler) certificateChain(w http.ResponseWriter, r *http.Request, v *visit) {
-	c, _ := h.findCertificate(w, r, v)
-	if c == nil {
-		return
-	}
-	ctx, cancel := h.storeContext(r)
-	defer cancel()
-	chain, err := h.chain(ctx, c)
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	out := pki.CertPEM(c.DER)
-	intermediates, _ := issue.SplitChain(chain)
-	for _, cc := range intermediates {
-		out = append(out, pki.CertPEM(cc.Raw)...)
-	}
-	w.Header().Set("Content-Type", "application/x-pem-file")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+c.Serial+`-chain.pem"`)
-	_, _ = w.Write(out)
-}
-
 // renewNow moves the certificate's renewal window to now through the
 // API's acme/renew-now call (cert:revoke over its CA and profile; audited
 // as acme.renew_now): its ACME client or agent renews it at its next
@@ -345,15 +321,33 @@ func (h *Handler) renewCertificate(w http.ResponseWriter, r *http.Request, v *vi
 	http.Redirect(w, r, "/certificates/"+res.Cert.Serial+"?renewed=1", http.StatusSeeOther)
 }
 
-// certificatePEM downloads the certificate.
-func (h *Handler) certificatePEM(w http.ResponseWriter, r *http.Request, v *visit) {
-	c, _ := h.findCertificate(w, r, v)
-	if c == nil {
-		return
+// certificatePEM downloads the certificate and, with chain, its issuing
+// chain without the root, as the API's PEM download with chain=true.
+func (h *Handler) certificatePEM(chain bool) func(http.ResponseWriter, *http.Request, *visit) {
+	return func(w http.ResponseWriter, r *http.Request, v *visit) {
+		c, _ := h.findCertificate(w, r, v)
+		if c == nil {
+			return
+		}
+		out, name := pki.CertPEM(c.DER), c.Serial+".pem"
+		if chain {
+			ctx, cancel := h.storeContext(r)
+			defer cancel()
+			certs, err := h.chain(ctx, c)
+			if err != nil {
+				h.unavailable(w, r, err)
+				return
+			}
+			intermediates, _ := issue.SplitChain(certs)
+			for _, cc := range intermediates {
+				out = append(out, pki.CertPEM(cc.Raw)...)
+			}
+			name = c.Serial + "-chain.pem"
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		_, _ = w.Write(out)
 	}
-	w.Header().Set("Content-Type", "application/x-pem-file")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+c.Serial+`.pem"`)
-	_, _ = w.Write(pki.CertPEM(c.DER))
 }
 
 // revokeCertificate revokes the certificate through the same core call as
