@@ -338,7 +338,7 @@ func (db *DB) CertificateAlerts(ctx context.Context, serial string, limit int) (
 	if serial == "" {
 		return []*lifecycle.AlertRecord{}, nil
 	}
-	return db.listAlerts(ctx, `SELECT payload FROM alerts WHERE serial = ? AND serial <> '' ORDER BY serial DESC, created_at DESC, id LIMIT ?`, serial, limit)
+	return db.listAlerts(ctx, `SELECT payload FROM alerts WHERE serial = ? AND serial <> '' ORDER BY serial DESC, created_at DESC, id DESC LIMIT ?`, serial, limit)
 }
 
 // listAlerts returns the alerts whose payloads q selects, in its order,

@@ -6,10 +6,10 @@
 -- newest first: a range of this index, never a scan of the log.
 CREATE INDEX audit_events_target ON audit_events (target, seq);
 
--- The certificate an alert concerns (its payload's certificate.serial; ''
--- for CA, CRL, OCSP and test alerts). An expiry alert's subject is the
--- serial, but a deploy failure's is deploy:<principal>/<serial>: this
--- column finds both.
+-- The certificate an alert concerns: its payload's certificate.serial, ''
+-- when it names none (revocation data, test alerts). An expiry alert's
+-- subject is the serial, but a deploy failure's is
+-- deploy:<principal>/<serial>: this column finds both.
 ALTER TABLE alerts ADD COLUMN serial TEXT NOT NULL DEFAULT '';
 UPDATE alerts SET serial = COALESCE(json_extract(payload, '$.certificate.serial'), '');
-CREATE INDEX alerts_serial ON alerts (serial, created_at) WHERE serial <> '';
+CREATE INDEX alerts_serial ON alerts (serial, created_at, id) WHERE serial <> '';
