@@ -27,20 +27,12 @@ func tPage(t *testing.T, b *tBrowser, path string) string {
 	return html.UnescapeString(string(r.body))
 }
 
-func tWantIn(t *testing.T, page, what string, wants ...string) {
+// tWant checks that page has each of wants (present) or none of them.
+func tWant(t *testing.T, page, what string, present bool, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
-		if !strings.Contains(page, w) {
-			t.Errorf("%s: the page lacks %q", what, w)
-		}
-	}
-}
-
-func tWantNotIn(t *testing.T, page, what string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if strings.Contains(page, w) {
-			t.Errorf("%s: the page has %q", what, w)
+		if strings.Contains(page, w) != present {
+			t.Errorf("%s: the page has %q: %v, want %v", what, w, !present, present)
 		}
 	}
 }
@@ -90,7 +82,7 @@ func TestConsoleCertificatePage(t *testing.T) {
 					issuing = a.Name
 				}
 			}
-			tWantIn(t, page, "chain", `href="/cas#ca-`+issuing+`"`, "root</span>", `href="`+path+`/chain"`)
+			tWant(t, page, "chain", true, `href="/cas#ca-`+issuing+`"`, "root</span>", `href="`+path+`/chain"`)
 			if cp := b.do("GET", "/cas", nil); !strings.Contains(string(cp.body), `id="ca-`+issuing+`"`) {
 				t.Errorf("the CAs page has no anchor for CA %s", issuing)
 			}
@@ -110,22 +102,22 @@ func TestConsoleCertificatePage(t *testing.T) {
 				t.Fatal(err)
 			}
 			const exact = "2006-01-02 15:04:05 UTC"
-			tWantIn(t, page, "renewal window", "Suggested window", ari.Start.Format(exact), ari.End.Format(exact), "no, not before the window starts")
+			tWant(t, page, "renewal window", true, "Suggested window", ari.Start.Format(exact), ari.End.Format(exact), "no, not before the window starts")
 
-			tWantIn(t, page, "alerts", "Deployment of seen.example.internal failed", "seen.example.internal expires in 30 days", "ops-chat", "30d")
+			tWant(t, page, "alerts", true, "Deployment of seen.example.internal failed", "seen.example.internal expires in 30 days", "ops-chat", "30d")
 			if strings.Index(page, "Deployment of seen.example.internal failed") > strings.Index(page, "expires in 30 days") {
 				t.Error("alerts are not newest first")
 			}
-			tWantIn(t, page, "deployments", "web-7.example.internal", "nginx-front", "reload failed: exit status 1")
-			tWantIn(t, page, "audit events", "certificate.issue", "alert.deploy_failed", `href="/audit?target=`+issued.Serial+`"`)
+			tWant(t, page, "deployments", true, "web-7.example.internal", "nginx-front", "reload failed: exit status 1")
+			tWant(t, page, "audit events", true, "certificate.issue", "alert.deploy_failed", `href="/audit?target=`+issued.Serial+`"`)
 			audit := tPage(t, b, "/audit?target="+issued.Serial)
-			tWantIn(t, audit, "audit log by target", "certificate.issue", "alert.deploy_failed", "whose target is "+issued.Serial)
-			tWantNotIn(t, audit, "audit log by target", "console.sign_in")
+			tWant(t, audit, "audit log by target", true, "certificate.issue", "alert.deploy_failed", "whose target is "+issued.Serial)
+			tWant(t, audit, "audit log by target", false, "console.sign_in")
 
 			empty := tPage(t, b, "/certificates/"+quiet.Serial)
-			tWantIn(t, empty, "empty sections", "No alert has been raised for this certificate.",
+			tWant(t, empty, "empty sections", true, "No alert has been raised for this certificate.",
 				"No agent has reported a failed deployment of this certificate.", "certificate.issue")
-			tWantNotIn(t, empty, "empty sections", "web-7.example.internal", "ops-chat")
+			tWant(t, empty, "empty sections", false, "web-7.example.internal", "ops-chat")
 		})
 	}
 }
@@ -163,9 +155,9 @@ func TestConsoleCertificateRenew(t *testing.T) {
 				apitypes.CreatePrincipalRequest{Name: "vera", Kind: "human", Role: "viewer", Token: true}, &viewer)
 			vb := in.browser(t)
 			vb.signIn(viewer.Token.Token)
-			tWantNotIn(t, tPage(t, vb, agentPage), "viewer", "/renew-now", "Audit events</h2>\n<div")
-			tWantIn(t, tPage(t, vb, agentPage), "viewer", "shown to those who may read the audit log")
-			tWantNotIn(t, tPage(t, vb, heldPage), "viewer", `/renew"`)
+			tWant(t, tPage(t, vb, agentPage), "viewer", false, "/renew-now", "Audit events</h2>\n<div")
+			tWant(t, tPage(t, vb, agentPage), "viewer", true, "shown to those who may read the audit log")
+			tWant(t, tPage(t, vb, heldPage), "viewer", false, `/renew"`)
 			vcsrf := vb.csrf()
 			if r := vb.do("POST", agentPage+"/renew-now", url.Values{"csrf": {vcsrf}}); r.status != http.StatusForbidden {
 				t.Errorf("viewer's renew now: %d, want 403", r.status)
@@ -183,7 +175,7 @@ func TestConsoleCertificateRenew(t *testing.T) {
 				Principal: "svc-ops", Role: "admin", Scope: apitypes.Scope{Profiles: []string{"internal_service"}}}, nil)
 			sb := in.browser(t)
 			sb.signIn(split.Token.Token)
-			tWantNotIn(t, tPage(t, sb, agentPage), "scoped admin, out of scope", "/renew-now")
+			tWant(t, tPage(t, sb, agentPage), "scoped admin, out of scope", false, "/renew-now")
 			if r := sb.do("POST", agentPage+"/renew-now", url.Values{"csrf": {sb.csrf()}}); r.status != http.StatusForbidden ||
 				!strings.Contains(string(r.body), "only within its scope") {
 				t.Errorf("renew now out of scope: %d %s", r.status, tTrim(r.body))
@@ -193,17 +185,17 @@ func TestConsoleCertificateRenew(t *testing.T) {
 			}
 			// Out of its own scope too: a held key under web_server.
 			heldWebPage := "/certificates/" + heldWeb.Serial
-			tWantNotIn(t, tPage(t, sb, heldWebPage), "scoped admin, out of scope", `/renew"`)
+			tWant(t, tPage(t, sb, heldWebPage), "scoped admin, out of scope", false, `/renew"`)
 			if r := sb.do("POST", heldWebPage+"/renew", url.Values{"csrf": {sb.csrf()}}); r.status != http.StatusForbidden {
 				t.Errorf("renew out of scope: %d %s", r.status, tTrim(r.body))
 			}
-			tWantIn(t, tPage(t, sb, heldPage), "scoped admin, in scope", renew)
+			tWant(t, tPage(t, sb, heldPage), "scoped admin, in scope", true, renew)
 
 			b := in.browser(t)
 			b.signIn(in.token)
 			page := tPage(t, b, agentPage)
-			tWantIn(t, page, "admin", renewNow)
-			tWantNotIn(t, page, "admin on a certificate without a server-held key", `/renew"`)
+			tWant(t, page, "admin", true, renewNow)
+			tWant(t, page, "admin on a certificate without a server-held key", false, `/renew"`)
 			if r := b.do("POST", agentPage+"/renew-now", url.Values{}); r.status != http.StatusForbidden {
 				t.Errorf("renew now without the CSRF token: %d, want 403", r.status)
 			}
@@ -222,20 +214,20 @@ func TestConsoleCertificateRenew(t *testing.T) {
 				t.Fatal(err)
 			}
 			const exact = "2006-01-02 15:04:05 UTC"
-			tWantIn(t, after, "after renew now", "renewal was asked for", "acme.renew_now", ari.End.Format(exact), "Its renewal window now ends now")
+			tWant(t, after, "after renew now", true, "renewal was asked for", "acme.renew_now", ari.End.Format(exact), "Its renewal window now ends now")
 
 			page = tPage(t, b, heldPage)
-			tWantIn(t, page, "admin on a server-held key", renew)
+			tWant(t, page, "admin on a server-held key", true, renew)
 			r = b.do("POST", heldPage+"/renew", url.Values{"csrf": {csrf}})
 			loc := r.header.Get("Location")
 			if r.status != http.StatusSeeOther || !strings.HasSuffix(loc, "?renewed=1") || loc == heldPage+"?renewed=1" {
 				t.Fatalf("renew: %d to %q: %s", r.status, loc, tTrim(r.body))
 			}
 			next := tPage(t, b, loc)
-			tWantIn(t, next, "the successor", "Renewed: this is the new certificate", `href="`+heldPage+`"`)
+			tWant(t, next, "the successor", true, "Renewed: this is the new certificate", `href="`+heldPage+`"`)
 			old := tPage(t, b, heldPage)
-			tWantIn(t, old, "the renewed one", "Renewed by")
-			tWantNotIn(t, old, "the renewed one", renew)
+			tWant(t, old, "the renewed one", true, "Renewed by")
+			tWant(t, old, "the renewed one", false, renew)
 			// Renewing it again is a conflict, said on the page.
 			if r := b.do("POST", heldPage+"/renew", url.Values{"csrf": {csrf}}); r.status != http.StatusConflict || !strings.Contains(string(r.body), "already renewed") {
 				t.Errorf("renewing twice: %d %s", r.status, tTrim(r.body))
