@@ -196,7 +196,13 @@ func (s *Service) RenewNow(ctx context.Context, p authz.Principal, sel RenewSele
 		return nil, err
 	}
 	now := s.cfg.Clock.Now()
-	ev := audit.New(p, now, "acme.renew_now", selectorString(sel), map[string]any{
+	// A selector naming one certificate targets its serial, as its
+	// issuance and revocation do, so the certificate's events find it.
+	target := selectorString(sel)
+	if sel.Serial != "" {
+		target = sel.Serial
+	}
+	ev := audit.New(p, now, "acme.renew_now", target, map[string]any{
 		"ca_id": sel.CAID, "profile": sel.Profile, "san": sel.SAN, "spki_sha256": sel.SPKISHA256, "serial": sel.Serial,
 	})
 	serials, err := s.store.MarkRenewNow(ctx, sel, now, ev)

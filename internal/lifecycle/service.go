@@ -39,6 +39,9 @@ type AlertStore interface {
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
 	UpdateDelivery(ctx context.Context, d *Delivery) error
 	ListAlerts(ctx context.Context, limit int) ([]*AlertRecord, error)
+	// CertificateAlerts returns the newest limit alerts about the
+	// certificate serial (its payload's certificate), newest first.
+	CertificateAlerts(ctx context.Context, serial string, limit int) ([]*AlertRecord, error)
 	// RaiseAlertAudited is RaiseAlert appending ev, in the same
 	// transaction, when a is new.
 	RaiseAlertAudited(ctx context.Context, a *Alert, channels []string, ev audit.Event) (bool, error)
@@ -372,6 +375,24 @@ func (s *Service) Alerts(ctx context.Context, p authz.Principal, limit int) ([]*
 		limit = 100
 	}
 	return s.store.ListAlerts(ctx, limit)
+}
+
+// CertificateAlerts returns the newest limit (1 to 1000; otherwise 100)
+// alerts about certificate serial with their deliveries. It needs cert:read
+// covering the certificate: unlike the whole list, these alerts tell
+// nothing about certificates beyond it.
+func (s *Service) CertificateAlerts(ctx context.Context, p authz.Principal, serial string, limit int) ([]*AlertRecord, error) {
+	c, err := s.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Allow(authz.PermCertRead, authz.Resource{CAID: c.CAID, CAName: s.caName(ctx, c.CAID), Profile: c.Profile, Names: c.SANs}); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return s.store.CertificateAlerts(ctx, c.Serial, limit)
 }
 
 // ChannelNames lists the configured channels.

@@ -9,8 +9,9 @@ import (
 )
 
 // FindAuditEvents returns up to q.Limit events matching q, newest first.
-// An exact principal, target or action reads its index (principal, seq),
-// (target, seq) or (action, seq); a time range reads (time, seq), newest first; the action
+// An exact target, principal or action reads its index (target, seq),
+// (principal, seq) or (action, seq); a time range reads (time, seq),
+// newest first; the action
 // prefix is checked on the rows read, so a query with only a prefix should
 // set q.Floor to bound the read.
 func (db *DB) FindAuditEvents(ctx context.Context, q audit.Query) ([]*audit.Event, error) {
@@ -23,14 +24,19 @@ func (db *DB) FindAuditEvents(ctx context.Context, q audit.Query) ([]*audit.Even
 		where = append(where, cond)
 		args = append(args, v)
 	}
-	if q.Principal != "" {
-		add("principal = ?", q.Principal)
-	}
-	if q.Target != "" {
-		add("target = ?", q.Target)
-	}
-	if q.Action != "" {
-		add("action = ?", q.Action)
+	// The first exact column set (target, principal, action) picks the
+	// index; the others are compared as expressions (col || ''), which no
+	// index serves, so SQLite cannot pick a less selective one.
+	indexed := ""
+	for _, c := range []struct{ col, v string }{{"target", q.Target}, {"principal", q.Principal}, {"action", q.Action}} {
+		switch {
+		case c.v == "":
+		case indexed == "":
+			indexed = c.col
+			add(c.col+" = ?", c.v)
+		default:
+			add(c.col+" || '' = ?", c.v)
+		}
 	}
 	if q.ActionPrefix != "" {
 		add("substr(action, 1, ?) = ?", len(q.ActionPrefix))
@@ -52,10 +58,14 @@ func (db *DB) FindAuditEvents(ctx context.Context, q audit.Query) ([]*audit.Even
 	if len(where) > 0 {
 		sqlq += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	// With a time range and no exact match, walk the time index from its
-	// newest end; otherwise seq order serves every index named above.
+	// The order names the index to walk, from its newest end (an exact
+	// column first: constant, it leaves the order by seq), so that SQLite
+	// does not walk the whole log by seq instead.
 	order := ` ORDER BY seq DESC`
-	if (!q.Since.IsZero() || !q.Until.IsZero()) && q.Principal == "" && q.Target == "" && q.Action == "" {
+	switch {
+	case indexed != "":
+		order = ` ORDER BY ` + indexed + ` DESC, seq DESC`
+	case !q.Since.IsZero() || !q.Until.IsZero():
 		order = ` ORDER BY time DESC, seq DESC`
 	}
 	args = append(args, q.Limit)

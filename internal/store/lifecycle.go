@@ -145,7 +145,7 @@ func (db *DB) RaiseAlert(ctx context.Context, a *lifecycle.Alert, channels []str
 }
 
 // alertsPerStatement bounds the rows of one INSERT of alerts or deliveries
-// (6 parameters a row: within SQLite's 32,766 and PostgreSQL's 65,535).
+// (7 parameters a row: within SQLite's 32,766 and PostgreSQL's 65,535).
 const alertsPerStatement = 1000
 
 // RaiseAlerts is RaiseAlert for many alerts in one transaction (one
@@ -220,16 +220,20 @@ func (db *DB) raiseAlertsTx(ctx context.Context, tx *sql.Tx, as []*lifecycle.Ale
 	for lo := 0; lo < len(as); lo += alertsPerStatement {
 		hi := min(lo+alertsPerStatement, len(as))
 		var q strings.Builder
-		q.WriteString(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload) VALUES `)
-		args := make([]any, 0, 6*(hi-lo))
+		q.WriteString(`INSERT INTO alerts (id, subject, kind, threshold, created_at, payload, serial) VALUES `)
+		args := make([]any, 0, 7*(hi-lo))
 		index := make(map[string]int, hi-lo)
 		for i := lo; i < hi; i++ {
 			if i > lo {
 				q.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?)")
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
 			a := as[i]
-			args = append(args, a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), payloads[i])
+			serial := ""
+			if a.Cert != nil {
+				serial = a.Cert.Serial
+			}
+			args = append(args, a.ID, a.Subject, string(a.Kind), a.Threshold, db.timeArg(a.CreatedAt), payloads[i], serial)
 			index[a.ID] = i
 		}
 		q.WriteString(` ON CONFLICT (subject, kind, threshold) DO NOTHING RETURNING id`)
@@ -324,7 +328,23 @@ func (db *DB) UpdateDelivery(ctx context.Context, d *lifecycle.Delivery) error {
 
 // ListAlerts returns the newest alerts (up to limit) with their deliveries.
 func (db *DB) ListAlerts(ctx context.Context, limit int) ([]*lifecycle.AlertRecord, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(`SELECT payload FROM alerts ORDER BY created_at DESC, id LIMIT ?`), limit)
+	return db.listAlerts(ctx, `SELECT payload FROM alerts ORDER BY created_at DESC, id LIMIT ?`, limit)
+}
+
+// CertificateAlerts returns the newest alerts (up to limit) about the
+// certificate serial, with their deliveries: a range of the alerts_serial
+// index.
+func (db *DB) CertificateAlerts(ctx context.Context, serial string, limit int) ([]*lifecycle.AlertRecord, error) {
+	if serial == "" {
+		return []*lifecycle.AlertRecord{}, nil
+	}
+	return db.listAlerts(ctx, `SELECT payload FROM alerts WHERE serial = ? AND serial <> '' ORDER BY serial DESC, created_at DESC, id DESC LIMIT ?`, serial, limit)
+}
+
+// listAlerts returns the alerts whose payloads q selects, in its order,
+// with their deliveries.
+func (db *DB) listAlerts(ctx context.Context, q string, args ...any) ([]*lifecycle.AlertRecord, error) {
+	rows, err := db.read.QueryContext(ctx, db.d.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list alerts: %w", err)
 	}

@@ -194,34 +194,7 @@ func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*l
 	av.Read = len(recs)
 	for _, rec := range recs {
 		a := rec.Alert
-		row := alertRow{Kind: string(a.Kind), Severity: string(a.Severity), Threshold: a.Threshold, Summary: clip(a.Summary, longText), Raised: a.CreatedAt,
-			Cert: a.Subject, Undelivered: len(rec.Deliveries) == 0}
-		for _, d := range rec.Deliveries {
-			dr := deliveryRow{Channel: d.Channel, Attempts: d.Attempts, Error: clip(d.LastError, shortText), ErrorFull: clip(d.LastError, longText),
-				Unconfigured: !configured[d.Channel]}
-			switch {
-			case d.Status == lifecycle.DeliverySent:
-				dr.State, dr.When = "delivered", d.SentAt
-			case d.Status == lifecycle.DeliveryFailed:
-				dr.State = "failed"
-			case d.Attempts > 0:
-				dr.State, dr.When = "retrying", d.NextAttemptAt
-			default:
-				dr.State, dr.When = "queued", d.NextAttemptAt
-			}
-			switch {
-			case dr.State == "delivered":
-				dr.WhenText = relative(now, dr.When)
-			case dr.State != "failed" && !dr.When.After(now):
-				dr.WhenText = "due"
-			case dr.State != "failed":
-				dr.WhenText = relativeNear(now, dr.When)
-			}
-			if dr.State != "delivered" {
-				row.Undelivered = true
-			}
-			row.Deliveries = append(row.Deliveries, dr)
-		}
+		row := newAlertRow(rec, configured, now)
 		if row.Undelivered {
 			av.UndeliveredCount++
 		}
@@ -249,6 +222,41 @@ func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*l
 		av.Rows = append(av.Rows, row)
 	}
 	return nil
+}
+
+// newAlertRow is rec as a table shows it, its deliveries judged at now
+// (configured: the channels the configuration has).
+func newAlertRow(rec *lifecycle.AlertRecord, configured map[string]bool, now time.Time) alertRow {
+	a := rec.Alert
+	row := alertRow{Kind: string(a.Kind), Severity: string(a.Severity), Threshold: a.Threshold, Summary: clip(a.Summary, longText), Raised: a.CreatedAt,
+		Cert: a.Subject, Undelivered: len(rec.Deliveries) == 0}
+	for _, d := range rec.Deliveries {
+		dr := deliveryRow{Channel: d.Channel, Attempts: d.Attempts, Error: clip(d.LastError, shortText), ErrorFull: clip(d.LastError, longText),
+			Unconfigured: !configured[d.Channel]}
+		switch {
+		case d.Status == lifecycle.DeliverySent:
+			dr.State, dr.When = "delivered", d.SentAt
+		case d.Status == lifecycle.DeliveryFailed:
+			dr.State = "failed"
+		case d.Attempts > 0:
+			dr.State, dr.When = "retrying", d.NextAttemptAt
+		default:
+			dr.State, dr.When = "queued", d.NextAttemptAt
+		}
+		switch {
+		case dr.State == "delivered":
+			dr.WhenText = relative(now, dr.When)
+		case dr.State != "failed" && !dr.When.After(now):
+			dr.WhenText = "due"
+		case dr.State != "failed":
+			dr.WhenText = relativeNear(now, dr.When)
+		}
+		if dr.State != "delivered" {
+			row.Undelivered = true
+		}
+		row.Deliveries = append(row.Deliveries, dr)
+	}
+	return row
 }
 
 // jobView describes a job's last run for people.

@@ -9,6 +9,7 @@ package console
 
 import (
 	"context"
+	"crypto/x509"
 	"embed"
 	"errors"
 	"fmt"
@@ -127,6 +128,15 @@ type Lifecycle interface {
 	// RunJob runs job name now and returns its recorded state, or an
 	// error wrapping lifecycle.ErrUnknownJob.
 	RunJob(ctx context.Context, p authz.Principal, name string) (*lifecycle.JobState, error)
+	// CertificateAlerts returns the newest limit alerts about one
+	// certificate (cert:read covering it).
+	CertificateAlerts(ctx context.Context, p authz.Principal, serial string, limit int) ([]*lifecycle.AlertRecord, error)
+	// RenewalInfo is the certificate's renewal window (lifecycle.Window,
+	// the ACME renewal-info endpoint's), as the API's renewal-info.
+	RenewalInfo(ctx context.Context, p authz.Principal, serial string) (*lifecycle.RenewalInfo, error)
+	// RenewByHand renews a certificate whose key the server holds, as
+	// `certwright cert renew` and the API's renew.
+	RenewByHand(ctx context.Context, p authz.Principal, serial string, reuseKey bool) (*issue.Result, error)
 }
 
 // ACME is the operator side of ACME, the API's calls: each checks the
@@ -138,6 +148,15 @@ type ACME interface {
 	ProvisionerActivity(ctx context.Context, p authz.Principal, name string) (*acme.Activity, error)
 	DisableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
 	EnableProvisioner(ctx context.Context, p authz.Principal, name string) (*acme.Provisioner, error)
+	// RenewNow moves the renewal window of the matching certificates to
+	// now (the API's acme/renew-now; cert:revoke over them).
+	RenewNow(ctx context.Context, p authz.Principal, sel acme.RenewSelector) ([]string, error)
+}
+
+// Chains builds a CA's certificate chain, the CA first (issue.Service's
+// Chain, the API's).
+type Chains interface {
+	Chain(ctx context.Context, idOrName string) ([]*x509.Certificate, error)
 }
 
 // Compliance builds the compliance report (compliance.Reporter), the
@@ -185,6 +204,8 @@ type Deps struct {
 	// ACME and Compliance serve the ACME and compliance pages.
 	ACME       ACME
 	Compliance Compliance
+	// Chains serves the certificate page's chain.
+	Chains Chains
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
@@ -222,8 +243,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME and Compliance are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil || d.Chains == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME, Compliance and Chains are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -261,8 +282,11 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /certificates", h.certificates, authz.PermCertRead)
 	h.page("GET /certificates/export", h.exportCertificates, authz.PermCertRead)
 	h.page("GET /certificates/{serial}", h.certificate, authz.PermCertRead)
-	h.page("GET /certificates/{serial}/pem", h.certificatePEM, authz.PermCertRead)
+	h.page("GET /certificates/{serial}/pem", h.certificatePEM(false), authz.PermCertRead)
+	h.page("GET /certificates/{serial}/chain", h.certificatePEM(true), authz.PermCertRead)
 	h.page("POST /certificates/{serial}/revoke", h.revokeCertificate, authz.PermCertRevoke)
+	h.page("POST /certificates/{serial}/renew-now", h.renewNow, authz.PermCertRevoke)
+	h.page("POST /certificates/{serial}/renew", h.renewCertificate, authz.PermCertIssue)
 	h.page("GET /requests", h.requests, authz.PermCertIssue, authz.PermRequestApprove)
 	h.page("POST /requests/{id}/approve", h.decide(true), authz.PermRequestApprove)
 	h.page("POST /requests/{id}/reject", h.decide(false), authz.PermRequestApprove)
