@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -375,12 +374,9 @@ func TestConsoleAccessibleInChromium(t *testing.T) {
 		{"access", "/access", "#principals"},
 		{"principal", "/access/principals/ida", "#tokens"},
 	} {
-		start := time.Now()
 		open(v.view, v.path, v.wait)
 		b.keyboard()
-		kbd := time.Since(start)
 		b.static()
-		t.Logf("%s: keyboard %v, the rest %v", v.view, kbd, time.Since(start)-kbd)
 	}
 
 	// The revoke form with the keyboard alone: Tab to the reason, type to
