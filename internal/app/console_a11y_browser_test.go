@@ -32,9 +32,13 @@ var a11y = window.a11y || (window.a11y = (() => {
     const t = (e.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 40);
     return t ? s + ' "' + t + '"' : s;
   };
-  const focusable = () => [...document.querySelectorAll(
-      'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])')]
-    .filter(e => !e.disabled && e.getClientRects().length > 0 && e.checkVisibility({visibilityProperty: true}));
+  // focusable lists the elements Tab should reach, in DOM order: the
+  // controls, and a .scroll box that scrolls sideways with no control in
+  // it (the browser makes it focusable, so the keyboard can scroll it).
+  const controls = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])';
+  const shown = e => e.getClientRects().length > 0 && e.checkVisibility({visibilityProperty: true});
+  const focusable = () => [...document.querySelectorAll(controls + ', .scroll')]
+    .filter(e => shown(e) && (e.matches('.scroll') ? e.scrollWidth > e.clientWidth && ![...e.querySelectorAll(controls)].some(shown) : !e.disabled));
   const parse = c => {
     const m = /^rgba?\(([\d.]+),? ([\d.]+),? ([\d.]+)(?:,? \/? ?([\d.]+))?\)$/.exec(c.trim());
     if (!m) return null;
@@ -375,6 +379,8 @@ func TestConsoleAccessibleInChromium(t *testing.T) {
 		{"principal", "/access/principals/ida", "#tokens"},
 	} {
 		open(v.view, v.path, v.wait)
+		b.keyboard()
+		b.metrics(390, 844, 3, true)
 		b.keyboard()
 		b.static()
 	}
