@@ -13,8 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/certwright/certwright/internal/authz"
-	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -332,14 +330,7 @@ func TestConsoleAccessibleInChromium(t *testing.T) {
 		certs = append(certs, in.sign(tCSR(t, key, n)))
 	}
 	in.must(http.StatusOK, "POST", "/api/v1/certificates/"+certs[3].Serial+"/revoke", apitypes.RevokeRequest{Reason: "superseded"}, nil)
-	held, _ := profile.Builtin("internal_service")
-	held.Name, held.Builtin, held.RequireApproval = "held_service", false, true
-	if err := in.app.profiles.Create(t.Context(), authz.System(), held); err != nil {
-		t.Fatal(err)
-	}
-	if r := in.call("POST", "/api/v1/certificates/sign", apitypes.SignRequest{CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "held.example.internal")), Profile: "held_service"}); r.status != http.StatusAccepted {
-		t.Fatalf("held request: %d %s", r.status, tTrim(r.body))
-	}
+	tHeldRequest(t, in)
 	in.must(http.StatusCreated, "POST", "/api/v1/principals",
 		apitypes.CreatePrincipalRequest{Name: "ida", Kind: "human", Role: "approver", Token: true}, nil)
 	in.must(http.StatusCreated, "POST", "/api/v1/acme/provisioners", apitypes.CreateProvisionerRequest{
