@@ -71,9 +71,13 @@ var a11y = window.a11y || (window.a11y = (() => {
     // them), what it is, and whether it shows a focus indicator.
     active() {
       const e = document.activeElement, s = e ? getComputedStyle(e) : null;
-      const ring = !!s && ((s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || (s.boxShadow && s.boxShadow !== 'none'));
+      const outline = !!s && s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
+      const ring = outline || (!!s && !!s.boxShadow && s.boxShadow !== 'none');
+      // An outline must stand out from what is around it (3:1).
+      const oc = outline ? parse(s.outlineColor) : null;
+      const ringContrast = oc && e.parentElement ? ratio(over(oc, background(e.parentElement)), background(e.parentElement)) : 21;
       const r = e ? e.getBoundingClientRect() : {left: 0, right: 0};
-      return {index: window.a11yList.indexOf(e), what: desc(e), ring, inMain: !!e && !!e.closest('main'),
+      return {index: window.a11yList.indexOf(e), what: desc(e), ring, ringContrast, inMain: !!e && !!e.closest('main'),
         onScreen: r.right > 0 && r.left < document.documentElement.clientWidth};
     },
     // contrast lists the text (and chart marks) whose contrast against
@@ -168,11 +172,13 @@ func tEval[T any](b *tA11yTab, what, expr string) T {
 }
 
 type tFocus struct {
-	Index    int    `json:"index"`
-	What     string `json:"what"`
-	Ring     bool   `json:"ring"`
-	InMain   bool   `json:"inMain"`
-	OnScreen bool   `json:"onScreen"`
+	Index int    `json:"index"`
+	What  string `json:"what"`
+	Ring  bool   `json:"ring"`
+	// RingContrast is the outline's contrast against the background.
+	RingContrast float64 `json:"ringContrast"`
+	InMain       bool    `json:"inMain"`
+	OnScreen     bool    `json:"onScreen"`
 }
 
 func (b *tA11yTab) press(key string, mods ...chromedp.Modifier) tFocus {
@@ -213,6 +219,8 @@ func (b *tA11yTab) keyboard() {
 		}
 		if !f.Ring {
 			t.Errorf("%s: %s shows no focus indicator", b.view, f.What)
+		} else if f.RingContrast < 3 {
+			t.Errorf("%s: the focus outline of %s has a contrast of %.2f:1, below 3:1", b.view, f.What, f.RingContrast)
 		}
 		cur, repeats, moved = f, 0, moved+1
 	}
