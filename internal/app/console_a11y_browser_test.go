@@ -358,6 +358,8 @@ func TestConsoleAccessibleInChromium(t *testing.T) {
 	}
 	open("login", "/login", "#token")
 	b.keyboard()
+	b.metrics(390, 844, 3, true)
+	b.keyboard()
 	b.static()
 	b.step("sign in", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), in.token), chromedp.Submit(chromedp.CSS("form.login")),
