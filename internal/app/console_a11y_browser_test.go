@@ -162,6 +162,7 @@ type tA11yTab struct {
 	view string
 }
 
+// tEval evaluates expr in b's page after tA11yJS and decodes its result.
 func tEval[T any](b *tA11yTab, what, expr string) T {
 	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](tA11yJS+expr))
@@ -171,6 +172,7 @@ func tEval[T any](b *tA11yTab, what, expr string) T {
 	return v
 }
 
+// tFocus is where the focus is, as a11y.active() says it.
 type tFocus struct {
 	Index int    `json:"index"`
 	What  string `json:"what"`
@@ -181,6 +183,7 @@ type tFocus struct {
 	OnScreen     bool    `json:"onScreen"`
 }
 
+// press types key (with mods) where the focus is and says where it is then.
 func (b *tA11yTab) press(key string, mods ...chromedp.Modifier) tFocus {
 	b.t.Helper()
 	b.step(b.view+": press a key", chromedp.KeyEvent(key, chromedp.KeyModifiers(mods...)))
@@ -259,6 +262,7 @@ func (b *tA11yTab) metrics(w, h int64, scale float64, mobile bool) {
 	}
 }
 
+// scheme emulates the system's colour scheme, "light" or "dark".
 func (b *tA11yTab) scheme(s string) {
 	b.t.Helper()
 	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
