@@ -134,6 +134,20 @@ func (b *tTab) shot(name string) {
 	}
 }
 
+// tHeldRequest makes profile held_service, which requires approval, and
+// has in's admin request held.example.internal under it.
+func tHeldRequest(t *testing.T, in *tInstance) {
+	t.Helper()
+	held, _ := profile.Builtin("internal_service")
+	held.Name, held.Builtin, held.RequireApproval = "held_service", false, true
+	if err := in.app.profiles.Create(t.Context(), authz.System(), held); err != nil {
+		t.Fatal(err)
+	}
+	if r := in.call("POST", "/api/v1/certificates/sign", apitypes.SignRequest{CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "held.example.internal")), Profile: "held_service"}); r.status != http.StatusAccepted {
+		t.Fatalf("held request: %d %s", r.status, tTrim(r.body))
+	}
+}
+
 // TestConsoleInChromium signs in to the console in a real browser, as a
 // person would: the sign-in page, the overview with the seeded
 // certificates counted, the inventory filtered, a certificate revoked
@@ -150,14 +164,7 @@ func TestConsoleInChromium(t *testing.T) {
 		db = in.sign(tCSR(t, key, n))
 	}
 	// A request held for approval, made by the admin, and an approver.
-	held, _ := profile.Builtin("internal_service")
-	held.Name, held.Builtin, held.RequireApproval = "held_service", false, true
-	if err := in.app.profiles.Create(t.Context(), authz.System(), held); err != nil {
-		t.Fatal(err)
-	}
-	if r := in.call("POST", "/api/v1/certificates/sign", apitypes.SignRequest{CSRPEM: string(tCSR(t, tECKey(t, elliptic.P256()), "held.example.internal")), Profile: "held_service"}); r.status != http.StatusAccepted {
-		t.Fatalf("held request: %d %s", r.status, tTrim(r.body))
-	}
+	tHeldRequest(t, in)
 	var approver apitypes.CreatePrincipalResult
 	in.must(http.StatusCreated, "POST", "/api/v1/principals",
 		apitypes.CreatePrincipalRequest{Name: "ida", Kind: "human", Role: "approver", Token: true}, &approver)
