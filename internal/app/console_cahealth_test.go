@@ -26,7 +26,9 @@ func tIntermediateForm(csrf, name string) url.Values {
 }
 
 // tCAStatus is the API's answer for CA name: its status code.
-func tCAStatus(in *tInstance, name string) int { return in.call("GET", "/api/v1/cas/"+name, nil).status }
+func tCAStatus(in *tInstance, name string) int {
+	return in.call("GET", "/api/v1/cas/"+name, nil).status
+}
 
 // TestConsoleCreateIntermediate: an admin creates an intermediate from
 // the CA page (confirmation, CSRF, every bad field a 400 naming it, and
