@@ -130,14 +130,17 @@ func TestConsoleCreateIntermediate(t *testing.T) {
 			if r := vb.do("POST", "/cas", tIntermediateForm(vb.csrf(), "vteam")); r.status != http.StatusForbidden {
 				t.Errorf("a viewer's create: %d, want 403", r.status)
 			}
-			// A CA manager scoped to issuing: issuing cannot sign a CA,
-			// so no form; posting anyway under root is outside its scope.
+			// A CA manager scoped to issuing, reading every CA: issuing
+			// cannot sign a CA and root is not its to manage, so no
+			// form; posting anyway under root is outside its scope.
 			var scoped apitypes.CreatePrincipalResult
 			in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{
 				Name: "cass", Kind: "human", Role: authz.RoleCAAdmin, Scope: apitypes.Scope{CAs: []string{"issuing"}}, Token: true}, &scoped)
+			in.must(http.StatusCreated, "POST", "/api/v1/bindings", apitypes.CreateBindingRequest{Principal: "cass", Role: authz.RoleViewer}, nil)
 			sb := in.browser(t)
 			sb.signIn(scoped.Token.Token)
-			if p := string(sb.do("GET", "/cas", nil).body); !strings.Contains(p, "/cas/issuing/disable") || strings.Contains(p, `action="/cas"`) {
+			if p := string(sb.do("GET", "/cas", nil).body); !strings.Contains(p, "/cas/issuing/disable") || !strings.Contains(p, "<strong>root</strong>") ||
+				strings.Contains(p, "/cas/root/disable") || strings.Contains(p, `action="/cas"`) {
 				t.Errorf("the scoped manager's CA page: %s", tTrim([]byte(p)))
 			}
 			for _, name := range []string{"issuing-2", "scoped"} {
