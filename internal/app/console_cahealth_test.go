@@ -239,18 +239,7 @@ func TestConsoleOverviewHealth(t *testing.T) {
 			}
 
 			// Undelivered alerts: as the alerts page counts them.
-			var list apitypes.AlertList
-			in.must(http.StatusOK, "GET", "/api/v1/alerts?limit=1000", nil, &list)
-			undelivered := 0
-			for _, a := range list.Alerts {
-				open := len(a.Deliveries) == 0
-				for _, d := range a.Deliveries {
-					open = open || d.Status != lifecycle.DeliverySent
-				}
-				if open {
-					undelivered++
-				}
-			}
+			undelivered := tUndeliveredAlerts(t, in)
 			ov := string(admin.do("GET", "/", nil).body)
 			if got := tTile(t, ov, "undelivered alerts"); undelivered == 0 || got != fmt.Sprint(undelivered) || !strings.Contains(ov, `<a href="/alerts?undelivered=1">`) {
 				t.Errorf("undelivered alerts tile %q, want %d linking to /alerts?undelivered=1", got, undelivered)
