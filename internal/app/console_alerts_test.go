@@ -80,6 +80,25 @@ func tJob(t *testing.T, in *tInstance, name string) apitypes.Job {
 	return apitypes.Job{}
 }
 
+// tUndeliveredAlerts counts the alerts the API lists (up to 1,000) that
+// are not delivered to every channel, or routed to none.
+func tUndeliveredAlerts(t *testing.T, in *tInstance) int {
+	t.Helper()
+	var list apitypes.AlertList
+	in.must(http.StatusOK, "GET", "/api/v1/alerts?limit=1000", nil, &list)
+	n := 0
+	for _, a := range list.Alerts {
+		open := len(a.Deliveries) == 0
+		for _, d := range a.Deliveries {
+			open = open || d.Status != lifecycle.DeliverySent
+		}
+		if open {
+			n++
+		}
+	}
+	return n
+}
+
 // tDeliveryCell is the part of an alerts page that describes channel's
 // delivery (up to the next channel's), or "".
 func tDeliveryCell(page, channel string) string {
@@ -156,18 +175,7 @@ func TestConsoleAlerts(t *testing.T) {
 				t.Error("the hostile webhook's markup reaches the page unescaped")
 			}
 			// The undelivered count agrees with the API's records.
-			var list apitypes.AlertList
-			in.must(http.StatusOK, "GET", "/api/v1/alerts?limit=1000", nil, &list)
-			undelivered := 0
-			for _, a := range list.Alerts {
-				open := len(a.Deliveries) == 0
-				for _, d := range a.Deliveries {
-					open = open || d.Status != lifecycle.DeliverySent
-				}
-				if open {
-					undelivered++
-				}
-			}
+			undelivered := tUndeliveredAlerts(t, in)
 			if undelivered == 0 || !strings.Contains(page, `<span class="n">`+strconv.Itoa(undelivered)+`</span> undelivered`) {
 				t.Errorf("the page does not count the %d undelivered alerts: %s", undelivered, tTrim(r.body))
 			}

@@ -206,6 +206,14 @@ func TestConsoleInChromium(t *testing.T) {
 	if s := text("table"); !strings.Contains(s, "issuing") || !strings.Contains(s, "root") {
 		t.Errorf("the CA page shows %q", s)
 	}
+	step("create an intermediate", chromedp.SendKeys(chromedp.CSS(`form[action="/cas"] input[name="name"]`), "team"),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/cas"] input[name="cn"]`), "Example Team CA"),
+		chromedp.SendKeys(chromedp.CSS(`form[action="/cas"] input[name="permit_dns"]`), "team.example.internal"),
+		chromedp.Click(chromedp.CSS(`form[action="/cas"] input[name="confirm"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/cas"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))
+	if s := text("table"); !strings.Contains(s, "team") || !strings.Contains(s, "permit DNS team.example.internal") {
+		t.Errorf("after creating an intermediate, the CA page shows %q", s)
+	}
 	shot("cas")
 	step("verify the audit log", chromedp.Click(chromedp.CSS(`nav a[href="/audit"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/audit/verify"]`)),
 		chromedp.Click(chromedp.CSS(`form[action="/audit/verify"] button`)), chromedp.WaitVisible(chromedp.CSS(".notice.ok")))

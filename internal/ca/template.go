@@ -34,6 +34,18 @@ type Spec struct {
 	PermittedURI   []string
 }
 
+// Defaults of a new CA where its request leaves a field out (the API's,
+// and so the CLI's, and the console's form): key algorithm, validity in
+// days and path length.
+const (
+	DefaultRootKey             = pki.ECDSAP384
+	DefaultRootDays            = 3650
+	DefaultRootPathLen         = 1
+	DefaultIntermediateKey     = pki.ECDSAP256
+	DefaultIntermediateDays    = 1825
+	DefaultIntermediatePathLen = 0
+)
+
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // ErrSpec is returned for an invalid CA spec.

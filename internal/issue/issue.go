@@ -64,6 +64,11 @@ type ApprovalStore interface {
 	CreateApprovalRequest(ctx context.Context, r *ApprovalRequest, ev audit.Event) error
 	GetApprovalRequest(ctx context.Context, id string) (*ApprovalRequest, error)
 	ListApprovalRequests(ctx context.Context, status string, limit int) ([]*ApprovalRequest, error)
+	// CountApprovalRequests counts the requests in status (only
+	// requesterID's unless it is ""); ApprovalRequestGroups counts them
+	// by CA, profile, names and whether requesterID made them.
+	CountApprovalRequests(ctx context.Context, status, requesterID string) (int, error)
+	ApprovalRequestGroups(ctx context.Context, status, requesterID string, limit int) ([]RequestGroup, error)
 	// UpdateApprovalRequest writes r's decision fields only if the stored
 	// status is from (and, from pending, the request has not expired).
 	UpdateApprovalRequest(ctx context.Context, r *ApprovalRequest, from string, now time.Time, ev audit.Event) error

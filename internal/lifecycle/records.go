@@ -26,6 +26,25 @@ type Delivery struct {
 	Alert *Alert `json:"-"`
 }
 
+// AlertQuery selects a page of alerts, newest first.
+type AlertQuery struct {
+	// Kind: only alerts of this kind ("" any); Undelivered: only those
+	// not delivered to every channel they were routed to (or routed to
+	// none).
+	Kind        AlertKind
+	Undelivered bool
+	// Before: only alerts older than this one (zero: from the newest).
+	Before AlertCursor
+	Limit  int
+}
+
+// AlertCursor is where a page of alerts ends: the last alert's creation
+// time and ID.
+type AlertCursor struct {
+	At time.Time
+	ID string
+}
+
 // AlertRecord is a stored alert with its deliveries.
 type AlertRecord struct {
 	Alert      Alert      `json:"alert"`

@@ -42,6 +42,11 @@ type AlertStore interface {
 	// CertificateAlerts returns the newest limit alerts about the
 	// certificate serial (its payload's certificate), newest first.
 	CertificateAlerts(ctx context.Context, serial string, limit int) ([]*AlertRecord, error)
+	// ListAlertPage returns the page of alerts q selects, newest first.
+	ListAlertPage(ctx context.Context, q AlertQuery) ([]*AlertRecord, error)
+	// CountUndeliveredAlerts counts the alerts AlertQuery.Undelivered
+	// selects.
+	CountUndeliveredAlerts(ctx context.Context) (int, error)
 	// RaiseAlertAudited is RaiseAlert appending ev, in the same
 	// transaction, when a is new.
 	RaiseAlertAudited(ctx context.Context, a *Alert, channels []string, ev audit.Event) (bool, error)
@@ -393,6 +398,27 @@ func (s *Service) CertificateAlerts(ctx context.Context, p authz.Principal, seri
 		limit = 100
 	}
 	return s.store.CertificateAlerts(ctx, c.Serial, limit)
+}
+
+// AlertPage returns the page of alerts q selects (at most 1,000), newest
+// first; like Alerts it needs cert:read with no scope.
+func (s *Service) AlertPage(ctx context.Context, p authz.Principal, q AlertQuery) ([]*AlertRecord, error) {
+	if err := p.Allow(authz.PermCertRead, authz.Resource{}); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	return s.store.ListAlertPage(ctx, q)
+}
+
+// CountUndelivered counts the alerts not delivered to every channel; like
+// Alerts it needs cert:read with no scope.
+func (s *Service) CountUndelivered(ctx context.Context, p authz.Principal) (int, error) {
+	if err := p.Allow(authz.PermCertRead, authz.Resource{}); err != nil {
+		return 0, err
+	}
+	return s.store.CountUndeliveredAlerts(ctx)
 }
 
 // ChannelNames lists the configured channels.

@@ -95,6 +95,51 @@ func (db *DB) ListApprovalRequests(ctx context.Context, status string, limit int
 	return out, nil
 }
 
+// CountApprovalRequests counts the requests in status, only requesterID's
+// when it is not "" (over the approval_requests_status and
+// approval_requests_requester indexes).
+func (db *DB) CountApprovalRequests(ctx context.Context, status, requesterID string) (int, error) {
+	q, args := `SELECT COUNT(*) FROM approval_requests WHERE status = ?`, []any{status}
+	if requesterID != "" {
+		q, args = q+` AND requester_id = ?`, append(args, requesterID)
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, db.d.rebind(q), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count approval requests: %w", err)
+	}
+	return n, nil
+}
+
+// ApprovalRequestGroups counts the requests in status by what a scope
+// judges them on (CA, profile and names) and by whether requesterID made
+// them, at most limit groups.
+func (db *DB) ApprovalRequestGroups(ctx context.Context, status, requesterID string, limit int) ([]issue.RequestGroup, error) {
+	rows, err := db.read.QueryContext(ctx, db.d.rebind(`SELECT ca, profile, names, CASE WHEN requester_id = ? THEN 1 ELSE 0 END, COUNT(*)
+		FROM approval_requests WHERE status = ? GROUP BY ca, profile, names, 4 LIMIT ?`), requesterID, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: count approval requests: %w", err)
+	}
+	defer rows.Close()
+	var out []issue.RequestGroup
+	for rows.Next() {
+		var g issue.RequestGroup
+		var names string
+		var own int
+		if err := rows.Scan(&g.CA, &g.Profile, &names, &own, &g.N); err != nil {
+			return nil, fmt.Errorf("store: count approval requests: %w", err)
+		}
+		if err := json.Unmarshal([]byte(names), &g.Names); err != nil {
+			return nil, fmt.Errorf("store: count approval requests: names: %w", err)
+		}
+		g.Own = own == 1
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: count approval requests: %w", err)
+	}
+	return out, nil
+}
+
 // UpdateApprovalRequest writes r's Status, DecidedBy, DecidedAt, Comment,
 // Serial and Error, and appends ev, provided the stored status is from;
 // otherwise it returns an error wrapping ErrConflict that names the current

@@ -315,11 +315,21 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*l
 	return out, rows.Err()
 }
 
-// UpdateDelivery records the outcome of a delivery attempt.
+// UpdateDelivery records the outcome of a delivery attempt, and whether
+// the alert is now delivered to every channel (alerts.undelivered).
 func (db *DB) UpdateDelivery(ctx context.Context, d *lifecycle.Delivery) error {
-	_, err := db.write.ExecContext(ctx, db.d.rebind(`UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
-		last_error = ?, sent_at = ? WHERE alert_id = ? AND channel = ?`),
-		d.Status, d.Attempts, db.timeArg(d.NextAttemptAt), truncate(d.LastError, 1000), db.zeroNullTimeArg(d.SentAt), d.AlertID, d.Channel)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.d.rebind(`UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
+			last_error = ?, sent_at = ? WHERE alert_id = ? AND channel = ?`),
+			d.Status, d.Attempts, db.timeArg(d.NextAttemptAt), truncate(d.LastError, 1000), db.zeroNullTimeArg(d.SentAt), d.AlertID, d.Channel)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.d.rebind(`UPDATE alerts SET undelivered = CASE WHEN EXISTS
+			(SELECT 1 FROM alert_deliveries WHERE alert_id = ? AND status <> ?) THEN 1 ELSE 0 END WHERE id = ?`),
+			d.AlertID, lifecycle.DeliverySent, d.AlertID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: update delivery of alert %s to %s: %w", d.AlertID, d.Channel, err)
 	}
@@ -328,7 +338,7 @@ func (db *DB) UpdateDelivery(ctx context.Context, d *lifecycle.Delivery) error {
 
 // ListAlerts returns the newest alerts (up to limit) with their deliveries.
 func (db *DB) ListAlerts(ctx context.Context, limit int) ([]*lifecycle.AlertRecord, error) {
-	return db.listAlerts(ctx, `SELECT payload FROM alerts ORDER BY created_at DESC, id LIMIT ?`, limit)
+	return db.ListAlertPage(ctx, lifecycle.AlertQuery{Limit: limit})
 }
 
 // CertificateAlerts returns the newest alerts (up to limit) about the
@@ -338,11 +348,34 @@ func (db *DB) CertificateAlerts(ctx context.Context, serial string, limit int) (
 	if serial == "" {
 		return []*lifecycle.AlertRecord{}, nil
 	}
-	return db.listAlerts(ctx, `SELECT payload FROM alerts WHERE serial = ? AND serial <> '' ORDER BY serial DESC, created_at DESC, id DESC LIMIT ?`, serial, limit)
+	return db.listAlerts(ctx, `SELECT created_at, payload FROM alerts WHERE serial = ? AND serial <> '' ORDER BY serial DESC, created_at DESC, id DESC LIMIT ?`, serial, limit)
 }
 
-// listAlerts returns the alerts whose payloads q selects, in its order,
-// with their deliveries.
+// ListAlertPage returns a page of the alerts q selects, newest first, with
+// their deliveries; each filter has its index (migration 0021), and the
+// page starts after q.Before, so older alerts are reached page by page.
+func (db *DB) ListAlertPage(ctx context.Context, q lifecycle.AlertQuery) ([]*lifecycle.AlertRecord, error) {
+	var where []string
+	var args []any
+	if q.Kind != "" {
+		where, args = append(where, "kind = ?"), append(args, string(q.Kind))
+	}
+	if q.Undelivered {
+		where = append(where, "undelivered = 1")
+	}
+	if !q.Before.At.IsZero() {
+		at := db.timeArg(q.Before.At)
+		where, args = append(where, "(created_at < ? OR (created_at = ? AND id < ?))"), append(args, at, at, q.Before.ID)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	return db.listAlerts(ctx, `SELECT created_at, payload FROM alerts`+cond+` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, q.Limit)...)
+}
+
+// listAlerts returns the alerts whose creation time and payload q selects,
+// in its order, with their deliveries.
 func (db *DB) listAlerts(ctx context.Context, q string, args ...any) ([]*lifecycle.AlertRecord, error) {
 	rows, err := db.read.QueryContext(ctx, db.d.rebind(q), args...)
 	if err != nil {
@@ -353,7 +386,8 @@ func (db *DB) listAlerts(ctx context.Context, q string, args ...any) ([]*lifecyc
 	var ids []string
 	for rows.Next() {
 		var payload []byte
-		if err := rows.Scan(&payload); err != nil {
+		var at time.Time
+		if err := rows.Scan(timeScan{&at}, &payload); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: list alerts: %w", err)
 		}
@@ -362,6 +396,9 @@ func (db *DB) listAlerts(ctx context.Context, q string, args ...any) ([]*lifecyc
 			rows.Close()
 			return nil, fmt.Errorf("store: list alerts: %w", err)
 		}
+		// As stored (to the microsecond): a page's last alert is where
+		// the next page starts.
+		r.Alert.CreatedAt = at
 		out = append(out, r)
 		byID[r.Alert.ID] = r
 		ids = append(ids, r.Alert.ID)
@@ -390,6 +427,16 @@ func (db *DB) listAlerts(ctx context.Context, q string, args ...any) ([]*lifecyc
 		}
 	}
 	return out, drows.Err()
+}
+
+// CountUndeliveredAlerts counts the alerts not delivered to every channel
+// (or routed to none), over the alerts_undelivered index.
+func (db *DB) CountUndeliveredAlerts(ctx context.Context) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts WHERE undelivered = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count undelivered alerts: %w", err)
+	}
+	return n, nil
 }
 
 // GetJob returns a job's last run, or ErrNotFound before its first.

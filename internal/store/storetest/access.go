@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -630,6 +631,38 @@ func testApprovalRequests(t *testing.T, open func(*testing.T) *store.DB) {
 		}
 		if !slices.Equal(ids, tc.want) {
 			t.Errorf("ListApprovalRequests(%q, %d) = %q, want %q", tc.status, tc.limit, ids, tc.want)
+		}
+	}
+
+	// Counts: all in a status, one requester's, and grouped by what a
+	// scope judges (CA, profile, names) and whether the requester made
+	// them.
+	for _, tc := range []struct {
+		status, requester string
+		want              int
+	}{
+		{issue.StatusPending, "", 3}, {issue.StatusPending, "p1", 3}, {issue.StatusPending, "p2", 0}, {issue.StatusRejected, "", 1},
+	} {
+		n, err := db.CountApprovalRequests(ctx, tc.status, tc.requester)
+		must(t, err)
+		if n != tc.want {
+			t.Errorf("CountApprovalRequests(%q, %q) = %d, want %d", tc.status, tc.requester, n, tc.want)
+		}
+	}
+	for _, requester := range []string{"p1", "p2"} {
+		groups, err := db.ApprovalRequestGroups(ctx, issue.StatusPending, requester, 10)
+		must(t, err)
+		got := map[string]int{}
+		for _, g := range groups {
+			got[fmt.Sprintf("%s %s %q own=%v", g.CA, g.Profile, g.Names, g.Own)] += g.N
+		}
+		own := requester == "p1"
+		want := map[string]int{
+			fmt.Sprintf(`intermediate server ["a.example.com" "10.0.0.1"] own=%v`, own): 2,
+			fmt.Sprintf(`intermediate server [] own=%v`, own):                           1,
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("ApprovalRequestGroups(pending, %s) = %v, want %v", requester, got, want)
 		}
 	}
 }

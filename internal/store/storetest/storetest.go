@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"InsertAfterClose", testInsertAfterClose},
 		{"Profiles", testProfiles},
 		{"Settings", testSettings},
+		{"AlertPages", testAlertPages},
 	}
 	tests = append(tests, revocationTests...)
 	tests = append(tests, auditTests...)

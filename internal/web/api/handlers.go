@@ -142,9 +142,9 @@ func (h *Handler) createCA(w http.ResponseWriter, r *http.Request, p authz.Princ
 	if spec.ExcludedIP, err = parseCIDRs("name_constraints.excluded_ip", req.Constraints.ExcludedIP); err != nil {
 		return err
 	}
-	defAlg, defDays, defPath := pki.ECDSAP256, 1825, 0
+	defAlg, defDays, defPath := ca.DefaultIntermediateKey, ca.DefaultIntermediateDays, ca.DefaultIntermediatePathLen
 	if req.Type == "root" {
-		defAlg, defDays, defPath = pki.ECDSAP384, 3650, 1
+		defAlg, defDays, defPath = ca.DefaultRootKey, ca.DefaultRootDays, ca.DefaultRootPathLen
 	}
 	spec.KeyAlg = defAlg
 	if req.KeyAlgorithm != "" {

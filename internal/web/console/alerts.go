@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,11 +15,8 @@ import (
 	"github.com/certwright/certwright/internal/lifecycle"
 )
 
-// alertWindow is how many of the newest alerts the page reads (the API's
-// largest page): the filters and the undelivered count work over these.
-const alertWindow = 1000
-
-// alertRows is how many matching alerts the page shows.
+// alertRows is how many matching alerts a page shows; older ones are on
+// the next page, which the store query starts where this one ended.
 const alertRows = 100
 
 // jobRunTimeout bounds a job run from the page, as the API's slow routes
@@ -75,6 +73,21 @@ type jobRow struct {
 	// people, "due" once passed.
 	Next     time.Time
 	NextText string
+	// Confirm is what running the job changes, when Run now must be
+	// confirmed (jobConfirmations).
+	Confirm string
+}
+
+// jobConfirmations are the jobs whose run issues or revokes certificates,
+// each with what it does: their Run now form needs a confirmation. The
+// others only read, raise alerts or deliver them (expiry-check,
+// alert-delivery), which they do every few minutes anyway.
+func jobConfirmations() map[string]string {
+	return map[string]string{
+		"renewal":   "issues a new certificate for every certificate due for renewal",
+		"supersede": "revokes the certificates whose renewal is past its grace period (reason superseded)",
+		"rotation":  "advances running rotations: renews and revokes the certificates they cover",
+	}
 }
 
 type alertsView struct {
@@ -83,11 +96,13 @@ type alertsView struct {
 	Undelivered bool
 	Kinds       []string
 	Rows        []alertRow
-	// Read is how many alerts were read (at most Window); Matching how
-	// many of them pass the filters (the page shows at most alertRows);
-	// UndeliveredCount how many of them are not delivered everywhere.
-	Read, Window, Matching, UndeliveredCount int
-	Channels                                 []string
+	// UndeliveredCount is how many alerts are not delivered everywhere
+	// (a store count); Paged: this page is not the newest; Older links
+	// the next page ("" on the last).
+	UndeliveredCount int
+	Paged            bool
+	Older, Newest    string
+	Channels         []string
 	// NoAlerts says why the viewer is not shown alerts.
 	NoAlerts string
 	Jobs     []jobRow
@@ -108,7 +123,7 @@ func (h *Handler) alerts(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (h *Handler) showAlerts(w http.ResponseWriter, r *http.Request, v *visit, status int, problem string) {
-	av := &alertsView{Window: alertWindow, Error: problem, CanRun: v.who.Can(authz.PermCAManage), Channels: h.d.Lifecycle.ChannelNames()}
+	av := &alertsView{Error: problem, CanRun: v.who.Can(authz.PermCAManage), Channels: h.d.Lifecycle.ChannelNames()}
 	for _, k := range lifecycle.AlertKinds() {
 		av.Kinds = append(av.Kinds, string(k))
 	}
@@ -116,19 +131,32 @@ func (h *Handler) showAlerts(w http.ResponseWriter, r *http.Request, v *visit, s
 	if r.Method == http.MethodGet {
 		q = r.URL.Query()
 	}
-	if err := alertFilter(q, av); err != nil {
-		// Said at the top; the list below is then unfiltered.
+	before, err := alertFilter(q, av)
+	if err != nil {
+		// Said at the top; the list below is then the newest, unfiltered.
 		av.Error, status = err.Error(), http.StatusBadRequest
-		av.Kind, av.Undelivered = "", false
+		av.Kind, av.Undelivered, before = "", false, lifecycle.AlertCursor{}
 	}
 	ctx, cancel := h.storeContext(r)
 	defer cancel()
-	recs, err := h.d.Lifecycle.Alerts(ctx, v.who, alertWindow)
+	aq := lifecycle.AlertQuery{Kind: lifecycle.AlertKind(av.Kind), Undelivered: av.Undelivered, Before: before, Limit: alertRows + 1}
+	recs, err := h.d.Lifecycle.AlertPage(ctx, v.who, aq)
+	if err == nil {
+		av.UndeliveredCount, err = h.d.Lifecycle.CountUndelivered(ctx, v.who)
+	}
 	switch {
 	case err == nil:
 		if err := h.alertRows(r, v, av, recs); err != nil {
 			h.unavailable(w, r, err)
 			return
+		}
+		av.Paged = !before.At.IsZero()
+		if len(recs) > alertRows {
+			last := recs[alertRows-1].Alert
+			av.Older = alertsLink(av, strconv.FormatInt(last.CreatedAt.UnixMicro(), 10)+"-"+last.ID)
+		}
+		if av.Paged {
+			av.Newest = alertsLink(av, "")
 		}
 	case errors.Is(err, authz.ErrForbidden):
 		av.NoAlerts = "Alerts concern certificates of every CA and profile, and your cert:read is limited to a scope, so they are not shown here."
@@ -143,8 +171,10 @@ func (h *Handler) showAlerts(w http.ResponseWriter, r *http.Request, v *visit, s
 	}
 	now := h.d.Clock.Now()
 	ran := q.Get("ran")
+	confirm := jobConfirmations()
 	for _, j := range jobs {
 		row := jobView(j, now)
+		row.Confirm = confirm[j.Name]
 		av.Jobs = append(av.Jobs, row)
 		if ran != "" && ran == j.Name && row.Ran {
 			av.NoticeFailed = j.Outcome == lifecycle.OutcomeError
@@ -158,24 +188,52 @@ func (h *Handler) showAlerts(w http.ResponseWriter, r *http.Request, v *visit, s
 	h.render(w, r, status, "alerts", v, av)
 }
 
-// alertFilter reads the page's filters into av; its errors say what to fix.
-func alertFilter(q url.Values, av *alertsView) error {
+// alertFilter reads the page's filters into av, and where the page
+// starts (before, zero for the newest); its errors say what to fix.
+func alertFilter(q url.Values, av *alertsView) (before lifecycle.AlertCursor, err error) {
 	av.Kind = q.Get("kind")
 	if av.Kind != "" && !slices.Contains(av.Kinds, av.Kind) {
-		return fmt.Errorf("kind %q: choose one of %s, or any", clip(av.Kind, 100), strings.Join(av.Kinds, ", "))
+		return before, fmt.Errorf("kind %q: choose one of %s, or any", clip(av.Kind, 100), strings.Join(av.Kinds, ", "))
 	}
 	switch u := q.Get("undelivered"); u {
 	case "":
 	case "1":
 		av.Undelivered = true
 	default:
-		return fmt.Errorf("undelivered %q: give 1 to show only alerts not yet delivered to every channel, or nothing", clip(u, 100))
+		return before, fmt.Errorf("undelivered %q: give 1 to show only alerts not yet delivered to every channel, or nothing", clip(u, 100))
 	}
-	return nil
+	if b := q.Get("before"); b != "" {
+		at, id, _ := strings.Cut(b, "-")
+		us, err := strconv.ParseInt(at, 10, 64)
+		if err != nil || us <= 0 || id == "" {
+			return before, fmt.Errorf("before %q: follow the page's Older link, or leave it out for the newest alerts", clip(b, 100))
+		}
+		before = lifecycle.AlertCursor{At: time.UnixMicro(us).UTC(), ID: id}
+	}
+	return before, nil
 }
 
-// alertRows fills av's rows from recs, newest first, and counts the
-// undelivered ones.
+// alertsLink is the alerts page with av's filters, starting before
+// cursor ("": the newest).
+func alertsLink(av *alertsView, cursor string) string {
+	q := url.Values{}
+	if av.Kind != "" {
+		q.Set("kind", av.Kind)
+	}
+	if av.Undelivered {
+		q.Set("undelivered", "1")
+	}
+	if cursor != "" {
+		q.Set("before", cursor)
+	}
+	if len(q) == 0 {
+		return "/alerts"
+	}
+	return "/alerts?" + q.Encode()
+}
+
+// alertRows fills av's rows from recs (the page's, newest first, and one
+// more that says an older page exists).
 func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*lifecycle.AlertRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -191,20 +249,9 @@ func (h *Handler) alertRows(r *http.Request, v *visit, av *alertsView, recs []*l
 	for _, c := range av.Channels {
 		configured[c] = true
 	}
-	av.Read = len(recs)
-	for _, rec := range recs {
+	for _, rec := range recs[:min(len(recs), alertRows)] {
 		a := rec.Alert
 		row := newAlertRow(rec, configured, now)
-		if row.Undelivered {
-			av.UndeliveredCount++
-		}
-		if (av.Kind != "" && row.Kind != av.Kind) || (av.Undelivered && !row.Undelivered) {
-			continue
-		}
-		av.Matching++
-		if len(av.Rows) >= alertRows {
-			continue
-		}
 		if c := a.Cert; c != nil {
 			if a.Kind == lifecycle.AlertCAExpiring {
 				row.Cert = "CA " + c.CA
@@ -311,9 +358,14 @@ func humanInterval(d time.Duration) string {
 
 // runJob runs a scheduled job now through the same call as the API, which
 // needs ca:manage, then sends the browser back to the page, which says
-// how the run ended.
+// how the run ended. A job that issues or revokes needs the form's
+// confirmation.
 func (h *Handler) runJob(w http.ResponseWriter, r *http.Request, v *visit) {
 	name := r.PathValue("name")
+	if what, ok := jobConfirmations()[name]; ok && r.PostFormValue("confirm") != "yes" {
+		h.showAlerts(w, r, v, http.StatusBadRequest, "Tick the confirmation to run "+name+" now: it "+what+".")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), jobRunTimeout)
 	defer cancel()
 	st, err := h.d.Lifecycle.RunJob(ctx, v.who, name)

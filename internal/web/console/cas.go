@@ -17,14 +17,26 @@ import (
 
 // caRow is one CA as the CA page shows it, at its depth in the hierarchy.
 type caRow struct {
-	CA                    *ca.CA
-	Depth                 int
+	CA    *ca.CA
+	Depth int
+	caHealth
 	Subject, KeyAlg       string
-	NotAfter              time.Time
-	HasCert               bool
 	Issued                int
 	Constraints           []string
 	CanDisable, CanEnable bool
+}
+
+// caExpiryWarn is how near its expiry a CA is flagged: the default CA
+// alert thresholds' second one (lifecycle's 180, 90, 30 and 7 days).
+const caExpiryWarn = 90 * 24 * time.Hour
+
+// caHealth is a CA's expiry and how current its revocation data is, as
+// the CA page and the overview's CA health show them.
+type caHealth struct {
+	HasCert  bool
+	NotAfter time.Time
+	// ExpiresSoon: within caExpiryWarn (or expired).
+	ExpiresSoon bool
 	// Rev is how current the CA's revocation data is (nil: not loaded by
 	// the revocation service yet); CRLStale and OCSPStale: its refresh
 	// failed or is late, as the stale-revocation alert judges it.
@@ -32,39 +44,40 @@ type caRow struct {
 	CRLStale, OCSPStale bool
 }
 
-type casView struct {
-	Rows          []caRow
-	Notice, Error string
+// revocationState is the revocation service's freshness of each CA, by
+// CA ID (memory only).
+func (h *Handler) revocationState() map[string]*revoke.Freshness {
+	fresh := map[string]*revoke.Freshness{}
+	for _, f := range h.d.Revoker.Freshness() {
+		fresh[f.CAID] = &f
+	}
+	return fresh
 }
 
-// cas shows the CA hierarchy the viewer's ca:read covers, roots first and
-// each CA under its parent, with status, key, validity, name constraints
-// and how many certificates it issued; a viewer whose ca:manage covers a CA
-// gets its disable or enable button.
-func (h *Handler) cas(w http.ResponseWriter, r *http.Request, v *visit) {
-	notice := ""
-	switch r.URL.Query().Get("changed") {
-	case "disabled":
-		notice = "The CA is disabled: it issues nothing until enabled; its CRL and OCSP keep being served."
-	case "enabled":
-		notice = "The CA is enabled."
+// healthOf is c's health at now; cert is its parsed certificate (nil:
+// none yet).
+func healthOf(c *ca.CA, cert *x509.Certificate, fresh map[string]*revoke.Freshness, now time.Time) caHealth {
+	var hl caHealth
+	if cert != nil {
+		hl.HasCert, hl.NotAfter = true, cert.NotAfter
+		hl.ExpiresSoon = cert.NotAfter.Sub(now) < caExpiryWarn
 	}
-	h.showCAs(w, r, v, http.StatusOK, notice, "")
+	if f := fresh[c.ID]; f != nil {
+		hl.Rev = f
+		hl.CRLStale, hl.OCSPStale = f.Stale(now, revoke.StaleGrace)
+	}
+	return hl
 }
 
-func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, problem string) {
-	ctx, cancel := h.storeContext(r)
-	defer cancel()
-	all, err := h.d.CAs.List(ctx)
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	issued, err := h.d.Inventory.CountsByCA(ctx)
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
+// caNode is a CA at its depth in the hierarchy.
+type caNode struct {
+	CA    *ca.CA
+	Depth int
+}
+
+// caTree orders all as the hierarchy reads: each root, then each CA under
+// its parent (a CA whose parent is unknown counts as a root).
+func caTree(all []*ca.CA) []caNode {
 	children := map[string][]*ca.CA{}
 	var roots []*ca.CA
 	byID := map[string]bool{}
@@ -78,41 +91,103 @@ func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, stat
 			children[c.ParentID] = append(children[c.ParentID], c)
 		}
 	}
-	fresh := map[string]*revoke.Freshness{}
-	for _, f := range h.d.Revoker.Freshness() {
-		fresh[f.CAID] = &f
-	}
-	now := h.d.Clock.Now()
-	cv := &casView{Notice: notice, Error: problem}
+	var out []caNode
 	var walk func(c *ca.CA, depth int)
 	walk = func(c *ca.CA, depth int) {
-		res := authz.Resource{CAID: c.ID, CAName: c.Name}
-		if v.who.Allow(authz.PermCARead, res) == nil {
-			row := caRow{CA: c, Depth: depth, Issued: issued[c.ID]}
-			if cert, err := x509.ParseCertificate(c.CertDER); err == nil {
-				row.HasCert, row.Subject, row.NotAfter = true, cert.Subject.String(), cert.NotAfter
-				fam, bits, _ := pki.DescribeKey(cert.PublicKey)
-				row.KeyAlg = string(fam)
-				if bits > 0 {
-					row.KeyAlg += " " + strconv.Itoa(bits)
-				}
-				row.Constraints = inspect.NameConstraintsOf(cert).Lines()
-			}
-			if f := fresh[c.ID]; f != nil {
-				row.Rev = f
-				row.CRLStale, row.OCSPStale = f.Stale(now, revoke.StaleGrace)
-			}
-			manage := v.who.Allow(authz.PermCAManage, res) == nil
-			row.CanDisable = manage && c.Status == ca.StatusActive
-			row.CanEnable = manage && c.Status == ca.StatusDisabled
-			cv.Rows = append(cv.Rows, row)
-		}
+		out = append(out, caNode{CA: c, Depth: depth})
 		for _, k := range children[c.ID] {
 			walk(k, depth+1)
 		}
 	}
 	for _, c := range roots {
 		walk(c, 0)
+	}
+	return out
+}
+
+type casView struct {
+	Rows          []caRow
+	Notice, Error string
+	// Create is the form creating an intermediate, for a viewer whose
+	// ca:manage covers a CA that can sign one (nil: none).
+	Create *intermediateForm
+}
+
+// cas shows the CA hierarchy the viewer's ca:read covers, roots first and
+// each CA under its parent, with status, key, validity, name constraints
+// and how many certificates it issued; a viewer whose ca:manage covers a CA
+// gets its disable or enable button, and the form creating an
+// intermediate under it.
+func (h *Handler) cas(w http.ResponseWriter, r *http.Request, v *visit) {
+	notice := ""
+	switch q := r.URL.Query(); q.Get("changed") {
+	case "disabled":
+		notice = "The CA is disabled: it issues nothing until enabled; its CRL and OCSP keep being served."
+	case "enabled":
+		notice = "The CA is enabled."
+	case "created":
+		notice = "Intermediate CA " + clip(q.Get("ca"), 100) + " is created and issues from now on."
+	}
+	h.showCAs(w, r, v, http.StatusOK, notice, "", nil)
+}
+
+// showCAs renders the CA page; form, when not nil, is the intermediate
+// form as posted (shown again with a problem).
+func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, problem string, form *intermediateForm) {
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	all, err := h.d.CAs.List(ctx)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	issued, err := h.d.Inventory.CountsByCA(ctx)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	fresh := h.revocationState()
+	now := h.d.Clock.Now()
+	cv := &casView{Notice: notice, Error: problem}
+	var parents []string
+	for _, n := range caTree(all) {
+		c := n.CA
+		res := authz.Resource{CAID: c.ID, CAName: c.Name}
+		if v.who.Allow(authz.PermCARead, res) != nil {
+			continue
+		}
+		row := caRow{CA: c, Depth: n.Depth, Issued: issued[c.ID]}
+		cert, err := x509.ParseCertificate(c.CertDER)
+		if err != nil {
+			cert = nil
+		}
+		row.caHealth = healthOf(c, cert, fresh, now)
+		if cert != nil {
+			row.Subject = cert.Subject.String()
+			fam, bits, _ := pki.DescribeKey(cert.PublicKey)
+			row.KeyAlg = string(fam)
+			if bits > 0 {
+				row.KeyAlg += " " + strconv.Itoa(bits)
+			}
+			row.Constraints = inspect.NameConstraintsOf(cert).Lines()
+		}
+		manage := v.who.Allow(authz.PermCAManage, res) == nil
+		row.CanDisable = manage && c.Status == ca.StatusActive
+		row.CanEnable = manage && c.Status == ca.StatusDisabled
+		// A parent the core would take: managed by the viewer, issuing,
+		// unexpired and allowing a CA below it (ca.CheckChild, the
+		// core's check, with the default path length).
+		if manage && c.CanIssue() == nil && cert != nil && now.Before(cert.NotAfter) && ca.CheckChild(cert, ca.DefaultIntermediatePathLen, cert.NotAfter) == nil {
+			parents = append(parents, c.Name)
+		}
+		cv.Rows = append(cv.Rows, row)
+	}
+	if len(parents) > 0 {
+		if form == nil {
+			form = newIntermediateForm()
+		}
+		form.Parents, form.KeyAlgs = parents, pki.KeyAlgorithms()
+		cv.Create = form
 	}
 	h.render(w, r, status, "cas", v, cv)
 }
@@ -185,7 +260,7 @@ func (h *Handler) caChange(enable bool) func(http.ResponseWriter, *http.Request,
 		h.toggle(w, r, v, enable, stateChange{
 			Unconfirmed: "Tick the confirmation to disable " + c.Name + ": it stops issuing at once.",
 			Conflict:    ca.ErrTransition,
-			Show:        func(status int, msg string) { h.showCAs(w, r, v, status, "", msg) },
+			Show:        func(status int, msg string) { h.showCAs(w, r, v, status, "", msg, nil) },
 			Done:        "/cas",
 			Run: func(ctx context.Context) (err error) {
 				if enable {

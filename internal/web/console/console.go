@@ -86,6 +86,13 @@ type CAs interface {
 	Enable(ctx context.Context, p authz.Principal, idOrName string) (*ca.CA, error)
 }
 
+// Authority creates CAs: CreateIntermediate checks the principal's
+// ca:manage over the new CA and its parent itself and audits ca.create
+// (the API's call).
+type Authority interface {
+	CreateIntermediate(ctx context.Context, p authz.Principal, parent string, spec *ca.Spec) (*ca.CA, error)
+}
+
 // Revoker revokes certificates; it checks the principal's permission and
 // scope itself (the same core call as the API's). Freshness says how
 // current each CA's CRL and OCSP responses are (memory only).
@@ -115,13 +122,18 @@ type Approvals interface {
 	Approve(ctx context.Context, approver authz.Principal, id, comment string) (*issue.ApprovalRequest, *issue.Result, error)
 	Reject(ctx context.Context, approver authz.Principal, id, comment string) (*issue.ApprovalRequest, error)
 	ListRequests(ctx context.Context, p authz.Principal, status string, limit int) ([]*issue.ApprovalRequest, error)
+	// CountRequests counts what ListRequests would list, with store
+	// counts; partial: it stopped at its bound.
+	CountRequests(ctx context.Context, p authz.Principal, status string) (n int, partial bool, err error)
 }
 
 // Lifecycle lists alerts and the scheduled jobs and runs a job now; each
 // call checks the principal's permission itself (the API's calls).
 type Lifecycle interface {
-	// Alerts returns the newest limit alerts with their deliveries.
-	Alerts(ctx context.Context, p authz.Principal, limit int) ([]*lifecycle.AlertRecord, error)
+	// AlertPage returns the page of alerts q selects, newest first, with
+	// their deliveries; CountUndelivered counts the undelivered ones.
+	AlertPage(ctx context.Context, p authz.Principal, q lifecycle.AlertQuery) ([]*lifecycle.AlertRecord, error)
+	CountUndelivered(ctx context.Context, p authz.Principal) (int, error)
 	// ChannelNames lists the configured alert channels.
 	ChannelNames() []string
 	Jobs(ctx context.Context, p authz.Principal) ([]*lifecycle.JobState, error)
@@ -194,6 +206,7 @@ type Deps struct {
 	Sessions  Sessions
 	Inventory Inventory
 	CAs       CAs
+	Authority Authority
 	Revoker   Revoker
 	Audit     Audit
 	Approvals Approvals
@@ -243,8 +256,8 @@ type Route struct {
 
 // New returns the console handler.
 func New(d Deps) (*Handler, error) {
-	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil || d.Chains == nil {
-		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME, Compliance and Chains are required")
+	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Authority == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil || d.Chains == nil {
+		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Authority, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME, Compliance and Chains are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -291,6 +304,7 @@ func New(d Deps) (*Handler, error) {
 	h.page("POST /requests/{id}/approve", h.decide(true), authz.PermRequestApprove)
 	h.page("POST /requests/{id}/reject", h.decide(false), authz.PermRequestApprove)
 	h.page("GET /cas", h.cas, authz.PermCARead)
+	h.page("POST /cas", h.createIntermediate, authz.PermCAManage)
 	h.page("GET /cas/{name}/certificate", h.caCertificate, authz.PermCARead)
 	h.page("GET /cas/{name}/crl", h.caCRL, authz.PermCARead)
 	h.page("POST /cas/{name}/disable", h.caChange(false), authz.PermCAManage)

@@ -16,6 +16,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
 )
 
@@ -236,9 +237,16 @@ type overviewView struct {
 	Scanned         int
 	NoAccess        bool
 	// Pending is the requests held for approval the viewer may see (its
-	// own and those it may decide); ShowPending: it may see some.
-	Pending     int
-	ShowPending bool
+	// own and those it may decide); ShowPending: it may see some;
+	// PendingPartial: the count stopped at its bound.
+	Pending                     int
+	ShowPending, PendingPartial bool
+	// Undelivered is how many alerts are not delivered everywhere;
+	// ShowUndelivered: the viewer may read alerts.
+	Undelivered     int
+	ShowUndelivered bool
+	// Health is the CA health section (nil: the viewer reads no CA).
+	Health *healthView
 	// Charts: the expiry timeline, days left and the activity per day.
 	Charts []*chart
 	// Compliance is the newest compliance summary, for a viewer with
@@ -253,8 +261,14 @@ type overviewView struct {
 // one gets counts over what its scope covers, read row by row up to
 // inventory.ScanMax rows.
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
+	var err error
 	if !v.who.Can(authz.PermCertRead) {
-		h.render(w, r, http.StatusOK, "overview", v, &overviewView{NoAccess: true})
+		ov := &overviewView{NoAccess: true}
+		if ov.Health, err = h.health(r, v); err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusOK, "overview", v, ov)
 		return
 	}
 	names, err := h.caNames(r)
@@ -267,6 +281,10 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 	now := h.d.Clock.Now()
 	today := utcDay(now)
 	ov := &overviewView{}
+	if ov.Health, err = h.health(r, v); err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
 	bounds := make([]time.Time, len(expiryWindows))
 	for i, d := range expiryWindows {
 		bounds[i] = now.Add(time.Duration(d) * 24 * time.Hour)
@@ -341,12 +359,21 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 		ov.Windows = append(ov.Windows, windowCount{Days: d, Count: counts[i], Link: "/certificates?" + url.Values{"within": {strconv.Itoa(d)}, "status": {"valid"}, "current": {"1"}, "sort": {"expiry"}}.Encode()})
 	}
 	if v.who.Can(authz.PermCertIssue) || v.who.Can(authz.PermRequestApprove) {
-		held, err := h.d.Approvals.ListRequests(ctx, v.who, "pending", 1000)
+		ov.Pending, ov.PendingPartial, err = h.d.Approvals.CountRequests(ctx, v.who, issue.StatusPending)
 		if err != nil {
 			h.unavailable(w, r, err)
 			return
 		}
-		ov.Pending, ov.ShowPending = len(held), true
+		ov.ShowPending = true
+	}
+	// Alerts cover every certificate: only for cert:read with no scope,
+	// as the alerts page.
+	if v.who.Allow(authz.PermCertRead, authz.Resource{}) == nil {
+		if ov.Undelivered, err = h.d.Lifecycle.CountUndelivered(ctx, v.who); err != nil {
+			h.unavailable(w, r, err)
+			return
+		}
+		ov.ShowUndelivered = true
 	}
 	// Non-compliant and weak keys: the compliance summary's (its job
 	// evaluates every certificate; the overview only reads the result).
