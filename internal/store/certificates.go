@@ -277,10 +277,12 @@ func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Cer
 
 // ListCertificates returns one page of the certificates matching every
 // non-zero field of f (SAN and SPKISHA256 case-insensitively), ordered by
-// f.Order (serial, or expiry then serial), each with its Revocation when
+// f.Order then serial (reversed by f.Desc), each with its Revocation when
 // revoked. The next page starts after the last certificate returned
 // (f.Continue). f.Limit <= 0 means DefaultListLimit;
-// more than MaxListLimit is capped.
+// more than MaxListLimit is capped. Every order has an index of its key
+// and the serial (migration 0020), so a page is an index range however
+// deep it starts.
 func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error) {
 	var where []string
 	var args []any
@@ -288,14 +290,26 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		where = append(where, c)
 		args = append(args, arg)
 	}
+	key, ok := db.orderKey(f.Order)
+	if !ok {
+		return nil, fmt.Errorf("store: list certificates: unknown order %q", f.Order)
+	}
+	cmp, dir := ">", ""
+	if f.Desc {
+		cmp, dir = "<", " DESC"
+	}
 	switch {
 	case f.After == "":
-	case f.Order == inventory.OrderExpiry:
-		na := db.timeArg(f.AfterNotAfter)
-		where = append(where, "(c.not_after > ? OR (c.not_after = ? AND c.serial > ?))")
-		args = append(args, na, na, f.After)
+	case f.Order == inventory.OrderSerial:
+		cond("c.serial "+cmp+" ?", f.After)
 	default:
-		cond("c.serial > ?", f.After)
+		// A row value: both stores seek the (key, serial) index to it.
+		var k any = f.AfterKey
+		if f.Order.Timed() {
+			k = db.timeArg(f.AfterTime)
+		}
+		where = append(where, "("+key+", c.serial) "+cmp+" (?, ?)")
+		args = append(args, k, f.After)
 	}
 	if f.CAID != "" {
 		cond("c.ca_id = ?", f.CAID)
@@ -314,6 +328,32 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	}
 	if f.SPKISHA256 != "" {
 		cond("c.spki_sha256 = ?", strings.ToLower(f.SPKISHA256))
+	}
+	if f.Fingerprint != "" {
+		cond("c.fingerprint = ?", strings.ToLower(f.Fingerprint))
+	}
+	if f.Owner != "" {
+		cond("c.owner = ?", f.Owner)
+	}
+	if f.Requester != "" {
+		cond("c.requester = ?", f.Requester)
+	}
+	// Sources as literals, so that SQLite may use the partial index of
+	// imported certificates. ACME's are issued ones tagged "acme" by a
+	// requester in the reserved "acme:" namespace.
+	const acmeRequester = "substr(c.requester, 1, 5) = 'acme:'"
+	switch f.Source {
+	case "":
+	case inventory.SourceImported:
+		where = append(where, "c.source = '"+string(inventory.SourceImported)+"'")
+	case inventory.SourceACME:
+		where = append(where, "c.source = '"+string(inventory.SourceIssued)+"' AND "+acmeRequester+
+			" AND c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = 'acme')")
+	case inventory.SourceIssued:
+		where = append(where, "c.source = '"+string(inventory.SourceIssued)+"' AND NOT ("+acmeRequester+
+			" AND c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = 'acme'))")
+	default:
+		return nil, fmt.Errorf("store: list certificates: unknown source %q", f.Source)
 	}
 	if !f.ExpiringBefore.IsZero() {
 		cond("c.not_after < ?", db.timeArg(f.ExpiringBefore))
@@ -339,11 +379,11 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
-	if f.Order == inventory.OrderExpiry {
-		b.WriteString(" ORDER BY c.not_after, c.serial LIMIT ?")
-	} else {
-		b.WriteString(" ORDER BY c.serial LIMIT ?")
+	b.WriteString(" ORDER BY ")
+	if f.Order != inventory.OrderSerial {
+		b.WriteString(key + dir + ", ")
 	}
+	b.WriteString("c.serial" + dir + " LIMIT ?")
 	args = append(args, limit)
 
 	rows, err := db.read.QueryContext(ctx, db.d.rebind(b.String()), args...)
@@ -364,6 +404,31 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		return nil, fmt.Errorf("store: list certificates: %w", err)
 	}
 	return out, nil
+}
+
+// orderKey is the SQL of order o's key, the expression its index
+// (migration 0020) is built on, as inventory.Order.Key computes it; ""
+// for serial order.
+func (db *DB) orderKey(o inventory.Order) (string, bool) {
+	switch o {
+	case inventory.OrderSerial:
+		return "", true
+	case inventory.OrderExpiry:
+		return "c.not_after", true
+	case inventory.OrderIssued:
+		return "c.not_before", true
+	case inventory.OrderName:
+		return db.d.firstName, true
+	case inventory.OrderCA:
+		return "c.ca_id", true
+	case inventory.OrderProfile:
+		return "c.profile", true
+	case inventory.OrderStatus:
+		return "c.status", true
+	case inventory.OrderSource:
+		return "c.source", true
+	}
+	return "", false
 }
 
 // CountCertificates returns how many certificates caID issued; an empty

@@ -57,6 +57,10 @@ type dialect struct {
 	// SQLite a reused single-row statement is cheaper, there being no
 	// round trip to save.
 	multiRowInsert bool
+	// firstName is a certificate's (alias c) name for the inventory's
+	// name order: its first SAN as written, else its subject; the
+	// certificates_name index is built on the same expression.
+	firstName string
 }
 
 // migrationLockKey is the pg_advisory_lock key guarding migrations
@@ -84,6 +88,7 @@ var sqliteDialect = dialect{
 	commitLinger:    sqliteCommitLinger,
 	prepare:         true,
 	multiRowInsert:  false,
+	firstName:       "coalesce(json_extract(c.sans, '$[0]'), c.subject)",
 }
 
 var postgresDialect = dialect{
@@ -107,6 +112,7 @@ var postgresDialect = dialect{
 	// this process's CPU nor PostgreSQL's in a side-by-side run.
 	commitLinger:   0,
 	multiRowInsert: true,
+	firstName:      "coalesce(c.sans->>0, c.subject)",
 }
 
 func openSQLite(ctx context.Context, path string, logger *slog.Logger) (write, read *sql.DB, err error) {

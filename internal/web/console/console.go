@@ -175,6 +175,8 @@ type Deps struct {
 	// ACME and Compliance serve the ACME and compliance pages.
 	ACME       ACME
 	Compliance Compliance
+	// Views keeps the inventory's saved views.
+	Views Views
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
@@ -215,6 +217,9 @@ func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil {
 		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME and Compliance are required")
 	}
+	if d.Views == nil {
+		return nil, errors.New("console: Views is required")
+	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
 	}
@@ -250,6 +255,9 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /{$}", h.overview)
 	h.page("GET /certificates", h.certificates, authz.PermCertRead)
 	h.page("GET /certificates/export", h.exportCertificates, authz.PermCertRead)
+	h.page("POST /certificate-views", h.saveView, authz.PermCertRead)
+	h.page("GET /certificate-views/{id}", h.openView, authz.PermCertRead)
+	h.page("POST /certificate-views/{id}/delete", h.deleteView, authz.PermCertRead)
 	h.page("GET /certificates/{serial}", h.certificate, authz.PermCertRead)
 	h.page("GET /certificates/{serial}/pem", h.certificatePEM, authz.PermCertRead)
 	h.page("POST /certificates/{serial}/revoke", h.revokeCertificate, authz.PermCertRevoke)
