@@ -363,15 +363,15 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 const pageSize = 100
 
 type certificatesView struct {
-	Rows                                                        []certRow
-	Name, Owner, Tag, Requester, CA, Profile, Status, Source    string
-	Within, Sort, Dir                                           string
-	Current                                                     bool
-	CAs                                                         []string
-	Next                                                        string
-	Stopped                                                     bool // the scan bound ended the page early
-	Error                                                       string
-	Scoped                                                      bool
+	Rows                                                     []certRow
+	Name, Owner, Tag, Requester, CA, Profile, Status, Source string
+	Within, Sort, Dir                                        string
+	Current                                                  bool
+	CAs                                                      []string
+	Next                                                     string
+	Stopped                                                  bool // the scan bound ended the page early
+	Error                                                    string
+	Scoped                                                   bool
 	// ExportCSV and ExportJSON download the whole view.
 	ExportCSV, ExportJSON string
 	// Columns are the table's headers, each a link sorting by it.
