@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -286,10 +287,6 @@ func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Cer
 func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error) {
 	var where []string
 	var args []any
-	cond := func(c string, arg any) {
-		where = append(where, c)
-		args = append(args, arg)
-	}
 	key, ok := db.orderKey(f.Order)
 	if !ok {
 		return nil, fmt.Errorf("store: list certificates: unknown order %q", f.Order)
@@ -301,71 +298,99 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	switch {
 	case f.After == "":
 	case f.Order == inventory.OrderSerial:
-		cond("c.serial "+cmp+" ?", f.After)
+		where = append(where, "c.serial "+cmp+" ?")
+		args = append(args, f.After)
 	default:
-		// A row value: both stores seek the (key, serial) index to it.
+		// A row value, which both stores seek a (column, serial) index
+		// by; SQLite seeks an expression's index only by the
+		// expression's own bound, added for it.
 		var k any = f.AfterKey
 		if f.Order.Timed() {
 			k = db.timeArg(f.AfterTime)
 		}
+		if !strings.HasPrefix(key, "c.") {
+			where = append(where, key+" "+cmp+"= ?")
+			args = append(args, k)
+		}
 		where = append(where, "("+key+", c.serial) "+cmp+" (?, ?)")
 		args = append(args, k, f.After)
 	}
+	// Filters an index could find the rows by, grouped by the column
+	// they test (group "" for those without a choice to make).
+	var terms []filterTerm
+	add := func(col, sql string, arg ...any) { terms = append(terms, filterTerm{col: col, sql: sql, args: arg}) }
 	if f.CAID != "" {
-		cond("c.ca_id = ?", f.CAID)
+		add("c.ca_id", "c.ca_id = ?", f.CAID)
 	}
 	if f.Profile != "" {
-		cond("c.profile = ?", f.Profile)
+		add("c.profile", "c.profile = ?", f.Profile)
 	}
 	if f.Status != "" {
-		cond("c.status = ?", string(f.Status))
+		add("c.status", "c.status = ?", string(f.Status))
 	}
 	if f.SAN != "" {
-		cond("c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
+		add("", "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
 	}
 	if f.Tag != "" {
-		cond("c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = ?)", f.Tag)
+		add("c.serial", "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = ?)", f.Tag)
 	}
 	if f.SPKISHA256 != "" {
-		cond("c.spki_sha256 = ?", strings.ToLower(f.SPKISHA256))
+		add("", "c.spki_sha256 = ?", strings.ToLower(f.SPKISHA256))
 	}
 	if f.Fingerprint != "" {
-		cond("c.fingerprint = ?", strings.ToLower(f.Fingerprint))
+		add("", "c.fingerprint = ?", strings.ToLower(f.Fingerprint))
 	}
 	if f.Owner != "" {
-		cond("c.owner = ?", f.Owner)
+		add("c.owner", "c.owner = ?", f.Owner)
 	}
 	if f.Requester != "" {
-		cond("c.requester = ?", f.Requester)
+		add("c.requester", "c.requester = ?", f.Requester)
 	}
 	// Sources as literals, so that SQLite may use the partial index of
 	// imported certificates. ACME's are issued ones tagged "acme" by a
 	// requester in the reserved "acme:" namespace.
-	const acmeRequester = "substr(c.requester, 1, 5) = 'acme:'"
+	// LIKE, whose prefix PostgreSQL estimates from its histogram (and
+	// SQLite compares without case, as the namespace is reserved).
+	const acmeRequester = "c.requester LIKE 'acme:%'"
+	acmeTagged := "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '" + nameKindTag + "' AND value = 'acme')"
 	switch f.Source {
 	case "":
 	case inventory.SourceImported:
-		where = append(where, "c.source = '"+string(inventory.SourceImported)+"'")
+		add("", "c.source = '"+string(inventory.SourceImported)+"'")
 	case inventory.SourceACME:
-		where = append(where, "c.source = '"+string(inventory.SourceIssued)+"' AND "+acmeRequester+
-			" AND c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = 'acme')")
+		add("c.source", "c.source = '"+string(inventory.SourceIssued)+"'")
+		add("", acmeRequester)
+		add("c.serial", acmeTagged)
 	case inventory.SourceIssued:
-		where = append(where, "c.source = '"+string(inventory.SourceIssued)+"' AND NOT ("+acmeRequester+
-			" AND c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = 'acme'))")
+		add("c.source", "c.source = '"+string(inventory.SourceIssued)+"'")
+		add("", "NOT ("+acmeRequester+" AND "+acmeTagged+")")
 	default:
 		return nil, fmt.Errorf("store: list certificates: unknown source %q", f.Source)
 	}
 	if !f.ExpiringBefore.IsZero() {
-		cond("c.not_after < ?", db.timeArg(f.ExpiringBefore))
+		add("c.not_after", "c.not_after < ?", db.timeArg(f.ExpiringBefore))
 	}
 	if !f.ExpiredAt.IsZero() {
-		cond("c.not_after <= ? AND c.status <> '"+string(inventory.StatusRevoked)+"'", db.timeArg(f.ExpiredAt))
+		add("c.not_after", "c.not_after <= ? AND c.status <> '"+string(inventory.StatusRevoked)+"'", db.timeArg(f.ExpiredAt))
 	}
 	if !f.UnexpiredAt.IsZero() {
-		cond("c.not_after > ?", db.timeArg(f.UnexpiredAt))
+		add("c.not_after", "c.not_after > ?", db.timeArg(f.UnexpiredAt))
 	}
 	if f.Current {
-		where = append(where, "c.status <> '"+string(inventory.StatusRevoked)+"' AND c.renewed_by = ''")
+		add("", "c.status <> '"+string(inventory.StatusRevoked)+"' AND c.renewed_by = ''")
+	}
+	if db.d.noIndex != nil {
+		if err := db.steerIndexes(ctx, terms, key); err != nil {
+			return nil, fmt.Errorf("store: list certificates: %w", err)
+		}
+	}
+	for _, t := range terms {
+		sql := t.sql
+		if t.skipIndex {
+			sql = strings.Replace(sql, t.col, db.d.noIndex(t.col), 1)
+		}
+		where = append(where, sql)
+		args = append(args, t.args...)
 	}
 	limit := f.Limit
 	switch {
@@ -404,6 +429,60 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		return nil, fmt.Errorf("store: list certificates: %w", err)
 	}
 	return out, nil
+}
+
+// filterTerm is one condition of a listing: col is the column whose
+// index could find its rows ("" when there is no choice to make).
+type filterTerm struct {
+	col, sql  string
+	args      []any
+	skipIndex bool
+}
+
+// steerBound is how many rows a filter's own index may find before a
+// listing in another order walks that order's index instead.
+const steerBound = 2000
+
+// steerIndexes chooses between finding a page's rows by a filter's index
+// and then sorting them, and walking the order's index testing each row:
+// SQLite's statistics (no samples, see sqlite.Optimize) know a column's
+// average rows per value, not that "valid" holds 95% of them or a tag 1%,
+// and would sort half a million rows for a page. A
+// group of terms on one column whose index finds steerBound rows or more
+// (counted on that index alone, up to the bound) is tested row by row
+// instead; one that finds fewer keeps its index, and sorts few rows.
+// Terms on the order's own column keep theirs: the index is in order;
+// in serial order so is every index but expiry's (each ends in the
+// serial, and a tag's rows come in serial order).
+func (db *DB) steerIndexes(ctx context.Context, terms []filterTerm, orderKey string) error {
+	done := map[string]bool{"": true, orderKey: true}
+	for _, t := range terms {
+		if done[t.col] || (orderKey == "" && t.col != "c.not_after") || db.d.noIndex(t.col) == "" {
+			continue
+		}
+		done[t.col] = true
+		var conds []string
+		var args []any
+		for _, u := range terms {
+			if u.col == t.col {
+				conds = append(conds, u.sql)
+				args = append(args, u.args...)
+			}
+		}
+		var n int
+		q := "SELECT COUNT(*) FROM (SELECT 1 FROM certificates c WHERE " + strings.Join(conds, " AND ") + " LIMIT " + strconv.Itoa(steerBound) + ") AS x"
+		if err := db.read.QueryRowContext(ctx, db.d.rebind(q), args...).Scan(&n); err != nil {
+			return err
+		}
+		if n >= steerBound {
+			for i := range terms {
+				if terms[i].col == t.col {
+					terms[i].skipIndex = true
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // orderKey is the SQL of order o's key, the expression its index

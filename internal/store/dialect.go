@@ -61,6 +61,10 @@ type dialect struct {
 	// name order: its first SAN as written, else its subject; the
 	// certificates_name index is built on the same expression.
 	firstName string
+	// noIndex is the same test of column col that no index answers,
+	// for steering a listing's choice of index (steerIndexes); nil, or
+	// "" for col, when the planner is left to choose.
+	noIndex func(col string) string
 }
 
 // migrationLockKey is the pg_advisory_lock key guarding migrations
@@ -89,6 +93,8 @@ var sqliteDialect = dialect{
 	prepare:         true,
 	multiRowInsert:  false,
 	firstName:       "coalesce(json_extract(c.sans, '$[0]'), c.subject)",
+	// Unary plus: SQLite's documented way to keep a term off an index.
+	noIndex: func(col string) string { return "+" + col },
 }
 
 var postgresDialect = dialect{
@@ -113,6 +119,8 @@ var postgresDialect = dialect{
 	commitLinger:   0,
 	multiRowInsert: true,
 	firstName:      "coalesce(c.sans->>0, c.subject)",
+	// PostgreSQL's statistics (most common values, histograms) judge
+	// its choice; hiding a column in an expression would blind them.
 }
 
 func openSQLite(ctx context.Context, path string, logger *slog.Logger) (write, read *sql.DB, err error) {
