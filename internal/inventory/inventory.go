@@ -276,11 +276,7 @@ func (o Order) Key(c *Certificate) (text string, t time.Time) {
 	case OrderStatus:
 		return string(c.Status), time.Time{}
 	case OrderSource:
-		s := c.Source
-		if s == "" {
-			s = SourceIssued
-		}
-		return string(s), time.Time{}
+		return string(c.Source), time.Time{}
 	}
 	return "", time.Time{}
 }
