@@ -348,9 +348,8 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	}
 	// Sources as literals, so that SQLite may use the partial index of
 	// imported certificates. ACME's are issued ones tagged "acme" by a
-	// requester in the reserved "acme:" namespace.
-	// LIKE, whose prefix PostgreSQL estimates from its histogram (and
-	// SQLite compares without case, as the namespace is reserved).
+	// requester in the reserved "acme:" namespace, tested with LIKE,
+	// whose prefix PostgreSQL estimates from its histogram.
 	const acmeRequester = "c.requester LIKE 'acme:%'"
 	acmeTagged := "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '" + nameKindTag + "' AND value = 'acme')"
 	switch f.Source {
@@ -444,16 +443,16 @@ type filterTerm struct {
 const steerBound = 2000
 
 // steerIndexes chooses between finding a page's rows by a filter's index
-// and then sorting them, and walking the order's index testing each row:
+// and sorting them, and walking the order's index testing each row.
 // SQLite's statistics (no samples, see sqlite.Optimize) know a column's
 // average rows per value, not that "valid" holds 95% of them or a tag 1%,
-// and would sort half a million rows for a page. A
-// group of terms on one column whose index finds steerBound rows or more
-// (counted on that index alone, up to the bound) is tested row by row
-// instead; one that finds fewer keeps its index, and sorts few rows.
-// Terms on the order's own column keep theirs: the index is in order;
-// in serial order so is every index but expiry's (each ends in the
-// serial, and a tag's rows come in serial order).
+// and it would sort half a million rows for a page. So a group of terms
+// on one column whose index finds steerBound rows or more (counted on that
+// index alone, up to the bound) is tested row by row instead; one that
+// finds fewer keeps its index and sorts few rows. Terms on the order's
+// own column keep theirs, the index being in order; in serial order so is
+// every index but expiry's (each ends in the serial, and a tag's rows
+// come in serial order).
 func (db *DB) steerIndexes(ctx context.Context, terms []filterTerm, orderKey string) error {
 	done := map[string]bool{"": true, orderKey: true}
 	for _, t := range terms {
