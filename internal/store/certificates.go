@@ -332,7 +332,9 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		add("", "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
 	}
 	if f.Tag != "" {
-		add("c.serial", "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = ?)", f.Tag)
+		t := tagged("?")
+		t.args = []any{f.Tag}
+		terms = append(terms, t)
 	}
 	if f.SPKISHA256 != "" {
 		add("", "c.spki_sha256 = ?", strings.ToLower(f.SPKISHA256))
@@ -351,7 +353,7 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	// requester in the reserved "acme:" namespace, tested with LIKE,
 	// whose prefix PostgreSQL estimates from its histogram.
 	const acmeRequester = "c.requester LIKE 'acme:%'"
-	acmeTagged := "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '" + nameKindTag + "' AND value = 'acme')"
+	acmeTagged := tagged("'acme'")
 	switch f.Source {
 	case "":
 	case inventory.SourceImported:
@@ -359,10 +361,10 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	case inventory.SourceACME:
 		add("c.source", "c.source = '"+string(inventory.SourceIssued)+"'")
 		add("", acmeRequester)
-		add("c.serial", acmeTagged)
+		terms = append(terms, acmeTagged)
 	case inventory.SourceIssued:
 		add("c.source", "c.source = '"+string(inventory.SourceIssued)+"'")
-		add("", "NOT ("+acmeRequester+" AND "+acmeTagged+")")
+		add("", "NOT ("+acmeRequester+" AND "+acmeTagged.steered+")")
 	default:
 		return nil, fmt.Errorf("store: list certificates: unknown source %q", f.Source)
 	}
@@ -385,7 +387,10 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	}
 	for _, t := range terms {
 		sql := t.sql
-		if t.skipIndex {
+		switch {
+		case t.skipIndex && t.steered != "":
+			sql = t.steered
+		case t.skipIndex:
 			sql = strings.Replace(sql, t.col, db.d.noIndex(t.col), 1)
 		}
 		where = append(where, sql)
@@ -431,11 +436,22 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 }
 
 // filterTerm is one condition of a listing: col is the column whose
-// index could find its rows ("" when there is no choice to make).
+// index could find its rows ("" when there is no choice to make);
+// steered, when set, is the condition to test row by row instead.
 type filterTerm struct {
-	col, sql  string
-	args      []any
-	skipIndex bool
+	col, sql, steered string
+	args              []any
+	skipIndex         bool
+}
+
+// tagged is the filter keeping certificates with tag value (a parameter
+// when value is "?"): by the list of their serials, or steered, by a
+// look-up per row (building the list of a common tag would cost more
+// than a page).
+func tagged(value string) filterTerm {
+	return filterTerm{col: "c.serial",
+		sql:     "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '" + nameKindTag + "' AND value = " + value + ")",
+		steered: "EXISTS (SELECT 1 FROM certificate_names n WHERE n.kind = '" + nameKindTag + "' AND n.value = " + value + " AND n.serial = c.serial)"}
 }
 
 // steerBound is how many rows a filter's own index may find before a
@@ -469,11 +485,11 @@ func (db *DB) steerIndexes(ctx context.Context, terms []filterTerm, orderKey str
 			}
 		}
 		var n int
-		q := "SELECT COUNT(*) FROM (SELECT 1 FROM certificates c WHERE " + strings.Join(conds, " AND ") + " LIMIT " + strconv.Itoa(steerBound) + ") AS x"
+		q := "SELECT COUNT(*) FROM (SELECT 1 FROM certificates c WHERE " + strings.Join(conds, " AND ") + " LIMIT " + strconv.Itoa(db.steerBound) + ") AS x"
 		if err := db.read.QueryRowContext(ctx, db.d.rebind(q), args...).Scan(&n); err != nil {
 			return err
 		}
-		if n >= steerBound {
+		if n >= db.steerBound {
 			for i := range terms {
 				if terms[i].col == t.col {
 					terms[i].skipIndex = true
