@@ -518,9 +518,9 @@ func (db *DB) orderKey(o inventory.Order) (string, bool) {
 	case inventory.OrderProfile:
 		return "c.profile", true
 	case inventory.OrderStatus:
-		return "c.status", true
+		return "(c.status || '')", true
 	case inventory.OrderSource:
-		return "c.source", true
+		return "(c.source || '')", true
 	}
 	return "", false
 }
