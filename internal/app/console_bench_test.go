@@ -5,8 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -26,10 +29,12 @@ import (
 // seedInventory inserts n certificates of caID as an inventory looks after
 // years of use: expiries spread from 60 days ago to two years ahead, one
 // in twenty revoked, one in ten renewed, two profiles, a DNS name each
-// (in certificate_names too, for the name filter), each row holding the
-// DER of one real certificate (so the compliance summary parses and lints
-// every row as it would a real one). It writes rows directly, in
-// batches, so that a million take a minute, not hours.
+// (in certificate_names too, for the name filter), fifty owners, one in
+// ten from ACME (tagged "acme", requested by one of seven accounts), one
+// in a hundred tagged "pci", a fingerprint each, each row holding the DER
+// of one real certificate (so the compliance summary parses and lints
+// every row as it would a real one). It writes rows directly, in batches,
+// so that a million take a minute, not hours.
 func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) {
 	b.Helper()
 	db, pg := rawStore(b, a)
@@ -55,14 +60,14 @@ func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) 
 		var q, names strings.Builder
 		var args, nameArgs []any
 		q.WriteString(`INSERT INTO certificates (serial, ca_id, profile, requester, subject, sans, not_before, not_after,
-			key_algorithm, key_bits, signature_algorithm, status, fingerprint, spki_sha256, tags, lint_warnings, der, created_at, renewed_by) VALUES `)
+			key_algorithm, key_bits, signature_algorithm, status, fingerprint, spki_sha256, tags, lint_warnings, der, created_at, renewed_by, owner) VALUES `)
 		names.WriteString(`INSERT INTO certificate_names (kind, value, serial) VALUES `)
 		for i := start; i < end; i++ {
 			if i > start {
 				q.WriteString(",")
 				names.WriteString(",")
 			}
-			name := fmt.Sprintf("host-%d.svc-%d.example.internal", i, i%97)
+			name := benchName(i)
 			profile, status, renewed := "web_server", "valid", ""
 			if i%3 == 0 {
 				profile = "internal_service"
@@ -74,14 +79,27 @@ func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) 
 				renewed = serials[(i+1)%n]
 			}
 			notAfter := now.Add(time.Duration(i%790-60) * 24 * time.Hour)
+			requester, tags := "bench", []string{}
+			if i%10 == 0 {
+				requester, tags = "acme:bench/acct-"+strconv.Itoa(i%7), append(tags, "acme")
+			}
+			if i%100 == 1 {
+				tags = append(tags, "pci")
+			}
+			tagsJSON, _ := json.Marshal(tags)
 			k := len(args)
-			fmt.Fprintf(&q, "(%s,%s,%s,'bench',%s,%s,%s,%s,'ECDSA',256,'ECDSA-SHA256',%s,'fp','',%s,'[]',%s,%s,%s)",
-				ph(k+1), ph(k+2), ph(k+3), ph(k+4), ph(k+5), ph(k+6), ph(k+7), ph(k+8), ph(k+9), ph(k+10), ph(k+11), ph(k+12))
-			args = append(args, serials[i], caID, profile, "CN="+name, `["`+name+`"]`, timeArg(notAfter.Add(-90*24*time.Hour)),
-				timeArg(notAfter), status, "[]", der, timeArg(now), renewed)
+			fmt.Fprintf(&q, "(%s,%s,%s,%s,%s,%s,%s,%s,'ECDSA',256,'ECDSA-SHA256',%s,%s,'',%s,'[]',%s,%s,%s,%s)",
+				ph(k+1), ph(k+2), ph(k+3), ph(k+4), ph(k+5), ph(k+6), ph(k+7), ph(k+8), ph(k+9), ph(k+10), ph(k+11), ph(k+12), ph(k+13), ph(k+14), ph(k+15))
+			args = append(args, serials[i], caID, profile, requester, "CN="+name, `["`+name+`"]`, timeArg(notAfter.Add(-90*24*time.Hour)),
+				timeArg(notAfter), status, benchFingerprint(serials[i]), string(tagsJSON), der, timeArg(now), renewed, "team-"+strconv.Itoa(i%50))
 			m := len(nameArgs)
 			fmt.Fprintf(&names, "('san',%s,%s)", ph(m+1), ph(m+2))
 			nameArgs = append(nameArgs, name, serials[i])
+			for _, tag := range tags {
+				m := len(nameArgs)
+				fmt.Fprintf(&names, ",('tag',%s,%s)", ph(m+1), ph(m+2))
+				nameArgs = append(nameArgs, tag, serials[i])
+			}
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			b.Fatal(err)
@@ -115,6 +133,16 @@ func seedInventory(b *testing.B, a *App, caID string, n int) (serials []string) 
 	}
 	return serials
 }
+
+// benchFingerprint is the seeded fingerprint of serial: any 64 hex
+// digits, one per certificate.
+func benchFingerprint(serial string) string {
+	h := sha256.Sum256([]byte(serial))
+	return hex.EncodeToString(h[:])
+}
+
+// benchName is the seeded name of the i-th certificate.
+func benchName(i int) string { return fmt.Sprintf("host-%d.svc-%d.example.internal", i, i%97) }
 
 // BenchmarkConsolePages renders each console page for a signed-in admin
 // against an inventory of CERTWRIGHT_BENCH_CERTS certificates (default
@@ -203,12 +231,26 @@ func BenchmarkConsolePages(b *testing.B) {
 			}
 			b.Logf("%s job over %d certificates: %s, %s wall", ComplianceJob, n, st.Detail, time.Since(start).Round(time.Millisecond))
 			mid := serials[len(serials)/2]
+			midName := benchName(len(serials) / 2)
 			for _, p := range []struct{ name, path string }{
 				{"overview", "/"},
 				{"certificates", "/certificates"},
 				{"certificates-expiring-30d", "/certificates?status=valid&current=1&within=30&sort=expiry"},
 				{"certificates-by-name", "/certificates?name=host-" + strconv.Itoa(len(serials)/2) + ".svc-" + strconv.Itoa(len(serials)/2%97) + ".example.internal"},
 				{"certificates-revoked-page-2", "/certificates?status=revoked&after=" + mid},
+				{"certificates-by-name-sort", "/certificates?sort=name"},
+				{"certificates-by-name-desc-middle", "/certificates?sort=name&dir=desc&after=" + url.QueryEscape(midName+"_"+mid)},
+				{"certificates-by-issued-desc", "/certificates?sort=issued&dir=desc"},
+				{"certificates-by-status-middle", "/certificates?sort=status&after=valid_" + mid},
+				{"certificates-by-ca-desc", "/certificates?sort=ca&dir=desc"},
+				{"certificates-by-profile-valid", "/certificates?sort=profile&status=valid"},
+				{"certificates-fingerprint", "/certificates?name=" + benchFingerprint(mid)},
+				{"certificates-owner", "/certificates?owner=team-7"},
+				{"certificates-owner-by-expiry", "/certificates?owner=team-7&sort=expiry"},
+				{"certificates-tag", "/certificates?tag=pci&sort=name"},
+				{"certificates-requester", "/certificates?requester=acme:bench/acct-3"},
+				{"certificates-source-acme", "/certificates?source=acme&sort=expiry&dir=desc"},
+				{"certificates-source-imported", "/certificates?source=imported"},
 				{"certificate", "/certificates/" + mid},
 				{"audit", "/audit"},
 				{"requests", "/requests"},
@@ -220,7 +262,14 @@ func BenchmarkConsolePages(b *testing.B) {
 			} {
 				b.Run(p.name, func(b *testing.B) {
 					w := req("GET", p.path, nil, cookie)
-					if w.Code != http.StatusOK {
+					want := http.StatusOK
+					if p.name == "certificates-fingerprint" {
+						want = http.StatusSeeOther // to the certificate
+						if loc := w.Header().Get("Location"); loc != "/certificates/"+mid {
+							b.Fatalf("GET %s: to %q, want /certificates/%s", p.path, loc, mid)
+						}
+					}
+					if w.Code != want {
 						b.Fatalf("GET %s: %d %s", p.path, w.Code, w.Body.String())
 					}
 					// A page that lost the seeded rows would be fast for
@@ -233,7 +282,7 @@ func BenchmarkConsolePages(b *testing.B) {
 					}
 					start := time.Now()
 					for b.Loop() {
-						if w := req("GET", p.path, nil, cookie); w.Code != http.StatusOK {
+						if w := req("GET", p.path, nil, cookie); w.Code != want {
 							b.Fatalf("GET %s: %d", p.path, w.Code)
 						}
 					}

@@ -184,8 +184,17 @@ func TestConsoleInChromium(t *testing.T) {
 	shot("overview")
 	step("open the inventory", chromedp.Click(chromedp.CSS(`nav a[href="/certificates"]`)), chromedp.WaitVisible(chromedp.CSS("table")))
 	table := text("table")
+	step("sort by expiry, then the other way", chromedp.Click(chromedp.CSS(`thead a[href="/certificates?sort=expiry"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="ascending"]`)),
+		chromedp.Click(chromedp.CSS(`thead a[href="/certificates?dir=desc&sort=expiry"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="descending"]`)))
+	step("save the view", chromedp.SetValue(chromedp.CSS(`form[action="/certificate-views"] input[name="name"]`), "Latest to expire"),
+		chromedp.Submit(chromedp.CSS(`form[action="/certificate-views"]`)), chromedp.WaitVisible(chromedp.CSS(`ul.views a`)))
+	if v := text("ul.views a"); v != "Latest to expire" {
+		t.Errorf("saved view listed as %q", v)
+	}
 	shot("certificates")
-	step("filter by name", chromedp.SetValue(chromedp.CSS(`input[name="name"]`), "db.example.internal"),
+	step("filter by name", chromedp.SetValue(chromedp.CSS(`form.filters input[name="name"]`), "db.example.internal"),
 		chromedp.Submit(chromedp.CSS("form.filters")), chromedp.WaitVisible(chromedp.CSS("table")))
 	afterFilter := text("table")
 	step("open the certificate", chromedp.Click(chromedp.CSS(`table a[href="/certificates/`+db.Serial+`"]`)),

@@ -827,9 +827,9 @@ func TestExpiryCheckUsesIndex(t *testing.T) {
 				}
 			}
 
-			// The check recognises a scan: owner has no index, and a row
+			// The check recognises a scan: issuer has no index, and a row
 			// matching either term must be found whatever the statistics say.
-			lines, err := env.explain(ctx, expiryCertSelect+` WHERE c.owner = ? OR c.not_after > ?`, env.planModes()[0], []time.Time{now, now})
+			lines, err := env.explain(ctx, expiryCertSelect+` WHERE c.issuer = ? OR c.not_after > ?`, env.planModes()[0], []time.Time{now, now})
 			if err != nil {
 				t.Fatal(err)
 			}

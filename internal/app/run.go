@@ -62,7 +62,7 @@ func (a *App) Console() (*console.Handler, error) {
 		Log: a.log.With("component", "console"), Clock: a.clock, Auth: a.auth, Sessions: a.store,
 		Inventory: a.store, CAs: a.cas, Authority: a.issuer, Revoker: a.revoker, Audit: auditor{DB: a.store, app: a}, Approvals: a.issuer, Refusals: a.refusals, Access: a.access,
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler}, ACME: a.acme,
-		Compliance: complianceReports{Reporter: a.compliance, store: a.store}, Chains: a.issuer, StoreTimeout: a.cfg.StoreDeadline(),
+		Compliance: complianceReports{Reporter: a.compliance, store: a.store}, Chains: a.issuer, Views: a.store, StoreTimeout: a.cfg.StoreDeadline(),
 		IdleTimeout: a.cfg.Console.Idle(), MaxAge: a.cfg.Console.Max(),
 	})
 }

@@ -4,6 +4,7 @@ package inventory
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/authz"
@@ -103,6 +104,11 @@ type Source string
 const (
 	SourceIssued   Source = "issued"
 	SourceImported Source = "imported"
+	// SourceACME is a filter value, never stored: the certificates
+	// issued here to an ACME client (tagged "acme", requested by an
+	// "acme:" name, a namespace reserved for ACME accounts). As a
+	// filter, SourceIssued is the certificates issued here otherwise.
+	SourceACME Source = "acme"
 )
 
 // RenewalKind says how a certificate came to replace its predecessor.
@@ -170,6 +176,14 @@ type Filter struct {
 	Tag string
 	// SPKISHA256 keeps certificates for this public key (hex SHA-256 of the SPKI).
 	SPKISHA256 string
+	// Fingerprint keeps the certificate with this SHA-256 fingerprint
+	// (lower-case hex).
+	Fingerprint string
+	// Owner and Requester match those fields exactly.
+	Owner, Requester string
+	// Source keeps certificates from one source: SourceImported,
+	// SourceACME, or SourceIssued (issued here, not to an ACME client).
+	Source Source
 	// ExpiringBefore keeps certificates whose NotAfter is before this time.
 	ExpiringBefore time.Time
 	// ExpiredAt keeps unrevoked certificates whose NotAfter is at or
@@ -180,39 +194,128 @@ type Filter struct {
 	// Current drops revoked certificates and those superseded by a renewal.
 	Current bool
 	Limit   int // 0 means the store's default (1000)
-	// Order is the order of the listing: by serial (the zero value) or by
-	// expiry.
+	// Order is the order of the listing (by serial when zero); Desc
+	// reverses it, the serial that ends it included.
 	Order Order
-	// After is the serial to continue after (keyset paging); with
-	// OrderExpiry AfterNotAfter is that certificate's NotAfter.
-	After         string
-	AfterNotAfter time.Time
+	Desc  bool
+	// After is the serial to continue after (keyset paging); AfterKey or
+	// AfterTime is that certificate's key in Order (Order.Key).
+	After     string
+	AfterKey  string
+	AfterTime time.Time
 }
 
 // Order is the order of a certificate listing. Every order ends on the
 // serial, so that paging is stable in every store.
 type Order string
 
-// Orders of a listing.
+// Orders of a listing: each by one column shown in the inventory, then
+// by serial.
 const (
-	OrderSerial Order = ""       // by serial
-	OrderExpiry Order = "expiry" // by NotAfter, soonest first, then serial
+	OrderSerial  Order = ""        // by serial
+	OrderExpiry  Order = "expiry"  // by NotAfter, soonest first
+	OrderIssued  Order = "issued"  // by NotBefore
+	OrderName    Order = "name"    // by the first SAN as written, or the subject without one
+	OrderCA      Order = "ca"      // by CA ID
+	OrderProfile Order = "profile" // by profile name
+	OrderStatus  Order = "status"  // by stored status (revoked before valid)
+	OrderSource  Order = "source"  // by stored source (imported before issued)
 )
 
-// ParseOrder reads an order by name: "serial" or "expiry".
-func ParseOrder(s string) (Order, error) {
-	switch s {
-	case "serial":
-		return OrderSerial, nil
-	case string(OrderExpiry):
-		return OrderExpiry, nil
+// orders names every order, in the order ParseOrder lists them.
+var orders = []Order{OrderSerial, OrderExpiry, OrderIssued, OrderName, OrderCA, OrderProfile, OrderStatus, OrderSource}
+
+// OrderNames lists the names ParseOrder reads.
+func OrderNames() []string {
+	out := make([]string, len(orders))
+	for i, o := range orders {
+		out[i] = o.Name()
 	}
-	return "", fmt.Errorf("inventory: unknown order %q: want expiry or serial", s)
+	return out
+}
+
+// Name is the name ParseOrder reads o by.
+func (o Order) Name() string {
+	if o == OrderSerial {
+		return "serial"
+	}
+	return string(o)
+}
+
+// ParseOrder reads an order by name: "serial", "expiry", "issued",
+// "name", "ca", "profile", "status" or "source".
+func ParseOrder(s string) (Order, error) {
+	for _, o := range orders {
+		if s == o.Name() {
+			return o, nil
+		}
+	}
+	return "", fmt.Errorf("inventory: unknown order %q: want %s", s, strings.Join(OrderNames(), ", "))
+}
+
+// Timed reports whether o orders by a time (Key's t), not a text.
+func (o Order) Timed() bool { return o == OrderExpiry || o == OrderIssued }
+
+// Key is c's key in order o before its serial: a time for a timed order,
+// else a text ("" in serial order). The store orders by the same values.
+func (o Order) Key(c *Certificate) (text string, t time.Time) {
+	switch o {
+	case OrderExpiry:
+		return "", c.NotAfter
+	case OrderIssued:
+		return "", c.NotBefore
+	case OrderName:
+		if len(c.SANs) > 0 {
+			return c.SANs[0], time.Time{}
+		}
+		return c.Subject, time.Time{}
+	case OrderCA:
+		return c.CAID, time.Time{}
+	case OrderProfile:
+		return c.Profile, time.Time{}
+	case OrderStatus:
+		return string(c.Status), time.Time{}
+	case OrderSource:
+		return string(c.Source), time.Time{}
+	}
+	return "", time.Time{}
 }
 
 // Continue sets f to resume after c, the last certificate of a page.
 func (f *Filter) Continue(c *Certificate) {
-	f.After, f.AfterNotAfter = c.Serial, c.NotAfter
+	f.After = c.Serial
+	f.AfterKey, f.AfterTime = f.Order.Key(c)
+}
+
+// Statuses a listing filters by: StatusValid and StatusRevoked as stored,
+// and StatusExpired, unrevoked past NotAfter (not a stored status).
+const StatusExpired Status = "expired"
+
+// SetStatus narrows f to the certificates in status s at now: valid
+// (neither revoked nor expired), expired (unrevoked past NotAfter) or
+// revoked. The API's listing and the console's inventory read it alike.
+func (f *Filter) SetStatus(s string, now time.Time) error {
+	switch Status(s) {
+	case StatusValid:
+		f.Status, f.UnexpiredAt = StatusValid, now
+	case StatusRevoked:
+		f.Status = StatusRevoked
+	case StatusExpired:
+		f.ExpiredAt = now
+	default:
+		return fmt.Errorf("inventory: unknown status %q: want valid, expired or revoked", s)
+	}
+	return nil
+}
+
+// ParseSource reads a listing's source filter: "issued", "acme" or
+// "imported".
+func ParseSource(s string) (Source, error) {
+	switch Source(s) {
+	case SourceIssued, SourceACME, SourceImported:
+		return Source(s), nil
+	}
+	return "", fmt.Errorf("inventory: unknown source %q: want issued, acme or imported", s)
 }
 
 // Sources of a compromised-key report.
@@ -254,4 +357,11 @@ type DayCount struct {
 // the name of c's CA (a binding may name CAs by ID or by name).
 func (c *Certificate) Resource(caName string) authz.Resource {
 	return authz.Resource{CAID: c.CAID, CAName: caName, Profile: c.Profile, Names: c.SANs}
+}
+
+// SavedView is a named inventory filter of one principal: the console
+// page's query string, checked when it was saved.
+type SavedView struct {
+	ID, PrincipalID, Name, Query string
+	CreatedAt                    time.Time
 }

@@ -59,26 +59,41 @@ func ScanVisible(ctx context.Context, list Lister, f Filter, lim ScanLimits, sho
 	}
 }
 
-// Position is the text of the position after c in a listing: its
-// serial, or in expiry order "<NotAfter in Unix microseconds>_<serial>".
+// Position is the text of the position after c in a listing in order
+// o: its serial; in a timed order "<key in Unix microseconds>_<serial>";
+// in any other "<key>_<serial>" (a serial has no "_", so the last one
+// ends the key).
 func Position(o Order, c *Certificate) string {
-	if o == OrderExpiry {
-		return strconv.FormatInt(c.NotAfter.UnixMicro(), 10) + "_" + c.Serial
+	key, t := o.Key(c)
+	switch {
+	case o == OrderSerial:
+		return c.Serial
+	case o.Timed():
+		return strconv.FormatInt(t.UnixMicro(), 10) + "_" + c.Serial
 	}
-	return c.Serial
+	return key + "_" + c.Serial
 }
 
 // SetPosition sets f's position from s, as Position wrote it for f's
 // order.
 func (f *Filter) SetPosition(s string) error {
 	serial := s
-	if f.Order == OrderExpiry {
-		micros, rest, ok := strings.Cut(s, "_")
-		n, err := strconv.ParseInt(micros, 10, 64)
-		if !ok || err != nil {
-			return fmt.Errorf("%q is not a position in expiry order (want the \"next\" of the previous page)", s)
+	if f.Order != OrderSerial {
+		i := strings.LastIndex(s, "_")
+		if i < 0 {
+			return fmt.Errorf("%q is not a position in %s order (want the \"next\" of the previous page)", s, f.Order.Name())
 		}
-		f.AfterNotAfter, serial = time.UnixMicro(n).UTC(), rest
+		key, rest := s[:i], s[i+1:]
+		if f.Order.Timed() {
+			n, err := strconv.ParseInt(key, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a position in %s order (want the \"next\" of the previous page)", s, f.Order.Name())
+			}
+			f.AfterTime = time.UnixMicro(n).UTC()
+		} else {
+			f.AfterKey = key
+		}
+		serial = rest
 	}
 	n, err := pki.NormalizeSerial(serial)
 	if err != nil {

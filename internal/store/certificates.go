@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -277,55 +278,123 @@ func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Cer
 
 // ListCertificates returns one page of the certificates matching every
 // non-zero field of f (SAN and SPKISHA256 case-insensitively), ordered by
-// f.Order (serial, or expiry then serial), each with its Revocation when
+// f.Order then serial (reversed by f.Desc), each with its Revocation when
 // revoked. The next page starts after the last certificate returned
 // (f.Continue). f.Limit <= 0 means DefaultListLimit;
-// more than MaxListLimit is capped.
+// more than MaxListLimit is capped. Every order has an index of its key
+// and the serial (migration 0020), so a page is an index range however
+// deep it starts.
 func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inventory.Certificate, error) {
 	var where []string
 	var args []any
-	cond := func(c string, arg any) {
-		where = append(where, c)
-		args = append(args, arg)
+	key, ok := db.orderKey(f.Order)
+	if !ok {
+		return nil, fmt.Errorf("store: list certificates: unknown order %q", f.Order)
+	}
+	cmp, dir := ">", ""
+	if f.Desc {
+		cmp, dir = "<", " DESC"
 	}
 	switch {
 	case f.After == "":
-	case f.Order == inventory.OrderExpiry:
-		na := db.timeArg(f.AfterNotAfter)
-		where = append(where, "(c.not_after > ? OR (c.not_after = ? AND c.serial > ?))")
-		args = append(args, na, na, f.After)
+	case f.Order == inventory.OrderSerial:
+		where = append(where, "c.serial "+cmp+" ?")
+		args = append(args, f.After)
 	default:
-		cond("c.serial > ?", f.After)
+		// A row value, which both stores seek a (column, serial) index
+		// by; SQLite seeks an expression's index only by the
+		// expression's own bound, added for it.
+		var k any = f.AfterKey
+		if f.Order.Timed() {
+			k = db.timeArg(f.AfterTime)
+		}
+		if !strings.HasPrefix(key, "c.") {
+			where = append(where, key+" "+cmp+"= ?")
+			args = append(args, k)
+		}
+		where = append(where, "("+key+", c.serial) "+cmp+" (?, ?)")
+		args = append(args, k, f.After)
 	}
+	// Filters an index could find the rows by, grouped by the column
+	// they test (group "" for those without a choice to make).
+	var terms []filterTerm
+	add := func(col, sql string, arg ...any) { terms = append(terms, filterTerm{col: col, sql: sql, args: arg}) }
 	if f.CAID != "" {
-		cond("c.ca_id = ?", f.CAID)
+		add("c.ca_id", "c.ca_id = ?", f.CAID)
 	}
 	if f.Profile != "" {
-		cond("c.profile = ?", f.Profile)
+		add("c.profile", "c.profile = ?", f.Profile)
 	}
 	if f.Status != "" {
-		cond("c.status = ?", string(f.Status))
+		add("c.status", "c.status = ?", string(f.Status))
 	}
 	if f.SAN != "" {
-		cond("c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
+		add("", "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindSAN+"' AND value = ?)", strings.ToLower(f.SAN))
 	}
 	if f.Tag != "" {
-		cond("c.serial IN (SELECT serial FROM certificate_names WHERE kind = '"+nameKindTag+"' AND value = ?)", f.Tag)
+		t := tagged("?")
+		t.args = []any{f.Tag}
+		terms = append(terms, t)
 	}
 	if f.SPKISHA256 != "" {
-		cond("c.spki_sha256 = ?", strings.ToLower(f.SPKISHA256))
+		add("", "c.spki_sha256 = ?", strings.ToLower(f.SPKISHA256))
+	}
+	if f.Fingerprint != "" {
+		add("", "c.fingerprint = ?", strings.ToLower(f.Fingerprint))
+	}
+	if f.Owner != "" {
+		add("c.owner", "c.owner = ?", f.Owner)
+	}
+	if f.Requester != "" {
+		add("c.requester", "c.requester = ?", f.Requester)
+	}
+	// Sources as literals, so that SQLite may use the partial index of
+	// imported certificates. ACME's are issued ones tagged "acme" by a
+	// requester in the reserved "acme:" namespace, tested with LIKE,
+	// whose prefix PostgreSQL estimates from its histogram.
+	const acmeRequester = "c.requester LIKE 'acme:%'"
+	acmeTagged := tagged("'acme'")
+	switch f.Source {
+	case "":
+	case inventory.SourceImported:
+		add("", "c.source = '"+string(inventory.SourceImported)+"'")
+	case inventory.SourceACME:
+		add("c.source", "c.source = '"+string(inventory.SourceIssued)+"'")
+		add("", acmeRequester)
+		terms = append(terms, acmeTagged)
+	case inventory.SourceIssued:
+		add("c.source", "c.source = '"+string(inventory.SourceIssued)+"'")
+		add("", "NOT ("+acmeRequester+" AND "+acmeTagged.steered+")")
+	default:
+		return nil, fmt.Errorf("store: list certificates: unknown source %q", f.Source)
 	}
 	if !f.ExpiringBefore.IsZero() {
-		cond("c.not_after < ?", db.timeArg(f.ExpiringBefore))
+		add("c.not_after", "c.not_after < ?", db.timeArg(f.ExpiringBefore))
 	}
 	if !f.ExpiredAt.IsZero() {
-		cond("c.not_after <= ? AND c.status <> '"+string(inventory.StatusRevoked)+"'", db.timeArg(f.ExpiredAt))
+		add("c.not_after", "c.not_after <= ? AND c.status <> '"+string(inventory.StatusRevoked)+"'", db.timeArg(f.ExpiredAt))
 	}
 	if !f.UnexpiredAt.IsZero() {
-		cond("c.not_after > ?", db.timeArg(f.UnexpiredAt))
+		add("c.not_after", "c.not_after > ?", db.timeArg(f.UnexpiredAt))
 	}
 	if f.Current {
-		where = append(where, "c.status <> '"+string(inventory.StatusRevoked)+"' AND c.renewed_by = ''")
+		add("", "c.status <> '"+string(inventory.StatusRevoked)+"' AND c.renewed_by = ''")
+	}
+	if db.d.noIndex != nil {
+		if err := db.steerIndexes(ctx, terms, key); err != nil {
+			return nil, fmt.Errorf("store: list certificates: %w", err)
+		}
+	}
+	for _, t := range terms {
+		sql := t.sql
+		switch {
+		case t.skipIndex && t.steered != "":
+			sql = t.steered
+		case t.skipIndex:
+			sql = strings.Replace(sql, t.col, db.d.noIndex(t.col), 1)
+		}
+		where = append(where, sql)
+		args = append(args, t.args...)
 	}
 	limit := f.Limit
 	switch {
@@ -339,11 +408,11 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
-	if f.Order == inventory.OrderExpiry {
-		b.WriteString(" ORDER BY c.not_after, c.serial LIMIT ?")
-	} else {
-		b.WriteString(" ORDER BY c.serial LIMIT ?")
+	b.WriteString(" ORDER BY ")
+	if f.Order != inventory.OrderSerial {
+		b.WriteString(key + dir + ", ")
 	}
+	b.WriteString("c.serial" + dir + " LIMIT ?")
 	args = append(args, limit)
 
 	rows, err := db.read.QueryContext(ctx, db.d.rebind(b.String()), args...)
@@ -364,6 +433,96 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 		return nil, fmt.Errorf("store: list certificates: %w", err)
 	}
 	return out, nil
+}
+
+// filterTerm is one condition of a listing: col is the column whose
+// index could find its rows ("" when there is no choice to make);
+// steered, when set, is the condition to test row by row instead.
+type filterTerm struct {
+	col, sql, steered string
+	args              []any
+	skipIndex         bool
+}
+
+// tagged is the filter keeping certificates with tag value (a parameter
+// when value is "?"): by the list of their serials, or steered, by a
+// look-up per row (building the list of a common tag would cost more
+// than a page).
+func tagged(value string) filterTerm {
+	return filterTerm{col: "c.serial",
+		sql:     "c.serial IN (SELECT serial FROM certificate_names WHERE kind = '" + nameKindTag + "' AND value = " + value + ")",
+		steered: "EXISTS (SELECT 1 FROM certificate_names n WHERE n.kind = '" + nameKindTag + "' AND n.value = " + value + " AND n.serial = c.serial)"}
+}
+
+// steerBound is how many rows a filter's own index may find before a
+// listing in another order walks that order's index instead.
+const steerBound = 2000
+
+// steerIndexes chooses between finding a page's rows by a filter's index
+// and sorting them, and walking the order's index testing each row.
+// SQLite's statistics (no samples, see sqlite.Optimize) know a column's
+// average rows per value, not that "valid" holds 95% of them or a tag 1%,
+// and it would sort half a million rows for a page. So a group of terms
+// on one column whose index finds steerBound rows or more (counted on that
+// index alone, up to the bound) is tested row by row instead; one that
+// finds fewer keeps its index and sorts few rows. Terms on the order's
+// own column keep theirs, the index being in order; in serial order so is
+// every index but expiry's (each ends in the serial, and a tag's rows
+// come in serial order).
+func (db *DB) steerIndexes(ctx context.Context, terms []filterTerm, orderKey string) error {
+	done := map[string]bool{"": true, orderKey: true}
+	for _, t := range terms {
+		if done[t.col] || (orderKey == "" && t.col != "c.not_after") || db.d.noIndex(t.col) == "" {
+			continue
+		}
+		done[t.col] = true
+		var conds []string
+		var args []any
+		for _, u := range terms {
+			if u.col == t.col {
+				conds = append(conds, u.sql)
+				args = append(args, u.args...)
+			}
+		}
+		var n int
+		q := "SELECT COUNT(*) FROM (SELECT 1 FROM certificates c WHERE " + strings.Join(conds, " AND ") + " LIMIT " + strconv.Itoa(db.steerBound) + ") AS x"
+		if err := db.read.QueryRowContext(ctx, db.d.rebind(q), args...).Scan(&n); err != nil {
+			return err
+		}
+		if n >= db.steerBound {
+			for i := range terms {
+				if terms[i].col == t.col {
+					terms[i].skipIndex = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// orderKey is the SQL of order o's key, the expression its index
+// (migration 0020) is built on, as inventory.Order.Key computes it; ""
+// for serial order.
+func (db *DB) orderKey(o inventory.Order) (string, bool) {
+	switch o {
+	case inventory.OrderSerial:
+		return "", true
+	case inventory.OrderExpiry:
+		return "c.not_after", true
+	case inventory.OrderIssued:
+		return "c.not_before", true
+	case inventory.OrderName:
+		return db.d.firstName, true
+	case inventory.OrderCA:
+		return "c.ca_id", true
+	case inventory.OrderProfile:
+		return "c.profile", true
+	case inventory.OrderStatus:
+		return "(c.status || '')", true
+	case inventory.OrderSource:
+		return "(c.source || '')", true
+	}
+	return "", false
 }
 
 // CountCertificates returns how many certificates caID issued; an empty

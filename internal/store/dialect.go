@@ -57,6 +57,14 @@ type dialect struct {
 	// SQLite a reused single-row statement is cheaper, there being no
 	// round trip to save.
 	multiRowInsert bool
+	// firstName is a certificate's (alias c) name for the inventory's
+	// name order: its first SAN as written, else its subject; the
+	// certificates_name index is built on the same expression.
+	firstName string
+	// noIndex is the same test of column col that no index answers,
+	// for steering a listing's choice of index (steerIndexes); nil, or
+	// "" for col, when the planner is left to choose.
+	noIndex func(col string) string
 }
 
 // migrationLockKey is the pg_advisory_lock key guarding migrations
@@ -84,6 +92,9 @@ var sqliteDialect = dialect{
 	commitLinger:    sqliteCommitLinger,
 	prepare:         true,
 	multiRowInsert:  false,
+	firstName:       "coalesce(json_extract(c.sans, '$[0]'), c.subject)",
+	// Unary plus: SQLite's documented way to keep a term off an index.
+	noIndex: func(col string) string { return "+" + col },
 }
 
 var postgresDialect = dialect{
@@ -107,6 +118,9 @@ var postgresDialect = dialect{
 	// this process's CPU nor PostgreSQL's in a side-by-side run.
 	commitLinger:   0,
 	multiRowInsert: true,
+	firstName:      "coalesce(c.sans->>0, c.subject)",
+	// PostgreSQL's statistics (most common values, histograms) judge
+	// its choice; hiding a column in an expression would blind them.
 }
 
 func openSQLite(ctx context.Context, path string, logger *slog.Logger) (write, read *sql.DB, err error) {

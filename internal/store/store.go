@@ -47,10 +47,12 @@ var errClosed = errors.New("store: closed")
 
 // DB is an open store. It is safe for concurrent use.
 type DB struct {
-	d      *dialect
-	write  *sql.DB // the only pool that writes; one connection on SQLite
-	read   *sql.DB // the same pool as write on PostgreSQL
-	logger *slog.Logger
+	d *dialect
+	// steerBound is steerBound but in tests (steerIndexes).
+	steerBound int
+	write      *sql.DB // the only pool that writes; one connection on SQLite
+	read       *sql.DB // the same pool as write on PostgreSQL
+	logger     *slog.Logger
 	// batch group-commits certificate inserts (and their audit events).
 	batch *batcher
 	// group group-commits the ACME order path's writes (SQLite only).
@@ -90,7 +92,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{d: d, logger: logger.With("component", "store", "dialect", d.name), now: time.Now}
+	db := &DB{d: d, logger: logger.With("component", "store", "dialect", d.name), now: time.Now, steerBound: steerBound}
 	db.write, db.read, err = d.open(ctx, target, db.logger)
 	if err != nil {
 		return nil, err

@@ -533,7 +533,7 @@ func testListCertificates(t *testing.T, open func(*testing.T) *store.DB) {
 		{"after", inventory.Filter{After: "0004"}, []string{"0005", "00a0", "00b", "0100", "0101"}},
 		{"after unknown serial", inventory.Filter{After: "00a"}, []string{"00a0", "00b", "0100", "0101"}},
 		{"by expiry", inventory.Filter{Order: inventory.OrderExpiry}, byExpiry},
-		{"by expiry after a tie", inventory.Filter{Order: inventory.OrderExpiry, After: "0001", AfterNotAfter: day(10)}, byExpiry[2:]},
+		{"by expiry after a tie", inventory.Filter{Order: inventory.OrderExpiry, After: "0001", AfterTime: day(10)}, byExpiry[2:]},
 		{"expired", inventory.Filter{ExpiredAt: day(20)}, []string{"0001", "0100", "0101"}},
 		{"expired includes the instant", inventory.Filter{ExpiredAt: day(15)}, []string{"0001", "0100", "0101"}},
 		{"unexpired", inventory.Filter{Status: inventory.StatusValid, UnexpiredAt: day(15)}, []string{"0003", "0004", "0005", "00b"}},

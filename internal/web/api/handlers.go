@@ -417,10 +417,6 @@ func (h *Handler) issueManaged(w http.ResponseWriter, r *http.Request, p authz.P
 	return writeJSON(w, http.StatusCreated, out)
 }
 
-// statusExpired is the listing filter for unrevoked certificates past
-// their NotAfter; it is not a stored status.
-const statusExpired inventory.Status = "expired"
-
 func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	q := r.URL.Query()
 	f := inventory.Filter{Profile: q.Get("profile"), SAN: q.Get("san"), Tag: q.Get("tag"), After: q.Get("after"), SPKISHA256: q.Get("spki_sha256")}
@@ -428,22 +424,14 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 		return badInput("spki_sha256 %q: want 64 hex digits", f.SPKISHA256)
 	}
 	if s := q.Get("status"); s != "" {
-		switch inventory.Status(s) {
-		case inventory.StatusValid:
-			// valid: neither revoked nor expired.
-			f.Status, f.UnexpiredAt = inventory.StatusValid, h.d.Clock.Now()
-		case inventory.StatusRevoked:
-			f.Status = inventory.StatusRevoked
-		case statusExpired:
-			f.ExpiredAt = h.d.Clock.Now()
-		default:
+		if err := f.SetStatus(s, h.d.Clock.Now()); err != nil {
 			return badInput("status %q: want valid, revoked or expired", s)
 		}
 	}
 	if s := q.Get("sort"); s != "" {
 		o, err := inventory.ParseOrder(s)
 		if err != nil {
-			return badInput("sort %q: want expiry (soonest first) or serial", s)
+			return badInput("sort %q: want %s", s, strings.Join(inventory.OrderNames(), ", "))
 		}
 		f.Order = o
 	}

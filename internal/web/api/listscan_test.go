@@ -227,7 +227,7 @@ func TestListPositionInExpiryOrder(t *testing.T) {
 		t.Errorf("position %q", pos)
 	}
 	f := inventory.Filter{Order: inventory.OrderExpiry}
-	if err := f.SetPosition(pos); err != nil || f.After != "0a1b" || !f.AfterNotAfter.Equal(c.NotAfter) {
+	if err := f.SetPosition(pos); err != nil || f.After != "0a1b" || !f.AfterTime.Equal(c.NotAfter) {
 		t.Errorf("SetPosition(%q) = %v, %+v", pos, err, f)
 	}
 	if err := (&inventory.Filter{Order: inventory.OrderExpiry}).SetPosition("0a1b"); err == nil {

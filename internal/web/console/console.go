@@ -219,6 +219,8 @@ type Deps struct {
 	Compliance Compliance
 	// Chains serves the certificate page's chain.
 	Chains Chains
+	// Views keeps the inventory's saved views.
+	Views Views
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
@@ -259,6 +261,9 @@ func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Authority == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil || d.Chains == nil {
 		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Authority, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME, Compliance and Chains are required")
 	}
+	if d.Views == nil {
+		return nil, errors.New("console: Views is required")
+	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
 	}
@@ -294,6 +299,9 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /{$}", h.overview)
 	h.page("GET /certificates", h.certificates, authz.PermCertRead)
 	h.page("GET /certificates/export", h.exportCertificates, authz.PermCertRead)
+	h.page("POST /certificate-views", h.saveView, authz.PermCertRead)
+	h.page("GET /certificate-views/{id}", h.openView, authz.PermCertRead)
+	h.page("POST /certificate-views/{id}/delete", h.deleteView, authz.PermCertRead)
 	h.page("GET /certificates/{serial}", h.certificate, authz.PermCertRead)
 	h.page("GET /certificates/{serial}/pem", h.certificatePEM(false), authz.PermCertRead)
 	h.page("GET /certificates/{serial}/chain", h.certificatePEM(true), authz.PermCertRead)

@@ -58,7 +58,7 @@ func (h *Handler) exportCertificates(w http.ResponseWriter, r *http.Request, v *
 		h.render(w, r, http.StatusBadRequest, "error", v, errorPage{Title: "Bad filter", Message: err.Error()})
 		return
 	}
-	f.After, f.AfterNotAfter = "", time.Time{} // the whole view, not the page
+	f.After, f.AfterKey, f.AfterTime = "", "", time.Time{} // the whole view, not the page
 	// An export reads many pages: it gets exportTimeout in all rather than
 	// one page's store deadline, and says so if it stops there.
 	ctx, cancel := context.WithTimeout(r.Context(), exportTimeout)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -177,7 +178,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 // certRow is one certificate as a table shows it.
 type certRow struct {
 	Serial, Name, CA, Profile, Status, Source string
-	NotAfter                                  time.Time
+	NotBefore, NotAfter                       time.Time
 	Expired                                   bool
 }
 
@@ -195,7 +196,7 @@ func (h *Handler) row(c *inventory.Certificate, caNames map[string]string, now t
 		status = "expired"
 	}
 	return certRow{Serial: c.Serial, Name: name, CA: firstNonEmpty(caNames[c.CAID], c.CAID), Profile: c.Profile, Status: status,
-		Source: string(c.Source), NotAfter: c.NotAfter, Expired: expired}
+		Source: string(c.Source), NotBefore: c.NotBefore, NotAfter: c.NotAfter, Expired: expired}
 }
 
 func firstNonEmpty(a, b string) string {
@@ -406,24 +407,68 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 const pageSize = 100
 
 type certificatesView struct {
-	Rows                                    []certRow
-	Name, CA, Profile, Status, Within, Sort string
-	Current                                 bool
-	CAs                                     []string
-	Next                                    string
-	Stopped                                 bool // the scan bound ended the page early
-	Error                                   string
-	Scoped                                  bool
+	Rows                                                     []certRow
+	Name, Owner, Tag, Requester, CA, Profile, Status, Source string
+	Within, Sort, Dir                                        string
+	Current                                                  bool
+	CAs                                                      []string
+	Next                                                     string
+	Stopped                                                  bool // the scan bound ended the page early
+	Error                                                    string
+	Scoped                                                   bool
 	// ExportCSV and ExportJSON download the whole view.
 	ExportCSV, ExportJSON string
+	// Columns are the table's headers, each a link sorting by it.
+	Columns []sortColumn
+	// Views are the viewer's saved views; Query is this view's filter,
+	// which the save form posts.
+	Views    []viewLink
+	Query    string
+	MaxViews int
+}
+
+// sortColumn is one header of the inventory's table: Href sorts by it
+// (the other way when it is the order already), Sort is its aria-sort.
+type sortColumn struct {
+	Label, Href, Sort string
+}
+
+// columns are the inventory table's columns and the order each sorts by.
+var columns = []struct {
+	label string
+	order inventory.Order
+}{
+	{"Name", inventory.OrderName}, {"Status", inventory.OrderStatus}, {"Issued", inventory.OrderIssued},
+	{"Expires", inventory.OrderExpiry}, {"CA", inventory.OrderCA}, {"Profile", inventory.OrderProfile},
+	{"Source", inventory.OrderSource}, {"Serial", inventory.OrderSerial},
+}
+
+// filterKeys are the inventory page's query parameters that make its
+// view: what a saved view keeps, and every link of the page carries on
+// (the page position, after, aside).
+var filterKeys = []string{"name", "owner", "tag", "requester", "ca", "profile", "status", "source", "within",
+	"expires_from", "expires_to", "current", "sort", "dir"}
+
+// viewQuery is q's view: its filterKeys that are set, nothing else.
+func viewQuery(q url.Values) url.Values {
+	out := url.Values{}
+	for _, k := range filterKeys {
+		if v := q.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return out
 }
 
 // certificates is the inventory: every certificate the viewer's scope
-// covers, filtered, in serial or expiry order, a page at a time.
+// covers, filtered, in the order of any column either way, a page at a
+// time.
 func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
-	cv := &certificatesView{Name: q.Get("name"), CA: q.Get("ca"), Profile: q.Get("profile"), Status: q.Get("status"),
-		Within: q.Get("within"), Sort: q.Get("sort"), Current: q.Get("current") == "1", Scoped: !v.who.Everywhere(authz.PermCertRead)}
+	cv := &certificatesView{Name: q.Get("name"), Owner: q.Get("owner"), Tag: q.Get("tag"), Requester: q.Get("requester"),
+		CA: q.Get("ca"), Profile: q.Get("profile"), Status: q.Get("status"), Source: q.Get("source"),
+		Within: q.Get("within"), Sort: q.Get("sort"), Dir: q.Get("dir"), Current: q.Get("current") == "1",
+		Scoped: !v.who.Everywhere(authz.PermCertRead), MaxViews: maxViews}
 	names, err := h.caNames(r)
 	if err != nil {
 		h.unavailable(w, r, err)
@@ -437,6 +482,16 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 		}
 	}
 	slices.Sort(cv.CAs)
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	views, err := h.d.Views.ListViews(ctx, v.who.ID, maxViews)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	for _, sv := range views {
+		cv.Views = append(cv.Views, viewLink{ID: sv.ID, Name: sv.Name, Href: "/certificate-views/" + url.PathEscape(sv.ID)})
+	}
 	now := h.d.Clock.Now()
 	f, err := certFilter(q, names, now)
 	if err != nil {
@@ -444,18 +499,30 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 		h.render(w, r, http.StatusBadRequest, "certificates", v, cv)
 		return
 	}
-	ctx, cancel := h.storeContext(r)
-	defer cancel()
-	// A serial typed into the name box (a name never looks like one: it
-	// has a dot or is not all hex) opens that certificate, if the viewer
-	// may see it.
-	if n := strings.TrimSpace(cv.Name); len(n) >= 16 && !strings.Contains(n, ".") {
-		if serial, err := pki.NormalizeSerial(n); err == nil {
-			if c, err := h.d.Inventory.GetCertificate(ctx, serial); err == nil &&
-				v.who.Allow(authz.PermCertRead, c.Resource(names[c.CAID])) == nil {
-				http.Redirect(w, r, "/certificates/"+c.Serial, http.StatusSeeOther)
-				return
+	view := viewQuery(q)
+	cv.Query = view.Encode()
+	for _, c := range columns {
+		link, col := viewQuery(view), sortColumn{Label: c.label}
+		link.Set("sort", c.order.Name())
+		link.Del("dir")
+		if f.Order == c.order {
+			col.Sort = "ascending"
+			if f.Desc {
+				col.Sort = "descending"
+			} else {
+				link.Set("dir", "desc")
 			}
+		}
+		col.Href = "/certificates?" + link.Encode()
+		cv.Columns = append(cv.Columns, col)
+	}
+	// A serial or a SHA-256 fingerprint typed into the name box (a name
+	// never looks like one: it has a dot or is not all hex) opens that
+	// certificate, if the viewer may see it.
+	if n := strings.TrimSpace(cv.Name); len(n) >= 16 && !strings.Contains(n, ".") {
+		if c := h.jumpTo(ctx, n); c != nil && v.who.Allow(authz.PermCertRead, c.Resource(names[c.CAID])) == nil {
+			http.Redirect(w, r, "/certificates/"+c.Serial, http.StatusSeeOther)
+			return
 		}
 	}
 	var last *inventory.Certificate
@@ -472,28 +539,39 @@ func (h *Handler) certificates(w http.ResponseWriter, r *http.Request, v *visit)
 		return
 	}
 	cv.Stopped = resume != nil
-	exp := url.Values{}
-	for k, vals := range q {
-		if k != "after" {
-			exp[k] = vals
-		}
-	}
+	exp := viewQuery(view)
 	exp.Set("format", "csv")
 	cv.ExportCSV = "/certificates/export?" + exp.Encode()
 	exp.Set("format", "json")
 	cv.ExportJSON = "/certificates/export?" + exp.Encode()
 	if len(cv.Rows) == f.Limit && last != nil {
-		next := url.Values{}
-		for k, vals := range q {
-			if k != "after" {
-				next[k] = vals
-			}
-		}
+		next := viewQuery(view)
 		next.Set("after", inventory.Position(f.Order, last))
 		cv.Next = "/certificates?" + next.Encode()
 	}
 	h.render(w, r, http.StatusOK, "certificates", v, cv)
 }
+
+// jumpTo is the certificate whose serial or SHA-256 fingerprint (hex,
+// colons allowed) s is, or nil.
+func (h *Handler) jumpTo(ctx context.Context, s string) *inventory.Certificate {
+	if serial, err := pki.NormalizeSerial(s); err == nil {
+		if c, err := h.d.Inventory.GetCertificate(ctx, serial); err == nil {
+			return c
+		}
+	}
+	fp := strings.ToLower(strings.ReplaceAll(s, ":", ""))
+	if len(fp) != 64 || strings.Trim(fp, "0123456789abcdef") != "" {
+		return nil
+	}
+	if cs, err := h.d.Inventory.ListCertificates(ctx, inventory.Filter{Fingerprint: fp, Limit: 1}); err == nil && len(cs) == 1 {
+		return cs[0]
+	}
+	return nil
+}
+
+// maxText bounds the owner, tag and requester searched by.
+const maxText = 256
 
 // certFilter reads the inventory page's query; its errors say what to fix.
 func certFilter(q url.Values, caIDs map[string]string, now time.Time) (inventory.Filter, error) {
@@ -501,15 +579,33 @@ func certFilter(q url.Values, caIDs map[string]string, now time.Time) (inventory
 	if s := q.Get("sort"); s != "" {
 		o, err := inventory.ParseOrder(s)
 		if err != nil {
-			return f, fmt.Errorf("sort %q: choose expiry or serial", s)
+			return f, fmt.Errorf("sort %q: choose %s", s, strings.Join(inventory.OrderNames(), ", "))
 		}
 		f.Order = o
+	}
+	switch d := q.Get("dir"); d {
+	case "", "asc":
+	case "desc":
+		f.Desc = true
+	default:
+		return f, fmt.Errorf("dir %q: choose asc or desc", d)
 	}
 	if n := strings.TrimSpace(q.Get("name")); n != "" {
 		if len(n) > 253 {
 			return f, fmt.Errorf("name: at most 253 characters")
 		}
 		f.SAN = n
+	}
+	for _, t := range []struct {
+		key, what string
+		dst       *string
+	}{{"owner", "owner", &f.Owner}, {"tag", "tag", &f.Tag}, {"requester", "requester", &f.Requester}} {
+		if s := strings.TrimSpace(q.Get(t.key)); s != "" {
+			if len(s) > maxText {
+				return f, fmt.Errorf("%s: at most %d characters", t.what, maxText)
+			}
+			*t.dst = s
+		}
 	}
 	if p := strings.TrimSpace(q.Get("profile")); p != "" {
 		f.Profile = p
@@ -524,16 +620,17 @@ func certFilter(q url.Values, caIDs map[string]string, now time.Time) (inventory
 			return f, fmt.Errorf("CA %q: there is no such CA", c)
 		}
 	}
-	switch s := q.Get("status"); s {
-	case "":
-	case "valid":
-		f.Status, f.UnexpiredAt = inventory.StatusValid, now
-	case "revoked":
-		f.Status = inventory.StatusRevoked
-	case "expired":
-		f.ExpiredAt = now
-	default:
-		return f, fmt.Errorf("status %q: choose valid, expired or revoked", s)
+	if s := q.Get("status"); s != "" {
+		if err := f.SetStatus(s, now); err != nil {
+			return f, fmt.Errorf("status %q: choose valid, expired or revoked", s)
+		}
+	}
+	if s := q.Get("source"); s != "" {
+		src, err := inventory.ParseSource(s)
+		if err != nil {
+			return f, fmt.Errorf("source %q: choose issued, acme or imported", s)
+		}
+		f.Source = src
 	}
 	if d := q.Get("within"); d != "" {
 		n, err := strconv.Atoi(d)
