@@ -131,7 +131,7 @@ func (a auditor) Verify(ctx context.Context, p authz.Principal) (*audit.Report, 
 	}
 	// On the record: who verified, and what it found (the console's audit
 	// page shows the newest).
-	ev := audit.New(p, a.app.clock.Now(), audit.ActionVerify, "audit log", rep)
+	ev := audit.New(p, a.app.clock.Now(), audit.ActionVerify, audit.VerifyTarget, rep)
 	if !rep.Intact {
 		ev.Outcome = audit.Failed
 	}

@@ -56,20 +56,21 @@ func TestConsoleCreateIntermediate(t *testing.T) {
 				change url.Values
 				want   string
 			}{
-				"unconfirmed":  {url.Values{"confirm": {""}}, "Tick the confirmation"},
-				"no name":      {url.Values{"name": {""}}, "Name: give the new CA"},
-				"bad name":     {url.Values{"name": {"Team CA"}}, "use 1-63 lower-case letters"},
-				"no CN":        {url.Values{"cn": {""}}, "Common name: give"},
-				"bad key":      {url.Values{"key": {"rsa-1024"}}, "Key algorithm: unknown key algorithm"},
-				"bad days":     {url.Values{"days": {"soon"}}, "Validity &#34;soon&#34;: give a whole number of days"},
-				"long days":    {url.Values{"days": {"20000"}}, "want 1 day to 30 years"},
-				"bad path":     {url.Values{"path_len": {"-2"}}, "Path length &#34;-2&#34;"},
-				"deep path":    {url.Values{"path_len": {"1"}}, "path length 1 not allowed under parent"},
-				"bad CIDR":     {url.Values{"permit_ip": {"10.0.0.0/33"}}, "Permitted IP ranges: &#34;10.0.0.0/33&#34; is not a CIDR range"},
-				"bad DNS":      {url.Values{"permit_dns": {"*.team.example.internal"}}, "is not a domain"},
-				"no parent":    {url.Values{"parent": {"nope"}}, "Parent: there is no CA named"},
-				"taken name":   {url.Values{"name": {"issuing"}}, "a CA named &#34;issuing&#34; already exists"},
-				"issuing path": {url.Values{"parent": {"issuing"}}, "cannot sign another CA"},
+				"unconfirmed":   {url.Values{"confirm": {""}}, "Tick the confirmation"},
+				"no name":       {url.Values{"name": {""}}, "Name: give the new CA"},
+				"bad name":      {url.Values{"name": {"Team CA"}}, "use 1-63 lower-case letters"},
+				"no CN":         {url.Values{"cn": {""}}, "Common name: give"},
+				"bad key":       {url.Values{"key": {"rsa-1024"}}, "Key algorithm: unknown key algorithm"},
+				"bad days":      {url.Values{"days": {"soon"}}, "Validity &#34;soon&#34;: give a whole number of days"},
+				"days overflow": {url.Values{"days": {"9223372036854775"}}, "Validity &#34;9223372036854775&#34;: give a whole number of days"},
+				"long days":     {url.Values{"days": {"20000"}}, "from 1 to 10,980 (30 years)"},
+				"bad path":      {url.Values{"path_len": {"-2"}}, "Path length &#34;-2&#34;"},
+				"deep path":     {url.Values{"path_len": {"1"}}, "path length 1 not allowed under parent"},
+				"bad CIDR":      {url.Values{"permit_ip": {"10.0.0.0/33"}}, "Permitted IP ranges: &#34;10.0.0.0/33&#34; is not a CIDR range"},
+				"bad DNS":       {url.Values{"permit_dns": {"*.team.example.internal"}}, "is not a domain"},
+				"no parent":     {url.Values{"parent": {"nope"}}, "Parent: there is no CA named"},
+				"taken name":    {url.Values{"name": {"issuing"}}, "a CA named &#34;issuing&#34; already exists"},
+				"issuing path":  {url.Values{"parent": {"issuing"}}, "cannot sign another CA"},
 			}
 			for what, c := range bad {
 				form := tIntermediateForm(csrf, "team")

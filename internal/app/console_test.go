@@ -562,6 +562,17 @@ func TestConsoleAudit(t *testing.T) {
 			if !strings.Contains(page, "has not been verified yet") {
 				t.Error("the page does not say the chain was never verified")
 			}
+			// A refused verification through the API is recorded under the
+			// same action; it must not pass for a verification.
+			var nosy apitypes.CreatePrincipalResult
+			in.must(http.StatusCreated, "POST", "/api/v1/principals",
+				apitypes.CreatePrincipalRequest{Name: "nosy", Kind: "human", Role: "viewer", Token: true}, &nosy)
+			if r := in.raw("GET", "/api/v1/audit/verify", "Bearer "+nosy.Token.Token, nil); r.status != http.StatusForbidden {
+				t.Fatalf("a viewer's verification through the API: %d, want 403", r.status)
+			}
+			if page = string(b.do("GET", "/audit", nil).body); !strings.Contains(page, "has not been verified yet") || strings.Contains(page, "by nosy") {
+				t.Errorf("a refused verification shows as the last one: %s", tSection(page, "chain"))
+			}
 
 			// 120 events of one action, one with details a person typed.
 			ctx := context.Background()
@@ -602,6 +613,13 @@ func TestConsoleAudit(t *testing.T) {
 			}
 			if r := b.do("GET", "/audit?from=yesterday", nil); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "give a UTC date") {
 				t.Errorf("a bad date: %d, want 400 naming the format", r.status)
+			}
+			// Bytes no database takes as text are refused as bad input,
+			// not sent to the store (PostgreSQL would fail the query).
+			for _, p := range []string{"/audit?principal=%ff", "/audit?target=a%00b", "/certificates?owner=%ff", "/certificates?tag=%00"} {
+				if r := b.do("GET", p, nil); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "without control bytes") {
+					t.Errorf("GET %s: %d, want 400 saying what to give", p, r.status)
+				}
 			}
 
 			if r := b.do("POST", "/audit/verify", url.Values{}); r.status != http.StatusForbidden {

@@ -491,5 +491,10 @@ func shortHash(h Hash) string {
 	return s
 }
 
-// ActionVerify is the action of the event recording a verification.
-const ActionVerify = "audit.verify"
+// ActionVerify and VerifyTarget are the action and target of the event
+// recording a verification (a refused request for one is recorded with
+// the same action, its path as the target and a denied outcome).
+const (
+	ActionVerify = "audit.verify"
+	VerifyTarget = "audit log"
+)

@@ -60,6 +60,9 @@ type lastVerify struct {
 // auditQuery reads the page's filters; its errors say what to fix.
 func auditQuery(q url.Values, av *auditView) (audit.Query, error) {
 	aq := audit.Query{Principal: av.Principal, Target: av.Target, ActionPrefix: av.Action, Limit: auditPage + 1}
+	if err := checkQuery(q); err != nil {
+		return aq, err
+	}
 	for _, f := range []struct {
 		name, v string
 		dst     *time.Time
@@ -158,12 +161,15 @@ func (h *Handler) showAudit(w http.ResponseWriter, r *http.Request, v *visit, re
 	for _, ev := range evs {
 		av.Events = append(av.Events, auditRow{Event: ev, Details: detailsText(ev.Details)})
 	}
-	last, err := h.d.Audit.FindAuditEvents(ctx, audit.Query{Action: audit.ActionVerify, Limit: 1})
+	// Only a verification's own record: a refused request for one (the
+	// API records it under the same action) has another target and is
+	// denied, and its details are not a report.
+	last, err := h.d.Audit.FindAuditEvents(ctx, audit.Query{Target: audit.VerifyTarget, Action: audit.ActionVerify, Limit: 1})
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
 	}
-	if len(last) == 1 {
+	if len(last) == 1 && last[0].Outcome != audit.Denied {
 		lv := &lastVerify{By: last[0].Principal, Time: last[0].Time}
 		if json.Unmarshal(last[0].Details, &lv.Report) == nil {
 			av.Last = lv

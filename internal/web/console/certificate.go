@@ -183,8 +183,17 @@ func (h *Handler) certificateDetails(ctx context.Context, v *visit, c *inventory
 	for _, ch := range h.d.Lifecycle.ChannelNames() {
 		configured[ch] = true
 	}
+	// A channel's reply (a webhook's or an SMTP server's error) may name
+	// internal endpoints: it is for those who see every alert.
+	everything := v.who.Everywhere(authz.PermCertRead)
 	for _, rec := range recs {
-		cv.Alerts = append(cv.Alerts, newAlertRow(rec, configured, h.d.Clock.Now()))
+		row := newAlertRow(rec, configured, h.d.Clock.Now())
+		if !everything {
+			for i := range row.Deliveries {
+				row.Deliveries[i].Error, row.Deliveries[i].ErrorFull = "", ""
+			}
+		}
+		cv.Alerts = append(cv.Alerts, row)
 	}
 	// An agent's report is about this certificate, which the viewer may
 	// read: its alert says as much; the event has it in fields.

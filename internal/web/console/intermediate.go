@@ -76,8 +76,10 @@ func (f *intermediateForm) spec() (*ca.Spec, error) {
 	}
 	days := ca.DefaultIntermediateDays
 	if f.Days != "" {
-		if days, err = strconv.Atoi(f.Days); err != nil || days < 1 {
-			return nil, fmt.Errorf("Validity %q: give a whole number of days, at least 1.", clip(f.Days, 100))
+		// Bounded here, not only by the core: a huge number of days
+		// would overflow the duration into the core's range.
+		if days, err = strconv.Atoi(f.Days); err != nil || days < 1 || days > 30*366 {
+			return nil, fmt.Errorf("Validity %q: give a whole number of days from 1 to 10,980 (30 years).", clip(f.Days, 100))
 		}
 	}
 	spec.Validity = time.Duration(days) * 24 * time.Hour

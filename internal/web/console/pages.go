@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/compliance"
@@ -573,9 +574,28 @@ func (h *Handler) jumpTo(ctx context.Context, s string) *inventory.Certificate {
 // maxText bounds the owner, tag and requester searched by.
 const maxText = 256
 
+// maxParam bounds any one query parameter of a console page.
+const maxParam = 1024
+
+// checkQuery refuses a query with a value that is not text a database
+// takes (invalid UTF-8, a NUL) or longer than maxParam, naming it.
+func checkQuery(q url.Values) error {
+	for k, vals := range q {
+		for _, v := range vals {
+			if len(v) > maxParam || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return fmt.Errorf("%s: give text of at most %d characters, without control bytes", clip(k, 40), maxParam)
+			}
+		}
+	}
+	return nil
+}
+
 // certFilter reads the inventory page's query; its errors say what to fix.
 func certFilter(q url.Values, caIDs map[string]string, now time.Time) (inventory.Filter, error) {
 	f := inventory.Filter{Limit: pageSize}
+	if err := checkQuery(q); err != nil {
+		return f, err
+	}
 	if s := q.Get("sort"); s != "" {
 		o, err := inventory.ParseOrder(s)
 		if err != nil {

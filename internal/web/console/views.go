@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
@@ -66,7 +67,7 @@ func (h *Handler) saveView(w http.ResponseWriter, r *http.Request, v *visit) {
 	case len(name) > maxViewName:
 		bad("The view's name has " + strconv.Itoa(len(name)) + " bytes; give at most " + strconv.Itoa(maxViewName) + ".")
 		return
-	case strings.IndexFunc(name, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+	case !utf8.ValidString(name) || strings.IndexFunc(name, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
 		bad("The view's name has a control character; use letters, digits, spaces and punctuation.")
 		return
 	case len(raw) > maxViewQuery:
