@@ -30,10 +30,9 @@ type complianceView struct {
 	Summary                   compliance.Counts
 	WeakKeys, WeakSignatures  int
 	KPIs                      []report.KPIRow
-	Rows                      []complianceRow
-	// NonCompliant is how many there are; Rows holds the first
-	// complianceRows, soonest to expire first.
-	NonCompliant int
+	// Rows are the first complianceRows non-compliant certificates,
+	// soonest to expire first, of Summary.NonCompliant.
+	Rows []complianceRow
 	// None: no summary was built yet.
 	None bool
 	// CanRebuild: the viewer may run the summary's job now.
@@ -103,7 +102,7 @@ func (h *Handler) showCompliance(w http.ResponseWriter, r *http.Request, v *visi
 		return
 	}
 	cv.Since, cv.Until, cv.GeneratedAt, cv.Took = snap.Since, snap.Until, snap.GeneratedAt, snap.Took.Round(time.Millisecond)
-	cv.Summary, cv.NonCompliant, cv.WeakKeys, cv.WeakSignatures = snap.Summary.Counts, snap.Summary.NonCompliant, snap.WeakKeys, snap.WeakSignatures
+	cv.Summary, cv.WeakKeys, cv.WeakSignatures = snap.Summary.Counts, snap.WeakKeys, snap.WeakSignatures
 	cv.KPIs = report.KPIRows(report.KPIsView(snap.KPIs))
 	for _, row := range snap.NonCompliant[:min(len(snap.NonCompliant), complianceRows)] {
 		cr := complianceRow{Serial: row.Serial, Name: row.Subject, Source: string(row.Source), CA: firstNonEmpty(row.CA, row.Issuer), NotAfter: row.NotAfter}
