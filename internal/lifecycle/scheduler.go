@@ -251,9 +251,13 @@ func (s *Scheduler) Jobs(ctx context.Context, p authz.Principal) ([]*JobState, e
 	return out, nil
 }
 
-// RunAs runs job name now for principal p (it needs ca:manage).
+// RunAs runs job name now for principal p. A job works across every CA,
+// profile and name, so p needs ca:manage with no scope.
 func (s *Scheduler) RunAs(ctx context.Context, p authz.Principal, name string) (*JobState, error) {
-	if !p.Can(authz.PermCAManage) {
+	if !p.Everywhere(authz.PermCAManage) {
+		if p.Can(authz.PermCAManage) {
+			return nil, authz.Refuse(authz.RuleScope, "%s holds %s only within a scope; a job works across every CA, so running one needs it unscoped", p.Name, authz.PermCAManage)
+		}
 		return nil, authz.Refuse(authz.RuleRole, "%s has no role granting %s", p.Name, authz.PermCAManage)
 	}
 	if !slices.ContainsFunc(s.jobs, func(j Job) bool { return j.Name == name }) {

@@ -123,7 +123,7 @@ func (h *Handler) alerts(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (h *Handler) showAlerts(w http.ResponseWriter, r *http.Request, v *visit, status int, problem string) {
-	av := &alertsView{Error: problem, CanRun: v.who.Can(authz.PermCAManage), Channels: h.d.Lifecycle.ChannelNames()}
+	av := &alertsView{Error: problem, CanRun: v.who.Everywhere(authz.PermCAManage), Channels: h.d.Lifecycle.ChannelNames()}
 	for _, k := range lifecycle.AlertKinds() {
 		av.Kinds = append(av.Kinds, string(k))
 	}

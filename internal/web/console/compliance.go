@@ -81,7 +81,7 @@ func (h *Handler) compliance(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !h.mayReport(w, r, v) {
 		return
 	}
-	cv := &complianceView{Job: h.d.Compliance.JobName(), CanRebuild: v.who.Can(authz.PermCAManage)}
+	cv := &complianceView{Job: h.d.Compliance.JobName(), CanRebuild: v.who.Everywhere(authz.PermCAManage)}
 	if r.URL.Query().Get("rebuilt") == "1" {
 		cv.Notice = "The summary was rebuilt just now."
 	}
