@@ -103,6 +103,12 @@ func TestConsoleCreateIntermediate(t *testing.T) {
 			if rootAt < 0 || teamAt < rootAt || !strings.Contains(page, "Intermediate CA team is created") || !strings.Contains(page, "permit DNS team.example.internal") {
 				t.Errorf("the CA page after the creation does not show team under root: %s", tTrim([]byte(page)))
 			}
+			// The notice names only a CA that exists: a crafted link
+			// cannot make the page announce text of its own.
+			spoof := string(b.do("GET", "/cas?"+url.Values{"changed": {"created"}, "ca": {"ops-urgent: call 555-0100"}}.Encode(), nil).body)
+			if strings.Contains(spoof, "555-0100") || strings.Contains(spoof, "is created") {
+				t.Errorf("the CA page announced a CA named by the link alone: %s", tTrim([]byte(spoof)))
+			}
 			ev := tFindEvents(t, tAuditEvents(t, in, from), "ca.create", 1)[0]
 			if ev.Principal != "admin" || ev.Outcome != audit.Success || !strings.Contains(string(ev.Details), `"parent":"root"`) || !strings.Contains(string(ev.Details), `"name":"team"`) {
 				t.Errorf("ca.create event: %+v", ev)

@@ -126,7 +126,11 @@ func (h *Handler) cas(w http.ResponseWriter, r *http.Request, v *visit) {
 	case "enabled":
 		notice = "The CA is enabled."
 	case "created":
-		notice = "Intermediate CA " + clip(q.Get("ca"), 100) + " is created and issues from now on."
+		// The link names the CA; the notice names it only when it is
+		// one the viewer can read, so a crafted link announces nothing.
+		if c := h.readableCA(r, v, q.Get("ca")); c != nil {
+			notice = "Intermediate CA " + c.Name + " is created and issues from now on."
+		}
 	}
 	h.showCAs(w, r, v, http.StatusOK, notice, "", nil)
 }
@@ -190,6 +194,21 @@ func (h *Handler) showCAs(w http.ResponseWriter, r *http.Request, v *visit, stat
 		cv.Create = form
 	}
 	h.render(w, r, status, "cas", v, cv)
+}
+
+// readableCA returns CA name if it exists and v's principal may read it,
+// else nil (a store error too: the caller only drops a notice).
+func (h *Handler) readableCA(r *http.Request, v *visit, name string) *ca.CA {
+	if name == "" || len(name) > 100 {
+		return nil
+	}
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	c, err := h.d.CAs.Get(ctx, name)
+	if err != nil || v.who.Allow(authz.PermCARead, authz.Resource{CAID: c.ID, CAName: c.Name}) != nil {
+		return nil
+	}
+	return c
 }
 
 // caCertificate downloads a CA's certificate.
