@@ -24,6 +24,12 @@ const (
 	sqlGetView    = `SELECT ` + viewColumns + ` FROM console_views WHERE principal_id = ? AND id = ?`
 	sqlDeleteView = `DELETE FROM console_views WHERE principal_id = ? AND id = ?`
 	sqlViewNamed  = `SELECT COUNT(*) FROM console_views WHERE principal_id = ? AND name = ?`
+	// sqlLockViews takes PostgreSQL's transaction lock on one
+	// principal's saved views (the first key names the lock's use).
+	sqlLockViews = `SELECT pg_advisory_xact_lock(` + viewsLockClass + `, hashtext($1))`
+	// viewsLockClass is "cw" + "sv" in ASCII, apart from the migration
+	// lock's single 64-bit key.
+	viewsLockClass = "1668772726"
 )
 
 // CreateView saves v unless its principal already has max views
@@ -31,6 +37,14 @@ const (
 // the same transaction.
 func (db *DB) CreateView(ctx context.Context, v *inventory.SavedView, max int, ev audit.Event) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if db.d.name == "postgres" {
+			// Under READ COMMITTED two transactions would each count
+			// fewer than max and both insert; a lock per principal, held
+			// to commit, orders them. SQLite has one writer already.
+			if _, err := tx.ExecContext(ctx, sqlLockViews, v.PrincipalID); err != nil {
+				return err
+			}
+		}
 		n, err := execAffected(ctx, tx, db.d.rebind(fmt.Sprintf(sqlInsertView, db.d.timeType)), v.ID, v.PrincipalID, v.Name, v.Query, db.timeArg(v.CreatedAt),
 			v.PrincipalID, max)
 		if err != nil {
