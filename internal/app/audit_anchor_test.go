@@ -13,6 +13,7 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/store/postgres"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -146,5 +147,36 @@ func TestAuditCheckpointRewriteIsTampered(t *testing.T) {
 			}
 			t.Logf("TAMPERED: %s at event %d: %s", res.Problem.Kind, res.Problem.Seq, res.Problem.Message)
 		})
+	}
+}
+
+// TestAuditVerifyJob: the audit-verify job records a verification by the
+// system that the console's audit page shows; after an event is changed
+// in the database the job fails, its outcome says NOT intact (naming no
+// more than the kind and event), and the page says so too.
+func TestAuditVerifyJob(t *testing.T) {
+	in := tNewServer(t, "")
+	tAppendEvents(t, in, 5)
+	st := tRunJob(t, in, AuditVerifyJob)
+	if st.Outcome != lifecycle.OutcomeOK || !strings.HasPrefix(st.Detail, "intact up to event ") {
+		t.Fatalf("audit-verify on an untouched log: %s %q", st.Outcome, st.Detail)
+	}
+	db, rebind := tAttacker(t, in)
+	if _, err := db.Exec(rebind(`UPDATE audit_events SET target = ? WHERE seq = ?`), "serial-forged", 3); err != nil {
+		t.Fatal(err)
+	}
+	for st.Outcome = lifecycle.OutcomeSkipped; st.Outcome == lifecycle.OutcomeSkipped; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if st, err = in.app.scheduler.RunJob(context.Background(), AuditVerifyJob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Outcome != lifecycle.OutcomeError || !strings.Contains(st.Detail, "NOT intact: modified at event 3") || strings.Contains(st.Detail, "serial-forged") {
+		t.Errorf("audit-verify after a change: %s %q", st.Outcome, st.Detail)
+	}
+	b := in.browser(t)
+	b.signIn(in.token)
+	if page := string(b.do("GET", "/audit", nil).body); !strings.Contains(tSection(page, "chain"), "NOT intact") {
+		t.Errorf("the audit page after a failed verification: %s", tSection(page, "chain"))
 	}
 }

@@ -200,7 +200,7 @@ func TestConsoleAlerts(t *testing.T) {
 			}
 
 			// A viewer sees the alerts and jobs, without Run now, and is refused the run.
-			before := tJob(t, in, "alert-delivery")
+			before := tStartedJob(t, in, "alert-delivery")
 			var viewer apitypes.CreatePrincipalResult
 			in.must(http.StatusCreated, "POST", "/api/v1/principals",
 				apitypes.CreatePrincipalRequest{Name: "vic", Kind: "human", Role: "viewer", Token: true}, &viewer)

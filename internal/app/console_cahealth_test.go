@@ -416,7 +416,7 @@ func TestConsoleAlertsPaging(t *testing.T) {
 				}
 			}
 			csrf := b.csrf()
-			before := tJob(t, in, "renewal")
+			before := tStartedJob(t, in, "renewal")
 			r := b.do("POST", "/jobs/renewal/run", url.Values{"csrf": {csrf}})
 			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "Tick the confirmation to run renewal now: it issues a new certificate") {
 				t.Errorf("renewal without the confirmation: %d, want 400: %s", r.status, tTrim(r.body))
@@ -435,6 +435,22 @@ func TestConsoleAlertsPaging(t *testing.T) {
 }
 
 // tSameTime reports whether two optional times are both unset or equal.
+// tStartedJob returns job name as the API lists it once its start-up run
+// is recorded, so a later change of its last run is a later run's.
+func tStartedJob(t *testing.T, in *tInstance, name string) apitypes.Job {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if j := tJob(t, in, name); j.StartedAt != nil && j.FinishedAt != nil {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s has not run at start after 20s", name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func tSameTime(a, b *time.Time) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil

@@ -24,7 +24,7 @@ func TestScopedCAAdminCannotRunJobs(t *testing.T) {
 	}, &res)
 	tok := res.Token.Token
 
-	before := tJob(t, in, "alert-delivery")
+	before := tStartedJob(t, in, "alert-delivery")
 	if r := in.raw("POST", "/api/v1/jobs/alert-delivery/run", "Bearer "+tok, nil); r.status != http.StatusForbidden {
 		t.Errorf("a scoped CA admin running a job through the API: %d %s, want 403", r.status, tTrim(r.body))
 	}

@@ -141,17 +141,25 @@ func jobIntervals(cfg *config.Config) lifecycle.Intervals {
 	return lifecycle.Intervals{ExpiryCheck: d.ExpiryCheck, Delivery: d.Delivery, Renewal: d.Renewal}
 }
 
-// ComplianceJob is the job that rebuilds the compliance summary.
-const ComplianceJob = "compliance-summary"
+// ComplianceJob is the job that rebuilds the compliance summary;
+// AuditVerifyJob the one that verifies the audit log.
+const (
+	ComplianceJob  = "compliance-summary"
+	AuditVerifyJob = "audit-verify"
+)
 
-// scheduledJobs are the lifecycle's jobs and the compliance summary's,
-// with their intervals in cfg.
+// scheduledJobs are the lifecycle's jobs, the compliance summary's and
+// the audit verification's, with their intervals in cfg.
 func (a *App) scheduledJobs(cfg *config.Config) []lifecycle.Job {
 	every := cfg.Lifecycle.Durations().Compliance
 	if every <= 0 {
 		every = time.Hour
 	}
-	return append(a.lifecycle.Jobs(jobIntervals(cfg)), lifecycle.Job{Name: ComplianceJob, Interval: every,
+	verifyEvery := cfg.Audit.VerifyEvery()
+	if verifyEvery <= 0 {
+		verifyEvery = 6 * time.Hour
+	}
+	return append(a.lifecycle.Jobs(jobIntervals(cfg)), lifecycle.Job{Name: ComplianceJob, Interval: every, Resume: true,
 		Run: func(ctx context.Context, _ *lifecycle.JobState) (string, error) {
 			s, err := a.compliance.Summarize(ctx, time.Time{})
 			if err != nil {
@@ -163,6 +171,21 @@ func (a *App) scheduledJobs(cfg *config.Config) []lifecycle.Job {
 			// No counts: a job's outcome is shown to every cert:read
 			// holder, scoped or not; the figures are report:read's.
 			return fmt.Sprintf("summary built in %s (the compliance page shows it)", s.Took.Round(time.Millisecond)), nil
+		}},
+		lifecycle.Job{Name: AuditVerifyJob, Interval: verifyEvery, Resume: true, Run: func(ctx context.Context, _ *lifecycle.JobState) (string, error) {
+			// Recorded as audit.verify by the system, as an operator's
+			// verification is: the console's audit page shows the newest.
+			rep, err := auditor{DB: a.store, app: a}.Verify(ctx, authz.System())
+			if err != nil {
+				return "", err
+			}
+			if !rep.Intact {
+				// The kind and event only: every cert:read holder sees a
+				// job's outcome; the audit page and audit verify say more.
+				return "", fmt.Errorf("the audit log is NOT intact: %s at event %d (the audit page and certwright audit verify say more)",
+					rep.Problem.Kind, rep.Problem.Seq)
+			}
+			return fmt.Sprintf("intact up to event %d, %d checkpoints", rep.HeadSeq, rep.Checkpoints), nil
 		}})
 }
 

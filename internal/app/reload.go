@@ -74,6 +74,7 @@ func reloadRules() []reloadRule {
 		{key: "lifecycle.renewal_interval", group: groupJobs},
 		{key: "lifecycle.delivery_interval", group: groupJobs},
 		{key: "lifecycle.compliance_interval", group: groupJobs},
+		{key: "audit.verify_interval", group: groupJobs},
 		{key: "revocation.crl_lifetime", group: groupRevocation},
 		{key: "revocation.ocsp_response_lifetime", group: groupRevocation},
 		{key: "revocation.ocsp_responder_lifetime", group: groupRevocation},

@@ -131,6 +131,10 @@ type AuditConfig struct {
 	// shipping to storage the server cannot rewrite. The latest checkpoint
 	// is always kept in DATA/audit-anchor.json as well.
 	AnchorLog string `yaml:"anchor_log,omitempty"`
+	// VerifyInterval is how often the audit-verify job checks the whole
+	// chain, its checkpoints and the anchor (default 6h; it also runs at
+	// start). The console's audit page shows the newest verification.
+	VerifyInterval string `yaml:"verify_interval,omitempty"`
 	// UnauthenticatedPerSecond and UnauthenticatedBurst limit, per source
 	// address, the API requests refused before authentication (no or bad
 	// token or client certificate): past the burst, that source gets 429
@@ -143,6 +147,12 @@ type AuditConfig struct {
 // Interval returns the parsed checkpoint interval (after Validate).
 func (a AuditConfig) Interval() time.Duration {
 	d, _ := inventory.ParseWindow(a.CheckpointInterval)
+	return d
+}
+
+// VerifyEvery returns the parsed verification interval (after Validate).
+func (a AuditConfig) VerifyEvery() time.Duration {
+	d, _ := inventory.ParseWindow(a.VerifyInterval)
 	return d
 }
 
@@ -306,6 +316,7 @@ func (c *Config) Defaults() {
 	defInt(&rv.PublicRateLimit, 100)
 	defInt(&c.Audit.CheckpointEvents, 1000)
 	def(&c.Audit.CheckpointInterval, "5m")
+	def(&c.Audit.VerifyInterval, "6h")
 	if c.Audit.UnauthenticatedPerSecond == 0 {
 		c.Audit.UnauthenticatedPerSecond = 10
 	}
@@ -427,6 +438,9 @@ func (c *Config) validate() error {
 		return invalid("audit.checkpoint_interval", "%v", err)
 	} else if d < time.Second || d > 24*time.Hour {
 		return invalid("audit.checkpoint_interval", "%s: want 1s to 24h", c.Audit.CheckpointInterval)
+	}
+	if err := checkDuration("audit.verify_interval", c.Audit.VerifyInterval, time.Minute, 7*24*time.Hour); err != nil {
+		return err
 	}
 	if r := c.Audit.UnauthenticatedPerSecond; !(r >= 0.01 && r <= 1e6) {
 		return invalid("audit.unauthenticated_per_second", "%v: want 0.01 to 1000000", r)

@@ -138,6 +138,9 @@ func TestValidate(t *testing.T) {
 		{"console idle garbage", "console:\n  idle_timeout: soon\n", "console.idle_timeout"},
 		{"console max age too long", "console:\n  max_age: 31d\n", "console.max_age"},
 		{"console max age under idle", "console:\n  idle_timeout: 2h\n  max_age: 1h\n", "console.max_age"},
+		{"audit verify daily", "audit:\n  verify_interval: 24h\n", ""},
+		{"audit verify too often", "audit:\n  verify_interval: 30s\n", "audit.verify_interval"},
+		{"audit verify too rare", "audit:\n  verify_interval: 8d\n", "audit.verify_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

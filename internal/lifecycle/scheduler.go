@@ -53,6 +53,10 @@ type Job struct {
 	Name     string
 	Interval time.Duration
 	Run      func(ctx context.Context, st *JobState) (detail string, err error)
+	// Resume makes the first run after start wait until one interval
+	// after the last recorded successful run, so a restart does not redo
+	// a long job (a summary over every certificate) that is still fresh.
+	Resume bool
 }
 
 // Scheduler runs jobs at their intervals, each under its lock, and
@@ -161,6 +165,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 					}
 				}
 			}
+			if d := s.untilDue(ctx, j); d > 0 {
+				s.log.Debug("job resumes its schedule", "job", j.Name, "due_in", d.Round(time.Second))
+				t.Reset(d)
+				if !wait() {
+					return
+				}
+				t.Reset(s.Interval(j.Name))
+			}
 			for {
 				// RunJob records a panicking job as failed; this guard
 				// keeps the loop alive if the recording itself panics.
@@ -177,6 +189,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// untilDue returns how long a Resume job waits at start: until one
+// interval after its last recorded successful run (never more than one
+// interval, whatever the clocks say); 0 to run now.
+func (s *Scheduler) untilDue(ctx context.Context, j Job) time.Duration {
+	if !j.Resume {
+		return 0
+	}
+	st, err := s.store.GetJob(ctx, j.Name)
+	if err != nil || st.Outcome != OutcomeOK || st.StartedAt.IsZero() {
+		return 0
+	}
+	every := s.Interval(j.Name)
+	return min(st.StartedAt.Add(every).Sub(s.clock.Now()), every)
 }
 
 // RunJob runs job name now, under its lock, and returns its recorded

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,5 +132,77 @@ func TestSchedulerLogsIdleRunsAtDebug(t *testing.T) {
 	out := buf.String()
 	if !strings.Contains(out, `level=DEBUG msg="job ran" job=idle`) || !strings.Contains(out, `level=INFO msg="job ran" job=busy`) {
 		t.Errorf("job log:\n%s", out)
+	}
+}
+
+// TestSchedulerResumesFreshJob: at start a Resume job whose last
+// successful run is less than an interval old waits (a trigger still runs
+// it at once); one whose last run failed or is an interval old runs at
+// once, as does every job without Resume.
+func TestSchedulerResumesFreshJob(t *testing.T) {
+	t.Parallel()
+	db := openStores(t)["sqlite"]
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for name, st := range map[string]lifecycle.JobState{
+		"fresh":        {StartedAt: now.Add(-10 * time.Minute), Outcome: lifecycle.OutcomeOK},
+		"fresh-plain":  {StartedAt: now.Add(-10 * time.Minute), Outcome: lifecycle.OutcomeOK},
+		"stale":        {StartedAt: now.Add(-2 * time.Hour), Outcome: lifecycle.OutcomeOK},
+		"failed":       {StartedAt: now.Add(-10 * time.Minute), Outcome: lifecycle.OutcomeError},
+		"never-before": {},
+	} {
+		if st.StartedAt.IsZero() {
+			continue
+		}
+		st.Name, st.FinishedAt = name, st.StartedAt
+		if err := db.PutJob(ctx, &st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	ran := map[string]int{}
+	job := func(name string, resume bool) lifecycle.Job {
+		return lifecycle.Job{Name: name, Interval: time.Hour, Resume: resume, Run: func(context.Context, *lifecycle.JobState) (string, error) {
+			mu.Lock()
+			ran[name]++
+			mu.Unlock()
+			return "ran", nil
+		}}
+	}
+	sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, &lifecycle.LocalLocker{}, []lifecycle.Job{
+		job("fresh", true), job("fresh-plain", false), job("stale", true), job("failed", true), job("never-before", true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go sched.Run(runCtx)
+	count := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return ran[name]
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, name := range []string{"fresh-plain", "stale", "failed", "never-before"} {
+		for count(name) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s did not run at start", name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := count("fresh"); n != 0 {
+		t.Fatalf("the fresh Resume job ran %d times at start, want it to wait out its interval", n)
+	}
+	if err := sched.Trigger("fresh"); err != nil {
+		t.Fatal(err)
+	}
+	for count("fresh") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a trigger did not run the waiting Resume job")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
