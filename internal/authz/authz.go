@@ -175,6 +175,10 @@ type Binding struct {
 	Scope       Scope     `json:"scope"`
 	CreatedAt   time.Time `json:"created_at"`
 	CreatedBy   string    `json:"created_by"`
+	// Source is "" for a binding an administrator made, or the identity
+	// provider whose claims it comes from ("oidc:NAME"): each sign-in
+	// through that provider replaces its bindings.
+	Source string `json:"source,omitempty"`
 }
 
 // Principal is an authenticated caller: who, how, and from where.

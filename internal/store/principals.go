@@ -55,11 +55,11 @@ const (
 	sqlListRoles  = `SELECT ` + roleColumns + ` FROM roles ORDER BY name`
 	sqlDeleteRole = `DELETE FROM roles WHERE name = ?`
 	sqlRoleInUse  = `SELECT COUNT(*) FROM role_bindings WHERE role = ?`
-	bindingSelect = `SELECT b.id, b.principal_id, p.name, b.role, b.cas, b.profiles, b.names, b.created_at, b.created_by,
+	bindingSelect = `SELECT b.id, b.principal_id, p.name, b.role, b.cas, b.profiles, b.names, b.created_at, b.created_by, b.source,
 		r.description, r.permissions, r.created_at
 		FROM role_bindings b JOIN principals p ON p.id = b.principal_id LEFT JOIN roles r ON r.name = b.role`
-	sqlInsertBinding = `INSERT INTO role_bindings (id, principal_id, role, cas, profiles, names, created_at, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	sqlInsertBinding = `INSERT INTO role_bindings (id, principal_id, role, cas, profiles, names, created_at, created_by, source)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlGetBinding    = bindingSelect + ` WHERE b.id = ?`
 	sqlDeleteBinding = `DELETE FROM role_bindings WHERE id = ?`
 	sqlListBindings  = bindingSelect + ` ORDER BY p.name, b.created_at, b.id`
@@ -549,7 +549,7 @@ func (db *DB) CreateBinding(ctx context.Context, b *authz.Binding, ev audit.Even
 			return err
 		}
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertBinding), b.ID, b.PrincipalID, b.Role.Name,
-			lists[0], lists[1], lists[2], db.timeArg(b.CreatedAt), b.CreatedBy)
+			lists[0], lists[1], lists[2], db.timeArg(b.CreatedAt), b.CreatedBy, b.Source)
 		if err != nil {
 			return err
 		}
@@ -631,7 +631,7 @@ func (db *DB) bindings(ctx context.Context, q querier, query string, args ...any
 			roleCreated *time.Time
 		)
 		if err := rows.Scan(&b.ID, &b.PrincipalID, &b.Principal, &role, &lists[0], &lists[1], &lists[2],
-			timeScan{&b.CreatedAt}, &b.CreatedBy, &desc, &perms, nullTimeScan{&roleCreated}); err != nil {
+			timeScan{&b.CreatedAt}, &b.CreatedBy, &b.Source, &desc, &perms, nullTimeScan{&roleCreated}); err != nil {
 			return nil, err
 		}
 		for i, dst := range []*[]string{&b.Scope.CAs, &b.Scope.Profiles, &b.Scope.Names} {

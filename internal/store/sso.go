@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+)
+
+const (
+	ssoLoginColumns = `state_hash, provider, nonce, verifier, next, source, created_at, expires_at`
+	sqlInsertSSO    = `INSERT INTO sso_logins (` + ssoLoginColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlTakeSSO      = `DELETE FROM sso_logins WHERE state_hash = ? RETURNING ` + ssoLoginColumns
+	// At most this many expired rows go per new login, so a burst of
+	// abandoned sign-ins is cleared without a long delete.
+	sqlPruneSSO = `DELETE FROM sso_logins WHERE state_hash IN
+		(SELECT state_hash FROM sso_logins WHERE expires_at < ? LIMIT 100)`
+	sqlSSOPending    = `SELECT COUNT(*) FROM sso_logins`
+	sqlBindingsFrom  = bindingSelect + ` WHERE b.principal_id = ? AND b.source = ? ORDER BY b.created_at, b.id`
+	sqlGetPrincipalI = `SELECT ` + principalColumns + ` FROM principals WHERE id = ?`
+)
+
+// ErrTooManyPending is returned when too many sign-ins wait for their
+// identity provider's answer.
+var ErrTooManyPending = errors.New("store: too many sign-ins pending")
+
+// SaveSSOLogin keeps l until its callback takes it or it expires, unless
+// max sign-ins are pending already (ErrTooManyPending); expired ones are
+// pruned first.
+func (db *DB) SaveSSOLogin(ctx context.Context, l *authz.SSOLogin, max int) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlPruneSSO), db.timeArg(l.CreatedAt)); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, sqlSSOPending).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("%w: %d", ErrTooManyPending, n)
+		}
+		_, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertSSO), l.StateHash, l.Provider, l.Nonce, l.Verifier, l.Next, l.Source,
+			db.timeArg(l.CreatedAt), db.timeArg(l.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: save sign-in: %w", err)
+	}
+	return nil
+}
+
+// TakeSSOLogin removes and returns the pending sign-in with stateHash:
+// each is taken once. One that does not exist (never begun, taken
+// already, pruned) is ErrNotFound; the caller checks its expiry.
+func (db *DB) TakeSSOLogin(ctx context.Context, stateHash string) (*authz.SSOLogin, error) {
+	var l authz.SSOLogin
+	err := db.write.QueryRowContext(ctx, db.d.rebind(sqlTakeSSO), stateHash).Scan(&l.StateHash, &l.Provider, &l.Nonce, &l.Verifier,
+		&l.Next, &l.Source, timeScan{&l.CreatedAt}, timeScan{&l.ExpiresAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("sign-in", "state")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: take sign-in: %w", err)
+	}
+	return &l, nil
+}
+
+// SSOSignIn is a sign-in through an identity provider as the store applies
+// it, in one transaction.
+type SSOSignIn struct {
+	// Kind and Value name the identity (authz.IdentityOIDC, issuer#subject).
+	Kind, Value string
+	// Create, when set, is the principal made for an identity no principal
+	// has yet, with the identity; nil refuses such an identity (ErrNotFound).
+	Create *authz.PrincipalRecord
+	// Source names the provider's bindings ("oidc:NAME"); Bindings are the
+	// ones its claims give now (IDs and creation filled in): those the
+	// principal lacks are added, those it no longer gets removed. Left
+	// alone while the principal is disabled.
+	Source   string
+	Bindings []authz.Binding
+	// Token, when set, is stored for the principal unless it is disabled.
+	Token *authz.Token
+	// Audit returns the events to append, given the principal, whether it
+	// was created, and the bindings added and removed.
+	Audit func(p *authz.PrincipalRecord, created bool, added, removed []authz.Binding) []audit.Event
+}
+
+// SSOResult is what a sign-in found and changed.
+type SSOResult struct {
+	Principal      *authz.PrincipalRecord
+	Created        bool
+	Added, Removed []authz.Binding
+}
+
+// ApplySSOSignIn finds (or creates) the principal of in's identity, and
+// unless it is disabled brings its bindings from in.Source to in.Bindings
+// and stores in.Token, appending in.Audit's events, all or nothing.
+func (db *DB) ApplySSOSignIn(ctx context.Context, in *SSOSignIn) (*SSOResult, error) {
+	if in.Kind == "" || in.Value == "" || in.Source == "" || in.Audit == nil {
+		return nil, errors.New("store: sign-in: identity, source and audit are required")
+	}
+	var out SSOResult
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
+		out = SSOResult{}
+		var pid string
+		err := tx.QueryRowContext(ctx, db.d.rebind(sqlPrincipalIdentity), in.Kind, in.Value).Scan(&pid)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) && in.Create == nil:
+			return notFound("principal with identity", in.Kind+":"+in.Value)
+		case errors.Is(err, sql.ErrNoRows):
+			p := in.Create
+			n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertPrincipal), p.ID, p.Name, string(p.Kind), p.Description,
+				db.timeArg(p.CreatedAt), p.CreatedBy, db.nullTimeArg(p.DisabledAt))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return conflict("principal name", p.Name)
+			}
+			if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertIdentity), in.Kind, in.Value, p.ID, db.timeArg(p.CreatedAt)); err != nil {
+				return err
+			}
+			pid, out.Created = p.ID, true
+		case err != nil:
+			return err
+		}
+		p, err := scanPrincipal(tx.QueryRowContext(ctx, db.d.rebind(sqlGetPrincipalI), pid))
+		if err != nil {
+			return err
+		}
+		out.Principal = p
+		if p.DisabledAt == nil {
+			have, err := db.bindings(ctx, tx, db.d.rebind(sqlBindingsFrom), p.ID, in.Source)
+			if err != nil {
+				return err
+			}
+			removed, added := planBindings(have, in)
+			for _, b := range removed {
+				if _, err := tx.ExecContext(ctx, db.d.rebind(sqlDeleteBinding), b.ID); err != nil {
+					return err
+				}
+			}
+			for _, b := range added {
+				b.PrincipalID, b.Source = p.ID, in.Source
+				var lists [3]string
+				for i, l := range [][]string{b.Scope.CAs, b.Scope.Profiles, b.Scope.Names} {
+					if lists[i], err = jsonList(slices.Clip(l)); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertBinding), b.ID, b.PrincipalID, b.Role.Name,
+					lists[0], lists[1], lists[2], db.timeArg(b.CreatedAt), b.CreatedBy, b.Source); err != nil {
+					return err
+				}
+				out.Added = append(out.Added, b)
+			}
+			out.Removed = removed
+			if t := in.Token; t != nil {
+				t.PrincipalID = p.ID
+				if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertToken), t.ID, t.PrincipalID, t.Description,
+					nonNil(t.SecretHash), db.timeArg(t.CreatedAt), db.nullTimeArg(t.ExpiresAt),
+					db.nullTimeArg(t.RevokedAt), db.nullTimeArg(t.LastUsedAt)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, ev := range in.Audit(p, out.Created, out.Added, out.Removed) {
+			if err := db.appendAudit(ctx, tx, &ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: sign-in of %s: %w", in.Value, err)
+	}
+	return &out, nil
+}
+
+// bindingKey identifies a binding by what it grants.
+func bindingKey(b *authz.Binding) string {
+	return strings.Join([]string{b.Role.Name, strings.Join(b.Scope.CAs, "\x00"), strings.Join(b.Scope.Profiles, "\x00"),
+		strings.Join(b.Scope.Names, "\x00")}, "\x01")
+}
+
+// planBindings returns which of have (the principal's bindings from
+// in.Source) go, and which of in.Bindings are new, each grant once.
+func planBindings(have []resolvedBinding, in *SSOSignIn) (removed, added []authz.Binding) {
+	want := map[string]bool{}
+	for i := range in.Bindings {
+		want[bindingKey(&in.Bindings[i])] = true
+	}
+	kept := map[string]bool{}
+	for _, b := range have {
+		k := bindingKey(&b.Binding)
+		if want[k] && !kept[k] {
+			kept[k] = true
+			continue
+		}
+		removed = append(removed, b.Binding)
+	}
+	for _, b := range in.Bindings {
+		if k := bindingKey(&b); !kept[k] {
+			kept[k] = true
+			added = append(added, b)
+		}
+	}
+	return removed, added
+}
