@@ -45,6 +45,7 @@ type Store interface {
 	CreateBinding(ctx context.Context, b *authz.Binding, ev audit.Event) error
 	DeleteBinding(ctx context.Context, id string, ev audit.Event) (*authz.Binding, error)
 	ListBindings(ctx context.Context, principalID string) ([]*authz.Binding, error)
+	ApplySSOSignIn(ctx context.Context, in *SSOApply) (*SSOApplied, error)
 }
 
 // Errors the edge maps to client errors.

@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/certwright/certwright/internal/access"
 	"slices"
 	"strings"
 
-	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 )
 
@@ -70,44 +70,16 @@ func (db *DB) TakeSSOLogin(ctx context.Context, stateHash string) (*authz.SSOLog
 	return &l, nil
 }
 
-// SSOSignIn is a sign-in through an identity provider as the store applies
-// it, in one transaction.
-type SSOSignIn struct {
-	// Kind and Value name the identity (authz.IdentityOIDC, issuer#subject).
-	Kind, Value string
-	// Create, when set, is the principal made for an identity no principal
-	// has yet, with the identity; nil refuses such an identity (ErrNotFound).
-	Create *authz.PrincipalRecord
-	// Source names the provider's bindings ("oidc:NAME"); Bindings are the
-	// ones its claims give now (IDs and creation filled in): those the
-	// principal lacks are added, those it no longer gets removed. Left
-	// alone while the principal is disabled.
-	Source   string
-	Bindings []authz.Binding
-	// Token, when set, is stored for the principal unless it is disabled.
-	Token *authz.Token
-	// Audit returns the events to append, given the principal, whether it
-	// was created, and the bindings added and removed.
-	Audit func(p *authz.PrincipalRecord, created bool, added, removed []authz.Binding) []audit.Event
-}
-
-// SSOResult is what a sign-in found and changed.
-type SSOResult struct {
-	Principal      *authz.PrincipalRecord
-	Created        bool
-	Added, Removed []authz.Binding
-}
-
 // ApplySSOSignIn finds (or creates) the principal of in's identity, and
 // unless it is disabled brings its bindings from in.Source to in.Bindings
 // and stores in.Token, appending in.Audit's events, all or nothing.
-func (db *DB) ApplySSOSignIn(ctx context.Context, in *SSOSignIn) (*SSOResult, error) {
+func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.SSOApplied, error) {
 	if in.Kind == "" || in.Value == "" || in.Source == "" || in.Audit == nil {
 		return nil, errors.New("store: sign-in: identity, source and audit are required")
 	}
-	var out SSOResult
+	var out access.SSOApplied
 	err := db.accessTx(ctx, func(tx *sql.Tx) error {
-		out = SSOResult{}
+		out = access.SSOApplied{}
 		var pid string
 		err := tx.QueryRowContext(ctx, db.d.rebind(sqlPrincipalIdentity), in.Kind, in.Value).Scan(&pid)
 		switch {
@@ -191,7 +163,7 @@ func bindingKey(b *authz.Binding) string {
 
 // planBindings returns which of have (the principal's bindings from
 // in.Source) go, and which of in.Bindings are new, each grant once.
-func planBindings(have []resolvedBinding, in *SSOSignIn) (removed, added []authz.Binding) {
+func planBindings(have []resolvedBinding, in *access.SSOApply) (removed, added []authz.Binding) {
 	want := map[string]bool{}
 	for i := range in.Bindings {
 		want[bindingKey(&in.Bindings[i])] = true

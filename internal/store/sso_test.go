@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/certwright/certwright/internal/access"
 	"slices"
 	"testing"
 	"time"
@@ -74,9 +75,9 @@ func TestApplySSOSignIn(t *testing.T) {
 			return authz.Binding{ID: fmt.Sprintf("b_%02d", n), Role: r, Scope: authz.Scope{Profiles: profiles}, CreatedAt: at, CreatedBy: "sso:corp"}
 		}
 		var events []string
-		in := func(bs ...authz.Binding) *store.SSOSignIn {
+		in := func(bs ...authz.Binding) *access.SSOApply {
 			n++
-			return &store.SSOSignIn{Kind: authz.IdentityOIDC, Value: value, Source: "oidc:corp", Bindings: bs,
+			return &access.SSOApply{Kind: authz.IdentityOIDC, Value: value, Source: "oidc:corp", Bindings: bs,
 				Token: &authz.Token{ID: fmt.Sprintf("tok%013d", n), Description: "sso", SecretHash: []byte("h"), CreatedAt: at},
 				Audit: func(p *authz.PrincipalRecord, created bool, added, removed []authz.Binding) []audit.Event {
 					ev := fmt.Sprintf("%s created=%v +%d -%d", p.Name, created, len(added), len(removed))
