@@ -221,6 +221,10 @@ type Deps struct {
 	Chains Chains
 	// Views keeps the inventory's saved views.
 	Views Views
+	// SSO, when set, signs people in through identity providers, and
+	// SSOLogins keeps the sign-ins waiting for their answer.
+	SSO       SSO
+	SSOLogins SSOLogins
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
@@ -241,7 +245,10 @@ type Handler struct {
 	pages   map[string]*template.Template
 	static  http.Handler
 	limiter *netsource.Limiter
-	routes  []Route
+	// ssoLimiter bounds the sign-ins through a provider each source may
+	// begin: each keeps a row until it is answered or expires.
+	ssoLimiter *netsource.Limiter
+	routes     []Route
 	// report renders the compliance report's HTML page, as the API does.
 	report *report.Renderer
 }
@@ -263,6 +270,9 @@ func New(d Deps) (*Handler, error) {
 	}
 	if d.Views == nil {
 		return nil, errors.New("console: Views is required")
+	}
+	if d.SSO != nil && d.SSOLogins == nil {
+		return nil, errors.New("console: SSO needs SSOLogins")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -289,10 +299,13 @@ func New(d Deps) (*Handler, error) {
 		return nil, fmt.Errorf("console: static files: %w", err)
 	}
 	h := &Handler{d: d, mux: http.NewServeMux(), pages: pages, static: http.StripPrefix("/static/", http.FileServerFS(sub)),
-		limiter: netsource.NewLimiter(d.Clock.Now, d.SignInPerSecond, d.SignInBurst), report: rend}
+		limiter: netsource.NewLimiter(d.Clock.Now, d.SignInPerSecond, d.SignInBurst), report: rend,
+		ssoLimiter: netsource.NewLimiter(d.Clock.Now, 1, 20)}
 	h.public("GET /static/", h.serveStatic)
 	h.public("GET /login", h.loginPage)
 	h.public("POST /login", h.signIn)
+	h.public("GET /login/sso/{provider}", h.ssoBegin)
+	h.public("GET "+ssoCallback, h.ssoFinish)
 	h.page("POST /logout", h.signOut)
 	// The landing page of every signed-in principal: it shows what
 	// cert:read allows, and says so when that is nothing.

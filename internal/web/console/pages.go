@@ -131,6 +131,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title = view.Title
 	case loginView:
 		p.Title = "Sign in"
+	case continueView:
+		p.Title = "Signed in"
 	case *overviewView:
 		p.Title, p.Nav = "Overview", "overview"
 	case *certificatesView:

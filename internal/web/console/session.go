@@ -267,10 +267,23 @@ func (h *Handler) enter(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 type loginView struct {
 	Message, Error string
 	Next           string
+	// Providers are the identity providers to sign in with; EndSession
+	// their sign-out pages, offered after signing out.
+	Providers  []string
+	EndSession map[string]string
+}
+
+// loginView is the sign-in page for r with a message or an error.
+func (h *Handler) loginView(r *http.Request, message, problem string) loginView {
+	return loginView{Message: message, Error: problem, Next: localPath(r.URL.Query().Get("next")), Providers: h.ssoProviders()}
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	lv := loginView{Message: endMessages[r.URL.Query().Get("ended")], Next: localPath(r.URL.Query().Get("next"))}
+	ended := r.URL.Query().Get("ended")
+	lv := h.loginView(r, endMessages[ended], "")
+	if ended == "signed_out" {
+		lv.EndSession = h.endSessionLinks(r)
+	}
 	h.render(w, r, http.StatusOK, "login", nil, lv)
 }
 
@@ -287,7 +300,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		secs := max(1, int(math.Ceil(wait.Seconds())))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		h.d.Refusals.Add(audit.Refusal{Source: src, Action: "console.sign_in", Path: r.URL.Path, Status: http.StatusTooManyRequests, Reason: "rate limited"})
-		h.render(w, r, http.StatusTooManyRequests, "login", nil, loginView{Error: "Too many failed sign-ins from your address. Try again in " + strconv.Itoa(secs) + " s."})
+		h.render(w, r, http.StatusTooManyRequests, "login", nil, loginView{Error: "Too many failed sign-ins from your address. Try again in " + strconv.Itoa(secs) + " s.", Providers: h.ssoProviders()})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
@@ -303,10 +316,22 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 		h.limiter.Fail(src)
 		h.d.Refusals.Add(audit.Refusal{Source: src, Action: "console.sign_in", Path: r.URL.Path, Status: http.StatusUnauthorized, Reason: "token refused"})
-		h.render(w, r, http.StatusUnauthorized, "login", nil, loginView{Error: "That token was not accepted: it is unknown, revoked or expired, or its principal is disabled.", Next: next})
+		h.render(w, r, http.StatusUnauthorized, "login", nil, loginView{Error: "That token was not accepted: it is unknown, revoked or expired, or its principal is disabled.", Next: next, Providers: h.ssoProviders()})
 		return
 	}
 	who.Source = src
+	if h.openSession(w, r, who, nil) {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+}
+
+// openSession opens a new session for who, signed in just now (its
+// credential in who.Auth), audited as console.sign_in with details added,
+// and sets its cookie. It answers the request itself when it returns
+// false.
+func (h *Handler) openSession(w http.ResponseWriter, r *http.Request, who authz.Principal, details map[string]any) bool {
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
 	now := h.d.Clock.Now()
 	// A new sign-in always gets a new session: one this browser held
 	// before ends here, so a secret set before sign-in is never promoted.
@@ -318,21 +343,25 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	secret, err := newSecret()
 	if err != nil {
 		h.unavailable(w, r, err)
-		return
+		return false
 	}
 	expires := now.Add(h.d.MaxAge)
 	if who.AuthExpiresAt != nil && who.AuthExpiresAt.Before(expires) {
 		expires = *who.AuthExpiresAt
 	}
-	s := &authz.Session{IDHash: secretHash(secret), PrincipalID: who.ID, Auth: who.Auth, Source: src,
+	s := &authz.Session{IDHash: secretHash(secret), PrincipalID: who.ID, Auth: who.Auth, Source: who.Source,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: expires}
-	ev := audit.New(who, now, "console.sign_in", who.Name, map[string]any{"session": s.IDHash[:16], "auth": who.Auth, "expires_at": expires.UTC().Format(time.RFC3339)})
+	d := map[string]any{"session": s.IDHash[:16], "auth": who.Auth, "expires_at": expires.UTC().Format(time.RFC3339)}
+	for k, v := range details {
+		d[k] = v
+	}
+	ev := audit.New(who, now, "console.sign_in", who.Name, d)
 	if err := h.d.Sessions.CreateSession(ctx, s, ev); err != nil {
 		h.unavailable(w, r, err)
-		return
+		return false
 	}
 	h.setCookie(w, secret, expires.Sub(now))
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	return true
 }
 
 // signOut ends the session (audited) and forgets its cookie.

@@ -1,0 +1,241 @@
+package console
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/certwright/certwright/internal/access"
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/netsource"
+)
+
+// SSO signs people in through OpenID providers (nil in Deps: API tokens
+// only).
+type SSO interface {
+	// Providers names the providers a person may sign in with.
+	Providers() []string
+	// Begin starts a sign-in at provider: the URL to send the browser to,
+	// and the state, nonce and PKCE verifier its answer is checked with.
+	Begin(ctx context.Context, provider, redirectURL string) (*SSOStart, error)
+	// Complete checks the provider's answer (state and code) against l,
+	// the sign-in begun, and signs the person in for ttl. A refused answer
+	// is an *SSOError.
+	Complete(ctx context.Context, l *authz.SSOLogin, state, code, redirectURL string, ttl time.Duration) (*access.SSOSignedIn, error)
+	// EndSessionURLs are the sign-out pages of the providers that have
+	// one and were reached already (no request is made for them).
+	EndSessionURLs(postLogout string) map[string]string
+}
+
+// SSOLogins keeps console sign-ins waiting for their provider's answer.
+type SSOLogins interface {
+	SaveSSOLogin(ctx context.Context, l *authz.SSOLogin, max int) error
+	TakeSSOLogin(ctx context.Context, stateHash string) (*authz.SSOLogin, error)
+}
+
+// SSOStart is a sign-in begun.
+type SSOStart struct {
+	AuthURL, State, Nonce, Verifier string
+}
+
+// SSOError is a sign-in the provider's answer did not complete. Reason is
+// fixed text of ours (never the provider's words), safe to show and to
+// record; Unavailable marks a provider that could not be reached.
+type SSOError struct {
+	Reason      string
+	Unavailable bool
+	Err         error
+}
+
+func (e *SSOError) Error() string { return "sso: " + e.Reason + ": " + e.Err.Error() }
+func (e *SSOError) Unwrap() error { return e.Err }
+
+const (
+	// ssoCookie binds a sign-in to the browser that began it: it holds the
+	// state, which the provider's answer must carry back. Lax, not Strict:
+	// the answer arrives as a navigation from the provider's site.
+	ssoCookie = "__Host-certwright-sso"
+	// ssoLifetime bounds the time from the button to the provider's answer.
+	ssoLifetime = 10 * time.Minute
+	// maxPendingSSO bounds the sign-ins waiting for an answer.
+	maxPendingSSO = 10000
+	// ssoCallback is where providers send their answer.
+	ssoCallback = "/login/sso/callback"
+)
+
+// providerErrors are the OAuth error codes the sign-in page names; any
+// other is "refused" (the provider's own description is never shown).
+var providerErrors = map[string]string{
+	"access_denied":             "the provider refused the sign-in (access denied)",
+	"login_required":            "the provider needs you to sign in there first",
+	"consent_required":          "the provider needs your consent first",
+	"interaction_required":      "the provider needs you to act there first",
+	"temporarily_unavailable":   "the provider is temporarily unavailable",
+	"server_error":              "the provider failed",
+	"invalid_request":           "the provider refused the request",
+	"unauthorized_client":       "the provider does not allow this client to sign in",
+	"unsupported_response_type": "the provider does not support this sign-in",
+	"invalid_scope":             "the provider refused the requested scopes",
+}
+
+// redirectURL is this console's callback as the browser reaches it. The
+// provider accepts only the redirect URLs registered with it, so a forged
+// Host header leads nowhere.
+func redirectURL(r *http.Request) string {
+	return "https://" + r.Host + ssoCallback
+}
+
+// ssoBegin sends the browser to the provider in the path. It is a GET (a
+// link on the sign-in page): the page's form-action policy would stop a
+// form's redirect to another site.
+func (h *Handler) ssoBegin(w http.ResponseWriter, r *http.Request) {
+	provider := r.PathValue("provider")
+	if h.d.SSO == nil || !slices.Contains(h.d.SSO.Providers(), provider) {
+		h.render(w, r, http.StatusNotFound, "login", nil, h.loginView(r, "There is no identity provider of that name here.", ""))
+		return
+	}
+	src := netsource.RemoteHost(r.RemoteAddr)
+	if wait := h.ssoLimiter.Wait(src); wait > 0 {
+		secs := max(1, int(math.Ceil(wait.Seconds())))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.render(w, r, http.StatusTooManyRequests, "login", nil, h.loginView(r, "Too many sign-ins begun from your address. Try again in "+strconv.Itoa(secs)+" s.", ""))
+		return
+	}
+	h.ssoLimiter.Fail(src) // every start counts: each keeps a row until it expires
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	start, err := h.d.SSO.Begin(ctx, provider, redirectURL(r))
+	if err != nil {
+		var se *SSOError
+		if errors.As(err, &se) && se.Unavailable {
+			h.d.Log.Warn("console: identity provider unavailable", "provider", provider, "err", err)
+			h.render(w, r, http.StatusServiceUnavailable, "login", nil, h.loginView(r, "", provider+" cannot be reached now. Try again later, or sign in with an API token."))
+			return
+		}
+		h.unavailable(w, r, err)
+		return
+	}
+	now := h.d.Clock.Now()
+	l := &authz.SSOLogin{StateHash: secretHash(start.State), Provider: provider, Nonce: start.Nonce, Verifier: start.Verifier,
+		Next: localPath(r.URL.Query().Get("next")), Source: src, CreatedAt: now, ExpiresAt: now.Add(ssoLifetime)}
+	if err := h.d.SSOLogins.SaveSSOLogin(ctx, l, maxPendingSSO); err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: start.State, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(ssoLifetime.Seconds())})
+	http.Redirect(w, r, start.AuthURL, http.StatusSeeOther)
+}
+
+// ssoFinish takes the provider's answer: the state must be this browser's
+// (the cookie) and a sign-in begun and not yet used or expired; then the
+// provider's code and ID token are checked and the person signed in, and
+// the session opened as a token sign-in opens it.
+func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
+	if h.d.SSO == nil {
+		http.NotFound(w, r)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	src := netsource.RemoteHost(r.RemoteAddr)
+	q := r.URL.Query()
+	state := q.Get("state")
+	ctx, cancel := h.storeContext(r)
+	defer cancel()
+	fail := func(provider, reason string) {
+		h.limiter.Fail(src)
+		h.d.Refusals.Add(audit.Refusal{Source: src, Action: "console.sign_in", Path: r.URL.Path, Status: http.StatusUnauthorized,
+			Reason: "sso " + provider + ": " + reason})
+		h.render(w, r, http.StatusUnauthorized, "login", nil, h.loginView(r, "", "The sign-in through "+provider+" did not complete: "+reason+". Try again."))
+	}
+	c, err := r.Cookie(ssoCookie)
+	if err != nil || state == "" || len(state) > 512 || !hmac.Equal([]byte(c.Value), []byte(state)) {
+		fail("the identity provider", "it was not begun in this browser (the state does not match)")
+		return
+	}
+	l, err := h.d.SSOLogins.TakeSSOLogin(ctx, secretHash(state))
+	if errors.Is(err, authz.ErrNotFound) {
+		fail("the identity provider", "it was used already or has expired")
+		return
+	}
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	now := h.d.Clock.Now()
+	if !now.Before(l.ExpiresAt) {
+		fail(l.Provider, "it took longer than "+ssoLifetime.String()+" and has expired")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		reason, ok := providerErrors[e]
+		if !ok {
+			reason = "the provider refused the sign-in"
+		}
+		fail(l.Provider, reason)
+		return
+	}
+	code := q.Get("code")
+	if code == "" || len(code) > 4096 {
+		fail(l.Provider, "the provider's answer carries no code")
+		return
+	}
+	in, err := h.d.SSO.Complete(ctx, l, state, code, redirectURL(r), h.d.MaxAge)
+	var se *SSOError
+	switch {
+	case errors.Is(err, access.ErrSSODisabled):
+		fail(l.Provider, "your principal is disabled in Certwright")
+		return
+	case errors.Is(err, access.ErrSSOUnknown):
+		fail(l.Provider, "no principal here has your identity; ask an administrator to add you")
+		return
+	case errors.As(err, &se):
+		h.d.Log.Info("console: sign-in through an identity provider refused", "provider", l.Provider, "reason", se.Reason, "err", se.Err)
+		fail(l.Provider, se.Reason)
+		return
+	case err != nil:
+		h.unavailable(w, r, err)
+		return
+	}
+	who, err := h.d.Auth.Resume(ctx, "token:"+in.Token.ID)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	who.Source = src
+	if !h.openSession(w, r, who, map[string]any{"provider": l.Provider}) {
+		return
+	}
+	// A page, not a redirect: the session cookie is SameSite=Strict, and
+	// a browser still on the provider's redirect chain would not send it.
+	h.render(w, r, http.StatusOK, "continue", nil, continueView{Next: l.Next, Name: who.Name})
+}
+
+// continueView is the page that takes a person on after a sign-in.
+type continueView struct {
+	Next, Name string
+}
+
+// ssoProviders lists the sign-in page's providers, in the order given.
+func (h *Handler) ssoProviders() []string {
+	if h.d.SSO == nil {
+		return nil
+	}
+	return h.d.SSO.Providers()
+}
+
+// endSessionLinks are the providers' sign-out pages the signed-out page
+// offers, by provider.
+func (h *Handler) endSessionLinks(r *http.Request) map[string]string {
+	if h.d.SSO == nil {
+		return nil
+	}
+	return h.d.SSO.EndSessionURLs("https://" + r.Host + "/login?" + url.Values{"ended": {"signed_out"}}.Encode())
+}
