@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -80,6 +81,12 @@ func tChromium(t *testing.T, in *tInstance) (ctx context.Context, problems func(
 	}
 	if _, err := chromedp.Call(tctx, runtime.Enable, cdp.Empty{}); err != nil {
 		t.Fatalf("chromium: Runtime.enable: %v", err)
+	}
+	// The page keeps the focus however the machine schedules windows:
+	// without it, :focus styles (the skip link) do not apply in a page
+	// the browser thinks is in the background.
+	if _, err := chromedp.Call(tctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatalf("chromium: Emulation.setFocusEmulationEnabled: %v", err)
 	}
 	return tctx, func() []string {
 		mu.Lock()
