@@ -388,8 +388,8 @@ func random256() string {
 // replayCache remembers the nonces of completed sign-ins until their
 // Pending could no longer be finished anyway.
 type replayCache struct {
-	clk  clock.Clock
-	mu   sync.Mutex
+	clk   clock.Clock
+	mu    sync.Mutex
 	until map[string]time.Time // nonce -> forget after
 }
 
