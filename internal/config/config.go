@@ -74,6 +74,8 @@ type Config struct {
 	LogLevel string `yaml:"log_level,omitempty"`
 	// Init applies only when a data directory is created.
 	Init InitConfig `yaml:"init,omitempty"`
+	// Auth configures single sign-on through OpenID Connect providers.
+	Auth AuthConfig `yaml:"auth,omitempty"`
 
 	// src, after Decode, says where each setting was written.
 	src *source
@@ -354,6 +356,7 @@ func (c *Config) Defaults() {
 	defInt(&in.IssuingValidityDays, 1825)
 	def(&c.DefaultCA, in.IssuingName)
 	c.lifecycleDefaults()
+	c.authDefaults()
 }
 
 // defaultTLSNames are the server certificate's names when tls_names is not
@@ -470,6 +473,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateLifecycle(); err != nil {
+		return err
+	}
+	if err := c.Auth.validate(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

@@ -1,0 +1,241 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/inventory"
+)
+
+// AuthConfig configures how people sign in besides API tokens and client
+// certificates.
+type AuthConfig struct {
+	// OIDC lists the OpenID Connect identity providers people may sign in
+	// with, to the console and (through certwright login --sso) the CLI.
+	OIDC []OIDCProvider `yaml:"oidc,omitempty"`
+}
+
+// OIDCProvider is one OpenID Connect identity provider. Its endpoints and
+// signing keys are discovered from ISSUER/.well-known/openid-configuration
+// when first needed, so the server starts while the provider is down.
+type OIDCProvider struct {
+	// Name is how the console, the CLI (--provider NAME) and the audit log
+	// call the provider.
+	Name string `yaml:"name"`
+	// Issuer is the provider's issuer URL, exactly as its ID tokens carry
+	// it: https, or http on a loopback address only.
+	Issuer string `yaml:"issuer"`
+	// ClientID is the console's client at the provider; console ID tokens
+	// must name it as audience.
+	ClientID string `yaml:"client_id"`
+	// ClientSecretFile holds the console client's secret (relative paths
+	// are in the data directory; mode 0600 or stricter). Empty for a public
+	// client, which then relies on PKCE alone.
+	ClientSecretFile string `yaml:"client_secret_file,omitempty"`
+	// CLIClientID is the public client (no secret; loopback redirects and
+	// the device grant) that certwright login --sso uses. Default ClientID.
+	CLIClientID string `yaml:"cli_client_id,omitempty"`
+	// Scopes requested at sign-in (default openid, email, profile); openid
+	// is required.
+	Scopes []string `yaml:"scopes,omitempty"`
+	// CABundle is a PEM file of certificates trusted, in addition to the
+	// system roots, for the connections to the provider.
+	CABundle string `yaml:"ca_bundle,omitempty"`
+	// SubjectClaim names the ID-token claim that identifies the person at
+	// this issuer (default sub).
+	SubjectClaim string `yaml:"subject_claim,omitempty"`
+	// GroupsClaim names the ID-token claim listing the person's groups
+	// (default groups), which Roles map to role bindings.
+	GroupsClaim string `yaml:"groups_claim,omitempty"`
+	// CreatePrincipals creates a human principal with no roles at a
+	// person's first sign-in; otherwise an administrator creates it first.
+	CreatePrincipals bool `yaml:"create_principals,omitempty"`
+	// TokenLifetime is the lifetime of the Certwright token the CLI gets in
+	// exchange for an ID token (default 8h, 5m to 7d).
+	TokenLifetime string `yaml:"token_lifetime,omitempty"`
+	// Roles map groups to role bindings, evaluated at every sign-in: a
+	// binding from a group disappears when the group does.
+	Roles []OIDCRoleMapping `yaml:"roles,omitempty"`
+}
+
+// OIDCRoleMapping binds Role, narrowed by Scope, to the members of Group.
+type OIDCRoleMapping struct {
+	Group string    `yaml:"group"`
+	Role  string    `yaml:"role"`
+	Scope OIDCScope `yaml:"scope,omitempty"`
+}
+
+// OIDCScope narrows a mapped binding like a binding's scope: empty lists
+// place no limit.
+type OIDCScope struct {
+	CAs      []string `yaml:"cas,omitempty"`
+	Profiles []string `yaml:"profiles,omitempty"`
+	Names    []string `yaml:"names,omitempty"`
+}
+
+// AuthzScope returns the scope as the authorization model's value.
+func (s OIDCScope) AuthzScope() authz.Scope {
+	return authz.Scope{CAs: slices.Clone(s.CAs), Profiles: slices.Clone(s.Profiles), Names: slices.Clone(s.Names)}
+}
+
+// Lifetime returns the parsed token lifetime (after Validate).
+func (p OIDCProvider) Lifetime() time.Duration {
+	d, _ := inventory.ParseWindow(p.TokenLifetime)
+	return d
+}
+
+// Bounds of the auth section: generous for real deployments, small enough
+// that a mistaken file cannot make sign-in slow.
+const (
+	MaxOIDCProviders = 16
+	MaxOIDCRoles     = 256
+	maxOIDCScopes    = 32
+	maxOIDCText      = 256
+	maxIssuerLen     = 512
+)
+
+var (
+	oidcName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	// RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+	scopeToken = regexp.MustCompile(`^[\x21\x23-\x5b\x5d-\x7e]{1,128}$`)
+	// Claim names are JSON member names; some providers use URLs.
+	claimName = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+	// Client IDs are opaque to us, but they go into URLs and messages.
+	clientID = regexp.MustCompile(`^[\x21-\x7e]{1,256}$`)
+)
+
+func (c *Config) authDefaults() {
+	for i := range c.Auth.OIDC {
+		p := &c.Auth.OIDC[i]
+		if p.CLIClientID == "" {
+			p.CLIClientID = p.ClientID
+		}
+		if len(p.Scopes) == 0 {
+			p.Scopes = []string{"openid", "email", "profile"}
+		}
+		if p.SubjectClaim == "" {
+			p.SubjectClaim = "sub"
+		}
+		if p.GroupsClaim == "" {
+			p.GroupsClaim = "groups"
+		}
+		if p.TokenLifetime == "" {
+			p.TokenLifetime = "8h"
+		}
+	}
+}
+
+func (a *AuthConfig) validate() error {
+	if len(a.OIDC) > MaxOIDCProviders {
+		return invalid("auth.oidc", "%d providers: at most %d", len(a.OIDC), MaxOIDCProviders)
+	}
+	names := map[string]bool{}
+	for i, p := range a.OIDC {
+		field := fmt.Sprintf("auth.oidc[%d]", i)
+		if !oidcName.MatchString(p.Name) {
+			return invalid(field+".name", "%q: use 1-32 lowercase letters, digits, '-' or '_', starting with a letter or digit", p.Name)
+		}
+		if names[p.Name] {
+			return invalid(field+".name", "%q is used twice", p.Name)
+		}
+		names[p.Name] = true
+		if err := ValidateIssuer(p.Issuer); err != nil {
+			return invalid(field+".issuer", "%v", err)
+		}
+		for _, id := range []struct{ key, v string }{{"client_id", p.ClientID}, {"cli_client_id", p.CLIClientID}} {
+			if !clientID.MatchString(id.v) {
+				return invalid(field+"."+id.key, "%q: want the client ID registered at the provider (1-256 printable characters, no spaces)", id.v)
+			}
+		}
+		if err := validateScopes(p.Scopes); err != nil {
+			return invalid(field+".scopes", "%v", err)
+		}
+		for _, c := range []struct{ key, v string }{{"subject_claim", p.SubjectClaim}, {"groups_claim", p.GroupsClaim}} {
+			if !claimName.MatchString(c.v) {
+				return invalid(field+"."+c.key, "%q: want a claim name such as sub or groups (1-128 printable characters, no spaces)", c.v)
+			}
+		}
+		for _, f := range []struct{ key, v string }{{"client_secret_file", p.ClientSecretFile}, {"ca_bundle", p.CABundle}} {
+			if f.v != "" && strings.TrimSpace(f.v) != f.v {
+				return invalid(field+"."+f.key, "%q: a file path without surrounding spaces", f.v)
+			}
+		}
+		if err := checkDuration(field+".token_lifetime", p.TokenLifetime, 5*time.Minute, 7*24*time.Hour); err != nil {
+			return err
+		}
+		if len(p.Roles) > MaxOIDCRoles {
+			return invalid(field+".roles", "%d mappings: at most %d", len(p.Roles), MaxOIDCRoles)
+		}
+		for j, m := range p.Roles {
+			rf := fmt.Sprintf("%s.roles[%d]", field, j)
+			if m.Group == "" || len(m.Group) > maxOIDCText || strings.TrimSpace(m.Group) != m.Group {
+				return invalid(rf+".group", "%q: want the group's name as the provider sends it (1-%d bytes, no surrounding spaces)", m.Group, maxOIDCText)
+			}
+			if _, ok := authz.BuiltinRole(m.Role); !ok {
+				return invalid(rf+".role", "%q: want one of the built-in roles %s", m.Role, strings.Join(builtinRoleNames(), ", "))
+			}
+			if err := m.Scope.AuthzScope().Validate(); err != nil {
+				return invalid(rf+".scope", "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateIssuer checks an OpenID Connect issuer URL: https, or http when
+// the host is a loopback address (a provider on the same machine, as in
+// tests), with no query, fragment or credentials (OpenID Connect
+// Discovery 1.0 section 3).
+func ValidateIssuer(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || len(s) > maxIssuerLen || u.Host == "" || u.Hostname() == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return fmt.Errorf("%q: want an https URL such as https://login.example.com (http only on loopback), without query or fragment", s)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopbackHost(u.Hostname()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: want an https URL (http only on loopback)", s)
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func validateScopes(scopes []string) error {
+	if len(scopes) > maxOIDCScopes {
+		return fmt.Errorf("%d scopes: at most %d", len(scopes), maxOIDCScopes)
+	}
+	if !slices.Contains(scopes, "openid") {
+		return fmt.Errorf("[%s] lacks openid, without which the provider sends no ID token", strings.Join(scopes, ", "))
+	}
+	for _, s := range scopes {
+		if !scopeToken.MatchString(s) {
+			return fmt.Errorf("%q is not a scope (RFC 6749 section 3.3: printable characters, no spaces, quotes or backslashes)", s)
+		}
+	}
+	return nil
+}
+
+func builtinRoleNames() []string {
+	var out []string
+	for _, r := range authz.BuiltinRoles() {
+		out = append(out, r.Name)
+	}
+	return out
+}
