@@ -31,6 +31,7 @@ import (
 	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/metrics"
+	"github.com/certwright/certwright/internal/oidc"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
@@ -67,6 +68,8 @@ type App struct {
 	profiles *profile.Catalog
 	auth     *authz.Authenticator
 	access   *access.Service
+	// sso signs people in through identity providers (nil: none configured).
+	sso      *sso
 	audit    *audit.Checkpointer
 	anchor   *audit.FileAnchor
 	refusals *audit.RefusalCounter
@@ -206,6 +209,15 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	var signOn *sso
+	if len(cfg.Auth.OIDC) > 0 {
+		reg, err := oidc.New(cfg.Auth.OIDC, cfg.DataDir, clk, log.With("component", "oidc"))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		signOn = newSSO(reg, acc, cfg.Auth.OIDC)
+	}
 	anchor := &audit.FileAnchor{Path: filepath.Join(cfg.DataDir, AnchorFile)}
 	if cfg.Audit.AnchorLog != "" {
 		anchor.LogPath = cfg.Audit.AnchorLog
@@ -262,7 +274,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		cas:     ca.NewManager(cw, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		caCache: caCache,
 		auth:    authz.NewAuthenticator(st, &clientCerts{store: st}, clk.Now),
-		access:  acc, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
+		access:  acc, sso: signOn, audit: cp, anchor: anchor, refusals: refusals, metrics: mx,
 	}
 	a.tls = &serverTLS{app: a}
 	// The health checks' cache bounds the load they put on the store, in

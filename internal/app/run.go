@@ -58,12 +58,17 @@ func (a *App) API() (*api.Handler, error) {
 
 // Console returns the web console's handler wired to the core.
 func (a *App) Console() (*console.Handler, error) {
+	var signOn console.SSO
+	if a.sso != nil {
+		signOn = a.sso
+	}
 	return console.New(console.Deps{
 		Log: a.log.With("component", "console"), Clock: a.clock, Auth: a.auth, Sessions: a.store,
 		Inventory: a.store, CAs: a.cas, Authority: a.issuer, Revoker: a.revoker, Audit: auditor{DB: a.store, app: a}, Approvals: a.issuer, Refusals: a.refusals, Access: a.access,
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler}, ACME: a.acme,
 		Compliance: complianceReports{Reporter: a.compliance, store: a.store}, Chains: a.issuer, Views: a.store, StoreTimeout: a.cfg.StoreDeadline(),
 		IdleTimeout: a.cfg.Console.Idle(), MaxAge: a.cfg.Console.Max(),
+		SSO: signOn, SSOLogins: a.store,
 	})
 }
 

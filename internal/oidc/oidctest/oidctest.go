@@ -255,6 +255,21 @@ func (p *Provider) SetGroups(username string, groups []string) error {
 	return nil
 }
 
+// SetRedirectURIs replaces a client's redirect URIs (a test learns its
+// server's port only once it listens).
+func (p *Provider) SetRedirectURIs(clientID string, uris []string) error {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	c, ok := p.st.clients[clientID]
+	if !ok {
+		return fmt.Errorf("oidctest: no client %q", clientID)
+	}
+	n := *c
+	n.Client.RedirectURIs = slices.Clone(uris)
+	p.st.clients[clientID] = &n
+	return nil
+}
+
 // Claims are the claims of a minted ID token. Zero fields are left out,
 // except Issuer, which defaults to the provider's.
 type Claims struct {

@@ -49,7 +49,10 @@ type SSOStart struct {
 // fixed text of ours (never the provider's words), safe to show and to
 // record; Unavailable marks a provider that could not be reached.
 type SSOError struct {
-	Reason      string
+	Reason string
+	// Detail is what the check found, for the audit log only (it may
+	// quote the provider or the token).
+	Detail      string
 	Unavailable bool
 	Err         error
 }
@@ -149,10 +152,14 @@ func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 	ctx, cancel := h.storeContext(r)
 	defer cancel()
+	detail := ""
 	fail := func(provider, reason string) {
 		h.limiter.Fail(src)
-		h.d.Refusals.Add(audit.Refusal{Source: src, Action: "console.sign_in", Path: r.URL.Path, Status: http.StatusUnauthorized,
-			Reason: "sso " + provider + ": " + reason})
+		rec := "sso " + provider + ": " + reason
+		if detail != "" {
+			rec += " (" + clip(detail, 300) + ")"
+		}
+		h.d.Refusals.Add(audit.Refusal{Source: src, Action: "console.sign_in", Path: r.URL.Path, Status: http.StatusUnauthorized, Reason: rec})
 		h.render(w, r, http.StatusUnauthorized, "login", nil, h.loginView(r, "", "The sign-in through "+provider+" did not complete: "+reason+". Try again."))
 	}
 	c, err := r.Cookie(ssoCookie)
@@ -197,7 +204,8 @@ func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
 		fail(l.Provider, "no principal here has your identity; ask an administrator to add you")
 		return
 	case errors.As(err, &se):
-		h.d.Log.Info("console: sign-in through an identity provider refused", "provider", l.Provider, "reason", se.Reason, "err", se.Err)
+		h.d.Log.Info("console: sign-in through an identity provider refused", "provider", l.Provider, "reason", se.Reason, "detail", se.Detail)
+		detail = se.Detail
 		fail(l.Provider, se.Reason)
 		return
 	case err != nil:

@@ -1,0 +1,243 @@
+package app
+
+import (
+	"context"
+	"crypto/elliptic"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/oidc/oidctest"
+)
+
+// tSSO is a server configured for single sign-on through a real
+// in-process OpenID provider with alice (pki-admins) and bob
+// (pki-viewers).
+type tSSO struct {
+	in  *tInstance
+	idp *oidctest.Provider
+}
+
+const tSSOPassword = "correct horse battery staple"
+
+func tNewSSO(t *testing.T, dbURL string) *tSSO {
+	t.Helper()
+	ctx := context.Background()
+	idp, err := oidctest.Start(ctx, oidctest.Options{
+		Users: []oidctest.User{
+			{Username: "alice", Password: tSSOPassword, Email: "alice@example.test", EmailVerified: true, Groups: []string{"pki-admins"}},
+			{Username: "bob", Password: tSSOPassword, Email: "bob@example.test", EmailVerified: true, Groups: []string{"pki-viewers"}},
+		},
+		Clients: []oidctest.Client{
+			{ID: "certwright", Secret: "console-secret", RedirectURIs: []string{"https://127.0.0.1:1/login/sso/callback"}},
+			{ID: "certwright-cli", RedirectURIs: []string{"http://127.0.0.1/callback"}, DeviceGrant: true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Close() })
+	cfg := tConfig(t, dbURL)
+	secret := filepath.Join(t.TempDir(), "client-secret")
+	if err := os.WriteFile(secret, []byte("console-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.OIDC = []config.OIDCProvider{{Name: "corp", Issuer: idp.Issuer(), ClientID: "certwright", ClientSecretFile: secret,
+		CLIClientID: "certwright-cli", CreatePrincipals: true,
+		Roles: []config.OIDCRoleMapping{{Group: "pki-admins", Role: authz.RoleAdmin}, {Group: "pki-viewers", Role: authz.RoleViewer}}}}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tInit(t, cfg, clock.Real{})
+	in := tStart(t, cfg, clock.Real{})
+	if err := idp.SetRedirectURIs("certwright", []string{in.l.HTTPSURL + "/login/sso/callback"}); err != nil {
+		t.Fatal(err)
+	}
+	return &tSSO{in: in, idp: idp}
+}
+
+// tPerson is a browser of one person: a cookie jar shared by the
+// provider's pages and the console's.
+type tPerson struct {
+	t  *testing.T
+	s  *tSSO
+	hc *http.Client
+}
+
+func (s *tSSO) person(t *testing.T) *tPerson {
+	hc := oidctest.NewBrowser()
+	hc.Transport = &http.Transport{TLSClientConfig: s.in.tlsConfig()}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &tPerson{t: t, s: s, hc: hc}
+}
+
+func (p *tPerson) get(u string) tResp {
+	p.t.Helper()
+	if strings.HasPrefix(u, "/") {
+		u = p.s.in.l.HTTPSURL + u
+	}
+	resp, err := p.hc.Get(u)
+	if err != nil {
+		p.t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return tResp{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// begin presses "Sign in with corp" and signs in at the provider; it
+// returns the console callback URL the provider sends the browser to.
+func (p *tPerson) begin(user string) *url.URL {
+	p.t.Helper()
+	r := p.get("/login/sso/corp?next=%2Fcertificates")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), p.s.idp.Issuer()) {
+		p.t.Fatalf("sign in with corp: %d to %q: %s", r.status, r.header.Get("Location"), tTrim(r.body))
+	}
+	cb, err := oidctest.Login(context.Background(), p.hc, r.header.Get("Location"), user, tSSOPassword)
+	if err != nil {
+		p.t.Fatalf("sign in at the provider as %s: %v", user, err)
+	}
+	return cb
+}
+
+// signIn signs user in to the console through the provider.
+func (p *tPerson) signIn(user string) {
+	p.t.Helper()
+	r := p.get(p.begin(user).String())
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `http-equiv="refresh" content="0; url=/certificates"`) {
+		p.t.Fatalf("the callback for %s: %d %s", user, r.status, tTrim(r.body))
+	}
+}
+
+// TestConsoleSSO: the sign-in page offers the provider; alice (group
+// pki-admins) and bob (pki-viewers) sign in through it, each created as a
+// principal bound by their group: alice may revoke, bob only reads; a
+// callback replayed, or one carrying another state, is refused and
+// audited; the group moving moves bob's bindings at his next sign-in;
+// disabling bob in Certwright ends his session at once and refuses his
+// next sign-in; with the provider down the page says so, and token
+// sign-in still works.
+func TestConsoleSSO(t *testing.T) {
+	t.Parallel()
+	s := tNewSSO(t, "")
+	in := s.in
+	cert := in.sign(tCSR(t, tECKey(t, elliptic.P256()), "sso.internal.test"))
+
+	alice := s.person(t)
+	if r := alice.get("/login"); !strings.Contains(string(r.body), `href="/login/sso/corp"`) {
+		t.Fatalf("the sign-in page offers no provider: %s", tTrim(r.body))
+	}
+	alice.signIn("alice")
+	page := string(alice.get("/certificates/" + cert.Serial).body)
+	if !strings.Contains(page, `action="/certificates/`+cert.Serial+`/revoke"`) {
+		t.Errorf("alice (pki-admins) is not offered revocation: %s", tTrim([]byte(page)))
+	}
+
+	bob := s.person(t)
+	cb := bob.begin("bob")
+	if r := bob.get(cb.String()); r.status != http.StatusOK {
+		t.Fatalf("bob's callback: %d %s", r.status, tTrim(r.body))
+	}
+	page = string(bob.get("/certificates/" + cert.Serial).body)
+	if !strings.Contains(page, "sso.internal.test") || strings.Contains(page, "/revoke") {
+		t.Errorf("bob (pki-viewers) sees: %s", tTrim([]byte(page)))
+	}
+	from := tAuditHead(t, in)
+	// The same answer again (a replay: the browser's state cookie went
+	// with the first use, and the sign-in with it), and an answer with a
+	// forged state.
+	if r := bob.get(cb.String()); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "did not complete") {
+		t.Errorf("a replayed callback: %d %s", r.status, tTrim(r.body))
+	}
+	forged := *bob.begin("bob")
+	q := forged.Query()
+	q.Set("state", "forged-state")
+	forged.RawQuery = q.Encode()
+	if r := bob.get(forged.String()); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "state does not match") {
+		t.Errorf("a forged state: %d %s", r.status, tTrim(r.body))
+	}
+
+	// bob moves to pki-admins, then out of every group.
+	if err := s.idp.SetGroups("bob", []string{"pki-admins"}); err != nil {
+		t.Fatal(err)
+	}
+	bob.signIn("bob")
+	if page = string(bob.get("/certificates/" + cert.Serial).body); !strings.Contains(page, "/revoke") {
+		t.Error("bob, now in pki-admins, is not offered revocation")
+	}
+	if err := s.idp.SetGroups("bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	bob.signIn("bob")
+	if r := bob.get("/certificates"); r.status != http.StatusForbidden {
+		t.Errorf("bob in no group: /certificates %d, want 403", r.status)
+	}
+
+	// Disabled in Certwright: the session ends at once, sign-in refused.
+	in.must(http.StatusOK, "POST", "/api/v1/principals/bob/disable", nil, nil)
+	if r := bob.get("/"); r.status != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), "ended=refused") {
+		t.Errorf("disabled bob's next request: %d to %q", r.status, r.header.Get("Location"))
+	}
+	if r := bob.get(bob.begin("bob").String()); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "disabled") {
+		t.Errorf("disabled bob's sign-in: %d %s", r.status, tTrim(r.body))
+	}
+
+	if err := in.app.refusals.Flush(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	evs := tAuditEvents(t, in, from)
+	var refusals []string
+	for _, ev := range evs {
+		if ev.Outcome != audit.Success {
+			refusals = append(refusals, ev.Action+" "+string(ev.Details))
+		}
+	}
+	tFindEvents(t, evs, "sso.sign_in", 3)
+	if joined := strings.Join(refusals, "\n"); !strings.Contains(joined, "state does not match") ||
+		!strings.Contains(joined, "disabled") {
+		t.Errorf("the refused sign-ins are not all audited: %s", joined)
+	}
+
+	// The provider down when its answer is checked: the page says so; a
+	// token still signs in.
+	carol := s.person(t)
+	cb = carol.begin("alice")
+	s.idp.SetDown(true)
+	if r := carol.get(cb.String()); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "cannot be reached") {
+		t.Errorf("provider down: %d %s", r.status, tTrim(r.body))
+	}
+	tb := in.browser(t)
+	tb.signIn(in.token)
+}
+
+// TestSSOProviderDownAtStart: a server whose identity provider is down
+// starts and serves; "Sign in with corp" says the provider cannot be
+// reached (503), and a token still signs in.
+func TestSSOProviderDownAtStart(t *testing.T) {
+	t.Parallel()
+	s := tNewSSO(t, "")
+	// tNewSSO's server has not asked the provider anything yet: discovery
+	// happens at the first sign-in.
+	s.idp.SetDown(true)
+	p := s.person(t)
+	if r := p.get("/login/sso/corp"); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "corp cannot be reached now") {
+		t.Errorf("provider down: %d %s", r.status, tTrim(r.body))
+	}
+	b := s.in.browser(t)
+	b.signIn(s.in.token)
+	if r := b.do("GET", "/", nil); r.status != http.StatusOK {
+		t.Errorf("the token's session: %d", r.status)
+	}
+}
