@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -262,11 +263,28 @@ func normIdentity(kind, value string) (string, error) {
 			return "", fmt.Errorf("%w: identity DNS name %q is not a host name", ErrInvalid, value)
 		}
 		return v, nil
+	case authz.IdentityEmail:
+		return normEmail(value)
 	}
-	return "", fmt.Errorf("%w: identity kind %q: use uri or dns", ErrInvalid, kind)
+	return "", fmt.Errorf("%w: identity kind %q: use uri, dns or email", ErrInvalid, kind)
 }
 
-// AddIdentity maps a client-certificate SAN (URI or DNS name) to a principal.
+// normEmail checks that value is a plain ASCII address (local@domain,
+// nothing quoted, no display name) of at most 254 bytes, as an rfc822Name
+// SAN holds one (RFC 5280 4.2.1.6), and returns it in lower case: a
+// provider's and a certificate's spelling of one address compare equal.
+func normEmail(value string) (string, error) {
+	a, err := mail.ParseAddress(value)
+	_, domain, _ := strings.Cut(value, "@")
+	if err != nil || a.Name != "" || a.Address != value || len(value) > 254 || strings.Count(value, "@") != 1 ||
+		domain == "" || strings.HasPrefix(domain, "[") || strings.ContainsFunc(value, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return "", fmt.Errorf("%w: identity e-mail address %q must be a plain address such as alice@example.com", ErrInvalid, value)
+	}
+	return strings.ToLower(value), nil
+}
+
+// AddIdentity maps a client-certificate SAN (URI, DNS name or e-mail
+// address) to a principal.
 func (s *Service) AddIdentity(ctx context.Context, who authz.Principal, idOrName, kind, value string) (*authz.Identity, error) {
 	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
 		return nil, err

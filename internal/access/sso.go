@@ -27,11 +27,19 @@ type SSOApply struct {
 	// alone while the principal is disabled.
 	Source   string
 	Bindings []authz.Binding
+	// Email is the address (lower-cased) the provider verified at this
+	// sign-in, "" for none. The principal gets it as an identity of kind
+	// authz.IdentityEmail from Source, unless another principal holds it
+	// (left alone: an identity is never taken from its holder); its other
+	// e-mail identities from Source go. Left alone while the principal is
+	// disabled. At is the time of the sign-in.
+	Email string
+	At    time.Time
 	// Token, when set, is stored for the principal unless it is disabled.
 	Token *authz.Token
-	// Audit returns the events to append, given the principal, whether it
-	// was created, and the bindings added and removed.
-	Audit func(p *authz.PrincipalRecord, created bool, added, removed []authz.Binding) []audit.Event
+	// Audit returns the events to append, given what the sign-in found
+	// and changed.
+	Audit func(res *SSOApplied) []audit.Event
 }
 
 // SSOApplied is what a sign-in found and changed.
@@ -39,7 +47,25 @@ type SSOApplied struct {
 	Principal      *authz.PrincipalRecord
 	Created        bool
 	Added, Removed []authz.Binding
+	// Email is what became of SSOApply.Email ("" when there was none, or
+	// the principal is disabled); EmailHolder names the principal that
+	// holds it when that is another (SSOEmailHeld).
+	Email       SSOEmailOutcome
+	EmailHolder string
+	// EmailsRemoved are the principal's e-mail identities from the
+	// provider that it vouches for no longer.
+	EmailsRemoved []string
 }
+
+// SSOEmailOutcome says what a sign-in did with the verified address.
+type SSOEmailOutcome string
+
+// Outcomes of a verified address at sign-in.
+const (
+	SSOEmailAdded SSOEmailOutcome = "added"
+	SSOEmailKept  SSOEmailOutcome = "kept"
+	SSOEmailHeld  SSOEmailOutcome = "held by another principal"
+)
 
 // SSOPerson is someone an identity provider vouched for at sign-in, with
 // what the configuration grants them.
@@ -120,27 +146,47 @@ func (s *Service) SignInSSO(ctx context.Context, in SSOPerson, ttl time.Duration
 	if err != nil {
 		return nil, err
 	}
+	tok.Via = source
+	email, noEmail := ssoEmail(in)
 	apply := &SSOApply{Kind: authz.IdentityOIDC, Value: authz.OIDCIdentityValue(in.Issuer, in.Subject), Source: source,
-		Bindings: bindings, Token: tok}
+		Bindings: bindings, Email: email, At: now, Token: tok}
 	if in.Create {
 		if apply.Create, err = s.newSSOPrincipal(ctx, in, now, by); err != nil {
 			return nil, err
 		}
 	}
-	apply.Audit = func(p *authz.PrincipalRecord, created bool, added, removed []authz.Binding) []audit.Event {
+	apply.Audit = func(res *SSOApplied) []audit.Event {
+		p := res.Principal
 		who := authz.Principal{ID: p.ID, Name: p.Name, Kind: p.Kind, Auth: "oidc:" + in.Provider, Source: in.Source}
 		var evs []audit.Event
-		if created {
+		if res.Created {
 			evs = append(evs, audit.New(who, now, "principal.create", p.Name, map[string]any{"id": p.ID, "kind": p.Kind, "by": by}),
 				audit.New(who, now, "identity.add", p.Name, map[string]any{"kind": apply.Kind, "value": apply.Value}))
 		}
-		for _, b := range added {
+		for _, b := range res.Added {
 			evs = append(evs, audit.New(who, now, "binding.create", p.Name, map[string]any{"binding": b.ID, "role": b.Role.Name, "scope": b.Scope, "source": source}))
 		}
-		for _, b := range removed {
+		for _, b := range res.Removed {
 			evs = append(evs, audit.New(who, now, "binding.delete", p.Name, map[string]any{"binding": b.ID, "role": b.Role.Name, "scope": b.Scope, "source": source}))
 		}
+		if res.Email == SSOEmailAdded {
+			evs = append(evs, audit.New(who, now, "identity.add", p.Name, map[string]any{"kind": authz.IdentityEmail, "value": email, "source": source}))
+		}
+		for _, v := range res.EmailsRemoved {
+			evs = append(evs, audit.New(who, now, "identity.remove", p.Name, map[string]any{"kind": authz.IdentityEmail, "value": v, "source": source,
+				"reason": in.Provider + " no longer verifies this address for the person"}))
+		}
 		details := map[string]any{"provider": in.Provider, "issuer": in.Issuer, "subject": in.Subject, "purpose": in.Purpose}
+		switch {
+		case res.Email == SSOEmailHeld:
+			// Never taken from its holder: the person signs in, without
+			// the address as an identity, and the audit log says whose it is.
+			details["email_identity"], details["email_holder"] = fmt.Sprintf("%s not added: %s", email, res.Email), res.EmailHolder
+		case res.Email != "":
+			details["email_identity"] = fmt.Sprintf("%s %s", email, res.Email)
+		case noEmail != "" && p.DisabledAt == nil:
+			details["email_identity"] = "none: " + noEmail
+		}
 		ev := audit.New(who, now, "sso.sign_in", p.Name, details)
 		if p.DisabledAt != nil {
 			ev.Outcome, details["reason"] = audit.Denied, "the principal is disabled"
@@ -163,6 +209,22 @@ func (s *Service) SignInSSO(ctx context.Context, in SSOPerson, ttl time.Duration
 	s.log.Info("signed in through an identity provider", "principal", res.Principal.Name, "provider", in.Provider,
 		"purpose", in.Purpose, "created", res.Created, "bindings_added", len(res.Added), "bindings_removed", len(res.Removed))
 	return &SSOSignedIn{Principal: res.Principal, Secret: secret, Token: tok, Created: res.Created, Added: res.Added, Removed: res.Removed}, nil
+}
+
+// ssoEmail returns the address a sign-in vouches for as an identity, in
+// lower case, or "" and why there is none.
+func ssoEmail(in SSOPerson) (string, string) {
+	switch {
+	case in.Email == "":
+		return "", "the provider gave no e-mail address"
+	case !in.EmailVerified:
+		return "", "the provider did not verify the e-mail address"
+	}
+	email, err := normEmail(in.Email)
+	if err != nil {
+		return "", "the e-mail address is not a plain address"
+	}
+	return email, ""
 }
 
 // newSSOPrincipal is the principal a first sign-in creates: named after

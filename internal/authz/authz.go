@@ -194,6 +194,9 @@ type Principal struct {
 	// (the token's expiry, the client certificate's notAfter); nil when
 	// it does not expire.
 	AuthExpiresAt *time.Time `json:"-"`
+	// Via is "oidc:NAME" when the request's token was minted by a sign-in
+	// through that identity provider; "" for any other credential.
+	Via string `json:"via,omitempty"`
 	// Source and RequestID describe the request the principal acts in;
 	// audit events carry them.
 	Source    string `json:"-"`

@@ -24,6 +24,10 @@ const (
 	// RuleEscalation: a principal grants or acts on only what it holds
 	// itself, in a scope at least as wide.
 	RuleEscalation Rule = "escalation"
+	// RuleSSOSignIn: only a token from a sign-in through an identity
+	// provider may do this (a person certificate), not a long-lived token
+	// or a client certificate.
+	RuleSSOSignIn Rule = "sso_sign_in"
 )
 
 // refusal is an ErrForbidden that names its rule.

@@ -70,12 +70,17 @@ type PrincipalRecord struct {
 
 // Identity maps a client-certificate name to a principal.
 type Identity struct {
-	// Kind is "uri" (a SAN URI such as spiffe://...) or "dns" (a SAN DNS name).
+	// Kind is "uri" (a SAN URI such as spiffe://...), "dns" (a SAN DNS
+	// name), "email" (a SAN e-mail address, lower-cased) or IdentityOIDC.
 	Kind        string    `json:"kind"`
 	Value       string    `json:"value"`
 	PrincipalID string    `json:"principal_id"`
 	Principal   string    `json:"principal"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Source is "oidc:NAME" for an e-mail address that provider's sign-in
+	// added (and its next sign-in replaces); "" for one an administrator
+	// mapped.
+	Source string `json:"source,omitempty"`
 }
 
 // Token is an API bearer token as stored: only a hash of its secret is kept.
@@ -91,6 +96,9 @@ type Token struct {
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
+	// Via is "oidc:NAME" for a token a sign-in through that identity
+	// provider minted; "" for one an administrator created.
+	Via string `json:"via,omitempty"`
 }
 
 // NewToken makes a token for the principal. The returned string is shown to
@@ -253,7 +261,7 @@ func (a *Authenticator) admit(ctx context.Context, rec *Token, gen uint64, now t
 	if err != nil {
 		return Principal{}, err
 	}
-	p.Auth, p.AuthExpiresAt = "token:"+id, rec.ExpiresAt
+	p.Auth, p.AuthExpiresAt, p.Via = "token:"+id, rec.ExpiresAt, rec.Via
 	e := &cachedToken{principal: copyPrincipal(p)}
 	copy(e.hash[:], rec.SecretHash) // checked above: 32 bytes
 	if rec.ExpiresAt != nil {
@@ -272,7 +280,8 @@ func expiredToken(id string, at time.Time) error {
 }
 
 // AuthenticateCertificate returns the principal a verified client
-// certificate maps to: its SAN URIs first, then its DNS names.
+// certificate maps to: its SAN URIs first, then its DNS names, then its
+// e-mail addresses.
 //
 // A name alone proves nothing — any requester can put any name its scope
 // allows into a CSR, and an ACME account any name it validated — so the
@@ -296,6 +305,9 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 	}
 	for _, d := range leaf.DNSNames {
 		names = append(names, [2]string{"dns", strings.ToLower(d)})
+	}
+	for _, e := range leaf.EmailAddresses {
+		names = append(names, [2]string{IdentityEmail, strings.ToLower(e)})
 	}
 	found := ""
 	for _, n := range names {

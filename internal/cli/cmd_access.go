@@ -16,6 +16,7 @@ import (
 
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -49,14 +50,14 @@ func principalCommands() []*command {
 		},
 		{name: "identity", summary: "register the client-certificate names (mTLS) a principal authenticates with", sub: []*command{
 			{
-				name: "add", summary: "let client certificates with this SAN URI or DNS name, issued to the principal (register first, then issue), authenticate as it",
-				args:    "NAME (--uri URI | --dns NAME) [--json]",
+				name: "add", summary: "let client certificates with this SAN URI, DNS name or e-mail address, issued to the principal (register first, then issue), authenticate as it",
+				args:    "NAME (--uri URI | --dns NAME | --email ADDRESS) [--json]",
 				example: "certwright principal identity add deploy-bot --uri spiffe://example.internal/deploy-bot",
 				run:     runIdentityAdd,
 			},
 			{
 				name: "remove", summary: "stop a client-certificate name from authenticating as the principal",
-				args:    "NAME (--uri URI | --dns NAME)",
+				args:    "NAME (--uri URI | --dns NAME | --email ADDRESS)",
 				example: "certwright principal identity remove deploy-bot --uri spiffe://example.internal/deploy-bot",
 				run:     runIdentityRemove,
 			},
@@ -461,40 +462,59 @@ func runPrincipalDisable(ctx context.Context, r *runner, args []string) error {
 	return nil
 }
 
-// identityArg reads the one of --uri and --dns given.
-func (r *runner) identityArg(uri, dns string) (apitypes.Identity, error) {
+// identityArg reads the one of --uri, --dns and --email given.
+func (r *runner) identityArg(f identityFlagValues) (apitypes.Identity, error) {
+	given := 0
+	for _, v := range []string{*f.uri, *f.dns, *f.email} {
+		if v != "" {
+			given++
+		}
+	}
 	switch {
-	case uri != "" && dns != "":
-		return apitypes.Identity{}, r.usagef("give --uri or --dns, not both")
-	case uri != "":
+	case given > 1:
+		return apitypes.Identity{}, r.usagef("give one of --uri, --dns and --email")
+	case *f.uri != "":
+		uri := *f.uri
 		u, err := url.Parse(uri)
 		if err != nil || u.Scheme == "" || strings.ContainsAny(uri, " \t\r\n") {
 			return apitypes.Identity{}, r.usagef("--uri %q is not an absolute URI such as spiffe://example.internal/app", uri)
 		}
 		return apitypes.Identity{Kind: "uri", Value: uri}, nil
-	case dns != "":
+	case *f.dns != "":
+		dns := *f.dns
 		if strings.Contains(dns, "://") || strings.ContainsAny(dns, " \t\r\n/@*") {
 			return apitypes.Identity{}, r.usagef("--dns %q is not a DNS name such as app.example.internal", dns)
 		}
 		return apitypes.Identity{Kind: "dns", Value: strings.ToLower(strings.TrimSuffix(dns, "."))}, nil
+	case *f.email != "":
+		names, err := pki.ParseNames([]string{"email:" + *f.email})
+		if err != nil || len(names.Emails) != 1 {
+			return apitypes.Identity{}, r.usagef("--email %q is not a plain e-mail address such as alice@example.com", *f.email)
+		}
+		return apitypes.Identity{Kind: "email", Value: strings.ToLower(names.Emails[0])}, nil
 	}
-	return apitypes.Identity{}, r.usagef("give --uri URI or --dns NAME")
+	return apitypes.Identity{}, r.usagef("give --uri URI, --dns NAME or --email ADDRESS")
 }
 
-func identityFlags(fs *flag.FlagSet) (uri, dns *string) {
-	uri = fs.String("uri", "", "the client certificate's SAN `URI`, e.g. spiffe://example.internal/app")
-	dns = fs.String("dns", "", "the client certificate's SAN DNS `NAME`")
-	return uri, dns
+// identityFlagValues are the flags naming an identity.
+type identityFlagValues struct{ uri, dns, email *string }
+
+func identityFlags(fs *flag.FlagSet) identityFlagValues {
+	return identityFlagValues{
+		uri:   fs.String("uri", "", "the client certificate's SAN `URI`, e.g. spiffe://example.internal/app"),
+		dns:   fs.String("dns", "", "the client certificate's SAN DNS `NAME`"),
+		email: fs.String("email", "", "the client certificate's SAN e-mail `ADDRESS`"),
+	}
 }
 
 func runIdentityAdd(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("principal identity add")
-	uri, dns := identityFlags(fs)
+	idf := identityFlags(fs)
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	id, err := r.identityArg(*uri, *dns)
+	id, err := r.identityArg(idf)
 	if err != nil {
 		return err
 	}
@@ -517,12 +537,12 @@ func runIdentityAdd(ctx context.Context, r *runner, args []string) error {
 
 func runIdentityRemove(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("principal identity remove")
-	uri, dns := identityFlags(fs)
+	idf := identityFlags(fs)
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	id, err := r.identityArg(*uri, *dns)
+	id, err := r.identityArg(idf)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,10 @@ const defaultRequestProfile = "web_server"
 func certRequestCommands() []*command {
 	return []*command{{
 		name: "request", summary: "make a key here, have its CSR signed, write key and chain (allowed to people)",
-		args: "NAME [--san NAME,...] [--profile P] [--key-type ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096|ed25519] [--ca CA] [--days N] --out FILE --key-out FILE [--force] [--json]",
+		args: "NAME [--san NAME,...] [--profile P] [--key-type ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096|ed25519] [--ca CA] [--days N] --out FILE --key-out FILE [--force] [--json] | --sso EMAIL [--validity 12h] [--out FILE] [--key-out FILE]",
 		example: "certwright cert request app.example.internal --san 10.0.0.5 --out app.pem --key-out app.key\n" +
-			"certwright cert request alice@example.internal --profile client_auth --key-type rsa-3072 --out alice.pem --key-out alice.key",
+			"certwright cert request alice@example.internal --profile client_auth --key-type rsa-3072 --out alice.pem --key-out alice.key\n" +
+			"certwright cert request --sso alice@example.com",
 		more: "The private key is generated on this machine and never sent: only a CSR goes to the server, so\n" +
 			"people (human principals) may use this where \"cert issue\" is for machines only. NAME is the\n" +
 			"subject common name and the first SAN; --san adds more: an IP address, an email address (has @),\n" +
@@ -34,6 +35,7 @@ func certRequestCommands() []*command {
 			"leaf first, without the root. Existing files are refused unless --force.\n\n" +
 			"When the profile requires approval, only the key is written (it cannot be made again) and the\n" +
 			"command exits 3 with the request ID; once approved: certwright request fetch ID --out FILE.\n\n" +
+			personRequestHelp +
 			strings.TrimSuffix(exitCodesHelp, "\n"),
 		run: runCertRequest,
 	}}
@@ -49,11 +51,20 @@ func runCertRequest(ctx context.Context, r *runner, args []string) error {
 	fs.Var(&sans, "san", "more subject alternative `NAMES`, comma-separated (DNS, IP, email, URI)")
 	keyType := keyAlgFlag(pki.ECDSAP256)
 	fs.Var(&keyType, "key-type", "key `ALG` to generate here: ec-p256 (ecdsa-p256), ec-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519")
-	keyOut := fs.String("key-out", "", "write the private key (PKCS#8 PEM) to `FILE`, mode 0600 (required)")
+	keyOut := fs.String("key-out", "", "write the private key (PKCS#8 PEM) to `FILE`, mode 0600 (required; with --sso, default EMAIL.key)")
 	force := fs.Bool("force", false, "replace --out and --key-out if they exist")
+	sso := fs.Bool("sso", false, "NAME is your e-mail address: get your short-lived person certificate with the token of certwright login --sso")
+	validity := fs.Duration("validity", 0, "with --sso: lifetime `DURATION` such as 12h or 90m (default: the person profile's 12h; at most 24h)")
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err
+	}
+	if *sso {
+		return r.personRequest(ctx, fs, cf, personRequest{email: strings.TrimSpace(pos[0]), out: f.out, keyOut: *keyOut,
+			keyType: pki.KeyAlgorithm(keyType), validity: *validity, force: *force})
+	}
+	if isSet(fs, "validity") {
+		return r.usagef("--validity goes with --sso; a certificate under another profile takes --days N")
 	}
 	if err := r.required(fs, "out", "key-out"); err != nil {
 		return err

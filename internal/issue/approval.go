@@ -25,6 +25,8 @@ type heldRequest struct {
 	Profile      string   `json:"profile"`
 	ValidityDays int      `json:"validity_days,omitempty"`
 	Tags         []string `json:"tags,omitempty"`
+	// Validity is Request.Validity, in nanoseconds.
+	Validity time.Duration `json:"validity,omitempty"`
 	// Auth is how the requester authenticated (authz.Principal.Auth):
 	// the replay acts with the same kind of authentication, so a held
 	// request becomes an mTLS credential only where the original request
@@ -54,7 +56,7 @@ func (s *Service) hold(ctx context.Context, req Request, authority *ca.CA, prof 
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(heldRequest{CSR: req.CSR.Raw, CA: authority.Name, Profile: prof.Name, ValidityDays: req.ValidityDays, Tags: req.Tags, Auth: req.Principal.Auth})
+	body, err := json.Marshal(heldRequest{CSR: req.CSR.Raw, CA: authority.Name, Profile: prof.Name, ValidityDays: req.ValidityDays, Validity: req.Validity, Tags: req.Tags, Auth: req.Principal.Auth})
 	if err != nil {
 		return nil, fmt.Errorf("issue: encode request: %w", err)
 	}
@@ -184,7 +186,7 @@ func (s *Service) replay(ctx context.Context, approver authz.Principal, r *Appro
 	start := time.Now()
 	res, err := s.issue(ctx, Request{
 		Principal: p, CA: h.CA, Profile: h.Profile, CSR: csr,
-		ValidityDays: h.ValidityDays, Tags: h.Tags,
+		ValidityDays: h.ValidityDays, Validity: h.Validity, Tags: h.Tags,
 	}, r)
 	s.observe(res, start, err)
 	return res, err

@@ -135,14 +135,18 @@ func clientAuthCapable(eku []x509.ExtKeyUsage) bool {
 }
 
 // identityNames lists the names of pr that could be mTLS identities, as the
-// authenticator looks them up: URIs as written, DNS names in lower case.
+// authenticator looks them up: URIs as written, DNS names and e-mail
+// addresses in lower case.
 func identityNames(pr *profile.Request) []authz.Identity {
-	out := make([]authz.Identity, 0, len(pr.URIs)+len(pr.DNSNames))
+	out := make([]authz.Identity, 0, len(pr.URIs)+len(pr.DNSNames)+len(pr.EmailAddresses))
 	for _, u := range pr.URIs {
 		out = append(out, authz.Identity{Kind: "uri", Value: u.String()})
 	}
 	for _, d := range pr.DNSNames {
 		out = append(out, authz.Identity{Kind: "dns", Value: strings.ToLower(strings.TrimSuffix(d, "."))})
+	}
+	for _, e := range pr.EmailAddresses {
+		out = append(out, authz.Identity{Kind: authz.IdentityEmail, Value: strings.ToLower(e)})
 	}
 	return out
 }

@@ -195,6 +195,14 @@ type Request struct {
 	URIs           []*url.URL
 	ValidityDays   int
 	Tags           []string
+	// Validity is a lifetime finer than days, in place of ValidityDays.
+	Validity time.Duration
+	// Person asks for the principal's own short-lived client certificate
+	// under the person profile, after a sign-in through an identity
+	// provider (person.go): no role is needed, but the request must come
+	// with a token from such a sign-in and name only the e-mail addresses
+	// the principal holds as identities.
+	Person bool
 	// RetainKey keeps a managed key wrapped even when the profile would
 	// not. Only the server sets it (its own TLS key, renewals of certificates
 	// it renews itself); the API never does.
@@ -351,12 +359,21 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		}
 	}
 	addCommonNameSAN(&pr)
-	pr.ValidityDays = req.ValidityDays
+	if req.Validity != 0 && req.ValidityDays != 0 {
+		return nil, fmt.Errorf("%w: a request names its validity in days or as a duration, not both", ErrInvalid)
+	}
+	pr.ValidityDays, pr.Validity = req.ValidityDays, req.Validity
 
 	// 2. Authorisation: may this principal issue under this profile on this
 	// CA for these names? A server-generated key goes to machines only.
+	// A person's own certificate needs no role, only its sign-in and
+	// addresses.
 	res := authz.Resource{CAID: authority.ID, CAName: authority.Name, Profile: prof.Name, Names: requestNames(&pr)}
-	if err := req.Principal.Allow(authz.PermCertIssue, res); err != nil {
+	if req.Person {
+		if err := s.checkPerson(ctx, &req, prof, &pr); err != nil {
+			return nil, err
+		}
+	} else if err := req.Principal.Allow(authz.PermCertIssue, res); err != nil {
 		return nil, err
 	}
 	var predecessor *inventory.Certificate
@@ -413,6 +430,9 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	validity, err := prof.Validity(req.ValidityDays)
+	if req.Validity != 0 {
+		validity, err = prof.ValidityOf(req.Validity)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -548,6 +568,9 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 	if rec.AutoRenew {
 		details["auto_renew"] = true
+	}
+	if req.Person {
+		details["person"], details["via"] = true, req.Principal.Via
 	}
 	if approved != nil {
 		details["approval_request"] = approved.ID

@@ -89,8 +89,12 @@ func (s *Service) CheckExpiry(ctx context.Context, prev time.Time) (ExpiryResult
 		return res, fmt.Errorf("lifecycle: expiry check: %w", err)
 	}
 	renewBefore := map[string]time.Duration{}
+	// Certificates that lapse by design (a person's, from a sign-in)
+	// would otherwise raise an alert a day per person.
+	silent := map[string]bool{}
 	thresholds := slices.Clone(s.settings().Thresholds)
 	for _, p := range profs {
+		silent[p.Name] = p.SilentExpiry
 		if p.RenewBeforeDays > 0 {
 			d := time.Duration(p.RenewBeforeDays) * 24 * time.Hour
 			renewBefore[p.Name] = d
@@ -110,6 +114,9 @@ func (s *Service) CheckExpiry(ctx context.Context, prev time.Time) (ExpiryResult
 			return nil
 		}
 		seen[c.Serial] = true
+		if silent[c.Profile] {
+			return nil
+		}
 		if a := s.certAlert(ctx, c, now, renewBefore[c.Profile], caNames); a != nil {
 			return batch.add(ctx, a)
 		}

@@ -42,8 +42,12 @@ type Request struct {
 	IPAddresses    []net.IP
 	EmailAddresses []string
 	URIs           []*url.URL
-	// ValidityDays is the requested lifetime; 0 means the profile maximum.
+	// ValidityDays is the requested lifetime; 0 means the profile's
+	// default (DefaultValidityHours, else the maximum).
 	ValidityDays int
+	// Validity is a requested lifetime finer than days, in place of
+	// ValidityDays (which is then 0).
+	Validity time.Duration
 }
 
 // Violation is a request that breaks a profile rule. Rule is one of the Rule
@@ -166,12 +170,17 @@ func (p *Profile) describeKeys() string {
 }
 
 func (p *Profile) checkValidity(r *Request) *Violation {
+	if r.Validity != 0 {
+		_, v := p.validityOf(r.Validity)
+		return v
+	}
 	_, v := p.validity(r.ValidityDays)
 	return v
 }
 
 // Validity returns the certificate lifetime for requestedDays, where 0 means
-// the profile maximum, or a *Violation of max_validity_days.
+// the profile's default (DefaultValidityHours, else the maximum), or a
+// *Violation of max_validity_days.
 func (p *Profile) Validity(requestedDays int) (time.Duration, error) {
 	d, v := p.validity(requestedDays)
 	if v != nil {
@@ -180,8 +189,20 @@ func (p *Profile) Validity(requestedDays int) (time.Duration, error) {
 	return d, nil
 }
 
+// ValidityOf is Validity for a lifetime finer than days: 0 means the
+// profile's default, and more than max_validity_days is a *Violation.
+func (p *Profile) ValidityOf(requested time.Duration) (time.Duration, error) {
+	d, v := p.validityOf(requested)
+	if v != nil {
+		return 0, v
+	}
+	return d, nil
+}
+
 func (p *Profile) validity(days int) (time.Duration, *Violation) {
 	switch {
+	case days == 0 && p.DefaultValidityHours > 0:
+		return time.Duration(p.DefaultValidityHours) * time.Hour, nil
 	case days == 0:
 		days = p.MaxValidityDays
 	case days < 0:
@@ -190,6 +211,19 @@ func (p *Profile) validity(days int) (time.Duration, *Violation) {
 		return 0, p.violation(RuleMaxValidity, strconv.Itoa(days), "validity of %d days exceeds the maximum %d", days, p.MaxValidityDays)
 	}
 	return time.Duration(days) * 24 * time.Hour, nil
+}
+
+func (p *Profile) validityOf(d time.Duration) (time.Duration, *Violation) {
+	maxD := time.Duration(p.MaxValidityDays) * 24 * time.Hour
+	switch {
+	case d == 0:
+		return p.validity(0)
+	case d < 0:
+		return 0, p.violation(RuleMaxValidity, d.String(), "validity of %s is not positive", d)
+	case d > maxD:
+		return 0, p.violation(RuleMaxValidity, d.String(), "validity of %s exceeds the maximum %s (%d days)", d, maxD, p.MaxValidityDays)
+	}
+	return d, nil
 }
 
 func (p *Profile) checkSANCount(r *Request) *Violation {

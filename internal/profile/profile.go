@@ -26,6 +26,11 @@ const (
 // DefaultMaxSANs applies when NameRules.MaxSANs is zero.
 const DefaultMaxSANs = 100
 
+// Person is the built-in profile of a person's short-lived client
+// certificate, asked for after a sign-in through an identity provider
+// and carrying only the e-mail addresses it verified.
+const Person = "person"
+
 // Profile is a certificate profile. JSON and YAML use the same snake_case
 // field names.
 type Profile struct {
@@ -39,6 +44,10 @@ type Profile struct {
 	KeyUsage        []string  `json:"key_usage,omitempty" yaml:"key_usage,omitempty"`
 	ExtKeyUsage     []string  `json:"ext_key_usage" yaml:"ext_key_usage"`
 	Names           NameRules `json:"names" yaml:"names"`
+	// DefaultValidityHours, when set, is the lifetime of a certificate
+	// whose request names none, in place of max_validity_days (the person
+	// profile's 12 hours within its 24).
+	DefaultValidityHours int `json:"default_validity_hours,omitempty" yaml:"default_validity_hours,omitempty"`
 	// SubjectFields lists the subject attributes a request may carry; any
 	// other attribute, including unknown OIDs, is a violation.
 	SubjectFields   []string `json:"subject_fields,omitempty" yaml:"subject_fields,omitempty"`
@@ -53,6 +62,11 @@ type Profile struct {
 	// by default: use it only on a profile reserved, by role scopes, for a
 	// CA dedicated to time stamping.
 	AllowTimeStamping bool `json:"allow_time_stamping,omitempty" yaml:"allow_time_stamping,omitempty"`
+	// SilentExpiry raises no expiring or expired alert for the profile's
+	// certificates: they lapse by design, and their holder asks for a new
+	// one (a person's certificate after a sign-in) rather than anyone
+	// renewing them.
+	SilentExpiry bool `json:"silent_expiry,omitempty" yaml:"silent_expiry,omitempty"`
 	// CABFLints also runs the CA/Browser Forum lints before issuance.
 	CABFLints bool `json:"cabf_lints" yaml:"cabf_lints"`
 	// Builtin marks the profiles from Builtins. Parse always clears it.
@@ -201,6 +215,25 @@ func Builtins() []*Profile {
 			},
 			SubjectFields: []string{"common_name", "organization", "organizational_unit"},
 			KeyExport:     KeyExportOnce,
+			Builtin:       true,
+		},
+		{
+			Name: Person,
+			Description: "Short-lived TLS client certificate of a person signed in through single sign-on: " +
+				"the e-mail address the identity provider verified, nothing else",
+			Keys:                 []KeyRule{{pki.FamilyECDSA, 256}, {pki.FamilyRSA, 2048}},
+			MaxValidityDays:      1,
+			DefaultValidityHours: 12,
+			KeyUsage:             []string{"digital_signature"},
+			ExtKeyUsage:          []string{"client_auth"},
+			Names: NameRules{
+				Email:      EmailRule{Allow: true},
+				RequireSAN: true,
+				MaxSANs:    10,
+			},
+			SubjectFields: []string{"common_name"},
+			KeyExport:     KeyExportOnce,
+			SilentExpiry:  true,
 			Builtin:       true,
 		},
 	}

@@ -60,6 +60,9 @@ func (p *Profile) validate(policy bool) *FieldError {
 	if p.MaxValidityDays < 1 || p.MaxValidityDays > maxValidity {
 		return fieldErr("max_validity_days", "%d is outside 1..%d", p.MaxValidityDays, maxValidity)
 	}
+	if p.DefaultValidityHours < 0 || p.DefaultValidityHours > 24*p.MaxValidityDays {
+		return fieldErr("default_validity_hours", "%d is outside 0..%d (max_validity_days in hours; 0 means max_validity_days)", p.DefaultValidityHours, 24*p.MaxValidityDays)
+	}
 	if p.RenewBeforeDays < 0 || p.RenewBeforeDays >= p.MaxValidityDays {
 		return fieldErr("renew_before_days", "%d must be at least 0 and below max_validity_days %d", p.RenewBeforeDays, p.MaxValidityDays)
 	}

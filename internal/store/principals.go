@@ -31,19 +31,19 @@ const (
 	sqlRevokeAllTokens  = `UPDATE api_tokens SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL`
 
 	tokenSelect = `SELECT t.id, t.principal_id, p.name, t.description, t.secret_hash, t.created_at,
-		t.expires_at, t.revoked_at, t.last_used_at
+		t.expires_at, t.revoked_at, t.last_used_at, t.via
 		FROM api_tokens t JOIN principals p ON p.id = t.principal_id`
 	sqlInsertToken = `INSERT INTO api_tokens (id, principal_id, description, secret_hash, created_at,
-		expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+		expires_at, revoked_at, last_used_at, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlGetToken     = tokenSelect + ` WHERE t.id = ?`
 	sqlListTokens   = tokenSelect + ` ORDER BY t.created_at, t.id`
 	sqlListTokensOf = tokenSelect + ` WHERE t.principal_id = ? ORDER BY t.created_at, t.id`
 	sqlRevokeToken  = `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`
 	sqlTouchToken   = `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`
-	identitySelect  = `SELECT i.kind, i.value, i.principal_id, p.name, i.created_at
+	identitySelect  = `SELECT i.kind, i.value, i.principal_id, p.name, i.created_at, i.source
 		FROM principal_identities i JOIN principals p ON p.id = i.principal_id`
-	sqlInsertIdentity = `INSERT INTO principal_identities (kind, value, principal_id, created_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	sqlInsertIdentity = `INSERT INTO principal_identities (kind, value, principal_id, created_at, source)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlDeleteIdentity    = `DELETE FROM principal_identities WHERE kind = ? AND value = ?`
 	sqlListIdentities    = identitySelect + ` ORDER BY p.name, i.kind, i.value`
 	sqlListIdentitiesOf  = identitySelect + ` WHERE i.principal_id = ? ORDER BY i.kind, i.value`
@@ -236,7 +236,7 @@ func (db *DB) CreateToken(ctx context.Context, t *authz.Token, ev audit.Event) e
 		}
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertToken), t.ID, t.PrincipalID, t.Description,
 			nonNil(t.SecretHash), db.timeArg(t.CreatedAt), db.nullTimeArg(t.ExpiresAt),
-			db.nullTimeArg(t.RevokedAt), db.nullTimeArg(t.LastUsedAt))
+			db.nullTimeArg(t.RevokedAt), db.nullTimeArg(t.LastUsedAt), t.Via)
 		if err != nil {
 			return err
 		}
@@ -323,7 +323,7 @@ func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 func scanToken(s scanner) (*authz.Token, error) {
 	var t authz.Token
 	if err := s.Scan(&t.ID, &t.PrincipalID, &t.Principal, &t.Description, &t.SecretHash, timeScan{&t.CreatedAt},
-		nullTimeScan{&t.ExpiresAt}, nullTimeScan{&t.RevokedAt}, nullTimeScan{&t.LastUsedAt}); err != nil {
+		nullTimeScan{&t.ExpiresAt}, nullTimeScan{&t.RevokedAt}, nullTimeScan{&t.LastUsedAt}, &t.Via); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -340,7 +340,7 @@ func (db *DB) AddIdentity(ctx context.Context, i *authz.Identity, ev audit.Event
 		if err := db.principalExists(ctx, tx, i.PrincipalID); err != nil {
 			return err
 		}
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertIdentity), i.Kind, i.Value, i.PrincipalID, db.timeArg(i.CreatedAt))
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertIdentity), i.Kind, i.Value, i.PrincipalID, db.timeArg(i.CreatedAt), i.Source)
 		if err != nil {
 			return err
 		}
@@ -393,7 +393,7 @@ func (db *DB) ListIdentities(ctx context.Context, principalID string) ([]*authz.
 
 func scanIdentity(s scanner) (*authz.Identity, error) {
 	var i authz.Identity
-	err := s.Scan(&i.Kind, &i.Value, &i.PrincipalID, &i.Principal, timeScan{&i.CreatedAt})
+	err := s.Scan(&i.Kind, &i.Value, &i.PrincipalID, &i.Principal, timeScan{&i.CreatedAt}, &i.Source)
 	return &i, err
 }
 

@@ -20,9 +20,14 @@ const (
 	// abandoned sign-ins is cleared without a long delete.
 	sqlPruneSSO = `DELETE FROM sso_logins WHERE state_hash IN
 		(SELECT state_hash FROM sso_logins WHERE expires_at < ? LIMIT 100)`
-	sqlSSOPending    = `SELECT COUNT(*) FROM sso_logins`
-	sqlBindingsFrom  = bindingSelect + ` WHERE b.principal_id = ? AND b.source = ? ORDER BY b.created_at, b.id`
-	sqlGetPrincipalI = `SELECT ` + principalColumns + ` FROM principals WHERE id = ?`
+	sqlSSOPending     = `SELECT COUNT(*) FROM sso_logins`
+	sqlBindingsFrom   = bindingSelect + ` WHERE b.principal_id = ? AND b.source = ? ORDER BY b.created_at, b.id`
+	sqlGetPrincipalI  = `SELECT ` + principalColumns + ` FROM principals WHERE id = ?`
+	sqlIdentityHolder = `SELECT i.principal_id, p.name FROM principal_identities i JOIN principals p ON p.id = i.principal_id
+		WHERE i.kind = ? AND i.value = ?`
+	// The principal's identities of a kind from a source but one value.
+	sqlDropIdentitiesFrom = `DELETE FROM principal_identities WHERE principal_id = ? AND kind = ? AND source = ? AND value <> ?
+		RETURNING value`
 )
 
 // ErrTooManyPending is returned when too many sign-ins wait for their
@@ -72,7 +77,8 @@ func (db *DB) TakeSSOLogin(ctx context.Context, stateHash string) (*authz.SSOLog
 
 // ApplySSOSignIn finds (or creates) the principal of in's identity, and
 // unless it is disabled brings its bindings from in.Source to in.Bindings
-// and stores in.Token, appending in.Audit's events, all or nothing.
+// and its e-mail identity from in.Source to in.Email, and stores
+// in.Token, appending in.Audit's events, all or nothing.
 func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.SSOApplied, error) {
 	if in.Kind == "" || in.Value == "" || in.Source == "" || in.Audit == nil {
 		return nil, errors.New("store: sign-in: identity, source and audit are required")
@@ -95,7 +101,7 @@ func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.
 			if n == 0 {
 				return conflict("principal name", p.Name)
 			}
-			if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertIdentity), in.Kind, in.Value, p.ID, db.timeArg(p.CreatedAt)); err != nil {
+			if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertIdentity), in.Kind, in.Value, p.ID, db.timeArg(p.CreatedAt), in.Source); err != nil {
 				return err
 			}
 			pid, out.Created = p.ID, true
@@ -133,16 +139,19 @@ func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.
 				out.Added = append(out.Added, b)
 			}
 			out.Removed = removed
+			if err := db.applySSOEmail(ctx, tx, p.ID, in, &out); err != nil {
+				return err
+			}
 			if t := in.Token; t != nil {
 				t.PrincipalID = p.ID
 				if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertToken), t.ID, t.PrincipalID, t.Description,
 					nonNil(t.SecretHash), db.timeArg(t.CreatedAt), db.nullTimeArg(t.ExpiresAt),
-					db.nullTimeArg(t.RevokedAt), db.nullTimeArg(t.LastUsedAt)); err != nil {
+					db.nullTimeArg(t.RevokedAt), db.nullTimeArg(t.LastUsedAt), t.Via); err != nil {
 					return err
 				}
 			}
 		}
-		for _, ev := range in.Audit(p, out.Created, out.Added, out.Removed) {
+		for _, ev := range in.Audit(&out) {
 			if err := db.appendAudit(ctx, tx, &ev); err != nil {
 				return err
 			}
@@ -153,6 +162,49 @@ func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.
 		return nil, fmt.Errorf("store: sign-in of %s: %w", in.Value, err)
 	}
 	return &out, nil
+}
+
+// applySSOEmail gives principal pid the e-mail identity in.Email from
+// in.Source unless another principal holds it, and removes its other
+// e-mail identities from in.Source.
+func (db *DB) applySSOEmail(ctx context.Context, tx *sql.Tx, pid string, in *access.SSOApply, out *access.SSOApplied) error {
+	if in.Email != "" {
+		// Inserted first, then the holder read when that did nothing: no
+		// window in which another sign-in could slip in between.
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertIdentity), authz.IdentityEmail, in.Email, pid, db.timeArg(in.At), in.Source)
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			out.Email = access.SSOEmailAdded
+		} else {
+			var holder, name string
+			if err := tx.QueryRowContext(ctx, db.d.rebind(sqlIdentityHolder), authz.IdentityEmail, in.Email).Scan(&holder, &name); err != nil {
+				return err
+			}
+			out.Email = access.SSOEmailKept
+			if holder != pid {
+				out.Email, out.EmailHolder = access.SSOEmailHeld, name
+			}
+		}
+	}
+	rows, err := tx.QueryContext(ctx, db.d.rebind(sqlDropIdentitiesFrom), pid, authz.IdentityEmail, in.Source, in.Email)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		out.EmailsRemoved = append(out.EmailsRemoved, v)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	slices.Sort(out.EmailsRemoved)
+	return nil
 }
 
 // bindingKey identifies a binding by what it grants.

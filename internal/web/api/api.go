@@ -272,6 +272,7 @@ func New(d Deps) (*Handler, error) {
 	h.routes = append(h.routes, h.lifecycleRoutes()...)
 	h.routes = append(h.routes, h.importRoutes()...)
 	h.routes = append(h.routes, h.complianceRoutes()...)
+	h.routes = append(h.routes, h.personRoutes()...)
 	for _, rt := range h.routes {
 		if len(rt.Permissions) == 0 || rt.Action == "" {
 			return nil, fmt.Errorf("api: route %s %s declares no permission or action", rt.Method, rt.Pattern)
