@@ -254,6 +254,11 @@ func names(profileName string) *x509.CertificateRequest {
 		return &x509.CertificateRequest{
 			Subject: pkix.Name{CommonName: "Example Corp Release Signing", Organization: org, Locality: []string{"Berlin"}},
 		}
+	case "person":
+		return &x509.CertificateRequest{
+			Subject:        pkix.Name{CommonName: "alice@example.com"},
+			EmailAddresses: []string{"alice@example.com"},
+		}
 	case "internal_service":
 		u, _ := url.Parse("spiffe://example.internal/ns/prod/sa/billing")
 		return &x509.CertificateRequest{
@@ -429,9 +434,15 @@ func TestIssueProfileMatrix(t *testing.T) {
 				if prof.Name == ed.Name {
 					req = names("")
 				}
+				// checkLeaf expects the maximum validity, which a
+				// profile with a shorter default is asked for.
+				days := 0
+				if prof.DefaultValidityHours > 0 {
+					days = prof.MaxValidityDays
+				}
 				res, err := e.svc.Issue(ctx, issue.Request{
 					Principal: admin, CA: "issuing", Profile: prof.Name, CSR: mustCSR(t, key, req),
-					Tags: []string{"matrix", prof.Name},
+					ValidityDays: days, Tags: []string{"matrix", prof.Name},
 				})
 				if !allowed {
 					var v *profile.Violation

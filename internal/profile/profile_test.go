@@ -19,6 +19,7 @@ func TestBuiltinsValidate(t *testing.T) {
 		"client_auth":      pki.RSA2048,
 		"code_signing":     pki.RSA3072,
 		"internal_service": pki.ECDSAP256,
+		"person":           pki.ECDSAP256,
 	}
 	all := Builtins()
 	if len(all) != len(wantDefault) {

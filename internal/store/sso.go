@@ -83,6 +83,48 @@ func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.
 	if in.Kind == "" || in.Value == "" || in.Source == "" || in.Audit == nil {
 		return nil, errors.New("store: sign-in: identity, source and audit are required")
 	}
+	// email gives principal pid the e-mail identity in.Email from
+	// in.Source unless another principal holds it, and removes its other
+	// e-mail identities from in.Source.
+	email := func(tx *sql.Tx, pid string, out *access.SSOApplied) error {
+		if in.Email != "" {
+			// Inserted first, then the holder read when that did nothing: no
+			// window in which another sign-in could slip in between.
+			n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertIdentity), authz.IdentityEmail, in.Email, pid, db.timeArg(in.At), in.Source)
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				out.Email = access.SSOEmailAdded
+			} else {
+				var holder, name string
+				if err := tx.QueryRowContext(ctx, db.d.rebind(sqlIdentityHolder), authz.IdentityEmail, in.Email).Scan(&holder, &name); err != nil {
+					return err
+				}
+				out.Email = access.SSOEmailKept
+				if holder != pid {
+					out.Email, out.EmailHolder = access.SSOEmailHeld, name
+				}
+			}
+		}
+		rows, err := tx.QueryContext(ctx, db.d.rebind(sqlDropIdentitiesFrom), pid, authz.IdentityEmail, in.Source, in.Email)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			out.EmailsRemoved = append(out.EmailsRemoved, v)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.Sort(out.EmailsRemoved)
+		return nil
+	}
 	var out access.SSOApplied
 	err := db.accessTx(ctx, func(tx *sql.Tx) error {
 		out = access.SSOApplied{}
@@ -139,7 +181,7 @@ func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.
 				out.Added = append(out.Added, b)
 			}
 			out.Removed = removed
-			if err := db.applySSOEmail(ctx, tx, p.ID, in, &out); err != nil {
+			if err := email(tx, p.ID, &out); err != nil {
 				return err
 			}
 			if t := in.Token; t != nil {
@@ -162,49 +204,6 @@ func (db *DB) ApplySSOSignIn(ctx context.Context, in *access.SSOApply) (*access.
 		return nil, fmt.Errorf("store: sign-in of %s: %w", in.Value, err)
 	}
 	return &out, nil
-}
-
-// applySSOEmail gives principal pid the e-mail identity in.Email from
-// in.Source unless another principal holds it, and removes its other
-// e-mail identities from in.Source.
-func (db *DB) applySSOEmail(ctx context.Context, tx *sql.Tx, pid string, in *access.SSOApply, out *access.SSOApplied) error {
-	if in.Email != "" {
-		// Inserted first, then the holder read when that did nothing: no
-		// window in which another sign-in could slip in between.
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertIdentity), authz.IdentityEmail, in.Email, pid, db.timeArg(in.At), in.Source)
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			out.Email = access.SSOEmailAdded
-		} else {
-			var holder, name string
-			if err := tx.QueryRowContext(ctx, db.d.rebind(sqlIdentityHolder), authz.IdentityEmail, in.Email).Scan(&holder, &name); err != nil {
-				return err
-			}
-			out.Email = access.SSOEmailKept
-			if holder != pid {
-				out.Email, out.EmailHolder = access.SSOEmailHeld, name
-			}
-		}
-	}
-	rows, err := tx.QueryContext(ctx, db.d.rebind(sqlDropIdentitiesFrom), pid, authz.IdentityEmail, in.Source, in.Email)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return err
-		}
-		out.EmailsRemoved = append(out.EmailsRemoved, v)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	slices.Sort(out.EmailsRemoved)
-	return nil
 }
 
 // bindingKey identifies a binding by what it grants.

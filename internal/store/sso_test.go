@@ -79,8 +79,9 @@ func TestApplySSOSignIn(t *testing.T) {
 			n++
 			return &access.SSOApply{Kind: authz.IdentityOIDC, Value: value, Source: "oidc:corp", Bindings: bs,
 				Token: &authz.Token{ID: fmt.Sprintf("tok%013d", n), Description: "sso", SecretHash: []byte("h"), CreatedAt: at},
-				Audit: func(p *authz.PrincipalRecord, created bool, added, removed []authz.Binding) []audit.Event {
-					ev := fmt.Sprintf("%s created=%v +%d -%d", p.Name, created, len(added), len(removed))
+				Audit: func(res *access.SSOApplied) []audit.Event {
+					p := res.Principal
+					ev := fmt.Sprintf("%s created=%v +%d -%d", p.Name, res.Created, len(res.Added), len(res.Removed))
 					events = append(events, ev)
 					return []audit.Event{{Time: at, Principal: p.Name, Action: "console.sign_in", Target: p.Name, Outcome: audit.Success}}
 				}}
@@ -138,6 +139,106 @@ func TestApplySSOSignIn(t *testing.T) {
 		}
 		if len(events) != 5 || events[0] != "ada created=true +1 -0" {
 			t.Errorf("audit callbacks: %v", events)
+		}
+	})
+}
+
+// TestApplySSOSignInEmail: a verified address becomes the principal's
+// e-mail identity from the provider, kept while the provider vouches for
+// it, replaced when it changes and removed when it goes; an address
+// another principal holds is left to it (the holder reported); an
+// identity an administrator mapped is never touched; a disabled
+// principal's identities do not change; the token records its provider.
+func TestApplySSOSignInEmail(t *testing.T) {
+	t.Parallel()
+	onBackends(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+		n := 0
+		signIn := func(subject, name, email string) *access.SSOApplied {
+			t.Helper()
+			n++
+			in := &access.SSOApply{Kind: authz.IdentityOIDC, Value: authz.OIDCIdentityValue("https://idp.example.test", subject), Source: "oidc:corp",
+				Email: email, At: at,
+				Create: &authz.PrincipalRecord{ID: "p_" + name, Name: name, Kind: authz.KindHuman, CreatedAt: at, CreatedBy: "sso:corp"},
+				Token:  &authz.Token{ID: fmt.Sprintf("tok%013d", n), Description: "sso", SecretHash: []byte("h"), CreatedAt: at, Via: "oidc:corp"},
+				Audit:  func(*access.SSOApplied) []audit.Event { return nil }}
+			res, err := db.ApplySSOSignIn(ctx, in)
+			if err != nil {
+				t.Fatalf("sign-in of %s with %q: %v", name, email, err)
+			}
+			return res
+		}
+		emails := func(pid string) string {
+			t.Helper()
+			ids, err := db.ListIdentities(ctx, pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, i := range ids {
+				if i.Kind == authz.IdentityEmail {
+					out = append(out, i.Value+"("+i.Source+")")
+				}
+			}
+			return fmt.Sprint(out)
+		}
+
+		if res := signIn("1", "ada", "ada@example.test"); res.Email != access.SSOEmailAdded || len(res.EmailsRemoved) != 0 {
+			t.Errorf("first sign-in: %+v", res)
+		}
+		if res := signIn("1", "ada", "ada@example.test"); res.Email != access.SSOEmailKept {
+			t.Errorf("same address again: %+v", res)
+		}
+		tok, err := db.GetToken(ctx, fmt.Sprintf("tok%013d", n))
+		if err != nil || tok.Via != "oidc:corp" {
+			t.Errorf("the sign-in's token: %+v, %v", tok, err)
+		}
+		if id, err := db.PrincipalByIdentity(ctx, authz.IdentityEmail, "ada@example.test"); err != nil || id != "p_ada" {
+			t.Errorf("ada@example.test maps to %q, %v", id, err)
+		}
+
+		// bob's provider claims ada's address: it stays ada's.
+		if res := signIn("2", "bob", "ada@example.test"); res.Email != access.SSOEmailHeld || res.EmailHolder != "ada" {
+			t.Errorf("bob claiming ada's address: %+v", res)
+		}
+		if got := emails("p_bob"); got != "[]" {
+			t.Errorf("bob's e-mail identities: %s", got)
+		}
+
+		// An administrator maps another address by hand; the provider
+		// changes ada's address, then gives none.
+		if err := db.AddIdentity(ctx, &authz.Identity{Kind: authz.IdentityEmail, Value: "ada.lovelace@example.test", PrincipalID: "p_ada", CreatedAt: at},
+			audit.Event{Time: at, Principal: "root", Action: "identity.add", Outcome: audit.Success}); err != nil {
+			t.Fatal(err)
+		}
+		res := signIn("1", "ada", "ada@new.example.test")
+		if res.Email != access.SSOEmailAdded || fmt.Sprint(res.EmailsRemoved) != "[ada@example.test]" {
+			t.Errorf("changed address: %+v", res)
+		}
+		if got := emails("p_ada"); got != "[ada.lovelace@example.test() ada@new.example.test(oidc:corp)]" {
+			t.Errorf("after the change: %s", got)
+		}
+		if res := signIn("1", "ada", ""); res.Email != "" || fmt.Sprint(res.EmailsRemoved) != "[ada@new.example.test]" {
+			t.Errorf("no address: %+v", res)
+		}
+		if got := emails("p_ada"); got != "[ada.lovelace@example.test()]" {
+			t.Errorf("after the address went: %s", got)
+		}
+		// The address freed, bob's next sign-in gets it.
+		if res := signIn("2", "bob", "ada@example.test"); res.Email != access.SSOEmailAdded {
+			t.Errorf("bob after ada let go: %+v", res)
+		}
+
+		// Disabled: nothing changes.
+		if err := db.DisablePrincipal(ctx, "p_bob", at, audit.Event{Time: at, Principal: "root", Action: "principal.disable", Outcome: audit.Success}); err != nil {
+			t.Fatal(err)
+		}
+		if res := signIn("2", "bob", ""); res.Email != "" || len(res.EmailsRemoved) != 0 {
+			t.Errorf("disabled bob: %+v", res)
+		}
+		if got := emails("p_bob"); got != "[ada@example.test(oidc:corp)]" {
+			t.Errorf("disabled bob's identities changed: %s", got)
 		}
 	})
 }
