@@ -86,6 +86,10 @@ var tRoutePermissions = map[string][]authz.Permission{
 	"POST /api/v1/certificates/import":                 {authz.PermCertIssue},
 	"GET /api/v1/reports/compliance":                   {authz.PermReportRead},
 	"GET /api/v1/whoami":                               authz.Permissions(),
+	// A person's own certificate: the right to it is the sign-in through
+	// an identity provider, which the issuance path checks; a principal
+	// with no permission at all gets nothing from the API (web/api/person.go).
+	"POST /api/v1/certificates/person": authz.Permissions(),
 }
 
 // tPrincipalWithout creates, as the admin, a machine principal holding

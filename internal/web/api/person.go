@@ -23,7 +23,7 @@ import (
 // authenticate it to nothing.
 func (h *Handler) personRoutes() []Route {
 	return []Route{
-		route("POST", "/api/v1/certificates/person", "certificate.person", h.personCert, authz.Permissions()...),
+		route("POST", "/api/v1/certificates/person", "certificate.issue", h.personCert, authz.Permissions()...),
 	}
 }
 
