@@ -149,7 +149,10 @@ func TestValidation(t *testing.T) {
 		}},
 		{"bad identity URI", func() error { _, err := s.AddIdentity(ctx, admin, admin.ID, "uri", "not a uri"); return err }},
 		{"bad identity kind", func() error { _, err := s.AddIdentity(ctx, admin, admin.ID, "ldap", "cn=a"); return err }},
-		{"bad identity e-mail address", func() error { _, err := s.AddIdentity(ctx, admin, admin.ID, "email", "Alice <a@b.example>"); return err }},
+		{"bad identity e-mail address", func() error {
+			_, err := s.AddIdentity(ctx, admin, admin.ID, "email", "Alice <a@b.example>")
+			return err
+		}},
 	}
 	for _, b := range bad {
 		err := b.do()

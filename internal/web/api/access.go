@@ -27,7 +27,7 @@ func bindingView(b *authz.Binding) apitypes.Binding {
 
 func tokenView(t *authz.Token) apitypes.Token {
 	return apitypes.Token{ID: t.ID, Principal: t.Principal, Description: t.Description, CreatedAt: t.CreatedAt,
-		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt}
+		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt, Via: t.Via}
 }
 
 func roleView(r *authz.Role) apitypes.Role {
@@ -55,7 +55,7 @@ func (h *Handler) principalView(r *http.Request, who authz.Principal, p *authz.P
 		return v, err
 	}
 	for _, i := range ids {
-		v.Identities = append(v.Identities, apitypes.Identity{Kind: i.Kind, Value: i.Value, CreatedAt: i.CreatedAt})
+		v.Identities = append(v.Identities, apitypes.Identity{Kind: i.Kind, Value: i.Value, CreatedAt: i.CreatedAt, Source: i.Source})
 	}
 	ts, err := h.d.Access.ListTokens(r.Context(), who, p.ID)
 	if err != nil {

@@ -22,12 +22,16 @@ type Binding struct {
 	CreatedBy string    `json:"created_by"`
 }
 
-// Identity is a client-certificate name (SAN URI or DNS name) that
-// authenticates as a principal over mTLS.
+// Identity is a client-certificate name (SAN URI, DNS name or e-mail
+// address) that authenticates as a principal over mTLS.
 type Identity struct {
-	Kind      string    `json:"kind"` // uri | dns
+	Kind      string    `json:"kind"` // uri | dns | email (oidc: the provider's subject)
 	Value     string    `json:"value"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// Source is "oidc:NAME" for an identity that provider's sign-in added
+	// (an e-mail address it verified, replaced at the next sign-in); set
+	// by the server, ignored in a request.
+	Source string `json:"source,omitempty"`
 }
 
 // Token describes an API token; the secret is never shown again.
@@ -39,6 +43,9 @@ type Token struct {
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
+	// Via is "oidc:NAME" for a token a sign-in through that identity
+	// provider minted.
+	Via string `json:"via,omitempty"`
 }
 
 // NewToken is a token just created: Token is the only time the secret is shown.

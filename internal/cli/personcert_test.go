@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+// personAPI is a fake server that answers person-certificate requests:
+// it signs the CSR with the test chain's intermediate, or answers what
+// refuse says.
+type personAPI struct {
+	*fakeAPI
+	signer *signingAPI
+	mu     sync.Mutex
+	got    []apitypes.PersonCertificateRequest
+	bodies []map[string]any
+	csrs   []*x509.CertificateRequest
+}
+
+func newPersonAPI(t *testing.T, refuse func(w http.ResponseWriter) bool) *personAPI {
+	t.Helper()
+	s := &personAPI{signer: &signingAPI{tc: newTestChain(t)}}
+	s.fakeAPI = newFakeAPI(t, map[string]http.HandlerFunc{
+		"POST /api/v1/certificates/person": func(w http.ResponseWriter, r *http.Request) {
+			var req apitypes.PersonCertificateRequest
+			var body map[string]any
+			dec := json.NewDecoder(r.Body)
+			if err := dec.Decode(&body); err != nil {
+				writeTestJSON(w, 400, apitypes.Error{Error: "bad request", Detail: err.Error()})
+				return
+			}
+			b, _ := json.Marshal(body)
+			_ = json.Unmarshal(b, &req)
+			csr, err := pki.ParseCSR([]byte(req.CSRPEM))
+			if err != nil {
+				writeTestJSON(w, 400, apitypes.Error{Error: "bad request", Detail: err.Error()})
+				return
+			}
+			s.mu.Lock()
+			s.got, s.bodies, s.csrs = append(s.got, req), append(s.bodies, body), append(s.csrs, csr)
+			s.mu.Unlock()
+			if refuse != nil && refuse(w) {
+				return
+			}
+			writeTestJSON(w, 201, s.signer.sign(t, csr))
+		},
+	})
+	return s
+}
+
+// TestCertRequestSSO: cert request --sso makes a P-256 key here, sends
+// only a CSR naming the address (as common name and e-mail SAN, nothing
+// else) to the person route, writes the key 0600 and the certificate with
+// its chain, and says where and until when; --validity goes to the server
+// as a duration.
+func TestCertRequestSSO(t *testing.T) {
+	t.Parallel()
+	s := newPersonAPI(t, nil)
+	dir := t.TempDir()
+	key, out := filepath.Join(dir, "alice.key"), filepath.Join(dir, "alice.pem")
+	code, stdout, errOut := run(t, s.env, "cert", "request", "--sso", "alice@example.com", "--out", out, "--key-out", key)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if stdout != "" || !strings.Contains(errOut, key+" (key, 0600)") || !strings.Contains(errOut, out) || !strings.Contains(errOut, "valid until") ||
+		!strings.Contains(errOut, "--client-cert "+out+" --client-key "+key) {
+		t.Errorf("stdout %q, stderr %q", stdout, errOut)
+	}
+	if len(s.got) != 1 {
+		t.Fatalf("%d requests to the person route, want 1", len(s.got))
+	}
+	body, csr := s.bodies[0], s.csrs[0]
+	if len(body) != 1 || body["csr_pem"] == nil {
+		t.Errorf("request body %v: want the CSR alone", body)
+	}
+	if strings.Contains(s.got[0].CSRPEM, "PRIVATE KEY") {
+		t.Fatal("the private key was sent to the server")
+	}
+	if csr.Subject.CommonName != "alice@example.com" || !slices.Equal(csr.EmailAddresses, []string{"alice@example.com"}) ||
+		len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.URIs) != 0 {
+		t.Errorf("CSR: CN %q, e-mail %v, DNS %v, IP %v, URI %v", csr.Subject.CommonName, csr.EmailAddresses, csr.DNSNames, csr.IPAddresses, csr.URIs)
+	}
+	fi, err := os.Stat(key)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	priv := keyFile(t, key)
+	certs, err := pki.ParseCertificates(mustRead(t, out))
+	if err != nil || len(certs) != 2 {
+		t.Fatalf("certificate file: %d certificates, %v", len(certs), err)
+	}
+	if alg, _ := pki.AlgorithmOf(priv.Public()); alg != pki.ECDSAP256 || !certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(priv.Public()) {
+		t.Errorf("key %s does not match the certificate", alg)
+	}
+
+	// --validity, and the files exist now: refused without --force.
+	code, _, errOut = run(t, s.env, "cert", "request", "--sso", "alice@example.com", "--out", out, "--key-out", key, "--validity", "2h")
+	if code != 1 || !strings.Contains(errOut, "already exists") || len(s.got) != 1 {
+		t.Errorf("existing files: exit %d, stderr %q, %d requests", code, errOut, len(s.got))
+	}
+	code, _, errOut = run(t, s.env, "cert", "request", "--sso", "alice@example.com", "--out", out, "--key-out", key, "--validity", "2h", "--force")
+	if code != 0 || len(s.got) != 2 || s.got[1].Validity != "2h0m0s" {
+		t.Errorf("--validity 2h --force: exit %d, stderr %q, requests %+v", code, errOut, s.got)
+	}
+}
+
+// TestCertRequestSSORefused: the server's refusals come with the fix —
+// not signed in through the provider (run certwright login --sso), an
+// address that is not yours — and leave no file behind.
+func TestCertRequestSSORefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   apitypes.Error
+		want   string
+	}{
+		{"a long-lived token", 403, apitypes.Error{Error: "forbidden", Detail: "forbidden: requester alice did not sign in through an identity provider", Rule: apitypes.RuleSSOSignIn},
+			"hint: run certwright login --sso first"},
+		{"someone else's address", 400, apitypes.Error{Error: "policy violation", Detail: "profile person: rule names.email: bob@example.com is not an e-mail address of requester alice", Rule: "names.email"},
+			"hint: bob@example.com must be the address your identity provider verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newPersonAPI(t, func(w http.ResponseWriter) bool {
+				writeTestJSON(w, tc.status, tc.body)
+				return true
+			})
+			dir := t.TempDir()
+			code, _, errOut := run(t, s.env, "cert", "request", "--sso", "bob@example.com", "--out", filepath.Join(dir, "c"), "--key-out", filepath.Join(dir, "k"))
+			if code != 1 || !strings.Contains(errOut, tc.body.Detail) || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %q", code, errOut, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("a refusal left files behind: %v", entries)
+			}
+		})
+	}
+}
+
+func TestCertRequestSSOUsage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	k, c := filepath.Join(dir, "k"), filepath.Join(dir, "c")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sso", "alice@example.com", "--profile", "client_auth", "--out", c, "--key-out", k}, "--profile does not go with --sso"},
+		{[]string{"--sso", "alice@example.com", "--days", "1", "--out", c, "--key-out", k}, "--days does not go with --sso"},
+		{[]string{"--sso", "alice@example.com", "--san", "bob@example.com", "--out", c, "--key-out", k}, "--san does not go with --sso"},
+		{[]string{"--sso", "alice.example.com", "--out", c, "--key-out", k}, "--sso takes your e-mail address"},
+		{[]string{"--sso", "alice@example.com", "--out", c, "--key-out", c}, "must differ"},
+		{[]string{"--sso", "alice@example.com", "--out", c, "--key-out", k, "--validity", "soon"}, `invalid value "soon" for flag -validity`},
+		{[]string{"app.example.internal", "--out", c, "--key-out", k, "--validity", "12h"}, "--validity goes with --sso"},
+		{[]string{"--sso"}, "missing NAME"},
+	} {
+		code, _, errOut := run(t, map[string]string{"CERTWRIGHT_DATA_DIR": filepath.Join(dir, "none")}, append([]string{"cert", "request"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("usage errors left files: %v", entries)
+	}
+}
+
+// TestPersonOutputs: without --out and --key-out, the files are named
+// after the address in the current directory.
+func TestPersonOutputs(t *testing.T) {
+	t.Parallel()
+	if out, key := personOutputs("alice@example.com", "", ""); out != "alice@example.com.pem" || key != "alice@example.com.key" {
+		t.Errorf("defaults %q, %q", out, key)
+	}
+	if out, key := personOutputs("alice@example.com", "a.pem", ""); out != "a.pem" || key != "alice@example.com.key" {
+		t.Errorf("--out only: %q, %q", out, key)
+	}
+}
