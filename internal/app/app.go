@@ -178,6 +178,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	profiles := profile.NewCatalog(st, clk.Now)
+	warnShadowedProfiles(ctx, log, profiles)
 	caCache := ca.NewCache(st, clk)
 	cw := caWrites{DB: st, cas: caCache}
 	mx, err := metrics.New(metrics.Config{Clock: clk, Log: log.With("component", "metrics"), MaxCertificates: cfg.Metrics.MaxCertificates}, st, st)

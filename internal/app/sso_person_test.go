@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/oidc"
 	"github.com/certwright/certwright/internal/oidc/oidctest"
 	"github.com/certwright/certwright/internal/pki"
@@ -286,5 +287,40 @@ func TestSSOPersonCertificateRefusals(t *testing.T) {
 	}
 	if denied < 8 {
 		t.Errorf("%d refused person-certificate requests audited, want at least 8", denied)
+	}
+}
+
+// TestPersonCertificatesRaiseNoExpiryAlerts: a person certificate lapses
+// by design within a day: the expiry check raises no alert for it, while
+// a certificate of another profile expiring as soon still gets its
+// expiring and expired alerts.
+func TestPersonCertificatesRaiseNoExpiryAlerts(t *testing.T) {
+	t.Parallel()
+	cfg := tConfig(t, "")
+	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	tInit(t, cfg, clk)
+	in := tStart(t, cfg, clk)
+	tRunJob(t, in, "expiry-check")
+	var person apitypes.IssuedCertificate
+	in.must(http.StatusCreated, "POST", "/api/v1/certificates/sign", apitypes.SignRequest{
+		CSRPEM: tPersonCSR(t, tECKey(t, elliptic.P256()), "carol@example.test", []string{"carol@example.test"}), Profile: "person",
+	}, &person)
+	other := tSignDays(t, in, "internal_service", 1, "short.internal.test")
+	for range 3 {
+		tRunJob(t, in, "expiry-check")
+		clk.Advance(12 * time.Hour)
+	}
+	tRunJob(t, in, "expiry-check")
+	var list apitypes.AlertList
+	in.must(http.StatusOK, "GET", "/api/v1/alerts", nil, &list)
+	kinds := map[string][]string{}
+	for _, a := range list.Alerts {
+		kinds[a.Serial] = append(kinds[a.Serial], a.Kind)
+	}
+	if len(kinds[person.Serial]) != 0 {
+		t.Errorf("alerts for the person certificate: %v", kinds[person.Serial])
+	}
+	if !slices.Contains(kinds[other.Serial], "expiring") || !slices.Contains(kinds[other.Serial], "expired") {
+		t.Errorf("alerts for the internal_service certificate: %v, want expiring and expired", kinds[other.Serial])
 	}
 }

@@ -134,6 +134,9 @@ func (c *Catalog) List(ctx context.Context) ([]*Profile, error) {
 	}
 	var custom []*Profile
 	for name, doc := range docs {
+		if _, ok := c.builtins[name]; ok {
+			continue // shadowed: see Shadowed
+		}
 		p, err := parseListed(doc)
 		if err != nil {
 			return nil, fmt.Errorf("profile: stored definition of %q: %w", name, err)
@@ -142,6 +145,24 @@ func (c *Catalog) List(ctx context.Context) ([]*Profile, error) {
 	}
 	sort.Slice(custom, func(i, j int) bool { return custom[i].Name < custom[j].Name })
 	return append(out, custom...), nil
+}
+
+// Shadowed returns the stored custom profiles whose names a newer release
+// made built in (person, for instance), with their definitions: Get and
+// List serve the built-in profile under such a name, so the custom one
+// is out of reach until re-created under another name.
+func (c *Catalog) Shadowed(ctx context.Context) (map[string][]byte, error) {
+	docs, err := c.docs.ListProfiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("profile: list: %w", err)
+	}
+	out := map[string][]byte{}
+	for name, doc := range docs {
+		if _, ok := c.builtins[name]; ok {
+			out[name] = doc
+		}
+	}
+	return out, nil
 }
 
 func (c *Catalog) save(ctx context.Context, who authz.Principal, action string, p *Profile, write func(context.Context, string, []byte, audit.Event) error) error {
