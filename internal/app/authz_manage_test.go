@@ -53,6 +53,8 @@ func tManageAttacks(admin, adminTokenID, adminBinding, adminURI, adminEABKey str
 var tManageNoTarget = map[string]string{
 	"POST /api/v1/alerts/test": "sends a test alert; names no principal",
 	"GET /api/v1/whoami":       "describes the caller itself",
+	"POST /api/v1/certificates/person": "issues the caller's own certificate, for addresses it holds itself; " +
+		"one carrying an admin's address is refused by the identity rule (TestSSOPersonCertificateRefusals)",
 }
 
 // TestManageOnlyCannotActOnAdmin walks every route that declares
