@@ -283,6 +283,14 @@ func TestCertRequestUsage(t *testing.T) {
 		{[]string{"app.example.internal", "--out", c, "--key-out", k, "--san", "ip:not-an-ip"}, "not an IP address"},
 		{[]string{"app.example.internal", "--out", filepath.Join(dir, "no", "c"), "--key-out", k}, "does not exist"},
 		{[]string{"--out", c, "--key-out", k}, "missing NAME"},
+		{[]string{"--sso", "alice@example.com", "--profile", "client_auth", "--out", c, "--key-out", k}, "--profile does not go with --sso"},
+		{[]string{"--sso", "alice@example.com", "--days", "1", "--out", c, "--key-out", k}, "--days does not go with --sso"},
+		{[]string{"--sso", "alice@example.com", "--san", "bob@example.com", "--out", c, "--key-out", k}, "--san does not go with --sso"},
+		{[]string{"--sso", "alice.example.com", "--out", c, "--key-out", k}, "--sso takes your e-mail address"},
+		{[]string{"--sso", "alice@example.com", "--out", c, "--key-out", c}, "must differ"},
+		{[]string{"--sso", "alice@example.com", "--out", c, "--key-out", k, "--validity", "soon"}, `invalid value "soon" for flag -validity`},
+		{[]string{"app.example.internal", "--out", c, "--key-out", k, "--validity", "12h"}, "--validity goes with --sso"},
+		{[]string{"--sso"}, "missing NAME"},
 	} {
 		code, _, errOut := run(t, map[string]string{"CERTWRIGHT_DATA_DIR": filepath.Join(dir, "none")}, append([]string{"cert", "request"}, tc.args...)...)
 		if code == 0 || !strings.Contains(errOut, tc.want) {

@@ -55,6 +55,7 @@ func runCertRequest(ctx context.Context, r *runner, args []string) error {
 	force := fs.Bool("force", false, "replace --out and --key-out if they exist")
 	sso := fs.Bool("sso", false, "NAME is your e-mail address: get your short-lived person certificate with the token of certwright login --sso")
 	validity := fs.Duration("validity", 0, "with --sso: lifetime `DURATION` such as 12h or 90m (default: the person profile's 12h; at most 24h)")
+	fs.Lookup("validity").DefValue = "" // the server's default, not 0s
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err

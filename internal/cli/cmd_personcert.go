@@ -121,7 +121,7 @@ func personRefusal(err error, email string) error {
 	}
 	switch {
 	case ae.status == http.StatusForbidden && ae.body.Rule == apitypes.RuleSSOSignIn:
-		return &hintError{ae, "run certwright login --sso first: a person certificate is issued only to the token of a sign-in through your identity provider, not to a long-lived token or a client certificate"}
+		return &hintError{ae, "run certwright login --sso first (it saves the token of a sign-in through your identity provider in your context), then ask again"}
 	case ae.status == http.StatusBadRequest && ae.body.Rule == "names.email":
 		return &hintError{ae, email + " must be the address your identity provider verified when you signed in (certwright whoami shows who you are); sign in as that person with certwright login --sso"}
 	}

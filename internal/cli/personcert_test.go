@@ -149,33 +149,6 @@ func TestCertRequestSSORefused(t *testing.T) {
 	}
 }
 
-func TestCertRequestSSOUsage(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	k, c := filepath.Join(dir, "k"), filepath.Join(dir, "c")
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--sso", "alice@example.com", "--profile", "client_auth", "--out", c, "--key-out", k}, "--profile does not go with --sso"},
-		{[]string{"--sso", "alice@example.com", "--days", "1", "--out", c, "--key-out", k}, "--days does not go with --sso"},
-		{[]string{"--sso", "alice@example.com", "--san", "bob@example.com", "--out", c, "--key-out", k}, "--san does not go with --sso"},
-		{[]string{"--sso", "alice.example.com", "--out", c, "--key-out", k}, "--sso takes your e-mail address"},
-		{[]string{"--sso", "alice@example.com", "--out", c, "--key-out", c}, "must differ"},
-		{[]string{"--sso", "alice@example.com", "--out", c, "--key-out", k, "--validity", "soon"}, `invalid value "soon" for flag -validity`},
-		{[]string{"app.example.internal", "--out", c, "--key-out", k, "--validity", "12h"}, "--validity goes with --sso"},
-		{[]string{"--sso"}, "missing NAME"},
-	} {
-		code, _, errOut := run(t, map[string]string{"CERTWRIGHT_DATA_DIR": filepath.Join(dir, "none")}, append([]string{"cert", "request"}, tc.args...)...)
-		if code != exitUsage || !strings.Contains(errOut, tc.want) {
-			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
-		}
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("usage errors left files: %v", entries)
-	}
-}
-
 // TestPersonOutputs: without --out and --key-out, the files are named
 // after the address in the current directory.
 func TestPersonOutputs(t *testing.T) {
