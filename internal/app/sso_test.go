@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/elliptic"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +65,11 @@ func tNewSSO(t *testing.T, dbURL string) *tSSO {
 	}
 	tInit(t, cfg, clock.Real{})
 	in := tStart(t, cfg, clock.Real{})
+	// What certwright-testidp registers for the console.
 	if err := idp.SetRedirectURIs("certwright", []string{in.l.HTTPSURL + "/login/sso/callback"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.SetPostLogoutRedirectURIs("certwright", []string{in.l.HTTPSURL + "/"}); err != nil {
 		t.Fatal(err)
 	}
 	return &tSSO{in: in, idp: idp}
@@ -340,5 +346,29 @@ func TestSSOTokenExchange(t *testing.T) {
 		if !strings.Contains(reasons, want) {
 			t.Errorf("no audited refusal says %q: %s", want, reasons)
 		}
+	}
+}
+
+// TestSSOSignOutOfProvider: the signed-out page's "sign out of corp" link
+// is one the provider accepts: it returns the browser to the console's
+// root, the post-logout redirect URI registered for the console (as
+// certwright-testidp registers it), and nowhere else.
+func TestSSOSignOutOfProvider(t *testing.T) {
+	t.Parallel()
+	s := tNewSSO(t, "")
+	alice := s.person(t)
+	alice.signIn("alice")
+	page := alice.get("/login?ended=signed_out")
+	m := regexp.MustCompile(`<a href="([^"]+)">sign out of corp</a>`).FindSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("the signed-out page offers no sign-out of corp: %s", tTrim(page.body))
+	}
+	link := html.UnescapeString(string(m[1]))
+	if !strings.HasPrefix(link, s.idp.Issuer()+"/") {
+		t.Fatalf("sign out of corp links to %s", link)
+	}
+	r := alice.get(link)
+	if loc := r.header.Get("Location"); r.status/100 != 3 || loc != s.in.l.HTTPSURL+"/" {
+		t.Errorf("the provider's end-session page: %d to %q, want a redirect to %s/: %s", r.status, loc, s.in.l.HTTPSURL, tTrim(r.body))
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -225,10 +224,20 @@ func (h *Handler) ssoProviders() []string {
 }
 
 // endSessionLinks are the providers' sign-out pages the signed-out page
-// offers, by provider.
+// offers, by provider. They return the browser to the console's root: a
+// provider follows only a post-logout redirect URI registered for the
+// client, exactly as registered (RP-Initiated Logout 1.0, section 3), and
+// answers any other with an error page instead of signing out. The root
+// is the address an administrator registers (certwright-testidp does).
 func (h *Handler) endSessionLinks(r *http.Request) map[string]string {
 	if h.d.SSO == nil {
 		return nil
 	}
-	return h.d.SSO.EndSessionURLs("https://" + r.Host + "/login?" + url.Values{"ended": {"signed_out"}}.Encode())
+	return h.d.SSO.EndSessionURLs(postLogoutURL(r))
+}
+
+// postLogoutURL is where a provider's sign-out returns the browser: this
+// console's root as the browser reaches it.
+func postLogoutURL(r *http.Request) string {
+	return "https://" + r.Host + "/"
 }
