@@ -29,7 +29,8 @@ type SSO interface {
 	// is an *access.SSOError.
 	Complete(ctx context.Context, l *authz.SSOLogin, state, code, redirectURL string, ttl time.Duration) (*access.SSOSignedIn, error)
 	// EndSessionURLs are the sign-out pages of the providers that have
-	// one and were reached already (no request is made for them).
+	// one; a provider not reached yet is asked briefly (about a second)
+	// and left out when it does not answer.
 	EndSessionURLs(postLogout string) map[string]string
 }
 
