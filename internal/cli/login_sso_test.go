@@ -170,3 +170,53 @@ func TestLoginSSORefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginSSOBrowser: with $BROWSER set, login --sso opens it on the
+// provider's page with a loopback redirect (RFC 8252); the person signs in
+// there, the provider sends the browser back to the CLI's loopback
+// listener, and the login completes as alice. $BROWSER here is a script
+// that hands the URL to the test, which plays the person.
+func TestLoginSSOBrowser(t *testing.T) {
+	t.Parallel()
+	_, url, fp := ssoServer(t)
+	dir := t.TempDir()
+	opened := filepath.Join(dir, "opened-url")
+	browser := filepath.Join(dir, "browser")
+	if err := os.WriteFile(browser, []byte("#!/bin/sh\nprintf '%s' \"$1\" > "+opened+".tmp && mv "+opened+".tmp "+opened+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "home"), "BROWSER": browser}
+	person := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			u, err := os.ReadFile(opened)
+			if err != nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			hc := oidctest.NewBrowser()
+			cb, err := oidctest.Login(ctx, hc, string(u), "alice", ssoTestPassword)
+			if err != nil {
+				person <- err
+				return
+			}
+			resp, err := hc.Get(cb.String())
+			if err == nil {
+				resp.Body.Close()
+			}
+			person <- err
+			return
+		}
+		person <- os.ErrDeadlineExceeded
+	}()
+	code, out, errOut := runIn(t, env, "", "login", "--sso", "--server", url, "--fingerprint", fp.String())
+	if err := <-person; err != nil {
+		t.Fatalf("the person's sign-in at the provider: %v", err)
+	}
+	if code != 0 || !strings.Contains(out, "as alice through corp") || !strings.Contains(errOut, "Opening a browser") {
+		t.Fatalf("login --sso with a browser: %d\n%s\n%s", code, out, errOut)
+	}
+}
