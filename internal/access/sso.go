@@ -249,3 +249,18 @@ func (s *Service) newSSOPrincipal(ctx context.Context, in SSOPerson, now time.Ti
 	}
 	return &authz.PrincipalRecord{ID: id, Name: name, Kind: authz.KindHuman, Description: desc, CreatedAt: now, CreatedBy: by}, nil
 }
+
+// SSOError is a sign-in an identity provider's answer (or ID token) did
+// not complete. Reason is fixed text of ours, never the provider's words,
+// safe to show and to record; Detail is what the check found, for the
+// audit log only (it may quote the provider or the token); Unavailable
+// marks a provider that could not be reached.
+type SSOError struct {
+	Reason      string
+	Detail      string
+	Unavailable bool
+	Err         error
+}
+
+func (e *SSOError) Error() string { return "sso: " + e.Reason + ": " + e.Err.Error() }
+func (e *SSOError) Unwrap() error { return e.Err }

@@ -41,6 +41,10 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // API returns the /api/v1 handler wired to the core.
 func (a *App) API() (*api.Handler, error) {
+	var signOn api.SSO
+	if a.sso != nil {
+		signOn = ssoAPI{a.sso}
+	}
 	return api.New(api.Deps{
 		Log: a.log, Clock: a.clock, Auth: a.auth, Issuer: a.issuer, Approvals: a.issuer, CAs: a.cas,
 		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, Access: a.access,
@@ -53,6 +57,7 @@ func (a *App) API() (*api.Handler, error) {
 		UnauthenticatedBurst: a.cfg.Audit.UnauthenticatedBurst,
 		Origins:              apiOrigins(a.cfg), OwnHosts: a.cfg.TLSNames,
 		StoreTimeout: a.cfg.StoreDeadline(),
+		SSO:          signOn,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/oidc"
+	"github.com/certwright/certwright/internal/web/apitypes"
 	"github.com/certwright/certwright/internal/web/console"
 )
 
@@ -71,6 +72,19 @@ func (s *sso) signIn(ctx context.Context, id *oidc.Identity, purpose, source str
 	return s.access.SignInSSO(ctx, person, ttl)
 }
 
+// ssoAPI is the API's view of sign-on: the CLI's side of each provider.
+type ssoAPI struct{ *sso }
+
+// Providers describes each provider's CLI client.
+func (s ssoAPI) Providers() []apitypes.SSOProvider {
+	out := []apitypes.SSOProvider{}
+	for _, name := range s.reg.Names() {
+		c := s.cfgs[name]
+		out = append(out, apitypes.SSOProvider{Name: name, Issuer: c.Issuer, ClientID: c.CLIClientID, Scopes: c.Scopes})
+	}
+	return out
+}
+
 // EndSessionURLs are the providers' sign-out pages, each asked for at
 // most briefly (a provider not reached yet is left out rather than
 // holding up the signed-out page).
@@ -114,8 +128,8 @@ func ssoError(err error) error {
 	}
 	for _, r := range ssoReasons {
 		if errors.Is(err, r.kind) {
-			return &console.SSOError{Reason: r.reason, Detail: oe.Reason, Unavailable: r.kind == oidc.ErrProviderUnavailable, Err: err}
+			return &access.SSOError{Reason: r.reason, Detail: oe.Reason, Unavailable: r.kind == oidc.ErrProviderUnavailable, Err: err}
 		}
 	}
-	return &console.SSOError{Reason: "the sign-in was refused", Detail: oe.Reason, Err: err}
+	return &access.SSOError{Reason: "the sign-in was refused", Detail: oe.Reason, Err: err}
 }

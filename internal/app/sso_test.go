@@ -1,21 +1,27 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/elliptic"
+	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/oidc/oidctest"
+	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
 // tSSO is a server configured for single sign-on through a real
@@ -59,7 +65,11 @@ func tNewSSO(t *testing.T, dbURL string) *tSSO {
 	}
 	tInit(t, cfg, clock.Real{})
 	in := tStart(t, cfg, clock.Real{})
+	// What certwright-testidp registers for the console.
 	if err := idp.SetRedirectURIs("certwright", []string{in.l.HTTPSURL + "/login/sso/callback"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.SetPostLogoutRedirectURIs("certwright", []string{in.l.HTTPSURL + "/"}); err != nil {
 		t.Fatal(err)
 	}
 	return &tSSO{in: in, idp: idp}
@@ -239,5 +249,126 @@ func TestSSOProviderDownAtStart(t *testing.T) {
 	b.signIn(s.in.token)
 	if r := b.do("GET", "/", nil); r.status != http.StatusOK {
 		t.Errorf("the token's session: %d", r.status)
+	}
+}
+
+// TestSSOTokenExchange: the only API routes served without a Certwright
+// credential are the provider list and the exchange; the list names the
+// CLI's client and nothing secret; an ID token for the CLI's client is
+// exchanged for a token of the person (created, bound by group) that
+// expires after the provider's token lifetime; an ID token for another
+// audience, an expired one, one from another issuer, and one of a
+// disabled person are refused with 401 and our own words, audited.
+func TestSSOTokenExchange(t *testing.T) {
+	t.Parallel()
+	s := tNewSSO(t, "")
+	in := s.in
+	h, err := in.app.API()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var public []string
+	for _, rt := range h.PublicRoutes() {
+		public = append(public, rt.Method+" "+rt.Pattern)
+	}
+	if strings.Join(public, ",") != "GET /api/v1/sso/providers,POST /api/v1/sso/token" {
+		t.Errorf("routes served without a credential: %v", public)
+	}
+	var list apitypes.SSOProviders
+	r := in.raw("GET", "/api/v1/sso/providers", "", nil)
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &list) != nil || len(list.Providers) != 1 ||
+		list.Providers[0].ClientID != "certwright-cli" || strings.Contains(string(r.body), "console-secret") {
+		t.Fatalf("providers: %d %s", r.status, r.body)
+	}
+	now := time.Now()
+	mint := func(c oidctest.Claims) string {
+		t.Helper()
+		if c.Subject == "" {
+			c.Subject = oidctest.DefaultSubject("alice")
+		}
+		if c.Audience == nil {
+			c.Audience = []string{"certwright-cli"}
+		}
+		if c.IssuedAt.IsZero() {
+			c.IssuedAt, c.Expiry = now, now.Add(time.Hour)
+		}
+		c.Extra = map[string]any{"email": "alice@example.test", "email_verified": true, "groups": []string{"pki-viewers"}}
+		tok, err := s.idp.Mint(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	exchange := func(idToken string) tResp {
+		body, _ := json.Marshal(apitypes.SSOTokenRequest{Provider: "corp", IDToken: idToken})
+		return in.raw("POST", "/api/v1/sso/token", "", bytes.NewReader(body))
+	}
+	r = exchange(mint(oidctest.Claims{}))
+	var res apitypes.SSOTokenResult
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &res) != nil || res.Principal != "alice" || !res.Created {
+		t.Fatalf("exchange: %d %s", r.status, r.body)
+	}
+	if left := time.Until(res.ExpiresAt); left < 7*time.Hour+50*time.Minute || left > 8*time.Hour {
+		t.Errorf("the token expires in %s, want 8h", left)
+	}
+	var who apitypes.Whoami
+	wr := in.raw("GET", "/api/v1/whoami", "Bearer "+res.Token, nil)
+	if wr.status != http.StatusOK || json.Unmarshal(wr.body, &who) != nil || who.Name != "alice" || len(who.Bindings) != 1 || who.Bindings[0].Role != authz.RoleViewer {
+		t.Errorf("whoami with the exchanged token: %d %s", wr.status, wr.body)
+	}
+
+	from := tAuditHead(t, in)
+	for name, tok := range map[string]string{
+		"console audience": mint(oidctest.Claims{Audience: []string{"certwright"}}),
+		"expired":          mint(oidctest.Claims{IssuedAt: now.Add(-3 * time.Hour), Expiry: now.Add(-2 * time.Hour)}),
+		"other issuer":     mint(oidctest.Claims{Issuer: "https://idp.elsewhere.test"}),
+		"not a token":      "not-a-jwt",
+	} {
+		if r := exchange(tok); r.status != http.StatusUnauthorized || strings.Contains(string(r.body), tok) {
+			t.Errorf("%s: %d %s, want 401", name, r.status, r.body)
+		}
+	}
+	in.must(http.StatusOK, "POST", "/api/v1/principals/alice/disable", nil, nil)
+	if r := exchange(mint(oidctest.Claims{})); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "disabled") {
+		t.Errorf("disabled alice: %d %s", r.status, r.body)
+	}
+	if r := in.raw("GET", "/api/v1/whoami", "Bearer "+res.Token, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("disabled alice's exchanged token: %d, want 401", r.status)
+	}
+	if err := in.app.refusals.Flush(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	var reasons string
+	for _, ev := range tAuditEvents(t, in, from) {
+		reasons += string(ev.Details)
+	}
+	for _, want := range []string{"not issued to this server's client", "expired", "another issuer", "disabled"} {
+		if !strings.Contains(reasons, want) {
+			t.Errorf("no audited refusal says %q: %s", want, reasons)
+		}
+	}
+}
+
+// TestSSOSignOutOfProvider: the signed-out page's "sign out of corp" link
+// is one the provider accepts: it returns the browser to the console's
+// root, the post-logout redirect URI registered for the console (as
+// certwright-testidp registers it), and nowhere else.
+func TestSSOSignOutOfProvider(t *testing.T) {
+	t.Parallel()
+	s := tNewSSO(t, "")
+	alice := s.person(t)
+	alice.signIn("alice")
+	page := alice.get("/login?ended=signed_out")
+	m := regexp.MustCompile(`<a href="([^"]+)">sign out of corp</a>`).FindSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("the signed-out page offers no sign-out of corp: %s", tTrim(page.body))
+	}
+	link := html.UnescapeString(string(m[1]))
+	if !strings.HasPrefix(link, s.idp.Issuer()+"/") {
+		t.Fatalf("sign out of corp links to %s", link)
+	}
+	r := alice.get(link)
+	if loc := r.header.Get("Location"); r.status/100 != 3 || loc != s.in.l.HTTPSURL+"/" {
+		t.Errorf("the provider's end-session page: %d to %q, want a redirect to %s/: %s", r.status, loc, s.in.l.HTTPSURL, tTrim(r.body))
 	}
 }

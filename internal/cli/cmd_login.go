@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,7 @@ func loginCommand() *command {
 	return &command{
 		name:    "login",
 		summary: "trust a server by its root CA fingerprint and save it, with your token, as a context for this user",
-		args:    "--server URL --fingerprint SHA256 [--token-file FILE] [--context NAME]",
+		args:    "--server URL --fingerprint SHA256 [--token-file FILE | --sso [--provider NAME] [--device]] [--context NAME]",
 		example: "certwright login --server https://pki.example.internal:8443 --fingerprint 3A:1F:...:C2 --token-file alice.token",
 		more: `The fingerprint is the "root CA SHA-256 fingerprint" that "certwright serve"
 prints (or "certwright ca show ROOT" on the server); colons, case, a
@@ -38,6 +39,15 @@ a flag's value. With --client-cert/--client-key and no token, the context
 authenticates with that certificate (its paths are recorded, the files stay
 where they are).
 
+With --sso the person signs in at the server's identity provider instead:
+in a browser on this machine through a loopback redirect when one can be
+opened ($BROWSER, or xdg-open with a display), else (or with --device) by
+the device flow, which prints a URL and a code to enter on any device. The
+server checks the provider's ID token and returns a short-lived token (8 h
+unless the provider's token_lifetime says otherwise) for the person's
+principal, saved like any token. Without --server and --fingerprint, --sso
+signs in again to the current context's server.
+
 The context is saved in $XDG_CONFIG_HOME/certwright/contexts/NAME (default
 ~/.config/certwright; directory 0700, token 0600) and becomes the current
 one; "certwright context list|use|remove" manage them.`,
@@ -48,11 +58,29 @@ one; "certwright context list|use|remove" manage them.`,
 func runLogin(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("login")
 	var fingerprint string
+	var sso ssoLogin
+	var useSSO bool
 	fs.StringVar(&fingerprint, "fingerprint", "", "SHA-256 `FINGERPRINT` of the server's root CA, as `certwright serve` printed it")
+	fs.BoolVar(&useSSO, "sso", false, "sign in through the server's identity provider (single sign-on) instead of with a token")
+	fs.StringVar(&sso.provider, "provider", "", "with --sso: the identity provider's `NAME` (needed when the server has several)")
+	fs.BoolVar(&sso.device, "device", false, "with --sso: use the device flow (a code to enter on any device) even where a browser could be opened")
+	fs.StringVar(&sso.caFile, "sso-ca-file", "", "with --sso: PEM `FILE` of CA certificates to trust for the identity provider, besides the system's")
 	if _, err := r.parse(fs, args); err != nil {
 		return err
 	}
+	if !useSSO && (sso.provider != "" || sso.device || sso.caFile != "") {
+		return r.usagef("--provider, --device and --sso-ca-file go with --sso")
+	}
+	if useSSO && (r.explicitToken(cf) || cf.clientCert != "") {
+		return r.usagef("--sso does not go with a token or a client certificate: the identity provider vouches for you, and the server issues a short-lived token")
+	}
 	server := firstNonEmpty(cf.server, r.getenv("CERTWRIGHT_SERVER"))
+	if useSSO && server == "" && fingerprint == "" {
+		// Sign in again to the server of the context already in use.
+		if cur, err := r.currentSaved(cf); err == nil {
+			server, fingerprint = cur.Server, cur.RootFingerprint
+		}
+	}
 	switch {
 	case server == "":
 		return r.usagef("--server is required: the server's HTTPS URL, as `certwright serve` printed it after \"API (HTTPS):\"")
@@ -79,6 +107,9 @@ func runLogin(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
+	if useSSO {
+		return r.loginSSO(ctx, cf, sso, name, u, fp, store)
+	}
 	cert, certFile, err := r.findClientCert(cf, nil)
 	if err != nil {
 		return err
@@ -88,14 +119,9 @@ func runLogin(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 
-	root, err := clientctx.FetchRoot(ctx, u, fp)
+	root, err := fetchPinnedRoot(ctx, u, fp)
 	if err != nil {
-		hint := "check --server (the URL `certwright serve` printed after \"API (HTTPS):\") and that its TLS names cover that host"
-		var mm *clientctx.MismatchError
-		if errors.As(err, &mm) {
-			hint = "compare with the fingerprint `certwright serve` printed on the server (or `certwright ca show ROOT` there); a different one means another server, or someone in between"
-		}
-		return &hintError{fmt.Errorf("login refused, nothing saved: %s", strings.TrimPrefix(err.Error(), "clientctx: ")), hint}
+		return err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
@@ -130,6 +156,21 @@ func runLogin(ctx context.Context, r *runner, args []string) error {
 	f.add("  root CA", root.Subject.String()+", SHA-256 "+saved.RootFingerprint)
 	f.add("  saved in", store.ContextDir(name))
 	return f.flush()
+}
+
+// fetchPinnedRoot fetches the server's root and refuses it unless it has
+// the fingerprint given, saying what to check.
+func fetchPinnedRoot(ctx context.Context, u *url.URL, fp clientctx.Fingerprint) (*x509.Certificate, error) {
+	root, err := clientctx.FetchRoot(ctx, u, fp)
+	if err != nil {
+		hint := "check --server (the URL `certwright serve` printed after \"API (HTTPS):\") and that its TLS names cover that host"
+		var mm *clientctx.MismatchError
+		if errors.As(err, &mm) {
+			hint = "compare with the fingerprint `certwright serve` printed on the server (or `certwright ca show ROOT` there); a different one means another server, or someone in between"
+		}
+		return nil, &hintError{fmt.Errorf("login refused, nothing saved: %s", strings.TrimPrefix(err.Error(), "clientctx: ")), hint}
+	}
+	return root, nil
 }
 
 // loginResult is login's --json answer.

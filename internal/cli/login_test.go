@@ -29,6 +29,15 @@ import (
 func liveServer(t *testing.T) (dataDir, url string, fp clientctx.Fingerprint) {
 	t.Helper()
 	dataDir = filepath.Join(t.TempDir(), "certwright-data")
+	url, fp = serveDir(t, dataDir)
+	return dataDir, url, fp
+}
+
+// serveDir runs "certwright serve" on dataDir (initialising it when it
+// does not exist) until the test ends, and returns its HTTPS URL and root
+// fingerprint once it answers.
+func serveDir(t *testing.T, dataDir string) (url string, fp clientctx.Fingerprint) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var out, errb bytes.Buffer
@@ -70,7 +79,7 @@ func liveServer(t *testing.T) (dataDir, url string, fp clientctx.Fingerprint) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dataDir, url, clientctx.FingerprintOf(certs[0].Raw)
+	return url, clientctx.FingerprintOf(certs[0].Raw)
 }
 
 // runIn runs the command line with stdin.

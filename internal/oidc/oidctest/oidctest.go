@@ -258,6 +258,18 @@ func (p *Provider) SetGroups(username string, groups []string) error {
 // SetRedirectURIs replaces a client's redirect URIs (a test learns its
 // server's port only once it listens).
 func (p *Provider) SetRedirectURIs(clientID string, uris []string) error {
+	return p.updateClient(clientID, func(c *Client) { c.RedirectURIs = slices.Clone(uris) })
+}
+
+// SetPostLogoutRedirectURIs replaces the URIs a client's end-session
+// request may return the browser to.
+func (p *Provider) SetPostLogoutRedirectURIs(clientID string, uris []string) error {
+	return p.updateClient(clientID, func(c *Client) { c.PostLogoutRedirectURIs = slices.Clone(uris) })
+}
+
+// updateClient replaces client clientID by a changed copy: the op reads a
+// client it was handed without the store's lock.
+func (p *Provider) updateClient(clientID string, change func(*Client)) error {
 	p.st.mu.Lock()
 	defer p.st.mu.Unlock()
 	c, ok := p.st.clients[clientID]
@@ -265,7 +277,7 @@ func (p *Provider) SetRedirectURIs(clientID string, uris []string) error {
 		return fmt.Errorf("oidctest: no client %q", clientID)
 	}
 	n := *c
-	n.Client.RedirectURIs = slices.Clone(uris)
+	change(&n.Client)
 	p.st.clients[clientID] = &n
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,55 @@ func TestLoginRefusesWrongPassword(t *testing.T) {
 	}
 	if err := p.SetGroups("nobody", nil); err == nil {
 		t.Error("SetGroups of an unknown user succeeded")
+	}
+}
+
+// TestLoginFormMayLeadBackToClient: a browser applies the login page's
+// form-action policy to the redirects that follow the form's POST too
+// (Chromium blocks the navigation), so the policy must allow the origin
+// of the sign-in's redirect URI, the client's registered one; and only
+// that: a page of no sign-in allows 'self' alone.
+func TestLoginFormMayLeadBackToClient(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	authURL := p.Issuer() + "/authorize?client_id=c&response_type=code&scope=openid&redirect_uri=http://127.0.0.1:9/cb&state=s&code_challenge=" +
+		strings.Repeat("A", 43) + "&code_challenge_method=S256"
+	csp := func(method, u string, form url.Values) string {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if form != nil {
+			resp, err = http.PostForm(u, form)
+		} else {
+			resp, err = http.Get(u)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !strings.HasPrefix(resp.Request.URL.Path, oidctest.LoginPath) {
+			t.Fatalf("%s %s ended at %s", method, u, resp.Request.URL)
+		}
+		return resp.Header.Get("Content-Security-Policy")
+	}
+	resp, err := http.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Request.URL.Query().Get("authRequestID")
+	for _, tc := range []struct {
+		name, method, url string
+		form              url.Values
+		want              string
+	}{
+		{"the login form", "GET", authURL, nil, "form-action 'self' http://127.0.0.1:9;"},
+		{"the form again after a wrong password", "POST", p.Issuer() + oidctest.LoginPath,
+			url.Values{"authRequestID": {id}, "username": {"u"}, "password": {"wrong"}}, "form-action 'self' http://127.0.0.1:9;"},
+		{"no sign-in", "GET", p.Issuer() + oidctest.LoginPath + "?authRequestID=unknown", nil, "form-action 'self';"},
+	} {
+		if got := csp(tc.method, tc.url, tc.form) + ";"; !strings.Contains(got, tc.want) {
+			t.Errorf("%s: Content-Security-Policy %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

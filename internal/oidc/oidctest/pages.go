@@ -37,10 +37,18 @@ type pageData struct {
 	Form, Device                                           bool
 }
 
-func render(w http.ResponseWriter, status int, d pageData) {
+// render writes the page d. formTarget, when not empty, is an origin the
+// page's form may lead to besides the provider's own: a browser holds the
+// redirects that follow a form's POST to the form-action policy as well,
+// so a login form must be allowed to end at its client.
+func render(w http.ResponseWriter, status int, d pageData, formTarget string) {
+	formAction := "form-action 'self'"
+	if formTarget != "" {
+		formAction += " " + formTarget
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; "+formAction)
 	w.WriteHeader(status)
 	if err := tmpl.Execute(w, d); err != nil {
 		slog.Debug("oidctest: render page", "error", err)
@@ -55,7 +63,7 @@ func (p *pages) login(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		d.AuthRequestID = r.URL.Query().Get("authRequestID")
-		render(w, http.StatusOK, d)
+		render(w, http.StatusOK, d, p.st.redirectOrigin(d.AuthRequestID))
 	case http.MethodPost:
 		d.AuthRequestID = r.PostFormValue("authRequestID")
 		u, err := p.st.checkPassword(r.PostFormValue("username"), r.PostFormValue("password"))
@@ -64,7 +72,7 @@ func (p *pages) login(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			d.Error = err.Error()
-			render(w, http.StatusUnauthorized, d)
+			render(w, http.StatusUnauthorized, d, p.st.redirectOrigin(d.AuthRequestID))
 			return
 		}
 		http.Redirect(w, r, p.callback(r.Context(), d.AuthRequestID), http.StatusFound)
@@ -81,7 +89,7 @@ func (p *pages) device(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		d.UserCode = r.URL.Query().Get("user_code")
-		render(w, http.StatusOK, d)
+		render(w, http.StatusOK, d, "")
 	case http.MethodPost:
 		d.UserCode = r.PostFormValue("user_code")
 		u, err := p.st.checkPassword(r.PostFormValue("username"), r.PostFormValue("password"))
@@ -90,15 +98,15 @@ func (p *pages) device(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			d.Error = err.Error()
-			render(w, http.StatusUnauthorized, d)
+			render(w, http.StatusUnauthorized, d, "")
 			return
 		}
-		render(w, http.StatusOK, pageData{Title: "Device signed in", Message: "The device is signed in as " + u.Username + ". You can close this tab."})
+		render(w, http.StatusOK, pageData{Title: "Device signed in", Message: "The device is signed in as " + u.Username + ". You can close this tab."}, "")
 	default:
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
 }
 
 func (p *pages) loggedOut(w http.ResponseWriter, _ *http.Request) {
-	render(w, http.StatusOK, pageData{Title: "Signed out", Message: "You are signed out of the test provider."})
+	render(w, http.StatusOK, pageData{Title: "Signed out", Message: "You are signed out of the test provider."}, "")
 }

@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,6 +158,29 @@ func (s *store) finishLogin(id string, u *User) error {
 	r.subject, r.authTime, r.done = u.Subject, time.Now(), true
 	return nil
 }
+
+// redirectOrigin is the origin (scheme://host:port) of the redirect URI of
+// the sign-in id, "" when there is no such sign-in. The op accepted the
+// URI as one registered for the client before the sign-in was stored; it
+// is checked again here because it goes into a header.
+func (s *store) redirectOrigin(id string) string {
+	s.mu.Lock()
+	r, ok := s.requests[id]
+	s.mu.Unlock()
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(r.redirect)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" ||
+		strings.ContainsFunc(u.Host, func(c rune) bool { return !strings.ContainsRune(hostChars, c) }) {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// hostChars are the characters a host (a name, an IPv4 or bracketed IPv6
+// address, and a port) may have in a CSP source expression.
+const hostChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]"
 
 // prune drops expired entries; called with s.mu held.
 func (s *store) prune() {

@@ -130,6 +130,9 @@ type Deps struct {
 	Imports Importer
 	// Compliance builds the compliance report (compliance.go).
 	Compliance Compliance
+	// SSO exchanges identity providers' ID tokens for tokens (sso.go; nil:
+	// none configured).
+	SSO SSO
 	// DefaultCA issues when a request names no CA.
 	DefaultCA string
 	// MaxBody bounds request bodies; 0 means 1 MiB.
@@ -169,9 +172,11 @@ type Route struct {
 
 // Handler serves /api/v1.
 type Handler struct {
-	d       Deps
-	mux     *http.ServeMux
-	routes  []Route
+	d      Deps
+	mux    *http.ServeMux
+	routes []Route
+	// public are the routes that authenticate with their body (sso.go).
+	public  []Route
 	limiter *netsource.Limiter
 	// cursors seals certificate-listing positions; scan bounds listings.
 	cursors *cursorSealer
@@ -278,6 +283,10 @@ func New(d Deps) (*Handler, error) {
 			return nil, fmt.Errorf("api: route %s %s declares no permission or action", rt.Method, rt.Pattern)
 		}
 		h.mux.Handle(rt.Method+" "+rt.Pattern, h.wrap(rt))
+	}
+	h.public = h.ssoRoutes()
+	for _, rt := range h.public {
+		h.mux.Handle(rt.Method+" "+rt.Pattern, h.wrapPublic(rt))
 	}
 	h.mux.Handle("/api/", h.wrap(Route{Action: "api.unknown", Permissions: authz.Permissions(),
 		handle: func(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {

@@ -22,3 +22,36 @@ type Whoami struct {
 	// does not expire.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// SSOProviders answers GET /api/v1/sso/providers: what a CLI needs to sign
+// a person in at each provider (nothing secret).
+type SSOProviders struct {
+	Providers []SSOProvider `json:"providers"`
+}
+
+// SSOProvider is one identity provider as the CLI uses it: the issuer to
+// discover, and the public client to sign in with.
+type SSOProvider struct {
+	Name     string   `json:"name"`
+	Issuer   string   `json:"issuer"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"`
+}
+
+// SSOTokenRequest is POST /api/v1/sso/token: an ID token the CLI obtained
+// from Provider for its client.
+type SSOTokenRequest struct {
+	Provider string `json:"provider"`
+	IDToken  string `json:"id_token"`
+}
+
+// SSOTokenResult is the short-lived Certwright token a verified ID token
+// is exchanged for (the only copy of its secret).
+type SSOTokenResult struct {
+	Token     string    `json:"token"`
+	TokenID   string    `json:"token_id"`
+	Principal string    `json:"principal"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Created is true when this sign-in created the principal.
+	Created bool `json:"created,omitempty"`
+}

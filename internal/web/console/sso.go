@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -27,10 +26,11 @@ type SSO interface {
 	Begin(ctx context.Context, provider, redirectURL string) (*SSOStart, error)
 	// Complete checks the provider's answer (state and code) against l,
 	// the sign-in begun, and signs the person in for ttl. A refused answer
-	// is an *SSOError.
+	// is an *access.SSOError.
 	Complete(ctx context.Context, l *authz.SSOLogin, state, code, redirectURL string, ttl time.Duration) (*access.SSOSignedIn, error)
 	// EndSessionURLs are the sign-out pages of the providers that have
-	// one and were reached already (no request is made for them).
+	// one; a provider not reached yet is asked briefly (about a second)
+	// and left out when it does not answer.
 	EndSessionURLs(postLogout string) map[string]string
 }
 
@@ -44,21 +44,6 @@ type SSOLogins interface {
 type SSOStart struct {
 	AuthURL, State, Nonce, Verifier string
 }
-
-// SSOError is a sign-in the provider's answer did not complete. Reason is
-// fixed text of ours (never the provider's words), safe to show and to
-// record; Unavailable marks a provider that could not be reached.
-type SSOError struct {
-	Reason string
-	// Detail is what the check found, for the audit log only (it may
-	// quote the provider or the token).
-	Detail      string
-	Unavailable bool
-	Err         error
-}
-
-func (e *SSOError) Error() string { return "sso: " + e.Reason + ": " + e.Err.Error() }
-func (e *SSOError) Unwrap() error { return e.Err }
 
 const (
 	// ssoCookie binds a sign-in to the browser that began it: it holds the
@@ -116,7 +101,7 @@ func (h *Handler) ssoBegin(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	start, err := h.d.SSO.Begin(ctx, provider, redirectURL(r))
 	if err != nil {
-		var se *SSOError
+		var se *access.SSOError
 		if errors.As(err, &se) && se.Unavailable {
 			h.d.Log.Warn("console: identity provider unavailable", "provider", provider, "err", err)
 			h.render(w, r, http.StatusServiceUnavailable, "login", nil, h.loginView(r, "", provider+" cannot be reached now. Try again later, or sign in with an API token."))
@@ -195,7 +180,7 @@ func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := h.d.SSO.Complete(ctx, l, state, code, redirectURL(r), h.d.MaxAge)
-	var se *SSOError
+	var se *access.SSOError
 	switch {
 	case errors.Is(err, access.ErrSSODisabled):
 		fail(l.Provider, "your principal is disabled in Certwright")
@@ -240,10 +225,20 @@ func (h *Handler) ssoProviders() []string {
 }
 
 // endSessionLinks are the providers' sign-out pages the signed-out page
-// offers, by provider.
+// offers, by provider. They return the browser to the console's root: a
+// provider follows only a post-logout redirect URI registered for the
+// client, exactly as registered (RP-Initiated Logout 1.0, section 3), and
+// answers any other with an error page instead of signing out. The root
+// is the address an administrator registers (certwright-testidp does).
 func (h *Handler) endSessionLinks(r *http.Request) map[string]string {
 	if h.d.SSO == nil {
 		return nil
 	}
-	return h.d.SSO.EndSessionURLs("https://" + r.Host + "/login?" + url.Values{"ended": {"signed_out"}}.Encode())
+	return h.d.SSO.EndSessionURLs(postLogoutURL(r))
+}
+
+// postLogoutURL is where a provider's sign-out returns the browser: this
+// console's root as the browser reaches it.
+func postLogoutURL(r *http.Request) string {
+	return "https://" + r.Host + "/"
 }
