@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
@@ -11,7 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/certwright/certwright/internal/clientctx"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -158,5 +162,66 @@ func TestPersonOutputs(t *testing.T) {
 	}
 	if out, key := personOutputs("alice@example.com", "a.pem", ""); out != "a.pem" || key != "alice@example.com.key" {
 		t.Errorf("--out only: %q, %q", out, key)
+	}
+}
+
+// TestCertRequestSSOEndToEnd is the acceptance of issue 17's person
+// certificates as a user types it, against a real server and provider:
+// login --sso (device flow, alice approving), then cert request --sso
+// alice@example.test writes a 12-hour client certificate and its 0600 key;
+// with them alone (no token) whoami is alice over mTLS. Asking for
+// bob@example.test is refused with the fix and writes nothing.
+func TestCertRequestSSOEndToEnd(t *testing.T) {
+	t.Parallel()
+	_, url, fp := ssoServer(t)
+	dir := t.TempDir()
+	env := map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "home")}
+	approver := &deviceApprover{t: t, done: make(chan error, 1)}
+	var out bytes.Buffer
+	if code := Main(context.Background(), []string{"login", "--sso", "--device", "--server", url, "--fingerprint", fp.String()},
+		strings.NewReader(""), &out, approver, func(k string) string { return env[k] }); code != 0 {
+		t.Fatalf("login --sso: %d\n%s\n%s", code, out.String(), approver.String())
+	}
+	if err := <-approver.done; err != nil {
+		t.Fatal(err)
+	}
+
+	key, cert := filepath.Join(dir, "alice.key"), filepath.Join(dir, "alice.pem")
+	code, _, errOut := runIn(t, env, "", "cert", "request", "--sso", "alice@example.test", "--out", cert, "--key-out", key)
+	if code != 0 || !strings.Contains(errOut, "valid until") {
+		t.Fatalf("cert request --sso: %d %s", code, errOut)
+	}
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	certs, err := pki.ParseCertificates(mustRead(t, cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := certs[0]
+	if d := leaf.NotAfter.Sub(leaf.NotBefore); d != 12*time.Hour || !slices.Equal(leaf.EmailAddresses, []string{"alice@example.test"}) ||
+		!slices.Equal(leaf.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}) {
+		t.Errorf("certificate: %s, e-mail %v, EKU %v", d, leaf.EmailAddresses, leaf.ExtKeyUsage)
+	}
+	// The certificate alone, from a shell with no context and no token
+	// (trusting the root login pinned).
+	bare := map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "elsewhere"), "CERTWRIGHT_SERVER": url,
+		"CERTWRIGHT_CA_FILE": filepath.Join(env["XDG_CONFIG_HOME"], "certwright", "contexts", defaultContext, clientctx.RootFile)}
+	code, whoOut, errOut := runIn(t, bare, "", "whoami", "--client-cert", cert, "--client-key", key, "--json")
+	var who struct{ Name, Auth string }
+	if code != 0 || json.Unmarshal([]byte(whoOut), &who) != nil || who.Name != "alice" || who.Auth != "mtls:"+pki.SerialHex(leaf.SerialNumber) {
+		t.Errorf("whoami with the person certificate: %d %s %s", code, whoOut, errOut)
+	}
+
+	bobKey, bobCert := filepath.Join(dir, "bob.key"), filepath.Join(dir, "bob.pem")
+	code, _, errOut = runIn(t, env, "", "cert", "request", "--sso", "bob@example.test", "--out", bobCert, "--key-out", bobKey)
+	if code != 1 || !strings.Contains(errOut, "bob@example.test is not an e-mail address of requester alice") ||
+		!strings.Contains(errOut, "hint: bob@example.test must be the address your identity provider verified") {
+		t.Errorf("asking for bob's address: %d %s", code, errOut)
+	}
+	for _, f := range []string{bobKey, bobCert} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s written for a refused request: %v", f, err)
+		}
 	}
 }
