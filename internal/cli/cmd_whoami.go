@@ -65,6 +65,9 @@ func credentialText(w apitypes.Whoami) string {
 	switch w.AuthMethod {
 	case "token":
 		s = "token " + w.TokenID
+		if provider, ok := strings.CutPrefix(w.Via, "oidc:"); ok {
+			s += " from a sign-in through " + provider
+		}
 	case "client_certificate":
 		s = "client certificate " + w.CertificateSerial
 	default:

@@ -134,18 +134,19 @@ func TestLoginSSODevice(t *testing.T) {
 		}
 	}
 	code, whoOut, errOut := runIn(t, env, "", "whoami")
-	if code != 0 || !strings.Contains(whoOut, "alice") || !strings.Contains(whoOut, "expires") {
+	if code != 0 || !strings.Contains(whoOut, "alice") || !strings.Contains(whoOut, "expires") || !strings.Contains(whoOut, "from a sign-in through corp") {
 		t.Fatalf("whoami: %d %s %s", code, whoOut, errOut)
 	}
 	code, jsonOut, _ := runIn(t, env, "", "whoami", "--json")
 	var who struct {
 		Name      string    `json:"name"`
 		ExpiresAt time.Time `json:"expires_at"`
+		Via       string    `json:"via"`
 	}
 	if code != 0 || json.Unmarshal([]byte(jsonOut), &who) != nil {
 		t.Fatalf("whoami --json: %d %s", code, jsonOut)
 	}
-	if left := time.Until(who.ExpiresAt); who.Name != "alice" || left < 7*time.Hour || left > 8*time.Hour+time.Minute {
+	if left := time.Until(who.ExpiresAt); who.Name != "alice" || who.Via != "oidc:corp" || left < 7*time.Hour || left > 8*time.Hour+time.Minute {
 		t.Errorf("whoami: %s, token expires in %s, want alice and about 8h", who.Name, left)
 	}
 }

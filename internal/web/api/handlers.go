@@ -26,7 +26,7 @@ import (
 )
 
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
-	v := apitypes.Whoami{ID: p.ID, Name: p.Name, Kind: string(p.Kind), Auth: p.Auth, ExpiresAt: p.AuthExpiresAt,
+	v := apitypes.Whoami{ID: p.ID, Name: p.Name, Kind: string(p.Kind), Auth: p.Auth, ExpiresAt: p.AuthExpiresAt, Via: p.Via,
 		Bindings: make([]apitypes.Binding, 0, len(p.Bindings)), Permissions: []string{}}
 	perms := map[string]bool{}
 	for i := range p.Bindings {

@@ -21,6 +21,9 @@ type Whoami struct {
 	// ExpiresAt is when the credential used stops working; absent when it
 	// does not expire.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Via names the identity provider whose sign-in minted the token used
+	// ("oidc:NAME"); absent for other credentials.
+	Via string `json:"via,omitempty"`
 }
 
 // SSOProviders answers GET /api/v1/sso/providers: what a CLI needs to sign
