@@ -59,6 +59,11 @@ func benchPostgresURL(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
+		if os.Getenv("CERTWRIGHT_BENCH_KEEP_SCHEMA") != "" {
+			// For EXPLAIN ANALYZE on the seeded data afterwards.
+			b.Logf("PostgreSQL schema %s kept (CERTWRIGHT_BENCH_KEEP_SCHEMA); drop it with DROP SCHEMA %s CASCADE", schema, schema)
+			return
+		}
 		db, err := sql.Open("pgx", base)
 		if err == nil {
 			_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")

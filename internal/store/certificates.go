@@ -415,7 +415,23 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	b.WriteString("c.serial" + dir + " LIMIT ?")
 	args = append(args, limit)
 
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(b.String()), args...)
+	var q querier = db.read
+	if db.d.name == "postgres" {
+		// A page walks an index and stops at its LIMIT: PostgreSQL's
+		// parallel workers only add their start-up to it (a tag on 1% of
+		// a million certificates by name: 150 ms with two workers, 86 ms
+		// without, EXPLAIN ANALYZE), so this read runs without them.
+		tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("store: list certificates: %w", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if _, err := tx.ExecContext(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+			return nil, fmt.Errorf("store: list certificates: %w", err)
+		}
+		q = tx
+	}
+	rows, err := q.QueryContext(ctx, db.d.rebind(b.String()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list certificates: %w", err)
 	}
