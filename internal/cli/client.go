@@ -174,7 +174,7 @@ func (c *client) errorFromResponse(status int, data []byte) error {
 			return &hintError{e, "HTTP 401: the token has expired; get a new one from an administrator (certwright token create PRINCIPAL --expires 90d) and use it with --token-file or $CERTWRIGHT_TOKEN_FILE"}
 		case c.certFile != "" && c.token != "":
 			return &hintError{e, "HTTP 401: the server accepted neither the token nor the client certificate " + c.certFile +
-				"; check --token-file/$CERTWRIGHT_TOKEN(_FILE), and that the certificate is issued by one of the server's CAs and its SAN URI or DNS name is registered (certwright principal identity add)"}
+				"; check --token-file/$CERTWRIGHT_TOKEN(_FILE), and that the certificate is issued by one of the server's CAs and its SAN URI, DNS name or e-mail address is registered (certwright principal identity add)"}
 		case c.certFile != "":
 			return &hintError{e, "HTTP 401: the server did not accept the client certificate " + c.certFile +
 				": it must be issued by one of the server's CAs, unexpired and unrevoked, and its SAN URI or DNS name registered to an enabled principal (certwright principal identity add NAME --uri URI)"}
