@@ -5,9 +5,11 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -215,6 +217,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if s := tOCSPStatus(t, in, tPEMCert(t, db.CertificatePEM), tPEMCert(t, db.ChainPEM)); s != ocsp.Revoked {
 		t.Errorf("OCSP after revoking in the browser: %d, want revoked", s)
 	}
+	tOpenSSLOCSPSays(t, in, db.CertificatePEM, db.ChainPEM, "revoked")
 	if !strings.Contains(revoked, "key_compromise") || !strings.Contains(revoked, "The certificate is revoked") {
 		t.Errorf("after revoking, the page says %q", revoked)
 	}
@@ -286,5 +289,34 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	if p := problems(); len(p) > 0 {
 		t.Errorf("the browser reported problems: %v", p)
+	}
+}
+
+// tOpenSSLOCSPSays asks the instance's OCSP responder about the leaf with
+// openssl ocsp, as the console's acceptance does, and wants status (good,
+// revoked) in its verified answer.
+func tOpenSSLOCSPSays(t *testing.T, in *tInstance, leafPEM, chainPEM, status string) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("install openssl (Debian package openssl) to check OCSP with it")
+	}
+	dir := t.TempDir()
+	leaf, chain := filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "chain.pem")
+	issuer := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tPEMCert(t, chainPEM).Raw})
+	if err := os.WriteFile(leaf, []byte(leafPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(chain, issuer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u := tPEMCert(t, leafPEM).OCSPServer[0]
+	path := u[strings.Index(u[len("http://"):], "/")+len("http://"):]
+	out, err := exec.Command("openssl", "ocsp", "-issuer", chain, "-cert", leaf, "-url", in.l.HTTPURL+path,
+		"-CAfile", filepath.Join(in.cfg.DataDir, RootFile), "-no_nonce").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl ocsp: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "Response verify OK") || !strings.Contains(string(out), leaf+": "+status) {
+		t.Errorf("openssl ocsp says %s, want %s", out, status)
 	}
 }
