@@ -317,6 +317,25 @@ func TestSSOTokenExchange(t *testing.T) {
 		t.Errorf("whoami with the exchanged token: %d %s", wr.status, wr.body)
 	}
 
+	// The binding is marked as the provider's, in the API and on the
+	// console's principal page.
+	var bl apitypes.BindingList
+	in.must(http.StatusOK, "GET", "/api/v1/bindings", nil, &bl)
+	marked := false
+	for _, b := range bl.Bindings {
+		if b.Principal == "alice" {
+			marked = b.Source == "oidc:corp" && b.Role == authz.RoleViewer
+		}
+	}
+	if !marked {
+		t.Errorf("alice's binding is not marked as the provider's: %+v", bl.Bindings)
+	}
+	admin := in.browser(t)
+	admin.signIn(in.token)
+	if page := string(admin.do("GET", "/access/principals/alice", nil).body); !strings.Contains(page, "from the groups of oidc:corp") {
+		t.Errorf("alice's principal page does not mark the binding: %s", tTrim([]byte(page)))
+	}
+
 	from := tAuditHead(t, in)
 	for name, tok := range map[string]string{
 		"console audience": mint(oidctest.Claims{Audience: []string{"certwright"}}),

@@ -341,7 +341,7 @@ func printPrincipal(w io.Writer, p apitypes.Principal, now time.Time) error {
 		fmt.Fprintln(w, "\nRoles:")
 		t := newTable(w, "  BINDING", "ROLE", "SCOPE", "CREATED", "BY")
 		for _, b := range p.Bindings {
-			t.row("  "+b.ID, b.Role, scopeString(b.Scope), tableTime(b.CreatedAt), b.CreatedBy)
+			t.row("  "+b.ID, b.Role, scopeString(b.Scope), tableTime(b.CreatedAt), bindingBy(b))
 		}
 		if err := t.flush(); err != nil {
 			return err
@@ -811,7 +811,16 @@ func runRoleBindings(ctx context.Context, r *runner, args []string) error {
 	}
 	t := newTable(r.stdout, "ID", "PRINCIPAL", "ROLE", "SCOPE", "CREATED", "BY")
 	for _, b := range list {
-		t.row(b.ID, b.Principal, b.Role, scopeString(b.Scope), tableTime(b.CreatedAt), b.CreatedBy)
+		t.row(b.ID, b.Principal, b.Role, scopeString(b.Scope), tableTime(b.CreatedAt), bindingBy(b))
 	}
 	return t.flush()
+}
+
+// bindingBy says who made a binding: its creator, and for one an identity
+// provider's groups give, that provider (a sign-in replaces it).
+func bindingBy(b apitypes.Binding) string {
+	if p, ok := strings.CutPrefix(b.Source, "oidc:"); ok {
+		return b.CreatedBy + " (groups at " + p + ")"
+	}
+	return b.CreatedBy
 }

@@ -22,7 +22,7 @@ func scopeFrom(s apitypes.Scope) authz.Scope {
 }
 
 func bindingView(b *authz.Binding) apitypes.Binding {
-	return apitypes.Binding{ID: b.ID, Principal: b.Principal, Role: b.Role.Name, Scope: scopeView(b.Scope), CreatedAt: b.CreatedAt, CreatedBy: b.CreatedBy}
+	return apitypes.Binding{ID: b.ID, Principal: b.Principal, Role: b.Role.Name, Scope: scopeView(b.Scope), CreatedAt: b.CreatedAt, CreatedBy: b.CreatedBy, Source: b.Source}
 }
 
 func tokenView(t *authz.Token) apitypes.Token {

@@ -20,6 +20,9 @@ type Binding struct {
 	Scope     Scope     `json:"scope"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
+	// Source is "oidc:NAME" for a binding that provider's group claims
+	// give, replaced at each sign-in; absent for an administrator's.
+	Source string `json:"source,omitempty"`
 }
 
 // Identity is a client-certificate name (SAN URI, DNS name or e-mail
