@@ -142,19 +142,27 @@ func runLogin(ctx context.Context, r *runner, args []string) error {
 			return err
 		}
 	}
+	return r.saveLogin(cf, store, saved, root, tok, who, fmt.Sprintf("Logged in to %s as %s (%s, %s)", saved.Server, who.Name, who.Kind, credentialText(who)),
+		func(f *fields) { f.add("  root CA", root.Subject.String()+", SHA-256 "+saved.RootFingerprint) })
+}
+
+// saveLogin saves a login that worked as the current context and says so:
+// headline, then the context, what more adds, and where it is saved.
+func (r *runner) saveLogin(cf *clientFlags, store *clientctx.Store, saved clientctx.Context, root *x509.Certificate, tok string,
+	who apitypes.Whoami, headline string, more func(*fields)) error {
 	if err := store.Save(saved, root.Raw, tok, true); err != nil {
 		return err
 	}
 	if cf.json {
-		return printJSON(r.stdout, loginResult{Context: name, Current: true, Server: saved.Server,
+		return printJSON(r.stdout, loginResult{Context: saved.Name, Current: true, Server: saved.Server,
 			RootFingerprint: saved.RootFingerprint, RootSubject: root.Subject.String(),
-			Directory: store.ContextDir(name), Whoami: who})
+			Directory: store.ContextDir(saved.Name), Whoami: who})
 	}
-	fmt.Fprintf(r.stdout, "Logged in to %s as %s (%s, %s)\n", saved.Server, who.Name, who.Kind, credentialText(who))
+	fmt.Fprintln(r.stdout, headline)
 	f := newFields(r.stdout)
-	f.add("  context", name+" (current)")
-	f.add("  root CA", root.Subject.String()+", SHA-256 "+saved.RootFingerprint)
-	f.add("  saved in", store.ContextDir(name))
+	f.add("  context", saved.Name+" (current)")
+	more(f)
+	f.add("  saved in", store.ContextDir(saved.Name))
 	return f.flush()
 }
 

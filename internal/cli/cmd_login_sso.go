@@ -79,23 +79,14 @@ func (r *runner) loginSSO(ctx context.Context, cf *clientFlags, s ssoLogin, name
 		return fmt.Errorf("login refused, nothing saved: %w", err)
 	}
 	saved := clientctx.Context{Name: name, Server: u.String(), RootFingerprint: fp.String(), CreatedAt: r.now().UTC(), Principal: who.Name}
-	if err := store.Save(saved, root.Raw, res.Token, true); err != nil {
-		return err
-	}
-	if cf.json {
-		return printJSON(r.stdout, loginResult{Context: name, Current: true, Server: saved.Server,
-			RootFingerprint: saved.RootFingerprint, RootSubject: root.Subject.String(),
-			Directory: store.ContextDir(name), Whoami: who})
-	}
-	fmt.Fprintf(r.stdout, "Logged in to %s as %s through %s (%s)\n", saved.Server, who.Name, p.Name, credentialText(who))
-	f := newFields(r.stdout)
-	f.add("  context", name+" (current)")
-	if res.Created {
-		f.add("  principal", who.Name+" (created at this first sign-in)")
-	}
-	f.add("  roles", rolesText(who))
-	f.add("  saved in", store.ContextDir(name))
-	return f.flush()
+	return r.saveLogin(cf, store, saved, root, res.Token, who,
+		fmt.Sprintf("Logged in to %s as %s through %s (%s)", saved.Server, who.Name, p.Name, credentialText(who)),
+		func(f *fields) {
+			if res.Created {
+				f.add("  principal", who.Name+" (created at this first sign-in)")
+			}
+			f.add("  roles", rolesText(who))
+		})
 }
 
 // chooseProvider picks the provider named, or the only one.
