@@ -273,6 +273,8 @@ func (b *tA11yTab) scheme(s string) {
 
 var (
 	tExactTime = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$`)
+	// tMachineTime is a valid HTML global date and time in UTC.
+	tMachineTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 	tHumanTime = regexp.MustCompile(`^(now|due|in under a minute|in \d+ (minute|hour|day)s?|\d+ (minute|hour|day)s? ago|\d{4}-\d\d-\d\d( \((now|in \d+ (minute|hour|day)s?|\d+ (minute|hour|day)s? ago)\))?)$`)
 )
 
@@ -284,8 +286,8 @@ func (b *tA11yTab) static() {
 	t := b.t
 	type tTime struct{ Text, Title, Datetime string }
 	for _, tm := range tEval[[]tTime](b, "times", "a11y.times()") {
-		if !tExactTime.MatchString(tm.Title) || !tHumanTime.MatchString(tm.Text) || tm.Datetime == "" {
-			t.Errorf("%s: <time datetime=%q title=%q>%s</time>: want a relative or day text, the exact time in title", b.view, tm.Datetime, tm.Title, tm.Text)
+		if !tExactTime.MatchString(tm.Title) || !tHumanTime.MatchString(tm.Text) || !tMachineTime.MatchString(tm.Datetime) {
+			t.Errorf("%s: <time datetime=%q title=%q>%s</time>: want a relative or day text, the exact time in title, an RFC 3339 UTC datetime", b.view, tm.Datetime, tm.Title, tm.Text)
 		}
 	}
 	for _, p := range tEval[[]string](b, "stray times and numbers", "a11y.stray()") {

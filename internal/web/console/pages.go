@@ -28,7 +28,10 @@ var expiryWindows = []int{7, 14, 30, 60, 90}
 // parsePages parses every page with the shared layout.
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"exact":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"exact": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		// machine is a <time> element's datetime: an HTML global date and
+		// time (RFC 3339 in UTC), where "UTC" spelled out is not valid.
+		"machine":  func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") },
 		"day":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"relative": relative,
 		"list":     func(v ...string) []string { return v },
