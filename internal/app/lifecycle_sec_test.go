@@ -571,26 +571,52 @@ func TestRotatedServerCertReachesOtherReplicas(t *testing.T) {
 			// Either replica's scheduler may have advanced the rotation (both
 			// run the job): the one that did serves the new certificate at
 			// once; the other must notice that it serves a replaced one.
-			stored, err := a.app.store.GetSetting(ctx, settingServerTLS)
-			if err != nil {
-				t.Fatal(err)
+			setting := func() string {
+				v, err := a.app.store.GetSetting(ctx, settingServerTLS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(v)
 			}
 			for _, r := range []*tInstance{a, b} {
+				// The stored certificate is read on both sides of the
+				// check: the other replica's own run of the job may rotate
+				// it again meanwhile (each runs the jobs until issue 18),
+				// which is not a miss.
 				served, _ := tServedChain(t, r)
-				if tSerialHex(served) != string(stored) && !r.app.tls.replaced(ctx) {
+				stored := setting()
+				replaced := r.app.tls.replaced(ctx)
+				if tSerialHex(served) != stored && !replaced && setting() == stored {
 					t.Fatalf("a replica serving %s does not notice the stored server certificate %s replaced it", tSerialHex(served), stored)
 				}
+				stored = setting()
 				if err := r.app.tls.refresh(ctx, false); err != nil {
 					t.Fatal(err)
 				}
-				if r.app.tls.replaced(ctx) {
+				if r.app.tls.replaced(ctx) && setting() == stored {
 					t.Error("still reported replaced after the refresh")
 				}
 			}
-			onA, _ := tServedChain(t, a)
-			onB, _ := tServedChain(t, b)
-			if onB.SerialNumber.Cmp(before.SerialNumber) == 0 || onB.SerialNumber.Cmp(onA.SerialNumber) != 0 || tSerialHex(onB) != string(stored) {
-				t.Fatalf("replica B serves %s (before %s), replica A %s, stored %s", tSerialHex(onB), tSerialHex(before), tSerialHex(onA), stored)
+			// Both replicas end up serving the stored certificate once
+			// the rotation has settled (a second rotation of the server
+			// certificate by another run is issue 18's to remove).
+			var onA, onB *x509.Certificate
+			for try := 0; ; try++ {
+				stored := setting()
+				for _, r := range []*tInstance{a, b} {
+					if err := r.app.tls.refresh(ctx, false); err != nil {
+						t.Fatal(err)
+					}
+				}
+				onA, _ = tServedChain(t, a)
+				onB, _ = tServedChain(t, b)
+				if onB.SerialNumber.Cmp(before.SerialNumber) != 0 && onB.SerialNumber.Cmp(onA.SerialNumber) == 0 && tSerialHex(onB) == stored && setting() == stored {
+					break
+				}
+				if try == 50 {
+					t.Fatalf("replica B serves %s (before %s), replica A %s, stored %s", tSerialHex(onB), tSerialHex(before), tSerialHex(onA), stored)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 		})
 	}
