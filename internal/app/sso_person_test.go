@@ -227,6 +227,9 @@ func TestSSOPersonCertificateRefusals(t *testing.T) {
 		{"her address and bob's", tPersonCSR(t, key, "", []string{"alice@example.test", "bob@example.test"}), "names.email", "bob@example.test"},
 		{"a DNS name too", tPersonCSR(t, key, "", []string{"alice@example.test"}, "alice.example.test"), "names.dns", "alice.example.test"},
 		{"a common name of her choice", tPersonCSR(t, key, "Alice, Head of Security", []string{"alice@example.test"}), "subject_fields", "Alice, Head of Security"},
+		// "ſ" (long s) folds to "s" under Unicode case folding, not in
+		// ASCII: the common name would not be her address.
+		{"a look-alike common name", tPersonCSR(t, key, "alice@example.te\u017ft", []string{"alice@example.test"}), "subject_fields", "is not one of the certificate's e-mail addresses"},
 		{"no address", tPersonCSR(t, key, "", nil), "names.email", "no e-mail address"},
 	} {
 		r, _, _ := in.personCert(t, alice, apitypes.PersonCertificateRequest{CSRPEM: tc.csr})

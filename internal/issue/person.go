@@ -75,11 +75,24 @@ func (s *Service) checkPerson(ctx context.Context, req *Request, prof *profile.P
 	}
 	pr.EmailAddresses = emails
 	if cn := pr.Subject.CommonName; cn != "" {
-		if !slices.ContainsFunc(emails, func(e string) bool { return strings.EqualFold(e, cn) }) {
+		// ASCII case only: strings.EqualFold would take "ſ" (long s)
+		// for "s", and the certificate would name someone else.
+		if !slices.Contains(emails, asciiLower(cn)) {
 			return &profile.Violation{Profile: prof.Name, Rule: profile.RuleSubjectFields, Value: cn,
 				Message: fmt.Sprintf("common name %q is not one of the certificate's e-mail addresses: a person certificate names its holder by address only", cn)}
 		}
-		pr.Subject.CommonName = strings.ToLower(cn)
+		pr.Subject.CommonName = asciiLower(cn)
 	}
 	return nil
+}
+
+// asciiLower lower-cases ASCII letters only, as identities are stored.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
