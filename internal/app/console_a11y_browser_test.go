@@ -275,7 +275,7 @@ var (
 	tExactTime = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$`)
 	// tMachineTime is a valid HTML global date and time in UTC.
 	tMachineTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
-	tHumanTime = regexp.MustCompile(`^(now|due|in under a minute|in \d+ (minute|hour|day)s?|\d+ (minute|hour|day)s? ago|\d{4}-\d\d-\d\d( \((now|in \d+ (minute|hour|day)s?|\d+ (minute|hour|day)s? ago)\))?)$`)
+	tHumanTime   = regexp.MustCompile(`^(now|due|in under a minute|in \d+ (minute|hour|day)s?|\d+ (minute|hour|day)s? ago|\d{4}-\d\d-\d\d( \((now|in \d+ (minute|hour|day)s?|\d+ (minute|hour|day)s? ago)\))?)$`)
 )
 
 // static checks the view as it stands: its times, its contrast in light
