@@ -80,6 +80,9 @@ func (s ssoAPI) Providers() []apitypes.SSOProvider {
 	out := []apitypes.SSOProvider{}
 	for _, name := range s.reg.Names() {
 		c := s.cfgs[name]
+		if c.CLIClientID == "" {
+			continue // no CLI sign-in through this one
+		}
 		out = append(out, apitypes.SSOProvider{Name: name, Issuer: c.Issuer, ClientID: c.CLIClientID, Scopes: c.Scopes})
 	}
 	return out

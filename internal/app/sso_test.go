@@ -339,6 +339,7 @@ func TestSSOTokenExchange(t *testing.T) {
 	from := tAuditHead(t, in)
 	for name, tok := range map[string]string{
 		"console audience": mint(oidctest.Claims{Audience: []string{"certwright"}}),
+		"both clients":     mint(oidctest.Claims{Audience: []string{"certwright-cli", "certwright"}, AuthorizedParty: "certwright-cli"}),
 		"expired":          mint(oidctest.Claims{IssuedAt: now.Add(-3 * time.Hour), Expiry: now.Add(-2 * time.Hour)}),
 		"other issuer":     mint(oidctest.Claims{Issuer: "https://idp.elsewhere.test"}),
 		"not a token":      "not-a-jwt",

@@ -39,7 +39,8 @@ type OIDCProvider struct {
 	// client, which then relies on PKCE alone.
 	ClientSecretFile string `yaml:"client_secret_file,omitempty"`
 	// CLIClientID is the public client (no secret; loopback redirects and
-	// the device grant) that certwright login --sso uses. Default ClientID.
+	// the device grant) that certwright login --sso uses; it must not be
+	// ClientID. Empty: no CLI sign-in through this provider.
 	CLIClientID string `yaml:"cli_client_id,omitempty"`
 	// Scopes requested at sign-in (default openid, email, profile); openid
 	// is required.
@@ -113,9 +114,6 @@ var (
 func (c *Config) authDefaults() {
 	for i := range c.Auth.OIDC {
 		p := &c.Auth.OIDC[i]
-		if p.CLIClientID == "" {
-			p.CLIClientID = p.ClientID
-		}
 		if len(p.Scopes) == 0 {
 			p.Scopes = []string{"openid", "email", "profile"}
 		}
@@ -148,7 +146,14 @@ func (a *AuthConfig) validate() error {
 		if err := ValidateIssuer(p.Issuer); err != nil {
 			return invalid(field+".issuer", "%v", err)
 		}
+		if p.CLIClientID != "" && p.CLIClientID == p.ClientID {
+			return invalid(field+".cli_client_id", "%q is the console's client_id: register a public client of its own for the CLI"+
+				" (loopback redirects, device grant), so that an ID token issued to the console can never be exchanged for a token", p.CLIClientID)
+		}
 		for _, id := range []struct{ key, v string }{{"client_id", p.ClientID}, {"cli_client_id", p.CLIClientID}} {
+			if id.key == "cli_client_id" && id.v == "" {
+				continue // no CLI sign-in through this provider
+			}
 			if !clientID.MatchString(id.v) {
 				return invalid(field+"."+id.key, "%q: want the client ID registered at the provider (1-256 printable characters, no spaces)", id.v)
 			}

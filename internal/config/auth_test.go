@@ -44,6 +44,9 @@ func TestAuthOIDCValidate(t *testing.T) {
 		{"no client id", strings.Replace(oidcBase, "client_id: certwright", "client_id: ''", 1), "auth.oidc[0].client_id"},
 		{"client id with space", strings.Replace(oidcBase, "client_id: certwright", "client_id: 'cert wright'", 1), "auth.oidc[0].client_id"},
 		{"cli client id with space", oidcBase + "      cli_client_id: 'a b'\n", "auth.oidc[0].cli_client_id"},
+		// One client for the console and the CLI would let a token (or
+		// a code) issued to one serve the other.
+		{"cli client id is the console's", oidcBase + "      cli_client_id: certwright\n", "auth.oidc[0].cli_client_id"},
 		{"scopes without openid", oidcBase + "      scopes: [email, profile]\n", "auth.oidc[0].scopes"},
 		{"scope with quote", oidcBase + "      scopes: [openid, 'a\"b']\n", "auth.oidc[0].scopes"},
 		{"bad subject claim", oidcBase + "      subject_claim: 'a b'\n", "auth.oidc[0].subject_claim"},
@@ -85,7 +88,7 @@ func TestAuthOIDCDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.Auth.OIDC[0]
-	if p.CLIClientID != "certwright" || p.SubjectClaim != "sub" || p.GroupsClaim != "groups" ||
+	if p.CLIClientID != "" || p.SubjectClaim != "sub" || p.GroupsClaim != "groups" ||
 		!slices.Equal(p.Scopes, []string{"openid", "email", "profile"}) || p.Lifetime() != 8*time.Hour || p.CreatePrincipals {
 		t.Errorf("defaults = %+v", p)
 	}

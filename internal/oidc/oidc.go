@@ -207,6 +207,9 @@ func (r *Registry) VerifyIDToken(ctx context.Context, provider, rawIDToken strin
 	if err != nil {
 		return nil, err
 	}
+	if p.cfg.CLIClientID == "" {
+		return nil, fail(ErrAudience, p.cfg.Name, nil, "no CLI client is configured for this provider (auth.oidc cli_client_id)")
+	}
 	meta, err := p.discover(ctx)
 	if err != nil {
 		return nil, err
@@ -278,6 +281,14 @@ func (r *Registry) verify(ctx context.Context, p *provider, meta *metadata, raw,
 	}
 	if idt.IssuedAt.After(r.clk.Now().Add(ClockSkew)) {
 		return nil, "", fail(ErrExpired, name, nil, "the ID token claims to be issued in the future, at %s", idt.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	// The console's and the CLI's clients never share a token: one that
+	// also names the other client is refused, so a token (or a code) one
+	// of them was given cannot serve the other.
+	for _, other := range []string{p.cfg.ClientID, p.cfg.CLIClientID} {
+		if other != "" && other != aud && slices.Contains(idt.Audience, other) {
+			return nil, "", fail(ErrAudience, name, nil, "the ID token names both client %s and client %s", quote(aud), quote(other))
+		}
 	}
 	return &Identity{
 		Provider: name, Issuer: idt.Issuer, Subject: claims.subject,
