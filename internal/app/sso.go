@@ -64,8 +64,11 @@ func (s *sso) Exchange(ctx context.Context, provider, rawIDToken, source string)
 }
 
 func (s *sso) signIn(ctx context.Context, id *oidc.Identity, purpose, source string, ttl time.Duration) (*access.SSOSignedIn, error) {
-	person := access.SSOPerson{Provider: id.Provider, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
-		Create: s.cfgs[id.Provider].CreatePrincipals, Purpose: purpose, Source: source}
+	cfg := s.cfgs[id.Provider]
+	// An address outside the provider's domains is not its to vouch for.
+	verified := id.EmailVerified && cfg.VouchesFor(id.Email)
+	person := access.SSOPerson{Provider: id.Provider, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: verified,
+		Create: cfg.CreatePrincipals, Purpose: purpose, Source: source}
 	for _, m := range s.reg.RoleBindings(id.Provider, id) {
 		person.Grants = append(person.Grants, access.SSOGrant{Role: m.Role, Scope: m.Scope})
 	}

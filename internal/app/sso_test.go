@@ -36,6 +36,13 @@ const tSSOPassword = "correct horse battery staple"
 
 func tNewSSO(t *testing.T, dbURL string) *tSSO {
 	t.Helper()
+	return tNewSSOWith(t, dbURL, nil)
+}
+
+// tNewSSOWith is tNewSSO with the provider's configuration changed by
+// edit (when not nil) before the server starts.
+func tNewSSOWith(t *testing.T, dbURL string, edit func(*config.OIDCProvider)) *tSSO {
+	t.Helper()
 	ctx := context.Background()
 	idp, err := oidctest.Start(ctx, oidctest.Options{
 		Users: []oidctest.User{
@@ -59,6 +66,9 @@ func tNewSSO(t *testing.T, dbURL string) *tSSO {
 	cfg.Auth.OIDC = []config.OIDCProvider{{Name: "corp", Issuer: idp.Issuer(), ClientID: "certwright", ClientSecretFile: secret,
 		CLIClientID: "certwright-cli", CreatePrincipals: true,
 		Roles: []config.OIDCRoleMapping{{Group: "pki-admins", Role: authz.RoleAdmin}, {Group: "pki-viewers", Role: authz.RoleViewer}}}}
+	if edit != nil {
+		edit(&cfg.Auth.OIDC[0])
+	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -390,5 +400,37 @@ func TestSSOSignOutOfProvider(t *testing.T) {
 	r := alice.get(link)
 	if loc := r.header.Get("Location"); r.status/100 != 3 || loc != s.in.l.HTTPSURL+"/" {
 		t.Errorf("the provider's end-session page: %d to %q, want a redirect to %s/: %s", r.status, loc, s.in.l.HTTPSURL, tTrim(r.body))
+	}
+}
+
+// TestSSOEmailDomains: a provider configured for example.org does not
+// vouch for alice@example.test, however verified it says it is: her
+// principal is not named after it, holds no e-mail identity, and gets no
+// person certificate for it (a second provider cannot claim a first
+// one's addresses).
+func TestSSOEmailDomains(t *testing.T) {
+	t.Parallel()
+	s := tNewSSOWith(t, "", func(p *config.OIDCProvider) { p.EmailDomains = []string{"example.org"} })
+	in := s.in
+	alice := s.cliSignIn(t, "alice")
+	var who apitypes.Whoami
+	r := in.raw("GET", "/api/v1/whoami", alice, nil)
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &who) != nil {
+		t.Fatalf("whoami: %d %s", r.status, r.body)
+	}
+	if who.Name == "alice" || !strings.HasPrefix(who.Name, "corp-") {
+		t.Errorf("the principal is named %q after an address its provider does not vouch for", who.Name)
+	}
+	var p apitypes.Principal
+	in.must(http.StatusOK, "GET", "/api/v1/principals/"+who.Name, nil, &p)
+	for _, id := range p.Identities {
+		if id.Kind == "email" {
+			t.Errorf("an e-mail identity was added: %+v", id)
+		}
+	}
+	pr, _, _ := in.personCert(t, alice, apitypes.PersonCertificateRequest{
+		CSRPEM: tPersonCSR(t, tECKey(t, elliptic.P256()), "", []string{"alice@example.test"})})
+	if pr.status != http.StatusBadRequest {
+		t.Errorf("a person certificate for an address outside the provider's domains: %d %s", pr.status, tTrim(pr.body))
 	}
 }

@@ -57,6 +57,11 @@ type OIDCProvider struct {
 	// CreatePrincipals creates a human principal with no roles at a
 	// person's first sign-in; otherwise an administrator creates it first.
 	CreatePrincipals bool `yaml:"create_principals,omitempty"`
+	// EmailDomains, when set, are the domains this provider speaks for:
+	// an address it verifies in another domain is treated as unverified
+	// (no e-mail identity, no principal named after it), so a second
+	// provider cannot claim a first one's addresses. Empty: any domain.
+	EmailDomains []string `yaml:"email_domains,omitempty"`
 	// TokenLifetime is the lifetime of the Certwright token the CLI gets in
 	// exchange for an ID token (default 8h, 5m to 7d).
 	TokenLifetime string `yaml:"token_lifetime,omitempty"`
@@ -171,6 +176,11 @@ func (a *AuthConfig) validate() error {
 				return invalid(field+"."+f.key, "%q: a file path without surrounding spaces", f.v)
 			}
 		}
+		for j, d := range p.EmailDomains {
+			if d == "" || len(d) > 253 || d != strings.ToLower(d) || strings.ContainsAny(d, "@ *") || strings.HasPrefix(d, ".") {
+				return invalid(fmt.Sprintf("%s.email_domains[%d]", field, j), "%q: want a lower-case domain such as example.com (no @, no wildcard)", d)
+			}
+		}
 		if err := checkDuration(field+".token_lifetime", p.TokenLifetime, 5*time.Minute, 7*24*time.Hour); err != nil {
 			return err
 		}
@@ -243,4 +253,23 @@ func builtinRoleNames() []string {
 		out = append(out, r.Name)
 	}
 	return out
+}
+
+// VouchesFor reports whether the provider speaks for email's domain: any,
+// when EmailDomains is empty; else the domain exactly (ASCII case aside).
+func (p OIDCProvider) VouchesFor(email string) bool {
+	if len(p.EmailDomains) == 0 {
+		return true
+	}
+	_, domain, ok := strings.Cut(email, "@")
+	if !ok {
+		return false
+	}
+	domain = strings.ToLower(domain)
+	for _, d := range p.EmailDomains {
+		if domain == d {
+			return true
+		}
+	}
+	return false
 }

@@ -47,6 +47,9 @@ func TestAuthOIDCValidate(t *testing.T) {
 		// One client for the console and the CLI would let a token (or
 		// a code) issued to one serve the other.
 		{"cli client id is the console's", oidcBase + "      cli_client_id: certwright\n", "auth.oidc[0].cli_client_id"},
+		{"email domains", oidcBase + "      email_domains: [example.com, corp.example.com]\n", ""},
+		{"email domain with @", oidcBase + "      email_domains: ['@example.com']\n", "auth.oidc[0].email_domains[0]"},
+		{"email domain upper case", oidcBase + "      email_domains: [Example.com]\n", "auth.oidc[0].email_domains[0]"},
 		{"scopes without openid", oidcBase + "      scopes: [email, profile]\n", "auth.oidc[0].scopes"},
 		{"scope with quote", oidcBase + "      scopes: [openid, 'a\"b']\n", "auth.oidc[0].scopes"},
 		{"bad subject claim", oidcBase + "      subject_claim: 'a b'\n", "auth.oidc[0].subject_claim"},
