@@ -17,13 +17,14 @@ import (
 
 // Key set bounds. A token naming an unknown key ID makes the key set
 // refetch the JWKS (that is how a provider's key rotation is picked up),
-// but an unauthenticated caller can send such tokens at will: at most
-// keyFetchesPerWindow fetches happen per keyFetchWindow, the rest are
-// refused as signature failures.
+// but an unauthenticated caller can send such tokens at will: fetches are
+// at least keyFetchGap apart, and a token in between is refused as a
+// signature failure. A gap, not a budget per window: forged tokens could
+// spend a budget and leave a real rotation unseen for the whole window;
+// a gap delays it by at most keyFetchGap.
 const (
-	keyFetchWindow      = time.Minute
-	keyFetchesPerWindow = 10
-	maxKeys             = 100
+	keyFetchGap = 6 * time.Second
+	maxKeys     = 100
 )
 
 // keySet is a provider's JWKS (RFC 7517), fetched on first use and again
@@ -39,10 +40,9 @@ type keySet struct {
 
 	fetchMu sync.Mutex // one fetch at a time
 
-	mu      sync.Mutex
-	keys    []jose.JSONWebKey
-	window  time.Time
-	fetches int
+	mu        sync.Mutex
+	keys      []jose.JSONWebKey
+	lastFetch time.Time
 }
 
 var _ gooidc.KeySet = (*keySet)(nil)
@@ -109,16 +109,15 @@ func (k *keySet) refresh(ctx context.Context, kid string) error {
 	}
 	now := k.clk.Now()
 	k.mu.Lock()
-	if now.Sub(k.window) >= keyFetchWindow || now.Before(k.window) {
-		k.window, k.fetches = now, 0
-	}
-	spent := k.fetches >= keyFetchesPerWindow
-	if !spent {
-		k.fetches++
+	since := now.Sub(k.lastFetch)
+	early := !k.lastFetch.IsZero() && since >= 0 && since < keyFetchGap
+	if !early {
+		k.lastFetch = now
 	}
 	k.mu.Unlock()
-	if spent {
-		return fail(ErrSignature, k.provider, nil, "ID token names unknown key ID %s and the provider's keys were fetched %d times in the last %s already", quote(kid), keyFetchesPerWindow, keyFetchWindow)
+	if early {
+		return fail(ErrSignature, k.provider, nil, "ID token names unknown key ID %s and the provider's keys were fetched %s ago (at most one fetch every %s)",
+			quote(kid), since.Round(time.Millisecond), keyFetchGap)
 	}
 	keys, err := k.fetch(ctx)
 	if err != nil {

@@ -281,7 +281,9 @@ func TestKeyRotationBetweenLogins(t *testing.T) {
 		t.Fatal("RotateKey kept the key ID")
 	}
 	// The new token names a key ID the registry has not seen: it must
-	// fetch the JWKS again rather than refuse.
+	// fetch the JWKS again rather than refuse (once the 6 s since its
+	// last fetch have passed).
+	f.clk.Advance(7 * time.Second)
 	id, err := f.login(t, "alice", "alice-pw")
 	if err != nil {
 		t.Fatalf("login after rotation: %v", err)
@@ -295,6 +297,7 @@ func TestKeyRotationBetweenLogins(t *testing.T) {
 	if err := f.idp.RotateKey(); err != nil {
 		t.Fatal(err)
 	}
+	f.clk.Advance(7 * time.Second)
 	if _, err := f.login(t, "alice", "alice-pw"); err != nil {
 		t.Fatalf("login after the second rotation: %v", err)
 	}

@@ -208,7 +208,7 @@ func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	// A page, not a redirect: the session cookie is SameSite=Strict, and
 	// a browser still on the provider's redirect chain would not send it.
-	h.render(w, r, http.StatusOK, "continue", nil, continueView{Next: l.Next, Name: who.Name})
+	h.render(w, r, http.StatusOK, "continue", nil, continueView{Next: localPath(l.Next), Name: who.Name})
 }
 
 // continueView is the page that takes a person on after a sign-in.
