@@ -130,6 +130,13 @@ func LoopbackLogin(ctx context.Context, p ClientParams, open func(authURL string
 	var once sync.Once
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
+		// Only the answer to this sign-in ends it: any page or local
+		// process can reach the listener, and a request without the
+		// state must not abort the person's sign-in.
+		if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("state")), []byte(state)) != 1 {
+			http.Error(w, "this is not the answer to the sign-in in progress", http.StatusBadRequest)
+			return
+		}
 		served := false
 		once.Do(func() {
 			served = true
