@@ -138,7 +138,7 @@ func (a *AuthConfig) validate() error {
 	if len(a.OIDC) > MaxOIDCProviders {
 		return invalid("auth.oidc", "%d providers: at most %d", len(a.OIDC), MaxOIDCProviders)
 	}
-	names := map[string]bool{}
+	names, clients := map[string]bool{}, map[string]string{}
 	for i, p := range a.OIDC {
 		field := fmt.Sprintf("auth.oidc[%d]", i)
 		if !oidcName.MatchString(p.Name) {
@@ -148,6 +148,12 @@ func (a *AuthConfig) validate() error {
 			return invalid(field+".name", "%q is used twice", p.Name)
 		}
 		names[p.Name] = true
+		// One client at one issuer is one provider: two entries for it
+		// would let a person pick the more generous role mapping.
+		if other, dup := clients[p.Issuer+" "+p.ClientID]; dup {
+			return invalid(field+".client_id", "%q at %s is provider %s's already: one entry per client", p.ClientID, p.Issuer, other)
+		}
+		clients[p.Issuer+" "+p.ClientID] = p.Name
 		if err := ValidateIssuer(p.Issuer); err != nil {
 			return invalid(field+".issuer", "%v", err)
 		}

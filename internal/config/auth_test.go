@@ -48,6 +48,8 @@ func TestAuthOIDCValidate(t *testing.T) {
 		// a code) issued to one serve the other.
 		{"cli client id is the console's", oidcBase + "      cli_client_id: certwright\n", "auth.oidc[0].cli_client_id"},
 		{"email domains", oidcBase + "      email_domains: [example.com, corp.example.com]\n", ""},
+		{"one client twice", oidcBase + "    - name: corp2\n      issuer: https://login.example.com\n      client_id: certwright\n", "auth.oidc[1].client_id"},
+		{"two clients of one issuer", oidcBase + "    - name: corp2\n      issuer: https://login.example.com\n      client_id: other\n", ""},
 		{"email domain with @", oidcBase + "      email_domains: ['@example.com']\n", "auth.oidc[0].email_domains[0]"},
 		{"email domain upper case", oidcBase + "      email_domains: [Example.com]\n", "auth.oidc[0].email_domains[0]"},
 		{"scopes without openid", oidcBase + "      scopes: [email, profile]\n", "auth.oidc[0].scopes"},
