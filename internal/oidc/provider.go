@@ -64,8 +64,18 @@ type discoveryDoc struct {
 	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 }
 
+// mutableClaims are ID-token claims a person can often change themselves
+// at the provider: as the subject, a rename would make another person.
+var mutableClaims = map[string]bool{"email": true, "preferred_username": true, "name": true, "nickname": true, "upn": true}
+
 func newProvider(cfg config.OIDCProvider, dataDir string, clk clock.Clock, log *slog.Logger) (*provider, error) {
 	p := &provider{cfg: cfg, clk: clk, log: log}
+	if mutableClaims[cfg.SubjectClaim] {
+		// Not refused (some providers make these stable), but the person
+		// is who this claim says, and at many providers people edit it.
+		log.Warn("oidc: subject_claim names a claim people may be able to change at the provider; sub is stable",
+			"provider", cfg.Name, "subject_claim", cfg.SubjectClaim)
+	}
 	if cfg.ClientSecretFile != "" {
 		b, err := readPrivate(inDataDir(dataDir, cfg.ClientSecretFile), maxSecretBytes)
 		if err != nil {
