@@ -66,11 +66,17 @@ type discoveryDoc struct {
 
 // mutableClaims are ID-token claims a person can often change themselves
 // at the provider: as the subject, a rename would make another person.
-var mutableClaims = map[string]bool{"email": true, "preferred_username": true, "name": true, "nickname": true, "upn": true}
+func mutableClaim(name string) bool {
+	switch name {
+	case "email", "preferred_username", "name", "nickname", "upn":
+		return true
+	}
+	return false
+}
 
 func newProvider(cfg config.OIDCProvider, dataDir string, clk clock.Clock, log *slog.Logger) (*provider, error) {
 	p := &provider{cfg: cfg, clk: clk, log: log}
-	if mutableClaims[cfg.SubjectClaim] {
+	if mutableClaim(cfg.SubjectClaim) {
 		// Not refused (some providers make these stable), but the person
 		// is who this claim says, and at many providers people edit it.
 		log.Warn("oidc: subject_claim names a claim people may be able to change at the provider; sub is stable",

@@ -58,19 +58,33 @@ const (
 	ssoCallback = "/login/sso/callback"
 )
 
-// providerErrors are the OAuth error codes the sign-in page names; any
-// other is "refused" (the provider's own description is never shown).
-var providerErrors = map[string]string{
-	"access_denied":             "the provider refused the sign-in (access denied)",
-	"login_required":            "the provider needs you to sign in there first",
-	"consent_required":          "the provider needs your consent first",
-	"interaction_required":      "the provider needs you to act there first",
-	"temporarily_unavailable":   "the provider is temporarily unavailable",
-	"server_error":              "the provider failed",
-	"invalid_request":           "the provider refused the request",
-	"unauthorized_client":       "the provider does not allow this client to sign in",
-	"unsupported_response_type": "the provider does not support this sign-in",
-	"invalid_scope":             "the provider refused the requested scopes",
+// providerError is the sign-in page's words for an OAuth error code;
+// any other code is "refused" (the provider's own description is never
+// shown).
+func providerError(code string) string {
+	switch code {
+	case "access_denied":
+		return "the provider refused the sign-in (access denied)"
+	case "login_required":
+		return "the provider needs you to sign in there first"
+	case "consent_required":
+		return "the provider needs your consent first"
+	case "interaction_required":
+		return "the provider needs you to act there first"
+	case "temporarily_unavailable":
+		return "the provider is temporarily unavailable"
+	case "server_error":
+		return "the provider failed"
+	case "invalid_request":
+		return "the provider refused the request"
+	case "unauthorized_client":
+		return "the provider does not allow this client to sign in"
+	case "unsupported_response_type":
+		return "the provider does not support this sign-in"
+	case "invalid_scope":
+		return "the provider refused the requested scopes"
+	}
+	return "the provider refused the sign-in"
 }
 
 // redirectURL is this console's callback as the browser reaches it. The
@@ -167,11 +181,7 @@ func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		reason, ok := providerErrors[e]
-		if !ok {
-			reason = "the provider refused the sign-in"
-		}
-		fail(l.Provider, reason)
+		fail(l.Provider, providerError(e))
 		return
 	}
 	code := q.Get("code")
