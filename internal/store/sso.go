@@ -21,6 +21,8 @@ const (
 	sqlPruneSSO = `DELETE FROM sso_logins WHERE state_hash IN
 		(SELECT state_hash FROM sso_logins WHERE expires_at < ? LIMIT 100)`
 	sqlSSOPending     = `SELECT COUNT(*) FROM sso_logins`
+	sqlEvictSSO       = `DELETE FROM sso_logins WHERE state_hash IN
+		(SELECT state_hash FROM sso_logins ORDER BY created_at, state_hash LIMIT ?)`
 	sqlBindingsFrom   = bindingSelect + ` WHERE b.principal_id = ? AND b.source = ? ORDER BY b.created_at, b.id`
 	sqlGetPrincipalI  = `SELECT ` + principalColumns + ` FROM principals WHERE id = ?`
 	sqlIdentityHolder = `SELECT i.principal_id, p.name FROM principal_identities i JOIN principals p ON p.id = i.principal_id
@@ -30,13 +32,10 @@ const (
 		RETURNING value`
 )
 
-// ErrTooManyPending is returned when too many sign-ins wait for their
-// identity provider's answer.
-var ErrTooManyPending = errors.New("store: too many sign-ins pending")
-
-// SaveSSOLogin keeps l until its callback takes it or it expires, unless
-// max sign-ins are pending already (ErrTooManyPending); expired ones are
-// pruned first.
+// SaveSSOLogin keeps l until its callback takes it or it expires. Expired
+// sign-ins are pruned first; past max pending, the oldest give way (a
+// flood of abandoned sign-ins delays nobody's real one, which is answered
+// in seconds, while the oldest of the flood are minutes old).
 func (db *DB) SaveSSOLogin(ctx context.Context, l *authz.SSOLogin, max int) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlPruneSSO), db.timeArg(l.CreatedAt)); err != nil {
@@ -47,7 +46,9 @@ func (db *DB) SaveSSOLogin(ctx context.Context, l *authz.SSOLogin, max int) erro
 			return err
 		}
 		if n >= max {
-			return fmt.Errorf("%w: %d", ErrTooManyPending, n)
+			if _, err := tx.ExecContext(ctx, db.d.rebind(sqlEvictSSO), n-max+1); err != nil {
+				return err
+			}
 		}
 		_, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertSSO), l.StateHash, l.Provider, l.Nonce, l.Verifier, l.Next, l.Source,
 			db.timeArg(l.CreatedAt), db.timeArg(l.ExpiresAt))
