@@ -20,8 +20,8 @@ const (
 	// abandoned sign-ins is cleared without a long delete.
 	sqlPruneSSO = `DELETE FROM sso_logins WHERE state_hash IN
 		(SELECT state_hash FROM sso_logins WHERE expires_at < ? LIMIT 100)`
-	sqlSSOPending     = `SELECT COUNT(*) FROM sso_logins`
-	sqlEvictSSO       = `DELETE FROM sso_logins WHERE state_hash IN
+	sqlSSOPending = `SELECT COUNT(*) FROM sso_logins`
+	sqlEvictSSO   = `DELETE FROM sso_logins WHERE state_hash IN
 		(SELECT state_hash FROM sso_logins ORDER BY created_at, state_hash LIMIT ?)`
 	sqlBindingsFrom   = bindingSelect + ` WHERE b.principal_id = ? AND b.source = ? ORDER BY b.created_at, b.id`
 	sqlGetPrincipalI  = `SELECT ` + principalColumns + ` FROM principals WHERE id = ?`
