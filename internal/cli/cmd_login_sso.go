@@ -1,12 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -53,8 +53,8 @@ func (r *runner) loginSSO(ctx context.Context, cf *clientFlags, s ssoLogin, name
 	}
 	var caPEM []byte
 	if s.caFile != "" {
-		if caPEM, err = readFileLimited(s.caFile, "--sso-ca-file", 1<<20); err != nil {
-			return err
+		if caPEM, err = readLimited(s.caFile, 1<<20); err != nil {
+			return fmt.Errorf("--sso-ca-file: %w", err)
 		}
 	}
 	hc, err := oidc.HTTPClient(caPEM)
@@ -85,7 +85,7 @@ func (r *runner) loginSSO(ctx context.Context, cf *clientFlags, s ssoLogin, name
 			if res.Created {
 				f.add("  principal", who.Name+" (created at this first sign-in)")
 			}
-			f.add("  roles", rolesText(who))
+			f.add("  roles", cmp.Or(rolesText(who), "none"))
 		})
 }
 
@@ -175,28 +175,6 @@ func (r *runner) browserOpener() func(string) error {
 		}
 	}
 	return nil
-}
-
-// rolesText lists a whoami's roles with their scopes.
-func rolesText(w apitypes.Whoami) string {
-	if len(w.Bindings) == 0 {
-		return "none"
-	}
-	var out []string
-	for _, b := range w.Bindings {
-		out = append(out, b.Role)
-	}
-	return strings.Join(out, ", ")
-}
-
-// readFileLimited reads a small file a flag names.
-func readFileLimited(path, flag string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
-	}
-	defer f.Close()
-	return readAllLimited(f, path, limit)
 }
 
 // currentSaved is the context --context (or $CERTWRIGHT_CONTEXT) names,

@@ -39,11 +39,7 @@ func runWhoami(ctx context.Context, r *runner, args []string) error {
 	f.add("Principal", fmt.Sprintf("%s (%s, id %s)", who.Name, who.Kind, who.ID))
 	f.add("Server", ep.server.String()+" (from "+ep.from+")")
 	f.add("Credential", credentialText(who))
-	roles := make([]string, 0, len(who.Bindings))
-	for _, b := range who.Bindings {
-		roles = append(roles, b.Role+" on "+scopeString(b.Scope))
-	}
-	f.add("Roles", strings.Join(roles, "; "))
+	f.add("Roles", rolesText(who))
 	perms := strings.Join(who.Permissions, ", ")
 	if perms == "" {
 		perms = "none"
@@ -77,4 +73,13 @@ func credentialText(w apitypes.Whoami) string {
 		return s + ", expires " + showTime(*w.ExpiresAt)
 	}
 	return s + ", does not expire"
+}
+
+// rolesText lists a whoami's roles with their scopes ("" when none).
+func rolesText(w apitypes.Whoami) string {
+	roles := make([]string, 0, len(w.Bindings))
+	for _, b := range w.Bindings {
+		roles = append(roles, b.Role+" on "+scopeString(b.Scope))
+	}
+	return strings.Join(roles, "; ")
 }
