@@ -351,23 +351,36 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
+// admit starts every request the same way: rt's deadline, a request ID
+// (answered in X-Request-Id), the anonymous principal of its source, and
+// no credential in the URL. It answers the request itself when ok is
+// false; cancel is to be called either way.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, rt Route) (_ *http.Request, anon authz.Principal, cancel context.CancelFunc, ok bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), h.deadline(rt))
+	r = r.WithContext(ctx)
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
+	anon = authz.Principal{Name: "anonymous", Source: netsource.RemoteHost(r.RemoteAddr), RequestID: reqID}
+	if tokenInQuery(r) {
+		writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in the Authorization header: a URL ends up in logs. Revoke that token.", "")
+		h.refuse(r, rt, anon, http.StatusBadRequest, "token in query string")
+		return r, anon, cancel, false
+	}
+	return r, anon, cancel, true
+}
+
 func (h *Handler) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		// gone: the client went away. The deadline below is ours, and
 		// answers 503.
 		gone := r.Context().Err
-		ctx, cancel := context.WithTimeout(r.Context(), h.deadline(rt))
+		r, anon, cancel, ok := h.admit(w, r, rt)
 		defer cancel()
-		r = r.WithContext(ctx)
-		reqID := newRequestID()
-		w.Header().Set("X-Request-Id", reqID)
-		anon := authz.Principal{Name: "anonymous", Source: netsource.RemoteHost(r.RemoteAddr), RequestID: reqID}
-		if tokenInQuery(r) {
-			writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in the Authorization header: a URL ends up in logs. Revoke that token.", "")
-			h.refuse(r, rt, anon, http.StatusBadRequest, "token in query string")
+		if !ok {
 			return
 		}
+		reqID := anon.RequestID
 		// A source past its refusal budget is still served when its
 		// credential verifies (others may share its address); what would
 		// fail gets 429, and is looked at only when that is cheap

@@ -8,7 +8,6 @@ import (
 
 	"github.com/certwright/certwright/internal/access"
 	"github.com/certwright/certwright/internal/authz"
-	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -107,15 +106,9 @@ func notFound(msg string) error { return errors.Join(errNotFound, errors.New(msg
 // authentication is.
 func (h *Handler) wrapPublic(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), h.deadline(rt))
+		r, anon, cancel, ok := h.admit(w, r, rt)
 		defer cancel()
-		r = r.WithContext(ctx)
-		reqID := newRequestID()
-		w.Header().Set("X-Request-Id", reqID)
-		anon := authz.Principal{Name: "anonymous", Source: netsource.RemoteHost(r.RemoteAddr), RequestID: reqID}
-		if tokenInQuery(r) {
-			writeError(w, http.StatusBadRequest, "credentials in the URL", "tokens are accepted only in a request body or the Authorization header: a URL ends up in logs", "")
-			h.refuse(r, rt, anon, http.StatusBadRequest, "token in query string")
+		if !ok {
 			return
 		}
 		if wait := h.limiter.Wait(anon.Source); wait > 0 && unsafeMethod(r.Method) {
@@ -145,6 +138,6 @@ func (h *Handler) wrapPublic(rt Route) http.Handler {
 			}
 		}
 		h.d.Log.Debug("api request", "method", r.Method, "path", r.URL.Path, "principal", anon.Name,
-			"request_id", reqID, "duration_ms", time.Since(start).Milliseconds())
+			"request_id", anon.RequestID, "duration_ms", time.Since(start).Milliseconds())
 	})
 }
