@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +28,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/certwright/certwright/internal/cli"
+	"github.com/certwright/certwright/internal/nodump"
 )
 
 func TestMain(m *testing.M) {
@@ -36,12 +39,21 @@ func TestMain(m *testing.M) {
 			stop()
 			os.Exit(code)
 		},
+		// certwright-dumpable runs the command line as certwright does,
+		// then says whether the process may still dump core.
+		"certwright-dumpable": func() {
+			code := cli.Main(context.Background(), os.Args[1:], os.Stdin, io.Discard, io.Discard, os.Getenv)
+			d, err := nodump.Dumpable()
+			fmt.Printf("exit=%d dumpable=%v err=%v\n", code, d, err)
+			os.Exit(0)
+		},
 	})
 }
 
 // TestScripts runs the command line as a user types it: testdata/script/*.txtar.
 // Scripts that need openssl skip without it; scripts named *_postgres run
-// only when CERTWRIGHT_TEST_POSTGRES is set.
+// only when CERTWRIGHT_TEST_POSTGRES is set; scripts that need a SoftHSM2
+// token skip without it ([!softhsm]).
 func TestScripts(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl not found: install it (apt-get install openssl) to run the command-line scripts")
@@ -68,9 +80,34 @@ func TestScripts(t *testing.T) {
 			if cond == "postgres" {
 				return os.Getenv("CERTWRIGHT_TEST_POSTGRES") != "", nil
 			}
+			if cond == "softhsm" {
+				return softHSM(), nil
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 	})
+}
+
+// softHSMModule is where Debian's softhsm2 package puts the module.
+const softHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
+
+// softHSM reports whether scripts can use a SoftHSM2 token: this test
+// binary is built with cgo (the PKCS#11 module is loaded with dlopen), and
+// the module, softhsm2-util and pkcs11-tool are installed.
+func softHSM() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || !slices.Contains(bi.Settings, debug.BuildSetting{Key: "CGO_ENABLED", Value: "1"}) {
+		return false
+	}
+	if _, err := os.Stat(softHSMModule); err != nil {
+		return false
+	}
+	for _, tool := range []string{"softhsm2-util", "pkcs11-tool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // setupScript gives each script a fresh PostgreSQL schema in $PGURL when

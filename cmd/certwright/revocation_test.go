@@ -6,10 +6,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -31,13 +33,37 @@ func freePort(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: freeport VAR")
 	}
+	ts.Setenv(args[0], strconv.Itoa(unusedPort(ts)))
+}
+
+// unusedPort returns a loopback port free now, chosen below the kernel's
+// ephemeral range where it can: a port the kernel hands out for ":0"
+// (which every other test in CI binds) could be given to another test
+// between this check and the script's server binding it.
+func unusedPort(ts *testscript.TestScript) int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low > 20000 {
+		for range 50 {
+			port := 10000 + mathrand.IntN(low-10000)
+			if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+				ln.Close()
+				return port
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		ts.Fatalf("%v", err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	ts.Setenv(args[0], strconv.Itoa(port))
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // certinfo FILE PREFIX: set $PREFIX_SERIAL, $PREFIX_OCSP and $PREFIX_CRL

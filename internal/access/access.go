@@ -49,6 +49,21 @@ type Store interface {
 	ApplySSOSignIn(ctx context.Context, in *SSOApply) (*SSOApplied, error)
 }
 
+// CertificateRevoker revokes, through the revocation service, the person
+// certificates a sign-in asked for when that sign-in ends, so that OCSP
+// and CRLs say what authentication already does (authz refuses such a
+// certificate once its token is revoked). Only unexpired certificates not
+// yet revoked are revoked; each is audited with its token's ID. An error
+// says which were not revoked; the others were.
+type CertificateRevoker interface {
+	// RevokeTokenCertificates revokes the person certificates issued to
+	// the sign-in of token tokenID, which who has just revoked.
+	RevokeTokenCertificates(ctx context.Context, who authz.Principal, tokenID string) ([]string, error)
+	// RevokePrincipalCertificates revokes the person certificates of
+	// every sign-in of principal principalID, which who has just disabled.
+	RevokePrincipalCertificates(ctx context.Context, who authz.Principal, principalID string) ([]string, error)
+}
+
 // Errors the edge maps to client errors.
 var (
 	// ErrInvalid marks a malformed request: a bad name, kind or pattern.
@@ -58,6 +73,13 @@ var (
 	// ErrNotFound marks a record that does not exist where the store did
 	// not say so itself.
 	ErrNotFound = errors.New("access: not found")
+	// ErrCertificatesNotRevoked means that a token was revoked, or a
+	// principal disabled, but some of the person certificates of its
+	// sign-ins could not be revoked: they no longer authenticate to
+	// Certwright, yet OCSP and CRLs still say good. The change itself
+	// stands (it is returned with this error); doing it again revokes
+	// what is left.
+	ErrCertificatesNotRevoked = errors.New("access: person certificates not revoked")
 )
 
 // MaxTokenLifetime bounds a token's expiry.
@@ -68,14 +90,17 @@ type Service struct {
 	store Store
 	clock clock.Clock
 	log   *slog.Logger
+	certs CertificateRevoker
 }
 
-// New returns a Service; every argument is required.
-func New(st Store, clk clock.Clock, log *slog.Logger) (*Service, error) {
+// New returns a Service. The store, clock and logger are required; certs
+// may be nil only where no person certificate is ever issued (tests of
+// other parts): the server wires one (internal/app).
+func New(st Store, clk clock.Clock, log *slog.Logger, certs CertificateRevoker) (*Service, error) {
 	if st == nil || clk == nil || log == nil {
 		return nil, errors.New("access: store, clock and logger are required")
 	}
-	return &Service{store: st, clock: clk, log: log}, nil
+	return &Service{store: st, clock: clk, log: log, certs: certs}, nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -146,8 +171,11 @@ func (s *Service) ListPrincipals(ctx context.Context, who authz.Principal) ([]*a
 	return s.store.ListPrincipals(ctx)
 }
 
-// Disable stops a principal authenticating and revokes its tokens. A
-// principal cannot disable itself.
+// Disable stops a principal authenticating and revokes its tokens and
+// the unexpired person certificates of its sign-ins. A principal cannot
+// disable itself. Disabling a disabled principal revokes only what is
+// left; when revoking certificates fails, the principal is returned
+// disabled with an error matching ErrCertificatesNotRevoked.
 func (s *Service) Disable(ctx context.Context, who authz.Principal, idOrName string) (*authz.PrincipalRecord, error) {
 	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
 		return nil, err
@@ -159,16 +187,35 @@ func (s *Service) Disable(ctx context.Context, who authz.Principal, idOrName str
 	if p.ID == who.ID {
 		return nil, fmt.Errorf("%w: %s cannot disable itself", ErrInvalid, who.Name)
 	}
-	if p.DisabledAt != nil {
+	if p.DisabledAt == nil {
+		now := s.clock.Now()
+		if err := s.store.DisablePrincipal(ctx, p.ID, now, audit.New(who, now, "principal.disable", p.Name, map[string]any{"id": p.ID})); err != nil {
+			return nil, fmt.Errorf("access: disable %s: %w", p.Name, err)
+		}
+		p.DisabledAt = &now
+		s.log.Info("principal disabled", "principal", p.Name, "by", who.Name)
+	}
+	if s.certs == nil {
 		return p, nil
 	}
-	now := s.clock.Now()
-	if err := s.store.DisablePrincipal(ctx, p.ID, now, audit.New(who, now, "principal.disable", p.Name, map[string]any{"id": p.ID})); err != nil {
-		return nil, fmt.Errorf("access: disable %s: %w", p.Name, err)
+	serials, err := s.certs.RevokePrincipalCertificates(ctx, who, p.ID)
+	return p, s.certsRevoked("principal "+p.Name+" is disabled", serials, err)
+}
+
+// certsRevoked logs the person certificates revoked after what (a token
+// revoked, a principal disabled), and turns a failure into
+// ErrCertificatesNotRevoked.
+func (s *Service) certsRevoked(what string, serials []string, err error) error {
+	if len(serials) > 0 {
+		s.log.Info("person certificates revoked", "cause", what, "serials", serials)
 	}
-	p.DisabledAt = &now
-	s.log.Info("principal disabled", "principal", p.Name, "by", who.Name)
-	return p, nil
+	if err == nil {
+		return nil
+	}
+	s.log.Error("person certificates not revoked", "cause", what, "err", err)
+	return fmt.Errorf("%w: %s and its person certificates no longer authenticate to Certwright, but revoking them for OCSP and CRLs failed"+
+		" (do the same again to revoke what is left, or certwright cert revoke SERIAL --reason cessation_of_operation): %w",
+		ErrCertificatesNotRevoked, what, err)
 }
 
 // CreateToken mints a token for a principal; ttl 0 means no expiry. The
@@ -227,7 +274,10 @@ func (s *Service) ListTokens(ctx context.Context, who authz.Principal, idOrName 
 	return s.store.ListTokens(ctx, id)
 }
 
-// RevokeToken revokes a token at once.
+// RevokeToken revokes a token at once, and the unexpired person
+// certificates its sign-in asked for. Revoking a revoked token revokes
+// only the certificates left; when revoking them fails, the token is
+// returned revoked with an error matching ErrCertificatesNotRevoked.
 func (s *Service) RevokeToken(ctx context.Context, who authz.Principal, id string) (*authz.Token, error) {
 	if err := s.allow(who, authz.PermPrincipalAdmin); err != nil {
 		return nil, err
@@ -239,13 +289,58 @@ func (s *Service) RevokeToken(ctx context.Context, who authz.Principal, id strin
 	if _, err := s.actOn(ctx, who, t.PrincipalID); err != nil {
 		return nil, err
 	}
+	return s.revokeToken(ctx, who, t, nil)
+}
+
+// SignOut ends the sign-in who authenticated with: the token of this
+// request is revoked (audited as token.revoke with "sign_out": true), and
+// with it the person certificates that sign-in asked for. Any principal
+// may sign out; a request authenticated by anything but a token has no
+// sign-in to end.
+func (s *Service) SignOut(ctx context.Context, who authz.Principal) (*authz.Token, error) {
+	id, ok := strings.CutPrefix(who.Auth, "token:")
+	if !ok {
+		return nil, fmt.Errorf("%w: this request authenticated with %s, not a token: signing out ends a token's sign-in"+
+			" (a client certificate stops at its expiry, or revoke it)", ErrInvalid, authKind(who.Auth))
+	}
+	t, err := s.store.GetToken(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.PrincipalID != who.ID {
+		return nil, fmt.Errorf("%w: token %s is not %s's", ErrInvalid, id, who.Name)
+	}
+	return s.revokeToken(ctx, who, t, map[string]any{"sign_out": true})
+}
+
+// authKind names the kind of credential of an authz.Principal.Auth
+// ("mtls:SERIAL": a client certificate).
+func authKind(auth string) string {
+	if strings.HasPrefix(auth, "mtls:") {
+		return "a client certificate"
+	}
+	return "no token"
+}
+
+// revokeToken revokes t (audited with extra details), then its sign-in's
+// person certificates.
+func (s *Service) revokeToken(ctx context.Context, who authz.Principal, t *authz.Token, extra map[string]any) (*authz.Token, error) {
+	id := t.ID
 	now := s.clock.Now()
-	t, err = s.store.RevokeToken(ctx, id, now, audit.New(who, now, "token.revoke", t.Principal, map[string]any{"token_id": id}))
+	details := map[string]any{"token_id": id}
+	for k, v := range extra {
+		details[k] = v
+	}
+	t, err := s.store.RevokeToken(ctx, id, now, audit.New(who, now, "token.revoke", t.Principal, details))
 	if err != nil {
 		return nil, fmt.Errorf("access: revoke token %s: %w", id, err)
 	}
-	s.log.Info("token revoked", "token_id", id, "by", who.Name)
-	return t, nil
+	s.log.Info("token revoked", "token_id", id, "by", who.Name, "sign_out", extra["sign_out"] == true)
+	if s.certs == nil {
+		return t, nil
+	}
+	serials, err := s.certs.RevokeTokenCertificates(ctx, who, id)
+	return t, s.certsRevoked("token "+id+" is revoked", serials, err)
 }
 
 // normIdentity checks and canonicalises a client-certificate name.

@@ -18,12 +18,18 @@ import (
 
 func setup(t *testing.T) (*access.Service, *store.DB) {
 	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with certs revoking person certificates.
+func setupWith(t *testing.T, certs access.CertificateRevoker) (*access.Service, *store.DB) {
+	t.Helper()
 	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s, err := access.New(db, clock.NewFake(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)), slog.New(slog.DiscardHandler))
+	s, err := access.New(db, clock.NewFake(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)), slog.New(slog.DiscardHandler), certs)
 	if err != nil {
 		t.Fatal(err)
 	}

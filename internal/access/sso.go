@@ -86,6 +86,10 @@ type SSOPerson struct {
 	// Purpose says what the sign-in is for ("console", "cli"); Source is
 	// the address it came from.
 	Purpose, Source string
+	// Binding, for a CLI sign-in, says how its ID token was bound to this
+	// server: "nonce", or "unbound" (a provider that put no nonce into
+	// it), recorded in the audit event.
+	Binding string
 }
 
 // SSOGrant is one role, within a scope, that a group claim gives.
@@ -177,6 +181,9 @@ func (s *Service) SignInSSO(ctx context.Context, in SSOPerson, ttl time.Duration
 				"reason": in.Provider + " no longer verifies this address for the person"}))
 		}
 		details := map[string]any{"provider": in.Provider, "issuer": in.Issuer, "subject": in.Subject, "purpose": in.Purpose}
+		if in.Binding != "" {
+			details["binding"] = in.Binding
+		}
 		switch {
 		case res.Email == SSOEmailHeld:
 			// Never taken from its holder: the person signs in, without

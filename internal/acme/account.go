@@ -165,7 +165,7 @@ func (s *Service) EABKey(ctx context.Context, prov *Provisioner, keyID string) (
 	if k.AccountID != "" {
 		return nil, NewProblem(ErrUnauthorized, "external account key %q is already bound to an account", keyID)
 	}
-	key, err := s.sealer.Open(k.Sealed, []byte("acme-eab:"+k.ID))
+	key, err := s.sealer.Open(k.Sealed, EABSealAAD(k.ID))
 	if err != nil {
 		return nil, fmt.Errorf("acme: open external account key %s: %w", k.ID, err)
 	}
@@ -235,7 +235,10 @@ func (s *Service) UpdateAccount(ctx context.Context, prov *Provisioner, acct *Ac
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.UpdateAccount(ctx, &upd, audit.New(p, s.cfg.Clock.Now(), action, acct.ID, details)); err != nil {
+	if err := s.store.UpdateAccount(ctx, &upd, acct.KeyThumbprint, audit.New(p, s.cfg.Clock.Now(), action, acct.ID, details)); err != nil {
+		if pb := staleAccount(err); pb != nil {
+			return nil, pb
+		}
 		return nil, fmt.Errorf("acme: update account: %w", err)
 	}
 	return &upd, nil
@@ -262,7 +265,10 @@ func (s *Service) ChangeKey(ctx context.Context, prov *Provisioner, acct *Accoun
 	ev := audit.New(p, s.cfg.Clock.Now(), "acme.account.key_change", acct.ID, map[string]any{
 		"provisioner": prov.Name, "old_key_thumbprint": acct.KeyThumbprint, "new_key_thumbprint": thumbprint,
 	})
-	if err := s.store.UpdateAccount(ctx, &upd, ev); err != nil {
+	if err := s.store.UpdateAccount(ctx, &upd, acct.KeyThumbprint, ev); err != nil {
+		if pb := staleAccount(err); pb != nil {
+			return nil, pb
+		}
 		if errors.Is(err, ErrConflict) {
 			p := NewProblem(errConflict, "the new key is already registered to another account")
 			if other, err2 := s.store.AccountByThumbprint(ctx, prov.ID, thumbprint); err2 == nil {
@@ -273,4 +279,16 @@ func (s *Service) ChangeKey(ctx context.Context, prov *Provisioner, acct *Accoun
 		return nil, fmt.Errorf("acme: key change: %w", err)
 	}
 	return &upd, nil
+}
+
+// staleAccount is the problem for an account update refused because the
+// account changed since the request was verified (on another replica,
+// within the account cache's second): deactivated, or rolled over to
+// another key. Either way the request's key no longer speaks for the
+// account (RFC 8555 §7.3.5, §7.3.6). Nil for any other error.
+func staleAccount(err error) *Problem {
+	if !errors.Is(err, ErrStale) {
+		return nil
+	}
+	return NewProblem(ErrUnauthorized, "the account was deactivated or changed its key while this request was in flight; nothing was changed. Fetch the account again (with its current key) before retrying")
 }

@@ -12,24 +12,6 @@ import (
 	"github.com/certwright/certwright/internal/store/storetest"
 )
 
-// backends runs f on SQLite and, when CERTWRIGHT_TEST_POSTGRES is set,
-// PostgreSQL; open opens the test's database again on each call (a second
-// handle is another replica).
-func backends(t *testing.T, f func(t *testing.T, open func(*testing.T) *store.DB)) {
-	for _, b := range []struct {
-		name string
-		open func(*testing.T) func(*testing.T) *store.DB
-	}{
-		{"sqlite", func(*testing.T) func(*testing.T) *store.DB { return storetest.SQLite() }},
-		{"postgres", func(t *testing.T) func(*testing.T) *store.DB { return storetest.Postgres(storetest.PostgresURL(t)) }},
-	} {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, b.open(t))
-		})
-	}
-}
-
 // resolved resolves acct twice (the second from the cache) and fails
 // unless both succeed.
 func resolved(t *testing.T, svc *acme.Service, prov *acme.Provisioner, acct *acme.Account) {
@@ -45,7 +27,7 @@ func resolved(t *testing.T, svc *acme.Service, prov *acme.Provisioner, acct *acm
 // very next request, though the account sits in the cache.
 func TestAccountCacheChangeHere(t *testing.T) {
 	t.Parallel()
-	backends(t, func(t *testing.T, open func(*testing.T) *store.DB) {
+	storetest.Replicas(t, func(t *testing.T, open func(*testing.T) *store.DB) {
 		e := newEnvOn(t, open(t), nil)
 		ctx := context.Background()
 		prov := e.provisioner(t, acme.ProvisionerSpec{Name: "cache"})
@@ -122,7 +104,7 @@ func TestAccountCacheChangeHere(t *testing.T) {
 // database binds this one within AccountCacheMaxAge.
 func TestAccountCacheOtherReplica(t *testing.T) {
 	t.Parallel()
-	backends(t, func(t *testing.T, open func(*testing.T) *store.DB) {
+	storetest.Replicas(t, func(t *testing.T, open func(*testing.T) *store.DB) {
 		e := newEnvOn(t, open(t), nil)
 		other := open(t)
 		ctx := context.Background()
@@ -133,7 +115,7 @@ func TestAccountCacheOtherReplica(t *testing.T) {
 		ev := audit.Event{Time: e.clk.Now(), Principal: "other replica", Action: "acme.account.deactivate", Outcome: audit.Success}
 		upd := *a
 		upd.Status = acme.StatusDeactivated
-		if err := other.UpdateAccount(ctx, &upd, ev); err != nil {
+		if err := other.UpdateAccount(ctx, &upd, a.KeyThumbprint, ev); err != nil {
 			t.Fatal(err)
 		}
 		ev.Action = "acme.provisioner.disable"

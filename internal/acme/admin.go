@@ -210,7 +210,7 @@ func (s *Service) CreateEABKey(ctx context.Context, p authz.Principal, provName,
 	if _, err := io.ReadFull(s.cfg.Rand, secret); err != nil {
 		return nil, nil, fmt.Errorf("acme: random: %w", err)
 	}
-	if k.Sealed, err = s.sealer.Seal(secret, []byte("acme-eab:"+k.ID)); err != nil {
+	if k.Sealed, err = s.sealer.Seal(secret, EABSealAAD(k.ID)); err != nil {
 		return nil, nil, fmt.Errorf("acme: seal external account key: %w", err)
 	}
 	ev := audit.New(p, k.CreatedAt, "acme.eab.create", k.ID, map[string]any{

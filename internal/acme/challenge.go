@@ -30,6 +30,9 @@ type job struct {
 	// limits anonymous accounts per source and in total.
 	source string
 	bound  bool
+	// claim is the token of the claim this replica holds on the
+	// challenge (Claim); the outcome is recorded only under it.
+	claim string
 	// result, when set, hears how the validation ended.
 	result *jobResult
 }
@@ -109,7 +112,13 @@ func (s *Service) RespondChallenge(ctx context.Context, acct *Account, authzID, 
 	}
 	next := *ch
 	next.Status = StatusProcessing
-	if err := s.store.UpdateChallenge(ctx, &next, StatusPending); err != nil {
+	cl, err := s.newClaim()
+	if err != nil {
+		s.queue.release(j)
+		return nil, nil, err
+	}
+	j.claim = cl.Token
+	if err := s.store.ClaimChallenge(ctx, ch.ID, cl, j.source); err != nil {
 		s.queue.release(j)
 		if errors.Is(err, ErrConflict) { // responded to concurrently
 			a, err := s.authorization(ctx, acct, authzID)
@@ -181,8 +190,12 @@ func queueProblem(err error, l Limits, target, source string) *Problem {
 	return pb
 }
 
-// Run validates challenges with a bounded pool of workers and forgets
-// expired nonces, until ctx ends.
+// Run validates challenges with a bounded pool of workers, takes over
+// the challenges and orders whose claims expired (at once, at start-up,
+// those this replica claimed in a previous life) and forgets expired
+// nonces, until ctx ends. On the way out it releases the claims of the
+// challenges it had not validated, so that another replica takes them
+// over at once.
 func (s *Service) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	for range s.cfg.Workers {
@@ -193,8 +206,9 @@ func (s *Service) Run(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				// A panic fails this validation only (it stays
-				// processing and expires), never the worker or the server.
+				// A panic fails this validation only (its claim
+				// expires and another attempt follows), never the
+				// worker or the server.
 				recovery.Do(s.cfg.Log, "acme validation of challenge "+j.chID, func() { s.validate(ctx, j) })
 				s.queue.done(j)
 				if j.result != nil {
@@ -203,6 +217,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	s.sweep(ctx, true)
+	sweep := time.NewTicker(s.cfg.SweepInterval)
+	defer sweep.Stop()
 	purge := time.NewTicker(10 * time.Minute)
 	defer purge.Stop()
 	for {
@@ -211,7 +228,10 @@ func (s *Service) Run(ctx context.Context) error {
 			for range s.cfg.Workers {
 				<-done
 			}
+			s.releaseQueued(ctx)
 			return nil
+		case <-sweep.C:
+			s.sweep(ctx, false)
 		case <-purge.C:
 			if n, err := s.store.PurgeNonces(ctx, s.cfg.Clock.Now()); err != nil {
 				s.cfg.Log.Warn("acme: purge used nonces", "err", err)
@@ -222,25 +242,131 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// newClaim returns a new claim of this replica's, holding for
+// Config.ClaimTimeout.
+func (s *Service) newClaim() (Claim, error) {
+	tok, err := s.randomID(12)
+	if err != nil {
+		return Claim{}, err
+	}
+	return Claim{Replica: s.cfg.Replica, Token: s.life + tok, Life: s.life, Now: s.cfg.Clock.Now(), TTL: s.cfg.ClaimTimeout, Started: s.started}, nil
+}
+
+// sweepBatch bounds the challenges and orders one sweep takes over.
+const sweepBatch = 100
+
+// maxClaims is how many claims a challenge gets: one that was claimed
+// this often without an outcome (each replica that took it died or
+// stalled) is recorded invalid instead of tried again.
+const maxClaims = 5
+
+// sweep takes over the processing challenges whose claims expired, as
+// many as the queue has room for, and sends the processing orders whose
+// finalization's claim expired back to ready (no certificate was stored
+// for them: a certificate and its order's completion commit together).
+// own takes this replica's claims taken before this service started
+// instead, whether expired or not: at start-up they are a previous
+// life's.
+func (s *Service) sweep(ctx context.Context, own bool) {
+	cl, err := s.newClaim()
+	if err != nil {
+		s.cfg.Log.Error("acme: sweep", "err", err)
+		return
+	}
+	if ids, err := s.store.ReturnStuckOrders(ctx, cl, own, sweepBatch); err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Log.Error("acme: return interrupted finalizations to ready", "err", err)
+		}
+	} else if len(ids) > 0 {
+		s.cfg.Log.Warn("acme: finalizations interrupted; orders are ready to finalize again", "orders", ids)
+	}
+	taken, err := s.store.TakeOverChallenges(ctx, cl, own, min(sweepBatch, s.queue.room()))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Log.Error("acme: take over challenges", "err", err)
+		}
+		return
+	}
+	for _, c := range taken {
+		s.cfg.Log.Info("acme: took over a challenge whose validation was interrupted", "challenge", c.Challenge.ID,
+			"authz", c.Challenge.AuthzID, "attempt", c.Attempts)
+		j := job{
+			authzID: c.Challenge.AuthzID, chID: c.Challenge.ID, keyAuth: KeyAuthorization(c.Challenge.Token, c.KeyThumbprint),
+			accountID: c.AccountID, provisionerID: c.ProvisionerID, provisionerName: c.ProvisionerName,
+			target: c.Identifier.Type + ":" + c.Identifier.Value, source: c.Source, bound: c.Bound, claim: cl.Token,
+		}
+		if c.Attempts > maxClaims {
+			s.abandon(ctx, j)
+			continue
+		}
+		s.queue.admit(j)
+	}
+}
+
+// abandon records j's challenge invalid: its validation was claimed
+// maxClaims times without an outcome.
+func (s *Service) abandon(ctx context.Context, j job) {
+	as, err := s.store.GetAuthorizations(ctx, j.authzID)
+	if err != nil {
+		s.cfg.Log.Error("acme: load authorization", "authz", j.authzID, "err", err)
+		return
+	}
+	a := as[0]
+	i := slices.IndexFunc(a.Challenges, func(c Challenge) bool { return c.ID == j.chID })
+	if i < 0 {
+		return
+	}
+	pb := &Problem{Type: ErrServerInternal, Identifier: &Identifier{Type: a.Identifier.Type, Value: a.Identifier.Value},
+		Detail: fmt.Sprintf("validation was interrupted %d times; respond to a challenge of a new order", maxClaims)}
+	s.record(ctx, j, a, &a.Challenges[i], nil, pb)
+}
+
+// releaseQueued releases the claims of the challenges still waiting in
+// the queue, and of those whose validation shutting down cut short, so
+// that another replica's sweep takes them over at once.
+func (s *Service) releaseQueued(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, j := range s.queue.drain() {
+		s.release(rctx, j)
+		if j.result != nil {
+			close(j.result.done)
+		}
+	}
+}
+
+// release ends this replica's claim on j's challenge now.
+func (s *Service) release(ctx context.Context, j job) {
+	cl := Claim{Replica: s.cfg.Replica, Token: j.claim, Now: s.cfg.Clock.Now()}
+	if err := s.store.RenewChallengeClaim(ctx, j.chID, cl); err != nil && !errors.Is(err, ErrConflict) {
+		s.cfg.Log.Warn("acme: release challenge claim; it expires by itself", "challenge", j.chID, "err", err)
+	}
+}
+
 // validationTimeout bounds one validation; the validator has its own,
-// shorter limits.
+// shorter limits. The claim on the challenge outlasts it (ClaimTimeout).
 const validationTimeout = 60 * time.Second
 
 // validate runs one challenge and records the outcome on the challenge
-// and its authorization.
+// and its authorization, provided this replica's claim still holds.
 func (s *Service) validate(ctx context.Context, j job) {
+	// The claim restarts with the validation: the time it waited in the
+	// queue does not count against it. A claim lost meanwhile (taken
+	// over by another replica, or recorded) ends the job here.
+	cl := Claim{Replica: s.cfg.Replica, Token: j.claim, Now: s.cfg.Clock.Now(), TTL: s.cfg.ClaimTimeout}
+	if err := s.store.RenewChallengeClaim(ctx, j.chID, cl); err != nil {
+		if !errors.Is(err, ErrConflict) && ctx.Err() == nil {
+			s.cfg.Log.Error("acme: renew challenge claim", "challenge", j.chID, "err", err)
+		}
+		return
+	}
 	as, err := s.store.GetAuthorizations(ctx, j.authzID)
 	if err != nil {
 		s.cfg.Log.Error("acme: load authorization for validation", "authz", j.authzID, "err", err)
 		return
 	}
 	a := as[0]
-	i := -1
-	for k := range a.Challenges {
-		if a.Challenges[k].ID == j.chID {
-			i = k
-		}
-	}
+	i := slices.IndexFunc(a.Challenges, func(c Challenge) bool { return c.ID == j.chID })
 	if i < 0 || a.Challenges[i].Status != StatusProcessing {
 		return
 	}
@@ -249,16 +375,26 @@ func (s *Service) validate(ctx context.Context, j job) {
 	targets, verr := s.validator.ValidateAttempt(vctx, ch.Type, a.Identifier.Type, a.Identifier.Value, ch.Token, j.keyAuth)
 	cancel()
 	if ctx.Err() != nil {
-		return // shutting down: the challenge stays processing
+		// Shutting down: another replica takes the challenge over.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.release(rctx, j)
+		return
 	}
-	now := s.cfg.Clock.Now()
 	var pb *Problem
 	if verr != nil {
 		pb = validationProblem(verr, a.Identifier)
 	}
+	s.record(ctx, j, a, ch, targets, pb)
+}
+
+// record stores how the validation of ch ended (pb nil: valid) with its
+// audit event, under j's claim.
+func (s *Service) record(ctx context.Context, j job, a *Authorization, ch *Challenge, targets []string, pb *Problem) {
+	now := s.cfg.Clock.Now()
 	ev := attemptEvent(j, a, ch, targets, pb, now)
 	ch.Validated = now
-	if verr == nil {
+	if pb == nil {
 		ch.Status = StatusValid
 		a.Status = StatusValid
 		a.Expires = now.Add(s.settings().ValidAuthzLifetime)
@@ -270,25 +406,22 @@ func (s *Service) validate(ctx context.Context, j job) {
 	if a.Status == StatusValid && !now.Before(a.Expires) {
 		a.Status = StatusInvalid
 	}
-	// The outcome and its audit event commit together; the attempt
-	// happened whatever becomes of the authorization, so when the
-	// authorization cannot take the outcome the event is appended alone.
-	// Only the challenge validated changed; the others stay as stored.
-	upd := *a
-	upd.Challenges = []Challenge{*ch}
-	if err := s.store.UpdateAuthorization(ctx, &upd, StatusPending, ev); err != nil {
-		if aerr := s.store.AppendAudit(ctx, ev); aerr != nil {
-			s.cfg.Log.Error("acme: audit validation attempt", "authz", a.ID, "err", aerr)
-		}
+	// The outcome and its audit event commit together, under this
+	// replica's claim. The attempt happened whatever becomes of it, so
+	// the event is appended even when the claim was lost (another
+	// replica took the challenge over and records its own attempt) or
+	// the authorization changed meanwhile (deactivated or expired: the
+	// challenge alone is recorded).
+	updated, err := s.store.RecordValidation(ctx, a, ch, j.claim, ev)
+	if err != nil {
 		if errors.Is(err, ErrConflict) {
-			// Deactivated or expired meanwhile: record the challenge only.
-			_ = s.store.UpdateChallenge(ctx, ch, StatusProcessing)
+			s.cfg.Log.Info("acme: validation outcome not recorded: another replica took the challenge over", "challenge", ch.ID)
 			return
 		}
 		s.cfg.Log.Error("acme: record validation", "authz", a.ID, "err", err)
 		return
 	}
-	if j.result != nil {
+	if updated && j.result != nil {
 		j.result.authz = a
 	}
 	s.cfg.Log.Debug("acme: challenge validated", "authz", a.ID, "type", ch.Type, "identifier", a.Identifier.Value, "status", ch.Status)

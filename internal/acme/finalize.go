@@ -144,26 +144,41 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 	if err != nil {
 		return nil, err
 	}
+	// The order moves to processing under this finalization's claim
+	// (README "Several replicas"): one finalization at a time, on any
+	// replica, and one whose replica dies is returned to ready by a
+	// sweep once the claim expires.
+	cl, err := s.newClaim()
+	if err != nil {
+		return nil, err
+	}
 	processing := *o
 	processing.Status = StatusProcessing
-	processing.UpdatedAt = s.cfg.Clock.Now()
-	err = s.store.UpdateOrder(ctx, &processing, stored.Status)
+	processing.UpdatedAt = cl.Now
+	err = s.store.ClaimOrder(ctx, &processing, stored.Status, cl)
 	if errors.Is(err, ErrConflict) && stored.Status == StatusPending {
 		// Moved to ready meanwhile (a concurrent poll): the same transition.
-		err = s.store.UpdateOrder(ctx, &processing, StatusReady)
+		err = s.store.ClaimOrder(ctx, &processing, StatusReady, cl)
 	}
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
-			return nil, NewProblem(ErrOrderNotReady, "order is already being finalized")
+			return s.finalizedElsewhere(ctx, o.ID)
 		}
 		return nil, fmt.Errorf("acme: finalize: %w", err)
 	}
 	if !prov.AllowSubjectFields {
 		csr = subjectCNOnly(csr)
 	}
+	done := processing
+	done.Status = StatusValid
+	done.UpdatedAt = s.cfg.Clock.Now()
+	// The certificate is stored together with the order's completion,
+	// and only while this finalization holds the claim: one order, one
+	// certificate, whatever the replicas do.
 	ireq := issue.Request{
 		Principal: p, CA: prov.CAID, Profile: prov.Profile, CSR: csr,
-		Tags: []string{"acme", "acme:" + prov.Name},
+		Tags:      []string{"acme", "acme:" + prov.Name},
+		Completes: &inventory.OrderClaim{ID: o.ID, Claim: cl.Token, UpdatedAt: done.UpdatedAt},
 	}
 	// An order that replaces a certificate links the two in the inventory,
 	// unless something else (a rotation) renewed it first.
@@ -182,22 +197,31 @@ func (s *Service) Finalize(ctx context.Context, prov *Provisioner, acct *Account
 			prov.Profile, prov.Name)
 	}
 	if err != nil {
-		return nil, s.finalizeFailed(ctx, &processing, err)
+		return s.finalizeFailed(ctx, &processing, cl.Token, err)
 	}
-	done := processing
-	done.Status = StatusValid
 	done.CertSerial = res.Cert.Serial
-	done.UpdatedAt = s.cfg.Clock.Now()
-	if err := s.store.UpdateOrder(ctx, &done, StatusProcessing); err != nil {
-		return nil, fmt.Errorf("acme: order %s: certificate %s issued but not recorded on the order: %w", o.ID, res.Cert.Serial, err)
-	}
 	return &done, nil
 }
 
-// finalizeFailed records why issuance failed. A CSR the profile rejects
-// sends the order back to ready, so the client may try another CSR; any
-// other failure makes it invalid.
-func (s *Service) finalizeFailed(ctx context.Context, o *Order, err error) error {
+// finalizedElsewhere answers a finalization that found the order taken
+// by another (on this replica or another): orderNotReady (RFC 8555 §7.4:
+// the order is no longer ready), naming the status it now has. The
+// winner's certificate is not handed to the loser, whose CSR may differ.
+func (s *Service) finalizedElsewhere(ctx context.Context, id string) (*Order, error) {
+	cur, err := s.store.GetOrder(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("acme: finalize: %w", err)
+	}
+	return nil, NewProblem(ErrOrderNotReady, "order is %s: another request is finalizing it or has finalized it; poll the order", cur.Status)
+}
+
+// finalizeFailed records why issuance failed, under the finalization's
+// claim token. A CSR the profile rejects sends the order back to ready,
+// so the client may try another CSR; any other failure makes it invalid.
+// A finalization that lost its claim (it stalled, a sweep returned the
+// order to ready and another finalized it) records nothing and answers
+// orderNotReady.
+func (s *Service) finalizeFailed(ctx context.Context, o *Order, token string, err error) (*Order, error) {
 	var (
 		viol *profile.Violation
 		lerr *lint.Error
@@ -219,17 +243,22 @@ func (s *Service) finalizeFailed(ctx context.Context, o *Order, err error) error
 		pb = NewProblem(ErrUnauthorized, "%v", err)
 		next.Status = StatusInvalid
 	default:
-		s.cfg.Log.Error("acme: finalize", "order", o.ID, "err", err)
 		pb = NewProblem(ErrServerInternal, "issuance failed")
 		next.Status = StatusInvalid
 	}
 	if next.Status == StatusInvalid {
 		next.Error = pb
 	}
-	if uerr := s.store.UpdateOrder(ctx, &next, StatusProcessing); uerr != nil {
+	if uerr := s.store.UpdateClaimedOrder(ctx, &next, token); uerr != nil {
+		if errors.Is(uerr, ErrConflict) {
+			return s.finalizedElsewhere(ctx, o.ID)
+		}
 		s.cfg.Log.Error("acme: record failed finalization", "order", o.ID, "err", uerr)
 	}
-	return pb
+	if pb.Type == ErrServerInternal {
+		s.cfg.Log.Error("acme: finalize", "order", o.ID, "err", err)
+	}
+	return nil, pb
 }
 
 // CertificateChain returns the PEM chain, leaf first and root excluded, of

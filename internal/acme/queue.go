@@ -102,6 +102,11 @@ func (q *queue) reserve(j job) (alone bool, err error) {
 func (q *queue) release(j job) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.unqueue(j)
+}
+
+// unqueue gives back the slot of job j, waiting or reserved. q.mu is held.
+func (q *queue) unqueue(j job) {
 	q.queued--
 	dec(q.inflight, j.accountID)
 	dec(q.targets, j.target)
@@ -109,6 +114,46 @@ func (q *queue) release(j job) {
 		q.anon--
 		dec(q.sources, j.source)
 	}
+}
+
+// admit queues a job taken over from another replica (or a previous
+// life of this one): it was admitted under the limits when its challenge
+// was answered, so only the queue's size, which the taker checked with
+// room, bounds it.
+func (q *queue) admit(j job) {
+	q.mu.Lock()
+	q.inflight[j.accountID]++
+	q.targets[j.target]++
+	q.queued++
+	if !j.bound {
+		q.sources[j.source]++
+		q.anon++
+	}
+	q.mu.Unlock()
+	q.submit(j)
+}
+
+// room is how many more jobs the queue takes.
+func (q *queue) room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return max(0, q.lim.total-q.queued)
+}
+
+// drain removes and returns every waiting job, giving back their slots.
+func (q *queue) drain() []job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []job
+	for _, acct := range q.ring {
+		for _, j := range q.waiting[acct] {
+			out = append(out, j)
+			q.unqueue(j)
+		}
+		delete(q.waiting, acct)
+	}
+	q.ring, q.next = nil, 0
+	return out
 }
 
 // submit queues a job whose slot is reserved.

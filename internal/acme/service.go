@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,11 @@ type Profiles interface {
 type Validator interface {
 	ValidateAttempt(ctx context.Context, challengeType, identType, value, token, keyAuth string) (targets []string, err error)
 }
+
+// EABSealAAD is the additional data an EAB HMAC key with key ID id is
+// sealed with: it binds the sealed key to its record. A KEK rotation
+// re-seals the keys with the same.
+func EABSealAAD(id string) []byte { return []byte("acme-eab:" + id) }
 
 // Sealer encrypts small secrets (EAB HMAC keys) under the key-encryption
 // key; aad binds the ciphertext to its record.
@@ -138,6 +144,18 @@ type Config struct {
 	// Retry-After a processing answer carries); negative: no wait.
 	RespondWait time.Duration
 	Limits      Limits
+	// Replica names this process in the claims it holds on challenges
+	// and orders in processing (README "Several replicas"). It should
+	// stay the same across restarts and differ between replicas: a
+	// replica takes back the claims of its previous life at start-up.
+	// Default: the host name.
+	Replica string
+	// ClaimTimeout is how long a claim holds without an outcome (90s:
+	// the validation timeout and a margin); past it any replica takes
+	// the work over. SweepInterval is how often each replica looks for
+	// such work (5s).
+	ClaimTimeout  time.Duration
+	SweepInterval time.Duration
 }
 
 // Service runs the ACME protocol's state machines.
@@ -151,6 +169,11 @@ type Service struct {
 	sealer    Sealer
 
 	queue *queue
+	// started is when New ran, on cfg.Clock: the start-up sweep takes
+	// back this replica's claims taken until then only (Claim.Started).
+	started time.Time
+	// life begins every claim token of this process (Claim.Life).
+	life string
 
 	nonceMu  sync.Mutex
 	nonceKey []byte
@@ -182,6 +205,15 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 	}
 	defDur(&cfg.NonceLifetime, time.Hour)
 	defDur(&cfg.RenewalInfoRetry, 6*time.Hour)
+	defDur(&cfg.ClaimTimeout, validationTimeout+30*time.Second)
+	defDur(&cfg.SweepInterval, 5*time.Second)
+	if cfg.Replica == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "certwright"
+		}
+		cfg.Replica = host
+	}
 	if cfg.RespondWait == 0 {
 		cfg.RespondWait = time.Second
 	}
@@ -203,6 +235,8 @@ func New(cfg Config, st Store, iss Issuer, rv Revoker, profiles Profiles, v Vali
 	s := &Service{
 		cfg: cfg, store: st, issuer: iss, revoker: rv, profiles: profiles, validator: v, sealer: sealer,
 		queue:        newQueue(set.queueLimits(cfg.QueueSize)),
+		started:      cfg.Clock.Now(),
+		life:         rand.Text()[:16] + ".",
 		provisioners: gencache.New(AccountCacheMaxAge, provisionerCacheSize, cloneProvisioner),
 		accounts:     gencache.New(AccountCacheMaxAge, AccountCacheSize, cloneAccount),
 	}

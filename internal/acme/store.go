@@ -16,7 +16,52 @@ import (
 var (
 	ErrNotFound = errors.New("acme: not found")
 	ErrConflict = errors.New("acme: conflict")
+	// ErrStale marks a conditional write refused because the object
+	// changed since it was read (on another replica, say).
+	ErrStale = errors.New("acme: changed meanwhile")
 )
+
+// Claim is one replica's hold on a challenge or an order in processing.
+// The database is the source of truth: a claim whose end has passed is
+// taken over by any replica's sweep, and a result is recorded only under
+// the claim that produced it, so a replica that stalled or died cannot
+// overwrite the work of the one that took over.
+type Claim struct {
+	// Replica names the claiming replica (Config.Replica).
+	Replica string
+	// Token is random per claim; recording and renewing compare it. It
+	// begins with Life.
+	Token string
+	// Life is random per process: the start-up sweep leaves the claims
+	// whose token begins with it (this process's own) alone.
+	Life string
+	// Now is the time on SQLite; PostgreSQL uses its own clock, which
+	// every replica shares.
+	Now time.Time
+	// TTL is how long the claim holds from now.
+	TTL time.Duration
+	// Started is when the claiming process started, on Now's clock: its
+	// start-up sweep takes back its own claims taken until then only.
+	Started time.Time
+}
+
+// ClaimedChallenge is a challenge a replica took over, with what its
+// validation needs.
+type ClaimedChallenge struct {
+	Challenge       Challenge
+	Identifier      Identifier
+	AccountID       string
+	ProvisionerID   string
+	ProvisionerName string
+	// KeyThumbprint is the account key's; Bound says the account has an
+	// external account binding.
+	KeyThumbprint string
+	Bound         bool
+	// Source is the answering address's key (netsource.Key).
+	Source string
+	// Attempts counts the claims so far, this one included.
+	Attempts int
+}
 
 // Store is the persistence ACME needs. Times are stored at microsecond
 // precision in UTC. Methods that change security-relevant state carry the
@@ -57,9 +102,12 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *Account, ev audit.Event) error
 	GetAccount(ctx context.Context, id string) (*Account, error)
 	AccountByThumbprint(ctx context.Context, provisionerID, thumbprint string) (*Account, error)
-	// UpdateAccount writes contact, status, key thumbprint and JWK. A
-	// thumbprint another account of the provisioner holds is ErrConflict.
-	UpdateAccount(ctx context.Context, a *Account, ev audit.Event) error
+	// UpdateAccount writes contact, status, key thumbprint and JWK,
+	// provided the stored account is still valid and its key thumbprint
+	// is fromKey (the key the request was verified with): otherwise an
+	// error wrapping ErrStale, and nothing is written. A thumbprint
+	// another account of the provisioner holds is ErrConflict.
+	UpdateAccount(ctx context.Context, a *Account, fromKey string, ev audit.Event) error
 	// CountAccountsSince counts accounts the provisioner created from ip
 	// at or after since.
 	CountAccountsSince(ctx context.Context, provisionerID, ip string, since time.Time) (int, error)
@@ -104,6 +152,39 @@ type Store interface {
 	// UpdateChallenge writes one challenge's status, validated and error
 	// when its stored status is from; otherwise ErrConflict.
 	UpdateChallenge(ctx context.Context, c *Challenge, from string) error
+
+	// Claims on work in processing (README "Several replicas"); see Claim.
+	// ClaimChallenge moves a pending challenge to processing under cl,
+	// recording source (the answering address's key) and one attempt;
+	// a challenge no longer pending is ErrConflict.
+	ClaimChallenge(ctx context.Context, chID string, cl Claim, source string) error
+	// RenewChallengeClaim moves the claim's end to cl.Now + cl.TTL (a
+	// zero TTL releases it to any replica's sweep) provided the challenge
+	// is processing under cl.Token; otherwise ErrConflict.
+	RenewChallengeClaim(ctx context.Context, chID string, cl Claim) error
+	// TakeOverChallenges claims, under cl, at most limit processing
+	// challenges whose claim has expired, or (own) every processing one
+	// claimed by cl.Replica, adding an attempt to each; rows another
+	// replica is taking over at the same moment are skipped.
+	TakeOverChallenges(ctx context.Context, cl Claim, own bool, limit int) ([]*ClaimedChallenge, error)
+	// RecordValidation writes a validation's outcome, the challenge ch
+	// (status, validated, error) and its authorization a (status,
+	// expiry, when still pending), and appends ev, in one transaction,
+	// provided ch is processing under claim token. A lost claim writes
+	// only ev and is an error wrapping ErrConflict; an authorization no
+	// longer pending writes ch and ev and reports false.
+	RecordValidation(ctx context.Context, a *Authorization, ch *Challenge, token string, ev audit.Event) (authzUpdated bool, err error)
+	// ClaimOrder writes o (status processing) with claim cl when the
+	// stored status is from; otherwise ErrConflict.
+	ClaimOrder(ctx context.Context, o *Order, from string, cl Claim) error
+	// UpdateClaimedOrder writes o's status, error, certificate serial and
+	// updated time and ends the claim, provided the order is processing
+	// under claim token; otherwise ErrConflict.
+	UpdateClaimedOrder(ctx context.Context, o *Order, token string) error
+	// ReturnStuckOrders sends back to ready, updated at cl.Now, at most
+	// limit processing orders whose claim has expired, or (own) every one
+	// claimed by cl.Replica, and returns their IDs.
+	ReturnStuckOrders(ctx context.Context, cl Claim, own bool, limit int) ([]string, error)
 	// CountPendingAuthorizations counts the account's pending
 	// authorizations that expire after now.
 	CountPendingAuthorizations(ctx context.Context, accountID string, now time.Time) (int, error)

@@ -91,6 +91,10 @@ type Agent struct {
 	client *atomic.Pointer[tls.Certificate]
 	// savedState is the last state file written, to skip identical writes.
 	savedState []byte
+	// caRoots are ca_file's certificates: trusted for the server's TLS,
+	// and the trust anchors of a revocation check when the server's own
+	// root is not at hand.
+	caRoots []*x509.Certificate
 }
 
 // New builds an agent for cfg: it reads the credentials and the trust
@@ -129,6 +133,17 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 		if err := a.loadClientCert(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.CAFile != "" {
+		b, err := readLimited(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: ca_file: %w", err)
+		}
+		certs, _, err := parsePEM(b)
+		if err != nil || len(certs) == 0 {
+			return nil, fmt.Errorf("agent: ca_file %s holds no PEM certificate (%v)", cfg.CAFile, err)
+		}
+		a.caRoots = certs
 	}
 	a.api.http = opts.HTTPClient
 	if a.api.http == nil {
@@ -230,17 +245,9 @@ func (a *Agent) isClient(e *Entry) bool { return a.client != nil && e.Name == cl
 // current client certificate.
 func (a *Agent) httpClient() (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if a.cfg.CAFile != "" {
-		b, err := readLimited(a.cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("agent: ca_file: %w", err)
-		}
-		certs, _, err := parsePEM(b)
-		if err != nil || len(certs) == 0 {
-			return nil, fmt.Errorf("agent: ca_file %s holds no PEM certificate (%v)", a.cfg.CAFile, err)
-		}
+	if len(a.caRoots) > 0 {
 		tc.RootCAs = x509.NewCertPool()
-		for _, c := range certs {
+		for _, c := range a.caRoots {
 			tc.RootCAs.AddCert(c)
 		}
 	}
@@ -562,9 +569,11 @@ func (a *Agent) activate(ctx context.Context, e *Entry, st *entryState, m *mater
 		a.log.Log(ctx, lvl, "agent reload", "entry", e.Name, "serial", m.serial(), "ok", err == nil, "output", out)
 	}
 	if err == nil {
-		err = checkServed(ctx, e, m.leaf)
+		var served []*x509.Certificate
+		served, err = checkServed(ctx, e, m.leaf)
 		if e.Check != "" && err == nil {
 			a.log.Info("agent check", "entry", e.Name, "serial", m.serial(), "check", e.Check, "ok", true)
+			err = a.checkRevocation(ctx, e, m, served)
 		}
 	}
 	if err != nil {

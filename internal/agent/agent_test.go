@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -643,14 +645,14 @@ func TestRunOnceCheck(t *testing.T) {
 		k := mustKey(t)
 		other := f.ca.leaf(t, k.Public(), time.Now().Add(-time.Hour), time.Hour, []string{"app.internal"}, nil)
 		addr := fileServer(t, "", "", &tls.Certificate{Certificate: [][]byte{other.Raw}, PrivateKey: k})
-		e := newEnv(t, f, "    check: "+addr+"\n    check_timeout: 1s\n")
+		e := newEnv(t, f, "    check: "+addr+"\n    check_timeout: 3s\n") // room for a loaded machine
 		start := time.Now()
 		err := e.agent(Options{}).RunOnce(context.Background())
 		if !errors.Is(err, ErrDeploy) {
 			t.Fatalf("RunOnce: %v, want ErrDeploy", err)
 		}
 		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("check_timeout 1s took %s", d)
+			t.Errorf("check_timeout 3s took %s", d)
 		}
 		if !strings.Contains(err.Error(), pki.SerialHex(other.SerialNumber)) {
 			t.Errorf("error %q does not name the serial served", err)
@@ -658,6 +660,117 @@ func TestRunOnceCheck(t *testing.T) {
 		fails := f.deployFailures()
 		if len(fails) != 1 || !strings.Contains(fails[0].Error, "check") {
 			t.Errorf("reports %+v, want one naming the check", fails)
+		}
+	})
+}
+
+// TestRunOnceCheckRevocation: after the check finds the new certificate
+// served, the agent asks the CRL the certificate names, from this host: a
+// revoked certificate fails the deployment and is reported to the server;
+// a CRL out of reach (refused, or hanging past check_timeout) is a
+// warning, or a failure under check_revocation: require; off asks nothing.
+func TestRunOnceCheckRevocation(t *testing.T) {
+	t.Parallel()
+	// setup returns an env whose check is served the env's files.
+	setup := func(t *testing.T, f *fakeServer, extra string) *env {
+		e := newEnv(t, f, "    check: 127.0.0.1:1\n"+extra)
+		rewriteCheck(t, e, fileServer(t, e.cert, e.key, nil))
+		return e
+	}
+	t.Run("revoked", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeServer(t, false)
+		hits := f.serveCRL(t, true)
+		e := setup(t, f, "")
+		err := e.agent(Options{}).RunOnce(context.Background())
+		if !errors.Is(err, ErrDeploy) || !strings.Contains(err.Error(), "revoked") {
+			t.Fatalf("RunOnce: %v, want ErrDeploy naming the revocation", err)
+		}
+		leaf, _ := e.deployed()
+		serial := pki.SerialHex(leaf.SerialNumber)
+		fails := f.deployFailures()
+		if len(fails) != 1 || fails[0].Serial != serial || !strings.Contains(fails[0].Error, "revoked certificate") || !strings.Contains(fails[0].Error, "serial "+serial) {
+			t.Errorf("reports %+v, want one naming the revoked serial %s", fails, serial)
+		}
+		if hits.Load() == 0 {
+			t.Error("the CRL was never fetched")
+		}
+	})
+	t.Run("good", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeServer(t, false)
+		hits := f.serveCRL(t, false)
+		e := setup(t, f, "")
+		if err := e.agent(Options{}).RunOnce(context.Background()); err != nil {
+			t.Fatalf("RunOnce: %v", err)
+		}
+		if hits.Load() == 0 || !strings.Contains(e.logs.String(), `msg="agent revocation check" entry=web`) || !strings.Contains(e.logs.String(), "status=good") {
+			t.Errorf("%d CRL fetches, logs:\n%s\nwant the CRL asked and the status logged good", hits.Load(), e.logs)
+		}
+	})
+	t.Run("unreachable warns", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeServer(t, false)
+		f.setCRL("http://127.0.0.1:1/issuing.crl")
+		e := setup(t, f, "")
+		if err := e.agent(Options{}).RunOnce(context.Background()); err != nil {
+			t.Fatalf("RunOnce: %v: an unreachable CRL must not fail the deployment by default", err)
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, `level=WARN msg="agent revocation check"`) || !strings.Contains(logs, "status=undetermined") || !strings.Contains(logs, "127.0.0.1:1") {
+			t.Errorf("logs:\n%s\nwant a warning naming the CRL out of reach", logs)
+		}
+		if fails := f.deployFailures(); len(fails) != 0 {
+			t.Errorf("reports %+v, want none", fails)
+		}
+	})
+	t.Run("require fails when undetermined", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeServer(t, false)
+		f.setCRL("http://127.0.0.1:1/issuing.crl")
+		e := setup(t, f, "    check_revocation: require\n")
+		err := e.agent(Options{}).RunOnce(context.Background())
+		if !errors.Is(err, ErrDeploy) || !strings.Contains(err.Error(), "could not be determined") {
+			t.Fatalf("RunOnce: %v, want ErrDeploy saying revocation could not be determined", err)
+		}
+		if fails := f.deployFailures(); len(fails) != 1 || !strings.Contains(fails[0].Error, "require") {
+			t.Errorf("reports %+v, want one", fails)
+		}
+	})
+	t.Run("hanging CRL bounded by check_timeout", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeServer(t, false)
+		stop := make(chan struct{})
+		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		}))
+		t.Cleanup(func() { close(stop); hang.Close() })
+		f.setCRL(hang.URL + "/issuing.crl")
+		e := setup(t, f, "    check_timeout: 2s\n")
+		start := time.Now()
+		if err := e.agent(Options{}).RunOnce(context.Background()); err != nil {
+			t.Fatalf("RunOnce: %v", err)
+		}
+		if d := time.Since(start); d > 8*time.Second {
+			t.Errorf("a CRL that never answers held the agent %s with check_timeout 2s", d)
+		}
+		if !strings.Contains(e.logs.String(), "status=undetermined") {
+			t.Errorf("logs:\n%s\nwant the status undetermined", e.logs)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeServer(t, false)
+		hits := f.serveCRL(t, true)
+		e := setup(t, f, "    check_revocation: off\n")
+		if err := e.agent(Options{}).RunOnce(context.Background()); err != nil {
+			t.Fatalf("RunOnce: %v", err)
+		}
+		if hits.Load() != 0 {
+			t.Errorf("%d CRL fetches with check_revocation: off", hits.Load())
 		}
 	})
 }

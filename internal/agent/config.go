@@ -107,10 +107,31 @@ type Entry struct {
 	// reload, within CheckTimeout.
 	Check        string
 	CheckTimeout time.Duration
+	// CheckRevocation says what the revocation status of the chain the
+	// check was served does to the check (default RevocationWarn).
+	CheckRevocation RevocationPolicy
 	// RenewBefore, when set, renews once less than this is left,
 	// whatever the server's renewal window says.
 	RenewBefore time.Duration
 }
+
+// RevocationPolicy is what the agent does with the revocation status of
+// the chain a check is served, asked of its CRLs and OCSP responders from
+// this host.
+type RevocationPolicy string
+
+// Revocation policies of check_revocation.
+const (
+	// RevocationWarn: a revoked certificate fails the check; a status
+	// that cannot be determined (the CA's URLs unreachable from here) is
+	// logged as a warning.
+	RevocationWarn RevocationPolicy = "warn"
+	// RevocationRequire: the check fails unless every certificate is
+	// known not to be revoked.
+	RevocationRequire RevocationPolicy = "require"
+	// RevocationOff: no revocation lookup.
+	RevocationOff RevocationPolicy = "off"
+)
 
 // ConfigError is one problem in a configuration file: where it is, which
 // field, and what is wrong.
@@ -438,7 +459,7 @@ func (d *nodeDecoder) entry(n *yaml.Node, path string, pathLines map[string]*yam
 	e := &Entry{
 		KeyType: DefaultKeyType, UID: -1, GID: -1,
 		Mode:          FileModes{Cert: defaultPublicMode, Chain: defaultPublicMode, Key: defaultSecretMode, Bundle: defaultSecretMode},
-		ReloadTimeout: DefaultReloadTimeout, CheckTimeout: DefaultCheckTimeout,
+		ReloadTimeout: DefaultReloadTimeout, CheckTimeout: DefaultCheckTimeout, CheckRevocation: RevocationWarn,
 	}
 	errsBefore := len(d.errs)
 	modeNodes := map[string]*yaml.Node{}
@@ -589,6 +610,18 @@ func (d *nodeDecoder) entry(n *yaml.Node, path string, pathLines map[string]*yam
 				e.CheckTimeout = dur
 			}
 		},
+		"check_revocation": func(v *yaml.Node, f string) {
+			s, ok := d.str(v, f)
+			if !ok {
+				return
+			}
+			switch p := RevocationPolicy(s); p {
+			case RevocationWarn, RevocationRequire, RevocationOff:
+				e.CheckRevocation = p
+			default:
+				d.fail(v, f, "%q: want warn (the default), require or off", s)
+			}
+		},
 		"renew_before": func(v *yaml.Node, f string) { e.RenewBefore, _ = d.duration(v, f) },
 	})
 	if n.Kind != yaml.MappingNode {
@@ -626,8 +659,10 @@ func (d *nodeDecoder) entry(n *yaml.Node, path string, pathLines map[string]*yam
 	if seen["reload_timeout"] != nil && seen["reload"] == nil && seen["reload_argv"] == nil {
 		d.fail(seen["reload_timeout"], path+".reload_timeout", "only applies with reload or reload_argv")
 	}
-	if seen["check_timeout"] != nil && seen["check"] == nil {
-		d.fail(seen["check_timeout"], path+".check_timeout", "only applies with check")
+	for _, name := range []string{"check_timeout", "check_revocation"} {
+		if seen[name] != nil && seen["check"] == nil {
+			d.fail(seen[name], path+"."+name, "only applies with check")
+		}
 	}
 	for _, m := range []struct {
 		name string

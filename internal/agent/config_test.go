@@ -52,6 +52,9 @@ func TestConfigMinimalAndDefaults(t *testing.T) {
 	if e.ReloadTimeout != 60*time.Second || e.CheckTimeout != 30*time.Second {
 		t.Errorf("timeouts %s/%s, want 60s/30s", e.ReloadTimeout, e.CheckTimeout)
 	}
+	if e.CheckRevocation != RevocationWarn {
+		t.Errorf("check_revocation default %q, want warn", e.CheckRevocation)
+	}
 	if e.UID != -1 || e.GID != -1 {
 		t.Errorf("owner %d:%d without user/group, want -1:-1", e.UID, e.GID)
 	}
@@ -87,6 +90,7 @@ certificates:
     reload_timeout: 10s
     check: 127.0.0.1:8443
     check_timeout: 5s
+    check_revocation: require
     renew_before: 20d
 `))
 	if err != nil {
@@ -111,7 +115,8 @@ certificates:
 	if e.Bundle != "/srv/agent/tls/bundle.pem" || e.UID != 0 || e.GID != 0 {
 		t.Errorf("bundle %s owner %d:%d", e.Bundle, e.UID, e.GID)
 	}
-	if e.RenewBefore != 20*24*time.Hour || e.CheckTimeout != 5*time.Second || e.ReloadTimeout != 10*time.Second || len(e.ReloadArgv) != 2 {
+	if e.RenewBefore != 20*24*time.Hour || e.CheckTimeout != 5*time.Second || e.ReloadTimeout != 10*time.Second || len(e.ReloadArgv) != 2 ||
+		e.CheckRevocation != RevocationRequire {
 		t.Errorf("durations/reload decoded as %+v", e)
 	}
 }
@@ -128,7 +133,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad key_type", minimalConfig + "    key_type: ecdsa-p521\n",
 			`agent.yaml:11: certificates[0].key_type: "ecdsa-p521" is not one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096`},
 		{"unknown field", strings.Replace(minimalConfig, "    profile:", "    dns_name: [x]\n    profile:", 1),
-			`agent.yaml:7: certificates[0].dns_name: unknown field (known fields: bundle, ca, cert, chain, check, check_timeout, common_name, dns_names, group, ip_addresses, key, key_type, mode, name, owner, profile, reload, reload_argv, reload_timeout, renew_before, tags, uris, user, validity_days)`},
+			`agent.yaml:7: certificates[0].dns_name: unknown field (known fields: bundle, ca, cert, chain, check, check_revocation, check_timeout, common_name, dns_names, group, ip_addresses, key, key_type, mode, name, owner, profile, reload, reload_argv, reload_timeout, renew_before, tags, uris, user, validity_days)`},
 		{"unknown top-level field", "servr: https://x\n" + minimalConfig[strings.Index(minimalConfig, "\n")+1:],
 			`agent.yaml:1: servr: unknown field (known fields: ca_file, certificates, check_interval, client_cert, client_key, client_profile, log_level, server, state_dir, token_file)`},
 		{"missing paths", strings.NewReplacer("    cert: /etc/app/tls/cert.pem\n", "", "    key: /etc/app/tls/key.pem\n", "").Replace(minimalConfig),
@@ -165,6 +170,10 @@ func TestConfigErrors(t *testing.T) {
 			`agent.yaml:11: certificates[0].reload_argv: set reload or reload_argv, not both`},
 		{"bad check", minimalConfig + "    check: localhost\n",
 			`agent.yaml:11: certificates[0].check: "localhost": want host:port, e.g. 127.0.0.1:443`},
+		{"bad check_revocation", minimalConfig + "    check: 127.0.0.1:443\n    check_revocation: strict\n",
+			`agent.yaml:12: certificates[0].check_revocation: "strict": want warn (the default), require or off`},
+		{"check_revocation without check", minimalConfig + "    check_revocation: require\n",
+			`agent.yaml:11: certificates[0].check_revocation: only applies with check`},
 		{"bad duration", minimalConfig + "    renew_before: soon\n",
 			`agent.yaml:11: certificates[0].renew_before: "soon" is not a duration like 30d, 2w or 12h`},
 		{"bad validity", minimalConfig + "    validity_days: -3\n",

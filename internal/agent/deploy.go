@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/revcheck"
 )
 
 // maxOutput bounds the reload command's captured output.
@@ -83,10 +84,11 @@ func reload(ctx context.Context, e *Entry, serial string) (string, error) {
 const checkRetry = 500 * time.Millisecond
 
 // checkServed connects to e.Check until it serves want, for at most
-// e.CheckTimeout.
-func checkServed(ctx context.Context, e *Entry, want *x509.Certificate) error {
+// e.CheckTimeout, and returns the chain served (leaf first); nothing when
+// the entry has no check.
+func checkServed(ctx context.Context, e *Entry, want *x509.Certificate) ([]*x509.Certificate, error) {
 	if e.Check == "" {
-		return nil
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.CheckTimeout)
 	defer cancel()
@@ -96,25 +98,25 @@ func checkServed(ctx context.Context, e *Entry, want *x509.Certificate) error {
 	}
 	var last error
 	for {
-		got, err := servedLeaf(ctx, e.Check, sni)
+		chain, err := servedChain(ctx, e.Check, sni)
 		switch {
 		case err != nil:
 			last = err
-		case got.Equal(want):
-			return nil
+		case chain[0].Equal(want):
+			return chain, nil
 		default:
-			last = fmt.Errorf("it serves serial %s, not the new %s", pki.SerialHex(got.SerialNumber), pki.SerialHex(want.SerialNumber))
+			last = fmt.Errorf("it serves serial %s, not the new %s", pki.SerialHex(chain[0].SerialNumber), pki.SerialHex(want.SerialNumber))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: check %s within %s: %w", ErrDeploy, e.Check, e.CheckTimeout, last)
+			return nil, fmt.Errorf("%w: check %s within %s: %w", ErrDeploy, e.Check, e.CheckTimeout, last)
 		case <-time.After(checkRetry):
 		}
 	}
 }
 
-// servedLeaf returns the leaf certificate addr presents for sni.
-func servedLeaf(ctx context.Context, addr, sni string) (*x509.Certificate, error) {
+// servedChain returns the chain addr presents for sni, leaf first.
+func servedChain(ctx context.Context, addr, sni string) ([]*x509.Certificate, error) {
 	d := tls.Dialer{
 		NetDialer: &net.Dialer{Timeout: 5 * time.Second},
 		Config: &tls.Config{
@@ -135,5 +137,60 @@ func servedLeaf(ctx context.Context, addr, sni string) (*x509.Certificate, error
 	if len(certs) == 0 {
 		return nil, errors.New("the server presented no certificate")
 	}
-	return certs[0], nil
+	return certs, nil
+}
+
+// revocationFetchTimeout bounds one CRL or OCSP exchange of the
+// revocation check; check_timeout bounds the whole check.
+const revocationFetchTimeout = 10 * time.Second
+
+// clockFunc lets the agent's clock tell revcheck the time.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// checkRevocation asks, from this host and within e.CheckTimeout, the
+// CRLs and OCSP responders of the chain the check was served, with the
+// checker verify and scan use: so that an operator learns when the
+// certificate served is revoked, or when the CA's URLs cannot be reached
+// from where it is served. A revoked certificate fails the check; an
+// undetermined status fails it only under check_revocation: require, and
+// is otherwise a warning. Sources that failed beside one that answered
+// are warnings too.
+func (a *Agent) checkRevocation(ctx context.Context, e *Entry, m *material, served []*x509.Certificate) error {
+	if e.CheckRevocation == RevocationOff || len(served) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.CheckTimeout)
+	defer cancel()
+	rc := &revcheck.Checker{
+		Timeout: min(e.CheckTimeout, revocationFetchTimeout), Clock: clockFunc(a.now), UserAgent: "certwright-agent",
+		IssuerSources: "the served chain, the root the server sent with the certificate and ca_file",
+	}
+	roots := m.roots
+	if len(roots) == 0 {
+		roots = a.caRoots
+	}
+	rep := rc.CheckChain(ctx, served, roots)
+	var problems []string
+	for _, p := range rep.Problems() {
+		problems = append(problems, p.Message)
+	}
+	detail := strings.Join(problems, "; ")
+	log := []any{"entry", e.Name, "serial", m.serial(), "check", e.Check, "status", rep.Status}
+	for _, w := range rep.Warnings {
+		a.log.Warn("agent revocation source failed", append(log, "detail", w)...)
+	}
+	switch {
+	case rep.Status == revcheck.StatusRevoked:
+		return fmt.Errorf("%w: check %s: the served chain holds a revoked certificate: %s", ErrDeploy, e.Check, detail)
+	case rep.Status == revcheck.StatusUndetermined && e.CheckRevocation == RevocationRequire:
+		return fmt.Errorf("%w: check %s: check_revocation is require, and the %s", ErrDeploy, e.Check, detail)
+	case rep.Status == revcheck.StatusUndetermined:
+		a.log.Warn("agent revocation check", append(log, "detail", detail,
+			"hint", "clients on this network may not be able to check revocation either; check_revocation: off silences this, require fails the check")...)
+	default:
+		a.log.Info("agent revocation check", log...)
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ import (
 type testCA struct {
 	root, issuing       *x509.Certificate
 	rootKey, issuingKey crypto.Signer
+	// crlURL, when set, is named in the leaves issued.
+	crlURL string
 }
 
 func newTestCA(t *testing.T) *testCA {
@@ -85,11 +88,16 @@ func (ca *testCA) leaf(t *testing.T, pub crypto.PublicKey, notBefore time.Time, 
 	if len(dns) > 0 {
 		cn = dns[0]
 	}
+	var crl []string
+	if ca.crlURL != "" {
+		crl = []string{ca.crlURL}
+	}
 	return mustCert(t, &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips,
 		NotBefore: notBefore, NotAfter: notBefore.Add(life),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		CRLDistributionPoints: crl,
 	}, ca.issuing, pub, ca.issuingKey)
 }
 
@@ -123,6 +131,10 @@ type fakeServer struct {
 	down     bool // answer 503
 	// retryAfter is the Retry-After header of the 503s, when set.
 	retryAfter string
+	// crlRevoked are the serials the CRL of serveCRL lists;
+	// revokeOnSign adds every certificate signed to them.
+	crlRevoked   []*big.Int
+	revokeOnSign bool
 }
 
 func newFakeServer(t *testing.T, mtls bool) *fakeServer {
@@ -212,6 +224,9 @@ func (f *fakeServer) sign(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c := f.ca.leaf(f.t, csr.PublicKey, f.now().Add(-time.Minute), f.life, csr.DNSNames, csr.IPAddresses)
+	if f.revokeOnSign {
+		f.crlRevoked = append(f.crlRevoked, c.SerialNumber)
+	}
 	serial := pki.SerialHex(c.SerialNumber)
 	f.certs[serial] = &fakeCert{cert: c, profile: req.Profile}
 	if req.Replaces != "" {
@@ -332,4 +347,46 @@ func encodeKey(t *testing.T, k crypto.Signer) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// setCRL makes the leaves issued from now on name url as their CRL.
+func (f *fakeServer) setCRL(url string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ca.crlURL = url
+}
+
+// serveCRL serves the issuing CA's CRL, listing crlRevoked, on a loopback
+// HTTP server that the leaves issued from now on name; with revoke set,
+// every certificate signed from now on is listed. It returns the count
+// of fetches.
+func (f *fakeServer) serveCRL(t *testing.T, revoke bool) *atomic.Int32 {
+	t.Helper()
+	hits := new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		f.mu.Lock()
+		var entries []x509.RevocationListEntry
+		for _, sn := range f.crlRevoked {
+			entries = append(entries, x509.RevocationListEntry{SerialNumber: sn, RevocationTime: time.Now().Add(-time.Minute)})
+		}
+		f.mu.Unlock()
+		now := time.Now()
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			Number: big.NewInt(now.UnixNano()), ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour),
+			RevokedCertificateEntries: entries,
+		}, f.ca.issuing, f.ca.issuingKey)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		_, _ = w.Write(der)
+	}))
+	t.Cleanup(srv.Close)
+	f.mu.Lock()
+	f.revokeOnSign = revoke
+	f.mu.Unlock()
+	f.setCRL(srv.URL + "/issuing.crl")
+	return hits
 }

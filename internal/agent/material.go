@@ -27,6 +27,9 @@ type material struct {
 	leaf  *x509.Certificate
 	chain []*x509.Certificate
 	key   crypto.Signer
+	// roots are the roots the server sent with a certificate it just
+	// issued; empty for files read from disk.
+	roots []*x509.Certificate
 }
 
 // serial is the leaf's serial in the API's form.
@@ -340,5 +343,5 @@ func checkIssued(e *Entry, key crypto.Signer, certPEM, chainPEM, rootPEM string)
 			return nil, fmt.Errorf("agent: the server's certificate does not chain to its root: %w", err)
 		}
 	}
-	return &material{leaf: leaf, chain: chain, key: key}, nil
+	return &material{leaf: leaf, chain: chain, key: key, roots: roots}, nil
 }

@@ -27,18 +27,22 @@ type clientCerts struct {
 
 	mu      sync.Mutex
 	builtAt time.Time
+	gen     uint64 // store.CAGeneration when built
 	roots   *x509.CertPool
 	inter   *x509.CertPool
 	byRaw   map[string]*ca.CA // CA certificate DER -> CA
 }
 
-// poolTTL bounds how long a new or disabled CA takes to count for mTLS.
+// poolTTL bounds how long a new or disabled CA takes to count for mTLS
+// should a change not move the store's CA generation (which every CA
+// write, here or in another replica, does at once).
 const poolTTL = 10 * time.Second
 
 func (c *clientCerts) pools(ctx context.Context) (*x509.CertPool, *x509.CertPool, map[string]*ca.CA, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.roots != nil && time.Since(c.builtAt) < poolTTL {
+	gen := c.store.CAGeneration()
+	if c.roots != nil && c.gen == gen && time.Since(c.builtAt) < poolTTL {
 		return c.roots, c.inter, c.byRaw, nil
 	}
 	cas, err := c.store.ListCAs(ctx)
@@ -61,7 +65,7 @@ func (c *clientCerts) pools(ctx context.Context) (*x509.CertPool, *x509.CertPool
 			inter.AddCert(cert)
 		}
 	}
-	c.roots, c.inter, c.byRaw, c.builtAt = roots, inter, byRaw, time.Now()
+	c.roots, c.inter, c.byRaw, c.builtAt, c.gen = roots, inter, byRaw, time.Now(), gen
 	return roots, inter, byRaw, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,9 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/agent"
+	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/scan/scantest"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -618,5 +621,72 @@ certificates:
 	// starts from the renewed files.
 	if _, err := agent.New(cfg, agent.Options{}); err != nil {
 		t.Errorf("an agent started on the renewed files: %v", err)
+	}
+}
+
+// TestAgentReportsRevokedServedCertificate: the agent's check asks the
+// CRL and OCSP URLs of the chain it finds served, which are this server's
+// own: a certificate revoked between its issue and its deployment fails
+// the deployment, and the server raises deploy_failed naming the
+// revocation.
+func TestAgentReportsRevokedServedCertificate(t *testing.T) {
+	t.Parallel()
+	// The certificates' URLs must reach the instance: its HTTP listener
+	// on a port taken before it starts.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	cfg := tConfig(t, "")
+	cfg.HTTPListen, cfg.PublicHTTPURL = httpAddr, "http://"+httpAddr
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tInit(t, cfg, clock.Real{})
+	in := tStart(t, cfg, clock.Real{})
+	h := tNewAgentHost(t, in)
+
+	// The service presents the files on disk at each handshake.
+	svcTLS := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := tls.LoadX509KeyPair(h.cert, h.key)
+		return &c, err
+	}}
+	svc, _ := scantest.ServeLoopback(t, func(c net.Conn) { _ = tls.Server(c, svcTLS).Handshake() })
+	// The reload says it has run, then waits for the test: the
+	// certificate is revoked before the check looks at it.
+	reloaded, goOn := filepath.Join(h.dir, "reloaded"), filepath.Join(h.dir, "go-on")
+	h.writeConfig(fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.05; done", reloaded, goOn), "    check: "+svc+"\n")
+	a := h.agent(agent.Options{Hostname: "web-1.example.internal"})
+	done := make(chan error, 1)
+	go func() { done <- a.RunOnce(context.Background()) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(reloaded); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reload never ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	serial := pki.SerialHex(h.leaf().SerialNumber)
+	in.must(http.StatusOK, "POST", "/api/v1/certificates/"+serial+"/revoke", apitypes.RevokeRequest{Reason: "key_compromise"}, nil)
+	if err := os.WriteFile(goOn, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	if !errors.Is(err, agent.ErrDeploy) || !strings.Contains(err.Error(), "revoked certificate") || !strings.Contains(err.Error(), "serial "+serial) {
+		t.Fatalf("RunOnce: %v, want agent.ErrDeploy naming the revoked serial %s", err, serial)
+	}
+	var list apitypes.AlertList
+	in.must(http.StatusOK, "GET", "/api/v1/alerts", nil, &list)
+	i := slices.IndexFunc(list.Alerts, func(al apitypes.Alert) bool { return al.Kind == "deploy_failed" })
+	if i < 0 {
+		t.Fatalf("no deploy_failed alert among %d alerts", len(list.Alerts))
+	}
+	if al := list.Alerts[i]; al.Serial != serial || !strings.Contains(al.Detail, "revoked") || !strings.Contains(al.Detail, "key") {
+		t.Errorf("alert %+v, want serial %s and the revocation with its reason", al, serial)
 	}
 }

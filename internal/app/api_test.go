@@ -96,8 +96,8 @@ func TestEveryRouteRequiresAuthentication(t *testing.T) {
 			t.Errorf("route %s listed twice", key)
 		}
 		seen[key] = true
-		if !strings.HasPrefix(rt.Pattern, "/api/v1/") || len(rt.Permissions) == 0 {
-			t.Errorf("route %s: want a /api/v1/ pattern with a permission, got %q", key, rt.Permissions)
+		if !strings.HasPrefix(rt.Pattern, "/api/v1/") || len(rt.Permissions) == 0 && !rt.AuthenticatedOnly {
+			t.Errorf("route %s: want a /api/v1/ pattern with a permission or marked authenticated-only, got %q", key, rt.Permissions)
 		}
 		path := tPath(t, rt.Pattern, realValues)
 		walked++
@@ -125,11 +125,16 @@ func TestEveryRouteRequiresAuthentication(t *testing.T) {
 			// The table is what is served: with a token the route is found
 			// (it may still refuse the probe's values, but not as unknown).
 			probe := tPath(t, rt.Pattern, map[string]string{"ca": "no-such-ca", "serial": "01", "name": "no_such_profile", "id": "0123456789abcdee", "kind": "issued"})
+			auth := in.bearer()
+			if key == "POST /api/v1/sign-out" {
+				// Signing out ends the asking token: not the admin's.
+				auth = in.tCreatePrincipal(t, "sign-out-probe", "viewer", apitypes.Scope{}, true)
+			}
 			var r tResp
 			if rt.Method == "POST" || rt.Method == "PUT" {
-				r = in.raw(rt.Method, probe, in.bearer(), strings.NewReader("{}"))
+				r = in.raw(rt.Method, probe, auth, strings.NewReader("{}"))
 			} else {
-				r = in.raw(rt.Method, probe, in.bearer(), nil)
+				r = in.raw(rt.Method, probe, auth, nil)
 			}
 			if r.status == http.StatusNotFound && strings.Contains(r.apiErr(t).Detail, "no API route") {
 				t.Errorf("with a token, %s %s is not routed: the table lists a route the server does not serve", rt.Method, probe)
@@ -271,6 +276,10 @@ func TestBadInput(t *testing.T) {
 	signReq := func(csr []byte, profile, ca string, days int) string {
 		return tJSON(t, apitypes.SignRequest{CSRPEM: string(csr), Profile: profile, CA: ca, ValidityDays: days})
 	}
+	var rootCA, issuingCA apitypes.CA
+	in.must(http.StatusOK, "GET", "/api/v1/cas/root", nil, &rootCA)
+	in.must(http.StatusOK, "GET", "/api/v1/cas/issuing", nil, &issuingCA)
+	crlPEM := string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: []byte("not DER")}))
 	tests := []struct {
 		name   string
 		path   string
@@ -325,6 +334,26 @@ func TestBadInput(t *testing.T) {
 		{"managed key algorithm the profile refuses", "/api/v1/certificates/issue", "",
 			`{"profile":"corp_web","common_name":"a.example.internal","key_algorithm":"rsa-2048"}`,
 			400, []string{"keys"}},
+		{"offline root that is not a certificate", "/api/v1/cas/import-root", "",
+			tJSON(t, apitypes.ImportRootRequest{Name: "offline", CertificatePEM: "not a certificate"}),
+			400, []string{"certificate_pem"}},
+		{"offline root without a name", "/api/v1/cas/import-root", "",
+			tJSON(t, apitypes.ImportRootRequest{CertificatePEM: rootCA.CertificatePEM}),
+			400, []string{"name is required"}},
+		{"offline root that is the server's own root", "/api/v1/cas/import-root", "",
+			tJSON(t, apitypes.ImportRootRequest{Name: "offline", CertificatePEM: rootCA.CertificatePEM}),
+			409, []string{"already has this certificate's key"}},
+		{"offline root that is not a root", "/api/v1/cas/import-root", "",
+			tJSON(t, apitypes.ImportRootRequest{Name: "offline", CertificatePEM: issuingCA.CertificatePEM}),
+			400, []string{"not self-issued"}},
+		{"CRL that is not PEM", "/api/v1/cas/root/crl", "", tJSON(t, apitypes.ImportCRLRequest{CRLPEM: "garbage"}),
+			400, []string{"crl_pem", "X509 CRL"}},
+		{"two CRLs", "/api/v1/cas/root/crl", "", tJSON(t, apitypes.ImportCRLRequest{CRLPEM: crlPEM + crlPEM}),
+			400, []string{"one CRL only"}},
+		{"CRL for a CA the server signs for", "/api/v1/cas/root/crl", "", tJSON(t, apitypes.ImportCRLRequest{CRLPEM: crlPEM}),
+			400, []string{"only an offline root"}},
+		{"CRL for an unknown CA", "/api/v1/cas/nope/crl", "", tJSON(t, apitypes.ImportCRLRequest{CRLPEM: crlPEM}),
+			404, []string{"nope"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

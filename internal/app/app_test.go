@@ -79,6 +79,8 @@ func tConfig(t *testing.T, dbURL string) *config.Config {
 		HTTPSListen:   "127.0.0.1:0",
 		HTTPListen:    "127.0.0.1:0",
 		PublicHTTPURL: "http://pki.test:8080",
+		// Tests stop instances at once (no load balancer to wait for).
+		ShutdownDelay: "0s",
 	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -132,6 +134,14 @@ func tStart(t *testing.T, cfg *config.Config, clk clock.Clock) *tInstance {
 // tStartLogged is tStart with the instance's logger given.
 func tStartLogged(t *testing.T, cfg *config.Config, clk clock.Clock, log *slog.Logger) *tInstance {
 	t.Helper()
+	if strings.HasPrefix(cfg.DB, "postgres") && (cfg.ReplicaName == "" || strings.HasPrefix(cfg.ReplicaName, tNamePrefix)) {
+		// Instances in one test process would all default to host:0,
+		// which the replica registry refuses twice: each one started
+		// here without a name of the test's gets one of its own.
+		c := *cfg
+		c.ReplicaName = tReplicaName()
+		cfg = &c
+	}
 	a, err := Open(context.Background(), cfg, log, clk)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -149,6 +159,11 @@ func tStartLogged(t *testing.T, cfg *config.Config, clk clock.Clock, log *slog.L
 	case <-time.After(20 * time.Second):
 		cancel()
 		t.Fatal("server not ready after 20s")
+	}
+	// Listening; ready (as /readyz says) once the revocation state is
+	// loaded, which tests of a broken store may never see.
+	for deadline := time.Now().Add(10 * time.Second); a.notReady() == "starting" && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	t.Cleanup(func() {
 		if !in.stopped {
@@ -393,6 +408,16 @@ func tSecret(t *testing.T, k crypto.PrivateKey) []byte {
 // tScanDir fails t for any file under dir holding a private key.
 func tScanDir(t *testing.T, dir string, secrets map[string][]byte) {
 	t.Helper()
+	for _, f := range tKeysInDir(t, dir, secrets) {
+		t.Error(f)
+	}
+}
+
+// tKeysInDir returns what tScanDir fails for: each file under dir holding
+// a private key or one of secrets.
+func tKeysInDir(t *testing.T, dir string, secrets map[string][]byte) []string {
+	t.Helper()
+	var found []string
 	files := 0
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -404,7 +429,7 @@ func tScanDir(t *testing.T, dir string, secrets map[string][]byte) {
 		}
 		files++
 		if f := tFindPrivateKeyEncoded(b, secrets); f != "" {
-			t.Errorf("%s holds an unencrypted private key (%s)", path, f)
+			found = append(found, fmt.Sprintf("%s holds an unencrypted private key (%s)", path, f))
 		}
 		return nil
 	})
@@ -414,12 +439,25 @@ func tScanDir(t *testing.T, dir string, secrets map[string][]byte) {
 	if files < 5 {
 		t.Fatalf("scanned only %d files under %s: is the data directory where the test thinks?", files, dir)
 	}
+	return found
 }
 
 // tScanTables fails t for any value in any table of cfg's store
 // that holds a private key. It returns how many rows it read per table.
 func tScanTables(t *testing.T, cfg *config.Config, secrets map[string][]byte) map[string]int {
 	t.Helper()
+	counts, found := tKeysInTables(t, cfg, secrets)
+	for _, f := range found {
+		t.Error(f)
+	}
+	return counts
+}
+
+// tKeysInTables returns how many rows tScanTables read per table, and
+// what it fails for: each value holding a private key or one of secrets.
+func tKeysInTables(t *testing.T, cfg *config.Config, secrets map[string][]byte) (map[string]int, []string) {
+	t.Helper()
+	var found []string
 	ctx := context.Background()
 	var (
 		db        *sql.DB
@@ -495,7 +533,7 @@ func tScanTables(t *testing.T, cfg *config.Config, secrets map[string][]byte) ma
 					b = fmt.Appendf(nil, "%v", v)
 				}
 				if f := tFindPrivateKeyEncoded(b, secrets); f != "" {
-					t.Errorf("table %s, row %d, column %s holds an unencrypted private key (%s)", table, counts[table], cols[i], f)
+					found = append(found, fmt.Sprintf("table %s, row %d, column %s holds an unencrypted private key (%s)", table, counts[table], cols[i], f))
 				}
 			}
 		}
@@ -503,7 +541,7 @@ func tScanTables(t *testing.T, cfg *config.Config, secrets map[string][]byte) ma
 			t.Fatalf("table %s: %v", table, err)
 		}
 	}
-	return counts
+	return counts, found
 }
 
 // ---- tests
@@ -956,4 +994,14 @@ func TestTLSPolicy(t *testing.T) {
 			t.Errorf("openssl -tls1_2 with ECDHE-ECDSA-AES128-SHA (CBC) connected:\n%s", out)
 		}
 	})
+}
+
+// tNamePrefix starts the replica names tReplicaName makes.
+const tNamePrefix = "t-"
+
+// tReplicaName is a random replica_name for an instance.
+func tReplicaName() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return tNamePrefix + hex.EncodeToString(b[:])
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/certwright/certwright/internal/atomicfile"
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/backup"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/config"
@@ -66,8 +68,10 @@ type BackupOptions struct {
 type BackupResult struct {
 	Path     string
 	Manifest *backup.Manifest
-	// KEKPath is the key-encryption key, which is not in the bundle.
-	KEKPath string
+	// KEKPath is the key-encryption key, which is not in the bundle;
+	// KEKSealed says it is sealed by the token (keys.kek_provider pkcs11).
+	KEKPath   string
+	KEKSealed bool
 	// ExternalAnchorLog is the audit anchor log, when it lives outside
 	// the data directory and so is not in the bundle.
 	ExternalAnchorLog string
@@ -84,14 +88,29 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 	if err != nil {
 		return nil, fmt.Errorf("app: backup: %w", err)
 	}
-	kekPath := filepath.Join(dir, KEKFile)
+	abs := *cfg
+	abs.DataDir = dir
+	kekPath := abs.KEKPath()
 	if _, err := os.Stat(kekPath); err != nil {
-		return nil, fmt.Errorf("app: backup: %s is not a Certwright data directory (no %s): run backup on the server host with the --data-dir serve uses: %w", dir, KEKFile, err)
+		return nil, fmt.Errorf("app: backup: %s is not a Certwright data directory (no KEK file %s): run backup on the server host with the --data-dir (and --config) serve uses: %w", dir, kekPath, err)
 	}
+	// A rotation would change the KEK and the database under the
+	// backup's feet: the bundle would open under neither KEK.
+	lock, err := lockShared(dir)
+	if errors.Is(err, ErrRotationRunning) {
+		return nil, fmt.Errorf("app: backup: %w: back up once it has finished", err)
+	}
+	defer lock.Unlock()
 	// The KEK never goes into the bundle; a key derived from it
 	// authenticates the manifest, so restore refuses a bundle changed by
-	// anyone without the KEK.
-	kek, err := software.LoadKEK(kekPath)
+	// anyone without the KEK. A KEK sealed by the token is opened there
+	// (so a backup needs the token, as serve does).
+	ks, tok, err := openKEKStore(ctx, &abs, slog.New(slog.DiscardHandler), false)
+	if err != nil {
+		return nil, fmt.Errorf("app: backup: %w", err)
+	}
+	kek, err := ks.load(ctx, kekPath)
+	tok.Close()
 	if err != nil {
 		return nil, fmt.Errorf("app: backup: %w", err)
 	}
@@ -114,7 +133,7 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 	}
 	defer os.RemoveAll(staging)
 
-	res := &BackupResult{Path: out, KEKPath: kekPath}
+	res := &BackupResult{Path: out, KEKPath: kekPath, KEKSealed: ks.inToken()}
 	var names []string
 	// The anchor is read before the database is snapshot: the checkpoint
 	// it names is then in the snapshot.
@@ -181,7 +200,7 @@ func Backup(ctx context.Context, cfg *config.Config, opts BackupOptions, clk clo
 // dataDirFiles are the data directory's own files, which an anchor log of
 // the same name must not be bundled as.
 func dataDirFiles() []string {
-	return []string{KEKFile, TokenFile, RootFile, ServerFile, DBFile, AnchorFile, KeysMarkerFile, config.FileName}
+	return []string{KEKFile, SealedKEKFile, TokenFile, RootFile, ServerFile, DBFile, AnchorFile, KeysMarkerFile, config.FileName}
 }
 
 // copyFile copies src to dst (new) with its mode narrowed as a bundle
@@ -319,13 +338,28 @@ type RestoreOptions struct {
 	// empty.
 	DataDir string
 	// KEKFile is the key-encryption key of the instance backed up (mode
-	// 0600); it must unwrap the CA keys in the backup.
+	// 0600): its KEK file, or its sealed KEK file (kek.p11) with Token
+	// naming the token that opens it. It must unwrap the CA keys in the
+	// backup.
 	KEKFile string
+	// Token is the PKCS#11 token that opens a sealed KEKFile (kek_label,
+	// when empty, is the one the file names). The restored directory
+	// keeps the sealed file and uses this token. With a plain KEKFile the
+	// KEK is sealed in this token once the directory is restored (as
+	// keys seal-kek does: under kek_label, or the backup's, or
+	// certwright-kek; generated, or the AES key already under that label).
+	Token *config.PKCS11Config
+	// KEK is the key-encryption key itself, when KEKFile is empty (keys
+	// recover reconstructs it from escrow shares).
+	KEK []byte
 	// AdminTokenFile, when set, is copied to DATA/admin.token.
 	AdminTokenFile string
 	// DB is the PostgreSQL URL the restored directory uses, for a bundle
 	// from a PostgreSQL instance (default: the bundle's, without password).
 	DB string
+	// Audit, when set, is appended to the restored instance's audit log
+	// once it opens (keys recover records itself so).
+	Audit *audit.Event
 }
 
 // RestoreResult reports a restore.
@@ -337,6 +371,19 @@ type RestoreResult struct {
 	DB string
 	// TokenPath is DATA/admin.token when one was copied in.
 	TokenPath string
+	// KEKFileDropped is the backup configuration's kek_file, removed
+	// from the restored one: the restored directory holds its KEK in
+	// DATA/kek (or, sealed, DATA/kek.p11).
+	KEKFileDropped string
+	// KEKPath is the restored directory's KEK file; KEKSealed says it is
+	// sealed by the token.
+	KEKPath   string
+	KEKSealed bool
+	// KEKLeftToken says the backup's configuration kept the KEK sealed
+	// by a token, but it was restored from a plain KEK (keys recover, or
+	// --kek naming a plain file): the restored directory holds it in the
+	// clear until keys seal-kek puts it back into a token.
+	KEKLeftToken bool
 }
 
 // maxTokenFile bounds the admin token file read by Restore.
@@ -349,21 +396,28 @@ const maxTokenFile = 4 << 10
 // refused), and only then renames it into place: on any failure nothing is
 // left behind.
 func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clock.Clock) (res *RestoreResult, err error) {
-	target, err := filepath.Abs(opts.DataDir)
+	target, err := emptyTarget(opts.DataDir, "restore", "--data-dir")
 	if err != nil {
-		return nil, fmt.Errorf("app: restore: %w", err)
+		return nil, err
 	}
-	if ents, err := os.ReadDir(target); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("%w: %s is not empty (restore never overwrites; choose a new --data-dir)", ErrExists, target)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("app: restore: %s: %w", target, err)
-	}
-	if opts.KEKFile == "" {
+	var kek, sealedFile []byte
+	var hsm, sealInto *config.PKCS11Config
+	switch {
+	case opts.KEKFile != "" && isSealedKEK(opts.KEKFile):
+		if kek, sealedFile, hsm, err = openSealedKEKFile(ctx, opts.KEKFile, opts.Token, log); err != nil {
+			return nil, fmt.Errorf("app: restore: %w", err)
+		}
+	case opts.KEKFile != "":
+		if kek, err = software.LoadKEK(opts.KEKFile); err != nil {
+			return nil, fmt.Errorf("app: restore: %w", err)
+		}
+		if opts.Token != nil && opts.Token.Configured() {
+			sealInto = opts.Token
+		}
+	case len(opts.KEK) == software.KEKSize:
+		kek = bytes.Clone(opts.KEK)
+	default:
 		return nil, errors.New("app: restore: the key-encryption key file is required: the bundle does not hold it")
-	}
-	kek, err := software.LoadKEK(opts.KEKFile)
-	if err != nil {
-		return nil, fmt.Errorf("app: restore: %w", err)
 	}
 	defer clear(kek)
 	var token []byte
@@ -417,7 +471,12 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 	}, kek); err != nil {
 		return nil, fmt.Errorf("app: restore: %w", err)
 	}
-	if err := writeFileExcl(filepath.Join(staging, KEKFile), kek, 0o600); err != nil {
+	if sealedFile != nil {
+		err = writeFileExcl(filepath.Join(staging, SealedKEKFile), sealedFile, 0o600)
+	} else {
+		err = writeFileExcl(filepath.Join(staging, KEKFile), kek, 0o600)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if token != nil {
@@ -430,8 +489,34 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 		return nil, fmt.Errorf("app: restore: the backup's configuration: %w", err)
 	}
 	cfg.DataDir = staging
+	if sealInto != nil && sealInto.KEKLabel == "" {
+		// The KEK goes back under the token key label the backup's
+		// instance used, if it kept it in a token.
+		tc := *sealInto
+		tc.KEKLabel = cfg.Keys.PKCS11.KEKLabel
+		sealInto = &tc
+	}
+	// The KEK goes into the restored directory whatever kek_file the
+	// instance backed up used: that file may not exist here, or belong
+	// to another instance.
+	dropped := cfg.KEKFile
+	cfg.KEKFile = ""
+	// The KEK is kept as it was given: sealed by the token that opened
+	// it, or as a plain file (the configuration says so, whatever the
+	// backup's said).
+	keysChanged, leftToken := false, false
+	switch {
+	case hsm != nil:
+		keysChanged = cfg.Keys.KEKProvider != config.KEKProviderPKCS11 || cfg.Keys.PKCS11 != *hsm
+		cfg.Keys.KEKProvider, cfg.Keys.PKCS11 = config.KEKProviderPKCS11, *hsm
+	case cfg.Keys.KEKInToken():
+		keysChanged, leftToken = true, true
+		cfg.Keys.KEKProvider, cfg.Keys.PKCS11.KEKLabel = "", ""
+	}
 	if opts.DB != "" {
 		cfg.DB = opts.DB
+	}
+	if opts.DB != "" || dropped != "" || keysChanged {
 		if err := cfg.Save(); err != nil {
 			return nil, err
 		}
@@ -451,7 +536,7 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 			return nil, fmt.Errorf("app: restore: %w", err)
 		}
 	}
-	fp, err := checkRestored(ctx, cfg, m, log, clk)
+	fp, err := checkRestored(ctx, cfg, m, opts.Audit, log, clk)
 	if err != nil {
 		return nil, err
 	}
@@ -469,11 +554,104 @@ func Restore(ctx context.Context, opts RestoreOptions, log *slog.Logger, clk clo
 	if err := atomicfile.SyncDir(parent); err != nil {
 		return nil, fmt.Errorf("app: restore: %w", err)
 	}
-	res = &RestoreResult{DataDir: target, Manifest: m, RootFingerprint: fp, DB: redactURL(DBURL(&config.Config{DataDir: target, DB: cfg.DB}))}
+	res = &RestoreResult{DataDir: target, Manifest: m, RootFingerprint: fp, DB: redactURL(DBURL(&config.Config{DataDir: target, DB: cfg.DB})), KEKFileDropped: dropped,
+		KEKSealed: hsm != nil, KEKLeftToken: leftToken}
+	res.KEKPath = filepath.Join(target, filepath.Base(cfg.KEKPath()))
 	if token != nil {
 		res.TokenPath = filepath.Join(target, TokenFile)
 	}
+	if sealInto != nil {
+		if err := sealRestored(ctx, target, cfg, *sealInto, log, clk, res); err != nil {
+			return nil, err
+		}
+	}
+	if !res.KEKSealed {
+		why := "a copy of the directory is a copy of the CA's keys: keep the KEK on other storage (kek_file) or seal it in a PKCS#11 token (certwright keys seal-kek)"
+		if res.KEKLeftToken {
+			why = "the backup's instance kept it sealed by a PKCS#11 token: put it back with certwright keys seal-kek --data-dir " + target
+		}
+		log.Warn("the restored data directory holds its key-encryption key in the clear; "+why, "kek_file", res.KEKPath)
+	}
 	return res, nil
+}
+
+// sealRestored seals the plain KEK of the data directory just restored
+// into dir in the token tc names, as keys seal-kek does, under tc's
+// kek_label (default certwright-kek): generated there, or the AES key
+// already under that label adopted. On failure the directory stays
+// restored with its KEK in the clear, and the error says so.
+func sealRestored(ctx context.Context, dir string, restored *config.Config, tc config.PKCS11Config, log *slog.Logger, clk clock.Clock, res *RestoreResult) error {
+	cfg := &config.Config{}
+	if err := cfg.Load(filepath.Join(dir, config.FileName)); err != nil {
+		return fmt.Errorf("app: restore: %w", err)
+	}
+	cfg.DataDir, cfg.DB = dir, restored.DB
+	cfg.Keys.PKCS11 = tc
+	cfg.Defaults()
+	sr, err := SealKEK(ctx, cfg, log, clk, SealKEKOptions{})
+	if errors.Is(err, ErrTokenKEKExists) {
+		sr, err = SealKEK(ctx, cfg, log, clk, SealKEKOptions{Adopt: true})
+	}
+	if err != nil {
+		return fmt.Errorf("app: restore: the data directory was restored into %s, but its KEK could not be sealed in the token, so it is in the clear in %s: fix what the error says, then run certwright keys seal-kek --data-dir %s: %w",
+			dir, res.KEKPath, dir, err)
+	}
+	if len(sr.NotRemoved) > 0 {
+		return fmt.Errorf("app: restore: the KEK was sealed in the token (%s), but the plain KEK file %s could not be removed: overwrite and remove it yourself", sr.SealedFile, strings.Join(sr.NotRemoved, ", "))
+	}
+	res.KEKSealed, res.KEKLeftToken, res.KEKPath = true, false, sr.SealedFile
+	return nil
+}
+
+// openSealedKEKFile opens the sealed KEK file at path in the token tc
+// names, for a restore, and returns the KEK, the file's bytes and the
+// token settings the restored directory is to use. The token is closed
+// again: the restored directory is opened as serve opens it.
+func openSealedKEKFile(ctx context.Context, path string, tc *config.PKCS11Config, log *slog.Logger) (kek, raw []byte, _ *config.PKCS11Config, err error) {
+	if tc == nil || !tc.Configured() {
+		return nil, nil, nil, fmt.Errorf("%s is a key-encryption key sealed by a PKCS#11 token: name the token that opens it (restore --pkcs11-module, --pkcs11-token and --pkcs11-pin-file)", path)
+	}
+	if raw, err = readPrivateFile(path, maxSealedKEKFile); err != nil {
+		return nil, nil, nil, err
+	}
+	var f sealedKEKFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	tok := *tc
+	if tok.KEKLabel == "" {
+		tok.KEKLabel = f.TokenKEK
+	}
+	cfg := &config.Config{DataDir: filepath.Dir(path), Keys: config.KeysConfig{KEKProvider: config.KEKProviderPKCS11, PKCS11: tok}}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, nil, fmt.Errorf("the token to open %s: %w", path, err)
+	}
+	ks, hsm, err := openKEKStore(ctx, cfg, log, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer hsm.Close()
+	if kek, err = ks.load(ctx, path); err != nil {
+		return nil, nil, nil, err
+	}
+	return kek, raw, &tok, nil
+}
+
+// emptyTarget returns dir as an absolute path if it does not exist or is
+// an empty directory: what op (restore, keys backup) creates never lands
+// over anything. flag names the option to change.
+func emptyTarget(dir, op, flag string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("app: %s: %w", op, err)
+	}
+	if ents, err := os.ReadDir(abs); err == nil && len(ents) > 0 {
+		return "", fmt.Errorf("%w: %s is not empty (%s never overwrites; choose a new %s)", ErrExists, abs, op, flag)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("app: %s: %s: %w", op, abs, err)
+	}
+	return abs, nil
 }
 
 // checkPostgres checks, reading only, that the PostgreSQL database at
@@ -521,7 +699,7 @@ func checkPostgres(ctx context.Context, dbURL string, m *backup.Manifest, certsD
 
 // checkRestored opens the restored directory as serve would and returns
 // the root's fingerprint.
-func checkRestored(ctx context.Context, cfg *config.Config, m *backup.Manifest, log *slog.Logger, clk clock.Clock) (string, error) {
+func checkRestored(ctx context.Context, cfg *config.Config, m *backup.Manifest, ev *audit.Event, log *slog.Logger, clk clock.Clock) (string, error) {
 	a, err := Open(ctx, cfg, log, clk)
 	if err != nil {
 		switch {
@@ -540,8 +718,14 @@ func checkRestored(ctx context.Context, cfg *config.Config, m *backup.Manifest, 
 	// The instance backed up may have published CRLs after the snapshot,
 	// numbered past its counters: restored CAs number on from the restore
 	// time in milliseconds, above any count of CRLs published before.
+	// Offline roots, whose CRLs are numbered at their ceremony, keep theirs.
 	if err := a.store.RaiseCRLNumbers(ctx, clk.Now().UnixMilli()); err != nil {
 		return "", fmt.Errorf("app: restore: %w", err)
+	}
+	if ev != nil {
+		if err := a.store.AppendAudit(ctx, *ev); err != nil {
+			return "", fmt.Errorf("app: restore: %w", err)
+		}
 	}
 	return fp, nil
 }

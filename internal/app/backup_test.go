@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -575,18 +574,5 @@ func TestBackupConfigHoldsNoSecrets(t *testing.T) {
 // its number.
 func tCRLNumber(t *testing.T, in *tInstance, caID string) int64 {
 	t.Helper()
-	resp, err := http.Get("http://" + in.httpAddr() + "/crl/" + caID + ".crl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	der, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET CRL of %s: %d, %v", caID, resp.StatusCode, err)
-	}
-	crl, err := x509.ParseRevocationList(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return crl.Number.Int64()
+	return tCRL(t, in, caID).Number.Int64()
 }

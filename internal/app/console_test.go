@@ -427,7 +427,7 @@ func TestConsoleRoutesNeedSession(t *testing.T) {
 		if rt.Pattern == "/static/" {
 			path = "/static/console.css"
 		}
-		path = strings.NewReplacer("{serial}", "01", "{id}", "0123456789abcdef").Replace(path)
+		path = strings.NewReplacer("{serial}", "01", "{id}", "0123456789abcdef", "{address}", "127.0.0.1:443").Replace(path)
 		r := b.do(rt.Method, path, url.Values{})
 		switch {
 		case rt.Public:

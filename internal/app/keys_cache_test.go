@@ -2,4 +2,4 @@ package app
 
 // tCachedSigners is how many unwrapped keys the instance's key provider
 // holds in memory.
-func tCachedSigners(in *tInstance) int { return in.app.keys.CachedSigners() }
+func tCachedSigners(in *tInstance) int { return in.app.soft.CachedSigners() }

@@ -194,7 +194,7 @@ func TestLegacyKeyRestoredAfterUpgradeNotOpened(t *testing.T) {
 		tExec(t, db, 1, "DELETE FROM settings WHERE name = '"+settingKeyFormat+"'")
 
 		again := tStart(t, cfg, clk)
-		if !again.app.keys.LegacyClosed() {
+		if !again.app.soft.LegacyClosed() {
 			t.Error("the provider still opens legacy keys")
 		}
 		tRewrapRefused(t, again, 2, 1, 0, serial) // the upgrade's, then the failure
@@ -233,7 +233,7 @@ func TestKeysMarkerReplica(t *testing.T) {
 			t.Fatal("the replica's data directory already has the marker file")
 		}
 		in2 := tStart(t, &replica, clk)
-		if !tMarkerExists(t, &replica) || !in2.app.keys.LegacyClosed() {
+		if !tMarkerExists(t, &replica) || !in2.app.soft.LegacyClosed() {
 			t.Error("the replica did not record that its keys are purpose-bound")
 		}
 		for i, r := range tKeyRows(t, cfg) {
@@ -268,7 +268,7 @@ func TestInitWritesKeysMarker(t *testing.T) {
 	if !tMarkerExists(t, in.cfg) {
 		t.Fatalf("init wrote no %s", KeysMarkerFile)
 	}
-	if !in.app.keys.LegacyClosed() {
+	if !in.app.soft.LegacyClosed() {
 		t.Error("a fresh server still opens legacy keys")
 	}
 	if evs := tAuditEventsOf(t, in, "key.rewrap"); len(evs) != 0 {

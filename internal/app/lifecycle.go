@@ -16,6 +16,7 @@ import (
 	"github.com/certwright/certwright/internal/lifecycle"
 	"github.com/certwright/certwright/internal/notify"
 	"github.com/certwright/certwright/internal/recovery"
+	"github.com/certwright/certwright/internal/store"
 )
 
 // maxSecretFile bounds a secret or password file.
@@ -159,7 +160,7 @@ func (a *App) scheduledJobs(cfg *config.Config) []lifecycle.Job {
 	if verifyEvery <= 0 {
 		verifyEvery = 6 * time.Hour
 	}
-	return append(a.lifecycle.Jobs(jobIntervals(cfg)), lifecycle.Job{Name: ComplianceJob, Interval: every, Resume: true,
+	return append(a.lifecycle.Jobs(jobIntervals(cfg)), a.scanJob(cfg), lifecycle.Job{Name: ComplianceJob, Interval: every, Resume: true,
 		Run: func(ctx context.Context, _ *lifecycle.JobState) (string, error) {
 			s, err := a.compliance.Summarize(ctx, time.Time{})
 			if err != nil {
@@ -195,19 +196,26 @@ func (a *App) wireLifecycle(health lifecycle.RevocationHealth, obs lifecycle.Obs
 	if err != nil {
 		return err
 	}
+	a.replica = a.cfg.Replica()
+	if a.locker, err = a.store.JobLocker(a.replica, store.LeaseTTL, store.LeaseRenewal); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
 	lc, err := lifecycle.New(lifecycle.Config{
 		Clock: a.clock, Log: a.log.With("component", "lifecycle"),
 		Thresholds: set.Thresholds, CAThresholds: set.CAThresholds,
 		Router: set.Router, Channels: set.Channels, Permanent: notify.IsPermanent,
 		DeliveryAttempts: set.DeliveryAttempts,
 		SupersedeAfter:   set.SupersedeAfter, RenewRetry: set.RenewRetry,
-		Health: health, Observer: obs, ServerCert: a.tls,
+		Health: health, Observer: obs, ServerCert: a.tls, Replica: a.replica,
 	}, a.store, a.issuer, a.revoker, a.profiles)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
 	a.lifecycle = lc
-	sched, err := lifecycle.NewScheduler(a.clock, a.log.With("component", "scheduler"), a.store, &lifecycle.LocalLocker{},
+	if err := a.wireScan(); err != nil {
+		return err
+	}
+	sched, err := lifecycle.NewScheduler(a.clock, a.log.With("component", "scheduler"), a.store, a.locker, a.replica,
 		a.scheduledJobs(a.cfg))
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -242,6 +250,11 @@ type lifecycleAPI struct {
 // Jobs lists the scheduled jobs (the API's view, not the job table).
 func (l lifecycleAPI) Jobs(ctx context.Context, p authz.Principal) ([]*lifecycle.JobState, error) {
 	return l.sched.Jobs(ctx, p)
+}
+
+// JobRuns lists the jobs' recorded runs.
+func (l lifecycleAPI) JobRuns(ctx context.Context, p authz.Principal, q lifecycle.JobRunQuery) ([]lifecycle.JobRun, error) {
+	return l.sched.Runs(ctx, p, q)
 }
 
 // RunJob runs a job now.

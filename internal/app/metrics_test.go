@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"crypto/elliptic"
+	"database/sql"
 	"net/http"
 	"testing"
 	"time"
@@ -120,6 +121,53 @@ func TestMetricsWired(t *testing.T) {
 			}
 			if _, ok := tMetric(fams, "certwright_ca_expiry_seconds", map[string]string{"ca": issuing}); !ok {
 				t.Errorf("no ca_expiry_seconds for %s", issuing)
+			}
+		})
+	}
+}
+
+// TestMetricsBus: on PostgreSQL the replica reports how long ago its
+// notification listener caught up and counts the notices it dropped as
+// forged (sent by anyone who can connect to the database, without the
+// KEK); on SQLite, which has no bus, the age stays 0.
+func TestMetricsBus(t *testing.T) {
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			url := be.dbURL(t)
+			in := tNewServer(t, url)
+			value := func(name string) float64 {
+				v, ok := tMetric(in.tMetrics(), name, nil)
+				if !ok {
+					t.Fatalf("no %s", name)
+				}
+				return v
+			}
+			if be.name == "sqlite" {
+				if age := value("certwright_bus_catchup_age_seconds"); age != 0 {
+					t.Errorf("certwright_bus_catchup_age_seconds = %v on SQLite, want 0", age)
+				}
+				return
+			}
+			before := value("certwright_bus_notices_rejected_total")
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			const forged = 3
+			for range forged {
+				if _, err := db.ExecContext(t.Context(), `SELECT pg_notify('certwright', '{"k":"revoked","ca":"x","all":true}')`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for deadline := time.Now().Add(5 * time.Second); value("certwright_bus_notices_rejected_total") < before+forged; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("certwright_bus_notices_rejected_total did not grow by %d within 5 s of %d forged notices", forged, forged)
+				}
+			}
+			if age := value("certwright_bus_catchup_age_seconds"); age <= 0 || age > 5 {
+				t.Errorf("certwright_bus_catchup_age_seconds = %v, want within (0, 5]: the listener catches up every 2 s", age)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/store/storetest"
 )
 
@@ -196,13 +197,11 @@ func tTimed(t *testing.T, c *http.Client, method, u, auth string) (tResp, time.D
 	return tResp{status: resp.StatusCode, header: resp.Header, body: b}, time.Since(start)
 }
 
-// TestPostgresOutage is the acceptance of issue 14 #9: with PostgreSQL
-// hung or stopped, API calls fail fast with 503 and Retry-After (the
-// token check included, which refuses nobody and audits no denial),
-// /healthz says degraded within a second, OCSP and CRLs are still served
-// from memory, and everything recovers when the database comes back.
-func TestPostgresOutage(t *testing.T) {
-	t.Parallel()
+// tProxiedPostgres is the configuration of a new instance on a fresh
+// PostgreSQL schema reached through a proxy the test can stall or cut,
+// skipping t without PostgreSQL.
+func tProxiedPostgres(t *testing.T) (*config.Config, *tProxy) {
+	t.Helper()
 	base := os.Getenv(tEnvPostgres)
 	if base == "" {
 		t.Skip("set " + tEnvPostgres + "=postgres://... to run this test on PostgreSQL")
@@ -217,7 +216,17 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	proxy := tNewProxy(t, net.JoinHostPort(u.Hostname(), port))
 	u.Host = proxy.ln.Addr().String()
-	cfg := tConfig(t, u.String())
+	return tConfig(t, u.String()), proxy
+}
+
+// TestPostgresOutage is the acceptance of issue 14 #9: with PostgreSQL
+// hung or stopped, API calls fail fast with 503 and Retry-After (the
+// token check included, which refuses nobody and audits no denial),
+// /healthz says degraded within a second, OCSP and CRLs are still served
+// from memory, and everything recovers when the database comes back.
+func TestPostgresOutage(t *testing.T) {
+	t.Parallel()
+	cfg, proxy := tProxiedPostgres(t)
 	cfg.StoreTimeout = "1s"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -75,6 +75,7 @@ func reloadRules() []reloadRule {
 		{key: "lifecycle.delivery_interval", group: groupJobs},
 		{key: "lifecycle.compliance_interval", group: groupJobs},
 		{key: "audit.verify_interval", group: groupJobs},
+		{key: "scan.interval", group: groupJobs},
 		{key: "revocation.crl_lifetime", group: groupRevocation},
 		{key: "revocation.ocsp_response_lifetime", group: groupRevocation},
 		{key: "revocation.ocsp_responder_lifetime", group: groupRevocation},
@@ -170,6 +171,8 @@ func (r *Reloader) Reload(ctx context.Context) ([]Change, error) {
 		log.Error("configuration reload refused; the running configuration is unchanged", "err", err)
 		return nil, err
 	}
+	// Derived from the KEK, which a reload does not change.
+	next.ReplicaSettingsKey = r.app.cfg.ReplicaSettingsKey
 	changes := r.diff(next)
 	// The alerting group is always rebuilt: a channel's secret or CA file
 	// may have changed behind an unchanged path.
@@ -199,6 +202,17 @@ func (r *Reloader) Reload(ctx context.Context) ([]Change, error) {
 			return nil, err
 		}
 		commits = append(commits, commit)
+	}
+	// Settings the replicas must agree on are checked against the running
+	// replicas last, so a refusal above leaves the registry as it was.
+	// The registry keeps the name this replica runs under: a changed
+	// replica_name takes effect at the next start.
+	agreed := *next
+	agreed.ReplicaName = r.app.cfg.Replica()
+	if err := r.app.agreeReload(ctx, &agreed); err != nil {
+		err = fmt.Errorf("app: reload: %w", err)
+		log.Error("configuration reload refused; the running configuration is unchanged, and this replica reports not ready until a reload agrees", "err", err)
+		return nil, err
 	}
 	// A group that fails to apply (the store is down while the server
 	// certificate is re-issued, say) keeps the reload from being recorded,
@@ -287,8 +301,20 @@ func (r *Reloader) appliers(ctx context.Context) map[liveGroup]func(*config.Conf
 				return nil, err
 			}
 			names := slices.Clone(c.TLSNames)
-			// A new certificate is served from the next handshake on.
-			return func() error { return a.EnsureServerCertificate(ctx, names) }, nil
+			if _, err := serverOrigins(names, "443", nil); err != nil {
+				return nil, err
+			}
+			// A new certificate is served from the next handshake on; a
+			// CLI sign-in may be bound to the new names from then on.
+			return func() error {
+				if err := a.EnsureServerCertificate(ctx, names); err != nil {
+					return err
+				}
+				if a.sso != nil {
+					return a.sso.SetTLSNames(names)
+				}
+				return nil
+			}, nil
 		},
 		groupLogLevel: func(c *config.Config) (func() error, error) {
 			var l slog.Level

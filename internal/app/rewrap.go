@@ -63,7 +63,7 @@ func (a *App) rewrapLegacyKeys(ctx context.Context) error {
 		return fmt.Errorf("app: re-wrap keys: %w", err)
 	}
 	if closed {
-		a.keys.CloseLegacy()
+		a.soft.CloseLegacy()
 	}
 	var own []crypto.PublicKey
 	if !closed {
@@ -83,7 +83,7 @@ func (a *App) rewrapLegacyKeys(ctx context.Context) error {
 			err := checkLegacyManaged(k, own)
 			var ref keys.Ref
 			if err == nil {
-				ref, err = a.keys.MigrateLegacy(ctx, k.Ref, legacyPurpose(k, serverTLS), k.Public)
+				ref, err = a.soft.MigrateLegacy(ctx, k.Ref, recordPurpose(k, serverTLS), k.Public)
 			}
 			switch {
 			case err == nil:
@@ -142,7 +142,7 @@ func (a *App) rewrapLegacyKeys(ctx context.Context) error {
 	if err := software.WriteLegacyMarker(markerPath); err != nil {
 		return fmt.Errorf("app: record that the keys are purpose-bound: %w", err)
 	}
-	a.keys.CloseLegacy()
+	a.soft.CloseLegacy()
 	a.log.Info("keys are purpose-bound; legacy wrapped keys are no longer opened", "marker", markerPath)
 	return nil
 }
@@ -166,10 +166,12 @@ func checkLegacyManaged(k *store.WrappedKey, own []crypto.PublicKey) error {
 	return keys.CheckNotInstanceKey(k.Public, own)
 }
 
-// legacyPurpose is the purpose a legacy key is bound to, from where it
-// sits. The server's own TLS certificates (requested by the server, or the
-// one it serves now) get the never-exported server purpose.
-func legacyPurpose(k *store.WrappedKey, serverTLS string) keys.Purpose {
+// recordPurpose is the purpose the key of record k is bound to, from where
+// it sits (never from its Ref): a legacy key is re-wrapped for it, and an
+// escrowed key is checked against it. The server's own TLS certificates
+// (requested by the server, or the one it serves now) get the
+// never-exported server purpose.
+func recordPurpose(k *store.WrappedKey, serverTLS string) keys.Purpose {
 	switch k.Kind {
 	case store.KeyKindCA:
 		return keys.CAPurpose(k.Owner)

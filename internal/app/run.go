@@ -51,13 +51,15 @@ func (a *App) API() (*api.Handler, error) {
 		Auditor: auditor{DB: a.store, app: a}, Reports: a.store,
 		ACME:      a.acme,
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler},
-		Imports:   a.imports, Compliance: a.compliance,
+		Imports:   a.imports, Compliance: a.compliance, Scans: a.discovery,
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
 		Refusals: a.refusals, UnauthenticatedPerSecond: a.cfg.Audit.UnauthenticatedPerSecond,
 		UnauthenticatedBurst: a.cfg.Audit.UnauthenticatedBurst,
 		Origins:              apiOrigins(a.cfg), OwnHosts: a.cfg.TLSNames,
-		StoreTimeout: a.cfg.StoreDeadline(),
-		SSO:          signOn,
+		StoreTimeout:  a.cfg.StoreDeadline(),
+		SSO:           signOn,
+		CursorKey:     a.cursorKey,
+		PublicHTTPURL: a.cfg.PublicHTTPURL,
 	})
 }
 
@@ -71,9 +73,9 @@ func (a *App) Console() (*console.Handler, error) {
 		Log: a.log.With("component", "console"), Clock: a.clock, Auth: a.auth, Sessions: a.store,
 		Inventory: a.store, CAs: a.cas, Authority: a.issuer, Revoker: a.revoker, Audit: auditor{DB: a.store, app: a}, Approvals: a.issuer, Refusals: a.refusals, Access: a.access,
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler}, ACME: a.acme,
-		Compliance: complianceReports{Reporter: a.compliance, store: a.store}, Chains: a.issuer, Views: a.store, StoreTimeout: a.cfg.StoreDeadline(),
+		Compliance: complianceReports{Reporter: a.compliance, store: a.store}, Chains: a.issuer, Views: a.store, Scans: a.discovery, StoreTimeout: a.cfg.StoreDeadline(),
 		IdleTimeout: a.cfg.Console.Idle(), MaxAge: a.cfg.Console.Max(),
-		SSO: signOn, SSOLogins: a.store,
+		SSO: signOn,
 	})
 }
 
@@ -106,7 +108,7 @@ func (a *App) Handler() (http.Handler, error) {
 	mux.Handle("/acme/", a.metrics.ACMEMiddleware(acmeH))
 	mux.Handle("GET /metrics", a.metricsAuth(a.metrics.Handler()))
 	mux.Handle("GET /healthz", a.health.Healthz())
-	mux.Handle("GET /readyz", a.health.Readyz(a.serving.Load))
+	mux.Handle("GET /readyz", a.health.Readyz(a.notReady))
 	mux.Handle("GET "+pkipub.RootsPath, pkipub.Roots(a.store, a.log))
 	con, err := a.Console()
 	if err != nil {
@@ -116,16 +118,52 @@ func (a *App) Handler() (http.Handler, error) {
 	return recoverHTTP(a.log, securityHeaders(mux)), nil
 }
 
-// Run serves until ctx ends, then shuts down gracefully. ready is called
+// shutdownTimeout bounds the drain after shutdown_delay: in-flight
+// requests on both listeners and ACME validations share it.
+const shutdownTimeout = 15 * time.Second
+
+// drainer is what Run asks of a component with work in flight that
+// should finish, within the shutdown deadline, before the background
+// loops stop: the ACME service's validations, once it offers Drain (Run
+// calls it when it does; until then validations in flight end with the
+// loops, and the ACME package's recovery re-queues them).
+type drainer interface {
+	Drain(ctx context.Context) error
+}
+
+// Run serves until ctx ends, then drains and shuts down. ready is called
 // once both listeners accept connections.
+//
+// Start-up (README "Several replicas"): the replica registers itself,
+// refused if a running replica's agreed settings differ; the server
+// certificate and the audit key are made or loaded, one replica at a
+// time; the listeners open with /readyz answering 503 "starting", and it
+// turns ready once the revocation state is loaded.
+//
+// Shutdown, in this order: /readyz answers 503 "draining"; the listeners
+// keep serving for shutdown_delay so a load balancer stops sending; both
+// listeners shut down at once (no new connections, requests in flight
+// finish) under one deadline of shutdownTimeout; ACME validations in
+// flight get the rest of it (drainer); then the background loops are
+// cancelled and waited for, the replica leaves the registry and the
+// refused-request counts are written.
 func (a *App) Run(ctx context.Context, ready func(Listening)) error {
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	a.warnKEKPlacement()
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		a.removeReplica(rctx)
+	}()
 	if err := a.EnsureServerCertificate(ctx, a.cfg.TLSNames); err != nil {
 		return err
 	}
 	if err := a.notePublicURL(ctx); err != nil {
 		return err
 	}
-	if _, err := a.audit.EnsureKey(ctx); err != nil {
+	if _, err := a.ensureAuditKey(ctx); err != nil {
 		return fmt.Errorf("app: audit key: %w", err)
 	}
 	if err := a.auditStart(ctx); err != nil {
@@ -143,6 +181,14 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	if err != nil {
 		httpsLn.Close()
 		return fmt.Errorf("app: listen %s: %w", a.cfg.HTTPListen, err)
+	}
+	if a.sso != nil {
+		// A CLI sign-in is bound to the port the listener serves.
+		if err := a.sso.listening(httpsLn.Addr().(*net.TCPAddr).Port); err != nil {
+			httpsLn.Close()
+			httpLn.Close()
+			return err
+		}
 	}
 	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)
 	httpsSrv := &http.Server{
@@ -174,17 +220,22 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	a.ready.phase.Store(phaseStarting)
+	defer a.ready.phase.Store(phaseStopped)
+	// The loops outlive ctx by the drain: they stop after the listeners.
+	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoops()
+	failed := make(chan struct{})
+	var failOnce sync.Once
 	errc := make(chan error, 16)
 	var wg sync.WaitGroup
 	start := func(f func() error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.supervise(ctx, f); err != nil {
+			if err := a.supervise(loopCtx, f); err != nil {
 				errc <- err
-				cancel()
+				failOnce.Do(func() { close(failed) })
 			}
 		}()
 	}
@@ -200,29 +251,56 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 		}
 		return nil
 	})
-	start(func() error { return a.cas.Run(ctx, time.Hour) })
-	start(func() error { return a.renewLoop(ctx, time.Hour) })
-	start(func() error { return a.revoker.Run(ctx) })
-	start(func() error { a.audit.Run(ctx); return nil })
-	start(func() error { a.refusals.Run(ctx); return nil })
-	start(func() error { return a.expireLoop(ctx, time.Minute) })
-	start(func() error { return a.acme.Run(ctx) })
-	start(func() error { return a.runLifecycle(ctx) })
+	start(func() error { return a.cas.Run(loopCtx, time.Hour) })
+	start(func() error { return a.renewLoop(loopCtx, time.Hour) })
+	start(func() error { return a.revoker.Run(loopCtx) })
+	start(func() error { return a.runReplicas(loopCtx) })
+	start(func() error { return a.heartbeat(loopCtx) })
+	start(func() error { a.audit.Run(loopCtx); return nil })
+	start(func() error { a.refusals.Run(loopCtx); return nil })
+	start(func() error { return a.expireLoop(loopCtx, time.Minute) })
+	start(func() error { return a.acme.Run(loopCtx) })
+	start(func() error { return a.runLifecycle(loopCtx) })
 	if metricsLn != nil {
-		start(func() error { return a.metrics.Serve(ctx, metricsLn, metricsToken) })
+		start(func() error { return a.metrics.Serve(loopCtx, metricsLn, metricsToken) })
 	}
-	a.serving.Store(true)
 	if ready != nil {
 		ready(l)
 	}
+	stop := a.stopping(ctx, failed)
+	select {
+	case <-a.revoker.Loaded():
+		a.ready.phase.Store(phaseServing)
+		<-stop
+	case <-stop:
+	}
 
-	<-ctx.Done()
-	a.serving.Store(false)
+	a.ready.phase.Store(phaseDraining)
+	if delay := a.cfg.ShutdownPause(); delay > 0 && ctx.Err() != nil {
+		a.log.Info("shutting down: not ready; serving on for shutdown_delay", "shutdown_delay", delay)
+		select {
+		case <-time.After(delay):
+		case <-failed:
+		}
+	}
 	a.log.Info("shutting down")
-	shutCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
+	shutCtx, done := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer done()
-	_ = httpsSrv.Shutdown(shutCtx)
-	_ = httpSrv.Shutdown(shutCtx)
+	var servers sync.WaitGroup
+	for _, srv := range []*http.Server{httpsSrv, httpSrv} {
+		servers.Go(func() {
+			if err := srv.Shutdown(shutCtx); err != nil {
+				a.log.Warn("requests still running at the shutdown deadline were cut", "err", err)
+			}
+		})
+	}
+	servers.Wait()
+	if d, ok := any(a.acme).(drainer); ok {
+		if err := d.Drain(shutCtx); err != nil {
+			a.log.Warn("ACME validations still running at the shutdown deadline were cut", "err", err)
+		}
+	}
+	stopLoops()
 	wg.Wait()
 	// Requests refused while the listeners drained are counted after the
 	// counter's own final write.
@@ -231,6 +309,19 @@ func (a *App) Run(ctx context.Context, ready func(Listening)) error {
 	}
 	close(errc)
 	return <-errc
+}
+
+// stopping returns a channel closed when ctx ends or a component failed.
+func (a *App) stopping(ctx context.Context, failed <-chan struct{}) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		defer close(c)
+		select {
+		case <-ctx.Done():
+		case <-failed:
+		}
+	}()
+	return c
 }
 
 // sessionRetention is how long a console session's row is kept after it

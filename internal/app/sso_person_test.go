@@ -20,6 +20,7 @@ import (
 	"github.com/certwright/certwright/internal/oidc"
 	"github.com/certwright/certwright/internal/oidc/oidctest"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/web/api"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -32,7 +33,15 @@ func (s *tSSO) cliSignIn(t *testing.T, user string) string {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	approved := make(chan error, 1)
-	tok, err := oidc.DeviceLogin(ctx, oidc.ClientParams{Issuer: s.idp.Issuer(), ClientID: "certwright-cli"}, func(uri, _, code string) {
+	bind, err := oidc.NewBinding(s.in.httpsAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, err := bind.Nonce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := oidc.DeviceLogin(ctx, oidc.ClientParams{Issuer: s.idp.Issuer(), ClientID: "certwright-cli"}, nonce, func(uri, _, code string) {
 		go func() { approved <- oidctest.ApproveDevice(ctx, oidctest.NewBrowser(), uri, code, user, tSSOPassword) }()
 	})
 	if err != nil {
@@ -41,7 +50,8 @@ func (s *tSSO) cliSignIn(t *testing.T, user string) string {
 	if err := <-approved; err != nil {
 		t.Fatal(err)
 	}
-	in, err := s.in.app.sso.Exchange(ctx, "corp", tok.RawIDToken, "127.0.0.1")
+	in, err := s.in.app.sso.Exchange(ctx, api.SSOExchange{Provider: "corp", IDToken: tok.RawIDToken, Binder: bind.Binder,
+		Host: s.in.httpsAddr(), Source: "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("token exchange for %s: %v", user, err)
 	}

@@ -41,33 +41,13 @@ func tNewSSO(t *testing.T, dbURL string) *tSSO {
 
 // tNewSSOWith is tNewSSO with the provider's configuration changed by
 // edit (when not nil) before the server starts.
-func tNewSSOWith(t *testing.T, dbURL string, edit func(*config.OIDCProvider)) *tSSO {
+func tNewSSOWith(t *testing.T, dbURL string, edit func(*config.Config)) *tSSO {
 	t.Helper()
-	ctx := context.Background()
-	idp, err := oidctest.Start(ctx, oidctest.Options{
-		Users: []oidctest.User{
-			{Username: "alice", Password: tSSOPassword, Email: "alice@example.test", EmailVerified: true, Groups: []string{"pki-admins"}},
-			{Username: "bob", Password: tSSOPassword, Email: "bob@example.test", EmailVerified: true, Groups: []string{"pki-viewers"}},
-		},
-		Clients: []oidctest.Client{
-			{ID: "certwright", Secret: "console-secret", RedirectURIs: []string{"https://127.0.0.1:1/login/sso/callback"}},
-			{ID: "certwright-cli", RedirectURIs: []string{"http://127.0.0.1/callback"}, DeviceGrant: true},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idp.Close() })
+	idp, provider := tSSOProvider(t)
 	cfg := tConfig(t, dbURL)
-	secret := filepath.Join(t.TempDir(), "client-secret")
-	if err := os.WriteFile(secret, []byte("console-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Auth.OIDC = []config.OIDCProvider{{Name: "corp", Issuer: idp.Issuer(), ClientID: "certwright", ClientSecretFile: secret,
-		CLIClientID: "certwright-cli", CreatePrincipals: true,
-		Roles: []config.OIDCRoleMapping{{Group: "pki-admins", Role: authz.RoleAdmin}, {Group: "pki-viewers", Role: authz.RoleViewer}}}}
+	cfg.Auth.OIDC = []config.OIDCProvider{provider}
 	if edit != nil {
-		edit(&cfg.Auth.OIDC[0])
+		edit(cfg)
 	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -83,6 +63,34 @@ func tNewSSOWith(t *testing.T, dbURL string, edit func(*config.OIDCProvider)) *t
 		t.Fatal(err)
 	}
 	return &tSSO{in: in, idp: idp}
+}
+
+// tSSOProvider starts a provider with alice (pki-admins) and bob
+// (pki-viewers) and the console's and the CLI's clients, and returns it
+// with its configuration as provider "corp".
+func tSSOProvider(t *testing.T) (*oidctest.Provider, config.OIDCProvider) {
+	t.Helper()
+	idp, err := oidctest.Start(context.Background(), oidctest.Options{
+		Users: []oidctest.User{
+			{Username: "alice", Password: tSSOPassword, Email: "alice@example.test", EmailVerified: true, Groups: []string{"pki-admins"}},
+			{Username: "bob", Password: tSSOPassword, Email: "bob@example.test", EmailVerified: true, Groups: []string{"pki-viewers"}},
+		},
+		Clients: []oidctest.Client{
+			{ID: "certwright", Secret: "console-secret", RedirectURIs: []string{"https://127.0.0.1:1/login/sso/callback"}},
+			{ID: "certwright-cli", RedirectURIs: []string{"http://127.0.0.1/callback"}, DeviceGrant: true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Close() })
+	secret := filepath.Join(t.TempDir(), "client-secret")
+	if err := os.WriteFile(secret, []byte("console-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return idp, config.OIDCProvider{Name: "corp", Issuer: idp.Issuer(), ClientID: "certwright", ClientSecretFile: secret,
+		CLIClientID: "certwright-cli", CreatePrincipals: true,
+		Roles: []config.OIDCRoleMapping{{Group: "pki-admins", Role: authz.RoleAdmin}, {Group: "pki-viewers", Role: authz.RoleViewer}}}
 }
 
 // tPerson is a browser of one person: a cookie jar shared by the
@@ -359,7 +367,9 @@ func TestSSOTokenExchange(t *testing.T) {
 		}
 	}
 	in.must(http.StatusOK, "POST", "/api/v1/principals/alice/disable", nil, nil)
-	if r := exchange(mint(oidctest.Claims{})); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "disabled") {
+	// Another token (the first was exchanged, and is used up).
+	if r := exchange(mint(oidctest.Claims{IssuedAt: now.Add(-time.Second), Expiry: now.Add(time.Hour)})); r.status != http.StatusUnauthorized ||
+		!strings.Contains(string(r.body), "disabled") {
 		t.Errorf("disabled alice: %d %s", r.status, r.body)
 	}
 	if r := in.raw("GET", "/api/v1/whoami", "Bearer "+res.Token, nil); r.status != http.StatusUnauthorized {
@@ -410,7 +420,7 @@ func TestSSOSignOutOfProvider(t *testing.T) {
 // one's addresses).
 func TestSSOEmailDomains(t *testing.T) {
 	t.Parallel()
-	s := tNewSSOWith(t, "", func(p *config.OIDCProvider) { p.EmailDomains = []string{"example.org"} })
+	s := tNewSSOWith(t, "", func(c *config.Config) { c.Auth.OIDC[0].EmailDomains = []string{"example.org"} })
 	in := s.in
 	alice := s.cliSignIn(t, "alice")
 	var who apitypes.Whoami

@@ -13,6 +13,7 @@ import (
 
 	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/config"
+	"github.com/certwright/certwright/internal/store"
 )
 
 // InstanceFile holds the ID of the instance the data directory belongs to;
@@ -69,8 +70,10 @@ func checkDatabaseFile(cfg *config.Config) error {
 // checkInstance refuses a database that belongs to another instance than
 // the data directory, and records the instance ID where it is missing
 // (data directories and databases from before IDs were recorded).
-func (a *App) checkInstance(ctx context.Context) error {
-	path := filepath.Join(a.cfg.DataDir, InstanceFile)
+func (a *App) checkInstance(ctx context.Context) error { return checkInstance(ctx, a.cfg, a.store) }
+
+func checkInstance(ctx context.Context, cfg *config.Config, st *store.DB) error {
+	path := filepath.Join(cfg.DataDir, InstanceFile)
 	mine, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("app: %w", err)
@@ -81,13 +84,13 @@ func (a *App) checkInstance(ctx context.Context) error {
 			return err
 		}
 	}
-	theirs, err := a.store.ClaimInstanceID(ctx, id)
+	theirs, err := st.ClaimInstanceID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
 	if len(mine) > 0 && theirs != id {
 		return fmt.Errorf("app: refusing to start: the database %s belongs to another Certwright instance (instance %s), not to the data directory %s (instance %s). Each instance needs its own database, or its own PostgreSQL schema (?search_path=NAME in the URL); a replica uses a copy of the data directory of the instance whose database it shares",
-			redactURL(DBURL(a.cfg)), theirs, a.cfg.DataDir, id)
+			redactURL(DBURL(cfg)), theirs, cfg.DataDir, id)
 	}
 	if len(mine) == 0 {
 		if err := atomicfile.WriteFile(path, []byte(theirs+"\n"), 0o600); err != nil {

@@ -135,25 +135,39 @@ func needsRenewal(leaf *x509.Certificate, now time.Time) bool {
 // it) and renews it when due. With checkNames it also replaces a
 // certificate whose names are not tls_names; the periodic refresh does
 // not, so replicas configured with different names cannot take turns
-// replacing each other's certificate.
+// replacing each other's certificate (the replica registry refuses such a
+// configuration anyway, agreement.go). A renewal or replacement is
+// decided again under the server certificate's lock, so replicas starting
+// or renewing together issue one certificate between them and the others
+// load it.
 func (s *serverTLS) refresh(ctx context.Context, checkNames bool) error {
 	c, err := s.load(ctx)
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errServerCertRevoked) {
 		return err
 	}
-	switch {
-	case c == nil || needsRenewal(c.Leaf, s.app.clock.Now()):
-		if c, err = s.issue(ctx); err != nil {
+	if s.due(c, checkNames) {
+		err = s.app.store.Exclusive(ctx, serverTLSLock, func(ctx context.Context) error {
+			c, err = s.load(ctx)
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errServerCertRevoked) {
+				return err
+			}
+			if !s.due(c, checkNames) {
+				return nil
+			}
+			old := c
+			if c, err = s.issue(ctx); err != nil {
+				return err
+			}
+			if old != nil && !needsRenewal(old.Leaf, s.app.clock.Now()) {
+				s.app.log.Info("server TLS certificate re-issued because tls_names changed",
+					"old_names", strings.Join(certNames(old.Leaf), ","), "names", strings.Join(s.tlsNames(), ","),
+					"old_serial", pki.SerialHex(old.Leaf.SerialNumber), "serial", pki.SerialHex(c.Leaf.SerialNumber))
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-	case checkNames && !sameNames(certNames(c.Leaf), s.tlsNames()):
-		old := c.Leaf
-		if c, err = s.issue(ctx); err != nil {
-			return err
-		}
-		s.app.log.Info("server TLS certificate re-issued because tls_names changed",
-			"old_names", strings.Join(certNames(old), ","), "names", strings.Join(s.tlsNames(), ","),
-			"old_serial", pki.SerialHex(old.SerialNumber), "serial", pki.SerialHex(c.Leaf.SerialNumber))
 	}
 	if old := s.cert.Load(); old == nil || old.Leaf.SerialNumber.Cmp(c.Leaf.SerialNumber) != 0 {
 		s.cert.Store(c)
@@ -161,34 +175,51 @@ func (s *serverTLS) refresh(ctx context.Context, checkNames bool) error {
 	return nil
 }
 
+// due reports whether c (nil: none usable) must be replaced: missing,
+// in the last third of its life, or, with checkNames, naming other names
+// than tls_names.
+func (s *serverTLS) due(c *tls.Certificate, checkNames bool) bool {
+	return c == nil || needsRenewal(c.Leaf, s.app.clock.Now()) ||
+		checkNames && !sameNames(certNames(c.Leaf), s.tlsNames())
+}
+
 // Reissue implements lifecycle.ServerCert for an emergency rotation that
 // matched serial: if serial is the certificate being served, a new one
 // (new key) is issued from toCA, or from serial's own CA, and served from
 // the next handshake on. Other replicas load it at their next refresh.
-func (s *serverTLS) Reissue(ctx context.Context, serial, toCA string) (string, error) {
+func (s *serverTLS) Reissue(ctx context.Context, serial, toCA string) (next string, err error) {
 	a := s.app
-	cur, err := a.store.GetSetting(ctx, settingServerTLS)
-	if err != nil {
-		return "", fmt.Errorf("app: server TLS certificate: %w", err)
-	}
-	if string(cur) != serial {
-		return string(cur), nil // an older one, no longer served
-	}
-	caID := toCA
-	if caID == "" {
-		rec, err := a.store.GetCertificate(ctx, serial)
+	// Under the lock refresh takes: one replica at a time replaces the
+	// certificate, and one that waited finds it replaced already.
+	err = a.store.Exclusive(ctx, serverTLSLock, func(ctx context.Context) error {
+		cur, err := a.store.GetSetting(ctx, settingServerTLS)
 		if err != nil {
-			return "", fmt.Errorf("app: server TLS certificate %s: %w", serial, err)
+			return fmt.Errorf("app: server TLS certificate: %w", err)
 		}
-		caID = rec.CAID
-	}
-	c, err := s.issueFrom(ctx, caID)
+		if string(cur) != serial {
+			next = string(cur) // an older one, no longer served
+			return nil
+		}
+		caID := toCA
+		if caID == "" {
+			rec, err := a.store.GetCertificate(ctx, serial)
+			if err != nil {
+				return fmt.Errorf("app: server TLS certificate %s: %w", serial, err)
+			}
+			caID = rec.CAID
+		}
+		c, err := s.issueFrom(ctx, caID)
+		if err != nil {
+			return err
+		}
+		s.cert.Store(c)
+		next = pki.SerialHex(c.Leaf.SerialNumber)
+		a.log.Warn("server TLS certificate replaced by an emergency rotation", "old_serial", serial, "serial", next)
+		return nil
+	})
 	if err != nil {
 		return "", err
 	}
-	s.cert.Store(c)
-	next := pki.SerialHex(c.Leaf.SerialNumber)
-	a.log.Warn("server TLS certificate replaced by an emergency rotation", "old_serial", serial, "serial", next)
 	return next, nil
 }
 
@@ -242,17 +273,5 @@ func certNames(c *x509.Certificate) []string {
 // sameNames compares two lists of host names and IP addresses as sets
 // (case and IP spelling aside): the order changes nothing a client checks.
 func sameNames(a, b []string) bool {
-	norm := func(names []string) []string {
-		out := make([]string, 0, len(names))
-		for _, n := range names {
-			if ip := net.ParseIP(n); ip != nil {
-				out = append(out, ip.String())
-			} else {
-				out = append(out, strings.ToLower(n))
-			}
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
-	}
-	return slices.Equal(norm(a), norm(b))
+	return slices.Equal(normNames(a), normNames(b))
 }

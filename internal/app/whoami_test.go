@@ -115,3 +115,24 @@ func TestRootsServedWithoutCredentials(t *testing.T) {
 		t.Error("/roots.pem lacks the HTTPS security headers")
 	}
 }
+
+// TestWhoamiWithoutRoles: a principal holding no role (a person whose
+// first sign-in created it before anyone granted one) is told who it is
+// and that it may do nothing, rather than refused.
+func TestWhoamiWithoutRoles(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, tBackends[0].dbURL(t))
+	auth := in.tCreatePrincipal(t, "newcomer", "", apitypes.Scope{}, true)
+	r := in.raw("GET", "/api/v1/whoami", auth, nil)
+	var w apitypes.Whoami
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &w) != nil {
+		t.Fatalf("whoami with no role: status %d: %s, want 200", r.status, tTrim(r.body))
+	}
+	if w.Name != "newcomer" || len(w.Permissions) != 0 || len(w.Bindings) != 0 {
+		t.Errorf("whoami = %s with permissions %v and bindings %v, want newcomer with none", w.Name, w.Permissions, w.Bindings)
+	}
+	// Authentication is still required.
+	if r := in.raw("GET", "/api/v1/whoami", "Bearer cwt_0000000000000000_bad", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("whoami with a bad token: %d, want 401", r.status)
+	}
+}

@@ -16,7 +16,8 @@ var core = []string{
 	"internal/pki", "internal/clock", "internal/profile", "internal/lint", "internal/ca",
 	"internal/issue", "internal/inventory", "internal/authz", "internal/keys", "internal/verify",
 	"internal/revoke", "internal/revoke/crl", "internal/revoke/ocsp", "internal/audit", "internal/access", "internal/acme",
-	"internal/lifecycle", "internal/compliance", "internal/inspect",
+	"internal/lifecycle", "internal/compliance", "internal/inspect", "internal/ceremony",
+	"internal/discovery",
 }
 
 // nestedAdapters live under a core package but touch the outside world
@@ -28,6 +29,10 @@ var forbiddenInCore = []string{
 	"net/http", "database/sql", "html/template",
 	"github.com/jackc/pgx", "modernc.org/sqlite",
 	module + "internal/store", module + "internal/web", module + "internal/app", module + "internal/cli",
+	// revcheck fetches CRLs and OCSP answers over HTTP for relying parties.
+	module + "internal/revcheck",
+	// scan dials the endpoints it observes.
+	module + "internal/scan",
 }
 
 // forbiddenInWeb: the internet-facing edge never holds a signing key.

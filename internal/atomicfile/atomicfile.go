@@ -44,6 +44,32 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 	return SyncDir(dir)
 }
 
+// WriteNew creates path with data and mode perm, refusing to replace an
+// existing file (private keys, shown or made once), and makes it durable
+// as WriteFile does. On failure nothing is left at path.
+func WriteNew(path string, data []byte, perm os.FileMode) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
 // SyncDir makes the entries of directory dir durable (a no-op where the
 // platform or file system cannot sync a directory).
 func SyncDir(dir string) error {

@@ -197,6 +197,12 @@ type Principal struct {
 	// Via is "oidc:NAME" when the request's token was minted by a sign-in
 	// through that identity provider; "" for any other credential.
 	Via string `json:"via,omitempty"`
+	// SignIn is the ID of the token of the sign-in through an identity
+	// provider this request's credential comes from: the request's token
+	// when Via is set, the token a client certificate was issued to when
+	// it was minted by a sign-in; "" otherwise. A client credential this
+	// request mints for the principal itself ends with that sign-in.
+	SignIn string `json:"-"`
 	// Source and RequestID describe the request the principal acts in;
 	// audit events carry them.
 	Source    string `json:"-"`

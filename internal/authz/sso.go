@@ -1,7 +1,5 @@
 package authz
 
-import "time"
-
 // IdentityOIDC is the kind of a principal identity that an OpenID
 // provider vouches for; its value is the issuer URL, "#", and the subject
 // (an issuer URL has no fragment, so the first "#" splits them).
@@ -16,18 +14,4 @@ const IdentityEmail = "email"
 // OIDCIdentityValue returns the identity value of subject at issuer.
 func OIDCIdentityValue(issuer, subject string) string {
 	return issuer + "#" + subject
-}
-
-// SSOLogin is a console sign-in waiting for the identity provider's
-// answer: what the callback needs to finish it, kept by the hash of its
-// state and used once.
-type SSOLogin struct {
-	StateHash string
-	Provider  string
-	Nonce     string
-	Verifier  string // the PKCE code verifier
-	Next      string // the local path to return to
-	Source    string // the address that began it
-	CreatedAt time.Time
-	ExpiresAt time.Time
 }

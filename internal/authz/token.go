@@ -32,6 +32,11 @@ var ErrNotFound = errors.New("authz: not found")
 // not been refused.
 var ErrUnavailable = errors.New("authz: credentials cannot be checked now")
 
+// ErrSignInEnded refuses a credential for a sign-in whose token has been
+// revoked (signed out, revoked by an administrator, the person disabled)
+// by the time the credential would be stored.
+var ErrSignInEnded = errors.New("authz: the sign-in has ended")
+
 // AuthError is an authentication failure with the reason kept for the
 // audit log. It matches ErrUnauthenticated and prints as it does.
 type AuthError struct {
@@ -135,16 +140,32 @@ type Store interface {
 	LoadPrincipal(ctx context.Context, id string) (*Principal, *PrincipalRecord, error)
 	// PrincipalByIdentity returns the ID of the principal an mTLS identity maps to.
 	PrincipalByIdentity(ctx context.Context, kind, value string) (string, error)
-	// ClientCredential returns the ID of the principal the certificate
-	// serial was issued to as an mTLS credential, and an error when it was
-	// issued as none.
-	ClientCredential(ctx context.Context, serial string) (string, error)
+	// ClientCredential returns what the issuance path recorded for the
+	// certificate serial as an mTLS credential, with the state of the
+	// sign-in token it names, read when asked (never cached); ErrNotFound
+	// when it was issued as none.
+	ClientCredential(ctx context.Context, serial string) (*Credential, error)
 	TouchToken(ctx context.Context, id string, at time.Time) error
 	// AccessGeneration changes after every change this process commits
 	// to tokens, principals, identities, roles or bindings (TouchToken
 	// aside); it may change more often. Cached authentications of an
 	// older generation are not used.
 	AccessGeneration() uint64
+}
+
+// Credential is a certificate's record as an mTLS credential.
+type Credential struct {
+	// PrincipalID is the principal the certificate authenticates as.
+	PrincipalID string
+	// TokenID is, for a credential a sign-in minted (a person
+	// certificate, or a client certificate issued to the principal with
+	// the sign-in's token or one of its certificates), the API token of
+	// that sign-in; "" for any other credential.
+	TokenID string
+	// TokenKnown says that TokenID names a stored token, and
+	// TokenRevokedAt when that token was revoked (nil while it is not).
+	TokenKnown     bool
+	TokenRevokedAt *time.Time
 }
 
 // CertChecker validates a client certificate chain against the CAs of this
@@ -262,6 +283,9 @@ func (a *Authenticator) admit(ctx context.Context, rec *Token, gen uint64, now t
 		return Principal{}, err
 	}
 	p.Auth, p.AuthExpiresAt, p.Via = "token:"+id, rec.ExpiresAt, rec.Via
+	if strings.HasPrefix(rec.Via, "oidc:") {
+		p.SignIn = id
+	}
 	e := &cachedToken{principal: copyPrincipal(p)}
 	copy(e.hash[:], rec.SecretHash) // checked above: 32 bytes
 	if rec.ExpiresAt != nil {
@@ -327,25 +351,49 @@ func (a *Authenticator) AuthenticateCertificate(ctx context.Context, leaf *x509.
 		return Principal{}, unauthenticated("client certificate maps to no principal")
 	}
 	serial := pki.SerialHex(leaf.SerialNumber) // as the inventory writes it
-	holder, err := a.store.ClientCredential(ctx, serial)
+	cred, err := a.store.ClientCredential(ctx, serial)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			return Principal{}, unavailable(ctx, err)
 		}
-		holder = ""
+		cred = &Credential{}
 	}
-	if holder != found {
+	if cred.PrincipalID != found {
 		return Principal{}, unauthenticated("client certificate " + serial + " carries the identity of principal " + found +
 			" but was not issued to it as a credential (issued to another requester, by ACME, or before the identity was registered):" +
 			" register the identity first, then issue the certificate as that principal or as its administrator")
+	}
+	if err := signInEnded(serial, cred); err != nil {
+		return Principal{}, err
 	}
 	p, err := a.load(ctx, found)
 	if err != nil {
 		return Principal{}, err
 	}
 	notAfter := leaf.NotAfter.UTC()
-	p.Auth, p.AuthExpiresAt = "mtls:"+serial, &notAfter
+	p.Auth, p.AuthExpiresAt, p.SignIn = "mtls:"+serial, &notAfter, cred.TokenID
 	return p, nil
+}
+
+// signInEnded refuses a person certificate whose sign-in has ended: the
+// token it was issued to has been revoked (by an administrator, by the
+// person signing out, or with its principal disabled). Revoking the token
+// also revokes the certificate (access.CertificateRevoker); this check
+// holds the line for the API should that publication have failed. A token
+// that merely expired ends nothing: a certificate of 12 hours may outlive
+// a sign-in of 8 by design.
+func signInEnded(serial string, c *Credential) error {
+	switch {
+	case c.TokenID == "":
+		return nil
+	case !c.TokenKnown:
+		return &AuthError{Reason: "client certificate " + serial + " was issued to the sign-in of token " + c.TokenID +
+			", which this server does not hold; sign in again (certwright login --sso) and ask for a new certificate"}
+	case c.TokenRevokedAt != nil:
+		return &AuthError{Reason: "client certificate " + serial + " was issued to the sign-in of token " + c.TokenID +
+			", which has been revoked (signed out); sign in again (certwright login --sso) and ask for a new certificate"}
+	}
+	return nil
 }
 
 func (a *Authenticator) load(ctx context.Context, id string) (Principal, error) {

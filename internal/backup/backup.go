@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/atomicfile"
+	"github.com/certwright/certwright/internal/keys"
 )
 
 // FormatVersion is the version of the bundle format this build writes and
@@ -84,8 +85,10 @@ type Manifest struct {
 // made.
 var ErrUnauthenticated = errors.New("backup: the bundle's manifest does not authenticate with this KEK")
 
-// macKeyInfo separates the MAC key from every other use of the KEK.
-const macKeyInfo = "certwright backup manifest v1"
+// macKeyInfo separates the MAC key from every other use of the KEK: the
+// name keys.Derivations lists for it (restore derives it from the KEK
+// file itself, without a key provider).
+const macKeyInfo = string(keys.DeriveBackupManifest)
 
 // macOf is the HMAC-SHA256 of m's canonical JSON (without its MAC) under
 // a key derived from kek with HKDF-SHA256.

@@ -32,6 +32,15 @@ const (
 	KindIntermediate Kind = "intermediate"
 )
 
+// OfflineKeyProvider is the Key.Provider of a CA whose private key this
+// instance does not hold: a root imported with its certificate only, whose
+// key stays with the offline ceremony (certwright ceremony). Such a CA
+// never signs here; it is in chains, and its CRL is the one uploaded.
+const OfflineKeyProvider = "offline"
+
+// Offline reports whether c's key is held outside this instance.
+func (c *CA) Offline() bool { return c.Key.Provider == OfflineKeyProvider }
+
 // CA is one certificate authority of this instance.
 type CA struct {
 	ID       string `json:"id"`

@@ -436,6 +436,12 @@ func TestSpecValidate(t *testing.T) {
 		{"wildcard DNS constraint", func(s *ca.Spec) { s.ExcludedDNS = []string{"*.example.com"} }, false},
 		{"empty DNS constraint", func(s *ca.Spec) { s.PermittedDNS = []string{""} }, false},
 		{"URI constraint with scheme", func(s *ca.Spec) { s.PermittedURI = []string{"spiffe://example.org"} }, false},
+		{"software key", func(s *ca.Spec) { s.KeyProvider = "software" }, true},
+		{"pkcs11 key", func(s *ca.Spec) { s.KeyProvider = "pkcs11" }, true},
+		{"pkcs11 RSA key", func(s *ca.Spec) { s.KeyProvider = "pkcs11"; s.KeyAlg = pki.RSA3072 }, true},
+		{"software ed25519 key", func(s *ca.Spec) { s.KeyProvider = "software"; s.KeyAlg = pki.Ed25519 }, true},
+		{"pkcs11 ed25519 key", func(s *ca.Spec) { s.KeyProvider = "pkcs11"; s.KeyAlg = pki.Ed25519 }, false},
+		{"unknown key provider", func(s *ca.Spec) { s.KeyProvider = "tpm" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,9 @@ var ErrNotIssuing = errors.New("ca: CA cannot issue")
 
 // CanIssue reports whether the CA may sign certificates now.
 func (c *CA) CanIssue() error {
+	if c.Offline() && c.Status == StatusActive {
+		return fmt.Errorf("%w: CA %s is an offline root: its key is not on this server; it signs only at its ceremony (certwright ceremony sign-intermediate)", ErrNotIssuing, c.Name)
+	}
 	switch c.Status {
 	case StatusActive:
 		return nil

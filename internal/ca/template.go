@@ -19,10 +19,14 @@ import (
 
 // Spec describes a CA certificate to create.
 type Spec struct {
-	Name     string // the CA's short name in this instance
-	Subject  pkix.Name
-	KeyAlg   pki.KeyAlgorithm
-	Validity time.Duration
+	Name    string // the CA's short name in this instance
+	Subject pkix.Name
+	KeyAlg  pki.KeyAlgorithm
+	// KeyProvider names where the key is generated: "software" (wrapped
+	// under the KEK file), "pkcs11" (in the configured token) or "" for
+	// the server's keys.ca_key_provider.
+	KeyProvider string
+	Validity    time.Duration
 	// MaxPathLen: the number of CAs allowed below this one; -1 for no limit.
 	MaxPathLen int
 	// Name constraints (RFC 5280 4.2.1.10), all optional.
@@ -45,6 +49,13 @@ const (
 	DefaultIntermediateDays    = 1825
 	DefaultIntermediatePathLen = 0
 )
+
+// keyProviders are the key providers a CA's key may be generated in, and
+// the algorithms each cannot make (a token makes ECDSA and RSA keys only).
+var keyProviders = map[string][]pki.KeyAlgorithm{
+	"software": nil,
+	"pkcs11":   {pki.Ed25519},
+}
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -69,6 +80,15 @@ func (s *Spec) Validate() error {
 	}
 	if _, err := pki.ParseKeyAlgorithm(string(s.KeyAlg)); err != nil {
 		return fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	if s.KeyProvider != "" {
+		refused, ok := keyProviders[s.KeyProvider]
+		if !ok {
+			return fmt.Errorf("%w: key provider %q: want software or pkcs11", ErrSpec, s.KeyProvider)
+		}
+		if slices.Contains(refused, s.KeyAlg) {
+			return fmt.Errorf("%w: key algorithm %s is not available in a %s token: use ECDSA or RSA", ErrSpec, s.KeyAlg, s.KeyProvider)
+		}
 	}
 	if s.Validity < 24*time.Hour || s.Validity > 30*365*24*time.Hour {
 		return fmt.Errorf("%w: validity %s: want 1 day to 30 years", ErrSpec, s.Validity)
@@ -267,6 +287,35 @@ func CheckImport(cert *x509.Certificate, pub crypto.PublicKey, chain []*x509.Cer
 				return fmt.Errorf("%w: chain certificate %d is not signed by certificate %d: %w", ErrImport, i, i+1, err)
 			}
 		}
+	}
+	return nil
+}
+
+// CheckImportedRoot verifies that cert can be an offline root of this
+// instance: a self-signed CA certificate (basicConstraints CA:TRUE, its
+// signature verifying under its own key) that may sign certificates and
+// CRLs, with a key type Certwright knows, valid at now.
+func CheckImportedRoot(cert *x509.Certificate, now time.Time) error {
+	if !bytes.Equal(cert.RawIssuer, cert.RawSubject) {
+		return fmt.Errorf("%w: it is not self-issued (issuer %q, subject %q): import the root, not a subordinate CA", ErrImport, cert.Issuer, cert.Subject)
+	}
+	if err := cert.CheckSignatureFrom(cert); err != nil {
+		return fmt.Errorf("%w: its self-signature does not verify: %w", ErrImport, err)
+	}
+	if !cert.BasicConstraintsValid || !cert.IsCA {
+		return fmt.Errorf("%w: it is not a CA certificate (basicConstraints CA:TRUE missing)", ErrImport)
+	}
+	if cert.KeyUsage != 0 && (cert.KeyUsage&x509.KeyUsageCertSign == 0 || cert.KeyUsage&x509.KeyUsageCRLSign == 0) {
+		return fmt.Errorf("%w: its key usage lacks keyCertSign or cRLSign (an offline root signs CA certificates and its CRL)", ErrImport)
+	}
+	if _, err := pki.AlgorithmOf(cert.PublicKey); err != nil {
+		return fmt.Errorf("%w: its key: %w", ErrImport, err)
+	}
+	if now.After(cert.NotAfter) {
+		return fmt.Errorf("%w: it expired on %s", ErrImport, cert.NotAfter.Format(time.RFC3339))
+	}
+	if now.Before(cert.NotBefore) {
+		return fmt.Errorf("%w: it is not valid until %s", ErrImport, cert.NotBefore.Format(time.RFC3339))
 	}
 	return nil
 }

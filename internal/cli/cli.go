@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/errtext"
+	"github.com/certwright/certwright/internal/nodump"
 	"github.com/certwright/certwright/internal/suggest"
 )
 
@@ -39,7 +40,14 @@ type command struct {
 	example string
 	// more is extra help text printed after the flags.
 	more string
-	sub  []*command
+	// keyMaterial: the command holds private keys or the KEK in memory,
+	// so its process is kept out of core dumps (nodump) before it runs.
+	keyMaterial bool
+	sub         []*command
+	// fallback, in a group, runs when the first argument names none of
+	// its commands ("certwright scan HOST:PORT" beside "scan endpoints"):
+	// it gets every argument.
+	fallback *command
 	// run parses its own flags through runner.parse, which handles --help.
 	run func(ctx context.Context, r *runner, args []string) error
 	// passthrough hands the arguments unparsed to the server side (init, serve).
@@ -201,6 +209,10 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 			// Client flags before the command go to the leaf (globalflags.go).
 			lifted, rest, err := liftClientFlags(args)
 			if err != nil {
+				if cur.fallback != nil {
+					cur = cur.fallback
+					break
+				}
 				return err
 			}
 			global, args = append(global, lifted...), rest
@@ -208,12 +220,21 @@ func dispatch(ctx context.Context, r *runner, root *command, args []string) erro
 		}
 		next := findCommand(cur, name)
 		if next == nil {
+			if cur.fallback != nil {
+				cur = cur.fallback
+				break
+			}
 			return unknownCommand(cur, path, name)
 		}
 		path = append(path, name)
 		cur, args = next, args[1:]
 	}
 	r.path, r.cmd = path, cur
+	if cur.keyMaterial {
+		if _, err := nodump.Protect(r.getenv); err != nil {
+			return err
+		}
+	}
 	args = append(global, args...)
 	if cur.passthrough != nil {
 		for _, a := range args {
@@ -310,6 +331,12 @@ func printGroupHelp(w io.Writer, g *command, path []string) {
 	var walk func(c *command, p []string)
 	walk = func(c *command, p []string) {
 		if c.sub != nil {
+			if f := c.fallback; f != nil {
+				fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(strings.Join(p[len(path):], " ")+" "+strings.Fields(f.args + " ")[0]), f.summary)
+				for _, line := range strings.Split(f.example, "\n") {
+					fmt.Fprintf(tw, "  \t  $ %s\n", line)
+				}
+			}
 			for _, s := range c.sub {
 				walk(s, append(append([]string{}, p...), s.name))
 			}
@@ -378,12 +405,12 @@ func commandTree() *command {
 			name: "init", summary: "set up a data directory: root CA, key-encryption key, admin token",
 			args: "[flags]", example: "certwright init --data-dir ./certwright-data --org Example --public-http-url http://pki.example.internal:8080 --tls-names pki.example.internal,localhost",
 			more:        "On a terminal, init asks for the organisation and the public URL when no flag or\nconfiguration file gives them; it never asks when its input is not a terminal.",
-			passthrough: runInit,
+			passthrough: runInit, keyMaterial: true,
 		},
 		{
 			name: "serve", summary: "run the server (API, ACME, CRL/OCSP, dashboard, background jobs)",
 			args: "[flags]", example: "certwright serve --data-dir ./certwright-data",
-			passthrough: runServe,
+			passthrough: runServe, keyMaterial: true,
 		},
 		{name: "ca", summary: "manage certificate authorities", sub: caCommands()},
 		{name: "cert", summary: "issue, list, fetch, import, renew and revoke certificates", sub: slices.Concat(certCommands(), certRequestCommands(), importCommands(), renewCommands(), revokeCommands())},
@@ -396,14 +423,18 @@ func commandTree() *command {
 		{name: "audit", summary: "verify and export the tamper-evident audit log", sub: auditCommands()},
 		{name: "report", summary: "report certificates issued or revoked in a period, and compliance with policy", sub: reportCommands()},
 		{name: "alerts", summary: "list alerts and send a test alert to a channel", sub: alertsCommands()},
+		{name: "scan", summary: "scan endpoints from here (TLS grade, plaintext services), or the endpoints the server's scans found", sub: scanCommands(), fallback: scanLocalCommand()},
 		{name: "jobs", summary: "show and run the scheduled jobs (expiry check, alert delivery, renewal, rotation)", sub: jobsCommands()},
 		{name: "config", summary: "validate a server configuration file offline", sub: configCommands()},
+		{name: "ceremony", summary: "run an offline root ceremony on an air-gapped machine (no server, no database)", sub: ceremonyCommands()},
 		rotateCommand(),
 		agentCommand(),
 		inspectCommand(),
 		backupCommand(), restoreCommand(),
+		{name: "keys", summary: "escrow the key-encryption key and keys in Shamir shares, run recovery drills, recover; rotate the KEK", sub: keysCommands()},
 		loginCommand(),
 		whoamiCommand(),
+		logoutCommand(),
 		{name: "context", summary: "list, switch and remove the contexts saved by certwright login", sub: contextCommands()},
 		{name: "bench", summary: "measure the server under load", sub: benchCommands()},
 		completionCommand(),

@@ -244,6 +244,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"cert", "list", "--expiring-within", "soon"}, []string{`"soon" is not a duration`}},
 		{[]string{"cert", "show", "not-hex"}, []string{"serial"}},
 		{[]string{"ca", "create-root", "--name", "r"}, []string{"--cn is required"}},
+		{[]string{"ca", "create-root", "--name", "r", "--cn", "R", "--key-provider", "tpm"}, []string{`--key-provider "tpm": want software or pkcs11`}},
+		{[]string{"ca", "create-external", "--name", "x", "--cn", "X", "--key-provider", "hsm"}, []string{`--key-provider "hsm"`}},
 		{[]string{"verify", "x.pem", "--purpose", "email"}, []string{"--purpose"}},
 		{[]string{"help", "nope"}, []string{`unknown command "nope"`}},
 	}

@@ -296,6 +296,20 @@ func (c *client) ImportCA(ctx context.Context, ca string, req apitypes.ImportCAR
 	return out, err
 }
 
+// ImportRoot records an offline root from its certificate.
+func (c *client) ImportRoot(ctx context.Context, req apitypes.ImportRootRequest) (apitypes.CA, error) {
+	var out apitypes.CA
+	err := c.postJSON(ctx, "/api/v1/cas/import-root", req, &out)
+	return out, err
+}
+
+// ImportCRL uploads the CRL an offline root signed at its ceremony.
+func (c *client) ImportCRL(ctx context.Context, ca string, req apitypes.ImportCRLRequest) (apitypes.ImportedCRL, error) {
+	var out apitypes.ImportedCRL
+	err := c.postJSON(ctx, "/api/v1/cas/"+seg(ca)+"/crl", req, &out)
+	return out, err
+}
+
 func (c *client) caState(ctx context.Context, ca, action string) (apitypes.CA, error) {
 	var out apitypes.CA
 	err := c.postJSON(ctx, "/api/v1/cas/"+seg(ca)+"/"+action, nil, &out)
@@ -367,7 +381,9 @@ func (c *client) Issue(ctx context.Context, req apitypes.IssueRequest) (apitypes
 // certFilter selects inventory records; empty fields do not filter.
 type certFilter struct {
 	CA, Profile, Status, SAN, Tag string
-	ExpiringWithin                string // e.g. "30d"
+	// Source is issued, acme, imported or discovered.
+	Source         string
+	ExpiringWithin string // e.g. "30d"
 	// Sort is "expiry" or "serial" (the API's default).
 	Sort string
 	// Current drops revoked certificates and those a renewal superseded.
@@ -388,6 +404,7 @@ func (f certFilter) query() url.Values {
 	set("status", f.Status)
 	set("san", f.SAN)
 	set("tag", f.Tag)
+	set("source", f.Source)
 	set("expiring_within", f.ExpiringWithin)
 	set("sort", f.Sort)
 	if f.Current {

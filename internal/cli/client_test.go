@@ -475,7 +475,7 @@ func TestCreateRootAndProfileRequests(t *testing.T) {
 		"POST /api/v1/cas": func(w http.ResponseWriter, r *http.Request) {
 			var req apitypes.CreateCARequest
 			_ = json.NewDecoder(r.Body).Decode(&req)
-			writeTestJSON(w, 201, apitypes.CA{Name: req.Name, Kind: req.Type, Status: "active", PathLen: req.PathLen})
+			writeTestJSON(w, 201, apitypes.CA{Name: req.Name, Kind: req.Type, Status: "active", PathLen: req.PathLen, KeyProvider: req.KeyProvider})
 		},
 		"POST /api/v1/profiles": func(w http.ResponseWriter, r *http.Request) {
 			writeTestJSON(w, 201, map[string]any{"name": "corp_web"})
@@ -489,8 +489,19 @@ func TestCreateRootAndProfileRequests(t *testing.T) {
 	code, _, _ = run(t, f.env, "ca", "create-root", "--name", "r2", "--cn", "Root 2")
 	reqs := f.requests()
 	if code != 0 || !strings.Contains(string(reqs[0].body), `"path_len":-1`) || !strings.Contains(string(reqs[0].body), `"key_algorithm":"rsa-4096"`) ||
-		strings.Contains(string(reqs[1].body), "path_len") || !strings.Contains(string(reqs[1].body), `"type":"root"`) {
+		strings.Contains(string(reqs[1].body), "path_len") || !strings.Contains(string(reqs[1].body), `"type":"root"`) ||
+		strings.Contains(string(reqs[1].body), "key_provider") {
 		t.Errorf("bodies %s / %s", reqs[0].body, reqs[1].body)
+	}
+	for _, cmd := range [][]string{
+		{"ca", "create-root", "--name", "r3", "--cn", "Root 3"},
+		{"ca", "create-intermediate", "--name", "i3", "--cn", "Int 3", "--parent", "r3"},
+	} {
+		code, out, errOut = run(t, f.env, append(cmd, "--key-provider", "pkcs11")...)
+		reqs = f.requests()
+		if body := string(reqs[len(reqs)-1].body); code != 0 || !strings.Contains(body, `"key_provider":"pkcs11"`) || !strings.Contains(out, "Key provider:") || !strings.Contains(out, "pkcs11") {
+			t.Errorf("%s: exit %d, stderr %q, body %s\n%s", cmd[1], code, errOut, body, out)
+		}
 	}
 
 	def := "name: corp_web\nkeys: [{algorithm: ECDSA, min_bits: 256}]\n"

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
@@ -212,7 +213,7 @@ func (r *runner) deliverToken(tok apitypes.NewToken, out string, notes io.Writer
 		fmt.Fprintf(notes, "Token %s for %s printed above; it will not be shown again.\n", tok.Record.ID, tok.Record.Principal)
 		return nil
 	}
-	if err := writeNewFile(out, []byte(tok.Token+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteNew(out, []byte(tok.Token+"\n"), 0o600); err != nil {
 		return &hintError{err, "the token was created but not saved: revoke it with `certwright token revoke " + tok.Record.ID + "` and create another"}
 	}
 	fmt.Fprintf(notes, "Token %s for %s written to %s (mode 0600); it will not be shown again.\n", tok.Record.ID, tok.Record.Principal, out)

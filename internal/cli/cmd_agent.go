@@ -32,9 +32,14 @@ and the certificates to keep on this host:
       reload: systemctl reload app
 
 Keys are generated on this host and never leave it. Files are replaced
-atomically; the previous ones stay intact if a write fails. --once exits
-non-zero when any certificate could not be obtained, written or reloaded.`,
-		run: runAgent,
+atomically; the previous ones stay intact if a write fails. With check:
+HOST:PORT the agent confirms that the service serves the new certificate,
+then asks the served chain's CRLs and OCSP responders whether it is revoked
+(check_revocation: warn, the default, fails only on revoked; require also
+when that cannot be determined; off). --once exits non-zero when any
+certificate could not be obtained, written, reloaded or checked.`,
+		keyMaterial: true, // the managed keys it fetches and writes
+		run:         runAgent,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/certwright/certwright/internal/app"
@@ -24,7 +25,8 @@ func backupCommand() *command {
 			"It never holds the key-encryption key DATA/kek nor DATA/admin.token: copy the KEK to separate,\n" +
 			"protected storage; the bundle alone cannot decrypt the CA keys. For PostgreSQL the database is not\n" +
 			"in the bundle: the command prints the pg_dump to run right after it.",
-		run: runBackup,
+		keyMaterial: true, // the KEK, for the manifest's MAC
+		run:         runBackup,
 	}
 }
 
@@ -38,7 +40,8 @@ func restoreCommand() *command {
 			"before writing anything; builds the directory beside DIR, opens it as serve would (a KEK that does not\n" +
 			"unwrap the CA keys is refused) and only then moves it into place. DIR must not exist or be empty.\n" +
 			"For a PostgreSQL backup, first pg_restore the dump into an empty database and pass it with --db.",
-		run: runRestore,
+		keyMaterial: true,
+		run:         runRestore,
 	}
 }
 
@@ -79,9 +82,15 @@ func runBackup(ctx context.Context, r *runner, args []string) error {
 	m := res.Manifest
 	w := r.stdout
 	fmt.Fprintf(w, "Backup written to %s (mode 0600): %d files, %s database schema version %d\n", res.Path, len(m.Entries), m.Dialect, m.SchemaVersion)
-	fmt.Fprintf(w, "\nThe key-encryption key is NOT in the backup: %s\n", res.KEKPath)
-	fmt.Fprintf(w, "  Copy it to separate, protected storage; the bundle alone cannot decrypt the CA keys,\n")
-	fmt.Fprintf(w, "  and without the KEK the backup cannot be restored. Never store the two together.\n")
+	if res.KEKSealed {
+		fmt.Fprintf(w, "\nThe key-encryption key is NOT in the backup: it is sealed by the PKCS#11 token in %s\n", res.KEKPath)
+		fmt.Fprintf(w, "  Keep a copy of that file; to restore you need it, the token and its PIN (restore --kek FILE\n")
+		fmt.Fprintf(w, "  --pkcs11-module ... --pkcs11-token ... --pkcs11-pin-file ...). Without the token it opens nothing.\n")
+	} else {
+		fmt.Fprintf(w, "\nThe key-encryption key is NOT in the backup: %s\n", res.KEKPath)
+		fmt.Fprintf(w, "  Copy it to separate, protected storage; the bundle alone cannot decrypt the CA keys,\n")
+		fmt.Fprintf(w, "  and without the KEK the backup cannot be restored. Never store the two together.\n")
+	}
 	fmt.Fprintf(w, "  %s is not in the backup either (a credential): keep it with the KEK, or use another token.\n", app.TokenFile)
 	if res.ExternalAnchorLog != "" {
 		fmt.Fprintf(w, "\nThe audit anchor log %s is outside the data directory and not in the backup.\n", res.ExternalAnchorLog)
@@ -98,17 +107,37 @@ func runBackup(ctx context.Context, r *runner, args []string) error {
 
 // restoreJSON is the --json output of restore.
 type restoreJSON struct {
-	DataDir         string           `json:"data_dir"`
-	RootFingerprint string           `json:"root_fingerprint"`
-	DB              string           `json:"db"`
-	AdminToken      string           `json:"admin_token,omitempty"`
-	Manifest        *backup.Manifest `json:"manifest"`
+	DataDir         string `json:"data_dir"`
+	RootFingerprint string `json:"root_fingerprint"`
+	DB              string `json:"db"`
+	AdminToken      string `json:"admin_token,omitempty"`
+	kekJSON
+	Manifest *backup.Manifest `json:"manifest"`
+}
+
+// kekJSON says, in restore's and keys recover's --json, where the
+// restored directory's KEK is and whether it is in the clear there.
+type kekJSON struct {
+	KEKPath string `json:"kek_path"`
+	// KEKSealed: sealed by the PKCS#11 token; KEKInClear: a plain file,
+	// which a copy of the directory copies.
+	KEKSealed  bool `json:"kek_sealed"`
+	KEKInClear bool `json:"kek_in_clear"`
+	// KEKLeftToken: the backup's instance kept it sealed by a token
+	// (keys seal-kek puts it back).
+	KEKLeftToken bool `json:"kek_left_token,omitempty"`
+}
+
+func restoredKEK(res *app.RestoreResult) kekJSON {
+	return kekJSON{KEKPath: res.KEKPath, KEKSealed: res.KEKSealed, KEKInClear: !res.KEKSealed, KEKLeftToken: res.KEKLeftToken}
 }
 
 func runRestore(ctx context.Context, r *runner, args []string) error {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "", "data `DIR` to create (must not exist, or be empty)")
-	kek := fs.String("kek", "", "`FILE` holding the key-encryption key of the instance backed up (mode 0600)")
+	kek := fs.String("kek", "", "`FILE` holding the key-encryption key of the instance backed up (mode 0600): its DATA/kek, or its sealed DATA/kek.p11 with the --pkcs11 flags (a plain KEK with the --pkcs11 flags is sealed in that token)")
+	var tf serverFlags
+	tf.registerPKCS11(fs)
 	token := fs.String("admin-token", "", "`FILE` to copy to DIR/admin.token (optional)")
 	db := fs.String("db", "", "PostgreSQL `URL` of the database the dump was restored into (PostgreSQL backups; default the one in the backup's config)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
@@ -122,18 +151,28 @@ func runRestore(ctx context.Context, r *runner, args []string) error {
 	case *kek == "":
 		return r.usagef("--kek FILE is required: the backup does not hold the key-encryption key")
 	}
+	hsm, err := tf.pkcs11Config()
+	if err != nil {
+		return err
+	}
 	res, err := app.Restore(ctx, app.RestoreOptions{
-		Bundle: pos[0], DataDir: *dataDir, KEKFile: *kek, AdminTokenFile: *token, DB: *db,
+		Bundle: pos[0], DataDir: *dataDir, KEKFile: *kek, Token: hsm, AdminTokenFile: *token, DB: *db,
 	}, newLogger(r.stderr, "warn"), clock.Real{})
 	if err != nil {
 		return restoreHint(err)
 	}
 	if *asJSON {
-		return printJSON(r.stdout, restoreJSON{DataDir: res.DataDir, RootFingerprint: res.RootFingerprint, DB: res.DB, AdminToken: res.TokenPath, Manifest: res.Manifest})
+		return printJSON(r.stdout, restoreJSON{DataDir: res.DataDir, RootFingerprint: res.RootFingerprint, DB: res.DB, AdminToken: res.TokenPath, kekJSON: restoredKEK(res), Manifest: res.Manifest})
 	}
+	printRestored(r.stdout, pos[0], res)
+	return nil
+}
+
+// printRestored says what restore (or keys recover) put where, and what to
+// run next.
+func printRestored(w io.Writer, bundle string, res *app.RestoreResult) {
 	m := res.Manifest
-	w := r.stdout
-	fmt.Fprintf(w, "Restored %s into %s\n", pos[0], res.DataDir)
+	fmt.Fprintf(w, "Restored %s into %s\n", bundle, res.DataDir)
 	fmt.Fprintf(w, "  backup made:                 %s by certwright %s (schema version %d)\n", m.Created.Format("2006-01-02 15:04:05 MST"), m.CertwrightVersion, m.SchemaVersion)
 	fmt.Fprintf(w, "  root CA SHA-256 fingerprint: %s\n", res.RootFingerprint)
 	fmt.Fprintf(w, "  store:                       %s\n", res.DB)
@@ -142,9 +181,21 @@ func runRestore(ctx context.Context, r *runner, args []string) error {
 	} else {
 		fmt.Fprintf(w, "  admin token:                 not restored; the backed-up tokens still work: put one in %s or pass --token-file\n", filepath.Join(res.DataDir, app.TokenFile))
 	}
+	switch {
+	case res.KEKSealed:
+		fmt.Fprintf(w, "  key-encryption key:          %s, sealed by the PKCS#11 token (keys.kek_provider pkcs11)\n", res.KEKPath)
+	case res.KEKLeftToken:
+		fmt.Fprintf(w, "  key-encryption key:          %s, IN THE CLEAR: the backup's instance kept it sealed by a token;\n", res.KEKPath)
+		fmt.Fprintf(w, "                               put it back with: certwright keys seal-kek --data-dir %s\n", res.DataDir)
+	case res.KEKFileDropped == "":
+		fmt.Fprintf(w, "  key-encryption key:          %s, in the clear (a copy of the directory is a copy of the CA's keys)\n", res.KEKPath)
+	}
+	if res.KEKFileDropped != "" && !res.KEKSealed {
+		fmt.Fprintf(w, "  key-encryption key:          %s (the backup's kek_file %s was dropped from the restored config.yaml;\n", filepath.Join(res.DataDir, app.KEKFile), res.KEKFileDropped)
+		fmt.Fprintf(w, "                               move the KEK to separate storage and set kek_file again)\n")
+	}
 	fmt.Fprintf(w, "\nStart it:     certwright serve --data-dir %s\n", res.DataDir)
 	fmt.Fprintf(w, "Then check:   certwright audit verify --data-dir %s\n", res.DataDir)
-	return nil
 }
 
 // restoreHint adds what to do about a refused restore.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 func benchCommands() []*command {
 	return []*command{{
 		name: "issue", summary: "measure issuance against a live server: certificates/s, latency and server CPU per certificate",
-		args:    "[--clients N] [--count N] [--warmup N] [--profile P] [--ca CA] [--domain DOMAIN] [--key ecdsa-p256|rsa-2048] [--server-pid PID] [--max-duration D] [--timeout D] [--save-certs FILE] [--serials FILE] [--json]",
+		args:    "[--clients N] [--count N] [--warmup N] [--profile P] [--ca CA] [--domain DOMAIN] [--key ecdsa-p256|rsa-2048] [--server-pid PID[,PID...]] [--max-duration D] [--timeout D] [--save-certs FILE] [--serials FILE] [--json]",
 		example: "certwright bench issue --clients 32 --count 10000 --server-pid \"$(pgrep -n -x certwright)\"",
 		more: "Every request signs a CSR for a fresh key and a new name (<run>-<i>.DOMAIN) with\n" +
 			"POST /api/v1/certificates/sign; all keys and CSRs are made before the clock starts. The\n" +
@@ -24,8 +25,10 @@ func benchCommands() []*command {
 			"real: they are stored, audited and listed like any other (the warm-up's too).\n\n" +
 			"--server-pid (Linux) reads the server's CPU time from /proc/PID/stat before and after the\n" +
 			"measured phase, and the machine's from /proc/stat, so that the CPU other processes used\n" +
-			"shows next to it. It must be the server process itself: with \"go run\" that is the built\n" +
-			"binary (named certwright), not the go command.\n\n" +
+			"shows next to it, and the server threads' context switches. It must be the server process\n" +
+			"itself: with \"go run\" that is the built binary (named certwright), not the go command.\n" +
+			"Several replicas behind a load balancer: give every replica's PID, comma-separated; the\n" +
+			"figures are their sums.\n\n" +
 			"The command exits 1 when any request failed; the report says how many, by HTTP status and\n" +
 			"error, and when the first failure came (from the start of the measured phase): revoking the\n" +
 			"token or disabling the CA during a run shows when it took effect.",
@@ -43,7 +46,7 @@ func runBenchIssue(ctx context.Context, r *runner, args []string) error {
 	domain := fs.String("domain", "bench.example.internal", "the names asked for are under `DOMAIN`")
 	key := keyAlgFlag(pki.ECDSAP256)
 	fs.Var(&key, "key", "key `ALG` of each CSR: ecdsa-p256 or rsa-2048 (RSA keys take ~0.1 s each to make)")
-	serverPID := fs.Int("server-pid", 0, "read the server's CPU time from /proc/`PID`/stat (Linux)")
+	serverPIDs := fs.String("server-pid", "", "read the server's CPU time from /proc/`PID`/stat (Linux); several replicas: PID,PID,...")
 	maxDuration := fs.Duration("max-duration", 5*time.Minute, "stop the run after `D` (warm-up included)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on one request after `D`")
 	saveCerts := fs.String("save-certs", "", "write the PEM of every certificate received to `FILE` (mode 0644)")
@@ -63,8 +66,10 @@ func runBenchIssue(ctx context.Context, r *runner, args []string) error {
 		return r.usagef("--key %s: want ecdsa-p256 or rsa-2048", plan.Key)
 	case *maxDuration <= 0 || *timeout <= 0:
 		return r.usagef("--max-duration and --timeout must be positive")
-	case *serverPID < 0:
-		return r.usagef("--server-pid %d: want a process ID", *serverPID)
+	}
+	pids, err := parsePIDs(*serverPIDs)
+	if err != nil {
+		return r.usagef("--server-pid %q: %v", *serverPIDs, err)
 	}
 	if err := plan.Validate(); err != nil {
 		return r.usagef("%s", strings.TrimPrefix(err.Error(), "loadgen: "))
@@ -77,9 +82,9 @@ func runBenchIssue(ctx context.Context, r *runner, args []string) error {
 			return err
 		}
 	}
-	if *serverPID != 0 {
-		if err := loadgen.CheckPID(*serverPID); err != nil {
-			return &hintError{err, "--server-pid must be the running server's process ID, e.g. $(pgrep -n -x certwright)"}
+	if len(pids) > 0 {
+		if err := loadgen.CheckPIDs(pids); err != nil {
+			return &hintError{err, "--server-pid must be the running server's process ID, e.g. $(pgrep -n -x certwright), or the replicas' IDs separated by commas"}
 		}
 	}
 	ep, err := r.discover(cf)
@@ -97,7 +102,7 @@ func runBenchIssue(ctx context.Context, r *runner, args []string) error {
 	hc := loadgen.NewHTTPClient(target, *clients)
 	defer hc.CloseIdleConnections()
 	res, err := loadgen.Run(ctx, hc, target, batch, loadgen.Options{
-		Clients: *clients, Timeout: *timeout, MaxDuration: *maxDuration, ServerPID: *serverPID,
+		Clients: *clients, Timeout: *timeout, MaxDuration: *maxDuration, ServerPIDs: pids,
 		KeepCertificates: *saveCerts != "",
 	})
 	if err != nil {
@@ -163,7 +168,8 @@ func printBenchResult(r *runner, res *loadgen.Result) error {
 		if res.Failed > 0 {
 			perReq = fmt.Sprintf(", %.3f ms per request", c.ServerMSPerRequest)
 		}
-		f.add("Server CPU", fmt.Sprintf("%.2f s (pid %d), %.3f ms per certificate%s", c.ServerSeconds, c.ServerPID, c.ServerMSPerCert, perReq))
+		f.add("Server CPU", fmt.Sprintf("%.2f s (pid %s), %.3f ms per certificate%s", c.ServerSeconds, joinPIDs(c.ServerPIDs), c.ServerMSPerCert, perReq))
+		f.add("Server switches", fmt.Sprintf("%d context switches, %.1f per certificate", c.ServerContextSwitches, c.ServerSwitchesPerCert))
 		f.add("Other CPU", fmt.Sprintf("load generator %.2f s, other processes %.2f s (machine busy %.2f s)", c.LoadgenSeconds, c.OtherSeconds, c.MachineBusySeconds))
 	}
 	if ff := res.FirstFailure; ff != nil {
@@ -187,4 +193,32 @@ func printBenchResult(r *runner, res *loadgen.Result) error {
 		fmt.Fprintf(r.stdout, "  %6d  %s\n", res.ErrorsByText[k], k)
 	}
 	return nil
+}
+
+// parsePIDs reads --server-pid: empty, or process IDs separated by commas.
+func parsePIDs(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var pids []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("want process IDs separated by commas, such as 4242 or 4242,4243,4244")
+		}
+		if slices.Contains(pids, n) {
+			return nil, fmt.Errorf("process %d is named twice", n)
+		}
+		pids = append(pids, n)
+	}
+	return pids, nil
+}
+
+// joinPIDs writes pids as --server-pid takes them.
+func joinPIDs(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ",")
 }

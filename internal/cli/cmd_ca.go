@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/pki"
@@ -51,6 +54,20 @@ func caCommands() []*command {
 			args:    "NAME --cert FILE [--chain FILE]",
 			example: "certwright ca import corp-issuing --cert corp-issuing.pem --chain corp-root.pem",
 			run:     runCAImport,
+		},
+		{
+			name: "import-root", summary: "record an offline root (made by certwright ceremony root) from its certificate; its key stays offline",
+			args:    "--cert FILE --name NAME [--json]",
+			example: "certwright ca import-root --cert root.pem --name offline-root",
+			more:    "The server never signs with an offline root. It prints the CRL URL to give certwright ceremony sign-intermediate (--crl-url),\nwhere the CRLs uploaded with ca import-crl are served.",
+			run:     runCAImportRoot,
+		},
+		{
+			name: "import-crl", summary: "upload the CRL an offline root signed at its ceremony",
+			args:    "--ca NAME --crl FILE [--json]",
+			example: "certwright ca import-crl --ca offline-root --crl root-1.crl",
+			more:    "FILE is DER or PEM. The CRL must verify under the root's certificate and carry a CRL number above the last one uploaded;\nsubordinate CAs it lists are revoked and disabled here.",
+			run:     runCAImportCRL,
 		},
 		{
 			name: "chain", summary: "print a CA's certificate and its parents up to the root, as PEM",
@@ -108,6 +125,9 @@ func runCAList(ctx context.Context, r *runner, args []string) error {
 }
 
 func caKind(a apitypes.CA) string {
+	if a.Offline {
+		return a.Kind + " (offline)"
+	}
 	if a.External {
 		return a.Kind + " (external)"
 	}
@@ -133,11 +153,14 @@ func printCA(r *runner, a apitypes.CA, withPEM bool) error {
 	f.add("Parent", a.Parent)
 	f.add("Subject", a.Subject)
 	f.add("Key algorithm", a.KeyAlgorithm)
+	f.add("Key provider", a.KeyProvider)
 	f.add("Not before", showTimePtr(a.NotBefore))
 	f.add("Not after", showTimePtr(a.NotAfter))
 	f.add("Path length", pathLen(a.PathLen))
 	f.add("SHA-256 fingerprint", a.Fingerprint)
 	f.add("Certificates issued", strconv.Itoa(a.CertificatesIssued))
+	f.add("CRL URL", a.CRLURL)
+	f.add("Certificate URL", a.CertificateURL)
 	f.add("Created", showTime(a.CreatedAt))
 	f.add("Deleted", showTimePtr(a.DeletedAt))
 	f.add("Restorable until", showTimePtr(a.RestorableUntil))
@@ -172,6 +195,7 @@ func runCAShow(ctx context.Context, r *runner, args []string) error {
 type caSpecFlags struct {
 	name, cn, org, country string
 	key                    keyAlgFlag
+	keyProvider            string
 	days, pathLen          int
 }
 
@@ -181,6 +205,7 @@ func (s *caSpecFlags) register(fs *flag.FlagSet, defKey string, defDays, defPath
 	fs.StringVar(&s.org, "org", "", "subject organization `O`")
 	fs.StringVar(&s.country, "country", "", "subject country `C` (two letters)")
 	fs.Var(&s.key, "key", "key `ALG`: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519 (server default "+defKey+")")
+	fs.StringVar(&s.keyProvider, "key-provider", "", "where the key is made and kept: `software` (wrapped under the server's KEK file) or pkcs11 (in the server's PKCS#11 token, never extractable; ECDSA or RSA) (server default: its keys.ca_key_provider)")
 	if withValidity {
 		fs.IntVar(&s.days, "days", 0, "validity of `N` days (server default "+strconv.Itoa(defDays)+")")
 		fs.IntVar(&s.pathLen, "path-len", 0, "at most `N` CAs below this one, -1 for unlimited (server default "+strconv.Itoa(defPathLen)+")")
@@ -190,7 +215,7 @@ func (s *caSpecFlags) register(fs *flag.FlagSet, defKey string, defDays, defPath
 func (s *caSpecFlags) request(fs *flag.FlagSet, kind string) apitypes.CreateCARequest {
 	req := apitypes.CreateCARequest{
 		Name: s.name, Type: kind, CommonName: s.cn, Organization: s.org, Country: s.country,
-		KeyAlgorithm: string(s.key), ValidityDays: s.days,
+		KeyAlgorithm: string(s.key), KeyProvider: s.keyProvider, ValidityDays: s.days,
 	}
 	if isSet(fs, "path-len") {
 		pl := s.pathLen
@@ -200,6 +225,9 @@ func (s *caSpecFlags) request(fs *flag.FlagSet, kind string) apitypes.CreateCARe
 }
 
 func (r *runner) checkSpec(fs *flag.FlagSet, s *caSpecFlags) error {
+	if err := r.checkKeyProvider(s); err != nil {
+		return err
+	}
 	if s.days < 0 {
 		return r.usagef("--days must be positive")
 	}
@@ -207,6 +235,14 @@ func (r *runner) checkSpec(fs *flag.FlagSet, s *caSpecFlags) error {
 		return r.usagef("--path-len must be -1 (unlimited) or more")
 	}
 	return r.required(fs, "name", "cn")
+}
+
+func (r *runner) checkKeyProvider(s *caSpecFlags) error {
+	switch s.keyProvider {
+	case "", "software", "pkcs11":
+		return nil
+	}
+	return r.usagef("--key-provider %q: want software or pkcs11", s.keyProvider)
 }
 
 func (r *runner) createCA(ctx context.Context, cf *clientFlags, req apitypes.CreateCARequest) (apitypes.CA, error) {
@@ -287,6 +323,9 @@ func runCACreateExternal(ctx context.Context, r *runner, args []string) error {
 	s.register(fs, "ecdsa-p256", 0, 0, false)
 	out := fs.String("out", "", "write the CSR to `FILE` instead of standard output")
 	if _, err := r.parse(fs, args); err != nil {
+		return err
+	}
+	if err := r.checkKeyProvider(&s); err != nil {
 		return err
 	}
 	if err := r.required(fs, "name", "cn"); err != nil {
@@ -394,6 +433,87 @@ func runCAImport(ctx context.Context, r *runner, args []string) error {
 	}
 	fmt.Fprintf(r.stdout, "Imported the certificate of CA %s; it is %s.\n", a.Name, a.Status)
 	return printCA(r, a, false)
+}
+
+func runCAImportRoot(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("ca import-root")
+	certFile := fs.String("cert", "", "PEM or DER `FILE` with the offline root's certificate (DIR/root.pem of the ceremony)")
+	name := fs.String("name", "", "CA `NAME` for the root on this server")
+	if _, err := r.parse(fs, args); err != nil {
+		return err
+	}
+	if err := r.required(fs, "cert", "name"); err != nil {
+		return err
+	}
+	certPEM, err := r.readCertFile(*certFile)
+	if err != nil {
+		return err
+	}
+	c, err := r.connect(cf)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	a, err := c.ImportRoot(ctx, apitypes.ImportRootRequest{Name: *name, CertificatePEM: string(certPEM)})
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, a)
+	}
+	fmt.Fprintf(r.stdout, "Imported the offline root %s; its key is not on this server.\n", a.Name)
+	if err := printCA(r, a, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "\nAt the ceremony, sign subordinate CAs with:\n  --crl-url %s --ca-issuers-url %s\nthen upload the root's first CRL: certwright ca import-crl --ca %s --crl FILE\n", a.CRLURL, a.CertificateURL, a.Name)
+	return nil
+}
+
+// maxCRLFile bounds a CRL file read for upload.
+const maxCRLFile = 1 << 20
+
+func runCAImportCRL(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("ca import-crl")
+	caName := fs.String("ca", "", "the offline root `CA` (name or ID)")
+	crlFile := fs.String("crl", "", "the CRL `FILE` (DER or PEM) from certwright ceremony crl")
+	if _, err := r.parse(fs, args); err != nil {
+		return err
+	}
+	if err := r.required(fs, "ca", "crl"); err != nil {
+		return err
+	}
+	data, err := r.readInput(*crlFile, maxCRLFile)
+	if err != nil {
+		return fmt.Errorf("read CRL: %w", err)
+	}
+	der := data
+	if b, _ := pem.Decode(data); b != nil {
+		if b.Type != "X509 CRL" {
+			return fmt.Errorf("read CRL %s: the PEM block is %q, want X509 CRL", *crlFile, b.Type)
+		}
+		der = b.Bytes
+	}
+	if _, err := x509.ParseRevocationList(der); err != nil {
+		return fmt.Errorf("read CRL %s: %w", *crlFile, err)
+	}
+	c, err := r.connect(cf)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	res, err := c.ImportCRL(ctx, *caName, apitypes.ImportCRLRequest{CRLPEM: string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))})
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, res)
+	}
+	fmt.Fprintf(r.stdout, "Uploaded CRL number %d of %s (%d entries), served at %s until a newer one is uploaded.\n", res.Number, res.CA, res.Entries, res.CRLURL)
+	f := newFields(r.stdout)
+	f.add("This update", showTime(res.ThisUpdate))
+	f.add("Next update", showTime(res.NextUpdate))
+	f.add("Revoked and disabled", strings.Join(res.RevokedCAs, ", "))
+	return f.flush()
 }
 
 // readCertFile reads certificates and returns them as PEM, so that a DER

@@ -302,7 +302,7 @@ func runCertIssue(ctx context.Context, r *runner, args []string) error {
 	if len(key) == 0 {
 		return &hintError{fmt.Errorf("the server's answer holds no private key"), lost}
 	}
-	if err := writeNewFile(keyPath, key, 0o600); err != nil {
+	if err := atomicfile.WriteNew(keyPath, key, 0o600); err != nil {
 		return &hintError{err, lost}
 	}
 	clear(key)
@@ -361,6 +361,7 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 	fs.StringVar(&f.Status, "status", "", "only certificates in `STATUS`: valid (neither revoked nor expired), revoked or expired (unrevoked, past their expiry)")
 	fs.StringVar(&f.SAN, "san", "", "only certificates for this DNS `NAME`, IP, email or URI")
 	fs.StringVar(&f.Tag, "tag", "", "only certificates with `TAG`")
+	fs.StringVar(&f.Source, "source", "", "only certificates from `SOURCE`: issued, acme, imported or discovered (found served by a scan)")
 	fs.StringVar(&f.Sort, "sort", "expiry", "`ORDER` of the list: expiry (soonest first) or serial")
 	var within durationFlag
 	fs.Var(&within, "expiring-within", "only certificates that expire within `DURATION` (30d, 2w, 12h); revoked and renewed ones are left out unless --all")
@@ -385,6 +386,11 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 	case "", "valid", "revoked", "expired":
 	default:
 		return newUsageError(fmt.Sprintf("unknown --status %q", f.Status), suggest.Hint(f.Status, []string{"valid", "revoked", "expired"}))
+	}
+	if f.Source != "" {
+		if _, err := inventory.ParseSource(f.Source); err != nil {
+			return newUsageError(fmt.Sprintf("unknown --source %q", f.Source), suggest.Hint(f.Source, []string{"issued", "acme", "imported", "discovered"}))
+		}
 	}
 	if within != 0 {
 		f.ExpiringWithin = inventory.FormatWindow(time.Duration(within))
@@ -428,12 +434,12 @@ func runCertList(ctx context.Context, r *runner, args []string) error {
 	return nil
 }
 
-// listSerial is the serial column: an imported certificate's key is its
-// 64-digit SHA-256 fingerprint, shortened here (cert list --json and cert
-// show have it whole).
+// listSerial is the serial column: an imported or discovered
+// certificate's key is its 64-digit SHA-256 fingerprint, shortened here
+// (cert list --json and cert show have it whole).
 func listSerial(c apitypes.Certificate) string {
 	const short = 16
-	if c.Source == "imported" && len(c.Serial) > short {
+	if (c.Source == "imported" || c.Source == "discovered") && len(c.Serial) > short {
 		return c.Serial[:short] + "…"
 	}
 	return c.Serial

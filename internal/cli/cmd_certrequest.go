@@ -192,7 +192,7 @@ func writeKey(path string, key crypto.Signer, force bool) error {
 	if force {
 		return atomicfile.WriteFile(path, data, 0o600)
 	}
-	return writeNewFile(path, data, 0o600)
+	return atomicfile.WriteNew(path, data, 0o600)
 }
 
 // checkIssuedFor makes sure the server's certificate certifies our key.

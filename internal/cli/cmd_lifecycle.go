@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -372,6 +373,14 @@ func jobsCommands() []*command {
 			args: "NAME", example: "certwright jobs run expiry-check",
 			run: runJobsRun,
 		},
+		{
+			name: "runs", summary: "show the recorded runs of one job or every job, newest first, with the replica that ran each",
+			args: "[NAME] [--since 1h] [--limit N]", example: "certwright jobs runs alert-delivery --since 30m",
+			more: "Every run that did its work is recorded, on whichever replica ran it; a run skipped because another replica\n" +
+				"held the job or had run it less than an interval before is not. The server keeps each job's runs of the last\n" +
+				"7 days, at most 1,000 of them. --since takes a duration back from now (30m, 1h, 7d) or an RFC 3339 time.",
+			run: runJobsRuns,
+		},
 	}
 }
 
@@ -389,15 +398,75 @@ func runJobsList(ctx context.Context, r *runner, args []string) error {
 	if cf.json {
 		return printJSON(r.stdout, list)
 	}
-	t := newTable(r.stdout, "JOB", "EVERY", "LAST RUN", "OUTCOME", "DETAIL")
+	t := newTable(r.stdout, "JOB", "EVERY", "LAST RUN", "REPLICA", "OUTCOME", "RUNS/1H", "DETAIL")
 	for _, j := range list.Jobs {
 		last := "-"
 		if j.StartedAt != nil {
 			last = showTime(*j.StartedAt)
 		}
-		t.row(j.Name, j.Interval, last, j.Outcome, firstNonEmpty(j.Detail, "-"))
+		runs := "-"
+		if j.RunsLastHour != nil {
+			runs = strconv.Itoa(*j.RunsLastHour)
+		}
+		t.row(j.Name, j.Interval, last, firstNonEmpty(j.Replica, "-"), j.Outcome, runs, firstNonEmpty(j.Detail, "-"))
 	}
 	return t.flush()
+}
+
+func runJobsRuns(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("jobs runs")
+	since := fs.String("since", "", "show runs started from `T` on: a duration back from now (30m, 1h, 7d) or an RFC 3339 time (default 1h)")
+	limit := fs.Int("limit", 0, "show at most `N` runs, 1 to 1000 (default 100)")
+	c, pos, err := r.open(fs, cf, args, "[NAME]")
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	q := url.Values{}
+	name := ""
+	if len(pos) > 0 {
+		name = pos[0]
+		q.Set("job", name)
+	}
+	if *since != "" {
+		q.Set("since", *since)
+	}
+	if *limit != 0 {
+		q.Set("limit", strconv.Itoa(*limit))
+	}
+	var list apitypes.JobRunList
+	if err := c.getJSON(ctx, "/api/v1/jobs/runs", q, &list); err != nil {
+		return c.explainNotFound(ctx, err, nameRef{"job", name})
+	}
+	if cf.json {
+		return printJSON(r.stdout, list)
+	}
+	if len(list.Runs) == 0 {
+		of := ""
+		if name != "" {
+			of = " of " + name
+		}
+		fmt.Fprintf(r.stderr, "No runs%s recorded since %s.\n", of, showTime(list.Since))
+		return nil
+	}
+	t := newTable(r.stdout, "JOB", "STARTED", "DURATION", "REPLICA", "OUTCOME", "DETAIL")
+	for _, run := range list.Runs {
+		took := "-"
+		if run.FinishedAt != nil {
+			took = "<1ms"
+			if d := run.FinishedAt.Sub(run.StartedAt); d >= time.Millisecond {
+				took = d.Round(time.Millisecond).String()
+			}
+		}
+		t.row(run.Job, showTime(run.StartedAt), took, firstNonEmpty(run.Replica, "-"), run.Outcome, firstNonEmpty(run.Detail, "-"))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(list.Runs) == list.Limit {
+		fmt.Fprintf(r.stderr, "The newest %d runs since %s; older ones may be left out: --limit N shows up to 1000.\n", list.Limit, showTime(list.Since))
+	}
+	return nil
 }
 
 func runJobsRun(ctx context.Context, r *runner, args []string) error {
@@ -414,7 +483,11 @@ func runJobsRun(ctx context.Context, r *runner, args []string) error {
 	if cf.json {
 		return printJSON(r.stdout, j)
 	}
-	fmt.Fprintf(r.stdout, "%s: %s: %s\n", j.Name, j.Outcome, j.Detail)
+	if j.Replica != "" && j.Outcome != "skipped" {
+		fmt.Fprintf(r.stdout, "%s: %s on %s: %s\n", j.Name, j.Outcome, j.Replica, j.Detail)
+	} else {
+		fmt.Fprintf(r.stdout, "%s: %s: %s\n", j.Name, j.Outcome, j.Detail)
+	}
 	if j.Outcome == "error" {
 		return &codeError{code: 1}
 	}

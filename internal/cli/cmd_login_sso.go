@@ -23,7 +23,8 @@ import (
 // provider (in a browser through a loopback redirect, or with the device
 // flow), and the server exchanges the provider's ID token for a
 // short-lived Certwright token, saved in the context as a token login
-// saves one.
+// saves one. The sign-in's nonce binds it to the server (oidc.Binding),
+// so no other server the token is shown to can exchange it.
 type ssoLogin struct {
 	provider string
 	device   bool
@@ -62,14 +63,23 @@ func (r *runner) loginSSO(ctx context.Context, cf *clientFlags, s ssoLogin, name
 		return fmt.Errorf("--sso-ca-file: %w", err)
 	}
 	params := oidc.ClientParams{Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes, HTTPClient: hc}
+	bind, err := oidc.NewBinding(u.Host)
+	if err != nil {
+		return fmt.Errorf("login refused, nothing saved: --server %s: %w", u, err)
+	}
+	nonce, err := bind.Nonce()
+	if err != nil {
+		return fmt.Errorf("login refused, nothing saved: %w", err)
+	}
 	wctx, cancel := context.WithTimeout(ctx, ssoWait)
 	defer cancel()
-	tok, err := r.signInAt(wctx, params, p.Name, s.device)
+	tok, err := r.signInAt(wctx, params, p.Name, s.device, nonce)
 	if err != nil {
 		return fmt.Errorf("login refused, nothing saved: %w", err)
 	}
 	var res apitypes.SSOTokenResult
-	if err := anon.postJSON(ctx, "/api/v1/sso/token", apitypes.SSOTokenRequest{Provider: p.Name, IDToken: tok.RawIDToken}, &res); err != nil {
+	req := apitypes.SSOTokenRequest{Provider: p.Name, IDToken: tok.RawIDToken, Binder: bind.Binder}
+	if err := anon.postJSON(ctx, "/api/v1/sso/token", req, &res); err != nil {
 		return fmt.Errorf("login refused, nothing saved: the server refused the sign-in: %w", err)
 	}
 	c := newClient(&endpoint{server: u, token: res.Token, roots: pool})
@@ -111,11 +121,11 @@ func chooseProvider(ps []apitypes.SSOProvider, name string) (apitypes.SSOProvide
 	return ps[0], nil
 }
 
-// signInAt signs the person in at the provider: in a browser on this
-// machine when one can be opened (a loopback redirect, RFC 8252), else,
-// or with --device, by the device flow (RFC 8628), whose page can be
-// opened on any device.
-func (r *runner) signInAt(ctx context.Context, p oidc.ClientParams, name string, device bool) (*oidc.Token, error) {
+// signInAt signs the person in at the provider, with nonce binding the
+// sign-in to the server: in a browser on this machine when one can be
+// opened (a loopback redirect, RFC 8252), else, or with --device, by the
+// device flow (RFC 8628), whose page can be opened on any device.
+func (r *runner) signInAt(ctx context.Context, p oidc.ClientParams, name string, device bool, nonce string) (*oidc.Token, error) {
 	showDevice := func(uri, complete, code string) {
 		fmt.Fprintf(r.stderr, "To sign in through %s, open %s\nand enter the code %s\n", name, uri, code)
 		if complete != "" {
@@ -125,7 +135,7 @@ func (r *runner) signInAt(ctx context.Context, p oidc.ClientParams, name string,
 	}
 	opener := r.browserOpener()
 	if device || opener == nil {
-		tok, err := oidc.DeviceLogin(ctx, p, showDevice)
+		tok, err := oidc.DeviceLogin(ctx, p, nonce, showDevice)
 		if !errors.Is(err, oidc.ErrDeviceUnsupported) || device {
 			return tok, err
 		}
@@ -136,7 +146,7 @@ func (r *runner) signInAt(ctx context.Context, p oidc.ClientParams, name string,
 			return nil
 		}
 	}
-	return oidc.LoopbackLogin(ctx, p, func(u string) error {
+	return oidc.LoopbackLogin(ctx, p, nonce, func(u string) error {
 		fmt.Fprintf(r.stderr, "Opening a browser to sign in through %s (waiting up to %s)...\n", name, ssoWait)
 		return opener(u)
 	})

@@ -46,10 +46,11 @@ func reportCommands() []*command {
 				"SHA-1/MD5 signatures, validity over 398 days for public certificates (chaining to a system root, or\n" +
 				"tagged public), expiry (expired: non-compliant; under 7 days: warning), incomplete chains of imported\n" +
 				"certificates, and zlint. KPIs: renewal success rate, automated renewals, auto-managed certificates,\n" +
-				"expiry incidents and near misses (renewed with less than a day left) in the period.\n" +
+				"expiry incidents and near misses (renewed with less than a day left) in the period; with scanning, the\n" +
+				"encryption KPIs of the scanned endpoints too.\n" +
 				"--format table (the default) prints the summary, KPIs, worst offenders and every certificate; json, csv\n" +
-				"(one row per certificate, findings joined with \"; \") and html (one self-contained page) are the server's\n" +
-				"bytes. " + timeArgHelp,
+				"(one row per certificate, findings joined with \"; \", then the encryption KPIs as a block of their own\n" +
+				"headed encryption_kpi,value,based_on) and html (one self-contained page) are the server's bytes. " + timeArgHelp,
 			run: runComplianceReport,
 		},
 	}
@@ -140,6 +141,11 @@ func printCompliance(w io.Writer, rep *apitypes.ComplianceReport) error {
 	t.row("near misses", strconv.Itoa(k.NearMisses), "renewed with less than a day left")
 	if err := t.flush(); err != nil {
 		return err
+	}
+	if e := rep.Encryption; e != nil {
+		if err := printEncryptionKPIs(w, e); err != nil {
+			return err
+		}
 	}
 	rows := func(title string, list []apitypes.ComplianceRow) error {
 		if len(list) == 0 {

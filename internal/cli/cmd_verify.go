@@ -3,33 +3,39 @@ package cli
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/revcheck"
 	"github.com/certwright/certwright/internal/verify"
 )
 
 // runVerify checks a certificate offline: it needs no server, only files,
 // and no network unless --check-revocation asks for it.
 func runVerify(ctx context.Context, r *runner, args []string) error {
-	return runVerifyWith(ctx, r, args, &revChecker{})
+	return runVerifyWith(ctx, r, args, verifyRevChecker())
+}
+
+// verifyRevChecker is the revocation checker of verify: the default
+// limits, and words for a missing issuer that name the command's flags.
+func verifyRevChecker() *revcheck.Checker {
+	return &revcheck.Checker{
+		UserAgent:     "certwright/" + version,
+		IssuerSources: "the certificate file, --chain and the roots (add it with --chain)",
+	}
 }
 
 // verifyJSON is the --json output: the report, and the revocation check
 // when --check-revocation is given.
 type verifyJSON struct {
 	verify.Report
-	Revocation *revReport `json:"revocation,omitempty"`
+	Revocation *revcheck.Report `json:"revocation,omitempty"`
 }
 
-// runVerifyWith is runVerify with the revocation checker's limits given.
-func runVerifyWith(ctx context.Context, r *runner, args []string, rc *revChecker) error {
+// runVerifyWith is runVerify with the revocation checker given.
+func runVerifyWith(ctx context.Context, r *runner, args []string, rc *revcheck.Checker) error {
 	fset := flag.NewFlagSet("verify", flag.ContinueOnError)
 	chainFile := fset.String("chain", "", "PEM `FILE` with intermediates to build the chain from")
 	rootsFile := fset.String("roots", "", "PEM `FILE` with the roots to trust (default DIR/root.pem if it exists, else the system roots)")
@@ -60,32 +66,21 @@ func runVerifyWith(ctx context.Context, r *runner, args []string, rc *revChecker
 		}
 		opts.Intermediates = append(opts.Intermediates, more...)
 	}
-	rootsFrom := "system roots"
-	switch {
-	case *rootsFile != "":
-		if opts.Roots, err = r.readCerts(*rootsFile); err != nil {
-			return err
-		}
-		rootsFrom = *rootsFile
-	default:
-		dir := firstNonEmpty(*dataDir, r.getenv("CERTWRIGHT_DATA_DIR"), defaultDataDir)
-		path := filepath.Join(dir, rootFile)
-		if _, err := os.Stat(path); err == nil {
-			if opts.Roots, err = r.readCerts(path); err != nil {
-				return err
-			}
-			rootsFrom = path
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("read roots: %w", err)
-		}
+	var rootsFrom string
+	opts.Roots, rootsFrom, err = r.chosenRoots(*rootsFile, *dataDir)
+	if err != nil {
+		return err
+	}
+	if rootsFrom == "" {
+		rootsFrom = "system roots"
 	}
 
 	rep := verify.Verify(certs[0], opts)
-	var rev *revReport
+	var rev *revcheck.Report
 	if *checkRev {
-		rev = rc.check(ctx, certs[0], opts)
+		rev = rc.Check(ctx, certs[0], opts)
 		// Revocation comes first: it outweighs any other problem.
-		rep.Problems = append(rev.problems(), rep.Problems...)
+		rep.Problems = append(rev.Problems(), rep.Problems...)
 		rep.Valid = len(rep.Problems) == 0
 		for _, w := range rev.Warnings {
 			fmt.Fprintf(r.stderr, "certwright: warning: %s\n", w)
@@ -101,7 +96,7 @@ func runVerifyWith(ctx context.Context, r *runner, args []string, rc *revChecker
 			// The revocation details go before the final valid/NOT valid line.
 			body := strings.TrimSuffix(text, "\n")
 			i := strings.LastIndexByte(body, '\n') + 1
-			text = body[:i] + rev.text() + text[i:]
+			text = body[:i] + rev.Text() + text[i:]
 		}
 		fmt.Fprintf(r.stdout, "roots:     %s\n%s", rootsFrom, text)
 	}
@@ -111,7 +106,7 @@ func runVerifyWith(ctx context.Context, r *runner, args []string, rc *revChecker
 	msg := "not valid"
 	if len(rep.Problems) > 0 {
 		msg = rep.Problems[0].Message
-		if rep.Problems[0].Code == codeRevoked {
+		if rep.Problems[0].Code == verify.CodeRevoked {
 			msg = "revoked: " + msg
 		}
 		if n := len(rep.Problems) - 1; n > 0 {
@@ -119,7 +114,7 @@ func runVerifyWith(ctx context.Context, r *runner, args []string, rc *revChecker
 		}
 	}
 	err = fmt.Errorf("verify %s: %s", pos[0], msg)
-	if rev != nil && rev.Status == revUndetermined {
+	if rev != nil && rev.Status == revcheck.StatusUndetermined {
 		return &hintError{err, "--check-revocation fails closed when no CRL or OCSP source answers; make one reachable, or verify without --check-revocation"}
 	}
 	return err

@@ -149,6 +149,15 @@ func TestLoginSSODevice(t *testing.T) {
 	if left := time.Until(who.ExpiresAt); who.Name != "alice" || who.Via != "oidc:corp" || left < 7*time.Hour || left > 8*time.Hour+time.Minute {
 		t.Errorf("whoami: %s, token expires in %s, want alice and about 8h", who.Name, left)
 	}
+
+	// logout ends the sign-in: the saved token no longer works.
+	code, outOut, errOut := runIn(t, env, "", "logout")
+	if code != 0 || !strings.Contains(outOut, "Signed out of") || !strings.Contains(outOut, "of alice is revoked") {
+		t.Fatalf("logout: %d %s %s", code, outOut, errOut)
+	}
+	if code, whoOut, errOut := runIn(t, env, "", "whoami"); code == 0 {
+		t.Errorf("whoami after logout: %d %s %s, want refused", code, whoOut, errOut)
+	}
 }
 
 // TestLoginSSORefusals: --provider names a provider the server lacks;

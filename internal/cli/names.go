@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -12,9 +13,10 @@ import (
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
-// nameRef is a CA, profile or job named on the command line.
+// nameRef is a CA, profile, job or scanned endpoint named on the
+// command line.
 type nameRef struct {
-	kind string // "CA", "profile" or "job"
+	kind string // "CA", "profile", "job" or "endpoint"
 	name string
 }
 
@@ -74,6 +76,14 @@ func (c *client) visibleNames(ctx context.Context, kind string) ([]string, error
 		}
 		for _, j := range list.Jobs {
 			names = append(names, j.Name)
+		}
+	case "endpoint":
+		var list apitypes.EndpointList
+		if err := c.getJSON(ctx, "/api/v1/scan/endpoints", url.Values{"gone": {"true"}, "limit": {"1000"}}, &list); err != nil {
+			return nil, err
+		}
+		for _, ep := range list.Endpoints {
+			names = append(names, ep.Address)
 		}
 	default:
 		return nil, fmt.Errorf("no list of %s", kind)

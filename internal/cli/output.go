@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/atomicfile"
+	"github.com/certwright/certwright/internal/pki"
 )
 
 // printJSON writes v as indented JSON, as the API sends it.
@@ -56,12 +57,16 @@ func newTable(w io.Writer, header ...string) *table {
 	return t
 }
 
+// row prints one row. A cell's tabs and line breaks become spaces and its
+// other control characters escapes (pki.Printable): cells show what
+// servers, peers and certificates chose, which must not move the cursor
+// or rewrite the terminal.
 func (t *table) row(cells ...string) {
 	for i, c := range cells {
 		if c == "" {
 			cells[i] = "-"
 		}
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i])
+		cells[i] = pki.Printable(strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i]))
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
@@ -77,11 +82,13 @@ func newFields(w io.Writer) *fields {
 	return &fields{tw: tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)}
 }
 
+// add prints one field; control characters in the value are escaped, as
+// in a table's cells.
 func (f *fields) add(key, value string) {
 	if value == "" {
 		return
 	}
-	fmt.Fprintf(f.tw, "%s:\t%s\n", key, value)
+	fmt.Fprintf(f.tw, "%s:\t%s\n", key, pki.Printable(value))
 }
 
 func (f *fields) flush() error { return f.tw.Flush() }
@@ -132,31 +139,6 @@ func (r *runner) writeOutput(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, data, perm)
-}
-
-// writeNewFile creates path with mode perm and refuses to replace an
-// existing file: it is for private keys, which are shown only once.
-func writeNewFile(path string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(path)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // checkNewFile fails early, before anything is issued, when a key file

@@ -27,6 +27,9 @@ type serverFlags struct {
 	acmeResolver                                                                      string
 	acmeHTTP01Port, acmeTLSALPN01Port                                                 int
 	noACME                                                                            noACMEFlag
+	keyProvider, pkcs11Module, pkcs11Token, pkcs11PINFile                             string
+	kekProvider, pkcs11KEKLabel                                                       string
+	pkcs11KEKAdopt                                                                    bool
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withInit bool) {
@@ -50,7 +53,46 @@ func (f *serverFlags) register(fs *flag.FlagSet, env func(string) string, withIn
 		fs.StringVar(&f.issuingCN, "issuing-cn", "", "issuing CA common name (default \"ORG Issuing CA 1\")")
 		fs.IntVar(&f.issuingDays, "issuing-days", 0, "issuing CA lifetime in days (default 1825)")
 		fs.Var(&f.noACME, "acme", "create the ACME provisioner \"default\" (default true; --acme=false creates none)")
+		fs.StringVar(&f.keyProvider, "key-provider", "", "where CA keys are made: software or pkcs11 (keys.ca_key_provider; default software)")
+		f.registerPKCS11(fs)
+		fs.StringVar(&f.kekProvider, "kek-provider", "", "where the key-encryption key is kept: file (DATA/kek, in the clear) or pkcs11 (DATA/kek.p11, sealed by an AES key in the token) (keys.kek_provider; default pkcs11 with --key-provider pkcs11, file otherwise)")
+		fs.StringVar(&f.pkcs11KEKLabel, "pkcs11-kek-label", "", "`LABEL` of the token's AES key that seals the KEK (keys.pkcs11.kek_label; default certwright-kek); init generates it and refuses a label already taken")
+		fs.BoolVar(&f.pkcs11KEKAdopt, "pkcs11-kek-adopt", false, "seal the KEK under the AES-256 key already in the token under --pkcs11-kek-label instead of generating one (it must be sensitive, never extractable, encrypt/decrypt only)")
 	}
+}
+
+// registerPKCS11 registers the flags that name a PKCS#11 token.
+func (f *serverFlags) registerPKCS11(fs *flag.FlagSet) {
+	fs.StringVar(&f.pkcs11Module, "pkcs11-module", "", "absolute `PATH` of the PKCS#11 library (keys.pkcs11.module)")
+	fs.StringVar(&f.pkcs11Token, "pkcs11-token", "", "`LABEL` of the PKCS#11 token (keys.pkcs11.token_label)")
+	fs.StringVar(&f.pkcs11PINFile, "pkcs11-pin-file", "", "`FILE` (mode 0600) holding the token's user PIN (keys.pkcs11.pin_file); the PIN is never a flag")
+}
+
+// pkcs11Config is the token the --pkcs11 flags name (nil: none given).
+func (f *serverFlags) pkcs11Config() (*config.PKCS11Config, error) {
+	if f.pkcs11Module == "" && f.pkcs11Token == "" && f.pkcs11PINFile == "" {
+		return nil, nil
+	}
+	pc := &config.PKCS11Config{Module: f.pkcs11Module, TokenLabel: f.pkcs11Token}
+	if err := f.setPINFile(pc); err != nil {
+		return nil, err
+	}
+	return pc, nil
+}
+
+// setPINFile sets pc's pin_file from --pkcs11-pin-file, made absolute:
+// the flag is relative to where the command runs, not to the data
+// directory (as a relative pin_file in the file is).
+func (f *serverFlags) setPINFile(pc *config.PKCS11Config) error {
+	if f.pkcs11PINFile == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(f.pkcs11PINFile)
+	if err != nil {
+		return fmt.Errorf("--pkcs11-pin-file: %w", err)
+	}
+	pc.PINFile = abs
+	return nil
 }
 
 // registerStore registers the flags that find the data directory, its
@@ -108,6 +150,26 @@ func (f *serverFlags) config(ask func(*config.Config) error) (*config.Config, er
 	set(&cfg.Init.IssuingCommonName, f.issuingCN)
 	setInt(&cfg.Init.IssuingValidityDays, f.issuingDays)
 	cfg.Init.SkipACMEProvisioner = cfg.Init.SkipACMEProvisioner || bool(f.noACME)
+	set(&cfg.Keys.CAKeyProvider, f.keyProvider)
+	set(&cfg.Keys.KEKProvider, f.kekProvider)
+	// A new instance with its CA keys in the token keeps its KEK there
+	// too, unless asked not to (an existing one keeps its KEK where it
+	// is: keys seal-kek moves it).
+	if f.keyProvider == config.KeyProviderPKCS11 && cfg.Keys.KEKProvider == "" && !app.Exists(cfg.DataDir) {
+		cfg.Keys.KEKProvider = config.KEKProviderPKCS11
+	}
+	set(&cfg.Keys.PKCS11.KEKLabel, f.pkcs11KEKLabel)
+	if f.pkcs11KEKAdopt {
+		if !cfg.Keys.KEKInToken() {
+			return nil, errors.New("--pkcs11-kek-adopt is for a key-encryption key in the token (--kek-provider pkcs11)")
+		}
+		cfg.Init.AdoptTokenKEK = true
+	}
+	set(&cfg.Keys.PKCS11.Module, f.pkcs11Module)
+	set(&cfg.Keys.PKCS11.TokenLabel, f.pkcs11Token)
+	if err := f.setPINFile(&cfg.Keys.PKCS11); err != nil {
+		return nil, err
+	}
 	if ask != nil {
 		if err := ask(cfg); err != nil {
 			return nil, err
@@ -174,6 +236,11 @@ func printInit(w io.Writer, cfg *config.Config, res *app.InitResult) {
 	fmt.Fprintf(w, "  server certificate names:    %s\n", strings.Join(cfg.TLSNames, ", "))
 	fmt.Fprintf(w, "  root CA SHA-256 fingerprint: %s\n", res.RootFingerprint)
 	fmt.Fprintf(w, "  admin token written to:      %s (mode 0600)\n", res.TokenPath)
+	if cfg.Keys.KEKInToken() {
+		fmt.Fprintf(w, "  key-encryption key:          %s, sealed by the token's key %q (useless without the token and its PIN)\n", cfg.KEKPath(), cfg.Keys.PKCS11.KEKLabelOrDefault())
+	} else {
+		fmt.Fprintf(w, "  key-encryption key:          %s (mode 0600; keep it apart from backups)\n", cfg.KEKPath())
+	}
 	fmt.Fprintf(w, "  root certificate:            %s\n", filepath.Join(res.DataDir, app.RootFile))
 }
 

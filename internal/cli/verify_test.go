@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/revcheck/revchecktest"
 )
 
 // testCA is a certificate with its key, for building chains in tests.
@@ -37,41 +38,15 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 // issueCert signs tmpl with parent (nil: self-signed) and returns it.
 func issueCert(t *testing.T, tmpl *x509.Certificate, key *ecdsa.PrivateKey, parent *testCA) *testCA {
 	t.Helper()
-	serial, err := pki.NewSerial(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = serial
-	if tmpl.SubjectKeyId, err = pki.SubjectKeyID(key.Public()); err != nil {
-		t.Fatal(err)
-	}
-	signerCert, signerKey := tmpl, crypto.Signer(key)
+	var p *revchecktest.CA
 	if parent != nil {
-		signerCert, signerKey = parent.cert, parent.key
+		p = &revchecktest.CA{Cert: parent.cert, Key: parent.key}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, key.Public(), signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: c, key: key}
+	return &testCA{cert: revchecktest.Issue(t, tmpl, key, p).Cert, key: key}
 }
 
 func caTemplate(cn string, pathLen int) *x509.Certificate {
-	now := time.Now()
-	return &x509.Certificate{
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             now.Add(-365 * 24 * time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            pathLen,
-		MaxPathLenZero:        pathLen == 0,
-	}
+	return revchecktest.CATemplate(cn, pathLen)
 }
 
 func leafTemplate(host string, notBefore, notAfter time.Time) *x509.Certificate {
@@ -245,14 +220,14 @@ func TestVerifyJSONAndStdin(t *testing.T) {
 // has no revocation member.
 func TestVerifyOfflineWithoutCheckRevocation(t *testing.T) {
 	t.Parallel()
-	f := newRevFixture(t, revFixtureOpts{})
+	f := newRevFiles(t, revchecktest.Options{})
 	var hits atomic.Int32
 	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		http.NotFound(w, r)
 	})
-	f.crl, f.ocsp = count, count
-	f.srv.Start()
+	f.CRL, f.OCSP = count, count
+	f.Start()
 	code, out, errOut := run(t, nil, "verify", f.leafFile, "--roots", f.rootFile, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)

@@ -2,12 +2,10 @@ package compliance
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -201,13 +199,9 @@ func bundleRecords(file string, certs []*x509.Certificate) []candidate {
 	return out
 }
 
-// InventorySerial is the inventory key of an imported certificate: its
-// SHA-256 fingerprint (serials are unique only per issuer), written as
-// Certwright writes serials, so that "cert show" finds it.
-func InventorySerial(der []byte) string {
-	sum := sha256.Sum256(der)
-	return pki.SerialHex(new(big.Int).SetBytes(sum[:]))
-}
+// InventorySerial is the inventory key of an imported certificate
+// (inventory.ExternalSerial).
+func InventorySerial(der []byte) string { return inventory.ExternalSerial(der) }
 
 // certNames are the names a scope check looks at: the SANs and the
 // subject common name.
@@ -350,40 +344,11 @@ func (im *Importer) inInventory(ctx context.Context, c *x509.Certificate, fp str
 
 // importRecord builds the inventory record of an imported certificate.
 func importRecord(cd candidate, caID, requester, owner string, tags []string, now time.Time) *inventory.Certificate {
-	c := cd.leaf
-	fam, bits, err := pki.DescribeKey(c.PublicKey)
-	if err != nil {
-		fam, bits = c.PublicKeyAlgorithm.String(), 0
-	}
 	chain := make([][]byte, 0, len(cd.chain))
 	for _, p := range cd.chain {
 		chain = append(chain, p.Raw)
 	}
-	if len(chain) == 0 {
-		chain = nil
-	}
-	return &inventory.Certificate{
-		Serial:             InventorySerial(c.Raw),
-		CAID:               caID,
-		Requester:          requester,
-		Subject:            c.Subject.String(),
-		SANs:               pki.SANs(c),
-		NotBefore:          c.NotBefore.UTC(),
-		NotAfter:           c.NotAfter.UTC(),
-		KeyAlgorithm:       fam,
-		KeyBits:            bits,
-		SignatureAlgorithm: c.SignatureAlgorithm.String(),
-		Status:             inventory.StatusValid,
-		Fingerprint:        pki.Fingerprint(c.Raw),
-		SPKISHA256:         pki.Fingerprint(c.RawSubjectPublicKeyInfo),
-		Tags:               slices.Clone(tags),
-		LintWarnings:       []string{},
-		DER:                c.Raw,
-		CreatedAt:          now,
-		Source:             inventory.SourceImported,
-		Owner:              owner,
-		Issuer:             c.Issuer.String(),
-		IssuerSerial:       pki.SerialHex(c.SerialNumber),
-		Chain:              chain,
-	}
+	rec := inventory.External(cd.leaf, chain, inventory.SourceImported, caID, now)
+	rec.Requester, rec.Owner, rec.Tags = requester, owner, slices.Clone(tags)
+	return rec
 }

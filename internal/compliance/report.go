@@ -461,7 +461,7 @@ func (e *evalEnv) evaluate(c *inventory.Certificate) *Row {
 	row.ValidityDays = int(math.Round(validity.Hours() / 24))
 	row.DaysLeft = int(math.Floor(c.NotAfter.Sub(e.now).Hours() / 24))
 	row.Expired = e.now.After(c.NotAfter)
-	if src == inventory.SourceImported {
+	if src.External() {
 		row.Revocation = RevocationNotChecked
 	} else if c.Status == inventory.StatusRevoked {
 		row.Revocation = RevocationRevoked
@@ -479,7 +479,7 @@ func (e *evalEnv) evaluate(c *inventory.Certificate) *Row {
 	}
 	var prof *profile.Profile
 	if cert != nil {
-		if src == inventory.SourceImported {
+		if src.External() {
 			e.checkImportedChain(row, c, cert, add)
 		} else {
 			row.Chain = ChainIssuedHere

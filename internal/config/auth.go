@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,16 @@ type AuthConfig struct {
 	// OIDC lists the OpenID Connect identity providers people may sign in
 	// with, to the console and (through certwright login --sso) the CLI.
 	OIDC []OIDCProvider `yaml:"oidc,omitempty"`
+	// ServerURLs are the https://host[:port] URLs (port 443 when none)
+	// CLIs reach the HTTPS API at other than the server's own: a proxy or
+	// load balancer in front of it on another port. A CLI sign-in is
+	// bound to the server's origin; besides these, the origins accepted
+	// are each of tls_names at https_listen's port and acme.base_url's.
+	ServerURLs []string `yaml:"server_urls,omitempty"`
 }
+
+// MaxServerURLs bounds auth.server_urls.
+const MaxServerURLs = 20
 
 // OIDCProvider is one OpenID Connect identity provider. Its endpoints and
 // signing keys are discovered from ISSUER/.well-known/openid-configuration
@@ -42,6 +52,14 @@ type OIDCProvider struct {
 	// the device grant) that certwright login --sso uses; it must not be
 	// ClientID. Empty: no CLI sign-in through this provider.
 	CLIClientID string `yaml:"cli_client_id,omitempty"`
+	// CLIRequireBinding refuses CLI sign-ins whose ID token carries no
+	// nonce binding it to this server. The browser (loopback) sign-in
+	// always carries one; the device grant carries one only at providers
+	// that take a nonce in the device authorization request, so with this
+	// set, certwright login --sso --device works only at those. Unbound
+	// tokens are otherwise accepted (and audited as unbound): whichever
+	// server the CLI showed one to could exchange it here first.
+	CLIRequireBinding bool `yaml:"cli_require_binding,omitempty"`
 	// Scopes requested at sign-in (default openid, email, profile); openid
 	// is required.
 	Scopes []string `yaml:"scopes,omitempty"`
@@ -135,6 +153,15 @@ func (c *Config) authDefaults() {
 }
 
 func (a *AuthConfig) validate() error {
+	if len(a.ServerURLs) > MaxServerURLs {
+		return invalid("auth.server_urls", "%d URLs: at most %d", len(a.ServerURLs), MaxServerURLs)
+	}
+	for i, s := range a.ServerURLs {
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || !validPort(u.Port()) {
+			return invalid(fmt.Sprintf("auth.server_urls[%d]", i), "%q must be https://host[:port]", s)
+		}
+	}
 	if len(a.OIDC) > MaxOIDCProviders {
 		return invalid("auth.oidc", "%d providers: at most %d", len(a.OIDC), MaxOIDCProviders)
 	}
@@ -160,6 +187,9 @@ func (a *AuthConfig) validate() error {
 		if p.CLIClientID != "" && p.CLIClientID == p.ClientID {
 			return invalid(field+".cli_client_id", "%q is the console's client_id: register a public client of its own for the CLI"+
 				" (loopback redirects, device grant), so that an ID token issued to the console can never be exchanged for a token", p.CLIClientID)
+		}
+		if p.CLIRequireBinding && p.CLIClientID == "" {
+			return invalid(field+".cli_require_binding", "is set, but there is no CLI sign-in through this provider: set cli_client_id, or remove cli_require_binding")
 		}
 		for _, id := range []struct{ key, v string }{{"client_id", p.ClientID}, {"cli_client_id", p.CLIClientID}} {
 			if id.key == "cli_client_id" && id.v == "" {
@@ -278,4 +308,13 @@ func (p OIDCProvider) VouchesFor(email string) bool {
 		}
 	}
 	return false
+}
+
+// validPort accepts an empty port (the scheme's) or 1-65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }

@@ -47,6 +47,8 @@ func TestAuthOIDCValidate(t *testing.T) {
 		// One client for the console and the CLI would let a token (or
 		// a code) issued to one serve the other.
 		{"cli client id is the console's", oidcBase + "      cli_client_id: certwright\n", "auth.oidc[0].cli_client_id"},
+		{"cli binding required", oidcBase + "      cli_client_id: certwright-cli\n      cli_require_binding: true\n", ""},
+		{"cli binding required without a cli client", oidcBase + "      cli_require_binding: true\n", "auth.oidc[0].cli_require_binding"},
 		{"email domains", oidcBase + "      email_domains: [example.com, corp.example.com]\n", ""},
 		{"one client twice", oidcBase + "    - name: corp2\n      issuer: https://login.example.com\n      client_id: certwright\n", "auth.oidc[1].client_id"},
 		{"two clients of one issuer", oidcBase + "    - name: corp2\n      issuer: https://login.example.com\n      client_id: other\n", ""},
@@ -64,6 +66,11 @@ func TestAuthOIDCValidate(t *testing.T) {
 		{"empty group", oidcBase + "      roles:\n        - group: ''\n          role: viewer\n", "auth.oidc[0].roles[0].group"},
 		{"bad scope pattern", oidcBase + "      roles:\n        - group: g\n          role: viewer\n          scope:\n            names: ['a*b']\n", "auth.oidc[0].roles[0].scope"},
 		{"empty scope CA", oidcBase + "      roles:\n        - group: g\n          role: viewer\n          scope:\n            cas: ['']\n", "auth.oidc[0].roles[0].scope"},
+		{"server URLs", "auth:\n  server_urls: ['https://pki.example.com', 'https://pki.example.com:9443/']\n", ""},
+		{"server URL over http", "auth:\n  server_urls: ['http://pki.example.com']\n", "auth.server_urls[0]"},
+		{"server URL with a path", "auth:\n  server_urls: ['https://pki.example.com/api']\n", "auth.server_urls[0]"},
+		{"server URL bad port", "auth:\n  server_urls: ['https://pki.example.com', 'https://pki.example.com:70000']\n", "auth.server_urls[1]"},
+		{"server URL no host", "auth:\n  server_urls: ['https://:443']\n", "auth.server_urls[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

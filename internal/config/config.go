@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/certwright/certwright/internal/atomicfile"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
@@ -26,13 +27,32 @@ import (
 // FileName is the configuration file inside the data directory.
 const FileName = "config.yaml"
 
+// KEKFileName is the key-encryption key's file in the data directory,
+// where it is unless kek_file says otherwise.
+const KEKFileName = "kek"
+
+// SealedKEKFileName is, with keys.kek_provider pkcs11, the file in the
+// data directory holding the key-encryption key sealed by the token's KEK
+// (unless kek_file says otherwise).
+const SealedKEKFileName = "kek.p11"
+
 // Config is the whole configuration. Zero values are replaced by defaults
 // in Defaults; every field can be set in DATA/config.yaml or by a flag.
 type Config struct {
 	// DataDir holds the KEK, admin token, root.pem and (by default) the SQLite database.
 	DataDir string `yaml:"-"`
+	// ReplicaSettingsKey keys the digests of secret-bearing settings in
+	// the replica registry (README "Several replicas"). Never read from
+	// the file: the app derives it from the KEK.
+	ReplicaSettingsKey []byte `yaml:"-"`
 	// DB is a store URL: empty for DATA/certwright.db (SQLite), or postgres://...
 	DB string `yaml:"db,omitempty"`
+	// KEKFile is the key-encryption key's file (default DATA/kek;
+	// relative paths are in the data directory), so that it can sit on
+	// other storage than the database and the rest of the data
+	// directory. With keys.kek_provider pkcs11 it is the file holding the
+	// KEK sealed by the token (default DATA/kek.p11). See KEKPath.
+	KEKFile string `yaml:"kek_file,omitempty"`
 	// HTTPSListen serves the API (and later ACME and the dashboard).
 	HTTPSListen string `yaml:"https_listen,omitempty"`
 	// HTTPListen serves /crl, /ocsp, /ca and /healthz over plain HTTP.
@@ -54,6 +74,11 @@ type Config struct {
 	// (default 5s): a stalled database gives 503 after it, not a hung
 	// request.
 	StoreTimeout string `yaml:"store_timeout,omitempty"`
+	// ShutdownDelay is how long, after SIGTERM, the listeners keep
+	// serving while /readyz already answers 503, so that a load balancer
+	// stops sending requests before they close (default 5s on PostgreSQL,
+	// where replicas sit behind a load balancer; 0 on SQLite, one process).
+	ShutdownDelay string `yaml:"shutdown_delay,omitempty"`
 	// Revocation tunes CRLs and the OCSP responder.
 	Revocation RevocationConfig `yaml:"revocation,omitempty"`
 	// Audit tunes the audit log's signed checkpoints.
@@ -70,15 +95,58 @@ type Config struct {
 	Alerts AlertsConfig `yaml:"alerts,omitempty"`
 	// Metrics places the Prometheus endpoint.
 	Metrics MetricsConfig `yaml:"metrics,omitempty"`
+	// Scan configures network scans for TLS endpoints (scan.go).
+	Scan ScanConfig `yaml:"scan,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level,omitempty"`
+	// ReplicaName names this replica in the scheduled jobs' records and
+	// leases (default HOSTNAME:PORT, the port of https_listen; see
+	// Replica). It is not defaulted here, so that a config.yaml copied to
+	// another replica does not carry this one's name.
+	ReplicaName string `yaml:"replica_name,omitempty"`
 	// Init applies only when a data directory is created.
 	Init InitConfig `yaml:"init,omitempty"`
 	// Auth configures single sign-on through OpenID Connect providers.
 	Auth AuthConfig `yaml:"auth,omitempty"`
+	// Keys says where CA keys are kept: software-wrapped under the KEK
+	// file, or in a PKCS#11 token (an HSM).
+	Keys KeysConfig `yaml:"keys,omitempty"`
 
 	// src, after Decode, says where each setting was written.
 	src *source
+}
+
+// ShutdownPause returns the parsed shutdown_delay (after Validate); when
+// unset, 5s on PostgreSQL and none on SQLite.
+func (c *Config) ShutdownPause() time.Duration {
+	if c.ShutdownDelay == "" {
+		if c.Postgres() {
+			return 5 * time.Second
+		}
+		return 0
+	}
+	d, _ := time.ParseDuration(c.ShutdownDelay)
+	return d
+}
+
+// KEKPath is the key-encryption key's file: kek_file (relative to the
+// data directory), or DATA/kek; with keys.kek_provider pkcs11, the sealed
+// KEK's file, DATA/kek.p11 by default.
+func (c *Config) KEKPath() string {
+	switch {
+	case c.KEKFile == "" && c.Keys.KEKInToken():
+		return filepath.Join(c.DataDir, SealedKEKFileName)
+	case c.KEKFile == "":
+		return filepath.Join(c.DataDir, KEKFileName)
+	case filepath.IsAbs(c.KEKFile):
+		return filepath.Clean(c.KEKFile)
+	}
+	return filepath.Join(c.DataDir, c.KEKFile)
+}
+
+// Postgres reports whether the store is PostgreSQL.
+func (c *Config) Postgres() bool {
+	return strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://")
 }
 
 // StoreDeadline returns the parsed store_timeout (after Validate).
@@ -281,6 +349,131 @@ type InitConfig struct {
 	// SkipACMEProvisioner leaves out the ACME provisioner "default" that
 	// init otherwise creates (init --acme=false).
 	SkipACMEProvisioner bool `yaml:"skip_acme_provisioner,omitempty"`
+	// AdoptTokenKEK: with keys.kek_provider pkcs11, seal the KEK under
+	// the AES key already in the token under keys.pkcs11.kek_label
+	// instead of generating it (init --pkcs11-kek-adopt). Never saved.
+	AdoptTokenKEK bool `yaml:"-"`
+}
+
+// Key providers keys.ca_key_provider names.
+const (
+	KeyProviderSoftware = "software"
+	KeyProviderPKCS11   = "pkcs11"
+)
+
+// Where keys.kek_provider keeps the instance's key-encryption key at rest.
+const (
+	// KEKProviderFile: in a file of its own (kek_file), in the clear.
+	KEKProviderFile = "file"
+	// KEKProviderPKCS11: sealed (AES-256-GCM) by an AES key inside the
+	// token of keys.pkcs11; kek_file holds only the sealed bytes.
+	KEKProviderPKCS11 = "pkcs11"
+)
+
+// DefaultKEKLabel is the token KEK's label when keys.pkcs11.kek_label is
+// not set.
+const DefaultKEKLabel = "certwright-kek"
+
+// KeysConfig says where CA keys are kept.
+type KeysConfig struct {
+	// CAKeyProvider is where a new CA's key is generated when its request
+	// names no provider: software (default) or pkcs11 (needs PKCS11).
+	CAKeyProvider string `yaml:"ca_key_provider,omitempty"`
+	// KEKProvider is where the instance's key-encryption key is kept at
+	// rest: file (the default, also when empty) or pkcs11 (sealed by
+	// the token's AES key PKCS11.KEKLabel; needs PKCS11).
+	KEKProvider string `yaml:"kek_provider,omitempty"`
+	// PKCS11, when its module is set, is the token serve opens at start.
+	PKCS11 PKCS11Config `yaml:"pkcs11,omitempty"`
+}
+
+// maxKEKLabel bounds keys.pkcs11.kek_label (the pkcs11 package's limit on
+// labels).
+const maxKEKLabel = 128
+
+// KEKInToken reports whether the KEK is kept sealed by the token.
+func (k KeysConfig) KEKInToken() bool { return k.KEKProvider == KEKProviderPKCS11 }
+
+// PKCS11Config names a PKCS#11 module, one of its tokens and where the
+// user PIN is (never the PIN itself).
+type PKCS11Config struct {
+	// Module is the absolute path of the PKCS#11 library.
+	Module string `yaml:"module,omitempty"`
+	// TokenLabel or TokenSerial (exactly one) selects the token.
+	TokenLabel  string `yaml:"token_label,omitempty"`
+	TokenSerial string `yaml:"token_serial,omitempty"`
+	// PINFile (mode 0600; relative: in the data directory) or PINEnv, the
+	// name of an environment variable (exactly one), holds the user PIN.
+	PINFile string `yaml:"pin_file,omitempty"`
+	PINEnv  string `yaml:"pin_env,omitempty"`
+	// KEKLabel is the CKA_LABEL of the token's AES-256 key that seals
+	// the instance KEK, with keys.kek_provider pkcs11 (default
+	// certwright-kek).
+	KEKLabel string `yaml:"kek_label,omitempty"`
+}
+
+// KEKLabelOrDefault is kek_label, or DefaultKEKLabel when it is unset.
+func (p PKCS11Config) KEKLabelOrDefault() string {
+	if p.KEKLabel == "" {
+		return DefaultKEKLabel
+	}
+	return p.KEKLabel
+}
+
+// Configured reports whether a token is configured.
+func (p PKCS11Config) Configured() bool {
+	p.KEKLabel = ""
+	return p != PKCS11Config{}
+}
+
+// PINPath returns pin_file, relative paths taken in dataDir.
+func (p PKCS11Config) PINPath(dataDir string) string {
+	if p.PINFile == "" || filepath.IsAbs(p.PINFile) {
+		return p.PINFile
+	}
+	return filepath.Join(dataDir, p.PINFile)
+}
+
+func (k KeysConfig) validate() error {
+	switch k.CAKeyProvider {
+	case KeyProviderSoftware:
+	case KeyProviderPKCS11:
+		if !k.PKCS11.Configured() {
+			return invalid("keys.ca_key_provider", "pkcs11 needs a token: set keys.pkcs11 (module, token_label or token_serial, pin_file or pin_env), or use software")
+		}
+	default:
+		return invalid("keys.ca_key_provider", "%q: want software or pkcs11", k.CAKeyProvider)
+	}
+	p := k.PKCS11
+	switch k.KEKProvider {
+	case "", KEKProviderFile:
+		if p.KEKLabel != "" {
+			return invalid("keys.pkcs11.kek_label", "is for keys.kek_provider pkcs11 (the KEK sealed by the token); with the KEK in a file (keys.kek_provider %s) remove it", KEKProviderFile)
+		}
+	case KEKProviderPKCS11:
+		if !p.Configured() {
+			return invalid("keys.kek_provider", "pkcs11 needs a token: set keys.pkcs11 (module, token_label or token_serial, pin_file or pin_env), or use file")
+		}
+		if len(p.KEKLabel) > maxKEKLabel || strings.TrimSpace(p.KEKLabel) != p.KEKLabel || strings.ContainsFunc(p.KEKLabel, unicode.IsControl) {
+			return invalid("keys.pkcs11.kek_label", "%q: want 1 to %d printable characters without surrounding spaces", p.KEKLabel, maxKEKLabel)
+		}
+	default:
+		return invalid("keys.kek_provider", "%q: want file or pkcs11", k.KEKProvider)
+	}
+	if !p.Configured() {
+		return nil
+	}
+	switch {
+	case p.Module == "":
+		return invalid("keys.pkcs11.module", "required: the absolute path of the PKCS#11 library (for SoftHSM2 on Debian, /usr/lib/softhsm/libsofthsm2.so)")
+	case !filepath.IsAbs(p.Module):
+		return invalid("keys.pkcs11.module", "%q is not an absolute path: name the library exactly (the loader would search for a bare name)", p.Module)
+	case (p.TokenLabel == "") == (p.TokenSerial == ""):
+		return invalid("keys.pkcs11.token_label", "give exactly one of keys.pkcs11.token_label and keys.pkcs11.token_serial")
+	case (p.PINFile == "") == (p.PINEnv == ""):
+		return invalid("keys.pkcs11.pin_file", "give exactly one of keys.pkcs11.pin_file (a 0600 file holding the user PIN) and keys.pkcs11.pin_env (the name of an environment variable holding it); the PIN itself is never a setting")
+	}
+	return nil
 }
 
 // Defaults fills every zero field with its default.
@@ -355,7 +548,12 @@ func (c *Config) Defaults() {
 	def(&in.IssuingKey, string(pki.ECDSAP256))
 	defInt(&in.IssuingValidityDays, 1825)
 	def(&c.DefaultCA, in.IssuingName)
+	def(&c.Keys.CAKeyProvider, KeyProviderSoftware)
+	if c.Keys.KEKInToken() {
+		def(&c.Keys.PKCS11.KEKLabel, DefaultKEKLabel)
+	}
 	c.lifecycleDefaults()
+	c.scanDefaults()
 	c.authDefaults()
 }
 
@@ -381,6 +579,50 @@ func defaultTLSNames(publicURL string) []string {
 		return names
 	}
 	return append([]string{host}, names...)
+}
+
+// MaxReplicaName bounds replica_name, in characters.
+const MaxReplicaName = 64
+
+// Replica returns the name of this replica: replica_name, or else
+// HOSTNAME:PORT from the machine's host name and https_listen's port.
+func (c *Config) Replica() string {
+	if c.ReplicaName != "" {
+		return c.ReplicaName
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	_, port, _ := net.SplitHostPort(c.HTTPSListen)
+	name := host + ":" + port
+	if validReplicaName(name) != nil {
+		// A host name past the bound (or odd): keep its end, which with
+		// the port tells replicas apart.
+		r := []rune(strings.Map(func(r rune) rune {
+			if unicode.IsPrint(r) {
+				return r
+			}
+			return '_'
+		}, name))
+		name = string(r[max(0, len(r)-MaxReplicaName):])
+	}
+	return name
+}
+
+// validReplicaName checks a replica name: 1 to MaxReplicaName printable
+// characters.
+func validReplicaName(name string) error {
+	n := utf8.RuneCountInString(name)
+	if n == 0 || n > MaxReplicaName || !utf8.ValidString(name) {
+		return fmt.Errorf("%d characters: want 1 to %d printable characters (it names this replica in `jobs list`)", n, MaxReplicaName)
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("character %U is not printable: want 1 to %d printable characters", r, MaxReplicaName)
+		}
+	}
+	return nil
 }
 
 // ErrInvalid marks a configuration error; the message names the field.
@@ -410,11 +652,19 @@ func (c *Config) validate() error {
 	if err := ValidatePublicHTTPURL(c.PublicHTTPURL); err != nil {
 		return err
 	}
+	if c.ReplicaName != "" {
+		if err := validReplicaName(c.ReplicaName); err != nil {
+			return invalid("replica_name", "%v", err)
+		}
+	}
 	if err := ValidateTLSNames(c.TLSNames); err != nil {
 		return err
 	}
 	if err := ValidateOrganization(c.Init.Organization); err != nil {
 		return err
+	}
+	if err := validKEKFile(c.KEKFile); err != nil {
+		return invalid("kek_file", "%v", err)
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") && !strings.HasPrefix(c.DB, "sqlite:") {
 		return invalid("db", "want postgres://..., postgresql://... or sqlite:PATH")
@@ -430,6 +680,9 @@ func (c *Config) validate() error {
 	}
 	if d, err := inventory.ParseWindow(c.StoreTimeout); err != nil || d < 100*time.Millisecond || d > time.Minute {
 		return invalid("store_timeout", "%q: want a duration from 100ms to 1m, like 5s", c.StoreTimeout)
+	}
+	if d, err := time.ParseDuration(c.ShutdownDelay); c.ShutdownDelay != "" && (err != nil || d < 0 || d > 5*time.Minute) {
+		return invalid("shutdown_delay", "%q: want a duration from 0s to 5m, like 5s", c.ShutdownDelay)
 	}
 	if err := c.Revocation.validate(); err != nil {
 		return err
@@ -472,10 +725,16 @@ func (c *Config) validate() error {
 	if err := c.ACME.validate(); err != nil {
 		return err
 	}
+	if err := c.validateScan(); err != nil {
+		return err
+	}
 	if err := c.validateLifecycle(); err != nil {
 		return err
 	}
 	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	if err := c.Keys.validate(); err != nil {
 		return err
 	}
 	switch c.LogLevel {
@@ -665,16 +924,37 @@ func ReadFile(path, dataDir string) (*Config, error) {
 
 // Save writes the persistent part of c to DIR/config.yaml (0600: it may hold a database URL with a password).
 func (c *Config) Save() error {
-	b, err := yaml.Marshal(c)
+	b, err := c.encode()
 	if err != nil {
-		return fmt.Errorf("config: encode: %w", err)
+		return err
 	}
-	head := []byte("# Certwright configuration, written at init. Flags override it.\n")
 	path := filepath.Join(c.DataDir, FileName)
-	if err := os.WriteFile(path, append(head, b...), 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("config: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// Replace writes the persistent part of c over the file at path (0600),
+// atomically: a crash leaves the old file or the new one.
+func (c *Config) Replace(path string) error {
+	b, err := c.encode()
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) encode() ([]byte, error) {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("config: encode: %w", err)
+	}
+	head := []byte("# Certwright configuration, written at init. Flags override it.\n")
+	return append(head, b...), nil
 }
 
 func (r RevocationConfig) validate() error {
@@ -707,6 +987,20 @@ func (r RevocationConfig) validate() error {
 	}
 	if r.PublicRateLimit != -1 && (r.PublicRateLimit < 1 || r.PublicRateLimit > 1_000_000) {
 		return invalid("revocation.public_rate_limit", "%d: want 1 to 1000000 requests per second per source, or -1 for no limit", r.PublicRateLimit)
+	}
+	return nil
+}
+
+// validKEKFile checks the shape of kek_file (the file itself, its mode
+// 0600 included, is checked when the KEK is loaded).
+func validKEKFile(p string) error {
+	switch base := filepath.Base(p); {
+	case p == "":
+		return nil
+	case strings.TrimSpace(p) != p || strings.ContainsRune(p, 0):
+		return fmt.Errorf("%q: a file path without surrounding spaces", p)
+	case strings.HasSuffix(p, "/") || base == "." || base == "..":
+		return fmt.Errorf("%q names a directory, not the KEK file", p)
 	}
 	return nil
 }

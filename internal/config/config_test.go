@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certwright/certwright/internal/config"
 )
@@ -57,6 +58,8 @@ func TestDecodeStrict(t *testing.T) {
 		{"unknown top-level field", "http_listen: 127.0.0.1:9000\nbogus_setting: 1\n", "bogus_setting"},
 		{"unknown nested field", "init:\n  root_kee: rsa-2048\n", "root_kee"},
 		{"misspelt field", "public_http_uri: http://x\n", "public_http_uri"},
+		// The PIN is never a setting: only where to read it.
+		{"pkcs11 pin itself", "keys:\n  pkcs11:\n    module: /m.so\n    token_label: t\n    pin: 1234\n", "keys.pkcs11.pin"},
 		{"data_dir is not a file setting", "data_dir: /tmp\n", "data_dir"},
 		{"wrong type", "restore_window_days: soon\n", "soon"},
 		{"not a mapping", "- a\n- b\n", "config"},
@@ -107,6 +110,8 @@ func TestValidate(t *testing.T) {
 		{"postgres db", "db: postgres://u@h/db\n", ""},
 		{"restore window 7", "restore_window_days: 7\n", ""},
 		{"restore window 30", "restore_window_days: 30\n", ""},
+		{"kek file absolute", "kek_file: /run/secrets/certwright.kek\n", ""},
+		{"kek file relative", "kek_file: keys/kek\n", ""},
 
 		{"listen without port", "http_listen: 127.0.0.1\n", "http_listen"},
 		{"listen garbage", "https_listen: 'not an address'\n", "https_listen"},
@@ -124,6 +129,9 @@ func TestValidate(t *testing.T) {
 		{"public url from [::] listen", "http_listen: '[::]:8080'\n", "public_http_url"},
 		{"wildcard listen with a public url", "http_listen: '0.0.0.0:8080'\npublic_http_url: http://pki.example.internal:8080\n", ""},
 		{"db scheme", "db: mysql://x\n", "db"},
+		{"kek file a directory", "kek_file: /run/secrets/\n", "kek_file"},
+		{"kek file dot-dot", "kek_file: ../..\n", "kek_file"},
+		{"kek file spaces", "kek_file: ' /run/kek'\n", "kek_file"},
 		{"restore window too short", "restore_window_days: 6\n", "restore_window_days"},
 		{"restore window too long", "restore_window_days: 31\n", "restore_window_days"},
 		{"restore window negative", "restore_window_days: -1\n", "restore_window_days"},
@@ -141,6 +149,24 @@ func TestValidate(t *testing.T) {
 		{"audit verify daily", "audit:\n  verify_interval: 24h\n", ""},
 		{"audit verify too often", "audit:\n  verify_interval: 30s\n", "audit.verify_interval"},
 		{"audit verify too rare", "audit:\n  verify_interval: 8d\n", "audit.verify_interval"},
+		{"keys software", "keys:\n  ca_key_provider: software\n", ""},
+		{"keys pkcs11", "keys:\n  ca_key_provider: pkcs11\n  pkcs11:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    token_label: certwright\n    pin_file: /etc/certwright/pin\n", ""},
+		{"keys token configured, software CAs", "keys:\n  pkcs11:\n    module: /m.so\n    token_serial: 1a2b\n    pin_env: HSM_PIN\n", ""},
+		{"keys provider unknown", "keys:\n  ca_key_provider: tpm\n", "keys.ca_key_provider"},
+		{"keys pkcs11 without token", "keys:\n  ca_key_provider: pkcs11\n", "keys.ca_key_provider"},
+		{"keys pkcs11 no module", "keys:\n  pkcs11:\n    token_label: t\n    pin_env: P\n", "keys.pkcs11.module"},
+		{"keys pkcs11 relative module", "keys:\n  pkcs11:\n    module: libsofthsm2.so\n    token_label: t\n    pin_env: P\n", "keys.pkcs11.module"},
+		{"keys pkcs11 no token", "keys:\n  pkcs11:\n    module: /m.so\n    pin_env: P\n", "keys.pkcs11.token_label"},
+		{"keys pkcs11 two tokens", "keys:\n  pkcs11:\n    module: /m.so\n    token_label: t\n    token_serial: s\n    pin_env: P\n", "keys.pkcs11.token_label"},
+		{"keys pkcs11 no pin", "keys:\n  pkcs11:\n    module: /m.so\n    token_label: t\n", "keys.pkcs11.pin_file"},
+		{"keys pkcs11 two pins", "keys:\n  pkcs11:\n    module: /m.so\n    token_label: t\n    pin_file: f\n    pin_env: P\n", "keys.pkcs11.pin_file"},
+		{"kek in the token", "keys:\n  kek_provider: pkcs11\n  pkcs11:\n    module: /m.so\n    token_label: t\n    pin_env: P\n    kek_label: my-kek\n", ""},
+		{"kek in a file", "keys:\n  kek_provider: file\n", ""},
+		{"kek in the token without a token", "keys:\n  kek_provider: pkcs11\n", "keys.kek_provider"},
+		{"kek provider unknown", "keys:\n  kek_provider: tpm\n", "keys.kek_provider"},
+		{"kek label with a file kek", "keys:\n  pkcs11:\n    module: /m.so\n    token_label: t\n    pin_env: P\n    kek_label: k\n", "keys.pkcs11.kek_label"},
+		{"kek label alone", "keys:\n  pkcs11:\n    kek_label: k\n", "keys.pkcs11.kek_label"},
+		{"kek label spaces", "keys:\n  kek_provider: pkcs11\n  pkcs11:\n    module: /m.so\n    token_label: t\n    pin_env: P\n    kek_label: ' k'\n", "keys.pkcs11.kek_label"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,4 +242,45 @@ func TestLoadSave(t *testing.T) {
 			t.Errorf("round trip changed the config:\n got %+v\nwant %+v", back, c)
 		}
 	})
+}
+
+// TestShutdownPauseDefault: replicas (PostgreSQL) pause 5 s by default
+// for their load balancer; one SQLite process stops at once.
+// TestKEKPath: kek_file is absolute, or relative to the data directory;
+// unset, the KEK is DATA/kek, or, sealed by the token, DATA/kek.p11.
+func TestKEKPath(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ file, provider, want string }{
+		{"", "", "/srv/cw/kek"},
+		{"", config.KEKProviderFile, "/srv/cw/kek"},
+		{"", config.KEKProviderPKCS11, "/srv/cw/kek.p11"},
+		{"/run/secrets/kek", "", "/run/secrets/kek"},
+		{"/run/secrets/kek.p11", config.KEKProviderPKCS11, "/run/secrets/kek.p11"},
+		{"/run/secrets/../kek", "", "/run/kek"},
+		{"keys/kek", "", "/srv/cw/keys/kek"},
+	} {
+		c := config.Config{DataDir: "/srv/cw", KEKFile: tt.file, Keys: config.KeysConfig{KEKProvider: tt.provider}}
+		if got := c.KEKPath(); got != filepath.FromSlash(tt.want) {
+			t.Errorf("kek_file %q, kek_provider %q: KEKPath %q, want %q", tt.file, tt.provider, got, tt.want)
+		}
+	}
+}
+
+func TestShutdownPauseDefault(t *testing.T) {
+	for _, c := range []struct {
+		db, delay string
+		want      time.Duration
+	}{
+		{"", "", 0},
+		{"sqlite:/x/db", "", 0},
+		{"postgres://h/db", "", 5 * time.Second},
+		{"postgresql://h/db", "", 5 * time.Second},
+		{"postgres://h/db", "0s", 0},
+		{"", "2s", 2 * time.Second},
+	} {
+		cfg := &config.Config{DB: c.db, ShutdownDelay: c.delay}
+		if got := cfg.ShutdownPause(); got != c.want {
+			t.Errorf("db %q shutdown_delay %q: pause %s, want %s", c.db, c.delay, got, c.want)
+		}
+	}
 }

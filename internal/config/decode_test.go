@@ -21,7 +21,7 @@ func TestDecodeNamesLineAndKnownKeys(t *testing.T) {
 		want       string // the whole first line of the error
 	}{
 		{"unknown top-level key", "log_level: info\nlisten: x\n",
-			"config: invalid configuration: c.yaml:2: listen: unknown field (known fields: acme, alerts, approval, audit, auth, console, db, default_ca, http_listen, https_listen, init, lifecycle, log_level, max_body_bytes, metrics, public_http_url, restore_window_days, revocation, store_timeout, tls_names, tls_validity_days)"},
+			"config: invalid configuration: c.yaml:2: listen: unknown field (known fields: acme, alerts, approval, audit, auth, console, db, default_ca, http_listen, https_listen, init, kek_file, keys, lifecycle, log_level, max_body_bytes, metrics, public_http_url, replica_name, restore_window_days, revocation, scan, shutdown_delay, store_timeout, tls_names, tls_validity_days)"},
 		{"unknown nested key", "metrics:\n  max_certificates: 5\n  lisen: 127.0.0.1:9464\n",
 			"config: invalid configuration: c.yaml:3: metrics.lisen: unknown field (known fields: listen, max_certificates, token_file)"},
 		{"unknown key in a list item", "alerts:\n  channels:\n    - name: a\n      type: webhook\n      uri: https://x\n",

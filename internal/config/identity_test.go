@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,5 +56,50 @@ func TestIdentityValidation(t *testing.T) {
 		if !errors.Is(c.err, ErrInvalid) || !strings.Contains(c.err.Error(), c.field+":") {
 			t.Errorf("%s: err = %v, want ErrInvalid naming %s", c.name, c.err, c.field)
 		}
+	}
+}
+
+// TestReplicaName: replica_name is 1 to 64 printable characters; unset,
+// the replica is HOSTNAME:PORT with https_listen's port, and a saved
+// configuration does not carry it (a copied config.yaml must not name
+// the other replica).
+func TestReplicaName(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{
+		{"eu-1", true},
+		{"pki-0.pki.svc:8443", true},
+		{"réplica b", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"tab\there", false},
+		{"new\nline", false},
+		{"\x7f", false},
+	} {
+		cfg := &Config{DataDir: t.TempDir(), ReplicaName: c.name}
+		cfg.Defaults()
+		err := cfg.Validate()
+		var fe *FieldError
+		if c.ok != (err == nil) || (err != nil && (!errors.As(err, &fe) || fe.Field != "replica_name")) {
+			t.Errorf("replica_name %q: %v", c.name, err)
+		}
+	}
+	cfg := &Config{DataDir: t.TempDir(), HTTPSListen: "0.0.0.0:9443"}
+	cfg.Defaults()
+	host, _ := os.Hostname()
+	if got := cfg.Replica(); got != host+":9443" && !strings.HasSuffix(host+":9443", got) {
+		t.Errorf("default replica name %q, want %q", got, host+":9443")
+	}
+	if err := cfg.Save(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "replica_name") {
+		t.Errorf("the saved configuration names the replica:\n%s", b)
 	}
 }

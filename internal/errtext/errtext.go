@@ -14,7 +14,7 @@ func isPackage(s string) bool {
 	switch s {
 	case "access", "acme", "agent", "api", "app", "audit", "authz", "backup", "ca", "clientctx", "compliance", "config", "crl", "enroll",
 		"est", "inventory", "issue", "keys", "lifecycle", "lint", "notify", "ocsp", "pkcs11", "pki", "profile",
-		"revcheck", "revoke", "scan", "scep", "software", "sqlite", "postgres", "store", "validate", "yamlconf", "inspect",
+		"revcheck", "revoke", "scan", "tlsprobe", "grade", "service", "discovery", "ceremony", "escrow", "scep", "software", "sqlite", "postgres", "store", "validate", "yamlconf", "inspect",
 		"asn1", "x509":
 		return true
 	}

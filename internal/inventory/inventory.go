@@ -61,7 +61,7 @@ type Certificate struct {
 	// Revocation is set once the certificate is revoked.
 	Revocation *Revocation `json:"revocation,omitempty"`
 
-	// Source is SourceIssued or SourceImported.
+	// Source is SourceIssued, SourceImported or SourceDiscovered.
 	Source Source `json:"source"`
 	// Owner is who answers for the certificate (a team or person), free text.
 	Owner string `json:"owner,omitempty"`
@@ -95,6 +95,26 @@ type Certificate struct {
 	// written with the certificate and read back only by
 	// authentication (ClientCredential), not by listings.
 	ClientPrincipalID string `json:"-"`
+	// ClientTokenID is, for a person certificate (issue.Request.Person),
+	// the ID of the API token of the sign-in that asked for it; "" for
+	// every other certificate. Authentication refuses the certificate once
+	// that token is revoked, and revoking the token revokes it. Written
+	// with ClientPrincipalID, read back only by authentication and by
+	// that revocation.
+	ClientTokenID string `json:"-"`
+	// Completes is set by ACME finalization only: the order the
+	// certificate completes. The insert marks that order valid with this
+	// certificate in the same transaction, provided the finalization
+	// still holds the order's claim; otherwise nothing is stored. Never
+	// read back.
+	Completes *OrderClaim `json:"-"`
+}
+
+// OrderClaim names an ACME order in processing, the claim its
+// finalization holds and the time to record as the order's update.
+type OrderClaim struct {
+	ID, Claim string
+	UpdatedAt time.Time
 }
 
 // Source says where a certificate in the inventory came from.
@@ -104,12 +124,21 @@ type Source string
 const (
 	SourceIssued   Source = "issued"
 	SourceImported Source = "imported"
+	// SourceDiscovered: issued elsewhere and found served by a network
+	// scan, not imported by anyone. Like an imported certificate it is
+	// keyed by its fingerprint, monitored for expiry and never renewed
+	// here.
+	SourceDiscovered Source = "discovered"
 	// SourceACME is a filter value, never stored: the certificates
 	// issued here to an ACME client (tagged "acme", requested by an
 	// "acme:" name, a namespace reserved for ACME accounts). As a
 	// filter, SourceIssued is the certificates issued here otherwise.
 	SourceACME Source = "acme"
 )
+
+// External reports whether certificates from s were issued elsewhere
+// (imported or discovered): their own issuer renews them.
+func (s Source) External() bool { return s == SourceImported || s == SourceDiscovered }
 
 // RenewalKind says how a certificate came to replace its predecessor.
 type RenewalKind string
@@ -182,7 +211,8 @@ type Filter struct {
 	// Owner and Requester match those fields exactly.
 	Owner, Requester string
 	// Source keeps certificates from one source: SourceImported,
-	// SourceACME, or SourceIssued (issued here, not to an ACME client).
+	// SourceDiscovered, SourceACME, or SourceIssued (issued here, not to
+	// an ACME client).
 	Source Source
 	// ExpiringBefore keeps certificates whose NotAfter is before this time.
 	ExpiringBefore time.Time
@@ -308,14 +338,14 @@ func (f *Filter) SetStatus(s string, now time.Time) error {
 	return nil
 }
 
-// ParseSource reads a listing's source filter: "issued", "acme" or
-// "imported".
+// ParseSource reads a listing's source filter: "issued", "acme",
+// "imported" or "discovered".
 func ParseSource(s string) (Source, error) {
 	switch Source(s) {
-	case SourceIssued, SourceACME, SourceImported:
+	case SourceIssued, SourceACME, SourceImported, SourceDiscovered:
 		return Source(s), nil
 	}
-	return "", fmt.Errorf("inventory: unknown source %q: want issued, acme or imported", s)
+	return "", fmt.Errorf("inventory: unknown source %q: want issued, acme, imported or discovered", s)
 }
 
 // Sources of a compromised-key report.

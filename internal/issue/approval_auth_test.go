@@ -11,7 +11,6 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/profile"
-	"github.com/certwright/certwright/internal/store"
 )
 
 // TestApprovalKeepsRequesterAuth: a request held for approval is replayed
@@ -79,7 +78,7 @@ func TestApprovalKeepsRequesterAuth(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Approve: %v", err)
 		}
-		if got, err := e.db.ClientCredential(ctx, res.Cert.Serial); !errors.Is(err, store.ErrNotFound) {
+		if got, err := e.db.CredentialHolder(ctx, res.Cert.Serial); err != nil || got != "" {
 			t.Errorf("legacy ACME request issued as the credential of %q (%v), want none", got, err)
 		}
 	})
@@ -105,7 +104,7 @@ func TestApprovalKeepsRequesterAuth(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Approve: %v", err)
 		}
-		if got, err := e.db.ClientCredential(ctx, out.Cert.Serial); err != nil || got != agent.ID {
+		if got, err := e.db.CredentialHolder(ctx, out.Cert.Serial); err != nil || got != agent.ID {
 			t.Errorf("credential of %q (%v), want %s", got, err, agent.ID)
 		}
 	})

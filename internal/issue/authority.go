@@ -1,6 +1,7 @@
 package issue
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -33,6 +34,33 @@ func (s *Service) newCARecord(id string, spec *ca.Spec, kind ca.Kind, parentID s
 	}
 }
 
+// generatorIn is the part of the key provider (keys.Router) that creates
+// a key in a provider named by the caller.
+type generatorIn interface {
+	GenerateIn(ctx context.Context, name string, alg pki.KeyAlgorithm, purpose keys.Purpose) (keys.Ref, crypto.Signer, error)
+}
+
+// generateCAKey creates the key of new CA id in the provider spec names,
+// or else in Config.CAKeyProvider, or else in the key provider's default.
+func (s *Service) generateCAKey(ctx context.Context, spec *ca.Spec, id string) (keys.Ref, crypto.Signer, error) {
+	name := spec.KeyProvider
+	if name == "" {
+		name = s.cfg.CAKeyProvider
+	}
+	if name == "" {
+		return s.keys.Generate(ctx, spec.KeyAlg, keys.CAPurpose(id))
+	}
+	g, ok := s.keys.(generatorIn)
+	if !ok {
+		return keys.Ref{}, nil, fmt.Errorf("%w: key provider %q: this server has one key provider only", ErrInvalid, name)
+	}
+	ref, sg, err := g.GenerateIn(ctx, name, spec.KeyAlg, keys.CAPurpose(id))
+	if errors.Is(err, keys.ErrUnknownProvider) {
+		return keys.Ref{}, nil, fmt.Errorf("%w: key provider %q is not configured on this server (for pkcs11: set keys.pkcs11 in config.yaml and restart serve): %w", ErrInvalid, name, err)
+	}
+	return ref, sg, err
+}
+
 // checkNewCA authorises a CA creation and validates its spec; it fails
 // before a key is generated when the name is taken.
 func (s *Service) checkNewCA(ctx context.Context, p authz.Principal, spec *ca.Spec) error {
@@ -60,7 +88,7 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	if err != nil {
 		return nil, err
 	}
-	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg, keys.CAPurpose(id))
+	ref, signer, err := s.generateCAKey(ctx, spec, id)
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate root key: %w", err)
 	}
@@ -84,13 +112,13 @@ func (s *Service) CreateRoot(ctx context.Context, p authz.Principal, spec *ca.Sp
 	}
 	rec := s.newCARecord(id, spec, ca.KindRoot, "", ref)
 	rec.CertDER = der
-	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "root", "key_algorithm": spec.KeyAlg, "serial": pki.SerialHex(serial), "ca_key_use": "self-signature"})
+	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "root", "key_algorithm": spec.KeyAlg, "key_provider": ref.Provider, "serial": pki.SerialHex(serial), "ca_key_use": "self-signature"})
 	err = s.store.CreateCA(ctx, rec, ev)
 	s.cfg.CAs.Invalidate()
 	if err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
-	s.cfg.Log.Info("root CA created", "ca", rec.Name, "id", rec.ID, "key", spec.KeyAlg)
+	s.cfg.Log.Info("root CA created", "ca", rec.Name, "id", rec.ID, "key", spec.KeyAlg, "key_provider", ref.Provider)
 	return rec, nil
 }
 
@@ -129,7 +157,7 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	if err != nil {
 		return nil, err
 	}
-	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg, keys.CAPurpose(id))
+	ref, signer, err := s.generateCAKey(ctx, spec, id)
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate intermediate key: %w", err)
 	}
@@ -153,13 +181,13 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 		return nil, fmt.Errorf("issue: sign intermediate: %w", err)
 	}
 	rec.CertDER = der
-	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "intermediate", "parent": parentCA.Name, "parent_id": parentCA.ID, "key_algorithm": spec.KeyAlg, "serial": pki.SerialHex(serial), "ca_key_use": parentCA.ID})
+	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "intermediate", "parent": parentCA.Name, "parent_id": parentCA.ID, "key_algorithm": spec.KeyAlg, "key_provider": ref.Provider, "serial": pki.SerialHex(serial), "ca_key_use": parentCA.ID})
 	err = s.store.CreateCA(ctx, rec, ev)
 	s.cfg.CAs.Invalidate()
 	if err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", spec.Name, err)
 	}
-	s.cfg.Log.Info("intermediate CA created", "ca", rec.Name, "id", rec.ID, "parent", parentCA.Name, "key", spec.KeyAlg)
+	s.cfg.Log.Info("intermediate CA created", "ca", rec.Name, "id", rec.ID, "parent", parentCA.Name, "key", spec.KeyAlg, "key_provider", ref.Provider)
 	return rec, nil
 }
 
@@ -174,7 +202,7 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 	if err != nil {
 		return nil, err
 	}
-	ref, signer, err := s.keys.Generate(ctx, spec.KeyAlg, keys.CAPurpose(id))
+	ref, signer, err := s.generateCAKey(ctx, spec, id)
 	if err != nil {
 		return nil, fmt.Errorf("issue: generate key: %w", err)
 	}
@@ -187,7 +215,7 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 	}
 	rec := s.newCARecord(id, spec, ca.KindIntermediate, "", ref)
 	rec.External, rec.Status, rec.CSRDER = true, ca.StatusPending, csrDER
-	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "external", "key_algorithm": spec.KeyAlg})
+	ev := audit.New(p, s.cfg.Clock.Now(), "ca.create", rec.ID, map[string]any{"name": rec.Name, "kind": "external", "key_algorithm": spec.KeyAlg, "key_provider": ref.Provider})
 	err = s.store.CreateCA(ctx, rec, ev)
 	s.cfg.CAs.Invalidate()
 	if err != nil {
@@ -217,21 +245,176 @@ func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOr
 	if err := ca.CheckImport(cert, signer.Public(), chain, s.cfg.Clock.Now()); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	parent, err := s.signedHere(ctx, cert)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.notRevokedByRoot(ctx, parent, cert); err != nil {
+		return nil, err
+	}
 	c.CertDER = cert.Raw
 	c.ChainDER = nil
-	for _, cc := range chain {
-		c.ChainDER = append(c.ChainDER, cc.Raw)
+	details := map[string]any{"name": c.Name, "fingerprint": pki.Fingerprint(cert.Raw)}
+	if parent != nil {
+		// Signed by a CA of this instance (an offline root, at its
+		// ceremony): the CA sits below it, and its chain is the parent's.
+		c.ParentID = parent.ID
+		details["parent"], details["parent_id"] = parent.Name, parent.ID
+	} else {
+		for _, cc := range chain {
+			c.ChainDER = append(c.ChainDER, cc.Raw)
+		}
 	}
 	c.Status = ca.StatusActive
 	c.UpdatedAt = s.cfg.Clock.Now()
-	ev := audit.New(p, c.UpdatedAt, "ca.import", c.ID, map[string]any{"name": c.Name, "fingerprint": pki.Fingerprint(cert.Raw)})
+	ev := audit.New(p, c.UpdatedAt, "ca.import", c.ID, details)
 	err = s.store.UpdateCA(ctx, c, ev)
 	s.cfg.CAs.Invalidate()
 	if err != nil {
 		return nil, fmt.Errorf("issue: store CA %s: %w", c.Name, err)
 	}
+	if err := s.notRevokedByRoot(ctx, parent, cert); err != nil {
+		// The root's CRL listing it was uploaded while the import ran,
+		// after the upload looked for the root's CAs to revoke: the CA
+		// must not issue.
+		return nil, s.disableRevoked(ctx, p, c, err)
+	}
 	s.cfg.Log.Info("external CA certificate imported", "ca", c.Name, "id", c.ID)
 	return c, nil
+}
+
+// notRevokedByRoot refuses cert, signed by parent, when parent is an
+// offline root whose uploaded CRL lists it: the root revoked it at its
+// ceremony, and revocation is permanent.
+func (s *Service) notRevokedByRoot(ctx context.Context, parent *ca.CA, cert *x509.Certificate) error {
+	if parent == nil || !parent.Offline() {
+		return nil
+	}
+	stored, err := s.store.LatestCRL(ctx, parent.ID)
+	if err != nil {
+		return fmt.Errorf("issue: CRL of CA %s: %w", parent.Name, err)
+	}
+	if stored == nil {
+		return nil
+	}
+	rl, err := x509.ParseRevocationList(stored.DER)
+	if err != nil {
+		return fmt.Errorf("issue: parse the CRL %d of CA %s: %w", stored.Number, parent.Name, err)
+	}
+	for _, e := range rl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+			return fmt.Errorf("%w: the certificate (serial %s) is revoked by the root's CRL number %d (root %s, revoked %s, reason %s); revocation is permanent: have the root sign a new certificate at its ceremony",
+				ErrInvalid, pki.SerialHex(cert.SerialNumber), stored.Number, parent.Name, e.RevocationTime.UTC().Format(time.RFC3339), pki.Reason(e.ReasonCode))
+		}
+	}
+	return nil
+}
+
+// disableRevoked disables c, imported just now with a certificate its
+// offline root's CRL turned out to list (revoked), and returns why.
+func (s *Service) disableRevoked(ctx context.Context, p authz.Principal, c *ca.CA, revoked error) error {
+	now := s.cfg.Clock.Now()
+	if err := c.Disable(now); err != nil {
+		return errors.Join(revoked, err)
+	}
+	ev := audit.New(p, now, "ca.disable", c.ID, map[string]any{"name": c.Name, "reason": revoked.Error()})
+	err := s.store.UpdateCA(ctx, c, ev)
+	s.cfg.CAs.Invalidate()
+	if err != nil {
+		return errors.Join(revoked, fmt.Errorf("issue: disable CA %s: %w", c.Name, err))
+	}
+	s.cfg.Log.Warn("imported CA disabled: its offline root's CRL revokes it", "ca", c.Name, "id", c.ID, "err", revoked)
+	return fmt.Errorf("%w (CA %s was imported as its root's CRL arrived, and is now disabled)", revoked, c.Name)
+}
+
+// signedHere returns the CA of this instance whose certificate issued cert
+// (its subject is cert's issuer and its key verifies cert's signature), or
+// nil when none did. A certificate whose path length that CA does not
+// allow is refused.
+func (s *Service) signedHere(ctx context.Context, cert *x509.Certificate) (*ca.CA, error) {
+	cas, err := s.store.ListCAs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("issue: list CAs: %w", err)
+	}
+	for _, c := range cas {
+		if c.Status == ca.StatusDeleted || c.Status == ca.StatusPending || len(c.CertDER) == 0 {
+			continue
+		}
+		pc, err := s.parse(c)
+		if err != nil || !bytes.Equal(cert.RawIssuer, pc.RawSubject) || cert.CheckSignatureFrom(pc) != nil {
+			continue
+		}
+		if err := ca.CheckChild(pc, pathLenOf(cert), cert.NotAfter); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return c, nil
+	}
+	return nil, nil
+}
+
+// pathLenOf is a CA certificate's path length as ca.Spec counts it: -1
+// for none.
+func pathLenOf(c *x509.Certificate) int {
+	if c.MaxPathLen <= 0 && !c.MaxPathLenZero {
+		return -1
+	}
+	return c.MaxPathLen
+}
+
+// ImportRoot records cert as an offline root: a root CA whose key this
+// instance never holds (ca.OfflineKeyProvider). It never signs here; it
+// stands at the top of the chains of the CAs it signed at its ceremony,
+// and its CRL is the one uploaded (revoke.Service.ImportCRL).
+func (s *Service) ImportRoot(ctx context.Context, p authz.Principal, name string, cert *x509.Certificate) (*ca.CA, error) {
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAName: name}); err != nil {
+		return nil, err
+	}
+	if err := ca.ValidateName(name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	now := s.cfg.Clock.Now()
+	if err := ca.CheckImportedRoot(cert, now); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	alg, err := pki.AlgorithmOf(cert.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	cas, err := s.store.ListCAs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("issue: list CAs: %w", err)
+	}
+	for _, c := range cas {
+		if c.Name == name {
+			return nil, fmt.Errorf("%w: a CA named %q already exists", ErrConflict, name)
+		}
+		if len(c.CertDER) == 0 {
+			continue
+		}
+		if other, err := s.parse(c); err == nil && bytes.Equal(other.RawSubjectPublicKeyInfo, cert.RawSubjectPublicKeyInfo) {
+			return nil, fmt.Errorf("%w: CA %s already has this certificate's key", ErrConflict, c.Name)
+		}
+	}
+	id, err := newCAID()
+	if err != nil {
+		return nil, err
+	}
+	rec := &ca.CA{
+		ID: id, Name: name, Kind: ca.KindRoot, External: true, Status: ca.StatusActive,
+		Key:     keys.Ref{Provider: ca.OfflineKeyProvider, Algorithm: alg},
+		CertDER: cert.Raw, CreatedAt: now, UpdatedAt: now,
+	}
+	ev := audit.New(p, now, "ca.import_root", rec.ID, map[string]any{
+		"name": name, "subject": cert.Subject.String(), "serial": pki.SerialHex(cert.SerialNumber),
+		"fingerprint": pki.Fingerprint(cert.Raw), "key_algorithm": alg, "not_after": cert.NotAfter.UTC(),
+	})
+	err = s.store.CreateCA(ctx, rec, ev)
+	s.cfg.CAs.Invalidate()
+	if err != nil {
+		return nil, fmt.Errorf("issue: store CA %s: %w", name, err)
+	}
+	s.cfg.Log.Info("offline root imported", "ca", name, "id", id, "fingerprint", pki.Fingerprint(cert.Raw))
+	return rec, nil
 }
 
 // PublicKey returns the public key of a CA; the private key never leaves.
@@ -249,7 +432,7 @@ func (s *Service) PublicKey(ctx context.Context, c *ca.CA) (crypto.PublicKey, er
 // KEK or a tampered CA record.
 func (s *Service) VerifyKeys(ctx context.Context, cas []*ca.CA) error {
 	for _, c := range cas {
-		if c.Status == ca.StatusDeleted {
+		if c.Status == ca.StatusDeleted || c.Offline() {
 			continue
 		}
 		if _, err := s.caSigner(ctx, c); err != nil {

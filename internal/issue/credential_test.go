@@ -11,7 +11,6 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
-	"github.com/certwright/certwright/internal/store"
 )
 
 // tPrincipal stores a machine principal bound to role within scope and
@@ -117,13 +116,7 @@ func TestIssueIdentityRule(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Issue: %v", err)
 			}
-			got, err := e.db.ClientCredential(ctx, res.Cert.Serial)
-			if tc.want == "" {
-				if !errors.Is(err, store.ErrNotFound) {
-					t.Errorf("credential of %q (%v), want none", got, err)
-				}
-				return
-			}
+			got, err := e.db.CredentialHolder(ctx, res.Cert.Serial)
 			if err != nil || got != tc.want {
 				t.Errorf("credential of %q (%v), want %s", got, err, tc.want)
 			}

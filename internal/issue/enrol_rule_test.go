@@ -72,7 +72,7 @@ func TestEnrolFollowsActOnRule(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Issue: %v (lead may act on web: *.internal covers *.svc.internal)", err)
 		}
-		if got, err := e.db.ClientCredential(ctx, res.Cert.Serial); err != nil || got != "web" {
+		if got, err := e.db.CredentialHolder(ctx, res.Cert.Serial); err != nil || got != "web" {
 			t.Errorf("credential of %q (%v), want web", got, err)
 		}
 	})

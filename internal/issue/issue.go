@@ -33,6 +33,7 @@ import (
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
+	"github.com/certwright/certwright/internal/revoke"
 )
 
 // Store is the persistence the issuance path needs.
@@ -40,6 +41,7 @@ import (
 // same transaction.
 type Store interface {
 	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
+	ListCAs(ctx context.Context) ([]*ca.CA, error)
 	CreateCA(ctx context.Context, c *ca.CA, ev audit.Event) error
 	UpdateCA(ctx context.Context, c *ca.CA, ev audit.Event) error
 	InsertCertificate(ctx context.Context, c *inventory.Certificate, ev audit.Event) error
@@ -47,6 +49,13 @@ type Store interface {
 	KeyStore
 	IdentityStore
 	CompromisedKeys
+	UploadedCRLs
+}
+
+// UploadedCRLs reads the CRL uploaded for an offline root (nil for none):
+// a certificate it lists is never imported.
+type UploadedCRLs interface {
+	LatestCRL(ctx context.Context, caID string) (*revoke.StoredCRL, error)
 }
 
 // insertExpecter is a Store whose certificate inserts are group-committed:
@@ -128,6 +137,9 @@ type Config struct {
 	// Service's own writes do); nil means a cache of the Service's own
 	// over the store.
 	CAs *ca.Cache
+	// CAKeyProvider names the key provider a new CA's key is generated
+	// in when its Spec names none ("": the key provider's default).
+	CAKeyProvider string
 }
 
 // Observer hears the outcome of each leaf issuance. caName and profile are
@@ -223,6 +235,11 @@ type Request struct {
 	// and not be replaced already.
 	Replaces    string
 	RenewalKind inventory.RenewalKind
+	// Completes is the ACME order the certificate completes, and the
+	// claim its finalization holds: the certificate is stored only while
+	// the claim holds, together with the order's completion. Only ACME
+	// finalization sets it.
+	Completes *inventory.OrderClaim
 }
 
 const maxOwner = 200
@@ -525,6 +542,14 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	rec.RequesterID = req.Principal.ID
 	rec.Owner, rec.AutoRenew = req.Owner, req.AutoRenew
 	rec.ClientPrincipalID = credential
+	rec.Completes = req.Completes
+	if credential != "" && credential == req.Principal.ID {
+		// A credential a sign-in mints for the person (a person
+		// certificate, which checkPerson admits only for a sign-in's
+		// token, or any client certificate issued with the sign-in's
+		// token or one of its certificates) ends with that sign-in.
+		rec.ClientTokenID = req.Principal.SignIn
+	}
 	if predecessor != nil {
 		rec.Replaces, rec.RenewalKind = predecessor.Serial, req.RenewalKind
 		if rec.RenewalKind == "" {
@@ -572,6 +597,9 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if req.Person {
 		details["person"], details["via"] = true, req.Principal.Via
 	}
+	if req.Person || rec.ClientTokenID != "" {
+		details["token_id"] = rec.ClientTokenID
+	}
 	if approved != nil {
 		details["approval_request"] = approved.ID
 		details["approved_by"] = approved.DecidedBy
@@ -600,8 +628,8 @@ func (s *Service) checkReplaces(ctx context.Context, req Request, res authz.Reso
 	if err != nil {
 		return nil, fmt.Errorf("%w: replaces %s: %w", ErrInvalid, req.Replaces, err)
 	}
-	if old.Source == inventory.SourceImported {
-		return nil, fmt.Errorf("%w: replaces %s: an imported certificate is renewed by its own issuer", ErrInvalid, old.Serial)
+	if old.Source.External() {
+		return nil, fmt.Errorf("%w: replaces %s: an %s certificate is renewed by its own issuer", ErrInvalid, old.Serial, old.Source)
 	}
 	if old.RenewedBy != "" {
 		return nil, fmt.Errorf("%w: replaces %s: already renewed by %s", ErrConflict, old.Serial, old.RenewedBy)
@@ -749,6 +777,9 @@ func (s *Service) caSigner(ctx context.Context, c *ca.CA) (crypto.Signer, error)
 // (issuance has the parsed CA certificate): the key is unwrapped for c's
 // purpose and checked against pub.
 func (s *Service) caSignerFor(ctx context.Context, c *ca.CA, pub crypto.PublicKey) (crypto.Signer, error) {
+	if c.Offline() {
+		return nil, fmt.Errorf("%w: CA %s is an offline root: its key is not on this server", ca.ErrNotIssuing, c.Name)
+	}
 	sg, err := s.signers.Signer(ctx, c.Key, keys.CAPurpose(c.ID))
 	if err != nil {
 		return nil, fmt.Errorf("issue: load key %s of CA %s: %w", c.Key.ID, c.Name, err)

@@ -135,6 +135,19 @@ type Provider interface {
 	Signer(ctx context.Context, ref Ref, purpose Purpose) (crypto.Signer, error)
 }
 
+// Destroyer is implemented by providers whose keys outlive the record
+// that refers to them (a token's keys stay in the token when the database
+// row goes): the owner of a key it has replaced destroys it. Keys of a
+// provider that is not a Destroyer (wrapped software keys) end with their
+// record.
+type Destroyer interface {
+	// Destroy removes the key ref, bound to purpose, from the provider.
+	// A key that is already gone is no error, so a destruction can be
+	// retried. A provider may refuse purposes whose keys it never
+	// destroys (a CA's).
+	Destroy(ctx context.Context, ref Ref, purpose Purpose) error
+}
+
 // Exporter is implemented by providers whose keys may be handed out, for
 // managed end-entity keys only; CA keys are never passed to it.
 type Exporter interface {

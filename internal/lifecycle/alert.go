@@ -36,12 +36,28 @@ const (
 	AlertDeployFailed AlertKind = "deploy_failed"
 	// AlertTest: sent by `certwright alerts test`.
 	AlertTest AlertKind = "test"
+	// AlertServedRevoked: a scan found an endpoint serving a revoked
+	// certificate (critical).
+	AlertServedRevoked AlertKind = "served_revoked"
+	// AlertServedExpired: a scan found an endpoint serving an expired
+	// certificate (critical).
+	AlertServedExpired AlertKind = "served_expired"
+	// AlertServedStale: a scan found an endpoint serving a certificate
+	// that was renewed: its successor was not deployed there.
+	AlertServedStale AlertKind = "served_stale"
+	// AlertEndpointPlaintext: a scan found an endpoint accepting
+	// plaintext (scan.alert_plaintext).
+	AlertEndpointPlaintext AlertKind = "endpoint_plaintext"
+	// AlertEndpointWeak: a scan found an endpoint with weak TLS
+	// (scan.alert_weak).
+	AlertEndpointWeak AlertKind = "endpoint_weak"
 )
 
 // AlertKinds lists every kind, for validating routes.
 func AlertKinds() []AlertKind {
 	return []AlertKind{AlertExpiring, AlertRenewalDue, AlertExpired, AlertRenewalFailed,
-		AlertCAExpiring, AlertRevocationStale, AlertDeployFailed, AlertTest}
+		AlertCAExpiring, AlertRevocationStale, AlertDeployFailed, AlertTest,
+		AlertServedRevoked, AlertServedExpired, AlertServedStale, AlertEndpointPlaintext, AlertEndpointWeak}
 }
 
 // Severity orders alerts for people.
@@ -85,7 +101,8 @@ type Alert struct {
 	Kind     AlertKind `json:"kind"`
 	Severity Severity  `json:"severity"`
 	// Subject is the certificate's serial, or ca:<id>, crl:<ca id>,
-	// ocsp:<ca id>, test:<channel>, deploy:<host>/<entry>.
+	// ocsp:<ca id>, test:<channel>, deploy:<host>/<entry>,
+	// endpoint:<host:port>.
 	Subject   string `json:"subject"`
 	Threshold string `json:"threshold,omitempty"` // e.g. "7d"
 	// Summary is one line for a chat message or an email subject; Detail

@@ -40,32 +40,52 @@ type DeliverResult struct {
 	Sent, Retrying, Failed int
 }
 
+// deliveryClaim is how many deliveries one claim takes. A claim lasts
+// their attempts' timeouts and a minute, which is the longest a replica
+// that dies in the middle of a run holds them up.
+const deliveryClaim = 5
+
 // Deliver attempts every due delivery once: success marks it sent, a
 // permanent error or the last allowed attempt marks it failed, anything
-// else schedules a retry with backoff.
+// else schedules a retry with backoff. Each delivery is claimed first,
+// so that with several replicas only one sends it.
 func (s *Service) Deliver(ctx context.Context) (DeliverResult, error) {
 	var res DeliverResult
-	now := s.cfg.Clock.Now().UTC()
-	due, err := s.store.DueDeliveries(ctx, now, deliveryBatch)
-	if err != nil {
-		return res, fmt.Errorf("lifecycle: deliveries: %w", err)
-	}
 	var errs []error
-	for _, d := range due {
-		if ctx.Err() != nil {
+	claimFor := deliveryClaim*s.cfg.DeliveryTimeout + time.Minute
+	for done := 0; done < deliveryBatch && ctx.Err() == nil; {
+		due, err := s.store.ClaimDeliveries(ctx, s.cfg.Clock.Now().UTC(), s.claimer, claimFor, min(deliveryClaim, deliveryBatch-done))
+		if err != nil {
+			return res, errors.Join(append(errs, fmt.Errorf("lifecycle: deliveries: %w", err))...)
+		}
+		if len(due) == 0 {
 			break
 		}
-		s.attempt(ctx, d)
-		switch d.Status {
-		case DeliverySent:
-			res.Sent++
-		case DeliveryFailed:
-			res.Failed++
-		default:
-			res.Retrying++
-		}
-		if err := s.store.UpdateDelivery(ctx, d); err != nil {
-			errs = append(errs, err)
+		for i, d := range due {
+			if ctx.Err() != nil {
+				// Claimed but not attempted: free for another replica now.
+				if err := s.store.ReleaseDeliveries(context.WithoutCancel(ctx), s.claimer); err != nil {
+					errs = append(errs, err)
+				}
+				s.cfg.Log.Debug("delivery run stopped; unattempted deliveries released", "left", len(due)-i)
+				break
+			}
+			done++
+			s.attempt(ctx, d)
+			switch d.Status {
+			case DeliverySent:
+				res.Sent++
+			case DeliveryFailed:
+				res.Failed++
+			default:
+				res.Retrying++
+			}
+			if err := s.store.UpdateDelivery(ctx, d); errors.Is(err, ErrElsewhere) {
+				s.cfg.Log.Warn("alert delivery attempted after its claim lapsed; another replica's outcome stands",
+					"alert", d.AlertID, "channel", d.Channel, "status", d.Status)
+			} else if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return res, errors.Join(errs...)

@@ -151,21 +151,3 @@ func TestThresholdLabel(t *testing.T) {
 		}
 	}
 }
-
-func TestLocalLockerExcludes(t *testing.T) {
-	var l LocalLocker
-	unlock, ok, err := l.TryLock(t.Context(), "job")
-	if err != nil || !ok {
-		t.Fatalf("first TryLock: %v %v", ok, err)
-	}
-	if _, ok, _ := l.TryLock(t.Context(), "job"); ok {
-		t.Fatal("second TryLock of a held lock succeeded")
-	}
-	if _, ok, _ := l.TryLock(t.Context(), "other"); !ok {
-		t.Fatal("a different job's lock is independent")
-	}
-	unlock()
-	if _, ok, _ := l.TryLock(t.Context(), "job"); !ok {
-		t.Fatal("TryLock after unlock failed")
-	}
-}

@@ -26,7 +26,7 @@ func TestSchedulerSetIntervalWhileRunning(t *testing.T) {
 				runs.Add(1)
 				return "ok", nil
 			}}}
-			sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, &lifecycle.LocalLocker{}, jobs)
+			sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, testLocker(t, db), "test", jobs)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,6 +24,9 @@ type Delivery struct {
 	SentAt        time.Time `json:"sent_at,omitzero"`
 	// Alert is filled by the store when it hands out due deliveries.
 	Alert *Alert `json:"-"`
+	// ClaimedBy is the claim the delivery was handed out under ("" for
+	// none): its update applies only while the claim is still this one.
+	ClaimedBy string `json:"-"`
 }
 
 // AlertQuery selects a page of alerts, newest first.
@@ -53,9 +56,11 @@ type AlertRecord struct {
 
 // Job outcomes.
 const (
-	OutcomeOK      = "ok"
-	OutcomeError   = "error"
-	OutcomeSkipped = "skipped" // another replica held the lock
+	OutcomeOK    = "ok"
+	OutcomeError = "error"
+	// OutcomeSkipped: another replica held the lock, or (a scheduled
+	// run) ran the job less than an interval ago. Never recorded.
+	OutcomeSkipped = "skipped"
 )
 
 // JobState is a scheduled job's last run and its cursor.
@@ -65,6 +70,8 @@ type JobState struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	Outcome    string    `json:"outcome"`
 	Detail     string    `json:"detail"`
+	// Replica is the replica_name of the replica that ran it.
+	Replica string `json:"replica,omitempty"`
 	// Cursor is job-defined: the expiry check keeps the "now" of its last
 	// complete run, so the next run looks only at what crossed since.
 	Cursor time.Time `json:"cursor,omitzero"`
@@ -73,6 +80,40 @@ type JobState struct {
 	// Idle is set by a run that found nothing to do: it is logged at
 	// debug rather than info (not stored).
 	Idle bool `json:"-"`
+	// RecentRuns is how many runs the history holds of the last
+	// RecentRunsWindow (Scheduler.Jobs sets it; not stored); nil when
+	// the history could not be read.
+	RecentRuns *int `json:"-"`
+}
+
+// RecentRunsWindow is the period JobState.RecentRuns counts.
+const RecentRunsWindow = time.Hour
+
+// The run history keeps each job's runs of the last RunHistoryAge, at
+// most RunHistoryMax of them: enough to see one run per interval across
+// replicas, bounded for the 10-second jobs (8,640 runs a day each).
+const (
+	RunHistoryAge = 7 * 24 * time.Hour
+	RunHistoryMax = 1000
+)
+
+// JobRun is one recorded run of a job, written with the job's last run
+// (JobState) by the same store call. A skipped run is not recorded.
+type JobRun struct {
+	Job        string
+	Replica    string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Outcome    string
+	Detail     string
+}
+
+// JobRunQuery selects recorded runs: those of Job ("" for every job)
+// started at or after Since, newest first, at most Limit.
+type JobRunQuery struct {
+	Job   string
+	Since time.Time
+	Limit int
 }
 
 // Rotation states.

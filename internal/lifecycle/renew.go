@@ -44,6 +44,15 @@ func (s *Service) Renew(ctx context.Context, c *inventory.Certificate, opts Rene
 		res, err = s.renew(ctx, c, opts)
 		return err
 	})
+	if err != nil && c.RenewedBy == "" {
+		// Another replica renewed it meanwhile (the issuance checks
+		// before signing, the insert again after): its attempt is the
+		// one recorded, and this is no failure.
+		if cur, gerr := s.store.GetCertificate(ctx, c.Serial); gerr == nil && cur.RenewedBy != "" {
+			s.cfg.Log.Info("certificate renewed elsewhere meanwhile", "serial", c.Serial, "new_serial", cur.RenewedBy, "kind", opts.Kind)
+			return nil, fmt.Errorf("%w: %w: certificate %s was renewed by %s meanwhile", ErrConflict, ErrElsewhere, c.Serial, cur.RenewedBy)
+		}
+	}
 	now := s.cfg.Clock.Now().UTC()
 	att := inventory.RenewalAttempt{Serial: c.Serial, Kind: opts.Kind, OK: err == nil, At: now,
 		DaysLeft: round2(c.NotAfter.Sub(now).Hours() / 24)}
@@ -72,8 +81,8 @@ func (s *Service) Renew(ctx context.Context, c *inventory.Certificate, opts Rene
 }
 
 func (s *Service) renew(ctx context.Context, c *inventory.Certificate, opts RenewOptions) (*issue.Result, error) {
-	if c.Source == inventory.SourceImported {
-		return nil, fmt.Errorf("%w: certificate %s was imported; its own issuer renews it", ErrInvalid, c.Serial)
+	if c.Source.External() {
+		return nil, fmt.Errorf("%w: certificate %s was %s, not issued here; its own issuer renews it", ErrInvalid, c.Serial, c.Source)
 	}
 	if c.RenewedBy != "" {
 		return nil, fmt.Errorf("%w: certificate %s was already renewed by %s", ErrConflict, c.Serial, c.RenewedBy)
@@ -144,6 +153,11 @@ func (s *Service) renew(ctx context.Context, c *inventory.Certificate, opts Rene
 // ErrConflict marks a certificate renewed already.
 var ErrConflict = errors.New("lifecycle: conflict")
 
+// ErrElsewhere marks work another replica did or took meanwhile: a
+// certificate it renewed, a rotation item it moved on, a delivery it
+// claimed once this replica's claim lapsed.
+var ErrElsewhere = errors.New("lifecycle: done or taken by another replica")
+
 // RenewByHand renews the certificate serial for principal p (cert renew).
 func (s *Service) RenewByHand(ctx context.Context, p authz.Principal, serial string, reuseKey bool) (*issue.Result, error) {
 	c, err := s.store.GetCertificate(ctx, serial)
@@ -153,9 +167,10 @@ func (s *Service) RenewByHand(ctx context.Context, p authz.Principal, serial str
 	return s.Renew(ctx, c, RenewOptions{Kind: inventory.RenewalManual, ReuseKey: reuseKey, Principal: &p})
 }
 
-// RenewResult counts what one renewal run did.
+// RenewResult counts what one renewal run did. Elsewhere counts the
+// certificates another replica renewed while this run tried to.
 type RenewResult struct {
-	Renewed, Failed int
+	Renewed, Failed, Elsewhere int
 }
 
 // RenewDue renews every auto-renewed certificate inside its renewal
@@ -194,7 +209,10 @@ func (s *Service) RenewDue(ctx context.Context) (RenewResult, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		if _, err := s.Renew(ctx, c, RenewOptions{Kind: inventory.RenewalAuto}); err != nil {
+		if _, err := s.Renew(ctx, c, RenewOptions{Kind: inventory.RenewalAuto}); errors.Is(err, ErrElsewhere) {
+			res.Elsewhere++
+			continue
+		} else if err != nil {
 			res.Failed++
 			s.renewFailed(ctx, c, err)
 			continue

@@ -22,7 +22,9 @@ type RotationStore interface {
 	CreateRotation(ctx context.Context, r *Rotation, items []RotationItem, ev audit.Event) error
 	GetRotation(ctx context.Context, id string) (*Rotation, []RotationItem, error)
 	ListRotations(ctx context.Context, runningOnly bool, limit int) ([]*Rotation, error)
-	UpdateRotationItem(ctx context.Context, rotationID string, it RotationItem) error
+	// UpdateRotationItem records it if its status is still from;
+	// ErrElsewhere when another replica moved it on.
+	UpdateRotationItem(ctx context.Context, rotationID string, it RotationItem, from string) error
 	FinishRotation(ctx context.Context, id string, at time.Time, ev audit.Event) error
 }
 
@@ -349,7 +351,7 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 		if it.Status == ItemRevoked || it.Status == ItemFailed && revokeNow {
 			continue
 		}
-		changed := false
+		from, changed := it.Status, false
 		var unfit *inventory.Certificate // a successor that does not replace the item
 		if it.Status == ItemPending {
 			c, err := s.store.GetCertificate(ctx, it.Serial)
@@ -371,6 +373,11 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 				it.Status, it.NewSerial, it.Error, changed = ItemReplaced, c.RenewedBy, "", true
 			case it.Method == MethodServer:
 				next, err := s.reissueServerCert(ctx, c.Serial, r.ToCA)
+				if errors.Is(err, ErrElsewhere) {
+					// Another replica is replacing it now: the next
+					// pass finds the certificate it served instead.
+					break
+				}
 				if err != nil {
 					it.Error, changed = err.Error(), true
 					if revokeNow {
@@ -381,6 +388,11 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 				}
 			case it.Method == MethodReissue:
 				res, err := s.Renew(ctx, c, RenewOptions{Kind: inventory.RenewalRotate, ToCA: r.ToCA})
+				if errors.Is(err, ErrElsewhere) {
+					// Renewed by another replica meanwhile: the next
+					// pass finds the successor.
+					break
+				}
 				if err != nil {
 					it.Error, changed = err.Error(), true
 					if revokeNow {
@@ -409,7 +421,11 @@ func (s *Service) processRotation(ctx context.Context, r *Rotation) error {
 		}
 		if changed {
 			it.UpdatedAt = now
-			if err := s.store.UpdateRotationItem(ctx, r.ID, it); err != nil {
+			if err := s.store.UpdateRotationItem(ctx, r.ID, it, from); errors.Is(err, ErrElsewhere) {
+				s.cfg.Log.Info("rotation item moved on by another replica; taken up on the next pass", "id", r.ID, "serial", it.Serial)
+				open++
+				continue
+			} else if err != nil {
 				return err
 			}
 		}

@@ -37,6 +37,16 @@ func openStores(t *testing.T) map[string]*store.DB {
 	return out
 }
 
+// testLocker is the store's job locker on db, as serve uses it.
+func testLocker(t *testing.T, db *store.DB) *store.JobLocker {
+	t.Helper()
+	l, err := db.JobLocker("test", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // TestSchedulerSurvivesPanickingJob: a job that panics (one bad record)
 // is recorded as a failed run with the panic in its detail; the
 // scheduler goes on running it and every other job (issue 13 #8: a panic
@@ -59,7 +69,7 @@ func TestSchedulerSurvivesPanickingJob(t *testing.T) {
 					return "fine", nil
 				}},
 			}
-			sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, &lifecycle.LocalLocker{}, jobs)
+			sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, testLocker(t, db), "test", jobs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +130,7 @@ func TestSchedulerLogsIdleRunsAtDebug(t *testing.T) {
 			return "3 done", nil
 		}},
 	}
-	sched, err := lifecycle.NewScheduler(clock.Real{}, log, db, &lifecycle.LocalLocker{}, jobs)
+	sched, err := lifecycle.NewScheduler(clock.Real{}, log, db, testLocker(t, db), "test", jobs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +145,10 @@ func TestSchedulerLogsIdleRunsAtDebug(t *testing.T) {
 	}
 }
 
-// TestSchedulerResumesFreshJob: at start a Resume job whose last
-// successful run is less than an interval old waits (a trigger still runs
-// it at once); one whose last run failed or is an interval old runs at
-// once, as does every job without Resume.
+// TestSchedulerResumesFreshJob: at start a job that any replica ran less
+// than an interval ago waits (a trigger still runs it at once); one whose
+// last run is an interval old, or that never ran, runs at once. A Resume
+// job's failed run does not count, another job's does.
 func TestSchedulerResumesFreshJob(t *testing.T) {
 	t.Parallel()
 	db := openStores(t)["sqlite"]
@@ -148,6 +158,7 @@ func TestSchedulerResumesFreshJob(t *testing.T) {
 		"fresh":        {StartedAt: now.Add(-10 * time.Minute), Outcome: lifecycle.OutcomeOK},
 		"fresh-plain":  {StartedAt: now.Add(-10 * time.Minute), Outcome: lifecycle.OutcomeOK},
 		"stale":        {StartedAt: now.Add(-2 * time.Hour), Outcome: lifecycle.OutcomeOK},
+		"failed-plain": {StartedAt: now.Add(-10 * time.Minute), Outcome: lifecycle.OutcomeError},
 		"failed":       {StartedAt: now.Add(-10 * time.Minute), Outcome: lifecycle.OutcomeError},
 		"never-before": {},
 	} {
@@ -169,8 +180,9 @@ func TestSchedulerResumesFreshJob(t *testing.T) {
 			return "ran", nil
 		}}
 	}
-	sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, &lifecycle.LocalLocker{}, []lifecycle.Job{
+	sched, err := lifecycle.NewScheduler(clock.Real{}, slog.New(slog.DiscardHandler), db, testLocker(t, db), "test", []lifecycle.Job{
 		job("fresh", true), job("fresh-plain", false), job("stale", true), job("failed", true), job("never-before", true),
+		job("failed-plain", false),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +196,7 @@ func TestSchedulerResumesFreshJob(t *testing.T) {
 		return ran[name]
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for _, name := range []string{"fresh-plain", "stale", "failed", "never-before"} {
+	for _, name := range []string{"stale", "failed", "never-before"} {
 		for count(name) == 0 {
 			if time.Now().After(deadline) {
 				t.Fatalf("job %s did not run at start", name)
@@ -193,16 +205,20 @@ func TestSchedulerResumesFreshJob(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
-	if n := count("fresh"); n != 0 {
-		t.Fatalf("the fresh Resume job ran %d times at start, want it to wait out its interval", n)
-	}
-	if err := sched.Trigger("fresh"); err != nil {
-		t.Fatal(err)
-	}
-	for count("fresh") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("a trigger did not run the waiting Resume job")
+	for _, name := range []string{"fresh", "fresh-plain", "failed-plain"} {
+		if n := count(name); n != 0 {
+			t.Fatalf("job %s, run 10 minutes ago, ran %d times at start, want it to wait out its interval", name, n)
 		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	for _, name := range []string{"fresh", "fresh-plain"} {
+		if err := sched.Trigger(name); err != nil {
+			t.Fatal(err)
+		}
+		for count(name) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("a trigger did not run the waiting job %s", name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }

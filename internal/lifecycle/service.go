@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -36,8 +37,14 @@ type AlertStore interface {
 	RaiseAlert(ctx context.Context, a *Alert, channels []string) (bool, error)
 	// RaiseAlerts raises many in one transaction; channels[i] go with as[i].
 	RaiseAlerts(ctx context.Context, as []*Alert, channels [][]string) ([]bool, error)
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
+	// ClaimDeliveries claims for claimer, until claimFor from now by the
+	// store's clock, up to limit due deliveries no one else has claimed.
+	ClaimDeliveries(ctx context.Context, now time.Time, claimer string, claimFor time.Duration, limit int) ([]*Delivery, error)
+	// UpdateDelivery records an attempt and ends its claim; ErrElsewhere
+	// when the claim lapsed and another claimer took the delivery.
 	UpdateDelivery(ctx context.Context, d *Delivery) error
+	// ReleaseDeliveries ends claimer's remaining claims.
+	ReleaseDeliveries(ctx context.Context, claimer string) error
 	ListAlerts(ctx context.Context, limit int) ([]*AlertRecord, error)
 	// CertificateAlerts returns the newest limit alerts about the
 	// certificate serial (its payload's certificate), newest first.
@@ -55,11 +62,18 @@ type AlertStore interface {
 	CountAlerts(ctx context.Context, kind AlertKind, subjectPrefix string, since time.Time) (int, error)
 }
 
-// JobStore keeps each job's last run, and the audit record of a job run
-// or a test alert asked for by a principal.
+// JobStore keeps each job's last run and its run history, and the audit
+// record of a job run or a test alert asked for by a principal.
 type JobStore interface {
 	GetJob(ctx context.Context, name string) (*JobState, error)
+	// PutJob records j as the job's last run and adds it to the job's
+	// run history, in one transaction.
 	PutJob(ctx context.Context, j *JobState) error
+	// ListJobRuns returns the recorded runs q selects, newest first.
+	ListJobRuns(ctx context.Context, q JobRunQuery) ([]JobRun, error)
+	// CountJobRuns counts each job's recorded runs started at or after
+	// since.
+	CountJobRuns(ctx context.Context, since time.Time) (map[string]int, error)
 	AuditAppender
 }
 
@@ -155,13 +169,17 @@ type Config struct {
 	// ServerCert, when set, replaces the server's own TLS certificate
 	// when an emergency rotation matches it.
 	ServerCert ServerCert
+	// Replica names this replica (replica_name) in the claims on alert
+	// deliveries it sends (default "replica").
+	Replica string
 }
 
 // ServerCert is the server's own TLS certificate, which the server renews
 // itself. Reissue replaces it now if serial is the certificate being
 // served (from toCA when set, else from serial's own CA) and returns the
 // serial served from now on; for an older, no longer served certificate
-// it only returns the current serial.
+// it only returns the current serial. An error wrapping ErrElsewhere
+// says another replica is replacing it now.
 type ServerCert interface {
 	Reissue(ctx context.Context, serial, toCA string) (string, error)
 }
@@ -177,6 +195,10 @@ type Service struct {
 	kick chan struct{}
 	// live holds the settings a reload may change.
 	live atomic.Pointer[Settings]
+	// claimer is this service's claim on the deliveries it sends: the
+	// replica's name and a random suffix, so that no other process, even
+	// one given the same name, holds the same claim.
+	claimer string
 }
 
 // New returns a Service; every port is required.
@@ -207,7 +229,12 @@ func New(cfg Config, st Store, iss Issuer, rev Revoker, profiles Profiles) (*Ser
 	// go stale at the first SetSettings.
 	cfg.Thresholds, cfg.CAThresholds, cfg.Router, cfg.Channels = nil, nil, Router{}, nil
 	cfg.DeliveryAttempts, cfg.SupersedeAfter, cfg.RenewRetry = 0, 0, 0
-	svc := &Service{cfg: cfg, store: st, issuer: iss, revoker: rev, profiles: profiles, kick: make(chan struct{}, 1)}
+	var suffix [6]byte
+	if _, err := io.ReadFull(cfg.Rand, suffix[:]); err != nil {
+		return nil, fmt.Errorf("lifecycle: claim name: %w", err)
+	}
+	svc := &Service{cfg: cfg, store: st, issuer: iss, revoker: rev, profiles: profiles, kick: make(chan struct{}, 1),
+		claimer: cmp.Or(cfg.Replica, "replica") + "/" + hex.EncodeToString(suffix[:])}
 	svc.live.Store(&set)
 	return svc, nil
 }
@@ -497,7 +524,7 @@ func (s *Service) ref(ctx context.Context, c *inventory.Certificate, caNames map
 			caNames[c.CAID] = name
 		}
 	}
-	if name == "" && c.Source == inventory.SourceImported {
+	if name == "" && c.Source.External() {
 		name = c.Issuer
 	}
 	return &CertRef{

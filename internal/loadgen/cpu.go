@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -14,9 +15,19 @@ const userHZ = 100
 
 // CPU is the CPU time spent during the measured phase, read from /proc.
 type CPU struct {
-	ServerPID int `json:"server_pid"`
-	// ServerSeconds is the server process's user + system time.
+	// ServerPIDs are the server processes (several replicas: their sum).
+	ServerPIDs []int `json:"server_pids"`
+	// ServerSeconds is the server processes' user + system time.
 	ServerSeconds float64 `json:"server_seconds"`
+	// ServerContextSwitches counts the server threads' voluntary and
+	// involuntary context switches (/proc/PID/task/*/status; a thread
+	// that ended before the second sample is not counted, one started
+	// after the first is counted in full); ServerSwitchesPerCert per
+	// certificate. A
+	// process that waits more often (less work in flight at once, more
+	// processes sharing the cores) switches more per request.
+	ServerContextSwitches uint64  `json:"server_context_switches"`
+	ServerSwitchesPerCert float64 `json:"server_switches_per_cert"`
 	// ServerMSPerCert is ServerSeconds per certificate issued;
 	// ServerMSPerRequest per request answered, refusals included.
 	ServerMSPerCert    float64 `json:"server_ms_per_cert"`
@@ -30,17 +41,26 @@ type CPU struct {
 	MachineBusySeconds float64 `json:"machine_busy_seconds"`
 }
 
-// cpuSample holds CPU times in ticks.
+// cpuSample holds CPU times in ticks, and the servers' context switches
+// by thread ("PID/TID").
 type cpuSample struct {
 	server, self, machine uint64
+	switches              map[string]uint64
 }
 
-func sampleCPU(pid int) (cpuSample, error) {
-	var s cpuSample
-	var err error
-	if s.server, err = processTicks(strconv.Itoa(pid)); err != nil {
-		return s, fmt.Errorf("loadgen: server CPU (needs Linux /proc): %w", err)
+func sampleCPU(pids []int) (cpuSample, error) {
+	s := cpuSample{switches: map[string]uint64{}}
+	for _, pid := range pids {
+		t, err := processTicks(strconv.Itoa(pid))
+		if err != nil {
+			return s, fmt.Errorf("loadgen: CPU of server process %d (needs Linux /proc): %w", pid, err)
+		}
+		s.server += t
+		if err := threadSwitches(pid, s.switches); err != nil {
+			return s, fmt.Errorf("loadgen: context switches of server process %d: %w", pid, err)
+		}
 	}
+	var err error
 	if s.self, err = processTicks("self"); err != nil {
 		return s, fmt.Errorf("loadgen: own CPU: %w", err)
 	}
@@ -50,7 +70,7 @@ func sampleCPU(pid int) (cpuSample, error) {
 	return s, nil
 }
 
-func cpuBetween(pid int, before, after cpuSample, certs, requests int) *CPU {
+func cpuBetween(pids []int, before, after cpuSample, certs, requests int) *CPU {
 	sec := func(a, b uint64) float64 {
 		if b < a {
 			return 0
@@ -58,14 +78,21 @@ func cpuBetween(pid int, before, after cpuSample, certs, requests int) *CPU {
 		return float64(b-a) / userHZ
 	}
 	c := &CPU{
-		ServerPID:          pid,
+		ServerPIDs:         pids,
 		ServerSeconds:      sec(before.server, after.server),
 		LoadgenSeconds:     sec(before.self, after.self),
 		MachineBusySeconds: sec(before.machine, after.machine),
 	}
 	c.OtherSeconds = max(0, c.MachineBusySeconds-c.ServerSeconds-c.LoadgenSeconds)
+	for tid, n := range after.switches {
+		// A thread started since the first sample switched only since.
+		if b := before.switches[tid]; n >= b {
+			c.ServerContextSwitches += n - b
+		}
+	}
 	if certs > 0 {
 		c.ServerMSPerCert = c.ServerSeconds * 1000 / float64(certs)
+		c.ServerSwitchesPerCert = float64(c.ServerContextSwitches) / float64(certs)
 	}
 	if requests > 0 {
 		c.ServerMSPerRequest = c.ServerSeconds * 1000 / float64(requests)
@@ -133,9 +160,55 @@ func parseMachineBusy(data []byte) (uint64, error) {
 	return total, nil
 }
 
-// CheckPID reports whether the CPU time of process pid can be read.
-func CheckPID(pid int) error {
-	if _, err := sampleCPU(pid); err != nil {
+// threadSwitches adds the context switches of each thread of pid to by,
+// keyed "PID/TID".
+func threadSwitches(pid int, by map[string]uint64) error {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if err != nil {
+			continue // the thread exited
+		}
+		n, err := parseSwitches(data)
+		if err != nil {
+			return err
+		}
+		by[strconv.Itoa(pid)+"/"+t.Name()] = n
+	}
+	return nil
+}
+
+// parseSwitches sums voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+// of a /proc status file.
+func parseSwitches(data []byte) (uint64, error) {
+	var total uint64
+	found := 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || (name != "voluntary_ctxt_switches" && name != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc status %s %q: %w", name, v, err)
+		}
+		total += n
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("/proc status without context switch counts")
+	}
+	return total, nil
+}
+
+// CheckPIDs reports whether the CPU time of every process of pids can be
+// read.
+func CheckPIDs(pids []int) error {
+	if _, err := sampleCPU(pids); err != nil {
 		return err
 	}
 	return nil

@@ -158,9 +158,10 @@ type Options struct {
 	// measured phase). Zero means 30 s and 5 min.
 	Timeout     time.Duration
 	MaxDuration time.Duration
-	// ServerPID, when not zero, is the server process whose CPU time Run
-	// reads from /proc around the measured phase.
-	ServerPID int
+	// ServerPIDs, when set, are the server processes (replicas) whose CPU
+	// time and context switches Run reads from /proc around the measured
+	// phase.
+	ServerPIDs []int
 	// KeepCertificates keeps the PEM of every certificate received.
 	KeepCertificates bool
 }
@@ -281,9 +282,9 @@ func Run(ctx context.Context, hc *http.Client, t Target, b *Batch, o Options) (*
 	}
 
 	var before cpuSample
-	if o.ServerPID != 0 {
+	if len(o.ServerPIDs) > 0 {
 		var err error
-		if before, err = sampleCPU(o.ServerPID); err != nil {
+		if before, err = sampleCPU(o.ServerPIDs); err != nil {
 			return nil, err
 		}
 	}
@@ -307,12 +308,12 @@ func Run(ctx context.Context, hc *http.Client, t Target, b *Batch, o Options) (*
 			res.Stopped = err.Error()
 		}
 	}
-	if o.ServerPID != 0 {
-		after, err := sampleCPU(o.ServerPID)
+	if len(o.ServerPIDs) > 0 {
+		after, err := sampleCPU(o.ServerPIDs)
 		if err != nil {
 			return nil, err
 		}
-		res.CPU = cpuBetween(o.ServerPID, before, after, m.ok, m.sent)
+		res.CPU = cpuBetween(o.ServerPIDs, before, after, m.ok, m.sent)
 	}
 	return res, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -232,9 +234,47 @@ func TestPrepareMakesDistinctNames(t *testing.T) {
 
 func TestCPUBetween(t *testing.T) {
 	t.Parallel()
-	c := cpuBetween(7, cpuSample{server: 100, self: 10, machine: 1000}, cpuSample{server: 300, self: 30, machine: 1500}, 1000, 4000)
-	want := CPU{ServerPID: 7, ServerSeconds: 2, ServerMSPerCert: 2, ServerMSPerRequest: 0.5, LoadgenSeconds: 0.2, OtherSeconds: 2.8, MachineBusySeconds: 5}
-	if *c != want {
-		t.Errorf("got %+v\nwant %+v", *c, want)
+	before := cpuSample{server: 100, self: 10, machine: 1000, switches: map[string]uint64{"7/7": 10, "7/8": 5, "9/9": 3, "7/gone": 50}}
+	after := cpuSample{server: 300, self: 30, machine: 1500, switches: map[string]uint64{"7/7": 1010, "7/8": 505, "9/9": 503, "7/new": 40}}
+	c := cpuBetween([]int{7, 9}, before, after, 1000, 4000)
+	want := CPU{ServerPIDs: []int{7, 9}, ServerSeconds: 2, ServerMSPerCert: 2, ServerMSPerRequest: 0.5, LoadgenSeconds: 0.2, OtherSeconds: 2.8, MachineBusySeconds: 5,
+		ServerContextSwitches: 2040, ServerSwitchesPerCert: 2.04}
+	if !reflect.DeepEqual(*c, want) {
+		t.Errorf("got %+v\nwant %+v (a thread that ended is not counted, a new one in full)", *c, want)
+	}
+}
+
+func TestParseSwitches(t *testing.T) {
+	t.Parallel()
+	n, err := parseSwitches([]byte("Name:\tcertwright\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n"))
+	if err != nil || n != 127 {
+		t.Errorf("parseSwitches = %d, %v; want 127", n, err)
+	}
+	if _, err := parseSwitches([]byte("Name:\tx\nvoluntary_ctxt_switches:\t1\n")); err == nil {
+		t.Error("a status without nonvoluntary_ctxt_switches was accepted")
+	}
+	if _, err := parseSwitches([]byte("voluntary_ctxt_switches:\tmany\nnonvoluntary_ctxt_switches:\t1\n")); err == nil {
+		t.Error("a count that is no number was accepted")
+	}
+}
+
+// TestSampleCPUSwitches reads this process's own threads, which switch.
+func TestSampleCPUSwitches(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("needs Linux /proc")
+	}
+	a, err := sampleCPU([]int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		time.Sleep(time.Millisecond)
+	}
+	b, err := sampleCPU([]int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cpuBetween([]int{os.Getpid()}, a, b, 1, 1); c.ServerContextSwitches == 0 {
+		t.Errorf("no context switches counted across 20 sleeps: %+v", c)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/oidc"
 	"github.com/certwright/certwright/internal/oidc/oidctest"
+	"github.com/certwright/certwright/internal/store/storetest"
 )
 
 // TestKeyFetchBudget: tokens naming unknown key IDs make the registry
@@ -30,7 +31,7 @@ func TestKeyFetchBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.reg.VerifyIDToken(t.Context(), "test", good); err != nil {
+	if _, err := f.reg.VerifyIDToken(t.Context(), "test", good, oidc.Binding{}); err != nil {
 		t.Fatal(err)
 	}
 	other := startIDP(t)
@@ -41,7 +42,7 @@ func TestKeyFetchBudget(t *testing.T) {
 	flood := func() error {
 		var last error
 		for range 15 {
-			_, last = f.reg.VerifyIDToken(t.Context(), "test", foreign)
+			_, last = f.reg.VerifyIDToken(t.Context(), "test", foreign, oidc.Binding{})
 			wantKind(t, last, oidc.ErrSignature)
 		}
 		return last
@@ -50,19 +51,23 @@ func TestKeyFetchBudget(t *testing.T) {
 		t.Errorf("after 15 unknown key IDs: %v, want the fetch gap named", last)
 	}
 	// Known keys still verify meanwhile.
-	if _, err := f.reg.VerifyIDToken(t.Context(), "test", good); err != nil {
+	again, err := f.idp.Mint(oidctest.Claims{Subject: "s2", Audience: []string{cliID}, IssuedAt: now, Expiry: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.VerifyIDToken(t.Context(), "test", again, oidc.Binding{}); err != nil {
 		t.Fatal(err)
 	}
 	// The provider rotates its key while forged tokens keep coming: the
 	// rotated key verifies once the gap has passed, well within a minute.
 	f.idp.RotateKey()
-	rotated, _ := f.idp.Mint(oidctest.Claims{Subject: "s", Audience: []string{cliID}, IssuedAt: now, Expiry: now.Add(time.Hour)})
+	rotated, _ := f.idp.Mint(oidctest.Claims{Subject: "s3", Audience: []string{cliID}, IssuedAt: now, Expiry: now.Add(time.Hour)})
 	for range 3 {
 		f.clk.Advance(7 * time.Second)
 		flood()
 	}
 	f.clk.Advance(7 * time.Second)
-	if _, err := f.reg.VerifyIDToken(t.Context(), "test", rotated); err != nil {
+	if _, err := f.reg.VerifyIDToken(t.Context(), "test", rotated, oidc.Binding{}); err != nil {
 		t.Errorf("a rotated key 28 s into a flood of forged key IDs: %v", err)
 	}
 }
@@ -93,7 +98,7 @@ func fakeRegistry(t *testing.T, issuer string) *oidc.Registry {
 	t.Helper()
 	reg, err := oidc.New([]config.OIDCProvider{{Name: "fake", Issuer: issuer, ClientID: "c", CLIClientID: "c",
 		Scopes: []string{"openid"}, SubjectClaim: "sub", GroupsClaim: "groups", TokenLifetime: "8h"}},
-		t.TempDir(), clock.NewFake(time.Now()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		t.TempDir(), clock.NewFake(time.Now()), slog.New(slog.NewTextHandler(io.Discard, nil)), storetest.OpenSQLite(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +125,7 @@ func TestDiscoveryBounds(t *testing.T) {
 	t.Run("no device endpoint", func(t *testing.T) {
 		t.Parallel()
 		iss := fakeIssuer(t, func(string, map[string]any) {})
-		_, err := oidc.DeviceLogin(t.Context(), oidc.ClientParams{Issuer: iss, ClientID: "c"}, func(string, string, string) {
+		_, err := oidc.DeviceLogin(t.Context(), oidc.ClientParams{Issuer: iss, ClientID: "c"}, "", func(string, string, string) {
 			t.Error("show called")
 		})
 		if !errors.Is(err, oidc.ErrDeviceUnsupported) {

@@ -22,6 +22,8 @@ import (
 // This file is the CLI's half (certwright login --sso): it talks to the
 // provider directly, with no Certwright server involved, and hands the ID
 // token it obtains to the server, which verifies it again (VerifyIDToken).
+// The caller passes the nonce that binds the sign-in to its server
+// (Binding.Nonce).
 
 // ClientParams name the provider and the CLI's public client there.
 type ClientParams struct {
@@ -78,8 +80,9 @@ func (c *cliProvider) config(redirect string) *oauth2.Config {
 }
 
 // token verifies the ID token of a token response (signature, issuer,
-// audience = the CLI's client, expiry) and, when nonce is set, its nonce.
-func (c *cliProvider) token(ctx context.Context, tok *oauth2.Token, nonce string) (*Token, error) {
+// audience = the CLI's client, expiry) and its nonce: it must be nonce,
+// or, unless required, absent (a provider that took no nonce).
+func (c *cliProvider) token(ctx context.Context, tok *oauth2.Token, nonce string, required bool) (*Token, error) {
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		return nil, fail(ErrClaims, "", nil, "the token response holds no ID token (is openid among the scopes?)")
@@ -92,7 +95,7 @@ func (c *cliProvider) token(ctx context.Context, tok *oauth2.Token, nonce string
 		}
 		return nil, fail(ErrSignature, "", err, "the ID token does not verify: %s", short(err))
 	}
-	if nonce != "" && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
+	if (required || idt.Nonce != "") && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return nil, fail(ErrNonce, "", nil, "the ID token's nonce is not this sign-in's")
 	}
 	return &Token{RawIDToken: raw, Expiry: idt.Expiry}, nil
@@ -105,10 +108,14 @@ var closePage = template.Must(template.New("done").Parse(`<!doctype html>
 
 // LoopbackLogin signs in with the authorization code flow on a loopback
 // redirect (RFC 8252 section 7.3): it listens on 127.0.0.1 at a free port,
-// calls open with the authorization URL (PKCE, state, nonce), serves the
-// one callback, shows a page saying the tab can be closed, and returns the
-// verified ID token. It waits until ctx ends; give it a deadline.
-func LoopbackLogin(ctx context.Context, p ClientParams, open func(authURL string) error) (*Token, error) {
+// calls open with the authorization URL (PKCE, state, and nonce, which
+// the ID token must carry), serves the one callback, shows a page saying
+// the tab can be closed, and returns the verified ID token. It waits
+// until ctx ends; give it a deadline.
+func LoopbackLogin(ctx context.Context, p ClientParams, nonce string, open func(authURL string) error) (*Token, error) {
+	if nonce == "" {
+		return nil, errors.New("oidc: LoopbackLogin needs a nonce")
+	}
 	cp, err := discoverCLI(ctx, p)
 	if err != nil {
 		return nil, err
@@ -119,7 +126,7 @@ func LoopbackLogin(ctx context.Context, p ClientParams, open func(authURL string
 	}
 	redirect := "http://" + ln.Addr().String() + "/callback"
 	cfg := cp.config(redirect)
-	state, nonce, verifier := random256(), random256(), oauth2.GenerateVerifier()
+	state, verifier := random256(), oauth2.GenerateVerifier()
 	authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), gooidc.Nonce(nonce))
 
 	type result struct {
@@ -188,7 +195,7 @@ func (c *cliProvider) callback(ctx context.Context, cfg *oauth2.Config, q url.Va
 	if err != nil {
 		return nil, exchangeError("", err)
 	}
-	return c.token(ctx, tok, nonce)
+	return c.token(ctx, tok, nonce, true)
 }
 
 // userCodeRe bounds what a provider's user code may be before it is shown
@@ -198,9 +205,11 @@ var userCodeRe = regexp.MustCompile(`^[\x21-\x7e]{1,64}$`)
 // DeviceLogin signs in with the device authorization grant (RFC 8628): it
 // asks the provider for a user code, calls show with the URL the person
 // opens on any device and the code, and polls until they approve, the
-// code expires or ctx ends. It returns ErrDeviceUnsupported when the
+// code expires or ctx ends. The request carries nonce as an extra
+// parameter, which some providers put into the ID token (then it must be
+// nonce); most ignore it. It returns ErrDeviceUnsupported when the
 // provider's discovery document has no device authorization endpoint.
-func DeviceLogin(ctx context.Context, p ClientParams, show func(verificationURI, verificationURIComplete, userCode string)) (*Token, error) {
+func DeviceLogin(ctx context.Context, p ClientParams, nonce string, show func(verificationURI, verificationURIComplete, userCode string)) (*Token, error) {
 	cp, err := discoverCLI(ctx, p)
 	if err != nil {
 		return nil, err
@@ -209,7 +218,11 @@ func DeviceLogin(ctx context.Context, p ClientParams, show func(verificationURI,
 		return nil, fail(ErrDeviceUnsupported, "", nil, "%s announces no device_authorization_endpoint: sign in with a browser instead", cp.params.Issuer)
 	}
 	cfg := cp.config("")
-	da, err := cfg.DeviceAuth(cp.ctx)
+	var opts []oauth2.AuthCodeOption
+	if nonce != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("nonce", nonce))
+	}
+	da, err := cfg.DeviceAuth(cp.ctx, opts...)
 	if err != nil {
 		return nil, exchangeError("", err)
 	}
@@ -231,7 +244,7 @@ func DeviceLogin(ctx context.Context, p ClientParams, show func(verificationURI,
 		}
 		return nil, exchangeError("", err)
 	}
-	return cp.token(ctx, tok, "")
+	return cp.token(ctx, tok, nonce, false)
 }
 
 // verificationURL accepts a printable https URL (http on loopback), with

@@ -12,12 +12,15 @@ var (
 	ErrUnknownProvider     = errors.New("unknown identity provider")
 	ErrProviderUnavailable = errors.New("identity provider unavailable")
 	ErrState               = errors.New("state mismatch")
-	ErrNonce               = errors.New("nonce mismatch or replay")
-	ErrAudience            = errors.New("ID token audience mismatch")
-	ErrExpired             = errors.New("ID token expired or not fresh")
-	ErrIssuer              = errors.New("ID token from another issuer")
-	ErrSignature           = errors.New("ID token signature invalid")
-	ErrClaims              = errors.New("ID token claims unusable")
+	ErrNonce               = errors.New("nonce mismatch")
+	// ErrReplay is an ID token exchanged, or a console sign-in completed,
+	// once already.
+	ErrReplay    = errors.New("used before")
+	ErrAudience  = errors.New("ID token audience mismatch")
+	ErrExpired   = errors.New("ID token expired or not fresh")
+	ErrIssuer    = errors.New("ID token from another issuer")
+	ErrSignature = errors.New("ID token signature invalid")
+	ErrClaims    = errors.New("ID token claims unusable")
 	// ErrExchange is a code the provider refused at its token endpoint
 	// (already used, expired, PKCE verifier or redirect URI mismatch).
 	ErrExchange = errors.New("authorization code refused")

@@ -1,9 +1,12 @@
 // Package oidc owns Certwright's side of OpenID Connect: the relying party
 // that signs people in through the identity providers of auth.oidc. A
 // Registry, built once from the configuration, starts a console sign-in
-// (Begin: state, nonce and PKCE) and finishes it (Finish: code exchange,
-// ID token verification, claims), verifies ID tokens the CLI obtained
-// (VerifyIDToken) and maps groups to role bindings (RoleBindings).
+// (Begin: state, nonce and PKCE; a Sealer seals it for the browser to
+// keep) and finishes it (Finish: code exchange, ID token verification,
+// claims), verifies ID tokens the CLI obtained, bound to this server
+// (VerifyIDToken, Binding), and maps groups to role bindings
+// (RoleBindings). What may be used once (an ID token exchanged, a console
+// sign-in completed) is recorded in a OnceStore every replica shares.
 // LoopbackLogin and DeviceLogin are the CLI's half, which talks to the
 // provider directly. Every failure matches one of the Err* values and
 // carries a reason fit for the audit log; no token or secret is ever
@@ -13,15 +16,17 @@ package oidc
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -43,24 +48,33 @@ const (
 	ClockSkew = time.Minute
 )
 
+// OnceStore records what may be used once, for every replica of the
+// server (the store's sso_used table).
+type OnceStore interface {
+	// UseSSOOnce records digest, to be kept until expires, and reports
+	// whether it was new (false: used before); it may forget what expired
+	// before now.
+	UseSSOOnce(ctx context.Context, digest string, now, expires time.Time) (bool, error)
+}
+
 // Registry holds the configured identity providers. One per server; safe
 // for concurrent use.
 type Registry struct {
 	providers map[string]*provider
 	names     []string
 	clk       clock.Clock
-	used      *replayCache
+	once      OnceStore
 }
 
 // New reads the providers' client secrets and CA bundles (relative paths
 // are in dataDir; a secret file others may read is refused). It contacts
 // no provider: each is discovered when first used, so the server starts
 // while a provider is down.
-func New(cfgs []config.OIDCProvider, dataDir string, clk clock.Clock, log *slog.Logger) (*Registry, error) {
-	if clk == nil || log == nil {
-		return nil, errors.New("oidc: New needs a clock and a logger")
+func New(cfgs []config.OIDCProvider, dataDir string, clk clock.Clock, log *slog.Logger, once OnceStore) (*Registry, error) {
+	if clk == nil || log == nil || once == nil {
+		return nil, errors.New("oidc: New needs a clock, a logger and a store of what was used once")
 	}
-	r := &Registry{providers: map[string]*provider{}, clk: clk, used: newReplayCache(clk)}
+	r := &Registry{providers: map[string]*provider{}, clk: clk, once: once}
 	for _, c := range cfgs {
 		if _, dup := r.providers[c.Name]; dup {
 			return nil, fmt.Errorf("oidc: provider %q configured twice", c.Name)
@@ -86,15 +100,17 @@ func (r *Registry) provider(name string) (*provider, error) {
 	return p, nil
 }
 
-// Pending is a console sign-in between Begin and Finish. The caller keeps
-// it server-side (never in a cookie the browser could alter) and passes it
-// to Finish once.
+// Pending is a console sign-in between Begin and Finish. The browser
+// keeps it sealed (Sealer), never where it could read or alter it, and
+// the callback passes it to Finish; Finish completes each once.
 type Pending struct {
 	Provider string
 	State    string
 	Nonce    string
 	Verifier string // PKCE code_verifier (RFC 7636)
-	// AuthURL is where to send the browser.
+	// Next is where the console goes after the sign-in (opaque here).
+	Next string
+	// AuthURL is where to send the browser (not sealed).
 	AuthURL   string
 	CreatedAt time.Time
 }
@@ -113,6 +129,10 @@ type Identity struct {
 	IssuedAt      time.Time
 	Expiry        time.Time
 	RawIDToken    string
+	// Bound is set by VerifyIDToken for a token whose nonce binds it to
+	// this server; a token without a nonce (the device grant at most
+	// providers) is unbound.
+	Bound bool
 }
 
 // Begin starts a sign-in at provider: fresh 256-bit state and nonce, a
@@ -144,7 +164,7 @@ const maxCode = 4096
 // checks state (in constant time) and the sign-in's age, exchanges the
 // code with the PKCE verifier, verifies the ID token (signature, issuer,
 // audience = client_id, expiry) and its nonce, and refuses a Pending that
-// already completed a sign-in (a replay).
+// already completed a sign-in at any replica (ErrReplay).
 func (r *Registry) Finish(ctx context.Context, pend *Pending, state, code, redirectURL string) (*Identity, error) {
 	if pend == nil {
 		return nil, fail(ErrState, "", nil, "no sign-in in progress for this callback")
@@ -159,9 +179,6 @@ func (r *Registry) Finish(ctx context.Context, pend *Pending, state, code, redir
 	}
 	if age := r.clk.Now().Sub(pend.CreatedAt); age > PendingLifetime || age < -ClockSkew {
 		return nil, fail(ErrState, name, nil, "the sign-in started %s ago, longer than %s: start again", age.Round(time.Second), PendingLifetime)
-	}
-	if r.used.seen(pend.Nonce) {
-		return nil, fail(ErrNonce, name, nil, "this sign-in was already completed once (replay)")
 	}
 	if code == "" || len(code) > maxCode {
 		return nil, fail(ErrExchange, name, nil, "the callback carries no usable authorization code")
@@ -181,28 +198,50 @@ func (r *Registry) Finish(ctx context.Context, pend *Pending, state, code, redir
 	if raw == "" {
 		return nil, fail(ErrClaims, name, nil, "the token response holds no ID token (is openid among the scopes?)")
 	}
-	id, nonce, err := r.verify(ctx, p, meta, raw, p.cfg.ClientID)
+	id, nonce, _, err := r.verify(ctx, p, meta, raw, p.cfg.ClientID)
 	if err != nil {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(nonce), []byte(pend.Nonce)) != 1 {
 		return nil, fail(ErrNonce, name, nil, "the ID token's nonce is not the sign-in's")
 	}
-	if !r.used.add(pend.Nonce, pend.CreatedAt.Add(PendingLifetime+ClockSkew)) {
-		return nil, fail(ErrNonce, name, nil, "this sign-in was already completed once (replay)")
+	if err := r.useOnce(ctx, name, "console_nonce", pend.Nonce, pend.CreatedAt.Add(PendingLifetime+ClockSkew),
+		"this sign-in was completed once already (replay)"); err != nil {
+		return nil, err
 	}
 	return id, nil
+}
+
+// useOnce records value (by its digest, under kind) as used until expires,
+// and is ErrReplay with reason when it was used before.
+func (r *Registry) useOnce(ctx context.Context, provider, kind, value string, expires time.Time, reason string) error {
+	sum := sha256.Sum256([]byte(value))
+	fresh, err := r.once.UseSSOOnce(ctx, kind+":"+hex.EncodeToString(sum[:]), r.clk.Now(), expires)
+	if err != nil {
+		return fmt.Errorf("oidc: %s: record the sign-in as used: %w", provider, err)
+	}
+	if !fresh {
+		return fail(ErrReplay, provider, nil, "%s", reason)
+	}
+	return nil
 }
 
 // VerifyIDToken verifies an ID token the CLI obtained from provider itself
 // (certwright login --sso), for the server to exchange it for a
 // short-lived Certwright token. Its audience must be the CLI's client
-// (cli_client_id). The token must have been issued within FreshFor: the
-// server did not start this sign-in, so it has no nonce to bind the token
-// to, and an ID token can stay valid for hours at some providers; only a
-// token from a sign-in that just happened may mint a new credential, so
-// one found later in a log, a shell history or a file cannot.
-func (r *Registry) VerifyIDToken(ctx context.Context, provider, rawIDToken string) (*Identity, error) {
+// (cli_client_id). The token must have been issued within FreshFor: an ID
+// token can stay valid for hours at some providers; only a token from a
+// sign-in that just happened may mint a new credential, so one found
+// later in a log, a shell history or a file cannot.
+//
+// A token with a nonce must be bound to this server: its nonce must be
+// b's (b.Origin is this server as the request reached it, b.Binder what
+// the CLI sent), else it was obtained for another server, or another
+// sign-in, and is ErrNonce. A token without one (the device grant, at
+// providers that take no nonce there) is accepted as unbound unless the
+// provider's cli_require_binding is set. Each token is exchanged once, at
+// any replica (ErrReplay); only a token that verified is recorded.
+func (r *Registry) VerifyIDToken(ctx context.Context, provider, rawIDToken string, b Binding) (*Identity, error) {
 	p, err := r.provider(provider)
 	if err != nil {
 		return nil, err
@@ -214,15 +253,33 @@ func (r *Registry) VerifyIDToken(ctx context.Context, provider, rawIDToken strin
 	if err != nil {
 		return nil, err
 	}
-	id, _, err := r.verify(ctx, p, meta, rawIDToken, p.cfg.CLIClientID)
+	id, nonce, payload, err := r.verify(ctx, p, meta, rawIDToken, p.cfg.CLIClientID)
 	if err != nil {
 		return nil, err
 	}
+	name := p.cfg.Name
 	if id.IssuedAt.IsZero() {
-		return nil, fail(ErrClaims, p.cfg.Name, nil, "the ID token has no iat (issued at) claim")
+		return nil, fail(ErrClaims, name, nil, "the ID token has no iat (issued at) claim")
 	}
 	if age := r.clk.Now().Sub(id.IssuedAt); age > FreshFor {
-		return nil, fail(ErrExpired, p.cfg.Name, nil, "the ID token was issued %s ago; the exchange takes one from the last %s: sign in again", age.Round(time.Second), FreshFor)
+		return nil, fail(ErrExpired, name, nil, "the ID token was issued %s ago; the exchange takes one from the last %s: sign in again", age.Round(time.Second), FreshFor)
+	}
+	switch {
+	case nonce != "" && !b.matches(nonce):
+		return nil, fail(ErrNonce, name, nil, "the ID token was obtained for another server or another sign-in (its nonce is not this server's binding)")
+	case nonce != "":
+		id.Bound = true
+	case p.cfg.CLIRequireBinding:
+		return nil, fail(ErrNonce, name, nil, "the ID token carries no nonce binding it to this server, which cli_require_binding demands:"+
+			" sign in with a browser (certwright login --sso without --device)")
+	}
+	// The record is of what the signature covers, the claims as the
+	// provider signed them, not of the token's text: another spelling of
+	// the same token (base64url's unused bits, a malleable signature) or
+	// the same claims signed again are the same sign-in.
+	if err := r.useOnce(ctx, name, "id_token", name+"\x00"+string(payload), id.IssuedAt.Add(FreshFor+ClockSkew),
+		"this ID token was exchanged before"); err != nil {
+		return nil, err
 	}
 	return id, nil
 }
@@ -230,26 +287,30 @@ func (r *Registry) VerifyIDToken(ctx context.Context, provider, rawIDToken strin
 // verify checks an ID token for audience aud and returns the identity and
 // the token's nonce. Acceptance is go-oidc's verdict (signature with the
 // provider's keys, issuer, audience, expiry); this package adds the
-// checks it lacks (size, azp, iat not in the future, claim types) and
-// sorts failures into its error kinds.
-func (r *Registry) verify(ctx context.Context, p *provider, meta *metadata, raw, aud string) (*Identity, string, error) {
+// checks it lacks (size, canonical encoding, azp, iat not in the future,
+// claim types) and sorts failures into its error kinds. It also returns
+// the payload the signature covers, as the provider signed it.
+func (r *Registry) verify(ctx context.Context, p *provider, meta *metadata, raw, aud string) (*Identity, string, []byte, error) {
 	name := p.cfg.Name
 	if len(raw) > maxIDTokenBytes {
-		return nil, "", fail(ErrClaims, name, nil, "ID token larger than %d bytes", maxIDTokenBytes)
+		return nil, "", nil, fail(ErrClaims, name, nil, "ID token larger than %d bytes", maxIDTokenBytes)
+	}
+	if !canonicalJWS(raw) {
+		return nil, "", nil, fail(ErrSignature, name, nil, "ID token is not a JWS in canonical base64url (three segments, no padding, no unused bits set)")
 	}
 	// A token from another issuer is refused before any key is fetched
 	// for it. Its claims are not trusted here, only named in the reason.
 	unverified, err := peek(raw, meta.algs)
 	if err != nil {
-		return nil, "", fail(ErrSignature, name, err, "ID token is not a JWS signed with an algorithm the provider announces: %s", short(err))
+		return nil, "", nil, fail(ErrSignature, name, err, "ID token is not a JWS signed with an algorithm the provider announces: %s", short(err))
 	}
 	if unverified.Issuer != p.cfg.Issuer {
-		return nil, "", fail(ErrIssuer, name, nil, "ID token issued by %s, want %s", quote(unverified.Issuer), quote(p.cfg.Issuer))
+		return nil, "", nil, fail(ErrIssuer, name, nil, "ID token issued by %s, want %s", quote(unverified.Issuer), quote(p.cfg.Issuer))
 	}
 	ctx = gooidc.ClientContext(ctx, p.client)
 	payload, err := meta.keys.verify(ctx, raw)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	verifier := gooidc.NewVerifier(p.cfg.Issuer, meta.keys, &gooidc.Config{
 		ClientID:             aud,
@@ -262,39 +323,57 @@ func (r *Registry) verify(ctx context.Context, p *provider, meta *metadata, raw,
 		var exp *gooidc.TokenExpiredError
 		switch {
 		case errors.As(err, &exp):
-			return nil, "", fail(ErrExpired, name, nil, "the ID token expired at %s", exp.Expiry.UTC().Format(time.RFC3339))
+			return nil, "", nil, fail(ErrExpired, name, nil, "the ID token expired at %s", exp.Expiry.UTC().Format(time.RFC3339))
 		case !slices.Contains(unverified.Audience, aud):
-			return nil, "", fail(ErrAudience, name, nil, "the ID token is for %s, not client %s", quote(fmt.Sprint(unverified.Audience)), quote(aud))
+			return nil, "", nil, fail(ErrAudience, name, nil, "the ID token is for %s, not client %s", quote(fmt.Sprint(unverified.Audience)), quote(aud))
 		default:
-			return nil, "", fail(ErrClaims, name, err, "the ID token was refused: %s", short(err))
+			return nil, "", nil, fail(ErrClaims, name, err, "the ID token was refused: %s", short(err))
 		}
 	}
 	claims, err := parseClaims(payload, p.cfg.SubjectClaim, p.cfg.GroupsClaim)
 	if err != nil {
-		return nil, "", fail(ErrClaims, name, err, "%s", short(err))
+		return nil, "", nil, fail(ErrClaims, name, err, "%s", short(err))
 	}
 	// OpenID Connect Core 1.0 section 3.1.3.7: with several audiences the
 	// token must name this client as its authorized party; a present azp
 	// must be this client.
 	if (len(idt.Audience) > 1 || claims.azp != "") && claims.azp != aud {
-		return nil, "", fail(ErrAudience, name, nil, "the ID token's authorized party is %s, not client %s", quote(claims.azp), quote(aud))
+		return nil, "", nil, fail(ErrAudience, name, nil, "the ID token's authorized party is %s, not client %s", quote(claims.azp), quote(aud))
 	}
 	if idt.IssuedAt.After(r.clk.Now().Add(ClockSkew)) {
-		return nil, "", fail(ErrExpired, name, nil, "the ID token claims to be issued in the future, at %s", idt.IssuedAt.UTC().Format(time.RFC3339))
+		return nil, "", nil, fail(ErrExpired, name, nil, "the ID token claims to be issued in the future, at %s", idt.IssuedAt.UTC().Format(time.RFC3339))
 	}
 	// The console's and the CLI's clients never share a token: one that
 	// also names the other client is refused, so a token (or a code) one
 	// of them was given cannot serve the other.
 	for _, other := range []string{p.cfg.ClientID, p.cfg.CLIClientID} {
 		if other != "" && other != aud && slices.Contains(idt.Audience, other) {
-			return nil, "", fail(ErrAudience, name, nil, "the ID token names both client %s and client %s", quote(aud), quote(other))
+			return nil, "", nil, fail(ErrAudience, name, nil, "the ID token names both client %s and client %s", quote(aud), quote(other))
 		}
 	}
 	return &Identity{
 		Provider: name, Issuer: idt.Issuer, Subject: claims.subject,
 		Email: claims.email, EmailVerified: claims.emailVerified, Name: claims.name, Groups: claims.groups,
 		IssuedAt: idt.IssuedAt, Expiry: idt.Expiry, RawIDToken: raw,
-	}, claims.nonce, nil
+	}, claims.nonce, payload, nil
+}
+
+// canonicalJWS reports whether raw is a compact JWS whose three segments
+// are each base64url without padding exactly as encoding their bytes
+// gives it: decoders ignore the unused low bits of a segment's last
+// character (and line breaks), so one token has many spellings.
+func canonicalJWS(raw string) bool {
+	segs := strings.Split(raw, ".")
+	if len(segs) != 3 {
+		return false
+	}
+	for _, seg := range segs {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+		if err != nil || base64.RawURLEncoding.EncodeToString(b) != seg {
+			return false
+		}
+	}
+	return true
 }
 
 // unverifiedClaims are read before the signature is checked, only to
@@ -394,55 +473,4 @@ func random256() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// replayCache remembers the nonces of completed sign-ins until their
-// Pending could no longer be finished anyway.
-type replayCache struct {
-	clk   clock.Clock
-	mu    sync.Mutex
-	until map[string]time.Time // nonce -> forget after
-}
-
-// maxReplay bounds the cache; entries come only from completed sign-ins.
-const maxReplay = 100_000
-
-func newReplayCache(clk clock.Clock) *replayCache {
-	return &replayCache{clk: clk, until: map[string]time.Time{}}
-}
-
-func (c *replayCache) seenLocked(nonce string) bool {
-	t, ok := c.until[nonce]
-	return ok && c.clk.Now().Before(t)
-}
-
-func (c *replayCache) seen(nonce string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.seenLocked(nonce)
-}
-
-// add records nonce and reports whether it was new.
-func (c *replayCache) add(nonce string, until time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seenLocked(nonce) {
-		return false
-	}
-	if len(c.until) >= maxReplay {
-		now := c.clk.Now()
-		for n, t := range c.until {
-			if !now.Before(t) {
-				delete(c.until, n)
-			}
-		}
-		for n := range c.until { // still full: forget the oldest-ish entry
-			if len(c.until) < maxReplay {
-				break
-			}
-			delete(c.until, n)
-		}
-	}
-	c.until[nonce] = until
-	return true
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/oidc"
 	"github.com/certwright/certwright/internal/oidc/oidctest"
+	"github.com/certwright/certwright/internal/store/storetest"
 )
 
 const (
@@ -84,7 +85,7 @@ func setup(t *testing.T, edit ...func(*config.OIDCProvider)) *fixture {
 	}
 	// The provider stamps tokens with the real time: the fake clock starts there.
 	clk := clock.NewFake(time.Now())
-	reg, err := oidc.New([]config.OIDCProvider{cfg}, dir, clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reg, err := oidc.New([]config.OIDCProvider{cfg}, dir, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), storetest.OpenSQLite(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestFinishRefusals(t *testing.T) {
 		// and an ID token carrying the already used nonce.
 		state, code = signIn(t, pend.AuthURL, "alice", "alice-pw")
 		_, err = f.reg.Finish(t.Context(), pend, state, code, consoleCallback)
-		wantKind(t, err, oidc.ErrNonce)
+		wantKind(t, err, oidc.ErrReplay)
 	})
 
 	t.Run("nonce mismatch", func(t *testing.T) {
@@ -262,7 +263,7 @@ func TestFinishRefusals(t *testing.T) {
 	t.Run("unknown provider", func(t *testing.T) {
 		_, err := f.reg.Begin(t.Context(), "nope", consoleCallback)
 		wantKind(t, err, oidc.ErrUnknownProvider)
-		_, err = f.reg.VerifyIDToken(t.Context(), "nope", "x")
+		_, err = f.reg.VerifyIDToken(t.Context(), "nope", "x", oidc.Binding{})
 		wantKind(t, err, oidc.ErrUnknownProvider)
 	})
 }
@@ -301,7 +302,7 @@ func TestKeyRotationBetweenLogins(t *testing.T) {
 	if _, err := f.login(t, "alice", "alice-pw"); err != nil {
 		t.Fatalf("login after the second rotation: %v", err)
 	}
-	_, err = f.reg.VerifyIDToken(t.Context(), "test", fresh)
+	_, err = f.reg.VerifyIDToken(t.Context(), "test", fresh, oidc.Binding{})
 	wantKind(t, err, oidc.ErrSignature)
 	if id.Subject != oidctest.DefaultSubject("alice") {
 		t.Errorf("identity after rotation %+v", id)
@@ -430,7 +431,7 @@ func TestVerifyIDToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, err := f.reg.VerifyIDToken(t.Context(), "test", raw)
+			id, err := f.reg.VerifyIDToken(t.Context(), "test", raw, oidc.Binding{})
 			if tt.kind == nil {
 				if err != nil {
 					t.Fatalf("VerifyIDToken: %v", err)
@@ -458,12 +459,12 @@ func TestVerifyIDToken(t *testing.T) {
 		if sig[10] == '-' || sig[10] == '_' { // keep base64url valid
 			sig[10] = 'A'
 		}
-		_, err = f.reg.VerifyIDToken(t.Context(), "test", parts[0]+"."+parts[1]+"."+string(sig))
+		_, err = f.reg.VerifyIDToken(t.Context(), "test", parts[0]+"."+parts[1]+"."+string(sig), oidc.Binding{})
 		wantKind(t, err, oidc.ErrSignature)
 	})
 
 	t.Run("not a JWT", func(t *testing.T) {
-		_, err := f.reg.VerifyIDToken(t.Context(), "test", "not.a.jwt")
+		_, err := f.reg.VerifyIDToken(t.Context(), "test", "not.a.jwt", oidc.Binding{})
 		wantKind(t, err, oidc.ErrSignature)
 	})
 
@@ -472,7 +473,7 @@ func TestVerifyIDToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.reg.VerifyIDToken(t.Context(), "test", id.RawIDToken)
+		_, err = f.reg.VerifyIDToken(t.Context(), "test", id.RawIDToken, oidc.Binding{})
 		wantKind(t, err, oidc.ErrAudience)
 	})
 }
@@ -512,7 +513,7 @@ func TestNew(t *testing.T) {
 	t.Run("no provider contacted", func(t *testing.T) {
 		b := base
 		b.Name = "b"
-		r, err := oidc.New([]config.OIDCProvider{base, b}, t.TempDir(), clk, log)
+		r, err := oidc.New([]config.OIDCProvider{base, b}, t.TempDir(), clk, log, storetest.OpenSQLite(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -528,7 +529,7 @@ func TestNew(t *testing.T) {
 		}
 		c := base
 		c.ClientSecretFile = "s"
-		_, err := oidc.New([]config.OIDCProvider{c}, dir, clk, log)
+		_, err := oidc.New([]config.OIDCProvider{c}, dir, clk, log, storetest.OpenSQLite(t))
 		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
 			t.Errorf("New = %v, want it to say chmod 600 %s", err, path)
 		}
@@ -536,7 +537,7 @@ func TestNew(t *testing.T) {
 	t.Run("missing secret file", func(t *testing.T) {
 		c := base
 		c.ClientSecretFile = "missing"
-		if _, err := oidc.New([]config.OIDCProvider{c}, t.TempDir(), clk, log); err == nil {
+		if _, err := oidc.New([]config.OIDCProvider{c}, t.TempDir(), clk, log, storetest.OpenSQLite(t)); err == nil {
 			t.Error("New accepted a missing secret file")
 		}
 	})
@@ -547,7 +548,7 @@ func TestNew(t *testing.T) {
 		}
 		c := base
 		c.ClientSecretFile = "s"
-		if _, err := oidc.New([]config.OIDCProvider{c}, dir, clk, log); err == nil {
+		if _, err := oidc.New([]config.OIDCProvider{c}, dir, clk, log, storetest.OpenSQLite(t)); err == nil {
 			t.Error("New accepted an empty secret")
 		}
 	})
@@ -558,12 +559,12 @@ func TestNew(t *testing.T) {
 		}
 		c := base
 		c.CABundle = "ca.pem"
-		if _, err := oidc.New([]config.OIDCProvider{c}, dir, clk, log); err == nil {
+		if _, err := oidc.New([]config.OIDCProvider{c}, dir, clk, log, storetest.OpenSQLite(t)); err == nil {
 			t.Error("New accepted a CA bundle without certificates")
 		}
 	})
 	t.Run("duplicate name", func(t *testing.T) {
-		if _, err := oidc.New([]config.OIDCProvider{base, base}, t.TempDir(), clk, log); err == nil {
+		if _, err := oidc.New([]config.OIDCProvider{base, base}, t.TempDir(), clk, log, storetest.OpenSQLite(t)); err == nil {
 			t.Error("New accepted a name twice")
 		}
 	})
@@ -614,7 +615,8 @@ func TestLoopbackLogin(t *testing.T) {
 		}()
 		return nil
 	}
-	tok, err := oidc.LoopbackLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, open)
+	bind, nonce := testBinding(t, "pki.example.test")
+	tok, err := oidc.LoopbackLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, nonce, open)
 	if err != nil {
 		t.Fatalf("LoopbackLogin: %v", err)
 	}
@@ -624,16 +626,21 @@ func TestLoopbackLogin(t *testing.T) {
 	if tok.RawIDToken == "" || tok.Expiry.Before(time.Now()) {
 		t.Errorf("token = %+v", tok)
 	}
-	id, err := f.reg.VerifyIDToken(t.Context(), "test", tok.RawIDToken)
+	// Shown to another server, the token is refused: it is bound to
+	// pki.example.test:443.
+	other := oidc.Binding{Origin: "rogue.example.test:443", Binder: bind.Binder}
+	_, err = f.reg.VerifyIDToken(t.Context(), "test", tok.RawIDToken, other)
+	wantKind(t, err, oidc.ErrNonce)
+	id, err := f.reg.VerifyIDToken(t.Context(), "test", tok.RawIDToken, bind)
 	if err != nil {
 		t.Fatalf("the server refuses the CLI's token: %v", err)
 	}
-	if id.Subject != oidctest.DefaultSubject("alice") {
-		t.Errorf("identity %+v", id)
+	if id.Subject != oidctest.DefaultSubject("alice") || !id.Bound {
+		t.Errorf("identity %+v, want alice, bound", id)
 	}
 
 	t.Run("no browser", func(t *testing.T) {
-		_, err := oidc.LoopbackLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, func(string) error { return errors.New("no display") })
+		_, err := oidc.LoopbackLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, nonce, func(string) error { return errors.New("no display") })
 		if err == nil || !strings.Contains(err.Error(), "no display") {
 			t.Errorf("LoopbackLogin = %v", err)
 		}
@@ -642,7 +649,7 @@ func TestLoopbackLogin(t *testing.T) {
 		// A request without the sign-in's state is turned away and the
 		// sign-in goes on: the person's own answer still completes it.
 		forged := make(chan int, 1)
-		tok, err := oidc.LoopbackLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, func(authURL string) error {
+		tok, err := oidc.LoopbackLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, nonce, func(authURL string) error {
 			u, _ := url.Parse(authURL)
 			go func() {
 				resp, err := http.Get(u.Query().Get("redirect_uri") + "?state=forged&code=x")
@@ -672,7 +679,7 @@ func TestLoopbackLogin(t *testing.T) {
 	t.Run("gives up with the context", func(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		_, err := oidc.LoopbackLogin(short, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, func(string) error { return nil })
+		_, err := oidc.LoopbackLogin(short, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, nonce, func(string) error { return nil })
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("LoopbackLogin = %v, want the deadline", err)
 		}
@@ -692,25 +699,28 @@ func TestDeviceLogin(t *testing.T) {
 		// The person, on another device: open the URI, type the code, sign in.
 		go func() { approved <- oidctest.ApproveDevice(ctx, oidctest.NewBrowser(), uri, code, "bob", "bob-pw") }()
 	}
-	tok, err := oidc.DeviceLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, show)
+	bind, nonce := testBinding(t, "pki.example.test:8443")
+	tok, err := oidc.DeviceLogin(ctx, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, nonce, show)
 	if err != nil {
 		t.Fatalf("DeviceLogin: %v", err)
 	}
 	if err := <-approved; err != nil {
 		t.Fatal(err)
 	}
-	id, err := f.reg.VerifyIDToken(t.Context(), "test", tok.RawIDToken)
+	// The test provider, as most, takes no nonce in the device grant:
+	// the token is unbound, and accepted as such.
+	id, err := f.reg.VerifyIDToken(t.Context(), "test", tok.RawIDToken, bind)
 	if err != nil {
 		t.Fatalf("the server refuses the device token: %v", err)
 	}
-	if id.Subject != oidctest.DefaultSubject("bob") || !slices.Equal(id.Groups, []string{"pki-viewers"}) {
-		t.Errorf("identity %+v", id)
+	if id.Subject != oidctest.DefaultSubject("bob") || !slices.Equal(id.Groups, []string{"pki-viewers"}) || id.Bound {
+		t.Errorf("identity %+v, want bob, unbound", id)
 	}
 
 	t.Run("wrong password leaves the device waiting", func(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		_, err := oidc.DeviceLogin(short, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, func(_, complete, _ string) {
+		_, err := oidc.DeviceLogin(short, oidc.ClientParams{Issuer: f.idp.Issuer(), ClientID: cliID}, nonce, func(_, complete, _ string) {
 			if err := oidctest.ApproveDevice(short, oidctest.NewBrowser(), complete, "", "bob", "wrong"); err == nil {
 				t.Error("ApproveDevice accepted a wrong password")
 			}
@@ -719,4 +729,18 @@ func TestDeviceLogin(t *testing.T) {
 			t.Errorf("DeviceLogin = %v, want the deadline", err)
 		}
 	})
+}
+
+// testBinding binds a CLI sign-in to the server at hostport.
+func testBinding(t *testing.T, hostport string) (oidc.Binding, string) {
+	t.Helper()
+	b, err := oidc.NewBinding(hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, err := b.Nonce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, nonce
 }

@@ -45,12 +45,13 @@ func ReasonNames() []string {
 	return out
 }
 
-// ParseReason reads a reason name ("key_compromise"; hyphens and case are
-// forgiven) and returns its code.
+// ParseReason reads a reason name and returns its code: "key_compromise",
+// with hyphens for underscores and any case forgiven, or the RFC 5280 name
+// OpenSSL prints ("keyCompromise").
 func ParseReason(s string) (Reason, error) {
 	n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), "-", "_")
 	for _, r := range reasons {
-		if r.name == n {
+		if r.name == n || strings.ReplaceAll(r.name, "_", "") == n {
 			return r.code, nil
 		}
 	}

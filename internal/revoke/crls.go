@@ -2,12 +2,14 @@ package revoke
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"github.com/certwright/certwright/internal/audit"
-	"github.com/certwright/certwright/internal/authz"
 	"math/big"
 	"time"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/revoke/crl"
@@ -22,8 +24,10 @@ type CRL struct {
 	Entries    int
 }
 
-// CRL returns the current CRL of the CA with ID caID, building the first
-// one if none exists yet. A CA this server does not serve is ErrNoCA.
+// CRL returns the current CRL of the CA with ID caID: the latest stored
+// (by this process or another sharing the database), building one first
+// when none is stored or the stored one is due. A CA this server does not
+// serve is ErrNoCA.
 func (s *Service) CRL(ctx context.Context, caID string) (*CRL, error) {
 	st, err := s.state(ctx, caID)
 	if err != nil {
@@ -32,7 +36,7 @@ func (s *Service) CRL(ctx context.Context, caID string) (*CRL, error) {
 	if c := st.crl.Load(); c != nil {
 		return c, nil
 	}
-	return s.regenerate(ctx, st, nil)
+	return s.regenerate(ctx, st, false)
 }
 
 // RegenerateCRL builds and signs a new CRL for caID now, with the next CRL
@@ -42,26 +46,66 @@ func (s *Service) RegenerateCRL(ctx context.Context, caID string) (*CRL, error) 
 	if err != nil {
 		return nil, err
 	}
-	return s.regenerate(ctx, st, nil)
+	return s.regenerate(ctx, st, true)
 }
 
-// regenerate builds a new CRL for st. When stale is non-nil, it does
-// nothing if the current CRL is no longer stale (another caller already
-// rebuilt it while this one waited).
-func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) bool) (_ *CRL, err error) {
+// regenerate brings st's CRL up to date and returns it. Unless force is
+// set, a new CRL is built only when the stored one (which may be another
+// replica's) does not do: there is none, it is due for its scheduled
+// refresh, revocations were recorded since it was built, or it does not
+// verify under st's certificate. Otherwise the stored one is served.
+// Across replicas the store lets one process at a time decide and build
+// (Store.PublishCRL), so each CRL number is signed once.
+func (s *Service) regenerate(ctx context.Context, st *caState, force bool) (_ *CRL, err error) {
+	if st.offline {
+		if force {
+			return nil, fmt.Errorf("%w: CA %s is an offline root: its CRL is signed at its ceremony (certwright ceremony crl) and uploaded (certwright ca import-crl)", ErrInvalid, st.name)
+		}
+		return s.uploadedCRL(ctx, st)
+	}
 	st.crlMu.Lock()
 	defer st.crlMu.Unlock()
 	defer func() { s.noteCRL(ctx, st, err) }()
-	if cur := st.crl.Load(); cur != nil && stale != nil && !stale(cur) {
-		return cur, nil
-	}
-	// The number is allocated before the entries are read, so a higher
-	// number never carries older data than a lower one.
-	number, err := s.store.NextCRLNumber(ctx, st.id)
-	if err != nil {
-		return nil, fmt.Errorf("revoke: CRL number for CA %s: %w", st.name, err)
+	stale := s.crlStale(s.cfg.Clock.Now())
+	var loaded *CRL
+	need := func(stored *StoredCRL, uncovered bool) bool {
+		if force || stored == nil || uncovered {
+			return true
+		}
+		c, err := s.checkCRL(st, stored)
+		if err != nil {
+			s.cfg.Log.Warn("stored CRL not used; building a new one", "ca", st.name, "number", stored.Number, "err", err)
+			return true
+		}
+		if stale(c) {
+			return true
+		}
+		loaded = c
+		return false
 	}
 	start := time.Now()
+	stored, built, err := s.store.PublishCRL(ctx, st.id, need, func(ctx context.Context, number int64, each func(time.Time, func(*inventory.Revocation) error) error) (*StoredCRL, audit.Event, error) {
+		return s.buildCRL(ctx, st, number, each)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoke: CRL of CA %s: %w", st.name, err)
+	}
+	c := loaded
+	if built {
+		c = &CRL{DER: stored.DER, Number: stored.Number, ThisUpdate: stored.ThisUpdate, NextUpdate: stored.NextUpdate, Entries: stored.Entries}
+		s.cfg.Log.Info("CRL generated", "ca", st.name, "number", c.Number, "entries", c.Entries,
+			"bytes", len(c.DER), "took", time.Since(start).Round(time.Millisecond))
+	}
+	if c == nil {
+		return nil, fmt.Errorf("revoke: CRL of CA %s: the store returned none", st.name)
+	}
+	return st.install(c), nil
+}
+
+// buildCRL builds and signs st's CRL numbered number from the revocations
+// each lists. The number is allocated before the entries are read, so a
+// higher number never carries older data than a lower one.
+func (s *Service) buildCRL(ctx context.Context, st *caState, number int64, each func(time.Time, func(*inventory.Revocation) error) error) (*StoredCRL, audit.Event, error) {
 	now := s.cfg.Clock.Now().UTC().Truncate(time.Second)
 	hint := 0
 	if cur := st.crl.Load(); cur != nil {
@@ -69,7 +113,7 @@ func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) 
 	}
 	b := crl.NewBuilder(hint)
 	var buf [32]byte
-	err = s.store.EachRevoked(ctx, st.id, now, func(r *inventory.Revocation) error {
+	err := each(now, func(r *inventory.Revocation) error {
 		n := hex.DecodedLen(len(r.Serial))
 		if n > len(buf) {
 			return fmt.Errorf("serial %s is too long", r.Serial)
@@ -80,11 +124,11 @@ func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) 
 		return b.Add(crl.Entry{Serial: buf[:n], RevokedAt: r.RevokedAt, Reason: r.Reason, InvalidityDate: r.InvalidityDate})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("revoke: read revocations of CA %s: %w", st.name, err)
+		return nil, audit.Event{}, fmt.Errorf("read revocations of CA %s: %w", st.name, err)
 	}
 	signer, err := s.caSigner(ctx, st)
 	if err != nil {
-		return nil, err
+		return nil, audit.Event{}, err
 	}
 	next := now.Add(s.timings().CRLLifetime)
 	der, err := b.Sign(s.cfg.Rand, crl.Params{
@@ -92,21 +136,44 @@ func (s *Service) regenerate(ctx context.Context, st *caState, stale func(*CRL) 
 		ThisUpdate: now, NextUpdate: next,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("revoke: sign CRL of CA %s: %w", st.name, err)
+		return nil, audit.Event{}, fmt.Errorf("sign CRL of CA %s: %w", st.name, err)
 	}
-	c := &CRL{DER: der, Number: number, ThisUpdate: now, NextUpdate: next, Entries: b.Len()}
-	// Every use of a CA key is audited; a CRL whose signature is not on
-	// the record is not published.
+	// Every use of a CA key is audited; the store keeps the CRL only with
+	// this event, in one transaction.
 	ev := audit.New(authz.System(), now, "crl.sign", st.id, map[string]any{
-		"ca": st.name, "ca_key": st.key.ID, "number": number, "entries": c.Entries, "next_update": next,
+		"ca": st.name, "ca_key": st.key.ID, "number": number, "entries": b.Len(), "next_update": next,
 	})
-	if err := s.store.AppendAudit(ctx, ev); err != nil {
-		return nil, fmt.Errorf("revoke: audit CRL %d of CA %s: %w", number, st.name, err)
+	return &StoredCRL{Number: number, DER: der, ThisUpdate: now, NextUpdate: next, Entries: b.Len()}, ev, nil
+}
+
+// checkCRL parses a stored CRL of st's CA and checks its signature under
+// st's certificate and its number.
+func (s *Service) checkCRL(st *caState, stored *StoredCRL) (*CRL, error) {
+	rl, err := x509.ParseRevocationList(stored.DER)
+	if err != nil {
+		return nil, fmt.Errorf("parse stored CRL %d: %w", stored.Number, err)
 	}
-	st.crl.Store(c)
-	s.cfg.Log.Info("CRL generated", "ca", st.name, "number", number, "entries", c.Entries,
-		"bytes", len(der), "took", time.Since(start).Round(time.Millisecond))
-	return c, nil
+	if err := rl.CheckSignatureFrom(st.cert); err != nil {
+		return nil, fmt.Errorf("stored CRL %d is not signed by the CA's certificate: %w", stored.Number, err)
+	}
+	if rl.Number == nil || !rl.Number.IsInt64() || rl.Number.Int64() != stored.Number {
+		return nil, fmt.Errorf("stored CRL %d carries number %v", stored.Number, rl.Number)
+	}
+	return &CRL{DER: stored.DER, Number: stored.Number, ThisUpdate: rl.ThisUpdate.UTC(), NextUpdate: rl.NextUpdate.UTC(), Entries: len(rl.RevokedCertificateEntries)}, nil
+}
+
+// install makes c st's current CRL unless a higher number is current
+// already, and returns the current one.
+func (st *caState) install(c *CRL) *CRL {
+	for {
+		cur := st.crl.Load()
+		if cur != nil && cur.Number >= c.Number {
+			return cur
+		}
+		if st.crl.CompareAndSwap(cur, c) {
+			return c
+		}
+	}
 }
 
 // crlStale reports whether a CRL is due for its scheduled refresh: a third
@@ -148,7 +215,7 @@ func (s *Service) rebuildDirty(ctx context.Context) {
 			s.cfg.Log.Error("CRL regeneration failed", "ca", id, "err", err)
 			continue
 		}
-		if _, err := s.regenerate(ctx, st, nil); err != nil && ctx.Err() == nil {
+		if _, err := s.regenerate(ctx, st, false); err != nil && ctx.Err() == nil {
 			s.cfg.Log.Error("CRL regeneration failed", "ca", st.name, "err", err)
 			s.markDirtyLater(id)
 		}

@@ -90,6 +90,9 @@ func (s *Service) Freshness() []Freshness {
 		if c := st.crl.Load(); c != nil {
 			f.CRLNumber, f.CRLThisUpdate, f.CRLNextUpdate, f.CRLEntries = c.Number, c.ThisUpdate, c.NextUpdate, c.Entries
 			f.CRLRefreshDue = c.ThisUpdate.Add(s.timings().CRLLifetime / 3)
+			if st.offline {
+				f.CRLRefreshDue = uploadDue(c)
+			}
 		}
 		if r := st.responder.Load(); r != nil && r.Cert != nil {
 			f.OCSPResponderNotAfter = r.Cert.NotAfter

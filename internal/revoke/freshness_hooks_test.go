@@ -11,17 +11,17 @@ import (
 	"github.com/certwright/certwright/internal/revoke"
 )
 
-// crlFailingStore fails allocating CRL numbers while fail is set.
+// crlFailingStore fails publishing CRLs while fail is set.
 type crlFailingStore struct {
 	revoke.Store
 	fail atomic.Bool
 }
 
-func (s *crlFailingStore) NextCRLNumber(ctx context.Context, caID string) (int64, error) {
+func (s *crlFailingStore) PublishCRL(ctx context.Context, caID string, need func(*revoke.StoredCRL, bool) bool, build revoke.CRLBuild) (*revoke.StoredCRL, bool, error) {
 	if s.fail.Load() {
-		return 0, errors.New("disk full")
+		return nil, false, errors.New("disk full")
 	}
-	return s.Store.NextCRLNumber(ctx, caID)
+	return s.Store.PublishCRL(ctx, caID, need, build)
 }
 
 // TestFreshnessRecordsRefreshFailures makes CRL building fail and recover

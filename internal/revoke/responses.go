@@ -51,9 +51,27 @@ func (e *entry) response() OCSPResponse {
 }
 
 // fresh reports whether e may still be served: less than half its lifetime
-// has passed. Older entries are re-signed on the next request.
+// has passed. Older entries are re-signed on the next request, and served
+// until their nextUpdate only while that fails (stillValid).
 func (s *Service) fresh(e *entry, now time.Time) bool {
 	return now.Unix() < e.this+int64(s.timings().OCSPLifetime/time.Second)/2 && now.Unix() < e.next
+}
+
+// stillValid returns e when it is still key's cached response and before
+// its nextUpdate: while a fresher one cannot be signed (a CA whose key, and
+// so its responder's, is in a token that is away), a response a client
+// accepts answers better than tryLater. A revocation since drops it from
+// the cache, so it is never served after one.
+func (s *Service) stillValid(st *caState, key string, e *entry, now time.Time) *entry {
+	if e == nil || now.Unix() >= e.next {
+		return nil
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.cache[key] != e {
+		return nil
+	}
+	return e
 }
 
 // Respond answers one DER OCSP request for the CA with ID caID. It never
@@ -72,8 +90,9 @@ func (s *Service) Respond(ctx context.Context, caID string, reqDER []byte) OCSPR
 		s.cfg.Log.Error("OCSP: load CA", "ca", caID, "err", err)
 		return errorResponse(ocsp.StatusTryLater)
 	}
-	// A CertID naming another issuer is not ours to answer (RFC 6960 2.3).
-	if !st.issuer.Matches(req.CertID) {
+	// A CertID naming another issuer is not ours to answer (RFC 6960 2.3),
+	// nor is a request to an offline root, whose key is not here.
+	if st.offline || !st.issuer.Matches(req.CertID) {
 		return errorResponse(ocsp.StatusUnauthorized)
 	}
 	serial := req.Serial.Bytes()
@@ -88,6 +107,7 @@ func (s *Service) Respond(ctx context.Context, caID string, reqDER []byte) OCSPR
 	if e := s.cachedUnknown(st, key, now); e != nil {
 		return e.response()
 	}
+	cached := e
 	e, err = s.lookupAndSign(ctx, st, req.CertID, now)
 	if errors.Is(err, errUnknownBudget) {
 		return errorResponse(ocsp.StatusTryLater)
@@ -95,6 +115,9 @@ func (s *Service) Respond(ctx context.Context, caID string, reqDER []byte) OCSPR
 	if err != nil {
 		if ctx.Err() == nil {
 			s.cfg.Log.Error("OCSP: answer", "ca", st.name, "serial", hex.EncodeToString(serial), "err", err)
+		}
+		if old := s.stillValid(st, key, cached, now); old != nil {
+			return old.response()
 		}
 		return errorResponse(ocsp.StatusTryLater)
 	}
@@ -164,7 +187,7 @@ func (s *Service) sign(ctx context.Context, st *caState, id ocsp.CertID, a ocsp.
 func (s *Service) insert(st *caState, key string, e *entry, ok func() bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if ok != nil && !ok() {
+	if st.dropped || ok != nil && !ok() {
 		return
 	}
 	if _, have := st.cache[key]; !have {
@@ -181,52 +204,99 @@ func (s *Service) insert(st *caState, key string, e *entry, ok func() bool) {
 // revoked responses again for small sets (larger ones are signed on demand
 // and by the next pre-signing pass).
 func (st *caState) revoked(ctx context.Context, s *Service, recs []*inventory.Revocation) {
-	type revokedSerial struct {
-		rec    *inventory.Revocation
-		serial []byte
+	serials := make([]string, len(recs))
+	for i, r := range recs {
+		serials[i] = r.Serial
 	}
-	done := make([]revokedSerial, 0, len(recs))
+	st.forget(s, serials, false)
+	if len(recs) > maxResignRevoked {
+		s.requestWarm(st.id)
+		return
+	}
+	st.presignRevoked(ctx, s, recs)
+}
+
+// maxResignRevoked is the most revoked responses signed again at once
+// after a revocation; past it the CA's pre-signing pass does it.
+const maxResignRevoked = 64
+
+// forget moves st's epoch (so that an answer signed from a lookup made
+// before cannot be cached) and drops the cached responses, under every
+// CertID hash, of serials (hex), bar those that say revoked when
+// keepRevoked is set (revocation is final). A running pre-signing pass
+// will not cache them either. It returns the serials of which a response
+// was dropped.
+func (st *caState) forget(s *Service, serials []string, keepRevoked bool) []string {
+	var dropped []string
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	st.epoch++
-	for _, r := range recs {
-		b, err := hex.DecodeString(r.Serial)
+	for _, serial := range serials {
+		b, err := hex.DecodeString(serial)
 		if err != nil {
 			continue
 		}
-		done = append(done, revokedSerial{r, b})
+		hit := false
 		for _, h := range ocsp.Hashes() {
 			k := cacheKey(h, b)
-			if _, ok := st.cache[k]; ok {
+			if e, ok := st.cache[k]; ok && !(keepRevoked && e.status == ocsp.Revoked) {
 				delete(st.cache, k)
 				s.cached.Add(-1)
+				hit = true
 			}
 			if _, ok := st.unknown[k]; ok {
 				delete(st.unknown, k)
 				s.unknownCached.Add(-1)
+				hit = true
 			}
 		}
+		if hit {
+			dropped = append(dropped, serial)
+		}
 		if st.passRevoked != nil {
-			st.passRevoked[r.Serial] = true
+			st.passRevoked[serial] = true
 		}
 	}
-	st.mu.Unlock()
-	if len(done) > 64 {
-		s.requestWarm(st.id)
-		return
+	return dropped
+}
+
+// forgetAll is forget for every serial of st's CA: it keeps only the
+// responses that say revoked, and the running pre-signing pass, if any,
+// caches nothing more.
+func (st *caState) forgetAll(s *Service) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.epoch++
+	for k, e := range st.cache {
+		if e.status != ocsp.Revoked {
+			delete(st.cache, k)
+			s.cached.Add(-1)
+		}
 	}
+	s.unknownCached.Add(-int64(len(st.unknown)))
+	clear(st.unknown)
+	st.passVoid = true
+}
+
+// presignRevoked signs and caches the revoked responses of recs.
+func (st *caState) presignRevoked(ctx context.Context, s *Service, recs []*inventory.Revocation) {
 	now := s.cfg.Clock.Now()
-	for _, d := range done {
-		id, err := st.issuer.CertID(presignHash, new(big.Int).SetBytes(d.serial))
+	for _, r := range recs {
+		serial, err := hex.DecodeString(r.Serial)
 		if err != nil {
 			continue
 		}
-		e, err := s.sign(ctx, st, id, ocsp.Answer{Status: ocsp.Revoked, RevokedAt: d.rec.RevokedAt, Reason: d.rec.Reason}, now)
+		id, err := st.issuer.CertID(presignHash, new(big.Int).SetBytes(serial))
 		if err != nil {
-			s.cfg.Log.Error("OCSP: pre-sign revoked response", "ca", st.name, "serial", d.rec.Serial, "err", err)
+			continue
+		}
+		e, err := s.sign(ctx, st, id, ocsp.Answer{Status: ocsp.Revoked, RevokedAt: r.RevokedAt, Reason: r.Reason}, now)
+		if err != nil {
+			s.cfg.Log.Error("OCSP: pre-sign revoked response", "ca", st.name, "serial", r.Serial, "err", err)
 			continue
 		}
 		// Revocation is final, so a revoked answer is always safe to cache.
-		s.insert(st, cacheKey(presignHash, d.serial), e, nil)
+		s.insert(st, cacheKey(presignHash, serial), e, nil)
 	}
 }
 
@@ -250,17 +320,20 @@ func (s *Service) Presign(ctx context.Context, caID string) (signed int, err err
 }
 
 func (s *Service) presign(ctx context.Context, st *caState) (signed int, err error) {
+	if st.offline {
+		return 0, nil
+	}
 	// One pass per CA at a time: passRevoked belongs to the running pass.
 	st.presignMu.Lock()
 	defer st.presignMu.Unlock()
 	defer func() { s.notePresign(ctx, st, err) }()
 	pass := s.pass.Add(1)
 	st.mu.Lock()
-	st.passRevoked = map[string]bool{}
+	st.passRevoked, st.passVoid = map[string]bool{}, false
 	st.mu.Unlock()
 	defer func() {
 		st.mu.Lock()
-		st.passRevoked = nil
+		st.passRevoked, st.passVoid = nil, false
 		st.mu.Unlock()
 	}()
 	start := time.Now()
@@ -302,7 +375,7 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 			return err
 		}
 		ne.seen(pass)
-		s.insert(st, key, ne, func() bool { return !st.passRevoked[serialHex] })
+		s.insert(st, key, ne, func() bool { return !st.passVoid && !st.passRevoked[serialHex] })
 		if e == nil && s.cached.Load() >= int64(s.timings().OCSPCacheEntries) {
 			full = true
 		}
@@ -345,42 +418,76 @@ func (s *Service) presign(ctx context.Context, st *caState) (signed int, err err
 	return signed, nil
 }
 
+// responderWait bounds how long obtaining a CA's OCSP responder may take,
+// waits for the locks included.
+const responderWait = 20 * time.Second
+
 // responder returns st's delegated OCSP responder, issuing a new one when
 // there is none or the current one is in the last third of its life.
+// Replicas sharing the database issue one between them: under the CA's
+// responder lock, the stored responder (another replica's, or this one's
+// from before a restart) is taken when still good, and only otherwise is a
+// new one issued and stored.
+//
+// The wait for the lock (this process's, then the database's) and the
+// issuance together last at most responderWait: an OCSP request, whose
+// context has no deadline of its own, answers tryLater rather than wait
+// for ever behind a stuck holder.
 func (s *Service) responder(ctx context.Context, st *caState) (*ocsp.Responder, error) {
+	if st.offline {
+		return nil, fmt.Errorf("%w: CA %s is an offline root and has no OCSP responder", ErrNoCA, st.name)
+	}
 	now := s.cfg.Clock.Now()
 	if r := st.responder.Load(); r != nil && !s.responderDue(st, r.Cert, now) {
 		return r, nil
 	}
-	st.respMu.Lock()
-	defer st.respMu.Unlock()
+	ctx, cancel := context.WithTimeoutCause(ctx, responderWait,
+		fmt.Errorf("revoke: OCSP responder of CA %s: not obtained within %s", st.name, responderWait))
+	defer cancel()
+	select {
+	case st.respLock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	defer func() { <-st.respLock }()
 	if r := st.responder.Load(); r != nil && !s.responderDue(st, r.Cert, now) {
 		return r, nil
 	}
-	if r := st.responder.Load(); r == nil {
-		// After a restart: the stored responder, if still good.
-		if rec, err := s.store.GetOCSPResponder(ctx, st.id); err == nil {
-			cert, err := x509.ParseCertificate(rec.CertDER)
-			if err == nil && cert.CheckSignatureFrom(st.cert) == nil && !s.responderDue(st, cert, now) {
-				key, err := s.keys.Signer(ctx, rec.Key, keys.OCSPPurpose(st.id))
-				if err == nil {
-					err = keys.CheckPublic(key, cert.PublicKey)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("load OCSP responder key of CA %s: %w", st.name, err)
-				}
-				r := &ocsp.Responder{Issuer: st.cert, Cert: cert, Key: key}
-				st.responder.Store(r)
-				return r, nil
-			}
+	var r *ocsp.Responder
+	err := s.store.Exclusive(ctx, "ocsp-responder:"+st.id, func(ctx context.Context) error {
+		var err error
+		if r, err = s.storedResponder(ctx, st, now); err != nil || r != nil {
+			return err
 		}
-	}
-	r, err := s.issueResponder(ctx, st, now)
+		r, err = s.issueResponder(ctx, st, now)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	st.responder.Store(r)
 	return r, nil
+}
+
+// storedResponder returns st's stored responder if it is signed by st's
+// certificate and not due for replacement, nil otherwise.
+func (s *Service) storedResponder(ctx context.Context, st *caState, now time.Time) (*ocsp.Responder, error) {
+	rec, err := s.store.GetOCSPResponder(ctx, st.id)
+	if err != nil {
+		return nil, nil // none stored, or unreadable: a new one is issued
+	}
+	cert, err := x509.ParseCertificate(rec.CertDER)
+	if err != nil || cert.CheckSignatureFrom(st.cert) != nil || s.responderDue(st, cert, now) {
+		return nil, nil // not usable: a new one is issued
+	}
+	key, err := s.keys.Signer(ctx, rec.Key, keys.OCSPPurpose(st.id))
+	if err == nil {
+		err = keys.CheckPublic(key, cert.PublicKey)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load OCSP responder key of CA %s: %w", st.name, err)
+	}
+	return &ocsp.Responder{Issuer: st.cert, Cert: cert, Key: key}, nil
 }
 
 // responderDue reports whether cert should be replaced: it has expired, or
@@ -396,11 +503,44 @@ func (s *Service) responderDue(st *caState, cert *x509.Certificate, now time.Tim
 	return st.cert.NotAfter.After(cert.NotAfter.Add(time.Hour))
 }
 
-func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time) (*ocsp.Responder, error) {
-	ref, key, err := s.keys.Generate(ctx, pki.ECDSAP256, keys.OCSPPurpose(st.id))
+// keyPlacer is the part of the key provider (keys.Router) that says what
+// the provider of a key allows and creates a key in a named provider.
+type keyPlacer interface {
+	CapabilitiesOf(ref keys.Ref) (keys.Capabilities, error)
+	GenerateIn(ctx context.Context, name string, alg pki.KeyAlgorithm, purpose keys.Purpose) (keys.Ref, crypto.Signer, error)
+}
+
+// newResponderKey creates a responder key for st's CA: in the provider of
+// the CA's own key when that provider's keys never leave it (a CA whose
+// key is in a token has its OCSP answers signed in the token too), in the
+// default (software) provider otherwise.
+func (s *Service) newResponderKey(ctx context.Context, st *caState) (keys.Ref, crypto.Signer, error) {
+	purpose := keys.OCSPPurpose(st.id)
+	if p, ok := s.keys.(keyPlacer); ok {
+		c, err := p.CapabilitiesOf(st.key)
+		if err != nil {
+			return keys.Ref{}, nil, fmt.Errorf("key provider of CA %s: %w", st.name, err)
+		}
+		if !c.Exportable {
+			return p.GenerateIn(ctx, st.key.Provider, pki.ECDSAP256, purpose)
+		}
+	}
+	return s.keys.Generate(ctx, pki.ECDSAP256, purpose)
+}
+
+func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time) (_ *ocsp.Responder, err error) {
+	ref, key, err := s.newResponderKey(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("generate OCSP responder key for CA %s: %w", st.name, err)
 	}
+	// Until the responder is stored, nobody else knows the key: one that
+	// fails before is destroyed at once (a software key just goes).
+	storing := false
+	defer func() {
+		if err != nil && !storing {
+			s.discardKey(ctx, ref, keys.OCSPPurpose(st.id), st.name)
+		}
+	}()
 	serial, err := pki.NewSerialAt(s.cfg.Rand, now)
 	if err != nil {
 		return nil, err
@@ -434,10 +574,19 @@ func (s *Service) issueResponder(ctx context.Context, st *caState, now time.Time
 	}
 	ev := audit.New(authz.System(), now, "ocsp.responder.issue", st.id, map[string]any{
 		"ca": st.name, "ca_key": st.key.ID, "serial": pki.SerialHex(cert.SerialNumber), "not_after": cert.NotAfter,
+		"key_provider": ref.Provider, "key_id": ref.ID,
 	})
+	// A failed write may yet have committed: the key is not destroyed
+	// after it, and one left over is named in the log.
+	storing = true
 	if err := s.store.PutOCSPResponder(ctx, &Responder{CAID: st.id, CertDER: der, Key: ref, NotAfter: cert.NotAfter, CreatedAt: now}, ev); err != nil {
+		if !s.endsWithRecord(ref) {
+			s.cfg.Log.Warn("OCSP responder not stored: its new key may be left in its provider", "ca", st.name,
+				"key_provider", ref.Provider, "key_id", ref.ID, "label", string(ref.Blob), "err", err)
+		}
 		return nil, fmt.Errorf("store OCSP responder of CA %s: %w", st.name, err)
 	}
-	s.cfg.Log.Info("OCSP responder certificate issued", "ca", st.name, "serial", pki.SerialHex(cert.SerialNumber), "not_after", cert.NotAfter)
+	s.cfg.Log.Info("OCSP responder certificate issued", "ca", st.name, "serial", pki.SerialHex(cert.SerialNumber), "not_after", cert.NotAfter,
+		"key_provider", ref.Provider)
 	return &ocsp.Responder{Issuer: st.cert, Cert: cert, Key: key}, nil
 }

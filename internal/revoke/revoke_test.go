@@ -27,6 +27,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/keys/software"
 	"github.com/certwright/certwright/internal/lint"
 	"github.com/certwright/certwright/internal/pki"
@@ -56,6 +57,7 @@ type env struct {
 	clk    *clock.Fake
 	kek    []byte
 	kp     *software.Provider
+	keys   envKeys
 	linter *lint.Linter
 	issuer *issue.Service
 	cfg    revoke.Config
@@ -65,9 +67,32 @@ type env struct {
 	rootCert, interCert *x509.Certificate
 }
 
+// envKeys says where an env's keys are: by default all software keys
+// under one KEK. With route set, the services get route(software
+// provider) instead (a keys.Router holding a token too), and new CAs'
+// keys go to the provider caProvider names.
+type envKeys struct {
+	route      func(t *testing.T, soft *software.Provider) keys.Provider
+	caProvider string
+}
+
+// provider returns the key provider the services use over soft.
+func (k envKeys) provider(t *testing.T, soft *software.Provider) keys.Provider {
+	if k.route == nil {
+		return soft
+	}
+	return k.route(t, soft)
+}
+
 // newEnv builds the environment; mutate may adjust the revocation config
 // before the service is created.
 func newEnv(t *testing.T, mutate func(*revoke.Config)) *env {
+	t.Helper()
+	return newEnvKeys(t, envKeys{}, mutate)
+}
+
+// newEnvKeys is newEnv with the keys where ek says.
+func newEnvKeys(t *testing.T, ek envKeys, mutate func(*revoke.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -76,7 +101,7 @@ func newEnv(t *testing.T, mutate func(*revoke.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{db: db, clk: clock.NewFake(start), kek: make([]byte, software.KEKSize)}
+	e := &env{db: db, clk: clock.NewFake(start), kek: make([]byte, software.KEKSize), keys: ek}
 	if _, err := rand.Read(e.kek); err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +111,8 @@ func newEnv(t *testing.T, mutate func(*revoke.Config)) *env {
 	if e.linter, err = lint.New(lint.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	e.issuer, err = issue.New(issue.Config{PublicHTTPBase: "http://pki.example.internal:8080", Clock: e.clk, Log: log},
-		db, profile.NewCatalog(db, e.clk.Now), e.kp, e.linter)
+	e.issuer, err = issue.New(issue.Config{PublicHTTPBase: "http://pki.example.internal:8080", Clock: e.clk, Log: log, CAKeyProvider: ek.caProvider},
+		db, profile.NewCatalog(db, e.clk.Now), ek.provider(t, e.kp), e.linter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +148,7 @@ func (e *env) restart(t *testing.T) *revoke.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := revoke.New(e.cfg, e.db, kp, e.linter)
+	svc, err := revoke.New(e.cfg, e.db, e.keys.provider(t, kp), e.linter)
 	if err != nil {
 		t.Fatalf("revoke.New: %v", err)
 	}
@@ -680,12 +705,17 @@ func TestCRL(t *testing.T) {
 		t.Errorf("CRL() = number %v, %v; want the latest, %d", got, err, third.Number)
 	}
 
-	// A restart continues the numbering.
+	// A restart serves the stored CRL, signing nothing, and continues the
+	// numbering.
 	e.svc = e.restart(t)
-	restarted, err := e.svc.CRL(ctx, e.inter.ID)
+	served, err := e.svc.CRL(ctx, e.inter.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if served.Number != third.Number || !bytes.Equal(served.DER, third.DER) {
+		t.Errorf("CRL after restart is number %d, want the stored %d", served.Number, third.Number)
+	}
+	restarted := e.regenerate(t, e.inter.ID)
 	if restarted.Number <= third.Number {
 		t.Errorf("CRL number after restart %d, want above %d", restarted.Number, third.Number)
 	}
@@ -1210,6 +1240,9 @@ func TestResponderCertificate(t *testing.T) {
 	if err != nil || !bytes.Equal(stored.CertDER, first.Raw) {
 		t.Fatalf("stored responder = %v, %v; want the one in the response", stored, err)
 	}
+	if stored.Key.Provider != software.Name {
+		t.Errorf("responder key provider %q, want software (the CA's key is software)", stored.Key.Provider)
+	}
 	// The root has its own.
 	rr, _ := ask(t, e.svc, e.root.ID, e.interCert, e.rootCert, 0)
 	checkResponder(t, rr.Certificate, e.rootCert, e.clk.Now(), revoke.DefaultResponderLifetime)
@@ -1249,6 +1282,11 @@ func TestResponderCertificate(t *testing.T) {
 	}
 	if stored, err := e.db.GetOCSPResponder(ctx, e.inter.ID); err != nil || !bytes.Equal(stored.CertDER, second.Raw) {
 		t.Errorf("stored responder not the new one: %v", err)
+	}
+	// The replaced software keys ended with their records: nothing is
+	// left to destroy.
+	if retired, err := e.db.RetiredKeys(ctx); err != nil || len(retired) != 0 {
+		t.Errorf("retired keys after a software rotation: %+v, %v; want none", retired, err)
 	}
 	// Another restart picks up the new one.
 	r, _ = ask(t, e.restart(t), e.inter.ID, leaves[3], e.interCert, 0)

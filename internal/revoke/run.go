@@ -24,6 +24,12 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// Loaded is closed once Run has made its first pass over the CAs' CRLs:
+// each CA's state loaded and its stored CRL taken (or a new one signed,
+// or the failure logged). Until then a replica is not ready to serve
+// revocation data (README "Several replicas").
+func (s *Service) Loaded() <-chan struct{} { return s.firstPass }
+
 // guard runs one step of a background loop: a panic in it (one bad
 // record) is logged with its stack and the loop goes on, so revocation
 // serving never stops with it.
@@ -35,6 +41,7 @@ func (s *Service) runCRLs(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	s.guard("CRL maintenance", func() { s.MaintainCRLs(ctx) })
+	s.firstPassOnce.Do(func() { close(s.firstPass) })
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,18 +94,22 @@ func (s *Service) MaintainCRLs(ctx context.Context) {
 	s.rebuildDirty(ctx)
 	stale := s.crlStale(s.cfg.Clock.Now())
 	for _, st := range sts {
-		if c := st.crl.Load(); c != nil && !stale(c) {
+		// An offline root's CRL is read again every pass (one query): the
+		// check of its nextUpdate is what warns that a ceremony is due.
+		if c := st.crl.Load(); c != nil && !stale(c) && !st.offline {
 			continue
 		}
-		if _, err := s.regenerate(ctx, st, stale); err != nil && ctx.Err() == nil {
+		if _, err := s.regenerate(ctx, st, false); err != nil && ctx.Err() == nil {
 			s.cfg.Log.Error("scheduled CRL regeneration failed", "ca", st.name, "err", err)
 		}
 	}
 }
 
-// MaintainOCSP rotates responders that are due and runs a pre-signing pass
-// for every CA whose last pass is a quarter of the response lifetime old.
+// MaintainOCSP rotates responders that are due, runs a pre-signing pass
+// for every CA whose last pass is a quarter of the response lifetime old,
+// and destroys the retired responder keys whose grace has passed.
 func (s *Service) MaintainOCSP(ctx context.Context) {
+	defer s.destroyRetired(ctx)
 	sts, err := s.states(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -108,6 +119,9 @@ func (s *Service) MaintainOCSP(ctx context.Context) {
 	}
 	now := s.cfg.Clock.Now()
 	for _, st := range sts {
+		if st.offline {
+			continue
+		}
 		_, err := s.responder(ctx, st)
 		s.noteResponder(ctx, st, err)
 		if err != nil {

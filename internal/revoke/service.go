@@ -102,6 +102,9 @@ type Service struct {
 
 	dirty chan struct{} // a CRL needs regenerating (buffer 1)
 	warm  chan string   // a CA whose OCSP responses to pre-sign (buffered)
+	// firstPass is closed once Run's first CRL pass has ended (Loaded).
+	firstPass     chan struct{}
+	firstPassOnce sync.Once
 
 	refreshes freshLog // refresh failures per CA, for Freshness
 	live      atomic.Pointer[Timings]
@@ -133,11 +136,12 @@ func New(cfg Config, st Store, kp keys.Provider, linter Linter) (*Service, error
 	cfg.CRLLifetime, cfg.OCSPLifetime, cfg.ResponderLifetime, cfg.OCSPCacheEntries, cfg.OCSPUnknownPerSecond = 0, 0, 0, 0, 0
 	s := &Service{
 		cfg: cfg, store: st, keys: kp, linter: linter,
-		signers:  keys.NewSignerCache(kp),
-		cas:      map[string]*caState{},
-		dirtyCAs: map[string]bool{},
-		dirty:    make(chan struct{}, 1),
-		warm:     make(chan string, 64),
+		signers:   keys.NewSignerCache(kp),
+		cas:       map[string]*caState{},
+		dirtyCAs:  map[string]bool{},
+		dirty:     make(chan struct{}, 1),
+		warm:      make(chan string, 64),
+		firstPass: make(chan struct{}),
 	}
 	s.live.Store(&t)
 	return s, nil
@@ -204,6 +208,10 @@ type Request struct {
 	// InvalidityDate is when the key is known or suspected to have been
 	// compromised; zero for none. It may not be in the future.
 	InvalidityDate time.Time
+	// Details are added to the audit event: why the server revoked the
+	// certificate (the token whose sign-in ended). They do not replace
+	// the reason, CA or invalidity date.
+	Details map[string]any
 }
 
 // template checks the parts of a request every kind of revocation shares
@@ -248,7 +256,13 @@ func (s *Service) Revoke(ctx context.Context, req Request) (rec *inventory.Revoc
 	if err := req.Principal.Allow(authz.PermCertRevoke, res); err != nil {
 		return nil, false, err
 	}
-	ev := audit.New(req.Principal, t.RevokedAt, "certificate.revoke", serial, revDetails(&t, res.CAName, ""))
+	details := revDetails(&t, res.CAName, "")
+	for k, v := range req.Details {
+		if _, set := details[k]; !set {
+			details[k] = v
+		}
+	}
+	ev := audit.New(req.Principal, t.RevokedAt, "certificate.revoke", serial, details)
 	rec, created, err = s.store.RevokeCertificate(ctx, &t, ev)
 	if err != nil {
 		return nil, false, fmt.Errorf("revoke: certificate %s: %w", serial, err)
@@ -377,6 +391,16 @@ func (s *Service) RevokeCA(ctx context.Context, req CARequest) (rec *inventory.R
 	}
 	if len(c.CertDER) == 0 {
 		return nil, false, fmt.Errorf("%w: CA %s has no certificate to revoke", ErrInvalid, c.Name)
+	}
+	// An unreadable parent fails the revocation: it may be an offline
+	// root, whose CAs are revoked at its ceremony only. A parent that is
+	// gone (purged) signs nothing and has no CRL to take it back.
+	parent, err := s.store.GetCA(ctx, c.ParentID)
+	if err != nil && !errors.Is(err, authz.ErrNotFound) {
+		return nil, false, fmt.Errorf("revoke: parent CA %q of CA %s: %w", c.ParentID, c.Name, err)
+	}
+	if err == nil && parent.Offline() {
+		return nil, false, fmt.Errorf("%w: CA %s was signed by the offline root %s: revoke it at the root's ceremony (certwright ceremony crl --revoke SERIAL --reason REASON) and upload that CRL (certwright ca import-crl --ca %s), which revokes and disables it here", ErrInvalid, c.Name, parent.Name, parent.Name)
 	}
 	cert, err := x509.ParseCertificate(c.CertDER)
 	if err != nil {

@@ -21,11 +21,16 @@ type caState struct {
 	cert   *x509.Certificate
 	key    keys.Ref
 	issuer *ocsp.Issuer
+	// offline: the CA's key is not held here (an imported offline root):
+	// its CRL is the one uploaded, and it answers no OCSP request.
+	offline bool
 
 	crlMu sync.Mutex // serialises CRL generation
 	crl   atomic.Pointer[CRL]
 
-	respMu    sync.Mutex // serialises responder rotation
+	// respLock (one slot) serialises responder rotation; a wait for it
+	// ends with its context.
+	respLock  chan struct{}
 	responder atomic.Pointer[ocsp.Responder]
 
 	presignMu sync.Mutex // one pre-signing pass at a time
@@ -39,6 +44,12 @@ type caState struct {
 	// passRevoked collects serials revoked while a pre-signing pass runs:
 	// the pass reads a snapshot that may predate them.
 	passRevoked map[string]bool
+	// passVoid is set when every serial may have been revoked since the
+	// running pass read its snapshot (forgetAll): it caches nothing more.
+	passVoid bool
+	// dropped is set once the service no longer holds this state
+	// (CAsChanged): nothing more is cached in it.
+	dropped bool
 	// lastPresign is the clock time of the last completed pre-signing pass.
 	lastPresign time.Time
 	// unknown holds signed "unknown" answers for never-issued serials, by
@@ -100,7 +111,8 @@ func (s *Service) state(ctx context.Context, caID string) (*caState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revoke: CA %s: %w", c.Name, err)
 	}
-	st := &caState{id: c.ID, name: c.Name, cert: cert, key: c.Key, issuer: iss, cache: map[string]*entry{}, unknown: map[string]*entry{}}
+	st := &caState{id: c.ID, name: c.Name, cert: cert, key: c.Key, issuer: iss, offline: c.Offline(), cache: map[string]*entry{}, unknown: map[string]*entry{},
+		respLock: make(chan struct{}, 1)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if have := s.cas[caID]; have != nil {

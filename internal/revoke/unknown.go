@@ -128,6 +128,9 @@ func (s *Service) cachedUnknown(st *caState, key string, now time.Time) *entry {
 func (s *Service) insertUnknown(st *caState, key string, e *entry) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.dropped {
+		return
+	}
 	if _, have := st.unknown[key]; have {
 		st.unknown[key] = e
 		return

@@ -21,13 +21,20 @@ func (db *DB) AccessGeneration() uint64 { return db.accessGen.Load() }
 // TestAccessWritesMoveGeneration fails for a write to those tables that
 // does not go through here.
 func (db *DB) accessTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return db.genTx(ctx, &db.accessGen, fn)
+	return db.genTx(ctx, &db.accessGen, noticeAccess, fn)
 }
 
 // genTx is inTx that moves gen once the transaction has ended, committed
 // or not: the shape of accessTx, acmeTx and compromisedTx, whose names the
-// source tests look for.
-func (db *DB) genTx(ctx context.Context, gen *atomic.Uint64, fn func(*sql.Tx) error) error {
+// source tests look for. The transaction also tells the other processes
+// (a notice of kind, notify.go), whose listeners move their gen when it
+// commits.
+func (db *DB) genTx(ctx context.Context, gen *atomic.Uint64, kind NoticeKind, fn func(*sql.Tx) error) error {
 	defer gen.Add(1)
-	return db.inTx(ctx, fn)
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return db.notifyTx(ctx, tx, Notice{Kind: kind})
+	})
 }

@@ -59,7 +59,11 @@ const (
 	// Another account of the same provisioner holding the thumbprint.
 	sqlThumbprintHeld = `SELECT COUNT(*) FROM acme_accounts o JOIN acme_accounts a ON a.provisioner_id = o.provisioner_id
 		WHERE a.id = ? AND o.key_thumbprint = ? AND o.id <> a.id`
-	sqlUpdateAccount = `UPDATE acme_accounts SET contact = ?, status = ?, key_thumbprint = ?, key_jwk = ? WHERE id = ?`
+	// Conditional on the account as the request saw it: still valid, and
+	// still under the key the request was verified with.
+	sqlUpdateAccount = `UPDATE acme_accounts SET contact = ?, status = ?, key_thumbprint = ?, key_jwk = ?
+		WHERE id = ? AND status = '` + acme.StatusValid + `' AND key_thumbprint = ?`
+	sqlAccountState  = `SELECT status, key_thumbprint FROM acme_accounts WHERE id = ?`
 	sqlCountAccounts = `SELECT COUNT(*) FROM acme_accounts WHERE provisioner_id = ? AND created_ip = ? AND created_at >= ?`
 
 	eabSelect = `SELECT k.id, k.provisioner_id, k.principal_id, COALESCE(p.name, ''), k.description, k.sealed,
@@ -373,9 +377,11 @@ func (db *DB) AccountByThumbprint(ctx context.Context, provisionerID, thumbprint
 }
 
 // UpdateAccount writes a's contact, status, key thumbprint and JWK and
-// appends ev. It returns ErrConflict when another account of the
+// appends ev, provided the stored account is valid and its key thumbprint
+// is fromKey; otherwise it returns an error wrapping acme.ErrStale that
+// says what changed. It returns ErrConflict when another account of the
 // provisioner holds the thumbprint, and ErrNotFound for an unknown ID.
-func (db *DB) UpdateAccount(ctx context.Context, a *acme.Account, ev audit.Event) error {
+func (db *DB) UpdateAccount(ctx context.Context, a *acme.Account, fromKey string, ev audit.Event) error {
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: update ACME account %q: %w", a.ID, err)
 	}
@@ -391,7 +397,8 @@ func (db *DB) UpdateAccount(ctx context.Context, a *acme.Account, ev audit.Event
 		if held > 0 {
 			return conflict("ACME account key thumbprint", a.KeyThumbprint)
 		}
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateAccount), contact, a.Status, a.KeyThumbprint, nonNil(a.KeyJWK), a.ID)
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateAccount), contact, a.Status, a.KeyThumbprint, nonNil(a.KeyJWK),
+			a.ID, fromKey)
 		if db.d.uniqueViolation(err) {
 			// Another account took the key since the check.
 			return conflict("ACME account key thumbprint", a.KeyThumbprint)
@@ -400,7 +407,18 @@ func (db *DB) UpdateAccount(ctx context.Context, a *acme.Account, ev audit.Event
 			return err
 		}
 		if n == 0 {
-			return notFound("ACME account", a.ID)
+			var status, key string
+			err := tx.QueryRowContext(ctx, db.d.rebind(sqlAccountState), a.ID).Scan(&status, &key)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return notFound("ACME account", a.ID)
+			case err != nil:
+				return err
+			case status != acme.StatusValid:
+				return fmt.Errorf("%w: ACME account %q is %s", acme.ErrStale, a.ID, status)
+			default:
+				return fmt.Errorf("%w: ACME account %q changed its key", acme.ErrStale, a.ID)
+			}
 		}
 		return db.appendAudit(ctx, tx, &ev)
 	})

@@ -19,5 +19,5 @@ func (db *DB) ACMEGeneration() uint64 { return db.acmeGen.Load() }
 // generation. TestACMEWritesUseACMETx fails for a write to those tables
 // that does not go through here.
 func (db *DB) acmeTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return db.genTx(ctx, &db.acmeGen, fn)
+	return db.genTx(ctx, &db.acmeGen, noticeACME, fn)
 }

@@ -54,7 +54,7 @@ func acmeWritesMoveGeneration(t *testing.T, db *store.DB) {
 		{"UpdateAccount key", func() error {
 			upd := *acct
 			upd.KeyThumbprint = "tp2"
-			return db.UpdateAccount(ctx, &upd, ev)
+			return db.UpdateAccount(ctx, &upd, acct.KeyThumbprint, ev)
 		}, true},
 		{"CreateEABKey", func() error {
 			return db.CreateEABKey(ctx, &acme.EABKey{ID: "eab_gen", ProvisionerID: prov.ID, PrincipalID: "p_acmegen", Sealed: []byte("x"), CreatedAt: at, CreatedBy: "test"}, ev)
@@ -65,7 +65,7 @@ func acmeWritesMoveGeneration(t *testing.T, db *store.DB) {
 		{"DeleteProvisioner", func() error { _, err := db.DeleteProvisioner(ctx, prov.ID, at, "test", nil, evCounts); return err }, true},
 		// A write that fails moves it too: what it did is not known for sure.
 		{"UpdateAccount refused", func() error {
-			_ = db.UpdateAccount(ctx, &acme.Account{ID: "nobody"}, ev)
+			_ = db.UpdateAccount(ctx, &acme.Account{ID: "nobody"}, "", ev)
 			return nil
 		}, true},
 	}

@@ -155,32 +155,71 @@ func (b *batcher) write(reqs []*insertReq) (results []error, rowErr bool, err er
 	nameStmt := db.wr.in(ctx, tx, db.q.insertName)
 
 	results = make([]error, len(reqs))
-	evs := make([]*audit.Event, 0, len(reqs))
-	rows := make([]*certRow, len(reqs))
+	// A credential of a sign-in that has ended is not written. Of the
+	// rows left, an ACME finalization's certificate completes its order,
+	// and is left out (its signature audited as discarded) when the
+	// finalization lost the order's claim: an order is completed only by
+	// a certificate that is then written. at[k] is the request of rows[k].
+	all := make([]*certRow, len(reqs))
 	for i, r := range reqs {
-		rows[i] = r.row
+		all[i] = r.row
 	}
-	// written[i]: rows[i] was inserted (not a serial already there); on
+	refused, err := db.endedSignIns(ctx, tx, all)
+	if err != nil {
+		return nil, true, fail(err)
+	}
+	rows := make([]*certRow, 0, len(reqs))
+	at := make([]int, 0, len(reqs))
+	evs := make([]*audit.Event, 0, len(reqs))
+	for i, r := range reqs {
+		if refused[i] != nil {
+			results[i] = refused[i]
+			continue
+		}
+		if r.row.order != nil {
+			ok, err := db.completeOrder(ctx, tx, r.row)
+			if err != nil {
+				return nil, true, fail(err)
+			}
+			if !ok {
+				results[i] = orderClaimLost(r.row.serial, r.row.order.ID)
+				discard, err := discardEvent(r.ev, r.row)
+				if err != nil {
+					return nil, true, fail(err)
+				}
+				evs = append(evs, discard)
+				continue
+			}
+		}
+		rows = append(rows, r.row)
+		at = append(at, i)
+	}
+	// written[k]: rows[k] was inserted (not a serial already there); on
 	// PostgreSQL one statement writes them all.
 	var written []bool
-	if db.d.multiRowInsert {
+	if db.d.multiRowInsert && len(rows) > 0 {
 		if written, err = db.insertCertsPG(ctx, tx, rows); err != nil {
 			return nil, true, fail(err)
 		}
 	} else {
-		written = make([]bool, len(reqs))
+		written = make([]bool, len(rows))
 	}
-	for i, r := range reqs {
+	for k, row := range rows {
 		if !db.d.multiRowInsert {
-			if written[i], err = db.insertCert(ctx, tx, certStmt, nameStmt, r.row); err != nil {
+			if written[k], err = db.insertCert(ctx, tx, certStmt, nameStmt, row); err != nil {
 				return nil, true, fail(err)
 			}
 		}
-		if !written[i] {
-			results[i] = conflict("certificate serial", r.row.serial)
+		if !written[k] {
+			if row.order != nil {
+				// The order is marked valid with a certificate not
+				// written: the whole transaction goes.
+				return nil, true, fail(conflict("certificate serial", row.serial))
+			}
+			results[at[k]] = conflict("certificate serial", row.serial)
 			continue
 		}
-		evs = append(evs, r.ev)
+		evs = append(evs, reqs[at[k]].ev)
 	}
 	if err := db.countInserted(ctx, tx, rows, written); err != nil {
 		return nil, true, fail(err)

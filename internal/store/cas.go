@@ -28,15 +28,15 @@ func (db *DB) CreateCA(ctx context.Context, c *ca.CA, ev audit.Event) error {
 	if err != nil {
 		return err
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.caTx(ctx, func(tx *sql.Tx) ([]string, error) {
 		n, err := execAffected(ctx, tx, db.q.insertCA, append([]any{c.ID}, args...)...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
-			return fmt.Errorf("%w: CA with ID %q or name %q", ErrConflict, c.ID, c.Name)
+			return nil, fmt.Errorf("%w: CA with ID %q or name %q", ErrConflict, c.ID, c.Name)
 		}
-		return db.appendAudit(ctx, tx, &ev)
+		return []string{c.ID}, db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
 		return fmt.Errorf("store: create CA %q: %w", c.ID, err)
@@ -55,18 +55,18 @@ func (db *DB) UpdateCA(ctx context.Context, c *ca.CA, ev audit.Event) error {
 	if err != nil {
 		return err
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.caTx(ctx, func(tx *sql.Tx) ([]string, error) {
 		n, err := execAffected(ctx, tx, db.q.updateCA, append(args, c.ID)...)
 		if db.d.uniqueViolation(err) {
-			return conflict("CA name", c.Name)
+			return nil, conflict("CA name", c.Name)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
-			return notFound("CA", c.ID)
+			return nil, notFound("CA", c.ID)
 		}
-		return db.appendAudit(ctx, tx, &ev)
+		return []string{c.ID}, db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
 		return fmt.Errorf("store: update CA %q: %w", c.ID, err)
@@ -131,25 +131,25 @@ func (db *DB) PurgeCAs(ctx context.Context, now time.Time, ev audit.Event) ([]st
 		return nil, fmt.Errorf("store: purge CAs: %w", err)
 	}
 	var ids []string
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.caTx(ctx, func(tx *sql.Tx) ([]string, error) {
 		ids = []string{}
 		rows, err := tx.QueryContext(ctx, db.q.purgeCAs, string(ca.StatusDeleted), db.timeArg(now))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
-				return err
+				return nil, err
 			}
 			ids = append(ids, id)
 		}
 		if err := rows.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		if err := rows.Close(); err != nil {
-			return err
+			return nil, err
 		}
 		slices.Sort(ids)
 		evs := make([]*audit.Event, len(ids))
@@ -158,7 +158,7 @@ func (db *DB) PurgeCAs(ctx context.Context, now time.Time, ev audit.Event) ([]st
 			e.Target = id
 			evs[i] = &e
 		}
-		return db.appendAudit(ctx, tx, evs...)
+		return ids, db.appendAudit(ctx, tx, evs...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: purge CAs: %w", err)
@@ -205,4 +205,31 @@ func nilIfEmpty(b []byte) []byte {
 		return nil
 	}
 	return b
+}
+
+// CAGeneration changes after every change to a CA record this process
+// commits (or tries to), and, through the notification bus, after every
+// one another process commits. Caches of CA records (the mTLS client
+// certificate pools) drop what they hold when it changes.
+func (db *DB) CAGeneration() uint64 { return db.caGen.Load() }
+
+// caTx is inTx for every write to the cas table. Like accessTx it moves
+// the generation once the transaction has ended, and it tells the other
+// processes which CAs fn changed (a NoticeCA each; an empty ID for "some")
+// when it commits. TestCAWritesUseCATx fails for a write to that table
+// that does not go through here.
+func (db *DB) caTx(ctx context.Context, fn func(*sql.Tx) (changed []string, err error)) error {
+	defer db.caGen.Add(1)
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		changed, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		for _, id := range changed {
+			if err := db.notifyTx(ctx, tx, Notice{Kind: NoticeCA, CA: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -38,8 +38,14 @@ type certRow struct {
 	// credential is the principal the certificate authenticates as over
 	// mTLS ("" for none), a client_credentials row.
 	credential string
-	args       []any    // certColumns order
-	names      []string // kind, value pairs
+	// credentialToken is the token whose sign-in asked for the
+	// certificate ("" for none), kept in the client_credentials row.
+	credentialToken string
+	// order is the ACME order the certificate completes (acme_claims.go).
+	order *inventory.OrderClaim
+	ca    string   // the issuing CA's ID
+	args  []any    // certColumns order
+	names []string // kind, value pairs
 	// count is the certificate_counts group the row adds to.
 	count countKey
 	// issued: the certificate was issued here (not imported), and is
@@ -87,9 +93,12 @@ func (db *DB) encodeCert(c *inventory.Certificate) (*certRow, error) {
 		spki, _ = spkiSHA256(der)
 	}
 	r := &certRow{
-		serial:     c.Serial,
-		replaces:   c.Replaces,
-		credential: c.ClientPrincipalID,
+		serial:          c.Serial,
+		replaces:        c.Replaces,
+		credential:      c.ClientPrincipalID,
+		credentialToken: c.ClientTokenID,
+		order:           c.Completes,
+		ca:              c.CAID,
 		count: countKey{caID: c.CAID, profile: c.Profile, status: string(c.Status), renewed: c.RenewedBy != "",
 			expiryDay: expiryDay(c.NotAfter)},
 		args: []any{
@@ -172,6 +181,30 @@ func (db *DB) InsertCertificate(ctx context.Context, c *inventory.Certificate, e
 		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
 	}
 	defer tx.Rollback()
+	if r.order != nil {
+		ok, err := db.completeOrder(ctx, tx, r)
+		if err != nil {
+			return fmt.Errorf("store: insert certificate %s: complete ACME order %s: %w", r.serial, r.order.ID, err)
+		}
+		if !ok {
+			// The signature is audited all the same, on its own.
+			tx.Rollback()
+			err := orderClaimLost(r.serial, r.order.ID)
+			discard, derr := discardEvent(&ev, r)
+			if derr == nil {
+				derr = db.AppendAudit(context.WithoutCancel(ctx), *discard)
+			}
+			if derr != nil {
+				return errors.Join(err, fmt.Errorf("store: audit the discarded certificate %s: %w", r.serial, derr))
+			}
+			return err
+		}
+	}
+	if refused, err := db.endedSignIns(ctx, tx, []*certRow{r}); err != nil {
+		return fmt.Errorf("store: insert certificate %s: %w", r.serial, err)
+	} else if refused[0] != nil {
+		return refused[0]
+	}
 	if r.replaces != "" {
 		// The predecessor is renewed once: a second renewal loses here.
 		res, err := tx.ExecContext(ctx, db.d.rebind(`UPDATE certificates SET renewed_by = ?, renew_retry_at = NULL, renew_error = ''
@@ -233,7 +266,7 @@ func (db *DB) insertCert(ctx context.Context, tx *sql.Tx, certStmt, nameStmt *sq
 		return false, err
 	}
 	if r.credential != "" {
-		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertClientCredential), r.serial, r.credential); err != nil {
+		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertClientCredential), r.serial, r.credential, r.credentialToken); err != nil {
 			return false, err
 		}
 	}
@@ -358,6 +391,8 @@ func (db *DB) ListCertificates(ctx context.Context, f inventory.Filter) ([]*inve
 	case "":
 	case inventory.SourceImported:
 		add("", "c.source = '"+string(inventory.SourceImported)+"'")
+	case inventory.SourceDiscovered:
+		add("c.source", "c.source = '"+string(inventory.SourceDiscovered)+"'")
 	case inventory.SourceACME:
 		add("c.source", "c.source = '"+string(inventory.SourceIssued)+"'")
 		add("", acmeRequester)

@@ -154,7 +154,7 @@ func (db *DB) loadCompromised(ctx context.Context, spki string) (bool, error) {
 // compromised; the generation moves when the transaction has ended, as
 // accessTx's does.
 func (db *DB) compromisedTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return db.genTx(ctx, &db.compromisedGen, fn)
+	return db.genTx(ctx, &db.compromisedGen, noticeCompromised, fn)
 }
 
 // reportCompromisedKey lists the key spkiSHA256 as compromised by the

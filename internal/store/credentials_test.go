@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,12 +107,12 @@ func TestUpgradeBackfillsClientCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, serial := range []string{"01", "02", "03", "04", "05", "06", "07", "08", "09", "10"} {
-				got, err := db.ClientCredential(ctx, serial)
+				got, err := db.CredentialHolder(ctx, serial)
 				if w, ok := want[serial]; ok {
 					if err != nil || got != w {
 						t.Errorf("certificate %s: credential of %q (%v), want %s", serial, got, err, w)
 					}
-				} else if !errors.Is(err, store.ErrNotFound) {
+				} else if err != nil || got != "" {
 					t.Errorf("certificate %s: credential of %q (%v), want none", serial, got, err)
 				}
 			}

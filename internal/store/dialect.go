@@ -19,7 +19,7 @@ type dialect struct {
 	name string
 	// open returns the write and read pools (the same pool when the
 	// database has no single-writer limit).
-	open func(ctx context.Context, target string, logger *slog.Logger) (write, read *sql.DB, err error)
+	open func(ctx context.Context, target string, logger *slog.Logger) (opened, error)
 	// numbered placeholders: $1, $2, ... instead of ?.
 	numbered bool
 	// timeArg turns a UTC time truncated to the microsecond into the
@@ -65,6 +65,15 @@ type dialect struct {
 	// for steering a listing's choice of index (steerIndexes); nil, or
 	// "" for col, when the planner is left to choose.
 	noIndex func(col string) string
+	// now is the database's clock as a time column's value, the same
+	// through one statement; later is now plus a parameter of
+	// microseconds. Leases and claims are timed by it so that replicas'
+	// clocks never disagree about them.
+	now, later string
+	// skipLocked ends a subquery choosing rows to claim, so that
+	// concurrent claimers pass over each other's rows ("" where one
+	// writer claims at a time).
+	skipLocked string
 }
 
 // migrationLockKey is the pg_advisory_lock key guarding migrations
@@ -95,7 +104,13 @@ var sqliteDialect = dialect{
 	firstName:       "coalesce(json_extract(c.sans, '$[0]'), c.subject)",
 	// Unary plus: SQLite's documented way to keep a term off an index.
 	noIndex: func(col string) string { return "+" + col },
+	// One process owns the file, so its clock is the only one: 'now'
+	// (milliseconds) as Unix microseconds.
+	now:   sqliteNow,
+	later: "(" + sqliteNow + " + ?)",
 }
+
+const sqliteNow = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
 
 var postgresDialect = dialect{
 	name:            "postgres",
@@ -121,26 +136,37 @@ var postgresDialect = dialect{
 	firstName:      "coalesce(c.sans->>0, c.subject)",
 	// PostgreSQL's statistics (most common values, histograms) judge
 	// its choice; hiding a column in an expression would blind them.
+	now:        "now()",
+	later:      "(now() + CAST(? AS bigint) * interval '1 microsecond')",
+	skipLocked: " FOR UPDATE SKIP LOCKED",
 }
 
-func openSQLite(ctx context.Context, path string, logger *slog.Logger) (write, read *sql.DB, err error) {
+// opened is what a dialect's open returns.
+type opened struct {
+	write, read *sql.DB
+	// dial opens connections outside the pools (the notification
+	// listener); nil where there is no such thing (SQLite).
+	dial *postgres.Dialer
+}
+
+func openSQLite(ctx context.Context, path string, logger *slog.Logger) (opened, error) {
 	p, err := sqlite.Open(ctx, path)
 	if err != nil {
-		return nil, nil, err
+		return opened{}, err
 	}
 	if !p.Created && p.Mode&0o077 != 0 {
 		logger.Warn("database file is accessible to other users; it holds wrapped keys, consider chmod 600",
 			"path", path, "mode", p.Mode.String())
 	}
-	return p.Write, p.Read, nil
+	return opened{write: p.Write, read: p.Read}, nil
 }
 
-func openPostgres(ctx context.Context, url string, _ *slog.Logger) (write, read *sql.DB, err error) {
-	db, err := postgres.Open(ctx, url)
+func openPostgres(ctx context.Context, url string, _ *slog.Logger) (opened, error) {
+	db, dial, err := postgres.OpenDialer(ctx, url)
 	if err != nil {
-		return nil, nil, err
+		return opened{}, err
 	}
-	return db, db, nil
+	return opened{write: db, read: db, dial: dial}, nil
 }
 
 // rebind rewrites ? placeholders as $n for dialects that number them. The

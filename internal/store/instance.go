@@ -12,13 +12,9 @@ const instanceIDSetting = "instance_id"
 // recorded already, and returns the one recorded: two replicas starting
 // together agree on the first.
 func (db *DB) ClaimInstanceID(ctx context.Context, id string) (string, error) {
-	q := db.d.rebind(`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`)
-	if _, err := db.write.ExecContext(ctx, q, instanceIDSetting, []byte(id)); err != nil {
-		return "", fmt.Errorf("store: record instance ID: %w", err)
-	}
-	v, err := db.GetSetting(ctx, instanceIDSetting)
+	v, err := db.ClaimSetting(ctx, instanceIDSetting, []byte(id))
 	if err != nil {
-		return "", fmt.Errorf("store: read instance ID: %w", err)
+		return "", fmt.Errorf("store: record instance ID: %w", err)
 	}
 	return string(v), nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -288,42 +289,75 @@ func (db *DB) raiseAlertsTx(ctx context.Context, tx *sql.Tx, as []*lifecycle.Ale
 	return flush()
 }
 
-// DueDeliveries returns up to limit pending deliveries whose next attempt
-// is due, with their alerts.
-func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*lifecycle.Delivery, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.rebind(`SELECT d.alert_id, d.channel, d.status, d.attempts, d.next_attempt_at,
-			d.last_error, a.payload
-		FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
-		WHERE d.status = ? AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`),
-		lifecycle.DeliveryPending, db.timeArg(now), limit)
+// ClaimDeliveries claims for claimer up to limit pending deliveries whose
+// next attempt is due and that no one else holds a live claim on, and
+// returns them with their alerts. A claim lasts claimFor by the
+// database's clock; UpdateDelivery or ReleaseDeliveries ends it. On
+// PostgreSQL concurrent claimers skip each other's rows (FOR UPDATE SKIP
+// LOCKED); on SQLite the one writer claims for one at a time. Either way
+// no delivery is handed to two claimers at once.
+func (db *DB) ClaimDeliveries(ctx context.Context, now time.Time, claimer string, claimFor time.Duration, limit int) ([]*lifecycle.Delivery, error) {
+	d := db.d
+	rows, err := db.write.QueryContext(ctx, d.rebind(`UPDATE alert_deliveries SET claimed_by = ?, claimed_until = `+d.later+`
+		WHERE (alert_id, channel) IN (SELECT alert_id, channel FROM alert_deliveries
+			WHERE status = ? AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= `+d.now+`)
+			ORDER BY next_attempt_at LIMIT ?`+d.skipLocked+`)
+		RETURNING alert_id, channel, status, attempts, next_attempt_at, last_error,
+			(SELECT a.payload FROM alerts a WHERE a.id = alert_deliveries.alert_id)`),
+		claimer, claimFor.Microseconds(), lifecycle.DeliveryPending, db.timeArg(now), limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: due alert deliveries: %w", err)
+		return nil, fmt.Errorf("store: claim alert deliveries: %w", err)
 	}
 	defer rows.Close()
 	var out []*lifecycle.Delivery
 	for rows.Next() {
-		d := &lifecycle.Delivery{Alert: &lifecycle.Alert{}}
+		d := &lifecycle.Delivery{Alert: &lifecycle.Alert{}, ClaimedBy: claimer}
 		var payload []byte
 		if err := rows.Scan(&d.AlertID, &d.Channel, &d.Status, &d.Attempts, timeScan{&d.NextAttemptAt}, &d.LastError, &payload); err != nil {
-			return nil, fmt.Errorf("store: due alert deliveries: %w", err)
+			return nil, fmt.Errorf("store: claim alert deliveries: %w", err)
 		}
 		if err := json.Unmarshal(payload, d.Alert); err != nil {
 			return nil, fmt.Errorf("store: alert %s: %w", d.AlertID, err)
 		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: claim alert deliveries: %w", err)
+	}
+	// Oldest due first, as claimed (RETURNING keeps no order).
+	slices.SortStableFunc(out, func(a, b *lifecycle.Delivery) int { return a.NextAttemptAt.Compare(b.NextAttemptAt) })
+	return out, nil
+}
+
+// ReleaseDeliveries ends claimer's claims on the deliveries it did not
+// get to, so another replica may send them at once.
+func (db *DB) ReleaseDeliveries(ctx context.Context, claimer string) error {
+	_, err := db.write.ExecContext(ctx, db.d.rebind(`UPDATE alert_deliveries SET claimed_by = '', claimed_until = NULL WHERE claimed_by = ?`), claimer)
+	if err != nil {
+		return fmt.Errorf("store: release alert deliveries: %w", err)
+	}
+	return nil
 }
 
 // UpdateDelivery records the outcome of a delivery attempt, and whether
-// the alert is now delivered to every channel (alerts.undelivered).
+// the alert is now delivered to every channel (alerts.undelivered), and
+// ends d's claim. It applies only while the delivery is still claimed by
+// d.ClaimedBy ("" for an unclaimed one): when the claim lapsed and
+// another replica claimed it, it changes nothing and returns
+// lifecycle.ErrElsewhere.
 func (db *DB) UpdateDelivery(ctx context.Context, d *lifecycle.Delivery) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.d.rebind(`UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
-			last_error = ?, sent_at = ? WHERE alert_id = ? AND channel = ?`),
-			d.Status, d.Attempts, db.timeArg(d.NextAttemptAt), truncate(d.LastError, 1000), db.zeroNullTimeArg(d.SentAt), d.AlertID, d.Channel)
+		res, err := tx.ExecContext(ctx, db.d.rebind(`UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
+			last_error = ?, sent_at = ?, claimed_by = '', claimed_until = NULL WHERE alert_id = ? AND channel = ? AND claimed_by = ?`),
+			d.Status, d.Attempts, db.timeArg(d.NextAttemptAt), truncate(d.LastError, 1000), db.zeroNullTimeArg(d.SentAt), d.AlertID, d.Channel, d.ClaimedBy)
 		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: its claim lapsed and another replica claimed it", lifecycle.ErrElsewhere)
 		}
 		_, err = tx.ExecContext(ctx, db.d.rebind(`UPDATE alerts SET undelivered = CASE WHEN EXISTS
 			(SELECT 1 FROM alert_deliveries WHERE alert_id = ? AND status <> ?) THEN 1 ELSE 0 END WHERE id = ?`),
@@ -442,8 +476,8 @@ func (db *DB) CountUndeliveredAlerts(ctx context.Context) (int, error) {
 // GetJob returns a job's last run, or ErrNotFound before its first.
 func (db *DB) GetJob(ctx context.Context, name string) (*lifecycle.JobState, error) {
 	j := &lifecycle.JobState{Name: name}
-	err := db.read.QueryRowContext(ctx, db.d.rebind(`SELECT started_at, finished_at, outcome, detail, cursor FROM jobs WHERE name = ?`), name).
-		Scan(zeroTimeScan{&j.StartedAt}, zeroTimeScan{&j.FinishedAt}, &j.Outcome, &j.Detail, zeroTimeScan{&j.Cursor})
+	err := db.read.QueryRowContext(ctx, db.d.rebind(`SELECT started_at, finished_at, outcome, detail, cursor, replica FROM jobs WHERE name = ?`), name).
+		Scan(zeroTimeScan{&j.StartedAt}, zeroTimeScan{&j.FinishedAt}, &j.Outcome, &j.Detail, zeroTimeScan{&j.Cursor}, &j.Replica)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("job", name)
 	}
@@ -453,12 +487,27 @@ func (db *DB) GetJob(ctx context.Context, name string) (*lifecycle.JobState, err
 	return j, nil
 }
 
-// PutJob records a job's run.
+// PutJob records a job's run: its last run in jobs and, for a run that
+// started, a row of its history in job_runs (pruned as it grows,
+// pruneJobRuns), in one transaction, so the two never disagree.
 func (db *DB) PutJob(ctx context.Context, j *lifecycle.JobState) error {
-	_, err := db.write.ExecContext(ctx, db.d.rebind(`INSERT INTO jobs (name, started_at, finished_at, outcome, detail, cursor)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at,
-		finished_at = excluded.finished_at, outcome = excluded.outcome, detail = excluded.detail, cursor = excluded.cursor`),
-		j.Name, db.zeroNullTimeArg(j.StartedAt), db.zeroNullTimeArg(j.FinishedAt), j.Outcome, truncate(j.Detail, 2000), db.zeroNullTimeArg(j.Cursor))
+	detail := truncate(j.Detail, 2000)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO jobs (name, started_at, finished_at, outcome, detail, cursor, replica)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at,
+			finished_at = excluded.finished_at, outcome = excluded.outcome, detail = excluded.detail, cursor = excluded.cursor,
+			replica = excluded.replica`),
+			j.Name, db.zeroNullTimeArg(j.StartedAt), db.zeroNullTimeArg(j.FinishedAt), j.Outcome, detail, db.zeroNullTimeArg(j.Cursor), j.Replica)
+		if err != nil || j.StartedAt.IsZero() {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, db.d.rebind(`INSERT INTO job_runs (job, replica, started_at, finished_at, outcome, detail)
+			VALUES (?, ?, ?, ?, ?, ?)`),
+			j.Name, j.Replica, db.timeArg(j.StartedAt), db.zeroNullTimeArg(j.FinishedAt), j.Outcome, detail); err != nil {
+			return err
+		}
+		return db.pruneJobRuns(ctx, tx, j.Name, j.StartedAt)
+	})
 	if err != nil {
 		return fmt.Errorf("store: record job %s: %w", j.Name, err)
 	}
@@ -585,12 +634,20 @@ func (db *DB) ListRotations(ctx context.Context, runningOnly bool, limit int) ([
 	return out, rows.Err()
 }
 
-// UpdateRotationItem records an item's progress.
-func (db *DB) UpdateRotationItem(ctx context.Context, rotationID string, it lifecycle.RotationItem) error {
-	_, err := db.write.ExecContext(ctx, db.d.rebind(`UPDATE rotation_items SET status = ?, new_serial = ?, error = ?, updated_at = ?
-		WHERE rotation_id = ? AND serial = ?`), it.Status, it.NewSerial, truncate(it.Error, 1000), db.timeArg(it.UpdatedAt), rotationID, it.Serial)
+// UpdateRotationItem records an item's progress, if its status is still
+// from: when another replica moved it on, it changes nothing and returns
+// lifecycle.ErrElsewhere.
+func (db *DB) UpdateRotationItem(ctx context.Context, rotationID string, it lifecycle.RotationItem, from string) error {
+	res, err := db.write.ExecContext(ctx, db.d.rebind(`UPDATE rotation_items SET status = ?, new_serial = ?, error = ?, updated_at = ?
+		WHERE rotation_id = ? AND serial = ? AND status = ?`), it.Status, it.NewSerial, truncate(it.Error, 1000), db.timeArg(it.UpdatedAt), rotationID, it.Serial, from)
 	if err != nil {
 		return fmt.Errorf("store: update rotation %s item %s: %w", rotationID, it.Serial, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return fmt.Errorf("store: update rotation %s item %s: %w", rotationID, it.Serial, err)
+		}
+		return fmt.Errorf("store: update rotation %s item %s: %w: it is no longer %s", rotationID, it.Serial, lifecycle.ErrElsewhere, from)
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func (db *DB) insertCertsPG(ctx context.Context, tx *sql.Tx, rows []*certRow) ([
 		delete(written, r.serial) // a later row with the serial lost
 		inserted[i] = true
 		if r.credential != "" {
-			if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertClientCredential), r.serial, r.credential); err != nil {
+			if _, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertClientCredential), r.serial, r.credential, r.credentialToken); err != nil {
 				return nil, err
 			}
 		}

@@ -48,6 +48,9 @@ func (db *DB) RevokeCertificate(ctx context.Context, r *inventory.Revocation, ev
 		if _, err = tx.ExecContext(ctx, db.q.setRevoked, rec.Serial); err != nil {
 			return err
 		}
+		if err := db.notifyRevoked(ctx, tx, map[string][]string{rec.CAID: {rec.Serial}}); err != nil {
+			return err
+		}
 		if rec.Reason == pki.ReasonKeyCompromise {
 			js, err := json.Marshal([]string{rec.Serial})
 			if err != nil {
@@ -86,21 +89,24 @@ func (db *DB) RevokeCA(ctx context.Context, r *inventory.Revocation, c *ca.CA, e
 	if err != nil {
 		return nil, false, err
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.caTx(ctx, func(tx *sql.Tx) ([]string, error) {
 		if stored, created, err = db.insertRevocation(ctx, tx, &rec); err != nil || !created {
-			return err
+			return nil, err
+		}
+		if err := db.notifyRevoked(ctx, tx, map[string][]string{rec.CAID: {rec.Serial}}); err != nil {
+			return nil, err
 		}
 		n, err := execAffected(ctx, tx, db.q.updateCA, append(args, c.ID)...)
 		if db.d.uniqueViolation(err) {
-			return conflict("CA name", c.Name)
+			return nil, conflict("CA name", c.Name)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
-			return notFound("CA", c.ID)
+			return nil, notFound("CA", c.ID)
 		}
-		return db.appendAudit(ctx, tx, &ev)
+		return []string{c.ID}, db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("store: revoke CA %q (serial %s): %w", c.ID, r.Serial, err)
@@ -215,6 +221,13 @@ func (db *DB) RevokeMatching(ctx context.Context, sel inventory.Selector, now ti
 			if n != int64(len(out)) {
 				return fmt.Errorf("marked %d certificates revoked, want %d", n, len(out))
 			}
+			byCA := map[string][]string{}
+			for _, r := range out {
+				byCA[r.CAID] = append(byCA[r.CAID], r.Serial)
+			}
+			if err := db.notifyRevoked(ctx, tx, byCA); err != nil {
+				return err
+			}
 			if t.Reason == pki.ReasonKeyCompromise {
 				if err := db.reportCompromisedCerts(ctx, tx, string(js), t.RevokedBy, t.RevokedAt); err != nil {
 					return err
@@ -301,27 +314,7 @@ func (db *DB) LookupSerial(ctx context.Context, caID, serial string) (issued boo
 // which writers do not wait for); an error from fn stops the scan and is
 // returned as is.
 func (db *DB) EachRevoked(ctx context.Context, caID string, now time.Time, fn func(*inventory.Revocation) error) error {
-	rows, err := db.read.QueryContext(ctx, db.q.eachRevoked, caID, db.timeArg(now))
-	if err != nil {
-		return fmt.Errorf("store: revocations of CA %q: %w", caID, err)
-	}
-	defer rows.Close()
-	r := inventory.Revocation{CAID: caID}
-	var reason int64
-	dest := []any{&r.Serial, timeScan{&r.RevokedAt}, &reason, zeroTimeScan{&r.InvalidityDate}, &r.RevokedBy, timeScan{&r.NotAfter}, &r.CA}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("store: revocations of CA %q: %w", caID, err)
-		}
-		r.Reason, r.CAID = pki.Reason(reason), caID
-		if err := fn(&r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: revocations of CA %q: %w", caID, err)
-	}
-	return nil
+	return db.eachRevoked(ctx, db.read, caID, now, fn)
 }
 
 // EachUnexpired calls fn for every leaf certificate caID issued that has
@@ -364,17 +357,39 @@ func (db *DB) EachUnexpired(ctx context.Context, caID string, now time.Time, fn 
 	return nil
 }
 
-// sqlRaiseCRLNumbers lifts every CA's last CRL number to at least a floor.
-const sqlRaiseCRLNumbers = `INSERT INTO crl_numbers (ca_id, number) SELECT id, ? FROM cas WHERE true
+// sqlRaiseCRLNumbers lifts the last CRL number of every CA but the
+// offline roots (key provider the second parameter) to at least a floor.
+const sqlRaiseCRLNumbers = `INSERT INTO crl_numbers (ca_id, number) SELECT id, ? FROM cas WHERE key_provider <> ?
 	ON CONFLICT (ca_id) DO UPDATE SET number = CASE WHEN crl_numbers.number < excluded.number
 		THEN excluded.number ELSE crl_numbers.number END`
+
+// sqlDropRaisedCRLs deletes the stored CRLs numbered up to a floor, but
+// not the offline roots' (key provider the second parameter).
+const sqlDropRaisedCRLs = `DELETE FROM crls WHERE number <= ?
+	AND ca_id NOT IN (SELECT id FROM cas WHERE key_provider = ?)`
 
 // RaiseCRLNumbers makes every CA's next CRL number greater than floor.
 // A restored database calls it: the instance it was copied from may have
 // published CRLs numbered past the copy's counters, and RFC 5280 wants a
 // CA's CRL numbers to increase, never repeat.
+//
+// The stored CRLs numbered up to floor go too: serving one again would
+// take the numbers a client has seen backwards; the next CRL of each CA is
+// built afresh above floor.
+//
+// An offline root (ca.OfflineKeyProvider) is left alone: its CRLs are
+// signed at its ceremony and numbered there (1, 2, 3...), this server
+// cannot build another, and its stored CRL is the high-water mark that
+// refuses an older upload (revoke.Service.ImportCRL).
 func (db *DB) RaiseCRLNumbers(ctx context.Context, floor int64) error {
-	if _, err := db.write.ExecContext(ctx, db.d.rebind(sqlRaiseCRLNumbers), floor); err != nil {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlRaiseCRLNumbers), floor, ca.OfflineKeyProvider); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, db.d.rebind(sqlDropRaisedCRLs), floor, ca.OfflineKeyProvider)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("store: raise CRL numbers: %w", err)
 	}
 	return nil
@@ -398,7 +413,8 @@ func (db *DB) NextCRLNumber(ctx context.Context, caID string) (int64, error) {
 // InsertCertificate, the transaction outlives ctx so that a cancellation
 // cannot land between the server committing and the answer: fn's
 // statements run under ctx, ctx is checked last before COMMIT, and a failure
-// anywhere rolls everything back.
+// anywhere rolls everything back. The bus notices fn queues (notifyTx) are
+// sent once the transaction has committed.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -408,6 +424,8 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
+	db.openOutbox(tx)
+	defer db.takeOutbox(tx) // what a failed transaction queued
 	if err := fn(tx); err != nil {
 		// A cancellation mid-statement surfaces from the driver as an
 		// interrupted statement or a broken connection; say that it was
@@ -420,7 +438,11 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.sendNotices(ctx, db.takeOutbox(tx))
+	return nil
 }
 
 // normRevocation returns r with its times as the database returns them.

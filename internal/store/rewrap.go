@@ -132,48 +132,42 @@ func (db *DB) RewrapKeys(ctx context.Context, provider string, prefix []byte, ma
 	if len(prefix) == 0 || marker == "" {
 		return res, errors.New("store: rewrap keys: empty blob prefix or marker")
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	// A CA whose key blob changed is announced to the other processes
+	// (as "some CA": the rows re-wrapped may be other tables').
+	err := db.caTx(ctx, func(tx *sql.Tx) ([]string, error) {
+		changed := func(err error) ([]string, error) {
+			if err != nil || res.Rewrapped == 0 {
+				return nil, err
+			}
+			return []string{""}, nil
+		}
 		res = RewrapResult{}
 		var done []byte
 		switch err := tx.QueryRowContext(ctx, db.q.getSetting, marker).Scan(&done); {
 		case err == nil && string(done) == rewrapDone:
 			res.Done = true
-			return nil
+			return changed(nil)
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("read %s: %w", marker, err)
+			return changed(fmt.Errorf("read %s: %w", marker, err))
 		}
-		for _, tb := range rewrapTables {
-			found, err := db.legacyKeys(ctx, tx, tb, provider, prefix)
-			if err != nil {
-				return err
-			}
-			res.Found += len(found)
-			for _, f := range found {
-				blob, err := fn(&f.WrappedKey)
-				if err != nil {
-					return err
-				}
-				if blob == nil {
-					continue
-				}
-				n, err := execAffected(ctx, tx, db.d.rebind(tb.update), blob, f.Owner, f.Ref.Blob)
-				if err != nil {
-					return fmt.Errorf("%s: %w", f.Where(), err)
-				}
-				res.Rewrapped += int(n)
-			}
+		err := db.rewrapRows(ctx, tx, provider, prefix, fn, func(kind string, rewrapped int) {
+			res.Found++
+			res.Rewrapped += rewrapped
+		})
+		if err != nil {
+			return changed(err)
 		}
 		if _, err := tx.ExecContext(ctx, db.q.putSetting, marker, []byte(rewrapDone)); err != nil {
-			return fmt.Errorf("write %s: %w", marker, err)
+			return changed(fmt.Errorf("write %s: %w", marker, err))
 		}
 		if res.Found == 0 || event == nil {
-			return nil
+			return changed(nil)
 		}
 		ev := event(res)
 		if ev == nil {
-			return nil
+			return changed(nil)
 		}
-		return db.appendAudit(ctx, tx, ev)
+		return changed(db.appendAudit(ctx, tx, ev))
 	})
 	if err != nil {
 		return RewrapResult{}, fmt.Errorf("store: rewrap keys: %w", err)
@@ -184,11 +178,41 @@ func (db *DB) RewrapKeys(ctx context.Context, provider string, prefix []byte, ma
 // rewrapDone is the marker setting's value once a run finished.
 const rewrapDone = "done"
 
+// rewrapRows replaces in tx the blob of every wrapped key of provider
+// whose blob starts with prefix, in every table of rewrapTables, with what
+// fn returns for it (nil: left as it is); count is told of each key found,
+// with the number of rows its new blob replaced (0 or 1).
+func (db *DB) rewrapRows(ctx context.Context, tx *sql.Tx, provider string, prefix []byte,
+	fn func(*WrappedKey) ([]byte, error), count func(kind string, rewrapped int)) error {
+	for _, tb := range rewrapTables {
+		found, err := db.keysWithPrefix(ctx, tx, tb, provider, prefix)
+		if err != nil {
+			return err
+		}
+		for _, f := range found {
+			blob, err := fn(&f.WrappedKey)
+			if err != nil {
+				return err
+			}
+			if blob == nil {
+				count(tb.kind, 0)
+				continue
+			}
+			n, err := execAffected(ctx, tx, db.d.rebind(tb.update), blob, f.Owner, f.Ref.Blob)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.Where(), err)
+			}
+			count(tb.kind, int(n))
+		}
+	}
+	return nil
+}
+
 type foundKey struct{ WrappedKey }
 
-// legacyKeys reads the rows of one table whose blob starts with prefix.
-// All rows are read before any is updated.
-func (db *DB) legacyKeys(ctx context.Context, tx *sql.Tx, tb rewrapTable, provider string, prefix []byte) ([]foundKey, error) {
+// keysWithPrefix reads the rows of one table whose blob starts with
+// prefix. All rows are read before any is updated.
+func (db *DB) keysWithPrefix(ctx context.Context, tx *sql.Tx, tb rewrapTable, provider string, prefix []byte) ([]foundKey, error) {
 	rows, err := tx.QueryContext(ctx, db.d.rebind(tb.sel), provider, len(prefix), prefix)
 	if err != nil {
 		return nil, fmt.Errorf("read %s keys: %w", tb.kind, err)

@@ -5,24 +5,21 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/certwright/certwright/internal/access"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/access"
 
 	"github.com/certwright/certwright/internal/authz"
 )
 
 const (
-	ssoLoginColumns = `state_hash, provider, nonce, verifier, next, source, created_at, expires_at`
-	sqlInsertSSO    = `INSERT INTO sso_logins (` + ssoLoginColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlTakeSSO      = `DELETE FROM sso_logins WHERE state_hash = ? RETURNING ` + ssoLoginColumns
-	// At most this many expired rows go per new login, so a burst of
-	// abandoned sign-ins is cleared without a long delete.
-	sqlPruneSSO = `DELETE FROM sso_logins WHERE state_hash IN
-		(SELECT state_hash FROM sso_logins WHERE expires_at < ? LIMIT 100)`
-	sqlSSOPending = `SELECT COUNT(*) FROM sso_logins`
-	sqlEvictSSO   = `DELETE FROM sso_logins WHERE state_hash IN
-		(SELECT state_hash FROM sso_logins ORDER BY created_at, state_hash LIMIT ?)`
+	sqlUseSSO = `INSERT INTO sso_used (digest, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING`
+	// At most this many expired rows go per new one, so that rows never
+	// pile up and no insert waits on a long delete.
+	sqlPruneSSOUsed = `DELETE FROM sso_used WHERE digest IN
+		(SELECT digest FROM sso_used WHERE expires_at < ? LIMIT 100)`
 	sqlBindingsFrom   = bindingSelect + ` WHERE b.principal_id = ? AND b.source = ? ORDER BY b.created_at, b.id`
 	sqlGetPrincipalI  = `SELECT ` + principalColumns + ` FROM principals WHERE id = ?`
 	sqlIdentityHolder = `SELECT i.principal_id, p.name FROM principal_identities i JOIN principals p ON p.id = i.principal_id
@@ -32,48 +29,24 @@ const (
 		RETURNING value`
 )
 
-// SaveSSOLogin keeps l until its callback takes it or it expires. Expired
-// sign-ins are pruned first; past max pending, the oldest give way (a
-// flood of abandoned sign-ins delays nobody's real one, which is answered
-// in seconds, while the oldest of the flood are minutes old).
-func (db *DB) SaveSSOLogin(ctx context.Context, l *authz.SSOLogin, max int) error {
+// UseSSOOnce records digest (something single sign-on accepts once: an
+// ID token exchanged, a console sign-in completed) until expires, and
+// reports whether it was new; false means it was used before, at this
+// replica or another. Some of the rows expired by now are pruned first.
+func (db *DB) UseSSOOnce(ctx context.Context, digest string, now, expires time.Time) (bool, error) {
+	var n int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlPruneSSO), db.timeArg(l.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlPruneSSOUsed), db.timeArg(now)); err != nil {
 			return err
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, sqlSSOPending).Scan(&n); err != nil {
-			return err
-		}
-		if n >= max {
-			if _, err := tx.ExecContext(ctx, db.d.rebind(sqlEvictSSO), n-max+1); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, db.d.rebind(sqlInsertSSO), l.StateHash, l.Provider, l.Nonce, l.Verifier, l.Next, l.Source,
-			db.timeArg(l.CreatedAt), db.timeArg(l.ExpiresAt))
+		var err error
+		n, err = execAffected(ctx, tx, db.d.rebind(sqlUseSSO), digest, db.timeArg(expires))
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store: save sign-in: %w", err)
+		return false, fmt.Errorf("store: record a single sign-on as used: %w", err)
 	}
-	return nil
-}
-
-// TakeSSOLogin removes and returns the pending sign-in with stateHash:
-// each is taken once. One that does not exist (never begun, taken
-// already, pruned) is ErrNotFound; the caller checks its expiry.
-func (db *DB) TakeSSOLogin(ctx context.Context, stateHash string) (*authz.SSOLogin, error) {
-	var l authz.SSOLogin
-	err := db.write.QueryRowContext(ctx, db.d.rebind(sqlTakeSSO), stateHash).Scan(&l.StateHash, &l.Provider, &l.Nonce, &l.Verifier,
-		&l.Next, &l.Source, timeScan{&l.CreatedAt}, timeScan{&l.ExpiresAt})
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("sign-in", "state")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: take sign-in: %w", err)
-	}
-	return &l, nil
+	return n == 1, nil
 }
 
 // ApplySSOSignIn finds (or creates) the principal of in's identity, and

@@ -12,55 +12,50 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/store"
+	"github.com/certwright/certwright/internal/store/storetest"
 )
 
-// TestSSOLoginsTakenOnce: a pending sign-in is taken once (a replayed
-// state finds nothing); expired ones are pruned by later saves; past the
-// bound, the oldest gives way to the new one.
-func TestSSOLoginsTakenOnce(t *testing.T) {
+// TestUseSSOOnce: a digest is new once, then used, on one store and on a
+// second store on the same database (another replica); expired rows are
+// pruned by later uses, a bounded number at a time, so a digest whose
+// time is over is new again.
+func TestUseSSOOnce(t *testing.T) {
 	t.Parallel()
-	onBackends(t, func(t *testing.T, db *store.DB) {
+	storetest.Replicas(t, func(t *testing.T, open func(*testing.T) *store.DB) {
+		db, other := open(t), open(t)
 		ctx := context.Background()
 		at := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
-		l := &authz.SSOLogin{StateHash: "s1", Provider: "corp", Nonce: "n", Verifier: "v", Next: "/certificates", Source: "127.0.0.1",
-			CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute)}
-		if err := db.SaveSSOLogin(ctx, l, 3); err != nil {
-			t.Fatal(err)
-		}
-		got, err := db.TakeSSOLogin(ctx, "s1")
-		if err != nil || got.Provider != "corp" || got.Nonce != "n" || got.Verifier != "v" || got.Next != "/certificates" || !got.ExpiresAt.Equal(l.ExpiresAt) {
-			t.Fatalf("take: %+v, %v", got, err)
-		}
-		if _, err := db.TakeSSOLogin(ctx, "s1"); !errors.Is(err, authz.ErrNotFound) {
-			t.Errorf("a second take: %v, want not found", err)
-		}
-		for i := range 3 {
-			l := *l
-			l.StateHash = fmt.Sprintf("old%d", i)
-			if err := db.SaveSSOLogin(ctx, &l, 3); err != nil {
+		use := func(db *store.DB, digest string, now time.Time) bool {
+			t.Helper()
+			fresh, err := db.UseSSOOnce(ctx, digest, now, at.Add(10*time.Minute))
+			if err != nil {
 				t.Fatal(err)
 			}
+			return fresh
 		}
-		// Past the bound the oldest gives way: a flood of abandoned
-		// sign-ins never refuses a new one.
-		l2 := *l
-		l2.StateHash, l2.CreatedAt = "late", at.Add(time.Second)
-		if err := db.SaveSSOLogin(ctx, &l2, 3); err != nil {
-			t.Fatalf("a fourth pending sign-in: %v", err)
+		if !use(db, "id_token:a", at) {
+			t.Fatal("a first use is not new")
 		}
-		if _, err := db.TakeSSOLogin(ctx, "old0"); !errors.Is(err, authz.ErrNotFound) {
-			t.Errorf("the oldest sign-in did not give way: %v", err)
+		if use(db, "id_token:a", at) {
+			t.Error("a second use at the same store is new")
 		}
-		if _, err := db.TakeSSOLogin(ctx, "late"); err != nil {
-			t.Errorf("the newest sign-in: %v", err)
+		if use(other, "id_token:a", at.Add(time.Minute)) {
+			t.Error("a second use at another replica is new")
 		}
-		l3 := *l
-		l3.StateHash, l3.CreatedAt, l3.ExpiresAt = "after", at.Add(time.Hour), at.Add(time.Hour+10*time.Minute)
-		if err := db.SaveSSOLogin(ctx, &l3, 3); err != nil {
-			t.Errorf("after the others expired: %v", err)
+		if !use(other, "console_nonce:a", at) {
+			t.Error("another kind with the same value is not new")
 		}
-		if _, err := db.TakeSSOLogin(ctx, "old1"); !errors.Is(err, authz.ErrNotFound) {
-			t.Errorf("an expired sign-in was not pruned: %v", err)
+		for i := range 150 {
+			use(db, fmt.Sprintf("id_token:%d", i), at)
+		}
+		// Past the expiry: the next use prunes up to 100 of the
+		// expired rows; enough uses clear them all.
+		later := at.Add(time.Hour)
+		for range 3 {
+			use(db, "id_token:later", later)
+		}
+		if !use(db, "id_token:a", later) {
+			t.Error("a digest whose time is over was not pruned")
 		}
 	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/store/postgres"
 )
 
 // Errors callers branch on with errors.Is. Each also matches the error of
@@ -52,7 +53,15 @@ type DB struct {
 	steerBound int
 	write      *sql.DB // the only pool that writes; one connection on SQLite
 	read       *sql.DB // the same pool as write on PostgreSQL
-	logger     *slog.Logger
+	// dial opens the notification listener's connection; nil on SQLite,
+	// which has no bus (notify.go).
+	dial *postgres.Dialer
+	// exclusive bounds the connections Exclusive holds at once
+	// (exclusiveConns); lockTimeout bounds its wait for the lock.
+	exclusive   chan struct{}
+	lockTimeout time.Duration
+	busState
+	logger *slog.Logger
 	// batch group-commits certificate inserts (and their audit events).
 	batch *batcher
 	// group group-commits the ACME order path's writes (SQLite only).
@@ -92,11 +101,15 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{d: d, logger: logger.With("component", "store", "dialect", d.name), now: time.Now, steerBound: steerBound}
-	db.write, db.read, err = d.open(ctx, target, db.logger)
+	db := &DB{d: d, logger: logger.With("component", "store", "dialect", d.name), now: time.Now, steerBound: steerBound,
+		exclusive: make(chan struct{}, exclusiveConns), lockTimeout: exclusiveLockTimeout}
+	db.origin = newOrigin()
+	db.busKey.Store(newBusKey())
+	o, err := d.open(ctx, target, db.logger)
 	if err != nil {
 		return nil, err
 	}
+	db.write, db.read, db.dial = o.write, o.read, o.dial
 	db.q = buildQueries(d)
 	db.aq = buildAuditQueries(d)
 	if err := db.migrate(ctx); err != nil {
@@ -110,6 +123,10 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		}
 	}
 	if err := db.backfillSPKI(ctx); err != nil {
+		db.closePools()
+		return nil, err
+	}
+	if err := db.takeBootSnapshot(ctx); err != nil {
 		db.closePools()
 		return nil, err
 	}

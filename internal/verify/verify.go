@@ -433,9 +433,9 @@ func describeCert(c, leaf *x509.Certificate) string {
 func (v *verifier) checkValidity(c *x509.Certificate, what string) {
 	switch {
 	case v.now.After(c.NotAfter):
-		v.add(CodeExpired, "%s expired on %s (%s ago)", what, stamp(c.NotAfter), span(v.now.Sub(c.NotAfter)))
+		v.add(CodeExpired, "%s expired on %s (%s ago)", what, stamp(c.NotAfter), Span(v.now.Sub(c.NotAfter)))
 	case v.now.Before(c.NotBefore):
-		v.add(CodeNotYetValid, "%s is not valid until %s (in %s)", what, stamp(c.NotBefore), span(c.NotBefore.Sub(v.now)))
+		v.add(CodeNotYetValid, "%s is not valid until %s (in %s)", what, stamp(c.NotBefore), Span(c.NotBefore.Sub(v.now)))
 	}
 }
 
@@ -559,9 +559,10 @@ func issuerLabel(c *x509.Certificate) string {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-// span renders a duration the way a person would say it: the largest
-// whole unit, rounded down.
-func span(d time.Duration) string {
+// Span renders a duration the way a person would say it, as problem
+// messages do here and in revcheck: the largest whole unit, rounded down
+// ("3 days", "1 hour").
+func Span(d time.Duration) string {
 	unit := func(n int, s string) string {
 		if n == 1 {
 			return "1 " + s

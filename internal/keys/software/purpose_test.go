@@ -161,3 +161,34 @@ func TestMigrateLegacy(t *testing.T) {
 		t.Fatalf("migration left %d signers cached", n)
 	}
 }
+
+// Check opens a key for its own purpose only, under its own KEK only, and
+// keeps nothing: escrow proves with it that a KEK opens every key.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	kek := newKEK(t)
+	purpose := keys.AuditPurpose("a_1")
+	ref, _, err := newProvider(t, kek).Generate(ctx, pki.Ed25519, purpose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, kek)
+	if err := p.Check(ctx, ref, purpose); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if n := p.CachedSigners(); n != 0 {
+		t.Errorf("Check left %d signers in the cache", n)
+	}
+	if err := p.Check(ctx, ref, keys.CAPurpose("a_1")); !errors.Is(err, keys.ErrWrongKEK) {
+		t.Errorf("Check for another purpose: %v, want ErrWrongKEK", err)
+	}
+	if err := newProvider(t, newKEK(t)).Check(ctx, ref, purpose); !errors.Is(err, keys.ErrWrongKEK) {
+		t.Errorf("Check under another KEK: %v, want ErrWrongKEK", err)
+	}
+	bad := ref
+	bad.Algorithm = pki.ECDSAP256
+	if err := p.Check(ctx, bad, purpose); err == nil {
+		t.Error("Check of a Ref naming the wrong algorithm succeeded")
+	}
+}

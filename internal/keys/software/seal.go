@@ -1,7 +1,6 @@
 package software
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -32,7 +31,7 @@ func (p *Provider) Seal(plaintext, aad []byte) ([]byte, error) {
 func (p *Provider) Open(sealed, aad []byte) ([]byte, error) {
 	ns := p.kek.NonceSize()
 	if len(sealed) < 1+ns+p.kek.Overhead() || sealed[0] != sealVersion1 {
-		return nil, errors.New("software: open: malformed sealed secret")
+		return nil, fmt.Errorf("%w: sealed secret", ErrMalformedBlob)
 	}
 	pt, err := p.kek.Open(nil, sealed[1:1+ns], sealed[1+ns:], sealAAD(aad))
 	if err != nil {

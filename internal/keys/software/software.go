@@ -9,7 +9,9 @@ import (
 	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -92,8 +94,10 @@ var ErrMalformedBlob = errors.New("software: malformed wrapped key")
 
 // Provider keeps keys wrapped under one KEK. It is safe for concurrent use.
 type Provider struct {
-	kek  cipher.AEAD
-	rand io.Reader
+	kek cipher.AEAD
+	// derive is a copy of the KEK, for DeriveKey only.
+	derive []byte
+	rand   io.Reader
 	// cache maps (purpose, key ID) to *cached, so a key in use is
 	// unwrapped and parsed once. Only Signer fills it: CA keys are asked
 	// for again and again, while managed end-entity keys passed through
@@ -129,7 +133,7 @@ func New(kek []byte, random io.Reader) (*Provider, error) {
 	if random == nil {
 		random = rand.Reader
 	}
-	return &Provider{kek: aead, rand: random}, nil
+	return &Provider{kek: aead, derive: bytes.Clone(kek), rand: random}, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -231,6 +235,17 @@ func (p *Provider) ExportPKCS8(ctx context.Context, ref keys.Ref, purpose keys.P
 		return nil, err
 	}
 	return der, nil
+}
+
+// Check unwraps ref for purpose and parses it, keeping nothing (the key
+// is neither cached nor returned): it proves the KEK opens the key. A
+// blob that does not authenticate is an error wrapping keys.ErrWrongKEK.
+func (p *Provider) Check(ctx context.Context, ref keys.Ref, purpose keys.Purpose) error {
+	if err := p.checkRef(ctx, ref, purpose); err != nil {
+		return err
+	}
+	_, err := p.unwrap(ref, purpose)
+	return err
 }
 
 // CachedSigners is the number of unwrapped keys the provider holds in
@@ -437,4 +452,22 @@ func (p *Provider) parse(ref keys.Ref, der []byte) (crypto.Signer, error) {
 		}
 	}
 	return signer, nil
+}
+
+// Capabilities: software keys are exportable (the callers export managed
+// end-entity keys only).
+func (p *Provider) Capabilities() keys.Capabilities { return keys.Capabilities{Exportable: true} }
+
+// DeriveKey derives the instance secret d from the KEK: HKDF-SHA256 with
+// no salt and d as info, 32 bytes. Only the names keys.Derivations lists
+// are derived.
+func (p *Provider) DeriveKey(d keys.Derivation) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	k, err := hkdf.Key(sha256.New, p.derive, nil, string(d), 32)
+	if err != nil {
+		return nil, fmt.Errorf("software: derive %q: %w", string(d), err)
+	}
+	return k, nil
 }

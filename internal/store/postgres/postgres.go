@@ -8,7 +8,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,27 +21,59 @@ import (
 // several replicas may share one server.
 const maxConns = 20
 
-// uniqueViolation is SQLSTATE unique_violation.
-const uniqueViolation = "23505"
+// SQLSTATEs the store tells apart.
+const (
+	uniqueViolation  = "23505"
+	lockNotAvailable = "55P03" // lock_timeout ran out
+)
 
 // Open connects to the database at url ("postgres://..." or
 // "postgresql://..."). Query parameters pgx does not know, such as
 // search_path or application_name, are sent to the server as run-time
 // parameters.
 func Open(ctx context.Context, url string) (*sql.DB, error) {
+	db, _, err := OpenDialer(ctx, url)
+	return db, err
+}
+
+// OpenDialer is Open that also returns a Dialer for connections outside
+// the pool, with the same settings.
+func OpenDialer(ctx context.Context, url string) (*sql.DB, *Dialer, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		// pgx redacts the password from its parse errors.
-		return nil, fmt.Errorf("store: postgres: %w", err)
+		return nil, nil, fmt.Errorf("store: postgres: %w", err)
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: postgres: connect to %s/%s: %w", cfg.Host, cfg.Database, err)
+		return nil, nil, fmt.Errorf("store: postgres: connect to %s/%s: %w", cfg.Host, cfg.Database, err)
 	}
-	return db, nil
+	return db, &Dialer{cfg: cfg}, nil
+}
+
+// Dialer opens single connections outside the pool, for a session that
+// must not be shared: the notification listener's LISTEN.
+type Dialer struct {
+	cfg *pgx.ConnConfig
+}
+
+// Connect opens one connection with the pool's settings and TCP
+// keepalive probes after 15 s of silence, every 5 s, giving up after 3
+// unanswered: a listening connection is idle most of the time, and the
+// operating system's default waits two hours before the first probe.
+func (d *Dialer) Connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg := d.cfg.Copy()
+	cfg.DialFunc = (&net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3,
+	}}).DialContext
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: postgres: connect to %s/%s: %w", d.cfg.Host, d.cfg.Database, err)
+	}
+	return c, nil
 }
 
 // IsUnavailable reports an error of the server or the connection rather
@@ -70,4 +104,11 @@ func IsUnavailable(err error) bool {
 func IsUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == uniqueViolation
+}
+
+// IsLockTimeout reports whether err is a statement that gave up waiting
+// for a lock after lock_timeout.
+func IsLockTimeout(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == lockNotAvailable
 }

@@ -37,6 +37,7 @@ var accessTests = []struct {
 	{"UpdateApprovalRequest", testUpdateApprovalRequest},
 	{"ExpireApprovalRequests", testExpireApprovalRequests},
 	{"TokenMigration", testTokenMigration},
+	{"SignInCertificates", testSignInCertificates},
 }
 
 // auditLog tracks which events a test has seen, so that each mutation can
@@ -929,4 +930,104 @@ func checkSession(t *testing.T, got, want *authz.Session) {
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("session = %+v, want %+v", g, w)
 	}
+}
+
+// testSignInCertificates: a client certificate's credential row keeps the
+// token of the sign-in it was issued to (a person certificate), and
+// ClientCredential reads it back with that token's state; the person
+// certificates of a token, or of all a principal's sign-ins, are listed
+// while unexpired and not revoked.
+func testSignInCertificates(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	must(t, db.CreatePrincipal(ctx, newPrincipal("p1", "alice"), ev("principal.create", "alice")))
+	must(t, db.CreatePrincipal(ctx, newPrincipal("p2", "bob"), ev("principal.create", "bob")))
+	tokA, tokB := newToken("00000000000000a1", "p1", base()), newToken("00000000000000b1", "p2", base())
+	must(t, db.CreateToken(ctx, tokA, ev("token.create", tokA.ID)))
+	must(t, db.CreateToken(ctx, tokB, ev("token.create", tokB.ID)))
+	cert := func(serial, principal, token string, notAfter time.Time) {
+		c := newCert(serial, "ca1")
+		c.Profile, c.NotAfter, c.ClientPrincipalID, c.ClientTokenID = "person", notAfter, principal, token
+		must(t, db.InsertCertificate(ctx, c, tev()))
+	}
+	later := base().Add(12 * time.Hour)
+	cert("a1", "p1", tokA.ID, later)                 // alice's sign-in A
+	cert("a2", "p1", tokA.ID, later)                 // revoked below
+	cert("a3", "p1", tokA.ID, base().Add(time.Hour)) // expired at the listing
+	cert("a4", "p1", "00000000000000a9", later)      // another sign-in, token not held
+	cert("a5", "p1", "", later)                      // an ordinary credential
+	cert("b1", "p2", tokB.ID, later)                 // bob's
+	_, _, err := db.RevokeCertificate(ctx, newRev("a2"), tev())
+	must(t, err)
+
+	for _, tc := range []struct {
+		serial string
+		want   authz.Credential
+	}{
+		{"a1", authz.Credential{PrincipalID: "p1", TokenID: tokA.ID, TokenKnown: true}},
+		{"a4", authz.Credential{PrincipalID: "p1", TokenID: "00000000000000a9"}},
+		{"a5", authz.Credential{PrincipalID: "p1"}},
+	} {
+		got, err := db.ClientCredential(ctx, tc.serial)
+		must(t, err)
+		if *got != tc.want {
+			t.Errorf("ClientCredential(%s) = %+v, want %+v", tc.serial, *got, tc.want)
+		}
+	}
+	_, err = db.ClientCredential(ctx, "ffff")
+	wantErr(t, err, store.ErrNotFound)
+
+	at := base().Add(2 * time.Hour)
+	serials := func(certs []store.SignInCertificate) string {
+		out := make([]string, len(certs))
+		for i, c := range certs {
+			out[i] = c.Serial + "/" + c.TokenID
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		what string
+		list func() ([]store.SignInCertificate, error)
+		want string
+	}{
+		{"token A", func() ([]store.SignInCertificate, error) { return db.TokenCertificates(ctx, tokA.ID, at) }, "a1/" + tokA.ID},
+		{"no token", func() ([]store.SignInCertificate, error) { return db.TokenCertificates(ctx, "", at) }, ""},
+		{"alice", func() ([]store.SignInCertificate, error) { return db.PrincipalSignInCertificates(ctx, "p1", at) },
+			"a1/" + tokA.ID + " a4/00000000000000a9"},
+		{"bob", func() ([]store.SignInCertificate, error) { return db.PrincipalSignInCertificates(ctx, "p2", at) }, "b1/" + tokB.ID},
+	} {
+		got, err := tc.list()
+		must(t, err)
+		if s := serials(got); s != tc.want {
+			t.Errorf("person certificates of %s = %q, want %q", tc.what, s, tc.want)
+		}
+	}
+
+	revokedAt := base().Add(3 * time.Hour)
+	_, err = db.RevokeToken(ctx, tokA.ID, revokedAt, ev("token.revoke", tokA.ID))
+	must(t, err)
+	got, err := db.ClientCredential(ctx, "a1")
+	must(t, err)
+	checkNullTime(t, "TokenRevokedAt", got.TokenRevokedAt, &revokedAt)
+	if got.TokenID != tokA.ID || !got.TokenKnown {
+		t.Errorf("ClientCredential(a1) after the token's revocation = %+v", got)
+	}
+
+	// A certificate of a sign-in that ended while it was being issued
+	// (its token revoked after the issuance began, and after the revoker
+	// listed the token's certificates) is not stored at all, on the
+	// group commit's path and on a renewal's own transaction alike; one
+	// of a live sign-in in the same breath is.
+	for _, c := range []struct{ serial, replaces string }{{"a6", ""}, {"a7", "a1"}} {
+		nc := newCert(c.serial, "ca1")
+		nc.Profile, nc.NotAfter, nc.ClientPrincipalID, nc.ClientTokenID, nc.Replaces = "person", later, "p1", tokA.ID, c.replaces
+		err := db.InsertCertificate(ctx, nc, tev())
+		wantErr(t, err, authz.ErrSignInEnded)
+		if err != nil && !strings.Contains(err.Error(), tokA.ID) {
+			t.Errorf("the refusal of %s does not name the token: %v", c.serial, err)
+		}
+		_, err = db.GetCertificate(ctx, c.serial)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	cert("b2", "p2", tokB.ID, later)
 }

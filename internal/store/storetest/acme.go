@@ -300,10 +300,9 @@ func testACMEAccounts(t *testing.T, open func(*testing.T) *store.DB) {
 	t.Run("update", func(t *testing.T) {
 		up := *a2
 		up.Contact = []string{"mailto:new@example.com"}
-		up.Status = acme.StatusDeactivated
 		up.KeyThumbprint, up.KeyJWK = "thumb2b", []byte(`{"new":true}`)
 		up.CreatedIP = "ignored" // not written
-		must(t, db.UpdateAccount(ctx, &up, ev("acme.account.update", "acct2")))
+		must(t, db.UpdateAccount(ctx, &up, "thumb2", ev("acme.account.update", "acct2")))
 		got, err := db.GetAccount(ctx, "acct2")
 		must(t, err)
 		up.CreatedIP = a2.CreatedIP
@@ -312,16 +311,41 @@ func testACMEAccounts(t *testing.T, open func(*testing.T) *store.DB) {
 			t.Errorf("old thumbprint still finds an account: %v", err)
 		}
 
+		// A request verified with the old key (a stale cached copy, a
+		// racing rollover) changes nothing.
+		stale := *a2
+		stale.Contact = []string{"mailto:stale@example.com"}
+		err = db.UpdateAccount(ctx, &stale, "thumb2", ev("acme.account.update", "acct2"))
+		if !errors.Is(err, acme.ErrStale) {
+			t.Errorf("update under the old key: %v, want ErrStale", err)
+		}
+
 		// Rolling over onto a key another account of the provisioner holds.
 		clash := up
 		clash.KeyThumbprint = "thumb1"
-		err = db.UpdateAccount(ctx, &clash, ev("acme.account.update", "acct2"))
+		err = db.UpdateAccount(ctx, &clash, "thumb2b", ev("acme.account.update", "acct2"))
 		wantACMEErr(t, err, store.ErrConflict, acme.ErrConflict)
 		// Keeping one's own thumbprint is no conflict.
-		must(t, db.UpdateAccount(ctx, &up, ev("acme.account.update", "acct2")))
+		up.Status = acme.StatusDeactivated
+		must(t, db.UpdateAccount(ctx, &up, "thumb2b", ev("acme.account.update", "acct2")))
+		got, err = db.GetAccount(ctx, "acct2")
+		must(t, err)
+		checkAccount(t, got, &up)
+
+		// Deactivation is final: an update from a copy read before it
+		// (valid) changes nothing.
+		revive := up
+		revive.Status = acme.StatusValid
+		err = db.UpdateAccount(ctx, &revive, "thumb2b", ev("acme.account.update", "acct2"))
+		if !errors.Is(err, acme.ErrStale) {
+			t.Errorf("update after deactivation: %v, want ErrStale", err)
+		}
+		if got, err := db.GetAccount(ctx, "acct2"); err != nil || got.Status != acme.StatusDeactivated {
+			t.Errorf("after a refused update: %v, %v", got, err)
+		}
 
 		missing := newAccount("nope", "prov1", "thumb7")
-		err = db.UpdateAccount(ctx, missing, ev("acme.account.update", "nope"))
+		err = db.UpdateAccount(ctx, missing, "thumb7", ev("acme.account.update", "nope"))
 		wantACMEErr(t, err, store.ErrNotFound, acme.ErrNotFound)
 		log.expect(t, "acme.account.update acct2", "acme.account.update acct2")
 	})

@@ -171,7 +171,7 @@ func testACMERevokeEABKey(t *testing.T, open func(*testing.T) *store.DB) {
 	gone.EABKeyID = "eab3"
 	must(t, db.CreateAccount(ctx, gone, tev()))
 	gone.Status = acme.StatusDeactivated
-	must(t, db.UpdateAccount(ctx, gone, tev()))
+	must(t, db.UpdateAccount(ctx, gone, gone.KeyThumbprint, tev()))
 	log := newAuditLog(t, db)
 
 	at := base().Add(time.Hour)

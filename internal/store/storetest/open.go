@@ -59,6 +59,25 @@ func Postgres(url string) func(*testing.T) *store.DB {
 	return memo(func(t *testing.T) string { return PostgresSchema(t, url) })
 }
 
+// Replicas runs f on SQLite and, when CERTWRIGHT_TEST_POSTGRES is set,
+// PostgreSQL, each in a parallel subtest; open opens the test's database
+// again on each call (a second handle is another replica).
+func Replicas(t *testing.T, f func(t *testing.T, open func(*testing.T) *store.DB)) {
+	t.Helper()
+	for _, b := range []struct {
+		name string
+		open func(*testing.T) func(*testing.T) *store.DB
+	}{
+		{"sqlite", func(*testing.T) func(*testing.T) *store.DB { return SQLite() }},
+		{"postgres", func(t *testing.T) func(*testing.T) *store.DB { return Postgres(PostgresURL(t)) }},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, b.open(t))
+		})
+	}
+}
+
 // memo opens the database newURL makes for a test, making it once per test.
 func memo(newURL func(*testing.T) string) func(*testing.T) *store.DB {
 	var mu sync.Mutex
@@ -121,4 +140,20 @@ func admin(tb testing.TB, url, stmt string) {
 	if _, err := db.ExecContext(ctx, stmt); err != nil {
 		tb.Fatalf("%s: %v", stmt, err)
 	}
+}
+
+// ReplicaPairs opens, per dialect, two stores on one database, as two
+// replicas hold them: SQLite (two pools on one file) always, PostgreSQL
+// (one fresh schema) when EnvPostgres is set. Both close when tb ends.
+func ReplicaPairs(tb testing.TB) map[string][2]*store.DB {
+	tb.Helper()
+	urls := map[string]string{"sqlite": "sqlite:" + filepath.Join(tb.TempDir(), "db")}
+	if base := os.Getenv(EnvPostgres); base != "" {
+		urls["postgres"] = PostgresSchema(tb, base)
+	}
+	out := map[string][2]*store.DB{}
+	for name, u := range urls {
+		out[name] = [2]*store.DB{open(tb, u), open(tb, u)}
+	}
+	return out
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/keys"
@@ -44,7 +45,10 @@ var revocationTests = []struct {
 	{"EachRevoked", testEachRevoked},
 	{"EachUnexpired", testEachUnexpired},
 	{"NextCRLNumber", testNextCRLNumber},
+	{"ImportCRL", testImportCRL},
+	{"RaiseCRLNumbers", testRaiseCRLNumbers},
 	{"OCSPResponder", testOCSPResponder},
+	{"RetiredKeys", testRetiredKeys},
 	{"SPKI", testSPKI},
 }
 
@@ -793,6 +797,95 @@ func testNextCRLNumber(t *testing.T, open func(*testing.T) *store.DB) {
 	next("caC", workers*each+1)
 }
 
+// testImportCRL: an uploaded CRL is stored with its audit event only when
+// its number is above the stored one's; otherwise ErrConflict and nothing
+// changes, whatever the order of the uploads.
+func testImportCRL(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	crl := func(n int64) *revoke.StoredCRL {
+		return &revoke.StoredCRL{Number: n, DER: []byte(fmt.Sprintf("crl %d", n)), ThisUpdate: base(), NextUpdate: base().Add(90 * 24 * time.Hour), Entries: int(n)}
+	}
+	imports := func() int {
+		t.Helper()
+		n := 0
+		must(t, db.EachAuditEvent(ctx, 1, func(e *audit.Event) error {
+			if e.Action == "ca.import_crl" {
+				n++
+			}
+			return nil
+		}))
+		return n
+	}
+	latest := func(want int64) {
+		t.Helper()
+		got, err := db.LatestCRL(ctx, "offline")
+		must(t, err)
+		if got == nil || got.Number != want || string(got.DER) != fmt.Sprintf("crl %d", want) || got.Entries != int(want) {
+			t.Fatalf("LatestCRL = %+v, want number %d", got, want)
+		}
+		checkTime(t, "NextUpdate", got.NextUpdate, base().Add(90*24*time.Hour))
+	}
+	must(t, db.ImportCRL(ctx, "offline", crl(5), ev("ca.import_crl", "offline")))
+	latest(5)
+	for _, n := range []int64{5, 3, 1} {
+		wantErr(t, db.ImportCRL(ctx, "offline", crl(n), ev("ca.import_crl", "offline")), store.ErrConflict)
+		latest(5)
+	}
+	if n := imports(); n != 1 {
+		t.Fatalf("%d ca.import_crl events after one import and three refusals, want 1", n)
+	}
+	must(t, db.ImportCRL(ctx, "offline", crl(6), ev("ca.import_crl", "offline")))
+	latest(6)
+	if n := imports(); n != 2 {
+		t.Errorf("%d ca.import_crl events, want 2", n)
+	}
+	if got, err := db.LatestCRL(ctx, "other"); err != nil || got != nil {
+		t.Errorf("another CA's CRL = %+v, %v; want none", got, err)
+	}
+}
+
+// testRaiseCRLNumbers: raising the CRL numbers after a restore drops the
+// CRLs this server signed at or below the floor and lifts their CAs' next
+// numbers above it, but leaves an offline root's uploaded CRL and its
+// number alone: it is still served, and an older one is still refused.
+func testRaiseCRLNumbers(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	off := newCA("off", "Offline Root")
+	off.Key = keys.Ref{Provider: ca.OfflineKeyProvider, Algorithm: pki.ECDSAP256}
+	must(t, db.CreateCA(ctx, newCA("ca1", "Online Root"), tev()))
+	must(t, db.CreateCA(ctx, off, tev()))
+	crl := func(n int64) *revoke.StoredCRL {
+		return &revoke.StoredCRL{Number: n, DER: []byte(fmt.Sprintf("crl %d", n)), ThisUpdate: base(), NextUpdate: base().Add(90 * 24 * time.Hour)}
+	}
+	for range 5 {
+		_, err := db.NextCRLNumber(ctx, "ca1")
+		must(t, err)
+	}
+	must(t, db.ImportCRL(ctx, "ca1", crl(5), ev("ca.import_crl", "ca1")))
+	must(t, db.ImportCRL(ctx, "off", crl(3), ev("ca.import_crl", "off")))
+
+	const floor = 1_000_000
+	must(t, db.RaiseCRLNumbers(ctx, floor))
+	if got, err := db.LatestCRL(ctx, "ca1"); err != nil || got != nil {
+		t.Errorf("the online CA's CRL 5 after raising to %d = %+v, %v; want none", floor, got, err)
+	}
+	if n, err := db.NextCRLNumber(ctx, "ca1"); err != nil || n != floor+1 {
+		t.Errorf("the online CA's next CRL number = %d, %v; want %d", n, err, floor+1)
+	}
+	got, err := db.LatestCRL(ctx, "off")
+	must(t, err)
+	if got == nil || got.Number != 3 || string(got.DER) != "crl 3" {
+		t.Fatalf("the offline root's CRL after raising = %+v, want number 3 kept", got)
+	}
+	wantErr(t, db.ImportCRL(ctx, "off", crl(2), ev("ca.import_crl", "off")), store.ErrConflict)
+	must(t, db.ImportCRL(ctx, "off", crl(4), ev("ca.import_crl", "off")))
+	if n, err := db.NextCRLNumber(ctx, "off"); err != nil || n != 1 {
+		t.Errorf("the offline root's CRL counter was raised: next %d, %v; want 1", n, err)
+	}
+}
+
 func testOCSPResponder(t *testing.T, open func(*testing.T) *store.DB) {
 	ctx := context.Background()
 	db := open(t)
@@ -847,6 +940,63 @@ func testOCSPResponder(t *testing.T, open func(*testing.T) *store.DB) {
 
 	if err := db.PutOCSPResponder(ctx, &revoke.Responder{}, tev()); err == nil {
 		t.Error("PutOCSPResponder without a CA ID succeeded")
+	}
+}
+
+// testRetiredKeys: a responder replaced by one with another key lists its
+// key among the retired keys, in the same transaction, bound to the CA's
+// responder purpose and retired when its successor was made; the same
+// key stored again retires nothing; a deleted retired key's event is
+// appended once, with the row.
+func testRetiredKeys(t *testing.T, open func(*testing.T) *store.DB) {
+	ctx := context.Background()
+	db := open(t)
+	list := func() []revoke.RetiredKey {
+		t.Helper()
+		got, err := db.RetiredKeys(ctx)
+		must(t, err)
+		return got
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("retired keys of an empty store: %+v", got)
+	}
+	resp := func(caID string, key keys.Ref, created time.Time) *revoke.Responder {
+		return &revoke.Responder{CAID: caID, CertDER: []byte("cert " + key.ID), Key: key, NotAfter: created.Add(7 * 24 * time.Hour), CreatedAt: created}
+	}
+	k1 := keys.Ref{Provider: "pkcs11", ID: "0a01", Algorithm: pki.ECDSAP256, Blob: []byte("ocsp:ca1/0a01")}
+	k2 := keys.Ref{Provider: "pkcs11", ID: "0a02", Algorithm: pki.ECDSAP256, Blob: []byte("ocsp:ca1/0a02")}
+	k3 := keys.Ref{Provider: "software", ID: "k3", Algorithm: pki.ECDSAP256, Blob: []byte{0, 1, 0xff}}
+	must(t, db.PutOCSPResponder(ctx, resp("ca1", k1, base()), tev()))
+	must(t, db.PutOCSPResponder(ctx, resp("ca2", k3, base()), tev()))
+	must(t, db.PutOCSPResponder(ctx, resp("ca1", k1, base().Add(time.Hour)), tev())) // the same key: nothing retired
+	if got := list(); len(got) != 0 {
+		t.Fatalf("retired keys before any was replaced: %+v", got)
+	}
+	must(t, db.PutOCSPResponder(ctx, resp("ca1", k2, base().Add(2*time.Hour)), tev()))
+	must(t, db.PutOCSPResponder(ctx, resp("ca2", keys.Ref{Provider: "software", ID: "k4", Algorithm: pki.ECDSAP256}, base().Add(3*time.Hour)), tev()))
+	got := list()
+	if len(got) != 2 {
+		t.Fatalf("retired keys %+v, want k1 and k3", got)
+	}
+	for i, want := range []revoke.RetiredKey{
+		{Key: k1, Purpose: keys.OCSPPurpose("ca1"), RetiredAt: base().Add(2 * time.Hour)},
+		{Key: k3, Purpose: keys.OCSPPurpose("ca2"), RetiredAt: base().Add(3 * time.Hour)},
+	} {
+		checkTime(t, "RetiredAt", got[i].RetiredAt, want.RetiredAt)
+		if !reflect.DeepEqual(got[i].Key, want.Key) || got[i].Purpose != want.Purpose {
+			t.Errorf("retired key %d = %+v (blob %q), want %+v (blob %q)", i, got[i], got[i].Key.Blob, want, want.Key.Blob)
+		}
+	}
+
+	log := newAuditLog(t, db)
+	del := ev("key.destroy", "ocsp:ca1")
+	must(t, db.DeleteRetiredKey(ctx, k1, &del))
+	log.expect(t, "key.destroy ocsp:ca1")
+	must(t, db.DeleteRetiredKey(ctx, k1, &del)) // gone: no second event
+	must(t, db.DeleteRetiredKey(ctx, k3, nil))
+	log.expect(t)
+	if got := list(); len(got) != 0 {
+		t.Errorf("retired keys after deleting both: %+v", got)
 	}
 }
 

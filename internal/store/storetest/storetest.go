@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 	tests = append(tests, accessTests...)
 	tests = append(tests, acmeTests...)
 	tests = append(tests, importTests...)
+	tests = append(tests, endpointTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -208,6 +208,16 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, who authz.
 	return writeJSON(w, http.StatusOK, tokenView(t))
 }
 
+// signOut ends the caller's own sign-in: the token of this request is
+// revoked, with the person certificates it asked for.
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
+	t, err := h.d.Access.SignOut(r.Context(), who)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, tokenView(t))
+}
+
 func (h *Handler) addIdentity(w http.ResponseWriter, r *http.Request, who authz.Principal) error {
 	var req apitypes.Identity
 	if err := h.decode(r, &req); err != nil {

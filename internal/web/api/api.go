@@ -27,6 +27,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/discovery"
 	"github.com/certwright/certwright/internal/errtext"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
@@ -52,6 +53,7 @@ type Issuer interface {
 	CreateIntermediate(ctx context.Context, p authz.Principal, parent string, spec *ca.Spec) (*ca.CA, error)
 	CreateExternal(ctx context.Context, p authz.Principal, spec *ca.Spec) (*ca.CA, error)
 	ImportCertificate(ctx context.Context, p authz.Principal, idOrName string, cert *x509.Certificate, chain []*x509.Certificate) (*ca.CA, error)
+	ImportRoot(ctx context.Context, p authz.Principal, name string, cert *x509.Certificate) (*ca.CA, error)
 	Chain(ctx context.Context, idOrName string) ([]*x509.Certificate, error)
 	// ExportKey hands a retained managed key to a machine principal.
 	ExportKey(ctx context.Context, p authz.Principal, serial string) ([]byte, error)
@@ -130,6 +132,8 @@ type Deps struct {
 	Imports Importer
 	// Compliance builds the compliance report (compliance.go).
 	Compliance Compliance
+	// Scans answers the scan routes (scan.go; nil: not served).
+	Scans Scans
 	// SSO exchanges identity providers' ID tokens for tokens (sso.go; nil:
 	// none configured).
 	SSO SSO
@@ -152,16 +156,27 @@ type Deps struct {
 	// StoreTimeout bounds each request, and so every store call it makes
 	// (deadline.go); 0 means DefaultStoreTimeout.
 	StoreTimeout time.Duration
+	// PublicHTTPURL is the base of the CRL and CA certificate URLs relying
+	// parties use (public_http_url); a CA's view shows its own.
+	PublicHTTPURL string
+	// CursorKey seals list cursors (listscan.go): 32 bytes every replica
+	// sharing the database derives alike, so a cursor from one works on
+	// another. Nil: a random key of this process.
+	CursorKey []byte
 }
 
 // Route is one entry of the route table: what it is called in the audit
-// log, and the permissions of which a caller must hold at least one.
+// log, and the permissions of which a caller must hold at least one, or
+// (AuthenticatedOnly) none but being authenticated.
 type Route struct {
 	Method      string
 	Pattern     string
 	Action      string
 	Permissions []authz.Permission
-	handle      func(w http.ResponseWriter, r *http.Request, p authz.Principal) error
+	// AuthenticatedOnly routes take any authenticated principal, one with
+	// no role at all included; they declare no permission.
+	AuthenticatedOnly bool
+	handle            func(w http.ResponseWriter, r *http.Request, p authz.Principal) error
 	// bodyTypes are the media types the route's body may have beyond
 	// application/json (csrf.go).
 	bodyTypes []string
@@ -188,6 +203,12 @@ func route(method, pattern, action string, handle func(http.ResponseWriter, *htt
 	return Route{Method: method, Pattern: pattern, Action: action, Permissions: perms, handle: handle}
 }
 
+// authenticated is a route any authenticated principal may use, with or
+// without a role: what concerns only the caller's own credential.
+func authenticated(method, pattern, action string, handle func(http.ResponseWriter, *http.Request, authz.Principal) error) Route {
+	return Route{Method: method, Pattern: pattern, Action: action, AuthenticatedOnly: true, handle: handle}
+}
+
 // New builds the handler.
 func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.Approvals == nil || d.CAs == nil ||
@@ -204,7 +225,7 @@ func New(d Deps) (*Handler, error) {
 		limiter: netsource.NewLimiter(d.Clock.Now, d.UnauthenticatedPerSecond, d.UnauthenticatedBurst),
 		scan:    inventory.ScanLimits{Page: inventory.ScanPage, Max: inventory.ScanMax}, fields: &fieldCache{}}
 	var err error
-	if h.cursors, err = newCursorSealer(); err != nil {
+	if h.cursors, err = newCursorSealer(d.CursorKey); err != nil {
 		return nil, err
 	}
 	const (
@@ -221,6 +242,8 @@ func New(d Deps) (*Handler, error) {
 		route("GET", "/api/v1/cas/{ca}/chain", "ca.chain", h.caChain, caRead),
 		route("GET", "/api/v1/cas/{ca}/csr", "ca.csr", h.caCSR, caRead),
 		route("POST", "/api/v1/cas/{ca}/certificate", "ca.import", h.importCA, caManage),
+		route("POST", "/api/v1/cas/import-root", "ca.import_root", h.importRoot, caManage),
+		route("POST", "/api/v1/cas/{ca}/crl", "ca.import_crl", h.importCRL, caManage),
 		route("POST", "/api/v1/cas/{ca}/disable", "ca.disable", h.caState(CAs.Disable), caManage),
 		route("POST", "/api/v1/cas/{ca}/enable", "ca.enable", h.caState(CAs.Enable), caManage),
 		route("POST", "/api/v1/cas/{ca}/delete", "ca.delete", h.caState(CAs.Delete), caManage),
@@ -272,15 +295,19 @@ func New(d Deps) (*Handler, error) {
 		route("DELETE", "/api/v1/acme/provisioners/{name}", "acme.provisioner.delete", h.deleteProvisioner, caManage),
 		route("POST", "/api/v1/acme/eab/{id}/revoke", "acme.eab.revoke", h.revokeEABKey, princManage),
 		slow(route("POST", "/api/v1/acme/renew-now", "acme.renew_now", h.renewNow, authz.PermCertRevoke)),
-		route("GET", "/api/v1/whoami", "whoami", h.whoami, authz.Permissions()...),
+		authenticated("GET", "/api/v1/whoami", "whoami", h.whoami),
+		// Ending one's own sign-in needs no role: a person whose groups
+		// were all removed at the provider can still sign out.
+		authenticated("POST", "/api/v1/sign-out", "token.sign_out", h.signOut),
 	}
 	h.routes = append(h.routes, h.lifecycleRoutes()...)
 	h.routes = append(h.routes, h.importRoutes()...)
 	h.routes = append(h.routes, h.complianceRoutes()...)
 	h.routes = append(h.routes, h.personRoutes()...)
+	h.routes = append(h.routes, h.scanRoutes()...)
 	for _, rt := range h.routes {
-		if len(rt.Permissions) == 0 || rt.Action == "" {
-			return nil, fmt.Errorf("api: route %s %s declares no permission or action", rt.Method, rt.Pattern)
+		if (len(rt.Permissions) == 0) != rt.AuthenticatedOnly || rt.Action == "" {
+			return nil, fmt.Errorf("api: route %s %s declares no action, or not exactly one of permissions and authenticated-only", rt.Method, rt.Pattern)
 		}
 		h.mux.Handle(rt.Method+" "+rt.Pattern, h.wrap(rt))
 	}
@@ -426,7 +453,7 @@ func (h *Handler) wrap(rt Route) http.Handler {
 			h.deny(r, rt, p, status, detail)
 			return
 		}
-		if !canAny(p, rt.Permissions) {
+		if !rt.AuthenticatedOnly && !canAny(p, rt.Permissions) {
 			detail := fmt.Sprintf("principal %q has no role granting %s", p.Name, permNames(rt.Permissions))
 			writeError(w, http.StatusForbidden, "forbidden", detail, string(authz.RuleRole))
 			h.deny(r, rt, p, http.StatusForbidden, detail)
@@ -503,8 +530,10 @@ var errorStatus = []struct {
 	{ca.ErrSpec, http.StatusBadRequest, "invalid CA definition"},
 	{ca.ErrImport, http.StatusBadRequest, "certificate cannot be imported"},
 	{authz.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{authz.ErrSignInEnded, http.StatusUnauthorized, "sign-in ended"},
 	{access.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{access.ErrNotFound, http.StatusNotFound, "not found"},
+	{access.ErrCertificatesNotRevoked, http.StatusInternalServerError, "done, but person certificates not revoked"},
 	{acme.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{acme.ErrNotFound, http.StatusNotFound, "not found"},
 	{acme.ErrConflict, http.StatusConflict, "conflict"},
@@ -513,6 +542,9 @@ var errorStatus = []struct {
 	{ca.ErrTransition, http.StatusConflict, "CA state conflict"},
 	{issue.ErrConflict, http.StatusConflict, "conflict"},
 	{lifecycle.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{discovery.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{discovery.ErrNotAllowed, http.StatusForbidden, "target not in the scan allow-list"},
+	{discovery.ErrNotFound, http.StatusNotFound, "not found"},
 	{lifecycle.ErrConflict, http.StatusConflict, "conflict"},
 	{lifecycle.ErrUnknownChannel, http.StatusNotFound, "unknown alert channel"},
 	{lifecycle.ErrUnknownJob, http.StatusNotFound, "unknown job"},

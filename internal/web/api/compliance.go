@@ -66,6 +66,14 @@ func (h *Handler) complianceReport(w http.ResponseWriter, r *http.Request, who a
 		return err
 	}
 	out := report.FromCompliance(rep)
+	if h.d.Scans != nil {
+		k, err := h.d.Scans.KPIs(r.Context(), who)
+		if err != nil {
+			return err
+		}
+		view := report.ScanKPIsView(k)
+		out.Encryption = &view
+	}
 	var buf bytes.Buffer
 	switch format {
 	case "json":

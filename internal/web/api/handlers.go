@@ -52,7 +52,7 @@ func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, p authz.Princip
 func (h *Handler) caView(r *http.Request, c *ca.CA, withPEM bool) apitypes.CA {
 	v := apitypes.CA{
 		ID: c.ID, Name: c.Name, Kind: string(c.Kind), External: c.External, Status: string(c.Status),
-		ParentID: c.ParentID, KeyAlgorithm: string(c.Key.Algorithm), CreatedAt: c.CreatedAt,
+		ParentID: c.ParentID, KeyAlgorithm: string(c.Key.Algorithm), KeyProvider: c.Key.Provider, CreatedAt: c.CreatedAt,
 		DeletedAt: c.DeletedAt, RestorableUntil: c.RestorableUntil,
 	}
 	if c.ParentID != "" {
@@ -81,7 +81,21 @@ func (h *Handler) caView(r *http.Request, c *ca.CA, withPEM bool) apitypes.CA {
 	if c.Status == ca.StatusPending && len(c.CSRDER) > 0 {
 		v.CSRPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: c.CSRDER}))
 	}
+	v.Offline = c.Offline()
+	if len(c.CertDER) > 0 {
+		u := h.caURLs(c.ID)
+		v.CRLURL, v.CertificateURL = u.CRL, u.CAIssuers
+	}
 	return v
+}
+
+// caURLs are the public URLs of CA id's CRL and certificate, none when
+// the public URL is not configured.
+func (h *Handler) caURLs(id string) ca.URLs {
+	if h.d.PublicHTTPURL == "" {
+		return ca.URLs{}
+	}
+	return ca.URLsFor(h.d.PublicHTTPURL, id)
 }
 
 func (h *Handler) listCAs(w http.ResponseWriter, r *http.Request, _ authz.Principal) error {
@@ -124,6 +138,7 @@ func (h *Handler) createCA(w http.ResponseWriter, r *http.Request, p authz.Princ
 	spec := &ca.Spec{
 		Name:           strings.TrimSpace(req.Name),
 		Subject:        pkix.Name{CommonName: req.CommonName},
+		KeyProvider:    req.KeyProvider,
 		PermittedDNS:   req.Constraints.PermittedDNS,
 		ExcludedDNS:    req.Constraints.ExcludedDNS,
 		PermittedEmail: req.Constraints.PermittedEmail,
@@ -221,6 +236,30 @@ func (h *Handler) importCA(w http.ResponseWriter, r *http.Request, p authz.Princ
 		return err
 	}
 	return writeJSON(w, http.StatusOK, h.caView(r, c, true))
+}
+
+// importRoot records an offline root from its certificate:
+// {"name": ..., "certificate_pem": ...}.
+func (h *Handler) importRoot(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.ImportRootRequest
+	if err := h.decode(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		return badInput("name is required")
+	}
+	certs, err := pki.ParseCertificates([]byte(req.CertificatePEM))
+	if err != nil {
+		return badInput("certificate_pem: %v", err)
+	}
+	if len(certs) != 1 {
+		return badInput("certificate_pem: want exactly the root certificate, got %d certificates", len(certs))
+	}
+	c, err := h.d.Issuer.ImportRoot(r.Context(), p, strings.TrimSpace(req.Name), certs[0])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, h.caView(r, c, true))
 }
 
 // importedCertificates reads an externally signed CA certificate and its
@@ -428,6 +467,13 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 			return badInput("status %q: want valid, revoked or expired", s)
 		}
 	}
+	if s := q.Get("source"); s != "" {
+		src, err := inventory.ParseSource(s)
+		if err != nil {
+			return badInput("source %q: want issued, acme, imported or discovered", s)
+		}
+		f.Source = src
+	}
 	if s := q.Get("sort"); s != "" {
 		o, err := inventory.ParseOrder(s)
 		if err != nil {
@@ -472,7 +518,7 @@ func (h *Handler) listCerts(w http.ResponseWriter, r *http.Request, who authz.Pr
 			err = f.SetPosition(pos)
 		}
 		if err != nil {
-			return badInput("after: this continuation cursor is not valid here (it works only for who received it, with the same filters, until the server restarts): continue after the last certificate you were shown")
+			return badInput("after: this continuation cursor is not valid here (it works only for who received it, with the same filters, on a server sharing this one's key-encryption key): continue after the last certificate you were shown")
 		}
 	case after != "":
 		if err := f.SetPosition(after); err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ type Lifecycle interface {
 	Rotations(ctx context.Context, p authz.Principal) ([]*lifecycle.Rotation, error)
 	Jobs(ctx context.Context, p authz.Principal) ([]*lifecycle.JobState, error)
 	RunJob(ctx context.Context, p authz.Principal, name string) (*lifecycle.JobState, error)
+	JobRuns(ctx context.Context, p authz.Principal, q lifecycle.JobRunQuery) ([]lifecycle.JobRun, error)
 }
 
 func (h *Handler) lifecycleRoutes() []Route {
@@ -44,6 +46,7 @@ func (h *Handler) lifecycleRoutes() []Route {
 		route("GET", "/api/v1/rotations", "rotation.list", h.listRotations, certRead, certRevoke),
 		route("GET", "/api/v1/rotations/{id}", "rotation.show", h.showRotation, certRead, certRevoke),
 		route("GET", "/api/v1/jobs", "job.list", h.listJobs, certRead),
+		route("GET", "/api/v1/jobs/runs", "job.runs", h.listJobRuns, certRead),
 		slow(route("POST", "/api/v1/jobs/{name}/run", "job.run", h.runJob, authz.PermCAManage)),
 	}
 }
@@ -88,13 +91,9 @@ func (h *Handler) decodeOptional(r *http.Request, v any) error {
 }
 
 func (h *Handler) listAlerts(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
-	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return badInput("limit %q: want 1 to 1000", s)
-		}
-		limit = n
+	limit, err := queryLimit(r.URL.Query(), 100, 1000)
+	if err != nil {
+		return err
 	}
 	recs, err := h.d.Lifecycle.Alerts(r.Context(), p, limit)
 	if err != nil {
@@ -221,7 +220,7 @@ func (h *Handler) showRotation(w http.ResponseWriter, r *http.Request, p authz.P
 }
 
 func jobView(j *lifecycle.JobState) apitypes.Job {
-	v := apitypes.Job{Name: j.Name, Interval: inventory.FormatWindow(j.Interval), Outcome: j.Outcome, Detail: j.Detail}
+	v := apitypes.Job{Name: j.Name, Interval: inventory.FormatWindow(j.Interval), Outcome: j.Outcome, Detail: j.Detail, Replica: j.Replica}
 	if !j.StartedAt.IsZero() {
 		t := j.StartedAt
 		v.StartedAt = &t
@@ -240,9 +239,77 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, p authz.Princ
 	}
 	out := apitypes.JobList{Jobs: make([]apitypes.Job, 0, len(js))}
 	for _, j := range js {
-		out.Jobs = append(out.Jobs, jobView(j))
+		v := jobView(j)
+		v.RunsLastHour = j.RecentRuns
+		out.Jobs = append(out.Jobs, v)
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// Job run listing defaults: the last hour, the newest 100 runs.
+const (
+	jobRunsSince = time.Hour
+	jobRunsLimit = 100
+)
+
+// listJobRuns lists the recorded runs of one job (job=NAME) or of every
+// job, newest first: since=DURATION (back from now) or an RFC 3339 time,
+// limit=N.
+func (h *Handler) listJobRuns(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	q := r.URL.Query()
+	since, err := sinceParam(q.Get("since"), h.d.Clock.Now().UTC().Add(-jobRunsSince), h.d.Clock.Now())
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(q, jobRunsLimit, lifecycle.RunHistoryMax)
+	if err != nil {
+		return err
+	}
+	job := q.Get("job")
+	runs, err := h.d.Lifecycle.JobRuns(r.Context(), p, lifecycle.JobRunQuery{Job: job, Since: since, Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := apitypes.JobRunList{Job: job, Since: since, Limit: limit, Runs: make([]apitypes.JobRun, 0, len(runs))}
+	for _, run := range runs {
+		v := apitypes.JobRun{Job: run.Job, Replica: run.Replica, StartedAt: run.StartedAt, Outcome: run.Outcome, Detail: run.Detail}
+		if !run.FinishedAt.IsZero() {
+			t := run.FinishedAt
+			v.FinishedAt = &t
+		}
+		out.Runs = append(out.Runs, v)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// sinceParam reads a since parameter: a duration back from now ("1h",
+// "30m", "7d", as inventory.ParseWindow reads it) or an RFC 3339 time;
+// def when it is empty.
+func sinceParam(s string, def, now time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	if d, err := inventory.ParseWindow(s); err == nil {
+		return now.Add(-d).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, badInput("since %q: want a duration back from now such as 30m, 1h or 7d, or an RFC 3339 time such as 2026-01-02T15:04:05Z", s)
+}
+
+// queryLimit reads the limit parameter: a whole number from 1 to max; def
+// when it is absent.
+func queryLimit(q url.Values, def, max int) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, badInput("limit %q: want a whole number from 1 to %d (default %d)", s, max, def)
+	}
+	return n, nil
 }
 
 func (h *Handler) runJob(w http.ResponseWriter, r *http.Request, p authz.Principal) error {

@@ -19,18 +19,26 @@ const cursorPrefix = "scan."
 
 // cursorSealer turns a scan position (a serial the caller may not be
 // allowed to see) into an opaque cursor and back: AES-256-GCM under a key
-// of this process, bound to the caller and to the listing's filters. The
-// cursor reveals nothing about the serial, cannot be forged or moved to
-// another caller or filter, and is valid until the server restarts.
+// every replica derives from the shared KEK (Deps.CursorKey), bound to
+// the caller and to the listing's filters. The cursor reveals nothing
+// about the serial, cannot be forged or moved to another caller or
+// filter, and works on any replica until the KEK changes.
 type cursorSealer struct{ aead cipher.AEAD }
 
-func newCursorSealer() (*cursorSealer, error) {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("api: list cursor key: %w", err)
+// newCursorSealer seals under key (32 bytes), or under a random key of
+// this process when key is nil.
+func newCursorSealer(key []byte) (*cursorSealer, error) {
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("api: list cursor key: %w", err)
+		}
+		defer clear(key)
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("api: list cursor key: %d bytes, want 32", len(key))
 	}
 	b, err := aes.NewCipher(key)
-	clear(key)
 	if err != nil {
 		return nil, fmt.Errorf("api: list cursor key: %w", err)
 	}
@@ -74,5 +82,5 @@ func (s *cursorSealer) open(principalID, filters, cursor string) (string, error)
 // everything but the position and the page size.
 func listFilters(f inventory.Filter, status, expiringWithin string) string {
 	return strings.Join([]string{f.CAID, f.Profile, status, f.SAN, f.Tag, f.SPKISHA256, expiringWithin,
-		string(f.Order), strconv.FormatBool(f.Current)}, "\x00")
+		string(f.Order), strconv.FormatBool(f.Current), string(f.Source)}, "\x00")
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,7 +68,13 @@ func tGapInventory(gap int, in []int, tail int) (*tInventory, []string) {
 
 func tListHandler(t *testing.T, inv *tInventory) *Handler {
 	t.Helper()
-	cur, err := newCursorSealer()
+	return tListHandlerKey(t, inv, nil)
+}
+
+// tListHandlerKey is tListHandler sealing cursors under key (nil: random).
+func tListHandlerKey(t *testing.T, inv *tInventory, key []byte) *Handler {
+	t.Helper()
+	cur, err := newCursorSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,5 +261,33 @@ func TestListPositionInExpiryOrder(t *testing.T) {
 	// The cursor is bound to the order.
 	if _, err := tList(t, h, who, url.Values{"limit": {"1"}, "after": {h.cursors.seal(who.ID, listFilters(inventory.Filter{Order: inventory.OrderExpiry}, "", ""), pos)}}); err == nil {
 		t.Error("a cursor sealed for expiry order opened in serial order")
+	}
+}
+
+// TestListCursorAcrossReplicas: a cursor one replica hands out continues
+// the listing on another that seals under the same key (every replica
+// derives it from the shared KEK), and not on one with another key.
+func TestListCursorAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	inv, _ := tGapInventory(30, []int{0}, 0)
+	key := bytes.Repeat([]byte{7}, 32)
+	a, b := tListHandlerKey(t, inv, key), tListHandlerKey(t, inv, bytes.Clone(key))
+	other := tListHandlerKey(t, inv, bytes.Repeat([]byte{8}, 32))
+	for _, h := range []*Handler{a, b, other} {
+		h.scan = inventory.ScanLimits{Page: 10, Max: 20}
+	}
+	who := authz.WithRole("team", authz.KindMachine, authz.RoleViewer, authz.Scope{Names: []string{"*.in.test"}})
+	l, err := tList(t, a, who, url.Values{"limit": {"1"}})
+	if err != nil || len(l.Certificates) != 0 || !strings.HasPrefix(l.Next, cursorPrefix) {
+		t.Fatalf("first page on A: %+v, %v; want empty with a cursor", l, err)
+	}
+	if l2, err := tList(t, b, who, url.Values{"limit": {"1"}, "after": {l.Next}}); err != nil || len(l2.Certificates) != 1 {
+		t.Fatalf("A's cursor on B: %+v, %v; want the next certificate", l2, err)
+	}
+	if _, err := tList(t, other, who, url.Values{"limit": {"1"}, "after": {l.Next}}); !errors.Is(err, errBadInput) {
+		t.Fatalf("A's cursor under another key: %v, want a bad-input error", err)
+	}
+	if _, err := newCursorSealer(key[:16]); err == nil {
+		t.Error("a 16-byte cursor key was accepted")
 	}
 }

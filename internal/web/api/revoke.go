@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/pem"
 	"net/http"
 	"time"
 
@@ -17,6 +19,7 @@ type Revoker interface {
 	Revoke(ctx context.Context, req revoke.Request) (*inventory.Revocation, bool, error)
 	RevokeMatching(ctx context.Context, req revoke.BulkRequest) ([]*inventory.Revocation, error)
 	RevokeCA(ctx context.Context, req revoke.CARequest) (*inventory.Revocation, bool, error)
+	ImportCRL(ctx context.Context, p authz.Principal, ca string, der []byte) (*revoke.ImportedCRL, error)
 }
 
 func revocationView(r *inventory.Revocation, created bool) *apitypes.Revocation {
@@ -124,4 +127,31 @@ func isHex(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// importCRL uploads an offline root's CRL: {"crl_pem": "-----BEGIN X509 CRL-----..."}.
+func (h *Handler) importCRL(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	var req apitypes.ImportCRLRequest
+	if err := h.decode(r, &req); err != nil {
+		return err
+	}
+	b, rest := pem.Decode([]byte(req.CRLPEM))
+	if b == nil || b.Type != "X509 CRL" {
+		return badInput("crl_pem: want one PEM \"X509 CRL\" block")
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return badInput("crl_pem: one CRL only; found more after the first")
+	}
+	res, err := h.d.Revoker.ImportCRL(r.Context(), p, r.PathValue("ca"), b.Bytes)
+	if err != nil {
+		return err
+	}
+	revoked := res.RevokedCAs
+	if revoked == nil {
+		revoked = []string{}
+	}
+	return writeJSON(w, http.StatusOK, apitypes.ImportedCRL{
+		CA: res.CAName, CAID: res.CAID, Number: res.Number, ThisUpdate: res.ThisUpdate, NextUpdate: res.NextUpdate,
+		Entries: res.Entries, CRLURL: h.caURLs(res.CAID).CRL, RevokedCAs: revoked,
+	})
 }

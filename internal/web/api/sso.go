@@ -16,11 +16,24 @@ import (
 type SSO interface {
 	// Providers describes the configured providers to a CLI.
 	Providers() []apitypes.SSOProvider
-	// Exchange verifies rawIDToken as provider's, for its CLI client, and
-	// signs the person in; a refusal is an *access.SSOError or one of
-	// access's ErrSSO* errors.
-	Exchange(ctx context.Context, provider, rawIDToken, source string) (*access.SSOSignedIn, error)
+	// Exchange verifies x's ID token as its provider's, for its CLI
+	// client, bound to this server as x.Host names it, and signs the
+	// person in; a refusal is an *access.SSOError or one of access's
+	// ErrSSO* errors.
+	Exchange(ctx context.Context, x SSOExchange) (*access.SSOSignedIn, error)
 }
+
+// SSOExchange is an exchange as the API received it.
+type SSOExchange struct {
+	Provider, IDToken, Binder string
+	// Host is the name (and port) the request reached this server at.
+	Host string
+	// Source is the caller's address.
+	Source string
+}
+
+// maxBinder bounds the binder (43 characters: 32 bytes in base64url).
+const maxBinder = 64
 
 // maxIDToken bounds the ID token a client sends (the oidc package bounds
 // it again).
@@ -67,8 +80,11 @@ func (h *Handler) ssoToken(w http.ResponseWriter, r *http.Request, anon authz.Pr
 		return badInput("id_token is required: the ID token the provider issued to the CLI's client")
 	case len(req.IDToken) > maxIDToken:
 		return badInput("id_token is %d bytes, at most %d", len(req.IDToken), maxIDToken)
+	case len(req.Binder) > maxBinder:
+		return badInput("binder is %d bytes, at most %d: the 32 random bytes the nonce was made from, in base64url", len(req.Binder), maxBinder)
 	}
-	in, err := h.d.SSO.Exchange(r.Context(), req.Provider, req.IDToken, anon.Source)
+	in, err := h.d.SSO.Exchange(r.Context(), SSOExchange{Provider: req.Provider, IDToken: req.IDToken, Binder: req.Binder,
+		Host: r.Host, Source: anon.Source})
 	var se *access.SSOError
 	switch {
 	case errors.As(err, &se) && se.Unavailable:

@@ -119,11 +119,14 @@ type ComplianceKPIs struct {
 
 // ComplianceReport is the answer of GET /api/v1/reports/compliance.
 type ComplianceReport struct {
-	Since          time.Time         `json:"since"`
-	Until          time.Time         `json:"until"`
-	GeneratedAt    time.Time         `json:"generated_at"`
-	Summary        ComplianceSummary `json:"summary"`
-	KPIs           ComplianceKPIs    `json:"kpis"`
-	WorstOffenders []ComplianceRow   `json:"worst_offenders"`
-	Certificates   []ComplianceRow   `json:"certificates"`
+	Since       time.Time         `json:"since"`
+	Until       time.Time         `json:"until"`
+	GeneratedAt time.Time         `json:"generated_at"`
+	Summary     ComplianceSummary `json:"summary"`
+	KPIs        ComplianceKPIs    `json:"kpis"`
+	// Encryption is the encryption KPIs of the scanned endpoints, in
+	// every format; absent when the server has no scans.
+	Encryption     *ScanKPIs       `json:"encryption,omitempty"`
+	WorstOffenders []ComplianceRow `json:"worst_offenders"`
+	Certificates   []ComplianceRow `json:"certificates"`
 }

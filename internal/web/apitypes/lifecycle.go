@@ -105,9 +105,34 @@ type Job struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Outcome    string     `json:"outcome"`
 	Detail     string     `json:"detail"`
+	// Replica is the replica_name of the replica that ran it last.
+	Replica string `json:"replica,omitempty"`
+	// RunsLastHour is how many runs the run history holds of the last
+	// hour, across replicas (in the job list only).
+	RunsLastHour *int `json:"runs_last_hour,omitempty"`
 }
 
 // JobList is every scheduled job.
 type JobList struct {
 	Jobs []Job `json:"jobs"`
+}
+
+// JobRun is one recorded run of a scheduled job.
+type JobRun struct {
+	Job        string     `json:"job"`
+	Replica    string     `json:"replica"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Outcome    string     `json:"outcome"`
+	Detail     string     `json:"detail"`
+}
+
+// JobRunList is the recorded runs GET /api/v1/jobs/runs selected, newest
+// first: of Job ("" for every job) started at or after Since, at most
+// Limit.
+type JobRunList struct {
+	Job   string    `json:"job,omitempty"`
+	Since time.Time `json:"since"`
+	Limit int       `json:"limit"`
+	Runs  []JobRun  `json:"runs"`
 }

@@ -39,6 +39,7 @@ type CreateCARequest struct {
 	Organization string          `json:"organization,omitempty"`
 	Country      string          `json:"country,omitempty"`
 	KeyAlgorithm string          `json:"key_algorithm,omitempty"` // default ecdsa-p384 root, ecdsa-p256 intermediate
+	KeyProvider  string          `json:"key_provider,omitempty"`  // software | pkcs11; default the server's keys.ca_key_provider
 	ValidityDays int             `json:"validity_days,omitempty"` // default 3650 root, 1825 intermediate
 	PathLen      *int            `json:"path_len,omitempty"`      // default 1 root, 0 intermediate; -1 = unlimited
 	Constraints  NameConstraints `json:"name_constraints,omitempty"`
@@ -55,6 +56,7 @@ type CA struct {
 	Parent             string     `json:"parent,omitempty"`
 	Subject            string     `json:"subject,omitempty"`
 	KeyAlgorithm       string     `json:"key_algorithm"`
+	KeyProvider        string     `json:"key_provider"` // software or pkcs11: where the CA's key is
 	NotBefore          *time.Time `json:"not_before,omitempty"`
 	NotAfter           *time.Time `json:"not_after,omitempty"`
 	PathLen            *int       `json:"path_len,omitempty"`
@@ -65,6 +67,39 @@ type CA struct {
 	RestorableUntil    *time.Time `json:"restorable_until,omitempty"`
 	CertificatePEM     string     `json:"certificate_pem,omitempty"`
 	CSRPEM             string     `json:"csr_pem,omitempty"` // pending external CAs
+	// Offline is true for a root whose key is not on the server (ca
+	// import-root): it signs only at its ceremony.
+	Offline bool `json:"offline,omitempty"`
+	// CRLURL and CertificateURL are where relying parties fetch the CA's
+	// CRL and certificate: the CRL distribution point and caIssuers URL of
+	// what the CA signs (for an offline root, give them to the ceremony).
+	CRLURL         string `json:"crl_url,omitempty"`
+	CertificateURL string `json:"certificate_url,omitempty"`
+}
+
+// ImportRootRequest records an offline root: its certificate only.
+type ImportRootRequest struct {
+	Name           string `json:"name"`
+	CertificatePEM string `json:"certificate_pem"`
+}
+
+// ImportCRLRequest uploads the CRL an offline root signed at its ceremony.
+type ImportCRLRequest struct {
+	CRLPEM string `json:"crl_pem"`
+}
+
+// ImportedCRL is the CRL stored by an upload.
+type ImportedCRL struct {
+	CA         string    `json:"ca"`
+	CAID       string    `json:"ca_id"`
+	Number     int64     `json:"number"`
+	ThisUpdate time.Time `json:"this_update"`
+	NextUpdate time.Time `json:"next_update"`
+	Entries    int       `json:"entries"`
+	CRLURL     string    `json:"crl_url,omitempty"`
+	// RevokedCAs are the subordinate CAs the CRL listed that this upload
+	// revoked and disabled.
+	RevokedCAs []string `json:"revoked_cas"`
 }
 
 // CAList is every CA.
@@ -156,7 +191,8 @@ type Certificate struct {
 	// KeyCompromised is set (cert show only) when the certificate's key was
 	// reported compromised: it is never certified again.
 	KeyCompromised *KeyCompromise `json:"key_compromised,omitempty"`
-	// Source is "issued" (signed here) or "imported".
+	// Source is "issued" (signed here), "imported" or "discovered" (found
+	// served by a scan, issued elsewhere).
 	Source       string `json:"source"`
 	Owner        string `json:"owner,omitempty"`
 	Issuer       string `json:"issuer,omitempty"`        // imported certificates

@@ -42,10 +42,13 @@ type SSOProvider struct {
 }
 
 // SSOTokenRequest is POST /api/v1/sso/token: an ID token the CLI obtained
-// from Provider for its client.
+// from Provider for its client, and the binder its nonce was made from
+// (256 random bits, base64url without padding), which binds the sign-in
+// to the server the CLI talks to.
 type SSOTokenRequest struct {
 	Provider string `json:"provider"`
 	IDToken  string `json:"id_token"`
+	Binder   string `json:"binder,omitempty"`
 }
 
 // SSOTokenResult is the short-lived Certwright token a verified ID token

@@ -379,6 +379,9 @@ func (h *Handler) accessRefused(w http.ResponseWriter, r *http.Request, v *visit
 		show(http.StatusBadRequest, userReason(err))
 	case errors.Is(err, store.ErrConflict):
 		show(http.StatusConflict, userReason(err))
+	case errors.Is(err, access.ErrCertificatesNotRevoked):
+		h.d.Log.Error("console: person certificates not revoked", "path", r.URL.Path, "err", err)
+		show(http.StatusInternalServerError, userReason(err))
 	default:
 		h.unavailable(w, r, err)
 	}

@@ -62,12 +62,14 @@ type alertRow struct {
 // jobRow is one scheduled job as the page shows it.
 type jobRow struct {
 	Name, Interval string
-	Ran            bool
-	Started        time.Time
-	Duration       string
-	Outcome        string
-	Detail         string
-	DetailFull     string
+	// Replica ran the last run (replica_name).
+	Replica    string
+	Ran        bool
+	Started    time.Time
+	Duration   string
+	Outcome    string
+	Detail     string
+	DetailFull string
 	// Next is about when the job runs next, counted from its last start
 	// (its ticker counts from the server's start); NextText says it for
 	// people, "due" once passed.
@@ -216,20 +218,26 @@ func alertFilter(q url.Values, av *alertsView) (before lifecycle.AlertCursor, er
 // alertsLink is the alerts page with av's filters, starting before
 // cursor ("": the newest).
 func alertsLink(av *alertsView, cursor string) string {
-	q := url.Values{}
-	if av.Kind != "" {
-		q.Set("kind", av.Kind)
-	}
+	undelivered := ""
 	if av.Undelivered {
-		q.Set("undelivered", "1")
+		undelivered = "1"
 	}
-	if cursor != "" {
-		q.Set("before", cursor)
+	return pageLink("/alerts", "kind", av.Kind, "undelivered", undelivered, "before", cursor)
+}
+
+// pageLink is path with the query of its key, value pairs whose value is
+// not empty.
+func pageLink(path string, pairs ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			q.Set(pairs[i], pairs[i+1])
+		}
 	}
 	if len(q) == 0 {
-		return "/alerts"
+		return path
 	}
-	return "/alerts?" + q.Encode()
+	return path + "?" + q.Encode()
 }
 
 // alertRows fills av's rows from recs (the page's, newest first, and one
@@ -308,7 +316,7 @@ func newAlertRow(rec *lifecycle.AlertRecord, configured map[string]bool, now tim
 
 // jobView describes a job's last run for people.
 func jobView(j *lifecycle.JobState, now time.Time) jobRow {
-	row := jobRow{Name: j.Name, Interval: humanInterval(j.Interval), Outcome: j.Outcome,
+	row := jobRow{Name: j.Name, Interval: humanInterval(j.Interval), Outcome: j.Outcome, Replica: j.Replica,
 		Detail: clip(j.Detail, shortText), DetailFull: clip(j.Detail, longText)}
 	if j.StartedAt.IsZero() {
 		return row

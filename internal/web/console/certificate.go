@@ -221,7 +221,7 @@ func (h *Handler) certificateDetails(ctx context.Context, v *visit, c *inventory
 	// profile and serial.
 	renewNowRes := authz.Resource{CAID: c.CAID, CAName: caName, Profile: c.Profile}
 	cv.CanRenewNow = open && lifecycle.Managed(c) && v.who.Allow(authz.PermCertRevoke, renewNowRes) == nil
-	cv.CanRenew = c.ManagedKey != nil && c.RenewedBy == "" && c.Source != inventory.SourceImported && !c.ServerOwned() &&
+	cv.CanRenew = c.ManagedKey != nil && c.RenewedBy == "" && !c.Source.External() && !c.ServerOwned() &&
 		v.who.Allow(authz.PermCertIssue, c.Resource(caName)) == nil
 	return nil
 }

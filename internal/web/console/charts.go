@@ -37,6 +37,9 @@ type chart struct {
 	// Series names the table's columns; Rows holds each bar's figures.
 	Series []string
 	Empty  bool
+	// EmptyText says why an empty chart has no bars ("" for the
+	// default, nothing in its period).
+	EmptyText string
 	// AxisY is the x position of the y axis; BaseY the y of the x axis.
 	AxisY, BaseY int
 }

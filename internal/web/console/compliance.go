@@ -159,6 +159,15 @@ func (h *Handler) complianceReport(w http.ResponseWriter, r *http.Request, v *vi
 		return
 	}
 	out := report.FromCompliance(rep)
+	// The scanned endpoints' encryption KPIs, as the API's report has
+	// them, for whoever may read them (cert:read or report:read, no scope).
+	if k, err := h.d.Scans.KPIs(r.Context(), v.who); err == nil {
+		view := report.ScanKPIsView(k)
+		out.Encryption = &view
+	} else if !errors.Is(err, authz.ErrForbidden) {
+		h.unavailable(w, r, err)
+		return
+	}
 	var buf bytes.Buffer
 	if err := h.report.WriteHTML(&buf, &out); err != nil {
 		h.unavailable(w, r, err)

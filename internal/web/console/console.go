@@ -219,12 +219,12 @@ type Deps struct {
 	Compliance Compliance
 	// Chains serves the certificate page's chain.
 	Chains Chains
+	// Scans serves the endpoint pages and their Scan now.
+	Scans Scans
 	// Views keeps the inventory's saved views.
 	Views Views
-	// SSO, when set, signs people in through identity providers, and
-	// SSOLogins keeps the sign-ins waiting for their answer.
-	SSO       SSO
-	SSOLogins SSOLogins
+	// SSO, when set, signs people in through identity providers.
+	SSO SSO
 
 	// IdleTimeout ends a session not used for this long; MaxAge ends any
 	// session this long after sign-in (and no session outlives the token
@@ -246,7 +246,7 @@ type Handler struct {
 	static  http.Handler
 	limiter *netsource.Limiter
 	// ssoLimiter bounds the sign-ins through a provider each source may
-	// begin: each keeps a row until it is answered or expires.
+	// begin: each sends the provider an authorization request.
 	ssoLimiter *netsource.Limiter
 	routes     []Route
 	// report renders the compliance report's HTML page, as the API does.
@@ -268,11 +268,8 @@ func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Authority == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil || d.Chains == nil {
 		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Authority, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME, Compliance and Chains are required")
 	}
-	if d.Views == nil {
-		return nil, errors.New("console: Views is required")
-	}
-	if d.SSO != nil && d.SSOLogins == nil {
-		return nil, errors.New("console: SSO needs SSOLogins")
+	if d.Views == nil || d.Scans == nil {
+		return nil, errors.New("console: Views and Scans are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -340,6 +337,12 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /compliance", h.compliance, authz.PermReportRead)
 	h.page("GET /compliance/report", h.complianceReport, authz.PermReportRead)
 	h.page("POST /compliance/rebuild", h.rebuildCompliance, authz.PermCAManage)
+	// Scanned endpoints cover every address the scans reached: the
+	// pages need cert:read or report:read with no scope, and a scan
+	// ca:manage with no scope (the core checks both, as for the API).
+	h.page("GET /endpoints", h.endpoints, authz.PermCertRead, authz.PermReportRead)
+	h.page("GET /endpoints/{address}", h.endpoint, authz.PermCertRead, authz.PermReportRead)
+	h.page("POST /endpoints/scan", h.runScan, authz.PermCAManage)
 	h.page("GET /audit", h.auditLog, authz.PermAuditRead)
 	h.page("POST /audit/verify", h.auditVerify, authz.PermAuditRead)
 	h.page("GET /access", h.accessPage, authz.PermPrincipalRead)

@@ -80,21 +80,27 @@ func relative(now, t time.Time) string {
 	if !future {
 		d = -d
 	}
-	var s string
-	switch {
-	case d < time.Minute:
+	if d < time.Minute {
 		return "now"
-	case d < time.Hour:
-		s = plural(int(d/time.Minute), "minute")
-	case d < 48*time.Hour:
-		s = plural(int(d/time.Hour), "hour")
-	default:
-		s = plural(int(d/(24*time.Hour)), "day")
 	}
+	s := span(d)
 	if future {
 		return "in " + s
 	}
 	return s + " ago"
+}
+
+// span says a duration for people: "40 minutes", "3 hours", "2 days".
+func span(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	}
+	return plural(int(d/(24*time.Hour)), "day")
 }
 
 func plural(n int, unit string) string {
@@ -119,7 +125,10 @@ type page struct {
 	// no scope, as the API's). The ACME link goes with CanCAs: both need
 	// ca:read somewhere.
 	CanCompliance bool
-	View          any
+	// CanEndpoints: it may read the scanned endpoints (cert:read or
+	// report:read with no scope, as the API's).
+	CanEndpoints bool
+	View         any
 }
 
 type errorPage struct{ Title, Message string }
@@ -160,6 +169,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "ACME provisioner "+view.Row.P.Name, "acme"
 	case *complianceView:
 		p.Title, p.Nav = "Compliance", "compliance"
+	case *endpointsView:
+		p.Title, p.Nav = "Endpoints", "endpoints"
+	case *endpointView:
+		p.Title, p.Nav = "Endpoint "+view.Row.Address, "endpoints"
 	}
 	if v != nil {
 		p.SignedIn, p.Who, p.CSRF = true, v.who.Name, v.csrf
@@ -169,6 +182,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.CanCerts = v.who.Can(authz.PermCertRead)
 		p.CanAccess = v.who.Allow(authz.PermPrincipalRead, authz.Resource{}) == nil
 		p.CanCompliance = v.who.Allow(authz.PermReportRead, authz.Resource{}) == nil
+		p.CanEndpoints = v.who.Everywhere(authz.PermCertRead) || v.who.Everywhere(authz.PermReportRead)
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {

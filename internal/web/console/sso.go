@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/hmac"
 	"errors"
 	"math"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/certwright/certwright/internal/access"
 	"github.com/certwright/certwright/internal/audit"
-	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/netsource"
 )
 
@@ -21,39 +19,55 @@ import (
 type SSO interface {
 	// Providers names the providers a person may sign in with.
 	Providers() []string
-	// Begin starts a sign-in at provider: the URL to send the browser to,
-	// and the state, nonce and PKCE verifier its answer is checked with.
-	Begin(ctx context.Context, provider, redirectURL string) (*SSOStart, error)
+	// Begin starts a sign-in at provider that returns to the local path
+	// next: the URL to send the browser to, and the sign-in sealed for the
+	// browser to keep in its cookie (the server keeps nothing).
+	Begin(ctx context.Context, provider, redirectURL, next string) (*SSOStart, error)
+	// Open returns the sign-in sealed in a cookie, begun for state; false
+	// when it was not begun in this browser for that state (a cookie
+	// altered, cut short, sealed by another server, or another state).
+	Open(cookie, state string) (*SSOLogin, bool)
 	// Complete checks the provider's answer (state and code) against l,
-	// the sign-in begun, and signs the person in for ttl. A refused answer
-	// is an *access.SSOError.
-	Complete(ctx context.Context, l *authz.SSOLogin, state, code, redirectURL string, ttl time.Duration) (*access.SSOSignedIn, error)
+	// the sign-in begun, and signs the person in for ttl; each sign-in
+	// completes once, at any replica. A refused answer is an
+	// *access.SSOError.
+	Complete(ctx context.Context, l *SSOLogin, state, code, redirectURL string, ttl time.Duration) (*access.SSOSignedIn, error)
 	// EndSessionURLs are the sign-out pages of the providers that have
 	// one; a provider not reached yet is asked briefly (about a second)
 	// and left out when it does not answer.
 	EndSessionURLs(postLogout string) map[string]string
 }
 
-// SSOLogins keeps console sign-ins waiting for their provider's answer.
-type SSOLogins interface {
-	SaveSSOLogin(ctx context.Context, l *authz.SSOLogin, max int) error
-	TakeSSOLogin(ctx context.Context, stateHash string) (*authz.SSOLogin, error)
+// SSOStart is a sign-in begun: where to send the browser, and the
+// sign-in sealed for its cookie.
+type SSOStart struct {
+	AuthURL, Cookie string
 }
 
-// SSOStart is a sign-in begun.
-type SSOStart struct {
-	AuthURL, State, Nonce, Verifier string
+// SSOLogin is a console sign-in waiting for the identity provider's
+// answer, as its cookie keeps it.
+type SSOLogin struct {
+	Provider  string
+	State     string
+	Nonce     string
+	Verifier  string // the PKCE code verifier
+	Next      string // the local path to return to
+	CreatedAt time.Time
+	// Source is the address the answer came from (not sealed).
+	Source string
 }
 
 const (
 	// ssoCookie binds a sign-in to the browser that began it: it holds the
-	// state, which the provider's answer must carry back. Lax, not Strict:
-	// the answer arrives as a navigation from the provider's site.
+	// sign-in sealed, state included, which the provider's answer must
+	// carry back. Lax, not Strict: the answer arrives as a navigation from
+	// the provider's site.
 	ssoCookie = "__Host-certwright-sso"
 	// ssoLifetime bounds the time from the button to the provider's answer.
 	ssoLifetime = 10 * time.Minute
-	// maxPendingSSO bounds the sign-ins waiting for an answer.
-	maxPendingSSO = 10000
+	// maxNext bounds the path a sign-in returns to (it goes into the
+	// cookie); a longer one returns to the start page.
+	maxNext = 1024
 	// ssoCallback is where providers send their answer.
 	ssoCallback = "/login/sso/callback"
 )
@@ -110,10 +124,14 @@ func (h *Handler) ssoBegin(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusTooManyRequests, "login", nil, h.loginView(r, "Too many sign-ins begun from your address. Try again in "+strconv.Itoa(secs)+" s.", ""))
 		return
 	}
-	h.ssoLimiter.Fail(src) // every start counts: each keeps a row until it expires
+	h.ssoLimiter.Fail(src) // every start counts: each asks the provider for a sign-in
 	ctx, cancel := h.storeContext(r)
 	defer cancel()
-	start, err := h.d.SSO.Begin(ctx, provider, redirectURL(r))
+	next := localPath(r.URL.Query().Get("next"))
+	if len(next) > maxNext {
+		next = "/"
+	}
+	start, err := h.d.SSO.Begin(ctx, provider, redirectURL(r), next)
 	if err != nil {
 		var se *access.SSOError
 		if errors.As(err, &se) && se.Unavailable {
@@ -124,22 +142,16 @@ func (h *Handler) ssoBegin(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
-	now := h.d.Clock.Now()
-	l := &authz.SSOLogin{StateHash: secretHash(start.State), Provider: provider, Nonce: start.Nonce, Verifier: start.Verifier,
-		Next: localPath(r.URL.Query().Get("next")), Source: src, CreatedAt: now, ExpiresAt: now.Add(ssoLifetime)}
-	if err := h.d.SSOLogins.SaveSSOLogin(ctx, l, maxPendingSSO); err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: start.State, Path: "/", Secure: true, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: start.Cookie, Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(ssoLifetime.Seconds())})
 	http.Redirect(w, r, start.AuthURL, http.StatusSeeOther)
 }
 
-// ssoFinish takes the provider's answer: the state must be this browser's
-// (the cookie) and a sign-in begun and not yet used or expired; then the
-// provider's code and ID token are checked and the person signed in, and
-// the session opened as a token sign-in opens it.
+// ssoFinish takes the provider's answer: the state must be the one sealed
+// in this browser's cookie, the sign-in not expired; then the provider's
+// code and ID token are checked, the sign-in recorded as completed (once,
+// at any replica) and the person signed in, and the session opened as a
+// token sign-in opens it.
 func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
 	if h.d.SSO == nil {
 		http.NotFound(w, r)
@@ -162,21 +174,17 @@ func (h *Handler) ssoFinish(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnauthorized, "login", nil, h.loginView(r, "", "The sign-in through "+provider+" did not complete: "+reason+". Try again."))
 	}
 	c, err := r.Cookie(ssoCookie)
-	if err != nil || state == "" || len(state) > 512 || !hmac.Equal([]byte(c.Value), []byte(state)) {
+	if err != nil || state == "" || len(state) > 512 {
 		fail("the identity provider", "it was not begun in this browser (the state does not match)")
 		return
 	}
-	l, err := h.d.SSOLogins.TakeSSOLogin(ctx, secretHash(state))
-	if errors.Is(err, authz.ErrNotFound) {
-		fail("the identity provider", "it was used already or has expired")
+	l, ok := h.d.SSO.Open(c.Value, state)
+	if !ok {
+		fail("the identity provider", "it was not begun in this browser (the state does not match)")
 		return
 	}
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	now := h.d.Clock.Now()
-	if !now.Before(l.ExpiresAt) {
+	l.Source = src
+	if age := h.d.Clock.Now().Sub(l.CreatedAt); age > ssoLifetime {
 		fail(l.Provider, "it took longer than "+ssoLifetime.String()+" and has expired")
 		return
 	}

@@ -54,21 +54,24 @@ func (h *Health) Healthz() http.Handler {
 		"degraded: the database cannot commit (unreachable, read-only, full or stalled); revocation data is served from memory; see the server log\n")
 }
 
-// Readyz answers 200 "ready" while serving reports true and the store
-// answers, 503 otherwise: what a load balancer asks before sending
-// requests here.
-func (h *Health) Readyz(serving func() bool) http.Handler {
-	return h.answer(h.answers, serving, "ready\n",
+// Readyz answers 200 "ready" while notReady returns "" and the store
+// answers, 503 otherwise with "not ready: " and the reason: what a load
+// balancer asks before sending requests here. notReady is the server's
+// own state (starting, draining, ...) and must be quick.
+func (h *Health) Readyz(notReady func() string) http.Handler {
+	return h.answer(h.answers, notReady, "ready\n",
 		"not ready: the database does not answer; see the server log\n")
 }
 
-// answer serves one check: 200 with ok when it passes (and serving, when
-// given, reports true), 503 with down when it fails.
-func (h *Health) answer(c *sharedCheck, serving func() bool, ok, down string) http.Handler {
+// answer serves one check: 200 with ok when it passes (and notReady, when
+// given, returns ""), 503 with down when it fails.
+func (h *Health) answer(c *sharedCheck, notReady func() string, ok, down string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if serving != nil && !serving() {
-			writeHealth(w, http.StatusServiceUnavailable, "not ready: not serving (starting or shutting down)\n")
-			return
+		if notReady != nil {
+			if why := notReady(); why != "" {
+				writeHealth(w, http.StatusServiceUnavailable, "not ready: "+why+"\n")
+				return
+			}
 		}
 		if err := c.run(r.Context()); err != nil {
 			if r.Context().Err() != nil {

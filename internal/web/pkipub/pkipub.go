@@ -67,18 +67,19 @@ type OCSPAnswer struct {
 }
 
 // Deps are the handler's dependencies; all but MaxAge, the rate settings
-// and Serving are required.
+// and NotReady are required.
 type Deps struct {
 	CAs CAs
 	// Health answers /healthz and /readyz (health.go).
 	Health *Health
-	// Serving reports whether the server is serving, for /readyz; nil
-	// means always.
-	Serving func() bool
-	CRLs    CRLs
-	OCSP    OCSP
-	Clock   clock.Clock
-	Log     *slog.Logger
+	// NotReady says why the server should get no requests (starting,
+	// draining, ...; health.go), "" when it may; for /readyz. Nil means
+	// always ready.
+	NotReady func() string
+	CRLs     CRLs
+	OCSP     OCSP
+	Clock    clock.Clock
+	Log      *slog.Logger
 	// MaxAge caps the Cache-Control max-age of CRLs and OCSP responses,
 	// which otherwise runs to nextUpdate: it bounds how long an HTTP cache
 	// keeps serving a status after a revocation. Zero means one hour.
@@ -139,12 +140,12 @@ func New(d Deps) (http.Handler, error) {
 	}
 	h.lim = newLimiter(rate, d.RateLimitLoopback, d.Clock.Now)
 	h.mux.HandleFunc("GET /ca/{file}", h.serveCA)
-	serving := d.Serving
-	if serving == nil {
-		serving = func() bool { return true }
+	notReady := d.NotReady
+	if notReady == nil {
+		notReady = func() string { return "" }
 	}
 	h.mux.Handle("GET /healthz", d.Health.Healthz())
-	h.mux.Handle("GET /readyz", d.Health.Readyz(serving))
+	h.mux.Handle("GET /readyz", d.Health.Readyz(notReady))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.text(w, http.StatusNotFound, "not found\n")
 	})

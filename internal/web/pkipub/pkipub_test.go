@@ -764,7 +764,7 @@ func TestHealthBoundedAndReady(t *testing.T) {
 		return rec, time.Since(start)
 	}
 	hung := pkipub.NewHealth(hungDB{}, log, time.Now)
-	for _, h := range []http.Handler{hung.Healthz(), hung.Readyz(func() bool { return true })} {
+	for _, h := range []http.Handler{hung.Healthz(), hung.Readyz(func() string { return "" })} {
 		rec, took := get(h)
 		if rec.Code != http.StatusServiceUnavailable || took > 1100*time.Millisecond || rec.Header().Get("Retry-After") == "" {
 			t.Errorf("hung store: %d after %s: %q", rec.Code, took, rec.Body)
@@ -774,10 +774,10 @@ func TestHealthBoundedAndReady(t *testing.T) {
 		t.Errorf("hung store: /healthz says %q, want degraded", rec.Body)
 	}
 	ok := pkipub.NewHealth(fakeDB{}, log, time.Now)
-	if rec, _ := get(ok.Readyz(func() bool { return true })); rec.Code != http.StatusOK || rec.Body.String() != "ready\n" {
+	if rec, _ := get(ok.Readyz(func() string { return "" })); rec.Code != http.StatusOK || rec.Body.String() != "ready\n" {
 		t.Errorf("serving: /readyz %d %q", rec.Code, rec.Body)
 	}
-	if rec, _ := get(ok.Readyz(func() bool { return false })); rec.Code != http.StatusServiceUnavailable {
+	if rec, _ := get(ok.Readyz(func() string { return "draining" })); rec.Code != http.StatusServiceUnavailable || rec.Body.String() != "not ready: draining\n" {
 		t.Errorf("not serving: /readyz %d %q", rec.Code, rec.Body)
 	}
 }

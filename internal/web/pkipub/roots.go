@@ -23,8 +23,8 @@ type CALister interface {
 const RootsPath = "/roots.pem"
 
 // Roots serves the self-signed root certificates this instance's CAs chain
-// to, as PEM: its own roots, and the top of an externally signed CA's
-// chain. They are public; a client must pin one by fingerprint, never
+// to, as PEM: its own roots (offline roots included), and the top of an
+// externally signed CA's chain. They are public; a client must pin one by fingerprint, never
 // trust them for having been served.
 func Roots(cas CALister, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +47,7 @@ func Roots(cas CALister, log *slog.Logger) http.Handler {
 				continue
 			}
 			switch {
-			case c.Kind == ca.KindRoot && !c.External:
+			case c.Kind == ca.KindRoot && (!c.External || c.Offline()):
 				add(c.CertDER)
 			case len(c.ChainDER) > 0:
 				top := c.ChainDER[len(c.ChainDER)-1]

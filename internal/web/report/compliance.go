@@ -2,6 +2,8 @@ package report
 
 import (
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/certwright/certwright/internal/compliance"
 	"github.com/certwright/certwright/internal/web/apitypes"
@@ -55,6 +57,57 @@ func KPIRows(k apitypes.ComplianceKPIs) []KPIRow {
 		{"Near misses", n(k.NearMisses), "renewals in the period done with less than a day left"},
 	}
 }
+
+// EncryptionRows are the scanned endpoints' encryption KPIs as the HTML
+// report, the CSV and the command line show them: the count scanned,
+// then each KPI with what it is based on.
+func EncryptionRows(k *apitypes.ScanKPIs) []KPIRow {
+	n := strconv.Itoa
+	share := func(v float64, known int) string {
+		if known == 0 {
+			return "n/a"
+		}
+		return pct(&v)
+	}
+	mttr := "n/a"
+	if k.Remediated > 0 {
+		mttr = (time.Duration(k.MeanTimeToRemediate) * time.Second).String()
+	}
+	remediated := n(k.Remediated) + " plaintext or weak endpoints remediated"
+	if k.Remediated == 1 {
+		remediated = "1 plaintext or weak endpoint remediated"
+	}
+	rows := []KPIRow{
+		{"Scanned endpoints", n(k.Endpoints), "endpoints the scans know, not counting " + n(k.Gone) + " gone"},
+		{"Encrypted endpoints", share(k.EncryptedShare, k.EncryptionKnown), n(k.Encrypted) + " of " + n(k.EncryptionKnown) + " endpoints (implicit TLS or mandatory STARTTLS)"},
+		{"TLS 1.2+ only", share(k.TLS12OnlyShare, k.TLS12Known), n(k.TLS12Only) + " of " + n(k.TLS12Known) + " endpoints whose versions were all tried"},
+		{"Strong ciphers only", share(k.StrongOnlyShare, k.StrongKnown), n(k.StrongOnly) + " of " + n(k.StrongKnown) + " endpoints whose suites were enumerated"},
+		{"Plaintext or weak now", n(k.Exposed), "endpoints to remediate"},
+		{"Mean time to remediate", mttr, remediated},
+		{"Unmanaged certificates", n(k.Unmanaged), "served, found only by scanning (source discovered)"},
+	}
+	var grades []string
+	for _, g := range gradeLetters {
+		if c := k.Grades[g]; c > 0 {
+			grades = append(grades, g+" "+n(c))
+		}
+	}
+	if len(grades) > 0 {
+		rows = append(rows, KPIRow{"Grades", strings.Join(grades, ", "), "graded endpoints"})
+	}
+	by := make([]string, 0, len(encryptionNames))
+	for _, e := range encryptionNames {
+		by = append(by, e+" "+n(k.ByEncryption[e]))
+	}
+	return append(rows, KPIRow{"By encryption", strings.Join(by, ", "), "endpoints"})
+}
+
+// gradeLetters and encryptionNames are the orders the KPIs list grades
+// and encryptions in, best first.
+var (
+	gradeLetters    = []string{"A+", "A", "A-", "B", "C", "D", "E", "F", "T", "M"}
+	encryptionNames = []string{"implicit-tls", "starttls", "optional", "none", "unknown"}
+)
 
 func countsView(c compliance.Counts) apitypes.ComplianceCounts {
 	return apitypes.ComplianceCounts{Total: c.Total, Compliant: c.Compliant, Warning: c.Warning, NonCompliant: c.NonCompliant}

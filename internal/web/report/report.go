@@ -1,7 +1,8 @@
 // Package report owns how the compliance report looks outside JSON: CSV
-// with one row per certificate, and a self-contained HTML page (inline CSS
-// allowed by its hash, no script, no external resource) that works under a
-// strict Content-Security-Policy, served or opened as a file.
+// with one row per certificate (then the encryption KPIs, when there are
+// any), and a self-contained HTML page (inline CSS allowed by its hash, no
+// script, no external resource) that works under a strict
+// Content-Security-Policy, served or opened as a file.
 package report
 
 import (
@@ -52,7 +53,17 @@ func joinFindings(fs []apitypes.ComplianceFinding) string {
 	return strings.Join(parts, "; ")
 }
 
+// encryptionHeader heads the CSV's block of encryption KPIs: its first
+// cell, in the status column, marks where the certificates end.
+var encryptionHeader = []string{"encryption_kpi", "value", "based_on"}
+
 // WriteCSV writes one row per certificate, findings joined with "; ".
+// When the report has encryption KPIs of at least one scanned endpoint
+// they follow, after an empty line, as a block of their own: a header row
+// whose first cell is "encryption_kpi", then one row per KPI (name,
+// value, what it is based on). Every row has the certificates' column
+// count, so a reader that insists on it reads the whole file. A server
+// that scanned nothing writes the certificates alone, as before scans.
 func WriteCSV(w io.Writer, rep *apitypes.ComplianceReport) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
@@ -69,6 +80,20 @@ func WriteCSV(w io.Writer, rep *apitypes.ComplianceReport) error {
 		}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("report: csv: %w", err)
+		}
+	}
+	if k := rep.Encryption; k != nil && k.Endpoints+k.Gone > 0 {
+		block := [][]string{{}, encryptionHeader}
+		for _, r := range EncryptionRows(k) {
+			block = append(block, []string{r.Name, r.Value, r.Basis})
+		}
+		for i, rec := range block {
+			if i > 0 {
+				rec = append(rec, make([]string, len(csvHeader)-len(rec))...)
+			}
+			if err := cw.Write(rec); err != nil {
+				return fmt.Errorf("report: csv: %w", err)
+			}
 		}
 	}
 	cw.Flush()
@@ -185,6 +210,14 @@ const page = `<!DOCTYPE html>
 {{range .KPIs}}<tr><td>{{.Name}}</td><td class="num">{{.Value}}</td><td>{{.Basis}}</td></tr>
 {{end}}</table>
 
+{{with .R.Encryption}}
+<h2>Encryption KPIs</h2>
+{{if .Endpoints}}<table id="encryption-kpis">
+<tr><th>Indicator</th><th>Value</th><th>Based on</th></tr>
+{{range $.Encryption}}<tr><td>{{.Name}}</td><td class="num">{{.Value}}</td><td>{{.Basis}}</td></tr>
+{{end}}</table>{{else}}<p class="none">No endpoint scanned yet: set scan.targets in the server's configuration, or run certwright scan run TARGET.</p>{{end}}
+{{end}}
+
 <h2>Worst offenders</h2>
 {{if .R.WorstOffenders}}{{template "rows" .R.WorstOffenders}}{{else}}<p class="none">Every certificate is compliant.</p>{{end}}
 
@@ -229,10 +262,14 @@ func NewRenderer() (*Renderer, error) {
 // WriteHTML writes the report as one self-contained HTML page.
 func (r *Renderer) WriteHTML(w io.Writer, rep *apitypes.ComplianceReport) error {
 	data := struct {
-		Policy string
-		R      *apitypes.ComplianceReport
-		KPIs   []KPIRow
-	}{metaPolicy(), rep, KPIRows(rep.KPIs)}
+		Policy     string
+		R          *apitypes.ComplianceReport
+		KPIs       []KPIRow
+		Encryption []KPIRow
+	}{Policy: metaPolicy(), R: rep, KPIs: KPIRows(rep.KPIs)}
+	if rep.Encryption != nil {
+		data.Encryption = EncryptionRows(rep.Encryption)
+	}
 	if err := r.tmpl.Execute(w, data); err != nil {
 		return fmt.Errorf("report: render HTML: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +264,115 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	if bytes.Equal(chromium("report", page, "png"), chromium("blocked", blocked, "png")) {
 		t.Error("the page renders the same with its style sheet blocked: the policy's hash does not allow it")
+	}
+}
+
+// tEncryption is the KPIs of four scanned endpoints.
+func tEncryption() *apitypes.ScanKPIs {
+	return &apitypes.ScanKPIs{Endpoints: 4, Gone: 1, Encrypted: 3, EncryptionKnown: 4, EncryptedShare: 0.75, TLS12Only: 1, TLS12Known: 3,
+		TLS12OnlyShare: 1.0 / 3, Exposed: 2, Remediated: 1, MeanTimeToRemediate: 5400, Unmanaged: 1,
+		Grades: map[string]int{"A": 2, "F": 1}, ByEncryption: map[string]int{"implicit-tls": 3, "none": 1}}
+}
+
+// TestHTMLEncryptionKPIs: the page shows the scanned endpoints' KPIs
+// when the report has them, says none were scanned when there are none,
+// and has no such section when the server does not scan.
+func TestHTMLEncryptionKPIs(t *testing.T) {
+	t.Parallel()
+	rep := tReport()
+	rep.Encryption = tEncryption()
+	doc, err := html.Parse(bytes.NewReader(render(t, rep)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]string
+	walk(doc, func(n *html.Node) {
+		if n.Data != "table" || attr(n, "id") != "encryption-kpis" {
+			return
+		}
+		walk(n, func(tr *html.Node) {
+			if tr.Data != "tr" {
+				return
+			}
+			var cells []string
+			for c := tr.FirstChild; c != nil; c = c.NextSibling {
+				if c.Type == html.ElementNode {
+					cells = append(cells, text(c))
+				}
+			}
+			rows = append(rows, cells)
+		})
+	})
+	want := [][]string{
+		{"Indicator", "Value", "Based on"},
+		{"Scanned endpoints", "4", "endpoints the scans know, not counting 1 gone"},
+		{"Encrypted endpoints", "75.0%", "3 of 4 endpoints (implicit TLS or mandatory STARTTLS)"},
+		{"TLS 1.2+ only", "33.3%", "1 of 3 endpoints whose versions were all tried"},
+		{"Strong ciphers only", "n/a", "0 of 0 endpoints whose suites were enumerated"},
+		{"Plaintext or weak now", "2", "endpoints to remediate"},
+		{"Mean time to remediate", "1h30m0s", "1 plaintext or weak endpoint remediated"},
+		{"Unmanaged certificates", "1", "served, found only by scanning (source discovered)"},
+		{"Grades", "A 2, F 1", "graded endpoints"},
+		{"By encryption", "implicit-tls 3, starttls 0, optional 0, none 1, unknown 0", "endpoints"},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("encryption KPI table:\n%q\nwant\n%q", rows, want)
+	}
+
+	rep.Encryption = &apitypes.ScanKPIs{}
+	if page := render(t, rep); !bytes.Contains(page, []byte("Encryption KPIs")) || !bytes.Contains(page, []byte("No endpoint scanned yet")) ||
+		bytes.Contains(page, []byte(`id="encryption-kpis"`)) {
+		t.Error("a server that scanned nothing yet: want the section saying so, without a table")
+	}
+	rep.Encryption = nil
+	if page := render(t, rep); bytes.Contains(page, []byte("Encryption KPIs")) {
+		t.Error("a server without scans: the page has an encryption section")
+	}
+}
+
+// TestCSVEncryptionKPIs: the KPIs follow the certificates as a block of
+// their own, after an empty line, every row as wide as a certificate's,
+// so a strict reader reads the whole file; with no scans, or nothing
+// scanned, there is no block.
+func TestCSVEncryptionKPIs(t *testing.T) {
+	t.Parallel()
+	rep := tReport()
+	rep.Encryption = tEncryption()
+	var b bytes.Buffer
+	if err := report.WriteCSV(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "\n\nencryption_kpi,value,based_on,") {
+		t.Errorf("the block is not set apart by an empty line and its header:\n%s", b.String())
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b.Bytes())).ReadAll() // FieldsPerRecord 0: every record as wide as the first
+	if err != nil {
+		t.Fatalf("a strict reader: %v", err)
+	}
+	if len(recs) != 4+1+10-1 {
+		t.Fatalf("%d records, want the header, 3 certificates, the block's header and 9 KPIs", len(recs))
+	}
+	if recs[3][0] != "non_compliant" || strings.Join(recs[4][:3], ",") != "encryption_kpi,value,based_on" {
+		t.Errorf("the certificates end at %q, the block starts at %q", recs[3][:2], recs[4][:3])
+	}
+	kpis := map[string][]string{}
+	for _, r := range recs[5:] {
+		kpis[r[0]] = r[1:3]
+		if strings.Join(r[3:], "") != "" {
+			t.Errorf("KPI row %q fills the certificates' columns", r)
+		}
+	}
+	for name, want := range map[string]string{"Scanned endpoints": "4", "Encrypted endpoints": "75.0%", "TLS 1.2+ only": "33.3%",
+		"Strong ciphers only": "n/a", "Mean time to remediate": "1h30m0s", "Grades": "A 2, F 1"} {
+		if got := kpis[name]; len(got) == 0 || got[0] != want {
+			t.Errorf("%s = %q, want %s", name, got, want)
+		}
+	}
+	for _, k := range []*apitypes.ScanKPIs{nil, {}} {
+		rep.Encryption = k
+		b.Reset()
+		if err := report.WriteCSV(&b, rep); err != nil || strings.Contains(b.String(), "encryption_kpi") || strings.Contains(b.String(), "\n\n") {
+			t.Errorf("KPIs %+v (no scans, or nothing scanned): %v\n%s", k, err, b.String())
+		}
 	}
 }
