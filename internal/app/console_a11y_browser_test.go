@@ -67,6 +67,14 @@ var a11y = window.a11y || (window.a11y = (() => {
   return {
     // list remembers the page's focusable elements in DOM order.
     list() { window.a11yList = focusable(); return window.a11yList.map(desc); },
+    // top puts the focus, and the browser's sequential-navigation
+    // starting point, at the start of the page (the body), so the next
+    // Tab goes to the first focusable element without leaving the page.
+    top() {
+      const b = document.body;
+      b.tabIndex = -1; b.focus(); b.removeAttribute('tabindex');
+      return this.active();
+    },
     // active says where the focus is: its index in list (-1: none of
     // them), what it is, and whether it shows a focus indicator.
     active() {
@@ -190,11 +198,13 @@ func (b *tA11yTab) press(key string, mods ...chromedp.Modifier) tFocus {
 	return tEval[tFocus](b, "focus", "a11y.active()")
 }
 
-// keyboard walks the view with Tab from where the focus is (the page
-// start, or an autofocus field) once round: every focusable element in
-// DOM order, each with a focus indicator; then back one with Shift+Tab;
-// then on to the skip link, which must be first, show on screen and
-// move the focus into main.
+// keyboard walks the view with Tab from the page start once round:
+// every focusable element in DOM order, each with a focus indicator;
+// then back one with Shift+Tab; then, from the page start again, one
+// Tab must reach the skip link, which must show on screen and move the
+// focus into main. The walk never Tabs out of the page: where the focus
+// goes after the browser's own controls is the browser's business (in
+// CI, Chromium once came back in at the second element).
 func (b *tA11yTab) keyboard() {
 	b.t.Helper()
 	t := b.t
@@ -204,17 +214,17 @@ func (b *tA11yTab) keyboard() {
 		t.Errorf("%s: the first focusable element is not the skip link: %.1q", b.view, list)
 		return
 	}
-	cur := tEval[tFocus](b, "focus", "a11y.active()")
-	for moved, repeats, wrapped := 0, 0, false; moved < n; {
+	cur := tEval[tFocus](b, "focus", "a11y.top()")
+	if cur.Index != -1 {
+		t.Errorf("%s: the focus did not go to the page start: it is on %s", b.view, cur.What)
+		return
+	}
+	for moved, repeats := 0, 0; moved < n; {
 		f := b.press(kb.Tab)
-		want := (cur.Index + 1) % n
+		want := cur.Index + 1
 		switch {
 		case f.Index == cur.Index && f.Index >= 0 && repeats < 4:
 			repeats++ // a composite control (a date field's parts)
-			continue
-		case f.Index == -1 && cur.Index == n-1 && !wrapped:
-			wrapped = true // out of the page, then round to its start
-			cur = f
 			continue
 		case f.Index != want:
 			t.Errorf("%s: Tab from %s went to %s, want %s", b.view, cur.What, f.What, list[want])
@@ -229,16 +239,13 @@ func (b *tA11yTab) keyboard() {
 	}
 	if n > 2 {
 		back := b.press(kb.Tab, chromedp.ModifierShift)
-		if want := (cur.Index - 1 + n) % n; back.Index != want && back.Index != cur.Index {
+		if want := cur.Index - 1; back.Index != want && back.Index != cur.Index {
 			t.Errorf("%s: Shift+Tab from %s went to %s, want %s", b.view, cur.What, back.What, list[want])
 		}
-		cur = back
 	}
-	for i := 0; cur.Index != 0 && i < n+2; i++ {
-		cur = b.press(kb.Tab)
-	}
-	if cur.Index != 0 {
-		t.Errorf("%s: Tab never came back to the skip link", b.view)
+	tEval[tFocus](b, "focus", "a11y.top()")
+	if cur = b.press(kb.Tab); cur.Index != 0 {
+		t.Errorf("%s: Tab from the page start went to %s, not the skip link", b.view, cur.What)
 		return
 	}
 	if !cur.OnScreen {
