@@ -31,7 +31,7 @@ const (
 	sqlDeleteESTSecretsOf        = `DELETE FROM est_secrets WHERE provisioner_id = ?`
 	sqlDeleteESTProvisioner      = `DELETE FROM est_provisioners WHERE id = ? AND disabled_at IS NOT NULL`
 
-	estSecretColumns = `id, provisioner_id, identity, secret_hash, created_at, created_by, expires_at, used_at, used_from`
+	estSecretColumns   = `id, provisioner_id, identity, secret_hash, created_at, created_by, expires_at, used_at, used_from`
 	sqlInsertESTSecret = `INSERT INTO est_secrets (` + estSecretColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '')`
 	sqlGetESTSecret    = `SELECT ` + estSecretColumns + ` FROM est_secrets WHERE id = ?`
 	sqlListESTSecrets  = `SELECT ` + estSecretColumns + ` FROM est_secrets WHERE provisioner_id = ? ORDER BY created_at, id`
