@@ -457,8 +457,8 @@ func namesIdentity(csr *x509.CertificateRequest, identity string) error {
 		return errorf(ErrRefused, "the CSR's common name %q is not %q, the identity this device may enrol for", csr.Subject.CommonName, identity)
 	}
 	for _, n := range csrNames(csr) {
-		if !strings.EqualFold(n, identity) {
-			return errorf(ErrRefused, "the CSR names %q, but this device may enrol for %q only", n, identity)
+		if _, v, _ := strings.Cut(n, ":"); !strings.EqualFold(v, identity) {
+			return errorf(ErrRefused, "the CSR names %s, but this device may enrol for %q only", n, identity)
 		}
 	}
 	return nil
