@@ -16,6 +16,7 @@ import (
 	"github.com/certwright/certwright/internal/web/acmeapi"
 	"github.com/certwright/certwright/internal/web/api"
 	"github.com/certwright/certwright/internal/web/console"
+	"github.com/certwright/certwright/internal/web/estapi"
 	"github.com/certwright/certwright/internal/web/pkipub"
 )
 
@@ -50,6 +51,7 @@ func (a *App) API() (*api.Handler, error) {
 		Inventory: a.store, Profiles: a.profiles, Revoker: a.revoker, Access: a.access,
 		Auditor: auditor{DB: a.store, app: a}, Reports: a.store,
 		ACME:      a.acme,
+		EST:       a.est,
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler},
 		Imports:   a.imports, Compliance: a.compliance, Scans: a.discovery,
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
@@ -106,6 +108,11 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle("/acme/", a.metrics.ACMEMiddleware(acmeH))
+	estH, err := estapi.New(estapi.Deps{Log: a.log.With("component", "est-api"), Service: a.est, Timeout: a.cfg.StoreDeadline()})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(estapi.Prefix, estH)
 	mux.Handle("GET /metrics", a.metricsAuth(a.metrics.Handler()))
 	mux.Handle("GET /healthz", a.health.Healthz())
 	mux.Handle("GET /readyz", a.health.Readyz(a.notReady))

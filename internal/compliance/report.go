@@ -434,8 +434,8 @@ type evalEnv struct {
 // autoManaged reports whether nobody needs to renew c by hand: the server
 // renews it, or an ACME client or the agent got it.
 func autoManaged(c *inventory.Certificate) bool {
-	return c.AutoRenew || strings.HasPrefix(c.Requester, "acme:") ||
-		c.RenewalKind == inventory.RenewalAgent || c.RenewalKind == inventory.RenewalACME
+	return c.AutoRenew || strings.HasPrefix(c.Requester, "acme:") || strings.HasPrefix(c.Requester, "est:") ||
+		c.RenewalKind == inventory.RenewalAgent || c.RenewalKind == inventory.RenewalACME || c.RenewalKind == inventory.RenewalEST
 }
 
 // evaluate measures one certificate against every rule.

@@ -119,6 +119,15 @@ var (
 // (internal/acme sets it).
 const authACME = "acme"
 
+// AuthEST is the Principal.Auth of EST provisioners (internal/est): like
+// an ACME account, a device never waits for approval and never gets an
+// API credential from its certificate.
+const AuthEST = "est"
+
+// deviceAuth reports whether a principal is a protocol client (ACME, EST)
+// rather than an API caller.
+func deviceAuth(auth string) bool { return auth == authACME || auth == AuthEST }
+
 // Config holds what the issuance path needs besides its ports.
 type Config struct {
 	// PublicHTTPBase is the plain-HTTP base URL relying parties use for CRL,
@@ -467,7 +476,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	}
 	// 4. Approval: held until a second principal approves.
 	if prof.RequireApproval && approved == nil {
-		if req.Principal.Auth == authACME {
+		if deviceAuth(req.Principal.Auth) {
 			// An ACME client cannot poll an approval request, and the
 			// replay could not act as the account it came from (an account
 			// bound to a principal would be replayed as that principal,
@@ -620,7 +629,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 // principal's cert:issue.
 func (s *Service) checkReplaces(ctx context.Context, req Request, res authz.Resource) (*inventory.Certificate, error) {
 	switch req.RenewalKind {
-	case "", inventory.RenewalManual, inventory.RenewalAuto, inventory.RenewalAgent, inventory.RenewalACME, inventory.RenewalRotate:
+	case "", inventory.RenewalManual, inventory.RenewalAuto, inventory.RenewalAgent, inventory.RenewalACME, inventory.RenewalEST, inventory.RenewalRotate:
 	default:
 		return nil, fmt.Errorf("%w: renewal kind %q: want agent or manual", ErrInvalid, req.RenewalKind)
 	}

@@ -21,14 +21,15 @@ import (
 
 	"github.com/certwright/certwright/internal/acme"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/est"
 	"github.com/certwright/certwright/internal/store/postgres"
 )
 
 // Errors callers branch on with errors.Is. Each also matches the error of
 // the same meaning that core packages declare for their ports.
 var (
-	ErrNotFound error = &sentinelError{msg: "store: not found", also: []error{acme.ErrNotFound, authz.ErrNotFound}}
-	ErrConflict error = &sentinelError{msg: "store: already exists", also: []error{acme.ErrConflict}}
+	ErrNotFound error = &sentinelError{msg: "store: not found", also: []error{acme.ErrNotFound, authz.ErrNotFound, est.ErrNotFound}}
+	ErrConflict error = &sentinelError{msg: "store: already exists", also: []error{acme.ErrConflict, est.ErrConflict}}
 )
 
 // sentinelError is a store error that errors.Is also matches against its

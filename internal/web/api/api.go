@@ -29,6 +29,7 @@ import (
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/discovery"
 	"github.com/certwright/certwright/internal/errtext"
+	"github.com/certwright/certwright/internal/est"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lifecycle"
@@ -126,6 +127,9 @@ type Deps struct {
 	Auditor   Auditor
 	Reports   Reports
 	ACME      ACMEAdmin
+	// EST manages EST provisioners and enrolment secrets (est.go; nil:
+	// not served).
+	EST ESTAdmin
 	// Lifecycle renews, rotates and reports renewal windows (lifecycle.go).
 	Lifecycle Lifecycle
 	// Imports adds certificates issued elsewhere to the inventory (imports.go).
@@ -305,6 +309,7 @@ func New(d Deps) (*Handler, error) {
 	h.routes = append(h.routes, h.complianceRoutes()...)
 	h.routes = append(h.routes, h.personRoutes()...)
 	h.routes = append(h.routes, h.scanRoutes()...)
+	h.routes = append(h.routes, h.estRoutes()...)
 	for _, rt := range h.routes {
 		if (len(rt.Permissions) == 0) != rt.AuthenticatedOnly || rt.Action == "" {
 			return nil, fmt.Errorf("api: route %s %s declares no action, or not exactly one of permissions and authenticated-only", rt.Method, rt.Pattern)
@@ -537,6 +542,9 @@ var errorStatus = []struct {
 	{acme.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{acme.ErrNotFound, http.StatusNotFound, "not found"},
 	{acme.ErrConflict, http.StatusConflict, "conflict"},
+	{est.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{est.ErrNotFound, http.StatusNotFound, "not found"},
+	{est.ErrConflict, http.StatusConflict, "conflict"},
 	{issue.ErrNotPending, http.StatusConflict, "request is not pending"},
 	{ca.ErrNotIssuing, http.StatusConflict, "CA cannot issue"},
 	{ca.ErrTransition, http.StatusConflict, "CA state conflict"},
