@@ -36,6 +36,7 @@ import (
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
+	"github.com/certwright/certwright/internal/scep"
 	"github.com/certwright/certwright/internal/store"
 	"github.com/certwright/certwright/internal/web/pkipub"
 )
@@ -84,6 +85,7 @@ type App struct {
 	anchor   *audit.FileAnchor
 	refusals *audit.RefusalCounter
 	acme     *acme.Service
+	scep     *scep.Service
 	// validator checks ACME challenges; a reload changes its deny list.
 	validator *validate.Validator
 	tls       *serverTLS
@@ -376,6 +378,11 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	scepSvc, err := scep.New(scep.Config{Clock: clk, Log: log.With("component", "scep"), RAName: cfg.TLSNames[0]}, st, iss, profiles, kp)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	importer, err := compliance.NewImporter(st, clk, log.With("component", "import"))
 	if err != nil {
 		st.Close()
@@ -388,7 +395,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	}
 	a := &App{
 		imports: importer, compliance: reporter,
-		acme: acmeSvc, validator: validator,
+		acme: acmeSvc, validator: validator, scep: scepSvc,
 		cfg: cfg, log: log, clock: clk, store: st, keys: kp, soft: soft, closeHSM: closeHSM, issuer: iss, profiles: profiles, revoker: rv,
 		cas:     ca.NewManager(cw, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		caCache: caCache,

@@ -119,6 +119,11 @@ var (
 // (internal/acme sets it).
 const authACME = "acme"
 
+// AuthSCEP is the Principal.Auth of SCEP enrolments (internal/scep sets
+// it): like ACME accounts they never get an API credential, since a
+// device holding a SCEP challenge is not the provisioner's principal.
+const AuthSCEP = "scep"
+
 // Config holds what the issuance path needs besides its ports.
 type Config struct {
 	// PublicHTTPBase is the plain-HTTP base URL relying parties use for CRL,

@@ -36,6 +36,7 @@ import (
 	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
+	"github.com/certwright/certwright/internal/scep"
 	"github.com/certwright/certwright/internal/store"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -126,6 +127,8 @@ type Deps struct {
 	Auditor   Auditor
 	Reports   Reports
 	ACME      ACMEAdmin
+	// SCEP administers SCEP provisioners (scep.go).
+	SCEP SCEPAdmin
 	// Lifecycle renews, rotates and reports renewal windows (lifecycle.go).
 	Lifecycle Lifecycle
 	// Imports adds certificates issued elsewhere to the inventory (imports.go).
@@ -212,7 +215,7 @@ func authenticated(method, pattern, action string, handle func(http.ResponseWrit
 // New builds the handler.
 func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.Approvals == nil || d.CAs == nil ||
-		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil || d.ACME == nil {
+		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil || d.ACME == nil || d.SCEP == nil {
 		return nil, errors.New("api: every dependency is required")
 	}
 	if d.Refusals == nil {
@@ -305,6 +308,7 @@ func New(d Deps) (*Handler, error) {
 	h.routes = append(h.routes, h.complianceRoutes()...)
 	h.routes = append(h.routes, h.personRoutes()...)
 	h.routes = append(h.routes, h.scanRoutes()...)
+	h.routes = append(h.routes, h.scepRoutes()...)
 	for _, rt := range h.routes {
 		if (len(rt.Permissions) == 0) != rt.AuthenticatedOnly || rt.Action == "" {
 			return nil, fmt.Errorf("api: route %s %s declares no action, or not exactly one of permissions and authenticated-only", rt.Method, rt.Pattern)
@@ -537,6 +541,10 @@ var errorStatus = []struct {
 	{acme.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{acme.ErrNotFound, http.StatusNotFound, "not found"},
 	{acme.ErrConflict, http.StatusConflict, "conflict"},
+	{scep.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{scep.ErrNotFound, http.StatusNotFound, "not found"},
+	{scep.ErrConflict, http.StatusConflict, "conflict"},
+	{scep.ErrDisabled, http.StatusConflict, "SCEP provisioner disabled"},
 	{issue.ErrNotPending, http.StatusConflict, "request is not pending"},
 	{ca.ErrNotIssuing, http.StatusConflict, "CA cannot issue"},
 	{ca.ErrTransition, http.StatusConflict, "CA state conflict"},
