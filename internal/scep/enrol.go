@@ -15,6 +15,7 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/keys"
 	"github.com/certwright/certwright/internal/pki"
@@ -224,11 +225,15 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 			return out, err
 		}
 	} else {
-		old, reason := x.renewable(ctx)
+		old, reason := x.renewable(ctx, req.csr)
 		if reason != "" {
 			return x.fail(ctx, FailBadRequest, reason, nil)
 		}
-		ireq.Replaces = old
+		if len(old.SANs) > 0 {
+			// The inventory links the two (a certificate without names
+			// cannot be linked: the issuance path matches by name).
+			ireq.Replaces = old.Serial
+		}
 	}
 	res, err := x.s.issuer.Issue(ctx, ireq)
 	if err != nil {
@@ -312,6 +317,43 @@ func csrNames(csr *x509.CertificateRequest, identity string) bool {
 	if strings.EqualFold(csr.Subject.CommonName, identity) {
 		return true
 	}
+	return slices.ContainsFunc(requestSANs(csr), func(n string) bool { return strings.EqualFold(n, identity) })
+}
+
+// renewable checks that a RenewalReq is signed by a current certificate
+// this provisioner issued (RFC 8894 §2.4): stored byte for byte, from the
+// provisioner's CA and principal, unexpired and not revoked; and that
+// the CSR asks for no identity beyond it (the same common name, no name
+// it lacks), so that a device cannot renew into another's. It returns
+// that certificate, or why not.
+func (x *exchange) renewable(ctx context.Context, csr *x509.CertificateRequest) (*inventory.Certificate, string) {
+	signer := x.m.signer
+	rec, err := x.s.store.GetCertificate(ctx, pki.SerialHex(signer.SerialNumber))
+	if err != nil || !bytes.Equal(rec.DER, signer.Raw) {
+		return nil, "a RenewalReq must be signed with a certificate this server issued"
+	}
+	now := x.s.cfg.Clock.Now()
+	switch {
+	case rec.CAID != x.prov.CAID || rec.RequesterID != x.prov.PrincipalID:
+		return nil, "the signing certificate was not issued through SCEP provisioner " + x.prov.Name
+	case rec.Revocation != nil:
+		return nil, "the signing certificate is revoked"
+	case now.Before(signer.NotBefore) || now.After(signer.NotAfter):
+		return nil, "the signing certificate is not valid now; enrol again with a challenge"
+	case csr.Subject.CommonName != signer.Subject.CommonName:
+		return nil, "a RenewalReq must keep the common name of the certificate it renews"
+	}
+	old := x509.CertificateRequest{DNSNames: signer.DNSNames, EmailAddresses: signer.EmailAddresses, IPAddresses: signer.IPAddresses, URIs: signer.URIs}
+	for _, n := range requestSANs(csr) {
+		if !slices.Contains(requestSANs(&old), n) {
+			return nil, "a RenewalReq may not add names: " + n + " is not in the certificate it renews"
+		}
+	}
+	return rec, ""
+}
+
+// requestSANs lists a CSR's subject alternative names as strings.
+func requestSANs(csr *x509.CertificateRequest) []string {
 	names := slices.Concat(csr.DNSNames, csr.EmailAddresses)
 	for _, ip := range csr.IPAddresses {
 		names = append(names, ip.String())
@@ -319,29 +361,7 @@ func csrNames(csr *x509.CertificateRequest, identity string) bool {
 	for _, u := range csr.URIs {
 		names = append(names, u.String())
 	}
-	return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, identity) })
-}
-
-// renewable checks that a RenewalReq is signed by a current certificate
-// this provisioner issued (RFC 8894 §2.4): stored byte for byte, from the
-// provisioner's CA and principal, unexpired and not revoked. It returns
-// that certificate's serial, or why not.
-func (x *exchange) renewable(ctx context.Context) (serial, reason string) {
-	signer := x.m.signer
-	rec, err := x.s.store.GetCertificate(ctx, pki.SerialHex(signer.SerialNumber))
-	if err != nil || !bytes.Equal(rec.DER, signer.Raw) {
-		return "", "a RenewalReq must be signed with a certificate this server issued"
-	}
-	now := x.s.cfg.Clock.Now()
-	switch {
-	case rec.CAID != x.prov.CAID || rec.RequesterID != x.prov.PrincipalID:
-		return "", "the signing certificate was not issued through SCEP provisioner " + x.prov.Name
-	case rec.Revocation != nil:
-		return "", "the signing certificate is revoked"
-	case now.Before(signer.NotBefore) || now.After(signer.NotAfter):
-		return "", "the signing certificate is not valid now; enrol again with a challenge"
-	}
-	return rec.Serial, ""
+	return names
 }
 
 // poll answers GetCertInitial for a transaction held for approval.
