@@ -61,7 +61,9 @@ func tSCEPSelfSigned(t *testing.T, key *rsa.PrivateKey, cn string) *x509.Certifi
 	return c
 }
 
-func (in *tInstance) scepURL(prov string) string { return in.l.HTTPURL + "/scep/" + url.PathEscape(prov) }
+func (in *tInstance) scepURL(prov string) string {
+	return in.l.HTTPURL + "/scep/" + url.PathEscape(prov)
+}
 
 // scepGet sends a GET operation and returns status and body.
 func (in *tInstance) scepGet(prov, op string) (int, []byte) {
@@ -419,4 +421,3 @@ func TestSCEPEnrolmentWithLibraryClient(t *testing.T) {
 		})
 	}
 }
-
