@@ -41,6 +41,8 @@ func TestBenchClientHelper(t *testing.T) {
 		benchChildIssue(t, in)
 	case "acme":
 		benchChildACME(t, in)
+	case "scep":
+		benchChildSCEP(t, in)
 	default:
 		t.Fatalf("unknown %s %q", benchChildEnv, mode)
 	}

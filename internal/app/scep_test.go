@@ -107,6 +107,23 @@ func tNewSCEPDevice(t *testing.T, in *tInstance, prov string) *tSCEPDevice {
 // it) for a new CSR with challenge, and returns the parsed CertRep.
 func (d *tSCEPDevice) request(cn, challenge string, signer *x509.Certificate, signerKey *rsa.PrivateKey) *smscep.PKIMessage {
 	d.t.Helper()
+	tmpl := &smscep.PKIMessage{MessageType: smscep.PKCSReq, Recipients: []*x509.Certificate{d.ra}, SignerKey: d.key, SignerCert: d.self}
+	if signer != nil {
+		tmpl.MessageType, tmpl.SignerCert, tmpl.SignerKey = smscep.RenewalReq, signer, signerKey
+	}
+	return d.send(d.build(cn, challenge, tmpl), tmpl.SignerCert, tmpl.SignerKey.(*rsa.PrivateKey))
+}
+
+// rawRequest is a PKCSReq's DER, not sent.
+func (d *tSCEPDevice) rawRequest(cn, challenge string) []byte {
+	d.t.Helper()
+	return d.build(cn, challenge, &smscep.PKIMessage{MessageType: smscep.PKCSReq, Recipients: []*x509.Certificate{d.ra}, SignerKey: d.key, SignerCert: d.self})
+}
+
+// build makes the PKIMessage tmpl describes for a new CSR of the
+// device's key, and remembers its transaction.
+func (d *tSCEPDevice) build(cn, challenge string, tmpl *smscep.PKIMessage) []byte {
+	d.t.Helper()
 	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
 		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, ChallengePassword: challenge,
 	}, d.key)
@@ -114,16 +131,12 @@ func (d *tSCEPDevice) request(cn, challenge string, signer *x509.Certificate, si
 		d.t.Fatal(err)
 	}
 	csr, _ := x509.ParseCertificateRequest(csrDER)
-	tmpl := &smscep.PKIMessage{MessageType: smscep.PKCSReq, Recipients: []*x509.Certificate{d.ra}, SignerKey: d.key, SignerCert: d.self}
-	if signer != nil {
-		tmpl.MessageType, tmpl.SignerCert, tmpl.SignerKey = smscep.RenewalReq, signer, signerKey
-	}
 	msg, err := smscep.NewCSRRequest(csr, tmpl)
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	d.txID = msg.TransactionID
-	return d.send(msg.Raw, tmpl.SignerCert, tmpl.SignerKey.(*rsa.PrivateKey))
+	return msg.Raw
 }
 
 // send posts a PKIMessage and parses the CertRep, decrypting a success
@@ -297,6 +310,18 @@ func TestSCEPEnrolmentWithLibraryClient(t *testing.T) {
 			tWantSCEPFailure(t, tNewSCEPDevice(t, in, "mdm").request("laptop-2", ch, nil, nil), "reused challenge")
 			// Wrong, or another provisioner's: refused.
 			tWantSCEPFailure(t, tNewSCEPDevice(t, in, "mdm").request("laptop-3", "not-a-challenge", nil, nil), "wrong challenge")
+			// An envelope the RA cannot open is answered as a wrong
+			// challenge is (no padding oracle on the RA key).
+			other := tNewSCEPDevice(t, in, "mdm")
+			k := tRSAKey(t)
+			other.ra = tSCEPSelfSigned(t, k, "not the RA")
+			st, body := in.scepPost("mdm", other.rawRequest("laptop-3", in.scepChallenge("mdm", "")))
+			if st != http.StatusOK {
+				t.Fatalf("undecryptable envelope: status %d %s", st, body)
+			}
+			if rep, err := smscep.ParsePKIMessage(body); err != nil || rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadRequest {
+				t.Errorf("undecryptable envelope: %+v %v, want FAILURE badRequest", rep, err)
+			}
 			tWantSCEPFailure(t, tNewSCEPDevice(t, in, "kiosk").request("laptop-3", in.scepChallenge("mdm", ""), nil, nil), "dynamic challenge on a static provisioner")
 			// A challenge for one identity does not enrol another, and is not spent by trying.
 			idc := in.scepChallenge("mdm", "laptop-9")
@@ -345,7 +370,7 @@ func TestSCEPEnrolmentWithLibraryClient(t *testing.T) {
 			}
 			acts := in.auditActions(start)
 			if acts["scep.challenge.reuse/denied"] != 8 || acts["scep.enrol.refuse/denied"] < 4 || acts["scep.provisioner.create/success"] != 2 ||
-				acts["scep.challenge.use/success"] != 3 {
+				acts["scep.challenge.use/success"] != 4 { // laptop-1, laptop-8 (released), laptop-9, the race
 				t.Errorf("audit: %v", acts)
 			}
 

@@ -196,7 +196,10 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 	}
 	req, err := x.m.open(x.ra)
 	if err != nil {
-		return x.fail(ctx, FailBadMessageCheck, err.Error(), nil)
+		// The same answer as a wrong challenge: a failure told apart
+		// from later ones would be a padding oracle (Bleichenbacher) on
+		// the RA key, which decrypts what any client sends.
+		return x.fail(ctx, FailBadRequest, err.Error(), nil)
 	}
 	keyHash, err := spkiHash(req.csr.PublicKey)
 	if err != nil {
@@ -276,7 +279,10 @@ func (x *exchange) checkChallenge(ctx context.Context, req *csrRequest) (used *O
 	}
 	sum := sha256.Sum256([]byte(req.challenge))
 	now := x.s.cfg.Clock.Now()
-	c, err := x.s.store.ConsumeSCEPChallenge(ctx, x.prov.ID, sum[:], now, x.m.txID)
+	who := authz.Principal{ID: x.prov.PrincipalID, Name: x.prov.PrincipalName, Source: x.source}
+	c, err := x.s.store.ConsumeSCEPChallenge(ctx, x.prov.ID, sum[:], now, x.m.txID, func(c *OneTime) audit.Event {
+		return audit.New(who, now, "scep.challenge.use", c.ID, map[string]any{"provisioner": x.prov.Name, "transaction_id": x.m.txID, "identity": c.Identity})
+	})
 	switch {
 	case errors.Is(err, ErrChallengeUsed):
 		refusal, err = x.failAs(ctx, "scep.challenge.reuse", FailBadRequest, "the one-time challenge was used already", nil)
@@ -302,11 +308,6 @@ func (x *exchange) checkChallenge(ctx context.Context, req *csrRequest) (used *O
 		}
 		refusal, err = x.fail(ctx, FailBadRequest, "the CSR does not name the identity the challenge was made for", map[string]any{"challenge": c.ID})
 		return nil, refusal, err
-	}
-	ev := audit.New(authz.Principal{ID: x.prov.PrincipalID, Name: x.prov.PrincipalName, Source: x.source}, now, "scep.challenge.use", c.ID,
-		map[string]any{"provisioner": x.prov.Name, "transaction_id": x.m.txID, "identity": c.Identity})
-	if err := x.s.store.AppendAudit(ctx, ev); err != nil {
-		return nil, nil, fmt.Errorf("scep: audit challenge use: %w", err)
 	}
 	return c, nil, nil
 }

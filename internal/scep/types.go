@@ -115,8 +115,9 @@ type Store interface {
 	// challenge with this hash used by txID at now, atomically: of two
 	// concurrent consumers one wins, the other gets ErrChallengeUsed.
 	// Otherwise ErrChallengeUsed, ErrChallengeExpired or
-	// ErrChallengeUnknown, and nothing is written.
-	ConsumeSCEPChallenge(ctx context.Context, provisionerID string, hash []byte, now time.Time, txID string) (*OneTime, error)
+	// ErrChallengeUnknown, and nothing is written. The event ev builds
+	// from the consumed challenge is appended in the same transaction.
+	ConsumeSCEPChallenge(ctx context.Context, provisionerID string, hash []byte, now time.Time, txID string, ev func(*OneTime) audit.Event) (*OneTime, error)
 	// ReleaseSCEPChallenge makes a challenge consumed at usedAt usable
 	// again (its enrolment failed before anything was issued or held).
 	ReleaseSCEPChallenge(ctx context.Context, id string, usedAt time.Time) error

@@ -241,7 +241,7 @@ func scanSCEPChallenge(s scanner) (*scep.OneTime, error) {
 }
 
 // ConsumeSCEPChallenge uses a challenge once (see scep.Store).
-func (db *DB) ConsumeSCEPChallenge(ctx context.Context, provID string, hash []byte, now time.Time, txID string) (*scep.OneTime, error) {
+func (db *DB) ConsumeSCEPChallenge(ctx context.Context, provID string, hash []byte, now time.Time, txID string, ev func(*scep.OneTime) audit.Event) (*scep.OneTime, error) {
 	var out *scep.OneTime
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlConsumeSCEPChallenge), db.timeArg(now), txID, provID, hash, db.timeArg(now))
@@ -258,7 +258,11 @@ func (db *DB) ConsumeSCEPChallenge(ctx context.Context, provID string, hash []by
 			return scep.ErrChallengeUnknown
 		case n == 1:
 			out = c
-			return nil
+			e := ev(c)
+			if err := normalizeEvent(&e); err != nil {
+				return err
+			}
+			return db.appendAudit(ctx, tx, &e)
 		case c.UsedAt != nil:
 			return scep.ErrChallengeUsed
 		default:
