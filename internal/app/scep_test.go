@@ -306,6 +306,10 @@ func TestSCEPEnrolmentWithLibraryClient(t *testing.T) {
 			if got.Requester != "scep:mdm" || got.Profile != "client_auth" {
 				t.Errorf("inventory: requester %q profile %q, want scep:mdm client_auth", got.Requester, got.Profile)
 			}
+			// A device certificate is no API credential of scep:mdm.
+			if cred, err := in.app.store.ClientCredential(context.Background(), got.Serial); err == nil && cred.PrincipalID != "" {
+				t.Errorf("SCEP certificate authenticates as principal %q, want none", cred.PrincipalID)
+			}
 			// Reused by another device: refused and audited.
 			tWantSCEPFailure(t, tNewSCEPDevice(t, in, "mdm").request("laptop-2", ch, nil, nil), "reused challenge")
 			// Wrong, or another provisioner's: refused.
