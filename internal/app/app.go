@@ -37,6 +37,7 @@ import (
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
+	"github.com/certwright/certwright/internal/scep"
 	"github.com/certwright/certwright/internal/store"
 	"github.com/certwright/certwright/internal/web/pkipub"
 )
@@ -86,6 +87,7 @@ type App struct {
 	refusals *audit.RefusalCounter
 	acme     *acme.Service
 	est      *est.Service
+	scep     *scep.Service
 	// validator checks ACME challenges; a reload changes its deny list.
 	validator *validate.Validator
 	tls       *serverTLS
@@ -379,6 +381,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	estSvc, err := est.New(est.Config{Clock: clk, Log: log.With("component", "est")}, st, iss, profiles)
+	scepSvc, err := scep.New(scep.Config{Clock: clk, Log: log.With("component", "scep"), RAName: cfg.TLSNames[0]}, st, iss, profiles, kp)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
@@ -395,7 +398,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 	}
 	a := &App{
 		imports: importer, compliance: reporter,
-		acme: acmeSvc, validator: validator, est: estSvc,
+		acme: acmeSvc, validator: validator, est: estSvc, scep: scepSvc,
 		cfg: cfg, log: log, clock: clk, store: st, keys: kp, soft: soft, closeHSM: closeHSM, issuer: iss, profiles: profiles, revoker: rv,
 		cas:     ca.NewManager(cw, clk, log, time.Duration(cfg.RestoreWindowDays)*24*time.Hour),
 		caCache: caCache,

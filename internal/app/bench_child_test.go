@@ -43,6 +43,8 @@ func TestBenchClientHelper(t *testing.T) {
 		benchChildACME(t, in)
 	case "est":
 		benchChildEST(t, in)
+	case "scep":
+		benchChildSCEP(t, in)
 	default:
 		t.Fatalf("unknown %s %q", benchChildEnv, mode)
 	}

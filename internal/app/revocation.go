@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/certwright/certwright/internal/web/scepweb"
 	"math/big"
 	"net/http"
 	"time"
@@ -48,7 +49,14 @@ func (a *App) PublicHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return recoverHTTP(a.log, h), nil
+	scepH, err := a.scepHandler()
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(scepweb.Prefix, scepH)
+	mux.Handle("/", h)
+	return recoverHTTP(a.log, mux), nil
 }
 
 // signInCerts revokes, through the revocation service, the person

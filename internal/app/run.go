@@ -18,6 +18,7 @@ import (
 	"github.com/certwright/certwright/internal/web/console"
 	"github.com/certwright/certwright/internal/web/estapi"
 	"github.com/certwright/certwright/internal/web/pkipub"
+	"github.com/certwright/certwright/internal/web/scepweb"
 )
 
 // Listening reports where a running instance serves.
@@ -52,6 +53,7 @@ func (a *App) API() (*api.Handler, error) {
 		Auditor: auditor{DB: a.store, app: a}, Reports: a.store,
 		ACME:      a.acme,
 		EST:       a.est,
+		SCEP:      a.scep,
 		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler},
 		Imports:   a.imports, Compliance: a.compliance, Scans: a.discovery,
 		DefaultCA: a.cfg.DefaultCA, MaxBody: a.cfg.MaxBodyBytes,
@@ -63,6 +65,13 @@ func (a *App) API() (*api.Handler, error) {
 		CursorKey:     a.cursorKey,
 		PublicHTTPURL: a.cfg.PublicHTTPURL,
 	})
+}
+
+// scepHandler serves SCEP (/scep/NAME) on both listeners: devices and
+// MDM systems speak it over plain HTTP (RFC 8894 protects the messages
+// themselves), and may use HTTPS.
+func (a *App) scepHandler() (http.Handler, error) {
+	return scepweb.New(scepweb.Deps{Log: a.log.With("component", "scep-http"), Service: a.scep, Timeout: a.cfg.StoreDeadline()})
 }
 
 // Console returns the web console's handler wired to the core.
@@ -113,6 +122,11 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle(estapi.Prefix, estH)
+	scepH, err := a.scepHandler()
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(scepweb.Prefix, scepH)
 	mux.Handle("GET /metrics", a.metricsAuth(a.metrics.Handler()))
 	mux.Handle("GET /healthz", a.health.Healthz())
 	mux.Handle("GET /readyz", a.health.Readyz(a.notReady))

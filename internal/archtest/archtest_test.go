@@ -17,7 +17,7 @@ var core = []string{
 	"internal/issue", "internal/inventory", "internal/authz", "internal/keys", "internal/verify",
 	"internal/revoke", "internal/revoke/crl", "internal/revoke/ocsp", "internal/audit", "internal/access", "internal/acme",
 	"internal/lifecycle", "internal/compliance", "internal/inspect", "internal/ceremony",
-	"internal/discovery", "internal/est",
+	"internal/discovery", "internal/est", "internal/scep",
 }
 
 // nestedAdapters live under a core package but touch the outside world

@@ -417,6 +417,7 @@ func commandTree() *command {
 		{name: "profile", summary: "manage certificate profiles", sub: profileCommands()},
 		{name: "acme", summary: "manage ACME provisioners, external account binding keys and renewal requests", sub: acmeCommands()},
 		{name: "est", summary: "manage EST (RFC 7030) device enrolment provisioners and one-time enrolment secrets", sub: estCommands()},
+		{name: "scep", summary: "manage SCEP provisioners and one-time challenges (device enrolment, RFC 8894)", sub: scepCommands()},
 		{name: "request", summary: "list, approve, reject and fetch requests held for approval", sub: requestCommands()},
 		{name: "principal", summary: "manage principals (people and machines) and their mTLS identities", sub: principalCommands()},
 		{name: "token", summary: "create, list and revoke API tokens", sub: tokenCommands()},

@@ -44,7 +44,7 @@ func (s *Service) clientCredential(ctx context.Context, who authz.Principal, pr 
 			return "", fmt.Errorf("issue: mTLS identities: %w", err)
 		}
 	}
-	noCredential := deviceAuth(who.Auth) || who.ID == "" || who.ID == authz.System().ID
+	noCredential := deviceAuth(who.Auth) || who.Auth == AuthSCEP || who.ID == "" || who.ID == authz.System().ID
 	if len(matched) == 0 {
 		if noCredential {
 			return "", nil

@@ -128,6 +128,11 @@ const AuthEST = "est"
 // rather than an API caller.
 func deviceAuth(auth string) bool { return auth == authACME || auth == AuthEST }
 
+// AuthSCEP is the Principal.Auth of SCEP enrolments (internal/scep sets
+// it): like ACME accounts they never get an API credential, since a
+// device holding a SCEP challenge is not the provisioner's principal.
+const AuthSCEP = "scep"
+
 // Config holds what the issuance path needs besides its ports.
 type Config struct {
 	// PublicHTTPBase is the plain-HTTP base URL relying parties use for CRL,
@@ -481,7 +486,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 			// replay could not act as the account it came from (an account
 			// bound to a principal would be replayed as that principal,
 			// with all its roles): refuse rather than hold.
-			return nil, fmt.Errorf("%w: %w: profile %s requires approval, which an ACME client cannot wait for; nothing was held", ErrForbidden, ErrApprovalUnavailable, prof.Name)
+			return nil, fmt.Errorf("%w: %w: profile %s requires approval, which an ACME or EST client cannot wait for; nothing was held", ErrForbidden, ErrApprovalUnavailable, prof.Name)
 		}
 		if req.CSR == nil {
 			// A held request is replayed from its CSR; a renewal that

@@ -37,6 +37,7 @@ import (
 	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/revoke"
+	"github.com/certwright/certwright/internal/scep"
 	"github.com/certwright/certwright/internal/store"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -130,6 +131,8 @@ type Deps struct {
 	// EST manages EST provisioners and enrolment secrets (est.go; nil:
 	// not served).
 	EST ESTAdmin
+	// SCEP administers SCEP provisioners (scep.go).
+	SCEP SCEPAdmin
 	// Lifecycle renews, rotates and reports renewal windows (lifecycle.go).
 	Lifecycle Lifecycle
 	// Imports adds certificates issued elsewhere to the inventory (imports.go).
@@ -216,7 +219,7 @@ func authenticated(method, pattern, action string, handle func(http.ResponseWrit
 // New builds the handler.
 func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Issuer == nil || d.Approvals == nil || d.CAs == nil ||
-		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil || d.ACME == nil {
+		d.Inventory == nil || d.Profiles == nil || d.Revoker == nil || d.Access == nil || d.Auditor == nil || d.Reports == nil || d.ACME == nil || d.SCEP == nil {
 		return nil, errors.New("api: every dependency is required")
 	}
 	if d.Refusals == nil {
@@ -310,6 +313,7 @@ func New(d Deps) (*Handler, error) {
 	h.routes = append(h.routes, h.personRoutes()...)
 	h.routes = append(h.routes, h.scanRoutes()...)
 	h.routes = append(h.routes, h.estRoutes()...)
+	h.routes = append(h.routes, h.scepRoutes()...)
 	for _, rt := range h.routes {
 		if (len(rt.Permissions) == 0) != rt.AuthenticatedOnly || rt.Action == "" {
 			return nil, fmt.Errorf("api: route %s %s declares no action, or not exactly one of permissions and authenticated-only", rt.Method, rt.Pattern)
@@ -545,6 +549,10 @@ var errorStatus = []struct {
 	{est.ErrInvalid, http.StatusBadRequest, "invalid request"},
 	{est.ErrNotFound, http.StatusNotFound, "not found"},
 	{est.ErrConflict, http.StatusConflict, "conflict"},
+	{scep.ErrInvalid, http.StatusBadRequest, "invalid request"},
+	{scep.ErrNotFound, http.StatusNotFound, "not found"},
+	{scep.ErrConflict, http.StatusConflict, "conflict"},
+	{scep.ErrDisabled, http.StatusConflict, "SCEP provisioner disabled"},
 	{issue.ErrNotPending, http.StatusConflict, "request is not pending"},
 	{ca.ErrNotIssuing, http.StatusConflict, "CA cannot issue"},
 	{ca.ErrTransition, http.StatusConflict, "CA state conflict"},

@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+func scepCommands() []*command {
+	return []*command{
+		{
+			name: "create", summary: "create a SCEP provisioner (RFC 8894) served at /scep/NAME, issuing on one CA under one profile",
+			args:    "NAME --ca CA --profile PROFILE --challenge static|dynamic [--challenge-file FILE] [--json]",
+			example: "certwright scep create mdm --ca issuing --profile client_auth --challenge dynamic",
+			more: "static: every device sends the secret in --challenge-file (mode 0600, 16 to 255 printable characters);\n" +
+				"the server keeps only a salted hash. dynamic: each device needs a one-time challenge from\n" +
+				"`certwright scep challenge --provisioner NAME` (the model Intune and Jamf use).\n" +
+				"The provisioner gets an RA certificate from its CA (RSA, the server's own key) and enrols devices as the\n" +
+				"machine principal scep:NAME (role issuer, scoped to the CA and profile).",
+			run: runSCEPCreate,
+		},
+		{name: "list", summary: "list SCEP provisioners and their URLs", args: "[--json]", example: "certwright scep list", run: runSCEPList},
+		{name: "show", summary: "show one SCEP provisioner", args: "NAME [--json]", example: "certwright scep show mdm",
+			run: scepNamed("scep show", http.MethodGet, "", nil)},
+		{
+			name: "update", summary: "change a SCEP provisioner's profile or static challenge",
+			args: "NAME [--profile PROFILE] [--challenge-file FILE] [--json]", example: "certwright scep update mdm --challenge-file new-secret.txt",
+			run: runSCEPUpdate,
+		},
+		{name: "disable", summary: "disable a SCEP provisioner: it answers devices with 403 until enabled", args: "NAME [--json]",
+			example: "certwright scep disable mdm", run: scepNamed("scep disable", http.MethodPost, "disable", nil)},
+		{name: "enable", summary: "enable a disabled SCEP provisioner", args: "NAME [--json]",
+			example: "certwright scep enable mdm", run: scepNamed("scep enable", http.MethodPost, "enable", nil)},
+		{name: "delete", summary: "delete a disabled SCEP provisioner (its certificates stay valid and on record)", args: "NAME [--json]",
+			example: "certwright scep delete mdm", run: scepNamed("scep delete", http.MethodDelete, "", nil)},
+		{
+			name: "challenge", summary: "print a one-time challenge for a dynamic SCEP provisioner",
+			args:    "--provisioner NAME [--ttl 1h] [--identity NAME] [--json]",
+			example: "certwright scep challenge --provisioner mdm --ttl 1h --identity laptop-042",
+			more: "The challenge works once, until it expires (--ttl, 1m to 168h). With --identity the CSR must carry that\n" +
+				"name as its common name or a subject alternative name. A reused challenge is refused and audited.",
+			run: runSCEPChallenge,
+		},
+	}
+}
+
+// readChallengeFile reads a static challenge, refusing a file others may
+// read: the secret admits any device that knows it.
+func readChallengeFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("challenge file: %w", err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return "", &hintError{fmt.Errorf("challenge file %s is readable by group or others (mode %04o)", path, fi.Mode().Perm()),
+			"run chmod 600 " + path}
+	}
+	data, err := readLimited(path, 1024)
+	if err != nil {
+		return "", fmt.Errorf("challenge file: %w", err)
+	}
+	return strings.TrimRight(string(data), "\r\n"), nil
+}
+
+func runSCEPCreate(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("scep create")
+	ca := fs.String("ca", "", "issue on `CA` (name or ID)")
+	prof := fs.String("profile", "", "issue under `PROFILE`")
+	mode := fs.String("challenge", "", "`MODE`: static or dynamic")
+	file := fs.String("challenge-file", "", "static challenge `FILE` (mode 0600)")
+	pos, err := r.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := r.required(fs, "ca", "profile", "challenge"); err != nil {
+		return err
+	}
+	req := apitypes.CreateSCEPProvisionerRequest{Name: pos[0], CA: *ca, Profile: *prof, Challenge: *mode}
+	switch {
+	case *mode == "static" && *file == "":
+		return r.usagef("--challenge static needs --challenge-file FILE")
+	case *mode == "dynamic" && *file != "":
+		return r.usagef("--challenge-file is for --challenge static")
+	case *mode != "static" && *mode != "dynamic":
+		return r.usagef("--challenge %q: use static or dynamic", *mode)
+	}
+	if *file != "" {
+		if req.StaticChallenge, err = readChallengeFile(*file); err != nil {
+			return err
+		}
+	}
+	c, err := r.connect(cf)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	p, err := c.SCEPProvisioner(ctx, http.MethodPost, "", "", req)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, p)
+	}
+	fmt.Fprintf(r.stdout, "Created SCEP provisioner %s.\n", p.Name)
+	if err := printSCEPProvisioner(r.stdout, p); err != nil {
+		return err
+	}
+	if p.Challenge == "dynamic" {
+		fmt.Fprintf(r.stdout, "\nGive each device a challenge from: certwright scep challenge --provisioner %s\n", p.Name)
+	}
+	return nil
+}
+
+func runSCEPUpdate(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("scep update")
+	prof := fs.String("profile", "", "issue under `PROFILE` from now on")
+	file := fs.String("challenge-file", "", "replace the static challenge with the one in `FILE` (mode 0600)")
+	var req apitypes.UpdateSCEPProvisionerRequest
+	run := func(ctx context.Context, r *runner, fs *flag.FlagSet) error {
+		if *prof != "" {
+			req.Profile = prof
+		}
+		if *file != "" {
+			s, err := readChallengeFile(*file)
+			if err != nil {
+				return err
+			}
+			req.StaticChallenge = &s
+		}
+		if req.Profile == nil && req.StaticChallenge == nil {
+			return r.usagef("give --profile or --challenge-file")
+		}
+		return nil
+	}
+	return r.scepCall(ctx, fs, cf, args, http.MethodPatch, "", &req, run)
+}
+
+// scepNamed is a command calling method on one provisioner (action: the
+// path after its name).
+func scepNamed(name, method, action string, body any) func(context.Context, *runner, []string) error {
+	return func(ctx context.Context, r *runner, args []string) error {
+		fs, cf := newClientFlagSet(name)
+		return r.scepCall(ctx, fs, cf, args, method, action, body, nil)
+	}
+}
+
+// scepCall parses NAME and the flags, runs check (when set) and calls
+// the provisioner route, printing what it answers.
+func (r *runner) scepCall(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []string, method, action string, body any,
+	check func(context.Context, *runner, *flag.FlagSet) error) error {
+	c, pos, err := r.open(fs, cf, args, "NAME")
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if check != nil {
+		if err := check(ctx, r, fs); err != nil {
+			return err
+		}
+	}
+	p, err := c.SCEPProvisioner(ctx, method, pos[0], action, body)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, p)
+	}
+	if method == http.MethodDelete {
+		fmt.Fprintf(r.stdout, "Deleted SCEP provisioner %s (%s); its principal %s is disabled. The certificates it issued stay valid and on record.\n",
+			p.Name, p.ID, p.Principal)
+		return nil
+	}
+	return printSCEPProvisioner(r.stdout, p)
+}
+
+func printSCEPProvisioner(w io.Writer, p apitypes.SCEPProvisioner) error {
+	fl := newFields(w)
+	fl.add("Name", p.Name)
+	fl.add("ID", p.ID)
+	status := "enabled"
+	if p.Disabled {
+		status = "disabled since " + showTimePtr(p.DisabledAt) + " by " + p.DisabledBy
+	}
+	fl.add("Status", status)
+	fl.add("CA", p.CA+" ("+p.CAID+")")
+	fl.add("Profile", p.Profile)
+	fl.add("Challenge", p.Challenge)
+	fl.add("Principal", p.Principal)
+	fl.add("RA certificate", p.RASerial)
+	fl.add("RA SHA-256", p.RASHA256)
+	fl.add("URL", p.URL)
+	fl.add("Created", showTime(p.CreatedAt)+" by "+p.CreatedBy)
+	return fl.flush()
+}
+
+func runSCEPList(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("scep list")
+	c, _, err := r.open(fs, cf, args)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	list, err := c.ListSCEPProvisioners(ctx)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, list)
+	}
+	if len(list.Provisioners) == 0 {
+		fmt.Fprintln(r.stderr, "No SCEP provisioners; create one with `certwright scep create NAME --ca CA --profile PROFILE --challenge dynamic`.")
+		return nil
+	}
+	t := newTable(r.stdout, "NAME", "CA", "PROFILE", "CHALLENGE", "STATUS", "URL")
+	for _, p := range list.Provisioners {
+		status := "enabled"
+		if p.Disabled {
+			status = "disabled"
+		}
+		t.row(p.Name, p.CA, p.Profile, p.Challenge, status, p.URL)
+	}
+	return t.flush()
+}
+
+func runSCEPChallenge(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("scep challenge")
+	prov := fs.String("provisioner", "", "the dynamic SCEP provisioner `NAME`")
+	ttl := fs.Duration("ttl", time.Hour, "how long the challenge works (`DURATION`, 1m to 168h)")
+	identity := fs.String("identity", "", "the `NAME` the device's CSR must carry (CN or SAN)")
+	c, _, err := r.open(fs, cf, args)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := r.required(fs, "provisioner"); err != nil {
+		return err
+	}
+	ch, err := c.CreateSCEPChallenge(ctx, *prov, apitypes.CreateSCEPChallengeRequest{TTL: ttl.String(), Identity: *identity})
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, ch)
+	}
+	fmt.Fprintln(r.stdout, ch.Challenge)
+	fmt.Fprintf(r.stderr, "One-time challenge %s for %s, valid until %s. Enrol with:\n  scepclient -server-url %s -ca-fingerprint %s -challenge CHALLENGE -private-key device.key -certificate device.pem\n",
+		ch.ID, ch.Provisioner, showTime(ch.ExpiresAt), ch.URL, ch.RASHA256)
+	return nil
+}

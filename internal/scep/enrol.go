@@ -1,0 +1,414 @@
+package scep
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// caps are the capabilities GetCACaps announces (RFC 8894 §3.5.2):
+// AES and SHA-256 for the device's messages, POST, and RenewalReq.
+const caps = "AES\nPOSTPKIOperation\nRenewal\nSCEPStandard\nSHA-256\nSHA-512\n"
+
+// CACaps answers GetCACaps for provisioner name.
+func (s *Service) CACaps(ctx context.Context, name string) (string, error) {
+	if _, err := s.serving(ctx, name); err != nil {
+		return "", err
+	}
+	return caps, nil
+}
+
+// CACert answers GetCACert: the RA certificate and the CA chain as a
+// degenerate PKCS#7.
+func (s *Service) CACert(ctx context.Context, name string) ([]byte, error) {
+	prov, err := s.serving(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.loadRA(ctx, prov)
+	if err != nil {
+		return nil, err
+	}
+	return r.caCerts()
+}
+
+// serving returns provisioner name if it is enabled.
+func (s *Service) serving(ctx context.Context, name string) (*Provisioner, error) {
+	prov, err := s.byName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if prov.Disabled() {
+		return nil, fmt.Errorf("%w: %s", ErrDisabled, name)
+	}
+	return prov, nil
+}
+
+// loadRA returns the provisioner's RA, unwrapping its key once per RA
+// certificate.
+func (s *Service) loadRA(ctx context.Context, prov *Provisioner) (*ra, error) {
+	s.mu.Lock()
+	r, ok := s.ras[prov.RASerial]
+	s.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	rec, err := s.store.GetCertificate(ctx, prov.RASerial)
+	if err != nil {
+		return nil, fmt.Errorf("scep: RA certificate of %s: %w", prov.Name, err)
+	}
+	if rec.ManagedKey == nil {
+		return nil, fmt.Errorf("scep: RA certificate %s of %s has no retained key", rec.Serial, prov.Name)
+	}
+	cert, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil, fmt.Errorf("scep: RA certificate of %s: %w", prov.Name, err)
+	}
+	key, err := s.keys.Signer(ctx, *rec.ManagedKey, keys.ServerTLSPurpose(rec.Serial))
+	if err != nil {
+		return nil, fmt.Errorf("scep: RA key of %s: %w", prov.Name, err)
+	}
+	dec, ok := key.(crypto.Decrypter)
+	if _, rsaKey := cert.PublicKey.(*rsa.PublicKey); !ok || !rsaKey {
+		return nil, fmt.Errorf("scep: RA key of %s cannot decrypt (SCEP needs an RSA key the server holds in software)", prov.Name)
+	}
+	if err := keys.CheckPublic(key, cert.PublicKey); err != nil {
+		return nil, fmt.Errorf("scep: RA of %s: %w", prov.Name, err)
+	}
+	chain, err := s.issuer.Chain(ctx, rec.CAID)
+	if err != nil {
+		return nil, fmt.Errorf("scep: chain of %s: %w", prov.Name, err)
+	}
+	r = &ra{cert: cert, key: dec, chain: chain}
+	s.mu.Lock()
+	s.ras[prov.RASerial] = r
+	s.mu.Unlock()
+	return r, nil
+}
+
+// exchange is one PKIOperation being answered.
+type exchange struct {
+	s      *Service
+	prov   *Provisioner
+	ra     *ra
+	m      *message
+	nonce  []byte
+	source string
+}
+
+// PKIOperation answers a device's PKIMessage with a CertRep (DER). An
+// error matching ErrMalformed, ErrNotFound or ErrDisabled means no
+// CertRep could be made: the edge answers with an HTTP error instead.
+// source is the device's address, for the audit trail.
+func (s *Service) PKIOperation(ctx context.Context, name, source string, body []byte) ([]byte, error) {
+	prov, err := s.serving(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parseMessage(body)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.loadRA(ctx, prov)
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := s.random(16)
+	if err != nil {
+		return nil, err
+	}
+	x := &exchange{s: s, prov: prov, ra: r, m: m, nonce: nonce, source: source}
+	switch m.typ {
+	case msgPKCSReq, msgRenewalReq:
+		return x.enrol(ctx)
+	case msgCertPoll:
+		return x.poll(ctx)
+	default:
+		return x.fail(ctx, FailBadRequest, "message type "+m.typ+" is not served (PKCSReq, RenewalReq and GetCertInitial are)", nil)
+	}
+}
+
+// principal is who an enrolment acts as: the provisioner's principal,
+// authenticated as SCEP from the device's address.
+func (x *exchange) principal(ctx context.Context) (authz.Principal, error) {
+	p, rec, err := x.s.store.LoadPrincipal(ctx, x.prov.PrincipalID)
+	if err != nil {
+		return authz.Principal{}, fmt.Errorf("scep: principal of %s: %w", x.prov.Name, err)
+	}
+	if rec.DisabledAt != nil {
+		return authz.Principal{}, fmt.Errorf("%w: the principal of %s is disabled", ErrDisabled, x.prov.Name)
+	}
+	out := *p
+	out.Auth, out.Source = Auth, x.source
+	return out, nil
+}
+
+// fail answers with a CertRep FAILURE and audits why, as the
+// provisioner's principal (the device has no other name).
+func (x *exchange) fail(ctx context.Context, info, reason string, details map[string]any) ([]byte, error) {
+	return x.failAs(ctx, "scep.enrol.refuse", info, reason, details)
+}
+
+func (x *exchange) failAs(ctx context.Context, action, info, reason string, details map[string]any) ([]byte, error) {
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["provisioner"], details["transaction_id"], details["message_type"] = x.prov.Name, x.m.txID, x.m.typ
+	details["reason"], details["fail_info"] = reason, info
+	who := authz.Principal{ID: x.prov.PrincipalID, Name: x.prov.PrincipalName, Source: x.source}
+	ev := audit.New(who, x.s.cfg.Clock.Now(), action, x.prov.Name, details)
+	ev.Outcome = audit.Denied
+	if err := x.s.store.AppendAudit(ctx, ev); err != nil {
+		return nil, fmt.Errorf("scep: audit refusal: %w", err)
+	}
+	x.s.cfg.Log.Info("scep request refused", "provisioner", x.prov.Name, "transaction", x.m.txID, "reason", reason)
+	return x.ra.certRep(x.m, x.nonce, statusFailure, info, nil)
+}
+
+func spkiHash(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(der)
+	return sum[:], nil
+}
+
+// enrol answers a PKCSReq or RenewalReq.
+func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
+	if _, ok := x.m.signer.PublicKey.(*rsa.PublicKey); !ok {
+		return x.fail(ctx, FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA", nil)
+	}
+	req, err := x.m.open(x.ra)
+	if err != nil {
+		// The same answer as a wrong challenge: a failure told apart
+		// from later ones would be a padding oracle (Bleichenbacher) on
+		// the RA key, which decrypts what any client sends.
+		return x.fail(ctx, FailBadRequest, err.Error(), nil)
+	}
+	keyHash, err := spkiHash(req.csr.PublicKey)
+	if err != nil {
+		return x.fail(ctx, FailBadRequest, "the CSR's public key: "+err.Error(), nil)
+	}
+	// The same transaction sent again while held for approval is a poll.
+	if t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID); err == nil {
+		return x.held(ctx, t, keyHash)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	p, err := x.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ireq := issue.Request{Principal: p, CA: x.prov.CAID, Profile: x.prov.Profile, CSR: req.csr, Tags: []string{"scep", "scep:" + x.prov.Name}}
+	var used *OneTime
+	if x.m.typ == msgPKCSReq {
+		// RFC 8894 §2.3: a device without a certificate signs with a
+		// self-signed one for the key it asks to certify.
+		if signerHash, err := spkiHash(x.m.signer.PublicKey); err != nil || !bytes.Equal(signerHash, keyHash) {
+			return x.fail(ctx, FailBadMessageCheck, "a PKCSReq must be signed with the key of its CSR", nil)
+		}
+		var out []byte
+		if used, out, err = x.checkChallenge(ctx, req); out != nil || err != nil {
+			return out, err
+		}
+	} else {
+		old, reason := x.renewable(ctx, req.csr)
+		if reason != "" {
+			return x.fail(ctx, FailBadRequest, reason, nil)
+		}
+		if len(old.SANs) > 0 {
+			// The inventory links the two (a certificate without names
+			// cannot be linked: the issuance path matches by name).
+			ireq.Replaces = old.Serial
+		}
+	}
+	res, err := x.s.issuer.Issue(ctx, ireq)
+	if err != nil {
+		if used != nil {
+			// Nothing was issued or held: the device may try again with
+			// a corrected CSR.
+			if rerr := x.s.store.ReleaseSCEPChallenge(ctx, used.ID, *used.UsedAt); rerr != nil {
+				x.s.cfg.Log.Error("scep: release challenge", "challenge", used.ID, "err", rerr)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return x.fail(ctx, FailBadRequest, err.Error(), nil)
+	}
+	if res.Pending != nil {
+		t := &Transaction{ProvisionerID: x.prov.ID, ID: x.m.txID, RequestID: res.Pending.ID, KeyHash: keyHash, CreatedAt: x.s.cfg.Clock.Now()}
+		if err := x.s.store.PutSCEPTransaction(ctx, t); err != nil {
+			return nil, err
+		}
+		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+	}
+	return x.ra.certRep(x.m, x.nonce, statusSuccess, "", res.Leaf)
+}
+
+// checkChallenge checks a PKCSReq's challengePassword: the static secret,
+// or a dynamic challenge consumed here (used). A refusal is returned as
+// the CertRep to send.
+func (x *exchange) checkChallenge(ctx context.Context, req *csrRequest) (used *OneTime, refusal []byte, err error) {
+	if req.challenge == "" || len(req.challenge) > maxStaticSecret {
+		refusal, err = x.fail(ctx, FailBadRequest, "no valid challengePassword in the CSR", nil)
+		return nil, refusal, err
+	}
+	if x.prov.Challenge == ChallengeStatic {
+		if subtle.ConstantTimeCompare(staticHash(x.prov.StaticSalt, []byte(req.challenge)), x.prov.StaticHash) != 1 {
+			refusal, err = x.fail(ctx, FailBadRequest, "wrong challenge", nil)
+			return nil, refusal, err
+		}
+		return nil, nil, nil
+	}
+	sum := sha256.Sum256([]byte(req.challenge))
+	now := x.s.cfg.Clock.Now()
+	who := authz.Principal{ID: x.prov.PrincipalID, Name: x.prov.PrincipalName, Source: x.source}
+	c, err := x.s.store.ConsumeSCEPChallenge(ctx, x.prov.ID, sum[:], now, x.m.txID, func(c *OneTime) audit.Event {
+		return audit.New(who, now, "scep.challenge.use", c.ID, map[string]any{"provisioner": x.prov.Name, "transaction_id": x.m.txID, "identity": c.Identity})
+	})
+	switch {
+	case errors.Is(err, ErrChallengeUsed):
+		refusal, err = x.failAs(ctx, "scep.challenge.reuse", FailBadRequest, "the one-time challenge was used already", nil)
+		return nil, refusal, err
+	case errors.Is(err, ErrChallengeExpired):
+		refusal, err = x.fail(ctx, FailBadRequest, "the one-time challenge expired", nil)
+		return nil, refusal, err
+	case errors.Is(err, ErrChallengeUnknown):
+		refusal, err = x.fail(ctx, FailBadRequest, "wrong challenge", nil)
+		return nil, refusal, err
+	case err != nil:
+		return nil, nil, err
+	}
+	// The store found the row by this hash; compare anyway, in constant
+	// time, so that a store that matched loosely cannot admit a device.
+	if subtle.ConstantTimeCompare(c.Hash, sum[:]) != 1 {
+		refusal, err = x.fail(ctx, FailBadRequest, "wrong challenge", nil)
+		return nil, refusal, err
+	}
+	if c.Identity != "" && !csrNames(req.csr, c.Identity) {
+		if rerr := x.s.store.ReleaseSCEPChallenge(ctx, c.ID, *c.UsedAt); rerr != nil {
+			return nil, nil, rerr
+		}
+		refusal, err = x.fail(ctx, FailBadRequest, "the CSR does not name the identity the challenge was made for", map[string]any{"challenge": c.ID})
+		return nil, refusal, err
+	}
+	return c, nil, nil
+}
+
+// csrNames reports whether the CSR names identity as its common name or
+// one of its subject alternative names.
+func csrNames(csr *x509.CertificateRequest, identity string) bool {
+	if strings.EqualFold(csr.Subject.CommonName, identity) {
+		return true
+	}
+	return slices.ContainsFunc(requestSANs(csr), func(n string) bool { return strings.EqualFold(n, identity) })
+}
+
+// renewable checks that a RenewalReq is signed by a current certificate
+// this provisioner issued (RFC 8894 §2.4): stored byte for byte, from the
+// provisioner's CA and principal, unexpired and not revoked; and that
+// the CSR asks for no identity beyond it (the same common name, no name
+// it lacks), so that a device cannot renew into another's. It returns
+// that certificate, or why not.
+func (x *exchange) renewable(ctx context.Context, csr *x509.CertificateRequest) (*inventory.Certificate, string) {
+	signer := x.m.signer
+	rec, err := x.s.store.GetCertificate(ctx, pki.SerialHex(signer.SerialNumber))
+	if err != nil || !bytes.Equal(rec.DER, signer.Raw) {
+		return nil, "a RenewalReq must be signed with a certificate this server issued"
+	}
+	now := x.s.cfg.Clock.Now()
+	switch {
+	case rec.CAID != x.prov.CAID || rec.RequesterID != x.prov.PrincipalID:
+		return nil, "the signing certificate was not issued through SCEP provisioner " + x.prov.Name
+	case rec.Revocation != nil:
+		return nil, "the signing certificate is revoked"
+	case now.Before(signer.NotBefore) || now.After(signer.NotAfter):
+		return nil, "the signing certificate is not valid now; enrol again with a challenge"
+	case csr.Subject.CommonName != signer.Subject.CommonName:
+		return nil, "a RenewalReq must keep the common name of the certificate it renews"
+	}
+	old := x509.CertificateRequest{DNSNames: signer.DNSNames, EmailAddresses: signer.EmailAddresses, IPAddresses: signer.IPAddresses, URIs: signer.URIs}
+	for _, n := range requestSANs(csr) {
+		if !slices.Contains(requestSANs(&old), n) {
+			return nil, "a RenewalReq may not add names: " + n + " is not in the certificate it renews"
+		}
+	}
+	return rec, ""
+}
+
+// requestSANs lists a CSR's subject alternative names as strings.
+func requestSANs(csr *x509.CertificateRequest) []string {
+	names := slices.Concat(csr.DNSNames, csr.EmailAddresses)
+	for _, ip := range csr.IPAddresses {
+		names = append(names, ip.String())
+	}
+	for _, u := range csr.URIs {
+		names = append(names, u.String())
+	}
+	return names
+}
+
+// poll answers GetCertInitial for a transaction held for approval.
+func (x *exchange) poll(ctx context.Context) ([]byte, error) {
+	t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID)
+	if errors.Is(err, ErrNotFound) {
+		return x.fail(ctx, FailBadCertID, "no request of this transaction is held", nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	keyHash, err := spkiHash(x.m.signer.PublicKey)
+	if err != nil {
+		return x.fail(ctx, FailBadMessageCheck, "signer key: "+err.Error(), nil)
+	}
+	return x.held(ctx, t, keyHash)
+}
+
+// held answers for transaction t, polled by the holder of the key whose
+// SubjectPublicKeyInfo hashes to keyHash: pending while the approval
+// request is, the certificate once issued, a failure otherwise.
+func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]byte, error) {
+	if subtle.ConstantTimeCompare(t.KeyHash, keyHash) != 1 {
+		return x.fail(ctx, FailBadMessageCheck, "the transaction was opened with another key", nil)
+	}
+	ar, err := x.s.store.GetApprovalRequest(ctx, t.RequestID)
+	if err != nil {
+		return nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
+	}
+	switch ar.Status {
+	case issue.StatusPending, issue.StatusApproved:
+		if x.s.cfg.Clock.Now().Before(ar.ExpiresAt) || ar.Status == issue.StatusApproved {
+			return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+		}
+		return x.fail(ctx, FailBadRequest, "the request expired waiting for approval", map[string]any{"request": ar.ID})
+	case issue.StatusIssued:
+		rec, err := x.s.store.GetCertificate(ctx, ar.Serial)
+		if err != nil {
+			return nil, fmt.Errorf("scep: certificate %s: %w", ar.Serial, err)
+		}
+		leaf, err := x509.ParseCertificate(rec.DER)
+		if err != nil {
+			return nil, fmt.Errorf("scep: certificate %s: %w", ar.Serial, err)
+		}
+		return x.ra.certRep(x.m, x.nonce, statusSuccess, "", leaf)
+	default:
+		return x.fail(ctx, FailBadRequest, "the request was "+ar.Status, map[string]any{"request": ar.ID})
+	}
+}

@@ -1,0 +1,202 @@
+package scep
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+
+	"github.com/smallstep/pkcs7"
+	"github.com/smallstep/scep/x509util"
+)
+
+// The SCEP message attributes (RFC 8894 §3.2.1), Verisign's arc.
+var (
+	oidMessageType    = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 2}
+	oidPKIStatus      = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 3}
+	oidFailInfo       = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 4}
+	oidSenderNonce    = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 5}
+	oidRecipientNonce = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 6}
+	oidTransactionID  = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 7}
+)
+
+// Message types (RFC 8894 §3.2.1.2).
+const (
+	msgCertRep    = "3"
+	msgRenewalReq = "17"
+	msgPKCSReq    = "19"
+	msgCertPoll   = "20" // GetCertInitial
+	msgGetCert    = "21"
+	msgGetCRL     = "22"
+)
+
+// PKI statuses and failure reasons (RFC 8894 §3.2.1.3, §3.2.1.4).
+const (
+	statusSuccess = "0"
+	statusFailure = "2"
+	statusPending = "3"
+
+	FailBadAlg          = "0"
+	FailBadMessageCheck = "1"
+	FailBadRequest      = "2"
+	FailBadTime         = "3"
+	FailBadCertID       = "4"
+)
+
+// Limits on what a device may send.
+const (
+	// MaxMessage bounds a PKIOperation body (a CSR with a 16384-bit RSA
+	// key and its signer certificate fit with room to spare).
+	MaxMessage = 64 << 10
+	// maxTransactionID and maxNonce bound the two attributes echoed back.
+	maxTransactionID = 128
+	maxNonce         = 64
+)
+
+// message is a device's PKIMessage: a SignedData whose signature has
+// been verified with the signer certificate it carries.
+type message struct {
+	typ         string
+	txID        string
+	senderNonce []byte
+	signer      *x509.Certificate
+	p7          *pkcs7.PKCS7
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// parseMessage reads and verifies a PKIMessage (RFC 8894 §3.2). Every
+// failure wraps ErrMalformed: the message cannot be answered with a
+// CertRep, since its transaction and nonce are unknown or unproven.
+func parseMessage(der []byte) (*message, error) {
+	if len(der) == 0 {
+		return nil, malformed("empty message: POST the DER PKIMessage as application/x-pki-message")
+	}
+	if len(der) > MaxMessage {
+		return nil, malformed("message of %d bytes; at most %d", len(der), MaxMessage)
+	}
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		return nil, malformed("not a PKCS#7 SignedData: %v", err)
+	}
+	if len(p7.Signers) != 1 {
+		return nil, malformed("%d signers; a PKIMessage has exactly one", len(p7.Signers))
+	}
+	signer := p7.GetOnlySigner()
+	if signer == nil {
+		return nil, malformed("the signer's certificate is not in the message")
+	}
+	if err := p7.Verify(); err != nil {
+		return nil, malformed("signature does not verify: %v", err)
+	}
+	m := &message{p7: p7, signer: signer}
+	if err := p7.UnmarshalSignedAttribute(oidMessageType, &m.typ); err != nil {
+		return nil, malformed("messageType: %v", err)
+	}
+	if err := p7.UnmarshalSignedAttribute(oidTransactionID, &m.txID); err != nil {
+		return nil, malformed("transactionID: %v", err)
+	}
+	if m.txID == "" || len(m.txID) > maxTransactionID || !printable(m.txID) {
+		return nil, malformed("transactionID: want 1 to %d printable characters", maxTransactionID)
+	}
+	if err := p7.UnmarshalSignedAttribute(oidSenderNonce, &m.senderNonce); err != nil {
+		return nil, malformed("senderNonce: %v", err)
+	}
+	if len(m.senderNonce) == 0 || len(m.senderNonce) > maxNonce {
+		return nil, malformed("senderNonce: want 1 to %d bytes", maxNonce)
+	}
+	return m, nil
+}
+
+// csrRequest is the content of a PKCSReq or RenewalReq.
+type csrRequest struct {
+	csr       *x509.CertificateRequest
+	challenge string
+}
+
+// open decrypts the message's pkcsPKIEnvelope with the RA key and reads
+// the CSR in it. A failure here is answered with a CertRep (badMessageCheck).
+func (m *message) open(r *ra) (*csrRequest, error) {
+	env, err := pkcs7.Parse(m.p7.Content)
+	if err != nil {
+		return nil, fmt.Errorf("pkcsPKIEnvelope is not PKCS#7: %w", err)
+	}
+	data, err := env.Decrypt(r.cert, r.key)
+	if err != nil {
+		return nil, fmt.Errorf("pkcsPKIEnvelope does not decrypt with the RA key (encrypt to the RA certificate from GetCACert): %w", err)
+	}
+	csr, err := x509.ParseCertificateRequest(data)
+	if err != nil {
+		return nil, fmt.Errorf("the envelope holds no PKCS#10 CSR: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("the CSR's signature does not verify: %w", err)
+	}
+	cp, err := x509util.ParseChallengePassword(data)
+	if err != nil {
+		return nil, fmt.Errorf("challengePassword: %w", err)
+	}
+	return &csrRequest{csr: csr, challenge: cp}, nil
+}
+
+// certRep builds the CertRep answering m (RFC 8894 §3.3.2): signed by the
+// RA, with a fresh senderNonce and m's as recipientNonce; on success the
+// issued certificate goes in a degenerate PKCS#7 encrypted to the
+// certificate that signed m.
+func (r *ra) certRep(m *message, nonce []byte, status, failInfo string, issued *x509.Certificate) ([]byte, error) {
+	attrs := []pkcs7.Attribute{
+		{Type: oidTransactionID, Value: m.txID},
+		{Type: oidMessageType, Value: msgCertRep},
+		{Type: oidPKIStatus, Value: status},
+		{Type: oidSenderNonce, Value: nonce},
+		{Type: oidRecipientNonce, Value: m.senderNonce},
+	}
+	if status == statusFailure {
+		attrs = append(attrs, pkcs7.Attribute{Type: oidFailInfo, Value: failInfo})
+	}
+	var content []byte
+	if status == statusSuccess {
+		deg, err := pkcs7.DegenerateCertificate(issued.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("scep: degenerate PKCS#7: %w", err)
+		}
+		if content, err = pkcs7.Encrypt(deg, []*x509.Certificate{m.signer}); err != nil {
+			return nil, fmt.Errorf("scep: encrypt to the requester: %w", err)
+		}
+	}
+	sd, err := pkcs7.NewSignedData(content)
+	if err != nil {
+		return nil, fmt.Errorf("scep: CertRep: %w", err)
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	signer, ok := r.key.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("scep: the RA key cannot sign")
+	}
+	if err := sd.AddSigner(r.cert, signer, pkcs7.SignerInfoConfig{ExtraSignedAttributes: attrs}); err != nil {
+		return nil, fmt.Errorf("scep: sign CertRep: %w", err)
+	}
+	return sd.Finish()
+}
+
+// caCerts is the GetCACert answer: the RA certificate then the CA chain,
+// as a degenerate PKCS#7 (RFC 8894 §4.2.1.2).
+func (r *ra) caCerts() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Write(r.cert.Raw)
+	for _, c := range r.chain {
+		buf.Write(c.Raw)
+	}
+	return pkcs7.DegenerateCertificate(buf.Bytes())
+}
+
+// The CertRep's envelope is encrypted with AES-256-CBC rather than the
+// library's default, DES-CBC; every SCEP client that announces or
+// accepts AES (RFC 8894 §3.5.2 makes it mandatory) reads it. pkcs7 keeps
+// the choice in a package variable; it is set once, before main runs,
+// and never again.
+func init() { pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES256CBC }

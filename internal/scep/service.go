@@ -1,0 +1,434 @@
+package scep
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/pki"
+)
+
+// Config holds the service's settings.
+type Config struct {
+	Clock clock.Clock
+	Log   *slog.Logger
+	// Rand is the source of IDs, salts and challenges; nil: crypto/rand.
+	Rand io.Reader
+	// RAName is the DNS name or IP address in RA certificates (the
+	// server's first TLS name): the RA is this server.
+	RAName string
+	// RAProfile is the profile RA certificates are issued under
+	// ("web_server": RSA keys get keyEncipherment, which SCEP needs).
+	RAProfile string
+	// ChallengeTTL is a dynamic challenge's default lifetime (1h);
+	// MaxChallengeTTL bounds what an operator may ask for (7 days).
+	ChallengeTTL, MaxChallengeTTL time.Duration
+}
+
+// Service runs SCEP provisioners and enrolments.
+type Service struct {
+	cfg      Config
+	store    Store
+	issuer   Issuer
+	profiles Profiles
+	keys     Keys
+
+	// ras caches each provisioner's RA certificate and key, by the RA
+	// certificate's serial (which changes when the RA is replaced).
+	mu  sync.Mutex
+	ras map[string]*ra
+}
+
+// ra is a provisioner's registration authority: what signs CertReps and
+// decrypts the requests devices encrypt to it.
+type ra struct {
+	cert  *x509.Certificate
+	key   crypto.Decrypter
+	chain []*x509.Certificate // the CA chain above the RA, nearest first
+}
+
+// New wires the service; every dependency is required.
+func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service, error) {
+	if cfg.Clock == nil || cfg.Log == nil || st == nil || iss == nil || profiles == nil || k == nil {
+		return nil, errors.New("scep: clock, logger, store, issuer, profiles and keys are required")
+	}
+	if cfg.RAName == "" {
+		return nil, errors.New("scep: the RA certificate's name (the server's TLS name) is required")
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.RAProfile == "" {
+		cfg.RAProfile = "web_server"
+	}
+	if cfg.ChallengeTTL <= 0 {
+		cfg.ChallengeTTL = time.Hour
+	}
+	if cfg.MaxChallengeTTL <= 0 {
+		cfg.MaxChallengeTTL = 7 * 24 * time.Hour
+	}
+	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}}, nil
+}
+
+var provisionerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Static challenge secrets: long enough that the stored salted hash
+// cannot be brute-forced, short enough to fit a device profile.
+const (
+	minStaticSecret = 16
+	maxStaticSecret = 255
+)
+
+// ProvisionerSpec describes a provisioner to create.
+type ProvisionerSpec struct {
+	Name      string
+	CA        string // ID or name
+	Profile   string
+	Challenge string // static | dynamic
+	// StaticSecret is the static challenge (static mode only), read by the
+	// caller from a file; only its salted hash is stored.
+	StaticSecret []byte
+}
+
+func (s *Service) random(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return nil, fmt.Errorf("scep: random: %w", err)
+	}
+	return b, nil
+}
+
+func (s *Service) randomID(prefix string) (string, error) {
+	b, err := s.random(9)
+	if err != nil {
+		return "", err
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// staticHash is how a static secret is stored.
+func staticHash(salt, secret []byte) []byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(secret)
+	return h.Sum(nil)
+}
+
+func (s *Service) setStatic(p *Provisioner, secret []byte) error {
+	if len(secret) < minStaticSecret || len(secret) > maxStaticSecret {
+		return invalid("the static challenge has %d bytes; use %d to %d (for example: head -c 24 /dev/urandom | base64 > FILE)", len(secret), minStaticSecret, maxStaticSecret)
+	}
+	for _, c := range secret {
+		if c < 0x20 || c > 0x7e {
+			return invalid("the static challenge must be printable ASCII on one line (devices send it as a PrintableString or UTF8String)")
+		}
+	}
+	salt, err := s.random(16)
+	if err != nil {
+		return err
+	}
+	p.StaticSalt, p.StaticHash = salt, staticHash(salt, secret)
+	return nil
+}
+
+// CreateProvisioner creates a SCEP endpoint with its RA certificate and
+// the machine principal "scep:NAME" its enrolments act as (role issuer,
+// scoped to the CA and profile). It needs ca:manage over the CA.
+func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec ProvisionerSpec) (*Provisioner, error) {
+	if !provisionerName.MatchString(spec.Name) {
+		return nil, invalid("provisioner name %q: use 1-63 lowercase letters, digits, '-' or '_' (it is part of the URL /scep/NAME)", spec.Name)
+	}
+	if spec.CA == "" || spec.Profile == "" {
+		return nil, invalid("a SCEP provisioner needs a CA (--ca) and a profile (--profile)")
+	}
+	c, err := s.store.GetCA(ctx, spec.CA)
+	if err != nil {
+		return nil, fmt.Errorf("scep: CA %q: %w", spec.CA, err)
+	}
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
+		return nil, err
+	}
+	if c.Status != ca.StatusActive {
+		return nil, invalid("CA %s is %s; SCEP can issue from an active CA only", c.Name, c.Status)
+	}
+	prof, err := s.profiles.Get(ctx, spec.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("scep: profile %q: %w", spec.Profile, err)
+	}
+	prov := &Provisioner{Name: spec.Name, CAID: c.ID, CAName: c.Name, Profile: prof.Name, Challenge: spec.Challenge}
+	switch spec.Challenge {
+	case ChallengeStatic:
+		if err := s.setStatic(prov, spec.StaticSecret); err != nil {
+			return nil, err
+		}
+	case ChallengeDynamic:
+		if len(spec.StaticSecret) > 0 {
+			return nil, invalid("a static challenge file was given for a dynamic provisioner; drop --challenge-file or use --challenge static")
+		}
+	default:
+		return nil, invalid("challenge %q: use static (a secret file shared by every device) or dynamic (one-time challenges from certwright scep challenge)", spec.Challenge)
+	}
+	if _, err := s.store.GetSCEPProvisioner(ctx, spec.Name); err == nil {
+		return nil, fmt.Errorf("%w: SCEP provisioner %q exists", ErrConflict, spec.Name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if prov.ID, err = s.randomID("scep_"); err != nil {
+		return nil, err
+	}
+	// The RA certificate comes from the provisioner's CA through the one
+	// issuance path, as the server's own (its key stays wrapped, never
+	// exported), so that devices that check it chain it to the CA.
+	raReq := issue.Request{
+		Principal: withRequest(authz.System(), p), CA: c.ID, Profile: s.cfg.RAProfile,
+		KeyAlgorithm: pki.RSA2048, Subject: pkix.Name{CommonName: s.cfg.RAName}, RetainKey: true,
+		Tags: []string{"scep-ra", "scep:" + prov.Name},
+	}
+	if ip := net.ParseIP(s.cfg.RAName); ip != nil {
+		raReq.IPAddresses = []net.IP{ip}
+	} else {
+		raReq.DNSNames = []string{s.cfg.RAName}
+	}
+	res, err := s.issuer.Issue(ctx, raReq)
+	if err != nil {
+		return nil, fmt.Errorf("scep: issue the RA certificate of %s: %w", prov.Name, err)
+	}
+	if res.Pending != nil {
+		return nil, invalid("profile %s requires approval; the RA certificate cannot wait for it", s.cfg.RAProfile)
+	}
+	prov.RASerial = res.Cert.Serial
+	fp := sha256.Sum256(res.Leaf.Raw)
+	prov.RASHA256 = hex.EncodeToString(fp[:])
+	now := s.cfg.Clock.Now().UTC()
+	prov.CreatedAt, prov.CreatedBy = now, p.Name
+	prov.PrincipalID, prov.PrincipalName = "scep_"+prov.ID[len("scep_"):], "scep:"+prov.Name
+	rec := &authz.PrincipalRecord{
+		ID: prov.PrincipalID, Name: prov.PrincipalName, Kind: authz.KindMachine,
+		Description: "SCEP provisioner " + prov.Name + ": devices enrol as this principal", CreatedAt: now, CreatedBy: p.Name,
+	}
+	role, _ := authz.BuiltinRole(authz.RoleIssuer)
+	b := &authz.Binding{
+		ID: "b" + prov.ID, PrincipalID: prov.PrincipalID, Principal: prov.PrincipalName, Role: role,
+		Scope:     authz.Scope{CAs: []string{c.ID}, Profiles: []string{prof.Name}},
+		CreatedAt: now, CreatedBy: p.Name, Source: "scep:" + prov.ID,
+	}
+	ev := audit.New(p, now, "scep.provisioner.create", prov.Name, map[string]any{
+		"id": prov.ID, "ca": c.Name, "ca_id": c.ID, "profile": prof.Name, "challenge": prov.Challenge,
+		"principal": prov.PrincipalName, "ra_serial": prov.RASerial,
+	})
+	if err := s.store.CreateSCEPProvisioner(ctx, prov, rec, b, ev); err != nil {
+		return nil, fmt.Errorf("scep: create provisioner %s: %w", prov.Name, err)
+	}
+	s.cfg.Log.Info("scep provisioner created", "name", prov.Name, "ca", c.Name, "profile", prof.Name, "by", p.Name)
+	return prov, nil
+}
+
+// withRequest is who with the source and request ID of the request p
+// made: the server acts on an operator's behalf, traceably.
+func withRequest(who, p authz.Principal) authz.Principal {
+	who.Source, who.RequestID = p.Source, p.RequestID
+	return who
+}
+
+// ListProvisioners lists every provisioner; it needs ca:read.
+func (s *Service) ListProvisioners(ctx context.Context, p authz.Principal) ([]*Provisioner, error) {
+	if !p.Can(authz.PermCARead) {
+		return nil, fmt.Errorf("%w: listing SCEP provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
+	}
+	return s.store.ListSCEPProvisioners(ctx)
+}
+
+// GetProvisioner returns one provisioner by name; it needs ca:read.
+func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	if !p.Can(authz.PermCARead) {
+		return nil, fmt.Errorf("%w: reading SCEP provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
+	}
+	return s.byName(ctx, name)
+}
+
+// byName finds a provisioner by its name only (URLs name it).
+func (s *Service) byName(ctx context.Context, name string) (*Provisioner, error) {
+	prov, err := s.store.GetSCEPProvisioner(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if prov.Name != name {
+		return nil, fmt.Errorf("%w: SCEP provisioner %q", ErrNotFound, name)
+	}
+	return prov, nil
+}
+
+// managed loads provisioner name for a change by p, who needs ca:manage
+// over its CA.
+func (s *Service) managed(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	prov, err := s.byName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: prov.CAID, CAName: prov.CAName}); err != nil {
+		return nil, err
+	}
+	return prov, nil
+}
+
+// Update is a change to a provisioner; nil fields stay as they are.
+type Update struct {
+	Profile *string
+	// StaticSecret replaces a static provisioner's challenge.
+	StaticSecret []byte
+	// Disabled disables (true) or enables (false) the provisioner.
+	Disabled *bool
+}
+
+// UpdateProvisioner changes a provisioner's profile, static challenge or
+// state; it needs ca:manage over its CA.
+func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name string, u Update) (*Provisioner, error) {
+	prov, err := s.managed(ctx, p, name)
+	if err != nil {
+		return nil, err
+	}
+	changed := map[string]any{"id": prov.ID}
+	if u.Profile != nil {
+		prof, err := s.profiles.Get(ctx, *u.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("scep: profile %q: %w", *u.Profile, err)
+		}
+		changed["profile"] = map[string]string{"from": prov.Profile, "to": prof.Name}
+		prov.Profile = prof.Name
+	}
+	if u.StaticSecret != nil {
+		if prov.Challenge != ChallengeStatic {
+			return nil, invalid("provisioner %s uses dynamic challenges; a static challenge file does not apply", prov.Name)
+		}
+		if err := s.setStatic(prov, u.StaticSecret); err != nil {
+			return nil, err
+		}
+		changed["static_challenge"] = "replaced"
+	}
+	now := s.cfg.Clock.Now().UTC()
+	action := "scep.provisioner.update"
+	if u.Disabled != nil {
+		if *u.Disabled {
+			prov.DisabledAt, prov.DisabledBy, action = &now, p.Name, "scep.provisioner.disable"
+		} else {
+			prov.DisabledAt, prov.DisabledBy, action = nil, "", "scep.provisioner.enable"
+		}
+	}
+	if len(changed) == 1 && u.Disabled == nil {
+		return nil, invalid("nothing to change: give a profile, a static challenge file, or disable/enable")
+	}
+	if err := s.store.UpdateSCEPProvisioner(ctx, prov, audit.New(p, now, action, prov.Name, changed)); err != nil {
+		return nil, fmt.Errorf("scep: update provisioner %s: %w", prov.Name, err)
+	}
+	return prov, nil
+}
+
+// DeleteProvisioner deletes a provisioner, its challenges and held
+// transactions, and disables its principal; it needs ca:manage. The
+// certificates it issued stay valid (revoke them with cert revoke).
+func (s *Service) DeleteProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	prov, err := s.managed(ctx, p, name)
+	if err != nil {
+		return nil, err
+	}
+	if !prov.Disabled() {
+		return nil, invalid("provisioner %s is enabled; disable it first (certwright scep disable %s)", prov.Name, prov.Name)
+	}
+	now := s.cfg.Clock.Now().UTC()
+	ev := audit.New(p, now, "scep.provisioner.delete", prov.Name, map[string]any{"id": prov.ID, "principal": prov.PrincipalName})
+	if err := s.store.DeleteSCEPProvisioner(ctx, prov, now, ev); err != nil {
+		return nil, fmt.Errorf("scep: delete provisioner %s: %w", prov.Name, err)
+	}
+	return prov, nil
+}
+
+// maxIdentity bounds a challenge's identity.
+const maxIdentity = 253
+
+// NewChallenge is a dynamic challenge as handed out, once.
+type NewChallenge struct {
+	Challenge string
+	ID        string
+	Identity  string
+	ExpiresAt time.Time
+	// RASHA256 is the provisioner's RA fingerprint, for the device to pin.
+	RASHA256 string
+}
+
+// CreateChallenge makes a one-time challenge for a dynamic provisioner,
+// valid for ttl (0: the default) and, when identity is set, only for a
+// CSR naming it (common name or subject alternative name). It needs
+// cert:issue over the provisioner's CA and profile: the challenge lets a
+// device obtain such a certificate.
+func (s *Service) CreateChallenge(ctx context.Context, p authz.Principal, name string, ttl time.Duration, identity string) (*NewChallenge, error) {
+	prov, err := s.byName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Allow(authz.PermCertIssue, authz.Resource{CAID: prov.CAID, CAName: prov.CAName, Profile: prov.Profile}); err != nil {
+		return nil, err
+	}
+	if prov.Challenge != ChallengeDynamic {
+		return nil, invalid("provisioner %s uses a static challenge; one-time challenges are for dynamic provisioners", prov.Name)
+	}
+	if prov.Disabled() {
+		return nil, fmt.Errorf("%w: %s", ErrDisabled, prov.Name)
+	}
+	if ttl == 0 {
+		ttl = s.cfg.ChallengeTTL
+	}
+	if ttl < time.Minute || ttl > s.cfg.MaxChallengeTTL {
+		return nil, invalid("ttl %s: use 1m to %s", ttl, s.cfg.MaxChallengeTTL)
+	}
+	if len(identity) > maxIdentity || !printable(identity) {
+		return nil, invalid("identity: use at most %d printable characters", maxIdentity)
+	}
+	secret, err := s.random(24)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.randomID("sch_")
+	if err != nil {
+		return nil, err
+	}
+	challenge := base64.RawURLEncoding.EncodeToString(secret)
+	sum := sha256.Sum256([]byte(challenge))
+	now := s.cfg.Clock.Now().UTC()
+	c := &OneTime{ID: id, ProvisionerID: prov.ID, Hash: sum[:], Identity: identity, CreatedAt: now, CreatedBy: p.Name, ExpiresAt: now.Add(ttl)}
+	ev := audit.New(p, now, "scep.challenge.create", id, map[string]any{"provisioner": prov.Name, "identity": identity, "expires_at": c.ExpiresAt})
+	if err := s.store.CreateSCEPChallenge(ctx, c, ev); err != nil {
+		return nil, fmt.Errorf("scep: create challenge: %w", err)
+	}
+	return &NewChallenge{Challenge: challenge, ID: id, Identity: identity, ExpiresAt: c.ExpiresAt, RASHA256: prov.RASHA256}, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,149 @@
+// Package scep owns SCEP (RFC 8894) device enrolment: provisioners with
+// their RA certificate and challenges, and the PKIOperation messages
+// devices send, which it answers through the one issuance path. The
+// HTTP edge (web/scepweb) hands it request bodies and writes its answers.
+package scep
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"time"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/inventory"
+	"github.com/certwright/certwright/internal/issue"
+	"github.com/certwright/certwright/internal/keys"
+	"github.com/certwright/certwright/internal/profile"
+)
+
+// Errors the edge maps to HTTP statuses; the store's ErrNotFound and
+// ErrConflict wrap the first two for SCEP records.
+var (
+	ErrNotFound = errors.New("scep: not found")
+	ErrConflict = errors.New("scep: conflict")
+	// ErrInvalid marks an operator request that is malformed or breaks a rule.
+	ErrInvalid = errors.New("scep: invalid request")
+	// ErrMalformed marks a device message that is not a SCEP PKIMessage
+	// this server can read (bad PKCS#7, bad signature, missing attributes):
+	// it is answered with HTTP 400, as no CertRep can be addressed to it.
+	ErrMalformed = errors.New("scep: malformed message")
+	// ErrDisabled marks a request to a disabled provisioner.
+	ErrDisabled = errors.New("scep: provisioner disabled")
+	// ErrChallengeUsed, ErrChallengeExpired and ErrChallengeUnknown are
+	// what the store says of a dynamic challenge it did not consume.
+	ErrChallengeUsed    = errors.New("scep: challenge already used")
+	ErrChallengeExpired = errors.New("scep: challenge expired")
+	ErrChallengeUnknown = errors.New("scep: unknown challenge")
+)
+
+// Challenge modes of a provisioner.
+const (
+	ChallengeStatic  = "static"
+	ChallengeDynamic = "dynamic"
+)
+
+// Auth is the authz.Principal.Auth of enrolments: the issuance path mints
+// no API credential for them (a device certificate is not a way into the
+// API as the provisioner's principal).
+const Auth = issue.AuthSCEP
+
+// Provisioner is one SCEP endpoint, served at /scep/<Name>.
+type Provisioner struct {
+	ID, Name      string
+	CAID, CAName  string
+	Profile       string
+	Challenge     string // static | dynamic
+	StaticSalt    []byte
+	StaticHash    []byte
+	PrincipalID   string // the machine principal enrolments act as
+	PrincipalName string
+	RASerial      string // the RA certificate's serial
+	RASHA256      string // the RA certificate's SHA-256 fingerprint (hex), which devices pin
+	CreatedAt     time.Time
+	CreatedBy     string
+	DisabledAt    *time.Time
+	DisabledBy    string
+}
+
+// Disabled reports whether the provisioner refuses enrolments.
+func (p *Provisioner) Disabled() bool { return p.DisabledAt != nil }
+
+// OneTime is a dynamic challenge as stored: its hash, never the secret.
+type OneTime struct {
+	ID            string
+	ProvisionerID string
+	Hash          []byte
+	Identity      string
+	CreatedAt     time.Time
+	CreatedBy     string
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+	UsedBy        string
+}
+
+// Transaction is a PKCSReq held for approval, which the device polls.
+type Transaction struct {
+	ProvisionerID string
+	ID            string // the device's transactionID
+	RequestID     string // the approval request
+	KeyHash       []byte // SHA-256 of the device key's SubjectPublicKeyInfo
+	CreatedAt     time.Time
+}
+
+// Store is the persistence SCEP needs.
+type Store interface {
+	// CreateSCEPProvisioner stores p with the principal it acts as and that
+	// principal's binding, and appends ev, in one transaction; a name taken
+	// is ErrConflict.
+	CreateSCEPProvisioner(ctx context.Context, p *Provisioner, principal *authz.PrincipalRecord, b *authz.Binding, ev audit.Event) error
+	GetSCEPProvisioner(ctx context.Context, idOrName string) (*Provisioner, error)
+	ListSCEPProvisioners(ctx context.Context) ([]*Provisioner, error)
+	// UpdateSCEPProvisioner writes profile, static challenge and disabled
+	// state, narrows the principal's binding to the profile and disables
+	// or enables the principal with the provisioner, appending ev.
+	UpdateSCEPProvisioner(ctx context.Context, p *Provisioner, ev audit.Event) error
+	// DeleteSCEPProvisioner deletes p, its challenges and transactions and
+	// its principal's binding, disables the principal, appending ev.
+	DeleteSCEPProvisioner(ctx context.Context, p *Provisioner, at time.Time, ev audit.Event) error
+
+	CreateSCEPChallenge(ctx context.Context, c *OneTime, ev audit.Event) error
+	// ConsumeSCEPChallenge marks the provisioner's unused, unexpired
+	// challenge with this hash used by txID at now, atomically: of two
+	// concurrent consumers one wins, the other gets ErrChallengeUsed.
+	// Otherwise ErrChallengeUsed, ErrChallengeExpired or
+	// ErrChallengeUnknown, and nothing is written. The event ev builds
+	// from the consumed challenge is appended in the same transaction.
+	ConsumeSCEPChallenge(ctx context.Context, provisionerID string, hash []byte, now time.Time, txID string, ev func(*OneTime) audit.Event) (*OneTime, error)
+	// ReleaseSCEPChallenge makes a challenge consumed at usedAt usable
+	// again (its enrolment failed before anything was issued or held).
+	ReleaseSCEPChallenge(ctx context.Context, id string, usedAt time.Time) error
+
+	PutSCEPTransaction(ctx context.Context, t *Transaction) error
+	GetSCEPTransaction(ctx context.Context, provisionerID, txID string) (*Transaction, error)
+
+	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
+	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
+	GetApprovalRequest(ctx context.Context, id string) (*issue.ApprovalRequest, error)
+	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
+	AppendAudit(ctx context.Context, evs ...audit.Event) error
+}
+
+// Issuer is the issuance path.
+type Issuer interface {
+	Issue(ctx context.Context, req issue.Request) (*issue.Result, error)
+	Chain(ctx context.Context, caID string) ([]*x509.Certificate, error)
+}
+
+// Profiles resolves profile names.
+type Profiles interface {
+	Get(ctx context.Context, name string) (*profile.Profile, error)
+}
+
+// Keys unwraps the RA keys (server-kept keys of the RA certificates).
+type Keys interface {
+	Signer(ctx context.Context, ref keys.Ref, purpose keys.Purpose) (crypto.Signer, error)
+}
