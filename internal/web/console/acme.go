@@ -34,6 +34,7 @@ func clip(s string, n int) string {
 // provisionerRow is one provisioner as the ACME pages show it.
 type provisionerRow struct {
 	P                     *acme.Provisioner
+	Path                  string // its page
 	Directory             string
 	CanDisable, CanEnable bool
 	CSRF                  string // for the forms
@@ -83,7 +84,7 @@ type acmeProvisionerView struct {
 
 func (h *Handler) provisionerRow(r *http.Request, v *visit, p *acme.Provisioner) provisionerRow {
 	manage := v.who.Allow(authz.PermCAManage, authz.Resource{CAID: p.CAID, CAName: p.CAName}) == nil
-	return provisionerRow{P: p, Directory: acme.DirectoryURL(r.Host, p.Name), CanDisable: manage && !p.Disabled(), CanEnable: manage && p.Disabled(), CSRF: v.csrf}
+	return provisionerRow{P: p, Path: "/acme-provisioners/" + url.PathEscape(p.Name), Directory: acme.DirectoryURL(r.Host, p.Name), CanDisable: manage && !p.Disabled(), CanEnable: manage && p.Disabled(), CSRF: v.csrf}
 }
 
 // acmeProvisioners lists the provisioners whose CA the viewer's ca:read
