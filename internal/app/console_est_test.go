@@ -53,6 +53,18 @@ func tESTFleetDevice(t *testing.T, in *tInstance) {
 	tESTEnrol(t, in, "dev-0001.devices.example.com", sec.Secret)
 }
 
+// tSignedIn creates person name with role within scope and a token, and
+// returns a browser signed in with it.
+func tSignedIn(t *testing.T, in *tInstance, name, role string, scope apitypes.Scope) *tBrowser {
+	t.Helper()
+	var p apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals",
+		apitypes.CreatePrincipalRequest{Name: name, Kind: "human", Role: role, Scope: scope, Token: true}, &p)
+	b := in.browser(t)
+	b.signIn(p.Token.Token)
+	return b
+}
+
 var tNewSecret = regexp.MustCompile(`<code class="secret" id="newsecret">([^<]+)</code>`)
 
 // TestConsoleEST: on both backends, the EST pages list a provisioner with
@@ -140,11 +152,7 @@ func TestConsoleEST(t *testing.T) {
 			}
 
 			// A viewer reads, gets no button or form, and is refused.
-			var viewer apitypes.CreatePrincipalResult
-			in.must(http.StatusCreated, "POST", "/api/v1/principals",
-				apitypes.CreatePrincipalRequest{Name: "vera", Kind: "human", Role: authz.RoleViewer, Token: true}, &viewer)
-			vb := in.browser(t)
-			vb.signIn(viewer.Token.Token)
+			vb := tSignedIn(t, in, "vera", authz.RoleViewer, apitypes.Scope{})
 			for _, p := range []string{"/est-provisioners", "/est-provisioners/fleet"} {
 				r := vb.do("GET", p, nil)
 				if s := string(r.body); r.status != http.StatusOK || !strings.Contains(s, "fleet") || strings.Contains(s, "/disable") || strings.Contains(s, "/secrets") {
@@ -161,13 +169,9 @@ func TestConsoleEST(t *testing.T) {
 			// A viewer who is also an issuer for names that do not cover the
 			// identity gets the form (its CA and profile are covered) but the
 			// core refuses it.
-			var issuer apitypes.CreatePrincipalResult
-			in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{Name: "ivan", Kind: "human",
-				Role: authz.RoleViewer, Token: true}, &issuer)
+			ib := tSignedIn(t, in, "ivan", authz.RoleViewer, apitypes.Scope{})
 			in.must(http.StatusCreated, "POST", "/api/v1/bindings", apitypes.CreateBindingRequest{Principal: "ivan",
 				Role: authz.RoleIssuer, Scope: apitypes.Scope{Names: []string{"*.other.example.com"}}}, nil)
-			ib := in.browser(t)
-			ib.signIn(issuer.Token.Token)
 			if s := string(ib.do("GET", "/est-provisioners/fleet", nil).body); !strings.Contains(s, `action="/est-provisioners/fleet/secrets"`) || strings.Contains(s, "/disable") {
 				t.Errorf("issuer's page: secret form shown %v, disable shown %v", strings.Contains(s, "/secrets"), strings.Contains(s, "/disable"))
 			}
@@ -181,11 +185,7 @@ func TestConsoleEST(t *testing.T) {
 				t.Errorf("%d secrets after refused POSTs, want 1", len(secrets.Secrets))
 			}
 			// A CA admin of root neither sees nor changes a provisioner of issuing.
-			var rootAdmin apitypes.CreatePrincipalResult
-			in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{
-				Name: "rita", Kind: "human", Role: authz.RoleCAAdmin, Scope: apitypes.Scope{CAs: []string{"root"}}, Token: true}, &rootAdmin)
-			rb := in.browser(t)
-			rb.signIn(rootAdmin.Token.Token)
+			rb := tSignedIn(t, in, "rita", authz.RoleCAAdmin, apitypes.Scope{CAs: []string{"root"}})
 			if r := rb.do("GET", "/est-provisioners", nil); r.status != http.StatusOK || strings.Contains(string(r.body), "/est-provisioners/fleet") ||
 				!strings.Contains(string(r.body), "certwright est create") {
 				t.Errorf("a principal whose ca:read covers only root: %d %s, want the empty list", r.status, tTrim(r.body))

@@ -139,20 +139,27 @@ func (h *Handler) estRow(r *http.Request, v *visit, p *est.Provisioner) estRow {
 // ca:read covers; a viewer whose ca:manage covers the CA gets the disable
 // or enable button.
 func (h *Handler) estProvisioners(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx, cancel := h.storeContext(r)
-	defer cancel()
-	all, err := h.d.EST.ListProvisioners(ctx, v.who)
-	if err != nil {
-		h.acmeFailed(w, r, v, err)
+	all, ok := h.estKind().readable(h, w, r, v)
+	if !ok {
 		return
 	}
 	ev := &estView{}
 	for _, p := range all {
-		if v.who.Allow(authz.PermCARead, authz.Resource{CAID: p.CAID, CAName: p.CAName}) == nil {
-			ev.Rows = append(ev.Rows, h.estRow(r, v, p))
-		}
+		ev.Rows = append(ev.Rows, h.estRow(r, v, p))
 	}
 	h.render(w, r, http.StatusOK, "est", v, ev)
+}
+
+// estKind is how the EST pages read and change provisioners.
+func (h *Handler) estKind() provisioners[*est.Provisioner] {
+	return provisioners[*est.Provisioner]{
+		label: "EST", base: "/est-provisioners", list: h.d.EST.ListProvisioners, get: h.d.EST.GetProvisioner,
+		enable: h.d.EST.EnableProvisioner, disable: h.d.EST.DisableProvisioner,
+		facts: func(p *est.Provisioner) (string, authz.Resource) {
+			return p.Name, authz.Resource{CAID: p.CAID, CAName: p.CAName}
+		},
+		notFound: est.ErrNotFound, conflict: est.ErrConflict, stops: "its devices cannot enrol until it is enabled.",
+	}
 }
 
 // estProvisioner shows one provisioner with its enrolment URLs, the
@@ -169,8 +176,8 @@ func (h *Handler) estProvisioner(w http.ResponseWriter, r *http.Request, v *visi
 }
 
 func (h *Handler) showEST(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, problem string, created *estNewSecret) {
-	p := h.findEST(w, r, v)
-	if p == nil {
+	p, ok := h.estKind().find(h, w, r, v)
+	if !ok {
 		return
 	}
 	pv := &estProvisionerView{Row: h.estRow(r, v, p), Bootstrap: est.BootstrapSummary(p.BootstrapPEM), CertLinks: v.who.Can(authz.PermCertRead), Limit: estCertsShown,
@@ -245,56 +252,12 @@ func mayIssueOn(who authz.Principal, p *est.Provisioner) bool {
 	return false
 }
 
-// findEST returns the provisioner in the path if the viewer's ca:read
-// covers its CA, else answers 404 (unknown and out of scope alike,
-// without naming the others) and returns nil.
-func (h *Handler) findEST(w http.ResponseWriter, r *http.Request, v *visit) *est.Provisioner {
-	ctx, cancel := h.storeContext(r)
-	defer cancel()
-	p, err := h.d.EST.GetProvisioner(ctx, v.who, r.PathValue("name"))
-	switch {
-	case err == nil:
-		// GetProvisioner also finds a provisioner by its ID: the page is
-		// its name's.
-		if p.Name == r.PathValue("name") && v.who.Allow(authz.PermCARead, authz.Resource{CAID: p.CAID, CAName: p.CAName}) == nil {
-			return p
-		}
-	case errors.Is(err, est.ErrNotFound):
-	default:
-		h.acmeFailed(w, r, v, err)
-		return nil
-	}
-	h.render(w, r, http.StatusNotFound, "error", v, estNotFound)
-	return nil
-}
-
-var estNotFound = errorPage{Title: "Provisioner not found", Message: "There is no EST provisioner of this name that you may see."}
-
 // estChange disables or enables a provisioner through the EST service,
 // which checks ca:manage over its CA; disabling needs the confirmation.
 func (h *Handler) estChange(enable bool) func(http.ResponseWriter, *http.Request, *visit) {
-	return func(w http.ResponseWriter, r *http.Request, v *visit) {
-		p := h.findEST(w, r, v)
-		if p == nil {
-			return
-		}
-		h.toggle(w, r, v, enable, stateChange{
-			Unconfirmed:  "Tick the confirmation to disable " + p.Name + ": its devices cannot enrol until it is enabled.",
-			Conflict:     est.ErrConflict,
-			NotFound:     est.ErrNotFound,
-			NotFoundPage: estNotFound,
-			Show:         func(status int, msg string) { h.showEST(w, r, v, status, "", msg, nil) },
-			Done:         "/est-provisioners/" + url.PathEscape(p.Name),
-			Run: func(ctx context.Context) (err error) {
-				if enable {
-					_, err = h.d.EST.EnableProvisioner(ctx, v.who, p.Name)
-				} else {
-					_, err = h.d.EST.DisableProvisioner(ctx, v.who, p.Name)
-				}
-				return err
-			},
-		})
-	}
+	return h.estKind().change(h, enable, func(w http.ResponseWriter, r *http.Request, v *visit, status int, msg string) {
+		h.showEST(w, r, v, status, "", msg, nil)
+	})
 }
 
 // createESTSecret creates a one-time enrolment secret through the EST
@@ -303,8 +266,8 @@ func (h *Handler) estChange(enable bool) func(http.ResponseWriter, *http.Request
 // shows it this once, in the answer to the POST: never in a URL, and no
 // cache may keep the page.
 func (h *Handler) createESTSecret(w http.ResponseWriter, r *http.Request, v *visit) {
-	p := h.findEST(w, r, v)
-	if p == nil {
+	p, ok := h.estKind().find(h, w, r, v)
+	if !ok {
 		return
 	}
 	refuse := func(status int, msg string) { h.showEST(w, r, v, status, "", msg, nil) }
@@ -327,7 +290,7 @@ func (h *Handler) createESTSecret(w http.ResponseWriter, r *http.Request, v *vis
 		refuse(http.StatusBadRequest, userReason(err))
 		return
 	case errors.Is(err, est.ErrNotFound):
-		h.render(w, r, http.StatusNotFound, "error", v, estNotFound)
+		h.render(w, r, http.StatusNotFound, "error", v, h.estKind().notFoundPage())
 		return
 	default:
 		h.unavailable(w, r, err)
