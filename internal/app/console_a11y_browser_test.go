@@ -357,6 +357,7 @@ func TestConsoleAccessibleInChromium(t *testing.T) {
 	in.must(http.StatusCreated, "POST", "/api/v1/acme/provisioners", apitypes.CreateProvisionerRequest{
 		Name: "shop", CA: "issuing", Profile: "web_server", Challenges: []string{"http-01", "tls-alpn-01"},
 	}, nil)
+	tESTFleetDevice(t, in)
 	if _, err := exec.LookPath("openssl"); err == nil { // a non-compliant certificate for the compliance view
 		in.tImport(http.StatusCreated, apitypes.ImportRequest{Files: []apitypes.ImportFile{
 			{Name: "weak.pem", PEM: tLegacyPEM(t, "weak.example.com", "sha256", 1024, 30)}}})
@@ -387,6 +388,8 @@ func TestConsoleAccessibleInChromium(t *testing.T) {
 		{"alerts", "/alerts", "table.alerts"},
 		{"acme-provisioners", "/acme-provisioners", "table"},
 		{"acme-provisioner", "/acme-provisioners/shop", "#accounts"},
+		{"est-provisioners", "/est-provisioners", "table"},
+		{"est-provisioner", "/est-provisioners/fleet", "#secrets"},
 		{"compliance", "/compliance", "#kpis"},
 		{"audit", "/audit", "table"},
 		{"access", "/access", "#principals"},

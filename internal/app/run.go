@@ -83,7 +83,7 @@ func (a *App) Console() (*console.Handler, error) {
 	return console.New(console.Deps{
 		Log: a.log.With("component", "console"), Clock: a.clock, Auth: a.auth, Sessions: a.store,
 		Inventory: a.store, CAs: a.cas, Authority: a.issuer, Revoker: a.revoker, Audit: auditor{DB: a.store, app: a}, Approvals: a.issuer, Refusals: a.refusals, Access: a.access,
-		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler}, ACME: a.acme,
+		Lifecycle: lifecycleAPI{Service: a.lifecycle, sched: a.scheduler}, ACME: a.acme, EST: a.est,
 		Compliance: complianceReports{Reporter: a.compliance, store: a.store}, Chains: a.issuer, Views: a.store, Scans: a.discovery, StoreTimeout: a.cfg.StoreDeadline(),
 		IdleTimeout: a.cfg.Console.Idle(), MaxAge: a.cfg.Console.Max(),
 		SSO: signOn,

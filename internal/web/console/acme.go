@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -34,6 +33,7 @@ func clip(s string, n int) string {
 // provisionerRow is one provisioner as the ACME pages show it.
 type provisionerRow struct {
 	P                     *acme.Provisioner
+	Path                  string // its page
 	Directory             string
 	CanDisable, CanEnable bool
 	CSRF                  string // for the forms
@@ -83,27 +83,34 @@ type acmeProvisionerView struct {
 
 func (h *Handler) provisionerRow(r *http.Request, v *visit, p *acme.Provisioner) provisionerRow {
 	manage := v.who.Allow(authz.PermCAManage, authz.Resource{CAID: p.CAID, CAName: p.CAName}) == nil
-	return provisionerRow{P: p, Directory: acme.DirectoryURL(r.Host, p.Name), CanDisable: manage && !p.Disabled(), CanEnable: manage && p.Disabled(), CSRF: v.csrf}
+	return provisionerRow{P: p, Path: "/acme-provisioners/" + url.PathEscape(p.Name), Directory: acme.DirectoryURL(r.Host, p.Name), CanDisable: manage && !p.Disabled(), CanEnable: manage && p.Disabled(), CSRF: v.csrf}
 }
 
 // acmeProvisioners lists the provisioners whose CA the viewer's ca:read
 // covers, with their settings and directory URL; a viewer whose
 // ca:manage covers the CA gets the disable or enable button.
 func (h *Handler) acmeProvisioners(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx, cancel := h.storeContext(r)
-	defer cancel()
-	all, err := h.d.ACME.ListProvisioners(ctx, v.who)
-	if err != nil {
-		h.acmeFailed(w, r, v, err)
+	all, ok := h.acmeKind().readable(h, w, r, v)
+	if !ok {
 		return
 	}
 	av := &acmeView{}
 	for _, p := range all {
-		if v.who.Allow(authz.PermCARead, authz.Resource{CAID: p.CAID, CAName: p.CAName}) == nil {
-			av.Rows = append(av.Rows, h.provisionerRow(r, v, p))
-		}
+		av.Rows = append(av.Rows, h.provisionerRow(r, v, p))
 	}
 	h.render(w, r, http.StatusOK, "acme", v, av)
+}
+
+// acmeKind is how the ACME pages read and change provisioners.
+func (h *Handler) acmeKind() provisioners[*acme.Provisioner] {
+	return provisioners[*acme.Provisioner]{
+		label: "ACME", base: "/acme-provisioners", list: h.d.ACME.ListProvisioners, get: h.d.ACME.GetProvisioner,
+		enable: h.d.ACME.EnableProvisioner, disable: h.d.ACME.DisableProvisioner,
+		facts: func(p *acme.Provisioner) (string, authz.Resource) {
+			return p.Name, authz.Resource{CAID: p.CAID, CAName: p.CAName}
+		},
+		notFound: acme.ErrNotFound, conflict: acme.ErrConflict, stops: "its clients get no certificate until it is enabled.",
+	}
 }
 
 // acmeProvisioner shows one provisioner with its newest accounts, orders
@@ -120,8 +127,8 @@ func (h *Handler) acmeProvisioner(w http.ResponseWriter, r *http.Request, v *vis
 }
 
 func (h *Handler) showProvisioner(w http.ResponseWriter, r *http.Request, v *visit, status int, notice, problem string) {
-	p := h.findProvisioner(w, r, v)
-	if p == nil {
+	p, ok := h.acmeKind().find(h, w, r, v)
+	if !ok {
 		return
 	}
 	ctx, cancel := h.storeContext(r)
@@ -187,27 +194,6 @@ func problemText(p *acme.Problem) string {
 	return clip(s, maxProblemText)
 }
 
-// findProvisioner returns the provisioner in the path if the viewer's
-// ca:read covers its CA, else answers 404 (unknown and out of scope
-// alike, without naming the others) and returns nil.
-func (h *Handler) findProvisioner(w http.ResponseWriter, r *http.Request, v *visit) *acme.Provisioner {
-	ctx, cancel := h.storeContext(r)
-	defer cancel()
-	p, err := h.d.ACME.GetProvisioner(ctx, v.who, r.PathValue("name"))
-	switch {
-	case err == nil:
-		if v.who.Allow(authz.PermCARead, authz.Resource{CAID: p.CAID, CAName: p.CAName}) == nil {
-			return p
-		}
-	case errors.Is(err, acme.ErrNotFound):
-	default:
-		h.acmeFailed(w, r, v, err)
-		return nil
-	}
-	h.render(w, r, http.StatusNotFound, "error", v, errorPage{Title: "Provisioner not found", Message: "There is no ACME provisioner of this name that you may see."})
-	return nil
-}
-
 // acmeFailed answers an ACME call's error: refused, or unavailable.
 func (h *Handler) acmeFailed(w http.ResponseWriter, r *http.Request, v *visit, err error) {
 	if errors.Is(err, authz.ErrForbidden) {
@@ -220,26 +206,7 @@ func (h *Handler) acmeFailed(w http.ResponseWriter, r *http.Request, v *visit, e
 // acmeChange disables or enables a provisioner through the ACME service,
 // which checks ca:manage over its CA; disabling needs the confirmation.
 func (h *Handler) acmeChange(enable bool) func(http.ResponseWriter, *http.Request, *visit) {
-	return func(w http.ResponseWriter, r *http.Request, v *visit) {
-		p := h.findProvisioner(w, r, v)
-		if p == nil {
-			return
-		}
-		h.toggle(w, r, v, enable, stateChange{
-			Unconfirmed:  "Tick the confirmation to disable " + p.Name + ": its clients get no certificate until it is enabled.",
-			Conflict:     acme.ErrConflict,
-			NotFound:     acme.ErrNotFound,
-			NotFoundPage: errorPage{Title: "Provisioner not found", Message: "There is no ACME provisioner of this name that you may see."},
-			Show:         func(status int, msg string) { h.showProvisioner(w, r, v, status, "", msg) },
-			Done:         "/acme-provisioners/" + url.PathEscape(p.Name),
-			Run: func(ctx context.Context) (err error) {
-				if enable {
-					_, err = h.d.ACME.EnableProvisioner(ctx, v.who, p.Name)
-				} else {
-					_, err = h.d.ACME.DisableProvisioner(ctx, v.who, p.Name)
-				}
-				return err
-			},
-		})
-	}
+	return h.acmeKind().change(h, enable, func(w http.ResponseWriter, r *http.Request, v *visit, status int, msg string) {
+		h.showProvisioner(w, r, v, status, "", msg)
+	})
 }

@@ -214,8 +214,9 @@ type Deps struct {
 	Access    Access
 	Lifecycle Lifecycle
 
-	// ACME and Compliance serve the ACME and compliance pages.
+	// ACME, EST and Compliance serve the ACME, EST and compliance pages.
 	ACME       ACME
+	EST        EST
 	Compliance Compliance
 	// Chains serves the certificate page's chain.
 	Chains Chains
@@ -268,8 +269,8 @@ func New(d Deps) (*Handler, error) {
 	if d.Log == nil || d.Clock == nil || d.Auth == nil || d.Sessions == nil || d.Inventory == nil || d.CAs == nil || d.Authority == nil || d.Revoker == nil || d.Audit == nil || d.Approvals == nil || d.Refusals == nil || d.Access == nil || d.Lifecycle == nil || d.ACME == nil || d.Compliance == nil || d.Chains == nil {
 		return nil, errors.New("console: Log, Clock, Auth, Sessions, Inventory, CAs, Authority, Revoker, Audit, Approvals, Refusals, Access, Lifecycle, ACME, Compliance and Chains are required")
 	}
-	if d.Views == nil || d.Scans == nil {
-		return nil, errors.New("console: Views and Scans are required")
+	if d.Views == nil || d.Scans == nil || d.EST == nil {
+		return nil, errors.New("console: Views, Scans and EST are required")
 	}
 	if d.IdleTimeout <= 0 {
 		d.IdleTimeout = DefaultIdleTimeout
@@ -334,6 +335,13 @@ func New(d Deps) (*Handler, error) {
 	h.page("GET /acme-provisioners/{name}", h.acmeProvisioner, authz.PermCARead)
 	h.page("POST /acme-provisioners/{name}/disable", h.acmeChange(false), authz.PermCAManage)
 	h.page("POST /acme-provisioners/{name}/enable", h.acmeChange(true), authz.PermCAManage)
+	// Not under /.well-known/est/: that is the EST protocol's. A secret
+	// needs cert:issue over what the device will get, as the API's.
+	h.page("GET /est-provisioners", h.estProvisioners, authz.PermCARead)
+	h.page("GET /est-provisioners/{name}", h.estProvisioner, authz.PermCARead)
+	h.page("POST /est-provisioners/{name}/disable", h.estChange(false), authz.PermCAManage)
+	h.page("POST /est-provisioners/{name}/enable", h.estChange(true), authz.PermCAManage)
+	h.page("POST /est-provisioners/{name}/secrets", h.createESTSecret, authz.PermCertIssue)
 	h.page("GET /compliance", h.compliance, authz.PermReportRead)
 	h.page("GET /compliance/report", h.complianceReport, authz.PermReportRead)
 	h.page("POST /compliance/rebuild", h.rebuildCompliance, authz.PermCAManage)

@@ -122,8 +122,8 @@ type page struct {
 	// CanRequests: it may request or approve (the approvals link).
 	CanAudit, CanRequests, CanCAs, CanCerts, CanAccess bool
 	// CanCompliance: it may read the compliance report (report:read with
-	// no scope, as the API's). The ACME link goes with CanCAs: both need
-	// ca:read somewhere.
+	// no scope, as the API's). The ACME and EST links go with CanCAs: all
+	// need ca:read somewhere.
 	CanCompliance bool
 	// CanEndpoints: it may read the scanned endpoints (cert:read or
 	// report:read with no scope, as the API's).
@@ -167,6 +167,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		p.Title, p.Nav = "ACME provisioners", "acme"
 	case *acmeProvisionerView:
 		p.Title, p.Nav = "ACME provisioner "+view.Row.P.Name, "acme"
+	case *estView:
+		p.Title, p.Nav = "EST provisioners", "est"
+	case *estProvisionerView:
+		p.Title, p.Nav = "EST provisioner "+view.Row.P.Name, "est"
 	case *complianceView:
 		p.Title, p.Nav = "Compliance", "compliance"
 	case *endpointsView:
