@@ -381,6 +381,10 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	estSvc, err := est.New(est.Config{Clock: clk, Log: log.With("component", "est")}, st, iss, profiles)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	scepSvc, err := scep.New(scep.Config{Clock: clk, Log: log.With("component", "scep"), RAName: cfg.TLSNames[0]}, st, iss, profiles, kp)
 	if err != nil {
 		st.Close()
