@@ -211,6 +211,10 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 		t.Errorf("reused one-time secret: %v, want 401", err)
 	}
 
+	// Each refusal above spent a token of this address's budget on the
+	// provisioner: let it refill.
+	clk.Advance(30 * time.Second)
+
 	// Racing requests with one fresh secret: exactly one enrols.
 	var race apitypes.NewESTSecret
 	const rid = "dev-0003.devices.example.com"
@@ -235,6 +239,10 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	if won != 1 {
 		t.Errorf("%d of 6 racing requests enrolled with one secret, want 1", won)
 	}
+
+	// Each refusal above spent a token of this address's budget on the
+	// provisioner: let it refill.
+	clk.Advance(30 * time.Second)
 
 	// An IDevID from the manufacturer CA: identity from its DNS name.
 	devCert, devKey := maker.idevid(t, "SN0004", "dev-0004.devices.example.com")
@@ -266,6 +274,10 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 		t.Errorf("serverkeygen: the key is not the certificate's")
 	}
 
+	// Each refusal above spent a token of this address's budget on the
+	// provisioner: let it refill.
+	clk.Advance(30 * time.Second)
+
 	// Re-enrolment with the current certificate, then past expiry within
 	// and beyond the 48h grace.
 	re := tESTClient(in, "fleet")
@@ -274,6 +286,7 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	if err != nil {
 		t.Fatalf("reenroll: %v", err)
 	}
+	re.Certificates = []*x509.Certificate{renewed} // the replaced one re-enrols no more
 	if _, err := re.Reenroll(ctx, tESTCSR(t, key, id, id, "extra.devices.example.com")); tESTStatus(err) != http.StatusForbidden {
 		t.Errorf("reenroll with other SANs: %v, want 403", err)
 	}
@@ -281,7 +294,6 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 		t.Errorf("reenroll with an IDevID: %v, want 401", err)
 	}
 	clk.Advance(3 * time.Hour) // expired 2h ago: within the grace
-	re.Certificates = []*x509.Certificate{renewed}
 	if _, err := re.Reenroll(ctx, tESTCSR(t, key, id, id)); err != nil {
 		t.Errorf("reenroll 2h after expiry (grace 48h): %v", err)
 	}

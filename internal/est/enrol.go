@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/lint"
+	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
 )
@@ -33,8 +35,9 @@ const DefaultProvisioner = "default"
 type Request struct {
 	Provisioner string
 	Op          string
-	// CSR is the PKCS#10 request, DER.
-	CSR []byte
+	// Body is the request body as the device sent it: a base64 PKCS#10
+	// request, decoded only once the device has authenticated.
+	Body []byte
 	// PeerChain is the TLS client certificate chain, leaf first.
 	PeerChain []*x509.Certificate
 	// HasBasic is set when the request carried HTTP Basic credentials.
@@ -115,7 +118,13 @@ func (s *Service) CSRAttrs(ctx context.Context, name string) ([]byte, error) {
 }
 
 // Enrol authenticates a device and issues the certificate its CSR asks
-// for through the one issuance path.
+// for through the one issuance path. The device authenticates before its
+// body is decoded or its CSR parsed, so that an anonymous peer costs a
+// token of its budget and nothing else. Every refused request spends a
+// token of the (provisioner, source) failure budget; a refused request
+// past the budget is answered 429, while a request whose credential
+// verifies is served whatever the budget (many devices can share an
+// address behind NAT).
 func (s *Service) Enrol(ctx context.Context, req Request) (*Result, error) {
 	prov, err := s.Provisioner(ctx, req.Provisioner)
 	if err != nil {
@@ -123,9 +132,6 @@ func (s *Service) Enrol(ctx context.Context, req Request) (*Result, error) {
 	}
 	if prov.Disabled() {
 		return nil, errorf(ErrRefused, "EST provisioner %s was disabled by its operator on %s and enrols no devices", prov.Name, prov.DisabledAt.Format(time.RFC3339))
-	}
-	if wait := s.failures.Wait(req.Source); wait > 0 {
-		return nil, errorf(ErrRateLimited, "too many failed authentications from this address; retry in %s", wait.Round(time.Second))
 	}
 	token, err := s.randomHex(12)
 	if err != nil {
@@ -136,27 +142,41 @@ func (s *Service) Enrol(ctx context.Context, req Request) (*Result, error) {
 		return res, nil
 	}
 	if dev != nil && dev.secret != nil {
-		// Nothing was issued: the device may try again with its secret.
-		if rerr := s.store.ReleaseESTSecret(context.WithoutCancel(ctx), dev.secret.ID, token); rerr != nil {
-			s.cfg.Log.Error("est: release enrolment secret", "secret", dev.secret.ID, "err", rerr)
-		}
+		s.handBack(ctx, prov, req, dev, token, err)
 	}
-	s.refused(ctx, prov, req, dev, err)
-	return nil, err
+	return nil, s.refused(ctx, prov, req, dev, err)
 }
 
-// refused audits a failed enrolment (and counts a failed authentication
-// against its source). A request with no credential at all is not
-// audited one by one.
-func (s *Service) refused(ctx context.Context, prov *Provisioner, req Request, dev *device, err error) {
+// handBack makes the secret dev used unused again after a refused
+// enrolment, so that the device may try again.
+func (s *Service) handBack(ctx context.Context, prov *Provisioner, req Request, dev *device, token string, cause error) {
+	if rerr := s.store.ReleaseESTSecret(context.WithoutCancel(ctx), dev.secret.ID, token); rerr != nil {
+		s.cfg.Log.Error("est: release enrolment secret", "secret", dev.secret.ID, "err", rerr)
+	}
+}
+
+// refused charges a refused request to its (provisioner, source) budget
+// and audits it. A request past the budget becomes ErrRateLimited, and a
+// request with no credential at all is not audited one by one: both are
+// counted, and the count logged at most once a minute (quietLog), so that
+// anonymous peers cannot flood the audit log.
+func (s *Service) refused(ctx context.Context, prov *Provisioner, req Request, dev *device, err error) error {
+	if isClientError(err) {
+		key := prov.ID + " " + netsource.Key(req.Source)
+		if wait := s.failures.Wait(key); wait > 0 {
+			s.quiet(prov, "rate_limited")
+			return &rateLimited{wait: wait, prov: prov.Name}
+		}
+		s.failures.Fail(key)
+	}
+	if errors.Is(err, errNoCredential) {
+		s.quiet(prov, "no_credential")
+		return err
+	}
 	var af *authFailure
 	reason := err.Error()
 	if errors.As(err, &af) {
-		s.failures.Fail(req.Source)
 		reason = af.reason
-	}
-	if errors.Is(err, errNoCredential) {
-		return
 	}
 	outcome := audit.Denied
 	if !isClientError(err) {
@@ -174,6 +194,48 @@ func (s *Service) refused(ctx context.Context, prov *Provisioner, req Request, d
 	if aerr := s.store.AppendAudit(actx, ev); aerr != nil {
 		s.cfg.Log.Error("est: audit a refused enrolment", "err", aerr)
 	}
+	return err
+}
+
+// quietLogEvery is how often the count of unaudited refusals is logged.
+const quietLogEvery = time.Minute
+
+// quiet counts a refusal that gets no audit row of its own and logs the
+// counts at most once every quietLogEvery.
+func (s *Service) quiet(prov *Provisioner, why string) {
+	now := s.cfg.Clock.Now()
+	s.quietMu.Lock()
+	s.quietCounts[why]++
+	if now.Sub(s.quietAt) < quietLogEvery {
+		s.quietMu.Unlock()
+		return
+	}
+	counts := s.quietCounts
+	s.quietCounts, s.quietAt = map[string]int{}, now
+	s.quietMu.Unlock()
+	s.cfg.Log.Warn("est: refused requests without an audit row each", "last_provisioner", prov.Name,
+		"no_credential", counts["no_credential"], "rate_limited", counts["rate_limited"])
+}
+
+// rateLimited is ErrRateLimited with the wait the edge puts in Retry-After.
+type rateLimited struct {
+	wait time.Duration
+	prov string
+}
+
+func (e *rateLimited) Error() string {
+	return fmt.Sprintf("too many refused requests from this address on EST provisioner %s; retry in %d seconds", e.prov, RetryAfterSeconds(e))
+}
+func (e *rateLimited) Unwrap() error { return ErrRateLimited }
+
+// RetryAfterSeconds is the whole number of seconds (at least 1) a device
+// refused with ErrRateLimited should wait; 0 for other errors.
+func RetryAfterSeconds(err error) int {
+	var rl *rateLimited
+	if !errors.As(err, &rl) {
+		return 0
+	}
+	return max(1, int(math.Ceil(rl.wait.Seconds())))
 }
 
 func truncate(s string, n int) string {
@@ -201,7 +263,9 @@ func IsPolicyError(err error) bool {
 	return errors.As(err, &v) || errors.As(err, &l)
 }
 
-var errNoCredential = errors.New("est: no credential")
+// errNoCredential marks a request that carried no credential the
+// provisioner takes: 401 with WWW-Authenticate, not audited one by one.
+var errNoCredential = fmt.Errorf("%w: no credential", ErrUnauthenticated)
 
 func (s *Service) enrol(ctx context.Context, prov *Provisioner, req Request, token string) (*device, *Result, error) {
 	switch req.Op {
@@ -212,23 +276,28 @@ func (s *Service) enrol(ctx context.Context, prov *Provisioner, req Request, tok
 	if req.Op == OpServerKeyGen && !prov.ServerKeyGen {
 		return nil, nil, errorf(ErrRefused, "EST provisioner %s does not generate keys: send your own CSR to simpleenroll, or ask the operator to enable it (certwright est update %s --serverkeygen)", prov.Name, prov.Name)
 	}
-	csr, err := x509.ParseCertificateRequest(req.CSR)
-	if err != nil {
-		return nil, nil, invalid("the body is not a PKCS#10 certificate request: %v", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, nil, invalid("the CSR's signature does not verify: %v", err)
-	}
-	if err := checkChannelBinding(csr, req.ChannelBinding); err != nil {
-		return nil, nil, err
-	}
 	var dev *device
+	var err error
 	if req.Op == OpReenroll {
 		dev, err = s.authCurrent(ctx, prov, req)
 	} else {
 		dev, err = s.authDevice(ctx, prov, req, token)
 	}
 	if err != nil {
+		return dev, nil, err
+	}
+	der, err := DecodeBody(req.Body)
+	if err != nil {
+		return dev, nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return dev, nil, invalid("the body is not a PKCS#10 certificate request; send the DER CSR base64-encoded (openssl req -outform DER | openssl base64)")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return dev, nil, invalid("the CSR's signature does not verify with its public key; sign it with the key it carries")
+	}
+	if err := checkChannelBinding(csr, req.ChannelBinding); err != nil {
 		return dev, nil, err
 	}
 	if req.Op == OpReenroll {
@@ -254,10 +323,15 @@ func (s *Service) enrol(ctx context.Context, prov *Provisioner, req Request, tok
 		c.Subject = pkix.Name{CommonName: csr.Subject.CommonName}
 		ireq.CSR = &c
 	}
-	if dev.current != nil && dev.current.RenewedBy == "" {
+	if dev.current != nil {
 		ireq.Replaces, ireq.RenewalKind = dev.current.Serial, inventory.RenewalEST
 	}
 	res, err := s.issuer.Issue(ctx, ireq)
+	if errors.Is(err, issue.ErrConflict) && dev.current != nil {
+		// A concurrent re-enrolment replaced the certificate first.
+		err = &authFailure{reason: "certificate replaced by a concurrent re-enrolment", err: errorf(ErrUnauthenticated,
+			"the certificate %s was replaced by a concurrent re-enrolment; re-enrol with the new certificate", dev.current.Serial)}
+	}
 	if err == nil && res.Pending != nil {
 		err = errorf(ErrRefused, "profile %s requires approval, which an EST device cannot wait for; nothing was issued", prov.Profile)
 	}
@@ -299,7 +373,7 @@ func (s *Service) authDevice(ctx context.Context, prov *Provisioner, req Request
 			AuthBasic:      "HTTP Basic credentials: the device identity and its one-time enrolment secret",
 			AuthBoth:       "a TLS client certificate from the manufacturer (IDevID) CA or HTTP Basic credentials (identity and one-time secret)",
 		}[prov.Auth]
-		return nil, &userError{kind: ErrUnauthenticated, msg: fmt.Sprintf("EST provisioner %s needs %s", prov.Name, what)}
+		return nil, &userError{kind: errNoCredential, msg: fmt.Sprintf("EST provisioner %s needs %s", prov.Name, what)}
 	}
 	var dev *device
 	if useCert {
@@ -400,7 +474,7 @@ func (s *Service) bootstrapPool(prov *Provisioner) (*x509.CertPool, error) {
 // unexpired or expired within the provisioner's grace period.
 func (s *Service) authCurrent(ctx context.Context, prov *Provisioner, req Request) (*device, error) {
 	if len(req.PeerChain) == 0 {
-		return nil, &userError{kind: ErrUnauthenticated, msg: "simplereenroll needs the current certificate as TLS client certificate (RFC 7030 4.2.2); a device without one enrols with simpleenroll"}
+		return nil, &userError{kind: errNoCredential, msg: "simplereenroll needs the current certificate as TLS client certificate (RFC 7030 4.2.2); a device without one enrols with simpleenroll"}
 	}
 	leaf := req.PeerChain[0]
 	fail := func(reason string) error {
@@ -446,6 +520,10 @@ func (s *Service) authCurrent(ctx context.Context, prov *Provisioner, req Reques
 		return nil, fail("it was not issued through this EST provisioner")
 	case rec.Status == inventory.StatusRevoked:
 		return nil, fail("it is revoked")
+	case rec.RenewedBy != "":
+		// Re-enrolment is once per certificate: a copied or stolen key of
+		// a replaced certificate cannot mint more.
+		return nil, fail("it was replaced already by certificate " + rec.RenewedBy + "; re-enrol with that one")
 	}
 	return &device{identity: leaf.Subject.CommonName, method: "certificate", current: rec, leaf: leaf}, nil
 }

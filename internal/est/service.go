@@ -80,6 +80,10 @@ type Service struct {
 	profiles Profiles
 	failures *netsource.Limiter
 
+	quietMu     sync.Mutex
+	quietCounts map[string]int // refusals not audited one by one, by kind
+	quietAt     time.Time      // when quietCounts was last logged
+
 	poolMu sync.Mutex
 	pools  map[string]*x509.CertPool // bootstrap bundles by provisioner ID + PEM digest
 }
@@ -105,6 +109,8 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles) (*Service, error) 
 		cfg: cfg, store: st, issuer: iss, profiles: profiles,
 		failures: netsource.NewLimiter(cfg.Clock.Now, cfg.FailuresPerSecond, cfg.FailureBurst),
 		pools:    map[string]*x509.CertPool{},
+
+		quietCounts: map[string]int{},
 	}, nil
 }
 
