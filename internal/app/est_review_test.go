@@ -2,13 +2,19 @@ package app
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	globalest "github.com/globalsign/est"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/clock"
@@ -202,6 +208,121 @@ func TestESTReenrollOnce(t *testing.T) {
 			if _, err := re.Reenroll(ctx, tESTCSR(t, key, id, id)); tESTStatus(err) != http.StatusUnauthorized {
 				t.Errorf("re-enrolment %d with the replaced certificate: %v, want 401", i+2, err)
 			}
+		}
+	})
+}
+
+// idevidWith issues a device certificate with serial sn, DNS name dns
+// (none when empty) and the extended key usages eku.
+func (ca *tESTCA) idevidWith(t *testing.T, sn, dns string, eku ...x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key := tECKey(t, elliptic.P256())
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "IDevID " + sn, SerialNumber: sn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(30, 0, 0), ExtKeyUsage: eku}
+	if dns != "" {
+		tmpl.DNSNames = []string{dns}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+// TestESTDeviceAuthModes (M4, L8, L9): "both" needs the IDevID and the
+// secret; "any" takes either and ignores a client certificate that is
+// no IDevID when a valid secret comes with it; the identity allow-list
+// bounds what IDevIDs and secrets enrol; no identity holds '*'; serial
+// mode keeps the maker's serial to one label under the operator's
+// suffix; IDevIDs need the clientAuth extended key usage (or none).
+func TestESTDeviceAuthModes(t *testing.T) {
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) {
+		ctx := context.Background()
+		const san = "san:*.devices.example.com"
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "both", Auth: "both", IdentityFrom: san})
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "any", Auth: "any", IdentityFrom: san})
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "listed", Auth: "any", IdentityFrom: san,
+			AllowedIdentities: []string{"dev-1.devices.example.com"}})
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "serial", Auth: "client-cert", IdentityFrom: "serial:.devices.example.com"})
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "plain", Auth: "client-cert", IdentityFrom: "serial"})
+		key := tECKey(t, elliptic.P256())
+		client := func(prov string, cert *x509.Certificate, ckey *ecdsa.PrivateKey, user, pwd string) *globalest.Client {
+			c := tESTClient(e.in, prov)
+			if cert != nil {
+				c.Certificates, c.PrivateKey = []*x509.Certificate{cert}, ckey
+			}
+			c.Username, c.Password = user, pwd
+			return c
+		}
+		enrol := func(c *globalest.Client, cn string) int {
+			e.clk.Advance(time.Minute) // refusals below must not hit the failure budget
+			_, err := c.Enroll(ctx, tESTCSR(t, key, cn, cn))
+			if err == nil {
+				return http.StatusOK
+			}
+			return tESTStatus(err)
+		}
+		const d1, d2 = "dev-1.devices.example.com", "dev-2.devices.example.com"
+		c1, k1 := e.maker.idevidWith(t, "SN1", d1, x509.ExtKeyUsageClientAuth)
+		if s := enrol(client("both", c1, k1, "", ""), d1); s != http.StatusUnauthorized {
+			t.Errorf("auth both, IDevID only: %d, want 401", s)
+		}
+		if s := enrol(client("both", nil, nil, d1, e.secret(t, "both", d1)), d1); s != http.StatusUnauthorized {
+			t.Errorf("auth both, secret only: %d, want 401", s)
+		}
+		if s := enrol(client("both", c1, k1, d1, e.secret(t, "both", d1)), d1); s != http.StatusOK {
+			t.Errorf("auth both, IDevID and secret: %d, want 200", s)
+		}
+		if s := enrol(client("any", c1, k1, "", ""), d1); s != http.StatusOK {
+			t.Errorf("auth any, IDevID: %d, want 200", s)
+		}
+		foreign, fkey := tNewESTCA(t, "Some Other CA").idevidWith(t, "X", "laptop.example.org", x509.ExtKeyUsageClientAuth)
+		if s := enrol(client("any", foreign, fkey, d2, e.secret(t, "any", d2)), d2); s != http.StatusOK {
+			t.Errorf("auth any, valid secret with a client certificate that is no IDevID: %d, want 200", s)
+		}
+		srv, skey := e.maker.idevidWith(t, "SN3", d1, x509.ExtKeyUsageServerAuth)
+		if s := enrol(client("any", srv, skey, "", ""), d1); s != http.StatusUnauthorized {
+			t.Errorf("IDevID with serverAuth only: %d, want 401", s)
+		}
+		noEKU, nkey := e.maker.idevidWith(t, "SN4", d1)
+		if s := enrol(client("any", noEKU, nkey, "", ""), d1); s != http.StatusOK {
+			t.Errorf("IDevID without extended key usage: %d, want 200", s)
+		}
+		wild, wkey := e.maker.idevidWith(t, "SN5", "*.devices.example.com", x509.ExtKeyUsageClientAuth)
+		if s := enrol(client("any", wild, wkey, "", ""), "*.devices.example.com"); s != http.StatusUnauthorized {
+			t.Errorf("IDevID naming *.devices.example.com: %d, want 401", s)
+		}
+		for _, id := range []string{"*.devices.example.com", "*"} {
+			if r := e.in.call("POST", "/api/v1/est/provisioners/any/secrets", apitypes.CreateESTSecretRequest{Identity: id}); r.status != http.StatusBadRequest {
+				t.Errorf("secret for identity %q: %d, want 400", id, r.status)
+			}
+		}
+		// The allow-list: dev-1 enrols, dev-2's IDevID and a secret for it do not.
+		if s := enrol(client("listed", c1, k1, "", ""), d1); s != http.StatusOK {
+			t.Errorf("listed identity: %d, want 200", s)
+		}
+		c2, k2 := e.maker.idevidWith(t, "SN2", d2, x509.ExtKeyUsageClientAuth)
+		if s := enrol(client("listed", c2, k2, "", ""), d2); s != http.StatusUnauthorized {
+			t.Errorf("IDevID of an identity not on the allow-list: %d, want 401", s)
+		}
+		if r := e.in.call("POST", "/api/v1/est/provisioners/listed/secrets", apitypes.CreateESTSecretRequest{Identity: d2}); r.status != http.StatusBadRequest {
+			t.Errorf("secret for an identity not on the allow-list: %d, want 400", r.status)
+		}
+		// serial:SUFFIX: the serial becomes one label under the suffix.
+		s7, k7 := e.maker.idevidWith(t, "SN0007", "", x509.ExtKeyUsageClientAuth)
+		if s := enrol(client("serial", s7, k7, "", ""), "sn0007.devices.example.com"); s != http.StatusOK {
+			t.Errorf("serial mode with a suffix: %d, want 200", s)
+		}
+		bank, bkey := e.maker.idevidWith(t, "www.bank.example", "", x509.ExtKeyUsageClientAuth)
+		if s := enrol(client("serial", bank, bkey, "", ""), "www.bank.example.devices.example.com"); s != http.StatusUnauthorized {
+			t.Errorf("serial with dots under a suffix: %d, want 401", s)
+		}
+		if s := enrol(client("plain", bank, bkey, "", ""), "www.bank.example"); s != http.StatusUnauthorized {
+			t.Errorf("plain serial mode with a serial that is a DNS name: %d, want 401", s)
+		}
+		if s := enrol(client("plain", s7, k7, "", ""), "SN0007"); s != http.StatusOK {
+			t.Errorf("plain serial mode: %d, want 200", s)
 		}
 	})
 }

@@ -136,7 +136,7 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	maker, other := tNewESTCA(t, "Maker IDevID CA"), tNewESTCA(t, "Other Maker CA")
 	var prov apitypes.ESTProvisioner
 	in.must(http.StatusCreated, "POST", "/api/v1/est/provisioners", apitypes.CreateESTProvisionerRequest{
-		Name: "fleet", CA: "issuing", Profile: "device_1h", Auth: "both", BootstrapPEM: maker.pem(),
+		Name: "fleet", CA: "issuing", Profile: "device_1h", Auth: "any", BootstrapPEM: maker.pem(),
 		IdentityFrom: "san:*.devices.example.com", ServerKeyGen: true, ReenrollGrace: "48h",
 	}, &prov)
 	if prov.URL != "https://"+in.httpsAddr()+"/.well-known/est/fleet/" || len(prov.BootstrapCAs) != 1 {

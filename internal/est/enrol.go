@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -62,6 +63,7 @@ type device struct {
 	identity string
 	method   string // "idevid", "secret", "certificate"
 	secret   *Secret
+	idevid   string                 // SHA-256 of the IDevID (hex), when one authenticated
 	current  *inventory.Certificate // re-enrolment: the certificate renewed
 	leaf     *x509.Certificate      // and as the device presented it
 }
@@ -361,52 +363,70 @@ func (s *Service) principal(prov *Provisioner, source, requestID string, keygen 
 	}
 }
 
-// authDevice authenticates an enrolment: an IDevID chaining to the
-// bootstrap bundle, a one-time secret over HTTP Basic, or (auth both)
-// either; a device presenting both must pass both, for one identity.
+// authDevice authenticates an enrolment as the provisioner's mode says:
+// an IDevID chaining to the bootstrap bundle (client-cert), a one-time
+// secret over HTTP Basic (basic), either (any) or both (both). A device
+// presenting both must pass both, for one identity; in mode any, a client
+// certificate that is no IDevID of this provisioner is ignored next to
+// Basic credentials. The identity must be on the allow-list, if any.
 func (s *Service) authDevice(ctx context.Context, prov *Provisioner, req Request, token string) (*device, error) {
 	useCert := prov.allowsCert() && len(req.PeerChain) > 0
 	useBasic := prov.allowsBasic() && req.HasBasic
-	if !useCert && !useBasic {
-		what := map[string]string{
-			AuthClientCert: "a TLS client certificate from the manufacturer (IDevID) CA",
-			AuthBasic:      "HTTP Basic credentials: the device identity and its one-time enrolment secret",
-			AuthBoth:       "a TLS client certificate from the manufacturer (IDevID) CA or HTTP Basic credentials (identity and one-time secret)",
-		}[prov.Auth]
+	what := map[string]string{
+		AuthClientCert: "a TLS client certificate from the manufacturer (IDevID) CA",
+		AuthBasic:      "HTTP Basic credentials: the device identity and its one-time enrolment secret",
+		AuthAny:        "a TLS client certificate from the manufacturer (IDevID) CA or HTTP Basic credentials (identity and one-time secret)",
+		AuthBoth:       "both a TLS client certificate from the manufacturer (IDevID) CA and HTTP Basic credentials (identity and one-time secret)",
+	}[prov.Auth]
+	switch {
+	case !useCert && !useBasic:
 		return nil, &userError{kind: errNoCredential, msg: fmt.Sprintf("EST provisioner %s needs %s", prov.Name, what)}
+	case prov.Auth == AuthBoth && (!useCert || !useBasic):
+		return nil, &authFailure{reason: "auth both: one credential missing", err: errorf(ErrUnauthenticated, "EST provisioner %s needs %s", prov.Name, what)}
 	}
 	var dev *device
 	if useCert {
-		id, err := s.idevid(prov, req.PeerChain)
-		if err != nil {
+		id, fp, err := s.idevid(prov, req.PeerChain)
+		var af *authFailure
+		switch {
+		case err == nil:
+			dev = &device{identity: id, method: "idevid", idevid: fp}
+		case prov.Auth == AuthAny && useBasic && errors.As(err, &af):
+			// Not an IDevID of this provisioner (a gateway's or a
+			// browser's certificate): the secret decides alone.
+		default:
 			return nil, err
 		}
-		dev = &device{identity: id, method: "idevid"}
 	}
 	if useBasic {
 		if dev != nil && subtle.ConstantTimeCompare([]byte(dev.identity), []byte(req.BasicUser)) != 1 {
 			return dev, &authFailure{reason: "IDevID identity and Basic identity differ", err: errorf(ErrUnauthenticated,
 				"the HTTP Basic identity %q is not the identity %q of the device certificate", req.BasicUser, dev.identity)}
 		}
-		sec, err := s.useSecret(ctx, prov, req.BasicUser, req.BasicPwd, req.Source, token)
+		if !prov.allowsIdentity(req.BasicUser) {
+			return dev, &authFailure{reason: "identity not on the allow-list", err: errorf(ErrUnauthenticated,
+				"the identity %q is not on the identity allow-list of EST provisioner %s", req.BasicUser, prov.Name)}
+		}
+		sec, err := s.useSecret(ctx, prov, req.BasicUser, req.BasicPwd, req.Source, req.RequestID, token)
 		if err != nil {
 			return dev, err
 		}
-		method := "secret"
+		method, fp := "secret", ""
 		if dev != nil {
-			method = "idevid+secret"
+			method, fp = "idevid+secret", dev.idevid
 		}
-		dev = &device{identity: sec.Identity, method: method, secret: sec}
+		dev = &device{identity: sec.Identity, method: method, secret: sec, idevid: fp}
 	}
 	return dev, nil
 }
 
 // idevid verifies a device certificate against the provisioner's
-// bootstrap bundle and returns the identity it carries.
-func (s *Service) idevid(prov *Provisioner, chain []*x509.Certificate) (string, error) {
+// bootstrap bundle, for client authentication, and returns the identity
+// it carries and its SHA-256 fingerprint (hex).
+func (s *Service) idevid(prov *Provisioner, chain []*x509.Certificate) (string, string, error) {
 	pool, err := s.bootstrapPool(prov)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	leaf := chain[0]
 	inter := x509.NewCertPool()
@@ -417,30 +437,57 @@ func (s *Service) idevid(prov *Provisioner, chain []*x509.Certificate) (string, 
 		return &authFailure{reason: reason, err: errorf(ErrUnauthenticated,
 			"the device certificate %q does not verify against the manufacturer CAs of EST provisioner %s: %s", leaf.Subject.String(), prov.Name, reason)}
 	}
+	// clientAuth: a certificate with other usages only (a server's) is
+	// no device credential; one without the extension is accepted.
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: s.cfg.Clock.Now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return "", fail(err.Error())
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return "", "", fail(err.Error())
 	}
+	id, err := identityOf(prov, leaf)
+	if err != nil {
+		return "", "", fail(err.Error())
+	}
+	if !prov.allowsIdentity(id) {
+		return "", "", fail("its identity " + id + " is not on the provisioner's identity allow-list")
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	return id, hex.EncodeToString(sum[:]), nil
+}
+
+var (
+	serialWord  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	serialLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// identityOf is the identity an IDevID carries under prov's IdentityFrom.
+func identityOf(prov *Provisioner, leaf *x509.Certificate) (string, error) {
 	var id string
-	if prov.IdentityFrom == IdentitySerial {
+	switch from := prov.IdentityFrom; {
+	case from == IdentitySerial:
 		id = leaf.Subject.SerialNumber
-		if id == "" {
-			return "", fail("it carries no subject serialNumber, the identity this provisioner enrols")
+		if !serialWord.MatchString(id) {
+			return "", fmt.Errorf("its subject serialNumber %q is not one word of letters, digits, '-' and '_' (at most 64), the identity this provisioner enrols", truncate(id, 80))
 		}
-	} else {
-		pat := strings.TrimPrefix(prov.IdentityFrom, IdentitySANPrefix)
+	case strings.HasPrefix(from, IdentitySerialPrefix):
+		label := strings.ToLower(leaf.Subject.SerialNumber)
+		if !serialLabel.MatchString(label) {
+			return "", fmt.Errorf("its subject serialNumber %q is not one DNS label (letters, digits, '-'), which this provisioner puts under %s", truncate(leaf.Subject.SerialNumber, 80), strings.TrimPrefix(from, IdentitySerialPrefix))
+		}
+		id = label + strings.TrimPrefix(from, IdentitySerialPrefix)
+	default:
+		pat := strings.TrimPrefix(from, IdentitySANPrefix)
 		for _, n := range leaf.DNSNames {
-			if authz.MatchName(pat, n) {
+			if !strings.Contains(n, "*") && authz.MatchName(pat, n) {
 				id = strings.ToLower(n)
 				break
 			}
 		}
 		if id == "" {
-			return "", fail("none of its DNS names matches " + pat + ", the identity this provisioner enrols")
+			return "", fmt.Errorf("none of its DNS names matches %s (wildcards never do), the identity this provisioner enrols", pat)
 		}
 	}
 	if err := checkIdentity(id); err != nil {
-		return "", fail(err.Error())
+		return "", err
 	}
 	return id, nil
 }
@@ -503,7 +550,7 @@ func (s *Service) authCurrent(ctx context.Context, prov *Provisioner, req Reques
 		at = leaf.NotAfter // within the grace: verified as of its last valid moment
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fail("it was not issued by CA " + prov.CAName + ": " + err.Error())
 	}
 	rec, err := s.store.GetCertificate(ctx, pki.SerialHex(leaf.SerialNumber))

@@ -42,7 +42,10 @@ func (s *Service) CreateSecret(ctx context.Context, p authz.Principal, provName,
 		return nil, "", err
 	}
 	if !prov.allowsBasic() {
-		return nil, "", invalid("EST provisioner %s takes %s authentication only; enrolment secrets need --auth basic or both (certwright est update %s --auth both)", prov.Name, prov.Auth, prov.Name)
+		return nil, "", invalid("EST provisioner %s takes %s authentication only; enrolment secrets need --auth basic, any or both (certwright est update %s --auth any)", prov.Name, prov.Auth, prov.Name)
+	}
+	if !prov.allowsIdentity(identity) {
+		return nil, "", invalid("identity %q is not on the identity allow-list of EST provisioner %s; add it (certwright est update %s --allow-identities FILE) or check the name", identity, prov.Name, prov.Name)
 	}
 	if ttl == 0 {
 		ttl = DefaultSecretTTL
@@ -98,8 +101,8 @@ func checkIdentity(id string) error {
 		return invalid("identity %q: give 1-%d characters", id, maxIdentity)
 	}
 	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == ':' || r > 0x7e {
-			return invalid("identity %q: use printable ASCII without spaces or ':' (a serial number or a DNS name)", id)
+		if r <= ' ' || r == 0x7f || r == ':' || r == '*' || r > 0x7e {
+			return invalid("identity %q: use printable ASCII without spaces, ':' or '*' (a serial number or a DNS name; a device identity is never a wildcard)", id)
 		}
 	}
 	return nil
@@ -124,7 +127,7 @@ func secretID(secret string) string {
 // text whatever was wrong (an unknown, wrong, used or expired secret, or
 // another identity), so that a guesser learns nothing; the audit record
 // and log say which.
-func (s *Service) useSecret(ctx context.Context, prov *Provisioner, identity, secret, source, token string) (*Secret, error) {
+func (s *Service) useSecret(ctx context.Context, prov *Provisioner, identity, secret, source, requestID, token string) (*Secret, error) {
 	refuse := func(why string) error {
 		return &authFailure{reason: why, err: errorf(ErrUnauthenticated,
 			"the enrolment secret is not valid for identity %q on EST provisioner %s (unknown, wrong, used or expired): ask the operator for a new one (certwright est secret create)", identity, prov.Name)}
@@ -155,7 +158,7 @@ func (s *Service) useSecret(ctx context.Context, prov *Provisioner, identity, se
 	case !now.Before(sec.ExpiresAt):
 		return nil, refuse("secret expired at " + sec.ExpiresAt.Format(time.RFC3339))
 	}
-	ev := audit.New(s.principal(prov, source, "", false), now, "est.secret.use", sec.ID, map[string]any{
+	ev := audit.New(s.principal(prov, source, requestID, false), now, "est.secret.use", sec.ID, map[string]any{
 		"provisioner": prov.Name, "identity": identity,
 	})
 	if err := s.store.UseESTSecret(ctx, sec.ID, now, source, token, ev); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -16,17 +17,17 @@ var _ est.Store = (*DB)(nil)
 // Statements for EST provisioners and enrolment secrets.
 const (
 	estProvisionerSelect = `SELECT p.id, p.name, p.ca_id, COALESCE(c.name, ''), p.profile, p.auth, p.bootstrap_pem,
-		p.identity_from, p.server_keygen, p.reenroll_grace, p.created_at, p.created_by, p.disabled_at, p.disabled_by
-		FROM est_provisioners p LEFT JOIN cas c ON c.id = p.ca_id`
+		p.identity_from, p.server_keygen, p.reenroll_grace, p.created_at, p.created_by, p.disabled_at, p.disabled_by,
+		p.allowed_identities FROM est_provisioners p LEFT JOIN cas c ON c.id = p.ca_id`
 	sqlInsertESTProvisioner = `INSERT INTO est_provisioners (id, name, ca_id, profile, auth, bootstrap_pem,
-		identity_from, server_keygen, reenroll_grace, created_at, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+		identity_from, server_keygen, reenroll_grace, created_at, created_by, allowed_identities)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlGetESTProvisioner = estProvisionerSelect + ` WHERE p.id = ? OR p.name = ?
 		ORDER BY CASE WHEN p.id = ? THEN 0 ELSE 1 END LIMIT 1`
 	sqlListESTProvisioners  = estProvisionerSelect + ` ORDER BY p.name`
 	sqlESTProvisionerExists = `SELECT COUNT(*) FROM est_provisioners WHERE id = ?`
 	sqlUpdateESTProvisioner = `UPDATE est_provisioners SET ca_id = ?, profile = ?, auth = ?, bootstrap_pem = ?,
-		identity_from = ?, server_keygen = ?, reenroll_grace = ? WHERE id = ?`
+		identity_from = ?, server_keygen = ?, reenroll_grace = ?, allowed_identities = ? WHERE id = ?`
 	sqlSetESTProvisionerDisabled = `UPDATE est_provisioners SET disabled_at = ?, disabled_by = ? WHERE id = ?`
 	sqlDeleteESTSecretsOf        = `DELETE FROM est_secrets WHERE provisioner_id = ?`
 	sqlDeleteESTProvisioner      = `DELETE FROM est_provisioners WHERE id = ? AND disabled_at IS NOT NULL`
@@ -54,7 +55,8 @@ func (db *DB) CreateESTProvisioner(ctx context.Context, p *est.Provisioner, ev a
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertESTProvisioner), p.ID, p.Name, p.CAID, p.Profile, p.Auth,
-			p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), db.timeArg(p.CreatedAt), p.CreatedBy)
+			p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), db.timeArg(p.CreatedAt), p.CreatedBy,
+			strings.Join(p.AllowedIdentities, "\n"))
 		if err != nil {
 			return err
 		}
@@ -108,9 +110,13 @@ func (db *DB) ListESTProvisioners(ctx context.Context) ([]*est.Provisioner, erro
 func scanESTProvisioner(s scanner) (*est.Provisioner, error) {
 	var p est.Provisioner
 	var grace int64
+	var allowed string
 	if err := s.Scan(&p.ID, &p.Name, &p.CAID, &p.CAName, &p.Profile, &p.Auth, &p.BootstrapPEM, &p.IdentityFrom,
-		&p.ServerKeyGen, &grace, timeScan{&p.CreatedAt}, &p.CreatedBy, zeroTimeScan{&p.DisabledAt}, &p.DisabledBy); err != nil {
+		&p.ServerKeyGen, &grace, timeScan{&p.CreatedAt}, &p.CreatedBy, zeroTimeScan{&p.DisabledAt}, &p.DisabledBy, &allowed); err != nil {
 		return nil, err
+	}
+	if allowed != "" {
+		p.AllowedIdentities = strings.Split(allowed, "\n")
 	}
 	p.ReenrollGrace = time.Duration(grace) * time.Second
 	return &p, nil
@@ -120,7 +126,7 @@ func scanESTProvisioner(s scanner) (*est.Provisioner, error) {
 // appends ev.
 func (db *DB) UpdateESTProvisioner(ctx context.Context, p *est.Provisioner, ev audit.Event) error {
 	return db.estWrite(ctx, "update EST provisioner "+p.Name, ev, sqlUpdateESTProvisioner, p.CAID, p.Profile, p.Auth,
-		p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), p.ID)
+		p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), strings.Join(p.AllowedIdentities, "\n"), p.ID)
 }
 
 // SetESTProvisionerDisabled disables (at non-zero) or enables provisioner

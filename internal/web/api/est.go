@@ -63,6 +63,7 @@ func estView(r *http.Request, p *est.Provisioner) apitypes.ESTProvisioner {
 		BootstrapCAs: est.BootstrapSummary(p.BootstrapPEM), IdentityFrom: p.IdentityFrom, ServerKeyGen: p.ServerKeyGen,
 		ReenrollGrace: p.ReenrollGrace.String(), URL: ESTURL(r.Host, p.Name),
 		CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy, Disabled: p.Disabled(), DisabledBy: p.DisabledBy,
+		AllowedIdentities: p.AllowedIdentities,
 	}
 	if p.Disabled() {
 		t := p.DisabledAt
@@ -94,7 +95,7 @@ func (h *Handler) createESTProvisioner(w http.ResponseWriter, r *http.Request, p
 	}
 	prov, err := h.d.EST.CreateProvisioner(r.Context(), p, est.ProvisionerSpec{
 		Name: strings.TrimSpace(req.Name), CA: req.CA, Profile: req.Profile, Auth: req.Auth, BootstrapPEM: req.BootstrapPEM,
-		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen, ReenrollGrace: grace,
+		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen, ReenrollGrace: grace, AllowedIdentities: req.AllowedIdentities,
 	})
 	if err != nil {
 		return err
@@ -128,7 +129,7 @@ func (h *Handler) updateESTProvisioner(w http.ResponseWriter, r *http.Request, p
 		return err
 	}
 	u := est.ProvisionerUpdate{CA: req.CA, Profile: req.Profile, Auth: req.Auth, BootstrapPEM: req.BootstrapPEM,
-		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen}
+		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen, AllowedIdentities: req.AllowedIdentities}
 	if req.ReenrollGrace != nil {
 		g, err := parseDuration("reenroll_grace", *req.ReenrollGrace)
 		if err != nil {
