@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"math/big"
 	"net/http"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	globalest "github.com/globalsign/est"
 
 	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
@@ -323,6 +325,78 @@ func TestESTDeviceAuthModes(t *testing.T) {
 		}
 		if s := enrol(client("plain", s7, k7, "", ""), "SN0007"); s != http.StatusOK {
 			t.Errorf("plain serial mode: %d, want 200", s)
+		}
+	})
+}
+
+// tESTToken creates a principal of kind with role over scope and returns
+// its Authorization header.
+func tESTToken(t *testing.T, in *tInstance, name, kind, role string, scope apitypes.Scope) string {
+	t.Helper()
+	var res apitypes.CreatePrincipalResult
+	in.must(http.StatusCreated, "POST", "/api/v1/principals", apitypes.CreatePrincipalRequest{Name: name, Kind: kind, Role: role, Scope: scope, Token: true}, &res)
+	return "Bearer " + res.Token.Token
+}
+
+// TestESTSecretKeyHandout (M5): a secret for a serverkeygen provisioner
+// hands out a private key, so its creator needs key:export and must be
+// a machine, as every other key hand-out.
+func TestESTSecretKeyHandout(t *testing.T) {
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) {
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "kg", Auth: "basic", ServerKeyGen: true})
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "csr", Auth: "basic"})
+		human := tESTToken(t, e.in, "hank", "human", "issuer", apitypes.Scope{})
+		noExport := "Bearer " + e.in.tPrincipalWithout(t, "noexport", []authz.Permission{authz.PermKeyExport})
+		machine := tESTToken(t, e.in, "bot", "machine", "issuer", apitypes.Scope{})
+		body := `{"identity":"dev-1.devices.example.com"}`
+		for _, c := range []struct {
+			who, auth, prov string
+			want            int
+		}{
+			{"a human issuer", human, "kg", http.StatusForbidden},
+			{"a machine without key:export", noExport, "kg", http.StatusForbidden},
+			{"a machine issuer", machine, "kg", http.StatusCreated},
+			{"a human issuer", human, "csr", http.StatusCreated},
+			{"a machine without key:export", noExport, "csr", http.StatusCreated},
+		} {
+			if r := e.in.raw("POST", "/api/v1/est/provisioners/"+c.prov+"/secrets", c.auth, strings.NewReader(body)); r.status != c.want {
+				t.Errorf("%s creating a secret on %s: %d %s, want %d", c.who, c.prov, r.status, tTrim(r.body), c.want)
+			}
+		}
+	})
+}
+
+// TestESTReadScope (L6): list, show and secrets show only provisioners on
+// CAs the caller may read, and "not found" names no provisioner the
+// caller cannot read.
+func TestESTReadScope(t *testing.T) {
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) {
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "secretfleet", Auth: "basic"})
+		e.secret(t, "secretfleet", "dev-1.devices.example.com")
+		rootOnly := tESTToken(t, e.in, "rooty", "human", "viewer", apitypes.Scope{CAs: []string{"root"}})
+		issuing := tESTToken(t, e.in, "issy", "human", "viewer", apitypes.Scope{CAs: []string{"issuing"}})
+		var list apitypes.ESTProvisionerList
+		r := e.in.raw("GET", "/api/v1/est/provisioners", rootOnly, nil)
+		if err := json.Unmarshal(r.body, &list); r.status != http.StatusOK || err != nil || len(list.Provisioners) != 0 {
+			t.Errorf("list by a viewer of another CA: %d %s, want 200 and none", r.status, tTrim(r.body))
+		}
+		for _, path := range []string{"/api/v1/est/provisioners/secretfleet", "/api/v1/est/provisioners/secretfleet/secrets", "/api/v1/est/provisioners/nosuch"} {
+			r := e.in.raw("GET", path, rootOnly, nil)
+			if r.status != http.StatusNotFound || strings.Contains(string(r.body), "secretfleet") && !strings.HasSuffix(path, "secretfleet") && !strings.HasSuffix(path, "secrets") {
+				t.Errorf("GET %s by a viewer of another CA: %d %s, want 404 naming nothing else", path, r.status, tTrim(r.body))
+			}
+		}
+		if r := e.in.raw("GET", "/api/v1/est/provisioners/nosuch", rootOnly, nil); strings.Contains(string(r.body), "secretfleet") {
+			t.Errorf("not found lists a provisioner the caller cannot read: %s", tTrim(r.body))
+		}
+		r = e.in.raw("GET", "/api/v1/est/provisioners", issuing, nil)
+		if err := json.Unmarshal(r.body, &list); err != nil || len(list.Provisioners) != 1 {
+			t.Errorf("list by a viewer of its CA: %d %s, want the provisioner", r.status, tTrim(r.body))
+		}
+		for _, path := range []string{"/api/v1/est/provisioners/secretfleet", "/api/v1/est/provisioners/secretfleet/secrets"} {
+			if r := e.in.raw("GET", path, issuing, nil); r.status != http.StatusOK {
+				t.Errorf("GET %s by a viewer of its CA: %d, want 200", path, r.status)
+			}
 		}
 	})
 }

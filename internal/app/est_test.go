@@ -130,6 +130,7 @@ func TestEST(t *testing.T) {
 
 func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	ctx := context.Background()
+	in.tUseMachineAdmin(t) // fleet generates keys: its secrets come from a machine with key:export
 	if r := in.raw("POST", "/api/v1/profiles", in.bearer(), strings.NewReader(tDeviceProfile(t))); r.status != http.StatusCreated {
 		t.Fatalf("create profile: %d %s", r.status, tTrim(r.body))
 	}

@@ -263,44 +263,56 @@ func normaliseAllowList(ids []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// ListProvisioners lists every provisioner; it needs ca:read.
+// ListProvisioners lists the provisioners on CAs p may read (ca:read).
 func (s *Service) ListProvisioners(ctx context.Context, p authz.Principal) ([]*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: listing EST provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.store.ListESTProvisioners(ctx)
+	all, err := s.store.ListESTProvisioners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(prov *Provisioner) bool { return !canRead(p, prov) }), nil
 }
 
-// GetProvisioner returns one provisioner; it needs ca:read.
+// canRead reports whether p may read prov: ca:read over its CA.
+func canRead(p authz.Principal, prov *Provisioner) bool {
+	return p.Allow(authz.PermCARead, authz.Resource{CAID: prov.CAID, CAName: prov.CAName}) == nil
+}
+
+// GetProvisioner returns one provisioner; it needs ca:read over its CA.
 func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading EST provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.findProvisioner(ctx, name)
+	return s.findProvisioner(ctx, p, name)
 }
 
-// findProvisioner returns the provisioner named (or with ID) name; an
-// unknown name is ErrNotFound naming those that exist.
-func (s *Service) findProvisioner(ctx context.Context, name string) (*Provisioner, error) {
+// findProvisioner returns the provisioner named (or with ID) name if p
+// may read it. An unknown name, or one p may not read, is ErrNotFound
+// naming the provisioners p may read (and no other).
+func (s *Service) findProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	prov, err := s.store.GetESTProvisioner(ctx, name)
-	if err == nil {
+	if err == nil && canRead(p, prov) {
 		return prov, nil
 	}
-	if !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("est: provisioner %q: %w", name, err)
 	}
 	all, lerr := s.store.ListESTProvisioners(ctx)
 	if lerr != nil {
-		return nil, fmt.Errorf("est: provisioner %q: %w", name, err)
+		return nil, fmt.Errorf("est: provisioner %q: %w", name, lerr)
 	}
-	if len(all) == 0 {
-		return nil, errorf(ErrNotFound, "no EST provisioner %q; there are none (create one with certwright est create)", name)
+	var names []string
+	for _, prov := range all {
+		if canRead(p, prov) {
+			names = append(names, prov.Name)
+		}
 	}
-	names := make([]string, len(all))
-	for i, p := range all {
-		names[i] = p.Name
+	if len(names) == 0 {
+		return nil, errorf(ErrNotFound, "no EST provisioner %q that you may read; there are none (create one with certwright est create)", name)
 	}
-	return nil, errorf(ErrNotFound, "no EST provisioner %q; the provisioners are: %s", name, strings.Join(names, ", "))
+	return nil, errorf(ErrNotFound, "no EST provisioner %q that you may read; those you may read are: %s", name, strings.Join(names, ", "))
 }
 
 // UpdateProvisioner changes provisioner name as u says, checked as create
@@ -309,7 +321,7 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 	if u.Empty() {
 		return nil, nil, invalid("nothing to change: give at least one of the CA, profile, auth, bootstrap CA bundle, identity, identity allow-list, serverkeygen and re-enrolment grace")
 	}
-	cur, err := s.findProvisioner(ctx, name)
+	cur, err := s.findProvisioner(ctx, p, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -387,7 +399,7 @@ func (s *Service) EnableProvisioner(ctx context.Context, p authz.Principal, name
 }
 
 func (s *Service) setDisabled(ctx context.Context, p authz.Principal, name string, disable bool) (*Provisioner, error) {
-	prov, err := s.findProvisioner(ctx, name)
+	prov, err := s.findProvisioner(ctx, p, name)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +429,7 @@ func (s *Service) setDisabled(ctx context.Context, p authz.Principal, name strin
 // first, with its enrolment secrets. The certificates it issued stay in
 // the inventory. It needs ca:manage over its CA.
 func (s *Service) DeleteProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
-	prov, err := s.findProvisioner(ctx, name)
+	prov, err := s.findProvisioner(ctx, p, name)
 	if err != nil {
 		return nil, err
 	}

@@ -31,15 +31,27 @@ const (
 // over the provisioner's CA and profile for the identity. The secret is
 // returned this once; only its SHA-256 is stored.
 func (s *Service) CreateSecret(ctx context.Context, p authz.Principal, provName, identity string, ttl time.Duration) (*Secret, string, error) {
-	prov, err := s.findProvisioner(ctx, provName)
+	prov, err := s.findProvisioner(ctx, p, provName)
 	if err != nil {
 		return nil, "", err
 	}
 	if err := checkIdentity(identity); err != nil {
 		return nil, "", err
 	}
-	if err := p.Allow(authz.PermCertIssue, authz.Resource{CAID: prov.CAID, CAName: prov.CAName, Profile: prov.Profile, Names: []string{identity}}); err != nil {
+	res := authz.Resource{CAID: prov.CAID, CAName: prov.CAName, Profile: prov.Profile, Names: []string{identity}}
+	if err := p.Allow(authz.PermCertIssue, res); err != nil {
 		return nil, "", err
+	}
+	if prov.ServerKeyGen {
+		// The secret lets the device fetch a server-generated private key:
+		// the creator hands that key out, under the rules of every key
+		// hand-out (issue's machine-only rule and key:export).
+		if p.Kind != authz.KindMachine {
+			return nil, "", authz.Refuse(authz.RuleMachineOnlyKey, "EST provisioner %s generates keys (serverkeygen), so its secrets hand out private keys, which go to machine principals only; %s is %s: create the secret as a machine principal with key:export, or use a provisioner without --serverkeygen", prov.Name, p.Name, p.Kind)
+		}
+		if err := p.Allow(authz.PermKeyExport, res); err != nil {
+			return nil, "", err
+		}
 	}
 	if !prov.allowsBasic() {
 		return nil, "", invalid("EST provisioner %s takes %s authentication only; enrolment secrets need --auth basic, any or both (certwright est update %s --auth any)", prov.Name, prov.Auth, prov.Name)
@@ -83,7 +95,7 @@ func (s *Service) ListSecrets(ctx context.Context, p authz.Principal, provName s
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: listing EST enrolment secrets needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	prov, err := s.findProvisioner(ctx, provName)
+	prov, err := s.findProvisioner(ctx, p, provName)
 	if err != nil {
 		return nil, err
 	}
