@@ -5,10 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"strings"
@@ -20,6 +24,8 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/est"
+	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -396,6 +402,78 @@ func TestESTReadScope(t *testing.T) {
 		for _, path := range []string{"/api/v1/est/provisioners/secretfleet", "/api/v1/est/provisioners/secretfleet/secrets"} {
 			if r := e.in.raw("GET", path, issuing, nil); r.status != http.StatusOK {
 				t.Errorf("GET %s by a viewer of its CA: %d, want 200", path, r.status)
+			}
+		}
+	})
+}
+
+// tIssueThenFail issues through the real issuer, then reports a failure:
+// a store that committed the certificate but lost the answer.
+type tIssueThenFail struct{ *issue.Service }
+
+func (f tIssueThenFail) Issue(ctx context.Context, req issue.Request) (*issue.Result, error) {
+	if _, err := f.Service.Issue(ctx, req); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("store: commit outcome unknown (connection lost)")
+}
+
+// TestESTSecretHandBack (L13, L7): a secret is handed back only after a
+// refusal that proves nothing was stored, and the hand-back is audited;
+// after an issuance that may have stored a certificate it stays used.
+// The secret's use carries the request ID, and certificate.issue names
+// the device's authentication: method, secret ID or IDevID fingerprint.
+func TestESTSecretHandBack(t *testing.T) {
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) {
+		ctx := context.Background()
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "fleet", Auth: "any", IdentityFrom: "san:*.devices.example.com"})
+		const id = "dev-1.devices.example.com"
+		svc, err := est.New(est.Config{Clock: e.clk, Log: slog.New(slog.DiscardHandler)}, e.in.app.store, tIssueThenFail{e.in.app.issuer}, e.in.app.profiles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := e.secret(t, "fleet", id)
+		before := e.in.certCount()
+		_, err = svc.Enrol(ctx, est.Request{Provisioner: "fleet", Op: est.OpEnroll, Body: []byte(tCSRBody(t, id)),
+			HasBasic: true, BasicUser: id, BasicPwd: secret, Source: "192.0.2.7", RequestID: "req-l13"})
+		if err == nil || e.in.certCount() != before+1 {
+			t.Fatalf("issuance that stored and then failed: %v, %d certificates stored", err, e.in.certCount()-before)
+		}
+		if r := e.post(t, "fleet", "simpleenroll", tCSRBody(t, id), id, secret); r.status != http.StatusUnauthorized {
+			t.Errorf("secret after an issuance that stored a certificate: %d, want 401 (used)", r.status)
+		}
+		var uses []audit.Event
+		for _, ev := range tAuditEvents(t, e.in, 0) {
+			if ev.Action == "est.secret.use" && ev.Target == strings.Split(secret, "_")[1] {
+				uses = append(uses, ev)
+			}
+		}
+		if len(uses) != 1 || uses[0].RequestID != "req-l13" {
+			t.Errorf("est.secret.use events: %+v, want one with request ID req-l13", uses)
+		}
+		// A refusal (CSR for another identity) hands the secret back, audited.
+		sec2 := e.secret(t, "fleet", id)
+		secID := strings.Split(sec2, "_")[1]
+		if r := e.post(t, "fleet", "simpleenroll", tCSRBody(t, "dev-9.devices.example.com"), id, sec2); r.status != http.StatusForbidden {
+			t.Fatalf("CSR for another identity: %d, want 403", r.status)
+		}
+		if got := tAuditOf(t, e.in, "est.secret.release"); len(got) != 1 || !strings.Contains(got[0], secID) {
+			t.Errorf("est.secret.release events: %q, want one for %s", got, secID)
+		}
+		if r := e.post(t, "fleet", "simpleenroll", tCSRBody(t, id), id, sec2); r.status != http.StatusOK {
+			t.Fatalf("enrol with the handed-back secret: %d %s", r.status, tTrim(r.body))
+		}
+		dev, dkey := e.maker.idevidWith(t, "SN1", id, x509.ExtKeyUsageClientAuth)
+		c := tESTClient(e.in, "fleet")
+		c.Certificates, c.PrivateKey = []*x509.Certificate{dev}, dkey
+		if _, err := c.Enroll(ctx, tESTCSR(t, tECKey(t, elliptic.P256()), id, id)); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(dev.Raw)
+		issued := strings.Join(tAuditOf(t, e.in, "certificate.issue"), "\n")
+		for _, want := range []string{`"est_auth":"secret"`, `"est_secret":"` + secID + `"`, `"est_auth":"idevid"`, `"est_idevid_sha256":"` + hex.EncodeToString(sum[:]) + `"`} {
+			if !strings.Contains(issued, want) {
+				t.Errorf("certificate.issue events lack %s", want)
 			}
 		}
 	})

@@ -150,9 +150,23 @@ func (s *Service) Enrol(ctx context.Context, req Request) (*Result, error) {
 }
 
 // handBack makes the secret dev used unused again after a refused
-// enrolment, so that the device may try again.
+// enrolment, so that the device may try again, with an audit event. Only
+// a refusal proves that nothing was stored (the device's errors all come
+// before the certificate is stored); after any other failure a
+// certificate may have been issued, so the secret stays used and the
+// operator hands the device a new one.
 func (s *Service) handBack(ctx context.Context, prov *Provisioner, req Request, dev *device, token string, cause error) {
-	if rerr := s.store.ReleaseESTSecret(context.WithoutCancel(ctx), dev.secret.ID, token); rerr != nil {
+	if !isClientError(cause) {
+		s.cfg.Log.Warn("est: enrolment secret kept used after a failed issuance that may have stored a certificate",
+			"secret", dev.secret.ID, "provisioner", prov.Name, "request_id", req.RequestID)
+		return
+	}
+	ev := audit.New(s.principal(prov, req.Source, req.RequestID, false), s.cfg.Clock.Now(), "est.secret.release", dev.secret.ID, map[string]any{
+		"provisioner": prov.Name, "identity": dev.secret.Identity, "reason": "enrolment refused; nothing was issued",
+	})
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if rerr := s.store.ReleaseESTSecret(actx, dev.secret.ID, token, ev); rerr != nil {
 		s.cfg.Log.Error("est: release enrolment secret", "secret", dev.secret.ID, "err", rerr)
 	}
 }
@@ -313,7 +327,17 @@ func (s *Service) enrol(ctx context.Context, prov *Provisioner, req Request, tok
 	ireq := issue.Request{
 		Principal: s.principal(prov, req.Source, req.RequestID, req.Op == OpServerKeyGen),
 		CA:        prov.CAID, Profile: prov.Profile,
-		Tags: []string{"est", "est:" + prov.Name, "est-auth:" + dev.method},
+		Tags:         []string{"est", "est:" + prov.Name, "est-auth:" + dev.method},
+		AuditDetails: map[string]any{"est_auth": dev.method},
+	}
+	if dev.secret != nil {
+		ireq.AuditDetails["est_secret"] = dev.secret.ID
+	}
+	if dev.idevid != "" {
+		ireq.AuditDetails["est_idevid_sha256"] = dev.idevid
+	}
+	if dev.current != nil {
+		ireq.AuditDetails["est_current"] = dev.current.Serial
 	}
 	// Only the names checked above reach the certificate: the subject is
 	// cut to its common name (RFC 7030 leaves the rest to the CA).

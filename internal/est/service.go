@@ -41,9 +41,9 @@ type Store interface {
 	// unless it is used or expired already (ErrConflict): of requests
 	// racing for one secret, on any replica, one wins.
 	UseESTSecret(ctx context.Context, id string, now time.Time, from, token string, ev audit.Event) error
-	// ReleaseESTSecret makes secret id unused again if the enrolment
-	// holding token used it.
-	ReleaseESTSecret(ctx context.Context, id, token string) error
+	// ReleaseESTSecret makes secret id unused again, with ev, if the
+	// enrolment holding token used it.
+	ReleaseESTSecret(ctx context.Context, id, token string, ev audit.Event) error
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }

@@ -257,10 +257,20 @@ func (db *DB) UseESTSecret(ctx context.Context, id string, now time.Time, from, 
 	return nil
 }
 
-// ReleaseESTSecret makes secret id unused again if the enrolment holding
-// token consumed it.
-func (db *DB) ReleaseESTSecret(ctx context.Context, id, token string) error {
-	if _, err := execAffected(ctx, db.write, db.d.rebind(sqlReleaseESTSecret), id, token); err != nil {
+// ReleaseESTSecret makes secret id unused again, appending ev, if the
+// enrolment holding token consumed it; otherwise it does nothing.
+func (db *DB) ReleaseESTSecret(ctx context.Context, id, token string, ev audit.Event) error {
+	if err := normalizeEvent(&ev); err != nil {
+		return fmt.Errorf("store: release EST secret %s: %w", id, err)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlReleaseESTSecret), id, token)
+		if err != nil || n == 0 {
+			return err
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
+	if err != nil {
 		return fmt.Errorf("store: release EST secret %s: %w", id, err)
 	}
 	return nil
