@@ -478,3 +478,36 @@ func TestESTSecretHandBack(t *testing.T) {
 		}
 	})
 }
+
+// TestESTSecretRevoke (L12): a leaked secret can be revoked; it then
+// authenticates nothing, shows as revoked, and the revocation is audited.
+func TestESTSecretRevoke(t *testing.T) {
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) {
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "fleet", Auth: "basic"})
+		const id = "dev-1.devices.example.com"
+		secret := e.secret(t, "fleet", id)
+		secID := strings.Split(secret, "_")[1]
+		var revoked apitypes.ESTSecret
+		e.in.must(http.StatusOK, "POST", "/api/v1/est/provisioners/fleet/secrets/"+secID+"/revoke", nil, &revoked)
+		if revoked.Status != "revoked" || revoked.RevokedAt == nil {
+			t.Errorf("revoked secret: %+v", revoked)
+		}
+		if r := e.post(t, "fleet", "simpleenroll", tCSRBody(t, id), id, secret); r.status != http.StatusUnauthorized {
+			t.Errorf("enrol with a revoked secret: %d, want 401", r.status)
+		}
+		if r := e.in.call("POST", "/api/v1/est/provisioners/fleet/secrets/"+secID+"/revoke", nil); r.status != http.StatusConflict {
+			t.Errorf("revoke twice: %d, want 409", r.status)
+		}
+		if r := e.in.call("POST", "/api/v1/est/provisioners/fleet/secrets/0000000000000000/revoke", nil); r.status != http.StatusNotFound {
+			t.Errorf("revoke an unknown secret: %d, want 404", r.status)
+		}
+		var list apitypes.ESTSecretList
+		e.in.must(http.StatusOK, "GET", "/api/v1/est/provisioners/fleet/secrets", nil, &list)
+		if len(list.Secrets) != 1 || list.Secrets[0].Status != "revoked" {
+			t.Errorf("secret list after revoke: %+v", list.Secrets)
+		}
+		if got := tAuditOf(t, e.in, "est.secret.revoke"); len(got) != 1 || !strings.Contains(got[0], secID) {
+			t.Errorf("est.secret.revoke events: %q", got)
+		}
+	})
+}

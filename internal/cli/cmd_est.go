@@ -58,6 +58,10 @@ func estCommands() []*command {
 			},
 			{name: "list", summary: "list a provisioner's enrolment secrets (never the secrets)", args: "--provisioner NAME [--json]",
 				example: "certwright est secret list --provisioner devices", run: runESTSecretList},
+			{name: "revoke", summary: "revoke an unused enrolment secret (a leaked one authenticates nothing)", args: "--provisioner NAME ID [--json]",
+				example: "certwright est secret revoke --provisioner devices 0123456789abcdef", run: runESTSecretRevoke,
+				more: "ID is the secret's ID (the part after est_ in the secret, or from `certwright est secret list`). A used\n" +
+					"secret cannot be revoked: revoke the certificate it enrolled instead (certwright cert revoke)."},
 		}},
 	}
 }
@@ -414,4 +418,30 @@ func runESTSecretList(ctx context.Context, r *runner, args []string) error {
 		t.row(s.ID, s.Identity, s.Status, showTime(s.ExpiresAt), showTimePtr(s.UsedAt), s.CreatedBy)
 	}
 	return t.flush()
+}
+
+func runESTSecretRevoke(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("est secret revoke")
+	prov := fs.String("provisioner", "", "EST provisioner `NAME`")
+	pos, err := r.parse(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	if err := r.required(fs, "provisioner"); err != nil {
+		return err
+	}
+	c, err := r.connect(cf)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	var out apitypes.ESTSecret
+	if _, err := c.request(ctx, http.MethodPost, "/api/v1/est/provisioners/"+seg(*prov)+"/secrets/"+seg(pos[0])+"/revoke", nil, nil, "", &out); err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, out)
+	}
+	fmt.Fprintf(r.stdout, "Revoked enrolment secret %s (identity %s) on EST provisioner %s: it enrols no device.\n", out.ID, out.Identity, *prov)
+	return nil
 }

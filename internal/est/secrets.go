@@ -102,6 +102,44 @@ func (s *Service) ListSecrets(ctx context.Context, p authz.Principal, provName s
 	return s.store.ListESTSecrets(ctx, prov.ID)
 }
 
+// RevokeSecret revokes an unused enrolment secret of provisioner
+// provName, so that a leaked one authenticates nothing. It needs what
+// creating it needs: cert:issue over the provisioner's CA and profile for
+// the secret's identity.
+func (s *Service) RevokeSecret(ctx context.Context, p authz.Principal, provName, id string) (*Secret, error) {
+	prov, err := s.findProvisioner(ctx, p, provName)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := s.store.GetESTSecret(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && sec.ProvisionerID != prov.ID) {
+		return nil, errorf(ErrNotFound, "EST provisioner %s has no enrolment secret %q; list them with certwright est secret list --provisioner %s", prov.Name, id, prov.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("est: enrolment secret %s: %w", id, err)
+	}
+	if err := p.Allow(authz.PermCertIssue, authz.Resource{CAID: prov.CAID, CAName: prov.CAName, Profile: prov.Profile, Names: []string{sec.Identity}}); err != nil {
+		return nil, err
+	}
+	switch {
+	case !sec.RevokedAt.IsZero():
+		return nil, errorf(ErrConflict, "enrolment secret %s was revoked already, on %s by %s", id, sec.RevokedAt.Format(time.RFC3339), sec.RevokedBy)
+	case !sec.UsedAt.IsZero():
+		return nil, errorf(ErrConflict, "enrolment secret %s was used already, on %s from %s; revoke the certificate it enrolled instead (certwright cert revoke)", id, sec.UsedAt.Format(time.RFC3339), sec.UsedFrom)
+	}
+	now := s.cfg.Clock.Now().UTC().Truncate(time.Microsecond)
+	ev := audit.New(p, now, "est.secret.revoke", id, map[string]any{"provisioner": prov.Name, "provisioner_id": prov.ID, "identity": sec.Identity})
+	if err := s.store.RevokeESTSecret(ctx, id, prov.ID, now, p.Name, ev); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, errorf(ErrConflict, "enrolment secret %s was used or revoked concurrently", id)
+		}
+		return nil, fmt.Errorf("est: revoke enrolment secret %s: %w", id, err)
+	}
+	sec.RevokedAt, sec.RevokedBy = now, p.Name
+	s.cfg.Log.Info("est enrolment secret revoked", "id", id, "provisioner", prov.Name, "by", p.Name)
+	return sec, nil
+}
+
 func secretHash(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
@@ -165,6 +203,8 @@ func (s *Service) useSecret(ctx context.Context, prov *Provisioner, identity, se
 		return nil, refuse("secret of another provisioner")
 	case !idOK:
 		return nil, refuse("secret of another identity")
+	case !sec.RevokedAt.IsZero():
+		return nil, refuse("secret revoked at " + sec.RevokedAt.Format(time.RFC3339) + " by " + sec.RevokedBy)
 	case !sec.UsedAt.IsZero():
 		return nil, refuse("secret used already at " + sec.UsedAt.Format(time.RFC3339))
 	case !now.Before(sec.ExpiresAt):

@@ -44,6 +44,9 @@ type Store interface {
 	// ReleaseESTSecret makes secret id unused again, with ev, if the
 	// enrolment holding token used it.
 	ReleaseESTSecret(ctx context.Context, id, token string, ev audit.Event) error
+	// RevokeESTSecret revokes unused secret id of provisioner provID, with
+	// ev; ErrConflict when it is used or revoked already.
+	RevokeESTSecret(ctx context.Context, id, provID string, now time.Time, by string, ev audit.Event) error
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }

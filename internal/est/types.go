@@ -144,4 +144,6 @@ type Secret struct {
 	ExpiresAt     time.Time `json:"expires_at"`
 	UsedAt        time.Time `json:"used_at,omitzero"`
 	UsedFrom      string    `json:"used_from,omitempty"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	RevokedBy     string    `json:"revoked_by,omitempty"`
 }

@@ -32,14 +32,17 @@ const (
 	sqlDeleteESTSecretsOf        = `DELETE FROM est_secrets WHERE provisioner_id = ?`
 	sqlDeleteESTProvisioner      = `DELETE FROM est_provisioners WHERE id = ? AND disabled_at IS NOT NULL`
 
-	estSecretColumns   = `id, provisioner_id, identity, secret_hash, created_at, created_by, expires_at, used_at, used_from`
-	sqlInsertESTSecret = `INSERT INTO est_secrets (` + estSecretColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '')`
+	estSecretColumns   = `id, provisioner_id, identity, secret_hash, created_at, created_by, expires_at, used_at, used_from, revoked_at, revoked_by`
+	sqlInsertESTSecret = `INSERT INTO est_secrets (` + estSecretColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '', NULL, '')`
 	sqlGetESTSecret    = `SELECT ` + estSecretColumns + ` FROM est_secrets WHERE id = ?`
 	sqlListESTSecrets  = `SELECT ` + estSecretColumns + ` FROM est_secrets WHERE provisioner_id = ? ORDER BY created_at, id`
 	// One statement decides which of racing requests consumes a secret:
 	// the row is updated only while unused and unexpired.
 	sqlUseESTSecret = `UPDATE est_secrets SET used_at = ?, used_from = ?, use_token = ?
-		WHERE id = ? AND used_at IS NULL AND expires_at > ?`
+		WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`
+	// A secret is revoked only while unused and not revoked already.
+	sqlRevokeESTSecret = `UPDATE est_secrets SET revoked_at = ?, revoked_by = ?
+		WHERE id = ? AND provisioner_id = ? AND used_at IS NULL AND revoked_at IS NULL`
 	sqlReleaseESTSecret = `UPDATE est_secrets SET used_at = NULL, used_from = '', use_token = ''
 		WHERE id = ? AND use_token = ? AND use_token <> ''`
 )
@@ -228,7 +231,7 @@ func (db *DB) ListESTSecrets(ctx context.Context, provisionerID string) ([]*est.
 func scanESTSecret(s scanner) (*est.Secret, error) {
 	var sec est.Secret
 	if err := s.Scan(&sec.ID, &sec.ProvisionerID, &sec.Identity, &sec.Hash, timeScan{&sec.CreatedAt}, &sec.CreatedBy,
-		timeScan{&sec.ExpiresAt}, zeroTimeScan{&sec.UsedAt}, &sec.UsedFrom); err != nil {
+		timeScan{&sec.ExpiresAt}, zeroTimeScan{&sec.UsedAt}, &sec.UsedFrom, zeroTimeScan{&sec.RevokedAt}, &sec.RevokedBy); err != nil {
 		return nil, err
 	}
 	return &sec, nil
@@ -272,6 +275,28 @@ func (db *DB) ReleaseESTSecret(ctx context.Context, id, token string, ev audit.E
 	})
 	if err != nil {
 		return fmt.Errorf("store: release EST secret %s: %w", id, err)
+	}
+	return nil
+}
+
+// RevokeESTSecret revokes unused secret id of provisioner provID at now,
+// with ev; ErrConflict when it is used or revoked already.
+func (db *DB) RevokeESTSecret(ctx context.Context, id, provID string, now time.Time, by string, ev audit.Event) error {
+	if err := normalizeEvent(&ev); err != nil {
+		return fmt.Errorf("store: revoke EST secret %s: %w", id, err)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlRevokeESTSecret), db.timeArg(now), by, id, provID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: EST secret %s is used or revoked already", ErrConflict, id)
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
+	if err != nil {
+		return fmt.Errorf("store: revoke EST secret %s: %w", id, err)
 	}
 	return nil
 }

@@ -96,8 +96,10 @@ type ESTSecret struct {
 	ExpiresAt time.Time  `json:"expires_at"`
 	UsedAt    *time.Time `json:"used_at,omitempty"`
 	UsedFrom  string     `json:"used_from,omitempty"`
-	// Status is unused, used or expired.
-	Status string `json:"status"`
+	// Status is unused, used, expired or revoked.
+	Status    string     `json:"status"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy string     `json:"revoked_by,omitempty"`
 }
 
 // ESTSecretList is the answer to GET .../secrets.

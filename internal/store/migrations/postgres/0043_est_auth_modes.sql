@@ -5,3 +5,6 @@
 -- line, sorted ('' for none).
 UPDATE est_provisioners SET auth = 'any' WHERE auth = 'both';
 ALTER TABLE est_provisioners ADD COLUMN allowed_identities TEXT NOT NULL DEFAULT '';
+-- A revoked secret (certwright est secret revoke) authenticates nothing.
+ALTER TABLE est_secrets ADD COLUMN revoked_at timestamptz;
+ALTER TABLE est_secrets ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';
