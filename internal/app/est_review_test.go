@@ -145,6 +145,9 @@ func TestESTUnauthenticatedFlood(t *testing.T) {
 			r := e.post(t, "fleet", "simpleenroll", bodies[i%3], "", "")
 			if r.status == http.StatusTooManyRequests {
 				limited++
+				if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" || !strings.Contains(string(r.body), "retry in "+ra+" second") {
+					t.Errorf("429 says %q with Retry-After %q: they must agree", tTrim(r.body), ra)
+				}
 			} else if r.status != http.StatusUnauthorized {
 				t.Fatalf("request %d without credential: %d %s", i, r.status, tTrim(r.body))
 			}
@@ -154,6 +157,14 @@ func TestESTUnauthenticatedFlood(t *testing.T) {
 		}
 		if n := tESTEnrollAudits(t, e.in, head); n != 0 {
 			t.Errorf("credential-less requests wrote %d est.enroll audit rows, want 0", n)
+		}
+		// A device with a credential sending no CSR gets a short fixed
+		// message, not the ASN.1 parser's dump.
+		e.clk.Advance(time.Minute)
+		const id = "dev-1.devices.example.com"
+		r := e.post(t, "fleet", "simpleenroll", bodies[1], id, e.secret(t, "fleet", id))
+		if r.status != http.StatusBadRequest || strings.Contains(string(r.body), "structure") || strings.Contains(string(r.body), "{") {
+			t.Errorf("not a CSR: %d %q, want 400 with a fixed message", r.status, tTrim(r.body))
 		}
 	})
 }
