@@ -1,19 +1,23 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -519,6 +523,129 @@ func TestESTSecretRevoke(t *testing.T) {
 		}
 		if got := tAuditOf(t, e.in, "est.secret.revoke"); len(got) != 1 || !strings.Contains(got[0], secID) {
 			t.Errorf("est.secret.revoke events: %q", got)
+		}
+	})
+}
+
+// tCSRWithPassword is a CSR for cn whose challengePassword attribute is
+// pw as a string of ASN.1 tag tag, next to the extension request.
+func tCSRWithPassword(t *testing.T, cn, pw string, tag int) []byte {
+	t.Helper()
+	key := tECKey(t, elliptic.P256())
+	csr := tESTCSR(t, key, cn, cn)
+	var tbs struct {
+		Version int
+		Subject asn1.RawValue
+		Key     asn1.RawValue
+		Attrs   asn1.RawValue `asn1:"optional,tag:0"`
+	}
+	if _, err := asn1.Unmarshal(csr.RawTBSCertificateRequest, &tbs); err != nil {
+		t.Fatal(err)
+	}
+	val, err := asn1.Marshal(asn1.RawValue{Tag: tag, Bytes: []byte(pw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr, err := asn1.Marshal(struct {
+		Type   asn1.ObjectIdentifier
+		Values asn1.RawValue
+	}{asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 7}, asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: val}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbs.Attrs = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: append(tbs.Attrs.Bytes, attr...)}
+	tbsDER, err := asn1.Marshal(tbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256(tbsDER)
+	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := asn1.Marshal(struct {
+		TBS asn1.RawValue
+		Alg pkix.AlgorithmIdentifier
+		Sig asn1.BitString
+	}{asn1.RawValue{FullBytes: tbsDER}, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}}, asn1.BitString{Bytes: sig, BitLength: len(sig) * 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := x509.ParseCertificateRequest(der); err != nil || c.CheckSignature() != nil {
+		t.Fatalf("test CSR: %v", err)
+	}
+	return der
+}
+
+// tBoundEnrol enrols over one TLS connection of version, whose channel
+// binding (tls-unique for TLS 1.2, tls-exporter for 1.3) pw turns into the
+// CSR's challengePassword; it returns the status.
+func tBoundEnrol(t *testing.T, e *tESTEnv, version uint16, user, secret string, tag int, pw func(binding []byte) string) int {
+	t.Helper()
+	conn, err := tls.Dial("tcp", e.in.httpsAddr(), &tls.Config{RootCAs: e.in.pool, MinVersion: version, MaxVersion: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := conn.ConnectionState()
+	binding := cs.TLSUnique
+	if version == tls.VersionTLS13 {
+		if binding, err = cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(binding) == 0 {
+		t.Fatalf("TLS %x: no channel binding", version)
+	}
+	used := false
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
+		if used {
+			return nil, errors.New("one connection only")
+		}
+		used = true
+		return conn, nil
+	}}}
+	body := base64.StdEncoding.EncodeToString(tCSRWithPassword(t, user, pw(binding), tag))
+	req, _ := http.NewRequest("POST", e.in.l.HTTPSURL+"/.well-known/est/fleet/simpleenroll", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/pkcs10")
+	req.SetBasicAuth(user, secret)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestESTChannelBinding (L10): a CSR whose challengePassword is the
+// connection's channel binding (tls-unique on TLS 1.2, tls-exporter on
+// TLS 1.3) enrols, one with another connection's binding is refused, and
+// a challengePassword that is no channel binding is ignored.
+func TestESTChannelBinding(t *testing.T) {
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) {
+		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "fleet", Auth: "basic"})
+		const id = "dev-1.devices.example.com"
+		good := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+		wrong := func(b []byte) string {
+			w := bytes.Clone(b)
+			w[0] ^= 1
+			return base64.StdEncoding.EncodeToString(w)
+		}
+		for _, c := range []struct {
+			name    string
+			version uint16
+			tag     int
+		}{{"TLS 1.2 tls-unique", tls.VersionTLS12, asn1.TagPrintableString}, {"TLS 1.3 tls-exporter", tls.VersionTLS13, asn1.TagUTF8String}} {
+			secret := e.secret(t, "fleet", id)
+			if s := tBoundEnrol(t, e, c.version, id, secret, c.tag, wrong); s != http.StatusUnauthorized {
+				t.Errorf("%s, another connection's binding: %d, want 401", c.name, s)
+			}
+			if s := tBoundEnrol(t, e, c.version, id, secret, c.tag, good); s != http.StatusOK {
+				t.Errorf("%s, this connection's binding: %d, want 200", c.name, s)
+			}
+		}
+		secret := e.secret(t, "fleet", id)
+		if s := tBoundEnrol(t, e, tls.VersionTLS13, id, secret, asn1.TagIA5String, func([]byte) string { return "hello" }); s != http.StatusOK {
+			t.Errorf("a challengePassword that is no channel binding: %d, want 200 (ignored)", s)
 		}
 	})
 }

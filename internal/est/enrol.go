@@ -651,9 +651,19 @@ func sameSubject(csr *x509.CertificateRequest, c *x509.Certificate) error {
 	return nil
 }
 
-// checkChannelBinding checks a CSR's challengePassword, when it has one,
-// against the connection's channel binding (RFC 7030 3.5: base64 of
-// tls-unique; for TLS 1.3, RFC 9266's tls-exporter).
+// Sizes of a channel binding value: tls-unique is the 12-byte Finished
+// message of TLS 1.2 (up to 36 with other suites), tls-exporter 32 bytes.
+const (
+	minBinding = 12
+	maxBinding = 64
+)
+
+// checkChannelBinding checks a CSR's challengePassword against the
+// connection's channel binding (RFC 7030 3.5: base64 of tls-unique; for
+// TLS 1.3, RFC 9266's tls-exporter) when it looks like one: standard
+// base64 of 12 to 64 bytes. Any other challengePassword (a PrintableString,
+// UTF8String or IA5String) is not a channel binding and is ignored, as
+// the devices that put other values there expect.
 func checkChannelBinding(csr *x509.CertificateRequest, binding []byte) error {
 	pw, ok, err := ChallengePassword(csr.RawTBSCertificateRequest)
 	if err != nil {
@@ -662,11 +672,14 @@ func checkChannelBinding(csr *x509.CertificateRequest, binding []byte) error {
 	if !ok {
 		return nil
 	}
-	if len(binding) == 0 {
-		return errorf(ErrRefused, "the CSR carries a challengePassword (channel binding) but this connection offers no channel binding value")
+	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(pw))
+	if err != nil || len(got) < minBinding || len(got) > maxBinding {
+		return nil
 	}
-	want := base64.StdEncoding.EncodeToString(binding)
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(pw)), []byte(want)) != 1 {
+	if len(binding) == 0 {
+		return errorf(ErrRefused, "the CSR carries a channel binding in its challengePassword but this connection offers none (EST needs TLS directly to this server)")
+	}
+	if subtle.ConstantTimeCompare(got, binding) != 1 {
 		return &authFailure{reason: "channel binding mismatch", err: errorf(ErrUnauthenticated,
 			"the CSR's challengePassword is not this TLS connection's channel binding (tls-unique for TLS 1.2, tls-exporter for TLS 1.3, base64): the CSR was made for another connection")}
 	}
