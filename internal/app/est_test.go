@@ -54,16 +54,7 @@ func (ca *tESTCA) pem() string {
 // idevid issues a device certificate with serial number sn and DNS name dns.
 func (ca *tESTCA) idevid(t *testing.T, sn, dns string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
-	key := tECKey(t, elliptic.P256())
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "IDevID " + sn, SerialNumber: sn},
-		DNSNames: []string{dns}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(30, 0, 0),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, key
+	return ca.idevidWith(t, sn, dns, x509.ExtKeyUsageClientAuth)
 }
 
 // tESTCSR makes a CSR with key for cn and the DNS names given.
@@ -115,25 +106,12 @@ func tDeviceProfile(t *testing.T) string {
 // server key generation, re-enrolment within and beyond the grace period,
 // and every refusal the brief names, each leaving nothing stored.
 func TestEST(t *testing.T) {
-	t.Parallel()
-	for _, be := range tBackends {
-		t.Run(be.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC())
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
-			tESTRun(t, in, clk)
-		})
-	}
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) { tESTRun(t, e.in, e.clk) })
 }
 
 func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	ctx := context.Background()
 	in.tUseMachineAdmin(t) // fleet generates keys: its secrets come from a machine with key:export
-	if r := in.raw("POST", "/api/v1/profiles", in.bearer(), strings.NewReader(tDeviceProfile(t))); r.status != http.StatusCreated {
-		t.Fatalf("create profile: %d %s", r.status, tTrim(r.body))
-	}
 	maker, other := tNewESTCA(t, "Maker IDevID CA"), tNewESTCA(t, "Other Maker CA")
 	var prov apitypes.ESTProvisioner
 	in.must(http.StatusCreated, "POST", "/api/v1/est/provisioners", apitypes.CreateESTProvisionerRequest{

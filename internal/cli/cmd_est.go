@@ -423,18 +423,14 @@ func runESTSecretList(ctx context.Context, r *runner, args []string) error {
 func runESTSecretRevoke(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("est secret revoke")
 	prov := fs.String("provisioner", "", "EST provisioner `NAME`")
-	pos, err := r.parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	if err := r.required(fs, "provisioner"); err != nil {
-		return err
-	}
-	c, err := r.connect(cf)
+	c, pos, err := r.open(fs, cf, args, "ID")
 	if err != nil {
 		return err
 	}
 	defer c.close()
+	if *prov == "" {
+		return r.usagef("--provisioner is required")
+	}
 	var out apitypes.ESTSecret
 	if _, err := c.request(ctx, http.MethodPost, "/api/v1/est/provisioners/"+seg(*prov)+"/secrets/"+seg(pos[0])+"/revoke", nil, nil, "", &out); err != nil {
 		return err
