@@ -145,6 +145,12 @@ func (db *DB) SetESTProvisionerDisabled(ctx context.Context, id string, at time.
 // estWrite runs one single-row write with its audit event; no row is
 // ErrNotFound.
 func (db *DB) estWrite(ctx context.Context, what string, ev audit.Event, q string, args ...any) error {
+	return db.estWriteOr(ctx, what, notFound("EST record", what), ev, q, args...)
+}
+
+// estWriteOr runs one single-row write with its audit event; no row is
+// none.
+func (db *DB) estWriteOr(ctx context.Context, what string, none error, ev audit.Event, q string, args ...any) error {
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
@@ -154,7 +160,7 @@ func (db *DB) estWrite(ctx context.Context, what string, ev audit.Event, q strin
 			return err
 		}
 		if n == 0 {
-			return notFound("EST record", what)
+			return none
 		}
 		return db.appendAudit(ctx, tx, &ev)
 	})
@@ -241,23 +247,8 @@ func scanESTSecret(s scanner) (*est.Secret, error) {
 // expired (ErrConflict): one conditional UPDATE, so of racing requests on
 // any replica exactly one wins.
 func (db *DB) UseESTSecret(ctx context.Context, id string, now time.Time, from, token string, ev audit.Event) error {
-	if err := normalizeEvent(&ev); err != nil {
-		return fmt.Errorf("store: use EST secret %s: %w", id, err)
-	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlUseESTSecret), db.timeArg(now), from, token, id, db.timeArg(now))
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("%w: EST secret %s is used or expired", ErrConflict, id)
-		}
-		return db.appendAudit(ctx, tx, &ev)
-	})
-	if err != nil {
-		return fmt.Errorf("store: use EST secret %s: %w", id, err)
-	}
-	return nil
+	return db.estWriteOr(ctx, "use EST secret "+id, fmt.Errorf("%w: EST secret %s is used, revoked or expired", ErrConflict, id), ev,
+		sqlUseESTSecret, db.timeArg(now), from, token, id, db.timeArg(now))
 }
 
 // ReleaseESTSecret makes secret id unused again, appending ev, if the
@@ -282,21 +273,6 @@ func (db *DB) ReleaseESTSecret(ctx context.Context, id, token string, ev audit.E
 // RevokeESTSecret revokes unused secret id of provisioner provID at now,
 // with ev; ErrConflict when it is used or revoked already.
 func (db *DB) RevokeESTSecret(ctx context.Context, id, provID string, now time.Time, by string, ev audit.Event) error {
-	if err := normalizeEvent(&ev); err != nil {
-		return fmt.Errorf("store: revoke EST secret %s: %w", id, err)
-	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlRevokeESTSecret), db.timeArg(now), by, id, provID)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("%w: EST secret %s is used or revoked already", ErrConflict, id)
-		}
-		return db.appendAudit(ctx, tx, &ev)
-	})
-	if err != nil {
-		return fmt.Errorf("store: revoke EST secret %s: %w", id, err)
-	}
-	return nil
+	return db.estWriteOr(ctx, "revoke EST secret "+id, fmt.Errorf("%w: EST secret %s is used or revoked already", ErrConflict, id), ev,
+		sqlRevokeESTSecret, db.timeArg(now), by, id, provID)
 }
