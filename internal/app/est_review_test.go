@@ -266,7 +266,7 @@ func TestESTDeviceAuthModes(t *testing.T) {
 		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "both", Auth: "both", IdentityFrom: san})
 		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "any", Auth: "any", IdentityFrom: san})
 		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "listed", Auth: "any", IdentityFrom: san,
-			AllowedIdentities: []string{"dev-1.devices.example.com"}})
+			AllowedIdentities: []string{"DEV-1.devices.example.com"}}) // DNS identities compare lowercased
 		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "serial", Auth: "client-cert", IdentityFrom: "serial:.devices.example.com"})
 		e.provisioner(t, apitypes.CreateESTProvisionerRequest{Name: "plain", Auth: "client-cert", IdentityFrom: "serial"})
 		key := tECKey(t, elliptic.P256())

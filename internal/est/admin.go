@@ -211,7 +211,7 @@ func (s *Service) checkPolicy(ctx context.Context, p authz.Principal, prov *Prov
 	if err := checkIdentityFrom(prov.IdentityFrom); err != nil {
 		return err
 	}
-	ids, err := normaliseAllowList(prov.AllowedIdentities)
+	ids, err := normaliseAllowList(prov.AllowedIdentities, prov.IdentityFrom != IdentitySerial)
 	if err != nil {
 		return err
 	}
@@ -243,8 +243,10 @@ func checkIdentityFrom(from string) error {
 	return nil
 }
 
-// normaliseAllowList checks, sorts and de-duplicates an allow-list.
-func normaliseAllowList(ids []string) ([]string, error) {
+// normaliseAllowList checks, sorts and de-duplicates an allow-list;
+// lower lowercases it (identities that are DNS names: IDevIDs yield them
+// lowercased).
+func normaliseAllowList(ids []string, lower bool) ([]string, error) {
 	if len(ids) > MaxAllowedIdentities {
 		return nil, invalid("the identity allow-list has %d entries; at most %d", len(ids), MaxAllowedIdentities)
 	}
@@ -254,6 +256,9 @@ func normaliseAllowList(ids []string) ([]string, error) {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
 		id = strings.TrimSpace(id)
+		if lower {
+			id = strings.ToLower(id)
+		}
 		if err := checkIdentity(id); err != nil {
 			return nil, fmt.Errorf("identity allow-list: %w", err)
 		}
