@@ -232,6 +232,30 @@ func TestESTReenrollOnce(t *testing.T) {
 				t.Errorf("re-enrolment %d with the replaced certificate: %v, want 401", i+2, err)
 			}
 		}
+		// Racing re-enrolments with one certificate: one wins, the others
+		// are refused as a device's doing (401), not a server error.
+		statuses := make(chan int, 6)
+		for range 6 {
+			go func() {
+				c := tESTClient(e.in, "fleet")
+				c.Certificates, c.PrivateKey = []*x509.Certificate{renewed}, key
+				_, err := c.Reenroll(ctx, tESTCSR(t, key, id, id))
+				statuses <- tESTStatus(err)
+			}()
+		}
+		won := 0
+		for range 6 {
+			switch s := <-statuses; s {
+			case 0:
+				won++
+			case http.StatusUnauthorized:
+			default:
+				t.Errorf("racing re-enrolment: status %d, want 200 or 401", s)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d of 6 racing re-enrolments with one certificate succeeded, want 1", won)
+		}
 	})
 }
 

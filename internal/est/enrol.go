@@ -353,8 +353,9 @@ func (s *Service) enrol(ctx context.Context, prov *Provisioner, req Request, tok
 		ireq.Replaces, ireq.RenewalKind = dev.current.Serial, inventory.RenewalEST
 	}
 	res, err := s.issuer.Issue(ctx, ireq)
-	if errors.Is(err, issue.ErrConflict) && dev.current != nil {
-		// A concurrent re-enrolment replaced the certificate first.
+	if dev.current != nil && (errors.Is(err, issue.ErrConflict) || errors.Is(err, ErrConflict)) {
+		// A concurrent re-enrolment replaced the certificate first (seen
+		// by the issuer's check, or by the store's conditional update).
 		err = &authFailure{reason: "certificate replaced by a concurrent re-enrolment", err: errorf(ErrUnauthenticated,
 			"the certificate %s was replaced by a concurrent re-enrolment; re-enrol with the new certificate", dev.current.Serial)}
 	}
