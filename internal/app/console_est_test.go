@@ -23,8 +23,8 @@ import (
 func tESTFleet(t *testing.T, in *tInstance) {
 	t.Helper()
 	in.must(http.StatusCreated, "POST", "/api/v1/est/provisioners", apitypes.CreateESTProvisionerRequest{
-		Name: "fleet", CA: "issuing", Profile: "internal_service", Auth: "both", BootstrapPEM: tNewESTCA(t, "Maker IDevID CA").pem(),
-		IdentityFrom: "san:*.devices.example.com", ServerKeyGen: true, ReenrollGrace: "48h",
+		Name: "fleet", CA: "issuing", Profile: "internal_service", Auth: "any", BootstrapPEM: tNewESTCA(t, "Maker IDevID CA").pem(),
+		IdentityFrom: "san:*.devices.example.com", ReenrollGrace: "48h",
 	}, nil)
 }
 

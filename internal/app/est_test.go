@@ -54,16 +54,7 @@ func (ca *tESTCA) pem() string {
 // idevid issues a device certificate with serial number sn and DNS name dns.
 func (ca *tESTCA) idevid(t *testing.T, sn, dns string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
-	key := tECKey(t, elliptic.P256())
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "IDevID " + sn, SerialNumber: sn},
-		DNSNames: []string{dns}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(30, 0, 0),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, key
+	return ca.idevidWith(t, sn, dns, x509.ExtKeyUsageClientAuth)
 }
 
 // tESTCSR makes a CSR with key for cn and the DNS names given.
@@ -115,28 +106,16 @@ func tDeviceProfile(t *testing.T) string {
 // server key generation, re-enrolment within and beyond the grace period,
 // and every refusal the brief names, each leaving nothing stored.
 func TestEST(t *testing.T) {
-	t.Parallel()
-	for _, be := range tBackends {
-		t.Run(be.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC())
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
-			tESTRun(t, in, clk)
-		})
-	}
+	tESTReviewRun(t, func(t *testing.T, e *tESTEnv) { tESTRun(t, e.in, e.clk) })
 }
 
 func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	ctx := context.Background()
-	if r := in.raw("POST", "/api/v1/profiles", in.bearer(), strings.NewReader(tDeviceProfile(t))); r.status != http.StatusCreated {
-		t.Fatalf("create profile: %d %s", r.status, tTrim(r.body))
-	}
+	in.tUseMachineAdmin(t) // fleet generates keys: its secrets come from a machine with key:export
 	maker, other := tNewESTCA(t, "Maker IDevID CA"), tNewESTCA(t, "Other Maker CA")
 	var prov apitypes.ESTProvisioner
 	in.must(http.StatusCreated, "POST", "/api/v1/est/provisioners", apitypes.CreateESTProvisionerRequest{
-		Name: "fleet", CA: "issuing", Profile: "device_1h", Auth: "both", BootstrapPEM: maker.pem(),
+		Name: "fleet", CA: "issuing", Profile: "device_1h", Auth: "any", BootstrapPEM: maker.pem(),
 		IdentityFrom: "san:*.devices.example.com", ServerKeyGen: true, ReenrollGrace: "48h",
 	}, &prov)
 	if prov.URL != "https://"+in.httpsAddr()+"/.well-known/est/fleet/" || len(prov.BootstrapCAs) != 1 {
@@ -211,6 +190,10 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 		t.Errorf("reused one-time secret: %v, want 401", err)
 	}
 
+	// Each refusal above spent a token of this address's budget on the
+	// provisioner: let it refill.
+	clk.Advance(30 * time.Second)
+
 	// Racing requests with one fresh secret: exactly one enrols.
 	var race apitypes.NewESTSecret
 	const rid = "dev-0003.devices.example.com"
@@ -235,6 +218,10 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	if won != 1 {
 		t.Errorf("%d of 6 racing requests enrolled with one secret, want 1", won)
 	}
+
+	// Each refusal above spent a token of this address's budget on the
+	// provisioner: let it refill.
+	clk.Advance(30 * time.Second)
 
 	// An IDevID from the manufacturer CA: identity from its DNS name.
 	devCert, devKey := maker.idevid(t, "SN0004", "dev-0004.devices.example.com")
@@ -266,6 +253,10 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 		t.Errorf("serverkeygen: the key is not the certificate's")
 	}
 
+	// Each refusal above spent a token of this address's budget on the
+	// provisioner: let it refill.
+	clk.Advance(30 * time.Second)
+
 	// Re-enrolment with the current certificate, then past expiry within
 	// and beyond the 48h grace.
 	re := tESTClient(in, "fleet")
@@ -274,6 +265,7 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 	if err != nil {
 		t.Fatalf("reenroll: %v", err)
 	}
+	re.Certificates = []*x509.Certificate{renewed} // the replaced one re-enrols no more
 	if _, err := re.Reenroll(ctx, tESTCSR(t, key, id, id, "extra.devices.example.com")); tESTStatus(err) != http.StatusForbidden {
 		t.Errorf("reenroll with other SANs: %v, want 403", err)
 	}
@@ -281,7 +273,6 @@ func tESTRun(t *testing.T, in *tInstance, clk *clock.Fake) {
 		t.Errorf("reenroll with an IDevID: %v, want 401", err)
 	}
 	clk.Advance(3 * time.Hour) // expired 2h ago: within the grace
-	re.Certificates = []*x509.Certificate{renewed}
 	if _, err := re.Reenroll(ctx, tESTCSR(t, key, id, id)); err != nil {
 		t.Errorf("reenroll 2h after expiry (grace 48h): %v", err)
 	}

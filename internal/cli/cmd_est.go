@@ -17,14 +17,18 @@ func estCommands() []*command {
 	return []*command{
 		{
 			name: "create", summary: "create an EST provisioner: /.well-known/est/NAME/ issuing on one CA under one profile",
-			args:    "NAME --ca CA --profile PROFILE --auth client-cert|basic|both [--bootstrap-ca FILE] [--identity serial|san:PATTERN] [--serverkeygen] [--reenroll-grace 168h] [--json]",
-			example: "certwright est create devices --ca issuing --profile internal_service --auth both --bootstrap-ca idevid-ca.pem",
+			args:    "NAME --ca CA --profile PROFILE --auth client-cert|basic|any|both [--bootstrap-ca FILE] [--identity serial|serial:.SUFFIX|san:PATTERN] [--allow-identities FILE] [--serverkeygen] [--reenroll-grace 168h] [--json]",
+			example: "certwright est create devices --ca issuing --profile internal_service --auth any --bootstrap-ca idevid-ca.pem",
 			more: "--auth client-cert: devices present an IDevID chaining to --bootstrap-ca (the manufacturer CA bundle, PEM);\n" +
 				"basic: devices send HTTP Basic identity:secret with a one-time secret from `certwright est secret create`;\n" +
-				"both: either (a device presenting both must pass both, for one identity).\n" +
-				"--identity says what of an IDevID the device may enrol for: serial (its subject serialNumber, the default)\n" +
-				"or san:PATTERN (its first DNS name matching PATTERN, e.g. san:*.devices.example.com). The CSR's common name\n" +
-				"and every subject alternative name must be that identity.\n" +
+				"any: either (a device presenting both must pass both, for one identity; a client certificate that is no IDevID\n" +
+				"is ignored next to a valid secret); both: an IDevID and a one-time secret, for one identity.\n" +
+				"--identity says what of an IDevID the device may enrol for: serial (its subject serialNumber, the default;\n" +
+				"one word without dots), serial:.SUFFIX (the serial, lowercased, as one DNS label under SUFFIX, e.g.\n" +
+				"serial:.devices.example.com) or san:PATTERN (its first DNS name matching PATTERN, e.g. san:*.devices.example.com;\n" +
+				"never a wildcard name). The CSR's common name and every subject alternative name must be that identity.\n" +
+				"--allow-identities FILE (one identity a line, # comments) limits the identities enrolled, from IDevIDs and\n" +
+				"secrets alike; `--allow-identities ''` on update lifts the list.\n" +
 				"simplereenroll takes the current certificate as TLS client certificate, also for --reenroll-grace after it\n" +
 				"expired (default 168h). --serverkeygen serves /serverkeygen (the key comes back over TLS as PKCS#8).\n" +
 				"A provisioner named default is also served at /.well-known/est/.",
@@ -34,7 +38,7 @@ func estCommands() []*command {
 		{name: "show", summary: "show one EST provisioner", args: "NAME [--json]", example: "certwright est show devices", run: runESTShow},
 		{
 			name: "update", summary: "change an EST provisioner's CA, profile, authentication or key generation",
-			args:    "NAME [--ca CA] [--profile P] [--auth MODE] [--bootstrap-ca FILE] [--identity serial|san:PATTERN] [--serverkeygen=true|false] [--reenroll-grace D] [--json]",
+			args:    "NAME [--ca CA] [--profile P] [--auth MODE] [--bootstrap-ca FILE] [--identity serial|serial:.SUFFIX|san:PATTERN] [--allow-identities FILE] [--serverkeygen=true|false] [--reenroll-grace D] [--json]",
 			example: "certwright est update devices --reenroll-grace 72h",
 			more:    "Only the flags given change; each is checked as `est create` checks it. Changes apply to the next request.",
 			run:     runESTUpdate,
@@ -54,23 +58,28 @@ func estCommands() []*command {
 			},
 			{name: "list", summary: "list a provisioner's enrolment secrets (never the secrets)", args: "--provisioner NAME [--json]",
 				example: "certwright est secret list --provisioner devices", run: runESTSecretList},
+			{name: "revoke", summary: "revoke an unused enrolment secret (a leaked one authenticates nothing)", args: "--provisioner NAME ID [--json]",
+				example: "certwright est secret revoke --provisioner devices 0123456789abcdef", run: runESTSecretRevoke,
+				more: "ID is the secret's ID (the part after est_ in the secret, or from `certwright est secret list`). A used\n" +
+					"secret cannot be revoked: revoke the certificate it enrolled instead (certwright cert revoke)."},
 		}},
 	}
 }
 
 // estFlags are the flags est create and est update share.
 type estFlags struct {
-	ca, profile, auth, bootstrap, identity, grace *string
-	keygen                                        *bool
+	ca, profile, auth, bootstrap, identity, grace, allow *string
+	keygen                                               *bool
 }
 
 func registerESTFlags(fs *flag.FlagSet) *estFlags {
 	return &estFlags{
 		ca:        fs.String("ca", "", "issue on `CA` (name or ID)"),
 		profile:   fs.String("profile", "", "issue under `PROFILE`"),
-		auth:      fs.String("auth", "", "device authentication: `client-cert, basic or both`"),
+		auth:      fs.String("auth", "", "device authentication: `client-cert, basic, any or both`"),
 		bootstrap: fs.String("bootstrap-ca", "", "manufacturer (IDevID) CA bundle `FILE` (PEM)"),
-		identity:  fs.String("identity", "", "what of an IDevID a device enrols for: `serial or san:PATTERN`"),
+		identity:  fs.String("identity", "", "what of an IDevID a device enrols for: `serial, serial:.SUFFIX or san:PATTERN`"),
+		allow:     fs.String("allow-identities", "", "enrol only the identities listed in `FILE` (one a line, # comments)"),
 		grace:     fs.String("reenroll-grace", "", "re-enrolment with an expired certificate is allowed for `DURATION` after expiry"),
 		keygen:    fs.Bool("serverkeygen", false, "serve /serverkeygen (server-generated keys)"),
 	}
@@ -85,6 +94,28 @@ func (f *estFlags) bundle() (string, error) {
 		return "", fmt.Errorf("--bootstrap-ca: %w", err)
 	}
 	return string(b), nil
+}
+
+// maxAllowFile bounds the identity allow-list read from disk.
+const maxAllowFile = 4 << 20
+
+// allowList reads the identity allow-list file: one identity a line,
+// blank lines and # comments skipped.
+func (f *estFlags) allowList() ([]string, error) {
+	if *f.allow == "" {
+		return []string{}, nil
+	}
+	b, err := readLimited(*f.allow, maxAllowFile)
+	if err != nil {
+		return nil, fmt.Errorf("--allow-identities: %w", err)
+	}
+	ids := []string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			ids = append(ids, line)
+		}
+	}
+	return ids, nil
 }
 
 func (r *runner) duration(flagName, s string) error {
@@ -116,6 +147,9 @@ func runESTCreate(ctx context.Context, r *runner, args []string) error {
 		if req.BootstrapPEM, err = f.bundle(); err != nil {
 			return err
 		}
+	}
+	if req.AllowedIdentities, err = f.allowList(); err != nil {
+		return err
 	}
 	c, err := r.connect(cf)
 	if err != nil {
@@ -153,6 +187,11 @@ func printESTProvisioner(w io.Writer, p apitypes.ESTProvisioner) error {
 	fl.add("Authentication", p.Auth)
 	fl.add("Bootstrap CAs", strings.Join(p.BootstrapCAs, "; "))
 	fl.add("Identity from IDevID", p.IdentityFrom)
+	allowed := "any identity"
+	if n := len(p.AllowedIdentities); n > 0 {
+		allowed = fmt.Sprintf("%d listed identities", n)
+	}
+	fl.add("Identity allow-list", allowed)
 	keygen := "no"
 	if p.ServerKeyGen {
 		keygen = "yes"
@@ -246,8 +285,15 @@ func runESTUpdate(ctx context.Context, r *runner, args []string) error {
 		}
 		req.BootstrapPEM = &b
 	}
+	if isSet(fs, "allow-identities") {
+		ids, err := f.allowList()
+		if err != nil {
+			return err
+		}
+		req.AllowedIdentities = &ids
+	}
 	if req == (apitypes.UpdateESTProvisionerRequest{}) {
-		return r.usagef("nothing to change: give at least one of --ca, --profile, --auth, --bootstrap-ca, --identity, --serverkeygen and --reenroll-grace")
+		return r.usagef("nothing to change: give at least one of --ca, --profile, --auth, --bootstrap-ca, --identity, --allow-identities, --serverkeygen and --reenroll-grace")
 	}
 	c, err := r.connect(cf)
 	if err != nil {
@@ -372,4 +418,26 @@ func runESTSecretList(ctx context.Context, r *runner, args []string) error {
 		t.row(s.ID, s.Identity, s.Status, showTime(s.ExpiresAt), showTimePtr(s.UsedAt), s.CreatedBy)
 	}
 	return t.flush()
+}
+
+func runESTSecretRevoke(ctx context.Context, r *runner, args []string) error {
+	fs, cf := newClientFlagSet("est secret revoke")
+	prov := fs.String("provisioner", "", "EST provisioner `NAME`")
+	c, pos, err := r.open(fs, cf, args, "ID")
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if *prov == "" {
+		return r.usagef("--provisioner is required")
+	}
+	var out apitypes.ESTSecret
+	if _, err := c.request(ctx, http.MethodPost, "/api/v1/est/provisioners/"+seg(*prov)+"/secrets/"+seg(pos[0])+"/revoke", nil, nil, "", &out); err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(r.stdout, out)
+	}
+	fmt.Fprintf(r.stdout, "Revoked enrolment secret %s (identity %s) on EST provisioner %s: it enrols no device.\n", out.ID, out.Identity, *prov)
+	return nil
 }

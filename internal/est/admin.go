@@ -31,6 +31,8 @@ type ProvisionerSpec struct {
 	IdentityFrom  string
 	ServerKeyGen  bool
 	ReenrollGrace time.Duration // 0: DefaultReenrollGrace
+	// AllowedIdentities, when not empty, are the only identities enrolled.
+	AllowedIdentities []string
 }
 
 // ProvisionerUpdate changes a provisioner: nil fields stay as they are.
@@ -42,6 +44,8 @@ type ProvisionerUpdate struct {
 	IdentityFrom  *string
 	ServerKeyGen  *bool
 	ReenrollGrace *time.Duration
+	// AllowedIdentities replaces the allow-list; empty lifts it.
+	AllowedIdentities *[]string
 }
 
 // Empty reports whether u changes nothing.
@@ -78,6 +82,7 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	prov := &Provisioner{
 		Name: spec.Name, Profile: spec.Profile, Auth: spec.Auth, BootstrapPEM: spec.BootstrapPEM,
 		IdentityFrom: spec.IdentityFrom, ServerKeyGen: spec.ServerKeyGen, ReenrollGrace: spec.ReenrollGrace,
+		AllowedIdentities: spec.AllowedIdentities,
 	}
 	if prov.IdentityFrom == "" {
 		prov.IdentityFrom = IdentitySerial
@@ -109,7 +114,18 @@ func auditView(p *Provisioner) map[string]any {
 		"id": p.ID, "ca": p.CAName, "ca_id": p.CAID, "profile": p.Profile, "auth": p.Auth,
 		"bootstrap_cas": BootstrapSummary(p.BootstrapPEM), "identity_from": p.IdentityFrom,
 		"server_keygen": p.ServerKeyGen, "reenroll_grace": p.ReenrollGrace.String(),
+		"allowed_identities": AllowListSummary(p.AllowedIdentities),
 	}
+}
+
+// AllowListSummary is what the audit log records of an allow-list: its
+// size and the SHA-256 of its sorted entries ("" when there is none).
+func AllowListSummary(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	return fmt.Sprintf("%d identities (sha256:%s)", len(ids), hex.EncodeToString(sum[:]))
 }
 
 // BootstrapSummary lists a bundle's certificates as "subject (sha256:hex)".
@@ -190,70 +206,127 @@ func (s *Service) checkPolicy(ctx context.Context, p authz.Principal, prov *Prov
 	case prov.allowsCert() && len(certs) == 0:
 		return invalid("auth %s needs the manufacturer (IDevID) CA bundle devices authenticate with: give --bootstrap-ca FILE (PEM)", prov.Auth)
 	case !prov.allowsCert() && len(certs) > 0:
-		return invalid("auth %s takes no bootstrap CA bundle: devices authenticate with one-time secrets; use --auth both to accept IDevIDs too", prov.Auth)
+		return invalid("auth %s takes no bootstrap CA bundle: devices authenticate with one-time secrets; use --auth any to accept IDevIDs too, or both to require an IDevID and a secret", prov.Auth)
 	}
-	if prov.IdentityFrom != IdentitySerial {
-		pat, ok := strings.CutPrefix(prov.IdentityFrom, IdentitySANPrefix)
-		if !ok {
-			return invalid("identity %q: use %q (the IDevID's subject serial number) or %q followed by a DNS name pattern such as san:*.devices.example.com", prov.IdentityFrom, IdentitySerial, IdentitySANPrefix)
-		}
-		if err := authz.ValidatePattern(pat); err != nil {
-			return fmt.Errorf("%w: identity: %w", ErrInvalid, err)
-		}
+	if err := checkIdentityFrom(prov.IdentityFrom); err != nil {
+		return err
 	}
+	ids, err := normaliseAllowList(prov.AllowedIdentities, prov.IdentityFrom != IdentitySerial)
+	if err != nil {
+		return err
+	}
+	prov.AllowedIdentities = ids
 	if prov.ReenrollGrace < 0 || prov.ReenrollGrace > MaxReenrollGrace {
 		return invalid("re-enrolment grace %s: give 0s to %s", prov.ReenrollGrace, MaxReenrollGrace)
 	}
 	return nil
 }
 
-// ListProvisioners lists every provisioner; it needs ca:read.
+// checkIdentityFrom checks what of an IDevID a provisioner enrols.
+func checkIdentityFrom(from string) error {
+	if from == IdentitySerial {
+		return nil
+	}
+	if suffix, ok := strings.CutPrefix(from, IdentitySerialPrefix); ok {
+		if !strings.HasPrefix(suffix, ".") || strings.Contains(suffix, "*") || authz.ValidatePattern("x"+suffix) != nil || suffix != strings.ToLower(suffix) {
+			return invalid("identity %q: after %q give a lowercase DNS suffix starting with a dot, such as serial:.devices.example.com", from, IdentitySerialPrefix)
+		}
+		return nil
+	}
+	pat, ok := strings.CutPrefix(from, IdentitySANPrefix)
+	if !ok {
+		return invalid("identity %q: use %q (the IDevID's subject serial number), serial:.SUFFIX (the serial as one DNS label under SUFFIX) or %q followed by a DNS name pattern such as san:*.devices.example.com", from, IdentitySerial, IdentitySANPrefix)
+	}
+	if err := authz.ValidatePattern(pat); err != nil {
+		return fmt.Errorf("%w: identity: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// normaliseAllowList checks, sorts and de-duplicates an allow-list;
+// lower lowercases it (identities that are DNS names: IDevIDs yield them
+// lowercased).
+func normaliseAllowList(ids []string, lower bool) ([]string, error) {
+	if len(ids) > MaxAllowedIdentities {
+		return nil, invalid("the identity allow-list has %d entries; at most %d", len(ids), MaxAllowedIdentities)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if lower {
+			id = strings.ToLower(id)
+		}
+		if err := checkIdentity(id); err != nil {
+			return nil, fmt.Errorf("identity allow-list: %w", err)
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// ListProvisioners lists the provisioners on CAs p may read (ca:read).
 func (s *Service) ListProvisioners(ctx context.Context, p authz.Principal) ([]*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: listing EST provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.store.ListESTProvisioners(ctx)
+	all, err := s.store.ListESTProvisioners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(prov *Provisioner) bool { return !canRead(p, prov) }), nil
 }
 
-// GetProvisioner returns one provisioner; it needs ca:read.
+// canRead reports whether p may read prov: ca:read over its CA.
+func canRead(p authz.Principal, prov *Provisioner) bool {
+	return p.Allow(authz.PermCARead, authz.Resource{CAID: prov.CAID, CAName: prov.CAName}) == nil
+}
+
+// GetProvisioner returns one provisioner; it needs ca:read over its CA.
 func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading EST provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.findProvisioner(ctx, name)
+	return s.findProvisioner(ctx, p, name)
 }
 
-// findProvisioner returns the provisioner named (or with ID) name; an
-// unknown name is ErrNotFound naming those that exist.
-func (s *Service) findProvisioner(ctx context.Context, name string) (*Provisioner, error) {
+// findProvisioner returns the provisioner named (or with ID) name if p
+// may read it. An unknown name, or one p may not read, is ErrNotFound
+// naming the provisioners p may read (and no other).
+func (s *Service) findProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	prov, err := s.store.GetESTProvisioner(ctx, name)
-	if err == nil {
+	if err == nil && canRead(p, prov) {
 		return prov, nil
 	}
-	if !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("est: provisioner %q: %w", name, err)
 	}
 	all, lerr := s.store.ListESTProvisioners(ctx)
 	if lerr != nil {
-		return nil, fmt.Errorf("est: provisioner %q: %w", name, err)
+		return nil, fmt.Errorf("est: provisioner %q: %w", name, lerr)
 	}
-	if len(all) == 0 {
-		return nil, errorf(ErrNotFound, "no EST provisioner %q; there are none (create one with certwright est create)", name)
+	var names []string
+	for _, prov := range all {
+		if canRead(p, prov) {
+			names = append(names, prov.Name)
+		}
 	}
-	names := make([]string, len(all))
-	for i, p := range all {
-		names[i] = p.Name
+	if len(names) == 0 {
+		return nil, errorf(ErrNotFound, "no EST provisioner %q that you may read; there are none (create one with certwright est create)", name)
 	}
-	return nil, errorf(ErrNotFound, "no EST provisioner %q; the provisioners are: %s", name, strings.Join(names, ", "))
+	return nil, errorf(ErrNotFound, "no EST provisioner %q that you may read; those you may read are: %s", name, strings.Join(names, ", "))
 }
 
 // UpdateProvisioner changes provisioner name as u says, checked as create
 // checks it; it needs ca:manage over the current CA and any new one.
 func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name string, u ProvisionerUpdate) (*Provisioner, []Change, error) {
 	if u.Empty() {
-		return nil, nil, invalid("nothing to change: give at least one of the CA, profile, auth, bootstrap CA bundle, identity, serverkeygen and re-enrolment grace")
+		return nil, nil, invalid("nothing to change: give at least one of the CA, profile, auth, bootstrap CA bundle, identity, identity allow-list, serverkeygen and re-enrolment grace")
 	}
-	cur, err := s.findProvisioner(ctx, name)
+	cur, err := s.findProvisioner(ctx, p, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -279,6 +352,9 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 	}
 	if u.ReenrollGrace != nil {
 		next.ReenrollGrace = *u.ReenrollGrace
+	}
+	if u.AllowedIdentities != nil {
+		next.AllowedIdentities = *u.AllowedIdentities
 	}
 	if caRef == "" || next.Profile == "" {
 		return nil, nil, invalid("a provisioner needs a CA and a profile")
@@ -312,6 +388,7 @@ func diff(a, b *Provisioner) []Change {
 	add("identity_from", a.IdentityFrom, b.IdentityFrom, a.IdentityFrom == b.IdentityFrom)
 	add("server_keygen", a.ServerKeyGen, b.ServerKeyGen, a.ServerKeyGen == b.ServerKeyGen)
 	add("reenroll_grace", a.ReenrollGrace.String(), b.ReenrollGrace.String(), a.ReenrollGrace == b.ReenrollGrace)
+	add("allowed_identities", AllowListSummary(a.AllowedIdentities), AllowListSummary(b.AllowedIdentities), slices.Equal(a.AllowedIdentities, b.AllowedIdentities))
 	return out
 }
 
@@ -327,7 +404,7 @@ func (s *Service) EnableProvisioner(ctx context.Context, p authz.Principal, name
 }
 
 func (s *Service) setDisabled(ctx context.Context, p authz.Principal, name string, disable bool) (*Provisioner, error) {
-	prov, err := s.findProvisioner(ctx, name)
+	prov, err := s.findProvisioner(ctx, p, name)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +434,7 @@ func (s *Service) setDisabled(ctx context.Context, p authz.Principal, name strin
 // first, with its enrolment secrets. The certificates it issued stay in
 // the inventory. It needs ca:manage over its CA.
 func (s *Service) DeleteProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
-	prov, err := s.findProvisioner(ctx, name)
+	prov, err := s.findProvisioner(ctx, p, name)
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,7 @@ func ChallengePassword(tbs []byte) (pw string, ok bool, err error) {
 		switch v.Tag {
 		case asn1.TagPrintableString, asn1.TagUTF8String, asn1.TagIA5String:
 		default:
-			return "", false, fmt.Errorf("challengePassword has ASN.1 tag %d; want a PrintableString or UTF8String", v.Tag)
+			return "", false, fmt.Errorf("challengePassword has ASN.1 tag %d; want a PrintableString, UTF8String or IA5String", v.Tag)
 		}
 		if v.Class != asn1.ClassUniversal || len(v.Bytes) > maxPassword {
 			return "", false, errors.New("challengePassword is not a short universal string")

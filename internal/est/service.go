@@ -41,9 +41,12 @@ type Store interface {
 	// unless it is used or expired already (ErrConflict): of requests
 	// racing for one secret, on any replica, one wins.
 	UseESTSecret(ctx context.Context, id string, now time.Time, from, token string, ev audit.Event) error
-	// ReleaseESTSecret makes secret id unused again if the enrolment
-	// holding token used it.
-	ReleaseESTSecret(ctx context.Context, id, token string) error
+	// ReleaseESTSecret makes secret id unused again, with ev, if the
+	// enrolment holding token used it.
+	ReleaseESTSecret(ctx context.Context, id, token string, ev audit.Event) error
+	// RevokeESTSecret revokes unused secret id of provisioner provID, with
+	// ev; ErrConflict when it is used or revoked already.
+	RevokeESTSecret(ctx context.Context, id, provID string, now time.Time, by string, ev audit.Event) error
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }
@@ -80,6 +83,10 @@ type Service struct {
 	profiles Profiles
 	failures *netsource.Limiter
 
+	quietMu     sync.Mutex
+	quietCounts map[string]int // refusals not audited one by one, by kind
+	quietAt     time.Time      // when quietCounts was last logged
+
 	poolMu sync.Mutex
 	pools  map[string]*x509.CertPool // bootstrap bundles by provisioner ID + PEM digest
 }
@@ -105,6 +112,8 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles) (*Service, error) 
 		cfg: cfg, store: st, issuer: iss, profiles: profiles,
 		failures: netsource.NewLimiter(cfg.Clock.Now, cfg.FailuresPerSecond, cfg.FailureBurst),
 		pools:    map[string]*x509.CertPool{},
+
+		quietCounts: map[string]int{},
 	}, nil
 }
 

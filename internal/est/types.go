@@ -9,6 +9,7 @@ package est
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -19,19 +20,29 @@ const (
 	AuthClientCert = "client-cert"
 	// AuthBasic takes a one-time enrolment secret over HTTP Basic.
 	AuthBasic = "basic"
-	// AuthBoth takes either; a device presenting both must pass both, for
-	// the same identity.
+	// AuthAny takes either. A device presenting both must pass both, for
+	// the same identity, except that a client certificate which is no
+	// IDevID of the provisioner is ignored next to a valid secret.
+	AuthAny = "any"
+	// AuthBoth needs both: an IDevID and a one-time secret, for the same
+	// identity.
 	AuthBoth = "both"
 )
 
 // AuthModes lists the authentication modes.
-func AuthModes() []string { return []string{AuthClientCert, AuthBasic, AuthBoth} }
+func AuthModes() []string { return []string{AuthClientCert, AuthBasic, AuthAny, AuthBoth} }
 
 // Identity sources of an IDevID certificate.
 const (
 	// IdentitySerial takes the subject's serialNumber attribute (X.520,
-	// the IEEE 802.1AR device serial number).
+	// the IEEE 802.1AR device serial number) as it is; it must be one
+	// word of letters, digits, '-' and '_' (no dots), so that a serial the
+	// manufacturer chose cannot name a DNS host.
 	IdentitySerial = "serial"
+	// IdentitySerialPrefix, followed by a DNS suffix such as
+	// .devices.example.com, takes the serial number, lowercased, as one
+	// DNS label under that suffix (sn0007.devices.example.com).
+	IdentitySerialPrefix = "serial:"
 	// IdentitySANPrefix, followed by a name pattern (exact, *.suffix),
 	// takes the first DNS name of the IDevID matching it.
 	IdentitySANPrefix = "san:"
@@ -40,6 +51,9 @@ const (
 // DefaultReenrollGrace is how long after its expiry a device certificate
 // still authenticates a re-enrolment when the provisioner names no grace.
 const DefaultReenrollGrace = 7 * 24 * time.Hour
+
+// MaxAllowedIdentities bounds a provisioner's identity allow-list.
+const MaxAllowedIdentities = 10000
 
 // MaxReenrollGrace bounds a provisioner's grace period.
 const MaxReenrollGrace = 90 * 24 * time.Hour
@@ -80,13 +94,17 @@ type Provisioner struct {
 	CAID    string `json:"ca_id"`
 	CAName  string `json:"ca,omitempty"`
 	Profile string `json:"profile"`
-	// Auth is AuthClientCert, AuthBasic or AuthBoth.
+	// Auth is AuthClientCert, AuthBasic, AuthAny or AuthBoth.
 	Auth string `json:"auth"`
 	// BootstrapPEM is the manufacturer CA bundle IDevIDs chain to (PEM);
 	// empty for AuthBasic.
 	BootstrapPEM string `json:"bootstrap_pem,omitempty"`
-	// IdentityFrom is IdentitySerial or IdentitySANPrefix+pattern.
+	// IdentityFrom is IdentitySerial, IdentitySerialPrefix+suffix or
+	// IdentitySANPrefix+pattern.
 	IdentityFrom string `json:"identity_from"`
+	// AllowedIdentities, sorted, when not empty, are the only identities
+	// the provisioner enrols, from IDevIDs and secrets alike.
+	AllowedIdentities []string `json:"allowed_identities,omitempty"`
 	// ServerKeyGen serves /serverkeygen.
 	ServerKeyGen bool `json:"server_keygen"`
 	// ReenrollGrace is how long after its expiry the device's current
@@ -101,8 +119,17 @@ type Provisioner struct {
 // Disabled reports whether an operator disabled the provisioner.
 func (p *Provisioner) Disabled() bool { return !p.DisabledAt.IsZero() }
 
-func (p *Provisioner) allowsCert() bool  { return p.Auth == AuthClientCert || p.Auth == AuthBoth }
-func (p *Provisioner) allowsBasic() bool { return p.Auth == AuthBasic || p.Auth == AuthBoth }
+func (p *Provisioner) allowsCert() bool  { return p.Auth != AuthBasic }
+func (p *Provisioner) allowsBasic() bool { return p.Auth != AuthClientCert }
+
+// allowsIdentity reports whether the allow-list, if any, names id.
+func (p *Provisioner) allowsIdentity(id string) bool {
+	if len(p.AllowedIdentities) == 0 {
+		return true
+	}
+	_, ok := slices.BinarySearch(p.AllowedIdentities, id)
+	return ok
+}
 
 // Secret is a one-time enrolment secret: the device named Identity may
 // enrol once with it, over HTTP Basic, before ExpiresAt. Only the hash of
@@ -117,4 +144,6 @@ type Secret struct {
 	ExpiresAt     time.Time `json:"expires_at"`
 	UsedAt        time.Time `json:"used_at,omitzero"`
 	UsedFrom      string    `json:"used_from,omitempty"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	RevokedBy     string    `json:"revoked_by,omitempty"`
 }

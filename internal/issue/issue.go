@@ -254,6 +254,10 @@ type Request struct {
 	// the claim holds, together with the order's completion. Only ACME
 	// finalization sets it.
 	Completes *inventory.OrderClaim
+	// AuditDetails are recorded in the certificate.issue audit event
+	// next to the issuer's own details, which they never replace (EST:
+	// how the device authenticated).
+	AuditDetails map[string]any
 }
 
 const maxOwner = 200
@@ -617,6 +621,11 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	if approved != nil {
 		details["approval_request"] = approved.ID
 		details["approved_by"] = approved.DecidedBy
+	}
+	for k, v := range req.AuditDetails {
+		if _, taken := details[k]; !taken {
+			details[k] = v
+		}
 	}
 	ev := audit.New(req.Principal, now, "certificate.issue", rec.Serial, details)
 	arrived()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
@@ -16,29 +17,32 @@ var _ est.Store = (*DB)(nil)
 // Statements for EST provisioners and enrolment secrets.
 const (
 	estProvisionerSelect = `SELECT p.id, p.name, p.ca_id, COALESCE(c.name, ''), p.profile, p.auth, p.bootstrap_pem,
-		p.identity_from, p.server_keygen, p.reenroll_grace, p.created_at, p.created_by, p.disabled_at, p.disabled_by
-		FROM est_provisioners p LEFT JOIN cas c ON c.id = p.ca_id`
+		p.identity_from, p.server_keygen, p.reenroll_grace, p.created_at, p.created_by, p.disabled_at, p.disabled_by,
+		p.allowed_identities FROM est_provisioners p LEFT JOIN cas c ON c.id = p.ca_id`
 	sqlInsertESTProvisioner = `INSERT INTO est_provisioners (id, name, ca_id, profile, auth, bootstrap_pem,
-		identity_from, server_keygen, reenroll_grace, created_at, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+		identity_from, server_keygen, reenroll_grace, created_at, created_by, allowed_identities)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlGetESTProvisioner = estProvisionerSelect + ` WHERE p.id = ? OR p.name = ?
 		ORDER BY CASE WHEN p.id = ? THEN 0 ELSE 1 END LIMIT 1`
 	sqlListESTProvisioners  = estProvisionerSelect + ` ORDER BY p.name`
 	sqlESTProvisionerExists = `SELECT COUNT(*) FROM est_provisioners WHERE id = ?`
 	sqlUpdateESTProvisioner = `UPDATE est_provisioners SET ca_id = ?, profile = ?, auth = ?, bootstrap_pem = ?,
-		identity_from = ?, server_keygen = ?, reenroll_grace = ? WHERE id = ?`
+		identity_from = ?, server_keygen = ?, reenroll_grace = ?, allowed_identities = ? WHERE id = ?`
 	sqlSetESTProvisionerDisabled = `UPDATE est_provisioners SET disabled_at = ?, disabled_by = ? WHERE id = ?`
 	sqlDeleteESTSecretsOf        = `DELETE FROM est_secrets WHERE provisioner_id = ?`
 	sqlDeleteESTProvisioner      = `DELETE FROM est_provisioners WHERE id = ? AND disabled_at IS NOT NULL`
 
-	estSecretColumns   = `id, provisioner_id, identity, secret_hash, created_at, created_by, expires_at, used_at, used_from`
-	sqlInsertESTSecret = `INSERT INTO est_secrets (` + estSecretColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '')`
+	estSecretColumns   = `id, provisioner_id, identity, secret_hash, created_at, created_by, expires_at, used_at, used_from, revoked_at, revoked_by`
+	sqlInsertESTSecret = `INSERT INTO est_secrets (` + estSecretColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '', NULL, '')`
 	sqlGetESTSecret    = `SELECT ` + estSecretColumns + ` FROM est_secrets WHERE id = ?`
 	sqlListESTSecrets  = `SELECT ` + estSecretColumns + ` FROM est_secrets WHERE provisioner_id = ? ORDER BY created_at, id`
 	// One statement decides which of racing requests consumes a secret:
 	// the row is updated only while unused and unexpired.
 	sqlUseESTSecret = `UPDATE est_secrets SET used_at = ?, used_from = ?, use_token = ?
-		WHERE id = ? AND used_at IS NULL AND expires_at > ?`
+		WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`
+	// A secret is revoked only while unused and not revoked already.
+	sqlRevokeESTSecret = `UPDATE est_secrets SET revoked_at = ?, revoked_by = ?
+		WHERE id = ? AND provisioner_id = ? AND used_at IS NULL AND revoked_at IS NULL`
 	sqlReleaseESTSecret = `UPDATE est_secrets SET used_at = NULL, used_from = '', use_token = ''
 		WHERE id = ? AND use_token = ? AND use_token <> ''`
 )
@@ -54,7 +58,8 @@ func (db *DB) CreateESTProvisioner(ctx context.Context, p *est.Provisioner, ev a
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertESTProvisioner), p.ID, p.Name, p.CAID, p.Profile, p.Auth,
-			p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), db.timeArg(p.CreatedAt), p.CreatedBy)
+			p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), db.timeArg(p.CreatedAt), p.CreatedBy,
+			strings.Join(p.AllowedIdentities, "\n"))
 		if err != nil {
 			return err
 		}
@@ -108,9 +113,13 @@ func (db *DB) ListESTProvisioners(ctx context.Context) ([]*est.Provisioner, erro
 func scanESTProvisioner(s scanner) (*est.Provisioner, error) {
 	var p est.Provisioner
 	var grace int64
+	var allowed string
 	if err := s.Scan(&p.ID, &p.Name, &p.CAID, &p.CAName, &p.Profile, &p.Auth, &p.BootstrapPEM, &p.IdentityFrom,
-		&p.ServerKeyGen, &grace, timeScan{&p.CreatedAt}, &p.CreatedBy, zeroTimeScan{&p.DisabledAt}, &p.DisabledBy); err != nil {
+		&p.ServerKeyGen, &grace, timeScan{&p.CreatedAt}, &p.CreatedBy, zeroTimeScan{&p.DisabledAt}, &p.DisabledBy, &allowed); err != nil {
 		return nil, err
+	}
+	if allowed != "" {
+		p.AllowedIdentities = strings.Split(allowed, "\n")
 	}
 	p.ReenrollGrace = time.Duration(grace) * time.Second
 	return &p, nil
@@ -120,7 +129,7 @@ func scanESTProvisioner(s scanner) (*est.Provisioner, error) {
 // appends ev.
 func (db *DB) UpdateESTProvisioner(ctx context.Context, p *est.Provisioner, ev audit.Event) error {
 	return db.estWrite(ctx, "update EST provisioner "+p.Name, ev, sqlUpdateESTProvisioner, p.CAID, p.Profile, p.Auth,
-		p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), p.ID)
+		p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), strings.Join(p.AllowedIdentities, "\n"), p.ID)
 }
 
 // SetESTProvisionerDisabled disables (at non-zero) or enables provisioner
@@ -136,6 +145,12 @@ func (db *DB) SetESTProvisionerDisabled(ctx context.Context, id string, at time.
 // estWrite runs one single-row write with its audit event; no row is
 // ErrNotFound.
 func (db *DB) estWrite(ctx context.Context, what string, ev audit.Event, q string, args ...any) error {
+	return db.estWriteOr(ctx, what, notFound("EST record", what), ev, q, args...)
+}
+
+// estWriteOr runs one single-row write with its audit event; no row is
+// none.
+func (db *DB) estWriteOr(ctx context.Context, what string, none error, ev audit.Event, q string, args ...any) error {
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
@@ -145,7 +160,7 @@ func (db *DB) estWrite(ctx context.Context, what string, ev audit.Event, q strin
 			return err
 		}
 		if n == 0 {
-			return notFound("EST record", what)
+			return none
 		}
 		return db.appendAudit(ctx, tx, &ev)
 	})
@@ -222,7 +237,7 @@ func (db *DB) ListESTSecrets(ctx context.Context, provisionerID string) ([]*est.
 func scanESTSecret(s scanner) (*est.Secret, error) {
 	var sec est.Secret
 	if err := s.Scan(&sec.ID, &sec.ProvisionerID, &sec.Identity, &sec.Hash, timeScan{&sec.CreatedAt}, &sec.CreatedBy,
-		timeScan{&sec.ExpiresAt}, zeroTimeScan{&sec.UsedAt}, &sec.UsedFrom); err != nil {
+		timeScan{&sec.ExpiresAt}, zeroTimeScan{&sec.UsedAt}, &sec.UsedFrom, zeroTimeScan{&sec.RevokedAt}, &sec.RevokedBy); err != nil {
 		return nil, err
 	}
 	return &sec, nil
@@ -232,30 +247,32 @@ func scanESTSecret(s scanner) (*est.Secret, error) {
 // expired (ErrConflict): one conditional UPDATE, so of racing requests on
 // any replica exactly one wins.
 func (db *DB) UseESTSecret(ctx context.Context, id string, now time.Time, from, token string, ev audit.Event) error {
+	return db.estWriteOr(ctx, "use EST secret "+id, fmt.Errorf("%w: EST secret %s is used, revoked or expired", ErrConflict, id), ev,
+		sqlUseESTSecret, db.timeArg(now), from, token, id, db.timeArg(now))
+}
+
+// ReleaseESTSecret makes secret id unused again, appending ev, if the
+// enrolment holding token consumed it; otherwise it does nothing.
+func (db *DB) ReleaseESTSecret(ctx context.Context, id, token string, ev audit.Event) error {
 	if err := normalizeEvent(&ev); err != nil {
-		return fmt.Errorf("store: use EST secret %s: %w", id, err)
+		return fmt.Errorf("store: release EST secret %s: %w", id, err)
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlUseESTSecret), db.timeArg(now), from, token, id, db.timeArg(now))
-		if err != nil {
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlReleaseESTSecret), id, token)
+		if err != nil || n == 0 {
 			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("%w: EST secret %s is used or expired", ErrConflict, id)
 		}
 		return db.appendAudit(ctx, tx, &ev)
 	})
 	if err != nil {
-		return fmt.Errorf("store: use EST secret %s: %w", id, err)
+		return fmt.Errorf("store: release EST secret %s: %w", id, err)
 	}
 	return nil
 }
 
-// ReleaseESTSecret makes secret id unused again if the enrolment holding
-// token consumed it.
-func (db *DB) ReleaseESTSecret(ctx context.Context, id, token string) error {
-	if _, err := execAffected(ctx, db.write, db.d.rebind(sqlReleaseESTSecret), id, token); err != nil {
-		return fmt.Errorf("store: release EST secret %s: %w", id, err)
-	}
-	return nil
+// RevokeESTSecret revokes unused secret id of provisioner provID at now,
+// with ev; ErrConflict when it is used or revoked already.
+func (db *DB) RevokeESTSecret(ctx context.Context, id, provID string, now time.Time, by string, ev audit.Event) error {
+	return db.estWriteOr(ctx, "revoke EST secret "+id, fmt.Errorf("%w: EST secret %s is used or revoked already", ErrConflict, id), ev,
+		sqlRevokeESTSecret, db.timeArg(now), by, id, provID)
 }

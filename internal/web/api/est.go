@@ -23,6 +23,7 @@ type ESTAdmin interface {
 	DeleteProvisioner(ctx context.Context, p authz.Principal, name string) (*est.Provisioner, error)
 	CreateSecret(ctx context.Context, p authz.Principal, prov, identity string, ttl time.Duration) (*est.Secret, string, error)
 	ListSecrets(ctx context.Context, p authz.Principal, prov string) ([]*est.Secret, error)
+	RevokeSecret(ctx context.Context, p authz.Principal, prov, id string) (*est.Secret, error)
 }
 
 var _ ESTAdmin = (*est.Service)(nil)
@@ -45,6 +46,7 @@ func (h *Handler) estRoutes() []Route {
 		route("DELETE", "/api/v1/est/provisioners/{name}", "est.provisioner.delete", h.estState(ESTAdmin.DeleteProvisioner), caManage),
 		route("POST", "/api/v1/est/provisioners/{name}/secrets", "est.secret.create", h.createESTSecret, authz.PermCertIssue),
 		route("GET", "/api/v1/est/provisioners/{name}/secrets", "est.secret.list", h.listESTSecrets, caRead),
+		route("POST", "/api/v1/est/provisioners/{name}/secrets/{id}/revoke", "est.secret.revoke", h.revokeESTSecret, authz.PermCertIssue),
 	}
 }
 
@@ -63,6 +65,7 @@ func estView(r *http.Request, p *est.Provisioner) apitypes.ESTProvisioner {
 		BootstrapCAs: est.BootstrapSummary(p.BootstrapPEM), IdentityFrom: p.IdentityFrom, ServerKeyGen: p.ServerKeyGen,
 		ReenrollGrace: p.ReenrollGrace.String(), URL: ESTURL(r.Host, p.Name),
 		CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy, Disabled: p.Disabled(), DisabledBy: p.DisabledBy,
+		AllowedIdentities: p.AllowedIdentities,
 	}
 	if p.Disabled() {
 		t := p.DisabledAt
@@ -94,7 +97,7 @@ func (h *Handler) createESTProvisioner(w http.ResponseWriter, r *http.Request, p
 	}
 	prov, err := h.d.EST.CreateProvisioner(r.Context(), p, est.ProvisionerSpec{
 		Name: strings.TrimSpace(req.Name), CA: req.CA, Profile: req.Profile, Auth: req.Auth, BootstrapPEM: req.BootstrapPEM,
-		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen, ReenrollGrace: grace,
+		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen, ReenrollGrace: grace, AllowedIdentities: req.AllowedIdentities,
 	})
 	if err != nil {
 		return err
@@ -128,7 +131,7 @@ func (h *Handler) updateESTProvisioner(w http.ResponseWriter, r *http.Request, p
 		return err
 	}
 	u := est.ProvisionerUpdate{CA: req.CA, Profile: req.Profile, Auth: req.Auth, BootstrapPEM: req.BootstrapPEM,
-		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen}
+		IdentityFrom: req.IdentityFrom, ServerKeyGen: req.ServerKeyGen, AllowedIdentities: req.AllowedIdentities}
 	if req.ReenrollGrace != nil {
 		g, err := parseDuration("reenroll_grace", *req.ReenrollGrace)
 		if err != nil {
@@ -179,6 +182,30 @@ func (h *Handler) createESTSecret(w http.ResponseWriter, r *http.Request, p auth
 	})
 }
 
+func (h *Handler) revokeESTSecret(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	sec, err := h.d.EST.RevokeSecret(r.Context(), p, r.PathValue("name"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, estSecretView(sec, h.d.Clock.Now()))
+}
+
+// estSecretView is a stored secret as the API shows it.
+func estSecretView(s *est.Secret, now time.Time) apitypes.ESTSecret {
+	v := apitypes.ESTSecret{ID: s.ID, Identity: s.Identity, CreatedAt: s.CreatedAt, CreatedBy: s.CreatedBy, ExpiresAt: s.ExpiresAt, UsedFrom: s.UsedFrom, Status: "unused"}
+	switch {
+	case !s.RevokedAt.IsZero():
+		t := s.RevokedAt
+		v.RevokedAt, v.RevokedBy, v.Status = &t, s.RevokedBy, "revoked"
+	case !s.UsedAt.IsZero():
+		t := s.UsedAt
+		v.UsedAt, v.Status = &t, "used"
+	case !now.Before(s.ExpiresAt):
+		v.Status = "expired"
+	}
+	return v
+}
+
 func (h *Handler) listESTSecrets(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
 	secs, err := h.d.EST.ListSecrets(r.Context(), p, r.PathValue("name"))
 	if err != nil {
@@ -187,15 +214,7 @@ func (h *Handler) listESTSecrets(w http.ResponseWriter, r *http.Request, p authz
 	now := h.d.Clock.Now()
 	out := apitypes.ESTSecretList{Secrets: make([]apitypes.ESTSecret, 0, len(secs))}
 	for _, s := range secs {
-		v := apitypes.ESTSecret{ID: s.ID, Identity: s.Identity, CreatedAt: s.CreatedAt, CreatedBy: s.CreatedBy, ExpiresAt: s.ExpiresAt, UsedFrom: s.UsedFrom, Status: "unused"}
-		switch {
-		case !s.UsedAt.IsZero():
-			t := s.UsedAt
-			v.UsedAt, v.Status = &t, "used"
-		case !now.Before(s.ExpiresAt):
-			v.Status = "expired"
-		}
-		out.Secrets = append(out.Secrets, v)
+		out.Secrets = append(out.Secrets, estSecretView(s, now))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -8,7 +8,7 @@ type CreateESTProvisionerRequest struct {
 	Name    string `json:"name"`
 	CA      string `json:"ca"` // id or name
 	Profile string `json:"profile"`
-	// Auth is client-cert, basic or both.
+	// Auth is client-cert, basic, any (either) or both (IDevID and secret).
 	Auth string `json:"auth"`
 	// BootstrapPEM is the manufacturer (IDevID) CA bundle, PEM.
 	BootstrapPEM string `json:"bootstrap_pem,omitempty"`
@@ -17,6 +17,9 @@ type CreateESTProvisionerRequest struct {
 	ServerKeyGen bool   `json:"server_keygen,omitempty"`
 	// ReenrollGrace is a Go duration ("168h"); empty: 7 days.
 	ReenrollGrace string `json:"reenroll_grace,omitempty"`
+	// AllowedIdentities, when not empty, are the only device identities
+	// the provisioner enrols (from IDevIDs and secrets alike).
+	AllowedIdentities []string `json:"allowed_identities,omitempty"`
 }
 
 // UpdateESTProvisionerRequest changes an EST provisioner; absent fields
@@ -29,6 +32,8 @@ type UpdateESTProvisionerRequest struct {
 	IdentityFrom  *string `json:"identity_from,omitempty"`
 	ServerKeyGen  *bool   `json:"server_keygen,omitempty"`
 	ReenrollGrace *string `json:"reenroll_grace,omitempty"`
+	// AllowedIdentities replaces the allow-list; an empty list lifts it.
+	AllowedIdentities *[]string `json:"allowed_identities,omitempty"`
 }
 
 // ESTProvisioner is an EST provisioner with the URL devices use.
@@ -50,6 +55,8 @@ type ESTProvisioner struct {
 	Disabled      bool       `json:"disabled"`
 	DisabledAt    *time.Time `json:"disabled_at,omitempty"`
 	DisabledBy    string     `json:"disabled_by,omitempty"`
+	// AllowedIdentities is the identity allow-list (empty: none).
+	AllowedIdentities []string `json:"allowed_identities,omitempty"`
 }
 
 // ESTProvisionerList is the answer to GET /api/v1/est/provisioners.
@@ -89,8 +96,10 @@ type ESTSecret struct {
 	ExpiresAt time.Time  `json:"expires_at"`
 	UsedAt    *time.Time `json:"used_at,omitempty"`
 	UsedFrom  string     `json:"used_from,omitempty"`
-	// Status is unused, used or expired.
-	Status string `json:"status"`
+	// Status is unused, used, expired or revoked.
+	Status    string     `json:"status"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy string     `json:"revoked_by,omitempty"`
 }
 
 // ESTSecretList is the answer to GET .../secrets.

@@ -110,13 +110,17 @@ func estURLs(host, name string) []string {
 var estAuthText = map[string]string{
 	est.AuthClientCert: "IDevID client certificate",
 	est.AuthBasic:      "one-time secret (HTTP Basic)",
-	est.AuthBoth:       "IDevID client certificate or one-time secret",
+	est.AuthAny:        "IDevID client certificate or one-time secret",
+	est.AuthBoth:       "IDevID client certificate and one-time secret",
 }
 
 // estIdentityText says where the identity of an IDevID comes from.
 func estIdentityText(from string) string {
 	if pat, ok := strings.CutPrefix(from, est.IdentitySANPrefix); ok {
 		return "first DNS name matching " + pat
+	}
+	if suffix, ok := strings.CutPrefix(from, est.IdentitySerialPrefix); ok {
+		return "subject serial number, as a name under " + suffix
 	}
 	if from == est.IdentitySerial {
 		return "subject serial number"

@@ -21,6 +21,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,16 +162,11 @@ func (h *Handler) enrol(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	csr, err := est.DecodeBody(body)
-	if err != nil {
-		return err
-	}
-	req := est.Request{Provisioner: label, Op: op, CSR: csr, Source: netsource.RemoteHost(r.RemoteAddr), RequestID: newRequestID()}
-	if r.Header.Get("Authorization") != "" {
-		user, pwd, ok := r.BasicAuth()
-		if !ok {
-			return fmt.Errorf("%w: the Authorization header is not HTTP Basic credentials", est.ErrUnauthenticated)
-		}
+	// The core decodes the body once the device has authenticated.
+	req := est.Request{Provisioner: label, Op: op, Body: body, Source: netsource.RemoteHost(r.RemoteAddr), RequestID: newRequestID()}
+	// Credentials other than HTTP Basic are no credential here: the core
+	// answers 401 naming what the provisioner takes.
+	if user, pwd, ok := r.BasicAuth(); ok {
 		req.HasBasic, req.BasicUser, req.BasicPwd = true, user, pwd
 	}
 	if r.TLS != nil {
@@ -277,7 +273,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, op string, err er
 				w.Header().Set("WWW-Authenticate", `Basic realm="EST", charset="UTF-8"`)
 			}
 			if m.status == http.StatusTooManyRequests {
-				w.Header().Set("Retry-After", "10")
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, est.RetryAfterSeconds(err))))
 			}
 			writeText(w, m.status, errtext.User(err))
 			return
