@@ -302,23 +302,30 @@ func (x *exchange) checkChallenge(ctx context.Context, req *csrRequest) (used *O
 		refusal, err = x.fail(ctx, FailBadRequest, "wrong challenge", nil)
 		return nil, refusal, err
 	}
-	if c.Identity != "" && !csrNames(req.csr, c.Identity) {
+	if c.Identity != "" && !csrNamesOnly(req.csr, c.Identity) {
 		if rerr := x.s.store.ReleaseSCEPChallenge(ctx, c.ID, *c.UsedAt); rerr != nil {
 			return nil, nil, rerr
 		}
-		refusal, err = x.fail(ctx, FailBadRequest, "the CSR does not name the identity the challenge was made for", map[string]any{"challenge": c.ID})
+		refusal, err = x.fail(ctx, FailBadRequest, "the CSR asks for names other than the identity the challenge was made for (common name and every subject alternative name must be exactly it)", map[string]any{"challenge": c.ID, "identity": c.Identity})
 		return nil, refusal, err
 	}
 	return c, nil, nil
 }
 
-// csrNames reports whether the CSR names identity as its common name or
-// one of its subject alternative names.
-func csrNames(csr *x509.CertificateRequest, identity string) bool {
-	if strings.EqualFold(csr.Subject.CommonName, identity) {
-		return true
+// csrNamesOnly reports whether identity is exactly what the CSR asks
+// for: its common name (empty or identity) and every subject alternative
+// name (each identity), and at least one of them. A challenge made for
+// one device does not certify any other name beside it.
+func csrNamesOnly(csr *x509.CertificateRequest, identity string) bool {
+	cn := csr.Subject.CommonName
+	if cn != "" && !strings.EqualFold(cn, identity) {
+		return false
 	}
-	return slices.ContainsFunc(requestSANs(csr), func(n string) bool { return strings.EqualFold(n, identity) })
+	sans := requestSANs(csr)
+	if cn == "" && len(sans) == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(sans, func(n string) bool { return !strings.EqualFold(n, identity) })
 }
 
 // renewable checks that a RenewalReq is signed by a current certificate

@@ -379,7 +379,8 @@ type NewChallenge struct {
 
 // CreateChallenge makes a one-time challenge for a dynamic provisioner,
 // valid for ttl (0: the default) and, when identity is set, only for a
-// CSR naming it (common name or subject alternative name). It needs
+// CSR asking for exactly that name (common name and every subject
+// alternative name). It needs
 // cert:issue over the provisioner's CA and profile: the challenge lets a
 // device obtain such a certificate.
 func (s *Service) CreateChallenge(ctx context.Context, p authz.Principal, name string, ttl time.Duration, identity string) (*NewChallenge, error) {
