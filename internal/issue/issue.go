@@ -655,9 +655,15 @@ func (s *Service) checkReplaces(ctx context.Context, req Request, res authz.Reso
 	if err := req.Principal.Allow(authz.PermCertIssue, oldRes); err != nil {
 		return nil, fmt.Errorf("replaces %s: %w", old.Serial, err)
 	}
+	// A certificate without SANs (a device's, named by its common name)
+	// is matched by that name.
+	oldNames := old.SANs
+	if leaf, err := x509.ParseCertificate(old.DER); err == nil && leaf.Subject.CommonName != "" {
+		oldNames = append(slices.Clip(oldNames), leaf.Subject.CommonName)
+	}
 	shared := false
 	for _, n := range res.Names {
-		if slices.ContainsFunc(old.SANs, func(o string) bool { return strings.EqualFold(o, n) }) {
+		if slices.ContainsFunc(oldNames, func(o string) bool { return strings.EqualFold(o, n) }) {
 			shared = true
 			break
 		}

@@ -232,11 +232,10 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		if reason != "" {
 			return x.fail(ctx, FailBadRequest, reason, nil)
 		}
-		if len(old.SANs) > 0 {
-			// The inventory links the two (a certificate without names
-			// cannot be linked: the issuance path matches by name).
-			ireq.Replaces = old.Serial
-		}
+		// The inventory links the two, and the store marks the old
+		// certificate renewed only if no other renewal did first: of
+		// two racing RenewalReqs one is issued, the other refused.
+		ireq.Replaces = old.Serial
 	}
 	res, err := x.s.issuer.Issue(ctx, ireq)
 	if err != nil {
@@ -346,6 +345,8 @@ func (x *exchange) renewable(ctx context.Context, csr *x509.CertificateRequest) 
 		return nil, "the signing certificate was not issued through SCEP provisioner " + x.prov.Name
 	case rec.Revocation != nil:
 		return nil, "the signing certificate is revoked"
+	case rec.RenewedBy != "":
+		return nil, "the signing certificate was renewed already (by " + rec.RenewedBy + "); sign with the newer certificate"
 	case now.Before(signer.NotBefore) || now.After(signer.NotAfter):
 		return nil, "the signing certificate is not valid now; enrol again with a challenge"
 	case csr.Subject.CommonName != signer.Subject.CommonName:
