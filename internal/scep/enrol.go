@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
@@ -205,12 +206,6 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return x.fail(ctx, FailBadRequest, "the CSR's public key: "+err.Error(), nil)
 	}
-	// The same transaction sent again while held for approval is a poll.
-	if t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID); err == nil {
-		return x.held(ctx, t, keyHash)
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
 	p, err := x.principal(ctx)
 	if err != nil {
 		return nil, err
@@ -223,6 +218,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		if signerHash, err := spkiHash(x.m.signer.PublicKey); err != nil || !bytes.Equal(signerHash, keyHash) {
 			return x.fail(ctx, FailBadMessageCheck, "a PKCSReq must be signed with the key of its CSR", nil)
 		}
+		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
+			return out, err
+		}
 		var out []byte
 		if used, out, err = x.checkChallenge(ctx, req); out != nil || err != nil {
 			return out, err
@@ -231,6 +229,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		old, reason := x.renewable(ctx, req.csr)
 		if reason != "" {
 			return x.fail(ctx, FailBadRequest, reason, nil)
+		}
+		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
+			return out, err
 		}
 		// The inventory links the two, and the store marks the old
 		// certificate renewed only if no other renewal did first: of
@@ -252,8 +253,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		return x.fail(ctx, FailBadRequest, err.Error(), nil)
 	}
 	if res.Pending != nil {
-		t := &Transaction{ProvisionerID: x.prov.ID, ID: x.m.txID, RequestID: res.Pending.ID, KeyHash: keyHash, CreatedAt: x.s.cfg.Clock.Now()}
-		if err := x.s.store.PutSCEPTransaction(ctx, t); err != nil {
+		now := x.s.cfg.Clock.Now()
+		t := &Transaction{ProvisionerID: x.prov.ID, ID: x.m.txID, RequestID: res.Pending.ID, KeyHash: keyHash, CreatedAt: now}
+		if err := x.s.store.PutSCEPTransaction(ctx, t, now.Add(-transactionRetention)); err != nil {
 			return nil, err
 		}
 		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
@@ -389,9 +391,55 @@ func (x *exchange) poll(ctx context.Context) ([]byte, error) {
 	return x.held(ctx, t, keyHash)
 }
 
-// held answers for transaction t, polled by the holder of the key whose
-// SubjectPublicKeyInfo hashes to keyHash: pending while the approval
-// request is, the certificate once issued, a failure otherwise.
+// transactionRetention is how long a transaction row is kept at most:
+// older ones are pruned whenever another is stored (a request still
+// pending by then has long expired).
+const transactionRetention = 90 * 24 * time.Hour
+
+// resent answers a PKCSReq or RenewalReq that repeats a transaction
+// still held for approval (RFC 8894 §3.3.3: resending is polling), once
+// the message has been checked like any other. A transaction no longer
+// pending is closed: the request goes on as a new one, challenge and
+// all. It returns nil, nil when the request is not a resend.
+func (x *exchange) resent(ctx context.Context, keyHash []byte) ([]byte, error) {
+	t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(t.KeyHash, keyHash) != 1 {
+		return x.fail(ctx, FailBadMessageCheck, "the transaction was opened with another key", nil)
+	}
+	ar, err := x.s.store.GetApprovalRequest(ctx, t.RequestID)
+	if err != nil {
+		return nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
+	}
+	if x.stillPending(ar) {
+		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+	}
+	return nil, x.close(ctx, t)
+}
+
+// stillPending reports whether approval request ar may still be issued.
+func (x *exchange) stillPending(ar *issue.ApprovalRequest) bool {
+	return ar.Status == issue.StatusApproved || (ar.Status == issue.StatusPending && x.s.cfg.Clock.Now().Before(ar.ExpiresAt))
+}
+
+// close deletes transaction t: its request was decided or expired.
+func (x *exchange) close(ctx context.Context, t *Transaction) error {
+	if err := x.s.store.DeleteSCEPTransaction(ctx, t.ProvisionerID, t.ID); err != nil {
+		return fmt.Errorf("scep: close transaction: %w", err)
+	}
+	return nil
+}
+
+// held answers GetCertInitial for transaction t, polled by the holder of
+// the key whose SubjectPublicKeyInfo hashes to keyHash: pending while the
+// approval request is, the certificate once issued (if still current), a
+// failure otherwise. Once answered with a certificate or a failure the
+// transaction is closed.
 func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]byte, error) {
 	if subtle.ConstantTimeCompare(t.KeyHash, keyHash) != 1 {
 		return x.fail(ctx, FailBadMessageCheck, "the transaction was opened with another key", nil)
@@ -400,12 +448,16 @@ func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]
 	if err != nil {
 		return nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
 	}
+	if x.stillPending(ar) {
+		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+	}
+	if err := x.close(ctx, t); err != nil {
+		return nil, err
+	}
+	details := map[string]any{"request": ar.ID}
 	switch ar.Status {
-	case issue.StatusPending, issue.StatusApproved:
-		if x.s.cfg.Clock.Now().Before(ar.ExpiresAt) || ar.Status == issue.StatusApproved {
-			return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
-		}
-		return x.fail(ctx, FailBadRequest, "the request expired waiting for approval", map[string]any{"request": ar.ID})
+	case issue.StatusPending:
+		return x.fail(ctx, FailBadRequest, "the request expired waiting for approval", details)
 	case issue.StatusIssued:
 		rec, err := x.s.store.GetCertificate(ctx, ar.Serial)
 		if err != nil {
@@ -415,8 +467,15 @@ func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]
 		if err != nil {
 			return nil, fmt.Errorf("scep: certificate %s: %w", ar.Serial, err)
 		}
+		details["serial"] = rec.Serial
+		if rec.Revocation != nil {
+			return x.fail(ctx, FailBadRequest, "the certificate issued for this request was revoked", details)
+		}
+		if !x.s.cfg.Clock.Now().Before(leaf.NotAfter) {
+			return x.fail(ctx, FailBadRequest, "the certificate issued for this request expired", details)
+		}
 		return x.ra.certRep(x.m, x.nonce, statusSuccess, "", leaf)
 	default:
-		return x.fail(ctx, FailBadRequest, "the request was "+ar.Status, map[string]any{"request": ar.ID})
+		return x.fail(ctx, FailBadRequest, "the request was "+ar.Status, details)
 	}
 }
