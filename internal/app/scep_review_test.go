@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	smscep "github.com/smallstep/scep"
 
+	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/profile"
@@ -27,6 +30,49 @@ func TestSCEPReviewFixes(t *testing.T) {
 			in := tNewServer(t, be.dbURL(t))
 			in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
 				Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+
+			t.Run("refusals are counted, not written one by one", func(t *testing.T) {
+				start := time.Now().Add(-time.Second)
+				ch := in.scepChallenge("mdm", "")
+				d := tNewSCEPDevice(t, in, "mdm")
+				raw := d.rawRequest("guess", "not-the-challenge")
+				for i := range 30 {
+					if st, body := in.scepPost("mdm", raw); st != http.StatusOK {
+						t.Fatalf("wrong challenge %d: status %d %s", i, st, body)
+					}
+				}
+				acts := in.auditActions(start)
+				if n := acts["scep.enrol.refuse/denied"]; n != 0 {
+					t.Errorf("30 wrong challenges wrote %d audit events, want 0 (counted per source and minute)", n)
+				}
+				if err := in.app.refusals.Flush(context.Background(), true); err != nil {
+					t.Fatal(err)
+				}
+				if n := in.auditActions(start)[audit.ActionUnauthenticated+"/denied"]; n != 1 {
+					t.Errorf("after the flush: %d refusal-count events, want 1", n)
+				}
+				// A successful enrolment is audited with its HTTP request's
+				// ID, its transaction and its challenge.
+				rep := d.request("counted-1", ch, nil, nil)
+				if rep.PKIStatus != smscep.SUCCESS {
+					t.Fatalf("enrol: %s %s", rep.PKIStatus, string(rep.FailInfo))
+				}
+				var found bool
+				err := in.app.store.EachAuditEventBetween(context.Background(), start, time.Now().Add(time.Minute), func(e *audit.Event) error {
+					if e.Action == "certificate.issue" && e.Target == pki.SerialHex(rep.Certificate.SerialNumber) {
+						found = true
+						var det map[string]any
+						_ = json.Unmarshal(e.Details, &det)
+						if e.RequestID == "" || det["transaction_id"] != string(d.txID) || det["challenge"] == nil || det["challenge"] == "" {
+							t.Errorf("issue event: request_id %q details %s", e.RequestID, e.Details)
+						}
+					}
+					return nil
+				})
+				if err != nil || !found {
+					t.Fatalf("no issue event for the enrolment: %v", err)
+				}
+			})
 
 			t.Run("identity is exactly one name", func(t *testing.T) {
 				before := in.certCount()

@@ -249,6 +249,10 @@ type Request struct {
 	// and not be replaced already.
 	Replaces    string
 	RenewalKind inventory.RenewalKind
+	// Context adds to the issue event's details what the front end knows
+	// of the request (a SCEP transaction and challenge); it never
+	// overrides the details the issuance path sets.
+	Context map[string]string
 	// Completes is the ACME order the certificate completes, and the
 	// claim its finalization holds: the certificate is stored only while
 	// the claim holds, together with the order's completion. Only ACME
@@ -591,6 +595,11 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 	details := map[string]any{
 		"ca": authority.Name, "ca_id": authority.ID, "ca_key": authority.Key.ID, "profile": prof.Name,
 		"subject": rec.Subject, "sans": rec.SANs, "not_after": rec.NotAfter,
+	}
+	for k, v := range req.Context {
+		if _, set := details[k]; !set {
+			details[k] = v
+		}
 	}
 	if managed != nil {
 		switch {
