@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep/x509util"
@@ -114,58 +112,6 @@ func parseMessage(der []byte) (*message, error) {
 	return m, nil
 }
 
-// errBadAlg marks a message using an algorithm GetCACaps does not
-// announce; it is answered with failInfo badAlg.
-var errBadAlg = errors.New("algorithm not accepted")
-
-// Content-encryption algorithms accepted in a pkcsPKIEnvelope: AES, which
-// GetCACaps announces. DES and 3DES are refused before anything is
-// decrypted.
-var envelopeCiphers = []asn1.ObjectIdentifier{
-	pkcs7.OIDEncryptionAlgorithmAES128CBC, pkcs7.OIDEncryptionAlgorithmAES256CBC,
-	pkcs7.OIDEncryptionAlgorithmAES128GCM, pkcs7.OIDEncryptionAlgorithmAES256GCM,
-}
-
-// envelope is the part of a ContentInfo holding EnvelopedData (RFC 5652
-// §6.1) that names the content-encryption algorithm.
-type envelope struct {
-	ContentType asn1.ObjectIdentifier
-	Enveloped   struct {
-		Version        int
-		RecipientInfos asn1.RawValue
-		Encrypted      struct {
-			ContentType asn1.ObjectIdentifier
-			Algorithm   pkix.AlgorithmIdentifier
-			Content     asn1.RawValue `asn1:"tag:0,optional"`
-		}
-	} `asn1:"explicit,tag:0"`
-}
-
-// envelopeCipher checks the content-encryption algorithm of the
-// pkcsPKIEnvelope der.
-func envelopeCipher(der []byte) error {
-	var e envelope
-	if rest, err := asn1.Unmarshal(der, &e); err != nil || len(rest) != 0 {
-		return fmt.Errorf("pkcsPKIEnvelope is not a PKCS#7 EnvelopedData")
-	}
-	if !slices.ContainsFunc(envelopeCiphers, e.Enveloped.Encrypted.Algorithm.Algorithm.Equal) {
-		return fmt.Errorf("%w: the pkcsPKIEnvelope is encrypted with %s; use AES-128 or AES-256 (CBC or GCM), as GetCACaps announces", errBadAlg, e.Enveloped.Encrypted.Algorithm.Algorithm)
-	}
-	return nil
-}
-
-// signedDigests are the message digests accepted (GetCACaps: SHA-256, SHA-512).
-var signedDigests = []asn1.ObjectIdentifier{pkcs7.OIDDigestAlgorithmSHA256, pkcs7.OIDDigestAlgorithmSHA384, pkcs7.OIDDigestAlgorithmSHA512}
-
-// checkDigest refuses a message signed over SHA-1 or MD5.
-func (m *message) checkDigest() error {
-	alg := m.p7.Signers[0].DigestAlgorithm.Algorithm
-	if !slices.ContainsFunc(signedDigests, alg.Equal) {
-		return fmt.Errorf("%w: the message is signed over digest %s; use SHA-256 or SHA-512, as GetCACaps announces", errBadAlg, alg)
-	}
-	return nil
-}
-
 // csrRequest is the content of a PKCSReq or RenewalReq.
 type csrRequest struct {
 	csr       *x509.CertificateRequest
@@ -175,9 +121,6 @@ type csrRequest struct {
 // open decrypts the message's pkcsPKIEnvelope with the RA key and reads
 // the CSR in it. A failure here is answered with a CertRep (badMessageCheck).
 func (m *message) open(r *ra) (*csrRequest, error) {
-	if err := envelopeCipher(m.p7.Content); err != nil {
-		return nil, err
-	}
 	env, err := pkcs7.Parse(m.p7.Content)
 	if err != nil {
 		return nil, fmt.Errorf("pkcsPKIEnvelope is not PKCS#7: %w", err)
@@ -192,12 +135,6 @@ func (m *message) open(r *ra) (*csrRequest, error) {
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("the CSR's signature does not verify: %w", err)
-	}
-	switch csr.SignatureAlgorithm {
-	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA:
-		// Answered as any other failure after decryption (badRequest),
-		// so that what follows the RSA decryption stays one answer.
-		return nil, fmt.Errorf("the CSR is signed with %s; sign it with SHA-256 or SHA-512 (GetCACaps)", csr.SignatureAlgorithm)
 	}
 	cp, err := x509util.ParseChallengePassword(data)
 	if err != nil {
