@@ -45,8 +45,8 @@ func scepCommands() []*command {
 			name: "challenge", summary: "print a one-time challenge for a dynamic SCEP provisioner",
 			args:    "--provisioner NAME [--ttl 1h] [--identity NAME] [--json]",
 			example: "certwright scep challenge --provisioner mdm --ttl 1h --identity laptop-042",
-			more: "The challenge works once, until it expires (--ttl, 1m to 168h). With --identity the CSR must carry that\n" +
-				"name as its common name or a subject alternative name. A reused challenge is refused and audited.",
+			more: "The challenge works once, until it expires (--ttl, 1m to 168h). With --identity the CSR must ask for exactly\n" +
+				"that name: its common name and every subject alternative name must be it. A reused challenge is refused and audited.",
 			run: runSCEPChallenge,
 		},
 	}
@@ -234,7 +234,7 @@ func runSCEPChallenge(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("scep challenge")
 	prov := fs.String("provisioner", "", "the dynamic SCEP provisioner `NAME`")
 	ttl := fs.Duration("ttl", time.Hour, "how long the challenge works (`DURATION`, 1m to 168h)")
-	identity := fs.String("identity", "", "the `NAME` the device's CSR must carry (CN or SAN)")
+	identity := fs.String("identity", "", "exactly the `NAME` the device's CSR may ask for (its CN and every SAN)")
 	c, _, err := r.open(fs, cf, args)
 	if err != nil {
 		return err

@@ -249,6 +249,10 @@ type Request struct {
 	// and not be replaced already.
 	Replaces    string
 	RenewalKind inventory.RenewalKind
+	// Context adds to the issue event's details what the front end knows
+	// of the request (a SCEP transaction and challenge); it never
+	// overrides the details the issuance path sets.
+	Context map[string]string
 	// Completes is the ACME order the certificate completes, and the
 	// claim its finalization holds: the certificate is stored only while
 	// the claim holds, together with the order's completion. Only ACME
@@ -596,6 +600,11 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 		"ca": authority.Name, "ca_id": authority.ID, "ca_key": authority.Key.ID, "profile": prof.Name,
 		"subject": rec.Subject, "sans": rec.SANs, "not_after": rec.NotAfter,
 	}
+	for k, v := range req.Context {
+		if _, set := details[k]; !set {
+			details[k] = v
+		}
+	}
 	if managed != nil {
 		switch {
 		case req.Principal.ID == authz.System().ID:
@@ -664,9 +673,15 @@ func (s *Service) checkReplaces(ctx context.Context, req Request, res authz.Reso
 	if err := req.Principal.Allow(authz.PermCertIssue, oldRes); err != nil {
 		return nil, fmt.Errorf("replaces %s: %w", old.Serial, err)
 	}
+	// A certificate without SANs (a device's, named by its common name)
+	// is matched by that name.
+	oldNames := old.SANs
+	if leaf, err := x509.ParseCertificate(old.DER); err == nil && leaf.Subject.CommonName != "" {
+		oldNames = append(slices.Clip(oldNames), leaf.Subject.CommonName)
+	}
 	shared := false
 	for _, n := range res.Names {
-		if slices.ContainsFunc(old.SANs, func(o string) bool { return strings.EqualFold(o, n) }) {
+		if slices.ContainsFunc(oldNames, func(o string) bool { return strings.EqualFold(o, n) }) {
 			shared = true
 			break
 		}

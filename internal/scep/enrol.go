@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
@@ -103,44 +104,53 @@ func (s *Service) loadRA(ctx context.Context, prov *Provisioner) (*ra, error) {
 
 // exchange is one PKIOperation being answered.
 type exchange struct {
-	s      *Service
-	prov   *Provisioner
-	ra     *ra
-	m      *message
-	nonce  []byte
-	source string
+	s     *Service
+	prov  *Provisioner
+	ra    *ra
+	m     *message
+	nonce []byte
+	peer  Peer
+	// refused is set once the answer is a FAILURE.
+	refused bool
 }
 
-// PKIOperation answers a device's PKIMessage with a CertRep (DER). An
-// error matching ErrMalformed, ErrNotFound or ErrDisabled means no
+// Peer is who sent a PKIOperation: the device's address and the ID the
+// edge gave the HTTP request, for the audit trail.
+type Peer struct {
+	Source, RequestID string
+}
+
+// PKIOperation answers a device's PKIMessage with a CertRep (DER), and
+// whether that CertRep is a FAILURE (the edge counts them per source).
+// An error matching ErrMalformed, ErrNotFound or ErrDisabled means no
 // CertRep could be made: the edge answers with an HTTP error instead.
-// source is the device's address, for the audit trail.
-func (s *Service) PKIOperation(ctx context.Context, name, source string, body []byte) ([]byte, error) {
+func (s *Service) PKIOperation(ctx context.Context, name string, peer Peer, body []byte) (rep []byte, refused bool, err error) {
 	prov, err := s.serving(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m, err := parseMessage(body)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	r, err := s.loadRA(ctx, prov)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	nonce, err := s.random(16)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	x := &exchange{s: s, prov: prov, ra: r, m: m, nonce: nonce, source: source}
+	x := &exchange{s: s, prov: prov, ra: r, m: m, nonce: nonce, peer: peer}
 	switch m.typ {
 	case msgPKCSReq, msgRenewalReq:
-		return x.enrol(ctx)
+		rep, err = x.enrol(ctx)
 	case msgCertPoll:
-		return x.poll(ctx)
+		rep, err = x.poll(ctx)
 	default:
-		return x.fail(ctx, FailBadRequest, "message type "+m.typ+" is not served (PKCSReq, RenewalReq and GetCertInitial are)", nil)
+		rep, err = x.refuse(FailBadRequest, "message type "+m.typ+" is not served (PKCSReq, RenewalReq and GetCertInitial are)")
 	}
+	return rep, x.refused, err
 }
 
 // principal is who an enrolment acts as: the provisioner's principal,
@@ -154,12 +164,33 @@ func (x *exchange) principal(ctx context.Context) (authz.Principal, error) {
 		return authz.Principal{}, fmt.Errorf("%w: the principal of %s is disabled", ErrDisabled, x.prov.Name)
 	}
 	out := *p
-	out.Auth, out.Source = Auth, x.source
+	out.Auth, out.Source, out.RequestID = Auth, x.peer.Source, x.peer.RequestID
 	return out, nil
 }
 
-// fail answers with a CertRep FAILURE and audits why, as the
-// provisioner's principal (the device has no other name).
+// who is the provisioner's principal as the audit trail names an
+// enrolment (the device has no other name).
+func (x *exchange) who() authz.Principal {
+	return authz.Principal{ID: x.prov.PrincipalID, Name: x.prov.PrincipalName, Source: x.peer.Source, RequestID: x.peer.RequestID}
+}
+
+// refuse answers with a CertRep FAILURE a request that proved neither a
+// challenge nor a certificate: it is counted in the source's refusals of
+// the minute (one audit event per source and minute), never written
+// alone, so that anyone who can reach /scep/ cannot grow the audit log
+// at their own pace.
+func (x *exchange) refuse(info, reason string) ([]byte, error) {
+	x.s.cfg.Refusals.Add(audit.Refusal{Source: x.peer.Source, Action: "scep.enrol.refuse", Path: scepPath + x.prov.Name, Status: 200, Reason: reason})
+	x.s.cfg.Log.Debug("scep request refused", "provisioner", x.prov.Name, "reason", reason)
+	x.refused = true
+	return x.ra.certRep(x.m, x.nonce, statusFailure, info, nil)
+}
+
+// scepPath is where provisioners are served, for the refusal counter.
+const scepPath = "/scep/"
+
+// fail answers with a CertRep FAILURE and audits why: for requests that
+// proved a challenge or a certificate (refuse is for the rest).
 func (x *exchange) fail(ctx context.Context, info, reason string, details map[string]any) ([]byte, error) {
 	return x.failAs(ctx, "scep.enrol.refuse", info, reason, details)
 }
@@ -170,13 +201,13 @@ func (x *exchange) failAs(ctx context.Context, action, info, reason string, deta
 	}
 	details["provisioner"], details["transaction_id"], details["message_type"] = x.prov.Name, x.m.txID, x.m.typ
 	details["reason"], details["fail_info"] = reason, info
-	who := authz.Principal{ID: x.prov.PrincipalID, Name: x.prov.PrincipalName, Source: x.source}
-	ev := audit.New(who, x.s.cfg.Clock.Now(), action, x.prov.Name, details)
+	ev := audit.New(x.who(), x.s.cfg.Clock.Now(), action, x.prov.Name, details)
 	ev.Outcome = audit.Denied
 	if err := x.s.store.AppendAudit(ctx, ev); err != nil {
 		return nil, fmt.Errorf("scep: audit refusal: %w", err)
 	}
 	x.s.cfg.Log.Info("scep request refused", "provisioner", x.prov.Name, "transaction", x.m.txID, "reason", reason)
+	x.refused = true
 	return x.ra.certRep(x.m, x.nonce, statusFailure, info, nil)
 }
 
@@ -192,51 +223,57 @@ func spkiHash(pub crypto.PublicKey) ([]byte, error) {
 // enrol answers a PKCSReq or RenewalReq.
 func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 	if _, ok := x.m.signer.PublicKey.(*rsa.PublicKey); !ok {
-		return x.fail(ctx, FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA", nil)
+		return x.refuse(FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA")
 	}
 	req, err := x.m.open(x.ra)
 	if err != nil {
 		// The same answer as a wrong challenge: a failure told apart
 		// from later ones would be a padding oracle (Bleichenbacher) on
 		// the RA key, which decrypts what any client sends.
-		return x.fail(ctx, FailBadRequest, err.Error(), nil)
+		return x.refuse(FailBadRequest, err.Error())
 	}
 	keyHash, err := spkiHash(req.csr.PublicKey)
 	if err != nil {
-		return x.fail(ctx, FailBadRequest, "the CSR's public key: "+err.Error(), nil)
-	}
-	// The same transaction sent again while held for approval is a poll.
-	if t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID); err == nil {
-		return x.held(ctx, t, keyHash)
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
+		return x.refuse(FailBadRequest, "the CSR's public key: "+err.Error())
 	}
 	p, err := x.principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ireq := issue.Request{Principal: p, CA: x.prov.CAID, Profile: x.prov.Profile, CSR: req.csr, Tags: []string{"scep", "scep:" + x.prov.Name}}
+	ireq := issue.Request{Principal: p, CA: x.prov.CAID, Profile: x.prov.Profile, CSR: req.csr, Tags: []string{"scep", "scep:" + x.prov.Name},
+		Context: map[string]string{"scep_provisioner": x.prov.Name, "transaction_id": x.m.txID, "message_type": x.m.typ}}
 	var used *OneTime
 	if x.m.typ == msgPKCSReq {
 		// RFC 8894 §2.3: a device without a certificate signs with a
 		// self-signed one for the key it asks to certify.
 		if signerHash, err := spkiHash(x.m.signer.PublicKey); err != nil || !bytes.Equal(signerHash, keyHash) {
-			return x.fail(ctx, FailBadMessageCheck, "a PKCSReq must be signed with the key of its CSR", nil)
+			return x.refuse(FailBadMessageCheck, "a PKCSReq must be signed with the key of its CSR")
+		}
+		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
+			return out, err
 		}
 		var out []byte
 		if used, out, err = x.checkChallenge(ctx, req); out != nil || err != nil {
 			return out, err
 		}
+		if used != nil {
+			ireq.Context["challenge"], ireq.Context["identity"] = used.ID, used.Identity
+		}
 	} else {
 		old, reason := x.renewable(ctx, req.csr)
-		if reason != "" {
-			return x.fail(ctx, FailBadRequest, reason, nil)
+		switch {
+		case old == nil && reason != "":
+			return x.refuse(FailBadRequest, reason)
+		case reason != "":
+			return x.fail(ctx, FailBadRequest, reason, map[string]any{"serial": old.Serial})
 		}
-		if len(old.SANs) > 0 {
-			// The inventory links the two (a certificate without names
-			// cannot be linked: the issuance path matches by name).
-			ireq.Replaces = old.Serial
+		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
+			return out, err
 		}
+		// The inventory links the two, and the store marks the old
+		// certificate renewed only if no other renewal did first: of
+		// two racing RenewalReqs one is issued, the other refused.
+		ireq.Replaces = old.Serial
 	}
 	res, err := x.s.issuer.Issue(ctx, ireq)
 	if err != nil {
@@ -253,8 +290,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		return x.fail(ctx, FailBadRequest, err.Error(), nil)
 	}
 	if res.Pending != nil {
-		t := &Transaction{ProvisionerID: x.prov.ID, ID: x.m.txID, RequestID: res.Pending.ID, KeyHash: keyHash, CreatedAt: x.s.cfg.Clock.Now()}
-		if err := x.s.store.PutSCEPTransaction(ctx, t); err != nil {
+		now := x.s.cfg.Clock.Now()
+		t := &Transaction{ProvisionerID: x.prov.ID, ID: x.m.txID, RequestID: res.Pending.ID, KeyHash: keyHash, CreatedAt: now}
+		if err := x.s.store.PutSCEPTransaction(ctx, t, now.Add(-transactionRetention)); err != nil {
 			return nil, err
 		}
 		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
@@ -267,19 +305,19 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 // the CertRep to send.
 func (x *exchange) checkChallenge(ctx context.Context, req *csrRequest) (used *OneTime, refusal []byte, err error) {
 	if req.challenge == "" || len(req.challenge) > maxStaticSecret {
-		refusal, err = x.fail(ctx, FailBadRequest, "no valid challengePassword in the CSR", nil)
+		refusal, err = x.refuse(FailBadRequest, "no valid challengePassword in the CSR")
 		return nil, refusal, err
 	}
 	if x.prov.Challenge == ChallengeStatic {
 		if subtle.ConstantTimeCompare(staticHash(x.prov.StaticSalt, []byte(req.challenge)), x.prov.StaticHash) != 1 {
-			refusal, err = x.fail(ctx, FailBadRequest, "wrong challenge", nil)
+			refusal, err = x.refuse(FailBadRequest, "wrong challenge")
 			return nil, refusal, err
 		}
 		return nil, nil, nil
 	}
 	sum := sha256.Sum256([]byte(req.challenge))
 	now := x.s.cfg.Clock.Now()
-	who := authz.Principal{ID: x.prov.PrincipalID, Name: x.prov.PrincipalName, Source: x.source}
+	who := x.who()
 	c, err := x.s.store.ConsumeSCEPChallenge(ctx, x.prov.ID, sum[:], now, x.m.txID, func(c *OneTime) audit.Event {
 		return audit.New(who, now, "scep.challenge.use", c.ID, map[string]any{"provisioner": x.prov.Name, "transaction_id": x.m.txID, "identity": c.Identity})
 	})
@@ -291,7 +329,7 @@ func (x *exchange) checkChallenge(ctx context.Context, req *csrRequest) (used *O
 		refusal, err = x.fail(ctx, FailBadRequest, "the one-time challenge expired", nil)
 		return nil, refusal, err
 	case errors.Is(err, ErrChallengeUnknown):
-		refusal, err = x.fail(ctx, FailBadRequest, "wrong challenge", nil)
+		refusal, err = x.refuse(FailBadRequest, "wrong challenge")
 		return nil, refusal, err
 	case err != nil:
 		return nil, nil, err
@@ -302,23 +340,30 @@ func (x *exchange) checkChallenge(ctx context.Context, req *csrRequest) (used *O
 		refusal, err = x.fail(ctx, FailBadRequest, "wrong challenge", nil)
 		return nil, refusal, err
 	}
-	if c.Identity != "" && !csrNames(req.csr, c.Identity) {
+	if c.Identity != "" && !csrNamesOnly(req.csr, c.Identity) {
 		if rerr := x.s.store.ReleaseSCEPChallenge(ctx, c.ID, *c.UsedAt); rerr != nil {
 			return nil, nil, rerr
 		}
-		refusal, err = x.fail(ctx, FailBadRequest, "the CSR does not name the identity the challenge was made for", map[string]any{"challenge": c.ID})
+		refusal, err = x.fail(ctx, FailBadRequest, "the CSR asks for names other than the identity the challenge was made for (common name and every subject alternative name must be exactly it)", map[string]any{"challenge": c.ID, "identity": c.Identity})
 		return nil, refusal, err
 	}
 	return c, nil, nil
 }
 
-// csrNames reports whether the CSR names identity as its common name or
-// one of its subject alternative names.
-func csrNames(csr *x509.CertificateRequest, identity string) bool {
-	if strings.EqualFold(csr.Subject.CommonName, identity) {
-		return true
+// csrNamesOnly reports whether identity is exactly what the CSR asks
+// for: its common name (empty or identity) and every subject alternative
+// name (each identity), and at least one of them. A challenge made for
+// one device does not certify any other name beside it.
+func csrNamesOnly(csr *x509.CertificateRequest, identity string) bool {
+	cn := csr.Subject.CommonName
+	if cn != "" && !strings.EqualFold(cn, identity) {
+		return false
 	}
-	return slices.ContainsFunc(requestSANs(csr), func(n string) bool { return strings.EqualFold(n, identity) })
+	sans := requestSANs(csr)
+	if cn == "" && len(sans) == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(sans, func(n string) bool { return !strings.EqualFold(n, identity) })
 }
 
 // renewable checks that a RenewalReq is signed by a current certificate
@@ -326,28 +371,34 @@ func csrNames(csr *x509.CertificateRequest, identity string) bool {
 // provisioner's CA and principal, unexpired and not revoked; and that
 // the CSR asks for no identity beyond it (the same common name, no name
 // it lacks), so that a device cannot renew into another's. It returns
-// that certificate, or why not.
+// that certificate and "", or why not: with the certificate when the
+// device proved one of this provisioner's, nil otherwise.
 func (x *exchange) renewable(ctx context.Context, csr *x509.CertificateRequest) (*inventory.Certificate, string) {
 	signer := x.m.signer
 	rec, err := x.s.store.GetCertificate(ctx, pki.SerialHex(signer.SerialNumber))
 	if err != nil || !bytes.Equal(rec.DER, signer.Raw) {
 		return nil, "a RenewalReq must be signed with a certificate this server issued"
 	}
+	if rec.CAID != x.prov.CAID || rec.RequesterID != x.prov.PrincipalID {
+		return nil, "the signing certificate was not issued through SCEP provisioner " + x.prov.Name
+	}
+	// From here the device proved a certificate of this provisioner: a
+	// refusal is audited with its serial.
 	now := x.s.cfg.Clock.Now()
 	switch {
-	case rec.CAID != x.prov.CAID || rec.RequesterID != x.prov.PrincipalID:
-		return nil, "the signing certificate was not issued through SCEP provisioner " + x.prov.Name
 	case rec.Revocation != nil:
-		return nil, "the signing certificate is revoked"
+		return rec, "the signing certificate is revoked"
+	case rec.RenewedBy != "":
+		return rec, "the signing certificate was renewed already (by " + rec.RenewedBy + "); sign with the newer certificate"
 	case now.Before(signer.NotBefore) || now.After(signer.NotAfter):
-		return nil, "the signing certificate is not valid now; enrol again with a challenge"
+		return rec, "the signing certificate is not valid now; enrol again with a challenge"
 	case csr.Subject.CommonName != signer.Subject.CommonName:
-		return nil, "a RenewalReq must keep the common name of the certificate it renews"
+		return rec, "a RenewalReq must keep the common name of the certificate it renews"
 	}
 	old := x509.CertificateRequest{DNSNames: signer.DNSNames, EmailAddresses: signer.EmailAddresses, IPAddresses: signer.IPAddresses, URIs: signer.URIs}
 	for _, n := range requestSANs(csr) {
 		if !slices.Contains(requestSANs(&old), n) {
-			return nil, "a RenewalReq may not add names: " + n + " is not in the certificate it renews"
+			return rec, "a RenewalReq may not add names: " + n + " is not in the certificate it renews"
 		}
 	}
 	return rec, ""
@@ -369,35 +420,85 @@ func requestSANs(csr *x509.CertificateRequest) []string {
 func (x *exchange) poll(ctx context.Context) ([]byte, error) {
 	t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID)
 	if errors.Is(err, ErrNotFound) {
-		return x.fail(ctx, FailBadCertID, "no request of this transaction is held", nil)
+		return x.refuse(FailBadCertID, "no request of this transaction is held")
 	}
 	if err != nil {
 		return nil, err
 	}
 	keyHash, err := spkiHash(x.m.signer.PublicKey)
 	if err != nil {
-		return x.fail(ctx, FailBadMessageCheck, "signer key: "+err.Error(), nil)
+		return x.refuse(FailBadMessageCheck, "signer key: "+err.Error())
 	}
 	return x.held(ctx, t, keyHash)
 }
 
-// held answers for transaction t, polled by the holder of the key whose
-// SubjectPublicKeyInfo hashes to keyHash: pending while the approval
-// request is, the certificate once issued, a failure otherwise.
-func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]byte, error) {
+// transactionRetention is how long a transaction row is kept at most:
+// older ones are pruned whenever another is stored (a request still
+// pending by then has long expired).
+const transactionRetention = 90 * 24 * time.Hour
+
+// resent answers a PKCSReq or RenewalReq that repeats a transaction
+// still held for approval (RFC 8894 §3.3.3: resending is polling), once
+// the message has been checked like any other. A transaction no longer
+// pending is closed: the request goes on as a new one, challenge and
+// all. It returns nil, nil when the request is not a resend.
+func (x *exchange) resent(ctx context.Context, keyHash []byte) ([]byte, error) {
+	t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	if subtle.ConstantTimeCompare(t.KeyHash, keyHash) != 1 {
-		return x.fail(ctx, FailBadMessageCheck, "the transaction was opened with another key", nil)
+		return x.refuse(FailBadMessageCheck, "the transaction was opened with another key")
 	}
 	ar, err := x.s.store.GetApprovalRequest(ctx, t.RequestID)
 	if err != nil {
 		return nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
 	}
+	if x.stillPending(ar) {
+		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+	}
+	return nil, x.close(ctx, t)
+}
+
+// stillPending reports whether approval request ar may still be issued.
+func (x *exchange) stillPending(ar *issue.ApprovalRequest) bool {
+	return ar.Status == issue.StatusApproved || (ar.Status == issue.StatusPending && x.s.cfg.Clock.Now().Before(ar.ExpiresAt))
+}
+
+// close deletes transaction t: its request was decided or expired.
+func (x *exchange) close(ctx context.Context, t *Transaction) error {
+	if err := x.s.store.DeleteSCEPTransaction(ctx, t.ProvisionerID, t.ID); err != nil {
+		return fmt.Errorf("scep: close transaction: %w", err)
+	}
+	return nil
+}
+
+// held answers GetCertInitial for transaction t, polled by the holder of
+// the key whose SubjectPublicKeyInfo hashes to keyHash: pending while the
+// approval request is, the certificate once issued (if still current), a
+// failure otherwise. Once answered with a certificate or a failure the
+// transaction is closed.
+func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]byte, error) {
+	if subtle.ConstantTimeCompare(t.KeyHash, keyHash) != 1 {
+		return x.refuse(FailBadMessageCheck, "the transaction was opened with another key")
+	}
+	ar, err := x.s.store.GetApprovalRequest(ctx, t.RequestID)
+	if err != nil {
+		return nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
+	}
+	if x.stillPending(ar) {
+		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+	}
+	if err := x.close(ctx, t); err != nil {
+		return nil, err
+	}
+	details := map[string]any{"request": ar.ID}
 	switch ar.Status {
-	case issue.StatusPending, issue.StatusApproved:
-		if x.s.cfg.Clock.Now().Before(ar.ExpiresAt) || ar.Status == issue.StatusApproved {
-			return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
-		}
-		return x.fail(ctx, FailBadRequest, "the request expired waiting for approval", map[string]any{"request": ar.ID})
+	case issue.StatusPending:
+		return x.fail(ctx, FailBadRequest, "the request expired waiting for approval", details)
 	case issue.StatusIssued:
 		rec, err := x.s.store.GetCertificate(ctx, ar.Serial)
 		if err != nil {
@@ -407,8 +508,15 @@ func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]
 		if err != nil {
 			return nil, fmt.Errorf("scep: certificate %s: %w", ar.Serial, err)
 		}
+		details["serial"] = rec.Serial
+		if rec.Revocation != nil {
+			return x.fail(ctx, FailBadRequest, "the certificate issued for this request was revoked", details)
+		}
+		if !x.s.cfg.Clock.Now().Before(leaf.NotAfter) {
+			return x.fail(ctx, FailBadRequest, "the certificate issued for this request expired", details)
+		}
 		return x.ra.certRep(x.m, x.nonce, statusSuccess, "", leaf)
 	default:
-		return x.fail(ctx, FailBadRequest, "the request was "+ar.Status, map[string]any{"request": ar.ID})
+		return x.fail(ctx, FailBadRequest, "the request was "+ar.Status, details)
 	}
 }

@@ -196,7 +196,9 @@ func (r *ra) caCerts() ([]byte, error) {
 
 // The CertRep's envelope is encrypted with AES-256-CBC rather than the
 // library's default, DES-CBC; every SCEP client that announces or
-// accepts AES (RFC 8894 §3.5.2 makes it mandatory) reads it. pkcs7 keeps
-// the choice in a package variable; it is set once, before main runs,
-// and never again.
+// accepts AES (RFC 8894 §3.5.2 makes it mandatory) reads it. pkcs7
+// (v0.2.3) keeps the choice in a package variable and offers no per-call
+// option (Encrypt takes only the content and recipients), so it is set
+// once, before main runs, and never again; nothing else in the server
+// encrypts with pkcs7.
 func init() { pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES256CBC }

@@ -41,6 +41,15 @@ type Config struct {
 	// ChallengeTTL is a dynamic challenge's default lifetime (1h);
 	// MaxChallengeTTL bounds what an operator may ask for (7 days).
 	ChallengeTTL, MaxChallengeTTL time.Duration
+	// Refusals counts the requests refused before a device proved a
+	// challenge or a certificate, one audit event per source and minute
+	// (audit.RefusalCounter): nothing is written per such request.
+	Refusals Refusals
+}
+
+// Refusals counts refused anonymous requests (audit.RefusalCounter).
+type Refusals interface {
+	Add(r audit.Refusal)
 }
 
 // Service runs SCEP provisioners and enrolments.
@@ -67,8 +76,8 @@ type ra struct {
 
 // New wires the service; every dependency is required.
 func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service, error) {
-	if cfg.Clock == nil || cfg.Log == nil || st == nil || iss == nil || profiles == nil || k == nil {
-		return nil, errors.New("scep: clock, logger, store, issuer, profiles and keys are required")
+	if cfg.Clock == nil || cfg.Log == nil || cfg.Refusals == nil || st == nil || iss == nil || profiles == nil || k == nil {
+		return nil, errors.New("scep: clock, logger, refusal counter, store, issuer, profiles and keys are required")
 	}
 	if cfg.RAName == "" {
 		return nil, errors.New("scep: the RA certificate's name (the server's TLS name) is required")
@@ -379,7 +388,8 @@ type NewChallenge struct {
 
 // CreateChallenge makes a one-time challenge for a dynamic provisioner,
 // valid for ttl (0: the default) and, when identity is set, only for a
-// CSR naming it (common name or subject alternative name). It needs
+// CSR asking for exactly that name (common name and every subject
+// alternative name). It needs
 // cert:issue over the provisioner's CA and profile: the challenge lets a
 // device obtain such a certificate.
 func (s *Service) CreateChallenge(ctx context.Context, p authz.Principal, name string, ttl time.Duration, identity string) (*NewChallenge, error) {

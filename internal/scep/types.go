@@ -122,8 +122,13 @@ type Store interface {
 	// again (its enrolment failed before anything was issued or held).
 	ReleaseSCEPChallenge(ctx context.Context, id string, usedAt time.Time) error
 
-	PutSCEPTransaction(ctx context.Context, t *Transaction) error
+	// PutSCEPTransaction records t, first deleting every transaction
+	// created before pruneBefore; a transaction recorded already is
+	// ErrConflict.
+	PutSCEPTransaction(ctx context.Context, t *Transaction, pruneBefore time.Time) error
 	GetSCEPTransaction(ctx context.Context, provisionerID, txID string) (*Transaction, error)
+	// DeleteSCEPTransaction closes a transaction; a missing one is no error.
+	DeleteSCEPTransaction(ctx context.Context, provisionerID, txID string) error
 
 	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)

@@ -45,7 +45,9 @@ const (
 
 	sqlInsertSCEPTx = `INSERT INTO scep_transactions (provisioner_id, transaction_id, request_id, key_hash, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	sqlGetSCEPTx = `SELECT provisioner_id, transaction_id, request_id, key_hash, created_at
+	sqlDeleteSCEPTx = `DELETE FROM scep_transactions WHERE provisioner_id = ? AND transaction_id = ?`
+	sqlPruneSCEPTxs = `DELETE FROM scep_transactions WHERE created_at < ?`
+	sqlGetSCEPTx    = `SELECT provisioner_id, transaction_id, request_id, key_hash, created_at
 		FROM scep_transactions WHERE provisioner_id = ? AND transaction_id = ?`
 )
 
@@ -283,9 +285,12 @@ func (db *DB) ReleaseSCEPChallenge(ctx context.Context, id string, usedAt time.T
 	return nil
 }
 
-// PutSCEPTransaction records a transaction held for approval; one
-// already recorded is ErrConflict.
-func (db *DB) PutSCEPTransaction(ctx context.Context, t *scep.Transaction) error {
+// PutSCEPTransaction records a transaction held for approval, pruning
+// those created before pruneBefore; one already recorded is ErrConflict.
+func (db *DB) PutSCEPTransaction(ctx context.Context, t *scep.Transaction, pruneBefore time.Time) error {
+	if _, err := db.write.ExecContext(ctx, db.d.rebind(sqlPruneSCEPTxs), db.timeArg(pruneBefore)); err != nil {
+		return fmt.Errorf("store: prune SCEP transactions: %w", err)
+	}
 	n, err := execAffected(ctx, db.write, db.d.rebind(sqlInsertSCEPTx), t.ProvisionerID, t.ID, t.RequestID, t.KeyHash, db.timeArg(t.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("store: SCEP transaction: %w", err)
@@ -307,4 +312,12 @@ func (db *DB) GetSCEPTransaction(ctx context.Context, provID, txID string) (*sce
 		return nil, fmt.Errorf("store: SCEP transaction: %w", err)
 	}
 	return &t, nil
+}
+
+// DeleteSCEPTransaction deletes a provisioner's transaction, if any.
+func (db *DB) DeleteSCEPTransaction(ctx context.Context, provID, txID string) error {
+	if _, err := db.write.ExecContext(ctx, db.d.rebind(sqlDeleteSCEPTx), provID, txID); err != nil {
+		return fmt.Errorf("store: delete SCEP transaction: %w", err)
+	}
+	return nil
 }

@@ -54,7 +54,8 @@ type SCEPProvisionerList struct {
 type CreateSCEPChallengeRequest struct {
 	// TTL is a Go duration ("1h", "30m"); empty takes the default (1h).
 	TTL string `json:"ttl,omitempty"`
-	// Identity, when set, is the name the CSR must carry (CN or SAN).
+	// Identity, when set, is exactly the name the CSR may ask for: its
+	// common name and every subject alternative name must be it.
 	Identity string `json:"identity,omitempty"`
 }
 

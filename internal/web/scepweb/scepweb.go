@@ -6,15 +6,20 @@ package scepweb
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
-	"net"
+	"math"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/certwright/certwright/internal/netsource"
 	"github.com/certwright/certwright/internal/scep"
 )
 
@@ -22,7 +27,7 @@ import (
 type Service interface {
 	CACaps(ctx context.Context, name string) (string, error)
 	CACert(ctx context.Context, name string) ([]byte, error)
-	PKIOperation(ctx context.Context, name, source string, body []byte) ([]byte, error)
+	PKIOperation(ctx context.Context, name string, peer scep.Peer, body []byte) ([]byte, bool, error)
 }
 
 var _ Service = (*scep.Service)(nil)
@@ -33,12 +38,36 @@ type Deps struct {
 	Service Service
 	// Timeout bounds each request (10s when zero).
 	Timeout time.Duration
+	// Clock drives the per-source limit (the system clock when nil).
+	Clock func() time.Time
+	// RefusedPerSecond and RefusedBurst are the per-source budget of
+	// PKIOperations refused (a FAILURE CertRep or a malformed message):
+	// a source past it is answered 429 with Retry-After before its
+	// message is read, let alone decrypted with the RA key. Zero takes
+	// DefaultRefusedPerSecond and DefaultRefusedBurst.
+	RefusedPerSecond float64
+	RefusedBurst     int
+	// LimitLoopback limits loopback peers too. They are exempt by
+	// default, as on the plain-HTTP listener's other paths: behind a
+	// reverse proxy every request comes from the proxy, which is the
+	// place to limit.
+	LimitLoopback bool
 }
+
+// Defaults of the per-source budget of refused PKIOperations: a device
+// that fails a few times is not held up; a source guessing challenges
+// gets about one RSA decryption a second.
+const (
+	DefaultRefusedPerSecond = 1
+	DefaultRefusedBurst     = 20
+)
 
 // Handler serves /scep/.
 type Handler struct {
 	d   Deps
 	mux *http.ServeMux
+	// refused counts each source's refused PKIOperations.
+	refused *netsource.Limiter
 }
 
 // Prefix is where SCEP is served.
@@ -52,7 +81,16 @@ func New(d Deps) (*Handler, error) {
 	if d.Timeout <= 0 {
 		d.Timeout = 10 * time.Second
 	}
-	h := &Handler{d: d, mux: http.NewServeMux()}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.RefusedPerSecond <= 0 {
+		d.RefusedPerSecond = DefaultRefusedPerSecond
+	}
+	if d.RefusedBurst <= 0 {
+		d.RefusedBurst = DefaultRefusedBurst
+	}
+	h := &Handler{d: d, mux: http.NewServeMux(), refused: netsource.NewLimiter(d.Clock, d.RefusedPerSecond, d.RefusedBurst)}
 	// Some clients append the CGI name of the first SCEP server.
 	for _, p := range []string{Prefix + "{name}", Prefix + "{name}/pkiclient.exe"} {
 		h.mux.HandleFunc("GET "+p, h.serve)
@@ -92,12 +130,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-x509-ca-ra-cert")
 		w.Write(der)
 	case "PKIOperation":
+		peer := scep.Peer{Source: netsource.RemoteHost(r.RemoteAddr), RequestID: newRequestID()}
+		w.Header().Set("X-Request-Id", peer.RequestID)
+		key := peer.Source
+		if !h.d.LimitLoopback && isLoopback(key) {
+			key = ""
+		}
+		if wait := h.wait(key); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			http.Error(w, "scep: too many refused requests from this address; retry later", http.StatusTooManyRequests)
+			return
+		}
 		body, err := h.message(w, r)
 		if err != nil {
+			h.spend(key)
 			h.fail(w, err)
 			return
 		}
-		rep, err := h.d.Service.PKIOperation(ctx, name, source(r), body)
+		rep, refused, err := h.d.Service.PKIOperation(ctx, name, peer, body)
+		if refused || errors.Is(err, scep.ErrMalformed) || errors.Is(err, scep.ErrNotFound) {
+			h.spend(key)
+		}
 		if err != nil {
 			h.fail(w, err)
 			return
@@ -159,11 +212,30 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	http.Error(w, msg, status)
 }
 
-// source is the device's address, for the audit trail.
-func source(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// wait is how long source must wait; "" (an exempt peer) never waits.
+func (h *Handler) wait(source string) time.Duration {
+	if source == "" {
+		return 0
 	}
-	return host
+	return h.refused.Wait(source)
+}
+
+// spend counts a refused request of source; "" is exempt.
+func (h *Handler) spend(source string) {
+	if source != "" {
+		h.refused.Fail(source)
+	}
+}
+
+func isLoopback(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// newRequestID names a PKIOperation in the audit trail and in the
+// X-Request-Id answer header.
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
