@@ -78,6 +78,10 @@ func (s *Service) Provisioner(ctx context.Context, name string) (*Provisioner, e
 	if name == "" {
 		name = DefaultProvisioner
 	}
+	gen, now := s.store.ESTGeneration(), s.cfg.Clock.Now()
+	if prov, ok := s.provisioners.Get(name, gen, now); ok {
+		return prov, nil
+	}
 	prov, err := s.store.GetESTProvisioner(ctx, name)
 	if errors.Is(err, ErrNotFound) || (err == nil && prov.Name != name) {
 		if name == DefaultProvisioner {
@@ -88,6 +92,7 @@ func (s *Service) Provisioner(ctx context.Context, name string) (*Provisioner, e
 	if err != nil {
 		return nil, fmt.Errorf("est: provisioner %q: %w", name, err)
 	}
+	s.provisioners.Put(name, gen, now, prov)
 	return prov, nil
 }
 

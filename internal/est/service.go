@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/gencache"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/netsource"
@@ -28,6 +30,10 @@ type Store interface {
 	CreateESTProvisioner(ctx context.Context, p *Provisioner, ev audit.Event) error
 	// GetESTProvisioner finds a provisioner by ID or, failing that, name.
 	GetESTProvisioner(ctx context.Context, idOrName string) (*Provisioner, error)
+	// ESTGeneration changes after every change to EST provisioners, made
+	// here or (announced) by another replica: the provisioner cache keeps
+	// nothing read under an older one.
+	ESTGeneration() uint64
 	ListESTProvisioners(ctx context.Context) ([]*Provisioner, error)
 	UpdateESTProvisioner(ctx context.Context, p *Provisioner, ev audit.Event) error
 	SetESTProvisionerDisabled(ctx context.Context, id string, at time.Time, by string, ev audit.Event) error
@@ -89,6 +95,27 @@ type Service struct {
 
 	poolMu sync.Mutex
 	pools  map[string]*x509.CertPool // bootstrap bundles by provisioner ID + PEM digest
+
+	// provisioners caches what every device request reads first, by
+	// name, under the store's EST generation and for less than
+	// ProvisionerCacheMaxAge (gencache): a change made here takes effect
+	// on the next request, one another replica made within that age.
+	provisioners *gencache.Cache[*Provisioner]
+}
+
+// ProvisionerCacheMaxAge bounds how long a cached provisioner is used
+// when no change was announced (a replica whose notifications are lost).
+const ProvisionerCacheMaxAge = time.Second
+
+// provisionerCacheSize bounds the provisioners cached.
+const provisionerCacheSize = 1024
+
+// cloneProvisioner copies p, its allow-list included, so no caller shares
+// the cached one.
+func cloneProvisioner(p *Provisioner) *Provisioner {
+	c := *p
+	c.AllowedIdentities = slices.Clone(p.AllowedIdentities)
+	return &c
 }
 
 // maxPools bounds the parsed bootstrap bundles kept.
@@ -112,6 +139,8 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles) (*Service, error) 
 		cfg: cfg, store: st, issuer: iss, profiles: profiles,
 		failures: netsource.NewLimiter(cfg.Clock.Now, cfg.FailuresPerSecond, cfg.FailureBurst),
 		pools:    map[string]*x509.CertPool{},
+
+		provisioners: gencache.New(ProvisionerCacheMaxAge, provisionerCacheSize, cloneProvisioner),
 
 		quietCounts: map[string]int{},
 	}, nil

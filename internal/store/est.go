@@ -56,7 +56,7 @@ func (db *DB) CreateESTProvisioner(ctx context.Context, p *est.Provisioner, ev a
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: create EST provisioner %q: %w", p.Name, err)
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.estTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertESTProvisioner), p.ID, p.Name, p.CAID, p.Profile, p.Auth,
 			p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), db.timeArg(p.CreatedAt), p.CreatedBy,
 			strings.Join(p.AllowedIdentities, "\n"))
@@ -142,19 +142,21 @@ func (db *DB) SetESTProvisionerDisabled(ctx context.Context, id string, at time.
 	return db.estWrite(ctx, "set EST provisioner "+id+" disabled", ev, sqlSetESTProvisionerDisabled, atArg, by, id)
 }
 
-// estWrite runs one single-row write with its audit event; no row is
-// ErrNotFound.
+// estWrite runs one single-row write with its audit event, moving the
+// EST generation (so the provisioner caches of this and, announced, every
+// replica drop what they hold); no row is ErrNotFound.
 func (db *DB) estWrite(ctx context.Context, what string, ev audit.Event, q string, args ...any) error {
-	return db.estWriteOr(ctx, what, notFound("EST record", what), ev, q, args...)
+	return db.estWriteOr(ctx, db.estTx, what, notFound("EST record", what), ev, q, args...)
 }
 
 // estWriteOr runs one single-row write with its audit event; no row is
 // none.
-func (db *DB) estWriteOr(ctx context.Context, what string, none error, ev audit.Event, q string, args ...any) error {
+func (db *DB) estWriteOr(ctx context.Context, inTx func(context.Context, func(*sql.Tx) error) error, what string, none error,
+	ev audit.Event, q string, args ...any) error {
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := inTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(q), args...)
 		if err != nil {
 			return err
@@ -173,7 +175,7 @@ func (db *DB) estWriteOr(ctx context.Context, what string, none error, ev audit.
 // DeleteESTProvisioner deletes disabled provisioner id and its secrets,
 // with the audit event ev makes of the number of secrets deleted.
 func (db *DB) DeleteESTProvisioner(ctx context.Context, id string, ev func(secrets int) audit.Event) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.estTx(ctx, func(tx *sql.Tx) error {
 		secrets, err := execAffected(ctx, tx, db.d.rebind(sqlDeleteESTSecretsOf), id)
 		if err != nil {
 			return err
@@ -247,7 +249,7 @@ func scanESTSecret(s scanner) (*est.Secret, error) {
 // expired (ErrConflict): one conditional UPDATE, so of racing requests on
 // any replica exactly one wins.
 func (db *DB) UseESTSecret(ctx context.Context, id string, now time.Time, from, token string, ev audit.Event) error {
-	return db.estWriteOr(ctx, "use EST secret "+id, fmt.Errorf("%w: EST secret %s is used, revoked or expired", ErrConflict, id), ev,
+	return db.estWriteOr(ctx, db.inTx, "use EST secret "+id, fmt.Errorf("%w: EST secret %s is used, revoked or expired", ErrConflict, id), ev,
 		sqlUseESTSecret, db.timeArg(now), from, token, id, db.timeArg(now))
 }
 
@@ -273,6 +275,6 @@ func (db *DB) ReleaseESTSecret(ctx context.Context, id, token string, ev audit.E
 // RevokeESTSecret revokes unused secret id of provisioner provID at now,
 // with ev; ErrConflict when it is used or revoked already.
 func (db *DB) RevokeESTSecret(ctx context.Context, id, provID string, now time.Time, by string, ev audit.Event) error {
-	return db.estWriteOr(ctx, "revoke EST secret "+id, fmt.Errorf("%w: EST secret %s is used or revoked already", ErrConflict, id), ev,
+	return db.estWriteOr(ctx, db.inTx, "revoke EST secret "+id, fmt.Errorf("%w: EST secret %s is used or revoked already", ErrConflict, id), ev,
 		sqlRevokeESTSecret, db.timeArg(now), by, id, provID)
 }

@@ -71,6 +71,7 @@ const (
 	// to the handler.
 	noticeAccess      NoticeKind = "access"
 	noticeACME        NoticeKind = "acme"
+	noticeEST         NoticeKind = "est"
 	noticeCompromised NoticeKind = "compromised"
 )
 
@@ -488,6 +489,8 @@ func (l *listener) apply(ctx context.Context, n Notice) {
 		l.db.accessGen.Add(1)
 	case noticeACME:
 		l.db.acmeGen.Add(1)
+	case noticeEST:
+		l.db.estGen.Add(1)
 	case noticeCompromised:
 		l.db.compromisedGen.Add(1)
 	case NoticeCA:
@@ -541,6 +544,7 @@ func (l *listener) handle(ctx context.Context, n Notice) {
 func (l *listener) resync(ctx context.Context) {
 	l.db.accessGen.Add(1)
 	l.db.acmeGen.Add(1)
+	l.db.estGen.Add(1)
 	l.db.compromisedGen.Add(1)
 	l.db.caGen.Add(1)
 	clear(l.allDue)

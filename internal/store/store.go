@@ -78,6 +78,9 @@ type DB struct {
 	// acmeGen moves with every write ACME account resolution depends on
 	// (acme_generation.go).
 	acmeGen atomic.Uint64
+	// estGen moves with every write to EST provisioners
+	// (est_generation.go).
+	estGen atomic.Uint64
 	// compromisedGen moves with every write that may list a key as
 	// compromised; compromised holds this process's copy of the list
 	// (compromised.go).
