@@ -51,7 +51,7 @@ func BenchmarkESTEnroll(b *testing.B) {
 			a := benchApp(b, kind)
 			maker := tNewESTCA(&testing.T{}, "Bench Maker CA")
 			if _, err := a.est.CreateProvisioner(context.Background(), authz.System(), est.ProvisionerSpec{
-				Name: "bench", CA: "issuing", Profile: "internal_service", Auth: est.AuthClientCert,
+				Name: "bench", CA: "issuing", Profile: "web_server", Auth: est.AuthClientCert,
 				BootstrapPEM: maker.pem(), IdentityFrom: "san:*.devices.example.internal",
 			}); err != nil {
 				b.Fatal(err)
