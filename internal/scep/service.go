@@ -72,6 +72,9 @@ type ra struct {
 	cert  *x509.Certificate
 	key   crypto.Decrypter
 	chain []*x509.Certificate // the CA chain above the RA, nearest first
+	// unusable, when set, is why the RA certificate may not be used
+	// (revoked, expired): the entry holds no key then.
+	unusable string
 }
 
 // New wires the service; every dependency is required.

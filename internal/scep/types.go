@@ -33,6 +33,9 @@ var (
 	ErrMalformed = errors.New("scep: malformed message")
 	// ErrDisabled marks a request to a disabled provisioner.
 	ErrDisabled = errors.New("scep: provisioner disabled")
+	// ErrRAUnusable marks a request to a provisioner whose RA certificate
+	// is revoked or expired: no CertRep may be signed with it.
+	ErrRAUnusable = errors.New("scep: RA certificate unusable")
 	// ErrChallengeUsed, ErrChallengeExpired and ErrChallengeUnknown are
 	// what the store says of a dynamic challenge it did not consume.
 	ErrChallengeUsed    = errors.New("scep: challenge already used")
