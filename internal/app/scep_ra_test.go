@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	smscep "github.com/smallstep/scep"
 
+	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -23,8 +25,9 @@ func TestSCEPRevokedRA(t *testing.T) {
 			in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
 				Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, &prov)
 			d := tNewSCEPDevice(t, in, "mdm")
-			if rep := d.request("before-1", in.scepChallenge("mdm", ""), nil, nil); rep.PKIStatus != smscep.SUCCESS {
-				t.Fatalf("enrol before the revocation: %s %s", rep.PKIStatus, string(rep.FailInfo))
+			enrolled := d.request("before-1", in.scepChallenge("mdm", ""), nil, nil)
+			if enrolled.PKIStatus != smscep.SUCCESS {
+				t.Fatalf("enrol before the revocation: %s %s", enrolled.PKIStatus, string(enrolled.FailInfo))
 			}
 			raw := d.rawRequest("after-1", in.scepChallenge("mdm", ""))
 			in.must(http.StatusOK, "POST", "/api/v1/certificates/"+prov.RASerial+"/revoke", apitypes.RevokeRequest{Reason: "key_compromise"}, nil)
@@ -33,6 +36,32 @@ func TestSCEPRevokedRA(t *testing.T) {
 			}
 			if st, body := in.scepPost("mdm", raw); st != http.StatusServiceUnavailable || !strings.Contains(string(body), "rotate-ra") {
 				t.Errorf("PKIOperation with a revoked RA: %d (%d bytes) %q, want 503 naming the fix", st, len(body), body[:min(len(body), 200)])
+			}
+
+			// rotate-ra: a new RA, the same provisioner and principal, so
+			// the device enrolled before renews with its certificate.
+			start := time.Now().Add(-time.Second)
+			var rotated apitypes.SCEPProvisioner
+			in.must(http.StatusOK, "POST", "/api/v1/scep/provisioners/mdm/rotate-ra", nil, &rotated)
+			if rotated.RASerial == prov.RASerial || rotated.RASHA256 == prov.RASHA256 || rotated.ID != prov.ID || rotated.Principal != prov.Principal {
+				t.Fatalf("rotated: %+v, was %+v", rotated, prov)
+			}
+			if rotated.RANotAfter == nil || !rotated.RANotAfter.After(time.Now()) {
+				t.Errorf("rotated RA not_after %v", rotated.RANotAfter)
+			}
+			if n := in.auditActions(start)["scep.ra.rotate/success"]; n != 1 {
+				t.Errorf("%d scep.ra.rotate events, want 1: %v", n, in.auditActions(start))
+			}
+			d2 := tNewSCEPDevice(t, in, "mdm")
+			if pki.SerialHex(d2.ra.SerialNumber) != rotated.RASerial {
+				t.Fatalf("GetCACert after rotate-ra serves RA %s, want %s", pki.SerialHex(d2.ra.SerialNumber), rotated.RASerial)
+			}
+			d.ra = d2.ra
+			if rep := d.request("before-1", "", enrolled.Certificate, d.key); rep.PKIStatus != smscep.SUCCESS {
+				t.Fatalf("RenewalReq after rotate-ra: %s %s: %s", rep.PKIStatus, string(rep.FailInfo), in.lastSCEPRefusal())
+			}
+			if rep := d2.request("after-2", in.scepChallenge("mdm", ""), nil, nil); rep.PKIStatus != smscep.SUCCESS {
+				t.Fatalf("enrol after rotate-ra: %s %s", rep.PKIStatus, string(rep.FailInfo))
 			}
 		})
 	}

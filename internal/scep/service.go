@@ -210,29 +210,9 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	if prov.ID, err = s.randomID("scep_"); err != nil {
 		return nil, err
 	}
-	// The RA certificate comes from the provisioner's CA through the one
-	// issuance path, as the server's own (its key stays wrapped, never
-	// exported), so that devices that check it chain it to the CA.
-	raReq := issue.Request{
-		Principal: withRequest(authz.System(), p), CA: c.ID, Profile: s.cfg.RAProfile,
-		KeyAlgorithm: pki.RSA2048, Subject: pkix.Name{CommonName: s.cfg.RAName}, RetainKey: true,
-		Tags: []string{"scep-ra", "scep:" + prov.Name},
+	if err := s.issueRA(ctx, p, prov); err != nil {
+		return nil, err
 	}
-	if ip := net.ParseIP(s.cfg.RAName); ip != nil {
-		raReq.IPAddresses = []net.IP{ip}
-	} else {
-		raReq.DNSNames = []string{s.cfg.RAName}
-	}
-	res, err := s.issuer.Issue(ctx, raReq)
-	if err != nil {
-		return nil, fmt.Errorf("scep: issue the RA certificate of %s: %w", prov.Name, err)
-	}
-	if res.Pending != nil {
-		return nil, invalid("profile %s requires approval; the RA certificate cannot wait for it", s.cfg.RAProfile)
-	}
-	prov.RASerial = res.Cert.Serial
-	fp := sha256.Sum256(res.Leaf.Raw)
-	prov.RASHA256 = hex.EncodeToString(fp[:])
 	now := s.cfg.Clock.Now().UTC()
 	prov.CreatedAt, prov.CreatedBy = now, p.Name
 	prov.PrincipalID, prov.PrincipalName = "scep_"+prov.ID[len("scep_"):], "scep:"+prov.Name
@@ -255,6 +235,72 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	}
 	s.cfg.Log.Info("scep provisioner created", "name", prov.Name, "ca", c.Name, "profile", prof.Name, "by", p.Name)
 	return prov, nil
+}
+
+// issueRA issues prov a new RA certificate and sets its serial and
+// fingerprint. The RA certificate comes from the provisioner's CA through
+// the one issuance path, as the server's own (its key stays wrapped,
+// never exported), so that devices that check it chain it to the CA.
+func (s *Service) issueRA(ctx context.Context, p authz.Principal, prov *Provisioner) error {
+	raReq := issue.Request{
+		Principal: withRequest(authz.System(), p), CA: prov.CAID, Profile: s.cfg.RAProfile,
+		KeyAlgorithm: pki.RSA2048, Subject: pkix.Name{CommonName: s.cfg.RAName}, RetainKey: true,
+		Tags: []string{"scep-ra", "scep:" + prov.Name},
+	}
+	if ip := net.ParseIP(s.cfg.RAName); ip != nil {
+		raReq.IPAddresses = []net.IP{ip}
+	} else {
+		raReq.DNSNames = []string{s.cfg.RAName}
+	}
+	res, err := s.issuer.Issue(ctx, raReq)
+	if err != nil {
+		return fmt.Errorf("scep: issue the RA certificate of %s: %w", prov.Name, err)
+	}
+	if res.Pending != nil {
+		return invalid("profile %s requires approval; the RA certificate cannot wait for it", s.cfg.RAProfile)
+	}
+	prov.RASerial = res.Cert.Serial
+	fp := sha256.Sum256(res.Leaf.Raw)
+	prov.RASHA256 = hex.EncodeToString(fp[:])
+	return nil
+}
+
+// RotateRA issues provisioner name a new RA certificate and serves it
+// from now on; it needs ca:manage over its CA. The provisioner, its
+// principal and the certificates it issued stay, so devices renew with
+// RenewalReq as before (after fetching the new RA with GetCACert; those
+// that pin the RA's fingerprint need the new one). The old RA
+// certificate is not revoked: revoke it with cert revoke if its key is
+// compromised.
+func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	prov, err := s.managed(ctx, p, name)
+	if err != nil {
+		return nil, err
+	}
+	old, oldSHA := prov.RASerial, prov.RASHA256
+	if err := s.issueRA(ctx, p, prov); err != nil {
+		return nil, err
+	}
+	ev := audit.New(p, s.cfg.Clock.Now().UTC(), "scep.ra.rotate", prov.Name, map[string]any{
+		"id": prov.ID, "old_ra_serial": old, "old_ra_sha256": oldSHA, "ra_serial": prov.RASerial, "ra_sha256": prov.RASHA256,
+	})
+	if err := s.store.UpdateSCEPProvisioner(ctx, prov, ev); err != nil {
+		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
+	}
+	s.mu.Lock()
+	delete(s.ras, old)
+	s.mu.Unlock()
+	s.cfg.Log.Info("scep RA rotated", "provisioner", prov.Name, "old_ra_serial", old, "ra_serial", prov.RASerial, "by", p.Name)
+	return prov, nil
+}
+
+// RAExpiry returns when provisioner prov's RA certificate expires.
+func (s *Service) RAExpiry(ctx context.Context, prov *Provisioner) (time.Time, error) {
+	rec, err := s.store.GetCertificate(ctx, prov.RASerial)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("scep: RA certificate of %s: %w", prov.Name, err)
+	}
+	return rec.NotAfter, nil
 }
 
 // withRequest is who with the source and request ID of the request p

@@ -105,7 +105,8 @@ type Store interface {
 	CreateSCEPProvisioner(ctx context.Context, p *Provisioner, principal *authz.PrincipalRecord, b *authz.Binding, ev audit.Event) error
 	GetSCEPProvisioner(ctx context.Context, idOrName string) (*Provisioner, error)
 	ListSCEPProvisioners(ctx context.Context) ([]*Provisioner, error)
-	// UpdateSCEPProvisioner writes profile, static challenge and disabled
+	// UpdateSCEPProvisioner writes profile, static challenge, RA certificate
+	// (serial and fingerprint) and disabled
 	// state, narrows the principal's binding to the profile and disables
 	// or enables the principal with the provisioner, appending ev.
 	UpdateSCEPProvisioner(ctx context.Context, p *Provisioner, ev audit.Event) error
