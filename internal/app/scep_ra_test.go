@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	smscep "github.com/smallstep/scep"
 
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
@@ -64,5 +66,39 @@ func TestSCEPRevokedRA(t *testing.T) {
 				t.Fatalf("enrol after rotate-ra: %s %s", rep.PKIStatus, string(rep.FailInfo))
 			}
 		})
+	}
+}
+
+// TestSCEPReadScope (review L10): list and show answer only provisioners
+// on CAs the caller may read, and "not found" names no provisioner the
+// caller cannot read; ca:manage over another CA does not reveal one.
+func TestSCEPReadScope(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, tBackends[0].dbURL(t))
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "secretfleet", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+	rootOnly := tESTToken(t, in, "rooty", "human", "viewer", apitypes.Scope{CAs: []string{"root"}})
+	rootAdmin := tESTToken(t, in, "rita", "human", authz.RoleCAAdmin, apitypes.Scope{CAs: []string{"root"}})
+	issuing := tESTToken(t, in, "issy", "human", "viewer", apitypes.Scope{CAs: []string{"issuing"}})
+	var list apitypes.SCEPProvisionerList
+	r := in.raw("GET", "/api/v1/scep/provisioners", rootOnly, nil)
+	if err := json.Unmarshal(r.body, &list); r.status != http.StatusOK || err != nil || len(list.Provisioners) != 0 {
+		t.Errorf("list by a viewer of another CA: %d %s, want 200 and none", r.status, tTrim(r.body))
+	}
+	if r := in.raw("GET", "/api/v1/scep/provisioners/secretfleet", rootOnly, nil); r.status != http.StatusNotFound {
+		t.Errorf("show by a viewer of another CA: %d %s, want 404", r.status, tTrim(r.body))
+	}
+	if r := in.raw("GET", "/api/v1/scep/provisioners/nosuch", rootOnly, nil); r.status != http.StatusNotFound || strings.Contains(string(r.body), "secretfleet") {
+		t.Errorf("not found by a viewer of another CA: %d %s, want 404 naming no provisioner it cannot read", r.status, tTrim(r.body))
+	}
+	if r := in.raw("POST", "/api/v1/scep/provisioners/secretfleet/disable", rootAdmin, strings.NewReader("{}")); r.status != http.StatusNotFound {
+		t.Errorf("disable by a CA admin of another CA: %d %s, want 404", r.status, tTrim(r.body))
+	}
+	r = in.raw("GET", "/api/v1/scep/provisioners", issuing, nil)
+	if err := json.Unmarshal(r.body, &list); err != nil || len(list.Provisioners) != 1 {
+		t.Errorf("list by a viewer of its CA: %d %s, want the provisioner", r.status, tTrim(r.body))
+	}
+	if r := in.raw("GET", "/api/v1/scep/provisioners/nosuch", issuing, nil); r.status != http.StatusNotFound || !strings.Contains(string(r.body), "secretfleet") {
+		t.Errorf("not found by a viewer of its CA: %d %s, want 404 naming the provisioner it may read", r.status, tTrim(r.body))
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -310,20 +312,55 @@ func withRequest(who, p authz.Principal) authz.Principal {
 	return who
 }
 
-// ListProvisioners lists every provisioner; it needs ca:read.
+// ListProvisioners lists the provisioners on CAs p may read (ca:read).
 func (s *Service) ListProvisioners(ctx context.Context, p authz.Principal) ([]*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: listing SCEP provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.store.ListSCEPProvisioners(ctx)
+	all, err := s.store.ListSCEPProvisioners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(prov *Provisioner) bool { return !canRead(p, prov) }), nil
 }
 
-// GetProvisioner returns one provisioner by name; it needs ca:read.
+// canRead reports whether p may read prov: ca:read over its CA.
+func canRead(p authz.Principal, prov *Provisioner) bool {
+	return p.Allow(authz.PermCARead, authz.Resource{CAID: prov.CAID, CAName: prov.CAName}) == nil
+}
+
+// GetProvisioner returns one provisioner by name; it needs ca:read over
+// its CA.
 func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading SCEP provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.byName(ctx, name)
+	return s.readable(ctx, p, name)
+}
+
+// readable returns provisioner name if p may read it. An unknown name,
+// or one p may not read, is ErrNotFound naming the provisioners p may
+// read and no other.
+func (s *Service) readable(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	prov, err := s.byName(ctx, name)
+	if err == nil && canRead(p, prov) {
+		return prov, nil
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	all, err := s.ListProvisioners(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: no SCEP provisioner %q that you may read; there are none (create one with certwright scep create)", ErrNotFound, name)
+	}
+	names := make([]string, len(all))
+	for i, prov := range all {
+		names[i] = prov.Name
+	}
+	return nil, fmt.Errorf("%w: no SCEP provisioner %q that you may read; those you may read are: %s", ErrNotFound, name, strings.Join(names, ", "))
 }
 
 // byName finds a provisioner by its name only (URLs name it).
@@ -339,16 +376,22 @@ func (s *Service) byName(ctx context.Context, name string) (*Provisioner, error)
 }
 
 // managed loads provisioner name for a change by p, who needs ca:manage
-// over its CA.
+// over its CA; one p may not even read is not found.
 func (s *Service) managed(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	prov, err := s.byName(ctx, name)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: prov.CAID, CAName: prov.CAName}); err != nil {
-		return nil, err
+	if err == nil {
+		aerr := p.Allow(authz.PermCAManage, authz.Resource{CAID: prov.CAID, CAName: prov.CAName})
+		if aerr == nil {
+			return prov, nil
+		}
+		if canRead(p, prov) {
+			return nil, aerr
+		}
 	}
-	return prov, nil
+	return s.readable(ctx, p, name)
 }
 
 // Update is a change to a provisioner; nil fields stay as they are.
