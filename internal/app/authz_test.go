@@ -106,6 +106,7 @@ var tRoutePermissions = map[string][]authz.Permission{
 	"POST /api/v1/scep/provisioners/{name}/enable":             {authz.PermCAManage},
 	"DELETE /api/v1/scep/provisioners/{name}":                  {authz.PermCAManage},
 	"POST /api/v1/scep/provisioners/{name}/challenges":         {authz.PermCertIssue},
+	"POST /api/v1/scep/provisioners/{name}/rotate-ra":          {authz.PermCAManage},
 	// Scanned endpoints and their KPIs: read by cert:read or report:read
 	// (unscoped, checked by the core); a scan reaches across the network
 	// on the server's behalf, so running one is ca:manage.

@@ -35,6 +35,13 @@ func scepCommands() []*command {
 			args: "NAME [--profile PROFILE] [--challenge-file FILE] [--json]", example: "certwright scep update mdm --challenge-file new-secret.txt",
 			run: runSCEPUpdate,
 		},
+		{
+			name: "rotate-ra", summary: "issue a SCEP provisioner a new RA certificate (when the old one expires or was revoked)",
+			args: "NAME [--json]", example: "certwright scep rotate-ra mdm",
+			more: "The provisioner, its principal and the certificates it issued stay: devices fetch the new RA with GetCACert\n" +
+				"and renew with RenewalReq as before; devices that pin the RA fingerprint need the new RA SHA-256.\n" +
+				"The old RA certificate is not revoked: if its key is compromised, revoke it with certwright cert revoke.",
+			run: scepNamed("scep rotate-ra", http.MethodPost, "rotate-ra", nil)},
 		{name: "disable", summary: "disable a SCEP provisioner: it answers devices with 403 until enabled", args: "NAME [--json]",
 			example: "certwright scep disable mdm", run: scepNamed("scep disable", http.MethodPost, "disable", nil)},
 		{name: "enable", summary: "enable a disabled SCEP provisioner", args: "NAME [--json]",
@@ -173,12 +180,36 @@ func (r *runner) scepCall(ctx context.Context, fs *flag.FlagSet, cf *clientFlags
 	if cf.json {
 		return printJSON(r.stdout, p)
 	}
+	if action == "rotate-ra" {
+		fmt.Fprintf(r.stdout, "Rotated the RA certificate of SCEP provisioner %s.\n", p.Name)
+	}
 	if method == http.MethodDelete {
 		fmt.Fprintf(r.stdout, "Deleted SCEP provisioner %s (%s); its principal %s is disabled. The certificates it issued stay valid and on record.\n",
 			p.Name, p.ID, p.Principal)
 		return nil
 	}
-	return printSCEPProvisioner(r.stdout, p)
+	if err := printSCEPProvisioner(r.stdout, p); err != nil {
+		return err
+	}
+	warnSCEPRA(r.stderr, p, time.Now())
+	return nil
+}
+
+// raWarnWithin is how soon before its RA expires scep show warns.
+const raWarnWithin = 30 * 24 * time.Hour
+
+// warnSCEPRA warns when p's RA certificate expires within raWarnWithin
+// of now (or has expired): devices cannot enrol or renew without it.
+func warnSCEPRA(w io.Writer, p apitypes.SCEPProvisioner, now time.Time) {
+	if p.RANotAfter == nil || p.RANotAfter.Sub(now) > raWarnWithin {
+		return
+	}
+	verb := "expires"
+	if !now.Before(*p.RANotAfter) {
+		verb = "expired"
+	}
+	fmt.Fprintf(w, "Warning: the RA certificate of %s %s on %s; devices cannot enrol or renew without it. Run: certwright scep rotate-ra %s\n",
+		p.Name, verb, showTime(*p.RANotAfter), p.Name)
 }
 
 func printSCEPProvisioner(w io.Writer, p apitypes.SCEPProvisioner) error {
@@ -196,6 +227,9 @@ func printSCEPProvisioner(w io.Writer, p apitypes.SCEPProvisioner) error {
 	fl.add("Principal", p.Principal)
 	fl.add("RA certificate", p.RASerial)
 	fl.add("RA SHA-256", p.RASHA256)
+	if p.RANotAfter != nil {
+		fl.add("RA expires", showTime(*p.RANotAfter))
+	}
 	fl.add("URL", p.URL)
 	fl.add("Created", showTime(p.CreatedAt)+" by "+p.CreatedBy)
 	return fl.flush()

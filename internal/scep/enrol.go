@@ -61,17 +61,33 @@ func (s *Service) serving(ctx context.Context, name string) (*Provisioner, error
 }
 
 // loadRA returns the provisioner's RA, unwrapping its key once per RA
-// certificate.
+// certificate. Every use re-reads the RA certificate's record (one row
+// by primary key) so that an RA revoked or expired since it was cached
+// is refused: a CertRep signed by a revoked RA, or a request encrypted
+// to a compromised key, must not be answered. Once refused, an RA stays
+// refused without reading the store again (revocation and expiry are
+// permanent) and is logged once.
 func (s *Service) loadRA(ctx context.Context, prov *Provisioner) (*ra, error) {
 	s.mu.Lock()
 	r, ok := s.ras[prov.RASerial]
 	s.mu.Unlock()
-	if ok {
-		return r, nil
+	if ok && r.unusable != "" {
+		return nil, raUnusable(prov, r.unusable)
 	}
 	rec, err := s.store.GetCertificate(ctx, prov.RASerial)
 	if err != nil {
 		return nil, fmt.Errorf("scep: RA certificate of %s: %w", prov.Name, err)
+	}
+	if reason := s.raProblem(rec); reason != "" {
+		s.mu.Lock()
+		s.ras[prov.RASerial] = &ra{unusable: reason}
+		s.mu.Unlock()
+		s.cfg.Log.Error("scep RA certificate unusable: the provisioner answers no device until its RA is rotated",
+			"provisioner", prov.Name, "ra_serial", prov.RASerial, "reason", reason)
+		return nil, raUnusable(prov, reason)
+	}
+	if ok {
+		return r, nil
 	}
 	if rec.ManagedKey == nil {
 		return nil, fmt.Errorf("scep: RA certificate %s of %s has no retained key", rec.Serial, prov.Name)
@@ -100,6 +116,25 @@ func (s *Service) loadRA(ctx context.Context, prov *Provisioner) (*ra, error) {
 	s.ras[prov.RASerial] = r
 	s.mu.Unlock()
 	return r, nil
+}
+
+// raProblem says why RA certificate rec cannot be used now, or "".
+func (s *Service) raProblem(rec *inventory.Certificate) string {
+	now := s.cfg.Clock.Now()
+	switch {
+	case rec.Revocation != nil:
+		return "revoked (" + rec.Revocation.Reason.String() + ")"
+	case !now.Before(rec.NotAfter):
+		return "expired on " + rec.NotAfter.UTC().Format(time.RFC3339)
+	case now.Before(rec.NotBefore):
+		return "not valid before " + rec.NotBefore.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+func raUnusable(prov *Provisioner, reason string) error {
+	return fmt.Errorf("%w: the RA certificate %s of SCEP provisioner %s is %s; an operator must issue a new one (certwright scep rotate-ra %s)",
+		ErrRAUnusable, prov.RASerial, prov.Name, reason, prov.Name)
 }
 
 // exchange is one PKIOperation being answered.

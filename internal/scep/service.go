@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +74,9 @@ type ra struct {
 	cert  *x509.Certificate
 	key   crypto.Decrypter
 	chain []*x509.Certificate // the CA chain above the RA, nearest first
+	// unusable, when set, is why the RA certificate may not be used
+	// (revoked, expired): the entry holds no key then.
+	unusable string
 }
 
 // New wires the service; every dependency is required.
@@ -207,29 +212,9 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	if prov.ID, err = s.randomID("scep_"); err != nil {
 		return nil, err
 	}
-	// The RA certificate comes from the provisioner's CA through the one
-	// issuance path, as the server's own (its key stays wrapped, never
-	// exported), so that devices that check it chain it to the CA.
-	raReq := issue.Request{
-		Principal: withRequest(authz.System(), p), CA: c.ID, Profile: s.cfg.RAProfile,
-		KeyAlgorithm: pki.RSA2048, Subject: pkix.Name{CommonName: s.cfg.RAName}, RetainKey: true,
-		Tags: []string{"scep-ra", "scep:" + prov.Name},
+	if err := s.issueRA(ctx, p, prov); err != nil {
+		return nil, err
 	}
-	if ip := net.ParseIP(s.cfg.RAName); ip != nil {
-		raReq.IPAddresses = []net.IP{ip}
-	} else {
-		raReq.DNSNames = []string{s.cfg.RAName}
-	}
-	res, err := s.issuer.Issue(ctx, raReq)
-	if err != nil {
-		return nil, fmt.Errorf("scep: issue the RA certificate of %s: %w", prov.Name, err)
-	}
-	if res.Pending != nil {
-		return nil, invalid("profile %s requires approval; the RA certificate cannot wait for it", s.cfg.RAProfile)
-	}
-	prov.RASerial = res.Cert.Serial
-	fp := sha256.Sum256(res.Leaf.Raw)
-	prov.RASHA256 = hex.EncodeToString(fp[:])
 	now := s.cfg.Clock.Now().UTC()
 	prov.CreatedAt, prov.CreatedBy = now, p.Name
 	prov.PrincipalID, prov.PrincipalName = "scep_"+prov.ID[len("scep_"):], "scep:"+prov.Name
@@ -254,6 +239,72 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	return prov, nil
 }
 
+// issueRA issues prov a new RA certificate and sets its serial and
+// fingerprint. The RA certificate comes from the provisioner's CA through
+// the one issuance path, as the server's own (its key stays wrapped,
+// never exported), so that devices that check it chain it to the CA.
+func (s *Service) issueRA(ctx context.Context, p authz.Principal, prov *Provisioner) error {
+	raReq := issue.Request{
+		Principal: withRequest(authz.System(), p), CA: prov.CAID, Profile: s.cfg.RAProfile,
+		KeyAlgorithm: pki.RSA2048, Subject: pkix.Name{CommonName: s.cfg.RAName}, RetainKey: true,
+		Tags: []string{"scep-ra", "scep:" + prov.Name},
+	}
+	if ip := net.ParseIP(s.cfg.RAName); ip != nil {
+		raReq.IPAddresses = []net.IP{ip}
+	} else {
+		raReq.DNSNames = []string{s.cfg.RAName}
+	}
+	res, err := s.issuer.Issue(ctx, raReq)
+	if err != nil {
+		return fmt.Errorf("scep: issue the RA certificate of %s: %w", prov.Name, err)
+	}
+	if res.Pending != nil {
+		return invalid("profile %s requires approval; the RA certificate cannot wait for it", s.cfg.RAProfile)
+	}
+	prov.RASerial = res.Cert.Serial
+	fp := sha256.Sum256(res.Leaf.Raw)
+	prov.RASHA256 = hex.EncodeToString(fp[:])
+	return nil
+}
+
+// RotateRA issues provisioner name a new RA certificate and serves it
+// from now on; it needs ca:manage over its CA. The provisioner, its
+// principal and the certificates it issued stay, so devices renew with
+// RenewalReq as before (after fetching the new RA with GetCACert; those
+// that pin the RA's fingerprint need the new one). The old RA
+// certificate is not revoked: revoke it with cert revoke if its key is
+// compromised.
+func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	prov, err := s.managed(ctx, p, name)
+	if err != nil {
+		return nil, err
+	}
+	old, oldSHA := prov.RASerial, prov.RASHA256
+	if err := s.issueRA(ctx, p, prov); err != nil {
+		return nil, err
+	}
+	ev := audit.New(p, s.cfg.Clock.Now().UTC(), "scep.ra.rotate", prov.Name, map[string]any{
+		"id": prov.ID, "old_ra_serial": old, "old_ra_sha256": oldSHA, "ra_serial": prov.RASerial, "ra_sha256": prov.RASHA256,
+	})
+	if err := s.store.UpdateSCEPProvisioner(ctx, prov, ev); err != nil {
+		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
+	}
+	s.mu.Lock()
+	delete(s.ras, old)
+	s.mu.Unlock()
+	s.cfg.Log.Info("scep RA rotated", "provisioner", prov.Name, "old_ra_serial", old, "ra_serial", prov.RASerial, "by", p.Name)
+	return prov, nil
+}
+
+// RAExpiry returns when provisioner prov's RA certificate expires.
+func (s *Service) RAExpiry(ctx context.Context, prov *Provisioner) (time.Time, error) {
+	rec, err := s.store.GetCertificate(ctx, prov.RASerial)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("scep: RA certificate of %s: %w", prov.Name, err)
+	}
+	return rec.NotAfter, nil
+}
+
 // withRequest is who with the source and request ID of the request p
 // made: the server acts on an operator's behalf, traceably.
 func withRequest(who, p authz.Principal) authz.Principal {
@@ -261,20 +312,55 @@ func withRequest(who, p authz.Principal) authz.Principal {
 	return who
 }
 
-// ListProvisioners lists every provisioner; it needs ca:read.
+// ListProvisioners lists the provisioners on CAs p may read (ca:read).
 func (s *Service) ListProvisioners(ctx context.Context, p authz.Principal) ([]*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: listing SCEP provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.store.ListSCEPProvisioners(ctx)
+	all, err := s.store.ListSCEPProvisioners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(prov *Provisioner) bool { return !canRead(p, prov) }), nil
 }
 
-// GetProvisioner returns one provisioner by name; it needs ca:read.
+// canRead reports whether p may read prov: ca:read over its CA.
+func canRead(p authz.Principal, prov *Provisioner) bool {
+	return p.Allow(authz.PermCARead, authz.Resource{CAID: prov.CAID, CAName: prov.CAName}) == nil
+}
+
+// GetProvisioner returns one provisioner by name; it needs ca:read over
+// its CA.
 func (s *Service) GetProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	if !p.Can(authz.PermCARead) {
 		return nil, fmt.Errorf("%w: reading SCEP provisioners needs %s", authz.ErrForbidden, authz.PermCARead)
 	}
-	return s.byName(ctx, name)
+	return s.readable(ctx, p, name)
+}
+
+// readable returns provisioner name if p may read it. An unknown name,
+// or one p may not read, is ErrNotFound naming the provisioners p may
+// read and no other.
+func (s *Service) readable(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	prov, err := s.byName(ctx, name)
+	if err == nil && canRead(p, prov) {
+		return prov, nil
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	all, err := s.ListProvisioners(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: no SCEP provisioner %q that you may read; there are none (create one with certwright scep create)", ErrNotFound, name)
+	}
+	names := make([]string, len(all))
+	for i, prov := range all {
+		names[i] = prov.Name
+	}
+	return nil, fmt.Errorf("%w: no SCEP provisioner %q that you may read; those you may read are: %s", ErrNotFound, name, strings.Join(names, ", "))
 }
 
 // byName finds a provisioner by its name only (URLs name it).
@@ -290,16 +376,22 @@ func (s *Service) byName(ctx context.Context, name string) (*Provisioner, error)
 }
 
 // managed loads provisioner name for a change by p, who needs ca:manage
-// over its CA.
+// over its CA; one p may not even read is not found.
 func (s *Service) managed(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	prov, err := s.byName(ctx, name)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: prov.CAID, CAName: prov.CAName}); err != nil {
-		return nil, err
+	if err == nil {
+		aerr := p.Allow(authz.PermCAManage, authz.Resource{CAID: prov.CAID, CAName: prov.CAName})
+		if aerr == nil {
+			return prov, nil
+		}
+		if canRead(p, prov) {
+			return nil, aerr
+		}
 	}
-	return prov, nil
+	return s.readable(ctx, p, name)
 }
 
 // Update is a change to a provisioner; nil fields stay as they are.

@@ -33,6 +33,9 @@ var (
 	ErrMalformed = errors.New("scep: malformed message")
 	// ErrDisabled marks a request to a disabled provisioner.
 	ErrDisabled = errors.New("scep: provisioner disabled")
+	// ErrRAUnusable marks a request to a provisioner whose RA certificate
+	// is revoked or expired: no CertRep may be signed with it.
+	ErrRAUnusable = errors.New("scep: RA certificate unusable")
 	// ErrChallengeUsed, ErrChallengeExpired and ErrChallengeUnknown are
 	// what the store says of a dynamic challenge it did not consume.
 	ErrChallengeUsed    = errors.New("scep: challenge already used")
@@ -102,7 +105,8 @@ type Store interface {
 	CreateSCEPProvisioner(ctx context.Context, p *Provisioner, principal *authz.PrincipalRecord, b *authz.Binding, ev audit.Event) error
 	GetSCEPProvisioner(ctx context.Context, idOrName string) (*Provisioner, error)
 	ListSCEPProvisioners(ctx context.Context) ([]*Provisioner, error)
-	// UpdateSCEPProvisioner writes profile, static challenge and disabled
+	// UpdateSCEPProvisioner writes profile, static challenge, RA certificate
+	// (serial and fingerprint) and disabled
 	// state, narrows the principal's binding to the profile and disables
 	// or enables the principal with the provisioner, appending ev.
 	UpdateSCEPProvisioner(ctx context.Context, p *Provisioner, ev audit.Event) error

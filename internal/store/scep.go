@@ -23,8 +23,8 @@ const (
 		principal_id, ra_serial, ra_sha256, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlGetSCEPProvisioner    = scepProvisionerSelect + ` WHERE p.id = ? OR p.name = ? ORDER BY p.id = ? DESC LIMIT 1`
 	sqlListSCEPProvisioners  = scepProvisionerSelect + ` ORDER BY p.name`
-	sqlUpdateSCEPProvisioner = `UPDATE scep_provisioners SET profile = ?, static_salt = ?, static_hash = ?, disabled_at = ?, disabled_by = ?
-		WHERE id = ?`
+	sqlUpdateSCEPProvisioner = `UPDATE scep_provisioners SET profile = ?, static_salt = ?, static_hash = ?, disabled_at = ?, disabled_by = ?,
+		ra_serial = ?, ra_sha256 = ? WHERE id = ?`
 	sqlSCEPBindingProfile   = `UPDATE role_bindings SET profiles = ? WHERE principal_id = ? AND source = ?`
 	sqlSCEPPrincipalState   = `UPDATE principals SET disabled_at = ? WHERE id = ?`
 	sqlDeleteSCEPBinding    = `DELETE FROM role_bindings WHERE principal_id = ? AND source = ?`
@@ -158,7 +158,7 @@ func (db *DB) UpdateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, ev
 	}
 	err = db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateSCEPProvisioner), p.Profile, nonNilBytes(p.StaticSalt),
-			nonNilBytes(p.StaticHash), db.nullTimeArg(p.DisabledAt), p.DisabledBy, p.ID)
+			nonNilBytes(p.StaticHash), db.nullTimeArg(p.DisabledAt), p.DisabledBy, p.RASerial, p.RASHA256, p.ID)
 		if err != nil {
 			return err
 		}

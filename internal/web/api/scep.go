@@ -21,6 +21,8 @@ type SCEPAdmin interface {
 	UpdateProvisioner(ctx context.Context, p authz.Principal, name string, u scep.Update) (*scep.Provisioner, error)
 	DeleteProvisioner(ctx context.Context, p authz.Principal, name string) (*scep.Provisioner, error)
 	CreateChallenge(ctx context.Context, p authz.Principal, name string, ttl time.Duration, identity string) (*scep.NewChallenge, error)
+	RotateRA(ctx context.Context, p authz.Principal, name string) (*scep.Provisioner, error)
+	RAExpiry(ctx context.Context, prov *scep.Provisioner) (time.Time, error)
 }
 
 var _ SCEPAdmin = (*scep.Service)(nil)
@@ -36,6 +38,7 @@ func (h *Handler) scepRoutes() []Route {
 		route("POST", "/api/v1/scep/provisioners/{name}/disable", "scep.provisioner.disable", h.scepState(true), caManage),
 		route("POST", "/api/v1/scep/provisioners/{name}/enable", "scep.provisioner.enable", h.scepState(false), caManage),
 		route("DELETE", "/api/v1/scep/provisioners/{name}", "scep.provisioner.delete", h.deleteSCEPProvisioner, caManage),
+		route("POST", "/api/v1/scep/provisioners/{name}/rotate-ra", "scep.ra.rotate", h.rotateSCEPRA, caManage),
 		route("POST", "/api/v1/scep/provisioners/{name}/challenges", "scep.challenge.create", h.createSCEPChallenge, authz.PermCertIssue),
 	}
 }
@@ -91,7 +94,26 @@ func (h *Handler) showSCEPProvisioner(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, h.scepView(r, prov))
+	return h.writeSCEPWithRA(w, r, prov)
+}
+
+func (h *Handler) rotateSCEPRA(w http.ResponseWriter, r *http.Request, p authz.Principal) error {
+	prov, err := h.d.SCEP.RotateRA(r.Context(), p, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return h.writeSCEPWithRA(w, r, prov)
+}
+
+// writeSCEPWithRA answers with prov and when its RA certificate expires.
+func (h *Handler) writeSCEPWithRA(w http.ResponseWriter, r *http.Request, prov *scep.Provisioner) error {
+	notAfter, err := h.d.SCEP.RAExpiry(r.Context(), prov)
+	if err != nil {
+		return err
+	}
+	v := h.scepView(r, prov)
+	v.RANotAfter = &notAfter
+	return writeJSON(w, http.StatusOK, v)
 }
 
 func (h *Handler) updateSCEPProvisioner(w http.ResponseWriter, r *http.Request, p authz.Principal) error {

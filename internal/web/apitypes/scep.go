@@ -36,7 +36,10 @@ type SCEPProvisioner struct {
 	// RASHA256 is the RA certificate's SHA-256 fingerprint: devices pin it
 	// (scepclient -ca-fingerprint) so that no one on the path can stand in
 	// for the RA and read the challenge.
-	RASHA256   string     `json:"ra_sha256"`
+	RASHA256 string `json:"ra_sha256"`
+	// RANotAfter is when the RA certificate expires (shown by show and
+	// rotate-ra): rotate it before then (certwright scep rotate-ra NAME).
+	RANotAfter *time.Time `json:"ra_not_after,omitempty"`
 	URL        string     `json:"url"`
 	CreatedAt  time.Time  `json:"created_at"`
 	CreatedBy  string     `json:"created_by"`

@@ -201,6 +201,9 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 		status, msg = http.StatusNotFound, "scep: no such SCEP provisioner"
 	case errors.Is(err, scep.ErrDisabled):
 		status, msg = http.StatusForbidden, "scep: this SCEP provisioner is disabled"
+	case errors.Is(err, scep.ErrRAUnusable):
+		// The service logged it once; the text names no secret.
+		status, msg = http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		status, msg = http.StatusServiceUnavailable, "scep: timed out; try again"
 	default:
