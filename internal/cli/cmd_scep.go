@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -59,18 +57,31 @@ func scepCommands() []*command {
 	}
 }
 
+// maxChallengeFile bounds what is read of a static challenge file.
+const maxChallengeFile = 1024
+
 // readChallengeFile reads a static challenge, refusing a file others may
-// read: the secret admits any device that knows it.
+// read or that another user owns: the secret admits any device that
+// knows it. The file is opened once, without following a symbolic link,
+// and checked on the open descriptor, so that it cannot be swapped
+// between the check and the read.
 func readChallengeFile(path string) (string, error) {
-	fi, err := os.Stat(path)
+	f, err := openSecretFile(path)
 	if err != nil {
 		return "", fmt.Errorf("challenge file: %w", err)
 	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return "", &hintError{fmt.Errorf("challenge file %s is readable by group or others (mode %04o)", path, fi.Mode().Perm()),
-			"run chmod 600 " + path}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("challenge file: %w", err)
 	}
-	data, err := readLimited(path, 1024)
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("challenge file %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if err := checkSecretFile(path, fi); err != nil {
+		return "", fmt.Errorf("challenge file: %w", err)
+	}
+	data, err := readAllLimited(f, path, maxChallengeFile)
 	if err != nil {
 		return "", fmt.Errorf("challenge file: %w", err)
 	}
