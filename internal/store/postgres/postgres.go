@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,9 +19,18 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// maxConns caps the pool. PostgreSQL's default max_connections is 100 and
-// several replicas may share one server.
+// maxConns caps the pool unless the URL's pool_max_conns says otherwise.
+// PostgreSQL's default max_connections is 100 and several replicas may
+// share one server.
 const maxConns = 20
+
+// maxIdle is how long a pooled connection may sit unused before it is
+// closed, so a replica that had a burst hands its server slots back.
+const maxIdle = time.Minute
+
+// PoolMaxConnsParam is the URL query parameter that sets the pool's size
+// (the name pgxpool uses); it is read here, never sent to the server.
+const PoolMaxConnsParam = "pool_max_conns"
 
 // SQLSTATEs the store tells apart.
 const (
@@ -39,19 +50,48 @@ func Open(ctx context.Context, url string) (*sql.DB, error) {
 // OpenDialer is Open that also returns a Dialer for connections outside
 // the pool, with the same settings.
 func OpenDialer(ctx context.Context, url string) (*sql.DB, *Dialer, error) {
+	url, size, err := poolSize(url)
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		// pgx redacts the password from its parse errors.
 		return nil, nil, fmt.Errorf("store: postgres: %w", err)
 	}
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
+	db.SetMaxOpenConns(size)
+	db.SetMaxIdleConns(size)
+	db.SetConnMaxIdleTime(maxIdle)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("store: postgres: connect to %s/%s: %w", cfg.Host, cfg.Database, err)
 	}
 	return db, &Dialer{cfg: cfg}, nil
+}
+
+// poolSize takes pool_max_conns out of a URL (either form pgx accepts) and
+// returns the rest with the pool's size: maxConns when it is absent.
+func poolSize(raw string) (string, int, error) {
+	if !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://") {
+		return raw, maxConns, nil // a key=value string: pgx reads it as is
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", 0, fmt.Errorf("store: postgres: the database URL does not parse; check its syntax (postgres://USER@HOST:PORT/DB?sslmode=...)")
+	}
+	q := u.Query()
+	v, ok := q[PoolMaxConnsParam]
+	if !ok {
+		return raw, maxConns, nil
+	}
+	n, err := strconv.Atoi(strings.Join(v, ""))
+	if len(v) != 1 || err != nil || n < 2 || n > 1000 {
+		return "", 0, fmt.Errorf("store: postgres: %s=%q: give one whole number from 2 to 1000", PoolMaxConnsParam, strings.Join(v, ","))
+	}
+	q.Del(PoolMaxConnsParam)
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
 }
 
 // Dialer opens single connections outside the pool, for a session that

@@ -111,7 +111,8 @@ func open(tb testing.TB, url string) *store.DB {
 
 // PostgresSchema creates a schema with a random name in the database at
 // baseURL, drops it (and everything in it) when tb ends, and returns baseURL
-// with search_path set to it.
+// with search_path set to it and, unless baseURL sets it, a pool of 8
+// connections.
 func PostgresSchema(tb testing.TB, baseURL string) string {
 	tb.Helper()
 	u, err := url.Parse(baseURL)
@@ -125,6 +126,11 @@ func PostgresSchema(tb testing.TB, baseURL string) string {
 	tb.Cleanup(func() { admin(tb, baseURL, "DROP SCHEMA "+schema+" CASCADE") })
 	q := u.Query()
 	q.Set("search_path", schema)
+	// Test packages run side by side on one server (max_connections 100
+	// by default), some starting three replicas: a small pool each.
+	if !q.Has(postgres.PoolMaxConnsParam) {
+		q.Set(postgres.PoolMaxConnsParam, "8")
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
