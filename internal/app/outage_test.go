@@ -306,10 +306,39 @@ func TestPostgresOutage(t *testing.T) {
 		t.Logf("%s: %d requests answered 503 after /healthz said ok", what, failed)
 	}
 
+	// forward drops every connection, the notification listener's too.
+	// Its new session drops the cached OCSP answers it cannot vouch for
+	// (a resync: it may have missed revocations) before its first
+	// catch-up; wait for that catch-up and serve the answer once from the
+	// database, so that the cut below finds it in memory, as it would
+	// after any pre-signing pass.
+	listenerBack := func(what string, old uint32) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for in.app.store.ListenerPID() == old {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the notification listener did not reconnect within 15s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		seen := time.Now()
+		for in.app.store.BusBehindFor() >= time.Since(seen) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the notification listener did not catch up within 15s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if s := tOCSPStatus(t, in, leaf, issuer); s != ocsp.Good {
+			t.Fatalf("%s: OCSP status %d, want good", what, s)
+		}
+	}
+
+	pid := in.app.store.ListenerPID()
 	proxy.stall()
 	check("hung database")
 	proxy.forward()
 	recovered("after the stall")
+	listenerBack("after the stall", pid)
 
 	proxy.cut()
 	check("stopped database")
