@@ -28,6 +28,13 @@ func TestESTProvisionerChangesApplyAtOnce(t *testing.T) {
 		if r := enrol("dev-1.lab.example.com"); r.status != http.StatusOK {
 			t.Fatalf("first enrolment: %d %s", r.status, tTrim(r.body))
 		}
+		// A secret is read afresh at every use: creating one leaves the
+		// provisioner cache alone.
+		gen := e.in.app.store.ESTGeneration()
+		e.secret(t, "lab", "dev-0.lab.example.com")
+		if got := e.in.app.store.ESTGeneration(); got != gen {
+			t.Errorf("creating a secret moved the EST generation from %d to %d", gen, got)
+		}
 		e.in.must(http.StatusOK, "POST", "/api/v1/est/provisioners/lab/disable", nil, nil)
 		before := e.in.certCount()
 		if r := enrol("dev-2.lab.example.com"); r.status == http.StatusOK || e.in.certCount() != before {

@@ -128,7 +128,7 @@ func scanESTProvisioner(s scanner) (*est.Provisioner, error) {
 // UpdateESTProvisioner writes p's policy (never its disabled state) and
 // appends ev.
 func (db *DB) UpdateESTProvisioner(ctx context.Context, p *est.Provisioner, ev audit.Event) error {
-	return db.estWrite(ctx, "update EST provisioner "+p.Name, ev, sqlUpdateESTProvisioner, p.CAID, p.Profile, p.Auth,
+	return db.estWriteOr(ctx, db.estTx, "update EST provisioner "+p.Name, notFound("EST provisioner", p.Name), ev, sqlUpdateESTProvisioner, p.CAID, p.Profile, p.Auth,
 		p.BootstrapPEM, p.IdentityFrom, p.ServerKeyGen, int64(p.ReenrollGrace/time.Second), strings.Join(p.AllowedIdentities, "\n"), p.ID)
 }
 
@@ -139,18 +139,12 @@ func (db *DB) SetESTProvisionerDisabled(ctx context.Context, id string, at time.
 	if !at.IsZero() {
 		atArg = db.timeArg(at)
 	}
-	return db.estWrite(ctx, "set EST provisioner "+id+" disabled", ev, sqlSetESTProvisionerDisabled, atArg, by, id)
+	return db.estWriteOr(ctx, db.estTx, "set EST provisioner "+id+" disabled", notFound("EST provisioner", id), ev, sqlSetESTProvisionerDisabled, atArg, by, id)
 }
 
-// estWrite runs one single-row write with its audit event, moving the
-// EST generation (so the provisioner caches of this and, announced, every
-// replica drop what they hold); no row is ErrNotFound.
-func (db *DB) estWrite(ctx context.Context, what string, ev audit.Event, q string, args ...any) error {
-	return db.estWriteOr(ctx, db.estTx, what, notFound("EST record", what), ev, q, args...)
-}
-
-// estWriteOr runs one single-row write with its audit event; no row is
-// none.
+// estWriteOr runs one single-row write with its audit event in inTx
+// (estTx for a provisioner, so that the provisioner caches of this and,
+// announced, every replica drop what they hold); no row is none.
 func (db *DB) estWriteOr(ctx context.Context, inTx func(context.Context, func(*sql.Tx) error) error, what string, none error,
 	ev audit.Event, q string, args ...any) error {
 	if err := normalizeEvent(&ev); err != nil {
@@ -204,8 +198,10 @@ func (db *DB) CreateESTSecret(ctx context.Context, s *est.Secret, ev audit.Event
 	if s.ID == "" || s.ProvisionerID == "" || len(s.Hash) == 0 {
 		return errors.New("store: create EST secret: ID, provisioner and hash are required")
 	}
-	return db.estWrite(ctx, "create EST secret "+s.ID, ev, sqlInsertESTSecret, s.ID, s.ProvisionerID, s.Identity, s.Hash,
-		db.timeArg(s.CreatedAt), s.CreatedBy, db.timeArg(s.ExpiresAt))
+	// Secrets are read afresh at every use, never cached: no generation
+	// to move.
+	return db.estWriteOr(ctx, db.inTx, "create EST secret "+s.ID, notFound("EST record", s.ID), ev, sqlInsertESTSecret,
+		s.ID, s.ProvisionerID, s.Identity, s.Hash, db.timeArg(s.CreatedAt), s.CreatedBy, db.timeArg(s.ExpiresAt))
 }
 
 // GetESTSecret returns secret id.
