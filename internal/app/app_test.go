@@ -337,7 +337,7 @@ func tCSR(t *testing.T, key crypto.Signer, names ...string) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
-func tECKey(t *testing.T, curve elliptic.Curve) *ecdsa.PrivateKey {
+func tECKey(t testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {

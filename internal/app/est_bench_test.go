@@ -49,7 +49,7 @@ func BenchmarkESTEnroll(b *testing.B) {
 	for _, kind := range benchStores(b) {
 		b.Run(kind, func(b *testing.B) {
 			a := benchApp(b, kind)
-			maker := tNewESTCA(&testing.T{}, "Bench Maker CA")
+			maker := tNewESTCA(b, "Bench Maker CA")
 			if _, err := a.est.CreateProvisioner(context.Background(), authz.System(), est.ProvisionerSpec{
 				Name: "bench", CA: "issuing", Profile: "web_server", Auth: est.AuthClientCert,
 				BootstrapPEM: maker.pem(), IdentityFrom: "san:*.devices.example.internal",

@@ -34,7 +34,7 @@ type tESTCA struct {
 	key  *ecdsa.PrivateKey
 }
 
-func tNewESTCA(t *testing.T, cn string) *tESTCA {
+func tNewESTCA(t testing.TB, cn string) *tESTCA {
 	t.Helper()
 	key := tECKey(t, elliptic.P256())
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
