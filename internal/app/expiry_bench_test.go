@@ -19,6 +19,7 @@ import (
 	"github.com/certwright/certwright/internal/config"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/store/postgres"
 	"github.com/certwright/certwright/internal/store/storetest"
 )
 
@@ -137,7 +138,7 @@ func expiryRawDB(tb testing.TB, cfg *config.Config) *sql.DB {
 	if path, ok := strings.CutPrefix(u, "sqlite:"); ok {
 		db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(30000)&_pragma=cache_size(-1048576)")
 	} else {
-		db, err = sql.Open("pgx", u)
+		db, err = postgres.Open(context.Background(), u)
 	}
 	if err != nil {
 		tb.Fatal(err)

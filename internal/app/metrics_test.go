@@ -2,8 +2,9 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"crypto/elliptic"
-	"database/sql"
+	"github.com/certwright/certwright/internal/store/postgres"
 	"net/http"
 	"testing"
 	"time"
@@ -150,7 +151,7 @@ func TestMetricsBus(t *testing.T) {
 				return
 			}
 			before := value("certwright_bus_notices_rejected_total")
-			db, err := sql.Open("pgx", url)
+			db, err := postgres.Open(context.Background(), url)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"github.com/certwright/certwright/internal/store/postgres"
 	"io"
 	"math/big"
 	"net"
@@ -61,7 +62,7 @@ func rawStore(b *testing.B, a *App) (*sql.DB, bool) {
 		b.Cleanup(func() { db.Close() })
 		return db, false
 	}
-	db, err := sql.Open("pgx", u)
+	db, err := postgres.Open(context.Background(), u)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for DB
+	"github.com/certwright/certwright/internal/store/postgres"
 
 	"github.com/certwright/certwright/internal/store/storetest"
 )
@@ -487,7 +487,7 @@ func (c *Cluster) Client() *http.Client {
 // DB opens the cluster's schema; it closes when the test ends.
 func (c *Cluster) DB() *sql.DB {
 	c.t.Helper()
-	db, err := sql.Open("pgx", c.DBURL)
+	db, err := postgres.Open(context.Background(), c.DBURL)
 	if err != nil {
 		c.t.Fatal(err)
 	}
