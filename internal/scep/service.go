@@ -47,7 +47,16 @@ type Config struct {
 	// challenge or a certificate, one audit event per source and minute
 	// (audit.RefusalCounter): nothing is written per such request.
 	Refusals Refusals
+	// MaxPending bounds the requests of one provisioner waiting for
+	// approval (0: DefaultMaxPending).
+	MaxPending int
 }
+
+// DefaultMaxPending is how many requests of one provisioner may wait for
+// approval at once: past it a request that would be held is refused, so
+// that devices holding a challenge (or a static one shared by a fleet)
+// cannot fill the approvers' queue and the store without bound.
+const DefaultMaxPending = 1000
 
 // Refusals counts refused anonymous requests (audit.RefusalCounter).
 type Refusals interface {
@@ -98,6 +107,9 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service,
 	}
 	if cfg.MaxChallengeTTL <= 0 {
 		cfg.MaxChallengeTTL = 7 * 24 * time.Hour
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
 	}
 	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}}, nil
 }

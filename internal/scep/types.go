@@ -137,6 +137,9 @@ type Store interface {
 	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	GetApprovalRequest(ctx context.Context, id string) (*issue.ApprovalRequest, error)
+	// CountApprovalRequests counts the requests in status made by
+	// requesterID.
+	CountApprovalRequests(ctx context.Context, status, requesterID string) (int, error)
 	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }
