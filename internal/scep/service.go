@@ -75,6 +75,9 @@ type Service struct {
 	// certificate's serial (which changes when the RA is replaced).
 	mu  sync.Mutex
 	ras map[string]*ra
+	// createMu serialises CreateProvisioner from its name checks to its
+	// insert.
+	createMu sync.Mutex
 }
 
 // ra is a provisioner's registration authority: what signs CertReps and
@@ -216,9 +219,13 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	default:
 		return nil, invalid("challenge %q: use static (a secret file shared by every device) or dynamic (one-time challenges from certwright scep challenge)", spec.Challenge)
 	}
-	if _, err := s.store.GetSCEPProvisioner(ctx, spec.Name); err == nil {
-		return nil, fmt.Errorf("%w: SCEP provisioner %q exists", ErrConflict, spec.Name)
-	} else if !errors.Is(err, ErrNotFound) {
+	// The names are checked before the RA certificate is issued, and
+	// creates are serialised from the check to the insert, so that a
+	// create refused for its name leaves no RA certificate (and key)
+	// behind.
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if err := s.namesFree(ctx, spec.Name); err != nil {
 		return nil, err
 	}
 	if prov.ID, err = s.randomID("scep_"); err != nil {
@@ -249,6 +256,23 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	}
 	s.cfg.Log.Info("scep provisioner created", "name", prov.Name, "ca", c.Name, "profile", prof.Name, "by", p.Name)
 	return prov, nil
+}
+
+// namesFree checks that neither a provisioner nor a principal has the
+// names a provisioner called name would take.
+func (s *Service) namesFree(ctx context.Context, name string) error {
+	if _, err := s.store.GetSCEPProvisioner(ctx, name); err == nil {
+		return fmt.Errorf("%w: SCEP provisioner %q exists", ErrConflict, name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	principal := "scep:" + name
+	if _, err := s.store.GetPrincipal(ctx, principal); err == nil {
+		return fmt.Errorf("%w: principal %q exists (kept from a deleted SCEP provisioner, whose certificates name it, or made by hand); choose another provisioner name", ErrConflict, principal)
+	} else if !errors.Is(err, authz.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // issueRA issues prov a new RA certificate and sets its serial and

@@ -141,6 +141,8 @@ type Store interface {
 	// requesterID.
 	CountApprovalRequests(ctx context.Context, status, requesterID string) (int, error)
 	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
+	// GetPrincipal returns the principal whose ID or name is idOrName.
+	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }
 
