@@ -75,9 +75,10 @@ type Service struct {
 	// certificate's serial (which changes when the RA is replaced).
 	mu  sync.Mutex
 	ras map[string]*ra
-	// createMu serialises CreateProvisioner from its name checks to its
-	// insert.
-	createMu sync.Mutex
+	// raMu serialises CreateProvisioner from its name checks to its
+	// insert, and RotateRA from its read to its update: neither issues an
+	// RA certificate that a concurrent one makes useless.
+	raMu sync.Mutex
 }
 
 // ra is a provisioner's registration authority: what signs CertReps and
@@ -223,8 +224,8 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	// creates are serialised from the check to the insert, so that a
 	// create refused for its name leaves no RA certificate (and key)
 	// behind.
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
+	s.raMu.Lock()
+	defer s.raMu.Unlock()
 	if err := s.namesFree(ctx, spec.Name); err != nil {
 		return nil, err
 	}
@@ -311,6 +312,11 @@ func (s *Service) issueRA(ctx context.Context, p authz.Principal, prov *Provisio
 // certificate is not revoked: revoke it with cert revoke if its key is
 // compromised.
 func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	// Serialised with creates: rotations on this server follow each
+	// other, each from the RA the last one stored; the store's guard on
+	// the RA read decides between servers.
+	s.raMu.Lock()
+	defer s.raMu.Unlock()
 	prov, err := s.managed(ctx, p, name)
 	if err != nil {
 		return nil, err
@@ -322,7 +328,7 @@ func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) 
 	ev := audit.New(p, s.cfg.Clock.Now().UTC(), "scep.ra.rotate", prov.Name, map[string]any{
 		"id": prov.ID, "old_ra_serial": old, "old_ra_sha256": oldSHA, "ra_serial": prov.RASerial, "ra_sha256": prov.RASHA256,
 	})
-	if err := s.store.UpdateSCEPProvisioner(ctx, prov, ev); err != nil {
+	if err := s.store.UpdateSCEPProvisioner(ctx, prov, old, ev); err != nil {
 		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
 	}
 	s.mu.Lock()
@@ -476,7 +482,7 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 	if len(changed) == 1 && u.Disabled == nil {
 		return nil, invalid("nothing to change: give a profile, a static challenge file, or disable/enable")
 	}
-	if err := s.store.UpdateSCEPProvisioner(ctx, prov, audit.New(p, now, action, prov.Name, changed)); err != nil {
+	if err := s.store.UpdateSCEPProvisioner(ctx, prov, prov.RASerial, audit.New(p, now, action, prov.Name, changed)); err != nil {
 		return nil, fmt.Errorf("scep: update provisioner %s: %w", prov.Name, err)
 	}
 	return prov, nil
