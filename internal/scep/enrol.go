@@ -308,7 +308,7 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		// The inventory links the two, and the store marks the old
 		// certificate renewed only if no other renewal did first: of
 		// two racing RenewalReqs one is issued, the other refused.
-		ireq.Replaces = old.Serial
+		ireq.Replaces, ireq.RenewalKind = old.Serial, inventory.RenewalSCEP
 	}
 	if out, err := x.queueFull(ctx, used); out != nil || err != nil {
 		return out, err
