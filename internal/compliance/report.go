@@ -435,7 +435,8 @@ type evalEnv struct {
 // renews it, or an ACME client or the agent got it.
 func autoManaged(c *inventory.Certificate) bool {
 	return c.AutoRenew || strings.HasPrefix(c.Requester, "acme:") || strings.HasPrefix(c.Requester, "est:") ||
-		c.RenewalKind == inventory.RenewalAgent || c.RenewalKind == inventory.RenewalACME || c.RenewalKind == inventory.RenewalEST
+		c.RenewalKind == inventory.RenewalAgent || c.RenewalKind == inventory.RenewalACME || c.RenewalKind == inventory.RenewalEST ||
+		c.RenewalKind == inventory.RenewalSCEP
 }
 
 // evaluate measures one certificate against every rule.

@@ -150,13 +150,14 @@ const (
 	RenewalAgent  RenewalKind = "agent"  // certwright agent on the host
 	RenewalACME   RenewalKind = "acme"   // an ACME client (replaces / ARI)
 	RenewalEST    RenewalKind = "est"    // an EST device (simplereenroll)
+	RenewalSCEP   RenewalKind = "scep"   // a SCEP device (RenewalReq)
 	RenewalRotate RenewalKind = "rotate" // an emergency rotation
 	RenewalManual RenewalKind = "manual" // a person ran cert renew or submitted replaces
 )
 
 // Automated reports whether no person was involved in the renewal.
 func (k RenewalKind) Automated() bool {
-	return k == RenewalAuto || k == RenewalAgent || k == RenewalACME || k == RenewalEST || k == RenewalRotate
+	return k == RenewalAuto || k == RenewalAgent || k == RenewalACME || k == RenewalEST || k == RenewalSCEP || k == RenewalRotate
 }
 
 // Revocation records that a certificate was revoked. It is permanent: a

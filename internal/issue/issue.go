@@ -652,7 +652,7 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 // principal's cert:issue.
 func (s *Service) checkReplaces(ctx context.Context, req Request, res authz.Resource) (*inventory.Certificate, error) {
 	switch req.RenewalKind {
-	case "", inventory.RenewalManual, inventory.RenewalAuto, inventory.RenewalAgent, inventory.RenewalACME, inventory.RenewalEST, inventory.RenewalRotate:
+	case "", inventory.RenewalManual, inventory.RenewalAuto, inventory.RenewalAgent, inventory.RenewalACME, inventory.RenewalEST, inventory.RenewalSCEP, inventory.RenewalRotate:
 	default:
 		return nil, fmt.Errorf("%w: renewal kind %q: want agent or manual", ErrInvalid, req.RenewalKind)
 	}

@@ -260,7 +260,7 @@ func (m *Metrics) ObserveRevoke(reason string, revoked int, elapsed time.Duratio
 // renewalKinds are the kind label values; anything else is "other".
 var renewalKinds = []string{
 	string(inventory.RenewalAuto), string(inventory.RenewalAgent), string(inventory.RenewalACME), string(inventory.RenewalEST),
-	string(inventory.RenewalRotate), string(inventory.RenewalManual), "other",
+	string(inventory.RenewalSCEP), string(inventory.RenewalRotate), string(inventory.RenewalManual), "other",
 }
 
 // ObserveRenewal records one renewal attempt of the given kind (auto,

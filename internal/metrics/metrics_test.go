@@ -257,10 +257,10 @@ func TestObserveRenewalAndDelivery(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	// auto, agent, acme, est, rotate, manual and other, each with two
-	// results: a made-up kind is counted as other, adding no label.
-	if n := len(series(fams, "certwright_renewals_total", nil)); n != 14 {
-		t.Errorf("renewals_total has %d series, want 14 (7 kinds × 2 results): unknown kinds must not add labels", n)
+	// auto, agent, acme, est, scep, rotate, manual and other, each with
+	// two results: a made-up kind is counted as other, adding no label.
+	if n := len(series(fams, "certwright_renewals_total", nil)); n != 16 {
+		t.Errorf("renewals_total has %d series, want 16 (8 kinds × 2 results): unknown kinds must not add labels", n)
 	}
 }
 

@@ -308,17 +308,16 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		// The inventory links the two, and the store marks the old
 		// certificate renewed only if no other renewal did first: of
 		// two racing RenewalReqs one is issued, the other refused.
-		ireq.Replaces = old.Serial
+		ireq.Replaces, ireq.RenewalKind = old.Serial, inventory.RenewalSCEP
+	}
+	if out, err := x.queueFull(ctx, used); out != nil || err != nil {
+		return out, err
 	}
 	res, err := x.s.issuer.Issue(ctx, ireq)
 	if err != nil {
-		if used != nil {
-			// Nothing was issued or held: the device may try again with
-			// a corrected CSR.
-			if rerr := x.s.store.ReleaseSCEPChallenge(ctx, used.ID, *used.UsedAt); rerr != nil {
-				x.s.cfg.Log.Error("scep: release challenge", "challenge", used.ID, "err", rerr)
-			}
-		}
+		// Nothing was issued or held: the device may try again with a
+		// corrected CSR.
+		x.release(ctx, used)
 		if ctx.Err() != nil {
 			return nil, err
 		}
@@ -333,6 +332,43 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
 	}
 	return x.ra.certRep(x.m, x.nonce, statusSuccess, "", res.Leaf)
+}
+
+// release makes challenge used (nil: none) usable again after its
+// enrolment failed before anything was issued or held.
+func (x *exchange) release(ctx context.Context, used *OneTime) {
+	if used == nil {
+		return
+	}
+	if err := x.s.store.ReleaseSCEPChallenge(ctx, used.ID, *used.UsedAt); err != nil {
+		x.s.cfg.Log.Error("scep: release challenge", "challenge", used.ID, "err", err)
+	}
+}
+
+// queueFull refuses a request that would be held for approval while its
+// provisioner has cfg.MaxPending requests waiting already, and releases
+// the challenge it used (nothing was held). The count is read before
+// the request is held, so requests racing at the cap may pass it by
+// their number: the cap bounds growth, it is not an exact quota. It
+// returns nil, nil when the request may go on.
+func (x *exchange) queueFull(ctx context.Context, used *OneTime) ([]byte, error) {
+	prof, err := x.s.profiles.Get(ctx, x.prov.Profile)
+	if err != nil || !prof.RequireApproval {
+		// A profile that cannot be read is the issuance path's to report.
+		return nil, nil
+	}
+	n, err := x.s.store.CountApprovalRequests(ctx, issue.StatusPending, x.prov.PrincipalID)
+	if err != nil {
+		return nil, fmt.Errorf("scep: count requests waiting for approval: %w", err)
+	}
+	if n < x.s.cfg.MaxPending {
+		return nil, nil
+	}
+	x.release(ctx, used)
+	x.s.cfg.Log.Warn("scep request refused: too many requests wait for approval; approve or reject some (certwright request list)",
+		"provisioner", x.prov.Name, "pending", n, "cap", x.s.cfg.MaxPending)
+	return x.fail(ctx, FailBadRequest, fmt.Sprintf("provisioner %s has %d requests waiting for approval, its cap; an approver must decide some first", x.prov.Name, n),
+		map[string]any{"pending": n, "cap": x.s.cfg.MaxPending})
 }
 
 // checkChallenge checks a PKCSReq's challengePassword: the static secret,

@@ -47,7 +47,16 @@ type Config struct {
 	// challenge or a certificate, one audit event per source and minute
 	// (audit.RefusalCounter): nothing is written per such request.
 	Refusals Refusals
+	// MaxPending bounds the requests of one provisioner waiting for
+	// approval (0: DefaultMaxPending).
+	MaxPending int
 }
+
+// DefaultMaxPending is how many requests of one provisioner may wait for
+// approval at once: past it a request that would be held is refused, so
+// that devices holding a challenge (or a static one shared by a fleet)
+// cannot fill the approvers' queue and the store without bound.
+const DefaultMaxPending = 1000
 
 // Refusals counts refused anonymous requests (audit.RefusalCounter).
 type Refusals interface {
@@ -66,6 +75,10 @@ type Service struct {
 	// certificate's serial (which changes when the RA is replaced).
 	mu  sync.Mutex
 	ras map[string]*ra
+	// raMu serialises CreateProvisioner from its name checks to its
+	// insert, and RotateRA from its read to its update: neither issues an
+	// RA certificate that a concurrent one makes useless.
+	raMu sync.Mutex
 }
 
 // ra is a provisioner's registration authority: what signs CertReps and
@@ -98,6 +111,9 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service,
 	}
 	if cfg.MaxChallengeTTL <= 0 {
 		cfg.MaxChallengeTTL = 7 * 24 * time.Hour
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
 	}
 	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}}, nil
 }
@@ -204,9 +220,13 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	default:
 		return nil, invalid("challenge %q: use static (a secret file shared by every device) or dynamic (one-time challenges from certwright scep challenge)", spec.Challenge)
 	}
-	if _, err := s.store.GetSCEPProvisioner(ctx, spec.Name); err == nil {
-		return nil, fmt.Errorf("%w: SCEP provisioner %q exists", ErrConflict, spec.Name)
-	} else if !errors.Is(err, ErrNotFound) {
+	// The names are checked before the RA certificate is issued, and
+	// creates are serialised from the check to the insert, so that a
+	// create refused for its name leaves no RA certificate (and key)
+	// behind.
+	s.raMu.Lock()
+	defer s.raMu.Unlock()
+	if err := s.namesFree(ctx, spec.Name); err != nil {
 		return nil, err
 	}
 	if prov.ID, err = s.randomID("scep_"); err != nil {
@@ -237,6 +257,23 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	}
 	s.cfg.Log.Info("scep provisioner created", "name", prov.Name, "ca", c.Name, "profile", prof.Name, "by", p.Name)
 	return prov, nil
+}
+
+// namesFree checks that neither a provisioner nor a principal has the
+// names a provisioner called name would take.
+func (s *Service) namesFree(ctx context.Context, name string) error {
+	if _, err := s.store.GetSCEPProvisioner(ctx, name); err == nil {
+		return fmt.Errorf("%w: SCEP provisioner %q exists", ErrConflict, name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	principal := "scep:" + name
+	if _, err := s.store.GetPrincipal(ctx, principal); err == nil {
+		return fmt.Errorf("%w: principal %q exists (kept from a deleted SCEP provisioner, whose certificates name it, or made by hand); choose another provisioner name", ErrConflict, principal)
+	} else if !errors.Is(err, authz.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // issueRA issues prov a new RA certificate and sets its serial and
@@ -275,6 +312,11 @@ func (s *Service) issueRA(ctx context.Context, p authz.Principal, prov *Provisio
 // certificate is not revoked: revoke it with cert revoke if its key is
 // compromised.
 func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
+	// Serialised with creates: rotations on this server follow each
+	// other, each from the RA the last one stored; the store's guard on
+	// the RA read decides between servers.
+	s.raMu.Lock()
+	defer s.raMu.Unlock()
 	prov, err := s.managed(ctx, p, name)
 	if err != nil {
 		return nil, err
@@ -286,7 +328,7 @@ func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) 
 	ev := audit.New(p, s.cfg.Clock.Now().UTC(), "scep.ra.rotate", prov.Name, map[string]any{
 		"id": prov.ID, "old_ra_serial": old, "old_ra_sha256": oldSHA, "ra_serial": prov.RASerial, "ra_sha256": prov.RASHA256,
 	})
-	if err := s.store.UpdateSCEPProvisioner(ctx, prov, ev); err != nil {
+	if err := s.store.UpdateSCEPProvisioner(ctx, prov, old, ev); err != nil {
 		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
 	}
 	s.mu.Lock()
@@ -440,7 +482,7 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 	if len(changed) == 1 && u.Disabled == nil {
 		return nil, invalid("nothing to change: give a profile, a static challenge file, or disable/enable")
 	}
-	if err := s.store.UpdateSCEPProvisioner(ctx, prov, audit.New(p, now, action, prov.Name, changed)); err != nil {
+	if err := s.store.UpdateSCEPProvisioner(ctx, prov, prov.RASerial, audit.New(p, now, action, prov.Name, changed)); err != nil {
 		return nil, fmt.Errorf("scep: update provisioner %s: %w", prov.Name, err)
 	}
 	return prov, nil

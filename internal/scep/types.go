@@ -108,8 +108,12 @@ type Store interface {
 	// UpdateSCEPProvisioner writes profile, static challenge, RA certificate
 	// (serial and fingerprint) and disabled
 	// state, narrows the principal's binding to the profile and disables
-	// or enables the principal with the provisioner, appending ev.
-	UpdateSCEPProvisioner(ctx context.Context, p *Provisioner, ev audit.Event) error
+	// or enables the principal with the provisioner, appending ev; all
+	// only if the stored RA certificate is still fromRA, the one p was
+	// read with (ErrConflict otherwise, and nothing is written), so that
+	// of two concurrent RA rotations one wins and no change puts back an
+	// RA replaced meanwhile.
+	UpdateSCEPProvisioner(ctx context.Context, p *Provisioner, fromRA string, ev audit.Event) error
 	// DeleteSCEPProvisioner deletes p, its challenges and transactions and
 	// its principal's binding, disables the principal, appending ev.
 	DeleteSCEPProvisioner(ctx context.Context, p *Provisioner, at time.Time, ev audit.Event) error
@@ -137,7 +141,12 @@ type Store interface {
 	GetCA(ctx context.Context, idOrName string) (*ca.CA, error)
 	GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error)
 	GetApprovalRequest(ctx context.Context, id string) (*issue.ApprovalRequest, error)
+	// CountApprovalRequests counts the requests in status made by
+	// requesterID.
+	CountApprovalRequests(ctx context.Context, status, requesterID string) (int, error)
 	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
+	// GetPrincipal returns the principal whose ID or name is idOrName.
+	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 }
 

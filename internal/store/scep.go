@@ -24,7 +24,8 @@ const (
 	sqlGetSCEPProvisioner    = scepProvisionerSelect + ` WHERE p.id = ? OR p.name = ? ORDER BY p.id = ? DESC LIMIT 1`
 	sqlListSCEPProvisioners  = scepProvisionerSelect + ` ORDER BY p.name`
 	sqlUpdateSCEPProvisioner = `UPDATE scep_provisioners SET profile = ?, static_salt = ?, static_hash = ?, disabled_at = ?, disabled_by = ?,
-		ra_serial = ?, ra_sha256 = ? WHERE id = ?`
+		ra_serial = ?, ra_sha256 = ? WHERE id = ? AND ra_serial = ?`
+	sqlSCEPProvisionerRA    = `SELECT ra_serial FROM scep_provisioners WHERE id = ?`
 	sqlSCEPBindingProfile   = `UPDATE role_bindings SET profiles = ? WHERE principal_id = ? AND source = ?`
 	sqlSCEPPrincipalState   = `UPDATE principals SET disabled_at = ? WHERE id = ?`
 	sqlDeleteSCEPBinding    = `DELETE FROM role_bindings WHERE principal_id = ? AND source = ?`
@@ -147,8 +148,8 @@ func (db *DB) ListSCEPProvisioners(ctx context.Context) ([]*scep.Provisioner, er
 }
 
 // UpdateSCEPProvisioner writes p's changeable fields, its binding's
-// profile and its principal's state, and ev.
-func (db *DB) UpdateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, ev audit.Event) error {
+// profile and its principal's state, and ev, if p's RA is still fromRA.
+func (db *DB) UpdateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, fromRA string, ev audit.Event) error {
 	if err := normalizeEvent(&ev); err != nil {
 		return fmt.Errorf("store: update SCEP provisioner %q: %w", p.Name, err)
 	}
@@ -158,12 +159,21 @@ func (db *DB) UpdateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, ev
 	}
 	err = db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateSCEPProvisioner), p.Profile, nonNilBytes(p.StaticSalt),
-			nonNilBytes(p.StaticHash), db.nullTimeArg(p.DisabledAt), p.DisabledBy, p.RASerial, p.RASHA256, p.ID)
+			nonNilBytes(p.StaticHash), db.nullTimeArg(p.DisabledAt), p.DisabledBy, p.RASerial, p.RASHA256, p.ID, fromRA)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return scepNotFound("SCEP provisioner", p.Name)
+			var cur string
+			err := tx.QueryRowContext(ctx, db.d.rebind(sqlSCEPProvisionerRA), p.ID).Scan(&cur)
+			if errors.Is(err, sql.ErrNoRows) {
+				return scepNotFound("SCEP provisioner", p.Name)
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w (%w): the RA certificate of SCEP provisioner %q was replaced meanwhile (it is %s now, not %s); look again (scep show) and retry if the change is still wanted",
+				ErrConflict, scep.ErrConflict, p.Name, cur, fromRA)
 		}
 		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlSCEPBindingProfile), profiles, p.PrincipalID, scepBindingSource(p.ID)); err != nil {
 			return err

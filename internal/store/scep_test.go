@@ -3,9 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/scep"
 	"github.com/certwright/certwright/internal/store"
 )
@@ -41,6 +44,45 @@ func TestSCEPTransactions(t *testing.T) {
 		}
 		if _, err := db.GetSCEPTransaction(ctx, "scep_p", "tx-new"); !errors.Is(err, scep.ErrNotFound) {
 			t.Errorf("a closed transaction: %v, want not found", err)
+		}
+	})
+}
+
+// TestSCEPUpdateGuardsRA: an update applies only while the provisioner's
+// RA is the one it was read with; a stale one is ErrConflict naming the
+// current RA and writes nothing, an unknown provisioner is not found.
+func TestSCEPUpdateGuardsRA(t *testing.T) {
+	t.Parallel()
+	onBackends(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		ev := func(action string) audit.Event { return audit.New(authz.System(), at, action, "mdm", nil) }
+		role, _ := authz.BuiltinRole(authz.RoleIssuer)
+		p := &scep.Provisioner{ID: "scep_g", Name: "mdm", CAID: "ca_x", Profile: "client_auth", Challenge: scep.ChallengeDynamic,
+			PrincipalID: "scep_pg", RASerial: "01", RASHA256: "aa", CreatedAt: at, CreatedBy: "test"}
+		err := db.CreateSCEPProvisioner(ctx, p, &authz.PrincipalRecord{ID: p.PrincipalID, Name: "scep:mdm", Kind: authz.KindMachine, CreatedAt: at},
+			&authz.Binding{ID: "bg", PrincipalID: p.PrincipalID, Role: role, CreatedAt: at, CreatedBy: "test", Source: "scep:" + p.ID}, ev("scep.provisioner.create"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		won := *p
+		won.RASerial, won.RASHA256 = "02", "bb"
+		if err := db.UpdateSCEPProvisioner(ctx, &won, "01", ev("scep.ra.rotate")); err != nil {
+			t.Fatalf("rotation from the current RA: %v", err)
+		}
+		lost := *p
+		lost.RASerial, lost.RASHA256 = "03", "cc"
+		err = db.UpdateSCEPProvisioner(ctx, &lost, "01", ev("scep.ra.rotate"))
+		if !errors.Is(err, scep.ErrConflict) || !strings.Contains(err.Error(), "it is 02 now") {
+			t.Fatalf("rotation from a replaced RA: %v, want ErrConflict naming RA 02", err)
+		}
+		if got, err := db.GetSCEPProvisioner(ctx, "mdm"); err != nil || got.RASerial != "02" || got.RASHA256 != "bb" {
+			t.Fatalf("after the refused rotation: %+v %v, want RA 02", got, err)
+		}
+		gone := won
+		gone.ID = "scep_none"
+		if err := db.UpdateSCEPProvisioner(ctx, &gone, "02", ev("scep.provisioner.update")); !errors.Is(err, scep.ErrNotFound) {
+			t.Errorf("an unknown provisioner: %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certwright/certwright/internal/audit"
+	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/scep"
+	"github.com/certwright/certwright/internal/web/apitypes"
+)
+
+// TestSCEPRotateRARace races two RA rotations of one provisioner, on one
+// server (through the API) and on two services sharing the store, as two
+// replicas would: each rotation succeeds or is refused as a conflict, and
+// what is left is one consistent RA: the successful rotations' audit
+// events chain from the first RA to the stored one, which GetCACert
+// serves.
+func TestSCEPRotateRARace(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	var prov apitypes.SCEPProvisioner
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, &prov)
+	other, err := scep.New(scep.Config{Clock: in.app.clock, Log: slog.New(slog.DiscardHandler), RAName: in.cfg.TLSNames[0],
+		Refusals: in.app.refusals}, in.app.store, in.app.issuer, in.app.profiles, in.app.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, won := time.Now().Add(-time.Second), 0
+	for _, race := range []struct {
+		name   string
+		rotate [2]func() error
+	}{
+		{"one server", [2]func() error{in.rotateRA, in.rotateRA}},
+		{"two servers", [2]func() error{
+			func() error { _, err := in.app.scep.RotateRA(context.Background(), authz.System(), "mdm"); return err },
+			func() error { _, err := other.RotateRA(context.Background(), authz.System(), "mdm"); return err },
+		}},
+	} {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, rotate := range race.rotate {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = rotate()
+			}()
+		}
+		wg.Wait()
+		before := won
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, scep.ErrConflict):
+				t.Errorf("%s: rotation: %v, want success or a conflict", race.name, err)
+			}
+		}
+		if won == before {
+			t.Errorf("%s: no rotation succeeded: %v", race.name, errs)
+		}
+		in.wantRAChain(race.name, start, prov.RASerial, won)
+	}
+}
+
+// rotateRA rotates provisioner mdm's RA through the API; a 409 is
+// scep.ErrConflict.
+func (in *tInstance) rotateRA() error {
+	switch r := in.call("POST", "/api/v1/scep/provisioners/mdm/rotate-ra", nil); r.status {
+	case http.StatusOK:
+		return nil
+	case http.StatusConflict:
+		return scep.ErrConflict
+	default:
+		return errors.New(tTrim(r.body))
+	}
+}
+
+// wantRAChain checks that the scep.ra.rotate events since start, won of
+// them, lead one after the other from RA serial from to the RA that
+// provisioner mdm stores and serves.
+func (in *tInstance) wantRAChain(name string, start time.Time, from string, won int) {
+	in.t.Helper()
+	next := map[string]string{}
+	err := in.app.store.EachAuditEventBetween(context.Background(), start, time.Now().Add(time.Minute), func(e *audit.Event) error {
+		if e.Action != "scep.ra.rotate" {
+			return nil
+		}
+		var d struct {
+			Old string `json:"old_ra_serial"`
+			New string `json:"ra_serial"`
+		}
+		if err := json.Unmarshal(e.Details, &d); err != nil {
+			return err
+		}
+		if _, dup := next[d.Old]; dup {
+			in.t.Errorf("%s: two rotations replaced RA %s", name, d.Old)
+		}
+		next[d.Old] = d.New
+		return nil
+	})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	if len(next) != won {
+		in.t.Errorf("%s: %d scep.ra.rotate events, want %d (one per successful rotation)", name, len(next), won)
+	}
+	cur := from
+	for range won {
+		n, ok := next[cur]
+		if !ok {
+			in.t.Fatalf("%s: no rotation replaced RA %s: %v", name, cur, next)
+		}
+		cur = n
+	}
+	var prov apitypes.SCEPProvisioner
+	in.must(http.StatusOK, "GET", "/api/v1/scep/provisioners/mdm", nil, &prov)
+	if prov.RASerial != cur {
+		in.t.Errorf("%s: the provisioner stores RA %s, want %s, the last of the rotations", name, prov.RASerial, cur)
+	}
+	if served := pki.SerialHex(tNewSCEPDevice(in.t, in, "mdm").ra.SerialNumber); served != cur {
+		in.t.Errorf("%s: GetCACert serves RA %s, want %s", name, served, cur)
+	}
+}
