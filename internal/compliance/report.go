@@ -432,9 +432,10 @@ type evalEnv struct {
 }
 
 // autoManaged reports whether nobody needs to renew c by hand: the server
-// renews it, or an ACME client or the agent got it.
+// renews it, or an ACME client, an EST or SCEP device (which renews
+// itself) or the agent got it.
 func autoManaged(c *inventory.Certificate) bool {
-	return c.AutoRenew || strings.HasPrefix(c.Requester, "acme:") || strings.HasPrefix(c.Requester, "est:") ||
+	return c.AutoRenew || strings.HasPrefix(c.Requester, "acme:") || strings.HasPrefix(c.Requester, "est:") || strings.HasPrefix(c.Requester, "scep:") ||
 		c.RenewalKind == inventory.RenewalAgent || c.RenewalKind == inventory.RenewalACME || c.RenewalKind == inventory.RenewalEST ||
 		c.RenewalKind == inventory.RenewalSCEP
 }

@@ -300,6 +300,8 @@ func TestReportKPIs(t *testing.T) {
 	e.issue(e.ours.leaf(t, "auto.example.internal", leafOpts{}), "web_server", func(c *inventory.Certificate) { c.AutoRenew = true })
 	e.issue(e.ours.leaf(t, "acme.example.internal", leafOpts{}), "web_server", func(c *inventory.Certificate) { c.Requester = "acme:default/acct1" })
 	e.issue(e.ours.leaf(t, "agent.example.internal", leafOpts{}), "web_server", func(c *inventory.Certificate) { c.RenewalKind = inventory.RenewalAgent })
+	e.issue(e.ours.leaf(t, "est.example.internal", leafOpts{}), "web_server", func(c *inventory.Certificate) { c.Requester = "est:lab" })
+	e.issue(e.ours.leaf(t, "scep.example.internal", leafOpts{}), "web_server", func(c *inventory.Certificate) { c.Requester = "scep:mdm" })
 	e.issue(e.ours.leaf(t, "manual.example.internal", leafOpts{}), "web_server", nil)
 	// Expired in the period, never renewed: an incident (and not current).
 	e.issue(e.ours.leaf(t, "lapsed.example.internal", leafOpts{notBefore: tNow.Add(-95 * 24 * time.Hour)}), "web_server", nil)
@@ -314,8 +316,8 @@ func TestReportKPIs(t *testing.T) {
 	if k.AutomatedRenewals != 2 || k.AutomationRate == nil || *k.AutomationRate != 2.0/3 {
 		t.Errorf("automated renewals %d, rate %v; want 2, 2/3", k.AutomatedRenewals, k.AutomationRate)
 	}
-	if k.CurrentCertificates != 4 || k.AutoManaged != 3 || k.AutoManagedShare == nil || *k.AutoManagedShare != 0.75 {
-		t.Errorf("auto-managed %d of %d, share %v; want 3 of 4", k.AutoManaged, k.CurrentCertificates, k.AutoManagedShare)
+	if k.CurrentCertificates != 6 || k.AutoManaged != 5 || k.AutoManagedShare == nil || *k.AutoManagedShare != 5.0/6 {
+		t.Errorf("auto-managed %d of %d, share %v; want 5 of 6", k.AutoManaged, k.CurrentCertificates, k.AutoManagedShare)
 	}
 	if k.ExpiryIncidents != 1 || k.NearMisses != 1 {
 		t.Errorf("expiry incidents %d, near misses %d; want 1 and 1", k.ExpiryIncidents, k.NearMisses)
