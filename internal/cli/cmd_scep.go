@@ -314,7 +314,8 @@ func runSCEPChallenge(ctx context.Context, r *runner, args []string) error {
 		return printJSON(r.stdout, ch)
 	}
 	fmt.Fprintln(r.stdout, ch.Challenge)
-	fmt.Fprintf(r.stderr, "One-time challenge %s for %s, valid until %s. Enrol with:\n  scepclient -server-url %s -ca-fingerprint %s -challenge CHALLENGE -private-key device.key -certificate device.pem\n",
+	fmt.Fprintf(r.stderr, "One-time challenge %s for %s, valid until %s. Enrol with:\n  scepclient -server-url %s -ca-fingerprint %s -challenge CHALLENGE -private-key device.key -certificate device.pem\n"+
+		"(Debian's scepclient 2.1 sends DES and SHA-1: only a provisioner that allows legacy crypto accepts it.)\n",
 		ch.ID, ch.Provisioner, showTime(ch.ExpiresAt), ch.URL, ch.RASHA256)
 	return nil
 }
