@@ -250,8 +250,9 @@ func (x *exchange) refuseLegacy(w *weakness) ([]byte, error) {
 	x.s.legacyWarned[key] = true
 	x.s.mu.Unlock()
 	if first {
-		x.s.cfg.Log.Warn("scep request refused: legacy crypto; enable --allow-legacy-crypto on the provisioner if its devices cannot use AES and SHA-256 (certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true); logged once per provisioner and algorithm",
-			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source)
+		x.s.cfg.Log.Warn("scep request refused: legacy crypto (logged once per provisioner and algorithm)",
+			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source,
+			"fix", "enable --allow-legacy-crypto on provisioner "+x.prov.Name+" if its devices cannot use AES and SHA-256: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
 	}
 	return x.refuse(FailBadAlg, fmt.Sprintf("%s is refused by provisioner %s; use AES and SHA-256, or enable --allow-legacy-crypto on provisioner %s if its devices cannot", w, x.prov.Name, x.prov.Name))
 }
