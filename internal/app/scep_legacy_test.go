@@ -120,18 +120,22 @@ func tEnvelope(t *testing.T, content []byte, ra *x509.Certificate, cipherOID asn
 	return out
 }
 
-// legacyMessage is a PKIMessage of type typ (PKCSReq "19" or
-// GetCertInitial "20") carrying content encrypted with cipherOID and
-// signed by the device's self-signed certificate with digestOID; it
-// becomes the device's last transaction.
-func (d *tSCEPDevice) legacyMessage(typ string, content []byte, cipherOID, digestOID asn1.ObjectIdentifier) []byte {
+// legacyMessage is a PKIMessage of type typ (PKCSReq "19", RenewalReq
+// "17" or GetCertInitial "20") carrying content encrypted with cipherOID
+// and signed with the device's key and signer (nil: its self-signed
+// certificate) with digestOID; a PKCSReq or RenewalReq becomes the
+// device's last transaction.
+func (d *tSCEPDevice) legacyMessage(typ string, content []byte, cipherOID, digestOID asn1.ObjectIdentifier, signer *x509.Certificate) []byte {
 	d.t.Helper()
 	sd, err := pkcs7.NewSignedData(tEnvelope(d.t, content, d.ra, cipherOID))
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	sd.SetDigestAlgorithm(digestOID)
-	if typ == "19" {
+	if signer == nil {
+		signer = d.self
+	}
+	if typ != "20" {
 		spki, _ := x509.MarshalPKIXPublicKey(&d.key.PublicKey)
 		sum := sha256.Sum256(spki)
 		d.txID = smscep.TransactionID(hex.EncodeToString(sum[:]))
@@ -139,7 +143,7 @@ func (d *tSCEPDevice) legacyMessage(typ string, content []byte, cipherOID, diges
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	oid := func(n int) []int { return []int{2, 16, 840, 1, 113733, 1, 9, n} }
-	err = sd.AddSigner(d.self, d.key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+	err = sd.AddSigner(signer, d.key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
 		{Type: oid(7), Value: string(d.txID)}, {Type: oid(2), Value: typ}, {Type: oid(5), Value: nonce},
 	}})
 	if err != nil {
@@ -152,9 +156,10 @@ func (d *tSCEPDevice) legacyMessage(typ string, content []byte, cipherOID, diges
 	return raw
 }
 
-// legacyRequest sends a PKCSReq for cn with challenge, encrypted with
-// cipherOID and signed with digestOID, and returns the CertRep.
-func (d *tSCEPDevice) legacyRequest(cn, challenge string, cipherOID, digestOID asn1.ObjectIdentifier) *smscep.PKIMessage {
+// legacyRequest sends a PKCSReq for cn with challenge (or, with signer
+// set, a RenewalReq signed by it), encrypted with cipherOID and signed
+// with digestOID, and returns the CertRep.
+func (d *tSCEPDevice) legacyRequest(cn, challenge string, cipherOID, digestOID asn1.ObjectIdentifier, signer ...*x509.Certificate) *smscep.PKIMessage {
 	d.t.Helper()
 	csr, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
 		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, ChallengePassword: challenge,
@@ -162,7 +167,11 @@ func (d *tSCEPDevice) legacyRequest(cn, challenge string, cipherOID, digestOID a
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	return d.send(d.legacyMessage("19", csr, cipherOID, digestOID), d.self, d.key)
+	typ, by := "19", d.self
+	if len(signer) > 0 {
+		typ, by = "17", signer[0]
+	}
+	return d.send(d.legacyMessage(typ, csr, cipherOID, digestOID, by), by, d.key)
 }
 
 func tWantBadAlg(t *testing.T, rep *smscep.PKIMessage, what string) {
@@ -220,7 +229,7 @@ func TestSCEPLegacyCrypto(t *testing.T) {
 			dev := tNewSCEPDevice(t, in, "mdm")
 			dev.txID = "some-transaction"
 			ias, _ := asn1Marshal(dev.ra.RawIssuer, dev.self.RawSubject)
-			tWantBadAlg(t, dev.send(dev.legacyMessage("20", ias, tAES, tSHA1), dev.self, dev.key), "GetCertInitial signed with SHA-1")
+			tWantBadAlg(t, dev.send(dev.legacyMessage("20", ias, tAES, tSHA1, nil), dev.self, dev.key), "GetCertInitial signed with SHA-1")
 			if n := in.certCount(); n != before {
 				t.Errorf("refused requests stored %d certificates", n-before)
 			}
@@ -228,8 +237,16 @@ func TestSCEPLegacyCrypto(t *testing.T) {
 				t.Errorf("a refused request touched the challenge: %v", acts)
 			}
 			// The same challenge with AES and SHA-256 enrols.
-			if rep := tNewSCEPDevice(t, in, "mdm").legacyRequest("laptop-1", ch, tAES, tSHA256); rep.PKIStatus != smscep.SUCCESS {
-				t.Fatalf("AES and SHA-256 after the refusals: %s %s: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
+			dev = tNewSCEPDevice(t, in, "mdm")
+			enrolled := dev.legacyRequest("laptop-1", ch, tAES, tSHA256)
+			if enrolled.PKIStatus != smscep.SUCCESS {
+				t.Fatalf("AES and SHA-256 after the refusals: %s %s: %s", enrolled.PKIStatus, enrolled.FailInfo, in.lastSCEPRefusal())
+			}
+			// A RenewalReq too; the certificate still renews once with AES and SHA-256.
+			tWantBadAlg(t, dev.legacyRequest("laptop-1", "", tAES, tSHA1, enrolled.Certificate), "RenewalReq signed with SHA-1")
+			tWantBadAlg(t, dev.legacyRequest("laptop-1", "", tDES, tSHA256, enrolled.Certificate), "RenewalReq in a DES envelope")
+			if rep := dev.legacyRequest("laptop-1", "", tAES, tSHA256, enrolled.Certificate); rep.PKIStatus != smscep.SUCCESS {
+				t.Fatalf("RenewalReq with AES and SHA-256 after the refusals: %s %s: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
 			}
 
 			// Allowed on the provisioner: today's behaviour, single DES included.
