@@ -16,22 +16,25 @@ func scepCommands() []*command {
 	return []*command{
 		{
 			name: "create", summary: "create a SCEP provisioner (RFC 8894) served at /scep/NAME, issuing on one CA under one profile",
-			args:    "NAME --ca CA --profile PROFILE --challenge static|dynamic [--challenge-file FILE] [--json]",
+			args:    "NAME --ca CA --profile PROFILE --challenge static|dynamic [--challenge-file FILE] [--allow-legacy-crypto] [--json]",
 			example: "certwright scep create mdm --ca issuing --profile client_auth --challenge dynamic",
 			more: "static: every device sends the secret in --challenge-file (mode 0600, 16 to 255 printable characters);\n" +
 				"the server keeps only a salted hash. dynamic: each device needs a one-time challenge from\n" +
 				"`certwright scep challenge --provisioner NAME` (the model Intune and Jamf use).\n" +
 				"The provisioner gets an RA certificate from its CA (RSA, the server's own key) and enrols devices as the\n" +
-				"machine principal scep:NAME (role issuer, scoped to the CA and profile).",
+				"machine principal scep:NAME (role issuer, scoped to the CA and profile).\n" +
+				legacyCryptoHelp,
 			run: runSCEPCreate,
 		},
 		{name: "list", summary: "list SCEP provisioners and their URLs", args: "[--json]", example: "certwright scep list", run: runSCEPList},
 		{name: "show", summary: "show one SCEP provisioner", args: "NAME [--json]", example: "certwright scep show mdm",
 			run: scepNamed("scep show", http.MethodGet, "", nil)},
 		{
-			name: "update", summary: "change a SCEP provisioner's profile or static challenge",
-			args: "NAME [--profile PROFILE] [--challenge-file FILE] [--json]", example: "certwright scep update mdm --challenge-file new-secret.txt",
-			run: runSCEPUpdate,
+			name: "update", summary: "change a SCEP provisioner's profile, static challenge or legacy crypto switch",
+			args:    "NAME [--profile PROFILE] [--challenge-file FILE] [--allow-legacy-crypto=true|false] [--json]",
+			example: "certwright scep update mdm --challenge-file new-secret.txt",
+			more:    legacyCryptoHelp,
+			run:     runSCEPUpdate,
 		},
 		{
 			name: "rotate-ra", summary: "issue a SCEP provisioner a new RA certificate (when the old one expires or was revoked)",
@@ -56,6 +59,11 @@ func scepCommands() []*command {
 		},
 	}
 }
+
+// legacyCryptoHelp explains --allow-legacy-crypto.
+const legacyCryptoHelp = "By default a provisioner refuses (badAlg) requests encrypted with DES or 3DES or signed with SHA-1 or MD5.\n" +
+	"--allow-legacy-crypto admits them, for devices that cannot use AES and SHA-256 (Debian's scepclient 2.1 always\n" +
+	"sends single DES and SHA-1): single DES is broken, so allow it only on a provisioner for such devices."
 
 // maxChallengeFile bounds what is read of a static challenge file.
 const maxChallengeFile = 1024
@@ -94,6 +102,7 @@ func runSCEPCreate(ctx context.Context, r *runner, args []string) error {
 	prof := fs.String("profile", "", "issue under `PROFILE`")
 	mode := fs.String("challenge", "", "`MODE`: static or dynamic")
 	file := fs.String("challenge-file", "", "static challenge `FILE` (mode 0600)")
+	legacy := fs.Bool("allow-legacy-crypto", false, "admit devices that encrypt with DES or 3DES or sign with SHA-1 or MD5")
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err
@@ -101,7 +110,7 @@ func runSCEPCreate(ctx context.Context, r *runner, args []string) error {
 	if err := r.required(fs, "ca", "profile", "challenge"); err != nil {
 		return err
 	}
-	req := apitypes.CreateSCEPProvisionerRequest{Name: pos[0], CA: *ca, Profile: *prof, Challenge: *mode}
+	req := apitypes.CreateSCEPProvisionerRequest{Name: pos[0], CA: *ca, Profile: *prof, Challenge: *mode, AllowLegacyCrypto: *legacy}
 	switch {
 	case *mode == "static" && *file == "":
 		return r.usagef("--challenge static needs --challenge-file FILE")
@@ -141,6 +150,7 @@ func runSCEPUpdate(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("scep update")
 	prof := fs.String("profile", "", "issue under `PROFILE` from now on")
 	file := fs.String("challenge-file", "", "replace the static challenge with the one in `FILE` (mode 0600)")
+	legacy := fs.Bool("allow-legacy-crypto", false, "admit (true) or refuse (false) devices that encrypt with DES or 3DES or sign with SHA-1 or MD5")
 	var req apitypes.UpdateSCEPProvisionerRequest
 	run := func(ctx context.Context, r *runner, fs *flag.FlagSet) error {
 		if *prof != "" {
@@ -153,8 +163,11 @@ func runSCEPUpdate(ctx context.Context, r *runner, args []string) error {
 			}
 			req.StaticChallenge = &s
 		}
-		if req.Profile == nil && req.StaticChallenge == nil {
-			return r.usagef("give --profile or --challenge-file")
+		if isSet(fs, "allow-legacy-crypto") {
+			req.AllowLegacyCrypto = legacy
+		}
+		if req.Profile == nil && req.StaticChallenge == nil && req.AllowLegacyCrypto == nil {
+			return r.usagef("give --profile, --challenge-file or --allow-legacy-crypto=true|false")
 		}
 		return nil
 	}
@@ -235,6 +248,11 @@ func printSCEPProvisioner(w io.Writer, p apitypes.SCEPProvisioner) error {
 	fl.add("CA", p.CA+" ("+p.CAID+")")
 	fl.add("Profile", p.Profile)
 	fl.add("Challenge", p.Challenge)
+	legacy := "refused (AES and SHA-2 only)"
+	if p.AllowLegacyCrypto {
+		legacy = "allowed (DES, 3DES, SHA-1 and MD5 admitted)"
+	}
+	fl.add("Legacy crypto", legacy)
 	fl.add("Principal", p.Principal)
 	fl.add("RA certificate", p.RASerial)
 	fl.add("RA SHA-256", p.RASHA256)
@@ -296,7 +314,8 @@ func runSCEPChallenge(ctx context.Context, r *runner, args []string) error {
 		return printJSON(r.stdout, ch)
 	}
 	fmt.Fprintln(r.stdout, ch.Challenge)
-	fmt.Fprintf(r.stderr, "One-time challenge %s for %s, valid until %s. Enrol with:\n  scepclient -server-url %s -ca-fingerprint %s -challenge CHALLENGE -private-key device.key -certificate device.pem\n",
+	fmt.Fprintf(r.stderr, "One-time challenge %s for %s, valid until %s. Enrol with:\n  scepclient -server-url %s -ca-fingerprint %s -challenge CHALLENGE -private-key device.key -certificate device.pem\n"+
+		"(Debian's scepclient 2.1 sends DES and SHA-1: only a provisioner that allows legacy crypto accepts it.)\n",
 		ch.ID, ch.Provisioner, showTime(ch.ExpiresAt), ch.URL, ch.RASHA256)
 	return nil
 }

@@ -24,12 +24,21 @@ import (
 
 // caps are the capabilities GetCACaps announces (RFC 8894 §3.5.2):
 // AES and SHA-256 for the device's messages, POST, and RenewalReq.
-const caps = "AES\nPOSTPKIOperation\nRenewal\nSCEPStandard\nSHA-256\nSHA-512\n"
+// legacyCaps add DES3 and SHA-1 for a provisioner that allows legacy
+// crypto (single DES has no capability name: clients send it unasked).
+const (
+	caps       = "AES\nPOSTPKIOperation\nRenewal\nSCEPStandard\nSHA-256\nSHA-512\n"
+	legacyCaps = "AES\nDES3\nPOSTPKIOperation\nRenewal\nSCEPStandard\nSHA-1\nSHA-256\nSHA-512\n"
+)
 
 // CACaps answers GetCACaps for provisioner name.
 func (s *Service) CACaps(ctx context.Context, name string) (string, error) {
-	if _, err := s.serving(ctx, name); err != nil {
+	prov, err := s.serving(ctx, name)
+	if err != nil {
 		return "", err
+	}
+	if prov.AllowLegacyCrypto {
+		return legacyCaps, nil
 	}
 	return caps, nil
 }
@@ -178,6 +187,14 @@ func (s *Service) PKIOperation(ctx context.Context, name string, peer Peer, body
 	}
 	x := &exchange{s: s, prov: prov, ra: r, m: m, nonce: nonce, peer: peer}
 	switch m.typ {
+	case msgPKCSReq, msgRenewalReq, msgCertPoll:
+		// Before anything is decrypted, looked up or consumed.
+		if w := m.legacyAlgorithm(); w != nil && !prov.AllowLegacyCrypto {
+			rep, err = x.refuseLegacy(w)
+			return rep, x.refused, err
+		}
+	}
+	switch m.typ {
 	case msgPKCSReq, msgRenewalReq:
 		rep, err = x.enrol(ctx)
 	case msgCertPoll:
@@ -219,6 +236,25 @@ func (x *exchange) refuse(info, reason string) ([]byte, error) {
 	x.s.cfg.Log.Debug("scep request refused", "provisioner", x.prov.Name, "reason", reason)
 	x.refused = true
 	return x.ra.certRep(x.m, x.nonce, statusFailure, info, nil)
+}
+
+// refuseLegacy refuses (badAlg) a message protected with legacy or
+// unknown crypto on a provisioner that does not allow it. The operator
+// is told once per provisioner and algorithm (anyone can send such
+// messages; each is counted with the other refusals), at Warn: a fleet
+// of old devices fails here until legacy crypto is allowed.
+func (x *exchange) refuseLegacy(w *weakness) ([]byte, error) {
+	key := x.prov.ID + "\x00" + w.part + "\x00" + w.name
+	x.s.mu.Lock()
+	first := !x.s.legacyWarned[key]
+	x.s.legacyWarned[key] = true
+	x.s.mu.Unlock()
+	if first {
+		x.s.cfg.Log.Warn("scep request refused: legacy crypto (logged once per provisioner and algorithm)",
+			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source,
+			"fix", "enable --allow-legacy-crypto on provisioner "+x.prov.Name+" if its devices cannot use AES and SHA-256: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
+	}
+	return x.refuse(FailBadAlg, fmt.Sprintf("%s is refused by provisioner %s; use AES and SHA-256, or enable --allow-legacy-crypto on provisioner %s if its devices cannot", w, x.prov.Name, x.prov.Name))
 }
 
 // scepPath is where provisioners are served, for the refusal counter.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -110,6 +111,125 @@ func parseMessage(der []byte) (*message, error) {
 		return nil, malformed("senderNonce: want 1 to %d bytes", maxNonce)
 	}
 	return m, nil
+}
+
+// An algorithm a device protects a PKIMessage with, and whether it is
+// legacy (broken or weakened: refused unless the provisioner allows
+// legacy crypto).
+type algorithm struct {
+	oid    asn1.ObjectIdentifier
+	name   string
+	legacy bool
+}
+
+// envelopeCiphers are the pkcsPKIEnvelope content encryptions this
+// server knows (RFC 8894 §3.5.2 names AES and DES3; single DES is what
+// old clients send unasked). Any other is refused as unknown.
+var envelopeCiphers = []algorithm{
+	{pkcs7.OIDEncryptionAlgorithmAES128CBC, "AES-128-CBC", false},
+	{asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}, "AES-192-CBC", false},
+	{pkcs7.OIDEncryptionAlgorithmAES256CBC, "AES-256-CBC", false},
+	{pkcs7.OIDEncryptionAlgorithmAES128GCM, "AES-128-GCM", false},
+	{pkcs7.OIDEncryptionAlgorithmAES256GCM, "AES-256-GCM", false},
+	{pkcs7.OIDEncryptionAlgorithmDESEDE3CBC, "DES-EDE3-CBC (3DES)", true},
+	{pkcs7.OIDEncryptionAlgorithmDESCBC, "DES-CBC", true},
+}
+
+// signerDigests are the signer digest algorithms this server knows. The
+// library verifies an RSA signature with the hash the digestAlgorithm
+// names (rsaEncryption there means SHA-1), so that field alone decides.
+var signerDigests = []algorithm{
+	{pkcs7.OIDDigestAlgorithmSHA256, "SHA-256", false},
+	{pkcs7.OIDDigestAlgorithmSHA384, "SHA-384", false},
+	{pkcs7.OIDDigestAlgorithmSHA512, "SHA-512", false},
+	{pkcs7.OIDDigestAlgorithmSHA1, "SHA-1", true},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "SHA-1", true},
+	{pkcs7.OIDEncryptionAlgorithmRSA, "SHA-1", true},
+	{asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}, "MD5", true},
+	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "MD5", true},
+}
+
+// weakness is why a message's protection is refused without legacy
+// crypto: which part (the envelope's encryption or the signer's digest)
+// and the algorithm's name; name is "unknown" (the OID in detail) for
+// algorithms not in the tables, so that names stay a fixed set.
+type weakness struct {
+	part, name, detail string
+}
+
+func (w *weakness) String() string {
+	if w.detail != "" {
+		return w.part + " " + w.name + " (" + w.detail + ")"
+	}
+	return w.part + " " + w.name
+}
+
+func lookupAlgorithm(table []algorithm, part string, oid asn1.ObjectIdentifier) *weakness {
+	for _, a := range table {
+		if a.oid.Equal(oid) {
+			if a.legacy {
+				return &weakness{part: part, name: a.name}
+			}
+			return nil
+		}
+	}
+	return &weakness{part: part, name: "unknown", detail: "OID " + oid.String()}
+}
+
+// legacyAlgorithm says what in m is protected with a legacy or unknown
+// algorithm: the signer's digest, or the pkcsPKIEnvelope's content
+// encryption, which it reads from the DER without decrypting. An
+// envelope it cannot read is a weakness too (fail closed: what cannot be
+// checked is not admitted). nil means AES and SHA-2.
+func (m *message) legacyAlgorithm() *weakness {
+	if w := lookupAlgorithm(signerDigests, "signer digest", m.p7.Signers[0].DigestAlgorithm.Algorithm); w != nil {
+		return w
+	}
+	alg, err := envelopeAlgorithm(m.p7.Content)
+	if err != nil {
+		return &weakness{part: "envelope encryption", name: "unreadable", detail: err.Error()}
+	}
+	return lookupAlgorithm(envelopeCiphers, "envelope encryption", alg)
+}
+
+// The ASN.1 of a pkcsPKIEnvelope, as far as its content encryption
+// (RFC 5652 §6.1); the rest is left unparsed.
+type envelopeContentInfo struct {
+	ContentType asn1.ObjectIdentifier
+	Content     asn1.RawValue `asn1:"explicit,tag:0"`
+}
+
+type envelopedDataHead struct {
+	Version              int
+	RecipientInfos       asn1.RawValue
+	EncryptedContentInfo struct {
+		ContentType                asn1.ObjectIdentifier
+		ContentEncryptionAlgorithm pkix.AlgorithmIdentifier
+		EncryptedContent           asn1.RawValue `asn1:"optional,tag:0"`
+	}
+	UnprotectedAttrs asn1.RawValue `asn1:"optional,tag:1"`
+}
+
+// envelopeAlgorithm reads the content encryption algorithm of the
+// EnvelopedData der (DER, as RFC 8894 §3 asks; this is untrusted input,
+// read by encoding/asn1 with its bounds checks).
+func envelopeAlgorithm(der []byte) (asn1.ObjectIdentifier, error) {
+	var ci envelopeContentInfo
+	if rest, err := asn1.Unmarshal(der, &ci); err != nil {
+		return nil, fmt.Errorf("pkcsPKIEnvelope is not DER ContentInfo: %w", err)
+	} else if len(rest) > 0 {
+		return nil, errors.New("pkcsPKIEnvelope has trailing data")
+	}
+	if !ci.ContentType.Equal(pkcs7.OIDEnvelopedData) {
+		return nil, fmt.Errorf("pkcsPKIEnvelope has content type %s, not envelopedData", ci.ContentType)
+	}
+	var ed envelopedDataHead
+	if rest, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil {
+		return nil, fmt.Errorf("pkcsPKIEnvelope is not DER EnvelopedData: %w", err)
+	} else if len(rest) > 0 {
+		return nil, errors.New("pkcsPKIEnvelope has trailing data")
+	}
+	return ed.EncryptedContentInfo.ContentEncryptionAlgorithm.Algorithm, nil
 }
 
 // csrRequest is the content of a PKCSReq or RenewalReq.

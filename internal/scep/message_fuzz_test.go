@@ -82,6 +82,10 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte{0x30, 0x80, 0x00, 0x00})
 	f.Add(raw[:len(raw)/2])
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The envelope's algorithm is read from untrusted DER too.
+		if alg, err := envelopeAlgorithm(b); err == nil && alg == nil {
+			t.Fatalf("envelopeAlgorithm returned no algorithm and no error")
+		}
 		m, err := parseMessage(b)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
@@ -91,6 +95,9 @@ func FuzzParseMessage(f *testing.F) {
 		}
 		if m.txID == "" || len(m.txID) > maxTransactionID || len(m.senderNonce) > maxNonce || m.signer == nil {
 			t.Fatalf("accepted out-of-bounds message %+v", m)
+		}
+		if w := m.legacyAlgorithm(); w != nil && (w.part == "" || w.name == "") {
+			t.Fatalf("legacyAlgorithm returned an unnamed weakness %+v", w)
 		}
 		if req, err := m.open(r); err == nil {
 			if err := req.csr.CheckSignature(); err != nil {

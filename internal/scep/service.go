@@ -75,6 +75,10 @@ type Service struct {
 	// certificate's serial (which changes when the RA is replaced).
 	mu  sync.Mutex
 	ras map[string]*ra
+	// legacyWarned records the provisioners and legacy algorithms whose
+	// refusal the operator was told of (refuseLegacy): a bounded set,
+	// as algorithm names come from a fixed table.
+	legacyWarned map[string]bool
 	// raMu serialises CreateProvisioner from its name checks to its
 	// insert, and RotateRA from its read to its update: neither issues an
 	// RA certificate that a concurrent one makes useless.
@@ -115,7 +119,7 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service,
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
-	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}}, nil
+	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}, legacyWarned: map[string]bool{}}, nil
 }
 
 var provisionerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -140,6 +144,8 @@ type ProvisionerSpec struct {
 	// StaticSecret is the static challenge (static mode only), read by the
 	// caller from a file; only its salted hash is stored.
 	StaticSecret []byte
+	// AllowLegacyCrypto: see Provisioner.
+	AllowLegacyCrypto bool
 }
 
 func (s *Service) random(n int) ([]byte, error) {
@@ -207,7 +213,8 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	if err != nil {
 		return nil, fmt.Errorf("scep: profile %q: %w", spec.Profile, err)
 	}
-	prov := &Provisioner{Name: spec.Name, CAID: c.ID, CAName: c.Name, Profile: prof.Name, Challenge: spec.Challenge}
+	prov := &Provisioner{Name: spec.Name, CAID: c.ID, CAName: c.Name, Profile: prof.Name, Challenge: spec.Challenge,
+		AllowLegacyCrypto: spec.AllowLegacyCrypto}
 	switch spec.Challenge {
 	case ChallengeStatic:
 		if err := s.setStatic(prov, spec.StaticSecret); err != nil {
@@ -250,7 +257,7 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	}
 	ev := audit.New(p, now, "scep.provisioner.create", prov.Name, map[string]any{
 		"id": prov.ID, "ca": c.Name, "ca_id": c.ID, "profile": prof.Name, "challenge": prov.Challenge,
-		"principal": prov.PrincipalName, "ra_serial": prov.RASerial,
+		"principal": prov.PrincipalName, "ra_serial": prov.RASerial, "allow_legacy_crypto": prov.AllowLegacyCrypto,
 	})
 	if err := s.store.CreateSCEPProvisioner(ctx, prov, rec, b, ev); err != nil {
 		return nil, fmt.Errorf("scep: create provisioner %s: %w", prov.Name, err)
@@ -443,10 +450,12 @@ type Update struct {
 	StaticSecret []byte
 	// Disabled disables (true) or enables (false) the provisioner.
 	Disabled *bool
+	// AllowLegacyCrypto switches legacy crypto on or off (see Provisioner).
+	AllowLegacyCrypto *bool
 }
 
-// UpdateProvisioner changes a provisioner's profile, static challenge or
-// state; it needs ca:manage over its CA.
+// UpdateProvisioner changes a provisioner's profile, static challenge,
+// legacy crypto switch or state; it needs ca:manage over its CA.
 func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name string, u Update) (*Provisioner, error) {
 	prov, err := s.managed(ctx, p, name)
 	if err != nil {
@@ -470,6 +479,10 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 		}
 		changed["static_challenge"] = "replaced"
 	}
+	if u.AllowLegacyCrypto != nil {
+		changed["allow_legacy_crypto"] = map[string]bool{"from": prov.AllowLegacyCrypto, "to": *u.AllowLegacyCrypto}
+		prov.AllowLegacyCrypto = *u.AllowLegacyCrypto
+	}
 	now := s.cfg.Clock.Now().UTC()
 	action := "scep.provisioner.update"
 	if u.Disabled != nil {
@@ -480,7 +493,7 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 		}
 	}
 	if len(changed) == 1 && u.Disabled == nil {
-		return nil, invalid("nothing to change: give a profile, a static challenge file, or disable/enable")
+		return nil, invalid("nothing to change: give a profile, a static challenge file, the legacy crypto switch, or disable/enable")
 	}
 	if err := s.store.UpdateSCEPProvisioner(ctx, prov, prov.RASerial, audit.New(p, now, action, prov.Name, changed)); err != nil {
 		return nil, fmt.Errorf("scep: update provisioner %s: %w", prov.Name, err)

@@ -70,6 +70,10 @@ type Provisioner struct {
 	CreatedBy     string
 	DisabledAt    *time.Time
 	DisabledBy    string
+	// AllowLegacyCrypto admits PKIOperations encrypted with DES or 3DES or
+	// signed with a SHA-1 or MD5 digest, for devices that cannot use AES
+	// and SHA-256 (Debian's scepclient 2.1); off, they are refused (badAlg).
+	AllowLegacyCrypto bool
 }
 
 // Disabled reports whether the provisioner refuses enrolments.
@@ -106,7 +110,7 @@ type Store interface {
 	GetSCEPProvisioner(ctx context.Context, idOrName string) (*Provisioner, error)
 	ListSCEPProvisioners(ctx context.Context) ([]*Provisioner, error)
 	// UpdateSCEPProvisioner writes profile, static challenge, RA certificate
-	// (serial and fingerprint) and disabled
+	// (serial and fingerprint), legacy crypto switch and disabled
 	// state, narrows the principal's binding to the profile and disables
 	// or enables the principal with the provisioner, appending ev; all
 	// only if the stored RA certificate is still fromRA, the one p was

@@ -16,15 +16,16 @@ var _ scep.Store = (*DB)(nil)
 
 const (
 	scepProvisionerColumns = `p.id, p.name, p.ca_id, COALESCE(c.name, ''), p.profile, p.challenge, p.static_salt, p.static_hash,
-		p.principal_id, COALESCE(pr.name, ''), p.ra_serial, p.ra_sha256, p.created_at, p.created_by, p.disabled_at, p.disabled_by`
+		p.principal_id, COALESCE(pr.name, ''), p.ra_serial, p.ra_sha256, p.created_at, p.created_by, p.disabled_at, p.disabled_by, p.allow_legacy_crypto`
 	scepProvisionerSelect = `SELECT ` + scepProvisionerColumns + ` FROM scep_provisioners p
 		LEFT JOIN cas c ON c.id = p.ca_id LEFT JOIN principals pr ON pr.id = p.principal_id`
 	sqlInsertSCEPProvisioner = `INSERT INTO scep_provisioners (id, name, ca_id, profile, challenge, static_salt, static_hash,
-		principal_id, ra_serial, ra_sha256, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+		principal_id, ra_serial, ra_sha256, created_at, created_by, allow_legacy_crypto)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlGetSCEPProvisioner    = scepProvisionerSelect + ` WHERE p.id = ? OR p.name = ? ORDER BY p.id = ? DESC LIMIT 1`
 	sqlListSCEPProvisioners  = scepProvisionerSelect + ` ORDER BY p.name`
 	sqlUpdateSCEPProvisioner = `UPDATE scep_provisioners SET profile = ?, static_salt = ?, static_hash = ?, disabled_at = ?, disabled_by = ?,
-		ra_serial = ?, ra_sha256 = ? WHERE id = ? AND ra_serial = ?`
+		ra_serial = ?, ra_sha256 = ?, allow_legacy_crypto = ? WHERE id = ? AND ra_serial = ?`
 	sqlSCEPProvisionerRA    = `SELECT ra_serial FROM scep_provisioners WHERE id = ?`
 	sqlSCEPBindingProfile   = `UPDATE role_bindings SET profiles = ? WHERE principal_id = ? AND source = ?`
 	sqlSCEPPrincipalState   = `UPDATE principals SET disabled_at = ? WHERE id = ?`
@@ -63,7 +64,8 @@ func scepNotFound(what, key string) error {
 func scanSCEPProvisioner(s scanner) (*scep.Provisioner, error) {
 	var p scep.Provisioner
 	err := s.Scan(&p.ID, &p.Name, &p.CAID, &p.CAName, &p.Profile, &p.Challenge, &p.StaticSalt, &p.StaticHash,
-		&p.PrincipalID, &p.PrincipalName, &p.RASerial, &p.RASHA256, timeScan{&p.CreatedAt}, &p.CreatedBy, nullTimeScan{&p.DisabledAt}, &p.DisabledBy)
+		&p.PrincipalID, &p.PrincipalName, &p.RASerial, &p.RASHA256, timeScan{&p.CreatedAt}, &p.CreatedBy, nullTimeScan{&p.DisabledAt}, &p.DisabledBy,
+		&p.AllowLegacyCrypto)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +102,8 @@ func (db *DB) CreateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, pr
 			return err
 		}
 		n, err = execAffected(ctx, tx, db.d.rebind(sqlInsertSCEPProvisioner), p.ID, p.Name, p.CAID, p.Profile, p.Challenge,
-			nonNilBytes(p.StaticSalt), nonNilBytes(p.StaticHash), p.PrincipalID, p.RASerial, p.RASHA256, db.timeArg(p.CreatedAt), p.CreatedBy)
+			nonNilBytes(p.StaticSalt), nonNilBytes(p.StaticHash), p.PrincipalID, p.RASerial, p.RASHA256, db.timeArg(p.CreatedAt), p.CreatedBy,
+			p.AllowLegacyCrypto)
 		if err != nil {
 			return err
 		}
@@ -159,7 +162,7 @@ func (db *DB) UpdateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, fr
 	}
 	err = db.accessTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlUpdateSCEPProvisioner), p.Profile, nonNilBytes(p.StaticSalt),
-			nonNilBytes(p.StaticHash), db.nullTimeArg(p.DisabledAt), p.DisabledBy, p.RASerial, p.RASHA256, p.ID, fromRA)
+			nonNilBytes(p.StaticHash), db.nullTimeArg(p.DisabledAt), p.DisabledBy, p.RASerial, p.RASHA256, p.AllowLegacyCrypto, p.ID, fromRA)
 		if err != nil {
 			return err
 		}

@@ -86,3 +86,53 @@ func TestSCEPUpdateGuardsRA(t *testing.T) {
 		}
 	})
 }
+
+// TestSCEPLegacyCryptoStored: the legacy crypto switch is written by
+// create and update and read back by get and list; off unless set.
+func TestSCEPLegacyCryptoStored(t *testing.T) {
+	t.Parallel()
+	onBackends(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		ev := func(action, name string) audit.Event { return audit.New(authz.System(), at, action, name, nil) }
+		role, _ := authz.BuiltinRole(authz.RoleIssuer)
+		create := func(name string, legacy bool) *scep.Provisioner {
+			p := &scep.Provisioner{ID: "scep_" + name, Name: name, CAID: "ca_x", Profile: "client_auth", Challenge: scep.ChallengeDynamic,
+				PrincipalID: "scep_p" + name, RASerial: "01" + name, RASHA256: "aa", CreatedAt: at, CreatedBy: "test", AllowLegacyCrypto: legacy}
+			err := db.CreateSCEPProvisioner(ctx, p, &authz.PrincipalRecord{ID: p.PrincipalID, Name: "scep:" + name, Kind: authz.KindMachine, CreatedAt: at},
+				&authz.Binding{ID: "b" + name, PrincipalID: p.PrincipalID, Role: role, CreatedAt: at, CreatedBy: "test", Source: "scep:" + p.ID},
+				ev("scep.provisioner.create", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		strict, old := create("strict", false), create("old", true)
+		legacy := func(name string) bool {
+			t.Helper()
+			got, err := db.GetSCEPProvisioner(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.AllowLegacyCrypto
+		}
+		if legacy("strict") || !legacy("old") {
+			t.Fatalf("after create: strict %v, old %v; want false, true", legacy("strict"), legacy("old"))
+		}
+		strict.AllowLegacyCrypto, old.AllowLegacyCrypto = true, false
+		for _, p := range []*scep.Provisioner{strict, old} {
+			if err := db.UpdateSCEPProvisioner(ctx, p, p.RASerial, ev("scep.provisioner.update", p.Name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, err := db.ListSCEPProvisioners(ctx)
+		if err != nil || len(all) != 2 {
+			t.Fatalf("list: %d, %v", len(all), err)
+		}
+		for _, p := range all {
+			if p.AllowLegacyCrypto != (p.Name == "strict") {
+				t.Errorf("after update: %s allows legacy crypto %v", p.Name, p.AllowLegacyCrypto)
+			}
+		}
+	})
+}

@@ -56,7 +56,7 @@ func (h *Handler) scepURL(r *http.Request, name string) string {
 func (h *Handler) scepView(r *http.Request, p *scep.Provisioner) apitypes.SCEPProvisioner {
 	return apitypes.SCEPProvisioner{
 		ID: p.ID, Name: p.Name, CAID: p.CAID, CA: p.CAName, Profile: p.Profile, Challenge: p.Challenge,
-		Principal: p.PrincipalName, RASerial: p.RASerial, RASHA256: p.RASHA256, URL: h.scepURL(r, p.Name),
+		AllowLegacyCrypto: p.AllowLegacyCrypto, Principal: p.PrincipalName, RASerial: p.RASerial, RASHA256: p.RASHA256, URL: h.scepURL(r, p.Name),
 		CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy, Disabled: p.Disabled(), DisabledAt: p.DisabledAt, DisabledBy: p.DisabledBy,
 	}
 }
@@ -66,7 +66,8 @@ func (h *Handler) createSCEPProvisioner(w http.ResponseWriter, r *http.Request, 
 	if err := h.decode(r, &req); err != nil {
 		return err
 	}
-	spec := scep.ProvisionerSpec{Name: strings.TrimSpace(req.Name), CA: req.CA, Profile: req.Profile, Challenge: req.Challenge}
+	spec := scep.ProvisionerSpec{Name: strings.TrimSpace(req.Name), CA: req.CA, Profile: req.Profile, Challenge: req.Challenge,
+		AllowLegacyCrypto: req.AllowLegacyCrypto}
 	if req.StaticChallenge != "" {
 		spec.StaticSecret = []byte(req.StaticChallenge)
 	}
@@ -121,7 +122,7 @@ func (h *Handler) updateSCEPProvisioner(w http.ResponseWriter, r *http.Request, 
 	if err := h.decode(r, &req); err != nil {
 		return err
 	}
-	u := scep.Update{Profile: req.Profile}
+	u := scep.Update{Profile: req.Profile, AllowLegacyCrypto: req.AllowLegacyCrypto}
 	if req.StaticChallenge != nil {
 		u.StaticSecret = []byte(*req.StaticChallenge)
 	}

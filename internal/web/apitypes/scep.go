@@ -14,13 +14,18 @@ type CreateSCEPProvisionerRequest struct {
 	// StaticChallenge is the static secret (static only); the server
 	// keeps a salted hash of it.
 	StaticChallenge string `json:"static_challenge,omitempty"`
+	// AllowLegacyCrypto admits devices that encrypt with DES or 3DES or
+	// sign with SHA-1 or MD5 (Debian's scepclient 2.1); off (the default),
+	// their requests are refused with badAlg.
+	AllowLegacyCrypto bool `json:"allow_legacy_crypto,omitempty"`
 }
 
 // UpdateSCEPProvisionerRequest changes a SCEP provisioner; absent fields
 // stay as they are.
 type UpdateSCEPProvisionerRequest struct {
-	Profile         *string `json:"profile,omitempty"`
-	StaticChallenge *string `json:"static_challenge,omitempty"`
+	Profile           *string `json:"profile,omitempty"`
+	StaticChallenge   *string `json:"static_challenge,omitempty"`
+	AllowLegacyCrypto *bool   `json:"allow_legacy_crypto,omitempty"`
 }
 
 // SCEPProvisioner is a SCEP provisioner and the URL devices use.
@@ -31,8 +36,10 @@ type SCEPProvisioner struct {
 	CA        string `json:"ca,omitempty"`
 	Profile   string `json:"profile"`
 	Challenge string `json:"challenge"`
-	Principal string `json:"principal"`
-	RASerial  string `json:"ra_serial"`
+	// AllowLegacyCrypto: see CreateSCEPProvisionerRequest.
+	AllowLegacyCrypto bool   `json:"allow_legacy_crypto"`
+	Principal         string `json:"principal"`
+	RASerial          string `json:"ra_serial"`
 	// RASHA256 is the RA certificate's SHA-256 fingerprint: devices pin it
 	// (scepclient -ca-fingerprint) so that no one on the path can stand in
 	// for the RA and read the challenge.

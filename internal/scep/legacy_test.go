@@ -1,0 +1,141 @@
+package scep
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+)
+
+// tSigned is a PKIMessage (PKCSReq) around envelope, signed with digest.
+func tSigned(t *testing.T, envelope []byte, digest asn1.ObjectIdentifier) []byte {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "device"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	sd, err := pkcs7.NewSignedData(envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.SetDigestAlgorithm(digest)
+	err = sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+		{Type: oidTransactionID, Value: "tx-1"}, {Type: oidMessageType, Value: msgPKCSReq}, {Type: oidSenderNonce, Value: []byte("nonce")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// tEnvelopeHead is an EnvelopedData naming cipher, with no recipient
+// and no content: all envelopeAlgorithm reads.
+func tEnvelopeHead(t *testing.T, cipher asn1.ObjectIdentifier) []byte {
+	t.Helper()
+	var ed envelopedDataHead
+	ed.RecipientInfos = asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true}
+	ed.EncryptedContentInfo.ContentType = pkcs7.OIDData
+	ed.EncryptedContentInfo.ContentEncryptionAlgorithm = pkix.AlgorithmIdentifier{Algorithm: cipher}
+	ed.EncryptedContentInfo.EncryptedContent = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, Bytes: []byte{1, 2, 3, 4, 5, 6, 7, 8}}
+	inner, err := asn1.Marshal(ed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := asn1.Marshal(envelopeContentInfo{ContentType: pkcs7.OIDEnvelopedData,
+		Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLegacyAlgorithm(t *testing.T) {
+	t.Parallel()
+	aes, err := pkcs7.Encrypt([]byte("csr"), []*x509.Certificate{tRACert(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		envelope []byte
+		digest   asn1.ObjectIdentifier
+		want     string // "" for none
+	}{
+		{"AES-256-CBC and SHA-256", aes, pkcs7.OIDDigestAlgorithmSHA256, ""},
+		{"AES-256-CBC and SHA-512", aes, pkcs7.OIDDigestAlgorithmSHA512, ""},
+		{"AES-128-GCM", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmAES128GCM), pkcs7.OIDDigestAlgorithmSHA256, ""},
+		{"SHA-1 digest", aes, pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1"},
+		{"DES-CBC", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-CBC"},
+		{"3DES", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESEDE3CBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-EDE3-CBC (3DES)"},
+		{"RC2", tEnvelopeHead(t, asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 2}), pkcs7.OIDDigestAlgorithmSHA256,
+			"envelope encryption unknown (OID 1.2.840.113549.3.2)"},
+		{"DES and SHA-1: the digest is named", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1"},
+		{"not an envelope", []byte{0x30, 0x03, 0x02, 0x01, 0x00}, pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption unreadable"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := parseMessage(tSigned(t, c.envelope, c.digest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := m.legacyAlgorithm()
+			switch {
+			case c.want == "" && w != nil:
+				t.Errorf("legacyAlgorithm = %s, want none", w)
+			case c.want != "" && (w == nil || !strings.HasPrefix(w.String(), c.want)):
+				t.Errorf("legacyAlgorithm = %v, want %s", w, c.want)
+			}
+		})
+	}
+}
+
+func TestEnvelopeAlgorithmRefusesWhatIsNotOneEnvelope(t *testing.T) {
+	t.Parallel()
+	good := tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmAES256CBC)
+	if alg, err := envelopeAlgorithm(good); err != nil || !alg.Equal(pkcs7.OIDEncryptionAlgorithmAES256CBC) {
+		t.Fatalf("envelopeAlgorithm = %v, %v", alg, err)
+	}
+	signed, err := asn1.Marshal(envelopeContentInfo{ContentType: pkcs7.OIDSignedData,
+		Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x30, 0x00}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BER (indefinite length) is not read: the check fails closed.
+	ber := append([]byte{0x30, 0x80}, good[2:]...)
+	ber = append(ber, 0, 0)
+	for name, b := range map[string][]byte{
+		"empty":          nil,
+		"trailing data":  append(append([]byte{}, good...), 0),
+		"signedData":     signed,
+		"truncated":      good[:len(good)-3],
+		"indefinite BER": ber,
+	} {
+		if alg, err := envelopeAlgorithm(b); err == nil {
+			t.Errorf("%s: read algorithm %v, want an error", name, alg)
+		}
+	}
+}
+
+func tRACert(t *testing.T) *x509.Certificate {
+	t.Helper()
+	_, r := tMessage(t)
+	return r.cert
+}
