@@ -173,8 +173,18 @@ func lookupAlgorithm(table []algorithm, part string, oid asn1.ObjectIdentifier) 
 			return nil
 		}
 	}
-	return &weakness{part: part, name: "unknown", detail: "OID " + oid.String()}
+	// The OID is the peer's: a long one is cut, so that what is counted
+	// and logged stays short.
+	detail := oid.String()
+	if len(detail) > maxOIDDetail {
+		detail = detail[:maxOIDDetail] + "..."
+	}
+	return &weakness{part: part, name: "unknown", detail: "OID " + detail}
 }
+
+// maxOIDDetail bounds the characters of an unknown OID named in a
+// refusal.
+const maxOIDDetail = 40
 
 // legacyAlgorithm says what in m is protected with a legacy or unknown
 // algorithm: the signer's digest, or the pkcsPKIEnvelope's content

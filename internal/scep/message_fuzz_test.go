@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"math/big"
 	"testing"
@@ -105,4 +106,17 @@ func FuzzParseMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnknownAlgorithmNamedShort: an unknown OID a device sends is named
+// in the refusal, cut to a bounded length.
+func TestUnknownAlgorithmNamedShort(t *testing.T) {
+	oid := asn1.ObjectIdentifier{1, 2}
+	for range 500 {
+		oid = append(oid, 123456789)
+	}
+	w := lookupAlgorithm(envelopeCiphers, "envelope encryption", oid)
+	if w == nil || w.name != "unknown" || len(w.String()) > 100 {
+		t.Fatalf("refusal for a %d-arc OID: %v (%d characters), want unknown in at most 100", len(oid), w, len(w.String()))
+	}
 }
