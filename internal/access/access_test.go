@@ -339,8 +339,10 @@ func TestReservedNames(t *testing.T) {
 			t.Errorf("principal %q: %v, want ErrInvalid naming it", name, err)
 		}
 	}
-	if err := authz.ReservedName("acme:default/1"); err == nil {
-		t.Error("the acme: namespace is not reserved")
+	for _, name := range []string{"acme:default/1", "est:lab", "scep:mdm", "SCEP:mdm"} {
+		if err := authz.ReservedName(name); err == nil {
+			t.Errorf("%q is not reserved: its namespace names requesters the server makes", name)
+		}
 	}
 	if got := events(t, db); len(got) != n {
 		t.Errorf("refusals wrote events: %v", got[n:])

@@ -223,8 +223,10 @@ var principalIDShape = regexp.MustCompile(`^p_?[0-9a-f]{16}$`)
 
 // ReservedName returns an error when name belongs to the server: "system"
 // (the server itself), "anonymous" (unauthenticated callers in the audit
-// log), the "acme:" namespace (ACME accounts as requesters) and anything
-// shaped like a principal ID. No principal may take one.
+// log), the "acme:" namespace (ACME accounts as requesters), the "est:"
+// and "scep:" namespaces (enrolment provisioners, whose certificates the
+// compliance report counts as renewed by the devices) and anything shaped
+// like a principal ID. No principal may take one.
 func ReservedName(name string) error {
 	n := strings.ToLower(strings.TrimSpace(name))
 	switch {
@@ -232,6 +234,8 @@ func ReservedName(name string) error {
 		return fmt.Errorf("authz: principal name %q is reserved for the server; choose another", name)
 	case strings.HasPrefix(n, "acme:"):
 		return fmt.Errorf("authz: principal name %q: the acme: namespace is reserved for ACME accounts; choose another", name)
+	case strings.HasPrefix(n, "est:"), strings.HasPrefix(n, "scep:"):
+		return fmt.Errorf("authz: principal name %q: the est: and scep: namespaces are reserved for enrolment provisioners; choose another", name)
 	case principalIDShape.MatchString(n):
 		return fmt.Errorf("authz: principal name %q has the shape of a principal ID; choose another", name)
 	}
