@@ -335,13 +335,18 @@ func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) 
 	ev := audit.New(p, s.cfg.Clock.Now().UTC(), "scep.ra.rotate", prov.Name, map[string]any{
 		"id": prov.ID, "old_ra_serial": old, "old_ra_sha256": oldSHA, "ra_serial": prov.RASerial, "ra_sha256": prov.RASHA256,
 	})
-	if err := s.store.UpdateSCEPProvisioner(ctx, prov, old, ev); err != nil {
+	// Only the RA is written: a disable or switch committed while the
+	// RA was issued stays.
+	if err := s.store.SetSCEPProvisionerRA(ctx, prov, old, ev); err != nil {
 		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
 	}
 	s.mu.Lock()
 	delete(s.ras, old)
 	s.mu.Unlock()
 	s.cfg.Log.Info("scep RA rotated", "provisioner", prov.Name, "old_ra_serial", old, "ra_serial", prov.RASerial, "by", p.Name)
+	if cur, err := s.byName(ctx, prov.Name); err == nil && cur.RASerial == prov.RASerial {
+		return cur, nil // with what changed meanwhile
+	}
 	return prov, nil
 }
 

@@ -118,6 +118,11 @@ type Store interface {
 	// of two concurrent RA rotations one wins and no change puts back an
 	// RA replaced meanwhile.
 	UpdateSCEPProvisioner(ctx context.Context, p *Provisioner, fromRA string, ev audit.Event) error
+	// SetSCEPProvisionerRA writes p's RA certificate (serial and
+	// fingerprint) and nothing else, appending ev, if the stored RA is
+	// still fromRA (ErrConflict otherwise, and nothing is written): a
+	// rotation keeps what other changes committed while it issued.
+	SetSCEPProvisionerRA(ctx context.Context, p *Provisioner, fromRA string, ev audit.Event) error
 	// DeleteSCEPProvisioner deletes p, its challenges and transactions and
 	// its principal's binding, disables the principal, appending ev.
 	DeleteSCEPProvisioner(ctx context.Context, p *Provisioner, at time.Time, ev audit.Event) error
