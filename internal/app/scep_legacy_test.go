@@ -127,7 +127,14 @@ func tEnvelope(t *testing.T, content []byte, ra *x509.Certificate, cipherOID asn
 // device's last transaction.
 func (d *tSCEPDevice) legacyMessage(typ string, content []byte, cipherOID, digestOID asn1.ObjectIdentifier, signer *x509.Certificate) []byte {
 	d.t.Helper()
-	sd, err := pkcs7.NewSignedData(tEnvelope(d.t, content, d.ra, cipherOID))
+	return d.signedMessage(typ, tEnvelope(d.t, content, d.ra, cipherOID), digestOID, signer)
+}
+
+// signedMessage is a PKIMessage of type typ around envelope, as
+// legacyMessage.
+func (d *tSCEPDevice) signedMessage(typ string, envelope []byte, digestOID asn1.ObjectIdentifier, signer *x509.Certificate) []byte {
+	d.t.Helper()
+	sd, err := pkcs7.NewSignedData(envelope)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -289,5 +296,45 @@ func TestSCEPLegacyCrypto(t *testing.T) {
 				t.Errorf("DES and SHA-1 on a provisioner created with legacy crypto: %s %s", rep.PKIStatus, rep.FailInfo)
 			}
 		})
+	}
+}
+
+// tIndefinite re-encodes the outer SEQUENCE of der with an indefinite
+// length (BER, not DER).
+func tIndefinite(t *testing.T, der []byte) []byte {
+	t.Helper()
+	var raw asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &raw); err != nil {
+		t.Fatal(err)
+	}
+	return append(append([]byte{0x30, 0x80}, raw.Bytes...), 0, 0)
+}
+
+// TestSCEPEnvelopeNotDER: an AES envelope in BER (indefinite length) is
+// refused as badMessageCheck, not as a legacy algorithm, unless legacy
+// crypto is allowed, which admits it unchecked.
+func TestSCEPEnvelopeNotDER(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+	send := func(cn string) *smscep.PKIMessage {
+		d := tNewSCEPDevice(t, in, "mdm")
+		csr, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+			CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, ChallengePassword: in.scepChallenge("mdm", ""),
+		}, d.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ber := tIndefinite(t, tEnvelope(t, csr, d.ra, tAES))
+		return d.send(d.signedMessage("19", ber, tSHA256, nil), d.self, d.key)
+	}
+	if rep := send("laptop-1"); rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadMessageCheck {
+		t.Errorf("BER envelope: %s failInfo %q, want FAILURE badMessageCheck", rep.PKIStatus, string(rep.FailInfo))
+	}
+	legacy := true
+	in.must(http.StatusOK, "PATCH", "/api/v1/scep/provisioners/mdm", apitypes.UpdateSCEPProvisionerRequest{AllowLegacyCrypto: &legacy}, nil)
+	if rep := send("laptop-2"); rep.PKIStatus != smscep.SUCCESS {
+		t.Errorf("BER envelope, legacy crypto allowed: %s %s: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
 	}
 }

@@ -249,12 +249,18 @@ func (x *exchange) refuseLegacy(w *weakness) ([]byte, error) {
 	first := !x.s.legacyWarned[key]
 	x.s.legacyWarned[key] = true
 	x.s.mu.Unlock()
-	if first {
+	info, reason := w.refusal(x.prov.Name)
+	switch {
+	case first && w.notDER:
+		x.s.cfg.Log.Warn("scep request refused: the envelope is not DER (logged once per provisioner)",
+			"provisioner", x.prov.Name, "error", w.detail, "source", x.peer.Source,
+			"fix", "RFC 8894 asks for DER; --allow-legacy-crypto on provisioner "+x.prov.Name+" admits such envelopes unchecked, if its devices cannot send DER: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
+	case first:
 		x.s.cfg.Log.Warn("scep request refused: legacy crypto (logged once per provisioner and algorithm)",
 			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source,
 			"fix", "enable --allow-legacy-crypto on provisioner "+x.prov.Name+" if its devices cannot use AES and SHA-256: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
 	}
-	return x.refuse(FailBadAlg, fmt.Sprintf("%s is refused by provisioner %s; use AES and SHA-256, or enable --allow-legacy-crypto on provisioner %s if its devices cannot", w, x.prov.Name, x.prov.Name))
+	return x.refuse(info, reason)
 }
 
 // scepPath is where provisioners are served, for the refusal counter.

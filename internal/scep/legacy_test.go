@@ -88,7 +88,7 @@ func TestLegacyAlgorithm(t *testing.T) {
 		{"RC2", tEnvelopeHead(t, asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 2}), pkcs7.OIDDigestAlgorithmSHA256,
 			"envelope encryption unknown (OID 1.2.840.113549.3.2)"},
 		{"DES and SHA-1: the digest is named", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1"},
-		{"not an envelope", []byte{0x30, 0x03, 0x02, 0x01, 0x00}, pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption unreadable"},
+		{"not an envelope", []byte{0x30, 0x03, 0x02, 0x01, 0x00}, pkcs7.OIDDigestAlgorithmSHA256, "envelope not DER"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -138,4 +138,40 @@ func tRACert(t *testing.T) *x509.Certificate {
 	t.Helper()
 	_, r := tMessage(t)
 	return r.cert
+}
+
+// TestEnvelopeNotDERRefusal: an envelope that is not DER is refused as
+// badMessageCheck with its own reason, not as a legacy algorithm, and a
+// long content type OID the peer chose is cut in it.
+func TestEnvelopeNotDERRefusal(t *testing.T) {
+	t.Parallel()
+	good := tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmAES256CBC)
+	ber := append(append([]byte{0x30, 0x80}, good[2:]...), 0, 0)
+	long := asn1.ObjectIdentifier{1, 2}
+	for range 40 {
+		long = append(long, 123456)
+	}
+	other, err := asn1.Marshal(envelopeContentInfo{ContentType: long,
+		Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x30, 0x00}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, env := range map[string][]byte{"indefinite BER": ber, "long content type": other} {
+		m, err := parseMessage(tSigned(t, env, pkcs7.OIDDigestAlgorithmSHA256))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := m.legacyAlgorithm()
+		if w == nil {
+			t.Fatalf("%s: admitted", name)
+		}
+		info, reason := w.refusal("mdm")
+		if info != FailBadMessageCheck || !strings.Contains(reason, "the envelope is not DER (RFC 8894 asks for DER)") ||
+			!strings.Contains(reason, "--allow-legacy-crypto on provisioner mdm admits it unchecked") || strings.Contains(reason, "AES and SHA-256") {
+			t.Errorf("%s: refused %s: %s", name, info, reason)
+		}
+		if strings.Contains(reason, long.String()[:60]) || len(reason) > 400 {
+			t.Errorf("%s: the peer's OID is not cut: %s", name, reason)
+		}
+	}
 }

@@ -155,6 +155,18 @@ var signerDigests = []algorithm{
 // algorithms not in the tables, so that names stay a fixed set.
 type weakness struct {
 	part, name, detail string
+	// notDER marks an envelope that is not DER: not a legacy algorithm
+	// but an encoding this server does not check (see refusal).
+	notDER bool
+}
+
+// refusal is the failInfo and reason a provisioner without legacy crypto
+// refuses w with.
+func (w *weakness) refusal(prov string) (info, reason string) {
+	if w.notDER {
+		return FailBadMessageCheck, fmt.Sprintf("the envelope is not DER (RFC 8894 asks for DER): %s; --allow-legacy-crypto on provisioner %s admits it unchecked", w.detail, prov)
+	}
+	return FailBadAlg, fmt.Sprintf("%s is refused by provisioner %s; use AES and SHA-256, or enable --allow-legacy-crypto on provisioner %s if its devices cannot", w, prov, prov)
 }
 
 func (w *weakness) String() string {
@@ -173,13 +185,17 @@ func lookupAlgorithm(table []algorithm, part string, oid asn1.ObjectIdentifier) 
 			return nil
 		}
 	}
-	// The OID is the peer's: a long one is cut, so that what is counted
-	// and logged stays short.
-	detail := oid.String()
-	if len(detail) > maxOIDDetail {
-		detail = detail[:maxOIDDetail] + "..."
+	return &weakness{part: part, name: "unknown", detail: "OID " + peerOID(oid)}
+}
+
+// peerOID is oid as text, cut to maxOIDDetail characters: the peer
+// chooses it, and what is counted and logged stays short.
+func peerOID(oid asn1.ObjectIdentifier) string {
+	s := oid.String()
+	if len(s) > maxOIDDetail {
+		s = s[:maxOIDDetail] + "..."
 	}
-	return &weakness{part: part, name: "unknown", detail: "OID " + detail}
+	return s
 }
 
 // maxOIDDetail bounds the characters of an unknown OID named in a
@@ -189,15 +205,16 @@ const maxOIDDetail = 40
 // legacyAlgorithm says what in m is protected with a legacy or unknown
 // algorithm: the signer's digest, or the pkcsPKIEnvelope's content
 // encryption, which it reads from the DER without decrypting. An
-// envelope it cannot read is a weakness too (fail closed: what cannot be
-// checked is not admitted). nil means AES and SHA-2.
+// envelope that is not DER is a weakness too, marked notDER (fail
+// closed: what cannot be checked is not admitted). nil means AES and
+// SHA-2.
 func (m *message) legacyAlgorithm() *weakness {
 	if w := lookupAlgorithm(signerDigests, "signer digest", m.p7.Signers[0].DigestAlgorithm.Algorithm); w != nil {
 		return w
 	}
 	alg, err := envelopeAlgorithm(m.p7.Content)
 	if err != nil {
-		return &weakness{part: "envelope encryption", name: "unreadable", detail: err.Error()}
+		return &weakness{part: "envelope", name: "not DER", detail: err.Error(), notDER: true}
 	}
 	return lookupAlgorithm(envelopeCiphers, "envelope encryption", alg)
 }
@@ -231,7 +248,7 @@ func envelopeAlgorithm(der []byte) (asn1.ObjectIdentifier, error) {
 		return nil, errors.New("pkcsPKIEnvelope has trailing data")
 	}
 	if !ci.ContentType.Equal(pkcs7.OIDEnvelopedData) {
-		return nil, fmt.Errorf("pkcsPKIEnvelope has content type %s, not envelopedData", ci.ContentType)
+		return nil, fmt.Errorf("pkcsPKIEnvelope has content type %s, not envelopedData", peerOID(ci.ContentType))
 	}
 	var ed envelopedDataHead
 	if rest, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil {
