@@ -347,6 +347,14 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
 			return out, err
 		}
+		// One renewal waits for approval per certificate: more, each
+		// with a fresh transaction, would fill the pending cap.
+		if id, err := x.s.store.PendingRenewal(ctx, x.prov.PrincipalID, old.Serial); err != nil {
+			return nil, fmt.Errorf("scep: look for a pending renewal of %s: %w", old.Serial, err)
+		} else if id != "" {
+			return x.fail(ctx, FailBadRequest, "a renewal of the signing certificate waits for approval already (request "+id+"); poll it with GetCertInitial",
+				map[string]any{"serial": old.Serial, "request": id})
+		}
 		// The inventory links the two, and the store marks the old
 		// certificate renewed only if no other renewal did first: of
 		// two racing RenewalReqs one is issued, the other refused.

@@ -153,6 +153,9 @@ type Store interface {
 	// CountApprovalRequests counts the requests in status made by
 	// requesterID.
 	CountApprovalRequests(ctx context.Context, status, requesterID string) (int, error)
+	// PendingRenewal returns the ID of a pending approval request of
+	// requesterID renewing certificate serial, "" when there is none.
+	PendingRenewal(ctx context.Context, requesterID, serial string) (string, error)
 	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
 	// GetPrincipal returns the principal whose ID or name is idOrName.
 	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
