@@ -309,6 +309,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		// the RA key, which decrypts what any client sends.
 		return x.refuse(FailBadRequest, err.Error())
 	}
+	if w := legacyCSR(req.csr); w != nil && !x.prov.AllowLegacyCrypto {
+		return x.refuseLegacy(w)
+	}
 	keyHash, err := spkiHash(req.csr.PublicKey)
 	if err != nil {
 		return x.refuse(FailBadRequest, "the CSR's public key: "+err.Error())
@@ -539,6 +542,10 @@ func requestSANs(csr *x509.CertificateRequest) []string {
 
 // poll answers GetCertInitial for a transaction held for approval.
 func (x *exchange) poll(ctx context.Context) ([]byte, error) {
+	if _, ok := x.m.signer.PublicKey.(*rsa.PublicKey); !ok {
+		// As for a PKCSReq: a certificate could not be encrypted to it.
+		return x.refuse(FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA")
+	}
 	t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID)
 	if errors.Is(err, ErrNotFound) {
 		return x.refuse(FailBadCertID, "no request of this transaction is held")
@@ -613,13 +620,11 @@ func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]
 	if x.stillPending(ar) {
 		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
 	}
-	if err := x.close(ctx, t); err != nil {
-		return nil, err
-	}
 	details := map[string]any{"request": ar.ID}
+	reason := "the request was " + ar.Status
 	switch ar.Status {
 	case issue.StatusPending:
-		return x.fail(ctx, FailBadRequest, "the request expired waiting for approval", details)
+		reason = "the request expired waiting for approval"
 	case issue.StatusIssued:
 		rec, err := x.s.store.GetCertificate(ctx, ar.Serial)
 		if err != nil {
@@ -630,14 +635,26 @@ func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]
 			return nil, fmt.Errorf("scep: certificate %s: %w", ar.Serial, err)
 		}
 		details["serial"] = rec.Serial
-		if rec.Revocation != nil {
-			return x.fail(ctx, FailBadRequest, "the certificate issued for this request was revoked", details)
+		switch {
+		case rec.Revocation != nil:
+			reason = "the certificate issued for this request was revoked"
+		case !x.s.cfg.Clock.Now().Before(leaf.NotAfter):
+			reason = "the certificate issued for this request expired"
+		default:
+			// Built before the transaction is closed: a CertRep that
+			// cannot be built leaves the transaction to poll again.
+			rep, err := x.ra.certRep(x.m, x.nonce, statusSuccess, "", leaf)
+			if err != nil {
+				return nil, err
+			}
+			if err := x.close(ctx, t); err != nil {
+				return nil, err
+			}
+			return rep, nil
 		}
-		if !x.s.cfg.Clock.Now().Before(leaf.NotAfter) {
-			return x.fail(ctx, FailBadRequest, "the certificate issued for this request expired", details)
-		}
-		return x.ra.certRep(x.m, x.nonce, statusSuccess, "", leaf)
-	default:
-		return x.fail(ctx, FailBadRequest, "the request was "+ar.Status, details)
 	}
+	if err := x.close(ctx, t); err != nil {
+		return nil, err
+	}
+	return x.fail(ctx, FailBadRequest, reason, details)
 }

@@ -175,3 +175,51 @@ func TestEnvelopeNotDERRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacySignerSignature: the signer's digestEncryptionAlgorithm is
+// checked too (the library verifies ECDSA with the hash it names):
+// ecdsa-with-SHA1 is legacy whatever digestAlgorithm says, an unknown one
+// is refused, SHA-2 ones pass.
+func TestLegacySignerSignature(t *testing.T) {
+	t.Parallel()
+	aes, err := pkcs7.Encrypt([]byte("csr"), []*x509.Certificate{tRACert(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		oid  asn1.ObjectIdentifier
+		want string
+	}{
+		{"ecdsa-with-SHA256", pkcs7.OIDDigestAlgorithmECDSASHA256, ""},
+		{"sha256WithRSA", pkcs7.OIDEncryptionAlgorithmRSASHA256, ""},
+		{"ecdsa-with-SHA1", pkcs7.OIDDigestAlgorithmECDSASHA1, "signer signature ECDSA with SHA-1"},
+		{"sha1WithRSA", pkcs7.OIDEncryptionAlgorithmRSASHA1, "signer signature RSA with SHA-1"},
+		{"DSA with SHA-1", pkcs7.OIDDigestAlgorithmDSASHA1, "signer signature unknown"},
+	} {
+		m, err := parseMessage(tSigned(t, aes, pkcs7.OIDDigestAlgorithmSHA256))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.p7.Signers[0].DigestEncryptionAlgorithm.Algorithm = c.oid
+		w := m.legacyAlgorithm()
+		switch {
+		case c.want == "" && w != nil:
+			t.Errorf("%s: legacyAlgorithm = %s, want none", c.name, w)
+		case c.want != "" && (w == nil || !strings.HasPrefix(w.String(), c.want)):
+			t.Errorf("%s: legacyAlgorithm = %v, want %s", c.name, w, c.want)
+		}
+	}
+}
+
+// TestLegacyCSR: a CSR signed over SHA-1 or MD5 is legacy.
+func TestLegacyCSR(t *testing.T) {
+	t.Parallel()
+	for alg, legacy := range map[x509.SignatureAlgorithm]bool{
+		x509.SHA1WithRSA: true, x509.ECDSAWithSHA1: true, x509.MD5WithRSA: true, x509.SHA256WithRSA: false, x509.ECDSAWithSHA256: false,
+	} {
+		if w := legacyCSR(&x509.CertificateRequest{SignatureAlgorithm: alg}); (w != nil) != legacy {
+			t.Errorf("%s: legacyCSR = %v, want legacy %v", alg, w, legacy)
+		}
+	}
+}

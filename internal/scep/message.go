@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep/x509util"
@@ -149,6 +150,35 @@ var signerDigests = []algorithm{
 	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "MD5", true},
 }
 
+// signerSignatures are the signer signature algorithms
+// (digestEncryptionAlgorithm) this server knows. The library verifies an
+// ECDSA signature with the hash this field names (ecdsa-with-SHA1 means
+// SHA-1 whatever digestAlgorithm says), so it is checked too.
+var signerSignatures = []algorithm{
+	{pkcs7.OIDEncryptionAlgorithmRSA, "RSA", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA256, "RSA with SHA-256", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA384, "RSA with SHA-384", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA512, "RSA with SHA-512", false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA256, "ECDSA with SHA-256", false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA384, "ECDSA with SHA-384", false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA512, "ECDSA with SHA-512", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "RSA with SHA-1", true},
+	{pkcs7.OIDDigestAlgorithmECDSASHA1, "ECDSA with SHA-1", true},
+	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "RSA with MD5", true},
+}
+
+// legacyCSRSignatures are the CSR signature algorithms refused without
+// legacy crypto.
+var legacyCSRSignatures = []x509.SignatureAlgorithm{x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA}
+
+// legacyCSR says whether csr is signed with a legacy algorithm.
+func legacyCSR(csr *x509.CertificateRequest) *weakness {
+	if slices.Contains(legacyCSRSignatures, csr.SignatureAlgorithm) {
+		return &weakness{part: "CSR signature", name: csr.SignatureAlgorithm.String()}
+	}
+	return nil
+}
+
 // weakness is why a message's protection is refused without legacy
 // crypto: which part (the envelope's encryption or the signer's digest)
 // and the algorithm's name; name is "unknown" (the OID in detail) for
@@ -210,6 +240,9 @@ const maxOIDDetail = 40
 // SHA-2.
 func (m *message) legacyAlgorithm() *weakness {
 	if w := lookupAlgorithm(signerDigests, "signer digest", m.p7.Signers[0].DigestAlgorithm.Algorithm); w != nil {
+		return w
+	}
+	if w := lookupAlgorithm(signerSignatures, "signer signature", m.p7.Signers[0].DigestEncryptionAlgorithm.Algorithm); w != nil {
 		return w
 	}
 	alg, err := envelopeAlgorithm(m.p7.Content)
