@@ -240,24 +240,22 @@ func (x *exchange) refuse(info, reason string) ([]byte, error) {
 
 // refuseLegacy refuses (badAlg) a message protected with legacy or
 // unknown crypto on a provisioner that does not allow it. The operator
-// is told once per provisioner and algorithm (anyone can send such
-// messages; each is counted with the other refusals), at Warn: a fleet
-// of old devices fails here until legacy crypto is allowed.
+// is told at most once an hour per provisioner and algorithm, with the
+// count of refusals since (anyone can send such messages; each is
+// counted with the other refusals), at Warn: a fleet of old devices
+// fails here until legacy crypto is allowed.
 func (x *exchange) refuseLegacy(w *weakness) ([]byte, error) {
 	key := x.prov.ID + "\x00" + w.part + "\x00" + w.name
-	x.s.mu.Lock()
-	first := !x.s.legacyWarned[key]
-	x.s.legacyWarned[key] = true
-	x.s.mu.Unlock()
+	tell, held := x.s.warned.allow(key, x.s.cfg.Clock.Now())
 	info, reason := w.refusal(x.prov.Name)
 	switch {
-	case first && w.notDER:
-		x.s.cfg.Log.Warn("scep request refused: the envelope is not DER (logged once per provisioner)",
-			"provisioner", x.prov.Name, "error", w.detail, "source", x.peer.Source,
+	case tell && w.notDER:
+		x.s.cfg.Log.Warn("scep request refused: the envelope is not DER (logged at most once an hour per provisioner)",
+			"provisioner", x.prov.Name, "error", w.detail, "source", x.peer.Source, "refused_since_last_line", held,
 			"fix", "RFC 8894 asks for DER; --allow-legacy-crypto on provisioner "+x.prov.Name+" admits such envelopes unchecked, if its devices cannot send DER: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
-	case first:
-		x.s.cfg.Log.Warn("scep request refused: legacy crypto (logged once per provisioner and algorithm)",
-			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source,
+	case tell:
+		x.s.cfg.Log.Warn("scep request refused: legacy crypto (logged at most once an hour per provisioner and algorithm)",
+			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source, "refused_since_last_line", held,
 			"fix", "enable --allow-legacy-crypto on provisioner "+x.prov.Name+" if its devices cannot use AES and SHA-256: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
 	}
 	return x.refuse(info, reason)

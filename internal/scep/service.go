@@ -75,10 +75,9 @@ type Service struct {
 	// certificate's serial (which changes when the RA is replaced).
 	mu  sync.Mutex
 	ras map[string]*ra
-	// legacyWarned records the provisioners and legacy algorithms whose
-	// refusal the operator was told of (refuseLegacy): a bounded set,
-	// as algorithm names come from a fixed table.
-	legacyWarned map[string]bool
+	// warned throttles the warnings of refusals anyone can provoke
+	// (refuseLegacy, queueFull).
+	warned throttle
 	// raMu serialises CreateProvisioner from its name checks to its
 	// insert, and RotateRA from its read to its update: neither issues an
 	// RA certificate that a concurrent one makes useless.
@@ -119,7 +118,7 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service,
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
-	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}, legacyWarned: map[string]bool{}}, nil
+	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}}, nil
 }
 
 var provisionerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
