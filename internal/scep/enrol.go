@@ -330,6 +330,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
 			return out, err
 		}
+		if out, err := x.queueFull(ctx); out != nil || err != nil {
+			return out, err
+		}
 		var out []byte
 		if used, out, err = x.checkChallenge(ctx, req); out != nil || err != nil {
 			return out, err
@@ -360,9 +363,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		// certificate renewed only if no other renewal did first: of
 		// two racing RenewalReqs one is issued, the other refused.
 		ireq.Replaces, ireq.RenewalKind = old.Serial, inventory.RenewalSCEP
-	}
-	if out, err := x.queueFull(ctx, used); out != nil || err != nil {
-		return out, err
+		if out, err := x.queueFull(ctx); out != nil || err != nil {
+			return out, err
+		}
 	}
 	res, err := x.s.issuer.Issue(ctx, ireq)
 	if err != nil {
@@ -397,12 +400,14 @@ func (x *exchange) release(ctx context.Context, used *OneTime) {
 }
 
 // queueFull refuses a request that would be held for approval while its
-// provisioner has cfg.MaxPending requests waiting already, and releases
-// the challenge it used (nothing was held). The count is read before
-// the request is held, so requests racing at the cap may pass it by
-// their number: the cap bounds growth, it is not an exact quota. It
-// returns nil, nil when the request may go on.
-func (x *exchange) queueFull(ctx context.Context, used *OneTime) ([]byte, error) {
+// provisioner has cfg.MaxPending requests waiting already. It runs before
+// a challenge is consumed, so a refusal touches none, and it is counted
+// with the anonymous refusals (refuse), its warning throttled, so that
+// requests at the cap cannot grow the audit log or the log. The count is
+// read before the request is held, so requests racing at the cap may
+// pass it by their number: the cap bounds growth, it is not an exact
+// quota. It returns nil, nil when the request may go on.
+func (x *exchange) queueFull(ctx context.Context) ([]byte, error) {
 	prof, err := x.s.profiles.Get(ctx, x.prov.Profile)
 	if err != nil || !prof.RequireApproval {
 		// A profile that cannot be read is the issuance path's to report.
@@ -415,11 +420,11 @@ func (x *exchange) queueFull(ctx context.Context, used *OneTime) ([]byte, error)
 	if n < x.s.cfg.MaxPending {
 		return nil, nil
 	}
-	x.release(ctx, used)
-	x.s.cfg.Log.Warn("scep request refused: too many requests wait for approval; approve or reject some (certwright request list)",
-		"provisioner", x.prov.Name, "pending", n, "cap", x.s.cfg.MaxPending)
-	return x.fail(ctx, FailBadRequest, fmt.Sprintf("provisioner %s has %d requests waiting for approval, its cap; an approver must decide some first", x.prov.Name, n),
-		map[string]any{"pending": n, "cap": x.s.cfg.MaxPending})
+	if tell, held := x.s.warned.allow(x.prov.ID+"\x00pending cap", x.s.cfg.Clock.Now()); tell {
+		x.s.cfg.Log.Warn("scep request refused: too many requests wait for approval; approve or reject some (certwright request list) (logged at most once an hour per provisioner)",
+			"provisioner", x.prov.Name, "pending", n, "cap", x.s.cfg.MaxPending, "refused_since_last_line", held)
+	}
+	return x.refuse(FailBadRequest, fmt.Sprintf("provisioner %s has %d requests waiting for approval, its cap; an approver must decide some first", x.prov.Name, n))
 }
 
 // checkChallenge checks a PKCSReq's challengePassword: the static secret,
