@@ -187,11 +187,11 @@ func TestEnvelopeNotDERRefusal(t *testing.T) {
 	}
 }
 
-// TestLegacyCSR: a CSR signed over SHA-1 or MD5 is legacy.
+// TestLegacyCSR: a CSR signed over SHA-1 is legacy.
 func TestLegacyCSR(t *testing.T) {
 	t.Parallel()
 	for alg, legacy := range map[x509.SignatureAlgorithm]bool{
-		x509.SHA1WithRSA: true, x509.ECDSAWithSHA1: true, x509.MD5WithRSA: true, x509.SHA256WithRSA: false, x509.ECDSAWithSHA256: false,
+		x509.SHA1WithRSA: true, x509.ECDSAWithSHA1: true, x509.SHA256WithRSA: false, x509.ECDSAWithSHA256: false,
 	} {
 		if w := legacyCSR(&x509.CertificateRequest{SignatureAlgorithm: alg}); (w != nil) != legacy {
 			t.Errorf("%s: legacyCSR = %v, want legacy %v", alg, w, legacy)

@@ -138,16 +138,15 @@ var envelopeCiphers = []algorithm{
 
 // signerDigests are the signer digest algorithms this server knows. The
 // library verifies an RSA signature with the hash the digestAlgorithm
-// names (rsaEncryption there means SHA-1), so that field alone decides.
+// names (rsaEncryption there means SHA-1). MD5, and sha1WithRSA as a
+// digest, are not listed: the library cannot verify them, so such a
+// message never gets here (parseMessage refuses it, HTTP 400).
 var signerDigests = []algorithm{
 	{pkcs7.OIDDigestAlgorithmSHA256, "SHA-256", false},
 	{pkcs7.OIDDigestAlgorithmSHA384, "SHA-384", false},
 	{pkcs7.OIDDigestAlgorithmSHA512, "SHA-512", false},
 	{pkcs7.OIDDigestAlgorithmSHA1, "SHA-1", true},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "SHA-1", true},
 	{pkcs7.OIDEncryptionAlgorithmRSA, "SHA-1", true},
-	{asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}, "MD5", true},
-	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "MD5", true},
 }
 
 // signerSignatures are the signer signature algorithms
@@ -168,8 +167,9 @@ var signerSignatures = []algorithm{
 }
 
 // legacyCSRSignatures are the CSR signature algorithms refused without
-// legacy crypto.
-var legacyCSRSignatures = []x509.SignatureAlgorithm{x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA}
+// legacy crypto. MD5WithRSA never gets here: crypto/x509 refuses to
+// check an MD5 signature, so open refuses the CSR first.
+var legacyCSRSignatures = []x509.SignatureAlgorithm{x509.SHA1WithRSA, x509.ECDSAWithSHA1}
 
 // legacyCSR says whether csr is signed with a legacy algorithm.
 func legacyCSR(csr *x509.CertificateRequest) *weakness {

@@ -71,7 +71,7 @@ type Provisioner struct {
 	DisabledAt    *time.Time
 	DisabledBy    string
 	// AllowLegacyCrypto admits PKIOperations encrypted with DES or 3DES or
-	// signed with a SHA-1 or MD5 digest, for devices that cannot use AES
+	// signed over SHA-1, for devices that cannot use AES
 	// and SHA-256 (Debian's scepclient 2.1); off, they are refused (badAlg).
 	AllowLegacyCrypto bool
 }
