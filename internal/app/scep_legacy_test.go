@@ -338,3 +338,29 @@ func TestSCEPEnvelopeNotDER(t *testing.T) {
 		t.Errorf("BER envelope, legacy crypto allowed: %s %s: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
 	}
 }
+
+// TestSCEPLegacyCSR: a PKCSReq with AES and SHA-256 whose CSR is signed
+// over SHA-1 is refused badAlg unless legacy crypto is allowed, which
+// lets it on to the challenge check (the CSR carries no challenge: Go
+// writes no SHA-1 CSR with one, so badRequest there).
+func TestSCEPLegacyCSR(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+	send := func(cn string) *smscep.PKIMessage {
+		d := tNewSCEPDevice(t, in, "mdm")
+		csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+			Subject: pkix.Name{CommonName: cn}, SignatureAlgorithm: x509.SHA1WithRSA}, d.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.send(d.legacyMessage("19", csr, tAES, tSHA256, nil), d.self, d.key)
+	}
+	tWantBadAlg(t, send("laptop-1"), "a CSR signed over SHA-1")
+	legacy := true
+	in.must(http.StatusOK, "PATCH", "/api/v1/scep/provisioners/mdm", apitypes.UpdateSCEPProvisionerRequest{AllowLegacyCrypto: &legacy}, nil)
+	if rep := send("laptop-2"); rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadRequest {
+		t.Errorf("a CSR signed over SHA-1 without a challenge, legacy crypto allowed: %s %q, want FAILURE badRequest (the challenge check)", rep.PKIStatus, string(rep.FailInfo))
+	}
+}
