@@ -5,6 +5,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -310,14 +312,29 @@ func tIndefinite(t *testing.T, der []byte) []byte {
 	return append(append([]byte{0x30, 0x80}, raw.Bytes...), 0, 0)
 }
 
+// tStrictSCEP is a server with dynamic provisioner mdm, legacy crypto
+// off.
+func tStrictSCEP(t *testing.T) *tInstance {
+	t.Helper()
+	in := tNewServer(t, "")
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+	return in
+}
+
+// allowLegacy switches legacy crypto on for provisioner name.
+func (in *tInstance) allowLegacy(name string) {
+	in.t.Helper()
+	on := true
+	in.must(http.StatusOK, "PATCH", "/api/v1/scep/provisioners/"+name, apitypes.UpdateSCEPProvisionerRequest{AllowLegacyCrypto: &on}, nil)
+}
+
 // TestSCEPEnvelopeNotDER: an AES envelope in BER (indefinite length) is
 // refused as badMessageCheck, not as a legacy algorithm, unless legacy
 // crypto is allowed, which admits it unchecked.
 func TestSCEPEnvelopeNotDER(t *testing.T) {
 	t.Parallel()
-	in := tNewServer(t, "")
-	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
-		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+	in := tStrictSCEP(t)
 	send := func(cn string) *smscep.PKIMessage {
 		d := tNewSCEPDevice(t, in, "mdm")
 		csr, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
@@ -332,8 +349,7 @@ func TestSCEPEnvelopeNotDER(t *testing.T) {
 	if rep := send("laptop-1"); rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadMessageCheck {
 		t.Errorf("BER envelope: %s failInfo %q, want FAILURE badMessageCheck", rep.PKIStatus, string(rep.FailInfo))
 	}
-	legacy := true
-	in.must(http.StatusOK, "PATCH", "/api/v1/scep/provisioners/mdm", apitypes.UpdateSCEPProvisionerRequest{AllowLegacyCrypto: &legacy}, nil)
+	in.allowLegacy("mdm")
 	if rep := send("laptop-2"); rep.PKIStatus != smscep.SUCCESS {
 		t.Errorf("BER envelope, legacy crypto allowed: %s %s: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
 	}
@@ -345,9 +361,7 @@ func TestSCEPEnvelopeNotDER(t *testing.T) {
 // writes no SHA-1 CSR with one, so badRequest there).
 func TestSCEPLegacyCSR(t *testing.T) {
 	t.Parallel()
-	in := tNewServer(t, "")
-	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
-		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+	in := tStrictSCEP(t)
 	send := func(cn string) *smscep.PKIMessage {
 		d := tNewSCEPDevice(t, in, "mdm")
 		csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
@@ -358,9 +372,50 @@ func TestSCEPLegacyCSR(t *testing.T) {
 		return d.send(d.legacyMessage("19", csr, tAES, tSHA256, nil), d.self, d.key)
 	}
 	tWantBadAlg(t, send("laptop-1"), "a CSR signed over SHA-1")
-	legacy := true
-	in.must(http.StatusOK, "PATCH", "/api/v1/scep/provisioners/mdm", apitypes.UpdateSCEPProvisionerRequest{AllowLegacyCrypto: &legacy}, nil)
+	in.allowLegacy("mdm")
 	if rep := send("laptop-2"); rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadRequest {
 		t.Errorf("a CSR signed over SHA-1 without a challenge, legacy crypto allowed: %s %q, want FAILURE badRequest (the challenge check)", rep.PKIStatus, string(rep.FailInfo))
 	}
+}
+
+// TestSCEPPollNonRSA: a GetCertInitial signed with an ECDSA key is
+// refused badAlg, as a PKCSReq is (the CertRep would be encrypted to that
+// key), before its transaction is looked up.
+func TestSCEPPollNonRSA(t *testing.T) {
+	t.Parallel()
+	in := tStrictSCEP(t)
+	d := tNewSCEPDevice(t, in, "mdm")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ec-device"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := x509.ParseCertificate(der)
+	ias, _ := asn1Marshal(d.ra.RawIssuer, self.RawSubject)
+	e7, err := pkcs7.Encrypt(ias, []*x509.Certificate{d.ra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := pkcs7.NewSignedData(e7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.SetDigestAlgorithm(tSHA256)
+	oid := func(n int) []int { return []int{2, 16, 840, 1, 113733, 1, 9, n} }
+	err = sd.AddSigner(self, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+		{Type: oid(7), Value: "some-transaction"}, {Type: oid(2), Value: "20"}, {Type: oid(5), Value: []byte("0123456789abcdef")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tWantBadAlg(t, d.send(raw, self, nil), "GetCertInitial signed with ECDSA")
 }
