@@ -5,6 +5,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -127,7 +129,14 @@ func tEnvelope(t *testing.T, content []byte, ra *x509.Certificate, cipherOID asn
 // device's last transaction.
 func (d *tSCEPDevice) legacyMessage(typ string, content []byte, cipherOID, digestOID asn1.ObjectIdentifier, signer *x509.Certificate) []byte {
 	d.t.Helper()
-	sd, err := pkcs7.NewSignedData(tEnvelope(d.t, content, d.ra, cipherOID))
+	return d.signedMessage(typ, tEnvelope(d.t, content, d.ra, cipherOID), digestOID, signer)
+}
+
+// signedMessage is a PKIMessage of type typ around envelope, as
+// legacyMessage.
+func (d *tSCEPDevice) signedMessage(typ string, envelope []byte, digestOID asn1.ObjectIdentifier, signer *x509.Certificate) []byte {
+	d.t.Helper()
+	sd, err := pkcs7.NewSignedData(envelope)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -290,4 +299,123 @@ func TestSCEPLegacyCrypto(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tIndefinite re-encodes the outer SEQUENCE of der with an indefinite
+// length (BER, not DER).
+func tIndefinite(t *testing.T, der []byte) []byte {
+	t.Helper()
+	var raw asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &raw); err != nil {
+		t.Fatal(err)
+	}
+	return append(append([]byte{0x30, 0x80}, raw.Bytes...), 0, 0)
+}
+
+// tStrictSCEP is a server with dynamic provisioner mdm, legacy crypto
+// off.
+func tStrictSCEP(t *testing.T) *tInstance {
+	t.Helper()
+	in := tNewServer(t, "")
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, nil)
+	return in
+}
+
+// allowLegacy switches legacy crypto on for provisioner name.
+func (in *tInstance) allowLegacy(name string) {
+	in.t.Helper()
+	on := true
+	in.must(http.StatusOK, "PATCH", "/api/v1/scep/provisioners/"+name, apitypes.UpdateSCEPProvisionerRequest{AllowLegacyCrypto: &on}, nil)
+}
+
+// TestSCEPEnvelopeNotDER: an AES envelope in BER (indefinite length) is
+// refused as badMessageCheck, not as a legacy algorithm, unless legacy
+// crypto is allowed, which admits it unchecked.
+func TestSCEPEnvelopeNotDER(t *testing.T) {
+	t.Parallel()
+	in := tStrictSCEP(t)
+	send := func(cn string) *smscep.PKIMessage {
+		d := tNewSCEPDevice(t, in, "mdm")
+		csr, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+			CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, ChallengePassword: in.scepChallenge("mdm", ""),
+		}, d.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ber := tIndefinite(t, tEnvelope(t, csr, d.ra, tAES))
+		return d.send(d.signedMessage("19", ber, tSHA256, nil), d.self, d.key)
+	}
+	if rep := send("laptop-1"); rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadMessageCheck {
+		t.Errorf("BER envelope: %s failInfo %q, want FAILURE badMessageCheck", rep.PKIStatus, string(rep.FailInfo))
+	}
+	in.allowLegacy("mdm")
+	if rep := send("laptop-2"); rep.PKIStatus != smscep.SUCCESS {
+		t.Errorf("BER envelope, legacy crypto allowed: %s %s: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
+	}
+}
+
+// TestSCEPLegacyCSR: a PKCSReq with AES and SHA-256 whose CSR is signed
+// over SHA-1 is refused badAlg unless legacy crypto is allowed, which
+// lets it on to the challenge check (the CSR carries no challenge: Go
+// writes no SHA-1 CSR with one, so badRequest there).
+func TestSCEPLegacyCSR(t *testing.T) {
+	t.Parallel()
+	in := tStrictSCEP(t)
+	send := func(cn string) *smscep.PKIMessage {
+		d := tNewSCEPDevice(t, in, "mdm")
+		csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+			Subject: pkix.Name{CommonName: cn}, SignatureAlgorithm: x509.SHA1WithRSA}, d.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.send(d.legacyMessage("19", csr, tAES, tSHA256, nil), d.self, d.key)
+	}
+	tWantBadAlg(t, send("laptop-1"), "a CSR signed over SHA-1")
+	in.allowLegacy("mdm")
+	if rep := send("laptop-2"); rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadRequest {
+		t.Errorf("a CSR signed over SHA-1 without a challenge, legacy crypto allowed: %s %q, want FAILURE badRequest (the challenge check)", rep.PKIStatus, string(rep.FailInfo))
+	}
+}
+
+// TestSCEPPollNonRSA: a GetCertInitial signed with an ECDSA key is
+// refused badAlg, as a PKCSReq is (the CertRep would be encrypted to that
+// key), before its transaction is looked up.
+func TestSCEPPollNonRSA(t *testing.T) {
+	t.Parallel()
+	in := tStrictSCEP(t)
+	d := tNewSCEPDevice(t, in, "mdm")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ec-device"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := x509.ParseCertificate(der)
+	ias, _ := asn1Marshal(d.ra.RawIssuer, self.RawSubject)
+	e7, err := pkcs7.Encrypt(ias, []*x509.Certificate{d.ra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := pkcs7.NewSignedData(e7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.SetDigestAlgorithm(tSHA256)
+	oid := func(n int) []int { return []int{2, 16, 840, 1, 113733, 1, 9, n} }
+	err = sd.AddSigner(self, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+		{Type: oid(7), Value: "some-transaction"}, {Type: oid(2), Value: "20"}, {Type: oid(5), Value: []byte("0123456789abcdef")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tWantBadAlg(t, d.send(raw, self, nil), "GetCertInitial signed with ECDSA")
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/go-acme/lego/v4/certificate"
 	smscep "github.com/smallstep/scep"
 
+	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/profile"
 	"github.com/certwright/certwright/internal/web/apitypes"
 )
 
@@ -84,5 +86,58 @@ func TestSCEPCertificatesGetRenewalInfo(t *testing.T) {
 				t.Error("the certificate was not enrolled through SCEP")
 			}
 		})
+	}
+}
+
+// TestSCEPHeldRenewal: a RenewalReq held for approval is, once approved,
+// a SCEP renewal linked to the certificate it replaces; while it waits,
+// another RenewalReq of that certificate (a fresh key, so a fresh
+// transaction) is refused badRequest and holds nothing.
+func TestSCEPHeldRenewal(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	p, _ := profile.Builtin("client_auth")
+	p.Name, p.Builtin, p.RequireApproval = "client_approved", false, true
+	if err := in.app.profiles.Create(context.Background(), authz.System(), p); err != nil {
+		t.Fatal(err)
+	}
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "mdm", CA: "issuing", Profile: p.Name, Challenge: "dynamic"}, nil)
+	approve := func() {
+		t.Helper()
+		var reqs apitypes.ApprovalRequestList
+		in.must(http.StatusOK, "GET", "/api/v1/requests?status=pending", nil, &reqs)
+		if len(reqs.Requests) != 1 {
+			t.Fatalf("%d pending requests, want 1", len(reqs.Requests))
+		}
+		in.must(http.StatusOK, "POST", "/api/v1/requests/"+reqs.Requests[0].ID+"/approve", apitypes.Decision{Comment: "ok"}, nil)
+	}
+	d := tNewSCEPDevice(t, in, "mdm")
+	if rep := d.request("laptop-1", in.scepChallenge("mdm", ""), nil, nil); rep.PKIStatus != smscep.PENDING {
+		t.Fatalf("PKCSReq under require_approval: %s %s, want PENDING", rep.PKIStatus, rep.FailInfo)
+	}
+	approve()
+	enrolled := d.poll()
+	if enrolled.PKIStatus != smscep.SUCCESS {
+		t.Fatalf("GetCertInitial after approval: %s %s", enrolled.PKIStatus, enrolled.FailInfo)
+	}
+	if rep := d.request("laptop-1", "", enrolled.Certificate, d.key); rep.PKIStatus != smscep.PENDING {
+		t.Fatalf("RenewalReq under require_approval: %s %s, want PENDING: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
+	}
+	again := tNewSCEPDevice(t, in, "mdm")
+	if rep := again.request("laptop-1", "", enrolled.Certificate, d.key); rep.PKIStatus != smscep.FAILURE || rep.FailInfo != smscep.BadRequest {
+		t.Errorf("a second RenewalReq of a certificate whose renewal waits: %s %q, want FAILURE badRequest", rep.PKIStatus, string(rep.FailInfo))
+	}
+	approve() // the first renewal's request only
+	rep := d.poll()
+	if rep.PKIStatus != smscep.SUCCESS {
+		t.Fatalf("GetCertInitial after approval: %s %s", rep.PKIStatus, rep.FailInfo)
+	}
+	oldSerial, newSerial := pki.SerialHex(enrolled.Certificate.SerialNumber), pki.SerialHex(rep.Certificate.SerialNumber)
+	if c := tGetCert(t, in, newSerial); c.RenewalKind != string(inventory.RenewalSCEP) || c.Replaces != oldSerial {
+		t.Errorf("approved renewal: renewal_kind %q replaces %q, want %q and %s", c.RenewalKind, c.Replaces, inventory.RenewalSCEP, oldSerial)
+	}
+	if c := tGetCert(t, in, oldSerial); c.RenewedBy != newSerial {
+		t.Errorf("old certificate: renewed_by %q, want %s", c.RenewedBy, newSerial)
 	}
 }

@@ -130,3 +130,57 @@ func (in *tInstance) wantRAChain(name string, start time.Time, from string, won 
 		in.t.Errorf("%s: GetCACert serves RA %s, want %s", name, served, cur)
 	}
 }
+
+// hookedSCEPStore runs afterGet once, after the first provisioner read.
+type hookedSCEPStore struct {
+	scep.Store
+	once     sync.Once
+	afterGet func()
+}
+
+func (h *hookedSCEPStore) GetSCEPProvisioner(ctx context.Context, idOrName string) (*scep.Provisioner, error) {
+	p, err := h.Store.GetSCEPProvisioner(ctx, idOrName)
+	h.once.Do(h.afterGet)
+	return p, err
+}
+
+// TestSCEPRotateRAKeepsConcurrentChanges disables a provisioner and
+// switches its legacy crypto off between an RA rotation's read and its
+// write: the rotation replaces the RA and nothing else, so both changes
+// survive it.
+func TestSCEPRotateRAKeepsConcurrentChanges(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	off, disabled := false, true
+	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
+		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic", AllowLegacyCrypto: true}, nil)
+	hooked := &hookedSCEPStore{Store: in.app.store, afterGet: func() {
+		_, err := in.app.scep.UpdateProvisioner(context.Background(), authz.System(), "mdm",
+			scep.Update{Disabled: &disabled, AllowLegacyCrypto: &off})
+		if err != nil {
+			t.Errorf("disable during the rotation: %v", err)
+		}
+	}}
+	rotator, err := scep.New(scep.Config{Clock: in.app.clock, Log: slog.New(slog.DiscardHandler), RAName: in.cfg.TLSNames[0],
+		Refusals: in.app.refusals}, hooked, in.app.issuer, in.app.profiles, in.app.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := rotator.RotateRA(context.Background(), authz.System(), "mdm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := in.app.scep.GetProvisioner(context.Background(), authz.System(), "mdm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RASerial != rotated.RASerial {
+		t.Errorf("stored RA %s, want the rotated %s", got.RASerial, rotated.RASerial)
+	}
+	if got.DisabledAt == nil {
+		t.Error("the provisioner is enabled again after the rotation; the disable committed during it is lost")
+	}
+	if got.AllowLegacyCrypto {
+		t.Error("legacy crypto is on again after the rotation; the switch-off committed during it is lost")
+	}
+}

@@ -61,7 +61,8 @@ func scepCommands() []*command {
 }
 
 // legacyCryptoHelp explains --allow-legacy-crypto.
-const legacyCryptoHelp = "By default a provisioner refuses (badAlg) requests encrypted with DES or 3DES or signed with SHA-1 or MD5.\n" +
+const legacyCryptoHelp = "By default a provisioner refuses (badAlg) requests encrypted with DES or 3DES or signed with SHA-1\n" +
+	"(MD5 is refused whatever the switch: such a message does not verify).\n" +
 	"--allow-legacy-crypto admits them, for devices that cannot use AES and SHA-256 (Debian's scepclient 2.1 always\n" +
 	"sends single DES and SHA-1): single DES is broken, so allow it only on a provisioner for such devices."
 
@@ -102,7 +103,7 @@ func runSCEPCreate(ctx context.Context, r *runner, args []string) error {
 	prof := fs.String("profile", "", "issue under `PROFILE`")
 	mode := fs.String("challenge", "", "`MODE`: static or dynamic")
 	file := fs.String("challenge-file", "", "static challenge `FILE` (mode 0600)")
-	legacy := fs.Bool("allow-legacy-crypto", false, "admit devices that encrypt with DES or 3DES or sign with SHA-1 or MD5")
+	legacy := fs.Bool("allow-legacy-crypto", false, "admit devices that encrypt with DES or 3DES or sign with SHA-1")
 	pos, err := r.parse(fs, args, "NAME")
 	if err != nil {
 		return err
@@ -150,7 +151,7 @@ func runSCEPUpdate(ctx context.Context, r *runner, args []string) error {
 	fs, cf := newClientFlagSet("scep update")
 	prof := fs.String("profile", "", "issue under `PROFILE` from now on")
 	file := fs.String("challenge-file", "", "replace the static challenge with the one in `FILE` (mode 0600)")
-	legacy := fs.Bool("allow-legacy-crypto", false, "admit (true) or refuse (false) devices that encrypt with DES or 3DES or sign with SHA-1 or MD5")
+	legacy := fs.Bool("allow-legacy-crypto", false, "admit (true) or refuse (false) devices that encrypt with DES or 3DES or sign with SHA-1")
 	var req apitypes.UpdateSCEPProvisionerRequest
 	run := func(ctx context.Context, r *runner, fs *flag.FlagSet) error {
 		if *prof != "" {
@@ -250,7 +251,7 @@ func printSCEPProvisioner(w io.Writer, p apitypes.SCEPProvisioner) error {
 	fl.add("Challenge", p.Challenge)
 	legacy := "refused (AES and SHA-2 only)"
 	if p.AllowLegacyCrypto {
-		legacy = "allowed (DES, 3DES, SHA-1 and MD5 admitted)"
+		legacy = "allowed (DES, 3DES and SHA-1 admitted)"
 	}
 	fl.add("Legacy crypto", legacy)
 	fl.add("Principal", p.Principal)

@@ -15,6 +15,7 @@ import (
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
+	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/profile"
 )
 
@@ -32,6 +33,10 @@ type heldRequest struct {
 	// request becomes an mTLS credential only where the original request
 	// could have (never for ACME).
 	Auth string `json:"auth,omitempty"`
+	// Replaces and RenewalKind are Request's: an approved renewal is
+	// linked to the certificate it replaces, as one not held is.
+	Replaces    string                `json:"replaces,omitempty"`
+	RenewalKind inventory.RenewalKind `json:"renewal_kind,omitempty"`
 }
 
 // ErrNotPending marks a decision on a request that is no longer pending
@@ -56,14 +61,15 @@ func (s *Service) hold(ctx context.Context, req Request, authority *ca.CA, prof 
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(heldRequest{CSR: req.CSR.Raw, CA: authority.Name, Profile: prof.Name, ValidityDays: req.ValidityDays, Validity: req.Validity, Tags: req.Tags, Auth: req.Principal.Auth})
+	body, err := json.Marshal(heldRequest{CSR: req.CSR.Raw, CA: authority.Name, Profile: prof.Name, ValidityDays: req.ValidityDays, Validity: req.Validity, Tags: req.Tags,
+		Auth: req.Principal.Auth, Replaces: req.Replaces, RenewalKind: req.RenewalKind})
 	if err != nil {
 		return nil, fmt.Errorf("issue: encode request: %w", err)
 	}
 	now := s.cfg.Clock.Now()
 	r := &ApprovalRequest{
 		ID: id, RequesterID: req.Principal.ID, Requester: req.Principal.Name,
-		CA: authority.Name, Profile: prof.Name, Names: names, Body: body,
+		CA: authority.Name, Profile: prof.Name, Names: names, Body: body, Replaces: req.Replaces,
 		Status: StatusPending, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ApprovalLifetime),
 	}
 	ev := audit.New(req.Principal, now, "request.create", id, map[string]any{
@@ -186,7 +192,7 @@ func (s *Service) replay(ctx context.Context, approver authz.Principal, r *Appro
 	start := time.Now()
 	res, err := s.issue(ctx, Request{
 		Principal: p, CA: h.CA, Profile: h.Profile, CSR: csr,
-		ValidityDays: h.ValidityDays, Validity: h.Validity, Tags: h.Tags,
+		ValidityDays: h.ValidityDays, Validity: h.Validity, Tags: h.Tags, Replaces: h.Replaces, RenewalKind: h.RenewalKind,
 	}, r)
 	s.observe(res, start, err)
 	return res, err

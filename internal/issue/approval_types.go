@@ -32,4 +32,7 @@ type ApprovalRequest struct {
 	Comment     string     `json:"comment,omitempty"`
 	Serial      string     `json:"serial,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	// Replaces is the serial of the certificate the request renews, if
+	// it is a renewal.
+	Replaces string `json:"replaces,omitempty"`
 }

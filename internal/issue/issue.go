@@ -502,6 +502,9 @@ func (s *Service) issue(ctx context.Context, req Request, approved *ApprovalRequ
 			// job records it and alerts) rather than bypassing the approver.
 			return nil, fmt.Errorf("%w: profile %s requires approval, and only a request with a CSR can be held for an approver; a renewal that reuses the key has none: renew from the host with a CSR (certwright agent, or cert sign), or remove require_approval from the profile", ErrInvalid, prof.Name)
 		}
+		if predecessor != nil {
+			req.Replaces = predecessor.Serial
+		}
 		return s.hold(ctx, req, authority, prof, res.Names)
 	}
 

@@ -240,21 +240,25 @@ func (x *exchange) refuse(info, reason string) ([]byte, error) {
 
 // refuseLegacy refuses (badAlg) a message protected with legacy or
 // unknown crypto on a provisioner that does not allow it. The operator
-// is told once per provisioner and algorithm (anyone can send such
-// messages; each is counted with the other refusals), at Warn: a fleet
-// of old devices fails here until legacy crypto is allowed.
+// is told at most once an hour per provisioner and algorithm, with the
+// count of refusals since (anyone can send such messages; each is
+// counted with the other refusals), at Warn: a fleet of old devices
+// fails here until legacy crypto is allowed.
 func (x *exchange) refuseLegacy(w *weakness) ([]byte, error) {
 	key := x.prov.ID + "\x00" + w.part + "\x00" + w.name
-	x.s.mu.Lock()
-	first := !x.s.legacyWarned[key]
-	x.s.legacyWarned[key] = true
-	x.s.mu.Unlock()
-	if first {
-		x.s.cfg.Log.Warn("scep request refused: legacy crypto (logged once per provisioner and algorithm)",
-			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source,
+	tell, held := x.s.warned.allow(key, x.s.cfg.Clock.Now())
+	info, reason := w.refusal(x.prov.Name)
+	switch {
+	case tell && w.notDER:
+		x.s.cfg.Log.Warn("scep request refused: the envelope is not DER (logged at most once an hour per provisioner)",
+			"provisioner", x.prov.Name, "error", w.detail, "source", x.peer.Source, "refused_since_last_line", held,
+			"fix", "RFC 8894 asks for DER; --allow-legacy-crypto on provisioner "+x.prov.Name+" admits such envelopes unchecked, if its devices cannot send DER: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
+	case tell:
+		x.s.cfg.Log.Warn("scep request refused: legacy crypto (logged at most once an hour per provisioner and algorithm)",
+			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source, "refused_since_last_line", held,
 			"fix", "enable --allow-legacy-crypto on provisioner "+x.prov.Name+" if its devices cannot use AES and SHA-256: certwright scep update "+x.prov.Name+" --allow-legacy-crypto=true")
 	}
-	return x.refuse(FailBadAlg, fmt.Sprintf("%s is refused by provisioner %s; use AES and SHA-256, or enable --allow-legacy-crypto on provisioner %s if its devices cannot", w, x.prov.Name, x.prov.Name))
+	return x.refuse(info, reason)
 }
 
 // scepPath is where provisioners are served, for the refusal counter.
@@ -303,6 +307,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		// the RA key, which decrypts what any client sends.
 		return x.refuse(FailBadRequest, err.Error())
 	}
+	if w := legacyCSR(req.csr); w != nil && !x.prov.AllowLegacyCrypto {
+		return x.refuseLegacy(w)
+	}
 	keyHash, err := spkiHash(req.csr.PublicKey)
 	if err != nil {
 		return x.refuse(FailBadRequest, "the CSR's public key: "+err.Error())
@@ -323,6 +330,9 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
 			return out, err
 		}
+		if out, err := x.queueFull(ctx); out != nil || err != nil {
+			return out, err
+		}
 		var out []byte
 		if used, out, err = x.checkChallenge(ctx, req); out != nil || err != nil {
 			return out, err
@@ -341,13 +351,21 @@ func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
 		if out, err := x.resent(ctx, keyHash); out != nil || err != nil {
 			return out, err
 		}
+		// One renewal waits for approval per certificate: more, each
+		// with a fresh transaction, would fill the pending cap.
+		if id, err := x.s.store.PendingRenewal(ctx, x.prov.PrincipalID, old.Serial); err != nil {
+			return nil, fmt.Errorf("scep: look for a pending renewal of %s: %w", old.Serial, err)
+		} else if id != "" {
+			return x.fail(ctx, FailBadRequest, "a renewal of the signing certificate waits for approval already (request "+id+"); poll it with GetCertInitial",
+				map[string]any{"serial": old.Serial, "request": id})
+		}
 		// The inventory links the two, and the store marks the old
 		// certificate renewed only if no other renewal did first: of
 		// two racing RenewalReqs one is issued, the other refused.
 		ireq.Replaces, ireq.RenewalKind = old.Serial, inventory.RenewalSCEP
-	}
-	if out, err := x.queueFull(ctx, used); out != nil || err != nil {
-		return out, err
+		if out, err := x.queueFull(ctx); out != nil || err != nil {
+			return out, err
+		}
 	}
 	res, err := x.s.issuer.Issue(ctx, ireq)
 	if err != nil {
@@ -382,12 +400,14 @@ func (x *exchange) release(ctx context.Context, used *OneTime) {
 }
 
 // queueFull refuses a request that would be held for approval while its
-// provisioner has cfg.MaxPending requests waiting already, and releases
-// the challenge it used (nothing was held). The count is read before
-// the request is held, so requests racing at the cap may pass it by
-// their number: the cap bounds growth, it is not an exact quota. It
-// returns nil, nil when the request may go on.
-func (x *exchange) queueFull(ctx context.Context, used *OneTime) ([]byte, error) {
+// provisioner has cfg.MaxPending requests waiting already. It runs before
+// a challenge is consumed, so a refusal touches none, and it is counted
+// with the anonymous refusals (refuse), its warning throttled, so that
+// requests at the cap cannot grow the audit log or the log. The count is
+// read before the request is held, so requests racing at the cap may
+// pass it by their number: the cap bounds growth, it is not an exact
+// quota. It returns nil, nil when the request may go on.
+func (x *exchange) queueFull(ctx context.Context) ([]byte, error) {
 	prof, err := x.s.profiles.Get(ctx, x.prov.Profile)
 	if err != nil || !prof.RequireApproval {
 		// A profile that cannot be read is the issuance path's to report.
@@ -400,11 +420,11 @@ func (x *exchange) queueFull(ctx context.Context, used *OneTime) ([]byte, error)
 	if n < x.s.cfg.MaxPending {
 		return nil, nil
 	}
-	x.release(ctx, used)
-	x.s.cfg.Log.Warn("scep request refused: too many requests wait for approval; approve or reject some (certwright request list)",
-		"provisioner", x.prov.Name, "pending", n, "cap", x.s.cfg.MaxPending)
-	return x.fail(ctx, FailBadRequest, fmt.Sprintf("provisioner %s has %d requests waiting for approval, its cap; an approver must decide some first", x.prov.Name, n),
-		map[string]any{"pending": n, "cap": x.s.cfg.MaxPending})
+	if tell, held := x.s.warned.allow(x.prov.ID+"\x00pending cap", x.s.cfg.Clock.Now()); tell {
+		x.s.cfg.Log.Warn("scep request refused: too many requests wait for approval; approve or reject some (certwright request list) (logged at most once an hour per provisioner)",
+			"provisioner", x.prov.Name, "pending", n, "cap", x.s.cfg.MaxPending, "refused_since_last_line", held)
+	}
+	return x.refuse(FailBadRequest, fmt.Sprintf("provisioner %s has %d requests waiting for approval, its cap; an approver must decide some first", x.prov.Name, n))
 }
 
 // checkChallenge checks a PKCSReq's challengePassword: the static secret,
@@ -525,6 +545,10 @@ func requestSANs(csr *x509.CertificateRequest) []string {
 
 // poll answers GetCertInitial for a transaction held for approval.
 func (x *exchange) poll(ctx context.Context) ([]byte, error) {
+	if _, ok := x.m.signer.PublicKey.(*rsa.PublicKey); !ok {
+		// As for a PKCSReq: a certificate could not be encrypted to it.
+		return x.refuse(FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA")
+	}
 	t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID)
 	if errors.Is(err, ErrNotFound) {
 		return x.refuse(FailBadCertID, "no request of this transaction is held")
@@ -599,13 +623,11 @@ func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]
 	if x.stillPending(ar) {
 		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
 	}
-	if err := x.close(ctx, t); err != nil {
-		return nil, err
-	}
 	details := map[string]any{"request": ar.ID}
+	reason := "the request was " + ar.Status
 	switch ar.Status {
 	case issue.StatusPending:
-		return x.fail(ctx, FailBadRequest, "the request expired waiting for approval", details)
+		reason = "the request expired waiting for approval"
 	case issue.StatusIssued:
 		rec, err := x.s.store.GetCertificate(ctx, ar.Serial)
 		if err != nil {
@@ -616,14 +638,26 @@ func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]
 			return nil, fmt.Errorf("scep: certificate %s: %w", ar.Serial, err)
 		}
 		details["serial"] = rec.Serial
-		if rec.Revocation != nil {
-			return x.fail(ctx, FailBadRequest, "the certificate issued for this request was revoked", details)
+		switch {
+		case rec.Revocation != nil:
+			reason = "the certificate issued for this request was revoked"
+		case !x.s.cfg.Clock.Now().Before(leaf.NotAfter):
+			reason = "the certificate issued for this request expired"
+		default:
+			// Built before the transaction is closed: a CertRep that
+			// cannot be built leaves the transaction to poll again.
+			rep, err := x.ra.certRep(x.m, x.nonce, statusSuccess, "", leaf)
+			if err != nil {
+				return nil, err
+			}
+			if err := x.close(ctx, t); err != nil {
+				return nil, err
+			}
+			return rep, nil
 		}
-		if !x.s.cfg.Clock.Now().Before(leaf.NotAfter) {
-			return x.fail(ctx, FailBadRequest, "the certificate issued for this request expired", details)
-		}
-		return x.ra.certRep(x.m, x.nonce, statusSuccess, "", leaf)
-	default:
-		return x.fail(ctx, FailBadRequest, "the request was "+ar.Status, details)
 	}
+	if err := x.close(ctx, t); err != nil {
+		return nil, err
+	}
+	return x.fail(ctx, FailBadRequest, reason, details)
 }

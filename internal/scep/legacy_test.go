@@ -78,23 +78,34 @@ func TestLegacyAlgorithm(t *testing.T) {
 		envelope []byte
 		digest   asn1.ObjectIdentifier
 		want     string // "" for none
+		// signature replaces the signer's digestEncryptionAlgorithm (the
+		// library verifies ECDSA with the hash it names).
+		signature asn1.ObjectIdentifier
 	}{
-		{"AES-256-CBC and SHA-256", aes, pkcs7.OIDDigestAlgorithmSHA256, ""},
-		{"AES-256-CBC and SHA-512", aes, pkcs7.OIDDigestAlgorithmSHA512, ""},
-		{"AES-128-GCM", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmAES128GCM), pkcs7.OIDDigestAlgorithmSHA256, ""},
-		{"SHA-1 digest", aes, pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1"},
-		{"DES-CBC", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-CBC"},
-		{"3DES", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESEDE3CBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-EDE3-CBC (3DES)"},
+		{"AES-256-CBC and SHA-256", aes, pkcs7.OIDDigestAlgorithmSHA256, "", nil},
+		{"AES-256-CBC and SHA-512", aes, pkcs7.OIDDigestAlgorithmSHA512, "", nil},
+		{"AES-128-GCM", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmAES128GCM), pkcs7.OIDDigestAlgorithmSHA256, "", nil},
+		{"SHA-1 digest", aes, pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1", nil},
+		{"DES-CBC", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-CBC", nil},
+		{"3DES", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESEDE3CBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-EDE3-CBC (3DES)", nil},
 		{"RC2", tEnvelopeHead(t, asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 2}), pkcs7.OIDDigestAlgorithmSHA256,
-			"envelope encryption unknown (OID 1.2.840.113549.3.2)"},
-		{"DES and SHA-1: the digest is named", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1"},
-		{"not an envelope", []byte{0x30, 0x03, 0x02, 0x01, 0x00}, pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption unreadable"},
+			"envelope encryption unknown (OID 1.2.840.113549.3.2)", nil},
+		{"DES and SHA-1: the digest is named", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1", nil},
+		{"ecdsa-with-SHA256", aes, pkcs7.OIDDigestAlgorithmSHA256, "", pkcs7.OIDDigestAlgorithmECDSASHA256},
+		{"sha256WithRSA", aes, pkcs7.OIDDigestAlgorithmSHA256, "", pkcs7.OIDEncryptionAlgorithmRSASHA256},
+		{"ecdsa-with-SHA1 under a SHA-256 digest", aes, pkcs7.OIDDigestAlgorithmSHA256, "signer signature ECDSA with SHA-1", pkcs7.OIDDigestAlgorithmECDSASHA1},
+		{"sha1WithRSA signature", aes, pkcs7.OIDDigestAlgorithmSHA256, "signer signature RSA with SHA-1", pkcs7.OIDEncryptionAlgorithmRSASHA1},
+		{"unknown signature", aes, pkcs7.OIDDigestAlgorithmSHA256, "signer signature unknown", pkcs7.OIDDigestAlgorithmDSASHA1},
+		{"not an envelope", []byte{0x30, 0x03, 0x02, 0x01, 0x00}, pkcs7.OIDDigestAlgorithmSHA256, "envelope not DER", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			m, err := parseMessage(tSigned(t, c.envelope, c.digest))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if c.signature != nil {
+				m.p7.Signers[0].DigestEncryptionAlgorithm.Algorithm = c.signature
 			}
 			w := m.legacyAlgorithm()
 			switch {
@@ -138,4 +149,52 @@ func tRACert(t *testing.T) *x509.Certificate {
 	t.Helper()
 	_, r := tMessage(t)
 	return r.cert
+}
+
+// TestEnvelopeNotDERRefusal: an envelope that is not DER is refused as
+// badMessageCheck with its own reason, not as a legacy algorithm, and a
+// long content type OID the peer chose is cut in it.
+func TestEnvelopeNotDERRefusal(t *testing.T) {
+	t.Parallel()
+	good := tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmAES256CBC)
+	ber := append(append([]byte{0x30, 0x80}, good[2:]...), 0, 0)
+	long := asn1.ObjectIdentifier{1, 2}
+	for range 40 {
+		long = append(long, 123456)
+	}
+	other, err := asn1.Marshal(envelopeContentInfo{ContentType: long,
+		Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x30, 0x00}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, env := range map[string][]byte{"indefinite BER": ber, "long content type": other} {
+		m, err := parseMessage(tSigned(t, env, pkcs7.OIDDigestAlgorithmSHA256))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := m.legacyAlgorithm()
+		if w == nil {
+			t.Fatalf("%s: admitted", name)
+		}
+		info, reason := w.refusal("mdm")
+		if info != FailBadMessageCheck || !strings.Contains(reason, "the envelope is not DER (RFC 8894 asks for DER)") ||
+			!strings.Contains(reason, "--allow-legacy-crypto on provisioner mdm admits it unchecked") || strings.Contains(reason, "AES and SHA-256") {
+			t.Errorf("%s: refused %s: %s", name, info, reason)
+		}
+		if strings.Contains(reason, long.String()[:60]) || len(reason) > 400 {
+			t.Errorf("%s: the peer's OID is not cut: %s", name, reason)
+		}
+	}
+}
+
+// TestLegacyCSR: a CSR signed over SHA-1 is legacy.
+func TestLegacyCSR(t *testing.T) {
+	t.Parallel()
+	for alg, legacy := range map[x509.SignatureAlgorithm]bool{
+		x509.SHA1WithRSA: true, x509.ECDSAWithSHA1: true, x509.SHA256WithRSA: false, x509.ECDSAWithSHA256: false,
+	} {
+		if w := legacyCSR(&x509.CertificateRequest{SignatureAlgorithm: alg}); (w != nil) != legacy {
+			t.Errorf("%s: legacyCSR = %v, want legacy %v", alg, w, legacy)
+		}
+	}
 }

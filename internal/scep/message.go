@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep/x509util"
@@ -137,16 +138,45 @@ var envelopeCiphers = []algorithm{
 
 // signerDigests are the signer digest algorithms this server knows. The
 // library verifies an RSA signature with the hash the digestAlgorithm
-// names (rsaEncryption there means SHA-1), so that field alone decides.
+// names (rsaEncryption there means SHA-1). MD5, and sha1WithRSA as a
+// digest, are not listed: the library cannot verify them, so such a
+// message never gets here (parseMessage refuses it, HTTP 400).
 var signerDigests = []algorithm{
 	{pkcs7.OIDDigestAlgorithmSHA256, "SHA-256", false},
 	{pkcs7.OIDDigestAlgorithmSHA384, "SHA-384", false},
 	{pkcs7.OIDDigestAlgorithmSHA512, "SHA-512", false},
 	{pkcs7.OIDDigestAlgorithmSHA1, "SHA-1", true},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "SHA-1", true},
 	{pkcs7.OIDEncryptionAlgorithmRSA, "SHA-1", true},
-	{asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}, "MD5", true},
-	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "MD5", true},
+}
+
+// signerSignatures are the signer signature algorithms
+// (digestEncryptionAlgorithm) this server knows. The library verifies an
+// ECDSA signature with the hash this field names (ecdsa-with-SHA1 means
+// SHA-1 whatever digestAlgorithm says), so it is checked too.
+var signerSignatures = []algorithm{
+	{pkcs7.OIDEncryptionAlgorithmRSA, "RSA", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA256, "RSA with SHA-256", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA384, "RSA with SHA-384", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA512, "RSA with SHA-512", false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA256, "ECDSA with SHA-256", false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA384, "ECDSA with SHA-384", false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA512, "ECDSA with SHA-512", false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "RSA with SHA-1", true},
+	{pkcs7.OIDDigestAlgorithmECDSASHA1, "ECDSA with SHA-1", true},
+	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "RSA with MD5", true},
+}
+
+// legacyCSRSignatures are the CSR signature algorithms refused without
+// legacy crypto. MD5WithRSA never gets here: crypto/x509 refuses to
+// check an MD5 signature, so open refuses the CSR first.
+var legacyCSRSignatures = []x509.SignatureAlgorithm{x509.SHA1WithRSA, x509.ECDSAWithSHA1}
+
+// legacyCSR says whether csr is signed with a legacy algorithm.
+func legacyCSR(csr *x509.CertificateRequest) *weakness {
+	if slices.Contains(legacyCSRSignatures, csr.SignatureAlgorithm) {
+		return &weakness{part: "CSR signature", name: csr.SignatureAlgorithm.String()}
+	}
+	return nil
 }
 
 // weakness is why a message's protection is refused without legacy
@@ -155,6 +185,18 @@ var signerDigests = []algorithm{
 // algorithms not in the tables, so that names stay a fixed set.
 type weakness struct {
 	part, name, detail string
+	// notDER marks an envelope that is not DER: not a legacy algorithm
+	// but an encoding this server does not check (see refusal).
+	notDER bool
+}
+
+// refusal is the failInfo and reason a provisioner without legacy crypto
+// refuses w with.
+func (w *weakness) refusal(prov string) (info, reason string) {
+	if w.notDER {
+		return FailBadMessageCheck, fmt.Sprintf("the envelope is not DER (RFC 8894 asks for DER): %s; --allow-legacy-crypto on provisioner %s admits it unchecked", w.detail, prov)
+	}
+	return FailBadAlg, fmt.Sprintf("%s is refused by provisioner %s; use AES and SHA-256, or enable --allow-legacy-crypto on provisioner %s if its devices cannot", w, prov, prov)
 }
 
 func (w *weakness) String() string {
@@ -173,13 +215,17 @@ func lookupAlgorithm(table []algorithm, part string, oid asn1.ObjectIdentifier) 
 			return nil
 		}
 	}
-	// The OID is the peer's: a long one is cut, so that what is counted
-	// and logged stays short.
-	detail := oid.String()
-	if len(detail) > maxOIDDetail {
-		detail = detail[:maxOIDDetail] + "..."
+	return &weakness{part: part, name: "unknown", detail: "OID " + peerOID(oid)}
+}
+
+// peerOID is oid as text, cut to maxOIDDetail characters: the peer
+// chooses it, and what is counted and logged stays short.
+func peerOID(oid asn1.ObjectIdentifier) string {
+	s := oid.String()
+	if len(s) > maxOIDDetail {
+		s = s[:maxOIDDetail] + "..."
 	}
-	return &weakness{part: part, name: "unknown", detail: "OID " + detail}
+	return s
 }
 
 // maxOIDDetail bounds the characters of an unknown OID named in a
@@ -189,15 +235,19 @@ const maxOIDDetail = 40
 // legacyAlgorithm says what in m is protected with a legacy or unknown
 // algorithm: the signer's digest, or the pkcsPKIEnvelope's content
 // encryption, which it reads from the DER without decrypting. An
-// envelope it cannot read is a weakness too (fail closed: what cannot be
-// checked is not admitted). nil means AES and SHA-2.
+// envelope that is not DER is a weakness too, marked notDER (fail
+// closed: what cannot be checked is not admitted). nil means AES and
+// SHA-2.
 func (m *message) legacyAlgorithm() *weakness {
 	if w := lookupAlgorithm(signerDigests, "signer digest", m.p7.Signers[0].DigestAlgorithm.Algorithm); w != nil {
 		return w
 	}
+	if w := lookupAlgorithm(signerSignatures, "signer signature", m.p7.Signers[0].DigestEncryptionAlgorithm.Algorithm); w != nil {
+		return w
+	}
 	alg, err := envelopeAlgorithm(m.p7.Content)
 	if err != nil {
-		return &weakness{part: "envelope encryption", name: "unreadable", detail: err.Error()}
+		return &weakness{part: "envelope", name: "not DER", detail: err.Error(), notDER: true}
 	}
 	return lookupAlgorithm(envelopeCiphers, "envelope encryption", alg)
 }
@@ -231,7 +281,7 @@ func envelopeAlgorithm(der []byte) (asn1.ObjectIdentifier, error) {
 		return nil, errors.New("pkcsPKIEnvelope has trailing data")
 	}
 	if !ci.ContentType.Equal(pkcs7.OIDEnvelopedData) {
-		return nil, fmt.Errorf("pkcsPKIEnvelope has content type %s, not envelopedData", ci.ContentType)
+		return nil, fmt.Errorf("pkcsPKIEnvelope has content type %s, not envelopedData", peerOID(ci.ContentType))
 	}
 	var ed envelopedDataHead
 	if rest, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil {

@@ -75,10 +75,9 @@ type Service struct {
 	// certificate's serial (which changes when the RA is replaced).
 	mu  sync.Mutex
 	ras map[string]*ra
-	// legacyWarned records the provisioners and legacy algorithms whose
-	// refusal the operator was told of (refuseLegacy): a bounded set,
-	// as algorithm names come from a fixed table.
-	legacyWarned map[string]bool
+	// warned throttles the warnings of refusals anyone can provoke
+	// (refuseLegacy, queueFull).
+	warned throttle
 	// raMu serialises CreateProvisioner from its name checks to its
 	// insert, and RotateRA from its read to its update: neither issues an
 	// RA certificate that a concurrent one makes useless.
@@ -119,7 +118,7 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service,
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
-	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}, legacyWarned: map[string]bool{}}, nil
+	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}}, nil
 }
 
 var provisionerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -335,13 +334,18 @@ func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) 
 	ev := audit.New(p, s.cfg.Clock.Now().UTC(), "scep.ra.rotate", prov.Name, map[string]any{
 		"id": prov.ID, "old_ra_serial": old, "old_ra_sha256": oldSHA, "ra_serial": prov.RASerial, "ra_sha256": prov.RASHA256,
 	})
-	if err := s.store.UpdateSCEPProvisioner(ctx, prov, old, ev); err != nil {
+	// Only the RA is written: a disable or switch committed while the
+	// RA was issued stays.
+	if err := s.store.SetSCEPProvisionerRA(ctx, prov, old, ev); err != nil {
 		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
 	}
 	s.mu.Lock()
 	delete(s.ras, old)
 	s.mu.Unlock()
 	s.cfg.Log.Info("scep RA rotated", "provisioner", prov.Name, "old_ra_serial", old, "ra_serial", prov.RASerial, "by", p.Name)
+	if cur, err := s.byName(ctx, prov.Name); err == nil && cur.RASerial == prov.RASerial {
+		return cur, nil // with what changed meanwhile
+	}
 	return prov, nil
 }
 

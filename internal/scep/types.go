@@ -71,7 +71,7 @@ type Provisioner struct {
 	DisabledAt    *time.Time
 	DisabledBy    string
 	// AllowLegacyCrypto admits PKIOperations encrypted with DES or 3DES or
-	// signed with a SHA-1 or MD5 digest, for devices that cannot use AES
+	// signed over SHA-1, for devices that cannot use AES
 	// and SHA-256 (Debian's scepclient 2.1); off, they are refused (badAlg).
 	AllowLegacyCrypto bool
 }
@@ -118,6 +118,11 @@ type Store interface {
 	// of two concurrent RA rotations one wins and no change puts back an
 	// RA replaced meanwhile.
 	UpdateSCEPProvisioner(ctx context.Context, p *Provisioner, fromRA string, ev audit.Event) error
+	// SetSCEPProvisionerRA writes p's RA certificate (serial and
+	// fingerprint) and nothing else, appending ev, if the stored RA is
+	// still fromRA (ErrConflict otherwise, and nothing is written): a
+	// rotation keeps what other changes committed while it issued.
+	SetSCEPProvisionerRA(ctx context.Context, p *Provisioner, fromRA string, ev audit.Event) error
 	// DeleteSCEPProvisioner deletes p, its challenges and transactions and
 	// its principal's binding, disables the principal, appending ev.
 	DeleteSCEPProvisioner(ctx context.Context, p *Provisioner, at time.Time, ev audit.Event) error
@@ -148,6 +153,9 @@ type Store interface {
 	// CountApprovalRequests counts the requests in status made by
 	// requesterID.
 	CountApprovalRequests(ctx context.Context, status, requesterID string) (int, error)
+	// PendingRenewal returns the ID of a pending approval request of
+	// requesterID renewing certificate serial, "" when there is none.
+	PendingRenewal(ctx context.Context, requesterID, serial string) (string, error)
 	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
 	// GetPrincipal returns the principal whose ID or name is idOrName.
 	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)

@@ -16,10 +16,14 @@ import (
 // Statements for requests held for approval.
 const (
 	approvalColumns = `id, requester_id, requester, ca, profile, names, body, status, created_at, expires_at,
-		decided_by, decided_at, comment, serial, error`
+		decided_by, decided_at, comment, serial, error, replaces`
 
 	sqlInsertApproval = `INSERT INTO approval_requests (` + approvalColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	// Over approval_requests_requester: a requester's pending requests
+	// are few (SCEP caps them).
+	sqlPendingRenewal = `SELECT id FROM approval_requests WHERE requester_id = ? AND status = '` + issue.StatusPending + `'
+		AND replaces = ? LIMIT 1`
 	sqlGetApproval     = `SELECT ` + approvalColumns + ` FROM approval_requests WHERE id = ?`
 	sqlListApprovals   = `SELECT ` + approvalColumns + ` FROM approval_requests ORDER BY created_at DESC, id DESC LIMIT ?`
 	sqlListApprovalsIn = `SELECT ` + approvalColumns + ` FROM approval_requests WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?`
@@ -47,7 +51,7 @@ func (db *DB) CreateApprovalRequest(ctx context.Context, r *issue.ApprovalReques
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		n, err := execAffected(ctx, tx, db.d.rebind(sqlInsertApproval), r.ID, r.RequesterID, r.Requester, r.CA, r.Profile,
 			names, nonNil(r.Body), r.Status, db.timeArg(r.CreatedAt), db.timeArg(r.ExpiresAt),
-			r.DecidedBy, db.nullTimeArg(r.DecidedAt), r.Comment, r.Serial, r.Error)
+			r.DecidedBy, db.nullTimeArg(r.DecidedAt), r.Comment, r.Serial, r.Error, r.Replaces)
 		if err != nil {
 			return err
 		}
@@ -108,6 +112,20 @@ func (db *DB) CountApprovalRequests(ctx context.Context, status, requesterID str
 		return 0, fmt.Errorf("store: count approval requests: %w", err)
 	}
 	return n, nil
+}
+
+// PendingRenewal returns the ID of a pending request of requesterID
+// that renews certificate serial, "" when there is none.
+func (db *DB) PendingRenewal(ctx context.Context, requesterID, serial string) (string, error) {
+	var id string
+	err := db.read.QueryRowContext(ctx, db.d.rebind(sqlPendingRenewal), requesterID, serial).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: pending renewal of %s: %w", serial, err)
+	}
+	return id, nil
 }
 
 // ApprovalRequestGroups counts the requests in status by what a scope
@@ -226,7 +244,7 @@ func scanApproval(s scanner) (*issue.ApprovalRequest, error) {
 	var names string
 	if err := s.Scan(&r.ID, &r.RequesterID, &r.Requester, &r.CA, &r.Profile, &names, &r.Body, &r.Status,
 		timeScan{&r.CreatedAt}, timeScan{&r.ExpiresAt}, &r.DecidedBy, nullTimeScan{&r.DecidedAt},
-		&r.Comment, &r.Serial, &r.Error); err != nil {
+		&r.Comment, &r.Serial, &r.Error, &r.Replaces); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(names), &r.Names); err != nil {

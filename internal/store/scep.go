@@ -26,6 +26,7 @@ const (
 	sqlListSCEPProvisioners  = scepProvisionerSelect + ` ORDER BY p.name`
 	sqlUpdateSCEPProvisioner = `UPDATE scep_provisioners SET profile = ?, static_salt = ?, static_hash = ?, disabled_at = ?, disabled_by = ?,
 		ra_serial = ?, ra_sha256 = ?, allow_legacy_crypto = ? WHERE id = ? AND ra_serial = ?`
+	sqlSetSCEPProvisionerRA = `UPDATE scep_provisioners SET ra_serial = ?, ra_sha256 = ? WHERE id = ? AND ra_serial = ?`
 	sqlSCEPProvisionerRA    = `SELECT ra_serial FROM scep_provisioners WHERE id = ?`
 	sqlSCEPBindingProfile   = `UPDATE role_bindings SET profiles = ? WHERE principal_id = ? AND source = ?`
 	sqlSCEPPrincipalState   = `UPDATE principals SET disabled_at = ? WHERE id = ?`
@@ -167,16 +168,7 @@ func (db *DB) UpdateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, fr
 			return err
 		}
 		if n == 0 {
-			var cur string
-			err := tx.QueryRowContext(ctx, db.d.rebind(sqlSCEPProvisionerRA), p.ID).Scan(&cur)
-			if errors.Is(err, sql.ErrNoRows) {
-				return scepNotFound("SCEP provisioner", p.Name)
-			}
-			if err != nil {
-				return err
-			}
-			return fmt.Errorf("%w (%w): the RA certificate of SCEP provisioner %q was replaced meanwhile (it is %s now, not %s); look again (scep show) and retry if the change is still wanted",
-				ErrConflict, scep.ErrConflict, p.Name, cur, fromRA)
+			return db.scepRAMoved(ctx, tx, p, fromRA)
 		}
 		if _, err := tx.ExecContext(ctx, db.d.rebind(sqlSCEPBindingProfile), profiles, p.PrincipalID, scepBindingSource(p.ID)); err != nil {
 			return err
@@ -188,6 +180,46 @@ func (db *DB) UpdateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, fr
 	})
 	if err != nil {
 		return fmt.Errorf("store: update SCEP provisioner %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// scepRAMoved explains why a write guarded by p's RA being fromRA
+// touched no row: p is gone, or its RA was replaced meanwhile.
+func (db *DB) scepRAMoved(ctx context.Context, tx *sql.Tx, p *scep.Provisioner, fromRA string) error {
+	var cur string
+	err := tx.QueryRowContext(ctx, db.d.rebind(sqlSCEPProvisionerRA), p.ID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return scepNotFound("SCEP provisioner", p.Name)
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w (%w): the RA certificate of SCEP provisioner %q was replaced meanwhile (it is %s now, not %s); look again (scep show) and retry if the change is still wanted",
+		ErrConflict, scep.ErrConflict, p.Name, cur, fromRA)
+}
+
+// SetSCEPProvisionerRA writes p's RA serial and fingerprint, and ev, if
+// p's RA is still fromRA; it writes no other field, so that changes
+// committed since p was read stay. It runs in accessTx like
+// UpdateSCEPProvisioner, of which it is the narrow case, so that every
+// write to a provisioner moves the access generation alike.
+func (db *DB) SetSCEPProvisionerRA(ctx context.Context, p *scep.Provisioner, fromRA string, ev audit.Event) error {
+	if err := normalizeEvent(&ev); err != nil {
+		return fmt.Errorf("store: set the RA of SCEP provisioner %q: %w", p.Name, err)
+	}
+	err := db.accessTx(ctx, func(tx *sql.Tx) error {
+		n, err := execAffected(ctx, tx, db.d.rebind(sqlSetSCEPProvisionerRA), p.RASerial, p.RASHA256, p.ID, fromRA)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return db.scepRAMoved(ctx, tx, p, fromRA)
+		}
+		return db.appendAudit(ctx, tx, &ev)
+	})
+	if err != nil {
+		return fmt.Errorf("store: set the RA of SCEP provisioner %q: %w", p.Name, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/scep"
 	"github.com/certwright/certwright/internal/store"
 )
@@ -132,6 +133,38 @@ func TestSCEPLegacyCryptoStored(t *testing.T) {
 		for _, p := range all {
 			if p.AllowLegacyCrypto != (p.Name == "strict") {
 				t.Errorf("after update: %s allows legacy crypto %v", p.Name, p.AllowLegacyCrypto)
+			}
+		}
+	})
+}
+
+// TestSCEPPendingRenewal: a pending request of the requester that
+// renews the serial is found (and reads back its Replaces); one of
+// another requester, for another serial, or decided, is not.
+func TestSCEPPendingRenewal(t *testing.T) {
+	t.Parallel()
+	onBackends(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		ev := audit.New(authz.System(), now, "request.create", "req", nil)
+		for _, r := range []*issue.ApprovalRequest{
+			{ID: "req_a", RequesterID: "prin_scep", Requester: "scep:mdm", Replaces: "0a", Status: issue.StatusPending},
+			{ID: "req_b", RequesterID: "prin_other", Requester: "other", Replaces: "0b", Status: issue.StatusPending},
+			{ID: "req_c", RequesterID: "prin_scep", Requester: "scep:mdm", Replaces: "0c", Status: issue.StatusRejected},
+		} {
+			r.CA, r.Profile, r.CreatedAt, r.ExpiresAt = "issuing", "client_auth", now, now.Add(time.Hour)
+			if err := db.CreateApprovalRequest(ctx, r, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r, err := db.GetApprovalRequest(ctx, "req_a"); err != nil || r.Replaces != "0a" {
+			t.Fatalf("read back: %+v, %v", r, err)
+		}
+		for _, c := range []struct{ requester, serial, want string }{
+			{"prin_scep", "0a", "req_a"}, {"prin_scep", "0b", ""}, {"prin_scep", "0c", ""}, {"prin_other", "0a", ""},
+		} {
+			if id, err := db.PendingRenewal(ctx, c.requester, c.serial); err != nil || id != c.want {
+				t.Errorf("PendingRenewal(%s, %s) = %q, %v, want %q", c.requester, c.serial, id, err, c.want)
 			}
 		}
 	})

@@ -15,7 +15,7 @@ type CreateSCEPProvisionerRequest struct {
 	// keeps a salted hash of it.
 	StaticChallenge string `json:"static_challenge,omitempty"`
 	// AllowLegacyCrypto admits devices that encrypt with DES or 3DES or
-	// sign with SHA-1 or MD5 (Debian's scepclient 2.1); off (the default),
+	// sign with SHA-1 (Debian's scepclient 2.1); off (the default),
 	// their requests are refused with badAlg.
 	AllowLegacyCrypto bool `json:"allow_legacy_crypto,omitempty"`
 }
