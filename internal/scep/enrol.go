@@ -581,17 +581,32 @@ func (x *exchange) resent(ctx context.Context, keyHash []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	ar, rep, err := x.decided(ctx, t, keyHash)
+	if ar == nil {
+		return rep, err
+	}
+	return nil, x.close(ctx, t)
+}
+
+// decided reads the approval request behind transaction t for the holder
+// of the key whose SubjectPublicKeyInfo hashes to keyHash. While it may
+// still be issued, or when the key is another's, it returns the CertRep
+// to send (pending, or a refusal) and a nil request; otherwise the
+// request, decided or expired.
+func (x *exchange) decided(ctx context.Context, t *Transaction, keyHash []byte) (*issue.ApprovalRequest, []byte, error) {
 	if subtle.ConstantTimeCompare(t.KeyHash, keyHash) != 1 {
-		return x.refuse(FailBadMessageCheck, "the transaction was opened with another key")
+		rep, err := x.refuse(FailBadMessageCheck, "the transaction was opened with another key")
+		return nil, rep, err
 	}
 	ar, err := x.s.store.GetApprovalRequest(ctx, t.RequestID)
 	if err != nil {
-		return nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
+		return nil, nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
 	}
 	if x.stillPending(ar) {
-		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+		rep, err := x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+		return nil, rep, err
 	}
-	return nil, x.close(ctx, t)
+	return ar, nil, nil
 }
 
 // stillPending reports whether approval request ar may still be issued.
@@ -613,15 +628,9 @@ func (x *exchange) close(ctx context.Context, t *Transaction) error {
 // failure otherwise. Once answered with a certificate or a failure the
 // transaction is closed.
 func (x *exchange) held(ctx context.Context, t *Transaction, keyHash []byte) ([]byte, error) {
-	if subtle.ConstantTimeCompare(t.KeyHash, keyHash) != 1 {
-		return x.refuse(FailBadMessageCheck, "the transaction was opened with another key")
-	}
-	ar, err := x.s.store.GetApprovalRequest(ctx, t.RequestID)
-	if err != nil {
-		return nil, fmt.Errorf("scep: approval request %s: %w", t.RequestID, err)
-	}
-	if x.stillPending(ar) {
-		return x.ra.certRep(x.m, x.nonce, statusPending, "", nil)
+	ar, rep, err := x.decided(ctx, t, keyHash)
+	if ar == nil {
+		return rep, err
 	}
 	details := map[string]any{"request": ar.ID}
 	reason := "the request was " + ar.Status
