@@ -124,6 +124,22 @@ func tNewServer(t *testing.T, dbURL string) *tInstance {
 	return tStart(t, cfg, clk)
 }
 
+// tStillRun runs fn, in parallel, on a new server of every backend whose
+// clock stands still (fn moves it when it needs to).
+func tStillRun(t *testing.T, fn func(t *testing.T, in *tInstance, clk *clock.Fake)) {
+	t.Helper()
+	t.Parallel()
+	for _, be := range tBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := tConfig(t, be.dbURL(t))
+			clk := clock.NewFake(time.Now().UTC())
+			tInit(t, cfg, clk)
+			fn(t, tStart(t, cfg, clk), clk)
+		})
+	}
+}
+
 // tStart opens an existing data directory and runs it until the test ends
 // (or stop is called).
 func tStart(t *testing.T, cfg *config.Config, clk clock.Clock) *tInstance {

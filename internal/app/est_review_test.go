@@ -43,20 +43,12 @@ type tESTEnv struct {
 
 // tESTReviewRun runs fn on a fresh instance per backend.
 func tESTReviewRun(t *testing.T, fn func(t *testing.T, e *tESTEnv)) {
-	t.Parallel()
-	for _, be := range tBackends {
-		t.Run(be.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC())
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
-			if r := in.raw("POST", "/api/v1/profiles", in.bearer(), strings.NewReader(tDeviceProfile(t))); r.status != http.StatusCreated {
-				t.Fatalf("create profile: %d %s", r.status, tTrim(r.body))
-			}
-			fn(t, &tESTEnv{in: in, clk: clk, maker: tNewESTCA(t, "Maker IDevID CA")})
-		})
-	}
+	tStillRun(t, func(t *testing.T, in *tInstance, clk *clock.Fake) {
+		if r := in.raw("POST", "/api/v1/profiles", in.bearer(), strings.NewReader(tDeviceProfile(t))); r.status != http.StatusCreated {
+			t.Fatalf("create profile: %d %s", r.status, tTrim(r.body))
+		}
+		fn(t, &tESTEnv{in: in, clk: clk, maker: tNewESTCA(t, "Maker IDevID CA")})
+	})
 }
 
 // provisioner creates provisioner name with auth and (for IDevIDs) the maker's bundle.

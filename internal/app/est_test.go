@@ -86,10 +86,17 @@ func tESTStatus(err error) int {
 // expiry and the grace period can be tested on the instance's clock.
 func tDeviceProfile(t *testing.T) string {
 	t.Helper()
+	return tProfileCopy(t, "internal_service", "device_1h")
+}
+
+// tProfileCopy is built-in profile from as JSON, renamed name and valid
+// for an hour.
+func tProfileCopy(t *testing.T, from, name string) string {
+	t.Helper()
 	for _, p := range profile.Builtins() {
-		if p.Name == "internal_service" {
+		if p.Name == from {
 			c := p.Clone()
-			c.Name, c.Builtin, c.DefaultValidityHours, c.MaxValidityDays, c.RenewBeforeDays = "device_1h", false, 1, 1, 0
+			c.Name, c.Builtin, c.DefaultValidityHours, c.MaxValidityDays, c.RenewBeforeDays = name, false, 1, 1, 0
 			b, err := c.Marshal()
 			if err != nil {
 				t.Fatal(err)
@@ -97,7 +104,7 @@ func tDeviceProfile(t *testing.T) string {
 			return string(b)
 		}
 	}
-	t.Fatal("no internal_service profile")
+	t.Fatalf("no built-in profile %s", from)
 	return ""
 }
 

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/ca"
@@ -236,63 +235,55 @@ func TestCopiedCAKeyNotExported(t *testing.T) {
 // cannot sign with the first one's key (and the server refuses to start
 // with it); the first keeps working.
 func TestCAKeyMovedBetweenCAsDoesNotSign(t *testing.T) {
-	t.Parallel()
-	for _, be := range tBackends {
-		t.Run(be.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := tConfig(t, be.dbURL(t))
-			clk := clock.NewFake(time.Now().UTC())
-			tInit(t, cfg, clk)
-			in := tStart(t, cfg, clk)
-			in.must(http.StatusCreated, "POST", "/api/v1/cas", apitypes.CreateCARequest{
-				Name: "team", Type: "intermediate", Parent: "root", CommonName: "Team CA",
-			}, nil)
-			if r := tSignWith(t, in, "team", "before.example.internal"); r.status != http.StatusCreated {
-				t.Fatalf("team CA before the attack: %d %s", r.status, tTrim(r.body))
-			}
-			before := in.certCount()
-			db := tDBWriter(t, in.cfg)
-			from := func(col string) string { return "(SELECT " + col + " FROM cas WHERE name = 'issuing')" }
-			tExec(t, db, 1, "UPDATE cas SET key_id = "+from("key_id")+", key_algorithm = "+from("key_algorithm")+
-				", key_blob = "+from("key_blob")+" WHERE name = 'team'")
-			// A change written to the database past this server reaches
-			// its CA cache within ca.CacheMaxAge.
-			clk.Advance(ca.CacheMaxAge)
+	tStillRun(t, func(t *testing.T, in *tInstance, clk *clock.Fake) {
+		in.must(http.StatusCreated, "POST", "/api/v1/cas", apitypes.CreateCARequest{
+			Name: "team", Type: "intermediate", Parent: "root", CommonName: "Team CA",
+		}, nil)
+		if r := tSignWith(t, in, "team", "before.example.internal"); r.status != http.StatusCreated {
+			t.Fatalf("team CA before the attack: %d %s", r.status, tTrim(r.body))
+		}
+		before := in.certCount()
+		db := tDBWriter(t, in.cfg)
+		from := func(col string) string { return "(SELECT " + col + " FROM cas WHERE name = 'issuing')" }
+		tExec(t, db, 1, "UPDATE cas SET key_id = "+from("key_id")+", key_algorithm = "+from("key_algorithm")+
+			", key_blob = "+from("key_blob")+" WHERE name = 'team'")
+		// A change written to the database past this server reaches
+		// its CA cache within ca.CacheMaxAge.
+		clk.Advance(ca.CacheMaxAge)
 
-			r := tSignWith(t, in, "team", "moved.example.internal")
-			if r.status == http.StatusCreated {
-				t.Fatalf("team CA signed with the issuing CA's key: %s", tTrim(r.body))
-			}
-			if got := in.certCount(); got != before {
-				t.Errorf("%d certificates after the refused signature, want %d", got, before)
-			}
-			if r := tSignWith(t, in, "issuing", "still.example.internal"); r.status != http.StatusCreated {
-				t.Fatalf("issuing CA after the attack: %d %s", r.status, tTrim(r.body))
-			}
-			// The copied key does not unwrap as team's: it is bound to
-			// the issuing CA.
-			ctx := context.Background()
-			team, err := in.app.store.GetCA(ctx, "team")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := in.app.keys.Signer(ctx, team.Key, keys.CAPurpose(team.ID)); !errors.Is(err, keys.ErrWrongKEK) {
-				t.Errorf("issuing CA's key on team's row unwraps for team: %v, want ErrWrongKEK", err)
-			}
-			// And a restart refuses to run with a CA whose key is not its own.
-			if err := in.stop(); err != nil {
-				t.Fatal(err)
-			}
-			a, err := Open(ctx, in.cfg, tLogger(), clock.Real{})
-			if err == nil {
-				a.Close()
-				t.Fatal("Open succeeded with another CA's key on team's row")
-			}
-			if !strings.Contains(err.Error(), "CA team") {
-				t.Errorf("Open error %q does not name CA team", err)
-			}
-		})
-	}
+		r := tSignWith(t, in, "team", "moved.example.internal")
+		if r.status == http.StatusCreated {
+			t.Fatalf("team CA signed with the issuing CA's key: %s", tTrim(r.body))
+		}
+		if got := in.certCount(); got != before {
+			t.Errorf("%d certificates after the refused signature, want %d", got, before)
+		}
+		if r := tSignWith(t, in, "issuing", "still.example.internal"); r.status != http.StatusCreated {
+			t.Fatalf("issuing CA after the attack: %d %s", r.status, tTrim(r.body))
+		}
+		// The copied key does not unwrap as team's: it is bound to
+		// the issuing CA.
+		ctx := context.Background()
+		team, err := in.app.store.GetCA(ctx, "team")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.app.keys.Signer(ctx, team.Key, keys.CAPurpose(team.ID)); !errors.Is(err, keys.ErrWrongKEK) {
+			t.Errorf("issuing CA's key on team's row unwraps for team: %v, want ErrWrongKEK", err)
+		}
+		// And a restart refuses to run with a CA whose key is not its own.
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
+		a, err := Open(ctx, in.cfg, tLogger(), clock.Real{})
+		if err == nil {
+			a.Close()
+			t.Fatal("Open succeeded with another CA's key on team's row")
+		}
+		if !strings.Contains(err.Error(), "CA team") {
+			t.Errorf("Open error %q does not name CA team", err)
+		}
+	})
 }
 
 // TestServerTLSKeyNotExportedWhenRelabelled: the server's own TLS key is

@@ -57,11 +57,17 @@ func (s *Service) CACert(ctx context.Context, name string) ([]byte, error) {
 	return r.caCerts()
 }
 
-// serving returns provisioner name if it is enabled.
+// serving returns provisioner name if it is enabled, from the cache
+// when it holds it under the current access generation.
 func (s *Service) serving(ctx context.Context, name string) (*Provisioner, error) {
-	prov, err := s.byName(ctx, name)
-	if err != nil {
-		return nil, err
+	gen, now := s.store.AccessGeneration(), s.cfg.Clock.Now()
+	prov, ok := s.provisioners.Get(name, gen, now)
+	if !ok {
+		var err error
+		if prov, err = s.byName(ctx, name); err != nil {
+			return nil, err
+		}
+		s.provisioners.Put(name, gen, now, prov)
 	}
 	if prov.Disabled() {
 		return nil, fmt.Errorf("%w: %s", ErrDisabled, name)
@@ -207,13 +213,21 @@ func (s *Service) PKIOperation(ctx context.Context, name string, peer Peer, body
 
 // principal is who an enrolment acts as: the provisioner's principal,
 // authenticated as SCEP from the device's address.
+// An enabled principal is cached like the provisioner (serving).
 func (x *exchange) principal(ctx context.Context) (authz.Principal, error) {
-	p, rec, err := x.s.store.LoadPrincipal(ctx, x.prov.PrincipalID)
-	if err != nil {
-		return authz.Principal{}, fmt.Errorf("scep: principal of %s: %w", x.prov.Name, err)
-	}
-	if rec.DisabledAt != nil {
-		return authz.Principal{}, fmt.Errorf("%w: the principal of %s is disabled", ErrDisabled, x.prov.Name)
+	gen, now := x.s.store.AccessGeneration(), x.s.cfg.Clock.Now()
+	p, ok := x.s.principals.Get(x.prov.PrincipalID, gen, now)
+	if !ok {
+		var rec *authz.PrincipalRecord
+		var err error
+		p, rec, err = x.s.store.LoadPrincipal(ctx, x.prov.PrincipalID)
+		if err != nil {
+			return authz.Principal{}, fmt.Errorf("scep: principal of %s: %w", x.prov.Name, err)
+		}
+		if rec.DisabledAt != nil {
+			return authz.Principal{}, fmt.Errorf("%w: the principal of %s is disabled", ErrDisabled, x.prov.Name)
+		}
+		x.s.principals.Put(x.prov.PrincipalID, gen, now, p)
 	}
 	out := *p
 	out.Auth, out.Source, out.RequestID = Auth, x.peer.Source, x.peer.RequestID

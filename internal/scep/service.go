@@ -24,6 +24,7 @@ import (
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
+	"github.com/certwright/certwright/internal/gencache"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
 )
@@ -82,6 +83,42 @@ type Service struct {
 	// insert, and RotateRA from its read to its update: neither issues an
 	// RA certificate that a concurrent one makes useless.
 	raMu sync.Mutex
+
+	// provisioners and principals cache what every device request reads
+	// first (a provisioner by name, its principal by ID) under the
+	// store's access generation and for less than CacheMaxAge
+	// (gencache): a change made here takes effect on the next request,
+	// one another replica made within that age.
+	provisioners *gencache.Cache[*Provisioner]
+	principals   *gencache.Cache[*authz.Principal]
+}
+
+// CacheMaxAge bounds how long a cached provisioner or principal is used
+// when no change was announced (a replica whose notifications are lost).
+const CacheMaxAge = time.Second
+
+// cacheSize bounds the provisioners (and principals) cached.
+const cacheSize = 1024
+
+// cloneProvisioner copies p, so no caller shares the cached one.
+func cloneProvisioner(p *Provisioner) *Provisioner {
+	c := *p
+	c.StaticSalt, c.StaticHash = slices.Clone(p.StaticSalt), slices.Clone(p.StaticHash)
+	return &c
+}
+
+// clonePrincipal copies p and its bindings' scopes, so no caller shares
+// the cached one.
+func clonePrincipal(p *authz.Principal) *authz.Principal {
+	c := *p
+	c.Bindings = slices.Clone(p.Bindings)
+	for i, b := range c.Bindings {
+		c.Bindings[i].Role.Permissions = slices.Clone(b.Role.Permissions)
+		c.Bindings[i].Scope.CAs = slices.Clone(b.Scope.CAs)
+		c.Bindings[i].Scope.Profiles = slices.Clone(b.Scope.Profiles)
+		c.Bindings[i].Scope.Names = slices.Clone(b.Scope.Names)
+	}
+	return &c
 }
 
 // ra is a provisioner's registration authority: what signs CertReps and
@@ -118,7 +155,9 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service,
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
-	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{}}, nil
+	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{},
+		provisioners: gencache.New(CacheMaxAge, cacheSize, cloneProvisioner),
+		principals:   gencache.New(CacheMaxAge, cacheSize, clonePrincipal)}, nil
 }
 
 var provisionerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -157,6 +157,12 @@ type Store interface {
 	// requesterID renewing certificate serial, "" when there is none.
 	PendingRenewal(ctx context.Context, requesterID, serial string) (string, error)
 	LoadPrincipal(ctx context.Context, id string) (*authz.Principal, *authz.PrincipalRecord, error)
+	// AccessGeneration changes after every change to principals, their
+	// bindings and SCEP provisioners (all one kind of write: a
+	// provisioner's change changes its principal too), made here or
+	// announced by another replica: the caches of what every device
+	// request reads keep nothing read under an older one.
+	AccessGeneration() uint64
 	// GetPrincipal returns the principal whose ID or name is idOrName.
 	GetPrincipal(ctx context.Context, idOrName string) (*authz.PrincipalRecord, error)
 	AppendAudit(ctx context.Context, evs ...audit.Event) error

@@ -299,7 +299,7 @@ func (db *DB) insertCert(ctx context.Context, tx *sql.Tx, certStmt, nameStmt *sq
 // GetCertificate returns the certificate with the given serial, its
 // Revocation set when it is revoked.
 func (db *DB) GetCertificate(ctx context.Context, serial string) (*inventory.Certificate, error) {
-	c, err := scanCert(db.read.QueryRowContext(ctx, db.q.getCert, serial), new(certScan))
+	c, err := scanCert(db.rd.QueryRowContext(ctx, db.q.getCert, serial), new(certScan))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("certificate serial", serial)
 	}

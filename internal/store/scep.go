@@ -291,11 +291,12 @@ func scanSCEPChallenge(s scanner) (*scep.OneTime, error) {
 func (db *DB) ConsumeSCEPChallenge(ctx context.Context, provID string, hash []byte, now time.Time, txID string, ev func(*scep.OneTime) audit.Event) (*scep.OneTime, error) {
 	var out *scep.OneTime
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := execAffected(ctx, tx, db.d.rebind(sqlConsumeSCEPChallenge), db.timeArg(now), txID, provID, hash, db.timeArg(now))
+		ptx := db.wr.tx(tx)
+		n, err := execAffected(ctx, ptx, db.d.rebind(sqlConsumeSCEPChallenge), db.timeArg(now), txID, provID, hash, db.timeArg(now))
 		if err != nil {
 			return err
 		}
-		c, err := scanSCEPChallenge(tx.QueryRowContext(ctx, db.d.rebind(sqlGetSCEPChallenge), hash))
+		c, err := scanSCEPChallenge(ptx.QueryRowContext(ctx, db.d.rebind(sqlGetSCEPChallenge), hash))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return scep.ErrChallengeUnknown

@@ -195,7 +195,7 @@ func (db *DB) Close() error {
 
 // prepareHot prepares the statements that run on every issuance,
 // authenticated request (console pages included), ACME request or OCSP
-// lookup.
+// lookup, EST or SCEP enrolment.
 func (db *DB) prepareHot(ctx context.Context) error {
 	r := db.d.rebind
 	var err error
@@ -204,7 +204,8 @@ func (db *DB) prepareHot(ctx context.Context) error {
 		r(sqlGetToken), r(sqlGetPrincipalByID), r(sqlBindingsOf), r(sqlCompromisedKey),
 		r(sqlGetProvisioner), r(sqlGetAccount), r(sqlAccountByThumbprint), r(sqlGetOrder),
 		r(sqlOrderByCert), r(sqlGetAuthz), r(sqlReusableAuthz), r(sqlCountOrders), r(sqlCountPending),
-		r(sqlCountFailed), r(sqlCertificateDER), r(sqlGetSession))
+		r(sqlCountFailed), r(sqlCertificateDER), r(sqlGetSession),
+		db.q.getCert, r(sqlGetSCEPProvisioner), r(sqlGetSCEPTx))
 	if err != nil {
 		return err
 	}
@@ -212,7 +213,8 @@ func (db *DB) prepareHot(ctx context.Context) error {
 		db.q.insertCert, db.q.insertName, db.aq.lockHead, db.aq.insertEvent, db.aq.updateHead,
 		r(sqlUseNonce), r(sqlTouchToken), r(sqlTouchSession),
 		r(sqlInsertOrder), r(sqlInsertAuthz), r(sqlInsertChallenge), r(sqlUpdateOrder), r(sqlUpdateAuthz),
-		r(sqlUpdateChallengeA), r(sqlUpdateChallenge), sqlSavepoint, sqlRollbackTo, sqlRelease)
+		r(sqlUpdateChallengeA), r(sqlUpdateChallenge), sqlSavepoint, sqlRollbackTo, sqlRelease,
+		r(sqlConsumeSCEPChallenge), r(sqlGetSCEPChallenge))
 	if err != nil {
 		db.rd.close()
 		return err
