@@ -385,7 +385,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger, clk clock.C
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	scepSvc, err := scep.New(scep.Config{Clock: clk, Log: log.With("component", "scep"), RAName: cfg.TLSNames[0], Refusals: refusals}, st, iss, profiles, kp)
+	scepSvc, err := scep.New(scep.Config{Clock: clk, Log: log.With("component", "scep"), RAName: cfg.TLSNames[0], Refusals: refusals, Revoker: rv}, st, iss, profiles, kp)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)

@@ -41,7 +41,7 @@ func TestSCEPPendingCap(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	svc, err := scep.New(scep.Config{Clock: in.app.clock, Log: slog.New(slog.NewTextHandler(&logs, nil)), RAName: in.cfg.TLSNames[0],
-		Refusals: in.app.refusals, MaxPending: 2}, in.app.store, in.app.issuer, in.app.profiles, in.app.keys)
+		Refusals: in.app.refusals, MaxPending: 2, Revoker: in.app.revoker}, in.app.store, in.app.issuer, in.app.profiles, in.app.keys)
 	if err != nil {
 		t.Fatal(err)
 	}

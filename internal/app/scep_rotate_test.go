@@ -6,12 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
+	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
 	"github.com/certwright/certwright/internal/scep"
 	"github.com/certwright/certwright/internal/web/apitypes"
@@ -30,7 +32,7 @@ func TestSCEPRotateRARace(t *testing.T) {
 	in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", apitypes.CreateSCEPProvisionerRequest{
 		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}, &prov)
 	other, err := scep.New(scep.Config{Clock: in.app.clock, Log: slog.New(slog.DiscardHandler), RAName: in.cfg.TLSNames[0],
-		Refusals: in.app.refusals}, in.app.store, in.app.issuer, in.app.profiles, in.app.keys)
+		Refusals: in.app.refusals, Revoker: in.app.revoker}, in.app.store, in.app.issuer, in.app.profiles, in.app.keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +71,89 @@ func TestSCEPRotateRARace(t *testing.T) {
 		}
 		in.wantRAChain(race.name, start, prov.RASerial, won)
 	}
+	// Each refused rotation's RA certificate, issued but not stored, is
+	// revoked; the stored ones are not.
+	in.wantLostRAsRevoked(start, 4-won)
+}
+
+// wantLostRAsRevoked checks provisioner mdm's RA certificates: those it
+// stored (the first, and each successful rotation's) are not revoked,
+// the other lost of them (issued by a create or rotation that lost) are,
+// as cessation_of_operation.
+func (in *tInstance) wantLostRAsRevoked(start time.Time, lost int) {
+	in.t.Helper()
+	stored := map[string]bool{}
+	err := in.app.store.EachAuditEventBetween(context.Background(), start, time.Now().Add(time.Minute), func(e *audit.Event) error {
+		var d struct {
+			RA string `json:"ra_serial"`
+		}
+		if e.Action == "scep.ra.rotate" || e.Action == "scep.provisioner.create" {
+			if err := json.Unmarshal(e.Details, &d); err != nil {
+				return err
+			}
+			stored[d.RA] = true
+		}
+		return nil
+	})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	var list apitypes.CertificateList
+	in.must(http.StatusOK, "GET", "/api/v1/certificates?tag=scep:mdm&limit=100", nil, &list)
+	revoked := 0
+	for _, c := range list.Certificates {
+		switch {
+		case !slices.Contains(c.Tags, "scep-ra"):
+		case stored[c.Serial] && c.Revocation != nil:
+			in.t.Errorf("stored RA certificate %s is revoked", c.Serial)
+		case stored[c.Serial]:
+		case c.Revocation == nil || c.Revocation.Reason != "cessation_of_operation":
+			in.t.Errorf("RA certificate %s was issued but not stored, and is not revoked as cessation_of_operation: %+v", c.Serial, c.Revocation)
+		default:
+			revoked++
+		}
+	}
+	if revoked != lost {
+		in.t.Errorf("%d RA certificates issued but not stored were revoked, want %d (one per create or rotation that lost)", revoked, lost)
+	}
+}
+
+// hookedSCEPIssuer runs afterIssue once, after the first issuance.
+type hookedSCEPIssuer struct {
+	scep.Issuer
+	once       sync.Once
+	afterIssue func()
+}
+
+func (h *hookedSCEPIssuer) Issue(ctx context.Context, req issue.Request) (*issue.Result, error) {
+	res, err := h.Issuer.Issue(ctx, req)
+	h.once.Do(h.afterIssue)
+	return res, err
+}
+
+// TestSCEPLostCreateRevokesItsRA: two servers create provisioner mdm at
+// once (another commits its create while this one issues the RA
+// certificate): this one's create is refused as a conflict, and the RA
+// certificate it issued, which no provisioner stores, is revoked.
+func TestSCEPLostCreateRevokesItsRA(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	start := time.Now().Add(-time.Second)
+	spec := apitypes.CreateSCEPProvisionerRequest{Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}
+	hooked := &hookedSCEPIssuer{Issuer: in.app.issuer, afterIssue: func() {
+		in.must(http.StatusCreated, "POST", "/api/v1/scep/provisioners", spec, nil)
+	}}
+	other, err := scep.New(scep.Config{Clock: in.app.clock, Log: slog.New(slog.DiscardHandler), RAName: in.cfg.TLSNames[0],
+		Refusals: in.app.refusals, Revoker: in.app.revoker}, in.app.store, hooked, in.app.profiles, in.app.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.CreateProvisioner(context.Background(), authz.System(), scep.ProvisionerSpec{
+		Name: spec.Name, CA: spec.CA, Profile: spec.Profile, Challenge: spec.Challenge})
+	if !errors.Is(err, scep.ErrConflict) {
+		t.Fatalf("the create that lost: %v, want a conflict", err)
+	}
+	in.wantLostRAsRevoked(start, 1)
 }
 
 // rotateRA rotates provisioner mdm's RA through the API; a 409 is
@@ -162,7 +247,7 @@ func TestSCEPRotateRAKeepsConcurrentChanges(t *testing.T) {
 		}
 	}}
 	rotator, err := scep.New(scep.Config{Clock: in.app.clock, Log: slog.New(slog.DiscardHandler), RAName: in.cfg.TLSNames[0],
-		Refusals: in.app.refusals}, hooked, in.app.issuer, in.app.profiles, in.app.keys)
+		Refusals: in.app.refusals, Revoker: in.app.revoker}, hooked, in.app.issuer, in.app.profiles, in.app.keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,10 @@ import (
 	"github.com/certwright/certwright/internal/ca"
 	"github.com/certwright/certwright/internal/clock"
 	"github.com/certwright/certwright/internal/gencache"
+	"github.com/certwright/certwright/internal/inventory"
 	"github.com/certwright/certwright/internal/issue"
 	"github.com/certwright/certwright/internal/pki"
+	"github.com/certwright/certwright/internal/revoke"
 )
 
 // Config holds the service's settings.
@@ -51,6 +53,15 @@ type Config struct {
 	// MaxPending bounds the requests of one provisioner waiting for
 	// approval (0: DefaultMaxPending).
 	MaxPending int
+	// Revoker revokes an RA certificate a create or rotation issued but
+	// could not store, because another server's create or rotation of
+	// the same provisioner committed first.
+	Revoker Revoker
+}
+
+// Revoker revokes certificates (revoke.Service).
+type Revoker interface {
+	Revoke(ctx context.Context, req revoke.Request) (*inventory.Revocation, bool, error)
 }
 
 // DefaultMaxPending is how many requests of one provisioner may wait for
@@ -134,8 +145,8 @@ type ra struct {
 
 // New wires the service; every dependency is required.
 func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service, error) {
-	if cfg.Clock == nil || cfg.Log == nil || cfg.Refusals == nil || st == nil || iss == nil || profiles == nil || k == nil {
-		return nil, errors.New("scep: clock, logger, refusal counter, store, issuer, profiles and keys are required")
+	if cfg.Clock == nil || cfg.Log == nil || cfg.Refusals == nil || cfg.Revoker == nil || st == nil || iss == nil || profiles == nil || k == nil {
+		return nil, errors.New("scep: clock, logger, refusal counter, revoker, store, issuer, profiles and keys are required")
 	}
 	if cfg.RAName == "" {
 		return nil, errors.New("scep: the RA certificate's name (the server's TLS name) is required")
@@ -298,6 +309,7 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 		"principal": prov.PrincipalName, "ra_serial": prov.RASerial, "allow_legacy_crypto": prov.AllowLegacyCrypto,
 	})
 	if err := s.store.CreateSCEPProvisioner(ctx, prov, rec, b, ev); err != nil {
+		s.discardRA(ctx, p, prov, "the provisioner's create failed: "+err.Error())
 		return nil, fmt.Errorf("scep: create provisioner %s: %w", prov.Name, err)
 	}
 	s.cfg.Log.Info("scep provisioner created", "name", prov.Name, "ca", c.Name, "profile", prof.Name, "by", p.Name)
@@ -349,6 +361,27 @@ func (s *Service) issueRA(ctx context.Context, p authz.Principal, prov *Provisio
 	return nil
 }
 
+// discardRA revokes prov's RA certificate (prov.RASerial), issued by a
+// create or rotation that could not store it (why): most often another
+// server's create or rotation of the same provisioner committed first
+// (names and rotations are serialised on one server, not between
+// servers). Left valid, it would be a certificate for the server's name
+// whose key the server keeps, serving no one. A failure to revoke is
+// logged for the operator, with the command that revokes it.
+func (s *Service) discardRA(ctx context.Context, p authz.Principal, prov *Provisioner, why string) {
+	_, _, err := s.cfg.Revoker.Revoke(context.WithoutCancel(ctx), revoke.Request{
+		Principal: withRequest(authz.System(), p), Serial: prov.RASerial, Reason: pki.ReasonCessationOfOperation,
+		Details: map[string]any{"scep_provisioner": prov.Name, "why": "RA certificate issued but not stored: " + why},
+	})
+	if err != nil {
+		s.cfg.Log.Error("scep: revoke an RA certificate that was issued but not stored",
+			"provisioner", prov.Name, "ra_serial", prov.RASerial, "why", why, "err", err,
+			"fix", "certwright cert revoke "+prov.RASerial+" --reason cessation_of_operation")
+		return
+	}
+	s.cfg.Log.Warn("scep RA certificate issued but not stored: revoked", "provisioner", prov.Name, "ra_serial", prov.RASerial, "why", why)
+}
+
 // RotateRA issues provisioner name a new RA certificate and serves it
 // from now on; it needs ca:manage over its CA. The provisioner, its
 // principal and the certificates it issued stay, so devices renew with
@@ -376,6 +409,7 @@ func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) 
 	// Only the RA is written: a disable or switch committed while the
 	// RA was issued stays.
 	if err := s.store.SetSCEPProvisionerRA(ctx, prov, old, ev); err != nil {
+		s.discardRA(ctx, p, prov, "the RA rotation could not store it: "+err.Error())
 		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
 	}
 	s.mu.Lock()
