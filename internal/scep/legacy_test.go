@@ -88,6 +88,8 @@ func TestLegacyAlgorithm(t *testing.T) {
 		{"SHA-1 digest", aes, pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1", nil},
 		{"DES-CBC", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-CBC", nil},
 		{"3DES", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESEDE3CBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-EDE3-CBC (3DES)", nil},
+		{"AES-192-CBC, which the library cannot decrypt", tEnvelopeHead(t, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}), pkcs7.OIDDigestAlgorithmSHA256,
+			"envelope encryption AES-192-CBC, which this server cannot decrypt", nil},
 		{"RC2", tEnvelopeHead(t, asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 2}), pkcs7.OIDDigestAlgorithmSHA256,
 			"envelope encryption unknown (OID 1.2.840.113549.3.2)", nil},
 		{"DES and SHA-1: the digest is named", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1", nil},

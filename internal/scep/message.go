@@ -125,10 +125,12 @@ type algorithm struct {
 
 // envelopeCiphers are the pkcsPKIEnvelope content encryptions this
 // server knows (RFC 8894 §3.5.2 names AES and DES3; single DES is what
-// old clients send unasked). Any other is refused as unknown.
+// old clients send unasked). Any other is refused as unknown. AES-192 is
+// AES, but the PKCS#7 library cannot decrypt it: it is refused (badAlg)
+// with that said, rather than failing to decrypt (badRequest).
 var envelopeCiphers = []algorithm{
 	{pkcs7.OIDEncryptionAlgorithmAES128CBC, "AES-128-CBC", false},
-	{asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}, "AES-192-CBC", false},
+	{asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}, "AES-192-CBC, which this server cannot decrypt (use AES-128 or AES-256)", true},
 	{pkcs7.OIDEncryptionAlgorithmAES256CBC, "AES-256-CBC", false},
 	{pkcs7.OIDEncryptionAlgorithmAES128GCM, "AES-128-GCM", false},
 	{pkcs7.OIDEncryptionAlgorithmAES256GCM, "AES-256-GCM", false},
