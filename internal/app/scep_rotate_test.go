@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	smscep "github.com/smallstep/scep"
+
 	"github.com/certwright/certwright/internal/audit"
 	"github.com/certwright/certwright/internal/authz"
 	"github.com/certwright/certwright/internal/issue"
@@ -268,4 +270,59 @@ func TestSCEPRotateRAKeepsConcurrentChanges(t *testing.T) {
 	if got.AllowLegacyCrypto {
 		t.Error("legacy crypto is on again after the rotation; the switch-off committed during it is lost")
 	}
+}
+
+// commitThenFailStore commits provisioner creates and RA changes, then
+// reports an error, as a connection lost during COMMIT would.
+type commitThenFailStore struct{ scep.Store }
+
+var errLostCommit = errors.New("connection lost during COMMIT")
+
+func (s commitThenFailStore) CreateSCEPProvisioner(ctx context.Context, p *scep.Provisioner, pr *authz.PrincipalRecord, b *authz.Binding, ev audit.Event) error {
+	if err := s.Store.CreateSCEPProvisioner(ctx, p, pr, b, ev); err != nil {
+		return err
+	}
+	return errLostCommit
+}
+
+func (s commitThenFailStore) SetSCEPProvisionerRA(ctx context.Context, p *scep.Provisioner, fromRA string, ev audit.Event) error {
+	if err := s.Store.SetSCEPProvisionerRA(ctx, p, fromRA, ev); err != nil {
+		return err
+	}
+	return errLostCommit
+}
+
+// TestSCEPWriteErrorAfterCommitKeepsRA: a create or rotation whose write
+// committed but reported an error does not revoke the RA certificate the
+// provisioner now serves (only an RA no provisioner holds is revoked),
+// so devices still enrol.
+func TestSCEPWriteErrorAfterCommitKeepsRA(t *testing.T) {
+	t.Parallel()
+	in := tNewServer(t, "")
+	svc, err := scep.New(scep.Config{Clock: in.app.clock, Log: slog.New(slog.DiscardHandler), RAName: in.cfg.TLSNames[0],
+		Refusals: in.app.refusals, Revoker: in.app.revoker}, commitThenFailStore{in.app.store}, in.app.issuer, in.app.profiles, in.app.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := svc.CreateProvisioner(ctx, authz.System(), scep.ProvisionerSpec{
+		Name: "mdm", CA: "issuing", Profile: "client_auth", Challenge: "dynamic"}); !errors.Is(err, errLostCommit) {
+		t.Fatalf("create: %v, want the lost commit", err)
+	}
+	enrols := func(what string) {
+		t.Helper()
+		var prov apitypes.SCEPProvisioner
+		in.must(http.StatusOK, "GET", "/api/v1/scep/provisioners/mdm", nil, &prov)
+		if ra := tGetCert(t, in, prov.RASerial); ra.Revocation != nil {
+			t.Fatalf("after %s: the RA the provisioner serves was revoked: %+v", what, ra.Revocation)
+		}
+		if rep := tNewSCEPDevice(t, in, "mdm").request("laptop", in.scepChallenge("mdm", ""), nil, nil); rep.PKIStatus != smscep.SUCCESS {
+			t.Errorf("after %s: enrolment %s %s: %s", what, rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
+		}
+	}
+	enrols("a create that committed")
+	if _, err := svc.RotateRA(ctx, authz.System(), "mdm"); !errors.Is(err, errLostCommit) {
+		t.Fatalf("rotate: %v, want the lost commit", err)
+	}
+	enrols("a rotation that committed")
 }

@@ -445,9 +445,18 @@ func TestSCEPEnrolmentWithLibraryClient(t *testing.T) {
 			if st, _ := in.scepGet("mdm", "GetCACert"); st != http.StatusForbidden {
 				t.Errorf("GetCACert on a disabled provisioner: %d, want 403", st)
 			}
+			in.must(http.StatusOK, "GET", "/api/v1/scep/provisioners/mdm", nil, &prov)
 			in.must(http.StatusOK, "DELETE", "/api/v1/scep/provisioners/mdm", nil, nil)
 			if st, _ := in.scepGet("mdm", "GetCACert"); st != http.StatusNotFound {
 				t.Errorf("GetCACert on a deleted provisioner: %d, want 404", st)
+			}
+			// Its RA, which nothing serves now, is revoked; the
+			// certificates it issued are not.
+			if ra := tGetCert(t, in, prov.RASerial); ra.Revocation == nil || ra.Revocation.Reason != "cessation_of_operation" {
+				t.Errorf("the deleted provisioner's RA certificate: revocation %+v, want cessation_of_operation", ra.Revocation)
+			}
+			if c := tGetCert(t, in, got.Serial); c.Revocation != nil {
+				t.Errorf("a certificate the deleted provisioner issued was revoked: %+v", c.Revocation)
 			}
 		})
 	}

@@ -47,7 +47,7 @@ func scepCommands() []*command {
 			example: "certwright scep disable mdm", run: scepNamed("scep disable", http.MethodPost, "disable", nil)},
 		{name: "enable", summary: "enable a disabled SCEP provisioner", args: "NAME [--json]",
 			example: "certwright scep enable mdm", run: scepNamed("scep enable", http.MethodPost, "enable", nil)},
-		{name: "delete", summary: "delete a disabled SCEP provisioner (its certificates stay valid and on record)", args: "NAME [--json]",
+		{name: "delete", summary: "delete a disabled SCEP provisioner and revoke its RA certificate (the certificates it issued stay valid and on record)", args: "NAME [--json]",
 			example: "certwright scep delete mdm", run: scepNamed("scep delete", http.MethodDelete, "", nil)},
 		{
 			name: "challenge", summary: "print a one-time challenge for a dynamic SCEP provisioner",

@@ -309,7 +309,7 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 		"principal": prov.PrincipalName, "ra_serial": prov.RASerial, "allow_legacy_crypto": prov.AllowLegacyCrypto,
 	})
 	if err := s.store.CreateSCEPProvisioner(ctx, prov, rec, b, ev); err != nil {
-		s.discardRA(ctx, p, prov, "the provisioner's create failed: "+err.Error())
+		s.discardRA(ctx, p, prov, err)
 		return nil, fmt.Errorf("scep: create provisioner %s: %w", prov.Name, err)
 	}
 	s.cfg.Log.Info("scep provisioner created", "name", prov.Name, "ca", c.Name, "profile", prof.Name, "by", p.Name)
@@ -362,24 +362,52 @@ func (s *Service) issueRA(ctx context.Context, p authz.Principal, prov *Provisio
 }
 
 // discardRA revokes prov's RA certificate (prov.RASerial), issued by a
-// create or rotation that could not store it (why): most often another
+// create or rotation whose write failed with err: most often another
 // server's create or rotation of the same provisioner committed first
 // (names and rotations are serialised on one server, not between
 // servers). Left valid, it would be a certificate for the server's name
-// whose key the server keeps, serving no one. A failure to revoke is
-// logged for the operator, with the command that revokes it.
-func (s *Service) discardRA(ctx context.Context, p authz.Principal, prov *Provisioner, why string) {
-	_, _, err := s.cfg.Revoker.Revoke(context.WithoutCancel(ctx), revoke.Request{
+// whose key the server keeps, serving no one. An error other than a
+// conflict may come after the write committed (a connection lost during
+// COMMIT): the RA is revoked then only if the provisioner, read again,
+// does not hold it, and not at all when it cannot be read; a failure to
+// revoke is logged for the operator with the command that revokes it.
+func (s *Service) discardRA(ctx context.Context, p authz.Principal, prov *Provisioner, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	if !errors.Is(err, ErrConflict) {
+		cur, rerr := s.store.GetSCEPProvisioner(ctx, prov.ID)
+		switch {
+		case rerr == nil && cur.ID == prov.ID && cur.RASerial == prov.RASerial:
+			return // stored after all: it serves the provisioner
+		case rerr != nil && !errors.Is(rerr, ErrNotFound):
+			s.cfg.Log.Error("scep: an RA certificate was issued, and whether it was stored is unknown; revoke it if provisioner "+prov.Name+" does not serve it",
+				"provisioner", prov.Name, "ra_serial", prov.RASerial, "write_err", err, "read_err", rerr,
+				"fix", "certwright scep show "+prov.Name+"; certwright cert revoke "+prov.RASerial+" --reason cessation_of_operation")
+			return
+		}
+	}
+	s.revokeRA(ctx, p, prov, "RA certificate issued but not stored: "+err.Error())
+}
+
+// discardTimeout bounds discardRA, which runs while creates and
+// rotations on this server wait for it.
+const discardTimeout = 30 * time.Second
+
+// revokeRA revokes prov's RA certificate as cessation_of_operation, as
+// the system on behalf of p (named in the event), saying why; a failure
+// is logged with the command that revokes it.
+func (s *Service) revokeRA(ctx context.Context, p authz.Principal, prov *Provisioner, why string) {
+	_, _, err := s.cfg.Revoker.Revoke(ctx, revoke.Request{
 		Principal: withRequest(authz.System(), p), Serial: prov.RASerial, Reason: pki.ReasonCessationOfOperation,
-		Details: map[string]any{"scep_provisioner": prov.Name, "why": "RA certificate issued but not stored: " + why},
+		Details: map[string]any{"scep_provisioner": prov.Name, "requested_by": p.Name, "why": why},
 	})
 	if err != nil {
-		s.cfg.Log.Error("scep: revoke an RA certificate that was issued but not stored",
+		s.cfg.Log.Error("scep: revoke an RA certificate no provisioner serves",
 			"provisioner", prov.Name, "ra_serial", prov.RASerial, "why", why, "err", err,
 			"fix", "certwright cert revoke "+prov.RASerial+" --reason cessation_of_operation")
 		return
 	}
-	s.cfg.Log.Warn("scep RA certificate issued but not stored: revoked", "provisioner", prov.Name, "ra_serial", prov.RASerial, "why", why)
+	s.cfg.Log.Info("scep RA certificate revoked: no provisioner serves it", "provisioner", prov.Name, "ra_serial", prov.RASerial, "why", why)
 }
 
 // RotateRA issues provisioner name a new RA certificate and serves it
@@ -409,7 +437,7 @@ func (s *Service) RotateRA(ctx context.Context, p authz.Principal, name string) 
 	// Only the RA is written: a disable or switch committed while the
 	// RA was issued stays.
 	if err := s.store.SetSCEPProvisionerRA(ctx, prov, old, ev); err != nil {
-		s.discardRA(ctx, p, prov, "the RA rotation could not store it: "+err.Error())
+		s.discardRA(ctx, p, prov, err)
 		return nil, fmt.Errorf("scep: rotate the RA of %s: %w", prov.Name, err)
 	}
 	s.mu.Lock()
@@ -579,8 +607,10 @@ func (s *Service) UpdateProvisioner(ctx context.Context, p authz.Principal, name
 }
 
 // DeleteProvisioner deletes a provisioner, its challenges and held
-// transactions, and disables its principal; it needs ca:manage. The
-// certificates it issued stay valid (revoke them with cert revoke).
+// transactions, and disables its principal; it needs ca:manage. Its RA
+// certificate, which nothing serves any more, is revoked
+// (cessation_of_operation); the certificates it issued stay valid
+// (revoke them with cert revoke).
 func (s *Service) DeleteProvisioner(ctx context.Context, p authz.Principal, name string) (*Provisioner, error) {
 	prov, err := s.managed(ctx, p, name)
 	if err != nil {
@@ -594,6 +624,9 @@ func (s *Service) DeleteProvisioner(ctx context.Context, p authz.Principal, name
 	if err := s.store.DeleteSCEPProvisioner(ctx, prov, now, ev); err != nil {
 		return nil, fmt.Errorf("scep: delete provisioner %s: %w", prov.Name, err)
 	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	s.revokeRA(rctx, p, prov, "its SCEP provisioner was deleted")
 	return prov, nil
 }
 
