@@ -67,8 +67,8 @@ type (
 	}
 )
 
-// tEnvelope encrypts content to ra with cipherOID: DES-CBC, DES-EDE3-CBC
-// or AES-256-CBC.
+// tEnvelope encrypts content to ra with cipherOID: DES-CBC, DES-EDE3-CBC,
+// AES-192-CBC or AES-256-CBC.
 func tEnvelope(t *testing.T, content []byte, ra *x509.Certificate, cipherOID asn1.ObjectIdentifier) []byte {
 	t.Helper()
 	var key []byte
@@ -80,6 +80,8 @@ func tEnvelope(t *testing.T, content []byte, ra *x509.Certificate, cipherOID asn
 		key, newBlock = make([]byte, 24), des.NewTripleDESCipher
 	case cipherOID.Equal(pkcs7.OIDEncryptionAlgorithmAES256CBC):
 		key, newBlock = make([]byte, 32), aes.NewCipher
+	case cipherOID.Equal(tAES192):
+		key, newBlock = make([]byte, 24), aes.NewCipher
 	default:
 		t.Fatalf("tEnvelope: cipher %s", cipherOID)
 	}
@@ -194,6 +196,7 @@ var (
 	tDES    = pkcs7.OIDEncryptionAlgorithmDESCBC
 	t3DES   = pkcs7.OIDEncryptionAlgorithmDESEDE3CBC
 	tAES    = pkcs7.OIDEncryptionAlgorithmAES256CBC
+	tAES192 = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
 	tSHA1   = pkcs7.OIDDigestAlgorithmSHA1
 	tSHA256 = pkcs7.OIDDigestAlgorithmSHA256
 )
@@ -231,6 +234,7 @@ func TestSCEPLegacyCrypto(t *testing.T) {
 				{"3DES envelope", t3DES, tSHA256},
 				{"SHA-1 digest", tAES, tSHA1},
 				{"DES and SHA-1 (Debian's scepclient)", tDES, tSHA1},
+				{"AES-192 envelope, which the server cannot decrypt", tAES192, tSHA256},
 			} {
 				tWantBadAlg(t, tNewSCEPDevice(t, in, "mdm").legacyRequest("laptop-1", ch, c.cipher, c.digest), c.name)
 			}
@@ -271,6 +275,14 @@ func TestSCEPLegacyCrypto(t *testing.T) {
 			if _, caps := in.scepGet("mdm", "GetCACaps"); !strings.Contains(string(caps), "DES3\n") || !strings.Contains(string(caps), "SHA-1\n") ||
 				!strings.Contains(string(caps), "AES\n") {
 				t.Errorf("GetCACaps with legacy crypto: %q, want AES, DES3 and SHA-1 among them", caps)
+			}
+			// What the server cannot decrypt stays refused as badAlg,
+			// whatever the other algorithms (not badRequest, as a
+			// failed decryption is), the challenge unused.
+			aesCh := in.scepChallenge("mdm", "")
+			tWantBadAlg(t, tNewSCEPDevice(t, in, "mdm").legacyRequest("laptop-5", aesCh, tAES192, tSHA1), "AES-192 envelope, legacy allowed")
+			if rep := tNewSCEPDevice(t, in, "mdm").legacyRequest("laptop-5", aesCh, tAES, tSHA256); rep.PKIStatus != smscep.SUCCESS {
+				t.Errorf("the challenge after the AES-192 refusal: %s %s: %s", rep.PKIStatus, rep.FailInfo, in.lastSCEPRefusal())
 			}
 			for i, c := range []struct{ cipher, digest asn1.ObjectIdentifier }{{tDES, tSHA1}, {t3DES, tSHA1}, {tDES, tSHA256}} {
 				cn := "old-" + string(rune('a'+i))

@@ -195,7 +195,7 @@ func (s *Service) PKIOperation(ctx context.Context, name string, peer Peer, body
 	switch m.typ {
 	case msgPKCSReq, msgRenewalReq, msgCertPoll:
 		// Before anything is decrypted, looked up or consumed.
-		if w := m.legacyAlgorithm(); w != nil && !prov.AllowLegacyCrypto {
+		if w := m.legacyAlgorithm(); w != nil && (w.unsupported || !prov.AllowLegacyCrypto) {
 			rep, err = x.refuseLegacy(w)
 			return rep, x.refused, err
 		}
@@ -253,7 +253,8 @@ func (x *exchange) refuse(info, reason string) ([]byte, error) {
 }
 
 // refuseLegacy refuses (badAlg) a message protected with legacy or
-// unknown crypto on a provisioner that does not allow it. The operator
+// unknown crypto on a provisioner that does not allow it, or with crypto
+// this server cannot process on any provisioner. The operator
 // is told at most once an hour per provisioner and algorithm, with the
 // count of refusals since (anyone can send such messages; each is
 // counted with the other refusals), at Warn: a fleet of old devices
@@ -263,6 +264,10 @@ func (x *exchange) refuseLegacy(w *weakness) ([]byte, error) {
 	tell, held := x.s.warned.allow(key, x.s.cfg.Clock.Now())
 	info, reason := w.refusal(x.prov.Name)
 	switch {
+	case tell && w.unsupported:
+		x.s.cfg.Log.Warn("scep request refused: an algorithm this server cannot process (logged at most once an hour per provisioner and algorithm)",
+			"provisioner", x.prov.Name, "algorithm", w.String(), "source", x.peer.Source, "refused_since_last_line", held,
+			"fix", "the devices must encrypt with AES-128 or AES-256 (CBC or GCM); no setting admits this")
 	case tell && w.notDER:
 		x.s.cfg.Log.Warn("scep request refused: the envelope is not DER (logged at most once an hour per provisioner)",
 			"provisioner", x.prov.Name, "error", w.detail, "source", x.peer.Source, "refused_since_last_line", held,

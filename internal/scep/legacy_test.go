@@ -89,7 +89,9 @@ func TestLegacyAlgorithm(t *testing.T) {
 		{"DES-CBC", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-CBC", nil},
 		{"3DES", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESEDE3CBC), pkcs7.OIDDigestAlgorithmSHA256, "envelope encryption DES-EDE3-CBC (3DES)", nil},
 		{"AES-192-CBC, which the library cannot decrypt", tEnvelopeHead(t, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}), pkcs7.OIDDigestAlgorithmSHA256,
-			"envelope encryption AES-192-CBC, which this server cannot decrypt", nil},
+			"envelope encryption AES-192-CBC", nil},
+		{"SHA-1 and AES-192: what is refused everywhere comes first", tEnvelopeHead(t, asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}), pkcs7.OIDDigestAlgorithmSHA1,
+			"envelope encryption AES-192-CBC", nil},
 		{"RC2", tEnvelopeHead(t, asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 2}), pkcs7.OIDDigestAlgorithmSHA256,
 			"envelope encryption unknown (OID 1.2.840.113549.3.2)", nil},
 		{"DES and SHA-1: the digest is named", tEnvelopeHead(t, pkcs7.OIDEncryptionAlgorithmDESCBC), pkcs7.OIDDigestAlgorithmSHA1, "signer digest SHA-1", nil},
@@ -197,6 +199,31 @@ func TestLegacyCSR(t *testing.T) {
 	} {
 		if w := legacyCSR(&x509.CertificateRequest{SignatureAlgorithm: alg}); (w != nil) != legacy {
 			t.Errorf("%s: legacyCSR = %v, want legacy %v", alg, w, legacy)
+		}
+	}
+}
+
+// TestUnsupportedRefusal: a cipher the library cannot decrypt (AES-192,
+// or one it does not know) is refused badAlg whether or not legacy
+// crypto is allowed, and the refusal names what to use instead, not the
+// legacy switch, which would not help.
+func TestUnsupportedRefusal(t *testing.T) {
+	t.Parallel()
+	for name, oid := range map[string]asn1.ObjectIdentifier{
+		"AES-192-CBC": {2, 16, 840, 1, 101, 3, 4, 1, 22}, "RC2": {1, 2, 840, 113549, 3, 2},
+	} {
+		m, err := parseMessage(tSigned(t, tEnvelopeHead(t, oid), pkcs7.OIDDigestAlgorithmSHA256))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := m.legacyAlgorithm()
+		if w == nil || !w.unsupported {
+			t.Fatalf("%s: %+v, want an unsupported weakness", name, w)
+		}
+		info, reason := w.refusal("mdm")
+		if info != FailBadAlg || !strings.Contains(reason, "cannot be decrypted by this server; use AES-128 or AES-256") ||
+			strings.Contains(reason, "allow-legacy-crypto") {
+			t.Errorf("%s: refused %s: %s", name, info, reason)
 		}
 	}
 }

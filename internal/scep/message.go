@@ -121,21 +121,25 @@ type algorithm struct {
 	oid    asn1.ObjectIdentifier
 	name   string
 	legacy bool
+	// unsupported: the PKCS#7 library cannot process it, so it is
+	// refused whether or not legacy crypto is allowed.
+	unsupported bool
 }
 
 // envelopeCiphers are the pkcsPKIEnvelope content encryptions this
 // server knows (RFC 8894 §3.5.2 names AES and DES3; single DES is what
-// old clients send unasked). Any other is refused as unknown. AES-192 is
-// AES, but the PKCS#7 library cannot decrypt it: it is refused (badAlg)
-// with that said, rather than failing to decrypt (badRequest).
+// old clients send unasked). AES-192 is AES, but the PKCS#7 library
+// cannot decrypt it, nor any cipher not listed: those are refused
+// (badAlg) whether or not legacy crypto is allowed, saying so, rather
+// than failing to decrypt (badRequest).
 var envelopeCiphers = []algorithm{
-	{pkcs7.OIDEncryptionAlgorithmAES128CBC, "AES-128-CBC", false},
-	{asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}, "AES-192-CBC, which this server cannot decrypt (use AES-128 or AES-256)", true},
-	{pkcs7.OIDEncryptionAlgorithmAES256CBC, "AES-256-CBC", false},
-	{pkcs7.OIDEncryptionAlgorithmAES128GCM, "AES-128-GCM", false},
-	{pkcs7.OIDEncryptionAlgorithmAES256GCM, "AES-256-GCM", false},
-	{pkcs7.OIDEncryptionAlgorithmDESEDE3CBC, "DES-EDE3-CBC (3DES)", true},
-	{pkcs7.OIDEncryptionAlgorithmDESCBC, "DES-CBC", true},
+	{oid: pkcs7.OIDEncryptionAlgorithmAES128CBC, name: "AES-128-CBC"},
+	{oid: asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}, name: "AES-192-CBC", unsupported: true},
+	{oid: pkcs7.OIDEncryptionAlgorithmAES256CBC, name: "AES-256-CBC"},
+	{oid: pkcs7.OIDEncryptionAlgorithmAES128GCM, name: "AES-128-GCM"},
+	{oid: pkcs7.OIDEncryptionAlgorithmAES256GCM, name: "AES-256-GCM"},
+	{oid: pkcs7.OIDEncryptionAlgorithmDESEDE3CBC, name: "DES-EDE3-CBC (3DES)", legacy: true},
+	{oid: pkcs7.OIDEncryptionAlgorithmDESCBC, name: "DES-CBC", legacy: true},
 }
 
 // signerDigests are the signer digest algorithms this server knows. The
@@ -144,11 +148,11 @@ var envelopeCiphers = []algorithm{
 // digest, are not listed: the library cannot verify them, so such a
 // message never gets here (parseMessage refuses it, HTTP 400).
 var signerDigests = []algorithm{
-	{pkcs7.OIDDigestAlgorithmSHA256, "SHA-256", false},
-	{pkcs7.OIDDigestAlgorithmSHA384, "SHA-384", false},
-	{pkcs7.OIDDigestAlgorithmSHA512, "SHA-512", false},
-	{pkcs7.OIDDigestAlgorithmSHA1, "SHA-1", true},
-	{pkcs7.OIDEncryptionAlgorithmRSA, "SHA-1", true},
+	{pkcs7.OIDDigestAlgorithmSHA256, "SHA-256", false, false},
+	{pkcs7.OIDDigestAlgorithmSHA384, "SHA-384", false, false},
+	{pkcs7.OIDDigestAlgorithmSHA512, "SHA-512", false, false},
+	{pkcs7.OIDDigestAlgorithmSHA1, "SHA-1", true, false},
+	{pkcs7.OIDEncryptionAlgorithmRSA, "SHA-1", true, false},
 }
 
 // signerSignatures are the signer signature algorithms
@@ -156,16 +160,16 @@ var signerDigests = []algorithm{
 // ECDSA signature with the hash this field names (ecdsa-with-SHA1 means
 // SHA-1 whatever digestAlgorithm says), so it is checked too.
 var signerSignatures = []algorithm{
-	{pkcs7.OIDEncryptionAlgorithmRSA, "RSA", false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA256, "RSA with SHA-256", false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA384, "RSA with SHA-384", false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA512, "RSA with SHA-512", false},
-	{pkcs7.OIDDigestAlgorithmECDSASHA256, "ECDSA with SHA-256", false},
-	{pkcs7.OIDDigestAlgorithmECDSASHA384, "ECDSA with SHA-384", false},
-	{pkcs7.OIDDigestAlgorithmECDSASHA512, "ECDSA with SHA-512", false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "RSA with SHA-1", true},
-	{pkcs7.OIDDigestAlgorithmECDSASHA1, "ECDSA with SHA-1", true},
-	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "RSA with MD5", true},
+	{pkcs7.OIDEncryptionAlgorithmRSA, "RSA", false, false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA256, "RSA with SHA-256", false, false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA384, "RSA with SHA-384", false, false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA512, "RSA with SHA-512", false, false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA256, "ECDSA with SHA-256", false, false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA384, "ECDSA with SHA-384", false, false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA512, "ECDSA with SHA-512", false, false},
+	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "RSA with SHA-1", true, false},
+	{pkcs7.OIDDigestAlgorithmECDSASHA1, "ECDSA with SHA-1", true, false},
+	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "RSA with MD5", true, false},
 }
 
 // legacyCSRSignatures are the CSR signature algorithms refused without
@@ -190,13 +194,19 @@ type weakness struct {
 	// notDER marks an envelope that is not DER: not a legacy algorithm
 	// but an encoding this server does not check (see refusal).
 	notDER bool
+	// unsupported marks an algorithm this server cannot process, refused
+	// whether or not legacy crypto is allowed.
+	unsupported bool
 }
 
 // refusal is the failInfo and reason a provisioner without legacy crypto
 // refuses w with.
 func (w *weakness) refusal(prov string) (info, reason string) {
-	if w.notDER {
+	switch {
+	case w.notDER:
 		return FailBadMessageCheck, fmt.Sprintf("the envelope is not DER (RFC 8894 asks for DER): %s; --allow-legacy-crypto on provisioner %s admits it unchecked", w.detail, prov)
+	case w.unsupported:
+		return FailBadAlg, fmt.Sprintf("%s cannot be decrypted by this server; use AES-128 or AES-256 (CBC or GCM)", w)
 	}
 	return FailBadAlg, fmt.Sprintf("%s is refused by provisioner %s; use AES and SHA-256, or enable --allow-legacy-crypto on provisioner %s if its devices cannot", w, prov, prov)
 }
@@ -208,16 +218,18 @@ func (w *weakness) String() string {
 	return w.part + " " + w.name
 }
 
-func lookupAlgorithm(table []algorithm, part string, oid asn1.ObjectIdentifier) *weakness {
+// lookupAlgorithm finds oid in table and says whether it is a weakness;
+// one not in the table is unknown, and unsupported when unknownFails.
+func lookupAlgorithm(table []algorithm, part string, oid asn1.ObjectIdentifier, unknownFails bool) *weakness {
 	for _, a := range table {
 		if a.oid.Equal(oid) {
-			if a.legacy {
-				return &weakness{part: part, name: a.name}
+			if a.legacy || a.unsupported {
+				return &weakness{part: part, name: a.name, unsupported: a.unsupported}
 			}
 			return nil
 		}
 	}
-	return &weakness{part: part, name: "unknown", detail: "OID " + peerOID(oid)}
+	return &weakness{part: part, name: "unknown", detail: "OID " + peerOID(oid), unsupported: unknownFails}
 }
 
 // peerOID is oid as text, cut to maxOIDDetail characters: the peer
@@ -238,20 +250,28 @@ const maxOIDDetail = 40
 // algorithm: the signer's digest, or the pkcsPKIEnvelope's content
 // encryption, which it reads from the DER without decrypting. An
 // envelope that is not DER is a weakness too, marked notDER (fail
-// closed: what cannot be checked is not admitted). nil means AES and
-// SHA-2.
+// closed: what cannot be checked is not admitted). An unsupported
+// weakness comes first, since it is refused even where legacy crypto is
+// allowed; otherwise the signer's digest, its signature, the envelope.
+// nil means AES and SHA-2.
 func (m *message) legacyAlgorithm() *weakness {
-	if w := lookupAlgorithm(signerDigests, "signer digest", m.p7.Signers[0].DigestAlgorithm.Algorithm); w != nil {
-		return w
+	ws := []*weakness{
+		lookupAlgorithm(signerDigests, "signer digest", m.p7.Signers[0].DigestAlgorithm.Algorithm, false),
+		lookupAlgorithm(signerSignatures, "signer signature", m.p7.Signers[0].DigestEncryptionAlgorithm.Algorithm, false),
 	}
-	if w := lookupAlgorithm(signerSignatures, "signer signature", m.p7.Signers[0].DigestEncryptionAlgorithm.Algorithm); w != nil {
-		return w
+	if alg, err := envelopeAlgorithm(m.p7.Content); err != nil {
+		ws = append(ws, &weakness{part: "envelope", name: "not DER", detail: err.Error(), notDER: true})
+	} else {
+		// The library decrypts only the ciphers listed.
+		ws = append(ws, lookupAlgorithm(envelopeCiphers, "envelope encryption", alg, true))
 	}
-	alg, err := envelopeAlgorithm(m.p7.Content)
-	if err != nil {
-		return &weakness{part: "envelope", name: "not DER", detail: err.Error(), notDER: true}
+	if i := slices.IndexFunc(ws, func(w *weakness) bool { return w != nil && w.unsupported }); i >= 0 {
+		return ws[i]
 	}
-	return lookupAlgorithm(envelopeCiphers, "envelope encryption", alg)
+	if i := slices.IndexFunc(ws, func(w *weakness) bool { return w != nil }); i >= 0 {
+		return ws[i]
+	}
+	return nil
 }
 
 // The ASN.1 of a pkcsPKIEnvelope, as far as its content encryption

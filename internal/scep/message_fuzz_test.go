@@ -115,7 +115,7 @@ func TestUnknownAlgorithmNamedShort(t *testing.T) {
 	for range 500 {
 		oid = append(oid, 123456789)
 	}
-	w := lookupAlgorithm(envelopeCiphers, "envelope encryption", oid)
+	w := lookupAlgorithm(envelopeCiphers, "envelope encryption", oid, true)
 	if w == nil || w.name != "unknown" || len(w.String()) > 100 {
 		t.Fatalf("refusal for a %d-arc OID: %v (%d characters), want unknown in at most 100", len(oid), w, len(w.String()))
 	}
