@@ -86,7 +86,7 @@ const maxAllowNames = 256
 func (s *Service) checkPolicy(ctx context.Context, p authz.Principal, prov *Provisioner, caRef string) error {
 	c, err := s.store.GetCA(ctx, caRef)
 	if err != nil {
-		return fmt.Errorf("acme: CA %q: %w", caRef, err)
+		return fmt.Errorf("acme: %w", err)
 	}
 	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return err

@@ -178,7 +178,7 @@ func (s *Service) RenewNow(ctx context.Context, p authz.Principal, sel RenewSele
 	if sel.CAID != "" {
 		c, err := s.store.GetCA(ctx, sel.CAID)
 		if err != nil {
-			return nil, fmt.Errorf("acme: renew-now: CA %q: %w", sel.CAID, err)
+			return nil, fmt.Errorf("acme: renew-now: %w", err)
 		}
 		sel.CAID, res.CAID, res.CAName = c.ID, c.ID, c.Name
 	}

@@ -46,7 +46,7 @@ func NewManager(st Store, clk clock.Clock, log *slog.Logger, restoreWindow time.
 func (m *Manager) Get(ctx context.Context, idOrName string) (*CA, error) {
 	c, err := m.store.GetCA(ctx, idOrName)
 	if err != nil {
-		return nil, fmt.Errorf("ca: %q: %w", idOrName, err)
+		return nil, fmt.Errorf("ca: %w", err)
 	}
 	return c, nil
 }

@@ -177,7 +177,7 @@ func parseBundle(bundle string) ([]*x509.Certificate, error) {
 func (s *Service) checkPolicy(ctx context.Context, p authz.Principal, prov *Provisioner, caRef string) error {
 	c, err := s.store.GetCA(ctx, caRef)
 	if err != nil {
-		return fmt.Errorf("est: CA %q: %w", caRef, err)
+		return fmt.Errorf("est: %w", err)
 	}
 	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return err

@@ -129,7 +129,7 @@ func (s *Service) CreateIntermediate(ctx context.Context, p authz.Principal, par
 	}
 	parentCA, err := s.store.GetCA(ctx, parent)
 	if err != nil {
-		return nil, fmt.Errorf("issue: parent CA %q: %w", parent, err)
+		return nil, fmt.Errorf("issue: parent: %w", err)
 	}
 	// The new CA is signed with the parent's key: the principal must
 	// manage the parent as well as the new CA.
@@ -230,7 +230,7 @@ func (s *Service) CreateExternal(ctx context.Context, p authz.Principal, spec *c
 func (s *Service) ImportCertificate(ctx context.Context, p authz.Principal, idOrName string, cert *x509.Certificate, chain []*x509.Certificate) (*ca.CA, error) {
 	c, err := s.store.GetCA(ctx, idOrName)
 	if err != nil {
-		return nil, fmt.Errorf("issue: CA %q: %w", idOrName, err)
+		return nil, fmt.Errorf("issue: %w", err)
 	}
 	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return nil, err

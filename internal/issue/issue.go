@@ -861,7 +861,7 @@ func (s *Service) issuingCA(ctx context.Context, idOrName string) (*ca.CA, *x509
 	}
 	c, err := s.cfg.CAs.GetCA(ctx, idOrName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("issue: CA %q: %w", idOrName, err)
+		return nil, nil, fmt.Errorf("issue: %w", err)
 	}
 	if err := c.CanIssue(); err != nil {
 		return nil, nil, err
@@ -908,7 +908,7 @@ func (s *Service) buildChain(ctx context.Context, idOrName string) ([]*x509.Cert
 	for depth := 0; depth < 10; depth++ {
 		c, err := s.store.GetCA(ctx, id)
 		if err != nil {
-			return nil, "", fmt.Errorf("issue: chain: CA %q: %w", id, err)
+			return nil, "", fmt.Errorf("issue: chain: %w", err)
 		}
 		if first == "" {
 			first = c.ID

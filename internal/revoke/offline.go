@@ -86,7 +86,7 @@ type ImportedCRL struct {
 func (s *Service) ImportCRL(ctx context.Context, p authz.Principal, idOrName string, der []byte) (*ImportedCRL, error) {
 	c, err := s.store.GetCA(ctx, idOrName)
 	if err != nil {
-		return nil, fmt.Errorf("revoke: CA %q: %w", idOrName, err)
+		return nil, fmt.Errorf("revoke: %w", err)
 	}
 	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return nil, err

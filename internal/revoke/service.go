@@ -304,7 +304,7 @@ func (s *Service) RevokeMatching(ctx context.Context, req BulkRequest) (recs []*
 	if sel.CAID != "" {
 		c, err := s.store.GetCA(ctx, sel.CAID)
 		if err != nil {
-			return nil, fmt.Errorf("revoke: CA %q: %w", sel.CAID, err)
+			return nil, fmt.Errorf("revoke: %w", err)
 		}
 		sel.CAID = c.ID
 		res.CAID, res.CAName = c.ID, c.Name
@@ -377,7 +377,7 @@ func (s *Service) RevokeCA(ctx context.Context, req CARequest) (rec *inventory.R
 	}
 	c, err := s.store.GetCA(ctx, req.CA)
 	if err != nil {
-		return nil, false, fmt.Errorf("revoke: CA %q: %w", req.CA, err)
+		return nil, false, fmt.Errorf("revoke: %w", err)
 	}
 	if err := req.Principal.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return nil, false, err

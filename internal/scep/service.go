@@ -250,7 +250,7 @@ func (s *Service) CreateProvisioner(ctx context.Context, p authz.Principal, spec
 	}
 	c, err := s.store.GetCA(ctx, spec.CA)
 	if err != nil {
-		return nil, fmt.Errorf("scep: CA %q: %w", spec.CA, err)
+		return nil, fmt.Errorf("scep: %w", err)
 	}
 	if err := p.Allow(authz.PermCAManage, authz.Resource{CAID: c.ID, CAName: c.Name}); err != nil {
 		return nil, err
