@@ -5,10 +5,7 @@
 // User.
 package errtext
 
-import (
-	"slices"
-	"strings"
-)
+import "strings"
 
 // isPackage reports whether s is a prefix that one of our packages, or a
 // standard-library parser, puts on its errors ("store: not found: CA
@@ -25,17 +22,14 @@ func isPackage(s string) bool {
 }
 
 // User is err's message without the package prefixes of the wrapping
-// chain and without a part said again later: "store: not found: store:
-// not found: CA \"x\"" reads "not found: CA \"x\"", and so does
-// "scep: CA \"x\": store: not found: CA \"x\"" (a caller naming what
-// it looked up, wrapping an error that names it too). Of a repeated part
-// the last is kept, where the error that caused the rest says it.
+// chain and without a part said twice in a row: "store: not found: store:
+// not found: CA \"x\"" reads "not found: CA \"x\"".
 func User(err error) string {
 	parts := strings.Split(err.Error(), ": ")
-	out := make([]string, 0, len(parts))
+	out := parts[:0]
 	for i, p := range parts {
 		// A prefix is followed by more; a last part is a value.
-		if (isPackage(p) && i < len(parts)-1) || slices.Contains(parts[i+1:], p) {
+		if (isPackage(p) && i < len(parts)-1) || (len(out) > 0 && out[len(out)-1] == p) {
 			continue
 		}
 		out = append(out, p)

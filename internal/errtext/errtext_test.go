@@ -16,9 +16,7 @@ func TestUser(t *testing.T) {
 		`read CSR a.pem: pki: parse CSR: asn1: structure error`:      `read CSR a.pem: parse CSR: structure error`,
 		`app: restore: backup: bundle ends too early`:                `restore: bundle ends too early`,
 		`app: refusing to start: data directory d is open to others`: `refusing to start: data directory d is open to others`,
-		`scep: CA "x": store: not found: CA "x"`:                     `not found: CA "x"`,
-		`not found: CA "x": not found: CA "x"`:                       `not found: CA "x"`,
-		`est: CA "x": store: query failed: CA "x" is locked`:         `CA "x": query failed: CA "x" is locked`,
+		`import: certificate 1: invalid: certificate 2: invalid`:     `import: certificate 1: invalid: certificate 2: invalid`,
 	} {
 		if got := User(errors.New(in)); got != want {
 			t.Errorf("User(%q) = %q, want %q", in, got, want)
