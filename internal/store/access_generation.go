@@ -8,17 +8,18 @@ import (
 
 // AccessGeneration changes after every change this process commits (or
 // tries to) to API tokens, principals, client-certificate identities,
-// custom roles or role bindings. The authenticator's token cache drops
-// what it holds when it changes (authz.Store).
+// custom roles, role bindings or SCEP provisioners. The authenticator's
+// token cache (authz.Store) and the SCEP service's provisioner and
+// principal caches (scep.Store) drop what they hold when it changes.
 func (db *DB) AccessGeneration() uint64 { return db.accessGen.Load() }
 
 // accessTx is inTx for every write to the tables authentication reads
-// (principals, api_tokens, principal_identities, roles, role_bindings),
-// bar the last-used time of a token. The generation moves after the
+// (principals, api_tokens, principal_identities, roles, role_bindings)
+// and to scep_provisioners, bar the last-used time of a token. The generation moves after the
 // transaction has ended, committed or not, so that an authentication that
 // read the generation before the change and the rows before the commit
 // cannot keep what it read: it carries the old generation.
-// TestAccessWritesMoveGeneration fails for a write to those tables that
+// TestAccessWritesUseAccessTx fails for a write to those tables that
 // does not go through here.
 func (db *DB) accessTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return db.genTx(ctx, &db.accessGen, noticeAccess, fn)

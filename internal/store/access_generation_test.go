@@ -92,8 +92,10 @@ func accessWritesMoveGeneration(t *testing.T, db *store.DB) {
 	}
 }
 
-// accessTables are the tables authentication reads.
-var accessWrite = regexp.MustCompile(`(?is)\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(principals|api_tokens|principal_identities|roles|role_bindings)\b`)
+// accessWrite matches writes to the tables authentication reads, and to
+// scep_provisioners, which the SCEP service caches under the same
+// generation.
+var accessWrite = regexp.MustCompile(`(?is)\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(principals|api_tokens|principal_identities|roles|role_bindings|scep_provisioners)\b`)
 
 // notAccessChanges write those tables without changing who is who.
 var notAccessChanges = map[string]bool{"sqlTouchToken": true}
