@@ -43,8 +43,17 @@ func TestSCEPProvisionerChangesApplyAtOnce(t *testing.T) {
 			t.Errorf("creating a challenge moved the access generation from %d to %d", gen, got)
 		}
 
-		in.must(http.StatusOK, "POST", "/api/v1/scep/provisioners/mdm/disable", nil, nil)
+		// The principal disabled on its own (principal disable, with the
+		// provisioner left enabled): refused at once, nothing stored.
+		in.must(http.StatusOK, "POST", "/api/v1/principals/scep:mdm/disable", nil, nil)
 		before := in.certCount()
+		if st, body := in.scepPost("mdm", dev.rawRequest("laptop-2", ch)); st != http.StatusForbidden || in.certCount() != before {
+			t.Fatalf("enrolment right after the principal was disabled: %d %s, %d certificates stored", st, tTrim(body), in.certCount()-before)
+		}
+
+		// The provisioner disabled (and its principal with it): refused;
+		// enabled again (its principal too), it enrols.
+		in.must(http.StatusOK, "POST", "/api/v1/scep/provisioners/mdm/disable", nil, nil)
 		if st, body := in.scepPost("mdm", dev.rawRequest("laptop-2", ch)); st != http.StatusForbidden || in.certCount() != before {
 			t.Fatalf("enrolment right after the provisioner was disabled: %d %s, %d certificates stored", st, tTrim(body), in.certCount()-before)
 		}
