@@ -209,8 +209,8 @@ func (r *runner) scepCall(ctx context.Context, fs *flag.FlagSet, cf *clientFlags
 		fmt.Fprintf(r.stdout, "Rotated the RA certificate of SCEP provisioner %s.\n", p.Name)
 	}
 	if method == http.MethodDelete {
-		fmt.Fprintf(r.stdout, "Deleted SCEP provisioner %s (%s); its principal %s is disabled. The certificates it issued stay valid and on record.\n",
-			p.Name, p.ID, p.Principal)
+		fmt.Fprintf(r.stdout, "Deleted SCEP provisioner %s (%s); its principal %s is disabled and its RA certificate %s revoked. The certificates it issued stay valid and on record.\n",
+			p.Name, p.ID, p.Principal, p.RASerial)
 		return nil
 	}
 	if err := printSCEPProvisioner(r.stdout, p); err != nil {
