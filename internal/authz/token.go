@@ -261,7 +261,7 @@ func (a *Authenticator) fromCache(ctx context.Context, id string, e *cachedToken
 		return Principal{}, expiredToken(id, e.expires)
 	}
 	a.touch(ctx, id, now)
-	return copyPrincipal(e.principal), nil
+	return CopyPrincipal(e.principal), nil
 }
 
 // admit finishes authenticating the token rec (its secret already proved,
@@ -286,7 +286,7 @@ func (a *Authenticator) admit(ctx context.Context, rec *Token, gen uint64, now t
 	if strings.HasPrefix(rec.Via, "oidc:") {
 		p.SignIn = id
 	}
-	e := &cachedToken{principal: copyPrincipal(p)}
+	e := &cachedToken{principal: CopyPrincipal(p)}
 	copy(e.hash[:], rec.SecretHash) // checked above: 32 bytes
 	if rec.ExpiresAt != nil {
 		e.expires = *rec.ExpiresAt

@@ -36,9 +36,10 @@ type cachedToken struct {
 	principal Principal
 }
 
-// copyPrincipal returns p with its own Bindings, so that a caller changing
-// a binding cannot change what the next request sees.
-func copyPrincipal(p Principal) Principal {
+// CopyPrincipal returns p with its own Bindings, so that a caller changing
+// a binding cannot change what the next request sees: what a cache of
+// principals (this token cache, the SCEP service's) hands out.
+func CopyPrincipal(p Principal) Principal {
 	p.Bindings = slices.Clone(p.Bindings)
 	return p
 }

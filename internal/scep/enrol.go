@@ -213,7 +213,9 @@ func (s *Service) PKIOperation(ctx context.Context, name string, peer Peer, body
 
 // principal is who an enrolment acts as: the provisioner's principal,
 // authenticated as SCEP from the device's address.
-// An enabled principal is cached like the provisioner (serving).
+// An enabled principal is cached like the provisioner (serving); the
+// cached value is never changed, and what is returned has its own
+// bindings (authz.CopyPrincipal, as the token cache hands out).
 func (x *exchange) principal(ctx context.Context) (authz.Principal, error) {
 	gen, now := x.s.store.AccessGeneration(), x.s.cfg.Clock.Now()
 	p, ok := x.s.principals.Get(x.prov.PrincipalID, gen, now)
@@ -229,7 +231,7 @@ func (x *exchange) principal(ctx context.Context) (authz.Principal, error) {
 		}
 		x.s.principals.Put(x.prov.PrincipalID, gen, now, p)
 	}
-	out := *p
+	out := authz.CopyPrincipal(*p)
 	out.Auth, out.Source, out.RequestID = Auth, x.peer.Source, x.peer.RequestID
 	return out, nil
 }

@@ -118,20 +118,6 @@ func cloneProvisioner(p *Provisioner) *Provisioner {
 	return &c
 }
 
-// clonePrincipal copies p and its bindings' scopes, so no caller shares
-// the cached one.
-func clonePrincipal(p *authz.Principal) *authz.Principal {
-	c := *p
-	c.Bindings = slices.Clone(p.Bindings)
-	for i, b := range c.Bindings {
-		c.Bindings[i].Role.Permissions = slices.Clone(b.Role.Permissions)
-		c.Bindings[i].Scope.CAs = slices.Clone(b.Scope.CAs)
-		c.Bindings[i].Scope.Profiles = slices.Clone(b.Scope.Profiles)
-		c.Bindings[i].Scope.Names = slices.Clone(b.Scope.Names)
-	}
-	return &c
-}
-
 // ra is a provisioner's registration authority: what signs CertReps and
 // decrypts the requests devices encrypt to it.
 type ra struct {
@@ -168,7 +154,7 @@ func New(cfg Config, st Store, iss Issuer, profiles Profiles, k Keys) (*Service,
 	}
 	return &Service{cfg: cfg, store: st, issuer: iss, profiles: profiles, keys: k, ras: map[string]*ra{},
 		provisioners: gencache.New(CacheMaxAge, cacheSize, cloneProvisioner),
-		principals:   gencache.New(CacheMaxAge, cacheSize, clonePrincipal)}, nil
+		principals:   gencache.New[*authz.Principal](CacheMaxAge, cacheSize, nil)}, nil
 }
 
 var provisionerName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
