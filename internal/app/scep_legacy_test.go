@@ -390,9 +390,9 @@ func TestSCEPLegacyCSR(t *testing.T) {
 	}
 }
 
-// TestSCEPPollNonRSA: a GetCertInitial signed with an ECDSA key is
-// refused badAlg, as a PKCSReq is (the CertRep would be encrypted to that
-// key), before its transaction is looked up.
+// TestSCEPPollNonRSA: a GetCertInitial or a PKCSReq signed with an
+// ECDSA key is refused badAlg (the CertRep would be encrypted to that
+// key), before its transaction is looked up or its envelope opened.
 func TestSCEPPollNonRSA(t *testing.T) {
 	t.Parallel()
 	in := tStrictSCEP(t)
@@ -409,25 +409,27 @@ func TestSCEPPollNonRSA(t *testing.T) {
 	}
 	self, _ := x509.ParseCertificate(der)
 	ias, _ := asn1Marshal(d.ra.RawIssuer, self.RawSubject)
-	e7, err := pkcs7.Encrypt(ias, []*x509.Certificate{d.ra})
-	if err != nil {
-		t.Fatal(err)
+	for typ, what := range map[string]string{"20": "GetCertInitial", "19": "PKCSReq"} {
+		e7, err := pkcs7.Encrypt(ias, []*x509.Certificate{d.ra})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd, err := pkcs7.NewSignedData(e7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd.SetDigestAlgorithm(tSHA256)
+		oid := func(n int) []int { return []int{2, 16, 840, 1, 113733, 1, 9, n} }
+		err = sd.AddSigner(self, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+			{Type: oid(7), Value: "some-transaction"}, {Type: oid(2), Value: typ}, {Type: oid(5), Value: []byte("0123456789abcdef")},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := sd.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tWantBadAlg(t, d.send(raw, self, nil), what+" signed with ECDSA")
 	}
-	sd, err := pkcs7.NewSignedData(e7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.SetDigestAlgorithm(tSHA256)
-	oid := func(n int) []int { return []int{2, 16, 840, 1, 113733, 1, 9, n} }
-	err = sd.AddSigner(self, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
-		{Type: oid(7), Value: "some-transaction"}, {Type: oid(2), Value: "20"}, {Type: oid(5), Value: []byte("0123456789abcdef")},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sd.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tWantBadAlg(t, d.send(raw, self, nil), "GetCertInitial signed with ECDSA")
 }

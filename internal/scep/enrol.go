@@ -199,6 +199,12 @@ func (s *Service) PKIOperation(ctx context.Context, name string, peer Peer, body
 			rep, err = x.refuseLegacy(w)
 			return rep, x.refused, err
 		}
+		// A CertRep is encrypted to the signer's key (a certificate
+		// or a pending answer alike), which RSA alone allows.
+		if _, ok := m.signer.PublicKey.(*rsa.PublicKey); !ok {
+			rep, err = x.refuse(FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA")
+			return rep, x.refused, err
+		}
 	}
 	switch m.typ {
 	case msgPKCSReq, msgRenewalReq:
@@ -318,9 +324,6 @@ func spkiHash(pub crypto.PublicKey) ([]byte, error) {
 
 // enrol answers a PKCSReq or RenewalReq.
 func (x *exchange) enrol(ctx context.Context) ([]byte, error) {
-	if _, ok := x.m.signer.PublicKey.(*rsa.PublicKey); !ok {
-		return x.refuse(FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA")
-	}
 	req, err := x.m.open(x.ra)
 	if err != nil {
 		// The same answer as a wrong challenge: a failure told apart
@@ -566,10 +569,6 @@ func requestSANs(csr *x509.CertificateRequest) []string {
 
 // poll answers GetCertInitial for a transaction held for approval.
 func (x *exchange) poll(ctx context.Context) ([]byte, error) {
-	if _, ok := x.m.signer.PublicKey.(*rsa.PublicKey); !ok {
-		// As for a PKCSReq: a certificate could not be encrypted to it.
-		return x.refuse(FailBadAlg, "the message is signed with a non-RSA key; the CertRep is encrypted to that key, so SCEP needs RSA")
-	}
 	t, err := x.s.store.GetSCEPTransaction(ctx, x.prov.ID, x.m.txID)
 	if errors.Is(err, ErrNotFound) {
 		return x.refuse(FailBadCertID, "no request of this transaction is held")
