@@ -148,11 +148,11 @@ var envelopeCiphers = []algorithm{
 // digest, are not listed: the library cannot verify them, so such a
 // message never gets here (parseMessage refuses it, HTTP 400).
 var signerDigests = []algorithm{
-	{pkcs7.OIDDigestAlgorithmSHA256, "SHA-256", false, false},
-	{pkcs7.OIDDigestAlgorithmSHA384, "SHA-384", false, false},
-	{pkcs7.OIDDigestAlgorithmSHA512, "SHA-512", false, false},
-	{pkcs7.OIDDigestAlgorithmSHA1, "SHA-1", true, false},
-	{pkcs7.OIDEncryptionAlgorithmRSA, "SHA-1", true, false},
+	{oid: pkcs7.OIDDigestAlgorithmSHA256, name: "SHA-256"},
+	{oid: pkcs7.OIDDigestAlgorithmSHA384, name: "SHA-384"},
+	{oid: pkcs7.OIDDigestAlgorithmSHA512, name: "SHA-512"},
+	{oid: pkcs7.OIDDigestAlgorithmSHA1, name: "SHA-1", legacy: true},
+	{oid: pkcs7.OIDEncryptionAlgorithmRSA, name: "SHA-1", legacy: true},
 }
 
 // signerSignatures are the signer signature algorithms
@@ -160,16 +160,16 @@ var signerDigests = []algorithm{
 // ECDSA signature with the hash this field names (ecdsa-with-SHA1 means
 // SHA-1 whatever digestAlgorithm says), so it is checked too.
 var signerSignatures = []algorithm{
-	{pkcs7.OIDEncryptionAlgorithmRSA, "RSA", false, false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA256, "RSA with SHA-256", false, false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA384, "RSA with SHA-384", false, false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA512, "RSA with SHA-512", false, false},
-	{pkcs7.OIDDigestAlgorithmECDSASHA256, "ECDSA with SHA-256", false, false},
-	{pkcs7.OIDDigestAlgorithmECDSASHA384, "ECDSA with SHA-384", false, false},
-	{pkcs7.OIDDigestAlgorithmECDSASHA512, "ECDSA with SHA-512", false, false},
-	{pkcs7.OIDEncryptionAlgorithmRSASHA1, "RSA with SHA-1", true, false},
-	{pkcs7.OIDDigestAlgorithmECDSASHA1, "ECDSA with SHA-1", true, false},
-	{pkcs7.OIDEncryptionAlgorithmRSAMD5, "RSA with MD5", true, false},
+	{oid: pkcs7.OIDEncryptionAlgorithmRSA, name: "RSA"},
+	{oid: pkcs7.OIDEncryptionAlgorithmRSASHA256, name: "RSA with SHA-256"},
+	{oid: pkcs7.OIDEncryptionAlgorithmRSASHA384, name: "RSA with SHA-384"},
+	{oid: pkcs7.OIDEncryptionAlgorithmRSASHA512, name: "RSA with SHA-512"},
+	{oid: pkcs7.OIDDigestAlgorithmECDSASHA256, name: "ECDSA with SHA-256"},
+	{oid: pkcs7.OIDDigestAlgorithmECDSASHA384, name: "ECDSA with SHA-384"},
+	{oid: pkcs7.OIDDigestAlgorithmECDSASHA512, name: "ECDSA with SHA-512"},
+	{oid: pkcs7.OIDEncryptionAlgorithmRSASHA1, name: "RSA with SHA-1", legacy: true},
+	{oid: pkcs7.OIDDigestAlgorithmECDSASHA1, name: "ECDSA with SHA-1", legacy: true},
+	{oid: pkcs7.OIDEncryptionAlgorithmRSAMD5, name: "RSA with MD5", legacy: true},
 }
 
 // legacyCSRSignatures are the CSR signature algorithms refused without
